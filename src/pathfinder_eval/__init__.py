@@ -1,0 +1,8 @@
+"""pathfinder-eval: stepped-wedge and difference-in-differences evaluation of children's social care pilots."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("pathfinder-eval")
+except PackageNotFoundError:  # running from a source tree without installation
+    __version__ = "0.0.0+unknown"
