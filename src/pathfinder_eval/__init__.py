@@ -1,4 +1,4 @@
-"""pathfinder-eval: stepped-wedge and difference-in-differences evaluation of children's social care pilots."""
+"""pathfinder-eval: evaluation of children's social care pilots (stepped-wedge and DiD)."""
 
 from importlib.metadata import PackageNotFoundError, version
 

@@ -1,0 +1,98 @@
+"""`pathfinder-eval`: a thin shell over the pipeline. User errors → one line on stderr, exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import warnings
+from pathlib import Path
+
+from pathfinder_eval import __version__
+from pathfinder_eval.errors import PathfinderError
+
+EXIT_USAGE = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pathfinder-eval", description=__doc__)
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a design's analyses and write NAME.html and NAME.json")
+    run.add_argument("design", type=Path, help="design file (designs/*.yaml)")
+    run.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="folder of DfE EES CSV downloads, or a tidy .csv/.parquet/.dta file "
+        "(default: the design's data source, the embedded synthetic panel)",
+    )
+    run.add_argument("--out", type=Path, default=Path("out"), help="output folder (default out/)")
+    run.add_argument("--seed", type=int, default=None, help="random seed (default: the design's)")
+    run.add_argument(
+        "--templates",
+        type=Path,
+        default=None,
+        help="folder of report templates overriding the packaged ones",
+    )
+
+    val = sub.add_parser("validate", help="check a design (and its data) without running it")
+    val.add_argument("design", type=Path)
+    val.add_argument("--data", type=Path, default=None)
+
+    sub.add_parser("indicators", help="list the indicator catalogue")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=FutureWarning)
+            return _dispatch(args, argv if argv is not None else sys.argv[1:])
+    except PathfinderError as exc:
+        print(f"pathfinder-eval: error: {exc.one_line()}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
+    if args.command == "indicators":
+        return _indicators()
+    from pathfinder_eval.evaluate import evaluate
+    from pathfinder_eval.spec import load_design
+
+    spec = load_design(args.design)
+    if args.command == "validate":
+        ev = evaluate(spec, args.data, command="")
+        n_cells = len(ev.panel.cells)
+        print(
+            f"{args.design}: valid — {len(ev.panel.units)} units, {n_cells} unit-period cells, "
+            f"{sum(e.count for e in ev.panel.exclusions)} rows excluded"
+        )
+        return 0
+
+    from pathfinder_eval.output import write_atomically
+    from pathfinder_eval.report.context import build_context
+    from pathfinder_eval.report.render import render_html, results_document, to_json
+
+    command = "pathfinder-eval " + shlex.join(argv)
+    ev = evaluate(spec, args.data, args.seed, command)
+    html = render_html(build_context(ev), args.templates)
+    document = to_json(results_document(ev))
+    paths = write_atomically(args.out, {f"{spec.name}.html": html, f"{spec.name}.json": document})
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
+
+
+def _indicators() -> int:
+    from pathfinder_eval.data.catalogue import load_catalogue
+
+    for ind in load_catalogue().values():
+        print(f"{ind.id:32} {ind.name} [{ind.scale}, {ind.polarity.replace('_', ' ')}]")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,256 @@
+"""Choose the reader the design and `--data` call for, and return `OutcomeData`.
+
+No `--data`: the design's `data.source` (the embedded synthetic panel by default).
+A folder: DfE Explore Education Statistics downloads, named as DfE publishes them.
+A file (.csv, .parquet, .dta): tidy data, one row per unit-period with named columns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pathfinder_eval.data.catalogue import load_catalogue
+from pathfinder_eval.data.la_lookup import la_table, resolve_la
+from pathfinder_eval.data.official import find_family_file, load_official
+from pathfinder_eval.data.source import LONG_COLUMNS, Exclusion, OutcomeData
+from pathfinder_eval.data.synthetic import synthetic_panel
+from pathfinder_eval.data.tidy import read_tidy
+from pathfinder_eval.data.trial_sim import simulate_stepped_wedge
+from pathfinder_eval.errors import DataError
+from pathfinder_eval.spec import DesignSpec, TidyColumns, UnitLevel
+from pathfinder_eval.timeaxis import EXAMPLE_LABEL, TimeAxis, onset, parse_period
+
+
+def load_outcomes(spec: DesignSpec, data: Path | None, seed: int) -> OutcomeData:
+    """Read the outcome data for a design (see module docstring for the choice)."""
+    if data is None:
+        if spec.data.source == "synthetic":
+            return _synthetic(spec, seed)
+        if spec.data.source == "simulated_trial":
+            return _trial(spec, seed)
+        if spec.data.path is None:
+            raise DataError(
+                f"data.source is {spec.data.source!r} but no data.path is given",
+                file=spec.path,
+                where="data.path",
+                fix="set data.path in the design or pass --data PATH",
+            )
+        data = (Path(spec.path).parent / spec.data.path).resolve()
+    if data.is_dir():
+        return _official(spec, data)
+    if not data.exists():
+        raise DataError(
+            "data path not found",
+            file=str(data),
+            fix="pass an existing folder of EES CSVs or a tidy .csv/.parquet/.dta file",
+        )
+    return tidy_outcomes(spec, data)
+
+
+def _indicator_ids(spec: DesignSpec, source: str) -> list[str]:
+    catalogue = load_catalogue()
+    ids = []
+    for i, outcome in enumerate(spec.outcomes):
+        if outcome.indicator is None:
+            raise DataError(
+                f"outcome column {outcome.column!r} needs tidy data, not {source}",
+                file=spec.path,
+                where=f"outcomes[{i}]",
+                fix="pass --data FILE.csv with that column, or use a catalogue indicator",
+            )
+        if outcome.indicator not in catalogue:
+            raise DataError(
+                f"unknown indicator {outcome.indicator!r}",
+                file=spec.path,
+                where=f"outcomes[{i}].indicator",
+                fix="pick an id from `pathfinder-eval indicators`",
+            )
+        ids.append(outcome.indicator)
+    return ids
+
+
+def _treated_las(spec: DesignSpec) -> dict[str, object]:
+    """Treated LA → start; a treated group's members inherit the group's start."""
+    out: dict[str, object] = {}
+    for unit, start in spec.start_of().items():
+        members = spec.groups[unit].members if unit in spec.groups else (unit,)
+        out.update({m: start for m in members})
+    return out
+
+
+def _synthetic(spec: DesignSpec, seed: int) -> OutcomeData:
+    catalogue = load_catalogue()
+    ids = _indicator_ids(spec, "the synthetic panel")
+    available = [i for i in ids if catalogue[i].synthetic]
+    cohorts = {
+        u: onset(spec.time.axis, s, spec.time.partial_period_rule).first_treated
+        for u, s in _treated_las(spec).items()
+    }
+    return synthetic_panel(
+        [(i, catalogue[i].scale) for i in available], cohorts, dict(spec.data.injected_effect), seed
+    )
+
+
+def _trial(spec: DesignSpec, seed: int) -> OutcomeData:
+    trial = spec.data.trial
+    if trial is None or spec.time.axis is not TimeAxis.PERIOD or len(spec.outcomes) != 1:
+        raise DataError(
+            "a simulated trial needs data.trial settings, time.axis 'period' and one outcome",
+            file=spec.path,
+            where="data.trial",
+            fix="see designs/examples/stepped_wedge_trial.yaml",
+        )
+    starts = {u: int(s) for u, s in spec.start_of().items()}
+    return simulate_stepped_wedge(
+        starts, trial.periods, spec.outcomes[0].id, trial.effect, trial.icc, trial.cell_size, seed
+    )
+
+
+def _official(spec: DesignSpec, folder: Path) -> OutcomeData:
+    ids = _indicator_ids(spec, "official statistics")
+    required = {o.indicator for o in spec.outcomes if o.required}
+    official = load_official(folder, [i for i in ids if i in required or _has_family(folder, i)])
+    table = la_table()
+    units = table[["la_code", "la_name", "region_name"]].drop_duplicates("la_code", keep="last")
+    units = units.rename(columns={"la_code": "unit", "la_name": "name", "region_name": "region"})
+    frame = official.frame[list(LONG_COLUMNS)].copy()
+    extra = sorted(set(frame["unit"]) - set(units["unit"]))
+    if extra:
+        units = pd.concat([units, pd.DataFrame({"unit": extra, "name": extra, "region": ""})])
+    exclusions = tuple(
+        Exclusion(e.reason, e.count, tuple(e.units), getattr(e, "outcome", ""))
+        for e in official.ledger
+    )
+    notes = tuple(f"LA reorganisation handled: {r}" for r in official.reorganisations)
+    return OutcomeData(
+        frame,
+        units.reset_index(drop=True),
+        "official",
+        tuple((name, sha) for name, sha in official.files),
+        exclusions,
+        notes,
+    )
+
+
+def _has_family(folder: Path, indicator: str) -> bool:
+    return find_family_file(folder, load_catalogue()[indicator].family) is not None
+
+
+def tidy_outcomes(spec: DesignSpec, path: Path) -> OutcomeData:
+    """Tidy data: map the design's columns to the long form, checking each value."""
+    raw = read_tidy(path)
+    cols: TidyColumns = spec.data.columns
+    file = str(path)
+    needed = [cols.unit, cols.period]
+    for o in spec.outcomes:
+        needed += [c for c in (o.column, o.numerator, o.denominator) if c]
+        if o.indicator is not None:
+            raise DataError(
+                f"outcome {o.indicator!r} is a catalogue indicator; tidy data need "
+                "'column' outcomes",
+                file=spec.path,
+                where="outcomes",
+                fix="write '- column: <name>' for tidy data",
+            )
+    if cols.treatment:
+        needed.append(cols.treatment)
+    for c in needed:
+        if c not in raw.columns:
+            close = [x for x in raw.columns if x.lower() == c.lower()]
+            hint = f" (found {close[0]!r}: names are case-sensitive)" if close else ""
+            raise DataError(
+                f"required column {c!r} is missing{hint}",
+                file=file,
+                where=c,
+                fix=f"add the column or map it in the design's data.columns; "
+                f"columns present: {', '.join(map(str, raw.columns))}",
+            )
+    units = raw[cols.unit].astype(str).str.strip()
+    if spec.unit_level is UnitLevel.LOCAL_AUTHORITY:
+        units = units.map(lambda u: la.la_code if (la := resolve_la(u, current_only=False)) else u)
+    periods = raw[cols.period].map(lambda v: parse_period(spec.time.axis, v))
+    bad = periods.isna()
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(
+            f"period {raw[cols.period].iloc[row]!r} is not a {spec.time.axis.value} label",
+            file=file,
+            where=cols.period,
+            row=row + 1,
+            fix=f"write periods like {EXAMPLE_LABEL[spec.time.axis]!r} or change time.axis",
+        )
+    if cols.treatment:
+        _check_irreversible(raw, units, periods, cols.treatment, file)
+    frames = []
+    for o in spec.outcomes:
+        num = _numeric(raw, o.numerator, file) if o.numerator else None
+        den = _numeric(raw, o.denominator, file) if o.denominator else None
+        if o.column:
+            value = _numeric(raw, o.column, file)
+        else:
+            value = num / den * {"percent": 100.0, "per_10000": 1e4}.get(o.scale, 1.0)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "unit": units,
+                    "period": periods.astype("int64"),
+                    "outcome": o.id,
+                    "numerator": num if num is not None else np.nan,
+                    "denominator": den if den is not None else np.nan,
+                    "value": value,
+                    "status": np.where(value.isna(), "missing", ""),
+                    "source": path.name,
+                }
+            )
+        )
+    frame = pd.concat(frames, ignore_index=True)
+    meta = pd.DataFrame({"unit": sorted(set(units))})
+    names = dict(zip(la_table()["la_code"], la_table()["la_name"], strict=False))
+    meta["name"] = meta["unit"].map(lambda u: names.get(u, u))
+    meta["region"] = ""
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    return OutcomeData(frame, meta, "tidy", ((path.name, sha),))
+
+
+def _numeric(raw: pd.DataFrame, column: str, file: str) -> pd.Series:
+    """A numeric column; any non-numeric text (e.g. a suppression symbol) is an error."""
+    text = raw[column]
+    values = pd.to_numeric(text, errors="coerce")
+    blank = text.isna() | (text.astype(str).str.strip() == "")
+    bad = values.isna() & ~blank
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(
+            f"non-numeric value {text.iloc[row]!r} in an outcome column",
+            file=file,
+            where=column,
+            row=row + 1,
+            fix="replace symbols (c, x, z ...) with an empty cell; empty cells are counted as "
+            "excluded rows",
+        )
+    return values.astype("float64")
+
+
+def _check_irreversible(
+    raw: pd.DataFrame, units: pd.Series, periods: pd.Series, column: str, file: str
+) -> None:
+    d = pd.DataFrame(
+        {"unit": units, "period": periods, "d": pd.to_numeric(raw[column], errors="coerce")}
+    )
+    d["row"] = np.arange(len(d)) + 1
+    d = d.sort_values(["unit", "period"])
+    drop = d.groupby("unit")["d"].diff() < 0
+    if drop.any():
+        hit = d[drop].iloc[0]
+        raise DataError(
+            f"treatment switches off for unit {hit['unit']} at period {hit['period']}",
+            file=file,
+            where=column,
+            row=int(hit["row"]),
+            fix="treatment must not reverse once started (staggered adoption); check the "
+            "column or treat the unit as leaving the study",
+        )

@@ -1,0 +1,47 @@
+"""What every outcome-data reader hands to the panel: a long frame plus its provenance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+LONG_COLUMNS: tuple[str, ...] = (
+    "unit",
+    "period",
+    "outcome",
+    "numerator",
+    "denominator",
+    "value",
+    "status",
+    "source",
+)
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """Rows left out, for one reason: the ledger entry the report shows."""
+
+    reason: str
+    count: int
+    units: tuple[str, ...] = ()
+    outcome: str = ""
+    stage: str = "data"
+
+
+@dataclass(frozen=True)
+class OutcomeData:
+    """Outcome data in long form, whatever the reader.
+
+    frame: one row per unit × period × outcome with `LONG_COLUMNS`; `value` is NaN and `status`
+    non-empty when the cell is unusable (suppressed, not available ...).
+    units: unit, name, region (one row per unit seen).
+    files: (name, sha256) of each file read; notes: facts the report must state.
+    """
+
+    frame: pd.DataFrame
+    units: pd.DataFrame
+    kind: str
+    files: tuple[tuple[str, str], ...] = ()
+    exclusions: tuple[Exclusion, ...] = ()
+    notes: tuple[str, ...] = ()

@@ -1,0 +1,198 @@
+"""Conventional two-way fixed-effects DiD and event study (the benchmark, not robust estimators).
+
+Under staggered adoption with effects that vary by cohort or over time, the TWFE coefficient is a
+weighted average of 2×2 comparisons some of which use already-treated units as controls and can
+carry negative weights (Goodman-Bacon 2021, J. Econometrics 225:254–277; de Chaisemartin &
+D'Haultfœuille 2020, AER 110:2964–2996). It is reported as the conventional benchmark.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import MappingProxyType
+
+import numpy as np
+import pandas as pd
+from linearmodels import PanelOLS
+
+from pathfinder_eval.inference.cluster import t_summary, wald_test
+from pathfinder_eval.panel import ValidatedPanel
+from pathfinder_eval.results import EffectEstimates, estimates_table
+
+INFERENCE_LABEL = "cluster-robust by unit (CR1), t(G−1) reference"
+
+
+@dataclass(frozen=True)
+class PanelFit:
+    """A fixed-effects regression. params: (k,); vcov: (k, k); names: k term names."""
+
+    names: tuple[str, ...]
+    params: np.ndarray
+    vcov: np.ndarray
+    n_obs: int
+    n_clusters: int
+
+
+def fit_twfe(cells: pd.DataFrame, regressors: list[str], weighted: bool = False) -> PanelFit:
+    """OLS of y on regressors with unit and period effects; CR1 covariance clustered by unit.
+
+    CR1 here is G/(G−1)·(N−1)/(N−K) with all absorbed effects counted in K, as linearmodels
+    computes it with `debiased=True, group_debias=True` (identical to statsmodels OLS with
+    dummy variables and cluster-robust covariance; checked in tests).
+    """
+    data = cells.set_index(["unit", "period"])
+    model = PanelOLS(
+        data["y"],
+        data[regressors],
+        entity_effects=True,
+        time_effects=True,
+        weights=data["weight"] if weighted else None,
+        check_rank=False,
+    )
+    res = model.fit(cov_type="clustered", cluster_entity=True, debiased=True, group_debias=True)
+    return PanelFit(
+        tuple(regressors),
+        res.params.to_numpy(),
+        res.cov.to_numpy(),
+        int(res.nobs),
+        int(cells["unit"].nunique()),
+    )
+
+
+@dataclass(frozen=True)
+class TwoWayFixedEffects:
+    """Static TWFE DiD: y_it = α_i + λ_t + β·D_it + ε_it. `weighted` uses the denominators."""
+
+    weighted: bool = False
+
+    name = "twfe"
+
+    def fit(
+        self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
+    ) -> EffectEstimates:
+        cells = panel.outcome_cells(outcome)
+        fit = fit_twfe(cells, ["treated"], self.weighted)
+        summ = t_summary(fit.params, fit.vcov, fit.n_clusters - 1, level)
+        n_treated = int(cells.loc[cells["role"] == "treated", "unit"].nunique())
+        table = estimates_table(
+            [
+                {
+                    "term": "ATT (TWFE)",
+                    "estimate": fit.params[0],
+                    "std_error": summ.std_error[0],
+                    "statistic": summ.statistic[0],
+                    "p_value": summ.p_value[0],
+                    "ci_lower": summ.ci_lower[0],
+                    "ci_upper": summ.ci_upper[0],
+                    "df": summ.df,
+                    "n_units": fit.n_clusters,
+                }
+            ]
+        )
+        return EffectEstimates(
+            analysis_id,
+            outcome,
+            self.name,
+            INFERENCE_LABEL,
+            table,
+            level,
+            fit.vcov,
+            fit.n_clusters,
+            n_treated,
+            fit.n_obs,
+            MappingProxyType(
+                {"weighted": self.weighted, "treated_cells": int(cells["treated"].sum())}
+            ),
+            few_cluster_warnings(n_treated, fit.n_clusters),
+        )
+
+
+@dataclass(frozen=True)
+class EventStudy:
+    """TWFE event study with relative-time indicators for treated units.
+
+    Reference period `reference` (default −1) is omitted; relative times below `min_lead` or
+    above `max_lag` are binned into the endpoints. Never-treated units carry all zeros.
+    """
+
+    min_lead: int = -4
+    max_lag: int = 3
+    reference: int = -1
+    weighted: bool = False
+
+    name = "event_study"
+
+    def fit(
+        self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
+    ) -> EffectEstimates:
+        cells = panel.outcome_cells(outcome).copy()
+        rel = (cells["period"] - cells["cohort"]).clip(self.min_lead, self.max_lag)
+        observed = sorted(int(e) for e in rel.dropna().unique() if e != self.reference)
+        names = []
+        for e in observed:
+            col = f"e{e:+d}"
+            cells[col] = (rel == e).astype("float64")
+            names.append(col)
+        fit = fit_twfe(cells, names, self.weighted)
+        summ = t_summary(fit.params, fit.vcov, fit.n_clusters - 1, level)
+        n_by_e = {e: int(cells.loc[rel == e, "unit"].nunique()) for e in observed}
+        rows = []
+        for j, e in enumerate(observed):
+            label = f"event time {e}"
+            if e == self.min_lead:
+                label += " or earlier"
+            if e == self.max_lag:
+                label += " or later"
+            rows.append(
+                {
+                    "term": label,
+                    "estimate": fit.params[j],
+                    "std_error": summ.std_error[j],
+                    "statistic": summ.statistic[j],
+                    "p_value": summ.p_value[j],
+                    "ci_lower": summ.ci_lower[j],
+                    "ci_upper": summ.ci_upper[j],
+                    "df": summ.df,
+                    "event_time": e,
+                    "n_units": n_by_e[e],
+                }
+            )
+        leads = [j for j, e in enumerate(observed) if e < 0]
+        pretrend = (
+            wald_test(fit.params[leads], fit.vcov[np.ix_(leads, leads)], summ.df) if leads else None
+        )
+        n_treated = int(cells.loc[cells["role"] == "treated", "unit"].nunique())
+        return EffectEstimates(
+            analysis_id,
+            outcome,
+            self.name,
+            INFERENCE_LABEL,
+            estimates_table(rows),
+            level,
+            fit.vcov,
+            fit.n_clusters,
+            n_treated,
+            fit.n_obs,
+            MappingProxyType(
+                {
+                    "reference_event_time": self.reference,
+                    "binned_endpoints": [self.min_lead, self.max_lag],
+                    "pretrend_test": pretrend,
+                }
+            ),
+            few_cluster_warnings(n_treated, fit.n_clusters),
+        )
+
+
+def few_cluster_warnings(n_treated: int, n_clusters: int) -> tuple[str, ...]:
+    """Plain statements of when cluster-robust inference is unreliable (MacKinnon & Webb 2017)."""
+    out = []
+    if n_treated < 10:
+        out.append(
+            f"Only {n_treated} treated units: cluster-robust standard errors can over-reject "
+            "badly when few clusters are treated (MacKinnon & Webb 2017); read p-values as "
+            "indicative until wild-bootstrap or randomisation inference is available."
+        )
+    if n_clusters < 30:
+        out.append(f"Only {n_clusters} clusters in all: the t(G−1) reference is approximate.")
+    return tuple(out)

@@ -1,0 +1,127 @@
+"""The pipeline: design → data → panel → estimators → results. The CLI and API call `evaluate`."""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from pathfinder_eval import __version__
+from pathfinder_eval.data.catalogue import load_catalogue
+from pathfinder_eval.data.load import load_outcomes
+from pathfinder_eval.estimators.twfe import EventStudy, TwoWayFixedEffects
+from pathfinder_eval.panel import OutcomeInfo, ValidatedPanel, build_panel
+from pathfinder_eval.results import EffectEstimates, Provenance
+from pathfinder_eval.spec import AVAILABLE_ESTIMATORS, Analysis, DesignSpec, Estimator
+
+DEPENDENCIES = (
+    "numpy",
+    "scipy",
+    "pandas",
+    "statsmodels",
+    "linearmodels",
+    "jinja2",
+    "pydantic",
+    "pyyaml",
+    "matplotlib",
+)
+
+
+@dataclass(frozen=True)
+class AnalysisRun:
+    """One analysis of one outcome: a result, or the plain reason there is none."""
+
+    analysis: Analysis
+    outcome: str
+    status: str  # "ok" | "not_available" | "no_data"
+    result: EffectEstimates | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    panel: ValidatedPanel
+    runs: tuple[AnalysisRun, ...]
+    provenance: Provenance
+
+
+def describe_outcome(spec: DesignSpec):
+    """A function outcome id → OutcomeInfo, from the catalogue or the design's column outcome."""
+    catalogue = load_catalogue()
+    by_id = {o.id: o for o in spec.outcomes}
+
+    def describe(outcome_id: str) -> OutcomeInfo:
+        o = by_id[outcome_id]
+        if o.indicator is not None:
+            ind = catalogue[o.indicator]
+            return OutcomeInfo(ind.id, ind.name, ind.scale, ind.polarity, True)
+        return OutcomeInfo(o.id, o.name or o.id, o.scale, o.polarity, True)
+
+    return describe
+
+
+def build_estimator(analysis: Analysis):
+    """The estimator object an analysis names, configured from its options."""
+    opts = dict(analysis.options)
+    if analysis.estimator is Estimator.TWFE:
+        return TwoWayFixedEffects(**opts)
+    if analysis.estimator is Estimator.EVENT_STUDY:
+        return EventStudy(**opts)
+    return None
+
+
+def evaluate(
+    spec: DesignSpec, data: Path | None = None, seed: int | None = None, command: str = ""
+) -> Evaluation:
+    """Run every analysis the design lists on every outcome it applies to."""
+    seed = spec.seed if seed is None else seed
+    outcomes = load_outcomes(spec, data, seed)
+    panel = build_panel(spec, outcomes, describe_outcome(spec))
+    runs = []
+    for analysis in spec.analyses:
+        for info in panel.outcomes:
+            if analysis not in spec.analyses_for(info.id):
+                continue
+            if analysis.estimator not in AVAILABLE_ESTIMATORS:
+                runs.append(
+                    AnalysisRun(
+                        analysis,
+                        info.id,
+                        "not_available",
+                        note=f"the {analysis.estimator.value} estimator is not "
+                        "available in this version of pathfinder-eval",
+                    )
+                )
+            elif not info.available:
+                runs.append(AnalysisRun(analysis, info.id, "no_data", note=info.note))
+            elif analysis.estimator is Estimator.DESCRIPTIVE:
+                runs.append(
+                    AnalysisRun(
+                        analysis,
+                        info.id,
+                        "ok",
+                        note="descriptive trends only (see the trends chart)",
+                    )
+                )
+            else:
+                est = build_estimator(analysis)
+                result = est.fit(panel, info.id, analysis.id, analysis.level)
+                runs.append(AnalysisRun(analysis, info.id, "ok", result))
+    prov = Provenance(
+        package_version=__version__,
+        python=platform.python_version(),
+        dependencies=tuple((d, _version(d)) for d in DEPENDENCIES),
+        data_files=outcomes.files,
+        design_sha256=spec.sha256,
+        seed=seed,
+        command=command,
+    )
+    return Evaluation(panel, tuple(runs), prov)
+
+
+def _version(dist: str) -> str:
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "not installed"

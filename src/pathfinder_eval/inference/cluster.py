@@ -1,0 +1,42 @@
+"""t-reference summaries and joint Wald tests for any estimate with a covariance matrix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+
+@dataclass(frozen=True)
+class TSummary:
+    """Per-coefficient inference. All arrays have shape (k,)."""
+
+    std_error: np.ndarray
+    statistic: np.ndarray
+    p_value: np.ndarray
+    ci_lower: np.ndarray
+    ci_upper: np.ndarray
+    df: float
+
+
+def t_summary(estimate: np.ndarray, vcov: np.ndarray, df: float, level: float) -> TSummary:
+    """Standard errors, t statistics, two-sided p-values and CIs with a t(df) reference."""
+    se = np.sqrt(np.clip(np.diag(vcov), 0.0, None))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = np.where(se > 0, estimate / se, np.nan)
+    p = 2.0 * stats.t.sf(np.abs(stat), df)
+    crit = stats.t.ppf(0.5 + level / 2.0, df)
+    return TSummary(se, stat, p, estimate - crit * se, estimate + crit * se, float(df))
+
+
+def wald_test(estimate: np.ndarray, vcov: np.ndarray, df_denom: float) -> dict[str, float]:
+    """Joint test that all `estimate` are zero: F = bᵀV⁻¹b / q against F(q, df_denom)."""
+    q = len(estimate)
+    stat = float(estimate @ np.linalg.pinv(vcov) @ estimate) / q
+    return {
+        "statistic": stat,
+        "df_num": float(q),
+        "df_denom": float(df_denom),
+        "p_value": float(stats.f.sf(stat, q, df_denom)),
+    }

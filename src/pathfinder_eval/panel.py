@@ -1,0 +1,324 @@
+"""ValidatedPanel: design + outcome data → unit × period cells with treatment timing.
+
+All checks of design against data live here, each named (`CHECKS`), and every row left out is
+counted in the exclusions ledger with its reason. The caller's data are never modified.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from pathfinder_eval.data.source import Exclusion, OutcomeData
+from pathfinder_eval.errors import PanelError
+from pathfinder_eval.spec import DesignSpec, UnitLevel
+from pathfinder_eval.timeaxis import PartialRule, onset, period_label
+
+STATUS_REASON = {
+    "c": "suppressed to protect confidentiality (c)",
+    "x": "not available (x)",
+    "z": "not applicable (z)",
+    "u": "low reliability (u)",
+    "low": "rounds to zero (low)",
+    "k": "percentage below 0.5 (k)",
+    ":": "not available (legacy :)",
+    "~": "rounds to zero (legacy ~)",
+    "missing": "empty cell",
+    "incomplete": "group total incomplete: a member LA's value is suppressed or missing",
+}
+
+SCALE_FACTOR = {"percent": 100.0, "per_10000": 10_000.0}
+
+CHECKS: dict[str, str] = {
+    "unique_unit_period": "each unit has at most one row per period and outcome",
+    "design_units_present": "every treated unit named in the design appears in the data",
+    "start_within_data": "every start date falls after the first and by the last data period",
+    "enough_comparison_units": "each outcome has at least comparison.min_units comparison units",
+    "outcome_present": "each required outcome has usable rows",
+}
+
+
+@dataclass(frozen=True)
+class OutcomeInfo:
+    """Display facts about an outcome: name, scale and polarity, and whether data exist."""
+
+    id: str
+    name: str
+    scale: str
+    polarity: str
+    available: bool
+    note: str = ""
+
+    @property
+    def unit_label(self) -> str:
+        return {"percent": "%", "per_10000": "per 10,000 children", "ratio": "ratio"}.get(
+            self.scale, ""
+        )
+
+
+@dataclass(frozen=True)
+class ValidatedPanel:
+    """Analysis-ready cells.
+
+    cells: unit, period, outcome, y, numerator, denominator, weight, cohort (first treated
+    period, NaN for comparison units), treated (0/1 in that cell), role ('treated'|'comparison').
+    units: unit, name, region, role, wave, start, cohort, exposure_fraction.
+    """
+
+    spec: DesignSpec
+    cells: pd.DataFrame
+    units: pd.DataFrame
+    periods: tuple[int, ...]
+    outcomes: tuple[OutcomeInfo, ...]
+    exclusions: tuple[Exclusion, ...]
+    data: OutcomeData
+
+    def outcome_cells(self, outcome_id: str) -> pd.DataFrame:
+        return self.cells[self.cells["outcome"] == outcome_id].reset_index(drop=True)
+
+    def period_label(self, ordinal: int) -> str:
+        return period_label(self.spec.time.axis, ordinal)
+
+
+OutcomeLookup = Callable[[str], OutcomeInfo]
+
+
+def build_panel(spec: DesignSpec, data: OutcomeData, describe: OutcomeLookup) -> ValidatedPanel:
+    """Run the named checks and assemble the panel; raises PanelError naming what to fix."""
+    ledger: list[Exclusion] = list(data.exclusions)
+    frame = data.frame.copy()
+    frame["period"] = frame["period"].astype("int64")
+    _check_unique(frame)
+
+    wanted = {o.id for o in spec.outcomes}
+    frame = _drop(frame, ~frame["outcome"].isin(wanted), "outcome not used by the design", ledger)
+    lo, hi = spec.time.first, spec.time.last
+    if lo is not None or hi is not None:
+        outside = (frame["period"] < (lo if lo is not None else -(10**9))) | (
+            frame["period"] > (hi if hi is not None else 10**9)
+        )
+        window = f"{lo if lo is not None else 'start'}–{hi if hi is not None else 'end'}"
+        frame = _drop(frame, outside, f"outside the design's time window ({window})", ledger)
+
+    unit_names = dict(zip(data.units["unit"], data.units["name"], strict=False))
+    unit_regions = dict(zip(data.units["unit"], data.units["region"], strict=False))
+    described = {o.id: describe(o.id) for o in spec.outcomes}
+    if spec.unit_level is UnitLevel.REGION:
+        factors = {k: SCALE_FACTOR.get(v.scale, 1.0) for k, v in described.items()}
+        frame = _aggregate_groups(spec, frame, factors)
+        for name in spec.groups:
+            unit_names[name], unit_regions[name] = name, name
+
+    starts = spec.start_of()
+    present = set(frame["unit"])
+    for unit in starts:
+        if unit not in present:
+            label = unit_names.get(unit, unit)
+            raise PanelError(
+                f"treated unit {label} ({unit}) named in the design has no rows in the data",
+                file=spec.path,
+                where="rollout",
+                fix="check the data covers this LA, or remove it from the rollout",
+            )
+
+    data_periods = sorted(set(frame["period"]))
+    rule = spec.time.partial_period_rule
+    unit_rows = []
+    for unit, start in starts.items():
+        on = onset(spec.time.axis, start, rule)
+        if not (data_periods[0] < on.first_treated <= data_periods[-1]):
+            raise PanelError(
+                f"start {start} of {unit_names.get(unit, unit)} maps to period "
+                f"{period_label(spec.time.axis, on.first_treated)}, outside the data "
+                f"({period_label(spec.time.axis, data_periods[0])}–"
+                f"{period_label(spec.time.axis, data_periods[-1])}) or with no pre-period",
+                file=spec.path,
+                where="rollout",
+                fix="correct the start date or supply data "
+                "covering at least one period before and one period from the start",
+            )
+        unit_rows.append(
+            {
+                "unit": unit,
+                "role": "treated",
+                "wave": spec.wave_of()[unit],
+                "start": str(start),
+                "cohort": on.first_treated,
+                "transition": on.transition,
+                "exposure_fraction": on.exposure_fraction,
+            }
+        )
+        if rule is PartialRule.TRANSITION and on.transition is not None:
+            frame = _drop(
+                frame,
+                (frame["unit"] == unit) & (frame["period"] == on.transition),
+                "partly exposed period dropped (transition rule)",
+                ledger,
+            )
+
+    comparison = _comparison_units(spec, set(frame["unit"]) - set(starts))
+    not_pool = ~frame["unit"].isin(set(starts) | comparison)
+    frame = _drop(
+        frame,
+        not_pool & frame["unit"].isin(spec.comparison.exclude),
+        spec.comparison.exclude_reason,
+        ledger,
+    )
+    frame = _drop(
+        frame,
+        ~frame["unit"].isin(set(starts) | comparison),
+        "not in the design's comparison pool",
+        ledger,
+    )
+    for unit in sorted(comparison):
+        unit_rows.append(
+            {
+                "unit": unit,
+                "role": "comparison",
+                "wave": "",
+                "start": "",
+                "cohort": np.nan,
+                "transition": None,
+                "exposure_fraction": 0.0,
+            }
+        )
+
+    unusable = frame["value"].isna() | (frame["status"] != "")
+    for status, part in frame[unusable].groupby("status", sort=True):
+        reason = STATUS_REASON.get(str(status), f"unusable value ({status or 'blank'})")
+        for outcome, sub in part.groupby("outcome", sort=True):
+            ledger.append(
+                Exclusion(reason, len(sub), tuple(sorted(set(sub["unit"]))), str(outcome), "panel")
+            )
+    frame = frame[~unusable]
+
+    units = pd.DataFrame(unit_rows)
+    units.insert(1, "name", units["unit"].map(lambda u: unit_names.get(u, u)))
+    units.insert(2, "region", units["unit"].map(lambda u: unit_regions.get(u, "")))
+    cohort = dict(zip(units["unit"], units["cohort"], strict=True))
+    role = dict(zip(units["unit"], units["role"], strict=True))
+
+    cells = frame.rename(columns={"value": "y"})[
+        ["unit", "period", "outcome", "y", "numerator", "denominator"]
+    ].copy()
+    cells["weight"] = cells["denominator"].where(cells["denominator"] > 0, 1.0).fillna(1.0)
+    cells["cohort"] = cells["unit"].map(cohort).astype("float64")
+    cells["treated"] = (cells["period"] >= cells["cohort"]).astype("int64")
+    cells["role"] = cells["unit"].map(role)
+    cells = cells.sort_values(["outcome", "unit", "period"]).reset_index(drop=True)
+
+    infos = []
+    for outcome in spec.outcomes:
+        info = described[outcome.id]
+        sub = cells[cells["outcome"] == outcome.id]
+        if sub.empty:
+            if outcome.required:
+                raise PanelError(
+                    f"outcome {outcome.id!r} has no usable rows in the data",
+                    file=spec.path,
+                    where=f"outcomes ({outcome.id})",
+                    fix="supply data for it, or mark it 'required: false' in the design",
+                )
+            infos.append(
+                OutcomeInfo(
+                    info.id,
+                    info.name,
+                    info.scale,
+                    info.polarity,
+                    False,
+                    "not available in the data supplied",
+                )
+            )
+            continue
+        n_comp = sub.loc[sub["role"] == "comparison", "unit"].nunique()
+        if spec.comparison.pool == "not_yet_treated":
+            later = sub["cohort"] > sub["cohort"].min()
+            n_comp += sub.loc[later, "unit"].nunique()
+        if n_comp < spec.comparison.min_units:
+            raise PanelError(
+                f"outcome {outcome.id!r} has {n_comp} comparison units with data, fewer than "
+                f"comparison.min_units = {spec.comparison.min_units}",
+                file=spec.path,
+                where="comparison",
+                fix="widen the comparison pool or lower comparison.min_units",
+            )
+        infos.append(info)
+    return ValidatedPanel(
+        spec, cells, units, tuple(sorted(set(cells["period"]))), tuple(infos), tuple(ledger), data
+    )
+
+
+def _check_unique(frame: pd.DataFrame) -> None:
+    dup = frame.duplicated(["unit", "period", "outcome"], keep=False)
+    if dup.any():
+        first = frame[dup].iloc[0]
+        n = int(dup.sum())
+        raise PanelError(
+            f"{n} rows repeat a unit-period (first: unit {first['unit']}, period "
+            f"{first['period']}, outcome {first['outcome']})",
+            file=str(first["source"]),
+            where="columns unit, period",
+            row=int(first.name) + 1 if isinstance(first.name, int | np.integer) else None,
+            fix="keep one row per unit and period (aggregate or remove duplicates)",
+        )
+
+
+def _drop(
+    frame: pd.DataFrame, mask: pd.Series, reason: str, ledger: list[Exclusion], stage: str = "panel"
+) -> pd.DataFrame:
+    """Remove masked rows, counting them per outcome in the ledger."""
+    if not mask.any():
+        return frame
+    for outcome, part in frame[mask].groupby("outcome", sort=True):
+        ledger.append(
+            Exclusion(reason, len(part), tuple(sorted(set(part["unit"]))), str(outcome), stage)
+        )
+    return frame[~mask]
+
+
+def _comparison_units(spec: DesignSpec, candidates: set[str]) -> set[str]:
+    comp = spec.comparison
+    pool = set(comp.units) & candidates if comp.pool == "list" else set(candidates)
+    return pool - set(comp.exclude)
+
+
+def _aggregate_groups(
+    spec: DesignSpec, frame: pd.DataFrame, factors: dict[str, float]
+) -> pd.DataFrame:
+    """Sum member LAs' numerators and denominators into group cells.
+
+    A group total with a suppressed or missing member is marked `incomplete` (and so excluded
+    and counted later), never silently understated.
+    """
+    member_of = {m: g for g, grp in spec.groups.items() for m in grp.members}
+    is_member = frame["unit"].isin(member_of)
+    members = frame[is_member].copy()
+    members["group"] = members["unit"].map(member_of)
+    rows = []
+    for (group, period, outcome), part in members.groupby(["group", "period", "outcome"]):
+        expected = len(spec.groups[group].members)
+        ok = (part["status"] == "") & part["numerator"].notna() & part["denominator"].notna()
+        complete = bool(ok.all()) and len(part) == expected
+        num, den = part["numerator"].sum(), part["denominator"].sum()
+        rows.append(
+            {
+                "unit": group,
+                "period": period,
+                "outcome": outcome,
+                "numerator": num if complete else np.nan,
+                "denominator": den if complete else np.nan,
+                "value": np.nan,
+                "status": "" if complete else "incomplete",
+                "source": ";".join(sorted(set(part["source"]))),
+            }
+        )
+    grouped = pd.DataFrame(rows, columns=frame.columns)
+    grouped["value"] = (
+        grouped["numerator"]
+        / grouped["denominator"]
+        * grouped["outcome"].map(factors).astype(float)
+    )
+    return pd.concat([frame[~is_member], grouped], ignore_index=True)

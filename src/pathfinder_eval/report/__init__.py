@@ -1,0 +1,1 @@
+"""Presentation: view data (with disclosure control), charts and templated HTML."""

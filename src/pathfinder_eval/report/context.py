@@ -1,0 +1,243 @@
+"""Evaluation → plain view data for the template. Numbers are formatted and disclosure-controlled
+here, so templates hold display logic only."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from pathfinder_eval.evaluate import Evaluation
+from pathfinder_eval.panel import OutcomeInfo, ValidatedPanel
+from pathfinder_eval.report.disclosure import DisclosureLog
+from pathfinder_eval.report.plots import plot_event_study, plot_trends, to_svg
+
+LICENCE = (
+    "Contains public sector information licensed under the Open Government Licence v3.0. "
+    "Source: Department for Education, Explore Education Statistics."
+)
+PILOT_LABEL = {
+    "family_help": "Families First for Children pathfinder (family help)",
+    "family_network": "Family network pilot",
+    "rcc": "Regional Care Co-operative pathfinder",
+    "trial": "Stepped-wedge cluster randomised trial",
+    "custom": "Custom design",
+}
+ESTIMATOR_LABEL = {
+    "twfe": "Two-way fixed-effects DiD (conventional benchmark)",
+    "event_study": "Two-way fixed-effects event study (conventional benchmark)",
+    "descriptive": "Descriptive trends",
+}
+METHOD_TEXT = {
+    "twfe": (
+        "Linear regression of the outcome on a treatment indicator with LA and period fixed "
+        "effects, fitted by ordinary least squares (linearmodels PanelOLS); standard errors "
+        "clustered by unit (CR1) with a t(G−1) reference. With staggered starts and effects "
+        "that vary over time this estimator can be biased (Goodman-Bacon 2021); it is shown "
+        "as the conventional benchmark."
+    ),
+    "event_study": (
+        "Two-way fixed-effects regression on indicators of periods since start "
+        "(endpoints binned, the period before start as reference) with CR1 "
+        "cluster-robust standard errors by unit; a joint Wald test of the "
+        "pre-period coefficients checks for differential pre-trends."
+    ),
+}
+
+
+def fmt(x: float | None, digits: int = 2) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    return f"{x:,.{digits}f}".replace("-", "−")
+
+
+def fmt_p(p: float | None) -> str:
+    if p is None or math.isnan(p):
+        return "–"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def build_context(ev: Evaluation) -> dict[str, Any]:
+    """Everything the template shows, already formatted."""
+    panel, spec = ev.panel, ev.panel.spec
+    log = DisclosureLog(spec.report.disclosure.min_count, spec.report.disclosure.round_to)
+    infos = {o.id: o for o in panel.outcomes}
+    units = panel.units
+    treated = units[units["role"] == "treated"].sort_values(["cohort", "name"])
+    trends = [_trend(panel, info, log) for info in panel.outcomes if info.available]
+    analyses = [_analysis(run, infos[run.outcome]) for run in ev.runs]
+    return {
+        "title": spec.title,
+        "name": spec.name,
+        "pilot": PILOT_LABEL[spec.pilot.value],
+        "programme": spec.programme,
+        "description": spec.description,
+        "evaluator": spec.evaluator,
+        "funder": spec.funder,
+        "sources": list(spec.sources),
+        "report_date": spec.report.date.isoformat() if spec.report.date else "",
+        "data_kind": panel.data.kind,
+        "data_notes": list(panel.data.notes),
+        "licence": LICENCE if panel.data.kind == "official" else "",
+        "time_rule": spec.time.partial_period_rule.value,
+        "treated_units": [
+            {
+                "name": r["name"],
+                "unit": r["unit"],
+                "wave": r["wave"],
+                "start": r["start"],
+                "first_period": panel.period_label(int(r["cohort"])),
+                "exposure": f"{r['exposure_fraction']:.0%}",
+            }
+            for _, r in treated.iterrows()
+        ],
+        "n_comparison": int((units["role"] == "comparison").sum()),
+        "periods": [panel.period_label(p) for p in panel.periods],
+        "outcomes": [
+            {
+                "id": o.id,
+                "name": o.name,
+                "unit_label": o.unit_label,
+                "polarity": o.polarity.replace("_", " "),
+                "available": o.available,
+                "note": o.note,
+            }
+            for o in panel.outcomes
+        ],
+        "trends": trends,
+        "analyses": analyses,
+        "methods": [
+            {"label": ESTIMATOR_LABEL.get(k, k), "text": METHOD_TEXT[k]}
+            for k in dict.fromkeys(r.analysis.estimator.value for r in ev.runs)
+            if k in METHOD_TEXT
+        ],
+        "exclusions": [
+            {
+                "reason": e.reason,
+                "outcome": e.outcome or "all",
+                "count": e.count,
+                "units": len(e.units),
+                "stage": e.stage,
+            }
+            for e in panel.exclusions
+        ],
+        "disclosure": log.rows(),
+        "disclosure_rule": (
+            f"Counts of children below {log.min_count} are suppressed; other "
+            f"counts are rounded to the nearest {log.round_to}."
+        ),
+        "provenance": ev.provenance.to_dict(),
+    }
+
+
+def _trend(panel: ValidatedPanel, info: OutcomeInfo, log: DisclosureLog) -> dict[str, Any]:
+    cells = panel.outcome_cells(info.id)
+    by = cells.groupby(["period", "role"])
+    mean = by["y"].mean().unstack("role")
+    n_units = by["unit"].nunique().unstack("role")
+    events = cells[cells["role"] == "treated"].groupby("period")["numerator"].sum(min_count=1)
+    frame = pd.DataFrame(
+        {"period": mean.index, "treated": mean.get("treated"), "comparison": mean.get("comparison")}
+    )
+    frame["period_label"] = [panel.period_label(int(p)) for p in frame["period"]]
+    frame["position"] = range(len(frame))
+    starts = []
+    for cohort in sorted(panel.units["cohort"].dropna().unique()):
+        pos = frame.index.get_indexer([cohort])[0]
+        if pos >= 0:
+            starts.append((pos - 0.5, f"start {panel.period_label(int(cohort))}"))
+    ylabel = f"{info.name} ({info.unit_label})" if info.unit_label else info.name
+    svg = to_svg(
+        plot_trends(frame.reset_index(drop=True), _wrap(ylabel), starts), f"Trends: {info.name}"
+    )
+    rows = [
+        {
+            "period": lab,
+            "treated": fmt(t),
+            "comparison": fmt(c),
+            "n_treated": int(n_units.get("treated", pd.Series()).get(p, 0)),
+            "n_comparison": int(n_units.get("comparison", pd.Series()).get(p, 0)),
+            "events": log.count(float(events.get(p, float("nan"))), f"trends: {info.name}"),
+        }
+        for p, lab, t, c in zip(
+            frame["period"],
+            frame["period_label"],
+            frame["treated"],
+            frame["comparison"],
+            strict=True,
+        )
+    ]
+    alt = (
+        f"Line chart of the mean {info.name} by period for treated and comparison LAs, "
+        f"{frame['period_label'].iloc[0]} to {frame['period_label'].iloc[-1]}; "
+        "the table beside it gives the values."
+    )
+    return {
+        "id": info.id,
+        "name": info.name,
+        "svg": svg,
+        "alt": alt,
+        "rows": rows,
+        "unit_label": info.unit_label,
+    }
+
+
+def _analysis(run, info: OutcomeInfo) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": run.analysis.id,
+        "outcome": info.name,
+        "unit_label": info.unit_label,
+        "estimator": ESTIMATOR_LABEL.get(
+            run.analysis.estimator.value, run.analysis.estimator.value
+        ),
+        "status": run.status,
+        "note": run.note,
+        "rows": [],
+        "warnings": [],
+        "svg": "",
+        "pretrend": "",
+        "level": f"{run.analysis.level:.0%}",
+    }
+    res = run.result
+    if res is None:
+        return out
+    out["inference"] = res.inference
+    out["n"] = f"{res.n_units} units ({res.n_treated} treated), {res.n_obs} unit-periods"
+    out["warnings"] = list(res.warnings)
+    out["rows"] = [
+        {
+            "term": r.term,
+            "estimate": fmt(r.estimate),
+            "std_error": fmt(r.std_error),
+            "ci": f"{fmt(r.ci_lower)} to {fmt(r.ci_upper)}",
+            "p_value": fmt_p(r.p_value),
+        }
+        for r in res.table.itertuples()
+    ]
+    if res.estimator == "event_study":
+        out["svg"] = to_svg(plot_event_study(res.table), f"Event study: {info.name}")
+        out["alt"] = (
+            f"Event-study chart for {info.name}: estimates and {out['level']} "
+            "confidence intervals by periods since start; the table gives the values."
+        )
+        pt = res.diagnostics.get("pretrend_test")
+        if pt:
+            out["pretrend"] = (
+                f"Joint test that all pre-period coefficients are zero: "
+                f"F({pt['df_num']:.0f}, {pt['df_denom']:.0f}) = "
+                f"{pt['statistic']:.2f}, p = {fmt_p(pt['p_value'])}."
+            )
+    return out
+
+
+def _wrap(text: str, width: int = 40) -> str:
+    words, lines, line = text.split(), [], ""
+    for w in words:
+        if len(line) + len(w) + 1 > width and line:
+            lines.append(line)
+            line = w
+        else:
+            line = f"{line} {w}".strip()
+    lines.append(line)
+    return "\n".join(lines)

@@ -1,0 +1,82 @@
+"""Charts as free functions on data; `to_svg` makes byte-reproducible inline SVG."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib as mpl
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+TREATED, COMPARISON = "#1d70b8", "#505a5f"  # GOV.UK blue and dark grey: 4.5:1 on white
+
+
+def plot_trends(
+    trends: pd.DataFrame, ylabel: str, start_labels: list[tuple[float, str]], ax: Axes | None = None
+) -> Axes:
+    """Mean outcome by period, treated vs comparison units; dashed lines mark rollout starts.
+
+    trends: period_label, position (x), treated, comparison.
+    """
+    if ax is None:
+        ax = Figure(figsize=(6.4, 3.4)).add_subplot()
+    ax.plot(
+        trends["position"], trends["treated"], marker="o", color=TREATED, label="Treated LAs (mean)"
+    )
+    ax.plot(
+        trends["position"],
+        trends["comparison"],
+        marker="s",
+        linestyle="--",
+        color=COMPARISON,
+        label="Comparison LAs (mean)",
+    )
+    for x, label in start_labels:
+        ax.axvline(x, color="#b1b4b6", linewidth=1)
+        ax.annotate(
+            label,
+            (x, 1.0),
+            xycoords=("data", "axes fraction"),
+            fontsize=8,
+            ha="left",
+            va="top",
+            xytext=(3, -2),
+            textcoords="offset points",
+        )
+    ax.set_xticks(trends["position"], trends["period_label"])
+    ax.set_ylabel(ylabel)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.legend(frameon=False, fontsize=8, loc="lower left")
+    return ax
+
+
+def plot_event_study(table: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """Event-time estimates with confidence intervals; the reference period is at zero."""
+    if ax is None:
+        ax = Figure(figsize=(6.4, 3.2)).add_subplot()
+    ax.axhline(0.0, color="#b1b4b6", linewidth=1)
+    ax.errorbar(
+        table["event_time"],
+        table["estimate"],
+        yerr=[table["estimate"] - table["ci_lower"], table["ci_upper"] - table["estimate"]],
+        fmt="o",
+        color=TREATED,
+        capsize=3,
+    )
+    ax.axvline(-0.5, color="#b1b4b6", linestyle=":", linewidth=1)
+    ax.set_xlabel("Periods since start (−1 = reference)")
+    ax.set_ylabel("Estimate")
+    ax.spines[["top", "right"]].set_visible(False)
+    return ax
+
+
+def to_svg(ax: Axes, title: str) -> str:
+    """Inline SVG of the axes' figure: no date, fixed ids, text kept as text (not paths)."""
+    fig = ax.figure
+    fig.tight_layout()
+    buf = io.StringIO()
+    with mpl.rc_context({"svg.hashsalt": "pathfinder-eval", "svg.fonttype": "none"}):
+        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None, "Title": title})
+    text = buf.getvalue()
+    return text[text.index("<svg") :]

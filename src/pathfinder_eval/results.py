@@ -1,0 +1,124 @@
+"""The one result type every estimator returns, and the run's provenance."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+COLUMNS: tuple[str, ...] = (
+    "term",
+    "estimate",
+    "std_error",
+    "statistic",
+    "p_value",
+    "ci_lower",
+    "ci_upper",
+)
+OPTIONAL_COLUMNS: tuple[str, ...] = ("df", "cohort", "period", "event_time", "n_units")
+
+
+def estimates_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Build a tidy estimates table with the fixed columns, in the fixed order."""
+    frame = pd.DataFrame(rows)
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"estimates rows lack columns {missing}")
+    extra = [c for c in frame.columns if c not in COLUMNS + OPTIONAL_COLUMNS]
+    if extra:
+        raise ValueError(f"estimates rows have non-standard columns {extra}")
+    ordered = list(COLUMNS) + [c for c in OPTIONAL_COLUMNS if c in frame.columns]
+    frame = frame[ordered].copy()
+    for c in ordered[1:]:
+        frame[c] = frame[c].astype("float64")
+    frame["term"] = frame["term"].astype(str)
+    return frame
+
+
+@dataclass(frozen=True)
+class EffectEstimates:
+    """One analysis of one outcome: the tidy estimates plus what a reader needs to judge them.
+
+    `table` has the fixed columns of `COLUMNS` (+ any of `OPTIONAL_COLUMNS`); `vcov` is the
+    covariance of `table.estimate` (terms × terms) where the estimator provides one;
+    `diagnostics` holds estimator-specific, JSON-ready facts (weights, fit statistics, tests).
+    """
+
+    analysis_id: str
+    outcome: str
+    estimator: str
+    inference: str
+    table: pd.DataFrame
+    level: float = 0.95
+    vcov: np.ndarray | None = None
+    n_units: int = 0
+    n_treated: int = 0
+    n_obs: int = 0
+    diagnostics: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    warnings: tuple[str, ...] = ()
+
+    def to_frame(self) -> pd.DataFrame:
+        """A copy of the tidy table (fixed columns)."""
+        return self.table.copy()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form documented in README ('Results JSON')."""
+        return {
+            "id": self.analysis_id,
+            "outcome": self.outcome,
+            "estimator": self.estimator,
+            "inference": self.inference,
+            "level": self.level,
+            "n_units": self.n_units,
+            "n_treated": self.n_treated,
+            "n_obs": self.n_obs,
+            "estimates": [
+                {k: _clean(v) for k, v in row.items()} for row in self.table.to_dict("records")
+            ],
+            "diagnostics": _clean(dict(self.diagnostics)),
+            "warnings": list(self.warnings),
+        }
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe copy: NaN/inf → None, numpy scalars → Python, tuples → lists."""
+    if isinstance(value, dict | MappingProxyType):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [_clean(v) for v in value.tolist()]
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        f = float(value)
+        return None if math.isnan(f) or math.isinf(f) else f
+    return value
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What produced a result: versions, input hashes, seed and command (no clock, no host)."""
+
+    package_version: str
+    python: str
+    dependencies: tuple[tuple[str, str], ...]
+    data_files: tuple[tuple[str, str], ...]
+    design_sha256: str
+    seed: int
+    command: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "package_version": self.package_version,
+            "python": self.python,
+            "dependencies": dict(self.dependencies),
+            "data_files": [{"path": p, "sha256": h} for p, h in self.data_files],
+            "design_sha256": self.design_sha256,
+            "seed": self.seed,
+            "command": self.command,
+        }

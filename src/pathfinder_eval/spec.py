@@ -1,0 +1,442 @@
+"""Design files (designs/*.yaml) → a frozen, validated `DesignSpec`.
+
+Every error names the file, the key path, the bad value and the fix. LA references (names,
+three-digit codes or GSS codes) are resolved to DfE's three-digit `la_code` here, so later stages
+only ever see codes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import hashlib
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from pathfinder_eval.data.la_lookup import region_members, resolve_la, suggest_la
+from pathfinder_eval.errors import DesignError
+from pathfinder_eval.timeaxis import PartialRule, TimeAxis
+
+
+class PilotKind(StrEnum):
+    FAMILY_HELP = "family_help"
+    FAMILY_NETWORK = "family_network"
+    RCC = "rcc"
+    TRIAL = "trial"
+    CUSTOM = "custom"
+
+
+class UnitLevel(StrEnum):
+    LOCAL_AUTHORITY = "local_authority"
+    REGION = "region"
+    CLUSTER = "cluster"
+
+
+class Estimator(StrEnum):
+    """Estimators a design may name; `AVAILABLE` says which this version runs."""
+
+    DESCRIPTIVE = "descriptive"
+    TWFE = "twfe"
+    EVENT_STUDY = "event_study"
+    STEPPED_WEDGE = "stepped_wedge"
+    CALLAWAY_SANTANNA = "callaway_santanna"
+    SUN_ABRAHAM = "sun_abraham"
+    IMPUTATION = "imputation"
+    BACON = "bacon"
+    SYNTHETIC_CONTROL = "synthetic_control"
+    SYNTHETIC_DID = "synthetic_did"
+
+
+AVAILABLE_ESTIMATORS = frozenset({Estimator.DESCRIPTIVE, Estimator.TWFE, Estimator.EVENT_STUDY})
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+
+
+class TimeSpec(_Frozen):
+    axis: TimeAxis = TimeAxis.REPORTING_YEAR
+    first: int | None = None
+    last: int | None = None
+    partial_period_rule: PartialRule = PartialRule.ANY_EXPOSURE
+
+
+class Wave(_Frozen):
+    wave: str
+    start: dt.date | int
+    units: Annotated[tuple[str, ...], Field(min_length=1)]
+
+
+class Group(_Frozen):
+    """A treated unit made of several LAs (an RCC region): explicit members or a whole region."""
+
+    members: tuple[str, ...] = ()
+    region: str | None = None
+
+
+class Comparison(_Frozen):
+    pool: Literal["never_treated", "not_yet_treated", "list"] = "never_treated"
+    units: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    exclude_reason: str = "excluded from the comparison pool by the design"
+    min_units: int = Field(default=5, ge=1)
+
+
+class Outcome(_Frozen):
+    """An indicator from the catalogue, or a data column (tidy data)."""
+
+    indicator: str | None = None
+    column: str | None = None
+    numerator: str | None = None
+    denominator: str | None = None
+    name: str | None = None
+    scale: Literal["percent", "per_10000", "ratio", "level"] = "level"
+    polarity: Literal["lower_is_better", "higher_is_better", "neutral"] = "neutral"
+    required: bool = True
+
+    @property
+    def id(self) -> str:
+        return self.indicator or self.column or ""
+
+
+class Inference(_Frozen):
+    method: Literal["cluster_robust"] = "cluster_robust"
+    cluster: Literal["unit"] = "unit"
+
+
+class Analysis(_Frozen):
+    id: str
+    estimator: Estimator
+    outcomes: tuple[str, ...] = ("all",)
+    level: float = Field(default=0.95, gt=0.5, lt=1.0)
+    inference: Inference = Inference()
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class TidyColumns(_Frozen):
+    unit: str = "unit"
+    period: str = "period"
+    treatment: str | None = None
+    weight: str | None = None
+
+
+class TrialSimulation(_Frozen):
+    """Settings of the simulated stepped-wedge trial (data.source: simulated_trial)."""
+
+    periods: int = Field(ge=2)
+    effect: float = 0.0
+    icc: float = Field(default=0.05, ge=0.0, lt=1.0)
+    cell_size: int = Field(default=30, ge=1)
+
+
+class DataSpec(_Frozen):
+    source: Literal["synthetic", "simulated_trial", "official", "tidy"] = "synthetic"
+    path: str | None = None
+    columns: TidyColumns = TidyColumns()
+    injected_effect: dict[str, float] = Field(default_factory=dict)
+    trial: TrialSimulation | None = None
+
+
+class Disclosure(_Frozen):
+    min_count: int = Field(default=10, ge=1)
+    round_to: int = Field(default=5, ge=1)
+
+
+class ReportSpec(_Frozen):
+    template: str = "standard"
+    date: dt.date | None = None
+    disclosure: Disclosure = Disclosure()
+
+
+class DesignSpec(_Frozen):
+    """A pilot's design: units, rollout, comparison pool, outcomes, analyses and report options."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9_\-]+$")]
+    title: str
+    pilot: PilotKind
+    programme: str = ""
+    description: str = ""
+    evaluator: str = ""
+    funder: str = ""
+    sources: tuple[str, ...] = ()
+    unit_level: UnitLevel = UnitLevel.LOCAL_AUTHORITY
+    time: TimeSpec = TimeSpec()
+    rollout: Annotated[tuple[Wave, ...], Field(min_length=1)]
+    groups: dict[str, Group] = Field(default_factory=dict)
+    comparison: Comparison = Comparison()
+    outcomes: Annotated[tuple[Outcome, ...], Field(min_length=1)]
+    analyses: Annotated[tuple[Analysis, ...], Field(min_length=1)]
+    data: DataSpec = DataSpec()
+    report: ReportSpec = ReportSpec()
+    seed: int = 20230701
+    path: str = ""
+    sha256: str = ""
+
+    @field_validator("analyses")
+    @classmethod
+    def _unique_ids(cls, value: tuple[Analysis, ...]) -> tuple[Analysis, ...]:
+        ids = [a.id for a in value]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"analysis ids must be unique; repeated: {', '.join(dupes)}")
+        return value
+
+    def start_of(self) -> dict[str, dt.date | int]:
+        """Treated unit → rollout start (dates, or period numbers on a PERIOD axis)."""
+        return {unit: wave.start for wave in self.rollout for unit in wave.units}
+
+    def wave_of(self) -> dict[str, str]:
+        return {unit: wave.wave for wave in self.rollout for unit in wave.units}
+
+    def analyses_for(self, outcome_id: str) -> list[Analysis]:
+        return [a for a in self.analyses if "all" in a.outcomes or outcome_id in a.outcomes]
+
+
+TOP_LEVEL_HELP = (
+    "see designs/family_help.yaml for a complete example and README 'Design files' for every key"
+)
+
+
+def load_design(path: str | Path) -> DesignSpec:
+    """Read and validate a design file; LA names are resolved to codes."""
+    file = str(path)
+    try:
+        raw_bytes = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise DesignError(
+            "design file not found", file=file, fix="check the path (designs/*.yaml)"
+        ) from None
+    except OSError as exc:
+        raise DesignError(f"cannot read design file ({exc.strerror})", file=file) from None
+    try:
+        text = raw_bytes.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise DesignError(
+            "design file is not UTF-8 text", file=file, fix="save it as UTF-8"
+        ) from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise DesignError(
+            f"malformed YAML: {problem}",
+            file=file,
+            where=where,
+            fix="correct the YAML syntax (indentation, colons, quotes) at that place",
+        ) from None
+    if not isinstance(raw, dict):
+        raise DesignError(
+            "a design file must be a YAML mapping of keys (name, title, pilot, rollout, ...)",
+            file=file,
+            fix=TOP_LEVEL_HELP,
+        )
+    raw = {**raw, "path": file, "sha256": hashlib.sha256(raw_bytes).hexdigest()}
+    try:
+        spec = DesignSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise _design_error(file, exc) from None
+    return _resolve_units(spec, file)
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif str(part).startswith(("function-", "tagged-union", "union[", "lax-or")):
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    model: type[BaseModel] = DesignSpec
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return []
+        ann = field.annotation
+        inner = [a for a in getattr(ann, "__args__", ()) if isinstance(a, type)]
+        candidates = [ann, *inner]
+        nxt = next(
+            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
+        )
+        if nxt is None:
+            return []
+        model = nxt
+    return [k for k in model.model_fields if k not in ("path", "sha256")]
+
+
+def _design_error(file: str, exc: ValidationError) -> DesignError:
+    err = exc.errors()[0]
+    loc, kind = tuple(err["loc"]), err["type"]
+    where = _key_path(loc)
+    value = err.get("input")
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc)
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else f"allowed keys: {', '.join(allowed)}"
+        return DesignError(
+            f"unknown key '{loc[-1]}'", file=file, where=where, fix=f"remove or rename it ({hint})"
+        )
+    if kind == "missing":
+        return DesignError(
+            "required key is missing",
+            file=file,
+            where=where,
+            fix=f"add '{loc[-1]}' ({TOP_LEVEL_HELP})",
+        )
+    shown = repr(value) if not isinstance(value, dict | list) else type(value).__name__
+    expected = err["msg"]
+    ctx = err.get("ctx") or {}
+    if "expected" in ctx:
+        expected = f"expected one of {ctx['expected']}"
+    return DesignError(
+        f"bad value {shown}: {expected}",
+        file=file,
+        where=where,
+        fix="correct the value as described",
+    )
+
+
+def _resolve_one(ref: str, file: str, where: str, level: UnitLevel) -> str:
+    if level is not UnitLevel.LOCAL_AUTHORITY:
+        return str(ref)
+    la = resolve_la(ref)
+    if la is None:
+        close = suggest_la(ref)
+        hint = (
+            f"did you mean {' or '.join(repr(c) for c in close)}?"
+            if close
+            else (
+                "use the LA's name, three-digit DfE code or GSS code (pathfinder-eval indicators "
+                "--las lists them)"
+            )
+        )
+        raise DesignError(f"unknown local authority {ref!r}", file=file, where=where, fix=hint)
+    return la.la_code
+
+
+def _resolve_units(spec: DesignSpec, file: str) -> DesignSpec:
+    level = spec.unit_level
+    groups: dict[str, Group] = {}
+    for name, group in spec.groups.items():
+        if group.region is not None:
+            members = region_members(group.region)
+            if not members:
+                raise DesignError(
+                    f"unknown region {group.region!r}",
+                    file=file,
+                    where=f"groups.{name}.region",
+                    fix="use an English region name such as 'South East'",
+                )
+        else:
+            members = [
+                _resolve_one(m, file, f"groups.{name}.members[{i}]", UnitLevel.LOCAL_AUTHORITY)
+                for i, m in enumerate(group.members)
+            ]
+        if not members:
+            raise DesignError(
+                "a group needs members or a region",
+                file=file,
+                where=f"groups.{name}",
+                fix="list its LAs under 'members'",
+            )
+        groups[name] = Group(members=tuple(members))
+    unit_level_for_refs = UnitLevel.CLUSTER if level is UnitLevel.REGION else level
+
+    waves, seen = [], {}
+    for w, wave in enumerate(spec.rollout):
+        where_w = f"rollout[{w}]"
+        if spec.time.axis is TimeAxis.PERIOD and not isinstance(wave.start, int):
+            raise DesignError(
+                f"bad start {wave.start!r}",
+                file=file,
+                where=f"{where_w}.start",
+                fix="a 'period' time axis takes integer period numbers as starts",
+            )
+        if spec.time.axis is not TimeAxis.PERIOD and not isinstance(wave.start, dt.date):
+            raise DesignError(
+                f"bad start {wave.start!r}",
+                file=file,
+                where=f"{where_w}.start",
+                fix=f"give a date like 2023-07-01 for a {spec.time.axis} axis",
+            )
+        codes = []
+        for i, ref in enumerate(wave.units):
+            where = f"{where_w}.units[{i}]"
+            if level is UnitLevel.REGION and ref not in groups:
+                raise DesignError(
+                    f"unknown group {ref!r}",
+                    file=file,
+                    where=where,
+                    fix=f"define it under 'groups' (known: {', '.join(groups)})",
+                )
+            code = _resolve_one(ref, file, where, unit_level_for_refs)
+            if code in seen:
+                raise DesignError(
+                    f"unit {ref!r} is listed twice in the rollout",
+                    file=file,
+                    where=where,
+                    fix=f"keep it only in {seen[code]}",
+                )
+            seen[code] = where
+            codes.append(code)
+        waves.append(wave.model_copy(update={"units": tuple(codes)}))
+
+    comp = spec.comparison
+    comp = comp.model_copy(
+        update={
+            "units": tuple(
+                _resolve_one(u, file, f"comparison.units[{i}]", unit_level_for_refs)
+                for i, u in enumerate(comp.units)
+            ),
+            "exclude": tuple(
+                _resolve_one(u, file, f"comparison.exclude[{i}]", unit_level_for_refs)
+                for i, u in enumerate(comp.exclude)
+            ),
+        }
+    )
+    if comp.pool == "list" and not comp.units:
+        raise DesignError(
+            "pool 'list' needs comparison units",
+            file=file,
+            where="comparison.units",
+            fix="list the comparison LAs",
+        )
+    for i, outcome in enumerate(spec.outcomes):
+        if (outcome.indicator is None) == (outcome.column is None):
+            raise DesignError(
+                "an outcome needs exactly one of 'indicator' or 'column'",
+                file=file,
+                where=f"outcomes[{i}]",
+                fix="write '- indicator: <id>' (see `pathfinder-eval indicators`)",
+            )
+    ids = {o.id for o in spec.outcomes}
+    for a, analysis in enumerate(spec.analyses):
+        for j, oid in enumerate(analysis.outcomes):
+            if oid != "all" and oid not in ids:
+                raise DesignError(
+                    f"analysis names unknown outcome {oid!r}",
+                    file=file,
+                    where=f"analyses[{a}].outcomes[{j}]",
+                    fix=f"use one of: all, {', '.join(sorted(ids))}",
+                )
+    t = spec.time
+    if t.first is not None and t.last is not None and t.first > t.last:
+        raise DesignError(
+            f"time window first {t.first} is after last {t.last}",
+            file=file,
+            where="time.first",
+            fix="swap them",
+        )
+    return spec.model_copy(update={"groups": groups, "rollout": tuple(waves), "comparison": comp})

@@ -1,0 +1,140 @@
+"""TWFE and event study: checked against closed forms and statsmodels' dummy-variable OLS."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.formula.api as smf
+
+from pathfinder_eval.data.source import LONG_COLUMNS, OutcomeData
+from pathfinder_eval.estimators.twfe import EventStudy, TwoWayFixedEffects
+from pathfinder_eval.panel import OutcomeInfo, build_panel
+from pathfinder_eval.spec import load_design
+
+# Two implementations of the same linear algebra agree to floating-point noise.
+EXACT = 1e-9
+
+DESIGN = """
+name: t
+title: t
+pilot: custom
+unit_level: cluster
+time: {{axis: period}}
+rollout:
+{waves}
+comparison: {{pool: never_treated, min_units: 2}}
+outcomes: [{{column: y}}]
+analyses: [{{id: a, estimator: twfe}}]
+"""
+
+
+def make_panel(tmp_path, frame: pd.DataFrame, starts: dict[int, list[str]]):
+    waves = "\n".join(
+        f"  - {{wave: w{s}, start: {s}, units: [{', '.join(u)}]}}" for s, u in starts.items()
+    )
+    path = tmp_path / "d.yaml"
+    path.write_text(DESIGN.format(waves=waves))
+    spec = load_design(path)
+    long = frame.assign(
+        outcome="y", numerator=np.nan, denominator=np.nan, status="", source="test"
+    ).rename(columns={"y": "value"})[list(LONG_COLUMNS)]
+    units = pd.DataFrame({"unit": sorted(set(frame["unit"]))})
+    units["name"], units["region"] = units["unit"], ""
+    data = OutcomeData(long, units, "tidy")
+    return build_panel(spec, data, lambda o: OutcomeInfo(o, o, "level", "neutral", True))
+
+
+def simulated(seed=3, n=24, t=6, treated=("u00", "u01", "u02", "u03", "u04"), start=4):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        u = f"u{i:02d}"
+        a = rng.normal()
+        for p in range(1, t + 1):
+            d = u in treated and p >= start
+            rows.append(
+                {"unit": u, "period": p, "y": a + 0.2 * p + 0.5 * d + rng.normal(scale=0.7)}
+            )
+    return pd.DataFrame(rows)
+
+
+def test_twfe_2x2_equals_difference_of_mean_changes(tmp_path):
+    frame = simulated(t=2, start=2)
+    panel = make_panel(tmp_path, frame, {2: ["u00", "u01", "u02", "u03", "u04"]})
+    res = TwoWayFixedEffects().fit(panel, "y", "a")
+    wide = frame.pivot(index="unit", columns="period", values="y")
+    change = wide[2] - wide[1]
+    treated = change.index.isin(["u00", "u01", "u02", "u03", "u04"])
+    closed_form = change[treated].mean() - change[~treated].mean()
+    assert res.table.loc[0, "estimate"] == pytest.approx(closed_form, abs=EXACT)
+
+
+def test_twfe_matches_statsmodels_dummy_ols_with_cluster_se(tmp_path):
+    frame = simulated()
+    panel = make_panel(tmp_path, frame, {4: ["u00", "u01", "u02", "u03", "u04"]})
+    res = TwoWayFixedEffects().fit(panel, "y", "a")
+    d = panel.outcome_cells("y")
+    ref = smf.ols("y ~ treated + C(unit) + C(period)", d).fit(
+        cov_type="cluster", cov_kwds={"groups": pd.factorize(d["unit"])[0]}
+    )
+    row = res.table.iloc[0]
+    assert row["estimate"] == pytest.approx(ref.params["treated"], abs=EXACT)
+    assert row["std_error"] == pytest.approx(ref.bse["treated"], rel=1e-9)
+    # t reference with G-1 = 23 df
+    assert row["df"] == 23
+    from scipy import stats
+
+    t = ref.params["treated"] / ref.bse["treated"]
+    assert row["p_value"] == pytest.approx(2 * stats.t.sf(abs(t), 23), rel=1e-9)
+    assert res.n_units == 24 and res.n_treated == 5 and res.n_obs == 144
+
+
+def test_event_study_matches_statsmodels_and_bins_endpoints(tmp_path):
+    frame = simulated(t=8, start=5)
+    panel = make_panel(tmp_path, frame, {5: ["u00", "u01", "u02", "u03", "u04"]})
+    res = EventStudy(min_lead=-3, max_lag=2).fit(panel, "y", "es")
+    d = panel.outcome_cells("y").copy()
+    rel = (d["period"] - d["cohort"]).clip(-3, 2)
+    for e in (-3, -2, 0, 1, 2):
+        d[f"e{e + 10}"] = (rel == e).astype(float)
+    ref = smf.ols("y ~ e7 + e8 + e10 + e11 + e12 + C(unit) + C(period)", d).fit(
+        cov_type="cluster", cov_kwds={"groups": pd.factorize(d["unit"])[0]}
+    )
+    got = res.table.set_index("event_time")
+    for e in (-3, -2, 0, 1, 2):
+        assert got.loc[e, "estimate"] == pytest.approx(ref.params[f"e{e + 10}"], abs=EXACT)
+        assert got.loc[e, "std_error"] == pytest.approx(ref.bse[f"e{e + 10}"], rel=1e-9)
+    assert list(got.index) == [-3, -2, 0, 1, 2]
+    assert got.loc[-3, "n_units"] == 5
+    # true dynamic effect is 0.5 from start: lags should be near it, leads near zero
+    assert got.loc[[0, 1, 2], "estimate"].mean() == pytest.approx(0.5, abs=0.35)
+    pre = res.diagnostics["pretrend_test"]
+    assert pre["df_num"] == 2 and pre["df_denom"] == 23
+
+
+def test_fit_leaves_panel_and_estimator_unchanged(tmp_path):
+    frame = simulated()
+    panel = make_panel(tmp_path, frame, {4: ["u00", "u01", "u02", "u03", "u04"]})
+    before = panel.cells.copy()
+    est = EventStudy()
+    a = est.fit(panel, "y", "es")
+    b = est.fit(panel, "y", "es")
+    pd.testing.assert_frame_equal(panel.cells, before)
+    pd.testing.assert_frame_equal(a.table, b.table)
+
+
+def test_row_order_and_relabelling_do_not_change_estimates(tmp_path):
+    frame = simulated()
+    base = TwoWayFixedEffects().fit(
+        make_panel(tmp_path, frame, {4: ["u00", "u01", "u02", "u03", "u04"]}), "y", "a"
+    )
+    shuffled = frame.sample(frac=1.0, random_state=1)
+    relabel = {f"u{i:02d}": f"z{23 - i:02d}" for i in range(24)}
+    shuffled = shuffled.assign(unit=shuffled["unit"].map(relabel))
+    treated = [relabel[f"u0{i}"] for i in range(5)]
+    other = TwoWayFixedEffects().fit(make_panel(tmp_path, shuffled, {4: treated}), "y", "a")
+    cols = ["estimate", "std_error", "p_value"]
+    np.testing.assert_allclose(
+        base.table[cols].to_numpy(), other.table[cols].to_numpy(), rtol=1e-10
+    )
