@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DESIGNS = ROOT / "designs"
+
 SHARED_PUBLIC = ROOT.parent / "shared" / "data" / "public"
 
 

@@ -35,14 +35,22 @@ LAS = ["Dorset", "Lincolnshire", "Bolton", "Bury", "Wigan", "Leeds"]
 
 def tidy_csv(rows: list[str] | None = None) -> str:
     if rows is None:
-        rows = [f"{la},{y},{10 + i + (y - 2020) * 0.5}"
-                for i, la in enumerate(LAS) for y in range(2021, 2026)]
+        rows = [
+            f"{la},{y},{10 + i + (y - 2020) * 0.5}"
+            for i, la in enumerate(LAS)
+            for y in range(2021, 2026)
+        ]
     return "la,year,rate\n" + "\n".join(rows) + "\n"
 
 
-def run(tmp_path: Path, design: str = DESIGN, data: str | None = None,
-        extra: list[str] | None = None, data_name: str = "d.csv",
-        data_bytes: bytes | None = None) -> tuple[int, str, Path]:
+def run(
+    tmp_path: Path,
+    design: str = DESIGN,
+    data: str | None = None,
+    extra: list[str] | None = None,
+    data_name: str = "d.csv",
+    data_bytes: bytes | None = None,
+) -> tuple[int, Path]:
     d = tmp_path / "design.yaml"
     d.write_text(design, encoding="utf-8")
     out = tmp_path / "out"
@@ -55,7 +63,7 @@ def run(tmp_path: Path, design: str = DESIGN, data: str | None = None,
             f.write_text(data, encoding="utf-8")
         argv += ["--data", str(f)]
     code = main(argv + (extra or []))
-    return code, str(out), out
+    return code, out
 
 
 def check_error(capsys, code: int, out: Path, *needles: str) -> str:
@@ -72,56 +80,58 @@ def check_error(capsys, code: int, out: Path, *needles: str) -> str:
 
 
 def test_valid_tidy_run_writes_both_files(tmp_path, capsys):
-    code, _, out = run(tmp_path, data=tidy_csv())
+    code, out = run(tmp_path, data=tidy_csv())
     assert code == 0, capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == ["tidy_pilot.html", "tidy_pilot.json"]
 
 
 def test_malformed_yaml(tmp_path, capsys):
-    code, _, out = run(tmp_path, design=DESIGN.replace("title: Tidy pilot", "title: [Tidy"))
+    code, out = run(tmp_path, design=DESIGN.replace("title: Tidy pilot", "title: [Tidy"))
     check_error(capsys, code, out, "design.yaml", "malformed YAML", "line", "Fix:")
 
 
 def test_unknown_top_level_key_suggests_the_right_one(tmp_path, capsys):
-    code, _, out = run(tmp_path, design=DESIGN.replace("outcomes:", "outcome:"))
+    code, out = run(tmp_path, design=DESIGN.replace("outcomes:", "outcome:"))
     check_error(capsys, code, out, "unknown key 'outcome'", "did you mean 'outcomes'")
 
 
 def test_unknown_nested_key(tmp_path, capsys):
-    code, _, out = run(tmp_path, design=DESIGN.replace("estimator: twfe", "estimatr: twfe"))
+    code, out = run(tmp_path, design=DESIGN.replace("estimator: twfe", "estimatr: twfe"))
     check_error(capsys, code, out, "analyses[0]", "unknown key 'estimatr'", "estimator")
 
 
 def test_missing_required_key(tmp_path, capsys):
-    code, _, out = run(tmp_path, design=DESIGN.replace("title: Tidy pilot\n", ""))
+    code, out = run(tmp_path, design=DESIGN.replace("title: Tidy pilot\n", ""))
     check_error(capsys, code, out, "title", "required key is missing")
 
 
 def test_bad_enum_value(tmp_path, capsys):
-    code, _, out = run(tmp_path, design=DESIGN.replace("pilot: custom", "pilot: pathfinder"))
+    code, out = run(tmp_path, design=DESIGN.replace("pilot: custom", "pilot: pathfinder"))
     check_error(capsys, code, out, "pilot", "'pathfinder'", "family_help")
 
 
 def test_unknown_estimator(tmp_path, capsys):
-    code, _, out = run(tmp_path, design=DESIGN.replace("estimator: twfe", "estimator: ols"))
+    code, out = run(tmp_path, design=DESIGN.replace("estimator: twfe", "estimator: ols"))
     check_error(capsys, code, out, "analyses[0].estimator", "'ols'")
 
 
 def test_unknown_la_suggests_close_names(tmp_path, capsys):
-    code, _, out = run(tmp_path, design=DESIGN.replace("Lincolnshire]", "Lincolnshir]"))
-    check_error(capsys, code, out, "rollout[0].units[1]", "unknown local authority",
-                "'Lincolnshire'")
+    code, out = run(tmp_path, design=DESIGN.replace("Lincolnshire]", "Lincolnshir]"))
+    check_error(
+        capsys, code, out, "rollout[0].units[1]", "unknown local authority", "'Lincolnshire'"
+    )
 
 
 def test_start_is_not_a_date(tmp_path, capsys):
-    code, _, out = run(tmp_path, design=DESIGN.replace("2023-07-01", "July 2023"))
+    code, out = run(tmp_path, design=DESIGN.replace("2023-07-01", "July 2023"))
     check_error(capsys, code, out, "rollout[0].start")
 
 
 def test_analysis_names_unknown_outcome(tmp_path, capsys):
-    design = DESIGN.replace("{id: twfe, estimator: twfe}",
-                            "{id: twfe, estimator: twfe, outcomes: [rates]}")
-    check_error(capsys, *run(tmp_path, design=design)[::2], "analyses[0].outcomes[0]", "'rates'")
+    design = DESIGN.replace(
+        "{id: twfe, estimator: twfe}", "{id: twfe, estimator: twfe, outcomes: [rates]}"
+    )
+    check_error(capsys, *run(tmp_path, design=design), "analyses[0].outcomes[0]", "'rates'")
 
 
 def test_design_file_not_found(tmp_path, capsys):
@@ -132,32 +142,34 @@ def test_design_file_not_found(tmp_path, capsys):
 def test_data_file_not_found(tmp_path, capsys):
     d = tmp_path / "design.yaml"
     d.write_text(DESIGN)
-    code = main(["run", str(d), "--data", str(tmp_path / "missing.csv"), "--out",
-                 str(tmp_path / "out")])
+    code = main(
+        ["run", str(d), "--data", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "out")]
+    )
     check_error(capsys, code, tmp_path / "out", "missing.csv", "not found")
 
 
 def test_missing_column(tmp_path, capsys):
     data = tidy_csv().replace("la,year,rate", "la,yr,rate")
-    code, _, out = run(tmp_path, data=data)
+    code, out = run(tmp_path, data=data)
     check_error(capsys, code, out, "d.csv", "'year'", "missing", "yr")
 
 
 def test_column_case_mismatch_is_named(tmp_path, capsys):
     data = tidy_csv().replace("la,year,rate", "la,Year,rate")
-    code, _, out = run(tmp_path, data=data)
+    code, out = run(tmp_path, data=data)
     check_error(capsys, code, out, "found 'Year'")
 
 
 def test_duplicate_unit_period(tmp_path, capsys):
     data = tidy_csv() + "Leeds,2024,12.0\n"
-    code, _, out = run(tmp_path, data=data)
+    code, out = run(tmp_path, data=data)
     check_error(capsys, code, out, "repeat a unit-period", "383", "2024")
 
 
 def test_treatment_that_switches_off(tmp_path, capsys):
-    design = DESIGN.replace("columns: {unit: la, period: year}",
-                            "columns: {unit: la, period: year, treatment: d}")
+    design = DESIGN.replace(
+        "columns: {unit: la, period: year}", "columns: {unit: la, period: year, treatment: d}"
+    )
     rows = []
     for i, la in enumerate(LAS):
         for y in range(2021, 2026):
@@ -166,77 +178,90 @@ def test_treatment_that_switches_off(tmp_path, capsys):
                 d = 0
             rows.append(f"{la},{y},{10 + i},{d}")
     data = "la,year,rate,d\n" + "\n".join(rows) + "\n"
-    code, _, out = run(tmp_path, design=design, data=data)
+    code, out = run(tmp_path, design=design, data=data)
     check_error(capsys, code, out, "switches off", "838", "2025", "row 5", "column d")
 
 
 def test_symbol_in_numeric_column(tmp_path, capsys):
     data = tidy_csv().replace("Bury,2023,13.5", "Bury,2023,c")
-    code, _, out = run(tmp_path, data=data)
+    code, out = run(tmp_path, data=data)
     check_error(capsys, code, out, "non-numeric value 'c'", "rate", "row 13")
 
 
 def test_bom_is_stripped_from_column_names(tmp_path, capsys):
     data = tidy_csv().replace("la,year,rate", "lad,year,rate")
-    code, _, out = run(tmp_path, data_bytes=b"\xef\xbb\xbf" + data.encode())
+    code, out = run(tmp_path, data_bytes=b"\xef\xbb\xbf" + data.encode())
     line = check_error(capsys, code, out, "'la' is missing", "columns present: lad,")
     assert "\ufeff" not in line
 
 
 def test_bom_file_is_read(tmp_path, capsys):
-    code, _, out = run(tmp_path, data_bytes=b"\xef\xbb\xbf" + tidy_csv().encode())
+    code, out = run(tmp_path, data_bytes=b"\xef\xbb\xbf" + tidy_csv().encode())
     assert code == 0, capsys.readouterr().err
+    assert (out / "tidy_pilot.json").is_file()
 
 
 def test_empty_file(tmp_path, capsys):
-    code, _, out = run(tmp_path, data="")
+    code, out = run(tmp_path, data="")
     check_error(capsys, code, out, "d.csv", "empty")
 
 
 def test_wrong_period_format(tmp_path, capsys):
     data = tidy_csv().replace("Wigan,2022,", "Wigan,2021/22,")
-    code, _, out = run(tmp_path, data=data)
+    code, out = run(tmp_path, data=data)
     check_error(capsys, code, out, "'2021/22'", "reporting_year", "year", "row 12", "2024")
 
 
 def test_start_date_outside_the_data(tmp_path, capsys):
-    code, _, out = run(tmp_path, design=DESIGN.replace("2023-07-01", "2026-07-01"),
-                       data=tidy_csv())
+    code, out = run(tmp_path, design=DESIGN.replace("2023-07-01", "2026-07-01"), data=tidy_csv())
     check_error(capsys, code, out, "outside the data", "rollout", "2027")
 
 
 def test_too_few_comparison_units(tmp_path, capsys):
     design = DESIGN.replace("min_units: 2", "min_units: 10")
-    code, _, out = run(tmp_path, design=design, data=tidy_csv())
+    code, out = run(tmp_path, design=design, data=tidy_csv())
     check_error(capsys, code, out, "4 comparison units", "comparison.min_units")
 
 
 def test_treated_unit_absent_from_data(tmp_path, capsys):
     data = "\n".join(ln for ln in tidy_csv().splitlines() if not ln.startswith("Dorset")) + "\n"
-    code, _, out = run(tmp_path, data=data)
+    code, out = run(tmp_path, data=data)
     check_error(capsys, code, out, "Dorset (838)", "no rows")
 
 
 def test_templates_folder_without_template(tmp_path, capsys):
     (tmp_path / "tpl").mkdir()
-    code, _, out = run(tmp_path, data=tidy_csv(), extra=["--templates", str(tmp_path / "tpl")])
+    code, out = run(tmp_path, data=tidy_csv(), extra=["--templates", str(tmp_path / "tpl")])
     check_error(capsys, code, out, "report.html.j2", "--templates")
 
 
 def test_unknown_extension(tmp_path, capsys):
-    code, _, out = run(tmp_path, data=tidy_csv(), data_name="d.xlsx")
+    code, out = run(tmp_path, data=tidy_csv(), data_name="d.xlsx")
     check_error(capsys, code, out, "d.xlsx")
 
 
 def test_console_script_prints_no_traceback(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text(textwrap.dedent("""\
+    bad.write_text(
+        textwrap.dedent("""\
         name: x
         title: [
-    """))
-    proc = subprocess.run([sys.executable, "-m", "pathfinder_eval.cli", "run", str(bad),
-                           "--out", str(tmp_path / "o")], capture_output=True, text=True,
-                          check=False)
+    """)
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pathfinder_eval.cli",
+            "run",
+            str(bad),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.count("\n") == 1

@@ -17,7 +17,7 @@ from pathfinder_eval.data.catalogue import load_catalogue
 from pathfinder_eval.data.la_lookup import la_table, resolve_la
 from pathfinder_eval.data.official import find_family_file, load_official
 from pathfinder_eval.data.source import LONG_COLUMNS, Exclusion, OutcomeData
-from pathfinder_eval.data.synthetic import synthetic_panel
+from pathfinder_eval.data.synthetic import calibration, synthetic_panel
 from pathfinder_eval.data.tidy import read_tidy
 from pathfinder_eval.data.trial_sim import simulate_stepped_wedge
 from pathfinder_eval.errors import DataError
@@ -85,7 +85,7 @@ def _treated_las(spec: DesignSpec) -> dict[str, object]:
 def _synthetic(spec: DesignSpec, seed: int) -> OutcomeData:
     catalogue = load_catalogue()
     ids = _indicator_ids(spec, "the synthetic panel")
-    available = [i for i in ids if catalogue[i].synthetic]
+    available = [i for i in ids if i in calibration()["indicators"]]
     cohorts = {
         u: onset(spec.time.axis, s, spec.time.partial_period_rule).first_treated
         for u, s in _treated_las(spec).items()

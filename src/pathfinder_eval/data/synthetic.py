@@ -17,6 +17,7 @@ from importlib.resources import files
 import numpy as np
 import pandas as pd
 import yaml
+from scipy import stats
 
 from pathfinder_eval.data.la_lookup import la_table
 from pathfinder_eval.data.source import LONG_COLUMNS, OutcomeData
@@ -100,13 +101,17 @@ def _simulate(
     effect: float,
     rng: np.random.Generator,
 ) -> pd.DataFrame:
+    """Counts by inversion of uniform draws (common random numbers): the injected effect moves
+    only treated cells, and the same seed without the effect gives the exact counterfactual."""
     n, t = len(codes), len(years)
     level = rng.normal(0.0, p["la_sd"], n)
     rho, sd = float(p["rho"]), float(p["noise_sd"])
+    shocks = rng.normal(0.0, 1.0, (n, t))
+    u_den, u_num = rng.random((n, t)), rng.random((n, t))
     dev = np.empty((n, t))
-    dev[:, 0] = rng.normal(0.0, sd, n)
+    dev[:, 0] = sd * shocks[:, 0]
     for j in range(1, t):
-        dev[:, j] = rho * dev[:, j - 1] + rng.normal(0.0, sd * np.sqrt(1 - rho**2), n)
+        dev[:, j] = rho * dev[:, j - 1] + sd * np.sqrt(1 - rho**2) * shocks[:, j]
     drift = p["trend"] * (years - years[-1])
     # centre so that the 2025 England rate matches the published level (log-normal mean)
     log_rate = np.log(p["level"]) - (p["la_sd"] ** 2 + sd**2) / 2 + level[:, None] + dev + drift
@@ -115,23 +120,22 @@ def _simulate(
     rate = rate * np.where(years[None, :] >= cohort[:, None], 1.0 + effect, 1.0)
     growth = 1.0 + 0.002 * (years - years[-1])
     den_mean = pop[:, None] * growth[None, :] * p["denominator_per_child"]
-    is_share = scale == 100.0
-    if is_share:
-        den = np.maximum(rng.poisson(den_mean), 1).astype(float)
-        num = rng.binomial(den.astype(np.int64), np.clip(rate, 0.0, 1.0)).astype(float)
+    if scale == 100.0:  # shares: a count of cases, of which a binomial number have the outcome
+        den = np.maximum(stats.poisson.ppf(u_den, den_mean), 1.0)
+        num = stats.binom.ppf(u_num, den, np.clip(rate, 0.0, 1.0))
     elif scale == 1.0:  # ratios such as caseload: FTE denominators with one decimal
-        den = np.maximum(np.round(den_mean * rng.lognormal(0.0, 0.05, den_mean.shape), 1), 1.0)
-        num = rng.poisson(rate * den).astype(float)
-    else:
+        den = np.maximum(np.round(den_mean * np.exp(0.05 * stats.norm.ppf(u_den)), 1), 1.0)
+        num = stats.poisson.ppf(u_num, rate * den)
+    else:  # rates per 10,000 children: the child population is the denominator
         den = np.round(den_mean)
-        num = rng.poisson(rate * den).astype(float)
+        num = stats.poisson.ppf(u_num, rate * den)
     return pd.DataFrame(
         {
             "unit": np.repeat(codes.to_numpy(), t),
             "period": np.tile(years, n).astype("int64"),
             "outcome": indicator,
-            "numerator": num.ravel(),
-            "denominator": den.ravel(),
+            "numerator": num.ravel().astype("float64"),
+            "denominator": den.ravel().astype("float64"),
             "value": (num / den * scale).ravel(),
             "status": "",
             "source": "synthetic",

@@ -1,0 +1,171 @@
+"""End to end: the three pilot designs and the trial example through the CLI."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pathfinder_eval.cli import main
+from pathfinder_eval.results import COLUMNS
+
+DESIGNS = Path(__file__).resolve().parents[1] / "designs"
+
+ALL_DESIGNS = ["family_help", "family_network", "rcc"]
+
+
+def run_design(tmp_path, name: str, *extra: str, design_dir=DESIGNS) -> tuple[str, dict]:
+    design = design_dir / f"{name}.yaml"
+    out = tmp_path / "out"
+    assert main(["run", str(design), "--out", str(out), *extra]) == 0
+    html = (out / f"{name}.html").read_text(encoding="utf-8")
+    doc = json.loads((out / f"{name}.json").read_text(encoding="utf-8"))
+    return html, doc
+
+
+@pytest.fixture(scope="module")
+def family_help(tmp_path_factory):
+    return run_design(tmp_path_factory.mktemp("fh"), "family_help")
+
+
+def check_schema(doc: dict) -> None:
+    assert doc["schema_version"] == 1
+    assert set(doc) == {"schema_version", "design", "provenance", "analyses", "exclusions"}
+    prov = doc["provenance"]
+    assert set(prov) == {
+        "package_version",
+        "python",
+        "dependencies",
+        "data_files",
+        "design_sha256",
+        "seed",
+        "command",
+    }
+    assert re.fullmatch(r"[0-9a-f]{64}", prov["design_sha256"])
+    for a in doc["analyses"]:
+        assert {
+            "id",
+            "outcome",
+            "estimator",
+            "inference",
+            "estimates",
+            "diagnostics",
+            "warnings",
+            "status",
+            "note",
+        } <= set(a)
+        for row in a["estimates"]:
+            assert list(row)[: len(COLUMNS)] == list(COLUMNS)
+    for e in doc["exclusions"]:
+        assert set(e) == {"reason", "outcome", "count", "units", "stage"}
+        assert e["count"] > 0
+
+
+def test_family_help_default_run(family_help):
+    html, doc = family_help
+    check_schema(doc)
+    assert "SIMULATED" in html
+    assert "entering_care_rate -10%" in html
+    twfe = {a["outcome"]: a for a in doc["analyses"] if a["id"] == "twfe"}
+    assert set(twfe) == {
+        "repeat_referrals",
+        "entering_care_rate",
+        "s47_rate",
+        "icpc_rate",
+        "cpp_rate",
+    }
+    assert twfe["cpp_rate"]["status"] == "no_data"
+    ok = twfe["entering_care_rate"]
+    assert ok["status"] == "ok" and ok["n_treated"] == 10
+    cs = [a for a in doc["analyses"] if a["id"] == "callaway_santanna"]
+    assert cs and all(a["status"] == "not_available" for a in cs)
+    # the family network pilot LAs are excluded from the comparison pool and counted
+    reasons = {e["reason"] for e in doc["exclusions"]}
+    assert "LA in the family network pilot (treated by a related reform)" in reasons
+
+
+def test_report_is_self_contained_and_accessible(family_help):
+    html, _ = family_help
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
+    assert "<script" not in html and "<link" not in html
+    assert html.count("<svg") >= 4
+    assert html.count('role="img" aria-label=') == html.count("<svg")
+    assert '<html lang="en-GB">' in html
+
+
+@pytest.mark.parametrize("name", ["family_network", "rcc"])
+def test_other_designs_run(tmp_path, name):
+    html, doc = run_design(tmp_path, name)
+    check_schema(doc)
+    if name == "rcc":
+        assert {a["status"] for a in doc["analyses"]} == {"ok", "not_available"}
+        assert "synthetic_control estimator is not available" in html
+
+
+def test_trial_example_runs(tmp_path):
+    _, doc = run_design(tmp_path, "stepped_wedge_trial", design_dir=DESIGNS / "examples")
+    twfe = next(a for a in doc["analyses"] if a["id"] == "twfe")
+    est = twfe["estimates"][0]
+    assert est["ci_lower"] < 0.3 < est["ci_upper"]  # true effect 0.3 SD
+
+
+def test_same_inputs_give_identical_bytes(tmp_path):
+    outs = []
+    for k in range(2):
+        out = tmp_path / f"o{k}"
+        assert main(["run", str(DESIGNS / "family_network.yaml"), "--out", str(out)]) == 0
+        outs.append(out)
+    for f in ("family_network.html", "family_network.json"):
+        assert (outs[0] / f).read_bytes() == (outs[1] / f).read_bytes()
+
+
+def test_seed_changes_synthetic_data(tmp_path):
+    _, a = run_design(tmp_path / "a", "family_network", "--seed", "1")
+    _, b = run_design(tmp_path / "b", "family_network", "--seed", "2")
+    assert a["provenance"]["seed"] == 1 and b["provenance"]["seed"] == 2
+    assert a["analyses"][0]["estimates"] != b["analyses"][0]["estimates"]
+
+
+def test_autoescape_of_design_text(tmp_path):
+    text = (DESIGNS / "family_network.yaml").read_text(encoding="utf-8")
+    design = tmp_path / "family_network.yaml"
+    design.write_text(
+        text.replace("title: Family network pilot", "title: <script>alert(1)</script> pilot"),
+        encoding="utf-8",
+    )
+    html, _ = run_design(tmp_path, "family_network", design_dir=tmp_path)
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_templates_override(tmp_path):
+    from pathfinder_eval.report.render import default_templates
+
+    tpl = tmp_path / "tpl"
+    shutil.copytree(default_templates(), tpl)
+    page = tpl / "report.html.j2"
+    page.write_text(
+        page.read_text(encoding="utf-8").replace(
+            '<main id="main">', '<main id="main"><p>Evidence body edition</p>'
+        ),
+        encoding="utf-8",
+    )
+    html, _ = run_design(tmp_path, "family_network", "--templates", str(tpl))
+    assert "Evidence body edition" in html
+
+
+@pytest.mark.parametrize("name", ALL_DESIGNS)
+def test_real_statistics(tmp_path, public_data, name):
+    html, doc = run_design(tmp_path, name, "--data", str(public_data))
+    check_schema(doc)
+    assert "SIMULATED" not in html
+    assert "Open Government Licence" in html
+    names = {f["path"] for f in doc["provenance"]["data_files"]}
+    assert names and all(
+        re.fullmatch(r"[0-9a-f]{64}", f["sha256"]) for f in doc["provenance"]["data_files"]
+    )
+    assert doc["design"]["data_kind"] == "official"
+    assert any(a["status"] == "ok" for a in doc["analyses"])

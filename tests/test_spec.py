@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from pathfinder_eval.errors import DesignError
+from pathfinder_eval.spec import PilotKind, UnitLevel, load_design
+
+DESIGNS = Path(__file__).resolve().parents[1] / "designs"
+
+
+def test_family_help_design_resolves_las_to_codes():
+    spec = load_design(DESIGNS / "family_help.yaml")
+    assert spec.pilot is PilotKind.FAMILY_HELP
+    starts = spec.start_of()
+    assert {u for u, s in starts.items() if s == dt.date(2023, 7, 1)} == {"838", "925", "336"}
+    assert len([u for u, s in starts.items() if s == dt.date(2024, 4, 1)]) == 7
+    assert "846" in spec.comparison.exclude  # Brighton and Hove, a family network pilot LA
+    assert spec.time.last == 2025
+
+
+def test_family_network_design():
+    spec = load_design(DESIGNS / "family_network.yaml")
+    assert sorted(spec.start_of()) == sorted(["846", "394", "390", "894", "860", "805", "205"])
+
+
+def test_rcc_groups_expand_to_member_las():
+    spec = load_design(DESIGNS / "rcc.yaml")
+    assert spec.unit_level is UnitLevel.REGION
+    assert len(spec.groups["Greater Manchester"].members) == 10
+    assert len(spec.groups["South East"].members) == 19
+    assert set(spec.start_of()) == {"Greater Manchester", "South East"}
+
+
+def test_spec_is_frozen_and_hashed():
+    spec = load_design(DESIGNS / "family_help.yaml")
+    with pytest.raises(ValidationError):
+        spec.name = "other"
+    assert len(spec.sha256) == 64
+
+
+def test_la_listed_twice_is_an_error(tmp_path):
+    text = (
+        (DESIGNS / "family_network.yaml")
+        .read_text()
+        .replace("units: [Staffordshire,", "units: [Sunderland, Staffordshire,")
+    )
+    path = tmp_path / "d.yaml"
+    path.write_text(text)
+    with pytest.raises(DesignError, match=r"rollout\[1\]\.units\[0\].*listed twice"):
+        load_design(path)
+
+
+def test_unknown_region_group(tmp_path):
+    text = (DESIGNS / "rcc.yaml").read_text().replace("region: South East", "region: Wessex")
+    path = tmp_path / "d.yaml"
+    path.write_text(text)
+    with pytest.raises(DesignError, match=r"groups\.South East\.region.*Wessex"):
+        load_design(path)
+
+
+def test_duplicate_analysis_ids(tmp_path):
+    text = (DESIGNS / "family_network.yaml").read_text().replace("id: event_study", "id: twfe")
+    path = tmp_path / "d.yaml"
+    path.write_text(text)
+    with pytest.raises(DesignError, match="repeated: twfe"):
+        load_design(path)
+
+
+def test_design_that_is_not_a_mapping(tmp_path):
+    path = tmp_path / "d.yaml"
+    path.write_text("- just\n- a list\n")
+    with pytest.raises(DesignError, match="YAML mapping"):
+        load_design(path)
