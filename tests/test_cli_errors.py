@@ -273,3 +273,21 @@ def test_usage_errors_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as exc:
         main(argv)
     assert exc.value.code == 2
+
+
+def test_unknown_estimator_option(tmp_path, capsys):
+    design = DESIGN.replace("{id: twfe, estimator: twfe}",
+                            "{id: es, estimator: event_study, options: {min_leads: -3}}")
+    code, out = run(tmp_path, design=design, data=tidy_csv())
+    check_error(capsys, code, out, "analyses[0].options", "min_leads", "min_lead")
+
+
+def test_validate_reports_without_writing(tmp_path, capsys):
+    d = tmp_path / "design.yaml"
+    d.write_text(DESIGN)
+    f = tmp_path / "d.csv"
+    f.write_text(tidy_csv())
+    assert main(["validate", str(d), "--data", str(f)]) == 0
+    out = capsys.readouterr().out
+    assert "valid: 6 units, 30 unit-period cells, 0 rows excluded" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.csv", "design.yaml"]

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from pathfinder_eval import __version__
 from pathfinder_eval.data.catalogue import load_catalogue
 from pathfinder_eval.data.load import load_outcomes
+from pathfinder_eval.errors import DesignError
 from pathfinder_eval.estimators.twfe import EventStudy, TwoWayFixedEffects
 from pathfinder_eval.panel import OutcomeInfo, ValidatedPanel, build_panel
 from pathfinder_eval.results import EffectEstimates, Provenance
@@ -61,14 +62,33 @@ def describe_outcome(spec: DesignSpec):
     return describe
 
 
-def build_estimator(analysis: Analysis):
-    """The estimator object an analysis names, configured from its options."""
-    opts = dict(analysis.options)
-    if analysis.estimator is Estimator.TWFE:
-        return TwoWayFixedEffects(**opts)
-    if analysis.estimator is Estimator.EVENT_STUDY:
-        return EventStudy(**opts)
-    return None
+ESTIMATORS = {Estimator.TWFE: TwoWayFixedEffects, Estimator.EVENT_STUDY: EventStudy}
+
+
+def build_estimator(spec: DesignSpec, index: int):
+    """The estimator object analysis `index` names, configured from its options."""
+    analysis = spec.analyses[index]
+    cls = ESTIMATORS[analysis.estimator]
+    try:
+        return cls(**analysis.options)
+    except TypeError:
+        allowed = ", ".join(f.name for f in fields(cls)) or "none"
+        bad = ", ".join(sorted(set(analysis.options) - {f.name for f in fields(cls)}))
+        raise DesignError(
+            f"unknown option(s) {bad or repr(analysis.options)} for {analysis.estimator.value}",
+            file=spec.path,
+            where=f"analyses[{index}].options",
+            fix=f"options of {analysis.estimator.value}: {allowed}",
+        ) from None
+
+
+def prepare(spec: DesignSpec, data: Path | None = None, seed: int | None = None) -> ValidatedPanel:
+    """Load the outcome data and run every design and data check: the `validate` command."""
+    seed = spec.seed if seed is None else seed
+    for i, analysis in enumerate(spec.analyses):
+        if analysis.estimator in ESTIMATORS:
+            build_estimator(spec, i)
+    return build_panel(spec, load_outcomes(spec, data, seed), describe_outcome(spec))
 
 
 def evaluate(
@@ -76,10 +96,9 @@ def evaluate(
 ) -> Evaluation:
     """Run every analysis the design lists on every outcome it applies to."""
     seed = spec.seed if seed is None else seed
-    outcomes = load_outcomes(spec, data, seed)
-    panel = build_panel(spec, outcomes, describe_outcome(spec))
+    panel = prepare(spec, data, seed)
     runs = []
-    for analysis in spec.analyses:
+    for index, analysis in enumerate(spec.analyses):
         for info in panel.outcomes:
             if analysis not in spec.analyses_for(info.id):
                 continue
@@ -105,14 +124,14 @@ def evaluate(
                     )
                 )
             else:
-                est = build_estimator(analysis)
+                est = build_estimator(spec, index)
                 result = est.fit(panel, info.id, analysis.id, analysis.level)
                 runs.append(AnalysisRun(analysis, info.id, "ok", result))
     prov = Provenance(
         package_version=__version__,
         python=platform.python_version(),
         dependencies=tuple((d, _version(d)) for d in DEPENDENCIES),
-        data_files=outcomes.files,
+        data_files=panel.data.files,
         design_sha256=spec.sha256,
         seed=seed,
         command=command,
