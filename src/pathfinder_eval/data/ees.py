@@ -1,0 +1,134 @@
+"""Explore Education Statistics (EES) CSV reader that keeps DfE's symbols instead of guessing.
+
+EES cells hold either a number or a symbol (`c` suppressed, `x` not available ...). Files are
+read entirely as strings so no symbol is silently turned into NaN or 0; `ees_value` then
+splits a column into numbers and status symbols.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pathfinder_eval.data.families import canonicalise, detect_family
+from pathfinder_eval.errors import DataError
+
+MISSING = "missing"
+
+SYMBOLS: Mapping[str, str] = {
+    "c": "suppressed to protect confidentiality (1 to 5, or secondary suppression)",
+    "x": "not available",
+    "z": "not applicable",
+    "u": "low reliability (value withheld)",
+    "low": "rounds to zero, but is not zero",
+    "k": "percentage below 0.5 (rounds to zero)",
+    ":": "not available (symbol used before 2021)",
+    "~": "rounds to zero (symbol used before 2021)",
+    MISSING: "empty cell in the file",
+}
+
+# Statuses the package derives (not DfE symbols); "" means the value is usable.
+DERIVED_STATUSES: Mapping[str, str] = {
+    "no_denominator": "no denominator row for this unit and year",
+    "zero_denominator": "denominator is zero",
+    "partial_aggregate": "summed LA rows do not cover the whole former LA",
+}
+
+REQUIRED_COLUMNS = ("time_period", "geographic_level")
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+
+@dataclass(frozen=True)
+class EESTable:
+    """One EES file as read.
+
+    frame: every column as strings, in file order; the index is the 0-based data row, so
+    `index + 1` is the row number in error messages. Columns of a recognised family carry
+    their canonical names (see `families.py`).
+    family: the recognised family name, or None for an EES file of no known family.
+    sha256: hex digest of the file bytes, for provenance.
+    """
+
+    frame: pd.DataFrame
+    family: str | None
+    path: Path
+    sha256: str
+
+
+def read_ees_csv(path: Path | str) -> EESTable:
+    """Read an EES CSV as strings (BOM tolerated), recognise its family, check its shape."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(
+            "file not found", file=str(path),
+            fix="check the path, or download the file from Explore Education Statistics",
+        )
+    raw = path.read_bytes()
+    name = path.name
+    empty = DataError(
+        "file is empty", file=name, fix="download the file again from Explore Education Statistics"
+    )
+    if not raw.removeprefix(b"\xef\xbb\xbf").strip():
+        raise empty
+    try:
+        frame = pd.read_csv(path, dtype=str, encoding="utf-8-sig", keep_default_na=False)
+    except pd.errors.EmptyDataError as exc:
+        raise empty from exc
+    except (UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise DataError(
+            f"cannot be read as a UTF-8 CSV ({exc})", file=name,
+            fix="download the CSV again from Explore Education Statistics; do not re-save it "
+            "from a spreadsheet",
+        ) from exc
+    frame.columns = [str(c).strip() for c in frame.columns]
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"not an Explore Education Statistics file: no column(s) {', '.join(missing)}",
+            file=name,
+            fix="use the 'underlying data' CSV from the EES publication, or read a tidy file "
+            "with pathfinder_eval.data.tidy",
+        )
+    if frame.empty:
+        raise DataError(
+            "has a header but no data rows", file=name,
+            fix="download the full file from Explore Education Statistics",
+        )
+    family = detect_family(name, frame.columns)
+    if family is not None:
+        frame = canonicalise(frame, family, file=name)
+    return EESTable(frame, family, path, hashlib.sha256(raw).hexdigest())
+
+
+def ees_value(series: pd.Series, *, file: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Split EES cells into (float values, status strings), both shaped like `series`.
+
+    A number gives its value and status ""; a symbol gives NaN and the symbol (see SYMBOLS);
+    an empty cell gives NaN and `MISSING`. Symbols are never coerced to 0. Anything else is a
+    DataError naming the file, the column, the row (from the index) and the value.
+    """
+    text = series.astype(str).str.strip()
+    lowered = text.str.lower()
+    is_symbol = lowered.isin(set(SYMBOLS) - {MISSING})
+    is_empty = text == ""
+    is_number = text.str.match(_NUMBER)
+    bad = ~(is_symbol | is_empty | is_number)
+    if bad.any():
+        position = int(np.flatnonzero(bad.to_numpy())[0])
+        label = series.index[position]
+        raise DataError(
+            f"value {text.iloc[position]!r} is neither a number nor an EES symbol "
+            f"({', '.join(s for s in SYMBOLS if s != MISSING)})",
+            file=file, where=str(series.name),
+            row=int(label) + 1 if isinstance(label, (int, np.integer)) else None,
+            fix="correct the cell, or download the file again from Explore Education Statistics",
+        )
+    values = pd.to_numeric(text.where(is_number), errors="coerce").to_numpy(dtype="float64")
+    status = np.where(is_number, "", np.where(is_empty, MISSING, lowered)).astype(str)
+    return values, status
