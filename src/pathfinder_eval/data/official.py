@@ -1,0 +1,317 @@
+"""Load a folder of DfE EES files into the long outcome frame, and check the recomputation.
+
+Each indicator's value is recomputed from its numerator and denominator counts (catalogue);
+DfE's published figure travels alongside so `check_recomputation` can show the two agree.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pathfinder_eval.data.catalogue import Indicator, Measure, load_catalogue
+from pathfinder_eval.data.ees import EESTable, ees_value, read_ees_csv
+from pathfinder_eval.data.families import FAMILIES, detect_family
+from pathfinder_eval.data.harmonise import (
+    LedgerEntry,
+    Reorganisation,
+    applicable_reorganisations,
+    harmonise,
+)
+from pathfinder_eval.errors import DataError
+
+LONG_COLUMNS = ("unit", "period", "outcome", "numerator", "denominator", "value", "published",
+                "status", "source")
+LEVELS = {"Local authority": "old_la_code", "National": "country_code",
+          "Regional": "region_code"}
+_DTYPES = {"unit": "str", "period": "int64", "outcome": "str", "numerator": "float64",
+           "denominator": "float64", "value": "float64", "published": "float64",
+           "status": "str", "source": "str"}
+_EPS = float(np.sqrt(np.finfo(float).eps))
+
+
+@dataclass(frozen=True)
+class OfficialData:
+    """Official outcome data in long form.
+
+    frame: one row per unit x period x outcome, columns LONG_COLUMNS (status "" = usable).
+    ledger: rows excluded, by reason. files: (file name, sha256) of every file read.
+    reorganisations: LA reorganisations touching the units in the data, with the rule applied.
+    """
+
+    frame: pd.DataFrame
+    ledger: tuple[LedgerEntry, ...]
+    files: tuple[tuple[str, str], ...]
+    reorganisations: tuple[Reorganisation, ...]
+
+
+def load_official(
+    data_dir: Path, indicator_ids: list[str], *, aggregate: bool = False
+) -> OfficialData:
+    """Local authority rows of the requested indicators, harmonised (see harmonise.py).
+
+    `aggregate=True` sums split LAs back into their former LA for continuous series.
+    """
+    frame, ledger, files = _load(Path(data_dir), indicator_ids, "Local authority")
+    flags = tuple(applicable_reorganisations(frame))
+    frame, harmonised = harmonise(frame, aggregate=aggregate)
+    return OfficialData(_tidy(frame), (*ledger, *harmonised), files, flags)
+
+
+def load_official_aggregates(
+    data_dir: Path, indicator_ids: list[str], level: str = "National"
+) -> OfficialData:
+    """National or Regional rows of the requested indicators; `unit` is the ONS area code."""
+    if level not in ("National", "Regional"):
+        raise DataError(f"unknown level {level!r}", where="level",
+                        fix="use 'National' or 'Regional'")
+    frame, ledger, files = _load(Path(data_dir), indicator_ids, level)
+    return OfficialData(_tidy(frame), ledger, files, ())
+
+
+def find_family_file(data_dir: Path, family: str) -> Path | None:
+    """The CSV in `data_dir` of `family`, by file name or else by its header; None if absent.
+
+    DataError when two files qualify (e.g. two releases): mixing releases must be a choice.
+    """
+    spec = FAMILIES[family]
+    csvs = sorted(data_dir.glob("*.csv"))
+    hits = [p for p in csvs if spec.matches_name(p.name)]
+    if not hits:
+        hits = [p for p in csvs if detect_family(p.name, _header(p)) == family]
+    if len(hits) > 1:
+        raise DataError(
+            f"{len(hits)} files of family {family}: {', '.join(p.name for p in hits)}",
+            file=str(data_dir), fix="keep one release of each file in the folder",
+        )
+    return hits[0] if hits else None
+
+
+def _require_family_file(data_dir: Path, family: str) -> Path:
+    """`find_family_file`, or a DataError saying which file to download from where."""
+    path = find_family_file(data_dir, family)
+    if path is None:
+        spec = FAMILIES[family]
+        raise DataError(
+            f"no {family} file (expected a name like '{spec.example_file}', "
+            f"pattern /{spec.file_pattern}/)",
+            file=str(data_dir),
+            fix=f"download '{spec.example_file}' from the {spec.publication} publication "
+            "(explore-education-statistics.service.gov.uk, 'Download all data') into this folder",
+        )
+    return path
+
+
+def check_recomputation(frame: pd.DataFrame) -> pd.DataFrame:
+    """Compare each recomputed value, rounded as DfE publishes it, with the published figure.
+
+    Rows with both a value and a published figure. `match`: equal at published precision
+    (round half up). `within_input_rounding`: the published figure is reachable from the
+    inputs given their own published rounding (catalogue `rounded_to`; CSWW FTEs are shown to
+    0.1 but DfE computes rates from unrounded FTEs).
+    """
+    catalogue = load_catalogue()
+    unknown = sorted(set(frame["outcome"]) - set(catalogue))
+    if unknown:
+        raise DataError(f"outcome(s) {unknown} not in the indicator catalogue",
+                        where="outcome", fix="check only catalogue indicators")
+    rows = frame.loc[frame["value"].notna() & frame["published"].notna()]
+    parts = []
+    for outcome, group in rows.groupby("outcome", sort=True):
+        ind = catalogue[outcome]
+        n, d = group["numerator"].to_numpy(), group["denominator"].to_numpy()
+        hn, hd = _half_width(ind.numerator), _half_width(ind.denominator)
+        lo = (n - hn) / (d + hd) * ind.multiplier
+        hi = (n + hn) / (d - hd) * ind.multiplier
+        published = group["published"].to_numpy()
+        tol = 10.0 ** -ind.decimals / 100
+        recomputed = round_half_up(group["value"].to_numpy(), ind.decimals)
+        parts.append(pd.DataFrame({
+            "outcome": outcome, "unit": group["unit"].to_numpy(),
+            "period": group["period"].to_numpy(), "value": group["value"].to_numpy(),
+            "published": published, "recomputed": recomputed,
+            "match": np.abs(recomputed - published) <= tol,
+            "within_input_rounding": (round_half_up(lo, ind.decimals) - tol <= published)
+            & (published <= round_half_up(hi, ind.decimals) + tol),
+        }))
+    columns = ["outcome", "unit", "period", "value", "published", "recomputed", "match",
+               "within_input_rounding"]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+
+
+def summarise_recomputation(check: pd.DataFrame) -> pd.DataFrame:
+    """Per outcome: rows compared, exact match rate and within-input-rounding rate."""
+    return (
+        check.groupby("outcome", sort=True)
+        .agg(rows=("match", "size"), match_rate=("match", "mean"),
+             within_input_rounding_rate=("within_input_rounding", "mean"))
+        .reset_index()
+    )
+
+
+def round_half_up(x: np.ndarray, decimals: int) -> np.ndarray:
+    """Round half away from zero, as DfE does (numpy's round is half to even).
+
+    Same rule as R's janitor::round_half_up: adds sqrt(machine epsilon) before truncating,
+    so 22.65 stored as 22.6499999... still rounds to 22.7.
+    """
+    factor = 10.0 ** decimals
+    return np.sign(x) * np.trunc(np.abs(x) * factor + 0.5 + _EPS) / factor
+
+
+def _half_width(measure: Measure) -> float:
+    """Largest rounding error of a (sum of) published input column(s)."""
+    return 0.0 if measure.rounded_to is None else measure.rounded_to / 2 * len(measure.columns)
+
+
+def _header(path: Path) -> list[str]:
+    """The first line of a CSV as column names ([] if unreadable)."""
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            return next(csv.reader(fh), [])
+    except UnicodeDecodeError:
+        return []
+
+
+def _load(
+    data_dir: Path, indicator_ids: list[str], level: str
+) -> tuple[pd.DataFrame, list[LedgerEntry], tuple[tuple[str, str], ...]]:
+    """Compute the long frame of the requested indicators at one geographic level."""
+    if not data_dir.is_dir():
+        raise DataError("data folder not found", file=str(data_dir),
+                        fix="pass the folder holding the EES CSV files (--data DIR)")
+    indicators = _select(indicator_ids)
+    tables: dict[str, EESTable] = {}
+    for ind in indicators:
+        for family in ind.families:
+            if family not in tables:
+                tables[family] = read_ees_csv(_require_family_file(data_dir, family))
+    parts, ledger = [], []
+    for ind in indicators:
+        part, entries = _indicator_frame(ind, tables, level)
+        parts.append(part)
+        ledger.extend(entries)
+    files = tuple((t.path.name, t.sha256) for t in tables.values())
+    return pd.concat(parts, ignore_index=True), ledger, files
+
+
+def _select(indicator_ids: list[str]) -> list[Indicator]:
+    """The catalogue entries for the ids, in the order given; DataError on unknown ids."""
+    catalogue = load_catalogue()
+    if not indicator_ids:
+        raise DataError("no indicators requested", where="outcomes",
+                        fix=f"name one or more of {sorted(catalogue)}")
+    for key in indicator_ids:
+        if key not in catalogue:
+            near = difflib.get_close_matches(key, list(catalogue), n=1)
+            hint = f"did you mean '{near[0]}'? " if near else ""
+            raise DataError(f"unknown indicator {key!r}", where="outcomes",
+                            fix=f"{hint}known indicators: {', '.join(sorted(catalogue))}")
+    return [catalogue[k] for k in dict.fromkeys(indicator_ids)]
+
+
+def _indicator_frame(
+    ind: Indicator, tables: dict[str, EESTable], level: str
+) -> tuple[pd.DataFrame, list[LedgerEntry]]:
+    """One indicator's long rows at `level`, plus rows dropped for lack of a denominator."""
+    num = _measure(ind.numerator, tables[ind.numerator.family], level)
+    den = _measure(ind.denominator, tables[ind.denominator.family], level)
+    ledger = []
+    covered = num.index.get_level_values("period").isin(den.index.get_level_values("period"))
+    if not covered.all():
+        dropped = num.loc[~covered]
+        years = sorted(set(den.index.get_level_values("period")))
+        ledger.append(LedgerEntry(
+            f"{ind.id}: no {ind.denominator.family} denominator for the year "
+            f"({ind.denominator.family} covers {years[0]}-{years[-1]})",
+            int((~covered).sum()), tuple(sorted(set(dropped.index.get_level_values("unit")))),
+        ))
+        num = num.loc[covered]
+    den = den.reindex(num.index)
+    if ind.published is None:
+        published = np.full(len(num), np.nan)
+    else:
+        pub = _measure(ind.published, tables[ind.published.family], level)
+        published = pub["value"].reindex(num.index).to_numpy()
+    n, d = num["value"].to_numpy(), den["value"].to_numpy()
+    status = np.where(num["status"] != "", num["status"],
+                      np.where(den["status"].isna(), "no_denominator",
+                               np.where(den["status"].fillna("") != "", den["status"],
+                                        np.where(d == 0, "zero_denominator", ""))))
+    usable = status == ""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = np.where(usable, n / d * ind.multiplier, np.nan)
+    sources = dict.fromkeys(tables[m.family].path.name for m in (ind.numerator, ind.denominator))
+    frame = pd.DataFrame({
+        "unit": num.index.get_level_values("unit"),
+        "period": num.index.get_level_values("period"),
+        "outcome": ind.id, "numerator": n, "denominator": d, "value": value,
+        "published": published, "status": status, "source": " + ".join(sources),
+    })
+    return frame, ledger
+
+
+def _measure(measure: Measure, table: EESTable, level: str) -> pd.DataFrame:
+    """Value and status of a measure per (period, unit) at `level`; DataError if ambiguous."""
+    frame, name = table.frame, table.path.name
+    rows = frame.loc[frame["geographic_level"].str.strip() == level]
+    for column, wanted in measure.filters:
+        kept = rows.loc[rows[column].str.strip() == wanted]
+        if kept.empty and not rows.empty:
+            seen = ", ".join(sorted(set(rows[column]))[:8])
+            raise DataError(
+                f"no rows with {column} = {wanted!r} (values present: {seen})", file=name,
+                where=column, fix="DfE may have renamed the filter value; update the filter "
+                "in pathfinder_eval/data/indicators.yaml",
+            )
+        rows = kept
+    value = np.zeros(len(rows))
+    status = np.full(len(rows), "", dtype=object)
+    for column in measure.columns:
+        v, s = ees_value(rows[column], file=name)
+        status = np.where(status == "", s, status)
+        value = value + v
+    index = pd.MultiIndex.from_arrays(
+        [_periods(rows, name), rows[LEVELS[level]].str.strip().to_numpy()],
+        names=["period", "unit"],
+    )
+    out = pd.DataFrame({"value": value, "status": status}, index=index)
+    if out.index.has_duplicates:
+        first = rows.index[np.flatnonzero(out.index.duplicated())[0]]
+        raise DataError(
+            f"more than one {level} row per year and area for {', '.join(measure.columns)} "
+            f"after the filters {dict(measure.filters)}", file=name, row=int(first) + 1,
+            fix="add the missing filter for this file to pathfinder_eval/data/indicators.yaml",
+        )
+    return out
+
+
+def _periods(rows: pd.DataFrame, file: str) -> np.ndarray:
+    """Reporting years from time_period: 2024 as is, financial-year 202324 as 2024."""
+    text = rows["time_period"].str.strip()
+    four = text.str.fullmatch(r"\d{4}")
+    six = text.str.fullmatch(r"\d{6}")
+    start = pd.to_numeric(text.str[:4].where(six), errors="coerce")
+    ok_six = six & (pd.to_numeric(text.str[4:].where(six), errors="coerce") == (start + 1) % 100)
+    bad = ~(four | ok_six)
+    if bad.any():
+        label = rows.index[np.flatnonzero(bad.to_numpy())[0]]
+        raise DataError(
+            f"time_period {text.loc[label]!r} is not a year (2024) or financial year (202324)",
+            file=file, where="time_period", row=int(label) + 1,
+            fix="use the EES file as downloaded",
+        )
+    years = np.where(four, pd.to_numeric(text.where(four), errors="coerce"), start + 1)
+    return years.astype("int64")
+
+
+def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
+    """Fixed columns and dtypes, sorted by outcome, unit and period."""
+    out = frame.loc[:, list(LONG_COLUMNS)].astype(_DTYPES)
+    return out.sort_values(["outcome", "unit", "period"], kind="stable").reset_index(drop=True)
+
