@@ -1,0 +1,67 @@
+"""Shared helpers for the data-layer tests: where the real DfE files are, cached loads.
+
+The six DfE CSVs are read in place from ../shared/data/public (relative to the repo root);
+tests that need them skip with a clear reason when the folder is absent.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from pathfinder_eval.data.catalogue import load_catalogue
+from pathfinder_eval.data.official import (
+    OfficialData,
+    load_official,
+    load_official_aggregates,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PUBLIC_DATA = REPO_ROOT.parent / "shared" / "data" / "public"
+
+C1 = "c1_children_in_need_referrals_and_rereferrals_2013_to_2025.csv"
+C4 = "c4_children_in_need_section_47s_and_icpcs_2013_to_2025.csv"
+CLA = "cla_number_and_rate_per_10k_children.csv"
+CSWW = "csww_indicators_2017_to_2025.csv"
+STABILITY = "la_cla_placement_stability.csv"
+CARE_LEAVERS = "la_care_leavers_accommodation_suitability.csv"
+
+# sha256 recorded in ../shared/data/public/README.md when the files were copied from DfE.
+SHA256 = {
+    C1: "e548b10b4e2de4e8845c35eae274f6280636f5ff262f8189cbe62c320591f75d",
+    C4: "da748551c9edd117adfd7b365b340aaff32d02b8132642036317b6af6080810f",
+    CLA: "8228ce8c6f55fb1ee59b65988dad56c79ea7703c03eedd5c0f8af5997d6686ce",
+    CSWW: "9e058bac193cc5b03f0d21ebe4259c8935d236dbf59f09d90b3e0916bfbca95f",
+    CARE_LEAVERS: "e7ec483b8ca26360161393e78ef4c6ac6dc408197c068ab98e42ffc06fa4199a",
+    STABILITY: "b102f3277a40353a99bd997fe0c1ac557370bb8a793b177e6a570c851a96290f",
+}
+
+needs_public_data = pytest.mark.skipif(
+    not all((PUBLIC_DATA / name).is_file() for name in SHA256),
+    reason="real DfE files absent: expected the six CSVs in ../shared/data/public "
+    "relative to the repo root (they are read in place, never copied)",
+)
+
+
+def public(name: str) -> Path:
+    """Path of one real DfE file."""
+    return PUBLIC_DATA / name
+
+
+def bundled_ids() -> list[str]:
+    """Catalogue ids computable from the six bundled files."""
+    return [k for k, ind in load_catalogue().items() if ind.available_in_bundled_data]
+
+
+@cache
+def official_la(aggregate: bool = False) -> OfficialData:
+    """Every bundled indicator at LA level (loaded once per test session)."""
+    return load_official(PUBLIC_DATA, bundled_ids(), aggregate=aggregate)
+
+
+@cache
+def official_national() -> OfficialData:
+    """Every bundled indicator for England (loaded once per test session)."""
+    return load_official_aggregates(PUBLIC_DATA, bundled_ids(), level="National")

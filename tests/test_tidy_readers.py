@@ -1,0 +1,89 @@
+"""Tidy readers: CSV / Parquet / Stata round trips and their errors."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from pathfinder_eval.data.tidy import read_tidy
+from pathfinder_eval.errors import DataError
+
+FRAME = pd.DataFrame({
+    "unit": ["805", "806", "807"],
+    "period": [2023, 2024, 2025],
+    "outcome": ["repeat_referrals"] * 3,
+    "value": [22.5, 18.0, 31.25],
+})
+
+
+def _check(frame: pd.DataFrame) -> None:
+    assert list(frame.columns) == list(FRAME.columns)
+    assert [str(u) for u in frame["unit"]] == ["805", "806", "807"]
+    assert frame["period"].astype(int).tolist() == [2023, 2024, 2025]
+    assert frame["value"].tolist() == [22.5, 18.0, 31.25]
+
+
+def test_csv_with_bom_round_trip(tmp_path):
+    path = tmp_path / "outcomes.csv"
+    FRAME.to_csv(path, index=False, encoding="utf-8-sig")
+    assert path.read_bytes()[:3] == b"\xef\xbb\xbf"
+    frame = read_tidy(path)
+    assert frame.columns[0] == "unit"
+    _check(frame)
+
+
+def test_parquet_round_trip(tmp_path):
+    path = tmp_path / "outcomes.parquet"
+    FRAME.to_parquet(path, index=False)
+    _check(read_tidy(path))
+
+
+def test_stata_round_trip(tmp_path):
+    path = tmp_path / "outcomes.dta"
+    FRAME.to_stata(path, write_index=False, version=118)
+    _check(read_tidy(path))
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".dta"])
+def test_empty_file(tmp_path, suffix):
+    path = tmp_path / f"empty{suffix}"
+    path.write_bytes(b"")
+    with pytest.raises(DataError, match="file is empty"):
+        read_tidy(path)
+
+
+def test_header_only_csv_has_no_rows(tmp_path):
+    path = tmp_path / "header.csv"
+    path.write_text("unit,period,value\n", encoding="utf-8")
+    with pytest.raises(DataError, match="no data rows"):
+        read_tidy(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(DataError, match="file not found"):
+        read_tidy(tmp_path / "absent.parquet")
+
+
+def test_unknown_extension_lists_the_known_ones(tmp_path):
+    path = tmp_path / "outcomes.xlsx"
+    path.write_bytes(b"PK")
+    with pytest.raises(DataError) as err:
+        read_tidy(path)
+    assert "'.xlsx'" in str(err.value) and ".parquet" in str(err.value)
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".dta"])
+def test_unreadable_binary_names_the_format(tmp_path, suffix):
+    path = tmp_path / f"renamed{suffix}"
+    path.write_text("unit,period\n805,2024\n", encoding="utf-8")
+    with pytest.raises(DataError) as err:
+        read_tidy(path)
+    assert f"cannot be read as {suffix[1:]}" in str(err.value)
+    assert "renamed" in str(err.value) and "Fix:" in str(err.value)
+
+
+def test_csv_that_is_not_utf8_is_unreadable(tmp_path):
+    path = tmp_path / "latin.csv"
+    path.write_bytes("unit,name\n805,Cúmbria\n".encode("utf-16"))
+    with pytest.raises(DataError, match="cannot be read as csv"):
+        read_tidy(path)
