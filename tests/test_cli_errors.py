@@ -151,7 +151,7 @@ def test_data_file_not_found(tmp_path, capsys):
 def test_missing_column(tmp_path, capsys):
     data = tidy_csv().replace("la,year,rate", "la,yr,rate")
     code, out = run(tmp_path, data=data)
-    check_error(capsys, code, out, "d.csv", "'year'", "missing", "yr")
+    check_error(capsys, code, out, "d.csv", "column year", "missing", "yr")
 
 
 def test_column_case_mismatch_is_named(tmp_path, capsys):
@@ -183,9 +183,10 @@ def test_treatment_that_switches_off(tmp_path, capsys):
 
 
 def test_symbol_in_numeric_column(tmp_path, capsys):
-    data = tidy_csv().replace("Bury,2023,13.5", "Bury,2023,c")
+    data = tidy_csv().replace("Bury,2023,14.5", "Bury,2023,c")
+    assert ",c\n" in data
     code, out = run(tmp_path, data=data)
-    check_error(capsys, code, out, "non-numeric value 'c'", "rate", "row 13")
+    check_error(capsys, code, out, "non-numeric value 'c'", "column rate", "row 18")
 
 
 def test_bom_is_stripped_from_column_names(tmp_path, capsys):
@@ -208,8 +209,10 @@ def test_empty_file(tmp_path, capsys):
 
 def test_wrong_period_format(tmp_path, capsys):
     data = tidy_csv().replace("Wigan,2022,", "Wigan,2021/22,")
+    assert "2021/22" in data
     code, out = run(tmp_path, data=data)
-    check_error(capsys, code, out, "'2021/22'", "reporting_year", "year", "row 12", "2024")
+    check_error(capsys, code, out, "'2021/22'", "reporting_year", "column year", "row 22",
+                "'2024'")
 
 
 def test_start_date_outside_the_data(tmp_path, capsys):
@@ -289,5 +292,5 @@ def test_validate_reports_without_writing(tmp_path, capsys):
     f.write_text(tidy_csv())
     assert main(["validate", str(d), "--data", str(f)]) == 0
     out = capsys.readouterr().out
-    assert "valid: 6 units, 30 unit-period cells, 0 rows excluded" in out
+    assert "valid: 6 units, 30 unit-period cells, 0 rows excluded" in out, out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.csv", "design.yaml"]

@@ -59,16 +59,16 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
     if args.command == "indicators":
         return _indicators()
-    from pathfinder_eval.evaluate import evaluate
+    from pathfinder_eval.evaluate import evaluate, prepare
     from pathfinder_eval.spec import load_design
 
     spec = load_design(args.design)
     if args.command == "validate":
-        ev = evaluate(spec, args.data, command="")
-        n_cells = len(ev.panel.cells)
+        panel = prepare(spec, args.data)
+        excluded = sum(e.count for e in panel.exclusions)
         print(
-            f"{args.design}: valid — {len(ev.panel.units)} units, {n_cells} unit-period cells, "
-            f"{sum(e.count for e in ev.panel.exclusions)} rows excluded"
+            f"{args.design}: valid: {len(panel.units)} units, {len(panel.cells)} unit-period "
+            f"cells, {excluded} rows excluded (listed in the report's exclusions table)"
         )
         return 0
 

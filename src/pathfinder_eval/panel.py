@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from pathfinder_eval.data.la_lookup import la_table
 from pathfinder_eval.data.source import Exclusion, OutcomeData
 from pathfinder_eval.errors import PanelError
 from pathfinder_eval.spec import DesignSpec, UnitLevel
@@ -103,7 +104,11 @@ def build_panel(spec: DesignSpec, data: OutcomeData, describe: OutcomeLookup) ->
         window = f"{lo if lo is not None else 'start'}–{hi if hi is not None else 'end'}"
         frame = _drop(frame, outside, f"outside the design's time window ({window})", ledger)
 
-    unit_names = dict(zip(data.units["unit"], data.units["name"], strict=False))
+    unit_names: dict[str, str] = {}
+    if spec.unit_level is UnitLevel.LOCAL_AUTHORITY:
+        table = la_table()
+        unit_names = dict(zip(table["la_code"], table["la_name"], strict=True))
+    unit_names.update(zip(data.units["unit"], data.units["name"], strict=True))
     unit_regions = dict(zip(data.units["unit"], data.units["region"], strict=False))
     described = {o.id: describe(o.id) for o in spec.outcomes}
     if spec.unit_level is UnitLevel.REGION:

@@ -277,7 +277,8 @@ def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
 
 
 def _design_error(file: str, exc: ValidationError) -> DesignError:
-    err = exc.errors()[0]
+    # An unknown key usually explains a "missing" one beside it (a typo): report it first.
+    err = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
     loc, kind = tuple(err["loc"]), err["type"]
     where = _key_path(loc)
     value = err.get("input")

@@ -165,7 +165,7 @@ def tidy_outcomes(spec: DesignSpec, path: Path) -> OutcomeData:
             raise DataError(
                 f"required column {c!r} is missing{hint}",
                 file=file,
-                where=c,
+                where=f"column {c}",
                 fix=f"add the column or map it in the design's data.columns; "
                 f"columns present: {', '.join(map(str, raw.columns))}",
             )
@@ -179,7 +179,7 @@ def tidy_outcomes(spec: DesignSpec, path: Path) -> OutcomeData:
         raise DataError(
             f"period {raw[cols.period].iloc[row]!r} is not a {spec.time.axis.value} label",
             file=file,
-            where=cols.period,
+            where=f"column {cols.period}",
             row=row + 1,
             fix=f"write periods like {EXAMPLE_LABEL[spec.time.axis]!r} or change time.axis",
         )
@@ -227,7 +227,7 @@ def _numeric(raw: pd.DataFrame, column: str, file: str) -> pd.Series:
         raise DataError(
             f"non-numeric value {text.iloc[row]!r} in an outcome column",
             file=file,
-            where=column,
+            where=f"column {column}",
             row=row + 1,
             fix="replace symbols (c, x, z ...) with an empty cell; empty cells are counted as "
             "excluded rows",
@@ -249,7 +249,7 @@ def _check_irreversible(
         raise DataError(
             f"treatment switches off for unit {hit['unit']} at period {hit['period']}",
             file=file,
-            where=column,
+            where=f"column {column}",
             row=int(hit["row"]),
             fix="treatment must not reverse once started (staggered adoption); check the "
             "column or treat the unit as leaving the study",
