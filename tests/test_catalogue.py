@@ -11,9 +11,18 @@ from pathfinder_eval.data.families import FAMILIES, GEOGRAPHY
 from pathfinder_eval.errors import DataError
 
 REQUIRED = {
-    "repeat_referrals", "entering_care_rate", "cla_rate", "s47_rate", "icpc_rate",
-    "placement_stability_3plus", "care_leavers_unsuitable_17_18",
-    "care_leavers_unsuitable_19_21", "sw_turnover", "agency_rate", "caseload", "cpp_rate",
+    "repeat_referrals",
+    "entering_care_rate",
+    "cla_rate",
+    "s47_rate",
+    "icpc_rate",
+    "placement_stability_3plus",
+    "care_leavers_unsuitable_17_18",
+    "care_leavers_unsuitable_19_21",
+    "sw_turnover",
+    "agency_rate",
+    "caseload",
+    "cpp_rate",
 }
 FRAMEWORK = {
     "Outcome 1: Children, young people and families stay together and get the help they need",
@@ -45,8 +54,10 @@ def test_every_indicator_is_well_formed():
 def test_definitions_follow_dfe():
     cat = load_catalogue()
     rr = cat["repeat_referrals"]
-    assert (rr.numerator.columns, rr.denominator.columns) == (("rereferral_count",),
-                                                             ("referral_count",))
+    assert (rr.numerator.columns, rr.denominator.columns) == (
+        ("rereferral_count",),
+        ("referral_count",),
+    )
     assert rr.published.columns == ("rereferral_percent",) and rr.decimals == 1
     assert rr.multiplier == 100.0 and rr.polarity == "lower_is_better"
     s47 = cat["s47_rate"]
@@ -69,7 +80,9 @@ def test_cpp_rate_is_listed_but_not_in_the_bundled_files():
 
 
 GOOD = {
-    "scale": "percent", "family": "cin_referrals", "numerator": "{column: referral_count}",
+    "scale": "percent",
+    "family": "cin_referrals",
+    "numerator": "{column: referral_count}",
 }
 
 

@@ -3,11 +3,13 @@ nothing."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from pathfinder_eval.cli import main
@@ -211,8 +213,7 @@ def test_wrong_period_format(tmp_path, capsys):
     data = tidy_csv().replace("Wigan,2022,", "Wigan,2021/22,")
     assert "2021/22" in data
     code, out = run(tmp_path, data=data)
-    check_error(capsys, code, out, "'2021/22'", "reporting_year", "column year", "row 22",
-                "'2024'")
+    check_error(capsys, code, out, "'2021/22'", "reporting_year", "column year", "row 22", "'2024'")
 
 
 def test_start_date_outside_the_data(tmp_path, capsys):
@@ -279,8 +280,9 @@ def test_usage_errors_exit_2(argv, capsys):
 
 
 def test_unknown_estimator_option(tmp_path, capsys):
-    design = DESIGN.replace("{id: twfe, estimator: twfe}",
-                            "{id: es, estimator: event_study, options: {min_leads: -3}}")
+    design = DESIGN.replace(
+        "{id: twfe, estimator: twfe}", "{id: es, estimator: event_study, options: {min_leads: -3}}"
+    )
     code, out = run(tmp_path, design=design, data=tidy_csv())
     check_error(capsys, code, out, "analyses[0].options", "min_leads", "min_lead")
 
@@ -294,3 +296,48 @@ def test_validate_reports_without_writing(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "valid: 6 units, 30 unit-period cells, 0 rows excluded" in out, out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.csv", "design.yaml"]
+
+
+def test_indicators_and_las_listings(capsys):
+    assert main(["indicators"]) == 0
+    listing = capsys.readouterr().out
+    for ident in (
+        "repeat_referrals",
+        "entering_care_rate",
+        "cla_rate",
+        "s47_rate",
+        "icpc_rate",
+        "placement_stability_3plus",
+        "care_leavers_unsuitable_17_18",
+        "care_leavers_unsuitable_19_21",
+        "sw_turnover",
+        "agency_rate",
+        "caseload",
+        "cpp_rate",
+    ):
+        assert ident in listing
+    assert main(["las"]) == 0
+    las = capsys.readouterr().out.splitlines()
+    assert len(las) == 153
+    assert any(line.startswith("838  E06000059  Dorset") for line in las)
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "dta"])
+def test_parquet_and_stata_tidy_inputs_give_the_csv_result(tmp_path, suffix):
+    csv = tmp_path / "d.csv"
+    csv.write_text(tidy_csv())
+    frame = pd.read_csv(csv)
+    other = tmp_path / f"d.{suffix}"
+    if suffix == "parquet":
+        frame.to_parquet(other)
+    else:
+        frame.to_stata(other, write_index=False)
+    design = tmp_path / "design.yaml"
+    design.write_text(DESIGN)
+    results = []
+    for f in (csv, other):
+        out = tmp_path / f.suffix
+        assert main(["run", str(design), "--data", str(f), "--out", str(out)]) == 0
+        doc = json.loads((out / "tidy_pilot.json").read_text())
+        results.append(doc["analyses"][0]["estimates"])
+    assert results[0] == results[1]

@@ -62,8 +62,14 @@ def test_u_low_and_k_symbols_are_kept_never_zero():
 @needs_public_data
 @pytest.mark.parametrize(
     ("name", "family"),
-    [(C1, "cin_referrals"), (C4, "cin_s47"), (CLA, "cla_rates"), (CSWW, "csww"),
-     (STABILITY, "cla_placement_stability"), (CARE_LEAVERS, "care_leavers_accommodation")],
+    [
+        (C1, "cin_referrals"),
+        (C4, "cin_s47"),
+        (CLA, "cla_rates"),
+        (CSWW, "csww"),
+        (STABILITY, "cla_placement_stability"),
+        (CARE_LEAVERS, "care_leavers_accommodation"),
+    ],
 )
 def test_every_public_file_is_recognised_and_hashed(name, family):
     table = read_ees_csv(public(name))
@@ -100,15 +106,17 @@ def test_column_drift_is_absorbed_by_aliases(tmp_path):
 
 def test_family_recognised_from_columns_when_file_is_renamed(tmp_path):
     path = tmp_path / "my_download.csv"
-    path.write_text(f"{HEADER},Section47,ICPC\n2025,Reporting year,National,E92000001,,,5,2\n",
-                    encoding="utf-8")
+    path.write_text(
+        f"{HEADER},Section47,ICPC\n2025,Reporting year,National,E92000001,,,5,2\n", encoding="utf-8"
+    )
     assert read_ees_csv(path).family == "cin_s47"
 
 
 def test_missing_family_column_names_the_aliases_tried(tmp_path):
     path = tmp_path / "c4_children_in_need_section_47s_and_icpcs_2013_to_2025.csv"
-    path.write_text(f"{HEADER},Section47\n2025,Reporting year,National,E92000001,,,5\n",
-                    encoding="utf-8")
+    path.write_text(
+        f"{HEADER},Section47\n2025,Reporting year,National,E92000001,,,5\n", encoding="utf-8"
+    )
     with pytest.raises(DataError) as err:
         read_ees_csv(path)
     assert "icpc" in str(err.value) and "icpc_count" in str(err.value)

@@ -14,8 +14,14 @@ from pathfinder_eval.data.official import load_official
 from pathfinder_eval.errors import DataError
 
 ALL_FLAGS = {
-    "buckinghamshire_2020", "north_yorkshire_2023", "somerset_2023", "northamptonshire_2021",
-    "cumbria_2023", "dorset_2019", "kingston_richmond_csww", "northamptonshire_csww",
+    "buckinghamshire_2020",
+    "north_yorkshire_2023",
+    "somerset_2023",
+    "northamptonshire_2021",
+    "cumbria_2023",
+    "dorset_2019",
+    "kingston_richmond_csww",
+    "northamptonshire_csww",
 }
 
 
@@ -31,10 +37,12 @@ def _periods(frame: pd.DataFrame, unit: str, outcome: str) -> list[int]:
 
 def _long(rows: list[tuple[str, int, str, float, float, str]]) -> pd.DataFrame:
     """A small long frame: (unit, period, outcome, numerator, denominator, status)."""
-    frame = pd.DataFrame(rows, columns=["unit", "period", "outcome", "numerator",
-                                        "denominator", "status"])
-    frame["value"] = np.where(frame["status"] == "", frame["numerator"] / frame["denominator"]
-                              * 100, np.nan)
+    frame = pd.DataFrame(
+        rows, columns=["unit", "period", "outcome", "numerator", "denominator", "status"]
+    )
+    frame["value"] = np.where(
+        frame["status"] == "", frame["numerator"] / frame["denominator"] * 100, np.nan
+    )
     frame["published"] = np.nan
     frame["source"] = "test.csv"
     return frame
@@ -61,26 +69,27 @@ def test_first_periods_agree_with_the_la_lookup():
 def test_reorganisations_describe_themselves_for_the_report():
     text = {r.id: str(r) for r in load_reorganisations()}
     assert text["cumbria_2023"].startswith("Cumbria split")
-    assert "909 -> 942, 943" in text["cumbria_2023"] and "old unit excluded" in text[
-        "cumbria_2023"]
+    assert "909 -> 942, 943" in text["cumbria_2023"] and "old unit excluded" in text["cumbria_2023"]
     assert "one continuous series" in text["somerset_2023"]
 
 
 def test_ledger_counts_equal_rows_dropped_and_input_untouched():
-    frame = _long([
-        ("928", 2020, "repeat_referrals", 10, 100, ""),
-        ("928", 2021, "repeat_referrals", 10, 100, ""),
-        ("928", 2022, "repeat_referrals", np.nan, np.nan, "z"),
-        ("940", 2021, "repeat_referrals", np.nan, np.nan, "z"),
-        ("941", 2021, "repeat_referrals", np.nan, np.nan, "x"),
-        ("940", 2022, "repeat_referrals", 4, 50, ""),
-        ("941", 2022, "repeat_referrals", 6, 50, ""),
-        ("835", 2019, "repeat_referrals", 5, 40, ""),
-        ("838", 2020, "repeat_referrals", 5, 40, ""),
-        ("815", 2022, "repeat_referrals", 3, 30, ""),
-        ("815", 2024, "repeat_referrals", 3, 30, ""),
-        ("204", 2021, "repeat_referrals", np.nan, np.nan, "x"),  # x but not a defunct LA
-    ])
+    frame = _long(
+        [
+            ("928", 2020, "repeat_referrals", 10, 100, ""),
+            ("928", 2021, "repeat_referrals", 10, 100, ""),
+            ("928", 2022, "repeat_referrals", np.nan, np.nan, "z"),
+            ("940", 2021, "repeat_referrals", np.nan, np.nan, "z"),
+            ("941", 2021, "repeat_referrals", np.nan, np.nan, "x"),
+            ("940", 2022, "repeat_referrals", 4, 50, ""),
+            ("941", 2022, "repeat_referrals", 6, 50, ""),
+            ("835", 2019, "repeat_referrals", 5, 40, ""),
+            ("838", 2020, "repeat_referrals", 5, 40, ""),
+            ("815", 2022, "repeat_referrals", 3, 30, ""),
+            ("815", 2024, "repeat_referrals", 3, 30, ""),
+            ("204", 2021, "repeat_referrals", np.nan, np.nan, "x"),  # x but not a defunct LA
+        ]
+    )
     before = frame.copy()
     out, ledger = harmonise(frame)
     pd.testing.assert_frame_equal(frame, before)
@@ -93,15 +102,17 @@ def test_ledger_counts_equal_rows_dropped_and_input_untouched():
 
 
 def test_aggregate_sums_successors_into_the_old_code():
-    frame = _long([
-        ("928", 2021, "repeat_referrals", 10, 100, ""),
-        ("940", 2022, "repeat_referrals", 4, 50, ""),
-        ("941", 2022, "repeat_referrals", 6, 30, ""),
-        ("940", 2023, "repeat_referrals", 4, 50, ""),  # 941 absent in 2023
-        ("940", 2024, "repeat_referrals", 4, 50, ""),
-        ("941", 2024, "repeat_referrals", np.nan, np.nan, "c"),
-        ("940 / 941", 2022, "sw_turnover", 12, 300, ""),  # CSWW combined return
-    ])
+    frame = _long(
+        [
+            ("928", 2021, "repeat_referrals", 10, 100, ""),
+            ("940", 2022, "repeat_referrals", 4, 50, ""),
+            ("941", 2022, "repeat_referrals", 6, 30, ""),
+            ("940", 2023, "repeat_referrals", 4, 50, ""),  # 941 absent in 2023
+            ("940", 2024, "repeat_referrals", 4, 50, ""),
+            ("941", 2024, "repeat_referrals", np.nan, np.nan, "c"),
+            ("940 / 941", 2022, "sw_turnover", 12, 300, ""),  # CSWW combined return
+        ]
+    )
     out, ledger = harmonise(frame, aggregate=True)
     assert ledger == []
     assert set(out["unit"]) == {"928"}
@@ -136,8 +147,7 @@ def test_dorset_is_a_break_and_predecessors_are_counted():
 @needs_public_data
 def test_north_yorkshire_is_one_series_despite_its_new_gss_code():
     raw = _raw(C1)
-    assert set(raw.loc[raw["old_la_code"] == "815", "new_la_code"]) == {"E10000023",
-                                                                       "E06000065"}
+    assert set(raw.loc[raw["old_la_code"] == "815", "new_la_code"]) == {"E10000023", "E06000065"}
     frame = official_la().frame
     assert _periods(frame, "815", "repeat_referrals") == list(range(2013, 2026))
     assert "north_yorkshire_2023" in {r.id for r in official_la().reorganisations}
@@ -154,7 +164,8 @@ def test_cumbria_successors_start_2024_and_defunct_rows_are_counted():
     raw = _raw(CLA)
     raw = raw[raw["population_type"] == "Children looked after on 31 March each year"]
     defunct = raw["old_la_code"].isin(["909", "928", "940", "941", "942", "943"]) & (
-        raw["children_count"] == "z")
+        raw["children_count"] == "z"
+    )
     (entry,) = [e for e in data.ledger if e.reason.startswith("z/x")]
     assert entry.count == int(defunct.sum()) == 14
     (cumbria,) = [e for e in data.ledger if e.reason.startswith("Cumbria")]
@@ -179,8 +190,12 @@ def test_aggregate_gives_northamptonshire_a_continuous_series():
     assert not set(frame["unit"]) & {"940", "941", "940 / 941", "942", "943"}
     raw = _raw(C1)
     succ = raw[raw["old_la_code"].isin(["940", "941"]) & (raw["time_period"] == "2022")]
-    expected = (succ["rereferral_count"].astype(int).sum()
-                / succ["referral_count"].astype(int).sum() * 100)
-    row = frame[(frame["unit"] == "928") & (frame["period"] == 2022)
-                & (frame["outcome"] == "repeat_referrals")]
+    expected = (
+        succ["rereferral_count"].astype(int).sum() / succ["referral_count"].astype(int).sum() * 100
+    )
+    row = frame[
+        (frame["unit"] == "928")
+        & (frame["period"] == 2022)
+        & (frame["outcome"] == "repeat_referrals")
+    ]
     assert row["value"].iloc[0] == pytest.approx(expected)

@@ -25,14 +25,28 @@ from pathfinder_eval.data.official import (
 )
 from pathfinder_eval.errors import DataError
 
-DTYPES = {"unit": "str", "period": "int64", "outcome": "str", "numerator": "float64",
-          "denominator": "float64", "value": "float64", "published": "float64",
-          "status": "str", "source": "str"}
+DTYPES = {
+    "unit": "str",
+    "period": "int64",
+    "outcome": "str",
+    "numerator": "float64",
+    "denominator": "float64",
+    "value": "float64",
+    "published": "float64",
+    "status": "str",
+    "source": "str",
+}
 WORKFORCE = {"sw_turnover", "agency_rate", "caseload"}
 # England 2025 as DfE publishes it (s47: Children in need 2025 release; the c4 file has counts
 # only). Each must be reproduced exactly at published precision from the file's counts.
-ENGLAND_2025 = {"repeat_referrals": 22.6, "entering_care_rate": 26.0, "s47_rate": 189.3,
-                "sw_turnover": 11.8, "agency_rate": 13.0, "caseload": 15.2}
+ENGLAND_2025 = {
+    "repeat_referrals": 22.6,
+    "entering_care_rate": 26.0,
+    "s47_rate": 189.3,
+    "sw_turnover": 11.8,
+    "agency_rate": 13.0,
+    "caseload": 15.2,
+}
 # LA figures DfE computes from the same unrounded counts it publishes: exact agreement expected.
 LA_MIN_MATCH = 0.99
 
@@ -41,8 +55,10 @@ def _write(path, header: str, rows: list[str]) -> None:
     path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
 
 
-C1_HEADER = ("time_period,time_identifier,geographic_level,country_code,region_code,"
-             "old_la_code,referral_count,rereferral_count,rereferral_percent")
+C1_HEADER = (
+    "time_period,time_identifier,geographic_level,country_code,region_code,"
+    "old_la_code,referral_count,rereferral_count,rereferral_percent"
+)
 
 
 @needs_public_data
@@ -67,7 +83,9 @@ def test_england_2025_is_reproduced_at_published_precision():
     for outcome, published in ENGLAND_2025.items():
         value = england.loc[outcome, "value"]
         assert round_half_up(np.array([value]), decimals.get(outcome, 1))[0] == published, (
-            outcome, value)
+            outcome,
+            value,
+        )
         if outcome != "s47_rate":
             assert england.loc[outcome, "published"] == published
 
@@ -78,8 +96,13 @@ def test_la_recomputation_matches_published_figures():
     rates = summary.set_index("outcome")
     report = summary.to_string(index=False)
     assert set(rates.index) == {
-        "repeat_referrals", "entering_care_rate", "cla_rate", "placement_stability_3plus",
-        "care_leavers_unsuitable_17_18", "care_leavers_unsuitable_19_21", *WORKFORCE,
+        "repeat_referrals",
+        "entering_care_rate",
+        "cla_rate",
+        "placement_stability_3plus",
+        "care_leavers_unsuitable_17_18",
+        "care_leavers_unsuitable_19_21",
+        *WORKFORCE,
     }, report
     assert (rates["rows"] > 250).all(), report
     exact = rates.drop(index=list(WORKFORCE))
@@ -91,12 +114,19 @@ def test_la_recomputation_matches_published_figures():
 
 
 def test_check_recomputation_rounds_half_up_and_leaves_input_alone():
-    frame = pd.DataFrame({
-        "unit": ["805", "806", "807"], "period": [2025] * 3, "outcome": ["repeat_referrals"] * 3,
-        "numerator": [1.0, 453.0, 1.0], "denominator": [8.0, 2000.0, 3.0],
-        "value": [12.5, 22.65, 100 / 3], "published": [12.5, 22.7, 33.4],
-        "status": [""] * 3, "source": ["t.csv"] * 3,
-    })
+    frame = pd.DataFrame(
+        {
+            "unit": ["805", "806", "807"],
+            "period": [2025] * 3,
+            "outcome": ["repeat_referrals"] * 3,
+            "numerator": [1.0, 453.0, 1.0],
+            "denominator": [8.0, 2000.0, 3.0],
+            "value": [12.5, 22.65, 100 / 3],
+            "published": [12.5, 22.7, 33.4],
+            "status": [""] * 3,
+            "source": ["t.csv"] * 3,
+        }
+    )
     before = frame.copy()
     check = check_recomputation(frame)
     pd.testing.assert_frame_equal(frame, before)
@@ -105,8 +135,11 @@ def test_check_recomputation_rounds_half_up_and_leaves_input_alone():
 
 
 def test_missing_family_file_says_what_to_download(tmp_path):
-    _write(tmp_path / C1, C1_HEADER,
-           ["2025,Reporting year,Local authority,E92000001,E12000001,805,100,20,20"])
+    _write(
+        tmp_path / C1,
+        C1_HEADER,
+        ["2025,Reporting year,Local authority,E92000001,E12000001,805,100,20,20"],
+    )
     with pytest.raises(DataError) as err:
         load_official(tmp_path, ["cla_rate"])
     message = str(err.value)
@@ -117,8 +150,11 @@ def test_missing_family_file_says_what_to_download(tmp_path):
 
 def test_two_releases_of_one_family_are_refused(tmp_path):
     for years in ("2013_to_2024", "2013_to_2025"):
-        _write(tmp_path / f"c1_children_in_need_referrals_and_rereferrals_{years}.csv",
-               C1_HEADER, ["2025,Reporting year,Local authority,E92000001,E12000001,805,1,1,1"])
+        _write(
+            tmp_path / f"c1_children_in_need_referrals_and_rereferrals_{years}.csv",
+            C1_HEADER,
+            ["2025,Reporting year,Local authority,E92000001,E12000001,805,1,1,1"],
+        )
     with pytest.raises(DataError, match="2 files of family cin_referrals"):
         load_official(tmp_path, ["repeat_referrals"])
 
@@ -129,12 +165,16 @@ def test_unknown_indicator_suggests_the_nearest(tmp_path):
 
 
 def test_small_folder_with_financial_years_symbols_and_zero_denominator(tmp_path):
-    _write(tmp_path / "referrals_and_rereferrals_latest.csv", C1_HEADER, [
-        "202425,Financial year,Local authority,E92000001,E12000001,805,200,50,25",
-        "202425,Financial year,Local authority,E92000001,E12000001,806,40,c,c",
-        "202425,Financial year,Local authority,E92000001,E12000001,420,0,0,z",
-        "202425,Financial year,National,E92000001,,,240,50,20.8",
-    ])
+    _write(
+        tmp_path / "referrals_and_rereferrals_latest.csv",
+        C1_HEADER,
+        [
+            "202425,Financial year,Local authority,E92000001,E12000001,805,200,50,25",
+            "202425,Financial year,Local authority,E92000001,E12000001,806,40,c,c",
+            "202425,Financial year,Local authority,E92000001,E12000001,420,0,0,z",
+            "202425,Financial year,National,E92000001,,,240,50,20.8",
+        ],
+    )
     frame = load_official(tmp_path, ["repeat_referrals"]).frame.set_index("unit")
     assert list(frame.index) == ["420", "805", "806"]
     assert (frame["period"] == 2025).all()
@@ -153,8 +193,11 @@ def test_s47_uses_the_cla_population_and_ledgers_years_without_one():
         "cla_number_and_rate_per_10k_children.csv",
     ]
     (entry,) = [e for e in data.ledger if e.reason.startswith("s47_rate")]
-    raw = pd.read_csv(public("c4_children_in_need_section_47s_and_icpcs_2013_to_2025.csv"),
-                      dtype=str, keep_default_na=False)
+    raw = pd.read_csv(
+        public("c4_children_in_need_section_47s_and_icpcs_2013_to_2025.csv"),
+        dtype=str,
+        keep_default_na=False,
+    )
     early = (raw["geographic_level"] == "Local authority") & (raw["time_period"] < "2021")
     assert entry.count == int(early.sum())
 
@@ -165,4 +208,5 @@ def test_workforce_periods_keep_their_own_year():
     raw = pd.read_csv(public(CSWW), dtype=str, keep_default_na=False)
     la = raw[raw["geographic_level"] == "Local authority"]
     assert set(frame.loc[frame["outcome"] == "sw_turnover", "period"]) == set(
-        la["time_period"].astype(int))
+        la["time_period"].astype(int)
+    )

@@ -8,12 +8,14 @@ import pytest
 from pathfinder_eval.data.tidy import read_tidy
 from pathfinder_eval.errors import DataError
 
-FRAME = pd.DataFrame({
-    "unit": ["805", "806", "807"],
-    "period": [2023, 2024, 2025],
-    "outcome": ["repeat_referrals"] * 3,
-    "value": [22.5, 18.0, 31.25],
-})
+FRAME = pd.DataFrame(
+    {
+        "unit": ["805", "806", "807"],
+        "period": [2023, 2024, 2025],
+        "outcome": ["repeat_referrals"] * 3,
+        "value": [22.5, 18.0, 31.25],
+    }
+)
 
 
 def _check(frame: pd.DataFrame) -> None:

@@ -42,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     val.add_argument("--data", type=Path, default=None)
 
     sub.add_parser("indicators", help="list the indicator catalogue")
+    sub.add_parser("las", help="list local authorities: DfE code, GSS code, name, region")
     return p
 
 
@@ -59,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
     if args.command == "indicators":
         return _indicators()
+    if args.command == "las":
+        return _las()
     from pathfinder_eval.evaluate import evaluate, prepare
     from pathfinder_eval.spec import load_design
 
@@ -91,6 +94,15 @@ def _indicators() -> int:
 
     for ind in load_catalogue().values():
         print(f"{ind.id:32} {ind.name} [{ind.scale}, {ind.polarity.replace('_', ' ')}]")
+    return 0
+
+
+def _las() -> int:
+    from pathfinder_eval.data.la_lookup import la_table
+
+    table = la_table()
+    for row in table[table["last_year"] == table["last_year"].max()].itertuples():
+        print(f"{row.la_code}  {row.gss_code}  {row.la_name:36} {row.region_name}")
     return 0
 
 

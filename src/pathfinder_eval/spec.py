@@ -319,8 +319,8 @@ def _resolve_one(ref: str, file: str, where: str, level: UnitLevel) -> str:
             f"did you mean {' or '.join(repr(c) for c in close)}?"
             if close
             else (
-                "use the LA's name, three-digit DfE code or GSS code (pathfinder-eval indicators "
-                "--las lists them)"
+                "use the LA's name, three-digit DfE code or GSS code (pathfinder-eval las "
+                "lists them)"
             )
         )
         raise DesignError(f"unknown local authority {ref!r}", file=file, where=where, fix=hint)

@@ -21,8 +21,16 @@ from pathfinder_eval.errors import DataError
 SCALES: Mapping[str, float] = {"percent": 100.0, "per_10000": 10_000.0, "ratio": 1.0}
 POLARITIES = ("lower_is_better", "higher_is_better", "neutral")
 _REQUIRED_KEYS = {
-    "name", "framework", "family", "numerator", "denominator", "scale", "decimals", "polarity",
-    "published", "source",
+    "name",
+    "framework",
+    "family",
+    "numerator",
+    "denominator",
+    "scale",
+    "decimals",
+    "polarity",
+    "published",
+    "source",
 }
 _INDICATOR_KEYS = _REQUIRED_KEYS | {"notes", "available_in_bundled_data"}
 _MEASURE_KEYS = {"family", "column", "columns", "filters", "rounded_to"}
@@ -98,22 +106,34 @@ def _indicator(key: str, spec: Any, file: str) -> Indicator:
     missing = _REQUIRED_KEYS - set(spec)
     if unknown or missing:
         raise _fail(
-            f"unknown key(s) {sorted(unknown)}, missing key(s) {sorted(missing)}", file, key,
+            f"unknown key(s) {sorted(unknown)}, missing key(s) {sorted(missing)}",
+            file,
+            key,
             f"use only {sorted(_INDICATOR_KEYS)}",
         )
     family = spec["family"]
     if family not in FAMILIES:
-        raise _fail(f"unknown family {family!r}", file, f"{key}.family",
-                    f"use one of {sorted(FAMILIES)}")
+        raise _fail(
+            f"unknown family {family!r}", file, f"{key}.family", f"use one of {sorted(FAMILIES)}"
+        )
     if spec["scale"] not in SCALES:
-        raise _fail(f"unknown scale {spec['scale']!r}", file, f"{key}.scale",
-                    f"use one of {sorted(SCALES)}")
+        raise _fail(
+            f"unknown scale {spec['scale']!r}", file, f"{key}.scale", f"use one of {sorted(SCALES)}"
+        )
     if spec["polarity"] not in POLARITIES:
-        raise _fail(f"unknown polarity {spec['polarity']!r}", file, f"{key}.polarity",
-                    f"use one of {list(POLARITIES)}")
+        raise _fail(
+            f"unknown polarity {spec['polarity']!r}",
+            file,
+            f"{key}.polarity",
+            f"use one of {list(POLARITIES)}",
+        )
     if not isinstance(spec["decimals"], int) or spec["decimals"] < 0:
-        raise _fail("decimals must be a whole number >= 0", file, f"{key}.decimals",
-                    "give the number of decimals DfE publishes")
+        raise _fail(
+            "decimals must be a whole number >= 0",
+            file,
+            f"{key}.decimals",
+            "give the number of decimals DfE publishes",
+        )
     published = spec["published"]
     return Indicator(
         id=key,
@@ -125,9 +145,9 @@ def _indicator(key: str, spec: Any, file: str) -> Indicator:
         scale=spec["scale"],
         decimals=spec["decimals"],
         polarity=spec["polarity"],
-        published=None if published is None else _measure(
-            published, family, file, f"{key}.published"
-        ),
+        published=None
+        if published is None
+        else _measure(published, family, file, f"{key}.published"),
         source=str(spec["source"]),
         notes=str(spec.get("notes", "")),
         available_in_bundled_data=bool(spec.get("available_in_bundled_data", True)),
@@ -136,12 +156,17 @@ def _indicator(key: str, spec: Any, file: str) -> Indicator:
 
 def _measure(spec: Any, default_family: str, file: str, where: str) -> Measure:
     if not isinstance(spec, dict) or set(spec) - _MEASURE_KEYS:
-        raise _fail("must be a mapping with keys from " + ", ".join(sorted(_MEASURE_KEYS)),
-                    file, where, "e.g. {column: referral_count}")
+        raise _fail(
+            "must be a mapping with keys from " + ", ".join(sorted(_MEASURE_KEYS)),
+            file,
+            where,
+            "e.g. {column: referral_count}",
+        )
     family = spec.get("family", default_family)
     if family not in FAMILIES:
-        raise _fail(f"unknown family {family!r}", file, f"{where}.family",
-                    f"use one of {sorted(FAMILIES)}")
+        raise _fail(
+            f"unknown family {family!r}", file, f"{where}.family", f"use one of {sorted(FAMILIES)}"
+        )
     columns = spec.get("columns", [spec["column"]] if "column" in spec else [])
     filters = spec.get("filters") or {}
     known = set(FAMILIES[family].columns) | set(GEOGRAPHY)
@@ -150,7 +175,9 @@ def _measure(spec: Any, default_family: str, file: str, where: str) -> Measure:
     if not columns or unknown:
         raise _fail(
             f"needs 'column' or 'columns' naming canonical {family} columns; unknown: {unknown}",
-            file, where, f"use columns from {sorted(known)}",
+            file,
+            where,
+            f"use columns from {sorted(known)}",
         )
     rounded_to = spec.get("rounded_to")
     return Measure(

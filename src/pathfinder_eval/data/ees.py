@@ -66,7 +66,8 @@ def read_ees_csv(path: Path | str) -> EESTable:
     path = Path(path)
     if not path.is_file():
         raise DataError(
-            "file not found", file=str(path),
+            "file not found",
+            file=str(path),
             fix="check the path, or download the file from Explore Education Statistics",
         )
     raw = path.read_bytes()
@@ -82,7 +83,8 @@ def read_ees_csv(path: Path | str) -> EESTable:
         raise empty from exc
     except (UnicodeDecodeError, pd.errors.ParserError) as exc:
         raise DataError(
-            f"cannot be read as a UTF-8 CSV ({exc})", file=name,
+            f"cannot be read as a UTF-8 CSV ({exc})",
+            file=name,
             fix="download the CSV again from Explore Education Statistics; do not re-save it "
             "from a spreadsheet",
         ) from exc
@@ -97,7 +99,8 @@ def read_ees_csv(path: Path | str) -> EESTable:
         )
     if frame.empty:
         raise DataError(
-            "has a header but no data rows", file=name,
+            "has a header but no data rows",
+            file=name,
             fix="download the full file from Explore Education Statistics",
         )
     family = detect_family(name, frame.columns)
@@ -125,7 +128,8 @@ def ees_value(series: pd.Series, *, file: str | None = None) -> tuple[np.ndarray
         raise DataError(
             f"value {text.iloc[position]!r} is neither a number nor an EES symbol "
             f"({', '.join(s for s in SYMBOLS if s != MISSING)})",
-            file=file, where=str(series.name),
+            file=file,
+            where=str(series.name),
             row=int(label) + 1 if isinstance(label, (int, np.integer)) else None,
             fix="correct the cell, or download the file again from Explore Education Statistics",
         )

@@ -68,10 +68,15 @@ FAMILIES: Mapping[str, Family] = {
             columns={
                 "referral_count": ("referral_count", "referrals", "number_of_referrals"),
                 "rereferral_count": (
-                    "rereferral_count", "re_referral_count", "rereferrals", "re_referrals",
+                    "rereferral_count",
+                    "re_referral_count",
+                    "rereferrals",
+                    "re_referrals",
                 ),
                 "rereferral_percent": (
-                    "rereferral_percent", "re_referral_percent", "rereferral_rate",
+                    "rereferral_percent",
+                    "re_referral_percent",
+                    "rereferral_rate",
                 ),
             },
             signature=("referral_count", "rereferral_count"),
@@ -178,7 +183,8 @@ def detect_family(file_name: str, columns: Iterable[str]) -> str | None:
             return family.name
     cols = list(columns)
     hits = [
-        f.name for f in FAMILIES.values()
+        f.name
+        for f in FAMILIES.values()
         if set(f.signature) <= set(_resolve(cols, f.columns).values())
     ]
     return hits[0] if len(hits) == 1 else None

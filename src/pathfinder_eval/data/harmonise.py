@@ -27,8 +27,17 @@ RULES = {
     "combined": "kept as one combined unit (workforce data only)",
 }
 NOT_EXISTING = ("z", "x")
-_NEEDED = ("unit", "period", "outcome", "numerator", "denominator", "value", "published",
-           "status", "source")
+_NEEDED = (
+    "unit",
+    "period",
+    "outcome",
+    "numerator",
+    "denominator",
+    "value",
+    "published",
+    "status",
+    "source",
+)
 
 
 class LedgerEntry(NamedTuple):
@@ -75,22 +84,31 @@ def load_reorganisations() -> tuple[Reorganisation, ...]:
     for entry in yaml.safe_load(text):
         if entry.get("rule") not in RULES:
             raise DataError(
-                f"unknown rule {entry.get('rule')!r}", file="reorganisations.yaml",
-                where=str(entry.get("id")), fix=f"use one of {list(RULES)}",
+                f"unknown rule {entry.get('rule')!r}",
+                file="reorganisations.yaml",
+                where=str(entry.get("id")),
+                fix=f"use one of {list(RULES)}",
             )
         codes = {c for c in [*entry["old_units"], *entry["new_units"]] if " / " not in c}
         if codes - known:
             raise DataError(
                 f"LA code(s) {sorted(codes - known)} not in la_lookup.csv",
-                file="reorganisations.yaml", where=str(entry["id"]),
+                file="reorganisations.yaml",
+                where=str(entry["id"]),
                 fix="use DfE three-digit old_la_code values (scripts/build_la_lookup.py)",
             )
-        out.append(Reorganisation(
-            id=entry["id"], name=entry["name"], rule=entry["rule"],
-            old_units=tuple(entry["old_units"]), new_units=tuple(entry["new_units"]),
-            effective=str(entry.get("effective", "")),
-            first_period=entry.get("first_period"), note=str(entry.get("note", "")).strip(),
-        ))
+        out.append(
+            Reorganisation(
+                id=entry["id"],
+                name=entry["name"],
+                rule=entry["rule"],
+                old_units=tuple(entry["old_units"]),
+                new_units=tuple(entry["new_units"]),
+                effective=str(entry.get("effective", "")),
+                first_period=entry.get("first_period"),
+                note=str(entry.get("note", "")).strip(),
+            )
+        )
     return tuple(out)
 
 
@@ -114,7 +132,8 @@ def harmonise(
     missing = [c for c in _NEEDED if c not in frame.columns]
     if missing:
         raise DataError(
-            f"frame lacks column(s) {', '.join(missing)}", where="harmonise",
+            f"frame lacks column(s) {', '.join(missing)}",
+            where="harmonise",
             fix="pass the long frame from load_official",
         )
     reorgs = load_reorganisations()
@@ -135,16 +154,16 @@ def harmonise(
         if r.rule == "split" and aggregate:
             out = _aggregate(out, r, combined)
         elif r.rule in ("split", "break"):
-            reason = (
-                f"{r.name} ({r.rule}): old unit not comparable with the new units"
-                + ("; aggregate=True keeps it" if r.rule == "split" else "")
+            reason = f"{r.name} ({r.rule}): old unit not comparable with the new units" + (
+                "; aggregate=True keeps it" if r.rule == "split" else ""
             )
             out = _drop(out, out["unit"].isin(r.old_units).to_numpy(), reason, ledger)
     return out.reset_index(drop=True), ledger
 
 
-def _drop(frame: pd.DataFrame, mask: np.ndarray, reason: str,
-          ledger: list[LedgerEntry]) -> pd.DataFrame:
+def _drop(
+    frame: pd.DataFrame, mask: np.ndarray, reason: str, ledger: list[LedgerEntry]
+) -> pd.DataFrame:
     """Remove the masked rows, recording them in the ledger when there are any."""
     if mask.any():
         units = tuple(sorted(set(frame.loc[mask, "unit"])))
@@ -152,8 +171,9 @@ def _drop(frame: pd.DataFrame, mask: np.ndarray, reason: str,
     return frame.loc[~mask]
 
 
-def _aggregate(frame: pd.DataFrame, split: Reorganisation,
-               combined: list[Reorganisation]) -> pd.DataFrame:
+def _aggregate(
+    frame: pd.DataFrame, split: Reorganisation, combined: list[Reorganisation]
+) -> pd.DataFrame:
     """Replace the new units' rows of a split by their sums under the old unit's code.
 
     A combined return covering new units counts for all of them. A year whose rows do not
@@ -171,8 +191,11 @@ def _aggregate(frame: pd.DataFrame, split: Reorganisation,
     multipliers = {k: ind.multiplier for k, ind in load_catalogue().items()}
     unknown = sorted(set(members["outcome"]) - set(multipliers))
     if unknown:
-        raise DataError(f"cannot aggregate outcome(s) {unknown}: not in the catalogue",
-                        where="outcome", fix="aggregate only catalogue indicators")
+        raise DataError(
+            f"cannot aggregate outcome(s) {unknown}: not in the catalogue",
+            where="outcome",
+            fix="aggregate only catalogue indicators",
+        )
     rows = []
     for (outcome, period), group in members.groupby(["outcome", "period"], sort=True):
         covered = frozenset().union(*(covers[u] for u in group["unit"]))
@@ -184,12 +207,18 @@ def _aggregate(frame: pd.DataFrame, split: Reorganisation,
         elif not status and den == 0:
             status = "zero_denominator"
         usable = status == ""
-        rows.append({
-            "unit": split.old_units[0], "period": period, "outcome": outcome,
-            "numerator": num if usable else np.nan, "denominator": den if usable else np.nan,
-            "value": num / den * multipliers[outcome] if usable else np.nan,
-            "published": np.nan, "status": status,
-            "source": " + ".join(sorted(set(group["source"]))),
-        })
+        rows.append(
+            {
+                "unit": split.old_units[0],
+                "period": period,
+                "outcome": outcome,
+                "numerator": num if usable else np.nan,
+                "denominator": den if usable else np.nan,
+                "value": num / den * multipliers[outcome] if usable else np.nan,
+                "published": np.nan,
+                "status": status,
+                "source": " + ".join(sorted(set(group["source"]))),
+            }
+        )
     summed = pd.DataFrame(rows).astype(frame.dtypes.to_dict())
     return pd.concat([frame.loc[~is_member], summed], ignore_index=True)

@@ -25,13 +25,29 @@ from pathfinder_eval.data.harmonise import (
 )
 from pathfinder_eval.errors import DataError
 
-LONG_COLUMNS = ("unit", "period", "outcome", "numerator", "denominator", "value", "published",
-                "status", "source")
-LEVELS = {"Local authority": "old_la_code", "National": "country_code",
-          "Regional": "region_code"}
-_DTYPES = {"unit": "str", "period": "int64", "outcome": "str", "numerator": "float64",
-           "denominator": "float64", "value": "float64", "published": "float64",
-           "status": "str", "source": "str"}
+LONG_COLUMNS = (
+    "unit",
+    "period",
+    "outcome",
+    "numerator",
+    "denominator",
+    "value",
+    "published",
+    "status",
+    "source",
+)
+LEVELS = {"Local authority": "old_la_code", "National": "country_code", "Regional": "region_code"}
+_DTYPES = {
+    "unit": "str",
+    "period": "int64",
+    "outcome": "str",
+    "numerator": "float64",
+    "denominator": "float64",
+    "value": "float64",
+    "published": "float64",
+    "status": "str",
+    "source": "str",
+}
 _EPS = float(np.sqrt(np.finfo(float).eps))
 
 
@@ -68,8 +84,9 @@ def load_official_aggregates(
 ) -> OfficialData:
     """National or Regional rows of the requested indicators; `unit` is the ONS area code."""
     if level not in ("National", "Regional"):
-        raise DataError(f"unknown level {level!r}", where="level",
-                        fix="use 'National' or 'Regional'")
+        raise DataError(
+            f"unknown level {level!r}", where="level", fix="use 'National' or 'Regional'"
+        )
     frame, ledger, files = _load(Path(data_dir), indicator_ids, level)
     return OfficialData(_tidy(frame), ledger, files, ())
 
@@ -87,7 +104,8 @@ def find_family_file(data_dir: Path, family: str) -> Path | None:
     if len(hits) > 1:
         raise DataError(
             f"{len(hits)} files of family {family}: {', '.join(p.name for p in hits)}",
-            file=str(data_dir), fix="keep one release of each file in the folder",
+            file=str(data_dir),
+            fix="keep one release of each file in the folder",
         )
     return hits[0] if hits else None
 
@@ -118,8 +136,11 @@ def check_recomputation(frame: pd.DataFrame) -> pd.DataFrame:
     catalogue = load_catalogue()
     unknown = sorted(set(frame["outcome"]) - set(catalogue))
     if unknown:
-        raise DataError(f"outcome(s) {unknown} not in the indicator catalogue",
-                        where="outcome", fix="check only catalogue indicators")
+        raise DataError(
+            f"outcome(s) {unknown} not in the indicator catalogue",
+            where="outcome",
+            fix="check only catalogue indicators",
+        )
     rows = frame.loc[frame["value"].notna() & frame["published"].notna()]
     parts = []
     for outcome, group in rows.groupby("outcome", sort=True):
@@ -129,18 +150,33 @@ def check_recomputation(frame: pd.DataFrame) -> pd.DataFrame:
         lo = (n - hn) / (d + hd) * ind.multiplier
         hi = (n + hn) / (d - hd) * ind.multiplier
         published = group["published"].to_numpy()
-        tol = 10.0 ** -ind.decimals / 100
+        tol = 10.0**-ind.decimals / 100
         recomputed = round_half_up(group["value"].to_numpy(), ind.decimals)
-        parts.append(pd.DataFrame({
-            "outcome": outcome, "unit": group["unit"].to_numpy(),
-            "period": group["period"].to_numpy(), "value": group["value"].to_numpy(),
-            "published": published, "recomputed": recomputed,
-            "match": np.abs(recomputed - published) <= tol,
-            "within_input_rounding": (round_half_up(lo, ind.decimals) - tol <= published)
-            & (published <= round_half_up(hi, ind.decimals) + tol),
-        }))
-    columns = ["outcome", "unit", "period", "value", "published", "recomputed", "match",
-               "within_input_rounding"]
+        parts.append(
+            pd.DataFrame(
+                {
+                    "outcome": outcome,
+                    "unit": group["unit"].to_numpy(),
+                    "period": group["period"].to_numpy(),
+                    "value": group["value"].to_numpy(),
+                    "published": published,
+                    "recomputed": recomputed,
+                    "match": np.abs(recomputed - published) <= tol,
+                    "within_input_rounding": (round_half_up(lo, ind.decimals) - tol <= published)
+                    & (published <= round_half_up(hi, ind.decimals) + tol),
+                }
+            )
+        )
+    columns = [
+        "outcome",
+        "unit",
+        "period",
+        "value",
+        "published",
+        "recomputed",
+        "match",
+        "within_input_rounding",
+    ]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
 
 
@@ -148,8 +184,11 @@ def summarise_recomputation(check: pd.DataFrame) -> pd.DataFrame:
     """Per outcome: rows compared, exact match rate and within-input-rounding rate."""
     return (
         check.groupby("outcome", sort=True)
-        .agg(rows=("match", "size"), match_rate=("match", "mean"),
-             within_input_rounding_rate=("within_input_rounding", "mean"))
+        .agg(
+            rows=("match", "size"),
+            match_rate=("match", "mean"),
+            within_input_rounding_rate=("within_input_rounding", "mean"),
+        )
         .reset_index()
     )
 
@@ -160,7 +199,7 @@ def round_half_up(x: np.ndarray, decimals: int) -> np.ndarray:
     Same rule as R's janitor::round_half_up: adds sqrt(machine epsilon) before truncating,
     so 22.65 stored as 22.6499999... still rounds to 22.7.
     """
-    factor = 10.0 ** decimals
+    factor = 10.0**decimals
     return np.sign(x) * np.trunc(np.abs(x) * factor + 0.5 + _EPS) / factor
 
 
@@ -183,8 +222,11 @@ def _load(
 ) -> tuple[pd.DataFrame, list[LedgerEntry], tuple[tuple[str, str], ...]]:
     """Compute the long frame of the requested indicators at one geographic level."""
     if not data_dir.is_dir():
-        raise DataError("data folder not found", file=str(data_dir),
-                        fix="pass the folder holding the EES CSV files (--data DIR)")
+        raise DataError(
+            "data folder not found",
+            file=str(data_dir),
+            fix="pass the folder holding the EES CSV files (--data DIR)",
+        )
     indicators = _select(indicator_ids)
     tables: dict[str, EESTable] = {}
     for ind in indicators:
@@ -204,14 +246,20 @@ def _select(indicator_ids: list[str]) -> list[Indicator]:
     """The catalogue entries for the ids, in the order given; DataError on unknown ids."""
     catalogue = load_catalogue()
     if not indicator_ids:
-        raise DataError("no indicators requested", where="outcomes",
-                        fix=f"name one or more of {sorted(catalogue)}")
+        raise DataError(
+            "no indicators requested",
+            where="outcomes",
+            fix=f"name one or more of {sorted(catalogue)}",
+        )
     for key in indicator_ids:
         if key not in catalogue:
             near = difflib.get_close_matches(key, list(catalogue), n=1)
             hint = f"did you mean '{near[0]}'? " if near else ""
-            raise DataError(f"unknown indicator {key!r}", where="outcomes",
-                            fix=f"{hint}known indicators: {', '.join(sorted(catalogue))}")
+            raise DataError(
+                f"unknown indicator {key!r}",
+                where="outcomes",
+                fix=f"{hint}known indicators: {', '.join(sorted(catalogue))}",
+            )
     return [catalogue[k] for k in dict.fromkeys(indicator_ids)]
 
 
@@ -226,11 +274,14 @@ def _indicator_frame(
     if not covered.all():
         dropped = num.loc[~covered]
         years = sorted(set(den.index.get_level_values("period")))
-        ledger.append(LedgerEntry(
-            f"{ind.id}: no {ind.denominator.family} denominator for the year "
-            f"({ind.denominator.family} covers {years[0]}-{years[-1]})",
-            int((~covered).sum()), tuple(sorted(set(dropped.index.get_level_values("unit")))),
-        ))
+        ledger.append(
+            LedgerEntry(
+                f"{ind.id}: no {ind.denominator.family} denominator for the year "
+                f"({ind.denominator.family} covers {years[0]}-{years[-1]})",
+                int((~covered).sum()),
+                tuple(sorted(set(dropped.index.get_level_values("unit")))),
+            )
+        )
         num = num.loc[covered]
     den = den.reindex(num.index)
     if ind.published is None:
@@ -239,20 +290,36 @@ def _indicator_frame(
         pub = _measure(ind.published, tables[ind.published.family], level)
         published = pub["value"].reindex(num.index).to_numpy()
     n, d = num["value"].to_numpy(), den["value"].to_numpy()
-    status = np.where(num["status"] != "", num["status"],
-                      np.where(den["status"].isna(), "no_denominator",
-                               np.where(den["status"].fillna("") != "", den["status"],
-                                        np.where(d == 0, "zero_denominator", ""))))
+    status = np.where(
+        num["status"] != "",
+        num["status"],
+        np.where(
+            den["status"].isna(),
+            "no_denominator",
+            np.where(
+                den["status"].fillna("") != "",
+                den["status"],
+                np.where(d == 0, "zero_denominator", ""),
+            ),
+        ),
+    )
     usable = status == ""
     with np.errstate(divide="ignore", invalid="ignore"):
         value = np.where(usable, n / d * ind.multiplier, np.nan)
     sources = dict.fromkeys(tables[m.family].path.name for m in (ind.numerator, ind.denominator))
-    frame = pd.DataFrame({
-        "unit": num.index.get_level_values("unit"),
-        "period": num.index.get_level_values("period"),
-        "outcome": ind.id, "numerator": n, "denominator": d, "value": value,
-        "published": published, "status": status, "source": " + ".join(sources),
-    })
+    frame = pd.DataFrame(
+        {
+            "unit": num.index.get_level_values("unit"),
+            "period": num.index.get_level_values("period"),
+            "outcome": ind.id,
+            "numerator": n,
+            "denominator": d,
+            "value": value,
+            "published": published,
+            "status": status,
+            "source": " + ".join(sources),
+        }
+    )
     return frame, ledger
 
 
@@ -265,8 +332,10 @@ def _measure(measure: Measure, table: EESTable, level: str) -> pd.DataFrame:
         if kept.empty and not rows.empty:
             seen = ", ".join(sorted(set(rows[column]))[:8])
             raise DataError(
-                f"no rows with {column} = {wanted!r} (values present: {seen})", file=name,
-                where=column, fix="DfE may have renamed the filter value; update the filter "
+                f"no rows with {column} = {wanted!r} (values present: {seen})",
+                file=name,
+                where=column,
+                fix="DfE may have renamed the filter value; update the filter "
                 "in pathfinder_eval/data/indicators.yaml",
             )
         rows = kept
@@ -285,7 +354,9 @@ def _measure(measure: Measure, table: EESTable, level: str) -> pd.DataFrame:
         first = rows.index[np.flatnonzero(out.index.duplicated())[0]]
         raise DataError(
             f"more than one {level} row per year and area for {', '.join(measure.columns)} "
-            f"after the filters {dict(measure.filters)}", file=name, row=int(first) + 1,
+            f"after the filters {dict(measure.filters)}",
+            file=name,
+            row=int(first) + 1,
             fix="add the missing filter for this file to pathfinder_eval/data/indicators.yaml",
         )
     return out
@@ -303,7 +374,9 @@ def _periods(rows: pd.DataFrame, file: str) -> np.ndarray:
         label = rows.index[np.flatnonzero(bad.to_numpy())[0]]
         raise DataError(
             f"time_period {text.loc[label]!r} is not a year (2024) or financial year (202324)",
-            file=file, where="time_period", row=int(label) + 1,
+            file=file,
+            where="time_period",
+            row=int(label) + 1,
             fix="use the EES file as downloaded",
         )
     years = np.where(four, pd.to_numeric(text.where(four), errors="coerce"), start + 1)
@@ -314,4 +387,3 @@ def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
     """Fixed columns and dtypes, sorted by outcome, unit and period."""
     out = frame.loc[:, list(LONG_COLUMNS)].astype(_DTYPES)
     return out.sort_values(["outcome", "unit", "period"], kind="stable").reset_index(drop=True)
-

@@ -42,7 +42,8 @@ def read_tidy(path: Path | str) -> pd.DataFrame:
     suffix = path.suffix.lower()
     if suffix not in READERS:
         raise DataError(
-            f"unknown file type {suffix or '(no extension)'!r}", file=path.name,
+            f"unknown file type {suffix or '(no extension)'!r}",
+            file=path.name,
             fix=f"save the data as one of {', '.join(READERS)}",
         )
     if not path.is_file():
@@ -55,11 +56,14 @@ def read_tidy(path: Path | str) -> pd.DataFrame:
         raise DataError("file is empty", file=path.name, fix="export the data again") from exc
     except Exception as exc:  # each backend raises its own types: report them all the same way
         raise DataError(
-            f"cannot be read as {suffix[1:]} ({type(exc).__name__}: {exc})", file=path.name,
+            f"cannot be read as {suffix[1:]} ({type(exc).__name__}: {exc})",
+            file=path.name,
             fix=f"check that the file really is {suffix[1:]} (not renamed) and export it again",
         ) from exc
     if frame.empty:
         raise DataError(
-            "has no data rows", file=path.name, fix="export the data again with its rows",
+            "has no data rows",
+            file=path.name,
+            fix="export the data again with its rows",
         )
     return frame
