@@ -69,7 +69,10 @@ def test_first_periods_agree_with_the_la_lookup():
 def test_reorganisations_describe_themselves_for_the_report():
     text = {r.id: str(r) for r in load_reorganisations()}
     assert text["cumbria_2023"].startswith("Cumbria split")
-    assert "909 -> 942, 943" in text["cumbria_2023"] and "old unit excluded" in text["cumbria_2023"]
+    assert (
+        "909 -> 942, 943" in text["cumbria_2023"]
+        and "old unit's rows excluded" in text["cumbria_2023"]
+    )
     assert "one continuous series" in text["somerset_2023"]
 
 

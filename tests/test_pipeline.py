@@ -102,7 +102,8 @@ def test_other_designs_run(tmp_path, name):
     check_schema(doc)
     if name == "rcc":
         assert {a["status"] for a in doc["analyses"]} == {"ok", "not_available"}
-        assert "synthetic_control estimator is not available" in html
+        assert "not yet available in this version: <code>synthetic_control</code>" in html
+        assert "only 1 period of data after the start (2025)" in html
 
 
 def test_trial_example_runs(tmp_path):

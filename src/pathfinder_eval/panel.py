@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from pathfinder_eval.data.ees import DERIVED_STATUSES, SYMBOLS
 from pathfinder_eval.data.la_lookup import la_table
 from pathfinder_eval.data.source import Exclusion, OutcomeData
 from pathfinder_eval.errors import PanelError
@@ -19,15 +20,8 @@ from pathfinder_eval.spec import DesignSpec, UnitLevel
 from pathfinder_eval.timeaxis import PartialRule, onset, period_label
 
 STATUS_REASON = {
-    "c": "suppressed to protect confidentiality (c)",
-    "x": "not available (x)",
-    "z": "not applicable (z)",
-    "u": "low reliability (u)",
-    "low": "rounds to zero (low)",
-    "k": "percentage below 0.5 (k)",
-    ":": "not available (legacy :)",
-    "~": "rounds to zero (legacy ~)",
-    "missing": "empty cell",
+    **{s: f"{meaning} ({s})" for s, meaning in SYMBOLS.items()},
+    **DERIVED_STATUSES,
     "incomplete": "group total incomplete: a member LA's value is suppressed or missing",
 }
 

@@ -21,8 +21,7 @@ from pathfinder_eval.errors import DataError
 
 RULES = {
     "continuous": "one continuous series under the same code",
-    "split": "new units analysed from their first year, old unit excluded "
-    "(aggregate: new units summed into the old code)",
+    "split": "new units analysed from their first year; the old unit's rows excluded",
     "break": "new units start a new series, old units excluded",
     "combined": "kept as one combined unit (workforce data only)",
 }

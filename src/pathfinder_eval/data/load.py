@@ -125,14 +125,13 @@ def _official(spec: DesignSpec, folder: Path) -> OutcomeData:
         Exclusion(e.reason, e.count, tuple(e.units), getattr(e, "outcome", ""))
         for e in official.ledger
     )
-    notes = tuple(f"LA reorganisation handled: {r}" for r in official.reorganisations)
     return OutcomeData(
         frame,
         units.reset_index(drop=True),
         "official",
         tuple((name, sha) for name, sha in official.files),
         exclusions,
-        notes,
+        reorganisations=tuple(str(r) for r in official.reorganisations),
     )
 
 

@@ -36,7 +36,8 @@ class OutcomeData:
     frame: one row per unit × period × outcome with `LONG_COLUMNS`; `value` is NaN and `status`
     non-empty when the cell is unusable (suppressed, not available ...).
     units: unit, name, region (one row per unit seen).
-    files: (name, sha256) of each file read; notes: facts the report must state.
+    files: (name, sha256) of each file read; notes: facts the report must state up front
+    (simulated data); reorganisations: one line per LA reorganisation and the rule applied.
     """
 
     frame: pd.DataFrame
@@ -45,3 +46,4 @@ class OutcomeData:
     files: tuple[tuple[str, str], ...] = ()
     exclusions: tuple[Exclusion, ...] = ()
     notes: tuple[str, ...] = ()
+    reorganisations: tuple[str, ...] = ()

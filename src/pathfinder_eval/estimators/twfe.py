@@ -187,11 +187,11 @@ class EventStudy:
 def few_cluster_warnings(n_treated: int, n_clusters: int) -> tuple[str, ...]:
     """Plain statements of when cluster-robust inference is unreliable (MacKinnon & Webb 2017)."""
     out = []
-    if n_treated < 10:
+    if n_treated < 20:
         out.append(
             f"Only {n_treated} treated units: cluster-robust standard errors can over-reject "
-            "badly when few clusters are treated (MacKinnon & Webb 2017); read p-values as "
-            "indicative until wild-bootstrap or randomisation inference is available."
+            "badly when few clusters are treated (MacKinnon & Webb 2017, J. Applied "
+            "Econometrics 32:233–254); read these p-values as indicative only."
         )
     if n_clusters < 30:
         out.append(f"Only {n_clusters} clusters in all: the t(G−1) reference is approximate.")

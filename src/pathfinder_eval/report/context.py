@@ -8,6 +8,8 @@ from typing import Any
 
 import pandas as pd
 
+from pathfinder_eval.data.catalogue import load_catalogue
+from pathfinder_eval.data.ees import SYMBOLS
 from pathfinder_eval.evaluate import Evaluation
 from pathfinder_eval.panel import OutcomeInfo, ValidatedPanel
 from pathfinder_eval.report.disclosure import DisclosureLog
@@ -66,7 +68,10 @@ def build_context(ev: Evaluation) -> dict[str, Any]:
     units = panel.units
     treated = units[units["role"] == "treated"].sort_values(["cohort", "name"])
     trends = [_trend(panel, info, log) for info in panel.outcomes if info.available]
-    analyses = [_analysis(run, infos[run.outcome]) for run in ev.runs]
+    analyses = [
+        _analysis(run, infos[run.outcome]) for run in ev.runs if run.status != "not_available"
+    ]
+    pending = {r.analysis.id: r for r in ev.runs if r.status == "not_available"}
     return {
         "title": spec.title,
         "name": spec.name,
@@ -107,6 +112,15 @@ def build_context(ev: Evaluation) -> dict[str, Any]:
         ],
         "trends": trends,
         "analyses": analyses,
+        "pending": [
+            {"id": k, "estimator": r.analysis.estimator.value, "note": r.note}
+            for k, r in pending.items()
+        ],
+        "data_files": ev.provenance.to_dict()["data_files"],
+        "indicators": _indicators(spec),
+        "reorganisations": list(panel.data.reorganisations),
+        "symbols": [{"symbol": k, "meaning": v} for k, v in SYMBOLS.items()],
+        "limitations": limitations(panel),
         "methods": [
             {"label": ESTIMATOR_LABEL.get(k, k), "text": METHOD_TEXT[k]}
             for k in dict.fromkeys(r.analysis.estimator.value for r in ev.runs)
@@ -129,6 +143,67 @@ def build_context(ev: Evaluation) -> dict[str, Any]:
         ),
         "provenance": ev.provenance.to_dict(),
     }
+
+
+def limitations(panel: ValidatedPanel) -> list[str]:
+    """Plain statements of what limits the conclusions, generated from design and data."""
+    spec, units = panel.spec, panel.units
+    treated = units[units["role"] == "treated"]
+    out = []
+    if spec.pilot.value != "trial":
+        out.append(
+            "Pilot areas were not chosen at random: differences between treated and "
+            "comparison units that change over time can bias every estimate here."
+        )
+    if len(treated) < 20:
+        out.append(
+            f"Only {len(treated)} treated units: conventional cluster-robust inference "
+            "is unreliable with so few treated clusters."
+        )
+    last = max(panel.periods)
+    for cohort, group in treated.groupby("cohort"):
+        n_post = int(last - cohort + 1)
+        if n_post < 2:
+            names = ", ".join(group["name"])
+            out.append(
+                f"{names}: only {n_post} period of data after the start "
+                f"({panel.period_label(int(cohort))}), too short to judge an effect "
+                "that takes time to appear."
+            )
+    n_excluded = sum(e.count for e in panel.exclusions if e.stage == "panel")
+    if n_excluded:
+        out.append(
+            f"{n_excluded:,} rows were excluded (suppressed, not available, outside the "
+            "window or outside the comparison pool); see the exclusions table."
+        )
+    return out
+
+
+def _indicators(spec) -> list[dict[str, str]]:
+    """Definitions of the catalogue indicators a design uses (numerator / denominator)."""
+    catalogue = load_catalogue()
+    out = []
+    for o in spec.outcomes:
+        if o.indicator is None:
+            continue
+        ind = catalogue[o.indicator]
+        out.append(
+            {
+                "name": ind.name,
+                "framework": ind.framework,
+                "source": ind.source,
+                "definition": f"{_measure(ind.numerator)} ÷ {_measure(ind.denominator)}"
+                f" × {ind.multiplier:,.0f}",
+                "polarity": ind.polarity.replace("_", " "),
+            }
+        )
+    return out
+
+
+def _measure(m) -> str:
+    cols = " + ".join(m.columns)
+    rows = "; ".join(f"{k} = {v}" for k, v in m.filters)
+    return f"{cols} [{m.family}{': ' + rows if rows else ''}]"
 
 
 def _trend(panel: ValidatedPanel, info: OutcomeInfo, log: DisclosureLog) -> dict[str, Any]:

@@ -22,7 +22,11 @@ def plot_trends(
     if ax is None:
         ax = Figure(figsize=(6.4, 3.4)).add_subplot()
     ax.plot(
-        trends["position"], trends["treated"], marker="o", color=TREATED, label="Treated LAs (mean)"
+        trends["position"],
+        trends["treated"],
+        marker="o",
+        color=TREATED,
+        label="Treated units (mean)",
     )
     ax.plot(
         trends["position"],
@@ -30,7 +34,7 @@ def plot_trends(
         marker="s",
         linestyle="--",
         color=COMPARISON,
-        label="Comparison LAs (mean)",
+        label="Comparison units (mean)",
     )
     for x, label in start_labels:
         ax.axvline(x, color="#b1b4b6", linewidth=1)
@@ -65,6 +69,8 @@ def plot_event_study(table: pd.DataFrame, ax: Axes | None = None) -> Axes:
         capsize=3,
     )
     ax.axvline(-0.5, color="#b1b4b6", linestyle=":", linewidth=1)
+    ax.plot([-1], [0.0], marker="o", markerfacecolor="white", color=TREATED)  # reference
+    ax.set_xticks(sorted({*table["event_time"].astype(int).tolist(), -1}))
     ax.set_xlabel("Periods since start (−1 = reference)")
     ax.set_ylabel("Estimate")
     ax.spines[["top", "right"]].set_visible(False)
