@@ -341,3 +341,14 @@ def test_parquet_and_stata_tidy_inputs_give_the_csv_result(tmp_path, suffix):
         doc = json.loads((out / "tidy_pilot.json").read_text())
         results.append(doc["analyses"][0]["estimates"])
     assert results[0] == results[1]
+
+
+def test_inference_method_the_estimator_lacks(tmp_path, capsys):
+    design = DESIGN.replace(
+        "{id: twfe, estimator: twfe}",
+        "{id: twfe, estimator: twfe, inference: {method: kenward_roger}}",
+    )
+    code, out = run(tmp_path, design=design, data=tidy_csv())
+    check_error(
+        capsys, code, out, "analyses[0].inference.method", "'kenward_roger'", "cluster_robust"
+    )

@@ -69,6 +69,14 @@ def build_estimator(spec: DesignSpec, index: int):
     """The estimator object analysis `index` names, configured from its options."""
     analysis = spec.analyses[index]
     cls = ESTIMATORS[analysis.estimator]
+    method = analysis.inference.method
+    if method not in cls.inference_methods:
+        raise DesignError(
+            f"inference method {method!r} is not available for {analysis.estimator.value}",
+            file=spec.path,
+            where=f"analyses[{index}].inference.method",
+            fix=f"use one of: {', '.join(sorted(cls.inference_methods))}",
+        )
     try:
         return cls(**analysis.options)
     except TypeError:

@@ -104,8 +104,28 @@ class Outcome(_Frozen):
 
 
 class Inference(_Frozen):
-    method: Literal["cluster_robust"] = "cluster_robust"
-    cluster: Literal["unit"] = "unit"
+    """How uncertainty is computed. `default` lets the estimator choose what stays valid for
+    the design (e.g. the number of treated clusters) and the report says what it chose."""
+
+    method: Literal[
+        "default",
+        "cluster_robust",  # CR1, t(G-1)
+        "cr2",  # CR2 with Bell-McCaffrey degrees of freedom
+        "wild_bootstrap",  # wild cluster restricted bootstrap
+        "randomisation",  # re-assign treatment timing / allocation across units
+        "conley_taber",
+        "multiplier_bootstrap",
+        "model_based",
+        "sandwich",
+        "kauermann_carroll",
+        "mancl_derouen",
+        "fay_graubard",
+        "kenward_roger",
+        "satterthwaite",
+    ] = "default"
+    cluster: str = "unit"
+    draws: int = Field(default=9999, ge=99)
+    weights: Literal["rademacher", "webb", "mammen"] = "webb"
 
 
 class Analysis(_Frozen):

@@ -66,6 +66,7 @@ class TwoWayFixedEffects:
     weighted: bool = False
 
     name = "twfe"
+    inference_methods = frozenset({"default", "cluster_robust"})
 
     def fit(
         self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
@@ -121,6 +122,7 @@ class EventStudy:
     weighted: bool = False
 
     name = "event_study"
+    inference_methods = frozenset({"default", "cluster_robust"})
 
     def fit(
         self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
