@@ -1,0 +1,100 @@
+"""Synthetic DiD / SC / DiD core against the authors' R package on Prop 99 (tests/reference)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pathfinder_eval.estimators.synthdid_core import placebo_draws, synthdid
+
+ROOT = Path(__file__).resolve().parents[1]
+REF = ROOT / "tests" / "reference" / "synthdid_prop99"
+PROP99 = ROOT.parent / "shared" / "data" / "reference" / "synth" / "california_prop99.csv"
+# Same deterministic Frank–Wolfe iterations as R: only floating-point rounding differs.
+EXACT = 1e-8
+
+
+@pytest.fixture(scope="module")
+def prop99() -> tuple[np.ndarray, int, int, list[str]]:
+    if not PROP99.is_file():
+        pytest.skip("../shared/data/reference/synth/california_prop99.csv is absent")
+    d = pd.read_csv(PROP99)
+    wide = d.pivot(index="State", columns="Year", values="PacksPerCapita")
+    ever = d.groupby("State")["treated"].max()
+    controls = sorted(ever[ever == 0].index)
+    treated = sorted(ever[ever == 1].index)
+    t0 = int(d.loc[d["treated"] == 1, "Year"].min() - d["Year"].min())
+    return wide.loc[controls + treated].to_numpy(), len(controls), t0, controls
+
+
+@pytest.fixture(scope="module")
+def reference() -> dict[str, pd.DataFrame]:
+    return {
+        name: pd.read_csv(REF / f"{name}.csv") for name in ("values", "weights", "effect_curve")
+    }
+
+
+@pytest.mark.parametrize("method", ["sdid", "sc", "did"])
+def test_table_1_point_estimates_match_r(prop99, reference, method):
+    y, n0, t0, _ = prop99
+    ref = reference["values"].set_index("estimator")
+    fit = synthdid(y, n0, t0, method)
+    assert fit.estimate == pytest.approx(ref.loc[method, "estimate"], abs=EXACT)
+    assert fit.noise_level == pytest.approx(ref.loc[method, "noise_level"], abs=EXACT)
+    # and the paper's one-decimal Table 1 values
+    assert round(fit.estimate, 1) == {"sdid": -15.6, "sc": -19.6, "did": -27.3}[method]
+
+
+def test_weights_and_effect_curve_match_r(prop99, reference):
+    y, n0, t0, controls = prop99
+    w = reference["weights"]
+    sdid = synthdid(y, n0, t0, "sdid")
+    sc = synthdid(y, n0, t0, "sc")
+    for est, kind, got, names in (
+        ("sdid", "omega", sdid.omega, controls),
+        ("sdid", "lambda", sdid.lambda_, None),
+        ("sc", "omega", sc.omega, controls),
+    ):
+        ref = w[(w["estimator"] == est) & (w["kind"] == kind)]
+        np.testing.assert_allclose(got, ref["weight"].to_numpy(), atol=EXACT)
+        if names is not None:
+            assert list(ref["name"]) == names
+    np.testing.assert_allclose(sdid.curve, reference["effect_curve"]["effect"], atol=EXACT)
+    assert sdid.curve.mean() == pytest.approx(sdid.estimate, abs=EXACT)
+
+
+@pytest.mark.parametrize("method", ["sdid", "sc", "did"])
+def test_placebo_se_within_monte_carlo_error_of_r(prop99, reference, method):
+    y, n0, t0, _ = prop99
+    draws = placebo_draws(
+        y, n0, t0, synthdid(y, n0, t0, method), 1000, np.random.default_rng(20211)
+    )
+    b = len(draws)
+    se = float(np.sqrt((b - 1) / b) * draws.std(ddof=1))
+    kurt = float(((draws - draws.mean()) ** 4).mean() / draws.var() ** 2)
+    mc = se * np.sqrt((kurt - 1) / (4 * b))
+    r_se = reference["values"].set_index("estimator").loc[method, "placebo_se_1000"]
+    assert abs(se - r_se) <= 3 * np.sqrt(2) * mc, (se, r_se, mc)
+
+
+def test_did_placebo_converges_to_the_exact_permutation_sd(prop99):
+    """With one placebo unit, DID's placebo distribution has 38 equally likely values."""
+    y, n0, t0, _ = prop99
+    exact = []
+    for j in range(n0):
+        order = [i for i in range(n0) if i != j] + [j]
+        exact.append(synthdid(y[order], n0 - 1, t0, "did").estimate)
+    draws = placebo_draws(y, n0, t0, synthdid(y, n0, t0, "did"), 2000, np.random.default_rng(7))
+    assert set(np.round(draws, 9)) <= set(np.round(exact, 9))
+    assert draws.std() == pytest.approx(np.std(exact), rel=0.06)  # MC: ~3% at B = 2000
+
+
+def test_placebo_is_reproducible_and_thread_independent(prop99):
+    y, n0, t0, _ = prop99
+    fit = synthdid(y, n0, t0, "sdid")
+    a = placebo_draws(y, n0, t0, fit, 20, np.random.default_rng(3))
+    b = placebo_draws(y, n0, t0, fit, 20, np.random.default_rng(3))
+    np.testing.assert_array_equal(a, b)
