@@ -65,8 +65,12 @@ def describe_outcome(spec: DesignSpec):
 ESTIMATORS = {Estimator.TWFE: TwoWayFixedEffects, Estimator.EVENT_STUDY: EventStudy}
 
 
-def build_estimator(spec: DesignSpec, index: int):
-    """The estimator object analysis `index` names, configured from its options."""
+def build_estimator(spec: DesignSpec, index: int, seed: int | None = None):
+    """The estimator object analysis `index` names, configured from its options.
+
+    Estimators that draw random numbers have a `seed` field; it is set from the run's seed
+    (the design's `seed` unless --seed overrides it), so a run is reproducible.
+    """
     analysis = spec.analyses[index]
     cls = ESTIMATORS[analysis.estimator]
     method = analysis.inference.method
@@ -77,8 +81,11 @@ def build_estimator(spec: DesignSpec, index: int):
             where=f"analyses[{index}].inference.method",
             fix=f"use one of: {', '.join(sorted(cls.inference_methods))}",
         )
+    options = dict(analysis.options)
+    if "seed" in {f.name for f in fields(cls)}:
+        options["seed"] = spec.seed if seed is None else seed
     try:
-        return cls(**analysis.options)
+        return cls(**options)
     except TypeError:
         allowed = ", ".join(f.name for f in fields(cls)) or "none"
         bad = ", ".join(sorted(set(analysis.options) - {f.name for f in fields(cls)}))
@@ -132,7 +139,7 @@ def evaluate(
                     )
                 )
             else:
-                est = build_estimator(spec, index)
+                est = build_estimator(spec, index, seed)
                 result = est.fit(panel, info.id, analysis.id, analysis.level)
                 runs.append(AnalysisRun(analysis, info.id, "ok", result))
     prov = Provenance(
