@@ -52,3 +52,7 @@ class FewClustersWarning(PathfinderWarning):
 
 class ExcludedRowsWarning(PathfinderWarning):
     """Rows were excluded from the analysis; the exclusions ledger counts them."""
+
+
+class EstimationError(PathfinderError):
+    """This analysis cannot be estimated on these data (the report says why; the run goes on)."""

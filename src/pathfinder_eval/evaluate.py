@@ -10,7 +10,8 @@ from pathlib import Path
 from pathfinder_eval import __version__
 from pathfinder_eval.data.catalogue import load_catalogue
 from pathfinder_eval.data.load import load_outcomes
-from pathfinder_eval.errors import DesignError
+from pathfinder_eval.errors import DesignError, EstimationError
+from pathfinder_eval.estimators.synthetic import SyntheticControl, SyntheticDiD
 from pathfinder_eval.estimators.twfe import EventStudy, TwoWayFixedEffects
 from pathfinder_eval.panel import OutcomeInfo, ValidatedPanel, build_panel
 from pathfinder_eval.results import EffectEstimates, Provenance
@@ -35,7 +36,7 @@ class AnalysisRun:
 
     analysis: Analysis
     outcome: str
-    status: str  # "ok" | "not_available" | "no_data"
+    status: str  # "ok" | "not_available" | "no_data" | "not_estimable"
     result: EffectEstimates | None = None
     note: str = ""
 
@@ -62,7 +63,12 @@ def describe_outcome(spec: DesignSpec):
     return describe
 
 
-ESTIMATORS = {Estimator.TWFE: TwoWayFixedEffects, Estimator.EVENT_STUDY: EventStudy}
+ESTIMATORS = {
+    Estimator.TWFE: TwoWayFixedEffects,
+    Estimator.EVENT_STUDY: EventStudy,
+    Estimator.SYNTHETIC_CONTROL: SyntheticControl,
+    Estimator.SYNTHETIC_DID: SyntheticDiD,
+}
 
 
 def build_estimator(spec: DesignSpec, index: int, seed: int | None = None):
@@ -140,7 +146,13 @@ def evaluate(
                 )
             else:
                 est = build_estimator(spec, index, seed)
-                result = est.fit(panel, info.id, analysis.id, analysis.level)
+                try:
+                    result = est.fit(panel, info.id, analysis.id, analysis.level)
+                except EstimationError as exc:
+                    runs.append(
+                        AnalysisRun(analysis, info.id, "not_estimable", note=exc.one_line())
+                    )
+                    continue
                 runs.append(AnalysisRun(analysis, info.id, "ok", result))
     prov = Provenance(
         package_version=__version__,

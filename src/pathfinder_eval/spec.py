@@ -51,7 +51,15 @@ class Estimator(StrEnum):
     SYNTHETIC_DID = "synthetic_did"
 
 
-AVAILABLE_ESTIMATORS = frozenset({Estimator.DESCRIPTIVE, Estimator.TWFE, Estimator.EVENT_STUDY})
+AVAILABLE_ESTIMATORS = frozenset(
+    {
+        Estimator.DESCRIPTIVE,
+        Estimator.TWFE,
+        Estimator.EVENT_STUDY,
+        Estimator.SYNTHETIC_CONTROL,
+        Estimator.SYNTHETIC_DID,
+    }
+)
 
 
 class _Frozen(BaseModel):

@@ -117,9 +117,13 @@ def _sparsify(v: np.ndarray) -> np.ndarray:
     return out / out.sum()
 
 
-def _weights(
+def simplex_weights(
     y: np.ndarray, zeta: float, intercept: bool, start: np.ndarray, min_decrease: float
 ) -> tuple[np.ndarray, int]:
+    """Two rounds of Frank–Wolfe (100 steps, sparsify, then to convergence) as synthdid does.
+
+    y: rows are observations, columns the candidate series then the target (see _fw_solve).
+    """
     first, t1 = _fw_solve(y, zeta, intercept, start, min_decrease, FIRST_ROUND_ITERATIONS)
     final, t2 = _fw_solve(y, zeta, intercept, _sparsify(first), min_decrease, MAX_ITERATIONS)
     return final, t1 + t2
@@ -160,13 +164,13 @@ def synthdid(
     else:
         if method == "sdid":
             start = lambda_start if lambda_start is not None else np.full(t0, 1.0 / t0)
-            lam, it = _weights(yc[:n0, :], 1e-6 * sigma, True, start, min_decrease)
+            lam, it = simplex_weights(yc[:n0, :], 1e-6 * sigma, True, start, min_decrease)
             iterations += it
             zeta_omega, intercept = (n1 * t1) ** 0.25 * sigma, True
         else:
             lam, zeta_omega, intercept = np.zeros(t0), 1e-6 * sigma, False
         start = omega_start if omega_start is not None else np.full(n0, 1.0 / n0)
-        omega, it = _weights(yc[:, :t0].T, zeta_omega, intercept, start, min_decrease)
+        omega, it = simplex_weights(yc[:, :t0].T, zeta_omega, intercept, start, min_decrease)
         iterations += it
     unit_contrast = np.append(-omega, np.full(n1, 1.0 / n1))
     path = unit_contrast @ y  # (T,) treated mean minus synthetic control

@@ -30,8 +30,25 @@ ESTIMATOR_LABEL = {
     "twfe": "Two-way fixed-effects DiD (conventional benchmark)",
     "event_study": "Two-way fixed-effects event study (conventional benchmark)",
     "descriptive": "Descriptive trends",
+    "synthetic_control": "Synthetic control (Abadie, Diamond & Hainmueller 2010)",
+    "synthetic_did": "Synthetic difference-in-differences (Arkhangelsky et al. 2021)",
 }
 METHOD_TEXT = {
+    "synthetic_control": (
+        "For each treated unit, convex weights on comparison units that best reproduce its "
+        "pre-period outcomes (equal weight on every pre-period outcome); the gap after the "
+        "start estimates the effect. Inference: placebo-in-space permutation of the post/pre "
+        "RMSPE ratio (Abadie, Diamond & Hainmueller 2010, JASA 105:493–505) and a conformal "
+        "confidence set for a constant effect by test inversion (Chernozhukov, Wüthrich & Zhu "
+        "2021, JASA 116:1849–1864); leave-one-donor-out estimates check robustness."
+    ),
+    "synthetic_did": (
+        "Synthetic difference-in-differences: unit and time weights chosen so that weighted "
+        "comparison units track the treated units before the start, then a weighted DiD "
+        "(Arkhangelsky, Athey, Hirshberg, Imbens & Wager 2021, AER 111:4088–4118, with the "
+        "paper's regularisation); standard error from placebo re-assignments of treatment to "
+        "comparison units (their Algorithm 4), normal reference."
+    ),
     "twfe": (
         "Linear regression of the outcome on a treatment indicator with LA and period fixed "
         "effects, fitted by ordinary least squares (linearmodels PanelOLS); standard errors "

@@ -1,0 +1,419 @@
+"""Synthetic control and synthetic DiD on the panel, for pilots with very few treated units.
+
+Balanced unit × period matrices are built here (donors with a missing period are dropped and
+named in the diagnostics); the numbers come from `synthdid_core` and `inference/conformal`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Literal
+
+import numpy as np
+from scipy import stats
+
+from pathfinder_eval.errors import EstimationError
+from pathfinder_eval.estimators.synthdid_core import SDIDFit, placebo_draws, synthdid
+from pathfinder_eval.inference.conformal import conformal_interval, conformal_pvalue
+from pathfinder_eval.panel import ValidatedPanel
+from pathfinder_eval.results import EffectEstimates, estimates_table
+
+
+@dataclass(frozen=True)
+class BlockData:
+    """Y: (N0 + N1, T) with donors first; names: N0 + N1 unit codes; periods: (T,);
+    n0 donors; t0 pre periods (before the common first treated period)."""
+
+    y: np.ndarray
+    names: tuple[str, ...]
+    periods: np.ndarray
+    n0: int
+    t0: int
+    dropped_donors: tuple[str, ...]
+
+
+def block_matrix(panel: ValidatedPanel, outcome: str, treated: list[str]) -> BlockData:
+    """Donors (comparison units observed in every period) then the given treated units."""
+    cells = panel.outcome_cells(outcome)
+    wide = cells.pivot(index="unit", columns="period", values="y").sort_index()
+    cohort = cells.groupby("unit")["cohort"].first()
+    donors_all = sorted(u for u in wide.index if np.isnan(cohort[u]))
+    complete = wide.notna().all(axis=1)
+    donors = [u for u in donors_all if complete[u]]
+    missing = [u for u in treated if u not in wide.index or not complete.get(u, False)]
+    if missing:
+        raise EstimationError(
+            f"treated unit(s) {', '.join(missing)} lack a value in some period of {outcome}",
+            where=outcome,
+            fix="supply complete series for treated units (suppressed or "
+            "missing cells cannot be synthesised)",
+        )
+    starts = {float(cohort[u]) for u in treated}
+    if len(starts) != 1:
+        raise ValueError("block_matrix needs treated units with one common start")
+    periods = wide.columns.to_numpy()
+    t0 = int((periods < starts.pop()).sum())
+    if t0 < 2 or len(donors) < 2:
+        raise EstimationError(
+            f"{outcome}: {t0} pre-periods and {len(donors)} complete donors; synthetic "
+            "methods need at least 2 of each",
+            where=outcome,
+            fix="use a longer series or a larger donor pool",
+        )
+    y = wide.loc[donors + list(treated)].to_numpy(dtype=float)
+    return BlockData(
+        y,
+        tuple(donors + list(treated)),
+        periods,
+        len(donors),
+        t0,
+        tuple(u for u in donors_all if u not in donors),
+    )
+
+
+def _cohorts(panel: ValidatedPanel, outcome: str) -> tuple[dict[float, list[str]], list[str]]:
+    """Treated units with a value in every period, by first treated period; and the others.
+
+    Raises EstimationError when no treated unit has a complete series."""
+    cells = panel.outcome_cells(outcome)
+    n_periods = cells["period"].nunique()
+    treated = (
+        cells[cells["role"] == "treated"]
+        .groupby("unit")
+        .agg(cohort=("cohort", "first"), n=("period", "nunique"))
+    )
+    names = panel.units.set_index("unit")["name"]
+    expected = panel.units.loc[panel.units["role"] == "treated", "unit"]
+    incomplete = sorted(
+        str(names[u]) for u in expected if u not in treated.index or treated.loc[u, "n"] < n_periods
+    )
+    out: dict[float, list[str]] = {}
+    for unit, row in treated[treated["n"] == n_periods].sort_index().iterrows():
+        out.setdefault(float(row["cohort"]), []).append(unit)
+    if not out:
+        raise EstimationError(
+            f"no treated unit has a complete {outcome} series (incomplete: "
+            f"{', '.join(incomplete)})",
+            where=outcome,
+            fix="suppressed or missing cells in a treated series cannot be synthesised",
+        )
+    return dict(sorted(out.items())), incomplete
+
+
+def _z_row(term: str, estimate: float, se: float, level: float, **extra) -> dict:
+    z = stats.norm.ppf(0.5 + level / 2)
+    stat = estimate / se if se > 0 else np.nan
+    return {
+        "term": term,
+        "estimate": estimate,
+        "std_error": se,
+        "statistic": stat,
+        "p_value": 2 * stats.norm.sf(abs(stat)) if se > 0 else np.nan,
+        "ci_lower": estimate - z * se,
+        "ci_upper": estimate + z * se,
+        **extra,
+    }
+
+
+@dataclass(frozen=True)
+class SyntheticDiD:
+    """Synthetic DiD (or its SC / DID special cases) with placebo variance.
+
+    Staggered adoption: one estimate per cohort against never-treated donors, averaged with
+    weights proportional to treated cells (N1_g × T1_g); the placebo variance re-assigns the
+    same cohort structure to randomly chosen donors (Arkhangelsky et al. 2021, Algorithm 4;
+    Clarke, Pailañir, Athey & Imbens 2023 for staggered adoption).
+    """
+
+    method: Literal["sdid", "sc", "did"] = "sdid"
+    replications: int = 200
+    seed: int = 0
+
+    name = "synthetic_did"
+    inference_methods = frozenset({"default", "randomisation"})
+
+    def fit(
+        self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
+    ) -> EffectEstimates:
+        cohorts, incomplete = _cohorts(panel, outcome)
+        blocks = {g: block_matrix(panel, outcome, units) for g, units in cohorts.items()}
+        fits = {g: synthdid(b.y, b.n0, b.t0, self.method) for g, b in blocks.items()}
+        cells = {g: (b.y.shape[0] - b.n0) * (b.y.shape[1] - b.t0) for g, b in blocks.items()}
+        total = sum(cells.values())
+        weights = {g: c / total for g, c in cells.items()}
+        att = sum(weights[g] * fits[g].estimate for g in fits)
+        rng = np.random.default_rng(self.seed)
+        n_treated = sum(len(u) for u in cohorts.values())
+        draws = np.zeros(self.replications)
+        for g, b in blocks.items():
+            if b.n0 <= b.y.shape[0] - b.n0:
+                raise EstimationError(
+                    f"{outcome}: {b.n0} donors for {b.y.shape[0] - b.n0} treated units; the "
+                    "placebo variance needs more donors than treated units",
+                    where=outcome,
+                )
+            draws += weights[g] * placebo_draws(b.y, b.n0, b.t0, fits[g], self.replications, rng)
+        se = float(np.sqrt((self.replications - 1) / self.replications) * draws.std(ddof=1))
+        label = {
+            "sdid": "ATT (synthetic DiD)",
+            "sc": "ATT (synthetic control)",
+            "did": "ATT (DiD)",
+        }[self.method]
+        rows = [_z_row(label, att, se, level, n_units=n_treated)]
+        for g, fit in fits.items():
+            b = blocks[g]
+            for p, eff in zip(b.periods[b.t0 :], fit.curve, strict=True):
+                rows.append(
+                    {
+                        "term": f"cohort {panel.period_label(int(g))}: period "
+                        f"{panel.period_label(int(p))}",
+                        "estimate": float(eff),
+                        "std_error": np.nan,
+                        "statistic": np.nan,
+                        "p_value": np.nan,
+                        "ci_lower": np.nan,
+                        "ci_upper": np.nan,
+                        "cohort": g,
+                        "period": float(p),
+                        "n_units": b.y.shape[0] - b.n0,
+                    }
+                )
+        diagnostics = {
+            "method": self.method,
+            "variance": f"placebo, {self.replications} replications",
+            "cohort_weights": {panel.period_label(int(g)): w for g, w in weights.items()},
+            "cohort_estimates": {panel.period_label(int(g)): f.estimate for g, f in fits.items()},
+            "unit_weights": {
+                panel.period_label(int(g)): _named(blocks[g].names, f.omega)
+                for g, f in fits.items()
+            },
+            "time_weights": {
+                panel.period_label(int(g)): {
+                    panel.period_label(int(p)): float(w)
+                    for p, w in zip(blocks[g].periods[: blocks[g].t0], f.lambda_, strict=True)
+                    if w > 0
+                }
+                for g, f in fits.items()
+            },
+            "noise_level": {panel.period_label(int(g)): f.noise_level for g, f in fits.items()},
+            "donors_dropped_incomplete": sorted(
+                {u for b in blocks.values() for u in b.dropped_donors}
+            ),
+        }
+        n_units = blocks[next(iter(blocks))].n0 + n_treated
+        return EffectEstimates(
+            analysis_id,
+            outcome,
+            self.name,
+            f"placebo variance ({self.replications} placebo assignments of donors), normal "
+            "reference",
+            estimates_table(rows),
+            level,
+            None,
+            n_units,
+            n_treated,
+            int(sum(b.y.size for b in blocks.values())),
+            MappingProxyType(diagnostics),
+            _short_series_warnings(blocks) + _incomplete_warning(incomplete),
+        )
+
+
+@dataclass(frozen=True)
+class SyntheticControl:
+    """Synthetic control for each treated unit separately (Abadie, Diamond & Hainmueller 2010).
+
+    Convex donor weights minimise the pre-period outcome gap with equal weight on every
+    pre-period outcome (V = identity on lagged outcomes; no other predictors), plus an
+    infinitesimal ridge that picks one solution when several fit equally (as in synthdid's
+    `sc_estimate`). Inference for one treated unit: placebo-in-space permutation of the
+    post/pre RMSPE ratio (Abadie et al. 2010) and conformal inference for a constant effect
+    with the confidence set by test inversion (Chernozhukov, Wüthrich & Zhu 2021, JASA).
+    """
+
+    conformal_grid: int = 41
+    seed: int = 0
+
+    name = "synthetic_control"
+    inference_methods = frozenset({"default", "randomisation"})
+
+    def fit(
+        self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
+    ) -> EffectEstimates:
+        rows, per_unit = [], {}
+        cohorts, incomplete = _cohorts(panel, outcome)
+        warns = list(_incomplete_warning(incomplete))
+        n_units = n_obs = 0
+        for g, units in cohorts.items():
+            for unit in units:
+                b = block_matrix(panel, outcome, [unit])
+                sc = synthetic_control_unit(b.y, b.n0, b.t0)
+                fit, gaps, ratio, att = sc.fit, sc.gaps, sc.rmspe_ratio, sc.att
+                placebo, p_perm = sc.placebo_ratios, sc.permutation_p_value
+                p_conf = conformal_pvalue(b.y, b.n0, b.t0, 0.0)
+                lo, hi = conformal_interval(b.y, b.n0, b.t0, att, 1 - level, self.conformal_grid)
+                name = panel.units.set_index("unit").loc[unit, "name"]
+                rows.append(
+                    {
+                        "term": f"{name}: ATT (synthetic control)",
+                        "estimate": att,
+                        "std_error": np.nan,
+                        "statistic": ratio,
+                        "p_value": p_perm,
+                        "ci_lower": lo,
+                        "ci_upper": hi,
+                        "cohort": g,
+                        "n_units": 1,
+                    }
+                )
+                for p, gap in zip(b.periods[b.t0 :], gaps[b.t0 :], strict=True):
+                    rows.append(
+                        {
+                            "term": f"{name}: gap {panel.period_label(int(p))}",
+                            "estimate": float(gap),
+                            "std_error": np.nan,
+                            "statistic": np.nan,
+                            "p_value": np.nan,
+                            "ci_lower": np.nan,
+                            "ci_upper": np.nan,
+                            "cohort": g,
+                            "period": float(p),
+                            "n_units": 1,
+                        }
+                    )
+                loo = _leave_one_out(b, fit)
+                pre_rmspe = float(np.sqrt(np.mean(gaps[: b.t0] ** 2)))
+                per_unit[str(name)] = {
+                    "donor_weights": _named(b.names[: b.n0], fit.omega),
+                    "pre_rmspe": pre_rmspe,
+                    "post_rmspe": float(np.sqrt(np.mean(gaps[b.t0 :] ** 2))),
+                    "rmspe_ratio": ratio,
+                    "placebo_rmspe_ratios": sorted(float(r) for r in placebo),
+                    "permutation_p_value": p_perm,
+                    "conformal_p_value_no_effect": p_conf,
+                    "gaps": {
+                        panel.period_label(int(p)): float(v)
+                        for p, v in zip(b.periods, gaps, strict=True)
+                    },
+                    "leave_one_donor_out": loo,
+                    "donors_dropped_incomplete": list(b.dropped_donors),
+                }
+                if 1 / (b.n0 + 1) > 1 - level:
+                    warns.append(
+                        f"{name}: {b.n0} donors allow permutation p-values no "
+                        f"smaller than {1 / (b.n0 + 1):.3f}."
+                    )
+                if not np.isfinite(lo) or not np.isfinite(hi):
+                    warns.append(
+                        f"{name}: with {b.y.shape[1]} periods the conformal "
+                        f"{level:.0%} confidence set is unbounded: the data cannot "
+                        "rule out any effect size."
+                    )
+                n_units, n_obs = n_units + 1, n_obs + b.y.size
+                warns += list(_short_series_warnings({g: b}))
+                scale = float(np.std(b.y[-1, : b.t0])) or 1.0
+                if pre_rmspe > 0.5 * scale:
+                    warns.append(
+                        f"{name}: poor pre-period fit (RMSPE {pre_rmspe:.3g} against "
+                        f"a pre-period SD of {scale:.3g}); the synthetic comparator "
+                        "does not track this unit and its gaps are not credible."
+                    )
+        if not per_unit:
+            raise EstimationError(
+                "; ".join(warns), where=outcome, fix="supply complete series for the treated units"
+            )
+        n_donors = len(per_unit[next(iter(per_unit))]["donor_weights"])
+        return EffectEstimates(
+            analysis_id,
+            outcome,
+            self.name,
+            "placebo-in-space permutation p-value (post/pre RMSPE ratio); conformal "
+            f"{level:.0%} confidence set by test inversion",
+            estimates_table(rows),
+            level,
+            None,
+            n_units + n_donors,
+            n_units,
+            n_obs,
+            MappingProxyType({"units": per_unit, "v_matrix": "identity on pre-period outcomes"}),
+            tuple(dict.fromkeys(warns)),
+        )
+
+
+@dataclass(frozen=True)
+class SCUnitFit:
+    """Synthetic control for the last row of Y. gaps: (T,) treated minus synthetic;
+    placebo_ratios: (N0,) post/pre RMSPE ratios of each donor against the other donors."""
+
+    fit: SDIDFit
+    gaps: np.ndarray
+    att: float
+    rmspe_ratio: float
+    placebo_ratios: np.ndarray
+    permutation_p_value: float
+
+
+def synthetic_control_unit(y: np.ndarray, n0: int, t0: int) -> SCUnitFit:
+    """Weights, gaps and the placebo-in-space permutation test (Abadie et al. 2010, §4):
+    p = (1 + #{donors whose post/pre RMSPE ratio ≥ the treated unit's}) / (N0 + 1)."""
+    fit = synthdid(y, n0, t0, "sc")
+    gaps = y[-1] - fit.omega @ y[:n0]
+    ratio = _rmspe_ratio(gaps, t0)
+    placebo = np.array([_rmspe_ratio(_donor_gaps(y[:n0], j, t0), t0) for j in range(n0)])
+    p_perm = float((1 + (placebo >= ratio).sum()) / (n0 + 1))
+    return SCUnitFit(fit, gaps, float(gaps[t0:].mean()), ratio, placebo, p_perm)
+
+
+def _named(names: tuple[str, ...], w: np.ndarray) -> dict[str, float]:
+    return {n: float(v) for n, v in zip(names, w, strict=False) if v > 1e-10}
+
+
+def _rmspe_ratio(gaps: np.ndarray, t0: int) -> float:
+    pre = float(np.sqrt(np.mean(gaps[:t0] ** 2)))
+    post = float(np.sqrt(np.mean(gaps[t0:] ** 2)))
+    return post / pre if pre > 0 else np.inf
+
+
+def _donor_gaps(donors: np.ndarray, j: int, t0: int) -> np.ndarray:
+    """Gaps of donor j against a synthetic control from the other donors."""
+    others = np.delete(donors, j, axis=0)
+    y = np.vstack([others, donors[j]])
+    fit = synthdid(y, len(others), t0, "sc")
+    return donors[j] - fit.omega @ others
+
+
+def _leave_one_out(b: BlockData, fit: SDIDFit) -> dict[str, float]:
+    """ATT re-estimated without each donor that carries weight (robustness)."""
+    out = {}
+    for j in np.flatnonzero(fit.omega > 1e-10):
+        keep = [i for i in range(b.n0) if i != j] + [b.y.shape[0] - 1]
+        refit = synthdid(b.y[keep], b.n0 - 1, b.t0, "sc")
+        gaps = b.y[-1] - refit.omega @ b.y[keep][: b.n0 - 1]
+        out[b.names[j]] = float(gaps[b.t0 :].mean())
+    return out
+
+
+def _incomplete_warning(names: list[str]) -> tuple[str, ...]:
+    if not names:
+        return ()
+    return (
+        f"Left out for a suppressed or missing cell in their series: {', '.join(names)}; "
+        "the estimate covers the other treated units only.",
+    )
+
+
+def _short_series_warnings(blocks: dict[float, BlockData]) -> tuple[str, ...]:
+    out = []
+    for b in blocks.values():
+        t1 = b.y.shape[1] - b.t0
+        if t1 < 2:
+            out.append(
+                f"Only {t1} post-period: too short to support a conclusion about an "
+                "effect that may take time to appear."
+            )
+        if b.t0 < 5:
+            out.append(
+                f"Only {b.t0} pre-periods: the pre-period fit says little about how "
+                "well the synthetic comparator would have tracked the treated unit."
+            )
+    return tuple(dict.fromkeys(out))
