@@ -355,11 +355,12 @@ class SCUnitFit:
 
 def synthetic_control_unit(y: np.ndarray, n0: int, t0: int) -> SCUnitFit:
     """Weights, gaps and the placebo-in-space permutation test (Abadie et al. 2010, §4):
-    p = (1 + #{donors whose post/pre RMSPE ratio ≥ the treated unit's}) / (N0 + 1)."""
+    p = (1 + #{donors whose post/pre RMSPE ratio ≥ the treated unit's}) / (N0 + 1), each
+    donor's ratio from a synthetic control built from all other units (see _donor_gaps)."""
     fit = synthdid(y, n0, t0, "sc")
     gaps = y[-1] - fit.omega @ y[:n0]
     ratio = _rmspe_ratio(gaps, t0)
-    placebo = np.array([_rmspe_ratio(_donor_gaps(y[:n0], j, t0), t0) for j in range(n0)])
+    placebo = np.array([_rmspe_ratio(_donor_gaps(y, j, t0), t0) for j in range(n0)])
     p_perm = float((1 + (placebo >= ratio).sum()) / (n0 + 1))
     return SCUnitFit(fit, gaps, float(gaps[t0:].mean()), ratio, placebo, p_perm)
 
@@ -374,12 +375,15 @@ def _rmspe_ratio(gaps: np.ndarray, t0: int) -> float:
     return post / pre if pre > 0 else np.inf
 
 
-def _donor_gaps(donors: np.ndarray, j: int, t0: int) -> np.ndarray:
-    """Gaps of donor j against a synthetic control from the other donors."""
-    others = np.delete(donors, j, axis=0)
-    y = np.vstack([others, donors[j]])
-    fit = synthdid(y, len(others), t0, "sc")
-    return donors[j] - fit.omega @ others
+def _donor_gaps(y: np.ndarray, j: int, t0: int) -> np.ndarray:
+    """Gaps of donor j against a synthetic control from every other unit, the treated one
+    included, so that under no effect all N0 + 1 ratios are exchangeable and the rank test is
+    exact (Firpo & Possebom 2018, J. Causal Inference 6(2)); using only the other donors gives
+    the treated unit one more donor than its placebos and over-rejects (7.4% at 5% in
+    benchmarks/synthetic_size.py)."""
+    others = np.delete(y, j, axis=0)
+    fit = synthdid(np.vstack([others, y[j]]), len(others), t0, "sc")
+    return y[j] - fit.omega @ others
 
 
 def _leave_one_out(b: BlockData, fit: SDIDFit) -> dict[str, float]:

@@ -1,0 +1,90 @@
+"""Benchmark: synthetic DiD with 200 placebo replications on California Prop 99, side by side.
+
+Run on demand (not a test): python benchmarks/sdid_prop99.py [PROP99_CSV]
+Peers are timed when importable: diff-diff (`pip install diff-diff`) and synthdid-py
+(`pip install synthdid-py`, imported as `synthdid`). Each is run once to warm up (numba
+compilation, imports), then timed as the best of `REPEATS` runs; ratios are peer / ours.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pathfinder_eval.estimators.synthdid_core import placebo_se, synthdid
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT = ROOT.parent / "shared/data/reference/synth/california_prop99.csv"
+REPLICATIONS, REPEATS = 200, 3
+
+
+def best_of(fn, repeats: int = REPEATS) -> tuple[float, object]:
+    fn()
+    times, out = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - start)
+    return min(times), out
+
+
+def main(path: Path) -> None:
+    d = pd.read_csv(path)
+    wide = d.pivot(index="State", columns="Year", values="PacksPerCapita")
+    ever = d.groupby("State")["treated"].max()
+    controls, treated = sorted(ever[ever == 0].index), sorted(ever[ever == 1].index)
+    y = wide.loc[controls + treated].to_numpy()
+    n0, t0 = len(controls), int(d.loc[d["treated"] == 1, "Year"].min() - d["Year"].min())
+
+    def ours():
+        fit = synthdid(y, n0, t0, "sdid")
+        return fit.estimate, placebo_se(y, n0, t0, fit, REPLICATIONS, np.random.default_rng(1))
+
+    rows = [("pathfinder-eval", *best_of(ours))]
+    try:
+        from diff_diff import SyntheticDiD
+
+        long = d.assign(
+            post=(d["Year"] >= 1989).astype(int), treat=d["State"].isin(treated).astype(int)
+        )
+        long["d"] = long["post"] * long["treat"]
+
+        def dd():
+            res = SyntheticDiD(variance_method="placebo", n_bootstrap=REPLICATIONS, seed=1).fit(
+                long,
+                "PacksPerCapita",
+                "treat",
+                "State",
+                "Year",
+                post_periods=list(range(1989, 2001)),
+            )
+            return res.att, res.se
+
+        rows.append(("diff-diff", *best_of(dd)))
+    except ImportError:
+        print("diff-diff not installed: skipped")
+    try:
+        import synthdid as sdpy
+
+        def py():
+            est = sdpy.synthdid_estimate(y, n0, t0)
+            return float(est), float(
+                np.sqrt(sdpy.vcov(est, method="placebo", replications=REPLICATIONS)[0, 0])
+            )
+
+        rows.append(("synthdid-py", *best_of(py, 1)))
+    except ImportError:
+        print("synthdid-py not installed: skipped")
+    base = rows[0][1]
+    print(f"SDID on Prop 99 with {REPLICATIONS} placebo replications (best of {REPEATS})")
+    print(f"{'package':18} {'seconds':>9} {'ratio':>7} {'estimate':>11} {'placebo SE':>11}")
+    for name, seconds, (est, se) in rows:
+        print(f"{name:18} {seconds:9.3f} {seconds / base:7.1f} {est:11.4f} {se:11.3f}")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT)
