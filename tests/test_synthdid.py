@@ -8,7 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pathfinder_eval.estimators.synthdid_core import placebo_draws, synthdid
+from pathfinder_eval.estimators.synthdid_core import (
+    bootstrap_se,
+    jackknife_se,
+    placebo_draws,
+    synthdid,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 REF = ROOT / "tests" / "reference" / "synthdid_prop99"
@@ -98,3 +103,27 @@ def test_placebo_is_reproducible_and_thread_independent(prop99):
     a = placebo_draws(y, n0, t0, fit, 20, np.random.default_rng(3))
     b = placebo_draws(y, n0, t0, fit, 20, np.random.default_rng(3))
     np.testing.assert_array_equal(a, b)
+
+
+def test_jackknife_se_matches_r_with_two_treated_units(prop99):
+    """California and Nevada treated from 1989 (two_treated.csv, from prop99.R)."""
+    y, n0, t0, controls = prop99
+    nevada = controls.index("Nevada")
+    order = [i for i in range(n0) if i != nevada] + [n0, nevada]  # California, Nevada
+    y2 = y[order]
+    ref = pd.read_csv(REF / "two_treated.csv").iloc[0]
+    fit = synthdid(y2, n0 - 1, t0, "sdid")
+    assert fit.estimate == pytest.approx(ref["estimate"], abs=EXACT)
+    assert jackknife_se(y2, n0 - 1, t0, fit) == pytest.approx(ref["jackknife_se"], abs=EXACT)
+    assert np.isnan(jackknife_se(y, n0, t0, synthdid(y, n0, t0, "sdid")))  # one treated unit
+
+
+def test_bootstrap_se_is_reproducible_and_near_the_jackknife(prop99):
+    y, n0, t0, controls = prop99
+    nevada = controls.index("Nevada")
+    y2 = y[[i for i in range(n0) if i != nevada] + [n0, nevada]]
+    fit = synthdid(y2, n0 - 1, t0, "sdid")
+    a = bootstrap_se(y2, n0 - 1, t0, fit, 50, np.random.default_rng(4))
+    assert a == bootstrap_se(y2, n0 - 1, t0, fit, 50, np.random.default_rng(4))
+    # two different variance estimators of one quantity: same order of magnitude
+    assert 0.3 < a / jackknife_se(y2, n0 - 1, t0, fit) < 3.0

@@ -116,3 +116,23 @@ def test_size_of_permutation_and_conformal_tests_by_simulation():
     mc = 2 * np.sqrt(alpha * (1 - alpha) / n_sims)
     assert perm / n_sims <= alpha + mc, perm / n_sims
     assert conf / n_sims <= alpha + mc, conf / n_sims
+
+
+def test_sdid_jackknife_option_equals_the_core_jackknife(tmp_path):
+    from pathfinder_eval.estimators.synthdid_core import jackknife_se
+
+    rng = np.random.default_rng(8)
+    y = factor_panel(rng, n0=25, t=12, n1=3)
+    panel = to_panel(tmp_path, y, 25, {9: [25, 26, 27]})
+    res = SyntheticDiD(variance="jackknife").fit(panel, "y", "sdid")
+    fit = synthdid(y, 25, 8, "sdid")
+    assert res.table.iloc[0]["std_error"] == pytest.approx(jackknife_se(y, 25, 8, fit), rel=1e-12)
+    assert "jackknife" in res.inference
+
+
+def test_jackknife_with_one_treated_unit_is_not_estimable(tmp_path):
+    from pathfinder_eval.errors import EstimationError
+
+    y = factor_panel(np.random.default_rng(9), n0=10, t=8)
+    with pytest.raises(EstimationError, match="at least two treated units"):
+        SyntheticDiD(variance="jackknife").fit(to_panel(tmp_path, y, 10, {6: [10]}), "y", "s")

@@ -382,6 +382,8 @@ def _resolve_units(spec: DesignSpec, file: str) -> DesignSpec:
             )
         groups[name] = Group(members=tuple(members))
     unit_level_for_refs = UnitLevel.CLUSTER if level is UnitLevel.REGION else level
+    # in a region design the treated units are groups but the comparison units are LAs
+    comparison_level = UnitLevel.LOCAL_AUTHORITY if level is UnitLevel.REGION else level
 
     waves, seen = [], {}
     for w, wave in enumerate(spec.rollout):
@@ -426,11 +428,11 @@ def _resolve_units(spec: DesignSpec, file: str) -> DesignSpec:
     comp = comp.model_copy(
         update={
             "units": tuple(
-                _resolve_one(u, file, f"comparison.units[{i}]", unit_level_for_refs)
+                _resolve_one(u, file, f"comparison.units[{i}]", comparison_level)
                 for i, u in enumerate(comp.units)
             ),
             "exclude": tuple(
-                _resolve_one(u, file, f"comparison.exclude[{i}]", unit_level_for_refs)
+                _resolve_one(u, file, f"comparison.exclude[{i}]", comparison_level)
                 for i, u in enumerate(comp.exclude)
             ),
         }

@@ -207,3 +207,49 @@ def placebo_draws(
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         return np.array(list(pool.map(one, orders)))
+
+
+def jackknife_se(y: np.ndarray, n0: int, t0: int, fit: SDIDFit) -> float:
+    """Algorithm 3, fixed-weights jackknife: drop each unit in turn, keep λ and the remaining
+    ω (renormalised), recompute; SE = √((n−1)/n · Σ(θ₍ᵢ₎ − θ̄)²). Needs N1 > 1 and more than
+    one control with weight (NaN otherwise); not recommended for SC (paper, §5)."""
+    n, n1 = y.shape[0], y.shape[0] - n0
+    if n1 == 1 or np.count_nonzero(fit.omega) <= 1:
+        return float("nan")
+    t1 = y.shape[1] - t0
+    time_contrast = np.append(-fit.lambda_, np.full(t1, 1.0 / t1))
+    estimates = np.empty(n)
+    for i in range(n):
+        keep = np.delete(np.arange(n), i)
+        k0 = n0 - (i < n0)
+        omega = fit.omega[keep[:k0]]
+        total = omega.sum()
+        omega = omega / total if total > 0 else np.full(k0, 1.0 / k0)
+        k1 = len(keep) - k0
+        unit_contrast = np.append(-omega, np.full(k1, 1.0 / k1))
+        estimates[i] = unit_contrast @ y[keep] @ time_contrast
+    return float(np.sqrt((n - 1) / n * np.sum((estimates - estimates.mean()) ** 2)))
+
+
+def bootstrap_se(
+    y: np.ndarray, n0: int, t0: int, fit: SDIDFit, replications: int, rng: np.random.Generator
+) -> float:
+    """Algorithm 2: resample units with replacement (redrawing samples with no control or no
+    treated unit), re-estimate starting from the fitted weights; SE = √((B−1)/B)·SD. Needs
+    N1 > 1 (NaN otherwise)."""
+    n = y.shape[0]
+    if n - n0 == 1:
+        return float("nan")
+    draws = np.empty(replications)
+    count = 0
+    while count < replications:
+        ind = np.sort(rng.integers(0, n, n))
+        controls = ind[ind < n0]
+        if len(controls) == 0 or len(controls) == n:
+            continue
+        start = fit.omega[controls]
+        total = start.sum()
+        start = start / total if total > 0 else np.full(len(controls), 1.0 / len(controls))
+        draws[count] = synthdid(y[ind], len(controls), t0, fit.method, start, fit.lambda_).estimate
+        count += 1
+    return float(np.sqrt((replications - 1) / replications) * np.std(draws, ddof=1))

@@ -14,7 +14,13 @@ import numpy as np
 from scipy import stats
 
 from pathfinder_eval.errors import EstimationError
-from pathfinder_eval.estimators.synthdid_core import SDIDFit, placebo_draws, synthdid
+from pathfinder_eval.estimators.synthdid_core import (
+    SDIDFit,
+    bootstrap_se,
+    jackknife_se,
+    placebo_draws,
+    synthdid,
+)
 from pathfinder_eval.inference.conformal import conformal_interval, conformal_pvalue
 from pathfinder_eval.panel import ValidatedPanel
 from pathfinder_eval.results import EffectEstimates, estimates_table
@@ -127,6 +133,7 @@ class SyntheticDiD:
     """
 
     method: Literal["sdid", "sc", "did"] = "sdid"
+    variance: Literal["placebo", "jackknife", "bootstrap"] = "placebo"
     replications: int = 200
     seed: int = 0
 
@@ -143,18 +150,8 @@ class SyntheticDiD:
         total = sum(cells.values())
         weights = {g: c / total for g, c in cells.items()}
         att = sum(weights[g] * fits[g].estimate for g in fits)
-        rng = np.random.default_rng(self.seed)
         n_treated = sum(len(u) for u in cohorts.values())
-        draws = np.zeros(self.replications)
-        for g, b in blocks.items():
-            if b.n0 <= b.y.shape[0] - b.n0:
-                raise EstimationError(
-                    f"{outcome}: {b.n0} donors for {b.y.shape[0] - b.n0} treated units; the "
-                    "placebo variance needs more donors than treated units",
-                    where=outcome,
-                )
-            draws += weights[g] * placebo_draws(b.y, b.n0, b.t0, fits[g], self.replications, rng)
-        se = float(np.sqrt((self.replications - 1) / self.replications) * draws.std(ddof=1))
+        se, variance_text = self._standard_error(blocks, fits, weights, outcome)
         label = {
             "sdid": "ATT (synthetic DiD)",
             "sc": "ATT (synthetic control)",
@@ -181,7 +178,7 @@ class SyntheticDiD:
                 )
         diagnostics = {
             "method": self.method,
-            "variance": f"placebo, {self.replications} replications",
+            "variance": variance_text,
             "cohort_weights": {panel.period_label(int(g)): w for g, w in weights.items()},
             "cohort_estimates": {panel.period_label(int(g)): f.estimate for g, f in fits.items()},
             "unit_weights": {
@@ -206,8 +203,7 @@ class SyntheticDiD:
             analysis_id,
             outcome,
             self.name,
-            f"placebo variance ({self.replications} placebo assignments of donors), normal "
-            "reference",
+            variance_text,
             estimates_table(rows),
             level,
             None,
@@ -216,6 +212,50 @@ class SyntheticDiD:
             int(sum(b.y.size for b in blocks.values())),
             MappingProxyType(diagnostics),
             _short_series_warnings(blocks) + _incomplete_warning(incomplete),
+        )
+
+    def _standard_error(
+        self,
+        blocks: dict[float, BlockData],
+        fits: dict[float, SDIDFit],
+        weights: dict[float, float],
+        outcome: str,
+    ) -> tuple[float, str]:
+        """The chosen variance (placebo by default: the only one valid with one treated unit);
+        jackknife and bootstrap need one cohort with at least two treated units."""
+        rng = np.random.default_rng(self.seed)
+        if self.variance != "placebo":
+            g, b = next(iter(blocks.items()))
+            if len(blocks) != 1 or b.y.shape[0] - b.n0 < 2:
+                raise EstimationError(
+                    f"{outcome}: {self.variance} variance needs one cohort with at least two "
+                    "treated units",
+                    where="options.variance",
+                    fix="use variance: placebo (valid with one treated unit)",
+                )
+            if self.variance == "jackknife":
+                se = jackknife_se(b.y, b.n0, b.t0, fits[g])
+                return (
+                    se,
+                    "fixed-weights jackknife (Arkhangelsky et al. Algorithm 3), normal reference",
+                )
+            se = bootstrap_se(b.y, b.n0, b.t0, fits[g], self.replications, rng)
+            return se, (
+                f"unit bootstrap, {self.replications} replications (Algorithm 2), normal reference"
+            )
+        draws = np.zeros(self.replications)
+        for g, b in blocks.items():
+            if b.n0 <= b.y.shape[0] - b.n0:
+                raise EstimationError(
+                    f"{outcome}: {b.n0} donors for {b.y.shape[0] - b.n0} treated units; the "
+                    "placebo variance needs more donors than treated units",
+                    where=outcome,
+                )
+            draws += weights[g] * placebo_draws(b.y, b.n0, b.t0, fits[g], self.replications, rng)
+        se = float(np.sqrt((self.replications - 1) / self.replications) * draws.std(ddof=1))
+        return se, (
+            f"placebo variance ({self.replications} placebo assignments of donors, "
+            "Algorithm 4), normal reference"
         )
 
 

@@ -31,3 +31,12 @@ write.csv(data.frame(year = colnames(setup$Y)[(setup$T0 + 1):ncol(setup$Y)],
                      effect = sprintf("%.12f", curve)), "effect_curve.csv",
           row.names = FALSE, quote = FALSE)
 cat(R.version.string, "; synthdid", as.character(packageVersion("synthdid")), "\n")
+# Two treated units (California and Nevada from 1989), for the jackknife (needs N1 > 1).
+d2 <- d
+d2$treated[d2$State == "Nevada" & d2$Year >= 1989] <- 1L
+setup2 <- panel.matrices(d2, unit = "State", time = "Year", outcome = "PacksPerCapita",
+                         treatment = "treated")
+est2 <- synthdid_estimate(setup2$Y, setup2$N0, setup2$T0)
+write.csv(data.frame(estimate = sprintf("%.12f", c(est2)),
+                     jackknife_se = sprintf("%.12f", sqrt(vcov(est2, method = "jackknife")))),
+          "two_treated.csv", row.names = FALSE, quote = FALSE)
