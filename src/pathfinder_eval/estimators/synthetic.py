@@ -283,7 +283,7 @@ class SyntheticControl:
         rows, per_unit = [], {}
         cohorts, incomplete = _cohorts(panel, outcome)
         warns = list(_incomplete_warning(incomplete))
-        n_units = n_obs = 0
+        n_units = n_obs = n_donors = 0
         for g, units in cohorts.items():
             for unit in units:
                 b = block_matrix(panel, outcome, [unit])
@@ -350,6 +350,7 @@ class SyntheticControl:
                         "rule out any effect size."
                     )
                 n_units, n_obs = n_units + 1, n_obs + b.y.size
+                n_donors = max(n_donors, b.n0)
                 warns += list(_short_series_warnings({g: b}))
                 scale = float(np.std(b.y[-1, : b.t0])) or 1.0
                 if pre_rmspe > 0.5 * scale:
@@ -362,7 +363,6 @@ class SyntheticControl:
             raise EstimationError(
                 "; ".join(warns), where=outcome, fix="supply complete series for the treated units"
             )
-        n_donors = len(per_unit[next(iter(per_unit))]["donor_weights"])
         return EffectEstimates(
             analysis_id,
             outcome,

@@ -68,6 +68,8 @@ METHOD_TEXT = {
 def fmt(x: float | None, digits: int = 2) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "–"
+    if math.isinf(x):
+        return "∞" if x > 0 else "−∞"
     return f"{x:,.{digits}f}".replace("-", "−")
 
 
@@ -289,6 +291,7 @@ def _analysis(run, info: OutcomeInfo) -> dict[str, Any]:
         "warnings": [],
         "svg": "",
         "pretrend": "",
+        "comparators": [],
         "level": f"{run.analysis.level:.0%}",
     }
     res = run.result
@@ -307,6 +310,21 @@ def _analysis(run, info: OutcomeInfo) -> dict[str, Any]:
         }
         for r in res.table.itertuples()
     ]
+    if res.estimator == "synthetic_control":
+        out["comparators"] = [
+            {
+                "unit": unit,
+                "pre_rmspe": fmt(d["pre_rmspe"], 3),
+                "post_rmspe": fmt(d["post_rmspe"], 3),
+                "ratio": fmt(d["rmspe_ratio"]),
+                "p_value": fmt_p(d["permutation_p_value"]),
+                "donors": ", ".join(
+                    f"{k} {v:.2f}"
+                    for k, v in sorted(d["donor_weights"].items(), key=lambda kv: -kv[1])[:8]
+                ),
+            }
+            for unit, d in res.diagnostics["units"].items()
+        ]
     if res.estimator == "event_study":
         out["svg"] = to_svg(plot_event_study(res.table), f"Event study: {info.name}")
         out["alt"] = (
