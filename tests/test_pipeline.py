@@ -113,6 +113,8 @@ def test_trial_example_runs(tmp_path):
     twfe = next(a for a in doc["analyses"] if a["id"] == "twfe")
     est = twfe["estimates"][0]
     assert est["ci_lower"] < 0.3 < est["ci_upper"]  # true effect 0.3 SD
+    html = (tmp_path / "out" / "stepped_wedge_trial.html").read_text(encoding="utf-8")
+    assert "minimum detectable effect 0.227 SD at 80% power" in html
 
 
 def test_same_inputs_give_identical_bytes(tmp_path):

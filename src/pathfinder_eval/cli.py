@@ -41,6 +41,11 @@ def _parser() -> argparse.ArgumentParser:
     val.add_argument("design", type=Path)
     val.add_argument("--data", type=Path, default=None)
 
+    pw = sub.add_parser("power", help="analytic power and MDES of a trial design")
+    pw.add_argument("design", type=Path)
+    pw.add_argument("--out", type=Path, default=None, help="also write NAME_power.json/.html")
+    pw.add_argument("--alpha", type=float, default=0.05, help="two-sided level (default 0.05)")
+
     sub.add_parser("indicators", help="list the indicator catalogue")
     sub.add_parser("las", help="list local authorities: DfE code, GSS code, name, region")
     return p
@@ -66,6 +71,8 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
     from pathfinder_eval.spec import load_design
 
     spec = load_design(args.design)
+    if args.command == "power":
+        return _power(spec, args)
     if args.command == "validate":
         panel = prepare(spec, args.data)
         excluded = sum(e.count for e in panel.exclusions)
@@ -94,6 +101,24 @@ def _indicators() -> int:
 
     for ind in load_catalogue().values():
         print(f"{ind.id:32} {ind.name} [{ind.scale}, {ind.polarity.replace('_', ' ')}]")
+    return 0
+
+
+def _power(spec, args: argparse.Namespace) -> int:
+    from pathfinder_eval.output import write_atomically
+    from pathfinder_eval.power.design import design_power
+    from pathfinder_eval.power.report import power_context, power_json, table_text
+    from pathfinder_eval.report.render import render_html
+
+    summary = design_power(spec, args.alpha)
+    print(table_text(summary))
+    if args.out is not None:
+        html = render_html(power_context(spec.title, summary), None, "power.html.j2")
+        for path in write_atomically(
+            args.out,
+            {f"{spec.name}_power.json": power_json(summary), f"{spec.name}_power.html": html},
+        ):
+            print(f"wrote {path}")
     return 0
 
 

@@ -12,6 +12,7 @@ from pathfinder_eval.data.catalogue import load_catalogue
 from pathfinder_eval.data.ees import SYMBOLS
 from pathfinder_eval.evaluate import Evaluation
 from pathfinder_eval.panel import OutcomeInfo, ValidatedPanel
+from pathfinder_eval.power.design import design_power
 from pathfinder_eval.report.disclosure import DisclosureLog
 from pathfinder_eval.report.plots import plot_event_study, plot_trends, to_svg
 
@@ -140,6 +141,7 @@ def build_context(ev: Evaluation) -> dict[str, Any]:
         "reorganisations": list(panel.data.reorganisations),
         "symbols": [{"symbol": k, "meaning": v} for k, v in SYMBOLS.items()],
         "limitations": limitations(panel),
+        "design_power": _design_power(spec),
         "methods": [
             {"label": ESTIMATOR_LABEL.get(k, k), "text": METHOD_TEXT[k]}
             for k in dict.fromkeys(r.analysis.estimator.value for r in ev.runs)
@@ -162,6 +164,19 @@ def build_context(ev: Evaluation) -> dict[str, Any]:
         ),
         "provenance": ev.provenance.to_dict(),
     }
+
+
+def _design_power(spec) -> str:
+    """For trial designs: the analytic MDES the design supports (CONSORT-SW item 7a)."""
+    if spec.data.trial is None:
+        return ""
+    s = design_power(spec)
+    return (
+        f"Design power (Hussey & Hughes model, ICC {s.icc:g}, {s.cell_size} per "
+        f"cluster-period, two-sided α {s.alpha:g}): minimum detectable effect "
+        f"{s.mdes_80:.3f} SD at 80% power ({s.mdes_90:.3f} at 90%); power "
+        f"{s.power:.1%} for the design's effect of {s.effect:g} SD."
+    )
 
 
 def limitations(panel: ValidatedPanel) -> list[str]:

@@ -23,14 +23,17 @@ def default_templates() -> Path:
     return Path(__file__).resolve().parents[3] / "reports" / "templates"
 
 
-def render_html(context: dict[str, Any], templates: Path | None = None) -> str:
+def render_html(
+    context: dict[str, Any], templates: Path | None = None, template: str = REPORT_TEMPLATE
+) -> str:
+    """Render a template from `templates` (default: the packaged ones)."""
     folder = templates or default_templates()
-    if not (folder / REPORT_TEMPLATE).is_file():
+    if not (folder / template).is_file():
         raise PathfinderError(
-            f"template {REPORT_TEMPLATE} not found",
+            f"template {template} not found",
             file=str(folder),
             where="--templates",
-            fix="point --templates at a folder holding report.html.j2",
+            fix=f"point --templates at a folder holding {template}",
         )
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(folder),
@@ -41,7 +44,7 @@ def render_html(context: dict[str, Any], templates: Path | None = None) -> str:
         lstrip_blocks=True,
     )
     try:
-        return env.get_template(REPORT_TEMPLATE).render(**context)
+        return env.get_template(template).render(**context)
     except jinja2.TemplateError as exc:
         where = f"line {exc.lineno}" if getattr(exc, "lineno", None) else None
         raise PathfinderError(

@@ -1,0 +1,1 @@
+"""Power, variance and sample size for stepped-wedge and other cluster designs."""

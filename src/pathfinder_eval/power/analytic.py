@@ -1,0 +1,164 @@
+"""Analytic variance and power of the treatment effect in cluster designs by generalised least
+squares on cluster-period means (Hussey & Hughes 2007, Contemp. Clin. Trials 28:182–191;
+Hooper et al. 2016, Stat. Med. 35:4718–4728 for nested exchangeable and closed cohorts; Kasza
+et al. 2019, SMMR 28:703–716 for exponential decay).
+
+A design is a clusters × periods matrix: 1 = intervention, 0 = control, NaN = no measurement
+(incomplete designs, transition periods). Period effects are categorical. The covariance of a
+cluster's cell means j, k is τ²·r^|j−k| + η²/m + [j = k](γ² + σ²/m), so Hussey & Hughes
+(γ = η = 0, r = 1), nested exchangeable (γ > 0), exponential decay (r < 1) and closed cohorts
+(η > 0: the same m individuals every period) are each one `VarianceModel`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from scipy import optimize, stats
+
+
+@dataclass(frozen=True)
+class VarianceModel:
+    """Variance components on the outcome scale.
+
+    tau2: cluster (between-period shared) variance; gamma2: cluster-period variance
+    (nested exchangeable); sigma2: individual residual variance; decay: r in τ²·r^|j−k|
+    (exponential decay; 1 = no decay); cohort_eta2: individual random-effect variance in a
+    closed cohort (the same m individuals measured every period)."""
+
+    tau2: float
+    sigma2: float
+    gamma2: float = 0.0
+    decay: float = 1.0
+    cohort_eta2: float = 0.0
+
+    @classmethod
+    def from_icc(
+        cls, icc: float, cac: float = 1.0, total: float = 1.0, decay: float = 1.0
+    ) -> VarianceModel:
+        """From the within-period ICC and the cluster autocorrelation (CAC = τ²/(τ² + γ²))."""
+        between = icc * total
+        return cls(
+            tau2=between * cac, gamma2=between * (1.0 - cac), sigma2=total - between, decay=decay
+        )
+
+
+def cell_covariance(model: VarianceModel, periods: int, sizes: np.ndarray) -> np.ndarray:
+    """(T, T) covariance of one cluster's cell means; sizes: (T,) individuals per cell."""
+    lag = np.abs(np.subtract.outer(np.arange(periods), np.arange(periods)))
+    cov = model.tau2 * model.decay**lag + model.cohort_eta2 / np.sqrt(np.outer(sizes, sizes))
+    cov[np.diag_indices(periods)] += model.gamma2 + model.sigma2 / sizes
+    return cov
+
+
+@dataclass(frozen=True)
+class Precision:
+    """vcov: covariance of the effect parameters (k × k); variance: of the chosen contrast."""
+
+    vcov: np.ndarray
+    variance: float
+
+
+def effect_columns(design: np.ndarray, shape: Literal["immediate", "exposure_time"]):
+    """(I, T, k) effect regressors: one column (immediate effect) or one per exposure time
+    (ETI: periods since the cluster started, Kenny et al. 2022)."""
+    x = np.nan_to_num(design)
+    if shape == "immediate":
+        return x[:, :, None]
+    exposure = np.cumsum(x, axis=1) * x  # 1, 2, ... in treated cells
+    k = int(exposure.max())
+    return np.stack([(exposure == e).astype(float) for e in range(1, k + 1)], axis=2)
+
+
+def gls_precision(
+    design: np.ndarray,
+    model: VarianceModel,
+    cell_size: float | np.ndarray,
+    shape: Literal["immediate", "exposure_time"] = "immediate",
+    weights: np.ndarray | None = None,
+) -> Precision:
+    """GLS covariance of the effect(s) with categorical period effects, summed over clusters.
+
+    design: (I, T) with NaN for cells not measured; cell_size: scalar or (I, T);
+    weights: contrast of the effect parameters (default: the single effect, or for ETI the
+    time-averaged effect over all exposure times, TATE)."""
+    n_clusters, periods = design.shape
+    sizes = np.broadcast_to(np.asarray(cell_size, dtype=float), design.shape)
+    effects = effect_columns(design, shape)
+    k = effects.shape[2]
+    info = np.zeros((periods + k, periods + k))
+    for i in range(n_clusters):
+        seen = ~np.isnan(design[i])
+        z = np.column_stack([np.eye(periods), effects[i]])[seen]
+        v = cell_covariance(model, periods, sizes[i])[np.ix_(seen, seen)]
+        info += z.T @ np.linalg.solve(v, z)
+    vcov = np.linalg.inv(info)[periods:, periods:]
+    w = np.full(k, 1.0 / k) if weights is None else np.asarray(weights, dtype=float)
+    return Precision(vcov, float(w @ vcov @ w))
+
+
+def power(effect: float, variance: float, alpha: float = 0.05, df: float | None = None) -> float:
+    """Two-sided power of a Wald test: both rejection tails, z reference or t(df)."""
+    dist = stats.norm if df is None else stats.t(df)
+    crit = dist.ppf(1 - alpha / 2)
+    shift = abs(effect) / np.sqrt(variance)
+    return float(dist.cdf(shift - crit) + dist.cdf(-shift - crit))
+
+
+def mdes(
+    variance: float, target: float = 0.8, alpha: float = 0.05, df: float | None = None
+) -> float:
+    """Smallest |effect| with the target two-sided power."""
+    se = np.sqrt(variance)
+    return float(
+        optimize.brentq(
+            lambda d: power(d, variance, alpha, df) - target, 1e-12 * se, 100 * se, xtol=1e-14 * se
+        )
+    )
+
+
+def hussey_hughes_variance(design: np.ndarray, tau2: float, sigma2_cell: float) -> float:
+    """Closed form of Var(θ̂) for a complete design under the HH model (Hussey & Hughes 2007,
+    eq. 8), σ² being the variance of a cell mean: I σ²(σ² + Tτ²) / [(IU − W)σ² +
+    (U² + ITU − TW − IV)τ²], U = ΣX, W = Σ_j(Σ_i X_ij)², V = Σ_i(Σ_j X_ij)²."""
+    i, t = design.shape
+    u = design.sum()
+    w = (design.sum(axis=0) ** 2).sum()
+    v = (design.sum(axis=1) ** 2).sum()
+    num = i * sigma2_cell * (sigma2_cell + t * tau2)
+    den = (i * u - w) * sigma2_cell + (u**2 + i * t * u - t * w - i * v) * tau2
+    return float(num / den)
+
+
+def stepped_wedge(
+    clusters_per_sequence: list[int], periods: int | None = None, transition: int = 0
+) -> np.ndarray:
+    """Standard SW design: sequence s (0-based) starts in period s + 1 (+ transition periods
+    left empty); periods default to sequences + 1."""
+    seqs = len(clusters_per_sequence)
+    periods = periods or seqs + 1
+    rows = []
+    for s, n in enumerate(clusters_per_sequence):
+        row = np.array([1.0 if j >= s + 1 else 0.0 for j in range(periods)])
+        row[s + 1 : s + 1 + transition] = np.nan
+        rows += [row] * n
+    return np.array(rows)
+
+
+def clusters_needed(
+    target: float,
+    effect: float,
+    sequences: int,
+    model: VarianceModel,
+    cell_size: float,
+    alpha: float = 0.05,
+    max_per_sequence: int = 200,
+) -> int:
+    """Smallest number of clusters per sequence reaching the target power (0 if none does)."""
+    for n in range(1, max_per_sequence + 1):
+        design = stepped_wedge([n] * sequences)
+        if power(effect, gls_precision(design, model, cell_size).variance, alpha) >= target:
+            return n
+    return 0

@@ -1,0 +1,66 @@
+"""The power command's outputs: a printed table, JSON and a small HTML page with a curve."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from pathfinder_eval.power.analytic import power
+from pathfinder_eval.power.design import PowerSummary
+from pathfinder_eval.report.plots import TREATED, to_svg
+
+
+def table_text(s: PowerSummary) -> str:
+    rows = [
+        (
+            "design",
+            f"{s.clusters} clusters, {s.sequences} sequences, {s.periods} periods, "
+            f"{s.cell_size} per cell",
+        ),
+        ("model", s.model),
+        ("ICC", f"{s.icc:g}"),
+        ("Var(effect)", f"{s.variance:.6g}"),
+        ("SE(effect)", f"{np.sqrt(s.variance):.4f}"),
+        (f"power at effect {s.effect:g}", f"{s.power:.4f}"),
+        ("MDES at 80% power", f"{s.mdes_80:.4f}"),
+        ("MDES at 90% power", f"{s.mdes_90:.4f}"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def curve(s: PowerSummary, points: int = 21) -> list[dict[str, float]]:
+    """Power against effect size from 0 to twice the 90% MDES."""
+    return [
+        {"effect": float(e), "power": power(e, s.variance, s.alpha)}
+        for e in np.linspace(0.0, 2 * s.mdes_90, points)
+    ]
+
+
+def power_json(s: PowerSummary) -> str:
+    doc = {"summary": dataclasses.asdict(s), "curve": curve(s)}
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def power_context(title: str, s: PowerSummary) -> dict:
+    pts = curve(s)
+    ax = Figure(figsize=(6.0, 3.2)).add_subplot()
+    ax.plot([p["effect"] for p in pts], [p["power"] for p in pts], color=TREATED, marker="o")
+    ax.axhline(0.8, color="#b1b4b6", linestyle=":")
+    ax.set_xlabel("Effect (outcome SD units)")
+    ax.set_ylabel("Power")
+    ax.spines[["top", "right"]].set_visible(False)
+    alt = (
+        f"Power curve: power rises from {pts[0]['power']:.2f} at no effect to "
+        f"{pts[-1]['power']:.2f} at {pts[-1]['effect']:.2f}; the table gives the values."
+    )
+    return {
+        "title": title,
+        "table": table_text(s).splitlines(),
+        "svg": to_svg(ax, f"Power curve: {title}"),
+        "alt": alt,
+        "curve": [{"effect": f"{p['effect']:.3f}", "power": f"{p['power']:.3f}"} for p in pts],
+    }
