@@ -1,0 +1,1 @@
+"""Reproduce published trials and papers: `pathfinder-eval replicate`."""

@@ -1,0 +1,74 @@
+"""Run a registry entry: compare every reproduced number with its published value."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+
+from pathfinder_eval.errors import DataError
+from pathfinder_eval.replications import pending, power_examples, prop99  # noqa: F401
+from pathfinder_eval.replications.registry import ENTRIES, Entry
+
+SHARED_REFERENCE = Path("../shared/data/reference")  # beside a checkout, as the README runs
+
+
+@dataclass(frozen=True)
+class Comparison:
+    label: str
+    published: float
+    reproduced: float
+    difference: float
+    tolerance: float
+    passed: bool
+    why: str
+    source: str
+
+
+@dataclass(frozen=True)
+class ReplicationResult:
+    entry: Entry
+    rows: tuple[Comparison, ...]
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.rows) and all(r.passed for r in self.rows)
+
+
+def data_path(entry: Entry, data_dir: Path | None) -> Path:
+    """Where an entry's data are: bundled copies, or the reference folder for GPL datasets."""
+    if not entry.data:
+        return Path()
+    if entry.bundled:
+        return Path(str(files("pathfinder_eval.replications") / "data" / entry.data))
+    folder = data_dir or SHARED_REFERENCE
+    path = folder / entry.data
+    if not path.is_file():
+        raise DataError(
+            f"{entry.data} not found",
+            file=str(folder),
+            where="--data",
+            fix="download it from the R package named in the entry and pass "
+            "--data DIR with it beneath DIR",
+        )
+    return path
+
+
+def replicate(name: str, data_dir: Path | None = None) -> ReplicationResult:
+    entry = ENTRIES[name]
+    if entry.compute is None:
+        return ReplicationResult(entry, ())
+    got = entry.compute(data_path(entry, data_dir))
+    rows = []
+    for pub in entry.published:
+        rep = got[pub.label]
+        tol = pub.tolerance if pub.tolerance is not None else rep.tolerance
+        diff = rep.value - pub.value
+        ok = bool(tol is not None and math.isfinite(diff) and abs(diff) <= tol)
+        rows.append(
+            Comparison(
+                pub.label, pub.value, rep.value, diff, float(tol or 0.0), ok, pub.why, pub.source
+            )
+        )
+    return ReplicationResult(entry, tuple(rows))

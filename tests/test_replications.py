@@ -1,0 +1,61 @@
+"""The replication registry: one test per entry (available entries must reproduce)."""
+
+from __future__ import annotations
+
+import json
+from html import unescape
+
+import pytest
+
+from pathfinder_eval.cli import main
+from pathfinder_eval.replications.run import ENTRIES
+
+
+@pytest.mark.parametrize("name", sorted(ENTRIES))
+def test_entry(name, tmp_path, capsys):
+    entry = ENTRIES[name]
+    code = main(["replicate", name, "--out", str(tmp_path)])
+    doc = json.loads((tmp_path / f"{name}.json").read_text(encoding="utf-8"))
+    html = (tmp_path / f"{name}.html").read_text(encoding="utf-8")
+    assert '<html lang="en-GB">' in html and entry.citation in unescape(html)
+    if entry.compute is None:
+        assert code == 1 and doc["status"] == "pending"
+        assert "pending" in capsys.readouterr().out
+        return
+    assert code == 0, capsys.readouterr().out
+    assert doc["status"] == "pass"
+    assert len(doc["numbers"]) == len(entry.published) > 0
+    for row in doc["numbers"]:
+        assert abs(row["reproduced"] - row["published"]) <= row["tolerance"]
+        assert row["tolerance_reason"] and row["source"]
+    assert all(p in unescape(html) for p in entry.lesson)
+
+
+def test_list_names_every_entry(capsys):
+    assert main(["replicate", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in ENTRIES)
+
+
+def test_unknown_entry_is_a_user_error(capsys):
+    assert main(["replicate", "nope"]) == 2
+    assert "replicate --list" in capsys.readouterr().err
+
+
+def test_a_mismatch_is_reported_not_hidden(tmp_path, monkeypatch, capsys):
+    from dataclasses import replace
+
+    from pathfinder_eval.replications.registry import Published
+
+    entry = ENTRIES["hussey_hughes_power"]
+    wrong = replace(
+        entry,
+        published=(
+            Published("swCRTdesign Example 1 power", 0.80, 1e-9, "deliberately wrong", "test"),
+        ),
+    )
+    monkeypatch.setitem(ENTRIES, "hussey_hughes_power", wrong)
+    assert main(["replicate", "hussey_hughes_power", "--out", str(tmp_path)]) == 1
+    doc = json.loads((tmp_path / "hussey_hughes_power.json").read_text())
+    assert doc["status"] == "mismatch"
+    assert "MISMATCH" in capsys.readouterr().out
