@@ -46,6 +46,17 @@ def _parser() -> argparse.ArgumentParser:
     pw.add_argument("--out", type=Path, default=None, help="also write NAME_power.json/.html")
     pw.add_argument("--alpha", type=float, default=0.05, help="two-sided level (default 0.05)")
 
+    rep = sub.add_parser("replicate", help="reproduce a published analysis (see --list)")
+    rep.add_argument("name", nargs="?", help="registry entry")
+    rep.add_argument("--list", action="store_true", help="list the entries")
+    rep.add_argument("--out", type=Path, default=Path("out"), help="output folder")
+    rep.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="folder with the stepped_wedge/ reference data (default ../shared/data/reference)",
+    )
+
     sub.add_parser("indicators", help="list the indicator catalogue")
     sub.add_parser("las", help="list local authorities: DfE code, GSS code, name, region")
     return p
@@ -67,6 +78,8 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
         return _indicators()
     if args.command == "las":
         return _las()
+    if args.command == "replicate":
+        return _replicate(args)
     from pathfinder_eval.evaluate import evaluate, prepare
     from pathfinder_eval.spec import load_design
 
@@ -120,6 +133,37 @@ def _power(spec, args: argparse.Namespace) -> int:
         ):
             print(f"wrote {path}")
     return 0
+
+
+def _replicate(args: argparse.Namespace) -> int:
+    from pathfinder_eval.output import write_atomically
+    from pathfinder_eval.replications.report import replication_outputs
+    from pathfinder_eval.replications.run import ENTRIES, replicate
+
+    if args.list or not args.name:
+        for entry in ENTRIES.values():
+            state = f"pending: {entry.pending}" if entry.compute is None else "available"
+            print(f"{entry.name:28} {entry.title} [{state}]")
+        return 0
+    if args.name not in ENTRIES:
+        raise PathfinderError(
+            f"no replication named {args.name!r}",
+            where="NAME",
+            fix="see pathfinder-eval replicate --list",
+        )
+    result = replicate(args.name, args.data)
+    files = replication_outputs(result)
+    for path in write_atomically(args.out, files):
+        print(f"wrote {path}")
+    for row in result.rows:
+        print(
+            f"{'pass' if row.passed else 'MISMATCH':8} {row.label}: published "
+            f"{row.published:.10g}, reproduced {row.reproduced:.10g} "
+            f"(tolerance {row.tolerance:.3g})"
+        )
+    if result.entry.compute is None:
+        print(f"pending: {result.entry.pending}")
+    return 0 if result.passed else 1
 
 
 def _las() -> int:
