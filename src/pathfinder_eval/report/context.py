@@ -3,6 +3,7 @@ here, so templates hold display logic only."""
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -13,8 +14,11 @@ from pathfinder_eval.data.ees import SYMBOLS
 from pathfinder_eval.evaluate import Evaluation
 from pathfinder_eval.panel import OutcomeInfo, ValidatedPanel
 from pathfinder_eval.power.design import design_power
+from pathfinder_eval.report.consort import checklist
 from pathfinder_eval.report.disclosure import DisclosureLog
 from pathfinder_eval.report.plots import plot_event_study, plot_trends, to_svg
+from pathfinder_eval.report.schematic import plot_schematic
+from pathfinder_eval.report.summary import headline, key_findings, robustness
 
 LICENCE = (
     "Contains public sector information licensed under the Open Government Licence v3.0. "
@@ -88,6 +92,7 @@ def build_context(ev: Evaluation) -> dict[str, Any]:
     units = panel.units
     treated = units[units["role"] == "treated"].sort_values(["cohort", "name"])
     trends = [_trend(panel, info, log) for info in panel.outcomes if info.available]
+    head = headline(ev, infos, fmt, fmt_p, ESTIMATOR_LABEL)
     analyses = [
         _analysis(run, infos[run.outcome]) for run in ev.runs if run.status != "not_available"
     ]
@@ -142,6 +147,26 @@ def build_context(ev: Evaluation) -> dict[str, Any]:
         "symbols": [{"symbol": k, "meaning": v} for k, v in SYMBOLS.items()],
         "limitations": limitations(panel),
         "design_power": _design_power(spec),
+        "headline": [{k: v for k, v in r.items() if k != "_p"} for r in head],
+        "findings": key_findings(head, panel.data.kind == "synthetic"),
+        "robustness": robustness(ev, infos, fmt, ESTIMATOR_LABEL),
+        "schematic": to_svg(plot_schematic(panel), "Design schematic"),
+        "schematic_alt": (
+            f"Grid of units by period showing when each treated unit "
+            f"switched from control to intervention, {len(treated)} treated "
+            "units and one row for all comparison units; the treatment timing "
+            "table gives the same information."
+        ),
+        "consort": checklist() if spec.pilot.value == "trial" else [],
+        "model_output": [
+            {
+                "id": r.analysis.id,
+                "outcome": infos[r.outcome].name,
+                "text": json.dumps(r.result.to_dict(), indent=2, allow_nan=False),
+            }
+            for r in ev.runs
+            if r.result is not None
+        ],
         "methods": [
             {"label": ESTIMATOR_LABEL.get(k, k), "text": METHOD_TEXT[k]}
             for k in dict.fromkeys(r.analysis.estimator.value for r in ev.runs)

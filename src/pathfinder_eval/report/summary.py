@@ -1,0 +1,102 @@
+"""Executive summary and robustness views: headline results, key findings, estimators side by
+side. Wording never overstates: a result whose interval includes zero is described as such."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pathfinder_eval.evaluate import AnalysisRun, Evaluation
+from pathfinder_eval.panel import OutcomeInfo
+
+MAX_FINDINGS = 5
+
+
+def evidence_statement(estimate: float, p: float, lo: float, hi: float, polarity: str) -> str:
+    """Plain words for the strength and direction of evidence (not a verdict on the pilot)."""
+    if not math.isfinite(p) or not (math.isfinite(lo) and math.isfinite(hi)):
+        return "Not enough information to judge (no usable interval)"
+    if lo <= 0.0 <= hi:
+        return "No clear evidence of a change: the interval includes no change"
+    strength = "Strong evidence" if p < 0.01 else "Evidence"
+    direction = "a decrease" if estimate < 0 else "an increase"
+    if polarity == "neutral":
+        return f"{strength} of {direction}"
+    good = (estimate < 0) == (polarity == "lower_is_better")
+    return f"{strength} of {direction} ({'favourable' if good else 'unfavourable'})"
+
+
+def main_row(run: AnalysisRun) -> Any | None:
+    """The overall effect row of a result (its first row), or None."""
+    if run.result is None or run.result.table.empty:
+        return None
+    return run.result.table.iloc[0]
+
+
+def headline(
+    ev: Evaluation, infos: dict[str, OutcomeInfo], fmt, fmt_p, labels: dict[str, str]
+) -> list[dict[str, str]]:
+    """One row per outcome: the first analysis in design order that produced an estimate."""
+    rows, seen = [], set()
+    for run in ev.runs:
+        row = main_row(run)
+        if run.outcome in seen or row is None or run.status != "ok":
+            continue
+        seen.add(run.outcome)
+        info = infos[run.outcome]
+        rows.append(
+            {
+                "outcome": info.name,
+                "unit_label": info.unit_label,
+                "estimate": fmt(row["estimate"]),
+                "ci": f"{fmt(row['ci_lower'])} to {fmt(row['ci_upper'])}",
+                "p_value": fmt_p(row["p_value"]),
+                "units": f"{run.result.n_treated} treated of {run.result.n_units}",
+                "method": labels.get(run.result.estimator, run.result.estimator),
+                "inference": run.result.inference,
+                "evidence": evidence_statement(
+                    row["estimate"], row["p_value"], row["ci_lower"], row["ci_upper"], info.polarity
+                ),
+                "_p": float(row["p_value"]) if math.isfinite(row["p_value"]) else 1.0,
+            }
+        )
+    return rows
+
+
+def key_findings(rows: list[dict[str, str]], simulated: bool) -> list[str]:
+    """At most five sentences, most precise evidence first."""
+    out = []
+    for r in sorted(rows, key=lambda r: r["_p"])[:MAX_FINDINGS]:
+        unit = f" {r['unit_label']}" if r["unit_label"] else ""
+        out.append(
+            f"{r['outcome']}: estimated change {r['estimate']}{unit} "
+            f"(95% CI {r['ci']}; {r['method']}). {r['evidence']}."
+        )
+    if simulated and out:
+        out[-1] += " These figures come from simulated data."
+    return out
+
+
+def robustness(
+    ev: Evaluation, infos: dict[str, OutcomeInfo], fmt, labels: dict[str, str]
+) -> dict[str, Any]:
+    """Outcomes × estimators: the overall estimate and interval of each analysis."""
+    columns = [r.analysis.id for r in ev.runs if main_row(r) is not None]
+    columns = list(dict.fromkeys(columns))
+    by = {(r.outcome, r.analysis.id): main_row(r) for r in ev.runs}
+    estimators = {
+        r.analysis.id: labels.get(r.analysis.estimator.value, r.analysis.estimator.value)
+        for r in ev.runs
+    }
+    rows = []
+    for outcome in dict.fromkeys(r.outcome for r in ev.runs):
+        cells = []
+        for c in columns:
+            row = by.get((outcome, c))
+            cells.append(
+                "–"
+                if row is None
+                else f"{fmt(row['estimate'])} ({fmt(row['ci_lower'])} to {fmt(row['ci_upper'])})"
+            )
+        rows.append({"outcome": infos[outcome].name, "cells": cells})
+    return {"columns": [{"id": c, "label": estimators[c]} for c in columns], "rows": rows}
