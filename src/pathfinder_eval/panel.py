@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from pathfinder_eval.data.catalogue import SCALES
 from pathfinder_eval.data.ees import DERIVED_STATUSES, SYMBOLS
 from pathfinder_eval.data.la_lookup import la_table
 from pathfinder_eval.data.source import Exclusion, OutcomeData
@@ -25,7 +26,6 @@ STATUS_REASON = {
     "incomplete": "group total incomplete: a member LA's value is suppressed or missing",
 }
 
-SCALE_FACTOR = {"percent": 100.0, "per_10000": 10_000.0}
 
 CHECKS: dict[str, str] = {
     "unique_unit_period": "each unit has at most one row per period and outcome",
@@ -106,7 +106,7 @@ def build_panel(spec: DesignSpec, data: OutcomeData, describe: OutcomeLookup) ->
     unit_regions = dict(zip(data.units["unit"], data.units["region"], strict=False))
     described = {o.id: describe(o.id) for o in spec.outcomes}
     if spec.unit_level is UnitLevel.REGION:
-        factors = {k: SCALE_FACTOR.get(v.scale, 1.0) for k, v in described.items()}
+        factors = {k: SCALES.get(v.scale, 1.0) for k, v in described.items()}
         frame = _aggregate_groups(spec, frame, factors)
         for name in spec.groups:
             unit_names[name], unit_regions[name] = name, name

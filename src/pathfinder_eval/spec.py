@@ -95,7 +95,8 @@ class Comparison(_Frozen):
 
 
 class Outcome(_Frozen):
-    """An indicator from the catalogue, or a data column (tidy data)."""
+    """An indicator from the catalogue, or a data column (tidy data). With `numerator` and
+    `denominator` the value is recomputed from the counts (scaled) and `column` names it."""
 
     indicator: str | None = None
     column: str | None = None

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pathfinder_eval.data.catalogue import load_catalogue
+from pathfinder_eval.data.catalogue import SCALES, load_catalogue
 from pathfinder_eval.data.la_lookup import la_table, resolve_la
 from pathfinder_eval.data.official import find_family_file, load_official
 from pathfinder_eval.data.source import LONG_COLUMNS, Exclusion, OutcomeData
@@ -146,7 +146,10 @@ def tidy_outcomes(spec: DesignSpec, path: Path) -> OutcomeData:
     file = str(path)
     needed = [cols.unit, cols.period]
     for o in spec.outcomes:
-        needed += [c for c in (o.column, o.numerator, o.denominator) if c]
+        from_counts = bool(o.numerator and o.denominator)
+        needed += [c for c in (o.numerator, o.denominator) if c]
+        if o.column and not from_counts:
+            needed.append(o.column)
         if o.indicator is not None:
             raise DataError(
                 f"outcome {o.indicator!r} is a catalogue indicator; tidy data need "
@@ -188,10 +191,10 @@ def tidy_outcomes(spec: DesignSpec, path: Path) -> OutcomeData:
     for o in spec.outcomes:
         num = _numeric(raw, o.numerator, file) if o.numerator else None
         den = _numeric(raw, o.denominator, file) if o.denominator else None
-        if o.column:
-            value = _numeric(raw, o.column, file)
+        if num is not None and den is not None:  # a rate recomputed from its counts
+            value = (num / den.where(den > 0)) * SCALES.get(o.scale, 1.0)
         else:
-            value = num / den * {"percent": 100.0, "per_10000": 1e4}.get(o.scale, 1.0)
+            value = _numeric(raw, o.column, file)
         frames.append(
             pd.DataFrame(
                 {

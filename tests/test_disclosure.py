@@ -1,0 +1,79 @@
+"""Disclosure control: thresholds, half-up rounding, secondary suppression, and reports."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from pathfinder_eval.cli import main
+from pathfinder_eval.report.disclosure import DisclosureLog, round_half_up
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "expected"),
+    [(2.5, 1, 3), (12.5, 5, 15), (17.5, 5, 20), (22.5, 5, 25), (7, 5, 5), (-2.5, 1, -3)],
+)
+def test_round_half_up_not_bankers(value, unit, expected):
+    assert round_half_up(value, unit) == expected
+
+
+def test_primary_suppression_threshold_is_configurable():
+    dfe = DisclosureLog(min_count=6, round_to=1)
+    assert [dfe.count(v, "t") for v in (0, 1, 5, 6)] == ["0", "<6", "<6", "6"]
+    secure = DisclosureLog(min_count=10, round_to=5)
+    assert [secure.count(v, "t") for v in (9, 10, 12, 13)] == ["<10", "10", "10", "15"]
+    assert secure.rows() == [{"table": "t", "suppressed": 1, "rounded": 2}]
+
+
+def test_secondary_suppression_protects_a_lone_small_cell_beside_a_total():
+    log = DisclosureLog(min_count=6, round_to=1)
+    cells, total = log.counts_with_total([3, 40, 12, 55], "t")
+    assert cells == ["c", "40", "c", "55"]  # 12 is the smallest other cell
+    assert total == "110"
+    cells, _ = log.counts_with_total([3, 4, 40], "t")  # two hidden already: no secondary
+    assert cells == ["c", "c", "40"]
+
+
+DESIGN = """\
+name: small_counts
+title: Small counts
+pilot: custom
+unit_level: local_authority
+time: {axis: reporting_year}
+rollout:
+  - {wave: W1, start: 2023-07-01, units: [Rutland]}
+comparison: {pool: never_treated, min_units: 2}
+outcomes:
+  - {column: rate, numerator: events, denominator: children, scale: per_10000}
+analyses:
+  - {id: twfe, estimator: twfe}
+data:
+  source: tidy
+  columns: {unit: la, period: year}
+report:
+  disclosure: {min_count: 10, round_to: 5}
+"""
+
+
+def test_no_small_count_reaches_the_report(tmp_path):
+    rows = ["la,year,events,children"]
+    small = {2021: 3, 2022: 7, 2023: 9, 2024: 4, 2025: 12}
+    for y, n in small.items():
+        rows.append(f"Rutland,{y},{n},8000")
+        for k, la in enumerate(["Bolton", "Bury", "Wigan", "Leeds"]):
+            rows.append(f"{la},{y},{200 + 10 * k + y % 7},60000")
+    data = tmp_path / "d.csv"
+    data.write_text("\n".join(rows) + "\n")
+    design = tmp_path / "design.yaml"
+    design.write_text(DESIGN)
+    assert main(["run", str(design), "--data", str(data), "--out", str(tmp_path / "o")]) == 0
+    html = (tmp_path / "o" / "small_counts.html").read_text()
+    doc = (tmp_path / "o" / "small_counts.json").read_text()
+    table = html[html.index("Treated numerator") :]
+    table = table[: table.index("</table>")]
+    shown = re.findall(r'<td class="num">([^<]*)</td>\s*</tr>', table)
+    assert shown == ["&lt;10", "&lt;10", "&lt;10", "&lt;10", "10"]
+    assert "Cells suppressed" in html
+    assert "events" not in json.loads(doc)["analyses"][0]["diagnostics"]
