@@ -158,6 +158,7 @@ def build_context(ev: Evaluation) -> dict[str, Any]:
             "table gives the same information."
         ),
         "consort": checklist() if spec.pilot.value == "trial" else [],
+        "participants": _participants(panel, log) if spec.pilot.value == "trial" else None,
         "model_output": [
             {
                 "id": r.analysis.id,
@@ -189,6 +190,21 @@ def build_context(ev: Evaluation) -> dict[str, Any]:
         ),
         "provenance": ev.provenance.to_dict(),
     }
+
+
+def _participants(panel: ValidatedPanel, log: DisclosureLog) -> dict[str, Any]:
+    """Participants (cell sizes) by sequence and period with row totals, disclosure-controlled
+    with secondary suppression (CONSORT-SW items 13a and 16)."""
+    cells = panel.cells[panel.cells["outcome"] == panel.outcomes[0].id]
+    waves = panel.units.set_index("unit")["wave"]
+    table = cells.assign(wave=cells["unit"].map(waves)).pivot_table(
+        index="wave", columns="period", values="denominator", aggfunc="sum", fill_value=0
+    )
+    rows = []
+    for wave, values in table.iterrows():
+        shown, total = log.counts_with_total([float(v) for v in values], "participants")
+        rows.append({"wave": str(wave), "cells": shown, "total": total})
+    return {"periods": [panel.period_label(int(p)) for p in table.columns], "rows": rows}
 
 
 def _design_power(spec) -> str:
