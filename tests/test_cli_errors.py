@@ -233,10 +233,9 @@ def test_treated_unit_absent_from_data(tmp_path, capsys):
     check_error(capsys, code, out, "Dorset (838)", "no rows")
 
 
-def test_templates_folder_without_template(tmp_path, capsys):
-    (tmp_path / "tpl").mkdir()
+def test_templates_folder_that_does_not_exist(tmp_path, capsys):
     code, out = run(tmp_path, data=tidy_csv(), extra=["--templates", str(tmp_path / "tpl")])
-    check_error(capsys, code, out, "report.html.j2", "--templates")
+    check_error(capsys, code, out, "tpl", "--templates", "not found")
 
 
 def test_unknown_extension(tmp_path, capsys):

@@ -162,6 +162,13 @@ def test_templates_override(tmp_path):
     assert "Evidence body edition" in html
 
 
+def test_example_brand_override_restyles_only_the_frame(tmp_path):
+    brand = DESIGNS.parent / "reports" / "examples" / "evidence_body"
+    html, _ = run_design(tmp_path, "family_network", "--templates", str(brand))
+    assert "Example Evidence Centre" in html
+    assert 'id="summary"' in html and 'id="appendix"' in html  # sections kept
+
+
 @pytest.mark.parametrize("name", ALL_DESIGNS)
 def test_real_statistics(tmp_path, public_data, name):
     html, doc = run_design(tmp_path, name, "--data", str(public_data))

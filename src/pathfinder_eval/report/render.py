@@ -26,17 +26,20 @@ def default_templates() -> Path:
 def render_html(
     context: dict[str, Any], templates: Path | None = None, template: str = REPORT_TEMPLATE
 ) -> str:
-    """Render a template from `templates` (default: the packaged ones)."""
-    folder = templates or default_templates()
-    if not (folder / template).is_file():
-        raise PathfinderError(
-            f"template {template} not found",
-            file=str(folder),
-            where="--templates",
-            fix=f"point --templates at a folder holding {template}",
-        )
+    """Render `template`. A `templates` folder overrides any template it holds (e.g. only
+    base.html.j2 to restyle); the rest come from the packaged templates."""
+    folders = [default_templates()]
+    if templates is not None:
+        if not templates.is_dir():
+            raise PathfinderError(
+                "templates folder not found",
+                file=str(templates),
+                where="--templates",
+                fix="point --templates at a folder of .html.j2 files (see reports/examples/)",
+            )
+        folders.insert(0, templates)
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(folder),
+        loader=jinja2.FileSystemLoader(folders),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
@@ -49,7 +52,7 @@ def render_html(
         where = f"line {exc.lineno}" if getattr(exc, "lineno", None) else None
         raise PathfinderError(
             f"template error: {exc.message}",
-            file=getattr(exc, "filename", None) or str(folder),
+            file=getattr(exc, "filename", None) or str(folders[0]),
             where=where,
             fix="correct the template",
         ) from None

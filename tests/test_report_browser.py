@@ -1,0 +1,67 @@
+"""Reports in a real browser: headless Chromium renders each pilot's report to PNG and axe-core
+finds no serious or critical accessibility violations. Runs where Chromium is installed
+(.ci/run installs Debian's chromium); skipped with the reason elsewhere."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pathfinder_eval.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DESIGNS = {
+    "family_help": ROOT / "designs/family_help.yaml",
+    "family_network": ROOT / "designs/family_network.yaml",
+    "rcc": ROOT / "designs/rcc.yaml",
+    "stepped_wedge_trial": ROOT / "designs/examples/stepped_wedge_trial.yaml",
+}
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        b.close()
+
+
+@pytest.mark.parametrize("name", sorted(DESIGNS))
+def test_report_renders_and_passes_axe(name, browser, tmp_path):
+    from axe_playwright_python.sync_playwright import Axe
+
+    assert main(["run", str(DESIGNS[name]), "--out", str(tmp_path)]) == 0
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto((tmp_path / f"{name}.html").as_uri())
+    shot = tmp_path / f"{name}.png"
+    page.screenshot(path=str(shot))
+    assert shot.stat().st_size > 10_000  # a rendered page, not a blank one
+    assert [u for u in requests if not u.startswith("file:")] == []  # self-contained
+    result = Axe().run(page).response
+    assert result["passes"], "axe did not run"
+    bad = [
+        (v["id"], v["impact"], v["help"])
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert bad == []
+    headings = page.eval_on_selector_all("h1", "els => els.length")
+    assert headings == 1
+    page.close()
