@@ -138,3 +138,16 @@ def test_row_order_and_relabelling_do_not_change_estimates(tmp_path):
     np.testing.assert_allclose(
         base.table[cols].to_numpy(), other.table[cols].to_numpy(), rtol=1e-10
     )
+
+
+def test_leave_one_treated_out_refits_without_each_treated_unit(tmp_path):
+    frame = simulated()
+    treated = ["u00", "u01", "u02", "u03", "u04"]
+    res = TwoWayFixedEffects().fit(make_panel(tmp_path, frame, {4: treated}), "y", "a")
+    drops = res.diagnostics["leave_one_treated_out"]
+    assert sorted(drops) == treated
+    without = frame[frame["unit"] != "u02"]
+    direct = TwoWayFixedEffects().fit(
+        make_panel(tmp_path, without, {4: [u for u in treated if u != "u02"]}), "y", "a"
+    )
+    assert drops["u02"] == pytest.approx(direct.table.loc[0, "estimate"], abs=EXACT)

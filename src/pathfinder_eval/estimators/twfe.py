@@ -102,7 +102,11 @@ class TwoWayFixedEffects:
             n_treated,
             fit.n_obs,
             MappingProxyType(
-                {"weighted": self.weighted, "treated_cells": int(cells["treated"].sum())}
+                {
+                    "weighted": self.weighted,
+                    "treated_cells": int(cells["treated"].sum()),
+                    "leave_one_treated_out": leave_one_treated_out(cells, self.weighted),
+                }
             ),
             few_cluster_warnings(n_treated, fit.n_clusters),
         )
@@ -184,6 +188,18 @@ class EventStudy:
             ),
             few_cluster_warnings(n_treated, fit.n_clusters),
         )
+
+
+def leave_one_treated_out(cells: pd.DataFrame, weighted: bool) -> dict[str, float]:
+    """The TWFE estimate re-fitted without each treated unit in turn (robustness: is one LA
+    driving the result?). Empty when there are fewer than two treated units."""
+    treated = sorted(set(cells.loc[cells["role"] == "treated", "unit"]))
+    if len(treated) < 2:
+        return {}
+    return {
+        u: float(fit_twfe(cells[cells["unit"] != u], ["treated"], weighted).params[0])
+        for u in treated
+    }
 
 
 def few_cluster_warnings(n_treated: int, n_clusters: int) -> tuple[str, ...]:

@@ -245,6 +245,23 @@ def limitations(panel: ValidatedPanel) -> list[str]:
                 f"({panel.period_label(int(cohort))}), too short to judge an effect "
                 "that takes time to appear."
             )
+    if spec.pilot.value in ("family_help", "family_network"):
+        out.append(
+            "Every English LA began the national Families First Partnership from April "
+            "2025, so reporting years from 2026 have no untreated comparison group; "
+            f"this analysis ends with {panel.period_label(max(panel.periods))}."
+        )
+    if panel.data.reorganisations:
+        out.append(
+            f"{len(panel.data.reorganisations)} LA reorganisations in the series were "
+            "handled by stated rules (see Data and indicators); boundary breaks "
+            "shorten some LAs' series."
+        )
+    if panel.data.kind == "official":
+        out.append(
+            "Official statistics are revised between releases; the files and their "
+            "hashes are listed so the analysis can be repeated on the same release."
+        )
     n_excluded = sum(e.count for e in panel.exclusions if e.stage == "panel")
     if n_excluded:
         out.append(

@@ -99,4 +99,18 @@ def robustness(
                 else f"{fmt(row['estimate'])} ({fmt(row['ci_lower'])} to {fmt(row['ci_upper'])})"
             )
         rows.append({"outcome": infos[outcome].name, "cells": cells})
-    return {"columns": [{"id": c, "label": estimators[c]} for c in columns], "rows": rows}
+    loo = []
+    for r in ev.runs:
+        drops = r.result.diagnostics.get("leave_one_treated_out") if r.result else None
+        if drops:
+            low, high = min(drops, key=drops.get), max(drops, key=drops.get)
+            loo.append(
+                f"{infos[r.outcome].name} ({labels.get(r.result.estimator)}): dropping "
+                f"one treated unit at a time gives {fmt(drops[low])} (without {low}) "
+                f"to {fmt(drops[high])} (without {high})."
+            )
+    return {
+        "columns": [{"id": c, "label": estimators[c]} for c in columns],
+        "rows": rows,
+        "leave_one_out": loo,
+    }
