@@ -100,14 +100,16 @@ def robustness(
             )
         rows.append({"outcome": infos[outcome].name, "cells": cells})
     loo = []
+    names = dict(zip(ev.panel.units["unit"], ev.panel.units["name"], strict=True))
     for r in ev.runs:
         drops = r.result.diagnostics.get("leave_one_treated_out") if r.result else None
         if drops:
             low, high = min(drops, key=drops.get), max(drops, key=drops.get)
             loo.append(
                 f"{infos[r.outcome].name} ({labels.get(r.result.estimator)}): dropping "
-                f"one treated unit at a time gives {fmt(drops[low])} (without {low}) "
-                f"to {fmt(drops[high])} (without {high})."
+                f"one treated unit at a time gives {fmt(drops[low])} (without "
+                f"{names.get(low, low)}) to {fmt(drops[high])} (without "
+                f"{names.get(high, high)})."
             )
     return {
         "columns": [{"id": c, "label": estimators[c]} for c in columns],
