@@ -45,6 +45,30 @@ def _parser() -> argparse.ArgumentParser:
     pw.add_argument("design", type=Path)
     pw.add_argument("--out", type=Path, default=None, help="also write NAME_power.json/.html")
     pw.add_argument("--alpha", type=float, default=0.05, help="two-sided level (default 0.05)")
+    pw.add_argument(
+        "--simulate",
+        type=int,
+        default=None,
+        metavar="N",
+        help="power by simulating N data sets and running the real analysis",
+    )
+    pw.add_argument(
+        "--effect",
+        type=float,
+        default=None,
+        help="effect to simulate (trial: SD units; LA panels: relative change in "
+        "the rate, e.g. -0.1); default: the design's",
+    )
+    pw.add_argument("--analysis", default=None, help="analysis id (default: first estimable)")
+    pw.add_argument("--outcome", default=None, help="outcome id (default: first)")
+    pw.add_argument("--seed", type=int, default=None, help="seed (default: the design's)")
+    pw.add_argument("--workers", type=int, default=None, help="local processes (default: cores)")
+    pw.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="run the replicates on a Dask distributed scheduler",
+    )
 
     rep = sub.add_parser("replicate", help="reproduce a published analysis (see --list)")
     rep.add_argument("name", nargs="?", help="registry entry")
@@ -123,6 +147,8 @@ def _power(spec, args: argparse.Namespace) -> int:
     from pathfinder_eval.power.report import power_context, power_json, table_text
     from pathfinder_eval.report.render import render_html
 
+    if args.simulate is not None:
+        return _simulated_power(spec, args)
     summary = design_power(spec, args.alpha)
     print(table_text(summary))
     if args.out is not None:
@@ -131,6 +157,39 @@ def _power(spec, args: argparse.Namespace) -> int:
             args.out,
             {f"{spec.name}_power.json": power_json(summary), f"{spec.name}_power.html": html},
         ):
+            print(f"wrote {path}")
+    return 0
+
+
+def _simulated_power(spec, args: argparse.Namespace) -> int:
+    from pathfinder_eval.output import write_atomically
+    from pathfinder_eval.power.report import simulation_json, simulation_text
+    from pathfinder_eval.power.simulate import default_effect, simulate_power
+
+    if args.simulate < 10:
+        raise PathfinderError(
+            f"--simulate {args.simulate} is too few replicates",
+            where="--simulate",
+            fix="use at least 10 (1,000 for a report)",
+        )
+    outcome = args.outcome or spec.outcomes[0].id
+    effect = args.effect if args.effect is not None else default_effect(spec, outcome)
+    seed = spec.seed if args.seed is None else args.seed
+    result = simulate_power(
+        spec,
+        args.simulate,
+        seed,
+        effect,
+        args.analysis,
+        outcome,
+        args.alpha,
+        args.workers,
+        args.scheduler,
+    )
+    print(simulation_text(result, seed))
+    if args.out is not None:
+        name = f"{spec.name}_simulated_power.json"
+        for path in write_atomically(args.out, {name: simulation_json(result, seed)}):
             print(f"wrote {path}")
     return 0
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -80,12 +81,22 @@ class Indicator:
 
 
 def load_catalogue(path: Path | None = None) -> dict[str, Indicator]:
-    """Indicators by id, from the shipped indicators.yaml or `path`; DataError if malformed."""
+    """Indicators by id, from the shipped indicators.yaml or `path`; DataError if malformed.
+
+    The shipped catalogue is parsed once per process (it is read on every analysis and every
+    simulated replicate); callers get their own dict of the frozen indicators."""
     if path is None:
-        text = (files("pathfinder_eval.data") / "indicators.yaml").read_text(encoding="utf-8")
-        name = "indicators.yaml"
-    else:
-        text, name = Path(path).read_text(encoding="utf-8"), Path(path).name
+        return dict(_shipped())
+    return _parse(Path(path).read_text(encoding="utf-8"), Path(path).name)
+
+
+@cache
+def _shipped() -> dict[str, Indicator]:
+    text = (files("pathfinder_eval.data") / "indicators.yaml").read_text(encoding="utf-8")
+    return _parse(text, "indicators.yaml")
+
+
+def _parse(text: str, name: str) -> dict[str, Indicator]:
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -61,9 +61,11 @@ def fit_twfe(cells: pd.DataFrame, regressors: list[str], weighted: bool = False)
 
 @dataclass(frozen=True)
 class TwoWayFixedEffects:
-    """Static TWFE DiD: y_it = α_i + λ_t + β·D_it + ε_it. `weighted` uses the denominators."""
+    """Static TWFE DiD: y_it = α_i + λ_t + β·D_it + ε_it. `weighted` uses the denominators;
+    `leave_one_out` re-fits without each treated unit (robustness; off in simulations)."""
 
     weighted: bool = False
+    leave_one_out: bool = True
 
     name = "twfe"
     inference_methods = frozenset({"default", "cluster_robust"})
@@ -105,7 +107,9 @@ class TwoWayFixedEffects:
                 {
                     "weighted": self.weighted,
                     "treated_cells": int(cells["treated"].sum()),
-                    "leave_one_treated_out": leave_one_treated_out(cells, self.weighted),
+                    "leave_one_treated_out": (
+                        leave_one_treated_out(cells, self.weighted) if self.leave_one_out else {}
+                    ),
                 }
             ),
             few_cluster_warnings(n_treated, fit.n_clusters),

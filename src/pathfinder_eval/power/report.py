@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 
 from pathfinder_eval.power.analytic import power
 from pathfinder_eval.power.design import PowerSummary
+from pathfinder_eval.power.simulate import SimulatedPower
 from pathfinder_eval.report.plots import TREATED, to_svg
 
 
@@ -64,3 +65,32 @@ def power_context(title: str, s: PowerSummary) -> dict:
         "alt": alt,
         "curve": [{"effect": f"{p['effect']:.3f}", "power": f"{p['power']:.3f}"} for p in pts],
     }
+
+
+def simulation_text(r: SimulatedPower, seed: int) -> str:
+    rows = [
+        ("analysis", f"{r.analysis} on {r.outcome}"),
+        ("effect simulated", f"{r.effect:g}"),
+        ("replicates", f"{len(r.p_values)} (seed {seed})"),
+        ("power", f"{r.power:.3f} (Monte Carlo SE {r.monte_carlo_se:.3f})"),
+        ("mean estimate", f"{np.mean(r.estimates):.4g}"),
+        ("SD of estimates", f"{np.std(r.estimates, ddof=1):.4g}"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def simulation_json(r: SimulatedPower, seed: int) -> str:
+    doc = {
+        "analysis": r.analysis,
+        "outcome": r.outcome,
+        "effect": r.effect,
+        "alpha": r.alpha,
+        "seed": seed,
+        "replicates": len(r.p_values),
+        "power": r.power,
+        "monte_carlo_se": r.monte_carlo_se,
+        "estimates": r.estimates.tolist(),
+        "p_values": r.p_values.tolist(),
+    }
+    return json.dumps(doc, indent=2) + "\n"
