@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -136,3 +138,36 @@ def test_jackknife_with_one_treated_unit_is_not_estimable(tmp_path):
     y = factor_panel(np.random.default_rng(9), n0=10, t=8)
     with pytest.raises(EstimationError, match="at least two treated units"):
         SyntheticDiD(variance="jackknife").fit(to_panel(tmp_path, y, 10, {6: [10]}), "y", "s")
+
+
+def test_predictor_weights_never_fit_worse_than_equal_weights():
+    from pathfinder_eval.estimators.sc_predictors import predictor_weights
+
+    rng = np.random.default_rng(4)
+    y0 = rng.normal(size=(25, 8)).cumsum(axis=1)
+    x0 = rng.normal(size=(2, 25))
+    w = np.zeros(25)
+    w[[3, 9]] = [0.7, 0.3]
+    y1 = w @ y0 + rng.normal(scale=0.2, size=8)
+    x1 = x0 @ w + rng.normal(scale=1.0, size=2)  # predictors only loosely informative
+    fit = predictor_weights(np.concatenate([x1, y1]), np.vstack([x0, y0.T]), y1, y0)
+    assert fit.v.sum() == pytest.approx(1.0) and (fit.v >= 0).all()
+    assert fit.pre_mspe <= fit.equal_v_mspe
+    assert fit.omega.sum() == pytest.approx(1.0) and (fit.omega >= -1e-12).all()
+
+
+def test_synthetic_control_with_a_predictor_outcome(tmp_path):
+    rng = np.random.default_rng(6)
+    y = factor_panel(rng, n0=15, t=10)
+    y[-1, 7:] += 1.5
+    panel = to_panel(tmp_path, y, 15, {8: [15]})
+    # a second outcome as predictor: reuse the same cells under another id
+    cells = panel.cells.copy()
+    other = cells.assign(outcome="x", y=cells["y"] * 0.5 + 1.0)
+    panel = replace(panel, cells=pd.concat([cells, other], ignore_index=True))
+    res = SyntheticControl(predictors=("x",)).fit(panel, "y", "sc")
+    unit = res.diagnostics["units"]["u15"]
+    assert set(unit["predictor_weights"]) == {"x", *(f"outcome {p}" for p in range(1, 8))}
+    assert sum(unit["predictor_weights"].values()) == pytest.approx(1.0)
+    assert res.table.iloc[0]["estimate"] == pytest.approx(1.5, abs=0.5)
+    assert "data-driven" in res.diagnostics["v_matrix"]

@@ -6,7 +6,7 @@ named in the diagnostics); the numbers come from `synthdid_core` and `inference/
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Literal
 
@@ -14,6 +14,7 @@ import numpy as np
 from scipy import stats
 
 from pathfinder_eval.errors import EstimationError
+from pathfinder_eval.estimators.sc_predictors import fixed_v_weights, predictor_weights
 from pathfinder_eval.estimators.synthdid_core import (
     SDIDFit,
     bootstrap_se,
@@ -263,14 +264,18 @@ class SyntheticDiD:
 class SyntheticControl:
     """Synthetic control for each treated unit separately (Abadie, Diamond & Hainmueller 2010).
 
-    Convex donor weights minimise the pre-period outcome gap with equal weight on every
-    pre-period outcome (V = identity on lagged outcomes; no other predictors), plus an
-    infinitesimal ridge that picks one solution when several fit equally (as in synthdid's
-    `sc_estimate`). Inference for one treated unit: placebo-in-space permutation of the
+    By default convex donor weights minimise the pre-period outcome gap with equal weight on
+    every pre-period outcome (V = identity on lagged outcomes), plus an infinitesimal ridge
+    that picks one solution when several fit equally (as in synthdid's `sc_estimate`). With
+    `predictors` (other outcomes of the design, entered as their pre-period means beside the
+    outcome's own pre-period values) V is chosen from the data to minimise the pre-period
+    outcome MSPE (Abadie, Diamond & Hainmueller 2010, §2.3); donors lacking a predictor are
+    dropped and named. Inference for one treated unit: placebo-in-space permutation of the
     post/pre RMSPE ratio (Abadie et al. 2010) and conformal inference for a constant effect
     with the confidence set by test inversion (Chernozhukov, Wüthrich & Zhu 2021, JASA).
     """
 
+    predictors: tuple[str, ...] = ()
     conformal_grid: int = 41
     seed: int = 0
 
@@ -287,7 +292,10 @@ class SyntheticControl:
         for g, units in cohorts.items():
             for unit in units:
                 b = block_matrix(panel, outcome, [unit])
-                sc = synthetic_control_unit(b.y, b.n0, b.t0)
+                x = None
+                if self.predictors:
+                    b, x = with_predictors(panel, b, self.predictors)
+                sc = synthetic_control_unit(b.y, b.n0, b.t0, x)
                 fit, gaps, ratio, att = sc.fit, sc.gaps, sc.rmspe_ratio, sc.att
                 placebo, p_perm = sc.placebo_ratios, sc.permutation_p_value
                 p_conf = conformal_pvalue(b.y, b.n0, b.t0, 0.0)
@@ -325,6 +333,23 @@ class SyntheticControl:
                 pre_rmspe = float(np.sqrt(np.mean(gaps[: b.t0] ** 2)))
                 per_unit[str(name)] = {
                     "donor_weights": _named(b.names[: b.n0], fit.omega),
+                    "predictor_weights": (
+                        dict(
+                            zip(
+                                [
+                                    *self.predictors,
+                                    *(
+                                        f"outcome {panel.period_label(int(p))}"
+                                        for p in b.periods[: b.t0]
+                                    ),
+                                ],
+                                sc.predictor_weights.tolist(),
+                                strict=True,
+                            )
+                        )
+                        if sc.predictor_weights is not None
+                        else {}
+                    ),
                     "pre_rmspe": pre_rmspe,
                     "post_rmspe": float(np.sqrt(np.mean(gaps[b.t0 :] ** 2))),
                     "rmspe_ratio": ratio,
@@ -375,7 +400,17 @@ class SyntheticControl:
             n_units + n_donors,
             n_units,
             n_obs,
-            MappingProxyType({"units": per_unit, "v_matrix": "identity on pre-period outcomes"}),
+            MappingProxyType(
+                {
+                    "units": per_unit,
+                    "v_matrix": (
+                        f"data-driven over predictors {list(self.predictors)} and "
+                        "pre-period outcomes (minimum pre-period MSPE)"
+                    )
+                    if self.predictors
+                    else "identity on pre-period outcomes",
+                }
+            ),
             tuple(dict.fromkeys(warns)),
         )
 
@@ -391,18 +426,66 @@ class SCUnitFit:
     rmspe_ratio: float
     placebo_ratios: np.ndarray
     permutation_p_value: float
+    predictor_weights: np.ndarray | None = None
 
 
-def synthetic_control_unit(y: np.ndarray, n0: int, t0: int) -> SCUnitFit:
+def synthetic_control_unit(
+    y: np.ndarray, n0: int, t0: int, x: np.ndarray | None = None
+) -> SCUnitFit:
     """Weights, gaps and the placebo-in-space permutation test (Abadie et al. 2010, §4):
     p = (1 + #{donors whose post/pre RMSPE ratio ≥ the treated unit's}) / (N0 + 1), each
-    donor's ratio from a synthetic control built from all other units (see _donor_gaps)."""
+    donor's ratio from a synthetic control built from all other units (see _donor_gaps).
+
+    x: optional (k, N0 + 1) predictors (donors' columns first, the treated unit's last); the
+    weights then come from predictors with a data-driven V (`sc_predictors`), and each placebo
+    re-solves its weights under the treated unit's V."""
     fit = synthdid(y, n0, t0, "sc")
+    v = None
+    if x is not None:
+        pf = predictor_weights(x[:, -1], x[:, :n0], y[-1, :t0], y[:n0, :t0])
+        fit, v = replace(fit, omega=pf.omega), pf.v
     gaps = y[-1] - fit.omega @ y[:n0]
     ratio = _rmspe_ratio(gaps, t0)
-    placebo = np.array([_rmspe_ratio(_donor_gaps(y, j, t0), t0) for j in range(n0)])
+    placebo = np.array([_rmspe_ratio(_donor_gaps(y, j, t0, x, v), t0) for j in range(n0)])
     p_perm = float((1 + (placebo >= ratio).sum()) / (n0 + 1))
-    return SCUnitFit(fit, gaps, float(gaps[t0:].mean()), ratio, placebo, p_perm)
+    return SCUnitFit(fit, gaps, float(gaps[t0:].mean()), ratio, placebo, p_perm, v)
+
+
+def with_predictors(
+    panel: ValidatedPanel, b: BlockData, predictors: tuple[str, ...]
+) -> tuple[BlockData, np.ndarray]:
+    """Predictor matrix (k, N0 + 1): each predictor's pre-period mean, then the outcome's own
+    pre-period values; donors without every predictor are dropped from the block."""
+    pre = b.periods[: b.t0]
+    rows = []
+    for name in predictors:
+        cells = panel.outcome_cells(name)
+        if cells.empty:
+            raise EstimationError(
+                f"predictor {name!r} has no data",
+                where="options.predictors",
+                fix="name outcomes of the design that have data",
+            )
+        means = cells[cells["period"].isin(pre)].groupby("unit")["y"].mean()
+        rows.append(means.reindex(list(b.names)).to_numpy(dtype=float))
+    x = np.vstack([*rows, b.y[:, : b.t0].T])
+    keep = ~np.isnan(x).any(axis=0)
+    if not keep[-1]:
+        raise EstimationError(
+            "the treated unit lacks a predictor value before its start",
+            where="options.predictors",
+            fix="choose predictors it has",
+        )
+    dropped = tuple(n for n, k in zip(b.names[: b.n0], keep[: b.n0], strict=True) if not k)
+    block = BlockData(
+        b.y[keep],
+        tuple(n for n, k in zip(b.names, keep, strict=True) if k),
+        b.periods,
+        int(keep[: b.n0].sum()),
+        b.t0,
+        b.dropped_donors + dropped,
+    )
+    return block, x[:, keep]
 
 
 def _named(names: tuple[str, ...], w: np.ndarray) -> dict[str, float]:
@@ -415,15 +498,23 @@ def _rmspe_ratio(gaps: np.ndarray, t0: int) -> float:
     return post / pre if pre > 0 else np.inf
 
 
-def _donor_gaps(y: np.ndarray, j: int, t0: int) -> np.ndarray:
+def _donor_gaps(
+    y: np.ndarray, j: int, t0: int, x: np.ndarray | None = None, v: np.ndarray | None = None
+) -> np.ndarray:
     """Gaps of donor j against a synthetic control from every other unit, the treated one
     included, so that under no effect all N0 + 1 ratios are exchangeable and the rank test is
     exact (Firpo & Possebom 2018, J. Causal Inference 6(2)); using only the other donors gives
     the treated unit one more donor than its placebos and over-rejects (7.4% at 5% in
     benchmarks/synthetic_size.py)."""
     others = np.delete(y, j, axis=0)
-    fit = synthdid(np.vstack([others, y[j]]), len(others), t0, "sc")
-    return y[j] - fit.omega @ others
+    if x is not None and v is not None:
+        xo = np.delete(x, j, axis=1)
+        sd = x.std(axis=1)
+        sd[sd == 0] = 1.0
+        omega = fixed_v_weights(xo / sd[:, None], x[:, j] / sd, v)
+    else:
+        omega = synthdid(np.vstack([others, y[j]]), len(others), t0, "sc").omega
+    return y[j] - omega @ others
 
 
 def _leave_one_out(b: BlockData, fit: SDIDFit) -> dict[str, float]:
