@@ -102,7 +102,7 @@ def test_other_designs_run(tmp_path, name):
     check_schema(doc)
     if name == "rcc":
         assert {a["status"] for a in doc["analyses"]} == {"ok"}
-        sc = [a for a in doc["analyses"] if a["estimator"] == "synthetic_control"]
+        sc = [a for a in doc["analyses"] if a["id"] == "synthetic_control"]
         assert len(sc) == 4 and all(len(a["diagnostics"]["units"]) == 2 for a in sc)
         assert all("Only 1 post-period" in " ".join(a["warnings"]) for a in sc)
         assert "only 1 period of data after the start (2025)" in html
