@@ -17,12 +17,12 @@ from _data_paths import (
     public,
 )
 from pathfinder_eval.data.official import (
-    LONG_COLUMNS,
     check_recomputation,
     load_official,
     round_half_up,
     summarise_recomputation,
 )
+from pathfinder_eval.data.source import OFFICIAL_COLUMNS
 from pathfinder_eval.errors import DataError
 
 DTYPES = {
@@ -64,7 +64,7 @@ C1_HEADER = (
 @needs_public_data
 def test_contract_columns_dtypes_and_provenance():
     data = official_la()
-    assert tuple(data.frame.columns) == LONG_COLUMNS
+    assert tuple(data.frame.columns) == OFFICIAL_COLUMNS
     assert {c: str(t) for c, t in data.frame.dtypes.items()} == DTYPES
     assert isinstance(data.frame.index, pd.RangeIndex)
     usable = data.frame["status"] == ""

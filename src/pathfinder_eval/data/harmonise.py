@@ -17,6 +17,7 @@ import pandas as pd
 import yaml
 
 from pathfinder_eval.data.catalogue import load_catalogue
+from pathfinder_eval.data.source import OFFICIAL_COLUMNS
 from pathfinder_eval.errors import DataError
 
 RULES = {
@@ -26,17 +27,6 @@ RULES = {
     "combined": "kept as one combined unit (workforce data only)",
 }
 NOT_EXISTING = ("z", "x")
-_NEEDED = (
-    "unit",
-    "period",
-    "outcome",
-    "numerator",
-    "denominator",
-    "value",
-    "published",
-    "status",
-    "source",
-)
 
 
 class LedgerEntry(NamedTuple):
@@ -128,7 +118,7 @@ def harmonise(
     3. break: the old units' rows are excluded. continuous, combined: rows kept unchanged.
     Ledger counts equal the rows excluded; rows summed by `aggregate` are not exclusions.
     """
-    missing = [c for c in _NEEDED if c not in frame.columns]
+    missing = [c for c in OFFICIAL_COLUMNS if c not in frame.columns]
     if missing:
         raise DataError(
             f"frame lacks column(s) {', '.join(missing)}",

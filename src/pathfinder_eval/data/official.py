@@ -23,19 +23,9 @@ from pathfinder_eval.data.harmonise import (
     applicable_reorganisations,
     harmonise,
 )
+from pathfinder_eval.data.source import OFFICIAL_COLUMNS
 from pathfinder_eval.errors import DataError
 
-LONG_COLUMNS = (
-    "unit",
-    "period",
-    "outcome",
-    "numerator",
-    "denominator",
-    "value",
-    "published",
-    "status",
-    "source",
-)
 LEVELS = {"Local authority": "old_la_code", "National": "country_code", "Regional": "region_code"}
 _DTYPES = {
     "unit": "str",
@@ -55,7 +45,7 @@ _EPS = float(np.sqrt(np.finfo(float).eps))
 class OfficialData:
     """Official outcome data in long form.
 
-    frame: one row per unit x period x outcome, columns LONG_COLUMNS (status "" = usable).
+    frame: one row per unit x period x outcome, columns OFFICIAL_COLUMNS (status "" = usable).
     ledger: rows excluded, by reason. files: (file name, sha256) of every file read.
     reorganisations: LA reorganisations touching the units in the data, with the rule applied.
     """
@@ -385,5 +375,5 @@ def _periods(rows: pd.DataFrame, file: str) -> np.ndarray:
 
 def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
     """Fixed columns and dtypes, sorted by outcome, unit and period."""
-    out = frame.loc[:, list(LONG_COLUMNS)].astype(_DTYPES)
+    out = frame.loc[:, list(OFFICIAL_COLUMNS)].astype(_DTYPES)
     return out.sort_values(["outcome", "unit", "period"], kind="stable").reset_index(drop=True)

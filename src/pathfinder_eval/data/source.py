@@ -16,6 +16,8 @@ LONG_COLUMNS: tuple[str, ...] = (
     "status",
     "source",
 )
+# Official statistics also carry DfE's own published figure, to check the recomputation.
+OFFICIAL_COLUMNS: tuple[str, ...] = (*LONG_COLUMNS[:6], "published", *LONG_COLUMNS[6:])
 
 
 @dataclass(frozen=True)

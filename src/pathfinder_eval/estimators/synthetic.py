@@ -277,7 +277,6 @@ class SyntheticControl:
 
     predictors: tuple[str, ...] = ()
     conformal_grid: int = 41
-    seed: int = 0
 
     name = "synthetic_control"
     inference_methods = frozenset({"default", "randomisation"})
