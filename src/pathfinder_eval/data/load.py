@@ -29,9 +29,9 @@ def load_outcomes(spec: DesignSpec, data: Path | None, seed: int) -> OutcomeData
     """Read the outcome data for a design (see module docstring for the choice)."""
     if data is None:
         if spec.data.source == "synthetic":
-            return _synthetic(spec, seed)
+            return synthetic_outcomes(spec, seed)
         if spec.data.source == "simulated_trial":
-            return _trial(spec, seed)
+            return trial_outcomes(spec, seed)
         if spec.data.path is None:
             raise DataError(
                 f"data.source is {spec.data.source!r} but no data.path is given",
@@ -82,7 +82,11 @@ def _treated_las(spec: DesignSpec) -> dict[str, object]:
     return out
 
 
-def _synthetic(spec: DesignSpec, seed: int) -> OutcomeData:
+def synthetic_outcomes(
+    spec: DesignSpec, seed: int, effects: dict[str, float] | None = None
+) -> OutcomeData:
+    """The embedded synthetic panel for the design's outcomes, with the design's injected
+    effects (or `effects`, e.g. from a power simulation)."""
     catalogue = load_catalogue()
     ids = _indicator_ids(spec, "the synthetic panel")
     available = [i for i in ids if i in calibration()["indicators"]]
@@ -90,12 +94,12 @@ def _synthetic(spec: DesignSpec, seed: int) -> OutcomeData:
         u: onset(spec.time.axis, s, spec.time.partial_period_rule).first_treated
         for u, s in _treated_las(spec).items()
     }
-    return synthetic_panel(
-        [(i, catalogue[i].scale) for i in available], cohorts, dict(spec.data.injected_effect), seed
-    )
+    chosen = dict(spec.data.injected_effect) if effects is None else effects
+    return synthetic_panel([(i, catalogue[i].scale) for i in available], cohorts, chosen, seed)
 
 
-def _trial(spec: DesignSpec, seed: int) -> OutcomeData:
+def trial_outcomes(spec: DesignSpec, seed: int, effect: float | None = None) -> OutcomeData:
+    """The simulated stepped-wedge trial the design describes (its effect unless `effect`)."""
     trial = spec.data.trial
     if trial is None or spec.time.axis is not TimeAxis.PERIOD or len(spec.outcomes) != 1:
         raise DataError(
@@ -105,8 +109,9 @@ def _trial(spec: DesignSpec, seed: int) -> OutcomeData:
             fix="see designs/examples/stepped_wedge_trial.yaml",
         )
     starts = {u: int(s) for u, s in spec.start_of().items()}
+    chosen = trial.effect if effect is None else effect
     return simulate_stepped_wedge(
-        starts, trial.periods, spec.outcomes[0].id, trial.effect, trial.icc, trial.cell_size, seed
+        starts, trial.periods, spec.outcomes[0].id, chosen, trial.icc, trial.cell_size, seed
     )
 
 
@@ -121,10 +126,7 @@ def _official(spec: DesignSpec, folder: Path) -> OutcomeData:
     extra = sorted(set(frame["unit"]) - set(units["unit"]))
     if extra:
         units = pd.concat([units, pd.DataFrame({"unit": extra, "name": extra, "region": ""})])
-    exclusions = tuple(
-        Exclusion(e.reason, e.count, tuple(e.units), getattr(e, "outcome", ""))
-        for e in official.ledger
-    )
+    exclusions = tuple(Exclusion(e.reason, e.count, tuple(e.units)) for e in official.ledger)
     return OutcomeData(
         frame,
         units.reset_index(drop=True),
@@ -136,7 +138,9 @@ def _official(spec: DesignSpec, folder: Path) -> OutcomeData:
 
 
 def _has_family(folder: Path, indicator: str) -> bool:
-    return find_family_file(folder, load_catalogue()[indicator].family) is not None
+    """Whether every file family the indicator reads is in the folder."""
+    families = load_catalogue()[indicator].families
+    return all(find_family_file(folder, f) is not None for f in families)
 
 
 def tidy_outcomes(spec: DesignSpec, path: Path) -> OutcomeData:

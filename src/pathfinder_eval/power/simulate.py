@@ -17,15 +17,12 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 from tqdm import tqdm
 
-from pathfinder_eval.data.catalogue import load_catalogue
+from pathfinder_eval.data.load import synthetic_outcomes, trial_outcomes
 from pathfinder_eval.data.source import OutcomeData
-from pathfinder_eval.data.synthetic import synthetic_panel
-from pathfinder_eval.data.trial_sim import simulate_stepped_wedge
 from pathfinder_eval.errors import DesignError
 from pathfinder_eval.evaluate import ESTIMATORS, build_estimator, describe_outcome
 from pathfinder_eval.panel import build_panel
 from pathfinder_eval.spec import DesignSpec
-from pathfinder_eval.timeaxis import onset
 
 
 @dataclass(frozen=True)
@@ -60,45 +57,25 @@ class SimulatedPower:
 
 
 def simulated_data(spec: DesignSpec, outcome: str, effect: float, seed: int) -> OutcomeData:
-    """One data set from the design's generator with `effect` injected (trial: in outcome SD
-    units; LA panels: relative change in the rate)."""
+    """One data set from the design's generator with `effect` injected on `outcome` (trial:
+    outcome SD units; LA panels: relative change in the rate). `spec` lists that outcome only."""
     if spec.data.trial is not None:
-        trial = spec.data.trial
-        starts = {u: int(s) for u, s in spec.start_of().items()}
-        return simulate_stepped_wedge(
-            starts, trial.periods, outcome, effect, trial.icc, trial.cell_size, seed
-        )
-    catalogue = load_catalogue()
-    if outcome not in catalogue:
-        raise DesignError(
-            f"outcome {outcome!r} cannot be simulated",
-            file=spec.path,
-            where="outcomes",
-            fix="simulate a catalogue indicator",
-        )
-    cohorts = {}
-    for unit, start in spec.start_of().items():
-        members = spec.groups[unit].members if unit in spec.groups else (unit,)
-        first = onset(spec.time.axis, start, spec.time.partial_period_rule).first_treated
-        cohorts.update({m: first for m in members})
-    return synthetic_panel([(outcome, catalogue[outcome].scale)], cohorts, {outcome: effect}, seed)
+        return trial_outcomes(spec, seed, effect)
+    return synthetic_outcomes(spec, seed, {outcome: effect})
 
 
 def run_task(task: Task) -> tuple[float, float]:
     """(estimate, p-value) of the analysis's overall effect in one simulated data set."""
-    spec = task.spec
-    data = simulated_data(spec, task.outcome, task.effect, task.seed)
-    only = spec.model_copy(
-        update={"outcomes": tuple(o for o in spec.outcomes if o.id == task.outcome)}
+    spec = task.spec.model_copy(
+        update={"outcomes": tuple(o for o in task.spec.outcomes if o.id == task.outcome)}
     )
-    panel = build_panel(only, data, describe_outcome(only))
+    data = simulated_data(spec, task.outcome, task.effect, task.seed)
+    panel = build_panel(spec, data, describe_outcome(spec))
     estimator = build_estimator(spec, task.analysis, task.seed)
     if "leave_one_out" in {f.name for f in fields(estimator)}:  # robustness refits: not needed
         estimator = replace(estimator, leave_one_out=False)
-    result = estimator.fit(
-        panel, task.outcome, spec.analyses[task.analysis].id, spec.analyses[task.analysis].level
-    )
-    row = result.table.iloc[0]
+    analysis = spec.analyses[task.analysis]
+    row = estimator.fit(panel, task.outcome, analysis.id, analysis.level).table.iloc[0]
     return float(row["estimate"]), float(row["p_value"])
 
 
