@@ -162,3 +162,18 @@ def test_power_cli_rejects_a_non_trial_design(capsys):
     design = Path(__file__).resolve().parents[1] / "designs/family_help.yaml"
     assert main(["power", str(design)]) == 2
     assert "data.trial" in capsys.readouterr().err
+
+
+def test_t_reference_with_clusters_minus_two_df_lowers_power():
+    from pathlib import Path
+
+    from pathfinder_eval.power.design import design_power
+    from pathfinder_eval.spec import load_design
+
+    spec = load_design(
+        Path(__file__).resolve().parents[1] / "designs/examples/stepped_wedge_trial.yaml"
+    )
+    z, t = design_power(spec), design_power(spec, reference="t")
+    assert t.df == 10 and t.reference == "t(10)" and z.reference == "z"
+    assert t.power == pytest.approx(power(0.3, z.variance, 0.05, 10.0), rel=1e-12)
+    assert t.power < z.power and t.mdes_80 > z.mdes_80

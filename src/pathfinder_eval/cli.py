@@ -46,6 +46,12 @@ def _parser() -> argparse.ArgumentParser:
     pw.add_argument("--out", type=Path, default=None, help="also write NAME_power.json/.html")
     pw.add_argument("--alpha", type=float, default=0.05, help="two-sided level (default 0.05)")
     pw.add_argument(
+        "--reference",
+        choices=["z", "t"],
+        default="z",
+        help="analytic power: z test, or t with clusters − 2 df",
+    )
+    pw.add_argument(
         "--simulate",
         type=int,
         default=None,
@@ -149,7 +155,7 @@ def _power(spec, args: argparse.Namespace) -> int:
 
     if args.simulate is not None:
         return _simulated_power(spec, args)
-    summary = design_power(spec, args.alpha)
+    summary = design_power(spec, args.alpha, args.reference)
     print(table_text(summary))
     if args.out is not None:
         html = render_html(power_context(spec.title, summary), None, "power.html.j2")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -28,6 +29,11 @@ class PowerSummary:
     mdes_90: float
     alpha: float
     model: str
+    df: float | None = None  # None: z reference; else t(df)
+
+    @property
+    def reference(self) -> str:
+        return "z" if self.df is None else f"t({self.df:g})"
 
 
 def trial_matrix(spec: DesignSpec) -> np.ndarray:
@@ -46,12 +52,18 @@ def trial_matrix(spec: DesignSpec) -> np.ndarray:
     return (periods[None, :] >= np.array(starts)[:, None]).astype(float)
 
 
-def design_power(spec: DesignSpec, alpha: float = 0.05) -> PowerSummary:
-    """Hussey & Hughes model with the design's ICC (total variance 1: effects in SD units)."""
+def design_power(
+    spec: DesignSpec, alpha: float = 0.05, reference: Literal["z", "t"] = "z"
+) -> PowerSummary:
+    """Hussey & Hughes model with the design's ICC (total variance 1: effects in SD units).
+
+    reference "t" uses a t distribution with I − 2 degrees of freedom (clusters minus two), a
+    common small-sample rule for stepped-wedge trials with few clusters."""
     design = trial_matrix(spec)
     trial = spec.data.trial
     model = VarianceModel.from_icc(trial.icc)
     v = gls_precision(design, model, trial.cell_size).variance
+    df = float(design.shape[0] - 2) if reference == "t" else None
     return PowerSummary(
         clusters=design.shape[0],
         periods=design.shape[1],
@@ -60,9 +72,10 @@ def design_power(spec: DesignSpec, alpha: float = 0.05) -> PowerSummary:
         icc=trial.icc,
         effect=trial.effect,
         variance=v,
-        power=power(trial.effect, v, alpha),
-        mdes_80=mdes(v, 0.8, alpha),
-        mdes_90=mdes(v, 0.9, alpha),
+        power=power(trial.effect, v, alpha, df),
+        mdes_80=mdes(v, 0.8, alpha, df),
+        mdes_90=mdes(v, 0.9, alpha, df),
         alpha=alpha,
-        model="Hussey & Hughes (random cluster intercept), categorical periods, GLS, z test",
+        model="Hussey & Hughes (random cluster intercept), categorical periods, GLS",
+        df=df,
     )

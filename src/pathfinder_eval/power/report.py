@@ -22,6 +22,7 @@ def table_text(s: PowerSummary) -> str:
             f"{s.cell_size} per cell",
         ),
         ("model", s.model),
+        ("reference", s.reference),
         ("ICC", f"{s.icc:g}"),
         ("Var(effect)", f"{s.variance:.6g}"),
         ("SE(effect)", f"{np.sqrt(s.variance):.4f}"),
@@ -36,7 +37,7 @@ def table_text(s: PowerSummary) -> str:
 def curve(s: PowerSummary, points: int = 21) -> list[dict[str, float]]:
     """Power against effect size from 0 to twice the 90% MDES."""
     return [
-        {"effect": float(e), "power": power(e, s.variance, s.alpha)}
+        {"effect": float(e), "power": power(e, s.variance, s.alpha, s.df)}
         for e in np.linspace(0.0, 2 * s.mdes_90, points)
     ]
 
