@@ -10,8 +10,9 @@ import statsmodels.formula.api as smf
 from pathfinder_eval.data.source import LONG_COLUMNS, OutcomeData
 from pathfinder_eval.estimators.twfe import EventStudy, TwoWayFixedEffects
 from pathfinder_eval.panel import OutcomeInfo, build_panel
-from pathfinder_eval.spec import load_design
+from pathfinder_eval.spec import Inference, load_design
 
+CR1 = Inference(method="cluster_robust")  # analytic inference: no bootstrap draws
 # Two implementations of the same linear algebra agree to floating-point noise.
 EXACT = 1e-9
 
@@ -73,7 +74,7 @@ def test_twfe_2x2_equals_difference_of_mean_changes(tmp_path):
 def test_twfe_matches_statsmodels_dummy_ols_with_cluster_se(tmp_path):
     frame = simulated()
     panel = make_panel(tmp_path, frame, {4: ["u00", "u01", "u02", "u03", "u04"]})
-    res = TwoWayFixedEffects().fit(panel, "y", "a")
+    res = TwoWayFixedEffects(inference=Inference(method="cluster_robust")).fit(panel, "y", "a")
     d = panel.outcome_cells("y")
     ref = smf.ols("y ~ treated + C(unit) + C(period)", d).fit(
         cov_type="cluster", cov_kwds={"groups": pd.factorize(d["unit"])[0]}
@@ -126,14 +127,16 @@ def test_fit_leaves_panel_and_estimator_unchanged(tmp_path):
 
 def test_row_order_and_relabelling_do_not_change_estimates(tmp_path):
     frame = simulated()
-    base = TwoWayFixedEffects().fit(
+    base = TwoWayFixedEffects(inference=CR1).fit(
         make_panel(tmp_path, frame, {4: ["u00", "u01", "u02", "u03", "u04"]}), "y", "a"
     )
     shuffled = frame.sample(frac=1.0, random_state=1)
     relabel = {f"u{i:02d}": f"z{23 - i:02d}" for i in range(24)}
     shuffled = shuffled.assign(unit=shuffled["unit"].map(relabel))
     treated = [relabel[f"u0{i}"] for i in range(5)]
-    other = TwoWayFixedEffects().fit(make_panel(tmp_path, shuffled, {4: treated}), "y", "a")
+    other = TwoWayFixedEffects(inference=CR1).fit(
+        make_panel(tmp_path, shuffled, {4: treated}), "y", "a"
+    )
     cols = ["estimate", "std_error", "p_value"]
     np.testing.assert_allclose(
         base.table[cols].to_numpy(), other.table[cols].to_numpy(), rtol=1e-10
@@ -151,3 +154,33 @@ def test_leave_one_treated_out_refits_without_each_treated_unit(tmp_path):
         make_panel(tmp_path, without, {4: [u for u in treated if u != "u02"]}), "y", "a"
     )
     assert drops["u02"] == pytest.approx(direct.table.loc[0, "estimate"], abs=EXACT)
+
+
+def test_default_inference_with_few_treated_units_is_the_wild_bootstrap(tmp_path):
+    from pathfinder_eval.inference.wild_bootstrap import wild_cluster_bootstrap
+
+    frame = simulated()
+    panel = make_panel(tmp_path, frame, {4: ["u00", "u01", "u02", "u03", "u04"]})
+    res = TwoWayFixedEffects(seed=3).fit(panel, "y", "a")
+    assert res.inference.startswith("wild cluster restricted bootstrap")
+    assert "only 5 units are treated" in res.inference and res.warnings == ()
+    d = panel.outcome_cells("y")
+    wb = wild_cluster_bootstrap(
+        d["y"].to_numpy(float),
+        d["treated"].to_numpy(float),
+        pd.factorize(d["unit"])[0],
+        pd.factorize(d["period"])[0],
+        pd.factorize(d["unit"])[0],
+        9999,
+        "webb",
+        0.95,
+        3,
+    )
+    row = res.table.iloc[0]
+    assert (row["p_value"], row["ci_lower"], row["ci_upper"]) == (
+        wb.p_value,
+        wb.ci_lower,
+        wb.ci_upper,
+    )
+    cr1 = TwoWayFixedEffects(inference=Inference(method="cluster_robust")).fit(panel, "y", "a")
+    assert row["std_error"] == cr1.table.iloc[0]["std_error"]

@@ -88,8 +88,11 @@ def build_estimator(spec: DesignSpec, index: int, seed: int | None = None):
             fix=f"use one of: {', '.join(sorted(cls.inference_methods))}",
         )
     options = dict(analysis.options)
-    if "seed" in {f.name for f in fields(cls)}:
+    names = {f.name for f in fields(cls)}
+    if "seed" in names:
         options["seed"] = spec.seed if seed is None else seed
+    if "inference" in names:  # estimators that offer several inference methods
+        options["inference"] = analysis.inference
     try:
         return cls(**options)
     except TypeError:

@@ -8,16 +8,19 @@ D'Haultfœuille 2020, AER 110:2964–2996). It is reported as the conventional b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
 from linearmodels import PanelOLS
 
+from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.inference.cluster import t_summary, wald_test
+from pathfinder_eval.inference.wild_bootstrap import wild_cluster_bootstrap
 from pathfinder_eval.panel import ValidatedPanel
 from pathfinder_eval.results import EffectEstimates, estimates_table
+from pathfinder_eval.spec import Inference
 
 INFERENCE_LABEL = "cluster-robust by unit (CR1), t(G−1) reference"
 
@@ -62,13 +65,20 @@ def fit_twfe(cells: pd.DataFrame, regressors: list[str], weighted: bool = False)
 @dataclass(frozen=True)
 class TwoWayFixedEffects:
     """Static TWFE DiD: y_it = α_i + λ_t + β·D_it + ε_it. `weighted` uses the denominators;
-    `leave_one_out` re-fits without each treated unit (robustness; off in simulations)."""
+    `leave_one_out` re-fits without each treated unit (robustness; off in simulations).
+
+    Inference: "cluster_robust" is CR1 with a t(G−1) reference. "wild_bootstrap" replaces the
+    p-value and interval by the wild cluster restricted bootstrap (the standard error shown
+    stays CR1). "default" chooses the bootstrap when fewer than 20 units are treated, where
+    CR1 over-rejects (MacKinnon & Webb 2017), and CR1 otherwise."""
 
     weighted: bool = False
     leave_one_out: bool = True
+    inference: Inference = field(default_factory=Inference)
+    seed: int = 0
 
     name = "twfe"
-    inference_methods = frozenset({"default", "cluster_robust"})
+    inference_methods = frozenset({"default", "cluster_robust", "wild_bootstrap"})
 
     def fit(
         self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
@@ -77,26 +87,56 @@ class TwoWayFixedEffects:
         fit = fit_twfe(cells, ["treated"], self.weighted)
         summ = t_summary(fit.params, fit.vcov, fit.n_clusters - 1, level)
         n_treated = int(cells.loc[cells["role"] == "treated", "unit"].nunique())
-        table = estimates_table(
-            [
-                {
-                    "term": "ATT (TWFE)",
-                    "estimate": fit.params[0],
-                    "std_error": summ.std_error[0],
-                    "statistic": summ.statistic[0],
-                    "p_value": summ.p_value[0],
-                    "ci_lower": summ.ci_lower[0],
-                    "ci_upper": summ.ci_upper[0],
-                    "df": summ.df,
-                    "n_units": fit.n_clusters,
-                }
-            ]
-        )
+        row = {
+            "term": "ATT (TWFE)",
+            "estimate": fit.params[0],
+            "std_error": summ.std_error[0],
+            "statistic": summ.statistic[0],
+            "p_value": summ.p_value[0],
+            "ci_lower": summ.ci_lower[0],
+            "ci_upper": summ.ci_upper[0],
+            "df": summ.df,
+            "n_units": fit.n_clusters,
+        }
+        label, warns = INFERENCE_LABEL, few_cluster_warnings(n_treated, fit.n_clusters)
+        method = self.inference.method
+        if method == "wild_bootstrap" or (method == "default" and n_treated < 20):
+            if self.weighted:
+                raise EstimationError(
+                    "the wild cluster bootstrap is implemented for unweighted TWFE only",
+                    where="options.weighted",
+                    fix="set weighted: false or use cluster_robust",
+                )
+            wb = wild_cluster_bootstrap(
+                cells["y"].to_numpy(float),
+                cells["treated"].to_numpy(float),
+                pd.factorize(cells["unit"])[0],
+                pd.factorize(cells["period"])[0],
+                pd.factorize(cells["unit"])[0],
+                self.inference.draws,
+                self.inference.weights,
+                level,
+                self.seed,
+            )
+            row.update(p_value=wb.p_value, ci_lower=wb.ci_lower, ci_upper=wb.ci_upper)
+            row["df"] = np.nan
+            why = (
+                f"chosen because only {n_treated} units are treated"
+                if method == "default"
+                else "requested"
+            )
+            label = (
+                f"wild cluster restricted bootstrap by unit ({wb.weights} weights, "
+                f"{wb.draws} {'enumerated ' if wb.enumerated else ''}draws; p-value and "
+                f"interval by test inversion; {why}); standard error CR1"
+            )
+            warns = ()
+        table = estimates_table([row])
         return EffectEstimates(
             analysis_id,
             outcome,
             self.name,
-            INFERENCE_LABEL,
+            label,
             table,
             level,
             fit.vcov,
@@ -112,7 +152,7 @@ class TwoWayFixedEffects:
                     ),
                 }
             ),
-            few_cluster_warnings(n_treated, fit.n_clusters),
+            warns,
         )
 
 
