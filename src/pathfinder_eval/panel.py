@@ -15,7 +15,7 @@ import pandas as pd
 from pathfinder_eval.data.catalogue import SCALES
 from pathfinder_eval.data.ees import DERIVED_STATUSES, SYMBOLS
 from pathfinder_eval.data.la_lookup import la_table
-from pathfinder_eval.data.source import Exclusion, OutcomeData
+from pathfinder_eval.data.source import CELL_COLUMNS, Exclusion, OutcomeData
 from pathfinder_eval.errors import PanelError
 from pathfinder_eval.spec import DesignSpec, UnitLevel
 from pathfinder_eval.timeaxis import PartialRule, onset, period_label
@@ -59,7 +59,8 @@ class ValidatedPanel:
     """Analysis-ready cells.
 
     cells: unit, period, outcome, y, numerator, denominator, weight, cohort (first treated
-    period, NaN for comparison units), treated (0/1 in that cell), role ('treated'|'comparison').
+    period, NaN for comparison units), treated (0/1 in that cell), role ('treated'|'comparison'),
+    and any of source.CELL_COLUMNS the reader supplied (ssw: within-cell sum of squares).
     units: unit, name, region, role, wave, start, cohort, exposure_fraction.
     """
 
@@ -202,6 +203,7 @@ def build_panel(spec: DesignSpec, data: OutcomeData, describe: OutcomeLookup) ->
 
     cells = frame.rename(columns={"value": "y"})[
         ["unit", "period", "outcome", "y", "numerator", "denominator"]
+        + [c for c in CELL_COLUMNS if c in frame.columns]
     ].copy()
     cells["weight"] = cells["denominator"].where(cells["denominator"] > 0, 1.0).fillna(1.0)
     cells["cohort"] = cells["unit"].map(cohort).astype("float64")

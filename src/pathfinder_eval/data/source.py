@@ -16,6 +16,9 @@ LONG_COLUMNS: tuple[str, ...] = (
     "status",
     "source",
 )
+# Optional columns a reader may add after LONG_COLUMNS; the panel carries them into its cells.
+# ssw: within-cell sum of squared deviations of the individual outcomes (trial cell summaries).
+CELL_COLUMNS: tuple[str, ...] = ("ssw",)
 # Official statistics also carry DfE's own published figure, to check the recomputation.
 OFFICIAL_COLUMNS: tuple[str, ...] = (*LONG_COLUMNS[:6], "published", *LONG_COLUMNS[6:])
 

@@ -1,0 +1,100 @@
+"""Individual-level trial records (one row per person: cluster, period, outcomes) → cell
+summaries in the long form: per cluster × period the mean (`value`), the number of people
+(`denominator`), the sum (`numerator`, the event count for a 0/1 outcome) and the within-cell
+sum of squared deviations (`ssw`). A linear mixed model with cluster-period covariates depends
+on the records only through these (estimators/sw_lmm.py), so nothing else is kept.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pathfinder_eval.data.source import CELL_COLUMNS, LONG_COLUMNS, Exclusion, OutcomeData
+from pathfinder_eval.errors import DataError
+
+
+def cell_summaries(
+    units: pd.Series, periods: pd.Series, values: pd.Series, outcome: str, source: str
+) -> pd.DataFrame:
+    """Long-form rows (LONG_COLUMNS + CELL_COLUMNS), one per unit × period with records.
+
+    values must be numeric with no missing entries (the caller excludes and counts those)."""
+    frame = pd.DataFrame({"unit": units.to_numpy(), "period": periods.to_numpy(), "y": values})
+    grouped = frame.groupby(["unit", "period"], sort=True)["y"]
+    out = grouped.agg(["size", "sum", "mean"]).reset_index()
+    frame = frame.merge(out[["unit", "period", "mean"]], on=["unit", "period"])
+    frame["sq"] = (frame["y"] - frame["mean"]) ** 2  # two-pass: accurate for large cells
+    ssw = frame.groupby(["unit", "period"], sort=True)["sq"].sum().to_numpy()
+    return pd.DataFrame(
+        {
+            "unit": out["unit"].astype(str),
+            "period": out["period"].astype("int64"),
+            "outcome": outcome,
+            "numerator": out["sum"].astype(float),
+            "denominator": out["size"].astype(float),
+            "value": out["mean"].astype(float),
+            "status": "",
+            "source": source,
+            "ssw": ssw,
+        }
+    )[list(LONG_COLUMNS) + list(CELL_COLUMNS)]
+
+
+def records_outcomes(
+    raw: pd.DataFrame,
+    unit: str,
+    period: str,
+    outcomes: dict[str, str],
+    file: str,
+    periods: pd.Series | None = None,
+) -> OutcomeData:
+    """Summarise records into OutcomeData. outcomes: outcome id → column; `periods` (parsed
+    period ordinals, one per row) replaces the raw period column when given. Records with a
+    missing outcome are left out and counted; non-numeric values are an error naming the row."""
+    for c in [unit, period, *outcomes.values()]:
+        if c not in raw.columns:
+            raise DataError(
+                f"required column {c!r} is missing",
+                file=file,
+                where=f"column {c}",
+                fix=f"add it or map it in data.columns; columns present: "
+                f"{', '.join(map(str, raw.columns))}",
+            )
+    units = raw[unit].astype(str).str.strip()
+    ordinals = raw[period] if periods is None else periods
+    frames, ledger = [], []
+    for outcome, column in outcomes.items():
+        values = pd.to_numeric(raw[column], errors="coerce")
+        blank = raw[column].isna() | (raw[column].astype(str).str.strip() == "")
+        bad = values.isna() & ~blank
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataError(
+                f"non-numeric value {raw[column].iloc[row]!r} in an outcome column",
+                file=file,
+                where=f"column {column}",
+                row=row + 1,
+                fix="outcomes must be numbers (0/1 for binary outcomes); leave missing ones empty",
+            )
+        keep = values.notna().to_numpy()
+        if not keep.all():
+            dropped = units[~keep]
+            ledger.append(
+                Exclusion(
+                    "individual record with a missing outcome",
+                    int((~keep).sum()),
+                    tuple(sorted(set(dropped))),
+                    outcome,
+                    "data",
+                )
+            )
+        frames.append(
+            cell_summaries(units[keep], ordinals[keep], values[keep], outcome, Path(file).name)
+        )
+    frame = pd.concat(frames, ignore_index=True)
+    meta = pd.DataFrame({"unit": sorted(set(units))})
+    meta["name"], meta["region"] = meta["unit"], ""
+    return OutcomeData(frame, meta, "records", exclusions=tuple(ledger))

@@ -1,0 +1,315 @@
+"""Stepped-wedge cluster randomised trials: linear mixed model with categorical period effects,
+fitted by exact REML on cluster-period summaries (estimators/sw_lmm.py), with Kenward-Roger,
+Satterthwaite, model-based or randomisation inference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from pathfinder_eval.errors import EstimationError
+from pathfinder_eval.estimators.sw_lmm import (
+    CellSummaries,
+    FixedEffects,
+    RemlFit,
+    Shape,
+    Structure,
+    fit_reml,
+    fixed_effects,
+    kenward_roger_df,
+    satterthwaite_df,
+    small_sample,
+)
+from pathfinder_eval.panel import ValidatedPanel
+from pathfinder_eval.results import EffectEstimates, estimates_table
+from pathfinder_eval.spec import Inference
+
+MODEL_LABEL = {
+    "hussey_hughes": "Hussey & Hughes (random cluster intercept)",
+    "nested_exchangeable": "nested exchangeable (cluster and cluster-period random intercepts)",
+    "exponential_decay": "exponential decay of the between-period correlation (Kasza et al.)",
+}
+DF_LABEL = {
+    "kenward_roger": "Kenward-Roger adjusted standard error and degrees of freedom",
+    "satterthwaite": "model-based standard error, Satterthwaite degrees of freedom",
+    "model_based": "model-based standard error, normal reference",
+}
+
+
+@dataclass(frozen=True)
+class SteppedWedge:
+    """Linear mixed model for a stepped-wedge trial, on cell summaries (mean, n, within-cell sum
+    of squares). `model`: hussey_hughes | nested_exchangeable | exponential_decay; `effect`:
+    immediate (one effect) or exposure_time (one effect per period since the start; the
+    headline is the time-averaged effect TATE over exposure times 1..`tate_window`, default all).
+
+    Inference: "default" and "kenward_roger" use the Kenward-Roger adjusted covariance and df;
+    "satterthwaite" the model-based SE with Satterthwaite df; "model_based" a normal reference;
+    "randomisation" re-randomises clusters to sequences (p-value and interval by inversion)."""
+
+    model: Structure = "nested_exchangeable"
+    effect: Shape = "immediate"
+    tate_window: int | None = None
+    inference: Inference = field(default_factory=Inference)
+    seed: int = 0
+
+    name = "stepped_wedge"
+    inference_methods = frozenset(
+        {"default", "kenward_roger", "satterthwaite", "model_based", "randomisation"}
+    )
+
+    def fit(
+        self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
+    ) -> EffectEstimates:
+        cells = panel.outcome_cells(outcome)
+        trial = trial_arrays(cells, panel.periods)
+        fe = fixed_effects(trial.cells.observed, trial.start, self.effect)
+        check_design(trial, fe)
+        fit = fit_reml(trial.cells, fe.X, self.model)
+        if not fit.converged:
+            raise EstimationError(
+                f"the REML optimiser did not converge for the {self.model} model (largest "
+                f"projected gradient {np.abs(fit.gradient).max():.2g})",
+                where="options.model",
+                fix="try a simpler covariance structure (hussey_hughes) or check the data",
+            )
+        contrasts = self._contrasts(fe)
+        method = "kenward_roger" if self.inference.method == "default" else self.inference.method
+        rows = effect_rows(fit, trial.cells, fe, contrasts, method, level)
+        n_treated = int((trial.start < len(panel.periods)).sum())
+        warns = []
+        if fit.boundary:
+            warns.append(
+                f"Variance parameter(s) {', '.join(fit.boundary)} estimated on the boundary "
+                "(e.g. a zero variance): the fit is singular and small-sample corrections are "
+                "less reliable."
+            )
+        return EffectEstimates(
+            analysis_id,
+            outcome,
+            self.name,
+            f"{MODEL_LABEL[self.model]}; {DF_LABEL[method]}",
+            estimates_table(rows),
+            level,
+            fit.vcov[np.ix_(fe.effect, fe.effect)],
+            len(trial.clusters),
+            n_treated,
+            int(trial.cells.observed.sum()),
+            MappingProxyType(diagnostics(fit, trial, fe, method, panel, self.effect, contrasts)),
+            tuple(warns),
+        )
+
+    def _contrasts(self, fe: FixedEffects) -> dict[str, np.ndarray]:
+        """Named contrasts of the fixed effects to report: the effect or TATE, then PTEs."""
+        p = fe.X.shape[2]
+        if self.effect == "immediate":
+            return {"Intervention effect (immediate, period-adjusted)": _unit(p, fe.effect[0])}
+        window = max(fe.exposure) if self.tate_window is None else self.tate_window
+        if not 1 <= window <= max(fe.exposure):
+            raise EstimationError(
+                f"tate_window {window} is outside the exposure times 1–{max(fe.exposure)} "
+                "the data contain",
+                where="options.tate_window",
+                fix=f"use a whole number from 1 to {max(fe.exposure)}",
+            )
+        tate = np.zeros(p)
+        chosen = [j for j, e in zip(fe.effect, fe.exposure, strict=True) if e <= window]
+        tate[chosen] = 1.0 / len(chosen)
+        out = {f"Time-averaged effect (TATE, exposure times 1–{window})": tate}
+        for j, e in zip(fe.effect, fe.exposure, strict=True):
+            out[f"Point effect at exposure time {e} (PTE)"] = _unit(p, j)
+        return out
+
+
+def _unit(p: int, j: int) -> np.ndarray:
+    out = np.zeros(p)
+    out[j] = 1.0
+    return out
+
+
+@dataclass(frozen=True)
+class TrialArrays:
+    """A trial's cell summaries on the clusters × periods grid. start: (I,) index of each
+    cluster's first intervention period (T when never treated); clusters: (I,) unit codes;
+    periods: (T,) period ordinals."""
+
+    cells: CellSummaries
+    start: np.ndarray
+    clusters: tuple[str, ...]
+    periods: tuple[int, ...]
+
+
+def trial_arrays(cells: pd.DataFrame, periods: tuple[int, ...]) -> TrialArrays:
+    """Cell summaries of one outcome from panel cells (y = cell mean, denominator = n, ssw)."""
+    if "ssw" not in cells.columns or cells["ssw"].isna().any():
+        raise EstimationError(
+            "the stepped-wedge model needs each cell's within-cell sum of squares (ssw) "
+            "besides its mean and size",
+            where="column ssw",
+            fix="supply individual records (data.source: records) or cell summaries with an "
+            "ssw column",
+        )
+    if (cells["denominator"].isna() | (cells["denominator"] < 1)).any():
+        bad = cells[cells["denominator"].isna() | (cells["denominator"] < 1)].iloc[0]
+        raise EstimationError(
+            f"cell {bad['unit']}, period {bad['period']} has no individuals (n < 1)",
+            where="column denominator",
+            fix="drop empty cells from the data",
+        )
+    clusters = tuple(sorted(set(cells["unit"])))
+    row = pd.Index(clusters).get_indexer(cells["unit"])
+    col = pd.Index(periods).get_indexer(cells["period"])
+    shape = (len(clusters), len(periods))
+    mean, n, ssw = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+    mean[row, col] = cells["y"].to_numpy(float)
+    n[row, col] = cells["denominator"].to_numpy(float)
+    ssw[row, col] = cells["ssw"].to_numpy(float)
+    cohort = cells.groupby("unit")["cohort"].first().reindex(list(clusters))
+    start = np.array(
+        [
+            len(periods) if np.isnan(c) else int(np.searchsorted(periods, c))
+            for c in cohort.to_numpy(float)
+        ]
+    )
+    return TrialArrays(CellSummaries(mean, n, ssw, n > 0), start, clusters, tuple(periods))
+
+
+def check_design(trial: TrialArrays, fe: FixedEffects) -> None:
+    """Checks before fitting, each naming what is wrong and the fix."""
+    treated = fe.X[:, :, list(fe.effect)].sum(axis=2) > 0
+    obs = trial.cells.observed
+    mixed = [
+        (treated[:, t] & obs[:, t]).any() and (~treated[:, t] & obs[:, t]).any()
+        for t in range(obs.shape[1])
+    ]
+    if not any(mixed):
+        raise EstimationError(
+            "no period has both intervention and control clusters with data, so the effect "
+            "is confounded with the period effects",
+            where="rollout",
+            fix="check the start periods: a stepped wedge needs periods where some clusters "
+            "have started and others not",
+        )
+    p = fe.X.shape[2]
+    if trial.cells.n_records <= p + 1:
+        raise EstimationError(
+            f"only {trial.cells.n_records} individuals for {p} fixed effects",
+            where="data",
+            fix="supply more data",
+        )
+    x2 = fe.X.reshape(-1, p)[obs.ravel()]
+    if np.linalg.matrix_rank(x2) < p:
+        raise EstimationError(
+            "the period and intervention effects are not all estimable from the observed cells",
+            where="options.effect",
+            fix="use effect: immediate, or supply cells that separate exposure time from period",
+        )
+
+
+def effect_rows(
+    fit: RemlFit,
+    cells: CellSummaries,
+    fe: FixedEffects,
+    contrasts: dict[str, np.ndarray],
+    method: str,
+    level: float,
+) -> list[dict[str, Any]]:
+    """One table row per contrast with the chosen SE and df (see DF_LABEL)."""
+    ss = small_sample(fit, cells, fe.X) if method in ("kenward_roger", "satterthwaite") else None
+    rows = []
+    for term, lvec in contrasts.items():
+        est = float(lvec @ fit.beta)
+        if method == "kenward_roger" and ss is not None:
+            se = float(np.sqrt(lvec @ ss.vcov_kr @ lvec))
+            df = kenward_roger_df(ss, fit.vcov, lvec)
+        elif method == "satterthwaite" and ss is not None:
+            se = float(np.sqrt(lvec @ fit.vcov @ lvec))
+            df = satterthwaite_df(ss, fit.vcov, lvec)
+        else:
+            se, df = float(np.sqrt(lvec @ fit.vcov @ lvec)), np.inf
+        crit = stats.t.ppf(0.5 + level / 2.0, df)
+        stat = est / se
+        exposure = [e for j, e in zip(fe.effect, fe.exposure, strict=True) if lvec[j] == 1.0]
+        rows.append(
+            {
+                "term": term,
+                "estimate": est,
+                "std_error": se,
+                "statistic": stat,
+                "p_value": float(2.0 * stats.t.sf(abs(stat), df)),
+                "ci_lower": est - crit * se,
+                "ci_upper": est + crit * se,
+                "df": df,
+                "event_time": exposure[0] if exposure and exposure[0] > 0 else np.nan,
+            }
+        )
+    return rows
+
+
+def diagnostics(
+    fit: RemlFit,
+    trial: TrialArrays,
+    fe: FixedEffects,
+    method: str,
+    panel: ValidatedPanel,
+    shape: Shape,
+    contrasts: dict[str, np.ndarray],
+) -> dict[str, Any]:
+    """JSON-ready facts for the report: model, variance components, ICC/CAC, convergence,
+    df method and the design summary (sequences, clusters per sequence, periods, cell sizes)."""
+    comp = fit.components
+    between = comp["tau2"] + comp.get("gamma2", 0.0)
+    icc = between / (between + comp["sigma2"])
+    n_periods = len(trial.periods)
+    sequences: dict[str, list[str]] = {}
+    for s, cluster in sorted(zip(trial.start, trial.clusters, strict=True)):
+        label = "never" if s >= n_periods else panel.period_label(trial.periods[s])
+        sequences.setdefault(label, []).append(cluster)
+    sizes = trial.cells.n[trial.cells.observed]
+    out: dict[str, Any] = {
+        "model": fit.structure,
+        "effect_shape": shape,
+        "period_effects": "categorical",
+        "estimation": "REML (exact, on cluster-period summaries)",
+        "df_method": method,
+        "variance_components": comp,
+        "icc": icc,
+        "reml_criterion": fit.deviance,
+        "convergence": {
+            "converged": fit.converged,
+            "max_abs_gradient": float(np.abs(fit.gradient).max()),
+            "starts": fit.starts,
+            "starts_at_optimum": fit.agreeing,
+            "boundary": list(fit.boundary),
+        },
+        "design": {
+            "sequences": [
+                {"start": k, "clusters": len(v), "units": v} for k, v in sequences.items()
+            ],
+            "clusters": len(trial.clusters),
+            "periods": [panel.period_label(p) for p in trial.periods],
+            "cells_observed": int(trial.cells.observed.sum()),
+            "cells_missing": int((~trial.cells.observed).sum()),
+            "individuals": trial.cells.n_records,
+            "cell_size": {
+                "min": float(sizes.min()),
+                "median": float(np.median(sizes)),
+                "max": float(sizes.max()),
+            },
+        },
+        "contrasts": {k: v[list(fe.effect)].tolist() for k, v in contrasts.items()},
+    }
+    if fit.structure == "nested_exchangeable":
+        out["cac"] = comp["tau2"] / between if between > 0 else float("nan")
+    elif fit.structure == "exponential_decay":
+        out["decay"] = comp["decay"]
+        out["cac"] = comp["decay"]
+    else:
+        out["cac"] = 1.0
+    return out

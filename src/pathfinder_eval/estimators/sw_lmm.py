@@ -1,0 +1,546 @@
+"""Linear mixed models for stepped-wedge trials, fitted by exact REML on cluster-period summaries.
+
+Individuals k in cluster i and period j: Y_ijk = x_ijᵀβ + C_ij + ε_ijk with ε ~ N(0, σ²) and
+the cluster-period effects C_i = (C_i1, …, C_iT) ~ N(0, Σ). The covariance structures are
+
+- Hussey & Hughes (2007, Contemp. Clin. Trials 28:182–191): Σ = τ²J (a cluster intercept);
+- nested exchangeable (Hooper et al. 2016, Stat. Med. 35:4718–4728; Girling & Hemming 2016):
+  Σ = τ²J + γ²I (cluster and cluster-period intercepts);
+- exponential decay (Kasza et al. 2019, SMMR 28:703–716): Σ_jl = τ²·r^|j−l|.
+
+When every fixed-effect covariate is constant within a cell (period effects, treatment), the
+likelihood of the individual records depends on them only through each cell's mean ȳ_ij, size
+n_ij and within-cell sum of squares W_ij: the cell means of cluster i are N(X_iβ, Σ + σ²N_i⁻¹)
+and the within-cell deviations contribute (n_ij − 1)·log σ² + W_ij/σ². This is exact (not an
+approximation), so a trial with a million records fits as fast as its cells. All KR and
+Satterthwaite quantities reduce to the same cell space (the σ² derivative of the cell
+covariance is N⁻¹, plus within-cell terms), as the functions below spell out.
+
+Cells that are not observed (incomplete designs, transition periods) carry a zero mask: their
+rows of every cluster matrix are replaced by the identity, which leaves determinants, solves
+and traces over the observed cells unchanged.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from scipy import optimize
+
+Structure = Literal["hussey_hughes", "nested_exchangeable", "exponential_decay"]
+STRUCTURES: tuple[Structure, ...] = ("hussey_hughes", "nested_exchangeable", "exponential_decay")
+LOG_2PI = float(np.log(2.0 * np.pi))
+# Largest acceptable Newton decrement gᵀH⁻¹g of the REML deviance at the optimum: the most the
+# deviance could still fall, far below anything that moves an estimate at reported precision.
+DECREMENT_TOL = 1e-8
+
+
+@dataclass(frozen=True)
+class CellSummaries:
+    """Cluster-period summaries of one outcome. All arrays have shape (I clusters, T periods);
+    unobserved cells have mean 0, n 0, ssw 0 and observed False."""
+
+    mean: np.ndarray
+    n: np.ndarray
+    ssw: np.ndarray
+    observed: np.ndarray
+
+    @property
+    def n_records(self) -> int:
+        return int(self.n.sum())
+
+
+def summarise_records(
+    cluster: np.ndarray, period: np.ndarray, y: np.ndarray, shape: tuple[int, int]
+) -> CellSummaries:
+    """Cell means, sizes and within-cell sums of squares from individual records.
+
+    cluster, period: (N,) integer codes in [0, I) and [0, T); y: (N,) outcomes. Two passes
+    (mean, then squared deviations) keep the sums of squares accurate for large cells."""
+    flat = cluster * shape[1] + period
+    size = shape[0] * shape[1]
+    n = np.bincount(flat, minlength=size).astype(float)
+    total = np.bincount(flat, weights=y, minlength=size)
+    mean = np.divide(total, n, out=np.zeros(size), where=n > 0)
+    dev = y - mean[flat]
+    ssw = np.bincount(flat, weights=dev * dev, minlength=size)
+    return CellSummaries(
+        mean.reshape(shape), n.reshape(shape), ssw.reshape(shape), n.reshape(shape) > 0
+    )
+
+
+Shape = Literal["immediate", "exposure_time"]
+
+
+@dataclass(frozen=True)
+class FixedEffects:
+    """Cell-level fixed effects. X: (I, T, p): one indicator per period with data (categorical
+    period effects), then the treatment columns; names: (p,); effect: indices of the treatment
+    columns in X; exposure: (len(effect),) exposure time of each treatment column (1 = first
+    intervention period; 0 for the single immediate-effect column)."""
+
+    X: np.ndarray
+    names: tuple[str, ...]
+    effect: tuple[int, ...]
+    exposure: tuple[int, ...]
+
+
+def fixed_effects(observed: np.ndarray, start: np.ndarray, shape: Shape) -> FixedEffects:
+    """Period indicators plus an immediate effect (IT) or exposure-time indicators (ETI, Kenny
+    et al. 2022, Stat. Med. 41:4311–4339); columns with no observed cell are dropped.
+
+    observed: (I, T) bool; start: (I,) index of each cluster's first intervention period
+    (T or more: never treated)."""
+    n_clusters, n_periods = observed.shape
+    t_idx = np.arange(n_periods)[None, :]
+    exposure = np.where(t_idx >= start[:, None], t_idx - start[:, None] + 1, 0)
+    exposure = np.where(observed, exposure, 0)
+    cols = [np.broadcast_to(t_idx == t, (n_clusters, n_periods)) for t in range(n_periods)]
+    names = [f"period[{t}]" for t in range(n_periods)]
+    keep = [t for t in range(n_periods) if observed[:, t].any()]
+    cols, names = [cols[t] for t in keep], [names[t] for t in keep]
+    if shape == "immediate":
+        times = [0]
+        cols.append(exposure > 0)
+        names.append("treatment")
+    else:
+        times = sorted(int(e) for e in np.unique(exposure[exposure > 0]))
+        cols += [exposure == e for e in times]
+        names += [f"exposure[{e}]" for e in times]
+    X = np.stack(cols, axis=2).astype(float)
+    first = len(keep)
+    return FixedEffects(X, tuple(names), tuple(range(first, X.shape[2])), tuple(times))
+
+
+@dataclass(frozen=True)
+class _Cells:
+    """Masked arrays the REML functions share. y: (I, T); X: (I, T, p); ninv: (I, T) with 0
+    for unobserved cells; mask2: (I, T, T) 1 where both cells are observed; fill: (I, T, T)
+    identity on unobserved cells."""
+
+    y: np.ndarray
+    X: np.ndarray
+    ninv: np.ndarray
+    mask2: np.ndarray
+    fill: np.ndarray
+    ssw: float
+    n_records: int
+    n_cells: int
+    lag: np.ndarray
+    log_n: float
+
+
+def _cells(cells: CellSummaries, X: np.ndarray) -> _Cells:
+    obs = cells.observed.astype(float)
+    n_periods = obs.shape[1]
+    eye = np.eye(n_periods)
+    ninv = np.divide(1.0, cells.n, out=np.zeros_like(cells.n), where=cells.observed)
+    return _Cells(
+        y=cells.mean * obs,
+        X=X * obs[:, :, None],
+        ninv=ninv,
+        mask2=obs[:, :, None] * obs[:, None, :],
+        fill=eye[None] * (1.0 - obs)[:, :, None],
+        ssw=float(cells.ssw.sum()),
+        n_records=cells.n_records,
+        n_cells=int(cells.observed.sum()),
+        lag=np.abs(np.subtract.outer(np.arange(n_periods), np.arange(n_periods))).astype(float),
+        log_n=float(np.log(cells.n[cells.observed]).sum()),
+    )
+
+
+def _psi(structure: Structure, phi: np.ndarray, lag: np.ndarray):
+    """Σ/σ² as a function of the relative parameters φ, and its derivatives (each (T, T)).
+
+    hussey_hughes φ = (τ²/σ²); nested_exchangeable φ = (τ²/σ², γ²/σ²);
+    exponential_decay φ = (τ²/σ², r)."""
+    ones, eye = np.ones_like(lag), np.eye(len(lag))
+    if structure == "hussey_hughes":
+        return phi[0] * ones, [ones]
+    if structure == "nested_exchangeable":
+        return phi[0] * ones + phi[1] * eye, [ones, eye]
+    r = phi[1]
+    decay = r**lag
+    d_r = np.where(lag > 0, lag * r ** np.maximum(lag - 1.0, 0.0), 0.0)
+    return phi[0] * decay, [decay, phi[0] * d_r]
+
+
+def _inverse(h: np.ndarray) -> tuple[np.ndarray, float]:
+    """Inverse and log-determinant of a stack of SPD matrices (I, T, T)."""
+    chol = np.linalg.cholesky(h)
+    logdet = 2.0 * float(np.log(np.diagonal(chol, axis1=1, axis2=2)).sum())
+    inv = np.linalg.inv(h)
+    return 0.5 * (inv + np.swapaxes(inv, 1, 2)), logdet
+
+
+def _profiled(phi: np.ndarray, structure: Structure, c: _Cells):
+    """REML deviance (−2 log restricted likelihood, all constants) with σ² profiled out, its
+    gradient in φ, and the GLS pieces at φ."""
+    psi, dpsi = _psi(structure, phi, c.lag)
+    h = c.mask2 * psi[None] + c.fill
+    h[:, np.arange(h.shape[1]), np.arange(h.shape[1])] += c.ninv
+    hinv, logdet_h = _inverse(h)
+    hx = hinv @ c.X
+    m = np.einsum("itp,itq->pq", c.X, hx)
+    rhs = np.einsum("itp,it->p", hx, c.y)
+    chol_m = np.linalg.cholesky(m)
+    beta = np.linalg.solve(m, rhs)
+    resid = c.y - c.X @ beta
+    h_r = np.einsum("ist,it->is", hinv, resid)
+    q = c.ssw + float((resid * h_r).sum())
+    p = m.shape[0]
+    dof = c.n_records - p
+    sigma2 = q / dof
+    dev = (
+        dof * (1.0 + LOG_2PI + np.log(sigma2))
+        + logdet_h
+        + 2.0 * float(np.log(np.diag(chol_m)).sum())
+        + c.log_n
+    )
+    minv = np.linalg.inv(m)
+    grad = np.empty(len(phi))
+    for k, d in enumerate(dpsi):
+        dk = c.mask2 * d[None]
+        q_k = -float(np.einsum("is,ist,it->", h_r, dk, h_r))
+        tr_h = float(np.einsum("ist,its->", hinv, dk))
+        tr_m = float(np.einsum("pq,itp,itu,iuq->", minv, hx, dk, hx))
+        grad[k] = dof * q_k / q + tr_h - tr_m
+    return dev, grad, beta, sigma2
+
+
+def _bounds(structure: Structure) -> list[tuple[float, float | None]]:
+    if structure == "hussey_hughes":
+        return [(0.0, None)]
+    if structure == "nested_exchangeable":
+        return [(0.0, None), (0.0, None)]
+    return [(0.0, None), (0.0, 1.0)]
+
+
+def _starts(structure: Structure) -> list[np.ndarray]:
+    """Several starting points for the relative variance parameters (issue: never trust one)."""
+    scales = (0.01, 0.1, 1.0)
+    if structure == "hussey_hughes":
+        return [np.array([s]) for s in scales]
+    second = scales if structure == "nested_exchangeable" else (0.2, 0.5, 0.8, 0.95)
+    return [np.array(v) for v in itertools.product(scales, second)]
+
+
+def _projected_gradient(phi: np.ndarray, grad: np.ndarray, structure: Structure) -> np.ndarray:
+    """The gradient with components that push against an active bound set to zero."""
+    out = grad.copy()
+    for k, (lo, hi) in enumerate(_bounds(structure)):
+        if phi[k] <= lo and grad[k] > 0:
+            out[k] = 0.0
+        if hi is not None and phi[k] >= hi and grad[k] < 0:
+            out[k] = 0.0
+    return out
+
+
+def _free_hessian(phi: np.ndarray, structure: Structure, c: _Cells, free: np.ndarray):
+    """Hessian of the profiled deviance on the free parameters, by central differences of the
+    analytic gradient (one-sided at a lower bound)."""
+    lo = np.array(_bounds(structure), dtype=float)[:, 0]
+    hess = np.empty((free.size, free.size))
+    for a, k in enumerate(free):
+        h = 1e-6 * max(abs(phi[k]), 1e-4)
+        up, dn = phi.copy(), phi.copy()
+        up[k] += h
+        dn[k] = max(phi[k] - h, lo[k])
+        g_up, g_dn = _profiled(up, structure, c)[1], _profiled(dn, structure, c)[1]
+        hess[:, a] = ((g_up - g_dn) / (up[k] - dn[k]))[free]
+    return 0.5 * (hess + hess.T)
+
+
+def _polish(phi: np.ndarray, structure: Structure, c: _Cells) -> tuple[np.ndarray, float]:
+    """Newton steps on the parameters off their bounds, accepted only while they lower the
+    deviance (L-BFGS-B stops early where the likelihood is flat, e.g. in the decay). Returns
+    the parameters and the Newton decrement gᵀH⁻¹g at them (inf when the Hessian on the free
+    parameters is not positive definite: not a minimum)."""
+    lo, hi = np.array(_bounds(structure), dtype=float).T
+    hi = np.nan_to_num(hi, nan=np.inf)
+    dev, grad = _profiled(phi, structure, c)[:2]
+    for _ in range(20):
+        free = np.flatnonzero(_projected_gradient(phi, grad, structure) != 0.0)
+        if free.size == 0:
+            return phi, 0.0
+        hess = _free_hessian(phi, structure, c, free)
+        if np.any(np.linalg.eigvalsh(hess) <= 0):
+            return phi, float("inf")
+        step = np.zeros_like(phi)
+        step[free] = -np.linalg.solve(hess, grad[free])
+        decrement = float(-grad[free] @ step[free])
+        if decrement < 1e-12:
+            return phi, decrement
+        for _ in range(30):
+            trial = np.clip(phi + step, lo, hi)
+            t_dev, t_grad = _profiled(trial, structure, c)[:2]
+            if t_dev < dev:
+                break
+            step /= 2.0
+        else:
+            return phi, decrement
+        phi, dev, grad = trial, t_dev, t_grad
+    return phi, decrement
+
+
+@dataclass(frozen=True)
+class RemlFit:
+    """A REML fit of one covariance structure.
+
+    beta: (p,) fixed effects; vcov: (p, p) model-based covariance (XᵀV⁻¹X)⁻¹;
+    theta: (k,) variance parameters in the Kenward-Roger parameterisation, named by
+    theta_names: hussey_hughes (tau2, sigma2), nested_exchangeable (tau2, gamma2, sigma2),
+    exponential_decay (tau2, decay, sigma2). deviance: REML criterion (−2 log restricted
+    likelihood with all constants, as lme4's REMLcrit). gradient: (k−1,) projected gradient of
+    the profiled deviance in the relative parameters at the optimum; decrement: Newton
+    decrement there (inf if the Hessian is not positive definite); converged: decrement at most
+    DECREMENT_TOL. starts: optimiser starts;
+    agreeing: how many reached the best deviance (within 1e-6). boundary: names of parameters
+    estimated on the boundary of the parameter space."""
+
+    structure: Structure
+    beta: np.ndarray
+    vcov: np.ndarray
+    theta: np.ndarray
+    theta_names: tuple[str, ...]
+    deviance: float
+    gradient: np.ndarray
+    decrement: float
+    converged: bool
+    starts: int
+    agreeing: int
+    boundary: tuple[str, ...]
+
+    @property
+    def components(self) -> dict[str, float]:
+        return dict(zip(self.theta_names, self.theta.tolist(), strict=True))
+
+
+def fit_reml(cells: CellSummaries, X: np.ndarray, structure: Structure) -> RemlFit:
+    """Exact REML for the structure, on cell summaries; X: (I, T, p) cell-level covariates.
+
+    The deviance is profiled over σ² and minimised over the relative parameters from several
+    starts (L-BFGS-B with the analytic gradient, bounds τ², γ² ≥ 0 and 0 ≤ r ≤ 1), then
+    polished by Newton steps. The fit is flagged as not converged when the Newton decrement
+    exceeds DECREMENT_TOL or the Hessian is not positive definite."""
+    c = _cells(cells, X)
+    if c.n_records - X.shape[2] <= 0:
+        raise ValueError("fewer records than fixed effects")
+    results = []
+    for start in _starts(structure):
+        res = optimize.minimize(
+            lambda phi: _profiled(phi, structure, c)[:2],
+            start,
+            jac=True,
+            method="L-BFGS-B",
+            bounds=_bounds(structure),
+            options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 2000, "maxcor": 20},
+        )
+        lo, hi = np.array(_bounds(structure), dtype=float).T
+        results.append((float(res.fun), np.clip(res.x, lo, np.nan_to_num(hi, nan=np.inf))))
+    best_dev, phi = min(results, key=lambda t: t[0])
+    agreeing = sum(abs(dev - best_dev) <= 1e-6 for dev, _ in results)
+    phi, decrement = _polish(phi, structure, c)
+    dev, grad, beta, sigma2 = _profiled(phi, structure, c)
+    proj = _projected_gradient(phi, grad, structure)
+    names = _relative_names(structure)
+    boundary = tuple(
+        names[k]
+        for k, (lo, hi) in enumerate(_bounds(structure))
+        if phi[k] <= lo or (hi is not None and phi[k] >= hi)
+    )
+    theta = _natural(structure, phi, sigma2)
+    vcov = sigma2 * np.linalg.inv(np.einsum("itp,itq->pq", c.X, _hinv(phi, structure, c) @ c.X))
+    return RemlFit(
+        structure,
+        beta,
+        vcov,
+        theta,
+        THETA_NAMES[structure],
+        float(dev),
+        proj,
+        decrement,
+        bool(decrement <= DECREMENT_TOL),
+        len(results),
+        agreeing,
+        boundary,
+    )
+
+
+THETA_NAMES: dict[str, tuple[str, ...]] = {
+    "hussey_hughes": ("tau2", "sigma2"),
+    "nested_exchangeable": ("tau2", "gamma2", "sigma2"),
+    "exponential_decay": ("tau2", "decay", "sigma2"),
+}
+
+
+def _relative_names(structure: Structure) -> tuple[str, ...]:
+    return THETA_NAMES[structure][:-1]
+
+
+def _natural(structure: Structure, phi: np.ndarray, sigma2: float) -> np.ndarray:
+    if structure == "hussey_hughes":
+        return np.array([phi[0] * sigma2, sigma2])
+    if structure == "nested_exchangeable":
+        return np.array([phi[0] * sigma2, phi[1] * sigma2, sigma2])
+    return np.array([phi[0] * sigma2, phi[1], sigma2])
+
+
+def _hinv(phi: np.ndarray, structure: Structure, c: _Cells) -> np.ndarray:
+    psi, _ = _psi(structure, phi, c.lag)
+    h = c.mask2 * psi[None] + c.fill
+    h[:, np.arange(h.shape[1]), np.arange(h.shape[1])] += c.ninv
+    return _inverse(h)[0]
+
+
+@dataclass(frozen=True)
+class SmallSample:
+    """Quantities for Kenward-Roger and Satterthwaite inference at a REML fit (θ as in
+    `RemlFit.theta`, k parameters, p fixed effects).
+
+    p_mats: (k, p, p) P_k = −XᵀV⁻¹V_kV⁻¹X; q_mats: (k, k, p, p) Q_kl = XᵀV⁻¹V_kV⁻¹V_lV⁻¹X;
+    r_mats: (k, k, p, p) R_kl = XᵀV⁻¹V_klV⁻¹X (zero for linear structures); w: (k, k) inverse
+    expected REML information of θ; hessian: (k, k) observed Hessian of the REML deviance in θ;
+    vcov_kr: (p, p) the adjusted covariance Φ_A = Φ + 2Φ[Σ W_kl(Q_kl − P_kΦP_l − R_kl/4)]Φ
+    (Kenward & Roger 1997, Biometrics 53:983–997, eq. 4–5)."""
+
+    p_mats: np.ndarray
+    q_mats: np.ndarray
+    r_mats: np.ndarray
+    w: np.ndarray
+    hessian: np.ndarray
+    vcov_kr: np.ndarray
+
+
+def _derivatives(structure: Structure, theta: np.ndarray, c: _Cells):
+    """Cell covariance V (I, T, T) and its first and second derivatives in θ: lists of
+    (I, T, T) arrays, the second as a dict {(k, l): array} of the non-zero ones."""
+    n_clusters, n_periods = c.y.shape
+    diag_ninv = np.zeros((n_clusters, n_periods, n_periods))
+    diag_ninv[:, np.arange(n_periods), np.arange(n_periods)] = c.ninv
+    ones, eye, lag = np.ones_like(c.lag), np.eye(n_periods), c.lag
+    sigma2 = theta[-1]
+    second: dict[tuple[int, int], np.ndarray] = {}
+    if structure == "hussey_hughes":
+        sigma, first = theta[0] * ones, [ones]
+    elif structure == "nested_exchangeable":
+        sigma, first = theta[0] * ones + theta[1] * eye, [ones, eye]
+    else:
+        tau2, r = theta[0], theta[1]
+        d_r = np.where(lag > 0, lag * r ** np.maximum(lag - 1.0, 0.0), 0.0)
+        d_rr = np.where(lag > 1, lag * (lag - 1.0) * r ** np.maximum(lag - 2.0, 0.0), 0.0)
+        sigma, first = tau2 * r**lag, [r**lag, tau2 * d_r]
+        second = {(0, 1): c.mask2 * d_r[None], (1, 0): c.mask2 * d_r[None]}
+        second[(1, 1)] = c.mask2 * (tau2 * d_rr)[None]
+    v = c.mask2 * sigma[None] + c.fill + sigma2 * diag_ninv
+    derivs = [c.mask2 * d[None] for d in first] + [diag_ninv]
+    return v, derivs, second
+
+
+def small_sample(fit: RemlFit, cells: CellSummaries, X: np.ndarray) -> SmallSample:
+    """Kenward-Roger and Satterthwaite ingredients for a fit, computed in cell space.
+
+    Traces over individuals equal cell-space traces plus, for σ² with σ², the within-cell
+    part (N − C)/σ⁴; quadratic forms in V⁻¹(y − Xβ̂) add W/σ⁶ likewise."""
+    c = _cells(cells, X)
+    theta, k = fit.theta, len(fit.theta)
+    v, derivs, second = _derivatives(fit.structure, theta, c)
+    vinv, _ = _inverse(v)
+    phi = fit.vcov
+    vx = vinv @ c.X  # (I, T, p)
+    s = np.einsum("ist,it->is", vinv, c.y - c.X @ fit.beta)  # V⁻¹(ȳ − Xβ̂) per cell
+    sigma2 = theta[-1]
+    within_trace = (c.n_records - c.n_cells) / sigma2**2
+    within_quad = c.ssw / sigma2**3
+    dvx = [d @ vx for d in derivs]  # V_k V⁻¹X
+    ds = [np.einsum("ist,it->is", d, s) for d in derivs]  # V_k s
+    p_mats = np.stack([-np.einsum("itp,itq->pq", vx, dv) for dv in dvx])
+    q_mats = np.empty((k, k, *phi.shape))
+    r_mats = np.zeros((k, k, *phi.shape))
+    ktrace = np.empty((k, k))
+    hessian = np.empty((k, k))
+    xvds = [np.einsum("itp,it->p", vx, d) for d in ds]  # XᵀV⁻¹V_k s
+    vd = [vinv @ d for d in derivs]
+    for a, b in itertools.product(range(k), repeat=2):
+        q_mats[a, b] = np.einsum("itp,itu,iuq->pq", dvx[a], vinv, dvx[b])
+    for a, b in itertools.product(range(k), repeat=2):
+        ktrace[a, b] = float(np.einsum("ist,its->", vd[a], vd[b]))
+        quad = float(np.einsum("is,ist,it->", ds[a], vinv, ds[b]))
+        if a == b == k - 1:
+            ktrace[a, b] += within_trace
+            quad += within_quad
+        tr_vkl = 0.0
+        s_kl_s = 0.0
+        if (a, b) in second:
+            r_mats[a, b] = np.einsum("itp,itu,iuq->pq", vx, second[(a, b)], vx)
+            tr_vkl = float(np.einsum("ist,its->", vinv, second[(a, b)]))
+            s_kl_s = float(np.einsum("is,ist,it->", s, second[(a, b)], s))
+        hessian[a, b] = (
+            tr_vkl
+            - ktrace[a, b]
+            - np.trace(phi @ p_mats[b] @ phi @ p_mats[a])
+            + np.trace(phi @ (q_mats[a, b] + q_mats[b, a] - r_mats[a, b]))
+            + 2.0 * (quad - xvds[b] @ phi @ xvds[a])
+            - s_kl_s
+        )
+    info2 = np.empty((k, k))  # twice the expected information, as pbkrtest's IE2
+    for a, b in itertools.product(range(k), repeat=2):
+        info2[a, b] = (
+            ktrace[a, b]
+            - 2.0 * np.sum(phi * q_mats[a, b])
+            + np.trace(phi @ p_mats[a] @ phi @ p_mats[b])
+        )
+    w = 2.0 * np.linalg.pinv(info2)
+    u = np.zeros_like(phi)
+    for a, b in itertools.product(range(k), repeat=2):
+        u += w[a, b] * (q_mats[a, b] - p_mats[a] @ phi @ p_mats[b] - 0.25 * r_mats[a, b])
+    vcov_kr = phi + 2.0 * phi @ u @ phi
+    return SmallSample(
+        p_mats, q_mats, r_mats, w, 0.5 * (hessian + hessian.T), 0.5 * (vcov_kr + vcov_kr.T)
+    )
+
+
+def kenward_roger_df(ss: SmallSample, vcov: np.ndarray, contrast: np.ndarray) -> float:
+    """Denominator df of the Kenward-Roger F test of one or more contrasts (rows of
+    `contrast`, (q, p)) by matching moments (Kenward & Roger 1997, section 4); Θ uses the
+    unadjusted covariance, as in the paper and pbkrtest."""
+    lmat = np.atleast_2d(contrast)
+    q = lmat.shape[0]
+    theta_m = lmat.T @ np.linalg.solve(lmat @ vcov @ lmat.T, lmat)
+    k = ss.w.shape[0]
+    u = [theta_m @ vcov @ ss.p_mats[a] @ vcov for a in range(k)]
+    a1 = sum(ss.w[a, b] * np.trace(u[a]) * np.trace(u[b]) for a in range(k) for b in range(k))
+    a2 = sum(ss.w[a, b] * np.trace(u[a] @ u[b]) for a in range(k) for b in range(k))
+    big_b = (a1 + 6.0 * a2) / (2.0 * q)
+    g = ((q + 1) * a1 - (q + 4) * a2) / ((q + 2) * a2)
+    denom = 3.0 * q + 2.0 * (1.0 - g)
+    c1, c2, c3 = g / denom, (q - g) / denom, (q + 2 - g) / denom
+    rho = (1.0 / q) * ((1.0 - a2 / q) / (1.0 - c2 * big_b)) ** 2 * (1.0 + c1 * big_b)
+    rho /= 1.0 - c3 * big_b
+    return float(4.0 + (q + 2.0) / (q * rho - 1.0))
+
+
+def satterthwaite_df(ss: SmallSample, vcov: np.ndarray, contrast: np.ndarray) -> float:
+    """Satterthwaite df of one contrast (p,): 2·(lᵀΦl)² / (gᵀAg) with g the gradient of lᵀΦl
+    in θ and A = 2·H⁻¹ the inverse observed information of θ (H: Hessian of the REML deviance),
+    as lmerTest computes it (Kuznetsova et al. 2017, J. Stat. Softw. 82(13))."""
+    l_vec = np.asarray(contrast, dtype=float)
+    var = float(l_vec @ vcov @ l_vec)
+    grad = np.array([-(l_vec @ vcov @ p @ vcov @ l_vec) for p in ss.p_mats])
+    a_mat = 2.0 * np.linalg.pinv(ss.hessian)
+    return float(2.0 * var**2 / (grad @ a_mat @ grad))
+
+
+def profiled_criterion(
+    cells: CellSummaries, X: np.ndarray, structure: Structure, theta: np.ndarray
+) -> float:
+    """REML criterion at the relative parameters of θ (σ² profiled): for checking that a fit
+    elsewhere (another package's estimates) is no better than ours."""
+    phi = np.asarray(theta[:-1], dtype=float).copy()
+    phi[0] /= theta[-1]
+    if structure == "nested_exchangeable":
+        phi[1] /= theta[-1]
+    return float(_profiled(phi, structure, _cells(cells, X))[0])

@@ -1,0 +1,76 @@
+"""Stepped-wedge test helpers: individual records → a ValidatedPanel through the records reader,
+and where the reference datasets live (read in place, never copied)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pathfinder_eval.data.records import records_outcomes
+from pathfinder_eval.panel import OutcomeInfo, ValidatedPanel, build_panel
+from pathfinder_eval.spec import load_design
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_SW = ROOT.parent / "shared" / "data" / "reference" / "stepped_wedge"
+REF = Path(__file__).resolve().parent / "reference" / "r_lme4_stepped_wedge"
+
+# dataset → (file, cluster column, treatment column, outcome column)
+DATASETS = {
+    "geecrt_small": (SHARED_SW / "geeCRT_sampleSWCRTSmall.csv", "id", "treatment", "y_con"),
+    "geecrt_large": (SHARED_SW / "geeCRT_sampleSWCRTLarge.csv", "id", "treatment", "y_con"),
+    "sw_example": (
+        SHARED_SW / "steppedwedge_sw_data_example.csv",
+        "cluster",
+        "trt",
+        "outcome_cont",
+    ),
+    "sim_ne": (REF / "sim_ne.csv", "cluster", "trt", "y"),
+    "sim_incomplete": (REF / "sim_incomplete.csv", "cluster", "trt", "y"),
+    "sim_decay": (REF / "sim_decay.csv", "cluster", "trt", "y"),
+}
+
+DESIGN = """
+name: t
+title: t
+pilot: trial
+unit_level: cluster
+time: {{axis: period}}
+rollout:
+{waves}
+comparison: {{pool: not_yet_treated, min_units: 1}}
+outcomes: [{{column: y}}]
+analyses: [{{id: a, estimator: stepped_wedge}}]
+"""
+
+
+def records(name: str) -> tuple[pd.DataFrame, str, str, str]:
+    """The raw records of a dataset; skips when a shared file is absent."""
+    path, cluster, trt, y = DATASETS[name]
+    if not path.is_file():
+        pytest.skip(f"{path.name} absent: expected in ../shared/data/reference/stepped_wedge")
+    return pd.read_csv(path), cluster, trt, y
+
+
+def panel_from_records(
+    raw: pd.DataFrame, cluster: str, trt: str, y: str, tmp_path: Path
+) -> ValidatedPanel:
+    """A trial design whose waves are the clusters' first treated periods, and its panel."""
+    raw = raw.assign(**{cluster: raw[cluster].astype(str)})
+    starts = raw[raw[trt] == 1].groupby(cluster)["period"].min()
+    waves = "\n".join(
+        f"  - {{wave: s{s}, start: {s}, units: [{', '.join(repr(u) for u in sorted(g.index))}]}}"
+        for s, g in starts.groupby(starts)
+    )
+    path = tmp_path / "d.yaml"
+    path.write_text(DESIGN.format(waves=waves))
+    data = records_outcomes(raw, cluster, "period", {"y": y}, "records.csv")
+    return build_panel(
+        load_design(path), data, lambda o: OutcomeInfo(o, o, "level", "neutral", True)
+    )
+
+
+def dataset_panel(name: str, tmp_path: Path) -> ValidatedPanel:
+    raw, cluster, trt, y = records(name)
+    return panel_from_records(raw, cluster, trt, y, tmp_path)
