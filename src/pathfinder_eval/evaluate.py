@@ -11,6 +11,7 @@ from pathfinder_eval import __version__
 from pathfinder_eval.data.catalogue import load_catalogue
 from pathfinder_eval.data.load import load_outcomes
 from pathfinder_eval.errors import DesignError, EstimationError
+from pathfinder_eval.estimators.stepped_wedge import SteppedWedge
 from pathfinder_eval.estimators.synthetic import SyntheticControl, SyntheticDiD
 from pathfinder_eval.estimators.twfe import EventStudy, TwoWayFixedEffects
 from pathfinder_eval.panel import OutcomeInfo, ValidatedPanel, build_panel
@@ -66,6 +67,7 @@ def describe_outcome(spec: DesignSpec):
 ESTIMATORS = {
     Estimator.TWFE: TwoWayFixedEffects,
     Estimator.EVENT_STUDY: EventStudy,
+    Estimator.STEPPED_WEDGE: SteppedWedge,
     Estimator.SYNTHETIC_CONTROL: SyntheticControl,
     Estimator.SYNTHETIC_DID: SyntheticDiD,
 }

@@ -56,6 +56,7 @@ AVAILABLE_ESTIMATORS = frozenset(
         Estimator.DESCRIPTIVE,
         Estimator.TWFE,
         Estimator.EVENT_STUDY,
+        Estimator.STEPPED_WEDGE,
         Estimator.SYNTHETIC_CONTROL,
         Estimator.SYNTHETIC_DID,
     }

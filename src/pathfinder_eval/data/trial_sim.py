@@ -2,7 +2,9 @@
 
 Y_ijk = μ + β_j + θ·X_ij + α_i + ε_ijk with α_i ~ N(0, τ²), ε ~ N(0, σ²), where τ² and σ² come
 from the ICC (τ²/(τ²+σ²)) and a total variance of 1 (Hussey & Hughes 2007, Contemp. Clin.
-Trials 28:182–191). Cell means are drawn exactly: mean of m children ~ N(., σ²/m).
+Trials 28:182–191). Cell summaries are drawn exactly: the mean of m children ~ N(., σ²/m) and,
+independently, their within-cell sum of squares ~ σ²·χ²(m − 1) (from a second stream of the
+seed, so the means are those of earlier versions).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pathfinder_eval.data.source import LONG_COLUMNS, OutcomeData
+from pathfinder_eval.data.source import CELL_COLUMNS, LONG_COLUMNS, OutcomeData
 
 
 def simulate_stepped_wedge(
@@ -23,8 +25,10 @@ def simulate_stepped_wedge(
     seed: int,
     period_effect: float = 0.1,
 ) -> OutcomeData:
-    """One row per cluster × period: the cell mean as `value` and the cell size as denominator."""
+    """One row per cluster × period: the cell mean as `value`, the cell size as denominator and
+    the within-cell sum of squares as `ssw`."""
     rng = np.random.default_rng(seed)
+    rng_ssw = np.random.default_rng([seed, 1])
     clusters = sorted(starts)
     tau, sigma = np.sqrt(icc), np.sqrt(1.0 - icc)
     alpha = rng.normal(0.0, tau, len(clusters))
@@ -44,9 +48,10 @@ def simulate_stepped_wedge(
                     "value": value,
                     "status": "",
                     "source": "simulated trial",
+                    "ssw": (1.0 - icc) * rng_ssw.chisquare(cell_size - 1) if cell_size > 1 else 0.0,
                 }
             )
-    frame = pd.DataFrame(rows)[list(LONG_COLUMNS)]
+    frame = pd.DataFrame(rows)[list(LONG_COLUMNS) + list(CELL_COLUMNS)]
     units = pd.DataFrame({"unit": clusters, "name": clusters, "region": ""})
     note = (
         f"The data are SIMULATED: a cross-sectional stepped-wedge trial (Hussey & Hughes "

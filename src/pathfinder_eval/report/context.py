@@ -35,6 +35,7 @@ ESTIMATOR_LABEL = {
     "twfe": "Two-way fixed-effects DiD (conventional benchmark)",
     "event_study": "Two-way fixed-effects event study (conventional benchmark)",
     "descriptive": "Descriptive trends",
+    "stepped_wedge": "Stepped-wedge linear mixed model (REML, categorical period effects)",
     "synthetic_control": "Synthetic control (Abadie, Diamond & Hainmueller 2010)",
     "synthetic_did": "Synthetic difference-in-differences (Arkhangelsky et al. 2021)",
 }
@@ -53,6 +54,18 @@ METHOD_TEXT = {
         "(Arkhangelsky, Athey, Hirshberg, Imbens & Wager 2021, AER 111:4088–4118, with the "
         "paper's regularisation); standard error from placebo re-assignments of treatment to "
         "comparison units (their Algorithm 4), normal reference."
+    ),
+    "stepped_wedge": (
+        "Linear mixed model for the individual outcomes with categorical period effects and an "
+        "intervention effect (immediate, or by exposure time with the time-averaged effect "
+        "over exposure times), fitted by exact restricted maximum likelihood on cluster-period "
+        "means, sizes and within-cell sums of squares. Random effects: nested exchangeable "
+        "(cluster and cluster-period intercepts; Hooper et al. 2016) by default, or Hussey & "
+        "Hughes (2007) cluster intercepts, or exponential decay of the between-period "
+        "correlation (Kasza et al. 2019). Inference by default: Kenward-Roger adjusted "
+        "standard error and degrees of freedom (Kenward & Roger 1997); Satterthwaite df or "
+        "re-randomisation of clusters to sequences on request. ICC and cluster "
+        "autocorrelation (CAC) from the variance components."
     ),
     "twfe": (
         "Linear regression of the outcome on a treatment indicator with LA and period fixed "
@@ -365,6 +378,7 @@ def _analysis(run, info: OutcomeInfo) -> dict[str, Any]:
         "svg": "",
         "pretrend": "",
         "comparators": [],
+        "facts": [],
         "level": f"{run.analysis.level:.0%}",
     }
     res = run.result
@@ -398,6 +412,8 @@ def _analysis(run, info: OutcomeInfo) -> dict[str, Any]:
             }
             for unit, d in res.diagnostics["units"].items()
         ]
+    if res.estimator == "stepped_wedge":
+        out["facts"] = stepped_wedge_facts(res)
     if res.estimator == "event_study":
         out["svg"] = to_svg(plot_event_study(res.table), f"Event study: {info.name}")
         out["alt"] = (
@@ -412,6 +428,47 @@ def _analysis(run, info: OutcomeInfo) -> dict[str, Any]:
                 f"{pt['statistic']:.2f}, p = {fmt_p(pt['p_value'])}."
             )
     return out
+
+
+def stepped_wedge_facts(res) -> list[str]:
+    """Model, df, variance components, ICC/CAC and convergence of a stepped-wedge fit (CONSORT
+    extension for stepped-wedge trials, item 17a)."""
+    d = res.diagnostics
+    design, conv, comp = d["design"], d["convergence"], d["variance_components"]
+    names = {
+        "tau2": "cluster τ²",
+        "gamma2": "cluster-period γ²",
+        "decay": "decay r (per period)",
+        "sigma2": "individual σ²",
+    }
+    facts = [
+        f"Fitted by REML on {design['cells_observed']} cluster-period cells "
+        f"({design['individuals']:,} individuals; {design['clusters']} clusters in "
+        f"{len(design['sequences'])} sequences over {len(design['periods'])} periods).",
+        "Variance components: "
+        + ", ".join(f"{names[k]} = {fmt(v, 4)}" for k, v in comp.items())
+        + ".",
+        f"Within-period ICC {fmt(d['icc'], 3)}; cluster autocorrelation (CAC) "
+        f"{fmt(d['cac'], 3)}.",
+        f"Convergence: the same optimum from {conv['starts_at_optimum']} of {conv['starts']} "
+        f"starting values; largest gradient {conv['max_abs_gradient']:.1g}.",
+    ]
+    df = res.table["df"].iloc[0] if "df" in res.table else math.nan
+    if math.isfinite(df):
+        label = {"kenward_roger": "Kenward-Roger", "satterthwaite": "Satterthwaite"}
+        facts.insert(
+            1,
+            f"t reference with {label.get(d['df_method'], d['df_method'])} degrees of freedom "
+            f"{fmt(df, 1)} for {res.table['term'].iloc[0].lower()}.",
+        )
+    if "randomisation" in d:
+        r = d["randomisation"]
+        how = "exact enumeration of" if r["exact"] else "Monte-Carlo sample of"
+        facts.append(
+            f"Randomisation test: p = {fmt_p(r['p_value'])} ({how} {r['allocations']:,} "
+            f"allocations of clusters to sequences; {r['statistic']})."
+        )
+    return facts
 
 
 def _wrap(text: str, width: int = 40) -> str:

@@ -1,0 +1,239 @@
+"""Stepped-wedge LMM engine: the cell-space REML, Kenward-Roger and Satterthwaite algebra
+against a dense individual-level implementation of the textbook formulas, design checks,
+invariances and the example design end to end."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pathfinder_eval.cli import main
+from pathfinder_eval.errors import DesignError, EstimationError
+from pathfinder_eval.estimators.stepped_wedge import SteppedWedge
+from pathfinder_eval.estimators.sw_lmm import (
+    fit_reml,
+    fixed_effects,
+    kenward_roger_df,
+    satterthwaite_df,
+    small_sample,
+    summarise_records,
+)
+from pathfinder_eval.evaluate import build_estimator
+from pathfinder_eval.spec import Inference, load_design
+from sw_helpers import REF, ROOT, panel_from_records
+
+# The cell-space formulas and the dense ones are algebraically identical: agreement is limited
+# by floating-point rounding in (N × N) solves.
+ALGEBRA_TOL = 1e-8
+# Numerical second derivatives of the dense deviance (central differences, step 1e-4).
+NUMERIC_HESSIAN_REL = 1e-4
+
+
+def _dense(records: pd.DataFrame, structure: str, theta: np.ndarray):
+    """V (N × N), its first derivatives and non-zero second derivatives in θ, from scratch."""
+    c = records["cluster"].to_numpy()
+    p = records["period"].to_numpy(float)
+    same = (c[:, None] == c[None, :]).astype(float)
+    lag = np.abs(p[:, None] - p[None, :])
+    eye = np.eye(len(c))
+    if structure == "hussey_hughes":
+        tau2, sigma2 = theta
+        return tau2 * same + sigma2 * eye, [same, eye], {}
+    if structure == "nested_exchangeable":
+        tau2, gamma2, sigma2 = theta
+        cp = same * (lag == 0)
+        return tau2 * same + gamma2 * cp + sigma2 * eye, [same, cp, eye], {}
+    tau2, r, sigma2 = theta
+    dr = same * np.where(lag > 0, lag * r ** np.maximum(lag - 1, 0), 0.0)
+    drr = same * np.where(lag > 1, lag * (lag - 1) * r ** np.maximum(lag - 2, 0), 0.0)
+    v = tau2 * same * r**lag + sigma2 * eye
+    return v, [same * r**lag, tau2 * dr, eye], {(0, 1): dr, (1, 0): dr, (1, 1): tau2 * drr}
+
+
+def _dense_deviance(y, x, v):
+    vinv = np.linalg.inv(v)
+    m = x.T @ vinv @ x
+    b = np.linalg.solve(m, x.T @ vinv @ y)
+    r = y - x @ b
+    return (
+        np.linalg.slogdet(v)[1]
+        + np.linalg.slogdet(m)[1]
+        + r @ vinv @ r
+        + (len(y) - len(b)) * np.log(2 * np.pi)
+    )
+
+
+def _dense_kr(x, v, derivs, second):
+    """Kenward & Roger (1997) eq. 4–5 and their df, written out on the N × N matrices."""
+    vinv = np.linalg.inv(v)
+    phi = np.linalg.inv(x.T @ vinv @ x)
+    k = len(derivs)
+    p = [-(x.T @ vinv @ d @ vinv @ x) for d in derivs]
+    q = {
+        (a, b): x.T @ vinv @ derivs[a] @ vinv @ derivs[b] @ vinv @ x
+        for a, b in itertools.product(range(k), repeat=2)
+    }
+    proj = vinv - vinv @ x @ phi @ x.T @ vinv
+    info = np.array(
+        [[0.5 * np.trace(proj @ derivs[a] @ proj @ derivs[b]) for b in range(k)] for a in range(k)]
+    )
+    w = np.linalg.inv(info)
+    u = sum(
+        w[a, b]
+        * (
+            q[a, b]
+            - p[a] @ phi @ p[b]
+            - 0.25 * (x.T @ vinv @ second[(a, b)] @ vinv @ x if (a, b) in second else 0.0)
+        )
+        for a, b in itertools.product(range(k), repeat=2)
+    )
+    return phi, phi + 2 * phi @ u @ phi, p, w
+
+
+@pytest.mark.parametrize(
+    ("file", "structure"),
+    [
+        ("sim_decay.csv", "exponential_decay"),
+        ("sim_incomplete.csv", "nested_exchangeable"),
+        ("sim_incomplete.csv", "exponential_decay"),
+        ("sim_ne.csv", "hussey_hughes"),
+    ],
+)
+def test_cell_space_equals_dense_individual_formulas(file, structure):
+    records = pd.read_csv(REF / file)
+    ci, clusters = pd.factorize(records["cluster"], sort=True)
+    pi, periods = pd.factorize(records["period"], sort=True)
+    y = records["y"].to_numpy(float)
+    cells = summarise_records(ci, pi, y, (len(clusters), len(periods)))
+    first = records[records["trt"] == 1].groupby("cluster")["period"].min()
+    start = np.array([int(first.get(c, 99)) - 1 for c in clusters])
+    fe = fixed_effects(cells.observed, start, "immediate")
+    fit = fit_reml(cells, fe.X, structure)
+    assert fit.converged
+    x = fe.X[ci, pi]
+    v, derivs, second = _dense(records, structure, fit.theta)
+    assert fit.deviance == pytest.approx(_dense_deviance(y, x, v), abs=ALGEBRA_TOL * 1e3)
+    # a minimum: every feasible perturbation of θ raises the dense deviance
+    for k in range(len(fit.theta)):
+        for sign in (-1, 1):
+            th = fit.theta.copy()
+            th[k] = np.clip(th[k] + sign * 1e-3 * max(abs(th[k]), 1e-2), 0.0, None)
+            if structure == "exponential_decay" and k == 1:
+                th[k] = min(th[k], 1.0)
+            assert _dense_deviance(y, x, _dense(records, structure, th)[0]) >= fit.deviance - 1e-9
+    ss = small_sample(fit, cells, fe.X)
+    phi, phi_a, p, w = _dense_kr(x, v, derivs, second)
+    assert np.abs(np.stack(p) - ss.p_mats).max() < ALGEBRA_TOL * np.abs(ss.p_mats).max()
+    assert np.abs(phi - fit.vcov).max() < ALGEBRA_TOL
+    assert np.abs(phi_a - ss.vcov_kr).max() < ALGEBRA_TOL
+    assert np.abs(w - ss.w).max() < ALGEBRA_TOL * np.abs(w).max()
+    # observed Hessian of the deviance: analytic (cell space) vs numerical (dense)
+    h = 1e-4
+    k = len(fit.theta)
+    num = np.empty((k, k))
+    for a, b in itertools.product(range(k), repeat=2):
+        ea, eb = np.eye(k)[a] * h, np.eye(k)[b] * h
+        f = [
+            _dense_deviance(y, x, _dense(records, structure, fit.theta + sa * ea + sb * eb)[0])
+            for sa, sb in ((1, 1), (1, -1), (-1, 1), (-1, -1))
+        ]
+        num[a, b] = (f[0] - f[1] - f[2] + f[3]) / (4 * h * h)
+    assert ss.hessian == pytest.approx(num, rel=NUMERIC_HESSIAN_REL, abs=1e-2)
+    lvec = np.zeros(fe.X.shape[2])
+    lvec[-1] = 1.0
+    assert np.isfinite(kenward_roger_df(ss, fit.vcov, lvec))
+    assert satterthwaite_df(ss, fit.vcov, lvec) > 1.0
+
+
+def _sim_panel(tmp_path, file="sim_ne.csv"):
+    return panel_from_records(pd.read_csv(REF / file), "cluster", "trt", "y", tmp_path)
+
+
+def test_invariant_to_row_order_and_cluster_labels(tmp_path):
+    raw = pd.read_csv(REF / "sim_ne.csv")
+    base = SteppedWedge().fit(_sim_panel(tmp_path), "y", "a").table
+    shuffled = raw.sample(frac=1.0, random_state=1)
+    shuffled["cluster"] = "z" + shuffled["cluster"].str[::-1]
+    (tmp_path / "b").mkdir()
+    other = SteppedWedge().fit(
+        panel_from_records(shuffled, "cluster", "trt", "y", tmp_path / "b"), "y", "a"
+    )
+    cols = ["estimate", "std_error", "df", "p_value"]
+    assert np.allclose(other.table[cols].to_numpy(), base[cols].to_numpy(), rtol=1e-9)
+
+
+def test_panel_cells_are_not_modified(tmp_path):
+    panel = _sim_panel(tmp_path)
+    before = panel.cells.copy()
+    SteppedWedge(effect="exposure_time").fit(panel, "y", "a")
+    pd.testing.assert_frame_equal(panel.cells, before)
+
+
+def test_tate_window_averages_the_first_exposure_times(tmp_path):
+    panel = _sim_panel(tmp_path)
+    full = SteppedWedge(effect="exposure_time").fit(panel, "y", "a").table
+    two = SteppedWedge(effect="exposure_time", tate_window=2).fit(panel, "y", "a").table
+    pte = full.set_index("event_time")["estimate"]
+    assert two["estimate"].iloc[0] == pytest.approx((pte[1] + pte[2]) / 2, abs=1e-12)
+    assert full["estimate"].iloc[0] == pytest.approx(pte.mean(), abs=1e-12)
+    with pytest.raises(EstimationError, match="tate_window 9"):
+        SteppedWedge(effect="exposure_time", tate_window=9).fit(panel, "y", "a")
+
+
+def test_cell_summaries_without_ssw_are_refused(tmp_path):
+    panel = _sim_panel(tmp_path)
+    cells = panel.cells.drop(columns="ssw")
+    bare = type(panel)(
+        *[
+            cells if f == "cells" else getattr(panel, f)
+            for f in ("spec", "cells", "units", "periods", "outcomes", "exclusions", "data")
+        ]
+    )
+    with pytest.raises(EstimationError, match="within-cell sum of squares"):
+        SteppedWedge().fit(bare, "y", "a")
+
+
+def test_design_without_mixed_periods_is_refused(tmp_path):
+    raw = pd.read_csv(REF / "sim_ne.csv")
+    raw = raw[(raw["trt"] == 1) | (raw["period"] == 1)]  # control cells only in period 1
+    panel = panel_from_records(raw, "cluster", "trt", "y", tmp_path)
+    with pytest.raises(EstimationError, match="no period has both"):
+        SteppedWedge().fit(panel, "y", "a")
+
+
+def test_unavailable_inference_is_a_design_error(tmp_path):
+    text = (ROOT / "designs" / "examples" / "stepped_wedge_trial.yaml").read_text()
+    path = tmp_path / "d.yaml"
+    path.write_text(text.replace("method: kenward_roger", "method: wild_bootstrap"))
+    with pytest.raises(DesignError, match="not available for stepped_wedge"):
+        build_estimator(load_design(path), 0)
+
+
+def test_example_design_reports_model_kr_df_icc_and_cac(tmp_path):
+    design = ROOT / "designs" / "examples" / "stepped_wedge_trial.yaml"
+    assert main(["run", str(design), "--out", str(tmp_path)]) == 0
+    doc = json.loads((tmp_path / "stepped_wedge_trial.json").read_text())
+    sw = next(a for a in doc["analyses"] if a["id"] == "stepped_wedge")
+    est = sw["estimates"][0]
+    assert sw["status"] == "ok" and est["ci_lower"] < 0.3 < est["ci_upper"]  # true effect 0.3
+    assert 12 < est["df"] < 60  # KR df: far below the 1,800 individuals
+    diag = sw["diagnostics"]
+    assert diag["df_method"] == "kenward_roger" and diag["convergence"]["converged"]
+    assert 0.0 < diag["icc"] < 0.2 and 0.0 <= diag["cac"] <= 1.0
+    assert [s["clusters"] for s in diag["design"]["sequences"]] == [3, 3, 3, 3]
+    html = (tmp_path / "stepped_wedge_trial.html").read_text(encoding="utf-8")
+    assert "Kenward-Roger degrees of freedom" in html and "Within-period ICC" in html
+    assert "nested exchangeable" in html
+
+
+def test_satterthwaite_and_model_based_inference(tmp_path):
+    panel = _sim_panel(tmp_path)
+    s = SteppedWedge(inference=Inference(method="satterthwaite")).fit(panel, "y", "a").table
+    m = SteppedWedge(inference=Inference(method="model_based")).fit(panel, "y", "a").table
+    assert s["std_error"].iloc[0] == pytest.approx(m["std_error"].iloc[0], rel=1e-12)
+    assert np.isinf(m["df"].iloc[0]) and 5 < s["df"].iloc[0] < 200
+    assert s["p_value"].iloc[0] > m["p_value"].iloc[0]
