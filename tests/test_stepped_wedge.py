@@ -225,9 +225,14 @@ def test_example_design_reports_model_kr_df_icc_and_cac(tmp_path):
     assert diag["df_method"] == "kenward_roger" and diag["convergence"]["converged"]
     assert 0.0 < diag["icc"] < 0.2 and 0.0 <= diag["cac"] <= 1.0
     assert [s["clusters"] for s in diag["design"]["sequences"]] == [3, 3, 3, 3]
+    rnd = next(a for a in doc["analyses"] if a["id"] == "stepped_wedge_randomisation")
+    r = rnd["diagnostics"]["randomisation"]
+    assert not r["exact"] and r["allocations"] == 10_000 and r["possible_allocations"] == 369_600
+    assert rnd["estimates"][0]["p_value"] == r["p_value"] < 0.05
+    assert rnd["estimates"][0]["ci_lower"] < 0.3 < rnd["estimates"][0]["ci_upper"]
     html = (tmp_path / "stepped_wedge_trial.html").read_text(encoding="utf-8")
     assert "Kenward-Roger degrees of freedom" in html and "Within-period ICC" in html
-    assert "nested exchangeable" in html
+    assert "nested exchangeable" in html and "Randomisation test: p" in html
 
 
 def test_satterthwaite_and_model_based_inference(tmp_path):

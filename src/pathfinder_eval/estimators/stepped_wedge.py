@@ -26,6 +26,11 @@ from pathfinder_eval.estimators.sw_lmm import (
     satterthwaite_df,
     small_sample,
 )
+from pathfinder_eval.inference.randomisation import (
+    RandomisationResult,
+    Statistic,
+    randomisation_test,
+)
 from pathfinder_eval.panel import ValidatedPanel
 from pathfinder_eval.results import EffectEstimates, estimates_table
 from pathfinder_eval.spec import Inference
@@ -34,6 +39,11 @@ MODEL_LABEL = {
     "hussey_hughes": "Hussey & Hughes (random cluster intercept)",
     "nested_exchangeable": "nested exchangeable (cluster and cluster-period random intercepts)",
     "exponential_decay": "exponential decay of the between-period correlation (Kasza et al.)",
+}
+STATISTIC_LABEL = {
+    "model_based": "statistic: GLS effect estimate with null-model REML variance parameters",
+    "within_period": "statistic: within-period NPWP contrast of cluster means "
+    "(Thompson et al. 2018)",
 }
 DF_LABEL = {
     "kenward_roger": "Kenward-Roger adjusted standard error and degrees of freedom",
@@ -51,11 +61,14 @@ class SteppedWedge:
 
     Inference: "default" and "kenward_roger" use the Kenward-Roger adjusted covariance and df;
     "satterthwaite" the model-based SE with Satterthwaite df; "model_based" a normal reference;
-    "randomisation" re-randomises clusters to sequences (p-value and interval by inversion)."""
+    "randomisation" re-randomises clusters to sequences (inference/randomisation.py) with the
+    `randomisation_statistic` (model_based: the GLS effect with null-model variance parameters;
+    within_period: Thompson et al.'s NPWP); p-value and interval by test inversion, no SE."""
 
     model: Structure = "nested_exchangeable"
     effect: Shape = "immediate"
     tate_window: int | None = None
+    randomisation_statistic: Statistic = "model_based"
     inference: Inference = field(default_factory=Inference)
     seed: int = 0
 
@@ -81,7 +94,35 @@ class SteppedWedge:
             )
         contrasts = self._contrasts(fe)
         method = "kenward_roger" if self.inference.method == "default" else self.inference.method
-        rows = effect_rows(fit, trial.cells, fe, contrasts, method, level)
+        extra: dict[str, Any] = {}
+        if method == "randomisation":
+            term, lvec = next(iter(contrasts.items()))
+            contrasts = {term: lvec}
+            rnd = randomisation_test(
+                trial.cells,
+                trial.start,
+                fe,
+                self.effect,
+                lvec,
+                self.model,
+                self.randomisation_statistic,
+                self.inference.draws,
+                self.seed,
+                level,
+            )
+            rows = [randomisation_row(term, rnd)]
+            extra["randomisation"] = {
+                "statistic": STATISTIC_LABEL[rnd.statistic],
+                "estimate": rnd.estimate,
+                "p_value": rnd.p_value,
+                "ci": [rnd.ci_lower, rnd.ci_upper],
+                "allocations": rnd.allocations,
+                "exact": rnd.exact,
+                "possible_allocations": rnd.total,
+                "seed": None if rnd.exact else self.seed,
+            }
+        else:
+            rows = effect_rows(fit, trial.cells, fe, contrasts, method, level)
         n_treated = int((trial.start < len(panel.periods)).sum())
         warns = []
         if fit.boundary:
@@ -94,15 +135,27 @@ class SteppedWedge:
             analysis_id,
             outcome,
             self.name,
-            f"{MODEL_LABEL[self.model]}; {DF_LABEL[method]}",
+            f"{MODEL_LABEL[self.model]}; {self._inference_label(method)}",
             estimates_table(rows),
             level,
             fit.vcov[np.ix_(fe.effect, fe.effect)],
             len(trial.clusters),
             n_treated,
             int(trial.cells.observed.sum()),
-            MappingProxyType(diagnostics(fit, trial, fe, method, panel, self.effect, contrasts)),
+            MappingProxyType(
+                diagnostics(fit, trial, fe, method, panel, self.effect, contrasts) | extra
+            ),
             tuple(warns),
+        )
+
+    def _inference_label(self, method: str) -> str:
+        if method != "randomisation":
+            return DF_LABEL[method]
+        return (
+            f"randomisation test re-allocating clusters to sequences "
+            f"({STATISTIC_LABEL[self.randomisation_statistic]}; up to "
+            f"{self.inference.draws:,} allocations, exact when that covers them all); "
+            "p-value and interval by test inversion"
         )
 
     def _contrasts(self, fe: FixedEffects) -> dict[str, np.ndarray]:
@@ -250,6 +303,22 @@ def effect_rows(
             }
         )
     return rows
+
+
+def randomisation_row(term: str, rnd: RandomisationResult) -> dict[str, Any]:
+    """The table row of a randomisation analysis: the statistic's estimate, its randomisation
+    p-value and test-inversion interval (no standard error or df)."""
+    return {
+        "term": term,
+        "estimate": rnd.estimate,
+        "std_error": np.nan,
+        "statistic": np.nan,
+        "p_value": rnd.p_value,
+        "ci_lower": rnd.ci_lower,
+        "ci_upper": rnd.ci_upper,
+        "df": np.nan,
+        "event_time": np.nan,
+    }
 
 
 def diagnostics(

@@ -78,19 +78,23 @@ Shape = Literal["immediate", "exposure_time"]
 @dataclass(frozen=True)
 class FixedEffects:
     """Cell-level fixed effects. X: (I, T, p): one indicator per period with data (categorical
-    period effects), then the treatment columns; names: (p,); effect: indices of the treatment
-    columns in X; exposure: (len(effect),) exposure time of each treatment column (1 = first
-    intervention period; 0 for the single immediate-effect column)."""
+    period effects, at period indices `periods`), then the treatment columns; names: (p,);
+    effect: indices of the treatment columns in X; exposure: (len(effect),) exposure time of
+    each treatment column (1 = first intervention period; 0 for the one immediate effect)."""
 
     X: np.ndarray
     names: tuple[str, ...]
     effect: tuple[int, ...]
     exposure: tuple[int, ...]
+    periods: tuple[int, ...]
 
 
-def fixed_effects(observed: np.ndarray, start: np.ndarray, shape: Shape) -> FixedEffects:
+def fixed_effects(
+    observed: np.ndarray, start: np.ndarray, shape: Shape, like: FixedEffects | None = None
+) -> FixedEffects:
     """Period indicators plus an immediate effect (IT) or exposure-time indicators (ETI, Kenny
-    et al. 2022, Stat. Med. 41:4311–4339); columns with no observed cell are dropped.
+    et al. 2022, Stat. Med. 41:4311–4339); columns with no observed cell are dropped, or, with
+    `like`, the columns of that design are used (re-randomised allocations).
 
     observed: (I, T) bool; start: (I,) index of each cluster's first intervention period
     (T or more: never treated)."""
@@ -98,21 +102,22 @@ def fixed_effects(observed: np.ndarray, start: np.ndarray, shape: Shape) -> Fixe
     t_idx = np.arange(n_periods)[None, :]
     exposure = np.where(t_idx >= start[:, None], t_idx - start[:, None] + 1, 0)
     exposure = np.where(observed, exposure, 0)
-    cols = [np.broadcast_to(t_idx == t, (n_clusters, n_periods)) for t in range(n_periods)]
-    names = [f"period[{t}]" for t in range(n_periods)]
-    keep = [t for t in range(n_periods) if observed[:, t].any()]
-    cols, names = [cols[t] for t in keep], [names[t] for t in keep]
+    if like is None:
+        keep = [t for t in range(n_periods) if observed[:, t].any()]
+        times = [0] if shape == "immediate" else sorted({int(e) for e in exposure[exposure > 0]})
+    else:
+        keep, times = list(like.periods), list(like.exposure)
+    cols = [np.broadcast_to(t_idx == t, (n_clusters, n_periods)) for t in keep]
+    names = [f"period[{t}]" for t in keep]
     if shape == "immediate":
-        times = [0]
         cols.append(exposure > 0)
         names.append("treatment")
     else:
-        times = sorted(int(e) for e in np.unique(exposure[exposure > 0]))
         cols += [exposure == e for e in times]
         names += [f"exposure[{e}]" for e in times]
     X = np.stack(cols, axis=2).astype(float)
-    first = len(keep)
-    return FixedEffects(X, tuple(names), tuple(range(first, X.shape[2])), tuple(times))
+    effect = tuple(range(len(keep), X.shape[2]))
+    return FixedEffects(X, tuple(names), effect, tuple(times), tuple(keep))
 
 
 @dataclass(frozen=True)
@@ -319,18 +324,21 @@ class RemlFit:
         return dict(zip(self.theta_names, self.theta.tolist(), strict=True))
 
 
-def fit_reml(cells: CellSummaries, X: np.ndarray, structure: Structure) -> RemlFit:
+def fit_reml(
+    cells: CellSummaries, X: np.ndarray, structure: Structure, warm: RemlFit | None = None
+) -> RemlFit:
     """Exact REML for the structure, on cell summaries; X: (I, T, p) cell-level covariates.
 
     The deviance is profiled over σ² and minimised over the relative parameters from several
     starts (L-BFGS-B with the analytic gradient, bounds τ², γ² ≥ 0 and 0 ≤ r ≤ 1), then
-    polished by Newton steps. The fit is flagged as not converged when the Newton decrement
-    exceeds DECREMENT_TOL or the Hessian is not positive definite."""
+    polished by Newton steps; `warm` replaces the starts by one fit's optimum (refits of
+    nearby data). The fit is flagged as not converged when the Newton decrement exceeds
+    DECREMENT_TOL or the Hessian is not positive definite."""
     c = _cells(cells, X)
     if c.n_records - X.shape[2] <= 0:
         raise ValueError("fewer records than fixed effects")
     results = []
-    for start in _starts(structure):
+    for start in _starts(structure) if warm is None else [_relative(warm)]:
         res = optimize.minimize(
             lambda phi: _profiled(phi, structure, c)[:2],
             start,
@@ -379,6 +387,19 @@ THETA_NAMES: dict[str, tuple[str, ...]] = {
 
 def _relative_names(structure: Structure) -> tuple[str, ...]:
     return THETA_NAMES[structure][:-1]
+
+
+def _relative(fit: RemlFit) -> np.ndarray:
+    return _relative_of(fit.structure, fit.theta)
+
+
+def _relative_of(structure: Structure, theta: np.ndarray) -> np.ndarray:
+    """The relative parameters φ of natural parameters θ (inverse of `_natural`)."""
+    phi = np.asarray(theta[:-1], dtype=float).copy()
+    phi[0] /= theta[-1]
+    if structure == "nested_exchangeable":
+        phi[1] /= theta[-1]
+    return phi
 
 
 def _natural(structure: Structure, phi: np.ndarray, sigma2: float) -> np.ndarray:
@@ -539,8 +560,14 @@ def profiled_criterion(
 ) -> float:
     """REML criterion at the relative parameters of θ (σ² profiled): for checking that a fit
     elsewhere (another package's estimates) is no better than ours."""
-    phi = np.asarray(theta[:-1], dtype=float).copy()
-    phi[0] /= theta[-1]
-    if structure == "nested_exchangeable":
-        phi[1] /= theta[-1]
-    return float(_profiled(phi, structure, _cells(cells, X))[0])
+    return float(_profiled(_relative_of(structure, theta), structure, _cells(cells, X))[0])
+
+
+def cluster_precisions(
+    cells: CellSummaries, structure: Structure, theta: np.ndarray
+) -> np.ndarray:
+    """(I, T, T) inverse covariance of each cluster's cell means at θ (zero on unobserved
+    cells), for GLS with fixed variance parameters."""
+    c = _cells(cells, np.zeros((*cells.mean.shape, 1)))
+    v, _, _ = _derivatives(structure, np.asarray(theta, dtype=float), c)
+    return _inverse(v)[0] * c.mask2

@@ -448,8 +448,7 @@ def stepped_wedge_facts(res) -> list[str]:
         "Variance components: "
         + ", ".join(f"{names[k]} = {fmt(v, 4)}" for k, v in comp.items())
         + ".",
-        f"Within-period ICC {fmt(d['icc'], 3)}; cluster autocorrelation (CAC) "
-        f"{fmt(d['cac'], 3)}.",
+        f"Within-period ICC {fmt(d['icc'], 3)}; cluster autocorrelation (CAC) {fmt(d['cac'], 3)}.",
         f"Convergence: the same optimum from {conv['starts_at_optimum']} of {conv['starts']} "
         f"starting values; largest gradient {conv['max_abs_gradient']:.1g}.",
     ]
@@ -464,8 +463,10 @@ def stepped_wedge_facts(res) -> list[str]:
     if "randomisation" in d:
         r = d["randomisation"]
         how = "exact enumeration of" if r["exact"] else "Monte-Carlo sample of"
+        p_text = fmt_p(r["p_value"])
         facts.append(
-            f"Randomisation test: p = {fmt_p(r['p_value'])} ({how} {r['allocations']:,} "
+            f"Randomisation test: p {p_text if p_text.startswith('<') else '= ' + p_text} "
+            f"({how} {r['allocations']:,} "
             f"allocations of clusters to sequences; {r['statistic']})."
         )
     return facts

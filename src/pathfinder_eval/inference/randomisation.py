@@ -1,0 +1,251 @@
+"""Randomisation inference for stepped-wedge trials: re-allocate clusters to sequences.
+
+Under the sharp null that the intervention changes every outcome by exactly b, the outcomes
+with b removed from the intervention cells, y − b·X, are what any allocation would have shown;
+re-randomising clusters to the trial's sequences (same number per sequence) gives the exact
+null distribution of a statistic (Fisher 1935; for stepped wedges Ji et al. 2017, Stat. Med.
+36:1839–1850; Thompson et al. 2018, Stat. Med. 37:2487–2500). All distinct allocations are
+enumerated when there are at most `draws` of them, otherwise `draws` are sampled (seeded) and
+the observed allocation is counted with them. The interval is every b the test does not reject
+at 1 − level (test inversion, found by bisection on each side of the estimate).
+
+Statistics: "model_based" — the GLS effect estimate with variance parameters fitted by REML
+to the null model (period effects only) on y − b·X, so they do not depend on the allocation;
+"within_period" — the NPWP statistic: in each period the difference between the mean cluster
+means of intervention and control clusters, averaged over periods with inverse-variance weights
+(1/n_intervention + 1/n_control)⁻¹ (Thompson et al. 2018).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from pathfinder_eval.errors import EstimationError
+from pathfinder_eval.estimators.sw_lmm import (
+    CellSummaries,
+    FixedEffects,
+    RemlFit,
+    Shape,
+    Structure,
+    cluster_precisions,
+    fit_reml,
+    fixed_effects,
+)
+
+Statistic = Literal["model_based", "within_period"]
+# Statistics this close to the observed one count as at least as extreme (ties in exact
+# enumeration must not depend on rounding).
+TIE_TOL = 1e-10
+_CHUNK = 2048
+
+
+@dataclass(frozen=True)
+class Allocations:
+    """starts: (M, I) index of each cluster's first intervention period under each allocation,
+    row 0 the observed one; exact: all M distinct allocations were enumerated; total: how many
+    distinct allocations the design has."""
+
+    starts: np.ndarray
+    exact: bool
+    total: int
+
+
+def allocations(start: np.ndarray, draws: int, seed: int) -> Allocations:
+    """Every distinct re-allocation of clusters to the observed sequences when there are at most
+    `draws`, else the observed allocation plus `draws` random permutations (seeded)."""
+    values, counts = np.unique(start, return_counts=True)
+    n = len(start)
+    total = math.factorial(n) // math.prod(math.factorial(int(c)) for c in counts)
+    if total <= draws:
+        rows = [start.copy()]
+        for alloc in _multiset_allocations(n, values, counts):
+            if not np.array_equal(alloc, start):
+                rows.append(alloc)
+        return Allocations(np.array(rows), True, total)
+    rng = np.random.default_rng(seed)
+    perms = np.array([rng.permutation(start) for _ in range(draws)])
+    return Allocations(np.vstack([start[None, :], perms]), False, total)
+
+
+def _multiset_allocations(n: int, values: np.ndarray, counts: np.ndarray):
+    """Each way to give counts[k] of the n clusters the start values[k]."""
+
+    def fill(free: tuple[int, ...], k: int, alloc: np.ndarray):
+        if k == len(values):
+            yield alloc.copy()
+            return
+        for chosen in itertools.combinations(free, int(counts[k])):
+            alloc[list(chosen)] = values[k]
+            rest = tuple(i for i in free if i not in chosen)
+            yield from fill(rest, k + 1, alloc)
+
+    yield from fill(tuple(range(n)), 0, np.zeros(n, dtype=values.dtype))
+
+
+@dataclass(frozen=True)
+class RandomisationResult:
+    """Randomisation test of a constant effect. estimate: the statistic at b = 0 for the
+    observed allocation; null: (M,) the statistic over allocations at b = 0; p_value: share of
+    allocations at least as extreme (two-sided); ci_lower, ci_upper: test-inversion interval;
+    allocations, exact, total: as in `Allocations`."""
+
+    statistic: Statistic
+    estimate: float
+    null: np.ndarray
+    p_value: float
+    ci_lower: float
+    ci_upper: float
+    allocations: int
+    exact: bool
+    total: int
+
+
+def _treated(observed: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """(…, I, T) 0/1 intervention indicator for starts of shape (…, I)."""
+    t_idx = np.arange(observed.shape[1])
+    return (t_idx >= start[..., None]).astype(float) * observed
+
+
+def _shifted(cells: CellSummaries, treated: np.ndarray, b: float) -> CellSummaries:
+    """The cell summaries with b removed from intervention cells (within-cell SS unchanged)."""
+    return CellSummaries(cells.mean - b * treated, cells.n, cells.ssw, cells.observed)
+
+
+def model_based_statistics(
+    cells: CellSummaries,
+    starts: np.ndarray,
+    fe: FixedEffects,
+    shape: Shape,
+    contrast: np.ndarray,
+    structure: Structure,
+    warm: RemlFit | None = None,
+) -> tuple[np.ndarray, RemlFit]:
+    """(M,) GLS contrast estimates under each allocation in `starts` (M, I), with variance
+    parameters from a REML fit of the period-only model to these cells (started from `warm`
+    when given), and that fit."""
+    periods_only = fe.X[:, :, : len(fe.periods)]
+    null_fit = fit_reml(cells, periods_only, structure, warm)
+    if not null_fit.converged:
+        raise EstimationError(
+            "the REML fit of the null model did not converge during randomisation inference",
+            where="inference.method",
+            fix="use kenward_roger inference or the within_period statistic",
+        )
+    prec = cluster_precisions(cells, structure, null_fit.theta)
+    n_clusters = cells.mean.shape[0]
+    seqs = np.unique(starts)
+    a = np.empty((n_clusters, len(seqs), fe.X.shape[2], fe.X.shape[2]))
+    b = np.empty((n_clusters, len(seqs), fe.X.shape[2]))
+    for k, s in enumerate(seqs):
+        x = fixed_effects(cells.observed, np.full(n_clusters, s), shape, like=fe).X
+        px = prec @ x
+        a[:, k] = np.einsum("itp,itq->ipq", x, px)
+        b[:, k] = np.einsum("itp,it->ip", px, cells.mean * cells.observed)
+    index = np.searchsorted(seqs, starts)
+    out = np.empty(len(starts))
+    rows = np.arange(n_clusters)
+    for lo in range(0, len(starts), _CHUNK):
+        idx = index[lo : lo + _CHUNK]
+        m = a[rows, idx].sum(axis=1)
+        rhs = b[rows, idx].sum(axis=1)
+        out[lo : lo + _CHUNK] = np.linalg.solve(m, rhs[..., None])[..., 0] @ contrast
+    return out, null_fit
+
+
+def within_period_statistics(cells: CellSummaries, starts: np.ndarray) -> np.ndarray:
+    """(M,) NPWP statistics (module docstring) under each allocation in `starts` (M, I)."""
+    obs = cells.observed.astype(float)
+    out = np.empty(len(starts))
+    for lo in range(0, len(starts), _CHUNK):
+        treated = _treated(obs, starts[lo : lo + _CHUNK])  # (D, I, T)
+        control = obs[None] - treated
+        n_t, n_c = treated.sum(axis=1), control.sum(axis=1)  # (D, T)
+        both = (n_t > 0) & (n_c > 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            diff = (treated * cells.mean).sum(axis=1) / n_t - (control * cells.mean).sum(
+                axis=1
+            ) / n_c
+            weight = np.where(both, 1.0 / (1.0 / n_t + 1.0 / n_c), 0.0)
+        out[lo : lo + _CHUNK] = (np.where(both, diff, 0.0) * weight).sum(axis=1) / weight.sum(
+            axis=1
+        )
+    return out
+
+
+def randomisation_test(
+    cells: CellSummaries,
+    start: np.ndarray,
+    fe: FixedEffects,
+    shape: Shape,
+    contrast: np.ndarray,
+    structure: Structure,
+    statistic: Statistic,
+    draws: int,
+    seed: int,
+    level: float,
+) -> RandomisationResult:
+    """Two-sided randomisation p-value for no effect and the interval by test inversion.
+
+    start: (I,) observed first intervention period index of each cluster; fe, contrast: the
+    design and the contrast the model-based statistic estimates."""
+    alloc = allocations(start, draws, seed)
+    treated_obs = _treated(cells.observed, start)
+    first: list[RemlFit] = []  # the b = 0 null fit, the warm start of every later one
+
+    def null_stats(b: float) -> np.ndarray:
+        shifted = _shifted(cells, treated_obs, b)
+        if statistic == "within_period":
+            return within_period_statistics(shifted, alloc.starts)
+        stats, fit = model_based_statistics(
+            shifted, alloc.starts, fe, shape, contrast, structure, first[0] if first else None
+        )
+        first[:] = first or [fit]
+        return stats
+
+    def p_value(b: float) -> float:
+        stats = null_stats(b)
+        scale = max(float(np.abs(stats).max()), 1.0)
+        return float(np.mean(np.abs(stats) >= np.abs(stats[0]) - TIE_TOL * scale))
+
+    null = null_stats(0.0)
+    estimate = float(null[0])
+    alpha = 1.0 - level
+    spread = float(np.std(null)) or 1.0
+    lower = _invert(p_value, estimate, -spread, alpha)
+    upper = _invert(p_value, estimate, spread, alpha)
+    return RandomisationResult(
+        statistic,
+        estimate,
+        null,
+        p_value(0.0),
+        lower,
+        upper,
+        len(alloc.starts),
+        alloc.exact,
+        alloc.total,
+    )
+
+
+def _invert(p_value: Callable[[float], float], estimate: float, step: float, alpha: float):
+    """The end of the acceptance region {b : p(b) > alpha} on one side of the estimate:
+    widen until rejected, then bisect to 1e-6 of the null spread (NaN if never rejected)."""
+    inside, outside = estimate, estimate + step
+    for _ in range(40):
+        if p_value(outside) <= alpha:
+            break
+        inside, outside = outside, outside + 2.0 * (outside - estimate)
+    else:
+        return float("nan")
+    while abs(outside - inside) > 1e-6 * abs(step):
+        mid = 0.5 * (inside + outside)
+        if p_value(mid) <= alpha:
+            outside = mid
+        else:
+            inside = mid
+    return 0.5 * (inside + outside)
