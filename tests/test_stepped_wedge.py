@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 
 from pathfinder_eval.cli import main
-from pathfinder_eval.errors import DesignError, EstimationError
-from pathfinder_eval.estimators.stepped_wedge import SteppedWedge
+from pathfinder_eval.data.records import records_outcomes
+from pathfinder_eval.errors import DataError, DesignError, EstimationError
+from pathfinder_eval.estimators.stepped_wedge import SteppedWedge, trial_arrays
 from pathfinder_eval.estimators.sw_lmm import (
     fit_reml,
     fixed_effects,
@@ -24,7 +25,7 @@ from pathfinder_eval.estimators.sw_lmm import (
 )
 from pathfinder_eval.evaluate import build_estimator
 from pathfinder_eval.spec import Inference, load_design
-from sw_helpers import REF, ROOT, panel_from_records
+from sw_helpers import DATASETS, REF, ROOT, panel_from_records, records
 
 # The cell-space formulas and the dense ones are algebraically identical: agreement is limited
 # by floating-point rounding in (N × N) solves.
@@ -242,3 +243,107 @@ def test_satterthwaite_and_model_based_inference(tmp_path):
     assert s["std_error"].iloc[0] == pytest.approx(m["std_error"].iloc[0], rel=1e-12)
     assert np.isinf(m["df"].iloc[0]) and 5 < s["df"].iloc[0] < 200
     assert s["p_value"].iloc[0] > m["p_value"].iloc[0]
+
+
+RECORDS_DESIGN = """
+name: sw_records
+title: steppedwedge example data (individual records)
+pilot: trial
+unit_level: cluster
+time: {{axis: period}}
+rollout:
+{waves}
+comparison: {{pool: not_yet_treated, min_units: 1}}
+outcomes: [{{column: outcome_cont, name: Continuous outcome}}]
+analyses:
+  - id: eti
+    estimator: stepped_wedge
+    options: {{effect: exposure_time}}
+data: {{source: records, columns: {{unit: cluster, period: period}}}}
+"""
+
+
+def test_individual_records_run_through_the_cli(tmp_path):
+    raw, *_ = records("sw_example")
+    first = raw[raw["trt"] == 1].groupby("cluster")["period"].min()
+    waves = "\n".join(
+        f"  - {{wave: s{s}, start: {s}, units: [{', '.join(repr(str(u)) for u in g.index)}]}}"
+        for s, g in first.groupby(first)
+    )
+    design = tmp_path / "sw_records.yaml"
+    design.write_text(RECORDS_DESIGN.format(waves=waves))
+    data = DATASETS["sw_example"][0]
+    assert main(["run", str(design), "--data", str(data), "--out", str(tmp_path / "o")]) == 0
+    doc = json.loads((tmp_path / "o" / "sw_records.json").read_text())
+    (run,) = doc["analyses"]
+    ref = pd.read_csv(REF / "values.csv").set_index(["dataset", "model", "shape", "quantity"])
+    tate = ref.loc[("sw_example", "ne", "eti", "tate:estimate"), "value"]
+    assert run["estimates"][0]["estimate"] == pytest.approx(tate, abs=1e-6)
+    assert [e["event_time"] for e in run["estimates"]] == [None, 1, 2, 3, 4, 5]
+    assert run["n_obs"] == 90 and run["diagnostics"]["design"]["individuals"] == 2011
+
+
+def test_records_reader_errors_and_exclusions():
+    raw = pd.DataFrame({"c": ["a", "a", "b", "b"], "p": [1, 1, 1, 2], "y": ["1.5", "", "2", "x"]})
+    with pytest.raises(DataError, match=r"r\.csv: column y, row 4: non-numeric value 'x'"):
+        records_outcomes(raw, "c", "p", {"y": "y"}, "r.csv")
+    ok = records_outcomes(raw.iloc[:3], "c", "p", {"y": "y"}, "r.csv")
+    (excl,) = ok.exclusions
+    assert excl.count == 1 and excl.units == ("a",) and "missing outcome" in excl.reason
+    cell = ok.frame.set_index(["unit", "period"])
+    assert cell.loc[("a", 1), "denominator"] == 1 and cell.loc[("b", 1), "value"] == 2.0
+    with pytest.raises(DataError, match="column p, row 2: period 'late'"):
+        records_outcomes(
+            raw.assign(p=["1", "late", "1", "1"]),
+            "c",
+            "p",
+            {"y": "y"},
+            "r.csv",
+            lambda v: int(v) if str(v).isdigit() else None,
+        )
+
+
+def test_cell_summaries_are_exact_for_large_cells():
+    rng = np.random.default_rng(5)
+    y = 1e6 + rng.normal(size=200_000)  # a large mean: one-pass sums of squares lose digits
+    cluster, period = rng.integers(0, 4, y.size), rng.integers(0, 3, y.size)
+    cells = summarise_records(cluster, period, y, (4, 3))
+    frame = pd.DataFrame({"c": cluster, "p": period, "y": y})
+    ref = frame.groupby(["c", "p"])["y"].agg(lambda v: ((v - v.mean()) ** 2).sum())
+    assert np.allclose(cells.ssw.ravel(), ref.to_numpy(), rtol=1e-10)
+
+
+def test_icc_and_cac_intervals(tmp_path):
+    ne = SteppedWedge().fit(_sim_panel(tmp_path), "y", "a").diagnostics
+    lo, hi = ne["icc_ci"]
+    assert 0 < lo < ne["icc"] < hi < 1
+    lo, hi = ne["cac_ci"]
+    assert 0 < lo < ne["cac"] < hi <= 1
+    comp = ne["variance_components"]
+    between = comp["tau2"] + comp["gamma2"]
+    assert ne["icc"] == pytest.approx(between / (between + comp["sigma2"]), rel=1e-12)
+    assert ne["cac"] == pytest.approx(comp["tau2"] / between, rel=1e-12)
+    # the interval again, by a numerical gradient of logit(ICC) and the observed information
+    panel = _sim_panel(tmp_path)
+    trial = trial_arrays(panel.outcome_cells("y"), panel.periods)
+    fe = fixed_effects(trial.cells.observed, trial.start, "immediate")
+    fit = fit_reml(trial.cells, fe.X, "nested_exchangeable")
+    cov = 2 * np.linalg.inv(small_sample(fit, trial.cells, fe.X).hessian)
+
+    def logit_icc(th):
+        icc = (th[0] + th[1]) / th.sum()
+        return np.log(icc / (1 - icc))
+
+    grad = np.array(
+        [
+            (logit_icc(fit.theta + e * 1e-6) - logit_icc(fit.theta - e * 1e-6)) / 2e-6
+            for e in np.eye(3)
+        ]
+    )
+    half = 1.959963984540054 * np.sqrt(grad @ cov @ grad)
+    expect = 1 / (1 + np.exp(-(logit_icc(fit.theta) + np.array([-half, half]))))
+    assert ne["icc_ci"] == pytest.approx(expect, rel=1e-6)
+    ed = SteppedWedge(model="exponential_decay").fit(_sim_panel(tmp_path), "y", "a").diagnostics
+    assert ed["cac"] == ed["variance_components"]["decay"]
+    hh = SteppedWedge(model="hussey_hughes").fit(_sim_panel(tmp_path), "y", "a").diagnostics
+    assert hh["cac"] == 1.0 and np.isnan(hh["cac_ci"]).all()

@@ -164,7 +164,7 @@ class TrialSimulation(_Frozen):
 
 
 class DataSpec(_Frozen):
-    source: Literal["synthetic", "simulated_trial", "official", "tidy"] = "synthetic"
+    source: Literal["synthetic", "simulated_trial", "official", "tidy", "records"] = "synthetic"
     path: str | None = None
     columns: TidyColumns = TidyColumns()
     injected_effect: dict[str, float] = Field(default_factory=dict)

@@ -2,7 +2,8 @@
 
 No `--data`: the design's `data.source` (the embedded synthetic panel by default).
 A folder: DfE Explore Education Statistics downloads, named as DfE publishes them.
-A file (.csv, .parquet, .dta): tidy data, one row per unit-period with named columns.
+A file (.csv, .parquet, .dta): tidy data, one row per unit-period with named columns, or with
+data.source 'records' individual records (one row per person) summarised per cluster-period.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pandas as pd
 from pathfinder_eval.data.catalogue import SCALES, load_catalogue
 from pathfinder_eval.data.la_lookup import la_table, resolve_la
 from pathfinder_eval.data.official import find_family_file, load_official
+from pathfinder_eval.data.records import records_outcomes
 from pathfinder_eval.data.source import LONG_COLUMNS, Exclusion, OutcomeData
 from pathfinder_eval.data.synthetic import calibration, synthetic_panel
 from pathfinder_eval.data.tidy import read_tidy
@@ -48,7 +50,34 @@ def load_outcomes(spec: DesignSpec, data: Path | None, seed: int) -> OutcomeData
             file=str(data),
             fix="pass an existing folder of EES CSVs or a tidy .csv/.parquet/.dta file",
         )
+    if spec.data.source == "records":
+        return records_file(spec, data)
     return tidy_outcomes(spec, data)
+
+
+def records_file(spec: DesignSpec, path: Path) -> OutcomeData:
+    """Individual records (data.source: records), one row per person, summarised per cell."""
+    outcomes = {}
+    for i, o in enumerate(spec.outcomes):
+        if o.column is None or o.numerator or o.denominator:
+            raise DataError(
+                "individual records need '- column: <name>' outcomes",
+                file=spec.path,
+                where=f"outcomes[{i}]",
+                fix="name the column holding each person's outcome",
+            )
+        outcomes[o.id] = o.column
+    cols = spec.data.columns
+    data = records_outcomes(
+        read_tidy(path),
+        cols.unit,
+        cols.period,
+        outcomes,
+        str(path),
+        lambda v: parse_period(spec.time.axis, v),
+    )
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    return OutcomeData(data.frame, data.units, "records", ((path.name, sha),), data.exclusions)
 
 
 def _indicator_ids(spec: DesignSpec, source: str) -> list[str]:

@@ -7,6 +7,7 @@ on the records only through these (estimators/sw_lmm.py), so nothing else is kep
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -49,11 +50,11 @@ def records_outcomes(
     period: str,
     outcomes: dict[str, str],
     file: str,
-    periods: pd.Series | None = None,
+    parse_period: Callable[[object], int | None] = int,
 ) -> OutcomeData:
-    """Summarise records into OutcomeData. outcomes: outcome id → column; `periods` (parsed
-    period ordinals, one per row) replaces the raw period column when given. Records with a
-    missing outcome are left out and counted; non-numeric values are an error naming the row."""
+    """Summarise records into OutcomeData. outcomes: outcome id → column; parse_period turns a
+    period label into its ordinal (None: not a period). Records with a missing outcome are left
+    out and counted; non-numeric outcomes and unreadable periods are errors naming the row."""
     for c in [unit, period, *outcomes.values()]:
         if c not in raw.columns:
             raise DataError(
@@ -64,7 +65,17 @@ def records_outcomes(
                 f"{', '.join(map(str, raw.columns))}",
             )
     units = raw[unit].astype(str).str.strip()
-    ordinals = raw[period] if periods is None else periods
+    ordinals = raw[period].map(parse_period)
+    if ordinals.isna().any():
+        row = int(np.flatnonzero(ordinals.isna().to_numpy())[0])
+        raise DataError(
+            f"period {raw[period].iloc[row]!r} is not a period label of the design's time axis",
+            file=file,
+            where=f"column {period}",
+            row=row + 1,
+            fix="write periods as the design's time.axis expects (1, 2, … for 'period')",
+        )
+    ordinals = ordinals.astype("int64")
     frames, ledger = [], []
     for outcome, column in outcomes.items():
         values = pd.to_numeric(raw[column], errors="coerce")

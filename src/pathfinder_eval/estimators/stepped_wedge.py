@@ -19,7 +19,9 @@ from pathfinder_eval.estimators.sw_lmm import (
     FixedEffects,
     RemlFit,
     Shape,
+    SmallSample,
     Structure,
+    correlations,
     fit_reml,
     fixed_effects,
     kenward_roger_df,
@@ -93,6 +95,7 @@ class SteppedWedge:
                 fix="try a simpler covariance structure (hussey_hughes) or check the data",
             )
         contrasts = self._contrasts(fe)
+        ss = small_sample(fit, trial.cells, fe.X)
         method = "kenward_roger" if self.inference.method == "default" else self.inference.method
         extra: dict[str, Any] = {}
         if method == "randomisation":
@@ -122,7 +125,7 @@ class SteppedWedge:
                 "seed": None if rnd.exact else self.seed,
             }
         else:
-            rows = effect_rows(fit, trial.cells, fe, contrasts, method, level)
+            rows = effect_rows(fit, ss, fe, contrasts, method, level)
         n_treated = int((trial.start < len(panel.periods)).sum())
         warns = []
         if fit.boundary:
@@ -143,7 +146,8 @@ class SteppedWedge:
             n_treated,
             int(trial.cells.observed.sum()),
             MappingProxyType(
-                diagnostics(fit, trial, fe, method, panel, self.effect, contrasts) | extra
+                diagnostics(fit, ss, trial, fe, method, panel, self.effect, contrasts, level)
+                | extra
             ),
             tuple(warns),
         )
@@ -267,21 +271,20 @@ def check_design(trial: TrialArrays, fe: FixedEffects) -> None:
 
 def effect_rows(
     fit: RemlFit,
-    cells: CellSummaries,
+    ss: SmallSample,
     fe: FixedEffects,
     contrasts: dict[str, np.ndarray],
     method: str,
     level: float,
 ) -> list[dict[str, Any]]:
     """One table row per contrast with the chosen SE and df (see DF_LABEL)."""
-    ss = small_sample(fit, cells, fe.X) if method in ("kenward_roger", "satterthwaite") else None
     rows = []
     for term, lvec in contrasts.items():
         est = float(lvec @ fit.beta)
-        if method == "kenward_roger" and ss is not None:
+        if method == "kenward_roger":
             se = float(np.sqrt(lvec @ ss.vcov_kr @ lvec))
             df = kenward_roger_df(ss, fit.vcov, lvec)
-        elif method == "satterthwaite" and ss is not None:
+        elif method == "satterthwaite":
             se = float(np.sqrt(lvec @ fit.vcov @ lvec))
             df = satterthwaite_df(ss, fit.vcov, lvec)
         else:
@@ -323,18 +326,19 @@ def randomisation_row(term: str, rnd: RandomisationResult) -> dict[str, Any]:
 
 def diagnostics(
     fit: RemlFit,
+    ss: SmallSample,
     trial: TrialArrays,
     fe: FixedEffects,
     method: str,
     panel: ValidatedPanel,
     shape: Shape,
     contrasts: dict[str, np.ndarray],
+    level: float,
 ) -> dict[str, Any]:
     """JSON-ready facts for the report: model, variance components, ICC/CAC, convergence,
     df method and the design summary (sequences, clusters per sequence, periods, cell sizes)."""
     comp = fit.components
-    between = comp["tau2"] + comp.get("gamma2", 0.0)
-    icc = between / (between + comp["sigma2"])
+    corr = correlations(fit, ss.hessian, level)
     n_periods = len(trial.periods)
     sequences: dict[str, list[str]] = {}
     for s, cluster in sorted(zip(trial.start, trial.clusters, strict=True)):
@@ -348,7 +352,11 @@ def diagnostics(
         "estimation": "REML (exact, on cluster-period summaries)",
         "df_method": method,
         "variance_components": comp,
-        "icc": icc,
+        "icc": corr.icc,
+        "icc_ci": list(corr.icc_ci),
+        "cac": corr.cac,
+        "cac_ci": list(corr.cac_ci),
+        "correlation_ci_method": "Wald on the logit scale, observed information (delta method)",
         "reml_criterion": fit.deviance,
         "convergence": {
             "converged": fit.converged,
@@ -374,11 +382,4 @@ def diagnostics(
         },
         "contrasts": {k: v[list(fe.effect)].tolist() for k, v in contrasts.items()},
     }
-    if fit.structure == "nested_exchangeable":
-        out["cac"] = comp["tau2"] / between if between > 0 else float("nan")
-    elif fit.structure == "exponential_decay":
-        out["decay"] = comp["decay"]
-        out["cac"] = comp["decay"]
-    else:
-        out["cac"] = 1.0
     return out

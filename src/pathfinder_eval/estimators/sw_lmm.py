@@ -563,11 +563,59 @@ def profiled_criterion(
     return float(_profiled(_relative_of(structure, theta), structure, _cells(cells, X))[0])
 
 
-def cluster_precisions(
-    cells: CellSummaries, structure: Structure, theta: np.ndarray
-) -> np.ndarray:
+def cluster_precisions(cells: CellSummaries, structure: Structure, theta: np.ndarray) -> np.ndarray:
     """(I, T, T) inverse covariance of each cluster's cell means at θ (zero on unobserved
     cells), for GLS with fixed variance parameters."""
     c = _cells(cells, np.zeros((*cells.mean.shape, 1)))
     v, _, _ = _derivatives(structure, np.asarray(theta, dtype=float), c)
     return _inverse(v)[0] * c.mask2
+
+
+@dataclass(frozen=True)
+class Correlations:
+    """Within-period ICC (τ² + γ²)/(τ² + γ² + σ²) and cluster autocorrelation (CAC:
+    τ²/(τ² + γ²) for nested exchangeable, r for exponential decay, 1 for Hussey & Hughes), each
+    with a Wald interval on the logit scale from the inverse observed information 2H⁻¹ by the
+    delta method (NaN where the estimate is 0 or 1, e.g. a zero variance component)."""
+
+    icc: float
+    icc_ci: tuple[float, float]
+    cac: float
+    cac_ci: tuple[float, float]
+
+
+def correlations(fit: RemlFit, hessian: np.ndarray, level: float) -> Correlations:
+    """ICC and CAC of a fit with intervals; hessian: (k, k) as `SmallSample.hessian`."""
+    from scipy import stats  # local: the optimiser module needs only scipy.optimize
+
+    cov = 2.0 * np.linalg.pinv(hessian)
+    th = dict(zip(fit.theta_names, fit.theta, strict=True))
+    tau2, gamma2, sigma2 = th["tau2"], th.get("gamma2", 0.0), th["sigma2"]
+    between = tau2 + gamma2
+    total = between + sigma2
+    icc = between / total
+    grad_icc = {
+        "tau2": sigma2 / total**2,
+        "gamma2": sigma2 / total**2,
+        "sigma2": -between / total**2,
+    }
+    if fit.structure == "nested_exchangeable":
+        cac = tau2 / between if between > 0 else float("nan")
+        grad_cac = (
+            {"tau2": gamma2 / between**2, "gamma2": -tau2 / between**2} if between > 0 else {}
+        )
+    elif fit.structure == "exponential_decay":
+        cac, grad_cac = th["decay"], {"decay": 1.0}
+    else:
+        cac, grad_cac = 1.0, {}
+    z = stats.norm.ppf(0.5 + level / 2.0)
+
+    def interval(value: float, grad: dict[str, float]) -> tuple[float, float]:
+        if not grad or not 0.0 < value < 1.0:
+            return (float("nan"), float("nan"))
+        g = np.array([grad.get(n, 0.0) for n in fit.theta_names]) / (value * (1.0 - value))
+        half = z * float(np.sqrt(max(g @ cov @ g, 0.0)))
+        logit = np.log(value / (1.0 - value))
+        return (float(1 / (1 + np.exp(-(logit - half)))), float(1 / (1 + np.exp(-(logit + half)))))
+
+    return Correlations(float(icc), interval(icc, grad_icc), float(cac), interval(cac, grad_cac))

@@ -448,7 +448,8 @@ def stepped_wedge_facts(res) -> list[str]:
         "Variance components: "
         + ", ".join(f"{names[k]} = {fmt(v, 4)}" for k, v in comp.items())
         + ".",
-        f"Within-period ICC {fmt(d['icc'], 3)}; cluster autocorrelation (CAC) {fmt(d['cac'], 3)}.",
+        f"Within-period ICC {fmt(d['icc'], 3)}{_ci_text(d['icc_ci'], res.level)}; cluster "
+        f"autocorrelation (CAC) {fmt(d['cac'], 3)}{_ci_text(d['cac_ci'], res.level)}.",
         f"Convergence: the same optimum from {conv['starts_at_optimum']} of {conv['starts']} "
         f"starting values; largest gradient {conv['max_abs_gradient']:.1g}.",
     ]
@@ -470,6 +471,13 @@ def stepped_wedge_facts(res) -> list[str]:
             f"allocations of clusters to sequences; {r['statistic']})."
         )
     return facts
+
+
+def _ci_text(ci: list[float | None], level: float) -> str:
+    """' (95% CI a to b)', or nothing when the interval is undefined."""
+    if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in ci):
+        return ""
+    return f" ({level:.0%} CI {fmt(ci[0], 3)} to {fmt(ci[1], 3)})"
 
 
 def _wrap(text: str, width: int = 40) -> str:
