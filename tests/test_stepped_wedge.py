@@ -347,3 +347,17 @@ def test_icc_and_cac_intervals(tmp_path):
     assert ed["cac"] == ed["variance_components"]["decay"]
     hh = SteppedWedge(model="hussey_hughes").fit(_sim_panel(tmp_path), "y", "a").diagnostics
     assert hh["cac"] == 1.0 and np.isnan(hh["cac_ci"]).all()
+
+
+def test_spline_shape_reports_tate_and_point_effects_and_refuses_one_knot(tmp_path):
+    panel = _sim_panel(tmp_path)
+    res = SteppedWedge(effect="spline").fit(panel, "y", "a")
+    eti = SteppedWedge(effect="exposure_time").fit(panel, "y", "a")
+    assert res.table["term"].iloc[0].startswith("Time-averaged effect (TATE, exposure times 1–5")
+    assert res.table["event_time"].iloc[1:].tolist() == [1, 2, 3, 4, 5]
+    # with as many knots as exposure times the spline interpolates any curve: it equals ETI
+    full = SteppedWedge(effect="spline", exposure_knots=5).fit(panel, "y", "a")
+    assert full.table["estimate"].to_numpy() == pytest.approx(eti.table["estimate"], abs=1e-8)
+    assert full.table["std_error"].to_numpy() == pytest.approx(eti.table["std_error"], rel=1e-7)
+    with pytest.raises(EstimationError, match=r"options\.exposure_knots"):
+        SteppedWedge(effect="spline", exposure_knots=1).fit(panel, "y", "a")

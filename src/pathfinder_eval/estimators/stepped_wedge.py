@@ -15,8 +15,10 @@ from scipy import stats
 
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.sw_lmm import (
+    SPLINE_KNOTS,
     CellSummaries,
     FixedEffects,
+    PeriodEffects,
     RemlFit,
     Shape,
     SmallSample,
@@ -58,8 +60,11 @@ DF_LABEL = {
 class SteppedWedge:
     """Linear mixed model for a stepped-wedge trial, on cell summaries (mean, n, within-cell sum
     of squares). `model`: hussey_hughes | nested_exchangeable | exponential_decay; `effect`:
-    immediate (one effect) or exposure_time (one effect per period since the start; the
-    headline is the time-averaged effect TATE over exposure times 1..`tate_window`, default all).
+    immediate (one effect), exposure_time (one effect per period since the start) or spline (a
+    natural cubic spline in exposure time with `exposure_knots` knots); for the last two the
+    headline is the time-averaged effect TATE over exposure times 1..`tate_window` (default
+    all), followed by the point effects. `period_effects`: categorical (default), linear or
+    spline (`period_knots` knots).
 
     Inference: "default" and "kenward_roger" use the Kenward-Roger adjusted covariance and df;
     "satterthwaite" the model-based SE with Satterthwaite df; "model_based" a normal reference;
@@ -70,6 +75,9 @@ class SteppedWedge:
     model: Structure = "nested_exchangeable"
     effect: Shape = "immediate"
     tate_window: int | None = None
+    period_effects: PeriodEffects = "categorical"
+    exposure_knots: int = SPLINE_KNOTS
+    period_knots: int = SPLINE_KNOTS
     randomisation_statistic: Statistic = "model_based"
     inference: Inference = field(default_factory=Inference)
     seed: int = 0
@@ -84,7 +92,22 @@ class SteppedWedge:
     ) -> EffectEstimates:
         cells = panel.outcome_cells(outcome)
         trial = trial_arrays(cells, panel.periods)
-        fe = fixed_effects(trial.cells.observed, trial.start, self.effect)
+        for key in ("exposure_knots", "period_knots"):
+            if getattr(self, key) < 2:
+                raise EstimationError(
+                    f"{key} is {getattr(self, key)}: a natural cubic spline needs at least 2 "
+                    "knots (its two boundary knots)",
+                    where=f"options.{key}",
+                    fix=f"use {SPLINE_KNOTS} (the default) or another whole number of 2 or more",
+                )
+        fe = fixed_effects(
+            trial.cells.observed,
+            trial.start,
+            self.effect,
+            period_effects=self.period_effects,
+            exposure_knots=self.exposure_knots,
+            period_knots=self.period_knots,
+        )
         check_design(trial, fe)
         fit = fit_reml(trial.cells, fe.X, self.model)
         if not fit.converged:
@@ -94,19 +117,19 @@ class SteppedWedge:
                 where="options.model",
                 fix="try a simpler covariance structure (hussey_hughes) or check the data",
             )
-        contrasts = self._contrasts(fe)
+        contrasts = effect_contrasts(fe, self.effect, self.tate_window)
         ss = small_sample(fit, trial.cells, fe.X)
         method = "kenward_roger" if self.inference.method == "default" else self.inference.method
         extra: dict[str, Any] = {}
         if method == "randomisation":
-            term, lvec = next(iter(contrasts.items()))
-            contrasts = {term: lvec}
+            term, first = next(iter(contrasts.items()))
+            contrasts = {term: first}
             rnd = randomisation_test(
                 trial.cells,
                 trial.start,
                 fe,
                 self.effect,
-                lvec,
+                first.vector,
                 self.model,
                 self.randomisation_statistic,
                 self.inference.draws,
@@ -125,7 +148,7 @@ class SteppedWedge:
                 "seed": None if rnd.exact else self.seed,
             }
         else:
-            rows = effect_rows(fit, ss, fe, contrasts, method, level)
+            rows = effect_rows(fit, ss, contrasts, method, level)
         n_treated = int((trial.start < len(panel.periods)).sum())
         warns = []
         if fit.boundary:
@@ -162,31 +185,49 @@ class SteppedWedge:
             "p-value and interval by test inversion"
         )
 
-    def _contrasts(self, fe: FixedEffects) -> dict[str, np.ndarray]:
-        """Named contrasts of the fixed effects to report: the effect or TATE, then PTEs."""
-        p = fe.X.shape[2]
-        if self.effect == "immediate":
-            return {"Intervention effect (immediate, period-adjusted)": _unit(p, fe.effect[0])}
-        window = max(fe.exposure) if self.tate_window is None else self.tate_window
-        if not 1 <= window <= max(fe.exposure):
-            raise EstimationError(
-                f"tate_window {window} is outside the exposure times 1–{max(fe.exposure)} "
-                "the data contain",
-                where="options.tate_window",
-                fix=f"use a whole number from 1 to {max(fe.exposure)}",
-            )
-        tate = np.zeros(p)
-        chosen = [j for j, e in zip(fe.effect, fe.exposure, strict=True) if e <= window]
-        tate[chosen] = 1.0 / len(chosen)
-        out = {f"Time-averaged effect (TATE, exposure times 1–{window})": tate}
-        for j, e in zip(fe.effect, fe.exposure, strict=True):
-            out[f"Point effect at exposure time {e} (PTE)"] = _unit(p, j)
+
+@dataclass(frozen=True)
+class Contrast:
+    """A reported linear combination of the fixed effects: vector (p,) and the exposure time
+    it refers to (None for the immediate effect and the TATE)."""
+
+    vector: np.ndarray
+    event_time: int | None = None
+
+
+def effect_contrasts(fe: FixedEffects, shape: Shape, window: int | None) -> dict[str, Contrast]:
+    """Named contrasts to report: the immediate effect, or the TATE over exposure times
+    1..window (default all; Kenny et al. 2022) followed by each point effect (PTE), read off the
+    effect curve."""
+    p = fe.X.shape[2]
+    effect = list(fe.effect)
+
+    def on_effects(weights: np.ndarray) -> np.ndarray:
+        out = np.zeros(p)
+        out[effect] = weights
         return out
 
-
-def _unit(p: int, j: int) -> np.ndarray:
-    out = np.zeros(p)
-    out[j] = 1.0
+    if shape == "immediate":
+        return {
+            "Intervention effect (immediate, period-adjusted)": Contrast(on_effects(fe.curve[0]))
+        }
+    longest = max(fe.exposure)
+    window = longest if window is None else window
+    if not 1 <= window <= longest:
+        raise EstimationError(
+            f"tate_window {window} is outside the exposure times 1–{longest} the data contain",
+            where="options.tate_window",
+            fix=f"use a whole number from 1 to {longest}",
+        )
+    rows = [i for i, e in enumerate(fe.exposure) if e <= window]
+    label = "; natural cubic spline" if shape == "spline" else ""
+    out = {
+        f"Time-averaged effect (TATE, exposure times 1–{window}{label})": Contrast(
+            on_effects(fe.curve[rows].mean(axis=0))
+        )
+    }
+    for e, weights in zip(fe.exposure, fe.curve, strict=True):
+        out[f"Point effect at exposure time {e} (PTE)"] = Contrast(on_effects(weights), e)
     return out
 
 
@@ -272,14 +313,14 @@ def check_design(trial: TrialArrays, fe: FixedEffects) -> None:
 def effect_rows(
     fit: RemlFit,
     ss: SmallSample,
-    fe: FixedEffects,
-    contrasts: dict[str, np.ndarray],
+    contrasts: dict[str, Contrast],
     method: str,
     level: float,
 ) -> list[dict[str, Any]]:
     """One table row per contrast with the chosen SE and df (see DF_LABEL)."""
     rows = []
-    for term, lvec in contrasts.items():
+    for term, contrast in contrasts.items():
+        lvec = contrast.vector
         est = float(lvec @ fit.beta)
         if method == "kenward_roger":
             se = float(np.sqrt(lvec @ ss.vcov_kr @ lvec))
@@ -291,7 +332,6 @@ def effect_rows(
             se, df = float(np.sqrt(lvec @ fit.vcov @ lvec)), np.inf
         crit = stats.t.ppf(0.5 + level / 2.0, df)
         stat = est / se
-        exposure = [e for j, e in zip(fe.effect, fe.exposure, strict=True) if lvec[j] == 1.0]
         rows.append(
             {
                 "term": term,
@@ -302,7 +342,7 @@ def effect_rows(
                 "ci_lower": est - crit * se,
                 "ci_upper": est + crit * se,
                 "df": df,
-                "event_time": exposure[0] if exposure and exposure[0] > 0 else np.nan,
+                "event_time": np.nan if contrast.event_time is None else contrast.event_time,
             }
         )
     return rows
@@ -332,7 +372,7 @@ def diagnostics(
     method: str,
     panel: ValidatedPanel,
     shape: Shape,
-    contrasts: dict[str, np.ndarray],
+    contrasts: dict[str, Contrast],
     level: float,
 ) -> dict[str, Any]:
     """JSON-ready facts for the report: model, variance components, ICC/CAC, convergence,
@@ -348,7 +388,7 @@ def diagnostics(
     out: dict[str, Any] = {
         "model": fit.structure,
         "effect_shape": shape,
-        "period_effects": "categorical",
+        "period_effects": fe.period_effects,
         "estimation": "REML (exact, on cluster-period summaries)",
         "df_method": method,
         "variance_components": comp,
@@ -380,6 +420,6 @@ def diagnostics(
                 "max": float(sizes.max()),
             },
         },
-        "contrasts": {k: v[list(fe.effect)].tolist() for k, v in contrasts.items()},
+        "contrasts": {k: c.vector[list(fe.effect)].tolist() for k, c in contrasts.items()},
     }
     return out

@@ -72,29 +72,65 @@ def summarise_records(
     )
 
 
-Shape = Literal["immediate", "exposure_time"]
+Shape = Literal["immediate", "exposure_time", "spline"]
+PeriodEffects = Literal["categorical", "linear", "spline"]
+# Knots of the natural cubic spline exposure curve, boundary knots included (steppedwedge's
+# default n_knots_exp).
+SPLINE_KNOTS = 4
 
 
 @dataclass(frozen=True)
 class FixedEffects:
-    """Cell-level fixed effects. X: (I, T, p): one indicator per period with data (categorical
-    period effects, at period indices `periods`), then the treatment columns; names: (p,);
-    effect: indices of the treatment columns in X; exposure: (len(effect),) exposure time of
-    each treatment column (1 = first intervention period; 0 for the one immediate effect)."""
+    """Cell-level fixed effects. X: (I, T, p): the secular-trend columns (one indicator per
+    period with data, at period indices `periods`, for categorical period effects; intercept
+    and slope for linear; a natural cubic spline basis for spline), then the treatment
+    columns; names: (p,);
+    effect: indices of the treatment columns in X; exposure: (E,) the exposure times the effect
+    curve is reported at (1 = first intervention period; (0,) for the one immediate effect);
+    curve: (E, len(effect)) the effect at each of those exposure times as a linear map of the
+    treatment coefficients (the identity for exposure-time indicators, the spline basis for a
+    spline); knots: the spline's knots on the exposure-time axis, period_knots those on the
+    period-index axis (empty when not a spline)."""
 
     X: np.ndarray
     names: tuple[str, ...]
     effect: tuple[int, ...]
     exposure: tuple[int, ...]
     periods: tuple[int, ...]
+    curve: np.ndarray
+    knots: tuple[float, ...] = ()
+    period_effects: PeriodEffects = "categorical"
+    period_knots: tuple[float, ...] = ()
+
+
+def spline_basis(x: np.ndarray, knots: np.ndarray) -> np.ndarray:
+    """(len(x), K) basis of the natural cubic splines with these K knots (cubic between knots,
+    linear beyond the boundary knots, intercept included): column k is the natural cubic
+    interpolant of the k-th unit vector at the knots (scipy's CubicSpline, bc_type natural).
+    It spans the same functions as R's splines::ns(x, knots = interior, Boundary.knots =
+    boundary, intercept = TRUE), so fitted curves agree whatever the basis."""
+    from scipy.interpolate import CubicSpline  # local: only the spline shape needs it
+
+    eye = np.eye(len(knots))
+    return np.column_stack([CubicSpline(knots, e, bc_type="natural")(x) for e in eye])
 
 
 def fixed_effects(
-    observed: np.ndarray, start: np.ndarray, shape: Shape, like: FixedEffects | None = None
+    observed: np.ndarray,
+    start: np.ndarray,
+    shape: Shape,
+    like: FixedEffects | None = None,
+    period_effects: PeriodEffects = "categorical",
+    exposure_knots: int = SPLINE_KNOTS,
+    period_knots: int = SPLINE_KNOTS,
 ) -> FixedEffects:
-    """Period indicators plus an immediate effect (IT) or exposure-time indicators (ETI, Kenny
-    et al. 2022, Stat. Med. 41:4311–4339); columns with no observed cell are dropped, or, with
-    `like`, the columns of that design are used (re-randomised allocations).
+    """Period indicators plus an immediate effect (IT), exposure-time indicators (ETI) or a
+    natural cubic spline in exposure time (NCS; Kenny et al. 2022, Stat. Med. 41:4311–4339:
+    `exposure_knots` equally spaced knots from exposure time 0 to the longest exposure S, the
+    basis times the intervention indicator). Columns with no observed cell are dropped, or,
+    with `like`, the columns (and knots) of that design are used (re-randomised allocations).
+    The secular trend is categorical (Hussey & Hughes), linear in the period index, or a
+    natural cubic spline with `period_knots` knots equally spaced over the observed periods.
 
     observed: (I, T) bool; start: (I,) index of each cluster's first intervention period
     (T or more: never treated)."""
@@ -105,19 +141,46 @@ def fixed_effects(
     if like is None:
         keep = [t for t in range(n_periods) if observed[:, t].any()]
         times = [0] if shape == "immediate" else sorted({int(e) for e in exposure[exposure > 0]})
+        knots = _knots(0.0, max(times), exposure_knots) if shape == "spline" else ()
+        p_knots = _knots(keep[0], keep[-1], period_knots) if period_effects == "spline" else ()
     else:
-        keep, times = list(like.periods), list(like.exposure)
-    cols = [np.broadcast_to(t_idx == t, (n_clusters, n_periods)) for t in keep]
-    names = [f"period[{t}]" for t in keep]
+        keep, times, knots = list(like.periods), list(like.exposure), like.knots
+        period_effects, p_knots = like.period_effects, like.period_knots
+    full = (n_clusters, n_periods)
+    if period_effects == "categorical":
+        cols = [np.broadcast_to(t_idx == t, full) for t in keep]
+        names = [f"period[{t}]" for t in keep]
+    elif period_effects == "linear":
+        cols = [np.ones(full), np.broadcast_to(t_idx, full).astype(float)]
+        names = ["intercept", "period (linear)"]
+    else:
+        basis = spline_basis(np.arange(n_periods, dtype=float), np.asarray(p_knots))
+        cols = [np.broadcast_to(basis[:, j], full) for j in range(len(p_knots))]
+        names = [f"period spline[{j + 1}]" for j in range(len(p_knots))]
+    n_time = len(cols)
     if shape == "immediate":
         cols.append(exposure > 0)
         names.append("treatment")
-    else:
+        curve = np.ones((1, 1))
+    elif shape == "exposure_time":
         cols += [exposure == e for e in times]
         names += [f"exposure[{e}]" for e in times]
+        curve = np.eye(len(times))
+    else:
+        k = np.asarray(knots)
+        basis = spline_basis(exposure.ravel().astype(float), k).reshape(*exposure.shape, -1)
+        cols += [basis[:, :, j] * (exposure > 0) for j in range(len(k))]
+        names += [f"spline[{j + 1}]" for j in range(len(k))]
+        curve = spline_basis(np.asarray(times, dtype=float), k)
     X = np.stack(cols, axis=2).astype(float)
-    effect = tuple(range(len(keep), X.shape[2]))
-    return FixedEffects(X, tuple(names), effect, tuple(times), tuple(keep))
+    effect = tuple(range(n_time, X.shape[2]))
+    return FixedEffects(
+        X, tuple(names), effect, tuple(times), tuple(keep), curve, knots, period_effects, p_knots
+    )
+
+
+def _knots(lo: float, hi: float, count: int) -> tuple[float, ...]:
+    return tuple(np.linspace(float(lo), float(hi), count).tolist())
 
 
 @dataclass(frozen=True)
@@ -426,7 +489,8 @@ class SmallSample:
     r_mats: (k, k, p, p) R_kl = XᵀV⁻¹V_klV⁻¹X (zero for linear structures); w: (k, k) inverse
     expected REML information of θ; hessian: (k, k) observed Hessian of the REML deviance in θ;
     vcov_kr: (p, p) the adjusted covariance Φ_A = Φ + 2Φ[Σ W_kl(Q_kl − P_kΦP_l − R_kl/4)]Φ
-    (Kenward & Roger 1997, Biometrics 53:983–997, eq. 4–5)."""
+    (Kenward & Roger 1997, Biometrics 53:983–997, eq. 4–5); free: (k,) False for parameters
+    estimated on the boundary of their space."""
 
     p_mats: np.ndarray
     q_mats: np.ndarray
@@ -434,6 +498,7 @@ class SmallSample:
     w: np.ndarray
     hessian: np.ndarray
     vcov_kr: np.ndarray
+    free: np.ndarray
 
 
 def _derivatives(structure: Structure, theta: np.ndarray, c: _Cells):
@@ -519,8 +584,15 @@ def small_sample(fit: RemlFit, cells: CellSummaries, X: np.ndarray) -> SmallSamp
     for a, b in itertools.product(range(k), repeat=2):
         u += w[a, b] * (q_mats[a, b] - p_mats[a] @ phi @ p_mats[b] - 0.25 * r_mats[a, b])
     vcov_kr = phi + 2.0 * phi @ u @ phi
+    free = np.array([name not in fit.boundary for name in fit.theta_names])
     return SmallSample(
-        p_mats, q_mats, r_mats, w, 0.5 * (hessian + hessian.T), 0.5 * (vcov_kr + vcov_kr.T)
+        p_mats,
+        q_mats,
+        r_mats,
+        w,
+        0.5 * (hessian + hessian.T),
+        0.5 * (vcov_kr + vcov_kr.T),
+        free,
     )
 
 
@@ -547,11 +619,14 @@ def kenward_roger_df(ss: SmallSample, vcov: np.ndarray, contrast: np.ndarray) ->
 def satterthwaite_df(ss: SmallSample, vcov: np.ndarray, contrast: np.ndarray) -> float:
     """Satterthwaite df of one contrast (p,): 2·(lᵀΦl)² / (gᵀAg) with g the gradient of lᵀΦl
     in θ and A = 2·H⁻¹ the inverse observed information of θ (H: Hessian of the REML deviance),
-    as lmerTest computes it (Kuznetsova et al. 2017, J. Stat. Softw. 82(13))."""
+    as lmerTest computes it (Kuznetsova et al. 2017, J. Stat. Softw. 82(13)). A variance
+    estimated on the boundary (e.g. γ² = 0) is held there, as lmerTest's standard-deviation
+    parametrisation does implicitly (the variance's derivative in its SD vanishes at 0)."""
     l_vec = np.asarray(contrast, dtype=float)
     var = float(l_vec @ vcov @ l_vec)
-    grad = np.array([-(l_vec @ vcov @ p @ vcov @ l_vec) for p in ss.p_mats])
-    a_mat = 2.0 * np.linalg.pinv(ss.hessian)
+    free = ss.free
+    grad = np.array([-(l_vec @ vcov @ p @ vcov @ l_vec) for p in ss.p_mats])[free]
+    a_mat = 2.0 * np.linalg.pinv(ss.hessian[np.ix_(free, free)])
     return float(2.0 * var**2 / (grad @ a_mat @ grad))
 
 

@@ -129,7 +129,7 @@ def model_based_statistics(
     """(M,) GLS contrast estimates under each allocation in `starts` (M, I), with variance
     parameters from a REML fit of the period-only model to these cells (started from `warm`
     when given), and that fit."""
-    periods_only = fe.X[:, :, : len(fe.periods)]
+    periods_only = fe.X[:, :, : fe.effect[0]]
     null_fit = fit_reml(cells, periods_only, structure, warm)
     if not null_fit.converged:
         raise EstimationError(

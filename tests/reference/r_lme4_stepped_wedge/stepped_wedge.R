@@ -36,22 +36,48 @@ exposure <- function(d) {
   e <- d$period - start[d$cluster] + 1
   ifelse(d$trt == 1, e, 0)
 }
-contrasts_of <- function(m, shape) {
+# Natural cubic spline basis as the steppedwedge package builds it (n knots equally spaced on
+# [lo, hi], boundary knots included, intercept = TRUE).
+ncs <- function(x, lo, hi, n = 4) {
+  k <- seq(lo, hi, length.out = n)
+  as.matrix(splines::ns(x, knots = k[2:(n - 1)], intercept = TRUE, Boundary.knots = k[c(1, n)]))
+}
+contrasts_of <- function(m, shape, d) {
   b <- fixef(m); k <- length(b)
-  if (shape == "it") return(list(effect = as.numeric(names(b) == "trt")))
+  if (shape %in% c("it", "it_linear", "it_pspline")) {
+    return(list(effect = as.numeric(names(b) == "trt")))
+  }
+  if (shape == "ncs") {  # effect curve B %*% beta at exposure times 1..S; TATE its mean
+    s <- max(d$e); cols <- grep("^b[0-9]", names(b)); B <- ncs(1:s, 0, s)
+    L <- list(tate = replace(numeric(k), cols, colMeans(B)))
+    for (e in 1:s) L[[paste0("e", e)]] <- replace(numeric(k), cols, B[e, ])
+    return(L)
+  }
   cols <- grep("^fe", names(b))
   L <- list(tate = as.numeric(seq_len(k) %in% cols) / length(cols))
   for (j in cols) L[[sub("^fe", "e", names(b)[j])]] <- as.numeric(seq_len(k) == j)
   L
 }
+# Right-hand sides: immediate effect (it), exposure-time indicators (eti), spline in exposure
+# time (ncs), and the immediate effect with a linear or spline secular trend.
+RHS <- c(it = "fperiod + trt", eti = "fperiod + fe", ncs = "fperiod + b1 + b2 + b3 + b4",
+         it_linear = "period + trt", it_pspline = "0 + j1 + j2 + j3 + j4 + trt")
+EXTRA <- list(eti = c("sw_example", "sim_ne"), ncs = c("sw_example", "sim_ne"),
+              it_linear = c("sw_example", "geecrt_large"),
+              it_pspline = c("sw_example", "geecrt_large"))
 for (name in names(datasets)) {
   d <- datasets[[name]]
   d$fperiod <- factor(d$period)
-  d$fe <- factor(exposure(d))
+  d$e <- exposure(d)
+  d$fe <- factor(d$e)
+  B <- ncs(d$e, 0, max(d$e)) * d$trt
+  for (j in 1:4) d[[paste0("b", j)]] <- B[, j]
+  J <- ncs(d$period, min(d$period), max(d$period))
+  for (j in 1:4) d[[paste0("j", j)]] <- J[, j]
   for (model in c("hh", "ne")) {
-    for (shape in c("it", "eti")) {
-      if (shape == "eti" && !(name %in% c("sw_example", "sim_ne"))) next
-      rhs <- if (shape == "it") "fperiod + trt" else "fperiod + fe"
+    for (shape in names(RHS)) {
+      if (shape != "it" && !(name %in% EXTRA[[shape]])) next
+      rhs <- RHS[[shape]]
       re <- if (model == "hh") "(1 | cluster)" else "(1 | cluster) + (1 | cluster:fperiod)"
       m <- lmer(as.formula(paste("y ~", rhs, "+", re)), data = d, REML = TRUE, control = ctrl)
       vc <- as.data.frame(VarCorr(m))
@@ -60,7 +86,7 @@ for (name in names(datasets)) {
       add(name, model, shape, "sigma2", sigma(m)^2)
       add(name, model, shape, "reml_criterion", REMLcrit(m))
       vadj <- vcovAdj(m)
-      for (term in names(L <- contrasts_of(m, shape))) {
+      for (term in names(L <- contrasts_of(m, shape, d))) {
         l <- matrix(L[[term]], nrow = 1)
         s <- contest(m, l, ddf = "Satterthwaite", joint = FALSE)
         add(name, model, shape, paste0(term, ":estimate"), s$Estimate)
