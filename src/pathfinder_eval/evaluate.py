@@ -12,6 +12,8 @@ from pathfinder_eval.data.catalogue import load_catalogue
 from pathfinder_eval.data.load import load_outcomes
 from pathfinder_eval.errors import DesignError, EstimationError
 from pathfinder_eval.estimators.stepped_wedge import SteppedWedge
+from pathfinder_eval.estimators.sw_gee import SteppedWedgeGEE
+from pathfinder_eval.estimators.sw_glmm import SteppedWedgeGLMM
 from pathfinder_eval.estimators.synthetic import SyntheticControl, SyntheticDiD
 from pathfinder_eval.estimators.twfe import EventStudy, TwoWayFixedEffects
 from pathfinder_eval.panel import OutcomeInfo, ValidatedPanel, build_panel
@@ -68,6 +70,8 @@ ESTIMATORS = {
     Estimator.TWFE: TwoWayFixedEffects,
     Estimator.EVENT_STUDY: EventStudy,
     Estimator.STEPPED_WEDGE: SteppedWedge,
+    Estimator.STEPPED_WEDGE_GEE: SteppedWedgeGEE,
+    Estimator.STEPPED_WEDGE_GLMM: SteppedWedgeGLMM,
     Estimator.SYNTHETIC_CONTROL: SyntheticControl,
     Estimator.SYNTHETIC_DID: SyntheticDiD,
 }

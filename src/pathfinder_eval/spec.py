@@ -43,6 +43,8 @@ class Estimator(StrEnum):
     TWFE = "twfe"
     EVENT_STUDY = "event_study"
     STEPPED_WEDGE = "stepped_wedge"
+    STEPPED_WEDGE_GEE = "stepped_wedge_gee"
+    STEPPED_WEDGE_GLMM = "stepped_wedge_glmm"
     CALLAWAY_SANTANNA = "callaway_santanna"
     SUN_ABRAHAM = "sun_abraham"
     IMPUTATION = "imputation"
@@ -57,6 +59,8 @@ AVAILABLE_ESTIMATORS = frozenset(
         Estimator.TWFE,
         Estimator.EVENT_STUDY,
         Estimator.STEPPED_WEDGE,
+        Estimator.STEPPED_WEDGE_GEE,
+        Estimator.STEPPED_WEDGE_GLMM,
         Estimator.SYNTHETIC_CONTROL,
         Estimator.SYNTHETIC_DID,
     }
@@ -75,9 +79,14 @@ class TimeSpec(_Frozen):
 
 
 class Wave(_Frozen):
+    """Units starting together. `transition_periods`: the first k periods from the start are an
+    implementation period excluded by design (their cells are dropped and counted; exposure
+    time still counts from the start)."""
+
     wave: str
     start: dt.date | int
     units: Annotated[tuple[str, ...], Field(min_length=1)]
+    transition_periods: int = Field(default=0, ge=0)
 
 
 class Group(_Frozen):

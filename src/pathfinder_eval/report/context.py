@@ -35,7 +35,9 @@ ESTIMATOR_LABEL = {
     "twfe": "Two-way fixed-effects DiD (conventional benchmark)",
     "event_study": "Two-way fixed-effects event study (conventional benchmark)",
     "descriptive": "Descriptive trends",
-    "stepped_wedge": "Stepped-wedge linear mixed model (REML, categorical period effects)",
+    "stepped_wedge": "Stepped-wedge linear mixed model (REML, period effects)",
+    "stepped_wedge_gee": "Stepped-wedge GEE (bias-corrected sandwich, t reference)",
+    "stepped_wedge_glmm": "Stepped-wedge generalised linear mixed model (maximum likelihood)",
     "synthetic_control": "Synthetic control (Abadie, Diamond & Hainmueller 2010)",
     "synthetic_did": "Synthetic difference-in-differences (Arkhangelsky et al. 2021)",
 }
@@ -56,9 +58,11 @@ METHOD_TEXT = {
         "comparison units (their Algorithm 4), normal reference."
     ),
     "stepped_wedge": (
-        "Linear mixed model for the individual outcomes with categorical period effects and an "
-        "intervention effect (immediate, or by exposure time with the time-averaged effect "
-        "over exposure times), fitted by exact restricted maximum likelihood on cluster-period "
+        "Linear mixed model for the individual outcomes with period effects (categorical by "
+        "default; linear or a natural cubic spline on request) and an intervention effect "
+        "(immediate, by exposure time, or a natural cubic spline in exposure time; Kenny et al. "
+        "2022, with the time-averaged effect over exposure times and the point effects), "
+        "fitted by exact restricted maximum likelihood on cluster-period "
         "means, sizes and within-cell sums of squares. Random effects: nested exchangeable "
         "(cluster and cluster-period intercepts; Hooper et al. 2016) by default, or Hussey & "
         "Hughes (2007) cluster intercepts, or exponential decay of the between-period "
@@ -66,6 +70,25 @@ METHOD_TEXT = {
         "standard error and degrees of freedom (Kenward & Roger 1997); Satterthwaite df or "
         "re-randomisation of clusters to sequences on request. ICC and cluster "
         "autocorrelation (CAC) from the variance components."
+    ),
+    "stepped_wedge_gee": (
+        "Generalised estimating equations for the individual outcomes (identity, logit or log "
+        "link) with period effects and the intervention effect; working correlation nested "
+        "exchangeable (within-period and between-period correlations; Li, Turner & Preisser "
+        "2018, Biometrics 74:1450–1458) by default, estimated by matrix-adjusted estimating "
+        "equations (Preisser, Lu & Qaqish 2008). Standard errors: Kauermann-Carroll "
+        "bias-corrected sandwich by default (Mancl-DeRouen, Fay-Graubard, robust and "
+        "model-based on request) with a t reference on clusters minus mean parameters, which "
+        "keeps tests near their nominal size with few clusters."
+    ),
+    "stepped_wedge_glmm": (
+        "Generalised linear mixed model for binary outcomes (binomial, logit link) or counts "
+        "(Poisson, log link with the population as offset) on cluster-period cells, with "
+        "period effects and the intervention effect; random cluster intercepts (Hussey & "
+        "Hughes), cluster and cluster-period intercepts (nested exchangeable) or exponential "
+        "decay; maximum likelihood by the Laplace approximation or adaptive Gauss-Hermite "
+        "quadrature (as lme4's glmer). Wald inference with a t reference on clusters minus 2 "
+        "degrees of freedom (between-within rule; Li & Redden 2015)."
     ),
     "twfe": (
         "Linear regression of the outcome on a treatment indicator with LA and period fixed "
@@ -414,6 +437,10 @@ def _analysis(run, info: OutcomeInfo) -> dict[str, Any]:
         ]
     if res.estimator == "stepped_wedge":
         out["facts"] = stepped_wedge_facts(res)
+    elif res.estimator == "stepped_wedge_gee":
+        out["facts"] = gee_facts(res)
+    elif res.estimator == "stepped_wedge_glmm":
+        out["facts"] = glmm_facts(res)
     if res.estimator == "event_study":
         out["svg"] = to_svg(plot_event_study(res.table), f"Event study: {info.name}")
         out["alt"] = (
@@ -442,9 +469,7 @@ def stepped_wedge_facts(res) -> list[str]:
         "sigma2": "individual σ²",
     }
     facts = [
-        f"Fitted by REML on {design['cells_observed']} cluster-period cells "
-        f"({design['individuals']:,} individuals; {design['clusters']} clusters in "
-        f"{len(design['sequences'])} sequences over {len(design['periods'])} periods).",
+        _design_fact(design, "Fitted by REML"),
         "Variance components: "
         + ", ".join(f"{names[k]} = {fmt(v, 4)}" for k, v in comp.items())
         + ".",
@@ -470,6 +495,56 @@ def stepped_wedge_facts(res) -> list[str]:
             f"({how} {r['allocations']:,} "
             f"allocations of clusters to sequences; {r['statistic']})."
         )
+    return facts
+
+
+def _design_fact(design: dict, how: str) -> str:
+    return (
+        f"{how} on {design['cells_observed']} cluster-period cells "
+        f"({design['individuals']:,} individuals; {design['clusters']} clusters in "
+        f"{len(design['sequences'])} sequences over {len(design['periods'])} periods)."
+    )
+
+
+def gee_facts(res) -> list[str]:
+    """Working correlation, the standard errors side by side and convergence of a GEE fit."""
+    d = res.diagnostics
+    alpha = ", ".join(f"{k} = {fmt(v, 3)}" for k, v in d["correlation_parameters"].items())
+    term = res.table["term"].iloc[0]
+    ses = d["standard_errors"][term]
+    conv = d["convergence"]
+    return [
+        _design_fact(d["design"], f"GEE ({d['family']}, {d['link']} link) fitted"),
+        f"Working correlation {d['working_correlation'].replace('_', ' ')}: {alpha}.",
+        "Standard errors of the first estimate: "
+        + ", ".join(f"{k} {fmt(v, 4)}" for k, v in ses.items())
+        + f"; used: {d['se_used']}, {d['df_rule']}.",
+        f"Converged in {conv['iterations']} iterations (last step {conv['last_step']:.1g}).",
+    ]
+
+
+def glmm_facts(res) -> list[str]:
+    """Variance components, latent-scale ICC, ratio scale and convergence of a GLMM fit."""
+    d = res.diagnostics
+    conv = d["convergence"]
+    comp = ", ".join(f"{k} = {fmt(v, 4)}" for k, v in d["variance_components"].items())
+    facts = [
+        _design_fact(d["design"], f"Fitted by {d['estimation']}"),
+        f"Variance components (latent scale): {comp}.",
+    ]
+    if d.get("icc_latent") is not None:
+        facts.append(f"ICC on the latent scale {fmt(d['icc_latent'], 3)}; CAC {fmt(d['cac'], 3)}.")
+    for kind in ("odds_ratio", "rate_ratio"):
+        for term, r in d.get(kind, {}).items():
+            facts.append(
+                f"{term.split(',')[0]} as a {kind.replace('_', ' ')}: {fmt(r['estimate'], 3)} "
+                f"({r['level']:.0%} CI {fmt(r['ci'][0], 3)} to {fmt(r['ci'][1], 3)})."
+            )
+            break
+    facts.append(
+        f"Convergence: the same optimum from {conv['starts_at_optimum']} of {conv['starts']} "
+        f"starting values; largest gradient {conv['max_abs_gradient']:.1g}."
+    )
     return facts
 
 
