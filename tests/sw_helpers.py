@@ -54,13 +54,22 @@ def records(name: str) -> tuple[pd.DataFrame, str, str, str]:
 
 
 def panel_from_records(
-    raw: pd.DataFrame, cluster: str, trt: str, y: str, tmp_path: Path
+    raw: pd.DataFrame,
+    cluster: str,
+    trt: str,
+    y: str,
+    tmp_path: Path,
+    starts: pd.Series | None = None,
+    transition_periods: int = 0,
 ) -> ValidatedPanel:
-    """A trial design whose waves are the clusters' first treated periods, and its panel."""
+    """A trial design whose waves are the clusters' first treated periods (or `starts`, cluster
+    → start period), and its panel."""
     raw = raw.assign(**{cluster: raw[cluster].astype(str)})
-    starts = raw[raw[trt] == 1].groupby(cluster)["period"].min()
+    if starts is None:
+        starts = raw[raw[trt] == 1].groupby(cluster)["period"].min()
     waves = "\n".join(
-        f"  - {{wave: s{s}, start: {s}, units: [{', '.join(repr(u) for u in sorted(g.index))}]}}"
+        f"  - {{wave: s{s}, start: {s}, transition_periods: {transition_periods}, "
+        f"units: [{', '.join(repr(u) for u in sorted(g.index))}]}}"
         for s, g in starts.groupby(starts)
     )
     path = tmp_path / "d.yaml"

@@ -361,3 +361,25 @@ def test_spline_shape_reports_tate_and_point_effects_and_refuses_one_knot(tmp_pa
     assert full.table["std_error"].to_numpy() == pytest.approx(eti.table["std_error"], rel=1e-7)
     with pytest.raises(EstimationError, match=r"options\.exposure_knots"):
         SteppedWedge(effect="spline", exposure_knots=1).fit(panel, "y", "a")
+
+
+def test_transition_periods_are_excluded_by_design_and_counted(tmp_path):
+    raw = pd.read_csv(REF / "sim_ne.csv").assign(cluster=lambda d: d["cluster"].astype(str))
+    first = raw[raw["trt"] == 1].groupby("cluster")["period"].min()
+    panel = panel_from_records(raw, "cluster", "trt", "y", tmp_path, transition_periods=1)
+    (excl,) = [e for e in panel.exclusions if e.reason.startswith("transition period")]
+    assert excl.count == len(first)  # one cell per treated cluster
+    res = SteppedWedge(effect="exposure_time").fit(panel, "y", "a")
+    # the same as dropping each cluster's first intervention period from the records
+    kept = raw[raw["period"] != raw["cluster"].map(first)]
+    direct = SteppedWedge(effect="exposure_time").fit(
+        panel_from_records(kept, "cluster", "trt", "y", tmp_path, starts=first), "y", "a"
+    )
+    assert res.table["estimate"].to_numpy() == pytest.approx(direct.table["estimate"], abs=1e-10)
+    assert res.table["event_time"].iloc[1:].tolist() == list(range(2, 6))
+    assert res.table["estimate"].iloc[0] != pytest.approx(
+        SteppedWedge(effect="exposure_time")
+        .fit(_sim_panel(tmp_path), "y", "a")
+        .table["estimate"]
+        .iloc[0]
+    )

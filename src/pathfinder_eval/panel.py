@@ -126,6 +126,8 @@ def build_panel(spec: DesignSpec, data: OutcomeData, describe: OutcomeLookup) ->
 
     data_periods = sorted(set(frame["period"]))
     rule = spec.time.partial_period_rule
+    transition_periods = {u: w.transition_periods for w in spec.rollout for u in w.units}
+    in_transition: list[tuple[str, int]] = []
     unit_rows = []
     for unit, start in starts.items():
         on = onset(spec.time.axis, start, rule)
@@ -151,6 +153,10 @@ def build_panel(spec: DesignSpec, data: OutcomeData, describe: OutcomeLookup) ->
                 "exposure_fraction": on.exposure_fraction,
             }
         )
+        skip = transition_periods[unit]
+        if skip:
+            later = [p for p in data_periods if p >= on.first_treated][:skip]
+            in_transition += [(unit, p) for p in later]
         if rule is PartialRule.TRANSITION and on.transition is not None:
             frame = _drop(
                 frame,
@@ -159,6 +165,9 @@ def build_panel(spec: DesignSpec, data: OutcomeData, describe: OutcomeLookup) ->
                 ledger,
             )
 
+    cell = pd.MultiIndex.from_frame(frame[["unit", "period"]])
+    transition = pd.Series(cell.isin(in_transition), index=frame.index)
+    frame = _drop(frame, transition, "transition period excluded by design", ledger)
     comparison = _comparison_units(spec, set(frame["unit"]) - set(starts))
     not_pool = ~frame["unit"].isin(set(starts) | comparison)
     frame = _drop(
