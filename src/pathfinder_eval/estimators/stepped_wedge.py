@@ -379,13 +379,7 @@ def diagnostics(
     df method and the design summary (sequences, clusters per sequence, periods, cell sizes)."""
     comp = fit.components
     corr = correlations(fit, ss.hessian, level)
-    n_periods = len(trial.periods)
-    sequences: dict[str, list[str]] = {}
-    for s, cluster in sorted(zip(trial.start, trial.clusters, strict=True)):
-        label = "never" if s >= n_periods else panel.period_label(trial.periods[s])
-        sequences.setdefault(label, []).append(cluster)
-    sizes = trial.cells.n[trial.cells.observed]
-    out: dict[str, Any] = {
+    return {
         "model": fit.structure,
         "effect_shape": shape,
         "period_effects": fe.period_effects,
@@ -405,21 +399,34 @@ def diagnostics(
             "starts_at_optimum": fit.agreeing,
             "boundary": list(fit.boundary),
         },
-        "design": {
-            "sequences": [
-                {"start": k, "clusters": len(v), "units": v} for k, v in sequences.items()
-            ],
-            "clusters": len(trial.clusters),
-            "periods": [panel.period_label(p) for p in trial.periods],
-            "cells_observed": int(trial.cells.observed.sum()),
-            "cells_missing": int((~trial.cells.observed).sum()),
-            "individuals": trial.cells.n_records,
-            "cell_size": {
-                "min": float(sizes.min()),
-                "median": float(np.median(sizes)),
-                "max": float(sizes.max()),
-            },
-        },
-        "contrasts": {k: c.vector[list(fe.effect)].tolist() for k, c in contrasts.items()},
+        "design": design_summary(trial, panel) | {"individuals": trial.cells.n_records},
+        "contrasts": contrast_weights(fe, contrasts),
     }
-    return out
+
+
+def design_summary(trial: TrialArrays, panel: ValidatedPanel) -> dict[str, Any]:
+    """The trial's layout for the report (CONSORT-SW): sequences with their clusters, periods,
+    observed and missing cells, and cell sizes."""
+    n_periods = len(trial.periods)
+    sequences: dict[str, list[str]] = {}
+    for s, cluster in sorted(zip(trial.start, trial.clusters, strict=True)):
+        label = "never" if s >= n_periods else panel.period_label(trial.periods[s])
+        sequences.setdefault(label, []).append(cluster)
+    sizes = trial.cells.n[trial.cells.observed]
+    return {
+        "sequences": [{"start": k, "clusters": len(v), "units": v} for k, v in sequences.items()],
+        "clusters": len(trial.clusters),
+        "periods": [panel.period_label(p) for p in trial.periods],
+        "cells_observed": int(trial.cells.observed.sum()),
+        "cells_missing": int((~trial.cells.observed).sum()),
+        "cell_size": {
+            "min": float(sizes.min()),
+            "median": float(np.median(sizes)),
+            "max": float(sizes.max()),
+        },
+    }
+
+
+def contrast_weights(fe: FixedEffects, contrasts: dict[str, Contrast]) -> dict[str, list[float]]:
+    """Each reported contrast's weights on the intervention coefficients."""
+    return {k: c.vector[list(fe.effect)].tolist() for k, c in contrasts.items()}

@@ -48,6 +48,8 @@ from pathfinder_eval.estimators.stepped_wedge import (
     Contrast,
     TrialArrays,
     check_design,
+    contrast_weights,
+    design_summary,
     effect_contrasts,
 )
 from pathfinder_eval.estimators.sw_lmm import (
@@ -766,14 +768,7 @@ def glmm_diagnostics(
 ) -> dict[str, Any]:
     """JSON-ready facts: model, estimation, variance components, latent ICC/CAC, likelihood,
     convergence, the ratios with their intervals, and the design summary."""
-    trial = counts.trial
     corr = correlations(fit)
-    n_periods = len(trial.periods)
-    sequences: dict[str, list[str]] = {}
-    for s, cluster in sorted(zip(trial.start, trial.clusters, strict=True)):
-        label = "never" if s >= n_periods else panel.period_label(trial.periods[s])
-        sequences.setdefault(label, []).append(cluster)
-    sizes = trial.cells.n[trial.cells.observed]
     ratio = SCALE[fit.family][1]
     return {
         "model": fit.structure,
@@ -816,23 +811,12 @@ def glmm_diagnostics(
             }
             for row in rows
         },
-        "design": {
-            "sequences": [
-                {"start": k, "clusters": len(v), "units": v} for k, v in sequences.items()
-            ],
-            "clusters": len(trial.clusters),
-            "periods": [panel.period_label(p) for p in trial.periods],
-            "cells_observed": int(trial.cells.observed.sum()),
-            "cells_missing": int((~trial.cells.observed).sum()),
+        "design": design_summary(counts.trial, panel)
+        | {
             "events": float(counts.cells.events.sum()),
             "trials" if fit.family == "binomial" else "population": float(
                 counts.cells.trials.sum()
             ),
-            "cell_size": {
-                "min": float(sizes.min()),
-                "median": float(np.median(sizes)),
-                "max": float(sizes.max()),
-            },
         },
-        "contrasts": {k: v.vector[list(fe.effect)].tolist() for k, v in contrasts.items()},
+        "contrasts": contrast_weights(fe, contrasts),
     }

@@ -499,9 +499,12 @@ def stepped_wedge_facts(res) -> list[str]:
 
 
 def _design_fact(design: dict, how: str) -> str:
+    size = next(
+        f"{design[k]:,.0f} {k}" for k in ("individuals", "trials", "population") if k in design
+    )
     return (
         f"{how} on {design['cells_observed']} cluster-period cells "
-        f"({design['individuals']:,} individuals; {design['clusters']} clusters in "
+        f"({size}; {design['clusters']} clusters in "
         f"{len(design['sequences'])} sequences over {len(design['periods'])} periods)."
     )
 
@@ -537,7 +540,8 @@ def glmm_facts(res) -> list[str]:
     for kind in ("odds_ratio", "rate_ratio"):
         for term, r in d.get(kind, {}).items():
             facts.append(
-                f"{term.split(',')[0]} as a {kind.replace('_', ' ')}: {fmt(r['estimate'], 3)} "
+                f"{term.rsplit(', ', 1)[0]} as {'an' if kind[0] == 'o' else 'a'} "
+                f"{kind.replace('_', ' ')}: {fmt(r['estimate'], 3)} "
                 f"({r['level']:.0%} CI {fmt(r['ci'][0], 3)} to {fmt(r['ci'][1], 3)})."
             )
             break
