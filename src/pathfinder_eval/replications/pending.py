@@ -37,22 +37,6 @@ for name, title, citation, data, bundled, reason in (
         True,
         "needs the 2×2 DiD with repeated cross-sections (issue 4)",
     ),
-    (
-        "geecrt_gee",
-        "Stepped-wedge GEE with bias-corrected standard errors",
-        "geeCRT vignette (sampleSWCRTSmall / Large)",
-        "stepped_wedge/geeCRT_sampleSWCRTSmall.csv",
-        False,
-        "needs the stepped-wedge GEE (issue 3)",
-    ),
-    (
-        "steppedwedge_it_eti",
-        "Immediate-treatment and exposure-time models",
-        "steppedwedge R package README (sw_data_example)",
-        "stepped_wedge/steppedwedge_sw_data_example.csv",
-        False,
-        "needs the stepped-wedge mixed models (issue 3)",
-    ),
 ):
     register(
         Entry(

@@ -8,7 +8,12 @@ from importlib.resources import files
 from pathlib import Path
 
 from pathfinder_eval.errors import DataError
-from pathfinder_eval.replications import pending, power_examples, prop99  # noqa: F401
+from pathfinder_eval.replications import (  # noqa: F401
+    pending,
+    power_examples,
+    prop99,
+    stepped_wedge,
+)
 from pathfinder_eval.replications.registry import ENTRIES, Entry
 
 SHARED_REFERENCE = Path("../shared/data/reference")  # beside a checkout, as the README runs
