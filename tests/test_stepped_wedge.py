@@ -383,3 +383,20 @@ def test_transition_periods_are_excluded_by_design_and_counted(tmp_path):
         .table["estimate"]
         .iloc[0]
     )
+
+
+def test_covariate_errors_name_the_row_and_covariates_need_records(tmp_path):
+    raw = pd.DataFrame({"c": ["a", "b"], "p": [1, 1], "y": [1.0, 2.0], "age": ["9", "ten"]})
+    with pytest.raises(DataError, match=r"r\.csv: column age, row 2: covariate value 'ten'"):
+        records_outcomes(raw, "c", "p", {"y": "y"}, "r.csv", covariates=("age",))
+    kept = records_outcomes(raw.iloc[:1], "c", "p", {"y": "y"}, "r.csv", covariates=("age",))
+    assert kept.records["age"].tolist() == [9.0]
+    assert records_outcomes(raw, "c", "p", {"y": "y"}, "r.csv").records is None
+    design = tmp_path / "d.yaml"
+    design.write_text(
+        RECORDS_DESIGN.format(waves="  - {wave: a, start: 2, units: ['1']}")
+        .replace("source: records", "source: tidy, path: x.csv")
+        .replace("period: period}", "period: period, covariates: [age]}")
+    )
+    with pytest.raises(DesignError, match=r"data\.source: records"):
+        load_design(design)

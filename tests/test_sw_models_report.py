@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
 from pathfinder_eval.cli import main
-from sw_helpers import DATASETS, records
+from sw_helpers import DATASETS, ROOT, records
 
 DESIGN = """
 name: sw_binary
@@ -58,3 +59,57 @@ def test_binary_trial_through_the_cli(tmp_path):
     assert "Working correlation nested exchangeable" in html
     assert "Intervention effect (immediate, period-adjusted) as an odds ratio: " in html
     assert "ICC on the latent scale" in html
+
+
+RECORDS_DESIGN = """
+name: sw_people
+title: records with individual covariates
+pilot: trial
+unit_level: cluster
+time: {{axis: period}}
+rollout:
+{waves}
+comparison: {{pool: not_yet_treated, min_units: 1}}
+outcomes: [{{column: y}}]
+analyses:
+  - {{id: lmm, estimator: stepped_wedge, options: {{model: nested_exchangeable}}}}
+data: {{source: records, columns: {{unit: cluster, period: period{extra}}}}}
+"""
+LME4_RECORDS = ROOT / "tests" / "reference" / "r_lme4_records"
+
+
+@pytest.mark.parametrize(
+    ("file", "fit", "extra", "covariates"),
+    [
+        ("sim_cross.csv", "cross_ne", ", covariates: [age, sex]", ("age", "sex")),
+        ("sim_cohort.csv", "cohort_ne", ", covariates: [sex, score], individual: id",
+         ("sex", "score")),
+    ],
+)  # fmt: skip
+def test_individual_covariates_and_cohorts_through_the_cli(tmp_path, file, fit, extra, covariates):
+    raw = pd.read_csv(LME4_RECORDS / file)
+    first = raw[raw["trt"] == 1].groupby("cluster")["period"].min()
+    waves = "\n".join(
+        f"  - {{wave: s{s}, start: {s}, units: [{', '.join(map(str, g.index))}]}}"
+        for s, g in first.groupby(first)
+    )
+    design = tmp_path / "sw_people.yaml"
+    design.write_text(RECORDS_DESIGN.format(waves=waves, extra=extra))
+    out = tmp_path / "o"
+    assert main(["run", str(design), "--data", str(LME4_RECORDS / file), "--out", str(out)]) == 0
+    (run,) = json.loads((out / "sw_people.json").read_text())["analyses"]
+    ref = pd.read_csv(LME4_RECORDS / "values.csv")
+    ref = ref[ref["fit"] == fit].set_index("quantity")["value"]
+    row, diag = run["estimates"][0], run["diagnostics"]
+    assert row["estimate"] == pytest.approx(ref["trt:estimate"], abs=1e-6)
+    assert row["std_error"] == pytest.approx(ref["trt:std_error_kr"], abs=1e-5)
+    assert row["df"] == pytest.approx(ref["trt:df_kr"], abs=1e-3)
+    for c in covariates:
+        got = diag["individual_level"]["covariates"][c]
+        assert got["estimate"] == pytest.approx(ref[f"{c}:estimate"], abs=1e-6)
+        assert got["std_error"] == pytest.approx(ref[f"{c}:std_error_kr"], abs=1e-5)
+    for name, value in diag["variance_components"].items():
+        assert value == pytest.approx(ref[name], abs=1e-5), name
+    assert diag["estimation"] == "REML (exact, on individual records)"
+    html = (out / "sw_people.html").read_text()
+    assert "Adjusted for individual covariates: " in html

@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from pathfinder_eval.data.la_lookup import region_members, resolve_la, suggest_la
 from pathfinder_eval.errors import DesignError
@@ -157,10 +164,17 @@ class Analysis(_Frozen):
 
 
 class TidyColumns(_Frozen):
+    """Column names of tidy data and individual records. For records (data.source: records),
+    `covariates` are individual-level numeric adjustment variables and `individual` identifies
+    people measured in several periods (a closed cohort); either keeps the records for the
+    stepped-wedge model's individual-level path."""
+
     unit: str = "unit"
     period: str = "period"
     treatment: str | None = None
     weight: str | None = None
+    individual: str | None = None
+    covariates: tuple[str, ...] = ()
 
 
 class TrialSimulation(_Frozen):
@@ -178,6 +192,15 @@ class DataSpec(_Frozen):
     columns: TidyColumns = TidyColumns()
     injected_effect: dict[str, float] = Field(default_factory=dict)
     trial: TrialSimulation | None = None
+
+    @model_validator(mode="after")
+    def _records_only(self) -> DataSpec:
+        if (self.columns.covariates or self.columns.individual) and self.source != "records":
+            raise ValueError(
+                "columns.covariates and columns.individual need individual records: set "
+                "data.source: records"
+            )
+        return self
 
 
 class Disclosure(_Frozen):

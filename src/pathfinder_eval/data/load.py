@@ -9,6 +9,7 @@ data.source 'records' individual records (one row per person) summarised per clu
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -75,9 +76,11 @@ def records_file(spec: DesignSpec, path: Path) -> OutcomeData:
         outcomes,
         str(path),
         lambda v: parse_period(spec.time.axis, v),
+        cols.covariates,
+        cols.individual,
     )
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
-    return OutcomeData(data.frame, data.units, "records", ((path.name, sha),), data.exclusions)
+    return replace(data, files=((path.name, sha),))
 
 
 def _indicator_ids(spec: DesignSpec, source: str) -> list[str]:

@@ -51,11 +51,16 @@ def records_outcomes(
     outcomes: dict[str, str],
     file: str,
     parse_period: Callable[[object], int | None] = int,
+    covariates: tuple[str, ...] = (),
+    individual: str | None = None,
 ) -> OutcomeData:
     """Summarise records into OutcomeData. outcomes: outcome id → column; parse_period turns a
     period label into its ordinal (None: not a period). Records with a missing outcome are left
-    out and counted; non-numeric outcomes and unreadable periods are errors naming the row."""
-    for c in [unit, period, *outcomes.values()]:
+    out and counted; non-numeric outcomes and unreadable periods are errors naming the row.
+    With covariates or an individual column the records themselves are kept as well
+    (OutcomeData.records); covariates must be numeric and complete."""
+    extra = [*covariates, *([individual] if individual else [])]
+    for c in [unit, period, *outcomes.values(), *extra]:
         if c not in raw.columns:
             raise DataError(
                 f"required column {c!r} is missing",
@@ -76,7 +81,7 @@ def records_outcomes(
             fix="write periods as the design's time.axis expects (1, 2, … for 'period')",
         )
     ordinals = ordinals.astype("int64")
-    frames, ledger = [], []
+    frames, ledger, kept = [], [], {}
     for outcome, column in outcomes.items():
         values = pd.to_numeric(raw[column], errors="coerce")
         blank = raw[column].isna() | (raw[column].astype(str).str.strip() == "")
@@ -90,6 +95,7 @@ def records_outcomes(
                 row=row + 1,
                 fix="outcomes must be numbers (0/1 for binary outcomes); leave missing ones empty",
             )
+        kept[outcome] = values
         keep = values.notna().to_numpy()
         if not keep.all():
             dropped = units[~keep]
@@ -108,4 +114,26 @@ def records_outcomes(
     frame = pd.concat(frames, ignore_index=True)
     meta = pd.DataFrame({"unit": sorted(set(units))})
     meta["name"], meta["region"] = meta["unit"], ""
-    return OutcomeData(frame, meta, "records", exclusions=tuple(ledger))
+    kept_records = None
+    if extra:
+        kept_records = pd.DataFrame({"unit": units, "period": ordinals, **kept})
+        for c in covariates:
+            kept_records[c] = _numeric_column(raw[c], c, file)
+        if individual:
+            kept_records["individual"] = raw[individual].astype(str).str.strip()
+    return OutcomeData(frame, meta, "records", exclusions=tuple(ledger), records=kept_records)
+
+
+def _numeric_column(values: pd.Series, column: str, file: str) -> pd.Series:
+    """A covariate as floats; a missing or non-numeric entry is an error naming its row."""
+    out = pd.to_numeric(values, errors="coerce")
+    if out.isna().any():
+        row = int(np.flatnonzero(out.isna().to_numpy())[0])
+        raise DataError(
+            f"covariate value {values.iloc[row]!r} is missing or not a number",
+            file=file,
+            where=f"column {column}",
+            row=row + 1,
+            fix="covariates must be complete numbers (code categories as 0/1 columns)",
+        )
+    return out.astype(float)

@@ -43,6 +43,9 @@ class OutcomeData:
     units: unit, name, region (one row per unit seen).
     files: (name, sha256) of each file read; notes: facts the report must state up front
     (simulated data); reorganisations: one line per LA reorganisation and the rule applied.
+    records: individual records (unit, period, one column per outcome id with NaN where
+    missing, the covariates, and `individual` for a cohort) when a model needs more than the
+    cell summaries; None otherwise.
     """
 
     frame: pd.DataFrame
@@ -52,3 +55,4 @@ class OutcomeData:
     exclusions: tuple[Exclusion, ...] = ()
     notes: tuple[str, ...] = ()
     reorganisations: tuple[str, ...] = ()
+    records: pd.DataFrame | None = None

@@ -30,6 +30,7 @@ from pathfinder_eval.estimators.sw_lmm import (
     satterthwaite_df,
     small_sample,
 )
+from pathfinder_eval.estimators.sw_lmm_records import fit_records
 from pathfinder_eval.inference.randomisation import (
     RandomisationResult,
     Statistic,
@@ -109,18 +110,40 @@ class SteppedWedge:
             period_knots=self.period_knots,
         )
         check_design(trial, fe)
-        fit = fit_reml(trial.cells, fe.X, self.model)
-        if not fit.converged:
-            raise EstimationError(
-                f"the REML optimiser did not converge for the {self.model} model (largest "
-                f"projected gradient {np.abs(fit.gradient).max():.2g})",
-                where="options.model",
-                fix="try a simpler covariance structure (hussey_hughes) or check the data",
-            )
         contrasts = effect_contrasts(fe, self.effect, self.tate_window)
-        ss = small_sample(fit, trial.cells, fe.X)
         method = "kenward_roger" if self.inference.method == "default" else self.inference.method
+        people = individual_records(panel, outcome, trial)
         extra: dict[str, Any] = {}
+        if people is None:
+            fit = fit_reml(trial.cells, fe.X, self.model)
+            if not fit.converged:
+                raise EstimationError(
+                    f"the REML optimiser did not converge for the {self.model} model (largest "
+                    f"projected gradient {np.abs(fit.gradient).max():.2g})",
+                    where="options.model",
+                    fix="try a simpler covariance structure (hussey_hughes) or check the data",
+                )
+            ss = small_sample(fit, trial.cells, fe.X)
+        else:
+            if method == "randomisation":
+                raise EstimationError(
+                    "randomisation inference works on cell summaries, not on records with "
+                    "individual covariates or a cohort",
+                    where="inference.method",
+                    fix="use kenward_roger, or drop data.columns.covariates/individual",
+                )
+            x = np.column_stack([fe.X[people.cluster, people.period], people.covariates])
+            res = fit_records(
+                people.y, x, people.cluster, people.period, people.individual, self.model
+            )
+            fit, ss = res.fit, res.small
+            pad = people.covariates.shape[1]
+            contrasts = {
+                k: Contrast(np.concatenate([c.vector, np.zeros(pad)]), c.event_time)
+                for k, c in contrasts.items()
+            }
+            extra["individual_level"] = people.summary(fit, ss)
+            extra["estimation"] = "REML (exact, on individual records)"
         if method == "randomisation":
             term, first = next(iter(contrasts.items()))
             contrasts = {term: first}
@@ -229,6 +252,65 @@ def effect_contrasts(fe: FixedEffects, shape: Shape, window: int | None) -> dict
     for e, weights in zip(fe.exposure, fe.curve, strict=True):
         out[f"Point effect at exposure time {e} (PTE)"] = Contrast(on_effects(weights), e)
     return out
+
+
+@dataclass(frozen=True)
+class IndividualRecords:
+    """The records of one outcome in the analysed cells, for the individual-level path
+    (estimators/sw_lmm_records.py). y: (N,); cluster, period: (N,) indices on the trial grid;
+    covariates: (N, q) with `names`; individual: (N,) person codes (closed cohort) or None."""
+
+    y: np.ndarray
+    cluster: np.ndarray
+    period: np.ndarray
+    covariates: np.ndarray
+    names: tuple[str, ...]
+    individual: np.ndarray | None
+
+    def summary(self, fit: RemlFit, ss: SmallSample) -> dict[str, Any]:
+        """Covariate coefficients (Kenward-Roger SE and df) and the record counts."""
+        q = len(self.names)
+        p = len(fit.beta)
+        rows = {}
+        for j, name in enumerate(self.names):
+            lvec = np.zeros(p)
+            lvec[p - q + j] = 1.0
+            rows[name] = {
+                "estimate": float(fit.beta[p - q + j]),
+                "std_error": float(np.sqrt(ss.vcov_kr[p - q + j, p - q + j])),
+                "df": kenward_roger_df(ss, fit.vcov, lvec),
+            }
+        out: dict[str, Any] = {"covariates": rows, "records": len(self.y)}
+        if self.individual is not None:
+            out["individuals"] = len(np.unique(self.individual))
+        return out
+
+
+def individual_records(
+    panel: ValidatedPanel, outcome: str, trial: TrialArrays
+) -> IndividualRecords | None:
+    """The outcome's records in the trial's observed cells, when the data kept records (a
+    design naming individual covariates or a cohort id); None otherwise."""
+    raw = panel.data.records
+    if raw is None:
+        return None
+    cols = panel.spec.data.columns
+    ci = pd.Index(trial.clusters).get_indexer(raw["unit"])
+    pi = pd.Index(trial.periods).get_indexer(raw["period"])
+    keep = (ci >= 0) & (pi >= 0) & raw[outcome].notna().to_numpy()
+    keep[keep] = trial.cells.observed[ci[keep], pi[keep]]
+    part = raw[keep]
+    person = None
+    if cols.individual:
+        person = pd.factorize(part["individual"], sort=True)[0]
+    return IndividualRecords(
+        part[outcome].to_numpy(float),
+        ci[keep],
+        pi[keep],
+        part[list(cols.covariates)].to_numpy(float).reshape(len(part), -1),
+        tuple(cols.covariates),
+        person,
+    )
 
 
 @dataclass(frozen=True)

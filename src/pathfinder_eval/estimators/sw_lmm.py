@@ -650,7 +650,8 @@ def cluster_precisions(cells: CellSummaries, structure: Structure, theta: np.nda
 
 @dataclass(frozen=True)
 class Correlations:
-    """Within-period ICC (τ² + γ²)/(τ² + γ² + σ²) and cluster autocorrelation (CAC:
+    """Within-period ICC (τ² + γ²)/(τ² + γ² + ψ² + σ²) between two different people (ψ²: the
+    individual variance of a closed cohort, else 0) and cluster autocorrelation (CAC:
     τ²/(τ² + γ²) for nested exchangeable, r for exponential decay, 1 for Hussey & Hughes), each
     with a Wald interval on the logit scale from the inverse observed information 2H⁻¹ by the
     delta method (NaN where the estimate is 0 or 1, e.g. a zero variance component)."""
@@ -668,12 +669,14 @@ def correlations(fit: RemlFit, hessian: np.ndarray, level: float) -> Correlation
     cov = 2.0 * np.linalg.pinv(hessian)
     th = dict(zip(fit.theta_names, fit.theta, strict=True))
     tau2, gamma2, sigma2 = th["tau2"], th.get("gamma2", 0.0), th["sigma2"]
+    psi2 = th.get("psi2", 0.0)  # closed cohort: the individual variance is within-cluster too
     between = tau2 + gamma2
-    total = between + sigma2
+    total = between + psi2 + sigma2
     icc = between / total
     grad_icc = {
-        "tau2": sigma2 / total**2,
-        "gamma2": sigma2 / total**2,
+        "tau2": (psi2 + sigma2) / total**2,
+        "gamma2": (psi2 + sigma2) / total**2,
+        "psi2": -between / total**2,
         "sigma2": -between / total**2,
     }
     if fit.structure == "nested_exchangeable":

@@ -466,7 +466,8 @@ def stepped_wedge_facts(res) -> list[str]:
         "tau2": "cluster τ²",
         "gamma2": "cluster-period γ²",
         "decay": "decay r (per period)",
-        "sigma2": "individual σ²",
+        "psi2": "person (closed cohort) ψ²",
+        "sigma2": "residual σ²",
     }
     facts = [
         _design_fact(design, "Fitted by REML"),
@@ -485,6 +486,22 @@ def stepped_wedge_facts(res) -> list[str]:
             1,
             f"t reference with {label.get(d['df_method'], d['df_method'])} degrees of freedom "
             f"{fmt(df, 1)} for {res.table['term'].iloc[0].lower()}.",
+        )
+    people = d.get("individual_level")
+    if people:
+        cohort = (
+            f" of {people['individuals']:,} people followed over time (closed cohort)"
+            if "individuals" in people
+            else ""
+        )
+        facts.append(
+            f"Fitted on {people['records']:,} individual records{cohort}. Adjusted for "
+            "individual covariates: "
+            + "; ".join(
+                f"{name} {fmt(c['estimate'], 3)} (SE {fmt(c['std_error'], 3)})"
+                for name, c in people["covariates"].items()
+            )
+            + "."
         )
     if "randomisation" in d:
         r = d["randomisation"]
