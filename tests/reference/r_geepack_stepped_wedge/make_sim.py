@@ -1,0 +1,33 @@
+"""A seeded individual-level stepped-wedge trial with large cells for the geepack reference (run
+once from this folder; sim_large.csv committed).
+
+sim_large.csv: 12 clusters in 4 sequences of 3 (first treated period 2-5), 5 periods, 40-80
+individuals per cell. y_con: nested exchangeable normal (cluster variance 0.05, cluster-period
+0.02, residual 1), period trend 0.1 per period, effect 0.3. y_bin: logistic with cluster and
+cluster-period normal effects (variances 0.2 and 0.05), baseline log odds -0.5, effect 0.4.
+"""
+
+import numpy as np
+import pandas as pd
+
+
+def main() -> None:
+    rng = np.random.default_rng(20250611)
+    rows = []
+    for i in range(12):
+        start = 2 + i // 3
+        u_con, u_bin = rng.normal(0, np.sqrt(0.05)), rng.normal(0, np.sqrt(0.2))
+        for j in range(1, 6):
+            trt = int(j >= start)
+            n = int(rng.integers(40, 81))
+            mu = 0.1 * j + 0.3 * trt + u_con + rng.normal(0, np.sqrt(0.02))
+            eta = -0.5 + 0.1 * j + 0.4 * trt + u_bin + rng.normal(0, np.sqrt(0.05))
+            y_con = rng.normal(mu, 1.0, n)
+            y_bin = (rng.random(n) < 1.0 / (1.0 + np.exp(-eta))).astype(int)
+            for a, b in zip(y_con, y_bin, strict=True):
+                rows.append({"cluster": i + 1, "period": j, "trt": trt, "y_con": a, "y_bin": b})
+    pd.DataFrame(rows).to_csv("sim_large.csv", index=False, float_format="%.10f")
+
+
+if __name__ == "__main__":
+    main()
