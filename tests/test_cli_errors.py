@@ -351,3 +351,15 @@ def test_inference_method_the_estimator_lacks(tmp_path, capsys):
     check_error(
         capsys, code, out, "analyses[0].inference.method", "'kenward_roger'", "cluster_robust"
     )
+
+
+def test_option_value_no_data_could_fit_is_a_design_error(tmp_path, capsys):
+    design = DESIGN.replace(
+        "{id: twfe, estimator: twfe}",
+        "{id: g, estimator: stepped_wedge_glmm, options: {model: nested_exchangeable, "
+        "quadrature_points: 10}}",
+    )
+    code, out = run(tmp_path, design=design, data=tidy_csv())
+    check_error(
+        capsys, code, out, "design.yaml: analyses[0].options.quadrature_points", "hussey_hughes"
+    )

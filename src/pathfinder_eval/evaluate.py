@@ -100,7 +100,14 @@ def build_estimator(spec: DesignSpec, index: int, seed: int | None = None):
     if "inference" in names:  # estimators that offer several inference methods
         options["inference"] = analysis.inference
     try:
-        return cls(**options)
+        est = cls(**options)
+        if hasattr(est, "check_options"):
+            est.check_options()
+        return est
+    except EstimationError as exc:  # an option value no data could make work
+        raise DesignError(
+            exc.what, file=spec.path, where=f"analyses[{index}].{exc.where}", fix=exc.fix
+        ) from None
     except TypeError:
         allowed = ", ".join(f.name for f in fields(cls)) or "none"
         bad = ", ".join(sorted(set(analysis.options) - {f.name for f in fields(cls)}))

@@ -91,16 +91,9 @@ class SteppedWedge:
     def fit(
         self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
     ) -> EffectEstimates:
+        self.check_options()
         cells = panel.outcome_cells(outcome)
         trial = trial_arrays(cells, panel.periods)
-        for key in ("exposure_knots", "period_knots"):
-            if getattr(self, key) < 2:
-                raise EstimationError(
-                    f"{key} is {getattr(self, key)}: a natural cubic spline needs at least 2 "
-                    "knots (its two boundary knots)",
-                    where=f"options.{key}",
-                    fix=f"use {SPLINE_KNOTS} (the default) or another whole number of 2 or more",
-                )
         fe = fixed_effects(
             trial.cells.observed,
             trial.start,
@@ -197,6 +190,17 @@ class SteppedWedge:
             ),
             tuple(warns),
         )
+
+    def check_options(self) -> None:
+        """Option values the data cannot change (the pipeline checks them before any fit)."""
+        for key in ("exposure_knots", "period_knots"):
+            if getattr(self, key) < 2:
+                raise EstimationError(
+                    f"{key} is {getattr(self, key)}: a natural cubic spline needs at least 2 "
+                    "knots (its two boundary knots)",
+                    where=f"options.{key}",
+                    fix=f"use {SPLINE_KNOTS} (the default) or another whole number of 2 or more",
+                )
 
     def _inference_label(self, method: str) -> str:
         if method != "randomisation":

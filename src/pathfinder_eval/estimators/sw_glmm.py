@@ -570,7 +570,7 @@ class SteppedWedgeGLMM:
     def fit(
         self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
     ) -> EffectEstimates:
-        self._check_options()
+        self.check_options()
         counts = count_arrays(panel.outcome_cells(outcome), panel.periods, self.family)
         trial = counts.trial
         fe = fixed_effects(trial.cells.observed, trial.start, self.effect)
@@ -618,7 +618,7 @@ class SteppedWedgeGLMM:
             tuple(warns),
         )
 
-    def _check_options(self) -> None:
+    def check_options(self) -> None:
         if self.family not in FAMILIES:
             raise EstimationError(
                 f"family {self.family!r} is not available",
