@@ -716,7 +716,7 @@ class SteppedWedgeGEE:
             fit.vcov[kind][np.ix_(effect, effect)],
             n_clusters,
             int((trial.start < len(panel.periods)).sum()),
-            trial.cells.n_records,
+            int(trial.cells.observed.sum()),
             MappingProxyType(gee_diagnostics(fit, trial, fe, contrasts, panel, self, kind)),
         )
 

@@ -485,7 +485,7 @@ def stepped_wedge_facts(res) -> list[str]:
         facts.insert(
             1,
             f"t reference with {label.get(d['df_method'], d['df_method'])} degrees of freedom "
-            f"{fmt(df, 1)} for {res.table['term'].iloc[0].lower()}.",
+            f"{fmt(df, 1)} for {_lower_first(res.table['term'].iloc[0])}.",
         )
     people = d.get("individual_level")
     if people:
@@ -567,6 +567,10 @@ def glmm_facts(res) -> list[str]:
         f"starting values; largest gradient {conv['max_abs_gradient']:.1g}."
     )
     return facts
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
 
 
 def _ci_text(ci: list[float | None], level: float) -> str:
