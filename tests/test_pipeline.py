@@ -80,8 +80,12 @@ def test_family_help_default_run(family_help):
     assert twfe["cpp_rate"]["status"] == "no_data"
     ok = twfe["entering_care_rate"]
     assert ok["status"] == "ok" and ok["n_treated"] == 10
-    cs = [a for a in doc["analyses"] if a["id"] == "callaway_santanna"]
-    assert cs and all(a["status"] == "not_available" for a in cs)
+    cs = {a["outcome"]: a for a in doc["analyses"] if a["id"] == "callaway_santanna"}
+    assert cs["cpp_rate"]["status"] == "no_data"
+    # the injected 10% fall in entering care shows in the heterogeneity-robust estimate too
+    care = cs["entering_care_rate"]
+    assert care["status"] == "ok" and care["estimates"][0]["term"] == "ATT (simple)"
+    assert care["estimates"][0]["estimate"] < 0
     # the family network pilot LAs are excluded from the comparison pool and counted
     reasons = {e["reason"] for e in doc["exclusions"]}
     assert "LA in the family network pilot (treated by a related reform)" in reasons

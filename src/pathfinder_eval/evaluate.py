@@ -11,7 +11,11 @@ from pathfinder_eval import __version__
 from pathfinder_eval.data.catalogue import load_catalogue
 from pathfinder_eval.data.load import load_outcomes
 from pathfinder_eval.errors import DesignError, EstimationError
+from pathfinder_eval.estimators.bacon import BaconDecomposition
+from pathfinder_eval.estimators.callaway_santanna import CallawaySantAnna
+from pathfinder_eval.estimators.imputation import Imputation
 from pathfinder_eval.estimators.stepped_wedge import SteppedWedge
+from pathfinder_eval.estimators.sun_abraham import SunAbraham
 from pathfinder_eval.estimators.sw_gee import SteppedWedgeGEE
 from pathfinder_eval.estimators.sw_glmm import SteppedWedgeGLMM
 from pathfinder_eval.estimators.synthetic import SyntheticControl, SyntheticDiD
@@ -72,6 +76,10 @@ ESTIMATORS = {
     Estimator.STEPPED_WEDGE: SteppedWedge,
     Estimator.STEPPED_WEDGE_GEE: SteppedWedgeGEE,
     Estimator.STEPPED_WEDGE_GLMM: SteppedWedgeGLMM,
+    Estimator.CALLAWAY_SANTANNA: CallawaySantAnna,
+    Estimator.SUN_ABRAHAM: SunAbraham,
+    Estimator.IMPUTATION: Imputation,
+    Estimator.BACON: BaconDecomposition,
     Estimator.SYNTHETIC_CONTROL: SyntheticControl,
     Estimator.SYNTHETIC_DID: SyntheticDiD,
 }

@@ -68,6 +68,10 @@ AVAILABLE_ESTIMATORS = frozenset(
         Estimator.STEPPED_WEDGE,
         Estimator.STEPPED_WEDGE_GEE,
         Estimator.STEPPED_WEDGE_GLMM,
+        Estimator.CALLAWAY_SANTANNA,
+        Estimator.SUN_ABRAHAM,
+        Estimator.IMPUTATION,
+        Estimator.BACON,
         Estimator.SYNTHETIC_CONTROL,
         Estimator.SYNTHETIC_DID,
     }

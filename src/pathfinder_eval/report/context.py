@@ -38,6 +38,10 @@ ESTIMATOR_LABEL = {
     "stepped_wedge": "Stepped-wedge linear mixed model (REML, period effects)",
     "stepped_wedge_gee": "Stepped-wedge GEE (bias-corrected sandwich, t reference)",
     "stepped_wedge_glmm": "Stepped-wedge generalised linear mixed model (maximum likelihood)",
+    "callaway_santanna": "Callaway & Sant'Anna (2021) group-time ATTs",
+    "sun_abraham": "Sun & Abraham (2021) interaction-weighted event study",
+    "imputation": "Imputation DiD (Borusyak, Jaravel & Spiess 2024)",
+    "bacon": "Goodman-Bacon (2021) decomposition of the TWFE estimate",
     "synthetic_control": "Synthetic control (Abadie, Diamond & Hainmueller 2010)",
     "synthetic_did": "Synthetic difference-in-differences (Arkhangelsky et al. 2021)",
 }
@@ -89,6 +93,35 @@ METHOD_TEXT = {
         "decay; maximum likelihood by the Laplace approximation or adaptive Gauss-Hermite "
         "quadrature (as lme4's glmer). Wald inference with a t reference on clusters minus 2 "
         "degrees of freedom (between-within rule; Li & Redden 2015)."
+    ),
+    "callaway_santanna": (
+        "Group-time average effects ATT(g,t) for each start cohort g and period t, each a "
+        "2×2 comparison with never-treated (or not-yet-treated) LAs from the period before "
+        "the start, by doubly robust, inverse-probability-weighted or outcome-regression "
+        "estimation (Callaway & Sant'Anna 2021, J. Econometrics 225:200–230; as R's did), "
+        "aggregated with explicit weights (overall, by event time, cohort or calendar "
+        "period); standard errors from the influence functions clustered by LA, or the "
+        "multiplier bootstrap with uniform bands; pre-test of parallel trends on the "
+        "pre-start cells."
+    ),
+    "sun_abraham": (
+        "Interaction-weighted event study (Sun & Abraham 2021, J. Econometrics 225:175–199): "
+        "cohort-by-relative-period effects estimated against never-treated units with unit "
+        "and period fixed effects, averaged over cohorts with their sample shares; standard "
+        "errors clustered by unit (CR1)."
+    ),
+    "imputation": (
+        "Imputation estimator (Borusyak, Jaravel & Spiess 2024, Rev. Econ. Stud.): unit and "
+        "period effects fitted on untreated observations only, the untreated outcome imputed "
+        "for each treated cell and the differences averaged; their conservative clustered "
+        "variance (Theorem 3) with a t(G−1) reference; a pre-trend test on untreated cells."
+    ),
+    "bacon": (
+        "Goodman-Bacon (2021, J. Econometrics 225:254–277) decomposition of the two-way "
+        "fixed-effects estimate into every 2×2 comparison (earlier vs later treated, later vs "
+        "earlier treated — already-treated units as controls — and treated vs never treated) "
+        "with its weight: it shows how much of the conventional estimate rests on comparisons "
+        "that are biased when effects change over time."
     ),
     "twfe": (
         "Linear regression of the outcome on a treatment indicator with LA and period fixed "

@@ -1,0 +1,278 @@
+"""Goodman-Bacon decomposition of the TWFE DiD coefficient (a diagnostic, not a new estimator).
+
+With a balanced panel and a binary, absorbing treatment adopted at different times, the TWFE
+coefficient on D_it is exactly a weighted average of every 2×2 DiD between timing groups:
+earlier- vs later-treated (the later group as a not-yet-treated control), later- vs
+earlier-treated (the earlier, already-treated group as control), and treated vs never-treated
+(or always-treated) units. The weights are positive and sum to one; the 2×2s that use
+already-treated units as controls are the ones that bias TWFE when effects change over time
+(Goodman-Bacon 2021, J. Econometrics 225:254–277, Theorem 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+import numpy as np
+import pandas as pd
+
+from pathfinder_eval.errors import EstimationError
+from pathfinder_eval.estimators.twfe import INFERENCE_LABEL, few_cluster_warnings, fit_twfe
+from pathfinder_eval.inference.cluster import t_summary
+from pathfinder_eval.panel import ValidatedPanel
+from pathfinder_eval.results import EffectEstimates, estimates_table
+from pathfinder_eval.spec import Inference
+
+EARLIER_VS_LATER = "Earlier vs later treated"
+LATER_VS_EARLIER = "Later vs earlier treated"
+TREATED_VS_NEVER = "Treated vs never treated"
+TREATED_VS_ALWAYS = "Treated vs always treated"
+COMPARISON_TYPES = (EARLIER_VS_LATER, LATER_VS_EARLIER, TREATED_VS_NEVER, TREATED_VS_ALWAYS)
+
+
+@dataclass(frozen=True)
+class BaconResult:
+    """The decomposition of one TWFE coefficient.
+
+    twfe: the TWFE coefficient computed directly (two-way demeaned D, balanced panel).
+    kind: (m,) comparison type of each 2×2 (one of COMPARISON_TYPES).
+    treated, control: (m,) timing-group labels: the first-treated period position (0-based
+        index into the sorted periods) of the group acting as treated / as control, with
+        -1 for never treated; always-treated groups carry position 0.
+    estimate: (m,) the 2×2 DiD estimates β_k; weight: (m,) their weights s_k (sum to 1).
+    n_treated, n_control: (m,) units in the treated and control group of each 2×2.
+    """
+
+    twfe: float
+    kind: tuple[str, ...]
+    treated: np.ndarray
+    control: np.ndarray
+    estimate: np.ndarray
+    weight: np.ndarray
+    n_treated: np.ndarray
+    n_control: np.ndarray
+
+    def by_type(self) -> dict[str, tuple[float, float]]:
+        """{type: (total weight, weighted-average estimate)} for the types present."""
+        kinds = np.asarray(self.kind)
+        out = {}
+        for k in COMPARISON_TYPES:
+            sel = kinds == k
+            if sel.any():
+                w = float(self.weight[sel].sum())
+                avg = float(self.weight[sel] @ self.estimate[sel] / w) if w > 0 else float("nan")
+                out[k] = (w, avg)
+        return out
+
+
+def bacon_decomposition(y: np.ndarray, first: np.ndarray) -> BaconResult:
+    """Goodman-Bacon (2021, Theorem 1; weights eqs. 10e–10g) decomposition on a balanced panel.
+
+    y: (N, T) outcomes, units in rows, periods in time order in columns (no missing values).
+    first: (N,) position (0-based column index) of each unit's first treated period; NaN or
+        any value ≥ T for units never treated within the panel; ≤ 0 for always-treated units.
+
+    Treatment is D_it = 1{t ≥ first_i}. Returns every 2×2 with its weight; Σ weight = 1 and
+    Σ weight·estimate equals the TWFE coefficient up to floating-point rounding.
+    """
+    y = np.asarray(y, dtype=float)
+    n_units, n_periods = y.shape
+    first = np.asarray(first, dtype=float)
+    timing = np.where(np.isnan(first) | (first >= n_periods), -1.0, np.clip(first, 0, None))
+    periods = np.arange(n_periods)
+    d = np.where(timing[:, None] < 0, 0.0, (periods[None, :] >= timing[:, None]).astype(float))
+    d_tilde = d - d.mean(axis=1, keepdims=True) - d.mean(axis=0, keepdims=True) + d.mean()
+    var_d = float((d_tilde**2).mean())
+    if var_d <= 1e-15:
+        raise EstimationError(
+            "treatment does not vary within units and periods, so TWFE is not identified",
+            where="rollout",
+            fix="check that some units start treatment inside the panel's periods",
+        )
+    twfe = float((d_tilde * y).sum() / (d_tilde**2).sum())
+
+    groups = {}
+    for g in np.unique(timing):
+        rows = timing == g
+        groups[float(g)] = (int(rows.sum()), y[rows].mean(axis=0))
+    timed = sorted(g for g in groups if g > 0)
+    controls = [g for g in (-1.0, 0.0) if g in groups]
+
+    def share_treated(g: float) -> float:
+        return (n_periods - g) / n_periods
+
+    def window(g: float, lo: float, hi: float) -> float:
+        return float(groups[g][1][int(lo) : int(hi)].mean())
+
+    kind, treated, control, est, wt, nt, nc = [], [], [], [], [], [], []
+    for k in timed:
+        nk, dk = groups[k][0] / n_units, share_treated(k)
+        for u in controls:
+            nu = groups[u][0] / n_units
+            beta = (window(k, k, n_periods) - window(k, 0, k)) - (
+                window(u, k, n_periods) - window(u, 0, k)
+            )
+            # s_kU = (n_k + n_U)² n_kU (1 − n_kU) D̄_k (1 − D̄_k) / V̂^D  (eq. 10e)
+            s = nk * nu * dk * (1 - dk) / var_d
+            kind.append(TREATED_VS_NEVER if u < 0 else TREATED_VS_ALWAYS)
+            treated.append(k), control.append(u), est.append(beta), wt.append(s)
+            nt.append(groups[k][0]), nc.append(groups[u][0])
+        for ell in timed:
+            if ell <= k:
+                continue
+            nl, dl = groups[ell][0] / n_units, share_treated(ell)
+            pair = nk * nl / (nk + nl) ** 2  # n_kℓ (1 − n_kℓ)
+            # earlier k treated, later ℓ not yet treated: periods before ℓ starts (eq. 10f)
+            beta_k = (window(k, k, ell) - window(k, 0, k)) - (
+                window(ell, k, ell) - window(ell, 0, k)
+            )
+            s_k = ((nk + nl) * (1 - dl)) ** 2 * pair * (dk - dl) / (1 - dl) * (1 - dk) / (1 - dl)
+            # later ℓ treated, earlier k already treated: periods from k's start (eq. 10g)
+            beta_l = (window(ell, ell, n_periods) - window(ell, k, ell)) - (
+                window(k, ell, n_periods) - window(k, k, ell)
+            )
+            s_l = ((nk + nl) * dk) ** 2 * pair * (dl / dk) * (dk - dl) / dk
+            for name, tr, co, b, s in (
+                (EARLIER_VS_LATER, k, ell, beta_k, s_k),
+                (LATER_VS_EARLIER, ell, k, beta_l, s_l),
+            ):
+                kind.append(name), treated.append(tr), control.append(co)
+                est.append(b), wt.append(s / var_d)
+                nt.append(groups[tr][0]), nc.append(groups[co][0])
+    return BaconResult(
+        twfe,
+        tuple(kind),
+        np.asarray(treated, dtype=float),
+        np.asarray(control, dtype=float),
+        np.asarray(est, dtype=float),
+        np.asarray(wt, dtype=float),
+        np.asarray(nt, dtype=int),
+        np.asarray(nc, dtype=int),
+    )
+
+
+def balanced_matrix(cells: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list, list]:
+    """Cells (unit, period, y, cohort) → (Y (N, T), first-treated positions (N,), units,
+    periods); raises EstimationError naming example gaps when the panel is not balanced."""
+    units = sorted(cells["unit"].unique())
+    periods = sorted(cells["period"].unique())
+    wide = cells.pivot_table(index="unit", columns="period", values="y", aggfunc="first")
+    wide = wide.reindex(index=units, columns=periods)
+    missing = wide.isna()
+    if missing.to_numpy().any():
+        gaps = missing.stack()
+        gaps = gaps[gaps].index[:3].tolist()
+        example = ", ".join(f"{u} in {p}" for u, p in gaps)
+        raise EstimationError(
+            f"the Bacon decomposition needs a balanced panel; {int(missing.to_numpy().sum())} "
+            f"unit-period cells are missing (e.g. {example})",
+            where="analyses.estimator: bacon",
+            fix="restrict the analysis to units and periods with complete data, or use "
+            "sun_abraham or imputation, which handle unbalanced panels",
+        )
+    cohort = cells.groupby("unit")["cohort"].first().reindex(units)
+    # first period at or after the cohort's start (a start beyond the panel = never treated)
+    first = np.searchsorted(np.asarray(periods, dtype=float), cohort.to_numpy(float)).astype(float)
+    first[cohort.isna().to_numpy()] = np.nan
+    return wide.to_numpy(float), first, units, periods
+
+
+@dataclass(frozen=True)
+class BaconDecomposition:
+    """TWFE DiD (headline, CR1 by unit, t(G−1)) with its Goodman-Bacon decomposition.
+
+    The table's first row is the TWFE estimate; one row per comparison type follows with the
+    weighted-average 2×2 estimate of that type (no standard error: the components are a
+    diagnostic). Type weights and every 2×2 are in `diagnostics`. Unweighted, no covariates
+    (the within-covariate component of Goodman-Bacon's Section 5 is not implemented).
+    """
+
+    inference: Inference = field(default_factory=Inference)
+
+    name = "bacon"
+    inference_methods = frozenset({"default", "cluster_robust"})
+
+    def fit(
+        self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
+    ) -> EffectEstimates:
+        if self.inference.method not in self.inference_methods:
+            raise EstimationError(
+                f"inference method {self.inference.method!r} is not available for bacon",
+                where="analyses.inference.method",
+                fix="use default or cluster_robust",
+            )
+        cells = panel.outcome_cells(outcome)
+        y, first, units, periods = balanced_matrix(cells)
+        dec = bacon_decomposition(y, first)
+        fit = fit_twfe(cells, ["treated"], weighted=False)
+        summ = t_summary(fit.params, fit.vcov, fit.n_clusters - 1, level)
+        rows = [
+            {
+                "term": "ATT (TWFE)",
+                "estimate": dec.twfe,
+                "std_error": summ.std_error[0],
+                "statistic": summ.statistic[0],
+                "p_value": summ.p_value[0],
+                "ci_lower": summ.ci_lower[0],
+                "ci_upper": summ.ci_upper[0],
+                "df": summ.df,
+                "n_units": fit.n_clusters,
+            }
+        ]
+        types = dec.by_type()
+        for kind, (_w, avg) in types.items():
+            rows.append(
+                {
+                    "term": kind,
+                    "estimate": avg,
+                    "std_error": np.nan,
+                    "statistic": np.nan,
+                    "p_value": np.nan,
+                    "ci_lower": np.nan,
+                    "ci_upper": np.nan,
+                    "df": np.nan,
+                    "n_units": np.nan,
+                }
+            )
+
+        def label(pos: float) -> object:
+            return "never treated" if pos < 0 else periods[int(pos)]
+
+        comparisons = [
+            {
+                "type": dec.kind[j],
+                "treated_cohort": label(dec.treated[j]),
+                "control_cohort": label(dec.control[j]),
+                "estimate": float(dec.estimate[j]),
+                "weight": float(dec.weight[j]),
+                "n_units_treated": int(dec.n_treated[j]),
+                "n_units_control": int(dec.n_control[j]),
+            }
+            for j in range(len(dec.kind))
+        ]
+        n_treated = int(cells.loc[cells["role"] == "treated", "unit"].nunique())
+        return EffectEstimates(
+            analysis_id,
+            outcome,
+            self.name,
+            INFERENCE_LABEL + " for the TWFE row; decomposition rows are descriptive",
+            estimates_table(rows),
+            level,
+            None,
+            len(units),
+            n_treated,
+            int(y.size),
+            MappingProxyType(
+                {
+                    "weights_by_type": {k: w for k, (w, _a) in types.items()},
+                    "average_by_type": {k: a for k, (_w, a) in types.items()},
+                    "weight_sum": float(dec.weight.sum()),
+                    "decomposition_total": float(dec.weight @ dec.estimate),
+                    "twfe_linearmodels": float(fit.params[0]),
+                    "already_treated_control_weight": types.get(LATER_VS_EARLIER, (0.0, 0))[0],
+                    "comparisons": comparisons,
+                }
+            ),
+            few_cluster_warnings(n_treated, fit.n_clusters),
+        )

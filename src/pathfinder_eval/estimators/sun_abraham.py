@@ -1,0 +1,340 @@
+"""Sun & Abraham (2021) interaction-weighted event study.
+
+Step 1 regresses the outcome on unit and period fixed effects and a full set of cohort ×
+relative-period indicators (every relative period except the reference, −1), for every cohort
+other than the control cohort (never-treated units, or the last-treated cohort with periods
+from its start dropped). Step 2 averages the cohort-specific effects δ_{g,e} at each relative
+period e with weights equal to each cohort's share of the cells observed at e. With
+never-treated controls, no covariates and a balanced panel, δ_{g,e} equals Callaway &
+Sant'Anna's ATT(g, g+e) with never-treated controls and base period g−1.
+
+Sun, L. & Abraham, S. (2021), "Estimating dynamic treatment effects in event studies with
+heterogeneous treatment effects", J. Econometrics 225:175–199 (eqs. 21–22 and Section 4.2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+import numpy as np
+import pandas as pd
+
+from pathfinder_eval.errors import EstimationError
+from pathfinder_eval.estimators.twfe import few_cluster_warnings
+from pathfinder_eval.inference.cluster import t_summary, wald_test
+from pathfinder_eval.panel import ValidatedPanel
+from pathfinder_eval.results import EffectEstimates, estimates_table
+from pathfinder_eval.spec import Inference
+
+CONTROLS = ("never_treated", "last_treated")
+
+
+def absorb_two_way(m: np.ndarray, unit: np.ndarray, period: np.ndarray) -> np.ndarray:
+    """Residuals of the columns of m (n, p) on unit and period dummies, exactly, for any
+    (unbalanced) panel: demean within unit, then project on the unit-demeaned period dummies
+    (Frisch–Waugh–Lovell). unit, period: (n,) integer codes 0..U−1, 0..T−1."""
+    m = np.asarray(m, dtype=float).reshape(len(unit), -1)
+    n_units = int(unit.max()) + 1
+    counts = np.bincount(unit, minlength=n_units).astype(float)
+
+    def within(a: np.ndarray) -> np.ndarray:
+        sums = np.zeros((n_units, a.shape[1]))
+        np.add.at(sums, unit, a)
+        return a - (sums / counts[:, None])[unit]
+
+    mu = within(m)
+    dummies = np.zeros((len(unit), int(period.max()) + 1))
+    dummies[np.arange(len(unit)), period] = 1.0
+    pu = within(dummies)
+    coef, *_ = np.linalg.lstsq(pu, mu, rcond=None)
+    return mu - pu @ coef
+
+
+@dataclass(frozen=True)
+class SunAbrahamResult:
+    """Interaction coefficients and their event-time aggregation.
+
+    cohort, rel: (m,) cohort (first treated period) and relative period e = t − g of each
+        interaction; coef: (m,) δ_{g,e}; vcov: (m, m) CR1 by unit; n_cells: (m,) observations
+        in each interaction.
+    event_time: (E,) relative periods reported; weights: (E, m) cohort-share weights (rows sum
+        to 1); estimate: (E,) ν_e = weights @ coef; event_vcov: (E, E).
+    att_weights: (m,) weights of the post-treatment average (cells with e ≥ 0, by count);
+    att, att_var: that average and its variance; joint_vcov: (E+1, E+1) covariance of
+        (att, estimate) together.
+    n_obs, n_clusters: sample size and units; k_absorbed: fixed effects absorbed.
+    """
+
+    cohort: np.ndarray
+    rel: np.ndarray
+    coef: np.ndarray
+    vcov: np.ndarray
+    n_cells: np.ndarray
+    event_time: np.ndarray
+    weights: np.ndarray
+    estimate: np.ndarray
+    event_vcov: np.ndarray
+    att_weights: np.ndarray
+    att: float
+    att_var: float
+    joint_vcov: np.ndarray
+    n_obs: int
+    n_clusters: int
+    k_absorbed: int
+
+
+def sun_abraham(
+    y: np.ndarray,
+    unit: np.ndarray,
+    period: np.ndarray,
+    cohort: np.ndarray,
+    control: str = "never_treated",
+    share_uncertainty: bool = False,
+    reference: int = -1,
+) -> SunAbrahamResult:
+    """Sun & Abraham (2021) interaction-weighted estimator with CR1 (by unit) covariance.
+
+    y: (n,) outcomes; unit: (n,) unit labels; period: (n,) integer periods; cohort: (n,) first
+    treated period of the row's unit, NaN if never treated. Panels may be unbalanced.
+
+    control: "never_treated" (all never-treated units) or "last_treated" (the latest cohort,
+    with all periods from its first treated period dropped; never-treated units, if any, stay
+    in the control group too).
+
+    Covariance: CR1 = G/(G−1)·(N−1)/(N−K) · A Σ_g s_g s_gᵀ A with A = (X̃ᵀX̃)⁻¹, s_g the unit
+    score sums and K counting the interactions plus all absorbed unit and period effects (the
+    package's TWFE convention). Event-time aggregation is linear: with share_uncertainty=False
+    the weights are treated as fixed (fixest's `aggregate`/`sunab` convention); with True the
+    influence of the estimated cohort shares, n_{i,e}(δ_{g(i),e} − ν_e)/N_e per unit, is added
+    to each unit's influence before squaring (as Sun & Abraham's Section 4.2 delta method,
+    cross terms included), scaled by the same CR1 factor.
+    """
+    y = np.asarray(y, dtype=float)
+    period = np.asarray(period).astype(np.int64)
+    cohort = np.asarray(cohort, dtype=float).copy()
+    unit_codes, _ = pd.factorize(pd.Series(unit), sort=True)
+    keep = np.ones(len(y), dtype=bool)
+    if control not in CONTROLS:
+        raise EstimationError(
+            f"control group {control!r} is not one of {CONTROLS}",
+            where="analyses.options.control",
+            fix="use never_treated or last_treated",
+        )
+    treated_cohorts = np.unique(cohort[~np.isnan(cohort)])
+    if control == "last_treated":
+        if treated_cohorts.size < 2:
+            raise EstimationError(
+                "last_treated controls need at least two treated cohorts",
+                where="analyses.options.control",
+                fix="use never_treated controls",
+            )
+        last = treated_cohorts[-1]
+        keep = period < last
+        cohort = np.where(cohort == last, np.nan, cohort)
+    elif np.isnan(cohort).sum() == 0:
+        raise EstimationError(
+            "Sun–Abraham with never-treated controls needs never-treated units; all are treated",
+            where="analyses.options.control",
+            fix="set control: last_treated to use the latest cohort as the control group",
+        )
+    y, period, cohort, unit_codes = y[keep], period[keep], cohort[keep], unit_codes[keep]
+    unit_codes = pd.factorize(unit_codes, sort=True)[0]
+    period_codes = pd.factorize(period, sort=True)[0]
+
+    rel = period - cohort
+    treated_row = ~np.isnan(cohort)
+    cells = sorted(
+        {(float(g), int(e)) for g, e in zip(cohort[treated_row], rel[treated_row], strict=True)}
+    )
+    cells = [c for c in cells if c[1] != reference]
+    if not cells:
+        raise EstimationError(
+            "no treated cohort has cells outside the reference period",
+            where="rollout",
+            fix="check the rollout dates against the data periods",
+        )
+    index = {c: j for j, c in enumerate(cells)}
+    x = np.zeros((len(y), len(cells)))
+    col = np.array(
+        [
+            index.get((float(g), int(e)), -1) if t else -1
+            for g, e, t in zip(cohort, np.nan_to_num(rel), treated_row, strict=True)
+        ]
+    )
+    x[np.flatnonzero(col >= 0), col[col >= 0]] = 1.0
+
+    resid = absorb_two_way(np.column_stack([y, x]), unit_codes, period_codes)
+    yt, xt = resid[:, 0], resid[:, 1:]
+    xtx = xt.T @ xt
+    if np.linalg.matrix_rank(xtx) < xtx.shape[0]:
+        raise EstimationError(
+            "cohort × relative-period effects are not identified on these data",
+            where="rollout",
+            fix="include never-treated units, or use control: last_treated",
+        )
+    bread = np.linalg.inv(xtx)
+    coef = bread @ (xt.T @ yt)
+    e = yt - xt @ coef
+    n_clusters = int(unit_codes.max()) + 1
+    scores = np.zeros((n_clusters, len(cells)))
+    np.add.at(scores, unit_codes, xt * e[:, None])
+    n = len(y)
+    k_absorbed = n_clusters + int(period_codes.max()) + 1 - 1
+    k = len(cells) + k_absorbed
+    c = n_clusters / (n_clusters - 1) * (n - 1) / (n - k)
+    infl = scores @ bread  # (G, m): unit influence on coef
+    vcov = c * infl.T @ infl
+
+    g_arr = np.array([g for g, _ in cells])
+    e_arr = np.array([r for _, r in cells])
+    n_cells = x.sum(axis=0)
+    event_time = np.unique(e_arr)
+    weights = np.zeros((len(event_time), len(cells)))
+    for r, et in enumerate(event_time):
+        sel = e_arr == et
+        weights[r, sel] = n_cells[sel] / n_cells[sel].sum()
+    post = e_arr >= 0
+    att_w = np.where(post, n_cells, 0.0)
+    att_w = att_w / att_w.sum() if att_w.sum() > 0 else att_w
+    big_w = np.vstack([att_w, weights])
+    est_all = big_w @ coef
+    phi = infl @ big_w.T  # (G, E+1)
+    if share_uncertainty:
+        share = np.zeros_like(phi)
+        denom_att = n_cells[post].sum()
+        for j, (_g, et) in enumerate(cells):
+            rows = col == j
+            per_unit = np.bincount(unit_codes[rows], minlength=n_clusters).astype(float)
+            r = int(np.searchsorted(event_time, et)) + 1
+            share[:, r] += per_unit * (coef[j] - est_all[r]) / n_cells[e_arr == et].sum()
+            if et >= 0:
+                share[:, 0] += per_unit * (coef[j] - est_all[0]) / denom_att
+        phi = phi + share
+    joint = c * phi.T @ phi
+    return SunAbrahamResult(
+        g_arr,
+        e_arr,
+        coef,
+        vcov,
+        n_cells,
+        event_time,
+        weights,
+        est_all[1:],
+        joint[1:, 1:],
+        att_w,
+        float(est_all[0]),
+        float(joint[0, 0]),
+        joint,
+        n,
+        n_clusters,
+        k_absorbed,
+    )
+
+
+@dataclass(frozen=True)
+class SunAbraham:
+    """Sun & Abraham (2021) event study: table rows are the post-treatment average (cells
+    weighted by count) and one row per relative period (cohort-share weighted); the
+    cohort × relative-period coefficients, aggregation weights and a pre-trend Wald test on
+    the leads are in `diagnostics`. CR1 by unit, t(G−1) reference."""
+
+    control: str = "never_treated"
+    share_uncertainty: bool = False
+    inference: Inference = field(default_factory=Inference)
+
+    name = "sun_abraham"
+    inference_methods = frozenset({"default", "cluster_robust"})
+
+    def fit(
+        self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
+    ) -> EffectEstimates:
+        if self.inference.method not in self.inference_methods:
+            raise EstimationError(
+                f"inference method {self.inference.method!r} is not available for sun_abraham",
+                where="analyses.inference.method",
+                fix="use default or cluster_robust",
+            )
+        cells = panel.outcome_cells(outcome)
+        res = sun_abraham(
+            cells["y"].to_numpy(float),
+            cells["unit"].to_numpy(),
+            cells["period"].to_numpy(),
+            cells["cohort"].to_numpy(float),
+            self.control,
+            self.share_uncertainty,
+        )
+        df = res.n_clusters - 1
+        est = np.concatenate([[res.att], res.estimate])
+        summ = t_summary(est, res.joint_vcov, df, level)
+        rel_all = (cells["period"] - cells["cohort"]).to_numpy(float)
+        rows = []
+        for j, e in enumerate([None, *res.event_time.tolist()]):
+            if e is None:
+                term, n_units = "ATT (post-treatment average)", np.nan
+            else:
+                term = f"event time {int(e)}"
+                n_units = cells.loc[rel_all == e, "unit"].nunique()
+            rows.append(
+                {
+                    "term": term,
+                    "estimate": est[j],
+                    "std_error": summ.std_error[j],
+                    "statistic": summ.statistic[j],
+                    "p_value": summ.p_value[j],
+                    "ci_lower": summ.ci_lower[j],
+                    "ci_upper": summ.ci_upper[j],
+                    "df": float(df),
+                    "event_time": np.nan if e is None else float(e),
+                    "n_units": n_units,
+                }
+            )
+        coef_se = np.sqrt(np.diag(res.vcov))
+        leads = np.flatnonzero(res.rel < -1)
+        pretrend = (
+            wald_test(res.coef[leads], res.vcov[np.ix_(leads, leads)], df) if leads.size else None
+        )
+        n_treated = int(cells.loc[cells["role"] == "treated", "unit"].nunique())
+        shares = "with" if self.share_uncertainty else "without"
+        return EffectEstimates(
+            analysis_id,
+            outcome,
+            self.name,
+            f"cluster-robust by unit (CR1), t(G−1) reference; delta method {shares} "
+            "cohort-share uncertainty",
+            estimates_table(rows),
+            level,
+            res.joint_vcov,
+            res.n_clusters,
+            n_treated,
+            res.n_obs,
+            MappingProxyType(
+                {
+                    "control": self.control,
+                    "reference_event_time": -1,
+                    "share_uncertainty": self.share_uncertainty,
+                    "interactions": [
+                        {
+                            "cohort": float(g),
+                            "event_time": int(e),
+                            "estimate": float(b),
+                            "std_error": float(s),
+                            "n_obs": int(n),
+                        }
+                        for g, e, b, s, n in zip(
+                            res.cohort, res.rel, res.coef, coef_se, res.n_cells, strict=True
+                        )
+                    ],
+                    "event_weights": {
+                        int(e): {
+                            float(g): float(w)
+                            for g, w in zip(res.cohort, res.weights[r], strict=True)
+                            if w > 0
+                        }
+                        for r, e in enumerate(res.event_time)
+                    },
+                    "pretrend_test": pretrend,
+                }
+            ),
+            few_cluster_warnings(n_treated, res.n_clusters),
+        )

@@ -1,0 +1,188 @@
+"""Sun–Abraham: Callaway–Sant'Anna closed form, dummy-variable OLS, pyfixest and diff-diff."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.formula.api as smf
+
+from pathfinder_eval.estimators.sun_abraham import SunAbraham, sun_abraham
+from test_twfe import make_panel
+
+ROOT = Path(__file__).resolve().parents[1]
+MPDTA = ROOT / "src" / "pathfinder_eval" / "replications" / "data" / "mpdta.csv"
+# Same least-squares algebra computed two ways: floating-point rounding only.
+EXACT = 1e-8
+
+
+def mpdta() -> tuple[pd.DataFrame, dict[int, list[str]]]:
+    d = pd.read_csv(MPDTA)
+    frame = pd.DataFrame(
+        {"unit": "c" + d["countyreal"].astype(str), "period": d["year"], "y": d["lemp"]}
+    )
+    first = d.groupby("countyreal")["first.treat"].first()
+    starts: dict[int, list[str]] = {}
+    for county, g in first.items():
+        if g > 0:
+            starts.setdefault(int(g), []).append(f"c{county}")
+    return frame, starts
+
+
+@pytest.fixture(scope="module")
+def mpdta_fit(tmp_path_factory):
+    frame, starts = mpdta()
+    panel = make_panel(tmp_path_factory.mktemp("sa"), frame, starts)
+    return frame, starts, panel, SunAbraham().fit(panel, "y", "sa")
+
+
+def interactions(res) -> pd.DataFrame:
+    return pd.DataFrame(res.diagnostics["interactions"]).set_index(["cohort", "event_time"])
+
+
+def test_interactions_equal_callaway_santanna_att_gt(mpdta_fit):
+    """Never-treated controls, no covariates, balanced: δ_{g,e} = ATT(g, g+e), base g−1."""
+    frame, starts, _, res = mpdta_fit
+    wide = frame.pivot(index="unit", columns="period", values="y")
+    cohort = pd.Series(np.nan, index=wide.index)
+    for g, units in starts.items():
+        cohort[units] = g
+    never = wide[cohort.isna()]
+    got = interactions(res)
+    assert len(got) == 3 * 4
+    for (g, e), row in got.iterrows():
+        t, base, treated = int(g + e), int(g - 1), wide[cohort == g]
+        att_gt = (treated[t] - treated[base]).mean() - (never[t] - never[base]).mean()
+        assert row["estimate"] == pytest.approx(att_gt, abs=EXACT)
+
+
+def test_event_time_is_cohort_share_weighted(mpdta_fit):
+    _, starts, _, res = mpdta_fit
+    got = interactions(res)
+    table = res.table.set_index("event_time")
+    size = {g: len(u) for g, u in starts.items()}
+    for e in (-3, 0, 1):
+        cells = got.xs(e, level="event_time")
+        w = np.array([size[int(g)] for g in cells.index], dtype=float)
+        assert table.loc[e, "estimate"] == pytest.approx(
+            (w @ cells["estimate"]) / w.sum(), abs=EXACT
+        )
+    # mpdta's event-study numbers as the literature reports them (universal base period)
+    assert table.loc[0, "estimate"] == pytest.approx(-0.0199, abs=5e-5)
+    assert table.loc[3, "estimate"] == pytest.approx(-0.1008, abs=5e-5)
+
+
+def simulated_unbalanced(seed=5):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(30):
+        g = [3, 5, np.nan][i % 3]
+        a = rng.normal()
+        for t in range(1, 8):
+            eff = 0.0 if np.isnan(g) or t < g else 0.3 + 0.1 * (t - g) + 0.2 * (g == 5)
+            rows.append({"unit": f"u{i:02d}", "period": t, "cohort": g, "y": a + 0.1 * t + eff})
+    d = pd.DataFrame(rows)
+    d["y"] += rng.normal(scale=0.5, size=len(d))
+    return d.drop(index=rng.choice(len(d), 25, replace=False)).reset_index(drop=True)
+
+
+def test_matches_dummy_variable_ols_on_unbalanced_panel():
+    d = simulated_unbalanced()
+    res = sun_abraham(d["y"], d["unit"], d["period"], d["cohort"])
+    rel = d["period"] - d["cohort"]
+    d["cell"] = np.where(
+        d["cohort"].notna() & (rel != -1), d["cohort"].astype(str) + "_" + rel.astype(str), "ref"
+    )
+    ols = smf.ols("y ~ C(cell, Treatment('ref')) + C(unit) + C(period)", d).fit(
+        cov_type="cluster", cov_kwds={"groups": pd.factorize(d["unit"])[0]}
+    )
+    names = [
+        f"C(cell, Treatment('ref'))[T.{g}_{float(e)}]"
+        for g, e in zip(res.cohort, res.rel, strict=True)
+    ]
+    np.testing.assert_allclose(res.coef, ols.params[names].to_numpy(), atol=EXACT)
+    np.testing.assert_allclose(res.vcov, ols.cov_params().loc[names, names].to_numpy(), atol=EXACT)
+
+
+def test_last_treated_controls_drop_periods_from_last_start():
+    d = simulated_unbalanced()
+    d = d[d["cohort"].notna()].reset_index(drop=True)  # no never-treated units
+    res = sun_abraham(d["y"], d["unit"], d["period"], d["cohort"], control="last_treated")
+    sub = d[d["period"] < 5].copy()
+    rel = sub["period"] - sub["cohort"]
+    early = (sub["cohort"] == 3) & (rel != -1)
+    sub["cell"] = np.where(early, "3_" + rel.astype(str), "ref")
+    ols = smf.ols("y ~ C(cell, Treatment('ref')) + C(unit) + C(period)", sub).fit()
+    names = [f"C(cell, Treatment('ref'))[T.3_{float(e)}]" for e in res.rel]
+    assert set(res.cohort) == {3.0}
+    np.testing.assert_allclose(res.coef, ols.params[names].to_numpy(), atol=EXACT)
+
+
+def test_pyfixest_interaction_regression(mpdta_fit):
+    pf = pytest.importorskip("pyfixest")
+    frame, starts, _, res = mpdta_fit
+    d = frame.copy()
+    g = pd.Series({u: s for s, us in starts.items() for u in us})
+    d["cohort"] = d["unit"].map(g)
+    rel = d["period"] - d["cohort"]
+    d["cell"] = np.where(
+        d["cohort"].notna() & (rel != -1),
+        d["cohort"].fillna(0).astype(int).astype(str) + "_" + rel.fillna(0).astype(int).astype(str),
+        "ref",
+    )
+    fit = pf.feols(
+        "y ~ i(cell, ref='ref') | unit + period",
+        data=d,
+        vcov={"CRV1": "unit"},
+        ssc=pf.ssc(k_fixef="full"),  # all absorbed effects in K, as the package's CR1
+    )
+    got = interactions(res)
+    for (gg, e), row in got.iterrows():
+        name = f"cell::{int(gg)}_{int(e)}"
+        assert row["estimate"] == pytest.approx(fit.coef()[name], abs=EXACT)
+        assert row["std_error"] == pytest.approx(fit.se()[name], abs=EXACT)
+
+
+def test_diff_diff_sun_abraham(mpdta_fit):
+    dd = pytest.importorskip("diff_diff")
+    d = pd.read_csv(MPDTA)
+    ref = dd.SunAbraham(cluster="countyreal").fit(
+        d, outcome="lemp", unit="countyreal", time="year", first_treat="first.treat"
+    )
+    table = mpdta_fit[3].table.set_index("event_time")
+    ratios = []
+    for e, v in ref.event_study_effects.items():
+        assert table.loc[int(e), "estimate"] == pytest.approx(v["effect"], abs=EXACT)
+        ratios.append(table.loc[int(e), "std_error"] / v["se"])
+    att = mpdta_fit[3].table.iloc[0]
+    assert att["estimate"] == pytest.approx(ref.overall_att, abs=EXACT)
+    ratios.append(att["std_error"] / ref.overall_se)
+    # diff-diff counts fewer absorbed effects in its small-sample factor: SEs differ by one
+    # common factor sqrt((N−K_ours)/(N−K_dd))^{-1}, so their ratio is constant.
+    assert np.ptp(ratios) < 1e-6
+
+
+def test_share_uncertainty_only_changes_pooled_event_times(mpdta_fit):
+    _, _, panel, fixed = mpdta_fit
+    shares = SunAbraham(share_uncertainty=True).fit(panel, "y", "sa")
+    a, b = fixed.table.set_index("term"), shares.table.set_index("term")
+    np.testing.assert_allclose(a["estimate"], b["estimate"], atol=1e-12)
+    for e in (-4, 2, 3):  # one cohort only: the share is 1 and carries no uncertainty
+        assert a.loc[f"event time {e}", "std_error"] == pytest.approx(
+            b.loc[f"event time {e}", "std_error"], rel=1e-10
+        )
+    assert not np.isclose(a.loc["event time 0", "std_error"], b.loc["event time 0", "std_error"])
+
+
+def test_invariant_to_row_order_and_unit_labels(tmp_path, mpdta_fit):
+    frame, starts, _, base = mpdta_fit
+    rng = np.random.default_rng(3)
+    names = {u: f"z{i:03d}" for i, u in enumerate(rng.permutation(frame["unit"].unique()))}
+    shuffled = frame.sample(frac=1.0, random_state=2).assign(unit=lambda f: f["unit"].map(names))
+    before = shuffled.copy()
+    new = {s: [names[u] for u in us] for s, us in starts.items()}
+    other = SunAbraham().fit(make_panel(tmp_path, shuffled, new), "y", "sa")
+    pd.testing.assert_frame_equal(base.table, other.table, check_exact=False, atol=1e-10, rtol=0)
+    pd.testing.assert_frame_equal(shuffled, before)
