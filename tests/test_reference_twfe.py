@@ -43,3 +43,28 @@ def test_event_study_matches_r(tmp_path, reference):
     for e in (-3, -2, 0, 1, 2):
         assert got.loc[e, "estimate"] == pytest.approx(ref.loc[str(e), "estimate"], rel=REL_TOL)
         assert got.loc[e, "std_error"] == pytest.approx(ref.loc[str(e), "std_error"], rel=REL_TOL)
+
+
+def test_twfe_small_sample_inference_options(tmp_path):
+    """inference: cr2 reproduces clubSandwich (tests/reference/r_clubsandwich_twfe); the
+    randomisation and Conley-Taber options replace the p-value and interval, keep CR1's SE."""
+    from pathfinder_eval.spec import Inference
+
+    p = panel(tmp_path)
+    ref = pd.read_csv(REF.parent / "r_clubsandwich_twfe" / "values.csv")
+    ref = ref[(ref["data"] == "sandwich_panel") & (ref["term"] == "treated")].iloc[0]
+    cr2 = TwoWayFixedEffects(inference=Inference(method="cr2")).fit(p, "y", "a")
+    row = cr2.table.iloc[0]
+    assert row["std_error"] == pytest.approx(ref["std_error"], rel=REL_TOL)
+    assert row["df"] == pytest.approx(ref["df"], abs=1e-6)
+    assert row["p_value"] == pytest.approx(ref["p_value"], abs=1e-6)
+    assert "CR2" in cr2.inference
+    cr1 = TwoWayFixedEffects(inference=Inference(method="cluster_robust")).fit(p, "y", "a")
+    for method in ("randomisation", "conley_taber"):
+        res = TwoWayFixedEffects(inference=Inference(method=method, draws=999), seed=1).fit(
+            p, "y", "a"
+        )
+        got = res.table.iloc[0]
+        assert got["estimate"] == pytest.approx(cr1.table.loc[0, "estimate"], rel=1e-12)
+        assert got["std_error"] == pytest.approx(cr1.table.loc[0, "std_error"], rel=1e-12)
+        assert 0 < got["p_value"] <= 1 and got["ci_lower"] < got["estimate"] < got["ci_upper"]

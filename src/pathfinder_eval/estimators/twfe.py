@@ -17,6 +17,9 @@ from linearmodels import PanelOLS
 
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.inference.cluster import t_summary, wald_test
+from pathfinder_eval.inference.conley_taber import conley_taber
+from pathfinder_eval.inference.cr2 import cr2_inference
+from pathfinder_eval.inference.randomisation_did import timing_randomisation
 from pathfinder_eval.inference.wild_bootstrap import wild_cluster_bootstrap
 from pathfinder_eval.panel import ValidatedPanel
 from pathfinder_eval.results import EffectEstimates, estimates_table
@@ -78,7 +81,9 @@ class TwoWayFixedEffects:
     seed: int = 0
 
     name = "twfe"
-    inference_methods = frozenset({"default", "cluster_robust", "wild_bootstrap"})
+    inference_methods = frozenset(
+        {"default", "cluster_robust", "wild_bootstrap", "cr2", "randomisation", "conley_taber"}
+    )
 
     def fit(
         self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
@@ -100,7 +105,16 @@ class TwoWayFixedEffects:
         }
         label, warns = INFERENCE_LABEL, few_cluster_warnings(n_treated, fit.n_clusters)
         method = self.inference.method
-        if method == "wild_bootstrap" or (method == "default" and n_treated < 20):
+        vcov = fit.vcov
+        if method in ("cr2", "randomisation", "conley_taber"):
+            if self.weighted:
+                raise EstimationError(
+                    f"{method} inference is implemented for unweighted TWFE only",
+                    where="options.weighted",
+                    fix="set weighted: false or use cluster_robust",
+                )
+            label, warns, vcov = self._small_sample(cells, row, method, level, n_treated)
+        elif method == "wild_bootstrap" or (method == "default" and n_treated < 20):
             if self.weighted:
                 raise EstimationError(
                     "the wild cluster bootstrap is implemented for unweighted TWFE only",
@@ -139,7 +153,7 @@ class TwoWayFixedEffects:
             label,
             table,
             level,
-            fit.vcov,
+            vcov,
             fit.n_clusters,
             n_treated,
             fit.n_obs,
@@ -154,6 +168,59 @@ class TwoWayFixedEffects:
             ),
             warns,
         )
+
+    def _small_sample(
+        self, cells: pd.DataFrame, row: dict, method: str, level: float, n_treated: int
+    ) -> tuple[str, tuple[str, ...], np.ndarray]:
+        """CR2 with Bell-McCaffrey df, re-assigned timing, or Conley-Taber: updates the row's
+        inference columns; returns the label, warnings and the covariance to report."""
+        u = pd.factorize(cells["unit"])[0]
+        t = pd.factorize(cells["period"])[0]
+        y = cells["y"].to_numpy(float)
+        d = cells["treated"].to_numpy(float)
+        draws = self.inference.draws
+        if method == "cr2":
+            c2 = cr2_inference(y, d[:, None], u, t, level=level)
+            row.update(
+                std_error=c2.std_error[0],
+                statistic=c2.statistic[0],
+                p_value=c2.p_value[0],
+                ci_lower=c2.ci_lower[0],
+                ci_upper=c2.ci_upper[0],
+                df=c2.df[0],
+            )
+            label = (
+                f"CR2 cluster-robust by unit (Bell & McCaffrey 2002) with Satterthwaite "
+                f"degrees of freedom {c2.df[0]:.1f} (Pustejovsky & Tipton 2018)"
+            )
+            return label, (), c2.vcov
+        if method == "randomisation":
+            start = cells.groupby(u)["cohort"].first().sort_index().to_numpy(float)
+            ri = timing_randomisation(
+                y, u, cells["period"].to_numpy(float), start, draws, self.seed, level
+            )
+            row.update(p_value=ri.p_value, ci_lower=ri.ci_lower, ci_upper=ri.ci_upper, df=np.nan)
+            how = "all" if ri.exact else f"{ri.assignments:,} sampled"
+            label = (
+                f"randomisation inference re-assigning start dates across units ({how} of "
+                f"{ri.total:,} assignments; p-value and interval by test inversion under a "
+                "constant effect); standard error CR1"
+            )
+            return label, (), np.asarray([[row["std_error"] ** 2]])
+        ct = conley_taber(y, d, u, t, draws=draws, level=level, seed=self.seed)
+        row.update(p_value=ct.p_value, ci_lower=ct.ci_lower, ci_upper=ct.ci_upper, df=np.nan)
+        label = (
+            f"Conley & Taber (2011) inference from the {ct.n_controls} comparison units' "
+            "residuals (valid with many comparison units whose errors are alike and "
+            "independent of treatment timing); standard error CR1"
+        )
+        warns = ()
+        if ct.n_controls < 30:
+            warns = (
+                f"Conley-Taber inference uses only {ct.n_controls} comparison units: it needs "
+                "many, so read the interval as approximate.",
+            )
+        return label, warns, np.asarray([[row["std_error"] ** 2]])
 
 
 @dataclass(frozen=True)
