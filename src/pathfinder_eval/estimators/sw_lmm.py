@@ -584,6 +584,23 @@ def small_sample(fit: RemlFit, cells: CellSummaries, X: np.ndarray) -> SmallSamp
             + 2.0 * (quad - xvds[b] @ phi @ xvds[a])
             - s_kl_s
         )
+    return kenward_roger_adjustment(fit, phi, ktrace, p_mats, q_mats, r_mats, hessian)
+
+
+def kenward_roger_adjustment(
+    fit: RemlFit,
+    phi: np.ndarray,
+    ktrace: np.ndarray,
+    p_mats: np.ndarray,
+    q_mats: np.ndarray,
+    r_mats: np.ndarray,
+    hessian: np.ndarray,
+) -> SmallSample:
+    """The Kenward-Roger pieces from the trace and matrix ingredients, whichever path computed
+    them (cell summaries here, records in sw_lmm_records). phi: (p, p) model-based covariance;
+    ktrace: (k, k) tr(V⁻¹V_kV⁻¹V_l); p_mats, q_mats, r_mats as `SmallSample`; hessian: (k, k)
+    observed Hessian of the REML deviance."""
+    k = len(fit.theta)
     info2 = np.empty((k, k))  # twice the expected information, as pbkrtest's IE2
     for a, b in itertools.product(range(k), repeat=2):
         info2[a, b] = (

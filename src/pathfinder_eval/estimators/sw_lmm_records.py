@@ -44,6 +44,7 @@ from pathfinder_eval.estimators.sw_lmm import (
     _bounds,
     _psi,
     _starts,
+    kenward_roger_adjustment,
 )
 
 # Starting values of ω = ψ²/σ² (each combined with sw_lmm's starts for Σ/σ²).
@@ -531,25 +532,4 @@ def _small_sample(fit: RemlFit, phi: np.ndarray, r: _Records) -> SmallSample:
             + 2.0 * (float(ds[a][:, 0] @ vds[b][:, 0]) - xvds[b] @ vcov @ xvds[a])
             - s_kl_s
         )
-    info2 = np.empty((k, k))  # twice the expected information, as pbkrtest's IE2
-    for a, b in itertools.product(range(k), repeat=2):
-        info2[a, b] = (
-            ktrace[a, b]
-            - 2.0 * np.sum(vcov * q_mats[a, b])
-            + np.trace(vcov @ p_mats[a] @ vcov @ p_mats[b])
-        )
-    w = 2.0 * np.linalg.pinv(info2)
-    u = np.zeros_like(vcov)
-    for a, b in itertools.product(range(k), repeat=2):
-        u += w[a, b] * (q_mats[a, b] - p_mats[a] @ vcov @ p_mats[b] - 0.25 * r_mats[a, b])
-    vcov_kr = vcov + 2.0 * vcov @ u @ vcov
-    free = np.array([name not in fit.boundary for name in fit.theta_names])
-    return SmallSample(
-        p_mats,
-        q_mats,
-        r_mats,
-        w,
-        0.5 * (hessian + hessian.T),
-        0.5 * (vcov_kr + vcov_kr.T),
-        free,
-    )
+    return kenward_roger_adjustment(fit, vcov, ktrace, p_mats, q_mats, r_mats, hessian)

@@ -217,8 +217,8 @@ def randomisation_test(
     estimate = float(null[0])
     alpha = 1.0 - level
     spread = float(np.std(null)) or 1.0
-    lower = _invert(p_value, estimate, -spread, alpha)
-    upper = _invert(p_value, estimate, spread, alpha)
+    lower = invert_test(p_value, estimate, -spread, alpha)
+    upper = invert_test(p_value, estimate, spread, alpha)
     return RandomisationResult(
         statistic,
         estimate,
@@ -232,17 +232,24 @@ def randomisation_test(
     )
 
 
-def _invert(p_value: Callable[[float], float], estimate: float, step: float, alpha: float):
-    """The end of the acceptance region {b : p(b) > alpha} on one side of the estimate:
-    widen until rejected, then bisect to 1e-6 of the null spread (NaN if never rejected)."""
+def invert_test(
+    p_value: Callable[[float], float],
+    estimate: float,
+    step: float,
+    alpha: float,
+    rtol: float = 1e-6,
+) -> float:
+    """The end of the acceptance region {b : p(b) > alpha} on the side of `estimate` that
+    `step` points to: widen until rejected, then bisect to rtol·|step|; NaN if the test never
+    rejects on that side."""
     inside, outside = estimate, estimate + step
-    for _ in range(40):
+    for _ in range(60):
         if p_value(outside) <= alpha:
             break
         inside, outside = outside, outside + 2.0 * (outside - estimate)
     else:
         return float("nan")
-    while abs(outside - inside) > 1e-6 * abs(step):
+    while abs(outside - inside) > rtol * abs(step):
         mid = 0.5 * (inside + outside)
         if p_value(mid) <= alpha:
             outside = mid

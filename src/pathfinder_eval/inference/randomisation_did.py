@@ -34,7 +34,7 @@ import numpy as np
 
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.inference.cr2 import two_way_projection
-from pathfinder_eval.inference.randomisation import allocations
+from pathfinder_eval.inference.randomisation import allocations, invert_test
 
 # Statistics this close to the observed one count as at least as extreme (ties in exact
 # enumeration must not depend on rounding); relative to the largest |statistic|.
@@ -204,31 +204,9 @@ def timing_randomisation(
         estimate,
         null,
         p_value(0.0),
-        invert_test(p_value, estimate, -spread, alpha),
-        invert_test(p_value, estimate, spread, alpha),
+        invert_test(p_value, estimate, -spread, alpha, rtol=1e-9),
+        invert_test(p_value, estimate, spread, alpha, rtol=1e-9),
         len(alloc.starts),
         alloc.exact,
         alloc.total,
     )
-
-
-def invert_test(
-    p_value: Callable[[float], float], estimate: float, step: float, alpha: float
-) -> float:
-    """The end of the acceptance region {b : p(b) > alpha} on the side of `estimate` that
-    `step` points to: widen until rejected, then bisect to 1e-9 of |step|; NaN if the test
-    never rejects on that side."""
-    inside, outside = estimate, estimate + step
-    for _ in range(60):
-        if p_value(outside) <= alpha:
-            break
-        inside, outside = outside, outside + 2.0 * (outside - estimate)
-    else:
-        return float("nan")
-    while abs(outside - inside) > 1e-9 * abs(step):
-        mid = 0.5 * (inside + outside)
-        if p_value(mid) <= alpha:
-            outside = mid
-        else:
-            inside = mid
-    return 0.5 * (inside + outside)
