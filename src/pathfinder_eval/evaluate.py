@@ -20,6 +20,7 @@ from pathfinder_eval.estimators.sw_gee import SteppedWedgeGEE
 from pathfinder_eval.estimators.sw_glmm import SteppedWedgeGLMM
 from pathfinder_eval.estimators.synthetic import SyntheticControl, SyntheticDiD
 from pathfinder_eval.estimators.twfe import EventStudy, TwoWayFixedEffects
+from pathfinder_eval.estimators.twfe_poisson import PoissonTWFE
 from pathfinder_eval.panel import OutcomeInfo, ValidatedPanel, build_panel
 from pathfinder_eval.results import EffectEstimates, Provenance
 from pathfinder_eval.spec import AVAILABLE_ESTIMATORS, Analysis, DesignSpec, Estimator
@@ -72,6 +73,7 @@ def describe_outcome(spec: DesignSpec):
 
 ESTIMATORS = {
     Estimator.TWFE: TwoWayFixedEffects,
+    Estimator.TWFE_POISSON: PoissonTWFE,
     Estimator.EVENT_STUDY: EventStudy,
     Estimator.STEPPED_WEDGE: SteppedWedge,
     Estimator.STEPPED_WEDGE_GEE: SteppedWedgeGEE,

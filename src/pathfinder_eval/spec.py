@@ -48,6 +48,7 @@ class Estimator(StrEnum):
 
     DESCRIPTIVE = "descriptive"
     TWFE = "twfe"
+    TWFE_POISSON = "twfe_poisson"
     EVENT_STUDY = "event_study"
     STEPPED_WEDGE = "stepped_wedge"
     STEPPED_WEDGE_GEE = "stepped_wedge_gee"
@@ -64,6 +65,7 @@ AVAILABLE_ESTIMATORS = frozenset(
     {
         Estimator.DESCRIPTIVE,
         Estimator.TWFE,
+        Estimator.TWFE_POISSON,
         Estimator.EVENT_STUDY,
         Estimator.STEPPED_WEDGE,
         Estimator.STEPPED_WEDGE_GEE,

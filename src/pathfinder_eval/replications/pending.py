@@ -13,14 +13,6 @@ for name, title, citation, data, bundled, reason in (
         True,
         "needs the Rambachan & Roth sensitivity analysis (issue 4)",
     ),
-    (
-        "kielmc_did",
-        "2×2 DiD: house prices near a garbage incinerator",
-        "Wooldridge, Introductory Econometrics, Example 13.3",
-        "kielmc.csv",
-        True,
-        "needs the 2×2 DiD with repeated cross-sections (issue 4)",
-    ),
 ):
     register(
         Entry(

@@ -33,6 +33,7 @@ PILOT_LABEL = {
 }
 ESTIMATOR_LABEL = {
     "twfe": "Two-way fixed-effects DiD (conventional benchmark)",
+    "twfe_poisson": "Poisson two-way fixed effects on counts (log rate ratio)",
     "event_study": "Two-way fixed-effects event study (conventional benchmark)",
     "descriptive": "Descriptive trends",
     "stepped_wedge": "Stepped-wedge linear mixed model (REML, period effects)",
