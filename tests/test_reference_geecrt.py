@@ -5,6 +5,8 @@ the printed iteration count."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,8 +17,7 @@ from pathfinder_eval.estimators.sw_lmm import fixed_effects, summarise_records
 from sw_helpers import records
 
 REF = pd.read_csv(
-    sw_gee.__file__.replace("src/pathfinder_eval/estimators/sw_gee.py", "")
-    + "tests/reference/geecrt_vignette/values.csv",
+    Path(__file__).resolve().parent / "reference" / "geecrt_vignette" / "values.csv",
     dtype={"value": str},
 )
 # The vignette prints 7 significant digits: each value must agree to half a unit in its last
