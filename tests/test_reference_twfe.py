@@ -68,3 +68,28 @@ def test_twfe_small_sample_inference_options(tmp_path):
         assert got["estimate"] == pytest.approx(cr1.table.loc[0, "estimate"], rel=1e-12)
         assert got["std_error"] == pytest.approx(cr1.table.loc[0, "std_error"], rel=1e-12)
         assert 0 < got["p_value"] <= 1 and got["ci_lower"] < got["estimate"] < got["ci_upper"]
+
+
+def test_event_study_sensitivity_uses_the_single_event_times(tmp_path):
+    """Rambachan & Roth intervals on the unbinned coefficients, widening with M and M̄."""
+    import itertools
+
+    import numpy as np
+
+    from pathfinder_eval.inference.honest_did import sensitivity_sd
+
+    est = EventStudy(min_lead=-4, max_lag=2, sensitivity=True)
+    res = est.fit(panel(tmp_path), "y", "es")
+    sens = res.diagnostics["sensitivity"]
+    times = res.table["event_time"].tolist()
+    assert sens["event_times"] == [e for e in times if -4 < e < 2]
+    idx = [times.index(e) for e in sens["event_times"]]
+    n_pre = sum(e < 0 for e in sens["event_times"])
+    beta = res.table["estimate"].to_numpy()[idx]
+    direct = sensitivity_sd(
+        beta, res.vcov[np.ix_(idx, idx)], n_pre, len(idx) - n_pre, [0.0], level=res.level
+    )
+    assert sens["smoothness"]["rows"][0]["lb"] == pytest.approx(direct.lower[0], abs=1e-12)
+    for key in ("smoothness", "relative_magnitudes"):
+        widths = [r["ub"] - r["lb"] for r in sens[key]["rows"]]
+        assert all(b >= a - 1e-9 for a, b in itertools.pairwise(widths))

@@ -19,6 +19,7 @@ from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.inference.cluster import t_summary, wald_test
 from pathfinder_eval.inference.conley_taber import conley_taber
 from pathfinder_eval.inference.cr2 import cr2_inference
+from pathfinder_eval.inference.honest_did import sensitivity_rm, sensitivity_sd
 from pathfinder_eval.inference.randomisation_did import timing_randomisation
 from pathfinder_eval.inference.wild_bootstrap import wild_cluster_bootstrap
 from pathfinder_eval.panel import ValidatedPanel
@@ -229,12 +230,16 @@ class EventStudy:
 
     Reference period `reference` (default −1) is omitted; relative times below `min_lead` or
     above `max_lag` are binned into the endpoints. Never-treated units carry all zeros.
+    `sensitivity` adds the Rambachan & Roth (2023) robust intervals for the first post-period
+    effect (smoothness FLCI and relative-magnitudes C-LF, with breakdown values), computed on
+    the event times that are not binned endpoints.
     """
 
     min_lead: int = -4
     max_lag: int = 3
     reference: int = -1
     weighted: bool = False
+    sensitivity: bool = False
 
     name = "event_study"
     inference_methods = frozenset({"default", "cluster_robust"})
@@ -279,6 +284,13 @@ class EventStudy:
             wald_test(fit.params[leads], fit.vcov[np.ix_(leads, leads)], summ.df) if leads else None
         )
         n_treated = int(cells.loc[cells["role"] == "treated", "unit"].nunique())
+        diagnostics = {
+            "reference_event_time": self.reference,
+            "binned_endpoints": [self.min_lead, self.max_lag],
+            "pretrend_test": pretrend,
+        }
+        if self.sensitivity:
+            diagnostics["sensitivity"] = self._sensitivity(observed, fit, level)
         return EffectEstimates(
             analysis_id,
             outcome,
@@ -290,15 +302,37 @@ class EventStudy:
             fit.n_clusters,
             n_treated,
             fit.n_obs,
-            MappingProxyType(
-                {
-                    "reference_event_time": self.reference,
-                    "binned_endpoints": [self.min_lead, self.max_lag],
-                    "pretrend_test": pretrend,
-                }
-            ),
+            MappingProxyType(diagnostics),
             few_cluster_warnings(n_treated, fit.n_clusters),
         )
+
+    def _sensitivity(self, observed: list[int], fit: PanelFit, level: float) -> dict | None:
+        """Rambachan & Roth sensitivity of the first post-period effect on the single event
+        times (binned endpoints average several periods, so they are left out)."""
+        keep = [j for j, e in enumerate(observed) if self.min_lead < e < self.max_lag]
+        pre = [j for j in keep if observed[j] < 0]
+        post = [j for j in keep if observed[j] >= 0]
+        if not pre or not post:
+            return None
+        idx = pre + post
+        beta, vcov = fit.params[idx], fit.vcov[np.ix_(idx, idx)]
+        out: dict = {"event_times": [observed[j] for j in idx], "target": "first post period"}
+        for key, run in (
+            ("smoothness", lambda: sensitivity_sd(beta, vcov, len(pre), len(post),
+                                                  np.linspace(0.0, 0.5 * float(np.sqrt(
+                                                      vcov[len(pre), len(pre)])), 6),
+                                                  level=level)),
+            ("relative_magnitudes", lambda: sensitivity_rm(beta, vcov, len(pre), len(post),
+                                                           np.arange(0.0, 2.01, 0.5),
+                                                           level=level)),
+        ):  # fmt: skip
+            try:
+                res = run()
+            except EstimationError as exc:
+                out[key] = {"note": exc.one_line()}
+                continue
+            out[key] = {"method": res.method, "rows": res.rows(), "breakdown": res.breakdown}
+        return out
 
 
 def leave_one_treated_out(cells: pd.DataFrame, weighted: bool) -> dict[str, float]:

@@ -475,6 +475,8 @@ def _analysis(run, info: OutcomeInfo) -> dict[str, Any]:
         out["facts"] = gee_facts(res)
     elif res.estimator == "stepped_wedge_glmm":
         out["facts"] = glmm_facts(res)
+    if res.estimator == "event_study" and res.diagnostics.get("sensitivity"):
+        out["facts"] = sensitivity_facts(res.diagnostics["sensitivity"], res.level)
     if res.estimator == "event_study":
         out["svg"] = to_svg(plot_event_study(res.table), f"Event study: {info.name}")
         out["alt"] = (
@@ -600,6 +602,41 @@ def glmm_facts(res) -> list[str]:
         f"Convergence: the same optimum from {conv['starts_at_optimum']} of {conv['starts']} "
         f"starting values; largest gradient {conv['max_abs_gradient']:.1g}."
     )
+    return facts
+
+
+def sensitivity_facts(sens: dict, level: float) -> list[str]:
+    """Rambachan & Roth robust intervals for the first post-period effect, in words."""
+    facts = [
+        "Sensitivity to violations of parallel trends (Rambachan & Roth 2023), for the "
+        f"first post-period effect, using event times {sens['event_times'][0]} to "
+        f"{sens['event_times'][-1]}:"
+    ]
+    for key, name, symbol in (
+        ("smoothness", "smoothness (the trend's slope may change by up to M per period)", "M"),
+        (
+            "relative_magnitudes",
+            "relative magnitudes (post-period violations up to M̄ times the largest "
+            "pre-period one)",
+            "M̄",
+        ),
+    ):
+        part = sens.get(key) or {}
+        if "rows" not in part:
+            facts.append(f"{name}: not computed ({part.get('note', 'no pre-periods')}).")
+            continue
+        m_key = "M" if key == "smoothness" else "Mbar"
+        cis = "; ".join(
+            f"{symbol} = {fmt(r[m_key], 3)}: {fmt(r['lb'], 2)} to {fmt(r['ub'], 2)}"
+            for r in part["rows"]
+        )
+        brk = part["breakdown"]
+        verdict = (
+            f"the {level:.0%} interval excludes zero up to {symbol} = {fmt(brk, 3)}"
+            if brk is not None
+            else f"the {level:.0%} interval includes zero even with parallel trends"
+        )
+        facts.append(f"{name}, {part['method']}: {cis}; {verdict}.")
     return facts
 
 

@@ -1,0 +1,763 @@
+"""Sensitivity of event-study conclusions to violations of parallel trends.
+
+Implements the robust confidence sets of Rambachan & Roth (2023), "A More Credible Approach to
+Parallel Trends", Review of Economic Studies 90(5):2555-2591, for a scalar target
+theta = l' tau_post built from event-study coefficients beta_hat = tau + delta (pre-period
+coefficients first, then post-period ones, reference period omitted and normalised to zero):
+
+- Smoothness, Delta^SD(M) = {delta : |(delta_{t+1} - delta_t) - (delta_t - delta_{t-1})| <= M},
+  with the fixed-length confidence interval (FLCI) of Armstrong & Kolesar (2018, Econometrica
+  86(2):655-683; 2020, Quantitative Economics 11(1):1-39): the affine estimator with the
+  shortest worst-case-bias-adjusted interval (Rambachan & Roth 2023, section 4.1).
+- Relative magnitudes, Delta^RM(Mbar) = {delta : |delta_{t+1} - delta_t| <= Mbar *
+  max_{s<0} |delta_{s+1} - delta_s| for all t >= 0}, written as the union over which pre-period
+  difference attains the maximum (and its sign) of polyhedra; for each polyhedron the
+  conditional moment-inequality test of Andrews, Roth & Pakes (2023, "Inference for Linear
+  Conditional Moment Inequalities", Review of Economic Studies 90(6):2763-2791) with the
+  least-favourable hybrid (first-stage size kappa = alpha / 10), inverted over a grid of theta;
+  the confidence set is the union (Rambachan & Roth 2023, sections 4.2 and 5.3).
+- Breakdown values: the largest M (or Mbar) whose robust interval excludes zero.
+
+Conventions (grid of 1000 theta values on +/- 20 standard errors of l' beta_post around zero,
+1000 least-favourable simulation draws, moments restricted to rows that involve post-period
+coefficients) follow the HonestDiD R package's defaults so results are comparable.
+
+Use `sensitivity_from_event_study(estimates, ...)` with an `EventStudy` result, or the
+array-level `sensitivity_sd` / `sensitivity_rm` / `breakdown_value` functions.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import optimize, stats
+
+from pathfinder_eval.errors import EstimationError
+
+WHERE = "honest_did"
+_MAX_VERTEX_SUBSETS = 2_000_000
+
+
+@dataclass(frozen=True)
+class OriginalCI:
+    """The conventional interval for theta = l' beta_post under exact parallel trends."""
+
+    estimate: float
+    std_error: float
+    lower: float
+    upper: float
+
+
+@dataclass(frozen=True)
+class SensitivityResult:
+    """Robust confidence intervals for theta = l' tau_post over a grid of restriction sizes.
+
+    Attributes:
+        restriction: "SD" (smoothness, Delta^SD(M)) or "RM" (relative magnitudes,
+            Delta^RM(Mbar)).
+        method: "FLCI" (Armstrong-Kolesar fixed-length CI) or "C-LF" (Andrews-Roth-Pakes
+            conditional test with least-favourable hybrid).
+        m_values: shape (n_m,), the M (SD) or Mbar (RM) values, in the order given.
+        lower, upper: shape (n_m,), the interval end points; for C-LF the smallest and largest
+            accepted theta grid values (NaN if none accepted).
+        l_vec: shape (n_post,), weights on the post-period coefficients.
+        level: confidence level, 1 - alpha.
+        original: the conventional interval l' beta_post +/- z * se.
+        breakdown: largest value in `m_values` whose interval excludes zero, with every smaller
+            value also excluding zero; None if the smallest does not.
+        n_pre, n_post: numbers of pre- and post-period coefficients.
+    """
+
+    restriction: str
+    method: str
+    m_values: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    l_vec: np.ndarray
+    level: float
+    original: OriginalCI
+    breakdown: float | None
+    n_pre: int
+    n_post: int
+
+    def rows(self) -> list[dict[str, float | str]]:
+        """One dict per M: lb, ub, method, Delta, M (the HonestDiD table layout)."""
+        name = "M" if self.restriction == "SD" else "Mbar"
+        return [
+            {
+                "lb": float(lo),
+                "ub": float(hi),
+                "method": self.method,
+                "Delta": f"Delta{self.restriction}",
+                name: float(m),
+            }
+            for m, lo, hi in zip(self.m_values, self.lower, self.upper, strict=True)
+        ]
+
+
+@dataclass(frozen=True)
+class FLCI:
+    """One fixed-length CI under Delta^SD(M).
+
+    Attributes:
+        lower, upper: interval end points.
+        estimate: the affine estimate v' beta_hat at the centre.
+        half_length: chi * sd, chi the 1 - alpha quantile of |N(bias/sd, 1)|.
+        weights: shape (n_pre + n_post,), v (pre-period entries then l_vec).
+        max_bias: worst-case bias over Delta^SD(M).
+        std_error: sqrt(v' Sigma v).
+    """
+
+    lower: float
+    upper: float
+    estimate: float
+    half_length: float
+    weights: np.ndarray
+    max_bias: float
+    std_error: float
+
+
+# ---------------------------------------------------------------------------------------------
+# Input checks
+
+
+def _check_inputs(betahat, sigma, n_pre, n_post, l_vec, level):
+    b = np.asarray(betahat, dtype=float).ravel()
+    s = np.asarray(sigma, dtype=float)
+    if n_pre < 1 or n_post < 1:
+        raise EstimationError(
+            f"needs at least one pre- and one post-period coefficient (got {n_pre}, {n_post})",
+            where=WHERE,
+            fix="estimate an event study with leads and lags around the reference period",
+        )
+    k = n_pre + n_post
+    if b.size != k or s.shape != (k, k):
+        raise EstimationError(
+            f"betahat has {b.size} entries and sigma shape {s.shape}; expected {k} and ({k}, {k})",
+            where=WHERE,
+            fix="pass the event-study coefficients (pre then post) and their covariance only",
+        )
+    if not (np.all(np.isfinite(b)) and np.all(np.isfinite(s))):
+        raise EstimationError("betahat or sigma has non-finite entries", where=WHERE)
+    if np.max(np.abs(s - s.T)) > 1e-8 * max(1.0, np.max(np.abs(s))):
+        raise EstimationError("sigma is not symmetric", where=WHERE, fix="pass a covariance")
+    s = (s + s.T) / 2
+    if l_vec is None:
+        lv = np.zeros(n_post)
+        lv[0] = 1.0
+    else:
+        lv = np.asarray(l_vec, dtype=float).ravel()
+        if lv.size != n_post or not np.any(lv != 0):
+            raise EstimationError(
+                f"l_vec needs {n_post} weights, not all zero",
+                where=WHERE,
+                fix="give one weight per post-period coefficient",
+            )
+    if not 0 < level < 1:
+        raise EstimationError(f"level {level} is not in (0, 1)", where=WHERE)
+    sd_theta = math.sqrt(max(float(lv @ s[n_pre:, n_pre:] @ lv), 0.0))
+    if not sd_theta > 0:
+        raise EstimationError("l' Sigma_post l is zero", where=WHERE, fix="check sigma")
+    return b, s, lv, sd_theta
+
+
+def original_ci(betahat, sigma, n_pre, n_post, l_vec=None, level=0.95) -> OriginalCI:
+    """Conventional interval l' beta_post +/- z_{1-alpha/2} se (HonestDiD constructOriginalCS)."""
+    b, _, lv, sd = _check_inputs(betahat, sigma, n_pre, n_post, l_vec, level)
+    est = float(lv @ b[n_pre:])
+    z = stats.norm.ppf(1 - (1 - level) / 2)
+    return OriginalCI(est, sd, est - z * sd, est + z * sd)
+
+
+def _breakdown_on_grid(m_values, lower, upper) -> float | None:
+    best = None
+    for m, lo, hi in sorted(zip(m_values, lower, upper, strict=True)):
+        if np.isfinite(lo) and np.isfinite(hi) and (lo > 0 or hi < 0):
+            best = float(m)
+        else:
+            break
+    return best
+
+
+# ---------------------------------------------------------------------------------------------
+# Smoothness: FLCI
+
+
+def _sd_maps(n_pre: int, n_post: int):
+    """delta (without delta_0) = D_slope * slope + D_eta @ eta, eta the second differences.
+
+    Time runs -n_pre..n_post with delta_0 = 0; the slope is delta_0 - delta_{-1}; eta_t is the
+    change in the first difference at t (t = -n_pre+2 .. n_post), bounded by M in absolute value.
+    """
+    times = np.arange(-n_pre, n_post + 1)
+    n_eta = n_pre + n_post - 1
+    # first differences d_t = delta_t - delta_{t-1}, t = -n_pre+1..n_post
+    # d_t = slope + sum_{u=1..t} eta_u (t >= 1); d_t = slope - sum_{u=t+1..0} eta_u (t <= 0)
+    eta_times = np.arange(-n_pre + 2, n_post + 1)
+
+    def d_coef(t):
+        c = np.zeros(n_eta)
+        if t >= 1:
+            c[(eta_times >= 1) & (eta_times <= t)] = 1.0
+        else:
+            c[(eta_times >= t + 1) & (eta_times <= 0)] = -1.0
+        return c
+
+    rows_slope, rows_eta = [], []
+    for t in times:
+        if t == 0:
+            continue
+        if t > 0:
+            slope = float(t)
+            eta = sum((d_coef(u) for u in range(1, t + 1)), np.zeros(n_eta))
+        else:  # delta_t = -(d_{t+1} + ... + d_0)
+            slope = float(t)
+            eta = -sum((d_coef(u) for u in range(t + 1, 1)), np.zeros(n_eta))
+        rows_slope.append(slope)
+        rows_eta.append(eta)
+    return np.array(rows_slope), np.array(rows_eta)
+
+
+def _folded_normal_quantile(p: float, mu: float) -> float:
+    """Quantile of |N(mu, 1)|: c with Phi(c - mu) - Phi(-c - mu) = p."""
+    mu = abs(mu)
+    if mu > 40:
+        return mu + stats.norm.ppf(p)
+
+    def f(c):
+        return stats.norm.cdf(c - mu) - stats.norm.cdf(-c - mu) - p
+
+    hi = mu + 10.0
+    return optimize.brentq(f, 0.0, hi, xtol=1e-14, rtol=1e-14)
+
+
+def flci_sd(betahat, sigma, n_pre, n_post, m, l_vec=None, level=0.95, folded_quantile=None) -> FLCI:
+    """Fixed-length CI for l' tau_post under Delta^SD(M) (Armstrong & Kolesar; Rambachan & Roth
+    2023, section 4.1): minimise chi_{1-alpha}(bias/sd) * sd over affine estimators
+    l' beta_post - w' beta_pre that are unbiased for linear trends.
+
+    chi is the exact quantile of |N(mu, 1)| unless `folded_quantile(p, mu)` is given (HonestDiD
+    simulates it from 10^6 draws). The worst-case bias for each sd bound h is a convex program
+    (SLSQP); the optimal h is found on a 41-point grid refined by bounded Brent search.
+    """
+    cv = _folded_normal_quantile if folded_quantile is None else folded_quantile
+    b, s, lv, sd_theta = _check_inputs(betahat, sigma, n_pre, n_post, l_vec, level)
+    if not (np.isfinite(m) and m >= 0):
+        raise EstimationError(f"M = {m} must be finite and >= 0", where=WHERE)
+    alpha = 1 - level
+    ss = s / sd_theta**2  # work in units of sd(l' beta_post)
+    mm = m / sd_theta
+    d_slope, d_eta = _sd_maps(n_pre, n_post)
+    pre, post = slice(0, n_pre), slice(n_pre, None)
+    # bias(eta) = l' delta_post - w' delta_pre = c(w)' eta, c(w) = G w + g0; trend: a' w = a0
+    g_mat = -d_eta[pre].T
+    g0 = d_eta[post].T @ lv
+    a_vec, a0 = d_slope[pre], float(d_slope[post] @ lv)
+    s_pp, s_pq, s_qq = ss[pre, pre], ss[pre, post], float(lv @ ss[post, post] @ lv)
+
+    def var(w):
+        return float(w @ s_pp @ w - 2 * w @ s_pq @ lv + s_qq)
+
+    # minimum variance (M = 0 estimator): KKT for min var s.t. a'w = a0
+    kkt = np.block([[2 * s_pp, a_vec[:, None]], [a_vec[None, :], np.zeros((1, 1))]])
+    rhs = np.concatenate([2 * s_pq @ lv, [a0]])
+    w_min = np.linalg.lstsq(kkt, rhs, rcond=None)[0][:n_pre]
+    h_min = math.sqrt(max(var(w_min), 0.0))
+    # minimum-bias estimator: all weight on the last pre-period
+    w_bias = np.zeros(n_pre)
+    w_bias[-1] = a0 / a_vec[-1]
+    h_max = math.sqrt(max(var(w_bias), 0.0))
+
+    def bias_l1(w):
+        return float(np.abs(g_mat @ w + g0).sum())
+
+    def min_bias_given_h(h):
+        """min ||G w + g0||_1 s.t. var(w) <= h^2, a'w = a0 (convex; SLSQP with slacks)."""
+        n_eta = g0.size
+        x0 = np.concatenate([w_min, np.abs(g_mat @ w_min + g0) + 1e-9])
+
+        def obj(x):
+            return x[n_pre:].sum()
+
+        def jac(x):
+            return np.concatenate([np.zeros(n_pre), np.ones(n_eta)])
+
+        cons = [
+            {
+                "type": "eq",
+                "fun": lambda x: a_vec @ x[:n_pre] - a0,
+                "jac": lambda x: np.concatenate([a_vec, np.zeros(n_eta)]),
+            },
+            {
+                "type": "ineq",
+                "fun": lambda x: x[n_pre:] - (g_mat @ x[:n_pre] + g0),
+                "jac": lambda x: np.hstack([-g_mat, np.eye(n_eta)]),
+            },
+            {
+                "type": "ineq",
+                "fun": lambda x: x[n_pre:] + (g_mat @ x[:n_pre] + g0),
+                "jac": lambda x: np.hstack([g_mat, np.eye(n_eta)]),
+            },
+            {
+                "type": "ineq",
+                "fun": lambda x: h**2 - var(x[:n_pre]),
+                "jac": lambda x: np.concatenate(
+                    [-(2 * s_pp @ x[:n_pre] - 2 * s_pq @ lv), np.zeros(n_eta)]
+                ),
+            },
+        ]
+        res = optimize.minimize(
+            obj,
+            x0,
+            jac=jac,
+            constraints=cons,
+            method="SLSQP",
+            options={"ftol": 1e-14, "maxiter": 500},
+        )
+        w = res.x[:n_pre]
+        # project onto the trend constraint exactly and report the true objective
+        w = w + a_vec * (a0 - a_vec @ w) / (a_vec @ a_vec)
+        return bias_l1(w), w
+
+    def half_length(h):
+        bias, w = min_bias_given_h(h)
+        sd = math.sqrt(max(var(w), 1e-300))
+        return cv(1 - alpha, mm * bias / sd) * sd, w, bias, sd
+
+    if mm == 0 or h_max - h_min < 1e-12 * max(h_min, 1.0):
+        w = w_min if mm == 0 else w_bias
+        sd = math.sqrt(var(w))
+        bias = bias_l1(w)
+        hl = cv(1 - alpha, mm * bias / sd) * sd
+    else:
+        grid = np.linspace(h_min, h_max, 41)
+        vals = [half_length(h)[0] for h in grid]
+        j = int(np.argmin(vals))
+        lo, hi = grid[max(j - 1, 0)], grid[min(j + 1, grid.size - 1)]
+        res = optimize.minimize_scalar(
+            lambda h: half_length(h)[0],
+            bounds=(lo, hi),
+            method="bounded",
+            options={"xatol": 1e-10 * h_max},
+        )
+        hstar = res.x if res.fun <= vals[j] else grid[j]
+        hl, w, bias, sd = half_length(hstar)
+    v = np.concatenate([-w, lv])
+    est = float(v @ b)
+    hl_raw = hl * sd_theta
+    return FLCI(est - hl_raw, est + hl_raw, est, hl_raw, v, mm * bias * sd_theta, sd * sd_theta)
+
+
+def sensitivity_sd(
+    betahat, sigma, n_pre, n_post, m_values, l_vec=None, level=0.95, folded_quantile=None
+):
+    """FLCIs under Delta^SD(M) for each M in `m_values` (HonestDiD createSensitivityResults,
+    method "FLCI"). `folded_quantile` as in `flci_sd`. Returns a SensitivityResult ("SD")."""
+    b, s, lv, _ = _check_inputs(betahat, sigma, n_pre, n_post, l_vec, level)
+    ms = np.asarray(m_values, dtype=float).ravel()
+    cis = [flci_sd(b, s, n_pre, n_post, m, lv, level, folded_quantile) for m in ms]
+    lower = np.array([c.lower for c in cis])
+    upper = np.array([c.upper for c in cis])
+    return SensitivityResult(
+        "SD",
+        "FLCI",
+        ms,
+        lower,
+        upper,
+        lv,
+        level,
+        original_ci(b, s, n_pre, n_post, lv, level),
+        _breakdown_on_grid(ms, lower, upper),
+        n_pre,
+        n_post,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Relative magnitudes: ARP conditional test with least-favourable hybrid
+
+
+def _rm_constraints(
+    n_pre: int, n_post: int, mbar: float, j: int, positive: bool, post_rows_only: bool = True
+):
+    """A with A delta <= 0 for the piece where pre-period difference j (between positions j
+    and j+1 of (delta_{-n_pre}, ..., delta_0, ..., delta_{n_post})) is the largest and has the
+    given sign; delta_0's column dropped; only rows involving post-period coefficients kept.
+    """
+    n = n_pre + n_post
+    diffs = np.zeros((n, n + 1))
+    for r in range(n):
+        diffs[r, r], diffs[r, r + 1] = -1.0, 1.0
+    vmax = np.zeros(n + 1)
+    vmax[j], vmax[j + 1] = -1.0, 1.0
+    if not positive:
+        vmax = -vmax
+    bound = np.vstack([np.tile(vmax, (n_pre, 1)), np.tile(mbar * vmax, (n_post, 1))])
+    a = np.vstack([diffs - bound, -diffs - bound])
+    a = a[(a * a).sum(axis=1) > 1e-10]
+    a = np.delete(a, n_pre, axis=1)
+    return a[np.any(a[:, n_pre:] != 0, axis=1)] if post_rows_only else a
+
+
+def _complement_basis(lv: np.ndarray):
+    """g1 with l'g1 = 1 and columns spanning {v : l'v = 0}."""
+    g1 = lv / (lv @ lv)
+    _, _, vt = np.linalg.svd(lv[None, :])
+    return g1, vt[1:].T
+
+
+def _dual_vertices(sd: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Vertices of {lam >= 0 : sd' lam = 1, X' lam = 0}; rows of the returned array.
+
+    eta(y) = min_{eta, d} eta s.t. y - X d <= sd * eta equals max over these vertices of lam'y.
+    """
+    m, k = x.shape
+    w = np.column_stack([sd, x])  # m x (k+1)
+    e1 = np.zeros(k + 1)
+    e1[0] = 1.0
+    n_subsets = sum(math.comb(m, r) for r in range(1, k + 2))
+    if n_subsets > _MAX_VERTEX_SUBSETS:
+        raise EstimationError(
+            f"relative-magnitudes test with {k + 1} post periods has too many moment vertices",
+            where=WHERE,
+            fix="use fewer post periods or a scalar target over fewer periods",
+        )
+    out = []
+    for r in range(1, k + 2):
+        for sub in itertools.combinations(range(m), r):
+            ws = w[list(sub)].T  # (k+1) x r
+            lam_s, *_ = np.linalg.lstsq(ws, e1, rcond=None)
+            if np.linalg.norm(ws @ lam_s - e1) > 1e-9 or np.any(lam_s < -1e-12):
+                continue
+            if np.linalg.matrix_rank(ws) < r:
+                continue
+            lam = np.zeros(m)
+            lam[list(sub)] = np.clip(lam_s, 0.0, None)
+            out.append(lam)
+    if not out:
+        return np.zeros((0, m))
+    verts = np.unique(np.round(np.array(out), 12), axis=0)
+    return verts
+
+
+class _ARPPiece:
+    """ARP conditional / LF-hybrid test of H0: theta = t for one polyhedron A delta <= 0."""
+
+    def __init__(self, a, b, s, n_pre, lv, alpha, kappa, z):
+        a_post = a[:, n_pre:]
+        g1, gperp = _complement_basis(lv)
+        self.a1 = a_post @ g1
+        x = a_post @ gperp
+        self.y0 = a @ b
+        self.sig = a @ s @ a.T
+        self.sd = np.sqrt(np.diag(self.sig))
+        self.verts = _dual_vertices(self.sd, x)
+        self.alpha, self.kappa = alpha, kappa
+        self.mod_size = (alpha - kappa) / (1 - kappa)
+        if self.verts.shape[0] == 0:
+            self.lf_cv = -np.inf
+        else:
+            # xi = z Sigma^{1/2} (symmetric root, as mvtnorm's "eigen" method)
+            ev, evec = np.linalg.eigh(self.sig)
+            root = (evec * np.sqrt(np.clip(ev, 0.0, None))) @ evec.T
+            draws = z @ root
+            etas = (draws @ self.verts.T).max(axis=1)
+            self.lf_cv = float(np.quantile(etas, 1 - kappa))
+        self._vs = self.verts @ self.sig  # (n_v, m)
+
+    def eta(self, thetas: np.ndarray) -> np.ndarray:
+        if self.verts.shape[0] == 0:
+            return np.full(thetas.shape, -np.inf)
+        y = self.y0[None, :] - thetas[:, None] * self.a1[None, :]
+        return (y @ self.verts.T).max(axis=1)
+
+    def accept(self, theta: float) -> bool:
+        if self.verts.shape[0] == 0:
+            return True
+        y = self.y0 - theta * self.a1
+        vals = self.verts @ y
+        i = int(np.argmax(vals))
+        eta = float(vals[i])
+        if eta > self.lf_cv:
+            return False
+        gam = self.verts[i]
+        var_b = float(gam @ self.sig @ gam)
+        if var_b < np.finfo(float).eps:
+            return not eta > 0
+        bvec = self.sig @ gam / var_b
+        svec = y - bvec * eta
+        ls = self.verts @ svec
+        lb = self.verts @ bvec
+        tol = 1e-10
+        lo_mask, up_mask = lb < 1 - tol, lb > 1 + tol
+        bound = np.where(lo_mask | up_mask, ls / np.where(lo_mask | up_mask, 1 - lb, 1.0), 0.0)
+        vlo = float(bound[lo_mask].max()) if lo_mask.any() else -np.inf
+        vup = float(bound[up_mask].min()) if up_mask.any() else np.inf
+        sd_b = math.sqrt(var_b)
+        zlo, zup = vlo / sd_b, min(vup, self.lf_cv) / sd_b
+        stat = eta / sd_b
+        if not (zlo <= stat <= zup):
+            return True
+        cval = max(0.0, _truncnorm_quantile(1 - self.mod_size, zlo, zup))
+        return not stat > cval
+
+
+def _truncnorm_quantile(p: float, lo: float, hi: float) -> float:
+    if hi <= lo:
+        return lo
+    return float(stats.truncnorm.ppf(p, lo, hi))
+
+
+def _rm_identified_set(b, n_pre, n_post, mbar, lv):
+    """Identified set of l' tau_post under Delta^RM(Mbar) at beta = b (union over pieces)."""
+    n = n_pre + n_post
+    lo, hi = np.inf, -np.inf
+    c = np.concatenate([np.zeros(n_pre), lv])
+    a_eq = np.hstack([np.eye(n_pre), np.zeros((n_pre, n_post))])
+    for j in range(n_pre):
+        for positive in (True, False):
+            a = _rm_constraints(n_pre, n_post, mbar, j, positive, post_rows_only=False)
+            for sign in (1.0, -1.0):
+                res = optimize.linprog(
+                    sign * c,
+                    A_ub=a,
+                    b_ub=np.zeros(len(a)),
+                    A_eq=a_eq,
+                    b_eq=b[:n_pre],
+                    bounds=[(None, None)] * n,
+                    method="highs",
+                )
+                if res.status == 0:
+                    val = float(lv @ b[n_pre:] - c @ res.x)
+                    lo, hi = min(lo, val), max(hi, val)
+    return lo, hi
+
+
+def _rm_interval(
+    b,
+    s,
+    n_pre,
+    n_post,
+    mbar,
+    lv,
+    sd_theta,
+    alpha,
+    kappa,
+    grid_points,
+    n_sims,
+    seed,
+    grid,
+    normal_draws,
+):
+    if grid == "zero":
+        g_lo, g_hi = -20.0, 20.0
+    elif grid == "identified_set":
+        id_lo, id_hi = _rm_identified_set(b, n_pre, n_post, mbar, lv)
+        g_lo, g_hi = id_lo / sd_theta - 20.0, id_hi / sd_theta + 20.0
+    else:
+        g_lo, g_hi = grid[0] / sd_theta, grid[1] / sd_theta
+    grid = np.linspace(g_lo, g_hi, grid_points)  # units of sd_theta
+    bs, ss = b / sd_theta, s / sd_theta**2
+    lb_idx, ub_idx = grid_points, -1
+    for j in range(n_pre):
+        for positive in (True, False):
+            a = _rm_constraints(n_pre, n_post, mbar, j, positive)
+            if normal_draws is None:
+                z = np.random.default_rng(seed).standard_normal((n_sims, a.shape[0]))
+            else:
+                z = np.asarray(normal_draws(n_sims, a.shape[0]), dtype=float)
+            piece = _ARPPiece(a, bs, ss, n_pre, lv, alpha, kappa, z)
+            cand = np.flatnonzero(piece.eta(grid) <= piece.lf_cv)
+            if cand.size == 0:
+                continue
+            for i in cand:  # lowest accepted grid point
+                if i >= lb_idx:
+                    break
+                if piece.accept(grid[i]):
+                    lb_idx = i
+                    break
+            for i in cand[::-1]:  # highest accepted grid point
+                if i <= ub_idx:
+                    break
+                if piece.accept(grid[i]):
+                    ub_idx = i
+                    break
+    if ub_idx < 0:
+        return math.nan, math.nan
+    return float(grid[lb_idx] * sd_theta), float(grid[ub_idx] * sd_theta)
+
+
+def sensitivity_rm(
+    betahat,
+    sigma,
+    n_pre,
+    n_post,
+    mbar_values,
+    l_vec=None,
+    level=0.95,
+    grid_points=1000,
+    n_sims=1000,
+    seed=0,
+    grid="zero",
+    normal_draws=None,
+):
+    """C-LF confidence sets under Delta^RM(Mbar) for each Mbar (HonestDiD
+    createSensitivityResults_relativeMagnitudes, method "C-LF"): union over the pre-period
+    difference attaining the maximum and its sign; kappa = alpha / 10.
+
+    Theta grid: `grid_points` values on [-20, 20] * sd(l' beta_post) (grid="zero", HonestDiD's
+    default since 2021), on [id_lb - 20 sd, id_ub + 20 sd] around the identified set at
+    beta_hat (grid="identified_set", an earlier default, which produced the README table), or
+    on an explicit (lower, upper) pair. `n_sims` least-favourable draws xi = z Sigma_Y^{1/2},
+    z standard normal of shape (n_sims, n_moments) from numpy seeded with `seed`, or from
+    `normal_draws(n, k)` if given (e.g. an emulation of R's generator); critical values
+    otherwise differ from R's by Monte Carlo error. Returns a SensitivityResult ("RM").
+    """
+    b, s, lv, sd_theta = _check_inputs(betahat, sigma, n_pre, n_post, l_vec, level)
+    ms = np.asarray(mbar_values, dtype=float).ravel()
+    if np.any(~np.isfinite(ms)) or np.any(ms < 0):
+        raise EstimationError("Mbar values must be finite and >= 0", where=WHERE)
+    alpha = 1 - level
+    bounds = [
+        _rm_interval(
+            b,
+            s,
+            n_pre,
+            n_post,
+            mb,
+            lv,
+            sd_theta,
+            alpha,
+            alpha / 10,
+            grid_points,
+            n_sims,
+            seed,
+            grid,
+            normal_draws,
+        )
+        for mb in ms
+    ]
+    lower = np.array([x[0] for x in bounds])
+    upper = np.array([x[1] for x in bounds])
+    return SensitivityResult(
+        "RM",
+        "C-LF",
+        ms,
+        lower,
+        upper,
+        lv,
+        level,
+        original_ci(b, s, n_pre, n_post, lv, level),
+        _breakdown_on_grid(ms, lower, upper),
+        n_pre,
+        n_post,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Breakdown values and event-study wiring
+
+
+def breakdown_value(
+    betahat,
+    sigma,
+    n_pre,
+    n_post,
+    restriction="SD",
+    l_vec=None,
+    level=0.95,
+    m_max=None,
+    tol=None,
+    **kwargs,
+) -> float | None:
+    """Largest M (SD) or Mbar (RM) whose robust interval excludes zero, by bisection.
+
+    Returns None if the interval at M = 0 already covers zero, and `m_max` if the interval
+    still excludes zero there (default m_max: 20 * sd(l' beta_post) for SD, 20 for RM).
+    Precision `tol` defaults to 1e-4 * sd(l' beta_post) (SD) or 1e-3 (RM); for RM the answer
+    is subject to the theta grid of `sensitivity_rm`.
+    """
+    b, s, lv, sd_theta = _check_inputs(betahat, sigma, n_pre, n_post, l_vec, level)
+    if restriction not in ("SD", "RM"):
+        raise EstimationError(f"restriction {restriction!r} is not 'SD' or 'RM'", where=WHERE)
+
+    def excludes(m):
+        if restriction == "SD":
+            ci = flci_sd(b, s, n_pre, n_post, m, lv, level)
+            lo, hi = ci.lower, ci.upper
+        else:
+            r = sensitivity_rm(b, s, n_pre, n_post, [m], lv, level, **kwargs)
+            lo, hi = r.lower[0], r.upper[0]
+        return bool(np.isfinite(lo) and (lo > 0 or hi < 0))
+
+    if m_max is None:
+        m_max = 20 * sd_theta if restriction == "SD" else 20.0
+    if tol is None:
+        tol = 1e-4 * sd_theta if restriction == "SD" else 1e-3
+    if not excludes(0.0):
+        return None
+    if excludes(m_max):
+        return float(m_max)
+    lo, hi = 0.0, float(m_max)
+    while hi - lo > tol:
+        mid = (lo + hi) / 2
+        if excludes(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def event_study_inputs(estimates, reference: int = -1):
+    """(betahat, sigma, n_pre, n_post) from an EventStudy EffectEstimates.
+
+    Uses the table's `event_time` column and `vcov` (same order as the table rows); leads are
+    event times below `reference`, lags those above it. Raises EstimationError if the
+    estimates lack event times or a covariance, or if times are not pre then post.
+    """
+    table = estimates.table
+    if "event_time" not in table.columns or estimates.vcov is None:
+        raise EstimationError(
+            "the estimates have no event times or no covariance",
+            where=f"{WHERE}: {getattr(estimates, 'estimator', '?')}",
+            fix="run the sensitivity analysis on an event-study result",
+        )
+    et = table["event_time"].to_numpy(dtype=float)
+    vcov = np.asarray(estimates.vcov, dtype=float)
+    if vcov.shape != (et.size, et.size):
+        raise EstimationError(
+            f"covariance shape {vcov.shape} does not match {et.size} event-study terms",
+            where=WHERE,
+        )
+    order = np.argsort(et, kind="stable")
+    et, vcov = et[order], vcov[np.ix_(order, order)]
+    beta = table["estimate"].to_numpy(dtype=float)[order]
+    n_pre, n_post = int(np.sum(et < reference)), int(np.sum(et > reference))
+    if n_pre + n_post != et.size:
+        raise EstimationError("event times include the reference period", where=WHERE)
+    return beta, vcov, n_pre, n_post
+
+
+def sensitivity_from_event_study(
+    estimates, restriction="SD", m_values=None, l_vec=None, reference=-1, **kwargs
+) -> SensitivityResult:
+    """Sensitivity analysis for an EventStudy result (EffectEstimates with event_time, vcov).
+
+    restriction "SD": FLCI over `m_values` (default 11 values from 0 to 0.5 * se(theta));
+    restriction "RM": C-LF over `m_values` as Mbar (default 0, 0.5, ..., 2).
+    """
+    beta, vcov, n_pre, n_post = event_study_inputs(estimates, reference)
+    level = kwargs.pop("level", estimates.level)
+    if restriction == "SD":
+        if m_values is None:
+            sd = _check_inputs(beta, vcov, n_pre, n_post, l_vec, level)[3]
+            m_values = np.linspace(0, 0.5 * sd, 11)
+        return sensitivity_sd(beta, vcov, n_pre, n_post, m_values, l_vec, level)
+    if restriction == "RM":
+        if m_values is None:
+            m_values = np.arange(0, 2.01, 0.5)
+        return sensitivity_rm(beta, vcov, n_pre, n_post, m_values, l_vec, level, **kwargs)
+    raise EstimationError(f"restriction {restriction!r} is not 'SD' or 'RM'", where=WHERE)
