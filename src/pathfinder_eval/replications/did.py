@@ -43,6 +43,10 @@ def mpdta(path: Path) -> dict[str, Reproduced]:
     gt = group_time_att(wide.to_numpy(float), cohort, wide.columns.to_numpy(float), method="reg")
     dyn, grp = aggregate(gt, "dynamic"), aggregate(gt, "group")
     out = {
+        f"ATT({int(g)},{int(t)})": Reproduced(float(a))
+        for g, t, a in zip(gt.group, gt.time, gt.att, strict=True)
+    }
+    out |= {
         f"dynamic e={int(e)}": Reproduced(float(v))
         for e, v in zip(dyn.labels, dyn.estimate, strict=True)
     }
@@ -58,6 +62,11 @@ def mpdta(path: Path) -> dict[str, Reproduced]:
     return out
 
 
+_ATT_GT = {
+    (2004, 2004): -0.0105, (2004, 2005): -0.0704, (2004, 2006): -0.1373, (2004, 2007): -0.1008,
+    (2006, 2004): 0.0065, (2006, 2005): -0.0028, (2006, 2006): -0.0046, (2006, 2007): -0.0412,
+    (2007, 2004): 0.0305, (2007, 2005): -0.0027, (2007, 2006): -0.0311, (2007, 2007): -0.0261,
+}  # fmt: skip
 _DYNAMIC = {-3: 0.0305, -2: -0.0006, -1: -0.0245, 0: -0.0199, 1: -0.0510, 2: -0.1373, 3: -0.1008}
 _GROUP = {2004: -0.0797, 2006: -0.0229, 2007: -0.0261}
 
@@ -69,6 +78,10 @@ register(
         data="mpdta.csv",
         bundled=True,
         published=(
+            *(
+                Published(f"ATT({g},{t})", v, 5e-5, FOUR, DID_README)
+                for (g, t), v in _ATT_GT.items()
+            ),
             *(Published(f"dynamic e={e}", v, 5e-5, FOUR, DID_README) for e, v in _DYNAMIC.items()),
             Published("dynamic overall", -0.0772, 5e-5, FOUR, DID_README),
             *(Published(f"group {g}", v, 5e-5, FOUR, DID_README) for g, v in _GROUP.items()),

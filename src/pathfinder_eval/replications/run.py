@@ -10,8 +10,8 @@ from pathlib import Path
 from pathfinder_eval.errors import DataError
 from pathfinder_eval.replications import (  # noqa: F401
     did,
+    honestdid,
     kielmc,
-    pending,
     power_examples,
     prop99,
     stepped_wedge,
