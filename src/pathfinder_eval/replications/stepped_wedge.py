@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from pathfinder_eval.errors import DataError
 from pathfinder_eval.estimators.sw_gee import Records, fit_gee, gee_data
 from pathfinder_eval.estimators.sw_glmm import CountCells, fit_glmm
 from pathfinder_eval.estimators.sw_lmm import fit_reml, fixed_effects, summarise_records
@@ -21,6 +22,16 @@ from pathfinder_eval.replications.registry import Entry, Published, Reproduced, 
 GEECRT = "geeCRT 1.1.4 vignette (inst/doc/geeCRT.html), geemaee on sampleSWCRTSmall, y_con"
 SEVEN = "printed to 7 significant digits: half a unit in the last printed digit"
 GEECRT_TOL = 1e-3  # the vignette's `epsilon`: stop where geeCRT stops
+LARGE = "geeCRT_sampleSWCRTLarge.csv"
+GEECRT_LARGE = GEECRT.replace("sampleSWCRTSmall", "sampleSWCRTLarge")
+# (SE type, printed value, half a unit in its last printed digit)
+LARGE_SE = (
+    ("MB", 0.1322349, 5e-8),
+    ("BC0", 0.13858326, 5e-9),
+    ("BC1", 0.15310151, 5e-9),
+    ("BC2", 0.16917367, 5e-9),
+    ("BC3", 0.15161045, 5e-9),
+)
 
 
 def _cells(raw: pd.DataFrame, cluster: str, trt: str, y: str):
@@ -37,17 +48,28 @@ def _cells(raw: pd.DataFrame, cluster: str, trt: str, y: str):
 
 
 def geecrt(path: Path) -> dict[str, Reproduced]:
-    raw = pd.read_csv(path)
-    cells, first, recs = _cells(raw, "id", "treatment", "y_con")
-    X = fixed_effects(cells.observed, first, "immediate").X
-    fit = fit_gee(gee_data(cells, X, recs), "gaussian", "nested_exchangeable", "maee",
-                  tol=GEECRT_TOL)  # fmt: skip
-    k = len(fit.beta) - 1
-    out = {"treatment effect": Reproduced(float(fit.beta[k]))}
-    for se in ("MB", "BC0", "BC1", "BC2", "BC3"):
-        out[f"treatment effect SE ({se})"] = Reproduced(float(np.sqrt(fit.vcov[se][k, k])))
-    for name, value in zip(fit.alpha_names, fit.alpha, strict=True):
-        out[f"{name} (correlation)"] = Reproduced(float(value))
+    """The vignette's geemaee fits on sampleSWCRTSmall (`path`) and sampleSWCRTLarge (beside
+    it), continuous outcome, nested exchangeable, MAEE."""
+    if not path.with_name(LARGE).is_file():
+        raise DataError(
+            f"{LARGE} not found beside {path.name}",
+            file=str(path.parent),
+            where="--data",
+            fix="put both geeCRT sample files (R package geeCRT, data/) in that folder",
+        )
+    out = {}
+    for tag, file in (("", path), (" [Large]", path.with_name(LARGE))):
+        cells, first, recs = _cells(pd.read_csv(file), "id", "treatment", "y_con")
+        X = fixed_effects(cells.observed, first, "immediate").X
+        fit = fit_gee(gee_data(cells, X, recs), "gaussian", "nested_exchangeable", "maee",
+                      tol=GEECRT_TOL)  # fmt: skip
+        k = len(fit.beta) - 1
+        out[f"treatment effect{tag}"] = Reproduced(float(fit.beta[k]))
+        for se in ("MB", "BC0", "BC1", "BC2", "BC3"):
+            value = float(np.sqrt(fit.vcov[se][k, k]))
+            out[f"treatment effect SE ({se}){tag}"] = Reproduced(value)
+        for name, value in zip(fit.alpha_names, fit.alpha, strict=True):
+            out[f"{name} (correlation){tag}"] = Reproduced(float(value))
     return out
 
 
@@ -56,7 +78,7 @@ register(
         name="geecrt_gee",
         title="Stepped-wedge GEE with bias-corrected standard errors",
         citation="Li, Turner & Preisser (2018), Biometrics 74:1450–1458; geeCRT vignette "
-        "(sampleSWCRTSmall)",
+        "(sampleSWCRTSmall and sampleSWCRTLarge)",
         data="stepped_wedge/geeCRT_sampleSWCRTSmall.csv",
         bundled=False,
         published=(
@@ -68,11 +90,19 @@ register(
             Published("treatment effect SE (BC3)", 0.1587060, 5e-8, SEVEN, GEECRT),
             Published("alpha0 (correlation)", 0.07335831, 5e-9, SEVEN, GEECRT),
             Published("alpha1 (correlation)", 0.03210581, 5e-9, SEVEN, GEECRT),
+            Published("treatment effect [Large]", -0.08406266, 5e-9, SEVEN, GEECRT_LARGE),
+            *(
+                Published(f"treatment effect SE ({k}) [Large]", v, tol, SEVEN, GEECRT_LARGE)
+                for k, v, tol in LARGE_SE
+            ),
+            Published("alpha0 (correlation) [Large]", 0.09465688, 5e-9, SEVEN, GEECRT_LARGE),
+            Published("alpha1 (correlation) [Large]", 0.03469533, 5e-9, SEVEN, GEECRT_LARGE),
         ),
         compute=geecrt,
         lesson=(
-            "Design: a simulated cross-sectional stepped-wedge trial, 12 clusters in 3 "
-            "sequences over 4 periods, 373 individuals; continuous outcome.",
+            "Design: two simulated cross-sectional stepped-wedge trials of 12 clusters: 3 "
+            "sequences over 4 periods (373 individuals) and 4 sequences over 5 periods (1,508); "
+            "continuous outcome.",
             "Estimator: generalised estimating equations for the mean (period effects and the "
             "intervention) with a nested-exchangeable working correlation: one correlation "
             "between individuals in the same cluster and period (alpha0) and a smaller one "
