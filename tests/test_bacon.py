@@ -145,12 +145,19 @@ def test_invariant_to_row_order_and_unit_labels(tmp_path):
     pd.testing.assert_frame_equal(base, other.table, check_exact=False, atol=1e-12, rtol=0)
 
 
-def test_unbalanced_panel_is_refused_with_a_fix(tmp_path):
+def test_unbalanced_panel_is_balanced_and_counted_or_refused(tmp_path):
     frame, starts = castle_frame()
+    gaps = frame.loc[[3, 40], "unit"].unique().tolist()
     frame = frame.drop(index=[3, 40])
     before = frame.copy()
     panel = make_panel(tmp_path, frame, starts)
     with pytest.raises(EstimationError, match="balanced panel") as err:
-        BaconDecomposition().fit(panel, "y", "b")
+        BaconDecomposition(balance=False).fit(panel, "y", "b")
     assert "sun_abraham or imputation" in str(err.value)
+    res = BaconDecomposition().fit(panel, "y", "b")
+    d = res.diagnostics
+    assert sorted(d["units_dropped_unbalanced"]) == sorted(gaps)
+    assert res.n_units == frame["unit"].nunique() - len(gaps)
+    assert d["decomposition_total"] == pytest.approx(d["twfe_linearmodels"], abs=IDENTITY)
+    assert any("dropped to balance" in w for w in res.warnings)
     pd.testing.assert_frame_equal(frame, before)

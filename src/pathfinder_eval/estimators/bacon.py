@@ -186,8 +186,11 @@ class BaconDecomposition:
     weighted-average 2×2 estimate of that type (no standard error: the components are a
     diagnostic). Type weights and every 2×2 are in `diagnostics`. Unweighted, no covariates
     (the within-covariate component of Goodman-Bacon's Section 5 is not implemented).
+    `balance` (default) drops units missing any period, counted in a warning, as R's did does
+    for panels; with balance: false an unbalanced panel is not estimable.
     """
 
+    balance: bool = True
     inference: Inference = field(default_factory=Inference)
 
     name = "bacon"
@@ -203,6 +206,11 @@ class BaconDecomposition:
                 fix="use default or cluster_robust",
             )
         cells = panel.outcome_cells(outcome)
+        dropped: list[str] = []
+        if self.balance:
+            counts = cells.groupby("unit")["period"].nunique()
+            dropped = sorted(counts.index[counts < cells["period"].nunique()])
+            cells = cells[~cells["unit"].isin(dropped)]
         y, first, units, periods = balanced_matrix(cells)
         dec = bacon_decomposition(y, first)
         fit = fit_twfe(cells, ["treated"], weighted=False)
@@ -272,7 +280,16 @@ class BaconDecomposition:
                     "twfe_linearmodels": float(fit.params[0]),
                     "already_treated_control_weight": types.get(LATER_VS_EARLIER, (0.0, 0))[0],
                     "comparisons": comparisons,
+                    "units_dropped_unbalanced": dropped,
                 }
             ),
-            few_cluster_warnings(n_treated, fit.n_clusters),
+            few_cluster_warnings(n_treated, fit.n_clusters)
+            + (
+                (
+                    f"{len(dropped)} units missing a period of {outcome!r} were dropped to "
+                    "balance the panel; the TWFE row and its decomposition use the rest.",
+                )
+                if dropped
+                else ()
+            ),
         )

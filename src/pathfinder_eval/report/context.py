@@ -475,6 +475,18 @@ def _analysis(run, info: OutcomeInfo) -> dict[str, Any]:
         out["facts"] = gee_facts(res)
     elif res.estimator == "stepped_wedge_glmm":
         out["facts"] = glmm_facts(res)
+    if res.estimator == "bacon":
+        d = res.diagnostics
+        out["facts"] = [
+            "Goodman-Bacon decomposition of the TWFE estimate: "
+            + "; ".join(
+                f"{kind.lower()} weight {w:.1%}, average 2×2 estimate "
+                f"{fmt(d['average_by_type'][kind], 2)}"
+                for kind, w in d["weights_by_type"].items()
+            )
+            + f". {d['already_treated_control_weight']:.1%} of the weight rests on comparisons "
+            "that use already-treated units as controls (biased when effects change over time)."
+        ]
     if res.estimator == "event_study" and res.diagnostics.get("sensitivity"):
         out["facts"] = sensitivity_facts(res.diagnostics["sensitivity"], res.level)
     if res.estimator == "event_study":
@@ -616,8 +628,7 @@ def sensitivity_facts(sens: dict, level: float) -> list[str]:
         ("smoothness", "smoothness (the trend's slope may change by up to M per period)", "M"),
         (
             "relative_magnitudes",
-            "relative magnitudes (post-period violations up to M̄ times the largest "
-            "pre-period one)",
+            "relative magnitudes (post-period violations up to M̄ times the largest pre-period one)",
             "M̄",
         ),
     ):
