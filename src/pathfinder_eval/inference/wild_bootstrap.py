@@ -107,11 +107,18 @@ def wild_cluster_bootstrap(
         nan = float("nan")
         return WildBootstrap(nan, nan, nan, len(v), enumerated, weights)
 
+    # Each draw's cluster scores are linear in the null value β0: s = s_y − β0·s_x, so their
+    # sum of squares is a quadratic in β0 whose three coefficients are computed once; every
+    # p-value of the inversion then costs O(draws), not O(draws × clusters).
+    s_y = v * c - vcy - (va_y / btot)[:, None] * b
+    s_x = v * b - vcx - (va_x / btot)[:, None] * b
+    q_yy, q_xy, q_xx = (s_y * s_y).sum(axis=1), (s_x * s_y).sum(axis=1), (s_x * s_x).sum(axis=1)
+
     def p_value(beta0: float) -> float:
         t_obs = (beta - beta0) / se_obs  # û = ỹ − beta0·x̃ under H0: β = beta0
         beta_star = (va_y - beta0 * va_x) / btot
-        scores = v * (c - beta0 * b) - (vcy - beta0 * vcx) - beta_star[:, None] * b
-        t_star = beta_star / np.sqrt((scores**2).sum(axis=1))
+        ss = np.maximum(q_yy - 2.0 * beta0 * q_xy + beta0 * beta0 * q_xx, 0.0)
+        t_star = beta_star / np.sqrt(ss)
         return float(np.mean(np.abs(t_star) >= abs(t_obs) - 1e-12))
 
     p0 = p_value(0.0)
