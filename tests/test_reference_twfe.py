@@ -30,7 +30,10 @@ def panel(tmp_path):
 
 
 def test_twfe_matches_r(tmp_path, reference):
-    res = TwoWayFixedEffects().fit(panel(tmp_path), "y", "a")
+    from pathfinder_eval.spec import Inference
+
+    cr1 = Inference(method="cluster_robust")
+    res = TwoWayFixedEffects(inference=cr1).fit(panel(tmp_path), "y", "a")
     ref = reference[reference["model"] == "twfe"].iloc[0]
     assert res.table.loc[0, "estimate"] == pytest.approx(ref["estimate"], rel=REL_TOL)
     assert res.table.loc[0, "std_error"] == pytest.approx(ref["std_error"], rel=REL_TOL)

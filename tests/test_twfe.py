@@ -156,14 +156,36 @@ def test_leave_one_treated_out_refits_without_each_treated_unit(tmp_path):
     assert drops["u02"] == pytest.approx(direct.table.loc[0, "estimate"], abs=EXACT)
 
 
-def test_default_inference_with_few_treated_units_is_the_wild_bootstrap(tmp_path):
-    from pathfinder_eval.inference.wild_bootstrap import wild_cluster_bootstrap
+def test_default_inference_with_few_treated_units_is_cr2(tmp_path):
+    from pathfinder_eval.inference.cr2 import cr2_inference
 
     frame = simulated()
     panel = make_panel(tmp_path, frame, {4: ["u00", "u01", "u02", "u03", "u04"]})
     res = TwoWayFixedEffects(seed=3).fit(panel, "y", "a")
-    assert res.inference.startswith("wild cluster restricted bootstrap")
+    assert res.inference.startswith("CR2 cluster-robust by unit")
     assert "only 5 units are treated" in res.inference and res.warnings == ()
+    d = panel.outcome_cells("y")
+    c2 = cr2_inference(
+        d["y"].to_numpy(float),
+        d["treated"].to_numpy(float)[:, None],
+        pd.factorize(d["unit"])[0],
+        pd.factorize(d["period"])[0],
+    )
+    row = res.table.iloc[0]
+    assert (row["std_error"], row["df"], row["p_value"]) == pytest.approx(
+        (c2.std_error[0], c2.df[0], c2.p_value[0]), rel=1e-12
+    )
+
+
+def test_wild_bootstrap_on_request(tmp_path):
+    from pathfinder_eval.inference.wild_bootstrap import wild_cluster_bootstrap
+
+    frame = simulated()
+    panel = make_panel(tmp_path, frame, {4: ["u00", "u01", "u02", "u03", "u04"]})
+    res = TwoWayFixedEffects(seed=3, inference=Inference(method="wild_bootstrap")).fit(
+        panel, "y", "a"
+    )
+    assert res.inference.startswith("wild cluster restricted bootstrap")
     d = panel.outcome_cells("y")
     wb = wild_cluster_bootstrap(
         d["y"].to_numpy(float),
