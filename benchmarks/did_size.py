@@ -86,6 +86,8 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=399)
     ap.add_argument("--seed", type=int, default=20240611)
     ap.add_argument("--units", type=int, default=150)
+    ap.add_argument("--periods", type=int, nargs="+", default=[10, 13])
+    ap.add_argument("--treated", type=int, nargs="+", default=[3, 7, 10])
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)
     print(
@@ -97,8 +99,8 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     tic = time.perf_counter()
-    for n_periods in (10, 13):
-        for n_treated in (3, 7, 10):
+    for n_periods in args.periods:
+        for n_treated in args.treated:
             reject = dict.fromkeys(METHODS, 0)
             cover = dict.fromkeys(METHODS, 0)
             width = {m: [] for m in METHODS}
