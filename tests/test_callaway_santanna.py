@@ -528,3 +528,13 @@ def test_unconditional_kernel_equals_general_2x2(method):
         np.testing.assert_allclose(
             gt.influence[idx, j], cell.influence * len(cohort) / len(idx), atol=EXACT
         )
+
+
+def test_pretest_with_fewer_treated_units_than_pre_cells_warns(tmp_path):
+    from test_twfe import make_panel, simulated
+
+    frame = simulated(n=20, t=8, treated=("u00", "u01"), start=7)
+    res = CallawaySantAnna().fit(make_panel(tmp_path, frame, {7: ["u00", "u01"]}), "y", "a")
+    pre = res.diagnostics["pretest"]
+    assert pre is not None and pre["df"] == 5  # periods 2..6 before the start in period 7
+    assert any("pre-test compares 5 pre-start cells using only 2" in w for w in res.warnings)

@@ -1114,7 +1114,15 @@ class CallawaySantAnna:
             warns.append(f"{n_first} units treated by the first period were dropped.")
         for g_, t_, why in gt.dropped_cells:
             warns.append(f"ATT(g={g_:g}, t={t_:g}) not estimated: {why}.")
-        warns += few_cluster_warnings(int(np.isfinite(cohort).sum()), n_cl)
+        n_treated_units = int(np.isfinite(cohort).sum())
+        warns += few_cluster_warnings(n_treated_units, n_cl)
+        pre = pretest(gt, cluster)
+        if pre is not None and pre["df"] >= n_treated_units:
+            warns.append(
+                f"The pre-test compares {pre['df']} pre-start cells using only "
+                f"{n_treated_units} treated units: its covariance is nearly singular, so its "
+                "p-value is not reliable; judge pre-trends from the event-time estimates."
+            )
         diagnostics = {
             "control_group": self.control_group,
             "method": self.method,
@@ -1128,7 +1136,7 @@ class CallawaySantAnna:
             "simple_weights": weights_view(simple),
             "aggregation_overall": overall,
             "aggregation_band": agg_band,
-            "pretest": pretest(gt, cluster),
+            "pretest": pre,
             "uniform_band_critical_value": {"aggregation": crit_agg, "att_gt": crit_gt},
             "units_per_cohort": {f"{c:g}": v for c, v in coh_sizes.items()},
             "never_treated_units": int(np.isnan(cohort).sum()),
