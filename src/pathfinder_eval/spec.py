@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from pathfinder_eval.data.la_lookup import region_members, resolve_la, suggest_la
-from pathfinder_eval.errors import DesignError
+from pathfinder_eval.errors import DesignError, EstimationError
 from pathfinder_eval.timeaxis import PartialRule, TimeAxis
 
 
@@ -158,6 +158,16 @@ class Inference(_Frozen):
     cluster: str = "unit"
     draws: int = Field(default=9999, ge=99)
     weights: Literal["rademacher", "webb", "mammen"] = "webb"
+
+    def require(self, allowed: frozenset[str], estimator: str) -> None:
+        """For estimators used from Python: refuse a method the estimator does not offer (the
+        pipeline checks the same before fitting)."""
+        if self.method not in allowed:
+            raise EstimationError(
+                f"inference method {self.method!r} is not available for {estimator}",
+                where="inference.method",
+                fix=f"use one of {', '.join(sorted(allowed))}",
+            )
 
 
 class Analysis(_Frozen):

@@ -199,12 +199,7 @@ class BaconDecomposition:
     def fit(
         self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
     ) -> EffectEstimates:
-        if self.inference.method not in self.inference_methods:
-            raise EstimationError(
-                f"inference method {self.inference.method!r} is not available for bacon",
-                where="analyses.inference.method",
-                fix="use default or cluster_robust",
-            )
+        self.inference.require(self.inference_methods, self.name)
         cells = panel.outcome_cells(outcome)
         dropped: list[str] = []
         if self.balance:

@@ -857,12 +857,7 @@ class CallawaySantAnna:
                 where="options.anticipation",
                 fix="set anticipation to 0 or the number of periods of anticipation",
             )
-        if self.inference.method not in self.inference_methods:
-            raise EstimationError(
-                f"inference {self.inference.method!r} is not available for Callaway-Sant'Anna",
-                where="inference.method",
-                fix=f"use one of {', '.join(sorted(self.inference_methods))}",
-            )
+        self.inference.require(self.inference_methods, self.name)
         if not 0.5 < level < 1.0:
             raise EstimationError(
                 f"level {level} is outside (0.5, 1)", where="level", fix="use e.g. 0.95"

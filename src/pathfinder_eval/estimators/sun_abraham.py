@@ -249,12 +249,7 @@ class SunAbraham:
     def fit(
         self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
     ) -> EffectEstimates:
-        if self.inference.method not in self.inference_methods:
-            raise EstimationError(
-                f"inference method {self.inference.method!r} is not available for sun_abraham",
-                where="analyses.inference.method",
-                fix="use default or cluster_robust",
-            )
+        self.inference.require(self.inference_methods, self.name)
         cells = panel.outcome_cells(outcome)
         res = sun_abraham(
             cells["y"].to_numpy(float),
