@@ -416,22 +416,27 @@ def effect_rows(
             df = satterthwaite_df(ss, fit.vcov, lvec)
         else:
             se, df = float(np.sqrt(lvec @ fit.vcov @ lvec)), np.inf
-        crit = stats.t.ppf(0.5 + level / 2.0, df)
-        stat = est / se
-        rows.append(
-            {
-                "term": term,
-                "estimate": est,
-                "std_error": se,
-                "statistic": stat,
-                "p_value": float(2.0 * stats.t.sf(abs(stat), df)),
-                "ci_lower": est - crit * se,
-                "ci_upper": est + crit * se,
-                "df": df,
-                "event_time": np.nan if contrast.event_time is None else contrast.event_time,
-            }
-        )
+        rows.append(wald_row(term, est, se, df, level, contrast))
     return rows
+
+
+def wald_row(
+    term: str, est: float, se: float, df: float, level: float, contrast: Contrast
+) -> dict[str, Any]:
+    """A table row with a t(df) reference (df = inf: normal), shared by the SW models."""
+    crit = stats.t.ppf(0.5 + level / 2.0, df)
+    stat = est / se
+    return {
+        "term": term,
+        "estimate": est,
+        "std_error": se,
+        "statistic": stat,
+        "p_value": float(2.0 * stats.t.sf(abs(stat), df)),
+        "ci_lower": est - crit * se,
+        "ci_upper": est + crit * se,
+        "df": df,
+        "event_time": np.nan if contrast.event_time is None else contrast.event_time,
+    }
 
 
 def randomisation_row(term: str, rnd: RandomisationResult) -> dict[str, Any]:

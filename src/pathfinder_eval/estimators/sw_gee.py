@@ -40,7 +40,6 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.stepped_wedge import (
@@ -51,6 +50,7 @@ from pathfinder_eval.estimators.stepped_wedge import (
     design_summary,
     effect_contrasts,
     trial_arrays,
+    wald_row,
 )
 from pathfinder_eval.estimators.sw_lmm import CellSummaries, FixedEffects, Shape, fixed_effects
 from pathfinder_eval.panel import ValidatedPanel
@@ -755,18 +755,7 @@ def _row(
     p = len(fit.beta)
     est = float(lvec @ fit.beta)
     se = float(np.sqrt(lvec @ fit.vcov[kind][:p, :p] @ lvec))
-    crit = stats.t.ppf(0.5 + level / 2.0, df)
-    return {
-        "term": term,
-        "estimate": est,
-        "std_error": se,
-        "statistic": est / se,
-        "p_value": float(2.0 * stats.t.sf(abs(est / se), df)),
-        "ci_lower": est - crit * se,
-        "ci_upper": est + crit * se,
-        "df": df,
-        "event_time": np.nan if contrast.event_time is None else contrast.event_time,
-    }
+    return wald_row(term, est, se, df, level, contrast)
 
 
 def gee_diagnostics(

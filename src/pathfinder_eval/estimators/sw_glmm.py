@@ -41,7 +41,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, special, stats
+from scipy import optimize, special
 
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.stepped_wedge import (
@@ -51,6 +51,7 @@ from pathfinder_eval.estimators.stepped_wedge import (
     contrast_weights,
     design_summary,
     effect_contrasts,
+    wald_row,
 )
 from pathfinder_eval.estimators.sw_lmm import (
     CellSummaries,
@@ -732,26 +733,12 @@ def wald_rows(
 ) -> list[dict[str, Any]]:
     """One row per contrast on the log scale (log odds or rate ratio): Wald statistic, t(df)
     or normal reference."""
-    crit = stats.t.ppf(0.5 + level / 2.0, df)
     rows = []
     for term, contrast in contrasts.items():
         lvec = contrast.vector
         est = float(lvec @ fit.beta)
         se = float(np.sqrt(lvec @ fit.vcov @ lvec))
-        stat = est / se
-        rows.append(
-            {
-                "term": f"{term}, {scale}",
-                "estimate": est,
-                "std_error": se,
-                "statistic": stat,
-                "p_value": float(2.0 * stats.t.sf(abs(stat), df)),
-                "ci_lower": est - crit * se,
-                "ci_upper": est + crit * se,
-                "df": df,
-                "event_time": np.nan if contrast.event_time is None else contrast.event_time,
-            }
-        )
+        rows.append(wald_row(f"{term}, {scale}", est, se, df, level, contrast))
     return rows
 
 
