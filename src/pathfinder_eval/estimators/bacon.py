@@ -210,19 +210,7 @@ class BaconDecomposition:
         dec = bacon_decomposition(y, first)
         fit = fit_twfe(cells, ["treated"], weighted=False)
         summ = t_summary(fit.params, fit.vcov, fit.n_clusters - 1, level)
-        rows = [
-            {
-                "term": "ATT (TWFE)",
-                "estimate": dec.twfe,
-                "std_error": summ.std_error[0],
-                "statistic": summ.statistic[0],
-                "p_value": summ.p_value[0],
-                "ci_lower": summ.ci_lower[0],
-                "ci_upper": summ.ci_upper[0],
-                "df": summ.df,
-                "n_units": fit.n_clusters,
-            }
-        ]
+        rows = [summ.row(0, "ATT (TWFE)", dec.twfe, n_units=fit.n_clusters)]
         types = dec.by_type()
         for kind, (_w, avg) in types.items():
             rows.append(

@@ -241,18 +241,14 @@ class Imputation:
             e = None if h == 0 else int(res.event_time[h - 1])
             sel = np.ones(rel.size, bool) if e is None else rel == e
             rows.append(
-                {
-                    "term": "ATT (all treated cells)" if e is None else f"event time {e}",
-                    "estimate": res.estimate[h],
-                    "std_error": summ.std_error[h],
-                    "statistic": summ.statistic[h],
-                    "p_value": summ.p_value[h],
-                    "ci_lower": summ.ci_lower[h],
-                    "ci_upper": summ.ci_upper[h],
-                    "df": float(df),
-                    "event_time": np.nan if e is None else float(e),
-                    "n_units": len(set(treated_units[sel].tolist())),
-                }
+                summ.row(
+                    h,
+                    "ATT (all treated cells)" if e is None else f"event time {e}",
+                    res.estimate[h],
+                    df=float(df),
+                    event_time=np.nan if e is None else float(e),
+                    n_units=len(set(treated_units[sel].tolist())),
+                )
             )
         warns = list(few_cluster_warnings(len(set(treated_units.tolist())), res.n_clusters))
         if res.n_dropped:

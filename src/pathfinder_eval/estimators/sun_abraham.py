@@ -271,18 +271,14 @@ class SunAbraham:
                 term = f"event time {int(e)}"
                 n_units = cells.loc[rel_all == e, "unit"].nunique()
             rows.append(
-                {
-                    "term": term,
-                    "estimate": est[j],
-                    "std_error": summ.std_error[j],
-                    "statistic": summ.statistic[j],
-                    "p_value": summ.p_value[j],
-                    "ci_lower": summ.ci_lower[j],
-                    "ci_upper": summ.ci_upper[j],
-                    "df": float(df),
-                    "event_time": np.nan if e is None else float(e),
-                    "n_units": n_units,
-                }
+                summ.row(
+                    j,
+                    term,
+                    est[j],
+                    df=float(df),
+                    event_time=np.nan if e is None else float(e),
+                    n_units=n_units,
+                )
             )
         coef_se = np.sqrt(np.diag(res.vcov))
         leads = np.flatnonzero(res.rel < -1)

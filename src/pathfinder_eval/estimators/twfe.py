@@ -96,17 +96,7 @@ class TwoWayFixedEffects:
         fit = fit_twfe(cells, ["treated"], self.weighted)
         summ = t_summary(fit.params, fit.vcov, fit.n_clusters - 1, level)
         n_treated = int(cells.loc[cells["role"] == "treated", "unit"].nunique())
-        row = {
-            "term": "ATT (TWFE)",
-            "estimate": fit.params[0],
-            "std_error": summ.std_error[0],
-            "statistic": summ.statistic[0],
-            "p_value": summ.p_value[0],
-            "ci_lower": summ.ci_lower[0],
-            "ci_upper": summ.ci_upper[0],
-            "df": summ.df,
-            "n_units": fit.n_clusters,
-        }
+        row = summ.row(0, "ATT (TWFE)", fit.params[0], n_units=fit.n_clusters)
         label, warns = INFERENCE_LABEL, few_cluster_warnings(n_treated, fit.n_clusters)
         method = self.inference.method
         chosen = method == "default" and n_treated < 20 and not self.weighted
@@ -271,20 +261,7 @@ class EventStudy:
                 label += " or earlier"
             if e == self.max_lag:
                 label += " or later"
-            rows.append(
-                {
-                    "term": label,
-                    "estimate": fit.params[j],
-                    "std_error": summ.std_error[j],
-                    "statistic": summ.statistic[j],
-                    "p_value": summ.p_value[j],
-                    "ci_lower": summ.ci_lower[j],
-                    "ci_upper": summ.ci_upper[j],
-                    "df": summ.df,
-                    "event_time": e,
-                    "n_units": n_by_e[e],
-                }
-            )
+            rows.append(summ.row(j, label, fit.params[j], event_time=e, n_units=n_by_e[e]))
         leads = [j for j, e in enumerate(observed) if e < 0]
         pretrend = (
             wald_test(fit.params[leads], fit.vcov[np.ix_(leads, leads)], summ.df) if leads else None

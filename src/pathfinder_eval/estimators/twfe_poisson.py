@@ -143,17 +143,7 @@ class PoissonTWFE:
         summ = t_summary(
             np.array([fit.estimate]), np.array([[fit.std_error**2]]), fit.n_clusters - 1, level
         )
-        row = {
-            "term": "log rate ratio (Poisson TWFE)",
-            "estimate": fit.estimate,
-            "std_error": summ.std_error[0],
-            "statistic": summ.statistic[0],
-            "p_value": summ.p_value[0],
-            "ci_lower": summ.ci_lower[0],
-            "ci_upper": summ.ci_upper[0],
-            "df": summ.df,
-            "n_units": fit.n_clusters,
-        }
+        row = summ.row(0, "log rate ratio (Poisson TWFE)", fit.estimate, n_units=fit.n_clusters)
         n_treated = int(usable.loc[usable["role"] == "treated", "unit"].nunique())
         warns = []
         if dropped:

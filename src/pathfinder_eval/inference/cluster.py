@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -18,6 +19,20 @@ class TSummary:
     ci_lower: np.ndarray
     ci_upper: np.ndarray
     df: float
+
+    def row(self, j: int, term: str, estimate: float, **extra: Any) -> dict[str, Any]:
+        """Coefficient j as an estimates-table row (fixed columns, df, then `extra`)."""
+        return {
+            "term": term,
+            "estimate": estimate,
+            "std_error": self.std_error[j],
+            "statistic": self.statistic[j],
+            "p_value": self.p_value[j],
+            "ci_lower": self.ci_lower[j],
+            "ci_upper": self.ci_upper[j],
+            "df": self.df,
+            **extra,
+        }
 
 
 def t_summary(estimate: np.ndarray, vcov: np.ndarray, df: float, level: float) -> TSummary:
