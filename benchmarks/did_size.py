@@ -12,7 +12,10 @@ inversion code as much as of the method). Monte Carlo SE = √(p(1 − p)/reps).
 Methods: CR1 with t(G−1) (the current default above 20 treated); CR2 with Bell–McCaffrey /
 Satterthwaite df (inference/cr2.py); wild cluster restricted bootstrap, Webb weights
 (inference/wild_bootstrap.py); randomisation inference re-assigning start dates
-(inference/randomisation_did.py); Conley–Taber (inference/conley_taber.py).
+(inference/randomisation_did.py); Conley–Taber (inference/conley_taber.py). Callaway &
+Sant'Anna's simple ATT (never-treated comparisons) with did's influence-function SE and normal
+reference, and with the cohort-stratified variance and Bell-McCaffrey df
+(inference/cohort_stratified.py).
 """
 
 from __future__ import annotations
@@ -23,12 +26,26 @@ import time
 import numpy as np
 from scipy import stats
 
+from pathfinder_eval.estimators.callaway_santanna import (
+    aggregate,
+    group_time_att,
+    prepare_cohorts,
+)
+from pathfinder_eval.inference.cohort_stratified import cohort_stratified
 from pathfinder_eval.inference.conley_taber import conley_taber
 from pathfinder_eval.inference.cr2 import cr2_inference, two_way_projection
 from pathfinder_eval.inference.randomisation_did import timing_randomisation
 from pathfinder_eval.inference.wild_bootstrap import wild_cluster_bootstrap
 
-METHODS = ("CR1 t(G-1)", "CR2-BM", "WCR bootstrap", "randomisation", "Conley-Taber")
+METHODS = (
+    "CR1 t(G-1)",
+    "CR2-BM",
+    "WCR bootstrap",
+    "randomisation",
+    "Conley-Taber",
+    "CS IF normal",
+    "CS stratified",
+)
 TAU = 0.3
 
 
@@ -59,6 +76,24 @@ def cr1(y, d, units, proj, level):
     return p, beta - crit * se, beta + crit * se
 
 
+def callaway_santanna(yy, start, n_units, n_periods, level):
+    """The simple ATT of Callaway & Sant'Anna (never-treated comparisons): did's
+    influence-function SE with a normal reference, and the cohort-stratified variance with
+    Bell-McCaffrey df (inference/cohort_stratified.py, the default with < 20 treated)."""
+    periods = np.arange(n_periods, dtype=float)
+    y = yy.reshape(n_units, n_periods)
+    gt = group_time_att(y, prepare_cohorts(start, periods)[0], periods)
+    agg = aggregate(gt, "simple")
+    strat = cohort_stratified(y, gt, agg.weights)
+    if_se = float(np.sqrt(np.sum(agg.overall_influence**2))) / n_units
+    out = []
+    for se, df in ((if_se, np.inf), (strat.std_error[0], strat.df[0])):
+        crit = stats.t.ppf(0.5 + level / 2, df)
+        p = 2 * stats.t.sf(abs(agg.overall / se), df)
+        out.append((p, agg.overall - crit * se, agg.overall + crit * se))
+    return out
+
+
 def one_rep(rng, n_units, n_periods, n_treated, draws, level=0.95):
     y, d, units, periods, start = simulate(rng, n_units, n_periods, n_treated)
     proj = two_way_projection(units, periods)
@@ -69,12 +104,15 @@ def one_rep(rng, n_units, n_periods, n_treated, draws, level=0.95):
         wb = wild_cluster_bootstrap(yy, d, units, periods, units, draws, "webb", level, seed)
         ri = timing_randomisation(yy, units, periods, start, draws, seed, level)
         ct = conley_taber(yy, d, units, periods, draws=draws, level=level, seed=seed)
+        cs_if, cs_strat = callaway_santanna(yy, start, n_units, n_periods, level)
         out[label] = {
             "CR1 t(G-1)": cr1(yy, d, units, proj, level),
             "CR2-BM": (c2.p_value[0], c2.ci_lower[0], c2.ci_upper[0]),
             "WCR bootstrap": (wb.p_value, wb.ci_lower, wb.ci_upper),
             "randomisation": (ri.p_value, ri.ci_lower, ri.ci_upper),
             "Conley-Taber": (ct.p_value, ct.ci_lower, ct.ci_upper),
+            "CS IF normal": cs_if,
+            "CS stratified": cs_strat,
         }
         out[label + "_df"] = c2.df[0]
     return out

@@ -400,3 +400,40 @@ def test_covariate_errors_name_the_row_and_covariates_need_records(tmp_path):
     )
     with pytest.raises(DesignError, match=r"data\.source: records"):
         load_design(design)
+
+
+def _first_clusters(n: int, tmp_path):
+    raw, cluster, trt, y = records("sim_ne")
+    keep = raw[raw[cluster].isin([f"k{i:02d}" for i in range(1, n + 1)])]
+    return panel_from_records(keep.reset_index(drop=True), cluster, trt, y, tmp_path)
+
+
+def test_default_inference_is_exact_randomisation_below_eight_clusters(tmp_path):
+    panel = _first_clusters(6, tmp_path)  # 3 sequences of 2: 90 allocations
+    default = SteppedWedge().fit(panel, "y", "a")
+    chosen = SteppedWedge(inference=Inference(method="randomisation")).fit(panel, "y", "a")
+    cols = ["estimate", "p_value", "ci_lower", "ci_upper"]
+    pd.testing.assert_frame_equal(default.table[cols], chosen.table[cols])
+    rnd = default.diagnostics["randomisation"]
+    assert rnd["exact"] and rnd["allocations"] == rnd["possible_allocations"] == 90
+    assert default.diagnostics["df_method"] == "randomisation"
+    assert "chosen because the trial has 6 clusters (fewer than 8" in default.inference
+    assert not default.warnings or "Kenward-Roger" not in " ".join(default.warnings)
+
+
+def test_default_inference_is_kenward_roger_from_eight_clusters(tmp_path):
+    raw, cluster, trt, y = records("sim_ne")  # 10 clusters
+    panel = panel_from_records(raw, cluster, trt, y, tmp_path)
+    default = SteppedWedge().fit(panel, "y", "a")
+    kr = SteppedWedge(inference=Inference(method="kenward_roger")).fit(panel, "y", "a")
+    pd.testing.assert_frame_equal(default.table, kr.table)
+    assert default.inference == kr.inference and "chosen" not in default.inference
+
+
+def test_too_few_allocations_for_randomisation_keep_kenward_roger_with_a_warning(tmp_path):
+    panel = _first_clusters(4, tmp_path)  # 2 sequences of 2: 6 allocations, min p = 1/6
+    res = SteppedWedge().fit(panel, "y", "a")
+    assert res.diagnostics["df_method"] == "kenward_roger" and np.isfinite(res.table["df"][0])
+    assert any(
+        "only 4 clusters (only 6 distinct allocations exist" in w for w in res.warnings
+    )

@@ -29,6 +29,7 @@ from scipy import stats
 
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.twfe import few_cluster_warnings
+from pathfinder_eval.inference.cohort_stratified import cohort_stratified
 from pathfinder_eval.panel import ValidatedPanel
 from pathfinder_eval.results import EffectEstimates, estimates_table
 from pathfinder_eval.spec import Inference
@@ -49,6 +50,9 @@ PS_CAP = 1.0 - 1e-6  # propensity scores are capped here (DRDID)
 PS_TRIM = 0.995  # comparison units with a propensity score at or above this get weight 0
 IQR_NORMAL = stats.norm.ppf(0.75) - stats.norm.ppf(0.25)
 BAND_DRAWS = 9999  # Gaussian draws for the sup-t critical value when inference is analytic
+# Below this many treated units "default" inference is the cohort-stratified variance with
+# Bell-McCaffrey df (inference/cohort_stratified.py), as TWFE switches to CR2.
+SMALL_SAMPLE_TREATED = 20
 
 
 # --------------------------------------------------------------------------------------------
@@ -161,7 +165,9 @@ class GroupTimeATT:
     influence: (n, k), Fortran-ordered, did's scaling (att − target ≈ column mean), zero for
     units outside a cell; post: (k,) bool, g ≤ t; n_treated, n_control: (k,) units used;
     unit_cohort: (n,) cohort of each unit (NaN never treated); unit_weight: (n,);
-    cohorts: (m,) treated cohorts kept; dropped_cells: (g, t, reason) of cells not estimable.
+    cohorts: (m,) treated cohorts kept; comparison: (k, m + 1) bool, the cohorts (never
+    treated last) that are each cell's comparison units; dropped_cells: (g, t, reason) of
+    cells not estimable.
     """
 
     group: np.ndarray
@@ -176,6 +182,7 @@ class GroupTimeATT:
     unit_weight: np.ndarray
     cohorts: np.ndarray
     periods: np.ndarray
+    comparison: np.ndarray
     dropped_cells: tuple[tuple[float, float, str], ...] = ()
 
     @property
@@ -365,6 +372,7 @@ def group_time_att(
         unit_weight=w_unit,
         cohorts=glist,
         periods=periods,
+        comparison=np.array([c[4] for c in cols], dtype=bool).reshape(len(cols), n_coh + 1),
         dropped_cells=tuple(dropped),
     )
 
@@ -808,7 +816,10 @@ class CallawaySantAnna:
     outcomes, taken at the base period; weighted: unit weights from the panel's weight column
     (first period); balance_e, min_e, max_e: event-time window of the dynamic aggregation.
 
-    Inference: "cluster_robust" (and "default" with bootstrap_draws = 0) uses analytic
+    Inference: "default" with fewer than 20 treated units, no covariates, no weights and
+    clustering by unit uses the cohort-stratified variance with Bell-McCaffrey df for the
+    reported rows (inference/cohort_stratified.py; did's standard errors over-reject there:
+    benchmarks/did_size.py); otherwise, and for "cluster_robust", analytic
     influence-function standard errors clustered by `inference.cluster` (the unit, or a column
     of the panel's unit table) with a normal reference and a Gaussian sup-t band;
     "multiplier_bootstrap" (or bootstrap_draws > 0) uses did's multiplier bootstrap with
@@ -971,10 +982,27 @@ class CallawaySantAnna:
             se = boot.std_error
         else:
             se = an_se
-        z = stats.norm.ppf(0.5 + level / 2.0)
+        df = np.full(len(est), np.inf)
+        n_treated_units = int(np.isfinite(cohort).sum())
+        small = (
+            self.inference.method == "default"
+            and boot is None
+            and n_treated_units < SMALL_SAMPLE_TREATED
+            and cov is None
+            and not self.weighted
+            and cluster is None
+        )
+        if small:
+            rows_w = [simple.overall_weights[None, :]]
+            if self.aggregation != "simple":
+                rows_w += [agg.weights, agg.overall_weights[None, :]]
+            strat = cohort_stratified(y, gt, np.vstack(rows_w))
+            se = se.copy()
+            se[:n_rows], df[:n_rows] = strat.std_error, strat.df
         with np.errstate(divide="ignore", invalid="ignore"):
             stat = est / se
-        pval = 2.0 * stats.norm.sf(np.abs(stat))
+        pval = 2.0 * stats.t.sf(np.abs(stat), df)
+        half = stats.t.ppf(0.5 + level / 2.0, df) * se  # NaN df (a zero-variance row): NaN
 
         # Uniform bands: sup-t over the aggregation's rows and over the ATT(g,t) cells.
         agg_sl = slice(1, 1 + len(agg.estimate)) if self.aggregation != "simple" else slice(0, 1)
@@ -1001,9 +1029,9 @@ class CallawaySantAnna:
                 "std_error": se[i],
                 "statistic": stat[i],
                 "p_value": pval[i],
-                "ci_lower": est[i] - z * se[i],
-                "ci_upper": est[i] + z * se[i],
-                "df": np.nan,
+                "ci_lower": est[i] - half[i],
+                "ci_upper": est[i] + half[i],
+                "df": df[i] if np.isfinite(df[i]) else np.nan,
                 **extra,
             }
 
@@ -1075,8 +1103,8 @@ class CallawaySantAnna:
                 "estimate": float(est[i]),
                 "std_error": float(se[i]),
                 "analytic_std_error": float(an_se[i]),
-                "ci_lower": float(est[i] - z * se[i]),
-                "ci_upper": float(est[i] + z * se[i]),
+                "ci_lower": float(est[i] - half[i]),
+                "ci_upper": float(est[i] + half[i]),
             }
         agg_band = [
             {
@@ -1094,6 +1122,22 @@ class CallawaySantAnna:
                 f"{self.seed}) clustered by {cl_name}: IQR-based standard errors, normal "
                 "intervals, sup-t uniform bands"
             )
+        elif small:
+            label = (
+                "cohort-stratified variance (each cohort's contribution's variance estimated "
+                "within the cohort, divisor n − 1"
+                + (
+                    f"; {strat.singletons} single-LA cohort(s) borrow the pooled within-cohort "
+                    "covariance"
+                    if strat.singletons
+                    else ""
+                )
+                + ") with Bell-McCaffrey degrees of freedom, t reference; chosen because only "
+                f"{n_treated_units} units are treated (did's influence-function standard errors "
+                "with a normal reference over-reject with few treated units); ATT(g,t) cells "
+                "keep the influence-function standard errors, and uniform bands a Gaussian "
+                "sup-t critical value"
+            )
         else:
             label = (
                 f"analytic influence-function standard errors clustered by {cl_name}, normal "
@@ -1109,8 +1153,8 @@ class CallawaySantAnna:
             warns.append(f"{n_first} units treated by the first period were dropped.")
         for g_, t_, why in gt.dropped_cells:
             warns.append(f"ATT(g={g_:g}, t={t_:g}) not estimated: {why}.")
-        n_treated_units = int(np.isfinite(cohort).sum())
-        warns += few_cluster_warnings(n_treated_units, n_cl)
+        if not small:
+            warns += few_cluster_warnings(n_treated_units, n_cl)
         pre = pretest(gt, cluster)
         if pre is not None and pre["df"] >= n_treated_units:
             warns.append(
@@ -1142,7 +1186,6 @@ class CallawaySantAnna:
             if boot is None
             else {"draws": boot.draws, "weights": boot.weights, "seed": self.seed},
         }
-        n_treated = int(np.isfinite(cohort).sum())
         return EffectEstimates(
             analysis_id,
             outcome,
@@ -1152,7 +1195,7 @@ class CallawaySantAnna:
             level,
             vcov,
             n_units,
-            n_treated,
+            n_treated_units,
             n_units * len(wp.periods),
             MappingProxyType(diagnostics),
             tuple(warns),

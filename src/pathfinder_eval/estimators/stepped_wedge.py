@@ -34,6 +34,7 @@ from pathfinder_eval.estimators.sw_lmm_records import fit_records
 from pathfinder_eval.inference.randomisation import (
     RandomisationResult,
     Statistic,
+    allocation_count,
     randomisation_test,
 )
 from pathfinder_eval.panel import ValidatedPanel
@@ -55,6 +56,19 @@ DF_LABEL = {
     "satterthwaite": "model-based standard error, Satterthwaite degrees of freedom",
     "model_based": "model-based standard error, normal reference",
 }
+# Below this many clusters Kenward-Roger is conservative (benchmarks/sw_coverage.py: 6 clusters,
+# size 3.6-4.0%, coverage 96.4-97.0%) while Satterthwaite over-rejects (6.5%); an exact
+# randomisation test has size at most α by construction, so it is the default there.
+SMALL_TRIAL_CLUSTERS = 8
+# The fewest distinct allocations with which a randomisation test can reject at 5% (p ≥ 1/M).
+MIN_ALLOCATIONS = 20
+
+
+def default_method(clusters: int, allocations: int) -> str:
+    """The "default" inference: randomisation for fewer than SMALL_TRIAL_CLUSTERS clusters when
+    the design has enough distinct allocations to reject at 5%, Kenward-Roger otherwise."""
+    small = clusters < SMALL_TRIAL_CLUSTERS and allocations >= MIN_ALLOCATIONS
+    return "randomisation" if small else "kenward_roger"
 
 
 @dataclass(frozen=True)
@@ -67,7 +81,8 @@ class SteppedWedge:
     all), followed by the point effects. `period_effects`: categorical (default), linear or
     spline (`period_knots` knots).
 
-    Inference: "default" and "kenward_roger" use the Kenward-Roger adjusted covariance and df;
+    Inference: "default" is `default_method`: randomisation below 8 clusters (when the design
+    allows a 5% test), else Kenward-Roger; "kenward_roger" uses the adjusted covariance and df;
     "satterthwaite" the model-based SE with Satterthwaite df; "model_based" a normal reference;
     "randomisation" re-randomises clusters to sequences (inference/randomisation.py) with the
     `randomisation_statistic` (model_based: the GLS effect with null-model variance parameters;
@@ -104,8 +119,8 @@ class SteppedWedge:
         )
         check_design(trial, fe)
         contrasts = effect_contrasts(fe, self.effect, self.tate_window)
-        method = "kenward_roger" if self.inference.method == "default" else self.inference.method
         people = individual_records(panel, outcome, trial)
+        method, why = self._method(trial, people is not None)
         extra: dict[str, Any] = {}
         if people is None:
             fit = fit_reml(trial.cells, fe.X, self.model)
@@ -166,7 +181,7 @@ class SteppedWedge:
         else:
             rows = effect_rows(fit, ss, contrasts, method, level)
         n_treated = int((trial.start < len(panel.periods)).sum())
-        warns = []
+        warns = [why] if why and method == "kenward_roger" else []
         if fit.boundary:
             warns.append(
                 f"Variance parameter(s) {', '.join(fit.boundary)} estimated on the boundary "
@@ -177,7 +192,8 @@ class SteppedWedge:
             analysis_id,
             outcome,
             self.name,
-            f"{MODEL_LABEL[self.model]}; {self._inference_label(method)}",
+            f"{MODEL_LABEL[self.model]}; {self._inference_label(method)}"
+            + (f"; {why}" if why and method == "randomisation" else ""),
             estimates_table(rows),
             level,
             fit.vcov[np.ix_(fe.effect, fe.effect)],
@@ -201,6 +217,31 @@ class SteppedWedge:
                     where=f"options.{key}",
                     fix=f"use {SPLINE_KNOTS} (the default) or another whole number of 2 or more",
                 )
+
+    def _method(self, trial: TrialArrays, records: bool) -> tuple[str, str]:
+        """The inference method to use and, for "default", why it was chosen."""
+        if self.inference.method != "default":
+            return self.inference.method, ""
+        n = len(trial.clusters)
+        total = allocation_count(trial.start)
+        method = "kenward_roger" if records else default_method(n, total)
+        if method == "randomisation":
+            return method, (
+                f"chosen because the trial has {n} clusters (fewer than {SMALL_TRIAL_CLUSTERS}, "
+                "where Kenward-Roger intervals are conservative); the test's size is at most "
+                "the nominal level by construction"
+            )
+        if n >= SMALL_TRIAL_CLUSTERS:
+            return method, ""
+        reason = (
+            "randomisation inference is not available on individual records"
+            if records
+            else f"only {total} distinct allocations exist, too few for a 5% randomisation test"
+        )
+        return method, (
+            f"Kenward-Roger inference although the trial has only {n} clusters ({reason}): with "
+            "so few clusters its intervals tend to be conservative"
+        )
 
     def _inference_label(self, method: str) -> str:
         if method != "randomisation":

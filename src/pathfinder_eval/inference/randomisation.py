@@ -56,12 +56,19 @@ class Allocations:
     total: int
 
 
+def allocation_count(start: np.ndarray) -> int:
+    """How many distinct allocations of the clusters to the observed sequences exist: the
+    multinomial coefficient I! / Π n_s!."""
+    _, counts = np.unique(start, return_counts=True)
+    return math.factorial(len(start)) // math.prod(math.factorial(int(c)) for c in counts)
+
+
 def allocations(start: np.ndarray, draws: int, seed: int) -> Allocations:
     """Every distinct re-allocation of clusters to the observed sequences when there are at most
     `draws`, else the observed allocation plus `draws` random permutations (seeded)."""
     values, counts = np.unique(start, return_counts=True)
     n = len(start)
-    total = math.factorial(n) // math.prod(math.factorial(int(c)) for c in counts)
+    total = allocation_count(start)
     if total <= draws:
         rows = [start.copy()]
         for alloc in _multiset_allocations(n, values, counts):
@@ -178,6 +185,62 @@ def within_period_statistics(cells: CellSummaries, starts: np.ndarray) -> np.nda
     return out
 
 
+@dataclass
+class NullDistribution:
+    """The statistic over the allocations as a function of the hypothesised constant effect b:
+    `statistics(b)` is (M,) with the observed allocation first, `p_value(b)` the two-sided
+    share of allocations at least as extreme. The model-based statistic's REML null fit at the
+    first b is the warm start of every later one."""
+
+    cells: CellSummaries
+    alloc: Allocations
+    fe: FixedEffects
+    shape: Shape
+    contrast: np.ndarray
+    structure: Structure
+    statistic: Statistic
+    warm: RemlFit | None = None
+
+    @classmethod
+    def build(
+        cls,
+        cells: CellSummaries,
+        start: np.ndarray,
+        fe: FixedEffects,
+        shape: Shape,
+        contrast: np.ndarray,
+        structure: Structure,
+        statistic: Statistic,
+        draws: int,
+        seed: int,
+    ) -> NullDistribution:
+        """start: (I,) observed first intervention period index of each cluster."""
+        alloc = allocations(start, draws, seed)
+        return cls(cells, alloc, fe, shape, contrast, structure, statistic)
+
+    def statistics(self, b: float) -> np.ndarray:
+        treated_obs = _treated(self.cells.observed, self.alloc.starts[0])
+        shifted = _shifted(self.cells, treated_obs, b)
+        if self.statistic == "within_period":
+            return within_period_statistics(shifted, self.alloc.starts)
+        stats, fit = model_based_statistics(
+            shifted,
+            self.alloc.starts,
+            self.fe,
+            self.shape,
+            self.contrast,
+            self.structure,
+            self.warm,
+        )
+        self.warm = self.warm or fit
+        return stats
+
+    def p_value(self, b: float) -> float:
+        stats = self.statistics(b)
+        scale = max(float(np.abs(stats).max()), 1.0)
+        return float(np.mean(np.abs(stats) >= np.abs(stats[0]) - TIE_TOL * scale))
+
+
 def randomisation_test(
     cells: CellSummaries,
     start: np.ndarray,
@@ -194,41 +257,25 @@ def randomisation_test(
 
     start: (I,) observed first intervention period index of each cluster; fe, contrast: the
     design and the contrast the model-based statistic estimates."""
-    alloc = allocations(start, draws, seed)
-    treated_obs = _treated(cells.observed, start)
-    first: list[RemlFit] = []  # the b = 0 null fit, the warm start of every later one
-
-    def null_stats(b: float) -> np.ndarray:
-        shifted = _shifted(cells, treated_obs, b)
-        if statistic == "within_period":
-            return within_period_statistics(shifted, alloc.starts)
-        stats, fit = model_based_statistics(
-            shifted, alloc.starts, fe, shape, contrast, structure, first[0] if first else None
-        )
-        first[:] = first or [fit]
-        return stats
-
-    def p_value(b: float) -> float:
-        stats = null_stats(b)
-        scale = max(float(np.abs(stats).max()), 1.0)
-        return float(np.mean(np.abs(stats) >= np.abs(stats[0]) - TIE_TOL * scale))
-
-    null = null_stats(0.0)
+    dist = NullDistribution.build(
+        cells, start, fe, shape, contrast, structure, statistic, draws, seed
+    )
+    null = dist.statistics(0.0)
     estimate = float(null[0])
     alpha = 1.0 - level
     spread = float(np.std(null)) or 1.0
-    lower = invert_test(p_value, estimate, -spread, alpha)
-    upper = invert_test(p_value, estimate, spread, alpha)
+    lower = invert_test(dist.p_value, estimate, -spread, alpha)
+    upper = invert_test(dist.p_value, estimate, spread, alpha)
     return RandomisationResult(
         statistic,
         estimate,
         null,
-        p_value(0.0),
+        dist.p_value(0.0),
         lower,
         upper,
-        len(alloc.starts),
-        alloc.exact,
-        alloc.total,
+        len(dist.alloc.starts),
+        dist.alloc.exact,
+        dist.alloc.total,
     )
 
 

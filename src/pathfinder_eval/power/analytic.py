@@ -5,9 +5,10 @@ et al. 2019, SMMR 28:703–716 for exponential decay).
 
 A design is a clusters × periods matrix: 1 = intervention, 0 = control, NaN = no measurement
 (incomplete designs, transition periods). Period effects are categorical. The covariance of a
-cluster's cell means j, k is τ²·r^|j−k| + η²/m + [j = k](γ² + σ²/m), so Hussey & Hughes
-(γ = η = 0, r = 1), nested exchangeable (γ > 0), exponential decay (r < 1) and closed cohorts
-(η > 0: the same m individuals every period) are each one `VarianceModel`.
+cluster's cell means j, k is τ²·r^|j−k| + η²·q^|j−k|/m + [j = k](γ² + σ²/m), so Hussey & Hughes
+(γ = η = 0, r = 1), nested exchangeable (γ > 0), exponential decay (r < 1), closed cohorts
+(η > 0: the same m individuals every period) and open cohorts with an autoregressive individual
+effect (q < 1, as SteppedPower's third AR element) are each one `VarianceModel`.
 """
 
 from __future__ import annotations
@@ -26,13 +27,15 @@ class VarianceModel:
     tau2: cluster (between-period shared) variance; gamma2: cluster-period variance
     (nested exchangeable); sigma2: individual residual variance; decay: r in τ²·r^|j−k|
     (exponential decay; 1 = no decay); cohort_eta2: individual random-effect variance in a
-    closed cohort (the same m individuals measured every period)."""
+    closed cohort (the same m individuals measured every period); cohort_decay: q in
+    η²·q^|j−k| (an individual effect that decays with the lag; 1 = constant)."""
 
     tau2: float
     sigma2: float
     gamma2: float = 0.0
     decay: float = 1.0
     cohort_eta2: float = 0.0
+    cohort_decay: float = 1.0
 
     @classmethod
     def from_icc(
@@ -48,7 +51,8 @@ class VarianceModel:
 def cell_covariance(model: VarianceModel, periods: int, sizes: np.ndarray) -> np.ndarray:
     """(T, T) covariance of one cluster's cell means; sizes: (T,) individuals per cell."""
     lag = np.abs(np.subtract.outer(np.arange(periods), np.arange(periods)))
-    cov = model.tau2 * model.decay**lag + model.cohort_eta2 / np.sqrt(np.outer(sizes, sizes))
+    cohort = model.cohort_eta2 * model.cohort_decay**lag / np.sqrt(np.outer(sizes, sizes))
+    cov = model.tau2 * model.decay**lag + cohort
     cov[np.diag_indices(periods)] += model.gamma2 + model.sigma2 / sizes
     return cov
 
