@@ -33,7 +33,14 @@ def family_help(tmp_path_factory):
 
 def check_schema(doc: dict) -> None:
     assert doc["schema_version"] == 1
-    assert set(doc) == {"schema_version", "design", "provenance", "analyses", "exclusions"}
+    assert set(doc) == {
+        "schema_version",
+        "design",
+        "provenance",
+        "analyses",
+        "exclusions",
+        "robustness",
+    }
     prov = doc["provenance"]
     assert set(prov) == {
         "package_version",
@@ -59,7 +66,10 @@ def check_schema(doc: dict) -> None:
         } <= set(a)
         for row in a["estimates"]:
             assert list(row)[: len(COLUMNS)] == list(COLUMNS)
-    for e in doc["exclusions"]:
+    excluded = doc["exclusions"] + [
+        e for p in doc["robustness"]["placebo_in_time"] for e in p["exclusions"]
+    ]
+    for e in excluded:
         assert set(e) == {"reason", "outcome", "count", "units", "stage"}
         assert e["count"] > 0
 
@@ -110,6 +120,30 @@ def test_other_designs_run(tmp_path, name):
         assert len(sc) == 4 and all(len(a["diagnostics"]["units"]) == 2 for a in sc)
         assert all("Only 1 post-period" in " ".join(a["warnings"]) for a in sc)
         assert "only 1 period of data after the start (2025)" in html
+        check_gap_tables(html, doc)
+
+
+def check_gap_tables(html: str, doc: dict) -> None:
+    """Each synthetic analysis shows its gap series as a chart with a table of the same values."""
+    from pathfinder_eval.report.context import fmt
+
+    tables = re.findall(r"<caption>Gap in (.*?): treated.*?</caption>(.*?)</table>", html, re.S)
+    synthetic = [a for a in doc["analyses"] if a["estimator"].startswith("synthetic")]
+    assert len(tables) == len(synthetic) == 9
+    for a, (_, body) in zip(synthetic, tables, strict=True):
+        d = a["diagnostics"]
+        if a["estimator"] == "synthetic_control":
+            series = [u["gaps"] for u in d["units"].values()]
+        else:
+            series = list(d["gaps"].values())
+        heads = re.findall(r'<th scope="col" class="num">(.*?)</th>', body)
+        assert len(heads) == len(series)
+        rows = dict(re.findall(r'<th scope="row">(\d{4})</th>(.*?)</tr>', body))
+        for period, cells in rows.items():
+            shown = re.findall(r'<td class="num">(.*?)</td>', cells)
+            assert shown == [fmt(s[period]) for s in series]
+        assert list(rows) == list(series[0])
+    assert html.count("Donor (unit) weights, cohort 2025") == 4  # one per SDID outcome
 
 
 def test_trial_example_runs(tmp_path):
@@ -166,11 +200,102 @@ def test_templates_override(tmp_path):
     assert "Evidence body edition" in html
 
 
-def test_example_brand_override_restyles_only_the_frame(tmp_path):
+def test_example_brand_override_restyles_the_frame_and_one_partial(tmp_path):
     brand = DESIGNS.parent / "reports" / "examples" / "evidence_body"
     html, _ = run_design(tmp_path, "family_network", "--templates", str(brand))
     assert "Example Evidence Centre" in html
+    assert "Independently reviewed before publication" in html  # its sections/cover.html.j2
+    assert html.count("<h1>") == 1
     assert 'id="summary"' in html and 'id="appendix"' in html  # sections kept
+
+
+def h2_ids(html: str) -> list[str]:
+    return re.findall(r'<h2 id="([^"]+)"', html)
+
+
+@pytest.fixture(scope="module")
+def trial_context():
+    from pathfinder_eval.evaluate import evaluate
+    from pathfinder_eval.report.context import build_context
+    from pathfinder_eval.spec import load_design
+
+    ev = evaluate(load_design(DESIGNS / "examples" / "stepped_wedge_trial.yaml"))
+    return build_context(ev)
+
+
+def test_sections_are_chosen_by_pilot_and_rendered_in_order(trial_context):
+    from pathfinder_eval.report.render import render_html
+
+    html = render_html(trial_context)
+    assert trial_context["sections"] == h2_ids(html)
+    assert "consort" in trial_context["sections"]
+    assert h2_ids(html)[:3] == ["summary", "design", "data"]
+
+
+def test_one_partial_and_the_order_can_be_overridden(tmp_path, trial_context):
+    from pathfinder_eval.report.render import render_html
+
+    (tmp_path / "sections").mkdir()
+    (tmp_path / "sections" / "limitations.html.j2").write_text(
+        '<h2 id="limitations">Caveats</h2>\n<p>{{ limitations | length }} caveats.</p>\n'
+    )
+    html = render_html(trial_context, tmp_path)
+    assert '<h2 id="limitations">Caveats</h2>' in html
+    assert f"<p>{len(trial_context['limitations'])} caveats.</p>" in html
+    assert h2_ids(html) == trial_context["sections"]  # the rest unchanged
+    (tmp_path / "sections" / "order.j2").write_text(
+        '{% set order = ["results"] + sections | reject("in", ["results", "consort"]) | list %}\n'
+    )
+    html = render_html(trial_context, tmp_path)
+    expected = ["results"] + [
+        s for s in trial_context["sections"] if s not in ("results", "consort")
+    ]
+    assert h2_ids(html) == expected
+
+
+def test_placebo_in_time_is_the_estimator_on_the_truncated_panel(family_help):
+    from dataclasses import replace
+
+    from pathfinder_eval.estimators.callaway_santanna import CallawaySantAnna
+    from pathfinder_eval.estimators.twfe import TwoWayFixedEffects
+    from pathfinder_eval.evaluate import prepare
+    from pathfinder_eval.report.context import fmt
+    from pathfinder_eval.spec import load_design
+
+    html, doc = family_help
+    placebo = {(p["id"], p["outcome"]): p for p in doc["robustness"]["placebo_in_time"]}
+    outcomes = ["repeat_referrals", "entering_care_rate", "s47_rate", "icpc_rate"]
+    ids = ["twfe", "callaway_santanna", "callaway_santanna_nyt"]
+    assert set(placebo) == {(i, o) for i in ids for o in outcomes}
+    # by hand: data before the first real start (2024), every start two years earlier
+    panel = prepare(load_design(DESIGNS / "family_help.yaml"))
+    cells = panel.cells[panel.cells["period"] < 2024].copy()
+    cells["cohort"] -= 2
+    cells["treated"] = (cells["period"] >= cells["cohort"]).astype("int64")
+    units = panel.units.assign(cohort=panel.units["cohort"] - 2)
+    manual = replace(panel, cells=cells, units=units, periods=tuple(range(2017, 2024)))
+    estimators = {
+        "twfe": TwoWayFixedEffects(leave_one_out=False, seed=panel.spec.seed),
+        "callaway_santanna": CallawaySantAnna(seed=panel.spec.seed),
+    }
+    for outcome in ("entering_care_rate", "s47_rate"):
+        late = int((panel.outcome_cells(outcome)["period"] >= 2024).sum())
+        for aid, est in estimators.items():
+            p = placebo[(aid, outcome)]
+            assert p["status"] == "ok" and p["window"] == ["2017", "2023"] and p["shift"] == 2
+            assert set(p["fake_starts"].values()) == {"2022", "2023"}
+            assert [e["count"] for e in p["exclusions"]] == [late]
+            direct = est.fit(manual, outcome, aid).table.iloc[0]
+            row = p["estimates"][0]
+            assert row["estimate"] == pytest.approx(direct["estimate"], rel=1e-10)
+            assert row["ci_lower"] == pytest.approx(direct["ci_lower"], rel=1e-10)
+            cell = f"{fmt(row['estimate'])} ({fmt(row['ci_lower'])} to {fmt(row['ci_upper'])})"
+            assert cell in html
+    table = html[html.index('<h2 id="robustness">') : html.index('<h3 id="placebo">')]
+    assert table.count("<em>placebo: starts moved 2 periods earlier</em>") == 4
+    statements = html[html.index('<h3 id="placebo">') : html.index('<h2 id="limitations">')]
+    assert statements.count("<li>") == 12
+    assert "does not establish them" in statements or "excludes zero" in statements
 
 
 @pytest.mark.parametrize("name", ALL_DESIGNS)

@@ -8,7 +8,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pathfinder_eval.power.analytic import (
+    VarianceModel,
+    gls_precision,
+    mdes,
+    power,
+    stepped_wedge,
+)
 from pathfinder_eval.power.simulate import Task, replicate_seeds, run_task, simulate_power
+from pathfinder_eval.power.trial_simulation import (
+    TrialModel,
+    design_trial,
+    p_values,
+    simulate_replicates,
+    simulate_trial_power,
+    simulated_mdes,
+)
 from pathfinder_eval.spec import load_design
 
 DESIGNS = Path(__file__).resolve().parents[1] / "designs"
@@ -72,3 +87,136 @@ def test_la_panel_power_simulates_the_synthetic_panel(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "twfe on cla_rate" in out and "replicates        10" in out
     assert (tmp_path / "family_network_simulated_power.json").is_file()
+
+
+# --- the fast trial path (power/trial_simulation.py) ------------------------------------------
+
+NE_TRIAL = TrialModel(stepped_wedge([2] * 5), VarianceModel.from_icc(0.05, 0.8), 25)
+
+
+def test_fast_path_identical_in_process_local_workers_dask_and_any_chunking():
+    distributed = pytest.importorskip("distributed")
+    one = simulate_replicates(NE_TRIAL, 12, 3, (0.0, 0.3), workers=1, progress=False)
+    for chunk in (1, 5):
+        two = simulate_replicates(
+            NE_TRIAL, 12, 3, (0.0, 0.3), workers=2, chunk_size=chunk, progress=False
+        )
+        np.testing.assert_array_equal(one, two)
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        dask = simulate_replicates(
+            NE_TRIAL, 12, 3, (0.0, 0.3), scheduler=cluster.scheduler_address, chunk_size=4
+        )
+    np.testing.assert_array_equal(one, dask)
+    # common random numbers: the effect moves each estimate by exactly itself (REML is
+    # invariant to adding a column of X), SE and df unchanged
+    np.testing.assert_allclose(one[1, 0] - one[0, 0], 0.3, atol=1e-7)
+    np.testing.assert_allclose(one[1, 1:], one[0, 1:], rtol=1e-6)
+
+
+def test_fast_path_replicate_is_what_stepped_wedge_reports_on_the_same_cells(trial):
+    import pandas as pd
+
+    from pathfinder_eval.data.source import CELL_COLUMNS, LONG_COLUMNS, OutcomeData
+    from pathfinder_eval.estimators.stepped_wedge import SteppedWedge
+    from pathfinder_eval.evaluate import describe_outcome
+    from pathfinder_eval.panel import build_panel
+    from pathfinder_eval.power.trial_simulation import _draw, _prepare
+
+    fast = design_trial(trial)
+    prep = _prepare(fast)
+    noise, ssw = _draw(prep, np.random.default_rng(np.random.SeedSequence(11, spawn_key=(0,))))
+    mean = 0.3 * prep.treated + noise
+    clusters = [f"K{i:02d}" for i in range(len(mean))]
+    frame = pd.DataFrame(
+        [
+            {
+                "unit": c,
+                "period": j + 1,
+                "outcome": "score",
+                "numerator": np.nan,
+                "denominator": 30.0,
+                "value": mean[i, j],
+                "status": "",
+                "source": "test",
+                "ssw": ssw[i, j],
+            }
+            for i, c in enumerate(clusters)
+            for j in range(mean.shape[1])
+        ]
+    )[list(LONG_COLUMNS) + list(CELL_COLUMNS)]
+    starts = {c: int(s) for c, s in zip(clusters, (fast.design == 0).sum(axis=1) + 1, strict=True)}
+    rollout = [
+        {"wave": f"S{s}", "start": s, "units": [c for c in clusters if starts[c] == s]}
+        for s in sorted(set(starts.values()))
+    ]
+    spec = trial.model_copy(
+        update={
+            "rollout": type(trial.rollout)(
+                type(trial.rollout[0]).model_validate(w) for w in rollout
+            )
+        }
+    )
+    data = OutcomeData(
+        frame,
+        pd.DataFrame({"unit": clusters, "name": clusters, "region": ""}),
+        "synthetic",
+        (),
+        (),
+        (),
+    )
+    panel = build_panel(spec, data, describe_outcome(spec))
+    row = (
+        SteppedWedge(inference=trial.analyses[0].inference)
+        .fit(panel, "score", "stepped_wedge")
+        .table.iloc[0]
+    )
+    est, se, df = simulate_replicates(fast, 1, 11, (0.3,), workers=1, progress=False)[0, :, 0]
+    assert est == pytest.approx(row["estimate"], abs=1e-10)
+    assert se == pytest.approx(row["std_error"], abs=1e-10)
+    assert df == pytest.approx(row["df"], abs=1e-8)
+    assert p_values(est, se, df) == pytest.approx(row["p_value"], abs=1e-10)
+
+
+@pytest.mark.parametrize(
+    ("design", "model", "structure"),
+    [
+        (stepped_wedge([4] * 5), VarianceModel.from_icc(0.05), "hussey_hughes"),
+        (stepped_wedge([4] * 5), VarianceModel.from_icc(0.05, 0.8), "nested_exchangeable"),
+    ],
+)
+def test_fast_path_power_agrees_with_analytic_gls_power(design, model, structure):
+    fast = TrialModel(design, model, 20, structure, "model_based")
+    variance = gls_precision(design, model, 20).variance
+    effect = mdes(variance, 0.6)  # analytic power 60%: where the MC error is largest
+    sim = simulate_trial_power(fast, 400, 21, effect, workers=2, progress=False)
+    assert sim.failed == 0
+    assert abs(sim.power - power(effect, variance)) < 3.5 * sim.monte_carlo_se
+
+
+def test_simulated_mdes_brackets_the_analytic_mdes():
+    fast = TrialModel(
+        stepped_wedge([4] * 5), VarianceModel.from_icc(0.05, 0.8), 20, inference="model_based"
+    )
+    m = simulated_mdes(fast, 300, 5, 0.8, workers=2, progress=False)
+    lo, hi = m.interval
+    assert lo < m.mdes < hi
+    assert lo - 0.01 * m.analytic <= m.analytic <= hi + 0.01 * m.analytic
+    # the refit at the MDES with the same seeds has the power of the shifted curve's first
+    # step at or above the target (steps of 1/n)
+    assert 0.8 <= m.check.power <= 0.8 + 2 / 300
+    assert m.null.power < 0.1 and m.null.failed == 0
+
+
+def test_cli_mdes_by_simulation(trial, tmp_path, capsys):
+    from pathfinder_eval.cli import main
+
+    path = DESIGNS / "examples" / "stepped_wedge_trial.yaml"
+    code = main(
+        ["power", str(path), "--simulate", "20", "--mdes", "--workers", "1", "--out", str(tmp_path)]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "MDES at 80% power" in out and "Monte-Carlo interval" in out
+    assert (tmp_path / "stepped_wedge_trial_simulated_mdes.json").is_file()

@@ -434,6 +434,4 @@ def test_too_few_allocations_for_randomisation_keep_kenward_roger_with_a_warning
     panel = _first_clusters(4, tmp_path)  # 2 sequences of 2: 6 allocations, min p = 1/6
     res = SteppedWedge().fit(panel, "y", "a")
     assert res.diagnostics["df_method"] == "kenward_roger" and np.isfinite(res.table["df"][0])
-    assert any(
-        "only 4 clusters (only 6 distinct allocations exist" in w for w in res.warnings
-    )
+    assert any("only 4 clusters (only 6 distinct allocations exist" in w for w in res.warnings)

@@ -171,3 +171,59 @@ def test_synthetic_control_with_a_predictor_outcome(tmp_path):
     assert sum(unit["predictor_weights"].values()) == pytest.approx(1.0)
     assert res.table.iloc[0]["estimate"] == pytest.approx(1.5, abs=0.5)
     assert "data-driven" in res.diagnostics["v_matrix"]
+
+
+def _gap_table(view: dict) -> dict[str, list[str]]:
+    return {r["period"]: r["cells"] for r in view["rows"]}
+
+
+def test_sc_gap_chart_table_is_the_estimators_gap_series(tmp_path):
+    from pathfinder_eval.panel import OutcomeInfo
+    from pathfinder_eval.report.context import fmt
+    from pathfinder_eval.report.synthetic_view import gap_chart
+
+    rng = np.random.default_rng(21)
+    y = factor_panel(rng, n0=15, t=10, n1=2)
+    y[15:, 7:] -= 1.5
+    panel = to_panel(tmp_path, y, 15, {8: [15, 16]})
+    res = SyntheticControl().fit(panel, "y", "sc")
+    view = gap_chart(res, OutcomeInfo("y", "Score", "count", "neutral", True), str, fmt)
+    assert view["series"] == ["u15", "u16"]
+    table = _gap_table(view)
+    assert list(table) == [str(p) for p in range(1, 11)]
+    for j, unit in enumerate(("u15", "u16")):
+        w = res.diagnostics["units"][unit]["donor_weights"]
+        donors = np.array([w.get(f"u{i:02d}", 0.0) for i in range(15)])
+        gaps = y[15 + j] - donors @ y[:15]  # treated minus synthetic, from the weights
+        assert [table[str(p + 1)][j] for p in range(10)] == [fmt(g) for g in gaps]
+        post = res.table[res.table["term"].str.startswith(f"{unit}: gap")]["estimate"]
+        assert [fmt(g) for g in post] == [table[str(p)][j] for p in (8, 9, 10)]
+    svg = view["svg"]
+    assert svg.startswith("<svg") and "start 8" in svg and "u16" in svg
+    assert "the table beside it gives the values" in view["alt"]
+
+
+def test_sdid_gap_series_minus_baseline_is_the_effect_curve(tmp_path):
+    from pathfinder_eval.panel import OutcomeInfo
+    from pathfinder_eval.report.context import fmt
+    from pathfinder_eval.report.synthetic_view import BASELINE_ROW, gap_chart
+
+    rng = np.random.default_rng(4)
+    y = factor_panel(rng, n0=20, t=10, n1=2)
+    y[20:, 7:] += 2.0
+    res = SyntheticDiD(replications=20, seed=1).fit(
+        to_panel(tmp_path, y, 20, {8: [20, 21]}), "y", "s"
+    )
+    d = res.diagnostics
+    omega = np.array([d["unit_weights"]["8"].get(f"u{i:02d}", 0.0) for i in range(20)])
+    gaps = y[20:].mean(axis=0) - omega @ y[:20]
+    assert list(d["gaps"]["8"].values()) == pytest.approx(gaps, abs=1e-12)
+    lam = np.array([d["time_weights"]["8"].get(str(p), 0.0) for p in range(1, 8)])
+    assert d["gap_baseline"]["8"] == pytest.approx(gaps[:7] @ lam, abs=1e-12)
+    curve = res.table[res.table["term"].str.startswith("cohort 8")]["estimate"].to_numpy()
+    assert gaps[7:] - d["gap_baseline"]["8"] == pytest.approx(curve, abs=1e-10)
+    assert res.table.iloc[0]["estimate"] == pytest.approx(curve.mean(), abs=1e-10)
+    view = gap_chart(res, OutcomeInfo("y", "Score", "count", "neutral", True), str, fmt)
+    table = _gap_table(view)
+    assert [table[str(p)][0] for p in range(1, 11)] == [fmt(g) for g in gaps]
+    assert table[BASELINE_ROW] == [fmt(d["gap_baseline"]["8"])]

@@ -65,6 +65,16 @@ def _parser() -> argparse.ArgumentParser:
         help="effect to simulate (trial: SD units; LA panels: relative change in "
         "the rate, e.g. -0.1); default: the design's",
     )
+    pw.add_argument(
+        "--mdes",
+        type=float,
+        nargs="?",
+        const=0.8,
+        default=None,
+        metavar="POWER",
+        help="with --simulate: the minimum detectable effect at POWER (default 0.8) by "
+        "simulation, with its Monte-Carlo interval (stepped-wedge LMM analyses of trials)",
+    )
     pw.add_argument("--analysis", default=None, help="analysis id (default: first estimable)")
     pw.add_argument("--outcome", default=None, help="outcome id (default: first)")
     pw.add_argument("--seed", type=int, default=None, help="seed (default: the design's)")
@@ -74,6 +84,13 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         metavar="ADDRESS",
         help="run the replicates on a Dask distributed scheduler",
+    )
+    pw.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="with --simulate: resample null panels from this real LA panel (folder of DfE EES "
+        "CSVs or a tidy file) instead of the synthetic one",
     )
 
     rep = sub.add_parser("replicate", help="reproduce a published analysis (see --list)")
@@ -155,6 +172,12 @@ def _power(spec, args: argparse.Namespace) -> int:
 
     if args.simulate is not None:
         return _simulated_power(spec, args)
+    if args.data is not None:
+        raise PathfinderError(
+            "--data is used only by simulated power",
+            where="--data",
+            fix="add --simulate N, or drop --data for analytic power",
+        )
     summary = design_power(spec, args.alpha, args.reference)
     print(table_text(summary))
     if args.out is not None:
@@ -181,21 +204,69 @@ def _simulated_power(spec, args: argparse.Namespace) -> int:
     outcome = args.outcome or spec.outcomes[0].id
     effect = args.effect if args.effect is not None else default_effect(spec, outcome)
     seed = spec.seed if args.seed is None else args.seed
-    result = simulate_power(
-        spec,
-        args.simulate,
-        seed,
-        effect,
-        args.analysis,
-        outcome,
-        args.alpha,
-        args.workers,
-        args.scheduler,
-    )
+    panel = None
+    if args.data is not None:
+        from pathfinder_eval.power.panel_simulation import panel_resampler
+
+        panel = panel_resampler(spec, args.data, outcome)
+        print(panel.summary())
+    from pathfinder_eval.power.trial_simulation import design_trial, simulate_trial_power
+
+    fast = None if panel is not None else design_trial(spec, args.analysis, outcome)
+    if args.mdes is not None:
+        return _simulated_mdes(spec, args, fast, seed)
+    if fast is not None:  # the stepped-wedge LMM on exactly drawn cells: no panel needed
+        result = simulate_trial_power(
+            fast, args.simulate, seed, effect, args.alpha, args.workers, args.scheduler
+        )
+    else:
+        result = simulate_power(
+            spec,
+            args.simulate,
+            seed,
+            effect,
+            args.analysis,
+            outcome,
+            args.alpha,
+            args.workers,
+            args.scheduler,
+            panel=panel,
+        )
     print(simulation_text(result, seed))
     if args.out is not None:
         name = f"{spec.name}_simulated_power.json"
         for path in write_atomically(args.out, {name: simulation_json(result, seed)}):
+            print(f"wrote {path}")
+    return 0
+
+
+def _simulated_mdes(spec, args: argparse.Namespace, fast, seed: int) -> int:
+    """--simulate N --mdes [POWER]: the MDES by simulation of a trial's stepped-wedge LMM."""
+    from pathfinder_eval.output import write_atomically
+    from pathfinder_eval.power.report import mdes_json, mdes_text
+    from pathfinder_eval.power.trial_simulation import simulated_mdes
+
+    if fast is None or not 0.0 < args.mdes < 1.0:
+        raise PathfinderError(
+            "--mdes needs a power between 0 and 1 and a trial design (data.trial) whose "
+            "analysis is the stepped-wedge LMM with an immediate effect, categorical periods "
+            "and Kenward-Roger, Satterthwaite or model-based inference",
+            where="--mdes",
+            fix="e.g. --mdes 0.8 with --analysis naming such an analysis; or drop --mdes",
+        )
+    found = simulated_mdes(
+        fast,
+        args.simulate,
+        seed,
+        args.mdes,
+        args.alpha,
+        workers=args.workers,
+        scheduler=args.scheduler,
+    )
+    print(mdes_text(found, seed))
+    if args.out is not None:
+        name = f"{spec.name}_simulated_mdes.json"
+        for path in write_atomically(args.out, {name: mdes_json(found, seed)}):
             print(f"wrote {path}")
     return 0
 

@@ -23,6 +23,7 @@ from pathfinder_eval.estimators.twfe import EventStudy, TwoWayFixedEffects
 from pathfinder_eval.estimators.twfe_poisson import PoissonTWFE
 from pathfinder_eval.panel import OutcomeInfo, ValidatedPanel, build_panel
 from pathfinder_eval.results import EffectEstimates, Provenance
+from pathfinder_eval.robustness import PLACEBO_ESTIMATORS, PlaceboRun, placebo_in_time
 from pathfinder_eval.spec import AVAILABLE_ESTIMATORS, Analysis, DesignSpec, Estimator
 
 DEPENDENCIES = (
@@ -54,6 +55,7 @@ class Evaluation:
     panel: ValidatedPanel
     runs: tuple[AnalysisRun, ...]
     provenance: Provenance
+    placebo: tuple[PlaceboRun, ...] = ()
 
 
 def describe_outcome(spec: DesignSpec):
@@ -141,7 +143,8 @@ def prepare(spec: DesignSpec, data: Path | None = None, seed: int | None = None)
 def evaluate(
     spec: DesignSpec, data: Path | None = None, seed: int | None = None, command: str = ""
 ) -> Evaluation:
-    """Run every analysis the design lists on every outcome it applies to."""
+    """Run every analysis the design lists on every outcome it applies to, then the
+    placebo-in-time check of each TWFE and Callaway-Sant'Anna analysis that produced one."""
     seed = spec.seed if seed is None else seed
     panel = prepare(spec, data, seed)
     runs = []
@@ -180,6 +183,15 @@ def evaluate(
                     )
                     continue
                 runs.append(AnalysisRun(analysis, info.id, "ok", result))
+    index = {a.id: i for i, a in enumerate(spec.analyses)}
+    placebo = placebo_in_time(
+        panel,
+        (
+            (r.analysis, r.outcome, build_estimator(spec, index[r.analysis.id], seed))
+            for r in runs
+            if r.status == "ok" and r.analysis.estimator in PLACEBO_ESTIMATORS
+        ),
+    )
     prov = Provenance(
         package_version=__version__,
         python=platform.python_version(),
@@ -189,7 +201,7 @@ def evaluate(
         seed=seed,
         command=command,
     )
-    return Evaluation(panel, tuple(runs), prov)
+    return Evaluation(panel, tuple(runs), prov, placebo)
 
 
 def _version(dist: str) -> str:

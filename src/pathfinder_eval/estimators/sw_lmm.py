@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+from numba import njit
 from scipy import optimize
 
 Structure = Literal["hussey_hughes", "nested_exchangeable", "exponential_decay"]
@@ -230,15 +231,27 @@ def _psi(structure: Structure, phi: np.ndarray, lag: np.ndarray):
 
     hussey_hughes φ = (τ²/σ²); nested_exchangeable φ = (τ²/σ², γ²/σ²);
     exponential_decay φ = (τ²/σ², r)."""
-    ones, eye = np.ones_like(lag), np.eye(len(lag))
+    psi, dpsi = _psi_arrays(structure, np.asarray(phi, dtype=float), lag)
+    return psi, list(dpsi)
+
+
+@njit(cache=True)
+def _psi_arrays(structure: str, phi: np.ndarray, lag: np.ndarray):
+    """`_psi` with the derivatives stacked, (k, T, T) (compiled: called once per deviance)."""
+    n = lag.shape[0]
+    ones, eye = np.ones((n, n)), np.eye(n)
     if structure == "hussey_hughes":
-        return phi[0] * ones, [ones]
+        return phi[0] * ones, ones.reshape(1, n, n)
     if structure == "nested_exchangeable":
-        return phi[0] * ones + phi[1] * eye, [ones, eye]
+        dpsi = np.empty((2, n, n))
+        dpsi[0], dpsi[1] = ones, eye
+        return phi[0] * ones + phi[1] * eye, dpsi
     r = phi[1]
     decay = r**lag
     d_r = np.where(lag > 0, lag * r ** np.maximum(lag - 1.0, 0.0), 0.0)
-    return phi[0] * decay, [decay, phi[0] * d_r]
+    dpsi = np.empty((2, n, n))
+    dpsi[0], dpsi[1] = decay, phi[0] * d_r
+    return phi[0] * decay, dpsi
 
 
 def _inverse(h: np.ndarray) -> tuple[np.ndarray, float]:
@@ -251,35 +264,120 @@ def _inverse(h: np.ndarray) -> tuple[np.ndarray, float]:
 
 def _profiled(phi: np.ndarray, structure: Structure, c: _Cells):
     """REML deviance (−2 log restricted likelihood, all constants) with σ² profiled out, its
-    gradient in φ, and the GLS pieces at φ."""
-    psi, dpsi = _psi(structure, phi, c.lag)
-    h = c.mask2 * psi[None] + c.fill
-    h[:, np.arange(h.shape[1]), np.arange(h.shape[1])] += c.ninv
-    hinv, logdet_h = _inverse(h)
-    hx = hinv @ c.X
-    m = np.einsum("itp,itq->pq", c.X, hx)
-    rhs = np.einsum("itp,it->p", hx, c.y)
-    chol_m = np.linalg.cholesky(m)
-    beta = np.linalg.solve(m, rhs)
-    resid = c.y - c.X @ beta
-    h_r = np.einsum("ist,it->is", hinv, resid)
-    q = c.ssw + float((resid * h_r).sum())
-    p = m.shape[0]
-    dof = c.n_records - p
+    gradient in φ, and the GLS pieces at φ (compiled: the optimiser calls this ~100 times a
+    fit, and numpy's per-call overhead on T × T matrices dominated)."""
+    psi, dpsi = _psi_arrays(structure, phi, c.lag)
+    return _profiled_core(psi, dpsi, c.y, c.X, c.ninv, c.mask2, c.fill, c.ssw, c.n_records, c.log_n)
+
+
+@njit(cache=True)
+def _chol_inverse(a: np.ndarray, out: np.ndarray) -> float:
+    """Writes the inverse (exactly symmetric) of a small SPD matrix to `out` by Cholesky and
+    returns its log-determinant (scalar loops: no temporaries on matrices this small)."""
+    n = a.shape[0]
+    low = np.zeros((n, n))
+    logdet = 0.0
+    for j in range(n):
+        d = a[j, j]
+        for k in range(j):
+            d -= low[j, k] * low[j, k]
+        if d <= 0.0:
+            raise np.linalg.LinAlgError("Matrix is not positive definite")
+        low[j, j] = np.sqrt(d)
+        logdet += 2.0 * np.log(low[j, j])
+        for i in range(j + 1, n):
+            e = a[i, j]
+            for k in range(j):
+                e -= low[i, k] * low[j, k]
+            low[i, j] = e / low[j, j]
+    linv = np.zeros((n, n))  # L⁻¹ by forward substitution, then A⁻¹ = L⁻ᵀL⁻¹
+    for j in range(n):
+        linv[j, j] = 1.0 / low[j, j]
+        for i in range(j + 1, n):
+            e = 0.0
+            for k in range(j, i):
+                e -= low[i, k] * linv[k, j]
+            linv[i, j] = e / low[i, i]
+    for i in range(n):
+        for j in range(i + 1):
+            e = 0.0
+            for k in range(i, n):
+                e += linv[k, i] * linv[k, j]
+            out[i, j] = e
+            out[j, i] = e
+    return logdet
+
+
+@njit(cache=True)
+def _profiled_core(psi, dpsi, y, X, ninv, mask2, fill, ssw, n_records, log_n):
+    """`_profiled` on arrays: psi (T, T) = Ψ, dpsi (k, T, T) its derivatives, the rest the
+    fields of `_Cells`. Returns (deviance, gradient (k,), β̂ (p,), σ̂²)."""
+    n_clusters, n_periods, p = X.shape
+    hinv = np.empty((n_clusters, n_periods, n_periods))
+    hx = np.zeros((n_clusters, n_periods, p))
+    h = np.empty((n_periods, n_periods))
+    m = np.zeros((p, p))
+    rhs = np.zeros(p)
+    logdet_h = 0.0
+    for i in range(n_clusters):
+        for s in range(n_periods):
+            for t in range(n_periods):
+                h[s, t] = mask2[i, s, t] * psi[s, t] + fill[i, s, t]
+            h[s, s] += ninv[i, s]
+        logdet_h += _chol_inverse(h, hinv[i])
+        for s in range(n_periods):
+            for t in range(n_periods):
+                for a in range(p):
+                    hx[i, s, a] += hinv[i, s, t] * X[i, t, a]
+        for t in range(n_periods):
+            for a in range(p):
+                rhs[a] += hx[i, t, a] * y[i, t]
+                for b in range(p):
+                    m[a, b] += X[i, t, a] * hx[i, t, b]
+    minv = np.empty((p, p))
+    logdet_m = _chol_inverse(m, minv)
+    beta = minv @ rhs
+    resid = np.empty((n_clusters, n_periods))
+    h_r = np.zeros((n_clusters, n_periods))
+    q = ssw
+    for i in range(n_clusters):
+        for t in range(n_periods):
+            e = y[i, t]
+            for a in range(p):
+                e -= X[i, t, a] * beta[a]
+            resid[i, t] = e
+        for s in range(n_periods):
+            for t in range(n_periods):
+                h_r[i, s] += hinv[i, s, t] * resid[i, t]
+            q += resid[i, s] * h_r[i, s]
+    dof = n_records - p
     sigma2 = q / dof
-    dev = (
-        dof * (1.0 + LOG_2PI + np.log(sigma2))
-        + logdet_h
-        + 2.0 * float(np.log(np.diag(chol_m)).sum())
-        + c.log_n
-    )
+    dev = dof * (1.0 + LOG_2PI + np.log(sigma2)) + logdet_h + logdet_m + log_n
     # ∂dev/∂φ_k = Σ_i ⟨H_i⁻¹ − H_i⁻¹X_iM⁻¹X_iᵀH_i⁻¹ − (dof/q)·rr_iᵀ, Ψ_k⟩ over observed
     # cell pairs (Ψ_k = ∂Ψ/∂φ_k is the same for every cluster): one (T, T) sum, then k inner
     # products.
-    proj = hinv - hx @ np.linalg.solve(m, np.swapaxes(hx, 1, 2))
-    outer = h_r[:, :, None] * h_r[:, None, :]
-    total = (c.mask2 * (proj - (dof / q) * outer)).sum(axis=0)
-    grad = np.array([float((total * d).sum()) for d in dpsi])
+    total = np.zeros((n_periods, n_periods))
+    hxm = np.empty((n_periods, p))
+    for i in range(n_clusters):
+        for s in range(n_periods):
+            for b in range(p):
+                e = 0.0
+                for a in range(p):
+                    e += hx[i, s, a] * minv[a, b]
+                hxm[s, b] = e
+        for s in range(n_periods):
+            for t in range(n_periods):
+                if mask2[i, s, t] == 0.0:
+                    continue
+                e = 0.0
+                for b in range(p):
+                    e += hxm[s, b] * hx[i, t, b]
+                total[s, t] += hinv[i, s, t] - e - (dof / q) * h_r[i, s] * h_r[i, t]
+    grad = np.zeros(dpsi.shape[0])
+    for k in range(dpsi.shape[0]):
+        for s in range(n_periods):
+            for t in range(n_periods):
+                grad[k] += total[s, t] * dpsi[k, s, t]
     return dev, grad, beta, sigma2
 
 

@@ -195,6 +195,13 @@ class SyntheticDiD:
                 for g, f in fits.items()
             },
             "noise_level": {panel.period_label(int(g)): f.noise_level for g, f in fits.items()},
+            "gaps": {
+                panel.period_label(int(g)): _gap_series(panel, blocks[g], f)
+                for g, f in fits.items()
+            },
+            "gap_baseline": {
+                panel.period_label(int(g)): _gap_baseline(blocks[g], f) for g, f in fits.items()
+            },
             "donors_dropped_incomplete": sorted(
                 {u for b in blocks.values() for u in b.dropped_donors}
             ),
@@ -485,6 +492,23 @@ def with_predictors(
         b.dropped_donors + dropped,
     )
     return block, x[:, keep]
+
+
+def _gap_path(b: BlockData, fit: SDIDFit) -> np.ndarray:
+    """(T,) treated mean minus the unit-weighted donor mean, every period."""
+    return b.y[b.n0 :].mean(axis=0) - fit.omega @ b.y[: b.n0]
+
+
+def _gap_series(panel: ValidatedPanel, b: BlockData, fit: SDIDFit) -> dict[str, float]:
+    return {
+        panel.period_label(int(p)): float(v)
+        for p, v in zip(b.periods, _gap_path(b, fit), strict=True)
+    }
+
+
+def _gap_baseline(b: BlockData, fit: SDIDFit) -> float:
+    """The time-weighted pre-period gap: each post-period effect is its gap minus this."""
+    return float(_gap_path(b, fit)[: b.t0] @ fit.lambda_)
 
 
 def _named(names: tuple[str, ...], w: np.ndarray) -> dict[str, float]:

@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 from pathfinder_eval.power.analytic import power
 from pathfinder_eval.power.design import PowerSummary
 from pathfinder_eval.power.simulate import SimulatedPower
+from pathfinder_eval.power.trial_simulation import SimulatedMdes
 from pathfinder_eval.report.plots import TREATED, to_svg
 
 
@@ -74,9 +75,11 @@ def simulation_text(r: SimulatedPower, seed: int) -> str:
         ("effect simulated", f"{r.effect:g}"),
         ("replicates", f"{len(r.p_values)} (seed {seed})"),
         ("power", f"{r.power:.3f} (Monte Carlo SE {r.monte_carlo_se:.3f})"),
-        ("mean estimate", f"{np.mean(r.estimates):.4g}"),
-        ("SD of estimates", f"{np.std(r.estimates, ddof=1):.4g}"),
+        ("mean estimate", f"{np.nanmean(r.estimates):.4g}"),
+        ("SD of estimates", f"{np.nanstd(r.estimates, ddof=1):.4g}"),
     ]
+    if r.failed:
+        rows.append(("not converged", f"{r.failed} fits (counted as not rejecting)"))
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
@@ -91,7 +94,49 @@ def simulation_json(r: SimulatedPower, seed: int) -> str:
         "replicates": len(r.p_values),
         "power": r.power,
         "monte_carlo_se": r.monte_carlo_se,
+        "not_converged": r.failed,
         "estimates": r.estimates.tolist(),
         "p_values": r.p_values.tolist(),
+    }
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def mdes_text(m: SimulatedMdes, seed: int) -> str:
+    """The simulated MDES with its Monte-Carlo interval, beside the analytic GLS MDES."""
+    pct = f"{100 * m.target:g}%"
+    rows = [
+        ("analysis", f"{m.check.analysis} on {m.check.outcome}"),
+        ("replicates", f"{len(m.check.p_values)} (seed {seed})"),
+        (f"MDES at {pct} power", f"{m.mdes:.4f} (simulated)"),
+        (
+            f"{100 * m.level:g}% Monte-Carlo interval",
+            f"{m.interval[0]:.4f} to {m.interval[1]:.4f}",
+        ),
+        ("analytic GLS MDES", f"{m.analytic:.4f} (known variances, z reference)"),
+        ("power at the MDES, refitted", f"{m.check.power:.3f} (same seeds)"),
+        ("size at effect 0", f"{m.null.power:.3f} (Monte Carlo SE {m.null.monte_carlo_se:.3f})"),
+    ]
+    if m.null.failed:
+        rows.append(("not converged", f"{m.null.failed} fits (counted as not rejecting)"))
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def mdes_json(m: SimulatedMdes, seed: int) -> str:
+    doc = {
+        "analysis": m.check.analysis,
+        "outcome": m.check.outcome,
+        "seed": seed,
+        "replicates": len(m.check.p_values),
+        "alpha": m.check.alpha,
+        "target_power": m.target,
+        "mdes": m.mdes,
+        "monte_carlo_interval": list(m.interval),
+        "interval_level": m.level,
+        "analytic_gls_mdes": m.analytic,
+        "power_at_mdes_refitted": m.check.power,
+        "size": m.null.power,
+        "not_converged": m.null.failed,
+        "curve": [{"effect": e, "power": p} for e, p in m.curve],
     }
     return json.dumps(doc, indent=2) + "\n"

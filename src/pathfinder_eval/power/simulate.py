@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, fields, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm import tqdm
@@ -24,6 +25,9 @@ from pathfinder_eval.evaluate import ESTIMATORS, build_estimator, describe_outco
 from pathfinder_eval.panel import build_panel
 from pathfinder_eval.spec import DesignSpec
 
+if TYPE_CHECKING:
+    from pathfinder_eval.power.panel_simulation import PanelResampler
+
 
 @dataclass(frozen=True)
 class Task:
@@ -34,11 +38,13 @@ class Task:
     outcome: str
     effect: float
     seed: int
+    panel: PanelResampler | None = None  # resample a real panel, not the design's generator
 
 
 @dataclass(frozen=True)
 class SimulatedPower:
-    """estimates, p_values: (n_sims,) per replicate, in replicate order."""
+    """estimates, p_values: (n_sims,) per replicate, in replicate order; failed: replicates
+    whose fit did not converge (NaN estimate and p-value, counted as not rejecting)."""
 
     analysis: str
     outcome: str
@@ -46,6 +52,7 @@ class SimulatedPower:
     alpha: float
     estimates: np.ndarray
     p_values: np.ndarray
+    failed: int = 0
 
     @property
     def power(self) -> float:
@@ -69,7 +76,10 @@ def run_task(task: Task) -> tuple[float, float]:
     spec = task.spec.model_copy(
         update={"outcomes": tuple(o for o in task.spec.outcomes if o.id == task.outcome)}
     )
-    data = simulated_data(spec, task.outcome, task.effect, task.seed)
+    if task.panel is None:
+        data = simulated_data(spec, task.outcome, task.effect, task.seed)
+    else:
+        data = task.panel.replicate(task.effect, task.seed)
     panel = build_panel(spec, data, describe_outcome(spec))
     estimator = build_estimator(spec, task.analysis, task.seed)
     if "leave_one_out" in {f.name for f in fields(estimator)}:  # robustness refits: not needed
@@ -101,12 +111,13 @@ def simulate_power(
     workers: int | None = None,
     scheduler: str | None = None,
     progress: bool = True,
+    panel: PanelResampler | None = None,
 ) -> SimulatedPower:
     """Run `n_sims` replicates of one analysis × outcome (defaults: the first estimable
-    analysis and the first outcome)."""
+    analysis and the first outcome); `panel`: null panels resampled from real data."""
     index = _analysis_index(spec, analysis)
     outcome = outcome or spec.outcomes[0].id
-    tasks = [Task(spec, index, outcome, effect, s) for s in replicate_seeds(seed, n_sims)]
+    tasks = [Task(spec, index, outcome, effect, s, panel) for s in replicate_seeds(seed, n_sims)]
     show = progress and sys.stderr.isatty()
     if scheduler is not None:
         results = _on_dask(tasks, scheduler, show)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -19,6 +20,7 @@ from pathfinder_eval.report.disclosure import DisclosureLog
 from pathfinder_eval.report.plots import plot_event_study, plot_trends, to_svg
 from pathfinder_eval.report.schematic import plot_schematic
 from pathfinder_eval.report.summary import headline, key_findings, robustness
+from pathfinder_eval.report.synthetic_view import gap_chart, sdid_donors
 
 LICENCE = (
     "Contains public sector information licensed under the Open Government Licence v3.0. "
@@ -140,12 +142,39 @@ METHOD_TEXT = {
 }
 
 
+SECTIONS = (
+    "summary",
+    "design",
+    "data",
+    "methods",
+    "results",
+    "robustness",
+    "limitations",
+    "consort",
+    "appendix",
+)
+
+
+def report_sections(ev: Evaluation) -> list[str]:
+    """The sections that apply, in order (partials sections/<id>.html.j2): the CONSORT
+    checklist for trials only, robustness only when the design estimates something."""
+    pilot = ev.panel.spec.pilot.value
+    estimates = any(r.analysis.estimator.value != "descriptive" for r in ev.runs)
+    skip = {"consort"} if pilot != "trial" else set()
+    if not estimates:
+        skip.add("robustness")
+    return [s for s in SECTIONS if s not in skip]
+
+
 def fmt(x: float | None, digits: int = 2) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "–"
     if math.isinf(x):
         return "∞" if x > 0 else "−∞"
-    return f"{x:,.{digits}f}".replace("-", "−")
+    text = f"{x:,.{digits}f}"
+    if text.startswith("-") and not any(c in "123456789" for c in text):
+        text = text[1:]  # no "−0.00" for a value that rounds to zero
+    return text.replace("-", "−")
 
 
 def fmt_p(p: float | None) -> str:
@@ -163,11 +192,15 @@ def build_context(ev: Evaluation) -> dict[str, Any]:
     treated = units[units["role"] == "treated"].sort_values(["cohort", "name"])
     trends = [_trend(panel, info, log) for info in panel.outcomes if info.available]
     head = headline(ev, infos, fmt, fmt_p, ESTIMATOR_LABEL)
+    names = dict(zip(units["unit"], units["name"], strict=True))
     analyses = [
-        _analysis(run, infos[run.outcome]) for run in ev.runs if run.status != "not_available"
+        _analysis(run, infos[run.outcome], panel.period_label, names)
+        for run in ev.runs
+        if run.status != "not_available"
     ]
     pending = {r.analysis.id: r for r in ev.runs if r.status == "not_available"}
     return {
+        "sections": report_sections(ev),
         "title": spec.title,
         "name": spec.name,
         "pilot": PILOT_LABEL[spec.pilot.value],
@@ -219,7 +252,7 @@ def build_context(ev: Evaluation) -> dict[str, Any]:
         "design_power": _design_power(spec),
         "headline": [{k: v for k, v in r.items() if k != "_p"} for r in head],
         "findings": key_findings(head, panel.data.kind == "synthetic"),
-        "robustness": robustness(ev, infos, fmt, ESTIMATOR_LABEL),
+        "robustness": robustness(ev, infos, fmt, fmt_p, ESTIMATOR_LABEL),
         "schematic": to_svg(plot_schematic(panel), "Design schematic"),
         "schematic_alt": (
             f"Grid of units by period showing when each treated unit "
@@ -420,7 +453,9 @@ def _trend(panel: ValidatedPanel, info: OutcomeInfo, log: DisclosureLog) -> dict
     }
 
 
-def _analysis(run, info: OutcomeInfo) -> dict[str, Any]:
+def _analysis(
+    run, info: OutcomeInfo, label: Callable[[int], str], names: dict[str, str]
+) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": run.analysis.id,
         "outcome": info.name,
@@ -435,6 +470,8 @@ def _analysis(run, info: OutcomeInfo) -> dict[str, Any]:
         "svg": "",
         "pretrend": "",
         "comparators": [],
+        "gap": None,
+        "donors": [],
         "facts": [],
         "level": f"{run.analysis.level:.0%}",
     }
@@ -469,6 +506,10 @@ def _analysis(run, info: OutcomeInfo) -> dict[str, Any]:
             }
             for unit, d in res.diagnostics["units"].items()
         ]
+    if res.estimator in ("synthetic_control", "synthetic_did"):
+        out["gap"] = gap_chart(res, info, label, fmt)
+    if res.estimator == "synthetic_did":
+        out["donors"] = sdid_donors(res, names, fmt)
     if res.estimator == "stepped_wedge":
         out["facts"] = stepped_wedge_facts(res)
     elif res.estimator == "stepped_wedge_gee":

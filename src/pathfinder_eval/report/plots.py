@@ -86,3 +86,55 @@ def to_svg(ax: Axes, title: str) -> str:
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None, "Title": title})
     text = buf.getvalue()
     return text[text.index("<svg") :]
+
+
+SERIES_STYLES = (("o", "-"), ("s", "--"), ("^", ":"), ("D", "-."))  # marker, line: not colour
+
+
+def plot_gaps(
+    gaps: pd.DataFrame,
+    starts: list[tuple[float, str]],
+    ylabel: str,
+    baselines: dict[str, float] | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Treated minus synthetic comparator by period, one line per series; a zero line, a
+    vertical line at each start and, for SDID, each series' time-weighted pre-period gap.
+
+    gaps: position (x), period_label, then one column per series.
+    """
+    if ax is None:
+        ax = Figure(figsize=(6.4, 3.4)).add_subplot()
+    ax.axhline(0.0, color="#b1b4b6", linewidth=1)
+    series = [c for c in gaps.columns if c not in ("position", "period_label")]
+    for i, name in enumerate(series):
+        marker, line = SERIES_STYLES[i % len(SERIES_STYLES)]
+        color = (TREATED, COMPARISON)[i % 2]
+        ax.plot(
+            gaps["position"], gaps[name], marker=marker, linestyle=line, color=color, label=name
+        )
+        if baselines and name in baselines:
+            ax.axhline(
+                baselines[name],
+                color=color,
+                linestyle=(0, (1, 3)),
+                linewidth=1,
+                label=f"{name}: pre-period baseline",
+            )
+    for x, label in starts:
+        ax.axvline(x, color="#b1b4b6", linewidth=1)
+        ax.annotate(
+            label,
+            (x, 1.0),
+            xycoords=("data", "axes fraction"),
+            fontsize=8,
+            ha="left",
+            va="top",
+            xytext=(3, -2),
+            textcoords="offset points",
+        )
+    ax.set_xticks(gaps["position"], gaps["period_label"])
+    ax.set_ylabel(ylabel)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.legend(frameon=False, fontsize=8, loc="best")
+    return ax

@@ -11,6 +11,7 @@ import jinja2
 
 from pathfinder_eval.errors import PathfinderError
 from pathfinder_eval.evaluate import Evaluation
+from pathfinder_eval.robustness import placebo_document
 
 REPORT_TEMPLATE = "report.html.j2"
 
@@ -26,8 +27,9 @@ def default_templates() -> Path:
 def render_html(
     context: dict[str, Any], templates: Path | None = None, template: str = REPORT_TEMPLATE
 ) -> str:
-    """Render `template`. A `templates` folder overrides any template it holds (e.g. only
-    base.html.j2 to restyle); the rest come from the packaged templates."""
+    """Render `template`. A `templates` folder overrides any template it holds, by relative
+    path (e.g. only base.html.j2 to restyle, sections/cover.html.j2 for one section or
+    sections/order.j2 to reorder); the rest come from the packaged templates."""
     folders = [default_templates()]
     if templates is not None:
         if not templates.is_dir():
@@ -104,6 +106,9 @@ def results_document(ev: Evaluation) -> dict[str, Any]:
             }
             for e in ev.panel.exclusions
         ],
+        "robustness": {
+            "placebo_in_time": [placebo_document(r, ev.panel.period_label) for r in ev.placebo]
+        },
     }
 
 

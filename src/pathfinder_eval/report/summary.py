@@ -8,6 +8,12 @@ from typing import Any
 
 from pathfinder_eval.evaluate import AnalysisRun, Evaluation
 from pathfinder_eval.panel import OutcomeInfo
+from pathfinder_eval.report.placebo_view import (
+    placebo_cell,
+    placebo_intro,
+    placebo_label,
+    placebo_statement,
+)
 
 MAX_FINDINGS = 5
 
@@ -78,9 +84,10 @@ def key_findings(rows: list[dict[str, str]], simulated: bool) -> list[str]:
 
 
 def robustness(
-    ev: Evaluation, infos: dict[str, OutcomeInfo], fmt, labels: dict[str, str]
+    ev: Evaluation, infos: dict[str, OutcomeInfo], fmt, fmt_p, labels: dict[str, str]
 ) -> dict[str, Any]:
-    """Outcomes × estimators: the overall estimate and interval of each analysis."""
+    """Outcomes × estimators: the overall estimate and interval of each analysis, each outcome
+    followed by its placebo-in-time row; leave-one-out and placebo statements."""
     columns = [r.analysis.id for r in ev.runs if main_row(r) is not None]
     columns = list(dict.fromkeys(columns))
     by = {(r.outcome, r.analysis.id): main_row(r) for r in ev.runs}
@@ -88,6 +95,7 @@ def robustness(
         r.analysis.id: labels.get(r.analysis.estimator.value, r.analysis.estimator.value)
         for r in ev.runs
     }
+    placebo = {(p.outcome, p.analysis.id): p for p in ev.placebo}
     rows = []
     for outcome in dict.fromkeys(r.outcome for r in ev.runs):
         cells = []
@@ -98,7 +106,16 @@ def robustness(
                 if row is None
                 else f"{fmt(row['estimate'])} ({fmt(row['ci_lower'])} to {fmt(row['ci_upper'])})"
             )
-        rows.append({"outcome": infos[outcome].name, "cells": cells})
+        rows.append({"outcome": infos[outcome].name, "placebo": "", "cells": cells})
+        mine = [p for p in ev.placebo if p.outcome == outcome]
+        if mine:
+            rows.append(
+                {
+                    "outcome": infos[outcome].name,
+                    "placebo": placebo_label(mine[0]),
+                    "cells": [placebo_cell(placebo.get((outcome, c)), fmt) for c in columns],
+                }
+            )
     loo = []
     names = dict(zip(ev.panel.units["unit"], ev.panel.units["name"], strict=True))
     for r in ev.runs:
@@ -115,4 +132,9 @@ def robustness(
         "columns": [{"id": c, "label": estimators[c]} for c in columns],
         "rows": rows,
         "leave_one_out": loo,
+        "placebo_intro": placebo_intro(ev.placebo, ev.panel),
+        "placebo": [
+            placebo_statement(p, infos[p.outcome].name, estimators[p.analysis.id], fmt, fmt_p)
+            for p in ev.placebo
+        ],
     }
