@@ -1,4 +1,5 @@
-"""BJS imputation: closed forms, a dummy-regression oracle, diff-diff, invariances."""
+"""BJS imputation: closed forms, a dummy-regression oracle, diff-diff, invariances; the
+small-sample default against a dense oracle."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import pandas as pd
 import pytest
 
 from pathfinder_eval.estimators.imputation import Imputation, imputation
+from pathfinder_eval.spec import Inference
 from test_sun_abraham import MPDTA, mpdta
 from test_twfe import make_panel
 
@@ -108,3 +110,99 @@ def test_treated_cells_without_untreated_data_are_dropped_and_counted():
     res = imputation(d["y"], d["unit"], d["period"], d["cohort"])
     assert res.n_dropped == int(((d["unit"] == "u01") & (d["period"] >= 4)).sum())
     assert np.isfinite(res.estimate).all()
+
+
+def dense_bjs_variance(d, leave_out):
+    """Oracle for average_by="row": ψ_i = Σ_t q_it y built from explicit linear maps (dummy
+    design, pseudo-inverse, τ̄ by loops), V̂ = ‖Qy‖² and ν = (tr QQᵀ)²/‖QQᵀ‖²_F per row."""
+    y = d["y"].to_numpy()
+    treated = (d["cohort"].notna() & (d["period"] >= d["cohort"])).to_numpy()
+    z = pd.get_dummies(d[["unit"]].assign(p=d["period"].astype(str)), dtype=float)
+    z = z.drop(columns="p_1").to_numpy()
+    sel0, sel1 = np.eye(len(y))[~treated], np.eye(len(y))[treated]
+    to_beta = np.linalg.pinv(z[~treated]) @ sel0
+    l_tau = sel1 - z[treated] @ to_beta
+    l_eps0 = sel0 - z[~treated] @ to_beta
+    units = pd.factorize(d["unit"])[0]
+    u1, u0 = units[treated], units[~treated]
+    rel = (d["period"] - d["cohort"]).to_numpy()[treated]
+    rows = [np.full(len(u1), 1.0 / len(u1))]
+    rows += [(rel == e) / (rel == e).sum() for e in np.unique(rel)]
+    var, df = [], []
+    for wh in rows:
+        v0 = -(wh @ z[treated] @ np.linalg.pinv(z[~treated]))  # Theorem 2 weights
+        q = np.zeros((units.max() + 1, len(y)))
+        for c in np.flatnonzero(wh > 0):
+            pool = [o for o in np.flatnonzero(wh > 0) if not leave_out or u1[o] != u1[c]]
+            pool = pool or list(np.flatnonzero(wh > 0))
+            tbar = sum(wh[o] * l_tau[o] for o in pool) / sum(wh[o] for o in pool)
+            q[u1[c]] += wh[c] * (l_tau[c] - tbar)
+        for r in range(len(u0)):
+            q[u0[r]] += v0[r] * l_eps0[r]
+        omega = q @ q.T
+        var.append(float(np.sum((q @ y) ** 2)))
+        df.append(np.trace(omega) ** 2 / np.sum(omega * omega))
+    return np.array(var), np.array(df)
+
+
+@pytest.mark.parametrize("leave_out", [False, True])
+def test_row_averaged_variance_and_satterthwaite_df_match_dense_oracle(leave_out):
+    d = staggered_unbalanced()
+    res = imputation(d["y"], d["unit"], d["period"], d["cohort"], leave_out, "row")
+    var, df = dense_bjs_variance(d, leave_out)
+    np.testing.assert_allclose(np.diag(res.vcov), var, rtol=1e-9)
+    np.testing.assert_allclose(res.df, df, rtol=1e-9)
+
+
+def test_default_with_few_treated_is_leave_out_row_average_with_satterthwaite_df(tmp_path):
+    d = staggered_unbalanced()
+    starts = {int(g): sorted(set(d.loc[d["cohort"] == g, "unit"])) for g in (3, 4)}
+    panel = make_panel(tmp_path, d.drop(columns="cohort"), starts)
+    res = Imputation().fit(panel, "y", "bjs")
+    ref = imputation(d["y"], d["unit"], d["period"], d["cohort"], True, "row")
+    np.testing.assert_allclose(res.table["std_error"], np.sqrt(np.diag(ref.vcov)), rtol=1e-9)
+    np.testing.assert_allclose(res.table["df"], ref.df, rtol=1e-9)
+    assert "Satterthwaite" in res.inference
+    assert "chosen because only 8 units are treated" in res.inference
+    assert not any("over-reject" in w for w in res.warnings)
+    cr1 = Imputation(inference=Inference(method="cluster_robust")).fit(panel, "y", "bjs")
+    assert cr1.inference.endswith("t(G−1) reference")
+    assert (cr1.table["df"] == 11).all()
+    assert any("over-reject" in w for w in cr1.warnings)
+
+
+def test_twenty_or_more_treated_keep_the_t_reference(tmp_path):
+    frame, starts = mpdta()
+    res = Imputation().fit(make_panel(tmp_path, frame, starts), "y", "bjs")
+    assert res.n_treated >= 20
+    assert "chosen" not in res.inference
+    assert (res.table["df"] == res.n_units - 1).all()
+
+
+@pytest.mark.parametrize("n_treated", [4, 1])
+def test_balanced_default_is_the_cohort_stratified_variance(tmp_path, n_treated):
+    """One cohort against never-treated units on a balanced panel: the overall ATT is the
+    difference in mean (post − pre) changes, so its stratified SE is Welch's (4 treated) or,
+    for one treated unit, the comparison units' SD × √(1 + 1/n₀)."""
+    from scipy import stats
+
+    from test_sun_abraham import balanced
+    from test_twfe import make_panel
+
+    treated = [f"u{i:02d}" for i in range(n_treated)]
+    frame = balanced(treated)
+    res = Imputation().fit(make_panel(tmp_path, frame, {5: treated}), "y", "bjs")
+    assert res.inference.startswith("cohort-stratified variance")
+    assert res.diagnostics["inference_method"] == "cohort_stratified"
+    wide = frame.pivot(index="unit", columns="period", values="y")
+    change = wide.loc[:, 5:].mean(axis=1) - wide.loc[:, :4].mean(axis=1)
+    is_t = wide.index.isin(treated)
+    row = res.table.iloc[0]
+    assert row["estimate"] == pytest.approx(change[is_t].mean() - change[~is_t].mean(), abs=1e-10)
+    if n_treated > 1:
+        welch = stats.ttest_ind(change[is_t], change[~is_t], equal_var=False)
+        assert row["statistic"] == pytest.approx(welch.statistic, rel=1e-9)
+    else:
+        se = change[~is_t].std(ddof=1) * np.sqrt(1 + 1 / (~is_t).sum())
+        assert row["std_error"] == pytest.approx(se, rel=1e-9)
+    assert np.sqrt(res.vcov[0, 0]) == pytest.approx(row["std_error"], rel=1e-12)

@@ -318,3 +318,32 @@ def test_real_statistics(tmp_path, public_data, name):
         assert blocked["status"] == "not_estimable"
         assert "Greater Manchester" in blocked["note"]
         assert status[("synthetic_did", "cla_rate")]["status"] == "ok"
+
+
+def test_headline_is_the_primary_analysis_and_methods_state_inference_validity(family_help):
+    """family_help marks Callaway & Sant'Anna primary: the headline shows it, with the
+    small-sample inference its default chose for 10 treated LAs; the Methods section lists
+    every analysis's inference with its validity conditions."""
+    import html as html_lib
+    import re
+
+    from pathfinder_eval.report.validity import VALIDITY
+
+    html, doc = family_help
+    summary = html[html.index('id="summary"') : html.index('id="design"')]
+    assert "Callaway &amp; Sant&#39;Anna" in summary and "cohort-stratified variance" in summary
+    assert "Two-way fixed-effects DiD" not in summary
+    start = html.index('id="inference"')
+    methods = html[start : html.index("<h2", start)]
+    rows = {
+        html_lib.unescape(a): html_lib.unescape(v)
+        for a, v in re.findall(r'<tr><th scope="row">([^<]+)</th>.*?<td>([^<]*)</td></tr>', methods)
+    }
+    ran = {a["id"] for a in doc["analyses"] if a["status"] == "ok"}
+    assert ran <= set(rows)
+    assert rows["twfe"] == VALIDITY["cr2"] and rows["event_study"] == VALIDITY["cr2"]
+    assert rows["callaway_santanna"] == VALIDITY["cohort_stratified"]
+    assert (
+        rows["sun_abraham"] == VALIDITY["cohort_stratified"]
+        or rows["sun_abraham"] == (VALIDITY["cr2"])
+    )

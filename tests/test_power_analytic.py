@@ -177,3 +177,22 @@ def test_t_reference_with_clusters_minus_two_df_lowers_power():
     assert t.df == 10 and t.reference == "t(10)" and z.reference == "z"
     assert t.power == pytest.approx(power(0.3, z.variance, 0.05, 10.0), rel=1e-12)
     assert t.power < z.power and t.mdes_80 > z.mdes_80
+
+
+def test_cell_size_and_steps_searches_stop_at_the_first_size_reaching_the_target():
+    from pathfinder_eval.power.analytic import cell_size_needed, steps_needed
+
+    design = stepped_wedge([3, 3, 3, 3])
+    hh = VarianceModel.from_icc(0.05)
+    m = cell_size_needed(0.8, 0.25, design, hh)
+    assert m > 1
+    assert power(0.25, gls_precision(design, hh, m).variance) >= 0.8
+    assert power(0.25, gls_precision(design, hh, m - 1).variance) < 0.8
+    # A cluster-period variance puts a floor under the variance: no cell size gets there.
+    ne = VarianceModel.from_icc(0.05, cac=0.5)
+    floor = gls_precision(design, ne, 1e12).variance
+    assert power(0.1, floor) < 0.8 and cell_size_needed(0.8, 0.1, design, ne) == 0
+    s = steps_needed(0.8, 0.3, 2, hh, 20)
+    assert s > 1
+    assert power(0.3, gls_precision(stepped_wedge([2] * s), hh, 20).variance) >= 0.8
+    assert power(0.3, gls_precision(stepped_wedge([2] * (s - 1)), hh, 20).variance) < 0.8

@@ -220,3 +220,28 @@ def test_cli_mdes_by_simulation(trial, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "MDES at 80% power" in out and "Monte-Carlo interval" in out
     assert (tmp_path / "stepped_wedge_trial_simulated_mdes.json").is_file()
+
+
+@pytest.mark.parametrize(
+    ("model", "structure"),
+    [
+        (VarianceModel.from_icc(0.05), "hussey_hughes"),
+        (VarianceModel.from_icc(0.05, 0.8), "nested_exchangeable"),
+        (VarianceModel.from_icc(0.1, decay=0.7), "exponential_decay"),
+    ],
+)
+def test_fast_path_single_start_reaches_the_five_start_optimum(model, structure):
+    """Starting REML at the true parameters (one optimiser run) ends where the estimator's
+    default five starts do."""
+    from pathfinder_eval.estimators.sw_lmm import CellSummaries, fit_reml
+    from pathfinder_eval.power.trial_simulation import _draw, _prepare
+
+    prep = _prepare(TrialModel(stepped_wedge([2] * 5), model, 25, structure))
+    for r in range(40):
+        noise, ssw = _draw(prep, np.random.default_rng(np.random.SeedSequence(5, spawn_key=(r,))))
+        cells = CellSummaries(noise * prep.observed, prep.n, ssw, prep.observed)
+        multi = fit_reml(cells, prep.fe.X, structure)
+        single = fit_reml(cells, prep.fe.X, structure, prep.start)
+        assert single.converged == multi.converged
+        assert single.deviance <= multi.deviance + 1e-9
+        np.testing.assert_allclose(single.beta, multi.beta, rtol=0, atol=1e-8)

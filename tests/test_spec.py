@@ -75,3 +75,16 @@ def test_design_that_is_not_a_mapping(tmp_path):
     path.write_text("- just\n- a list\n")
     with pytest.raises(DesignError, match="YAML mapping"):
         load_design(path)
+
+
+def test_at_most_one_primary_analysis(tmp_path):
+    import yaml
+
+    designs = Path(__file__).resolve().parents[1] / "designs"
+    doc = yaml.safe_load((designs / "family_help.yaml").read_text())
+    for a in doc["analyses"][:2]:
+        a["primary"] = True
+    path = tmp_path / "d.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(DesignError, match="only one analysis can be primary"):
+        load_design(path)

@@ -1,4 +1,5 @@
-"""Sun–Abraham: Callaway–Sant'Anna closed form, dummy-variable OLS, pyfixest and diff-diff."""
+"""Sun–Abraham: Callaway–Sant'Anna closed form, dummy-variable OLS, pyfixest and diff-diff;
+the small-sample default against CR2 computed from scratch."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import pytest
 import statsmodels.formula.api as smf
 
 from pathfinder_eval.estimators.sun_abraham import SunAbraham, sun_abraham
+from pathfinder_eval.inference.cr2 import cr2_inference
+from pathfinder_eval.spec import Inference
 from test_twfe import make_panel
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -186,3 +189,138 @@ def test_invariant_to_row_order_and_unit_labels(tmp_path, mpdta_fit):
     other = SunAbraham().fit(make_panel(tmp_path, shuffled, new), "y", "sa")
     pd.testing.assert_frame_equal(base.table, other.table, check_exact=False, atol=1e-10, rtol=0)
     pd.testing.assert_frame_equal(shuffled, before)
+
+
+def few_treated(seed=7):
+    """30 units, periods 1–7, cohorts 3 (4 units) and 5 (3 units), 23 never treated, 20 cells
+    dropped: 7 treated units, so the default is the small-sample one."""
+    rng = np.random.default_rng(seed)
+    starts = {3: [f"u{i:02d}" for i in range(4)], 5: [f"u{i:02d}" for i in range(4, 7)]}
+    start = {u: g for g, us in starts.items() for u in us}
+    rows = []
+    for i in range(30):
+        u, a = f"u{i:02d}", rng.normal()
+        for t in range(1, 8):
+            eff = 0.4 if u in start and t >= start[u] else 0.0
+            rows.append({"unit": u, "period": t, "y": a + 0.1 * t + eff + rng.normal(scale=0.6)})
+    frame = pd.DataFrame(rows)
+    return frame.drop(index=rng.choice(len(frame), 20, replace=False)), starts
+
+
+def independent_cr2(frame, starts, control):
+    """CR2 for the SA rows built from scratch: the interaction dummies of the regression SA
+    runs (rows, sample and absorbed effects), cohort-share and cell-count weights as
+    contrasts, then `cr2_inference` (checked against clubSandwich in test_cr2.py)."""
+    d = frame.copy()
+    d["cohort"] = d["unit"].map({u: float(g) for g, us in starts.items() for u in us})
+    if control == "last_treated":
+        last = max(starts)
+        d = d[d["period"] < last]
+        d.loc[d["cohort"] == last, "cohort"] = np.nan
+    rel = d["period"] - d["cohort"]
+    key = [(g, int(e)) for g, e in zip(d["cohort"], rel.fillna(-1), strict=True)]
+    cols = sorted({k for k in key if not np.isnan(k[0]) and k[1] != -1})
+    x = np.array([[float(k == c) for c in cols] for k in key])
+    count = x.sum(axis=0)
+    e_of = np.array([e for _, e in cols])
+    rows = [np.where(e_of >= 0, count, 0.0) / count[e_of >= 0].sum()]
+    rows += [np.where(e_of == e, count, 0.0) / count[e_of == e].sum() for e in np.unique(e_of)]
+    return cr2_inference(
+        d["y"].to_numpy(),
+        x,
+        pd.factorize(d["unit"])[0],
+        pd.factorize(d["period"])[0],
+        contrasts=np.vstack(rows),
+    )
+
+
+@pytest.mark.parametrize("control", ["never_treated", "last_treated"])
+def test_default_with_few_treated_is_cr2_on_the_interaction_regression(tmp_path, control):
+    frame, starts = few_treated()
+    res = SunAbraham(control=control).fit(make_panel(tmp_path, frame, starts), "y", "sa")
+    ref = independent_cr2(frame, starts, control)
+    table = res.table
+    np.testing.assert_allclose(table["estimate"], ref.estimate, atol=EXACT)
+    for col in ("std_error", "df", "p_value", "ci_lower", "ci_upper"):
+        np.testing.assert_allclose(table[col], getattr(ref, col), rtol=1e-9, err_msg=col)
+    assert res.inference.startswith("CR2 cluster-robust by unit")
+    assert "chosen because only 7 units are treated" in res.inference
+    assert not any("over-reject" in w for w in res.warnings)
+    se = interactions(res)["std_error"].to_numpy()
+    np.testing.assert_allclose(se, np.sqrt(np.diag(ref.vcov)), rtol=1e-9)
+
+
+def test_cluster_robust_or_share_uncertainty_keep_cr1_with_few_treated(tmp_path):
+    frame, starts = few_treated()
+    panel = make_panel(tmp_path, frame, starts)
+    base = sun_abraham(*_arrays(panel))
+    cr1 = SunAbraham(inference=Inference(method="cluster_robust")).fit(panel, "y", "sa")
+    assert cr1.inference.startswith("cluster-robust by unit (CR1)")
+    assert "chosen" not in cr1.inference
+    assert (cr1.table["df"] == base.n_clusters - 1).all()
+    assert cr1.table.loc[0, "std_error"] == pytest.approx(np.sqrt(base.att_var), rel=1e-12)
+    assert any("over-reject" in w for w in cr1.warnings)
+    shares = SunAbraham(share_uncertainty=True).fit(panel, "y", "sa")
+    assert shares.inference.startswith("cluster-robust by unit (CR1)")
+    assert "kept although only 7 units are treated" in shares.inference
+
+
+def _arrays(panel):
+    cells = panel.outcome_cells("y")
+    return (
+        cells["y"].to_numpy(float),
+        cells["unit"].to_numpy(),
+        cells["period"].to_numpy(),
+        cells["cohort"].to_numpy(float),
+    )
+
+
+def test_twenty_or_more_treated_keep_cr1(mpdta_fit):
+    _, _, _, res = mpdta_fit
+    assert res.n_treated >= 20
+    assert res.inference.startswith("cluster-robust by unit (CR1), t(G−1) reference")
+    assert (res.table["df"] == res.n_units - 1).all()
+
+
+def test_single_unit_cohort_is_warned_about(tmp_path):
+    frame, starts = few_treated()
+    starts = {3: starts[3], 5: starts[5][:1]}
+    res = SunAbraham().fit(make_panel(tmp_path, frame, starts), "y", "sa")
+    assert any("starting in 5 have a single unit" in w for w in res.warnings)
+
+
+def balanced(treated: list[str], start: int = 5, seed: int = 9, n: int = 30, t: int = 7):
+    """A balanced panel: `treated` units start in `start`, the rest never treated."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        u, a = f"u{i:02d}", rng.normal()
+        for p in range(1, t + 1):
+            eff = 0.4 if u in treated and p >= start else 0.0
+            rows.append({"unit": u, "period": p, "y": a + 0.1 * p + eff + rng.normal(scale=0.6)})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("n_treated", [4, 1])
+def test_balanced_default_is_the_cohort_stratified_variance(tmp_path, n_treated):
+    """One cohort against never-treated units: each event-time row is a two-sample comparison
+    of y_{g+e} − y_{g−1}, so its SE is Welch's (4 treated) or, for a single treated unit,
+    the comparison units' SD times √(1 + 1/n₀), the prediction error of one new unit."""
+    from scipy import stats
+
+    treated = [f"u{i:02d}" for i in range(n_treated)]
+    frame = balanced(treated)
+    res = SunAbraham().fit(make_panel(tmp_path, frame, {5: treated}), "y", "sa")
+    assert res.inference.startswith("cohort-stratified variance")
+    assert f"chosen because only {n_treated} units are treated" in res.inference
+    wide = frame.pivot(index="unit", columns="period", values="y")
+    is_t = wide.index.isin(treated)
+    for _, row in res.table.iloc[1:].iterrows():
+        change = wide[5 + int(row["event_time"])] - wide[4]
+        if n_treated > 1:
+            welch = stats.ttest_ind(change[is_t], change[~is_t], equal_var=False)
+            assert row["statistic"] == pytest.approx(welch.statistic, rel=1e-9)
+        else:
+            se = change[~is_t].std(ddof=1) * np.sqrt(1 + 1 / (~is_t).sum())
+            assert row["std_error"] == pytest.approx(se, rel=1e-9)
+    assert not res.warnings

@@ -94,7 +94,7 @@ def test_twfe_matches_statsmodels_dummy_ols_with_cluster_se(tmp_path):
 def test_event_study_matches_statsmodels_and_bins_endpoints(tmp_path):
     frame = simulated(t=8, start=5)
     panel = make_panel(tmp_path, frame, {5: ["u00", "u01", "u02", "u03", "u04"]})
-    res = EventStudy(min_lead=-3, max_lag=2).fit(panel, "y", "es")
+    res = EventStudy(min_lead=-3, max_lag=2, inference=CR1).fit(panel, "y", "es")
     d = panel.outcome_cells("y").copy()
     rel = (d["period"] - d["cohort"]).clip(-3, 2)
     for e in (-3, -2, 0, 1, 2):

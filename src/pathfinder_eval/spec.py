@@ -171,12 +171,17 @@ class Inference(_Frozen):
 
 
 class Analysis(_Frozen):
+    """One analysis the design asks for. `primary` marks the pre-specified primary analysis:
+    the report's headline shows it for each outcome it estimates (else the first analysis in
+    design order that produced an estimate)."""
+
     id: str
     estimator: Estimator
     outcomes: tuple[str, ...] = ("all",)
     level: float = Field(default=0.95, gt=0.5, lt=1.0)
     inference: Inference = Inference()
     options: dict[str, Any] = Field(default_factory=dict)
+    primary: bool = False
 
 
 class TidyColumns(_Frozen):
@@ -261,6 +266,12 @@ class DesignSpec(_Frozen):
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             raise ValueError(f"analysis ids must be unique; repeated: {', '.join(dupes)}")
+        primary = [a.id for a in value if a.primary]
+        if len(primary) > 1:
+            raise ValueError(
+                f"only one analysis can be primary; marked: {', '.join(primary)} (set "
+                "primary: true on the pre-specified one)"
+            )
         return value
 
     def start_of(self) -> dict[str, dt.date | int]:

@@ -1182,6 +1182,13 @@ class CallawaySantAnna:
             "units_dropped_unbalanced": wp.dropped_units,
             "units_dropped_treated_first_period": n_first,
             "n_clusters": n_cl,
+            "inference_method": (
+                "multiplier_bootstrap"
+                if boot is not None
+                else "cohort_stratified"
+                if small
+                else "influence_function"
+            ),
             "bootstrap": None
             if boot is None
             else {"draws": boot.draws, "weights": boot.weights, "seed": self.seed},

@@ -19,15 +19,20 @@ from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.twfe import few_cluster_warnings
-from pathfinder_eval.inference.cluster import t_summary, wald_test
+from pathfinder_eval.inference.cluster import TSummary, t_summary, wald_test
+from pathfinder_eval.inference.cohort_stratified import CohortStratified, stratified_cells
+from pathfinder_eval.inference.cr2 import CR2Result, cr2_inference
 from pathfinder_eval.panel import ValidatedPanel
 from pathfinder_eval.results import EffectEstimates, estimates_table
 from pathfinder_eval.spec import Inference
 
 CONTROLS = ("never_treated", "last_treated")
+# Below this many treated units "default" inference is CR2 with Bell-McCaffrey df, as in TWFE.
+SMALL_SAMPLE_TREATED = 20
 
 
 def absorb_two_way(m: np.ndarray, unit: np.ndarray, period: np.ndarray) -> np.ndarray:
@@ -64,6 +69,11 @@ class SunAbrahamResult:
     att, att_var: that average and its variance; joint_vcov: (E+1, E+1) covariance of
         (att, estimate) together.
     n_obs, n_clusters: sample size and units; k_absorbed: fixed effects absorbed.
+    y, x: (n_obs,), (n_obs, m) the step-1 outcome and interaction indicators, and units,
+        periods: (n_obs,) their unit and period codes from 0, after any rows dropped for
+        last-treated controls (the regression `cr2_rows` re-uses); unit_cohort: (U,) each
+        unit code's own first treated period (NaN never treated; last-treated units keep
+        theirs), the strata of `stratified_rows`.
     """
 
     cohort: np.ndarray
@@ -82,6 +92,17 @@ class SunAbrahamResult:
     n_obs: int
     n_clusters: int
     k_absorbed: int
+    y: np.ndarray
+    x: np.ndarray
+    units: np.ndarray
+    periods: np.ndarray
+    unit_cohort: np.ndarray
+
+    @property
+    def row_weights(self) -> np.ndarray:
+        """(E+1, m) weights on coef of the reported rows: the post-treatment average, then
+        each event time."""
+        return np.vstack([self.att_weights, self.weights])
 
 
 def sun_abraham(
@@ -122,6 +143,7 @@ def sun_abraham(
             fix="use never_treated or last_treated",
         )
     treated_cohorts = np.unique(cohort[~np.isnan(cohort)])
+    own_cohort = cohort.copy()
     if control == "last_treated":
         if treated_cohorts.size < 2:
             raise EstimationError(
@@ -139,6 +161,7 @@ def sun_abraham(
             fix="set control: last_treated to use the latest cohort as the control group",
         )
     y, period, cohort, unit_codes = y[keep], period[keep], cohort[keep], unit_codes[keep]
+    own_cohort = own_cohort[keep]
     unit_codes = pd.factorize(unit_codes, sort=True)[0]
     period_codes = pd.factorize(period, sort=True)[0]
 
@@ -229,6 +252,31 @@ def sun_abraham(
         n,
         n_clusters,
         k_absorbed,
+        y,
+        x,
+        unit_codes,
+        period_codes,
+        pd.Series(own_cohort).groupby(unit_codes).first().to_numpy(float),
+    )
+
+
+def stratified_rows(res: SunAbrahamResult) -> CohortStratified | None:
+    """The cohort-stratified variance with Bell-McCaffrey df (inference/cohort_stratified.py)
+    of the reported rows, which are linear in the outcomes, c·coef = wᵀy with
+    w = X̃(X̃ᵀX̃)⁻¹c; None when w is not the same for every unit of a cohort (unbalanced
+    panels), where the stratified estimator does not apply."""
+    xt = absorb_two_way(res.x, res.units, res.periods)
+    w = xt @ np.linalg.solve(xt.T @ xt, res.row_weights.T)  # (n_obs, rows)
+    return stratified_cells(w.T, res.y, res.units, res.periods, res.unit_cohort)
+
+
+def cr2_rows(res: SunAbrahamResult, level: float = 0.95) -> CR2Result:
+    """CR2 by unit with Bell-McCaffrey/Satterthwaite df for the reported rows, on exactly the
+    step-1 regression (its rows and absorbed unit and period effects), aggregation weights
+    held fixed: the small-sample alternative to CR1, which over-rejects with few treated
+    units (benchmarks/did_size.py)."""
+    return cr2_inference(
+        res.y, res.x, res.units, res.periods, contrasts=res.row_weights, level=level
     )
 
 
@@ -237,7 +285,16 @@ class SunAbraham:
     """Sun & Abraham (2021) event study: table rows are the post-treatment average (cells
     weighted by count) and one row per relative period (cohort-share weighted); the
     cohort × relative-period coefficients, aggregation weights and a pre-trend Wald test on
-    the leads are in `diagnostics`. CR1 by unit, t(G−1) reference."""
+    the leads are in `diagnostics`.
+
+    Inference: "cluster_robust" is CR1 by unit with a t(G−1) reference. "default" chooses CR2
+    by unit with Bell-McCaffrey/Satterthwaite df per row (`cr2_rows`) when fewer than 20 units
+    are treated, where CR1 over-rejects, and CR1 otherwise (benchmarks/did_size.py, 150 LAs,
+    T = 10, 300 draws: CR1 size 17% and 13% with 7 and 10 treated, CR2 4.0% and 4.7%). A cohort
+    of one unit is fitted exactly by its interactions, so neither CR1 nor CR2 sees its noise
+    (size 82% with 3 treated in three cohorts); a warning names such cohorts. With
+    `share_uncertainty` the default stays CR1: CR2 treats the cohort shares as fixed, so it
+    cannot carry their delta-method term."""
 
     control: str = "never_treated"
     share_uncertainty: bool = False
@@ -259,9 +316,31 @@ class SunAbraham:
             self.control,
             self.share_uncertainty,
         )
-        df = res.n_clusters - 1
+        n_treated = int(cells.loc[cells["role"] == "treated", "unit"].nunique())
+        small = (
+            self.inference.method == "default"
+            and n_treated < SMALL_SAMPLE_TREATED
+            and not self.share_uncertainty
+        )
         est = np.concatenate([[res.att], res.estimate])
-        summ = t_summary(est, res.joint_vcov, df, level)
+        summ = t_summary(est, res.joint_vcov, res.n_clusters - 1, level)
+        df = np.full(len(est), float(res.n_clusters - 1))
+        coef_vcov, joint_vcov = res.vcov, res.joint_vcov
+        strat = None
+        if small:
+            c2 = cr2_rows(res, level)
+            summ = TSummary(
+                c2.std_error, c2.statistic, c2.p_value, c2.ci_lower, c2.ci_upper, np.nan
+            )
+            df, coef_vcov = c2.df, c2.vcov
+            joint_vcov = res.row_weights @ c2.vcov @ res.row_weights.T
+            strat = stratified_rows(res)
+        if strat is not None:
+            summ = stratified_summary(est, strat, level)
+            df = strat.df
+            with np.errstate(divide="ignore", invalid="ignore"):
+                rescale = np.where(c2.std_error > 0, strat.std_error / c2.std_error, 0.0)
+            joint_vcov = joint_vcov * np.outer(rescale, rescale)
         rel_all = (cells["period"] - cells["cohort"]).to_numpy(float)
         rows = []
         for j, e in enumerate([None, *res.event_time.tolist()]):
@@ -275,33 +354,38 @@ class SunAbraham:
                     j,
                     term,
                     est[j],
-                    df=float(df),
+                    df=float(df[j]),
                     event_time=np.nan if e is None else float(e),
                     n_units=n_units,
                 )
             )
-        coef_se = np.sqrt(np.diag(res.vcov))
+        coef_se = np.sqrt(np.diag(coef_vcov))
         leads = np.flatnonzero(res.rel < -1)
         pretrend = (
-            wald_test(res.coef[leads], res.vcov[np.ix_(leads, leads)], df) if leads.size else None
+            wald_test(res.coef[leads], res.vcov[np.ix_(leads, leads)], res.n_clusters - 1)
+            if leads.size
+            else None
         )
-        n_treated = int(cells.loc[cells["role"] == "treated", "unit"].nunique())
-        shares = "with" if self.share_uncertainty else "without"
+        unit_cohort = cells.groupby("unit")["cohort"].first()
+        singletons = [g for g in np.unique(res.cohort) if int((unit_cohort == g).sum()) == 1]
+        label, warns = self._label(res, small, n_treated, singletons, strat)
         return EffectEstimates(
             analysis_id,
             outcome,
             self.name,
-            f"cluster-robust by unit (CR1), t(G−1) reference; delta method {shares} "
-            "cohort-share uncertainty",
+            label,
             estimates_table(rows),
             level,
-            res.joint_vcov,
+            joint_vcov,
             res.n_clusters,
             n_treated,
             res.n_obs,
             MappingProxyType(
                 {
                     "control": self.control,
+                    "inference_method": (
+                        "cohort_stratified" if strat is not None else "cr2" if small else "cr1"
+                    ),
                     "reference_event_time": -1,
                     "share_uncertainty": self.share_uncertainty,
                     "interactions": [
@@ -327,5 +411,81 @@ class SunAbraham:
                     "pretrend_test": pretrend,
                 }
             ),
-            few_cluster_warnings(n_treated, res.n_clusters),
+            warns,
         )
+
+    def _label(
+        self,
+        res: SunAbrahamResult,
+        small: bool,
+        n_treated: int,
+        singletons: list[float],
+        strat: CohortStratified | None,
+    ) -> tuple[str, tuple[str, ...]]:
+        """The inference label (what was used and, for the default, why) and warnings."""
+        if strat is not None:
+            borrowed = (
+                f"; {strat.singletons} single-unit cohort(s) borrow the pooled within-cohort "
+                "covariance"
+                if strat.singletons
+                else ""
+            )
+            label = (
+                "cohort-stratified variance of the interaction-weighted rows (each cohort's "
+                f"variance estimated within the cohort, divisor n − 1{borrowed}) with "
+                "Bell-McCaffrey degrees of freedom, cohort shares fixed; chosen because only "
+                f"{n_treated} units are treated (CR1 over-rejects, and with single-unit "
+                "cohorts so does CR2); interaction coefficients CR2, pre-trend Wald test CR1, "
+                "F(q, G−1)"
+            )
+            return label, ()
+        if small:
+            label = (
+                "CR2 cluster-robust by unit (Bell & McCaffrey 2002) on the step-1 interaction "
+                "regression, Satterthwaite degrees of freedom per row (Pustejovsky & Tipton "
+                f"2018), cohort shares fixed; chosen because only {n_treated} units are treated "
+                "(CR1 over-rejects with few treated clusters); pre-trend Wald test CR1, "
+                "F(q, G−1)"
+            )
+            return label, singleton_warning(singletons)
+        shares = "with" if self.share_uncertainty else "without"
+        label = (
+            f"cluster-robust by unit (CR1), t(G−1) reference; delta method {shares} "
+            "cohort-share uncertainty"
+        )
+        if (
+            self.share_uncertainty
+            and self.inference.method == "default"
+            and n_treated < SMALL_SAMPLE_TREATED
+        ):
+            label += (
+                f" (kept although only {n_treated} units are treated: CR2 holds the cohort "
+                "shares fixed and cannot carry their uncertainty)"
+            )
+        return label, few_cluster_warnings(n_treated, res.n_clusters) + singleton_warning(
+            singletons
+        )
+
+
+def stratified_summary(est: np.ndarray, strat: CohortStratified, level: float) -> TSummary:
+    """Table columns from the stratified standard errors with a t(df) reference per row."""
+    se = strat.std_error
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = np.where(se > 0, est / se, np.nan)
+    half = stats.t.ppf(0.5 + level / 2.0, strat.df) * se
+    p = 2.0 * stats.t.sf(np.abs(stat), strat.df)
+    return TSummary(se, stat, p, est - half, est + half, np.nan)
+
+
+def singleton_warning(cohorts: list[float]) -> tuple[str, ...]:
+    """A warning naming the cohorts of one unit: their interactions fit that unit's cells
+    exactly, so no cluster-robust variance sees its own noise."""
+    if not cohorts:
+        return ()
+    names = ", ".join(f"{g:g}" for g in cohorts)
+    return (
+        f"Cohort(s) starting in {names} have a single unit: its cohort × relative-period "
+        "indicators fit that unit's cells exactly, so cluster-robust standard errors (CR1 or "
+        "CR2) omit its own noise and rows using it have intervals that are too narrow; compare "
+        "TWFE with CR2 or randomisation inference.",
+    )

@@ -498,20 +498,30 @@ class RemlFit:
 
 
 def fit_reml(
-    cells: CellSummaries, X: np.ndarray, structure: Structure, warm: RemlFit | None = None
+    cells: CellSummaries,
+    X: np.ndarray,
+    structure: Structure,
+    warm: RemlFit | np.ndarray | None = None,
 ) -> RemlFit:
     """Exact REML for the structure, on cell summaries; X: (I, T, p) cell-level covariates.
 
     The deviance is profiled over σ² and minimised over the relative parameters from several
     starts (L-BFGS-B with the analytic gradient, bounds τ², γ² ≥ 0 and 0 ≤ r ≤ 1), then
-    polished by Newton steps; `warm` replaces the starts by one fit's optimum (refits of
-    nearby data). The fit is flagged as not converged when the Newton decrement exceeds
+    polished by Newton steps; `warm` replaces the starts by one start: a fit's optimum
+    (refits of nearby data) or natural variance parameters θ (e.g. a simulation's true
+    values). The fit is flagged as not converged when the Newton decrement exceeds
     DECREMENT_TOL or the Hessian is not positive definite."""
     c = _cells(cells, X)
     if c.n_records - X.shape[2] <= 0:
         raise ValueError("fewer records than fixed effects")
+    if warm is None:
+        starts = _starts(structure)
+    elif isinstance(warm, RemlFit):
+        starts = [_relative(warm)]
+    else:
+        starts = [_relative_of(structure, np.asarray(warm, dtype=float))]
     results = []
-    for start in _starts(structure) if warm is None else [_relative(warm)]:
+    for start in starts:
         res = optimize.minimize(
             lambda phi: _profiled(phi, structure, c)[:2],
             start,

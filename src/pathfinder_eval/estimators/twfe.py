@@ -27,6 +27,16 @@ from pathfinder_eval.results import EffectEstimates, estimates_table
 from pathfinder_eval.spec import Inference
 
 INFERENCE_LABEL = "cluster-robust by unit (CR1), t(G−1) reference"
+# Below this many treated units "default" inference is CR2 with Bell-McCaffrey df.
+SMALL_SAMPLE_TREATED = 20
+# inference.method → the name the report's validity statements use (report/validity.py)
+METHOD_KEY = {
+    "cluster_robust": "cr1",
+    "cr2": "cr2",
+    "wild_bootstrap": "wild_bootstrap",
+    "randomisation": "timing_randomisation",
+    "conley_taber": "conley_taber",
+}
 
 
 @dataclass(frozen=True)
@@ -99,7 +109,7 @@ class TwoWayFixedEffects:
         row = summ.row(0, "ATT (TWFE)", fit.params[0], n_units=fit.n_clusters)
         label, warns = INFERENCE_LABEL, few_cluster_warnings(n_treated, fit.n_clusters)
         method = self.inference.method
-        chosen = method == "default" and n_treated < 20 and not self.weighted
+        chosen = method == "default" and n_treated < SMALL_SAMPLE_TREATED and not self.weighted
         if method == "default":
             method = "cr2" if chosen else "cluster_robust"
         vcov = fit.vcov
@@ -157,6 +167,7 @@ class TwoWayFixedEffects:
             MappingProxyType(
                 {
                     "weighted": self.weighted,
+                    "inference_method": METHOD_KEY[method],
                     "treated_cells": int(cells["treated"].sum()),
                     "leave_one_treated_out": (
                         leave_one_treated_out(cells, self.weighted) if self.leave_one_out else {}
@@ -229,6 +240,11 @@ class EventStudy:
     `sensitivity` adds the Rambachan & Roth (2023) robust intervals for the first post-period
     effect (smoothness FLCI and relative-magnitudes C-LF, with breakdown values), computed on
     the event times that are not binned endpoints.
+
+    Inference: "cluster_robust" is CR1 by unit with t(G−1); "default" uses CR2 with
+    Bell-McCaffrey df per coefficient when fewer than 20 units are treated and the fit is
+    unweighted (as TwoWayFixedEffects), its covariance also feeding the pre-trend test (F with
+    the smallest lead df as denominator, conservative) and the sensitivity analysis.
     """
 
     min_lead: int = -4
@@ -236,6 +252,7 @@ class EventStudy:
     reference: int = -1
     weighted: bool = False
     sensitivity: bool = False
+    inference: Inference = field(default_factory=Inference)
 
     name = "event_study"
     inference_methods = frozenset({"default", "cluster_robust"})
@@ -252,7 +269,23 @@ class EventStudy:
             cells[col] = (rel == e).astype("float64")
             names.append(col)
         fit = fit_twfe(cells, names, self.weighted)
-        summ = t_summary(fit.params, fit.vcov, fit.n_clusters - 1, level)
+        n_treated = int(cells.loc[cells["role"] == "treated", "unit"].nunique())
+        small = (
+            self.inference.method == "default"
+            and n_treated < SMALL_SAMPLE_TREATED
+            and not self.weighted
+        )
+        vcov, df = fit.vcov, np.full(len(names), float(fit.n_clusters - 1))
+        if small:
+            c2 = cr2_inference(
+                cells["y"].to_numpy(float),
+                cells[names].to_numpy(float),
+                pd.factorize(cells["unit"])[0],
+                pd.factorize(cells["period"])[0],
+                level=level,
+            )
+            vcov, df = c2.vcov, c2.df
+        summ = t_summary(fit.params, vcov, df, level)
         n_by_e = {e: int(cells.loc[rel == e, "unit"].nunique()) for e in observed}
         rows = []
         for j, e in enumerate(observed):
@@ -261,35 +294,49 @@ class EventStudy:
                 label += " or earlier"
             if e == self.max_lag:
                 label += " or later"
-            rows.append(summ.row(j, label, fit.params[j], event_time=e, n_units=n_by_e[e]))
+            rows.append(
+                summ.row(j, label, fit.params[j], df=float(df[j]), event_time=e, n_units=n_by_e[e])
+            )
         leads = [j for j, e in enumerate(observed) if e < 0]
         pretrend = (
-            wald_test(fit.params[leads], fit.vcov[np.ix_(leads, leads)], summ.df) if leads else None
+            wald_test(fit.params[leads], vcov[np.ix_(leads, leads)], float(df[leads].min()))
+            if leads
+            else None
         )
-        n_treated = int(cells.loc[cells["role"] == "treated", "unit"].nunique())
         diagnostics = {
             "reference_event_time": self.reference,
             "binned_endpoints": [self.min_lead, self.max_lag],
             "pretrend_test": pretrend,
+            "inference_method": "cr2" if small else "cr1",
         }
         if self.sensitivity:
-            diagnostics["sensitivity"] = self._sensitivity(observed, fit, level)
+            diagnostics["sensitivity"] = self._sensitivity(observed, fit.params, vcov, level)
+        label = INFERENCE_LABEL
+        if small:
+            label = (
+                "CR2 cluster-robust by unit (Bell & McCaffrey 2002) with Satterthwaite degrees "
+                "of freedom per coefficient (Pustejovsky & Tipton 2018); chosen because only "
+                f"{n_treated} units are treated (CR1 over-rejects with few treated clusters); "
+                "pre-trend F test on the CR2 covariance with the smallest lead's df"
+            )
         return EffectEstimates(
             analysis_id,
             outcome,
             self.name,
-            INFERENCE_LABEL,
+            label,
             estimates_table(rows),
             level,
-            fit.vcov,
+            vcov,
             fit.n_clusters,
             n_treated,
             fit.n_obs,
             MappingProxyType(diagnostics),
-            few_cluster_warnings(n_treated, fit.n_clusters),
+            () if small else few_cluster_warnings(n_treated, fit.n_clusters),
         )
 
-    def _sensitivity(self, observed: list[int], fit: PanelFit, level: float) -> dict | None:
+    def _sensitivity(
+        self, observed: list[int], params: np.ndarray, vcov: np.ndarray, level: float
+    ) -> dict | None:
         """Rambachan & Roth sensitivity of the first post-period effect on the single event
         times (binned endpoints average several periods, so they are left out)."""
         keep = [j for j, e in enumerate(observed) if self.min_lead < e < self.max_lag]
@@ -298,7 +345,7 @@ class EventStudy:
         if not pre or not post:
             return None
         idx = pre + post
-        beta, vcov = fit.params[idx], fit.vcov[np.ix_(idx, idx)]
+        beta, vcov = params[idx], vcov[np.ix_(idx, idx)]
         out: dict = {"event_times": [observed[j] for j in idx], "target": "first post period"}
         for key, run in (
             ("smoothness", lambda: sensitivity_sd(beta, vcov, len(pre), len(post),

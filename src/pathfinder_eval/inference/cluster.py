@@ -18,7 +18,7 @@ class TSummary:
     p_value: np.ndarray
     ci_lower: np.ndarray
     ci_upper: np.ndarray
-    df: float
+    df: float  # NaN when the rows have their own df
 
     def row(self, j: int, term: str, estimate: float, **extra: Any) -> dict[str, Any]:
         """Coefficient j as an estimates-table row (fixed columns, df, then `extra`)."""
@@ -35,14 +35,18 @@ class TSummary:
         }
 
 
-def t_summary(estimate: np.ndarray, vcov: np.ndarray, df: float, level: float) -> TSummary:
-    """Standard errors, t statistics, two-sided p-values and CIs with a t(df) reference."""
+def t_summary(
+    estimate: np.ndarray, vcov: np.ndarray, df: float | np.ndarray, level: float
+) -> TSummary:
+    """Standard errors, t statistics, two-sided p-values and CIs with a t(df) reference; df a
+    scalar or one per estimate."""
     se = np.sqrt(np.clip(np.diag(vcov), 0.0, None))
     with np.errstate(divide="ignore", invalid="ignore"):
         stat = np.where(se > 0, estimate / se, np.nan)
     p = 2.0 * stats.t.sf(np.abs(stat), df)
     crit = stats.t.ppf(0.5 + level / 2.0, df)
-    return TSummary(se, stat, p, estimate - crit * se, estimate + crit * se, float(df))
+    common = float(df) if np.ndim(df) == 0 else np.nan
+    return TSummary(se, stat, p, estimate - crit * se, estimate + crit * se, common)
 
 
 def wald_test(estimate: np.ndarray, vcov: np.ndarray, df_denom: float) -> dict[str, float]:

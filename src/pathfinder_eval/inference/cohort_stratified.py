@@ -1,4 +1,5 @@
-"""Small-sample variance of Callaway & Sant'Anna aggregates with few treated units.
+"""Small-sample variance of Callaway & Sant'Anna (and Sun & Abraham) aggregates with few
+treated units.
 
 Without covariates or unit weights every ATT(g,t) is a difference of two means of long
 differences y_t − y_base, so any aggregate θ = Σ_j W_j ATT(g_j, t_j) is linear in the
@@ -19,6 +20,11 @@ Degrees of freedom: Bell & McCaffrey's (2002) rule, as for CR2: the Satterthwait
 variance estimator under a working model, here the common covariance Σ_p, so that each
 stratum's share is n_s a_sᵀ Σ_p a_s with n_s − 1 df (the pooled part has the pooled df); this
 avoids the noise of plugging the small strata's own variances into Welch's df.
+
+The same holds for any estimator that is linear in the outcomes with weights constant within
+cohorts, such as Sun & Abraham's interaction-weighted estimator on a balanced panel
+(`stratified_linear`): there a cohort of one unit is fitted exactly by its own interactions, so
+no cluster-robust variance of the regression sees its noise, while the pooled covariance does.
 
 did's influence-function standard error divides by n_s instead of n_s − 1 and uses a normal
 reference; with three treated LAs its test rejects a true null about a third of the time
@@ -76,22 +82,37 @@ def stratum_weights(gt: GroupTimeATT, weights: np.ndarray) -> np.ndarray:
 def cohort_stratified(y: np.ndarray, gt: GroupTimeATT, weights: np.ndarray) -> CohortStratified:
     """Stratified variance and Bell-McCaffrey df (module docstring) of the aggregates
     weights @ gt.att; y: (n, T) the balanced outcomes the cells were estimated from."""
-    strata = unit_strata(gt)
     a = stratum_weights(gt, weights)
+    return stratified_linear(y, np.ones(y.shape, dtype=bool), unit_strata(gt), a)
+
+
+def stratified_linear(
+    y: np.ndarray, observed: np.ndarray, strata: np.ndarray, a: np.ndarray
+) -> CohortStratified:
+    """Stratified variance and Bell-McCaffrey df of θ_r = Σ_i a[r, s(i)] · y_i for any linear
+    estimator whose weights depend only on a unit's stratum (module docstring).
+
+    y: (n, T) outcomes (any value where not observed); observed: (n, T) bool, the same pattern
+    for every unit of a stratum; strata: (n,) codes 0..S−1; a: (m, S, T) weights, zero on cells
+    a stratum does not observe. The pooled covariance comes from strata with two or more units
+    that observe every period."""
+    y = np.where(observed, y, 0.0)
     sizes = np.bincount(strata, minlength=a.shape[1])
     multi = np.flatnonzero(sizes >= 2)
-    df_pool = int((sizes[multi] - 1).sum())
+    complete = [s for s in multi if observed[strata == s].all()]
+    df_pool = int((sizes[complete] - 1).sum())
     if df_pool == 0:
         raise EstimationError(
-            "every cohort has a single unit and there are no never-treated units, so no "
-            "within-cohort variance can be estimated",
+            "no cohort (or never-treated group) has two or more units observed in every "
+            "period, so no within-cohort covariance can be estimated",
             where="inference.method",
-            fix="use inference method cluster_robust or multiplier_bootstrap",
+            fix="use inference method cluster_robust",
         )
     means = np.zeros((a.shape[1], y.shape[1]))
     np.add.at(means, strata, y)
     resid = y - (means / np.maximum(sizes, 1)[:, None])[strata]
-    pooled = resid.T @ resid / df_pool
+    pool = np.isin(strata, complete)
+    pooled = resid[pool].T @ resid[pool] / df_pool
     working = sizes * np.einsum("rst,tu,rsu->rs", a, pooled, a)  # (m, S) under Σ_p
     contrib = np.einsum("nt,rnt->rn", y, a[:, strata, :])  # (m, n) a_{s(i)}ᵀ y_i
     var = np.zeros(a.shape[0])
@@ -104,3 +125,34 @@ def cohort_stratified(y: np.ndarray, gt: GroupTimeATT, weights: np.ndarray) -> C
     with np.errstate(divide="ignore", invalid="ignore"):
         df = np.where(denom > 0, working.sum(axis=1) ** 2 / denom, np.nan)
     return CohortStratified(np.sqrt(var), df, int(single.sum()))
+
+
+def stratified_cells(
+    weights: np.ndarray,
+    y: np.ndarray,
+    units: np.ndarray,
+    periods: np.ndarray,
+    unit_cohort: np.ndarray,
+) -> CohortStratified | None:
+    """`stratified_linear` for estimates weights @ y on the cells of a long panel.
+
+    weights: (m, n) each row's weight on the n cells; y, units, periods: (n,) outcomes and
+    integer codes from 0; unit_cohort: (U,) each unit's cohort (NaN never treated), the
+    strata. None when the weights or the observed cells differ between units of a stratum,
+    where the stratified estimator does not apply."""
+    n_units, n_periods = int(units.max()) + 1, int(periods.max()) + 1
+    per_unit = np.zeros((len(weights), n_units, n_periods))
+    per_unit[:, units, periods] = weights
+    wide = np.zeros((n_units, n_periods))
+    wide[units, periods] = y
+    observed = np.zeros((n_units, n_periods), dtype=bool)
+    observed[units, periods] = True
+    key = np.where(np.isnan(unit_cohort), np.inf, unit_cohort)
+    _, first, strata = np.unique(key, return_index=True, return_inverse=True)
+    a = per_unit[:, first, :]
+    scale = max(float(np.abs(weights).max()), 1e-300)
+    if np.abs(per_unit - a[:, strata, :]).max() > 1e-9 * scale:
+        return None
+    if (observed != observed[first[strata]]).any():
+        return None
+    return stratified_linear(wide, observed, strata, a)

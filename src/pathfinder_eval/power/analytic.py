@@ -166,3 +166,49 @@ def clusters_needed(
         if power(effect, gls_precision(design, model, cell_size).variance, alpha) >= target:
             return n
     return 0
+
+
+def cell_size_needed(
+    target: float,
+    effect: float,
+    design: np.ndarray,
+    model: VarianceModel,
+    alpha: float = 0.05,
+    max_size: int = 1_000_000,
+) -> int:
+    """Smallest number of individuals per cluster-period reaching the target power for a
+    design (0 if none up to max_size does: with a cluster-period variance γ² > 0 or decay
+    the variance has a floor as cells grow, so power plateaus)."""
+
+    def reaches(m: int) -> bool:
+        return power(effect, gls_precision(design, model, m).variance, alpha) >= target
+
+    if not reaches(max_size):
+        return 0
+    lo, hi = 0, 1  # reaches(hi) once the doubling stops; not reaches(lo)
+    while not reaches(hi):
+        lo, hi = hi, min(2 * hi, max_size)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if reaches(mid) else (mid, hi)
+    return hi
+
+
+def steps_needed(
+    target: float,
+    effect: float,
+    clusters_per_step: int,
+    model: VarianceModel,
+    cell_size: float,
+    alpha: float = 0.05,
+    max_steps: int = 50,
+) -> int:
+    """Smallest number of steps (sequences of `clusters_per_step`, periods = steps + 1, the
+    first all-control) of a standard stepped wedge reaching the target power (0 if none up to
+    max_steps does). One step is not a stepped wedge: every cluster would switch in the same
+    period, so the effect would be confounded with it; the search starts at two."""
+    for s in range(2, max_steps + 1):
+        design = stepped_wedge([clusters_per_step] * s)
+        if power(effect, gls_precision(design, model, cell_size).variance, alpha) >= target:
+            return s
+    return 0

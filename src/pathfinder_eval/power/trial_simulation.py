@@ -5,7 +5,11 @@ A replicate draws each cluster's cell means exactly, N(δ·X_i, V_i) with V_i th
 σ²·χ²(m − 1), then fits the real REML estimator (estimators.sw_lmm.fit_reml, as SteppedWedge
 does) with Kenward-Roger, Satterthwaite or model-based inference. No data frame or panel is
 built, so a 10-cluster replicate costs a few milliseconds. Period effects are zero in the
-simulated data: with categorical period effects the analysis is invariant to them.
+simulated data: with categorical period effects the analysis is invariant to them. Each REML
+fit starts from the data-generating variance parameters instead of the estimator's five default
+starts: one optimiser run instead of five, and in 4,000 replicates of four designs it never
+ended at a worse deviance than the five starts and gave the same estimates to 1e-11
+(tests/test_power_simulation.py checks a sample of replicates).
 
 Replicate r draws from SeedSequence(seed, spawn_key=(r,)) (the r-th child of the run's seed)
 and replicates run in chunks, one task per chunk, so results are identical in this process,
@@ -86,6 +90,7 @@ class _Prepared:
     chol: np.ndarray
     fe: FixedEffects
     contrast: np.ndarray
+    start: np.ndarray
 
 
 def _prepare(trial: TrialModel) -> _Prepared:
@@ -114,7 +119,18 @@ def _prepare(trial: TrialModel) -> _Prepared:
         cov = cell_covariance(trial.model, n_periods, np.where(observed[i], n[i], 1.0))
         chol[i][np.ix_(seen, seen)] = np.linalg.cholesky(cov[np.ix_(seen, seen)])
     contrast = next(iter(effect_contrasts(fe, "immediate", None).values())).vector
-    return _Prepared(trial, observed, n, treated.astype(float), chol, fe, contrast)
+    start = true_parameters(trial.model, trial.structure)
+    return _Prepared(trial, observed, n, treated.astype(float), chol, fe, contrast, start)
+
+
+def true_parameters(model: VarianceModel, structure: Structure) -> np.ndarray:
+    """The natural variance parameters θ of the analysis structure closest to the
+    data-generating model (the REML fit's start)."""
+    if structure == "hussey_hughes":
+        return np.array([model.tau2, model.sigma2])
+    if structure == "nested_exchangeable":
+        return np.array([model.tau2, model.gamma2, model.sigma2])
+    return np.array([model.tau2 + model.gamma2, min(model.decay, 0.99), model.sigma2])
 
 
 def _draw(prep: _Prepared, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -130,7 +146,7 @@ def _draw(prep: _Prepared, rng: np.random.Generator) -> tuple[np.ndarray, np.nda
 def _analyse(prep: _Prepared, cells: CellSummaries) -> tuple[float, float, float]:
     """(estimate, SE, df) of the effect as SteppedWedge reports it (df inf: normal reference);
     all NaN when the REML fit did not converge (SteppedWedge would stop with an error)."""
-    fit = fit_reml(cells, prep.fe.X, prep.trial.structure)
+    fit = fit_reml(cells, prep.fe.X, prep.trial.structure, prep.start)
     if not fit.converged:
         return np.nan, np.nan, np.nan
     lvec = prep.contrast

@@ -21,6 +21,7 @@ from pathfinder_eval.report.plots import plot_event_study, plot_trends, to_svg
 from pathfinder_eval.report.schematic import plot_schematic
 from pathfinder_eval.report.summary import headline, key_findings, robustness
 from pathfinder_eval.report.synthetic_view import gap_chart, sdid_donors
+from pathfinder_eval.report.validity import validity
 
 LICENCE = (
     "Contains public sector information licensed under the Open Government Licence v3.0. "
@@ -74,8 +75,9 @@ METHOD_TEXT = {
         "(cluster and cluster-period intercepts; Hooper et al. 2016) by default, or Hussey & "
         "Hughes (2007) cluster intercepts, or exponential decay of the between-period "
         "correlation (Kasza et al. 2019). Inference by default: Kenward-Roger adjusted "
-        "standard error and degrees of freedom (Kenward & Roger 1997); Satterthwaite df or "
-        "re-randomisation of clusters to sequences on request. ICC and cluster "
+        "standard error and degrees of freedom (Kenward & Roger 1997) from 8 clusters, and "
+        "below 8 an exact randomisation test re-allocating clusters to sequences, with its "
+        "interval by test inversion; Satterthwaite df on request. ICC and cluster "
         "autocorrelation (CAC) from the variance components."
     ),
     "stepped_wedge_gee": (
@@ -103,21 +105,26 @@ METHOD_TEXT = {
         "the start, by doubly robust, inverse-probability-weighted or outcome-regression "
         "estimation (Callaway & Sant'Anna 2021, J. Econometrics 225:200–230; as R's did), "
         "aggregated with explicit weights (overall, by event time, cohort or calendar "
-        "period); standard errors from the influence functions clustered by LA, or the "
+        "period); with fewer than 20 treated LAs a cohort-stratified variance with "
+        "Bell-McCaffrey degrees of freedom (each cohort's variance estimated within it), "
+        "otherwise standard errors from the influence functions clustered by LA, or the "
         "multiplier bootstrap with uniform bands; pre-test of parallel trends on the "
         "pre-start cells."
     ),
     "sun_abraham": (
         "Interaction-weighted event study (Sun & Abraham 2021, J. Econometrics 225:175–199): "
         "cohort-by-relative-period effects estimated against never-treated units with unit "
-        "and period fixed effects, averaged over cohorts with their sample shares; standard "
-        "errors clustered by unit (CR1)."
+        "and period fixed effects, averaged over cohorts with their sample shares; with fewer "
+        "than 20 treated LAs the cohort-stratified variance with Bell-McCaffrey degrees of "
+        "freedom (balanced panels) or CR2, otherwise standard errors clustered by unit (CR1)."
     ),
     "imputation": (
         "Imputation estimator (Borusyak, Jaravel & Spiess 2024, Rev. Econ. Stud.): unit and "
         "period effects fitted on untreated observations only, the untreated outcome imputed "
         "for each treated cell and the differences averaged; their conservative clustered "
-        "variance (Theorem 3) with a t(G−1) reference; a pre-trend test on untreated cells."
+        "variance (Theorem 3), with fewer than 20 treated LAs averaged over each row's cells "
+        "with each unit left out and Bell-McCaffrey degrees of freedom, otherwise with a "
+        "t(G−1) reference; a pre-trend test on untreated cells."
     ),
     "bacon": (
         "Goodman-Bacon (2021, J. Econometrics 225:254–277) decomposition of the two-way "
@@ -128,16 +135,18 @@ METHOD_TEXT = {
     ),
     "twfe": (
         "Linear regression of the outcome on a treatment indicator with LA and period fixed "
-        "effects, fitted by ordinary least squares (linearmodels PanelOLS); standard errors "
+        "effects, fitted by ordinary least squares (linearmodels PanelOLS); with fewer than 20 "
+        "treated LAs CR2 standard errors with Bell-McCaffrey degrees of freedom, otherwise "
         "clustered by unit (CR1) with a t(G−1) reference. With staggered starts and effects "
         "that vary over time this estimator can be biased (Goodman-Bacon 2021); it is shown "
         "as the conventional benchmark."
     ),
     "event_study": (
         "Two-way fixed-effects regression on indicators of periods since start "
-        "(endpoints binned, the period before start as reference) with CR1 "
-        "cluster-robust standard errors by unit; a joint Wald test of the "
-        "pre-period coefficients checks for differential pre-trends."
+        "(endpoints binned, the period before start as reference) with CR2 "
+        "standard errors and Bell-McCaffrey degrees of freedom when fewer than 20 LAs are "
+        "treated (CR1 otherwise); a joint Wald test of the pre-period coefficients checks "
+        "for differential pre-trends."
     ),
 }
 
@@ -276,6 +285,7 @@ def build_context(ev: Evaluation) -> dict[str, Any]:
             for k in dict.fromkeys(r.analysis.estimator.value for r in ev.runs)
             if k in METHOD_TEXT
         ],
+        "inference": inference_rows(ev),
         "exclusions": [
             {
                 "reason": e.reason,
@@ -293,6 +303,22 @@ def build_context(ev: Evaluation) -> dict[str, Any]:
         ),
         "provenance": ev.provenance.to_dict(),
     }
+
+
+def inference_rows(ev: Evaluation) -> list[dict[str, str]]:
+    """For each analysis that produced a result: the inference it used (as the estimator
+    states it, with the reason for a default's choice) and when that inference is valid."""
+    rows: dict[str, dict[str, str]] = {}
+    for r in ev.runs:
+        if r.result is None or r.analysis.id in rows:
+            continue
+        rows[r.analysis.id] = {
+            "analysis": r.analysis.id,
+            "estimator": ESTIMATOR_LABEL.get(r.result.estimator, r.result.estimator),
+            "inference": r.result.inference,
+            "validity": validity(r.result.estimator, r.result.diagnostics),
+        }
+    return list(rows.values())
 
 
 def _participants(panel: ValidatedPanel, log: DisclosureLog) -> dict[str, Any]:

@@ -42,9 +42,10 @@ def main_row(run: AnalysisRun) -> Any | None:
 def headline(
     ev: Evaluation, infos: dict[str, OutcomeInfo], fmt, fmt_p, labels: dict[str, str]
 ) -> list[dict[str, str]]:
-    """One row per outcome: the first analysis in design order that produced an estimate."""
+    """One row per outcome: the design's primary analysis where it produced an estimate,
+    else the first analysis in design order that did."""
     rows, seen = [], set()
-    for run in ev.runs:
+    for run in sorted(ev.runs, key=lambda r: not r.analysis.primary):  # stable: design order
         row = main_row(run)
         if run.outcome in seen or row is None or run.status != "ok":
             continue
