@@ -214,7 +214,7 @@ def _simulated_power(spec, args: argparse.Namespace) -> int:
 
     fast = None if panel is not None else design_trial(spec, args.analysis, outcome)
     if args.mdes is not None:
-        return _simulated_mdes(spec, args, fast, seed)
+        return _simulated_mdes(spec, args, fast, seed, panel)
     if fast is not None:  # the stepped-wedge LMM on exactly drawn cells: no panel needed
         result = simulate_trial_power(
             fast, args.simulate, seed, effect, args.alpha, args.workers, args.scheduler
@@ -240,29 +240,48 @@ def _simulated_power(spec, args: argparse.Namespace) -> int:
     return 0
 
 
-def _simulated_mdes(spec, args: argparse.Namespace, fast, seed: int) -> int:
-    """--simulate N --mdes [POWER]: the MDES by simulation of a trial's stepped-wedge LMM."""
+def _simulated_mdes(spec, args: argparse.Namespace, fast, seed: int, panel) -> int:
+    """--simulate N --mdes [POWER]: the MDES by simulation: from one run for a trial's
+    stepped-wedge LMM (`fast`), else by bracketing and bisection (power.mdes_search), on
+    `panel` (resampled real data) when given."""
     from pathfinder_eval.output import write_atomically
     from pathfinder_eval.power.report import mdes_json, mdes_text
     from pathfinder_eval.power.trial_simulation import simulated_mdes
 
-    if fast is None or not 0.0 < args.mdes < 1.0:
+    if not 0.0 < args.mdes < 1.0:
         raise PathfinderError(
-            "--mdes needs a power between 0 and 1 and a trial design (data.trial) whose "
-            "analysis is the stepped-wedge LMM with an immediate effect, categorical periods "
-            "and Kenward-Roger, Satterthwaite or model-based inference",
+            f"--mdes {args.mdes} is not a power between 0 and 1",
             where="--mdes",
-            fix="e.g. --mdes 0.8 with --analysis naming such an analysis; or drop --mdes",
+            fix="e.g. --mdes 0.8",
         )
-    found = simulated_mdes(
-        fast,
-        args.simulate,
-        seed,
-        args.mdes,
-        args.alpha,
-        workers=args.workers,
-        scheduler=args.scheduler,
-    )
+    if fast is not None:  # one run gives the whole curve (module power.trial_simulation)
+        found = simulated_mdes(
+            fast,
+            args.simulate,
+            seed,
+            args.mdes,
+            args.alpha,
+            workers=args.workers,
+            scheduler=args.scheduler,
+        )
+    else:
+        from pathfinder_eval.power.mdes_search import effect_direction, search_mdes
+        from pathfinder_eval.power.simulate import default_effect
+
+        outcome = args.outcome or spec.outcomes[0].id
+        found = search_mdes(
+            spec,
+            args.simulate,
+            seed,
+            args.mdes,
+            effect_direction(args.effect, default_effect(spec, outcome)),
+            args.analysis,
+            outcome,
+            args.alpha,
+            args.workers,
+            args.scheduler,
+            panel,
+        )
     print(mdes_text(found, seed))
     if args.out is not None:
         name = f"{spec.name}_simulated_mdes.json"

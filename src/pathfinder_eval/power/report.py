@@ -112,7 +112,12 @@ def mdes_text(m: SimulatedMdes, seed: int) -> str:
             f"{100 * m.level:g}% Monte-Carlo interval",
             f"{m.interval[0]:.4f} to {m.interval[1]:.4f}",
         ),
-        ("analytic GLS MDES", f"{m.analytic:.4f} (known variances, z reference)"),
+        (
+            "analytic GLS MDES",
+            f"{m.analytic:.4f} (known variances, z reference)"
+            if np.isfinite(m.analytic)
+            else "not available (found by search: each point a full simulation)",
+        ),
         ("power at the MDES, refitted", f"{m.check.power:.3f} (same seeds)"),
         ("size at effect 0", f"{m.null.power:.3f} (Monte Carlo SE {m.null.monte_carlo_se:.3f})"),
     ]
@@ -131,9 +136,9 @@ def mdes_json(m: SimulatedMdes, seed: int) -> str:
         "alpha": m.check.alpha,
         "target_power": m.target,
         "mdes": m.mdes,
-        "monte_carlo_interval": list(m.interval),
+        "monte_carlo_interval": [v if np.isfinite(v) else None for v in m.interval],
         "interval_level": m.level,
-        "analytic_gls_mdes": m.analytic,
+        "analytic_gls_mdes": m.analytic if np.isfinite(m.analytic) else None,
         "power_at_mdes_refitted": m.check.power,
         "size": m.null.power,
         "not_converged": m.null.failed,

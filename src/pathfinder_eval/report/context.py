@@ -362,7 +362,9 @@ def limitations(panel: ValidatedPanel) -> list[str]:
     if len(treated) < 20:
         out.append(
             f"Only {len(treated)} treated units: conventional cluster-robust inference "
-            "is unreliable with so few treated clusters."
+            "is unreliable with so few treated clusters, so the default inference uses "
+            "small-sample methods (see Methods: the inference used and when it is valid); "
+            "their wide intervals are the honest price of few pilot areas."
         )
     last = max(panel.periods)
     for cohort, group in treated.groupby("cohort"):
