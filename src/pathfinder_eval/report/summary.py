@@ -14,6 +14,7 @@ from pathfinder_eval.report.placebo_view import (
     placebo_label,
     placebo_statement,
 )
+from pathfinder_eval.report.validity import short_inference
 
 MAX_FINDINGS = 5
 
@@ -60,7 +61,9 @@ def headline(
                 "p_value": fmt_p(row["p_value"]),
                 "units": f"{run.result.n_treated} treated of {run.result.n_units}",
                 "method": labels.get(run.result.estimator, run.result.estimator),
-                "inference": run.result.inference,
+                "inference": short_inference(
+                    run.result.estimator, run.result.diagnostics, run.result.inference
+                ),
                 "evidence": evidence_statement(
                     row["estimate"], row["p_value"], row["ci_lower"], row["ci_upper"], info.polarity
                 ),

@@ -94,6 +94,27 @@ VALIDITY = {
     ),
 }
 
+# Short names for the headline table (the Methods section gives the estimator's full label).
+SHORT = {
+    "cr1": "cluster-robust (CR1), t(G−1)",
+    "cr2": "CR2 with Bell-McCaffrey df",
+    "wild_bootstrap": "wild cluster restricted bootstrap",
+    "timing_randomisation": "randomisation of start dates",
+    "conley_taber": "Conley-Taber",
+    "cohort_stratified": "cohort-stratified variance with Bell-McCaffrey df",
+    "influence_function": "influence-function SEs, normal reference",
+    "multiplier_bootstrap": "multiplier bootstrap",
+    "kenward_roger": "Kenward-Roger SE and df",
+    "satterthwaite": "Satterthwaite df",
+    "model_based": "model-based SE, normal reference",
+    "randomisation": "randomisation test over allocations",
+    "gee": "bias-corrected sandwich, t(I − p)",
+    "glmm": "Wald, t(I − 2)",
+    "synthetic_control": "placebo-in-space and conformal inference",
+    "synthetic_did": "placebo variance",
+    "imputation": "BJS conservative variance",
+}
+
 # The inference of estimators that have one method only.
 FIXED = {
     "stepped_wedge_gee": "gee",
@@ -118,3 +139,12 @@ def validity(estimator: str, diagnostics: Mapping[str, Any]) -> str:
     """The validity statement for an analysis ("" when none applies, e.g. a decomposition)."""
     key = inference_key(estimator, diagnostics)
     return VALIDITY[key] if key else ""
+
+
+def short_inference(estimator: str, diagnostics: Mapping[str, Any], label: str) -> str:
+    """A short name of the inference for the headline table, with "default for this design"
+    when the estimator's default chose it; the full `label` when no short name applies."""
+    key = inference_key(estimator, diagnostics)
+    if key is None or key not in SHORT:
+        return label
+    return SHORT[key] + ("; chosen for this design" if "chosen" in label else "")
