@@ -29,6 +29,10 @@ FLAGS = [
     "--disable-quic",
 ]
 
+# Landmark rules (moderate impact) the reports must also pass: every piece of content inside a
+# landmark, one banner, landmarks with distinct names.
+LANDMARK_RULES = {"region", "landmark-unique", "landmark-no-duplicate-banner"}
+
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed")
 
 
@@ -62,6 +66,25 @@ def test_report_renders_and_passes_axe(name, browser, tmp_path):
         if v["impact"] in ("serious", "critical")
     ]
     assert bad == []
+    assert not {v["id"] for v in result["violations"]} & LANDMARK_RULES
     headings = page.eval_on_selector_all("h1", "els => els.length")
     assert headings == 1
+    page.close()
+
+
+def test_branded_example_has_one_banner_and_no_landmark_violations(browser, tmp_path):
+    """The evidence body's override (reports/examples/evidence_body) keeps the landmarks
+    right: its brand strip is a labelled aside, the cover the only banner."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    brand = ROOT / "reports" / "examples" / "evidence_body"
+    design = DESIGNS["family_network"]
+    assert main(["run", str(design), "--out", str(tmp_path), "--templates", str(brand)]) == 0
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.goto((tmp_path / "family_network.html").as_uri())
+    result = Axe().run(page).response
+    ids = {v["id"] for v in result["violations"]}
+    assert not ids & LANDMARK_RULES, ids
+    assert not [v for v in result["violations"] if v["impact"] in ("serious", "critical")]
+    assert page.eval_on_selector_all("header", "els => els.length") == 1
     page.close()
