@@ -29,6 +29,7 @@ from scipy import stats
 
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.twfe import few_cluster_warnings
+from pathfinder_eval.inference.cluster import rescale_covariance, small_sample_default
 from pathfinder_eval.inference.cohort_stratified import cohort_stratified
 from pathfinder_eval.panel import ValidatedPanel
 from pathfinder_eval.results import EffectEstimates, estimates_table
@@ -50,9 +51,6 @@ PS_CAP = 1.0 - 1e-6  # propensity scores are capped here (DRDID)
 PS_TRIM = 0.995  # comparison units with a propensity score at or above this get weight 0
 IQR_NORMAL = stats.norm.ppf(0.75) - stats.norm.ppf(0.25)
 BAND_DRAWS = 9999  # Gaussian draws for the sup-t critical value when inference is analytic
-# Below this many treated units "default" inference is the cohort-stratified variance with
-# Bell-McCaffrey df (inference/cohort_stratified.py), as TWFE switches to CR2.
-SMALL_SAMPLE_TREATED = 20
 
 
 # --------------------------------------------------------------------------------------------
@@ -985,9 +983,8 @@ class CallawaySantAnna:
         df = np.full(len(est), np.inf)
         n_treated_units = int(np.isfinite(cohort).sum())
         small = (
-            self.inference.method == "default"
+            small_sample_default(self.inference.method, n_treated_units)
             and boot is None
-            and n_treated_units < SMALL_SAMPLE_TREATED
             and cov is None
             and not self.weighted
             and cluster is None
@@ -1049,10 +1046,7 @@ class CallawaySantAnna:
                 rows.append(row(1 + j, term, n_units=treated_units(wrow), **extra))
         table = estimates_table(rows)
 
-        corr_se = np.sqrt(np.clip(np.diag(vcov_if), 0.0, None))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            scale = np.where(corr_se > 0, se / corr_se, 0.0)
-        vcov_full = vcov_if * np.outer(scale, scale)
+        vcov_full = rescale_covariance(vcov_if, se)
         table_idx = list(range(len(rows)))
         vcov = np.nan_to_num(vcov_full[np.ix_(table_idx, table_idx)])
 

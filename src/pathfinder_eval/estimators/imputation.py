@@ -21,9 +21,14 @@ import pandas as pd
 from scipy import linalg
 
 from pathfinder_eval.errors import EstimationError
-from pathfinder_eval.estimators.sun_abraham import SMALL_SAMPLE_TREATED, absorb_two_way
+from pathfinder_eval.estimators.sun_abraham import absorb_two_way
 from pathfinder_eval.estimators.twfe import few_cluster_warnings
-from pathfinder_eval.inference.cluster import t_summary, wald_test
+from pathfinder_eval.inference.cluster import (
+    rescale_covariance,
+    small_sample_default,
+    t_summary,
+    wald_test,
+)
 from pathfinder_eval.inference.cohort_stratified import CohortStratified, stratified_cells
 from pathfinder_eval.panel import ValidatedPanel
 from pathfinder_eval.results import EffectEstimates, estimates_table
@@ -303,7 +308,7 @@ class Imputation:
             cells["cohort"].to_numpy(float),
         )
         n_treated = int(cells.loc[cells["role"] == "treated", "unit"].nunique())
-        small = self.inference.method == "default" and n_treated < SMALL_SAMPLE_TREATED
+        small = small_sample_default(self.inference.method, n_treated)
         strat = None
         if small:
             res = imputation(*args, leave_out=True, average_by="row")
@@ -311,9 +316,7 @@ class Imputation:
             strat = stratified_rows(res, *args)
         if strat is not None:
             df = strat.df
-            sd = np.sqrt(np.diag(res.vcov))
-            scale = np.divide(strat.std_error, sd, out=np.zeros_like(sd), where=sd > 0)
-            res = replace(res, vcov=res.vcov * np.outer(scale, scale))
+            res = replace(res, vcov=rescale_covariance(res.vcov, strat.std_error))
         elif not small:
             res = imputation(*args, leave_out=self.leave_out)
             df = np.full(res.estimate.size, float(res.n_clusters - 1))

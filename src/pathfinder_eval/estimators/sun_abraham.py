@@ -19,11 +19,16 @@ from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.twfe import few_cluster_warnings
-from pathfinder_eval.inference.cluster import TSummary, t_summary, wald_test
+from pathfinder_eval.inference.cluster import (
+    TSummary,
+    rescale_covariance,
+    small_sample_default,
+    t_summary,
+    wald_test,
+)
 from pathfinder_eval.inference.cohort_stratified import CohortStratified, stratified_cells
 from pathfinder_eval.inference.cr2 import CR2Result, cr2_inference
 from pathfinder_eval.panel import ValidatedPanel
@@ -31,8 +36,6 @@ from pathfinder_eval.results import EffectEstimates, estimates_table
 from pathfinder_eval.spec import Inference
 
 CONTROLS = ("never_treated", "last_treated")
-# Below this many treated units "default" inference is CR2 with Bell-McCaffrey df, as in TWFE.
-SMALL_SAMPLE_TREATED = 20
 
 
 def absorb_two_way(m: np.ndarray, unit: np.ndarray, period: np.ndarray) -> np.ndarray:
@@ -318,9 +321,7 @@ class SunAbraham:
         )
         n_treated = int(cells.loc[cells["role"] == "treated", "unit"].nunique())
         small = (
-            self.inference.method == "default"
-            and n_treated < SMALL_SAMPLE_TREATED
-            and not self.share_uncertainty
+            small_sample_default(self.inference.method, n_treated) and not self.share_uncertainty
         )
         est = np.concatenate([[res.att], res.estimate])
         summ = t_summary(est, res.joint_vcov, res.n_clusters - 1, level)
@@ -336,11 +337,9 @@ class SunAbraham:
             joint_vcov = res.row_weights @ c2.vcov @ res.row_weights.T
             strat = stratified_rows(res)
         if strat is not None:
-            summ = stratified_summary(est, strat, level)
             df = strat.df
-            with np.errstate(divide="ignore", invalid="ignore"):
-                rescale = np.where(c2.std_error > 0, strat.std_error / c2.std_error, 0.0)
-            joint_vcov = joint_vcov * np.outer(rescale, rescale)
+            joint_vcov = rescale_covariance(joint_vcov, strat.std_error)
+            summ = t_summary(est, joint_vcov, df, level)
         rel_all = (cells["period"] - cells["cohort"]).to_numpy(float)
         rows = []
         for j, e in enumerate([None, *res.event_time.tolist()]):
@@ -453,11 +452,7 @@ class SunAbraham:
             f"cluster-robust by unit (CR1), t(G−1) reference; delta method {shares} "
             "cohort-share uncertainty"
         )
-        if (
-            self.share_uncertainty
-            and self.inference.method == "default"
-            and n_treated < SMALL_SAMPLE_TREATED
-        ):
+        if self.share_uncertainty and small_sample_default(self.inference.method, n_treated):
             label += (
                 f" (kept although only {n_treated} units are treated: CR2 holds the cohort "
                 "shares fixed and cannot carry their uncertainty)"
@@ -465,16 +460,6 @@ class SunAbraham:
         return label, few_cluster_warnings(n_treated, res.n_clusters) + singleton_warning(
             singletons
         )
-
-
-def stratified_summary(est: np.ndarray, strat: CohortStratified, level: float) -> TSummary:
-    """Table columns from the stratified standard errors with a t(df) reference per row."""
-    se = strat.std_error
-    with np.errstate(divide="ignore", invalid="ignore"):
-        stat = np.where(se > 0, est / se, np.nan)
-    half = stats.t.ppf(0.5 + level / 2.0, strat.df) * se
-    p = 2.0 * stats.t.sf(np.abs(stat), strat.df)
-    return TSummary(se, stat, p, est - half, est + half, np.nan)
 
 
 def singleton_warning(cohorts: list[float]) -> tuple[str, ...]:

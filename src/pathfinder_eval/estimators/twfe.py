@@ -16,7 +16,12 @@ import pandas as pd
 from linearmodels import PanelOLS
 
 from pathfinder_eval.errors import EstimationError
-from pathfinder_eval.inference.cluster import t_summary, wald_test
+from pathfinder_eval.inference.cluster import (
+    SMALL_SAMPLE_TREATED,
+    small_sample_default,
+    t_summary,
+    wald_test,
+)
 from pathfinder_eval.inference.conley_taber import conley_taber
 from pathfinder_eval.inference.cr2 import cr2_inference
 from pathfinder_eval.inference.honest_did import sensitivity_rm, sensitivity_sd
@@ -27,8 +32,6 @@ from pathfinder_eval.results import EffectEstimates, estimates_table
 from pathfinder_eval.spec import Inference
 
 INFERENCE_LABEL = "cluster-robust by unit (CR1), t(G−1) reference"
-# Below this many treated units "default" inference is CR2 with Bell-McCaffrey df.
-SMALL_SAMPLE_TREATED = 20
 # inference.method → the name the report's validity statements use (report/validity.py)
 METHOD_KEY = {
     "cluster_robust": "cr1",
@@ -109,7 +112,7 @@ class TwoWayFixedEffects:
         row = summ.row(0, "ATT (TWFE)", fit.params[0], n_units=fit.n_clusters)
         label, warns = INFERENCE_LABEL, few_cluster_warnings(n_treated, fit.n_clusters)
         method = self.inference.method
-        chosen = method == "default" and n_treated < SMALL_SAMPLE_TREATED and not self.weighted
+        chosen = small_sample_default(method, n_treated) and not self.weighted
         if method == "default":
             method = "cr2" if chosen else "cluster_robust"
         vcov = fit.vcov
@@ -270,11 +273,7 @@ class EventStudy:
             names.append(col)
         fit = fit_twfe(cells, names, self.weighted)
         n_treated = int(cells.loc[cells["role"] == "treated", "unit"].nunique())
-        small = (
-            self.inference.method == "default"
-            and n_treated < SMALL_SAMPLE_TREATED
-            and not self.weighted
-        )
+        small = small_sample_default(self.inference.method, n_treated) and not self.weighted
         vcov, df = fit.vcov, np.full(len(names), float(fit.n_clusters - 1))
         if small:
             c2 = cr2_inference(
@@ -380,7 +379,7 @@ def leave_one_treated_out(cells: pd.DataFrame, weighted: bool) -> dict[str, floa
 def few_cluster_warnings(n_treated: int, n_clusters: int) -> tuple[str, ...]:
     """Plain statements of when cluster-robust inference is unreliable (MacKinnon & Webb 2017)."""
     out = []
-    if n_treated < 20:
+    if n_treated < SMALL_SAMPLE_TREATED:
         out.append(
             f"Only {n_treated} treated units: cluster-robust standard errors can over-reject "
             "badly when few clusters are treated (MacKinnon & Webb 2017, J. Applied "

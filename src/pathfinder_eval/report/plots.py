@@ -36,23 +36,7 @@ def plot_trends(
         color=COMPARISON,
         label="Comparison units (mean)",
     )
-    for x, label in start_labels:
-        ax.axvline(x, color="#b1b4b6", linewidth=1)
-        ax.annotate(
-            label,
-            (x, 1.0),
-            xycoords=("data", "axes fraction"),
-            fontsize=8,
-            ha="left",
-            va="top",
-            xytext=(3, -2),
-            textcoords="offset points",
-        )
-    ax.set_xticks(trends["position"], trends["period_label"])
-    ax.set_ylabel(ylabel)
-    ax.spines[["top", "right"]].set_visible(False)
-    ax.legend(frameon=False, fontsize=8, loc="lower left")
-    return ax
+    return _period_axes(ax, trends, start_labels, ylabel, "lower left")
 
 
 def plot_event_study(table: pd.DataFrame, ax: Axes | None = None) -> Axes:
@@ -121,6 +105,14 @@ def plot_gaps(
                 linewidth=1,
                 label=f"{name}: pre-period baseline",
             )
+    return _period_axes(ax, gaps, starts, ylabel, "best")
+
+
+def _period_axes(
+    ax: Axes, frame: pd.DataFrame, starts: list[tuple[float, str]], ylabel: str, legend: str
+) -> Axes:
+    """Shared finish of the by-period charts: a labelled rule at each start, period labels on
+    the x axis, the y label, no top or right spine, the legend at `legend`."""
     for x, label in starts:
         ax.axvline(x, color="#b1b4b6", linewidth=1)
         ax.annotate(
@@ -133,8 +125,8 @@ def plot_gaps(
             xytext=(3, -2),
             textcoords="offset points",
         )
-    ax.set_xticks(gaps["position"], gaps["period_label"])
+    ax.set_xticks(frame["position"], frame["period_label"])
     ax.set_ylabel(ylabel)
     ax.spines[["top", "right"]].set_visible(False)
-    ax.legend(frameon=False, fontsize=8, loc="best")
+    ax.legend(frameon=False, fontsize=8, loc=legend)
     return ax

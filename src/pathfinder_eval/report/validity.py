@@ -125,9 +125,7 @@ FIXED = {
     "stepped_wedge_glmm": "glmm",
     "synthetic_control": "synthetic_control",
     "synthetic_did": "synthetic_did",
-    "imputation": "imputation",
     "twfe_poisson": "cr1",
-    "event_study": "cr1",
     "bacon": "cr1",
 }
 
