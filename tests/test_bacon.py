@@ -160,4 +160,5 @@ def test_unbalanced_panel_is_balanced_and_counted_or_refused(tmp_path):
     assert res.n_units == frame["unit"].nunique() - len(gaps)
     assert d["decomposition_total"] == pytest.approx(d["twfe_linearmodels"], abs=IDENTITY)
     assert any("dropped to balance" in w for w in res.warnings)
+    # exact: the caller's frame must be untouched, not merely close
     pd.testing.assert_frame_equal(frame, before)

@@ -178,6 +178,7 @@ def test_analytic_values_match_csdid(mpdta_wide, covariates, method):
         y, cohort, periods, method=method, covariates=lpop if covariates == "lpop" else None
     )
     cells = ref[ref.aggregation == "att_gt"]
+    # exact: cohort and period labels are whole numbers
     np.testing.assert_allclose(gt.group, cells.label, atol=0)
     np.testing.assert_allclose(gt.time, cells.period, atol=0)
     np.testing.assert_allclose(gt.att, cells.estimate, atol=EXACT, rtol=0)
@@ -238,6 +239,7 @@ def test_not_yet_treated_differs_only_where_later_cohorts_are_controls():
     y, cohort, periods, _ = simulated(cohorts=(3.0, 5.0))
     never = group_time_att(y, cohort, periods, control_group="never_treated")
     nyt = group_time_att(y, cohort, periods, control_group="not_yet_treated")
+    # exact: cohort and period labels are whole numbers
     assert np.array_equal(never.group, nyt.group) and np.array_equal(never.time, nyt.time)
     for j in range(len(never.att)):
         g, t, b = never.group[j], never.time[j], never.base[j]
@@ -316,6 +318,7 @@ def test_bootstrap_reproducible_and_close_to_analytic():
     a = multiplier_bootstrap(gt.influence, 999, seed=11)
     b = multiplier_bootstrap(gt.influence, 999, seed=11)
     c = multiplier_bootstrap(gt.influence, 999, seed=12)
+    # same seed, same code, same process: identical bits is the reproducibility contract
     assert np.array_equal(a.std_error, b.std_error) and a.crit_value == b.crit_value
     assert not np.array_equal(a.std_error, c.std_error)
     big = multiplier_bootstrap(gt.influence, 20_000, seed=3, weights="mammen")
@@ -338,6 +341,7 @@ def test_fit_table_and_diagnostics(tmp_path):
     res = CallawaySantAnna(method="reg", inference=Inference(method="cluster_robust")).fit(
         panel, "y", "cs"
     )
+    # exact: the caller's frame must be untouched, not merely close
     pd.testing.assert_frame_equal(panel.cells, before)
     t = res.table
     assert t.loc[0, "term"] == "ATT (simple)"
@@ -379,6 +383,7 @@ def test_fit_invariant_to_row_order_and_unit_labels(tmp_path):
 def test_bootstrap_fit_reproducible(tmp_path):
     panel = mpdta_panel(tmp_path)
     est = CallawaySantAnna(bootstrap_draws=499, seed=4)
+    # same seed, same code, same process: identical bits is the reproducibility contract
     a, b = est.fit(panel, "y", "cs"), est.fit(panel, "y", "cs")
     pd.testing.assert_frame_equal(a.table, b.table)
     assert "multiplier bootstrap" in a.inference

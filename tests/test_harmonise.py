@@ -95,6 +95,7 @@ def test_ledger_counts_equal_rows_dropped_and_input_untouched():
     )
     before = frame.copy()
     out, ledger = harmonise(frame)
+    # exact: the caller's frame must be untouched, not merely close
     pd.testing.assert_frame_equal(frame, before)
     assert len(frame) - len(out) == sum(e.count for e in ledger) == 6
     counts = {e.reason.split(" ")[0]: (e.count, e.units) for e in ledger}

@@ -101,6 +101,7 @@ def test_estimator_on_panel_and_invariances(tmp_path):
     new = {s: [names[u] for u in us] for s, us in starts.items()}
     other = Imputation().fit(make_panel(tmp_path / "b", shuffled, new), "y", "bjs")
     pd.testing.assert_frame_equal(base.table, other.table, check_exact=False, atol=1e-10, rtol=0)
+    # exact: the caller's frame must be untouched, not merely close
     pd.testing.assert_frame_equal(shuffled, before)
 
 

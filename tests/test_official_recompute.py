@@ -129,6 +129,7 @@ def test_check_recomputation_rounds_half_up_and_leaves_input_alone():
     )
     before = frame.copy()
     check = check_recomputation(frame)
+    # exact: the caller's frame must be untouched, not merely close
     pd.testing.assert_frame_equal(frame, before)
     assert check["match"].tolist() == [True, True, False]
     assert check["recomputed"].tolist() == [12.5, 22.7, 33.3]

@@ -12,6 +12,7 @@ import pytest
 
 from _data_paths import PUBLIC_DATA, needs_public_data
 from pathfinder_eval.cli import main
+from pathfinder_eval.data.families import FAMILIES
 from pathfinder_eval.evaluate import describe_outcome
 from pathfinder_eval.panel import build_panel
 from pathfinder_eval.power.panel_simulation import (
@@ -76,6 +77,7 @@ def test_same_seed_same_results_in_process_and_across_workers(spec):
         )
         for w in (1, 2)
     ]
+    # exact: a seed gives identical bits however the replicates are split across processes
     np.testing.assert_array_equal(runs[0].estimates, runs[1].estimates)
     np.testing.assert_array_equal(runs[0].p_values, runs[1].p_values)
 
@@ -93,6 +95,7 @@ def test_missingness_pattern_and_exclusions_are_kept(resampler):
     real = _panel(resampler, resampler.data)
     sim = _panel(resampler, resampler.replicate(-0.1, 11))
     key = ["unit", "period"]
+    # exact: unit codes and whole-number periods
     assert real.cells[key].equals(sim.cells[key])
     assert sim.exclusions == real.exclusions
     missing = len(resampler.units) * len(resampler.periods) - len(real.cells)
@@ -147,8 +150,14 @@ def test_cli_data_without_simulate_is_one_line(tmp_path, capsys):
     check_error(capsys, code, out, "--data", "--simulate")
 
 
-def test_outcome_missing_from_the_data_is_a_data_error(spec):
+def test_outcome_missing_from_the_data_is_a_data_error(spec, tmp_path):
+    """A folder without the child-protection-plan file, built here (the shared one has it)."""
     from pathfinder_eval.errors import DataError
 
+    cpp = FAMILIES["cin_cpp"]
+    for path in PUBLIC_DATA.glob("*.csv"):
+        if not cpp.matches_name(path.name):
+            (tmp_path / path.name).symlink_to(path)
+    assert not any(cpp.matches_name(p.name) for p in tmp_path.iterdir())
     with pytest.raises(DataError, match="cpp_rate"):
-        panel_resampler(spec, PUBLIC_DATA, "cpp_rate")
+        panel_resampler(spec, tmp_path, "cpp_rate")

@@ -96,6 +96,7 @@ def test_steppedpower_incomplete_with_transition_period_layout():
             [np.nan, np.nan, 0, 0, np.nan],
         ]
     )
+    # exact: a design matrix of 0, 1 and NaN
     np.testing.assert_array_equal(dsn3[::2], printed)
 
 

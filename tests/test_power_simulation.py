@@ -44,6 +44,7 @@ def test_same_seed_same_results_in_process_local_workers_and_dask(trial):
         dask = simulate_power(
             trial, 12, 5, 0.3, scheduler=cluster.scheduler_address, progress=False
         )
+    # exact: a seed gives identical bits however the replicates are split across processes
     np.testing.assert_array_equal(one.p_values, two.p_values)
     np.testing.assert_array_equal(one.p_values, dask.p_values)
     np.testing.assert_array_equal(one.estimates, dask.estimates)
@@ -101,6 +102,7 @@ def test_fast_path_identical_in_process_local_workers_dask_and_any_chunking():
         two = simulate_replicates(
             NE_TRIAL, 12, 3, (0.0, 0.3), workers=2, chunk_size=chunk, progress=False
         )
+        # exact: a seed gives identical bits however the replicates are split across processes
         np.testing.assert_array_equal(one, two)
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None

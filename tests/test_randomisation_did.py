@@ -117,6 +117,7 @@ def test_monte_carlo_includes_observed_and_is_seeded():
     a = timing_randomisation(y, units, periods, start, draws=499, seed=3)
     b = timing_randomisation(y, units, periods, start, draws=499, seed=3)
     assert not a.exact and a.assignments == 500 and a.total > 10**6
+    # same seed, same code, same process: identical bits is the reproducibility contract
     np.testing.assert_array_equal(a.null, b.null)
     assert a.p_value == b.p_value and a.ci_lower == b.ci_lower
     assert a.null[0] == a.estimate == pytest.approx(ols_beta(y, units, periods, start), abs=EXACT)

@@ -171,6 +171,7 @@ def test_panel_cells_are_not_modified(tmp_path):
     panel = _sim_panel(tmp_path)
     before = panel.cells.copy()
     SteppedWedge(effect="exposure_time").fit(panel, "y", "a")
+    # exact: the caller's frame must be untouched, not merely close
     pd.testing.assert_frame_equal(panel.cells, before)
 
 
@@ -413,6 +414,7 @@ def test_default_inference_is_exact_randomisation_below_eight_clusters(tmp_path)
     default = SteppedWedge().fit(panel, "y", "a")
     chosen = SteppedWedge(inference=Inference(method="randomisation")).fit(panel, "y", "a")
     cols = ["estimate", "p_value", "ci_lower", "ci_upper"]
+    # exact: the default runs the very same randomisation test
     pd.testing.assert_frame_equal(default.table[cols], chosen.table[cols])
     rnd = default.diagnostics["randomisation"]
     assert rnd["exact"] and rnd["allocations"] == rnd["possible_allocations"] == 90
@@ -426,6 +428,7 @@ def test_default_inference_is_kenward_roger_from_eight_clusters(tmp_path):
     panel = panel_from_records(raw, cluster, trt, y, tmp_path)
     default = SteppedWedge().fit(panel, "y", "a")
     kr = SteppedWedge(inference=Inference(method="kenward_roger")).fit(panel, "y", "a")
+    # exact: the default runs the very same Kenward-Roger computation
     pd.testing.assert_frame_equal(default.table, kr.table)
     assert default.inference == kr.inference and "chosen" not in default.inference
 

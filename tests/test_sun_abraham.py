@@ -188,6 +188,7 @@ def test_invariant_to_row_order_and_unit_labels(tmp_path, mpdta_fit):
     new = {s: [names[u] for u in us] for s, us in starts.items()}
     other = SunAbraham().fit(make_panel(tmp_path, shuffled, new), "y", "sa")
     pd.testing.assert_frame_equal(base.table, other.table, check_exact=False, atol=1e-10, rtol=0)
+    # exact: the caller's frame must be untouched, not merely close
     pd.testing.assert_frame_equal(shuffled, before)
 
 

@@ -157,5 +157,6 @@ def test_monte_carlo_is_seeded_and_counts_the_observed_allocation(tiny):
     b = randomisation_test(*args, "within_period", 60, 7, LEVEL)
     c = randomisation_test(*args, "within_period", 60, 8, LEVEL)
     assert not a.exact and a.allocations == 61 and a.p_value >= 1 / 61
+    # same seed, same code, same process: identical bits is the reproducibility contract
     assert a.p_value == b.p_value and a.ci_lower == b.ci_lower
     assert not np.array_equal(a.null, c.null)

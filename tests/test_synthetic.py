@@ -18,6 +18,7 @@ OUTCOMES = [
 def test_same_seed_same_panel_and_streams_are_independent():
     a = synthetic_panel(OUTCOMES, {"838": 2024}, {}, seed=7).frame
     b = synthetic_panel(OUTCOMES, {"838": 2024}, {}, seed=7).frame
+    # same seed, same code, same process: identical bits is the reproducibility contract
     pd.testing.assert_frame_equal(a, b)
     only = synthetic_panel(OUTCOMES[:1], {"838": 2024}, {}, seed=7).frame
     pd.testing.assert_frame_equal(
@@ -58,6 +59,7 @@ def test_injected_effect_is_applied_from_the_cohort_on():
     key = ["unit", "period"]
     m = base.merge(hit, on=key, suffixes=("_0", "_1"))
     others = m[m["unit"] != "838"]
+    # exact: counts are whole numbers, and LAs other than Dorset are not touched
     np.testing.assert_array_equal(others["numerator_0"], others["numerator_1"])
     dorset = m[m["unit"] == "838"].set_index("period")
     assert (dorset.loc[2017:2023, "numerator_0"] == dorset.loc[2017:2023, "numerator_1"]).all()

@@ -121,6 +121,7 @@ def test_fit_leaves_panel_and_estimator_unchanged(tmp_path):
     est = EventStudy()
     a = est.fit(panel, "y", "es")
     b = est.fit(panel, "y", "es")
+    # exact: the caller's frame is untouched, and two fits are the same computation
     pd.testing.assert_frame_equal(panel.cells, before)
     pd.testing.assert_frame_equal(a.table, b.table)
 
