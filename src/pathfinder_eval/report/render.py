@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from pathfinder_eval.errors import PathfinderError
 from pathfinder_eval.evaluate import Evaluation
@@ -24,12 +26,48 @@ def default_templates() -> Path:
     return Path(__file__).resolve().parents[3] / "reports" / "templates"
 
 
+class OutsideTemplateFolders(jinja2.TemplateNotFound):
+    """A template asked for a file that is not inside the template folders."""
+
+
+class ConfinedLoader(jinja2.FileSystemLoader):
+    """A FileSystemLoader that refuses any template whose real path (symlinks resolved) lies
+    outside its folders, so a shared template pack cannot read other files."""
+
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        if template.startswith("/") or ".." in template.replace("\\", "/").split("/"):
+            raise OutsideTemplateFolders(template)
+        source, filename, uptodate = super().get_source(environment, template)
+        real = Path(filename).resolve()
+        if not any(real.is_relative_to(Path(root).resolve()) for root in self.searchpath):
+            raise OutsideTemplateFolders(template)
+        return source, filename, uptodate
+
+
+def template_environment(folders: list[Path]) -> jinja2.Environment:
+    """The sandbox templates render in: no access to Python internals (attributes starting
+    with `_`, function globals, unsafe methods), no mutation of the view data, no files
+    outside `folders`, and only display helpers among the globals."""
+    env = ImmutableSandboxedEnvironment(
+        loader=ConfinedLoader(folders),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals.pop("lipsum", None)
+    return env
+
+
 def render_html(
     context: dict[str, Any], templates: Path | None = None, template: str = REPORT_TEMPLATE
 ) -> str:
-    """Render `template`. A `templates` folder overrides any template it holds, by relative
-    path (e.g. only base.html.j2 to restyle, sections/cover.html.j2 for one section or
-    sections/order.j2 to reorder); the rest come from the packaged templates."""
+    """Render `template` in the sandbox. A `templates` folder overrides any template it holds,
+    by relative path (e.g. only base.html.j2 to restyle, sections/cover.html.j2 for one section
+    or sections/order.j2 to reorder); the rest come from the packaged templates."""
     folders = [default_templates()]
     if templates is not None:
         if not templates.is_dir():
@@ -40,24 +78,59 @@ def render_html(
                 fix="point --templates at a folder of .html.j2 files (see reports/examples/)",
             )
         folders.insert(0, templates)
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(folders),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    env = template_environment(folders)
     try:
         return env.get_template(template).render(**context)
     except jinja2.TemplateError as exc:
-        where = f"line {exc.lineno}" if getattr(exc, "lineno", None) else None
-        raise PathfinderError(
-            f"template error: {exc.message}",
-            file=getattr(exc, "filename", None) or str(folders[0]),
+        raise _template_error(exc, folders[0]) from None
+
+
+def _template_error(exc: jinja2.TemplateError, folder: Path) -> PathfinderError:
+    """One located error for a template failure: the template file and line that asked."""
+    file, line = _template_frame(exc)
+    where = f"line {line}" if line else None
+    file = file or str(folder)
+    if isinstance(exc, OutsideTemplateFolders):
+        return PathfinderError(
+            f"template asks for {exc.name!r}, which is not inside the template folders",
+            file=file,
             where=where,
-            fix="correct the template",
-        ) from None
+            fix="include, extend or import only templates inside the --templates folder or "
+            "the packaged ones, by a relative path without '..'",
+        )
+    if isinstance(exc, SecurityError):
+        return PathfinderError(
+            f"unsafe template code refused ({(exc.message or '').rstrip('.')})",
+            file=file,
+            where=where,
+            fix="templates may only display the report's view data (README, 'Templates and "
+            "branding'); remove the access to Python internals",
+        )
+    if isinstance(exc, jinja2.TemplateNotFound):
+        return PathfinderError(
+            f"template {exc.name!r} not found",
+            file=file,
+            where=where,
+            fix="check the name against the packaged templates (README, 'Templates and branding')",
+        )
+    return PathfinderError(
+        f"template error: {exc.message}", file=file, where=where, fix="correct the template"
+    )
+
+
+def _template_frame(exc: jinja2.TemplateError) -> tuple[str | None, int | None]:
+    """The template file and line where `exc` arose: from a syntax error itself, else from
+    the innermost template frame jinja2 writes into the traceback."""
+    if isinstance(exc, jinja2.TemplateSyntaxError) and exc.filename:
+        return exc.filename, exc.lineno
+    found: tuple[str | None, int | None] = (None, None)
+    tb = exc.__traceback__
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_filename
+        if name.endswith(".j2"):
+            found = (name, tb.tb_lineno)
+        tb = tb.tb_next
+    return found
 
 
 def results_document(ev: Evaluation) -> dict[str, Any]:

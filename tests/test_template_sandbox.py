@@ -1,0 +1,117 @@
+"""Template packs are untrusted: they render in a sandbox, cannot run code, read files outside
+the template folders or change the view data, and a refusal is one located error line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pathfinder_eval.cli import main
+from pathfinder_eval.errors import PathfinderError
+from pathfinder_eval.report.render import render_html
+
+DESIGN = Path(__file__).resolve().parents[1] / "designs" / "examples" / "stepped_wedge_trial.yaml"
+
+
+@pytest.fixture(scope="module")
+def context():
+    from pathfinder_eval.evaluate import evaluate
+    from pathfinder_eval.report.context import build_context
+    from pathfinder_eval.spec import load_design
+
+    return build_context(evaluate(load_design(DESIGN)))
+
+
+def pack(root: Path, body: str, name: str = "sections/cover.html.j2") -> Path:
+    """A template pack overriding one partial with `body`."""
+    path = root / "pack" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(body, encoding="utf-8")
+    return root / "pack"
+
+
+def refusal(context, folder: Path) -> str:
+    with pytest.raises(PathfinderError) as err:
+        render_html(context, folder)
+    return err.value.one_line()
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        '{{ cycler.__init__.__globals__["os"].popen("touch {marker}").read() }}',
+        '{{ joiner.__init__.__globals__.os.system("touch {marker}") }}',
+        '{{ lipsum.__globals__["os"].popen("touch {marker}").read() }}',
+        "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+        "{{ sections.__class__ }}",
+    ],
+)
+def test_code_execution_payloads_are_refused_and_run_nothing(tmp_path, context, payload):
+    marker = tmp_path / "executed"
+    body = "<p>cover</p>\n" + payload.replace("{marker}", str(marker)) + "\n"
+    line = refusal(context, pack(tmp_path, body))
+    assert not marker.exists()
+    assert line.startswith(f"{tmp_path / 'pack' / 'sections' / 'cover.html.j2'}: line 2: ")
+    assert "Fix:" in line
+
+
+def test_unsafe_attribute_message_names_the_access(tmp_path, context):
+    line = refusal(context, pack(tmp_path, "{{ ''.__class__.__mro__ }}\n"))
+    assert "unsafe template code refused" in line and "'__class__'" in line
+    assert "remove the access to Python internals" in line
+
+
+def test_view_data_cannot_be_modified(tmp_path, context):
+    before = list(context["sections"])
+    line = refusal(context, pack(tmp_path, '{% set _ = sections.append("x") %}\n'))
+    assert "unsafe template code refused" in line
+    assert context["sections"] == before
+
+
+@pytest.mark.parametrize(
+    "target", ["../../../../../../etc/passwd", "/etc/passwd", "../base.html.j2"]
+)
+def test_include_outside_the_template_folders_is_refused(tmp_path, context, target):
+    folder = pack(tmp_path, f'<p>cover</p>\n{{% include "{target}" %}}\n')
+    line = refusal(context, folder)
+    assert line.startswith(f"{folder / 'sections' / 'cover.html.j2'}: line 2: ")
+    assert f"template asks for {target!r}, which is not inside the template folders" in line
+
+
+def test_symlink_out_of_the_pack_is_refused(tmp_path, context):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("do not show", encoding="utf-8")
+    folder = tmp_path / "pack" / "sections"
+    folder.mkdir(parents=True)
+    (folder / "cover.html.j2").symlink_to(secret)
+    line = refusal(context, tmp_path / "pack")
+    assert "'sections/cover.html.j2', which is not inside the template folders" in line
+
+
+def test_missing_include_names_the_template_that_asked(tmp_path, context):
+    folder = pack(tmp_path, '{% include "sections/nowhere.html.j2" %}\n')
+    line = refusal(context, folder)
+    assert line.startswith(f"{folder / 'sections' / 'cover.html.j2'}: line 1: ")
+    assert "template 'sections/nowhere.html.j2' not found" in line
+
+
+def test_display_logic_still_works_in_the_sandbox(tmp_path, context):
+    body = (
+        "{% set ns = namespace(n=0) %}{% for s in sections %}{% set ns.n = ns.n + 1 %}"
+        "{% endfor %}<p>{{ ns.n }} sections, {{ title | upper | truncate(12) }}</p>\n"
+    )
+    html = render_html(context, pack(tmp_path, body))
+    assert f"<p>{len(context['sections'])} sections, " in html
+
+
+def test_cli_refuses_the_pack_in_one_line_and_writes_nothing(tmp_path, capsys):
+    marker = tmp_path / "executed"
+    folder = pack(tmp_path, f'{{{{ cycler.__init__.__globals__.os.system("touch {marker}") }}}}\n')
+    out = tmp_path / "out"
+    code = main(["run", str(DESIGN), "--out", str(out), "--templates", str(folder)])
+    err = capsys.readouterr().err
+    assert code == 2 and not marker.exists()
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert err.startswith("pathfinder-eval: error: ") and "cover.html.j2: line 1:" in err
+    assert not out.exists() or not any(out.iterdir())
