@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -12,10 +14,25 @@ from pathfinder_eval import __version__
 from pathfinder_eval.errors import PathfinderError
 
 EXIT_USAGE = 2
+EXIT_INTERNAL = 1
+DEBUG_VARIABLE = "PATHFINDER_EVAL_DEBUG"
+
+
+class UsageError(PathfinderError):
+    """A command line argparse cannot parse."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors raised as one-line UsageErrors, not printed."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise UsageError(
+            message, where=self.prog, fix=f"see `{self.prog} --help` for the arguments"
+        )
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pathfinder-eval", description=__doc__)
+    p = _Parser(prog="pathfinder-eval", description=__doc__)
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -109,15 +126,69 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def _matplotlib_config() -> None:
+    """Give matplotlib a lasting per-user config folder in the temporary directory when its
+    default (under HOME) cannot be written; otherwise it makes a new one on every run and
+    prints a multi-line warning."""
+    if os.environ.get("MPLCONFIGDIR"):
+        return
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    default = Path(base) / "matplotlib"
     try:
+        default.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=default).close()
+    except OSError:
+        uid = os.getuid() if hasattr(os, "getuid") else "user"
+        folder = Path(tempfile.gettempdir()) / f"pathfinder-eval-matplotlib-{uid}"
+        try:
+            folder.mkdir(mode=0o700, exist_ok=True)
+        except OSError:
+            return
+        os.environ["MPLCONFIGDIR"] = str(folder)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command. A user error (a PathfinderError, or a file the system refuses) prints
+    one line and returns 2; anything else is a bug: one line and 1, with the traceback only
+    when PATHFINDER_EVAL_DEBUG is set."""
+    try:
+        args = _parser().parse_args(argv)
+        _matplotlib_config()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=FutureWarning)
+            # numpy's overflow and invalid-value notices: a non-finite result is reported
+            # as not estimable with its reason (EffectEstimates.require_finite)
+            warnings.simplefilter("ignore", category=RuntimeWarning)
             return _dispatch(args, argv if argv is not None else sys.argv[1:])
     except PathfinderError as exc:
-        print(f"pathfinder-eval: error: {exc.one_line()}", file=sys.stderr)
-        return EXIT_USAGE
+        return _fail(exc.one_line())
+    except OSError as exc:
+        return _fail(_os_error(exc).one_line())
+    except Exception as exc:
+        if os.environ.get(DEBUG_VARIABLE):
+            raise
+        detail = " ".join(str(exc).split())[:300]
+        print(
+            f"pathfinder-eval: internal error: {type(exc).__name__}: {detail}. Fix: this is a "
+            f"bug in pathfinder-eval; please report it with the command and the design (set "
+            f"{DEBUG_VARIABLE}=1 to see the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+
+
+def _fail(line: str) -> int:
+    print(f"pathfinder-eval: error: {line}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _os_error(exc: OSError) -> PathfinderError:
+    """A file the system would not open or write, as a located one-line error."""
+    return PathfinderError(
+        exc.strerror or str(exc),
+        file=str(exc.filename) if exc.filename is not None else None,
+        fix="check that the path exists and that you may read it (or write it, for --out)",
+    )
 
 
 def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:

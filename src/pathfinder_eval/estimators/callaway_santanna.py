@@ -22,7 +22,6 @@ from itertools import pairwise
 from types import MappingProxyType
 from typing import Literal
 
-import numba
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -31,6 +30,7 @@ from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.twfe import few_cluster_warnings
 from pathfinder_eval.inference.cluster import rescale_covariance, small_sample_default
 from pathfinder_eval.inference.cohort_stratified import cohort_stratified
+from pathfinder_eval.jit import cached_njit
 from pathfinder_eval.panel import ValidatedPanel
 from pathfinder_eval.results import EffectEstimates, estimates_table
 from pathfinder_eval.spec import Inference
@@ -201,7 +201,7 @@ def prepare_cohorts(
     return c, keep
 
 
-@numba.njit(cache=True)
+@cached_njit()
 def _unconditional_cells(y, code, w, g_code, t_idx, b_idx, ctrl_tab, ok, att, infl, share):
     """All cells without covariates, two passes over the units per cell. Without covariates
     the reg, IPW and DR estimators coincide: att = Δȳ_treated − Δȳ_comparison (weighted) and

@@ -28,8 +28,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from numba import njit
 from scipy import optimize
+
+from pathfinder_eval.jit import cached_njit
 
 Structure = Literal["hussey_hughes", "nested_exchangeable", "exponential_decay"]
 STRUCTURES: tuple[Structure, ...] = ("hussey_hughes", "nested_exchangeable", "exponential_decay")
@@ -235,7 +236,7 @@ def _psi(structure: Structure, phi: np.ndarray, lag: np.ndarray):
     return psi, list(dpsi)
 
 
-@njit(cache=True)
+@cached_njit()
 def _psi_arrays(structure: str, phi: np.ndarray, lag: np.ndarray):
     """`_psi` with the derivatives stacked, (k, T, T) (compiled: called once per deviance)."""
     n = lag.shape[0]
@@ -270,7 +271,7 @@ def _profiled(phi: np.ndarray, structure: Structure, c: _Cells):
     return _profiled_core(psi, dpsi, c.y, c.X, c.ninv, c.mask2, c.fill, c.ssw, c.n_records, c.log_n)
 
 
-@njit(cache=True)
+@cached_njit()
 def _chol_inverse(a: np.ndarray, out: np.ndarray) -> float:
     """Writes the inverse (exactly symmetric) of a small SPD matrix to `out` by Cholesky and
     returns its log-determinant (scalar loops: no temporaries on matrices this small)."""
@@ -308,7 +309,7 @@ def _chol_inverse(a: np.ndarray, out: np.ndarray) -> float:
     return logdet
 
 
-@njit(cache=True)
+@cached_njit()
 def _profiled_core(psi, dpsi, y, X, ninv, mask2, fill, ssw, n_records, log_n):
     """`_profiled` on arrays: psi (T, T) = Ψ, dpsi (k, T, T) its derivatives, the rest the
     fields of `_Cells`. Returns (deviance, gradient (k,), β̂ (p,), σ̂²)."""

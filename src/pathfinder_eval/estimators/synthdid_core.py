@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from numba import njit
+
+from pathfinder_eval.jit import cached_njit
 
 Method = Literal["sdid", "sc", "did"]
 FIRST_ROUND_ITERATIONS = 100
@@ -42,7 +43,7 @@ class SDIDFit:
     iterations: int
 
 
-@njit(cache=True, nogil=True)
+@cached_njit(nogil=True)
 def _fw_solve(
     y: np.ndarray,
     zeta: float,
