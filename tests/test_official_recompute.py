@@ -35,6 +35,7 @@ DTYPES = {
     "published": "float64",
     "status": "str",
     "source": "str",
+    "detail": "str",
 }
 WORKFORCE = {"sw_turnover", "agency_rate", "caseload"}
 # England 2025 as DfE publishes it (s47: Children in need 2025 release; the c4 file has counts
@@ -211,3 +212,33 @@ def test_workforce_periods_keep_their_own_year():
     assert set(frame.loc[frame["outcome"] == "sw_turnover", "period"]) == set(
         la["time_period"].astype(int)
     )
+
+
+def test_repeated_rows_point_at_the_rows_of_the_users_file(tmp_path):
+    rows = [
+        "2024,Reporting year,Local authority,E92000001,E12000001,805,100,20,20",
+        "2025,Reporting year,Local authority,E92000001,E12000001,805,100,20,20",
+        "2025,Reporting year,Local authority,E92000001,E12000001,806,50,5,10",
+        "2025,Reporting year,Local authority,E92000001,E12000001,805,100,20,20",
+    ]
+    _write(tmp_path / C1, C1_HEADER, rows)
+    with pytest.raises(DataError) as err:
+        load_official(tmp_path, ["repeat_referrals"])
+    line = err.value.one_line()
+    assert line.startswith(f"{C1}: row 4: rows 2, 4 repeat one Local authority row for ")
+    assert "time_period 2025, area 805 (1 repeated rows in the file)" in line
+    assert "remove the repeated rows from the file" in line and "indicators.yaml" not in line
+
+
+def test_rows_differing_in_an_unfiltered_column_are_a_new_breakdown(tmp_path):
+    header = C1_HEADER + ",age_group"
+    rows = [
+        "2025,Reporting year,Local authority,E92000001,E12000001,805,100,20,20,Total",
+        "2025,Reporting year,Local authority,E92000001,E12000001,805,60,12,20,Under 10",
+    ]
+    _write(tmp_path / C1, header, rows)
+    with pytest.raises(DataError) as err:
+        load_official(tmp_path, ["repeat_referrals"])
+    line = err.value.one_line()
+    assert "rows 1, 2 are both Local authority rows for time_period 2025, area 805" in line
+    assert "they differ in age_group" in line

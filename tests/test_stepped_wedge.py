@@ -286,8 +286,10 @@ def test_individual_records_run_through_the_cli(tmp_path):
 
 def test_records_reader_errors_and_exclusions():
     raw = pd.DataFrame({"c": ["a", "a", "b", "b"], "p": [1, 1, 1, 2], "y": ["1.5", "", "2", "x"]})
-    with pytest.raises(DataError, match=r"r\.csv: column y, row 4: non-numeric value 'x'"):
+    with pytest.raises(DataError, match=r"r\.csv: column y, row 4: value 'x' in an outcome"):
         records_outcomes(raw, "c", "p", {"y": "y"}, "r.csv")
+    with pytest.raises(DataError, match=r"row 3: value 'inf' .* is not a finite number"):
+        records_outcomes(raw.assign(y=["1", "2", "inf", "0"]), "c", "p", {"y": "y"}, "r.csv")
     ok = records_outcomes(raw.iloc[:3], "c", "p", {"y": "y"}, "r.csv")
     (excl,) = ok.exclusions
     assert excl.count == 1 and excl.units == ("a",) and "missing outcome" in excl.reason

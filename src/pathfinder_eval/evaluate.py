@@ -177,6 +177,7 @@ def evaluate(
                 est = build_estimator(spec, index, seed)
                 try:
                     result = est.fit(panel, info.id, analysis.id, analysis.level)
+                    result = result.require_finite()
                 except EstimationError as exc:
                     runs.append(
                         AnalysisRun(analysis, info.id, "not_estimable", note=exc.one_line())

@@ -15,7 +15,8 @@ import pandas as pd
 from pathfinder_eval.data.catalogue import SCALES
 from pathfinder_eval.data.ees import DERIVED_STATUSES, SYMBOLS
 from pathfinder_eval.data.la_lookup import la_table
-from pathfinder_eval.data.source import CELL_COLUMNS, Exclusion, OutcomeData
+from pathfinder_eval.data.plausibility import STATUSES as PLAUSIBILITY_STATUSES
+from pathfinder_eval.data.source import CELL_COLUMNS, DETAIL, Exclusion, OutcomeData
 from pathfinder_eval.errors import PanelError
 from pathfinder_eval.spec import DesignSpec, UnitLevel
 from pathfinder_eval.timeaxis import PartialRule, onset, period_label
@@ -23,6 +24,7 @@ from pathfinder_eval.timeaxis import PartialRule, onset, period_label
 STATUS_REASON = {
     **{s: f"{meaning} ({s})" for s, meaning in SYMBOLS.items()},
     **DERIVED_STATUSES,
+    **PLAUSIBILITY_STATUSES,
     "incomplete": "group total incomplete: a member LA's value is suppressed or missing",
 }
 
@@ -199,8 +201,15 @@ def build_panel(spec: DesignSpec, data: OutcomeData, describe: OutcomeLookup) ->
     for status, part in frame[unusable].groupby("status", sort=True):
         reason = STATUS_REASON.get(str(status), f"unusable value ({status or 'blank'})")
         for outcome, sub in part.groupby("outcome", sort=True):
+            first = next((d for d in sub.get(DETAIL, ()) if isinstance(d, str) and d), "")
             ledger.append(
-                Exclusion(reason, len(sub), tuple(sorted(set(sub["unit"]))), str(outcome), "panel")
+                Exclusion(
+                    f"{reason} (first: {first})" if first else reason,
+                    len(sub),
+                    tuple(sorted(set(sub["unit"]))),
+                    str(outcome),
+                    "panel",
+                )
             )
     frame = frame[~unusable]
 

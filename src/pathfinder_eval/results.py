@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pathfinder_eval.errors import EstimationError
+
 COLUMNS: tuple[str, ...] = (
     "term",
     "estimate",
@@ -64,6 +66,26 @@ class EffectEstimates:
     def to_frame(self) -> pd.DataFrame:
         """A copy of the tidy table (fixed columns)."""
         return self.table.copy()
+
+    def require_finite(self) -> EffectEstimates:
+        """Self, or EstimationError when an estimate is not a finite number or a standard
+        error is infinite (an overflow, a degenerate fit): such numbers are never reported as
+        estimates. A NaN standard error means the row has none (permutation or conformal
+        inference, a descriptive row) and is allowed."""
+        estimate = self.table["estimate"].to_numpy()
+        se = self.table["std_error"].to_numpy()
+        bad = ~np.isfinite(estimate) | np.isinf(se)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            what = "estimate" if not np.isfinite(estimate[i]) else "standard error"
+            value = estimate[i] if what == "estimate" else se[i]
+            raise EstimationError(
+                f"the {what} of {self.table['term'].iloc[i]!r} is not a finite number "
+                f"({value}); {int(bad.sum())} of {len(bad)} rows are affected",
+                fix="check the outcome's values for extreme or impossible numbers, or simplify "
+                "the model",
+            )
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form documented in README ('Results JSON')."""

@@ -121,7 +121,7 @@ def placebo_in_time(
             est = replace(est, leave_one_out=False)
         excluded = tuple(e for e in pp.exclusions if e.outcome == outcome)
         try:
-            res = est.fit(pp.panel, outcome, analysis.id, analysis.level)
+            res = est.fit(pp.panel, outcome, analysis.id, analysis.level).require_finite()
         except EstimationError as exc:
             runs.append(
                 PlaceboRun(

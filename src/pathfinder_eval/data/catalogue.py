@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from pathfinder_eval.data.families import FAMILIES, GEOGRAPHY
+from pathfinder_eval.data.plausibility import Plausible
 from pathfinder_eval.errors import DataError
 
 SCALES: Mapping[str, float] = {"percent": 100.0, "per_10000": 10_000.0, "ratio": 1.0}
@@ -33,7 +34,7 @@ _REQUIRED_KEYS = {
     "published",
     "source",
 }
-_INDICATOR_KEYS = _REQUIRED_KEYS | {"notes", "available_in_bundled_data"}
+_INDICATOR_KEYS = _REQUIRED_KEYS | {"notes", "available_in_bundled_data", "plausible", "share"}
 _MEASURE_KEYS = {"family", "column", "columns", "filters", "rounded_to"}
 
 
@@ -67,6 +68,13 @@ class Indicator:
     source: str
     notes: str = ""
     available_in_bundled_data: bool = True
+    plausible: tuple[float, float] | None = None
+    share: bool = False
+
+    def rule(self, bounds: tuple[float, float] | None = None) -> Plausible:
+        """What this indicator's values can be (data/plausibility.py); `bounds` (a design's
+        `plausible`) override the catalogue's range, which overrides the scale's."""
+        return Plausible.for_scale(self.scale, self.share, bounds or self.plausible)
 
     @property
     def multiplier(self) -> float:
@@ -162,7 +170,22 @@ def _indicator(key: str, spec: Any, file: str) -> Indicator:
         source=str(spec["source"]),
         notes=str(spec.get("notes", "")),
         available_in_bundled_data=bool(spec.get("available_in_bundled_data", True)),
+        plausible=_bounds(spec.get("plausible"), file, f"{key}.plausible"),
+        share=bool(spec.get("share", False)),
     )
+
+
+def _bounds(value: Any, file: str, where: str) -> tuple[float, float] | None:
+    """A [low, high] plausible range, or None when not given."""
+    if value is None:
+        return None
+    try:
+        low, high = (float(v) for v in value)
+    except (TypeError, ValueError):
+        low = high = float("nan")
+    if not low < high:
+        raise _fail("must be [low, high] with low < high", file, where, "e.g. plausible: [0, 100]")
+    return low, high
 
 
 def _measure(spec: Any, default_family: str, file: str, where: str) -> Measure:

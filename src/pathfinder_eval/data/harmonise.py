@@ -17,7 +17,7 @@ import pandas as pd
 import yaml
 
 from pathfinder_eval.data.catalogue import load_catalogue
-from pathfinder_eval.data.source import OFFICIAL_COLUMNS
+from pathfinder_eval.data.source import DETAIL, OFFICIAL_COLUMNS
 from pathfinder_eval.errors import DataError
 
 RULES = {
@@ -118,7 +118,7 @@ def harmonise(
     3. break: the old units' rows are excluded. continuous, combined: rows kept unchanged.
     Ledger counts equal the rows excluded; rows summed by `aggregate` are not exclusions.
     """
-    missing = [c for c in OFFICIAL_COLUMNS if c not in frame.columns]
+    missing = [c for c in OFFICIAL_COLUMNS if c not in frame.columns and c != DETAIL]
     if missing:
         raise DataError(
             f"frame lacks column(s) {', '.join(missing)}",
@@ -188,7 +188,9 @@ def _aggregate(
     rows = []
     for (outcome, period), group in members.groupby(["outcome", "period"], sort=True):
         covered = frozenset().union(*(covers[u] for u in group["unit"]))
-        statuses = [s for s in group.sort_values("unit")["status"] if s]
+        ordered = group.sort_values("unit")
+        statuses = [s for s in ordered["status"] if s]
+        details = [d for d in ordered["detail"] if d] if "detail" in group else []
         num, den = group["numerator"].sum(), group["denominator"].sum()
         status = next(iter(statuses), "")
         if covered != frozenset(split.new_units):
@@ -207,7 +209,8 @@ def _aggregate(
                 "published": np.nan,
                 "status": status,
                 "source": " + ".join(sorted(set(group["source"]))),
+                "detail": next(iter(details), ""),
             }
         )
-    summed = pd.DataFrame(rows).astype(frame.dtypes.to_dict())
+    summed = pd.DataFrame(rows)[list(frame.columns)].astype(frame.dtypes.to_dict())
     return pd.concat([frame.loc[~is_member], summed], ignore_index=True)

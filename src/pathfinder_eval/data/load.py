@@ -16,15 +16,17 @@ import numpy as np
 import pandas as pd
 
 from pathfinder_eval.data.catalogue import SCALES, load_catalogue
+from pathfinder_eval.data.ees import MISSING, SYMBOLS
 from pathfinder_eval.data.la_lookup import la_table, resolve_la
 from pathfinder_eval.data.official import find_family_file, load_official
+from pathfinder_eval.data.plausibility import Located, Plausible, screen
 from pathfinder_eval.data.records import records_outcomes
-from pathfinder_eval.data.source import LONG_COLUMNS, Exclusion, OutcomeData
+from pathfinder_eval.data.source import DETAIL, LONG_COLUMNS, Exclusion, OutcomeData
 from pathfinder_eval.data.synthetic import calibration, synthetic_panel
 from pathfinder_eval.data.tidy import read_tidy
 from pathfinder_eval.data.trial_sim import simulate_stepped_wedge
 from pathfinder_eval.errors import DataError
-from pathfinder_eval.spec import DesignSpec, TidyColumns, UnitLevel
+from pathfinder_eval.spec import DesignSpec, Outcome, TidyColumns, UnitLevel
 from pathfinder_eval.timeaxis import EXAMPLE_LABEL, TimeAxis, onset, parse_period
 
 
@@ -150,11 +152,14 @@ def trial_outcomes(spec: DesignSpec, seed: int, effect: float | None = None) -> 
 def _official(spec: DesignSpec, folder: Path) -> OutcomeData:
     ids = _indicator_ids(spec, "official statistics")
     required = {o.indicator for o in spec.outcomes if o.required}
-    official = load_official(folder, [i for i in ids if i in required or _has_family(folder, i)])
+    catalogue = load_catalogue()
+    rules = {o.indicator: catalogue[o.indicator].rule(o.plausible) for o in spec.outcomes}
+    chosen = [i for i in ids if i in required or _has_family(folder, i)]
+    official = load_official(folder, chosen, rules=rules)
     table = la_table()
     units = table[["la_code", "la_name", "region_name"]].drop_duplicates("la_code", keep="last")
     units = units.rename(columns={"la_code": "unit", "la_name": "name", "region_name": "region"})
-    frame = official.frame[list(LONG_COLUMNS)].copy()
+    frame = official.frame[[*LONG_COLUMNS, DETAIL]].copy()
     extra = sorted(set(frame["unit"]) - set(units["unit"]))
     if extra:
         units = pd.concat([units, pd.DataFrame({"unit": extra, "name": extra, "region": ""})])
@@ -224,27 +229,9 @@ def tidy_outcomes(spec: DesignSpec, path: Path) -> OutcomeData:
     if cols.treatment:
         _check_irreversible(raw, units, periods, cols.treatment, file)
     frames = []
+    rows = np.arange(1, len(raw) + 1).astype(str)
     for o in spec.outcomes:
-        num = _numeric(raw, o.numerator, file) if o.numerator else None
-        den = _numeric(raw, o.denominator, file) if o.denominator else None
-        if num is not None and den is not None:  # a rate recomputed from its counts
-            value = (num / den.where(den > 0)) * SCALES.get(o.scale, 1.0)
-        else:
-            value = _numeric(raw, o.column, file)
-        frames.append(
-            pd.DataFrame(
-                {
-                    "unit": units,
-                    "period": periods.astype("int64"),
-                    "outcome": o.id,
-                    "numerator": num if num is not None else np.nan,
-                    "denominator": den if den is not None else np.nan,
-                    "value": value,
-                    "status": np.where(value.isna(), "missing", ""),
-                    "source": path.name,
-                }
-            )
-        )
+        frames.append(_tidy_outcome(raw, o, path.name, rows, units, periods))
     frame = pd.concat(frames, ignore_index=True)
     meta = pd.DataFrame({"unit": sorted(set(units))})
     names = dict(zip(la_table()["la_code"], la_table()["la_name"], strict=False))
@@ -254,23 +241,86 @@ def tidy_outcomes(spec: DesignSpec, path: Path) -> OutcomeData:
     return OutcomeData(frame, meta, "tidy", ((path.name, sha),))
 
 
-def _numeric(raw: pd.DataFrame, column: str, file: str) -> pd.Series:
-    """A numeric column; any non-numeric text (e.g. a suppression symbol) is an error."""
-    text = raw[column]
-    values = pd.to_numeric(text, errors="coerce")
-    blank = text.isna() | (text.astype(str).str.strip() == "")
-    bad = values.isna() & ~blank
+def _tidy_outcome(
+    raw: pd.DataFrame,
+    outcome: Outcome,
+    file: str,
+    rows: np.ndarray,
+    units: pd.Series,
+    periods: pd.Series,
+) -> pd.DataFrame:
+    """One outcome's long rows from a tidy file: DfE symbols and empty cells are kept as
+    unusable with their status, and impossible values are marked (data/plausibility.py)."""
+
+    def located(column: str, values: pd.Series) -> Located:
+        return Located(values.to_numpy(), f"{file} row " + rows + f", column {column}")
+
+    rule = Plausible.for_scale(
+        outcome.scale,
+        outcome.share if outcome.share is not None else outcome.scale == "percent",
+        outcome.plausible,
+    )
+    if outcome.numerator and outcome.denominator:  # a rate recomputed from its counts
+        num, num_status = _numeric(raw, outcome.numerator, file)
+        den, den_status = _numeric(raw, outcome.denominator, file)
+        status = np.where(num_status != "", num_status, den_status)
+        status = np.where((status == "") & (den == 0), "zero_denominator", status)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            value = (num / den.where(den > 0)) * SCALES.get(outcome.scale, 1.0)
+        where = f"{outcome.id} from {outcome.numerator}/{outcome.denominator}"
+        status, detail = screen(
+            located(where, value),
+            rule,
+            status,
+            located(outcome.numerator, num),
+            located(outcome.denominator, den),
+        )
+    else:
+        column = outcome.column or outcome.id
+        value, status = _numeric(raw, column, file)
+        num = den = None
+        status, detail = screen(located(column, value), rule, status)
+    return pd.DataFrame(
+        {
+            "unit": units,
+            "period": periods.astype("int64"),
+            "outcome": outcome.id,
+            "numerator": num if num is not None else np.nan,
+            "denominator": den if den is not None else np.nan,
+            "value": value.where(status == "").astype("float64"),
+            "status": status,
+            "source": file,
+            DETAIL: detail,
+        }
+    )
+
+
+def _numeric(raw: pd.DataFrame, column: str, file: str) -> tuple[pd.Series, np.ndarray]:
+    """A numeric column and each cell's status: "" for a number, the DfE symbol for a symbol
+    (c, x, z ... as in EES files), `missing` for an empty cell; other text is an error."""
+    cells = raw[column]
+    if pd.api.types.is_numeric_dtype(cells) and not pd.api.types.is_bool_dtype(cells):
+        values = cells.astype("float64")
+        return values, np.where(values.isna(), MISSING, "")
+    text = cells.astype("string").str.strip()
+    lowered = text.str.lower()
+    symbol = lowered.isin(set(SYMBOLS) - {MISSING}).fillna(False).to_numpy(dtype=bool)
+    blank = (text.isna() | (text == "")).fillna(True).to_numpy(dtype=bool)
+    values = pd.to_numeric(text.where(~symbol & ~blank), errors="coerce").astype("float64")
+    bad = values.isna().to_numpy() & ~blank & ~symbol
     if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
+        row = int(np.flatnonzero(bad)[0])
+        symbols = ", ".join(s for s in SYMBOLS if s != MISSING)
         raise DataError(
-            f"non-numeric value {text.iloc[row]!r} in an outcome column",
+            f"non-numeric value {cells.iloc[row]!r} in an outcome column",
             file=file,
             where=f"column {column}",
             row=row + 1,
-            fix="replace symbols (c, x, z ...) with an empty cell; empty cells are counted as "
-            "excluded rows",
+            fix=f"write a number, leave the cell empty, or use a DfE symbol ({symbols}); "
+            "empty cells and symbols are counted as excluded rows",
         )
-    return values.astype("float64")
+    status = np.where(symbol, lowered.fillna("").to_numpy(dtype=object), "")
+    return values, np.where(blank, MISSING, status).astype(object)
 
 
 def _check_irreversible(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from pathfinder_eval.data.harmonise import (
     applicable_reorganisations,
     harmonise,
 )
+from pathfinder_eval.data.plausibility import Located, Plausible, screen
 from pathfinder_eval.data.source import OFFICIAL_COLUMNS
 from pathfinder_eval.errors import DataError
 
@@ -37,6 +39,7 @@ _DTYPES = {
     "published": "float64",
     "status": "str",
     "source": "str",
+    "detail": "str",
 }
 _EPS = float(np.sqrt(np.finfo(float).eps))
 
@@ -57,13 +60,18 @@ class OfficialData:
 
 
 def load_official(
-    data_dir: Path, indicator_ids: list[str], *, aggregate: bool = False
+    data_dir: Path,
+    indicator_ids: list[str],
+    *,
+    aggregate: bool = False,
+    rules: Mapping[str, Plausible] | None = None,
 ) -> OfficialData:
     """Local authority rows of the requested indicators, harmonised (see harmonise.py).
 
-    `aggregate=True` sums split LAs back into their former LA for continuous series.
+    `aggregate=True` sums split LAs back into their former LA for continuous series. `rules`
+    override an indicator's plausible values (default: the catalogue's, `Indicator.rule`).
     """
-    frame, ledger, files = _load(Path(data_dir), indicator_ids, "Local authority")
+    frame, ledger, files = _load(Path(data_dir), indicator_ids, "Local authority", rules)
     flags = tuple(applicable_reorganisations(frame))
     frame, harmonised = harmonise(frame, aggregate=aggregate)
     return OfficialData(_tidy(frame), (*ledger, *harmonised), files, flags)
@@ -208,7 +216,10 @@ def _header(path: Path) -> list[str]:
 
 
 def _load(
-    data_dir: Path, indicator_ids: list[str], level: str
+    data_dir: Path,
+    indicator_ids: list[str],
+    level: str,
+    rules: Mapping[str, Plausible] | None = None,
 ) -> tuple[pd.DataFrame, list[LedgerEntry], tuple[tuple[str, str], ...]]:
     """Compute the long frame of the requested indicators at one geographic level."""
     if not data_dir.is_dir():
@@ -225,7 +236,7 @@ def _load(
                 tables[family] = read_ees_csv(_require_family_file(data_dir, family))
     parts, ledger = [], []
     for ind in indicators:
-        part, entries = _indicator_frame(ind, tables, level)
+        part, entries = _indicator_frame(ind, tables, level, rules)
         parts.append(part)
         ledger.extend(entries)
     files = tuple((t.path.name, t.sha256) for t in tables.values())
@@ -254,7 +265,10 @@ def _select(indicator_ids: list[str]) -> list[Indicator]:
 
 
 def _indicator_frame(
-    ind: Indicator, tables: dict[str, EESTable], level: str
+    ind: Indicator,
+    tables: dict[str, EESTable],
+    level: str,
+    rules: Mapping[str, Plausible] | None = None,
 ) -> tuple[pd.DataFrame, list[LedgerEntry]]:
     """One indicator's long rows at `level`, plus rows dropped for lack of a denominator."""
     num = _measure(ind.numerator, tables[ind.numerator.family], level)
@@ -293,9 +307,16 @@ def _indicator_frame(
             ),
         ),
     )
-    usable = status == ""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        value = np.where(usable, n / d * ind.multiplier, np.nan)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        value = np.where(status == "", n / d * ind.multiplier, np.nan)
+    status, detail = screen(
+        Located(value, _rate_from(ind, tables, num, den)),
+        (rules or {}).get(ind.id, ind.rule()),
+        status,
+        numerator=Located(n, _located(ind.numerator, tables, num)),
+        denominator=Located(d, _located(ind.denominator, tables, den)),
+    )
+    value = np.where(status == "", value, np.nan)
     sources = dict.fromkeys(tables[m.family].path.name for m in (ind.numerator, ind.denominator))
     frame = pd.DataFrame(
         {
@@ -308,9 +329,29 @@ def _indicator_frame(
             "published": published,
             "status": status,
             "source": " + ".join(sources),
+            "detail": detail,
         }
     )
     return frame, ledger
+
+
+def _located(measure: Measure, tables: dict[str, EESTable], rows: pd.DataFrame) -> np.ndarray:
+    """'<file> row N, column C' for each row of a measure (row unknown when it is missing)."""
+    where = f"{tables[measure.family].path.name} row "
+    column = f", column {'+'.join(measure.columns)}"
+    return np.array([f"{where}{_row(r)}{column}" for r in rows["row"]], dtype=object)
+
+
+def _rate_from(
+    ind: Indicator, tables: dict[str, EESTable], num: pd.DataFrame, den: pd.DataFrame
+) -> np.ndarray:
+    """Where a recomputed rate comes from: its numerator's and denominator's rows."""
+    n, d = _located(ind.numerator, tables, num), _located(ind.denominator, tables, den)
+    return np.array([f"{ind.id} recomputed from {a} and {b}" for a, b in zip(n, d, strict=True)])
+
+
+def _row(row: float) -> str:
+    return "?" if pd.isna(row) else str(int(row))
 
 
 def _measure(measure: Measure, table: EESTable, level: str) -> pd.DataFrame:
@@ -339,17 +380,44 @@ def _measure(measure: Measure, table: EESTable, level: str) -> pd.DataFrame:
         [_periods(rows, name), rows[LEVELS[level]].str.strip().to_numpy()],
         names=["period", "unit"],
     )
-    out = pd.DataFrame({"value": value, "status": status}, index=index)
+    out = pd.DataFrame({"value": value, "status": status, "row": rows.index + 1}, index=index)
     if out.index.has_duplicates:
-        first = rows.index[np.flatnonzero(out.index.duplicated())[0]]
-        raise DataError(
-            f"more than one {level} row per year and area for {', '.join(measure.columns)} "
-            f"after the filters {dict(measure.filters)}",
-            file=name,
-            row=int(first) + 1,
-            fix="add the missing filter for this file to pathfinder_eval/data/indicators.yaml",
-        )
+        raise _repeated_rows(rows, out.index, measure, level, name)
     return out
+
+
+def _repeated_rows(
+    rows: pd.DataFrame, index: pd.MultiIndex, measure: Measure, level: str, name: str
+) -> DataError:
+    """The error for two rows of one year and area: a row repeated in the user's file (fix
+    the file), or rows that differ in a column no filter selects (DfE added a breakdown)."""
+    key = index[np.flatnonzero(index.duplicated())[0]]
+    same = rows.loc[np.asarray(index == key)]
+    numbers = ", ".join(str(int(i) + 1) for i in same.index[:5])
+    where = f"time_period {same['time_period'].iloc[0].strip()}, area {key[1]}"
+    if not same.duplicated(keep=False).all():
+        differing = [  # breakdown columns hold text; counts differ between rows anyway
+            c
+            for c in same.columns
+            if same[c].nunique() > 1 and pd.to_numeric(same[c], errors="coerce").isna().any()
+        ]
+        if differing:
+            return DataError(
+                f"rows {numbers} are both {level} rows for {where} after the filters "
+                f"{dict(measure.filters)}; they differ in {', '.join(differing[:4])}",
+                file=name,
+                row=int(same.index[0]) + 1,
+                fix="use the file as published by DfE (a new breakdown column needs a filter "
+                "in pathfinder_eval/data/indicators.yaml: please report it)",
+            )
+    repeated = int(rows.duplicated(keep="first").sum())
+    return DataError(
+        f"rows {numbers} repeat one {level} row for {where} ({repeated} repeated rows in the file)",
+        file=name,
+        row=int(same.index[-1]) + 1,
+        fix="remove the repeated rows from the file (or download it again from Explore "
+        "Education Statistics); one row per year and area",
+    )
 
 
 def _periods(rows: pd.DataFrame, file: str) -> np.ndarray:

@@ -85,11 +85,11 @@ def records_outcomes(
     for outcome, column in outcomes.items():
         values = pd.to_numeric(raw[column], errors="coerce")
         blank = raw[column].isna() | (raw[column].astype(str).str.strip() == "")
-        bad = values.isna() & ~blank
+        bad = (values.isna() & ~blank) | np.isinf(values)
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
             raise DataError(
-                f"non-numeric value {raw[column].iloc[row]!r} in an outcome column",
+                f"value {raw[column].iloc[row]!r} in an outcome column is not a finite number",
                 file=file,
                 where=f"column {column}",
                 row=row + 1,
@@ -127,8 +127,9 @@ def records_outcomes(
 def _numeric_column(values: pd.Series, column: str, file: str) -> pd.Series:
     """A covariate as floats; a missing or non-numeric entry is an error naming its row."""
     out = pd.to_numeric(values, errors="coerce")
-    if out.isna().any():
-        row = int(np.flatnonzero(out.isna().to_numpy())[0])
+    bad = out.isna() | np.isinf(out)
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
         raise DataError(
             f"covariate value {values.iloc[row]!r} is missing or not a number",
             file=file,

@@ -19,8 +19,11 @@ LONG_COLUMNS: tuple[str, ...] = (
 # Optional columns a reader may add after LONG_COLUMNS; the panel carries them into its cells.
 # ssw: within-cell sum of squared deviations of the individual outcomes (trial cell summaries).
 CELL_COLUMNS: tuple[str, ...] = ("ssw",)
+# Optional: for a row a reader marked unusable, where and what (file, row, column, value);
+# the exclusions ledger quotes the first (data/plausibility.py).
+DETAIL = "detail"
 # Official statistics also carry DfE's own published figure, to check the recomputation.
-OFFICIAL_COLUMNS: tuple[str, ...] = (*LONG_COLUMNS[:6], "published", *LONG_COLUMNS[6:])
+OFFICIAL_COLUMNS: tuple[str, ...] = (*LONG_COLUMNS[:6], "published", *LONG_COLUMNS[6:], DETAIL)
 
 
 @dataclass(frozen=True)
