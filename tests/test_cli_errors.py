@@ -184,11 +184,34 @@ def test_treatment_that_switches_off(tmp_path, capsys):
     check_error(capsys, code, out, "switches off", "838", "2025", "row 5", "column d")
 
 
-def test_symbol_in_numeric_column(tmp_path, capsys):
-    data = tidy_csv().replace("Bury,2023,14.5", "Bury,2023,c")
-    assert ",c\n" in data
+def test_text_in_numeric_column(tmp_path, capsys):
+    data = tidy_csv().replace("Bury,2023,14.5", "Bury,2023,fourteen")
+    assert ",fourteen\n" in data
     code, out = run(tmp_path, data=data)
-    check_error(capsys, code, out, "non-numeric value 'c'", "column rate", "row 18")
+    line = check_error(capsys, code, out, "non-numeric value 'fourteen'", "column rate", "row 18")
+    assert "or use a DfE symbol (c, x, z, u, low, k, :, ~)" in line
+
+
+@pytest.mark.parametrize("symbol", ["c", "x", "z", "u", "low", "k", ":", "C"])
+def test_dfe_symbols_in_tidy_data_are_counted_as_excluded(tmp_path, symbol):
+    data = tidy_csv().replace("Bury,2023,14.5", f"Bury,2023,{symbol}")
+    data = data.replace("Leeds,2021,15.5", "Leeds,2021,")
+    code, out = run(tmp_path, data=data)
+    assert code == 0
+    doc = json.loads((out / "tidy_pilot.json").read_text(encoding="utf-8"))
+    excluded = {e["reason"]: (e["count"], e["units"]) for e in doc["exclusions"]}
+    meaning = {
+        "c": "suppressed to protect confidentiality",
+        "x": "not available",
+        "z": "not applicable",
+        "u": "low reliability",
+        "low": "rounds to zero",
+        "k": "percentage below 0.5",
+        ":": "not available (symbol used before 2021)",
+    }[symbol.lower()]
+    hit = [v for r, v in excluded.items() if r.startswith(meaning) and f"({symbol.lower()})" in r]
+    assert hit == [(1, ["351"])]  # Bury's DfE code
+    assert excluded["empty cell in the file (missing)"] == (1, ["383"])  # Leeds
 
 
 def test_bom_is_stripped_from_column_names(tmp_path, capsys):
@@ -271,11 +294,17 @@ def test_console_script_prints_no_traceback(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-@pytest.mark.parametrize("argv", [["run"], ["frobnicate"]])
-def test_usage_errors_exit_2(argv, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    assert exc.value.code == 2
+@pytest.mark.parametrize(
+    ("argv", "what"),
+    [
+        (["run"], "pathfinder-eval run: the following arguments are required: design"),
+        (["frobnicate"], "pathfinder-eval: argument command: invalid choice: 'frobnicate'"),
+        (["power", "d.yaml", "--simulate", "1e3"], "--simulate: invalid int value: '1e3'"),
+    ],
+)
+def test_usage_errors_are_one_line_with_exit_2(argv, what, tmp_path, capsys):
+    line = check_error(capsys, main(argv), tmp_path / "o", what)
+    assert line.endswith("for the arguments") and "Fix: see `pathfinder-eval" in line
 
 
 def test_unknown_estimator_option(tmp_path, capsys):

@@ -119,7 +119,9 @@ class Comparison(_Frozen):
 
 class Outcome(_Frozen):
     """An indicator from the catalogue, or a data column (tidy data). With `numerator` and
-    `denominator` the value is recomputed from the counts (scaled) and `column` names it."""
+    `denominator` the value is recomputed from the counts (scaled) and `column` names it.
+    `plausible` ([low, high]) and `share` (numerator ≤ denominator; default: percent-scale
+    column outcomes) override what values are possible (data/plausibility.py)."""
 
     indicator: str | None = None
     column: str | None = None
@@ -129,6 +131,15 @@ class Outcome(_Frozen):
     scale: Literal["percent", "per_10000", "ratio", "level"] = "level"
     polarity: Literal["lower_is_better", "higher_is_better", "neutral"] = "neutral"
     required: bool = True
+    plausible: tuple[float, float] | None = None
+    share: bool | None = None
+
+    @field_validator("plausible")
+    @classmethod
+    def _ordered(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and not value[0] < value[1]:
+            raise ValueError("plausible must be [low, high] with low < high, e.g. [0, 100]")
+        return value
 
     @property
     def id(self) -> str:
@@ -182,6 +193,16 @@ class Analysis(_Frozen):
     inference: Inference = Inference()
     options: dict[str, Any] = Field(default_factory=dict)
     primary: bool = False
+
+    @field_validator("outcomes")
+    @classmethod
+    def _some_outcome(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError(
+                "an analysis with no outcomes would run nothing: list outcome ids, or omit "
+                "'outcomes' to analyse every outcome"
+            )
+        return value
 
 
 class TidyColumns(_Frozen):
@@ -300,7 +321,11 @@ def load_design(path: str | Path) -> DesignSpec:
             "design file not found", file=file, fix="check the path (designs/*.yaml)"
         ) from None
     except OSError as exc:
-        raise DesignError(f"cannot read design file ({exc.strerror})", file=file) from None
+        raise DesignError(
+            f"cannot read design file ({exc.strerror})",
+            file=file,
+            fix="pass a readable YAML file (designs/*.yaml)",
+        ) from None
     try:
         text = raw_bytes.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -390,6 +415,8 @@ def _design_error(file: str, exc: ValidationError) -> DesignError:
     ctx = err.get("ctx") or {}
     if "expected" in ctx:
         expected = f"expected one of {ctx['expected']}"
+    if kind == "value_error" and "error" in ctx:  # our own validators' messages
+        expected = str(ctx["error"])
     return DesignError(
         f"bad value {shown}: {expected}",
         file=file,
