@@ -20,7 +20,6 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 from scipy import stats
 
-from pathfinder_eval.estimators.stepped_wedge import default_method
 from pathfinder_eval.estimators.sw_lmm import (
     CellSummaries,
     fit_reml,
@@ -29,6 +28,7 @@ from pathfinder_eval.estimators.sw_lmm import (
     satterthwaite_df,
     small_sample,
 )
+from pathfinder_eval.inference.policy import default_lmm_method
 from pathfinder_eval.inference.randomisation import NullDistribution
 
 DESIGNS = {6: 2, 8: 2, 10: 2, 15: 3}  # clusters → clusters per sequence
@@ -89,7 +89,7 @@ def one(args: tuple[int, int, int, int]) -> dict[str, bool]:
         cells, start, fe, "immediate", lvec, "nested_exchangeable", "model_based", RI_DRAWS, r
     )
     out["randomisation"] = dist.p_value(truth) <= 0.05
-    out["default"] = out[default_method(clusters, dist.alloc.total)]
+    out["default"] = out[default_lmm_method(clusters, dist.alloc.total)]
     return out
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pathfinder_eval.errors import EstimationError
+from pathfinder_eval.errors import DesignError, EstimationError
 from pathfinder_eval.estimators.callaway_santanna import (
     IQR_NORMAL,
     CallawaySantAnna,
@@ -386,7 +386,7 @@ def test_bootstrap_fit_reproducible(tmp_path):
     # same seed, same code, same process: identical bits is the reproducibility contract
     a, b = est.fit(panel, "y", "cs"), est.fit(panel, "y", "cs")
     pd.testing.assert_frame_equal(a.table, b.table)
-    assert "multiplier bootstrap" in a.inference
+    assert "multiplier bootstrap" in a.inference.label
     assert a.diagnostics["bootstrap"] == {"draws": 499, "weights": "rademacher", "seed": 4}
 
 
@@ -424,14 +424,14 @@ def test_cohort_losing_all_units_raises(tmp_path):
         CallawaySantAnna().fit(mpdta_panel(tmp_path, holey), "y", "cs")
 
 
-def test_bad_options_raise_estimation_error(tmp_path):
+def test_bad_options_are_design_errors_and_bad_data_estimation_errors(tmp_path):
     panel = mpdta_panel(tmp_path)
-    with pytest.raises(EstimationError, match=r"options\.method"):
-        CallawaySantAnna(method="gmm").fit(panel, "y", "cs")
+    with pytest.raises(DesignError, match=r"options\.method: bad value 'gmm'; allowed: one of"):
+        CallawaySantAnna(method="gmm")
+    with pytest.raises(DesignError, match=r"inference\.method: inference method 'cr2'"):
+        CallawaySantAnna(inference=Inference(method="cr2"))
     with pytest.raises(EstimationError, match=r"options\.covariates"):
         CallawaySantAnna(covariates=("lpop",)).fit(panel, "y", "cs")
-    with pytest.raises(EstimationError, match=r"inference\.method"):
-        CallawaySantAnna(inference=Inference(method="cr2")).fit(panel, "y", "cs")
 
 
 # ------------------------------------------------------------------------------------------

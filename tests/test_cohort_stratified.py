@@ -105,8 +105,8 @@ def test_default_with_few_treated_units_is_the_stratified_variance(tmp_path):
     analytic = CallawaySantAnna(inference=Inference(method="cluster_robust")).fit(panel, "y", "cs")
     t, ta = default.table, analytic.table
     np.testing.assert_allclose(t["estimate"], ta["estimate"], rtol=0, atol=EXACT)
-    assert "cohort-stratified variance" in default.inference
-    assert "only 5 units are treated" in default.inference
+    assert "cohort-stratified variance" in default.inference.label
+    assert "only 5 units are treated" in default.inference.label
     assert np.isfinite(t["df"]).all() and (t["df"] < 40).all()
     periods = np.arange(1, 9, dtype=float)
     gt = group_time_att(y, cohort, periods)
@@ -124,7 +124,7 @@ def test_default_with_few_treated_units_is_the_stratified_variance(tmp_path):
 def test_covariates_keep_influence_function_inference(tmp_path):
     panel, _, _ = _staggered(tmp_path, treated=5)
     res = CallawaySantAnna(covariates=("y",)).fit(panel, "y", "cs")
-    assert "influence-function" in res.inference and res.table["df"].isna().all()
+    assert "influence-function" in res.inference.label and res.table["df"].isna().all()
 
 
 def test_size_by_simulation_with_three_treated_las():

@@ -17,7 +17,7 @@ from scipy.special import ndtri
 
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.inference import honest_did as hd
-from pathfinder_eval.results import EffectEstimates, estimates_table
+from pathfinder_eval.results import EffectEstimates, InferenceUsed, estimates_table
 
 REF = Path(__file__).parent / "reference" / "honestdid_ehec"
 N_PRE, N_POST = 5, 2
@@ -306,13 +306,13 @@ def _fake_event_study() -> EffectEstimates:
         for j in order
     ]
     return EffectEstimates(
-        "a",
-        "dins",
-        "event_study",
-        "cluster",
-        estimates_table(rows),
-        0.95,
-        sigma[np.ix_(order, order)],
+        analysis_id="a",
+        outcome="dins",
+        estimator="event_study",
+        inference=InferenceUsed(key="cr1", label="cluster"),
+        table=estimates_table(rows),
+        level=0.95,
+        vcov=sigma[np.ix_(order, order)],
     )
 
 

@@ -163,11 +163,11 @@ def test_default_with_few_treated_is_leave_out_row_average_with_satterthwaite_df
     ref = imputation(d["y"], d["unit"], d["period"], d["cohort"], True, "row")
     np.testing.assert_allclose(res.table["std_error"], np.sqrt(np.diag(ref.vcov)), rtol=1e-9)
     np.testing.assert_allclose(res.table["df"], ref.df, rtol=1e-9)
-    assert "Satterthwaite" in res.inference
-    assert "chosen because only 8 units are treated" in res.inference
+    assert "Satterthwaite" in res.inference.label
+    assert "chosen because only 8 units are treated" in res.inference.label
     assert not any("over-reject" in w for w in res.warnings)
     cr1 = Imputation(inference=Inference(method="cluster_robust")).fit(panel, "y", "bjs")
-    assert cr1.inference.endswith("t(G−1) reference")
+    assert cr1.inference.label.endswith("t(G−1) reference")
     assert (cr1.table["df"] == 11).all()
     assert any("over-reject" in w for w in cr1.warnings)
 
@@ -176,7 +176,7 @@ def test_twenty_or_more_treated_keep_the_t_reference(tmp_path):
     frame, starts = mpdta()
     res = Imputation().fit(make_panel(tmp_path, frame, starts), "y", "bjs")
     assert res.n_treated >= 20
-    assert "chosen" not in res.inference
+    assert "chosen" not in res.inference.label
     assert (res.table["df"] == res.n_units - 1).all()
 
 
@@ -193,7 +193,7 @@ def test_balanced_default_is_the_cohort_stratified_variance(tmp_path, n_treated)
     treated = [f"u{i:02d}" for i in range(n_treated)]
     frame = balanced(treated)
     res = Imputation().fit(make_panel(tmp_path, frame, {5: treated}), "y", "bjs")
-    assert res.inference.startswith("cohort-stratified variance")
+    assert res.inference.label.startswith("cohort-stratified variance")
     assert res.diagnostics["inference_method"] == "cohort_stratified"
     wide = frame.pivot(index="unit", columns="period", values="y")
     change = wide.loc[:, 5:].mean(axis=1) - wide.loc[:, :4].mean(axis=1)

@@ -14,7 +14,7 @@ from pathfinder_eval.data.catalogue import load_catalogue
 from pathfinder_eval.data.official import load_official
 from pathfinder_eval.data.plausibility import Located, Plausible, screen
 from pathfinder_eval.errors import EstimationError
-from pathfinder_eval.results import EffectEstimates, estimates_table
+from pathfinder_eval.results import EffectEstimates, InferenceUsed, estimates_table
 from test_cli_errors import DESIGN, run, tidy_csv
 from test_official_recompute import C1, C1_HEADER, _write
 
@@ -155,7 +155,14 @@ def test_non_finite_estimate_or_standard_error_is_not_estimable():
     def result(estimate: float, se: float) -> EffectEstimates:
         row = {"term": "ATT", "estimate": estimate, "std_error": se, "statistic": 0.0}
         row |= {"p_value": 1.0, "ci_lower": 0.0, "ci_upper": 0.0}
-        return EffectEstimates("a", "y", "twfe", "CR1", estimates_table([row]))
+        used = InferenceUsed(key="cr1", label="CR1")
+        return EffectEstimates(
+            analysis_id="a",
+            outcome="y",
+            estimator="twfe",
+            inference=used,
+            table=estimates_table([row]),
+        )
 
     assert result(0.5, np.nan).require_finite().table.iloc[0]["estimate"] == 0.5  # no SE: fine
     with pytest.raises(EstimationError, match=r"the estimate of 'ATT' is not a finite number"):

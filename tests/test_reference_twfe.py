@@ -65,7 +65,7 @@ def test_event_study_default_with_few_treated_matches_clubsandwich_cr2(tmp_path)
             assert got.loc[e, col] == pytest.approx(r[col], rel=1e-8)
         assert got.loc[e, "df"] == pytest.approx(r["df"], rel=1e-6)
         assert got.loc[e, "p_value"] == pytest.approx(r["p_value"], rel=1e-6)
-    assert "CR2" in res.inference and "only 7 units are treated" in res.inference
+    assert "CR2" in res.inference.label and "only 7 units are treated" in res.inference.label
     assert res.diagnostics["inference_method"] == "cr2" and not res.warnings
     pre = res.diagnostics["pretrend_test"]
     assert pre["df_denom"] == pytest.approx(min(got.loc[[-3, -2], "df"]), rel=1e-12)
@@ -84,7 +84,7 @@ def test_twfe_small_sample_inference_options(tmp_path):
     assert row["std_error"] == pytest.approx(ref["std_error"], rel=REL_TOL)
     assert row["df"] == pytest.approx(ref["df"], abs=1e-6)
     assert row["p_value"] == pytest.approx(ref["p_value"], abs=1e-6)
-    assert "CR2" in cr2.inference
+    assert "CR2" in cr2.inference.label
     cr1 = TwoWayFixedEffects(inference=Inference(method="cluster_robust")).fit(p, "y", "a")
     for method in ("randomisation", "conley_taber"):
         res = TwoWayFixedEffects(inference=Inference(method=method, draws=999), seed=1).fit(

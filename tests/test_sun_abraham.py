@@ -244,8 +244,8 @@ def test_default_with_few_treated_is_cr2_on_the_interaction_regression(tmp_path,
     np.testing.assert_allclose(table["estimate"], ref.estimate, atol=EXACT)
     for col in ("std_error", "df", "p_value", "ci_lower", "ci_upper"):
         np.testing.assert_allclose(table[col], getattr(ref, col), rtol=1e-9, err_msg=col)
-    assert res.inference.startswith("CR2 cluster-robust by unit")
-    assert "chosen because only 7 units are treated" in res.inference
+    assert res.inference.label.startswith("CR2 cluster-robust by unit")
+    assert "chosen because only 7 units are treated" in res.inference.label
     assert not any("over-reject" in w for w in res.warnings)
     se = interactions(res)["std_error"].to_numpy()
     np.testing.assert_allclose(se, np.sqrt(np.diag(ref.vcov)), rtol=1e-9)
@@ -256,14 +256,14 @@ def test_cluster_robust_or_share_uncertainty_keep_cr1_with_few_treated(tmp_path)
     panel = make_panel(tmp_path, frame, starts)
     base = sun_abraham(*_arrays(panel))
     cr1 = SunAbraham(inference=Inference(method="cluster_robust")).fit(panel, "y", "sa")
-    assert cr1.inference.startswith("cluster-robust by unit (CR1)")
-    assert "chosen" not in cr1.inference
+    assert cr1.inference.label.startswith("cluster-robust by unit (CR1)")
+    assert "chosen" not in cr1.inference.label
     assert (cr1.table["df"] == base.n_clusters - 1).all()
     assert cr1.table.loc[0, "std_error"] == pytest.approx(np.sqrt(base.att_var), rel=1e-12)
     assert any("over-reject" in w for w in cr1.warnings)
     shares = SunAbraham(share_uncertainty=True).fit(panel, "y", "sa")
-    assert shares.inference.startswith("cluster-robust by unit (CR1)")
-    assert "kept although only 7 units are treated" in shares.inference
+    assert shares.inference.label.startswith("cluster-robust by unit (CR1)")
+    assert "kept although only 7 units are treated" in shares.inference.label
 
 
 def _arrays(panel):
@@ -279,7 +279,7 @@ def _arrays(panel):
 def test_twenty_or_more_treated_keep_cr1(mpdta_fit):
     _, _, _, res = mpdta_fit
     assert res.n_treated >= 20
-    assert res.inference.startswith("cluster-robust by unit (CR1), t(G−1) reference")
+    assert res.inference.label.startswith("cluster-robust by unit (CR1), t(G−1) reference")
     assert (res.table["df"] == res.n_units - 1).all()
 
 
@@ -312,8 +312,8 @@ def test_balanced_default_is_the_cohort_stratified_variance(tmp_path, n_treated)
     treated = [f"u{i:02d}" for i in range(n_treated)]
     frame = balanced(treated)
     res = SunAbraham().fit(make_panel(tmp_path, frame, {5: treated}), "y", "sa")
-    assert res.inference.startswith("cohort-stratified variance")
-    assert f"chosen because only {n_treated} units are treated" in res.inference
+    assert res.inference.label.startswith("cohort-stratified variance")
+    assert f"chosen because only {n_treated} units are treated" in res.inference.label
     wide = frame.pivot(index="unit", columns="period", values="y")
     is_t = wide.index.isin(treated)
     for _, row in res.table.iloc[1:].iterrows():

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pathfinder_eval.errors import EstimationError
+from pathfinder_eval.errors import DesignError, EstimationError
 from pathfinder_eval.estimators.sw_gee import Records, SteppedWedgeGEE, _score, fit_gee, gee_data
 from pathfinder_eval.estimators.sw_lmm import CellSummaries, fixed_effects, summarise_records
 from pathfinder_eval.spec import Inference
@@ -135,7 +135,7 @@ def test_estimator_gaussian_ne(tmp_path):
     assert diag["correlation_parameters"]["alpha1"] == pytest.approx(0.0320961, abs=1e-6)
     assert diag["correlation_parameter_se"]["alpha0"]["BC0"] is None  # needs individuals
     assert set(diag["standard_errors"][row["term"]]) == {"MB", "BC0", "BC1", "BC2", "BC3"}
-    assert "Kauermann-Carroll" in res.inference
+    assert "Kauermann-Carroll" in res.inference.label
 
 
 def test_estimator_binary_log_odds(tmp_path):
@@ -171,8 +171,8 @@ def test_fractional_events_rejected(tmp_path):
 
 def test_bad_options(tmp_path):
     panel = dataset_panel("geecrt_small", tmp_path)
-    with pytest.raises(EstimationError, match="not available for the GEE"):
-        SteppedWedgeGEE(inference=Inference(method="kenward_roger")).fit(panel, "y", "a")
+    with pytest.raises(DesignError, match="inference method 'kenward_roger' is not available"):
+        SteppedWedgeGEE(inference=Inference(method="kenward_roger"))
     with pytest.raises(EstimationError, match="tate_window"):
         SteppedWedgeGEE(effect="exposure_time", tate_window=9).fit(panel, "y", "a")
 

@@ -13,7 +13,7 @@ import pytest
 from scipy import integrate, optimize, special, stats
 
 from pathfinder_eval.data.source import OutcomeData
-from pathfinder_eval.errors import EstimationError
+from pathfinder_eval.errors import DesignError, EstimationError
 from pathfinder_eval.estimators.sw_glmm import (
     LOGIT_LATENT_VARIANCE,
     THETA_NAMES,
@@ -391,9 +391,14 @@ def _raises(panel, where: str, **options) -> None:
 def test_bad_inputs(tmp_path):
     frame = pd.read_csv(REF / "sim_binom.csv")
     panel = cells_panel(frame, tmp_path)
-    _raises(panel, "options.quadrature_points", model="nested_exchangeable", quadrature_points=10)
-    _raises(panel, "options.quadrature_points", quadrature_points=0)
-    _raises(panel, "options.family", family="gaussian")
+    for where, options in (
+        ("options.quadrature_points", {"model": "nested_exchangeable", "quadrature_points": 10}),
+        ("options.quadrature_points", {"quadrature_points": 0}),
+        ("options.family", {"family": "gaussian"}),
+    ):
+        with pytest.raises(DesignError) as err:
+            SteppedWedgeGLMM(**options)
+        assert err.value.where == where
     _raises(panel, "options.tate_window", effect="exposure_time", tate_window=9)
     rates = frame.assign(events=frame["events"] + 0.5)
     _raises(cells_panel(rates, tmp_path, numerator=False), "column y")

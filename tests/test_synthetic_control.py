@@ -129,7 +129,7 @@ def test_sdid_jackknife_option_equals_the_core_jackknife(tmp_path):
     res = SyntheticDiD(variance="jackknife").fit(panel, "y", "sdid")
     fit = synthdid(y, 25, 8, "sdid")
     assert res.table.iloc[0]["std_error"] == pytest.approx(jackknife_se(y, 25, 8, fit), rel=1e-12)
-    assert "jackknife" in res.inference
+    assert "jackknife" in res.inference.label
 
 
 def test_jackknife_with_one_treated_unit_is_not_estimable(tmp_path):

@@ -163,8 +163,8 @@ def test_default_inference_with_few_treated_units_is_cr2(tmp_path):
     frame = simulated()
     panel = make_panel(tmp_path, frame, {4: ["u00", "u01", "u02", "u03", "u04"]})
     res = TwoWayFixedEffects(seed=3).fit(panel, "y", "a")
-    assert res.inference.startswith("CR2 cluster-robust by unit")
-    assert "only 5 units are treated" in res.inference and res.warnings == ()
+    assert res.inference.label.startswith("CR2 cluster-robust by unit")
+    assert "only 5 units are treated" in res.inference.label and res.warnings == ()
     d = panel.outcome_cells("y")
     c2 = cr2_inference(
         d["y"].to_numpy(float),
@@ -186,7 +186,7 @@ def test_wild_bootstrap_on_request(tmp_path):
     res = TwoWayFixedEffects(seed=3, inference=Inference(method="wild_bootstrap")).fit(
         panel, "y", "a"
     )
-    assert res.inference.startswith("wild cluster restricted bootstrap")
+    assert res.inference.label.startswith("wild cluster restricted bootstrap")
     d = panel.outcome_cells("y")
     wb = wild_cluster_bootstrap(
         d["y"].to_numpy(float),

@@ -104,5 +104,5 @@ def test_class_contract():
     est = PoissonTWFE()
     assert est.name == "twfe_poisson"
     assert est.inference_methods == frozenset({"default", "cluster_robust"})
-    with pytest.raises(AttributeError):
+    with pytest.raises(ValueError, match="frozen"):
         est.inference = None  # type: ignore[misc]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import platform
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -11,20 +11,12 @@ from pathfinder_eval import __version__
 from pathfinder_eval.data.catalogue import load_catalogue
 from pathfinder_eval.data.load import load_outcomes
 from pathfinder_eval.errors import DesignError, EstimationError
-from pathfinder_eval.estimators.bacon import BaconDecomposition
-from pathfinder_eval.estimators.callaway_santanna import CallawaySantAnna
-from pathfinder_eval.estimators.imputation import Imputation
-from pathfinder_eval.estimators.stepped_wedge import SteppedWedge
-from pathfinder_eval.estimators.sun_abraham import SunAbraham
-from pathfinder_eval.estimators.sw_gee import SteppedWedgeGEE
-from pathfinder_eval.estimators.sw_glmm import SteppedWedgeGLMM
-from pathfinder_eval.estimators.synthetic import SyntheticControl, SyntheticDiD
-from pathfinder_eval.estimators.twfe import EventStudy, TwoWayFixedEffects
-from pathfinder_eval.estimators.twfe_poisson import PoissonTWFE
 from pathfinder_eval.panel import OutcomeInfo, ValidatedPanel, build_panel
+from pathfinder_eval.registry import entry
 from pathfinder_eval.results import EffectEstimates, Provenance
-from pathfinder_eval.robustness import PLACEBO_ESTIMATORS, PlaceboRun, placebo_in_time
-from pathfinder_eval.spec import AVAILABLE_ESTIMATORS, Analysis, DesignSpec, Estimator
+from pathfinder_eval.robustness import PlaceboRun, placebo_in_time
+from pathfinder_eval.settings import EstimatorSettings
+from pathfinder_eval.spec import Analysis, DesignSpec, Estimator
 
 DEPENDENCIES = (
     "numpy",
@@ -45,7 +37,7 @@ class AnalysisRun:
 
     analysis: Analysis
     outcome: str
-    status: str  # "ok" | "not_available" | "no_data" | "not_estimable"
+    status: str  # "ok" | "no_data" | "not_estimable"
     result: EffectEstimates | None = None
     note: str = ""
 
@@ -73,70 +65,29 @@ def describe_outcome(spec: DesignSpec):
     return describe
 
 
-ESTIMATORS = {
-    Estimator.TWFE: TwoWayFixedEffects,
-    Estimator.TWFE_POISSON: PoissonTWFE,
-    Estimator.EVENT_STUDY: EventStudy,
-    Estimator.STEPPED_WEDGE: SteppedWedge,
-    Estimator.STEPPED_WEDGE_GEE: SteppedWedgeGEE,
-    Estimator.STEPPED_WEDGE_GLMM: SteppedWedgeGLMM,
-    Estimator.CALLAWAY_SANTANNA: CallawaySantAnna,
-    Estimator.SUN_ABRAHAM: SunAbraham,
-    Estimator.IMPUTATION: Imputation,
-    Estimator.BACON: BaconDecomposition,
-    Estimator.SYNTHETIC_CONTROL: SyntheticControl,
-    Estimator.SYNTHETIC_DID: SyntheticDiD,
-}
-
-
-def build_estimator(spec: DesignSpec, index: int, seed: int | None = None):
-    """The estimator object analysis `index` names, configured from its options.
-
-    Estimators that draw random numbers have a `seed` field; it is set from the run's seed
-    (the design's `seed` unless --seed overrides it), so a run is reproducible.
-    """
+def build_estimator(spec: DesignSpec, index: int, seed: int | None = None) -> EstimatorSettings:
+    """The estimator analysis `index` names, with its typed options (validated when the design
+    was loaded), its inference and the run's seed (the design's `seed` unless --seed
+    overrides it), so a run is reproducible."""
     analysis = spec.analyses[index]
-    cls = ESTIMATORS[analysis.estimator]
-    method = analysis.inference.method
-    if method not in cls.inference_methods:
+    cls = entry(analysis.estimator).cls
+    if cls is None:
         raise DesignError(
-            f"inference method {method!r} is not available for {analysis.estimator.value}",
+            f"{analysis.estimator.value} has nothing to fit",
             file=spec.path,
-            where=f"analyses[{index}].inference.method",
-            fix=f"use one of: {', '.join(sorted(cls.inference_methods))}",
+            where=f"analyses[{index}].estimator",
+            fix="choose an estimator that estimates an effect",
         )
-    options = dict(analysis.options)
-    names = {f.name for f in fields(cls)}
-    if "seed" in names:
-        options["seed"] = spec.seed if seed is None else seed
-    if "inference" in names:  # estimators that offer several inference methods
-        options["inference"] = analysis.inference
-    try:
-        est = cls(**options)
-        if hasattr(est, "check_options"):
-            est.check_options()
-        return est
-    except EstimationError as exc:  # an option value no data could make work
-        raise DesignError(
-            exc.what, file=spec.path, where=f"analyses[{index}].{exc.where}", fix=exc.fix
-        ) from None
-    except TypeError:
-        allowed = ", ".join(f.name for f in fields(cls)) or "none"
-        bad = ", ".join(sorted(set(analysis.options) - {f.name for f in fields(cls)}))
-        raise DesignError(
-            f"unknown option(s) {bad or repr(analysis.options)} for {analysis.estimator.value}",
-            file=spec.path,
-            where=f"analyses[{index}].options",
-            fix=f"options of {analysis.estimator.value}: {allowed}",
-        ) from None
+    return cls(
+        **analysis.options,
+        inference=analysis.inference,
+        seed=spec.seed if seed is None else seed,
+    )
 
 
 def prepare(spec: DesignSpec, data: Path | None = None, seed: int | None = None) -> ValidatedPanel:
     """Load the outcome data and run every design and data check: the `validate` command."""
     seed = spec.seed if seed is None else seed
-    for i, analysis in enumerate(spec.analyses):
-        if analysis.estimator in ESTIMATORS:
-            build_estimator(spec, i)
     return build_panel(spec, load_outcomes(spec, data, seed), describe_outcome(spec))
 
 
@@ -152,17 +103,7 @@ def evaluate(
         for info in panel.outcomes:
             if analysis not in spec.analyses_for(info.id):
                 continue
-            if analysis.estimator not in AVAILABLE_ESTIMATORS:
-                runs.append(
-                    AnalysisRun(
-                        analysis,
-                        info.id,
-                        "not_available",
-                        note=f"the {analysis.estimator.value} estimator is not "
-                        "available in this version of pathfinder-eval",
-                    )
-                )
-            elif not info.available:
+            if not info.available:
                 runs.append(AnalysisRun(analysis, info.id, "no_data", note=info.note))
             elif analysis.estimator is Estimator.DESCRIPTIVE:
                 runs.append(
@@ -190,7 +131,7 @@ def evaluate(
         (
             (r.analysis, r.outcome, build_estimator(spec, index[r.analysis.id], seed))
             for r in runs
-            if r.status == "ok" and r.analysis.estimator in PLACEBO_ESTIMATORS
+            if r.status == "ok" and entry(r.analysis.estimator).placebo
         ),
     )
     prov = Provenance(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -41,19 +41,64 @@ def estimates_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return frame
 
 
-@dataclass(frozen=True)
+# One vocabulary for the inference an analysis used (report/validity.py keys on it).
+InferenceKey = Literal[
+    "ols",  # classical OLS standard errors
+    "hc1",  # heteroskedasticity-robust HC1
+    "cr1",  # cluster-robust CR1 by unit, t(G−1)
+    "cr2",  # CR2 with Bell-McCaffrey / Satterthwaite df
+    "wild_bootstrap",  # wild cluster restricted bootstrap
+    "timing_randomisation",  # start dates re-assigned across units
+    "conley_taber",
+    "cohort_stratified",  # each cohort's variance within it, Bell-McCaffrey df
+    "influence_function",  # did's analytic SEs, normal reference
+    "multiplier_bootstrap",
+    "bjs_conservative",  # BJS Theorem 3, t(G−1)
+    "bjs_leave_out",  # BJS leave-out, τ̄ by row, Bell-McCaffrey df
+    "kenward_roger",
+    "satterthwaite",
+    "lmm_normal",  # LMM model-based SE, normal reference
+    "allocation_randomisation",  # clusters re-allocated to sequences
+    "gee_kauermann_carroll",
+    "gee_mancl_derouen",
+    "gee_fay_graubard",
+    "gee_sandwich",
+    "gee_model_based",
+    "glmm_t",  # GLMM Wald, t(I − 2)
+    "glmm_normal",  # GLMM Wald, normal reference
+    "sc_placebo_conformal",
+    "sdid_placebo",
+    "sdid_jackknife",
+    "sdid_bootstrap",
+]
+
+
+@dataclass(frozen=True, kw_only=True)
+class InferenceUsed:
+    """The inference an analysis actually used: `key` (one vocabulary, InferenceKey), the
+    estimator's full `label`, whether `inference: default` chose it, and `reason`: why the
+    default switched to a small-sample method for this design ("" when it did not)."""
+
+    key: InferenceKey
+    label: str
+    chosen_by_default: bool = False
+    reason: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class EffectEstimates:
     """One analysis of one outcome: the tidy estimates plus what a reader needs to judge them.
 
     `table` has the fixed columns of `COLUMNS` (+ any of `OPTIONAL_COLUMNS`); `vcov` is the
     covariance of `table.estimate` (terms × terms) where the estimator provides one;
-    `diagnostics` holds estimator-specific, JSON-ready facts (weights, fit statistics, tests).
+    `inference` records the method used; `diagnostics` holds estimator-specific, JSON-ready
+    facts (weights, fit statistics, tests).
     """
 
     analysis_id: str
     outcome: str
     estimator: str
-    inference: str
+    inference: InferenceUsed
     table: pd.DataFrame
     level: float = 0.95
     vcov: np.ndarray | None = None
@@ -93,7 +138,7 @@ class EffectEstimates:
             "id": self.analysis_id,
             "outcome": self.outcome,
             "estimator": self.estimator,
-            "inference": self.inference,
+            "inference": self.inference.label,
             "level": self.level,
             "n_units": self.n_units,
             "n_treated": self.n_treated,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
@@ -15,9 +15,8 @@ from pathfinder_eval.data.source import Exclusion
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.panel import ValidatedPanel
 from pathfinder_eval.results import EffectEstimates
-from pathfinder_eval.spec import Analysis, Estimator
+from pathfinder_eval.spec import Analysis
 
-PLACEBO_ESTIMATORS = frozenset({Estimator.TWFE, Estimator.CALLAWAY_SANTANNA})
 PLACEBO_SHIFT = 2
 STAGE = "placebo_in_time"
 
@@ -117,8 +116,7 @@ def placebo_in_time(
     window = (pp.panel.periods[0], pp.panel.periods[-1])
     runs = []
     for analysis, outcome, est in fits:
-        if "leave_one_out" in {f.name for f in fields(est)}:
-            est = replace(est, leave_one_out=False)
+        est = est.for_placebo()
         excluded = tuple(e for e in pp.exclusions if e.outcome == outcome)
         try:
             res = est.fit(pp.panel, outcome, analysis.id, analysis.level).require_finite()

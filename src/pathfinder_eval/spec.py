@@ -25,7 +25,8 @@ from pydantic import (
 )
 
 from pathfinder_eval.data.la_lookup import region_members, resolve_la, suggest_la
-from pathfinder_eval.errors import DesignError, EstimationError
+from pathfinder_eval.errors import DesignError
+from pathfinder_eval.settings import OPTIONS, Inference, validate_settings
 from pathfinder_eval.timeaxis import PartialRule, TimeAxis
 
 
@@ -44,7 +45,7 @@ class UnitLevel(StrEnum):
 
 
 class Estimator(StrEnum):
-    """Estimators a design may name; `AVAILABLE` says which this version runs."""
+    """Estimators a design may name (each has an options model in settings.OPTIONS)."""
 
     DESCRIPTIVE = "descriptive"
     TWFE = "twfe"
@@ -59,25 +60,6 @@ class Estimator(StrEnum):
     BACON = "bacon"
     SYNTHETIC_CONTROL = "synthetic_control"
     SYNTHETIC_DID = "synthetic_did"
-
-
-AVAILABLE_ESTIMATORS = frozenset(
-    {
-        Estimator.DESCRIPTIVE,
-        Estimator.TWFE,
-        Estimator.TWFE_POISSON,
-        Estimator.EVENT_STUDY,
-        Estimator.STEPPED_WEDGE,
-        Estimator.STEPPED_WEDGE_GEE,
-        Estimator.STEPPED_WEDGE_GLMM,
-        Estimator.CALLAWAY_SANTANNA,
-        Estimator.SUN_ABRAHAM,
-        Estimator.IMPUTATION,
-        Estimator.BACON,
-        Estimator.SYNTHETIC_CONTROL,
-        Estimator.SYNTHETIC_DID,
-    }
-)
 
 
 class _Frozen(BaseModel):
@@ -144,41 +126,6 @@ class Outcome(_Frozen):
     @property
     def id(self) -> str:
         return self.indicator or self.column or ""
-
-
-class Inference(_Frozen):
-    """How uncertainty is computed. `default` lets the estimator choose what stays valid for
-    the design (e.g. the number of treated clusters) and the report says what it chose."""
-
-    method: Literal[
-        "default",
-        "cluster_robust",  # CR1, t(G-1)
-        "cr2",  # CR2 with Bell-McCaffrey degrees of freedom
-        "wild_bootstrap",  # wild cluster restricted bootstrap
-        "randomisation",  # re-assign treatment timing / allocation across units
-        "conley_taber",
-        "multiplier_bootstrap",
-        "model_based",
-        "sandwich",
-        "kauermann_carroll",
-        "mancl_derouen",
-        "fay_graubard",
-        "kenward_roger",
-        "satterthwaite",
-    ] = "default"
-    cluster: str = "unit"
-    draws: int = Field(default=9999, ge=99)
-    weights: Literal["rademacher", "webb", "mammen"] = "webb"
-
-    def require(self, allowed: frozenset[str], estimator: str) -> None:
-        """For estimators used from Python: refuse a method the estimator does not offer (the
-        pipeline checks the same before fitting)."""
-        if self.method not in allowed:
-            raise EstimationError(
-                f"inference method {self.method!r} is not available for {estimator}",
-                where="inference.method",
-                fix=f"use one of {', '.join(sorted(allowed))}",
-            )
 
 
 class Analysis(_Frozen):
@@ -355,6 +302,14 @@ def load_design(path: str | Path) -> DesignSpec:
         spec = DesignSpec.model_validate(raw)
     except ValidationError as exc:
         raise _design_error(file, exc) from None
+    for i, analysis in enumerate(spec.analyses):
+        validate_settings(
+            OPTIONS[analysis.estimator.value],
+            analysis.options,
+            analysis.inference,
+            prefix=f"analyses[{i}].",
+            file=file,
+        )
     return _resolve_units(spec, file)
 
 

@@ -11,7 +11,7 @@ already-treated units as controls are the ones that bias TWFE when effects chang
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 
 import numpy as np
@@ -21,8 +21,8 @@ from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.twfe import INFERENCE_LABEL, few_cluster_warnings, fit_twfe
 from pathfinder_eval.inference.cluster import t_summary
 from pathfinder_eval.panel import ValidatedPanel
-from pathfinder_eval.results import EffectEstimates, estimates_table
-from pathfinder_eval.spec import Inference
+from pathfinder_eval.results import EffectEstimates, InferenceUsed, estimates_table
+from pathfinder_eval.settings import BaconOptions
 
 EARLIER_VS_LATER = "Earlier vs later treated"
 LATER_VS_EARLIER = "Later vs earlier treated"
@@ -178,8 +178,7 @@ def balanced_matrix(cells: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list, 
     return wide.to_numpy(float), first, units, periods
 
 
-@dataclass(frozen=True)
-class BaconDecomposition:
+class BaconDecomposition(BaconOptions):
     """TWFE DiD (headline, CR1 by unit, t(G−1)) with its Goodman-Bacon decomposition.
 
     The table's first row is the TWFE estimate; one row per comparison type follows with the
@@ -190,16 +189,9 @@ class BaconDecomposition:
     for panels; with balance: false an unbalanced panel is not estimable.
     """
 
-    balance: bool = True
-    inference: Inference = field(default_factory=Inference)
-
-    name = "bacon"
-    inference_methods = frozenset({"default", "cluster_robust"})
-
     def fit(
         self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
     ) -> EffectEstimates:
-        self.inference.require(self.inference_methods, self.name)
         cells = panel.outcome_cells(outcome)
         dropped: list[str] = []
         if self.balance:
@@ -244,17 +236,20 @@ class BaconDecomposition:
         ]
         n_treated = int(cells.loc[cells["role"] == "treated", "unit"].nunique())
         return EffectEstimates(
-            analysis_id,
-            outcome,
-            self.name,
-            INFERENCE_LABEL + " for the TWFE row; decomposition rows are descriptive",
-            estimates_table(rows),
-            level,
-            None,
-            len(units),
-            n_treated,
-            int(y.size),
-            MappingProxyType(
+            analysis_id=analysis_id,
+            outcome=outcome,
+            estimator=self.name,
+            inference=InferenceUsed(
+                key="cr1",
+                label=INFERENCE_LABEL + " for the TWFE row; decomposition rows are descriptive",
+            ),
+            table=estimates_table(rows),
+            level=level,
+            vcov=None,
+            n_units=len(units),
+            n_treated=n_treated,
+            n_obs=int(y.size),
+            diagnostics=MappingProxyType(
                 {
                     "weights_by_type": {k: w for k, (w, _a) in types.items()},
                     "average_by_type": {k: a for k, (_w, a) in types.items()},
@@ -266,7 +261,7 @@ class BaconDecomposition:
                     "units_dropped_unbalanced": dropped,
                 }
             ),
-            few_cluster_warnings(n_treated, fit.n_clusters)
+            warnings=few_cluster_warnings(n_treated, fit.n_clusters)
             + (
                 (
                     f"{len(dropped)} units missing a period of {outcome!r} were dropped to "

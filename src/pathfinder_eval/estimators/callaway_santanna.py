@@ -17,10 +17,9 @@ estimated cohort-share weights (did's `wif`); bootstrap standard errors are IQR-
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import pairwise
 from types import MappingProxyType
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -28,17 +27,19 @@ from scipy import stats
 
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.twfe import few_cluster_warnings
-from pathfinder_eval.inference.cluster import rescale_covariance, small_sample_default
+from pathfinder_eval.inference.cluster import rescale_covariance
 from pathfinder_eval.inference.cohort_stratified import cohort_stratified
+from pathfinder_eval.inference.policy import few_treated
 from pathfinder_eval.jit import cached_njit
 from pathfinder_eval.panel import ValidatedPanel
-from pathfinder_eval.results import EffectEstimates, estimates_table
-from pathfinder_eval.spec import Inference
-
-ControlGroup = Literal["never_treated", "not_yet_treated"]
-Method = Literal["dr", "ipw", "reg"]
-BasePeriod = Literal["varying", "universal"]
-AggregationKind = Literal["simple", "dynamic", "group", "calendar"]
+from pathfinder_eval.results import EffectEstimates, InferenceUsed, estimates_table
+from pathfinder_eval.settings import (
+    AggregationKind,
+    BasePeriod,
+    CallawaySantAnnaOptions,
+    ControlGroup,
+)
+from pathfinder_eval.settings import GroupTimeMethod as Method
 
 METHOD_LABEL = {
     "dr": "doubly robust (Sant'Anna & Zhao 2020)",
@@ -804,8 +805,7 @@ def wide_panel(
     )
 
 
-@dataclass(frozen=True)
-class CallawaySantAnna:
+class CallawaySantAnna(CallawaySantAnnaOptions):
     """Callaway & Sant'Anna (2021) group-time ATTs, aggregated (default: event time).
 
     control_group: "never_treated" or "not_yet_treated"; method: "dr" (default), "ipw", "reg";
@@ -824,53 +824,6 @@ class CallawaySantAnna:
     bootstrap_draws (or inference.draws) draws and Rademacher weights unless
     inference.weights is mammen.
     """
-
-    control_group: ControlGroup = "never_treated"
-    method: Method = "dr"
-    anticipation: int = 0
-    base_period: BasePeriod = "varying"
-    aggregation: AggregationKind = "dynamic"
-    covariates: tuple[str, ...] = ()
-    weighted: bool = False
-    balance_e: int | None = None
-    min_e: float = -np.inf
-    max_e: float = np.inf
-    bootstrap_draws: int = 0
-    seed: int = 0
-    inference: Inference = field(default_factory=Inference)
-
-    name = "callaway_santanna"
-    inference_methods = frozenset({"default", "cluster_robust", "multiplier_bootstrap"})
-
-    def check_options(self) -> None:
-        """Raise EstimationError naming the option when a setting is invalid."""
-        self._check(0.95)
-
-    def _check(self, level: float) -> None:
-        choices = {
-            "control_group": (self.control_group, ("never_treated", "not_yet_treated")),
-            "method": (self.method, ("dr", "ipw", "reg")),
-            "base_period": (self.base_period, ("varying", "universal")),
-            "aggregation": (self.aggregation, ("simple", "dynamic", "group", "calendar")),
-        }
-        for key, (value, allowed) in choices.items():
-            if value not in allowed:
-                raise EstimationError(
-                    f"{key} {value!r} is not one of {', '.join(allowed)}",
-                    where=f"options.{key}",
-                    fix=f"set {key} to one of {', '.join(allowed)}",
-                )
-        if not isinstance(self.anticipation, int) or self.anticipation < 0:
-            raise EstimationError(
-                f"anticipation must be a non-negative whole number, not {self.anticipation!r}",
-                where="options.anticipation",
-                fix="set anticipation to 0 or the number of periods of anticipation",
-            )
-        self.inference.require(self.inference_methods, self.name)
-        if not 0.5 < level < 1.0:
-            raise EstimationError(
-                f"level {level} is outside (0.5, 1)", where="level", fix="use e.g. 0.95"
-            )
 
     def _cluster(self, panel: ValidatedPanel, units: np.ndarray) -> np.ndarray | None:
         name = self.inference.cluster
@@ -894,7 +847,6 @@ class CallawaySantAnna:
     def fit(
         self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
     ) -> EffectEstimates:
-        self._check(level)
         wp = wide_panel(panel, outcome, tuple(self.covariates), self.weighted)
         cohort, keep = prepare_cohorts(wp.cohort, wp.periods, self.anticipation)
         n_first = int((~keep).sum())
@@ -968,7 +920,17 @@ class CallawaySantAnna:
         an_se = analytic_se(full_if, cluster)
         vcov_if = influence_vcov(full_if, cluster)
         boot = None
-        use_boot = self.inference.method == "multiplier_bootstrap" or self.bootstrap_draws > 0
+        n_treated_units = int(np.isfinite(cohort).sum())
+        choice = few_treated(
+            self.name,
+            self.inference.method,
+            n_treated_units,
+            applicable=self.bootstrap_draws == 0
+            and cov is None
+            and not self.weighted
+            and cluster is None,
+        )
+        use_boot = choice.method == "multiplier_bootstrap" or self.bootstrap_draws > 0
         if use_boot:
             draws = self.bootstrap_draws if self.bootstrap_draws > 0 else self.inference.draws
             # did draws Rademacher multipliers; Mammen's on request (Inference's default,
@@ -981,14 +943,7 @@ class CallawaySantAnna:
         else:
             se = an_se
         df = np.full(len(est), np.inf)
-        n_treated_units = int(np.isfinite(cohort).sum())
-        small = (
-            small_sample_default(self.inference.method, n_treated_units)
-            and boot is None
-            and cov is None
-            and not self.weighted
-            and cluster is None
-        )
+        small = choice.method == "cohort_stratified"
         if small:
             rows_w = [simple.overall_weights[None, :]]
             if self.aggregation != "simple":
@@ -1126,9 +1081,8 @@ class CallawaySantAnna:
                     if strat.singletons
                     else ""
                 )
-                + ") with Bell-McCaffrey degrees of freedom, t reference; chosen because only "
-                f"{n_treated_units} units are treated (did's influence-function standard errors "
-                "with a normal reference over-reject with few treated units); ATT(g,t) cells "
+                + ") with Bell-McCaffrey degrees of freedom, t reference; chosen because "
+                f"{choice.reason}; ATT(g,t) cells "
                 "keep the influence-function standard errors, and uniform bands a Gaussian "
                 "sup-t critical value"
             )
@@ -1188,16 +1142,21 @@ class CallawaySantAnna:
             else {"draws": boot.draws, "weights": boot.weights, "seed": self.seed},
         }
         return EffectEstimates(
-            analysis_id,
-            outcome,
-            self.name,
-            label,
-            table,
-            level,
-            vcov,
-            n_units,
-            n_treated_units,
-            n_units * len(wp.periods),
-            MappingProxyType(diagnostics),
-            tuple(warns),
+            analysis_id=analysis_id,
+            outcome=outcome,
+            estimator=self.name,
+            inference=InferenceUsed(
+                key=diagnostics["inference_method"],
+                label=label,
+                chosen_by_default=choice.chosen_by_default,
+                reason=choice.reason if small else "",
+            ),
+            table=table,
+            level=level,
+            vcov=vcov,
+            n_units=n_units,
+            n_treated=n_treated_units,
+            n_obs=n_units * len(wp.periods),
+            diagnostics=MappingProxyType(diagnostics),
+            warnings=tuple(warns),
         )

@@ -26,9 +26,10 @@ import statsmodels.api as sm
 from scipy import stats
 
 from pathfinder_eval.errors import EstimationError
-from pathfinder_eval.results import EffectEstimates, estimates_table
+from pathfinder_eval.results import EffectEstimates, InferenceKey, InferenceUsed, estimates_table
 
 CovType = Literal["HC1", "cluster", "nonrobust"]
+COV_KEY: dict[str, InferenceKey] = {"HC1": "hc1", "cluster": "cr1", "nonrobust": "ols"}
 COV_TYPES: tuple[str, ...] = ("HC1", "cluster", "nonrobust")
 DID_TERM = "group×post"
 BASE_TERMS: tuple[str, ...] = ("const", "post", "group", DID_TERM)
@@ -91,17 +92,19 @@ class Did2x2Result:
         }
         j = self.names.index(DID_TERM)
         return EffectEstimates(
-            analysis_id,
-            outcome,
-            "did_2x2",
-            inference_label(self.cov_type),
-            estimates_table([row]),
-            self.level,
-            self.vcov[np.ix_([j], [j])],
-            self.n_clusters,
-            int(self.cells.counts[1].sum()),
-            self.n_obs,
-            MappingProxyType(
+            analysis_id=analysis_id,
+            outcome=outcome,
+            estimator="did_2x2",
+            inference=InferenceUsed(
+                key=COV_KEY[self.cov_type], label=inference_label(self.cov_type)
+            ),
+            table=estimates_table([row]),
+            level=self.level,
+            vcov=self.vcov[np.ix_([j], [j])],
+            n_units=self.n_clusters,
+            n_treated=int(self.cells.counts[1].sum()),
+            n_obs=self.n_obs,
+            diagnostics=MappingProxyType(
                 {
                     "cell_means": self.cells.means.tolist(),
                     "cell_counts": self.cells.counts.tolist(),

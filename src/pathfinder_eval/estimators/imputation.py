@@ -13,7 +13,7 @@ weights; Theorem 3 and Section 4.3: conservative variance; Section 4.4: pre-tren
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 
 import numpy as np
@@ -25,14 +25,14 @@ from pathfinder_eval.estimators.sun_abraham import absorb_two_way
 from pathfinder_eval.estimators.twfe import few_cluster_warnings
 from pathfinder_eval.inference.cluster import (
     rescale_covariance,
-    small_sample_default,
     t_summary,
     wald_test,
 )
 from pathfinder_eval.inference.cohort_stratified import CohortStratified, stratified_cells
+from pathfinder_eval.inference.policy import few_treated
 from pathfinder_eval.panel import ValidatedPanel
-from pathfinder_eval.results import EffectEstimates, estimates_table
-from pathfinder_eval.spec import Inference
+from pathfinder_eval.results import EffectEstimates, InferenceKey, InferenceUsed, estimates_table
+from pathfinder_eval.settings import ImputationOptions
 
 AVERAGE_BY = ("cohort_period", "row")
 
@@ -272,8 +272,7 @@ def stratified_rows(
     return stratified_cells(w, y[rows], units, pd.factorize(period[rows], sort=True)[0], own)
 
 
-@dataclass(frozen=True)
-class Imputation:
+class Imputation(ImputationOptions):
     """BJS imputation estimator: overall ATT (equal weights on treated cells) and one row per
     event time K ≥ 0, Theorem 3 conservative standard errors clustered by unit.
     `pretrend_leads` > 0 adds the BJS pre-trend test on that many leads to `diagnostics`.
@@ -289,17 +288,9 @@ class Imputation:
     small cohorts (avgeffectsby over treated cells, leaveout; BJS 2024 Appendix A.6).
     Otherwise it is "cluster_robust"."""
 
-    leave_out: bool = False
-    pretrend_leads: int = 3
-    inference: Inference = field(default_factory=Inference)
-
-    name = "imputation"
-    inference_methods = frozenset({"default", "cluster_robust"})
-
     def fit(
         self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
     ) -> EffectEstimates:
-        self.inference.require(self.inference_methods, self.name)
         cells = panel.outcome_cells(outcome)
         args = (
             cells["y"].to_numpy(float),
@@ -308,7 +299,8 @@ class Imputation:
             cells["cohort"].to_numpy(float),
         )
         n_treated = int(cells.loc[cells["role"] == "treated", "unit"].nunique())
-        small = small_sample_default(self.inference.method, n_treated)
+        choice = few_treated(self.name, self.inference.method, n_treated)
+        small = choice.method == "cohort_stratified"
         strat = None
         if small:
             res = imputation(*args, leave_out=True, average_by="row")
@@ -348,18 +340,14 @@ class Imputation:
                 "cohort-stratified variance of the imputation estimates (linear in the "
                 "outcomes with weights constant within cohorts; each cohort's variance "
                 f"estimated within it, divisor n − 1{borrowed}) with Bell-McCaffrey degrees of "
-                f"freedom; chosen because only {n_treated} units are treated (BJS's clustered "
-                "variance with t(G−1) over-rejects, and its leave-out version is very "
-                "conservative with single-unit cohorts)"
+                f"freedom; chosen because {choice.reason_for('cohort_stratified')}"
             )
             warns = []
         elif small:
             label = (
                 "BJS (2024) Theorem 3 conservative variance, clustered by unit, τ̄ averaged over "
                 "each row's cells leaving out own unit, Satterthwaite degrees of freedom "
-                f"(Bell & McCaffrey 2002); chosen because only {n_treated} units are treated "
-                "(with t(G−1) and τ̄ by cohort × period the test over-rejects: a cohort of one "
-                "unit drops out of the variance)"
+                f"(Bell & McCaffrey 2002); chosen because {choice.reason_for('leave_out')}"
             )
             lone = [r["term"] for r in rows if r["n_units"] == 1]
             warns = (
@@ -382,18 +370,28 @@ class Imputation:
                 f"{res.n_dropped} treated cells could not be imputed (their unit or period has "
                 "no untreated cells) and are left out of every average."
             )
+        used: InferenceKey = "bjs_leave_out" if small else "bjs_conservative"
+        if strat is not None:
+            used = "cohort_stratified"
         return EffectEstimates(
-            analysis_id,
-            outcome,
-            self.name,
-            label,
-            estimates_table(rows),
-            level,
-            res.vcov,
-            res.n_clusters,
-            len(set(treated_units.tolist())),
-            int(res.treated_rows.size + res.untreated_rows.size),
-            MappingProxyType(
+            analysis_id=analysis_id,
+            outcome=outcome,
+            estimator=self.name,
+            inference=InferenceUsed(
+                key=used,
+                label=label,
+                chosen_by_default=choice.chosen_by_default,
+                reason=choice.reason_for(
+                    "cohort_stratified" if strat else "leave_out" if small else "cluster_robust"
+                ),
+            ),
+            table=estimates_table(rows),
+            level=level,
+            vcov=res.vcov,
+            n_units=res.n_clusters,
+            n_treated=len(set(treated_units.tolist())),
+            n_obs=int(res.treated_rows.size + res.untreated_rows.size),
+            diagnostics=MappingProxyType(
                 {
                     "inference_method": "cohort_stratified" if strat is not None else "imputation",
                     "leave_out": small or self.leave_out,
@@ -408,5 +406,5 @@ class Imputation:
                     else None,
                 }
             ),
-            tuple(warns),
+            warnings=tuple(warns),
         )

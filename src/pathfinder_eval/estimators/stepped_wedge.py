@@ -5,7 +5,7 @@ Satterthwaite, model-based or randomisation inference.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
@@ -15,14 +15,11 @@ from scipy import stats
 
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.sw_lmm import (
-    SPLINE_KNOTS,
     CellSummaries,
     FixedEffects,
-    PeriodEffects,
     RemlFit,
     Shape,
     SmallSample,
-    Structure,
     correlations,
     fit_reml,
     fixed_effects,
@@ -31,15 +28,15 @@ from pathfinder_eval.estimators.sw_lmm import (
     small_sample,
 )
 from pathfinder_eval.estimators.sw_lmm_records import fit_records
+from pathfinder_eval.inference.policy import stepped_wedge_lmm
 from pathfinder_eval.inference.randomisation import (
     RandomisationResult,
-    Statistic,
     allocation_count,
     randomisation_test,
 )
 from pathfinder_eval.panel import ValidatedPanel
-from pathfinder_eval.results import EffectEstimates, estimates_table
-from pathfinder_eval.spec import Inference
+from pathfinder_eval.results import EffectEstimates, InferenceKey, InferenceUsed, estimates_table
+from pathfinder_eval.settings import SteppedWedgeOptions
 
 MODEL_LABEL = {
     "hussey_hughes": "Hussey & Hughes (random cluster intercept)",
@@ -56,23 +53,16 @@ DF_LABEL = {
     "satterthwaite": "model-based standard error, Satterthwaite degrees of freedom",
     "model_based": "model-based standard error, normal reference",
 }
-# Below this many clusters Kenward-Roger is conservative (benchmarks/sw_coverage.py: 6 clusters,
-# size 3.6-4.0%, coverage 96.4-97.0%) while Satterthwaite over-rejects (6.5%); an exact
-# randomisation test has size at most α by construction, so it is the default there.
-SMALL_TRIAL_CLUSTERS = 8
-# The fewest distinct allocations with which a randomisation test can reject at 5% (p ≥ 1/M).
-MIN_ALLOCATIONS = 20
+# inference method → the InferenceUsed key (report/validity.py)
+METHOD_KEY: dict[str, InferenceKey] = {
+    "kenward_roger": "kenward_roger",
+    "satterthwaite": "satterthwaite",
+    "model_based": "lmm_normal",
+    "randomisation": "allocation_randomisation",
+}
 
 
-def default_method(clusters: int, allocations: int) -> str:
-    """The "default" inference: randomisation for fewer than SMALL_TRIAL_CLUSTERS clusters when
-    the design has enough distinct allocations to reject at 5%, Kenward-Roger otherwise."""
-    small = clusters < SMALL_TRIAL_CLUSTERS and allocations >= MIN_ALLOCATIONS
-    return "randomisation" if small else "kenward_roger"
-
-
-@dataclass(frozen=True)
-class SteppedWedge:
+class SteppedWedge(SteppedWedgeOptions):
     """Linear mixed model for a stepped-wedge trial, on cell summaries (mean, n, within-cell sum
     of squares). `model`: hussey_hughes | nested_exchangeable | exponential_decay; `effect`:
     immediate (one effect), exposure_time (one effect per period since the start) or spline (a
@@ -81,32 +71,17 @@ class SteppedWedge:
     all), followed by the point effects. `period_effects`: categorical (default), linear or
     spline (`period_knots` knots).
 
-    Inference: "default" is `default_method`: randomisation below 8 clusters (when the design
-    allows a 5% test), else Kenward-Roger; "kenward_roger" uses the adjusted covariance and df;
-    "satterthwaite" the model-based SE with Satterthwaite df; "model_based" a normal reference;
-    "randomisation" re-randomises clusters to sequences (inference/randomisation.py) with the
-    `randomisation_statistic` (model_based: the GLS effect with null-model variance parameters;
-    within_period: Thompson et al.'s NPWP); p-value and interval by test inversion, no SE."""
-
-    model: Structure = "nested_exchangeable"
-    effect: Shape = "immediate"
-    tate_window: int | None = None
-    period_effects: PeriodEffects = "categorical"
-    exposure_knots: int = SPLINE_KNOTS
-    period_knots: int = SPLINE_KNOTS
-    randomisation_statistic: Statistic = "model_based"
-    inference: Inference = field(default_factory=Inference)
-    seed: int = 0
-
-    name = "stepped_wedge"
-    inference_methods = frozenset(
-        {"default", "kenward_roger", "satterthwaite", "model_based", "randomisation"}
-    )
+    Inference: "default" is inference/policy.stepped_wedge_lmm: randomisation below 8 clusters
+    (when the design allows a 5% test), else Kenward-Roger; "kenward_roger" uses the adjusted
+    covariance and df; "satterthwaite" the model-based SE with Satterthwaite df;
+    "model_based" a normal reference; "randomisation" re-randomises clusters to sequences
+    (inference/randomisation.py) with the `randomisation_statistic` (model_based: the GLS
+    effect with null-model variance parameters; within_period: Thompson et al.'s NPWP);
+    p-value and interval by test inversion, no SE."""
 
     def fit(
         self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
     ) -> EffectEstimates:
-        self.check_options()
         cells = panel.outcome_cells(outcome)
         trial = trial_arrays(cells, panel.periods)
         fe = fixed_effects(
@@ -120,7 +95,13 @@ class SteppedWedge:
         check_design(trial, fe)
         contrasts = effect_contrasts(fe, self.effect, self.tate_window)
         people = individual_records(panel, outcome, trial)
-        method, why = self._method(trial, people is not None)
+        choice = stepped_wedge_lmm(
+            self.inference.method,
+            len(trial.clusters),
+            allocation_count(trial.start),
+            records=people is not None,
+        )
+        method = choice.method
         extra: dict[str, Any] = {}
         if people is None:
             fit = fit_reml(trial.cells, fe.X, self.model)
@@ -181,7 +162,7 @@ class SteppedWedge:
         else:
             rows = effect_rows(fit, ss, contrasts, method, level)
         n_treated = int((trial.start < len(panel.periods)).sum())
-        warns = [why] if why and method == "kenward_roger" else []
+        warns = [choice.warning] if choice.warning else []
         if fit.boundary:
             warns.append(
                 f"Variance parameter(s) {', '.join(fit.boundary)} estimated on the boundary "
@@ -189,58 +170,27 @@ class SteppedWedge:
                 "less reliable."
             )
         return EffectEstimates(
-            analysis_id,
-            outcome,
-            self.name,
-            f"{MODEL_LABEL[self.model]}; {self._inference_label(method)}"
-            + (f"; {why}" if why and method == "randomisation" else ""),
-            estimates_table(rows),
-            level,
-            fit.vcov[np.ix_(fe.effect, fe.effect)],
-            len(trial.clusters),
-            n_treated,
-            int(trial.cells.observed.sum()),
-            MappingProxyType(
+            analysis_id=analysis_id,
+            outcome=outcome,
+            estimator=self.name,
+            inference=InferenceUsed(
+                key=METHOD_KEY[method],
+                label=f"{MODEL_LABEL[self.model]}; {self._inference_label(method)}"
+                + (f"; chosen because {choice.reason}" if choice.reason else ""),
+                chosen_by_default=choice.chosen_by_default,
+                reason=choice.reason,
+            ),
+            table=estimates_table(rows),
+            level=level,
+            vcov=fit.vcov[np.ix_(fe.effect, fe.effect)],
+            n_units=len(trial.clusters),
+            n_treated=n_treated,
+            n_obs=int(trial.cells.observed.sum()),
+            diagnostics=MappingProxyType(
                 diagnostics(fit, ss, trial, fe, method, panel, self.effect, contrasts, level)
                 | extra
             ),
-            tuple(warns),
-        )
-
-    def check_options(self) -> None:
-        """Option values the data cannot change (the pipeline checks them before any fit)."""
-        for key in ("exposure_knots", "period_knots"):
-            if getattr(self, key) < 2:
-                raise EstimationError(
-                    f"{key} is {getattr(self, key)}: a natural cubic spline needs at least 2 "
-                    "knots (its two boundary knots)",
-                    where=f"options.{key}",
-                    fix=f"use {SPLINE_KNOTS} (the default) or another whole number of 2 or more",
-                )
-
-    def _method(self, trial: TrialArrays, records: bool) -> tuple[str, str]:
-        """The inference method to use and, for "default", why it was chosen."""
-        if self.inference.method != "default":
-            return self.inference.method, ""
-        n = len(trial.clusters)
-        total = allocation_count(trial.start)
-        method = "kenward_roger" if records else default_method(n, total)
-        if method == "randomisation":
-            return method, (
-                f"chosen because the trial has {n} clusters (fewer than {SMALL_TRIAL_CLUSTERS}, "
-                "where Kenward-Roger intervals are conservative); the test's size is at most "
-                "the nominal level by construction"
-            )
-        if n >= SMALL_TRIAL_CLUSTERS:
-            return method, ""
-        reason = (
-            "randomisation inference is not available on individual records"
-            if records
-            else f"only {total} distinct allocations exist, too few for a 5% randomisation test"
-        )
-        return method, (
-            f"Kenward-Roger inference although the trial has only {n} clusters ({reason}): with "
-            "so few clusters its intervals tend to be conservative"
+            warnings=tuple(warns),
         )
 
     def _inference_label(self, method: str) -> str:

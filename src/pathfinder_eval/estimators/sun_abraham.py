@@ -14,7 +14,7 @@ heterogeneous treatment effects", J. Econometrics 225:175–199 (eqs. 21–22 an
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 
 import numpy as np
@@ -25,15 +25,15 @@ from pathfinder_eval.estimators.twfe import few_cluster_warnings
 from pathfinder_eval.inference.cluster import (
     TSummary,
     rescale_covariance,
-    small_sample_default,
     t_summary,
     wald_test,
 )
 from pathfinder_eval.inference.cohort_stratified import CohortStratified, stratified_cells
 from pathfinder_eval.inference.cr2 import CR2Result, cr2_inference
+from pathfinder_eval.inference.policy import SMALL_SAMPLE_TREATED, Choice, few_treated
 from pathfinder_eval.panel import ValidatedPanel
-from pathfinder_eval.results import EffectEstimates, estimates_table
-from pathfinder_eval.spec import Inference
+from pathfinder_eval.results import EffectEstimates, InferenceUsed, estimates_table
+from pathfinder_eval.settings import SunAbrahamOptions
 
 CONTROLS = ("never_treated", "last_treated")
 
@@ -283,8 +283,7 @@ def cr2_rows(res: SunAbrahamResult, level: float = 0.95) -> CR2Result:
     )
 
 
-@dataclass(frozen=True)
-class SunAbraham:
+class SunAbraham(SunAbrahamOptions):
     """Sun & Abraham (2021) event study: table rows are the post-treatment average (cells
     weighted by count) and one row per relative period (cohort-share weighted); the
     cohort × relative-period coefficients, aggregation weights and a pre-trend Wald test on
@@ -299,17 +298,9 @@ class SunAbraham:
     `share_uncertainty` the default stays CR1: CR2 treats the cohort shares as fixed, so it
     cannot carry their delta-method term."""
 
-    control: str = "never_treated"
-    share_uncertainty: bool = False
-    inference: Inference = field(default_factory=Inference)
-
-    name = "sun_abraham"
-    inference_methods = frozenset({"default", "cluster_robust"})
-
     def fit(
         self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
     ) -> EffectEstimates:
-        self.inference.require(self.inference_methods, self.name)
         cells = panel.outcome_cells(outcome)
         res = sun_abraham(
             cells["y"].to_numpy(float),
@@ -320,9 +311,10 @@ class SunAbraham:
             self.share_uncertainty,
         )
         n_treated = int(cells.loc[cells["role"] == "treated", "unit"].nunique())
-        small = (
-            small_sample_default(self.inference.method, n_treated) and not self.share_uncertainty
+        choice = few_treated(
+            self.name, self.inference.method, n_treated, applicable=not self.share_uncertainty
         )
+        small = choice.method == "cohort_stratified"
         est = np.concatenate([[res.att], res.estimate])
         summ = t_summary(est, res.joint_vcov, res.n_clusters - 1, level)
         df = np.full(len(est), float(res.n_clusters - 1))
@@ -367,24 +359,28 @@ class SunAbraham:
         )
         unit_cohort = cells.groupby("unit")["cohort"].first()
         singletons = [g for g in np.unique(res.cohort) if int((unit_cohort == g).sum()) == 1]
-        label, warns = self._label(res, small, n_treated, singletons, strat)
+        label, warns = self._label(res, choice, n_treated, singletons, strat)
+        used = "cohort_stratified" if strat is not None else "cr2" if small else "cr1"
         return EffectEstimates(
-            analysis_id,
-            outcome,
-            self.name,
-            label,
-            estimates_table(rows),
-            level,
-            joint_vcov,
-            res.n_clusters,
-            n_treated,
-            res.n_obs,
-            MappingProxyType(
+            analysis_id=analysis_id,
+            outcome=outcome,
+            estimator=self.name,
+            inference=InferenceUsed(
+                key=used,
+                label=label,
+                chosen_by_default=choice.chosen_by_default,
+                reason=choice.reason_for(used if used != "cr1" else "cluster_robust"),
+            ),
+            table=estimates_table(rows),
+            level=level,
+            vcov=joint_vcov,
+            n_units=res.n_clusters,
+            n_treated=n_treated,
+            n_obs=res.n_obs,
+            diagnostics=MappingProxyType(
                 {
                     "control": self.control,
-                    "inference_method": (
-                        "cohort_stratified" if strat is not None else "cr2" if small else "cr1"
-                    ),
+                    "inference_method": used,
                     "reference_event_time": -1,
                     "share_uncertainty": self.share_uncertainty,
                     "interactions": [
@@ -410,13 +406,13 @@ class SunAbraham:
                     "pretrend_test": pretrend,
                 }
             ),
-            warns,
+            warnings=warns,
         )
 
     def _label(
         self,
         res: SunAbrahamResult,
-        small: bool,
+        choice: Choice,
         n_treated: int,
         singletons: list[float],
         strat: CohortStratified | None,
@@ -432,19 +428,17 @@ class SunAbraham:
             label = (
                 "cohort-stratified variance of the interaction-weighted rows (each cohort's "
                 f"variance estimated within the cohort, divisor n − 1{borrowed}) with "
-                "Bell-McCaffrey degrees of freedom, cohort shares fixed; chosen because only "
-                f"{n_treated} units are treated (CR1 over-rejects, and with single-unit "
-                "cohorts so does CR2); interaction coefficients CR2, pre-trend Wald test CR1, "
-                "F(q, G−1)"
+                "Bell-McCaffrey degrees of freedom, cohort shares fixed; chosen because "
+                f"{choice.reason_for('cohort_stratified')}; interaction coefficients CR2, "
+                "pre-trend Wald test CR1, F(q, G−1)"
             )
             return label, ()
-        if small:
+        if choice.method == "cohort_stratified":
             label = (
                 "CR2 cluster-robust by unit (Bell & McCaffrey 2002) on the step-1 interaction "
                 "regression, Satterthwaite degrees of freedom per row (Pustejovsky & Tipton "
-                f"2018), cohort shares fixed; chosen because only {n_treated} units are treated "
-                "(CR1 over-rejects with few treated clusters); pre-trend Wald test CR1, "
-                "F(q, G−1)"
+                f"2018), cohort shares fixed; chosen because {choice.reason_for('cr2')}; "
+                "pre-trend Wald test CR1, F(q, G−1)"
             )
             return label, singleton_warning(singletons)
         shares = "with" if self.share_uncertainty else "without"
@@ -452,7 +446,8 @@ class SunAbraham:
             f"cluster-robust by unit (CR1), t(G−1) reference; delta method {shares} "
             "cohort-share uncertainty"
         )
-        if self.share_uncertainty and small_sample_default(self.inference.method, n_treated):
+        kept = choice.chosen_by_default and n_treated < SMALL_SAMPLE_TREATED
+        if self.share_uncertainty and kept:
             label += (
                 f" (kept although only {n_treated} units are treated: CR2 holds the cohort "
                 "shares fixed and cannot carry their uncertainty)"

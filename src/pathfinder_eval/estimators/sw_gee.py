@@ -34,9 +34,9 @@ are exact when `Records` are supplied and otherwise replaced as stated:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -52,14 +52,14 @@ from pathfinder_eval.estimators.stepped_wedge import (
     trial_arrays,
     wald_row,
 )
-from pathfinder_eval.estimators.sw_lmm import CellSummaries, FixedEffects, Shape, fixed_effects
+from pathfinder_eval.estimators.sw_lmm import CellSummaries, FixedEffects, fixed_effects
+from pathfinder_eval.inference.policy import fixed_default
 from pathfinder_eval.panel import ValidatedPanel
-from pathfinder_eval.results import EffectEstimates, estimates_table
-from pathfinder_eval.spec import Inference
+from pathfinder_eval.results import EffectEstimates, InferenceKey, InferenceUsed, estimates_table
+from pathfinder_eval.settings import Correlation, SteppedWedgeGeeOptions
+from pathfinder_eval.settings import CorrelationMethod as Method
+from pathfinder_eval.settings import GeeFamily as Family
 
-Family = Literal["gaussian", "binomial", "poisson"]
-Correlation = Literal["independence", "exchangeable", "nested_exchangeable", "exponential_decay"]
-Method = Literal["maee", "gee", "moment"]
 VARIANCES = ("MB", "BC0", "BC1", "BC2", "BC3")
 LINK = {"gaussian": "identity", "binomial": "logit", "poisson": "log"}
 PARAMETERS = {
@@ -618,12 +618,18 @@ def _variance(
 
 
 SE_OF_METHOD = {
-    "default": "BC1",
     "kauermann_carroll": "BC1",
     "model_based": "MB",
     "sandwich": "BC0",
     "mancl_derouen": "BC2",
     "fay_graubard": "BC3",
+}
+KEY_OF_METHOD: dict[str, InferenceKey] = {
+    "kauermann_carroll": "gee_kauermann_carroll",
+    "model_based": "gee_model_based",
+    "sandwich": "gee_sandwich",
+    "mancl_derouen": "gee_mancl_derouen",
+    "fay_graubard": "gee_fay_graubard",
 }
 SE_LABEL = {
     "MB": "model-based standard error",
@@ -642,8 +648,7 @@ SCALE = {"gaussian": "", "binomial": ", log odds ratio", "poisson": ", log rate 
 DF_RULE = "t with I − p degrees of freedom (I clusters, p mean parameters incl. period effects)"
 
 
-@dataclass(frozen=True)
-class SteppedWedgeGEE:
+class SteppedWedgeGEE(SteppedWedgeGeeOptions):
     """Population-averaged model for a stepped-wedge trial by GEE on cell summaries, with the
     correlation parameters by MAEE (geeCRT's geemaee). `family`: gaussian (identity; needs
     ssw), binomial (logit; events from `numerator`, else y × denominator) or poisson (log, counts
@@ -658,27 +663,9 @@ class SteppedWedgeGEE:
     sandwich with z rejects 10–19%); "model_based", "sandwich" (BC0),
     "kauermann_carroll" (BC1), "mancl_derouen" (BC2), "fay_graubard" (BC3)."""
 
-    family: Family = "gaussian"
-    correlation: Correlation = "nested_exchangeable"
-    effect: Shape = "immediate"
-    tate_window: int | None = None
-    correlation_method: Method = "maee"
-    inference: Inference = field(default_factory=Inference)
-
-    name = "stepped_wedge_gee"
-    inference_methods = frozenset(
-        {"default", "model_based", "sandwich", "kauermann_carroll", "mancl_derouen", "fay_graubard"}
-    )
-
     def fit(
         self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
     ) -> EffectEstimates:
-        if self.inference.method not in SE_OF_METHOD:
-            raise EstimationError(
-                f"inference method {self.inference.method!r} is not available for the GEE",
-                where="analyses.inference.method",
-                fix=f"use one of {', '.join(sorted(self.inference_methods))}",
-            )
         trial = trial_arrays(
             _family_cells(panel.outcome_cells(outcome), self.family), panel.periods
         )
@@ -695,7 +682,8 @@ class SteppedWedgeGEE:
         fit = fit_gee(
             gee_data(trial.cells, fe.X), self.family, self.correlation, self.correlation_method
         )
-        kind = SE_OF_METHOD[self.inference.method]
+        choice = fixed_default(self.inference.method, "kauermann_carroll")
+        kind = SE_OF_METHOD[choice.method]
         contrasts = {
             term + SCALE[self.family]: c
             for term, c in effect_contrasts(fe, self.effect, self.tate_window).items()
@@ -709,17 +697,23 @@ class SteppedWedgeGEE:
         )
         effect = list(fe.effect)
         return EffectEstimates(
-            analysis_id,
-            outcome,
-            self.name,
-            label,
-            estimates_table(rows),
-            level,
-            fit.vcov[kind][np.ix_(effect, effect)],
-            n_clusters,
-            int((trial.start < len(panel.periods)).sum()),
-            int(trial.cells.observed.sum()),
-            MappingProxyType(gee_diagnostics(fit, trial, fe, contrasts, panel, self, kind)),
+            analysis_id=analysis_id,
+            outcome=outcome,
+            estimator=self.name,
+            inference=InferenceUsed(
+                key=KEY_OF_METHOD[choice.method],
+                label=label,
+                chosen_by_default=choice.chosen_by_default,
+            ),
+            table=estimates_table(rows),
+            level=level,
+            vcov=fit.vcov[kind][np.ix_(effect, effect)],
+            n_units=n_clusters,
+            n_treated=int((trial.start < len(panel.periods)).sum()),
+            n_obs=int(trial.cells.observed.sum()),
+            diagnostics=MappingProxyType(
+                gee_diagnostics(fit, trial, fe, contrasts, panel, self, kind)
+            ),
         )
 
 

@@ -35,9 +35,9 @@ leaves the approximation for the observed cells unchanged.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -60,16 +60,16 @@ from pathfinder_eval.estimators.sw_lmm import (
     Structure,
     fixed_effects,
 )
+from pathfinder_eval.inference.policy import fixed_default
 from pathfinder_eval.panel import ValidatedPanel
-from pathfinder_eval.results import EffectEstimates, estimates_table
-from pathfinder_eval.spec import Inference
+from pathfinder_eval.results import EffectEstimates, InferenceUsed, estimates_table
+from pathfinder_eval.settings import GlmmFamily as Family
+from pathfinder_eval.settings import SteppedWedgeGlmmOptions
 
-Family = Literal["binomial", "poisson"]
 FAMILIES: tuple[Family, ...] = ("binomial", "poisson")
 # Upper bound of the decay r: the AR(1) factor's derivative grows like 1/√(1 − r²) at r = 1.
 R_MAX = 1.0 - 1e-6
 # Largest glmer allows for nAGQ; more points change nothing at reported precision.
-MAX_QUADRATURE_POINTS = 25
 # Latent residual variance of the logistic distribution, for ICCs on the latent scale.
 LOGIT_LATENT_VARIANCE = float(np.pi**2 / 3.0)
 # The outer fit has converged when the largest projected gradient of the deviance is below
@@ -545,8 +545,7 @@ DF_RULE = "clusters minus 2 (between-within rule; Li & Redden 2015)"
 WHOLE_TOL = 1e-6
 
 
-@dataclass(frozen=True)
-class SteppedWedgeGLMM:
+class SteppedWedgeGLMM(SteppedWedgeGlmmOptions):
     """Generalised linear mixed model for a stepped-wedge trial on cluster-period counts:
     `family` binomial (logit; events out of trials) or poisson (log; events in a population,
     offset log n); `model` hussey_hughes | nested_exchangeable | exponential_decay; `effect`
@@ -558,20 +557,9 @@ class SteppedWedgeGLMM:
     (Hessian of the deviance in (θ, β), as lme4); "default" uses a t reference with I − 2 df
     (DF_RULE), "model_based" the normal reference."""
 
-    family: Family = "binomial"
-    model: Structure = "hussey_hughes"
-    effect: Literal["immediate", "exposure_time"] = "immediate"
-    tate_window: int | None = None
-    quadrature_points: int = 1
-    inference: Inference = field(default_factory=Inference)
-
-    name = "stepped_wedge_glmm"
-    inference_methods = frozenset({"default", "model_based"})
-
     def fit(
         self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
     ) -> EffectEstimates:
-        self.check_options()
         counts = count_arrays(panel.outcome_cells(outcome), panel.periods, self.family)
         trial = counts.trial
         fe = fixed_effects(trial.cells.observed, trial.start, self.effect)
@@ -594,8 +582,9 @@ class SteppedWedgeGLMM:
                 where="options.model",
                 fix="try a simpler random-effects structure (hussey_hughes) or check the data",
             )
-        method = "t" if self.inference.method == "default" else "model_based"
-        df = float(len(trial.clusters) - 2) if method == "t" else np.inf
+        choice = fixed_default(self.inference.method, "between_within_t")
+        t_reference = choice.method == "between_within_t"
+        df = float(len(trial.clusters) - 2) if t_reference else np.inf
         rows = wald_rows(fit, contrasts, df, level, SCALE[self.family][0])
         warns = []
         if fit.boundary:
@@ -605,47 +594,24 @@ class SteppedWedgeGLMM:
             )
         diag = glmm_diagnostics(fit, counts, fe, panel, self.effect, contrasts, rows, df, level)
         return EffectEstimates(
-            analysis_id,
-            outcome,
-            self.name,
-            f"{FAMILY_LABEL[self.family]}, {MODEL_LABEL[self.model]}; {_method_label(fit, df)}",
-            estimates_table(rows),
-            level,
-            fit.vcov[np.ix_(fe.effect, fe.effect)],
-            len(trial.clusters),
-            int((trial.start < len(panel.periods)).sum()),
-            int(trial.cells.observed.sum()),
-            MappingProxyType(diag),
-            tuple(warns),
+            analysis_id=analysis_id,
+            outcome=outcome,
+            estimator=self.name,
+            inference=InferenceUsed(
+                key="glmm_t" if t_reference else "glmm_normal",
+                label=f"{FAMILY_LABEL[self.family]}, {MODEL_LABEL[self.model]}; "
+                f"{_method_label(fit, df)}",
+                chosen_by_default=choice.chosen_by_default,
+            ),
+            table=estimates_table(rows),
+            level=level,
+            vcov=fit.vcov[np.ix_(fe.effect, fe.effect)],
+            n_units=len(trial.clusters),
+            n_treated=int((trial.start < len(panel.periods)).sum()),
+            n_obs=int(trial.cells.observed.sum()),
+            diagnostics=MappingProxyType(diag),
+            warnings=tuple(warns),
         )
-
-    def check_options(self) -> None:
-        if self.family not in FAMILIES:
-            raise EstimationError(
-                f"family {self.family!r} is not available",
-                where="options.family",
-                fix="use binomial (events out of trials) or poisson (events in a population)",
-            )
-        if self.model not in MODEL_LABEL:
-            raise EstimationError(
-                f"model {self.model!r} is not available",
-                where="options.model",
-                fix=f"use one of {', '.join(MODEL_LABEL)}",
-            )
-        k = self.quadrature_points
-        if not isinstance(k, int) or not 1 <= k <= MAX_QUADRATURE_POINTS:
-            raise EstimationError(
-                f"quadrature_points {k!r} is not a whole number from 1 to {MAX_QUADRATURE_POINTS}",
-                where="options.quadrature_points",
-                fix="use 1 (Laplace) or, for hussey_hughes, e.g. 10 adaptive Gauss-Hermite points",
-            )
-        if k > 1 and self.model != "hussey_hughes":
-            raise EstimationError(
-                f"adaptive quadrature ({k} points) integrates one random effect per cluster; "
-                f"the {self.model} model has one per cluster and period",
-                where="options.quadrature_points",
-                fix="use quadrature_points: 1 (Laplace) for this model, or model: hussey_hughes",
-            )
 
 
 def _method_label(fit: GlmmFit, df: float) -> str:

@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 from scipy import optimize
 
 from pathfinder_eval.jit import cached_njit
+from pathfinder_eval.settings import SPLINE_KNOTS, PeriodEffects, Shape, Structure
 
-Structure = Literal["hussey_hughes", "nested_exchangeable", "exponential_decay"]
 STRUCTURES: tuple[Structure, ...] = ("hussey_hughes", "nested_exchangeable", "exponential_decay")
 LOG_2PI = float(np.log(2.0 * np.pi))
 # Largest acceptable Newton decrement gᵀH⁻¹g of the REML deviance at the optimum: the most the
@@ -79,11 +78,8 @@ def summarise_records(
     )
 
 
-Shape = Literal["immediate", "exposure_time", "spline"]
-PeriodEffects = Literal["categorical", "linear", "spline"]
 # Knots of the natural cubic spline exposure curve, boundary knots included (steppedwedge's
 # default n_knots_exp).
-SPLINE_KNOTS = 4
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import Literal
 
 import numpy as np
 from scipy import stats
@@ -24,7 +23,15 @@ from pathfinder_eval.estimators.synthdid_core import (
 )
 from pathfinder_eval.inference.conformal import conformal_interval, conformal_pvalue
 from pathfinder_eval.panel import ValidatedPanel
-from pathfinder_eval.results import EffectEstimates, estimates_table
+from pathfinder_eval.results import EffectEstimates, InferenceKey, InferenceUsed, estimates_table
+from pathfinder_eval.settings import SyntheticControlOptions, SyntheticDidOptions
+
+# SDID's `variance` option → the InferenceUsed key (report/validity.py)
+VARIANCE_KEY: dict[str, InferenceKey] = {
+    "placebo": "sdid_placebo",
+    "jackknife": "sdid_jackknife",
+    "bootstrap": "sdid_bootstrap",
+}
 
 
 @dataclass(frozen=True)
@@ -123,8 +130,7 @@ def _z_row(term: str, estimate: float, se: float, level: float, **extra) -> dict
     }
 
 
-@dataclass(frozen=True)
-class SyntheticDiD:
+class SyntheticDiD(SyntheticDidOptions):
     """Synthetic DiD (or its SC / DID special cases) with placebo variance.
 
     Staggered adoption: one estimate per cohort against never-treated donors, averaged with
@@ -132,14 +138,6 @@ class SyntheticDiD:
     same cohort structure to randomly chosen donors (Arkhangelsky et al. 2021, Algorithm 4;
     Clarke, Pailañir, Athey & Imbens 2023 for staggered adoption).
     """
-
-    method: Literal["sdid", "sc", "did"] = "sdid"
-    variance: Literal["placebo", "jackknife", "bootstrap"] = "placebo"
-    replications: int = 200
-    seed: int = 0
-
-    name = "synthetic_did"
-    inference_methods = frozenset({"default", "randomisation"})
 
     def fit(
         self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
@@ -208,18 +206,22 @@ class SyntheticDiD:
         }
         n_units = blocks[next(iter(blocks))].n0 + n_treated
         return EffectEstimates(
-            analysis_id,
-            outcome,
-            self.name,
-            variance_text,
-            estimates_table(rows),
-            level,
-            None,
-            n_units,
-            n_treated,
-            int(sum(b.y.size for b in blocks.values())),
-            MappingProxyType(diagnostics),
-            _short_series_warnings(blocks) + _incomplete_warning(incomplete),
+            analysis_id=analysis_id,
+            outcome=outcome,
+            estimator=self.name,
+            inference=InferenceUsed(
+                key=VARIANCE_KEY[self.variance],
+                label=variance_text,
+                chosen_by_default=self.inference.method == "default",
+            ),
+            table=estimates_table(rows),
+            level=level,
+            vcov=None,
+            n_units=n_units,
+            n_treated=n_treated,
+            n_obs=int(sum(b.y.size for b in blocks.values())),
+            diagnostics=MappingProxyType(diagnostics),
+            warnings=_short_series_warnings(blocks) + _incomplete_warning(incomplete),
         )
 
     def _standard_error(
@@ -267,8 +269,7 @@ class SyntheticDiD:
         )
 
 
-@dataclass(frozen=True)
-class SyntheticControl:
+class SyntheticControl(SyntheticControlOptions):
     """Synthetic control for each treated unit separately (Abadie, Diamond & Hainmueller 2010).
 
     By default convex donor weights minimise the pre-period outcome gap with equal weight on
@@ -281,12 +282,6 @@ class SyntheticControl:
     post/pre RMSPE ratio (Abadie et al. 2010) and conformal inference for a constant effect
     with the confidence set by test inversion (Chernozhukov, Wüthrich & Zhu 2021, JASA).
     """
-
-    predictors: tuple[str, ...] = ()
-    conformal_grid: int = 41
-
-    name = "synthetic_control"
-    inference_methods = frozenset({"default", "randomisation"})
 
     def fit(
         self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
@@ -395,18 +390,22 @@ class SyntheticControl:
                 "; ".join(warns), where=outcome, fix="supply complete series for the treated units"
             )
         return EffectEstimates(
-            analysis_id,
-            outcome,
-            self.name,
-            "placebo-in-space permutation p-value (post/pre RMSPE ratio); conformal "
-            f"{level:.0%} confidence set by test inversion",
-            estimates_table(rows),
-            level,
-            None,
-            n_units + n_donors,
-            n_units,
-            n_obs,
-            MappingProxyType(
+            analysis_id=analysis_id,
+            outcome=outcome,
+            estimator=self.name,
+            inference=InferenceUsed(
+                key="sc_placebo_conformal",
+                label="placebo-in-space permutation p-value (post/pre RMSPE ratio); conformal "
+                f"{level:.0%} confidence set by test inversion",
+                chosen_by_default=self.inference.method == "default",
+            ),
+            table=estimates_table(rows),
+            level=level,
+            vcov=None,
+            n_units=n_units + n_donors,
+            n_treated=n_units,
+            n_obs=n_obs,
+            diagnostics=MappingProxyType(
                 {
                     "units": per_unit,
                     "v_matrix": (
@@ -417,7 +416,7 @@ class SyntheticControl:
                     else "identity on pre-period outcomes",
                 }
             ),
-            tuple(dict.fromkeys(warns)),
+            warnings=tuple(dict.fromkeys(warns)),
         )
 
 

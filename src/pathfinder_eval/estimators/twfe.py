@@ -8,7 +8,7 @@ D'Haultfœuille 2020, AER 110:2964–2996). It is reported as the conventional b
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 
 import numpy as np
@@ -16,24 +16,20 @@ import pandas as pd
 from linearmodels import PanelOLS
 
 from pathfinder_eval.errors import EstimationError
-from pathfinder_eval.inference.cluster import (
-    SMALL_SAMPLE_TREATED,
-    small_sample_default,
-    t_summary,
-    wald_test,
-)
+from pathfinder_eval.inference.cluster import t_summary, wald_test
 from pathfinder_eval.inference.conley_taber import conley_taber
 from pathfinder_eval.inference.cr2 import cr2_inference
 from pathfinder_eval.inference.honest_did import sensitivity_rm, sensitivity_sd
+from pathfinder_eval.inference.policy import SMALL_SAMPLE_TREATED, few_treated
 from pathfinder_eval.inference.randomisation_did import timing_randomisation
 from pathfinder_eval.inference.wild_bootstrap import wild_cluster_bootstrap
 from pathfinder_eval.panel import ValidatedPanel
-from pathfinder_eval.results import EffectEstimates, estimates_table
-from pathfinder_eval.spec import Inference
+from pathfinder_eval.results import EffectEstimates, InferenceKey, InferenceUsed, estimates_table
+from pathfinder_eval.settings import EventStudyOptions, TwfeOptions
 
 INFERENCE_LABEL = "cluster-robust by unit (CR1), t(G−1) reference"
-# inference.method → the name the report's validity statements use (report/validity.py)
-METHOD_KEY = {
+# inference.method → the InferenceUsed key (report/validity.py states its conditions)
+METHOD_KEY: dict[str, InferenceKey] = {
     "cluster_robust": "cr1",
     "cr2": "cr2",
     "wild_bootstrap": "wild_bootstrap",
@@ -79,8 +75,7 @@ def fit_twfe(cells: pd.DataFrame, regressors: list[str], weighted: bool = False)
     )
 
 
-@dataclass(frozen=True)
-class TwoWayFixedEffects:
+class TwoWayFixedEffects(TwfeOptions):
     """Static TWFE DiD: y_it = α_i + λ_t + β·D_it + ε_it. `weighted` uses the denominators;
     `leave_one_out` re-fits without each treated unit (robustness; off in simulations).
 
@@ -92,16 +87,6 @@ class TwoWayFixedEffects:
     uninformative with 3 treated (benchmarks/did_size.py: CR2 size 3–7% at 3, 7 and 10 of
     150 treated), and CR1 otherwise (and for weighted fits, which CR2 does not cover)."""
 
-    weighted: bool = False
-    leave_one_out: bool = True
-    inference: Inference = field(default_factory=Inference)
-    seed: int = 0
-
-    name = "twfe"
-    inference_methods = frozenset(
-        {"default", "cluster_robust", "wild_bootstrap", "cr2", "randomisation", "conley_taber"}
-    )
-
     def fit(
         self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
     ) -> EffectEstimates:
@@ -111,10 +96,8 @@ class TwoWayFixedEffects:
         n_treated = int(cells.loc[cells["role"] == "treated", "unit"].nunique())
         row = summ.row(0, "ATT (TWFE)", fit.params[0], n_units=fit.n_clusters)
         label, warns = INFERENCE_LABEL, few_cluster_warnings(n_treated, fit.n_clusters)
-        method = self.inference.method
-        chosen = small_sample_default(method, n_treated) and not self.weighted
-        if method == "default":
-            method = "cr2" if chosen else "cluster_robust"
+        choice = few_treated(self.name, self.inference.method, n_treated, not self.weighted)
+        method = choice.method
         vcov = fit.vcov
         if method in ("cr2", "randomisation", "conley_taber"):
             if self.weighted:
@@ -124,11 +107,8 @@ class TwoWayFixedEffects:
                     fix="set weighted: false or use cluster_robust",
                 )
             label, warns, vcov = self._small_sample(cells, row, method, level, n_treated)
-            if chosen:
-                label += (
-                    f"; chosen because only {n_treated} units are treated (CR1 over-rejects "
-                    "with few treated clusters)"
-                )
+            if choice.reason:
+                label += f"; chosen because {choice.reason}"
         elif method == "wild_bootstrap":
             if self.weighted:
                 raise EstimationError(
@@ -157,17 +137,22 @@ class TwoWayFixedEffects:
             warns = ()
         table = estimates_table([row])
         return EffectEstimates(
-            analysis_id,
-            outcome,
-            self.name,
-            label,
-            table,
-            level,
-            vcov,
-            fit.n_clusters,
-            n_treated,
-            fit.n_obs,
-            MappingProxyType(
+            analysis_id=analysis_id,
+            outcome=outcome,
+            estimator=self.name,
+            inference=InferenceUsed(
+                key=METHOD_KEY[method],
+                label=label,
+                chosen_by_default=choice.chosen_by_default,
+                reason=choice.reason,
+            ),
+            table=table,
+            level=level,
+            vcov=vcov,
+            n_units=fit.n_clusters,
+            n_treated=n_treated,
+            n_obs=fit.n_obs,
+            diagnostics=MappingProxyType(
                 {
                     "weighted": self.weighted,
                     "inference_method": METHOD_KEY[method],
@@ -177,7 +162,7 @@ class TwoWayFixedEffects:
                     ),
                 }
             ),
-            warns,
+            warnings=warns,
         )
 
     def _small_sample(
@@ -234,8 +219,7 @@ class TwoWayFixedEffects:
         return label, warns, np.asarray([[row["std_error"] ** 2]])
 
 
-@dataclass(frozen=True)
-class EventStudy:
+class EventStudy(EventStudyOptions):
     """TWFE event study with relative-time indicators for treated units.
 
     Reference period `reference` (default −1) is omitted; relative times below `min_lead` or
@@ -250,16 +234,6 @@ class EventStudy:
     the smallest lead df as denominator, conservative) and the sensitivity analysis.
     """
 
-    min_lead: int = -4
-    max_lag: int = 3
-    reference: int = -1
-    weighted: bool = False
-    sensitivity: bool = False
-    inference: Inference = field(default_factory=Inference)
-
-    name = "event_study"
-    inference_methods = frozenset({"default", "cluster_robust"})
-
     def fit(
         self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
     ) -> EffectEstimates:
@@ -273,7 +247,8 @@ class EventStudy:
             names.append(col)
         fit = fit_twfe(cells, names, self.weighted)
         n_treated = int(cells.loc[cells["role"] == "treated", "unit"].nunique())
-        small = small_sample_default(self.inference.method, n_treated) and not self.weighted
+        choice = few_treated(self.name, self.inference.method, n_treated, not self.weighted)
+        small = choice.method == "cr2"
         vcov, df = fit.vcov, np.full(len(names), float(fit.n_clusters - 1))
         if small:
             c2 = cr2_inference(
@@ -314,23 +289,28 @@ class EventStudy:
         if small:
             label = (
                 "CR2 cluster-robust by unit (Bell & McCaffrey 2002) with Satterthwaite degrees "
-                "of freedom per coefficient (Pustejovsky & Tipton 2018); chosen because only "
-                f"{n_treated} units are treated (CR1 over-rejects with few treated clusters); "
-                "pre-trend F test on the CR2 covariance with the smallest lead's df"
+                "of freedom per coefficient (Pustejovsky & Tipton 2018); chosen because "
+                f"{choice.reason}; pre-trend F test on the CR2 covariance with the smallest "
+                "lead's df"
             )
         return EffectEstimates(
-            analysis_id,
-            outcome,
-            self.name,
-            label,
-            estimates_table(rows),
-            level,
-            vcov,
-            fit.n_clusters,
-            n_treated,
-            fit.n_obs,
-            MappingProxyType(diagnostics),
-            () if small else few_cluster_warnings(n_treated, fit.n_clusters),
+            analysis_id=analysis_id,
+            outcome=outcome,
+            estimator=self.name,
+            inference=InferenceUsed(
+                key="cr2" if small else "cr1",
+                label=label,
+                chosen_by_default=choice.chosen_by_default,
+                reason=choice.reason,
+            ),
+            table=estimates_table(rows),
+            level=level,
+            vcov=vcov,
+            n_units=fit.n_clusters,
+            n_treated=n_treated,
+            n_obs=fit.n_obs,
+            diagnostics=MappingProxyType(diagnostics),
+            warnings=() if small else few_cluster_warnings(n_treated, fit.n_clusters),
         )
 
     def _sensitivity(

@@ -12,7 +12,7 @@ Fitted with statsmodels GLM (Poisson, log link) on unit and period dummies.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 
 import numpy as np
@@ -22,8 +22,8 @@ import statsmodels.api as sm
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.inference.cluster import t_summary
 from pathfinder_eval.panel import ValidatedPanel
-from pathfinder_eval.results import EffectEstimates, estimates_table
-from pathfinder_eval.spec import Inference
+from pathfinder_eval.results import EffectEstimates, InferenceUsed, estimates_table
+from pathfinder_eval.settings import PoissonTwfeOptions
 
 INFERENCE_LABEL = "Poisson QMLE, cluster-robust by unit (CR1), t(G−1) reference"
 
@@ -95,19 +95,13 @@ def poisson_twfe(
     )
 
 
-@dataclass(frozen=True)
-class PoissonTWFE:
+class PoissonTWFE(PoissonTwfeOptions):
     """Static Poisson TWFE for rate outcomes: count_it ~ Poisson QMLE with unit and period
     effects and offset log(denominator_it); reports the log rate ratio (and the rate ratio in
     the diagnostics). Uses the panel cells' `numerator` (counts) and `denominator`
     (population); outcomes without them cannot be fitted.
 
     Inference: "default" and "cluster_robust" are both CR1 by unit with a t(G−1) reference."""
-
-    inference: Inference = field(default_factory=Inference)
-
-    name = "twfe_poisson"
-    inference_methods = frozenset({"default", "cluster_robust"})
 
     def fit(
         self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
@@ -154,17 +148,17 @@ class PoissonTWFE:
         if not fit.converged:
             warns.append("The Poisson fit did not report convergence; read the estimate warily.")
         return EffectEstimates(
-            analysis_id,
-            outcome,
-            self.name,
-            INFERENCE_LABEL,
-            estimates_table([row]),
-            level,
-            np.array([[fit.std_error**2]]),
-            fit.n_clusters,
-            n_treated,
-            fit.n_obs,
-            MappingProxyType(
+            analysis_id=analysis_id,
+            outcome=outcome,
+            estimator=self.name,
+            inference=InferenceUsed(key="cr1", label=INFERENCE_LABEL),
+            table=estimates_table([row]),
+            level=level,
+            vcov=np.array([[fit.std_error**2]]),
+            n_units=fit.n_clusters,
+            n_treated=n_treated,
+            n_obs=fit.n_obs,
+            diagnostics=MappingProxyType(
                 {
                     "rate_ratio": float(np.exp(fit.estimate)),
                     "rate_ratio_ci": [
@@ -175,5 +169,5 @@ class PoissonTWFE:
                     "n_params": fit.n_params,
                 }
             ),
-            tuple(warns),
+            warnings=tuple(warns),
         )

@@ -61,16 +61,6 @@ def wald_test(estimate: np.ndarray, vcov: np.ndarray, df_denom: float) -> dict[s
     }
 
 
-# Below this many treated units every DiD estimator's "default" inference is its small-sample
-# method: cluster-robust CR1 over-rejects there (MacKinnon & Webb 2017; benchmarks/did_size.py).
-SMALL_SAMPLE_TREATED = 20
-
-
-def small_sample_default(method: str, n_treated: int) -> bool:
-    """Whether inference `method` "default" switches to the small-sample method."""
-    return method == "default" and n_treated < SMALL_SAMPLE_TREATED
-
-
 def rescale_covariance(vcov: np.ndarray, std_error: np.ndarray) -> np.ndarray:
     """`vcov` with its correlations kept and its diagonal set to std_error² (for standard
     errors from another variance estimator); rows of zero variance stay zero."""

@@ -22,7 +22,6 @@ import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
@@ -37,8 +36,8 @@ from pathfinder_eval.estimators.sw_lmm import (
     fit_reml,
     fixed_effects,
 )
+from pathfinder_eval.settings import Statistic
 
-Statistic = Literal["model_based", "within_period"]
 # Statistics this close to the observed one count as at least as extreme (ties in exact
 # enumeration must not depend on rounding).
 TIE_TOL = 1e-10

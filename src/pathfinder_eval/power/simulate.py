@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -21,8 +21,9 @@ from tqdm import tqdm
 from pathfinder_eval.data.load import synthetic_outcomes, trial_outcomes
 from pathfinder_eval.data.source import OutcomeData
 from pathfinder_eval.errors import DesignError
-from pathfinder_eval.evaluate import ESTIMATORS, build_estimator, describe_outcome
+from pathfinder_eval.evaluate import build_estimator, describe_outcome
 from pathfinder_eval.panel import build_panel
+from pathfinder_eval.registry import entry
 from pathfinder_eval.spec import DesignSpec
 
 if TYPE_CHECKING:
@@ -82,8 +83,7 @@ def run_task(task: Task) -> tuple[float, float]:
         data = task.panel.replicate(task.effect, task.seed)
     panel = build_panel(spec, data, describe_outcome(spec))
     estimator = build_estimator(spec, task.analysis, task.seed)
-    if "leave_one_out" in {f.name for f in fields(estimator)}:  # robustness refits: not needed
-        estimator = replace(estimator, leave_one_out=False)
+    estimator = estimator.for_placebo()  # robustness refits: not needed
     analysis = spec.analyses[task.analysis]
     row = estimator.fit(panel, task.outcome, analysis.id, analysis.level).table.iloc[0]
     return float(row["estimate"]), float(row["p_value"])
@@ -147,14 +147,13 @@ def _on_dask(tasks: list[Task], scheduler: str, show: bool) -> Iterable[tuple[fl
 
 
 def _analysis_index(spec: DesignSpec, analysis: str | None) -> int:
-    for i, a in enumerate(spec.analyses):
-        if (analysis is None and a.estimator in ESTIMATORS) or a.id == analysis:
-            if a.estimator not in ESTIMATORS:
-                break
+    fits = [i for i, a in enumerate(spec.analyses) if entry(a.estimator).cls is not None]
+    for i in fits:
+        if analysis is None or spec.analyses[i].id == analysis:
             return i
     raise DesignError(
         f"no estimable analysis {analysis or ''} to simulate",
         file=spec.path,
         where="analyses",
-        fix=f"name one of: {', '.join(a.id for a in spec.analyses if a.estimator in ESTIMATORS)}",
+        fix=f"name one of: {', '.join(spec.analyses[i].id for i in fits)}",
     )

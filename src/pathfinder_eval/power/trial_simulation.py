@@ -34,7 +34,6 @@ from pathfinder_eval.estimators.stepped_wedge import (
     SteppedWedge,
     TrialArrays,
     check_design,
-    default_method,
     effect_contrasts,
 )
 from pathfinder_eval.estimators.sw_lmm import (
@@ -48,6 +47,7 @@ from pathfinder_eval.estimators.sw_lmm import (
     small_sample,
 )
 from pathfinder_eval.evaluate import build_estimator
+from pathfinder_eval.inference.policy import default_lmm_method
 from pathfinder_eval.inference.randomisation import allocation_count
 from pathfinder_eval.power.analytic import VarianceModel, cell_covariance, gls_precision, mdes
 from pathfinder_eval.power.design import trial_matrix
@@ -398,7 +398,7 @@ def design_trial(
     method = estimator.inference.method
     if method == "default":
         start = (design == 0).sum(axis=1)
-        method = default_method(len(design), allocation_count(start))
+        method = default_lmm_method(len(design), allocation_count(start))
     if method not in METHODS:
         return None
     return TrialModel(

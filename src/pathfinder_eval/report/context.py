@@ -15,6 +15,7 @@ from pathfinder_eval.data.ees import SYMBOLS
 from pathfinder_eval.evaluate import Evaluation
 from pathfinder_eval.panel import OutcomeInfo, ValidatedPanel
 from pathfinder_eval.power.design import design_power
+from pathfinder_eval.registry import REGISTRY, entry
 from pathfinder_eval.report.consort import checklist
 from pathfinder_eval.report.disclosure import DisclosureLog
 from pathfinder_eval.report.plots import plot_event_study, plot_trends, to_svg
@@ -27,6 +28,7 @@ LICENCE = (
     "Contains public sector information licensed under the Open Government Licence v3.0. "
     "Source: Department for Education, Explore Education Statistics."
 )
+LABELS = {k.value: row.label for k, row in REGISTRY.items()}
 PILOT_LABEL = {
     "family_help": "Families First for Children pathfinder (family help)",
     "family_network": "Family network pilot",
@@ -34,123 +36,6 @@ PILOT_LABEL = {
     "trial": "Stepped-wedge cluster randomised trial",
     "custom": "Custom design",
 }
-ESTIMATOR_LABEL = {
-    "twfe": "Two-way fixed-effects DiD (conventional benchmark)",
-    "twfe_poisson": "Poisson two-way fixed effects on counts (log rate ratio)",
-    "event_study": "Two-way fixed-effects event study (conventional benchmark)",
-    "descriptive": "Descriptive trends",
-    "stepped_wedge": "Stepped-wedge linear mixed model (REML, period effects)",
-    "stepped_wedge_gee": "Stepped-wedge GEE (bias-corrected sandwich, t reference)",
-    "stepped_wedge_glmm": "Stepped-wedge generalised linear mixed model (maximum likelihood)",
-    "callaway_santanna": "Callaway & Sant'Anna (2021) group-time ATTs",
-    "sun_abraham": "Sun & Abraham (2021) interaction-weighted event study",
-    "imputation": "Imputation DiD (Borusyak, Jaravel & Spiess 2024)",
-    "bacon": "Goodman-Bacon (2021) decomposition of the TWFE estimate",
-    "synthetic_control": "Synthetic control (Abadie, Diamond & Hainmueller 2010)",
-    "synthetic_did": "Synthetic difference-in-differences (Arkhangelsky et al. 2021)",
-}
-METHOD_TEXT = {
-    "synthetic_control": (
-        "For each treated unit, convex weights on comparison units that best reproduce its "
-        "pre-period outcomes (equal weight on every pre-period outcome); the gap after the "
-        "start estimates the effect. Inference: placebo-in-space permutation of the post/pre "
-        "RMSPE ratio (Abadie, Diamond & Hainmueller 2010, JASA 105:493–505) and a conformal "
-        "confidence set for a constant effect by test inversion (Chernozhukov, Wüthrich & Zhu "
-        "2021, JASA 116:1849–1864); leave-one-donor-out estimates check robustness."
-    ),
-    "synthetic_did": (
-        "Synthetic difference-in-differences: unit and time weights chosen so that weighted "
-        "comparison units track the treated units before the start, then a weighted DiD "
-        "(Arkhangelsky, Athey, Hirshberg, Imbens & Wager 2021, AER 111:4088–4118, with the "
-        "paper's regularisation); standard error from placebo re-assignments of treatment to "
-        "comparison units (their Algorithm 4), normal reference."
-    ),
-    "stepped_wedge": (
-        "Linear mixed model for the individual outcomes with period effects (categorical by "
-        "default; linear or a natural cubic spline on request) and an intervention effect "
-        "(immediate, by exposure time, or a natural cubic spline in exposure time; Kenny et al. "
-        "2022, with the time-averaged effect over exposure times and the point effects), "
-        "fitted by exact restricted maximum likelihood on cluster-period "
-        "means, sizes and within-cell sums of squares. Random effects: nested exchangeable "
-        "(cluster and cluster-period intercepts; Hooper et al. 2016) by default, or Hussey & "
-        "Hughes (2007) cluster intercepts, or exponential decay of the between-period "
-        "correlation (Kasza et al. 2019). Inference by default: Kenward-Roger adjusted "
-        "standard error and degrees of freedom (Kenward & Roger 1997) from 8 clusters, and "
-        "below 8 an exact randomisation test re-allocating clusters to sequences, with its "
-        "interval by test inversion; Satterthwaite df on request. ICC and cluster "
-        "autocorrelation (CAC) from the variance components."
-    ),
-    "stepped_wedge_gee": (
-        "Generalised estimating equations for the individual outcomes (identity, logit or log "
-        "link) with period effects and the intervention effect; working correlation nested "
-        "exchangeable (within-period and between-period correlations; Li, Turner & Preisser "
-        "2018, Biometrics 74:1450–1458) by default, estimated by matrix-adjusted estimating "
-        "equations (Preisser, Lu & Qaqish 2008). Standard errors: Kauermann-Carroll "
-        "bias-corrected sandwich by default (Mancl-DeRouen, Fay-Graubard, robust and "
-        "model-based on request) with a t reference on clusters minus mean parameters, which "
-        "keeps tests near their nominal size with few clusters."
-    ),
-    "stepped_wedge_glmm": (
-        "Generalised linear mixed model for binary outcomes (binomial, logit link) or counts "
-        "(Poisson, log link with the population as offset) on cluster-period cells, with "
-        "period effects and the intervention effect; random cluster intercepts (Hussey & "
-        "Hughes), cluster and cluster-period intercepts (nested exchangeable) or exponential "
-        "decay; maximum likelihood by the Laplace approximation or adaptive Gauss-Hermite "
-        "quadrature (as lme4's glmer). Wald inference with a t reference on clusters minus 2 "
-        "degrees of freedom (between-within rule; Li & Redden 2015)."
-    ),
-    "callaway_santanna": (
-        "Group-time average effects ATT(g,t) for each start cohort g and period t, each a "
-        "2×2 comparison with never-treated (or not-yet-treated) LAs from the period before "
-        "the start, by doubly robust, inverse-probability-weighted or outcome-regression "
-        "estimation (Callaway & Sant'Anna 2021, J. Econometrics 225:200–230; as R's did), "
-        "aggregated with explicit weights (overall, by event time, cohort or calendar "
-        "period); with fewer than 20 treated LAs a cohort-stratified variance with "
-        "Bell-McCaffrey degrees of freedom (each cohort's variance estimated within it), "
-        "otherwise standard errors from the influence functions clustered by LA, or the "
-        "multiplier bootstrap with uniform bands; pre-test of parallel trends on the "
-        "pre-start cells."
-    ),
-    "sun_abraham": (
-        "Interaction-weighted event study (Sun & Abraham 2021, J. Econometrics 225:175–199): "
-        "cohort-by-relative-period effects estimated against never-treated units with unit "
-        "and period fixed effects, averaged over cohorts with their sample shares; with fewer "
-        "than 20 treated LAs the cohort-stratified variance with Bell-McCaffrey degrees of "
-        "freedom (balanced panels) or CR2, otherwise standard errors clustered by unit (CR1)."
-    ),
-    "imputation": (
-        "Imputation estimator (Borusyak, Jaravel & Spiess 2024, Rev. Econ. Stud.): unit and "
-        "period effects fitted on untreated observations only, the untreated outcome imputed "
-        "for each treated cell and the differences averaged; their conservative clustered "
-        "variance (Theorem 3), with fewer than 20 treated LAs averaged over each row's cells "
-        "with each unit left out and Bell-McCaffrey degrees of freedom, otherwise with a "
-        "t(G−1) reference; a pre-trend test on untreated cells."
-    ),
-    "bacon": (
-        "Goodman-Bacon (2021, J. Econometrics 225:254–277) decomposition of the two-way "
-        "fixed-effects estimate into every 2×2 comparison (earlier vs later treated, later vs "
-        "earlier treated — already-treated units as controls — and treated vs never treated) "
-        "with its weight: it shows how much of the conventional estimate rests on comparisons "
-        "that are biased when effects change over time."
-    ),
-    "twfe": (
-        "Linear regression of the outcome on a treatment indicator with LA and period fixed "
-        "effects, fitted by ordinary least squares (linearmodels PanelOLS); with fewer than 20 "
-        "treated LAs CR2 standard errors with Bell-McCaffrey degrees of freedom, otherwise "
-        "clustered by unit (CR1) with a t(G−1) reference. With staggered starts and effects "
-        "that vary over time this estimator can be biased (Goodman-Bacon 2021); it is shown "
-        "as the conventional benchmark."
-    ),
-    "event_study": (
-        "Two-way fixed-effects regression on indicators of periods since start "
-        "(endpoints binned, the period before start as reference) with CR2 "
-        "standard errors and Bell-McCaffrey degrees of freedom when fewer than 20 LAs are "
-        "treated (CR1 otherwise); a joint Wald test of the pre-period coefficients checks "
-        "for differential pre-trends."
-    ),
-}
-
-
 SECTIONS = (
     "summary",
     "design",
@@ -200,14 +85,9 @@ def build_context(ev: Evaluation) -> dict[str, Any]:
     units = panel.units
     treated = units[units["role"] == "treated"].sort_values(["cohort", "name"])
     trends = [_trend(panel, info, log) for info in panel.outcomes if info.available]
-    head = headline(ev, infos, fmt, fmt_p, ESTIMATOR_LABEL)
+    head = headline(ev, infos, fmt, fmt_p, LABELS)
     names = dict(zip(units["unit"], units["name"], strict=True))
-    analyses = [
-        _analysis(run, infos[run.outcome], panel.period_label, names)
-        for run in ev.runs
-        if run.status != "not_available"
-    ]
-    pending = {r.analysis.id: r for r in ev.runs if r.status == "not_available"}
+    analyses = [_analysis(run, infos[run.outcome], panel.period_label, names) for run in ev.runs]
     return {
         "sections": report_sections(ev),
         "title": spec.title,
@@ -249,10 +129,6 @@ def build_context(ev: Evaluation) -> dict[str, Any]:
         ],
         "trends": trends,
         "analyses": analyses,
-        "pending": [
-            {"id": k, "estimator": r.analysis.estimator.value, "note": r.note}
-            for k, r in pending.items()
-        ],
         "data_files": ev.provenance.to_dict()["data_files"],
         "indicators": _indicators(spec),
         "reorganisations": list(panel.data.reorganisations),
@@ -261,7 +137,7 @@ def build_context(ev: Evaluation) -> dict[str, Any]:
         "design_power": _design_power(spec),
         "headline": [{k: v for k, v in r.items() if k != "_p"} for r in head],
         "findings": key_findings(head, panel.data.kind == "synthetic"),
-        "robustness": robustness(ev, infos, fmt, fmt_p, ESTIMATOR_LABEL),
+        "robustness": robustness(ev, infos, fmt, fmt_p, LABELS),
         "schematic": to_svg(plot_schematic(panel), "Design schematic"),
         "schematic_alt": (
             f"Grid of units by period showing when each treated unit "
@@ -281,9 +157,9 @@ def build_context(ev: Evaluation) -> dict[str, Any]:
             if r.result is not None
         ],
         "methods": [
-            {"label": ESTIMATOR_LABEL.get(k, k), "text": METHOD_TEXT[k]}
-            for k in dict.fromkeys(r.analysis.estimator.value for r in ev.runs)
-            if k in METHOD_TEXT
+            {"label": entry(k).label, "text": entry(k).method_text}
+            for k in dict.fromkeys(r.analysis.estimator for r in ev.runs)
+            if entry(k).method_text
         ],
         "inference": inference_rows(ev),
         "exclusions": [
@@ -314,9 +190,9 @@ def inference_rows(ev: Evaluation) -> list[dict[str, str]]:
             continue
         rows[r.analysis.id] = {
             "analysis": r.analysis.id,
-            "estimator": ESTIMATOR_LABEL.get(r.result.estimator, r.result.estimator),
-            "inference": r.result.inference,
-            "validity": validity(r.result.estimator, r.result.diagnostics),
+            "estimator": entry(r.result.estimator).label,
+            "inference": r.result.inference.label,
+            "validity": validity(r.result.inference),
         }
     return list(rows.values())
 
@@ -488,9 +364,7 @@ def _analysis(
         "id": run.analysis.id,
         "outcome": info.name,
         "unit_label": info.unit_label,
-        "estimator": ESTIMATOR_LABEL.get(
-            run.analysis.estimator.value, run.analysis.estimator.value
-        ),
+        "estimator": entry(run.analysis.estimator).label,
         "status": run.status,
         "note": run.note,
         "rows": [],
@@ -506,7 +380,7 @@ def _analysis(
     res = run.result
     if res is None:
         return out
-    out["inference"] = res.inference
+    out["inference"] = res.inference.label
     out["n"] = f"{res.n_units} units ({res.n_treated} treated), {res.n_obs} unit-periods"
     out["warnings"] = list(res.warnings)
     out["rows"] = [

@@ -61,9 +61,7 @@ def headline(
                 "p_value": fmt_p(row["p_value"]),
                 "units": f"{run.result.n_treated} treated of {run.result.n_units}",
                 "method": labels.get(run.result.estimator, run.result.estimator),
-                "inference": short_inference(
-                    run.result.estimator, run.result.diagnostics, run.result.inference
-                ),
+                "inference": short_inference(run.result.inference),
                 "evidence": evidence_statement(
                     row["estimate"], row["p_value"], row["ci_lower"], row["ci_upper"], info.polarity
                 ),

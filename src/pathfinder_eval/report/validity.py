@@ -4,10 +4,11 @@ evidence from benchmarks/ where the toolkit measured it."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import get_args
 
-VALIDITY = {
+from pathfinder_eval.results import InferenceKey, InferenceUsed
+
+VALIDITY: dict[InferenceKey, str] = {
     "cr1": (
         "Cluster-robust (CR1) standard errors with a t(G−1) reference assume LAs are "
         "independent and need many treated LAs: with fewer than about 20 treated they "
@@ -58,48 +59,100 @@ VALIDITY = {
         "Satterthwaite degrees of freedom with the model-based standard error are liberal "
         "with few clusters (size 6.0% with 6 and 8 clusters; benchmarks/sw_coverage.py)."
     ),
-    "model_based": (
+    "lmm_normal": (
         "A normal reference with the model-based standard error ignores the uncertainty in "
         "the variance components and over-rejects with few clusters (7% with 6 clusters)."
     ),
-    "randomisation": (
+    "allocation_randomisation": (
         "The randomisation test is exact under the trial's random allocation of clusters to "
         "sequences whatever the number of clusters or the outcome's distribution (size 4.8% "
         "with 6 clusters; benchmarks/sw_coverage.py); its interval assumes a constant "
         "additive effect."
     ),
-    "gee": (
+    "gee_kauermann_carroll": (
         "GEE with the Kauermann-Carroll sandwich and a t(I − p) reference is valid for the "
         "population-averaged effect if clusters are independent, even when the working "
         "correlation is wrong; with few clusters it is conservative (binary outcomes, no "
         "effect: size 0%, 1.4% and 4.7% with 6, 10 and 15 clusters, and 17% of fits failing "
         "with 6; benchmarks/sw_binary_size.py)."
     ),
-    "glmm": (
+    "glmm_t": (
         "The GLMM Wald test with t(I − 2) relies on the random-effects model being right; "
         "with few clusters it is conservative (binary outcomes, no effect: size 0.8%, 3.0% "
         "and 3.6% with 6, 10 and 15 clusters, where a normal reference gives 6.1%, 6.0% and "
         "5.6%; benchmarks/sw_binary_size.py)."
     ),
-    "synthetic_control": (
+    "sc_placebo_conformal": (
         "Placebo-in-space p-values are exact only if the treated unit could as well have been "
         "any donor; with few donors the smallest attainable p-value is 1/(donors + 1)."
     ),
-    "synthetic_did": (
+    "sdid_placebo": (
         "The placebo variance re-assigns treatment to comparison units and assumes their "
         "errors resemble the treated units'; with one or two treated units it is approximate."
     ),
-    "imputation": (
+    "bjs_leave_out": (
         "The imputation estimator's conservative variance (Borusyak, Jaravel & Spiess 2024, "
         "Theorem 3) assumes LAs are independent; with fewer than 20 treated LAs the default "
         "averages effects over each row's cells, leaves each unit out and uses "
         "Bell-McCaffrey degrees of freedom (size 1–5% with 3–10 treated of 150 LAs, "
         "conservative with 3; benchmarks/did_size.py)."
     ),
+    "ols": (
+        "Classical OLS standard errors assume independent, equally variable observations; "
+        "with repeated observations of the same units they are usually too small."
+    ),
+    "hc1": (
+        "Heteroskedasticity-robust (HC1) standard errors assume independent observations; "
+        "with repeated observations of the same units cluster by unit instead."
+    ),
+    "bjs_conservative": (
+        "BJS's conservative clustered variance (Theorem 3) with a t(G−1) reference assumes LAs "
+        "are independent and needs many treated LAs: with 3, 7 and 10 treated of 150 it "
+        "rejected 84%, 18% and 15% of true nulls in simulation (benchmarks/did_size.py)."
+    ),
+    "gee_mancl_derouen": (
+        "GEE with the Mancl-DeRouen bias-corrected sandwich and a t(I − p) reference is valid "
+        "for the population-averaged effect if clusters are independent, even when the working "
+        "correlation is wrong; it corrects more than Kauermann-Carroll, so with few clusters it "
+        "tends to be conservative (Ford & Westgate 2017)."
+    ),
+    "gee_fay_graubard": (
+        "GEE with the Fay-Graubard bias-corrected sandwich and a t(I − p) reference is valid "
+        "for the population-averaged effect if clusters are independent, even when the working "
+        "correlation is wrong; how close to nominal it stays with few clusters depends on the "
+        "design's leverage (Fay & Graubard 2001): check it with `pathfinder-eval power "
+        "--simulate`."
+    ),
+    "gee_sandwich": (
+        "The uncorrected sandwich (Liang & Zeger 1986) underestimates the variance when clusters "
+        "are few, so tests over-reject: with a normal reference it rejected 19%, 12% and 10% of "
+        "true nulls with 6, 10 and 15 clusters (binary outcomes; benchmarks/sw_binary_size.py); "
+        "the t(I − p) reference used here reduces but does not remove this."
+    ),
+    "gee_model_based": (
+        "Model-based GEE standard errors are right only if the working correlation is the true "
+        "one; otherwise they are biased in either direction. The bias-corrected sandwiches do "
+        "not need that assumption."
+    ),
+    "glmm_normal": (
+        "The GLMM Wald test with a normal reference ignores that the variance components are "
+        "estimated from few clusters: with binary outcomes and no effect it rejected 6.1%, 6.0% "
+        "and 5.6% of true nulls with 6, 10 and 15 clusters (benchmarks/sw_binary_size.py)."
+    ),
+    "sdid_jackknife": (
+        "The jackknife variance leaves out one unit at a time with the weights held fixed; it "
+        "needs at least two treated units and is conservative with few of them (Arkhangelsky et "
+        "al. 2021, Algorithm 3)."
+    ),
+    "sdid_bootstrap": (
+        "The unit bootstrap resamples units and refits the weights; it needs many treated units "
+        "(Arkhangelsky et al. 2021, Algorithm 2)."
+    ),
 }
 
+
 # Short names for the headline table (the Methods section gives the estimator's full label).
-SHORT = {
+SHORT: dict[InferenceKey, str] = {
     "cr1": "cluster-robust (CR1), t(G−1)",
     "cr2": "CR2 with Bell-McCaffrey df",
     "wild_bootstrap": "wild cluster restricted bootstrap",
@@ -110,43 +163,42 @@ SHORT = {
     "multiplier_bootstrap": "multiplier bootstrap",
     "kenward_roger": "Kenward-Roger SE and df",
     "satterthwaite": "Satterthwaite df",
-    "model_based": "model-based SE, normal reference",
-    "randomisation": "randomisation test over allocations",
-    "gee": "bias-corrected sandwich, t(I − p)",
-    "glmm": "Wald, t(I − 2)",
-    "synthetic_control": "placebo-in-space and conformal inference",
-    "synthetic_did": "placebo variance",
-    "imputation": "BJS conservative variance",
+    "lmm_normal": "model-based SE, normal reference",
+    "allocation_randomisation": "randomisation test over allocations",
+    "gee_kauermann_carroll": "bias-corrected sandwich, t(I − p)",
+    "glmm_t": "Wald, t(I − 2)",
+    "sc_placebo_conformal": "placebo-in-space and conformal inference",
+    "sdid_placebo": "placebo variance",
+    "bjs_leave_out": "BJS conservative variance",
+    "ols": "classical OLS SE",
+    "hc1": "heteroskedasticity-robust (HC1) SE",
+    "bjs_conservative": "BJS conservative variance, t(G−1)",
+    "gee_mancl_derouen": "Mancl-DeRouen sandwich, t(I − p)",
+    "gee_fay_graubard": "Fay-Graubard sandwich, t(I − p)",
+    "gee_sandwich": "uncorrected sandwich, t(I − p)",
+    "gee_model_based": "model-based SE, t(I − p)",
+    "glmm_normal": "Wald, normal reference",
+    "sdid_jackknife": "jackknife variance",
+    "sdid_bootstrap": "bootstrap variance",
 }
 
-# The inference of estimators that have one method only.
-FIXED = {
-    "stepped_wedge_gee": "gee",
-    "stepped_wedge_glmm": "glmm",
-    "synthetic_control": "synthetic_control",
-    "synthetic_did": "synthetic_did",
-    "twfe_poisson": "cr1",
-    "bacon": "cr1",
-}
+
+def validity(used: InferenceUsed) -> str:
+    """The conditions under which the inference an analysis used is valid."""
+    return VALIDITY[used.key]
 
 
-def inference_key(estimator: str, diagnostics: Mapping[str, Any]) -> str | None:
-    """The VALIDITY key of the method an analysis used: what the estimator recorded
-    (`inference_method`, or the stepped-wedge LMM's `df_method`), else its only method."""
-    key = diagnostics.get("inference_method") or diagnostics.get("df_method")
-    return key if key in VALIDITY else FIXED.get(estimator)
+def short_inference(used: InferenceUsed) -> str:
+    """A short name of the inference for the headline table, with "chosen for this design"
+    when the default switched to it for this design."""
+    return SHORT[used.key] + ("; chosen for this design" if used.reason else "")
 
 
-def validity(estimator: str, diagnostics: Mapping[str, Any]) -> str:
-    """The validity statement for an analysis ("" when none applies, e.g. a decomposition)."""
-    key = inference_key(estimator, diagnostics)
-    return VALIDITY[key] if key else ""
+def _check() -> None:
+    """Every key of the vocabulary has its statement and short name."""
+    keys = set(get_args(InferenceKey))
+    if keys != set(VALIDITY) or keys != set(SHORT):
+        raise RuntimeError(f"validity texts out of step: {sorted(keys ^ set(VALIDITY))}")
 
 
-def short_inference(estimator: str, diagnostics: Mapping[str, Any], label: str) -> str:
-    """A short name of the inference for the headline table, with "default for this design"
-    when the estimator's default chose it; the full `label` when no short name applies."""
-    key = inference_key(estimator, diagnostics)
-    if key is None or key not in SHORT:
-        return label
-    return SHORT[key] + ("; chosen for this design" if "chosen" in label else "")
+_check()

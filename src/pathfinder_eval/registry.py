@@ -1,0 +1,220 @@
+"""One table of every estimator a design can name: its class (which carries its typed options,
+settings.py), the label and method text the report shows, its family, and whether the
+placebo-in-time robustness check re-runs it. Adding an estimator adds one row here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pathfinder_eval.estimators.bacon import BaconDecomposition
+from pathfinder_eval.estimators.callaway_santanna import CallawaySantAnna
+from pathfinder_eval.estimators.imputation import Imputation
+from pathfinder_eval.estimators.stepped_wedge import SteppedWedge
+from pathfinder_eval.estimators.sun_abraham import SunAbraham
+from pathfinder_eval.estimators.sw_gee import SteppedWedgeGEE
+from pathfinder_eval.estimators.sw_glmm import SteppedWedgeGLMM
+from pathfinder_eval.estimators.synthetic import SyntheticControl, SyntheticDiD
+from pathfinder_eval.estimators.twfe import EventStudy, TwoWayFixedEffects
+from pathfinder_eval.estimators.twfe_poisson import PoissonTWFE
+from pathfinder_eval.settings import OPTIONS, EstimatorSettings
+from pathfinder_eval.spec import Estimator
+
+
+@dataclass(frozen=True)
+class Entry:
+    """An estimator: `cls` fits it (None: descriptive trends, nothing to fit); `label` names it
+    in the report, `method_text` describes it in Methods ("" for none); `family` groups it
+    (did, stepped_wedge, synthetic); `placebo`: the placebo-in-time check re-runs it."""
+
+    cls: type[EstimatorSettings] | None
+    label: str
+    method_text: str
+    family: str
+    placebo: bool = False
+
+
+REGISTRY: dict[Estimator, Entry] = {
+    Estimator.DESCRIPTIVE: Entry(
+        None,
+        "Descriptive trends",
+        "",
+        "descriptive",
+    ),
+    Estimator.TWFE: Entry(
+        TwoWayFixedEffects,
+        "Two-way fixed-effects DiD (conventional benchmark)",
+        (
+            "Linear regression of the outcome on a treatment indicator with LA and period fixed "
+            "effects, fitted by ordinary least squares (linearmodels PanelOLS); with fewer than "
+            "20 treated LAs CR2 standard errors with Bell-McCaffrey degrees of freedom, otherwise"
+            " clustered by unit (CR1) with a t(G−1) reference. With staggered starts and effects "
+            "that vary over time this estimator can be biased (Goodman-Bacon 2021); it is shown "
+            "as the conventional benchmark."
+        ),
+        "did",
+        placebo=True,
+    ),
+    Estimator.TWFE_POISSON: Entry(
+        PoissonTWFE,
+        "Poisson two-way fixed effects on counts (log rate ratio)",
+        "",
+        "did",
+    ),
+    Estimator.EVENT_STUDY: Entry(
+        EventStudy,
+        "Two-way fixed-effects event study (conventional benchmark)",
+        (
+            "Two-way fixed-effects regression on indicators of periods since start (endpoints "
+            "binned, the period before start as reference) with CR2 standard errors and Bell-"
+            "McCaffrey degrees of freedom when fewer than 20 LAs are treated (CR1 otherwise); a "
+            "joint Wald test of the pre-period coefficients checks for differential pre-trends."
+        ),
+        "did",
+    ),
+    Estimator.STEPPED_WEDGE: Entry(
+        SteppedWedge,
+        "Stepped-wedge linear mixed model (REML, period effects)",
+        (
+            "Linear mixed model for the individual outcomes with period effects (categorical by "
+            "default; linear or a natural cubic spline on request) and an intervention effect "
+            "(immediate, by exposure time, or a natural cubic spline in exposure time; Kenny et "
+            "al. 2022, with the time-averaged effect over exposure times and the point effects), "
+            "fitted by exact restricted maximum likelihood on cluster-period means, sizes and "
+            "within-cell sums of squares. Random effects: nested exchangeable (cluster and "
+            "cluster-period intercepts; Hooper et al. 2016) by default, or Hussey & Hughes (2007)"
+            " cluster intercepts, or exponential decay of the between-period correlation (Kasza "
+            "et al. 2019). Inference by default: Kenward-Roger adjusted standard error and "
+            "degrees of freedom (Kenward & Roger 1997) from 8 clusters, and below 8 an exact "
+            "randomisation test re-allocating clusters to sequences, with its interval by test "
+            "inversion; Satterthwaite df on request. ICC and cluster autocorrelation (CAC) from "
+            "the variance components."
+        ),
+        "stepped_wedge",
+    ),
+    Estimator.STEPPED_WEDGE_GEE: Entry(
+        SteppedWedgeGEE,
+        "Stepped-wedge GEE (bias-corrected sandwich, t reference)",
+        (
+            "Generalised estimating equations for the individual outcomes (identity, logit or log"
+            " link) with period effects and the intervention effect; working correlation nested "
+            "exchangeable (within-period and between-period correlations; Li, Turner & Preisser "
+            "2018, Biometrics 74:1450–1458) by default, estimated by matrix-adjusted estimating "
+            "equations (Preisser, Lu & Qaqish 2008). Standard errors: Kauermann-Carroll bias-"
+            "corrected sandwich by default (Mancl-DeRouen, Fay-Graubard, robust and model-based "
+            "on request) with a t reference on clusters minus mean parameters, which keeps tests "
+            "near their nominal size with few clusters."
+        ),
+        "stepped_wedge",
+    ),
+    Estimator.STEPPED_WEDGE_GLMM: Entry(
+        SteppedWedgeGLMM,
+        "Stepped-wedge generalised linear mixed model (maximum likelihood)",
+        (
+            "Generalised linear mixed model for binary outcomes (binomial, logit link) or counts "
+            "(Poisson, log link with the population as offset) on cluster-period cells, with "
+            "period effects and the intervention effect; random cluster intercepts (Hussey & "
+            "Hughes), cluster and cluster-period intercepts (nested exchangeable) or exponential "
+            "decay; maximum likelihood by the Laplace approximation or adaptive Gauss-Hermite "
+            "quadrature (as lme4's glmer). Wald inference with a t reference on clusters minus 2 "
+            "degrees of freedom (between-within rule; Li & Redden 2015)."
+        ),
+        "stepped_wedge",
+    ),
+    Estimator.CALLAWAY_SANTANNA: Entry(
+        CallawaySantAnna,
+        "Callaway & Sant'Anna (2021) group-time ATTs",
+        (
+            "Group-time average effects ATT(g,t) for each start cohort g and period t, each a 2×2"
+            " comparison with never-treated (or not-yet-treated) LAs from the period before the "
+            "start, by doubly robust, inverse-probability-weighted or outcome-regression "
+            "estimation (Callaway & Sant'Anna 2021, J. Econometrics 225:200–230; as R's did), "
+            "aggregated with explicit weights (overall, by event time, cohort or calendar "
+            "period); with fewer than 20 treated LAs a cohort-stratified variance with Bell-"
+            "McCaffrey degrees of freedom (each cohort's variance estimated within it), otherwise"
+            " standard errors from the influence functions clustered by LA, or the multiplier "
+            "bootstrap with uniform bands; pre-test of parallel trends on the pre-start cells."
+        ),
+        "did",
+        placebo=True,
+    ),
+    Estimator.SUN_ABRAHAM: Entry(
+        SunAbraham,
+        "Sun & Abraham (2021) interaction-weighted event study",
+        (
+            "Interaction-weighted event study (Sun & Abraham 2021, J. Econometrics 225:175–199): "
+            "cohort-by-relative-period effects estimated against never-treated units with unit "
+            "and period fixed effects, averaged over cohorts with their sample shares; with fewer"
+            " than 20 treated LAs the cohort-stratified variance with Bell-McCaffrey degrees of "
+            "freedom (balanced panels) or CR2, otherwise standard errors clustered by unit (CR1)."
+        ),
+        "did",
+    ),
+    Estimator.IMPUTATION: Entry(
+        Imputation,
+        "Imputation DiD (Borusyak, Jaravel & Spiess 2024)",
+        (
+            "Imputation estimator (Borusyak, Jaravel & Spiess 2024, Rev. Econ. Stud.): unit and "
+            "period effects fitted on untreated observations only, the untreated outcome imputed "
+            "for each treated cell and the differences averaged; their conservative clustered "
+            "variance (Theorem 3), with fewer than 20 treated LAs averaged over each row's cells "
+            "with each unit left out and Bell-McCaffrey degrees of freedom, otherwise with a "
+            "t(G−1) reference; a pre-trend test on untreated cells."
+        ),
+        "did",
+    ),
+    Estimator.BACON: Entry(
+        BaconDecomposition,
+        "Goodman-Bacon (2021) decomposition of the TWFE estimate",
+        (
+            "Goodman-Bacon (2021, J. Econometrics 225:254–277) decomposition of the two-way "
+            "fixed-effects estimate into every 2×2 comparison (earlier vs later treated, later vs"
+            " earlier treated — already-treated units as controls — and treated vs never treated)"
+            " with its weight: it shows how much of the conventional estimate rests on "
+            "comparisons that are biased when effects change over time."
+        ),
+        "did",
+    ),
+    Estimator.SYNTHETIC_CONTROL: Entry(
+        SyntheticControl,
+        "Synthetic control (Abadie, Diamond & Hainmueller 2010)",
+        (
+            "For each treated unit, convex weights on comparison units that best reproduce its "
+            "pre-period outcomes (equal weight on every pre-period outcome); the gap after the "
+            "start estimates the effect. Inference: placebo-in-space permutation of the post/pre "
+            "RMSPE ratio (Abadie, Diamond & Hainmueller 2010, JASA 105:493–505) and a conformal "
+            "confidence set for a constant effect by test inversion (Chernozhukov, Wüthrich & Zhu"
+            " 2021, JASA 116:1849–1864); leave-one-donor-out estimates check robustness."
+        ),
+        "synthetic",
+    ),
+    Estimator.SYNTHETIC_DID: Entry(
+        SyntheticDiD,
+        "Synthetic difference-in-differences (Arkhangelsky et al. 2021)",
+        (
+            "Synthetic difference-in-differences: unit and time weights chosen so that weighted "
+            "comparison units track the treated units before the start, then a weighted DiD "
+            "(Arkhangelsky, Athey, Hirshberg, Imbens & Wager 2021, AER 111:4088–4118, with the "
+            "paper's regularisation); standard error from placebo re-assignments of treatment to "
+            "comparison units (their Algorithm 4), normal reference."
+        ),
+        "synthetic",
+    ),
+}
+
+
+def entry(estimator: Estimator | str) -> Entry:
+    """The registry row of an estimator (by enum or its design-file name)."""
+    return REGISTRY[Estimator(estimator)]
+
+
+def _check() -> None:
+    """Every estimator has a row, and each class carries its design options model."""
+    missing = set(Estimator) ^ set(REGISTRY)
+    if missing:
+        raise RuntimeError(f"registry rows missing or extra: {sorted(missing)}")
+    for key, row in REGISTRY.items():
+        if row.cls is not None and not issubclass(row.cls, OPTIONS[key.value]):
+            raise RuntimeError(f"{key}: {row.cls.__name__} lacks its options model")
+
+
+_check()

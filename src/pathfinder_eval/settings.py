@@ -1,0 +1,435 @@
+"""Typed settings of every estimator: one frozen options model each, with the inference methods
+it offers. The design file's `analyses[i].options` and `inference` are validated against these
+(spec.load_design), so a misspelt or mistyped option is a one-line design error; the estimator
+classes (estimators/) extend these models with `fit`, so options and defaults are written once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from typing import Annotated, Any, ClassVar, Literal, get_args, get_origin
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+
+from pathfinder_eval.errors import DesignError
+
+
+def _number(value: Any) -> Any:
+    """A number option: YAML text ("4") or a boolean is refused rather than converted."""
+    if isinstance(value, str | bool):
+        raise ValueError("expected a number, not text")
+    return value
+
+
+def _flag(value: Any) -> Any:
+    """A true/false option: numbers and text are refused rather than converted."""
+    if not isinstance(value, bool) and type(value).__name__ != "bool_":
+        raise ValueError("expected true or false")
+    return value
+
+
+Whole = Annotated[int, BeforeValidator(_number)]
+Number = Annotated[float, BeforeValidator(_number)]
+Flag = Annotated[bool, BeforeValidator(_flag)]
+
+# Vocabularies shared by the design file, the estimators and the report.
+Structure = Literal["hussey_hughes", "nested_exchangeable", "exponential_decay"]
+Shape = Literal["immediate", "exposure_time", "spline"]
+PeriodEffects = Literal["categorical", "linear", "spline"]
+Statistic = Literal["model_based", "within_period"]
+GeeFamily = Literal["gaussian", "binomial", "poisson"]
+Correlation = Literal["independence", "exchangeable", "nested_exchangeable", "exponential_decay"]
+CorrelationMethod = Literal["maee", "gee", "moment"]
+GlmmFamily = Literal["binomial", "poisson"]
+ControlGroup = Literal["never_treated", "not_yet_treated"]
+GroupTimeMethod = Literal["dr", "ipw", "reg"]
+BasePeriod = Literal["varying", "universal"]
+AggregationKind = Literal["simple", "dynamic", "group", "calendar"]
+SunAbrahamControl = Literal["never_treated", "last_treated"]
+SynthMethod = Literal["sdid", "sc", "did"]
+SynthVariance = Literal["placebo", "jackknife", "bootstrap"]
+
+SPLINE_KNOTS = 4
+MAX_QUADRATURE_POINTS = 25
+
+Method = Literal[
+    "default",
+    "cluster_robust",  # CR1, t(G-1)
+    "cr2",  # CR2 with Bell-McCaffrey degrees of freedom
+    "wild_bootstrap",  # wild cluster restricted bootstrap
+    "randomisation",  # re-assign treatment timing / allocation across units
+    "conley_taber",
+    "multiplier_bootstrap",
+    "model_based",
+    "sandwich",
+    "kauermann_carroll",
+    "mancl_derouen",
+    "fay_graubard",
+    "kenward_roger",
+    "satterthwaite",
+]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Inference(_Frozen):
+    """How uncertainty is computed. `default` lets the estimator choose what stays valid for
+    the design (e.g. the number of treated clusters: inference/policy.py) and the report says
+    what it chose."""
+
+    method: Method = "default"
+    cluster: str = "unit"
+    draws: Whole = Field(default=9999, ge=99)
+    weights: Literal["rademacher", "webb", "mammen"] = "webb"
+
+
+class EstimatorSettings(_Frozen):
+    """What every estimator holds: its options (subclasses), the inference asked for and the
+    run's seed (set by the pipeline; estimators that draw no random numbers ignore it)."""
+
+    inference: Inference = Inference()
+    seed: int = 0
+
+    name: ClassVar[str] = "estimator"
+    inference_methods: ClassVar[frozenset[str]] = frozenset({"default"})
+
+    def __init__(self, **data: Any) -> None:
+        """Built from Python (the API, tests): a bad option is a DesignError naming it."""
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise _option_error(exc, self.name, "options", None, type(self)) from None
+
+    @field_validator("inference")
+    @classmethod
+    def _offered_inference(cls, value: Inference) -> Inference:
+        if value.method not in cls.inference_methods:
+            raise ValueError(
+                f"inference method {value.method!r} is not available: use one of "
+                f"{', '.join(sorted(cls.inference_methods))}"
+            )
+        return value
+
+    @classmethod
+    def option_names(cls) -> tuple[str, ...]:
+        """The keys a design may give under `options`."""
+        return tuple(k for k in cls.model_fields if k not in ("inference", "seed"))
+
+    def for_placebo(self) -> EstimatorSettings:
+        """These settings for a robustness re-fit (placebo in time): extras off."""
+        return self
+
+
+class TwfeOptions(EstimatorSettings):
+    """`weighted`: weight cells by their denominators; `leave_one_out`: re-fit without each
+    treated unit (robustness)."""
+
+    name: ClassVar[str] = "twfe"
+
+    weighted: Flag = False
+    leave_one_out: Flag = True
+
+    inference_methods: ClassVar[frozenset[str]] = frozenset(
+        {"default", "cluster_robust", "wild_bootstrap", "cr2", "randomisation", "conley_taber"}
+    )
+
+    def for_placebo(self) -> TwfeOptions:
+        return self.model_copy(update={"leave_one_out": False})
+
+
+class PoissonTwfeOptions(EstimatorSettings):
+    """Poisson QMLE with unit and period effects: no options."""
+
+    name: ClassVar[str] = "twfe_poisson"
+
+    inference_methods: ClassVar[frozenset[str]] = frozenset({"default", "cluster_robust"})
+
+
+class EventStudyOptions(EstimatorSettings):
+    """Relative times below `min_lead` or above `max_lag` are binned into the endpoints;
+    `reference` is omitted; `sensitivity` adds Rambachan & Roth's robust intervals."""
+
+    name: ClassVar[str] = "event_study"
+
+    min_lead: Whole = Field(default=-4, le=-1)
+    max_lag: Whole = Field(default=3, ge=0)
+    reference: Whole = -1
+    weighted: Flag = False
+    sensitivity: Flag = False
+
+    inference_methods: ClassVar[frozenset[str]] = frozenset({"default", "cluster_robust"})
+
+    @field_validator("reference")
+    @classmethod
+    def _reference_inside(cls, value: int, info: ValidationInfo) -> int:
+        low = info.data.get("min_lead", -4)
+        if not low <= value < 0:
+            raise ValueError(f"the reference period must be a lead from min_lead ({low}) to -1")
+        return value
+
+
+class SteppedWedgeOptions(EstimatorSettings):
+    """Linear mixed model: covariance `model`, `effect` shape (with `tate_window`), period
+    effects, spline knots and the randomisation test's statistic."""
+
+    name: ClassVar[str] = "stepped_wedge"
+
+    model: Structure = "nested_exchangeable"
+    effect: Shape = "immediate"
+    tate_window: Whole | None = Field(default=None, ge=1)
+    period_effects: PeriodEffects = "categorical"
+    exposure_knots: Whole = Field(default=SPLINE_KNOTS, ge=2)
+    period_knots: Whole = Field(default=SPLINE_KNOTS, ge=2)
+    randomisation_statistic: Statistic = "model_based"
+
+    inference_methods: ClassVar[frozenset[str]] = frozenset(
+        {"default", "kenward_roger", "satterthwaite", "model_based", "randomisation"}
+    )
+
+
+class SteppedWedgeGeeOptions(EstimatorSettings):
+    """GEE on cells: `family`, working `correlation` and how it is estimated."""
+
+    name: ClassVar[str] = "stepped_wedge_gee"
+
+    family: GeeFamily = "gaussian"
+    correlation: Correlation = "nested_exchangeable"
+    effect: Literal["immediate", "exposure_time"] = "immediate"
+    tate_window: Whole | None = Field(default=None, ge=1)
+    correlation_method: CorrelationMethod = "maee"
+
+    inference_methods: ClassVar[frozenset[str]] = frozenset(
+        {"default", "model_based", "sandwich", "kauermann_carroll", "mancl_derouen", "fay_graubard"}
+    )
+
+
+class SteppedWedgeGlmmOptions(EstimatorSettings):
+    """GLMM on cell counts: `family`, random-effects `model`, effect shape and quadrature."""
+
+    name: ClassVar[str] = "stepped_wedge_glmm"
+
+    family: GlmmFamily = "binomial"
+    model: Structure = "hussey_hughes"
+    effect: Literal["immediate", "exposure_time"] = "immediate"
+    tate_window: Whole | None = Field(default=None, ge=1)
+    quadrature_points: Whole = Field(default=1, ge=1, le=MAX_QUADRATURE_POINTS)
+
+    inference_methods: ClassVar[frozenset[str]] = frozenset({"default", "model_based"})
+
+    @field_validator("quadrature_points")
+    @classmethod
+    def _quadrature_needs_one_effect(cls, value: int, info: ValidationInfo) -> int:
+        model = info.data.get("model", "hussey_hughes")
+        if value > 1 and model != "hussey_hughes":
+            raise ValueError(
+                f"adaptive quadrature ({value} points) integrates one random effect per "
+                f"cluster; the {model} model has one per cluster and period: use "
+                "quadrature_points: 1 (Laplace) or model: hussey_hughes"
+            )
+        return value
+
+
+class CallawaySantAnnaOptions(EstimatorSettings):
+    """Group-time ATTs: comparison group, estimation method, anticipation, base period, the
+    aggregation reported after the simple ATT, covariates, weights, the dynamic aggregation's
+    event-time window and bootstrap draws."""
+
+    name: ClassVar[str] = "callaway_santanna"
+
+    control_group: ControlGroup = "never_treated"
+    method: GroupTimeMethod = "dr"
+    anticipation: Whole = Field(default=0, ge=0)
+    base_period: BasePeriod = "varying"
+    aggregation: AggregationKind = "dynamic"
+    covariates: tuple[str, ...] = ()
+    weighted: Flag = False
+    balance_e: Whole | None = Field(default=None, ge=0)
+    min_e: Number = -math.inf
+    max_e: Number = math.inf
+    bootstrap_draws: Whole = Field(default=0, ge=0)
+
+    inference_methods: ClassVar[frozenset[str]] = frozenset(
+        {"default", "cluster_robust", "multiplier_bootstrap"}
+    )
+
+    @field_validator("max_e")
+    @classmethod
+    def _window(cls, value: float, info: ValidationInfo) -> float:
+        low = info.data.get("min_e", -math.inf)
+        if low > value:
+            raise ValueError(f"max_e must not be below min_e ({low:g})")
+        return value
+
+
+class SunAbrahamOptions(EstimatorSettings):
+    """`control`: never-treated units or the last-treated cohort; `share_uncertainty` adds the
+    cohort shares' delta-method term (CR1 only)."""
+
+    name: ClassVar[str] = "sun_abraham"
+
+    control: SunAbrahamControl = "never_treated"
+    share_uncertainty: Flag = False
+
+    inference_methods: ClassVar[frozenset[str]] = frozenset({"default", "cluster_robust"})
+
+
+class ImputationOptions(EstimatorSettings):
+    """`leave_out`: BJS's leave-out variance (cluster_robust); `pretrend_leads`: leads in the
+    pre-trend test (0: none)."""
+
+    name: ClassVar[str] = "imputation"
+
+    leave_out: Flag = False
+    pretrend_leads: Whole = Field(default=3, ge=0)
+
+    inference_methods: ClassVar[frozenset[str]] = frozenset({"default", "cluster_robust"})
+
+
+class BaconOptions(EstimatorSettings):
+    """`balance`: drop units missing any period (counted) rather than refuse the panel."""
+
+    name: ClassVar[str] = "bacon"
+
+    balance: Flag = True
+
+    inference_methods: ClassVar[frozenset[str]] = frozenset({"default", "cluster_robust"})
+
+
+class SyntheticControlOptions(EstimatorSettings):
+    """`predictors`: other outcomes entered as pre-period means (V chosen from the data);
+    `conformal_grid`: points of the conformal confidence set's search."""
+
+    name: ClassVar[str] = "synthetic_control"
+
+    predictors: tuple[str, ...] = ()
+    conformal_grid: Whole = Field(default=41, ge=3)
+
+    inference_methods: ClassVar[frozenset[str]] = frozenset({"default", "randomisation"})
+
+
+class SyntheticDidOptions(EstimatorSettings):
+    """`method`: sdid, sc or did weights; `variance`: placebo, jackknife or bootstrap, with
+    `replications` draws."""
+
+    name: ClassVar[str] = "synthetic_did"
+
+    method: SynthMethod = "sdid"
+    variance: SynthVariance = "placebo"
+    replications: Whole = Field(default=200, ge=2)
+
+    inference_methods: ClassVar[frozenset[str]] = frozenset({"default", "randomisation"})
+
+
+class DescriptiveOptions(EstimatorSettings):
+    """Descriptive trends: no options, no inference."""
+
+    name: ClassVar[str] = "descriptive"
+
+
+def validate_settings(
+    options_model: type[EstimatorSettings],
+    options: dict[str, Any],
+    inference: Inference,
+    prefix: str = "",
+    file: str | None = None,
+) -> EstimatorSettings:
+    """`options` and `inference` checked against an estimator's options model: a DesignError
+    naming `<prefix>options.<key>` (or `<prefix>inference.method`) and the allowed values."""
+    try:
+        return options_model(**options, inference=inference)
+    except DesignError as exc:
+        raise DesignError(exc.what, file=file, where=f"{prefix}{exc.where}", fix=exc.fix) from None
+
+
+def _option_error(
+    exc: ValidationError, estimator: str, where: str, file: str | None, model: type | None = None
+) -> DesignError:
+    """One line for the first error: the key path, the bad value and what is allowed."""
+    err = exc.errors()[0]
+    loc = [str(p) for p in err["loc"] if not str(p).startswith("function-")]
+    key = ".".join([where, *loc]) if loc else where
+    if loc and loc[0] == "inference":  # a sibling of options in the design file
+        parent = where.rsplit(".", 1)[0] + "." if "." in where else ""
+        return DesignError(
+            str((err.get("ctx") or {}).get("error", err["msg"])),
+            file=file,
+            where=f"{parent}inference.{'.'.join(loc[1:]) or 'method'}",
+            fix=f"choose an inference method {estimator} offers",
+        )
+    value = err.get("input")
+    shown = repr(value) if not isinstance(value, dict) else "a mapping"
+    fields = getattr(model, "model_fields", {})
+    if err["type"] == "extra_forbidden" and loc:
+        names = [k for k in fields if k not in ("inference", "seed")]
+        close = difflib.get_close_matches(loc[-1], names, n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        return DesignError(
+            f"unknown option '{loc[-1]}' for {estimator}",
+            file=file,
+            where=key,
+            fix=f"{hint}options of {estimator}: {', '.join(names) or 'none'}",
+        )
+    reason = str((err.get("ctx") or {}).get("error", err["msg"]))
+    if loc and loc[0] in fields:
+        why = f": {reason}" if err["type"] == "value_error" else ""
+        what = f"bad value {shown}{why}; allowed: {_allowed(fields[loc[0]])}"
+    else:
+        what = reason
+    return DesignError(
+        what,
+        file=file,
+        where=key,
+        fix=f"correct the option (README, 'Estimators available now', {estimator})",
+    )
+
+
+def _allowed(field: Any) -> str:
+    """The values a field accepts, in words: its Literal choices, or its type and bounds."""
+    annotation = field.annotation
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    optional = type(None) in get_args(annotation)
+    if get_origin(annotation) is Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    base = args[0] if optional and args else annotation
+    if get_origin(base) is Annotated:
+        base = get_args(base)[0]
+    words = {int: "a whole number", float: "a number", bool: "true or false"}.get(base)
+    if words is None and get_origin(base) is tuple:
+        words = "a list of names"
+    words = words or getattr(base, "__name__", str(base))
+    bounds = []
+    for m in field.metadata:
+        for attr, text in (("ge", "at least"), ("le", "at most"), ("gt", "above"), ("lt", "below")):
+            if getattr(m, attr, None) is not None:
+                bounds.append(f"{text} {getattr(m, attr)}")
+    text = words + (f" {' and '.join(bounds)}" if bounds else "")
+    return text + (", or null" if optional else "")
+
+
+# Each estimator's options model, by the name a design file uses (spec.Estimator).
+OPTIONS: dict[str, type[EstimatorSettings]] = {
+    "descriptive": DescriptiveOptions,
+    "twfe": TwfeOptions,
+    "twfe_poisson": PoissonTwfeOptions,
+    "event_study": EventStudyOptions,
+    "stepped_wedge": SteppedWedgeOptions,
+    "stepped_wedge_gee": SteppedWedgeGeeOptions,
+    "stepped_wedge_glmm": SteppedWedgeGlmmOptions,
+    "callaway_santanna": CallawaySantAnnaOptions,
+    "sun_abraham": SunAbrahamOptions,
+    "imputation": ImputationOptions,
+    "bacon": BaconOptions,
+    "synthetic_control": SyntheticControlOptions,
+    "synthetic_did": SyntheticDidOptions,
+}
