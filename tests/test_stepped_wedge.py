@@ -432,7 +432,9 @@ def test_default_inference_is_kenward_roger_from_eight_clusters(tmp_path):
     kr = SteppedWedge(inference=Inference(method="kenward_roger")).fit(panel, "y", "a")
     # exact: the default runs the very same Kenward-Roger computation
     pd.testing.assert_frame_equal(default.table, kr.table)
-    assert default.inference == kr.inference.label and "chosen" not in default.inference.label
+    assert default.inference.label == kr.inference.label and "chosen" not in kr.inference.label
+    assert default.inference.key == kr.inference.key == "kenward_roger"
+    assert default.inference.chosen_by_default and not kr.inference.chosen_by_default
 
 
 def test_too_few_allocations_for_randomisation_keep_kenward_roger_with_a_warning(tmp_path):

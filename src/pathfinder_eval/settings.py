@@ -116,7 +116,7 @@ class EstimatorSettings(_Frozen):
     def _offered_inference(cls, value: Inference) -> Inference:
         if value.method not in cls.inference_methods:
             raise ValueError(
-                f"inference method {value.method!r} is not available: use one of "
+                f"inference method {value.method!r} is not available for {cls.name}: use one of "
                 f"{', '.join(sorted(cls.inference_methods))}"
             )
         return value
