@@ -22,13 +22,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from pathfinder_eval.estimators.callaway_santanna import (
-    aggregate,
-    analytic_se,
-    group_time_att,
-    multiplier_bootstrap,
-    prepare_cohorts,
-)
+from pathfinder_eval.estimators.did.group_time import aggregate, group_time_att, prepare_cohorts
+from pathfinder_eval.estimators.did.group_time_inference import analytic_se, multiplier_bootstrap
 
 
 def simulate(n: int, t_n: int, seed: int = 7) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -32,15 +32,11 @@ import time
 import numpy as np
 from scipy import stats
 
-from pathfinder_eval.estimators.callaway_santanna import (
-    aggregate,
-    group_time_att,
-    prepare_cohorts,
-)
-from pathfinder_eval.estimators.imputation import imputation
-from pathfinder_eval.estimators.imputation import stratified_rows as imputation_stratified
-from pathfinder_eval.estimators.sun_abraham import cr2_rows, stratified_rows, sun_abraham
-from pathfinder_eval.inference.cohort_stratified import cohort_stratified
+from pathfinder_eval.estimators.did.group_time import aggregate, group_time_att, prepare_cohorts
+from pathfinder_eval.estimators.did.group_time_inference import cohort_stratified
+from pathfinder_eval.estimators.did.imputation import imputation
+from pathfinder_eval.estimators.did.imputation import stratified_rows as imputation_stratified
+from pathfinder_eval.estimators.did.sun_abraham import cr2_rows, stratified_rows, sun_abraham
 from pathfinder_eval.inference.conley_taber import conley_taber
 from pathfinder_eval.inference.cr2 import cr2_inference, two_way_projection
 from pathfinder_eval.inference.randomisation_did import timing_randomisation

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pathfinder_eval.estimators.synthdid_core import placebo_se, synthdid
+from pathfinder_eval.estimators.synthetic.core import placebo_se, synthdid
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = ROOT.parent / "shared/data/reference/synth/california_prop99.csv"

@@ -23,9 +23,9 @@ import numpy as np
 from scipy import special, stats
 
 from pathfinder_eval.errors import EstimationError
-from pathfinder_eval.estimators.sw_gee import fit_gee, gee_data
-from pathfinder_eval.estimators.sw_glmm import CountCells, FitError, fit_glmm
-from pathfinder_eval.estimators.sw_lmm import CellSummaries, fixed_effects
+from pathfinder_eval.estimators.stepped_wedge.gee import fit_gee, gee_data
+from pathfinder_eval.estimators.stepped_wedge.glmm import CountCells, FitError, fit_glmm
+from pathfinder_eval.estimators.stepped_wedge.lmm import CellSummaries, fixed_effects
 
 DESIGNS = {6: 2, 10: 2, 15: 3}  # clusters → clusters per sequence
 CELL, BASE, TREND, TAU2 = 25, special.logit(0.2), 0.1, 0.1

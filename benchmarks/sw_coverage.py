@@ -20,7 +20,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 from scipy import stats
 
-from pathfinder_eval.estimators.sw_lmm import (
+from pathfinder_eval.estimators.stepped_wedge.lmm import (
     CellSummaries,
     fit_reml,
     fixed_effects,
@@ -28,8 +28,8 @@ from pathfinder_eval.estimators.sw_lmm import (
     satterthwaite_df,
     small_sample,
 )
+from pathfinder_eval.estimators.stepped_wedge.randomisation import NullDistribution
 from pathfinder_eval.inference.policy import default_lmm_method
-from pathfinder_eval.inference.randomisation import NullDistribution
 
 DESIGNS = {6: 2, 8: 2, 10: 2, 15: 3}  # clusters → clusters per sequence
 EFFECTS = (0.0, 0.3)

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pathfinder_eval.estimators.sw_lmm import fit_reml, fixed_effects, summarise_records
+from pathfinder_eval.estimators.stepped_wedge.lmm import fit_reml, fixed_effects, summarise_records
 
 CLUSTERS, PERIODS, REPEATS, SM_TIMEOUT = 20, 11, 5, 600
 MODELS = {"hussey_hughes": "HH", "nested_exchangeable": "NE"}

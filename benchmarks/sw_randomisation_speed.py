@@ -17,8 +17,9 @@ import time
 
 import numpy as np
 
-from pathfinder_eval.estimators.sw_lmm import CellSummaries, fit_reml, fixed_effects
-from pathfinder_eval.inference.randomisation import allocations, randomisation_test
+from pathfinder_eval.estimators.stepped_wedge.lmm import CellSummaries, fit_reml, fixed_effects
+from pathfinder_eval.estimators.stepped_wedge.randomisation import randomisation_test
+from pathfinder_eval.inference.permutation import allocations
 
 CLUSTERS, PER_SEQ, CELL, REFIT_SAMPLE = 10, 2, 30, 200
 

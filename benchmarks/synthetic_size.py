@@ -12,9 +12,9 @@ import sys
 
 import numpy as np
 
-from pathfinder_eval.estimators.synthdid_core import placebo_se, synthdid
-from pathfinder_eval.estimators.synthetic import synthetic_control_unit
-from pathfinder_eval.inference.conformal import conformal_pvalue
+from pathfinder_eval.estimators.synthetic.conformal import conformal_pvalue
+from pathfinder_eval.estimators.synthetic.core import placebo_se, synthdid
+from pathfinder_eval.estimators.synthetic.estimators import synthetic_control_unit
 
 
 def panel(rng: np.random.Generator, n: int, t: int, phi: float = 0.5) -> np.ndarray:

@@ -12,11 +12,7 @@ from pathlib import Path
 import pytest
 
 from pathfinder_eval.data.catalogue import load_catalogue
-from pathfinder_eval.data.official import (
-    OfficialData,
-    load_official,
-    load_official_aggregates,
-)
+from pathfinder_eval.data.official import OfficialData, load_official, load_official_aggregates
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PUBLIC_DATA = REPO_ROOT.parent / "shared" / "data" / "public"

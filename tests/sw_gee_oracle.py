@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pathfinder_eval.estimators.sw_gee import FG_CAP, _alpha_variance, _mean, _structure
+from pathfinder_eval.estimators.stepped_wedge.gee import FG_CAP, _alpha_variance, _mean, _structure
 
 
 def _clusters(cluster, period, y, X):

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from pathfinder_eval.errors import EstimationError
-from pathfinder_eval.estimators.bacon import (
+from pathfinder_eval.estimators.did.bacon import (
     EARLIER_VS_LATER,
     LATER_VS_EARLIER,
     TREATED_VS_NEVER,

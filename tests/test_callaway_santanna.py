@@ -16,17 +16,15 @@ import pandas as pd
 import pytest
 
 from pathfinder_eval.errors import DesignError, EstimationError
-from pathfinder_eval.estimators.callaway_santanna import (
+from pathfinder_eval.estimators.did.callaway_santanna import CallawaySantAnna
+from pathfinder_eval.estimators.did.group_time import aggregate, group_time_att, prepare_cohorts
+from pathfinder_eval.estimators.did.group_time_inference import (
     IQR_NORMAL,
-    CallawaySantAnna,
-    aggregate,
     analytic_se,
-    group_time_att,
     multiplier_bootstrap,
-    prepare_cohorts,
     pretest,
 )
-from pathfinder_eval.spec import Inference
+from pathfinder_eval.settings import Inference
 from test_twfe import make_panel
 
 REF = Path(__file__).resolve().parent / "reference" / "did_mpdta"
@@ -511,7 +509,7 @@ def test_matches_csdid_options(mpdta_wide, options):
 def test_unconditional_kernel_equals_general_2x2(method):
     """The no-covariate kernel against the general estimator with an intercept-only design
     (kept as the test oracle), including unit weights."""
-    from pathfinder_eval.estimators.callaway_santanna import did_panel_2x2
+    from pathfinder_eval.estimators.did.group_time import did_panel_2x2
 
     y, cohort, periods, _ = simulated(n=90, cohorts=(3.0, 4.0))
     w = np.random.default_rng(1).uniform(0.5, 2.0, len(cohort))

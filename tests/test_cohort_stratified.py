@@ -12,18 +12,14 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from pathfinder_eval.estimators.callaway_santanna import (
-    CallawaySantAnna,
-    aggregate,
-    group_time_att,
-    prepare_cohorts,
-)
-from pathfinder_eval.inference.cohort_stratified import (
+from pathfinder_eval.estimators.did.callaway_santanna import CallawaySantAnna
+from pathfinder_eval.estimators.did.group_time import aggregate, group_time_att, prepare_cohorts
+from pathfinder_eval.estimators.did.group_time_inference import (
     cohort_stratified,
     stratum_weights,
     unit_strata,
 )
-from pathfinder_eval.spec import Inference
+from pathfinder_eval.settings import Inference
 from test_twfe import make_panel, simulated
 
 # Same sums in a different order: rounding only.

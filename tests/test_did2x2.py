@@ -11,7 +11,7 @@ import pytest
 import statsmodels.formula.api as smf
 
 from pathfinder_eval.errors import EstimationError
-from pathfinder_eval.estimators.did2x2 import DID_TERM, did_2x2
+from pathfinder_eval.estimators.did.did2x2 import DID_TERM, did_2x2
 
 ROOT = Path(__file__).resolve().parents[1]
 REF = ROOT / "tests" / "reference" / "r_kielmc"

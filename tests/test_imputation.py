@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pathfinder_eval.estimators.imputation import Imputation, imputation
-from pathfinder_eval.spec import Inference
+from pathfinder_eval.estimators.did.imputation import Imputation, imputation
+from pathfinder_eval.settings import Inference
 from test_sun_abraham import MPDTA, mpdta
 from test_twfe import make_panel
 

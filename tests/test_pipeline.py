@@ -256,8 +256,8 @@ def test_one_partial_and_the_order_can_be_overridden(tmp_path, trial_context):
 def test_placebo_in_time_is_the_estimator_on_the_truncated_panel(family_help):
     from dataclasses import replace
 
-    from pathfinder_eval.estimators.callaway_santanna import CallawaySantAnna
-    from pathfinder_eval.estimators.twfe import TwoWayFixedEffects
+    from pathfinder_eval.estimators.did.callaway_santanna import CallawaySantAnna
+    from pathfinder_eval.estimators.did.twfe import TwoWayFixedEffects
     from pathfinder_eval.evaluate import prepare
     from pathfinder_eval.report.context import fmt
     from pathfinder_eval.spec import load_design

@@ -225,7 +225,7 @@ def test_woertman_clusters_and_its_limits():
 
 @pytest.mark.slow
 def test_glmm_logit_power_matches_simulated_glmm_wald_test():
-    from pathfinder_eval.estimators.sw_glmm import CountCells, fit_glmm
+    from pathfinder_eval.estimators.stepped_wedge.glmm import CountCells, fit_glmm
 
     rng = np.random.default_rng(7)
     design = stepped_wedge([4, 4, 4, 4])

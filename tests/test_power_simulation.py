@@ -8,13 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pathfinder_eval.power.analytic import (
-    VarianceModel,
-    gls_precision,
-    mdes,
-    power,
-    stepped_wedge,
-)
+from pathfinder_eval.power.analytic import VarianceModel, gls_precision, mdes, power, stepped_wedge
 from pathfinder_eval.power.simulate import Task, replicate_seeds, run_task, simulate_power
 from pathfinder_eval.power.trial_simulation import (
     TrialModel,
@@ -121,7 +115,7 @@ def test_fast_path_replicate_is_what_stepped_wedge_reports_on_the_same_cells(tri
     import pandas as pd
 
     from pathfinder_eval.data.source import CELL_COLUMNS, LONG_COLUMNS, OutcomeData
-    from pathfinder_eval.estimators.stepped_wedge import SteppedWedge
+    from pathfinder_eval.estimators.stepped_wedge.lmm_estimator import SteppedWedge
     from pathfinder_eval.evaluate import describe_outcome
     from pathfinder_eval.panel import build_panel
     from pathfinder_eval.power.trial_simulation import _draw, _prepare
@@ -235,7 +229,7 @@ def test_cli_mdes_by_simulation(trial, tmp_path, capsys):
 def test_fast_path_single_start_reaches_the_five_start_optimum(model, structure):
     """Starting REML at the true parameters (one optimiser run) ends where the estimator's
     default five starts do."""
-    from pathfinder_eval.estimators.sw_lmm import CellSummaries, fit_reml
+    from pathfinder_eval.estimators.stepped_wedge.lmm import CellSummaries, fit_reml
     from pathfinder_eval.power.trial_simulation import _draw, _prepare
 
     prep = _prepare(TrialModel(stepped_wedge([2] * 5), model, 25, structure))
@@ -257,8 +251,8 @@ def test_incomplete_and_exposure_time_power_agree_with_analytic_gls(shape):
     Carlo SEs of the analytic GLS power."""
     from scipy import stats
 
-    from pathfinder_eval.estimators.stepped_wedge import effect_contrasts
-    from pathfinder_eval.estimators.sw_lmm import CellSummaries, fit_reml, fixed_effects
+    from pathfinder_eval.estimators.stepped_wedge.design import effect_contrasts
+    from pathfinder_eval.estimators.stepped_wedge.lmm import CellSummaries, fit_reml, fixed_effects
     from pathfinder_eval.power.trial_simulation import _draw, _prepare
 
     design = stepped_wedge([4] * 4, transition=1 if shape == "immediate" else 0)

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pathfinder_eval.estimators import sw_gee
-from pathfinder_eval.estimators.sw_gee import Records, fit_gee, gee_data
-from pathfinder_eval.estimators.sw_lmm import fixed_effects, summarise_records
+from pathfinder_eval.estimators.stepped_wedge import gee as sw_gee
+from pathfinder_eval.estimators.stepped_wedge.gee import Records, fit_gee, gee_data
+from pathfinder_eval.estimators.stepped_wedge.lmm import fixed_effects, summarise_records
 from sw_helpers import records
 
 REF = pd.read_csv(

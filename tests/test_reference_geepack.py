@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pathfinder_eval.estimators.sw_gee import SteppedWedgeGEE, fit_gee, gee_data
-from pathfinder_eval.estimators.sw_lmm import fixed_effects, summarise_records
-from pathfinder_eval.spec import Inference
+from pathfinder_eval.estimators.stepped_wedge.gee import fit_gee, gee_data
+from pathfinder_eval.estimators.stepped_wedge.gee_estimator import SteppedWedgeGEE
+from pathfinder_eval.estimators.stepped_wedge.lmm import fixed_effects, summarise_records
+from pathfinder_eval.settings import Inference
 from sw_helpers import SHARED_SW, panel_from_records
 
 HERE = Path(__file__).resolve().parent / "reference" / "r_geepack_stepped_wedge"

@@ -6,9 +6,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from pathfinder_eval.estimators.stepped_wedge import SteppedWedge, trial_arrays
-from pathfinder_eval.estimators.sw_lmm import fixed_effects, profiled_criterion
-from pathfinder_eval.spec import Inference
+from pathfinder_eval.estimators.stepped_wedge.design import trial_arrays
+from pathfinder_eval.estimators.stepped_wedge.lmm import fixed_effects, profiled_criterion
+from pathfinder_eval.estimators.stepped_wedge.lmm_estimator import SteppedWedge
+from pathfinder_eval.settings import Inference
 from sw_helpers import REF, dataset_panel
 
 # Both sides optimise the same REML criterion to ~1e-9 (R with tightened tolerances): the

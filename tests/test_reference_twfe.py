@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pathfinder_eval.estimators.twfe import EventStudy, TwoWayFixedEffects
+from pathfinder_eval.estimators.did.twfe import EventStudy, TwoWayFixedEffects
 from test_twfe import make_panel
 
 REF = Path(__file__).resolve().parent / "reference" / "r_sandwich_twfe"
@@ -30,7 +30,7 @@ def panel(tmp_path):
 
 
 def test_twfe_matches_r(tmp_path, reference):
-    from pathfinder_eval.spec import Inference
+    from pathfinder_eval.settings import Inference
 
     cr1 = Inference(method="cluster_robust")
     res = TwoWayFixedEffects(inference=cr1).fit(panel(tmp_path), "y", "a")
@@ -40,7 +40,7 @@ def test_twfe_matches_r(tmp_path, reference):
 
 
 def test_event_study_matches_r(tmp_path, reference):
-    from pathfinder_eval.spec import Inference
+    from pathfinder_eval.settings import Inference
 
     cr1 = Inference(method="cluster_robust")
     res = EventStudy(min_lead=-3, max_lag=2, inference=cr1).fit(panel(tmp_path), "y", "es")
@@ -74,7 +74,7 @@ def test_event_study_default_with_few_treated_matches_clubsandwich_cr2(tmp_path)
 def test_twfe_small_sample_inference_options(tmp_path):
     """inference: cr2 reproduces clubSandwich (tests/reference/r_clubsandwich_twfe); the
     randomisation and Conley-Taber options replace the p-value and interval, keep CR1's SE."""
-    from pathfinder_eval.spec import Inference
+    from pathfinder_eval.settings import Inference
 
     p = panel(tmp_path)
     ref = pd.read_csv(REF.parent / "r_clubsandwich_twfe" / "values.csv")

@@ -14,8 +14,8 @@ import pytest
 from pathfinder_eval.cli import main
 from pathfinder_eval.data.records import records_outcomes
 from pathfinder_eval.errors import DataError, DesignError, EstimationError
-from pathfinder_eval.estimators.stepped_wedge import SteppedWedge, trial_arrays
-from pathfinder_eval.estimators.sw_lmm import (
+from pathfinder_eval.estimators.stepped_wedge.design import trial_arrays
+from pathfinder_eval.estimators.stepped_wedge.lmm import (
     fit_reml,
     fixed_effects,
     kenward_roger_df,
@@ -23,8 +23,10 @@ from pathfinder_eval.estimators.sw_lmm import (
     small_sample,
     summarise_records,
 )
+from pathfinder_eval.estimators.stepped_wedge.lmm_estimator import SteppedWedge
 from pathfinder_eval.evaluate import build_estimator
-from pathfinder_eval.spec import Inference, load_design
+from pathfinder_eval.settings import Inference
+from pathfinder_eval.spec import load_design
 from sw_helpers import DATASETS, REF, ROOT, panel_from_records, records
 
 # The cell-space formulas and the dense ones are algebraically identical: agreement is limited

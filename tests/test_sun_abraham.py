@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
 
-from pathfinder_eval.estimators.sun_abraham import SunAbraham, sun_abraham
+from pathfinder_eval.estimators.did.sun_abraham import SunAbraham, sun_abraham
 from pathfinder_eval.inference.cr2 import cr2_inference
-from pathfinder_eval.spec import Inference
+from pathfinder_eval.settings import Inference
 from test_twfe import make_panel
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,9 +8,14 @@ import pandas as pd
 import pytest
 
 from pathfinder_eval.errors import DesignError, EstimationError
-from pathfinder_eval.estimators.sw_gee import Records, SteppedWedgeGEE, _score, fit_gee, gee_data
-from pathfinder_eval.estimators.sw_lmm import CellSummaries, fixed_effects, summarise_records
-from pathfinder_eval.spec import Inference
+from pathfinder_eval.estimators.stepped_wedge.gee import Records, _score, fit_gee, gee_data
+from pathfinder_eval.estimators.stepped_wedge.gee_estimator import SteppedWedgeGEE
+from pathfinder_eval.estimators.stepped_wedge.lmm import (
+    CellSummaries,
+    fixed_effects,
+    summarise_records,
+)
+from pathfinder_eval.settings import Inference
 from sw_gee_oracle import oracle_fit
 from sw_helpers import dataset_panel, panel_from_records
 

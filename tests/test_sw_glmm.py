@@ -14,17 +14,18 @@ from scipy import integrate, optimize, special, stats
 
 from pathfinder_eval.data.source import OutcomeData
 from pathfinder_eval.errors import DesignError, EstimationError
-from pathfinder_eval.estimators.sw_glmm import (
+from pathfinder_eval.estimators.stepped_wedge.glmm import (
     LOGIT_LATENT_VARIANCE,
     THETA_NAMES,
     CountCells,
-    SteppedWedgeGLMM,
     deviance,
     glm_start,
 )
-from pathfinder_eval.estimators.sw_lmm import fixed_effects
+from pathfinder_eval.estimators.stepped_wedge.glmm_estimator import SteppedWedgeGLMM
+from pathfinder_eval.estimators.stepped_wedge.lmm import fixed_effects
 from pathfinder_eval.panel import OutcomeInfo, build_panel
-from pathfinder_eval.spec import Inference, load_design
+from pathfinder_eval.settings import Inference
+from pathfinder_eval.spec import load_design
 from sw_helpers import DESIGN, SHARED_SW, panel_from_records
 
 REF = Path(__file__).resolve().parent / "reference" / "r_lme4_glmm_stepped_wedge"

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from pathfinder_eval.errors import EstimationError
-from pathfinder_eval.estimators.sw_lmm import (
+from pathfinder_eval.estimators.stepped_wedge.lmm import (
     fit_reml,
     fixed_effects,
     kenward_roger_df,
@@ -20,7 +20,7 @@ from pathfinder_eval.estimators.sw_lmm import (
     small_sample,
     summarise_records,
 )
-from pathfinder_eval.estimators.sw_lmm_records import fit_records
+from pathfinder_eval.estimators.stepped_wedge.lmm_records import fit_records
 from sw_helpers import REF as CELL_REF
 from test_stepped_wedge import _dense_deviance, _dense_kr
 

@@ -11,13 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pathfinder_eval.estimators.sw_lmm import (
+from pathfinder_eval.estimators.stepped_wedge.lmm import (
     CellSummaries,
     fit_reml,
     fixed_effects,
     summarise_records,
 )
-from pathfinder_eval.inference.randomisation import allocations, randomisation_test
+from pathfinder_eval.estimators.stepped_wedge.randomisation import randomisation_test
+from pathfinder_eval.inference.permutation import allocations
 from sw_helpers import REF
 
 # Same arithmetic by two routes (cell-space GLS vs N × N solves): rounding only.

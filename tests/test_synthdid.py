@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pathfinder_eval.estimators.synthdid_core import (
+from pathfinder_eval.estimators.synthetic.core import (
     bootstrap_se,
     jackknife_se,
     placebo_draws,

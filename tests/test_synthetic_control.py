@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pathfinder_eval.estimators.synthdid_core import synthdid
-from pathfinder_eval.estimators.synthetic import (
+from pathfinder_eval.estimators.synthetic.conformal import conformal_interval, conformal_pvalue
+from pathfinder_eval.estimators.synthetic.core import synthdid
+from pathfinder_eval.estimators.synthetic.estimators import (
     SyntheticControl,
     SyntheticDiD,
     synthetic_control_unit,
 )
-from pathfinder_eval.inference.conformal import conformal_interval, conformal_pvalue
 from test_twfe import make_panel
 
 
@@ -121,7 +121,7 @@ def test_size_of_permutation_and_conformal_tests_by_simulation():
 
 
 def test_sdid_jackknife_option_equals_the_core_jackknife(tmp_path):
-    from pathfinder_eval.estimators.synthdid_core import jackknife_se
+    from pathfinder_eval.estimators.synthetic.core import jackknife_se
 
     rng = np.random.default_rng(8)
     y = factor_panel(rng, n0=25, t=12, n1=3)
@@ -141,7 +141,7 @@ def test_jackknife_with_one_treated_unit_is_not_estimable(tmp_path):
 
 
 def test_predictor_weights_never_fit_worse_than_equal_weights():
-    from pathfinder_eval.estimators.sc_predictors import predictor_weights
+    from pathfinder_eval.estimators.synthetic.predictors import predictor_weights
 
     rng = np.random.default_rng(4)
     y0 = rng.normal(size=(25, 8)).cumsum(axis=1)

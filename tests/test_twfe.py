@@ -8,9 +8,10 @@ import pytest
 import statsmodels.formula.api as smf
 
 from pathfinder_eval.data.source import LONG_COLUMNS, OutcomeData
-from pathfinder_eval.estimators.twfe import EventStudy, TwoWayFixedEffects
+from pathfinder_eval.estimators.did.twfe import EventStudy, TwoWayFixedEffects
 from pathfinder_eval.panel import OutcomeInfo, build_panel
-from pathfinder_eval.spec import Inference, load_design
+from pathfinder_eval.settings import Inference
+from pathfinder_eval.spec import load_design
 
 CR1 = Inference(method="cluster_robust")  # analytic inference: no bootstrap draws
 # Two implementations of the same linear algebra agree to floating-point noise.

@@ -11,7 +11,7 @@ import pytest
 
 from pathfinder_eval.data.source import LONG_COLUMNS, OutcomeData
 from pathfinder_eval.errors import EstimationError
-from pathfinder_eval.estimators.twfe_poisson import PoissonTWFE, poisson_twfe
+from pathfinder_eval.estimators.did.twfe_poisson import PoissonTWFE, poisson_twfe
 from pathfinder_eval.panel import OutcomeInfo, build_panel
 from pathfinder_eval.spec import load_design
 from test_twfe import DESIGN

@@ -6,16 +6,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pathfinder_eval.estimators.bacon import BaconDecomposition
-from pathfinder_eval.estimators.callaway_santanna import CallawaySantAnna
-from pathfinder_eval.estimators.imputation import Imputation
-from pathfinder_eval.estimators.stepped_wedge import SteppedWedge
-from pathfinder_eval.estimators.sun_abraham import SunAbraham
-from pathfinder_eval.estimators.sw_gee import SteppedWedgeGEE
-from pathfinder_eval.estimators.sw_glmm import SteppedWedgeGLMM
-from pathfinder_eval.estimators.synthetic import SyntheticControl, SyntheticDiD
-from pathfinder_eval.estimators.twfe import EventStudy, TwoWayFixedEffects
-from pathfinder_eval.estimators.twfe_poisson import PoissonTWFE
+from pathfinder_eval.estimators.did.bacon import BaconDecomposition
+from pathfinder_eval.estimators.did.callaway_santanna import CallawaySantAnna
+from pathfinder_eval.estimators.did.imputation import Imputation
+from pathfinder_eval.estimators.did.sun_abraham import SunAbraham
+from pathfinder_eval.estimators.did.twfe import EventStudy, TwoWayFixedEffects
+from pathfinder_eval.estimators.did.twfe_poisson import PoissonTWFE
+from pathfinder_eval.estimators.stepped_wedge.gee_estimator import SteppedWedgeGEE
+from pathfinder_eval.estimators.stepped_wedge.glmm_estimator import SteppedWedgeGLMM
+from pathfinder_eval.estimators.stepped_wedge.lmm_estimator import SteppedWedge
+from pathfinder_eval.estimators.synthetic.estimators import SyntheticControl, SyntheticDiD
 from pathfinder_eval.settings import OPTIONS, EstimatorSettings
 from pathfinder_eval.spec import Estimator
 

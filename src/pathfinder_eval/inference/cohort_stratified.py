@@ -34,14 +34,10 @@ reference; with three treated LAs its test rejects a true null about a third of 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pathfinder_eval.errors import EstimationError
-
-if TYPE_CHECKING:  # the estimator imports this module
-    from pathfinder_eval.estimators.callaway_santanna import GroupTimeATT
 
 
 @dataclass(frozen=True)
@@ -52,38 +48,6 @@ class CohortStratified:
     std_error: np.ndarray
     df: np.ndarray
     singletons: int
-
-
-def unit_strata(gt: GroupTimeATT) -> np.ndarray:
-    """(n,) stratum code of each unit: its cohort's index in gt.cohorts, never treated last."""
-    never = np.isnan(gt.unit_cohort)
-    codes = np.searchsorted(gt.cohorts, np.nan_to_num(gt.unit_cohort))
-    return np.where(never, len(gt.cohorts), codes).astype(np.int64)
-
-
-def stratum_weights(gt: GroupTimeATT, weights: np.ndarray) -> np.ndarray:
-    """(m, S, T) a_s of each aggregate row (weights (m, k) on the cells), so that row r equals
-    Σ_i a[r, s(i)] · y_i."""
-    sizes = np.bincount(unit_strata(gt), minlength=len(gt.cohorts) + 1).astype(float)
-    cell_code = np.searchsorted(gt.cohorts, gt.group)
-    treated = cell_code[:, None] == np.arange(len(sizes))[None, :]  # (k, S)
-    n_comp = gt.comparison @ sizes
-    with np.errstate(divide="ignore", invalid="ignore"):
-        share = np.where(treated, 1.0 / sizes[None, :], 0.0) - np.where(
-            gt.comparison, 1.0 / n_comp[:, None], 0.0
-        )  # (k, S): each stratum's weight on the cell's long difference
-    cells = np.arange(len(gt.att))
-    diff = np.zeros((len(gt.att), len(gt.periods)))
-    diff[cells, np.searchsorted(gt.periods, gt.time)] += 1.0
-    diff[cells, np.searchsorted(gt.periods, gt.base)] -= 1.0
-    return np.einsum("rk,ks,kt->rst", weights, share, diff)
-
-
-def cohort_stratified(y: np.ndarray, gt: GroupTimeATT, weights: np.ndarray) -> CohortStratified:
-    """Stratified variance and Bell-McCaffrey df (module docstring) of the aggregates
-    weights @ gt.att; y: (n, T) the balanced outcomes the cells were estimated from."""
-    a = stratum_weights(gt, weights)
-    return stratified_linear(y, np.ones(y.shape, dtype=bool), unit_strata(gt), a)
 
 
 def stratified_linear(

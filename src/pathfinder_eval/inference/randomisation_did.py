@@ -34,7 +34,7 @@ import numpy as np
 
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.inference.cr2 import two_way_projection
-from pathfinder_eval.inference.randomisation import allocations, invert_test
+from pathfinder_eval.inference.permutation import allocations, invert_test
 
 # Statistics this close to the observed one count as at least as extreme (ties in exact
 # enumeration must not depend on rounding); relative to the largest |statistic|.

@@ -19,8 +19,7 @@ import numpy as np
 from scipy import stats
 
 from pathfinder_eval.errors import PathfinderError
-from pathfinder_eval.power.panel_simulation import PanelResampler
-from pathfinder_eval.power.simulate import SimulatedPower, simulate_power
+from pathfinder_eval.power.simulate import DataGenerator, SimulatedPower, simulate_power
 from pathfinder_eval.power.trial_simulation import SimulatedMdes
 from pathfinder_eval.spec import DesignSpec
 
@@ -41,7 +40,7 @@ def search_mdes(
     alpha: float = 0.05,
     workers: int | None = None,
     scheduler: str | None = None,
-    panel: PanelResampler | None = None,
+    panel: DataGenerator | None = None,
     level: float = 0.95,
 ) -> SimulatedMdes:
     """Smallest |effect| in `direction` (sign) with `target` power; each point is a full

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 from tqdm import tqdm
@@ -26,8 +26,24 @@ from pathfinder_eval.panel import build_panel
 from pathfinder_eval.registry import entry
 from pathfinder_eval.spec import DesignSpec
 
-if TYPE_CHECKING:
-    from pathfinder_eval.power.panel_simulation import PanelResampler
+
+class DataGenerator(Protocol):
+    """Makes one replicate data set with `effect` injected (picklable, for worker processes):
+    the design's own generator (`DesignGenerator`) or null panels resampled from real data
+    (power/panel_simulation.PanelResampler)."""
+
+    def replicate(self, effect: float, seed: int) -> OutcomeData: ...
+
+
+@dataclass(frozen=True)
+class DesignGenerator:
+    """The design's generator (simulated trial or synthetic LA panel) for one outcome."""
+
+    spec: DesignSpec
+    outcome: str
+
+    def replicate(self, effect: float, seed: int) -> OutcomeData:
+        return simulated_data(self.spec, self.outcome, effect, seed)
 
 
 @dataclass(frozen=True)
@@ -39,7 +55,7 @@ class Task:
     outcome: str
     effect: float
     seed: int
-    panel: PanelResampler | None = None  # resample a real panel, not the design's generator
+    source: DataGenerator
 
 
 @dataclass(frozen=True)
@@ -74,19 +90,18 @@ def simulated_data(spec: DesignSpec, outcome: str, effect: float, seed: int) -> 
 
 def run_task(task: Task) -> tuple[float, float]:
     """(estimate, p-value) of the analysis's overall effect in one simulated data set."""
-    spec = task.spec.model_copy(
-        update={"outcomes": tuple(o for o in task.spec.outcomes if o.id == task.outcome)}
-    )
-    if task.panel is None:
-        data = simulated_data(spec, task.outcome, task.effect, task.seed)
-    else:
-        data = task.panel.replicate(task.effect, task.seed)
-    panel = build_panel(spec, data, describe_outcome(spec))
+    spec = only_outcome(task.spec, task.outcome)
+    panel = build_panel(spec, task.source.replicate(task.effect, task.seed), describe_outcome(spec))
     estimator = build_estimator(spec, task.analysis, task.seed)
     estimator = estimator.for_placebo()  # robustness refits: not needed
     analysis = spec.analyses[task.analysis]
     row = estimator.fit(panel, task.outcome, analysis.id, analysis.level).table.iloc[0]
     return float(row["estimate"]), float(row["p_value"])
+
+
+def only_outcome(spec: DesignSpec, outcome: str) -> DesignSpec:
+    """The design with one outcome: what a replicate generates and analyses."""
+    return spec.model_copy(update={"outcomes": tuple(o for o in spec.outcomes if o.id == outcome)})
 
 
 def default_effect(spec: DesignSpec, outcome: str) -> float:
@@ -111,13 +126,15 @@ def simulate_power(
     workers: int | None = None,
     scheduler: str | None = None,
     progress: bool = True,
-    panel: PanelResampler | None = None,
+    panel: DataGenerator | None = None,
 ) -> SimulatedPower:
     """Run `n_sims` replicates of one analysis × outcome (defaults: the first estimable
-    analysis and the first outcome); `panel`: null panels resampled from real data."""
+    analysis and the first outcome); `panel`: another data source than the design's own
+    generator (e.g. null panels resampled from real data)."""
     index = _analysis_index(spec, analysis)
     outcome = outcome or spec.outcomes[0].id
-    tasks = [Task(spec, index, outcome, effect, s, panel) for s in replicate_seeds(seed, n_sims)]
+    source = panel or DesignGenerator(only_outcome(spec, outcome), outcome)
+    tasks = [Task(spec, index, outcome, effect, s, source) for s in replicate_seeds(seed, n_sims)]
     show = progress and sys.stderr.isatty()
     if scheduler is not None:
         results = _on_dask(tasks, scheduler, show)

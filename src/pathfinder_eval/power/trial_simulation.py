@@ -30,28 +30,28 @@ import numpy as np
 from scipy import stats
 from tqdm import tqdm
 
-from pathfinder_eval.estimators.stepped_wedge import (
-    SteppedWedge,
+from pathfinder_eval.estimators.stepped_wedge.design import (
     TrialArrays,
     check_design,
     effect_contrasts,
 )
-from pathfinder_eval.estimators.sw_lmm import (
+from pathfinder_eval.estimators.stepped_wedge.lmm import (
     CellSummaries,
     FixedEffects,
-    Structure,
     fit_reml,
     fixed_effects,
     kenward_roger_df,
     satterthwaite_df,
     small_sample,
 )
+from pathfinder_eval.estimators.stepped_wedge.lmm_estimator import SteppedWedge
 from pathfinder_eval.evaluate import build_estimator
+from pathfinder_eval.inference.permutation import allocation_count
 from pathfinder_eval.inference.policy import default_lmm_method
-from pathfinder_eval.inference.randomisation import allocation_count
 from pathfinder_eval.power.analytic import VarianceModel, cell_covariance, gls_precision, mdes
 from pathfinder_eval.power.design import trial_matrix
 from pathfinder_eval.power.simulate import SimulatedPower, _analysis_index
+from pathfinder_eval.settings import Structure
 from pathfinder_eval.spec import DesignSpec
 
 Method = Literal["kenward_roger", "satterthwaite", "model_based"]

@@ -8,18 +8,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pathfinder_eval.estimators.bacon import (
+from pathfinder_eval.estimators.did.bacon import (
     EARLIER_VS_LATER,
     LATER_VS_EARLIER,
     TREATED_VS_NEVER,
     bacon_decomposition,
 )
-from pathfinder_eval.estimators.callaway_santanna import (
-    aggregate,
-    group_time_att,
-    multiplier_bootstrap,
-    pretest,
-)
+from pathfinder_eval.estimators.did.group_time import aggregate, group_time_att
+from pathfinder_eval.estimators.did.group_time_inference import multiplier_bootstrap, pretest
 from pathfinder_eval.replications.registry import Entry, Published, Reproduced, register
 
 DID_README = (

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pathfinder_eval.estimators.did2x2 import did_2x2
+from pathfinder_eval.estimators.did.did2x2 import did_2x2
 from pathfinder_eval.replications.registry import Entry, Published, Reproduced, register
 
 BOOK = "Wooldridge, Introductory Econometrics: A Modern Approach, Example 13.3"

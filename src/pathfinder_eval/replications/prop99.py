@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pathfinder_eval.estimators.synthdid_core import placebo_draws, synthdid
+from pathfinder_eval.estimators.synthetic.core import placebo_draws, synthdid
 from pathfinder_eval.replications.registry import Entry, Published, Reproduced, register
 
 REPLICATIONS, SEED = 1000, 12345

@@ -14,9 +14,9 @@ import pandas as pd
 from scipy import stats
 
 from pathfinder_eval.errors import DataError
-from pathfinder_eval.estimators.sw_gee import Records, fit_gee, gee_data
-from pathfinder_eval.estimators.sw_glmm import CountCells, fit_glmm
-from pathfinder_eval.estimators.sw_lmm import fit_reml, fixed_effects, summarise_records
+from pathfinder_eval.estimators.stepped_wedge.gee import Records, fit_gee, gee_data
+from pathfinder_eval.estimators.stepped_wedge.glmm import CountCells, fit_glmm
+from pathfinder_eval.estimators.stepped_wedge.lmm import fit_reml, fixed_effects, summarise_records
 from pathfinder_eval.replications.registry import Entry, Published, Reproduced, register
 
 GEECRT = "geeCRT 1.1.4 vignette (inst/doc/geeCRT.html), geemaee on sampleSWCRTSmall, y_con"

@@ -21,13 +21,8 @@ import numpy as np
 import pandas as pd
 
 from pathfinder_eval.errors import EstimationError
-from pathfinder_eval.estimators.twfe import few_cluster_warnings
-from pathfinder_eval.inference.cluster import (
-    TSummary,
-    rescale_covariance,
-    t_summary,
-    wald_test,
-)
+from pathfinder_eval.estimators.did.two_way import absorb_two_way, few_cluster_warnings
+from pathfinder_eval.inference.cluster import TSummary, rescale_covariance, t_summary, wald_test
 from pathfinder_eval.inference.cohort_stratified import CohortStratified, stratified_cells
 from pathfinder_eval.inference.cr2 import CR2Result, cr2_inference
 from pathfinder_eval.inference.policy import SMALL_SAMPLE_TREATED, Choice, few_treated
@@ -36,27 +31,6 @@ from pathfinder_eval.results import EffectEstimates, InferenceUsed, estimates_ta
 from pathfinder_eval.settings import SunAbrahamOptions
 
 CONTROLS = ("never_treated", "last_treated")
-
-
-def absorb_two_way(m: np.ndarray, unit: np.ndarray, period: np.ndarray) -> np.ndarray:
-    """Residuals of the columns of m (n, p) on unit and period dummies, exactly, for any
-    (unbalanced) panel: demean within unit, then project on the unit-demeaned period dummies
-    (Frisch–Waugh–Lovell). unit, period: (n,) integer codes 0..U−1, 0..T−1."""
-    m = np.asarray(m, dtype=float).reshape(len(unit), -1)
-    n_units = int(unit.max()) + 1
-    counts = np.bincount(unit, minlength=n_units).astype(float)
-
-    def within(a: np.ndarray) -> np.ndarray:
-        sums = np.zeros((n_units, a.shape[1]))
-        np.add.at(sums, unit, a)
-        return a - (sums / counts[:, None])[unit]
-
-    mu = within(m)
-    dummies = np.zeros((len(unit), int(period.max()) + 1))
-    dummies[np.arange(len(unit)), period] = 1.0
-    pu = within(dummies)
-    coef, *_ = np.linalg.lstsq(pu, mu, rcond=None)
-    return mu - pu @ coef
 
 
 @dataclass(frozen=True)

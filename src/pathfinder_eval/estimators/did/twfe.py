@@ -8,26 +8,29 @@ D'Haultfœuille 2020, AER 110:2964–2996). It is reported as the conventional b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
-from linearmodels import PanelOLS
 
 from pathfinder_eval.errors import EstimationError
+from pathfinder_eval.estimators.did.two_way import (
+    INFERENCE_LABEL,
+    few_cluster_warnings,
+    fit_twfe,
+    leave_one_treated_out,
+)
 from pathfinder_eval.inference.cluster import t_summary, wald_test
 from pathfinder_eval.inference.conley_taber import conley_taber
 from pathfinder_eval.inference.cr2 import cr2_inference
 from pathfinder_eval.inference.honest_did import sensitivity_rm, sensitivity_sd
-from pathfinder_eval.inference.policy import SMALL_SAMPLE_TREATED, few_treated
+from pathfinder_eval.inference.policy import few_treated
 from pathfinder_eval.inference.randomisation_did import timing_randomisation
 from pathfinder_eval.inference.wild_bootstrap import wild_cluster_bootstrap
 from pathfinder_eval.panel import ValidatedPanel
 from pathfinder_eval.results import EffectEstimates, InferenceKey, InferenceUsed, estimates_table
 from pathfinder_eval.settings import EventStudyOptions, TwfeOptions
 
-INFERENCE_LABEL = "cluster-robust by unit (CR1), t(G−1) reference"
 # inference.method → the InferenceUsed key (report/validity.py states its conditions)
 METHOD_KEY: dict[str, InferenceKey] = {
     "cluster_robust": "cr1",
@@ -36,43 +39,6 @@ METHOD_KEY: dict[str, InferenceKey] = {
     "randomisation": "timing_randomisation",
     "conley_taber": "conley_taber",
 }
-
-
-@dataclass(frozen=True)
-class PanelFit:
-    """A fixed-effects regression. params: (k,); vcov: (k, k); names: k term names."""
-
-    names: tuple[str, ...]
-    params: np.ndarray
-    vcov: np.ndarray
-    n_obs: int
-    n_clusters: int
-
-
-def fit_twfe(cells: pd.DataFrame, regressors: list[str], weighted: bool = False) -> PanelFit:
-    """OLS of y on regressors with unit and period effects; CR1 covariance clustered by unit.
-
-    CR1 here is G/(G−1)·(N−1)/(N−K) with all absorbed effects counted in K, as linearmodels
-    computes it with `debiased=True, group_debias=True` (identical to statsmodels OLS with
-    dummy variables and cluster-robust covariance; checked in tests).
-    """
-    data = cells.set_index(["unit", "period"])
-    model = PanelOLS(
-        data["y"],
-        data[regressors],
-        entity_effects=True,
-        time_effects=True,
-        weights=data["weight"] if weighted else None,
-        check_rank=False,
-    )
-    res = model.fit(cov_type="clustered", cluster_entity=True, debiased=True, group_debias=True)
-    return PanelFit(
-        tuple(regressors),
-        res.params.to_numpy(),
-        res.cov.to_numpy(),
-        int(res.nobs),
-        int(cells["unit"].nunique()),
-    )
 
 
 class TwoWayFixedEffects(TwfeOptions):
@@ -342,29 +308,3 @@ class EventStudy(EventStudyOptions):
                 continue
             out[key] = {"method": res.method, "rows": res.rows(), "breakdown": res.breakdown}
         return out
-
-
-def leave_one_treated_out(cells: pd.DataFrame, weighted: bool) -> dict[str, float]:
-    """The TWFE estimate re-fitted without each treated unit in turn (robustness: is one LA
-    driving the result?). Empty when there are fewer than two treated units."""
-    treated = sorted(set(cells.loc[cells["role"] == "treated", "unit"]))
-    if len(treated) < 2:
-        return {}
-    return {
-        u: float(fit_twfe(cells[cells["unit"] != u], ["treated"], weighted).params[0])
-        for u in treated
-    }
-
-
-def few_cluster_warnings(n_treated: int, n_clusters: int) -> tuple[str, ...]:
-    """Plain statements of when cluster-robust inference is unreliable (MacKinnon & Webb 2017)."""
-    out = []
-    if n_treated < SMALL_SAMPLE_TREATED:
-        out.append(
-            f"Only {n_treated} treated units: cluster-robust standard errors can over-reject "
-            "badly when few clusters are treated (MacKinnon & Webb 2017, J. Applied "
-            "Econometrics 32:233–254); read these p-values as indicative only."
-        )
-    if n_clusters < 30:
-        out.append(f"Only {n_clusters} clusters in all: the t(G−1) reference is approximate.")
-    return tuple(out)

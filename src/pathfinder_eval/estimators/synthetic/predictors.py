@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize
 
-from pathfinder_eval.estimators.synthdid_core import simplex_weights
+from pathfinder_eval.estimators.synthetic.core import simplex_weights
 
 
 @dataclass(frozen=True)

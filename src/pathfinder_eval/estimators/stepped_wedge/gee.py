@@ -36,49 +36,50 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from pathfinder_eval.errors import EstimationError
-from pathfinder_eval.estimators.stepped_wedge import (
-    Contrast,
-    TrialArrays,
-    check_design,
-    contrast_weights,
-    design_summary,
-    effect_contrasts,
-    trial_arrays,
-    wald_row,
-)
-from pathfinder_eval.estimators.sw_lmm import CellSummaries, FixedEffects, fixed_effects
-from pathfinder_eval.inference.policy import fixed_default
-from pathfinder_eval.panel import ValidatedPanel
-from pathfinder_eval.results import EffectEstimates, InferenceKey, InferenceUsed, estimates_table
-from pathfinder_eval.settings import Correlation, SteppedWedgeGeeOptions
+from pathfinder_eval.estimators.stepped_wedge.lmm import CellSummaries
+from pathfinder_eval.settings import Correlation
 from pathfinder_eval.settings import CorrelationMethod as Method
 from pathfinder_eval.settings import GeeFamily as Family
 
 VARIANCES = ("MB", "BC0", "BC1", "BC2", "BC3")
+
+
 LINK = {"gaussian": "identity", "binomial": "logit", "poisson": "log"}
+
+
 PARAMETERS = {
     "independence": (),
     "exchangeable": ("alpha",),
     "nested_exchangeable": ("alpha0", "alpha1"),
     "exponential_decay": ("alpha0", "rho"),
 }
+
+
 # Fisher scoring stops when no parameter moves by more than this (geeCRT's `epsilon`; its
 # vignette uses 1e-3, which leaves estimates ~1e-5 from the root; the estimator iterates on).
 TOL = 1e-10
+
+
 MAX_ITER = 500
+
+
 # Shrink steps of the correlation parameters back into the admissible range (geeCRT: 20).
 MAX_SHRINK = 20
+
+
 # Exponential decay: start values of ρ searched on this grid; a Fisher step that takes (α0, ρ)
 # out of the admissible set (ρ ∈ [0, 1], correlations in range, positive definite working
 # covariance) is halved up to MAX_HALVING times before the fit fails as having no admissible root.
 DECAY_GRID = np.linspace(0.02, 0.98, 49)
+
+
 MAX_HALVING = 30
+
+
 # geeCRT caps each cluster's leverage at 0.75 in the Fay-Graubard correction.
 FG_CAP = 0.75
 
@@ -615,190 +616,3 @@ def _variance(
         step,
         shrinks,
     )
-
-
-SE_OF_METHOD = {
-    "kauermann_carroll": "BC1",
-    "model_based": "MB",
-    "sandwich": "BC0",
-    "mancl_derouen": "BC2",
-    "fay_graubard": "BC3",
-}
-KEY_OF_METHOD: dict[str, InferenceKey] = {
-    "kauermann_carroll": "gee_kauermann_carroll",
-    "model_based": "gee_model_based",
-    "sandwich": "gee_sandwich",
-    "mancl_derouen": "gee_mancl_derouen",
-    "fay_graubard": "gee_fay_graubard",
-}
-SE_LABEL = {
-    "MB": "model-based standard error",
-    "BC0": "robust sandwich standard error (BC0, Liang & Zeger 1986)",
-    "BC1": "Kauermann-Carroll bias-corrected sandwich (BC1)",
-    "BC2": "Mancl-DeRouen bias-corrected sandwich (BC2)",
-    "BC3": "Fay-Graubard bias-corrected sandwich (BC3)",
-}
-CORRELATION_LABEL = {
-    "independence": "independence",
-    "exchangeable": "exchangeable",
-    "nested_exchangeable": "nested exchangeable (within-period α0, between-period α1)",
-    "exponential_decay": "exponential decay (α0·ρ^|j−l|)",
-}
-SCALE = {"gaussian": "", "binomial": ", log odds ratio", "poisson": ", log rate ratio"}
-DF_RULE = "t with I − p degrees of freedom (I clusters, p mean parameters incl. period effects)"
-
-
-class SteppedWedgeGEE(SteppedWedgeGeeOptions):
-    """Population-averaged model for a stepped-wedge trial by GEE on cell summaries, with the
-    correlation parameters by MAEE (geeCRT's geemaee). `family`: gaussian (identity; needs
-    ssw), binomial (logit; events from `numerator`, else y × denominator) or poisson (log, counts
-    over the denominator's population, individuals counting 0 or 1); `correlation`: the
-    working correlation; `correlation_method`: maee | gee | moment (geepack's estimator).
-
-    Inference: every SE uses a t reference with I − p df. "default" is the Kauermann-Carroll
-    corrected sandwich, which kept the nominal size with t(I − p) in stepped-wedge simulations
-    with as few as 8–12 clusters (Li, Turner & Preisser 2018, Biometrics 74:1450–1458; Ford &
-    Westgate 2017 found MD conservative there; benchmarks/sw_binary_size.py finds it
-    conservative below 15 clusters, size 1.4% with 10 and 4.7% with 15, while the uncorrected
-    sandwich with z rejects 10–19%); "model_based", "sandwich" (BC0),
-    "kauermann_carroll" (BC1), "mancl_derouen" (BC2), "fay_graubard" (BC3)."""
-
-    def fit(
-        self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
-    ) -> EffectEstimates:
-        trial = trial_arrays(
-            _family_cells(panel.outcome_cells(outcome), self.family), panel.periods
-        )
-        fe = fixed_effects(trial.cells.observed, trial.start, self.effect)
-        check_design(trial, fe)
-        n_clusters, p = len(trial.clusters), fe.X.shape[2]
-        if n_clusters <= p:
-            raise EstimationError(
-                f"{n_clusters} clusters for {p} mean parameters leave no degrees of freedom "
-                "for the t reference (I − p)",
-                where="data",
-                fix="use fewer periods or more clusters",
-            )
-        fit = fit_gee(
-            gee_data(trial.cells, fe.X), self.family, self.correlation, self.correlation_method
-        )
-        choice = fixed_default(self.inference.method, "kauermann_carroll")
-        kind = SE_OF_METHOD[choice.method]
-        contrasts = {
-            term + SCALE[self.family]: c
-            for term, c in effect_contrasts(fe, self.effect, self.tate_window).items()
-        }
-        df = float(n_clusters - p)
-        rows = [_row(term, c, fit, kind, df, level) for term, c in contrasts.items()]
-        label = (
-            f"GEE ({self.family}/{LINK[self.family]}), working correlation "
-            f"{CORRELATION_LABEL[self.correlation]} by {self.correlation_method.upper()}; "
-            f"{SE_LABEL[kind]}, t({n_clusters - p}) reference"
-        )
-        effect = list(fe.effect)
-        return EffectEstimates(
-            analysis_id=analysis_id,
-            outcome=outcome,
-            estimator=self.name,
-            inference=InferenceUsed(
-                key=KEY_OF_METHOD[choice.method],
-                label=label,
-                chosen_by_default=choice.chosen_by_default,
-            ),
-            table=estimates_table(rows),
-            level=level,
-            vcov=fit.vcov[kind][np.ix_(effect, effect)],
-            n_units=n_clusters,
-            n_treated=int((trial.start < len(panel.periods)).sum()),
-            n_obs=int(trial.cells.observed.sum()),
-            diagnostics=MappingProxyType(
-                gee_diagnostics(fit, trial, fe, contrasts, panel, self, kind)
-            ),
-        )
-
-
-def _family_cells(cells: pd.DataFrame, family: Family) -> pd.DataFrame:
-    """A copy of the panel cells with y = event proportion and ssw of 0/1 individuals for
-    binomial and poisson (events: `numerator`, else y × denominator, whole numbers)."""
-    if family == "gaussian":
-        return cells
-    out = cells.copy()
-    given = out.get("numerator", pd.Series(np.nan, index=out.index))
-    events = given.where(given.notna(), out["y"] * out["denominator"])
-    column = "numerator" if given.notna().all() else "y × denominator (numerator missing)"
-    n = out["denominator"].to_numpy(float)
-    e = events.to_numpy(float)
-    bad = ~np.isfinite(e) | (np.abs(e - np.round(e)) > 1e-6) | (e < 0) | (e > n)
-    if bad.any():
-        row = out[bad].iloc[0]
-        raise EstimationError(
-            f"cell {row['unit']}, period {row['period']} has {e[bad][0]:g} events for "
-            f"{n[bad][0]:g} individuals: the {family} GEE needs a whole number of events "
-            "between 0 and the denominator",
-            where=f"column {column}",
-            fix="supply event counts (numerator) and population sizes (denominator)",
-        )
-    e = np.round(e)
-    out["y"] = e / n
-    out["ssw"] = e - e**2 / n
-    return out
-
-
-def _row(
-    term: str, contrast: Contrast, fit: GeeFit, kind: str, df: float, level: float
-) -> dict[str, Any]:
-    lvec = contrast.vector
-    p = len(fit.beta)
-    est = float(lvec @ fit.beta)
-    se = float(np.sqrt(lvec @ fit.vcov[kind][:p, :p] @ lvec))
-    return wald_row(term, est, se, df, level, contrast)
-
-
-def gee_diagnostics(
-    fit: GeeFit,
-    trial: TrialArrays,
-    fe: FixedEffects,
-    contrasts: dict[str, Contrast],
-    panel: ValidatedPanel,
-    est: SteppedWedgeGEE,
-    kind: str,
-) -> dict[str, Any]:
-    """JSON-ready facts: correlation parameters with their sandwich SEs, dispersion,
-    convergence, every SE type per term side by side, the df rule and the design summary."""
-    p = len(fit.beta)
-    alpha_se = {
-        name: {
-            k: float(np.sqrt(fit.vcov[k][p + j, p + j])) if fit.alpha_se_available else None
-            for k in VARIANCES[1:]
-        }
-        for j, name in enumerate(fit.alpha_names)
-    }
-    return {
-        "family": est.family,
-        "link": LINK[est.family],
-        "working_correlation": est.correlation,
-        "correlation_method": est.correlation_method,
-        "correlation_parameters": dict(zip(fit.alpha_names, fit.alpha.tolist(), strict=True)),
-        "correlation_parameter_se": alpha_se,
-        "correlation_se_note": None
-        if fit.alpha_se_available
-        else "not reported: geeCRT's correlation sandwich needs individual outcomes "
-        "(Σ 1/residual per cell) that continuous cell summaries do not determine",
-        "dispersion": fit.phi,
-        "convergence": {
-            "converged": True,
-            "iterations": fit.iterations,
-            "last_step": fit.max_step,
-            "tolerance": TOL,
-            "max_iterations": MAX_ITER,
-            "correlation_shrink_steps": fit.shrinks,
-        },
-        "standard_errors": {
-            term: {k: float(np.sqrt(c.vector @ fit.vcov[k][:p, :p] @ c.vector)) for k in VARIANCES}
-            for term, c in contrasts.items()
-        },
-        "se_used": kind,
-        "df_rule": DF_RULE,
-        "design": design_summary(trial, panel) | {"individuals": trial.cells.n_records},
-        "contrasts": contrast_weights(fe, contrasts),
-    }

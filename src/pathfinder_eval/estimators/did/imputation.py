@@ -21,13 +21,8 @@ import pandas as pd
 from scipy import linalg
 
 from pathfinder_eval.errors import EstimationError
-from pathfinder_eval.estimators.sun_abraham import absorb_two_way
-from pathfinder_eval.estimators.twfe import few_cluster_warnings
-from pathfinder_eval.inference.cluster import (
-    rescale_covariance,
-    t_summary,
-    wald_test,
-)
+from pathfinder_eval.estimators.did.two_way import absorb_two_way, few_cluster_warnings
+from pathfinder_eval.inference.cluster import rescale_covariance, t_summary, wald_test
 from pathfinder_eval.inference.cohort_stratified import CohortStratified, stratified_cells
 from pathfinder_eval.inference.policy import few_treated
 from pathfinder_eval.panel import ValidatedPanel

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from pathfinder_eval.errors import EstimationError
-from pathfinder_eval.estimators.twfe import INFERENCE_LABEL, few_cluster_warnings, fit_twfe
+from pathfinder_eval.estimators.did.two_way import INFERENCE_LABEL, few_cluster_warnings, fit_twfe
 from pathfinder_eval.inference.cluster import t_summary
 from pathfinder_eval.panel import ValidatedPanel
 from pathfinder_eval.results import EffectEstimates, InferenceUsed, estimates_table

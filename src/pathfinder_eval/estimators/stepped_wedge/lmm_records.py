@@ -33,19 +33,19 @@ import numpy as np
 from scipy import optimize, sparse
 
 from pathfinder_eval.errors import EstimationError
-from pathfinder_eval.estimators.sw_lmm import (
+from pathfinder_eval.estimators.stepped_wedge.lmm import (
     DECREMENT_TOL,
     LOG_2PI,
     STRUCTURES,
     THETA_NAMES,
     RemlFit,
     SmallSample,
-    Structure,
     _bounds,
     _psi,
     _starts,
     kenward_roger_adjustment,
 )
+from pathfinder_eval.settings import Structure
 
 # Starting values of ω = ψ²/σ² (each combined with sw_lmm's starts for Σ/σ²).
 OMEGA_STARTS = (0.1, 1.0)

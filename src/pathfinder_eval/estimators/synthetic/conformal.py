@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pathfinder_eval.estimators.synthdid_core import noise_level, simplex_weights
+from pathfinder_eval.estimators.synthetic.core import noise_level, simplex_weights
 
 
 def conformal_pvalue(y: np.ndarray, n0: int, t0: int, theta0: float) -> float:

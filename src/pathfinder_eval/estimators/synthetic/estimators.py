@@ -13,15 +13,15 @@ import numpy as np
 from scipy import stats
 
 from pathfinder_eval.errors import EstimationError
-from pathfinder_eval.estimators.sc_predictors import fixed_v_weights, predictor_weights
-from pathfinder_eval.estimators.synthdid_core import (
+from pathfinder_eval.estimators.synthetic.conformal import conformal_interval, conformal_pvalue
+from pathfinder_eval.estimators.synthetic.core import (
     SDIDFit,
     bootstrap_se,
     jackknife_se,
     placebo_draws,
     synthdid,
 )
-from pathfinder_eval.inference.conformal import conformal_interval, conformal_pvalue
+from pathfinder_eval.estimators.synthetic.predictors import fixed_v_weights, predictor_weights
 from pathfinder_eval.panel import ValidatedPanel
 from pathfinder_eval.results import EffectEstimates, InferenceKey, InferenceUsed, estimates_table
 from pathfinder_eval.settings import SyntheticControlOptions, SyntheticDidOptions

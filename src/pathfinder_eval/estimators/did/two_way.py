@@ -1,0 +1,98 @@
+"""Two-way fixed-effects regressions shared by the DiD estimators: the linearmodels fit with
+CR1 by unit, exact two-way absorption, leave-one-treated-out refits and few-cluster warnings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from linearmodels import PanelOLS
+
+from pathfinder_eval.inference.policy import SMALL_SAMPLE_TREATED
+
+INFERENCE_LABEL = "cluster-robust by unit (CR1), t(G−1) reference"
+
+
+@dataclass(frozen=True)
+class PanelFit:
+    """A fixed-effects regression. params: (k,); vcov: (k, k); names: k term names."""
+
+    names: tuple[str, ...]
+    params: np.ndarray
+    vcov: np.ndarray
+    n_obs: int
+    n_clusters: int
+
+
+def fit_twfe(cells: pd.DataFrame, regressors: list[str], weighted: bool = False) -> PanelFit:
+    """OLS of y on regressors with unit and period effects; CR1 covariance clustered by unit.
+
+    CR1 here is G/(G−1)·(N−1)/(N−K) with all absorbed effects counted in K, as linearmodels
+    computes it with `debiased=True, group_debias=True` (identical to statsmodels OLS with
+    dummy variables and cluster-robust covariance; checked in tests).
+    """
+    data = cells.set_index(["unit", "period"])
+    model = PanelOLS(
+        data["y"],
+        data[regressors],
+        entity_effects=True,
+        time_effects=True,
+        weights=data["weight"] if weighted else None,
+        check_rank=False,
+    )
+    res = model.fit(cov_type="clustered", cluster_entity=True, debiased=True, group_debias=True)
+    return PanelFit(
+        tuple(regressors),
+        res.params.to_numpy(),
+        res.cov.to_numpy(),
+        int(res.nobs),
+        int(cells["unit"].nunique()),
+    )
+
+
+def leave_one_treated_out(cells: pd.DataFrame, weighted: bool) -> dict[str, float]:
+    """The TWFE estimate re-fitted without each treated unit in turn (robustness: is one LA
+    driving the result?). Empty when there are fewer than two treated units."""
+    treated = sorted(set(cells.loc[cells["role"] == "treated", "unit"]))
+    if len(treated) < 2:
+        return {}
+    return {
+        u: float(fit_twfe(cells[cells["unit"] != u], ["treated"], weighted).params[0])
+        for u in treated
+    }
+
+
+def few_cluster_warnings(n_treated: int, n_clusters: int) -> tuple[str, ...]:
+    """Plain statements of when cluster-robust inference is unreliable (MacKinnon & Webb 2017)."""
+    out = []
+    if n_treated < SMALL_SAMPLE_TREATED:
+        out.append(
+            f"Only {n_treated} treated units: cluster-robust standard errors can over-reject "
+            "badly when few clusters are treated (MacKinnon & Webb 2017, J. Applied "
+            "Econometrics 32:233–254); read these p-values as indicative only."
+        )
+    if n_clusters < 30:
+        out.append(f"Only {n_clusters} clusters in all: the t(G−1) reference is approximate.")
+    return tuple(out)
+
+
+def absorb_two_way(m: np.ndarray, unit: np.ndarray, period: np.ndarray) -> np.ndarray:
+    """Residuals of the columns of m (n, p) on unit and period dummies, exactly, for any
+    (unbalanced) panel: demean within unit, then project on the unit-demeaned period dummies
+    (Frisch–Waugh–Lovell). unit, period: (n,) integer codes 0..U−1, 0..T−1."""
+    m = np.asarray(m, dtype=float).reshape(len(unit), -1)
+    n_units = int(unit.max()) + 1
+    counts = np.bincount(unit, minlength=n_units).astype(float)
+
+    def within(a: np.ndarray) -> np.ndarray:
+        sums = np.zeros((n_units, a.shape[1]))
+        np.add.at(sums, unit, a)
+        return a - (sums / counts[:, None])[unit]
+
+    mu = within(m)
+    dummies = np.zeros((len(unit), int(period.max()) + 1))
+    dummies[np.arange(len(unit)), period] = 1.0
+    pu = within(dummies)
+    coef, *_ = np.linalg.lstsq(pu, mu, rcond=None)
+    return mu - pu @ coef

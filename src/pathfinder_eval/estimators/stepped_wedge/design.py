@@ -1,0 +1,197 @@
+"""Stepped-wedge designs shared by the three models (LMM, GEE, GLMM): the trial's arrays from
+the panel cells, the design checks, the effect contrasts (immediate, TATE, point effects), one
+Wald row builder and the design summary the report shows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from pathfinder_eval.errors import EstimationError
+from pathfinder_eval.estimators.stepped_wedge.lmm import (
+    CellSummaries,
+    FixedEffects,
+)
+from pathfinder_eval.panel import ValidatedPanel
+from pathfinder_eval.settings import Shape
+
+MODEL_LABEL = {
+    "hussey_hughes": "Hussey & Hughes (random cluster intercept)",
+    "nested_exchangeable": "nested exchangeable (cluster and cluster-period random intercepts)",
+    "exponential_decay": "exponential decay of the between-period correlation (Kasza et al.)",
+}
+
+
+@dataclass(frozen=True)
+class Contrast:
+    """A reported linear combination of the fixed effects: vector (p,) and the exposure time
+    it refers to (None for the immediate effect and the TATE)."""
+
+    vector: np.ndarray
+    event_time: int | None = None
+
+
+def effect_contrasts(fe: FixedEffects, shape: Shape, window: int | None) -> dict[str, Contrast]:
+    """Named contrasts to report: the immediate effect, or the TATE over exposure times
+    1..window (default all; Kenny et al. 2022) followed by each point effect (PTE), read off the
+    effect curve."""
+    p = fe.X.shape[2]
+    effect = list(fe.effect)
+
+    def on_effects(weights: np.ndarray) -> np.ndarray:
+        out = np.zeros(p)
+        out[effect] = weights
+        return out
+
+    if shape == "immediate":
+        return {
+            "Intervention effect (immediate, period-adjusted)": Contrast(on_effects(fe.curve[0]))
+        }
+    longest = max(fe.exposure)
+    window = longest if window is None else window
+    if not 1 <= window <= longest:
+        raise EstimationError(
+            f"tate_window {window} is outside the exposure times 1–{longest} the data contain",
+            where="options.tate_window",
+            fix=f"use a whole number from 1 to {longest}",
+        )
+    rows = [i for i, e in enumerate(fe.exposure) if e <= window]
+    label = "; natural cubic spline" if shape == "spline" else ""
+    out = {
+        f"Time-averaged effect (TATE, exposure times 1–{window}{label})": Contrast(
+            on_effects(fe.curve[rows].mean(axis=0))
+        )
+    }
+    for e, weights in zip(fe.exposure, fe.curve, strict=True):
+        out[f"Point effect at exposure time {e} (PTE)"] = Contrast(on_effects(weights), e)
+    return out
+
+
+@dataclass(frozen=True)
+class TrialArrays:
+    """A trial's cell summaries on the clusters × periods grid. start: (I,) index of each
+    cluster's first intervention period (T when never treated); clusters: (I,) unit codes;
+    periods: (T,) period ordinals."""
+
+    cells: CellSummaries
+    start: np.ndarray
+    clusters: tuple[str, ...]
+    periods: tuple[int, ...]
+
+
+def trial_arrays(cells: pd.DataFrame, periods: tuple[int, ...]) -> TrialArrays:
+    """Cell summaries of one outcome from panel cells (y = cell mean, denominator = n, ssw)."""
+    if "ssw" not in cells.columns or cells["ssw"].isna().any():
+        raise EstimationError(
+            "the stepped-wedge model needs each cell's within-cell sum of squares (ssw) "
+            "besides its mean and size",
+            where="column ssw",
+            fix="supply individual records (data.source: records) or cell summaries with an "
+            "ssw column",
+        )
+    if (cells["denominator"].isna() | (cells["denominator"] < 1)).any():
+        bad = cells[cells["denominator"].isna() | (cells["denominator"] < 1)].iloc[0]
+        raise EstimationError(
+            f"cell {bad['unit']}, period {bad['period']} has no individuals (n < 1)",
+            where="column denominator",
+            fix="drop empty cells from the data",
+        )
+    clusters = tuple(sorted(set(cells["unit"])))
+    row = pd.Index(clusters).get_indexer(cells["unit"])
+    col = pd.Index(periods).get_indexer(cells["period"])
+    shape = (len(clusters), len(periods))
+    mean, n, ssw = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+    mean[row, col] = cells["y"].to_numpy(float)
+    n[row, col] = cells["denominator"].to_numpy(float)
+    ssw[row, col] = cells["ssw"].to_numpy(float)
+    cohort = cells.groupby("unit")["cohort"].first().reindex(list(clusters))
+    start = np.array(
+        [
+            len(periods) if np.isnan(c) else int(np.searchsorted(periods, c))
+            for c in cohort.to_numpy(float)
+        ]
+    )
+    return TrialArrays(CellSummaries(mean, n, ssw, n > 0), start, clusters, tuple(periods))
+
+
+def check_design(trial: TrialArrays, fe: FixedEffects) -> None:
+    """Checks before fitting, each naming what is wrong and the fix."""
+    treated = fe.X[:, :, list(fe.effect)].sum(axis=2) > 0
+    obs = trial.cells.observed
+    mixed = [
+        (treated[:, t] & obs[:, t]).any() and (~treated[:, t] & obs[:, t]).any()
+        for t in range(obs.shape[1])
+    ]
+    if not any(mixed):
+        raise EstimationError(
+            "no period has both intervention and control clusters with data, so the effect "
+            "is confounded with the period effects",
+            where="rollout",
+            fix="check the start periods: a stepped wedge needs periods where some clusters "
+            "have started and others not",
+        )
+    p = fe.X.shape[2]
+    if trial.cells.n_records <= p + 1:
+        raise EstimationError(
+            f"only {trial.cells.n_records} individuals for {p} fixed effects",
+            where="data",
+            fix="supply more data",
+        )
+    x2 = fe.X.reshape(-1, p)[obs.ravel()]
+    if np.linalg.matrix_rank(x2) < p:
+        raise EstimationError(
+            "the period and intervention effects are not all estimable from the observed cells",
+            where="options.effect",
+            fix="use effect: immediate, or supply cells that separate exposure time from period",
+        )
+
+
+def wald_row(
+    term: str, est: float, se: float, df: float, level: float, contrast: Contrast
+) -> dict[str, Any]:
+    """A table row with a t(df) reference (df = inf: normal), shared by the SW models."""
+    crit = stats.t.ppf(0.5 + level / 2.0, df)
+    stat = est / se
+    return {
+        "term": term,
+        "estimate": est,
+        "std_error": se,
+        "statistic": stat,
+        "p_value": float(2.0 * stats.t.sf(abs(stat), df)),
+        "ci_lower": est - crit * se,
+        "ci_upper": est + crit * se,
+        "df": df,
+        "event_time": np.nan if contrast.event_time is None else contrast.event_time,
+    }
+
+
+def design_summary(trial: TrialArrays, panel: ValidatedPanel) -> dict[str, Any]:
+    """The trial's layout for the report (CONSORT-SW): sequences with their clusters, periods,
+    observed and missing cells, and cell sizes."""
+    n_periods = len(trial.periods)
+    sequences: dict[str, list[str]] = {}
+    for s, cluster in sorted(zip(trial.start, trial.clusters, strict=True)):
+        label = "never" if s >= n_periods else panel.period_label(trial.periods[s])
+        sequences.setdefault(label, []).append(cluster)
+    sizes = trial.cells.n[trial.cells.observed]
+    return {
+        "sequences": [{"start": k, "clusters": len(v), "units": v} for k, v in sequences.items()],
+        "clusters": len(trial.clusters),
+        "periods": [panel.period_label(p) for p in trial.periods],
+        "cells_observed": int(trial.cells.observed.sum()),
+        "cells_missing": int((~trial.cells.observed).sum()),
+        "cell_size": {
+            "min": float(sizes.min()),
+            "median": float(np.median(sizes)),
+            "max": float(sizes.max()),
+        },
+    }
+
+
+def contrast_weights(fe: FixedEffects, contrasts: dict[str, Contrast]) -> dict[str, list[float]]:
+    """Each reported contrast's weights on the intervention coefficients."""
+    return {k: c.vector[list(fe.effect)].tolist() for k, c in contrasts.items()}
