@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from pathfinder_eval.power.analytic import VarianceModel, gls_precision, mdes, power, stepped_wedge
-from pathfinder_eval.power.simulate import Task, replicate_seeds, run_task, simulate_power
+from pathfinder_eval.power.simulate import (
+    DesignGenerator,
+    Task,
+    only_outcome,
+    replicate_seeds,
+    run_task,
+    simulate_power,
+)
 from pathfinder_eval.power.trial_simulation import (
     TrialModel,
     design_trial,
@@ -47,7 +54,8 @@ def test_same_seed_same_results_in_process_local_workers_and_dask(trial):
 def test_each_replicate_is_the_real_analysis_on_its_own_seed(trial):
     seeds = replicate_seeds(5, 3)
     assert len(set(seeds)) == 3 and seeds == replicate_seeds(5, 3)
-    est, p = run_task(Task(trial, 0, "score", 0.3, seeds[1]))
+    source = DesignGenerator(only_outcome(trial, "score"), "score")
+    est, p = run_task(Task(trial, 0, "score", 0.3, seeds[1], source))
     r = simulate_power(trial, 3, 5, 0.3, workers=1, progress=False)
     assert (r.estimates[1], r.p_values[1]) == (est, p)
 

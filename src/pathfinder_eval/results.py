@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -85,14 +85,39 @@ class InferenceUsed:
     reason: str = ""
 
 
+class _Omitted:
+    """The value of a fact an analysis did not compute: left out of the JSON."""
+
+    def __repr__(self) -> str:
+        return "OMITTED"
+
+
+OMITTED: Any = _Omitted()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Facts:
+    """Estimator-specific facts of a result (weights, fits, tests), one typed subclass per
+    estimator (estimators/*/facts.py). `to_dict` is the JSON "diagnostics": the fields in
+    order, nested facts as dicts, OMITTED fields left out."""
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not OMITTED:
+                out[f.name] = value.to_dict() if isinstance(value, Facts) else value
+        return out
+
+
 @dataclass(frozen=True, kw_only=True)
 class EffectEstimates:
     """One analysis of one outcome: the tidy estimates plus what a reader needs to judge them.
 
     `table` has the fixed columns of `COLUMNS` (+ any of `OPTIONAL_COLUMNS`); `vcov` is the
     covariance of `table.estimate` (terms × terms) where the estimator provides one;
-    `inference` records the method used; `diagnostics` holds estimator-specific, JSON-ready
-    facts (weights, fit statistics, tests).
+    `inference` records the method used; `facts` the estimator's typed facts (weights, fit
+    statistics, tests), also readable as the JSON-ready `diagnostics`.
     """
 
     analysis_id: str
@@ -105,8 +130,13 @@ class EffectEstimates:
     n_units: int = 0
     n_treated: int = 0
     n_obs: int = 0
-    diagnostics: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    facts: Facts | None = None
     warnings: tuple[str, ...] = ()
+
+    @property
+    def diagnostics(self) -> MappingProxyType:
+        """The facts as a read-only JSON-ready mapping (empty when there are none)."""
+        return MappingProxyType(self.facts.to_dict() if self.facts is not None else {})
 
     def to_frame(self) -> pd.DataFrame:
         """A copy of the tidy table (fixed columns)."""

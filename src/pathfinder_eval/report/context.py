@@ -4,7 +4,6 @@ here, so templates hold display logic only."""
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -18,11 +17,12 @@ from pathfinder_eval.power.design import design_power
 from pathfinder_eval.registry import REGISTRY, entry
 from pathfinder_eval.report.consort import checklist
 from pathfinder_eval.report.disclosure import DisclosureLog
-from pathfinder_eval.report.plots import plot_event_study, plot_trends, to_svg
+from pathfinder_eval.report.format import fmt, fmt_p, wrap
+from pathfinder_eval.report.plots import plot_trends, to_svg
 from pathfinder_eval.report.schematic import plot_schematic
 from pathfinder_eval.report.summary import headline, key_findings, robustness
-from pathfinder_eval.report.synthetic_view import gap_chart, sdid_donors
 from pathfinder_eval.report.validity import validity
+from pathfinder_eval.report.views import estimator_view
 
 LICENCE = (
     "Contains public sector information licensed under the Open Government Licence v3.0. "
@@ -60,23 +60,6 @@ def report_sections(ev: Evaluation) -> list[str]:
     return [s for s in SECTIONS if s not in skip]
 
 
-def fmt(x: float | None, digits: int = 2) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    if math.isinf(x):
-        return "∞" if x > 0 else "−∞"
-    text = f"{x:,.{digits}f}"
-    if text.startswith("-") and not any(c in "123456789" for c in text):
-        text = text[1:]  # no "−0.00" for a value that rounds to zero
-    return text.replace("-", "−")
-
-
-def fmt_p(p: float | None) -> str:
-    if p is None or math.isnan(p):
-        return "–"
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
-
-
 def build_context(ev: Evaluation) -> dict[str, Any]:
     """Everything the template shows, already formatted."""
     panel, spec = ev.panel, ev.panel.spec
@@ -85,7 +68,7 @@ def build_context(ev: Evaluation) -> dict[str, Any]:
     units = panel.units
     treated = units[units["role"] == "treated"].sort_values(["cohort", "name"])
     trends = [_trend(panel, info, log) for info in panel.outcomes if info.available]
-    head = headline(ev, infos, fmt, fmt_p, LABELS)
+    head = headline(ev, infos)
     names = dict(zip(units["unit"], units["name"], strict=True))
     analyses = [_analysis(run, infos[run.outcome], panel.period_label, names) for run in ev.runs]
     return {
@@ -137,7 +120,7 @@ def build_context(ev: Evaluation) -> dict[str, Any]:
         "design_power": _design_power(spec),
         "headline": [{k: v for k, v in r.items() if k != "_p"} for r in head],
         "findings": key_findings(head, panel.data.kind == "synthetic"),
-        "robustness": robustness(ev, infos, fmt, fmt_p, LABELS),
+        "robustness": robustness(ev, infos),
         "schematic": to_svg(plot_schematic(panel), "Design schematic"),
         "schematic_alt": (
             f"Grid of units by period showing when each treated unit "
@@ -323,7 +306,7 @@ def _trend(panel: ValidatedPanel, info: OutcomeInfo, log: DisclosureLog) -> dict
             starts.append((pos - 0.5, f"start {panel.period_label(int(cohort))}"))
     ylabel = f"{info.name} ({info.unit_label})" if info.unit_label else info.name
     svg = to_svg(
-        plot_trends(frame.reset_index(drop=True), _wrap(ylabel), starts), f"Trends: {info.name}"
+        plot_trends(frame.reset_index(drop=True), wrap(ylabel), starts), f"Trends: {info.name}"
     )
     rows = [
         {
@@ -393,225 +376,5 @@ def _analysis(
         }
         for r in res.table.itertuples()
     ]
-    if res.estimator == "synthetic_control":
-        out["comparators"] = [
-            {
-                "unit": unit,
-                "pre_rmspe": fmt(d["pre_rmspe"], 3),
-                "post_rmspe": fmt(d["post_rmspe"], 3),
-                "ratio": fmt(d["rmspe_ratio"]),
-                "p_value": fmt_p(d["permutation_p_value"]),
-                "donors": ", ".join(
-                    f"{k} {v:.2f}"
-                    for k, v in sorted(d["donor_weights"].items(), key=lambda kv: -kv[1])[:8]
-                ),
-            }
-            for unit, d in res.diagnostics["units"].items()
-        ]
-    if res.estimator in ("synthetic_control", "synthetic_did"):
-        out["gap"] = gap_chart(res, info, label, fmt)
-    if res.estimator == "synthetic_did":
-        out["donors"] = sdid_donors(res, names, fmt)
-    if res.estimator == "stepped_wedge":
-        out["facts"] = stepped_wedge_facts(res)
-    elif res.estimator == "stepped_wedge_gee":
-        out["facts"] = gee_facts(res)
-    elif res.estimator == "stepped_wedge_glmm":
-        out["facts"] = glmm_facts(res)
-    if res.estimator == "bacon":
-        d = res.diagnostics
-        out["facts"] = [
-            "Goodman-Bacon decomposition of the TWFE estimate: "
-            + "; ".join(
-                f"{kind.lower()} weight {w:.1%}, average 2×2 estimate "
-                f"{fmt(d['average_by_type'][kind], 2)}"
-                for kind, w in d["weights_by_type"].items()
-            )
-            + f". {d['already_treated_control_weight']:.1%} of the weight rests on comparisons "
-            "that use already-treated units as controls (biased when effects change over time)."
-        ]
-    if res.estimator == "event_study" and res.diagnostics.get("sensitivity"):
-        out["facts"] = sensitivity_facts(res.diagnostics["sensitivity"], res.level)
-    if res.estimator == "event_study":
-        out["svg"] = to_svg(plot_event_study(res.table), f"Event study: {info.name}")
-        out["alt"] = (
-            f"Event-study chart for {info.name}: estimates and {out['level']} "
-            "confidence intervals by periods since start; the table gives the values."
-        )
-        pt = res.diagnostics.get("pretrend_test")
-        if pt:
-            out["pretrend"] = (
-                f"Joint test that all pre-period coefficients are zero: "
-                f"F({pt['df_num']:.0f}, {pt['df_denom']:.0f}) = "
-                f"{pt['statistic']:.2f}, p = {fmt_p(pt['p_value'])}."
-            )
+    out.update(estimator_view(res.facts, res, info, label, names))
     return out
-
-
-def stepped_wedge_facts(res) -> list[str]:
-    """Model, df, variance components, ICC/CAC and convergence of a stepped-wedge fit (CONSORT
-    extension for stepped-wedge trials, item 17a)."""
-    d = res.diagnostics
-    design, conv, comp = d["design"], d["convergence"], d["variance_components"]
-    names = {
-        "tau2": "cluster τ²",
-        "gamma2": "cluster-period γ²",
-        "decay": "decay r (per period)",
-        "psi2": "person (closed cohort) ψ²",
-        "sigma2": "residual σ²",
-    }
-    facts = [
-        _design_fact(design, "Fitted by REML"),
-        "Variance components: "
-        + ", ".join(f"{names[k]} = {fmt(v, 4)}" for k, v in comp.items())
-        + ".",
-        f"Within-period ICC {fmt(d['icc'], 3)}{_ci_text(d['icc_ci'], res.level)}; cluster "
-        f"autocorrelation (CAC) {fmt(d['cac'], 3)}{_ci_text(d['cac_ci'], res.level)}.",
-        f"Convergence: the same optimum from {conv['starts_at_optimum']} of {conv['starts']} "
-        f"starting values; largest gradient {conv['max_abs_gradient']:.1g}.",
-    ]
-    df = res.table["df"].iloc[0] if "df" in res.table else math.nan
-    if math.isfinite(df):
-        label = {"kenward_roger": "Kenward-Roger", "satterthwaite": "Satterthwaite"}
-        facts.insert(
-            1,
-            f"t reference with {label.get(d['df_method'], d['df_method'])} degrees of freedom "
-            f"{fmt(df, 1)} for {_lower_first(res.table['term'].iloc[0])}.",
-        )
-    people = d.get("individual_level")
-    if people:
-        cohort = (
-            f" of {people['individuals']:,} people followed over time (closed cohort)"
-            if "individuals" in people
-            else ""
-        )
-        facts.append(
-            f"Fitted on {people['records']:,} individual records{cohort}. Adjusted for "
-            "individual covariates: "
-            + "; ".join(
-                f"{name} {fmt(c['estimate'], 3)} (SE {fmt(c['std_error'], 3)})"
-                for name, c in people["covariates"].items()
-            )
-            + "."
-        )
-    if "randomisation" in d:
-        r = d["randomisation"]
-        how = "exact enumeration of" if r["exact"] else "Monte-Carlo sample of"
-        p_text = fmt_p(r["p_value"])
-        facts.append(
-            f"Randomisation test: p {p_text if p_text.startswith('<') else '= ' + p_text} "
-            f"({how} {r['allocations']:,} "
-            f"allocations of clusters to sequences; {r['statistic']})."
-        )
-    return facts
-
-
-def _design_fact(design: dict, how: str) -> str:
-    size = next(
-        f"{design[k]:,.0f} {k}" for k in ("individuals", "trials", "population") if k in design
-    )
-    return (
-        f"{how} on {design['cells_observed']} cluster-period cells "
-        f"({size}; {design['clusters']} clusters in "
-        f"{len(design['sequences'])} sequences over {len(design['periods'])} periods)."
-    )
-
-
-def gee_facts(res) -> list[str]:
-    """Working correlation, the standard errors side by side and convergence of a GEE fit."""
-    d = res.diagnostics
-    alpha = ", ".join(f"{k} = {fmt(v, 3)}" for k, v in d["correlation_parameters"].items())
-    term = res.table["term"].iloc[0]
-    ses = d["standard_errors"][term]
-    conv = d["convergence"]
-    return [
-        _design_fact(d["design"], f"GEE ({d['family']}, {d['link']} link) fitted"),
-        f"Working correlation {d['working_correlation'].replace('_', ' ')}: {alpha}.",
-        "Standard errors of the first estimate: "
-        + ", ".join(f"{k} {fmt(v, 4)}" for k, v in ses.items())
-        + f"; used: {d['se_used']}, {d['df_rule']}.",
-        f"Converged in {conv['iterations']} iterations (last step {conv['last_step']:.1g}).",
-    ]
-
-
-def glmm_facts(res) -> list[str]:
-    """Variance components, latent-scale ICC, ratio scale and convergence of a GLMM fit."""
-    d = res.diagnostics
-    conv = d["convergence"]
-    comp = ", ".join(f"{k} = {fmt(v, 4)}" for k, v in d["variance_components"].items())
-    facts = [
-        _design_fact(d["design"], f"Fitted by {d['estimation']}"),
-        f"Variance components (latent scale): {comp}.",
-    ]
-    if d.get("icc_latent") is not None:
-        facts.append(f"ICC on the latent scale {fmt(d['icc_latent'], 3)}; CAC {fmt(d['cac'], 3)}.")
-    for kind in ("odds_ratio", "rate_ratio"):
-        for term, r in d.get(kind, {}).items():
-            facts.append(
-                f"{term.rsplit(', ', 1)[0]} as {'an' if kind[0] == 'o' else 'a'} "
-                f"{kind.replace('_', ' ')}: {fmt(r['estimate'], 3)} "
-                f"({r['level']:.0%} CI {fmt(r['ci'][0], 3)} to {fmt(r['ci'][1], 3)})."
-            )
-            break
-    facts.append(
-        f"Convergence: the same optimum from {conv['starts_at_optimum']} of {conv['starts']} "
-        f"starting values; largest gradient {conv['max_abs_gradient']:.1g}."
-    )
-    return facts
-
-
-def sensitivity_facts(sens: dict, level: float) -> list[str]:
-    """Rambachan & Roth robust intervals for the first post-period effect, in words."""
-    facts = [
-        "Sensitivity to violations of parallel trends (Rambachan & Roth 2023), for the "
-        f"first post-period effect, using event times {sens['event_times'][0]} to "
-        f"{sens['event_times'][-1]}:"
-    ]
-    for key, name, symbol in (
-        ("smoothness", "smoothness (the trend's slope may change by up to M per period)", "M"),
-        (
-            "relative_magnitudes",
-            "relative magnitudes (post-period violations up to M̄ times the largest pre-period one)",
-            "M̄",
-        ),
-    ):
-        part = sens.get(key) or {}
-        if "rows" not in part:
-            facts.append(f"{name}: not computed ({part.get('note', 'no pre-periods')}).")
-            continue
-        m_key = "M" if key == "smoothness" else "Mbar"
-        cis = "; ".join(
-            f"{symbol} = {fmt(r[m_key], 3)}: {fmt(r['lb'], 2)} to {fmt(r['ub'], 2)}"
-            for r in part["rows"]
-        )
-        brk = part["breakdown"]
-        verdict = (
-            f"the {level:.0%} interval excludes zero up to {symbol} = {fmt(brk, 3)}"
-            if brk is not None
-            else f"the {level:.0%} interval includes zero even with parallel trends"
-        )
-        facts.append(f"{name}, {part['method']}: {cis}; {verdict}.")
-    return facts
-
-
-def _lower_first(text: str) -> str:
-    return text[:1].lower() + text[1:]
-
-
-def _ci_text(ci: list[float | None], level: float) -> str:
-    """' (95% CI a to b)', or nothing when the interval is undefined."""
-    if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in ci):
-        return ""
-    return f" ({level:.0%} CI {fmt(ci[0], 3)} to {fmt(ci[1], 3)})"
-
-
-def _wrap(text: str, width: int = 40) -> str:
-    words, lines, line = text.split(), [], ""
-    for w in words:
-        if len(line) + len(w) + 1 > width and line:
-            lines.append(line)
-            line = w
-        else:
-            line = f"{line} {w}".strip()
-    lines.append(line)
-    return "\n".join(lines)

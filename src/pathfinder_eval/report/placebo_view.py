@@ -4,13 +4,13 @@ never reads a null placebo as proof of parallel trends."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 from pathfinder_eval.panel import ValidatedPanel
+from pathfinder_eval.report.format import fmt, fmt_p
 from pathfinder_eval.robustness import PlaceboRun
 
 
-def placebo_cell(run: PlaceboRun | None, fmt: Callable) -> str:
+def placebo_cell(run: PlaceboRun | None) -> str:
     """'estimate (lower to upper)' of the placebo's overall row, or why there is none."""
     if run is None:
         return "–"
@@ -48,7 +48,7 @@ def placebo_intro(runs: tuple[PlaceboRun, ...], panel: ValidatedPanel) -> str:
     )
 
 
-def placebo_statement(run: PlaceboRun, outcome: str, method: str, fmt, fmt_p) -> str:
+def placebo_statement(run: PlaceboRun, outcome: str, method: str) -> str:
     """One sentence per placebo run; a null placebo is not proof of parallel trends."""
     head = f"{outcome} ({method}, analysis {run.analysis.id})"
     if run.result is None or run.result.table.empty:

@@ -6,8 +6,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from pathfinder_eval.estimators.did.facts import TwfeFacts
 from pathfinder_eval.evaluate import AnalysisRun, Evaluation
 from pathfinder_eval.panel import OutcomeInfo
+from pathfinder_eval.registry import entry
+from pathfinder_eval.report.format import fmt, fmt_p
 from pathfinder_eval.report.placebo_view import (
     placebo_cell,
     placebo_intro,
@@ -40,9 +43,7 @@ def main_row(run: AnalysisRun) -> Any | None:
     return run.result.table.iloc[0]
 
 
-def headline(
-    ev: Evaluation, infos: dict[str, OutcomeInfo], fmt, fmt_p, labels: dict[str, str]
-) -> list[dict[str, str]]:
+def headline(ev: Evaluation, infos: dict[str, OutcomeInfo]) -> list[dict[str, str]]:
     """One row per outcome: the design's primary analysis where it produced an estimate,
     else the first analysis in design order that did."""
     rows, seen = [], set()
@@ -60,7 +61,7 @@ def headline(
                 "ci": f"{fmt(row['ci_lower'])} to {fmt(row['ci_upper'])}",
                 "p_value": fmt_p(row["p_value"]),
                 "units": f"{run.result.n_treated} treated of {run.result.n_units}",
-                "method": labels.get(run.result.estimator, run.result.estimator),
+                "method": entry(run.result.estimator).label,
                 "inference": short_inference(run.result.inference),
                 "evidence": evidence_statement(
                     row["estimate"], row["p_value"], row["ci_lower"], row["ci_upper"], info.polarity
@@ -85,18 +86,13 @@ def key_findings(rows: list[dict[str, str]], simulated: bool) -> list[str]:
     return out
 
 
-def robustness(
-    ev: Evaluation, infos: dict[str, OutcomeInfo], fmt, fmt_p, labels: dict[str, str]
-) -> dict[str, Any]:
+def robustness(ev: Evaluation, infos: dict[str, OutcomeInfo]) -> dict[str, Any]:
     """Outcomes × estimators: the overall estimate and interval of each analysis, each outcome
     followed by its placebo-in-time row; leave-one-out and placebo statements."""
     columns = [r.analysis.id for r in ev.runs if main_row(r) is not None]
     columns = list(dict.fromkeys(columns))
     by = {(r.outcome, r.analysis.id): main_row(r) for r in ev.runs}
-    estimators = {
-        r.analysis.id: labels.get(r.analysis.estimator.value, r.analysis.estimator.value)
-        for r in ev.runs
-    }
+    estimators = {r.analysis.id: entry(r.analysis.estimator).label for r in ev.runs}
     placebo = {(p.outcome, p.analysis.id): p for p in ev.placebo}
     rows = []
     for outcome in dict.fromkeys(r.outcome for r in ev.runs):
@@ -115,17 +111,18 @@ def robustness(
                 {
                     "outcome": infos[outcome].name,
                     "placebo": placebo_label(mine[0]),
-                    "cells": [placebo_cell(placebo.get((outcome, c)), fmt) for c in columns],
+                    "cells": [placebo_cell(placebo.get((outcome, c))) for c in columns],
                 }
             )
     loo = []
     names = dict(zip(ev.panel.units["unit"], ev.panel.units["name"], strict=True))
     for r in ev.runs:
-        drops = r.result.diagnostics.get("leave_one_treated_out") if r.result else None
+        facts = r.result.facts if r.result else None
+        drops = facts.leave_one_treated_out if isinstance(facts, TwfeFacts) else None
         if drops:
             low, high = min(drops, key=drops.get), max(drops, key=drops.get)
             loo.append(
-                f"{infos[r.outcome].name} ({labels.get(r.result.estimator)}): dropping "
+                f"{infos[r.outcome].name} ({entry(r.result.estimator).label}): dropping "
                 f"one treated unit at a time gives {fmt(drops[low])} (without "
                 f"{names.get(low, low)}) to {fmt(drops[high])} (without "
                 f"{names.get(high, high)})."
@@ -136,7 +133,7 @@ def robustness(
         "leave_one_out": loo,
         "placebo_intro": placebo_intro(ev.placebo, ev.panel),
         "placebo": [
-            placebo_statement(p, infos[p.outcome].name, estimators[p.analysis.id], fmt, fmt_p)
+            placebo_statement(p, infos[p.outcome].name, estimators[p.analysis.id])
             for p in ev.placebo
         ],
     }

@@ -7,7 +7,9 @@ from typing import Any
 
 import pandas as pd
 
+from pathfinder_eval.estimators.synthetic.facts import SyntheticControlFacts, SyntheticDidFacts
 from pathfinder_eval.panel import OutcomeInfo
+from pathfinder_eval.report.format import fmt
 from pathfinder_eval.report.plots import plot_gaps, to_svg
 from pathfinder_eval.results import EffectEstimates
 
@@ -15,23 +17,27 @@ MAX_DONORS = 10
 BASELINE_ROW = "Pre-period baseline (time-weighted)"
 
 
-def gap_series(res: EffectEstimates) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+def gap_series(
+    facts: SyntheticControlFacts | SyntheticDidFacts,
+) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
     """Series name → {period label: treated minus synthetic}, and SDID/DID baselines."""
-    d = res.diagnostics
-    if res.estimator == "synthetic_control":
-        return {unit: dict(u["gaps"]) for unit, u in d["units"].items()}, {}
+    if isinstance(facts, SyntheticControlFacts):
+        return {unit: dict(u["gaps"]) for unit, u in facts.units.items()}, {}
     name = "Cohort {}".format
-    series = {name(g): dict(v) for g, v in d["gaps"].items()}
-    if d["method"] == "sc":
+    series = {name(g): dict(v) for g, v in facts.gaps.items()}
+    if facts.method == "sc":
         return series, {}
-    return series, {name(g): float(v) for g, v in d["gap_baseline"].items()}
+    return series, {name(g): float(v) for g, v in facts.gap_baseline.items()}
 
 
 def gap_chart(
-    res: EffectEstimates, info: OutcomeInfo, label: Callable[[int], str], fmt: Callable
+    res: EffectEstimates,
+    facts: SyntheticControlFacts | SyntheticDidFacts,
+    info: OutcomeInfo,
+    label: Callable[[int], str],
 ) -> dict[str, Any]:
     """Inline SVG of the gap over time, its alt text and the table of the plotted values."""
-    series, baselines = gap_series(res)
+    series, baselines = gap_series(facts)
     periods = list(next(iter(series.values())))
     frame = pd.DataFrame({"position": range(len(periods)), "period_label": periods})
     for name, gaps in series.items():
@@ -65,10 +71,10 @@ def gap_chart(
     return {"svg": svg, "alt": alt, "caption": caption, "series": list(series), "rows": rows}
 
 
-def sdid_donors(res: EffectEstimates, names: dict[str, str], fmt: Callable) -> list[dict]:
+def sdid_donors(facts: SyntheticDidFacts, names: dict[str, str]) -> list[dict]:
     """Per cohort: the largest unit weights (name, code, weight) and the rest summed."""
     out = []
-    for cohort, weights in res.diagnostics["unit_weights"].items():
+    for cohort, weights in facts.unit_weights.items():
         ranked = sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))
         top, rest = ranked[:MAX_DONORS], ranked[MAX_DONORS:]
         out.append(

@@ -12,12 +12,12 @@ already-treated units as controls are the ones that bias TWFE when effects chang
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
 
 from pathfinder_eval.errors import EstimationError
+from pathfinder_eval.estimators.did.facts import BaconFacts
 from pathfinder_eval.estimators.did.two_way import INFERENCE_LABEL, few_cluster_warnings, fit_twfe
 from pathfinder_eval.inference.cluster import t_summary
 from pathfinder_eval.panel import ValidatedPanel
@@ -249,17 +249,15 @@ class BaconDecomposition(BaconOptions):
             n_units=len(units),
             n_treated=n_treated,
             n_obs=int(y.size),
-            diagnostics=MappingProxyType(
-                {
-                    "weights_by_type": {k: w for k, (w, _a) in types.items()},
-                    "average_by_type": {k: a for k, (_w, a) in types.items()},
-                    "weight_sum": float(dec.weight.sum()),
-                    "decomposition_total": float(dec.weight @ dec.estimate),
-                    "twfe_linearmodels": float(fit.params[0]),
-                    "already_treated_control_weight": types.get(LATER_VS_EARLIER, (0.0, 0))[0],
-                    "comparisons": comparisons,
-                    "units_dropped_unbalanced": dropped,
-                }
+            facts=BaconFacts(
+                weights_by_type={k: w for k, (w, _a) in types.items()},
+                average_by_type={k: a for k, (_w, a) in types.items()},
+                weight_sum=float(dec.weight.sum()),
+                decomposition_total=float(dec.weight @ dec.estimate),
+                twfe_linearmodels=float(fit.params[0]),
+                already_treated_control_weight=types.get(LATER_VS_EARLIER, (0.0, 0))[0],
+                comparisons=comparisons,
+                units_dropped_unbalanced=dropped,
             ),
             warnings=few_cluster_warnings(n_treated, fit.n_clusters)
             + (

@@ -4,13 +4,12 @@ inference/policy.py."""
 
 from __future__ import annotations
 
-from types import MappingProxyType
-
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from pathfinder_eval.errors import EstimationError
+from pathfinder_eval.estimators.did.facts import GroupTimeFacts
 from pathfinder_eval.estimators.did.group_time import (
     METHOD_LABEL,
     Aggregation,
@@ -342,43 +341,41 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
                 f"{n_treated_units} treated units: its covariance is nearly singular, so its "
                 "p-value is not reliable; judge pre-trends from the event-time estimates."
             )
-        diagnostics = {
-            "control_group": self.control_group,
-            "method": self.method,
-            "method_label": METHOD_LABEL[self.method],
-            "anticipation": self.anticipation,
-            "base_period": self.base_period,
-            "aggregation": self.aggregation,
-            "covariates": list(self.covariates),
-            "att_gt": gt_rows,
-            "aggregation_weights": weights_view(agg),
-            "simple_weights": weights_view(simple),
-            "aggregation_overall": overall,
-            "aggregation_band": agg_band,
-            "pretest": pre,
-            "uniform_band_critical_value": {"aggregation": crit_agg, "att_gt": crit_gt},
-            "units_per_cohort": {f"{c:g}": v for c, v in coh_sizes.items()},
-            "never_treated_units": int(np.isnan(cohort).sum()),
-            "units_dropped_unbalanced": wp.dropped_units,
-            "units_dropped_treated_first_period": n_first,
-            "n_clusters": n_cl,
-            "inference_method": (
-                "multiplier_bootstrap"
-                if boot is not None
-                else "cohort_stratified"
-                if small
-                else "influence_function"
-            ),
-            "bootstrap": None
+        facts = GroupTimeFacts(
+            control_group=self.control_group,
+            method=self.method,
+            method_label=METHOD_LABEL[self.method],
+            anticipation=self.anticipation,
+            base_period=self.base_period,
+            aggregation=self.aggregation,
+            covariates=list(self.covariates),
+            att_gt=gt_rows,
+            aggregation_weights=weights_view(agg),
+            simple_weights=weights_view(simple),
+            aggregation_overall=overall,
+            aggregation_band=agg_band,
+            pretest=pre,
+            uniform_band_critical_value={"aggregation": crit_agg, "att_gt": crit_gt},
+            units_per_cohort={f"{c:g}": v for c, v in coh_sizes.items()},
+            never_treated_units=int(np.isnan(cohort).sum()),
+            units_dropped_unbalanced=wp.dropped_units,
+            units_dropped_treated_first_period=n_first,
+            n_clusters=n_cl,
+            inference_method="multiplier_bootstrap"
+            if boot is not None
+            else "cohort_stratified"
+            if small
+            else "influence_function",
+            bootstrap=None
             if boot is None
             else {"draws": boot.draws, "weights": boot.weights, "seed": self.seed},
-        }
+        )
         return EffectEstimates(
             analysis_id=analysis_id,
             outcome=outcome,
             estimator=self.name,
             inference=InferenceUsed(
-                key=diagnostics["inference_method"],
+                key=facts.inference_method,
                 label=label,
                 chosen_by_default=choice.chosen_by_default,
                 reason=choice.reason if small else "",
@@ -389,6 +386,6 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
             n_units=n_units,
             n_treated=n_treated_units,
             n_obs=n_units * len(wp.periods),
-            diagnostics=MappingProxyType(diagnostics),
+            facts=facts,
             warnings=tuple(warns),
         )

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Literal
 
 import numpy as np
@@ -26,6 +25,7 @@ import statsmodels.api as sm
 from scipy import stats
 
 from pathfinder_eval.errors import EstimationError
+from pathfinder_eval.estimators.did.facts import Did2x2Facts
 from pathfinder_eval.results import EffectEstimates, InferenceKey, InferenceUsed, estimates_table
 
 CovType = Literal["HC1", "cluster", "nonrobust"]
@@ -104,12 +104,10 @@ class Did2x2Result:
             n_units=self.n_clusters,
             n_treated=int(self.cells.counts[1].sum()),
             n_obs=self.n_obs,
-            diagnostics=MappingProxyType(
-                {
-                    "cell_means": self.cells.means.tolist(),
-                    "cell_counts": self.cells.counts.tolist(),
-                    "terms": list(self.names),
-                }
+            facts=Did2x2Facts(
+                cell_means=self.cells.means.tolist(),
+                cell_counts=self.cells.counts.tolist(),
+                terms=list(self.names),
             ),
         )
 

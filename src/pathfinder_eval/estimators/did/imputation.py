@@ -14,13 +14,13 @@ weights; Theorem 3 and Section 4.3: conservative variance; Section 4.4: pre-tren
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
 from scipy import linalg
 
 from pathfinder_eval.errors import EstimationError
+from pathfinder_eval.estimators.did.facts import ImputationFacts
 from pathfinder_eval.estimators.did.two_way import absorb_two_way, few_cluster_warnings
 from pathfinder_eval.inference.cluster import rescale_covariance, t_summary, wald_test
 from pathfinder_eval.inference.cohort_stratified import CohortStratified, stratified_cells
@@ -386,20 +386,18 @@ class Imputation(ImputationOptions):
             n_units=res.n_clusters,
             n_treated=len(set(treated_units.tolist())),
             n_obs=int(res.treated_rows.size + res.untreated_rows.size),
-            diagnostics=MappingProxyType(
-                {
-                    "inference_method": "cohort_stratified" if strat is not None else "imputation",
-                    "leave_out": small or self.leave_out,
-                    "average_by": "row" if small else "cohort_period",
-                    "treated_cells": int(res.treated_rows.size),
-                    "untreated_cells": int(res.untreated_rows.size),
-                    "dropped_treated_cells": res.n_dropped,
-                    "weights": "equal weights on treated cells (overall) and on the cells "
-                    "at each event time",
-                    "pretrend_test": pretrend_test(*args, self.pretrend_leads)
-                    if self.pretrend_leads > 0
-                    else None,
-                }
+            facts=ImputationFacts(
+                inference_method="cohort_stratified" if strat is not None else "imputation",
+                leave_out=small or self.leave_out,
+                average_by="row" if small else "cohort_period",
+                treated_cells=int(res.treated_rows.size),
+                untreated_cells=int(res.untreated_rows.size),
+                dropped_treated_cells=res.n_dropped,
+                weights="equal weights on treated cells (overall) and on the cells "
+                "at each event time",
+                pretrend_test=pretrend_test(*args, self.pretrend_leads)
+                if self.pretrend_leads > 0
+                else None,
             ),
             warnings=tuple(warns),
         )

@@ -15,12 +15,12 @@ heterogeneous treatment effects", J. Econometrics 225:175–199 (eqs. 21–22 an
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
 
 from pathfinder_eval.errors import EstimationError
+from pathfinder_eval.estimators.did.facts import SunAbrahamFacts
 from pathfinder_eval.estimators.did.two_way import absorb_two_way, few_cluster_warnings
 from pathfinder_eval.inference.cluster import TSummary, rescale_covariance, t_summary, wald_test
 from pathfinder_eval.inference.cohort_stratified import CohortStratified, stratified_cells
@@ -351,34 +351,32 @@ class SunAbraham(SunAbrahamOptions):
             n_units=res.n_clusters,
             n_treated=n_treated,
             n_obs=res.n_obs,
-            diagnostics=MappingProxyType(
-                {
-                    "control": self.control,
-                    "inference_method": used,
-                    "reference_event_time": -1,
-                    "share_uncertainty": self.share_uncertainty,
-                    "interactions": [
-                        {
-                            "cohort": float(g),
-                            "event_time": int(e),
-                            "estimate": float(b),
-                            "std_error": float(s),
-                            "n_obs": int(n),
-                        }
-                        for g, e, b, s, n in zip(
-                            res.cohort, res.rel, res.coef, coef_se, res.n_cells, strict=True
-                        )
-                    ],
-                    "event_weights": {
-                        int(e): {
-                            float(g): float(w)
-                            for g, w in zip(res.cohort, res.weights[r], strict=True)
-                            if w > 0
-                        }
-                        for r, e in enumerate(res.event_time)
-                    },
-                    "pretrend_test": pretrend,
-                }
+            facts=SunAbrahamFacts(
+                control=self.control,
+                inference_method=used,
+                reference_event_time=-1,
+                share_uncertainty=self.share_uncertainty,
+                interactions=[
+                    {
+                        "cohort": float(g),
+                        "event_time": int(e),
+                        "estimate": float(b),
+                        "std_error": float(s),
+                        "n_obs": int(n),
+                    }
+                    for g, e, b, s, n in zip(
+                        res.cohort, res.rel, res.coef, coef_se, res.n_cells, strict=True
+                    )
+                ],
+                event_weights={
+                    int(e): {
+                        float(g): float(w)
+                        for g, w in zip(res.cohort, res.weights[r], strict=True)
+                        if w > 0
+                    }
+                    for r, e in enumerate(res.event_time)
+                },
+                pretrend_test=pretrend,
             ),
             warnings=warns,
         )

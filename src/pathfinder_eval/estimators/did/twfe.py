@@ -8,12 +8,13 @@ D'Haultfœuille 2020, AER 110:2964–2996). It is reported as the conventional b
 
 from __future__ import annotations
 
-from types import MappingProxyType
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
 from pathfinder_eval.errors import EstimationError
+from pathfinder_eval.estimators.did.facts import EventStudyFacts, TwfeFacts
 from pathfinder_eval.estimators.did.two_way import (
     INFERENCE_LABEL,
     few_cluster_warnings,
@@ -118,15 +119,13 @@ class TwoWayFixedEffects(TwfeOptions):
             n_units=fit.n_clusters,
             n_treated=n_treated,
             n_obs=fit.n_obs,
-            diagnostics=MappingProxyType(
-                {
-                    "weighted": self.weighted,
-                    "inference_method": METHOD_KEY[method],
-                    "treated_cells": int(cells["treated"].sum()),
-                    "leave_one_treated_out": (
-                        leave_one_treated_out(cells, self.weighted) if self.leave_one_out else {}
-                    ),
-                }
+            facts=TwfeFacts(
+                weighted=self.weighted,
+                inference_method=METHOD_KEY[method],
+                treated_cells=int(cells["treated"].sum()),
+                leave_one_treated_out=leave_one_treated_out(cells, self.weighted)
+                if self.leave_one_out
+                else {},
             ),
             warnings=warns,
         )
@@ -243,14 +242,14 @@ class EventStudy(EventStudyOptions):
             if leads
             else None
         )
-        diagnostics = {
-            "reference_event_time": self.reference,
-            "binned_endpoints": [self.min_lead, self.max_lag],
-            "pretrend_test": pretrend,
-            "inference_method": "cr2" if small else "cr1",
-        }
+        facts = EventStudyFacts(
+            reference_event_time=self.reference,
+            binned_endpoints=[self.min_lead, self.max_lag],
+            pretrend_test=pretrend,
+            inference_method="cr2" if small else "cr1",
+        )
         if self.sensitivity:
-            diagnostics["sensitivity"] = self._sensitivity(observed, fit.params, vcov, level)
+            facts = replace(facts, sensitivity=self._sensitivity(observed, fit.params, vcov, level))
         label = INFERENCE_LABEL
         if small:
             label = (
@@ -275,7 +274,7 @@ class EventStudy(EventStudyOptions):
             n_units=fit.n_clusters,
             n_treated=n_treated,
             n_obs=fit.n_obs,
-            diagnostics=MappingProxyType(diagnostics),
+            facts=facts,
             warnings=() if small else few_cluster_warnings(n_treated, fit.n_clusters),
         )
 

@@ -13,13 +13,13 @@ Fitted with statsmodels GLM (Poisson, log link) on unit and period dummies.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
 from pathfinder_eval.errors import EstimationError
+from pathfinder_eval.estimators.did.facts import PoissonTwfeFacts
 from pathfinder_eval.inference.cluster import t_summary
 from pathfinder_eval.panel import ValidatedPanel
 from pathfinder_eval.results import EffectEstimates, InferenceUsed, estimates_table
@@ -158,16 +158,14 @@ class PoissonTWFE(PoissonTwfeOptions):
             n_units=fit.n_clusters,
             n_treated=n_treated,
             n_obs=fit.n_obs,
-            diagnostics=MappingProxyType(
-                {
-                    "rate_ratio": float(np.exp(fit.estimate)),
-                    "rate_ratio_ci": [
-                        float(np.exp(row["ci_lower"])),
-                        float(np.exp(row["ci_upper"])),
-                    ],
-                    "dropped_all_zero_units": dropped,
-                    "n_params": fit.n_params,
-                }
+            facts=PoissonTwfeFacts(
+                rate_ratio=float(np.exp(fit.estimate)),
+                rate_ratio_ci=[
+                    float(np.exp(row["ci_lower"])),
+                    float(np.exp(row["ci_upper"])),
+                ],
+                dropped_all_zero_units=dropped,
+                n_params=fit.n_params,
             ),
             warnings=tuple(warns),
         )

@@ -3,7 +3,6 @@ standard error the inference asks for with a t(I − p) reference, and its facts
 
 from __future__ import annotations
 
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -20,6 +19,7 @@ from pathfinder_eval.estimators.stepped_wedge.design import (
     trial_arrays,
     wald_row,
 )
+from pathfinder_eval.estimators.stepped_wedge.facts import GeeFacts
 from pathfinder_eval.estimators.stepped_wedge.gee import (
     LINK,
     MAX_ITER,
@@ -140,9 +140,7 @@ class SteppedWedgeGEE(SteppedWedgeGeeOptions):
             n_units=n_clusters,
             n_treated=int((trial.start < len(panel.periods)).sum()),
             n_obs=int(trial.cells.observed.sum()),
-            diagnostics=MappingProxyType(
-                gee_diagnostics(fit, trial, fe, contrasts, panel, self, kind)
-            ),
+            facts=gee_facts(fit, trial, fe, contrasts, panel, self, kind),
         )
 
 
@@ -183,7 +181,7 @@ def _row(
     return wald_row(term, est, se, df, level, contrast)
 
 
-def gee_diagnostics(
+def gee_facts(
     fit: GeeFit,
     trial: TrialArrays,
     fe: FixedEffects,
@@ -191,8 +189,8 @@ def gee_diagnostics(
     panel: ValidatedPanel,
     est: SteppedWedgeGEE,
     kind: str,
-) -> dict[str, Any]:
-    """JSON-ready facts: correlation parameters with their sandwich SEs, dispersion,
+) -> GeeFacts:
+    """The fit's facts: correlation parameters with their sandwich SEs, dispersion,
     convergence, every SE type per term side by side, the df rule and the design summary."""
     p = len(fit.beta)
     alpha_se = {
@@ -202,19 +200,19 @@ def gee_diagnostics(
         }
         for j, name in enumerate(fit.alpha_names)
     }
-    return {
-        "family": est.family,
-        "link": LINK[est.family],
-        "working_correlation": est.correlation,
-        "correlation_method": est.correlation_method,
-        "correlation_parameters": dict(zip(fit.alpha_names, fit.alpha.tolist(), strict=True)),
-        "correlation_parameter_se": alpha_se,
-        "correlation_se_note": None
+    return GeeFacts(
+        family=est.family,
+        link=LINK[est.family],
+        working_correlation=est.correlation,
+        correlation_method=est.correlation_method,
+        correlation_parameters=dict(zip(fit.alpha_names, fit.alpha.tolist(), strict=True)),
+        correlation_parameter_se=alpha_se,
+        correlation_se_note=None
         if fit.alpha_se_available
         else "not reported: geeCRT's correlation sandwich needs individual outcomes "
         "(Σ 1/residual per cell) that continuous cell summaries do not determine",
-        "dispersion": fit.phi,
-        "convergence": {
+        dispersion=fit.phi,
+        convergence={
             "converged": True,
             "iterations": fit.iterations,
             "last_step": fit.max_step,
@@ -222,12 +220,12 @@ def gee_diagnostics(
             "max_iterations": MAX_ITER,
             "correlation_shrink_steps": fit.shrinks,
         },
-        "standard_errors": {
+        standard_errors={
             term: {k: float(np.sqrt(c.vector @ fit.vcov[k][:p, :p] @ c.vector)) for k in VARIANCES}
             for term, c in contrasts.items()
         },
-        "se_used": kind,
-        "df_rule": DF_RULE,
-        "design": design_summary(trial, panel) | {"individuals": trial.cells.n_records},
-        "contrasts": contrast_weights(fe, contrasts),
-    }
+        se_used=kind,
+        df_rule=DF_RULE,
+        design=design_summary(trial, panel) | {"individuals": trial.cells.n_records},
+        contrasts=contrast_weights(fe, contrasts),
+    )

@@ -40,6 +40,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, special
 
+from pathfinder_eval.estimators.stepped_wedge.optimise import (
+    gradient_hessian,
+    newton_polish,
+    projected_gradient,
+)
 from pathfinder_eval.settings import GlmmFamily as Family
 from pathfinder_eval.settings import Structure
 
@@ -66,6 +71,10 @@ DECREMENT_TOL = 1e-8
 
 # Inner Newton on the conditional modes: stop when the largest step is this small.
 MODE_STEP_TOL = 1e-11
+# The Newton polish (optimise.py): stop below this decrement; the Hessian's difference step
+# rel·max(|x|, floor).
+POLISH_TOL = 1e-14
+HESSIAN_STEP = (1e-5, 0.1)
 
 
 MODE_MAX_ITER = 100
@@ -317,31 +326,6 @@ def glm_start(family: Family, cells: CountCells, X: np.ndarray) -> np.ndarray:
     raise FitError("the fixed-effects-only start did not converge (separation?)")
 
 
-def _projected(x: np.ndarray, grad: np.ndarray, bounds) -> np.ndarray:
-    """The gradient with components pushing against an active bound set to zero."""
-    out = grad.copy()
-    for m, (lo, hi) in enumerate(bounds):
-        if (lo is not None and x[m] <= lo and grad[m] > 0) or (
-            hi is not None and x[m] >= hi and grad[m] < 0
-        ):
-            out[m] = 0.0
-    return out
-
-
-def _hessian(fun, x: np.ndarray, free: np.ndarray, bounds) -> np.ndarray:
-    """Hessian of the deviance on the free parameters by central differences of the analytic
-    gradient (one-sided at a bound)."""
-    hess = np.empty((free.size, free.size))
-    for col, m in enumerate(free):
-        h = 1e-5 * max(abs(x[m]), 0.1)
-        up, dn = x.copy(), x.copy()
-        lo, hi = bounds[m]
-        up[m] = min(x[m] + h, hi) if hi is not None else x[m] + h
-        dn[m] = max(x[m] - h, lo) if lo is not None else x[m] - h
-        hess[:, col] = ((fun(up).gradient - fun(dn).gradient) / (up[m] - dn[m]))[free]
-    return 0.5 * (hess + hess.T)
-
-
 @dataclass(frozen=True)
 class GlmmFit:
     """A maximum-likelihood GLMM fit.
@@ -432,7 +416,7 @@ def fit_glmm(
     agreeing = sum(abs(v - best) <= 1e-6 for v, _ in results)
     x, decrement, hess, free = _polish(fun, x, bounds)
     final = fun(x)
-    proj = _projected(x, final.gradient, bounds)
+    proj = projected_gradient(x, final.gradient, *_limits(bounds))
     cov = np.full((x.size, x.size), np.nan)
     if np.isfinite(decrement):
         cov[np.ix_(free, free)] = 2.0 * np.linalg.inv(hess)
@@ -466,34 +450,28 @@ def fit_glmm(
 
 
 def _polish(fun, x: np.ndarray, bounds):
-    """Newton steps on the free parameters (off an active bound), accepted while they lower
-    the deviance. Returns the parameters, the Newton decrement there (inf if the Hessian is
-    not positive definite), that Hessian and the free indices."""
+    """Newton steps on the free parameters (off an active bound, or inside their bounds),
+    accepted while they lower the deviance (optimise.newton_polish). Returns the parameters,
+    the Newton decrement there (inf if the Hessian is not positive definite), that Hessian and
+    the free indices."""
+    lo, hi = _limits(bounds)
+
+    def objective(p: np.ndarray) -> tuple[float, np.ndarray]:
+        d = fun(p)
+        return d.value, d.gradient
+
+    def hessian(p: np.ndarray, free: np.ndarray) -> np.ndarray:
+        return gradient_hessian(lambda q: fun(q).gradient, p, free, lo, hi, HESSIAN_STEP, True)
+
+    done = newton_polish(x, objective, lo, hi, hessian, POLISH_TOL, interior_free=True)
+    return done.x, done.decrement, done.hessian, done.free
+
+
+def _limits(bounds) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds as arrays, None as ∓inf."""
     lo = np.array([-np.inf if b[0] is None else b[0] for b in bounds])
     hi = np.array([np.inf if b[1] is None else b[1] for b in bounds])
-    current = fun(x)
-    decrement = float("inf")
-    for _ in range(20):
-        free = np.flatnonzero(_projected(x, current.gradient, bounds) != 0.0)
-        free = np.union1d(free, np.flatnonzero((x > lo) & (x < hi)))
-        hess = _hessian(fun, x, free, bounds)
-        if np.any(np.linalg.eigvalsh(hess) <= 0):
-            return x, float("inf"), hess, free
-        step = np.zeros_like(x)
-        step[free] = -np.linalg.solve(hess, current.gradient[free])
-        decrement = float(-current.gradient[free] @ step[free])
-        if decrement < 1e-14:
-            break
-        for _ in range(30):
-            trial = np.clip(x + step, lo, hi)
-            t_dev = fun(trial)
-            if t_dev.value < current.value:
-                break
-            step /= 2.0
-        else:
-            break
-        x, current = trial, t_dev
-    return x, decrement, hess, free
+    return lo, hi
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -21,6 +20,7 @@ from pathfinder_eval.estimators.stepped_wedge.design import (
     effect_contrasts,
     wald_row,
 )
+from pathfinder_eval.estimators.stepped_wedge.facts import GlmmFacts
 from pathfinder_eval.estimators.stepped_wedge.glmm import (
     CountCells,
     FitError,
@@ -97,7 +97,6 @@ class SteppedWedgeGLMM(SteppedWedgeGlmmOptions):
                 f"Variance parameter(s) {', '.join(fit.boundary)} estimated on the boundary "
                 "of the parameter space (e.g. a zero variance): the fit is singular."
             )
-        diag = glmm_diagnostics(fit, counts, fe, panel, self.effect, contrasts, rows, df, level)
         return EffectEstimates(
             analysis_id=analysis_id,
             outcome=outcome,
@@ -114,7 +113,7 @@ class SteppedWedgeGLMM(SteppedWedgeGlmmOptions):
             n_units=len(trial.clusters),
             n_treated=int((trial.start < len(panel.periods)).sum()),
             n_obs=int(trial.cells.observed.sum()),
-            diagnostics=MappingProxyType(diag),
+            facts=glmm_facts(fit, counts, fe, panel, self.effect, contrasts, rows, df, level),
             warnings=tuple(warns),
         )
 
@@ -213,7 +212,7 @@ def wald_rows(
     return rows
 
 
-def glmm_diagnostics(
+def glmm_facts(
     fit: GlmmFit,
     counts: TrialCounts,
     fe: FixedEffects,
@@ -223,37 +222,36 @@ def glmm_diagnostics(
     rows: list[dict[str, Any]],
     df: float,
     level: float,
-) -> dict[str, Any]:
-    """JSON-ready facts: model, estimation, variance components, latent ICC/CAC, likelihood,
+) -> GlmmFacts:
+    """The fit's facts: model, estimation, variance components, latent ICC/CAC, likelihood,
     convergence, the ratios with their intervals, and the design summary."""
     corr = correlations(fit)
-    ratio = SCALE[fit.family][1]
-    return {
-        "model": fit.structure,
-        "family": fit.family,
-        "link": "logit" if fit.family == "binomial" else "log (offset log n)",
-        "effect_shape": shape,
-        "period_effects": "categorical",
-        "estimation": "maximum likelihood, "
+    return GlmmFacts(
+        model=fit.structure,
+        family=fit.family,
+        link="logit" if fit.family == "binomial" else "log (offset log n)",
+        effect_shape=shape,
+        period_effects="categorical",
+        estimation="maximum likelihood, "
         + (
             "Laplace approximation"
             if fit.points == 1
             else f"adaptive Gauss-Hermite quadrature ({fit.points} points)"
         ),
-        "quadrature_points": fit.points,
-        "vcov_method": "fixed-effect block of 2H⁻¹, H the Hessian of the deviance in (θ, β) "
+        quadrature_points=fit.points,
+        vcov_method="fixed-effect block of 2H⁻¹, H the Hessian of the deviance in (θ, β) "
         "(lme4 use.hessian = TRUE)",
-        "df_method": DF_RULE if np.isfinite(df) else "normal reference",
-        "df": df,
-        "variance_components": fit.components,
-        "icc_latent": corr.icc,
-        "icc_scale": "latent (logistic residual variance π²/3)"
+        df_method=DF_RULE if np.isfinite(df) else "normal reference",
+        df=df,
+        variance_components=fit.components,
+        icc_latent=corr.icc,
+        icc_scale="latent (logistic residual variance π²/3)"
         if fit.family == "binomial"
         else "not defined for the log link",
-        "cac": corr.cac,
-        "loglik": fit.loglik,
-        "deviance": fit.deviance,
-        "convergence": {
+        cac=corr.cac,
+        loglik=fit.loglik,
+        deviance=fit.deviance,
+        convergence={
             "converged": fit.converged,
             "max_abs_gradient": float(np.abs(fit.gradient).max()),
             "newton_decrement": fit.decrement,
@@ -261,7 +259,8 @@ def glmm_diagnostics(
             "starts_at_optimum": fit.agreeing,
             "boundary": list(fit.boundary),
         },
-        ratio: {
+        ratio_key=SCALE[fit.family][1],
+        ratios={
             row["term"]: {
                 "estimate": float(np.exp(row["estimate"])),
                 "ci": [float(np.exp(row["ci_lower"])), float(np.exp(row["ci_upper"]))],
@@ -269,12 +268,12 @@ def glmm_diagnostics(
             }
             for row in rows
         },
-        "design": design_summary(counts.trial, panel)
+        design=design_summary(counts.trial, panel)
         | {
             "events": float(counts.cells.events.sum()),
             "trials" if fit.family == "binomial" else "population": float(
                 counts.cells.trials.sum()
             ),
         },
-        "contrasts": contrast_weights(fe, contrasts),
-    }
+        contrasts=contrast_weights(fe, contrasts),
+    )

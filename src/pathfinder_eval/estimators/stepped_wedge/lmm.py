@@ -29,6 +29,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize
 
+from pathfinder_eval.estimators.stepped_wedge.optimise import (
+    gradient_hessian,
+    newton_polish,
+    projected_gradient,
+)
 from pathfinder_eval.jit import cached_njit
 from pathfinder_eval.settings import SPLINE_KNOTS, PeriodEffects, Shape, Structure
 
@@ -42,6 +47,11 @@ DECREMENT_TOL = 1e-8
 # AGREE_TOL of the best reached the same optimum.
 START_FTOL = 1e-10
 AGREE_TOL = 1e-5
+# The Newton polish (optimise.py): stop below this decrement; the Hessian's difference step
+# rel·max(|φ|, floor); a deviance within ROUNDING_REL (relative) has not risen.
+POLISH_TOL = 1e-20
+HESSIAN_STEP = (1e-6, 1e-4)
+ROUNDING_REL = 1e-14
 
 
 @dataclass(frozen=True)
@@ -398,67 +408,29 @@ def _starts(structure: Structure) -> list[np.ndarray]:
     return [np.array(v) for v in itertools.product((0.01, 1.0), (0.2, 0.5, 0.9))]
 
 
-def _projected_gradient(phi: np.ndarray, grad: np.ndarray, structure: Structure) -> np.ndarray:
-    """The gradient with components that push against an active bound set to zero."""
-    out = grad.copy()
-    for k, (lo, hi) in enumerate(_bounds(structure)):
-        if phi[k] <= lo and grad[k] > 0:
-            out[k] = 0.0
-        if hi is not None and phi[k] >= hi and grad[k] < 0:
-            out[k] = 0.0
-    return out
-
-
-def _free_hessian(phi: np.ndarray, structure: Structure, c: _Cells, free: np.ndarray):
-    """Hessian of the profiled deviance on the free parameters, by central differences of the
-    analytic gradient (one-sided at a lower bound)."""
-    lo = np.array(_bounds(structure), dtype=float)[:, 0]
-    hess = np.empty((free.size, free.size))
-    for a, k in enumerate(free):
-        h = 1e-6 * max(abs(phi[k]), 1e-4)
-        up, dn = phi.copy(), phi.copy()
-        up[k] += h
-        dn[k] = max(phi[k] - h, lo[k])
-        g_up, g_dn = _profiled(up, structure, c)[1], _profiled(dn, structure, c)[1]
-        hess[:, a] = ((g_up - g_dn) / (up[k] - dn[k]))[free]
-    return 0.5 * (hess + hess.T)
-
-
 def _polish(phi: np.ndarray, structure: Structure, c: _Cells) -> tuple[np.ndarray, float]:
-    """Newton steps on the parameters off their bounds, accepted only while they lower the
-    deviance (L-BFGS-B stops early where the likelihood is flat, e.g. in the decay). Returns
-    the parameters and the Newton decrement gᵀH⁻¹g at them (inf when the Hessian on the free
-    parameters is not positive definite: not a minimum)."""
+    """Newton steps on the parameters off their bounds (optimise.newton_polish): L-BFGS-B
+    stops early where the likelihood is flat, e.g. in the decay. A step that keeps the
+    deviance within 1e-14 (relative: below rounding it cannot fall) and shrinks the gradient
+    still moves towards the optimum. Returns the parameters and the Newton decrement."""
     lo, hi = np.array(_bounds(structure), dtype=float).T
     hi = np.nan_to_num(hi, nan=np.inf)
-    dev, grad = _profiled(phi, structure, c)[:2]
-    for _ in range(20):
-        free = np.flatnonzero(_projected_gradient(phi, grad, structure) != 0.0)
-        if free.size == 0:
-            return phi, 0.0
-        hess = _free_hessian(phi, structure, c, free)
-        if np.any(np.linalg.eigvalsh(hess) <= 0):
-            return phi, float("inf")
-        step = np.zeros_like(phi)
-        step[free] = -np.linalg.solve(hess, grad[free])
-        decrement = float(-grad[free] @ step[free])
-        if decrement < 1e-20:
-            return phi, decrement
-        for _ in range(30):
-            trial = np.clip(phi + step, lo, hi)
-            t_dev, t_grad = _profiled(trial, structure, c)[:2]
-            # below rounding, the deviance cannot fall: a step that keeps it within 1e-14
-            # (relative) and shrinks the gradient still moves towards the optimum
-            if t_dev < dev or (
-                t_dev <= dev + 1e-14 * abs(dev)
-                and np.abs(t_grad[free]).max() < np.abs(grad[free]).max()
-            ):
-                break
-            step /= 2.0
-        else:
-            return phi, decrement
-        phi, dev, grad = trial, t_dev, t_grad
-    return phi, decrement
+
+    def objective(x: np.ndarray) -> tuple[float, np.ndarray]:
+        dev, grad = _profiled(x, structure, c)[:2]
+        return dev, grad
+
+    def hessian(x: np.ndarray, free: np.ndarray) -> np.ndarray:
+        return gradient_hessian(
+            lambda p: _profiled(p, structure, c)[1], x, free, lo, hi, HESSIAN_STEP, False
+        )
+
+    def flat(trial, t_dev, t_grad, x, dev, grad, free) -> bool:
+        shrinks = np.abs(t_grad[free]).max() < np.abs(grad[free]).max()
+        return t_dev <= dev + ROUNDING_REL * abs(dev) and shrinks
+
+    done = newton_polish(phi, objective, lo, hi, hessian, POLISH_TOL, flat)
+    return done.x, done.decrement
 
 
 @dataclass(frozen=True)
@@ -533,7 +505,8 @@ def fit_reml(
     agreeing = sum(abs(dev - best_dev) <= AGREE_TOL for dev, _ in results)
     phi, decrement = _polish(phi, structure, c)
     dev, grad, beta, sigma2 = _profiled(phi, structure, c)
-    proj = _projected_gradient(phi, grad, structure)
+    lo, hi = np.array(_bounds(structure), dtype=float).T
+    proj = projected_gradient(phi, grad, lo, np.nan_to_num(hi, nan=np.inf))
     names = _relative_names(structure)
     boundary = tuple(
         names[k]

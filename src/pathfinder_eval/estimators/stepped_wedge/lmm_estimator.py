@@ -5,8 +5,7 @@ Satterthwaite, model-based or randomisation inference.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from types import MappingProxyType
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -24,6 +23,7 @@ from pathfinder_eval.estimators.stepped_wedge.design import (
     trial_arrays,
     wald_row,
 )
+from pathfinder_eval.estimators.stepped_wedge.facts import LmmFacts
 from pathfinder_eval.estimators.stepped_wedge.lmm import (
     FixedEffects,
     RemlFit,
@@ -193,9 +193,9 @@ class SteppedWedge(SteppedWedgeOptions):
             n_units=len(trial.clusters),
             n_treated=n_treated,
             n_obs=int(trial.cells.observed.sum()),
-            diagnostics=MappingProxyType(
-                diagnostics(fit, ss, trial, fe, method, panel, self.effect, contrasts, level)
-                | extra
+            facts=replace(
+                lmm_facts(fit, ss, trial, fe, method, panel, self.effect, contrasts, level),
+                **extra,
             ),
             warnings=tuple(warns),
         )
@@ -310,7 +310,7 @@ def randomisation_row(term: str, rnd: RandomisationResult) -> dict[str, Any]:
     }
 
 
-def diagnostics(
+def lmm_facts(
     fit: RemlFit,
     ss: SmallSample,
     trial: TrialArrays,
@@ -320,31 +320,31 @@ def diagnostics(
     shape: Shape,
     contrasts: dict[str, Contrast],
     level: float,
-) -> dict[str, Any]:
-    """JSON-ready facts for the report: model, variance components, ICC/CAC, convergence,
+) -> LmmFacts:
+    """The fit's facts for the report: model, variance components, ICC/CAC, convergence,
     df method and the design summary (sequences, clusters per sequence, periods, cell sizes)."""
     comp = fit.components
     corr = correlations(fit, ss.hessian, level)
-    return {
-        "model": fit.structure,
-        "effect_shape": shape,
-        "period_effects": fe.period_effects,
-        "estimation": "REML (exact, on cluster-period summaries)",
-        "df_method": method,
-        "variance_components": comp,
-        "icc": corr.icc,
-        "icc_ci": list(corr.icc_ci),
-        "cac": corr.cac,
-        "cac_ci": list(corr.cac_ci),
-        "correlation_ci_method": "Wald on the logit scale, observed information (delta method)",
-        "reml_criterion": fit.deviance,
-        "convergence": {
+    return LmmFacts(
+        model=fit.structure,
+        effect_shape=shape,
+        period_effects=fe.period_effects,
+        estimation="REML (exact, on cluster-period summaries)",
+        df_method=method,
+        variance_components=comp,
+        icc=corr.icc,
+        icc_ci=list(corr.icc_ci),
+        cac=corr.cac,
+        cac_ci=list(corr.cac_ci),
+        correlation_ci_method="Wald on the logit scale, observed information (delta method)",
+        reml_criterion=fit.deviance,
+        convergence={
             "converged": fit.converged,
             "max_abs_gradient": float(np.abs(fit.gradient).max()),
             "starts": fit.starts,
             "starts_at_optimum": fit.agreeing,
             "boundary": list(fit.boundary),
         },
-        "design": design_summary(trial, panel) | {"individuals": trial.cells.n_records},
-        "contrasts": contrast_weights(fe, contrasts),
-    }
+        design=design_summary(trial, panel) | {"individuals": trial.cells.n_records},
+        contrasts=contrast_weights(fe, contrasts),
+    )

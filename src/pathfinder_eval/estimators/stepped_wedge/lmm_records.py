@@ -35,6 +35,7 @@ from scipy import optimize, sparse
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.stepped_wedge.lmm import (
     DECREMENT_TOL,
+    HESSIAN_STEP,
     LOG_2PI,
     STRUCTURES,
     THETA_NAMES,
@@ -44,6 +45,11 @@ from pathfinder_eval.estimators.stepped_wedge.lmm import (
     _psi,
     _starts,
     kenward_roger_adjustment,
+)
+from pathfinder_eval.estimators.stepped_wedge.optimise import (
+    gradient_hessian,
+    newton_polish,
+    projected_gradient,
 )
 from pathfinder_eval.settings import Structure
 
@@ -258,52 +264,22 @@ def _limits(structure: Structure, cohort: bool) -> tuple[np.ndarray, np.ndarray]
     return lo, np.nan_to_num(hi, nan=np.inf)
 
 
-def _projected(phi: np.ndarray, grad: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """The gradient with components pushing against an active bound set to zero."""
-    out = grad.copy()
-    out[((phi <= lo) & (grad > 0)) | ((phi >= hi) & (grad < 0))] = 0.0
-    return out
-
-
 def _polish(phi: np.ndarray, objective, lo: np.ndarray, hi: np.ndarray):
-    """Newton steps on the free parameters (Hessian by central differences of the analytic
-    gradient), accepted while they lower the deviance, as sw_lmm does, or, once the fall is
-    below the deviance's rounding, while they shrink the gradient. Returns φ and the Newton
-    decrement gᵀH⁻¹g (inf when the free Hessian is not positive definite)."""
-    dev, grad = objective(phi)
-    decrement = float("inf")
-    for _ in range(20):
-        free = np.flatnonzero(_projected(phi, grad, lo, hi) != 0.0)
-        if free.size == 0:
-            return phi, 0.0
-        hess = np.empty((free.size, free.size))
-        for a, k in enumerate(free):
-            h = 1e-6 * max(abs(phi[k]), 1e-4)
-            up, dn = phi.copy(), phi.copy()
-            up[k] += h
-            dn[k] = max(phi[k] - h, lo[k])
-            hess[:, a] = ((objective(up)[1] - objective(dn)[1]) / (up[k] - dn[k]))[free]
-        hess = 0.5 * (hess + hess.T)
-        if np.any(np.linalg.eigvalsh(hess) <= 0):
-            return phi, float("inf")
-        step = np.zeros_like(phi)
-        step[free] = -np.linalg.solve(hess, grad[free])
-        decrement = float(-grad[free] @ step[free])
-        if decrement < POLISH_TOL:
-            return phi, decrement
-        for _ in range(30):
-            trial = np.clip(phi + step, lo, hi)
-            t_dev, t_grad = objective(trial)
-            flat = t_dev <= dev + ROUNDING_REL * abs(dev) and np.linalg.norm(
-                _projected(trial, t_grad, lo, hi)
-            ) < np.linalg.norm(_projected(phi, grad, lo, hi))
-            if t_dev < dev or flat:
-                break
-            step /= 2.0
-        else:
-            return phi, decrement
-        phi, dev, grad = trial, t_dev, t_grad
-    return phi, decrement
+    """Newton steps on the free parameters (optimise.newton_polish), accepted while they lower
+    the deviance, as the cell path does, or, once the fall is below the deviance's rounding,
+    while they shrink the projected gradient. Returns φ and the Newton decrement gᵀH⁻¹g."""
+
+    def hessian(x: np.ndarray, free: np.ndarray) -> np.ndarray:
+        return gradient_hessian(lambda p: objective(p)[1], x, free, lo, hi, HESSIAN_STEP, False)
+
+    def flat(trial, t_dev, t_grad, x, dev, grad, free) -> bool:
+        shrinks = np.linalg.norm(projected_gradient(trial, t_grad, lo, hi)) < np.linalg.norm(
+            projected_gradient(x, grad, lo, hi)
+        )
+        return t_dev <= dev + ROUNDING_REL * abs(dev) and shrinks
+
+    done = newton_polish(phi, objective, lo, hi, hessian, POLISH_TOL, flat)
+    return done.x, done.decrement
 
 
 @dataclass(frozen=True)
@@ -388,7 +364,7 @@ def fit_records(
         theta,
         names,
         float(dev),
-        _projected(phi, grad, lo, hi),
+        projected_gradient(phi, grad, lo, hi),
         decrement,
         True,
         len(results),

@@ -7,7 +7,6 @@ named in the diagnostics); the numbers come from `synthdid_core` and `inference/
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from types import MappingProxyType
 
 import numpy as np
 from scipy import stats
@@ -21,6 +20,7 @@ from pathfinder_eval.estimators.synthetic.core import (
     placebo_draws,
     synthdid,
 )
+from pathfinder_eval.estimators.synthetic.facts import SyntheticControlFacts, SyntheticDidFacts
 from pathfinder_eval.estimators.synthetic.predictors import fixed_v_weights, predictor_weights
 from pathfinder_eval.panel import ValidatedPanel
 from pathfinder_eval.results import EffectEstimates, InferenceKey, InferenceUsed, estimates_table
@@ -175,16 +175,16 @@ class SyntheticDiD(SyntheticDidOptions):
                         "n_units": b.y.shape[0] - b.n0,
                     }
                 )
-        diagnostics = {
-            "method": self.method,
-            "variance": variance_text,
-            "cohort_weights": {panel.period_label(int(g)): w for g, w in weights.items()},
-            "cohort_estimates": {panel.period_label(int(g)): f.estimate for g, f in fits.items()},
-            "unit_weights": {
+        facts = SyntheticDidFacts(
+            method=self.method,
+            variance=variance_text,
+            cohort_weights={panel.period_label(int(g)): w for g, w in weights.items()},
+            cohort_estimates={panel.period_label(int(g)): f.estimate for g, f in fits.items()},
+            unit_weights={
                 panel.period_label(int(g)): _named(blocks[g].names, f.omega)
                 for g, f in fits.items()
             },
-            "time_weights": {
+            time_weights={
                 panel.period_label(int(g)): {
                     panel.period_label(int(p)): float(w)
                     for p, w in zip(blocks[g].periods[: blocks[g].t0], f.lambda_, strict=True)
@@ -192,18 +192,18 @@ class SyntheticDiD(SyntheticDidOptions):
                 }
                 for g, f in fits.items()
             },
-            "noise_level": {panel.period_label(int(g)): f.noise_level for g, f in fits.items()},
-            "gaps": {
+            noise_level={panel.period_label(int(g)): f.noise_level for g, f in fits.items()},
+            gaps={
                 panel.period_label(int(g)): _gap_series(panel, blocks[g], f)
                 for g, f in fits.items()
             },
-            "gap_baseline": {
+            gap_baseline={
                 panel.period_label(int(g)): _gap_baseline(blocks[g], f) for g, f in fits.items()
             },
-            "donors_dropped_incomplete": sorted(
+            donors_dropped_incomplete=sorted(
                 {u for b in blocks.values() for u in b.dropped_donors}
             ),
-        }
+        )
         n_units = blocks[next(iter(blocks))].n0 + n_treated
         return EffectEstimates(
             analysis_id=analysis_id,
@@ -220,7 +220,7 @@ class SyntheticDiD(SyntheticDidOptions):
             n_units=n_units,
             n_treated=n_treated,
             n_obs=int(sum(b.y.size for b in blocks.values())),
-            diagnostics=MappingProxyType(diagnostics),
+            facts=facts,
             warnings=_short_series_warnings(blocks) + _incomplete_warning(incomplete),
         )
 
@@ -405,16 +405,14 @@ class SyntheticControl(SyntheticControlOptions):
             n_units=n_units + n_donors,
             n_treated=n_units,
             n_obs=n_obs,
-            diagnostics=MappingProxyType(
-                {
-                    "units": per_unit,
-                    "v_matrix": (
-                        f"data-driven over predictors {list(self.predictors)} and "
-                        "pre-period outcomes (minimum pre-period MSPE)"
-                    )
-                    if self.predictors
-                    else "identity on pre-period outcomes",
-                }
+            facts=SyntheticControlFacts(
+                units=per_unit,
+                v_matrix=(
+                    f"data-driven over predictors {list(self.predictors)} and "
+                    "pre-period outcomes (minimum pre-period MSPE)"
+                )
+                if self.predictors
+                else "identity on pre-period outcomes",
             ),
             warnings=tuple(dict.fromkeys(warns)),
         )

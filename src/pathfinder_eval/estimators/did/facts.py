@@ -1,0 +1,123 @@
+"""Typed facts of the DiD estimators' results (results.Facts): what the report reads and the
+results JSON carries under "diagnostics", one class per estimator, fields in JSON order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pathfinder_eval.results import OMITTED, Facts
+
+
+@dataclass(frozen=True, kw_only=True)
+class TwfeFacts(Facts):
+    """weighted: cells weighted by denominators; leave_one_treated_out: the estimate without
+    each treated unit ({} when not run or fewer than two treated)."""
+
+    weighted: bool
+    inference_method: str
+    treated_cells: int
+    leave_one_treated_out: dict[str, float]
+
+
+@dataclass(frozen=True, kw_only=True)
+class EventStudyFacts(Facts):
+    """pretrend_test: joint Wald test of the leads (statistic, df_num, df_denom, p_value), None
+    without leads; sensitivity: Rambachan & Roth intervals (OMITTED unless asked for)."""
+
+    reference_event_time: int
+    binned_endpoints: list[int]
+    pretrend_test: dict[str, float] | None
+    inference_method: str
+    sensitivity: dict[str, Any] | None = OMITTED
+
+
+@dataclass(frozen=True, kw_only=True)
+class PoissonTwfeFacts(Facts):
+    """The rate ratio exp(β) with its interval; units dropped for zero counts throughout."""
+
+    rate_ratio: float
+    rate_ratio_ci: list[float]
+    dropped_all_zero_units: list[str]
+    n_params: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class BaconFacts(Facts):
+    """Goodman-Bacon decomposition: weight and average 2×2 estimate by comparison type, every
+    2×2 comparison, and the weight on already-treated controls."""
+
+    weights_by_type: dict[str, float]
+    average_by_type: dict[str, float]
+    weight_sum: float
+    decomposition_total: float
+    twfe_linearmodels: float
+    already_treated_control_weight: float
+    comparisons: list[dict[str, Any]]
+    units_dropped_unbalanced: list[str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class GroupTimeFacts(Facts):
+    """Callaway & Sant'Anna: settings, every ATT(g,t), the aggregation weights, uniform bands,
+    the pre-test, the units by cohort and what was dropped."""
+
+    control_group: str
+    method: str
+    method_label: str
+    anticipation: int
+    base_period: str
+    aggregation: str
+    covariates: list[str]
+    att_gt: list[dict[str, Any]]
+    aggregation_weights: dict[str, Any]
+    simple_weights: dict[str, Any]
+    aggregation_overall: dict[str, float] | None
+    aggregation_band: list[dict[str, Any]]
+    pretest: dict[str, Any] | None
+    uniform_band_critical_value: dict[str, float]
+    units_per_cohort: dict[str, int]
+    never_treated_units: int
+    units_dropped_unbalanced: int
+    units_dropped_treated_first_period: int
+    n_clusters: int
+    inference_method: str
+    bootstrap: dict[str, Any] | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SunAbrahamFacts(Facts):
+    """Sun & Abraham: the cohort × relative-period interactions, each event time's cohort
+    weights and the pre-trend Wald test on the leads."""
+
+    control: str
+    inference_method: str
+    reference_event_time: int
+    share_uncertainty: bool
+    interactions: list[dict[str, Any]]
+    event_weights: dict[int, dict[float, float]]
+    pretrend_test: dict[str, float] | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImputationFacts(Facts):
+    """Borusyak-Jaravel-Spiess imputation: the variance used, the cells and the pre-trend
+    test (None when pretrend_leads is 0)."""
+
+    inference_method: str
+    leave_out: bool
+    average_by: str
+    treated_cells: int
+    untreated_cells: int
+    dropped_treated_cells: int
+    weights: str
+    pretrend_test: dict[str, Any] | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Did2x2Facts(Facts):
+    """The 2×2 cell means and counts and the regression's terms."""
+
+    cell_means: list[list[float]]
+    cell_counts: list[list[int]]
+    terms: list[str]

@@ -1,0 +1,295 @@
+"""What each estimator adds to its analysis section, chosen by the type of its facts
+(results.Facts): charts, comparator tables and plain-language facts. One function per facts
+type; an estimator without one adds nothing beyond the estimates table."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from functools import singledispatch
+from typing import Any
+
+from pathfinder_eval.estimators.did.facts import BaconFacts, EventStudyFacts
+from pathfinder_eval.estimators.stepped_wedge.facts import GeeFacts, GlmmFacts, LmmFacts
+from pathfinder_eval.estimators.synthetic.facts import SyntheticControlFacts, SyntheticDidFacts
+from pathfinder_eval.panel import OutcomeInfo
+from pathfinder_eval.report.format import ci_text, fmt, fmt_p, lower_first
+from pathfinder_eval.report.plots import plot_event_study, to_svg
+from pathfinder_eval.report.synthetic_view import gap_chart, sdid_donors
+from pathfinder_eval.results import OMITTED, EffectEstimates
+
+PeriodLabel = Callable[[int], str]
+
+
+@singledispatch
+def estimator_view(
+    facts: object,
+    res: EffectEstimates,
+    info: OutcomeInfo,
+    label: PeriodLabel,
+    names: dict[str, str],
+) -> dict[str, Any]:
+    """The section's extra view data for these facts ({} when the estimator adds none)."""
+    return {}
+
+
+@estimator_view.register
+def _synthetic_control(
+    facts: SyntheticControlFacts,
+    res: EffectEstimates,
+    info: OutcomeInfo,
+    label: PeriodLabel,
+    names: dict[str, str],
+) -> dict[str, Any]:
+    comparators = [
+        {
+            "unit": unit,
+            "pre_rmspe": fmt(d["pre_rmspe"], 3),
+            "post_rmspe": fmt(d["post_rmspe"], 3),
+            "ratio": fmt(d["rmspe_ratio"]),
+            "p_value": fmt_p(d["permutation_p_value"]),
+            "donors": ", ".join(
+                f"{k} {v:.2f}"
+                for k, v in sorted(d["donor_weights"].items(), key=lambda kv: -kv[1])[:8]
+            ),
+        }
+        for unit, d in facts.units.items()
+    ]
+    return {"comparators": comparators, "gap": gap_chart(res, facts, info, label)}
+
+
+@estimator_view.register
+def _synthetic_did(
+    facts: SyntheticDidFacts,
+    res: EffectEstimates,
+    info: OutcomeInfo,
+    label: PeriodLabel,
+    names: dict[str, str],
+) -> dict[str, Any]:
+    return {"gap": gap_chart(res, facts, info, label), "donors": sdid_donors(facts, names)}
+
+
+@estimator_view.register
+def _lmm(
+    facts: LmmFacts,
+    res: EffectEstimates,
+    info: OutcomeInfo,
+    label: PeriodLabel,
+    names: dict[str, str],
+) -> dict[str, Any]:
+    return {"facts": lmm_lines(facts, res)}
+
+
+@estimator_view.register
+def _gee(
+    facts: GeeFacts,
+    res: EffectEstimates,
+    info: OutcomeInfo,
+    label: PeriodLabel,
+    names: dict[str, str],
+) -> dict[str, Any]:
+    return {"facts": gee_lines(facts, res)}
+
+
+@estimator_view.register
+def _glmm(
+    facts: GlmmFacts,
+    res: EffectEstimates,
+    info: OutcomeInfo,
+    label: PeriodLabel,
+    names: dict[str, str],
+) -> dict[str, Any]:
+    return {"facts": glmm_lines(facts)}
+
+
+@estimator_view.register
+def _bacon(
+    facts: BaconFacts,
+    res: EffectEstimates,
+    info: OutcomeInfo,
+    label: PeriodLabel,
+    names: dict[str, str],
+) -> dict[str, Any]:
+    line = (
+        "Goodman-Bacon decomposition of the TWFE estimate: "
+        + "; ".join(
+            f"{kind.lower()} weight {w:.1%}, average 2×2 estimate "
+            f"{fmt(facts.average_by_type[kind], 2)}"
+            for kind, w in facts.weights_by_type.items()
+        )
+        + f". {facts.already_treated_control_weight:.1%} of the weight rests on comparisons "
+        "that use already-treated units as controls (biased when effects change over time)."
+    )
+    return {"facts": [line]}
+
+
+@estimator_view.register
+def _event_study(
+    facts: EventStudyFacts,
+    res: EffectEstimates,
+    info: OutcomeInfo,
+    label: PeriodLabel,
+    names: dict[str, str],
+) -> dict[str, Any]:
+    level = f"{res.level:.0%}"
+    out: dict[str, Any] = {
+        "svg": to_svg(plot_event_study(res.table), f"Event study: {info.name}"),
+        "alt": (
+            f"Event-study chart for {info.name}: estimates and {level} "
+            "confidence intervals by periods since start; the table gives the values."
+        ),
+    }
+    if facts.sensitivity is not OMITTED and facts.sensitivity:
+        out["facts"] = sensitivity_lines(facts.sensitivity, res.level)
+    pt = facts.pretrend_test
+    if pt:
+        out["pretrend"] = (
+            f"Joint test that all pre-period coefficients are zero: "
+            f"F({pt['df_num']:.0f}, {pt['df_denom']:.0f}) = "
+            f"{pt['statistic']:.2f}, p = {fmt_p(pt['p_value'])}."
+        )
+    return out
+
+
+def lmm_lines(facts: LmmFacts, res: EffectEstimates) -> list[str]:
+    """Model, df, variance components, ICC/CAC and convergence of a stepped-wedge fit (CONSORT
+    extension for stepped-wedge trials, item 17a)."""
+    design, conv, comp = facts.design, facts.convergence, facts.variance_components
+    names = {
+        "tau2": "cluster τ²",
+        "gamma2": "cluster-period γ²",
+        "decay": "decay r (per period)",
+        "psi2": "person (closed cohort) ψ²",
+        "sigma2": "residual σ²",
+    }
+    lines = [
+        _design_line(design, "Fitted by REML"),
+        "Variance components: "
+        + ", ".join(f"{names[k]} = {fmt(v, 4)}" for k, v in comp.items())
+        + ".",
+        f"Within-period ICC {fmt(facts.icc, 3)}{ci_text(facts.icc_ci, res.level)}; cluster "
+        f"autocorrelation (CAC) {fmt(facts.cac, 3)}{ci_text(facts.cac_ci, res.level)}.",
+        f"Convergence: the same optimum from {conv['starts_at_optimum']} of {conv['starts']} "
+        f"starting values; largest gradient {conv['max_abs_gradient']:.1g}.",
+    ]
+    df = res.table["df"].iloc[0] if "df" in res.table else math.nan
+    if math.isfinite(df):
+        label = {"kenward_roger": "Kenward-Roger", "satterthwaite": "Satterthwaite"}
+        lines.insert(
+            1,
+            f"t reference with {label.get(facts.df_method, facts.df_method)} degrees of freedom "
+            f"{fmt(df, 1)} for {lower_first(res.table['term'].iloc[0])}.",
+        )
+    people = facts.individual_level
+    if people is not OMITTED:
+        cohort = (
+            f" of {people['individuals']:,} people followed over time (closed cohort)"
+            if "individuals" in people
+            else ""
+        )
+        lines.append(
+            f"Fitted on {people['records']:,} individual records{cohort}. Adjusted for "
+            "individual covariates: "
+            + "; ".join(
+                f"{name} {fmt(c['estimate'], 3)} (SE {fmt(c['std_error'], 3)})"
+                for name, c in people["covariates"].items()
+            )
+            + "."
+        )
+    if facts.randomisation is not OMITTED:
+        r = facts.randomisation
+        how = "exact enumeration of" if r["exact"] else "Monte-Carlo sample of"
+        p_text = fmt_p(r["p_value"])
+        lines.append(
+            f"Randomisation test: p {p_text if p_text.startswith('<') else '= ' + p_text} "
+            f"({how} {r['allocations']:,} "
+            f"allocations of clusters to sequences; {r['statistic']})."
+        )
+    return lines
+
+
+def _design_line(design: dict[str, Any], how: str) -> str:
+    size = next(
+        f"{design[k]:,.0f} {k}" for k in ("individuals", "trials", "population") if k in design
+    )
+    return (
+        f"{how} on {design['cells_observed']} cluster-period cells "
+        f"({size}; {design['clusters']} clusters in "
+        f"{len(design['sequences'])} sequences over {len(design['periods'])} periods)."
+    )
+
+
+def gee_lines(facts: GeeFacts, res: EffectEstimates) -> list[str]:
+    """Working correlation, the standard errors side by side and convergence of a GEE fit."""
+    alpha = ", ".join(f"{k} = {fmt(v, 3)}" for k, v in facts.correlation_parameters.items())
+    ses = facts.standard_errors[res.table["term"].iloc[0]]
+    conv = facts.convergence
+    return [
+        _design_line(facts.design, f"GEE ({facts.family}, {facts.link} link) fitted"),
+        f"Working correlation {facts.working_correlation.replace('_', ' ')}: {alpha}.",
+        "Standard errors of the first estimate: "
+        + ", ".join(f"{k} {fmt(v, 4)}" for k, v in ses.items())
+        + f"; used: {facts.se_used}, {facts.df_rule}.",
+        f"Converged in {conv['iterations']} iterations (last step {conv['last_step']:.1g}).",
+    ]
+
+
+def glmm_lines(facts: GlmmFacts) -> list[str]:
+    """Variance components, latent-scale ICC, ratio scale and convergence of a GLMM fit."""
+    conv = facts.convergence
+    comp = ", ".join(f"{k} = {fmt(v, 4)}" for k, v in facts.variance_components.items())
+    lines = [
+        _design_line(facts.design, f"Fitted by {facts.estimation}"),
+        f"Variance components (latent scale): {comp}.",
+    ]
+    if facts.icc_latent is not None:
+        lines.append(
+            f"ICC on the latent scale {fmt(facts.icc_latent, 3)}; CAC {fmt(facts.cac, 3)}."
+        )
+    kind = facts.ratio_key
+    for term, r in facts.ratios.items():
+        lines.append(
+            f"{term.rsplit(', ', 1)[0]} as {'an' if kind[0] == 'o' else 'a'} "
+            f"{kind.replace('_', ' ')}: {fmt(r['estimate'], 3)} "
+            f"({r['level']:.0%} CI {fmt(r['ci'][0], 3)} to {fmt(r['ci'][1], 3)})."
+        )
+        break
+    lines.append(
+        f"Convergence: the same optimum from {conv['starts_at_optimum']} of {conv['starts']} "
+        f"starting values; largest gradient {conv['max_abs_gradient']:.1g}."
+    )
+    return lines
+
+
+def sensitivity_lines(sens: dict[str, Any], level: float) -> list[str]:
+    """Rambachan & Roth robust intervals for the first post-period effect, in words."""
+    lines = [
+        "Sensitivity to violations of parallel trends (Rambachan & Roth 2023), for the "
+        f"first post-period effect, using event times {sens['event_times'][0]} to "
+        f"{sens['event_times'][-1]}:"
+    ]
+    for key, name, symbol in (
+        ("smoothness", "smoothness (the trend's slope may change by up to M per period)", "M"),
+        (
+            "relative_magnitudes",
+            "relative magnitudes (post-period violations up to M̄ times the largest pre-period one)",
+            "M̄",
+        ),
+    ):
+        part = sens.get(key) or {}
+        if "rows" not in part:
+            lines.append(f"{name}: not computed ({part.get('note', 'no pre-periods')}).")
+            continue
+        m_key = "M" if key == "smoothness" else "Mbar"
+        cis = "; ".join(
+            f"{symbol} = {fmt(r[m_key], 3)}: {fmt(r['lb'], 2)} to {fmt(r['ub'], 2)}"
+            for r in part["rows"]
+        )
+        brk = part["breakdown"]
+        verdict = (
+            f"the {level:.0%} interval excludes zero up to {symbol} = {fmt(brk, 3)}"
+            if brk is not None
+            else f"the {level:.0%} interval includes zero even with parallel trends"
+        )
+        lines.append(f"{name}, {part['method']}: {cis}; {verdict}.")
+    return lines
