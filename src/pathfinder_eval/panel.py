@@ -1,13 +1,15 @@
 """ValidatedPanel: design + outcome data → unit × period cells with treatment timing.
 
-All checks of design against data live here, each named (`CHECKS`), and every row left out is
-counted in the exclusions ledger with its reason. The caller's data are never modified.
+All checks of design against data live here, each a named step (`CHECKS`, run in order), and
+every row left out is counted in the exclusions ledger with its reason. The caller's data are
+never modified.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,15 +28,6 @@ STATUS_REASON = {
     **DERIVED_STATUSES,
     **PLAUSIBILITY_STATUSES,
     "incomplete": "group total incomplete: a member LA's value is suppressed or missing",
-}
-
-
-CHECKS: dict[str, str] = {
-    "unique_unit_period": "each unit has at most one row per period and outcome",
-    "design_units_present": "every treated unit named in the design appears in the data",
-    "start_within_data": "every start date falls after the first and by the last data period",
-    "enough_comparison_units": "each outcome has at least comparison.min_units comparison units",
-    "outcome_present": "each required outcome has usable rows",
 }
 
 
@@ -84,58 +77,129 @@ class ValidatedPanel:
 OutcomeLookup = Callable[[str], OutcomeInfo]
 
 
+@dataclass(frozen=True)
+class PanelDraft:
+    """The panel as the checks build it: the long `frame` of usable and not-yet-excluded rows,
+    the exclusions `ledger`, unit names and regions, each outcome's description, the treated
+    units' rows (`unit_rows`), the cells in transition periods, and finally the `cells` and
+    outcome `infos` of the ValidatedPanel."""
+
+    spec: DesignSpec
+    data: OutcomeData
+    frame: pd.DataFrame
+    ledger: tuple[Exclusion, ...]
+    described: dict[str, OutcomeInfo]
+    unit_names: dict[str, str] = field(default_factory=dict)
+    unit_regions: dict[str, str] = field(default_factory=dict)
+    unit_rows: tuple[dict[str, Any], ...] = ()
+    in_transition: tuple[tuple[str, int], ...] = ()
+    cells: pd.DataFrame = field(default_factory=pd.DataFrame)
+    infos: tuple[OutcomeInfo, ...] = ()
+
+    def drop(self, mask: pd.Series, reason: str, stage: str = "panel") -> PanelDraft:
+        """Without the masked rows, each counted per outcome in the ledger."""
+        ledger = list(self.ledger)
+        frame = _drop(self.frame, mask, reason, ledger, stage)
+        return replace(self, frame=frame, ledger=tuple(ledger))
+
+
+@dataclass(frozen=True)
+class Check:
+    """One named step of building the panel: it raises PanelError naming what to fix, or
+    returns the draft with rows excluded (and counted) or facts added."""
+
+    name: str
+    doc: str
+    run: Callable[[PanelDraft], PanelDraft]
+
+
 def build_panel(spec: DesignSpec, data: OutcomeData, describe: OutcomeLookup) -> ValidatedPanel:
-    """Run the named checks and assemble the panel; raises PanelError naming what to fix."""
-    ledger: list[Exclusion] = list(data.exclusions)
+    """Run the named checks (CHECKS, in order) and assemble the panel; raises PanelError
+    naming what to fix. The caller's data are not modified."""
     frame = data.frame.copy()
     frame["period"] = frame["period"].astype("int64")
-    _check_unique(frame)
+    draft = PanelDraft(
+        spec, data, frame, tuple(data.exclusions), {o.id: describe(o.id) for o in spec.outcomes}
+    )
+    for check in CHECKS:
+        draft = check.run(draft)
+    return ValidatedPanel(
+        spec,
+        draft.cells,
+        _unit_table(draft),
+        tuple(sorted(set(draft.cells["period"]))),
+        draft.infos,
+        draft.ledger,
+        data,
+    )
 
+
+def _unique_unit_period(draft: PanelDraft) -> PanelDraft:
+    _check_unique(draft.frame)
+    return draft
+
+
+def _design_window(draft: PanelDraft) -> PanelDraft:
+    """Drop rows of outcomes the design does not use and periods outside its window."""
+    spec, frame = draft.spec, draft.frame
     wanted = {o.id for o in spec.outcomes}
-    frame = _drop(frame, ~frame["outcome"].isin(wanted), "outcome not used by the design", ledger)
+    draft = draft.drop(~frame["outcome"].isin(wanted), "outcome not used by the design")
     lo, hi = spec.time.first, spec.time.last
-    if lo is not None or hi is not None:
-        outside = (frame["period"] < (lo if lo is not None else -(10**9))) | (
-            frame["period"] > (hi if hi is not None else 10**9)
-        )
-        window = f"{lo if lo is not None else 'start'}–{hi if hi is not None else 'end'}"
-        frame = _drop(frame, outside, f"outside the design's time window ({window})", ledger)
+    if lo is None and hi is None:
+        return draft
+    frame = draft.frame
+    outside = (frame["period"] < (lo if lo is not None else -(10**9))) | (
+        frame["period"] > (hi if hi is not None else 10**9)
+    )
+    window = f"{lo if lo is not None else 'start'}–{hi if hi is not None else 'end'}"
+    return draft.drop(outside, f"outside the design's time window ({window})")
 
+
+def _units_and_groups(draft: PanelDraft) -> PanelDraft:
+    """Unit names and regions; for a regional design, member LAs summed into group cells."""
+    spec, data, frame = draft.spec, draft.data, draft.frame
     unit_names: dict[str, str] = {}
     if spec.unit_level is UnitLevel.LOCAL_AUTHORITY:
         table = la_table()
         unit_names = dict(zip(table["la_code"], table["la_name"], strict=True))
     unit_names.update(zip(data.units["unit"], data.units["name"], strict=True))
     unit_regions = dict(zip(data.units["unit"], data.units["region"], strict=False))
-    described = {o.id: describe(o.id) for o in spec.outcomes}
     if spec.unit_level is UnitLevel.REGION:
-        factors = {k: SCALES.get(v.scale, 1.0) for k, v in described.items()}
+        factors = {k: SCALES.get(v.scale, 1.0) for k, v in draft.described.items()}
         frame = _aggregate_groups(spec, frame, factors)
         for name in spec.groups:
             unit_names[name], unit_regions[name] = name, name
+    return replace(draft, frame=frame, unit_names=unit_names, unit_regions=unit_regions)
 
-    starts = spec.start_of()
-    present = set(frame["unit"])
-    for unit in starts:
+
+def _design_units_present(draft: PanelDraft) -> PanelDraft:
+    present = set(draft.frame["unit"])
+    for unit in draft.spec.start_of():
         if unit not in present:
-            label = unit_names.get(unit, unit)
+            label = draft.unit_names.get(unit, unit)
             raise PanelError(
                 f"treated unit {label} ({unit}) named in the design has no rows in the data",
-                file=spec.path,
+                file=draft.spec.path,
                 where="rollout",
                 fix="check the data covers this LA, or remove it from the rollout",
             )
+    return draft
 
-    data_periods = sorted(set(frame["period"]))
+
+def _start_within_data(draft: PanelDraft) -> PanelDraft:
+    """Each treated unit's first treated period (with a pre-period), its transition periods
+    and, under the transition rule, its partly exposed period dropped."""
+    spec = draft.spec
+    data_periods = sorted(set(draft.frame["period"]))
     rule = spec.time.partial_period_rule
     transition_periods = {u: w.transition_periods for w in spec.rollout for u in w.units}
     in_transition: list[tuple[str, int]] = []
     unit_rows = []
-    for unit, start in starts.items():
+    for unit, start in spec.start_of().items():
         on = onset(spec.time.axis, start, rule)
         if not (data_periods[0] < on.first_treated <= data_periods[-1]):
             raise PanelError(
-                f"start {start} of {unit_names.get(unit, unit)} maps to period "
+                f"start {start} of {draft.unit_names.get(unit, unit)} maps to period "
                 f"{period_label(spec.time.axis, on.first_treated)}, outside the data "
                 f"({period_label(spec.time.axis, data_periods[0])}–"
                 f"{period_label(spec.time.axis, data_periods[-1])}) or with no pre-period",
@@ -160,43 +224,53 @@ def build_panel(spec: DesignSpec, data: OutcomeData, describe: OutcomeLookup) ->
             later = [p for p in data_periods if p >= on.first_treated][:skip]
             in_transition += [(unit, p) for p in later]
         if rule is PartialRule.TRANSITION and on.transition is not None:
-            frame = _drop(
-                frame,
+            frame = draft.frame
+            draft = draft.drop(
                 (frame["unit"] == unit) & (frame["period"] == on.transition),
                 "partly exposed period dropped (transition rule)",
-                ledger,
             )
+    return replace(draft, unit_rows=tuple(unit_rows), in_transition=tuple(in_transition))
 
+
+def _transition_periods(draft: PanelDraft) -> PanelDraft:
+    frame = draft.frame
     cell = pd.MultiIndex.from_frame(frame[["unit", "period"]])
-    transition = pd.Series(cell.isin(in_transition), index=frame.index)
-    frame = _drop(frame, transition, "transition period excluded by design", ledger)
-    comparison = _comparison_units(spec, set(frame["unit"]) - set(starts))
-    not_pool = ~frame["unit"].isin(set(starts) | comparison)
-    frame = _drop(
-        frame,
-        not_pool & frame["unit"].isin(spec.comparison.exclude),
-        spec.comparison.exclude_reason,
-        ledger,
-    )
-    frame = _drop(
-        frame,
-        ~frame["unit"].isin(set(starts) | comparison),
-        "not in the design's comparison pool",
-        ledger,
-    )
-    for unit in sorted(comparison):
-        unit_rows.append(
-            {
-                "unit": unit,
-                "role": "comparison",
-                "wave": "",
-                "start": "",
-                "cohort": np.nan,
-                "transition": None,
-                "exposure_fraction": 0.0,
-            }
-        )
+    transition = pd.Series(cell.isin(list(draft.in_transition)), index=frame.index)
+    return draft.drop(transition, "transition period excluded by design")
 
+
+def _comparison_pool(draft: PanelDraft) -> PanelDraft:
+    """Comparison units: the design's pool less its exclusions; other units dropped."""
+    spec, starts = draft.spec, draft.spec.start_of()
+    comparison = _comparison_units(spec, set(draft.frame["unit"]) - set(starts))
+    frame = draft.frame
+    not_pool = ~frame["unit"].isin(set(starts) | comparison)
+    draft = draft.drop(
+        not_pool & frame["unit"].isin(spec.comparison.exclude), spec.comparison.exclude_reason
+    )
+    frame = draft.frame
+    draft = draft.drop(
+        ~frame["unit"].isin(set(starts) | comparison), "not in the design's comparison pool"
+    )
+    rows = [
+        {
+            "unit": unit,
+            "role": "comparison",
+            "wave": "",
+            "start": "",
+            "cohort": np.nan,
+            "transition": None,
+            "exposure_fraction": 0.0,
+        }
+        for unit in sorted(comparison)
+    ]
+    return replace(draft, unit_rows=draft.unit_rows + tuple(rows))
+
+
+def _usable_values(draft: PanelDraft) -> PanelDraft:
+    """Rows with no value or a status (suppressed, not available, implausible ...) excluded,
+    counted per status and outcome with the first row's detail where the reader gave one."""
+    frame, ledger = draft.frame, list(draft.ledger)
     unusable = frame["value"].isna() | (frame["status"] != "")
     for status, part in frame[unusable].groupby("status", sort=True):
         reason = STATUS_REASON.get(str(status), f"unusable value ({status or 'blank'})")
@@ -211,14 +285,15 @@ def build_panel(spec: DesignSpec, data: OutcomeData, describe: OutcomeLookup) ->
                     "panel",
                 )
             )
-    frame = frame[~unusable]
+    return replace(draft, frame=frame[~unusable], ledger=tuple(ledger))
 
-    units = pd.DataFrame(unit_rows)
-    units.insert(1, "name", units["unit"].map(lambda u: unit_names.get(u, u)))
-    units.insert(2, "region", units["unit"].map(lambda u: unit_regions.get(u, "")))
+
+def _cells(draft: PanelDraft) -> PanelDraft:
+    """Analysis cells: y, counts, weight, cohort, treated (0/1) and role."""
+    units = pd.DataFrame(list(draft.unit_rows))
     cohort = dict(zip(units["unit"], units["cohort"], strict=True))
     role = dict(zip(units["unit"], units["role"], strict=True))
-
+    frame = draft.frame
     cells = frame.rename(columns={"value": "y"})[
         ["unit", "period", "outcome", "y", "numerator", "denominator"]
         + [c for c in CELL_COLUMNS if c in frame.columns]
@@ -228,10 +303,16 @@ def build_panel(spec: DesignSpec, data: OutcomeData, describe: OutcomeLookup) ->
     cells["treated"] = (cells["period"] >= cells["cohort"]).astype("int64")
     cells["role"] = cells["unit"].map(role)
     cells = cells.sort_values(["outcome", "unit", "period"]).reset_index(drop=True)
+    return replace(draft, cells=cells)
 
+
+def _outcomes_supported(draft: PanelDraft) -> PanelDraft:
+    """Each required outcome has usable rows (an optional one without is marked unavailable),
+    and at least comparison.min_units comparison units."""
+    spec, cells = draft.spec, draft.cells
     infos = []
     for outcome in spec.outcomes:
-        info = described[outcome.id]
+        info = draft.described[outcome.id]
         sub = cells[cells["outcome"] == outcome.id]
         if sub.empty:
             if outcome.required:
@@ -265,9 +346,48 @@ def build_panel(spec: DesignSpec, data: OutcomeData, describe: OutcomeLookup) ->
                 fix="widen the comparison pool or lower comparison.min_units",
             )
         infos.append(info)
-    return ValidatedPanel(
-        spec, cells, units, tuple(sorted(set(cells["period"]))), tuple(infos), tuple(ledger), data
-    )
+    return replace(draft, infos=tuple(infos))
+
+
+def _unit_table(draft: PanelDraft) -> pd.DataFrame:
+    units = pd.DataFrame(list(draft.unit_rows))
+    units.insert(1, "name", units["unit"].map(lambda u: draft.unit_names.get(u, u)))
+    units.insert(2, "region", units["unit"].map(lambda u: draft.unit_regions.get(u, "")))
+    return units
+
+
+CHECKS: tuple[Check, ...] = (
+    Check(
+        "unique_unit_period",
+        "each unit has at most one row per period and outcome",
+        _unique_unit_period,
+    ),
+    Check("design_window", "rows of the design's outcomes and time window", _design_window),
+    Check("units_and_groups", "unit names, regions and group totals", _units_and_groups),
+    Check(
+        "design_units_present",
+        "every treated unit named in the design appears in the data",
+        _design_units_present,
+    ),
+    Check(
+        "start_within_data",
+        "every start date falls after the first and by the last data period",
+        _start_within_data,
+    ),
+    Check("transition_periods", "transition periods are excluded", _transition_periods),
+    Check("comparison_pool", "comparison units are the design's pool", _comparison_pool),
+    Check(
+        "usable_values",
+        "unusable values (symbols, missing, implausible) are excluded",
+        _usable_values,
+    ),
+    Check("cells", "analysis cells with treatment timing", _cells),
+    Check(
+        "outcomes_supported",
+        "each required outcome has usable rows and at least comparison.min_units comparison units",
+        _outcomes_supported,
+    ),
+)
 
 
 def _check_unique(frame: pd.DataFrame) -> None:

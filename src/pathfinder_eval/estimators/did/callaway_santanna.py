@@ -1,8 +1,14 @@
 """The Callaway & Sant'Anna (2021) estimator on the panel: group-time ATTs (group_time.py),
 their aggregations and inference (group_time_inference.py), with the default inference from
-inference/policy.py."""
+inference/policy.py.
+
+`fit` runs named steps: the sample of units (`_sample`), the ATT(g,t)s (`_group_time`), every
+reported quantity stacked as one linear map of the influence functions (`_stack`), their
+inference (`_inference`), then the table, label, warnings and facts."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -13,12 +19,14 @@ from pathfinder_eval.estimators.did.facts import GroupTimeFacts
 from pathfinder_eval.estimators.did.group_time import (
     METHOD_LABEL,
     Aggregation,
+    GroupTimeATT,
     aggregate,
     group_time_att,
     prepare_cohorts,
     wide_panel,
 )
 from pathfinder_eval.estimators.did.group_time_inference import (
+    Bootstrap,
     analytic_se,
     cohort_stratified,
     gaussian_sup_t,
@@ -28,12 +36,69 @@ from pathfinder_eval.estimators.did.group_time_inference import (
 )
 from pathfinder_eval.estimators.did.two_way import few_cluster_warnings
 from pathfinder_eval.inference.cluster import rescale_covariance
-from pathfinder_eval.inference.policy import few_treated
+from pathfinder_eval.inference.cohort_stratified import CohortStratified
+from pathfinder_eval.inference.policy import Choice, few_treated
 from pathfinder_eval.panel import ValidatedPanel
-from pathfinder_eval.results import EffectEstimates, InferenceUsed, estimates_table
-from pathfinder_eval.settings import (
-    CallawaySantAnnaOptions,
-)
+from pathfinder_eval.results import EffectEstimates, InferenceKey, InferenceUsed, estimates_table
+from pathfinder_eval.settings import CallawaySantAnnaOptions
+
+
+@dataclass(frozen=True)
+class Sample:
+    """The units the ATT(g,t)s use: units (n,), y (n, T), cohort (n,) first treated period
+    (NaN never treated), weight (n,), covariates (n, k) or None, periods (T,); dropped_units:
+    units missing a period; n_first: units treated by the first period (dropped)."""
+
+    units: np.ndarray
+    y: np.ndarray
+    cohort: np.ndarray
+    weight: np.ndarray
+    covariates: np.ndarray | None
+    periods: np.ndarray
+    dropped_units: int
+    n_first: int
+
+    @property
+    def n_treated(self) -> int:
+        return int(np.isfinite(self.cohort).sum())
+
+
+@dataclass(frozen=True)
+class Stacked:
+    """Every reported quantity as one linear map: estimate (m,) and influence (n, m) in the
+    order headline (simple ATT), the aggregation's rows, its overall, then every ATT(g,t);
+    n_rows: the first three blocks (the rows that get the small-sample variance); agg and gt:
+    the slices of the aggregation's rows and of the cells (for uniform bands)."""
+
+    simple: Aggregation
+    agg: Aggregation
+    estimate: np.ndarray
+    influence: np.ndarray
+    n_rows: int
+    agg_slice: slice
+    gt_slice: slice
+
+
+@dataclass(frozen=True)
+class Inferred:
+    """Standard errors and df of every stacked quantity (m,), the analytic (influence-function)
+    SEs and covariance, the uniform bands' critical values, and what produced them."""
+
+    std_error: np.ndarray
+    df: np.ndarray
+    analytic_se: np.ndarray
+    vcov: np.ndarray
+    crit_agg: float
+    crit_gt: float
+    choice: Choice
+    boot: Bootstrap | None
+    strat: CohortStratified | None
+
+    @property
+    def key(self) -> InferenceKey:
+        if self.boot is not None:
+            return "multiplier_bootstrap"
+        return "cohort_stratified" if self.strat is not None else "influence_function"
 
 
 class CallawaySantAnna(CallawaySantAnnaOptions):
@@ -56,7 +121,109 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
     inference.weights is mammen.
     """
 
+    def fit(
+        self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
+    ) -> EffectEstimates:
+        sample = self._sample(panel, outcome)
+        gt = self._group_time(sample, outcome)
+        cluster = self._cluster(panel, sample.units)
+        stack = self._stack(gt)
+        inf = self._inference(sample, gt, stack, cluster, level)
+        rows = self._rows(stack, inf, gt, sample, panel, level)
+        pre = pretest(gt, cluster)
+        n_clusters = len(sample.units) if cluster is None else int(cluster.max()) + 1
+        return EffectEstimates(
+            analysis_id=analysis_id,
+            outcome=outcome,
+            estimator=self.name,
+            inference=InferenceUsed(
+                key=inf.key,
+                label=self._label(inf, cluster),
+                chosen_by_default=inf.choice.chosen_by_default,
+                reason=inf.choice.reason if inf.strat is not None else "",
+            ),
+            table=estimates_table(rows),
+            level=level,
+            vcov=np.nan_to_num(
+                rescale_covariance(inf.vcov, inf.std_error)[
+                    np.ix_(range(len(rows)), range(len(rows)))
+                ]
+            ),
+            n_units=len(sample.units),
+            n_treated=sample.n_treated,
+            n_obs=len(sample.units) * len(sample.periods),
+            facts=self._facts(sample, gt, stack, inf, pre, n_clusters, level),
+            warnings=self._warnings(sample, gt, inf, pre, n_clusters, outcome),
+        )
+
+    def _sample(self, panel: ValidatedPanel, outcome: str) -> Sample:
+        """The balanced wide panel, cohorts shifted for anticipation, and the refusals: a
+        cohort that loses all its units, no treated cohort, no never-treated comparison."""
+        wp = wide_panel(panel, outcome, tuple(self.covariates), self.weighted)
+        cohort, keep = prepare_cohorts(wp.cohort, wp.periods, self.anticipation)
+        cov = wp.covariates[keep] if wp.covariates is not None else None
+        sample = Sample(
+            wp.units[keep],
+            wp.y[keep],
+            cohort[keep],
+            wp.weight[keep],
+            cov,
+            wp.periods,
+            wp.dropped_units,
+            int((~keep).sum()),
+        )
+        all_cohorts = sorted(set(panel.units.loc[panel.units["role"] == "treated", "cohort"]))
+        lost = [
+            c
+            for c in all_cohorts
+            if np.isfinite(c)
+            and c not in set(sample.cohort)
+            and c <= wp.periods[-1] + self.anticipation
+            and c > wp.periods[0]
+        ]
+        if lost:
+            raise EstimationError(
+                f"cohort(s) {', '.join(str(int(c)) for c in lost)} lose all units when units "
+                f"missing a period of {outcome!r} are dropped",
+                where=f"column y ({outcome})",
+                fix="supply complete series for these units or drop the cohort",
+            )
+        if not np.isfinite(sample.cohort).any():
+            raise EstimationError(
+                f"no treated cohort with a pre-treatment period in {outcome!r}",
+                where="cohort",
+                fix="check the rollout dates against the data periods",
+            )
+        if self.control_group == "never_treated" and not np.isnan(sample.cohort).any():
+            raise EstimationError(
+                "there are no never-treated units to compare with",
+                where="options.control_group",
+                fix="set control_group: not_yet_treated",
+            )
+        return sample
+
+    def _group_time(self, sample: Sample, outcome: str) -> GroupTimeATT:
+        gt = group_time_att(
+            sample.y,
+            sample.cohort,
+            sample.periods,
+            covariates=sample.covariates,
+            weights=sample.weight,
+            control_group=self.control_group,
+            anticipation=self.anticipation,
+            base_period=self.base_period,
+            method=self.method,
+        )
+        if len(gt.att) == 0:
+            raise EstimationError(
+                "no group-time effect could be estimated",
+                where=f"outcome {outcome}",
+                fix="check there are comparison units in each period",
+            )
+        return gt
+
     def _cluster(self, panel: ValidatedPanel, units: np.ndarray) -> np.ndarray | None:
+        """Cluster codes of `units` (None: cluster by unit)."""
         name = self.inference.cluster
         if name in ("unit", "", None):
             return None
@@ -75,137 +242,111 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
             )
         return pd.factorize(lookup.to_numpy())[0]
 
-    def fit(
-        self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
-    ) -> EffectEstimates:
-        wp = wide_panel(panel, outcome, tuple(self.covariates), self.weighted)
-        cohort, keep = prepare_cohorts(wp.cohort, wp.periods, self.anticipation)
-        n_first = int((~keep).sum())
-        units, y, cohort, weight = wp.units[keep], wp.y[keep], cohort[keep], wp.weight[keep]
-        cov = wp.covariates[keep] if wp.covariates is not None else None
-        all_cohorts = sorted(set(panel.units.loc[panel.units["role"] == "treated", "cohort"]))
-        lost = [
-            c
-            for c in all_cohorts
-            if np.isfinite(c)
-            and c not in set(cohort)
-            and c <= wp.periods[-1] + self.anticipation
-            and c > wp.periods[0]
-        ]
-        if lost:
-            raise EstimationError(
-                f"cohort(s) {', '.join(str(int(c)) for c in lost)} lose all units when units "
-                f"missing a period of {outcome!r} are dropped",
-                where=f"column y ({outcome})",
-                fix="supply complete series for these units or drop the cohort",
-            )
-        if not np.isfinite(cohort).any():
-            raise EstimationError(
-                f"no treated cohort with a pre-treatment period in {outcome!r}",
-                where="cohort",
-                fix="check the rollout dates against the data periods",
-            )
-        if self.control_group == "never_treated" and not np.isnan(cohort).any():
-            raise EstimationError(
-                "there are no never-treated units to compare with",
-                where="options.control_group",
-                fix="set control_group: not_yet_treated",
-            )
-        gt = group_time_att(
-            y,
-            cohort,
-            wp.periods,
-            covariates=cov,
-            weights=weight,
-            control_group=self.control_group,
-            anticipation=self.anticipation,
-            base_period=self.base_period,
-            method=self.method,
-        )
-        if len(gt.att) == 0:
-            raise EstimationError(
-                "no group-time effect could be estimated",
-                where=f"outcome {outcome}",
-                fix="check there are comparison units in each period",
-            )
-        cluster = self._cluster(panel, units)
+    def _stack(self, gt: GroupTimeATT) -> Stacked:
         simple = aggregate(gt, "simple")
-        agg = (
-            simple
-            if self.aggregation == "simple"
-            else aggregate(
+        if self.aggregation == "simple":
+            blocks, estimates, agg = [simple.overall_influence[:, None]], [[simple.overall]], simple
+        else:
+            agg = aggregate(
                 gt, self.aggregation, balance_e=self.balance_e, min_e=self.min_e, max_e=self.max_e
             )
+            blocks = [
+                simple.overall_influence[:, None],
+                agg.influence,
+                agg.overall_influence[:, None],
+            ]
+            estimates = [[simple.overall], agg.estimate, [agg.overall]]
+        n_rows = sum(b.shape[1] for b in blocks)
+        agg_slice = slice(1, 1 + len(agg.estimate)) if agg is not simple else slice(0, 1)
+        return Stacked(
+            simple,
+            agg,
+            np.concatenate([*estimates, gt.att]),
+            np.column_stack([*blocks, gt.influence]),
+            n_rows,
+            agg_slice,
+            slice(n_rows, n_rows + len(gt.att)),
         )
-        # Columns: headline, the aggregation's rows, its overall, then every ATT(g,t).
-        rows_if = [simple.overall_influence[:, None]]
-        if self.aggregation != "simple":
-            rows_if += [agg.influence, agg.overall_influence[:, None]]
-        n_rows = sum(a.shape[1] for a in rows_if)
-        full_if = np.column_stack([*rows_if, gt.influence])
-        est = np.concatenate(
-            [[simple.overall]]
-            + ([agg.estimate, [agg.overall]] if self.aggregation != "simple" else [])
-            + [gt.att]
-        )
-        an_se = analytic_se(full_if, cluster)
-        vcov_if = influence_vcov(full_if, cluster)
-        boot = None
-        n_treated_units = int(np.isfinite(cohort).sum())
+
+    def _inference(
+        self,
+        sample: Sample,
+        gt: GroupTimeATT,
+        stack: Stacked,
+        cluster: np.ndarray | None,
+        level: float,
+    ) -> Inferred:
+        """Standard errors (analytic, bootstrap or, for the table rows with few treated units,
+        cohort-stratified), df and the uniform bands' critical values."""
+        an_se = analytic_se(stack.influence, cluster)
+        vcov_if = influence_vcov(stack.influence, cluster)
         choice = few_treated(
             self.name,
             self.inference.method,
-            n_treated_units,
+            sample.n_treated,
             applicable=self.bootstrap_draws == 0
-            and cov is None
+            and sample.covariates is None
             and not self.weighted
             and cluster is None,
         )
-        use_boot = choice.method == "multiplier_bootstrap" or self.bootstrap_draws > 0
-        if use_boot:
+        boot = None
+        if choice.method == "multiplier_bootstrap" or self.bootstrap_draws > 0:
             draws = self.bootstrap_draws if self.bootstrap_draws > 0 else self.inference.draws
             # did draws Rademacher multipliers; Mammen's on request (Inference's default,
             # webb, is the wild cluster bootstrap's choice and does not apply here).
             wkind = "mammen" if self.inference.weights == "mammen" else "rademacher"
             boot = multiplier_bootstrap(
-                full_if, draws, self.seed, weights=wkind, cluster=cluster, level=level
+                stack.influence, draws, self.seed, weights=wkind, cluster=cluster, level=level
             )
             se = boot.std_error
         else:
             se = an_se
-        df = np.full(len(est), np.inf)
-        small = choice.method == "cohort_stratified"
-        if small:
-            rows_w = [simple.overall_weights[None, :]]
-            if self.aggregation != "simple":
-                rows_w += [agg.weights, agg.overall_weights[None, :]]
-            strat = cohort_stratified(y, gt, np.vstack(rows_w))
+        df = np.full(len(stack.estimate), np.inf)
+        strat = None
+        if choice.method == "cohort_stratified":
+            weights = [stack.simple.overall_weights[None, :]]
+            if stack.agg is not stack.simple:
+                weights += [stack.agg.weights, stack.agg.overall_weights[None, :]]
+            strat = cohort_stratified(sample.y, gt, np.vstack(weights))
             se = se.copy()
-            se[:n_rows], df[:n_rows] = strat.std_error, strat.df
-        with np.errstate(divide="ignore", invalid="ignore"):
-            stat = est / se
-        pval = 2.0 * stats.t.sf(np.abs(stat), df)
-        half = stats.t.ppf(0.5 + level / 2.0, df) * se  # NaN df (a zero-variance row): NaN
-
-        # Uniform bands: sup-t over the aggregation's rows and over the ATT(g,t) cells.
-        agg_sl = slice(1, 1 + len(agg.estimate)) if self.aggregation != "simple" else slice(0, 1)
-        gt_sl = slice(n_rows, n_rows + len(gt.att))
+            se[: stack.n_rows], df[: stack.n_rows] = strat.std_error, strat.df
 
         def crit(sl: slice, salt: int) -> float:
             if boot is not None:
                 return boot.sup_t(sl)
             return gaussian_sup_t(vcov_if[sl, sl], level, self.seed + salt)
 
-        crit_agg, crit_gt = crit(agg_sl, 1), crit(gt_sl, 2)
+        return Inferred(
+            se,
+            df,
+            an_se,
+            vcov_if,
+            crit(stack.agg_slice, 1),
+            crit(stack.gt_slice, 2),
+            choice,
+            boot,
+            strat,
+        )
 
-        n_units = len(units)
-        coh_sizes = {float(c): int(np.sum(cohort == c)) for c in gt.cohorts}
+    def _rows(
+        self,
+        stack: Stacked,
+        inf: Inferred,
+        gt: GroupTimeATT,
+        sample: Sample,
+        panel: ValidatedPanel,
+        level: float,
+    ) -> list[dict]:
+        """The table: the simple ATT, then the aggregation's rows (t reference with df)."""
+        est, se, df = stack.estimate, inf.std_error, inf.df
+        with np.errstate(divide="ignore", invalid="ignore"):
+            stat = est / se
+        pval = 2.0 * stats.t.sf(np.abs(stat), df)
+        half = stats.t.ppf(0.5 + level / 2.0, df) * se  # NaN df (a zero-variance row): NaN
+        sizes = _cohort_sizes(gt, sample)
 
-        def treated_units(wrow: np.ndarray) -> int:
-            used = {float(c) for c in gt.group[wrow > 0]}
-            return int(sum(coh_sizes[c] for c in used))
-
-        def row(i: int, term: str, **extra: float) -> dict:
+        def row(i: int, term: str, weights: np.ndarray, **extra: float) -> dict:
+            used = {float(c) for c in gt.group[weights > 0]}
             return {
                 "term": term,
                 "estimate": est[i],
@@ -215,133 +356,128 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
                 "ci_lower": est[i] - half[i],
                 "ci_upper": est[i] + half[i],
                 "df": df[i] if np.isfinite(df[i]) else np.nan,
+                "n_units": int(sum(sizes[c] for c in used)),
                 **extra,
             }
 
-        rows = [row(0, "ATT (simple)", n_units=treated_units(simple.overall_weights))]
-        if self.aggregation != "simple":
-            for j, lab in enumerate(agg.labels):
-                wrow = agg.weights[j]
-                if self.aggregation == "dynamic":
-                    extra = {"event_time": lab, "term": f"event time {int(lab)}"}
-                elif self.aggregation == "group":
-                    extra = {"cohort": lab, "term": f"cohort {panel.period_label(int(lab))}"}
-                else:
-                    extra = {"period": lab, "term": f"period {panel.period_label(int(lab))}"}
-                term = extra.pop("term")
-                rows.append(row(1 + j, term, n_units=treated_units(wrow), **extra))
-        table = estimates_table(rows)
+        rows = [row(0, "ATT (simple)", stack.simple.overall_weights)]
+        if stack.agg is stack.simple:
+            return rows
+        for j, lab in enumerate(stack.agg.labels):
+            if self.aggregation == "dynamic":
+                term, extra = f"event time {int(lab)}", {"event_time": lab}
+            elif self.aggregation == "group":
+                term, extra = f"cohort {panel.period_label(int(lab))}", {"cohort": lab}
+            else:
+                term, extra = f"period {panel.period_label(int(lab))}", {"period": lab}
+            rows.append(row(1 + j, term, stack.agg.weights[j], **extra))
+        return rows
 
-        vcov_full = rescale_covariance(vcov_if, se)
-        table_idx = list(range(len(rows)))
-        vcov = np.nan_to_num(vcov_full[np.ix_(table_idx, table_idx)])
-
-        gt_rows = []
-        for j in range(len(gt.att)):
-            i = n_rows + j
-            gt_rows.append(
-                {
-                    "cohort": float(gt.group[j]),
-                    "period": float(gt.time[j]),
-                    "base_period": float(gt.base[j]),
-                    "event_time": float(gt.time[j] - gt.group[j]),
-                    "post": bool(gt.post[j]),
-                    "estimate": float(est[i]),
-                    "std_error": float(se[i]),
-                    "analytic_std_error": float(an_se[i]),
-                    "band_lower": float(est[i] - crit_gt * se[i]),
-                    "band_upper": float(est[i] + crit_gt * se[i]),
-                    "n_treated": int(gt.n_treated[j]),
-                    "n_comparison": int(gt.n_control[j]),
-                }
-            )
-
-        def weights_view(a: Aggregation) -> list[dict]:
-            out = []
-            labels = a.labels if a.kind != "simple" else [np.nan]
-            for j, lab in enumerate(labels):
-                nz = np.flatnonzero(a.weights[j])
-                out.append(
-                    {
-                        "label": None if np.isnan(lab) else float(lab),
-                        "cells": [
-                            {
-                                "cohort": float(gt.group[c]),
-                                "period": float(gt.time[c]),
-                                "weight": float(a.weights[j, c]),
-                            }
-                            for c in nz
-                        ],
-                    }
-                )
-            return out
-
-        overall = None
-        if self.aggregation != "simple":
-            i = 1 + len(agg.estimate)
-            overall = {
-                "estimate": float(est[i]),
-                "std_error": float(se[i]),
-                "analytic_std_error": float(an_se[i]),
-                "ci_lower": float(est[i] - half[i]),
-                "ci_upper": float(est[i] + half[i]),
-            }
-        agg_band = [
-            {
-                "label": None if np.isnan(lab) else float(lab),
-                "band_lower": float(est[agg_sl][j] - crit_agg * se[agg_sl][j]),
-                "band_upper": float(est[agg_sl][j] + crit_agg * se[agg_sl][j]),
-            }
-            for j, lab in enumerate(agg.labels)
-        ]
-        n_cl = n_units if cluster is None else int(cluster.max()) + 1
+    def _label(self, inf: Inferred, cluster: np.ndarray | None) -> str:
         cl_name = "unit" if cluster is None else self.inference.cluster
-        if boot is not None:
-            label = (
-                f"multiplier bootstrap ({boot.weights} weights, {boot.draws} draws, seed "
+        if inf.boot is not None:
+            return (
+                f"multiplier bootstrap ({inf.boot.weights} weights, {inf.boot.draws} draws, seed "
                 f"{self.seed}) clustered by {cl_name}: IQR-based standard errors, normal "
                 "intervals, sup-t uniform bands"
             )
-        elif small:
-            label = (
+        if inf.strat is not None:
+            borrowed = (
+                f"; {inf.strat.singletons} single-LA cohort(s) borrow the pooled within-cohort "
+                "covariance"
+                if inf.strat.singletons
+                else ""
+            )
+            return (
                 "cohort-stratified variance (each cohort's contribution's variance estimated "
-                "within the cohort, divisor n − 1"
-                + (
-                    f"; {strat.singletons} single-LA cohort(s) borrow the pooled within-cohort "
-                    "covariance"
-                    if strat.singletons
-                    else ""
-                )
-                + ") with Bell-McCaffrey degrees of freedom, t reference; chosen because "
-                f"{choice.reason}; ATT(g,t) cells "
+                f"within the cohort, divisor n − 1{borrowed}) with Bell-McCaffrey degrees of "
+                f"freedom, t reference; chosen because {inf.choice.reason}; ATT(g,t) cells "
                 "keep the influence-function standard errors, and uniform bands a Gaussian "
                 "sup-t critical value"
             )
-        else:
-            label = (
-                f"analytic influence-function standard errors clustered by {cl_name}, normal "
-                "reference; sup-t uniform bands by Gaussian simulation"
-            )
+        return (
+            f"analytic influence-function standard errors clustered by {cl_name}, normal "
+            "reference; sup-t uniform bands by Gaussian simulation"
+        )
+
+    def _warnings(
+        self,
+        sample: Sample,
+        gt: GroupTimeATT,
+        inf: Inferred,
+        pre: dict | None,
+        n_clusters: int,
+        outcome: str,
+    ) -> tuple[str, ...]:
         warns = []
-        if wp.dropped_units:
+        if sample.dropped_units:
             warns.append(
-                f"{wp.dropped_units} units missing a period of {outcome!r} were dropped to "
+                f"{sample.dropped_units} units missing a period of {outcome!r} were dropped to "
                 "balance the panel."
             )
-        if n_first:
-            warns.append(f"{n_first} units treated by the first period were dropped.")
+        if sample.n_first:
+            warns.append(f"{sample.n_first} units treated by the first period were dropped.")
         for g_, t_, why in gt.dropped_cells:
             warns.append(f"ATT(g={g_:g}, t={t_:g}) not estimated: {why}.")
-        if not small:
-            warns += few_cluster_warnings(n_treated_units, n_cl)
-        pre = pretest(gt, cluster)
-        if pre is not None and pre["df"] >= n_treated_units:
+        if inf.strat is None:
+            warns += few_cluster_warnings(sample.n_treated, n_clusters)
+        if pre is not None and pre["df"] >= sample.n_treated:
             warns.append(
                 f"The pre-test compares {pre['df']} pre-start cells using only "
-                f"{n_treated_units} treated units: its covariance is nearly singular, so its "
+                f"{sample.n_treated} treated units: its covariance is nearly singular, so its "
                 "p-value is not reliable; judge pre-trends from the event-time estimates."
             )
-        facts = GroupTimeFacts(
+        return tuple(warns)
+
+    def _facts(
+        self,
+        sample: Sample,
+        gt: GroupTimeATT,
+        stack: Stacked,
+        inf: Inferred,
+        pre: dict | None,
+        n_clusters: int,
+        level: float,
+    ) -> GroupTimeFacts:
+        est, se = stack.estimate, inf.std_error
+        half = stats.t.ppf(0.5 + level / 2.0, inf.df) * se
+        gt_rows = [
+            {
+                "cohort": float(gt.group[j]),
+                "period": float(gt.time[j]),
+                "base_period": float(gt.base[j]),
+                "event_time": float(gt.time[j] - gt.group[j]),
+                "post": bool(gt.post[j]),
+                "estimate": float(est[i]),
+                "std_error": float(se[i]),
+                "analytic_std_error": float(inf.analytic_se[i]),
+                "band_lower": float(est[i] - inf.crit_gt * se[i]),
+                "band_upper": float(est[i] + inf.crit_gt * se[i]),
+                "n_treated": int(gt.n_treated[j]),
+                "n_comparison": int(gt.n_control[j]),
+            }
+            for j, i in enumerate(range(stack.n_rows, stack.n_rows + len(gt.att)))
+        ]
+        overall = None
+        if stack.agg is not stack.simple:
+            i = 1 + len(stack.agg.estimate)
+            overall = {
+                "estimate": float(est[i]),
+                "std_error": float(se[i]),
+                "analytic_std_error": float(inf.analytic_se[i]),
+                "ci_lower": float(est[i] - half[i]),
+                "ci_upper": float(est[i] + half[i]),
+            }
+        sl = stack.agg_slice
+        agg_band = [
+            {
+                "label": None if np.isnan(lab) else float(lab),
+                "band_lower": float(est[sl][j] - inf.crit_agg * se[sl][j]),
+                "band_upper": float(est[sl][j] + inf.crit_agg * se[sl][j]),
+            }
+            for j, lab in enumerate(stack.agg.labels)
+        ]
+        return GroupTimeFacts(
             control_group=self.control_group,
             method=self.method,
             method_label=METHOD_LABEL[self.method],
@@ -350,42 +486,45 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
             aggregation=self.aggregation,
             covariates=list(self.covariates),
             att_gt=gt_rows,
-            aggregation_weights=weights_view(agg),
-            simple_weights=weights_view(simple),
+            aggregation_weights=_weights_view(stack.agg, gt),
+            simple_weights=_weights_view(stack.simple, gt),
             aggregation_overall=overall,
             aggregation_band=agg_band,
             pretest=pre,
-            uniform_band_critical_value={"aggregation": crit_agg, "att_gt": crit_gt},
-            units_per_cohort={f"{c:g}": v for c, v in coh_sizes.items()},
-            never_treated_units=int(np.isnan(cohort).sum()),
-            units_dropped_unbalanced=wp.dropped_units,
-            units_dropped_treated_first_period=n_first,
-            n_clusters=n_cl,
-            inference_method="multiplier_bootstrap"
-            if boot is not None
-            else "cohort_stratified"
-            if small
-            else "influence_function",
+            uniform_band_critical_value={"aggregation": inf.crit_agg, "att_gt": inf.crit_gt},
+            units_per_cohort={f"{c:g}": v for c, v in _cohort_sizes(gt, sample).items()},
+            never_treated_units=int(np.isnan(sample.cohort).sum()),
+            units_dropped_unbalanced=sample.dropped_units,
+            units_dropped_treated_first_period=sample.n_first,
+            n_clusters=n_clusters,
+            inference_method=inf.key,
             bootstrap=None
-            if boot is None
-            else {"draws": boot.draws, "weights": boot.weights, "seed": self.seed},
+            if inf.boot is None
+            else {"draws": inf.boot.draws, "weights": inf.boot.weights, "seed": self.seed},
         )
-        return EffectEstimates(
-            analysis_id=analysis_id,
-            outcome=outcome,
-            estimator=self.name,
-            inference=InferenceUsed(
-                key=facts.inference_method,
-                label=label,
-                chosen_by_default=choice.chosen_by_default,
-                reason=choice.reason if small else "",
-            ),
-            table=table,
-            level=level,
-            vcov=vcov,
-            n_units=n_units,
-            n_treated=n_treated_units,
-            n_obs=n_units * len(wp.periods),
-            facts=facts,
-            warnings=tuple(warns),
+
+
+def _cohort_sizes(gt: GroupTimeATT, sample: Sample) -> dict[float, int]:
+    return {float(c): int(np.sum(sample.cohort == c)) for c in gt.cohorts}
+
+
+def _weights_view(a: Aggregation, gt: GroupTimeATT) -> list[dict]:
+    """An aggregation's weights on the ATT(g,t) cells, row by row (non-zero cells only)."""
+    out = []
+    labels = a.labels if a.kind != "simple" else [np.nan]
+    for j, lab in enumerate(labels):
+        nz = np.flatnonzero(a.weights[j])
+        out.append(
+            {
+                "label": None if np.isnan(lab) else float(lab),
+                "cells": [
+                    {
+                        "cohort": float(gt.group[c]),
+                        "period": float(gt.time[c]),
+                        "weight": float(a.weights[j, c]),
+                    }
+                    for c in nz
+                ],
+            }
         )
+    return out

@@ -195,3 +195,53 @@ def design_summary(trial: TrialArrays, panel: ValidatedPanel) -> dict[str, Any]:
 def contrast_weights(fe: FixedEffects, contrasts: dict[str, Contrast]) -> dict[str, list[float]]:
     """Each reported contrast's weights on the intervention coefficients."""
     return {k: c.vector[list(fe.effect)].tolist() for k, c in contrasts.items()}
+
+
+# A stored count further than this (relative to max(1, |count|)) from a whole number is not one.
+WHOLE_TOL = 1e-6
+
+
+def event_counts(
+    cells: pd.DataFrame, whole_denominator: bool, capped: bool
+) -> tuple[pd.Series, pd.Series]:
+    """(events, denominators) of each cell for the count models (GEE on 0/1 individuals,
+    GLMM): denominators must be positive (and whole when `whole_denominator`: binomial
+    trials); events come from `numerator`, else y × denominator, and must be whole numbers of
+    at least 0 (and at most the denominator when `capped`). Events are returned rounded."""
+    den = cells["denominator"]
+    if (den.isna() | (den <= 0)).any():
+        bad = cells[den.isna() | (den <= 0)].iloc[0]
+        raise EstimationError(
+            f"cell {bad['unit']}, period {bad['period']} has no trials or population "
+            "(denominator missing or not positive)",
+            where="column denominator",
+            fix="supply each cell's number of individuals (binomial) or population (poisson), "
+            "and drop empty cells",
+        )
+    given = cells["numerator"] if "numerator" in cells else pd.Series(np.nan, index=cells.index)
+    events = given.where(given.notna(), cells["y"] * den)
+    column = "numerator" if given.notna().all() else "y"
+    checks = [(events, column)] + ([(den, "denominator")] if whole_denominator else [])
+    for values, col in checks:
+        frac = (values - values.round()).abs() > WHOLE_TOL * np.maximum(1.0, values.abs())
+        wrong = frac | (values < 0) | values.isna()
+        if wrong.any():
+            bad = cells[wrong].iloc[0]
+            raise EstimationError(
+                f"cell {bad['unit']}, period {bad['period']}: {col} gives "
+                f"{values[wrong].iloc[0]!r}, not a whole number of "
+                f"{'events' if col != 'denominator' else 'trials'} at least 0",
+                where=f"column {col}",
+                fix="supply event counts in the numerator column (these models count events, "
+                "not rates or percentages)",
+            )
+    events = events.round()
+    if capped and (events > den.round()).any():
+        bad = cells[events > den.round()].iloc[0]
+        raise EstimationError(
+            f"cell {bad['unit']}, period {bad['period']} has more events than individuals",
+            where=f"column {column}",
+            fix="check the numerator and denominator columns, or use family: poisson for "
+            "events in a population",
+        )
+    return events, den

@@ -16,6 +16,7 @@ from pathfinder_eval.estimators.stepped_wedge.design import (
     contrast_weights,
     design_summary,
     effect_contrasts,
+    event_counts,
     trial_arrays,
     wald_row,
 )
@@ -149,23 +150,9 @@ def _family_cells(cells: pd.DataFrame, family: Family) -> pd.DataFrame:
     binomial and poisson (events: `numerator`, else y × denominator, whole numbers)."""
     if family == "gaussian":
         return cells
+    events, den = event_counts(cells, whole_denominator=False, capped=True)
     out = cells.copy()
-    given = out.get("numerator", pd.Series(np.nan, index=out.index))
-    events = given.where(given.notna(), out["y"] * out["denominator"])
-    column = "numerator" if given.notna().all() else "y × denominator (numerator missing)"
-    n = out["denominator"].to_numpy(float)
-    e = events.to_numpy(float)
-    bad = ~np.isfinite(e) | (np.abs(e - np.round(e)) > 1e-6) | (e < 0) | (e > n)
-    if bad.any():
-        row = out[bad].iloc[0]
-        raise EstimationError(
-            f"cell {row['unit']}, period {row['period']} has {e[bad][0]:g} events for "
-            f"{n[bad][0]:g} individuals: the {family} GEE needs a whole number of events "
-            "between 0 and the denominator",
-            where=f"column {column}",
-            fix="supply event counts (numerator) and population sizes (denominator)",
-        )
-    e = np.round(e)
+    e, n = events.to_numpy(float), den.to_numpy(float)
     out["y"] = e / n
     out["ssw"] = e - e**2 / n
     return out

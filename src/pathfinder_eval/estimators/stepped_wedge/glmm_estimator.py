@@ -18,6 +18,7 @@ from pathfinder_eval.estimators.stepped_wedge.design import (
     contrast_weights,
     design_summary,
     effect_contrasts,
+    event_counts,
     wald_row,
 )
 from pathfinder_eval.estimators.stepped_wedge.facts import GlmmFacts
@@ -44,10 +45,6 @@ FAMILY_LABEL = {"binomial": "binomial GLMM, logit link", "poisson": "Poisson GLM
 # Default reference: t with I − 2 df, the between-cluster df of the between-within rule for a
 # cluster-randomised comparison (Li & Redden 2015, BMC Med. Res. Methodol. 15:38).
 DF_RULE = "clusters minus 2 (between-within rule; Li & Redden 2015)"
-
-
-# A stored count differing from a whole number by more than this is not a count.
-WHOLE_TOL = 1e-6
 
 
 class SteppedWedgeGLMM(SteppedWedgeGlmmOptions):
@@ -140,41 +137,9 @@ class TrialCounts:
 def count_arrays(cells: pd.DataFrame, periods: tuple[int, ...], family: Family) -> TrialCounts:
     """Events and trials (or population) of one outcome from panel cells: events from the
     `numerator` column where present, else y × denominator, which must be whole."""
-    den = cells["denominator"]
-    if (den.isna() | (den <= 0)).any():
-        bad = cells[den.isna() | (den <= 0)].iloc[0]
-        raise EstimationError(
-            f"cell {bad['unit']}, period {bad['period']} has no trials or population "
-            "(denominator missing or not positive)",
-            where="column denominator",
-            fix="supply each cell's number of individuals (binomial) or population (poisson), "
-            "and drop empty cells",
-        )
-    events = cells["numerator"].where(cells["numerator"].notna(), cells["y"] * den)
-    column = "numerator" if cells["numerator"].notna().all() else "y"
-    checks = [(events, column)] + ([(den, "denominator")] if family == "binomial" else [])
-    for values, col in checks:
-        frac = (values - values.round()).abs() > WHOLE_TOL * np.maximum(1.0, values.abs())
-        neg = values < 0
-        if (frac | neg | values.isna()).any():
-            bad = cells[frac | neg | values.isna()].iloc[0]
-            raise EstimationError(
-                f"cell {bad['unit']}, period {bad['period']}: {col} gives "
-                f"{values[frac | neg | values.isna()].iloc[0]!r}, not a whole number of "
-                f"{'events' if col != 'denominator' else 'trials'} at least 0",
-                where=f"column {col}",
-                fix="supply event counts in the numerator column (a GLMM models counts, not "
-                "rates or percentages)",
-            )
-    events = events.round()
-    if family == "binomial" and (events > den.round()).any():
-        bad = cells[events > den.round()].iloc[0]
-        raise EstimationError(
-            f"cell {bad['unit']}, period {bad['period']} has more events than trials",
-            where="column numerator",
-            fix="check the numerator and denominator columns, or use family: poisson for "
-            "events in a population",
-        )
+    events, den = event_counts(
+        cells, whole_denominator=family == "binomial", capped=family == "binomial"
+    )
     clusters = tuple(sorted(set(cells["unit"])))
     row = pd.Index(clusters).get_indexer(cells["unit"])
     col = pd.Index(periods).get_indexer(cells["period"])
