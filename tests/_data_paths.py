@@ -12,7 +12,11 @@ from pathlib import Path
 import pytest
 
 from pathfinder_eval.data.catalogue import load_catalogue
-from pathfinder_eval.data.official import OfficialData, load_official, load_official_aggregates
+from pathfinder_eval.data.official import (
+    OfficialData,
+    load_official,
+    load_official_aggregates,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PUBLIC_DATA = REPO_ROOT.parent / "shared" / "data" / "public"
@@ -61,3 +65,13 @@ def official_la(aggregate: bool = False) -> OfficialData:
 def official_national() -> OfficialData:
     """Every bundled indicator for England (loaded once per test session)."""
     return load_official_aggregates(PUBLIC_DATA, bundled_ids(), level="National")
+
+
+def write_csv(path, header: str, rows: list[str]) -> None:
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+
+
+C1_HEADER = (
+    "time_period,time_identifier,geographic_level,country_code,region_code,"
+    "old_la_code,referral_count,rereferral_count,rereferral_percent"
+)

@@ -3,8 +3,10 @@ and where the reference datasets live (read in place, never copied)."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -83,3 +85,43 @@ def panel_from_records(
 def dataset_panel(name: str, tmp_path: Path) -> ValidatedPanel:
     raw, cluster, trt, y = records(name)
     return panel_from_records(raw, cluster, trt, y, tmp_path)
+
+
+def dense_deviance(y, x, v):
+    vinv = np.linalg.inv(v)
+    m = x.T @ vinv @ x
+    b = np.linalg.solve(m, x.T @ vinv @ y)
+    r = y - x @ b
+    return (
+        np.linalg.slogdet(v)[1]
+        + np.linalg.slogdet(m)[1]
+        + r @ vinv @ r
+        + (len(y) - len(b)) * np.log(2 * np.pi)
+    )
+
+
+def dense_kr(x, v, derivs, second):
+    """Kenward & Roger (1997) eq. 4–5 and their df, written out on the N × N matrices."""
+    vinv = np.linalg.inv(v)
+    phi = np.linalg.inv(x.T @ vinv @ x)
+    k = len(derivs)
+    p = [-(x.T @ vinv @ d @ vinv @ x) for d in derivs]
+    q = {
+        (a, b): x.T @ vinv @ derivs[a] @ vinv @ derivs[b] @ vinv @ x
+        for a, b in itertools.product(range(k), repeat=2)
+    }
+    proj = vinv - vinv @ x @ phi @ x.T @ vinv
+    info = np.array(
+        [[0.5 * np.trace(proj @ derivs[a] @ proj @ derivs[b]) for b in range(k)] for a in range(k)]
+    )
+    w = np.linalg.inv(info)
+    u = sum(
+        w[a, b]
+        * (
+            q[a, b]
+            - p[a] @ phi @ p[b]
+            - 0.25 * (x.T @ vinv @ second[(a, b)] @ vinv @ x if (a, b) in second else 0.0)
+        )
+        for a, b in itertools.product(range(k), repeat=2)
+    )
+    return phi, phi + 2 * phi @ u @ phi, p, w

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from did_helpers import make_panel
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.bacon import (
     EARLIER_VS_LATER,
@@ -16,7 +17,6 @@ from pathfinder_eval.estimators.did.bacon import (
     BaconDecomposition,
     bacon_decomposition,
 )
-from test_twfe import make_panel
 
 ROOT = Path(__file__).resolve().parents[1]
 REF = ROOT / "tests" / "reference" / "castle_bacon"

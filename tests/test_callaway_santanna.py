@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from did_helpers import make_panel
 from pathfinder_eval.errors import DesignError, EstimationError
 from pathfinder_eval.estimators.did.callaway_santanna import CallawaySantAnna
 from pathfinder_eval.estimators.did.group_time import aggregate, group_time_att, prepare_cohorts
@@ -25,7 +26,6 @@ from pathfinder_eval.estimators.did.group_time_inference import (
     pretest,
 )
 from pathfinder_eval.settings import Inference
-from test_twfe import make_panel
 
 REF = Path(__file__).resolve().parent / "reference" / "did_mpdta"
 MPDTA = Path(__file__).resolve().parents[1] / "src/pathfinder_eval/replications/data/mpdta.csv"
@@ -534,7 +534,7 @@ def test_unconditional_kernel_equals_general_2x2(method):
 
 
 def test_pretest_with_fewer_treated_units_than_pre_cells_warns(tmp_path):
-    from test_twfe import make_panel, simulated
+    from did_helpers import make_panel, simulated
 
     frame = simulated(n=20, t=8, treated=("u00", "u01"), start=7)
     res = CallawaySantAnna().fit(make_panel(tmp_path, frame, {7: ["u00", "u01"]}), "y", "a")

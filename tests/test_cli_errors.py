@@ -7,78 +7,12 @@ import json
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from cli_helpers import LAS, TIDY_DESIGN, check_error, run, tidy_csv
 from pathfinder_eval.cli import main
-
-DESIGN = """\
-name: tidy_pilot
-title: Tidy pilot
-pilot: custom
-unit_level: local_authority
-time: {axis: reporting_year}
-rollout:
-  - {wave: W1, start: 2023-07-01, units: [Dorset, Lincolnshire]}
-comparison: {pool: never_treated, min_units: 2}
-outcomes:
-  - {column: rate, scale: per_10000}
-analyses:
-  - {id: twfe, estimator: twfe}
-data:
-  source: tidy
-  columns: {unit: la, period: year}
-"""
-
-LAS = ["Dorset", "Lincolnshire", "Bolton", "Bury", "Wigan", "Leeds"]
-
-
-def tidy_csv(rows: list[str] | None = None) -> str:
-    if rows is None:
-        rows = [
-            f"{la},{y},{10 + i + (y - 2020) * 0.5}"
-            for i, la in enumerate(LAS)
-            for y in range(2021, 2026)
-        ]
-    return "la,year,rate\n" + "\n".join(rows) + "\n"
-
-
-def run(
-    tmp_path: Path,
-    design: str = DESIGN,
-    data: str | None = None,
-    extra: list[str] | None = None,
-    data_name: str = "d.csv",
-    data_bytes: bytes | None = None,
-) -> tuple[int, Path]:
-    d = tmp_path / "design.yaml"
-    d.write_text(design, encoding="utf-8")
-    out = tmp_path / "out"
-    argv = ["run", str(d), "--out", str(out)]
-    if data is not None or data_bytes is not None:
-        f = tmp_path / data_name
-        if data_bytes is not None:
-            f.write_bytes(data_bytes)
-        else:
-            f.write_text(data, encoding="utf-8")
-        argv += ["--data", str(f)]
-    code = main(argv + (extra or []))
-    return code, out
-
-
-def check_error(capsys, code: int, out: Path, *needles: str) -> str:
-    err = capsys.readouterr().err
-    assert code == 2
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("pathfinder-eval: error: ")
-    assert "Traceback" not in err
-    for n in needles:
-        assert n in lines[0], (n, lines[0])
-    assert not out.exists() or not any(out.iterdir()), "no output may be written on error"
-    return lines[0]
 
 
 def test_valid_tidy_run_writes_both_files(tmp_path, capsys):
@@ -88,49 +22,49 @@ def test_valid_tidy_run_writes_both_files(tmp_path, capsys):
 
 
 def test_malformed_yaml(tmp_path, capsys):
-    code, out = run(tmp_path, design=DESIGN.replace("title: Tidy pilot", "title: [Tidy"))
+    code, out = run(tmp_path, design=TIDY_DESIGN.replace("title: Tidy pilot", "title: [Tidy"))
     check_error(capsys, code, out, "design.yaml", "malformed YAML", "line", "Fix:")
 
 
 def test_unknown_top_level_key_suggests_the_right_one(tmp_path, capsys):
-    code, out = run(tmp_path, design=DESIGN.replace("outcomes:", "outcome:"))
+    code, out = run(tmp_path, design=TIDY_DESIGN.replace("outcomes:", "outcome:"))
     check_error(capsys, code, out, "unknown key 'outcome'", "did you mean 'outcomes'")
 
 
 def test_unknown_nested_key(tmp_path, capsys):
-    code, out = run(tmp_path, design=DESIGN.replace("estimator: twfe", "estimatr: twfe"))
+    code, out = run(tmp_path, design=TIDY_DESIGN.replace("estimator: twfe", "estimatr: twfe"))
     check_error(capsys, code, out, "analyses[0]", "unknown key 'estimatr'", "estimator")
 
 
 def test_missing_required_key(tmp_path, capsys):
-    code, out = run(tmp_path, design=DESIGN.replace("title: Tidy pilot\n", ""))
+    code, out = run(tmp_path, design=TIDY_DESIGN.replace("title: Tidy pilot\n", ""))
     check_error(capsys, code, out, "title", "required key is missing")
 
 
 def test_bad_enum_value(tmp_path, capsys):
-    code, out = run(tmp_path, design=DESIGN.replace("pilot: custom", "pilot: pathfinder"))
+    code, out = run(tmp_path, design=TIDY_DESIGN.replace("pilot: custom", "pilot: pathfinder"))
     check_error(capsys, code, out, "pilot", "'pathfinder'", "family_help")
 
 
 def test_unknown_estimator(tmp_path, capsys):
-    code, out = run(tmp_path, design=DESIGN.replace("estimator: twfe", "estimator: ols"))
+    code, out = run(tmp_path, design=TIDY_DESIGN.replace("estimator: twfe", "estimator: ols"))
     check_error(capsys, code, out, "analyses[0].estimator", "'ols'")
 
 
 def test_unknown_la_suggests_close_names(tmp_path, capsys):
-    code, out = run(tmp_path, design=DESIGN.replace("Lincolnshire]", "Lincolnshir]"))
+    code, out = run(tmp_path, design=TIDY_DESIGN.replace("Lincolnshire]", "Lincolnshir]"))
     check_error(
         capsys, code, out, "rollout[0].units[1]", "unknown local authority", "'Lincolnshire'"
     )
 
 
 def test_start_is_not_a_date(tmp_path, capsys):
-    code, out = run(tmp_path, design=DESIGN.replace("2023-07-01", "July 2023"))
+    code, out = run(tmp_path, design=TIDY_DESIGN.replace("2023-07-01", "July 2023"))
     check_error(capsys, code, out, "rollout[0].start")
 
 
 def test_analysis_names_unknown_outcome(tmp_path, capsys):
-    design = DESIGN.replace(
+    design = TIDY_DESIGN.replace(
         "{id: twfe, estimator: twfe}", "{id: twfe, estimator: twfe, outcomes: [rates]}"
     )
     check_error(capsys, *run(tmp_path, design=design), "analyses[0].outcomes[0]", "'rates'")
@@ -143,7 +77,7 @@ def test_design_file_not_found(tmp_path, capsys):
 
 def test_data_file_not_found(tmp_path, capsys):
     d = tmp_path / "design.yaml"
-    d.write_text(DESIGN)
+    d.write_text(TIDY_DESIGN)
     code = main(
         ["run", str(d), "--data", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "out")]
     )
@@ -169,7 +103,7 @@ def test_duplicate_unit_period(tmp_path, capsys):
 
 
 def test_treatment_that_switches_off(tmp_path, capsys):
-    design = DESIGN.replace(
+    design = TIDY_DESIGN.replace(
         "columns: {unit: la, period: year}", "columns: {unit: la, period: year, treatment: d}"
     )
     rows = []
@@ -240,12 +174,14 @@ def test_wrong_period_format(tmp_path, capsys):
 
 
 def test_start_date_outside_the_data(tmp_path, capsys):
-    code, out = run(tmp_path, design=DESIGN.replace("2023-07-01", "2026-07-01"), data=tidy_csv())
+    code, out = run(
+        tmp_path, design=TIDY_DESIGN.replace("2023-07-01", "2026-07-01"), data=tidy_csv()
+    )
     check_error(capsys, code, out, "outside the data", "rollout", "2027")
 
 
 def test_too_few_comparison_units(tmp_path, capsys):
-    design = DESIGN.replace("min_units: 2", "min_units: 10")
+    design = TIDY_DESIGN.replace("min_units: 2", "min_units: 10")
     code, out = run(tmp_path, design=design, data=tidy_csv())
     check_error(capsys, code, out, "4 comparison units", "comparison.min_units")
 
@@ -308,7 +244,7 @@ def test_usage_errors_are_one_line_with_exit_2(argv, what, tmp_path, capsys):
 
 
 def test_unknown_estimator_option(tmp_path, capsys):
-    design = DESIGN.replace(
+    design = TIDY_DESIGN.replace(
         "{id: twfe, estimator: twfe}", "{id: es, estimator: event_study, options: {min_leads: -3}}"
     )
     code, out = run(tmp_path, design=design, data=tidy_csv())
@@ -317,7 +253,7 @@ def test_unknown_estimator_option(tmp_path, capsys):
 
 def test_validate_reports_without_writing(tmp_path, capsys):
     d = tmp_path / "design.yaml"
-    d.write_text(DESIGN)
+    d.write_text(TIDY_DESIGN)
     f = tmp_path / "d.csv"
     f.write_text(tidy_csv())
     assert main(["validate", str(d), "--data", str(f)]) == 0
@@ -361,7 +297,7 @@ def test_parquet_and_stata_tidy_inputs_give_the_csv_result(tmp_path, suffix):
     else:
         frame.to_stata(other, write_index=False)
     design = tmp_path / "design.yaml"
-    design.write_text(DESIGN)
+    design.write_text(TIDY_DESIGN)
     results = []
     for f in (csv, other):
         out = tmp_path / f.suffix
@@ -372,7 +308,7 @@ def test_parquet_and_stata_tidy_inputs_give_the_csv_result(tmp_path, suffix):
 
 
 def test_inference_method_the_estimator_lacks(tmp_path, capsys):
-    design = DESIGN.replace(
+    design = TIDY_DESIGN.replace(
         "{id: twfe, estimator: twfe}",
         "{id: twfe, estimator: twfe, inference: {method: kenward_roger}}",
     )
@@ -383,7 +319,7 @@ def test_inference_method_the_estimator_lacks(tmp_path, capsys):
 
 
 def test_option_value_no_data_could_fit_is_a_design_error(tmp_path, capsys):
-    design = DESIGN.replace(
+    design = TIDY_DESIGN.replace(
         "{id: twfe, estimator: twfe}",
         "{id: g, estimator: stepped_wedge_glmm, options: {model: nested_exchangeable, "
         "quadrature_points: 10}}",

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from did_helpers import make_panel, simulated
 from pathfinder_eval.estimators.did.callaway_santanna import CallawaySantAnna
 from pathfinder_eval.estimators.did.group_time import aggregate, group_time_att, prepare_cohorts
 from pathfinder_eval.estimators.did.group_time_inference import (
@@ -20,7 +21,6 @@ from pathfinder_eval.estimators.did.group_time_inference import (
     unit_strata,
 )
 from pathfinder_eval.settings import Inference
-from test_twfe import make_panel, simulated
 
 # Same sums in a different order: rounding only.
 EXACT = 1e-12

@@ -7,10 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from did_helpers import MPDTA, make_panel, mpdta
 from pathfinder_eval.estimators.did.imputation import Imputation, imputation
 from pathfinder_eval.settings import Inference
-from test_sun_abraham import MPDTA, mpdta
-from test_twfe import make_panel
 
 # Same least-squares algebra computed two ways: floating-point rounding only.
 EXACT = 1e-8
@@ -187,8 +186,7 @@ def test_balanced_default_is_the_cohort_stratified_variance(tmp_path, n_treated)
     for one treated unit, the comparison units' SD × √(1 + 1/n₀)."""
     from scipy import stats
 
-    from test_sun_abraham import balanced
-    from test_twfe import make_panel
+    from did_helpers import balanced, make_panel
 
     treated = [f"u{i:02d}" for i in range(n_treated)]
     frame = balanced(treated)

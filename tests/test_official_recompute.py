@@ -8,6 +8,7 @@ import pytest
 
 from _data_paths import (
     C1,
+    C1_HEADER,
     CSWW,
     PUBLIC_DATA,
     SHA256,
@@ -15,6 +16,7 @@ from _data_paths import (
     official_la,
     official_national,
     public,
+    write_csv,
 )
 from pathfinder_eval.data.official import (
     check_recomputation,
@@ -50,16 +52,6 @@ ENGLAND_2025 = {
 }
 # LA figures DfE computes from the same unrounded counts it publishes: exact agreement expected.
 LA_MIN_MATCH = 0.99
-
-
-def _write(path, header: str, rows: list[str]) -> None:
-    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
-
-
-C1_HEADER = (
-    "time_period,time_identifier,geographic_level,country_code,region_code,"
-    "old_la_code,referral_count,rereferral_count,rereferral_percent"
-)
 
 
 @needs_public_data
@@ -137,7 +129,7 @@ def test_check_recomputation_rounds_half_up_and_leaves_input_alone():
 
 
 def test_missing_family_file_says_what_to_download(tmp_path):
-    _write(
+    write_csv(
         tmp_path / C1,
         C1_HEADER,
         ["2025,Reporting year,Local authority,E92000001,E12000001,805,100,20,20"],
@@ -152,7 +144,7 @@ def test_missing_family_file_says_what_to_download(tmp_path):
 
 def test_two_releases_of_one_family_are_refused(tmp_path):
     for years in ("2013_to_2024", "2013_to_2025"):
-        _write(
+        write_csv(
             tmp_path / f"c1_children_in_need_referrals_and_rereferrals_{years}.csv",
             C1_HEADER,
             ["2025,Reporting year,Local authority,E92000001,E12000001,805,1,1,1"],
@@ -167,7 +159,7 @@ def test_unknown_indicator_suggests_the_nearest(tmp_path):
 
 
 def test_small_folder_with_financial_years_symbols_and_zero_denominator(tmp_path):
-    _write(
+    write_csv(
         tmp_path / "referrals_and_rereferrals_latest.csv",
         C1_HEADER,
         [
@@ -221,7 +213,7 @@ def test_repeated_rows_point_at_the_rows_of_the_users_file(tmp_path):
         "2025,Reporting year,Local authority,E92000001,E12000001,806,50,5,10",
         "2025,Reporting year,Local authority,E92000001,E12000001,805,100,20,20",
     ]
-    _write(tmp_path / C1, C1_HEADER, rows)
+    write_csv(tmp_path / C1, C1_HEADER, rows)
     with pytest.raises(DataError) as err:
         load_official(tmp_path, ["repeat_referrals"])
     line = err.value.one_line()
@@ -236,7 +228,7 @@ def test_rows_differing_in_an_unfiltered_column_are_a_new_breakdown(tmp_path):
         "2025,Reporting year,Local authority,E92000001,E12000001,805,100,20,20,Total",
         "2025,Reporting year,Local authority,E92000001,E12000001,805,60,12,20,Under 10",
     ]
-    _write(tmp_path / C1, header, rows)
+    write_csv(tmp_path / C1, header, rows)
     with pytest.raises(DataError) as err:
         load_official(tmp_path, ["repeat_referrals"])
     line = err.value.one_line()

@@ -125,7 +125,7 @@ def test_other_designs_run(tmp_path, name):
 
 def check_gap_tables(html: str, doc: dict) -> None:
     """Each synthetic analysis shows its gap series as a chart with a table of the same values."""
-    from pathfinder_eval.report.context import fmt
+    from pathfinder_eval.report.format import fmt
 
     tables = re.findall(r"<caption>Gap in (.*?): treated.*?</caption>(.*?)</table>", html, re.S)
     synthetic = [a for a in doc["analyses"] if a["estimator"].startswith("synthetic")]
@@ -259,7 +259,7 @@ def test_placebo_in_time_is_the_estimator_on_the_truncated_panel(family_help):
     from pathfinder_eval.estimators.did.callaway_santanna import CallawaySantAnna
     from pathfinder_eval.estimators.did.twfe import TwoWayFixedEffects
     from pathfinder_eval.evaluate import prepare
-    from pathfinder_eval.report.context import fmt
+    from pathfinder_eval.report.format import fmt
     from pathfinder_eval.spec import load_design
 
     html, doc = family_help

@@ -10,13 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from _data_paths import C1, C1_HEADER, write_csv
+from cli_helpers import TIDY_DESIGN as DESIGN
+from cli_helpers import run, tidy_csv
 from pathfinder_eval.data.catalogue import load_catalogue
 from pathfinder_eval.data.official import load_official
 from pathfinder_eval.data.plausibility import Located, Plausible, screen
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.results import EffectEstimates, InferenceUsed, estimates_table
-from test_cli_errors import DESIGN, run, tidy_csv
-from test_official_recompute import C1, C1_HEADER, _write
 
 
 def where(n: int, column: str) -> np.ndarray:
@@ -126,7 +127,7 @@ def test_design_can_widen_the_range_and_share_can_be_switched_off(tmp_path):
 
 
 def test_bad_plausible_range_is_a_design_error(tmp_path, capsys):
-    from test_cli_errors import check_error
+    from cli_helpers import check_error
 
     design = DESIGN.replace("scale: per_10000}", "scale: per_10000, plausible: [10, 0]}")
     code, out = run(tmp_path, design=design, data=tidy_csv())
@@ -140,7 +141,7 @@ def test_official_files_are_screened_with_the_file_row_and_column(tmp_path):
         "2025,Reporting year,Local authority,E92000001,E12000001,807,40,-3,0",
         "2025,Reporting year,Local authority,E92000001,E12000001,808,40,50,125",
     ]
-    _write(tmp_path / C1, C1_HEADER, rows)
+    write_csv(tmp_path / C1, C1_HEADER, rows)
     frame = load_official(tmp_path, ["repeat_referrals"]).frame.set_index("unit")
     assert frame.loc["805", "status"] == "" and frame.loc["805", "value"] == pytest.approx(20.0)
     assert frame.loc["806", "status"] == "impossible_count"  # 5 / 1e308 would be a rate of 0

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from _data_paths import PUBLIC_DATA, needs_public_data
+from cli_helpers import check_error
 from pathfinder_eval.cli import main
 from pathfinder_eval.data.families import FAMILIES
 from pathfinder_eval.evaluate import describe_outcome
@@ -21,7 +22,6 @@ from pathfinder_eval.power.panel_simulation import (
     simulate_panel_power,
 )
 from pathfinder_eval.spec import load_design
-from test_cli_errors import check_error
 
 DESIGN = Path(__file__).resolve().parents[1] / "designs" / "family_help.yaml"
 OUTCOME = "repeat_referrals"  # 2017–2025: the longest series, so the most serial correlation

@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from did_helpers import make_panel
 from pathfinder_eval.estimators.did.twfe import EventStudy, TwoWayFixedEffects
-from test_twfe import make_panel
 
 REF = Path(__file__).resolve().parent / "reference" / "r_sandwich_twfe"
 # Same least-squares algebra in two implementations: only floating-point rounding differs.

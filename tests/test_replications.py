@@ -8,7 +8,7 @@ from html import unescape
 import pytest
 
 from pathfinder_eval.cli import main
-from pathfinder_eval.replications.registry import ENTRIES
+from pathfinder_eval.replications.run import ENTRIES
 
 
 @pytest.mark.parametrize("name", sorted(ENTRIES))

@@ -27,7 +27,7 @@ from pathfinder_eval.estimators.stepped_wedge.lmm_estimator import SteppedWedge
 from pathfinder_eval.evaluate import build_estimator
 from pathfinder_eval.settings import Inference
 from pathfinder_eval.spec import load_design
-from sw_helpers import DATASETS, REF, ROOT, panel_from_records, records
+from sw_helpers import DATASETS, REF, ROOT, dense_deviance, dense_kr, panel_from_records, records
 
 # The cell-space formulas and the dense ones are algebraically identical: agreement is limited
 # by floating-point rounding in (N × N) solves.
@@ -57,46 +57,6 @@ def _dense(records: pd.DataFrame, structure: str, theta: np.ndarray):
     return v, [same * r**lag, tau2 * dr, eye], {(0, 1): dr, (1, 0): dr, (1, 1): tau2 * drr}
 
 
-def _dense_deviance(y, x, v):
-    vinv = np.linalg.inv(v)
-    m = x.T @ vinv @ x
-    b = np.linalg.solve(m, x.T @ vinv @ y)
-    r = y - x @ b
-    return (
-        np.linalg.slogdet(v)[1]
-        + np.linalg.slogdet(m)[1]
-        + r @ vinv @ r
-        + (len(y) - len(b)) * np.log(2 * np.pi)
-    )
-
-
-def _dense_kr(x, v, derivs, second):
-    """Kenward & Roger (1997) eq. 4–5 and their df, written out on the N × N matrices."""
-    vinv = np.linalg.inv(v)
-    phi = np.linalg.inv(x.T @ vinv @ x)
-    k = len(derivs)
-    p = [-(x.T @ vinv @ d @ vinv @ x) for d in derivs]
-    q = {
-        (a, b): x.T @ vinv @ derivs[a] @ vinv @ derivs[b] @ vinv @ x
-        for a, b in itertools.product(range(k), repeat=2)
-    }
-    proj = vinv - vinv @ x @ phi @ x.T @ vinv
-    info = np.array(
-        [[0.5 * np.trace(proj @ derivs[a] @ proj @ derivs[b]) for b in range(k)] for a in range(k)]
-    )
-    w = np.linalg.inv(info)
-    u = sum(
-        w[a, b]
-        * (
-            q[a, b]
-            - p[a] @ phi @ p[b]
-            - 0.25 * (x.T @ vinv @ second[(a, b)] @ vinv @ x if (a, b) in second else 0.0)
-        )
-        for a, b in itertools.product(range(k), repeat=2)
-    )
-    return phi, phi + 2 * phi @ u @ phi, p, w
-
-
 @pytest.mark.parametrize(
     ("file", "structure"),
     [
@@ -119,7 +79,7 @@ def test_cell_space_equals_dense_individual_formulas(file, structure):
     assert fit.converged
     x = fe.X[ci, pi]
     v, derivs, second = _dense(records, structure, fit.theta)
-    assert fit.deviance == pytest.approx(_dense_deviance(y, x, v), abs=ALGEBRA_TOL * 1e3)
+    assert fit.deviance == pytest.approx(dense_deviance(y, x, v), abs=ALGEBRA_TOL * 1e3)
     # a minimum: every feasible perturbation of θ raises the dense deviance
     for k in range(len(fit.theta)):
         for sign in (-1, 1):
@@ -127,9 +87,9 @@ def test_cell_space_equals_dense_individual_formulas(file, structure):
             th[k] = np.clip(th[k] + sign * 1e-3 * max(abs(th[k]), 1e-2), 0.0, None)
             if structure == "exponential_decay" and k == 1:
                 th[k] = min(th[k], 1.0)
-            assert _dense_deviance(y, x, _dense(records, structure, th)[0]) >= fit.deviance - 1e-9
+            assert dense_deviance(y, x, _dense(records, structure, th)[0]) >= fit.deviance - 1e-9
     ss = small_sample(fit, cells, fe.X)
-    phi, phi_a, p, w = _dense_kr(x, v, derivs, second)
+    phi, phi_a, p, w = dense_kr(x, v, derivs, second)
     assert np.abs(np.stack(p) - ss.p_mats).max() < ALGEBRA_TOL * np.abs(ss.p_mats).max()
     assert np.abs(phi - fit.vcov).max() < ALGEBRA_TOL
     assert np.abs(phi_a - ss.vcov_kr).max() < ALGEBRA_TOL
@@ -141,7 +101,7 @@ def test_cell_space_equals_dense_individual_formulas(file, structure):
     for a, b in itertools.product(range(k), repeat=2):
         ea, eb = np.eye(k)[a] * h, np.eye(k)[b] * h
         f = [
-            _dense_deviance(y, x, _dense(records, structure, fit.theta + sa * ea + sb * eb)[0])
+            dense_deviance(y, x, _dense(records, structure, fit.theta + sa * ea + sb * eb)[0])
             for sa, sb in ((1, 1), (1, -1), (-1, 1), (-1, -1))
         ]
         num[a, b] = (f[0] - f[1] - f[2] + f[3]) / (4 * h * h)

@@ -10,28 +10,14 @@ import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
 
+from did_helpers import MPDTA, balanced, make_panel, mpdta
 from pathfinder_eval.estimators.did.sun_abraham import SunAbraham, sun_abraham
 from pathfinder_eval.inference.cr2 import cr2_inference
 from pathfinder_eval.settings import Inference
-from test_twfe import make_panel
 
 ROOT = Path(__file__).resolve().parents[1]
-MPDTA = ROOT / "src" / "pathfinder_eval" / "replications" / "data" / "mpdta.csv"
 # Same least-squares algebra computed two ways: floating-point rounding only.
 EXACT = 1e-8
-
-
-def mpdta() -> tuple[pd.DataFrame, dict[int, list[str]]]:
-    d = pd.read_csv(MPDTA)
-    frame = pd.DataFrame(
-        {"unit": "c" + d["countyreal"].astype(str), "period": d["year"], "y": d["lemp"]}
-    )
-    first = d.groupby("countyreal")["first.treat"].first()
-    starts: dict[int, list[str]] = {}
-    for county, g in first.items():
-        if g > 0:
-            starts.setdefault(int(g), []).append(f"c{county}")
-    return frame, starts
 
 
 @pytest.fixture(scope="module")
@@ -288,18 +274,6 @@ def test_single_unit_cohort_is_warned_about(tmp_path):
     starts = {3: starts[3], 5: starts[5][:1]}
     res = SunAbraham().fit(make_panel(tmp_path, frame, starts), "y", "sa")
     assert any("starting in 5 have a single unit" in w for w in res.warnings)
-
-
-def balanced(treated: list[str], start: int = 5, seed: int = 9, n: int = 30, t: int = 7):
-    """A balanced panel: `treated` units start in `start`, the rest never treated."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for i in range(n):
-        u, a = f"u{i:02d}", rng.normal()
-        for p in range(1, t + 1):
-            eff = 0.4 if u in treated and p >= start else 0.0
-            rows.append({"unit": u, "period": p, "y": a + 0.1 * p + eff + rng.normal(scale=0.6)})
-    return pd.DataFrame(rows)
 
 
 @pytest.mark.parametrize("n_treated", [4, 1])

@@ -22,7 +22,8 @@ from pathfinder_eval.estimators.stepped_wedge.lmm import (
 )
 from pathfinder_eval.estimators.stepped_wedge.lmm_records import fit_records
 from sw_helpers import REF as CELL_REF
-from test_stepped_wedge import _dense_deviance, _dense_kr
+from sw_helpers import dense_deviance as _dense_deviance
+from sw_helpers import dense_kr as _dense_kr
 
 REF = Path(__file__).resolve().parent / "reference" / "r_lme4_records"
 VALUES = pd.read_csv(REF / "values.csv")

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from did_helpers import make_panel
 from pathfinder_eval.estimators.synthetic.conformal import conformal_interval, conformal_pvalue
 from pathfinder_eval.estimators.synthetic.core import synthdid
 from pathfinder_eval.estimators.synthetic.estimators import (
@@ -15,7 +16,6 @@ from pathfinder_eval.estimators.synthetic.estimators import (
     SyntheticDiD,
     synthetic_control_unit,
 )
-from test_twfe import make_panel
 
 
 def factor_panel(rng, n0=20, t=20, n1=1, phi=1.0):
@@ -179,7 +179,7 @@ def _gap_table(view: dict) -> dict[str, list[str]]:
 
 def test_sc_gap_chart_table_is_the_estimators_gap_series(tmp_path):
     from pathfinder_eval.panel import OutcomeInfo
-    from pathfinder_eval.report.context import fmt
+    from pathfinder_eval.report.format import fmt
     from pathfinder_eval.report.synthetic_view import gap_chart
 
     rng = np.random.default_rng(21)
@@ -187,7 +187,7 @@ def test_sc_gap_chart_table_is_the_estimators_gap_series(tmp_path):
     y[15:, 7:] -= 1.5
     panel = to_panel(tmp_path, y, 15, {8: [15, 16]})
     res = SyntheticControl().fit(panel, "y", "sc")
-    view = gap_chart(res, OutcomeInfo("y", "Score", "count", "neutral", True), str, fmt)
+    view = gap_chart(res, res.facts, OutcomeInfo("y", "Score", "count", "neutral", True), str)
     assert view["series"] == ["u15", "u16"]
     table = _gap_table(view)
     assert list(table) == [str(p) for p in range(1, 11)]
@@ -205,7 +205,7 @@ def test_sc_gap_chart_table_is_the_estimators_gap_series(tmp_path):
 
 def test_sdid_gap_series_minus_baseline_is_the_effect_curve(tmp_path):
     from pathfinder_eval.panel import OutcomeInfo
-    from pathfinder_eval.report.context import fmt
+    from pathfinder_eval.report.format import fmt
     from pathfinder_eval.report.synthetic_view import BASELINE_ROW, gap_chart
 
     rng = np.random.default_rng(4)
@@ -223,7 +223,7 @@ def test_sdid_gap_series_minus_baseline_is_the_effect_curve(tmp_path):
     curve = res.table[res.table["term"].str.startswith("cohort 8")]["estimate"].to_numpy()
     assert gaps[7:] - d["gap_baseline"]["8"] == pytest.approx(curve, abs=1e-10)
     assert res.table.iloc[0]["estimate"] == pytest.approx(curve.mean(), abs=1e-10)
-    view = gap_chart(res, OutcomeInfo("y", "Score", "count", "neutral", True), str, fmt)
+    view = gap_chart(res, res.facts, OutcomeInfo("y", "Score", "count", "neutral", True), str)
     table = _gap_table(view)
     assert [table[str(p)][0] for p in range(1, 11)] == [fmt(g) for g in gaps]
     assert table[BASELINE_ROW] == [fmt(d["gap_baseline"]["8"])]

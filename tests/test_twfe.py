@@ -7,58 +7,13 @@ import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
 
-from pathfinder_eval.data.source import LONG_COLUMNS, OutcomeData
+from did_helpers import make_panel, simulated
 from pathfinder_eval.estimators.did.twfe import EventStudy, TwoWayFixedEffects
-from pathfinder_eval.panel import OutcomeInfo, build_panel
 from pathfinder_eval.settings import Inference
-from pathfinder_eval.spec import load_design
 
 CR1 = Inference(method="cluster_robust")  # analytic inference: no bootstrap draws
 # Two implementations of the same linear algebra agree to floating-point noise.
 EXACT = 1e-9
-
-DESIGN = """
-name: t
-title: t
-pilot: custom
-unit_level: cluster
-time: {{axis: period}}
-rollout:
-{waves}
-comparison: {{pool: never_treated, min_units: 2}}
-outcomes: [{{column: y}}]
-analyses: [{{id: a, estimator: twfe}}]
-"""
-
-
-def make_panel(tmp_path, frame: pd.DataFrame, starts: dict[int, list[str]]):
-    waves = "\n".join(
-        f"  - {{wave: w{s}, start: {s}, units: [{', '.join(u)}]}}" for s, u in starts.items()
-    )
-    path = tmp_path / "d.yaml"
-    path.write_text(DESIGN.format(waves=waves))
-    spec = load_design(path)
-    long = frame.assign(
-        outcome="y", numerator=np.nan, denominator=np.nan, status="", source="test"
-    ).rename(columns={"y": "value"})[list(LONG_COLUMNS)]
-    units = pd.DataFrame({"unit": sorted(set(frame["unit"]))})
-    units["name"], units["region"] = units["unit"], ""
-    data = OutcomeData(long, units, "tidy")
-    return build_panel(spec, data, lambda o: OutcomeInfo(o, o, "level", "neutral", True))
-
-
-def simulated(seed=3, n=24, t=6, treated=("u00", "u01", "u02", "u03", "u04"), start=4):
-    rng = np.random.default_rng(seed)
-    rows = []
-    for i in range(n):
-        u = f"u{i:02d}"
-        a = rng.normal()
-        for p in range(1, t + 1):
-            d = u in treated and p >= start
-            rows.append(
-                {"unit": u, "period": p, "y": a + 0.2 * p + 0.5 * d + rng.normal(scale=0.7)}
-            )
-    return pd.DataFrame(rows)
 
 
 def test_twfe_2x2_equals_difference_of_mean_changes(tmp_path):

@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from did_helpers import PANEL_DESIGN as DESIGN
 from pathfinder_eval.data.source import LONG_COLUMNS, OutcomeData
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.twfe_poisson import PoissonTWFE, poisson_twfe
 from pathfinder_eval.panel import OutcomeInfo, build_panel
 from pathfinder_eval.spec import load_design
-from test_twfe import DESIGN
 
 REF = Path(__file__).resolve().parent / "reference" / "r_poisson_twfe"
 # Newton iterations to 1e-12 in both; CR1 algebra identical: rounding only.

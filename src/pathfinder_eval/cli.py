@@ -363,9 +363,8 @@ def _simulated_mdes(spec, args: argparse.Namespace, fast, seed: int, panel) -> i
 
 def _replicate(args: argparse.Namespace) -> int:
     from pathfinder_eval.output import write_atomically
-    from pathfinder_eval.replications.registry import ENTRIES
     from pathfinder_eval.replications.report import replication_outputs
-    from pathfinder_eval.replications.run import replicate
+    from pathfinder_eval.replications.run import ENTRIES, replicate
 
     if args.list or not args.name:
         for entry in ENTRIES.values():

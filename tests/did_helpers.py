@@ -1,0 +1,85 @@
+"""Panels for the DiD estimators' tests: a small design on simulated data, the mpdta data
+and a balanced panel, built through the real panel checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pathfinder_eval.data.source import LONG_COLUMNS, OutcomeData
+from pathfinder_eval.panel import OutcomeInfo, build_panel
+from pathfinder_eval.spec import load_design
+
+PANEL_DESIGN = """
+name: t
+title: t
+pilot: custom
+unit_level: cluster
+time: {{axis: period}}
+rollout:
+{waves}
+comparison: {{pool: never_treated, min_units: 2}}
+outcomes: [{{column: y}}]
+analyses: [{{id: a, estimator: twfe}}]
+"""
+
+
+def make_panel(tmp_path, frame: pd.DataFrame, starts: dict[int, list[str]]):
+    waves = "\n".join(
+        f"  - {{wave: w{s}, start: {s}, units: [{', '.join(u)}]}}" for s, u in starts.items()
+    )
+    path = tmp_path / "d.yaml"
+    path.write_text(PANEL_DESIGN.format(waves=waves))
+    spec = load_design(path)
+    long = frame.assign(
+        outcome="y", numerator=np.nan, denominator=np.nan, status="", source="test"
+    ).rename(columns={"y": "value"})[list(LONG_COLUMNS)]
+    units = pd.DataFrame({"unit": sorted(set(frame["unit"]))})
+    units["name"], units["region"] = units["unit"], ""
+    data = OutcomeData(long, units, "tidy")
+    return build_panel(spec, data, lambda o: OutcomeInfo(o, o, "level", "neutral", True))
+
+
+def simulated(seed=3, n=24, t=6, treated=("u00", "u01", "u02", "u03", "u04"), start=4):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        u = f"u{i:02d}"
+        a = rng.normal()
+        for p in range(1, t + 1):
+            d = u in treated and p >= start
+            rows.append(
+                {"unit": u, "period": p, "y": a + 0.2 * p + 0.5 * d + rng.normal(scale=0.7)}
+            )
+    return pd.DataFrame(rows)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+MPDTA = ROOT / "src" / "pathfinder_eval" / "replications" / "data" / "mpdta.csv"
+
+
+def mpdta() -> tuple[pd.DataFrame, dict[int, list[str]]]:
+    d = pd.read_csv(MPDTA)
+    frame = pd.DataFrame(
+        {"unit": "c" + d["countyreal"].astype(str), "period": d["year"], "y": d["lemp"]}
+    )
+    first = d.groupby("countyreal")["first.treat"].first()
+    starts: dict[int, list[str]] = {}
+    for county, g in first.items():
+        if g > 0:
+            starts.setdefault(int(g), []).append(f"c{county}")
+    return frame, starts
+
+
+def balanced(treated: list[str], start: int = 5, seed: int = 9, n: int = 30, t: int = 7):
+    """A balanced panel: `treated` units start in `start`, the rest never treated."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        u, a = f"u{i:02d}", rng.normal()
+        for p in range(1, t + 1):
+            eff = 0.4 if u in treated and p >= start else 0.0
+            rows.append({"unit": u, "period": p, "y": a + 0.1 * p + eff + rng.normal(scale=0.6)})
+    return pd.DataFrame(rows)
