@@ -13,6 +13,7 @@ import pytest
 
 from cli_helpers import LAS, TIDY_DESIGN, check_error, run, tidy_csv
 from pathfinder_eval.cli import main
+from pathfinder_eval.panel import CHECKS
 
 
 def test_valid_tidy_run_writes_both_files(tmp_path, capsys):
@@ -259,6 +260,7 @@ def test_validate_reports_without_writing(tmp_path, capsys):
     assert main(["validate", str(d), "--data", str(f)]) == 0
     out = capsys.readouterr().out
     assert "valid: 6 units, 30 unit-period cells, 0 rows excluded" in out, out
+    assert f"checks passed: {', '.join(c.name for c in CHECKS)}" in out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.csv", "design.yaml"]
 
 
@@ -328,3 +330,56 @@ def test_option_value_no_data_could_fit_is_a_design_error(tmp_path, capsys):
     check_error(
         capsys, code, out, "design.yaml: analyses[0].options.quadrature_points", "hussey_hughes"
     )
+
+
+# Each named panel check (panel.CHECKS) and a case that trips it: the one error line it gives,
+# or the exclusion it counts; checks that only assemble the panel are listed as such.
+_NO_CASE = {"units_and_groups", "cells"}
+
+
+def _drop_dorset() -> str:
+    return "\n".join(ln for ln in tidy_csv().splitlines() if not ln.startswith("Dorset")) + "\n"
+
+
+CHECK_CASES = {
+    "unique_unit_period": ({}, tidy_csv() + "Leeds,2024,12.0\n", "repeat a unit-period"),
+    "design_window": (
+        {"time: {axis: reporting_year}": "time: {axis: reporting_year, first: 2022}"},
+        tidy_csv(),
+        "outside the design's time window (2022–end)",
+    ),
+    "design_units_present": ({}, _drop_dorset(), "Dorset (838) named in the design has no rows"),
+    "start_within_data": ({"2023-07-01": "2026-07-01"}, tidy_csv(), "outside the data"),
+    "transition_periods": (
+        {"units: [Dorset, Lincolnshire]}": "units: [Dorset, Lincolnshire], transition_periods: 1}"},
+        tidy_csv(),
+        "transition period excluded by design",
+    ),
+    "comparison_pool": (
+        {"min_units: 2}": "min_units: 2, exclude: [Leeds]}"},
+        tidy_csv(),
+        "excluded from the comparison pool by the design",
+    ),
+    "usable_values": ({}, tidy_csv().replace("Bury,2023,14.5", "Bury,2023,c"), "(c)"),
+    "outcomes_supported": ({"min_units: 2": "min_units: 10"}, tidy_csv(), "comparison.min_units"),
+}
+
+
+def test_every_panel_check_has_a_case():
+    assert {c.name for c in CHECKS} == set(CHECK_CASES) | _NO_CASE
+
+
+@pytest.mark.parametrize("check", sorted(CHECK_CASES))
+def test_panel_check_case(check, tmp_path, capsys):
+    edits, data, needle = CHECK_CASES[check]
+    design = TIDY_DESIGN
+    for old, new in edits.items():
+        assert old in design
+        design = design.replace(old, new)
+    code, out = run(tmp_path, design=design, data=data)
+    if code == 2:
+        check_error(capsys, code, out, needle)
+        return
+    assert code == 0
+    doc = json.loads((out / "tidy_pilot.json").read_text(encoding="utf-8"))
+    assert any(needle in e["reason"] for e in doc["exclusions"]), doc["exclusions"]

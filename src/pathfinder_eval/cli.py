@@ -199,6 +199,7 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
     if args.command == "replicate":
         return _replicate(args)
     from pathfinder_eval.evaluate import evaluate, prepare
+    from pathfinder_eval.panel import CHECKS
     from pathfinder_eval.spec import load_design
 
     spec = load_design(args.design)
@@ -211,6 +212,7 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
             f"{args.design}: valid: {len(panel.units)} units, {len(panel.cells)} unit-period "
             f"cells, {excluded} rows excluded (listed in the report's exclusions table)"
         )
+        print(f"checks passed: {', '.join(c.name for c in CHECKS)}")
         return 0
 
     from pathfinder_eval.output import write_atomically

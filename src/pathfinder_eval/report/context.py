@@ -292,7 +292,7 @@ def _trend(panel: ValidatedPanel, info: OutcomeInfo, log: DisclosureLog) -> dict
     cells = panel.outcome_cells(info.id)
     by = cells.groupby(["period", "role"])
     mean = by["y"].mean().unstack("role")
-    n_units = by["unit"].nunique().unstack("role")
+    n_units = by["unit"].nunique().unstack("role").fillna(0)
     events = cells[cells["role"] == "treated"].groupby("period")["numerator"].sum(min_count=1)
     frame = pd.DataFrame(
         {"period": mean.index, "treated": mean.get("treated"), "comparison": mean.get("comparison")}

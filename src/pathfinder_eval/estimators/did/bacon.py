@@ -241,6 +241,7 @@ class BaconDecomposition(BaconOptions):
             estimator=self.name,
             inference=InferenceUsed(
                 key="cr1",
+                chosen_by_default=self.inference.method == "default",
                 label=INFERENCE_LABEL + " for the TWFE row; decomposition rows are descriptive",
             ),
             table=estimates_table(rows),

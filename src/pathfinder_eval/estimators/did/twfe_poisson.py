@@ -151,7 +151,11 @@ class PoissonTWFE(PoissonTwfeOptions):
             analysis_id=analysis_id,
             outcome=outcome,
             estimator=self.name,
-            inference=InferenceUsed(key="cr1", label=INFERENCE_LABEL),
+            inference=InferenceUsed(
+                key="cr1",
+                label=INFERENCE_LABEL,
+                chosen_by_default=self.inference.method == "default",
+            ),
             table=estimates_table([row]),
             level=level,
             vcov=np.array([[fit.std_error**2]]),
