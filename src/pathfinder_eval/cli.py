@@ -240,7 +240,7 @@ def _indicators() -> int:
 def _power(spec, args: argparse.Namespace) -> int:
     from pathfinder_eval.output import write_atomically
     from pathfinder_eval.power.design import design_power
-    from pathfinder_eval.power.report import power_context, power_json, table_text
+    from pathfinder_eval.report.power_view import power_context, power_json, table_text
     from pathfinder_eval.report.render import render_html
 
     if args.simulate is not None:
@@ -265,8 +265,8 @@ def _power(spec, args: argparse.Namespace) -> int:
 
 def _simulated_power(spec, args: argparse.Namespace) -> int:
     from pathfinder_eval.output import write_atomically
-    from pathfinder_eval.power.report import simulation_json, simulation_text
     from pathfinder_eval.power.simulate import default_effect, simulate_power
+    from pathfinder_eval.report.power_view import simulation_json, simulation_text
 
     if args.simulate < 10:
         raise PathfinderError(
@@ -318,8 +318,8 @@ def _simulated_mdes(spec, args: argparse.Namespace, fast, seed: int, panel) -> i
     stepped-wedge LMM (`fast`), else by bracketing and bisection (power.mdes_search), on
     `panel` (resampled real data) when given."""
     from pathfinder_eval.output import write_atomically
-    from pathfinder_eval.power.report import mdes_json, mdes_text
     from pathfinder_eval.power.trial_simulation import simulated_mdes
+    from pathfinder_eval.report.power_view import mdes_json, mdes_text
 
     if not 0.0 < args.mdes < 1.0:
         raise PathfinderError(
