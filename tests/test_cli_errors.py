@@ -235,7 +235,7 @@ def test_console_script_prints_no_traceback(tmp_path):
     ("argv", "what"),
     [
         (["run"], "pathfinder-eval run: the following arguments are required: design"),
-        (["frobnicate"], "pathfinder-eval: argument command: invalid choice: 'frobnicate'"),
+        (["frobnicate"], "error: argument command: invalid choice: 'frobnicate'"),
         (["power", "d.yaml", "--simulate", "1e3"], "--simulate: invalid int value: '1e3'"),
     ],
 )

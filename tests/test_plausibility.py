@@ -46,7 +46,8 @@ def test_screen_marks_the_first_failing_check_with_its_place_and_value():
 
 def test_range_comes_from_the_design_then_the_catalogue_then_the_scale():
     assert Plausible.for_scale("per_10000", share=False).describe() == "0 to 10000"
-    assert Plausible.for_scale("level", share=False).describe() == "-infinity to infinity"
+    assert Plausible.for_scale("level", share=False).describe() == "-1e+09 to 1e+09"
+    assert Plausible.for_scale("ratio", share=False).describe() == "0 to 1e+09"
     caseload = load_catalogue()["caseload"]
     assert caseload.rule().describe() == "0 to 100"
     assert caseload.rule((1.0, 40.0)).describe() == "1 to 40"
@@ -173,7 +174,8 @@ def test_non_finite_estimate_or_standard_error_is_not_estimable():
 
 
 def test_overflowing_fit_is_reported_not_estimable(tmp_path):
-    design = DESIGN.replace("scale: per_10000}", "scale: level}")  # no range for a level
+    # a design that allows any value, so an extreme one reaches the estimator
+    design = DESIGN.replace("scale: per_10000}", "scale: level, plausible: [-1e308, 1e308]}")
     data = tidy_csv().replace("Bury,2023,14.5", "Bury,2023,1e300")
     code, out = run(tmp_path, design=design, data=data)
     assert code == 0
@@ -189,3 +191,16 @@ def test_frame_of_the_caller_is_not_changed_by_screening():
     before = v.copy()
     screen(Located(v.to_numpy(), where(2, "x")), Plausible(0, 100), np.array(["", ""]))
     pd.testing.assert_series_equal(v, before)  # exact: untouched
+
+
+def test_level_outcome_beyond_a_billion_is_excluded(tmp_path):
+    design = DESIGN.replace("scale: per_10000}", "scale: level}")
+    data = tidy_csv().replace("Bury,2023,14.5", "Bury,2023,-1e20")
+    code, out = run(tmp_path, design=design, data=data)
+    assert code == 0
+    ledger, doc = excluded(out)
+    assert ledger == {
+        "implausible value: outside the outcome's plausible range (first: d.csv row 18, "
+        "column rate = -1e+20, outside -1e+09 to 1e+09)": (1, ["351"])
+    }
+    assert doc["analyses"][0]["status"] == "ok"

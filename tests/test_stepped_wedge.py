@@ -247,11 +247,32 @@ def test_individual_records_run_through_the_cli(tmp_path):
 
 
 def test_records_reader_errors_and_exclusions():
-    raw = pd.DataFrame({"c": ["a", "a", "b", "b"], "p": [1, 1, 1, 2], "y": ["1.5", "", "2", "x"]})
-    with pytest.raises(DataError, match=r"r\.csv: column y, row 4: value 'x' in an outcome"):
+    raw = pd.DataFrame({"c": ["a", "a", "b", "b"], "p": [1, 1, 1, 2], "y": ["1.5", "", "2", "bad"]})
+    with pytest.raises(
+        DataError, match=r"r\.csv: column y, row 4: non-numeric value 'bad' in an outcome"
+    ):
         records_outcomes(raw, "c", "p", {"y": "y"}, "r.csv")
-    with pytest.raises(DataError, match=r"row 3: value 'inf' .* is not a finite number"):
-        records_outcomes(raw.assign(y=["1", "2", "inf", "0"]), "c", "p", {"y": "y"}, "r.csv")
+    odd = records_outcomes(raw.assign(y=["1", "c", "inf", "2e9"]), "c", "p", {"y": "y"}, "r.csv")
+    assert [(e.reason, e.count, e.units) for e in odd.exclusions] == [
+        (
+            "individual record with an outcome withheld: suppressed to protect confidentiality "
+            "(1 to 5, or secondary suppression) (c)",
+            1,
+            ("a",),
+        ),
+        (
+            "individual record with an implausible value: a count, denominator or value that is "
+            "not a finite number (first: r.csv row 3, column y = infinity)",
+            1,
+            ("b",),
+        ),
+        (
+            "individual record with an implausible value: outside the outcome's plausible range "
+            "(first: r.csv row 4, column y = 2e+09, outside -1e+09 to 1e+09)",
+            1,
+            ("b",),
+        ),
+    ]
     ok = records_outcomes(raw.iloc[:3], "c", "p", {"y": "y"}, "r.csv")
     (excl,) = ok.exclusions
     assert excl.count == 1 and excl.units == ("a",) and "missing outcome" in excl.reason

@@ -26,8 +26,11 @@ class _Parser(argparse.ArgumentParser):
     """argparse with its usage errors raised as one-line UsageErrors, not printed."""
 
     def error(self, message: str):  # type: ignore[override]
+        command = self.prog.removeprefix("pathfinder-eval").strip()
         raise UsageError(
-            message, where=self.prog, fix=f"see `{self.prog} --help` for the arguments"
+            message,
+            where=f"pathfinder-eval {command}" if command else None,
+            fix=f"see `{self.prog} --help` for the arguments",
         )
 
 

@@ -11,6 +11,7 @@ from pathfinder_eval import __version__
 from pathfinder_eval.data.catalogue import load_catalogue
 from pathfinder_eval.data.load import load_outcomes
 from pathfinder_eval.errors import DesignError, EstimationError
+from pathfinder_eval.estimators import checked_fit
 from pathfinder_eval.panel import OutcomeInfo, ValidatedPanel, build_panel
 from pathfinder_eval.registry import entry
 from pathfinder_eval.results import EffectEstimates, Provenance
@@ -117,8 +118,7 @@ def evaluate(
             else:
                 est = build_estimator(spec, index, seed)
                 try:
-                    result = est.fit(panel, info.id, analysis.id, analysis.level)
-                    result = result.require_finite()
+                    result = checked_fit(est, panel, info.id, analysis.id, analysis.level)
                 except EstimationError as exc:
                     runs.append(
                         AnalysisRun(analysis, info.id, "not_estimable", note=exc.one_line())

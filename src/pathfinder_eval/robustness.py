@@ -13,6 +13,7 @@ import pandas as pd
 
 from pathfinder_eval.data.source import Exclusion
 from pathfinder_eval.errors import EstimationError
+from pathfinder_eval.estimators import checked_fit
 from pathfinder_eval.panel import ValidatedPanel
 from pathfinder_eval.results import EffectEstimates
 from pathfinder_eval.spec import Analysis
@@ -119,7 +120,7 @@ def placebo_in_time(
         est = est.for_placebo()
         excluded = tuple(e for e in pp.exclusions if e.outcome == outcome)
         try:
-            res = est.fit(pp.panel, outcome, analysis.id, analysis.level).require_finite()
+            res = checked_fit(est, pp.panel, outcome, analysis.id, analysis.level)
         except EstimationError as exc:
             runs.append(
                 PlaceboRun(

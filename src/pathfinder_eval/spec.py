@@ -227,6 +227,18 @@ class DesignSpec(_Frozen):
     path: str = ""
     sha256: str = ""
 
+    @field_validator("outcomes")
+    @classmethod
+    def _unique_outcomes(cls, value: tuple[Outcome, ...]) -> tuple[Outcome, ...]:
+        ids = [o.id for o in value]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(
+                f"each outcome may be listed once; repeated: {', '.join(dupes)} (remove the "
+                "repeat, or give tidy-data outcomes different columns)"
+            )
+        return value
+
     @field_validator("analyses")
     @classmethod
     def _unique_ids(cls, value: tuple[Analysis, ...]) -> tuple[Analysis, ...]:

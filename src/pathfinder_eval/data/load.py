@@ -16,14 +16,13 @@ import numpy as np
 import pandas as pd
 
 from pathfinder_eval.data.catalogue import SCALES, load_catalogue
-from pathfinder_eval.data.ees import MISSING, SYMBOLS
 from pathfinder_eval.data.la_lookup import la_table, resolve_la
 from pathfinder_eval.data.official import find_family_file, load_official
 from pathfinder_eval.data.plausibility import Located, Plausible, screen
 from pathfinder_eval.data.records import records_outcomes
 from pathfinder_eval.data.source import DETAIL, LONG_COLUMNS, Exclusion, OutcomeData
 from pathfinder_eval.data.synthetic import calibration, synthetic_panel
-from pathfinder_eval.data.tidy import read_tidy
+from pathfinder_eval.data.tidy import numeric_cells, period_ordinals, read_tidy, unit_ids
 from pathfinder_eval.data.trial_sim import simulate_stepped_wedge
 from pathfinder_eval.errors import DataError
 from pathfinder_eval.spec import DesignSpec, Outcome, TidyColumns, UnitLevel
@@ -32,6 +31,7 @@ from pathfinder_eval.timeaxis import EXAMPLE_LABEL, TimeAxis, onset, parse_perio
 
 def load_outcomes(spec: DesignSpec, data: Path | None, seed: int) -> OutcomeData:
     """Read the outcome data for a design (see module docstring for the choice)."""
+    from_design = data is None
     if data is None:
         if spec.data.source == "synthetic":
             return synthetic_outcomes(spec, seed)
@@ -44,10 +44,20 @@ def load_outcomes(spec: DesignSpec, data: Path | None, seed: int) -> OutcomeData
                 where="data.path",
                 fix="set data.path in the design or pass --data PATH",
             )
-        data = (Path(spec.path).parent / spec.data.path).resolve()
-    if data.is_dir():
+        data = Path(spec.path).parent / spec.data.path
+    try:
+        data = data.resolve() if from_design else data
+        is_dir, exists = data.is_dir(), data.exists()
+    except (OSError, ValueError) as exc:  # e.g. an embedded NUL byte, a name too long
+        raise DataError(
+            f"data path {str(data)!r} is not a usable path ({exc})",
+            file=spec.path if from_design else None,
+            where="data.path" if from_design else "--data",
+            fix="give the path of an existing folder of EES CSVs or a tidy file",
+        ) from None
+    if is_dir:
         return _official(spec, data)
-    if not data.exists():
+    if not exists:
         raise DataError(
             "data path not found",
             file=str(data),
@@ -212,20 +222,17 @@ def tidy_outcomes(spec: DesignSpec, path: Path) -> OutcomeData:
                 fix=f"add the column or map it in the design's data.columns; "
                 f"columns present: {', '.join(map(str, raw.columns))}",
             )
-    units = raw[cols.unit].astype(str).str.strip()
+    units = unit_ids(raw, cols.unit, file)
     if spec.unit_level is UnitLevel.LOCAL_AUTHORITY:
         units = units.map(lambda u: la.la_code if (la := resolve_la(u, current_only=False)) else u)
-    periods = raw[cols.period].map(lambda v: parse_period(spec.time.axis, v))
-    bad = periods.isna()
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataError(
-            f"period {raw[cols.period].iloc[row]!r} is not a {spec.time.axis.value} label",
-            file=file,
-            where=f"column {cols.period}",
-            row=row + 1,
-            fix=f"write periods like {EXAMPLE_LABEL[spec.time.axis]!r} or change time.axis",
-        )
+    periods = period_ordinals(
+        raw,
+        cols.period,
+        lambda v: parse_period(spec.time.axis, v),
+        file,
+        f"a {spec.time.axis.value} label",
+        EXAMPLE_LABEL[spec.time.axis],
+    )
     if cols.treatment:
         _check_irreversible(raw, units, periods, cols.treatment, file)
     frames = []
@@ -261,8 +268,8 @@ def _tidy_outcome(
         outcome.plausible,
     )
     if outcome.numerator and outcome.denominator:  # a rate recomputed from its counts
-        num, num_status = _numeric(raw, outcome.numerator, file)
-        den, den_status = _numeric(raw, outcome.denominator, file)
+        num, num_status = numeric_cells(raw, outcome.numerator, file)
+        den, den_status = numeric_cells(raw, outcome.denominator, file)
         status = np.where(num_status != "", num_status, den_status)
         status = np.where((status == "") & (den == 0), "zero_denominator", status)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -277,7 +284,7 @@ def _tidy_outcome(
         )
     else:
         column = outcome.column or outcome.id
-        value, status = _numeric(raw, column, file)
+        value, status = numeric_cells(raw, column, file)
         num = den = None
         status, detail = screen(located(column, value), rule, status)
     return pd.DataFrame(
@@ -293,34 +300,6 @@ def _tidy_outcome(
             DETAIL: detail,
         }
     )
-
-
-def _numeric(raw: pd.DataFrame, column: str, file: str) -> tuple[pd.Series, np.ndarray]:
-    """A numeric column and each cell's status: "" for a number, the DfE symbol for a symbol
-    (c, x, z ... as in EES files), `missing` for an empty cell; other text is an error."""
-    cells = raw[column]
-    if pd.api.types.is_numeric_dtype(cells) and not pd.api.types.is_bool_dtype(cells):
-        values = cells.astype("float64")
-        return values, np.where(values.isna(), MISSING, "")
-    text = cells.astype("string").str.strip()
-    lowered = text.str.lower()
-    symbol = lowered.isin(set(SYMBOLS) - {MISSING}).fillna(False).to_numpy(dtype=bool)
-    blank = (text.isna() | (text == "")).fillna(True).to_numpy(dtype=bool)
-    values = pd.to_numeric(text.where(~symbol & ~blank), errors="coerce").astype("float64")
-    bad = values.isna().to_numpy() & ~blank & ~symbol
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        symbols = ", ".join(s for s in SYMBOLS if s != MISSING)
-        raise DataError(
-            f"non-numeric value {cells.iloc[row]!r} in an outcome column",
-            file=file,
-            where=f"column {column}",
-            row=row + 1,
-            fix=f"write a number, leave the cell empty, or use a DfE symbol ({symbols}); "
-            "empty cells and symbols are counted as excluded rows",
-        )
-    status = np.where(symbol, lowered.fillna("").to_numpy(dtype=object), "")
-    return values, np.where(blank, MISSING, status).astype(object)
 
 
 def _check_irreversible(

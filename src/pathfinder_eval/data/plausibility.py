@@ -1,11 +1,12 @@
 """What an outcome's counts and values can be, and the rows that break it.
 
 Readers screen each outcome's rows on entry: a count or denominator must be a finite number
-from zero to MAX_COUNT, a share's numerator cannot exceed its denominator, and a value must lie in
-the outcome's plausible range (by default what its scale allows: 0–100 for a percentage,
-0–10,000 per 10,000 children). A row that fails is marked with a status (below) and a detail
-naming the file, row, column and value; the panel excludes it and the report's exclusions
-table counts it with the first example. An impossible number never reaches an estimator.
+from zero to MAX_COUNT, a share's numerator cannot exceed its denominator, and a value must lie
+in the outcome's plausible range (by default what its scale allows: 0–100 for a percentage,
+0–10,000 per 10,000 children, and at most MAX_MAGNITUDE in size otherwise). A row that fails
+is marked with a status (below) and a detail naming the file, row, column and value; the panel
+excludes it and the report's exclusions table counts it with the first example. An impossible
+number never reaches an estimator.
 """
 
 from __future__ import annotations
@@ -27,12 +28,17 @@ STATUSES: Mapping[str, str] = {
     "out_of_range": "implausible value: outside the outcome's plausible range",
 }
 
+# Outcomes with no natural bound (a ratio, a score) are still not beyond this in magnitude: a
+# larger value is a data error (1e308 would overflow every estimator); a design that really
+# has such values states them with `plausible`.
+MAX_MAGNITUDE = 1e9
+
 # What each scale allows when neither the catalogue nor the design says otherwise.
 SCALE_RANGE: Mapping[str, tuple[float, float]] = {
     "percent": (0.0, 100.0),
     "per_10000": (0.0, 10_000.0),
-    "ratio": (0.0, np.inf),
-    "level": (-np.inf, np.inf),
+    "ratio": (0.0, MAX_MAGNITUDE),
+    "level": (-MAX_MAGNITUDE, MAX_MAGNITUDE),
 }
 
 

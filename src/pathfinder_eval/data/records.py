@@ -13,7 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pathfinder_eval.data.ees import MISSING, SYMBOLS
+from pathfinder_eval.data.plausibility import STATUSES, Located, Plausible, screen
 from pathfinder_eval.data.source import CELL_COLUMNS, LONG_COLUMNS, Exclusion, OutcomeData
+from pathfinder_eval.data.tidy import numeric_cells, period_ordinals, unit_ids
 from pathfinder_eval.errors import DataError
 
 
@@ -69,41 +72,33 @@ def records_outcomes(
                 fix=f"add it or map it in data.columns; columns present: "
                 f"{', '.join(map(str, raw.columns))}",
             )
-    units = raw[unit].astype(str).str.strip()
-    ordinals = raw[period].map(parse_period)
-    if ordinals.isna().any():
-        row = int(np.flatnonzero(ordinals.isna().to_numpy())[0])
-        raise DataError(
-            f"period {raw[period].iloc[row]!r} is not a period label of the design's time axis",
-            file=file,
-            where=f"column {period}",
-            row=row + 1,
-            fix="write periods as the design's time.axis expects (1, 2, … for 'period')",
-        )
-    ordinals = ordinals.astype("int64")
+    units = unit_ids(raw, unit, file)
+    ordinals = period_ordinals(
+        raw,
+        period,
+        parse_period,
+        file,
+        "a period label of the design's time axis",
+        "1, 2, … for 'period'",
+    )
     frames, ledger, kept = [], [], {}
+    rows = np.arange(1, len(raw) + 1).astype(str)
     for outcome, column in outcomes.items():
-        values = pd.to_numeric(raw[column], errors="coerce")
-        blank = raw[column].isna() | (raw[column].astype(str).str.strip() == "")
-        bad = (values.isna() & ~blank) | np.isinf(values)
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise DataError(
-                f"value {raw[column].iloc[row]!r} in an outcome column is not a finite number",
-                file=file,
-                where=f"column {column}",
-                row=row + 1,
-                fix="outcomes must be numbers (0/1 for binary outcomes); leave missing ones empty",
-            )
-        kept[outcome] = values
-        keep = values.notna().to_numpy()
-        if not keep.all():
-            dropped = units[~keep]
+        values, status = numeric_cells(raw, column, file)
+        status, detail = screen(
+            Located(values.to_numpy(), f"{Path(file).name} row " + rows + f", column {column}"),
+            Plausible.for_scale("level", share=False),
+            status,
+        )
+        keep = status == ""
+        kept[outcome] = values.where(keep)
+        for code in sorted(set(status[~keep])):
+            part = status == code
             ledger.append(
                 Exclusion(
-                    "individual record with a missing outcome",
-                    int((~keep).sum()),
-                    tuple(sorted(set(dropped))),
+                    _reason(str(code), next((d for d in detail[part] if d), "")),
+                    int(part.sum()),
+                    tuple(sorted(set(units[part]))),
                     outcome,
                     "data",
                 )
@@ -138,3 +133,12 @@ def _numeric_column(values: pd.Series, column: str, file: str) -> pd.Series:
             fix="covariates must be complete numbers (code categories as 0/1 columns)",
         )
     return out.astype(float)
+
+
+def _reason(status: str, first: str) -> str:
+    """The ledger's reason for individual records left out with `status`."""
+    if status == MISSING:
+        return "individual record with a missing outcome"
+    if status in SYMBOLS:
+        return f"individual record with an outcome withheld: {SYMBOLS[status]} ({status})"
+    return f"individual record with an {STATUSES[status]} (first: {first})"

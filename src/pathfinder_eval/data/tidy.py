@@ -9,9 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyreadstat
 
+from pathfinder_eval.data.ees import MISSING, SYMBOLS
 from pathfinder_eval.errors import DataError
 
 
@@ -67,3 +69,84 @@ def read_tidy(path: Path | str) -> pd.DataFrame:
             fix="export the data again with its rows",
         )
     return frame
+
+
+# Period ordinals beyond this are not periods (years, quarters and months stay far below).
+MAX_ORDINAL = 2**31
+
+
+def unit_ids(raw: pd.DataFrame, column: str, file: str) -> pd.Series:
+    """The unit identifiers of `column` as stripped text; a missing one is an error naming
+    its row (a unit id cannot be guessed)."""
+    cells = raw[column]
+    text = cells.astype("string").str.strip()
+    missing = (text.isna() | (text == "")).to_numpy(dtype=bool)
+    if missing.any():
+        row = int(np.flatnonzero(missing)[0])
+        raise DataError(
+            "unit identifier is missing",
+            file=file,
+            where=f"column {column}",
+            row=row + 1,
+            fix="give every row its unit (LA name or code, or cluster id), or remove the row",
+        )
+    return text.astype(object)
+
+
+def period_ordinals(
+    raw: pd.DataFrame,
+    column: str,
+    parse: Callable[[object], int | None],
+    file: str,
+    expected: str,
+    example: str,
+) -> pd.Series:
+    """The periods of `column` as integer ordinals (`parse` turns a label into one, None when
+    it is not one); an empty, unreadable or out-of-range period is an error naming its row."""
+    cells = raw[column]
+    ordinals = cells.map(lambda v: None if pd.isna(v) else parse(v))
+    bad = ordinals.isna() | ordinals.map(lambda v: v is not None and abs(v) >= MAX_ORDINAL)
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy(dtype=bool))[0])
+        value = cells.iloc[row]
+        what = (
+            "period is empty"
+            if pd.isna(value) or not str(value).strip()
+            else f"period {str(value)!r} is not {expected}"
+        )
+        raise DataError(
+            what,
+            file=file,
+            where=f"column {column}",
+            row=row + 1,
+            fix=f"write periods like {example!r} (or change the design's time.axis)",
+        )
+    return ordinals.astype("int64")
+
+
+def numeric_cells(raw: pd.DataFrame, column: str, file: str) -> tuple[pd.Series, np.ndarray]:
+    """A numeric column and each cell's status: "" for a number, the DfE symbol for a symbol
+    (c, x, z ... as in EES files), `missing` for an empty cell; other text is an error."""
+    cells = raw[column]
+    if pd.api.types.is_numeric_dtype(cells) and not pd.api.types.is_bool_dtype(cells):
+        values = cells.astype("float64")
+        return values, np.where(values.isna(), MISSING, "")
+    text = cells.astype("string").str.strip()
+    lowered = text.str.lower()
+    symbol = lowered.isin(set(SYMBOLS) - {MISSING}).fillna(False).to_numpy(dtype=bool)
+    blank = (text.isna() | (text == "")).fillna(True).to_numpy(dtype=bool)
+    values = pd.to_numeric(text.where(~symbol & ~blank), errors="coerce").astype("float64")
+    bad = values.isna().to_numpy() & ~blank & ~symbol
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        symbols = ", ".join(s for s in SYMBOLS if s != MISSING)
+        raise DataError(
+            f"non-numeric value {cells.iloc[row]!r} in an outcome column",
+            file=file,
+            where=f"column {column}",
+            row=row + 1,
+            fix=f"write a number, leave the cell empty, or use a DfE symbol ({symbols}); "
+            "empty cells and symbols are counted as excluded rows",
+        )
+    status = np.where(symbol, lowered.fillna("").to_numpy(dtype=object), "")
+    return values, np.where(blank, MISSING, status).astype(object)

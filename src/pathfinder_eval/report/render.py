@@ -39,7 +39,14 @@ class ConfinedLoader(jinja2.FileSystemLoader):
     ) -> tuple[str, str, Callable[[], bool]]:
         if template.startswith("/") or ".." in template.replace("\\", "/").split("/"):
             raise OutsideTemplateFolders(template)
-        source, filename, uptodate = super().get_source(environment, template)
+        try:
+            source, filename, uptodate = super().get_source(environment, template)
+        except UnicodeDecodeError:
+            raise PathfinderError(
+                f"template {template!r} is not UTF-8 text",
+                file=template,
+                fix="save the template as UTF-8",
+            ) from None
         real = Path(filename).resolve()
         if not any(real.is_relative_to(Path(root).resolve()) for root in self.searchpath):
             raise OutsideTemplateFolders(template)
@@ -81,8 +88,19 @@ def render_html(
     env = template_environment(folders)
     try:
         return env.get_template(template).render(**context)
+    except PathfinderError:
+        raise
     except jinja2.TemplateError as exc:
         raise _template_error(exc, folders[0]) from None
+    except (ArithmeticError, LookupError, TypeError, ValueError, RecursionError) as exc:
+        # template code is the pack author's: its runtime failures are theirs to fix
+        file, line = _template_frame(exc)
+        raise PathfinderError(
+            f"template failed while rendering ({type(exc).__name__}: {exc})",
+            file=file or str(folders[0]),
+            where=f"line {line}" if line else None,
+            fix="correct the template",
+        ) from None
 
 
 def _template_error(exc: jinja2.TemplateError, folder: Path) -> PathfinderError:
@@ -118,7 +136,7 @@ def _template_error(exc: jinja2.TemplateError, folder: Path) -> PathfinderError:
     )
 
 
-def _template_frame(exc: jinja2.TemplateError) -> tuple[str | None, int | None]:
+def _template_frame(exc: Exception) -> tuple[str | None, int | None]:
     """The template file and line where `exc` arose: from a syntax error itself, else from
     the innermost template frame jinja2 writes into the traceback."""
     if isinstance(exc, jinja2.TemplateSyntaxError) and exc.filename:

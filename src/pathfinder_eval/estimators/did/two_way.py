@@ -8,7 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from linearmodels import PanelOLS
+from linearmodels.panel.utility import AbsorbingEffectError
 
+from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.inference.policy import SMALL_SAMPLE_TREATED
 
 INFERENCE_LABEL = "cluster-robust by unit (CR1), t(G−1) reference"
@@ -41,7 +43,16 @@ def fit_twfe(cells: pd.DataFrame, regressors: list[str], weighted: bool = False)
         weights=data["weight"] if weighted else None,
         check_rank=False,
     )
-    res = model.fit(cov_type="clustered", cluster_entity=True, debiased=True, group_debias=True)
+    try:
+        res = model.fit(cov_type="clustered", cluster_entity=True, debiased=True, group_debias=True)
+    except AbsorbingEffectError:
+        raise EstimationError(
+            f"{', '.join(regressors)} cannot be told apart from the unit and period effects "
+            "(no treated cell varies apart from them in these data)",
+            where="data",
+            fix="check that the panel has periods before and after the starts, and comparison "
+            "units observed in them",
+        ) from None
     return PanelFit(
         tuple(regressors),
         res.params.to_numpy(),
