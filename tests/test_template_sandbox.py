@@ -115,3 +115,19 @@ def test_cli_refuses_the_pack_in_one_line_and_writes_nothing(tmp_path, capsys):
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert err.startswith("pathfinder-eval: error: ") and "cover.html.j2: line 1:" in err
     assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("body", "what"),
+    [
+        (b"<p>{{ 1 / 0 }}</p>\n", "template failed while rendering (ZeroDivisionError"),
+        (b"{{ 10 ** 5000 }}\n", "template failed while rendering (ValueError: Exceeds the limit"),
+        (b"\xff\xfe{{ title }}", "is not UTF-8 text"),
+    ],
+)
+def test_template_failures_name_the_template(tmp_path, context, body, what):
+    folder = tmp_path / "pack" / "sections"
+    folder.mkdir(parents=True)
+    (folder / "cover.html.j2").write_bytes(body)
+    line = refusal(context, tmp_path / "pack")
+    assert what in line and "cover.html.j2" in line and "Fix:" in line

@@ -144,9 +144,14 @@ def _template_frame(exc: Exception) -> tuple[str | None, int | None]:
     found: tuple[str | None, int | None] = (None, None)
     tb = exc.__traceback__
     while tb is not None:
-        name = tb.tb_frame.f_code.co_filename
+        frame = tb.tb_frame
+        name = frame.f_code.co_filename
         if name.endswith(".j2"):
             found = (name, tb.tb_lineno)
+        elif frame.f_code.co_name in ("compile", "_generate", "generate") and frame.f_locals.get(
+            "filename"
+        ):
+            found = (str(frame.f_locals["filename"]), None)  # failed while being compiled
         tb = tb.tb_next
     return found
 
