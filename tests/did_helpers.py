@@ -83,3 +83,60 @@ def balanced(treated: list[str], start: int = 5, seed: int = 9, n: int = 30, t: 
             eff = 0.4 if u in treated and p >= start else 0.0
             rows.append({"unit": u, "period": p, "y": a + 0.1 * p + eff + rng.normal(scale=0.6)})
     return pd.DataFrame(rows)
+
+
+REGIONS = tuple(f"Region {c}" for c in "ABCDEFGH")
+
+
+def regional_panel(
+    tmp_path,
+    treated: list[int],
+    shock_sd: float,
+    seed: int = 1,
+    per_region: int = 15,
+    regions: tuple[str, ...] = REGIONS,
+    region_known: bool = True,
+):
+    """An LA-like panel through the real checks: `per_region` LAs in each of `regions`, 8
+    periods; rates per 10,000 from Poisson counts in child populations of 10,000–300,000;
+    LA levels, a national path, region × period shocks N(0, shock_sd²) and LA noise
+    (AR(1) 0.4, SD 2.5). LA i is "la{i:03d}" in region i // per_region; `treated` LAs
+    start in period 6 (the first half) or 7, the others are comparisons."""
+    rng = np.random.default_rng(seed)
+    n, t = per_region * len(regions), 8
+    region = np.repeat(np.arange(len(regions)), per_region)
+    pop = np.exp(rng.uniform(np.log(10_000), np.log(300_000), n))
+    noise = np.zeros((n, t))
+    noise[:, 0] = rng.normal(size=n)
+    for p in range(1, t):
+        noise[:, p] = 0.4 * noise[:, p - 1] + np.sqrt(1 - 0.16) * rng.normal(size=n)
+    shocks = rng.normal(0.0, shock_sd, (len(regions), t))[region]
+    rate = 40 + 10 * rng.normal(size=n)[:, None] + np.linspace(0, 3, t) + shocks + 2.5 * noise
+    counts = rng.poisson(np.clip(rate, 1, None) * pop[:, None] / 10_000)
+    units = [f"la{i:03d}" for i in range(n)]
+    starts = {6: [units[i] for i in treated[: (len(treated) + 1) // 2]]}
+    if len(treated) > 1:
+        starts[7] = [units[i] for i in treated[(len(treated) + 1) // 2 :]]
+    waves = "\n".join(
+        f"  - {{wave: w{s}, start: {s}, units: [{', '.join(u)}]}}" for s, u in starts.items()
+    )
+    path = tmp_path / "regional.yaml"
+    path.write_text(PANEL_DESIGN.format(waves=waves))
+    long = pd.DataFrame(
+        {
+            "unit": np.repeat(units, t),
+            "period": np.tile(np.arange(1, t + 1), n),
+            "outcome": "y",
+            "numerator": counts.ravel().astype(float),
+            "denominator": np.repeat(pop, t),
+            "value": (counts / pop[:, None] * 10_000).ravel(),
+            "status": "",
+            "source": "test",
+        }
+    )[list(LONG_COLUMNS)]
+    table = pd.DataFrame({"unit": units, "name": units})
+    table["region"] = [regions[r] for r in region] if region_known else ""
+    data = OutcomeData(long, table, "tidy")
+    return build_panel(
+        load_design(path), data, lambda o: OutcomeInfo(o, o, "per_10000", "neutral", True)
+    )

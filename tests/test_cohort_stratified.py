@@ -95,14 +95,18 @@ def _staggered(tmp_path, treated: int, seed: int = 4):
     return panel, wide.to_numpy(), cohort
 
 
-def test_default_with_few_treated_units_is_the_stratified_variance(tmp_path):
+def test_stratified_variance_on_request_with_few_treated_units(tmp_path):
+    """The default before issue 16 (now chosen by name; the default pools the comparison LAs'
+    noise, tests/test_panel_variance.py)."""
     panel, y, cohort = _staggered(tmp_path, treated=5)
-    default = CallawaySantAnna().fit(panel, "y", "cs")
+    assert CallawaySantAnna().fit(panel, "y", "cs").inference.key == "pooled_panel"
+    default = CallawaySantAnna(inference=Inference(method="cohort_stratified")).fit(
+        panel, "y", "cs"
+    )
     analytic = CallawaySantAnna(inference=Inference(method="cluster_robust")).fit(panel, "y", "cs")
     t, ta = default.table, analytic.table
     np.testing.assert_allclose(t["estimate"], ta["estimate"], rtol=0, atol=EXACT)
     assert "cohort-stratified variance" in default.inference.label
-    assert "only 5 units are treated" in default.inference.label
     assert np.isfinite(t["df"]).all() and (t["df"] < 40).all()
     periods = np.arange(1, 9, dtype=float)
     gt = group_time_att(y, cohort, periods)

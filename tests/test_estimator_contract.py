@@ -24,9 +24,11 @@ from pathfinder_eval.settings import OPTIONS, Inference, validate_settings
 from pathfinder_eval.spec import Estimator, load_design
 
 # The inference key each (estimator, method) must record on the test panels below: the DiD
-# panel has 5 treated units (so defaults take their small-sample method), the trial 12 clusters.
+# panel has 5 treated units and 11 comparisons (so DiD defaults take the comparison-pooled
+# variance), the trial 12 clusters.
 EXPECTED: dict[tuple[str, str], str] = {
-    ("twfe", "default"): "cr2",
+    ("twfe", "default"): "pooled_panel",
+    ("twfe", "pooled"): "pooled_panel",
     ("twfe", "cluster_robust"): "cr1",
     ("twfe", "cr2"): "cr2",
     ("twfe", "wild_bootstrap"): "wild_bootstrap",
@@ -34,20 +36,30 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("twfe", "conley_taber"): "conley_taber",
     ("twfe_poisson", "default"): "cr1",
     ("twfe_poisson", "cluster_robust"): "cr1",
-    ("event_study", "default"): "cr2",
+    ("event_study", "default"): "pooled_panel",
+    ("event_study", "pooled"): "pooled_panel",
+    ("event_study", "cr2"): "cr2",
     ("event_study", "cluster_robust"): "cr1",
-    ("callaway_santanna", "default"): "cohort_stratified",
+    ("callaway_santanna", "default"): "pooled_panel",
+    ("callaway_santanna", "pooled"): "pooled_panel",
+    ("callaway_santanna", "cohort_stratified"): "cohort_stratified",
     ("callaway_santanna", "cluster_robust"): "influence_function",
     ("callaway_santanna", "multiplier_bootstrap"): "multiplier_bootstrap",
-    ("sun_abraham", "default"): "cohort_stratified",
+    ("sun_abraham", "default"): "pooled_panel",
+    ("sun_abraham", "pooled"): "pooled_panel",
+    ("sun_abraham", "cohort_stratified"): "cohort_stratified",
+    ("sun_abraham", "cr2"): "cr2",
     ("sun_abraham", "cluster_robust"): "cr1",
-    ("imputation", "default"): "cohort_stratified",
+    ("imputation", "default"): "pooled_panel",
+    ("imputation", "pooled"): "pooled_panel",
+    ("imputation", "cohort_stratified"): "cohort_stratified",
     ("imputation", "cluster_robust"): "bjs_conservative",
     ("bacon", "default"): "cr1",
     ("bacon", "cluster_robust"): "cr1",
     ("synthetic_control", "default"): "sc_placebo_conformal",
     ("synthetic_control", "randomisation"): "sc_placebo_conformal",
-    ("synthetic_did", "default"): "sdid_placebo",
+    ("synthetic_did", "default"): "pooled_panel",
+    ("synthetic_did", "pooled"): "pooled_panel",
     ("synthetic_did", "randomisation"): "sdid_placebo",
     ("stepped_wedge", "default"): "kenward_roger",
     ("stepped_wedge", "kenward_roger"): "kenward_roger",
@@ -70,7 +82,6 @@ MONTE_CARLO = {
     ("twfe", "randomisation"),
     ("twfe", "conley_taber"),
     ("callaway_santanna", "multiplier_bootstrap"),
-    ("synthetic_did", "default"),
     ("synthetic_did", "randomisation"),
     ("stepped_wedge", "randomisation"),
 }

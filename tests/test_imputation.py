@@ -180,7 +180,7 @@ def test_twenty_or_more_treated_keep_the_t_reference(tmp_path):
 
 
 @pytest.mark.parametrize("n_treated", [4, 1])
-def test_balanced_default_is_the_cohort_stratified_variance(tmp_path, n_treated):
+def test_balanced_cohort_stratified_variance_is_welch(tmp_path, n_treated):
     """One cohort against never-treated units on a balanced panel: the overall ATT is the
     difference in mean (post − pre) changes, so its stratified SE is Welch's (4 treated) or,
     for one treated unit, the comparison units' SD × √(1 + 1/n₀)."""
@@ -190,7 +190,8 @@ def test_balanced_default_is_the_cohort_stratified_variance(tmp_path, n_treated)
 
     treated = [f"u{i:02d}" for i in range(n_treated)]
     frame = balanced(treated)
-    res = Imputation().fit(make_panel(tmp_path, frame, {5: treated}), "y", "bjs")
+    stratified = Imputation(inference=Inference(method="cohort_stratified"))
+    res = stratified.fit(make_panel(tmp_path, frame, {5: treated}), "y", "bjs")
     assert res.inference.label.startswith("cohort-stratified variance")
     assert res.diagnostics["inference_method"] == "cohort_stratified"
     wide = frame.pivot(index="unit", columns="period", values="y")

@@ -51,11 +51,14 @@ def test_event_study_matches_r(tmp_path, reference):
         assert got.loc[e, "std_error"] == pytest.approx(ref.loc[str(e), "std_error"], rel=REL_TOL)
 
 
-def test_event_study_default_with_few_treated_matches_clubsandwich_cr2(tmp_path):
-    """7 of 30 units treated: the default is CR2 with Satterthwaite df per coefficient, as R
-    clubSandwich computes it (tests/reference/r_clubsandwich_twfe, lm with unit and period
-    factors)."""
-    res = EventStudy(min_lead=-3, max_lag=2).fit(panel(tmp_path), "y", "es")
+def test_event_study_cr2_with_few_treated_matches_clubsandwich(tmp_path):
+    """7 of 30 units treated: CR2 with Satterthwaite df per coefficient (the default before
+    issue 16, now chosen by name), as R clubSandwich computes it
+    (tests/reference/r_clubsandwich_twfe, lm with unit and period factors)."""
+    from pathfinder_eval.settings import Inference
+
+    cr2 = Inference(method="cr2")
+    res = EventStudy(min_lead=-3, max_lag=2, inference=cr2).fit(panel(tmp_path), "y", "es")
     ref = pd.read_csv(REF.parent / "r_clubsandwich_twfe" / "values.csv")
     ref = ref[ref["data"] == "sandwich_panel_es"].set_index("term")
     got = res.table.set_index("event_time")
@@ -65,7 +68,7 @@ def test_event_study_default_with_few_treated_matches_clubsandwich_cr2(tmp_path)
             assert got.loc[e, col] == pytest.approx(r[col], rel=1e-8)
         assert got.loc[e, "df"] == pytest.approx(r["df"], rel=1e-6)
         assert got.loc[e, "p_value"] == pytest.approx(r["p_value"], rel=1e-6)
-    assert "CR2" in res.inference.label and "only 7 units are treated" in res.inference.label
+    assert "CR2" in res.inference.label
     assert res.diagnostics["inference_method"] == "cr2" and not res.warnings
     pre = res.diagnostics["pretrend_test"]
     assert pre["df_denom"] == pytest.approx(min(got.loc[[-3, -2], "df"]), rel=1e-12)

@@ -222,16 +222,18 @@ def independent_cr2(frame, starts, control):
 
 
 @pytest.mark.parametrize("control", ["never_treated", "last_treated"])
-def test_default_with_few_treated_is_cr2_on_the_interaction_regression(tmp_path, control):
+def test_cr2_on_the_interaction_regression(tmp_path, control):
     frame, starts = few_treated()
-    res = SunAbraham(control=control).fit(make_panel(tmp_path, frame, starts), "y", "sa")
+    cr2 = Inference(method="cr2")
+    res = SunAbraham(control=control, inference=cr2).fit(
+        make_panel(tmp_path, frame, starts), "y", "sa"
+    )
     ref = independent_cr2(frame, starts, control)
     table = res.table
     np.testing.assert_allclose(table["estimate"], ref.estimate, atol=EXACT)
     for col in ("std_error", "df", "p_value", "ci_lower", "ci_upper"):
         np.testing.assert_allclose(table[col], getattr(ref, col), rtol=1e-9, err_msg=col)
     assert res.inference.label.startswith("CR2 cluster-robust by unit")
-    assert "chosen because only 7 units are treated" in res.inference.label
     assert not any("over-reject" in w for w in res.warnings)
     se = interactions(res)["std_error"].to_numpy()
     np.testing.assert_allclose(se, np.sqrt(np.diag(ref.vcov)), rtol=1e-9)
@@ -272,12 +274,13 @@ def test_twenty_or_more_treated_keep_cr1(mpdta_fit):
 def test_single_unit_cohort_is_warned_about(tmp_path):
     frame, starts = few_treated()
     starts = {3: starts[3], 5: starts[5][:1]}
-    res = SunAbraham().fit(make_panel(tmp_path, frame, starts), "y", "sa")
+    stratified = SunAbraham(inference=Inference(method="cohort_stratified"))
+    res = stratified.fit(make_panel(tmp_path, frame, starts), "y", "sa")
     assert any("starting in 5 have a single unit" in w for w in res.warnings)
 
 
 @pytest.mark.parametrize("n_treated", [4, 1])
-def test_balanced_default_is_the_cohort_stratified_variance(tmp_path, n_treated):
+def test_balanced_cohort_stratified_variance_is_welch(tmp_path, n_treated):
     """One cohort against never-treated units: each event-time row is a two-sample comparison
     of y_{g+e} − y_{g−1}, so its SE is Welch's (4 treated) or, for a single treated unit,
     the comparison units' SD times √(1 + 1/n₀), the prediction error of one new unit."""
@@ -285,9 +288,9 @@ def test_balanced_default_is_the_cohort_stratified_variance(tmp_path, n_treated)
 
     treated = [f"u{i:02d}" for i in range(n_treated)]
     frame = balanced(treated)
-    res = SunAbraham().fit(make_panel(tmp_path, frame, {5: treated}), "y", "sa")
+    stratified = SunAbraham(inference=Inference(method="cohort_stratified"))
+    res = stratified.fit(make_panel(tmp_path, frame, {5: treated}), "y", "sa")
     assert res.inference.label.startswith("cohort-stratified variance")
-    assert f"chosen because only {n_treated} units are treated" in res.inference.label
     wide = frame.pivot(index="unit", columns="period", values="y")
     is_t = wide.index.isin(treated)
     for _, row in res.table.iloc[1:].iterrows():

@@ -113,14 +113,14 @@ def test_leave_one_treated_out_refits_without_each_treated_unit(tmp_path):
     assert drops["u02"] == pytest.approx(direct.table.loc[0, "estimate"], abs=EXACT)
 
 
-def test_default_inference_with_few_treated_units_is_cr2(tmp_path):
+def test_cr2_on_request_with_few_treated_units(tmp_path):
+    """CR2 (the default before issue 16) matches the direct CR2 computation."""
     from pathfinder_eval.inference.cr2 import cr2_inference
 
     frame = simulated()
     panel = make_panel(tmp_path, frame, {4: ["u00", "u01", "u02", "u03", "u04"]})
-    res = TwoWayFixedEffects(seed=3).fit(panel, "y", "a")
-    assert res.inference.label.startswith("CR2 cluster-robust by unit")
-    assert "only 5 units are treated" in res.inference.label and res.warnings == ()
+    res = TwoWayFixedEffects(seed=3, inference=Inference(method="cr2")).fit(panel, "y", "a")
+    assert res.inference.label.startswith("CR2 cluster-robust by unit") and res.warnings == ()
     d = panel.outcome_cells("y")
     c2 = cr2_inference(
         d["y"].to_numpy(float),

@@ -167,8 +167,12 @@ def _units_and_groups(draft: PanelDraft) -> PanelDraft:
     if spec.unit_level is UnitLevel.REGION:
         factors = {k: SCALES.get(v.scale, 1.0) for k, v in draft.described.items()}
         frame = _aggregate_groups(spec, frame, factors)
-        for name in spec.groups:
-            unit_names[name], unit_regions[name] = name, name
+        for name, group in spec.groups.items():
+            # a group lies in its members' region when they share one (Greater Manchester in
+            # the North West): regional shocks are then learned from that region's other LAs
+            regions = {unit_regions.get(m) for m in group.members}
+            one = regions.pop() if len(regions) == 1 else None
+            unit_names[name], unit_regions[name] = name, one if one else name
     return replace(draft, frame=frame, unit_names=unit_names, unit_regions=unit_regions)
 
 

@@ -51,6 +51,7 @@ InferenceKey = Literal[
     "timing_randomisation",  # start dates re-assigned across units
     "conley_taber",
     "cohort_stratified",  # each cohort's variance within it, Bell-McCaffrey df
+    "pooled_panel",  # comparison-pooled variance: size-scaled noise and regional shocks
     "influence_function",  # did's analytic SEs, normal reference
     "multiplier_bootstrap",
     "bjs_conservative",  # BJS Theorem 3, t(G−1)
@@ -73,16 +74,77 @@ InferenceKey = Literal[
 ]
 
 
+@dataclass(frozen=True)
+class RegionalDependence:
+    """What the panel shows about shocks shared by the units of a region, and where the
+    treated units are: the comparison units' within-region residual correlation `rho` and
+    that of period-to-period changes `change_rho`, each with a jackknife-over-regions SE
+    (NaN with fewer than three informative regions); `n_regions` regions with at least two
+    comparison units; `n_comparison` comparison units with complete series;
+    `treated_regions` (region, treated units) largest first ("" when unknown)."""
+
+    rho: float
+    rho_se: float
+    change_rho: float
+    change_rho_se: float
+    n_regions: int
+    n_comparison: int
+    treated_regions: tuple[tuple[str, int], ...]
+
+    @property
+    def regions_known(self) -> bool:
+        return all(r for r, _ in self.treated_regions)
+
+    @property
+    def n_treated(self) -> int:
+        return sum(n for _, n in self.treated_regions)
+
+    @property
+    def concentrated(self) -> bool:
+        """Half or more of the treated units (two at least) share one known region."""
+        if not self.regions_known or not self.treated_regions:
+            return False
+        top = self.treated_regions[0][1]
+        return top >= 2 and 2 * top >= self.n_treated
+
+    @property
+    def dependent(self) -> bool:
+        """The comparison units' within-region correlation is clearly above zero (beyond 1.96
+        jackknife standard errors; never with an unknown SE)."""
+        return self.regions_known and self.rho > 1.96 * self.rho_se
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "within_region_correlation": _clean(self.rho),
+            "within_region_correlation_se": _clean(self.rho_se),
+            "change_correlation": _clean(self.change_rho),
+            "change_correlation_se": _clean(self.change_rho_se),
+            "regions": self.n_regions,
+            "comparison_units": self.n_comparison,
+            "treated_regions": {r or "unknown": k for r, k in self.treated_regions},
+        }
+
+
 @dataclass(frozen=True, kw_only=True)
 class InferenceUsed:
     """The inference an analysis actually used: `key` (one vocabulary, InferenceKey), the
-    estimator's full `label`, whether `inference: default` chose it, and `reason`: why the
-    default switched to a small-sample method for this design ("" when it did not)."""
+    estimator's full `label`, whether `inference: default` chose it, `reason`: why the
+    default switched method for this design ("" when it did not), and the panel's
+    `dependence` the choice read (None where it does not apply: trials, SC)."""
 
     key: InferenceKey
     label: str
     chosen_by_default: bool = False
     reason: str = ""
+    dependence: RegionalDependence | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "chosen_by_default": self.chosen_by_default,
+            "reason": self.reason,
+            "regional_dependence": self.dependence.to_dict() if self.dependence else None,
+        }
 
 
 class _Omitted:
@@ -169,6 +231,7 @@ class EffectEstimates:
             "outcome": self.outcome,
             "estimator": self.estimator,
             "inference": self.inference.label,
+            "inference_used": self.inference.to_dict(),
             "level": self.level,
             "n_units": self.n_units,
             "n_treated": self.n_treated,

@@ -56,7 +56,7 @@ BasePeriod = Literal["varying", "universal"]
 AggregationKind = Literal["simple", "dynamic", "group", "calendar"]
 SunAbrahamControl = Literal["never_treated", "last_treated"]
 SynthMethod = Literal["sdid", "sc", "did"]
-SynthVariance = Literal["placebo", "jackknife", "bootstrap"]
+SynthVariance = Literal["default", "pooled", "placebo", "jackknife", "bootstrap"]
 
 SPLINE_KNOTS = 4
 MAX_QUADRATURE_POINTS = 25
@@ -68,6 +68,8 @@ Method = Literal[
     "wild_bootstrap",  # wild cluster restricted bootstrap
     "randomisation",  # re-assign treatment timing / allocation across units
     "conley_taber",
+    "pooled",  # the comparison-pooled variance (inference/panel_variance.py)
+    "cohort_stratified",  # the small-sample DiD variances by name (inference/policy.py)
     "multiplier_bootstrap",
     "model_based",
     "sandwich",
@@ -141,7 +143,15 @@ class TwfeOptions(EstimatorSettings):
     leave_one_out: Flag = True
 
     inference_methods: ClassVar[frozenset[str]] = frozenset(
-        {"default", "cluster_robust", "wild_bootstrap", "cr2", "randomisation", "conley_taber"}
+        {
+            "default",
+            "cluster_robust",
+            "wild_bootstrap",
+            "cr2",
+            "randomisation",
+            "conley_taber",
+            "pooled",
+        }
     )
 
     def for_placebo(self) -> TwfeOptions:
@@ -168,7 +178,9 @@ class EventStudyOptions(EstimatorSettings):
     weighted: Flag = False
     sensitivity: Flag = False
 
-    inference_methods: ClassVar[frozenset[str]] = frozenset({"default", "cluster_robust"})
+    inference_methods: ClassVar[frozenset[str]] = frozenset(
+        {"default", "cluster_robust", "cr2", "pooled"}
+    )
 
     @field_validator("reference")
     @classmethod
@@ -260,7 +272,7 @@ class CallawaySantAnnaOptions(EstimatorSettings):
     bootstrap_draws: Whole = Field(default=0, ge=0)
 
     inference_methods: ClassVar[frozenset[str]] = frozenset(
-        {"default", "cluster_robust", "multiplier_bootstrap"}
+        {"default", "cluster_robust", "multiplier_bootstrap", "pooled", "cohort_stratified"}
     )
 
     @field_validator("max_e")
@@ -281,7 +293,9 @@ class SunAbrahamOptions(EstimatorSettings):
     control: SunAbrahamControl = "never_treated"
     share_uncertainty: Flag = False
 
-    inference_methods: ClassVar[frozenset[str]] = frozenset({"default", "cluster_robust"})
+    inference_methods: ClassVar[frozenset[str]] = frozenset(
+        {"default", "cluster_robust", "cr2", "pooled", "cohort_stratified"}
+    )
 
 
 class ImputationOptions(EstimatorSettings):
@@ -293,7 +307,9 @@ class ImputationOptions(EstimatorSettings):
     leave_out: Flag = False
     pretrend_leads: Whole = Field(default=3, ge=0)
 
-    inference_methods: ClassVar[frozenset[str]] = frozenset({"default", "cluster_robust"})
+    inference_methods: ClassVar[frozenset[str]] = frozenset(
+        {"default", "cluster_robust", "pooled", "cohort_stratified"}
+    )
 
 
 class BaconOptions(EstimatorSettings):
@@ -319,16 +335,24 @@ class SyntheticControlOptions(EstimatorSettings):
 
 
 class SyntheticDidOptions(EstimatorSettings):
-    """`method`: sdid, sc or did weights; `variance`: placebo, jackknife or bootstrap, with
-    `replications` draws."""
+    """`method`: sdid, sc or did weights; `variance`: default (inference/policy.py), pooled,
+    placebo, jackknife or bootstrap, with `replications` draws."""
 
     name: ClassVar[str] = "synthetic_did"
 
     method: SynthMethod = "sdid"
-    variance: SynthVariance = "placebo"
+    variance: SynthVariance = "default"
     replications: Whole = Field(default=200, ge=2)
 
-    inference_methods: ClassVar[frozenset[str]] = frozenset({"default", "randomisation"})
+    inference_methods: ClassVar[frozenset[str]] = frozenset({"default", "randomisation", "pooled"})
+
+    @property
+    def requested_variance(self) -> str:
+        """The variance asked for: `variance`, or when that is "default" what
+        `inference.method` names (randomisation: the placebo variance)."""
+        if self.variance != "default":
+            return self.variance
+        return {"randomisation": "placebo"}.get(self.inference.method, self.inference.method)
 
 
 class DescriptiveOptions(EstimatorSettings):

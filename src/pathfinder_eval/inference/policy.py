@@ -4,9 +4,20 @@ policy in one place. Estimators ask here, run what the choice says, and record i
 (report/validity.py) are keyed on.
 
 The rules and the evidence behind them:
-- DiD estimators with fewer than SMALL_SAMPLE_TREATED treated units switch to a small-sample
-  variance: cluster-robust CR1 and influence-function standard errors over-reject there
-  (MacKinnon & Webb 2017; benchmarks/did_size.py: 13–27% at 5% with 3 to 10 of 150 treated).
+- Linear DiD estimators (TWFE, event study, Callaway-Sant'Anna, Sun-Abraham, imputation) and
+  synthetic DiD use the comparison-pooled variance (inference/panel_variance.py) when at most
+  FEW_TREATED units are treated, half or more of them share a region, or the measured
+  within-region correlation is clearly above zero and regional shocks make up REGIONAL_SHARE
+  of the estimate's variance: it learns the treated units' noise and their
+  regions' shared shocks from the comparison units, and held size, coverage and width on
+  English-LA-shaped panels where the cluster-robust defaults were several times too wide or
+  missed regional shocks (benchmarks/did_validity.py). A pilot concentrated in one region
+  with fewer than three comparison regions is not estimable: nothing shows what its region's
+  shock looks like.
+- Otherwise DiD estimators with fewer than SMALL_SAMPLE_TREATED treated units switch to a
+  small-sample variance: cluster-robust CR1 and influence-function standard errors
+  over-reject there (MacKinnon & Webb 2017; benchmarks/did_size.py: 13–27% at 5% with 3 to 10
+  of 150 treated).
 - Stepped-wedge LMMs with fewer than SMALL_TRIAL_CLUSTERS clusters use an exact randomisation
   test when the design has at least MIN_ALLOCATIONS distinct allocations: Kenward-Roger is
   conservative there and Satterthwaite liberal (benchmarks/sw_coverage.py).
@@ -16,6 +27,9 @@ The rules and the evidence behind them:
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from pathfinder_eval.errors import EstimationError
+from pathfinder_eval.results import RegionalDependence
 
 # Below this many treated units every DiD estimator's default is its small-sample method.
 SMALL_SAMPLE_TREATED = 20
@@ -55,6 +69,11 @@ class Choice:
         return self.reasons[self.methods.index(method)]
 
 
+def because(reason: str) -> str:
+    """ "; chosen because …" for a label, or "" when the method was asked for."""
+    return f"; chosen because {reason}" if reason else ""
+
+
 # DiD: the small-sample methods in order of preference and the standard method.
 _SMALL: dict[str, tuple[str, ...]] = {
     "twfe": ("cr2",),
@@ -78,7 +97,10 @@ _WHY = {
 def few_treated(estimator: str, requested: str, n_treated: int, applicable: bool = True) -> Choice:
     """A DiD estimator's inference: what was asked, or for "default" its small-sample methods
     when fewer than SMALL_SAMPLE_TREATED units are treated and they `applicable` (e.g. not
-    for weighted fits), else cluster_robust."""
+    for weighted fits), else cluster_robust. "cohort_stratified" asks for the small-sample
+    methods by name."""
+    if requested == "cohort_stratified":
+        return Choice(_SMALL[estimator])
     if requested != "default":
         return Choice((requested,))
     if n_treated >= SMALL_SAMPLE_TREATED or not applicable:
@@ -89,6 +111,134 @@ def few_treated(estimator: str, requested: str, n_treated: int, applicable: bool
         for m in methods
     )
     return Choice(methods, chosen_by_default=True, reasons=reasons)
+
+
+# Up to this many treated units every linear DiD estimator's default is the comparison-pooled
+# variance: a cluster-robust variance has about k − 1 degrees of freedom with k treated units,
+# and its intervals were 1.2 to 5 times wider than the estimate's spread with 2 to 7 treated LAs
+# (benchmarks/did_validity.py).
+FEW_TREATED = 9
+# A variance clustered by unit misses the shocks treated units share with their region: when
+# the pooled variance puts at least this share of the estimate's variance there, the default is
+# the pooled variance whatever the number of treated units.
+REGIONAL_SHARE = 0.10
+
+
+@dataclass(frozen=True)
+class Geography:
+    """What the panel shows for a DiD analysis: `dependence` (the comparison units' regional
+    correlation and where the treated units are); `poolable`: the pooled variance can be
+    computed for this analysis (enough comparison units with complete series, an estimate
+    linear in the outcomes); `regional_share`: the largest share of a reported row's pooled
+    variance that regional shocks contribute (NaN when not poolable)."""
+
+    dependence: RegionalDependence
+    poolable: bool
+    regional_share: float
+
+    @property
+    def n_treated(self) -> int:
+        return self.dependence.n_treated
+
+    @property
+    def concentrated(self) -> bool:
+        return self.dependence.concentrated
+
+    @property
+    def dependent(self) -> bool:
+        return self.dependence.dependent
+
+
+def did_default(
+    estimator: str,
+    requested: str,
+    n_treated: int,
+    applicable: bool,
+    geography: Geography | None,
+) -> Choice:
+    """A DiD estimator's inference: the comparison-pooled variance ("pooled",
+    inference/panel_variance.py) when it can be computed and the design needs it (at most
+    FEW_TREATED treated units, half or more of them in one region, or a within-region
+    correlation clearly above zero with regional shocks making up REGIONAL_SHARE of the
+    estimate's variance), otherwise `few_treated`. EstimationError,
+    whatever was asked, when no method can be valid: the treated units are concentrated in
+    one region and fewer than three other regions show what a regional shock looks like."""
+    geo = geography
+    if geo is not None:
+        _refuse_unlearnable_region(geo, n_treated)
+    if requested != "default":
+        return few_treated(estimator, requested, n_treated, applicable)
+    if geo is not None and geo.poolable and applicable:
+        why = _pooled_reason(n_treated, geo)
+        if why:
+            return Choice(("pooled",), chosen_by_default=True, reasons=(why,))
+    return few_treated(estimator, requested, n_treated, applicable)
+
+
+def synthetic_did_default(requested: str, geography: Geography | None) -> Choice:
+    """Synthetic DiD's variance: what was asked, or for "default" the comparison-pooled
+    variance whenever it can be computed (SDID and DID weights), else the placebo variance
+    (Arkhangelsky et al. 2021, Algorithm 4). The placebo variance hands every treated unit the
+    noise of a randomly chosen donor, whatever its size or region; the pooled variance scales
+    the noise by size and adds the shocks the treated units' regions share. Not estimable when
+    the treated units are concentrated in a region no other regions can calibrate."""
+    if geography is not None:
+        _refuse_unlearnable_region(geography, geography.n_treated)
+    if requested != "default":
+        return Choice((requested,))
+    if geography is not None and geography.poolable:
+        return Choice(
+            ("pooled",),
+            chosen_by_default=True,
+            reasons=(
+                "the placebo variance gives each treated unit a randomly chosen donor's noise, "
+                "whatever its size and region; the pooled variance scales the noise by unit "
+                "size and adds the shocks shared within the treated units' regions",
+            ),
+        )
+    return Choice(("placebo",), chosen_by_default=True)
+
+
+def _refuse_unlearnable_region(geo: Geography, n_treated: int) -> None:
+    """EstimationError when the treated units are concentrated in one region and fewer than
+    three comparison regions show what a regional shock looks like."""
+    if geo.concentrated and geo.dependence.n_regions < 3:
+        region, k = geo.dependence.treated_regions[0]
+        raise EstimationError(
+            f"{k} of the {n_treated} treated units are in {region} and the comparison units "
+            f"span {geo.dependence.n_regions} region(s) with two or more units: a shock shared "
+            f"by {region}'s units cannot be told apart from the effect, so no interval here "
+            "would be valid",
+            where="comparison",
+            fix="add comparison units from at least three regions, or report this pilot "
+            "descriptively",
+        )
+
+
+def _pooled_reason(n_treated: int, geo: Geography) -> str:
+    """Why the design needs the pooled variance ("" when it does not)."""
+    if geo.concentrated:
+        region, k = geo.dependence.treated_regions[0]
+        return (
+            f"{k} of the {n_treated} treated units are in {region}: shocks shared by a "
+            "region's units do not average out over them, and a variance clustered by unit "
+            "would miss them"
+        )
+    if geo.dependent and geo.regional_share >= REGIONAL_SHARE:
+        dep = geo.dependence
+        return (
+            f"the comparison units' residuals are correlated within regions (ρ = {dep.rho:.3f}, "
+            f"SE {dep.rho_se:.3f}), and shocks shared by a region's units make up "
+            f"{geo.regional_share:.0%} of the estimate's variance: a variance clustered by unit "
+            "would miss them"
+        )
+    if n_treated <= FEW_TREATED:
+        return (
+            f"only {n_treated} units are treated: a cluster-robust variance would learn their "
+            "noise from those units alone, with about as few degrees of freedom, and give "
+            "needlessly wide intervals; the comparison units teach it instead"
+        )
+    return ""
 
 
 def stepped_wedge_lmm(requested: str, clusters: int, allocations: int, records: bool) -> Choice:

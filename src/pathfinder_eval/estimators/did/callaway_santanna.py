@@ -33,13 +33,22 @@ from pathfinder_eval.estimators.did.group_time_inference import (
     influence_vcov,
     multiplier_bootstrap,
     pretest,
+    stratum_weights,
+    unit_strata,
 )
 from pathfinder_eval.estimators.did.two_way import few_cluster_warnings
+from pathfinder_eval.estimators.pooled import PanelLayout, did_decision, panel_layout, pooled_label
 from pathfinder_eval.inference.cluster import rescale_covariance
 from pathfinder_eval.inference.cohort_stratified import CohortStratified
-from pathfinder_eval.inference.policy import Choice, few_treated
+from pathfinder_eval.inference.policy import Choice, because
 from pathfinder_eval.panel import ValidatedPanel
-from pathfinder_eval.results import EffectEstimates, InferenceKey, InferenceUsed, estimates_table
+from pathfinder_eval.results import (
+    EffectEstimates,
+    InferenceKey,
+    InferenceUsed,
+    RegionalDependence,
+    estimates_table,
+)
 from pathfinder_eval.settings import CallawaySantAnnaOptions
 
 
@@ -93,11 +102,15 @@ class Inferred:
     choice: Choice
     boot: Bootstrap | None
     strat: CohortStratified | None
+    pooled: bool
+    dependence: RegionalDependence
 
     @property
     def key(self) -> InferenceKey:
         if self.boot is not None:
             return "multiplier_bootstrap"
+        if self.pooled:
+            return "pooled_panel"
         return "cohort_stratified" if self.strat is not None else "influence_function"
 
 
@@ -128,7 +141,8 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
         gt = self._group_time(sample, outcome)
         cluster = self._cluster(panel, sample.units)
         stack = self._stack(gt)
-        inf = self._inference(sample, gt, stack, cluster, level)
+        layout = panel_layout(panel, outcome)
+        inf = self._inference(sample, gt, stack, cluster, layout, level)
         rows = self._rows(stack, inf, gt, sample, panel, level)
         pre = pretest(gt, cluster)
         n_clusters = len(sample.units) if cluster is None else int(cluster.max()) + 1
@@ -138,9 +152,10 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
             estimator=self.name,
             inference=InferenceUsed(
                 key=inf.key,
-                label=self._label(inf, cluster),
+                label=self._label(inf, cluster, layout),
                 chosen_by_default=inf.choice.chosen_by_default,
-                reason=inf.choice.reason if inf.strat is not None else "",
+                reason=inf.choice.reason if inf.strat is not None or inf.pooled else "",
+                dependence=inf.dependence,
             ),
             table=estimates_table(rows),
             level=level,
@@ -274,21 +289,34 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
         gt: GroupTimeATT,
         stack: Stacked,
         cluster: np.ndarray | None,
+        layout: PanelLayout,
         level: float,
     ) -> Inferred:
         """Standard errors (analytic, bootstrap or, for the table rows with few treated units,
         cohort-stratified), df and the uniform bands' critical values."""
         an_se = analytic_se(stack.influence, cluster)
         vcov_if = influence_vcov(stack.influence, cluster)
-        choice = few_treated(
+        row_weights = [stack.simple.overall_weights[None, :]]
+        if stack.agg is not stack.simple:
+            row_weights += [stack.agg.weights, stack.agg.overall_weights[None, :]]
+        w_rows = np.vstack(row_weights)
+
+        def unit_weights() -> np.ndarray:
+            a = stratum_weights(gt, w_rows)[:, unit_strata(gt), :]
+            return layout.unit_weights(sample.units, sample.periods, a)
+
+        decision = did_decision(
             self.name,
             self.inference.method,
             sample.n_treated,
-            applicable=self.bootstrap_draws == 0
+            self.bootstrap_draws == 0
             and sample.covariates is None
             and not self.weighted
             and cluster is None,
+            layout,
+            unit_weights,
         )
+        choice = decision.choice
         boot = None
         if choice.method == "multiplier_bootstrap" or self.bootstrap_draws > 0:
             draws = self.bootstrap_draws if self.bootstrap_draws > 0 else self.inference.draws
@@ -303,11 +331,12 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
             se = an_se
         df = np.full(len(stack.estimate), np.inf)
         strat = None
-        if choice.method == "cohort_stratified":
-            weights = [stack.simple.overall_weights[None, :]]
-            if stack.agg is not stack.simple:
-                weights += [stack.agg.weights, stack.agg.overall_weights[None, :]]
-            strat = cohort_stratified(sample.y, gt, np.vstack(weights))
+        if decision.variance is not None:
+            se = se.copy()
+            pv = decision.variance
+            se[: stack.n_rows], df[: stack.n_rows] = pv.std_error, pv.df
+        elif choice.method == "cohort_stratified":
+            strat = cohort_stratified(sample.y, gt, w_rows)
             se = se.copy()
             se[: stack.n_rows], df[: stack.n_rows] = strat.std_error, strat.df
 
@@ -326,6 +355,8 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
             choice,
             boot,
             strat,
+            decision.variance is not None,
+            decision.dependence,
         )
 
     def _rows(
@@ -373,8 +404,13 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
             rows.append(row(1 + j, term, stack.agg.weights[j], **extra))
         return rows
 
-    def _label(self, inf: Inferred, cluster: np.ndarray | None) -> str:
+    def _label(self, inf: Inferred, cluster: np.ndarray | None, layout: PanelLayout) -> str:
         cl_name = "unit" if cluster is None else self.inference.cluster
+        if inf.pooled:
+            return pooled_label(layout, inf.choice.reason) + (
+                "; ATT(g,t) cells keep the influence-function standard errors, and uniform "
+                "bands a Gaussian sup-t critical value"
+            )
         if inf.boot is not None:
             return (
                 f"multiplier bootstrap ({inf.boot.weights} weights, {inf.boot.draws} draws, seed "
@@ -391,7 +427,7 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
             return (
                 "cohort-stratified variance (each cohort's contribution's variance estimated "
                 f"within the cohort, divisor n − 1{borrowed}) with Bell-McCaffrey degrees of "
-                f"freedom, t reference; chosen because {inf.choice.reason}; ATT(g,t) cells "
+                f"freedom, t reference{because(inf.choice.reason)}; ATT(g,t) cells "
                 "keep the influence-function standard errors, and uniform bands a Gaussian "
                 "sup-t critical value"
             )
@@ -419,7 +455,7 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
             warns.append(f"{sample.n_first} units treated by the first period were dropped.")
         for g_, t_, why in gt.dropped_cells:
             warns.append(f"ATT(g={g_:g}, t={t_:g}) not estimated: {why}.")
-        if inf.strat is None:
+        if inf.strat is None and not inf.pooled:
             warns += few_cluster_warnings(sample.n_treated, n_clusters)
         if pre is not None and pre["df"] >= sample.n_treated:
             warns.append(

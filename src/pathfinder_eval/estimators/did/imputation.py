@@ -22,9 +22,10 @@ from scipy import linalg
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.facts import ImputationFacts
 from pathfinder_eval.estimators.did.two_way import absorb_two_way, few_cluster_warnings
+from pathfinder_eval.estimators.pooled import did_decision, panel_layout, pooled_label
 from pathfinder_eval.inference.cluster import rescale_covariance, t_summary, wald_test
 from pathfinder_eval.inference.cohort_stratified import CohortStratified, stratified_cells
-from pathfinder_eval.inference.policy import few_treated
+from pathfinder_eval.inference.policy import because
 from pathfinder_eval.panel import ValidatedPanel
 from pathfinder_eval.results import EffectEstimates, InferenceKey, InferenceUsed, estimates_table
 from pathfinder_eval.settings import ImputationOptions
@@ -294,19 +295,31 @@ class Imputation(ImputationOptions):
             cells["cohort"].to_numpy(float),
         )
         n_treated = int(cells.loc[cells["role"] == "treated", "unit"].nunique())
-        choice = few_treated(self.name, self.inference.method, n_treated)
+        layout = panel_layout(panel, outcome)
+        res = imputation(*args, leave_out=self.leave_out)
+
+        def unit_weights() -> np.ndarray:
+            w = np.zeros((res.estimate.size, len(cells)))
+            w[:, res.treated_rows], w[:, res.untreated_rows] = res.weights, res.v_untreated
+            return layout.cell_weights(args[1], args[2], w)
+
+        decision = did_decision(
+            self.name, self.inference.method, n_treated, True, layout, unit_weights
+        )
+        choice = decision.choice
         small = choice.method == "cohort_stratified"
         strat = None
-        if small:
+        df = np.full(res.estimate.size, float(res.n_clusters - 1))
+        if decision.variance is not None:
+            df = decision.variance.df
+            res = replace(res, vcov=decision.variance.vcov)
+        elif small:
             res = imputation(*args, leave_out=True, average_by="row")
             df = res.df
             strat = stratified_rows(res, *args)
         if strat is not None:
             df = strat.df
             res = replace(res, vcov=rescale_covariance(res.vcov, strat.std_error))
-        elif not small:
-            res = imputation(*args, leave_out=self.leave_out)
-            df = np.full(res.estimate.size, float(res.n_clusters - 1))
         summ = t_summary(res.estimate, res.vcov, df, level)
         treated_units = cells["unit"].to_numpy()[res.treated_rows]
         rel = (cells["period"] - cells["cohort"]).to_numpy(float)[res.treated_rows]
@@ -324,7 +337,9 @@ class Imputation(ImputationOptions):
                     n_units=len(set(treated_units[sel].tolist())),
                 )
             )
-        if strat is not None:
+        if decision.variance is not None:
+            label, warns = pooled_label(layout, choice.reason), []
+        elif strat is not None:
             borrowed = (
                 f"; {strat.singletons} single-unit cohort(s) borrow the pooled within-cohort "
                 "covariance"
@@ -335,14 +350,14 @@ class Imputation(ImputationOptions):
                 "cohort-stratified variance of the imputation estimates (linear in the "
                 "outcomes with weights constant within cohorts; each cohort's variance "
                 f"estimated within it, divisor n − 1{borrowed}) with Bell-McCaffrey degrees of "
-                f"freedom; chosen because {choice.reason_for('cohort_stratified')}"
+                f"freedom{because(choice.reason_for('cohort_stratified'))}"
             )
             warns = []
         elif small:
             label = (
                 "BJS (2024) Theorem 3 conservative variance, clustered by unit, τ̄ averaged over "
                 "each row's cells leaving out own unit, Satterthwaite degrees of freedom "
-                f"(Bell & McCaffrey 2002); chosen because {choice.reason_for('leave_out')}"
+                f"(Bell & McCaffrey 2002){because(choice.reason_for('leave_out'))}"
             )
             lone = [r["term"] for r in rows if r["n_units"] == 1]
             warns = (
@@ -368,6 +383,8 @@ class Imputation(ImputationOptions):
         used: InferenceKey = "bjs_leave_out" if small else "bjs_conservative"
         if strat is not None:
             used = "cohort_stratified"
+        if decision.variance is not None:
+            used = "pooled_panel"
         return EffectEstimates(
             analysis_id=analysis_id,
             outcome=outcome,
@@ -377,8 +394,15 @@ class Imputation(ImputationOptions):
                 label=label,
                 chosen_by_default=choice.chosen_by_default,
                 reason=choice.reason_for(
-                    "cohort_stratified" if strat else "leave_out" if small else "cluster_robust"
+                    "pooled"
+                    if decision.variance is not None
+                    else "cohort_stratified"
+                    if strat
+                    else "leave_out"
+                    if small
+                    else "cluster_robust"
                 ),
+                dependence=decision.dependence,
             ),
             table=estimates_table(rows),
             level=level,
@@ -387,7 +411,9 @@ class Imputation(ImputationOptions):
             n_treated=len(set(treated_units.tolist())),
             n_obs=int(res.treated_rows.size + res.untreated_rows.size),
             facts=ImputationFacts(
-                inference_method="cohort_stratified" if strat is not None else "imputation",
+                inference_method=used
+                if used in ("cohort_stratified", "pooled_panel")
+                else "imputation",
                 leave_out=small or self.leave_out,
                 average_by="row" if small else "cohort_period",
                 treated_cells=int(res.treated_rows.size),

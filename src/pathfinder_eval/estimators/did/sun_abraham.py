@@ -22,15 +22,17 @@ import pandas as pd
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.facts import SunAbrahamFacts
 from pathfinder_eval.estimators.did.two_way import absorb_two_way, few_cluster_warnings
+from pathfinder_eval.estimators.pooled import did_decision, panel_layout, pooled_label
 from pathfinder_eval.inference.cluster import TSummary, rescale_covariance, t_summary, wald_test
 from pathfinder_eval.inference.cohort_stratified import CohortStratified, stratified_cells
 from pathfinder_eval.inference.cr2 import CR2Result, cr2_inference
-from pathfinder_eval.inference.policy import SMALL_SAMPLE_TREATED, Choice, few_treated
+from pathfinder_eval.inference.policy import SMALL_SAMPLE_TREATED, Choice, because
 from pathfinder_eval.panel import ValidatedPanel
-from pathfinder_eval.results import EffectEstimates, InferenceUsed, estimates_table
+from pathfinder_eval.results import EffectEstimates, InferenceKey, InferenceUsed, estimates_table
 from pathfinder_eval.settings import SunAbrahamOptions
 
 CONTROLS = ("never_treated", "last_treated")
+_POOLED_TAIL = "; interaction coefficients CR1, pre-trend Wald test CR1, F(q, G−1)"
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,8 @@ class SunAbrahamResult:
         periods: (n_obs,) their unit and period codes from 0, after any rows dropped for
         last-treated controls (the regression `cr2_rows` re-uses); unit_cohort: (U,) each
         unit code's own first treated period (NaN never treated; last-treated units keep
-        theirs), the strata of `stratified_rows`.
+        theirs), the strata of `stratified_rows`; rows: (n_obs,) the positions of those
+        observations in the input arrays.
     """
 
     cohort: np.ndarray
@@ -74,6 +77,7 @@ class SunAbrahamResult:
     units: np.ndarray
     periods: np.ndarray
     unit_cohort: np.ndarray
+    rows: np.ndarray
 
     @property
     def row_weights(self) -> np.ndarray:
@@ -234,17 +238,24 @@ def sun_abraham(
         unit_codes,
         period_codes,
         pd.Series(own_cohort).groupby(unit_codes).first().to_numpy(float),
+        np.flatnonzero(keep),
     )
+
+
+def outcome_weights(res: SunAbrahamResult) -> np.ndarray:
+    """(rows, n_obs) the reported rows' weights on the outcomes: c·coef = wᵀy with
+    w = X̃(X̃ᵀX̃)⁻¹c."""
+    xt = absorb_two_way(res.x, res.units, res.periods)
+    return (xt @ np.linalg.solve(xt.T @ xt, res.row_weights.T)).T
 
 
 def stratified_rows(res: SunAbrahamResult) -> CohortStratified | None:
     """The cohort-stratified variance with Bell-McCaffrey df (inference/cohort_stratified.py)
-    of the reported rows, which are linear in the outcomes, c·coef = wᵀy with
-    w = X̃(X̃ᵀX̃)⁻¹c; None when w is not the same for every unit of a cohort (unbalanced
-    panels), where the stratified estimator does not apply."""
-    xt = absorb_two_way(res.x, res.units, res.periods)
-    w = xt @ np.linalg.solve(xt.T @ xt, res.row_weights.T)  # (n_obs, rows)
-    return stratified_cells(w.T, res.y, res.units, res.periods, res.unit_cohort)
+    of the reported rows, which are linear in the outcomes (`outcome_weights`); None when the
+    weights differ between units of a cohort (unbalanced panels), where the stratified
+    estimator does not apply."""
+    w = outcome_weights(res)
+    return stratified_cells(w, res.y, res.units, res.periods, res.unit_cohort)
 
 
 def cr2_rows(res: SunAbrahamResult, level: float = 0.95) -> CR2Result:
@@ -285,23 +296,34 @@ class SunAbraham(SunAbrahamOptions):
             self.share_uncertainty,
         )
         n_treated = int(cells.loc[cells["role"] == "treated", "unit"].nunique())
-        choice = few_treated(
-            self.name, self.inference.method, n_treated, applicable=not self.share_uncertainty
+        layout = panel_layout(panel, outcome)
+        unit, period = cells["unit"].to_numpy()[res.rows], cells["period"].to_numpy()[res.rows]
+        decision = did_decision(
+            self.name,
+            self.inference.method,
+            n_treated,
+            not self.share_uncertainty,
+            layout,
+            lambda: layout.cell_weights(unit, period, outcome_weights(res)),
         )
-        small = choice.method == "cohort_stratified"
+        choice = decision.choice
+        small = choice.method in ("cohort_stratified", "cr2")
         est = np.concatenate([[res.att], res.estimate])
         summ = t_summary(est, res.joint_vcov, res.n_clusters - 1, level)
         df = np.full(len(est), float(res.n_clusters - 1))
         coef_vcov, joint_vcov = res.vcov, res.joint_vcov
         strat = None
-        if small:
+        if decision.variance is not None:
+            df, joint_vcov = decision.variance.df, decision.variance.vcov
+            summ = t_summary(est, joint_vcov, df, level)
+        elif small:
             c2 = cr2_rows(res, level)
             summ = TSummary(
                 c2.std_error, c2.statistic, c2.p_value, c2.ci_lower, c2.ci_upper, np.nan
             )
             df, coef_vcov = c2.df, c2.vcov
             joint_vcov = res.row_weights @ c2.vcov @ res.row_weights.T
-            strat = stratified_rows(res)
+            strat = stratified_rows(res) if choice.method == "cohort_stratified" else None
         if strat is not None:
             df = strat.df
             joint_vcov = rescale_covariance(joint_vcov, strat.std_error)
@@ -334,7 +356,13 @@ class SunAbraham(SunAbrahamOptions):
         unit_cohort = cells.groupby("unit")["cohort"].first()
         singletons = [g for g in np.unique(res.cohort) if int((unit_cohort == g).sum()) == 1]
         label, warns = self._label(res, choice, n_treated, singletons, strat)
-        used = "cohort_stratified" if strat is not None else "cr2" if small else "cr1"
+        used: InferenceKey = "cohort_stratified" if strat is not None else "cr2" if small else "cr1"
+        if decision.variance is not None:
+            label, warns, used = (
+                pooled_label(layout, choice.reason) + _POOLED_TAIL,
+                (),
+                "pooled_panel",
+            )
         return EffectEstimates(
             analysis_id=analysis_id,
             outcome=outcome,
@@ -343,7 +371,10 @@ class SunAbraham(SunAbrahamOptions):
                 key=used,
                 label=label,
                 chosen_by_default=choice.chosen_by_default,
-                reason=choice.reason_for(used if used != "cr1" else "cluster_robust"),
+                reason=choice.reason_for(
+                    {"cr1": "cluster_robust", "pooled_panel": "pooled"}.get(used, used)
+                ),
+                dependence=decision.dependence,
             ),
             table=estimates_table(rows),
             level=level,
@@ -400,16 +431,16 @@ class SunAbraham(SunAbrahamOptions):
             label = (
                 "cohort-stratified variance of the interaction-weighted rows (each cohort's "
                 f"variance estimated within the cohort, divisor n − 1{borrowed}) with "
-                "Bell-McCaffrey degrees of freedom, cohort shares fixed; chosen because "
-                f"{choice.reason_for('cohort_stratified')}; interaction coefficients CR2, "
+                "Bell-McCaffrey degrees of freedom, cohort shares fixed"
+                f"{because(choice.reason_for('cohort_stratified'))}; interaction coefficients CR2, "
                 "pre-trend Wald test CR1, F(q, G−1)"
             )
             return label, ()
-        if choice.method == "cohort_stratified":
+        if choice.method in ("cohort_stratified", "cr2"):
             label = (
                 "CR2 cluster-robust by unit (Bell & McCaffrey 2002) on the step-1 interaction "
                 "regression, Satterthwaite degrees of freedom per row (Pustejovsky & Tipton "
-                f"2018), cohort shares fixed; chosen because {choice.reason_for('cr2')}; "
+                f"2018), cohort shares fixed{because(choice.reason_for('cr2'))}; "
                 "pre-trend Wald test CR1, F(q, G−1)"
             )
             return label, singleton_warning(singletons)

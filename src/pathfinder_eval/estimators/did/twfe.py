@@ -17,15 +17,17 @@ from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.facts import EventStudyFacts, TwfeFacts
 from pathfinder_eval.estimators.did.two_way import (
     INFERENCE_LABEL,
+    absorb_two_way,
     few_cluster_warnings,
     fit_twfe,
     leave_one_treated_out,
 )
+from pathfinder_eval.estimators.pooled import did_decision, panel_layout, pooled_label, pooled_rows
 from pathfinder_eval.inference.cluster import t_summary, wald_test
 from pathfinder_eval.inference.conley_taber import conley_taber
 from pathfinder_eval.inference.cr2 import cr2_inference
 from pathfinder_eval.inference.honest_did import sensitivity_rm, sensitivity_sd
-from pathfinder_eval.inference.policy import few_treated
+from pathfinder_eval.inference.policy import because
 from pathfinder_eval.inference.randomisation_did import timing_randomisation
 from pathfinder_eval.inference.wild_bootstrap import wild_cluster_bootstrap
 from pathfinder_eval.panel import ValidatedPanel
@@ -39,6 +41,7 @@ METHOD_KEY: dict[str, InferenceKey] = {
     "wild_bootstrap": "wild_bootstrap",
     "randomisation": "timing_randomisation",
     "conley_taber": "conley_taber",
+    "pooled": "pooled_panel",
 }
 
 
@@ -63,10 +66,37 @@ class TwoWayFixedEffects(TwfeOptions):
         n_treated = int(cells.loc[cells["role"] == "treated", "unit"].nunique())
         row = summ.row(0, "ATT (TWFE)", fit.params[0], n_units=fit.n_clusters)
         label, warns = INFERENCE_LABEL, few_cluster_warnings(n_treated, fit.n_clusters)
-        choice = few_treated(self.name, self.inference.method, n_treated, not self.weighted)
+        layout = panel_layout(panel, outcome)
+
+        def unit_weights() -> np.ndarray:
+            codes = pd.factorize(cells["unit"])[0], pd.factorize(cells["period"])[0]
+            xt = absorb_two_way(cells[["treated"]].to_numpy(float), *codes)[:, 0]
+            return layout.cell_weights(cells["unit"], cells["period"], xt[None, :] / (xt @ xt))
+
+        decision = did_decision(
+            self.name,
+            self.inference.method,
+            n_treated,
+            not self.weighted,
+            layout,
+            unit_weights,
+        )
+        choice = decision.choice
         method = choice.method
         vcov = fit.vcov
-        if method in ("cr2", "randomisation", "conley_taber"):
+        if decision.variance is not None:
+            pr = pooled_rows(np.array([row["estimate"]]), decision.variance, level)
+            row.update(
+                std_error=pr.std_error[0],
+                statistic=pr.statistic[0],
+                p_value=pr.p_value[0],
+                ci_lower=pr.ci_lower[0],
+                ci_upper=pr.ci_upper[0],
+                df=pr.df[0],
+            )
+            vcov = decision.variance.vcov
+            label, warns = pooled_label(layout, choice.reason), ()
+        elif method in ("cr2", "randomisation", "conley_taber"):
             if self.weighted:
                 raise EstimationError(
                     f"{method} inference is implemented for unweighted TWFE only",
@@ -74,8 +104,7 @@ class TwoWayFixedEffects(TwfeOptions):
                     fix="set weighted: false or use cluster_robust",
                 )
             label, warns, vcov = self._small_sample(cells, row, method, level, n_treated)
-            if choice.reason:
-                label += f"; chosen because {choice.reason}"
+            label += because(choice.reason)
         elif method == "wild_bootstrap":
             if self.weighted:
                 raise EstimationError(
@@ -112,6 +141,7 @@ class TwoWayFixedEffects(TwfeOptions):
                 label=label,
                 chosen_by_default=choice.chosen_by_default,
                 reason=choice.reason,
+                dependence=decision.dependence,
             ),
             table=table,
             level=level,
@@ -212,10 +242,28 @@ class EventStudy(EventStudyOptions):
             names.append(col)
         fit = fit_twfe(cells, names, self.weighted)
         n_treated = int(cells.loc[cells["role"] == "treated", "unit"].nunique())
-        choice = few_treated(self.name, self.inference.method, n_treated, not self.weighted)
-        small = choice.method == "cr2"
+        layout = panel_layout(panel, outcome)
+        unit, period = cells["unit"].to_numpy(), cells["period"].to_numpy()
+
+        def unit_weights() -> np.ndarray:
+            codes = pd.factorize(unit)[0], pd.factorize(period)[0]
+            xt = absorb_two_way(cells[names].to_numpy(float), *codes)
+            return layout.cell_weights(unit, period, np.linalg.solve(xt.T @ xt, xt.T))
+
+        decision = did_decision(
+            self.name,
+            self.inference.method,
+            n_treated,
+            not self.weighted,
+            layout,
+            unit_weights,
+        )
+        choice = decision.choice
+        small, pooled = choice.method == "cr2", decision.variance is not None
         vcov, df = fit.vcov, np.full(len(names), float(fit.n_clusters - 1))
-        if small:
+        if decision.variance is not None:
+            vcov, df = decision.variance.vcov, decision.variance.df
+        elif small:
             c2 = cr2_inference(
                 cells["y"].to_numpy(float),
                 cells[names].to_numpy(float),
@@ -246,16 +294,20 @@ class EventStudy(EventStudyOptions):
             reference_event_time=self.reference,
             binned_endpoints=[self.min_lead, self.max_lag],
             pretrend_test=pretrend,
-            inference_method="cr2" if small else "cr1",
+            inference_method="pooled_panel" if pooled else "cr2" if small else "cr1",
         )
         if self.sensitivity:
             facts = replace(facts, sensitivity=self._sensitivity(observed, fit.params, vcov, level))
         label = INFERENCE_LABEL
-        if small:
+        if pooled:
+            label = pooled_label(layout, choice.reason) + (
+                "; pre-trend F test on the pooled covariance with the smallest lead's df"
+            )
+        elif small:
             label = (
                 "CR2 cluster-robust by unit (Bell & McCaffrey 2002) with Satterthwaite degrees "
-                "of freedom per coefficient (Pustejovsky & Tipton 2018); chosen because "
-                f"{choice.reason}; pre-trend F test on the CR2 covariance with the smallest "
+                f"of freedom per coefficient (Pustejovsky & Tipton 2018){because(choice.reason)}; "
+                "pre-trend F test on the CR2 covariance with the smallest "
                 "lead's df"
             )
         return EffectEstimates(
@@ -263,10 +315,11 @@ class EventStudy(EventStudyOptions):
             outcome=outcome,
             estimator=self.name,
             inference=InferenceUsed(
-                key="cr2" if small else "cr1",
+                key="pooled_panel" if pooled else "cr2" if small else "cr1",
                 label=label,
                 chosen_by_default=choice.chosen_by_default,
                 reason=choice.reason,
+                dependence=decision.dependence,
             ),
             table=estimates_table(rows),
             level=level,
@@ -275,7 +328,7 @@ class EventStudy(EventStudyOptions):
             n_treated=n_treated,
             n_obs=fit.n_obs,
             facts=facts,
-            warnings=() if small else few_cluster_warnings(n_treated, fit.n_clusters),
+            warnings=() if small or pooled else few_cluster_warnings(n_treated, fit.n_clusters),
         )
 
     def _sensitivity(

@@ -41,7 +41,7 @@ from pathfinder_eval.estimators.stepped_wedge.randomisation import (
     randomisation_test,
 )
 from pathfinder_eval.inference.permutation import allocation_count
-from pathfinder_eval.inference.policy import stepped_wedge_lmm
+from pathfinder_eval.inference.policy import because, stepped_wedge_lmm
 from pathfinder_eval.panel import ValidatedPanel
 from pathfinder_eval.results import EffectEstimates, InferenceKey, InferenceUsed, estimates_table
 from pathfinder_eval.settings import Shape, SteppedWedgeOptions
@@ -183,7 +183,7 @@ class SteppedWedge(SteppedWedgeOptions):
             inference=InferenceUsed(
                 key=METHOD_KEY[method],
                 label=f"{MODEL_LABEL[self.model]}; {self._inference_label(method)}"
-                + (f"; chosen because {choice.reason}" if choice.reason else ""),
+                + because(choice.reason),
                 chosen_by_default=choice.chosen_by_default,
                 reason=choice.reason,
             ),

@@ -12,6 +12,7 @@ import numpy as np
 from scipy import stats
 
 from pathfinder_eval.errors import EstimationError
+from pathfinder_eval.estimators.pooled import decide, panel_layout, pooled_label, pooled_rows
 from pathfinder_eval.estimators.synthetic.conformal import conformal_interval, conformal_pvalue
 from pathfinder_eval.estimators.synthetic.core import (
     SDIDFit,
@@ -22,12 +23,14 @@ from pathfinder_eval.estimators.synthetic.core import (
 )
 from pathfinder_eval.estimators.synthetic.facts import SyntheticControlFacts, SyntheticDidFacts
 from pathfinder_eval.estimators.synthetic.predictors import fixed_v_weights, predictor_weights
+from pathfinder_eval.inference.policy import Choice, synthetic_did_default
 from pathfinder_eval.panel import ValidatedPanel
 from pathfinder_eval.results import EffectEstimates, InferenceKey, InferenceUsed, estimates_table
 from pathfinder_eval.settings import SyntheticControlOptions, SyntheticDidOptions
 
 # SDID's `variance` option → the InferenceUsed key (report/validity.py)
 VARIANCE_KEY: dict[str, InferenceKey] = {
+    "pooled": "pooled_panel",
     "placebo": "sdid_placebo",
     "jackknife": "sdid_jackknife",
     "bootstrap": "sdid_bootstrap",
@@ -115,6 +118,30 @@ def _cohorts(panel: ValidatedPanel, outcome: str) -> tuple[dict[float, list[str]
     return dict(sorted(out.items())), incomplete
 
 
+def _contrast(b: BlockData, fit: SDIDFit) -> np.ndarray:
+    """(units, periods) the block estimate's weights on the outcomes: the treated units' mean
+    less the ω-weighted donors, post-period mean less the λ-weighted pre-periods."""
+    n1, t1 = b.y.shape[0] - b.n0, b.y.shape[1] - b.t0
+    units = np.append(-fit.omega, np.full(n1, 1.0 / n1))
+    return np.outer(units, np.append(-fit.lambda_, np.full(t1, 1.0 / t1)))
+
+
+def _t_row(term: str, estimate: float, se: float, df: float, level: float, **extra) -> dict:
+    stat = estimate / se if se > 0 else np.nan
+    half = stats.t.ppf(0.5 + level / 2, df) * se
+    return {
+        "term": term,
+        "estimate": estimate,
+        "std_error": se,
+        "statistic": stat,
+        "p_value": 2 * stats.t.sf(abs(stat), df) if se > 0 else np.nan,
+        "ci_lower": estimate - half,
+        "ci_upper": estimate + half,
+        "df": df,
+        **extra,
+    }
+
+
 def _z_row(term: str, estimate: float, se: float, level: float, **extra) -> dict:
     z = stats.norm.ppf(0.5 + level / 2)
     stat = estimate / se if se > 0 else np.nan
@@ -150,13 +177,44 @@ class SyntheticDiD(SyntheticDidOptions):
         weights = {g: c / total for g, c in cells.items()}
         att = sum(weights[g] * fits[g].estimate for g in fits)
         n_treated = sum(len(u) for u in cohorts.values())
-        se, variance_text = self._standard_error(blocks, fits, weights, outcome)
+        layout = panel_layout(panel, outcome)
+
+        def unit_weights() -> np.ndarray:
+            out = np.zeros((1, len(layout.units), len(layout.periods)))
+            for g, b in blocks.items():
+                out += weights[g] * layout.unit_weights(
+                    np.array(b.names, dtype=object), b.periods, _contrast(b, fits[g])[None]
+                )
+            return out
+
+        decision = decide(
+            self.requested_variance,
+            self.method != "sc",
+            layout,
+            unit_weights,
+            lambda geo: synthetic_did_default(self.requested_variance, geo),
+        )
+        choice = decision.choice
+        if decision.variance is not None:
+            pv = decision.variance
+            rows_first = pooled_rows(np.array([att]), pv, level)
+            se, df = float(rows_first.std_error[0]), float(rows_first.df[0])
+            variance_text = pooled_label(layout, choice.reason) + (
+                "; unit and time weights held fixed"
+            )
+        else:
+            se, variance_text = self._standard_error(blocks, fits, weights, outcome, choice)
+            df = np.nan
         label = {
             "sdid": "ATT (synthetic DiD)",
             "sc": "ATT (synthetic control)",
             "did": "ATT (DiD)",
         }[self.method]
-        rows = [_z_row(label, att, se, level, n_units=n_treated)]
+        rows = [
+            _t_row(label, att, se, df, level, n_units=n_treated)
+            if np.isfinite(df)
+            else _z_row(label, att, se, level, n_units=n_treated)
+        ]
         for g, fit in fits.items():
             b = blocks[g]
             for p, eff in zip(b.periods[b.t0 :], fit.curve, strict=True):
@@ -210,9 +268,11 @@ class SyntheticDiD(SyntheticDidOptions):
             outcome=outcome,
             estimator=self.name,
             inference=InferenceUsed(
-                key=VARIANCE_KEY[self.variance],
+                key=VARIANCE_KEY[choice.method],
                 label=variance_text,
-                chosen_by_default=self.inference.method == "default",
+                chosen_by_default=choice.chosen_by_default,
+                reason=choice.reason,
+                dependence=decision.dependence,
             ),
             table=estimates_table(rows),
             level=level,
@@ -230,20 +290,21 @@ class SyntheticDiD(SyntheticDidOptions):
         fits: dict[float, SDIDFit],
         weights: dict[float, float],
         outcome: str,
+        choice: Choice,
     ) -> tuple[float, str]:
-        """The chosen variance (placebo by default: the only one valid with one treated unit);
-        jackknife and bootstrap need one cohort with at least two treated units."""
+        """The placebo, jackknife or bootstrap variance; jackknife and bootstrap need one
+        cohort with at least two treated units."""
         rng = np.random.default_rng(self.seed)
-        if self.variance != "placebo":
+        if choice.method != "placebo":
             g, b = next(iter(blocks.items()))
             if len(blocks) != 1 or b.y.shape[0] - b.n0 < 2:
                 raise EstimationError(
-                    f"{outcome}: {self.variance} variance needs one cohort with at least two "
+                    f"{outcome}: {choice.method} variance needs one cohort with at least two "
                     "treated units",
                     where="options.variance",
                     fix="use variance: placebo (valid with one treated unit)",
                 )
-            if self.variance == "jackknife":
+            if choice.method == "jackknife":
                 se = jackknife_se(b.y, b.n0, b.t0, fits[g])
                 return (
                     se,
