@@ -1,0 +1,361 @@
+"""Size, coverage and width of the default inference of the DiD and synthetic DiD estimators
+on English-LA-shaped panels with few treated LAs, LAs of very different sizes and shocks
+shared within regions (run on demand: python benchmarks/did_validity.py; about two hours
+on two cores with the default 1,000 replications per cell).
+
+The process (written for this check, not tuned to any estimator): 150 LAs in 9 regions of
+12–20 LAs; child populations log-uniform from 20,000 to 500,000 (25-fold). An LA's true rate
+m_it = level_i + trend_t + shock_rt + noise_it (+ τ in treated cells): levels N(50, 12²)
+per 10,000, a national trend, region × year shocks N(0, σ_r²), and LA noise AR(1) with
+ρ = 0.5 and SD 3. Outcomes are observed through counts: with T = 8, a rate per 10,000 from
+Poisson events in the child population; with T = 13, a percentage from binomial events out
+of referrals (5% of the population a year). So a small LA's rate is much noisier.
+Regional shocks: none; "real" (σ_r such that the within-region residual correlation is about
+0.03, as on the DfE panels); "strong" (about 0.2, a regional event). Treated: 2, 3, 7 or 10
+LAs chosen with probability proportional to population, half starting 3 and half 2 periods
+before the end, either in different regions ("across") or all in one region ("within").
+
+Size: rejection rate of H0: τ = 0 at 5% when τ = 0. Coverage: share of 95% intervals
+containing τ when τ = 4 per 10,000 (or 1.5 percentage points). Width ratio: mean interval
+width over the oracle 2 × 1.96 × SD of the estimate across replications (1 is as narrow as
+a valid interval can be). Targets (issue 16): size ≤ 5.5% and coverage within 94–96%, each
+give or take 1.96 Monte Carlo SEs (0.7 and 0.7 points with 1,000 replications), and width
+ratio ≤ 1.25; cells outside them are listed at the end.
+
+Estimators, each with the toolkit's default inference (inference/policy.py decides, on the
+same geography facts the estimators compute): TWFE; the event study's first post-period
+coefficient (leads binned at −3, lags at 2); Callaway & Sant'Anna's simple ATT (never-treated
+comparisons); Sun & Abraham's post-treatment average; the Borusyak-Jaravel-Spiess imputation
+ATT; synthetic DiD (one estimate per cohort, averaged by treated cells). For the DiD
+estimators the table beside it shows the default before issue 16 (CR2, cohort-stratified,
+Bell-McCaffrey) for comparison. The numbers are the estimators' own: the benchmark calls the
+functions the estimator classes call, without building a panel per replicate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from pathfinder_eval.estimators.did.group_time import aggregate, group_time_att, prepare_cohorts
+from pathfinder_eval.estimators.did.group_time_inference import (
+    cohort_stratified,
+    stratum_weights,
+    unit_strata,
+)
+from pathfinder_eval.estimators.did.imputation import imputation
+from pathfinder_eval.estimators.did.imputation import stratified_rows as bjs_stratified
+from pathfinder_eval.estimators.did.sun_abraham import (
+    cr2_rows,
+    outcome_weights,
+    stratified_rows,
+    sun_abraham,
+)
+from pathfinder_eval.estimators.did.two_way import absorb_two_way
+from pathfinder_eval.estimators.synthetic.core import synthdid
+from pathfinder_eval.inference.cr2 import cr2_inference
+from pathfinder_eval.inference.panel_variance import NoiseModel, noise_model, panel_variance
+from pathfinder_eval.inference.policy import Geography, did_default, synthetic_did_default
+from pathfinder_eval.results import RegionalDependence
+
+REGION_SIZES = (12, 15, 17, 18, 19, 20, 16, 14, 19)
+SHOCK_SD = {"none": 0.0, "real": 0.62, "strong": 1.8}  # per 10,000 (×0.3 for percent)
+TAU = {8: 4.0, 13: 1.5}
+LEVEL = 0.95
+DID = ("twfe", "event_study", "callaway_santanna", "sun_abraham", "imputation")
+ALL = (*DID, "synthetic_did")
+SHORT = {
+    "twfe": "twfe",
+    "event_study": "es e=0",
+    "callaway_santanna": "cs",
+    "sun_abraham": "sa",
+    "imputation": "bjs",
+    "synthetic_did": "sdid",
+}
+
+
+@dataclass(frozen=True)
+class Cell:
+    treated: int
+    geography: str
+    shock: str
+    periods: int
+
+
+def simulate(rng: np.random.Generator, cell: Cell, tau: float):
+    """One panel: y (n, T), start (n,) first treated period index (inf never), region (n,),
+    size (n,) the outcome's denominator."""
+    n, T = sum(REGION_SIZES), cell.periods
+    region = np.repeat(np.arange(len(REGION_SIZES)), REGION_SIZES)
+    pop = np.exp(rng.uniform(np.log(20_000), np.log(500_000), n))
+    percent = T == 13
+    scale = 0.3 if percent else 1.0
+    level = (22.0 + 4.0 * rng.normal(size=n)) if percent else (50.0 + 12.0 * rng.normal(size=n))
+    trend = np.cumsum(rng.normal(0.3, 1.0, T)) * scale
+    shock = rng.normal(0.0, SHOCK_SD[cell.shock] * scale, (len(REGION_SIZES), T))[region]
+    noise = np.empty((n, T))
+    noise[:, 0] = rng.normal(size=n) / np.sqrt(1 - 0.25)
+    for t in range(1, T):
+        noise[:, t] = 0.5 * noise[:, t - 1] + rng.normal(size=n)
+    rate = level[:, None] + trend[None, :] + shock + 3.0 * scale * noise
+    start = np.full(n, np.inf)
+    treated = _choose(rng, cell, region, pop)
+    start[treated[: (cell.treated + 1) // 2]] = T - 3
+    start[treated[(cell.treated + 1) // 2 :]] = T - 2
+    d = np.arange(T)[None, :] >= start[:, None]
+    rate = np.clip(rate + tau * d, 0.5, None)
+    if percent:
+        size = np.round(0.05 * pop)
+        events = rng.binomial(size.astype(int)[:, None], np.clip(rate / 100, 0, 1))
+        y = events / size[:, None] * 100
+    else:
+        size = pop
+        y = rng.poisson(rate * pop[:, None] / 10_000) / pop[:, None] * 10_000
+    return y, start, region, size
+
+
+def _choose(rng, cell: Cell, region, pop) -> np.ndarray:
+    """Treated LAs, chosen with probability ∝ population, across regions or within one."""
+    if cell.geography == "within":
+        r = rng.integers(len(REGION_SIZES))
+        pool = np.flatnonzero(region == r)
+        return rng.choice(pool, cell.treated, replace=False, p=pop[pool] / pop[pool].sum())
+    regions = rng.choice(len(REGION_SIZES), cell.treated, replace=cell.treated > 9)
+    out = []
+    for r in regions:
+        pool = np.setdiff1d(np.flatnonzero(region == r), out)
+        out.append(rng.choice(pool, p=pop[pool] / pop[pool].sum()))
+    return np.array(out)
+
+
+def _row(est: float, se: float, df: float, tau: float) -> tuple[float, float, float]:
+    """(reject at 5%, covers τ, width) of a t interval."""
+    crit = stats.t.ppf(0.5 + LEVEL / 2, df) if np.isfinite(df) else stats.norm.ppf(0.975)
+    lo, hi = est - crit * se, est + crit * se
+    return float(abs(est) / se > crit), float(lo <= tau <= hi), float(hi - lo)
+
+
+class Panel:
+    """One replicate with what the policy and the pooled variance read from it."""
+
+    def __init__(self, y, start, region, size):
+        self.y, self.start, self.region, self.size = y, start, region, size
+        n, T = y.shape
+        self.units = np.repeat(np.arange(n), T)
+        self.periods = np.tile(np.arange(T), n)
+        self.comparison = ~np.isfinite(start)
+        self.model: NoiseModel = noise_model(y, self.comparison, region, size)
+        counts = np.bincount(region[~self.comparison])
+        self.dependence = RegionalDependence(
+            rho=self.model.rho,
+            rho_se=self.model.rho_se,
+            change_rho=self.model.change_rho,
+            change_rho_se=self.model.change_rho_se,
+            n_regions=self.model.n_regions,
+            n_comparison=self.model.n_comparison,
+            treated_regions=tuple(
+                (f"R{r}", int(counts[r])) for r in np.argsort(-counts, kind="stable") if counts[r]
+            ),
+        )
+
+    def pooled(self, cell_weights: np.ndarray) -> tuple[float, float, float]:
+        """(se, df, regional share) of the estimate with weights on the long cells."""
+        n, T = self.y.shape
+        w = np.zeros((1, n, T))
+        w[0, self.units, self.periods] = cell_weights
+        pv = panel_variance(w, self.model, self.region, self.size)
+        return float(pv.std_error[0]), float(pv.df[0]), float(pv.regional_share[0])
+
+    def pooled_units(self, unit_weights: np.ndarray) -> tuple[float, float, float]:
+        pv = panel_variance(unit_weights[None], self.model, self.region, self.size)
+        return float(pv.std_error[0]), float(pv.df[0]), float(pv.regional_share[0])
+
+    def geography(self, share: float) -> Geography:
+        return Geography(self.dependence, True, share)
+
+
+def fit_all(p: Panel, tau: float) -> dict[str, tuple]:
+    """Per estimator: (estimate, default's (reject, cover, width), old default's or None,
+    the default was the pooled variance)."""
+    y, start = p.y, p.start
+    n, T = y.shape
+    units, periods = p.units, p.periods
+    yy = y.ravel()
+    k = int((~p.comparison).sum())
+    d = (periods >= start[units]).astype(float)
+    out = {}
+
+    def record(name, est, old, pooled):
+        se, df, share = pooled
+        choice = did_default(name, "default", k, True, p.geography(share))
+        use = (se, df) if choice.method == "pooled" else old
+        out[name] = (est, _row(est, *use, tau), _row(est, *old, tau), choice.method == "pooled")
+
+    # TWFE
+    xt = absorb_two_way(d[:, None], units, periods)[:, 0]
+    w = xt / (xt @ xt)
+    c2 = cr2_inference(yy, d[:, None], units, periods, level=LEVEL)
+    record("twfe", float(w @ yy), (c2.std_error[0], c2.df[0]), p.pooled(w))
+    # event study: first post-period coefficient, leads binned at −3, lags at 2, ref −1
+    rel = np.clip(periods - start[units], -3, 2)
+    events = [e for e in (-3, -2, 0, 1, 2)]
+    x = np.column_stack([(rel == e) & np.isfinite(start[units]) for e in events]).astype(float)
+    xt = absorb_two_way(x, units, periods)
+    we = np.linalg.solve(xt.T @ xt, xt.T)[events.index(0)]
+    c2 = cr2_inference(yy, x, units, periods, level=LEVEL)
+    j = events.index(0)
+    record("event_study", float(we @ yy), (c2.std_error[j], c2.df[j]), p.pooled(we))
+    # Callaway & Sant'Anna, simple ATT, never-treated comparisons
+    cohort = np.where(np.isfinite(start), start, np.nan).astype(float)
+    coh, keep = prepare_cohorts(cohort, np.arange(T, dtype=float), 0)
+    gt = group_time_att(y[keep], coh[keep], np.arange(T, dtype=float))
+    simple = aggregate(gt, "simple")
+    strat = cohort_stratified(y[keep], gt, simple.overall_weights[None, :])
+    a = stratum_weights(gt, simple.overall_weights[None, :])[0]
+    wcs = np.zeros((n, T))
+    wcs[np.flatnonzero(keep)] = a[unit_strata(gt)]
+    record(
+        "callaway_santanna",
+        float(simple.overall),
+        (strat.std_error[0], strat.df[0]),
+        p.pooled_units(wcs),
+    )
+    # Sun & Abraham, post-treatment average
+    res = sun_abraham(yy, units, periods, cohort[units], "never_treated", False)
+    st = stratified_rows(res)
+    if st is None:
+        c2 = cr2_rows(res, LEVEL)
+        old = (c2.std_error[0], c2.df[0])
+    else:
+        old = (st.std_error[0], st.df[0])
+    ws = np.zeros(n * T)
+    ws[res.rows] = outcome_weights(res)[0]
+    record("sun_abraham", float(res.att), old, p.pooled(ws))
+    # Borusyak, Jaravel & Spiess imputation, overall ATT
+    args = (yy, units, periods, cohort[units])
+    bjs = imputation(*args, leave_out=True, average_by="row")
+    st = bjs_stratified(bjs, *args)
+    old = (st.std_error[0], st.df[0]) if st is not None else (np.sqrt(bjs.vcov[0, 0]), bjs.df[0])
+    wb = np.zeros(n * T)
+    wb[bjs.treated_rows] = bjs.weights[0]
+    wb[bjs.untreated_rows] = bjs.v_untreated[0]
+    record("imputation", float(bjs.estimate[0]), old, p.pooled(wb))
+    # synthetic DiD: per cohort against never-treated donors, averaged by treated cells
+    donors = np.flatnonzero(p.comparison)
+    wsd = np.zeros((n, T))
+    est, total = 0.0, 0
+    for g in np.unique(start[np.isfinite(start)]):
+        treated = np.flatnonzero(start == g)
+        t0, n1 = int(g), len(treated)
+        fit = synthdid(np.vstack([y[donors], y[treated]]), len(donors), t0)
+        cells = n1 * (T - t0)
+        time_w = np.append(-fit.lambda_, np.full(T - t0, 1.0 / (T - t0)))
+        wsd[donors] -= cells * np.outer(fit.omega, time_w)
+        wsd[treated] += cells * np.outer(np.full(n1, 1.0 / n1), time_w)
+        est, total = est + cells * fit.estimate, total + cells
+    se, df, share = p.pooled_units(wsd / total)
+    choice = synthetic_did_default("default", p.geography(share))
+    assert choice.method == "pooled"
+    out["synthetic_did"] = (est / total, _row(est / total, se, df, tau), None, True)
+    return out
+
+
+def run_cell(job: tuple[Cell, int, int]) -> tuple[Cell, dict]:
+    cell, reps, seed = job
+    rng = np.random.default_rng(seed)
+    tau = TAU[cell.periods]
+    null = {k: [] for k in ALL}
+    alt = {k: [] for k in ALL}
+    for _ in range(reps):
+        for effect, store in ((0.0, null), (tau, alt)):
+            for k, v in fit_all(Panel(*simulate(rng, cell, effect)), effect).items():
+                store[k].append(v)
+    summary = {}
+    for k in ALL:
+        est1 = np.array([v[0] for v in alt[k]])
+        oracle = 2 * 1.96 * est1.std(ddof=1)
+        for j, name in ((1, "default"), (2, "old")):
+            if null[k][0][j] is None:
+                continue
+            size = np.mean([v[j][0] for v in null[k]])
+            cover = np.mean([v[j][1] for v in alt[k]])
+            width = np.mean([v[j][2] for v in alt[k]]) / oracle
+            summary[(k, name)] = (size, cover, width)
+        summary[(k, "pooled share")] = np.mean([v[3] for v in null[k] + alt[k]])
+    return cell, summary
+
+
+def misses(size: float, cover: float, width: float, reps: int) -> list[str]:
+    """The targets a cell misses (Monte Carlo error allowed on size and coverage)."""
+    mc = 1.96 * np.sqrt(0.05 * 0.95 / reps)
+    out = []
+    if size > 0.055 + mc:
+        out.append(f"size {100 * size:.1f}%")
+    if not 0.94 - mc <= cover <= 0.96 + mc:
+        out.append(f"coverage {100 * cover:.1f}%")
+    if width > 1.25:
+        out.append(f"width {width:.2f}")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=os.cpu_count())
+    parser.add_argument("--treated", type=int, nargs="*", default=[2, 3, 7, 10])
+    parser.add_argument("--geography", nargs="*", default=["across", "within"])
+    parser.add_argument("--shock", nargs="*", default=["none", "real", "strong"])
+    parser.add_argument("--periods", type=int, nargs="*", default=[8, 13])
+    parser.add_argument("--seed", type=int, default=20261202)
+    args = parser.parse_args()
+    cells = [
+        Cell(k, g, s, t)
+        for t, s, g, k in itertools.product(args.periods, args.shock, args.geography, args.treated)
+    ]
+    seeds = np.random.SeedSequence(args.seed).spawn(len(cells))
+    jobs = [(c, args.reps, int(s.generate_state(1)[0])) for c, s in zip(cells, seeds, strict=True)]
+    t0 = time.perf_counter()
+    head = f"{'T':>3} {'shock':>7} {'geo':>7} {'k':>3}"
+    print(f"{args.reps} replications per cell; size % / coverage % / width ÷ oracle")
+    print("\nDefault inference (pooled: share of replicates where the default chose it)")
+    print(head + "".join(f"{SHORT[k]:>24}" for k in ALL))
+    results = []
+    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+        for cell, s in pool.map(run_cell, jobs):
+            results.append((cell, s))
+            cols = "".join(_triple(s[(k, "default")], s[(k, "pooled share")]) for k in ALL)
+            print(f"{_label(cell)}{cols}", flush=True)
+    print("\nThe defaults before issue 16 (CR2 / cohort-stratified / Bell-McCaffrey)")
+    print(head + "".join(f"{SHORT[k]:>24}" for k in DID))
+    for cell, s in results:
+        print(_label(cell) + "".join(_triple(s[(k, "old")]) for k in DID))
+    print("\nCells outside the targets (default inference):")
+    bad = [
+        f"  {_label(cell).strip()}  {SHORT[k]}: {', '.join(m)}"
+        for cell, s in results
+        for k in ALL
+        if (m := misses(*s[(k, "default")], args.reps))
+    ]
+    print("\n".join(bad) if bad else "  none")
+    print(f"{time.perf_counter() - t0:.0f} s")
+
+
+def _label(cell: Cell) -> str:
+    return f"{cell.periods:>3} {cell.shock:>7} {cell.geography:>7} {cell.treated:>3}"
+
+
+def _triple(v: tuple[float, float, float], pooled: float | None = None) -> str:
+    size, cover, width = v
+    tail = f" {100 * pooled:3.0f}" if pooled is not None else "    "
+    return f"{100 * size:5.1f} {100 * cover:5.1f} {width:5.2f}{tail}".rjust(24)
+
+
+if __name__ == "__main__":
+    main()
