@@ -335,12 +335,17 @@ def test_headline_is_the_primary_analysis_and_methods_state_inference_validity(f
     assert "Two-way fixed-effects DiD" not in summary
     start = html.index('id="inference"')
     methods = html[start : html.index("<h2", start)]
-    rows = {
-        html_lib.unescape(a): html_lib.unescape(v)
-        for a, v in re.findall(r'<tr><th scope="row">([^<]+)</th>.*?<td>([^<]*)</td></tr>', methods)
-    }
+    cells = re.findall(
+        r'<tr><th scope="row">([^<]+)</th>.*?<td>([^<]*)</td><td>([^<]*)</td></tr>', methods
+    )
+    rows = {html_lib.unescape(a): html_lib.unescape(v) for a, v, _ in cells}
+    measured = {html_lib.unescape(a): html_lib.unescape(d) for a, _, d in cells}
     ran = {a["id"] for a in doc["analyses"] if a["status"] == "ok"}
     assert ran <= set(rows)
+    # the DiD analyses state the regional dependence measured on this panel and the geography
+    assert measured["twfe"].startswith("Regional dependence measured on ")
+    assert "Treated units by region: " in measured["twfe"]
+    assert measured["bacon"].startswith("Not measured")
     assert rows["twfe"] == VALIDITY["cr2"] and rows["event_study"] == VALIDITY["cr2"]
     assert rows["callaway_santanna"] == VALIDITY["cohort_stratified"]
     assert (

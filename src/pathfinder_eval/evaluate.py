@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import platform
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -12,6 +13,7 @@ from pathfinder_eval.data.catalogue import load_catalogue
 from pathfinder_eval.data.load import load_outcomes
 from pathfinder_eval.errors import DesignError, EstimationError
 from pathfinder_eval.estimators import checked_fit
+from pathfinder_eval.inference.detectable import Detectable, minimum_detectable
 from pathfinder_eval.panel import OutcomeInfo, ValidatedPanel, build_panel
 from pathfinder_eval.registry import entry
 from pathfinder_eval.results import EffectEstimates, Provenance
@@ -41,6 +43,7 @@ class AnalysisRun:
     status: str  # "ok" | "no_data" | "not_estimable"
     result: EffectEstimates | None = None
     note: str = ""
+    detectable: Detectable | None = None
 
 
 @dataclass(frozen=True)
@@ -124,7 +127,11 @@ def evaluate(
                         AnalysisRun(analysis, info.id, "not_estimable", note=exc.one_line())
                     )
                     continue
-                runs.append(AnalysisRun(analysis, info.id, "ok", result))
+                runs.append(
+                    AnalysisRun(
+                        analysis, info.id, "ok", result, detectable=detectable(panel, result)
+                    )
+                )
     index = {a.id: i for i, a in enumerate(spec.analyses)}
     placebo = placebo_in_time(
         panel,
@@ -144,6 +151,27 @@ def evaluate(
         command=command,
     )
     return Evaluation(panel, tuple(runs), prov, placebo)
+
+
+def detectable(panel: ValidatedPanel, result: EffectEstimates) -> Detectable | None:
+    """What the analysis could detect: the MDES of its headline row, relative to the treated
+    units' mean before they started, beside the effect injected into simulated data or else
+    the design's `expected_effect`."""
+    row = result.table.iloc[0]
+    cells = panel.outcome_cells(result.outcome)
+    before = cells.loc[(cells["role"] == "treated") & (cells["treated"] == 0), "y"]
+    baseline = float(before.mean()) if len(before) else math.nan
+    spec = panel.spec
+    injected = spec.data.injected_effect.get(result.outcome)
+    expected = next(o.expected_effect for o in spec.outcomes if o.id == result.outcome)
+    if panel.data.kind == "synthetic" and injected:
+        source, value = "injected", injected
+    elif expected is not None:
+        source, value = "design", expected
+    else:
+        source, value = "", math.nan
+    df = float(row.get("df", math.nan))  # no df column: a normal reference
+    return minimum_detectable(float(row["std_error"]), df, baseline, value, source)
 
 
 def _version(dist: str) -> str:

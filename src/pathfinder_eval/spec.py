@@ -103,7 +103,9 @@ class Outcome(_Frozen):
     """An indicator from the catalogue, or a data column (tidy data). With `numerator` and
     `denominator` the value is recomputed from the counts (scaled) and `column` names it.
     `plausible` ([low, high]) and `share` (numerator ≤ denominator; default: percent-scale
-    column outcomes) override what values are possible (data/plausibility.py)."""
+    column outcomes) override what values are possible (data/plausibility.py).
+    `expected_effect`: the relative change the evaluation expects or would care about
+    (−0.10: 10% lower), which the report sets beside what each analysis could detect."""
 
     indicator: str | None = None
     column: str | None = None
@@ -115,6 +117,7 @@ class Outcome(_Frozen):
     required: bool = True
     plausible: tuple[float, float] | None = None
     share: bool | None = None
+    expected_effect: float | None = Field(default=None, gt=-1.0)
 
     @field_validator("plausible")
     @classmethod

@@ -20,8 +20,13 @@ from pathfinder_eval.report.disclosure import DisclosureLog
 from pathfinder_eval.report.format import fmt, fmt_p, wrap
 from pathfinder_eval.report.plots import plot_trends, to_svg
 from pathfinder_eval.report.schematic import plot_schematic
-from pathfinder_eval.report.summary import headline, key_findings, robustness
-from pathfinder_eval.report.validity import validity
+from pathfinder_eval.report.summary import (
+    detectable_sentence,
+    headline,
+    key_findings,
+    robustness,
+)
+from pathfinder_eval.report.validity import dependence_statement, validity
 from pathfinder_eval.report.views import estimator_view
 
 LICENCE = (
@@ -176,6 +181,7 @@ def inference_rows(ev: Evaluation) -> list[dict[str, str]]:
             "estimator": entry(r.result.estimator).label,
             "inference": r.result.inference.label,
             "validity": validity(r.result.inference),
+            "dependence": dependence_statement(r.result.inference.dependence),
         }
     return list(rows.values())
 
@@ -221,9 +227,11 @@ def limitations(panel: ValidatedPanel) -> list[str]:
     if len(treated) < 20:
         out.append(
             f"Only {len(treated)} treated units: conventional cluster-robust inference "
-            "is unreliable with so few treated clusters, so the default inference uses "
-            "small-sample methods (see Methods: the inference used and when it is valid); "
-            "their wide intervals are the honest price of few pilot areas."
+            "is unreliable with so few treated clusters, so the default inference learns the "
+            "treated units' noise from the comparison units or uses small-sample methods (see "
+            "Methods: the inference used, why, and when it is valid). Even so, few pilot areas "
+            "can only detect large changes: each headline states the smallest change its "
+            "analysis could detect, and a change smaller than that may have gone unseen."
         )
     last = max(panel.periods)
     for cohort, group in treated.groupby("cohort"):
@@ -364,6 +372,8 @@ def _analysis(
     if res is None:
         return out
     out["inference"] = res.inference.label
+    out["dependence"] = dependence_statement(res.inference.dependence)
+    out["detectable"] = detectable_sentence(run.detectable, info.unit_label)
     out["n"] = f"{res.n_units} units ({res.n_treated} treated), {res.n_obs} unit-periods"
     out["warnings"] = list(res.warnings)
     out["rows"] = [

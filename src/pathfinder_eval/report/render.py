@@ -169,6 +169,7 @@ def results_document(ev: Evaluation) -> dict[str, Any]:
                 "outcome": run.outcome,
                 "estimator": run.analysis.estimator.value,
                 "inference": None,
+                "inference_used": None,
                 "estimates": [],
                 "diagnostics": {},
                 "warnings": [],
@@ -176,6 +177,7 @@ def results_document(ev: Evaluation) -> dict[str, Any]:
         )
         entry["status"] = run.status
         entry["note"] = run.note
+        entry["detectable"] = run.detectable.to_dict() if run.detectable else None
         analyses.append(entry)
     return {
         "schema_version": 1,

@@ -1,5 +1,6 @@
 """Executive summary and robustness views: headline results, key findings, estimators side by
-side. Wording never overstates: a result whose interval includes zero is described as such."""
+side. Wording never overstates: a result whose interval includes zero is described as such, with
+what the analysis could have detected, and never as evidence that the pilot had no effect."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from pathfinder_eval.estimators.did.facts import TwfeFacts
 from pathfinder_eval.evaluate import AnalysisRun, Evaluation
+from pathfinder_eval.inference.detectable import Detectable
 from pathfinder_eval.panel import OutcomeInfo
 from pathfinder_eval.registry import entry
 from pathfinder_eval.report.format import fmt, fmt_p
@@ -22,18 +24,96 @@ from pathfinder_eval.report.validity import short_inference
 MAX_FINDINGS = 5
 
 
-def evidence_statement(estimate: float, p: float, lo: float, hi: float, polarity: str) -> str:
-    """Plain words for the strength and direction of evidence (not a verdict on the pilot)."""
+def evidence_statement(
+    estimate: float,
+    p: float,
+    lo: float,
+    hi: float,
+    polarity: str,
+    detectable: Detectable | None = None,
+) -> str:
+    """Plain words for the strength and direction of evidence (not a verdict on the pilot).
+    Where the interval includes no change, what the analysis could have detected separates
+    "no clear change" from "this design could not have seen a change of the expected size"."""
     if not math.isfinite(p) or not (math.isfinite(lo) and math.isfinite(hi)):
         return "Not enough information to judge (no usable interval)"
     if lo <= 0.0 <= hi:
-        return "No clear evidence of a change: the interval includes no change"
+        return "No clear evidence of a change: the interval includes no change" + _power_clause(
+            detectable
+        )
     strength = "Strong evidence" if p < 0.01 else "Evidence"
     direction = "a decrease" if estimate < 0 else "an increase"
     if polarity == "neutral":
         return f"{strength} of {direction}"
     good = (estimate < 0) == (polarity == "lower_is_better")
     return f"{strength} of {direction} ({'favourable' if good else 'unfavourable'})"
+
+
+def detectable_text(d: Detectable | None) -> str:
+    """The MDES as the headline table shows it: '±x (y% of the pre-start mean)'."""
+    if d is None:
+        return "not computed (no standard error)"
+    rel = (
+        f" ({d.mdes_relative:.0%} of the pre-start mean)" if math.isfinite(d.mdes_relative) else ""
+    )
+    return f"±{fmt(d.mdes)}{rel}"
+
+
+def detectable_sentence(d: Detectable | None, unit_label: str) -> str:
+    """The results section's line on what the headline row could have detected."""
+    if d is None:
+        return (
+            "Minimum detectable effect not computed: this inference gives no standard error "
+            "(a randomisation or conformal test)."
+        )
+    unit = f" {unit_label}" if unit_label else ""
+    rel = (
+        f", {d.mdes_relative:.0%} of the treated units' mean before they started "
+        f"({fmt(d.baseline)})"
+        if math.isfinite(d.mdes_relative)
+        else ""
+    )
+    df = f"t({d.df:.1f})" if math.isfinite(d.df) else "normal"
+    line = (
+        f"Minimum detectable effect of the first row at 80% power (5% two-sided, {df} "
+        f"reference): ±{fmt(d.mdes)}{unit}{rel}."
+    )
+    if d.could_detect_expected is not None:
+        what = (
+            "effect injected into the simulated data"
+            if d.expected_source == "injected"
+            else ("expected effect stated in the design")
+        )
+        verdict = (
+            "detectable" if d.could_detect_expected else "smaller than this analysis can detect"
+        )
+        line += f" The {what} ({_signed(d.expected)}) is {verdict}."
+    return line
+
+
+def _power_clause(d: Detectable | None) -> str:
+    """Why "no clear evidence" is not "no effect": what the analysis could detect, against the
+    expected effect when the design states one."""
+    if d is None:
+        return ". This is not evidence that the pilot made no difference"
+    size = f"±{d.mdes_relative:.0%}" if math.isfinite(d.mdes_relative) else f"±{fmt(d.mdes)}"
+    expected = _signed(d.expected) + (" injected" if d.expected_source == "injected" else "")
+    if d.could_detect_expected is False:
+        return (
+            f", but this analysis could not have detected a change of the expected size "
+            f"({expected}): it had 80% power only for changes of about {size}. The pilot may "
+            "still have made a difference"
+        )
+    if d.could_detect_expected:
+        return (
+            f"; this analysis had at least 80% power for a change of the expected size "
+            f"({expected}; detectable {size}), so the data do not support a change that "
+            "large, though smaller changes cannot be ruled out"
+        )
+    return (
+        f"; this analysis could detect changes of about {size} with 80% power, and smaller "
+        "changes could go unseen. This is not evidence that the pilot made no difference"
+    )
 
 
 def main_row(run: AnalysisRun) -> Any | None:
@@ -63,8 +143,14 @@ def headline(ev: Evaluation, infos: dict[str, OutcomeInfo]) -> list[dict[str, st
                 "units": f"{run.result.n_treated} treated of {run.result.n_units}",
                 "method": entry(run.result.estimator).label,
                 "inference": short_inference(run.result.inference),
+                "detectable": detectable_text(run.detectable),
                 "evidence": evidence_statement(
-                    row["estimate"], row["p_value"], row["ci_lower"], row["ci_upper"], info.polarity
+                    row["estimate"],
+                    row["p_value"],
+                    row["ci_lower"],
+                    row["ci_upper"],
+                    info.polarity,
+                    run.detectable,
                 ),
                 "_p": float(row["p_value"]) if math.isfinite(row["p_value"]) else 1.0,
             }
@@ -137,3 +223,8 @@ def robustness(ev: Evaluation, infos: dict[str, OutcomeInfo]) -> dict[str, Any]:
             for p in ev.placebo
         ],
     }
+
+
+def _signed(share: float) -> str:
+    """A relative change with a typographic minus: −10%, +5%."""
+    return f"{share:+.0%}".replace("-", "−")

@@ -1,0 +1,110 @@
+"""What an analysis could have detected: the minimum detectable effect (MDES) of its headline
+estimate at 80% power and a 5% two-sided test, for the inference it used, on the panel it ran on.
+
+The test rejects when |estimate / SE| exceeds the t(df) critical value; if the estimate is
+unbiased with the standard error the analysis reports, estimate / SE follows a noncentral
+t(df, δ / SE) under a true effect δ, so power(δ) = P(|T| > t_crit). The MDES is the δ at which
+that power is 80% (scipy's noncentral t, solved by root finding; normal when the reference is
+normal). It is the textbook formula (Bloom 1995) with the analysis's own SE and df, so it moves
+with everything that moved them: the number of treated LAs, their sizes and the measured regional
+dependence. With the comparison-pooled variance the SE comes from the comparison LAs' noise, not
+from the treated LAs' outcomes, so the MDES does not depend on the effect the pilot had.
+
+tests/test_detectable.py checks it against the simulation that resamples real LA trajectories
+(power/panel_simulation.py): injecting the MDES gives about 80% power.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from scipy import optimize, stats
+
+POWER = 0.8
+ALPHA = 0.05
+
+ExpectedSource = Literal["design", "injected", ""]
+
+
+@dataclass(frozen=True)
+class Detectable:
+    """The MDES of one analysis's headline row. `mdes`: on the outcome's scale; `baseline`: the
+    treated units' mean before they started (NaN when unknown) and `mdes_relative` = mdes /
+    |baseline|; `expected`: the relative change the design expects (or the effect injected into
+    simulated data, `expected_source`), NaN when none is stated."""
+
+    mdes: float
+    df: float
+    baseline: float
+    expected: float = math.nan
+    expected_source: ExpectedSource = ""
+    power: float = POWER
+    alpha: float = ALPHA
+
+    @property
+    def mdes_relative(self) -> float:
+        if not math.isfinite(self.baseline) or self.baseline == 0:
+            return math.nan
+        return self.mdes / abs(self.baseline)
+
+    @property
+    def could_detect_expected(self) -> bool | None:
+        """Whether an effect of the expected size would have been detected with at least the
+        target power (None when no expected effect or no baseline)."""
+        if not (math.isfinite(self.expected) and math.isfinite(self.mdes_relative)):
+            return None
+        return abs(self.expected) >= self.mdes_relative
+
+    def to_dict(self) -> dict[str, Any]:
+        def clean(x: float) -> float | None:
+            return float(x) if math.isfinite(x) else None
+
+        return {
+            "mdes": clean(self.mdes),
+            "mdes_relative": clean(self.mdes_relative),
+            "baseline": clean(self.baseline),
+            "expected_effect": clean(self.expected),
+            "expected_source": self.expected_source or None,
+            "could_detect_expected": self.could_detect_expected,
+            "power": self.power,
+            "alpha": self.alpha,
+            "df": clean(self.df),
+            "basis": "noncentral t with the analysis's own standard error and df",
+        }
+
+
+def detectable_multiple(df: float, power: float = POWER, alpha: float = ALPHA) -> float:
+    """The MDES in standard errors: the noncentrality at which a two-sided level-`alpha` t(df)
+    test (normal when df is not finite) has the given power."""
+    if math.isfinite(df) and df > 0:
+        crit = stats.t.ppf(1 - alpha / 2, df)
+
+        def power_at(nc: float) -> float:
+            return stats.nct.sf(crit, df, nc) + stats.nct.cdf(-crit, df, nc)
+    else:
+        crit = stats.norm.ppf(1 - alpha / 2)
+
+        def power_at(nc: float) -> float:
+            return stats.norm.sf(crit - nc) + stats.norm.cdf(-crit - nc)
+
+    hi = crit + stats.norm.ppf(power) + 1.0
+    while power_at(hi) < power:
+        hi *= 2
+    return float(optimize.brentq(lambda nc: power_at(nc) - power, 0.0, hi, xtol=1e-10))
+
+
+def minimum_detectable(
+    std_error: float,
+    df: float,
+    baseline: float = math.nan,
+    expected: float = math.nan,
+    expected_source: ExpectedSource = "",
+) -> Detectable | None:
+    """The Detectable of a row with this SE and df (None when the row has no standard error:
+    permutation and conformal inference)."""
+    if not (math.isfinite(std_error) and std_error > 0):
+        return None
+    mdes = detectable_multiple(df) * std_error
+    return Detectable(mdes, df, baseline, expected, expected_source)
