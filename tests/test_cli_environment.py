@@ -112,7 +112,7 @@ def test_internal_error_is_one_line_unless_debugging(capsys, monkeypatch):
     def broken(*args, **kwargs):
         raise ZeroDivisionError("float division by zero")
 
-    monkeypatch.setattr("pathfinder_eval.evaluate.evaluate", broken)
+    monkeypatch.setattr("pathfinder_eval.pipeline.evaluate", broken)
     monkeypatch.delenv(cli.DEBUG_VARIABLE, raising=False)
     line = one_error_line(capsys, main(["run", str(TRIAL), "--out", "x"]), cli.EXIT_INTERNAL)
     assert line.startswith(

@@ -13,9 +13,9 @@ from statsmodels.stats.power import NormalIndPower, TTestPower
 
 from _data_paths import PUBLIC_DATA, needs_public_data
 from pathfinder_eval.estimators.did.twfe import TwoWayFixedEffects
-from pathfinder_eval.evaluate import describe_outcome, detectable
 from pathfinder_eval.inference.detectable import detectable_multiple, minimum_detectable
 from pathfinder_eval.panel import build_panel
+from pathfinder_eval.pipeline import describe_outcome, detectable
 from pathfinder_eval.power.panel_simulation import panel_resampler, simulate_panel_power
 from pathfinder_eval.report.summary import evidence_statement
 from pathfinder_eval.spec import load_design

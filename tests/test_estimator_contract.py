@@ -323,7 +323,7 @@ def test_cycle_finder_finds_a_circle():
     ],
 )
 def test_methods_table_states_the_method_actually_used(estimator, method, says, not_says, tmp_path):
-    from pathfinder_eval.evaluate import AnalysisRun, Evaluation
+    from pathfinder_eval.pipeline import AnalysisRun, Evaluation
     from pathfinder_eval.report.context import inference_rows
     from pathfinder_eval.results import Provenance
     from pathfinder_eval.spec import Analysis

@@ -215,7 +215,7 @@ def h2_ids(html: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def trial_context():
-    from pathfinder_eval.evaluate import evaluate
+    from pathfinder_eval.pipeline import evaluate
     from pathfinder_eval.report.context import build_context
     from pathfinder_eval.spec import load_design
 
@@ -258,7 +258,7 @@ def test_placebo_in_time_is_the_estimator_on_the_truncated_panel(family_help):
 
     from pathfinder_eval.estimators.did.callaway_santanna import CallawaySantAnna
     from pathfinder_eval.estimators.did.twfe import TwoWayFixedEffects
-    from pathfinder_eval.evaluate import prepare
+    from pathfinder_eval.pipeline import prepare
     from pathfinder_eval.report.format import fmt
     from pathfinder_eval.spec import load_design
 

@@ -14,8 +14,8 @@ from _data_paths import PUBLIC_DATA, needs_public_data
 from cli_helpers import check_error
 from pathfinder_eval.cli import main
 from pathfinder_eval.data.families import FAMILIES
-from pathfinder_eval.evaluate import describe_outcome
 from pathfinder_eval.panel import build_panel
+from pathfinder_eval.pipeline import describe_outcome
 from pathfinder_eval.power.panel_simulation import (
     lag1_autocorrelation,
     panel_resampler,

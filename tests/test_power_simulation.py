@@ -124,8 +124,8 @@ def test_fast_path_replicate_is_what_stepped_wedge_reports_on_the_same_cells(tri
 
     from pathfinder_eval.data.source import CELL_COLUMNS, LONG_COLUMNS, OutcomeData
     from pathfinder_eval.estimators.stepped_wedge.lmm_estimator import SteppedWedge
-    from pathfinder_eval.evaluate import describe_outcome
     from pathfinder_eval.panel import build_panel
+    from pathfinder_eval.pipeline import describe_outcome
     from pathfinder_eval.power.trial_simulation import _draw, _prepare
 
     fast = design_trial(trial)

@@ -24,7 +24,7 @@ from pathfinder_eval.estimators.stepped_wedge.lmm import (
     summarise_records,
 )
 from pathfinder_eval.estimators.stepped_wedge.lmm_estimator import SteppedWedge
-from pathfinder_eval.evaluate import build_estimator
+from pathfinder_eval.pipeline import build_estimator
 from pathfinder_eval.settings import Inference
 from pathfinder_eval.spec import load_design
 from sw_helpers import DATASETS, REF, ROOT, dense_deviance, dense_kr, panel_from_records, records

@@ -16,7 +16,7 @@ DESIGN = Path(__file__).resolve().parents[1] / "designs" / "examples" / "stepped
 
 @pytest.fixture(scope="module")
 def context():
-    from pathfinder_eval.evaluate import evaluate
+    from pathfinder_eval.pipeline import evaluate
     from pathfinder_eval.report.context import build_context
     from pathfinder_eval.spec import load_design
 

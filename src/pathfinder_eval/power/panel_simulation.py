@@ -44,8 +44,8 @@ from pathfinder_eval.data.load import load_outcomes
 from pathfinder_eval.data.source import Exclusion, OutcomeData
 from pathfinder_eval.errors import DataError, DesignError
 from pathfinder_eval.estimators.did.two_way import absorb_two_way
-from pathfinder_eval.evaluate import describe_outcome
 from pathfinder_eval.panel import ValidatedPanel, build_panel
+from pathfinder_eval.pipeline import describe_outcome
 from pathfinder_eval.power.simulate import SimulatedPower, simulate_power
 from pathfinder_eval.spec import DesignSpec, UnitLevel, Wave
 from pathfinder_eval.timeaxis import onset

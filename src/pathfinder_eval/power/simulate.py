@@ -21,8 +21,8 @@ from tqdm import tqdm
 from pathfinder_eval.data.load import synthetic_outcomes, trial_outcomes
 from pathfinder_eval.data.source import OutcomeData
 from pathfinder_eval.errors import DesignError
-from pathfinder_eval.evaluate import build_estimator, describe_outcome
 from pathfinder_eval.panel import build_panel
+from pathfinder_eval.pipeline import build_estimator, describe_outcome
 from pathfinder_eval.registry import entry
 from pathfinder_eval.spec import DesignSpec
 

@@ -45,9 +45,9 @@ from pathfinder_eval.estimators.stepped_wedge.lmm import (
     small_sample,
 )
 from pathfinder_eval.estimators.stepped_wedge.lmm_estimator import SteppedWedge
-from pathfinder_eval.evaluate import build_estimator
 from pathfinder_eval.inference.permutation import allocation_count
 from pathfinder_eval.inference.policy import default_lmm_method
+from pathfinder_eval.pipeline import build_estimator
 from pathfinder_eval.power.analytic import VarianceModel, cell_covariance, gls_precision, mdes
 from pathfinder_eval.power.design import trial_matrix
 from pathfinder_eval.power.simulate import SimulatedPower, _analysis_index

@@ -11,8 +11,8 @@ import pandas as pd
 
 from pathfinder_eval.data.catalogue import load_catalogue
 from pathfinder_eval.data.ees import SYMBOLS
-from pathfinder_eval.evaluate import Evaluation
 from pathfinder_eval.panel import OutcomeInfo, ValidatedPanel
+from pathfinder_eval.pipeline import Evaluation
 from pathfinder_eval.power.design import design_power
 from pathfinder_eval.registry import REGISTRY, entry
 from pathfinder_eval.report.consort import checklist

@@ -8,9 +8,9 @@ import math
 from typing import Any
 
 from pathfinder_eval.estimators.did.facts import TwfeFacts
-from pathfinder_eval.evaluate import AnalysisRun, Evaluation
 from pathfinder_eval.inference.detectable import Detectable
 from pathfinder_eval.panel import OutcomeInfo
+from pathfinder_eval.pipeline import AnalysisRun, Evaluation
 from pathfinder_eval.registry import entry
 from pathfinder_eval.report.format import fmt, fmt_p
 from pathfinder_eval.report.placebo_view import (
