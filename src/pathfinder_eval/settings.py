@@ -82,7 +82,7 @@ Method = Literal[
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class Inference(_Frozen):
@@ -140,7 +140,9 @@ class TwfeOptions(EstimatorSettings):
     name: ClassVar[str] = "twfe"
 
     weighted: Flag = False
+    """Weight cells by their denominators (e.g. child population)."""
     leave_one_out: Flag = True
+    """Re-fit without each treated unit in turn (robustness)."""
 
     inference_methods: ClassVar[frozenset[str]] = frozenset(
         {
@@ -173,10 +175,15 @@ class EventStudyOptions(EstimatorSettings):
     name: ClassVar[str] = "event_study"
 
     min_lead: Whole = Field(default=-4, le=-1)
+    """Earliest lead; earlier relative times are binned into it."""
     max_lag: Whole = Field(default=3, ge=0)
+    """Latest lag; later relative times are binned into it."""
     reference: Whole = -1
+    """The omitted relative time (a lead from min_lead to -1)."""
     weighted: Flag = False
+    """Weight cells by their denominators."""
     sensitivity: Flag = False
+    """Add Rambachan & Roth's robust intervals for the first post-period."""
 
     inference_methods: ClassVar[frozenset[str]] = frozenset(
         {"default", "cluster_robust", "cr2", "pooled"}
@@ -198,12 +205,19 @@ class SteppedWedgeOptions(EstimatorSettings):
     name: ClassVar[str] = "stepped_wedge"
 
     model: Structure = "nested_exchangeable"
+    """Random-effects structure: nested_exchangeable, hussey_hughes or exponential_decay."""
     effect: Shape = "immediate"
+    """Effect shape: immediate, exposure_time or spline."""
     tate_window: Whole | None = Field(default=None, ge=1)
+    """Exposure periods averaged into the time-averaged effect (default all)."""
     period_effects: PeriodEffects = "categorical"
+    """Secular trend: categorical, linear or spline."""
     exposure_knots: Whole = Field(default=SPLINE_KNOTS, ge=2)
+    """Knots of the exposure-time spline (effect: spline)."""
     period_knots: Whole = Field(default=SPLINE_KNOTS, ge=2)
+    """Knots of the period spline (period_effects: spline)."""
     randomisation_statistic: Statistic = "model_based"
+    """Statistic of the randomisation test: model_based or within_period."""
 
     inference_methods: ClassVar[frozenset[str]] = frozenset(
         {"default", "kenward_roger", "satterthwaite", "model_based", "randomisation"}
@@ -216,10 +230,15 @@ class SteppedWedgeGeeOptions(EstimatorSettings):
     name: ClassVar[str] = "stepped_wedge_gee"
 
     family: GeeFamily = "gaussian"
+    """Outcome family: gaussian, binomial or poisson (population offset)."""
     correlation: Correlation = "nested_exchangeable"
+    """Working correlation: nested_exchangeable, exchangeable, exponential_decay or independence."""
     effect: Literal["immediate", "exposure_time"] = "immediate"
+    """Effect shape: immediate or exposure_time."""
     tate_window: Whole | None = Field(default=None, ge=1)
+    """Exposure periods averaged into the time-averaged effect (default all)."""
     correlation_method: CorrelationMethod = "maee"
+    """How correlations are estimated: maee (as geeCRT), gee or moment."""
 
     inference_methods: ClassVar[frozenset[str]] = frozenset(
         {"default", "model_based", "sandwich", "kauermann_carroll", "mancl_derouen", "fay_graubard"}
@@ -232,10 +251,15 @@ class SteppedWedgeGlmmOptions(EstimatorSettings):
     name: ClassVar[str] = "stepped_wedge_glmm"
 
     family: GlmmFamily = "binomial"
+    """Outcome family: binomial (logit) or poisson (log, population offset)."""
     model: Structure = "hussey_hughes"
+    """Random-effects structure: hussey_hughes, nested_exchangeable or exponential_decay."""
     effect: Literal["immediate", "exposure_time"] = "immediate"
+    """Effect shape: immediate or exposure_time."""
     tate_window: Whole | None = Field(default=None, ge=1)
+    """Exposure periods averaged into the time-averaged effect (default all)."""
     quadrature_points: Whole = Field(default=1, ge=1, le=MAX_QUADRATURE_POINTS)
+    """1: Laplace; more: adaptive Gauss-Hermite (hussey_hughes only)."""
 
     inference_methods: ClassVar[frozenset[str]] = frozenset({"default", "model_based"})
 
@@ -260,16 +284,27 @@ class CallawaySantAnnaOptions(EstimatorSettings):
     name: ClassVar[str] = "callaway_santanna"
 
     control_group: ControlGroup = "never_treated"
+    """Comparison units: never_treated or not_yet_treated."""
     method: GroupTimeMethod = "dr"
+    """Estimation method, as R did: dr, ipw or reg."""
     anticipation: Whole = Field(default=0, ge=0)
+    """Periods of anticipation before the start."""
     base_period: BasePeriod = "varying"
+    """Pre-period comparisons: varying or universal."""
     aggregation: AggregationKind = "dynamic"
+    """Aggregation reported after the simple ATT: dynamic, simple, group or calendar."""
     covariates: tuple[str, ...] = ()
+    """Time-invariant covariate columns (from the first period)."""
     weighted: Flag = False
+    """Weight units by their denominators."""
     balance_e: Whole | None = Field(default=None, ge=0)
+    """Keep only cohorts observed for this many post-periods (dynamic)."""
     min_e: Number = -math.inf
+    """Earliest event time of the dynamic aggregation."""
     max_e: Number = math.inf
+    """Latest event time of the dynamic aggregation."""
     bootstrap_draws: Whole = Field(default=0, ge=0)
+    """Multiplier bootstrap draws (0: analytic; used by multiplier_bootstrap)."""
 
     inference_methods: ClassVar[frozenset[str]] = frozenset(
         {"default", "cluster_robust", "multiplier_bootstrap", "pooled", "cohort_stratified"}
@@ -291,7 +326,9 @@ class SunAbrahamOptions(EstimatorSettings):
     name: ClassVar[str] = "sun_abraham"
 
     control: SunAbrahamControl = "never_treated"
+    """Comparison cohort: never_treated or last_treated."""
     share_uncertainty: Flag = False
+    """Add the cohort shares' delta-method term (CR1 only)."""
 
     inference_methods: ClassVar[frozenset[str]] = frozenset(
         {"default", "cluster_robust", "cr2", "pooled", "cohort_stratified"}
@@ -305,7 +342,9 @@ class ImputationOptions(EstimatorSettings):
     name: ClassVar[str] = "imputation"
 
     leave_out: Flag = False
+    """BJS's leave-out variance (with cluster_robust)."""
     pretrend_leads: Whole = Field(default=3, ge=0)
+    """Leads in the pre-trend test (0: none)."""
 
     inference_methods: ClassVar[frozenset[str]] = frozenset(
         {"default", "cluster_robust", "pooled", "cohort_stratified"}
@@ -318,6 +357,7 @@ class BaconOptions(EstimatorSettings):
     name: ClassVar[str] = "bacon"
 
     balance: Flag = True
+    """Drop units missing any period (counted) rather than refuse the panel."""
 
     inference_methods: ClassVar[frozenset[str]] = frozenset({"default", "cluster_robust"})
 
@@ -329,7 +369,9 @@ class SyntheticControlOptions(EstimatorSettings):
     name: ClassVar[str] = "synthetic_control"
 
     predictors: tuple[str, ...] = ()
+    """Other outcomes entered as pre-period means (V chosen from the data)."""
     conformal_grid: Whole = Field(default=41, ge=3)
+    """Points of the conformal confidence set's search."""
 
     inference_methods: ClassVar[frozenset[str]] = frozenset({"default", "randomisation"})
 
@@ -341,8 +383,11 @@ class SyntheticDidOptions(EstimatorSettings):
     name: ClassVar[str] = "synthetic_did"
 
     method: SynthMethod = "sdid"
+    """Weights: sdid, sc or did."""
     variance: SynthVariance = "default"
+    """default (inference/policy.py), pooled, placebo, jackknife or bootstrap."""
     replications: Whole = Field(default=200, ge=2)
+    """Draws of the placebo or bootstrap variance."""
 
     inference_methods: ClassVar[frozenset[str]] = frozenset({"default", "randomisation", "pooled"})
 

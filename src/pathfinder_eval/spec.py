@@ -159,10 +159,13 @@ class TidyColumns(_Frozen):
     """Column names of tidy data and individual records. For records (data.source: records),
     `covariates` are individual-level numeric adjustment variables and `individual` identifies
     people measured in several periods (a closed cohort); either keeps the records for the
-    stepped-wedge model's individual-level path."""
+    stepped-wedge model's individual-level path. `region`: each unit's region (for the
+    regional dependence of the comparison-pooled variance; LA-level data without it take the
+    region from the LA lookup)."""
 
     unit: str = "unit"
     period: str = "period"
+    region: str | None = None
     treatment: str | None = None
     weight: str | None = None
     individual: str | None = None

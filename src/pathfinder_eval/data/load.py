@@ -29,8 +29,11 @@ from pathfinder_eval.spec import DesignSpec, Outcome, TidyColumns, UnitLevel
 from pathfinder_eval.timeaxis import EXAMPLE_LABEL, TimeAxis, onset, parse_period
 
 
-def load_outcomes(spec: DesignSpec, data: Path | None, seed: int) -> OutcomeData:
-    """Read the outcome data for a design (see module docstring for the choice)."""
+def load_outcomes(spec: DesignSpec, data: Path | pd.DataFrame | None, seed: int) -> OutcomeData:
+    """Read the outcome data for a design (see module docstring for the choice); a DataFrame
+    (the Python API) is read as the design's tidy data or individual records."""
+    if isinstance(data, pd.DataFrame):
+        return _frame(spec, data)
     from_design = data is None
     if data is None:
         if spec.data.source == "synthetic":
@@ -68,8 +71,31 @@ def load_outcomes(spec: DesignSpec, data: Path | None, seed: int) -> OutcomeData
     return tidy_outcomes(spec, data)
 
 
+FRAME = "data frame"
+
+
+def frame_sha(frame: pd.DataFrame) -> str:
+    """A stable hash of a frame's values and column names, for provenance."""
+    h = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    h.update("\x1f".join(map(str, frame.columns)).encode())
+    return h.hexdigest()
+
+
+def _frame(spec: DesignSpec, frame: pd.DataFrame) -> OutcomeData:
+    frame = frame.reset_index(drop=True)
+    if spec.data.source == "records":
+        return replace(records_frame(spec, frame, "data"), files=((FRAME, frame_sha(frame)),))
+    return frame_outcomes(spec, frame, "data", FRAME, frame_sha(frame))
+
+
 def records_file(spec: DesignSpec, path: Path) -> OutcomeData:
     """Individual records (data.source: records), one row per person, summarised per cell."""
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    return replace(records_frame(spec, read_tidy(path), str(path)), files=((path.name, sha),))
+
+
+def records_frame(spec: DesignSpec, raw: pd.DataFrame, file: str) -> OutcomeData:
+    """Individual records from a frame (a file read, or one passed to the Python API)."""
     outcomes = {}
     for i, o in enumerate(spec.outcomes):
         if o.column is None or o.numerator or o.denominator:
@@ -81,18 +107,16 @@ def records_file(spec: DesignSpec, path: Path) -> OutcomeData:
             )
         outcomes[o.id] = o.column
     cols = spec.data.columns
-    data = records_outcomes(
-        read_tidy(path),
+    return records_outcomes(
+        raw,
         cols.unit,
         cols.period,
         outcomes,
-        str(path),
+        file,
         lambda v: parse_period(spec.time.axis, v),
         cols.covariates,
         cols.individual,
     )
-    sha = hashlib.sha256(path.read_bytes()).hexdigest()
-    return replace(data, files=((path.name, sha),))
 
 
 def _indicator_ids(spec: DesignSpec, source: str) -> list[str]:
@@ -192,9 +216,16 @@ def _has_family(folder: Path, indicator: str) -> bool:
 
 def tidy_outcomes(spec: DesignSpec, path: Path) -> OutcomeData:
     """Tidy data: map the design's columns to the long form, checking each value."""
-    raw = read_tidy(path)
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    return frame_outcomes(spec, read_tidy(path), str(path), path.name, sha)
+
+
+def frame_outcomes(
+    spec: DesignSpec, raw: pd.DataFrame, file: str, source: str, sha: str
+) -> OutcomeData:
+    """A tidy data frame (a file read, or one passed to the Python API) in the long form,
+    checking each value; `file` names it in errors, `source` in the rows, `sha` its hash."""
     cols: TidyColumns = spec.data.columns
-    file = str(path)
     needed = [cols.unit, cols.period]
     for o in spec.outcomes:
         from_counts = bool(o.numerator and o.denominator)
@@ -209,8 +240,7 @@ def tidy_outcomes(spec: DesignSpec, path: Path) -> OutcomeData:
                 where="outcomes",
                 fix="write '- column: <name>' for tidy data",
             )
-    if cols.treatment:
-        needed.append(cols.treatment)
+    needed += [c for c in (cols.treatment, cols.region) if c]
     for c in needed:
         if c not in raw.columns:
             close = [x for x in raw.columns if x.lower() == c.lower()]
@@ -238,14 +268,21 @@ def tidy_outcomes(spec: DesignSpec, path: Path) -> OutcomeData:
     frames = []
     rows = np.arange(1, len(raw) + 1).astype(str)
     for o in spec.outcomes:
-        frames.append(_tidy_outcome(raw, o, path.name, rows, units, periods))
+        frames.append(_tidy_outcome(raw, o, source, rows, units, periods))
     frame = pd.concat(frames, ignore_index=True)
     meta = pd.DataFrame({"unit": sorted(set(units))})
-    names = dict(zip(la_table()["la_code"], la_table()["la_name"], strict=False))
+    table = la_table()
+    names = dict(zip(table["la_code"], table["la_name"], strict=False))
     meta["name"] = meta["unit"].map(lambda u: names.get(u, u))
-    meta["region"] = ""
-    sha = hashlib.sha256(path.read_bytes()).hexdigest()
-    return OutcomeData(frame, meta, "tidy", ((path.name, sha),))
+    if cols.region:
+        given = raw[cols.region].astype("string").fillna("").groupby(units.to_numpy()).first()
+        meta["region"] = meta["unit"].map(given).fillna("")
+    elif spec.unit_level is UnitLevel.LOCAL_AUTHORITY:
+        regions = dict(zip(table["la_code"], table["region_name"], strict=False))
+        meta["region"] = meta["unit"].map(lambda u: regions.get(u, ""))
+    else:
+        meta["region"] = ""
+    return OutcomeData(frame, meta, "tidy", ((source, sha),))
 
 
 def _tidy_outcome(
