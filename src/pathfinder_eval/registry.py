@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pathfinder_eval.estimator_labels import LABELS
 from pathfinder_eval.estimators.did.bacon import BaconDecomposition
 from pathfinder_eval.estimators.did.callaway_santanna import CallawaySantAnna
 from pathfinder_eval.estimators.did.imputation import Imputation
@@ -36,18 +37,19 @@ class Entry:
 REGISTRY: dict[Estimator, Entry] = {
     Estimator.DESCRIPTIVE: Entry(
         None,
-        "Descriptive trends",
+        LABELS["descriptive"],
         "",
         "descriptive",
     ),
     Estimator.TWFE: Entry(
         TwoWayFixedEffects,
-        "Two-way fixed-effects DiD (conventional benchmark)",
+        LABELS["twfe"],
         (
             "Linear regression of the outcome on a treatment indicator with LA and period fixed "
-            "effects, fitted by ordinary least squares (linearmodels PanelOLS); with fewer than "
-            "20 treated LAs CR2 standard errors with Bell-McCaffrey degrees of freedom, otherwise"
-            " clustered by unit (CR1) with a t(G−1) reference. With staggered starts and effects "
+            "effects, fitted by ordinary least squares (linearmodels PanelOLS); the default "
+            "inference is chosen for the design (the comparison-pooled variance with few treated "
+            "LAs or a regional concentration, CR2 with Bell-McCaffrey degrees of freedom below 20"
+            " treated, CR1 above; see Inference used). With staggered starts and effects "
             "that vary over time this estimator can be biased (Goodman-Bacon 2021); it is shown "
             "as the conventional benchmark."
         ),
@@ -56,24 +58,24 @@ REGISTRY: dict[Estimator, Entry] = {
     ),
     Estimator.TWFE_POISSON: Entry(
         PoissonTWFE,
-        "Poisson two-way fixed effects on counts (log rate ratio)",
+        LABELS["twfe_poisson"],
         "",
         "did",
     ),
     Estimator.EVENT_STUDY: Entry(
         EventStudy,
-        "Two-way fixed-effects event study (conventional benchmark)",
+        LABELS["event_study"],
         (
             "Two-way fixed-effects regression on indicators of periods since start (endpoints "
-            "binned, the period before start as reference) with CR2 standard errors and Bell-"
-            "McCaffrey degrees of freedom when fewer than 20 LAs are treated (CR1 otherwise); a "
-            "joint Wald test of the pre-period coefficients checks for differential pre-trends."
+            "binned, the period before start as reference), the default inference chosen for the "
+            "design as for TWFE (see Inference used); a joint Wald test of the pre-period "
+            "coefficients checks for differential pre-trends."
         ),
         "did",
     ),
     Estimator.STEPPED_WEDGE: Entry(
         SteppedWedge,
-        "Stepped-wedge linear mixed model (REML, period effects)",
+        LABELS["stepped_wedge"],
         (
             "Linear mixed model for the individual outcomes with period effects (categorical by "
             "default; linear or a natural cubic spline on request) and an intervention effect "
@@ -93,7 +95,7 @@ REGISTRY: dict[Estimator, Entry] = {
     ),
     Estimator.STEPPED_WEDGE_GEE: Entry(
         SteppedWedgeGEE,
-        "Stepped-wedge GEE (bias-corrected sandwich, t reference)",
+        LABELS["stepped_wedge_gee"],
         (
             "Generalised estimating equations for the individual outcomes (identity, logit or log"
             " link) with period effects and the intervention effect; working correlation nested "
@@ -108,7 +110,7 @@ REGISTRY: dict[Estimator, Entry] = {
     ),
     Estimator.STEPPED_WEDGE_GLMM: Entry(
         SteppedWedgeGLMM,
-        "Stepped-wedge generalised linear mixed model (maximum likelihood)",
+        LABELS["stepped_wedge_glmm"],
         (
             "Generalised linear mixed model for binary outcomes (binomial, logit link) or counts "
             "(Poisson, log link with the population as offset) on cluster-period cells, with "
@@ -122,16 +124,17 @@ REGISTRY: dict[Estimator, Entry] = {
     ),
     Estimator.CALLAWAY_SANTANNA: Entry(
         CallawaySantAnna,
-        "Callaway & Sant'Anna (2021) group-time ATTs",
+        LABELS["callaway_santanna"],
         (
             "Group-time average effects ATT(g,t) for each start cohort g and period t, each a 2×2"
             " comparison with never-treated (or not-yet-treated) LAs from the period before the "
             "start, by doubly robust, inverse-probability-weighted or outcome-regression "
             "estimation (Callaway & Sant'Anna 2021, J. Econometrics 225:200–230; as R's did), "
             "aggregated with explicit weights (overall, by event time, cohort or calendar "
-            "period); with fewer than 20 treated LAs a cohort-stratified variance with Bell-"
-            "McCaffrey degrees of freedom (each cohort's variance estimated within it), otherwise"
-            " standard errors from the influence functions clustered by LA, or the multiplier "
+            "period); the default inference is chosen for the design (the comparison-pooled "
+            "variance with few treated LAs or a regional concentration, else below 20 treated a "
+            "cohort-stratified variance with Bell-McCaffrey degrees of freedom), otherwise "
+            "standard errors from the influence functions clustered by LA, or the multiplier "
             "bootstrap with uniform bands; pre-test of parallel trends on the pre-start cells."
         ),
         "did",
@@ -139,32 +142,34 @@ REGISTRY: dict[Estimator, Entry] = {
     ),
     Estimator.SUN_ABRAHAM: Entry(
         SunAbraham,
-        "Sun & Abraham (2021) interaction-weighted event study",
+        LABELS["sun_abraham"],
         (
             "Interaction-weighted event study (Sun & Abraham 2021, J. Econometrics 225:175–199): "
             "cohort-by-relative-period effects estimated against never-treated units with unit "
-            "and period fixed effects, averaged over cohorts with their sample shares; with fewer"
-            " than 20 treated LAs the cohort-stratified variance with Bell-McCaffrey degrees of "
-            "freedom (balanced panels) or CR2, otherwise standard errors clustered by unit (CR1)."
+            "and period fixed effects, averaged over cohorts with their sample shares; the "
+            "default inference is chosen for the design (the comparison-pooled variance with few "
+            "treated LAs or a regional concentration, else below 20 treated the cohort-stratified"
+            " variance or CR2), otherwise standard errors clustered by unit (CR1)."
         ),
         "did",
     ),
     Estimator.IMPUTATION: Entry(
         Imputation,
-        "Imputation DiD (Borusyak, Jaravel & Spiess 2024)",
+        LABELS["imputation"],
         (
             "Imputation estimator (Borusyak, Jaravel & Spiess 2024, Rev. Econ. Stud.): unit and "
             "period effects fitted on untreated observations only, the untreated outcome imputed "
             "for each treated cell and the differences averaged; their conservative clustered "
-            "variance (Theorem 3), with fewer than 20 treated LAs averaged over each row's cells "
-            "with each unit left out and Bell-McCaffrey degrees of freedom, otherwise with a "
-            "t(G−1) reference; a pre-trend test on untreated cells."
+            "variance (Theorem 3) with a t(G−1) reference, unless the default chooses for the "
+            "design the comparison-pooled variance (few treated LAs or a regional concentration) "
+            "or, below 20 treated, the leave-one-out version with Bell-McCaffrey degrees of "
+            "freedom; a pre-trend test on untreated cells."
         ),
         "did",
     ),
     Estimator.BACON: Entry(
         BaconDecomposition,
-        "Goodman-Bacon (2021) decomposition of the TWFE estimate",
+        LABELS["bacon"],
         (
             "Goodman-Bacon (2021, J. Econometrics 225:254–277) decomposition of the two-way "
             "fixed-effects estimate into every 2×2 comparison (earlier vs later treated, later vs"
@@ -176,7 +181,7 @@ REGISTRY: dict[Estimator, Entry] = {
     ),
     Estimator.SYNTHETIC_CONTROL: Entry(
         SyntheticControl,
-        "Synthetic control (Abadie, Diamond & Hainmueller 2010)",
+        LABELS["synthetic_control"],
         (
             "For each treated unit, convex weights on comparison units that best reproduce its "
             "pre-period outcomes (equal weight on every pre-period outcome); the gap after the "
@@ -189,13 +194,15 @@ REGISTRY: dict[Estimator, Entry] = {
     ),
     Estimator.SYNTHETIC_DID: Entry(
         SyntheticDiD,
-        "Synthetic difference-in-differences (Arkhangelsky et al. 2021)",
+        LABELS["synthetic_did"],
         (
             "Synthetic difference-in-differences: unit and time weights chosen so that weighted "
             "comparison units track the treated units before the start, then a weighted DiD "
             "(Arkhangelsky, Athey, Hirshberg, Imbens & Wager 2021, AER 111:4088–4118, with the "
-            "paper's regularisation); standard error from placebo re-assignments of treatment to "
-            "comparison units (their Algorithm 4), normal reference."
+            "paper's regularisation); by default the comparison-pooled variance of the weighted "
+            "contrast (the weights held fixed; size- and region-aware, t reference), or the "
+            "placebo variance from re-assignments of treatment to comparison units (their "
+            "Algorithm 4, normal reference) when too few donors have complete series."
         ),
         "synthetic",
     ),

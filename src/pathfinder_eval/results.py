@@ -5,10 +5,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 from pathfinder_eval.errors import EstimationError
 
@@ -203,6 +206,27 @@ class EffectEstimates:
     def to_frame(self) -> pd.DataFrame:
         """A copy of the tidy table (fixed columns)."""
         return self.table.copy()
+
+    def summary(self) -> str:
+        """A plain-text table: estimates, SE, df, interval, p-value, the inference used and
+        why, the units and the warnings (display.py)."""
+        from pathfinder_eval.display import summary
+
+        return summary(self)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def _repr_html_(self) -> str:
+        from pathfinder_eval.display import to_html
+
+        return to_html(self)
+
+    def plot(self) -> Figure:
+        """A matplotlib figure of the estimates and their intervals (display.py)."""
+        from pathfinder_eval.display import plot
+
+        return plot(self)
 
     def require_finite(self) -> EffectEstimates:
         """Self, or EstimationError when an estimate is not a finite number or a standard
