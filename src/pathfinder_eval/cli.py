@@ -201,8 +201,8 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
         return _las()
     if args.command == "replicate":
         return _replicate(args)
-    from pathfinder_eval.evaluate import evaluate, prepare
     from pathfinder_eval.panel import CHECKS
+    from pathfinder_eval.pipeline import evaluate, prepare
     from pathfinder_eval.spec import load_design
 
     spec = load_design(args.design)
@@ -219,14 +219,11 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
         return 0
 
     from pathfinder_eval.output import write_atomically
-    from pathfinder_eval.report.context import build_context
-    from pathfinder_eval.report.render import render_html, results_document, to_json
+    from pathfinder_eval.report.render import report_files
 
     command = "pathfinder-eval " + shlex.join(argv)
     ev = evaluate(spec, args.data, args.seed, command)
-    html = render_html(build_context(ev), args.templates)
-    document = to_json(results_document(ev))
-    paths = write_atomically(args.out, {f"{spec.name}.html": html, f"{spec.name}.json": document})
+    paths = write_atomically(args.out, report_files(ev, args.templates))
     for path in paths:
         print(f"wrote {path}")
     return 0

@@ -1,1 +1,9 @@
-"""Presentation: view data (with disclosure control), charts and templated HTML."""
+"""Presentation: view data (with disclosure control), charts and templated HTML.
+
+Also callable: `pathfinder_eval.report(evaluation, out, templates=None)` writes an evaluation's
+HTML report and results JSON into `out` as the `run` command does (`pathfinder_eval.api.report`).
+"""
+
+from pathfinder_eval.callable_package import make_callable
+
+make_callable(__name__)

@@ -12,7 +12,8 @@ import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from pathfinder_eval.errors import PathfinderError
-from pathfinder_eval.evaluate import Evaluation
+from pathfinder_eval.pipeline import Evaluation
+from pathfinder_eval.report.context import build_context
 from pathfinder_eval.robustness import placebo_document
 
 REPORT_TEMPLATE = "report.html.j2"
@@ -212,3 +213,12 @@ def results_document(ev: Evaluation) -> dict[str, Any]:
 
 def to_json(document: dict[str, Any]) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def report_files(ev: Evaluation, templates: Path | None = None) -> dict[str, str]:
+    """The evaluation report's files by name: `<design>.html` and `<design>.json`."""
+    name = ev.panel.spec.name
+    return {
+        f"{name}.html": render_html(build_context(ev), templates),
+        f"{name}.json": to_json(results_document(ev)),
+    }

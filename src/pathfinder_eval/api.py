@@ -1,0 +1,686 @@
+"""The Python face: one call per analysis on a long pandas DataFrame.
+
+Each function builds the same typed design, panel and estimator a design file builds and calls
+the same `fit` (one engine): `pe.callaway_santanna(df, outcome="y", unit="id", time="year",
+first_treated="g")` runs exactly what a design file with `estimator: callaway_santanna` runs on
+that data. Option names and defaults are the design file's `options`; `inference` is its
+`inference.method`. Bad input raises a `pathfinder_eval.errors.PathfinderError` (DataError,
+DesignError, EstimationError) naming the argument, column, row and fix.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+import typing
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pathfinder_eval.data.load import load_outcomes
+from pathfinder_eval.errors import DataError, DesignError
+from pathfinder_eval.estimators import checked_fit
+from pathfinder_eval.estimators.did.did2x2 import did_2x2 as estimate_2x2
+from pathfinder_eval.inference.honest_did import (
+    SensitivityResult,
+    sensitivity_rm,
+    sensitivity_sd,
+)
+from pathfinder_eval.output import write_atomically
+from pathfinder_eval.panel import build_panel
+from pathfinder_eval.pipeline import Evaluation, describe_outcome
+from pathfinder_eval.pipeline import evaluate as run_design
+from pathfinder_eval.power import analytic
+from pathfinder_eval.power.analytic import VarianceModel, gls_precision
+from pathfinder_eval.registry import entry
+from pathfinder_eval.report.render import report_files
+from pathfinder_eval.results import EffectEstimates
+from pathfinder_eval.settings import OPTIONS, Inference
+from pathfinder_eval.spec import (
+    Analysis,
+    Comparison,
+    DataSpec,
+    DesignSpec,
+    Outcome,
+    TidyColumns,
+    TimeSpec,
+    Wave,
+    load_design,
+)
+
+
+def fit_frame(
+    estimator: str,
+    data: pd.DataFrame,
+    *,
+    outcome: str,
+    unit: str,
+    time: str,
+    first_treated: str | None = None,
+    treatment: str | None = None,
+    region: str | None = None,
+    inference: str | Inference = "default",
+    level: float = 0.95,
+    seed: int = 0,
+    **options: Any,
+) -> EffectEstimates:
+    """Fit a DiD or synthetic `estimator` (a design-file estimator name) on a long frame, one
+    row per unit and period: the shared body of the per-estimator functions."""
+    frame = _checked_frame(data, outcome=outcome, unit=unit, time=time, region=region)
+    starts = _starts(frame, unit, time, first_treated, treatment, "first_treated")
+    spec = _design(
+        estimator,
+        outcome,
+        starts,
+        level,
+        seed,
+        pilot="custom",
+        pool="never_treated",
+        data=DataSpec(
+            source="tidy",
+            columns=TidyColumns(unit=unit, period=time, region=region, treatment=treatment),
+        ),
+    )
+    return _run(spec, frame, estimator, inference, level, seed, options)
+
+
+def fit_records(
+    estimator: str,
+    data: pd.DataFrame,
+    *,
+    outcome: str,
+    cluster: str,
+    period: str,
+    start: str | None = None,
+    treatment: str | None = None,
+    covariates: tuple[str, ...] = (),
+    individual: str | None = None,
+    inference: str | Inference = "default",
+    level: float = 0.95,
+    seed: int = 0,
+    **options: Any,
+) -> EffectEstimates:
+    """Fit a stepped-wedge `estimator` on individual records (one row per person and period),
+    summarised exactly per cluster-period as a design file with `data.source: records` does."""
+    frame = _checked_frame(data, outcome=outcome, unit=cluster, time=period)
+    starts = _starts(frame, cluster, period, start, treatment, "start")
+    spec = _design(
+        estimator,
+        outcome,
+        starts,
+        level,
+        seed,
+        pilot="trial",
+        pool="not_yet_treated",
+        data=DataSpec(
+            source="records",
+            columns=TidyColumns(
+                unit=cluster,
+                period=period,
+                covariates=tuple(covariates),
+                individual=individual,
+            ),
+        ),
+    )
+    return _run(spec, frame, estimator, inference, level, seed, options)
+
+
+def _design(
+    estimator: str,
+    outcome: str,
+    starts: dict[int, list[str]],
+    level: float,
+    seed: int,
+    *,
+    pilot: str,
+    pool: str,
+    data: DataSpec,
+) -> DesignSpec:
+    """The design a design file would hold for this call: units on a period axis, the
+    rollout read from the data, one outcome column and one analysis."""
+    return DesignSpec(
+        name="api",
+        title=f"{estimator} on a data frame",
+        pilot=pilot,
+        unit_level="cluster",
+        time=TimeSpec(axis="period"),
+        rollout=tuple(
+            Wave(wave=f"start {s}", start=s, units=tuple(us)) for s, us in sorted(starts.items())
+        ),
+        comparison=Comparison(pool=pool, min_units=1),
+        outcomes=(Outcome(column=outcome),),
+        analyses=(Analysis(id=estimator, estimator=estimator, level=level),),
+        data=data,
+        seed=seed,
+    )
+
+
+def _run(
+    spec: DesignSpec,
+    frame: pd.DataFrame,
+    estimator: str,
+    inference: str | Inference,
+    level: float,
+    seed: int,
+    options: dict[str, Any],
+) -> EffectEstimates:
+    """The pipeline's own steps: typed options, the validated panel, the checked fit."""
+    model = entry(estimator).cls
+    if not isinstance(inference, Inference):
+        if inference not in model.inference_methods:
+            raise DesignError(
+                f"inference method {inference!r} is not available for {estimator}",
+                where="argument inference",
+                fix=f"use one of {', '.join(sorted(model.inference_methods))}",
+            )
+        inference = Inference(method=inference)
+    est = model(**options, inference=inference, seed=seed)
+    panel = build_panel(spec, load_outcomes(spec, frame, seed), describe_outcome(spec))
+    return checked_fit(est, panel, spec.outcomes[0].id, estimator, level)
+
+
+def evaluate(
+    design: str | Path | DesignSpec,
+    data: str | Path | pd.DataFrame | None = None,
+    seed: int | None = None,
+) -> Evaluation:
+    """Run every analysis a design file lists: the `run` command without writing files.
+
+    Parameters
+    ----------
+    design : str, Path or DesignSpec
+        A design file (designs/*.yaml) or a loaded design.
+    data : str, Path or pandas.DataFrame, optional
+        A folder of DfE EES CSVs, a tidy file, or a DataFrame read as the design's tidy data
+        or individual records (default: the design's own data source).
+    seed : int, optional
+        Overrides the design's seed.
+
+    Returns
+    -------
+    Evaluation
+        `.runs` (one AnalysisRun per analysis and outcome: `.result`, `.detectable`), the
+        validated `.panel` and `.provenance`; pass it to `report`.
+    """
+    spec = design if isinstance(design, DesignSpec) else load_design(design)
+    source = Path(data) if isinstance(data, str | Path) else data
+    shown = "a DataFrame" if isinstance(data, pd.DataFrame) else repr(str(data)) if data else ""
+    command = f"pathfinder_eval.evaluate({spec.path or spec.name!r}{', ' + shown if shown else ''})"
+    return run_design(spec, source, seed, command)
+
+
+def report(
+    evaluation: Evaluation, out: str | Path, templates: str | Path | None = None
+) -> list[Path]:
+    """Write the evaluation's HTML report and results JSON into `out` (all or nothing), as
+    the `run` command does; `templates` overrides packaged templates. Returns the paths."""
+    folder = Path(templates) if templates is not None else None
+    return write_atomically(Path(out), report_files(evaluation, folder))
+
+
+def did_2x2(
+    data: pd.DataFrame,
+    *,
+    outcome: str,
+    group: str,
+    post: str,
+    covariates: tuple[str, ...] = (),
+    weights: str | None = None,
+    cluster: str | None = None,
+    cov_type: str = "HC1",
+    level: float = 0.95,
+) -> EffectEstimates:
+    """The canonical 2×2 difference-in-differences by OLS: outcome on post, group and
+    group × post (+ covariates), as R `lm` (estimators/did/did2x2.py).
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        One row per observation (repeated cross-sections or a two-period panel).
+    outcome : str
+        The outcome column.
+    group : str
+        0/1 column: in the treated group.
+    post : str
+        0/1 column: after the change.
+    covariates : tuple of str, default ()
+        Adjustment columns.
+    weights : str, optional
+        Positive analytic weights column.
+    cluster : str, optional
+        Cluster labels (with cov_type="cluster").
+    cov_type : str, default "HC1"
+        "nonrobust" (as R lm), "HC1" or "cluster".
+    level : float, default 0.95
+        Confidence level.
+
+    Returns
+    -------
+    EffectEstimates
+        One row, "DiD (2×2)"; `facts` holds the four cell means and counts.
+    """
+    named = {"outcome": outcome, "group": group, "post": post, "weights": weights}
+    frame = _checked_frame(data, **named, cluster=cluster)
+    for c in covariates:
+        _require(frame, c)
+    fit = estimate_2x2(
+        frame[outcome],
+        frame[group],
+        frame[post],
+        covariates=frame[list(covariates)] if covariates else None,
+        weights=frame[weights] if weights else None,
+        cluster=frame[cluster] if cluster else None,
+        cov_type=cov_type,
+        level=level,
+    )
+    return fit.to_estimates("did_2x2", outcome)
+
+
+def honest_did(
+    result: EffectEstimates,
+    m_values: list[float] | np.ndarray,
+    restriction: str = "smoothness",
+    level: float = 0.95,
+) -> SensitivityResult:
+    """Rambachan & Roth (2023) robust intervals for the first post-period effect of an event
+    study (`pe.event_study`), under smoothness (Δ^SD(M), FLCI) or relative magnitudes
+    (Δ^RM(M̄), conditional least-favourable hybrid), as R HonestDiD.
+
+    Parameters
+    ----------
+    result : EffectEstimates
+        An event study's result: rows by event time with their covariance (reference −1).
+    m_values : list of float
+        The restriction sizes M (smoothness) or M̄ (relative magnitudes).
+    restriction : {"smoothness", "relative_magnitudes"}, default "smoothness"
+    level : float, default 0.95
+
+    Returns
+    -------
+    SensitivityResult
+        `lower`, `upper` per M, the conventional interval (`original`) and the `breakdown` M.
+    """
+    t = result.table
+    if "event_time" not in t.columns or result.vcov is None:
+        raise DesignError(
+            "honest_did needs an event study's rows by event time and their covariance",
+            where="argument result",
+            fix="pass the result of pe.event_study",
+        )
+    rows = np.flatnonzero(np.isfinite(t["event_time"].to_numpy(float)))
+    event = t["event_time"].to_numpy(float)[rows]
+    beta, sigma = t["estimate"].to_numpy(float)[rows], result.vcov[np.ix_(rows, rows)]
+    n_pre, n_post = int((event < 0).sum()), int((event >= 0).sum())
+    l_vec = np.eye(n_post)[0]
+    ms = np.asarray(m_values, dtype=float)
+    if restriction == "smoothness":
+        return sensitivity_sd(beta, sigma, n_pre, n_post, ms, l_vec, level)
+    if restriction == "relative_magnitudes":
+        return sensitivity_rm(beta, sigma, n_pre, n_post, ms, l_vec, level)
+    raise DesignError(
+        f"unknown restriction {restriction!r}",
+        where="argument restriction",
+        fix="use 'smoothness' or 'relative_magnitudes'",
+    )
+
+
+def power(
+    design: np.ndarray | list[int],
+    effect: float,
+    *,
+    cell_size: float,
+    tau2: float | None = None,
+    sigma2: float | None = None,
+    gamma2: float = 0.0,
+    decay: float = 1.0,
+    icc: float | None = None,
+    cac: float = 1.0,
+    alpha: float = 0.05,
+) -> float:
+    """Analytic two-sided power of a cluster design's treatment effect (GLS on cluster-period
+    means: Hussey & Hughes 2007; nested exchangeable and exponential decay, `power/analytic.py`).
+
+    Parameters
+    ----------
+    design : array or list of int
+        A clusters × periods matrix (1 intervention, 0 control, NaN not measured), or the
+        number of clusters in each sequence of a standard stepped wedge ([6, 6, 6, 6]).
+    effect : float
+        The effect on the outcome's scale.
+    cell_size : float
+        Individuals per cluster-period.
+    tau2, sigma2 : float, optional
+        Cluster and individual variances (or give `icc`, with total variance 1).
+    gamma2 : float, default 0
+        Cluster-period variance (nested exchangeable).
+    decay : float, default 1
+        Between-period correlation decay r (exponential decay; 1: none).
+    icc, cac : float, optional
+        Within-period intra-cluster correlation and cluster autocorrelation, instead of
+        variances.
+    alpha : float, default 0.05
+        Two-sided significance level.
+
+    Returns
+    -------
+    float
+        The power (normal reference).
+    """
+    model = _variance_model(tau2, sigma2, gamma2, decay, icc, cac)
+    variance = gls_precision(_design_matrix(design), model, cell_size).variance
+    return analytic.power(effect, variance, alpha)
+
+
+def mdes(
+    design: np.ndarray | list[int],
+    *,
+    cell_size: float,
+    tau2: float | None = None,
+    sigma2: float | None = None,
+    gamma2: float = 0.0,
+    decay: float = 1.0,
+    icc: float | None = None,
+    cac: float = 1.0,
+    target: float = 0.8,
+    alpha: float = 0.05,
+) -> float:
+    """The smallest effect a cluster design detects with the `target` power (parameters as
+    `power`)."""
+    model = _variance_model(tau2, sigma2, gamma2, decay, icc, cac)
+    variance = gls_precision(_design_matrix(design), model, cell_size).variance
+    return analytic.mdes(variance, target, alpha)
+
+
+def clusters_needed(
+    effect: float,
+    sequences: int,
+    *,
+    cell_size: float,
+    tau2: float | None = None,
+    sigma2: float | None = None,
+    gamma2: float = 0.0,
+    decay: float = 1.0,
+    icc: float | None = None,
+    cac: float = 1.0,
+    target: float = 0.8,
+    alpha: float = 0.05,
+) -> int:
+    """Clusters per sequence a standard stepped wedge with `sequences` steps needs for the
+    `target` power (0 if 200 per sequence are not enough; parameters as `power`)."""
+    model = _variance_model(tau2, sigma2, gamma2, decay, icc, cac)
+    return analytic.clusters_needed(target, effect, sequences, model, cell_size, alpha)
+
+
+def _variance_model(
+    tau2: float | None,
+    sigma2: float | None,
+    gamma2: float,
+    decay: float,
+    icc: float | None,
+    cac: float,
+) -> VarianceModel:
+    if icc is not None:
+        if tau2 is not None or sigma2 is not None:
+            raise DesignError(
+                "give either icc (and cac) or the variances tau2 and sigma2, not both",
+                where="argument icc",
+                fix="drop icc, or drop tau2 and sigma2",
+            )
+        return VarianceModel.from_icc(icc, cac, decay=decay)
+    if tau2 is None or sigma2 is None:
+        raise DesignError(
+            "the variance model needs tau2 and sigma2, or icc",
+            where="argument tau2",
+            fix="e.g. tau2=0.025**2, sigma2=0.04 (a 4% prevalence), or icc=0.05",
+        )
+    return VarianceModel(tau2=tau2, sigma2=sigma2, gamma2=gamma2, decay=decay)
+
+
+def _design_matrix(design: np.ndarray | list[int]) -> np.ndarray:
+    matrix = np.asarray(design, dtype=float)
+    if matrix.ndim == 1:
+        return analytic.stepped_wedge([int(n) for n in matrix])
+    if matrix.ndim != 2:
+        raise DesignError(
+            "design must be a clusters × periods matrix or a list of clusters per sequence",
+            where="argument design",
+            fix="e.g. [6, 6, 6, 6] for four sequences of six clusters",
+        )
+    return matrix
+
+
+def _checked_frame(data: Any, **columns: str | None) -> pd.DataFrame:
+    """The frame with integral float periods as integers; a wrong type or a missing column
+    is a DataError naming the argument."""
+    if not isinstance(data, pd.DataFrame):
+        raise DataError(
+            f"data must be a pandas DataFrame, not {type(data).__name__}",
+            where="argument data",
+            fix="pass a long DataFrame, one row per unit and period (pd.read_csv(...))",
+        )
+    for arg, col in columns.items():
+        if col is not None and col not in data.columns:
+            raise DataError(
+                f"column {col!r} (argument {arg}) is not in the data",
+                where=f"argument {arg}",
+                fix=f"name one of: {', '.join(map(str, data.columns))}",
+            )
+    frame = data.reset_index(drop=True)
+    t = columns.get("time")
+    values = frame[t] if t is not None else None
+    if (
+        values is not None
+        and pd.api.types.is_float_dtype(values)
+        and bool(np.all(np.isnan(values) | (np.mod(values, 1) == 0)))
+    ):
+        frame = frame.assign(**{t: values.astype("Int64")})
+    return frame
+
+
+def _starts(
+    frame: pd.DataFrame,
+    unit: str,
+    time: str,
+    first_treated: str | None,
+    treatment: str | None,
+    arg: str,
+) -> dict[int, list[str]]:
+    """First treated period → units, from a first-treated column `arg` (0, NaN or inf: never
+    treated, as R did) or a 0/1 treatment column (its first 1)."""
+    if (first_treated is None) == (treatment is None):
+        raise DataError(
+            f"give exactly one of {arg} and treatment",
+            where=f"argument {arg}",
+            fix=f"{arg}='g' (a column with each unit's first treated period, 0 or "
+            "missing if never) or treatment='d' (0/1 by unit and period)",
+        )
+    ids = frame[unit].astype("string").str.strip()
+    if treatment is not None:
+        _require(frame, treatment)
+        d = pd.to_numeric(frame[treatment], errors="coerce")
+        bad = ~d.isin([0, 1])
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataError(
+                f"treatment value {frame[treatment].iloc[row]!r} is not 0 or 1",
+                where=f"argument treatment (column {treatment})",
+                row=row + 1,
+                fix="code the treatment column 0 (not yet treated) or 1 (treated)",
+            )
+        on = frame.loc[d == 1, time]
+        first = pd.to_numeric(on, errors="coerce").groupby(ids[d == 1]).min()
+        return _group(first, "treatment")
+    _require(frame, first_treated)
+    g = pd.to_numeric(frame[first_treated], errors="coerce")
+    per_unit = g.groupby(ids).nunique(dropna=False)
+    if (per_unit > 1).any():
+        u = str(per_unit.index[per_unit.to_numpy() > 1][0])
+        row = int(np.flatnonzero((ids == u).to_numpy())[0])
+        raise DataError(
+            f"unit {u} has more than one first-treated period",
+            where=f"argument {arg} (column {first_treated})",
+            row=row + 1,
+            fix="give each unit one first-treated period on all its rows",
+        )
+    first = g.groupby(ids).first()
+    return _group(first[first.notna() & (first != 0) & np.isfinite(first)], arg)
+
+
+def _require(frame: pd.DataFrame, column: str) -> None:
+    if column not in frame.columns:
+        raise DataError(
+            f"column {column!r} is not in the data",
+            where=f"column {column}",
+            fix=f"name one of: {', '.join(map(str, frame.columns))}",
+        )
+
+
+def _group(first: pd.Series, arg: str) -> dict[int, list[str]]:
+    if first.empty:
+        raise DataError(
+            "no unit is ever treated",
+            where=f"argument {arg}",
+            fix="check the first-treated or treatment column",
+        )
+    out: dict[int, list[str]] = {}
+    for u, s in first.items():
+        if not float(s).is_integer():
+            raise DataError(
+                f"first treated period {s!r} of unit {u} is not a whole period",
+                where=f"argument {arg}",
+                fix="use the integer period labels of the time column",
+            )
+        out.setdefault(int(s), []).append(str(u))
+    return out
+
+
+_TAIL = """inference : str, default "default"
+    The design file's `inference.method`: one of {methods}.
+level : float, default 0.95
+    Confidence level of the intervals.
+seed : int, default 0
+    Seed of any random draws (bootstrap, placebo, randomisation)."""
+
+_PANEL = """data : pandas.DataFrame
+    Long data, one row per unit and period.
+outcome : str
+    The outcome column.
+unit : str
+    The unit (LA or cluster) identifier column.
+time : str
+    The period column (integers, e.g. years).
+first_treated : str, optional
+    Column with each unit's first treated period (0 or missing: never treated).
+treatment : str, optional
+    A 0/1 treatment column instead of `first_treated` (its first 1 is the start).
+region : str, optional
+    Each unit's region, for the regional dependence the default inference measures.
+"""
+
+_RECORDS = """data : pandas.DataFrame
+    Individual records, one row per person and period (summarised exactly per
+    cluster-period).
+outcome : str
+    The outcome column (numeric; 0/1 for binary outcomes).
+cluster : str
+    The cluster identifier column.
+period : str
+    The period column (integers 1, 2, ...).
+start : str, optional
+    Column with each cluster's first intervention period.
+treatment : str, optional
+    A 0/1 intervention column instead of `start` (its first 1 is the start).
+covariates : tuple of str, default ()
+    Individual-level numeric adjustment columns (the LMM's records path).
+individual : str, optional
+    A person id for closed cohorts (a person random intercept in the LMM).
+"""
+
+
+def _make(estimator: str, body: Callable[..., EffectEstimates]) -> Callable[..., EffectEstimates]:
+    """A documented function for `estimator` whose keyword options are its options model's
+    fields (same names, types, defaults and descriptions as the design file's `options`)."""
+    model = OPTIONS[estimator]
+
+    def fn(data: pd.DataFrame, **kwargs: Any) -> EffectEstimates:
+        return body(estimator, data, **kwargs)
+
+    base = inspect.signature(body).parameters
+    params = [p for name, p in base.items() if name not in ("estimator", "options")]
+    lines = []
+    for name in model.option_names():
+        info = model.model_fields[name]
+        ann = _type_name(info.annotation)
+        params.append(
+            inspect.Parameter(
+                name, inspect.Parameter.KEYWORD_ONLY, default=info.default, annotation=ann
+            )
+        )
+        lines.append(f"{name} : {ann}, default {info.default!r}\n    {info.description}")
+    fn.__signature__ = inspect.Signature(params, return_annotation="EffectEstimates")
+    fn.__name__ = fn.__qualname__ = estimator
+    fn.__module__ = "pathfinder_eval"
+    head = _RECORDS if body is fit_records else _PANEL
+    fn.__doc__ = (
+        f"{entry(estimator).label}, fitted on a data frame.\n\n"
+        f"The same estimator as `estimator: {estimator}` in a design file. "
+        f"{inspect.cleandoc(model.__doc__ or '')}\n\n"
+        "Parameters\n----------\n"
+        + head
+        + _TAIL.format(methods=", ".join(sorted(model.inference_methods)))
+        + ("\n" + "\n".join(lines) if lines else "")
+        + "\n\nReturns\n-------\nEffectEstimates\n    `.summary()`, `.to_frame()`, `.plot()`, "
+        "`.inference` (what was used and why), `.diagnostics`.\n"
+    )
+    return fn
+
+
+def _type_name(annotation: Any) -> str:
+    """'bool', "Literal['dr', 'ipw', 'reg']", 'int | None' ... as a reader would write it
+    (validation metadata left out)."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return _type_name(args[0])
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in args)
+    if origin is typing.Literal:
+        return f"Literal[{', '.join(map(repr, args))}]"
+    if origin is not None:
+        inner = ", ".join("..." if a is Ellipsis else _type_name(a) for a in args)
+        return f"{origin.__name__}[{inner}]"
+    return "None" if annotation is type(None) else getattr(annotation, "__name__", str(annotation))
+
+
+DID = ("twfe", "event_study", "callaway_santanna", "sun_abraham", "imputation", "bacon")
+SYNTHETIC = ("synthetic_control", "synthetic_did")
+STEPPED_WEDGE = ("stepped_wedge", "stepped_wedge_gee", "stepped_wedge_glmm")
+
+twfe = _make("twfe", fit_frame)
+event_study = _make("event_study", fit_frame)
+callaway_santanna = _make("callaway_santanna", fit_frame)
+sun_abraham = _make("sun_abraham", fit_frame)
+imputation = _make("imputation", fit_frame)
+bacon = _make("bacon", fit_frame)
+synthetic_control = _make("synthetic_control", fit_frame)
+synthetic_did = _make("synthetic_did", fit_frame)
+stepped_wedge = _make("stepped_wedge", fit_records)
+stepped_wedge_gee = _make("stepped_wedge_gee", fit_records)
+stepped_wedge_glmm = _make("stepped_wedge_glmm", fit_records)
+
+__all__ = [
+    *DID,
+    *SYNTHETIC,
+    *STEPPED_WEDGE,
+    "clusters_needed",
+    "did_2x2",
+    "evaluate",
+    "fit_frame",
+    "fit_records",
+    "honest_did",
+    "mdes",
+    "power",
+    "report",
+]

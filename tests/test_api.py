@@ -1,0 +1,325 @@
+"""The Python face (`import pathfinder_eval as pe`): each function gives exactly what the
+design-file pipeline gives on the same data (one engine), reproduces published numbers,
+documents every option, reads as a table, and names the argument when the input is wrong."""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import pathfinder_eval as pe
+from pathfinder_eval.errors import DataError, DesignError
+from pathfinder_eval.pipeline import evaluate
+from pathfinder_eval.settings import OPTIONS
+from pathfinder_eval.spec import load_design
+from sw_helpers import SHARED_SW
+
+ROOT = Path(__file__).resolve().parents[1]
+
+DESIGN = """
+name: api_check
+title: api check
+pilot: {pilot}
+unit_level: cluster
+time: {{axis: period}}
+rollout:
+{waves}
+comparison: {{pool: {pool}, min_units: 1}}
+outcomes: [{{column: y}}]
+analyses:
+{analyses}
+data: {{source: {source}, path: data.csv, columns: {{unit: unit, period: period}}}}
+seed: 0
+"""
+
+PANEL_ESTIMATORS = (
+    "twfe",
+    "event_study",
+    "callaway_santanna",
+    "sun_abraham",
+    "imputation",
+    "bacon",
+    "synthetic_control",
+    "synthetic_did",
+)
+
+
+def staggered(seed: int = 4) -> pd.DataFrame:
+    """30 units × 10 periods, 3 treated from period 6 and 3 from period 8 (g = 0: never)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(30):
+        g = 6 if i < 3 else 8 if i < 6 else 0
+        a = rng.normal()
+        for t in range(1, 11):
+            d = g and t >= g
+            y = a + 0.3 * t + 0.8 * d + rng.normal(scale=0.5)
+            rows.append({"unit": f"u{i:02d}", "period": t, "g": g, "y": y})
+    return pd.DataFrame(rows)
+
+
+def _design(tmp_path, frame, starts, analyses, pilot="custom", pool="never_treated", source="tidy"):
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    waves = "\n".join(
+        f"  - {{wave: w{s}, start: {s}, units: [{', '.join(u)}]}}" for s, u in starts.items()
+    )
+    text = DESIGN.format(
+        pilot=pilot,
+        waves=waves,
+        pool=pool,
+        analyses="\n".join(f"  - {{id: {a}, estimator: {a}}}" for a in analyses),
+        source=source,
+    )
+    (tmp_path / "d.yaml").write_text(text)
+    return load_design(tmp_path / "d.yaml")
+
+
+def test_every_panel_estimator_matches_the_design_file_pipeline(tmp_path):
+    frame = staggered()
+    starts = {6: ["u00", "u01", "u02"], 8: ["u03", "u04", "u05"]}
+    ev = evaluate(_design(tmp_path, frame, starts, PANEL_ESTIMATORS))
+    by_id = {r.analysis.id: r for r in ev.runs}
+    for name in PANEL_ESTIMATORS:
+        got = getattr(pe, name)(frame, outcome="y", unit="unit", time="period", first_treated="g")
+        want = by_id[name].result
+        assert want is not None, name
+        pd.testing.assert_frame_equal(got.table, want.table, check_exact=True, obj=name)
+        assert got.inference.label == want.inference.label, name
+        assert got.to_dict()["inference_used"] == want.to_dict()["inference_used"], name
+
+
+def test_a_treatment_column_gives_the_same_fit_as_first_treated():
+    frame = staggered()
+    frame["d"] = ((frame["g"] > 0) & (frame["period"] >= frame["g"])).astype(int)
+    a = pe.callaway_santanna(frame, outcome="y", unit="unit", time="period", first_treated="g")
+    b = pe.callaway_santanna(frame, outcome="y", unit="unit", time="period", treatment="d")
+    pd.testing.assert_frame_equal(a.table, b.table, check_exact=True)
+
+
+def test_stepped_wedge_functions_match_the_design_file_pipeline(tmp_path):
+    raw = pd.read_csv(SHARED_SW / "steppedwedge_sw_data_example.csv")
+    if raw.empty:
+        pytest.skip("reference data not available")
+    frame = raw.rename(columns={"cluster": "unit", "outcome_cont": "y"})
+    frame["unit"] = "c" + frame["unit"].astype(str)
+    first = frame[frame["trt"] == 1].groupby("unit")["period"].min()
+    starts: dict[int, list[str]] = {}
+    for u, s in first.items():
+        starts.setdefault(int(s), []).append(u)
+    names = ("stepped_wedge", "stepped_wedge_gee")
+    spec = _design(tmp_path, frame, starts, names, "trial", "not_yet_treated", "records")
+    by_id = {r.analysis.id: r for r in evaluate(spec).runs}
+    for name in names:
+        got = getattr(pe, name)(
+            frame, outcome="y", cluster="unit", period="period", treatment="trt"
+        )
+        pd.testing.assert_frame_equal(got.table, by_id[name].result.table, check_exact=True)
+
+
+@pytest.mark.skipif(
+    not (SHARED_SW / "geeCRT_sampleSWCRTSmall.csv").is_file(), reason="reference data absent"
+)
+def test_geecrt_vignette_in_one_call():
+    """geeCRT 1.1.4 vignette, geemaee on sampleSWCRTSmall (y_con, nested exchangeable, MAEE):
+    −0.1846654 with BC0 SE 0.14636555 (printed to 7 digits; tolerance geeCRT's epsilon 1e-3
+    relative, where geeCRT stops iterating)."""
+    d = pd.read_csv(SHARED_SW / "geeCRT_sampleSWCRTSmall.csv")
+    res = pe.stepped_wedge_gee(
+        d,
+        outcome="y_con",
+        cluster="id",
+        period="period",
+        treatment="treatment",
+        inference="sandwich",
+    )
+    row = res.table.iloc[0]
+    assert row["estimate"] == pytest.approx(-0.1846654, rel=1e-3)
+    assert row["std_error"] == pytest.approx(0.14636555, rel=1e-3)
+
+
+def test_help_lists_every_design_option_with_type_default_and_meaning():
+    for name in (*PANEL_ESTIMATORS, "stepped_wedge", "stepped_wedge_gee", "stepped_wedge_glmm"):
+        fn = getattr(pe, name)
+        params = inspect.signature(fn).parameters
+        model = OPTIONS[name]
+        for option in model.option_names():
+            field = model.model_fields[option]
+            assert params[option].default == field.default, (name, option)
+            assert field.description, (name, option)  # the meaning, from settings.py
+            assert f"\n{option} : " in fn.__doc__ and field.description in fn.__doc__
+        assert "inference" in params and "level" in params
+
+
+def test_summary_html_and_plot():
+    frame = staggered()
+    res = pe.event_study(frame, outcome="y", unit="unit", time="period", first_treated="g")
+    text = res.summary()
+    assert text == str(res)
+    assert "Units: 30 (6 treated)" in text and res.inference.label in text
+    assert "chosen by default because only 6 units are treated" in text
+    first = res.table.iloc[0]
+    assert f"{first['estimate']:.4f}" in text and f"{first['std_error']:.4f}" in text
+    html = res._repr_html_()
+    assert html.startswith("<div>") and "<table>" in html and "&#x27;" not in res.outcome
+    fig = res.plot()
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "periods since the start"
+    assert len(ax.lines) >= 1 and ax.get_title()
+
+
+def test_evaluate_and_report_from_python(tmp_path):
+    frame = staggered()
+    starts = {6: ["u00", "u01", "u02"], 8: ["u03", "u04", "u05"]}
+    spec = _design(tmp_path, frame, starts, ("twfe",))
+    from_file = pe.evaluate(spec)
+    from_frame = pe.evaluate(spec, data=frame)
+    pd.testing.assert_frame_equal(
+        from_file.runs[0].result.table, from_frame.runs[0].result.table, check_exact=True
+    )
+    paths = pe.report(from_frame, tmp_path / "out")
+    assert sorted(p.name for p in paths) == ["api_check.html", "api_check.json"]
+    assert "data frame" in (tmp_path / "out" / "api_check.json").read_text()
+
+
+@pytest.mark.parametrize(
+    ("change", "kwargs", "where", "message"),
+    [
+        (None, {"outcome": "nope"}, "argument outcome", "column 'nope' (argument outcome)"),
+        (None, {"first_treated": None}, "argument first_treated", "exactly one of"),
+        (lambda f: f.assign(y=f["y"].astype(str).where(f.index != 7, "n/a")), {}, "column y", ""),
+        (
+            lambda f: f.assign(g=np.where(f.index == 12, 3, f["g"])),
+            {},
+            "argument first_treated",
+            "",
+        ),
+    ],
+)
+def test_bad_input_names_the_argument(change, kwargs, where, message):
+    frame = staggered() if change is None else change(staggered())
+    args = {"outcome": "y", "unit": "unit", "time": "period", "first_treated": "g"} | kwargs
+    with pytest.raises(DataError) as info:
+        pe.twfe(frame, **args)
+    assert info.value.where.startswith(where) and message in info.value.one_line()
+
+
+def test_a_switching_treatment_and_a_misspelt_option_are_one_line_errors():
+    frame = staggered()
+    frame["d"] = ((frame["g"] > 0) & (frame["period"] >= frame["g"])).astype(int)
+    frame.loc[(frame["unit"] == "u00") & (frame["period"] == 9), "d"] = 0
+    with pytest.raises(DataError, match="treatment switches off for unit u00"):
+        pe.twfe(frame, outcome="y", unit="unit", time="period", treatment="d")
+    with pytest.raises(DesignError, match=r"options\.controll_group"):
+        pe.callaway_santanna(
+            staggered(),
+            outcome="y",
+            unit="unit",
+            time="period",
+            first_treated="g",
+            controll_group="never_treated",
+        )
+    with pytest.raises(DesignError, match="not available for twfe"):
+        pe.twfe(
+            staggered(),
+            outcome="y",
+            unit="unit",
+            time="period",
+            first_treated="g",
+            inference="bootstrapp",
+        )
+    with pytest.raises(DataError, match="pandas DataFrame"):
+        pe.twfe([1, 2], outcome="y", unit="unit", time="period", first_treated="g")
+
+
+def test_power_functions_reproduce_the_published_examples():
+    """SteppedPower (Hussey & Hughes setting) and swCRTdesign Example 1, published to 10
+    significant digits (tolerance half a unit in the last digit), through pe.power; pe.mdes
+    inverts it and pe.clusters_needed finds the 6 per sequence of that design."""
+    hh = {"cell_size": 100, "tau2": 0.025**2, "sigma2": 0.041 * 0.959}
+    assert pe.power([6, 6, 6, 6], 0.018, **hh) == pytest.approx(0.8059171845, abs=5e-11)
+    sw = {"cell_size": 120, "tau2": 0.01**2, "sigma2": 0.0425 * 0.9575}
+    assert pe.power([6, 6, 6, 6], 0.015, **sw) == pytest.approx(0.7861895925, abs=5e-11)
+    m = pe.mdes([6, 6, 6, 6], **hh)
+    assert pe.power([6, 6, 6, 6], m, **hh) == pytest.approx(0.8, abs=1e-9) and m < 0.018
+    assert pe.clusters_needed(0.018, 4, **hh) == 6
+    with pytest.raises(DesignError, match="tau2 and sigma2, or icc"):
+        pe.power([6, 6], 0.1, cell_size=10)
+
+
+def test_each_replication_page_shows_a_short_api_call_that_reproduces_its_number():
+    """The code each replication page shows (replications/report.py) runs as shown, is at most
+    6 lines of user code, and gives the published number within its tolerance."""
+    from pathfinder_eval.replications.registry import ENTRIES
+    from pathfinder_eval.replications.report import api_code
+    from pathfinder_eval.replications.run import SHARED_REFERENCE, ReplicationResult
+
+    shown = 0
+    for entry in ENTRIES.values():
+        if entry.api is None:
+            continue
+        if not entry.bundled and not (ROOT / SHARED_REFERENCE / entry.data).is_file():
+            continue
+        code = api_code(ReplicationResult(entry, ()))
+        user = [ln for ln in entry.api.code.splitlines() if ln.strip() and not ln.startswith("#")]
+        assert len(user) <= 6, entry.name
+        namespace: dict = {}
+        with contextlib.redirect_stdout(io.StringIO()) as out:
+            cwd = os.getcwd()
+            os.chdir(ROOT)
+            try:
+                exec(code, namespace)
+            finally:
+                os.chdir(cwd)
+        published = next(p for p in entry.published if p.label == entry.api.label)
+        tol = entry.api.tolerance or published.tolerance
+        assert abs(namespace["value"] - published.value) <= tol, (entry.name, namespace["value"])
+        assert out.getvalue().strip().startswith(str(namespace["value"])[:6])
+        shown += 1
+    assert shown >= 5
+
+
+def test_honest_did_on_an_event_study_result_reproduces_the_honestdid_readme():
+    """pe.honest_did reads an event study's rows and covariance: given the HonestDiD README's
+    event study (replications/honestdid.py: fixest's coefficients and covariance) as a result,
+    it prints the README's smoothness intervals (3 significant digits, with the README's
+    folded-normal simulation: tolerance as the replication's)."""
+    from pathfinder_eval.replications import honestdid as h
+    from pathfinder_eval.replications.registry import ENTRIES
+    from pathfinder_eval.replications.run import data_path
+    from pathfinder_eval.results import EffectEstimates, InferenceUsed, estimates_table
+
+    beta, sigma = h.event_study(data_path(ENTRIES["ehec_honestdid"], None))
+    rows = [
+        {
+            "term": f"e{e}",
+            "estimate": b,
+            "std_error": float(np.sqrt(sigma[i, i])),
+            "statistic": np.nan,
+            "p_value": np.nan,
+            "ci_lower": np.nan,
+            "ci_upper": np.nan,
+            "event_time": float(e),
+        }
+        for i, (e, b) in enumerate(zip([-6, -5, -4, -3, -2, 0, 1], beta, strict=True))
+    ]
+    res = EffectEstimates(
+        analysis_id="es",
+        outcome="dins",
+        estimator="event_study",
+        inference=InferenceUsed(key="cr1", label="fixest CR1"),
+        table=estimates_table(rows),
+        vcov=np.asarray(sigma),
+    )
+    sd = pe.honest_did(res, list(h.M_SD))
+    for (lo, hi), got_lo, got_hi in zip(h._SD_PRINTED, sd.lower, sd.upper, strict=True):
+        assert got_lo == pytest.approx(lo, abs=h._three_digits(lo) + 3e-5)
+        assert got_hi == pytest.approx(hi, abs=h._three_digits(hi) + 3e-5)
+    with pytest.raises(DesignError, match="restriction"):
+        pe.honest_did(res, [0.0], restriction="bounded")
