@@ -16,7 +16,7 @@ from pathfinder_eval.estimators.did.bacon import (
 )
 from pathfinder_eval.estimators.did.group_time import aggregate, group_time_att
 from pathfinder_eval.estimators.did.group_time_inference import multiplier_bootstrap, pretest
-from pathfinder_eval.replications.registry import Entry, Published, Reproduced, register
+from pathfinder_eval.replications.registry import ApiExample, Entry, Published, Reproduced, register
 
 DID_README = (
     "R did 2.5.1 README, 'A short example' (att_gt on mpdta, est_method = 'reg'; "
@@ -103,6 +103,13 @@ register(
             "standard errors come from a random bootstrap, so they agree only within Monte "
             "Carlo error.",
         ),
+        api=ApiExample(
+            "d = pd.read_csv(path)\n"
+            'cs = pe.callaway_santanna(d, outcome="lemp", unit="countyreal", time="year",\n'
+            '                          first_treated="first.treat", method="reg")\n'
+            'value = cs.table.set_index("event_time").loc[2, "estimate"]',
+            "dynamic e=2",
+        ),
     )
 )
 
@@ -166,6 +173,14 @@ register(
             "up to the TWFE estimate to machine precision). The published table dates "
             "treatment from the year each law took effect, one year before this file's "
             "'post' indicator; the entry shifts the start accordingly and says so.",
+        ),
+        api=ApiExample(
+            'd = pd.read_csv(path, usecols=["sid", "year", "post", "l_homicide"])\n'
+            "# bacondecomp dates treatment from the year the law took effect, a year before post\n"
+            'd["g"] = d["sid"].map(d[d["post"] > 0].groupby("sid")["year"].min() - 1).fillna(0)\n'
+            'b = pe.bacon(d, outcome="l_homicide", unit="sid", time="year", first_treated="g")\n'
+            'value = b.table.loc[0, "estimate"]',
+            "TWFE estimate",
         ),
     )
 )

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from pathfinder_eval.estimators.did.did2x2 import did_2x2
-from pathfinder_eval.replications.registry import Entry, Published, Reproduced, register
+from pathfinder_eval.replications.registry import ApiExample, Entry, Published, Reproduced, register
 
 BOOK = "Wooldridge, Introductory Econometrics: A Modern Approach, Example 13.3"
 EQ_137 = (
@@ -104,6 +104,13 @@ ENTRY = register(
             "and usual standard errors equal the book's printed values up to its rounding. "
             "Adding house characteristics changes the estimate because near and far houses "
             "sold in the two years differ in age and size, not because the method changed.",
+        ),
+        api=ApiExample(
+            "d = pd.read_csv(path)\n"
+            'fit = pe.did_2x2(d, outcome="rprice", group="nearinc", post="y81",\n'
+            '                 cov_type="nonrobust")\n'
+            'value = fit.table.loc[0, "estimate"]',
+            "δ̂₁ (rprice, R lm)",
         ),
     )
 )

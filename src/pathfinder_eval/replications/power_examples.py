@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pathfinder_eval.power.analytic import VarianceModel, gls_precision, power, stepped_wedge
-from pathfinder_eval.replications.registry import Entry, Published, Reproduced, register
+from pathfinder_eval.replications.registry import ApiExample, Entry, Published, Reproduced, register
 
 SWCRT = "R swCRTdesign, swPwr help page, Example 1"
 STEPPED = "R SteppedPower (Hussey & Hughes 2007 setting), glsPower"
@@ -50,6 +50,11 @@ register(
             "Why the numbers match: on the risk-difference scale the individual variance is "
             "p̄(1 − p̄) with p̄ the mean of the two risks, exactly as both packages define it; "
             "the rest is the same matrix algebra.",
+        ),
+        api=ApiExample(
+            "value = pe.power([6, 6, 6, 6], 0.018, cell_size=100, tau2=0.025**2,\n"
+            "                 sigma2=0.041 * 0.959)",
+            "SteppedPower HH power",
         ),
     )
 )

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from pathfinder_eval.estimators.synthetic.core import placebo_draws, synthdid
-from pathfinder_eval.replications.registry import Entry, Published, Reproduced, register
+from pathfinder_eval.replications.registry import ApiExample, Entry, Published, Reproduced, register
 
 REPLICATIONS, SEED = 1000, 12345
 ROUNDING = "published to one decimal: half a unit in the last place"
@@ -77,6 +77,13 @@ register(
             "package, so the point estimates agree to many decimals. The placebo standard "
             "errors pretend, many times over, that a random control state was treated; they are "
             "random, so they agree only within Monte Carlo error.",
+        ),
+        api=ApiExample(
+            "d = pd.read_csv(path)\n"
+            'sdid = pe.synthetic_did(d, outcome="PacksPerCapita", unit="State", time="Year",\n'
+            '                        treatment="treated")\n'
+            'value = sdid.table.loc[0, "estimate"]',
+            "SDID estimate (R package)",
         ),
     )
 )

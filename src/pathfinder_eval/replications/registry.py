@@ -47,6 +47,20 @@ class Entry:
     compute: Compute | None
     lesson: tuple[str, ...]
     pending: str = ""
+    api: ApiExample | None = None
+
+
+@dataclass(frozen=True)
+class ApiExample:
+    """The public-API call that reproduces a published number: `code` (at most 6 lines, with
+    `pd` and `pe` imported and `path` the data file) ends by setting `value`, which matches the
+    published number `label`; `tolerance` replaces the published one where the call differs
+    from the replication on purpose (why says how)."""
+
+    code: str
+    label: str
+    tolerance: float | None = None
+    why: str = ""
 
 
 ENTRIES: dict[str, Entry] = {}

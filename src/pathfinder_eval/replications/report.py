@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 from pathfinder_eval import __version__
-from pathfinder_eval.replications.run import ReplicationResult
+from pathfinder_eval.replications.registry import Entry
+from pathfinder_eval.replications.run import SHARED_REFERENCE, ReplicationResult
 from pathfinder_eval.report.render import render_html
 
 
@@ -16,6 +17,30 @@ def _verdict(result: ReplicationResult) -> str:
     if not bad:
         return f"All {len(result.rows)} published numbers reproduced within tolerance."
     return f"Mismatch in {len(bad)} of {len(result.rows)} numbers: {', '.join(bad)}."
+
+
+def api_code(result: ReplicationResult) -> str:
+    """The public-API call reproducing one of the entry's numbers, runnable as shown ("" when
+    the entry has none)."""
+    api = result.entry.api
+    if api is None:
+        return ""
+    return (
+        "import pandas as pd\nimport pathfinder_eval as pe\n\n"
+        f"{api_data_line(result.entry)}{api.code}\nprint(value)  # {api.label}"
+    )
+
+
+def api_data_line(entry: Entry) -> str:
+    """The snippet's `path`: the bundled copy, or the reference data folder read in place."""
+    if not entry.data:
+        return ""
+    if entry.bundled:
+        return (
+            "from importlib.resources import files\n"
+            f'path = files("pathfinder_eval.replications") / "data" / "{entry.data}"\n'
+        )
+    return f'path = "{SHARED_REFERENCE.as_posix()}/{entry.data}"  # the --data folder\n'
 
 
 def replication_outputs(result: ReplicationResult) -> dict[str, str]:
@@ -52,6 +77,7 @@ def replication_outputs(result: ReplicationResult) -> dict[str, str]:
         "verdict": _verdict(result),
         "lesson": list(e.lesson),
         "data": e.data or "none (a calculation from published inputs)",
+        "api": api_code(result),
         "rows": [
             {
                 "label": r.label,
