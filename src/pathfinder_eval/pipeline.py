@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+import pandas as pd
+
 from pathfinder_eval import __version__
 from pathfinder_eval.data.catalogue import load_catalogue
 from pathfinder_eval.data.load import load_outcomes
@@ -89,14 +91,19 @@ def build_estimator(spec: DesignSpec, index: int, seed: int | None = None) -> Es
     )
 
 
-def prepare(spec: DesignSpec, data: Path | None = None, seed: int | None = None) -> ValidatedPanel:
+def prepare(
+    spec: DesignSpec, data: Path | pd.DataFrame | None = None, seed: int | None = None
+) -> ValidatedPanel:
     """Load the outcome data and run every design and data check: the `validate` command."""
     seed = spec.seed if seed is None else seed
     return build_panel(spec, load_outcomes(spec, data, seed), describe_outcome(spec))
 
 
 def evaluate(
-    spec: DesignSpec, data: Path | None = None, seed: int | None = None, command: str = ""
+    spec: DesignSpec,
+    data: Path | pd.DataFrame | None = None,
+    seed: int | None = None,
+    command: str = "",
 ) -> Evaluation:
     """Run every analysis the design lists on every outcome it applies to, then the
     placebo-in-time check of each TWFE and Callaway-Sant'Anna analysis that produced one."""
