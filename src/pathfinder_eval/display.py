@@ -33,6 +33,9 @@ class Fitted(Protocol):
     @property
     def inference(self) -> Any: ...
 
+    @property
+    def diagnostics(self) -> Any: ...
+
 
 RULE = "=" * 78
 
@@ -107,9 +110,29 @@ def summary(res: Fitted) -> str:
             + "; treated by region: "
             + ", ".join(f"{r} {n}" for r, n in dep.treated_regions)
         )
-    out += [RULE, line(head), "-" * len(RULE), *(line(r) for r in rows), RULE]
+    rule = "=" * max(len(RULE), len(line(head)))
+    out += [rule, line(head), "-" * len(rule), *(line(r) for r in rows), rule]
+    out += _facts(res)
     out += [f"Warning: {w}" for w in res.warnings]
     return "\n".join(out)
+
+
+def _facts(res: Fitted) -> list[str]:
+    """The result's scalar facts and flat numeric mappings (variance components, ICC, model
+    choices), one line each, as R's summary() prints them under the table."""
+    facts = getattr(res, "diagnostics", {})
+    out = []
+    for key, value in facts.items():
+        if isinstance(value, bool | str | int | float) and value is not None:
+            shown = _num(value) if isinstance(value, float) else str(value)
+            out.append(f"{key}: {shown}")
+        elif (
+            isinstance(value, dict)
+            and value
+            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value.values())
+        ):
+            out.append(f"{key}: " + ", ".join(f"{k} {_num(float(v))}" for k, v in value.items()))
+    return out
 
 
 def to_html(res: Fitted) -> str:
