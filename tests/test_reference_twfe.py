@@ -32,7 +32,7 @@ def panel(tmp_path):
 def test_twfe_matches_r(tmp_path, reference):
     from pathfinder_eval.settings import Inference
 
-    cr1 = Inference(method="cluster_robust")
+    cr1 = Inference(method="cluster_robust", absorbed_effects="counted")  # R lm + vcovCL
     res = TwoWayFixedEffects(inference=cr1).fit(panel(tmp_path), "y", "a")
     ref = reference[reference["model"] == "twfe"].iloc[0]
     assert res.table.loc[0, "estimate"] == pytest.approx(ref["estimate"], rel=REL_TOL)
@@ -42,7 +42,7 @@ def test_twfe_matches_r(tmp_path, reference):
 def test_event_study_matches_r(tmp_path, reference):
     from pathfinder_eval.settings import Inference
 
-    cr1 = Inference(method="cluster_robust")
+    cr1 = Inference(method="cluster_robust", absorbed_effects="counted")  # R lm + vcovCL
     res = EventStudy(min_lead=-3, max_lag=2, inference=cr1).fit(panel(tmp_path), "y", "es")
     got = res.table.set_index("event_time")
     ref = reference[reference["model"] == "event_study"].set_index("term")

@@ -12,6 +12,7 @@ from pathfinder_eval.estimators.did.twfe import EventStudy, TwoWayFixedEffects
 from pathfinder_eval.settings import Inference
 
 CR1 = Inference(method="cluster_robust")  # analytic inference: no bootstrap draws
+LM_CR1 = Inference(method="cluster_robust", absorbed_effects="counted")  # as statsmodels dummy OLS
 # Two implementations of the same linear algebra agree to floating-point noise.
 EXACT = 1e-9
 
@@ -30,7 +31,9 @@ def test_twfe_2x2_equals_difference_of_mean_changes(tmp_path):
 def test_twfe_matches_statsmodels_dummy_ols_with_cluster_se(tmp_path):
     frame = simulated()
     panel = make_panel(tmp_path, frame, {4: ["u00", "u01", "u02", "u03", "u04"]})
-    res = TwoWayFixedEffects(inference=Inference(method="cluster_robust")).fit(panel, "y", "a")
+    # statsmodels' dummy OLS counts every dummy in K: the lm + vcovCL convention
+    lm_cr1 = Inference(method="cluster_robust", absorbed_effects="counted")
+    res = TwoWayFixedEffects(inference=lm_cr1).fit(panel, "y", "a")
     d = panel.outcome_cells("y")
     ref = smf.ols("y ~ treated + C(unit) + C(period)", d).fit(
         cov_type="cluster", cov_kwds={"groups": pd.factorize(d["unit"])[0]}
@@ -50,7 +53,7 @@ def test_twfe_matches_statsmodels_dummy_ols_with_cluster_se(tmp_path):
 def test_event_study_matches_statsmodels_and_bins_endpoints(tmp_path):
     frame = simulated(t=8, start=5)
     panel = make_panel(tmp_path, frame, {5: ["u00", "u01", "u02", "u03", "u04"]})
-    res = EventStudy(min_lead=-3, max_lag=2, inference=CR1).fit(panel, "y", "es")
+    res = EventStudy(min_lead=-3, max_lag=2, inference=LM_CR1).fit(panel, "y", "es")
     d = panel.outcome_cells("y").copy()
     rel = (d["period"] - d["cohort"]).clip(-3, 2)
     for e in (-3, -2, 0, 1, 2):

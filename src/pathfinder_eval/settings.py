@@ -40,6 +40,7 @@ def _flag(value: Any) -> Any:
 Whole = Annotated[int, BeforeValidator(_number)]
 Number = Annotated[float, BeforeValidator(_number)]
 Flag = Annotated[bool, BeforeValidator(_flag)]
+NonNegative = Annotated[float, BeforeValidator(_number), Field(ge=0.0)]
 
 # Vocabularies shared by the design file, the estimators and the report.
 Structure = Literal["hussey_hughes", "nested_exchangeable", "exponential_decay"]
@@ -91,9 +92,17 @@ class Inference(_Frozen):
     what it chose."""
 
     method: Method = "default"
+    """How uncertainty is computed: "default" (chosen for the design) or a named method."""
     cluster: str = "unit"
+    """What the cluster-robust methods cluster by."""
     draws: Whole = Field(default=9999, ge=99)
+    """Draws of the bootstrap and randomisation methods."""
     weights: Literal["rademacher", "webb", "mammen"] = "webb"
+    """The wild bootstrap's weights."""
+    absorbed_effects: Literal["nested", "counted"] = "nested"
+    """CR1's small-sample factor (N−1)/(N−K): "nested" leaves out of K the fixed effects
+    nested in the clusters (fixest's default, Stata's xtreg/reghdfe); "counted" counts every
+    dummy (R lm with sandwich::vcovCL, linearmodels)."""
 
 
 class EstimatorSettings(_Frozen):
@@ -184,6 +193,11 @@ class EventStudyOptions(EstimatorSettings):
     """Weight cells by their denominators."""
     sensitivity: Flag = False
     """Add Rambachan & Roth's robust intervals for the first post-period."""
+    sensitivity_m: tuple[NonNegative, ...] = ()
+    """Smoothness bounds M of the sensitivity analysis (default: 0 to half the first
+    post-period's SE in 6 steps)."""
+    sensitivity_mbar: tuple[NonNegative, ...] = (0.0, 0.5, 1.0, 1.5, 2.0)
+    """Relative-magnitude bounds M̄ of the sensitivity analysis."""
 
     inference_methods: ClassVar[frozenset[str]] = frozenset(
         {"default", "cluster_robust", "cr2", "pooled"}

@@ -18,7 +18,7 @@ import pandas as pd
 
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.facts import BaconFacts
-from pathfinder_eval.estimators.did.two_way import INFERENCE_LABEL, few_cluster_warnings, fit_twfe
+from pathfinder_eval.estimators.did.two_way import cr1_label, few_cluster_warnings, fit_twfe
 from pathfinder_eval.inference.cluster import t_summary
 from pathfinder_eval.panel import ValidatedPanel
 from pathfinder_eval.results import EffectEstimates, InferenceUsed, estimates_table
@@ -200,7 +200,8 @@ class BaconDecomposition(BaconOptions):
             cells = cells[~cells["unit"].isin(dropped)]
         y, first, units, periods = balanced_matrix(cells)
         dec = bacon_decomposition(y, first)
-        fit = fit_twfe(cells, ["treated"], weighted=False)
+        nested = self.inference.absorbed_effects == "nested"
+        fit = fit_twfe(cells, ["treated"], weighted=False, nested=nested)
         summ = t_summary(fit.params, fit.vcov, fit.n_clusters - 1, level)
         rows = [summ.row(0, "ATT (TWFE)", dec.twfe, n_units=fit.n_clusters)]
         types = dec.by_type()
@@ -242,7 +243,8 @@ class BaconDecomposition(BaconOptions):
             inference=InferenceUsed(
                 key="cr1",
                 chosen_by_default=self.inference.method == "default",
-                label=INFERENCE_LABEL + " for the TWFE row; decomposition rows are descriptive",
+                label=cr1_label(self.inference.absorbed_effects)
+                + " for the TWFE row; decomposition rows are descriptive",
             ),
             table=estimates_table(rows),
             level=level,

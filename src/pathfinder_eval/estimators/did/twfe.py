@@ -16,8 +16,8 @@ import pandas as pd
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.facts import EventStudyFacts, TwfeFacts
 from pathfinder_eval.estimators.did.two_way import (
-    INFERENCE_LABEL,
     absorb_two_way,
+    cr1_label,
     few_cluster_warnings,
     fit_twfe,
     leave_one_treated_out,
@@ -61,11 +61,13 @@ class TwoWayFixedEffects(TwfeOptions):
         self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
     ) -> EffectEstimates:
         cells = panel.outcome_cells(outcome)
-        fit = fit_twfe(cells, ["treated"], self.weighted)
+        nested = self.inference.absorbed_effects == "nested"
+        fit = fit_twfe(cells, ["treated"], self.weighted, nested)
         summ = t_summary(fit.params, fit.vcov, fit.n_clusters - 1, level)
         n_treated = int(cells.loc[cells["role"] == "treated", "unit"].nunique())
         row = summ.row(0, "ATT (TWFE)", fit.params[0], n_units=fit.n_clusters)
-        label, warns = INFERENCE_LABEL, few_cluster_warnings(n_treated, fit.n_clusters)
+        label = cr1_label(self.inference.absorbed_effects)
+        warns = few_cluster_warnings(n_treated, fit.n_clusters)
         layout = panel_layout(panel, outcome)
 
         def unit_weights() -> np.ndarray:
@@ -240,7 +242,7 @@ class EventStudy(EventStudyOptions):
             col = f"e{e:+d}"
             cells[col] = (rel == e).astype("float64")
             names.append(col)
-        fit = fit_twfe(cells, names, self.weighted)
+        fit = fit_twfe(cells, names, self.weighted, self.inference.absorbed_effects == "nested")
         n_treated = int(cells.loc[cells["role"] == "treated", "unit"].nunique())
         layout = panel_layout(panel, outcome)
         unit, period = cells["unit"].to_numpy(), cells["period"].to_numpy()
@@ -298,7 +300,7 @@ class EventStudy(EventStudyOptions):
         )
         if self.sensitivity:
             facts = replace(facts, sensitivity=self._sensitivity(observed, fit.params, vcov, level))
-        label = INFERENCE_LABEL
+        label = cr1_label(self.inference.absorbed_effects)
         if pooled:
             label = pooled_label(layout, choice.reason) + (
                 "; pre-trend F test on the pooled covariance with the smallest lead's df"
@@ -344,13 +346,13 @@ class EventStudy(EventStudyOptions):
         idx = pre + post
         beta, vcov = params[idx], vcov[np.ix_(idx, idx)]
         out: dict = {"event_times": [observed[j] for j in idx], "target": "first post period"}
+        se_first = float(np.sqrt(vcov[len(pre), len(pre)]))
+        m = np.array(self.sensitivity_m) if self.sensitivity_m else np.linspace(0, se_first / 2, 6)
+        mbar = np.array(self.sensitivity_mbar)
         for key, run in (
-            ("smoothness", lambda: sensitivity_sd(beta, vcov, len(pre), len(post),
-                                                  np.linspace(0.0, 0.5 * float(np.sqrt(
-                                                      vcov[len(pre), len(pre)])), 6),
+            ("smoothness", lambda: sensitivity_sd(beta, vcov, len(pre), len(post), m,
                                                   level=level)),
-            ("relative_magnitudes", lambda: sensitivity_rm(beta, vcov, len(pre), len(post),
-                                                           np.arange(0.0, 2.01, 0.5),
+            ("relative_magnitudes", lambda: sensitivity_rm(beta, vcov, len(pre), len(post), mbar,
                                                            level=level)),
         ):  # fmt: skip
             try:

@@ -14,6 +14,16 @@ from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.inference.policy import SMALL_SAMPLE_TREATED
 
 INFERENCE_LABEL = "cluster-robust by unit (CR1), t(G−1) reference"
+# How CR1's small-sample factor counted the absorbed effects (settings.Inference).
+ABSORBED = {
+    "nested": "unit effects nested in the clusters not counted, as fixest and Stata",
+    "counted": "every absorbed effect counted, as R lm with vcovCL",
+}
+
+
+def cr1_label(absorbed: str) -> str:
+    """The CR1 label with how its small-sample factor counted the absorbed effects."""
+    return f"{INFERENCE_LABEL} ({ABSORBED[absorbed]})"
 
 
 @dataclass(frozen=True)
@@ -27,12 +37,16 @@ class PanelFit:
     n_clusters: int
 
 
-def fit_twfe(cells: pd.DataFrame, regressors: list[str], weighted: bool = False) -> PanelFit:
+def fit_twfe(
+    cells: pd.DataFrame, regressors: list[str], weighted: bool = False, nested: bool = True
+) -> PanelFit:
     """OLS of y on regressors with unit and period effects; CR1 covariance clustered by unit.
 
-    CR1 here is G/(G−1)·(N−1)/(N−K) with all absorbed effects counted in K, as linearmodels
-    computes it with `debiased=True, group_debias=True` (identical to statsmodels OLS with
-    dummy variables and cluster-robust covariance; checked in tests).
+    CR1 is G/(G−1)·(N−1)/(N−K)·sandwich. With `nested` (the default, as fixest's
+    `fixef.K = "nested"`, Stata's `xtreg, fe vce(cluster)` and `reghdfe`) the unit effects,
+    nested in the unit clusters, are left out of K: K = regressors + periods. Otherwise every
+    absorbed effect counts, as linearmodels computes it with `debiased=True,
+    group_debias=True` (identical to R lm with sandwich::vcovCL; checked in tests).
     """
     data = cells.set_index(["unit", "period"])
     model = PanelOLS(
@@ -53,10 +67,14 @@ def fit_twfe(cells: pd.DataFrame, regressors: list[str], weighted: bool = False)
             fix="check that the panel has periods before and after the starts, and comparison "
             "units observed in them",
         ) from None
+    vcov = res.cov.to_numpy()
+    if nested:  # (N − K_all)/(N − K_nested) turns linearmodels' factor into fixest's
+        k_nested = len(regressors) + cells["period"].nunique()
+        vcov = vcov * float(res.df_resid) / (int(res.nobs) - k_nested)
     return PanelFit(
         tuple(regressors),
         res.params.to_numpy(),
-        res.cov.to_numpy(),
+        vcov,
         int(res.nobs),
         int(cells["unit"].nunique()),
     )
