@@ -10,7 +10,13 @@ import pandas as pd
 import statsmodels.api as sm
 
 from pathfinder_eval.inference.honest_did import sensitivity_rm, sensitivity_sd
-from pathfinder_eval.replications.registry import Entry, Published, Reproduced, register
+from pathfinder_eval.replications.registry import (
+    ApiExample,
+    Entry,
+    Published,
+    Reproduced,
+    register,
+)
 
 README = "R HonestDiD README (github asheshrambachan/HonestDiD at 6813f02), Medicaid example"
 EVENT_YEARS = (2008, 2009, 2010, 2011, 2012, 2014, 2015)  # 2013 is the reference year
@@ -122,6 +128,14 @@ register(
             "optimisation; the relative-magnitudes intervals invert the same conditional test "
             "with a simulated critical value, so they agree within its Monte Carlo error and "
             "the grid step.",
+        ),
+        api=ApiExample(
+            'd = pd.read_csv(path).query("year < 2016 and yexp2 != 2015")\n'
+            'd = d.assign(g=(d["yexp2"] == 2014) * 2014)\n'
+            'es = pe.event_study(d, outcome="dins", unit="stfips", time="year",\n'
+            '    first_treated="g", min_lead=-6, max_lag=1, inference="cluster_robust")\n'
+            "value = pe.honest_did(es, [0.01]).lower[0]",
+            "smoothness M=0.01: lower",
         ),
     )
 )
