@@ -121,6 +121,14 @@ def test_stepped_wedge_functions_match_the_design_file_pipeline(tmp_path):
             frame, outcome="y", cluster="unit", period="period", treatment="trt"
         )
         pd.testing.assert_frame_equal(got.table, by_id[name].result.table, check_exact=True)
+    binary = frame.drop(columns="y").rename(columns={"outcome_bin": "y"})
+    (tmp_path / "bin").mkdir()
+    spec = _design(tmp_path / "bin", binary, starts, ("stepped_wedge_glmm",), "trial",
+                   "not_yet_treated", "records")  # fmt: skip
+    want = evaluate(spec).runs[0].result.table
+    got = pe.stepped_wedge_glmm(binary, outcome="y", cluster="unit", period="period",
+                                treatment="trt")  # fmt: skip
+    pd.testing.assert_frame_equal(got.table, want, check_exact=True)
 
 
 @pytest.mark.skipif(
