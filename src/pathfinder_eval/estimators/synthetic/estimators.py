@@ -70,11 +70,12 @@ def block_matrix(panel: ValidatedPanel, outcome: str, treated: list[str]) -> Blo
     if len(starts) != 1:
         raise ValueError("block_matrix needs treated units with one common start")
     periods = wide.columns.to_numpy()
-    t0 = int((periods < starts.pop()).sum())
+    start = starts.pop()
+    t0 = int((periods < start).sum())
     if t0 < 2 or len(donors) < 2:
         raise EstimationError(
-            f"{outcome}: {t0} pre-periods and {len(donors)} complete donors; synthetic "
-            "methods need at least 2 of each",
+            f"the units starting in period {start:g} have {t0} pre-period(s) and "
+            f"{len(donors)} complete donors; synthetic methods need at least 2 of each",
             where=outcome,
             fix="use a longer series or a larger donor pool",
         )
