@@ -619,7 +619,8 @@ def _make(estimator: str, body: Callable[..., EffectEstimates]) -> Callable[...,
                 name, inspect.Parameter.KEYWORD_ONLY, default=info.default, annotation=ann
             )
         )
-        lines.append(f"{name} : {ann}, default {info.default!r}\n    {info.description}")
+        meaning = " ".join((info.description or "").split())
+        lines.append(f"{name} : {ann}, default {info.default!r}\n    {meaning}")
     fn.__signature__ = inspect.Signature(params, return_annotation="EffectEstimates")
     fn.__name__ = fn.__qualname__ = estimator
     fn.__module__ = "pathfinder_eval"
