@@ -117,10 +117,13 @@ VALIDITY: dict[InferenceKey, str] = {
         "comparison units, scaled by unit size, and adds the shocks that units in one region "
         "share, learned from the comparison units' regions. It assumes the treated units' "
         "errors, after scaling by size, come from the distribution the comparison units show, "
-        "and regions' shocks are independent; on English-LA-shaped panels with 2 to 10 treated "
-        "LAs, within one region or spread, and regional shocks from none to strong, its size "
-        "and coverage stayed near nominal with intervals close to the narrowest valid width "
-        "(benchmarks/did_validity.py)."
+        "and regions' shocks are independent. On 48 English-LA-shaped panel designs (2 to 10 "
+        "treated LAs, within one region or spread, regional shocks from none to strong, 8 or 13 "
+        "periods; benchmarks/did_validity.py, 1,000 replications each) the DiD estimators' "
+        "size stayed between 2.7% and 7.1% and coverage between 93.4% and 97.1%, with "
+        "intervals 0.96 to 1.19 times the narrowest valid width; for synthetic DiD, whose unit "
+        "and time weights it holds fixed, intervals were slightly too narrow with strong "
+        "regional shocks and 7 to 10 treated LAs in one region (size up to 8%, coverage 91%)."
     ),
     "ols": (
         "Classical OLS standard errors assume independent, equally variable observations; "
