@@ -22,7 +22,14 @@ from pathfinder_eval.estimators.did.two_way import (
     fit_twfe,
     leave_one_treated_out,
 )
-from pathfinder_eval.estimators.pooled import did_decision, panel_layout, pooled_label, pooled_rows
+from pathfinder_eval.estimators.pooled import (
+    Decision,
+    PanelLayout,
+    did_decision,
+    panel_layout,
+    pooled_label,
+    pooled_rows,
+)
 from pathfinder_eval.inference.cluster import t_summary, wald_test
 from pathfinder_eval.inference.conley_taber import conley_taber
 from pathfinder_eval.inference.cr2 import cr2_inference
@@ -43,6 +50,31 @@ METHOD_KEY: dict[str, InferenceKey] = {
     "conley_taber": "conley_taber",
     "pooled": "pooled_panel",
 }
+
+
+def ols_decision(
+    est: TwfeOptions | EventStudyOptions,
+    panel: ValidatedPanel,
+    outcome: str,
+    cells: pd.DataFrame,
+    names: list[str],
+    n_treated: int,
+) -> tuple[PanelLayout, Decision]:
+    """The default-inference decision for OLS coefficients on `names` with unit and period
+    effects: their weights on the outcomes are the rows of (X̃ᵀX̃)⁻¹X̃ᵀ, X̃ the regressors with
+    the two-way effects absorbed (computed only if the pooled variance is considered)."""
+    layout = panel_layout(panel, outcome)
+    unit, period = cells["unit"].to_numpy(), cells["period"].to_numpy()
+
+    def unit_weights() -> np.ndarray:
+        codes = pd.factorize(unit)[0], pd.factorize(period)[0]
+        xt = absorb_two_way(cells[names].to_numpy(float), *codes)
+        return layout.cell_weights(unit, period, np.linalg.solve(xt.T @ xt, xt.T))
+
+    decision = did_decision(
+        est.name, est.inference.method, n_treated, not est.weighted, layout, unit_weights
+    )
+    return layout, decision
 
 
 class TwoWayFixedEffects(TwfeOptions):
@@ -68,21 +100,7 @@ class TwoWayFixedEffects(TwfeOptions):
         row = summ.row(0, "ATT (TWFE)", fit.params[0], n_units=fit.n_clusters)
         label = cr1_label(self.inference.absorbed_effects)
         warns = few_cluster_warnings(n_treated, fit.n_clusters)
-        layout = panel_layout(panel, outcome)
-
-        def unit_weights() -> np.ndarray:
-            codes = pd.factorize(cells["unit"])[0], pd.factorize(cells["period"])[0]
-            xt = absorb_two_way(cells[["treated"]].to_numpy(float), *codes)[:, 0]
-            return layout.cell_weights(cells["unit"], cells["period"], xt[None, :] / (xt @ xt))
-
-        decision = did_decision(
-            self.name,
-            self.inference.method,
-            n_treated,
-            not self.weighted,
-            layout,
-            unit_weights,
-        )
+        layout, decision = ols_decision(self, panel, outcome, cells, ["treated"], n_treated)
         choice = decision.choice
         method = choice.method
         vcov = fit.vcov
@@ -244,22 +262,7 @@ class EventStudy(EventStudyOptions):
             names.append(col)
         fit = fit_twfe(cells, names, self.weighted, self.inference.absorbed_effects == "nested")
         n_treated = int(cells.loc[cells["role"] == "treated", "unit"].nunique())
-        layout = panel_layout(panel, outcome)
-        unit, period = cells["unit"].to_numpy(), cells["period"].to_numpy()
-
-        def unit_weights() -> np.ndarray:
-            codes = pd.factorize(unit)[0], pd.factorize(period)[0]
-            xt = absorb_two_way(cells[names].to_numpy(float), *codes)
-            return layout.cell_weights(unit, period, np.linalg.solve(xt.T @ xt, xt.T))
-
-        decision = did_decision(
-            self.name,
-            self.inference.method,
-            n_treated,
-            not self.weighted,
-            layout,
-            unit_weights,
-        )
+        layout, decision = ols_decision(self, panel, outcome, cells, names, n_treated)
         choice = decision.choice
         small, pooled = choice.method == "cr2", decision.variance is not None
         vcov, df = fit.vcov, np.full(len(names), float(fit.n_clusters - 1))
