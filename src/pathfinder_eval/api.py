@@ -69,7 +69,15 @@ def fit_frame(
 ) -> EffectEstimates:
     """Fit a DiD or synthetic `estimator` (a design-file estimator name) on a long frame, one
     row per unit and period: the shared body of the per-estimator functions."""
-    frame = _checked_frame(data, outcome=outcome, unit=unit, time=time, region=region)
+    frame = _checked_frame(
+        data,
+        outcome=outcome,
+        unit=unit,
+        time=time,
+        region=region,
+        first_treated=first_treated,
+        treatment=treatment,
+    )
     starts = _starts(frame, unit, time, first_treated, treatment, "first_treated")
     spec = _design(
         estimator,
@@ -105,7 +113,9 @@ def fit_records(
 ) -> EffectEstimates:
     """Fit a stepped-wedge `estimator` on individual records (one row per person and period),
     summarised exactly per cluster-period as a design file with `data.source: records` does."""
-    frame = _checked_frame(data, outcome=outcome, unit=cluster, time=period)
+    frame = _checked_frame(
+        data, outcome=outcome, unit=cluster, time=period, start=start, treatment=treatment
+    )
     starts = _starts(frame, cluster, period, start, treatment, "start")
     spec = _design(
         estimator,
@@ -499,7 +509,6 @@ def _starts(
         )
     ids = frame[unit].astype("string").str.strip()
     if treatment is not None:
-        _require(frame, treatment)
         d = pd.to_numeric(frame[treatment], errors="coerce")
         bad = ~d.isin([0, 1])
         if bad.any():
@@ -513,7 +522,6 @@ def _starts(
         on = frame.loc[d == 1, time]
         first = pd.to_numeric(on, errors="coerce").groupby(ids[d == 1]).min()
         return _group(first, "treatment")
-    _require(frame, first_treated)
     g = pd.to_numeric(frame[first_treated], errors="coerce")
     per_unit = g.groupby(ids).nunique(dropna=False)
     if (per_unit > 1).any():
