@@ -162,8 +162,10 @@ def test_nothing_writable_compiles_in_memory(tmp_path):
 def _nobody_can_run_python() -> bool:
     if not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("setpriv") is None:
         return False
+    # through `env`, as the test runs it: setpriv's own exec can still resolve a path the
+    # nobody user cannot (e.g. an interpreter under a root-only /root), a second exec cannot
     probe = subprocess.run(
-        [*AS_NOBODY, sys.executable, "-c", "import pathfinder_eval.cli"],
+        [*AS_NOBODY, "env", sys.executable, "-c", "import pathfinder_eval.cli"],
         capture_output=True,
     )
     return probe.returncode == 0
