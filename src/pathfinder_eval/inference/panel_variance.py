@@ -33,11 +33,19 @@ correction) and for shocks shared within regions. The regional term is what a pi
 concentrated in one region needs: its LAs share their region's shock, which does not average
 out over them, and the comparison LAs of the other regions show how large such shocks are.
 
-Reference: t with Satterthwaite degrees of freedom, the regional part counting R − 1 (R
-regions with at least two comparison LAs), the LA part the comparison LAs less two. The
-within-region residual correlation ρ = tr V / mean tr Cov(u_i), and the same for
-period-to-period changes, are reported as diagnostics with jackknife-over-regions standard
-errors.
+Reference: t with Satterthwaite degrees of freedom, 2 E[v̂]² / Var(v̂), where v̂ is the
+estimated variance and its mean and variance are those of a parametric bootstrap: DRAWS sets
+of comparison-LA residuals are simulated from the fitted model (Gaussian, regional shocks from
+V projected onto the positive semi-definite matrices), the model is re-learned from each, and
+each estimate's variance recomputed. A regional part learned from nine regions whose means
+carry their LAs' own noise has far fewer degrees of freedom than its R − 1 regions suggest
+(about 3 for a quadratic form counting 8), and the LA part's intercept, extrapolated to the
+large LAs pilots pick, fewer than its n − 2 LAs: counting R − 1 and n − 2 put the size of a
+pilot of 10 LAs in one region with strong regional shocks at 8% (benchmarks/did_validity.py).
+This is Satterthwaite's (1946) approximation with the variance of the variance estimator
+computed by simulation instead of asymptotically. The within-region residual correlation
+ρ = tr V / mean tr Cov(u_i), and the same for period-to-period changes, are reported as
+diagnostics with jackknife-over-regions standard errors.
 """
 
 from __future__ import annotations
@@ -53,18 +61,26 @@ from pathfinder_eval.inference.cluster import rescale_covariance
 MIN_COMPARISON = 10
 # Regions with at least this many comparison LAs inform the regional covariance.
 MIN_REGION_LAS = 2
+# Parametric-bootstrap draws behind the degrees of freedom (relative SE of Var(v̂) ≈ 10%), and
+# their fixed seed: the degrees of freedom are a property of the fitted model, and a report
+# must not change between runs.
+DRAWS = 200
+DRAW_SEED = 20261202
 
 
 @dataclass(frozen=True)
 class NoiseModel:
     """What the comparison LAs teach: the covariance of shocks shared by a region's LAs
     `regional` (T, T); an LA's own covariance `structural` + `sampling` / size (T, T each);
-    the within-region residual correlation `rho` and that of period-to-period changes
-    `change_rho`, each with a jackknife-over-regions SE; and the counts behind them."""
+    `draws`, the same three re-learned from DRAWS bootstrap panels simulated from the fitted
+    model, (B, T, T) each, for the degrees of freedom; the within-region residual correlation
+    `rho` and that of period-to-period changes `change_rho`, each with a jackknife-over-regions
+    SE; and the counts behind them."""
 
     regional: np.ndarray
     structural: np.ndarray
     sampling: np.ndarray
+    draws: tuple[np.ndarray, np.ndarray, np.ndarray]
     rho: float
     rho_se: float
     change_rho: float
@@ -106,18 +122,20 @@ def noise_model(
             where="inference.method",
             fix="widen the comparison pool, or choose cr2 or cluster_robust",
         )
-    yc = y[idx]
-    e = yc - yc.mean(axis=1, keepdims=True) - yc.mean(axis=0) + yc.mean()
     reg = region[idx]
-    regional, per_region = _regional(e, reg)
-    structural, sampling = _own(e, 1.0 / size[idx], regional)
+    inv_size = 1.0 / size[idx]
+    e = _centre(y[idx][None])
+    regional, structural, sampling = (part[0] for part in _fit(e, reg, inv_size))
+    per_region = _usable_regions(reg)
+    draws = _fit(_simulate(regional, structural, sampling, reg, inv_size), reg, inv_size)
     spread = per_region if jackknife else 0
-    rho, rho_se = _correlation(e, reg, spread)
-    change_rho, change_rho_se = _correlation(np.diff(e, axis=1), reg, spread)
+    rho, rho_se = _correlation(e[0], reg, spread)
+    change_rho, change_rho_se = _correlation(np.diff(e[0], axis=1), reg, spread)
     return NoiseModel(
         regional,
         structural,
         sampling,
+        draws,
         rho,
         rho_se,
         change_rho,
@@ -142,54 +160,115 @@ def panel_variance(
     own = np.diag(own_cov)
     shared = np.maximum(np.diag(shared_cov), 0.0)  # V is unbiased, so a share may be < 0
     var = own + shared
-    df_own = max(model.n_comparison - 2, 1)
-    df_reg = max(model.n_regions - 1, 1)
+    df = _degrees_of_freedom(weights, summed, model, size)
     with np.errstate(divide="ignore", invalid="ignore"):
-        df = np.where(var > 0, var**2 / (own**2 / df_own + shared**2 / df_reg), np.nan)
         share = np.where(var > 0, shared / var, 0.0)
     se = np.sqrt(np.maximum(var, 0.0))
     vcov = rescale_covariance(_psd(own_cov + shared_cov), se)
     return PanelVariance(se, df, share, vcov, model)
 
 
-def _own(e: np.ndarray, inv_size: np.ndarray, regional: np.ndarray) -> tuple[np.ndarray, ...]:
+def _degrees_of_freedom(
+    weights: np.ndarray, summed: np.ndarray, model: NoiseModel, size: np.ndarray
+) -> np.ndarray:
+    """Satterthwaite's 2 E[v̂]² / Var(v̂) for each row's variance v̂, its mean and variance
+    over the model's bootstrap draws; at most the comparison LAs less two."""
+    regional, structural, sampling = model.draws
+    unit = np.einsum("rit,riu->rtu", weights, weights)
+    scaled = np.einsum("rit,riu,i->rtu", weights, weights, 1.0 / size)
+    grouped = np.einsum("rct,rcu->rtu", summed, summed)
+    v = (
+        np.einsum("rtu,btu->br", unit, structural)
+        + np.einsum("rtu,btu->br", scaled, sampling)
+        + np.maximum(np.einsum("rtu,btu->br", grouped, regional), 0.0)
+    )
+    cap = max(model.n_comparison - 2, 1)
+    mean, spread = v.mean(axis=0), v.var(axis=0, ddof=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        df = np.where(spread > 0, 2.0 * mean**2 / spread, cap)
+    return np.clip(df, 1.0, cap)
+
+
+def _centre(y: np.ndarray) -> np.ndarray:
+    """Two-way residuals of each (n, T) panel in a (B, n, T) stack."""
+    return (
+        y
+        - y.mean(axis=2, keepdims=True)
+        - y.mean(axis=1, keepdims=True)
+        + y.mean(axis=(1, 2), keepdims=True)
+    )
+
+
+def _fit(
+    e: np.ndarray, region: np.ndarray, inv_size: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(regional, structural, sampling), (B, T, T) each, from (B, n, T) residuals."""
+    regional = _regional(e, region)
+    return (regional, *_own(e, inv_size, regional))
+
+
+def _simulate(
+    regional: np.ndarray,
+    structural: np.ndarray,
+    sampling: np.ndarray,
+    region: np.ndarray,
+    inv_size: np.ndarray,
+) -> np.ndarray:
+    """DRAWS residual panels (B, n, T) from the fitted model: Gaussian regional shocks with
+    covariance V made positive semi-definite, and each LA's own noise."""
+    rng = np.random.default_rng(DRAW_SEED)
+    n, T = len(region), regional.shape[0]
+    codes = np.unique(region, return_inverse=True)[1]
+    shocks = rng.standard_normal((DRAWS, codes.max() + 1, T)) @ _root(_psd(regional)).T
+    own = structural[None] + sampling[None] * inv_size[:, None, None]
+    noise = np.einsum("itk,bik->bit", _root(own), rng.standard_normal((DRAWS, n, T)))
+    return _centre(shocks[:, codes] + noise)
+
+
+def _own(
+    e: np.ndarray, inv_size: np.ndarray, regional: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """An LA's own covariance as structural + sampling / size: least squares of the residual
     outer products, less the regional part, on (1, 1 / size), each part made PSD. Without
     size differences the sampling part is zero."""
-    T = e.shape[1]
-    outer = np.einsum("it,iu->itu", e, e).reshape(len(e), T * T)
+    outer = np.einsum("bit,biu->bitu", e, e)
     if np.ptp(inv_size) <= 1e-12 * np.max(inv_size):
-        return _psd(outer.mean(axis=0).reshape(T, T) - regional), np.zeros((T, T))
+        return _psd(outer.mean(axis=1) - regional), np.zeros_like(regional)
     design = np.column_stack([np.ones_like(inv_size), inv_size])
-    coef = np.linalg.lstsq(design, outer, rcond=None)[0]
-    return _psd(coef[0].reshape(T, T) - regional), _psd(coef[1].reshape(T, T))
+    coef = np.einsum("ki,bitu->bktu", np.linalg.pinv(design), outer)
+    return _psd(coef[:, 0] - regional), _psd(coef[:, 1])
 
 
-def _regional(e: np.ndarray, region: np.ndarray) -> tuple[np.ndarray, int]:
-    """Cov(ν) as the mean product of residuals of two LAs in the same region less that of
-    two LAs in different regions, unbiased and so not always positive semi-definite; and how
-    many regions informed it."""
-    codes, counts = np.unique(region, return_counts=True)
-    usable = codes[counts >= MIN_REGION_LAS]
-    T = e.shape[1]
-    if usable.size < 2:
-        return np.zeros((T, T)), int(usable.size)
-    sums = np.stack([e[region == c].sum(axis=0) for c in codes])
-    sq = np.stack([e[region == c].T @ e[region == c] for c in codes])
-    total = e.sum(axis=0)
-    within = sum(np.outer(sums[k], sums[k]) - sq[k] for k in range(len(codes)))
-    n_within = float(sum(c * (c - 1) for c in counts))
-    all_pairs = np.outer(total, total) - e.T @ e
-    n_all = float(len(e) * (len(e) - 1))
-    between = (all_pairs - within) / max(n_all - n_within, 1.0)
-    same = within / max(n_within, 1.0)
-    return 0.5 * ((same - between) + (same - between).T), int(usable.size)
+def _usable_regions(region: np.ndarray) -> int:
+    """Regions with at least MIN_REGION_LAS LAs: those that inform the regional part."""
+    return int((np.unique(region, return_counts=True)[1] >= MIN_REGION_LAS).sum())
+
+
+def _regional(e: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """Cov(ν) for each (n, T) residual panel in e (B, n, T): the mean product of residuals of
+    two LAs in the same region less that of two LAs in different regions, unbiased and so not
+    always positive semi-definite; zero with fewer than two informative regions."""
+    B, n, T = e.shape
+    if _usable_regions(region) < 2:
+        return np.zeros((B, T, T))
+    codes = np.unique(region, return_inverse=True)[1]
+    counts = np.bincount(codes)
+    sums = np.zeros((B, len(counts), T))
+    np.add.at(sums, (slice(None), codes), e)
+    squares = np.einsum("bit,biu->btu", e, e)
+    within = np.einsum("brt,bru->btu", sums, sums) - squares
+    total = e.sum(axis=1)
+    all_pairs = np.einsum("bt,bu->btu", total, total) - squares
+    n_within = float((counts * (counts - 1)).sum())
+    n_all = float(n * (n - 1))
+    diff = within / max(n_within, 1.0) - (all_pairs - within) / max(n_all - n_within, 1.0)
+    return 0.5 * (diff + diff.transpose(0, 2, 1))
 
 
 def _rho(e: np.ndarray, region: np.ndarray) -> float:
     """tr V over the mean residual variance: the correlation of two LAs in one region."""
     total = np.mean((e**2).sum(axis=1))
-    return float(np.trace(_regional(e, region)[0]) / total) if total > 0 else 0.0
+    return float(np.trace(_regional(e[None], region)[0]) / total) if total > 0 else 0.0
 
 
 def _correlation(e: np.ndarray, region: np.ndarray, n_regions: int) -> tuple[float, float]:
@@ -202,6 +281,13 @@ def _correlation(e: np.ndarray, region: np.ndarray, n_regions: int) -> tuple[flo
     return rho, float(np.sqrt((len(v) - 1) / len(v) * ((v - v.mean()) ** 2).sum()))
 
 
+def _root(m: np.ndarray) -> np.ndarray:
+    """A square root R (R Rᵀ = m) of each positive semi-definite matrix in m (..., T, T)."""
+    vals, vecs = np.linalg.eigh(m)
+    return vecs * np.sqrt(np.clip(vals, 0.0, None))[..., None, :]
+
+
 def _psd(m: np.ndarray) -> np.ndarray:
-    vals, vecs = np.linalg.eigh(0.5 * (m + m.T))
-    return (vecs * np.clip(vals, 0.0, None)) @ vecs.T
+    """m (..., T, T) symmetrised and projected onto the positive semi-definite matrices."""
+    vals, vecs = np.linalg.eigh(0.5 * (m + np.swapaxes(m, -1, -2)))
+    return (vecs * np.clip(vals, 0.0, None)[..., None, :]) @ np.swapaxes(vecs, -1, -2)
