@@ -12,6 +12,7 @@ import pytest
 from did_helpers import REGIONS, regional_panel
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.callaway_santanna import CallawaySantAnna
+from pathfinder_eval.estimators.did.etwfe_estimator import Etwfe
 from pathfinder_eval.estimators.did.imputation import Imputation
 from pathfinder_eval.estimators.did.sun_abraham import SunAbraham
 from pathfinder_eval.estimators.did.twfe import EventStudy, TwoWayFixedEffects
@@ -198,7 +199,7 @@ def test_pooled_tests_hold_their_size_on_another_process(k, shock):
 
 # ------------------------------------------------------------------- the decision path
 
-ESTIMATORS = (TwoWayFixedEffects, EventStudy, CallawaySantAnna, SunAbraham, Imputation)
+ESTIMATORS = (TwoWayFixedEffects, EventStudy, CallawaySantAnna, SunAbraham, Imputation, Etwfe)
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS)
@@ -226,6 +227,7 @@ def test_strong_regional_shocks_with_treated_in_one_region_get_the_pooled_varian
         (CallawaySantAnna, "cohort_stratified"),
         (SunAbraham, "cohort_stratified"),
         (Imputation, "cohort_stratified"),
+        (Etwfe, "cr2"),
     ],
 )
 def test_spread_treated_without_regional_dependence_keep_todays_inference(tmp_path, cls, today):
@@ -247,6 +249,7 @@ def test_spread_treated_without_regional_dependence_keep_todays_inference(tmp_pa
         (TwoWayFixedEffects, "cr2", 2, 0.75),
         (TwoWayFixedEffects, "cr2", 3, 0.75),
         (Imputation, "cohort_stratified", 3, 0.75),
+        (Etwfe, "cr2", 3, 0.75),
         # with 2 treated LAs in 2 cohorts each stratum is one LA and the stratified variance
         # already borrows the comparison LAs' noise: the pooled one is no wider
         (Imputation, "cohort_stratified", 2, 1.0),

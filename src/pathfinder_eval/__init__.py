@@ -21,6 +21,7 @@ _API = (
     "callaway_santanna",
     "sun_abraham",
     "imputation",
+    "etwfe",
     "bacon",
     "synthetic_control",
     "synthetic_did",

@@ -62,26 +62,41 @@ def fit_frame(
     first_treated: str | None = None,
     treatment: str | None = None,
     region: str | None = None,
+    counts: str | None = None,
+    population: str | None = None,
     inference: str | Inference = "default",
     level: float = 0.95,
     seed: int = 0,
     **options: Any,
 ) -> EffectEstimates:
     """Fit a DiD or synthetic `estimator` (a design-file estimator name) on a long frame, one
-    row per unit and period: the shared body of the per-estimator functions."""
+    row per unit and period: the shared body of the per-estimator functions. With `counts` and
+    `population` the outcome is the rate per 10,000 recomputed from those columns (and
+    `outcome` only names it), which Poisson fits need."""
+    rate = counts is not None or population is not None
+    if rate and (counts is None or population is None):
+        raise DesignError(
+            "counts and population go together",
+            where="argument counts" if counts is None else "argument population",
+            fix="name both the count column and the population column, or neither",
+        )
     frame = _checked_frame(
         data,
-        outcome=outcome,
+        outcome=None if rate else outcome,
         unit=unit,
         time=time,
         region=region,
         first_treated=first_treated,
         treatment=treatment,
+        counts=counts,
+        population=population,
     )
     starts = _starts(frame, unit, time, first_treated, treatment, "first_treated")
     spec = _design(
         estimator,
-        outcome,
+        Outcome(column=outcome, numerator=counts, denominator=population, scale="per_10000")
+        if rate
+        else Outcome(column=outcome),
         starts,
         level,
         seed,
@@ -119,7 +134,7 @@ def fit_records(
     starts = _starts(frame, cluster, period, start, treatment, "start")
     spec = _design(
         estimator,
-        outcome,
+        Outcome(column=outcome),
         starts,
         level,
         seed,
@@ -140,7 +155,7 @@ def fit_records(
 
 def _design(
     estimator: str,
-    outcome: str,
+    outcome: Outcome,
     starts: dict[int, list[str]],
     level: float,
     seed: int,
@@ -150,7 +165,7 @@ def _design(
     data: DataSpec,
 ) -> DesignSpec:
     """The design a design file would hold for this call: units on a period axis, the
-    rollout read from the data, one outcome column and one analysis."""
+    rollout read from the data, one outcome and one analysis."""
     return DesignSpec(
         name="api",
         title=f"{estimator} on a data frame",
@@ -161,7 +176,7 @@ def _design(
             Wave(wave=f"start {s}", start=s, units=tuple(us)) for s, us in sorted(starts.items())
         ),
         comparison=Comparison(pool=pool, min_units=1),
-        outcomes=(Outcome(column=outcome),),
+        outcomes=(outcome,),
         analyses=(Analysis(id=estimator, estimator=estimator, level=level),),
         data=data,
         seed=seed,
@@ -586,6 +601,9 @@ treatment : str, optional
     A 0/1 treatment column instead of `first_treated` (its first 1 is the start).
 region : str, optional
     Each unit's region, for the regional dependence the default inference measures.
+counts, population : str, optional
+    Count and population columns (together): the outcome is then the rate per 10,000
+    recomputed from them, and Poisson fits (`family="poisson"`) use the counts.
 """
 
 _RECORDS = """data : pandas.DataFrame
@@ -663,7 +681,15 @@ def _type_name(annotation: Any) -> str:
     return "None" if annotation is type(None) else getattr(annotation, "__name__", str(annotation))
 
 
-DID = ("twfe", "event_study", "callaway_santanna", "sun_abraham", "imputation", "bacon")
+DID = (
+    "twfe",
+    "event_study",
+    "callaway_santanna",
+    "sun_abraham",
+    "imputation",
+    "etwfe",
+    "bacon",
+)
 SYNTHETIC = ("synthetic_control", "synthetic_did")
 STEPPED_WEDGE = ("stepped_wedge", "stepped_wedge_gee", "stepped_wedge_glmm")
 
@@ -672,6 +698,7 @@ event_study = _make("event_study", fit_frame)
 callaway_santanna = _make("callaway_santanna", fit_frame)
 sun_abraham = _make("sun_abraham", fit_frame)
 imputation = _make("imputation", fit_frame)
+etwfe = _make("etwfe", fit_frame)
 bacon = _make("bacon", fit_frame)
 synthetic_control = _make("synthetic_control", fit_frame)
 synthetic_did = _make("synthetic_did", fit_frame)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathfinder_eval.estimator_labels import LABELS
 from pathfinder_eval.estimators.did.bacon import BaconDecomposition
 from pathfinder_eval.estimators.did.callaway_santanna import CallawaySantAnna
+from pathfinder_eval.estimators.did.etwfe_estimator import Etwfe
 from pathfinder_eval.estimators.did.imputation import Imputation
 from pathfinder_eval.estimators.did.sun_abraham import SunAbraham
 from pathfinder_eval.estimators.did.twfe import EventStudy, TwoWayFixedEffects
@@ -164,6 +165,22 @@ REGISTRY: dict[Estimator, Entry] = {
             "design the comparison-pooled variance (few treated LAs or a regional concentration) "
             "or, below 20 treated, the leave-one-out version with Bell-McCaffrey degrees of "
             "freedom; a pre-trend test on untreated cells."
+        ),
+        "did",
+    ),
+    Estimator.ETWFE: Entry(
+        Etwfe,
+        LABELS["etwfe"],
+        (
+            "Extended two-way fixed effects (Wooldridge 2021; 2023, Econometrics J. 26:C31–C66): "
+            "one regression with LA and period effects and a separate effect for every treated "
+            "cohort × period cell (with covariates, their cohort, period and cell "
+            "interactions), compared with not-yet-treated or never-treated cells and averaged "
+            "over treated cells and by event time, as R's etwfe; linear, or Poisson on counts "
+            "with a log-population offset (log rate ratios). The linear fit's default inference "
+            "is chosen for the design (the comparison-pooled variance with few treated LAs or a "
+            "regional concentration, CR2 with Bell-McCaffrey degrees of freedom below 20 "
+            "treated, CR1 above); the Poisson fit's is CR1 by LA with a t(G−1) reference."
         ),
         "did",
     ),

@@ -365,6 +365,25 @@ class ImputationOptions(EstimatorSettings):
     )
 
 
+class EtwfeOptions(EstimatorSettings):
+    """Extended TWFE (Wooldridge 2021, 2023): comparison cells, linear or Poisson (counts
+    with a log-population offset), covariates."""
+
+    name: ClassVar[str] = "etwfe"
+
+    control_group: ControlGroup = "not_yet_treated"
+    """Comparison cells: not_yet_treated (every untreated cell) or never_treated (placebo
+    rows before the start)."""
+    family: Literal["linear", "poisson"] = "linear"
+    """linear, or poisson: numerator counts with offset log(denominator), log rate ratios."""
+    covariates: tuple[str, ...] = ()
+    """Cell columns or other outcomes, with their cohort, period and treatment interactions."""
+
+    inference_methods: ClassVar[frozenset[str]] = frozenset(
+        {"default", "cluster_robust", "cr2", "pooled"}
+    )
+
+
 class BaconOptions(EstimatorSettings):
     """`balance`: drop units missing any period (counted) rather than refuse the panel."""
 
@@ -512,6 +531,7 @@ OPTIONS: dict[str, type[EstimatorSettings]] = {
     "callaway_santanna": CallawaySantAnnaOptions,
     "sun_abraham": SunAbrahamOptions,
     "imputation": ImputationOptions,
+    "etwfe": EtwfeOptions,
     "bacon": BaconOptions,
     "synthetic_control": SyntheticControlOptions,
     "synthetic_did": SyntheticDidOptions,

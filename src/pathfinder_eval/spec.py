@@ -57,6 +57,7 @@ class Estimator(StrEnum):
     CALLAWAY_SANTANNA = "callaway_santanna"
     SUN_ABRAHAM = "sun_abraham"
     IMPUTATION = "imputation"
+    ETWFE = "etwfe"
     BACON = "bacon"
     SYNTHETIC_CONTROL = "synthetic_control"
     SYNTHETIC_DID = "synthetic_did"

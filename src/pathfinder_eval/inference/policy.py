@@ -81,6 +81,7 @@ _SMALL: dict[str, tuple[str, ...]] = {
     "callaway_santanna": ("cohort_stratified",),
     "sun_abraham": ("cohort_stratified", "cr2"),
     "imputation": ("cohort_stratified", "leave_out"),
+    "etwfe": ("cr2",),
 }
 _WHY = {
     "cr2": "CR1 over-rejects with few treated clusters",

@@ -115,6 +115,23 @@ class ImputationFacts(Facts):
 
 
 @dataclass(frozen=True, kw_only=True)
+class EtwfeFacts(Facts):
+    """Extended TWFE: the controls, family and covariates; each treated cohort × period cell's
+    coefficient (`cells`: cohort, period, estimate); for Poisson the rows' rate ratios with
+    their intervals and the units dropped for zero counts throughout; rows left out for a
+    missing covariate."""
+
+    control: str
+    family: str
+    covariates: list[str]
+    cells: list[dict[str, float]]
+    rate_ratios: list[dict[str, Any]] | None
+    dropped_all_zero_units: list[str]
+    dropped_missing_covariate_rows: int
+    n_params: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class Did2x2Facts(Facts):
     """The 2×2 cell means and counts and the regression's terms."""
 

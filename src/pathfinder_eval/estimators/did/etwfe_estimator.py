@@ -1,0 +1,243 @@
+"""Extended TWFE on a pilot panel: the overall ATT and one row per event time, with the
+toolkit's default inference for a linear fit, or log rate ratios for counts (Poisson).
+
+The fit is estimators/did/etwfe.py's with unit fixed effects (etwfe's `ivar`): LA panels are
+often unbalanced, and unit effects keep each LA's level out of the comparison whatever cells
+it has. Linear, without covariates, the estimates are linear in the outcomes, so the default
+inference is chosen as for the other linear DiD estimators (inference/policy.py): the
+comparison-pooled variance for few treated LAs or a regional concentration, CR2 with
+Bell-McCaffrey degrees of freedom below 20 treated, CR1 above. The Poisson fit's inference is
+CR1 by unit with a t(G−1) reference, as `twfe_poisson`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from pathfinder_eval.errors import EstimationError
+from pathfinder_eval.estimators.did.etwfe import EtwfeFit, etwfe, etwfe_effects
+from pathfinder_eval.estimators.did.facts import EtwfeFacts
+from pathfinder_eval.estimators.did.two_way import few_cluster_warnings
+from pathfinder_eval.estimators.pooled import did_decision, panel_layout, pooled_label
+from pathfinder_eval.inference.cluster import t_summary
+from pathfinder_eval.inference.cr2 import cr2_inference
+from pathfinder_eval.inference.policy import because
+from pathfinder_eval.panel import ValidatedPanel
+from pathfinder_eval.results import EffectEstimates, InferenceKey, InferenceUsed, estimates_table
+from pathfinder_eval.settings import EtwfeOptions
+
+CR1_LABEL = "cluster-robust by unit (CR1, unit effects nested in clusters not counted), t(G−1)"
+
+
+class Etwfe(EtwfeOptions):
+    """Wooldridge's extended TWFE: the simple ATT over treated cells, then each event time
+    (with never-treated controls, the cells before the start too, as placebo rows). Poisson
+    rows are log rate ratios of counts (numerator) with offset log(denominator)."""
+
+    def fit(
+        self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
+    ) -> EffectEstimates:
+        cells, dropped_units, dropped_rows = self._cells(panel, outcome, analysis_id)
+        control = "notyet" if self.control_group == "not_yet_treated" else "never"
+        poisson = self.family == "poisson"
+        x = cells[[f"x:{c}" for c in self.covariates]].to_numpy(float) if self.covariates else None
+        fit = etwfe(
+            cells["numerator"].to_numpy(float) if poisson else cells["y"].to_numpy(float),
+            cells["unit"].to_numpy(),
+            cells["period"].to_numpy(float),
+            cells["cohort"].to_numpy(float),
+            x,
+            control=control,
+            family=self.family,
+            offset=np.log(cells["denominator"].to_numpy(float)) if poisson else None,
+            unit_effects=True,
+        )
+        simple = etwfe_effects(fit, "simple", scale="link")
+        event = etwfe_effects(fit, "event", scale="link", post_only=False)
+        estimate = np.r_[simple.estimate, event.estimate]
+        gradient = np.vstack([simple.gradient, event.gradient])
+        n_treated = int(cells.loc[cells["role"] == "treated", "unit"].nunique())
+        vcov, df, used, label, reason, dependence, warns = self._inference(
+            panel, outcome, cells, fit, gradient, n_treated, poisson
+        )
+        summ = t_summary(estimate, vcov, df, level)
+        units = cells["unit"].to_numpy()[fit.rows]
+        rel = fit.period - fit.cohort
+        scale = "log rate ratio" if poisson else "ATT"
+        rows = []
+        for j, term in enumerate(("simple", *event.labels)):
+            e = None if j == 0 else float(term)
+            sel = rel >= 0 if e is None else rel == e
+            name = f"{scale} (all treated cells)" if e is None else f"event time {term}"
+            rows.append(
+                summ.row(
+                    j,
+                    name,
+                    estimate[j],
+                    df=float(np.atleast_1d(df)[min(j, np.size(df) - 1)]),
+                    event_time=np.nan if e is None else e,
+                    n_units=len(set(units[sel].tolist())),
+                )
+            )
+        if dropped_units:
+            warns.append(
+                f"{len(dropped_units)} units with zero counts in every period were dropped: "
+                "they carry no information under Poisson fixed effects."
+            )
+        if dropped_rows:
+            warns.append(f"{dropped_rows} cells without a covariate value were left out.")
+        return EffectEstimates(
+            analysis_id=analysis_id,
+            outcome=outcome,
+            estimator=self.name,
+            inference=InferenceUsed(
+                key=used,
+                label=label,
+                chosen_by_default=self.inference.method == "default",
+                reason=reason,
+                dependence=dependence,
+            ),
+            table=estimates_table(rows),
+            level=level,
+            vcov=vcov,
+            n_units=fit.n_clusters,
+            n_treated=n_treated,
+            n_obs=fit.n_obs,
+            facts=EtwfeFacts(
+                control=self.control_group,
+                family=self.family,
+                covariates=list(self.covariates),
+                cells=_cells_table(fit),
+                rate_ratios=_rate_ratios(rows) if poisson else None,
+                dropped_all_zero_units=dropped_units,
+                dropped_missing_covariate_rows=dropped_rows,
+                n_params=fit.n_params,
+            ),
+            warnings=tuple(warns),
+        )
+
+    def _cells(
+        self, panel: ValidatedPanel, outcome: str, analysis_id: str
+    ) -> tuple[pd.DataFrame, list[str], int]:
+        """The outcome's cells with covariate columns `x:name`; units without a count in any
+        period (Poisson) and rows without a covariate value are dropped and counted."""
+        cells = panel.outcome_cells(outcome)
+        for name in self.covariates:
+            if name in cells.columns:
+                cells[f"x:{name}"] = pd.to_numeric(cells[name], errors="coerce")
+            elif name in set(panel.cells["outcome"]):
+                other = panel.outcome_cells(name).set_index(["unit", "period"])["y"]
+                key = pd.MultiIndex.from_frame(cells[["unit", "period"]])
+                cells[f"x:{name}"] = other.reindex(key).to_numpy()
+            else:
+                raise EstimationError(
+                    f"covariate {name!r} is neither a column of the cells nor an outcome",
+                    where=f"analyses[{analysis_id}].options.covariates",
+                    fix="name a cell column or another outcome of the design",
+                )
+        complete = cells[[f"x:{c}" for c in self.covariates]].notna().all(axis=1)
+        dropped_rows = int((~complete).sum())
+        cells = cells[complete]
+        if self.family != "poisson":
+            return cells, [], dropped_rows
+        have = [c for c in ("numerator", "denominator") if c in cells.columns]
+        if len(have) < 2 or cells[have].isna().any().any() or (cells["denominator"] <= 0).any():
+            raise EstimationError(
+                f"outcome {outcome!r} needs a count (numerator) and a positive population "
+                "(denominator) in every cell for family: poisson",
+                where=f"analyses[{analysis_id}].options.family",
+                fix="use family: poisson only for rate indicators with counts, or linear",
+            )
+        total = cells.groupby("unit")["numerator"].transform("sum")
+        dropped = sorted(set(cells.loc[total == 0, "unit"]))
+        return cells[total > 0], dropped, dropped_rows
+
+    def _inference(
+        self,
+        panel: ValidatedPanel,
+        outcome: str,
+        cells: pd.DataFrame,
+        fit: EtwfeFit,
+        gradient: np.ndarray,
+        n_treated: int,
+        poisson: bool,
+    ):
+        """(vcov, df, key, label, reason, dependence, warnings) for the rows' estimates."""
+        cr1 = gradient @ fit.vcov @ gradient.T
+        g = fit.n_clusters
+        if poisson:
+            return (
+                cr1,
+                float(g - 1),
+                "cr1",
+                "Poisson QMLE, " + CR1_LABEL,
+                "",
+                None,
+                list(few_cluster_warnings(n_treated, g)),
+            )
+        layout = panel_layout(panel, outcome)
+        weights = gradient @ fit.unit_weights
+
+        def unit_weights() -> np.ndarray:
+            return layout.cell_weights(
+                cells["unit"].to_numpy(), cells["period"].to_numpy(), weights
+            )
+
+        decision = did_decision(
+            self.name,
+            self.inference.method,
+            n_treated,
+            not self.covariates,
+            layout,
+            unit_weights,
+        )
+        choice = decision.choice
+        if decision.variance is not None:
+            pv = decision.variance
+            label = pooled_label(layout, choice.reason)
+            return pv.vcov, pv.df, "pooled_panel", label, choice.reason, decision.dependence, []
+        if choice.method == "cr2":
+            res = cr2_inference(
+                cells["y"].to_numpy(float),
+                fit.slopes,
+                pd.factorize(cells["unit"], sort=True)[0],
+                pd.factorize(cells["period"], sort=True)[0],
+                contrasts=gradient[:, : fit.slopes.shape[1]],
+            )
+            label = (
+                "CR2 with Bell-McCaffrey (Satterthwaite) degrees of freedom, clustered by unit"
+                + because(choice.reason_for("cr2"))
+            )
+            vcov = res.contrasts @ res.vcov @ res.contrasts.T
+            return vcov, res.df, "cr2", label, choice.reason_for("cr2"), decision.dependence, []
+        key: InferenceKey = "cr1"
+        return (
+            cr1,
+            float(g - 1),
+            key,
+            CR1_LABEL,
+            "",
+            decision.dependence,
+            list(few_cluster_warnings(n_treated, g)),
+        )
+
+
+def _cells_table(fit: EtwfeFit) -> list[dict[str, float]]:
+    out = []
+    for j, name in enumerate(fit.names):
+        if name.startswith("D[") and "·" not in name:
+            g, t = name[2:-1].split(",")
+            out.append({"cohort": float(g), "period": float(t), "estimate": float(fit.coef[j])})
+    return out
+
+
+def _rate_ratios(rows: list[dict]) -> list[dict]:
+    return [
+        {
+            "term": r["term"],
+            "rate_ratio": float(np.exp(r["estimate"])),
+            "ci": [float(np.exp(r["ci_lower"])), float(np.exp(r["ci_upper"]))],
+        }
+        for r in rows
+    ]
