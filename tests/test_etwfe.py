@@ -235,3 +235,19 @@ def test_api_poisson_with_counts_and_population_is_the_core_fit(mpdta):
     simple = etwfe_effects(core, "simple", scale="link")
     assert res.table["estimate"].iloc[0] == pytest.approx(simple.estimate[0], rel=1e-10)
     assert res.table["std_error"].iloc[0] == pytest.approx(np.sqrt(simple.vcov[0, 0]), rel=1e-10)
+
+
+def test_api_covariates_are_data_columns(mpdta):
+    """Covariates named in the API call are read from the frame (as extra outcomes of the
+    design); a missing one is a DataError naming the argument."""
+    import pathfinder_eval as pe
+    from pathfinder_eval.errors import DataError
+
+    data, args, x = mpdta
+    kw = dict(outcome="lemp", unit="countyreal", time="year", first_treated="first.treat")
+    res = pe.etwfe(data, covariates=("lpop",), **kw)
+    core = etwfe_effects(etwfe(data["lemp"], *args, x, unit_effects=True), "simple")
+    assert res.table["estimate"].iloc[0] == pytest.approx(core.estimate[0], rel=1e-10)
+    with pytest.raises(DataError) as err:
+        pe.etwfe(data, covariates=("lpop", "nope"), **kw)
+    assert err.value.where == "argument covariates[1]"

@@ -72,7 +72,8 @@ def fit_frame(
     """Fit a DiD or synthetic `estimator` (a design-file estimator name) on a long frame, one
     row per unit and period: the shared body of the per-estimator functions. With `counts` and
     `population` the outcome is the rate per 10,000 recomputed from those columns (and
-    `outcome` only names it), which Poisson fits need."""
+    `outcome` only names it), which Poisson fits need. Columns named in a `covariates` option
+    are read as further outcomes of the design, as a design file lists them."""
     rate = counts is not None or population is not None
     if rate and (counts is None or population is None):
         raise DesignError(
@@ -91,6 +92,8 @@ def fit_frame(
         counts=counts,
         population=population,
     )
+    covariates = tuple(options.get("covariates", ()))
+    _checked_frame(frame, **{f"covariates[{i}]": c for i, c in enumerate(covariates)})
     starts = _starts(frame, unit, time, first_treated, treatment, "first_treated")
     spec = _design(
         estimator,
@@ -106,6 +109,7 @@ def fit_frame(
             source="tidy",
             columns=TidyColumns(unit=unit, period=time, region=region, treatment=treatment),
         ),
+        extra=tuple(Outcome(column=c) for c in covariates if c != outcome),
     )
     return _run(spec, frame, estimator, inference, level, seed, options)
 
@@ -163,9 +167,11 @@ def _design(
     pilot: str,
     pool: str,
     data: DataSpec,
+    extra: tuple[Outcome, ...] = (),
 ) -> DesignSpec:
     """The design a design file would hold for this call: units on a period axis, the
-    rollout read from the data, one outcome and one analysis."""
+    rollout read from the data, the outcome (then `extra` outcomes the options read, such as
+    covariates) and one analysis of the outcome."""
     return DesignSpec(
         name="api",
         title=f"{estimator} on a data frame",
@@ -176,8 +182,10 @@ def _design(
             Wave(wave=f"start {s}", start=s, units=tuple(us)) for s, us in sorted(starts.items())
         ),
         comparison=Comparison(pool=pool, min_units=1),
-        outcomes=(outcome,),
-        analyses=(Analysis(id=estimator, estimator=estimator, level=level),),
+        outcomes=(outcome, *extra),
+        analyses=(
+            Analysis(id=estimator, estimator=estimator, outcomes=(outcome.id,), level=level),
+        ),
         data=data,
         seed=seed,
     )

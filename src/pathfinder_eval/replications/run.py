@@ -10,6 +10,7 @@ from pathlib import Path
 from pathfinder_eval.errors import DataError
 from pathfinder_eval.replications import (  # noqa: F401
     did,
+    etwfe,
     honestdid,
     kielmc,
     power_examples,
