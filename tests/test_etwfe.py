@@ -247,7 +247,7 @@ def test_api_covariates_are_data_columns(mpdta):
     kw = dict(outcome="lemp", unit="countyreal", time="year", first_treated="first.treat")
     res = pe.etwfe(data, covariates=("lpop",), **kw)
     core = etwfe_effects(etwfe(data["lemp"], *args, x, unit_effects=True), "simple")
-    assert res.table["estimate"].iloc[0] == pytest.approx(core.estimate[0], rel=1e-10)
+    assert res.table["estimate"].iloc[0] == pytest.approx(core.estimate[0], rel=1e-8)
     with pytest.raises(DataError) as err:
         pe.etwfe(data, covariates=("lpop", "nope"), **kw)
     assert err.value.where == "argument covariates[1]"
