@@ -30,6 +30,7 @@ import numpy as np
 import statsmodels.api as sm
 
 from pathfinder_eval.errors import EstimationError
+from pathfinder_eval.estimators.did.two_way import absorb_two_way
 
 Control = Literal["notyet", "never"]
 Family = Literal["linear", "poisson"]
@@ -38,14 +39,15 @@ Aggregation = Literal["simple", "group", "calendar", "event"]
 
 @dataclass(frozen=True)
 class EtwfeFit:
-    """coef, vcov: all coefficients (treatment terms, covariate terms, then the intercept,
-    period and cohort or unit effects) and their CR1 covariance; names: their labels; rows:
-    the treated rows (indices into the data), their cohort and period; `treated_design` and
-    `control_design`: each treated row's treatment terms and its other terms (rows ×
-    coefficients, the other part zero); `eta1`: its linear predictor; `unit_weights`: for a
+    """coef, vcov: the treatment and covariate coefficients (Poisson: then the intercept,
+    period and unit or cohort effects, which its response scale needs) and their CR1
+    covariance; names: their labels; rows: the treated rows (indices into the data), their
+    cohort and period; `treated_design` and `control_design`: each treated row's treatment
+    terms and its other terms (rows × coefficients, the other part zero); `eta1`: its linear
+    predictor (linear fits: without the fixed effects, which cancel); `unit_weights`: for a
     linear fit, the (coefficients × n) weights on the outcomes that give each coefficient;
-    `slopes`: the design's treatment and covariate columns (n × the first coefficients, before
-    the fixed effects); n_params: the K of CR1's small-sample factor."""
+    `slopes`: the treatment and covariate columns (n × their count); n_params: the K of
+    CR1's small-sample factor."""
 
     family: Family
     control: Control
@@ -104,67 +106,112 @@ def etwfe(
     groups = np.unique(np.asarray(unit), return_inverse=True)[1]
     terms = _terms(cohort, period, x, control, absorbed=unit_effects and _constant(x, groups))
     periods = np.unique(period)
-    fixed = [np.ones(n)] + [(period == t).astype(float) for t in periods[1:]]
-    fixed_names = ["intercept"] + [f"period {_label(t)}" for t in periods[1:]]
+    n_slopes = terms.slopes.shape[1]
+    counted = n_slopes + len(periods) + (0 if unit_effects else len(terms.cohorts) - 1)
+    G = int(groups.max()) + 1
+    scale = G / (G - 1) * (n - 1) / (n - counted)
+    if family == "linear":
+        fit = _linear(y, terms, groups if unit_effects else _codes(cohort), _codes(period))
+        names, design = terms.names, terms.slopes
+    else:
+        design, fixed_names = _dummies(terms, groups, cohort, period, unit_effects)
+        names = (*terms.names, *fixed_names)
+        fit = _poisson(y, design, offset)
+    scores = np.zeros((G, len(fit.coef)))
+    np.add.at(scores, groups, fit.score)
+    k, rows, width = terms.n_treatment, terms.rows, len(fit.coef)
+    return EtwfeFit(
+        family=family,
+        control=control,
+        coef=fit.coef,
+        vcov=scale * fit.bread @ scores.T @ scores @ fit.bread,
+        names=tuple(names),
+        rows=rows,
+        cohort=cohort[rows],
+        period=period[rows],
+        treated_design=np.hstack([design[rows, :k], np.zeros((len(rows), width - k))]),
+        control_design=np.hstack([np.zeros((len(rows), k)), design[rows, k:width]]),
+        eta1=fit.eta[rows],
+        unit_weights=fit.weights,
+        slopes=terms.slopes,
+        n_obs=n,
+        n_clusters=G,
+        n_params=counted,
+    )
+
+
+@dataclass(frozen=True)
+class _Fit:
+    """coef; bread: the inverse Hessian; score: each row's score (n, coefficients); eta: the
+    linear predictor (the linear fit: without the fixed effects); weights: the linear fit's
+    coefficients as weights on y (coefficients, n), else None."""
+
+    coef: np.ndarray
+    bread: np.ndarray
+    score: np.ndarray
+    eta: np.ndarray
+    weights: np.ndarray | None
+
+
+def _linear(y: np.ndarray, terms: _Terms, group: np.ndarray, period: np.ndarray) -> _Fit:
+    """OLS with the group (unit or cohort) and period effects absorbed exactly (FWL), so the
+    cost grows with the rows, not with the number of units."""
+    absorbed = absorb_two_way(np.column_stack([terms.slopes, y]), group, period)
+    x, resid_y = absorbed[:, :-1], absorbed[:, -1]
+    bread = _inverse(x.T @ x)
+    weights = bread @ x.T
+    coef = weights @ y
+    return _Fit(coef, bread, x * (resid_y - x @ coef)[:, None], terms.slopes @ coef, weights)
+
+
+def _poisson(y: np.ndarray, design: np.ndarray, offset: np.ndarray | None) -> _Fit:
+    """Poisson QMLE with the fixed effects as dummies (their uncertainty enters the response
+    scale's delta method, as in etwfe)."""
+    if np.any(y < 0):
+        raise EstimationError(
+            "Poisson ETWFE needs counts ≥ 0",
+            where="outcome",
+            fix="use family: linear for outcomes that can be negative",
+        )
+    glm = sm.GLM(y, design, family=sm.families.Poisson(), offset=offset)
+    coef = np.asarray(glm.fit(method="newton", maxiter=200, tol=1e-12).params)
+    eta = design @ coef + (0.0 if offset is None else np.asarray(offset, float))
+    mu = np.exp(eta)
+    bread = _inverse(design.T @ (design * mu[:, None]))
+    return _Fit(coef, bread, design * (y - mu)[:, None], eta, None)
+
+
+def _dummies(
+    terms: _Terms, groups: np.ndarray, cohort: np.ndarray, period: np.ndarray, unit_effects: bool
+) -> tuple[np.ndarray, list[str]]:
+    """The slopes then intercept, period and unit (or cohort) dummies, with their names."""
+    periods = np.unique(period)
+    fixed = [np.ones(len(period))] + [(period == t).astype(float) for t in periods[1:]]
+    names = ["intercept"] + [f"period {_label(t)}" for t in periods[1:]]
     if unit_effects:
-        levels = np.unique(groups)[1:]
-        fixed += [(groups == u).astype(float) for u in levels]
-        fixed_names += [f"unit {u}" for u in levels]
+        fixed += [(groups == u).astype(float) for u in range(1, groups.max() + 1)]
+        names += [f"unit {u}" for u in range(1, groups.max() + 1)]
     else:
         fixed += [(cohort == g).astype(float) for g in terms.cohorts[:-1]]
-        fixed_names += [f"cohort {_label(g)}" for g in terms.cohorts[:-1]]
-    design = np.hstack([terms.slopes, np.column_stack(fixed)])
-    if np.linalg.matrix_rank(design) < design.shape[1]:
+        names += [f"cohort {_label(g)}" for g in terms.cohorts[:-1]]
+    return np.hstack([terms.slopes, np.column_stack(fixed)]), names
+
+
+def _inverse(m: np.ndarray) -> np.ndarray:
+    """m⁻¹, or an EstimationError when the design is collinear."""
+    s = np.linalg.svd(m, compute_uv=False)
+    if s.size and s.min() <= 1e-10 * s.max():
         raise EstimationError(
             "the ETWFE design is collinear: a covariate does not vary within cohorts and "
             "periods, or a cell has no comparison",
             where="estimator.covariates",
             fix="drop covariates that are constant within cohort or period",
         )
-    G, K = int(groups.max()) + 1, design.shape[1]
-    counted = terms.slopes.shape[1] + len(periods) if unit_effects else K
-    scale = G / (G - 1) * (n - 1) / (n - counted)
-    if family == "linear":
-        bread = np.linalg.inv(design.T @ design)
-        hat = bread @ design.T  # (K, n): the coefficients as weights on y
-        beta = hat @ y
-        score = design * (y - design @ beta)[:, None]
-        eta, weights = design @ beta, hat
-    else:
-        if np.any(y < 0):
-            raise EstimationError(
-                "Poisson ETWFE needs counts ≥ 0",
-                where="outcome",
-                fix="use family: linear for outcomes that can be negative",
-            )
-        glm = sm.GLM(y, design, family=sm.families.Poisson(), offset=offset)
-        beta = np.asarray(glm.fit(method="newton", maxiter=200, tol=1e-12).params)
-        eta = design @ beta + (0.0 if offset is None else np.asarray(offset, float))
-        mu = np.exp(eta)
-        bread = np.linalg.inv(design.T @ (design * mu[:, None]))
-        score, weights = design * (y - mu)[:, None], None
-    scores = np.zeros((G, K))
-    np.add.at(scores, groups, score)
-    k = terms.n_treatment
-    rows = terms.rows
-    return EtwfeFit(
-        family=family,
-        control=control,
-        coef=beta,
-        vcov=scale * bread @ scores.T @ scores @ bread,
-        names=(*terms.names, *fixed_names),
-        rows=rows,
-        cohort=cohort[rows],
-        period=period[rows],
-        treated_design=np.hstack([design[rows, :k], np.zeros((len(rows), K - k))]),
-        control_design=np.hstack([np.zeros((len(rows), k)), design[rows, k:]]),
-        eta1=eta[rows],
-        unit_weights=weights,
-        slopes=terms.slopes,
-        n_obs=n,
-        n_clusters=G,
-        n_params=counted,
-    )
+    return np.linalg.inv(m)
+
+
+def _codes(v: np.ndarray) -> np.ndarray:
+    return np.unique(v, return_inverse=True)[1]
 
 
 @dataclass(frozen=True)
