@@ -26,10 +26,12 @@ Estimators, each with the toolkit's default inference (inference/policy.py decid
 same geography facts the estimators compute): TWFE; the event study's first post-period
 coefficient (leads binned at −3, lags at 2); Callaway & Sant'Anna's simple ATT (never-treated
 comparisons); Sun & Abraham's post-treatment average; the Borusyak-Jaravel-Spiess imputation
-ATT; synthetic DiD (one estimate per cohort, averaged by treated cells). For the DiD
+ATT; Wooldridge's extended TWFE's simple ATT (linear, not-yet-treated controls, unit effects);
+synthetic DiD (one estimate per cohort, averaged by treated cells). For the DiD
 estimators the table beside it shows the default before issue 16 (CR2, cohort-stratified,
-Bell-McCaffrey) for comparison. The numbers are the estimators' own: the benchmark calls the
-functions the estimator classes call, without building a panel per replicate.
+Bell-McCaffrey; CR2 for ETWFE) for comparison. The numbers are the estimators' own: the
+benchmark calls the functions the estimator classes call, without building a panel per
+replicate.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from pathfinder_eval.estimators.did.etwfe import etwfe, etwfe_effects
+from pathfinder_eval.estimators.did.etwfe import outcome_weights as etwfe_weights
 from pathfinder_eval.estimators.did.group_time import aggregate, group_time_att, prepare_cohorts
 from pathfinder_eval.estimators.did.group_time_inference import (
     cohort_stratified,
@@ -69,7 +73,7 @@ REGION_SIZES = (12, 15, 17, 18, 19, 20, 16, 14, 19)
 SHOCK_SD = {"none": 0.0, "real": 0.62, "strong": 1.8}  # per 10,000 (×0.3 for percent)
 TAU = {8: 4.0, 13: 1.5}
 LEVEL = 0.95
-DID = ("twfe", "event_study", "callaway_santanna", "sun_abraham", "imputation")
+DID = ("twfe", "event_study", "callaway_santanna", "sun_abraham", "imputation", "etwfe")
 ALL = (*DID, "synthetic_did")
 SHORT = {
     "twfe": "twfe",
@@ -77,6 +81,7 @@ SHORT = {
     "callaway_santanna": "cs",
     "sun_abraham": "sa",
     "imputation": "bjs",
+    "etwfe": "etwfe",
     "synthetic_did": "sdid",
 }
 
@@ -247,6 +252,12 @@ def fit_all(p: Panel, tau: float) -> dict[str, tuple]:
     wb[bjs.treated_rows] = bjs.weights[0]
     wb[bjs.untreated_rows] = bjs.v_untreated[0]
     record("imputation", float(bjs.estimate[0]), old, p.pooled(wb))
+    # extended TWFE (linear, not-yet-treated controls, unit effects), its simple ATT
+    fit = etwfe(yy, units, periods, cohort[units], unit_effects=True)
+    eff = etwfe_effects(fit, "simple")
+    c2 = cr2_inference(yy, fit.slopes, units, periods, contrasts=eff.gradient, level=LEVEL)
+    w_et = etwfe_weights(fit, eff.gradient)[0]
+    record("etwfe", float(eff.estimate[0]), (c2.std_error[0], c2.df[0]), p.pooled(w_et))
     # synthetic DiD: per cohort against never-treated donors, averaged by treated cells
     donors = np.flatnonzero(p.comparison)
     wsd = np.zeros((n, T))

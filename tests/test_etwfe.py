@@ -14,7 +14,7 @@ import pytest
 
 from did_helpers import MPDTA, regional_panel
 from pathfinder_eval.errors import EstimationError
-from pathfinder_eval.estimators.did.etwfe import etwfe, etwfe_effects
+from pathfinder_eval.estimators.did.etwfe import etwfe, etwfe_effects, outcome_weights
 from pathfinder_eval.estimators.did.etwfe_estimator import Etwfe
 from pathfinder_eval.estimators.did.imputation import Imputation, imputation
 
@@ -93,7 +93,7 @@ def test_unit_weights_reproduce_the_estimate(mpdta):
     fit = etwfe(data["lemp"], *args, x)
     eff = etwfe_effects(fit, "event")
     np.testing.assert_allclose(
-        eff.gradient @ fit.unit_weights @ data["lemp"].to_numpy(), eff.estimate, atol=1e-12
+        outcome_weights(fit, eff.gradient) @ data["lemp"].to_numpy(), eff.estimate, atol=1e-12
     )
 
 

@@ -44,8 +44,9 @@ class EtwfeFit:
     covariance; names: their labels; rows: the treated rows (indices into the data), their
     cohort and period; `treated_design` and `control_design`: each treated row's treatment
     terms and its other terms (rows × coefficients, the other part zero); `eta1`: its linear
-    predictor (linear fits: without the fixed effects, which cancel); `unit_weights`: for a
-    linear fit, the (coefficients × n) weights on the outcomes that give each coefficient;
+    predictor (linear fits: without the fixed effects, which cancel); `absorbed`: a linear
+    fit's slopes with the fixed effects projected out (None for Poisson), from which
+    `outcome_weights` gives each coefficient as weights on the outcomes;
     `slopes`: the treatment and covariate columns (n × their count); n_params: the K of
     CR1's small-sample factor."""
 
@@ -60,11 +61,24 @@ class EtwfeFit:
     treated_design: np.ndarray
     control_design: np.ndarray
     eta1: np.ndarray
-    unit_weights: np.ndarray | None
+    absorbed: np.ndarray | None
+    bread: np.ndarray
     slopes: np.ndarray
     n_obs: int
     n_clusters: int
     n_params: int
+
+
+def outcome_weights(fit: EtwfeFit, gradient: np.ndarray) -> np.ndarray:
+    """(m, n): estimates with `gradient` (m, coefficients) as weights on a linear fit's
+    outcomes, gradient · (X̃ᵀX̃)⁻¹X̃ᵀ (what the comparison-pooled variance reads)."""
+    if fit.absorbed is None:
+        raise EstimationError(
+            "only a linear fit is a weighted sum of the outcomes",
+            where="estimator.family",
+            fix="use family: linear for the pooled variance",
+        )
+    return (gradient @ fit.bread) @ fit.absorbed.T
 
 
 @dataclass(frozen=True)
@@ -132,7 +146,8 @@ def etwfe(
         treated_design=np.hstack([design[rows, :k], np.zeros((len(rows), width - k))]),
         control_design=np.hstack([np.zeros((len(rows), k)), design[rows, k:width]]),
         eta1=fit.eta[rows],
-        unit_weights=fit.weights,
+        absorbed=fit.absorbed,
+        bread=fit.bread,
         slopes=terms.slopes,
         n_obs=n,
         n_clusters=G,
@@ -143,14 +158,14 @@ def etwfe(
 @dataclass(frozen=True)
 class _Fit:
     """coef; bread: the inverse Hessian; score: each row's score (n, coefficients); eta: the
-    linear predictor (the linear fit: without the fixed effects); weights: the linear fit's
-    coefficients as weights on y (coefficients, n), else None."""
+    linear predictor (the linear fit: without the fixed effects); absorbed: the linear fit's
+    slopes with the fixed effects projected out, else None."""
 
     coef: np.ndarray
     bread: np.ndarray
     score: np.ndarray
     eta: np.ndarray
-    weights: np.ndarray | None
+    absorbed: np.ndarray | None
 
 
 def _linear(y: np.ndarray, terms: _Terms, group: np.ndarray, period: np.ndarray) -> _Fit:
@@ -159,9 +174,8 @@ def _linear(y: np.ndarray, terms: _Terms, group: np.ndarray, period: np.ndarray)
     absorbed = absorb_two_way(np.column_stack([terms.slopes, y]), group, period)
     x, resid_y = absorbed[:, :-1], absorbed[:, -1]
     bread = _inverse(x.T @ x)
-    weights = bread @ x.T
-    coef = weights @ y
-    return _Fit(coef, bread, x * (resid_y - x @ coef)[:, None], terms.slopes @ coef, weights)
+    coef = bread @ (x.T @ y)
+    return _Fit(coef, bread, x * (resid_y - x @ coef)[:, None], terms.slopes @ coef, x)
 
 
 def _poisson(y: np.ndarray, design: np.ndarray, offset: np.ndarray | None) -> _Fit:

@@ -16,7 +16,12 @@ import numpy as np
 import pandas as pd
 
 from pathfinder_eval.errors import EstimationError
-from pathfinder_eval.estimators.did.etwfe import EtwfeFit, etwfe, etwfe_effects
+from pathfinder_eval.estimators.did.etwfe import (
+    EtwfeFit,
+    etwfe,
+    etwfe_effects,
+    outcome_weights,
+)
 from pathfinder_eval.estimators.did.facts import EtwfeFacts
 from pathfinder_eval.estimators.did.two_way import few_cluster_warnings
 from pathfinder_eval.estimators.pooled import did_decision, panel_layout, pooled_label
@@ -177,7 +182,7 @@ class Etwfe(EtwfeOptions):
                 list(few_cluster_warnings(n_treated, g)),
             )
         layout = panel_layout(panel, outcome)
-        weights = gradient @ fit.unit_weights
+        weights = outcome_weights(fit, gradient)
 
         def unit_weights() -> np.ndarray:
             return layout.cell_weights(
