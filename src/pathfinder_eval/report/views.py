@@ -148,7 +148,22 @@ def _event_study(
             f"F({pt['df_num']:.0f}, {pt['df_denom']:.0f}) = "
             f"{pt['statistic']:.2f}, p = {fmt_p(pt['p_value'])}."
         )
+        if facts.pretest_power:
+            out["pretrend"] += " " + pretest_power_line(facts.pretest_power)
     return out
+
+
+def pretest_power_line(pw: dict[str, float]) -> str:
+    """What the pre-test could see (Roth 2022), in outcome units per period."""
+    e = int(pw["first_post_event_time"])
+    return (
+        "Power of the pre-test (any lead significant at 5%): a linear pre-trend of "
+        f"{fmt(pw['slope_50'], 3)} per period would be detected only half the time, and one of "
+        f"{fmt(pw['slope_80'], 3)} per period 80% of the time. Under the first such trend the "
+        f"event time {e} estimate would be biased by {fmt(pw['bias'], 3)}, and by "
+        f"{fmt(pw['bias_after_pretest'], 3)} in analyses that pass the pre-test: passing it "
+        "does not rule out trends of these sizes."
+    )
 
 
 def lmm_lines(facts: LmmFacts, res: EffectEstimates) -> list[str]:

@@ -23,12 +23,17 @@ class TwfeFacts(Facts):
 @dataclass(frozen=True, kw_only=True)
 class EventStudyFacts(Facts):
     """pretrend_test: joint Wald test of the leads (statistic, df_num, df_denom, p_value), None
-    without leads; sensitivity: Rambachan & Roth intervals (OMITTED unless asked for)."""
+    without leads; pretest_power: what the any-lead-significant pre-test can see (Roth 2022:
+    the linear-trend slopes it detects 50% and 80% of the time, and under the 50% trend its
+    Bayes factor and the first post-period coefficient's bias before and after pre-testing;
+    inference/pretrends_power.py), None without leads and lags; sensitivity: Rambachan & Roth
+    intervals (OMITTED unless asked for)."""
 
     reference_event_time: int
     binned_endpoints: list[int]
     pretrend_test: dict[str, float] | None
     inference_method: str
+    pretest_power: dict[str, float] | None = None
     sensitivity: dict[str, Any] | None = OMITTED
 
 

@@ -35,6 +35,7 @@ from pathfinder_eval.inference.conley_taber import conley_taber
 from pathfinder_eval.inference.cr2 import cr2_inference
 from pathfinder_eval.inference.honest_did import sensitivity_rm, sensitivity_sd
 from pathfinder_eval.inference.policy import because
+from pathfinder_eval.inference.pretrends_power import pretest_summary
 from pathfinder_eval.inference.randomisation_did import timing_randomisation
 from pathfinder_eval.inference.wild_bootstrap import wild_cluster_bootstrap
 from pathfinder_eval.panel import ValidatedPanel
@@ -300,6 +301,9 @@ class EventStudy(EventStudyOptions):
             binned_endpoints=[self.min_lead, self.max_lag],
             pretrend_test=pretrend,
             inference_method="pooled_panel" if pooled else "cr2" if small else "cr1",
+            pretest_power=pretest_summary(
+                fit.params, vcov, np.array(observed, float), float(self.reference)
+            ),
         )
         if self.sensitivity:
             facts = replace(facts, sensitivity=self._sensitivity(observed, fit.params, vcov, level))
