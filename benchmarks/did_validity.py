@@ -26,12 +26,13 @@ Estimators, each with the toolkit's default inference (inference/policy.py decid
 same geography facts the estimators compute): TWFE; the event study's first post-period
 coefficient (leads binned at −3, lags at 2); Callaway & Sant'Anna's simple ATT (never-treated
 comparisons); Sun & Abraham's post-treatment average; the Borusyak-Jaravel-Spiess imputation
-ATT; Wooldridge's extended TWFE's simple ATT (linear, not-yet-treated controls, unit effects);
-synthetic DiD (one estimate per cohort, averaged by treated cells). For the DiD
-estimators the table beside it shows the default before issue 16 (CR2, cohort-stratified,
-Bell-McCaffrey; CR2 for ETWFE) for comparison. The numbers are the estimators' own: the
-benchmark calls the functions the estimator classes call, without building a panel per
-replicate.
+ATT; two-stage DiD (the same estimate, so its default column repeats BJS's; its "before"
+column is did2s's GMM variance); Wooldridge's extended TWFE's simple ATT (linear,
+not-yet-treated controls, unit effects); synthetic DiD (one estimate per cohort, averaged by
+treated cells). For the DiD estimators the table beside it shows the default before issue 16
+(CR2, cohort-stratified, Bell-McCaffrey; CR2 for ETWFE, GMM for two-stage) for comparison.
+The numbers are the estimators' own: the benchmark calls the functions the estimator classes
+call, without building a panel per replicate.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ from pathfinder_eval.estimators.did.sun_abraham import (
     stratified_rows,
     sun_abraham,
 )
+from pathfinder_eval.estimators.did.two_stage import two_stage
 from pathfinder_eval.estimators.did.two_way import absorb_two_way
 from pathfinder_eval.estimators.synthetic.core import synthdid
 from pathfinder_eval.inference.cr2 import cr2_inference
@@ -73,7 +75,15 @@ REGION_SIZES = (12, 15, 17, 18, 19, 20, 16, 14, 19)
 SHOCK_SD = {"none": 0.0, "real": 0.62, "strong": 1.8}  # per 10,000 (×0.3 for percent)
 TAU = {8: 4.0, 13: 1.5}
 LEVEL = 0.95
-DID = ("twfe", "event_study", "callaway_santanna", "sun_abraham", "imputation", "etwfe")
+DID = (
+    "twfe",
+    "event_study",
+    "callaway_santanna",
+    "sun_abraham",
+    "imputation",
+    "two_stage",
+    "etwfe",
+)
 ALL = (*DID, "synthetic_did")
 SHORT = {
     "twfe": "twfe",
@@ -81,6 +91,7 @@ SHORT = {
     "callaway_santanna": "cs",
     "sun_abraham": "sa",
     "imputation": "bjs",
+    "two_stage": "2-stage",
     "etwfe": "etwfe",
     "synthetic_did": "sdid",
 }
@@ -252,6 +263,17 @@ def fit_all(p: Panel, tau: float) -> dict[str, tuple]:
     wb[bjs.treated_rows] = bjs.weights[0]
     wb[bjs.untreated_rows] = bjs.v_untreated[0]
     record("imputation", float(bjs.estimate[0]), old, p.pooled(wb))
+    # two-stage DiD: BJS's estimates and weights; its default falls back to BJS's small-sample
+    # variance, so the default column repeats BJS's and the "before" column is did2s's GMM
+    ts = two_stage(yy, units, periods, cohort[units])
+    gmm = (float(np.sqrt(ts.vcov[0, 0])), float(ts.n_clusters - 1))
+    bjs_default = out["imputation"][1]
+    out["two_stage"] = (
+        float(ts.estimate[0]),
+        bjs_default,
+        _row(ts.estimate[0], *gmm, tau),
+        out["imputation"][3],
+    )
     # extended TWFE (linear, not-yet-treated controls, unit effects), its simple ATT
     fit = etwfe(yy, units, periods, cohort[units], unit_effects=True)
     eff = etwfe_effects(fit, "simple")

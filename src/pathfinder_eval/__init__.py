@@ -22,6 +22,7 @@ _API = (
     "sun_abraham",
     "imputation",
     "etwfe",
+    "two_stage",
     "bacon",
     "synthetic_control",
     "synthetic_did",

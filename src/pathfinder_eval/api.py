@@ -696,6 +696,7 @@ DID = (
     "sun_abraham",
     "imputation",
     "etwfe",
+    "two_stage",
     "bacon",
 )
 SYNTHETIC = ("synthetic_control", "synthetic_did")
@@ -707,6 +708,7 @@ callaway_santanna = _make("callaway_santanna", fit_frame)
 sun_abraham = _make("sun_abraham", fit_frame)
 imputation = _make("imputation", fit_frame)
 etwfe = _make("etwfe", fit_frame)
+two_stage = _make("two_stage", fit_frame)
 bacon = _make("bacon", fit_frame)
 synthetic_control = _make("synthetic_control", fit_frame)
 synthetic_did = _make("synthetic_did", fit_frame)

@@ -14,6 +14,7 @@ from pathfinder_eval.estimators.did.imputation import Imputation
 from pathfinder_eval.estimators.did.sun_abraham import SunAbraham
 from pathfinder_eval.estimators.did.twfe import EventStudy, TwoWayFixedEffects
 from pathfinder_eval.estimators.did.twfe_poisson import PoissonTWFE
+from pathfinder_eval.estimators.did.two_stage import TwoStage
 from pathfinder_eval.estimators.stepped_wedge.gee_estimator import SteppedWedgeGEE
 from pathfinder_eval.estimators.stepped_wedge.glmm_estimator import SteppedWedgeGLMM
 from pathfinder_eval.estimators.stepped_wedge.lmm_estimator import SteppedWedge
@@ -181,6 +182,20 @@ REGISTRY: dict[Estimator, Entry] = {
             "is chosen for the design (the comparison-pooled variance with few treated LAs or a "
             "regional concentration, CR2 with Bell-McCaffrey degrees of freedom below 20 "
             "treated, CR1 above); the Poisson fit's is CR1 by LA with a t(G−1) reference."
+        ),
+        "did",
+    ),
+    Estimator.TWO_STAGE: Entry(
+        TwoStage,
+        LABELS["two_stage"],
+        (
+            "Two-stage difference-in-differences (Gardner 2022; R did2s): LA and period effects "
+            "fitted on untreated LA-periods only, subtracted from every outcome, and the "
+            "remainder regressed on treated-cell and event-time indicators; its estimates equal"
+            " the imputation estimator's. did2s's GMM standard errors carry the first stage's "
+            "error, unless the default chooses for the design the comparison-pooled variance "
+            "(few treated LAs or a regional concentration) or, below 20 treated, the "
+            "imputation estimator's small-sample variance."
         ),
         "did",
     ),

@@ -59,6 +59,7 @@ InferenceKey = Literal[
     "multiplier_bootstrap",
     "bjs_conservative",  # BJS Theorem 3, t(G−1)
     "bjs_leave_out",  # BJS leave-out, τ̄ by row, Bell-McCaffrey df
+    "two_stage_gmm",  # did2s GMM variance, t(G−1)
     "kenward_roger",
     "satterthwaite",
     "lmm_normal",  # LMM model-based SE, normal reference

@@ -384,6 +384,17 @@ class EtwfeOptions(EstimatorSettings):
     )
 
 
+class TwoStageOptions(EstimatorSettings):
+    """Gardner's two-stage DiD: no options (the rows are the overall ATT and each event
+    time)."""
+
+    name: ClassVar[str] = "two_stage"
+
+    inference_methods: ClassVar[frozenset[str]] = frozenset(
+        {"default", "cluster_robust", "pooled", "cohort_stratified"}
+    )
+
+
 class BaconOptions(EstimatorSettings):
     """`balance`: drop units missing any period (counted) rather than refuse the panel."""
 
@@ -532,6 +543,7 @@ OPTIONS: dict[str, type[EstimatorSettings]] = {
     "sun_abraham": SunAbrahamOptions,
     "imputation": ImputationOptions,
     "etwfe": EtwfeOptions,
+    "two_stage": TwoStageOptions,
     "bacon": BaconOptions,
     "synthetic_control": SyntheticControlOptions,
     "synthetic_did": SyntheticDidOptions,

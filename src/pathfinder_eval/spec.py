@@ -58,6 +58,7 @@ class Estimator(StrEnum):
     SUN_ABRAHAM = "sun_abraham"
     IMPUTATION = "imputation"
     ETWFE = "etwfe"
+    TWO_STAGE = "two_stage"
     BACON = "bacon"
     SYNTHETIC_CONTROL = "synthetic_control"
     SYNTHETIC_DID = "synthetic_did"

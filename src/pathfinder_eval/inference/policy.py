@@ -82,6 +82,7 @@ _SMALL: dict[str, tuple[str, ...]] = {
     "sun_abraham": ("cohort_stratified", "cr2"),
     "imputation": ("cohort_stratified", "leave_out"),
     "etwfe": ("cr2",),
+    "two_stage": ("cohort_stratified",),
 }
 _WHY = {
     "cr2": "CR1 over-rejects with few treated clusters",
@@ -108,10 +109,16 @@ def few_treated(estimator: str, requested: str, n_treated: int, applicable: bool
         return Choice(("cluster_robust",), chosen_by_default=True)
     methods = _SMALL[estimator]
     reasons = tuple(
-        f"only {n_treated} units are treated ({_WHY[estimator if m == 'cohort_stratified' else m]})"
-        for m in methods
+        f"only {n_treated} units are treated ({_WHY[_why_key(estimator, m)]})" for m in methods
     )
     return Choice(methods, chosen_by_default=True, reasons=reasons)
+
+
+def _why_key(estimator: str, method: str) -> str:
+    """The _WHY entry explaining a small-sample switch (two-stage DiD shares imputation's)."""
+    if method != "cohort_stratified":
+        return method
+    return "imputation" if estimator == "two_stage" else estimator
 
 
 # Up to this many treated units every linear DiD estimator's default is the comparison-pooled

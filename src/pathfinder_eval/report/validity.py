@@ -20,6 +20,7 @@ _BY_UNIT: frozenset[InferenceKey] = frozenset(
         "multiplier_bootstrap",
         "bjs_leave_out",
         "bjs_conservative",
+        "two_stage_gmm",
     }
 )
 
@@ -140,6 +141,12 @@ VALIDITY: dict[InferenceKey, str] = {
         "are independent and needs many treated LAs: with 3, 7 and 10 treated of 150 it "
         "rejected 84%, 18% and 15% of true nulls in simulation (benchmarks/did_size.py)."
     ),
+    "two_stage_gmm": (
+        "did2s's GMM standard errors with a t(G−1) reference carry the first stage's error "
+        "into the second, assume LAs are independent, and like any cluster-robust variance "
+        "need many treated LAs: below 20 treated the default uses the imputation estimator's "
+        "small-sample variance instead (the two estimates are identical)."
+    ),
     "gee_mancl_derouen": (
         "GEE with the Mancl-DeRouen bias-corrected sandwich and a t(I − p) reference is valid "
         "for the population-averaged effect if clusters are independent, even when the working "
@@ -204,6 +211,7 @@ SHORT: dict[InferenceKey, str] = {
     "ols": "classical OLS SE",
     "hc1": "heteroskedasticity-robust (HC1) SE",
     "bjs_conservative": "BJS conservative variance, t(G−1)",
+    "two_stage_gmm": "did2s GMM variance, t(G−1)",
     "gee_mancl_derouen": "Mancl-DeRouen sandwich, t(I − p)",
     "gee_fay_graubard": "Fay-Graubard sandwich, t(I − p)",
     "gee_sandwich": "uncorrected sandwich, t(I − p)",

@@ -137,6 +137,16 @@ class EtwfeFacts(Facts):
 
 
 @dataclass(frozen=True, kw_only=True)
+class TwoStageFacts(Facts):
+    """Two-stage DiD: the variance used, cells left out (units never untreated), and the
+    first stage's terms."""
+
+    inference_method: str
+    dropped_cells: int
+    first_stage: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class Did2x2Facts(Facts):
     """The 2×2 cell means and counts and the regression's terms."""
 
