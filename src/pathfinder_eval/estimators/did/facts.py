@@ -93,7 +93,8 @@ class GroupTimeFacts(Facts):
 @dataclass(frozen=True, kw_only=True)
 class SunAbrahamFacts(Facts):
     """Sun & Abraham: the cohort × relative-period interactions, each event time's cohort
-    weights and the pre-trend Wald test on the leads."""
+    weights, the pre-trend Wald test on the leads and what the any-lead-significant pre-test
+    on the event-time estimates can see (as EventStudyFacts.pretest_power)."""
 
     control: str
     inference_method: str
@@ -102,6 +103,7 @@ class SunAbrahamFacts(Facts):
     interactions: list[dict[str, Any]]
     event_weights: dict[int, dict[float, float]]
     pretrend_test: dict[str, float] | None
+    pretest_power: dict[str, float] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -27,6 +27,7 @@ from pathfinder_eval.inference.cluster import TSummary, rescale_covariance, t_su
 from pathfinder_eval.inference.cohort_stratified import CohortStratified, stratified_cells
 from pathfinder_eval.inference.cr2 import CR2Result, cr2_inference
 from pathfinder_eval.inference.policy import SMALL_SAMPLE_TREATED, Choice, because
+from pathfinder_eval.inference.pretrends_power import pretest_summary
 from pathfinder_eval.panel import ValidatedPanel
 from pathfinder_eval.results import EffectEstimates, InferenceKey, InferenceUsed, estimates_table
 from pathfinder_eval.settings import SunAbrahamOptions
@@ -408,6 +409,9 @@ class SunAbraham(SunAbrahamOptions):
                     for r, e in enumerate(res.event_time)
                 },
                 pretrend_test=pretrend,
+                pretest_power=pretest_summary(
+                    est[1:], joint_vcov[1:, 1:], res.event_time.astype(float), -1.0
+                ),
             ),
             warnings=warns,
         )
