@@ -231,12 +231,17 @@ def _own(
     """An LA's own covariance as structural + sampling / size: least squares of the residual
     outer products, less the regional part, on (1, 1 / size), each part made PSD. Without
     size differences the sampling part is zero."""
-    outer = np.einsum("bit,biu->bitu", e, e)
     if np.ptp(inv_size) <= 1e-12 * np.max(inv_size):
-        return _psd(outer.mean(axis=1) - regional), np.zeros_like(regional)
-    design = np.column_stack([np.ones_like(inv_size), inv_size])
-    coef = np.einsum("ki,bitu->bktu", np.linalg.pinv(design), outer)
-    return _psd(coef[:, 0] - regional), _psd(coef[:, 1])
+        return _psd(_gram(e, np.full(len(inv_size), 1.0 / len(inv_size))) - regional), (
+            np.zeros_like(regional)
+        )
+    weights = np.linalg.pinv(np.column_stack([np.ones_like(inv_size), inv_size]))
+    return _psd(_gram(e, weights[0]) - regional), _psd(_gram(e, weights[1]))
+
+
+def _gram(e: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Σ_i w_i e_i e_iᵀ for each panel of e (B, n, T): (B, T, T)."""
+    return np.swapaxes(e * w[None, :, None], 1, 2) @ e
 
 
 def _usable_regions(region: np.ndarray) -> int:
@@ -253,12 +258,12 @@ def _regional(e: np.ndarray, region: np.ndarray) -> np.ndarray:
         return np.zeros((B, T, T))
     codes = np.unique(region, return_inverse=True)[1]
     counts = np.bincount(codes)
-    sums = np.zeros((B, len(counts), T))
-    np.add.at(sums, (slice(None), codes), e)
-    squares = np.einsum("bit,biu->btu", e, e)
-    within = np.einsum("brt,bru->btu", sums, sums) - squares
+    onehot = (codes[None, :] == np.arange(len(counts))[:, None]).astype(float)
+    sums = onehot @ e  # (B, R, T)
+    squares = np.swapaxes(e, 1, 2) @ e
+    within = np.swapaxes(sums, 1, 2) @ sums - squares
     total = e.sum(axis=1)
-    all_pairs = np.einsum("bt,bu->btu", total, total) - squares
+    all_pairs = total[:, :, None] * total[:, None, :] - squares
     n_within = float((counts * (counts - 1)).sum())
     n_all = float(n * (n - 1))
     diff = within / max(n_within, 1.0) - (all_pairs - within) / max(n_all - n_within, 1.0)
