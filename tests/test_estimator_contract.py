@@ -57,6 +57,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("etwfe", "default"): "pooled_panel",
     ("etwfe", "pooled"): "pooled_panel",
     ("etwfe", "cr2"): "cr2",
+    ("etwfe", "cohort_stratified"): "cohort_stratified",
     ("etwfe", "cluster_robust"): "cr1",
     ("two_stage", "default"): "pooled_panel",
     ("two_stage", "pooled"): "pooled_panel",

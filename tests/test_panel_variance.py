@@ -227,7 +227,7 @@ def test_strong_regional_shocks_with_treated_in_one_region_get_the_pooled_varian
         (CallawaySantAnna, "cohort_stratified"),
         (SunAbraham, "cohort_stratified"),
         (Imputation, "cohort_stratified"),
-        (Etwfe, "cr2"),
+        (Etwfe, "cohort_stratified"),
     ],
 )
 def test_spread_treated_without_regional_dependence_keep_todays_inference(tmp_path, cls, today):
@@ -249,7 +249,7 @@ def test_spread_treated_without_regional_dependence_keep_todays_inference(tmp_pa
         (TwoWayFixedEffects, "cr2", 2, 0.75),
         (TwoWayFixedEffects, "cr2", 3, 0.75),
         (Imputation, "cohort_stratified", 3, 0.75),
-        (Etwfe, "cr2", 3, 0.75),
+        (Etwfe, "cohort_stratified", 3, 0.75),
         # with 2 treated LAs in 2 cohorts each stratum is one LA and the stratified variance
         # already borrows the comparison LAs' noise: the pooled one is no wider
         (Imputation, "cohort_stratified", 2, 1.0),

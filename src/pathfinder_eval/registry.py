@@ -180,8 +180,9 @@ REGISTRY: dict[Estimator, Entry] = {
             "over treated cells and by event time, as R's etwfe; linear, or Poisson on counts "
             "with a log-population offset (log rate ratios). The linear fit's default inference "
             "is chosen for the design (the comparison-pooled variance with few treated LAs or a "
-            "regional concentration, CR2 with Bell-McCaffrey degrees of freedom below 20 "
-            "treated, CR1 above); the Poisson fit's is CR1 by LA with a t(G−1) reference."
+            "regional concentration; below 20 treated the imputation estimator's small-sample "
+            "variance, its estimates being the same, or CR2 with covariates or never-treated "
+            "controls; CR1 above); the Poisson fit's is CR1 by LA with a t(G−1) reference."
         ),
         "did",
     ),

@@ -380,7 +380,7 @@ class EtwfeOptions(EstimatorSettings):
     """Cell columns or other outcomes, with their cohort, period and treatment interactions."""
 
     inference_methods: ClassVar[frozenset[str]] = frozenset(
-        {"default", "cluster_robust", "cr2", "pooled"}
+        {"default", "cluster_robust", "cr2", "pooled", "cohort_stratified"}
     )
 
 

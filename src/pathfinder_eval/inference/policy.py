@@ -81,7 +81,7 @@ _SMALL: dict[str, tuple[str, ...]] = {
     "callaway_santanna": ("cohort_stratified",),
     "sun_abraham": ("cohort_stratified", "cr2"),
     "imputation": ("cohort_stratified", "leave_out"),
-    "etwfe": ("cr2",),
+    "etwfe": ("cohort_stratified", "cr2"),
     "two_stage": ("cohort_stratified",),
 }
 _WHY = {
@@ -115,10 +115,11 @@ def few_treated(estimator: str, requested: str, n_treated: int, applicable: bool
 
 
 def _why_key(estimator: str, method: str) -> str:
-    """The _WHY entry explaining a small-sample switch (two-stage DiD shares imputation's)."""
+    """The _WHY entry explaining a small-sample switch (two-stage DiD and ETWFE share
+    imputation's)."""
     if method != "cohort_stratified":
         return method
-    return "imputation" if estimator == "two_stage" else estimator
+    return "imputation" if estimator in ("two_stage", "etwfe") else estimator
 
 
 # Up to this many treated units every linear DiD estimator's default is the comparison-pooled

@@ -5,9 +5,11 @@ The fit is estimators/did/etwfe.py's with unit fixed effects (etwfe's `ivar`): L
 often unbalanced, and unit effects keep each LA's level out of the comparison whatever cells
 it has. Linear, without covariates, the estimates are linear in the outcomes, so the default
 inference is chosen as for the other linear DiD estimators (inference/policy.py): the
-comparison-pooled variance for few treated LAs or a regional concentration, CR2 with
-Bell-McCaffrey degrees of freedom below 20 treated, CR1 above. The Poisson fit's inference is
-CR1 by unit with a t(G−1) reference, as `twfe_poisson`.
+comparison-pooled variance for few treated LAs or a regional concentration; below 20 treated
+the imputation estimator's small-sample variance (the estimates are the imputation
+estimator's), or with covariates or never-treated controls CR2 with Bell-McCaffrey degrees of
+freedom (which cannot see a single-LA cohort's noise: warned); CR1 above. The Poisson fit's
+inference is CR1 by unit with a t(G−1) reference, as `twfe_poisson`.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ from pathfinder_eval.estimators.did.etwfe import (
     outcome_weights,
 )
 from pathfinder_eval.estimators.did.facts import EtwfeFacts
+from pathfinder_eval.estimators.did.imputation import imputation, stratified_rows
 from pathfinder_eval.estimators.did.two_way import few_cluster_warnings
 from pathfinder_eval.estimators.pooled import did_decision, panel_layout, pooled_label
-from pathfinder_eval.inference.cluster import t_summary
+from pathfinder_eval.inference.cluster import rescale_covariance, t_summary
 from pathfinder_eval.inference.cr2 import cr2_inference
 from pathfinder_eval.inference.policy import because
 from pathfinder_eval.panel import ValidatedPanel
@@ -202,7 +205,32 @@ class Etwfe(EtwfeOptions):
             pv = decision.variance
             label = pooled_label(layout, choice.reason)
             return pv.vcov, pv.df, "pooled_panel", label, choice.reason, decision.dependence, []
-        if choice.method == "cr2":
+        bjs_rows = self.control_group == "not_yet_treated" and not self.covariates
+        if "cohort_stratified" in choice.methods and bjs_rows:
+            # without covariates and with not-yet-treated controls the estimates are the
+            # imputation estimator's, rows and all: its small-sample variance applies
+            args = (
+                cells["y"].to_numpy(float),
+                cells["unit"].to_numpy(),
+                cells["period"].to_numpy(),
+                cells["cohort"].to_numpy(float),
+            )
+            small = imputation(*args, leave_out=True, average_by="row")
+            strat = stratified_rows(small, *args)
+            why = choice.reason_for("cohort_stratified")
+            if strat is not None:
+                label = (
+                    "cohort-stratified variance of the (identical) imputation estimates with "
+                    "Bell-McCaffrey degrees of freedom" + because(why)
+                )
+                vcov = rescale_covariance(small.vcov, strat.std_error)
+                return vcov, strat.df, "cohort_stratified", label, why, decision.dependence, []
+            label = (
+                "BJS leave-out conservative variance of the (identical) imputation estimates, "
+                "Satterthwaite degrees of freedom" + because(why)
+            )
+            return small.vcov, small.df, "bjs_leave_out", label, why, decision.dependence, []
+        if "cr2" in choice.methods:
             res = cr2_inference(
                 cells["y"].to_numpy(float),
                 fit.slopes,
@@ -215,7 +243,19 @@ class Etwfe(EtwfeOptions):
                 + because(choice.reason_for("cr2"))
             )
             vcov = res.contrasts @ res.vcov @ res.contrasts.T
-            return vcov, res.df, "cr2", label, choice.reason_for("cr2"), decision.dependence, []
+            sizes = cells.loc[cells["role"] == "treated"].groupby("cohort")["unit"].nunique()
+            small_cohorts = int((sizes < 3).sum())
+            warns = (
+                [
+                    f"{small_cohorts} cohort(s) have fewer than 3 treated units: CR2 cannot see "
+                    "the noise a cohort × period effect absorbs, so these intervals are too "
+                    "narrow (size 82% with single-LA cohorts in benchmarks/did_validity.py)."
+                ]
+                if small_cohorts
+                else []
+            )
+            why = choice.reason_for("cr2")
+            return vcov, res.df, "cr2", label, why, decision.dependence, warns
         key: InferenceKey = "cr1"
         return (
             cr1,
