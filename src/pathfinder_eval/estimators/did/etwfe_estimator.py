@@ -25,10 +25,10 @@ from pathfinder_eval.estimators.did.etwfe import (
     outcome_weights,
 )
 from pathfinder_eval.estimators.did.facts import EtwfeFacts
-from pathfinder_eval.estimators.did.imputation import imputation, stratified_rows
+from pathfinder_eval.estimators.did.imputation import small_sample_rows
 from pathfinder_eval.estimators.did.two_way import few_cluster_warnings
 from pathfinder_eval.estimators.pooled import did_decision, panel_layout, pooled_label
-from pathfinder_eval.inference.cluster import rescale_covariance, t_summary
+from pathfinder_eval.inference.cluster import t_summary
 from pathfinder_eval.inference.cr2 import cr2_inference
 from pathfinder_eval.inference.policy import because
 from pathfinder_eval.panel import ValidatedPanel
@@ -209,27 +209,15 @@ class Etwfe(EtwfeOptions):
         if "cohort_stratified" in choice.methods and bjs_rows:
             # without covariates and with not-yet-treated controls the estimates are the
             # imputation estimator's, rows and all: its small-sample variance applies
-            args = (
+            why = choice.reason_for("cohort_stratified")
+            small = small_sample_rows(
                 cells["y"].to_numpy(float),
                 cells["unit"].to_numpy(),
                 cells["period"].to_numpy(),
                 cells["cohort"].to_numpy(float),
+                why,
             )
-            small = imputation(*args, leave_out=True, average_by="row")
-            strat = stratified_rows(small, *args)
-            why = choice.reason_for("cohort_stratified")
-            if strat is not None:
-                label = (
-                    "cohort-stratified variance of the (identical) imputation estimates with "
-                    "Bell-McCaffrey degrees of freedom" + because(why)
-                )
-                vcov = rescale_covariance(small.vcov, strat.std_error)
-                return vcov, strat.df, "cohort_stratified", label, why, decision.dependence, []
-            label = (
-                "BJS leave-out conservative variance of the (identical) imputation estimates, "
-                "Satterthwaite degrees of freedom" + because(why)
-            )
-            return small.vcov, small.df, "bjs_leave_out", label, why, decision.dependence, []
+            return small.vcov, small.df, small.key, small.label, why, decision.dependence, []
         if "cr2" in choice.methods:
             res = cr2_inference(
                 cells["y"].to_numpy(float),

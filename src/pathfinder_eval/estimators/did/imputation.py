@@ -268,6 +268,44 @@ def stratified_rows(
     return stratified_cells(w, y[rows], units, pd.factorize(period[rows], sort=True)[0], own)
 
 
+@dataclass(frozen=True)
+class SmallSampleRows:
+    """The imputation estimator's small-sample variance of its rows (overall ATT, then each
+    event time ≥ 0): `vcov`, `df`, the InferenceKey `key` and a `label` naming it."""
+
+    vcov: np.ndarray
+    df: np.ndarray
+    key: InferenceKey
+    label: str
+
+
+def small_sample_rows(
+    y: np.ndarray, unit: np.ndarray, period: np.ndarray, cohort: np.ndarray, reason: str
+) -> SmallSampleRows:
+    """For estimators whose rows are the imputation estimator's (two-stage DiD; ETWFE without
+    covariates and with not-yet-treated controls): the cohort-stratified variance with
+    Bell-McCaffrey df on balanced panels, else the leave-out conservative variance averaged
+    by row with Satterthwaite df. `reason`: why the default chose it ("" if asked for)."""
+    args = (y, unit, period, cohort)
+    small = imputation(*args, leave_out=True, average_by="row")
+    strat = stratified_rows(small, *args)
+    if strat is not None:
+        return SmallSampleRows(
+            rescale_covariance(small.vcov, strat.std_error),
+            strat.df,
+            "cohort_stratified",
+            "cohort-stratified variance of the (identical) imputation estimates with "
+            "Bell-McCaffrey degrees of freedom" + because(reason),
+        )
+    return SmallSampleRows(
+        small.vcov,
+        small.df,
+        "bjs_leave_out",
+        "BJS leave-out conservative variance of the (identical) imputation estimates, "
+        "Satterthwaite degrees of freedom" + because(reason),
+    )
+
+
 class Imputation(ImputationOptions):
     """BJS imputation estimator: overall ATT (equal weights on treated cells) and one row per
     event time K ≥ 0, Theorem 3 conservative standard errors clustered by unit.

@@ -21,10 +21,9 @@ import numpy as np
 
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.facts import TwoStageFacts
-from pathfinder_eval.estimators.did.imputation import imputation, stratified_rows
+from pathfinder_eval.estimators.did.imputation import small_sample_rows
 from pathfinder_eval.estimators.pooled import did_decision, panel_layout, pooled_label
-from pathfinder_eval.inference.cluster import rescale_covariance, t_summary
-from pathfinder_eval.inference.policy import because
+from pathfinder_eval.inference.cluster import t_summary
 from pathfinder_eval.panel import ValidatedPanel
 from pathfinder_eval.results import EffectEstimates, InferenceKey, InferenceUsed, estimates_table
 from pathfinder_eval.settings import TwoStageOptions
@@ -159,24 +158,8 @@ class TwoStage(TwoStageOptions):
             vcov, df, key = decision.variance.vcov, decision.variance.df, "pooled_panel"
             label = pooled_label(layout, choice.reason)
         elif choice.method == "cohort_stratified":
-            small = imputation(*args, leave_out=True, average_by="row")
-            strat = stratified_rows(small, *args)
-            if strat is not None:
-                vcov, df, key = (
-                    rescale_covariance(small.vcov, strat.std_error),
-                    strat.df,
-                    ("cohort_stratified"),
-                )
-                label = (
-                    "cohort-stratified variance of the (identical) imputation estimates with "
-                    "Bell-McCaffrey degrees of freedom" + because(choice.reason)
-                )
-            else:
-                vcov, df, key = small.vcov, small.df, "bjs_leave_out"
-                label = (
-                    "BJS leave-out conservative variance of the (identical) imputation "
-                    "estimates, Satterthwaite degrees of freedom" + because(choice.reason)
-                )
+            small = small_sample_rows(*args, choice.reason)
+            vcov, df, key, label = small.vcov, small.df, small.key, small.label
         summ = t_summary(res.estimate, vcov, df, level)
         rel = (cells["period"] - cells["cohort"]).to_numpy(float)
         units = cells["unit"].to_numpy()
