@@ -133,7 +133,7 @@ def _decay_step(clusters, family, method, beta, alpha, dal, phi, F, T, symmetric
 
 
 def oracle_fit(cluster, period, y, X, family, correlation, method, tol, symmetric=False):
-    """β, α, φ and the MB/BC0–BC3 covariances, as fit_gee computes them."""
+    """β, α, φ and the MB/BC0–BC3/CR2 covariances, as fit_gee computes them."""
     T = int(period.max()) + 1
     clusters = _clusters(cluster, period, y, X)
     N, p = len(y), X.shape[1]
@@ -200,4 +200,28 @@ def oracle_fit(cluster, period, y, X, family, correlation, method, tol, symmetri
         meats["BC2"] = meats["BC2"] + np.outer(Uc, Uc)
         meats["BC3"] = meats["BC3"] + np.outer(h * Ui, h * Ui)
     vcov = {"MB": Nb} | {k: bread @ m @ bread.T for k, m in meats.items()}
+    vcov["CR2"] = _dense_cr2(clusters, family, correlation, beta, alpha, phi, T)
     return beta, alpha, phi, vcov
+
+
+def _dense_cr2(clusters, family, correlation, beta, alpha, phi, T):
+    """clubSandwich's CR2 with the working covariance as target, on individuals: C the upper
+    Cholesky factor of V_i, G_i = C(V_i − D_i N D_iᵀ)Cᵀ, A_i = Cᵀ G_i^{-1/2} C."""
+    a, B = _structure(correlation, alpha, T)[:2]
+    parts = []
+    for per, y, X in clusters:
+        mu, g, v0 = _mean(family, X @ beta)
+        sd = np.sqrt(v0 * phi)
+        same = per[:, None] == per[None, :]
+        R = np.where(np.eye(len(y), dtype=bool), 1.0, np.where(same, a, B[per[:, None], per]))
+        V = sd[:, None] * R * sd[None, :]
+        parts.append((V, g[:, None] * X, y - mu))
+    N = np.linalg.inv(sum(D.T @ np.linalg.solve(V, D) for V, D, _ in parts))
+    meat = 0.0
+    for V, D, r in parts:
+        C = np.linalg.cholesky(V).T
+        w, u = np.linalg.eigh(C @ (V - D @ N @ D.T) @ C.T)
+        A = C.T @ (u / np.sqrt(w)) @ u.T @ C
+        e = D.T @ np.linalg.solve(V, A @ r)
+        meat = meat + np.outer(e, e)
+    return N @ meat @ N

@@ -139,7 +139,7 @@ def test_estimator_gaussian_ne(tmp_path):
     assert diag["correlation_parameters"]["alpha0"] == pytest.approx(0.0722738, abs=1e-6)
     assert diag["correlation_parameters"]["alpha1"] == pytest.approx(0.0320961, abs=1e-6)
     assert diag["correlation_parameter_se"]["alpha0"]["BC0"] is None  # needs individuals
-    assert set(diag["standard_errors"][row["term"]]) == {"MB", "BC0", "BC1", "BC2", "BC3"}
+    assert set(diag["standard_errors"][row["term"]]) == {"MB", "BC0", "BC1", "BC2", "BC3", "CR2"}
     assert "Kauermann-Carroll" in res.inference.label
 
 

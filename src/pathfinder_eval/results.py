@@ -67,6 +67,7 @@ InferenceKey = Literal[
     "gee_kauermann_carroll",
     "gee_mancl_derouen",
     "gee_fay_graubard",
+    "gee_cr2",  # GEE CR2 (clubSandwich), Satterthwaite df
     "gee_sandwich",
     "gee_model_based",
     "glmm_t",  # GLMM Wald, t(I − 2)

@@ -255,7 +255,15 @@ class SteppedWedgeGeeOptions(EstimatorSettings):
     """How correlations are estimated: maee (as geeCRT), gee or moment."""
 
     inference_methods: ClassVar[frozenset[str]] = frozenset(
-        {"default", "model_based", "sandwich", "kauermann_carroll", "mancl_derouen", "fay_graubard"}
+        {
+            "default",
+            "model_based",
+            "sandwich",
+            "kauermann_carroll",
+            "mancl_derouen",
+            "fay_graubard",
+            "cr2",
+        }
     )
 
 

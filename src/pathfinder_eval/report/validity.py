@@ -152,6 +152,14 @@ VALIDITY: dict[InferenceKey, str] = {
         "correlation is wrong; it corrects more than Kauermann-Carroll, so with few clusters it "
         "tends to be conservative (Ford & Westgate 2017)."
     ),
+    "gee_cr2": (
+        "GEE with the bias-reduced linearisation sandwich (CR2, as R's clubSandwich) and "
+        "Satterthwaite degrees of freedom is valid for the population-averaged effect if "
+        "clusters are independent, even when the working correlation is wrong; its degrees of "
+        "freedom come from the working model, so they are only approximate when that model is "
+        "wrong. It is offered to match analyses run with clubSandwich; the default "
+        "Kauermann-Carroll sandwich with t(I − p) is the one checked by simulation here."
+    ),
     "gee_fay_graubard": (
         "GEE with the Fay-Graubard bias-corrected sandwich and a t(I − p) reference is valid "
         "for the population-averaged effect if clusters are independent, even when the working "
@@ -213,6 +221,7 @@ SHORT: dict[InferenceKey, str] = {
     "two_stage_gmm": "did2s GMM variance, t(G−1)",
     "gee_mancl_derouen": "Mancl-DeRouen sandwich, t(I − p)",
     "gee_fay_graubard": "Fay-Graubard sandwich, t(I − p)",
+    "gee_cr2": "CR2 sandwich, Satterthwaite df",
     "gee_sandwich": "uncorrected sandwich, t(I − p)",
     "gee_model_based": "model-based SE, t(I − p)",
     "glmm_normal": "Wald, normal reference",

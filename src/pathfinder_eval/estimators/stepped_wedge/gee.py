@@ -16,7 +16,8 @@ pairwise standardised residual products over pair classes (same cell; cells j < 
 only each cell's residual sum and sum of squares. The estimating equations, the MAEE correction
 (Preisser, Lu & Qaqish 2008, Stat. Med. 27:5041–5051), the Fisher-scoring path and the
 corrections BC0 (Liang & Zeger 1986), BC1 (Kauermann & Carroll 2001), BC2 (Mancl & DeRouen
-2001) and BC3 (Fay & Graubard 2001) follow the R package geeCRT (geemaee, version 1.1.4).
+2001) and BC3 (Fay & Graubard 2001) follow the R package geeCRT (geemaee, version 1.1.4); CR2
+(Bell & McCaffrey 2002) follows clubSandwich (gee_cr2.py).
 `correlation_method="moment"` is instead geepack's geeglm estimator (unit-weight correlation
 equations over all within-cluster pairs, φ = Σ Pearson residual²/N in every family; checked
 against geepack 1.3.9 in tests/reference/r_geepack_stepped_wedge).
@@ -40,12 +41,17 @@ from types import MappingProxyType
 import numpy as np
 
 from pathfinder_eval.errors import EstimationError
+from pathfinder_eval.estimators.stepped_wedge.gee_cr2 import Cr2, cr2
 from pathfinder_eval.estimators.stepped_wedge.lmm import CellSummaries
 from pathfinder_eval.settings import Correlation
 from pathfinder_eval.settings import CorrelationMethod as Method
 from pathfinder_eval.settings import GeeFamily as Family
 
-VARIANCES = ("MB", "BC0", "BC1", "BC2", "BC3")
+VARIANCES = ("MB", "BC0", "BC1", "BC2", "BC3", "CR2")
+
+
+# The sandwiches that also cover the correlation parameters α.
+ALPHA_SANDWICHES = ("BC0", "BC1", "BC2", "BC3")
 
 
 LINK = {"gaussian": "identity", "binomial": "logit", "poisson": "log"}
@@ -130,7 +136,8 @@ def gee_data(cells: CellSummaries, X: np.ndarray, records: Records | None = None
 class GeeFit:
     """A GEE/MAEE fit. beta: (p,); alpha: (q,) correlation parameters (names in `alpha_names`);
     phi: dispersion (1 for binomial and poisson unless `moment`); vcov: name → (p+q, p+q)
-    covariance of (β, α) for BC0–BC3 and (p, p) for MB; alpha_se_available: whether the α
+    covariance of (β, α) for BC0–BC3 and (p, p) for MB and CR2; cr2: the CR2 pieces its
+    Satterthwaite degrees of freedom need (gee_cr2.py); alpha_se_available: whether the α
     rows of the sandwich are computable (see the module docstring); iterations: Fisher-scoring
     updates (geeCRT prints this plus one); max_step: the last update's largest change;
     shrinks: geeCRT's correlation shrink steps, or the exponential-decay step halvings."""
@@ -140,6 +147,7 @@ class GeeFit:
     alpha_names: tuple[str, ...]
     phi: float
     vcov: MappingProxyType
+    cr2: Cr2
     alpha_se_available: bool
     iterations: int
     max_step: float
@@ -570,7 +578,7 @@ def _variance(
     with the cluster leverages H_i = F_i·N (F_i = D_iᵀV_i⁻¹D_i, N = (ΣF_i)⁻¹, and likewise for
     α), the corrected scores are (I − H_i)⁻¹U_i; BC1 averages U_c·U_iᵀ and its transpose, BC2
     uses U_c·U_cᵀ, BC3 scales U_i by 1/√(1 − min(0.75, diag H_i)). The (β, α) bread is the
-    inverse of the block-triangular information."""
+    inverse of the block-triangular information. CR2 (β only) is clubSandwich's (gee_cr2.py)."""
     first = _score(data, family, correlation, method, beta, alpha, phi, np.linalg.inv(info))
     Nb = np.linalg.inv(first.F.sum(axis=0))
     s = _score(data, family, correlation, method, beta, alpha, phi, Nb)
@@ -600,7 +608,17 @@ def _variance(
         "BC2": Uc.T @ Uc,
         "BC3": Uh.T @ Uh,
     }
+    cells = data.cells
+    bias_reduced = cr2(
+        np.where(cells.observed, cells.n, 0.0),
+        np.where(cells.observed, cells.mean - s.mu, 0.0),
+        s.g[:, :, None] * data.X,
+        _mean(family, data.X @ beta)[2] * phi,
+        float(s.gamma_w),
+        s.B,
+    )
     vcov = {"MB": Nb} | {k: bread @ m @ bread.T for k, m in meats.items()}
+    vcov["CR2"] = bias_reduced.vcov
     if q and rho is None:
         for k in meats:
             vcov[k][p:, :] = np.nan
@@ -611,6 +629,7 @@ def _variance(
         PARAMETERS[correlation],
         phi,
         MappingProxyType(vcov),
+        bias_reduced,
         q == 0 or rho is not None,
         iterations,
         step,

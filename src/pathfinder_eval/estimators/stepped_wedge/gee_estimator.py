@@ -22,6 +22,7 @@ from pathfinder_eval.estimators.stepped_wedge.design import (
 )
 from pathfinder_eval.estimators.stepped_wedge.facts import GeeFacts
 from pathfinder_eval.estimators.stepped_wedge.gee import (
+    ALPHA_SANDWICHES,
     LINK,
     MAX_ITER,
     TOL,
@@ -43,6 +44,7 @@ SE_OF_METHOD = {
     "sandwich": "BC0",
     "mancl_derouen": "BC2",
     "fay_graubard": "BC3",
+    "cr2": "CR2",
 }
 
 
@@ -52,6 +54,7 @@ KEY_OF_METHOD: dict[str, InferenceKey] = {
     "sandwich": "gee_sandwich",
     "mancl_derouen": "gee_mancl_derouen",
     "fay_graubard": "gee_fay_graubard",
+    "cr2": "gee_cr2",
 }
 
 
@@ -61,6 +64,7 @@ SE_LABEL = {
     "BC1": "Kauermann-Carroll bias-corrected sandwich (BC1)",
     "BC2": "Mancl-DeRouen bias-corrected sandwich (BC2)",
     "BC3": "Fay-Graubard bias-corrected sandwich (BC3)",
+    "CR2": "bias-reduced linearisation sandwich (CR2, as clubSandwich)",
 }
 
 
@@ -78,6 +82,12 @@ SCALE = {"gaussian": "", "binomial": ", log odds ratio", "poisson": ", log rate 
 DF_RULE = "t with I − p degrees of freedom (I clusters, p mean parameters incl. period effects)"
 
 
+CR2_DF_RULE = (
+    "t with Satterthwaite degrees of freedom of the CR2 variance under the working model, per "
+    "contrast (clubSandwich's coef_test)"
+)
+
+
 class SteppedWedgeGEE(SteppedWedgeGeeOptions):
     """Population-averaged model for a stepped-wedge trial by GEE on cell summaries, with the
     correlation parameters by MAEE (geeCRT's geemaee). `family`: gaussian (identity; needs
@@ -91,7 +101,9 @@ class SteppedWedgeGEE(SteppedWedgeGeeOptions):
     Westgate 2017 found MD conservative there; benchmarks/sw_binary_size.py finds it
     conservative below 15 clusters, size 1.4% with 10 and 4.7% with 15, while the uncorrected
     sandwich with z rejects 10–19%); "model_based", "sandwich" (BC0),
-    "kauermann_carroll" (BC1), "mancl_derouen" (BC2), "fay_graubard" (BC3)."""
+    "kauermann_carroll" (BC1), "mancl_derouen" (BC2), "fay_graubard" (BC3), "cr2" (clubSandwich's
+    bias-reduced linearisation with the working covariance as target and Satterthwaite df per
+    contrast instead of I − p)."""
 
     def fit(
         self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
@@ -118,12 +130,19 @@ class SteppedWedgeGEE(SteppedWedgeGeeOptions):
             term + SCALE[self.family]: c
             for term, c in effect_contrasts(fe, self.effect, self.tate_window).items()
         }
-        df = float(n_clusters - p)
-        rows = [_row(term, c, fit, kind, df, level) for term, c in contrasts.items()]
+        rows = [
+            _row(term, c, fit, kind, _df(fit, kind, c, n_clusters - p), level)
+            for term, c in contrasts.items()
+        ]
+        reference = (
+            "t reference with Satterthwaite df"
+            if kind == "CR2"
+            else f"t({n_clusters - p}) reference"
+        )
         label = (
             f"GEE ({self.family}/{LINK[self.family]}), working correlation "
             f"{CORRELATION_LABEL[self.correlation]} by {self.correlation_method.upper()}; "
-            f"{SE_LABEL[kind]}, t({n_clusters - p}) reference"
+            f"{SE_LABEL[kind]}, {reference}"
         )
         effect = list(fe.effect)
         return EffectEstimates(
@@ -158,6 +177,13 @@ def _family_cells(cells: pd.DataFrame, family: Family) -> pd.DataFrame:
     return out
 
 
+def _df(fit: GeeFit, kind: str, contrast: Contrast, residual_df: int) -> float:
+    """The t reference's degrees of freedom: I − p, or CR2's Satterthwaite df."""
+    if kind == "CR2":
+        return fit.cr2.satterthwaite_df(contrast.vector)
+    return float(residual_df)
+
+
 def _row(
     term: str, contrast: Contrast, fit: GeeFit, kind: str, df: float, level: float
 ) -> dict[str, Any]:
@@ -183,7 +209,7 @@ def gee_facts(
     alpha_se = {
         name: {
             k: float(np.sqrt(fit.vcov[k][p + j, p + j])) if fit.alpha_se_available else None
-            for k in VARIANCES[1:]
+            for k in ALPHA_SANDWICHES
         }
         for j, name in enumerate(fit.alpha_names)
     }
@@ -212,7 +238,7 @@ def gee_facts(
             for term, c in contrasts.items()
         },
         se_used=kind,
-        df_rule=DF_RULE,
+        df_rule=CR2_DF_RULE if kind == "CR2" else DF_RULE,
         design=design_summary(trial, panel) | {"individuals": trial.cells.n_records},
         contrasts=contrast_weights(fe, contrasts),
     )
