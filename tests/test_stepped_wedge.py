@@ -50,11 +50,18 @@ def _dense(records: pd.DataFrame, structure: str, theta: np.ndarray):
         tau2, gamma2, sigma2 = theta
         cp = same * (lag == 0)
         return tau2 * same + gamma2 * cp + sigma2 * eye, [same, cp, eye], {}
-    tau2, r, sigma2 = theta
+    if structure == "cluster_plus_decay":
+        tau2, gamma2, r, sigma2 = theta
+    else:
+        (tau2, r, sigma2), gamma2 = theta, None
     dr = same * np.where(lag > 0, lag * r ** np.maximum(lag - 1, 0), 0.0)
     drr = same * np.where(lag > 1, lag * (lag - 1) * r ** np.maximum(lag - 2, 0), 0.0)
-    v = tau2 * same * r**lag + sigma2 * eye
-    return v, [same * r**lag, tau2 * dr, eye], {(0, 1): dr, (1, 0): dr, (1, 1): tau2 * drr}
+    if gamma2 is None:
+        v = tau2 * same * r**lag + sigma2 * eye
+        return v, [same * r**lag, tau2 * dr, eye], {(0, 1): dr, (1, 0): dr, (1, 1): tau2 * drr}
+    v = tau2 * same + gamma2 * same * r**lag + sigma2 * eye
+    second = {(1, 2): dr, (2, 1): dr, (2, 2): gamma2 * drr}
+    return v, [same, same * r**lag, gamma2 * dr, eye], second
 
 
 @pytest.mark.parametrize(
@@ -64,6 +71,8 @@ def _dense(records: pd.DataFrame, structure: str, theta: np.ndarray):
         ("sim_incomplete.csv", "nested_exchangeable"),
         ("sim_incomplete.csv", "exponential_decay"),
         ("sim_ne.csv", "hussey_hughes"),
+        ("sim_decay.csv", "cluster_plus_decay"),
+        ("sim_incomplete.csv", "cluster_plus_decay"),
     ],
 )
 def test_cell_space_equals_dense_individual_formulas(file, structure):
@@ -85,7 +94,7 @@ def test_cell_space_equals_dense_individual_formulas(file, structure):
         for sign in (-1, 1):
             th = fit.theta.copy()
             th[k] = np.clip(th[k] + sign * 1e-3 * max(abs(th[k]), 1e-2), 0.0, None)
-            if structure == "exponential_decay" and k == 1:
+            if fit.theta_names[k] == "decay":
                 th[k] = min(th[k], 1.0)
             assert dense_deviance(y, x, _dense(records, structure, th)[0]) >= fit.deviance - 1e-9
     ss = small_sample(fit, cells, fe.X)

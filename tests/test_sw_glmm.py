@@ -237,6 +237,9 @@ def _individual_laplace(frame, x, structure, theta, beta) -> float:
         lam = np.full((3, 1), theta[0])
     elif structure == "nested_exchangeable":
         lam = np.hstack([np.full((3, 1), theta[0]), theta[1] * np.eye(3)])
+    elif structure == "cluster_plus_decay":
+        ar1 = theta[1] * np.linalg.cholesky(theta[2] ** lag)
+        lam = np.hstack([np.full((3, 1), theta[0]), ar1])
     else:
         lam = theta[0] * np.linalg.cholesky(theta[1] ** lag)
     total = 0.0
@@ -261,6 +264,7 @@ def _individual_laplace(frame, x, structure, theta, beta) -> float:
         ("hussey_hughes", [0.7]),
         ("nested_exchangeable", [0.5, 0.4]),
         ("exponential_decay", [0.6, 0.5]),
+        ("cluster_plus_decay", [0.5, 0.4, 0.6]),
     ],
 )
 def test_aggregated_laplace_equals_individual_bernoulli(structure, theta):
@@ -305,13 +309,15 @@ def test_quadrature_converges_to_exact_bernoulli_integral():
         ("nested_exchangeable", "poisson", 1),
         ("exponential_decay", "binomial", 1),
         ("exponential_decay", "poisson", 1),
+        ("cluster_plus_decay", "binomial", 1),
+        ("cluster_plus_decay", "poisson", 1),
     ],
 )
 def test_analytic_gradient(structure, family, points):
     frame = pd.read_csv(REF / "sim_binom.csv")
     cells, x = _incomplete_arrays(frame)
     k = len(THETA_NAMES[structure])
-    params = np.r_[[0.5, 0.6][:k], glm_start(family, cells, x) + 0.1]
+    params = np.r_[[0.5, 0.6, 0.4][:k], glm_start(family, cells, x) + 0.1]
     got = deviance(params, structure, family, cells, x, points).gradient
     h = 1e-6
     num = [

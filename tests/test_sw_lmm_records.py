@@ -109,6 +109,7 @@ def test_trt_effect_values_are_pinned():
         ("sim_ne.csv", "hussey_hughes"),
         ("sim_incomplete.csv", "nested_exchangeable"),
         ("sim_decay.csv", "exponential_decay"),
+        ("sim_decay.csv", "cluster_plus_decay"),
     ],
 )
 def test_equals_cell_summary_path_with_cell_level_covariates(file, structure):

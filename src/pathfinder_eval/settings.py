@@ -43,7 +43,9 @@ Flag = Annotated[bool, BeforeValidator(_flag)]
 NonNegative = Annotated[float, BeforeValidator(_number), Field(ge=0.0)]
 
 # Vocabularies shared by the design file, the estimators and the report.
-Structure = Literal["hussey_hughes", "nested_exchangeable", "exponential_decay"]
+Structure = Literal[
+    "hussey_hughes", "nested_exchangeable", "exponential_decay", "cluster_plus_decay"
+]
 Shape = Literal["immediate", "exposure_time", "spline"]
 PeriodEffects = Literal["categorical", "linear", "spline"]
 Statistic = Literal["model_based", "within_period"]
@@ -219,7 +221,8 @@ class SteppedWedgeOptions(EstimatorSettings):
     name: ClassVar[str] = "stepped_wedge"
 
     model: Structure = "nested_exchangeable"
-    """Random-effects structure: nested_exchangeable, hussey_hughes or exponential_decay."""
+    """Random-effects structure: nested_exchangeable, hussey_hughes, exponential_decay or
+    cluster_plus_decay (a cluster intercept plus AR(1) cluster-period effects)."""
     effect: Shape = "immediate"
     """Effect shape: immediate, exposure_time or spline."""
     tate_window: Whole | None = Field(default=None, ge=1)
@@ -275,7 +278,8 @@ class SteppedWedgeGlmmOptions(EstimatorSettings):
     family: GlmmFamily = "binomial"
     """Outcome family: binomial (logit) or poisson (log, population offset)."""
     model: Structure = "hussey_hughes"
-    """Random-effects structure: hussey_hughes, nested_exchangeable or exponential_decay."""
+    """Random-effects structure: hussey_hughes, nested_exchangeable, exponential_decay or
+    cluster_plus_decay (a cluster intercept plus AR(1) cluster-period effects)."""
     effect: Literal["immediate", "exposure_time"] = "immediate"
     """Effect shape: immediate or exposure_time."""
     tate_window: Whole | None = Field(default=None, ge=1)

@@ -130,7 +130,12 @@ def true_parameters(model: VarianceModel, structure: Structure) -> np.ndarray:
         return np.array([model.tau2, model.sigma2])
     if structure == "nested_exchangeable":
         return np.array([model.tau2, model.gamma2, model.sigma2])
-    return np.array([model.tau2 + model.gamma2, min(model.decay, 0.99), model.sigma2])
+    decay = min(model.decay, 0.99)
+    if structure == "cluster_plus_decay":  # τ² + γ²r^|j−l|: the decaying part is the model's τ²
+        if model.decay < 1.0:
+            return np.array([0.0, model.tau2 + model.gamma2, decay, model.sigma2])
+        return np.array([model.tau2, model.gamma2, 0.0, model.sigma2])
+    return np.array([model.tau2 + model.gamma2, decay, model.sigma2])
 
 
 def _draw(prep: _Prepared, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -23,6 +23,7 @@ MODEL_LABEL = {
     "hussey_hughes": "Hussey & Hughes (random cluster intercept)",
     "nested_exchangeable": "nested exchangeable (cluster and cluster-period random intercepts)",
     "exponential_decay": "exponential decay of the between-period correlation (Kasza et al.)",
+    "cluster_plus_decay": "cluster random intercept plus AR(1) cluster-period effects",
 }
 
 

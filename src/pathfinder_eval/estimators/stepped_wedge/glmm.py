@@ -14,7 +14,9 @@ with Λ one of
 - nested exchangeable (Hooper et al. 2016, Stat. Med. 35:4718–4728): Λ = [τ·1 | γ·I]
   (q = T + 1: cluster and cluster-period intercepts);
 - exponential decay (Kasza et al. 2019, SMMR 28:703–716): Λ = τ·L(r), L the Cholesky factor
-  of the AR(1) correlation r^|j−l| (glmmTMB's ar1(0 + period | cluster)).
+  of the AR(1) correlation r^|j−l| (glmmTMB's ar1(0 + period | cluster));
+- a cluster intercept plus decaying cluster-period effects: Λ = [τ·1 | γ·L(r)] (q = T + 1;
+  glmmTMB's (1 | cluster) + ar1(0 + period | cluster)).
 
 Clusters are independent, so the marginal likelihood is a product of q-dimensional integrals.
 The Laplace approximation (Tierney & Kadane 1986, JASA 81:82–86; as lme4, Bates et al. 2015,
@@ -84,6 +86,7 @@ THETA_NAMES: dict[str, tuple[str, ...]] = {
     "hussey_hughes": ("tau",),
     "nested_exchangeable": ("tau", "gamma"),
     "exponential_decay": ("tau", "decay"),
+    "cluster_plus_decay": ("tau", "gamma", "decay"),
 }
 
 
@@ -151,8 +154,9 @@ def random_factor(
     structure: Structure, theta: np.ndarray, n_periods: int
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """Λ(θ) (T, q) with b_i = Λu_i, u_i ~ N(0, I), and its derivatives dΛ/dθ_k (each (T, q)).
-    θ: hussey_hughes (τ), nested_exchangeable (τ, γ), exponential_decay (τ, r); τ and γ are
-    standard deviations (the likelihood is even in each)."""
+    θ: hussey_hughes (τ), nested_exchangeable (τ, γ), exponential_decay (τ, r),
+    cluster_plus_decay (τ, γ, r); τ and γ are standard deviations (the likelihood is even in
+    each)."""
     ones = np.ones((n_periods, 1))
     if structure == "hussey_hughes":
         return theta[0] * ones, [ones]
@@ -161,6 +165,16 @@ def random_factor(
         zero1, zero_t = np.zeros((n_periods, 1)), np.zeros((n_periods, n_periods))
         lam = np.hstack([theta[0] * ones, theta[1] * eye])
         return lam, [np.hstack([ones, zero_t]), np.hstack([zero1, eye])]
+    if structure == "cluster_plus_decay":
+        chol, d_chol = ar1_factor(float(theta[2]), n_periods)
+        zero1, zero_t = np.zeros((n_periods, 1)), np.zeros((n_periods, n_periods))
+        lam = np.hstack([theta[0] * ones, theta[1] * chol])
+        derivs = [
+            np.hstack([ones, zero_t]),
+            np.hstack([zero1, chol]),
+            np.hstack([zero1, theta[1] * d_chol]),
+        ]
+        return lam, derivs
     chol, d_chol = ar1_factor(float(theta[1]), n_periods)
     return theta[0] * chol, [chol, theta[0] * d_chol]
 
@@ -298,15 +312,16 @@ def _agq(tau, family, cells, X, fixed, mode, w, dw, a, du, deta, points) -> Devi
 
 def _bounds(structure: Structure, p: int) -> list[tuple[float | None, float | None]]:
     """τ and γ are unbounded (the deviance is even in each: |τ| is reported); 0 ≤ r ≤ R_MAX."""
-    theta: list[tuple[float | None, float | None]] = [(None, None)]
-    theta.append((0.0, R_MAX) if structure == "exponential_decay" else (None, None))
-    return theta[: len(THETA_NAMES[structure])] + [(None, None)] * p
+    theta = [(0.0, R_MAX) if n == "decay" else (None, None) for n in THETA_NAMES[structure]]
+    return theta + [(None, None)] * p
 
 
 def _starts(structure: Structure) -> list[np.ndarray]:
     """Several starting values for θ (never trust one)."""
     if structure == "hussey_hughes":
         return [np.array([s]) for s in (0.1, 0.5, 1.0)]
+    if structure == "cluster_plus_decay":
+        return [np.array(v) for v in itertools.product((0.2, 0.6), (0.2, 0.6), (0.3, 0.8))]
     second = (0.1, 0.5) if structure == "nested_exchangeable" else (0.3, 0.7, 0.95)
     return [np.array(v) for v in itertools.product((0.2, 0.6), second)]
 
@@ -422,7 +437,7 @@ def fit_glmm(
         cov[np.ix_(free, free)] = 2.0 * np.linalg.inv(hess)
     theta = x[:k].copy()
     theta[0] = abs(theta[0])
-    if structure == "nested_exchangeable":
+    if structure in ("nested_exchangeable", "cluster_plus_decay"):
         theta[1] = abs(theta[1])
     names = THETA_NAMES[structure]
     boundary = tuple(
@@ -478,7 +493,8 @@ def _limits(bounds) -> tuple[np.ndarray, np.ndarray]:
 class Correlations:
     """Latent-scale within-period ICC (τ² + γ²)/(τ² + γ² + π²/3) (logit link; NaN for the log
     link, which has no fixed latent residual variance) and the cluster autocorrelation (CAC:
-    τ²/(τ² + γ²) nested exchangeable, r exponential decay, 1 Hussey & Hughes); Eldridge et al.
+    τ²/(τ² + γ²) nested exchangeable, r exponential decay, (τ² + γ²r)/(τ² + γ²) one period
+    apart for cluster_plus_decay, 1 Hussey & Hughes); Eldridge et al.
     2009, Int. Stat. Rev. 77:378–394, for the latent-scale ICC of a binary outcome."""
 
     icc: float
@@ -493,6 +509,9 @@ def correlations(fit: GlmmFit) -> Correlations:
         cac = comp["tau2"] / between if between > 0 else np.nan
     elif fit.structure == "exponential_decay":
         cac = comp["decay"]
+    elif fit.structure == "cluster_plus_decay":
+        r = comp["decay"]
+        cac = (comp["tau2"] + comp["gamma2"] * r) / between if between > 0 else np.nan
     else:
         cac = 1.0
     return Correlations(float(icc), float(cac))

@@ -50,7 +50,8 @@ DF_RULE = "clusters minus 2 (between-within rule; Li & Redden 2015)"
 class SteppedWedgeGLMM(SteppedWedgeGlmmOptions):
     """Generalised linear mixed model for a stepped-wedge trial on cluster-period counts:
     `family` binomial (logit; events out of trials) or poisson (log; events in a population,
-    offset log n); `model` hussey_hughes | nested_exchangeable | exponential_decay; `effect`
+    offset log n); `model` hussey_hughes | nested_exchangeable | exponential_decay |
+    cluster_plus_decay; `effect`
     immediate or exposure_time (headline: TATE over exposure times 1..`tate_window`).
     Estimates are log odds ratios or log rate ratios (the ratios are in the diagnostics).
 

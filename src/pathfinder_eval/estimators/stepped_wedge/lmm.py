@@ -6,7 +6,9 @@ the cluster-period effects C_i = (C_i1, …, C_iT) ~ N(0, Σ). The covariance st
 - Hussey & Hughes (2007, Contemp. Clin. Trials 28:182–191): Σ = τ²J (a cluster intercept);
 - nested exchangeable (Hooper et al. 2016, Stat. Med. 35:4718–4728; Girling & Hemming 2016):
   Σ = τ²J + γ²I (cluster and cluster-period intercepts);
-- exponential decay (Kasza et al. 2019, SMMR 28:703–716): Σ_jl = τ²·r^|j−l|.
+- exponential decay (Kasza et al. 2019, SMMR 28:703–716): Σ_jl = τ²·r^|j−l|;
+- a cluster intercept plus decaying cluster-period effects: Σ_jl = τ² + γ²·r^|j−l| (block
+  exchangeable with decay; glmmTMB's (1 | cluster) + ar1(period + 0 | cluster)).
 
 When every fixed-effect covariate is constant within a cell (period effects, treatment), the
 likelihood of the individual records depends on them only through each cell's mean ȳ_ij, size
@@ -37,7 +39,12 @@ from pathfinder_eval.estimators.stepped_wedge.optimise import (
 from pathfinder_eval.jit import cached_njit
 from pathfinder_eval.settings import SPLINE_KNOTS, PeriodEffects, Shape, Structure
 
-STRUCTURES: tuple[Structure, ...] = ("hussey_hughes", "nested_exchangeable", "exponential_decay")
+STRUCTURES: tuple[Structure, ...] = (
+    "hussey_hughes",
+    "nested_exchangeable",
+    "exponential_decay",
+    "cluster_plus_decay",
+)
 LOG_2PI = float(np.log(2.0 * np.pi))
 # Largest acceptable Newton decrement gᵀH⁻¹g of the REML deviance at the optimum: the most the
 # deviance could still fall, far below anything that moves an estimate at reported precision.
@@ -237,7 +244,8 @@ def _psi(structure: Structure, phi: np.ndarray, lag: np.ndarray):
     """Σ/σ² as a function of the relative parameters φ, and its derivatives (each (T, T)).
 
     hussey_hughes φ = (τ²/σ²); nested_exchangeable φ = (τ²/σ², γ²/σ²);
-    exponential_decay φ = (τ²/σ², r)."""
+    exponential_decay φ = (τ²/σ², r); cluster_plus_decay φ = (τ²/σ², γ²/σ², r). Linear in the
+    variances, so the same function of the natural parameters gives Σ and ∂Σ/∂θ."""
     psi, dpsi = _psi_arrays(structure, np.asarray(phi, dtype=float), lag)
     return psi, list(dpsi)
 
@@ -253,12 +261,30 @@ def _psi_arrays(structure: str, phi: np.ndarray, lag: np.ndarray):
         dpsi = np.empty((2, n, n))
         dpsi[0], dpsi[1] = ones, eye
         return phi[0] * ones + phi[1] * eye, dpsi
-    r = phi[1]
+    r = phi[-1]
     decay = r**lag
     d_r = np.where(lag > 0, lag * r ** np.maximum(lag - 1.0, 0.0), 0.0)
+    if structure == "cluster_plus_decay":
+        dpsi = np.empty((3, n, n))
+        dpsi[0], dpsi[1], dpsi[2] = ones, decay, phi[1] * d_r
+        return phi[0] * ones + phi[1] * decay, dpsi
     dpsi = np.empty((2, n, n))
     dpsi[0], dpsi[1] = decay, phi[0] * d_r
     return phi[0] * decay, dpsi
+
+
+def sigma_second(
+    structure: Structure, theta: np.ndarray, lag: np.ndarray
+) -> dict[tuple[int, int], np.ndarray]:
+    """Non-zero second derivatives of Σ in its natural parameters θ (variances then r),
+    {(k, l): (T, T)}: only the decay r enters non-linearly."""
+    if structure not in ("exponential_decay", "cluster_plus_decay"):
+        return {}
+    scale, r = theta[-2], theta[-1]  # the decaying variance and r
+    k = len(theta) - 1
+    d_r = np.where(lag > 0, lag * r ** np.maximum(lag - 1.0, 0.0), 0.0)
+    d_rr = np.where(lag > 1, lag * (lag - 1.0) * r ** np.maximum(lag - 2.0, 0.0), 0.0)
+    return {(k - 1, k): d_r, (k, k - 1): d_r, (k, k): scale * d_rr}
 
 
 def _inverse(h: np.ndarray) -> tuple[np.ndarray, float]:
@@ -393,6 +419,8 @@ def _bounds(structure: Structure) -> list[tuple[float, float | None]]:
         return [(0.0, None)]
     if structure == "nested_exchangeable":
         return [(0.0, None), (0.0, None)]
+    if structure == "cluster_plus_decay":
+        return [(0.0, None), (0.0, None), (0.0, 1.0)]
     return [(0.0, None), (0.0, 1.0)]
 
 
@@ -405,6 +433,8 @@ def _starts(structure: Structure) -> list[np.ndarray]:
         return [
             np.array(v) for v in ((0.01, 0.01), (0.01, 1.0), (1.0, 0.01), (1.0, 1.0), (0.1, 0.1))
         ]
+    if structure == "cluster_plus_decay":
+        return [np.array(v) for v in itertools.product((0.01, 1.0), (0.01, 1.0), (0.2, 0.8))]
     return [np.array(v) for v in itertools.product((0.01, 1.0), (0.2, 0.5, 0.9))]
 
 
@@ -440,7 +470,8 @@ class RemlFit:
     beta: (p,) fixed effects; vcov: (p, p) model-based covariance (XᵀV⁻¹X)⁻¹;
     theta: (k,) variance parameters in the Kenward-Roger parameterisation, named by
     theta_names: hussey_hughes (tau2, sigma2), nested_exchangeable (tau2, gamma2, sigma2),
-    exponential_decay (tau2, decay, sigma2). deviance: REML criterion (−2 log restricted
+    exponential_decay (tau2, decay, sigma2), cluster_plus_decay (tau2, gamma2, decay, sigma2).
+    deviance: REML criterion (−2 log restricted
     likelihood with all constants, as lme4's REMLcrit). gradient: (k−1,) projected gradient of
     the profiled deviance in the relative parameters at the optimum; decrement: Newton
     decrement there (inf if the Hessian is not positive definite); converged: decrement at most
@@ -535,6 +566,7 @@ THETA_NAMES: dict[str, tuple[str, ...]] = {
     "hussey_hughes": ("tau2", "sigma2"),
     "nested_exchangeable": ("tau2", "gamma2", "sigma2"),
     "exponential_decay": ("tau2", "decay", "sigma2"),
+    "cluster_plus_decay": ("tau2", "gamma2", "decay", "sigma2"),
 }
 
 
@@ -550,7 +582,7 @@ def _relative_of(structure: Structure, theta: np.ndarray) -> np.ndarray:
     """The relative parameters φ of natural parameters θ (inverse of `_natural`)."""
     phi = np.asarray(theta[:-1], dtype=float).copy()
     phi[0] /= theta[-1]
-    if structure == "nested_exchangeable":
+    if structure in ("nested_exchangeable", "cluster_plus_decay"):
         phi[1] /= theta[-1]
     return phi
 
@@ -560,6 +592,8 @@ def _natural(structure: Structure, phi: np.ndarray, sigma2: float) -> np.ndarray
         return np.array([phi[0] * sigma2, sigma2])
     if structure == "nested_exchangeable":
         return np.array([phi[0] * sigma2, phi[1] * sigma2, sigma2])
+    if structure == "cluster_plus_decay":
+        return np.array([phi[0] * sigma2, phi[1] * sigma2, phi[2], sigma2])
     return np.array([phi[0] * sigma2, phi[1], sigma2])
 
 
@@ -597,20 +631,9 @@ def _derivatives(structure: Structure, theta: np.ndarray, c: _Cells):
     n_clusters, n_periods = c.y.shape
     diag_ninv = np.zeros((n_clusters, n_periods, n_periods))
     diag_ninv[:, np.arange(n_periods), np.arange(n_periods)] = c.ninv
-    ones, eye, lag = np.ones_like(c.lag), np.eye(n_periods), c.lag
     sigma2 = theta[-1]
-    second: dict[tuple[int, int], np.ndarray] = {}
-    if structure == "hussey_hughes":
-        sigma, first = theta[0] * ones, [ones]
-    elif structure == "nested_exchangeable":
-        sigma, first = theta[0] * ones + theta[1] * eye, [ones, eye]
-    else:
-        tau2, r = theta[0], theta[1]
-        d_r = np.where(lag > 0, lag * r ** np.maximum(lag - 1.0, 0.0), 0.0)
-        d_rr = np.where(lag > 1, lag * (lag - 1.0) * r ** np.maximum(lag - 2.0, 0.0), 0.0)
-        sigma, first = tau2 * r**lag, [r**lag, tau2 * d_r]
-        second = {(0, 1): c.mask2 * d_r[None], (1, 0): c.mask2 * d_r[None]}
-        second[(1, 1)] = c.mask2 * (tau2 * d_rr)[None]
+    sigma, first = _psi(structure, theta[:-1], c.lag)
+    second = {kl: c.mask2 * d[None] for kl, d in sigma_second(structure, theta[:-1], c.lag).items()}
     v = c.mask2 * sigma[None] + c.fill + sigma2 * diag_ninv
     derivs = [c.mask2 * d[None] for d in first] + [diag_ninv]
     return v, derivs, second
@@ -757,7 +780,8 @@ def cluster_precisions(cells: CellSummaries, structure: Structure, theta: np.nda
 class Correlations:
     """Within-period ICC (τ² + γ²)/(τ² + γ² + ψ² + σ²) between two different people (ψ²: the
     individual variance of a closed cohort, else 0) and cluster autocorrelation (CAC:
-    τ²/(τ² + γ²) for nested exchangeable, r for exponential decay, 1 for Hussey & Hughes), each
+    τ²/(τ² + γ²) for nested exchangeable, r for exponential decay, (τ² + γ²r)/(τ² + γ²) one
+    period apart for cluster_plus_decay, 1 for Hussey & Hughes), each
     with a Wald interval on the logit scale from the inverse observed information 2H⁻¹ by the
     delta method (NaN where the estimate is 0 or 1, e.g. a zero variance component)."""
 
@@ -791,6 +815,18 @@ def correlations(fit: RemlFit, hessian: np.ndarray, level: float) -> Correlation
         )
     elif fit.structure == "exponential_decay":
         cac, grad_cac = th["decay"], {"decay": 1.0}
+    elif fit.structure == "cluster_plus_decay":
+        r = th["decay"]
+        cac = (tau2 + gamma2 * r) / between if between > 0 else float("nan")
+        grad_cac = (
+            {
+                "tau2": gamma2 * (1.0 - r) / between**2,
+                "gamma2": tau2 * (r - 1.0) / between**2,
+                "decay": gamma2 / between,
+            }
+            if between > 0
+            else {}
+        )
     else:
         cac, grad_cac = 1.0, {}
     z = stats.norm.ppf(0.5 + level / 2.0)

@@ -71,12 +71,12 @@ METHOD_KEY: dict[str, InferenceKey] = {
 
 class SteppedWedge(SteppedWedgeOptions):
     """Linear mixed model for a stepped-wedge trial, on cell summaries (mean, n, within-cell sum
-    of squares). `model`: hussey_hughes | nested_exchangeable | exponential_decay; `effect`:
-    immediate (one effect), exposure_time (one effect per period since the start) or spline (a
-    natural cubic spline in exposure time with `exposure_knots` knots); for the last two the
-    headline is the time-averaged effect TATE over exposure times 1..`tate_window` (default
-    all), followed by the point effects. `period_effects`: categorical (default), linear or
-    spline (`period_knots` knots).
+    of squares). `model`: hussey_hughes | nested_exchangeable | exponential_decay |
+    cluster_plus_decay (τ² + γ²·r^|j−l|); `effect`: immediate (one effect), exposure_time (one
+    effect per period since the start) or spline (a natural cubic spline in exposure time with
+    `exposure_knots` knots); for the last two the headline is the time-averaged effect TATE
+    over exposure times 1..`tate_window` (default all), followed by the point effects.
+    `period_effects`: categorical (default), linear or spline (`period_knots` knots).
 
     Inference: "default" is inference/policy.stepped_wedge_lmm: randomisation below 8 clusters
     (when the design allows a 5% test), else Kenward-Roger; "kenward_roger" uses the adjusted

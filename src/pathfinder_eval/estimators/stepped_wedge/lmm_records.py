@@ -45,6 +45,7 @@ from pathfinder_eval.estimators.stepped_wedge.lmm import (
     _psi,
     _starts,
     kenward_roger_adjustment,
+    sigma_second,
 )
 from pathfinder_eval.estimators.stepped_wedge.optimise import (
     gradient_hessian,
@@ -376,17 +377,6 @@ def fit_records(
     )
 
 
-def _second(structure: Structure, theta: np.ndarray, lag: np.ndarray):
-    """Non-zero second derivatives of Σ in its natural parameters {(k, l): (T, T)} (only the
-    exponential decay's (τ², r) is non-linear)."""
-    if structure != "exponential_decay":
-        return {}
-    tau2, r = theta[0], theta[1]
-    d_r = np.where(lag > 0, lag * r ** np.maximum(lag - 1.0, 0.0), 0.0)
-    d_rr = np.where(lag > 1, lag * (lag - 1.0) * r ** np.maximum(lag - 2.0, 0.0), 0.0)
-    return {(0, 1): d_r, (1, 0): d_r, (1, 1): tau2 * d_rr}
-
-
 def _small_sample(fit: RemlFit, phi: np.ndarray, r: _Records) -> SmallSample:
     """Kenward-Roger and Satterthwaite ingredients (sw_lmm.SmallSample; the same formulas as
     sw_lmm.small_sample) on individual records. θ = (Σ parameters, [ψ²], σ²) with
@@ -400,7 +390,7 @@ def _small_sample(fit: RemlFit, phi: np.ndarray, r: _Records) -> SmallSample:
     blk = _blocks(phi, structure, r)
     n_sigma = len(_bounds(structure))
     sig_d = _psi(structure, theta[:n_sigma], r.lag)[1]
-    second = _second(structure, theta[:n_sigma], r.lag)
+    second = sigma_second(structure, theta[:n_sigma], r.lag)
     n_cl, t = r.n_clusters, r.n_periods
     eye = np.eye(t)
 
