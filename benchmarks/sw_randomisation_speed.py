@@ -53,7 +53,7 @@ def main(draws: int) -> None:
     )
     print(f"{'method':44} {'seconds':>8} {'ratio':>7} {'p':>7} {'95% interval':>20}")
     rows = []
-    for statistic in ("model_based", "within_period"):
+    for statistic in ("model_based", "npwp", "within_period"):
         t0 = time.perf_counter()
         r = randomisation_test(
             cells,

@@ -48,7 +48,7 @@ Structure = Literal[
 ]
 Shape = Literal["immediate", "exposure_time", "spline"]
 PeriodEffects = Literal["categorical", "linear", "spline"]
-Statistic = Literal["model_based", "within_period"]
+Statistic = Literal["model_based", "npwp", "within_period"]
 GeeFamily = Literal["gaussian", "binomial", "poisson"]
 Correlation = Literal["independence", "exchangeable", "nested_exchangeable", "exponential_decay"]
 CorrelationMethod = Literal["maee", "gee", "moment"]
@@ -234,7 +234,9 @@ class SteppedWedgeOptions(EstimatorSettings):
     period_knots: Whole = Field(default=SPLINE_KNOTS, ge=2)
     """Knots of the period spline (period_effects: spline)."""
     randomisation_statistic: Statistic = "model_based"
-    """Statistic of the randomisation test: model_based or within_period."""
+    """Statistic of the randomisation test: model_based, npwp (Thompson et al. 2018's
+    non-parametric within-period statistic, inverse-variance weights) or within_period (the same
+    contrast with swpermute's default weights by cluster counts)."""
 
     inference_methods: ClassVar[frozenset[str]] = frozenset(
         {"default", "kenward_roger", "satterthwaite", "model_based", "randomisation"}

@@ -48,8 +48,10 @@ from pathfinder_eval.settings import Shape, SteppedWedgeOptions
 
 STATISTIC_LABEL = {
     "model_based": "statistic: GLS effect estimate with null-model REML variance parameters",
-    "within_period": "statistic: within-period NPWP contrast of cluster means "
-    "(Thompson et al. 2018)",
+    "npwp": "statistic: non-parametric within-period contrast of cluster means with "
+    "inverse-variance period weights (NPWP, Thompson et al. 2018)",
+    "within_period": "statistic: within-period contrast of cluster means with period weights "
+    "(1/n₁ + 1/n₀)⁻¹ (swpermute's default weightperiod(N))",
 }
 
 
@@ -83,7 +85,8 @@ class SteppedWedge(SteppedWedgeOptions):
     covariance and df; "satterthwaite" the model-based SE with Satterthwaite df;
     "model_based" a normal reference; "randomisation" re-randomises clusters to sequences
     (inference/randomisation.py) with the `randomisation_statistic` (model_based: the GLS
-    effect with null-model variance parameters; within_period: Thompson et al.'s NPWP);
+    effect with null-model variance parameters; npwp: Thompson et al.'s NPWP; within_period:
+    the same contrast weighted by cluster counts);
     p-value and interval by test inversion, no SE."""
 
     def fit(

@@ -11,9 +11,14 @@ at 1 − level (test inversion, found by bisection on each side of the estimate)
 
 Statistics: "model_based" — the GLS effect estimate with variance parameters fitted by REML
 to the null model (period effects only) on y − b·X, so they do not depend on the allocation;
-"within_period" — the NPWP statistic: in each period the difference between the mean cluster
-means of intervention and control clusters, averaged over periods with inverse-variance weights
-(1/n_intervention + 1/n_control)⁻¹ (Thompson et al. 2018).
+"npwp" — the non-parametric within-period statistic of Thompson et al. (2018, Stat. Med.
+37:2487–2500) as their Stata swpermute runs it (`withinperiod weightperiod(variance
+_se[arm]^2): regress summary arm`): in each period the difference between the mean cluster
+means of intervention and control clusters, averaged over periods with weights 1/SE², the
+two-sample SE² = s²(1/n_intervention + 1/n_control) with s² the period's pooled within-arm
+variance of the cluster means (periods without a contrast or without residual degrees of
+freedom are left out); "within_period" — the same average with swpermute's default weights
+`weightperiod(N)`, (1/n_intervention + 1/n_control)⁻¹, which ignore how variable each period is.
 """
 
 from __future__ import annotations
@@ -112,8 +117,11 @@ def model_based_statistics(
     return out, null_fit
 
 
-def within_period_statistics(cells: CellSummaries, starts: np.ndarray) -> np.ndarray:
-    """(M,) NPWP statistics (module docstring) under each allocation in `starts` (M, I)."""
+def within_period_statistics(
+    cells: CellSummaries, starts: np.ndarray, weights: str = "count"
+) -> np.ndarray:
+    """(M,) within-period statistics (module docstring) under each allocation in `starts`
+    (M, I): weights "count" (swpermute's weightperiod(N)) or "variance" (NPWP)."""
     obs = cells.observed.astype(float)
     out = np.empty(len(starts))
     for lo in range(0, len(starts), _CHUNK):
@@ -122,10 +130,16 @@ def within_period_statistics(cells: CellSummaries, starts: np.ndarray) -> np.nda
         n_t, n_c = treated.sum(axis=1), control.sum(axis=1)  # (D, T)
         both = (n_t > 0) & (n_c > 0)
         with np.errstate(divide="ignore", invalid="ignore"):
-            diff = (treated * cells.mean).sum(axis=1) / n_t - (control * cells.mean).sum(
-                axis=1
-            ) / n_c
+            mean_t = (treated * cells.mean).sum(axis=1) / n_t
+            mean_c = (control * cells.mean).sum(axis=1) / n_c
+            diff = mean_t - mean_c
             weight = np.where(both, 1.0 / (1.0 / n_t + 1.0 / n_c), 0.0)
+            if weights == "variance":
+                dev_t = (cells.mean[None] - mean_t[:, None, :]) * treated
+                dev_c = (cells.mean[None] - mean_c[:, None, :]) * control
+                pooled = ((dev_t**2).sum(axis=1) + (dev_c**2).sum(axis=1)) / (n_t + n_c - 2.0)
+                usable = both & (n_t + n_c > 2) & (pooled > 0)
+                weight = np.where(usable, weight / pooled, 0.0)
         out[lo : lo + _CHUNK] = (np.where(both, diff, 0.0) * weight).sum(axis=1) / weight.sum(
             axis=1
         )
@@ -168,8 +182,9 @@ class NullDistribution:
     def statistics(self, b: float) -> np.ndarray:
         treated_obs = _treated(self.cells.observed, self.alloc.starts[0])
         shifted = _shifted(self.cells, treated_obs, b)
-        if self.statistic == "within_period":
-            return within_period_statistics(shifted, self.alloc.starts)
+        if self.statistic in ("within_period", "npwp"):
+            weights = "variance" if self.statistic == "npwp" else "count"
+            return within_period_statistics(shifted, self.alloc.starts, weights)
         stats, fit = model_based_statistics(
             shifted,
             self.alloc.starts,
