@@ -14,6 +14,7 @@ import inspect
 import types
 import typing
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -371,6 +372,8 @@ def power(
     decay: float = 1.0,
     icc: float | None = None,
     cac: float = 1.0,
+    treatment_var: float = 0.0,
+    treatment_corr: float = 0.0,
     alpha: float = 0.05,
 ) -> float:
     """Analytic two-sided power of a cluster design's treatment effect (GLS on cluster-period
@@ -394,6 +397,9 @@ def power(
     icc, cac : float, optional
         Within-period intra-cluster correlation and cluster autocorrelation, instead of
         variances.
+    treatment_var, treatment_corr : float, default 0
+        Variance of the clusters' own intervention effects (a random slope; swCRTdesign's
+        eta²) and their correlation with the cluster intercept (its rho).
     alpha : float, default 0.05
         Two-sided significance level.
 
@@ -402,7 +408,7 @@ def power(
     float
         The power (normal reference).
     """
-    model = _variance_model(tau2, sigma2, gamma2, decay, icc, cac)
+    model = _variance_model(tau2, sigma2, gamma2, decay, icc, cac, treatment_var, treatment_corr)
     variance = gls_precision(_design_matrix(design), model, cell_size).variance
     return analytic.power(effect, variance, alpha)
 
@@ -417,12 +423,14 @@ def mdes(
     decay: float = 1.0,
     icc: float | None = None,
     cac: float = 1.0,
+    treatment_var: float = 0.0,
+    treatment_corr: float = 0.0,
     target: float = 0.8,
     alpha: float = 0.05,
 ) -> float:
     """The smallest effect a cluster design detects with the `target` power (parameters as
     `power`)."""
-    model = _variance_model(tau2, sigma2, gamma2, decay, icc, cac)
+    model = _variance_model(tau2, sigma2, gamma2, decay, icc, cac, treatment_var, treatment_corr)
     variance = gls_precision(_design_matrix(design), model, cell_size).variance
     return analytic.mdes(variance, target, alpha)
 
@@ -438,16 +446,37 @@ def clusters_needed(
     decay: float = 1.0,
     icc: float | None = None,
     cac: float = 1.0,
+    treatment_var: float = 0.0,
+    treatment_corr: float = 0.0,
     target: float = 0.8,
     alpha: float = 0.05,
 ) -> int:
     """Clusters per sequence a standard stepped wedge with `sequences` steps needs for the
     `target` power (0 if 200 per sequence are not enough; parameters as `power`)."""
-    model = _variance_model(tau2, sigma2, gamma2, decay, icc, cac)
+    model = _variance_model(tau2, sigma2, gamma2, decay, icc, cac, treatment_var, treatment_corr)
     return analytic.clusters_needed(target, effect, sequences, model, cell_size, alpha)
 
 
 def _variance_model(
+    tau2: float | None,
+    sigma2: float | None,
+    gamma2: float,
+    decay: float,
+    icc: float | None,
+    cac: float,
+    treatment_var: float = 0.0,
+    treatment_corr: float = 0.0,
+) -> VarianceModel:
+    try:
+        model = _base_model(tau2, sigma2, gamma2, decay, icc, cac)
+        return replace(model, treatment_var=treatment_var, treatment_corr=treatment_corr)
+    except ValueError as err:
+        raise DesignError(
+            str(err), where="argument treatment_var", fix="check treatment_var and treatment_corr"
+        ) from None
+
+
+def _base_model(
     tau2: float | None,
     sigma2: float | None,
     gamma2: float,

@@ -181,6 +181,17 @@ class TrialSimulation(_Frozen):
     effect: float = 0.0
     icc: float = Field(default=0.05, ge=0.0, lt=1.0)
     cell_size: int = Field(default=30, ge=1)
+    effect_sd: float = Field(default=0.0, ge=0.0)
+    """SD of the clusters' own intervention effects around `effect` (outcome SD units): a
+    random slope on the intervention indicator, swCRTdesign's eta."""
+    effect_corr: float = Field(default=0.0, ge=-1.0, le=1.0)
+    """Correlation of a cluster's intervention effect with its intercept (swCRTdesign's rho)."""
+
+    @model_validator(mode="after")
+    def _corr_needs_sd(self) -> TrialSimulation:
+        if self.effect_corr != 0.0 and self.effect_sd == 0.0:
+            raise ValueError("effect_corr needs effect_sd > 0 (there is no effect to correlate)")
+        return self
 
 
 class DataSpec(_Frozen):

@@ -179,7 +179,15 @@ def trial_outcomes(spec: DesignSpec, seed: int, effect: float | None = None) -> 
     starts = {u: int(s) for u, s in spec.start_of().items()}
     chosen = trial.effect if effect is None else effect
     return simulate_stepped_wedge(
-        starts, trial.periods, spec.outcomes[0].id, chosen, trial.icc, trial.cell_size, seed
+        starts,
+        trial.periods,
+        spec.outcomes[0].id,
+        chosen,
+        trial.icc,
+        trial.cell_size,
+        seed,
+        effect_sd=trial.effect_sd,
+        effect_corr=trial.effect_corr,
     )
 
 

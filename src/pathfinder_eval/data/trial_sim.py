@@ -24,19 +24,28 @@ def simulate_stepped_wedge(
     cell_size: int,
     seed: int,
     period_effect: float = 0.1,
+    effect_sd: float = 0.0,
+    effect_corr: float = 0.0,
 ) -> OutcomeData:
     """One row per cluster × period: the cell mean as `value`, the cell size as denominator and
-    the within-cell sum of squares as `ssw`."""
+    the within-cell sum of squares as `ssw`. effect_sd, effect_corr: each cluster's intervention
+    effect is effect + b_i, b_i ~ N(0, effect_sd²) correlated effect_corr with its intercept
+    (drawn from their own stream, so the other draws do not move)."""
     rng = np.random.default_rng(seed)
     rng_ssw = np.random.default_rng([seed, 1])
     clusters = sorted(starts)
     tau, sigma = np.sqrt(icc), np.sqrt(1.0 - icc)
     alpha = rng.normal(0.0, tau, len(clusters))
+    slope = np.zeros(len(clusters))
+    if effect_sd > 0.0:
+        z = np.random.default_rng([seed, 2]).standard_normal(len(clusters))
+        shared = alpha / tau if tau > 0 else np.zeros(len(clusters))
+        slope = effect_sd * (effect_corr * shared + np.sqrt(1.0 - effect_corr**2) * z)
     rows = []
     for i, c in enumerate(clusters):
         for j in range(1, periods + 1):
             x = 1.0 if j >= starts[c] else 0.0
-            mean = period_effect * (j - 1) + effect * x + alpha[i]
+            mean = period_effect * (j - 1) + (effect + slope[i]) * x + alpha[i]
             value = rng.normal(mean, sigma / np.sqrt(cell_size))
             rows.append(
                 {
@@ -56,6 +65,12 @@ def simulate_stepped_wedge(
     note = (
         f"The data are SIMULATED: a cross-sectional stepped-wedge trial (Hussey & Hughes "
         f"model, ICC {icc}, {cell_size} individuals per cluster-period, seed {seed}) with a "
-        f"true intervention effect of {effect} (in outcome SD units)."
+        f"true intervention effect of {effect} (in outcome SD units)"
+        + (
+            f" varying between clusters with SD {effect_sd} (correlation {effect_corr} with "
+            "the cluster intercept)."
+            if effect_sd > 0
+            else "."
+        )
     )
     return OutcomeData(frame, units, "synthetic", (), (), (note,))

@@ -5,10 +5,13 @@ et al. 2019, SMMR 28:703–716 for exponential decay).
 
 A design is a clusters × periods matrix: 1 = intervention, 0 = control, NaN = no measurement
 (incomplete designs, transition periods). Period effects are categorical. The covariance of a
-cluster's cell means j, k is τ²·r^|j−k| + η²·q^|j−k|/m + [j = k](γ² + σ²/m), so Hussey & Hughes
-(γ = η = 0, r = 1), nested exchangeable (γ > 0), exponential decay (r < 1), closed cohorts
-(η > 0: the same m individuals every period) and open cohorts with an autoregressive individual
-effect (q < 1, as SteppedPower's third AR element) are each one `VarianceModel`.
+cluster's cell means j, k is τ²·r^|j−k| + η²·q^|j−k|/m + [j = k](γ² + σ²/m)
++ ω²·x_j·x_k + ρτω·(x_j + x_k), x the cluster's intervention indicator, so Hussey & Hughes
+(γ = η = ω = 0, r = 1), nested exchangeable (γ > 0), exponential decay (r < 1), closed cohorts
+(η > 0: the same m individuals every period), open cohorts with an autoregressive individual
+effect (q < 1, as SteppedPower's third AR element) and intervention effects that vary between
+clusters (ω² > 0, correlated ρ with the cluster intercept: swCRTdesign's eta and rho; Hughes
+et al. 2015, Stat. Methods Med. Res.) are each one `VarianceModel`.
 """
 
 from __future__ import annotations
@@ -28,7 +31,10 @@ class VarianceModel:
     (nested exchangeable); sigma2: individual residual variance; decay: r in τ²·r^|j−k|
     (exponential decay; 1 = no decay); cohort_eta2: individual random-effect variance in a
     closed cohort (the same m individuals measured every period); cohort_decay: q in
-    η²·q^|j−k| (an individual effect that decays with the lag; 1 = constant)."""
+    η²·q^|j−k| (an individual effect that decays with the lag; 1 = constant);
+    treatment_var: ω², the variance of the clusters' own intervention effects (a random slope
+    on the intervention indicator; swCRTdesign's eta²); treatment_corr: ρ, their correlation
+    with the cluster intercept (swCRTdesign's rho; needs decay = 1)."""
 
     tau2: float
     sigma2: float
@@ -36,6 +42,17 @@ class VarianceModel:
     decay: float = 1.0
     cohort_eta2: float = 0.0
     cohort_decay: float = 1.0
+    treatment_var: float = 0.0
+    treatment_corr: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.treatment_var < 0.0 or not -1.0 <= self.treatment_corr <= 1.0:
+            raise ValueError("treatment_var must be ≥ 0 and treatment_corr in [−1, 1]")
+        if self.treatment_corr != 0.0 and (self.decay != 1.0 or self.treatment_var == 0.0):
+            raise ValueError(
+                "treatment_corr correlates the intervention effect with a constant cluster "
+                "intercept: it needs decay = 1 and treatment_var > 0"
+            )
 
     @classmethod
     def from_icc(
@@ -48,12 +65,21 @@ class VarianceModel:
         )
 
 
-def cell_covariance(model: VarianceModel, periods: int, sizes: np.ndarray) -> np.ndarray:
-    """(T, T) covariance of one cluster's cell means; sizes: (T,) individuals per cell."""
+def cell_covariance(
+    model: VarianceModel, periods: int, sizes: np.ndarray, treated: np.ndarray | None = None
+) -> np.ndarray:
+    """(T, T) covariance of one cluster's cell means; sizes: (T,) individuals per cell;
+    treated: (T,) the cluster's intervention indicator (needed when treatment_var > 0)."""
     lag = np.abs(np.subtract.outer(np.arange(periods), np.arange(periods)))
     cohort = model.cohort_eta2 * model.cohort_decay**lag / np.sqrt(np.outer(sizes, sizes))
     cov = model.tau2 * model.decay**lag + cohort
     cov[np.diag_indices(periods)] += model.gamma2 + model.sigma2 / sizes
+    if model.treatment_var > 0.0:
+        if treated is None:
+            raise ValueError("a model with treatment_var > 0 needs the intervention indicator")
+        x = np.nan_to_num(np.asarray(treated, dtype=float))
+        cross = model.treatment_corr * np.sqrt(model.tau2 * model.treatment_var)
+        cov += model.treatment_var * np.outer(x, x) + cross * np.add.outer(x, x)
     return cov
 
 
@@ -96,7 +122,7 @@ def gls_precision(
     for i in range(n_clusters):
         seen = ~np.isnan(design[i])
         z = np.column_stack([np.eye(periods), effects[i]])[seen]
-        v = cell_covariance(model, periods, sizes[i])[np.ix_(seen, seen)]
+        v = cell_covariance(model, periods, sizes[i], design[i])[np.ix_(seen, seen)]
         info += z.T @ np.linalg.solve(v, z)
     vcov = np.linalg.inv(info)[periods:, periods:]
     w = np.full(k, 1.0 / k) if weights is None else np.asarray(weights, dtype=float)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
 
 from pathfinder_eval.errors import DesignError
 from pathfinder_eval.power.analytic import VarianceModel, gls_precision, mdes, power
-from pathfinder_eval.spec import DesignSpec
+from pathfinder_eval.spec import DesignSpec, TrialSimulation
 from pathfinder_eval.timeaxis import TimeAxis
 
 
@@ -52,6 +52,13 @@ def trial_matrix(spec: DesignSpec) -> np.ndarray:
     return (periods[None, :] >= np.array(starts)[:, None]).astype(float)
 
 
+def trial_model(trial: TrialSimulation) -> VarianceModel:
+    """The Hussey & Hughes model with the trial's ICC (total variance 1: effects in SD units),
+    plus its clusters' own intervention effects (effect_sd, effect_corr) when given."""
+    base = VarianceModel.from_icc(trial.icc)
+    return replace(base, treatment_var=trial.effect_sd**2, treatment_corr=trial.effect_corr)
+
+
 def design_power(
     spec: DesignSpec, alpha: float = 0.05, reference: Literal["z", "t"] = "z"
 ) -> PowerSummary:
@@ -61,7 +68,7 @@ def design_power(
     common small-sample rule for stepped-wedge trials with few clusters."""
     design = trial_matrix(spec)
     trial = spec.data.trial
-    model = VarianceModel.from_icc(trial.icc)
+    model = trial_model(trial)
     v = gls_precision(design, model, trial.cell_size).variance
     df = float(design.shape[0] - 2) if reference == "t" else None
     return PowerSummary(
@@ -76,6 +83,12 @@ def design_power(
         mdes_80=mdes(v, 0.8, alpha, df),
         mdes_90=mdes(v, 0.9, alpha, df),
         alpha=alpha,
-        model="Hussey & Hughes (random cluster intercept), categorical periods, GLS",
+        model="Hussey & Hughes (random cluster intercept), categorical periods, GLS"
+        + (
+            f"; clusters' own intervention effects SD {trial.effect_sd:g}, correlation "
+            f"{trial.effect_corr:g} with the intercept"
+            if trial.effect_sd > 0
+            else ""
+        ),
         df=df,
     )

@@ -49,7 +49,7 @@ from pathfinder_eval.inference.permutation import allocation_count
 from pathfinder_eval.inference.policy import default_lmm_method
 from pathfinder_eval.pipeline import build_estimator
 from pathfinder_eval.power.analytic import VarianceModel, cell_covariance, gls_precision, mdes
-from pathfinder_eval.power.design import trial_matrix
+from pathfinder_eval.power.design import trial_matrix, trial_model
 from pathfinder_eval.power.simulate import SimulatedPower, _analysis_index
 from pathfinder_eval.settings import Structure
 from pathfinder_eval.spec import DesignSpec
@@ -116,7 +116,7 @@ def _prepare(trial: TrialModel) -> _Prepared:
     chol = np.zeros((n_clusters, n_periods, n_periods))
     for i in range(n_clusters):
         seen = np.flatnonzero(observed[i])
-        cov = cell_covariance(trial.model, n_periods, np.where(observed[i], n[i], 1.0))
+        cov = cell_covariance(trial.model, n_periods, np.where(observed[i], n[i], 1.0), treated[i])
         chol[i][np.ix_(seen, seen)] = np.linalg.cholesky(cov[np.ix_(seen, seen)])
     contrast = next(iter(effect_contrasts(fe, "immediate", None).values())).vector
     start = true_parameters(trial.model, trial.structure)
@@ -408,7 +408,7 @@ def design_trial(
         return None
     return TrialModel(
         design,
-        VarianceModel.from_icc(trial.icc),
+        trial_model(trial),
         trial.cell_size,
         estimator.model,
         method,
