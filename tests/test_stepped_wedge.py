@@ -32,7 +32,8 @@ from sw_helpers import DATASETS, REF, ROOT, dense_deviance, dense_kr, panel_from
 # The cell-space formulas and the dense ones are algebraically identical: agreement is limited
 # by floating-point rounding in (N × N) solves.
 ALGEBRA_TOL = 1e-8
-# Numerical second derivatives of the dense deviance (central differences, step 1e-4).
+# Numerical second derivatives of the dense deviance (central differences at steps 2e-4 and
+# 1e-4, Richardson-extrapolated).
 NUMERIC_HESSIAN_REL = 1e-4
 
 
@@ -50,6 +51,14 @@ def _dense(records: pd.DataFrame, structure: str, theta: np.ndarray):
         tau2, gamma2, sigma2 = theta
         cp = same * (lag == 0)
         return tau2 * same + gamma2 * cp + sigma2 * eye, [same, cp, eye], {}
+    if structure == "random_slope":
+        tau2, kappa, omega2, gamma2, sigma2 = theta
+        x = records["trt"].to_numpy(float)
+        cross = same * (x[:, None] + x[None, :])
+        outer = same * np.outer(x, x)
+        cp = same * (lag == 0)
+        v = tau2 * same + kappa * cross + omega2 * outer + gamma2 * cp + sigma2 * eye
+        return v, [same, cross, outer, cp, eye], {}
     if structure == "cluster_plus_decay":
         tau2, gamma2, r, sigma2 = theta
     else:
@@ -73,6 +82,8 @@ def _dense(records: pd.DataFrame, structure: str, theta: np.ndarray):
         ("sim_ne.csv", "hussey_hughes"),
         ("sim_decay.csv", "cluster_plus_decay"),
         ("sim_incomplete.csv", "cluster_plus_decay"),
+        ("sim_ne.csv", "random_slope"),
+        ("sim_incomplete.csv", "random_slope"),
     ],
 )
 def test_cell_space_equals_dense_individual_formulas(file, structure):
@@ -84,7 +95,10 @@ def test_cell_space_equals_dense_individual_formulas(file, structure):
     first = records[records["trt"] == 1].groupby("cluster")["period"].min()
     start = np.array([int(first.get(c, 99)) - 1 for c in clusters])
     fe = fixed_effects(cells.observed, start, "immediate")
-    fit = fit_reml(cells, fe.X, structure)
+    slope = None
+    if structure == "random_slope":
+        slope = (np.arange(len(periods))[None, :] >= start[:, None]) & cells.observed
+    fit = fit_reml(cells, fe.X, structure, slope=slope)
     assert fit.converged
     x = fe.X[ci, pi]
     v, derivs, second = _dense(records, structure, fit.theta)
@@ -93,9 +107,13 @@ def test_cell_space_equals_dense_individual_formulas(file, structure):
     for k in range(len(fit.theta)):
         for sign in (-1, 1):
             th = fit.theta.copy()
-            th[k] = np.clip(th[k] + sign * 1e-3 * max(abs(th[k]), 1e-2), 0.0, None)
+            th[k] = th[k] + sign * 1e-3 * max(abs(th[k]), 1e-2)
+            if fit.theta_names[k] != "tau_slope_cov":  # a covariance may be negative
+                th[k] = max(th[k], 0.0)
             if fit.theta_names[k] == "decay":
                 th[k] = min(th[k], 1.0)
+            if structure == "random_slope" and th[0] * th[2] < th[1] ** 2:
+                continue  # outside the positive semi-definite cone of G: not a feasible point
             assert dense_deviance(y, x, _dense(records, structure, th)[0]) >= fit.deviance - 1e-9
     ss = small_sample(fit, cells, fe.X)
     phi, phi_a, p, w = dense_kr(x, v, derivs, second)
@@ -103,17 +121,22 @@ def test_cell_space_equals_dense_individual_formulas(file, structure):
     assert np.abs(phi - fit.vcov).max() < ALGEBRA_TOL
     assert np.abs(phi_a - ss.vcov_kr).max() < ALGEBRA_TOL
     assert np.abs(w - ss.w).max() < ALGEBRA_TOL * np.abs(w).max()
-    # observed Hessian of the deviance: analytic (cell space) vs numerical (dense)
-    h = 1e-4
+    # observed Hessian of the deviance: analytic (cell space) vs numerical (dense; central
+    # differences at steps 2h and h, Richardson-extrapolated to cancel the O(h²) error)
     k = len(fit.theta)
-    num = np.empty((k, k))
-    for a, b in itertools.product(range(k), repeat=2):
-        ea, eb = np.eye(k)[a] * h, np.eye(k)[b] * h
-        f = [
-            dense_deviance(y, x, _dense(records, structure, fit.theta + sa * ea + sb * eb)[0])
-            for sa, sb in ((1, 1), (1, -1), (-1, 1), (-1, -1))
-        ]
-        num[a, b] = (f[0] - f[1] - f[2] + f[3]) / (4 * h * h)
+
+    def numeric(h: float) -> np.ndarray:
+        out = np.empty((k, k))
+        for a, b in itertools.product(range(k), repeat=2):
+            ea, eb = np.eye(k)[a] * h, np.eye(k)[b] * h
+            f = [
+                dense_deviance(y, x, _dense(records, structure, fit.theta + sa * ea + sb * eb)[0])
+                for sa, sb in ((1, 1), (1, -1), (-1, 1), (-1, -1))
+            ]
+            out[a, b] = (f[0] - f[1] - f[2] + f[3]) / (4 * h * h)
+        return out
+
+    num = (4.0 * numeric(1e-4) - numeric(2e-4)) / 3.0
     assert ss.hessian == pytest.approx(num, rel=NUMERIC_HESSIAN_REL, abs=1e-2)
     lvec = np.zeros(fe.X.shape[2])
     lvec[-1] = 1.0

@@ -43,8 +43,15 @@ Flag = Annotated[bool, BeforeValidator(_flag)]
 NonNegative = Annotated[float, BeforeValidator(_number), Field(ge=0.0)]
 
 # Vocabularies shared by the design file, the estimators and the report.
-Structure = Literal[
+GlmmStructure = Literal[
     "hussey_hughes", "nested_exchangeable", "exponential_decay", "cluster_plus_decay"
+]
+Structure = Literal[
+    "hussey_hughes",
+    "nested_exchangeable",
+    "exponential_decay",
+    "cluster_plus_decay",
+    "random_slope",
 ]
 Shape = Literal["immediate", "exposure_time", "spline"]
 PeriodEffects = Literal["categorical", "linear", "spline"]
@@ -221,8 +228,10 @@ class SteppedWedgeOptions(EstimatorSettings):
     name: ClassVar[str] = "stepped_wedge"
 
     model: Structure = "nested_exchangeable"
-    """Random-effects structure: nested_exchangeable, hussey_hughes, exponential_decay or
-    cluster_plus_decay (a cluster intercept plus AR(1) cluster-period effects)."""
+    """Random-effects structure: nested_exchangeable, hussey_hughes, exponential_decay,
+    cluster_plus_decay (a cluster intercept plus AR(1) cluster-period effects) or random_slope
+    (nested exchangeable plus each cluster's own intervention effect, correlated with its
+    intercept)."""
     effect: Shape = "immediate"
     """Effect shape: immediate, exposure_time or spline."""
     tate_window: Whole | None = Field(default=None, ge=1)
@@ -279,7 +288,7 @@ class SteppedWedgeGlmmOptions(EstimatorSettings):
 
     family: GlmmFamily = "binomial"
     """Outcome family: binomial (logit) or poisson (log, population offset)."""
-    model: Structure = "hussey_hughes"
+    model: GlmmStructure = "hussey_hughes"
     """Random-effects structure: hussey_hughes, nested_exchangeable, exponential_decay or
     cluster_plus_decay (a cluster intercept plus AR(1) cluster-period effects)."""
     effect: Literal["immediate", "exposure_time"] = "immediate"

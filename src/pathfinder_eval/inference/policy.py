@@ -250,13 +250,17 @@ def _pooled_reason(n_treated: int, geo: Geography) -> str:
     return ""
 
 
-def stepped_wedge_lmm(requested: str, clusters: int, allocations: int, records: bool) -> Choice:
+def stepped_wedge_lmm(
+    requested: str, clusters: int, allocations: int, records: bool, random_slope: bool = False
+) -> Choice:
     """The stepped-wedge LMM's inference: what was asked, or for "default" an exact
     randomisation test below SMALL_TRIAL_CLUSTERS clusters when the design has at least
-    MIN_ALLOCATIONS allocations and the fit is on cell summaries, Kenward-Roger otherwise."""
+    MIN_ALLOCATIONS allocations and the fit is on cell summaries without a random slope,
+    Kenward-Roger otherwise."""
     if requested != "default":
         return Choice((requested,))
-    if not records and clusters < SMALL_TRIAL_CLUSTERS and allocations >= MIN_ALLOCATIONS:
+    cells_only = not records and not random_slope
+    if cells_only and clusters < SMALL_TRIAL_CLUSTERS and allocations >= MIN_ALLOCATIONS:
         return Choice(
             ("randomisation",),
             chosen_by_default=True,
@@ -268,11 +272,12 @@ def stepped_wedge_lmm(requested: str, clusters: int, allocations: int, records: 
         )
     if clusters >= SMALL_TRIAL_CLUSTERS:
         return Choice(("kenward_roger",), chosen_by_default=True)
-    why = (
-        "randomisation inference is not available on individual records"
-        if records
-        else f"only {allocations} distinct allocations exist, too few for a 5% randomisation test"
-    )
+    if records:
+        why = "randomisation inference is not available on individual records"
+    elif random_slope:
+        why = "the random-slope model has no allocation-free null covariance to randomise"
+    else:
+        why = f"only {allocations} distinct allocations exist, too few for a 5% randomisation test"
     return Choice(
         ("kenward_roger",),
         chosen_by_default=True,

@@ -131,6 +131,10 @@ def true_parameters(model: VarianceModel, structure: Structure) -> np.ndarray:
     if structure == "nested_exchangeable":
         return np.array([model.tau2, model.gamma2, model.sigma2])
     decay = min(model.decay, 0.99)
+    if structure == "random_slope":
+        cov = model.treatment_corr * np.sqrt(model.tau2 * model.treatment_var)
+        slope2 = max(model.treatment_var, 1e-4 * model.sigma2)  # off the boundary to start
+        return np.array([model.tau2, cov, slope2, model.gamma2, model.sigma2])
     if structure == "cluster_plus_decay":  # τ² + γ²r^|j−l|: the decaying part is the model's τ²
         if model.decay < 1.0:
             return np.array([0.0, model.tau2 + model.gamma2, decay, model.sigma2])
@@ -151,7 +155,8 @@ def _draw(prep: _Prepared, rng: np.random.Generator) -> tuple[np.ndarray, np.nda
 def _analyse(prep: _Prepared, cells: CellSummaries) -> tuple[float, float, float]:
     """(estimate, SE, df) of the effect as SteppedWedge reports it (df inf: normal reference);
     all NaN when the REML fit did not converge (SteppedWedge would stop with an error)."""
-    fit = fit_reml(cells, prep.fe.X, prep.trial.structure, prep.start)
+    slope = prep.treated if prep.trial.structure == "random_slope" else None
+    fit = fit_reml(cells, prep.fe.X, prep.trial.structure, prep.start, slope=slope)
     if not fit.converged:
         return np.nan, np.nan, np.nan
     lvec = prep.contrast

@@ -174,6 +174,8 @@ def lmm_lines(facts: LmmFacts, res: EffectEstimates) -> list[str]:
         "tau2": "cluster τ²",
         "gamma2": "cluster-period γ²",
         "decay": "decay r (per period)",
+        "tau_slope_cov": "intercept–effect covariance κ",
+        "slope2": "clusters' own intervention effects ω²",
         "psi2": "person (closed cohort) ψ²",
         "sigma2": "residual σ²",
     }

@@ -24,6 +24,8 @@ MODEL_LABEL = {
     "nested_exchangeable": "nested exchangeable (cluster and cluster-period random intercepts)",
     "exponential_decay": "exponential decay of the between-period correlation (Kasza et al.)",
     "cluster_plus_decay": "cluster random intercept plus AR(1) cluster-period effects",
+    "random_slope": "nested exchangeable plus each cluster's own intervention effect (random "
+    "slope correlated with the cluster intercept)",
 }
 
 

@@ -48,7 +48,7 @@ from pathfinder_eval.estimators.stepped_wedge.optimise import (
     projected_gradient,
 )
 from pathfinder_eval.settings import GlmmFamily as Family
-from pathfinder_eval.settings import Structure
+from pathfinder_eval.settings import GlmmStructure as Structure
 
 FAMILIES: tuple[Family, ...] = ("binomial", "poisson")
 

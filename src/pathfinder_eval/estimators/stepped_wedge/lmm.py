@@ -8,7 +8,12 @@ the cluster-period effects C_i = (C_i1, …, C_iT) ~ N(0, Σ). The covariance st
   Σ = τ²J + γ²I (cluster and cluster-period intercepts);
 - exponential decay (Kasza et al. 2019, SMMR 28:703–716): Σ_jl = τ²·r^|j−l|;
 - a cluster intercept plus decaying cluster-period effects: Σ_jl = τ² + γ²·r^|j−l| (block
-  exchangeable with decay; glmmTMB's (1 | cluster) + ar1(period + 0 | cluster)).
+  exchangeable with decay; glmmTMB's (1 | cluster) + ar1(period + 0 | cluster));
+- random slope: nested exchangeable plus each cluster's own intervention effect, correlated
+  with its intercept: Σ_i = Z_i G Z_iᵀ + γ²I with Z_i = [1, x_i], x_i the cluster's
+  intervention indicator and G = [[τ², κ], [κ, ω²]] (lme4's (1 + trt | cluster) +
+  (1 | cluster:period); Hughes et al. 2015). Σ_i then differs between clusters; the optimiser
+  works on the Cholesky factor of G/σ² so that G stays positive semi-definite.
 
 When every fixed-effect covariate is constant within a cell (period effects, treatment), the
 likelihood of the individual records depends on them only through each cell's mean ȳ_ij, size
@@ -26,7 +31,7 @@ and traces over the observed cells unchanged.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import optimize
@@ -44,6 +49,7 @@ STRUCTURES: tuple[Structure, ...] = (
     "nested_exchangeable",
     "exponential_decay",
     "cluster_plus_decay",
+    "random_slope",
 )
 LOG_2PI = float(np.log(2.0 * np.pi))
 # Largest acceptable Newton decrement gᵀH⁻¹g of the REML deviance at the optimum: the most the
@@ -219,9 +225,11 @@ class _Cells:
     n_cells: int
     lag: np.ndarray
     log_n: float
+    slope: np.ndarray
 
 
-def _cells(cells: CellSummaries, X: np.ndarray) -> _Cells:
+def _cells(cells: CellSummaries, X: np.ndarray, slope: np.ndarray | None = None) -> _Cells:
+    """slope: (I, T) the intervention indicator the random_slope structure loads on."""
     obs = cells.observed.astype(float)
     n_periods = obs.shape[1]
     eye = np.eye(n_periods)
@@ -237,7 +245,48 @@ def _cells(cells: CellSummaries, X: np.ndarray) -> _Cells:
         n_cells=int(cells.observed.sum()),
         lag=np.abs(np.subtract.outer(np.arange(n_periods), np.arange(n_periods))).astype(float),
         log_n=float(np.log(cells.n[cells.observed]).sum()),
+        slope=np.zeros_like(obs) if slope is None else np.asarray(slope, float) * obs,
     )
+
+
+def _slope_sigma(theta: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """random_slope: Σ_i (I, T, T) at natural θ = (τ², κ, ω², γ²) and its derivatives, each
+    (I, T, T): J, x1ᵀ + 1xᵀ, xxᵀ, I (linear in θ)."""
+    n_periods = x.shape[1]
+    ones = np.ones((x.shape[0], n_periods, n_periods))
+    cross = x[:, :, None] + x[:, None, :]
+    outer = x[:, :, None] * x[:, None, :]
+    eye = np.broadcast_to(np.eye(n_periods), ones.shape)
+    first = [ones, cross, outer, eye]
+    return sum(t * d for t, d in zip(theta, first, strict=True)), first
+
+
+def _cholesky_of(phi: np.ndarray) -> np.ndarray:
+    """random_slope: the optimiser's (a, b, d, g) with G/σ² = [[a², ab], [ab, b² + d²]] from
+    relative (τ², κ, ω², γ²)/σ² (G projected on the PSD cone)."""
+    a = np.sqrt(max(phi[0], 0.0))
+    b = phi[1] / a if a > 0 else 0.0
+    return np.array([a, b, np.sqrt(max(phi[2] - b * b, 0.0)), phi[3]])
+
+
+def _cluster_psi(structure: Structure, x: np.ndarray, c: _Cells):
+    """Σ_i/σ² per cluster (I, T, T) at the optimiser's parameters x and its derivatives in x
+    (k, I, T, T): the structure's common Ψ broadcast, or random_slope's per-cluster Σ_i with
+    the chain rule through the Cholesky factor."""
+    n_clusters = c.y.shape[0]
+    if structure != "random_slope":
+        psi, dpsi = _psi_arrays(structure, np.asarray(x, dtype=float), c.lag)
+        shape = (n_clusters, *psi.shape)
+        return (
+            np.ascontiguousarray(np.broadcast_to(psi, shape)),
+            np.ascontiguousarray(np.broadcast_to(dpsi[:, None], (len(dpsi), *shape))),
+        )
+    a, b, d, g = x
+    phi = np.array([a * a, a * b, b * b + d * d, g])
+    psi, first = _slope_sigma(phi, c.slope)
+    ones, cross, outer, eye = first
+    dpsi = np.stack([2 * a * ones + b * cross, a * cross + 2 * b * outer, 2 * d * outer, eye])
+    return psi, np.ascontiguousarray(dpsi)
 
 
 def _psi(structure: Structure, phi: np.ndarray, lag: np.ndarray):
@@ -299,7 +348,7 @@ def _profiled(phi: np.ndarray, structure: Structure, c: _Cells):
     """REML deviance (−2 log restricted likelihood, all constants) with σ² profiled out, its
     gradient in φ, and the GLS pieces at φ (compiled: the optimiser calls this ~100 times a
     fit, and numpy's per-call overhead on T × T matrices dominated)."""
-    psi, dpsi = _psi_arrays(structure, phi, c.lag)
+    psi, dpsi = _cluster_psi(structure, phi, c)
     return _profiled_core(psi, dpsi, c.y, c.X, c.ninv, c.mask2, c.fill, c.ssw, c.n_records, c.log_n)
 
 
@@ -343,8 +392,8 @@ def _chol_inverse(a: np.ndarray, out: np.ndarray) -> float:
 
 @cached_njit()
 def _profiled_core(psi, dpsi, y, X, ninv, mask2, fill, ssw, n_records, log_n):
-    """`_profiled` on arrays: psi (T, T) = Ψ, dpsi (k, T, T) its derivatives, the rest the
-    fields of `_Cells`. Returns (deviance, gradient (k,), β̂ (p,), σ̂²)."""
+    """`_profiled` on arrays: psi (I, T, T) = Ψ_i, dpsi (k, I, T, T) its derivatives, the rest
+    the fields of `_Cells`. Returns (deviance, gradient (k,), β̂ (p,), σ̂²)."""
     n_clusters, n_periods, p = X.shape
     hinv = np.empty((n_clusters, n_periods, n_periods))
     hx = np.zeros((n_clusters, n_periods, p))
@@ -355,7 +404,7 @@ def _profiled_core(psi, dpsi, y, X, ninv, mask2, fill, ssw, n_records, log_n):
     for i in range(n_clusters):
         for s in range(n_periods):
             for t in range(n_periods):
-                h[s, t] = mask2[i, s, t] * psi[s, t] + fill[i, s, t]
+                h[s, t] = mask2[i, s, t] * psi[i, s, t] + fill[i, s, t]
             h[s, s] += ninv[i, s]
         logdet_h += _chol_inverse(h, hinv[i])
         for s in range(n_periods):
@@ -386,12 +435,13 @@ def _profiled_core(psi, dpsi, y, X, ninv, mask2, fill, ssw, n_records, log_n):
     dof = n_records - p
     sigma2 = q / dof
     dev = dof * (1.0 + LOG_2PI + np.log(sigma2)) + logdet_h + logdet_m + log_n
-    # ∂dev/∂φ_k = Σ_i ⟨H_i⁻¹ − H_i⁻¹X_iM⁻¹X_iᵀH_i⁻¹ − (dof/q)·rr_iᵀ, Ψ_k⟩ over observed
-    # cell pairs (Ψ_k = ∂Ψ/∂φ_k is the same for every cluster): one (T, T) sum, then k inner
-    # products.
+    # ∂dev/∂φ_k = Σ_i ⟨H_i⁻¹ − H_i⁻¹X_iM⁻¹X_iᵀH_i⁻¹ − (dof/q)·rr_iᵀ, Ψ_ik⟩ over observed
+    # cell pairs: one (T, T) matrix per cluster, then k inner products.
+    grad = np.zeros(dpsi.shape[0])
     total = np.zeros((n_periods, n_periods))
     hxm = np.empty((n_periods, p))
     for i in range(n_clusters):
+        total[:, :] = 0.0
         for s in range(n_periods):
             for b in range(p):
                 e = 0.0
@@ -405,12 +455,11 @@ def _profiled_core(psi, dpsi, y, X, ninv, mask2, fill, ssw, n_records, log_n):
                 e = 0.0
                 for b in range(p):
                     e += hxm[s, b] * hx[i, t, b]
-                total[s, t] += hinv[i, s, t] - e - (dof / q) * h_r[i, s] * h_r[i, t]
-    grad = np.zeros(dpsi.shape[0])
-    for k in range(dpsi.shape[0]):
-        for s in range(n_periods):
-            for t in range(n_periods):
-                grad[k] += total[s, t] * dpsi[k, s, t]
+                total[s, t] = hinv[i, s, t] - e - (dof / q) * h_r[i, s] * h_r[i, t]
+        for k in range(dpsi.shape[0]):
+            for s in range(n_periods):
+                for t in range(n_periods):
+                    grad[k] += total[s, t] * dpsi[k, i, s, t]
     return dev, grad, beta, sigma2
 
 
@@ -421,7 +470,15 @@ def _bounds(structure: Structure) -> list[tuple[float, float | None]]:
         return [(0.0, None), (0.0, None)]
     if structure == "cluster_plus_decay":
         return [(0.0, None), (0.0, None), (0.0, 1.0)]
+    if structure == "random_slope":  # Cholesky (a, b, d) of G/σ², then γ²/σ²
+        return [(0.0, None), (None, None), (0.0, None), (0.0, None)]
     return [(0.0, None), (0.0, 1.0)]
+
+
+def _limits(structure: Structure) -> tuple[np.ndarray, np.ndarray]:
+    """The bounds as arrays, ±inf where unbounded."""
+    lo, hi = np.array(_bounds(structure), dtype=float).T
+    return np.nan_to_num(lo, nan=-np.inf), np.nan_to_num(hi, nan=np.inf)
 
 
 def _starts(structure: Structure) -> list[np.ndarray]:
@@ -435,6 +492,9 @@ def _starts(structure: Structure) -> list[np.ndarray]:
         ]
     if structure == "cluster_plus_decay":
         return [np.array(v) for v in itertools.product((0.01, 1.0), (0.01, 1.0), (0.2, 0.8))]
+    if structure == "random_slope":
+        grid = itertools.product((0.1, 0.5), (0.0,), (0.1, 0.4), (0.01, 0.2))
+        return [np.array(v) for v in grid]
     return [np.array(v) for v in itertools.product((0.01, 1.0), (0.2, 0.5, 0.9))]
 
 
@@ -443,8 +503,7 @@ def _polish(phi: np.ndarray, structure: Structure, c: _Cells) -> tuple[np.ndarra
     stops early where the likelihood is flat, e.g. in the decay. A step that keeps the
     deviance within 1e-14 (relative: below rounding it cannot fall) and shrinks the gradient
     still moves towards the optimum. Returns the parameters and the Newton decrement."""
-    lo, hi = np.array(_bounds(structure), dtype=float).T
-    hi = np.nan_to_num(hi, nan=np.inf)
+    lo, hi = _limits(structure)
 
     def objective(x: np.ndarray) -> tuple[float, np.ndarray]:
         dev, grad = _profiled(x, structure, c)[:2]
@@ -477,7 +536,8 @@ class RemlFit:
     decrement there (inf if the Hessian is not positive definite); converged: decrement at most
     DECREMENT_TOL. starts: optimiser starts;
     agreeing: how many reached the best deviance (within AGREE_TOL). boundary: names of parameters
-    estimated on the boundary of the parameter space."""
+    estimated on the boundary of the parameter space. slope: (I, T) the intervention indicator
+    of a random_slope fit, else None."""
 
     structure: Structure
     beta: np.ndarray
@@ -491,6 +551,7 @@ class RemlFit:
     starts: int
     agreeing: int
     boundary: tuple[str, ...]
+    slope: np.ndarray | None = None
 
     @property
     def components(self) -> dict[str, float]:
@@ -502,6 +563,7 @@ def fit_reml(
     X: np.ndarray,
     structure: Structure,
     warm: RemlFit | np.ndarray | None = None,
+    slope: np.ndarray | None = None,
 ) -> RemlFit:
     """Exact REML for the structure, on cell summaries; X: (I, T, p) cell-level covariates.
 
@@ -510,8 +572,11 @@ def fit_reml(
     polished by Newton steps; `warm` replaces the starts by one start: a fit's optimum
     (refits of nearby data) or natural variance parameters θ (e.g. a simulation's true
     values). The fit is flagged as not converged when the Newton decrement exceeds
-    DECREMENT_TOL or the Hessian is not positive definite."""
-    c = _cells(cells, X)
+    DECREMENT_TOL or the Hessian is not positive definite. `slope` (I, T): the intervention
+    indicator the random_slope structure needs."""
+    if (structure == "random_slope") != (slope is not None):
+        raise ValueError("the random_slope structure (and only it) needs the slope indicator")
+    c = _cells(cells, X, slope)
     if c.n_records - X.shape[2] <= 0:
         raise ValueError("fewer records than fixed effects")
     if warm is None:
@@ -530,20 +595,15 @@ def fit_reml(
             bounds=_bounds(structure),
             options={"ftol": START_FTOL, "gtol": 1e-7, "maxiter": 2000},
         )
-        lo, hi = np.array(_bounds(structure), dtype=float).T
-        results.append((float(res.fun), np.clip(res.x, lo, np.nan_to_num(hi, nan=np.inf))))
+        results.append((float(res.fun), np.clip(res.x, *_limits(structure))))
     best_dev, phi = min(results, key=lambda t: t[0])
     agreeing = sum(abs(dev - best_dev) <= AGREE_TOL for dev, _ in results)
     phi, decrement = _polish(phi, structure, c)
     dev, grad, beta, sigma2 = _profiled(phi, structure, c)
-    lo, hi = np.array(_bounds(structure), dtype=float).T
-    proj = projected_gradient(phi, grad, lo, np.nan_to_num(hi, nan=np.inf))
+    proj = projected_gradient(phi, grad, *_limits(structure))
     names = _relative_names(structure)
-    boundary = tuple(
-        names[k]
-        for k, (lo, hi) in enumerate(_bounds(structure))
-        if phi[k] <= lo or (hi is not None and phi[k] >= hi)
-    )
+    lo, hi = _limits(structure)
+    boundary = tuple(names[k] for k in range(len(phi)) if phi[k] <= lo[k] or phi[k] >= hi[k])
     theta = _natural(structure, phi, sigma2)
     vcov = sigma2 * np.linalg.inv(np.einsum("itp,itq->pq", c.X, _hinv(phi, structure, c) @ c.X))
     return RemlFit(
@@ -559,6 +619,7 @@ def fit_reml(
         len(results),
         agreeing,
         boundary,
+        None if slope is None else c.slope,
     )
 
 
@@ -567,11 +628,16 @@ THETA_NAMES: dict[str, tuple[str, ...]] = {
     "nested_exchangeable": ("tau2", "gamma2", "sigma2"),
     "exponential_decay": ("tau2", "decay", "sigma2"),
     "cluster_plus_decay": ("tau2", "gamma2", "decay", "sigma2"),
+    "random_slope": ("tau2", "tau_slope_cov", "slope2", "gamma2", "sigma2"),
 }
 
 
+# What a random_slope optimiser parameter on its bound means (for `RemlFit.boundary`).
+SLOPE_BOUNDS = ("tau2", "tau_slope_cov", "slope_correlation_at_pm1", "gamma2")
+
+
 def _relative_names(structure: Structure) -> tuple[str, ...]:
-    return THETA_NAMES[structure][:-1]
+    return SLOPE_BOUNDS if structure == "random_slope" else THETA_NAMES[structure][:-1]
 
 
 def _relative(fit: RemlFit) -> np.ndarray:
@@ -581,6 +647,8 @@ def _relative(fit: RemlFit) -> np.ndarray:
 def _relative_of(structure: Structure, theta: np.ndarray) -> np.ndarray:
     """The relative parameters φ of natural parameters θ (inverse of `_natural`)."""
     phi = np.asarray(theta[:-1], dtype=float).copy()
+    if structure == "random_slope":
+        return _cholesky_of(phi / theta[-1])
     phi[0] /= theta[-1]
     if structure in ("nested_exchangeable", "cluster_plus_decay"):
         phi[1] /= theta[-1]
@@ -594,12 +662,15 @@ def _natural(structure: Structure, phi: np.ndarray, sigma2: float) -> np.ndarray
         return np.array([phi[0] * sigma2, phi[1] * sigma2, sigma2])
     if structure == "cluster_plus_decay":
         return np.array([phi[0] * sigma2, phi[1] * sigma2, phi[2], sigma2])
+    if structure == "random_slope":
+        a, b, d, g = phi
+        return np.array([a * a, a * b, b * b + d * d, g, 1.0]) * sigma2
     return np.array([phi[0] * sigma2, phi[1], sigma2])
 
 
 def _hinv(phi: np.ndarray, structure: Structure, c: _Cells) -> np.ndarray:
-    psi, _ = _psi(structure, phi, c.lag)
-    h = c.mask2 * psi[None] + c.fill
+    psi, _ = _cluster_psi(structure, phi, c)
+    h = c.mask2 * psi + c.fill
     h[:, np.arange(h.shape[1]), np.arange(h.shape[1])] += c.ninv
     return _inverse(h)[0]
 
@@ -623,6 +694,49 @@ class SmallSample:
     hessian: np.ndarray
     vcov_kr: np.ndarray
     free: np.ndarray
+    cholesky: CholeskyCoordinates | None = None
+
+
+@dataclass(frozen=True)
+class CholeskyCoordinates:
+    """random_slope's variance parameters in lme4/lmerTest's coordinates u = (l11, l21, l22,
+    l_γ, σ²): G/σ² = LLᵀ, γ²/σ² = l_γ². jacobian: (k, k) ∂θ/∂u; hessian: (k, k) the REML
+    deviance's Hessian in u, Jᵀ H_θ J + Σ_m (∂D/∂θ_m) ∂²θ_m/∂u² (the second term is not zero
+    where the optimum is constrained); free: (k,) False where u is on its bound (l11, l22 or
+    l_γ at 0: a zero intercept variance, a correlation of ±1, a zero cluster-period variance),
+    where ∂θ/∂u vanishes and lmerTest's Hessian has a null direction."""
+
+    jacobian: np.ndarray
+    hessian: np.ndarray
+    free: np.ndarray
+
+
+def _cholesky_coordinates(
+    theta: np.ndarray, hessian: np.ndarray, grad: np.ndarray
+) -> CholeskyCoordinates:
+    """`CholeskyCoordinates` at natural θ = (τ², κ, ω², γ², σ²) from the deviance's Hessian and
+    gradient in θ."""
+    s = theta[-1]
+    a, b, d, g = _cholesky_of(theta[:-1] / s)
+    g = np.sqrt(g)
+    jac = np.array(
+        [
+            [2 * s * a, 0, 0, 0, a * a],
+            [s * b, s * a, 0, 0, a * b],
+            [0, 2 * s * b, 2 * s * d, 0, b * b + d * d],
+            [0, 0, 0, 2 * s * g, g * g],
+            [0, 0, 0, 0, 1.0],
+        ]
+    )
+    curv = np.zeros((5, 5, 5))  # ∂²θ_m/∂u_i∂u_j, u = (a, b, d, g, s)
+    curv[0][0, 0], curv[0][0, 4] = 2 * s, 2 * a
+    curv[1][0, 1], curv[1][0, 4], curv[1][1, 4] = s, b, a
+    curv[2][1, 1], curv[2][2, 2], curv[2][1, 4], curv[2][2, 4] = 2 * s, 2 * s, 2 * b, 2 * d
+    curv[3][3, 3], curv[3][3, 4] = 2 * s, 2 * g
+    curv = curv + np.swapaxes(curv, 1, 2) * (1 - np.eye(5))  # fill the symmetric halves
+    h_u = jac.T @ hessian @ jac + np.einsum("m,mij->ij", grad, curv)
+    free = np.array([a > 0, True, d > 0, g > 0, True])
+    return CholeskyCoordinates(jac, 0.5 * (h_u + h_u.T), free)
 
 
 def _derivatives(structure: Structure, theta: np.ndarray, c: _Cells):
@@ -632,10 +746,13 @@ def _derivatives(structure: Structure, theta: np.ndarray, c: _Cells):
     diag_ninv = np.zeros((n_clusters, n_periods, n_periods))
     diag_ninv[:, np.arange(n_periods), np.arange(n_periods)] = c.ninv
     sigma2 = theta[-1]
-    sigma, first = _psi(structure, theta[:-1], c.lag)
+    if structure == "random_slope":
+        sigma, first = _slope_sigma(theta[:-1], c.slope)
+    else:
+        sigma, first = _psi(structure, theta[:-1], c.lag)
     second = {kl: c.mask2 * d[None] for kl, d in sigma_second(structure, theta[:-1], c.lag).items()}
-    v = c.mask2 * sigma[None] + c.fill + sigma2 * diag_ninv
-    derivs = [c.mask2 * d[None] for d in first] + [diag_ninv]
+    v = c.mask2 * sigma + c.fill + sigma2 * diag_ninv
+    derivs = [c.mask2 * d for d in first] + [diag_ninv]
     return v, derivs, second
 
 
@@ -644,7 +761,7 @@ def small_sample(fit: RemlFit, cells: CellSummaries, X: np.ndarray) -> SmallSamp
 
     Traces over individuals equal cell-space traces plus, for σ² with σ², the within-cell
     part (N − C)/σ⁴; quadratic forms in V⁻¹(y − Xβ̂) add W/σ⁶ likewise."""
-    c = _cells(cells, X)
+    c = _cells(cells, X, fit.slope)
     theta, k = fit.theta, len(fit.theta)
     v, derivs, second = _derivatives(fit.structure, theta, c)
     vinv, _ = _inverse(v)
@@ -685,7 +802,20 @@ def small_sample(fit: RemlFit, cells: CellSummaries, X: np.ndarray) -> SmallSamp
             + 2.0 * (quad - xvds[b] @ phi @ xvds[a])
             - s_kl_s
         )
-    return kenward_roger_adjustment(fit, phi, ktrace, p_mats, q_mats, r_mats, hessian)
+    ss = kenward_roger_adjustment(fit, phi, ktrace, p_mats, q_mats, r_mats, hessian)
+    if fit.structure != "random_slope":
+        return ss
+    # the REML deviance's gradient in θ: tr(V⁻¹V_k) + tr(ΦP_k) − sᵀV_k s (+ within-cell terms)
+    grad = np.array(
+        [
+            float(np.einsum("ist,its->", vinv, derivs[a]))
+            + float(np.trace(phi @ p_mats[a]))
+            - float(np.einsum("is,ist,it->", s, derivs[a], s))
+            for a in range(k)
+        ]
+    )
+    grad[-1] += (c.n_records - c.n_cells) / sigma2 - c.ssw / sigma2**2
+    return replace(ss, cholesky=_cholesky_coordinates(theta, ss.hessian, grad))
 
 
 def kenward_roger_adjustment(
@@ -751,26 +881,40 @@ def satterthwaite_df(ss: SmallSample, vcov: np.ndarray, contrast: np.ndarray) ->
     in θ and A = 2·H⁻¹ the inverse observed information of θ (H: Hessian of the REML deviance),
     as lmerTest computes it (Kuznetsova et al. 2017, J. Stat. Softw. 82(13)). A variance
     estimated on the boundary (e.g. γ² = 0) is held there, as lmerTest's standard-deviation
-    parametrisation does implicitly (the variance's derivative in its SD vanishes at 0)."""
+    parametrisation does implicitly (the variance's derivative in its SD vanishes at 0). A
+    random_slope fit uses lmerTest's own coordinates, the Cholesky factor (`CholeskyCoordinates`),
+    where a correlation estimated at ±1 is a boundary too."""
     l_vec = np.asarray(contrast, dtype=float)
     var = float(l_vec @ vcov @ l_vec)
-    free = ss.free
-    grad = np.array([-(l_vec @ vcov @ p @ vcov @ l_vec) for p in ss.p_mats])[free]
-    a_mat = 2.0 * np.linalg.pinv(ss.hessian[np.ix_(free, free)])
+    grad = np.array([-(l_vec @ vcov @ p @ vcov @ l_vec) for p in ss.p_mats])
+    free, hessian = ss.free, ss.hessian
+    if ss.cholesky is not None:
+        grad = ss.cholesky.jacobian.T @ grad
+        free, hessian = ss.cholesky.free, ss.cholesky.hessian
+    grad = grad[free]
+    a_mat = 2.0 * np.linalg.pinv(hessian[np.ix_(free, free)])
     return float(2.0 * var**2 / (grad @ a_mat @ grad))
 
 
 def profiled_criterion(
-    cells: CellSummaries, X: np.ndarray, structure: Structure, theta: np.ndarray
+    cells: CellSummaries,
+    X: np.ndarray,
+    structure: Structure,
+    theta: np.ndarray,
+    slope: np.ndarray | None = None,
 ) -> float:
     """REML criterion at the relative parameters of θ (σ² profiled): for checking that a fit
     elsewhere (another package's estimates) is no better than ours."""
-    return float(_profiled(_relative_of(structure, theta), structure, _cells(cells, X))[0])
+    c = _cells(cells, X, slope)
+    return float(_profiled(_relative_of(structure, theta), structure, c)[0])
 
 
 def cluster_precisions(cells: CellSummaries, structure: Structure, theta: np.ndarray) -> np.ndarray:
     """(I, T, T) inverse covariance of each cluster's cell means at θ (zero on unobserved
-    cells), for GLS with fixed variance parameters."""
+    cells), for GLS with fixed variance parameters (not random_slope, whose covariance moves
+    with the allocation)."""
+    if structure == "random_slope":
+        raise ValueError("random_slope has no allocation-free null covariance")
     c = _cells(cells, np.zeros((*cells.mean.shape, 1)))
     v, _, _ = _derivatives(structure, np.asarray(theta, dtype=float), c)
     return _inverse(v)[0] * c.mask2
@@ -808,7 +952,7 @@ def correlations(fit: RemlFit, hessian: np.ndarray, level: float) -> Correlation
         "psi2": -between / total**2,
         "sigma2": -between / total**2,
     }
-    if fit.structure == "nested_exchangeable":
+    if fit.structure in ("nested_exchangeable", "random_slope"):  # slope: control periods
         cac = tau2 / between if between > 0 else float("nan")
         grad_cac = (
             {"tau2": gamma2 / between**2, "gamma2": -tau2 / between**2} if between > 0 else {}

@@ -110,11 +110,19 @@ class SteppedWedge(SteppedWedgeOptions):
             len(trial.clusters),
             allocation_count(trial.start),
             records=people is not None,
+            random_slope=self.model == "random_slope",
         )
         method = choice.method
+        if method == "randomisation" and self.model == "random_slope":
+            raise EstimationError(
+                "randomisation inference needs a null covariance that does not move with the "
+                "allocation; the random_slope model's does",
+                where="inference.method",
+                fix="use kenward_roger or satterthwaite with random_slope",
+            )
         extra: dict[str, Any] = {}
         if people is None:
-            fit = fit_reml(trial.cells, fe.X, self.model)
+            fit = fit_reml(trial.cells, fe.X, self.model, slope=_slope(trial, self.model))
             if not fit.converged:
                 raise EstimationError(
                     f"the REML optimiser did not converge for the {self.model} model (largest "
@@ -351,3 +359,11 @@ def lmm_facts(
         design=design_summary(trial, panel) | {"individuals": trial.cells.n_records},
         contrasts=contrast_weights(fe, contrasts),
     )
+
+
+def _slope(trial: TrialArrays, model: str) -> np.ndarray | None:
+    """The intervention indicator (I, T) a random_slope model loads on, else None."""
+    if model != "random_slope":
+        return None
+    periods = np.arange(trial.cells.mean.shape[1])
+    return ((periods[None, :] >= trial.start[:, None]) & trial.cells.observed).astype(float)

@@ -314,6 +314,12 @@ def fit_records(
     over σ², minimised by L-BFGS-B with the analytic gradient from several starts and polished
     by Newton steps; raises EstimationError on bad input or when the optimum is not confirmed
     (Newton decrement above DECREMENT_TOL or a Hessian that is not positive definite)."""
+    if structure == "random_slope":
+        raise _fail(
+            "the random_slope model is fitted on cluster-period summaries only",
+            "options.model",
+            "drop data.columns.covariates and individual, or use nested_exchangeable",
+        )
     if structure not in STRUCTURES:
         raise _fail(
             f"unknown covariance structure {structure!r}",
