@@ -10,6 +10,11 @@ of the 95% interval when θ = 0.3. The default (Kenward-Roger) should keep size 
 coverage within 94–96%; the normal reference with the model-based SE is shown beside it.
 Monte-Carlo standard errors are printed. Seeds: replicate r of design d uses
 SeedSequence([d, r, effect index]); results do not depend on WORKERS.
+
+`python benchmarks/sw_coverage.py --processes [REPLICATES] [WORKERS]` runs trials from processes
+the default model does not assume (an effect that builds with exposure, AR(1) cluster-period
+effects, clusters' own intervention effects) through candidate analyses: see the section
+"trials that are not the model" below.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 from scipy import stats
 
+from pathfinder_eval.estimators.stepped_wedge.design import effect_contrasts
 from pathfinder_eval.estimators.stepped_wedge.lmm import (
     CellSummaries,
     fit_reml,
@@ -30,6 +36,7 @@ from pathfinder_eval.estimators.stepped_wedge.lmm import (
 )
 from pathfinder_eval.estimators.stepped_wedge.randomisation import NullDistribution
 from pathfinder_eval.inference.policy import default_lmm_method
+from pathfinder_eval.power.analytic import VarianceModel, cell_covariance, gls_precision
 
 DESIGNS = {6: 2, 8: 2, 10: 2, 15: 3}  # clusters → clusters per sequence
 EFFECTS = (0.0, 0.3)
@@ -120,7 +127,132 @@ def main(reps: int, workers: int, designs: dict[int, int] = DESIGNS) -> None:
                 print(f"{'':8} ({failed} fits did not converge and are left out)")
 
 
+# ------------------------------------------------------------------ trials that are not the model
+# `python benchmarks/sw_coverage.py --processes [REPLICATES] [WORKERS]`: trials simulated from
+# processes the default model does not assume (6, 10, 15 clusters as above), each analysed by
+# candidate LMMs with Kenward-Roger inference; coverage is of the process's own estimand.
+#   ramp:  the effect builds with exposure, 0 in a cluster's first intervention period to 0.3 at
+#          the longest exposure (linear); estimand: the time-averaged effect over exposure times
+#          (TATE, 0.15); NE variance as above.
+#   ar1:   cluster-period effects AR(1) with r = 0.5 (no separate intercept; ICC 0.05), immediate
+#          effect 0.3.
+#   slope: clusters' own intervention effects (SD 0.15) around 0.3, NE variance, 100 per cell.
+# Analyses: ne (nested exchangeable, immediate effect: the default from 8 clusters), ne_tate
+# (nested exchangeable, exposure-time indicators, TATE), decay (exponential decay, immediate),
+# slope (random_slope, immediate). Width is the mean interval width over the oracle's: the GLS
+# interval with the true covariance and the right effect shape, normal reference.
+PROC_EFFECT = 0.3
+PROCESSES = {
+    "ramp": (VarianceModel.from_icc(ICC, CAC), CELL, "ramp"),
+    "ar1": (VarianceModel(tau2=ICC, sigma2=1 - ICC, decay=0.5), CELL, "immediate"),
+    "slope": (
+        VarianceModel(
+            tau2=ICC * CAC, gamma2=ICC * (1 - CAC), sigma2=1 - ICC, treatment_var=0.15**2
+        ),
+        100,
+        "immediate",
+    ),
+}
+ANALYSES = {
+    "ne": ("nested_exchangeable", "immediate"),
+    "ne_tate": ("nested_exchangeable", "exposure_time"),
+    "decay": ("exponential_decay", "immediate"),
+    "slope": ("random_slope", "immediate"),
+}
+
+
+def _curve(shape: str, exposure: np.ndarray, longest: int, size: float) -> np.ndarray:
+    """The true effect in each cell from its exposure time (0 = control)."""
+    if shape == "immediate":
+        return size * (exposure > 0)
+    return np.where(exposure > 0, size * (exposure - 1) / max(longest - 1, 1), 0.0)
+
+
+def process_trial(name: str, clusters: int, per_seq: int, size: float, rng):
+    """Cell summaries, starts and the estimand of one trial from a process."""
+    model, cell, shape = PROCESSES[name]
+    n_seq = clusters // per_seq
+    periods = n_seq + 1
+    start = np.repeat(np.arange(1, periods), per_seq)
+    t = np.arange(periods)
+    exposure = np.where(t[None, :] >= start[:, None], t[None, :] - start[:, None] + 1, 0)
+    curve = _curve(shape, exposure, n_seq, size)
+    mean = np.empty((clusters, periods))
+    sizes = np.full(periods, float(cell))
+    for i in range(clusters):
+        cov = cell_covariance(model, periods, sizes, (exposure[i] > 0).astype(float))
+        mean[i] = 0.1 * t + curve[i] + rng.multivariate_normal(np.zeros(periods), cov)
+    ssw = model.sigma2 * rng.chisquare(cell - 1, (clusters, periods))
+    n = np.full((clusters, periods), float(cell))
+    cells = CellSummaries(mean, n, ssw, np.ones_like(n, dtype=bool))
+    estimand = _curve(shape, np.arange(1, n_seq + 1), n_seq, size).mean()
+    return cells, start, float(estimand)
+
+
+def process_one(args: tuple[str, int, int, int, int]) -> dict[str, tuple[bool, float]]:
+    """(misses the estimand at 95%, interval width) per analysis in one replicate."""
+    name, clusters, per_seq, e_idx, r = args
+    rng = np.random.default_rng(np.random.SeedSequence([clusters, r, e_idx, len(name)]))
+    size = (0.0, PROC_EFFECT)[e_idx]
+    cells, start, truth = process_trial(name, clusters, per_seq, size, rng)
+    treated = (np.arange(cells.mean.shape[1])[None, :] >= start[:, None]).astype(float)
+    out = {}
+    for label, (structure, shape) in ANALYSES.items():
+        fe = fixed_effects(cells.observed, start, shape)
+        contrast = next(iter(effect_contrasts(fe, shape, None).values())).vector
+        slope = treated if structure == "random_slope" else None
+        fit = fit_reml(cells, fe.X, structure, slope=slope)
+        if not fit.converged:
+            return {}
+        ss = small_sample(fit, cells, fe.X)
+        se = float(np.sqrt(contrast @ ss.vcov_kr @ contrast))
+        half = stats.t.ppf(0.975, kenward_roger_df(ss, fit.vcov, contrast)) * se
+        out[label] = (abs(float(contrast @ fit.beta) - truth) > half, 2.0 * half)
+    return out
+
+
+def oracle_width(name: str, clusters: int, per_seq: int) -> float:
+    model, cell, shape = PROCESSES[name]
+    n_seq = clusters // per_seq
+    design = np.arange(n_seq + 1)[None, :] >= np.repeat(np.arange(1, n_seq + 1), per_seq)[:, None]
+    kind = "exposure_time" if shape == "ramp" else "immediate"
+    return (
+        2
+        * 1.959964
+        * float(np.sqrt(gls_precision(design.astype(float), model, cell, kind).variance))
+    )
+
+
+def processes(reps: int, workers: int) -> None:
+    print(f"Trials that are not the model, {reps} per cell; KR inference; size at 5% (θ = 0), "
+          "coverage of the estimand and width / oracle (θ = 0.3)")  # fmt: skip
+    print(f"{'process':8} {'clusters':>8} {'analysis':8} {'size %':>7} {'cover %':>8} {'width':>6}")
+    with ProcessPoolExecutor(workers) as pool:
+        for name in PROCESSES:
+            for clusters, per_seq in {6: 2, 10: 2, 15: 3}.items():
+                res = []
+                for e_idx in (0, 1):
+                    jobs = [(name, clusters, per_seq, e_idx, r) for r in range(reps)]
+                    res.append([f for f in pool.map(process_one, jobs, chunksize=20) if f])
+                oracle = oracle_width(name, clusters, per_seq)
+                for label in ANALYSES:
+                    size = np.mean([f[label][0] for f in res[0]])
+                    cover = 1 - np.mean([f[label][0] for f in res[1]])
+                    width = np.mean([f[label][1] for f in res[1]]) / oracle
+                    print(f"{name:8} {clusters:8d} {label:8} {100 * size:7.2f} "
+                          f"{100 * cover:8.2f} {width:6.2f}")  # fmt: skip
+                dropped = 2 * reps - len(res[0]) - len(res[1])
+                if dropped:
+                    print(f"{'':17} ({dropped} replicates with a fit that did not converge)")
+
+
 if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--processes":
+        processes(
+            int(sys.argv[2]) if len(sys.argv) > 2 else 1000,
+            int(sys.argv[3]) if len(sys.argv) > 3 else 2,
+        )
+        sys.exit(0)
     chosen = [int(c) for c in sys.argv[3:]] or list(DESIGNS)  # optional: cluster counts
     main(
         int(sys.argv[1]) if len(sys.argv) > 1 else 2000,

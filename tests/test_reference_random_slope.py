@@ -89,3 +89,19 @@ def test_estimator_reports_kr_and_refuses_randomisation():
     few = raw[raw["cluster"].isin(sorted(raw["cluster"].unique())[:6])]
     small = pe.stepped_wedge(few, model="random_slope", **kw)  # default: KR, said why
     assert any("no allocation-free null covariance" in w for w in small.warnings)
+
+
+def test_search_steps_back_from_numerically_singular_covariances():
+    """A line search can try G/σ² ~ 1e20 (seen with 6 clusters and 100 per cell): there the
+    cell covariance is not positive definite in floating point, and the optimiser's objective is
+    +inf (it steps back) instead of an exception that ends the fit."""
+    from pathfinder_eval.estimators.stepped_wedge import lmm
+
+    _, cells, fe, slope = _trial("sim_slope")
+    c = lmm._cells(cells, fe.X, slope)
+    with pytest.raises(np.linalg.LinAlgError):
+        lmm._profiled(np.array([0.0, 1e10, 0.0, 0.0]), "random_slope", c)
+    assert lmm._searched(np.array([0.0, 1e10, 0.0, 0.0]), "random_slope", c)[0] == np.inf
+    fit = fit_reml(cells, fe.X, "random_slope", slope=slope)
+    x = lmm._relative_of("random_slope", fit.theta)
+    assert lmm._searched(x, "random_slope", c)[0] == pytest.approx(fit.deviance, abs=1e-9)

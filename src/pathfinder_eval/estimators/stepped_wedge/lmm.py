@@ -498,6 +498,17 @@ def _starts(structure: Structure) -> list[np.ndarray]:
     return [np.array(v) for v in itertools.product((0.01, 1.0), (0.2, 0.5, 0.9))]
 
 
+def _searched(phi: np.ndarray, structure: Structure, c: _Cells) -> tuple[float, np.ndarray]:
+    """The profiled deviance and gradient for the optimiser: where a trial point's covariance
+    is numerically not positive definite (variances ~1e20 that a line search can try), +inf,
+    which makes the search step back."""
+    try:
+        dev, grad = _profiled(phi, structure, c)[:2]
+    except np.linalg.LinAlgError:
+        return float("inf"), np.zeros(len(phi))
+    return dev, grad
+
+
 def _polish(phi: np.ndarray, structure: Structure, c: _Cells) -> tuple[np.ndarray, float]:
     """Newton steps on the parameters off their bounds (optimise.newton_polish): L-BFGS-B
     stops early where the likelihood is flat, e.g. in the decay. A step that keeps the
@@ -506,7 +517,7 @@ def _polish(phi: np.ndarray, structure: Structure, c: _Cells) -> tuple[np.ndarra
     lo, hi = _limits(structure)
 
     def objective(x: np.ndarray) -> tuple[float, np.ndarray]:
-        dev, grad = _profiled(x, structure, c)[:2]
+        dev, grad = _searched(x, structure, c)
         return dev, grad
 
     def hessian(x: np.ndarray, free: np.ndarray) -> np.ndarray:
@@ -588,7 +599,7 @@ def fit_reml(
     results = []
     for start in starts:
         res = optimize.minimize(
-            lambda phi: _profiled(phi, structure, c)[:2],
+            lambda phi: _searched(phi, structure, c),
             start,
             jac=True,
             method="L-BFGS-B",
