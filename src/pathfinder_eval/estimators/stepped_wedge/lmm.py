@@ -41,6 +41,12 @@ from pathfinder_eval.estimators.stepped_wedge.optimise import (
     newton_polish,
     projected_gradient,
 )
+from pathfinder_eval.estimators.stepped_wedge.random_slope import (
+    CholeskyCoordinates,
+    cholesky_coordinates,
+    cholesky_of,
+    slope_sigma,
+)
 from pathfinder_eval.jit import cached_njit
 from pathfinder_eval.settings import SPLINE_KNOTS, PeriodEffects, Shape, Structure
 
@@ -249,26 +255,6 @@ def _cells(cells: CellSummaries, X: np.ndarray, slope: np.ndarray | None = None)
     )
 
 
-def _slope_sigma(theta: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-    """random_slope: Σ_i (I, T, T) at natural θ = (τ², κ, ω², γ²) and its derivatives, each
-    (I, T, T): J, x1ᵀ + 1xᵀ, xxᵀ, I (linear in θ)."""
-    n_periods = x.shape[1]
-    ones = np.ones((x.shape[0], n_periods, n_periods))
-    cross = x[:, :, None] + x[:, None, :]
-    outer = x[:, :, None] * x[:, None, :]
-    eye = np.broadcast_to(np.eye(n_periods), ones.shape)
-    first = [ones, cross, outer, eye]
-    return sum(t * d for t, d in zip(theta, first, strict=True)), first
-
-
-def _cholesky_of(phi: np.ndarray) -> np.ndarray:
-    """random_slope: the optimiser's (a, b, d, g) with G/σ² = [[a², ab], [ab, b² + d²]] from
-    relative (τ², κ, ω², γ²)/σ² (G projected on the PSD cone)."""
-    a = np.sqrt(max(phi[0], 0.0))
-    b = phi[1] / a if a > 0 else 0.0
-    return np.array([a, b, np.sqrt(max(phi[2] - b * b, 0.0)), phi[3]])
-
-
 def _cluster_psi(structure: Structure, x: np.ndarray, c: _Cells):
     """Σ_i/σ² per cluster (I, T, T) at the optimiser's parameters x and its derivatives in x
     (k, I, T, T): the structure's common Ψ broadcast, or random_slope's per-cluster Σ_i with
@@ -283,7 +269,7 @@ def _cluster_psi(structure: Structure, x: np.ndarray, c: _Cells):
         )
     a, b, d, g = x
     phi = np.array([a * a, a * b, b * b + d * d, g])
-    psi, first = _slope_sigma(phi, c.slope)
+    psi, first = slope_sigma(phi, c.slope)
     ones, cross, outer, eye = first
     dpsi = np.stack([2 * a * ones + b * cross, a * cross + 2 * b * outer, 2 * d * outer, eye])
     return psi, np.ascontiguousarray(dpsi)
@@ -659,7 +645,7 @@ def _relative_of(structure: Structure, theta: np.ndarray) -> np.ndarray:
     """The relative parameters φ of natural parameters θ (inverse of `_natural`)."""
     phi = np.asarray(theta[:-1], dtype=float).copy()
     if structure == "random_slope":
-        return _cholesky_of(phi / theta[-1])
+        return cholesky_of(phi / theta[-1])
     phi[0] /= theta[-1]
     if structure in ("nested_exchangeable", "cluster_plus_decay"):
         phi[1] /= theta[-1]
@@ -708,48 +694,6 @@ class SmallSample:
     cholesky: CholeskyCoordinates | None = None
 
 
-@dataclass(frozen=True)
-class CholeskyCoordinates:
-    """random_slope's variance parameters in lme4/lmerTest's coordinates u = (l11, l21, l22,
-    l_γ, σ²): G/σ² = LLᵀ, γ²/σ² = l_γ². jacobian: (k, k) ∂θ/∂u; hessian: (k, k) the REML
-    deviance's Hessian in u, Jᵀ H_θ J + Σ_m (∂D/∂θ_m) ∂²θ_m/∂u² (the second term is not zero
-    where the optimum is constrained); free: (k,) False where u is on its bound (l11, l22 or
-    l_γ at 0: a zero intercept variance, a correlation of ±1, a zero cluster-period variance),
-    where ∂θ/∂u vanishes and lmerTest's Hessian has a null direction."""
-
-    jacobian: np.ndarray
-    hessian: np.ndarray
-    free: np.ndarray
-
-
-def _cholesky_coordinates(
-    theta: np.ndarray, hessian: np.ndarray, grad: np.ndarray
-) -> CholeskyCoordinates:
-    """`CholeskyCoordinates` at natural θ = (τ², κ, ω², γ², σ²) from the deviance's Hessian and
-    gradient in θ."""
-    s = theta[-1]
-    a, b, d, g = _cholesky_of(theta[:-1] / s)
-    g = np.sqrt(g)
-    jac = np.array(
-        [
-            [2 * s * a, 0, 0, 0, a * a],
-            [s * b, s * a, 0, 0, a * b],
-            [0, 2 * s * b, 2 * s * d, 0, b * b + d * d],
-            [0, 0, 0, 2 * s * g, g * g],
-            [0, 0, 0, 0, 1.0],
-        ]
-    )
-    curv = np.zeros((5, 5, 5))  # ∂²θ_m/∂u_i∂u_j, u = (a, b, d, g, s)
-    curv[0][0, 0], curv[0][0, 4] = 2 * s, 2 * a
-    curv[1][0, 1], curv[1][0, 4], curv[1][1, 4] = s, b, a
-    curv[2][1, 1], curv[2][2, 2], curv[2][1, 4], curv[2][2, 4] = 2 * s, 2 * s, 2 * b, 2 * d
-    curv[3][3, 3], curv[3][3, 4] = 2 * s, 2 * g
-    curv = curv + np.swapaxes(curv, 1, 2) * (1 - np.eye(5))  # fill the symmetric halves
-    h_u = jac.T @ hessian @ jac + np.einsum("m,mij->ij", grad, curv)
-    free = np.array([a > 0, True, d > 0, g > 0, True])
-    return CholeskyCoordinates(jac, 0.5 * (h_u + h_u.T), free)
-
-
 def _derivatives(structure: Structure, theta: np.ndarray, c: _Cells):
     """Cell covariance V (I, T, T) and its first and second derivatives in θ: lists of
     (I, T, T) arrays, the second as a dict {(k, l): array} of the non-zero ones."""
@@ -758,7 +702,7 @@ def _derivatives(structure: Structure, theta: np.ndarray, c: _Cells):
     diag_ninv[:, np.arange(n_periods), np.arange(n_periods)] = c.ninv
     sigma2 = theta[-1]
     if structure == "random_slope":
-        sigma, first = _slope_sigma(theta[:-1], c.slope)
+        sigma, first = slope_sigma(theta[:-1], c.slope)
     else:
         sigma, first = _psi(structure, theta[:-1], c.lag)
     second = {kl: c.mask2 * d[None] for kl, d in sigma_second(structure, theta[:-1], c.lag).items()}
@@ -826,7 +770,7 @@ def small_sample(fit: RemlFit, cells: CellSummaries, X: np.ndarray) -> SmallSamp
         ]
     )
     grad[-1] += (c.n_records - c.n_cells) / sigma2 - c.ssw / sigma2**2
-    return replace(ss, cholesky=_cholesky_coordinates(theta, ss.hessian, grad))
+    return replace(ss, cholesky=cholesky_coordinates(theta, ss.hessian, grad))
 
 
 def kenward_roger_adjustment(
