@@ -139,8 +139,9 @@ def main(reps: int, workers: int, designs: dict[int, int] = DESIGNS) -> None:
 #   slope: clusters' own intervention effects (SD 0.15) around 0.3, NE variance, 100 per cell.
 # Analyses: ne (nested exchangeable, immediate effect: the default from 8 clusters), ne_tate
 # (nested exchangeable, exposure-time indicators, TATE), decay (exponential decay, immediate),
-# slope (random_slope, immediate). Width is the mean interval width over the oracle's: the GLS
-# interval with the true covariance and the right effect shape, normal reference.
+# slope (random_slope, immediate), slope_tate (random_slope, exposure-time indicators, TATE).
+# Width is the mean interval width over the oracle's: the GLS interval with the true covariance
+# and the right effect shape, normal reference.
 PROC_EFFECT = 0.3
 PROCESSES = {
     "ramp": (VarianceModel.from_icc(ICC, CAC), CELL, "ramp"),
@@ -158,6 +159,7 @@ ANALYSES = {
     "ne_tate": ("nested_exchangeable", "exposure_time"),
     "decay": ("exponential_decay", "immediate"),
     "slope": ("random_slope", "immediate"),
+    "slope_tate": ("random_slope", "exposure_time"),
 }
 
 
@@ -226,7 +228,9 @@ def oracle_width(name: str, clusters: int, per_seq: int) -> float:
 def processes(reps: int, workers: int) -> None:
     print(f"Trials that are not the model, {reps} per cell; KR inference; size at 5% (θ = 0), "
           "coverage of the estimand and width / oracle (θ = 0.3)")  # fmt: skip
-    print(f"{'process':8} {'clusters':>8} {'analysis':8} {'size %':>7} {'cover %':>8} {'width':>6}")
+    print(
+        f"{'process':8} {'clusters':>8} {'analysis':10} {'size %':>7} {'cover %':>8} {'width':>6}"
+    )
     with ProcessPoolExecutor(workers) as pool:
         for name in PROCESSES:
             for clusters, per_seq in {6: 2, 10: 2, 15: 3}.items():
@@ -239,7 +243,7 @@ def processes(reps: int, workers: int) -> None:
                     size = np.mean([f[label][0] for f in res[0]])
                     cover = 1 - np.mean([f[label][0] for f in res[1]])
                     width = np.mean([f[label][1] for f in res[1]]) / oracle
-                    print(f"{name:8} {clusters:8d} {label:8} {100 * size:7.2f} "
+                    print(f"{name:8} {clusters:8d} {label:10} {100 * size:7.2f} "
                           f"{100 * cover:8.2f} {width:6.2f}")  # fmt: skip
                 dropped = 2 * reps - len(res[0]) - len(res[1])
                 if dropped:
