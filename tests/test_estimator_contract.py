@@ -75,6 +75,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("stepped_wedge", "satterthwaite"): "satterthwaite",
     ("stepped_wedge", "model_based"): "lmm_normal",
     ("stepped_wedge", "randomisation"): "allocation_randomisation",
+    ("stepped_wedge", "mancl_derouen"): "lmm_mancl_derouen",
+    ("stepped_wedge", "cr2"): "lmm_cr2",
     ("stepped_wedge_gee", "default"): "gee_kauermann_carroll",
     ("stepped_wedge_gee", "kauermann_carroll"): "gee_kauermann_carroll",
     ("stepped_wedge_gee", "mancl_derouen"): "gee_mancl_derouen",

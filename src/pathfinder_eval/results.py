@@ -63,6 +63,8 @@ InferenceKey = Literal[
     "kenward_roger",
     "satterthwaite",
     "lmm_normal",  # LMM model-based SE, normal reference
+    "lmm_mancl_derouen",  # LMM Mancl-DeRouen (CR3) sandwich, t(I − 1)
+    "lmm_cr2",  # LMM CR2 sandwich, Satterthwaite df
     "allocation_randomisation",  # clusters re-allocated to sequences
     "gee_kauermann_carroll",
     "gee_mancl_derouen",

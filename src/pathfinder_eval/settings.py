@@ -248,7 +248,15 @@ class SteppedWedgeOptions(EstimatorSettings):
     contrast with swpermute's default weights by cluster counts)."""
 
     inference_methods: ClassVar[frozenset[str]] = frozenset(
-        {"default", "kenward_roger", "satterthwaite", "model_based", "randomisation"}
+        {
+            "default",
+            "kenward_roger",
+            "satterthwaite",
+            "model_based",
+            "randomisation",
+            "mancl_derouen",
+            "cr2",
+        }
     )
 
 

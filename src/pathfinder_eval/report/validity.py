@@ -152,6 +152,18 @@ VALIDITY: dict[InferenceKey, str] = {
         "correlation is wrong; it corrects more than Kauermann-Carroll, so with few clusters it "
         "tends to be conservative (Ford & Westgate 2017)."
     ),
+    "lmm_mancl_derouen": (
+        "The mixed model's estimate with a Mancl-DeRouen cluster-robust standard error and a "
+        "t(I − 1) reference is valid for the mean intervention effect if clusters are "
+        "independent, even when the covariance model is wrong (for example when clusters have "
+        "their own intervention effects); with few clusters it tends to be conservative."
+    ),
+    "lmm_cr2": (
+        "The mixed model's estimate with the bias-reduced linearisation (CR2) cluster-robust "
+        "standard error and Satterthwaite degrees of freedom is valid for the mean intervention "
+        "effect if clusters are independent, even when the covariance model is wrong; its "
+        "degrees of freedom come from the fitted model, so they are approximate when it is."
+    ),
     "gee_cr2": (
         "GEE with the bias-reduced linearisation sandwich (CR2, as R's clubSandwich) and "
         "Satterthwaite degrees of freedom is valid for the population-averaged effect if "
@@ -222,6 +234,8 @@ SHORT: dict[InferenceKey, str] = {
     "gee_mancl_derouen": "Mancl-DeRouen sandwich, t(I − p)",
     "gee_fay_graubard": "Fay-Graubard sandwich, t(I − p)",
     "gee_cr2": "CR2 sandwich, Satterthwaite df",
+    "lmm_mancl_derouen": "LMM with Mancl-DeRouen sandwich, t(I − 1)",
+    "lmm_cr2": "LMM with CR2 sandwich, Satterthwaite df",
     "gee_sandwich": "uncorrected sandwich, t(I − p)",
     "gee_model_based": "model-based SE, t(I − p)",
     "glmm_normal": "Wald, normal reference",

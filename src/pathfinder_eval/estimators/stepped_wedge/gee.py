@@ -17,7 +17,7 @@ only each cell's residual sum and sum of squares. The estimating equations, the 
 (Preisser, Lu & Qaqish 2008, Stat. Med. 27:5041–5051), the Fisher-scoring path and the
 corrections BC0 (Liang & Zeger 1986), BC1 (Kauermann & Carroll 2001), BC2 (Mancl & DeRouen
 2001) and BC3 (Fay & Graubard 2001) follow the R package geeCRT (geemaee, version 1.1.4); CR2
-(Bell & McCaffrey 2002) follows clubSandwich (gee_cr2.py).
+(Bell & McCaffrey 2002) follows clubSandwich (cell_sandwich.py).
 `correlation_method="moment"` is instead geepack's geeglm estimator (unit-weight correlation
 equations over all within-cluster pairs, φ = Σ Pearson residual²/N in every family; checked
 against geepack 1.3.9 in tests/reference/r_geepack_stepped_wedge).
@@ -41,7 +41,7 @@ from types import MappingProxyType
 import numpy as np
 
 from pathfinder_eval.errors import EstimationError
-from pathfinder_eval.estimators.stepped_wedge.gee_cr2 import Cr2, cr2
+from pathfinder_eval.estimators.stepped_wedge.cell_sandwich import Cr2, cell_basis, cr2_on_cells
 from pathfinder_eval.estimators.stepped_wedge.lmm import CellSummaries
 from pathfinder_eval.settings import Correlation
 from pathfinder_eval.settings import CorrelationMethod as Method
@@ -137,7 +137,7 @@ class GeeFit:
     """A GEE/MAEE fit. beta: (p,); alpha: (q,) correlation parameters (names in `alpha_names`);
     phi: dispersion (1 for binomial and poisson unless `moment`); vcov: name → (p+q, p+q)
     covariance of (β, α) for BC0–BC3 and (p, p) for MB and CR2; cr2: the CR2 pieces its
-    Satterthwaite degrees of freedom need (gee_cr2.py); alpha_se_available: whether the α
+    Satterthwaite degrees of freedom need (cell_sandwich.py); alpha_se_available: whether the α
     rows of the sandwich are computable (see the module docstring); iterations: Fisher-scoring
     updates (geeCRT prints this plus one); max_step: the last update's largest change;
     shrinks: geeCRT's correlation shrink steps, or the exponential-decay step halvings."""
@@ -578,7 +578,8 @@ def _variance(
     with the cluster leverages H_i = F_i·N (F_i = D_iᵀV_i⁻¹D_i, N = (ΣF_i)⁻¹, and likewise for
     α), the corrected scores are (I − H_i)⁻¹U_i; BC1 averages U_c·U_iᵀ and its transpose, BC2
     uses U_c·U_cᵀ, BC3 scales U_i by 1/√(1 − min(0.75, diag H_i)). The (β, α) bread is the
-    inverse of the block-triangular information. CR2 (β only) is clubSandwich's (gee_cr2.py)."""
+    inverse of the block-triangular information. CR2 (β only) is clubSandwich's
+    (cell_sandwich.py)."""
     first = _score(data, family, correlation, method, beta, alpha, phi, np.linalg.inv(info))
     Nb = np.linalg.inv(first.F.sum(axis=0))
     s = _score(data, family, correlation, method, beta, alpha, phi, Nb)
@@ -609,13 +610,18 @@ def _variance(
         "BC3": Uh.T @ Uh,
     }
     cells = data.cells
-    bias_reduced = cr2(
-        np.where(cells.observed, cells.n, 0.0),
-        np.where(cells.observed, cells.mean - s.mu, 0.0),
-        s.g[:, :, None] * data.X,
-        _mean(family, data.X @ beta)[2] * phi,
-        float(s.gamma_w),
-        s.B,
+    v = _mean(family, data.X @ beta)[2] * phi
+    corr = s.B.copy()
+    np.fill_diagonal(corr, s.gamma_w)
+    sd = np.sqrt(v)
+    bias_reduced = cr2_on_cells(
+        *cell_basis(
+            np.where(cells.observed, cells.n, 0.0),
+            sd[:, :, None] * corr[None] * sd[:, None, :],
+            v * (1.0 - float(s.gamma_w)),
+            s.g[:, :, None] * data.X,
+            np.where(cells.observed, cells.mean - s.mu, 0.0),
+        )
     )
     vcov = {"MB": Nb} | {k: bread @ m @ bread.T for k, m in meats.items()}
     vcov["CR2"] = bias_reduced.vcov

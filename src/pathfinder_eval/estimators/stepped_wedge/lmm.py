@@ -864,6 +864,22 @@ def profiled_criterion(
     return float(_profiled(_relative_of(structure, theta), structure, c)[0])
 
 
+def lmm_cell_covariance(
+    fit: RemlFit, cells: CellSummaries, X: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A fit's pieces for a sandwich on cell means (cell_sandwich.cell_basis): cell sizes (0
+    where unobserved), the cells' shared covariance Σ_i (I, T, T; zero on unobserved cells), the
+    individual variance σ² on within-cell deviations, the design and the residuals ȳ − Xβ̂."""
+    c = _cells(cells, X, fit.slope)
+    v, _, _ = _derivatives(fit.structure, fit.theta, c)
+    sigma2 = fit.theta[-1]
+    idx = np.arange(c.y.shape[1])
+    shared = v - c.fill
+    shared[:, idx, idx] -= sigma2 * c.ninv
+    n = np.where(cells.observed, cells.n, 0.0)
+    return n, shared, np.full(n.shape, sigma2), c.X, c.y - c.X @ fit.beta
+
+
 def cluster_precisions(cells: CellSummaries, structure: Structure, theta: np.ndarray) -> np.ndarray:
     """(I, T, T) inverse covariance of each cluster's cell means at θ (zero on unobserved
     cells), for GLS with fixed variance parameters (not random_slope, whose covariance moves

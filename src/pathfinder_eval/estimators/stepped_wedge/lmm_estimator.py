@@ -12,6 +12,12 @@ import numpy as np
 import pandas as pd
 
 from pathfinder_eval.errors import EstimationError
+from pathfinder_eval.estimators.stepped_wedge.cell_sandwich import (
+    Cr2,
+    cell_basis,
+    cr2_on_cells,
+    mancl_derouen_on_cells,
+)
 from pathfinder_eval.estimators.stepped_wedge.design import (
     MODEL_LABEL,
     Contrast,
@@ -25,6 +31,7 @@ from pathfinder_eval.estimators.stepped_wedge.design import (
 )
 from pathfinder_eval.estimators.stepped_wedge.facts import LmmFacts
 from pathfinder_eval.estimators.stepped_wedge.lmm import (
+    CellSummaries,
     FixedEffects,
     RemlFit,
     SmallSample,
@@ -32,6 +39,7 @@ from pathfinder_eval.estimators.stepped_wedge.lmm import (
     fit_reml,
     fixed_effects,
     kenward_roger_df,
+    lmm_cell_covariance,
     satterthwaite_df,
     small_sample,
 )
@@ -57,6 +65,10 @@ STATISTIC_LABEL = {
 
 DF_LABEL = {
     "kenward_roger": "Kenward-Roger adjusted standard error and degrees of freedom",
+    "mancl_derouen": "Mancl-DeRouen cluster-robust standard error (clubSandwich's CR3), "
+    "t(I − 1) reference",
+    "cr2": "bias-reduced linearisation cluster-robust standard error (CR2, as clubSandwich), "
+    "Satterthwaite degrees of freedom",
     "satterthwaite": "model-based standard error, Satterthwaite degrees of freedom",
     "model_based": "model-based standard error, normal reference",
 }
@@ -68,6 +80,8 @@ METHOD_KEY: dict[str, InferenceKey] = {
     "satterthwaite": "satterthwaite",
     "model_based": "lmm_normal",
     "randomisation": "allocation_randomisation",
+    "mancl_derouen": "lmm_mancl_derouen",
+    "cr2": "lmm_cr2",
 }
 
 
@@ -178,7 +192,17 @@ class SteppedWedge(SteppedWedgeOptions):
                 "seed": None if rnd.exact else self.seed,
             }
         else:
-            rows = effect_rows(fit, ss, contrasts, method, level)
+            robust = None
+            if method in ("mancl_derouen", "cr2"):
+                if people is not None:
+                    raise EstimationError(
+                        "the cluster-robust LMM variances work on cell summaries, not on records "
+                        "with individual covariates or a cohort",
+                        where="inference.method",
+                        fix="use kenward_roger, or drop data.columns.covariates/individual",
+                    )
+                robust = robust_variance(fit, trial.cells, fe.X, method)
+            rows = effect_rows(fit, ss, contrasts, method, level, robust)
         n_treated = int((trial.start < len(panel.periods)).sum())
         warns = [choice.warning] if choice.warning else []
         if fit.boundary:
@@ -287,8 +311,10 @@ def effect_rows(
     contrasts: dict[str, Contrast],
     method: str,
     level: float,
+    robust: RobustVariance | None = None,
 ) -> list[dict[str, Any]]:
-    """One table row per contrast with the chosen SE and df (see DF_LABEL)."""
+    """One table row per contrast with the chosen SE and df (see DF_LABEL); `robust`: the
+    cr2 pieces or the Mancl-DeRouen covariance (`robust_variance`)."""
     rows = []
     for term, contrast in contrasts.items():
         lvec = contrast.vector
@@ -299,10 +325,42 @@ def effect_rows(
         elif method == "satterthwaite":
             se = float(np.sqrt(lvec @ fit.vcov @ lvec))
             df = satterthwaite_df(ss, fit.vcov, lvec)
+        elif robust is not None:
+            se, df = float(np.sqrt(lvec @ robust.vcov @ lvec)), robust.df(lvec)
         else:
             se, df = float(np.sqrt(lvec @ fit.vcov @ lvec)), np.inf
         rows.append(wald_row(term, est, se, df, level, contrast))
     return rows
+
+
+@dataclass(frozen=True)
+class RobustVariance:
+    """A cluster-robust covariance of the fixed effects: vcov (p, p); cr2: the CR2 pieces (its
+    Satterthwaite df) or None for Mancl-DeRouen, whose reference is t(clusters − 1)."""
+
+    vcov: np.ndarray
+    cr2: Cr2 | None
+    clusters: int
+
+    def df(self, contrast: np.ndarray) -> float:
+        if self.cr2 is not None:
+            return self.cr2.satterthwaite_df(contrast)
+        return float(self.clusters - 1)
+
+
+def robust_variance(
+    fit: RemlFit, cells: CellSummaries, X: np.ndarray, method: str
+) -> RobustVariance:
+    """The cluster-robust variance on cell summaries with the fitted covariance as target
+    (cell_sandwich.py): CR2 for "cr2", Mancl-DeRouen (clubSandwich's CR3) for "mancl_derouen".
+    Valid for the mean effect when clusters are independent whatever the covariance structure
+    (e.g. clusters' own effects that the model leaves out)."""
+    basis = cell_basis(*lmm_cell_covariance(fit, cells, X))
+    clusters = cells.mean.shape[0]
+    if method == "cr2":
+        pieces = cr2_on_cells(*basis)
+        return RobustVariance(pieces.vcov, pieces, clusters)
+    return RobustVariance(mancl_derouen_on_cells(*basis), None, clusters)
 
 
 def randomisation_row(term: str, rnd: RandomisationResult) -> dict[str, Any]:
