@@ -34,6 +34,7 @@ from pathfinder_eval.estimators.stepped_wedge.lmm import (
     satterthwaite_df,
     small_sample,
 )
+from pathfinder_eval.estimators.stepped_wedge.lmm_estimator import robust_variance
 from pathfinder_eval.estimators.stepped_wedge.randomisation import NullDistribution
 from pathfinder_eval.inference.policy import default_lmm_method
 from pathfinder_eval.power.analytic import VarianceModel, cell_covariance, gls_precision
@@ -139,7 +140,10 @@ def main(reps: int, workers: int, designs: dict[int, int] = DESIGNS) -> None:
 #   slope: clusters' own intervention effects (SD 0.15) around 0.3, NE variance, 100 per cell.
 # Analyses: ne (nested exchangeable, immediate effect: the default from 8 clusters), ne_tate
 # (nested exchangeable, exposure-time indicators, TATE), decay (exponential decay, immediate),
-# slope (random_slope, immediate), slope_tate (random_slope, exposure-time indicators, TATE).
+# slope (random_slope, immediate), slope_tate (random_slope, exposure-time indicators, TATE), all
+# with Kenward-Roger; ne_md, ne_tate_md and ne_tate_cr2 the nested-exchangeable LMM with the
+# Mancl-DeRouen (t(I − 1)) or CR2 (Satterthwaite) cluster-robust variance. Optional trailing
+# arguments choose the analyses.
 # Width is the mean interval width over the oracle's: the GLS interval with the true covariance
 # and the right effect shape, normal reference.
 PROC_EFFECT = 0.3
@@ -154,12 +158,15 @@ PROCESSES = {
         "immediate",
     ),
 }
-ANALYSES = {
-    "ne": ("nested_exchangeable", "immediate"),
-    "ne_tate": ("nested_exchangeable", "exposure_time"),
-    "decay": ("exponential_decay", "immediate"),
-    "slope": ("random_slope", "immediate"),
-    "slope_tate": ("random_slope", "exposure_time"),
+ANALYSES = {  # label → (covariance structure, effect shape, inference)
+    "ne": ("nested_exchangeable", "immediate", "kenward_roger"),
+    "ne_tate": ("nested_exchangeable", "exposure_time", "kenward_roger"),
+    "decay": ("exponential_decay", "immediate", "kenward_roger"),
+    "slope": ("random_slope", "immediate", "kenward_roger"),
+    "slope_tate": ("random_slope", "exposure_time", "kenward_roger"),
+    "ne_md": ("nested_exchangeable", "immediate", "mancl_derouen"),
+    "ne_tate_md": ("nested_exchangeable", "exposure_time", "mancl_derouen"),
+    "ne_tate_cr2": ("nested_exchangeable", "exposure_time", "cr2"),
 }
 
 
@@ -191,24 +198,33 @@ def process_trial(name: str, clusters: int, per_seq: int, size: float, rng):
     return cells, start, float(estimand)
 
 
-def process_one(args: tuple[str, int, int, int, int]) -> dict[str, tuple[bool, float]]:
+def process_one(args: tuple) -> dict[str, tuple[bool, float]]:
     """(misses the estimand at 95%, interval width) per analysis in one replicate."""
-    name, clusters, per_seq, e_idx, r = args
+    name, clusters, per_seq, e_idx, r, chosen = args
     rng = np.random.default_rng(np.random.SeedSequence([clusters, r, e_idx, len(name)]))
     size = (0.0, PROC_EFFECT)[e_idx]
     cells, start, truth = process_trial(name, clusters, per_seq, size, rng)
     treated = (np.arange(cells.mean.shape[1])[None, :] >= start[:, None]).astype(float)
     out = {}
-    for label, (structure, shape) in ANALYSES.items():
+    fits = {}
+    for label in chosen:
+        structure, shape, inference = ANALYSES[label]
         fe = fixed_effects(cells.observed, start, shape)
         contrast = next(iter(effect_contrasts(fe, shape, None).values())).vector
-        slope = treated if structure == "random_slope" else None
-        fit = fit_reml(cells, fe.X, structure, slope=slope)
+        if (structure, shape) not in fits:
+            slope = treated if structure == "random_slope" else None
+            fits[structure, shape] = fit_reml(cells, fe.X, structure, slope=slope)
+        fit = fits[structure, shape]
         if not fit.converged:
             return {}
-        ss = small_sample(fit, cells, fe.X)
-        se = float(np.sqrt(contrast @ ss.vcov_kr @ contrast))
-        half = stats.t.ppf(0.975, kenward_roger_df(ss, fit.vcov, contrast)) * se
+        if inference == "kenward_roger":
+            ss = small_sample(fit, cells, fe.X)
+            se = float(np.sqrt(contrast @ ss.vcov_kr @ contrast))
+            df = kenward_roger_df(ss, fit.vcov, contrast)
+        else:
+            robust = robust_variance(fit, cells, fe.X, inference)
+            se, df = float(np.sqrt(contrast @ robust.vcov @ contrast)), robust.df(contrast)
+        half = stats.t.ppf(0.975, df) * se
         out[label] = (abs(float(contrast @ fit.beta) - truth) > half, 2.0 * half)
     return out
 
@@ -225,7 +241,7 @@ def oracle_width(name: str, clusters: int, per_seq: int) -> float:
     )
 
 
-def processes(reps: int, workers: int) -> None:
+def processes(reps: int, workers: int, chosen: tuple[str, ...] = tuple(ANALYSES)) -> None:
     print(f"Trials that are not the model, {reps} per cell; KR inference; size at 5% (θ = 0), "
           "coverage of the estimand and width / oracle (θ = 0.3)")  # fmt: skip
     print(
@@ -236,10 +252,10 @@ def processes(reps: int, workers: int) -> None:
             for clusters, per_seq in {6: 2, 10: 2, 15: 3}.items():
                 res = []
                 for e_idx in (0, 1):
-                    jobs = [(name, clusters, per_seq, e_idx, r) for r in range(reps)]
+                    jobs = [(name, clusters, per_seq, e_idx, r, chosen) for r in range(reps)]
                     res.append([f for f in pool.map(process_one, jobs, chunksize=20) if f])
                 oracle = oracle_width(name, clusters, per_seq)
-                for label in ANALYSES:
+                for label in chosen:
                     size = np.mean([f[label][0] for f in res[0]])
                     cover = 1 - np.mean([f[label][0] for f in res[1]])
                     width = np.mean([f[label][1] for f in res[1]]) / oracle
@@ -255,6 +271,7 @@ if __name__ == "__main__":
         processes(
             int(sys.argv[2]) if len(sys.argv) > 2 else 1000,
             int(sys.argv[3]) if len(sys.argv) > 3 else 2,
+            tuple(sys.argv[4:]) or tuple(ANALYSES),
         )
         sys.exit(0)
     chosen = [int(c) for c in sys.argv[3:]] or list(DESIGNS)  # optional: cluster counts
