@@ -256,17 +256,13 @@ def _cells(cells: CellSummaries, X: np.ndarray, slope: np.ndarray | None = None)
 
 
 def _cluster_psi(structure: Structure, x: np.ndarray, c: _Cells):
-    """Σ_i/σ² per cluster (I, T, T) at the optimiser's parameters x and its derivatives in x
-    (k, I, T, T): the structure's common Ψ broadcast, or random_slope's per-cluster Σ_i with
-    the chain rule through the Cholesky factor."""
-    n_clusters = c.y.shape[0]
+    """Σ_i/σ² at the optimiser's parameters x and its derivatives in x: (1, T, T) and
+    (k, 1, T, T) for the structures whose Ψ every cluster shares (no copy per cluster), or
+    random_slope's per-cluster (I, T, T) and (k, I, T, T) with the chain rule through the
+    Cholesky factor."""
     if structure != "random_slope":
         psi, dpsi = _psi_arrays(structure, np.asarray(x, dtype=float), c.lag)
-        shape = (n_clusters, *psi.shape)
-        return (
-            np.ascontiguousarray(np.broadcast_to(psi, shape)),
-            np.ascontiguousarray(np.broadcast_to(dpsi[:, None], (len(dpsi), *shape))),
-        )
+        return psi[None], dpsi[:, None]
     a, b, d, g = x
     phi = np.array([a * a, a * b, b * b + d * d, g])
     psi, first = slope_sigma(phi, c.slope)
@@ -378,8 +374,9 @@ def _chol_inverse(a: np.ndarray, out: np.ndarray) -> float:
 
 @cached_njit()
 def _profiled_core(psi, dpsi, y, X, ninv, mask2, fill, ssw, n_records, log_n):
-    """`_profiled` on arrays: psi (I, T, T) = Ψ_i, dpsi (k, I, T, T) its derivatives, the rest
-    the fields of `_Cells`. Returns (deviance, gradient (k,), β̂ (p,), σ̂²)."""
+    """`_profiled` on arrays: psi (I, T, T) = Ψ_i, dpsi (k, I, T, T) its derivatives (a leading
+    1 instead of I: shared by every cluster), the rest the fields of `_Cells`. Returns
+    (deviance, gradient (k,), β̂ (p,), σ̂²)."""
     n_clusters, n_periods, p = X.shape
     hinv = np.empty((n_clusters, n_periods, n_periods))
     hx = np.zeros((n_clusters, n_periods, p))
@@ -387,10 +384,12 @@ def _profiled_core(psi, dpsi, y, X, ninv, mask2, fill, ssw, n_records, log_n):
     m = np.zeros((p, p))
     rhs = np.zeros(p)
     logdet_h = 0.0
+    shared = psi.shape[0] == 1
     for i in range(n_clusters):
+        own = 0 if shared else i
         for s in range(n_periods):
             for t in range(n_periods):
-                h[s, t] = mask2[i, s, t] * psi[i, s, t] + fill[i, s, t]
+                h[s, t] = mask2[i, s, t] * psi[own, s, t] + fill[i, s, t]
             h[s, s] += ninv[i, s]
         logdet_h += _chol_inverse(h, hinv[i])
         for s in range(n_periods):
@@ -422,12 +421,14 @@ def _profiled_core(psi, dpsi, y, X, ninv, mask2, fill, ssw, n_records, log_n):
     sigma2 = q / dof
     dev = dof * (1.0 + LOG_2PI + np.log(sigma2)) + logdet_h + logdet_m + log_n
     # ∂dev/∂φ_k = Σ_i ⟨H_i⁻¹ − H_i⁻¹X_iM⁻¹X_iᵀH_i⁻¹ − (dof/q)·rr_iᵀ, Ψ_ik⟩ over observed
-    # cell pairs: one (T, T) matrix per cluster, then k inner products.
+    # cell pairs: a shared Ψ_k takes one (T, T) sum over clusters, then k inner products; a
+    # per-cluster Ψ_ik takes the k inner products cluster by cluster.
     grad = np.zeros(dpsi.shape[0])
     total = np.zeros((n_periods, n_periods))
     hxm = np.empty((n_periods, p))
     for i in range(n_clusters):
-        total[:, :] = 0.0
+        if not shared:
+            total[:, :] = 0.0
         for s in range(n_periods):
             for b in range(p):
                 e = 0.0
@@ -441,11 +442,13 @@ def _profiled_core(psi, dpsi, y, X, ninv, mask2, fill, ssw, n_records, log_n):
                 e = 0.0
                 for b in range(p):
                     e += hxm[s, b] * hx[i, t, b]
-                total[s, t] = hinv[i, s, t] - e - (dof / q) * h_r[i, s] * h_r[i, t]
-        for k in range(dpsi.shape[0]):
-            for s in range(n_periods):
-                for t in range(n_periods):
-                    grad[k] += total[s, t] * dpsi[k, i, s, t]
+                total[s, t] += hinv[i, s, t] - e - (dof / q) * h_r[i, s] * h_r[i, t]
+        if not shared or i == n_clusters - 1:
+            own = 0 if shared else i
+            for k in range(dpsi.shape[0]):
+                for s in range(n_periods):
+                    for t in range(n_periods):
+                        grad[k] += total[s, t] * dpsi[k, own, s, t]
     return dev, grad, beta, sigma2
 
 
