@@ -29,6 +29,13 @@ MODEL_LABEL = {
 }
 
 
+def intervention_cells(observed: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """(…, I, T) 0/1 intervention indicator of the observed cells for each cluster's first
+    intervention period index `start` (…, I)."""
+    t_idx = np.arange(observed.shape[1])
+    return (t_idx >= start[..., None]).astype(float) * observed
+
+
 @dataclass(frozen=True)
 class Contrast:
     """A reported linear combination of the fixed effects: vector (p,) and the exposure time

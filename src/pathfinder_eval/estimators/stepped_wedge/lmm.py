@@ -704,14 +704,21 @@ def _derivatives(structure: Structure, theta: np.ndarray, c: _Cells):
     diag_ninv = np.zeros((n_clusters, n_periods, n_periods))
     diag_ninv[:, np.arange(n_periods), np.arange(n_periods)] = c.ninv
     sigma2 = theta[-1]
+    sigma, first = _cell_sigma(structure, theta, c)
+    second = {kl: c.mask2 * d[None] for kl, d in sigma_second(structure, theta[:-1], c.lag).items()}
+    v = sigma + c.fill + sigma2 * diag_ninv
+    derivs = [c.mask2 * d for d in first] + [diag_ninv]
+    return v, derivs, second
+
+
+def _cell_sigma(structure: Structure, theta: np.ndarray, c: _Cells):
+    """The cell means' shared covariance Σ_i (I, T, T; zero on unobserved cells) at natural θ,
+    and its first derivatives in the Σ parameters (unmasked)."""
     if structure == "random_slope":
         sigma, first = slope_sigma(theta[:-1], c.slope)
     else:
         sigma, first = _psi(structure, theta[:-1], c.lag)
-    second = {kl: c.mask2 * d[None] for kl, d in sigma_second(structure, theta[:-1], c.lag).items()}
-    v = c.mask2 * sigma + c.fill + sigma2 * diag_ninv
-    derivs = [c.mask2 * d for d in first] + [diag_ninv]
-    return v, derivs, second
+    return c.mask2 * sigma, first
 
 
 def small_sample(fit: RemlFit, cells: CellSummaries, X: np.ndarray) -> SmallSample:
@@ -874,11 +881,8 @@ def lmm_cell_covariance(
     where unobserved), the cells' shared covariance Σ_i (I, T, T; zero on unobserved cells), the
     individual variance σ² on within-cell deviations, the design and the residuals ȳ − Xβ̂."""
     c = _cells(cells, X, fit.slope)
-    v, _, _ = _derivatives(fit.structure, fit.theta, c)
+    shared = _cell_sigma(fit.structure, fit.theta, c)[0]
     sigma2 = fit.theta[-1]
-    idx = np.arange(c.y.shape[1])
-    shared = v - c.fill
-    shared[:, idx, idx] -= sigma2 * c.ninv
     n = np.where(cells.observed, cells.n, 0.0)
     return n, shared, np.full(n.shape, sigma2), c.X, c.y - c.X @ fit.beta
 

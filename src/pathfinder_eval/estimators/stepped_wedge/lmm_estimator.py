@@ -26,6 +26,7 @@ from pathfinder_eval.estimators.stepped_wedge.design import (
     contrast_weights,
     design_summary,
     effect_contrasts,
+    intervention_cells,
     trial_arrays,
     wald_row,
 )
@@ -88,20 +89,23 @@ METHOD_KEY: dict[str, InferenceKey] = {
 class SteppedWedge(SteppedWedgeOptions):
     """Linear mixed model for a stepped-wedge trial, on cell summaries (mean, n, within-cell sum
     of squares). `model`: hussey_hughes | nested_exchangeable | exponential_decay |
-    cluster_plus_decay (τ² + γ²·r^|j−l|); `effect`: immediate (one effect), exposure_time (one
-    effect per period since the start) or spline (a natural cubic spline in exposure time with
-    `exposure_knots` knots); for the last two the headline is the time-averaged effect TATE
-    over exposure times 1..`tate_window` (default all), followed by the point effects.
-    `period_effects`: categorical (default), linear or spline (`period_knots` knots).
+    cluster_plus_decay (τ² + γ²·r^|j−l|) | random_slope (nested exchangeable plus each
+    cluster's own intervention effect, correlated with its intercept); `effect`: immediate (one
+    effect), exposure_time (one effect per period since the start) or spline (a natural cubic
+    spline in exposure time with `exposure_knots` knots); for the last two the headline is the
+    time-averaged effect TATE over exposure times 1..`tate_window` (default all), followed by
+    the point effects. `period_effects`: categorical (default), linear or spline
+    (`period_knots` knots).
 
     Inference: "default" is inference/policy.stepped_wedge_lmm: randomisation below 8 clusters
     (when the design allows a 5% test), else Kenward-Roger; "kenward_roger" uses the adjusted
     covariance and df; "satterthwaite" the model-based SE with Satterthwaite df;
-    "model_based" a normal reference; "randomisation" re-randomises clusters to sequences
-    (inference/randomisation.py) with the `randomisation_statistic` (model_based: the GLS
-    effect with null-model variance parameters; npwp: Thompson et al.'s NPWP; within_period:
-    the same contrast weighted by cluster counts);
-    p-value and interval by test inversion, no SE."""
+    "model_based" a normal reference; "mancl_derouen" and "cr2" the cluster-robust variances
+    (`robust_variance`: t(I − 1) and Satterthwaite df); "randomisation" re-randomises clusters
+    to sequences (inference/randomisation.py) with the `randomisation_statistic` (model_based:
+    the GLS effect with null-model variance parameters; npwp: Thompson et al.'s NPWP;
+    within_period: the same contrast weighted by cluster counts); p-value and interval by test
+    inversion, no SE."""
 
     def fit(
         self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
@@ -314,7 +318,7 @@ def effect_rows(
     robust: RobustVariance | None = None,
 ) -> list[dict[str, Any]]:
     """One table row per contrast with the chosen SE and df (see DF_LABEL); `robust`: the
-    cr2 pieces or the Mancl-DeRouen covariance (`robust_variance`)."""
+    cluster-robust variance the cr2 and mancl_derouen methods use (`robust_variance`)."""
     rows = []
     for term, contrast in contrasts.items():
         lvec = contrast.vector
@@ -423,5 +427,4 @@ def _slope(trial: TrialArrays, model: str) -> np.ndarray | None:
     """The intervention indicator (I, T) a random_slope model loads on, else None."""
     if model != "random_slope":
         return None
-    periods = np.arange(trial.cells.mean.shape[1])
-    return ((periods[None, :] >= trial.start[:, None]) & trial.cells.observed).astype(float)
+    return intervention_cells(trial.cells.observed, trial.start)

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pathfinder_eval.errors import EstimationError
+from pathfinder_eval.estimators.stepped_wedge.design import intervention_cells
 from pathfinder_eval.estimators.stepped_wedge.lmm import (
     CellSummaries,
     FixedEffects,
@@ -63,12 +64,6 @@ class RandomisationResult:
     allocations: int
     exact: bool
     total: int
-
-
-def _treated(observed: np.ndarray, start: np.ndarray) -> np.ndarray:
-    """(…, I, T) 0/1 intervention indicator for starts of shape (…, I)."""
-    t_idx = np.arange(observed.shape[1])
-    return (t_idx >= start[..., None]).astype(float) * observed
 
 
 def _shifted(cells: CellSummaries, treated: np.ndarray, b: float) -> CellSummaries:
@@ -125,7 +120,7 @@ def within_period_statistics(
     obs = cells.observed.astype(float)
     out = np.empty(len(starts))
     for lo in range(0, len(starts), _CHUNK):
-        treated = _treated(obs, starts[lo : lo + _CHUNK])  # (D, I, T)
+        treated = intervention_cells(obs, starts[lo : lo + _CHUNK])  # (D, I, T)
         control = obs[None] - treated
         n_t, n_c = treated.sum(axis=1), control.sum(axis=1)  # (D, T)
         both = (n_t > 0) & (n_c > 0)
@@ -180,7 +175,7 @@ class NullDistribution:
         return cls(cells, alloc, fe, shape, contrast, structure, statistic)
 
     def statistics(self, b: float) -> np.ndarray:
-        treated_obs = _treated(self.cells.observed, self.alloc.starts[0])
+        treated_obs = intervention_cells(self.cells.observed, self.alloc.starts[0])
         shifted = _shifted(self.cells, treated_obs, b)
         if self.statistic in ("within_period", "npwp"):
             weights = "variance" if self.statistic == "npwp" else "count"
