@@ -11,11 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pathfinder_eval.estimators.stepped_wedge.gee import fit_gee, gee_data
 from pathfinder_eval.estimators.stepped_wedge.gee_estimator import SteppedWedgeGEE
-from pathfinder_eval.estimators.stepped_wedge.lmm import fixed_effects, summarise_records
 from pathfinder_eval.settings import Inference
-from sw_helpers import SHARED_SW, panel_from_records
+from sw_helpers import panel_from_records
+from test_reference_geepack import _raw, moment_fit
 
 HERE = Path(__file__).resolve().parent / "reference"
 REF = pd.read_csv(HERE / "r_clubsandwich_gee" / "values.csv")
@@ -23,31 +22,12 @@ REF = pd.read_csv(HERE / "r_clubsandwich_gee" / "values.csv")
 # convergence and rounding separate them (observed: SE 6e-13, df 4e-11).
 SE_TOL = 1e-6
 DF_TOL = 1e-6
-DATASETS = {
-    "geecrt_small": (SHARED_SW / "geeCRT_sampleSWCRTSmall.csv", "id", "treatment"),
-    "geecrt_large": (SHARED_SW / "geeCRT_sampleSWCRTLarge.csv", "id", "treatment"),
-    "sim_large": (HERE / "r_geepack_stepped_wedge" / "sim_large.csv", "cluster", "trt"),
-}
 FITS = sorted(set(REF[["dataset", "family", "correlation"]].itertuples(index=False, name=None)))
-
-
-def _raw(dataset: str) -> tuple[pd.DataFrame, str, str]:
-    path, cluster, trt = DATASETS[dataset]
-    if not path.is_file():
-        pytest.skip(f"{path.name} absent: expected in ../shared/data/reference/stepped_wedge")
-    return pd.read_csv(path), cluster, trt
 
 
 @pytest.mark.parametrize(("dataset", "family", "correlation"), FITS)
 def test_cr2_and_satterthwaite_df_match_clubsandwich(dataset, family, correlation):
-    raw, cluster, trt = _raw(dataset)
-    cl, pe = raw[cluster].to_numpy() - 1, raw["period"].to_numpy() - 1
-    y = raw["y_con" if family == "gaussian" else "y_bin"].to_numpy(float)
-    shape = (cl.max() + 1, pe.max() + 1)
-    cells = summarise_records(cl, pe, y, shape)
-    start = raw[raw[trt] == 1].groupby(cluster)["period"].min().reindex(range(1, shape[0] + 1))
-    X = fixed_effects(cells.observed, start.fillna(shape[1] + 1).to_numpy(int) - 1, "immediate").X
-    fit = fit_gee(gee_data(cells, X), family, correlation, "moment")
+    fit = moment_fit(dataset, family, correlation)
     p = len(fit.beta)
     ref = REF[(REF.dataset == dataset) & (REF.family == family) & (REF.correlation == correlation)]
     assert len(ref) == 2 * p

@@ -43,8 +43,8 @@ def _raw(dataset: str) -> tuple[pd.DataFrame, str, str]:
     return pd.read_csv(path), cluster, trt
 
 
-@pytest.mark.parametrize(("dataset", "family", "correlation"), FITS)
-def test_matches_geepack(dataset, family, correlation):
+def moment_fit(dataset: str, family: str, correlation: str):
+    """geeglm's fit (correlation_method="moment") of a reference dataset, immediate effect."""
     raw, cluster, trt = _raw(dataset)
     cl, pe = raw[cluster].to_numpy() - 1, raw["period"].to_numpy() - 1
     y = raw["y_con" if family == "gaussian" else "y_bin"].to_numpy(float)
@@ -52,7 +52,12 @@ def test_matches_geepack(dataset, family, correlation):
     cells = summarise_records(cl, pe, y, shape)
     start = raw[raw[trt] == 1].groupby(cluster)["period"].min().reindex(range(1, shape[0] + 1))
     X = fixed_effects(cells.observed, start.fillna(shape[1] + 1).to_numpy(int) - 1, "immediate").X
-    fit = fit_gee(gee_data(cells, X), family, correlation, "moment")
+    return fit_gee(gee_data(cells, X), family, correlation, "moment")
+
+
+@pytest.mark.parametrize(("dataset", "family", "correlation"), FITS)
+def test_matches_geepack(dataset, family, correlation):
+    fit = moment_fit(dataset, family, correlation)
     p = len(fit.beta)
     se = np.sqrt(np.diag(fit.vcov["BC0"])[:p])
     ref = REF[(REF.dataset == dataset) & (REF.family == family) & (REF.correlation == correlation)]
