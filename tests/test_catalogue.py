@@ -23,6 +23,13 @@ REQUIRED = {
     "agency_rate",
     "caseload",
     "cpp_rate",
+    "repeat_cpp",
+    "cin_rate",
+    "new_placements_over_20_miles",
+    "new_placements_outside_la",
+    "care_leavers_eet_17_18",
+    "care_leavers_eet_19_21",
+    "cla_3plus_social_workers",
 }
 FRAMEWORK = {
     "Outcome 1: Children, young people and families stay together and get the help they need",
@@ -61,9 +68,9 @@ def test_definitions_follow_dfe():
     assert rr.published.columns == ("rereferral_percent",) and rr.decimals == 1
     assert rr.multiplier == 100.0 and rr.polarity == "lower_is_better"
     s47 = cat["s47_rate"]
-    assert s47.denominator.family == "cla_rates" and s47.multiplier == 10_000.0
+    assert s47.denominator.family == "child_population" and s47.multiplier == 10_000.0
     assert s47.denominator.columns == ("population_estimate",)
-    assert s47.families == ("cin_s47", "cla_rates")
+    assert s47.families == ("cin_s47", "child_population")
     agency = cat["agency_rate"]
     assert agency.denominator.columns == ("agency_fte", "inpost_fte")
     assert cat["caseload"].scale == "ratio"
@@ -71,12 +78,35 @@ def test_definitions_follow_dfe():
     assert stab == {"cla_group": "CLA on 31 March", "placement_stability": "Total children"}
 
 
-def test_cpp_rate_is_listed_but_not_in_the_bundled_files():
-    cpp = load_catalogue()["cpp_rate"]
-    assert cpp.available_in_bundled_data is False
-    assert "d5_cpps_at31march" in cpp.source and "Children in need" in cpp.source
-    others = [i for k, i in load_catalogue().items() if k != "cpp_rate"]
-    assert all(i.available_in_bundled_data for i in others)
+def test_new_framework_indicators_follow_dfe():
+    cat = load_catalogue()
+    for rate in ("cpp_rate", "cin_rate", "s47_rate", "icpc_rate"):
+        den = cat[rate].denominator
+        assert den.family == "child_population" and den.columns == ("population_estimate",)
+        assert dict(den.filters) == {"age_group": "Children aged 0 to 17 years"}
+        assert cat[rate].multiplier == 10_000.0 and cat[rate].decimals == 1
+    # ONS mid-2024 estimates are the denominators of the year to 31 March 2025
+    assert FAMILIES["child_population"].period_offset == 1
+    repeat = cat["repeat_cpp"]
+    assert (repeat.numerator.columns, repeat.denominator.columns) == (
+        ("cpp_subsequent",),
+        ("cpp_start",),
+    )
+    far = cat["new_placements_over_20_miles"]
+    parts = dict(far.numerator.filters)["breakdown"]
+    assert parts == (
+        "Placed inside LA boundary more than 20 miles from home",
+        "Placed outside LA boundary more than 20 miles from home",
+    )
+    assert dict(far.denominator.filters)["breakdown"] == "Total new placements"
+    # the published figure adds two whole percentages: each may be off by half a point
+    assert far.published.parts == 2 and far.published.rounded_to == 1.0
+    eet = cat["care_leavers_eet_19_21"]
+    assert dict(eet.numerator.filters) == {
+        "care_leaver_age": "19 to 21 years",
+        "breakdown": "Total in education, employment or training",
+    }
+    assert eet.polarity == "higher_is_better" and eet.share
 
 
 GOOD = {

@@ -18,6 +18,7 @@ from _data_paths import (
     public,
     write_csv,
 )
+from pathfinder_eval.data.catalogue import load_catalogue
 from pathfinder_eval.data.official import (
     check_recomputation,
     load_official,
@@ -49,7 +50,19 @@ ENGLAND_2025 = {
     "sw_turnover": 11.8,
     "agency_rate": 13.0,
     "caseload": 15.2,
+    "repeat_cpp": 24.5,
+    "care_leavers_eet_17_18": 64.0,
+    "care_leavers_eet_19_21": 54.0,
 }
+# Published figures outside the files. cin_rate: DfE's England rates in the Children in need
+# 2024 release (330.1, 329.6, 343.7 for 2020-2022); its 2023 and 2024 rates (339.1, 332.9)
+# used ONS mid-year estimates since revised, which the ONS file holds, so they are not
+# reproducible from it. cpp_rate and cin_rate use the ONS mid-(Y-1) estimate of children aged
+# 0 to 17 (the method those figures confirm).
+CIN_RATE_PUBLISHED = {2020: 330.1, 2021: 329.6, 2022: 343.7}
+# New placements: DfE publishes the inside-LA and outside-LA parts as whole percentages, so
+# the sum of the two published parts is the published figure, within a point.
+SUMMED_PARTS = {"new_placements_over_20_miles": 21.0, "new_placements_outside_la": 36.0}
 # LA figures DfE computes from the same unrounded counts it publishes: exact agreement expected.
 LA_MIN_MATCH = 0.99
 
@@ -72,15 +85,39 @@ def test_england_2025_is_reproduced_at_published_precision():
     frame = official_national().frame
     england = frame[(frame["unit"] == "E92000001") & (frame["period"] == 2025)]
     england = england.set_index("outcome")
-    decimals = {"entering_care_rate": 0}
+    catalogue = load_catalogue()
     for outcome, published in ENGLAND_2025.items():
         value = england.loc[outcome, "value"]
-        assert round_half_up(np.array([value]), decimals.get(outcome, 1))[0] == published, (
+        decimals = catalogue[outcome].decimals
+        assert round_half_up(np.array([value]), decimals)[0] == published, (
             outcome,
             value,
         )
         if outcome != "s47_rate":
             assert england.loc[outcome, "published"] == published
+
+
+@needs_public_data
+def test_new_indicators_england_at_published_precision():
+    frame = official_national().frame.set_index(["outcome", "period"])
+    for year, published in CIN_RATE_PUBLISHED.items():
+        value = frame.loc[("cin_rate", year), "value"]
+        assert round_half_up(np.array([value]), 1)[0] == published, (year, value)
+    # England 2025 from the same denominators: 49,420 plans and 402,400 children in need at
+    # 31 March 2025 per 12,183,016 children aged 0 to 17 in mid-2024.
+    assert frame.loc[("cpp_rate", 2025), "denominator"] == 12_183_016
+    assert round_half_up(np.array([frame.loc[("cpp_rate", 2025), "value"]]), 1)[0] == 40.6
+    assert round_half_up(np.array([frame.loc[("cin_rate", 2025), "value"]]), 1)[0] == 330.3
+    for outcome, published in SUMMED_PARTS.items():
+        row = frame.loc[(outcome, 2025)]
+        assert row["published"] == published
+        assert round_half_up(np.array([row["value"]]), 0)[0] == published
+    # 3+ social workers is published for 2024 only: 22,140 of 83,300 children, 27%
+    sw = frame.loc[("cla_3plus_social_workers", 2024)]
+    assert (sw["numerator"], sw["denominator"], sw["published"]) == (22140, 83300, 27)
+    assert round_half_up(np.array([sw["value"]]), 0)[0] == 27
+    years = frame.xs("cla_3plus_social_workers", level="outcome").index
+    assert list(years) == [2024]
 
 
 @needs_public_data
@@ -95,10 +132,22 @@ def test_la_recomputation_matches_published_figures():
         "placement_stability_3plus",
         "care_leavers_unsuitable_17_18",
         "care_leavers_unsuitable_19_21",
+        "repeat_cpp",
+        "care_leavers_eet_17_18",
+        "care_leavers_eet_19_21",
+        "cla_3plus_social_workers",
+        *SUMMED_PARTS,
         *WORKFORCE,
     }, report
-    assert (rates["rows"] > 250).all(), report
-    exact = rates.drop(index=list(WORKFORCE))
+    # one year of 3+ social workers (2024): about 150 LAs; every other series is longer
+    assert (rates.drop(index="cla_3plus_social_workers")["rows"] > 250).all(), report
+    assert rates.loc["cla_3plus_social_workers", "rows"] > 140, report
+    # a sum of two whole percentages is the exact figure only when the rounding errors
+    # cancel: every one must lie within the parts' rounding, most agree exactly
+    summed = rates.loc[list(SUMMED_PARTS)]
+    assert (summed["within_input_rounding_rate"] == 1.0).all(), report
+    assert (summed["match_rate"] > 0.7).all(), report
+    exact = rates.drop(index=[*WORKFORCE, *SUMMED_PARTS])
     assert (exact["match_rate"] > LA_MIN_MATCH).all(), report
     # CSWW publishes FTEs to 0.1 but computes rates from unrounded FTEs: exact agreement is
     # not reachable from the file, so every published rate must lie within the input rounding.
@@ -179,21 +228,18 @@ def test_small_folder_with_financial_years_symbols_and_zero_denominator(tmp_path
 
 
 @needs_public_data
-def test_s47_uses_the_cla_population_and_ledgers_years_without_one():
-    data = load_official(PUBLIC_DATA, ["s47_rate"])
-    assert set(data.frame["period"]) == set(range(2021, 2026))
-    assert [name for name, _ in data.files] == [
-        "c4_children_in_need_section_47s_and_icpcs_2013_to_2025.csv",
-        "cla_number_and_rate_per_10k_children.csv",
-    ]
-    (entry,) = [e for e in data.ledger if e.reason.startswith("s47_rate")]
-    raw = pd.read_csv(
-        public("c4_children_in_need_section_47s_and_icpcs_2013_to_2025.csv"),
-        dtype=str,
-        keep_default_na=False,
+def test_s47_divides_by_the_ons_estimate_the_cla_file_also_uses():
+    data = load_official(PUBLIC_DATA, ["s47_rate", "cla_rate"])
+    s47 = data.frame[data.frame["outcome"] == "s47_rate"].set_index(["unit", "period"])
+    cla = data.frame[data.frame["outcome"] == "cla_rate"].set_index(["unit", "period"])
+    assert set(s47.index.get_level_values("period")) == set(range(2013, 2026))
+    assert not [e for e in data.ledger if e.reason.startswith("s47_rate")]
+    # 2021-2025: ONS's mid-(Y-1) estimates are the CLA file's populations, LA by LA
+    both = s47.index.intersection(cla.index)
+    assert len(both) > 700
+    pd.testing.assert_series_equal(
+        s47.loc[both, "denominator"], cla.loc[both, "denominator"], check_names=False
     )
-    early = (raw["geographic_level"] == "Local authority") & (raw["time_period"] < "2021")
-    assert entry.count == int(early.sum())
 
 
 @needs_public_data

@@ -34,21 +34,30 @@ _REQUIRED_KEYS = {
     "published",
     "source",
 }
-_INDICATOR_KEYS = _REQUIRED_KEYS | {"notes", "available_in_bundled_data", "plausible", "share"}
+_INDICATOR_KEYS = _REQUIRED_KEYS | {"notes", "plausible", "share"}
 _MEASURE_KEYS = {"family", "column", "columns", "filters", "rounded_to"}
 
 
 @dataclass(frozen=True)
 class Measure:
-    """The sum of `columns` on the rows of `family` where every filter column equals its value.
+    """The sum of `columns` on the rows of `family` where every filter column equals its value
+    (or one of its values: a tuple sums those rows, e.g. inside and outside the LA).
 
-    rounded_to: rounding unit of the published column (e.g. 0.1 FTE), or None when exact.
+    rounded_to: rounding unit of each published input (e.g. 0.1 FTE), or None when exact.
     """
 
     family: str
     columns: tuple[str, ...]
-    filters: tuple[tuple[str, str], ...] = ()
+    filters: tuple[tuple[str, str | tuple[str, ...]], ...] = ()
     rounded_to: float | None = None
+
+    @property
+    def parts(self) -> int:
+        """How many published figures are added up: columns x rows selected per area-year."""
+        rows = 1
+        for _, wanted in self.filters:
+            rows *= 1 if isinstance(wanted, str) else len(wanted)
+        return len(self.columns) * rows
 
 
 @dataclass(frozen=True)
@@ -67,7 +76,6 @@ class Indicator:
     published: Measure | None
     source: str
     notes: str = ""
-    available_in_bundled_data: bool = True
     plausible: tuple[float, float] | None = None
     share: bool = False
 
@@ -169,7 +177,6 @@ def _indicator(key: str, spec: Any, file: str) -> Indicator:
         else _measure(published, family, file, f"{key}.published"),
         source=str(spec["source"]),
         notes=str(spec.get("notes", "")),
-        available_in_bundled_data=bool(spec.get("available_in_bundled_data", True)),
         plausible=_bounds(spec.get("plausible"), file, f"{key}.plausible"),
         share=bool(spec.get("share", False)),
     )
@@ -217,6 +224,13 @@ def _measure(spec: Any, default_family: str, file: str, where: str) -> Measure:
     return Measure(
         family=family,
         columns=tuple(str(c) for c in columns),
-        filters=tuple((str(k), str(v)) for k, v in filters.items()),
+        filters=tuple((str(k), _filter_value(v)) for k, v in filters.items()),
         rounded_to=None if rounded_to is None else float(rounded_to),
     )
+
+
+def _filter_value(value: Any) -> str | tuple[str, ...]:
+    """One filter value, or several (a list in the YAML) whose rows are added together."""
+    if isinstance(value, list | tuple):
+        return tuple(str(v) for v in value) if len(value) > 1 else str(value[0])
+    return str(value)

@@ -38,6 +38,7 @@ DERIVED_STATUSES: Mapping[str, str] = {
     "no_denominator": "no denominator row for this unit and year",
     "zero_denominator": "denominator is zero",
     "partial_aggregate": "summed LA rows do not cover the whole former LA",
+    "incomplete_sum": "one of the rows the indicator adds up is missing for this area and year",
 }
 
 REQUIRED_COLUMNS = ("time_period", "geographic_level")

@@ -34,6 +34,8 @@ class Family:
     file_pattern: regex searched in the lower-cased file name (year ranges may vary).
     columns: canonical column -> accepted aliases (compared after `normalise_column`).
     signature: canonical columns that identify the family when the file name does not.
+    period_offset: added to the file's year to give the reporting year it serves (ONS
+    mid-year estimates for mid-2024 are the denominators of the year to 31 March 2025).
     """
 
     name: str
@@ -42,6 +44,7 @@ class Family:
     file_pattern: str
     columns: Mapping[str, tuple[str, ...]]
     signature: tuple[str, ...]
+    period_offset: int = 0
 
     def matches_name(self, file_name: str) -> bool:
         """True when the file name fits this family's pattern."""
@@ -56,6 +59,7 @@ def normalise_column(name: str) -> str:
 CIN = "Children in need (Explore Education Statistics)"
 CLA = "Children looked after in England including adoptions (Explore Education Statistics)"
 CSWW = "Children's social work workforce (Explore Education Statistics)"
+ONS = "ONS mid-year population estimates, in the EES layout (Explore Education Statistics)"
 
 FAMILIES: Mapping[str, Family] = {
     f.name: f
@@ -99,6 +103,38 @@ FAMILIES: Mapping[str, Family] = {
             file_pattern=r"cpps?_at_?31_?march",
             columns={"cpp_at31": ("cpp_at31", "cpp_at_31", "cpp_at31_count", "cpp_count")},
             signature=("cpp_at31",),
+        ),
+        Family(
+            name="cin_cpp_subsequent",
+            publication=CIN,
+            example_file="d3_cpps_subsequent_plan_2013_to_2025.csv",
+            file_pattern=r"cpps?_subsequent",
+            columns={
+                "cpp_start": ("cpp_start", "cpp_starts"),
+                "cpp_subsequent": ("cpp_subsequent", "cpp_subsequent_count"),
+                "cpp_subsequent_percent": ("cpp_subsequent_percent", "cpp_subsequent_rate"),
+            },
+            signature=("cpp_start", "cpp_subsequent"),
+        ),
+        Family(
+            name="cin_children",
+            publication=CIN,
+            example_file="b1_children_in_need_2013_to_2025.csv",
+            file_pattern=r"(^|_)children_in_need_\d{4}_to_\d{4}",
+            columns={"cin_at31": ("at31_episodes", "cin_at31", "at31_children")},
+            signature=("cin_at31",),
+        ),
+        Family(
+            name="child_population",
+            publication=ONS,
+            example_file="ons_mid-year_population_estimates_2012_to_2024.csv",
+            file_pattern=r"mid[_-]?year_population",
+            columns={
+                "age_group": ("age_group",),
+                "population_estimate": ("population_estimate", "population"),
+            },
+            signature=("age_group", "population_estimate"),
+            period_offset=1,
         ),
         Family(
             name="cla_rates",
@@ -155,6 +191,45 @@ FAMILIES: Mapping[str, Family] = {
                 "care_leaver_percent": ("care_leaver_percent", "percent"),
             },
             signature=("care_leaver_age", "care_leaver_count"),
+        ),
+        Family(
+            name="care_leavers_activity",
+            publication=CLA,
+            example_file="la_care_leavers_activity.csv",
+            file_pattern=r"care_leavers_activity",
+            columns={
+                "care_leaver_age": ("care_leaver_age", "age"),
+                "breakdown": ("breakdown", "activity"),
+                "care_leaver_count": ("care_leaver_count", "number"),
+                "care_leaver_percent": ("care_leaver_percent", "percent"),
+            },
+            signature=("care_leaver_age", "care_leaver_count", "breakdown"),
+        ),
+        Family(
+            name="cla_new_placements",
+            publication=CLA,
+            example_file="la_cla_during_year_new_placements.csv",
+            file_pattern=r"new_placements",
+            columns={
+                "characteristic": ("characteristic",),
+                "breakdown": ("breakdown",),
+                "children_count": ("children_count", "number"),
+                "children_percent": ("children_percent", "percent"),
+            },
+            signature=("characteristic", "breakdown", "children_count"),
+        ),
+        Family(
+            name="cla_social_workers",
+            publication=CLA,
+            example_file="la_cla_swcount.csv",
+            file_pattern=r"swcount",
+            columns={
+                "cla_group": ("cla_group",),
+                "sw_stability": ("sw_stability",),
+                "children_count": ("number", "children_count"),
+                "children_percent": ("percentage", "children_percent", "percent"),
+            },
+            signature=("sw_stability",),
         ),
     )
 }

@@ -144,7 +144,7 @@ def check_recomputation(frame: pd.DataFrame) -> pd.DataFrame:
     for outcome, group in rows.groupby("outcome", sort=True):
         ind = catalogue[outcome]
         n, d = group["numerator"].to_numpy(), group["denominator"].to_numpy()
-        hn, hd = _half_width(ind.numerator), _half_width(ind.denominator)
+        hn, hd, hp = (_half_width(m) for m in (ind.numerator, ind.denominator, ind.published))
         lo = (n - hn) / (d + hd) * ind.multiplier
         hi = (n + hn) / (d - hd) * ind.multiplier
         published = group["published"].to_numpy()
@@ -160,8 +160,10 @@ def check_recomputation(frame: pd.DataFrame) -> pd.DataFrame:
                     "published": published,
                     "recomputed": recomputed,
                     "match": np.abs(recomputed - published) <= tol,
-                    "within_input_rounding": (round_half_up(lo, ind.decimals) - tol <= published)
-                    & (published <= round_half_up(hi, ind.decimals) + tol),
+                    "within_input_rounding": (
+                        round_half_up(lo, ind.decimals) - tol - hp <= published
+                    )
+                    & (published <= round_half_up(hi, ind.decimals) + tol + hp),
                 }
             )
         )
@@ -201,9 +203,11 @@ def round_half_up(x: np.ndarray, decimals: int) -> np.ndarray:
     return np.sign(x) * np.trunc(np.abs(x) * factor + 0.5 + _EPS) / factor
 
 
-def _half_width(measure: Measure) -> float:
-    """Largest rounding error of a (sum of) published input column(s)."""
-    return 0.0 if measure.rounded_to is None else measure.rounded_to / 2 * len(measure.columns)
+def _half_width(measure: Measure | None) -> float:
+    """Largest rounding error of a (sum of) published figure(s)."""
+    if measure is None or measure.rounded_to is None:
+        return 0.0
+    return measure.rounded_to / 2 * measure.parts
 
 
 def _header(path: Path) -> list[str]:
@@ -358,31 +362,49 @@ def _measure(measure: Measure, table: EESTable, level: str) -> pd.DataFrame:
     """Value and status of a measure per (period, unit) at `level`; DataError if ambiguous."""
     frame, name = table.frame, table.path.name
     rows = frame.loc[frame["geographic_level"].str.strip() == level]
+    summed: list[str] = []  # filter columns whose several values' rows are added up
     for column, wanted in measure.filters:
-        kept = rows.loc[rows[column].str.strip() == wanted]
-        if kept.empty and not rows.empty:
+        values = (wanted,) if isinstance(wanted, str) else wanted
+        present = rows[column].str.strip()
+        absent = [v for v in values if not (present == v).any()]
+        if absent and not rows.empty:
             seen = ", ".join(sorted(set(rows[column]))[:8])
             raise DataError(
-                f"no rows with {column} = {wanted!r} (values present: {seen})",
+                f"no rows with {column} = {absent[0]!r} (values present: {seen})",
                 file=name,
                 where=column,
                 fix="DfE may have renamed the filter value; update the filter "
                 "in pathfinder_eval/data/indicators.yaml",
             )
-        rows = kept
+        rows = rows.loc[present.isin(values)]
+        if len(values) > 1:
+            summed.append(column)
     value = np.zeros(len(rows))
     status = np.full(len(rows), "", dtype=object)
     for column in measure.columns:
         v, s = ees_value(rows[column], file=name)
         status = np.where(status == "", s, status)
         value = value + v
-    index = pd.MultiIndex.from_arrays(
-        [_periods(rows, name), rows[LEVELS[level]].str.strip().to_numpy()],
-        names=["period", "unit"],
-    )
+    periods = _periods(rows, name) + FAMILIES[measure.family].period_offset
+    units = rows[LEVELS[level]].str.strip().to_numpy()
+    keys = [periods, units, *(rows[c].str.strip().to_numpy() for c in summed)]
+    index = pd.MultiIndex.from_arrays(keys, names=["period", "unit", *summed])
     out = pd.DataFrame({"value": value, "status": status, "row": rows.index + 1}, index=index)
     if out.index.has_duplicates:
         raise _repeated_rows(rows, out.index, measure, level, name)
+    return _sum_parts(out, measure.parts // len(measure.columns)) if summed else out
+
+
+def _sum_parts(parts: pd.DataFrame, expected: int) -> pd.DataFrame:
+    """Add the rows of a multi-valued filter per (period, unit). The first DfE symbol among
+    them marks the sum; an area-year lacking one of the rows is `incomplete_sum`."""
+    grouped = parts.groupby(level=["period", "unit"], sort=False)
+    marked = parts["status"].where(parts["status"] != "")
+    status = marked.groupby(level=["period", "unit"], sort=False).first().fillna("")
+    out = pd.DataFrame(
+        {"value": grouped["value"].sum(), "status": status, "row": grouped["row"].first()}
+    )
+    out.loc[grouped.size() < expected, "status"] = "incomplete_sum"
     return out
 
 
