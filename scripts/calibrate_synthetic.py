@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from pathfinder_eval.data.catalogue import load_catalogue
 from pathfinder_eval.data.official import load_official, load_official_aggregates
-from pathfinder_eval.data.synthetic import calibration
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "src/pathfinder_eval/data/synthetic_calibration.yaml"
@@ -71,18 +71,23 @@ def _nickell(rho_hat: float, t: float) -> float:
     return float(np.clip((rho_hat + b) / (1.0 - b), -0.9, 0.95))
 
 
+MIN_YEARS = 3  # a trend and a lag-1 correlation need at least three years
+
+
 def main(data_dir: Path) -> None:
-    ids = sorted(calibration()["indicators"])
-    la = load_official(
-        data_dir, ids
-    ).frame  # ids include cla_rate: its denominator is the child population
+    ids = sorted(load_catalogue())  # includes cla_rate: its denominator is the child population
+    la = load_official(data_dir, ids).frame
     england = load_official_aggregates(data_dir, ids, level="National").frame
     pop = la[(la["outcome"] == "cla_rate") & (la["period"] == la["period"].max())]
     population = pop.set_index("unit")["denominator"]
-    table = {
-        i: summarise(la[la["outcome"] == i], england[england["outcome"] == i], population)
-        for i in ids
-    }
+    table = {}
+    for i in ids:
+        rows = la[la["outcome"] == i]
+        years = rows.loc[rows["status"] == "", "period"].nunique()
+        if years < MIN_YEARS:
+            print(f"not simulated: {i} (published for {years} year(s), needs {MIN_YEARS})")
+            continue
+        table[i] = summarise(rows, england[england["outcome"] == i], population)
     body = {"first_year": 2017, "last_year": 2025, "indicators": table}
     text = yaml.safe_dump(body, sort_keys=False, default_flow_style=None, width=120)
     OUT.write_text(HEADER + text, encoding="utf-8")

@@ -15,6 +15,14 @@ from pathfinder_eval.results import COLUMNS
 DESIGNS = Path(__file__).resolve().parents[1] / "designs"
 
 ALL_DESIGNS = ["family_help", "family_network", "rcc"]
+FAMILY_HELP_OUTCOMES = (
+    "repeat_referrals",
+    "entering_care_rate",
+    "s47_rate",
+    "icpc_rate",
+    "cpp_rate",
+    "repeat_cpp",
+)
 
 
 def run_design(tmp_path, name: str, *extra: str, design_dir=DESIGNS) -> tuple[str, dict]:
@@ -80,18 +88,12 @@ def test_family_help_default_run(family_help):
     assert "SIMULATED" in html
     assert "entering_care_rate -10%" in html
     twfe = {a["outcome"]: a for a in doc["analyses"] if a["id"] == "twfe"}
-    assert set(twfe) == {
-        "repeat_referrals",
-        "entering_care_rate",
-        "s47_rate",
-        "icpc_rate",
-        "cpp_rate",
-    }
-    assert twfe["cpp_rate"]["status"] == "no_data"
-    ok = twfe["entering_care_rate"]
-    assert ok["status"] == "ok" and ok["n_treated"] == 10
+    assert set(twfe) == set(FAMILY_HELP_OUTCOMES)
+    for outcome in ("entering_care_rate", "cpp_rate", "repeat_cpp"):
+        ok = twfe[outcome]
+        assert ok["status"] == "ok" and ok["n_treated"] == 10, outcome
     cs = {a["outcome"]: a for a in doc["analyses"] if a["id"] == "callaway_santanna"}
-    assert cs["cpp_rate"]["status"] == "no_data"
+    assert cs["cpp_rate"]["status"] == cs["repeat_cpp"]["status"] == "ok"
     # the injected 10% fall in entering care shows in the heterogeneity-robust estimate too
     care = cs["entering_care_rate"]
     assert care["status"] == "ok" and care["estimates"][0]["term"] == "ATT (simple)"
@@ -117,7 +119,7 @@ def test_other_designs_run(tmp_path, name):
     if name == "rcc":
         assert {a["status"] for a in doc["analyses"]} == {"ok"}
         sc = [a for a in doc["analyses"] if a["id"] == "synthetic_control"]
-        assert len(sc) == 4 and all(len(a["diagnostics"]["units"]) == 2 for a in sc)
+        assert len(sc) == 6 and all(len(a["diagnostics"]["units"]) == 2 for a in sc)
         assert all("Only 1 post-period" in " ".join(a["warnings"]) for a in sc)
         assert "only 1 period of data after the start (2025)" in html
         check_gap_tables(html, doc)
@@ -129,7 +131,7 @@ def check_gap_tables(html: str, doc: dict) -> None:
 
     tables = re.findall(r"<caption>Gap in (.*?): treated.*?</caption>(.*?)</table>", html, re.S)
     synthetic = [a for a in doc["analyses"] if a["estimator"].startswith("synthetic")]
-    assert len(tables) == len(synthetic) == 9
+    assert len(tables) == len(synthetic) == 13
     for a, (_, body) in zip(synthetic, tables, strict=True):
         d = a["diagnostics"]
         if a["estimator"] == "synthetic_control":
@@ -143,7 +145,7 @@ def check_gap_tables(html: str, doc: dict) -> None:
             shown = re.findall(r'<td class="num">(.*?)</td>', cells)
             assert shown == [fmt(s[period]) for s in series]
         assert list(rows) == list(series[0])
-    assert html.count("Donor (unit) weights, cohort 2025") == 4  # one per SDID outcome
+    assert html.count("Donor (unit) weights, cohort 2025") == 6  # one per SDID outcome
 
 
 def test_trial_example_runs(tmp_path):
@@ -264,9 +266,8 @@ def test_placebo_in_time_is_the_estimator_on_the_truncated_panel(family_help):
 
     html, doc = family_help
     placebo = {(p["id"], p["outcome"]): p for p in doc["robustness"]["placebo_in_time"]}
-    outcomes = ["repeat_referrals", "entering_care_rate", "s47_rate", "icpc_rate"]
     ids = ["twfe", "callaway_santanna", "callaway_santanna_nyt"]
-    assert set(placebo) == {(i, o) for i in ids for o in outcomes}
+    assert set(placebo) == {(i, o) for i in ids for o in FAMILY_HELP_OUTCOMES}
     # by hand: data before the first real start (2024), every start two years earlier
     panel = prepare(load_design(DESIGNS / "family_help.yaml"))
     cells = panel.cells[panel.cells["period"] < 2024].copy()
@@ -292,9 +293,9 @@ def test_placebo_in_time_is_the_estimator_on_the_truncated_panel(family_help):
             cell = f"{fmt(row['estimate'])} ({fmt(row['ci_lower'])} to {fmt(row['ci_upper'])})"
             assert cell in html
     table = html[html.index('<h2 id="robustness">') : html.index('<h3 id="placebo">')]
-    assert table.count("<em>placebo: starts moved 2 periods earlier</em>") == 4
+    assert table.count("<em>placebo: starts moved 2 periods earlier</em>") == 6
     statements = html[html.index('<h3 id="placebo">') : html.index('<h2 id="limitations">')]
-    assert statements.count("<li>") == 12
+    assert statements.count("<li>") == 18
     assert "does not establish them" in statements or "excludes zero" in statements
 
 
@@ -311,13 +312,22 @@ def test_real_statistics(tmp_path, public_data, name):
     assert doc["design"]["data_kind"] == "official"
     assert any(a["status"] == "ok" for a in doc["analyses"])
     if name == "rcc":
-        # Greater Manchester's care-leaver totals include suppressed LA cells: flagged, not
-        # silently understated, so those synthetic analyses cannot run and say why.
+        # Greater Manchester's totals include suppressed LA cells: flagged, not silently
+        # understated, so the synthetic analyses of those outcomes estimate the South East
+        # alone, from DfE's regional figures (which the report states up front), and say why.
         status = {(a["id"], a["outcome"]): a for a in doc["analyses"]}
-        blocked = status[("synthetic_control", "care_leavers_unsuitable_17_18")]
-        assert blocked["status"] == "not_estimable"
-        assert "Greater Manchester" in blocked["note"]
+        assert "South East: DfE's published regional figures" in doc["design"]["notes"][0]
+        assert "DfE&#39;s published regional figures" in html
+        for outcome in ("care_leavers_unsuitable_17_18", "new_placements_over_20_miles"):
+            alone = status[("synthetic_control", outcome)]
+            assert alone["status"] == "ok" and set(alone["diagnostics"]["units"]) == {"South East"}
+            assert "Greater Manchester" in " ".join(alone["warnings"])
         assert status[("synthetic_did", "cla_rate")]["status"] == "ok"
+        assert "New placements during the year more than 20 miles from home" in html
+    if name == "family_help":
+        # section 47 and ICPC rates divide by ONS estimates back to 2013: no year lost
+        cells = {a["outcome"]: a["n_obs"] for a in doc["analyses"] if a["id"] == "twfe"}
+        assert cells["s47_rate"] > 1000 and cells["cpp_rate"] > 1000
 
 
 def test_headline_is_the_primary_analysis_and_methods_state_inference_validity(family_help):

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pathfinder_eval.data.catalogue import load_catalogue
 from pathfinder_eval.data.synthetic import calibration, synthetic_panel
 
 OUTCOMES = [
@@ -35,15 +36,7 @@ def test_covers_current_las_with_real_codes():
 
 @pytest.mark.parametrize("indicator", sorted(calibration()["indicators"]))
 def test_england_2025_rate_is_near_the_published_level(indicator):
-    scale = {
-        "repeat_referrals": "percent",
-        "placement_stability_3plus": "percent",
-        "care_leavers_unsuitable_17_18": "percent",
-        "care_leavers_unsuitable_19_21": "percent",
-        "sw_turnover": "percent",
-        "agency_rate": "percent",
-        "caseload": "ratio",
-    }.get(indicator, "per_10000")
+    scale = load_catalogue()[indicator].scale
     frame = synthetic_panel([(indicator, scale)], {}, {}, seed=11).frame
     last = frame[frame["period"] == 2025]
     ratio = last["numerator"].sum() / last["denominator"].sum()

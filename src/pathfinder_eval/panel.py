@@ -424,21 +424,31 @@ def _drop(
 
 def _comparison_units(spec: DesignSpec, candidates: set[str]) -> set[str]:
     comp = spec.comparison
-    pool = set(comp.units) & candidates if comp.pool == "list" else set(candidates)
+    if comp.pool == "statistical_neighbours" and not comp.neighbour_sets:
+        raise PanelError(
+            "the statistical neighbour pool has not been read from DfE's SN file",
+            file=spec.path,
+            where="comparison.pool",
+            fix="run the design through pathfinder_eval.prepare/run or the CLI, which read it",
+        )
+    listed = comp.pool in ("list", "statistical_neighbours")
+    pool = set(comp.units) & candidates if listed else set(candidates)
     return pool - set(comp.exclude)
 
 
 def _aggregate_groups(
     spec: DesignSpec, frame: pd.DataFrame, factors: dict[str, float]
 ) -> pd.DataFrame:
-    """Sum member LAs' numerators and denominators into group cells.
+    """Sum member LAs' numerators and denominators into group cells, unless the reader gave
+    the group's own rows (DfE's regional figures for a whole region).
 
     A group total with a suppressed or missing member is marked `incomplete` (and so excluded
     and counted later), never silently understated.
     """
     member_of = {m: g for g, grp in spec.groups.items() for m in grp.members}
     is_member = frame["unit"].isin(member_of)
-    members = frame[is_member].copy()
+    given = set(frame["unit"]) & set(spec.groups)
+    members = frame[is_member & ~frame["unit"].map(member_of).isin(given)].copy()
     members["group"] = members["unit"].map(member_of)
     rows = []
     for (group, period, outcome), part in members.groupby(["group", "period", "outcome"]):

@@ -13,6 +13,7 @@ import pandas as pd
 from pathfinder_eval import __version__
 from pathfinder_eval.data.catalogue import load_catalogue
 from pathfinder_eval.data.load import load_outcomes
+from pathfinder_eval.data.neighbours import resolve_neighbour_pool
 from pathfinder_eval.errors import DesignError, EstimationError
 from pathfinder_eval.estimators import checked_fit
 from pathfinder_eval.inference.detectable import Detectable, minimum_detectable
@@ -96,6 +97,7 @@ def prepare(
 ) -> ValidatedPanel:
     """Load the outcome data and run every design and data check: the `validate` command."""
     seed = spec.seed if seed is None else seed
+    spec = resolve_neighbour_pool(spec, data)
     return build_panel(spec, load_outcomes(spec, data, seed), describe_outcome(spec))
 
 
@@ -152,7 +154,7 @@ def evaluate(
         package_version=__version__,
         python=platform.python_version(),
         dependencies=tuple((d, _version(d)) for d in DEPENDENCIES),
-        data_files=panel.data.files,
+        data_files=panel.data.files + _neighbour_file(panel.spec),
         design_sha256=spec.sha256,
         seed=seed,
         command=command,
@@ -179,6 +181,12 @@ def detectable(panel: ValidatedPanel, result: EffectEstimates) -> Detectable | N
         source, value = "", math.nan
     df = float(row.get("df", math.nan))  # no df column: a normal reference
     return minimum_detectable(float(row["std_error"]), df, baseline, value, source)
+
+
+def _neighbour_file(spec: DesignSpec) -> tuple[tuple[str, str], ...]:
+    """The statistical neighbour file a pool was read from, for the provenance."""
+    source = spec.comparison.neighbour_source
+    return () if source is None else (source,)
 
 
 def _version(dist: str) -> str:

@@ -93,12 +93,35 @@ class Group(_Frozen):
     region: str | None = None
 
 
+Closeness = Literal["Extremely close", "Very close", "Close", "Somewhat close", "Not close"]
+
+
+class NeighbourSet(_Frozen):
+    """One treated unit's statistical neighbours: (la_code, closeness), nearest first."""
+
+    unit: str
+    neighbours: tuple[tuple[str, str], ...]
+
+
 class Comparison(_Frozen):
-    pool: Literal["never_treated", "not_yet_treated", "list"] = "never_treated"
+    """The comparison pool. `statistical_neighbours`: each treated LA's `neighbours` nearest
+    LAs in DfE's statistical neighbour model (those whose closeness is in `closeness`; all
+    when empty), their union the pool; the model is read from the data folder or from
+    `neighbour_file` (relative to the design). `neighbour_sets` and `neighbour_source`
+    (file name, sha256) are filled in when the data are loaded, never in a design file."""
+
+    pool: Literal["never_treated", "not_yet_treated", "list", "statistical_neighbours"] = (
+        "never_treated"
+    )
     units: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     exclude_reason: str = "excluded from the comparison pool by the design"
     min_units: int = Field(default=5, ge=1)
+    neighbours: int = Field(default=10, ge=1, le=10)
+    closeness: tuple[Closeness, ...] = ()
+    neighbour_file: str | None = None
+    neighbour_sets: tuple[NeighbourSet, ...] = ()
+    neighbour_source: tuple[str, str] | None = None
 
 
 class Outcome(_Frozen):
@@ -454,7 +477,7 @@ def _resolve_units(spec: DesignSpec, file: str) -> DesignSpec:
                 where=f"groups.{name}",
                 fix="list its LAs under 'members'",
             )
-        groups[name] = Group(members=tuple(members))
+        groups[name] = Group(members=tuple(members), region=group.region)
     unit_level_for_refs = UnitLevel.CLUSTER if level is UnitLevel.REGION else level
     # in a region design the treated units are groups but the comparison units are LAs
     comparison_level = UnitLevel.LOCAL_AUTHORITY if level is UnitLevel.REGION else level
@@ -511,6 +534,22 @@ def _resolve_units(spec: DesignSpec, file: str) -> DesignSpec:
             ),
         }
     )
+    if comp.neighbour_sets or comp.neighbour_source:
+        raise DesignError(
+            "comparison.neighbour_sets and neighbour_source are filled from the statistical "
+            "neighbour file, not written in a design",
+            file=file,
+            where="comparison",
+            fix="remove them; set pool: statistical_neighbours, neighbours and closeness",
+        )
+    if comp.pool == "statistical_neighbours" and comp.units:
+        raise DesignError(
+            "pool 'statistical_neighbours' builds the pool from DfE's statistical neighbour "
+            "model; comparison.units cannot be given too",
+            file=file,
+            where="comparison.units",
+            fix="remove comparison.units, or use pool: list with your own units",
+        )
     if comp.pool == "list" and not comp.units:
         raise DesignError(
             "pool 'list' needs comparison units",

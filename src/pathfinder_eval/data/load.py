@@ -17,7 +17,11 @@ import pandas as pd
 
 from pathfinder_eval.data.catalogue import SCALES, load_catalogue
 from pathfinder_eval.data.la_lookup import la_table, resolve_la
-from pathfinder_eval.data.official import find_family_file, load_official
+from pathfinder_eval.data.official import (
+    find_family_file,
+    load_official,
+    load_official_aggregates,
+)
 from pathfinder_eval.data.plausibility import Located, Plausible, screen
 from pathfinder_eval.data.records import records_outcomes
 from pathfinder_eval.data.source import DETAIL, LONG_COLUMNS, Exclusion, OutcomeData
@@ -206,14 +210,41 @@ def _official(spec: DesignSpec, folder: Path) -> OutcomeData:
     if extra:
         units = pd.concat([units, pd.DataFrame({"unit": extra, "name": extra, "region": ""})])
     exclusions = tuple(Exclusion(e.reason, e.count, tuple(e.units)) for e in official.ledger)
+    regional, notes = _whole_region_groups(spec, folder, chosen)
     return OutcomeData(
-        frame,
+        pd.concat([frame, regional], ignore_index=True) if len(regional) else frame,
         units.reset_index(drop=True),
         "official",
         tuple((name, sha) for name, sha in official.files),
         exclusions,
+        notes,
         reorganisations=tuple(str(r) for r in official.reorganisations),
     )
+
+
+def _whole_region_groups(
+    spec: DesignSpec, folder: Path, ids: list[str]
+) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """Rows for groups that are a whole region (`region: South East`): DfE's published
+    regional figures, which count every LA, including those whose own figures are
+    suppressed, so the group is not lost to one suppressed member. Groups of named LAs are
+    summed from their members in the panel."""
+    whole = {name: g.region for name, g in spec.groups.items() if g.region is not None}
+    if not whole:
+        return pd.DataFrame(columns=[*LONG_COLUMNS, DETAIL]), ()
+    table = la_table()
+    code = dict(zip(table["region_name"], table["region_code"], strict=False))
+    regional = load_official_aggregates(folder, ids, level="Regional").frame
+    parts = []
+    for name, region in whole.items():
+        rows = regional.loc[regional["unit"] == code[region], [*LONG_COLUMNS, DETAIL]]
+        parts.append(rows.assign(unit=name, source="regional rows of " + rows["source"]))
+    note = (
+        f"{', '.join(whole)}: DfE's published regional figures (regional counts are rounded "
+        "to the nearest 10), which count every LA in the region, including those whose own "
+        "figures are suppressed; other groups are sums of their member LAs."
+    )
+    return pd.concat(parts, ignore_index=True), (note,)
 
 
 def _has_family(folder: Path, indicator: str) -> bool:

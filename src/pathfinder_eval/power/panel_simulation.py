@@ -41,6 +41,7 @@ import pandas as pd
 from pathfinder_eval.data.catalogue import SCALES
 from pathfinder_eval.data.la_lookup import resolve_la
 from pathfinder_eval.data.load import load_outcomes
+from pathfinder_eval.data.neighbours import resolve_neighbour_pool
 from pathfinder_eval.data.source import Exclusion, OutcomeData
 from pathfinder_eval.errors import DataError, DesignError
 from pathfinder_eval.estimators.did.two_way import absorb_two_way
@@ -133,6 +134,7 @@ def panel_resampler(
             where="outcomes",
             fix=f"name one of: {', '.join(o.id for o in spec.outcomes)}",
         )
+    spec = resolve_neighbour_pool(spec, data)
     one = spec.model_copy(update={"outcomes": tuple(o for o in spec.outcomes if o.id == outcome)})
     sim = one if treated is None else _with_rollout(one, treated)
     real = load_outcomes(one, data, spec.seed)

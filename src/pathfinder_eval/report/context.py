@@ -11,6 +11,7 @@ import pandas as pd
 
 from pathfinder_eval.data.catalogue import load_catalogue
 from pathfinder_eval.data.ees import SYMBOLS
+from pathfinder_eval.data.la_lookup import la_table
 from pathfinder_eval.panel import OutcomeInfo, ValidatedPanel
 from pathfinder_eval.pipeline import Evaluation
 from pathfinder_eval.power.design import design_power
@@ -103,6 +104,7 @@ def build_context(ev: Evaluation) -> dict[str, Any]:
             for _, r in treated.iterrows()
         ],
         "n_comparison": int((units["role"] == "comparison").sum()),
+        "neighbour_sets": neighbour_sets(spec),
         "periods": [panel.period_label(p) for p in panel.periods],
         "outcomes": [
             {
@@ -184,6 +186,39 @@ def inference_rows(ev: Evaluation) -> list[dict[str, str]]:
             "dependence": dependence_statement(r.result.inference.dependence),
         }
     return list(rows.values())
+
+
+def neighbour_sets(spec) -> dict[str, Any] | None:
+    """Each treated unit's statistical neighbours by name and closeness, and how many share
+    the treated unit's region (a regional shock then reaches both sides), for the design
+    section; None when the pool is not statistical neighbours."""
+    comp = spec.comparison
+    if comp.pool != "statistical_neighbours":
+        return None
+    table = la_table().drop_duplicates("la_code", keep="last").set_index("la_code")
+    name, region = table["la_name"].to_dict(), table["region_name"].to_dict()
+    members = {g: grp.members for g, grp in spec.groups.items()}
+    rows = []
+    for s in comp.neighbour_sets:
+        own = {region.get(m, "") for m in members.get(s.unit, (s.unit,))}
+        rows.append(
+            {
+                "unit": name.get(s.unit, s.unit),
+                "neighbours": [
+                    f"{name.get(c, c)} ({closeness.lower()}"
+                    + ("; excluded by the design)" if c in comp.exclude else ")")
+                    for c, closeness in s.neighbours
+                ],
+                "same_region": sum(region.get(c, "") in own for c, _ in s.neighbours),
+                "n": len(s.neighbours),
+            }
+        )
+    labels = ", ".join(c.lower() for c in comp.closeness) or "any"
+    return {
+        "rows": rows,
+        "rule": f"the {comp.neighbours} nearest LAs in DfE's statistical neighbour model "
+        f"({comp.neighbour_source[0] if comp.neighbour_source else ''}), closeness: {labels}",
+    }
 
 
 def _participants(panel: ValidatedPanel, log: DisclosureLog) -> dict[str, Any]:
@@ -292,7 +327,7 @@ def _indicators(spec) -> list[dict[str, str]]:
 
 def _measure(m) -> str:
     cols = " + ".join(m.columns)
-    rows = "; ".join(f"{k} = {v}" for k, v in m.filters)
+    rows = "; ".join(f"{k} = {v if isinstance(v, str) else ' or '.join(v)}" for k, v in m.filters)
     return f"{cols} [{m.family}{': ' + rows if rows else ''}]"
 
 

@@ -192,6 +192,10 @@ def results_document(ev: Evaluation) -> dict[str, Any]:
             "partial_period_rule": spec.time.partial_period_rule.value,
             "data_kind": ev.panel.data.kind,
             "notes": list(ev.panel.data.notes),
+            "comparison_pool": spec.comparison.pool,
+            "statistical_neighbours": {
+                s.unit: [code for code, _ in s.neighbours] for s in spec.comparison.neighbour_sets
+            },
         },
         "provenance": ev.provenance.to_dict(),
         "analyses": analyses,

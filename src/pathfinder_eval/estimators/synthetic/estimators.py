@@ -50,12 +50,17 @@ class BlockData:
     dropped_donors: tuple[str, ...]
 
 
-def block_matrix(panel: ValidatedPanel, outcome: str, treated: list[str]) -> BlockData:
-    """Donors (comparison units observed in every period) then the given treated units."""
+def block_matrix(
+    panel: ValidatedPanel, outcome: str, treated: list[str], pool: set[str] | None = None
+) -> BlockData:
+    """Donors (comparison units observed in every period, from `pool` when given) then the
+    given treated units."""
     cells = panel.outcome_cells(outcome)
     wide = cells.pivot(index="unit", columns="period", values="y").sort_index()
     cohort = cells.groupby("unit")["cohort"].first()
-    donors_all = sorted(u for u in wide.index if np.isnan(cohort[u]))
+    donors_all = sorted(
+        u for u in wide.index if np.isnan(cohort[u]) and (pool is None or u in pool)
+    )
     complete = wide.notna().all(axis=1)
     donors = [u for u in donors_all if complete[u]]
     missing = [u for u in treated if u not in wide.index or not complete.get(u, False)]
@@ -88,6 +93,15 @@ def block_matrix(panel: ValidatedPanel, outcome: str, treated: list[str]) -> Blo
         t0,
         tuple(u for u in donors_all if u not in donors),
     )
+
+
+def neighbour_donors(panel: ValidatedPanel, unit: str) -> set[str] | None:
+    """A treated unit's own statistical neighbours, when the design's pool is built from
+    them; None (every comparison unit) otherwise."""
+    for s in panel.spec.comparison.neighbour_sets:
+        if s.unit == unit:
+            return {code for code, _ in s.neighbours}
+    return None
 
 
 def _cohorts(panel: ValidatedPanel, outcome: str) -> tuple[dict[float, list[str]], list[str]]:
@@ -357,7 +371,8 @@ class SyntheticControl(SyntheticControlOptions):
     `predictors` (other outcomes of the design, entered as their pre-period means beside the
     outcome's own pre-period values) V is chosen from the data to minimise the pre-period
     outcome MSPE (Abadie, Diamond & Hainmueller 2010, §2.3); donors lacking a predictor are
-    dropped and named. Inference for one treated unit: placebo-in-space permutation of the
+    dropped and named. With a statistical-neighbour pool each unit's donors are its own
+    neighbours, not the union. Inference for one treated unit: placebo-in-space permutation of the
     post/pre RMSPE ratio (Abadie et al. 2010) and conformal inference for a constant effect
     with the confidence set by test inversion (Chernozhukov, Wüthrich & Zhu 2021, JASA).
     """
@@ -371,7 +386,7 @@ class SyntheticControl(SyntheticControlOptions):
         n_units = n_obs = n_donors = 0
         for g, units in cohorts.items():
             for unit in units:
-                b = block_matrix(panel, outcome, [unit])
+                b = block_matrix(panel, outcome, [unit], neighbour_donors(panel, unit))
                 x = None
                 if self.predictors:
                     b, x = with_predictors(panel, b, self.predictors)
