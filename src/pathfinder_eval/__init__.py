@@ -32,6 +32,7 @@ _API = (
     "fit_frame",
     "fit_records",
     "evaluate",
+    "indicators",
     "did_2x2",
     "honest_did",
     "mdes",

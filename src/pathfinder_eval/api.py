@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pathfinder_eval.data.indicator_values import indicator_table
 from pathfinder_eval.data.load import load_outcomes
 from pathfinder_eval.errors import DataError, DesignError
 from pathfinder_eval.estimators import checked_fit
@@ -253,6 +254,36 @@ def report(
     the `run` command does; `templates` overrides packaged templates. Returns the paths."""
     folder = Path(templates) if templates is not None else None
     return write_atomically(Path(out), report_files(evaluation, folder))
+
+
+def indicators(
+    data: str | Path,
+    *,
+    las: tuple[str, ...] | list[str] = (),
+    year: int | None = None,
+    ids: tuple[str, ...] | list[str] = (),
+) -> pd.DataFrame:
+    """National Framework indicators computed from a folder of DfE files, beside DfE's
+    published figures: the `indicators --data` command as a DataFrame.
+
+    Parameters
+    ----------
+    data : str or Path
+        A folder of DfE EES CSVs (e.g. ../shared/data/public).
+    las : sequence of str, optional
+        LAs to add to England and the regions (names, DfE or GSS codes).
+    year : int, optional
+        Reporting year (default: each indicator's latest).
+    ids : sequence of str, optional
+        Indicator ids (default: every one the folder's files allow).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per area and indicator: area_type, area_code, area, indicator, year, value
+        (rounded half up as DfE publishes), published, agrees, numerator, denominator, status.
+    """
+    return indicator_table(Path(data), list(las), year, list(ids), where="las")
 
 
 def did_2x2(

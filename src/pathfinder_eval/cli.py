@@ -124,7 +124,30 @@ def _parser() -> argparse.ArgumentParser:
         help="folder with the stepped_wedge/ reference data (default ../shared/data/reference)",
     )
 
-    sub.add_parser("indicators", help="list the indicator catalogue")
+    ind = sub.add_parser(
+        "indicators",
+        help="list the indicator catalogue, or with --data compute the indicators from DfE files",
+    )
+    ind.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="folder of DfE EES CSVs: compute England, regional and --la values from it",
+    )
+    ind.add_argument(
+        "--la", action="append", default=[], metavar="NAME", help="an LA (name or code); repeat"
+    )
+    ind.add_argument(
+        "--year", type=int, default=None, help="reporting year (default: each one's latest)"
+    )
+    ind.add_argument(
+        "--indicator",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="an indicator id; repeat (default: every one the folder's files allow)",
+    )
+    ind.add_argument("--format", choices=("table", "csv"), default="table", help="output format")
     sub.add_parser("las", help="list local authorities: DfE code, GSS code, name, region")
     return p
 
@@ -196,7 +219,7 @@ def _os_error(exc: OSError) -> PathfinderError:
 
 def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
     if args.command == "indicators":
-        return _indicators()
+        return _indicators() if args.data is None else _indicator_values(args)
     if args.command == "las":
         return _las()
     if args.command == "replicate":
@@ -237,6 +260,35 @@ def _indicators() -> int:
     return 0
 
 
+def _indicator_values(args: argparse.Namespace) -> int:
+    """Indicators computed from the files in --data, beside DfE's published figures."""
+    from pathfinder_eval.data.indicator_values import computable, indicator_table
+
+    table = indicator_table(args.data, args.la, args.year, args.indicator)
+    missing = computable(args.data)[1]
+    if args.format == "csv":
+        print(table.to_csv(index=False), end="")
+        return 0
+    shown = table.drop(columns=["numerator", "denominator", "area_code"])
+    shown["value"] = [_plain(v) for v in shown["value"]]
+    shown["published"] = [_plain(v) for v in shown["published"]]
+    print(shown.to_string(index=False))
+    print(
+        "\nvalue: recomputed from the files' counts and rounded half up to DfE's published "
+        "decimals; published: DfE's figure from the same file (blank where the file has none)."
+    )
+    if not args.indicator and missing:
+        print("not computed (file absent): " + ", ".join(f"{k} ({f})" for k, f in missing.items()))
+    return 0
+
+
+def _plain(v: float) -> str:
+    """A number as DfE prints it: no trailing .0 on whole numbers, blank when missing."""
+    if v != v:  # NaN
+        return ""
+    return f"{v:g}" if abs(v) < 1e15 else str(v)
+
+
 def _power(spec, args: argparse.Namespace) -> int:
     from pathfinder_eval.output import write_atomically
     from pathfinder_eval.power.design import design_power
@@ -274,6 +326,9 @@ def _simulated_power(spec, args: argparse.Namespace) -> int:
             where="--simulate",
             fix="use at least 10 (1,000 for a report)",
         )
+    from pathfinder_eval.data.neighbours import resolve_neighbour_pool
+
+    spec = resolve_neighbour_pool(spec, args.data)
     outcome = args.outcome or spec.outcomes[0].id
     effect = args.effect if args.effect is not None else default_effect(spec, outcome)
     seed = spec.seed if args.seed is None else args.seed
