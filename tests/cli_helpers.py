@@ -7,6 +7,15 @@ from pathlib import Path
 
 from pathfinder_eval.cli import main
 
+ROOT = Path(__file__).resolve().parents[1]
+# The shipped designs every page test renders: the three pilots and the trial example.
+SHIPPED_DESIGNS = {
+    "family_help": ROOT / "designs/family_help.yaml",
+    "family_network": ROOT / "designs/family_network.yaml",
+    "rcc": ROOT / "designs/rcc.yaml",
+    "stepped_wedge_trial": ROOT / "designs/examples/stepped_wedge_trial.yaml",
+}
+
 TIDY_DESIGN = """\
 name: tidy_pilot
 title: Tidy pilot

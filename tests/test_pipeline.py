@@ -45,10 +45,12 @@ def check_schema(doc: dict) -> None:
         "schema_version",
         "design",
         "provenance",
+        "analysis_plan",
         "analyses",
         "exclusions",
         "robustness",
     }
+    assert doc["analysis_plan"] is None  # no --plan given
     prov = doc["provenance"]
     assert set(prov) == {
         "package_version",

@@ -9,16 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from cli_helpers import SHIPPED_DESIGNS
 from pathfinder_eval.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-DESIGNS = {
-    "family_help": ROOT / "designs/family_help.yaml",
-    "family_network": ROOT / "designs/family_network.yaml",
-    "rcc": ROOT / "designs/rcc.yaml",
-    "stepped_wedge_trial": ROOT / "designs/examples/stepped_wedge_trial.yaml",
-}
+DESIGNS = SHIPPED_DESIGNS
 FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -47,14 +43,37 @@ def browser():
 
 @pytest.mark.parametrize("name", sorted(DESIGNS))
 def test_report_renders_and_passes_axe(name, browser, tmp_path):
+    assert main(["run", str(DESIGNS[name]), "--out", str(tmp_path)]) == 0
+    check_page(browser, tmp_path / f"{name}.html")
+
+
+@pytest.mark.parametrize("name", sorted(DESIGNS))
+def test_analysis_plan_renders_and_passes_axe(name, browser, tmp_path):
+    assert main(["plan", str(DESIGNS[name]), "--out", str(tmp_path)]) == 0
+    check_page(browser, tmp_path / f"{name}_plan.html")
+
+
+def test_report_with_deviations_passes_axe(browser, tmp_path):
+    """A report run against a registered plan it departs from: the deviations section."""
+    design = DESIGNS["family_network"]
+    assert main(["plan", str(design), "--out", str(tmp_path)]) == 0
+    edited = tmp_path / "family_network.yaml"
+    edited.write_text(design.read_text().replace("min_units: 20", "min_units: 21"))
+    plan = str(tmp_path / "family_network_plan.json")
+    assert main(["run", str(edited), "--out", str(tmp_path), "--plan", plan]) == 0
+    check_page(browser, tmp_path / "family_network.html")
+
+
+def check_page(browser, html: Path) -> None:
+    """Rendered to a non-blank PNG, self-contained, no serious or critical axe violation, the
+    landmark rules kept and one h1."""
     from axe_playwright_python.sync_playwright import Axe
 
-    assert main(["run", str(DESIGNS[name]), "--out", str(tmp_path)]) == 0
     page = browser.new_page(viewport={"width": 1200, "height": 900})
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
-    page.goto((tmp_path / f"{name}.html").as_uri())
-    shot = tmp_path / f"{name}.png"
+    page.goto(html.as_uri())
+    shot = html.with_suffix(".png")
     page.screenshot(path=str(shot))
     assert shot.stat().st_size > 10_000  # a rendered page, not a blank one
     assert [u for u in requests if not u.startswith("file:")] == []  # self-contained

@@ -8,6 +8,7 @@ import shlex
 import sys
 import tempfile
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 from pathfinder_eval import __version__
@@ -55,6 +56,35 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         help="folder of report templates overriding the packaged ones",
+    )
+
+    run.add_argument("--pdf", action="store_true", help="also write NAME.pdf (headless Chromium)")
+    run.add_argument(
+        "--plan",
+        type=Path,
+        default=None,
+        help="registered analysis plan (NAME_plan.json): list every deviation in the report",
+    )
+
+    plan = sub.add_parser(
+        "plan",
+        help="write the statistical analysis plan (NAME_plan.html, NAME_plan.json) before "
+        "the outcome data: no value from the first start on is read",
+    )
+    plan.add_argument("design", type=Path, help="design file (designs/*.yaml)")
+    plan.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="data whose pre-start values estimate what the design can detect (default: the "
+        "design's data source)",
+    )
+    plan.add_argument("--out", type=Path, default=Path("out"), help="output folder (default out/)")
+    plan.add_argument(
+        "--templates", type=Path, default=None, help="folder of templates overriding the packaged"
+    )
+    plan.add_argument(
+        "--pdf", action="store_true", help="also write NAME_plan.pdf (headless Chromium)"
     )
 
     val = sub.add_parser("validate", help="check a design (and its data) without running it")
@@ -117,6 +147,7 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("name", nargs="?", help="registry entry")
     rep.add_argument("--list", action="store_true", help="list the entries")
     rep.add_argument("--out", type=Path, default=Path("out"), help="output folder")
+    rep.add_argument("--pdf", action="store_true", help="also write NAME.pdf (headless Chromium)")
     rep.add_argument(
         "--data",
         type=Path,
@@ -231,6 +262,16 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
     spec = load_design(args.design)
     if args.command == "power":
         return _power(spec, args)
+    if args.command == "plan":
+        from pathfinder_eval.output import write_atomically
+        from pathfinder_eval.planning import plan_evidence
+        from pathfinder_eval.report.plan_view import plan_files
+
+        files = plan_files(plan_evidence(spec, args.data), args.templates)
+        paths = write_atomically(args.out, files)
+        for path in paths:
+            print(f"wrote {path}")
+        return _pdf(paths) if args.pdf else 0
     if args.command == "validate":
         panel = prepare(spec, args.data)
         excluded = sum(e.count for e in panel.exclusions)
@@ -245,10 +286,31 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
     from pathfinder_eval.report.render import report_files
 
     command = "pathfinder-eval " + shlex.join(argv)
+    registered = None
+    if args.plan is not None:
+        from pathfinder_eval.analysis_plan import read_plan
+
+        registered = read_plan(args.plan)  # before the run: a bad plan file fails fast
     ev = evaluate(spec, args.data, args.seed, command)
+    if registered is not None:
+        from pathfinder_eval.analysis_plan import check_against
+
+        ev = replace(ev, plan=check_against(registered, spec, args.plan.name))
     paths = write_atomically(args.out, report_files(ev, args.templates))
     for path in paths:
         print(f"wrote {path}")
+    return _pdf(paths) if args.pdf else 0
+
+
+def _pdf(paths: list[Path]) -> int:
+    """PDF copies of the HTML pages just written; without Chromium, the install hint."""
+    from pathfinder_eval.report.pdf import write_pdfs
+
+    pdfs, hint = write_pdfs([p for p in paths if p.suffix == ".html"])
+    for path in pdfs:
+        print(f"wrote {path}")
+    if hint:
+        print(hint, file=sys.stderr)
     return 0
 
 
@@ -436,8 +498,11 @@ def _replicate(args: argparse.Namespace) -> int:
         )
     result = replicate(args.name, args.data)
     files = replication_outputs(result)
-    for path in write_atomically(args.out, files):
+    paths = write_atomically(args.out, files)
+    for path in paths:
         print(f"wrote {path}")
+    if args.pdf:
+        _pdf(paths)
     for row in result.rows:
         print(
             f"{'pass' if row.passed else 'MISMATCH':8} {row.label}: published "

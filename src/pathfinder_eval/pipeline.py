@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from pathfinder_eval import __version__
+from pathfinder_eval.analysis_plan import PlanCheck
 from pathfinder_eval.data.catalogue import load_catalogue
 from pathfinder_eval.data.load import load_outcomes
 from pathfinder_eval.data.neighbours import resolve_neighbour_pool
@@ -51,10 +52,14 @@ class AnalysisRun:
 
 @dataclass(frozen=True)
 class Evaluation:
+    """A run's panel, analyses, provenance and placebo re-fits; `plan`: the registered
+    analysis plan it was checked against (`run --plan`), None when there was none."""
+
     panel: ValidatedPanel
     runs: tuple[AnalysisRun, ...]
     provenance: Provenance
     placebo: tuple[PlaceboRun, ...] = ()
+    plan: PlanCheck | None = None
 
 
 def describe_outcome(spec: DesignSpec):

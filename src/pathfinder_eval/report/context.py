@@ -43,6 +43,7 @@ PILOT_LABEL = {
     "custom": "Custom design",
 }
 SECTIONS = (
+    "deviations",
     "summary",
     "design",
     "data",
@@ -61,6 +62,8 @@ def report_sections(ev: Evaluation) -> list[str]:
     pilot = ev.panel.spec.pilot.value
     estimates = any(r.analysis.estimator.value != "descriptive" for r in ev.runs)
     skip = {"consort"} if pilot != "trial" else set()
+    if ev.plan is None:
+        skip.add("deviations")
     if not estimates:
         skip.add("robustness")
     return [s for s in SECTIONS if s not in skip]
@@ -79,6 +82,7 @@ def build_context(ev: Evaluation) -> dict[str, Any]:
     analyses = [_analysis(run, infos[run.outcome], panel.period_label, names) for run in ev.runs]
     return {
         "sections": report_sections(ev),
+        "plan": ev.plan.to_dict() if ev.plan is not None else None,
         "title": spec.title,
         "name": spec.name,
         "pilot": PILOT_LABEL[spec.pilot.value],
@@ -120,7 +124,7 @@ def build_context(ev: Evaluation) -> dict[str, Any]:
         "trends": trends,
         "analyses": analyses,
         "data_files": ev.provenance.to_dict()["data_files"],
-        "indicators": _indicators(spec),
+        "indicators": indicator_definitions(spec),
         "reorganisations": list(panel.data.reorganisations),
         "symbols": [{"symbol": k, "meaning": v} for k, v in SYMBOLS.items()],
         "limitations": limitations(panel),
@@ -304,7 +308,7 @@ def limitations(panel: ValidatedPanel) -> list[str]:
     return out
 
 
-def _indicators(spec) -> list[dict[str, str]]:
+def indicator_definitions(spec) -> list[dict[str, str]]:
     """Definitions of the catalogue indicators a design uses (numerator / denominator)."""
     catalogue = load_catalogue()
     out = []

@@ -198,6 +198,7 @@ def results_document(ev: Evaluation) -> dict[str, Any]:
             },
         },
         "provenance": ev.provenance.to_dict(),
+        "analysis_plan": ev.plan.to_dict() if ev.plan is not None else None,
         "analyses": analyses,
         "exclusions": [
             {

@@ -1,0 +1,153 @@
+"""The `plan` command's evidence: the design's data up to the first start, and what each outcome's
+pre-specified analysis could detect, computed without reading any value from the start on.
+
+Outcome values on or after the first period any unit is exposed are withheld before any check
+or estimate (status `after_first_start`); what the design can detect comes from the primary
+analysis re-run on those pre-start data with every start moved earlier (the placebo-in-time
+panel), whose standard error stands in for the real analysis's; trials with a simulation model
+use the analytic GLS power instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pathfinder_eval.data.load import load_outcomes
+from pathfinder_eval.data.neighbours import resolve_neighbour_pool
+from pathfinder_eval.data.source import OutcomeData
+from pathfinder_eval.panel import ValidatedPanel, build_panel
+from pathfinder_eval.pipeline import build_estimator, describe_outcome, detectable
+from pathfinder_eval.registry import entry
+from pathfinder_eval.robustness import PLACEBO_SHIFT, placebo_in_time
+from pathfinder_eval.spec import DesignSpec, PilotKind
+from pathfinder_eval.timeaxis import PartialRule, onset, period_label
+
+WITHHELD = "after_first_start"
+
+
+@dataclass(frozen=True)
+class PlanEvidence:
+    """The pre-start panel, the first withheld period and each outcome's detectable effect."""
+
+    spec: DesignSpec
+    panel: ValidatedPanel
+    first_withheld: int
+    withheld_rows: int
+    detectable: tuple[dict[str, Any], ...]
+
+    @property
+    def pre_start_sha256(self) -> str:
+        """sha256 of the pre-start cells the plan used (unit, period, outcome, counts, value)."""
+        cells = self.panel.cells[["unit", "period", "outcome", "numerator", "denominator", "y"]]
+        text = cells.sort_values(["outcome", "unit", "period"]).to_csv(index=False)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def first_exposed_period(spec: DesignSpec) -> int:
+    """The first period in which any unit is exposed, even partly (its values are post-start)."""
+    return min(
+        onset(spec.time.axis, start, PartialRule.ANY_EXPOSURE).first_treated
+        for start in spec.start_of().values()
+    )
+
+
+def withhold_after(data: OutcomeData, first: int) -> tuple[OutcomeData, int]:
+    """The data with every value from period `first` on blanked (status `after_first_start`)
+    and individual records from then dropped, and how many rows were withheld."""
+    frame = data.frame.copy()
+    late = frame["period"].astype("int64") >= first
+    for column in ("numerator", "denominator", "value"):
+        frame.loc[late, column] = math.nan
+    frame.loc[late, "status"] = WITHHELD
+    for column in set(frame.columns) - {"unit", "period", "outcome", "status", "source"}:
+        if column not in ("numerator", "denominator", "value") and frame[column].dtype.kind == "f":
+            frame.loc[late, column] = math.nan
+    records = data.records
+    if records is not None:
+        records = records[records["period"].astype("int64") < first].reset_index(drop=True)
+    return replace(data, frame=frame, records=records), int(late.sum())
+
+
+def plan_evidence(spec: DesignSpec, data: Path | pd.DataFrame | None) -> PlanEvidence:
+    """Load the design's data, withhold everything from the first start, and estimate what
+    each outcome's pre-specified analysis could detect."""
+    spec = resolve_neighbour_pool(spec, data)
+    first = first_exposed_period(spec)
+    raw, withheld = withhold_after(load_outcomes(spec, data, spec.seed), first)
+    panel = build_panel(spec, raw, describe_outcome(spec))
+    rows = tuple(_detectable(spec, panel, info.id) for info in panel.outcomes)
+    return PlanEvidence(spec, panel, first, withheld, rows)
+
+
+def _detectable(spec: DesignSpec, panel: ValidatedPanel, outcome: str) -> dict[str, Any]:
+    """What the outcome's primary (else first placebo-capable) analysis could detect."""
+    base = {
+        "outcome": outcome,
+        "analysis": "",
+        "basis": "",
+        "note": "",
+        "mdes": math.nan,
+        "mdes_relative": math.nan,
+        "expected": _expected(spec, outcome),
+        "could_detect": None,
+        "inference": "",
+    }
+    if spec.pilot is PilotKind.TRIAL and spec.data.trial is not None:
+        from pathfinder_eval.power.design import design_power
+
+        summary = design_power(spec)
+        return {
+            **base,
+            "analysis": "analytic GLS power (Hussey & Hughes)",
+            "basis": f"{summary.clusters} clusters, ICC {summary.icc:g}, {summary.model}",
+            "mdes": summary.mdes_80,
+            "mdes_relative": math.nan,
+            "expected": _expected(spec, outcome),
+            "could_detect": None,
+            "inference": "",
+        }
+    candidates = [
+        (i, a)
+        for i, a in enumerate(spec.analyses)
+        if a in spec.analyses_for(outcome) and entry(a.estimator).placebo
+    ]
+    candidates.sort(key=lambda pair: not pair[1].primary)
+    if not candidates:
+        names = ", ".join(a.id for a in spec.analyses_for(outcome)) or "none"
+        return {
+            **base,
+            "note": f"not computed before the data: its analyses ({names}) cannot be re-run "
+            "on pre-start data with moved starts; the report gives their intervals",
+        }
+    index, analysis = candidates[0]
+    if not next(o for o in panel.outcomes if o.id == outcome).available:
+        return {**base, "analysis": analysis.id, "note": "no usable pre-start data"}
+    est = build_estimator(spec, index, spec.seed)
+    (run,) = placebo_in_time(panel, [(analysis, outcome, est)])
+    if run.result is None:
+        return {**base, "analysis": analysis.id, "note": run.note}
+    det = detectable(panel, run.result)
+    used = run.result.inference
+    label = period_label(spec.time.axis, run.window[0]), period_label(spec.time.axis, run.window[1])
+    return {
+        **base,
+        "analysis": analysis.id,
+        "basis": f"{analysis.id} on {label[0]}–{label[1]} with every start moved "
+        f"{PLACEBO_SHIFT} periods earlier",
+        "mdes": det.mdes if det else math.nan,
+        "mdes_relative": det.mdes_relative if det else math.nan,
+        "expected": _expected(spec, outcome),
+        "could_detect": det.could_detect_expected if det else None,
+        "inference": used.label,
+    }
+
+
+def _expected(spec: DesignSpec, outcome: str) -> float:
+    value = next(o.expected_effect for o in spec.outcomes if o.id == outcome)
+    return math.nan if value is None else value

@@ -1,0 +1,211 @@
+"""The statistical analysis plan: written before the data, registrable, and checked at run time."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from _data_paths import C1, PUBLIC_DATA, needs_public_data
+from cli_helpers import SHIPPED_DESIGNS
+from pathfinder_eval.analysis_plan import decisions, deviations, plan_hash
+from pathfinder_eval.cli import main
+from pathfinder_eval.data.official import load_official
+from pathfinder_eval.spec import load_design
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DESIGNS = SHIPPED_DESIGNS
+HEADINGS = (
+    "1. Administrative information",
+    "2. Background and objectives",
+    "3. Design, units and comparison pool",
+    "4. Outcomes",
+    "5. Analysis methods",
+    "6. What the design can detect",
+    "7. Missing data, suppressed cells and LA reorganisations",
+    "8. Statistical disclosure control",
+    "9. What will be reported",
+)
+
+
+def write_plan(tmp_path: Path, design: Path, *extra: str) -> tuple[str, dict]:
+    assert main(["plan", str(design), "--out", str(tmp_path), *extra]) == 0
+    name = load_design(design).name
+    html = (tmp_path / f"{name}_plan.html").read_text(encoding="utf-8")
+    return html, json.loads((tmp_path / f"{name}_plan.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("name", sorted(DESIGNS))
+def test_plan_of_each_shipped_design_is_complete(name, tmp_path):
+    html, doc = write_plan(tmp_path, DESIGNS[name])
+    spec = load_design(DESIGNS[name])
+    for heading in HEADINGS:
+        assert f">{heading}</h2>" in html, heading
+    assert doc["sha256"] == plan_hash(doc["decisions"]) == plan_hash(decisions(spec))
+    assert doc["sha256"] in html and re.fullmatch(r"[0-9a-f]{64}", doc["sha256"])
+    assert doc["data"]["post_start_values_read"] is False and doc["data"]["withheld_rows"] > 0
+    assert [d["outcome"] for d in doc["detectable"]] == [o.id for o in spec.outcomes]
+    primary = next((a for a in spec.analyses if a.primary), spec.analyses[0])
+    assert f"<strong>{primary.id}</strong>" in html
+    for analysis in spec.analyses:
+        assert analysis.id in html
+    if name == "stepped_wedge_trial":
+        assert "CONSORT extension for stepped-wedge trials" in html
+        assert doc["detectable"][0]["mdes"] == pytest.approx(0.23, abs=0.01)
+    elif name == "rcc":  # synthetic methods: stated, not computed before the data
+        assert all(d["mdes"] is None and "not computed" in d["note"] for d in doc["detectable"])
+    else:  # DiD: the primary analysis on pre-start data with the starts moved earlier
+        assert all(d["analysis"] == "callaway_santanna" for d in doc["detectable"])
+        assert all(d["mdes"] > 0 and 0 < d["mdes_relative"] < 1 for d in doc["detectable"])
+
+
+@needs_public_data
+def test_plan_reads_no_value_from_the_first_start_on(tmp_path):
+    """Corrupting every referral count from the first exposed year (2024) on changes the data
+    an evaluation reads but not the plan."""
+    design = DESIGNS["family_help"]
+    corrupted = tmp_path / "corrupted"
+    corrupted.mkdir()
+    for path in PUBLIC_DATA.glob("*.csv"):
+        if path.name != C1:
+            (corrupted / path.name).symlink_to(path)
+    raw = pd.read_csv(PUBLIC_DATA / C1, dtype=str, keep_default_na=False)
+    late = raw["time_period"].astype(int) >= 2024
+    for column in ("referral_count", "rereferral_count"):
+        numbers = pd.to_numeric(raw.loc[late, column], errors="coerce")
+        raw.loc[late, column] = np.where(
+            numbers.notna(),
+            (numbers.fillna(0) * 3 + 7).astype(int).astype(str),
+            raw.loc[late, column],
+        )
+    raw.to_csv(corrupted / C1, index=False)
+    before = load_official(PUBLIC_DATA, ["repeat_referrals"]).frame
+    after = load_official(corrupted, ["repeat_referrals"]).frame
+    b, a = before["value"].to_numpy(), after["value"].to_numpy()
+    changed = (b != a) & ~(np.isnan(b) & np.isnan(a))
+    assert changed[before["period"].to_numpy() >= 2024].mean() > 0.9  # the data did change
+    assert not changed[before["period"].to_numpy() < 2024].any()
+    real_html, real = write_plan(tmp_path / "real", design, "--data", str(PUBLIC_DATA))
+    bad_html, bad = write_plan(tmp_path / "bad", design, "--data", str(corrupted))
+    assert real == bad and real_html == bad_html
+    assert real["data"]["withheld_from"] == "2024" and real["data"]["kind"] == "official"
+
+
+def test_run_lists_exactly_the_deviations_from_the_plan(tmp_path):
+    design = DESIGNS["family_network"]
+    _, plan = write_plan(tmp_path, design)
+    plan_file = str(tmp_path / "family_network_plan.json")
+    text = design.read_text()
+    dropped = text.replace(
+        "  - indicator: placement_stability_3plus\n    expected_effect: -0.10\n", ""
+    )
+    edited = dropped.replace(
+        "    primary: true\n", "    primary: true\n    inference: {method: cluster_robust}\n", 1
+    )
+    assert edited.count("placement_stability_3plus") == 0 and "method: cluster_robust" in edited
+    changed = tmp_path / "changed" / "family_network.yaml"
+    changed.parent.mkdir()
+    changed.write_text(edited)
+    out = tmp_path / "changed_out"
+    assert main(["run", str(changed), "--out", str(out), "--plan", plan_file]) == 0
+    doc = json.loads((out / "family_network.json").read_text())
+    listed = doc["analysis_plan"]["deviations"]
+    assert [d["kind"] for d in listed] == ["outcome dropped", "inference changed"]
+    assert listed[0]["what"] == "outcome placement_stability_3plus dropped"
+    assert listed[1]["what"] == (
+        "analysis callaway_santanna: inference.method changed from default to cluster_robust"
+    )
+    html = (out / "family_network.html").read_text()
+    assert '<h2 id="deviations">Deviations from the analysis plan</h2>' in html
+    assert html.index('id="deviations"') < html.index('id="summary"')
+    assert "2 deviations from the registered plan" in html and plan["sha256"] in html
+    # the unchanged design: followed, with the hash
+    same = tmp_path / "same"
+    pdf = ["--pdf"] if CHROMIUM else []
+    assert main(["run", str(design), "--out", str(same), "--plan", plan_file, *pdf]) == 0
+    doc = json.loads((same / "family_network.json").read_text())
+    assert doc["analysis_plan"] == {
+        "sha256": plan["sha256"],
+        "file": "family_network_plan.json",
+        "followed": True,
+        "deviations": [],
+    }
+    assert (
+        "The analysis followed the registered plan." in (same / "family_network.html").read_text()
+    )
+    if CHROMIUM:
+        text = pdf_text(same / "family_network.pdf")
+        for heading in ("Deviations from the analysis plan", "Summary", "Methods", "Results"):
+            assert heading in text, heading
+        assert "The analysis followed the registered plan." in text
+
+
+def pdf_text(path: Path) -> str:
+    """The PDF's text (pypdf), after checking it is tagged, outlined and page-numbered."""
+    pypdf = pytest.importorskip("pypdf")
+    reader = pypdf.PdfReader(path)
+    assert reader.trailer["/Root"]["/MarkInfo"]["/Marked"]  # tagged PDF
+    assert reader.outline  # bookmarks from the headings
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    assert f"Page 1 of {len(reader.pages)}" in text and len(reader.pages) > 1
+    return " ".join(text.split())
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed")
+def test_plan_pdf_has_the_pages_headings_and_text(tmp_path):
+    _, doc = write_plan(tmp_path, DESIGNS["family_network"], "--pdf")
+    text = pdf_text(tmp_path / "family_network_plan.pdf")
+    for heading in HEADINGS:
+        assert heading in text, heading
+    assert doc["sha256"] in text.replace(" ", "")
+
+
+def test_without_chromium_the_html_is_written_and_the_fix_named(tmp_path, capsys, monkeypatch):
+    from pathfinder_eval.report import pdf
+
+    monkeypatch.setattr(pdf, "find_browser", lambda: None)
+    assert main(["plan", str(DESIGNS["family_network"]), "--out", str(tmp_path), "--pdf"]) == 0
+    err = capsys.readouterr().err
+    assert "PDF not written" in err and "apt-get install chromium" in err
+    assert len(err.strip().splitlines()) == 1
+    assert (tmp_path / "family_network_plan.html").is_file()
+    assert not list(tmp_path.glob("*.pdf"))
+
+
+def test_deviations_name_each_kind_of_change():
+    spec = load_design(DESIGNS["family_help"])
+    planned = decisions(spec)
+    now = json.loads(json.dumps(planned))
+    now["analyses"]["sun_abraham"]["primary"] = True
+    now["analyses"]["callaway_santanna"]["primary"] = False
+    now["time"]["first"] = 2018
+    now["comparison"]["exclude"] = now["comparison"]["exclude"][1:]
+    now["outcomes"]["new_outcome"] = {"indicator": "cin_rate"}
+    del now["analyses"]["bacon"]
+    kinds = [d.kind for d in deviations(planned, now)]
+    assert kinds == [
+        "outcome added",
+        "primary analysis changed",
+        "analysis dropped",
+        "analysis window changed",
+        "comparison pool changed",
+    ]
+    assert deviations(planned, planned) == []
+
+
+def test_a_plan_edited_after_registration_is_refused(tmp_path, capsys):
+    design = DESIGNS["family_network"]
+    write_plan(tmp_path, design)
+    path = tmp_path / "family_network_plan.json"
+    doc = json.loads(path.read_text())
+    doc["decisions"]["seed"] = 1
+    path.write_text(json.dumps(doc))
+    assert main(["run", str(design), "--out", str(tmp_path / "o"), "--plan", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "do not match its registered hash" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
