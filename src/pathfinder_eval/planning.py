@@ -62,12 +62,9 @@ def withhold_after(data: OutcomeData, first: int) -> tuple[OutcomeData, int]:
     and individual records from then dropped, and how many rows were withheld."""
     frame = data.frame.copy()
     late = frame["period"].astype("int64") >= first
-    for column in ("numerator", "denominator", "value"):
-        frame.loc[late, column] = math.nan
+    numbers = [c for c in frame.columns if c != "period" and frame[c].dtype.kind == "f"]
+    frame.loc[late, numbers] = math.nan  # numerator, denominator, value and cell summaries
     frame.loc[late, "status"] = WITHHELD
-    for column in set(frame.columns) - {"unit", "period", "outcome", "status", "source"}:
-        if column not in ("numerator", "denominator", "value") and frame[column].dtype.kind == "f":
-            frame.loc[late, column] = math.nan
     records = data.records
     if records is not None:
         records = records[records["period"].astype("int64") < first].reset_index(drop=True)
