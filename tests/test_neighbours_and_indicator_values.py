@@ -82,6 +82,28 @@ def test_design_with_a_neighbour_pool_runs_and_reports_each_set(tmp_path):
     assert doc["design"]["statistical_neighbours"]["838"][:2] == ["933", "878"]
 
 
+@needs_public_data
+def test_treated_neighbours_are_named_as_treated_not_comparisons(tmp_path):
+    """Wolverhampton and Walsall are each other's very close neighbours: with both treated,
+    neither is in the pool, and the report says why."""
+    text = (
+        EXAMPLE.read_text()
+        .replace("units: [Dorset, Lincolnshire, Wolverhampton]", "units: [Wolverhampton, Walsall]")
+        .replace(
+            "exclude: [Luton, Redbridge, Lewisham, Walsall,",
+            "exclude: [Luton, Redbridge, Lewisham,",
+        )
+    )
+    design = tmp_path / "d.yaml"
+    design.write_text(text)
+    ev = evaluate(resolve_neighbour_pool(load_design(design), PUBLIC_DATA), PUBLIC_DATA)
+    comparison = set(ev.panel.units.loc[ev.panel.units["role"] == "comparison", "unit"])
+    assert not {"335", "336"} & comparison
+    assert main(["run", str(design), "--data", str(PUBLIC_DATA), "--out", str(tmp_path)]) == 0
+    html = (tmp_path / "family_help_neighbours.html").read_text()
+    assert "Walsall (very close; treated, so not a comparison)" in html
+
+
 def test_missing_sn_file_says_which_file_to_pass(tmp_path, capsys):
     (tmp_path / "c1_children_in_need_referrals_and_rereferrals_2013_to_2025.csv").write_text(
         "time_period\n"

@@ -209,8 +209,7 @@ def neighbour_sets(spec) -> dict[str, Any] | None:
             {
                 "unit": name.get(s.unit, s.unit),
                 "neighbours": [
-                    f"{name.get(c, c)} ({closeness.lower()}"
-                    + ("; excluded by the design)" if c in comp.exclude else ")")
+                    f"{name.get(c, c)} ({closeness.lower()}{_neighbour_note(c, spec)})"
                     for c, closeness in s.neighbours
                 ],
                 "same_region": sum(region.get(c, "") in own for c, _ in s.neighbours),
@@ -223,6 +222,13 @@ def neighbour_sets(spec) -> dict[str, Any] | None:
         "rule": f"the {comp.neighbours} nearest LAs in DfE's statistical neighbour model "
         f"({comp.neighbour_source[0] if comp.neighbour_source else ''}), closeness: {labels}",
     }
+
+
+def _neighbour_note(code: str, spec) -> str:
+    """Why a neighbour is not in the pool: treated itself, or excluded by the design."""
+    if code in spec.start_of():
+        return "; treated, so not a comparison"
+    return "; excluded by the design" if code in spec.comparison.exclude else ""
 
 
 def _participants(panel: ValidatedPanel, log: DisclosureLog) -> dict[str, Any]:
