@@ -283,7 +283,7 @@ def indicators(
         One row per area and indicator: area_type, area_code, area, indicator, year, value
         (rounded half up as DfE publishes), published, agrees, numerator, denominator, status.
     """
-    return indicator_table(Path(data), list(las), year, list(ids), where="las")
+    return indicator_table(Path(data), list(las), year, list(ids), where="las")[0]
 
 
 def did_2x2(

@@ -324,10 +324,9 @@ def _indicators() -> int:
 
 def _indicator_values(args: argparse.Namespace) -> int:
     """Indicators computed from the files in --data, beside DfE's published figures."""
-    from pathfinder_eval.data.indicator_values import computable, indicator_table
+    from pathfinder_eval.data.indicator_values import indicator_table
 
-    table = indicator_table(args.data, args.la, args.year, args.indicator)
-    missing = computable(args.data)[1]
+    table, missing = indicator_table(args.data, args.la, args.year, args.indicator)
     if args.format == "csv":
         print(table.to_csv(index=False), end="")
         return 0
@@ -346,9 +345,7 @@ def _indicator_values(args: argparse.Namespace) -> int:
 
 def _plain(v: float) -> str:
     """A number as DfE prints it: no trailing .0 on whole numbers, blank when missing."""
-    if v != v:  # NaN
-        return ""
-    return f"{v:g}" if abs(v) < 1e15 else str(v)
+    return "" if v != v else f"{v:g}"  # v != v: NaN
 
 
 def _power(spec, args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from pathfinder_eval.data.catalogue import load_catalogue
+from pathfinder_eval.data.families import FAMILIES
 from pathfinder_eval.data.la_lookup import la_table, resolve_la, suggest_la
 from pathfinder_eval.data.official import (
     find_family_file,
@@ -21,27 +22,15 @@ from pathfinder_eval.data.official import (
 )
 from pathfinder_eval.errors import DataError
 
-COLUMNS = (
-    "area_type",
-    "area_code",
-    "area",
-    "indicator",
-    "year",
-    "value",
-    "published",
-    "agrees",
-    "numerator",
-    "denominator",
-    "status",
-)
 _SUB_REGIONS = {"E13000001": "Inner London", "E13000002": "Outer London"}
 
 
 def indicator_table(
     folder: Path, las: list[str], year: int | None, ids: list[str], where: str = "--la"
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, dict[str, str]]:
     """`indicator_values` for LA names or codes and indicator ids as a user gives them
-    (default: every indicator the folder's files allow); DataError naming what to fix."""
+    (default: every indicator the folder's files allow), and the indicators left out for a
+    missing file (id → family); DataError naming what to fix."""
     if not folder.is_dir():
         raise DataError("not a folder", file=str(folder), fix="pass the folder of EES CSVs")
     codes = []
@@ -53,7 +42,7 @@ def indicator_table(
                 f"unknown local authority {ref!r}", where=where, fix=f"did you mean: {near}"
             )
         codes.append(la.la_code)
-    available, missing = computable(folder)
+    available, missing = _computable(folder)
     chosen = ids or available
     absent = [i for i in chosen if i in missing]
     if absent:
@@ -69,14 +58,15 @@ def indicator_table(
             file=str(folder),
             fix="choose a year the files cover, or leave the year out for each one's latest",
         )
-    return table
+    return table, missing
 
 
-def computable(data_dir: Path) -> tuple[list[str], dict[str, str]]:
+def _computable(data_dir: Path) -> tuple[list[str], dict[str, str]]:
     """Catalogue ids whose files are all in the folder, and the others with the file missing."""
+    present = {f: find_family_file(data_dir, f) is not None for f in FAMILIES}
     ok, missing = [], {}
     for key, ind in load_catalogue().items():
-        absent = [f for f in ind.families if find_family_file(data_dir, f) is None]
+        absent = [f for f in ind.families if not present[f]]
         if absent:
             missing[key] = absent[0]
         else:

@@ -10,6 +10,7 @@ import csv
 import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -210,6 +211,19 @@ def _half_width(measure: Measure | None) -> float:
     return measure.rounded_to / 2 * measure.parts
 
 
+def _read(path: Path) -> EESTable:
+    """`read_ees_csv`, once per file version: England, regional and LA rows of one folder
+    (the `indicators` table, whole-region groups, `plan` then `run`) parse each file once.
+    The cached table is read-only: callers select rows, never write into it."""
+    stat = path.stat()
+    return _read_version(path.resolve(), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=16)
+def _read_version(path: Path, mtime_ns: int, size: int) -> EESTable:
+    return read_ees_csv(path)
+
+
 def _header(path: Path) -> list[str]:
     """The first line of a CSV as column names ([] if unreadable)."""
     try:
@@ -237,7 +251,7 @@ def _load(
     for ind in indicators:
         for family in ind.families:
             if family not in tables:
-                tables[family] = read_ees_csv(_require_family_file(data_dir, family))
+                tables[family] = _read(_require_family_file(data_dir, family))
     parts, ledger = [], []
     for ind in indicators:
         part, entries = _indicator_frame(ind, tables, level, rules)

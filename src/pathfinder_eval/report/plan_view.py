@@ -14,7 +14,7 @@ from typing import Any
 from pathfinder_eval import __version__
 from pathfinder_eval.analysis_plan import PLAN_KIND, decisions, plan_hash
 from pathfinder_eval.data.ees import SYMBOLS
-from pathfinder_eval.data.la_lookup import la_table
+from pathfinder_eval.data.la_lookup import resolve_la
 from pathfinder_eval.planning import PlanEvidence
 from pathfinder_eval.registry import entry
 from pathfinder_eval.report.consort import checklist
@@ -153,8 +153,8 @@ def _design_periods(ev: PlanEvidence) -> tuple[int, ...]:
 
 def _la_name(code: str) -> str:
     """An LA's name from the shipped lookup (excluded LAs are not in the panel's units)."""
-    table = la_table().drop_duplicates("la_code", keep="last").set_index("la_code")
-    return str(table["la_name"].get(code, code))
+    la = resolve_la(code, current_only=False)
+    return code if la is None else la.name
 
 
 def _outcomes(spec) -> list[dict[str, str]]:
