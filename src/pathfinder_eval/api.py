@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from pathfinder_eval.data.indicator_values import indicator_table
-from pathfinder_eval.data.load import load_outcomes
+from pathfinder_eval.data.load import is_dask_frame, load_outcomes
 from pathfinder_eval.errors import DataError, DesignError
 from pathfinder_eval.estimators import checked_fit
 from pathfinder_eval.estimators.did.did2x2 import did_2x2 as estimate_2x2
@@ -219,8 +219,9 @@ def _run(
 
 def evaluate(
     design: str | Path | DesignSpec,
-    data: str | Path | pd.DataFrame | None = None,
+    data: str | Path | pd.DataFrame | Any | None = None,
     seed: int | None = None,
+    scheduler: str | None = None,
 ) -> Evaluation:
     """Run every analysis a design file lists: the `run` command without writing files.
 
@@ -230,9 +231,14 @@ def evaluate(
         A design file (designs/*.yaml) or a loaded design.
     data : str, Path or pandas.DataFrame, optional
         A folder of DfE EES CSVs, a tidy file, or a DataFrame read as the design's tidy data
-        or individual records (default: the design's own data source).
+        or individual records (default: the design's own data source). A Dask DataFrame is
+        read as individual records, summarised partition by partition on the active Dask
+        scheduler.
     seed : int, optional
         Overrides the design's seed.
+    scheduler : str, optional
+        The address of a Dask distributed scheduler that summarises a records file (the
+        `run --scheduler` option).
 
     Returns
     -------
@@ -242,9 +248,15 @@ def evaluate(
     """
     spec = design if isinstance(design, DesignSpec) else load_design(design)
     source = Path(data) if isinstance(data, str | Path) else data
-    shown = "a DataFrame" if isinstance(data, pd.DataFrame) else repr(str(data)) if data else ""
+    shown = (
+        "a DataFrame"
+        if isinstance(data, pd.DataFrame) or is_dask_frame(data)
+        else repr(str(data))
+        if data
+        else ""
+    )
     command = f"pathfinder_eval.evaluate({spec.path or spec.name!r}{', ' + shown if shown else ''})"
-    return run_design(spec, source, seed, command)
+    return run_design(spec, source, seed, command, scheduler)
 
 
 def report(

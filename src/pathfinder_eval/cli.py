@@ -60,6 +60,13 @@ def _parser() -> argparse.ArgumentParser:
 
     run.add_argument("--pdf", action="store_true", help="also write NAME.pdf (headless Chromium)")
     run.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="summarise a records file (data.source: records) on this Dask distributed "
+        "scheduler, one task per partition (the workers must be able to read the file)",
+    )
+    run.add_argument(
         "--plan",
         type=Path,
         default=None,
@@ -291,7 +298,7 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
         from pathfinder_eval.analysis_plan import read_plan
 
         registered = read_plan(args.plan)  # before the run: a bad plan file fails fast
-    ev = evaluate(spec, args.data, args.seed, command)
+    ev = evaluate(spec, args.data, args.seed, command, args.scheduler)
     if registered is not None:
         from pathfinder_eval.analysis_plan import check_against
 

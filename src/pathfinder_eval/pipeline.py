@@ -98,12 +98,16 @@ def build_estimator(spec: DesignSpec, index: int, seed: int | None = None) -> Es
 
 
 def prepare(
-    spec: DesignSpec, data: Path | pd.DataFrame | None = None, seed: int | None = None
+    spec: DesignSpec,
+    data: Path | pd.DataFrame | None = None,
+    seed: int | None = None,
+    scheduler: str | None = None,
 ) -> ValidatedPanel:
-    """Load the outcome data and run every design and data check: the `validate` command."""
+    """Load the outcome data and run every design and data check: the `validate` command.
+    scheduler: a Dask address that summarises a records file."""
     seed = spec.seed if seed is None else seed
     spec = resolve_neighbour_pool(spec, data)
-    return build_panel(spec, load_outcomes(spec, data, seed), describe_outcome(spec))
+    return build_panel(spec, load_outcomes(spec, data, seed, scheduler), describe_outcome(spec))
 
 
 def evaluate(
@@ -111,11 +115,13 @@ def evaluate(
     data: Path | pd.DataFrame | None = None,
     seed: int | None = None,
     command: str = "",
+    scheduler: str | None = None,
 ) -> Evaluation:
     """Run every analysis the design lists on every outcome it applies to, then the
-    placebo-in-time check of each TWFE and Callaway-Sant'Anna analysis that produced one."""
+    placebo-in-time check of each TWFE and Callaway-Sant'Anna analysis that produced one.
+    scheduler: a Dask address that summarises a records file."""
     seed = spec.seed if seed is None else seed
-    panel = prepare(spec, data, seed)
+    panel = prepare(spec, data, seed, scheduler)
     runs = []
     for index, analysis in enumerate(spec.analyses):
         for info in panel.outcomes:

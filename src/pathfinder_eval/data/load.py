@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,7 +25,14 @@ from pathfinder_eval.data.official import (
     load_official_aggregates,
 )
 from pathfinder_eval.data.plausibility import Located, Plausible, screen
-from pathfinder_eval.data.records import records_outcomes
+from pathfinder_eval.data.records import (
+    RecordColumns,
+    check_records_fit,
+    records_from_dask,
+    records_from_file,
+    records_on_cluster,
+    records_outcomes,
+)
 from pathfinder_eval.data.source import DETAIL, LONG_COLUMNS, Exclusion, OutcomeData
 from pathfinder_eval.data.synthetic import calibration, synthetic_panel
 from pathfinder_eval.data.tidy import numeric_cells, period_ordinals, read_tidy, unit_ids
@@ -33,11 +42,22 @@ from pathfinder_eval.spec import DesignSpec, Outcome, TidyColumns, UnitLevel
 from pathfinder_eval.timeaxis import EXAMPLE_LABEL, TimeAxis, onset, parse_period
 
 
-def load_outcomes(spec: DesignSpec, data: Path | pd.DataFrame | None, seed: int) -> OutcomeData:
+def load_outcomes(
+    spec: DesignSpec, data: Path | pd.DataFrame | None, seed: int, scheduler: str | None = None
+) -> OutcomeData:
     """Read the outcome data for a design (see module docstring for the choice); a DataFrame
-    (the Python API) is read as the design's tidy data or individual records."""
+    (the Python API) is read as the design's tidy data or individual records, a Dask DataFrame
+    as individual records. scheduler: summarise a records file on that Dask cluster."""
     if isinstance(data, pd.DataFrame):
         return _frame(spec, data)
+    if is_dask_frame(data):
+        if spec.data.source != "records":
+            raise DataError(
+                "a Dask DataFrame is read as individual records only",
+                where="data",
+                fix="set data.source: records, or pass a pandas DataFrame or a file",
+            )
+        return records_dask(spec, data)
     from_design = data is None
     if data is None:
         if spec.data.source == "synthetic":
@@ -71,11 +91,24 @@ def load_outcomes(spec: DesignSpec, data: Path | pd.DataFrame | None, seed: int)
             fix="pass an existing folder of EES CSVs or a tidy .csv/.parquet/.dta file",
         )
     if spec.data.source == "records":
-        return records_file(spec, data)
+        return records_file(spec, data, scheduler)
+    if scheduler is not None:
+        raise DataError(
+            "--scheduler summarises individual records; this design's data are not records",
+            file=spec.path,
+            where="data.source",
+            fix="drop --scheduler (tidy panels and EES folders are read on this machine)",
+        )
     return tidy_outcomes(spec, data)
 
 
 FRAME = "data frame"
+DASK_FRAME = "Dask data frame"
+
+
+def is_dask_frame(data: object) -> bool:
+    """A Dask DataFrame (recognised without importing Dask)."""
+    return type(data).__module__.startswith("dask") and hasattr(data, "to_delayed")
 
 
 def frame_sha(frame: pd.DataFrame) -> str:
@@ -92,14 +125,35 @@ def _frame(spec: DesignSpec, frame: pd.DataFrame) -> OutcomeData:
     return frame_outcomes(spec, frame, "data", FRAME, frame_sha(frame))
 
 
-def records_file(spec: DesignSpec, path: Path) -> OutcomeData:
-    """Individual records (data.source: records), one row per person, summarised per cell."""
-    sha = hashlib.sha256(path.read_bytes()).hexdigest()
-    return replace(records_frame(spec, read_tidy(path), str(path)), files=((path.name, sha),))
+def records_file(spec: DesignSpec, path: Path, scheduler: str | None = None) -> OutcomeData:
+    """Individual records (data.source: records), one row per person, summarised per cell as
+    the file is read in parts (on a Dask cluster with `scheduler`); a model that needs the
+    records themselves (covariates, an individual column) reads them whole, after checking
+    they fit in memory."""
+    with path.open("rb") as f:
+        sha = hashlib.file_digest(f, "sha256").hexdigest()
+    cols = record_columns(spec, str(path))
+    individual = spec.data.columns.covariates or spec.data.columns.individual
+    if individual and scheduler is not None:
+        raise DataError(
+            "a Dask cluster gives cell summaries only; individual covariates and cohorts "
+            "need the records on this machine",
+            file=spec.path,
+            where="data.columns",
+            fix="drop --scheduler, or drop data.columns.covariates and individual",
+        )
+    if individual:
+        check_records_fit(path)
+        data = records_frame(spec, read_tidy(path), str(path))
+    elif scheduler is not None:
+        data = records_on_cluster(path, cols, scheduler)
+    else:
+        data = records_from_file(path, cols)
+    return replace(data, files=((path.name, sha),))
 
 
-def records_frame(spec: DesignSpec, raw: pd.DataFrame, file: str) -> OutcomeData:
-    """Individual records from a frame (a file read, or one passed to the Python API)."""
+def record_columns(spec: DesignSpec, file: str) -> RecordColumns:
+    """Where a records design's unit, period and outcomes are in its data."""
     outcomes = {}
     for i, o in enumerate(spec.outcomes):
         if o.column is None or o.numerator or o.denominator:
@@ -111,15 +165,40 @@ def records_frame(spec: DesignSpec, raw: pd.DataFrame, file: str) -> OutcomeData
             )
         outcomes[o.id] = o.column
     cols = spec.data.columns
+    return RecordColumns(
+        cols.unit, cols.period, outcomes, file, partial(parse_period, spec.time.axis)
+    )
+
+
+def records_frame(spec: DesignSpec, raw: pd.DataFrame, file: str) -> OutcomeData:
+    """Individual records from a frame (a file read, or one passed to the Python API)."""
+    cols = record_columns(spec, file)
     return records_outcomes(
         raw,
         cols.unit,
         cols.period,
-        outcomes,
+        dict(cols.outcomes),
         file,
-        lambda v: parse_period(spec.time.axis, v),
-        cols.covariates,
-        cols.individual,
+        cols.parse_period,
+        spec.data.columns.covariates,
+        spec.data.columns.individual,
+    )
+
+
+def records_dask(spec: DesignSpec, frame: Any) -> OutcomeData:
+    """Individual records in a Dask DataFrame, summarised partition by partition where the
+    active Dask scheduler runs; provenance is the hash of the summaries (the frame is never
+    gathered)."""
+    if spec.data.columns.covariates or spec.data.columns.individual:
+        raise DataError(
+            "a Dask DataFrame of records gives cell summaries only",
+            file=spec.path,
+            where="data.columns",
+            fix="drop data.columns.covariates and individual, or pass a pandas DataFrame",
+        )
+    data = records_from_dask(frame, record_columns(spec, DASK_FRAME), DASK_FRAME)
+    return replace(
+        data, files=((DASK_FRAME + " (hash of its cell summaries)", frame_sha(data.frame)),)
     )
 
 

@@ -38,9 +38,9 @@ READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
 }
 
 
-def read_tidy(path: Path | str) -> pd.DataFrame:
-    """Read a tidy CSV (UTF-8, BOM tolerated), Parquet or Stata file chosen by its extension."""
-    path = Path(path)
+def file_type(path: Path) -> str:
+    """The suffix of a readable, non-empty data file (.csv, .parquet, .pq or .dta), or a
+    DataError saying what is wrong with it."""
     suffix = path.suffix.lower()
     if suffix not in READERS:
         raise DataError(
@@ -52,16 +52,28 @@ def read_tidy(path: Path | str) -> pd.DataFrame:
         raise DataError("file not found", file=str(path), fix="check the path")
     if path.stat().st_size == 0:
         raise DataError("file is empty", file=path.name, fix="export the data again")
+    return suffix
+
+
+def unreadable(path: Path, suffix: str, exc: Exception) -> DataError:
+    """The error for a file its reader cannot parse (each backend raises its own types)."""
+    if isinstance(exc, pd.errors.EmptyDataError):
+        return DataError("file is empty", file=path.name, fix="export the data again")
+    return DataError(
+        f"cannot be read as {suffix[1:]} ({type(exc).__name__}: {exc})",
+        file=path.name,
+        fix=f"check that the file really is {suffix[1:]} (not renamed) and export it again",
+    )
+
+
+def read_tidy(path: Path | str) -> pd.DataFrame:
+    """Read a tidy CSV (UTF-8, BOM tolerated), Parquet or Stata file chosen by its extension."""
+    path = Path(path)
+    suffix = file_type(path)
     try:
         frame = READERS[suffix](path)
-    except pd.errors.EmptyDataError as exc:
-        raise DataError("file is empty", file=path.name, fix="export the data again") from exc
     except Exception as exc:  # each backend raises its own types: report them all the same way
-        raise DataError(
-            f"cannot be read as {suffix[1:]} ({type(exc).__name__}: {exc})",
-            file=path.name,
-            fix=f"check that the file really is {suffix[1:]} (not renamed) and export it again",
-        ) from exc
+        raise unreadable(path, suffix, exc) from exc
     if frame.empty:
         raise DataError(
             "has no data rows",
@@ -75,9 +87,9 @@ def read_tidy(path: Path | str) -> pd.DataFrame:
 MAX_ORDINAL = 2**31
 
 
-def unit_ids(raw: pd.DataFrame, column: str, file: str) -> pd.Series:
+def unit_ids(raw: pd.DataFrame, column: str, file: str, first_row: int = 1) -> pd.Series:
     """The unit identifiers of `column` as stripped text; a missing one is an error naming
-    its row (a unit id cannot be guessed)."""
+    its row (a unit id cannot be guessed; `first_row`: the file row of raw's first row)."""
     cells = raw[column]
     text = cells.astype("string").str.strip()
     missing = (text.isna() | (text == "")).to_numpy(dtype=bool)
@@ -87,7 +99,7 @@ def unit_ids(raw: pd.DataFrame, column: str, file: str) -> pd.Series:
             "unit identifier is missing",
             file=file,
             where=f"column {column}",
-            row=row + 1,
+            row=row + first_row,
             fix="give every row its unit (LA name or code, or cluster id), or remove the row",
         )
     return text.astype(object)
@@ -100,6 +112,7 @@ def period_ordinals(
     file: str,
     expected: str,
     example: str,
+    first_row: int = 1,
 ) -> pd.Series:
     """The periods of `column` as integer ordinals (`parse` turns a label into one, None when
     it is not one); an empty, unreadable or out-of-range period is an error naming its row."""
@@ -118,13 +131,15 @@ def period_ordinals(
             what,
             file=file,
             where=f"column {column}",
-            row=row + 1,
+            row=row + first_row,
             fix=f"write periods like {example!r} (or change the design's time.axis)",
         )
     return ordinals.astype("int64")
 
 
-def numeric_cells(raw: pd.DataFrame, column: str, file: str) -> tuple[pd.Series, np.ndarray]:
+def numeric_cells(
+    raw: pd.DataFrame, column: str, file: str, first_row: int = 1
+) -> tuple[pd.Series, np.ndarray]:
     """A numeric column and each cell's status: "" for a number, the DfE symbol for a symbol
     (c, x, z ... as in EES files), `missing` for an empty cell; other text is an error."""
     cells = raw[column]
@@ -144,7 +159,7 @@ def numeric_cells(raw: pd.DataFrame, column: str, file: str) -> tuple[pd.Series,
             f"non-numeric value {cells.iloc[row]!r} in an outcome column",
             file=file,
             where=f"column {column}",
-            row=row + 1,
+            row=row + first_row,
             fix=f"write a number, leave the cell empty, or use a DfE symbol ({symbols}); "
             "empty cells and symbols are counted as excluded rows",
         )

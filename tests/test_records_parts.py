@@ -1,0 +1,249 @@
+"""Individual records summarised in parts (data/records.py): a whole frame, a file read in
+small parts, and a Dask DataFrame on a LocalCluster give the same cell summaries, the same
+exclusions and the same file rows in errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pathfinder_eval.cli import main
+from pathfinder_eval.data.records import (
+    RecordColumns,
+    check_records_fit,
+    count_records,
+    records_from_dask,
+    records_from_file,
+    records_on_cluster,
+    records_outcomes,
+)
+from pathfinder_eval.errors import DataError
+from sw_helpers import records
+from test_stepped_wedge import RECORDS_DESIGN
+
+dd = pytest.importorskip("dask.dataframe")
+distributed = pytest.importorskip("distributed")
+
+COLS = RecordColumns("c", "p", {"events": "e", "score": "s"}, "r.parquet")
+
+
+def _records(n: int = 5_000, seed: int = 3) -> pd.DataFrame:
+    """Records of 6 clusters × 4 periods: a 0/1 event, a continuous score, and outcomes left
+    out for every reason (missing, a DfE symbol is not possible in a numeric column, infinite,
+    out of range)."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "c": rng.choice([f"cl{i}" for i in range(6)], n),
+            "p": rng.integers(1, 5, n),
+            "e": rng.binomial(1, 0.3, n).astype(float),
+            "s": rng.normal(50.0, 12.0, n) + rng.uniform(0, 1e-3, n),
+        }
+    )
+    frame.loc[[r for r in (10, 2_000, 4_321) if r < n], "e"] = np.nan
+    frame.loc[[r for r in (7, 3_333) if r < n], "s"] = np.inf
+    frame.loc[[n - 2], "s"] = 5e9
+    return frame
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as lc:
+        yield lc
+
+
+def _parquet(frame: pd.DataFrame, path: Path, row_group: int) -> Path:
+    pq.write_table(
+        pa.Table.from_pandas(frame, preserve_index=False), path, row_group_size=row_group
+    )
+    return path
+
+
+def _same(a, b, exact_events=True):
+    """Summaries equal: bit for bit for the 0/1 outcome, to rounding for the score."""
+    ea, eb = (x.frame[x.frame["outcome"] == "events"].reset_index(drop=True) for x in (a, b))
+    if exact_events:
+        pd.testing.assert_frame_equal(ea, eb, check_exact=True)
+    sa, sb = (x.frame[x.frame["outcome"] == "score"].reset_index(drop=True) for x in (a, b))
+    pd.testing.assert_frame_equal(sa, sb, check_exact=False, rtol=1e-12, atol=0)
+    assert a.exclusions == b.exclusions
+    pd.testing.assert_frame_equal(a.units, b.units)
+
+
+def test_parts_frame_and_dask_give_identical_summaries(tmp_path, cluster):
+    frame = _records()
+    whole = records_outcomes(frame, "c", "p", {"events": "e", "score": "s"}, "r.parquet")
+    # the summaries are the textbook ones (one pass over the frame, pandas' groupby)
+    kept = frame[np.isfinite(frame["s"]) & (frame["s"].abs() <= 1e9)]
+    by = kept.groupby(["c", "p"])["s"]
+    ssw = by.apply(lambda v: float(((v - v.mean()) ** 2).sum())).to_numpy()
+    got = whole.frame[whole.frame["outcome"] == "score"]
+    np.testing.assert_allclose(got["value"], by.mean().to_numpy(), rtol=1e-13)
+    np.testing.assert_allclose(got["ssw"], ssw, rtol=1e-11)
+    assert got["denominator"].sum() == len(frame) - 3
+    events = whole.frame[whole.frame["outcome"] == "events"]
+    assert events["numerator"].sum() == frame["e"].sum()
+    assert [(e.reason[:40], e.count) for e in whole.exclusions] == [
+        ("individual record with a missing outcome", 3),
+        ("individual record with an implausible va", 2),
+        ("individual record with an implausible va", 1),
+    ]
+    assert "r.parquet row 8, column s = infinity" in whole.exclusions[1].reason
+    assert "row 4999, column s = 5e+09" in whole.exclusions[2].reason
+
+    path = _parquet(frame, tmp_path / "r.parquet", row_group=777)
+    for rows in (333, 1_000, 10_000):
+        _same(whole, records_from_file(path, COLS, rows))
+    with distributed.Client(cluster):
+        _same(whole, records_from_dask(dd.from_pandas(frame, npartitions=7), COLS, "r.parquet"))
+    _same(whole, records_on_cluster(path, COLS, cluster.scheduler_address))
+    frame.to_csv(tmp_path / "r.csv", index=False)
+    csv_cols = RecordColumns("c", "p", {"events": "e", "score": "s"}, "r.csv")
+    csv_whole = records_outcomes(
+        pd.read_csv(tmp_path / "r.csv"), "c", "p", {"events": "e", "score": "s"}, "r.csv"
+    )
+    _same(csv_whole, records_from_file(tmp_path / "r.csv", csv_cols, 900))
+    _same(csv_whole, records_on_cluster(tmp_path / "r.csv", csv_cols, cluster.scheduler_address))
+
+
+def test_an_error_names_its_row_in_the_whole_file_whichever_part_it_is_in(tmp_path, cluster):
+    frame = _records(2_000)
+    frame["p"] = frame["p"].astype(str)
+    frame.loc[1_234, "p"] = "spring"
+    frame.loc[1_500, "c"] = "  "
+    path = _parquet(frame, tmp_path / "r.parquet", row_group=100)
+    message = r"r\.parquet: column p, row 1235: period 'spring' is not a period label"
+    with pytest.raises(DataError, match=message):
+        records_outcomes(frame, "c", "p", {"events": "e", "score": "s"}, "r.parquet")
+    with pytest.raises(DataError, match=message):
+        records_from_file(path, COLS, 64)
+    with pytest.raises(DataError, match=message):
+        records_on_cluster(path, COLS, cluster.scheduler_address)
+    frame.loc[1_234, "p"] = "2"
+    with pytest.raises(DataError, match=r"column c, row 1501: unit identifier is missing"):
+        records_from_file(_parquet(frame, tmp_path / "r2.parquet", 100), COLS, 64)
+
+
+def test_whole_number_sums_are_exact_whatever_the_split(cluster):
+    """Counts with large values: the exact path (integer arithmetic for ssw) gives the same
+    bits from any split, and the within-cell sum of squares is the exact rational rounded."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "c": rng.choice(["a", "b"], 3_000),
+            "p": rng.integers(1, 3, 3_000),
+            "e": rng.integers(0, 40_000, 3_000).astype(float),
+            "s": 1.0,
+        }
+    )
+    whole = records_outcomes(frame, "c", "p", {"events": "e", "score": "s"}, "r.parquet")
+    for parts in (2, 5, 13):
+        split = dd.from_pandas(frame, npartitions=parts)
+        with distributed.Client(cluster):
+            _same(whole, records_from_dask(split, COLS, "r.parquet"))
+    cell = frame[(frame["c"] == "a") & (frame["p"] == 1)]["e"].astype(int).tolist()
+    from fractions import Fraction
+
+    exact = sum(Fraction(v) ** 2 for v in cell) - Fraction(sum(cell)) ** 2 / len(cell)
+    got = whole.frame[(whole.frame["outcome"] == "events")].iloc[0]
+    assert got["ssw"] == float(exact)
+
+
+def test_run_on_a_dask_cluster_matches_the_local_run(tmp_path, cluster):
+    raw, *_ = records("sw_example")
+    first = raw[raw["trt"] == 1].groupby("cluster")["period"].min()
+    waves = "\n".join(
+        f"  - {{wave: s{s}, start: {s}, units: [{', '.join(repr(str(u)) for u in g.index)}]}}"
+        for s, g in first.groupby(first)
+    )
+    design = tmp_path / "sw_records.yaml"
+    design.write_text(RECORDS_DESIGN.format(waves=waves))
+    data = tmp_path / "records.parquet"
+    raw.to_parquet(data)
+    assert main(["run", str(design), "--data", str(data), "--out", str(tmp_path / "a")]) == 0
+    address = cluster.scheduler_address
+    assert (
+        main(
+            [
+                "run",
+                str(design),
+                "--data",
+                str(data),
+                "--out",
+                str(tmp_path / "b"),
+                "--scheduler",
+                address,
+            ]
+        )
+        == 0
+    )
+    a, b = (json.loads((tmp_path / d / "sw_records.json").read_text()) for d in "ab")
+    assert a["analyses"][0]["estimates"] == b["analyses"][0]["estimates"]
+    assert a["analyses"][0]["diagnostics"]["design"]["individuals"] == 2011
+
+
+def test_bad_scheduler_and_oversized_individual_paths_are_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr("pathfinder_eval.data.records.CONNECT_TIMEOUT", "1s")
+    path = _parquet(_records(500), tmp_path / "r.parquet", 100)
+    assert count_records(path) == 500
+    with pytest.raises(DataError, match="cannot reach the Dask scheduler"):
+        records_on_cluster(path, COLS, "tcp://127.0.0.1:9")
+    check_records_fit(path, available=1e9)  # 500 records fit in 1 GB
+    with pytest.raises(DataError, match=r"500 records need about 1 MB .*1,200 MB per million"):
+        check_records_fit(path, available=1e3)
+    csv = tmp_path / "r.csv"
+    _records(20_000).to_csv(csv, index=False)
+    assert abs(count_records(csv) - 20_000) < 200  # estimated from the first lines
+
+
+def test_count_of_missing_columns_and_empty_files(tmp_path):
+    path = _parquet(_records(50).drop(columns="s"), tmp_path / "r.parquet", 10)
+    with pytest.raises(
+        DataError, match=r"required column 's' is missing.*columns present: c, p, e"
+    ):
+        records_from_file(path, COLS)
+    empty = tmp_path / "e.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "c": pa.array([], pa.string()),
+                "p": pa.array([], pa.int64()),
+                "e": pa.array([], pa.float64()),
+                "s": pa.array([], pa.float64()),
+            }
+        ),
+        empty,
+    )
+    with pytest.raises(DataError, match="has no data rows"):
+        records_from_file(empty, COLS)
+
+
+def test_run_refuses_a_covariate_file_that_would_not_fit(tmp_path, monkeypatch, capsys):
+    raw, *_ = records("sw_example")
+    first = raw[raw["trt"] == 1].groupby("cluster")["period"].min()
+    waves = "\n".join(
+        f"  - {{wave: s{s}, start: {s}, units: [{', '.join(repr(str(u)) for u in g.index)}]}}"
+        for s, g in first.groupby(first)
+    )
+    design = tmp_path / "sw_records.yaml"
+    design.write_text(
+        RECORDS_DESIGN.format(waves=waves).replace(
+            "period: period}", "period: period, covariates: [outcome_bin]}"
+        )
+    )
+    data = tmp_path / "records.parquet"
+    raw.to_parquet(data)
+    # 2,011 records at 1,200 MB per million need 2.4 MB: refused with 2 MB available
+    monkeypatch.setattr("psutil.virtual_memory", lambda: type("M", (), {"available": 2**21}))
+    assert main(["run", str(design), "--data", str(data), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "2,011 records need about 2 MB in memory" in err and "2 MB is available" in err
+    assert "Traceback" not in err and not (tmp_path / "o").exists()
