@@ -49,6 +49,34 @@ def test_independent_leads_multiply():
     assert pass_probability(np.zeros(3), np.diag(sd**2)) == pytest.approx(0.95**3, abs=1e-6)
 
 
+def test_rectangle_probabilities_match_scipys_adaptive_genz_bretz():
+    """The fixed-Sobol rectangle probability against scipy's adaptive Genz–Bretz run to 1e-9
+    (a million points) on 12 random correlated covariances of 2–7 leads with shifted means:
+    within 1e-5 everywhere (about 1e-6 typically), and the same number on every call."""
+    rng = np.random.default_rng(3)
+    errors = []
+    for _ in range(12):
+        k = int(rng.integers(2, 8))
+        a = rng.normal(size=(k, k + 2))
+        cov = a @ a.T / (k + 2) + 0.1 * np.eye(k)
+        sd = np.sqrt(np.diag(cov))
+        mean = rng.normal(scale=1.5, size=k) * sd
+        ref = stats.multivariate_normal.cdf(
+            CRITICAL * sd - mean,
+            cov=cov,
+            lower_limit=-CRITICAL * sd - mean,
+            maxpts=1_000_000,
+            abseps=1e-9,
+            releps=0.0,
+            rng=np.random.default_rng(1),
+        )
+        got = pass_probability(mean, cov)
+        assert pass_probability(mean, cov) == got
+        errors.append(abs(got - ref))
+    assert max(errors) < 1e-5
+    assert np.median(errors) < 1e-6
+
+
 def test_correlated_power_and_mean_after_pretest_match_simulation():
     """Correlated leads and lags, the trend the pre-test detects half the time: power 0.5 by
     construction, and the power, Bayes factor and mean after pre-testing within 4 Monte Carlo

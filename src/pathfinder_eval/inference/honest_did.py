@@ -33,7 +33,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize, special, stats
 
 from pathfinder_eval.errors import EstimationError
 
@@ -228,7 +228,7 @@ def _folded_normal_quantile(p: float, mu: float) -> float:
         return mu + stats.norm.ppf(p)
 
     def f(c):
-        return stats.norm.cdf(c - mu) - stats.norm.cdf(-c - mu) - p
+        return special.ndtr(c - mu) - special.ndtr(-c - mu) - p  # stats.norm.cdf, unwrapped
 
     hi = mu + 10.0
     return optimize.brentq(f, 0.0, hi, xtol=1e-14, rtol=1e-14)
@@ -243,41 +243,58 @@ def flci_sd(betahat, sigma, n_pre, n_post, m, l_vec=None, level=0.95, folded_qua
     simulates it from 10^6 draws). The worst-case bias for each sd bound h is a convex program
     (SLSQP); the optimal h is found on a 41-point grid refined by bounded Brent search.
     """
-    cv = _folded_normal_quantile if folded_quantile is None else folded_quantile
-    b, s, lv, sd_theta = _check_inputs(betahat, sigma, n_pre, n_post, l_vec, level)
-    if not (np.isfinite(m) and m >= 0):
-        raise EstimationError(f"M = {m} must be finite and >= 0", where=WHERE)
-    alpha = 1 - level
-    ss = s / sd_theta**2  # work in units of sd(l' beta_post)
-    mm = m / sd_theta
-    d_slope, d_eta = _sd_maps(n_pre, n_post)
-    pre, post = slice(0, n_pre), slice(n_pre, None)
-    # bias(eta) = l' delta_post - w' delta_pre = c(w)' eta, c(w) = G w + g0; trend: a' w = a0
-    g_mat = -d_eta[pre].T
-    g0 = d_eta[post].T @ lv
-    a_vec, a0 = d_slope[pre], float(d_slope[post] @ lv)
-    s_pp, s_pq, s_qq = ss[pre, pre], ss[pre, post], float(lv @ ss[post, post] @ lv)
+    return _Flci(betahat, sigma, n_pre, n_post, l_vec, level, folded_quantile).interval(m)
 
-    def var(w):
-        return float(w @ s_pp @ w - 2 * w @ s_pq @ lv + s_qq)
 
-    # minimum variance (M = 0 estimator): KKT for min var s.t. a'w = a0
-    kkt = np.block([[2 * s_pp, a_vec[:, None]], [a_vec[None, :], np.zeros((1, 1))]])
-    rhs = np.concatenate([2 * s_pq @ lv, [a0]])
-    w_min = np.linalg.lstsq(kkt, rhs, rcond=None)[0][:n_pre]
-    h_min = math.sqrt(max(var(w_min), 0.0))
-    # minimum-bias estimator: all weight on the last pre-period
-    w_bias = np.zeros(n_pre)
-    w_bias[-1] = a0 / a_vec[-1]
-    h_max = math.sqrt(max(var(w_bias), 0.0))
+class _Flci:
+    """One FLCI problem (estimates, covariance, target), solved for any number of M: the
+    smallest worst-case bias for an sd bound h does not depend on M, so each h is solved once
+    for all of them (the 41-point grid is shared by every M of a sensitivity table and every
+    step of a breakdown search)."""
 
-    def bias_l1(w):
-        return float(np.abs(g_mat @ w + g0).sum())
+    def __init__(self, betahat, sigma, n_pre, n_post, l_vec, level, folded_quantile):
+        self.cv = _folded_normal_quantile if folded_quantile is None else folded_quantile
+        self.b, s, self.lv, self.sd_theta = _check_inputs(
+            betahat, sigma, n_pre, n_post, l_vec, level
+        )
+        self.alpha = 1 - level
+        self.n_pre = n_pre
+        ss = s / self.sd_theta**2  # work in units of sd(l' beta_post)
+        d_slope, d_eta = _sd_maps(n_pre, n_post)
+        pre, post = slice(0, n_pre), slice(n_pre, None)
+        # bias(eta) = l' delta_post - w' delta_pre = c(w)' eta, c(w) = G w + g0; trend: a'w = a0
+        self.g_mat = -d_eta[pre].T
+        self.g0 = d_eta[post].T @ self.lv
+        self.a_vec, self.a0 = d_slope[pre], float(d_slope[post] @ self.lv)
+        self.s_pp, self.s_pq = ss[pre, pre], ss[pre, post]
+        self.s_qq = float(self.lv @ ss[post, post] @ self.lv)
+        # minimum variance (M = 0 estimator): KKT for min var s.t. a'w = a0
+        kkt = np.block(
+            [[2 * self.s_pp, self.a_vec[:, None]], [self.a_vec[None, :], np.zeros((1, 1))]]
+        )
+        rhs = np.concatenate([2 * self.s_pq @ self.lv, [self.a0]])
+        self.w_min = np.linalg.lstsq(kkt, rhs, rcond=None)[0][:n_pre]
+        self.h_min = math.sqrt(max(self.var(self.w_min), 0.0))
+        # minimum-bias estimator: all weight on the last pre-period
+        self.w_bias = np.zeros(n_pre)
+        self.w_bias[-1] = self.a0 / self.a_vec[-1]
+        self.h_max = math.sqrt(max(self.var(self.w_bias), 0.0))
+        self._solved: dict[float, tuple[float, np.ndarray]] = {}
 
-    def min_bias_given_h(h):
+    def var(self, w):
+        return float(w @ self.s_pp @ w - 2 * w @ self.s_pq @ self.lv + self.s_qq)
+
+    def bias_l1(self, w):
+        return float(np.abs(self.g_mat @ w + self.g0).sum())
+
+    def min_bias_given_h(self, h):
         """min ||G w + g0||_1 s.t. var(w) <= h^2, a'w = a0 (convex; SLSQP with slacks)."""
+        if h in self._solved:
+            return self._solved[h]
+        n_pre, g_mat, g0, a_vec, a0 = self.n_pre, self.g_mat, self.g0, self.a_vec, self.a0
+        s_pp, s_pq, lv = self.s_pp, self.s_pq, self.lv
         n_eta = g0.size
-        x0 = np.concatenate([w_min, np.abs(g_mat @ w_min + g0) + 1e-9])
+        x0 = np.concatenate([self.w_min, np.abs(g_mat @ self.w_min + g0) + 1e-9])
 
         def obj(x):
             return x[n_pre:].sum()
@@ -303,7 +320,7 @@ def flci_sd(betahat, sigma, n_pre, n_post, m, l_vec=None, level=0.95, folded_qua
             },
             {
                 "type": "ineq",
-                "fun": lambda x: h**2 - var(x[:n_pre]),
+                "fun": lambda x: h**2 - self.var(x[:n_pre]),
                 "jac": lambda x: np.concatenate(
                     [-(2 * s_pp @ x[:n_pre] - 2 * s_pq @ lv), np.zeros(n_eta)]
                 ),
@@ -320,35 +337,49 @@ def flci_sd(betahat, sigma, n_pre, n_post, m, l_vec=None, level=0.95, folded_qua
         w = res.x[:n_pre]
         # project onto the trend constraint exactly and report the true objective
         w = w + a_vec * (a0 - a_vec @ w) / (a_vec @ a_vec)
-        return bias_l1(w), w
+        self._solved[h] = (self.bias_l1(w), w)
+        return self._solved[h]
 
-    def half_length(h):
-        bias, w = min_bias_given_h(h)
-        sd = math.sqrt(max(var(w), 1e-300))
-        return cv(1 - alpha, mm * bias / sd) * sd, w, bias, sd
+    def half_length(self, h, mm):
+        bias, w = self.min_bias_given_h(h)
+        sd = math.sqrt(max(self.var(w), 1e-300))
+        return self.cv(1 - self.alpha, mm * bias / sd) * sd, w, bias, sd
 
-    if mm == 0 or h_max - h_min < 1e-12 * max(h_min, 1.0):
-        w = w_min if mm == 0 else w_bias
-        sd = math.sqrt(var(w))
-        bias = bias_l1(w)
-        hl = cv(1 - alpha, mm * bias / sd) * sd
-    else:
-        grid = np.linspace(h_min, h_max, 41)
-        vals = [half_length(h)[0] for h in grid]
-        j = int(np.argmin(vals))
-        lo, hi = grid[max(j - 1, 0)], grid[min(j + 1, grid.size - 1)]
-        res = optimize.minimize_scalar(
-            lambda h: half_length(h)[0],
-            bounds=(lo, hi),
-            method="bounded",
-            options={"xatol": 1e-10 * h_max},
+    def interval(self, m) -> FLCI:
+        if not (np.isfinite(m) and m >= 0):
+            raise EstimationError(f"M = {m} must be finite and >= 0", where=WHERE)
+        mm = m / self.sd_theta
+        h_min, h_max = self.h_min, self.h_max
+        if mm == 0 or h_max - h_min < 1e-12 * max(h_min, 1.0):
+            w = self.w_min if mm == 0 else self.w_bias
+            sd = math.sqrt(self.var(w))
+            bias = self.bias_l1(w)
+            hl = self.cv(1 - self.alpha, mm * bias / sd) * sd
+        else:
+            grid = np.linspace(h_min, h_max, 41)
+            vals = [self.half_length(h, mm)[0] for h in grid]
+            j = int(np.argmin(vals))
+            lo, hi = grid[max(j - 1, 0)], grid[min(j + 1, grid.size - 1)]
+            res = optimize.minimize_scalar(
+                lambda h: self.half_length(h, mm)[0],
+                bounds=(lo, hi),
+                method="bounded",
+                options={"xatol": 1e-10 * h_max},
+            )
+            hstar = res.x if res.fun <= vals[j] else grid[j]
+            hl, w, bias, sd = self.half_length(hstar, mm)
+        v = np.concatenate([-w, self.lv])
+        est = float(v @ self.b)
+        hl_raw = hl * self.sd_theta
+        return FLCI(
+            est - hl_raw,
+            est + hl_raw,
+            est,
+            hl_raw,
+            v,
+            mm * bias * self.sd_theta,
+            sd * self.sd_theta,
         )
-        hstar = res.x if res.fun <= vals[j] else grid[j]
-        hl, w, bias, sd = half_length(hstar)
-    v = np.concatenate([-w, lv])
-    est = float(v @ b)
-    hl_raw = hl * sd_theta
-    return FLCI(est - hl_raw, est + hl_raw, est, hl_raw, v, mm * bias * sd_theta, sd * sd_theta)
 
 
 def sensitivity_sd(
@@ -358,7 +389,8 @@ def sensitivity_sd(
     method "FLCI"). `folded_quantile` as in `flci_sd`. Returns a SensitivityResult ("SD")."""
     b, s, lv, _ = _check_inputs(betahat, sigma, n_pre, n_post, l_vec, level)
     ms = np.asarray(m_values, dtype=float).ravel()
-    cis = [flci_sd(b, s, n_pre, n_post, m, lv, level, folded_quantile) for m in ms]
+    problem = _Flci(b, s, n_pre, n_post, lv, level, folded_quantile)
+    cis = [problem.interval(m) for m in ms]
     lower = np.array([c.lower for c in cis])
     upper = np.array([c.upper for c in cis])
     return SensitivityResult(
@@ -474,41 +506,50 @@ class _ARPPiece:
         y = self.y0[None, :] - thetas[:, None] * self.a1[None, :]
         return (y @ self.verts.T).max(axis=1)
 
-    def accept(self, theta: float) -> bool:
+    def accept(self, thetas: np.ndarray) -> np.ndarray:
+        """Whether the test accepts H0: theta = t, for each t of `thetas` (one pass over all of
+        them, so the truncated-normal critical values are one vectorised call)."""
+        thetas = np.asarray(thetas, dtype=float)
         if self.verts.shape[0] == 0:
-            return True
-        y = self.y0 - theta * self.a1
-        vals = self.verts @ y
-        i = int(np.argmax(vals))
-        eta = float(vals[i])
-        if eta > self.lf_cv:
-            return False
-        gam = self.verts[i]
-        var_b = float(gam @ self.sig @ gam)
-        if var_b < np.finfo(float).eps:
-            return not eta > 0
-        bvec = self.sig @ gam / var_b
-        svec = y - bvec * eta
-        ls = self.verts @ svec
-        lb = self.verts @ bvec
+            return np.ones(thetas.shape, dtype=bool)
+        y = self.y0[None, :] - thetas[:, None] * self.a1[None, :]
+        vals = y @ self.verts.T
+        best = np.argmax(vals, axis=1)
+        eta = vals[np.arange(thetas.size), best]
+        gam = self.verts[best]
+        sig_gam = gam @ self.sig
+        var_b = np.einsum("ij,ij->i", sig_gam, gam)
+        flat = var_b < np.finfo(float).eps
+        safe_var = np.where(flat, 1.0, var_b)
+        bvec = sig_gam / safe_var[:, None]
+        svec = y - bvec * eta[:, None]
+        ls = svec @ self.verts.T
+        lb = bvec @ self.verts.T
         tol = 1e-10
         lo_mask, up_mask = lb < 1 - tol, lb > 1 + tol
         bound = np.where(lo_mask | up_mask, ls / np.where(lo_mask | up_mask, 1 - lb, 1.0), 0.0)
-        vlo = float(bound[lo_mask].max()) if lo_mask.any() else -np.inf
-        vup = float(bound[up_mask].min()) if up_mask.any() else np.inf
-        sd_b = math.sqrt(var_b)
-        zlo, zup = vlo / sd_b, min(vup, self.lf_cv) / sd_b
+        vlo = np.where(lo_mask, bound, -np.inf).max(axis=1)
+        vup = np.where(up_mask, bound, np.inf).min(axis=1)
+        sd_b = np.sqrt(safe_var)
+        zlo, zup = vlo / sd_b, np.minimum(vup, self.lf_cv) / sd_b
         stat = eta / sd_b
-        if not (zlo <= stat <= zup):
-            return True
-        cval = max(0.0, _truncnorm_quantile(1 - self.mod_size, zlo, zup))
-        return not stat > cval
+        inside = (zlo <= stat) & (stat <= zup) & ~flat
+        cval = np.zeros(thetas.shape)
+        if inside.any():
+            cval[inside] = np.maximum(
+                0.0, _truncnorm_quantile(1 - self.mod_size, zlo[inside], zup[inside])
+            )
+        accepted = np.where(inside, ~(stat > cval), True)
+        accepted = np.where(flat, ~(eta > 0), accepted)
+        return np.where(eta > self.lf_cv, False, accepted)
 
 
-def _truncnorm_quantile(p: float, lo: float, hi: float) -> float:
-    if hi <= lo:
-        return lo
-    return float(stats.truncnorm.ppf(p, lo, hi))
+def _truncnorm_quantile(p: float, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    out = np.array(lo, dtype=float)
+    ok = hi > lo
+    if ok.any():
+        out[ok] = stats.truncnorm.ppf(p, lo[ok], hi[ok])
+    return out
 
 
 def _rm_identified_set(b, n_pre, n_post, mbar, lv):
@@ -571,20 +612,13 @@ def _rm_interval(
                 z = np.asarray(normal_draws(n_sims, a.shape[0]), dtype=float)
             piece = _ARPPiece(a, bs, ss, n_pre, lv, alpha, kappa, z)
             cand = np.flatnonzero(piece.eta(grid) <= piece.lf_cv)
+            cand = cand[(cand < lb_idx) | (cand > ub_idx)]
             if cand.size == 0:
                 continue
-            for i in cand:  # lowest accepted grid point
-                if i >= lb_idx:
-                    break
-                if piece.accept(grid[i]):
-                    lb_idx = i
-                    break
-            for i in cand[::-1]:  # highest accepted grid point
-                if i <= ub_idx:
-                    break
-                if piece.accept(grid[i]):
-                    ub_idx = i
-                    break
+            accepted = cand[piece.accept(grid[cand])]
+            if accepted.size:
+                lb_idx = min(lb_idx, int(accepted[0]))  # lowest accepted grid point
+                ub_idx = max(ub_idx, int(accepted[-1]))  # highest accepted grid point
     if ub_idx < 0:
         return math.nan, math.nan
     return float(grid[lb_idx] * sd_theta), float(grid[ub_idx] * sd_theta)
@@ -684,9 +718,11 @@ def breakdown_value(
     if restriction not in ("SD", "RM"):
         raise EstimationError(f"restriction {restriction!r} is not 'SD' or 'RM'", where=WHERE)
 
+    flci = _Flci(b, s, n_pre, n_post, lv, level, None) if restriction == "SD" else None
+
     def excludes(m):
-        if restriction == "SD":
-            ci = flci_sd(b, s, n_pre, n_post, m, lv, level)
+        if flci is not None:
+            ci = flci.interval(m)
             lo, hi = ci.lower, ci.upper
         else:
             r = sensitivity_rm(b, s, n_pre, n_post, [m], lv, level, **kwargs)

@@ -82,14 +82,24 @@ def fit_twfe(
 
 def leave_one_treated_out(cells: pd.DataFrame, weighted: bool) -> dict[str, float]:
     """The TWFE estimate re-fitted without each treated unit in turn (robustness: is one LA
-    driving the result?). Empty when there are fewer than two treated units."""
+    driving the result?). Empty when there are fewer than two treated units. Only the point
+    estimate is needed, so each refit is the exact two-way absorption (Frisch–Waugh–Lovell)
+    of y and the treatment dummy, not a full regression with its covariance."""
     treated = sorted(set(cells.loc[cells["role"] == "treated", "unit"]))
     if len(treated) < 2:
         return {}
-    return {
-        u: float(fit_twfe(cells[cells["unit"] != u], ["treated"], weighted).params[0])
-        for u in treated
-    }
+    unit = cells["unit"].to_numpy()
+    period = pd.factorize(cells["period"])[0]
+    ydx = cells[["y", "treated"]].to_numpy(float)
+    weights = cells["weight"].to_numpy(float) if weighted else np.ones(len(cells))
+    out = {}
+    for u in treated:
+        keep = unit != u
+        codes = pd.factorize(unit[keep])[0]
+        r = absorb_two_way(ydx[keep], codes, pd.factorize(period[keep])[0], weights[keep])
+        w = weights[keep]
+        out[u] = float((w * r[:, 0] * r[:, 1]).sum() / (w * r[:, 1] ** 2).sum())
+    return out
 
 
 def few_cluster_warnings(n_treated: int, n_clusters: int) -> tuple[str, ...]:
@@ -106,22 +116,27 @@ def few_cluster_warnings(n_treated: int, n_clusters: int) -> tuple[str, ...]:
     return tuple(out)
 
 
-def absorb_two_way(m: np.ndarray, unit: np.ndarray, period: np.ndarray) -> np.ndarray:
+def absorb_two_way(
+    m: np.ndarray, unit: np.ndarray, period: np.ndarray, weights: np.ndarray | None = None
+) -> np.ndarray:
     """Residuals of the columns of m (n, p) on unit and period dummies, exactly, for any
     (unbalanced) panel: demean within unit, then project on the unit-demeaned period dummies
-    (Frisch–Waugh–Lovell). unit, period: (n,) integer codes 0..U−1, 0..T−1."""
+    (Frisch–Waugh–Lovell). unit, period: (n,) integer codes 0..U−1, 0..T−1. With `weights`,
+    the weighted least-squares residuals (weighted unit means, weighted projection)."""
     m = np.asarray(m, dtype=float).reshape(len(unit), -1)
     n_units = int(unit.max()) + 1
-    counts = np.bincount(unit, minlength=n_units).astype(float)
+    w = np.ones(len(unit)) if weights is None else np.asarray(weights, dtype=float)
+    totals = np.bincount(unit, weights=w, minlength=n_units)
 
     def within(a: np.ndarray) -> np.ndarray:
         sums = np.zeros((n_units, a.shape[1]))
-        np.add.at(sums, unit, a)
-        return a - (sums / counts[:, None])[unit]
+        np.add.at(sums, unit, a * w[:, None])
+        return a - (sums / totals[:, None])[unit]
 
     mu = within(m)
     dummies = np.zeros((len(unit), int(period.max()) + 1))
     dummies[np.arange(len(unit)), period] = 1.0
     pu = within(dummies)
-    coef, *_ = np.linalg.lstsq(pu, mu, rcond=None)
+    root = np.sqrt(w)[:, None]
+    coef, *_ = np.linalg.lstsq(pu * root, mu * root, rcond=None)
     return mu - pu @ coef
