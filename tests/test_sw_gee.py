@@ -3,6 +3,8 @@ dense individual-level oracle, the estimator on panels, and bad input."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -117,7 +119,7 @@ def _binary_panel(tmp_path, numerator: bool = True):
     panel = panel_from_records(raw, cluster, trt, "y_bin", tmp_path)
     if not numerator:
         cells = panel.cells.assign(numerator=np.nan)
-        panel = type(panel)(**{**panel.__dict__, "cells": cells})
+        panel = dataclasses.replace(panel, cells=cells)
     return panel
 
 
@@ -168,7 +170,7 @@ def test_events_from_y_times_denominator(tmp_path):
 def test_fractional_events_rejected(tmp_path):
     panel = _binary_panel(tmp_path, False)
     cells = panel.cells.assign(y=panel.cells["y"] + 0.013)
-    panel = type(panel)(**{**panel.__dict__, "cells": cells})
+    panel = dataclasses.replace(panel, cells=cells)
     with pytest.raises(EstimationError, match="whole number of events") as err:
         SteppedWedgeGEE(family="binomial").fit(panel, "y", "a")
     assert err.value.where == "column y"

@@ -7,9 +7,9 @@ never modified.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,8 @@ from pathfinder_eval.data.source import CELL_COLUMNS, DETAIL, Exclusion, Outcome
 from pathfinder_eval.errors import PanelError
 from pathfinder_eval.spec import DesignSpec, UnitLevel
 from pathfinder_eval.timeaxis import PartialRule, onset, period_label
+
+T = TypeVar("T")
 
 STATUS_REASON = {
     **{s: f"{meaning} ({s})" for s, meaning in SYMBOLS.items()},
@@ -66,9 +68,17 @@ class ValidatedPanel:
     outcomes: tuple[OutcomeInfo, ...]
     exclusions: tuple[Exclusion, ...]
     data: OutcomeData
+    _derived: dict[Hashable, Any] = field(default_factory=dict, init=False, repr=False)
 
     def outcome_cells(self, outcome_id: str) -> pd.DataFrame:
         return self.cells[self.cells["outcome"] == outcome_id].reset_index(drop=True)
+
+    def derived(self, key: Hashable, build: Callable[[], T]) -> T:
+        """`build()` once per panel and key: a read-only view that several analyses of one
+        outcome share (the panel is frozen, and `replace` starts a new panel afresh)."""
+        if key not in self._derived:
+            self._derived[key] = build()
+        return self._derived[key]
 
     def period_label(self, ordinal: int) -> str:
         return period_label(self.spec.time.axis, ordinal)
@@ -197,6 +207,7 @@ def _start_within_data(draft: PanelDraft) -> PanelDraft:
     data_periods = sorted(set(draft.frame["period"]))
     rule = spec.time.partial_period_rule
     transition_periods = {u: w.transition_periods for w in spec.rollout for u in w.units}
+    wave_of = spec.wave_of()
     in_transition: list[tuple[str, int]] = []
     unit_rows = []
     for unit, start in spec.start_of().items():
@@ -216,7 +227,7 @@ def _start_within_data(draft: PanelDraft) -> PanelDraft:
             {
                 "unit": unit,
                 "role": "treated",
-                "wave": spec.wave_of()[unit],
+                "wave": wave_of[unit],
                 "start": str(start),
                 "cohort": on.first_treated,
                 "transition": on.transition,

@@ -24,7 +24,7 @@ from pathfinder_eval.data.official import (
     load_official,
     load_official_aggregates,
 )
-from pathfinder_eval.data.plausibility import Located, Plausible, screen
+from pathfinder_eval.data.plausibility import Located, Plausible, RowLabels, screen
 from pathfinder_eval.data.records import (
     RecordColumns,
     check_records_fit,
@@ -35,7 +35,13 @@ from pathfinder_eval.data.records import (
 )
 from pathfinder_eval.data.source import DETAIL, LONG_COLUMNS, Exclusion, OutcomeData
 from pathfinder_eval.data.synthetic import calibration, synthetic_panel
-from pathfinder_eval.data.tidy import numeric_cells, period_ordinals, read_tidy, unit_ids
+from pathfinder_eval.data.tidy import (
+    map_distinct,
+    numeric_cells,
+    period_ordinals,
+    read_tidy,
+    unit_ids,
+)
 from pathfinder_eval.data.trial_sim import simulate_stepped_wedge
 from pathfinder_eval.errors import DataError
 from pathfinder_eval.spec import DesignSpec, Outcome, TidyColumns, UnitLevel
@@ -372,7 +378,9 @@ def frame_outcomes(
             )
     units = unit_ids(raw, cols.unit, file)
     if spec.unit_level is UnitLevel.LOCAL_AUTHORITY:
-        units = units.map(lambda u: la.la_code if (la := resolve_la(u, current_only=False)) else u)
+        units = map_distinct(
+            units, lambda u: la.la_code if (la := resolve_la(u, current_only=False)) else u
+        )
     periods = period_ordinals(
         raw,
         cols.period,
@@ -384,9 +392,8 @@ def frame_outcomes(
     if cols.treatment:
         _check_irreversible(raw, units, periods, cols.treatment, file)
     frames = []
-    rows = np.arange(1, len(raw) + 1).astype(str)
     for o in spec.outcomes:
-        frames.append(_tidy_outcome(raw, o, source, rows, units, periods))
+        frames.append(_tidy_outcome(raw, o, source, units, periods))
     frame = pd.concat(frames, ignore_index=True)
     meta = pd.DataFrame({"unit": sorted(set(units))})
     table = la_table()
@@ -407,7 +414,6 @@ def _tidy_outcome(
     raw: pd.DataFrame,
     outcome: Outcome,
     file: str,
-    rows: np.ndarray,
     units: pd.Series,
     periods: pd.Series,
 ) -> pd.DataFrame:
@@ -415,7 +421,7 @@ def _tidy_outcome(
     unusable with their status, and impossible values are marked (data/plausibility.py)."""
 
     def located(column: str, values: pd.Series) -> Located:
-        return Located(values.to_numpy(), f"{file} row " + rows + f", column {column}")
+        return Located(values.to_numpy(), RowLabels(file, column))
 
     rule = Plausible.for_scale(
         outcome.scale,

@@ -65,11 +65,24 @@ class Plausible:
 
 
 @dataclass(frozen=True)
+class RowLabels:
+    """'file row N, column C' for the i-th value (N = i + first_row), made only for the rows
+    a check flags: a long file would otherwise build a label for every row."""
+
+    file: str
+    column: str
+    first_row: int = 1
+
+    def __getitem__(self, i: int) -> str:
+        return f"{self.file} row {int(i) + self.first_row}, column {self.column}"
+
+
+@dataclass(frozen=True)
 class Located:
     """Values with where each came from (e.g. 'c1.csv row 12, column referral_count')."""
 
     values: np.ndarray
-    where: np.ndarray
+    where: np.ndarray | RowLabels
 
 
 def screen(

@@ -105,6 +105,14 @@ def unit_ids(raw: pd.DataFrame, column: str, file: str, first_row: int = 1) -> p
     return text.astype(object)
 
 
+def map_distinct(values: pd.Series, fn: Callable[[object], object]) -> pd.Series:
+    """`fn` of each value, called once per distinct value (labels repeat on every row of a
+    long file); missing values map to None."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    mapped = np.array([fn(u) for u in uniques] + [None], dtype=object)
+    return pd.Series(mapped[codes], index=values.index, dtype=object)
+
+
 def period_ordinals(
     raw: pd.DataFrame,
     column: str,
@@ -117,8 +125,8 @@ def period_ordinals(
     """The periods of `column` as integer ordinals (`parse` turns a label into one, None when
     it is not one); an empty, unreadable or out-of-range period is an error naming its row."""
     cells = raw[column]
-    ordinals = cells.map(lambda v: None if pd.isna(v) else parse(v))
-    bad = ordinals.isna() | ordinals.map(lambda v: v is not None and abs(v) >= MAX_ORDINAL)
+    ordinals = map_distinct(cells, parse)
+    bad = ordinals.isna() | map_distinct(ordinals, lambda v: abs(v) >= MAX_ORDINAL).fillna(False)
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy(dtype=bool))[0])
         value = cells.iloc[row]

@@ -88,7 +88,12 @@ class PanelLayout:
 
 
 def panel_layout(panel: ValidatedPanel, outcome: str) -> PanelLayout:
-    """The outcome's cells by unit and period, with the comparison units' noise model."""
+    """The outcome's cells by unit and period, with the comparison units' noise model: built
+    once per panel and outcome, and shared by every analysis of that outcome."""
+    return panel.derived(("layout", outcome), lambda: _layout(panel, outcome))
+
+
+def _layout(panel: ValidatedPanel, outcome: str) -> PanelLayout:
     cells = panel.outcome_cells(outcome)
     units = np.array(sorted(set(cells["unit"])), dtype=object)
     periods = np.array(sorted(set(cells["period"])))

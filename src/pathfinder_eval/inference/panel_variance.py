@@ -50,7 +50,8 @@ diagnostics with jackknife-over-regions standard errors.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -73,20 +74,33 @@ class NoiseModel:
     """What the comparison LAs teach: the covariance of shocks shared by a region's LAs
     `regional` (T, T); an LA's own covariance `structural` + `sampling` / size (T, T each);
     `draws`, the same three re-learned from DRAWS bootstrap panels simulated from the fitted
-    model, (B, T, T) each, for the degrees of freedom; the within-region residual correlation
-    `rho` and that of period-to-period changes `change_rho`, each with a jackknife-over-regions
-    SE; and the counts behind them."""
+    model, (B, T, T) each, for the degrees of freedom (None: simulated on first use from the
+    comparison LAs' `region` codes and `inv_size`, as only the pooled variance needs them);
+    the within-region residual correlation `rho` and that of period-to-period changes
+    `change_rho`, each with a jackknife-over-regions SE; and the counts behind them."""
 
     regional: np.ndarray
     structural: np.ndarray
     sampling: np.ndarray
-    draws: tuple[np.ndarray, np.ndarray, np.ndarray]
+    draws: tuple[np.ndarray, np.ndarray, np.ndarray] | None
     rho: float
     rho_se: float
     change_rho: float
     change_rho_se: float
     n_comparison: int
     n_regions: int
+    region: np.ndarray | None = field(default=None, repr=False)
+    inv_size: np.ndarray | None = field(default=None, repr=False)
+
+    @cached_property
+    def bootstrap(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`draws`, simulated (seeded) the first time they are needed when not given."""
+        if self.draws is not None:
+            return self.draws
+        panels = _simulate(
+            self.regional, self.structural, self.sampling, self.region, self.inv_size
+        )
+        return _fit(panels, self.region, self.inv_size)
 
 
 @dataclass(frozen=True)
@@ -127,7 +141,6 @@ def noise_model(
     e = _centre(y[idx][None])
     regional, structural, sampling = (part[0] for part in _fit(e, reg, inv_size))
     per_region = _usable_regions(reg)
-    draws = _fit(_simulate(regional, structural, sampling, reg, inv_size), reg, inv_size)
     spread = per_region if jackknife else 0
     rho, rho_se = _correlation(e[0], reg, spread)
     change_rho, change_rho_se = _correlation(np.diff(e[0], axis=1), reg, spread)
@@ -135,13 +148,15 @@ def noise_model(
         regional,
         structural,
         sampling,
-        draws,
+        None,
         rho,
         rho_se,
         change_rho,
         change_rho_se,
         len(idx),
         per_region,
+        region=reg,
+        inv_size=inv_size,
     )
 
 
@@ -173,7 +188,7 @@ def _degrees_of_freedom(
 ) -> np.ndarray:
     """Satterthwaite's 2 E[v̂]² / Var(v̂) for each row's variance v̂, its mean and variance
     over the model's bootstrap draws; at most the comparison LAs less two."""
-    regional, structural, sampling = model.draws
+    regional, structural, sampling = model.bootstrap
     unit = np.einsum("rit,riu->rtu", weights, weights)
     scaled = np.einsum("rit,riu,i->rtu", weights, weights, 1.0 / size)
     grouped = np.einsum("rct,rcu->rtu", summed, summed)
