@@ -119,6 +119,23 @@ def test_every_estimator_has_one_registry_row_and_options_model():
             assert issubclass(row.cls, OPTIONS[key.value]) and row.cls.name == key.value
 
 
+def test_estimator_engines_are_imported_only_when_a_design_names_them():
+    """The registry and the pipeline load no engine: a synthetic-control design does not pay
+    for linearmodels, statsmodels or numba (about a second of a cold run)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, pathfinder_eval.pipeline, pathfinder_eval.registry as r;"
+        "loaded = [m for m in sys.modules if m.startswith('pathfinder_eval.estimators.')];"
+        "r.entry('synthetic_control').cls;"
+        "print(len(loaded), 'pathfinder_eval.estimators.synthetic.estimators' in sys.modules,"
+        " 'pathfinder_eval.estimators.did.bacon' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["0", "True", "False"]
+
+
 def test_panel_checks_are_named_steps():
     names = [c.name for c in CHECKS]
     assert len(set(names)) == len(names) and all(c.doc for c in CHECKS)

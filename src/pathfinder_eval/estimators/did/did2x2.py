@@ -21,8 +21,8 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import stats
+from statsmodels.regression.linear_model import OLS, WLS
 
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.facts import Did2x2Facts
@@ -226,7 +226,7 @@ def did_2x2(
             where="covariates",
             fix="drop covariates that are constant within a cell or collinear with others",
         )
-    model = sm.OLS(y_arr, design) if w is None else sm.WLS(y_arr, design, weights=w)
+    model = OLS(y_arr, design) if w is None else WLS(y_arr, design, weights=w)
     n_clusters = 0
     if cov_type == "cluster":
         if cluster is None:

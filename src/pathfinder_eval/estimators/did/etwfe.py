@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-import statsmodels.api as sm
+from statsmodels.genmod.families import Poisson
+from statsmodels.genmod.generalized_linear_model import GLM
 
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.two_way import absorb_two_way
@@ -187,7 +188,7 @@ def _poisson(y: np.ndarray, design: np.ndarray, offset: np.ndarray | None) -> _F
             where="outcome",
             fix="use family: linear for outcomes that can be negative",
         )
-    glm = sm.GLM(y, design, family=sm.families.Poisson(), offset=offset)
+    glm = GLM(y, design, family=Poisson(), offset=offset)
     coef = np.asarray(glm.fit(method="newton", maxiter=200, tol=1e-12).params)
     eta = design @ coef + (0.0 if offset is None else np.asarray(offset, float))
     mu = np.exp(eta)

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
+from statsmodels.genmod.families import Poisson
+from statsmodels.genmod.generalized_linear_model import GLM
 
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.facts import PoissonTwfeFacts
@@ -76,7 +77,7 @@ def poisson_twfe(
     fe = pd.get_dummies(pd.concat([u, t], axis=1), columns=["u", "t"], drop_first=True)
     x = np.column_stack([d, np.ones(n), fe.to_numpy(dtype=float)])
     groups = pd.factorize(np.asarray(cluster).reshape(-1))[0]
-    model = sm.GLM(y, x, family=sm.families.Poisson(), offset=np.log(pop))
+    model = GLM(y, x, family=Poisson(), offset=np.log(pop))
     res = model.fit(
         method="newton",
         maxiter=200,
