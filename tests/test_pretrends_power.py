@@ -77,6 +77,22 @@ def test_rectangle_probabilities_match_scipys_adaptive_genz_bretz():
     assert np.median(errors) < 1e-6
 
 
+def test_perfectly_correlated_leads_reduce_to_one():
+    """A singular covariance (two leads that are the same estimate) is the one-lead closed
+    form: the rectangle of identical coordinates is their common interval."""
+    sd = 0.05
+    cov = np.full((2, 2), sd**2)
+    for delta in (0.0, 0.04):
+        got = pass_probability(np.array([delta, delta]), cov)
+        assert got == pytest.approx(_accept(np.array([delta]), np.array([sd]))[0], abs=1e-5)
+    # slightly indefinite (an eigenvalue of -1e-9, as a covariance from rounding): floored
+    q = np.linalg.qr(np.random.default_rng(2).normal(size=(3, 3)))[0]
+    shaky = (q * np.array([1.0, 0.5, -1e-9])) @ q.T * sd**2
+    fixed = (q * np.array([1.0, 0.5, 1e-9])) @ q.T * sd**2
+    mean = np.array([0.01, -0.02, 0.03])
+    assert pass_probability(mean, shaky) == pytest.approx(pass_probability(mean, fixed), abs=1e-5)
+
+
 def test_correlated_power_and_mean_after_pretest_match_simulation():
     """Correlated leads and lags, the trend the pre-test detects half the time: power 0.5 by
     construction, and the power, Bayes factor and mean after pre-testing within 4 Monte Carlo

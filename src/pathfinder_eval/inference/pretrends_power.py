@@ -167,7 +167,7 @@ def _rectangle(lo: np.ndarray, hi: np.ndarray, cov: np.ndarray) -> float:
     sd = np.sqrt(np.diag(cov))
     order = np.argsort(special.ndtr(hi / sd) - special.ndtr(lo / sd), kind="stable")
     lo, hi, cov = lo[order], hi[order], cov[np.ix_(order, order)]
-    chol = np.linalg.cholesky(cov + 1e-12 * np.diag(np.diag(cov)))
+    chol = _cholesky(cov)
     points = _sobol(lo.size - 1)
     y = np.empty_like(points)
     weight = np.ones(points.shape[0])
@@ -180,6 +180,17 @@ def _rectangle(lo: np.ndarray, hi: np.ndarray, cov: np.ndarray) -> float:
             u = low + points[:, i] * (high - low)
             y[:, i] = special.ndtri(np.clip(u, 1e-300, 1.0 - 1e-16))
     return float(weight.mean())
+
+
+def _cholesky(cov: np.ndarray) -> np.ndarray:
+    """A lower Cholesky factor of cov, made positive definite when it is (numerically)
+    singular, as perfectly correlated leads give: eigenvalues floored at 1e-12 of the largest."""
+    try:
+        return np.linalg.cholesky(cov + 1e-12 * np.diag(np.diag(cov)))
+    except np.linalg.LinAlgError:
+        values, vectors = np.linalg.eigh(cov)
+        floor = 1e-12 * max(float(values.max()), np.finfo(float).tiny)
+        return np.linalg.cholesky((vectors * np.maximum(values, floor)) @ vectors.T)
 
 
 @lru_cache(maxsize=16)
