@@ -299,3 +299,33 @@ def test_synthetic_did_says_its_fixed_weight_interval_may_be_narrow(tmp_path):
     assert any("slightly too narrow" in w for w in res.warnings)
     spread = regional_panel(tmp_path, [0, 20, 40], shock_sd=0.0, seed=7)
     assert not any("too narrow" in w for w in SyntheticDiD().fit(spread, "y", "a").warnings)
+
+
+def test_layout_is_shared_by_analyses_and_fresh_for_a_replaced_panel(tmp_path, monkeypatch):
+    """The layout and noise model are built once per panel and outcome, whichever analyses ask
+    (same numbers as building them anew); a panel made by `replace` starts afresh, so changed
+    cells are never read through an old layout; the bootstrap draws behind the pooled
+    variance's degrees of freedom are simulated only when an inference needs them."""
+    import dataclasses
+
+    from pathfinder_eval.estimators import pooled
+    from pathfinder_eval.inference import panel_variance as pv
+
+    panel = regional_panel(tmp_path, list(range(30, 37)), shock_sd=2.5)
+    simulated = []
+    real_simulate = pv._simulate
+    monkeypatch.setattr(pv, "_simulate", lambda *a: simulated.append(1) or real_simulate(*a))
+    first = pooled.panel_layout(panel, "y")
+    assert pooled.panel_layout(panel, "y") is first
+    fresh = pooled._layout(panel, "y")
+    np.testing.assert_array_equal(first.y, fresh.y)
+    assert (first.model.rho, first.model.rho_se) == (fresh.model.rho, fresh.model.rho_se)
+    assert simulated == []  # the diagnostics do not need the draws
+    TwoWayFixedEffects(inference=Inference(method="cr2")).fit(panel, "y", "a")
+    assert simulated == []
+    TwoWayFixedEffects().fit(panel, "y", "a")  # the pooled variance: draws, once
+    EventStudy().fit(panel, "y", "a")
+    assert simulated == [1]
+    cells = panel.cells.assign(y=panel.cells["y"] * 2.0)
+    doubled = pooled.panel_layout(dataclasses.replace(panel, cells=cells), "y")
+    np.testing.assert_allclose(doubled.y, 2.0 * first.y)
