@@ -2,9 +2,10 @@
 
 For each pilot design, on the synthetic panel and (when ../shared/data/public exists) on the real
 statistics: the wall time of `pathfinder-eval run` in a cold process (best of 3), and one phase
-breakdown from a fresh process (imports, data load, panel, each analysis summed over its
-outcomes, placebo-in-time, rendering). `--save FILE` writes the numbers as JSON; `--previous
-FILE` prints the ratio to a saved run (e.g. of the previous release) beside each total.
+breakdown from a fresh process (imports, the design's estimator engines included, data load,
+panel, each analysis summed over its outcomes, placebo-in-time, rendering). `--save FILE`
+writes the numbers as JSON; `--previous FILE` prints the ratio to a saved run (e.g. of the
+previous release) beside each total.
 
     OMP_NUM_THREADS=1 python benchmarks/report_speed.py [--repeats 3] [--save now.json]
 """
@@ -37,9 +38,10 @@ from pathfinder_eval.report.render import report_files
 from pathfinder_eval.robustness import placebo_in_time
 from pathfinder_eval.spec import Estimator, load_design
 from pathlib import Path
-phases = {"import": time.perf_counter() - t0}
 design, data = sys.argv[1], (Path(sys.argv[2]) if sys.argv[2] else None)
 spec = resolve_neighbour_pool(load_design(design), data)
+engines = [entry(a.estimator).cls for a in spec.analyses]  # imported on first use: count here
+phases = {"import": time.perf_counter() - t0}
 t = time.perf_counter(); raw = load_outcomes(spec, data, spec.seed)
 phases["load"] = time.perf_counter() - t
 t = time.perf_counter(); panel = build_panel(spec, raw, describe_outcome(spec))
