@@ -189,3 +189,23 @@ def test_weighted_leave_one_treated_out_matches_linearmodels_weighted_refits():
         assert drops[u] == pytest.approx(direct, abs=EXACT)
     plain = leave_one_treated_out(cells, weighted=False)
     assert all(abs(plain[u] - drops[u]) > 1e-3 for u in treated)
+
+
+def test_a_leave_one_out_refit_that_cannot_be_estimated_is_left_out():
+    """Two treated units, one observed only from its start: without the other, its treatment
+    dummy is its unit effect, so that refit is not estimable and is left out (not a number
+    made of rounding error); the other refit is linearmodels' estimate."""
+    from pathfinder_eval.estimators.did.two_way import fit_twfe, leave_one_treated_out
+
+    frame = simulated(seed=7)
+    frame = frame[~((frame["unit"] == "u00") & (frame["period"] < 4))].reset_index(drop=True)
+    treated = ["u00", "u01"]
+    cells = frame.assign(
+        treated=(frame["unit"].isin(treated) & (frame["period"] >= 4)).astype(float),
+        role=np.where(frame["unit"].isin(treated), "treated", "comparison"),
+        weight=1.0,
+    )
+    drops = leave_one_treated_out(cells, weighted=False)
+    assert list(drops) == ["u00"]
+    direct = fit_twfe(cells[cells["unit"] != "u00"], ["treated"]).params[0]
+    assert drops["u00"] == pytest.approx(direct, abs=EXACT)

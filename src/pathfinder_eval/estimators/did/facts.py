@@ -12,7 +12,8 @@ from pathfinder_eval.results import OMITTED, Facts
 @dataclass(frozen=True, kw_only=True)
 class TwfeFacts(Facts):
     """weighted: cells weighted by denominators; leave_one_treated_out: the estimate without
-    each treated unit ({} when not run or fewer than two treated)."""
+    each treated unit ({} when not run or fewer than two treated; a unit whose refit is not
+    estimable is left out)."""
 
     weighted: bool
     inference_method: str

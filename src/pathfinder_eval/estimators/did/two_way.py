@@ -82,9 +82,11 @@ def fit_twfe(
 
 def leave_one_treated_out(cells: pd.DataFrame, weighted: bool) -> dict[str, float]:
     """The TWFE estimate re-fitted without each treated unit in turn (robustness: is one LA
-    driving the result?). Empty when there are fewer than two treated units. Only the point
-    estimate is needed, so each refit is the exact two-way absorption (Frisch–Waugh–Lovell)
-    of y and the treatment dummy, not a full regression with its covariance."""
+    driving the result?). Empty when there are fewer than two treated units; a refit whose
+    treatment dummy the unit and period effects absorb (the units left have no untreated
+    cell) is not estimable and left out. Only the point estimate is needed, so each refit is
+    the exact two-way absorption (Frisch–Waugh–Lovell) of y and the treatment dummy, not a
+    full regression with its covariance."""
     treated = sorted(set(cells.loc[cells["role"] == "treated", "unit"]))
     if len(treated) < 2:
         return {}
@@ -98,7 +100,9 @@ def leave_one_treated_out(cells: pd.DataFrame, weighted: bool) -> dict[str, floa
         codes = pd.factorize(unit[keep])[0]
         r = absorb_two_way(ydx[keep], codes, pd.factorize(period[keep])[0], weights[keep])
         w = weights[keep]
-        out[u] = float((w * r[:, 0] * r[:, 1]).sum() / (w * r[:, 1] ** 2).sum())
+        spread = (w * r[:, 1] ** 2).sum()
+        if spread > 1e-10 * (w * ydx[keep, 1] ** 2).sum():
+            out[u] = float((w * r[:, 0] * r[:, 1]).sum() / spread)
     return out
 
 
