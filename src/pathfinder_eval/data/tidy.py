@@ -126,7 +126,7 @@ def period_ordinals(
     it is not one); an empty, unreadable or out-of-range period is an error naming its row."""
     cells = raw[column]
     ordinals = map_distinct(cells, parse)
-    bad = ordinals.isna() | map_distinct(ordinals, lambda v: abs(v) >= MAX_ORDINAL).fillna(False)
+    bad = ordinals.isna() | (pd.to_numeric(ordinals).abs() >= MAX_ORDINAL)
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy(dtype=bool))[0])
         value = cells.iloc[row]

@@ -90,16 +90,15 @@ def leave_one_treated_out(cells: pd.DataFrame, weighted: bool) -> dict[str, floa
     treated = sorted(set(cells.loc[cells["role"] == "treated", "unit"]))
     if len(treated) < 2:
         return {}
-    unit = cells["unit"].to_numpy()
-    period = pd.factorize(cells["period"])[0]
+    unit, period = cells["unit"].to_numpy(), cells["period"].to_numpy()
     ydx = cells[["y", "treated"]].to_numpy(float)
     weights = cells["weight"].to_numpy(float) if weighted else np.ones(len(cells))
     out = {}
     for u in treated:
         keep = unit != u
-        codes = pd.factorize(unit[keep])[0]
-        r = absorb_two_way(ydx[keep], codes, pd.factorize(period[keep])[0], weights[keep])
         w = weights[keep]
+        codes = (pd.factorize(unit[keep])[0], pd.factorize(period[keep])[0])
+        r = absorb_two_way(ydx[keep], *codes, w)
         spread = (w * r[:, 1] ** 2).sum()
         if spread > 1e-10 * (w * ydx[keep, 1] ** 2).sum():
             out[u] = float((w * r[:, 0] * r[:, 1]).sum() / spread)
