@@ -29,9 +29,12 @@ comparisons); Sun & Abraham's post-treatment average; the Borusyak-Jaravel-Spies
 ATT; two-stage DiD (the same estimate, so its default column repeats BJS's; its "before"
 column is did2s's GMM variance); Wooldridge's extended TWFE's simple ATT (linear,
 not-yet-treated controls, unit effects: the same estimate again, its "before" column CR2 on
-its saturated cells); synthetic DiD (one estimate per cohort, averaged by
-treated cells). For the DiD estimators the table beside it shows the default before issue 16
-(CR2, cohort-stratified, Bell-McCaffrey; CR2 for ETWFE, GMM for two-stage) for comparison.
+its saturated cells); stacked DiD's mean of the post-start event times (Wing, Freedman &
+Hollingsworth's weights, the longest window both cohorts fit, not-yet-treated clean
+controls; "before" column the cohort-stratified variance); synthetic DiD (one estimate per
+cohort, averaged by treated cells). For the DiD estimators the table beside it shows the
+default before issue 16 (CR2, cohort-stratified, Bell-McCaffrey; CR2 for ETWFE, GMM for
+two-stage) for comparison.
 The numbers are the estimators' own: the benchmark calls the functions the estimator classes
 call, without building a panel per replicate.
 """
@@ -57,6 +60,7 @@ from pathfinder_eval.estimators.did.group_time_inference import (
 )
 from pathfinder_eval.estimators.did.imputation import imputation
 from pathfinder_eval.estimators.did.imputation import stratified_rows as bjs_stratified
+from pathfinder_eval.estimators.did.stacked import stacked_did
 from pathfinder_eval.estimators.did.sun_abraham import (
     cr2_rows,
     outcome_weights,
@@ -66,6 +70,7 @@ from pathfinder_eval.estimators.did.sun_abraham import (
 from pathfinder_eval.estimators.did.two_stage import two_stage
 from pathfinder_eval.estimators.did.two_way import absorb_two_way
 from pathfinder_eval.estimators.synthetic.core import synthdid
+from pathfinder_eval.inference.cohort_stratified import stratified_cells
 from pathfinder_eval.inference.cr2 import cr2_inference
 from pathfinder_eval.inference.panel_variance import NoiseModel, noise_model, panel_variance
 from pathfinder_eval.inference.policy import Geography, did_default, synthetic_did_default
@@ -83,6 +88,7 @@ DID = (
     "imputation",
     "two_stage",
     "etwfe",
+    "stacked",
 )
 ALL = (*DID, "synthetic_did")
 SHORT = {
@@ -93,6 +99,7 @@ SHORT = {
     "imputation": "bjs",
     "two_stage": "2-stage",
     "etwfe": "etwfe",
+    "stacked": "stacked",
     "synthetic_did": "sdid",
 }
 
@@ -283,6 +290,14 @@ def fit_all(p: Panel, tau: float) -> dict[str, tuple]:
     est_et = float(eff.estimate[0])
     cr2_row = _row(est_et, c2.std_error[0], c2.df[0], tau)
     out["etwfe"] = (est_et, out["imputation"][1], cr2_row, out["imputation"][3])
+    # stacked DiD (Wing et al. 2024), default window (every cohort fits), not-yet-treated
+    # clean controls: the mean of the post-start event times; "before" the cohort-stratified
+    # variance (its small-sample default; the authors' CR1 is in the README's note)
+    sk = stacked_did(yy, units, periods, cohort[units])
+    wst = sk.outcome_weights()
+    st = stratified_cells(wst[:1], yy, units, periods, cohort)
+    old = (st.std_error[0], st.df[0]) if st else (np.sqrt(sk.vcov[0, 0]), sk.n_clusters - 1.0)
+    record("stacked", float(sk.estimate[0]), old, p.pooled(wst[0]))
     # synthetic DiD: per cohort against never-treated donors, averaged by treated cells
     donors = np.flatnonzero(p.comparison)
     wsd = np.zeros((n, T))

@@ -23,6 +23,7 @@ _API = (
     "imputation",
     "etwfe",
     "two_stage",
+    "stacked",
     "bacon",
     "synthetic_control",
     "synthetic_did",

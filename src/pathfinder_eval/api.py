@@ -769,6 +769,7 @@ DID = (
     "imputation",
     "etwfe",
     "two_stage",
+    "stacked",
     "bacon",
 )
 SYNTHETIC = ("synthetic_control", "synthetic_did")
@@ -781,6 +782,7 @@ sun_abraham = _make("sun_abraham", fit_frame)
 imputation = _make("imputation", fit_frame)
 etwfe = _make("etwfe", fit_frame)
 two_stage = _make("two_stage", fit_frame)
+stacked = _make("stacked", fit_frame)
 bacon = _make("bacon", fit_frame)
 synthetic_control = _make("synthetic_control", fit_frame)
 synthetic_did = _make("synthetic_did", fit_frame)

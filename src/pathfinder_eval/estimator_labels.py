@@ -14,6 +14,7 @@ LABELS: dict[str, str] = {
     "imputation": "Imputation DiD (Borusyak, Jaravel & Spiess 2024)",
     "etwfe": "Extended two-way fixed effects (Wooldridge 2021, 2023)",
     "two_stage": "Two-stage DiD (Gardner 2022)",
+    "stacked": "Stacked DiD with corrective weights (Wing, Freedman & Hollingsworth 2024)",
     "bacon": "Goodman-Bacon (2021) decomposition of the TWFE estimate",
     "synthetic_control": "Synthetic control (Abadie, Diamond & Hainmueller 2010)",
     "synthetic_did": "Synthetic difference-in-differences (Arkhangelsky et al. 2021)",

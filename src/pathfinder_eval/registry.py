@@ -199,6 +199,22 @@ REGISTRY: dict[Estimator, Entry] = {
         ),
         "did",
     ),
+    Estimator.STACKED: Entry(
+        "did.stacked:Stacked",
+        LABELS["stacked"],
+        (
+            "Stacked difference-in-differences (Wing, Freedman & Hollingsworth 2024, NBER WP "
+            "32054): one sub-experiment per start date with the LAs starting then and clean "
+            "comparison LAs (not started before the window ends), over a common window of event"
+            " times; the sub-experiments are stacked and an event-study regression weighted so "
+            "that each start date counts by its share of treated LAs (their corrective weights)"
+            " gives the trimmed aggregate ATT. Start dates whose window does not fit the data "
+            "are left out and named. Standard errors clustered by LA (CR1, t(G−1)), unless the"
+            " default chooses for the design the comparison-pooled variance (few treated LAs or"
+            " a regional concentration) or, below 20 treated, the cohort-stratified variance."
+        ),
+        "did",
+    ),
     Estimator.BACON: Entry(
         "did.bacon:BaconDecomposition",
         LABELS["bacon"],

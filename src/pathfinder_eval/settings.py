@@ -426,6 +426,26 @@ class TwoStageOptions(EstimatorSettings):
     )
 
 
+class StackedOptions(EstimatorSettings):
+    """Stacked DiD (Wing, Freedman & Hollingsworth 2024): the event window and the clean
+    controls."""
+
+    name: ClassVar[str] = "stacked"
+
+    kappa_pre: Whole | None = Field(default=None, ge=1)
+    """Event times before the start in each sub-experiment's window (null: the longest every
+    cohort fits)."""
+    kappa_post: Whole | None = Field(default=None, ge=0)
+    """Event times from the start on (null: the longest every cohort fits)."""
+    control_group: ControlGroup = "not_yet_treated"
+    """Clean controls: not_yet_treated (first treated after the window ends, or never) or
+    never_treated."""
+
+    inference_methods: ClassVar[frozenset[str]] = frozenset(
+        {"default", "cluster_robust", "pooled", "cohort_stratified"}
+    )
+
+
 class BaconOptions(EstimatorSettings):
     """`balance`: drop units missing any period (counted) rather than refuse the panel."""
 
@@ -575,6 +595,7 @@ OPTIONS: dict[str, type[EstimatorSettings]] = {
     "imputation": ImputationOptions,
     "etwfe": EtwfeOptions,
     "two_stage": TwoStageOptions,
+    "stacked": StackedOptions,
     "bacon": BaconOptions,
     "synthetic_control": SyntheticControlOptions,
     "synthetic_did": SyntheticDidOptions,

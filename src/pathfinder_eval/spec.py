@@ -59,6 +59,7 @@ class Estimator(StrEnum):
     IMPUTATION = "imputation"
     ETWFE = "etwfe"
     TWO_STAGE = "two_stage"
+    STACKED = "stacked"
     BACON = "bacon"
     SYNTHETIC_CONTROL = "synthetic_control"
     SYNTHETIC_DID = "synthetic_did"

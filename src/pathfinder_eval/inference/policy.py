@@ -83,6 +83,7 @@ _SMALL: dict[str, tuple[str, ...]] = {
     "imputation": ("cohort_stratified", "leave_out"),
     "etwfe": ("cohort_stratified", "cr2"),
     "two_stage": ("cohort_stratified",),
+    "stacked": ("cohort_stratified",),
 }
 _WHY = {
     "cr2": "CR1 over-rejects with few treated clusters",
@@ -91,6 +92,8 @@ _WHY = {
     "sun_abraham": "CR1 over-rejects, and with single-unit cohorts so does CR2",
     "imputation": "BJS's clustered variance with t(G−1) over-rejects, and its leave-out version "
     "is very conservative with single-unit cohorts",
+    "stacked": "CR1 of the stacked regression over-rejects, and a cohort of one unit gives its "
+    "treated cells no within-cohort spread to learn from",
     "leave_out": "with t(G−1) and τ̄ by cohort × period the test over-rejects: a cohort of one "
     "unit drops out of the variance",
 }

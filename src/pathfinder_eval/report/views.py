@@ -9,7 +9,7 @@ from collections.abc import Callable
 from functools import singledispatch
 from typing import Any
 
-from pathfinder_eval.estimators.did.facts import BaconFacts, EventStudyFacts
+from pathfinder_eval.estimators.did.facts import BaconFacts, EventStudyFacts, StackedFacts
 from pathfinder_eval.estimators.stepped_wedge.facts import GeeFacts, GlmmFacts, LmmFacts
 from pathfinder_eval.estimators.synthetic.facts import SyntheticControlFacts, SyntheticDidFacts
 from pathfinder_eval.panel import OutcomeInfo
@@ -131,26 +131,66 @@ def _event_study(
     label: PeriodLabel,
     names: dict[str, str],
 ) -> dict[str, Any]:
-    level = f"{res.level:.0%}"
-    out: dict[str, Any] = {
-        "svg": to_svg(plot_event_study(res.table), f"Event study: {info.name}"),
-        "alt": (
-            f"Event-study chart for {info.name}: estimates and {level} "
-            "confidence intervals by periods since start; the table gives the values."
-        ),
-    }
+    out: dict[str, Any] = event_chart(res, info)
     if facts.sensitivity is not OMITTED and facts.sensitivity:
         out["facts"] = sensitivity_lines(facts.sensitivity, res.level)
     pt = facts.pretrend_test
     if pt:
-        out["pretrend"] = (
-            f"Joint test that all pre-period coefficients are zero: "
-            f"F({pt['df_num']:.0f}, {pt['df_denom']:.0f}) = "
-            f"{pt['statistic']:.2f}, p = {fmt_p(pt['p_value'])}."
-        )
-        if facts.pretest_power:
-            out["pretrend"] += " " + pretest_power_line(facts.pretest_power)
+        out["pretrend"] = pretrend_line(pt, facts.pretest_power)
     return out
+
+
+@estimator_view.register
+def _stacked(
+    facts: StackedFacts,
+    res: EffectEstimates,
+    info: OutcomeInfo,
+    label: PeriodLabel,
+    names: dict[str, str],
+) -> dict[str, Any]:
+    out = event_chart(res, info)
+    comparison = (
+        "LAs not started before the window ends"
+        if facts.control_group == "not_yet_treated"
+        else "never-treated LAs"
+    )
+    subs = "; ".join(
+        f"starting {label(int(s['cohort']))}: {s['n_treated']:.0f} treated and "
+        f"{s['n_control']:.0f} comparison LAs, comparison weight {fmt(s['control_weight'], 3)}"
+        for s in facts.sub_experiments
+    )
+    lines = [
+        f"Stacked sub-experiments over event times {-facts.kappa_pre} to {facts.kappa_post} "
+        f"(comparisons: {comparison}): {subs}."
+    ]
+    lines += [f"Starting {label(int(t['cohort']))} left out: {t['reason']}." for t in facts.trimmed]
+    out["facts"] = lines
+    pt = facts.pretrend_test
+    if pt:
+        out["pretrend"] = pretrend_line(pt, facts.pretest_power)
+    return out
+
+
+def event_chart(res: EffectEstimates, info: OutcomeInfo) -> dict[str, str]:
+    """The event-study chart of the rows with event times, and its alternative text."""
+    rows = res.table[res.table["event_time"].notna()]
+    return {
+        "svg": to_svg(plot_event_study(rows), f"Event study: {info.name}"),
+        "alt": (
+            f"Event-study chart for {info.name}: estimates and {res.level:.0%} "
+            "confidence intervals by periods since start; the table gives the values."
+        ),
+    }
+
+
+def pretrend_line(pt: dict[str, float], power: dict[str, float] | None) -> str:
+    """The joint pre-trend test, and what it could see when known."""
+    line = (
+        f"Joint test that all pre-period coefficients are zero: "
+        f"F({pt['df_num']:.0f}, {pt['df_denom']:.0f}) = "
+        f"{pt['statistic']:.2f}, p = {fmt_p(pt['p_value'])}."
+    )
+    return line + (" " + pretest_power_line(power) if power else "")
 
 
 def pretest_power_line(pw: dict[str, float]) -> str:

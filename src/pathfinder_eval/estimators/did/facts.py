@@ -150,6 +150,25 @@ class TwoStageFacts(Facts):
 
 
 @dataclass(frozen=True, kw_only=True)
+class StackedFacts(Facts):
+    """Stacked DiD: the variance used, the event window, each sub-experiment (cohort, treated
+    and control units, the control rows' corrective weight at event time 0), the cohorts
+    trimmed and why, the stack's rows, the joint Wald test of the leads with the variance used
+    (None without leads; df the smallest of the leads') and what the pre-test can see (as
+    EventStudyFacts.pretest_power)."""
+
+    inference_method: str
+    kappa_pre: int
+    kappa_post: int
+    control_group: str
+    sub_experiments: list[dict[str, float]]
+    trimmed: list[dict[str, Any]]
+    stacked_rows: int
+    pretrend_test: dict[str, float] | None
+    pretest_power: dict[str, float] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Did2x2Facts(Facts):
     """The 2×2 cell means and counts and the regression's terms."""
 

@@ -1,0 +1,123 @@
+"""Stacked DiD speed beside diff-diff's StackedDiD on the same data (run on demand, not a
+test).
+
+A staggered panel of 200,000 units × 10 periods (cohorts 3, 5, 7, 9 + never treated): the
+stack, corrective weights and weighted event study with CR1 by unit, κ_pre = 2 and
+κ_post = 1 (so cohorts 3, 5 and 7 fit), not-yet-treated clean controls. pathfinder-eval from
+arrays (`stacked_did`) and through the public API from the long frame (`pe.stacked`), and in
+the same run diff-diff's `StackedDiD(weighting="aggregate")` when installed
+(`pip install diff-diff`), which the project does not depend on. Prints seconds (best of 3),
+ratios peer / ours and the largest difference in estimates and standard errors.
+
+    OMP_NUM_THREADS=1 python benchmarks/stacked_speed.py [--units 200000] [--periods 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+
+import pathfinder_eval as pe
+from pathfinder_eval.estimators.did.stacked import stacked_did
+
+REPEATS = 3
+KAPPA = (2, 1)
+
+
+def simulate(n: int, t_n: int, seed: int = 7) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    periods = np.arange(1, t_n + 1)
+    cohort = np.where(rng.random(n) < 0.4, np.inf, rng.choice([3, 5, 7, 9], n))
+    rel = periods[None, :] - cohort[:, None]
+    y = rng.normal(size=n)[:, None] + 0.1 * periods + np.where(rel >= 0, 0.5 + 0.1 * rel, 0.0)
+    y = y + rng.normal(size=(n, t_n))
+    return pd.DataFrame(
+        {
+            "unit": np.repeat(np.arange(n), t_n),
+            "period": np.tile(periods, n),
+            "cohort": np.repeat(cohort, t_n),
+            "y": y.ravel(),
+        }
+    )
+
+
+def best(run, frame: pd.DataFrame) -> tuple[float, np.ndarray, np.ndarray]:
+    """Best of REPEATS seconds, and the event-time estimates and SEs (e = −2, 0, 1)."""
+    times, out = [], None
+    for _ in range(REPEATS):
+        t0 = time.perf_counter()
+        out = run(frame)
+        times.append(time.perf_counter() - t0)
+    return min(times), *out
+
+
+def arrays(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    fit = stacked_did(
+        frame["y"].to_numpy(),
+        frame["unit"].to_numpy(),
+        frame["period"].to_numpy(),
+        frame["cohort"].to_numpy(),
+        *KAPPA,
+    )
+    return fit.estimate[1:], np.sqrt(np.diag(fit.vcov))[1:]
+
+
+def api(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    data = frame.assign(cohort=frame["cohort"].replace(np.inf, 0))
+    res = pe.stacked(
+        data,
+        outcome="y",
+        unit="unit",
+        time="period",
+        first_treated="cohort",
+        kappa_pre=KAPPA[0],
+        kappa_post=KAPPA[1],
+        inference="cluster_robust",
+    )
+    rows = res.table.iloc[1:]
+    return rows["estimate"].to_numpy(), rows["std_error"].to_numpy()
+
+
+def diff_diff(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    from diff_diff import StackedDiD
+
+    res = StackedDiD(kappa_pre=KAPPA[0], kappa_post=KAPPA[1], df_convention="cluster").fit(
+        frame, outcome="y", unit="unit", time="period", first_treat="cohort"
+    )
+    es = res.event_study_effects
+    keys = [e for e in sorted(es) if e != -1]
+    return np.array([es[e]["effect"] for e in keys]), np.array([es[e]["se"] for e in keys])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--units", type=int, default=200_000)
+    parser.add_argument("--periods", type=int, default=10)
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    frame = simulate(args.units, args.periods)
+    print(f"panel: {args.units} units × {args.periods} periods, cohorts 3, 5, 7, 9 + never")
+    arrays(frame.iloc[:2000])
+    t_arr, est, se = best(arrays, frame)
+    t_api, est_api, se_api = best(api, frame)
+    print(f"pathfinder-eval stacked_did from arrays: {t_arr:.2f} s (best of {REPEATS})")
+    print(f"pathfinder-eval pe.stacked from the long frame: {t_api:.2f} s")
+    assert np.allclose(est, est_api, atol=1e-12) and np.allclose(se, se_api, rtol=1e-10)
+    try:
+        t_dd, est_dd, se_dd = best(diff_diff, frame)
+    except ImportError:
+        print("diff-diff: not installed")
+        return
+    print(
+        f"diff-diff StackedDiD: {t_dd:.2f} s; ratio peer/ours {t_dd / t_arr:.1f}× (arrays), "
+        f"{t_dd / t_api:.1f}× (API); max |Δestimate| {np.abs(est - est_dd).max():.1e}, "
+        f"max relative |ΔSE| {np.abs(se / se_dd - 1).max():.1e}"
+    )
+
+
+if __name__ == "__main__":
+    main()

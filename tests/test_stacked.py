@@ -1,0 +1,144 @@
+"""Stacked DiD (estimators/did/stacked.py): R (lm with the corrective weights, sandwich's
+clustered HC1) on mpdta and an LA-shaped panel (tests/reference/r_stacked_did, script beside
+the values), the closed form of the trimmed aggregate ATT, trimming, and the default
+inference."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import pathfinder_eval as pe
+from did_helpers import MPDTA, regional_panel
+from pathfinder_eval.errors import EstimationError, PathfinderError
+from pathfinder_eval.estimators.did.stacked import Stacked, stacked_did
+from pathfinder_eval.settings import Inference
+
+REF = Path(__file__).parent / "reference"
+# Same algebra as R's lm + vcovCL (saturated cell means instead of QR): rounding only.
+ESTIMATE_TOL, SE_TOL = 1e-10, 1e-9
+
+
+def _arrays(name: str):
+    if name == "mpdta":
+        d = pd.read_csv(MPDTA)
+        cohort = d["first.treat"].where(d["first.treat"] > 0)
+        return d["lemp"], d["countyreal"], d["year"], cohort
+    d = pd.read_csv(REF / "r_clubsandwich_twfe" / "panel_3of30.csv")
+    if name.endswith("unbalanced"):
+        d = d[d["keep"] == 1]
+    return d["y"], d["unit"], d["period"], d["cohort"].where(d["cohort"] > 0)
+
+
+def test_matches_r_lm_with_corrective_weights():
+    """Seven windows and comparison rules on mpdta and on 3 of 30 LAs (balanced and with 8
+    cells dropped): every row's estimate to 1e-10 and CR1 standard error to 1e-9 relative."""
+    ref = pd.read_csv(REF / "r_stacked_did" / "values.csv")
+    fits = ref.groupby(["data", "kappa_pre", "kappa_post", "control"], sort=False)
+    assert fits.ngroups == 7
+    for (data, k_pre, k_post, control), rows in fits:
+        args = [np.asarray(a) for a in _arrays(data)]
+        fit = stacked_did(*args, kappa_pre=k_pre, kappa_post=k_post, control_group=control)
+        assert len(fit.estimate) == len(rows)
+        np.testing.assert_allclose(fit.event_time, rows["event_time"], equal_nan=True)
+        np.testing.assert_allclose(fit.estimate, rows["estimate"], rtol=ESTIMATE_TOL)
+        np.testing.assert_allclose(np.sqrt(np.diag(fit.vcov)), rows["std_error"], rtol=SE_TOL)
+
+
+def test_trimmed_aggregate_att_closed_form():
+    """Wing et al. (2024): δ_e is the treated-share weighted mean over cohorts of each cohort's
+    2×2 contrast of event time e against −1 with its clean controls (balanced panel: plain
+    means)."""
+    y, unit, period, cohort = (np.asarray(a) for a in _arrays("panel_3of30"))
+    fit = stacked_did(y, unit, period, cohort, kappa_pre=3, kappa_post=2)
+    c = np.where(np.isnan(cohort), np.inf, cohort)
+    expected, shares = {}, {}
+    for a in (5.0, 7.0):
+        clean = c > a + 2
+
+        def mean(sel, t, a=a):
+            return y[sel & (period == a + t)].mean()
+
+        treated = c == a
+        shares[a] = np.unique(unit[treated]).size
+        for e in (-3, -2, 0, 1, 2):
+            dd = mean(treated, e) - mean(treated, -1) - (mean(clean, e) - mean(clean, -1))
+            expected.setdefault(e, []).append(dd)
+    w = np.array([shares[5.0], shares[7.0]], float) / 3
+    for j, e in enumerate(fit.event_time[1:], start=1):
+        assert fit.estimate[j] == pytest.approx(w @ expected[int(e)], abs=1e-12)
+    assert fit.estimate[0] == pytest.approx(np.mean(fit.estimate[-3:]), abs=1e-14)
+    # the rows are linear in the outcomes with the weights the fit reports
+    np.testing.assert_allclose(fit.outcome_weights() @ y, fit.estimate, atol=1e-12)
+
+
+def test_window_defaults_and_trimming():
+    """No window given: the longest every cohort fits (mpdta: κ_pre 1 for the 2004 cohort,
+    κ_post 0 for 2007). A window a cohort does not fit trims it, with the reason; when every
+    cohort is trimmed the error says why and what to do."""
+    args = [np.asarray(a) for a in _arrays("mpdta")]
+    fit = stacked_did(*args)
+    assert fit.kappa == (1, 0)
+    assert [s.cohort for s in fit.included] == [2004.0, 2006.0, 2007.0]
+    assert [s.n_treated for s in fit.included] == [20, 40, 131]
+    trimmed = stacked_did(*args, kappa_pre=3, kappa_post=0)
+    assert trimmed.trimmed == ((2004.0, "window [2001, 2004] outside the data"),)
+    with pytest.raises(EstimationError, match="every cohort was trimmed") as err:
+        stacked_did(*args, kappa_pre=4, kappa_post=1)
+    assert "shorten kappa_pre" in str(err.value.fix)
+
+
+def test_api_reports_trimmed_cohorts_and_rejects_bad_windows():
+    data = pd.read_csv(MPDTA)
+    cols = dict(outcome="lemp", unit="countyreal", time="year", first_treated="first.treat")
+    res = pe.stacked(data, kappa_pre=3, kappa_post=0, inference="cluster_robust", **cols)
+    why = "window [2001, 2004] outside the data"
+    assert res.warnings == (f"Cohort 2004 left out of the stack: {why}.",)
+    assert res.facts.trimmed == [{"cohort": 2004.0, "reason": why}]
+    assert res.inference.key == "cr1"
+    assert res.table["estimate"].iloc[1] == pytest.approx(0.0269565876588867, rel=1e-10)
+    with pytest.raises(PathfinderError, match="kappa_pre"):
+        pe.stacked(data, kappa_pre=0, **cols)
+
+
+def test_default_inference_on_a_panel(tmp_path):
+    """5 treated LAs: the comparison-pooled variance; 12 spread treated LAs without regional
+    shocks: the cohort-stratified variance, equal to each cohort's sample variance of its
+    units' weighted outcomes summed (no cohort of one here), with CR1 when asked."""
+    panel = regional_panel(tmp_path, [0, 17, 33, 50, 71], shock_sd=0.5, seed=3)
+    assert Stacked().fit(panel, "y", "a").inference.key == "pooled_panel"
+    treated = [r * 15 + j for r in range(8) for j in range(2)][:12]
+    spread = regional_panel(tmp_path, treated, shock_sd=0.0, seed=5)
+    small = Stacked().fit(spread, "y", "a")
+    assert small.inference.key == "cohort_stratified"
+    cells = spread.outcome_cells("y")
+    y, unit = cells["y"].to_numpy(float), cells["unit"].to_numpy()
+    fit = stacked_did(y, unit, cells["period"].to_numpy(), cells["cohort"].to_numpy(float))
+    w = fit.outcome_weights()
+    per_unit = pd.DataFrame((w * y).T).groupby(unit).sum()
+    cohort = cells.groupby("unit")["cohort"].first().reindex(per_unit.index).fillna(np.inf)
+    var = sum(len(g) * g.var(ddof=1) for _, g in per_unit.groupby(cohort.to_numpy()))
+    np.testing.assert_allclose(small.table["std_error"], np.sqrt(var), rtol=1e-10)
+    cr1 = Stacked(inference=Inference(method="cluster_robust")).fit(spread, "y", "a")
+    assert cr1.inference.key == "cr1"
+    np.testing.assert_allclose(cr1.table["estimate"], small.table["estimate"])
+    assert (cr1.table["df"] == cr1.n_units - 1).all()
+
+
+def test_unbalanced_panel_falls_back_to_the_pooled_variance(tmp_path):
+    """A comparison LA missing one period: the weights differ within its stratum, so the
+    cohort-stratified variance does not apply; the default takes the comparison-pooled
+    variance of the same rows and says why (not CR1, which over-rejects)."""
+    treated = [r * 15 + j for r in range(8) for j in range(2)][:12]
+    panel = regional_panel(tmp_path, treated, shock_sd=0.0, seed=5)
+    cells = panel.cells
+    gap = (cells["unit"] == "la014") & (cells["period"] == cells["period"].min() + 2)
+    holed = replace(panel, cells=cells[~gap].reset_index(drop=True))
+    res = Stacked().fit(holed, "y", "a")
+    assert res.inference.key == "pooled_panel"
+    assert "cohort-stratified variance does not apply" in res.inference.label
+    assert res.n_obs == Stacked().fit(panel, "y", "a").n_obs - 1
