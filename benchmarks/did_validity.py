@@ -35,8 +35,13 @@ controls; "before" column the cohort-stratified variance); synthetic DiD (one es
 cohort, averaged by treated cells). For the DiD estimators the table beside it shows the
 default before issue 16 (CR2, cohort-stratified, Bell-McCaffrey; CR2 for ETWFE, GMM for
 two-stage) for comparison.
-The numbers are the estimators' own: the benchmark calls the functions the estimator classes
-call, without building a panel per replicate.
+Triple difference ("ddd (cs)"): each replicate also draws the same LAs' untargeted group (no
+effect; its own level, the same trend and regional shocks, LA noise correlated 0.6 with the
+targeted group's, 0.5–1.5 times its population) from a separate stream, and Callaway &
+Sant'Anna's simple ATT runs on the targeted-minus-untargeted contrast with its default
+inference, as a design's `contrasts` do; its "before" column is the cohort-stratified
+variance. The numbers are the estimators' own: the benchmark calls the functions the
+estimator classes call, without building a panel per replicate.
 """
 
 from __future__ import annotations
@@ -90,7 +95,7 @@ DID = (
     "etwfe",
     "stacked",
 )
-ALL = (*DID, "synthetic_did")
+ALL = (*DID, "synthetic_did", "ddd")
 SHORT = {
     "twfe": "twfe",
     "event_study": "es e=0",
@@ -101,6 +106,7 @@ SHORT = {
     "etwfe": "etwfe",
     "stacked": "stacked",
     "synthetic_did": "sdid",
+    "ddd": "ddd (cs)",
 }
 
 
@@ -112,9 +118,11 @@ class Cell:
     periods: int
 
 
-def simulate(rng: np.random.Generator, cell: Cell, tau: float):
+def simulate(rng: np.random.Generator, cell: Cell, tau: float, parts: dict | None = None):
     """One panel: y (n, T), start (n,) first treated period index (inf never), region (n,),
-    size (n,) the outcome's denominator."""
+    size (n,) the outcome's denominator. `parts` (when given) receives the LA levels, trend,
+    regional shocks, LA noise, scale and size, for the untargeted group of a triple
+    difference."""
     n, T = sum(REGION_SIZES), cell.periods
     region = np.repeat(np.arange(len(REGION_SIZES)), REGION_SIZES)
     pop = np.exp(rng.uniform(np.log(20_000), np.log(500_000), n))
@@ -141,6 +149,8 @@ def simulate(rng: np.random.Generator, cell: Cell, tau: float):
     else:
         size = pop
         y = rng.poisson(rate * pop[:, None] / 10_000) / pop[:, None] * 10_000
+    if parts is not None:
+        parts.update(level=level, trend=trend, shock=shock, noise=noise, scale=scale, size=size)
     return y, start, region, size
 
 
@@ -237,19 +247,7 @@ def fit_all(p: Panel, tau: float) -> dict[str, tuple]:
     record("event_study", float(we @ yy), (c2.std_error[j], c2.df[j]), p.pooled(we))
     # Callaway & Sant'Anna, simple ATT, never-treated comparisons
     cohort = np.where(np.isfinite(start), start, np.nan).astype(float)
-    coh, keep = prepare_cohorts(cohort, np.arange(T, dtype=float), 0)
-    gt = group_time_att(y[keep], coh[keep], np.arange(T, dtype=float))
-    simple = aggregate(gt, "simple")
-    strat = cohort_stratified(y[keep], gt, simple.overall_weights[None, :])
-    a = stratum_weights(gt, simple.overall_weights[None, :])[0]
-    wcs = np.zeros((n, T))
-    wcs[np.flatnonzero(keep)] = a[unit_strata(gt)]
-    record(
-        "callaway_santanna",
-        float(simple.overall),
-        (strat.std_error[0], strat.df[0]),
-        p.pooled_units(wcs),
-    )
+    record("callaway_santanna", *_callaway_santanna(p))
     # Sun & Abraham, post-treatment average
     res = sun_abraham(yy, units, periods, cohort[units], "never_treated", False)
     st = stratified_rows(res)
@@ -318,16 +316,71 @@ def fit_all(p: Panel, tau: float) -> dict[str, tuple]:
     return out
 
 
+def _callaway_santanna(p: Panel) -> tuple[float, tuple[float, float], tuple[float, ...]]:
+    """CS simple ATT (never-treated comparisons): the estimate, its cohort-stratified (se, df)
+    and its pooled (se, df, regional share)."""
+    n, T = p.y.shape
+    cohort = np.where(np.isfinite(p.start), p.start, np.nan).astype(float)
+    coh, keep = prepare_cohorts(cohort, np.arange(T, dtype=float), 0)
+    gt = group_time_att(p.y[keep], coh[keep], np.arange(T, dtype=float))
+    simple = aggregate(gt, "simple")
+    strat = cohort_stratified(p.y[keep], gt, simple.overall_weights[None, :])
+    a = stratum_weights(gt, simple.overall_weights[None, :])[0]
+    wcs = np.zeros((n, T))
+    wcs[np.flatnonzero(keep)] = a[unit_strata(gt)]
+    return float(simple.overall), (strat.std_error[0], strat.df[0]), p.pooled_units(wcs)
+
+
+def untargeted(rng: np.random.Generator, parts: dict, cell: Cell) -> tuple[np.ndarray, ...]:
+    """The same LAs' untargeted group (no effect), for the triple difference: its own level
+    (5 lower on average), the national trend and regional shocks of the targeted group, LA noise
+    correlated 0.6 with the targeted group's, and 0.5–1.5 times its population. Returns y0 and
+    the contrast's effective size 1/(1/d₁ + 1/d₀)."""
+    level, trend, shock, noise = (parts[k] for k in ("level", "trend", "shock", "noise"))
+    n, T = noise.shape
+    scale = parts["scale"]
+    own = np.empty((n, T))
+    own[:, 0] = rng.normal(size=n) / np.sqrt(1 - 0.25)
+    for t in range(1, T):
+        own[:, t] = 0.5 * own[:, t - 1] + rng.normal(size=n)
+    level0 = level - 5.0 * scale + 3.0 * scale * rng.normal(size=n)
+    rate = level0[:, None] + trend + shock + 3.0 * scale * (0.6 * noise + 0.8 * own)
+    rate = np.clip(rate, 0.5, None)
+    size0 = parts["size"] * rng.uniform(0.5, 1.5, n)
+    if cell.periods == 13:
+        size0 = np.round(size0)
+        y0 = rng.binomial(size0.astype(int)[:, None], np.clip(rate / 100, 0, 1)) / size0[:, None]
+        y0 = y0 * 100
+    else:
+        y0 = rng.poisson(rate * size0[:, None] / 10_000) / size0[:, None] * 10_000
+    return y0, 1.0 / (1.0 / parts["size"] + 1.0 / size0)
+
+
+def fit_ddd(p: Panel, tau: float) -> tuple:
+    """CS's simple ATT on the targeted-minus-untargeted contrast, default inference."""
+    est, old, pooled = _callaway_santanna(p)
+    se, df, share = pooled
+    k = int((~p.comparison).sum())
+    choice = did_default("callaway_santanna", "default", k, True, p.geography(share))
+    use = (se, df) if choice.method == "pooled" else old
+    return (est, _row(est, *use, tau), _row(est, *old, tau), choice.method == "pooled")
+
+
 def run_cell(job: tuple[Cell, int, int]) -> tuple[Cell, dict]:
     cell, reps, seed = job
     rng = np.random.default_rng(seed)
     tau = TAU[cell.periods]
     null = {k: [] for k in ALL}
     alt = {k: [] for k in ALL}
-    for _ in range(reps):
+    for rep in range(reps):
         for effect, store in ((0.0, null), (tau, alt)):
-            for k, v in fit_all(Panel(*simulate(rng, cell, effect)), effect).items():
+            parts: dict = {}
+            y, start, region, size = simulate(rng, cell, effect, parts)
+            for k, v in fit_all(Panel(y, start, region, size), effect).items():
                 store[k].append(v)
+            # the triple difference draws from its own stream, so the other columns keep theirs
+            y0, size_ddd = untargeted(np.random.default_rng([seed, rep, effect > 0]), parts, cell)
+            store["ddd"].append(fit_ddd(Panel(y - y0, start, region, size_ddd), effect))
     summary = {}
     for k in ALL:
         est1 = np.array([v[0] for v in alt[k]])

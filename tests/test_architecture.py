@@ -139,4 +139,4 @@ def test_estimator_engines_are_imported_only_when_a_design_names_them():
 def test_panel_checks_are_named_steps():
     names = [c.name for c in CHECKS]
     assert len(set(names)) == len(names) and all(c.doc for c in CHECKS)
-    assert names[0] == "unique_unit_period" and names[-1] == "outcomes_supported"
+    assert names[0] == "unique_unit_period" and names[-2:] == ["outcomes_supported", "contrasts"]

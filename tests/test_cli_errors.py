@@ -362,6 +362,17 @@ CHECK_CASES = {
     ),
     "usable_values": ({}, tidy_csv().replace("Bury,2023,14.5", "Bury,2023,c"), "(c)"),
     "outcomes_supported": ({"min_units: 2": "min_units: 10"}, tidy_csv(), "comparison.min_units"),
+    "contrasts": (
+        {
+            "  - {column: rate, scale: per_10000}\n": "  - {column: rate, scale: per_10000}\n"
+            "  - {column: other}\ncontrasts: [{id: gap, outcome: rate, minus: other}]\n"
+        },
+        "\n".join(
+            ln + (",other" if i == 0 else ",5.0") for i, ln in enumerate(tidy_csv().splitlines())
+        )
+        + "\n",
+        "'rate' is on the per_10000 scale and 'other' on the level scale",
+    ),
 }
 
 

@@ -142,3 +142,14 @@ def test_unbalanced_panel_falls_back_to_the_pooled_variance(tmp_path):
     assert res.inference.key == "pooled_panel"
     assert "cohort-stratified variance does not apply" in res.inference.label
     assert res.n_obs == Stacked().fit(panel, "y", "a").n_obs - 1
+
+
+def test_default_window_ignores_cohorts_starting_outside_the_data():
+    """A cohort starting in the last period + 1 (never seen treated) or in the first period
+    (never seen untreated) has no window: it is trimmed, and the default window is the one
+    the other cohorts fit."""
+    y, unit, year, cohort = (np.asarray(a, float) for a in _arrays("mpdta"))
+    late = np.where(unit == unit[0], 2008.0, np.where(unit == unit[5], 2003.0, cohort))
+    fit = stacked_did(y, unit, year, late)
+    assert fit.kappa == (1, 0)
+    assert [a for a, _ in fit.trimmed] == [2003.0, 2008.0]

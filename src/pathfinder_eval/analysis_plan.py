@@ -52,6 +52,7 @@ class PlanCheck:
 def decisions(spec: DesignSpec) -> dict[str, Any]:
     """What the plan commits to, as plain JSON values (outcomes and analyses keyed by id)."""
     comparison = spec.comparison.model_dump(mode="json", exclude=_COMPARISON_RESOLVED)
+    contrasts = {c.id: c.model_dump(mode="json") for c in spec.contrasts}
     return {
         "design": spec.name,
         "pilot": spec.pilot.value,
@@ -61,6 +62,8 @@ def decisions(spec: DesignSpec) -> dict[str, Any]:
         "groups": {k: g.model_dump(mode="json") for k, g in sorted(spec.groups.items())},
         "comparison": comparison,
         "outcomes": {o.id: o.model_dump(mode="json") for o in spec.outcomes},
+        # only when used, so plans registered before contrasts existed keep their hash
+        **({"contrasts": contrasts} if contrasts else {}),
         "analyses": {a.id: a.model_dump(mode="json") for a in spec.analyses},
         "disclosure": spec.report.disclosure.model_dump(mode="json"),
         "seed": spec.seed,
@@ -109,11 +112,13 @@ def check_against(plan: dict[str, Any], spec: DesignSpec, file: str) -> PlanChec
 
 
 def deviations(planned: dict[str, Any], now: dict[str, Any]) -> list[Deviation]:
-    """Every difference, in plain words: outcomes and analyses added, dropped or changed (the
-    primary analysis, inference and options named as such), and changes to the design,
-    rollout, comparison pool, window, disclosure control and seed."""
+    """Every difference, in plain words: outcomes, triple-difference contrasts and analyses
+    added, dropped or changed (the primary analysis, inference and options named as such),
+    and changes to the design, rollout, comparison pool, window, disclosure control and
+    seed."""
     out: list[Deviation] = []
     out += _keyed(planned["outcomes"], now["outcomes"], "outcome")
+    out += _keyed(planned.get("contrasts", {}), now.get("contrasts", {}), "contrast")
     was = _primary(planned["analyses"])
     is_ = _primary(now["analyses"])
     if was != is_:

@@ -11,6 +11,7 @@ DesignError, EstimationError) naming the argument, column, row and fix.
 from __future__ import annotations
 
 import inspect
+import re
 import types
 import typing
 from collections.abc import Callable
@@ -44,6 +45,7 @@ from pathfinder_eval.settings import OPTIONS, Inference
 from pathfinder_eval.spec import (
     Analysis,
     Comparison,
+    Contrast,
     DataSpec,
     DesignSpec,
     Outcome,
@@ -66,6 +68,7 @@ def fit_frame(
     region: str | None = None,
     counts: str | None = None,
     population: str | None = None,
+    minus: str | None = None,
     inference: str | Inference = "default",
     level: float = 0.95,
     seed: int = 0,
@@ -74,9 +77,18 @@ def fit_frame(
     """Fit a DiD or synthetic `estimator` (a design-file estimator name) on a long frame, one
     row per unit and period: the shared body of the per-estimator functions. With `counts` and
     `population` the outcome is the rate per 10,000 recomputed from those columns (and
-    `outcome` only names it), which Poisson fits need. Columns named in a `covariates` option
-    are read as further outcomes of the design, as a design file lists them."""
+    `outcome` only names it), which Poisson fits need. With `minus` (a column: the same
+    measure for a group the reform does not target, in the same unit and period) the estimator
+    runs on `outcome` minus `minus`, a triple difference, as a design file's `contrasts` do.
+    Columns named in a `covariates` option are read as further outcomes of the design, as a
+    design file lists them."""
     rate = counts is not None or population is not None
+    if minus is not None and rate:
+        raise DesignError(
+            "minus contrasts two outcome columns; counts and population recompute one rate",
+            where="argument minus",
+            fix="pass both groups' rates as columns (outcome and minus) without counts",
+        )
     if rate and (counts is None or population is None):
         raise DesignError(
             "counts and population go together",
@@ -86,6 +98,7 @@ def fit_frame(
     frame = _checked_frame(
         data,
         outcome=None if rate else outcome,
+        minus=minus,
         unit=unit,
         time=time,
         region=region,
@@ -111,7 +124,14 @@ def fit_frame(
             source="tidy",
             columns=TidyColumns(unit=unit, period=time, region=region, treatment=treatment),
         ),
-        extra=tuple(Outcome(column=c) for c in covariates if c != outcome),
+        extra=tuple(Outcome(column=c) for c in (minus, *covariates) if c and c != outcome),
+        contrast=None
+        if minus is None
+        else Contrast(
+            id=re.sub(r"[^A-Za-z0-9_\-]", "_", f"{outcome}_minus_{minus}"),
+            outcome=outcome,
+            minus=minus,
+        ),
     )
     return _run(spec, frame, estimator, inference, level, seed, options)
 
@@ -170,10 +190,11 @@ def _design(
     pool: str,
     data: DataSpec,
     extra: tuple[Outcome, ...] = (),
+    contrast: Contrast | None = None,
 ) -> DesignSpec:
     """The design a design file would hold for this call: units on a period axis, the
     rollout read from the data, the outcome (then `extra` outcomes the options read, such as
-    covariates) and one analysis of the outcome."""
+    covariates) and one analysis of the outcome, or of the `contrast` when given."""
     return DesignSpec(
         name="api",
         title=f"{estimator} on a data frame",
@@ -185,8 +206,14 @@ def _design(
         ),
         comparison=Comparison(pool=pool, min_units=1),
         outcomes=(outcome, *extra),
+        contrasts=() if contrast is None else (contrast,),
         analyses=(
-            Analysis(id=estimator, estimator=estimator, outcomes=(outcome.id,), level=level),
+            Analysis(
+                id=estimator,
+                estimator=estimator,
+                outcomes=(outcome.id if contrast is None else contrast.id,),
+                level=level,
+            ),
         ),
         data=data,
         seed=seed,
@@ -214,7 +241,7 @@ def _run(
         inference = Inference(method=inference)
     est = model(**options, inference=inference, seed=seed)
     panel = build_panel(spec, load_outcomes(spec, frame, seed), describe_outcome(spec))
-    return checked_fit(est, panel, spec.outcomes[0].id, estimator, level)
+    return checked_fit(est, panel, spec.analyses[0].outcomes[0], estimator, level)
 
 
 def evaluate(
@@ -684,6 +711,9 @@ region : str, optional
 counts, population : str, optional
     Count and population columns (together): the outcome is then the rate per 10,000
     recomputed from them, and Poisson fits (`family="poisson"`) use the counts.
+minus : str, optional
+    The same measure for a group the reform does not target, in the same unit and period:
+    the estimator then runs on `outcome` minus `minus`, a triple difference.
 """
 
 _RECORDS = """data : pandas.DataFrame

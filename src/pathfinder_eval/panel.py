@@ -364,6 +364,82 @@ def _outcomes_supported(draft: PanelDraft) -> PanelDraft:
     return replace(draft, infos=tuple(infos))
 
 
+def _contrasts(draft: PanelDraft) -> PanelDraft:
+    """Each triple-difference contrast as an outcome of its own: in every unit and period
+    with both values, `outcome` minus `minus`, without counts; its denominator is the
+    difference's effective size 1/(1/d₁ + 1/d₀) (unknown when either is), which scales its
+    noise in the pooled variance and weights weighted fits. The cells of either outcome
+    without the other are counted in the ledger against the contrast."""
+    spec, cells = draft.spec, draft.cells
+    if not spec.contrasts:
+        return draft
+    infos = {i.id: i for i in draft.infos}
+    parts, ledger, added = [cells], list(draft.ledger), []
+    for c in spec.contrasts:
+        a, b = infos[c.outcome], infos[c.minus]
+        if a.scale != b.scale:
+            raise PanelError(
+                f"contrast {c.id!r}: {c.outcome!r} is on the {a.scale} scale and {c.minus!r} "
+                f"on the {b.scale} scale, so their difference has no meaning",
+                file=spec.path,
+                where=f"contrasts ({c.id})",
+                fix="contrast two outcomes measured on the same scale",
+            )
+        left = cells[cells["outcome"] == c.outcome]
+        right = cells[cells["outcome"] == c.minus]
+        in_right = _keys(left).isin(_keys(right))
+        in_left = _keys(right).isin(_keys(left))
+        for side, keep, name, other in (
+            (left, in_right, c.outcome, c.minus),
+            (right, in_left, c.minus, c.outcome),
+        ):
+            if not keep.all():
+                ledger.append(
+                    Exclusion(
+                        f"{name} without a usable {other} value in the same unit and period",
+                        int((~keep).sum()),
+                        tuple(sorted(set(side.loc[~keep, "unit"]))),
+                        c.id,
+                        "panel",
+                    )
+                )
+        # cells are sorted by outcome, unit and period, so the matched rows line up
+        both, minus = left[in_right], right[in_left]
+        d1 = both["denominator"].to_numpy(float)
+        d0 = minus["denominator"].to_numpy(float)
+        # the noise of a difference of two rates scales with 1/d₁ + 1/d₀: its effective size
+        size = pd.Series(1.0 / (1.0 / d1 + 1.0 / d0), index=both.index)
+        out = both.assign(
+            outcome=c.id,
+            y=both["y"].to_numpy(float) - minus["y"].to_numpy(float),
+            numerator=np.nan,
+            denominator=size,
+            weight=size.where(size > 0, 1.0).fillna(1.0),
+        )
+        for col in CELL_COLUMNS:
+            if col in out.columns:
+                out[col] = np.nan
+        parts.append(out[cells.columns])
+        available = a.available and b.available and len(out) > 0
+        added.append(
+            OutcomeInfo(
+                c.id,
+                c.name or f"{a.name} minus {b.name} (within-unit contrast)",
+                a.scale,
+                a.polarity,
+                available,
+                "" if available else "no unit and period has both outcomes",
+            )
+        )
+    merged = pd.concat(parts, ignore_index=True)  # each part is sorted by unit and period
+    merged = merged.sort_values("outcome", kind="stable").reset_index(drop=True)
+    return replace(draft, cells=merged, infos=(*draft.infos, *added), ledger=tuple(ledger))
+
+
+def _keys(cells: pd.DataFrame) -> pd.MultiIndex:
+    return pd.MultiIndex.from_arrays([cells["unit"], cells["period"]])
+
+
 def _unit_table(draft: PanelDraft) -> pd.DataFrame:
     units = pd.DataFrame(list(draft.unit_rows))
     units.insert(1, "name", units["unit"].map(lambda u: draft.unit_names.get(u, u)))
@@ -401,6 +477,11 @@ CHECKS: tuple[Check, ...] = (
         "outcomes_supported",
         "each required outcome has usable rows and at least comparison.min_units comparison units",
         _outcomes_supported,
+    ),
+    Check(
+        "contrasts",
+        "triple-difference contrasts: one outcome minus an untargeted group's, per unit and period",
+        _contrasts,
     ),
 )
 

@@ -183,7 +183,7 @@ def detectable(panel: ValidatedPanel, result: EffectEstimates) -> Detectable | N
     baseline = float(before.mean()) if len(before) else math.nan
     spec = panel.spec
     injected = spec.data.injected_effect.get(result.outcome)
-    expected = next(o.expected_effect for o in spec.outcomes if o.id == result.outcome)
+    expected = spec.expected_effect(result.outcome)
     if panel.data.kind == "synthetic" and injected:
         source, value = "injected", injected
     elif expected is not None:

@@ -157,6 +157,22 @@ class Outcome(_Frozen):
         return self.indicator or self.column or ""
 
 
+class Contrast(_Frozen):
+    """A triple difference's outcome: in each unit and period, `outcome` minus `minus`, two
+    outcomes of the design on the same scale where `minus` is a group the reform does not
+    target within the same unit (another age band or need category). Any DiD estimator run on
+    the contrast estimates the targeted group's DiD minus the untargeted group's: shocks common
+    to both groups of an LA cancel, and parallel trends is needed only for the gap between them
+    (the triple-difference estimand of Ortiz-Villavicencio & Sant'Anna 2025 without
+    covariates). `id` names it in `analyses[].outcomes`; `name` labels it in the report."""
+
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]+$")]
+    outcome: str
+    minus: str
+    name: str | None = None
+    expected_effect: float | None = None
+
+
 class Analysis(_Frozen):
     """One analysis the design asks for. `primary` marks the pre-specified primary analysis:
     the report's headline shows it for each outcome it estimates (else the first analysis in
@@ -263,6 +279,7 @@ class DesignSpec(_Frozen):
     groups: dict[str, Group] = Field(default_factory=dict)
     comparison: Comparison = Comparison()
     outcomes: Annotated[tuple[Outcome, ...], Field(min_length=1)]
+    contrasts: tuple[Contrast, ...] = ()
     analyses: Annotated[tuple[Analysis, ...], Field(min_length=1)]
     data: DataSpec = DataSpec()
     report: ReportSpec = ReportSpec()
@@ -303,6 +320,13 @@ class DesignSpec(_Frozen):
 
     def wave_of(self) -> dict[str, str]:
         return {unit: wave.wave for wave in self.rollout for unit in wave.units}
+
+    def expected_effect(self, outcome_id: str) -> float | None:
+        """The expected relative effect the design states for an outcome or contrast."""
+        for o in (*self.outcomes, *self.contrasts):
+            if o.id == outcome_id:
+                return o.expected_effect
+        return None
 
     def analyses_for(self, outcome_id: str) -> list[Analysis]:
         return [a for a in self.analyses if "all" in a.outcomes or outcome_id in a.outcomes]
@@ -567,6 +591,31 @@ def _resolve_units(spec: DesignSpec, file: str) -> DesignSpec:
                 fix="write '- indicator: <id>' (see `pathfinder-eval indicators`)",
             )
     ids = {o.id for o in spec.outcomes}
+    for i, c in enumerate(spec.contrasts):
+        for key in ("outcome", "minus"):
+            if getattr(c, key) not in ids:
+                raise DesignError(
+                    f"contrast {c.id!r} names {getattr(c, key)!r}, which is not an outcome of "
+                    "the design",
+                    file=file,
+                    where=f"contrasts[{i}].{key}",
+                    fix=f"list it under outcomes, or use one of: {', '.join(sorted(ids))}",
+                )
+        if c.outcome == c.minus:
+            raise DesignError(
+                f"contrast {c.id!r} subtracts {c.outcome!r} from itself",
+                file=file,
+                where=f"contrasts[{i}].minus",
+                fix="name the untargeted group's outcome",
+            )
+        if c.id in ids:
+            raise DesignError(
+                f"contrast id {c.id!r} is already an outcome's id",
+                file=file,
+                where=f"contrasts[{i}].id",
+                fix="give the contrast its own id",
+            )
+        ids.add(c.id)
     for a, analysis in enumerate(spec.analyses):
         for j, oid in enumerate(analysis.outcomes):
             if oid != "all" and oid not in ids:

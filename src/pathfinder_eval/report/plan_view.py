@@ -168,6 +168,15 @@ def _outcomes(spec) -> list[dict[str, str]]:
                 "expected": expected or "not stated",
             }
         )
+    for c in spec.contrasts:
+        expected = "" if c.expected_effect is None else f"{c.expected_effect:+.0%}"
+        out.append(
+            {
+                "id": f"{c.id} ({c.outcome} minus {c.minus}: triple difference)",
+                "required": "as its two outcomes",
+                "expected": expected or "not stated",
+            }
+        )
     return out
 
 

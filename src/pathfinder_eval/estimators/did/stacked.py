@@ -98,9 +98,9 @@ def stacked_did(
 ) -> StackedFit:
     """Weighted stacked DiD (module docstring). y, unit, period, cohort (n,): cohort the first
     treated period (NaN or inf: never treated); periods on a unit step. kappa_pre, kappa_post:
-    the event window; None takes the longest window every cohort fits (so no cohort is trimmed
-    for its window). control_group: "not_yet_treated" (first treated after a + κ_post, or
-    never) or "never_treated"."""
+    the event window; None takes the longest window every cohort starting inside the data
+    fits (so none of them is trimmed for its window). control_group: "not_yet_treated" (first
+    treated after a + κ_post, or never) or "never_treated"."""
     y = np.asarray(y, float)
     period = np.asarray(period, float)
     cohort = np.asarray(cohort, float)
@@ -112,8 +112,12 @@ def stacked_did(
         raise EstimationError(
             "no unit is treated", where="first_treated", fix="check the rollout dates"
         )
-    k_pre = int(min(cohorts - t_min)) if kappa_pre is None else kappa_pre
-    k_post = int(min(t_max - cohorts)) if kappa_post is None else kappa_post
+    # the default window: the longest every cohort starting inside the data fits (a cohort
+    # starting before or after the data has no window and is trimmed whatever it is)
+    inside = cohorts[(cohorts > t_min) & (cohorts <= t_max)]
+    inside = inside if inside.size else cohorts
+    k_pre = int(min(inside - t_min)) if kappa_pre is None else kappa_pre
+    k_post = int(min(t_max - inside)) if kappa_post is None else kappa_post
     if k_pre < 1:
         raise EstimationError(
             "the event window needs event time −1 (the reference): kappa_pre must be at least "
