@@ -675,15 +675,19 @@ def _group(first: pd.Series, arg: str) -> dict[int, list[str]]:
             where=f"argument {arg}",
             fix="check the first-treated or treatment column",
         )
+    values = first.to_numpy(float)
+    whole = values == np.floor(values)
+    if not whole.all():
+        j = int(np.flatnonzero(~whole)[0])
+        raise DataError(
+            f"first treated period {values[j]!r} of unit {first.index[j]} is not a whole period",
+            where=f"argument {arg}",
+            fix="use the integer period labels of the time column",
+        )
+    units = first.index.astype(str).tolist()
     out: dict[int, list[str]] = {}
-    for u, s in first.items():
-        if not float(s).is_integer():
-            raise DataError(
-                f"first treated period {s!r} of unit {u} is not a whole period",
-                where=f"argument {arg}",
-                fix="use the integer period labels of the time column",
-            )
-        out.setdefault(int(s), []).append(str(u))
+    for start in np.unique(values):
+        out[int(start)] = [units[j] for j in np.flatnonzero(values == start)]
     return out
 
 

@@ -137,7 +137,7 @@ def build_panel(spec: DesignSpec, data: OutcomeData, describe: OutcomeLookup) ->
         spec,
         draft.cells,
         _unit_table(draft),
-        tuple(sorted(set(draft.cells["period"]))),
+        tuple(sorted(draft.cells["period"].unique().tolist())),
         draft.infos,
         draft.ledger,
         data,
@@ -172,8 +172,9 @@ def _units_and_groups(draft: PanelDraft) -> PanelDraft:
     if spec.unit_level is UnitLevel.LOCAL_AUTHORITY:
         table = la_table()
         unit_names = dict(zip(table["la_code"], table["la_name"], strict=True))
-    unit_names.update(zip(data.units["unit"], data.units["name"], strict=True))
-    unit_regions = dict(zip(data.units["unit"], data.units["region"], strict=False))
+    ids = data.units["unit"].tolist()
+    unit_names.update(zip(ids, data.units["name"].tolist(), strict=True))
+    unit_regions = dict(zip(ids, data.units["region"].tolist(), strict=False))
     if spec.unit_level is UnitLevel.REGION:
         factors = {k: SCALES.get(v.scale, 1.0) for k, v in draft.described.items()}
         frame = _aggregate_groups(spec, frame, factors)
@@ -187,7 +188,7 @@ def _units_and_groups(draft: PanelDraft) -> PanelDraft:
 
 
 def _design_units_present(draft: PanelDraft) -> PanelDraft:
-    present = set(draft.frame["unit"])
+    present = set(draft.frame["unit"].unique())
     for unit in draft.spec.start_of():
         if unit not in present:
             label = draft.unit_names.get(unit, unit)
@@ -204,7 +205,7 @@ def _start_within_data(draft: PanelDraft) -> PanelDraft:
     """Each treated unit's first treated period (with a pre-period), its transition periods
     and, under the transition rule, its partly exposed period dropped."""
     spec = draft.spec
-    data_periods = sorted(set(draft.frame["period"]))
+    data_periods = sorted(draft.frame["period"].unique().tolist())
     rule = spec.time.partial_period_rule
     transition_periods = {u: w.transition_periods for w in spec.rollout for u in w.units}
     wave_of = spec.wave_of()
@@ -257,7 +258,7 @@ def _transition_periods(draft: PanelDraft) -> PanelDraft:
 def _comparison_pool(draft: PanelDraft) -> PanelDraft:
     """Comparison units: the design's pool less its exclusions; other units dropped."""
     spec, starts = draft.spec, draft.spec.start_of()
-    comparison = _comparison_units(spec, set(draft.frame["unit"]) - set(starts))
+    comparison = _comparison_units(spec, set(draft.frame["unit"].unique()) - set(starts))
     frame = draft.frame
     not_pool = ~frame["unit"].isin(set(starts) | comparison)
     draft = draft.drop(
@@ -305,20 +306,33 @@ def _usable_values(draft: PanelDraft) -> PanelDraft:
 
 def _cells(draft: PanelDraft) -> PanelDraft:
     """Analysis cells: y, counts, weight, cohort, treated (0/1) and role."""
-    units = pd.DataFrame(list(draft.unit_rows))
-    cohort = dict(zip(units["unit"], units["cohort"], strict=True))
-    role = dict(zip(units["unit"], units["role"], strict=True))
+    rows = draft.unit_rows
+    units = pd.DataFrame(
+        {"cohort": [r["cohort"] for r in rows], "role": [r["role"] for r in rows]},
+        index=[r["unit"] for r in rows],
+    )
     frame = draft.frame
     cells = frame.rename(columns={"value": "y"})[
         ["unit", "period", "outcome", "y", "numerator", "denominator"]
         + [c for c in CELL_COLUMNS if c in frame.columns]
     ].copy()
     cells["weight"] = cells["denominator"].where(cells["denominator"] > 0, 1.0).fillna(1.0)
-    cells["cohort"] = cells["unit"].map(cohort).astype("float64")
+    codes, names = pd.factorize(cells["unit"], sort=True)
+    per_unit = units.reindex(names)  # every unit left is treated or a comparison
+    cells["cohort"] = per_unit["cohort"].to_numpy(float)[codes]
     cells["treated"] = (cells["period"] >= cells["cohort"]).astype("int64")
-    cells["role"] = cells["unit"].map(role)
-    cells = cells.sort_values(["outcome", "unit", "period"]).reset_index(drop=True)
-    return replace(draft, cells=cells)
+    cells["role"] = per_unit["role"].to_numpy(object)[codes]
+    # sorted by outcome, unit and period: one lexsort of integer codes (sorted factorisations)
+    order = np.lexsort(
+        (
+            cells["period"].to_numpy(),
+            codes,
+            pd.factorize(cells["outcome"], sort=True)[0],
+        )
+    )
+    if (np.diff(order) != 1).any():  # data supplied in another order
+        cells = cells.take(order)
+    return replace(draft, cells=cells.reset_index(drop=True))
 
 
 def _outcomes_supported(draft: PanelDraft) -> PanelDraft:
@@ -442,8 +456,9 @@ def _keys(cells: pd.DataFrame) -> pd.MultiIndex:
 
 def _unit_table(draft: PanelDraft) -> pd.DataFrame:
     units = pd.DataFrame(list(draft.unit_rows))
-    units.insert(1, "name", units["unit"].map(lambda u: draft.unit_names.get(u, u)))
-    units.insert(2, "region", units["unit"].map(lambda u: draft.unit_regions.get(u, "")))
+    names = units["unit"].map(draft.unit_names)
+    units.insert(1, "name", names.where(names.notna(), units["unit"]))
+    units.insert(2, "region", units["unit"].map(draft.unit_regions).fillna(""))
     return units
 
 

@@ -579,30 +579,26 @@ def wide_panel(
                 fix="name a cell column or another outcome of the design",
             )
     periods = np.array(sorted(frame["period"].unique()), dtype=float)
-    values = ["y"] + [f"x:{c}" for c in covariates]
-    wide = frame.pivot_table(
-        index="unit", columns="period", values=values, aggfunc="first", dropna=False
-    )
-    wide = wide.reindex(columns=pd.MultiIndex.from_product([values, periods]))
-    complete = wide.notna().all(axis=1).to_numpy()
-    unit_info = frame.drop_duplicates("unit").set_index("unit").reindex(wide.index)
-    first_w = (
-        frame.sort_values("period").drop_duplicates("unit").set_index("unit")["weight"]
-    ).reindex(wide.index)
-    units = wide.index.to_numpy()[complete]
-    t_n = len(periods)
-    y = wide["y"].to_numpy(float)[complete]
-    cov = None
-    if covariates:
-        cov = np.stack([wide[f"x:{c}"].to_numpy(float)[complete] for c in covariates], axis=2)
-        cov = cov.reshape(len(units), t_n, len(covariates))
-    weight = first_w.to_numpy(float)[complete] if weighted else np.ones(len(units))
-    return WidePanel(
-        units,
-        periods,
-        y,
-        unit_info["cohort"].to_numpy(float)[complete],
-        weight,
-        cov,
-        int((~complete).sum()),
-    )
+    codes, names = pd.factorize(frame["unit"], sort=True)
+    cols = np.searchsorted(periods, frame["period"].to_numpy(float))
+
+    def spread(column: str) -> np.ndarray:
+        """(units, T) the column's values by unit and period (NaN where no cell)."""
+        out = np.full((len(names), len(periods)), np.nan)
+        out[codes, cols] = frame[column].to_numpy(float)
+        return out
+
+    y_all = spread("y")
+    x_all = [spread(f"x:{c}") for c in covariates]
+    complete = ~np.isnan(y_all).any(axis=1)
+    for x in x_all:
+        complete &= ~np.isnan(x).any(axis=1)
+    cohort = np.empty(len(names))
+    cohort[codes] = frame["cohort"].to_numpy(float)  # constant within a unit
+    w_all = spread("weight")
+    first = np.argmax(~np.isnan(w_all), axis=1)  # each unit's earliest period with a cell
+    units = names.to_numpy()[complete]
+    y = y_all[complete]
+    cov = np.stack([x[complete] for x in x_all], axis=2) if covariates else None
+    weight = w_all[np.arange(len(names)), first][complete] if weighted else np.ones(len(units))
+    return WidePanel(units, periods, y, cohort[complete], weight, cov, int((~complete).sum()))
