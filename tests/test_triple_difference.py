@@ -132,6 +132,10 @@ def test_design_file_contrast_ledger_and_report(tmp_path, wide):
     assert [(e.reason, e.count, e.units) for e in entry] == [
         ("y1 without a usable y0 value in the same unit and period", 1, ("la00",))
     ]
+    # what the contrast could detect is read against the targeted group's level
+    y1_cells = ev.panel.outcome_cells("y1")
+    before = y1_cells.loc[(y1_cells["role"] == "treated") & (y1_cells["treated"] == 0), "y"]
+    assert runs[("cs", "gap")].detectable.baseline == pytest.approx(before.mean(), rel=1e-12)
     paths = pe.report(ev, tmp_path / "out")
     html = next(p for p in paths if p.suffix == ".html").read_text()
     assert "Targeted minus untargeted" in html

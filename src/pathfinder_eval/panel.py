@@ -389,6 +389,8 @@ def _contrasts(draft: PanelDraft) -> PanelDraft:
         return draft
     infos = {i.id: i for i in draft.infos}
     parts, ledger, added = [cells], list(draft.ledger), []
+    periods = pd.factorize(cells["period"])[0]
+    cell_key = pd.factorize(cells["unit"])[0].astype(np.int64) * (periods.max() + 1) + periods
     for c in spec.contrasts:
         a, b = infos[c.outcome], infos[c.minus]
         if a.scale != b.scale:
@@ -399,10 +401,11 @@ def _contrasts(draft: PanelDraft) -> PanelDraft:
                 where=f"contrasts ({c.id})",
                 fix="contrast two outcomes measured on the same scale",
             )
-        left = cells[cells["outcome"] == c.outcome]
-        right = cells[cells["outcome"] == c.minus]
-        in_right = _keys(left).isin(_keys(right))
-        in_left = _keys(right).isin(_keys(left))
+        is_left = (cells["outcome"] == c.outcome).to_numpy()
+        is_right = (cells["outcome"] == c.minus).to_numpy()
+        left, right = cells[is_left], cells[is_right]
+        in_right = np.isin(cell_key[is_left], cell_key[is_right])
+        in_left = np.isin(cell_key[is_right], cell_key[is_left])
         for side, keep, name, other in (
             (left, in_right, c.outcome, c.minus),
             (right, in_left, c.minus, c.outcome),
@@ -445,13 +448,9 @@ def _contrasts(draft: PanelDraft) -> PanelDraft:
                 "" if available else "no unit and period has both outcomes",
             )
         )
-    merged = pd.concat(parts, ignore_index=True)  # each part is sorted by unit and period
-    merged = merged.sort_values("outcome", kind="stable").reset_index(drop=True)
+    # the contrasts' cells follow the outcomes' (each outcome's sorted by unit and period)
+    merged = pd.concat(parts, ignore_index=True)
     return replace(draft, cells=merged, infos=(*draft.infos, *added), ledger=tuple(ledger))
-
-
-def _keys(cells: pd.DataFrame) -> pd.MultiIndex:
-    return pd.MultiIndex.from_arrays([cells["unit"], cells["period"]])
 
 
 def _unit_table(draft: PanelDraft) -> pd.DataFrame:

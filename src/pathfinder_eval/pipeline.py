@@ -175,13 +175,15 @@ def evaluate(
 
 def detectable(panel: ValidatedPanel, result: EffectEstimates) -> Detectable | None:
     """What the analysis could detect: the MDES of its headline row, relative to the treated
-    units' mean before they started, beside the effect injected into simulated data or else
-    the design's `expected_effect`."""
+    units' mean before they started (for a triple difference, the targeted group's), beside
+    the effect injected into simulated data or else the design's `expected_effect`."""
     row = result.table.iloc[0]
-    cells = panel.outcome_cells(result.outcome)
+    spec = panel.spec
+    # a triple difference's effect is read against the targeted group's level
+    targeted = {c.id: c.outcome for c in spec.contrasts}.get(result.outcome, result.outcome)
+    cells = panel.outcome_cells(targeted)
     before = cells.loc[(cells["role"] == "treated") & (cells["treated"] == 0), "y"]
     baseline = float(before.mean()) if len(before) else math.nan
-    spec = panel.spec
     injected = spec.data.injected_effect.get(result.outcome)
     expected = spec.expected_effect(result.outcome)
     if panel.data.kind == "synthetic" and injected:

@@ -164,7 +164,9 @@ class Contrast(_Frozen):
     the contrast estimates the targeted group's DiD minus the untargeted group's: shocks common
     to both groups of an LA cancel, and parallel trends is needed only for the gap between them
     (the triple-difference estimand of Ortiz-Villavicencio & Sant'Anna 2025 without
-    covariates). `id` names it in `analyses[].outcomes`; `name` labels it in the report."""
+    covariates). `id` names it in `analyses[].outcomes`; `name` labels it in the report;
+    `expected_effect` is relative to the targeted group's level (−0.10: 10% lower), which is
+    also what the report's detectable effect is set against."""
 
     id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]+$")]
     outcome: str
