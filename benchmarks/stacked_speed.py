@@ -20,29 +20,13 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from etwfe_speed import simulate  # the same staggered panel (benchmarks/ is on the path)
 
 import pathfinder_eval as pe
 from pathfinder_eval.estimators.did.stacked import stacked_did
 
 REPEATS = 3
 KAPPA = (2, 1)
-
-
-def simulate(n: int, t_n: int, seed: int = 7) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    periods = np.arange(1, t_n + 1)
-    cohort = np.where(rng.random(n) < 0.4, np.inf, rng.choice([3, 5, 7, 9], n))
-    rel = periods[None, :] - cohort[:, None]
-    y = rng.normal(size=n)[:, None] + 0.1 * periods + np.where(rel >= 0, 0.5 + 0.1 * rel, 0.0)
-    y = y + rng.normal(size=(n, t_n))
-    return pd.DataFrame(
-        {
-            "unit": np.repeat(np.arange(n), t_n),
-            "period": np.tile(periods, n),
-            "cohort": np.repeat(cohort, t_n),
-            "y": y.ravel(),
-        }
-    )
 
 
 def best(run, frame: pd.DataFrame) -> tuple[float, np.ndarray, np.ndarray]:

@@ -126,13 +126,19 @@ def _layout(panel: ValidatedPanel, outcome: str) -> PanelLayout:
 
 @dataclass(frozen=True)
 class Decision:
-    """The default-inference decision of a linear DiD estimator: the `choice`, the pooled
-    variance of its rows when the choice is "pooled" (else None), and the panel's
-    `dependence` for the report."""
+    """The default-inference decision of a linear DiD estimator: the `choice`, the panel's
+    `dependence` for the report, and `pooled`, the pooled variance of its rows when the
+    decision computed it (None when the panel or estimate does not allow it, or another
+    method was asked for)."""
 
     choice: Choice
-    variance: PanelVariance | None
     dependence: RegionalDependence
+    pooled: PanelVariance | None
+
+    @property
+    def variance(self) -> PanelVariance | None:
+        """The pooled variance when the choice is "pooled", else None."""
+        return self.pooled if self.choice.method == "pooled" else None
 
 
 def decide(
@@ -163,7 +169,7 @@ def decide(
         layout.variance(np.zeros((1, 0, 0)))  # raises: too few comparison units
     share = float(np.nanmax(pv.regional_share, initial=0.0)) if pv is not None else float("nan")
     choice = rule(Geography(dependence, pv is not None, share))
-    return Decision(choice, pv if choice.method == "pooled" else None, dependence)
+    return Decision(choice, dependence, pv)
 
 
 def did_decision(

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -203,6 +204,7 @@ def stacked_did(
     kept = np.zeros(len(y), bool)
     kept[rows] = True
 
+    @cache  # the pooled and the cohort-stratified variance may both need them
     def outcome_weights() -> np.ndarray:
         per_row = contrast[:, cell] * scale
         out = np.zeros((contrast.shape[0], len(y)))
@@ -299,6 +301,7 @@ class Stacked(StackedOptions):
         cells = panel.outcome_cells(outcome)
         unit = cells["unit"].to_numpy()
         period = cells["period"].to_numpy()
+        unit_codes, unit_names = pd.factorize(unit, sort=True)
         y = cells["y"].to_numpy(float)
         cohort = cells["cohort"].to_numpy(float)
         res = stacked_did(
@@ -324,17 +327,20 @@ class Stacked(StackedOptions):
             vcov, df, key = decision.variance.vcov, decision.variance.df, "pooled_panel"
             label = pooled_label(layout, choice.reason)
         elif choice.method == "cohort_stratified":
-            w = res.outcome_weights()
+            unit_cohort = np.full(len(unit_names), np.nan)
+            unit_cohort[unit_codes] = np.where(np.isfinite(cohort), cohort, np.nan)
             strat = stratified_cells(
-                w,
+                res.outcome_weights(),
                 y,
-                np.unique(unit, return_inverse=True)[1].reshape(-1),
-                np.unique(period, return_inverse=True)[1].reshape(-1),
-                _unit_cohorts(unit, cohort),
+                unit_codes,
+                pd.factorize(period, sort=True)[0],
+                unit_cohort,
             )
-            if strat is None and layout.model is not None:
+            pv = decision.pooled  # computed already when the default was asked for
+            if strat is None and pv is None and layout.model is not None:
+                pv = layout.variance(layout.cell_weights(unit, period, res.outcome_weights()))
+            if strat is None and pv is not None:
                 # unbalanced: the comparison-pooled variance of the same rows, not CR1
-                pv = layout.variance(layout.cell_weights(unit, period, w))
                 vcov, df, key = pv.vcov, pv.df, "pooled_panel"
                 label = pooled_label(layout, choice.reason + UNBALANCED)
             elif strat is None:
@@ -410,11 +416,3 @@ class Stacked(StackedOptions):
             ),
             warnings=tuple(warns),
         )
-
-
-def _unit_cohorts(unit: np.ndarray, cohort: np.ndarray) -> np.ndarray:
-    """(U,) each unit's cohort (NaN: never treated), units in sorted order."""
-    codes = np.unique(unit, return_inverse=True)[1].reshape(-1)
-    out = np.full(codes.max() + 1, np.nan)
-    out[codes] = np.where(np.isfinite(cohort), cohort, np.nan)
-    return out
