@@ -7,7 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from pathfinder_eval.estimators.stepped_wedge.gee import FG_CAP, _alpha_variance, _mean, _structure
+from pathfinder_eval.estimators.stepped_wedge.gee import (
+    FG_CAP,
+    _alpha_variance,
+    _mean,
+    working_structure,
+)
 
 
 def _clusters(cluster, period, y, X):
@@ -19,7 +24,7 @@ def _clusters(cluster, period, y, X):
 def _pieces(clusters, family, correlation, method, beta, alpha, phi, naive, T, symmetric):
     """Per-cluster U_i (p+q), information blocks F_i, A_i, the α–β derivative and trace."""
     out = []
-    a, B, da, dB = _structure(correlation, alpha, T)
+    a, B, da, dB = working_structure(correlation, alpha, T)
     for per, y, X in clusters:
         mu, g, v0 = _mean(family, X @ beta)
         v = v0 * phi
@@ -83,7 +88,7 @@ def _decay_ok(clusters, family, beta, alpha, phi, naive, T):
     cluster's dense V and V − Ω positive definite."""
     if not 0.0 <= alpha[1] <= 1.0:
         return False
-    a, B = _structure("exponential_decay", alpha, T)[:2]
+    a, B = working_structure("exponential_decay", alpha, T)[:2]
     for per, _, X in clusters:
         mu, g, v0 = _mean(family, X @ beta)
         sd = np.sqrt(v0 * phi)
@@ -137,7 +142,7 @@ def oracle_fit(cluster, period, y, X, family, correlation, method, tol, symmetri
     T = int(period.max()) + 1
     clusters = _clusters(cluster, period, y, X)
     N, p = len(y), X.shape[1]
-    q = len(_structure(correlation, np.zeros(2), T)[2])
+    q = len(working_structure(correlation, np.zeros(2), T)[2])
     Xa, ya = np.concatenate([c[2] for c in clusters]), np.concatenate([c[1] for c in clusters])
     if family == "gaussian":
         beta = np.linalg.lstsq(Xa, ya, rcond=None)[0]
@@ -207,7 +212,7 @@ def oracle_fit(cluster, period, y, X, family, correlation, method, tol, symmetri
 def _dense_cr2(clusters, family, correlation, beta, alpha, phi, T):
     """clubSandwich's CR2 with the working covariance as target, on individuals: C the upper
     Cholesky factor of V_i, G_i = C(V_i − D_i N D_iᵀ)Cᵀ, A_i = Cᵀ G_i^{-1/2} C."""
-    a, B = _structure(correlation, alpha, T)[:2]
+    a, B = working_structure(correlation, alpha, T)[:2]
     parts = []
     for per, y, X in clusters:
         mu, g, v0 = _mean(family, X @ beta)

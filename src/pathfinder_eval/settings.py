@@ -59,6 +59,7 @@ Statistic = Literal["model_based", "npwp", "within_period"]
 GeeFamily = Literal["gaussian", "binomial", "poisson"]
 Correlation = Literal["independence", "exchangeable", "nested_exchangeable", "exponential_decay"]
 CorrelationMethod = Literal["maee", "gee", "moment"]
+GeeEquations = Literal["individual", "cluster_period"]
 GlmmFamily = Literal["binomial", "poisson"]
 ControlGroup = Literal["never_treated", "not_yet_treated"]
 GroupTimeMethod = Literal["dr", "ipw", "reg"]
@@ -275,6 +276,29 @@ class SteppedWedgeGeeOptions(EstimatorSettings):
     """Exposure periods averaged into the time-averaged effect (default all)."""
     correlation_method: CorrelationMethod = "maee"
     """How correlations are estimated: maee (as geeCRT), gee or moment."""
+    equations: GeeEquations = "individual"
+    """individual: correlation equations on pairs of individuals (geeCRT's geemaee);
+    cluster_period: on cluster-period proportions (geeCRT's cpgeeSWD; binomial, correlated
+    working structures, maee or gee), whose cost does not grow with the cluster sizes."""
+
+    @field_validator("equations")
+    @classmethod
+    def _cluster_period_scope(cls, value: str, info: ValidationInfo) -> str:
+        if value == "individual":
+            return value
+        family = info.data.get("family", "gaussian")
+        correlation = info.data.get("correlation", "nested_exchangeable")
+        method = info.data.get("correlation_method", "maee")
+        if family != "binomial" or correlation == "independence" or method == "moment":
+            raise ValueError(
+                "equations: cluster_period is Li et al.'s GEE for binary outcomes' cluster-"
+                "period proportions with a correlated working structure estimated by maee or "
+                f"gee; got family {family}, correlation {correlation}, correlation_method "
+                f"{method}: use family: binomial, correlation: exchangeable, "
+                "nested_exchangeable or exponential_decay, and correlation_method: maee or gee "
+                "(or equations: individual)"
+            )
+        return value
 
     inference_methods: ClassVar[frozenset[str]] = frozenset(
         {

@@ -283,7 +283,12 @@ def gee_lines(facts: GeeFacts, res: EffectEstimates) -> list[str]:
     conv = facts.convergence
     return [
         _design_line(facts.design, f"GEE ({facts.family}, {facts.link} link) fitted"),
-        f"Working correlation {facts.working_correlation.replace('_', ' ')}: {alpha}.",
+        f"Working correlation {facts.working_correlation.replace('_', ' ')}: {alpha}"
+        + (
+            ", estimated from the cluster-period proportions (Li et al. 2022)."
+            if facts.equations == "cluster_period"
+            else "."
+        ),
         "Standard errors of the first estimate: "
         + ", ".join(f"{k} {fmt(v, 4)}" for k, v in ses.items())
         + f"; used: {facts.se_used}, {facts.df_rule}.",

@@ -45,6 +45,7 @@ class GeeFacts(Facts):
     link: str
     working_correlation: str
     correlation_method: str
+    equations: str
     correlation_parameters: dict[str, float]
     correlation_parameter_se: dict[str, dict[str, float | None]]
     correlation_se_note: str | None

@@ -172,7 +172,7 @@ def _individual_variance(family: Family, v: np.ndarray, phi: float) -> np.ndarra
     return v
 
 
-def _structure(correlation: Correlation, alpha: np.ndarray, T: int):
+def working_structure(correlation: Correlation, alpha: np.ndarray, T: int):
     """Within-cell correlation a, between-cell matrix B (T, T), and their derivatives in α:
     da (q,), dB (q, T, T)."""
     lag = np.abs(np.subtract.outer(np.arange(T), np.arange(T))).astype(float)
@@ -292,7 +292,7 @@ def _score(
     mu, g, v0 = _mean(family, X @ beta)
     v = v0 * phi
     sd = np.sqrt(v)
-    a, B, da, dB = _structure(correlation, alpha, T)
+    a, B, da, dB = working_structure(correlation, alpha, T)
     Q = B.copy()
     np.fill_diagonal(Q, a)
     Qv = sd[:, :, None] * Q[None] * sd[:, None, :]
@@ -427,7 +427,7 @@ def fit_gee(
         naive = np.linalg.inv(info)
         for k in range(MAX_SHRINK + 2):
             mu = _mean(family, data.X @ beta)[0]
-            a, B = _structure(correlation, alpha, data.X.shape[1])[:2]
+            a, B = working_structure(correlation, alpha, data.X.shape[1])[:2]
             decay_ok = correlation != "exponential_decay" or 0.0 <= alpha[1] <= 1.0
             if q == 0 or (decay_ok and _in_range(family, mu, a, B, data.cells)):
                 break
@@ -471,7 +471,7 @@ def _decay_merit(data, family, method, beta, alpha, phi, info) -> float | None:
     if not 0.0 <= alpha[1] <= 1.0:
         return None
     mu = _mean(family, data.X @ beta)[0]
-    a, B = _structure("exponential_decay", alpha, data.X.shape[1])[:2]
+    a, B = working_structure("exponential_decay", alpha, data.X.shape[1])[:2]
     if not _in_range(family, mu, a, B, data.cells):
         return None
     try:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from pathfinder_eval.errors import EstimationError
+from pathfinder_eval.estimators.stepped_wedge.cluster_period_gee import fit_cluster_period_gee
 from pathfinder_eval.estimators.stepped_wedge.design import (
     Contrast,
     TrialArrays,
@@ -76,6 +77,12 @@ CORRELATION_LABEL = {
 }
 
 
+EQUATIONS_LABEL = {
+    "individual": "",
+    "cluster_period": " on cluster-period proportions (Li et al. 2022, geeCRT's cpgeeSWD)",
+}
+
+
 SCALE = {"gaussian": "", "binomial": ", log odds ratio", "poisson": ", log rate ratio"}
 
 
@@ -93,7 +100,9 @@ class SteppedWedgeGEE(SteppedWedgeGeeOptions):
     correlation parameters by MAEE (geeCRT's geemaee). `family`: gaussian (identity; needs
     ssw), binomial (logit; events from `numerator`, else y × denominator) or poisson (log, counts
     over the denominator's population, individuals counting 0 or 1); `correlation`: the
-    working correlation; `correlation_method`: maee | gee | moment (geepack's estimator).
+    working correlation; `correlation_method`: maee | gee | moment (geepack's estimator);
+    `equations`: individual (correlation equations on pairs of individuals, geemaee) or
+    cluster_period (on the cells' proportions, cpgeeSWD; binomial only).
 
     Inference: every SE uses a t reference with I − p df. "default" is the Kauermann-Carroll
     corrected sandwich, which kept the nominal size with t(I − p) in stepped-wedge simulations
@@ -121,9 +130,14 @@ class SteppedWedgeGEE(SteppedWedgeGeeOptions):
                 where="data",
                 fix="use fewer periods or more clusters",
             )
-        fit = fit_gee(
-            gee_data(trial.cells, fe.X), self.family, self.correlation, self.correlation_method
-        )
+        if self.equations == "cluster_period":
+            fit = fit_cluster_period_gee(
+                trial.cells, fe.X, self.correlation, self.correlation_method
+            )
+        else:
+            fit = fit_gee(
+                gee_data(trial.cells, fe.X), self.family, self.correlation, self.correlation_method
+            )
         choice = fixed_default(self.inference.method, "kauermann_carroll")
         kind = SE_OF_METHOD[choice.method]
         contrasts = {
@@ -141,7 +155,8 @@ class SteppedWedgeGEE(SteppedWedgeGeeOptions):
         )
         label = (
             f"GEE ({self.family}/{LINK[self.family]}), working correlation "
-            f"{CORRELATION_LABEL[self.correlation]} by {self.correlation_method.upper()}; "
+            f"{CORRELATION_LABEL[self.correlation]} by {self.correlation_method.upper()}"
+            f"{EQUATIONS_LABEL[self.equations]}; "
             f"{SE_LABEL[kind]}, {reference}"
         )
         effect = list(fe.effect)
@@ -218,6 +233,7 @@ def gee_facts(
         link=LINK[est.family],
         working_correlation=est.correlation,
         correlation_method=est.correlation_method,
+        equations=est.equations,
         correlation_parameters=dict(zip(fit.alpha_names, fit.alpha.tolist(), strict=True)),
         correlation_parameter_se=alpha_se,
         correlation_se_note=None
