@@ -252,3 +252,24 @@ def test_cr2_equals_the_individual_level_oracle(correlation):
     dense = _dense_cr2(clusters, "binomial", correlation, fit.beta, fit.alpha, 1.0, 4)
     np.testing.assert_allclose(fit.vcov["CR2"], dense, rtol=0, atol=1e-10)
     assert np.abs(fit.vcov["CR2"]).max() > 1e-3
+
+
+def test_decay_on_the_boundary_is_the_exchangeable_fit():
+    """A trial with a shared cluster effect and no decay (seed 1): the decay equations' root has
+    ρ > 1, so the estimate stays on the boundary ρ = 1, where the structure is exchangeable and
+    α0's equation is the exchangeable one: β and α0 equal the exchangeable fit (1e-9)."""
+    from scipy import special
+
+    from pathfinder_eval.estimators.stepped_wedge.lmm import CellSummaries
+
+    rng = np.random.default_rng(1)
+    eta = special.logit(0.3) + 0.1 * np.arange(4)[None, :] + rng.normal(0, np.sqrt(0.2), (12, 1))
+    n = np.full((12, 4), 40.0)
+    events = rng.binomial(40, special.expit(eta)).astype(float)
+    cells = CellSummaries(events / n, n, events - events**2 / n, np.ones((12, 4), dtype=bool))
+    X = fixed_effects(cells.observed, np.repeat([1, 2, 3], 4), "immediate").X
+    decay = cpg.fit_cluster_period_gee(cells, X, "exponential_decay", "maee")
+    exchangeable = cpg.fit_cluster_period_gee(cells, X, "exchangeable", "maee")
+    assert decay.alpha[1] == 1.0 and decay.shrinks > 0
+    np.testing.assert_allclose(decay.beta, exchangeable.beta, rtol=0, atol=1e-9)
+    assert decay.alpha[0] == pytest.approx(exchangeable.alpha[0], abs=1e-9)

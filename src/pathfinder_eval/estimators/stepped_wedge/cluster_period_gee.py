@@ -187,6 +187,11 @@ class _DecaySums:
     S: np.ndarray
     Q: np.ndarray
 
+    def alpha0_at(self, rho: float) -> float:
+        """α0 solving the first equation at a given ρ (it is linear in α0)."""
+        pw = rho ** np.arange(1, len(self.S), dtype=float)
+        return float((self.Wd + pw @ self.S[1:]) / (self.Ww + pw**2 @ self.Q[1:]))
+
     def equations(self, alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """geeCRT's two equations in (α0, ρ) (the ρ equation divided by α0) and their
         Jacobian."""
@@ -223,28 +228,29 @@ def _decay_sums(p: _Pieces) -> _DecaySums:
 
 
 def _decay_alpha(sums: _DecaySums, start: np.ndarray) -> np.ndarray:
-    """(α0, ρ) solving the decay equations by Newton's method from the previous values."""
+    """(α0, ρ) solving the decay equations by Newton's method from the previous values. When
+    the root has ρ outside [0, 1] (or Newton's method fails), the estimate is on the boundary:
+    ρ at the nearer end and α0 solving its equation there (ρ = 1 is the exchangeable
+    structure, which a trial without decay tends to reach)."""
     alpha = start.astype(float).copy()
-    for _ in range(100):
-        f, jac = sums.equations(alpha)
-        step = np.linalg.solve(jac, f)
-        alpha = alpha - step
-        if np.abs(step).max() < NEWTON_TOL:
-            break
-    if not (np.isfinite(alpha).all() and 0.0 <= alpha[1] <= 1.0):
-        raise EstimationError(
-            f"the exponential-decay correlation equations have no root with ρ in [0, 1] near "
-            f"{np.round(start, 4).tolist()}",
-            where="options.correlation",
-            fix="use correlation: nested_exchangeable, or equations: individual",
-        )
-    return alpha
+    with np.errstate(all="ignore"):
+        for _ in range(100):
+            f, jac = sums.equations(alpha)
+            step = np.linalg.solve(jac, f)
+            alpha = alpha - step
+            if not np.isfinite(alpha).all() or np.abs(step).max() < NEWTON_TOL:
+                break
+    if np.isfinite(alpha).all() and 0.0 <= alpha[1] <= 1.0:
+        return alpha
+    rho = 1.0 if not np.isfinite(alpha[1]) or alpha[1] > 1.0 else 0.0
+    return np.array([sums.alpha0_at(rho), rho])
 
 
 def _start_alpha(p: _Pieces, correlation: Correlation) -> np.ndarray:
     """geeCRT's starting α from the unadjusted residual products at the GLM's β: the closed
     forms for the linear structures; for exponential decay α0 from the diagonal pairs alone and
-    ρ the root in (0, 1) of the ρ equation at that α0."""
+    ρ the root in (0, 1) of the ρ equation at that α0 (the end of [0, 1] it points to when it
+    has none)."""
     if correlation != "exponential_decay":
         return _linear_alpha(p)
     sums = _decay_sums(p)
@@ -255,11 +261,7 @@ def _start_alpha(p: _Pieces, correlation: Correlation) -> np.ndarray:
 
     lo, hi = rho_equation(0.0), rho_equation(1.0)
     if lo * hi > 0:
-        raise EstimationError(
-            "the exponential-decay ρ equation has no root in (0, 1) at the starting values",
-            where="options.correlation",
-            fix="use correlation: nested_exchangeable",
-        )
+        return np.array([a0, 1.0 if lo > 0 else 0.0])
     return np.array([a0, brentq(rho_equation, 0.0, 1.0, xtol=1e-14)])
 
 
@@ -291,11 +293,12 @@ def fit_cluster_period_gee(
     beta, info = _glm_start(cells, X)
     zero = np.zeros(len(PARAMETERS[correlation]))
     alpha = _start_alpha(_pieces(cells, X, correlation, beta, zero, None), correlation)
-    step, it = np.inf, 0
+    step, it, boundary = np.inf, 0, 0
     while it < max_iter and step > tol:
         adjust = np.linalg.inv(info) if method == "maee" else None
         p = _pieces(cells, X, correlation, beta, alpha, adjust)
         new_alpha = _alpha(p, correlation, alpha)
+        boundary += correlation == "exponential_decay" and new_alpha[1] in (0.0, 1.0)
         info = p.F.sum(axis=0)
         d_beta = np.linalg.solve(info, p.U.sum(axis=0))
         step = float(np.abs(np.concatenate([d_beta, new_alpha - alpha])).max())
@@ -308,7 +311,7 @@ def fit_cluster_period_gee(
             where="options.correlation",
             fix="use a simpler working correlation or check the data for separation",
         )
-    return _variance(cells, X, correlation, method, beta, alpha, it, step)
+    return _variance(cells, X, correlation, method, beta, alpha, it, step, boundary)
 
 
 def _variance(
@@ -320,6 +323,7 @@ def _variance(
     alpha: np.ndarray,
     iterations: int,
     step: float,
+    boundary: int,
 ) -> GeeFit:
     """geeCRT's variances at the estimates: with N = (ΣCᵀB⁻¹C)⁻¹ and M = (ΣDᵀD)⁻¹, the scores
     Uᵢ = (CᵀB⁻¹r, Dᵀ(s − γ)) and their corrections (Cᵀ(B − CNCᵀ)⁻¹r, Dᵀ(I − DMDᵀ)⁻¹(s − γ));
@@ -382,5 +386,5 @@ def _variance(
         True,
         iterations,
         step,
-        0,
+        boundary,
     )

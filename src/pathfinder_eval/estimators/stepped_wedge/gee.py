@@ -140,7 +140,8 @@ class GeeFit:
     Satterthwaite degrees of freedom need (cell_sandwich.py); alpha_se_available: whether the α
     rows of the sandwich are computable (see the module docstring); iterations: Fisher-scoring
     updates (geeCRT prints this plus one); max_step: the last update's largest change;
-    shrinks: geeCRT's correlation shrink steps, or the exponential-decay step halvings."""
+    shrinks: geeCRT's correlation shrink steps, or the exponential-decay step halvings (on
+    cluster-period proportions: the steps whose decay estimate was on the boundary ρ ∈ {0, 1})."""
 
     beta: np.ndarray
     alpha: np.ndarray
