@@ -34,7 +34,7 @@ import itertools
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy import optimize
+from scipy import optimize, stats
 
 from pathfinder_eval.estimators.stepped_wedge.optimise import (
     gradient_hessian,
@@ -821,11 +821,11 @@ def kenward_roger_adjustment(
     )
 
 
-def kenward_roger_df(ss: SmallSample, vcov: np.ndarray, contrast: np.ndarray) -> float:
-    """Denominator df of the Kenward-Roger F test of one or more contrasts (rows of
-    `contrast`, (q, p)) by matching moments (Kenward & Roger 1997, section 4); Θ uses the
-    unadjusted covariance, as in the paper and pbkrtest."""
-    lmat = np.atleast_2d(contrast)
+def _kenward_roger_moments(
+    ss: SmallSample, vcov: np.ndarray, lmat: np.ndarray
+) -> tuple[float, float]:
+    """Kenward & Roger's (1997, section 4) denominator df m and E* for the contrasts `lmat`
+    (q, p), by matching moments; Θ uses the unadjusted covariance, as in the paper and pbkrtest."""
     q = lmat.shape[0]
     theta_m = lmat.T @ np.linalg.solve(lmat @ vcov @ lmat.T, lmat)
     k = ss.w.shape[0]
@@ -838,7 +838,40 @@ def kenward_roger_df(ss: SmallSample, vcov: np.ndarray, contrast: np.ndarray) ->
     c1, c2, c3 = g / denom, (q - g) / denom, (q + 2 - g) / denom
     rho = (1.0 / q) * ((1.0 - a2 / q) / (1.0 - c2 * big_b)) ** 2 * (1.0 + c1 * big_b)
     rho /= 1.0 - c3 * big_b
-    return float(4.0 + (q + 2.0) / (q * rho - 1.0))
+    return float(4.0 + (q + 2.0) / (q * rho - 1.0)), float(1.0 / (1.0 - a2 / q))
+
+
+def kenward_roger_df(ss: SmallSample, vcov: np.ndarray, contrast: np.ndarray) -> float:
+    """Denominator df of the Kenward-Roger F test of one or more contrasts (rows of
+    `contrast`, (q, p))."""
+    return _kenward_roger_moments(ss, vcov, np.atleast_2d(contrast))[0]
+
+
+@dataclass(frozen=True)
+class FTest:
+    """An F test of q linear restrictions: the (scaled) statistic, its df, p-value and the
+    scaling applied to the Wald statistic (1 when none)."""
+
+    statistic: float
+    df_num: int
+    df_den: float
+    p_value: float
+    scaling: float = 1.0
+
+
+def kenward_roger_f(
+    ss: SmallSample, vcov: np.ndarray, contrast: np.ndarray, beta: np.ndarray
+) -> FTest:
+    """Kenward & Roger's F test of H0: Lβ = 0 (L = `contrast`, (q, p)): F = λ·(Lβ)ᵀ(LΦ_A Lᵀ)⁻¹
+    (Lβ)/q with the adjusted covariance Φ_A and the scaling λ = m/(E*(m − 2)), referred to
+    F(q, m) (pbkrtest's KRmodcomp)."""
+    lmat = np.atleast_2d(contrast)
+    q = lmat.shape[0]
+    m, e_star = _kenward_roger_moments(ss, vcov, lmat)
+    lb = lmat @ beta
+    wald = float(lb @ np.linalg.solve(lmat @ ss.vcov_kr @ lmat.T, lb)) / q
+    scaling = m / (e_star * (m - 2.0))
+    return FTest(scaling * wald, q, m, float(stats.f.sf(scaling * wald, q, m)), scaling)
 
 
 def satterthwaite_df(ss: SmallSample, vcov: np.ndarray, contrast: np.ndarray) -> float:
