@@ -74,7 +74,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("synthetic_did", "default"): "pooled_panel",
     ("synthetic_did", "pooled"): "pooled_panel",
     ("synthetic_did", "randomisation"): "sdid_placebo",
-    ("stepped_wedge", "default"): "kenward_roger",
+    ("stepped_wedge", "default"): "lmm_mancl_derouen",
     ("stepped_wedge", "kenward_roger"): "kenward_roger",
     ("stepped_wedge", "satterthwaite"): "satterthwaite",
     ("stepped_wedge", "model_based"): "lmm_normal",

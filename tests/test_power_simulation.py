@@ -128,7 +128,7 @@ def test_fast_path_replicate_is_what_stepped_wedge_reports_on_the_same_cells(tri
     from pathfinder_eval.pipeline import describe_outcome
     from pathfinder_eval.power.trial_simulation import _draw, _prepare
 
-    fast = design_trial(trial)
+    fast = design_trial(trial, "stepped_wedge_immediate")  # the immediate-effect KR analysis
     prep = _prepare(fast)
     noise, ssw = _draw(prep, np.random.default_rng(np.random.SeedSequence(11, spawn_key=(0,))))
     mean = 0.3 * prep.treated + noise
@@ -172,7 +172,7 @@ def test_fast_path_replicate_is_what_stepped_wedge_reports_on_the_same_cells(tri
     )
     panel = build_panel(spec, data, describe_outcome(spec))
     row = (
-        SteppedWedge(inference=trial.analyses[0].inference)
+        SteppedWedge(effect="immediate", inference=trial.analyses[1].inference)
         .fit(panel, "score", "stepped_wedge")
         .table.iloc[0]
     )

@@ -61,7 +61,13 @@ def test_matches_clubsandwich(dataset, model):
 def test_estimator_reports_the_robust_row(method):
     raw = pd.read_csv(FILES["sim_slope"])
     res = pe.stepped_wedge(
-        raw, outcome="y", cluster="cluster", period="period", treatment="trt", inference=method
+        raw,
+        outcome="y",
+        cluster="cluster",
+        period="period",
+        treatment="trt",
+        effect="immediate",
+        inference=method,
     )
     row = res.table.iloc[0]
     ref = REF.loc[("sim_slope", "nested_exchangeable")]

@@ -77,7 +77,9 @@ def test_lmm_matches_glmmtmb_reml(dataset, tmp_path):
     assert fit.deviance <= profiled_criterion(cells, X, "cluster_plus_decay", theirs) + 1e-9
 
     # through the estimator: the same estimate, Kenward-Roger inference, and the model named
-    res = SteppedWedge(model="cluster_plus_decay", inference=Inference(method="kenward_roger"))
+    res = SteppedWedge(
+        model="cluster_plus_decay", effect="immediate", inference=Inference(method="kenward_roger")
+    )
     out = res.fit(panel_from_records(raw, "cluster", "trt", "y", tmp_path), "y", "a")
     row = out.table.iloc[0]
     assert row["estimate"] == pytest.approx(ref["trt:estimate"], abs=BETA_TOL)

@@ -75,7 +75,9 @@ def test_matches_lme4_pbkrtest_lmertest(name):
 def test_estimator_reports_kr_and_refuses_randomisation():
     raw, *_ = _trial("sim_slope")
     kw = {"outcome": "y", "cluster": "cluster", "period": "period", "treatment": "trt"}
-    res = pe.stepped_wedge(raw, model="random_slope", **kw)
+    res = pe.stepped_wedge(
+        raw, model="random_slope", effect="immediate", inference="kenward_roger", **kw
+    )
     row = res.table.iloc[0]
     assert row["estimate"] == pytest.approx(REF[("sim_slope", "trt:estimate")], abs=BETA_TOL)
     assert row["std_error"] == pytest.approx(REF[("sim_slope", "trt:kr_se")], abs=SE_TOL)
@@ -87,8 +89,9 @@ def test_estimator_reports_kr_and_refuses_randomisation():
     with pytest.raises(EstimationError, match="null covariance"):
         pe.stepped_wedge(raw, model="random_slope", inference="randomisation", **kw)
     few = raw[raw["cluster"].isin(sorted(raw["cluster"].unique())[:6])]
-    small = pe.stepped_wedge(few, model="random_slope", **kw)  # default: KR, said why
-    assert any("no allocation-free null covariance" in w for w in small.warnings)
+    small = pe.stepped_wedge(few, model="random_slope", **kw)  # the default's robust variance
+    assert small.inference.key == "lmm_mancl_derouen" and small.inference.chosen_by_default
+    assert small.table["df"].iloc[0] == 6 - 1
 
 
 def test_search_steps_back_from_numerically_singular_covariances():

@@ -56,7 +56,9 @@ def test_matches_r(tmp_path, dataset, model, shape):
     ref = VALUES[
         (VALUES["dataset"] == dataset) & (VALUES["model"] == model) & (VALUES["shape"] == shape)
     ].set_index("quantity")["value"]
-    est = SteppedWedge(model=MODELS[model], **SHAPES[shape])
+    est = SteppedWedge(
+        model=MODELS[model], **SHAPES[shape], inference=Inference(method="kenward_roger")
+    )
     kr = est.fit(panel, "y", "kr")
     satt = SteppedWedge(
         model=MODELS[model], **SHAPES[shape], inference=Inference(method="satterthwaite")

@@ -24,6 +24,7 @@ from pathfinder_eval.estimators.stepped_wedge.lmm import (
     summarise_records,
 )
 from pathfinder_eval.estimators.stepped_wedge.lmm_estimator import SteppedWedge
+from pathfinder_eval.inference.policy import stepped_wedge_lmm
 from pathfinder_eval.pipeline import build_estimator
 from pathfinder_eval.settings import Inference
 from pathfinder_eval.spec import load_design
@@ -213,7 +214,8 @@ def test_example_design_reports_model_kr_df_icc_and_cac(tmp_path):
     design = ROOT / "designs" / "examples" / "stepped_wedge_trial.yaml"
     assert main(["run", str(design), "--out", str(tmp_path)]) == 0
     doc = json.loads((tmp_path / "stepped_wedge_trial.json").read_text())
-    sw = next(a for a in doc["analyses"] if a["id"] == "stepped_wedge")
+    runs = {a["id"]: a for a in doc["analyses"]}
+    sw = runs["stepped_wedge_immediate"]
     est = sw["estimates"][0]
     assert sw["status"] == "ok" and est["ci_lower"] < 0.3 < est["ci_upper"]  # true effect 0.3
     assert 12 < est["df"] < 60  # KR df: far below the 1,800 individuals
@@ -221,7 +223,16 @@ def test_example_design_reports_model_kr_df_icc_and_cac(tmp_path):
     assert diag["df_method"] == "kenward_roger" and diag["convergence"]["converged"]
     assert 0.0 < diag["icc"] < 0.2 and 0.0 <= diag["cac"] <= 1.0
     assert [s["clusters"] for s in diag["design"]["sequences"]] == [3, 3, 3, 3]
-    rnd = next(a for a in doc["analyses"] if a["id"] == "stepped_wedge_randomisation")
+    # the default analysis: the TATE with the Mancl-DeRouen variance, t(12 − 1), the immediate
+    # effect beside it and the test that the effect is constant, each choice explained
+    default = runs["stepped_wedge"]
+    tate = default["estimates"][0]
+    assert tate["term"].startswith("Time-averaged effect (TATE") and tate["df"] == 11
+    assert tate["ci_lower"] < 0.3 < tate["ci_upper"]
+    diag = default["diagnostics"]
+    assert diag["df_method"] == "mancl_derouen" and diag["effect_constancy"]["df"] == [3, 11]
+    assert diag["immediate_effect"]["ci_lower"] < 0.3 < diag["immediate_effect"]["ci_upper"]
+    rnd = runs["stepped_wedge_randomisation"]
     r = rnd["diagnostics"]["randomisation"]
     assert not r["exact"] and r["allocations"] == 10_000 and r["possible_allocations"] == 369_600
     assert rnd["estimates"][0]["p_value"] == r["p_value"] < 0.05
@@ -229,6 +240,8 @@ def test_example_design_reports_model_kr_df_icc_and_cac(tmp_path):
     html = (tmp_path / "stepped_wedge_trial.html").read_text(encoding="utf-8")
     assert "Kenward-Roger degrees of freedom" in html and "Within-period ICC" in html
     assert "nested exchangeable" in html and "Randomisation test: p" in html
+    assert "Chosen by default: the estimand is the time-averaged effect" in html
+    assert "Does the effect change with exposure time?" in html
 
 
 def test_satterthwaite_and_model_based_inference(tmp_path):
@@ -332,7 +345,7 @@ def test_cell_summaries_are_exact_for_large_cells():
 
 
 def test_icc_and_cac_intervals(tmp_path):
-    ne = SteppedWedge().fit(_sim_panel(tmp_path), "y", "a").diagnostics
+    ne = SteppedWedge(effect="immediate").fit(_sim_panel(tmp_path), "y", "a").diagnostics
     lo, hi = ne["icc_ci"]
     assert 0 < lo < ne["icc"] < hi < 1
     lo, hi = ne["cac_ci"]
@@ -426,34 +439,38 @@ def _first_clusters(n: int, tmp_path):
     return panel_from_records(keep.reset_index(drop=True), cluster, trt, y, tmp_path)
 
 
-def test_default_inference_is_exact_randomisation_below_eight_clusters(tmp_path):
-    panel = _first_clusters(6, tmp_path)  # 3 sequences of 2: 90 allocations
-    default = SteppedWedge().fit(panel, "y", "a")
-    chosen = SteppedWedge(inference=Inference(method="randomisation")).fit(panel, "y", "a")
-    cols = ["estimate", "p_value", "ci_lower", "ci_upper"]
-    # exact: the default runs the very same randomisation test
-    pd.testing.assert_frame_equal(default.table[cols], chosen.table[cols])
-    rnd = default.diagnostics["randomisation"]
-    assert rnd["exact"] and rnd["allocations"] == rnd["possible_allocations"] == 90
-    assert default.diagnostics["df_method"] == "randomisation"
-    assert "chosen because the trial has 6 clusters (fewer than 8" in default.inference.label
-    assert not default.warnings or "Kenward-Roger" not in " ".join(default.warnings)
-
-
-def test_default_inference_is_kenward_roger_from_eight_clusters(tmp_path):
+def test_default_is_the_time_averaged_effect_with_a_cluster_robust_variance(tmp_path):
+    """The default analysis: exposure-time indicators with the TATE as headline, the
+    Mancl-DeRouen variance with t(I − 1), the immediate-effect model beside it and the test that
+    the effect is the same at every exposure time; each choice says why. It is the very same
+    computation as asking for those options."""
     raw, cluster, trt, y = records("sim_ne")  # 10 clusters
     panel = panel_from_records(raw, cluster, trt, y, tmp_path)
     default = SteppedWedge().fit(panel, "y", "a")
-    kr = SteppedWedge(inference=Inference(method="kenward_roger")).fit(panel, "y", "a")
-    # exact: the default runs the very same Kenward-Roger computation
-    pd.testing.assert_frame_equal(default.table, kr.table)
-    assert default.inference.label == kr.inference.label and "chosen" not in kr.inference.label
-    assert default.inference.key == kr.inference.key == "kenward_roger"
-    assert default.inference.chosen_by_default and not kr.inference.chosen_by_default
+    asked = SteppedWedge(effect="exposure_time", inference=Inference(method="mancl_derouen")).fit(
+        panel, "y", "a"
+    )
+    pd.testing.assert_frame_equal(default.table, asked.table)
+    assert default.table["term"].iloc[0].startswith("Time-averaged effect (TATE")
+    assert default.inference.key == asked.inference.key == "lmm_mancl_derouen"
+    assert default.inference.chosen_by_default and not asked.inference.chosen_by_default
+    assert "chosen because a cluster-robust variance stays valid" in default.inference.label
+    facts = default.diagnostics
+    assert facts["effect_shape_choice"].startswith("the estimand is the time-averaged effect")
+    assert "effect_shape_choice" not in asked.diagnostics
+    assert default.table["df"].iloc[0] == 10 - 1
+    # the immediate-effect model beside it: the same numbers as fitting it with the same variance
+    immediate = SteppedWedge(effect="immediate", inference=Inference(method="mancl_derouen")).fit(
+        panel, "y", "a"
+    )
+    for col in ("estimate", "std_error", "ci_lower", "ci_upper", "df"):
+        assert facts["immediate_effect"][col] == immediate.table[col].iloc[0], col
+    test = facts["effect_constancy"]
+    assert test["df"][0] == len(default.table) - 2 and test["df"][1] == 9
+    assert 0 < test["p_value"] < 1
 
 
-def test_too_few_allocations_for_randomisation_keep_kenward_roger_with_a_warning(tmp_path):
-    panel = _first_clusters(4, tmp_path)  # 2 sequences of 2: 6 allocations, min p = 1/6
-    res = SteppedWedge().fit(panel, "y", "a")
-    assert res.diagnostics["df_method"] == "kenward_roger" and np.isfinite(res.table["df"][0])
-    assert any("only 4 clusters (only 6 distinct allocations exist" in w for w in res.warnings)
+def test_default_on_individual_records_is_kenward_roger_with_a_warning():
+    choice = stepped_wedge_lmm("default", records=True)
+    assert choice.method == "kenward_roger" and choice.chosen_by_default
+    assert "assumes the covariance model" in choice.warning

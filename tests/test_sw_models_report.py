@@ -72,7 +72,9 @@ rollout:
 comparison: {{pool: not_yet_treated, min_units: 1}}
 outcomes: [{{column: y}}]
 analyses:
-  - {{id: lmm, estimator: stepped_wedge, options: {{model: nested_exchangeable}}}}
+  - id: lmm
+    estimator: stepped_wedge
+    options: {{model: nested_exchangeable, effect: immediate}}
 data: {{source: records, columns: {{unit: cluster, period: period{extra}}}}}
 """
 LME4_RECORDS = ROOT / "tests" / "reference" / "r_lme4_records"

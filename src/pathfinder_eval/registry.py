@@ -80,17 +80,19 @@ REGISTRY: dict[Estimator, Entry] = {
         (
             "Linear mixed model for the individual outcomes with period effects (categorical by "
             "default; linear or a natural cubic spline on request) and an intervention effect "
-            "(immediate, by exposure time, or a natural cubic spline in exposure time; Kenny et "
-            "al. 2022, with the time-averaged effect over exposure times and the point effects), "
+            "(by default one per exposure time, reported as the time-averaged effect over "
+            "exposure times and the point effects, Kenny et al. 2022, with the immediate-effect "
+            "model's estimate beside it and a test that the effect is constant; or immediate, "
+            "or a natural cubic spline in exposure time), "
             "fitted by exact restricted maximum likelihood on cluster-period means, sizes and "
             "within-cell sums of squares. Random effects: nested exchangeable (cluster and "
             "cluster-period intercepts; Hooper et al. 2016) by default, or Hussey & Hughes (2007)"
             " cluster intercepts, or exponential decay of the between-period correlation (Kasza "
-            "et al. 2019). Inference by default: Kenward-Roger adjusted standard error and "
-            "degrees of freedom (Kenward & Roger 1997) from 8 clusters, and below 8 an exact "
-            "randomisation test re-allocating clusters to sequences, with its interval by test "
-            "inversion; Satterthwaite df on request. ICC and cluster autocorrelation (CAC) from "
-            "the variance components."
+            "et al. 2019). Inference by default: the Mancl-DeRouen (2001) cluster-robust "
+            "standard error with a t(I − 1) reference, valid when the covariance model is wrong; "
+            "Kenward-Roger (Kenward & Roger 1997), Satterthwaite, CR2 or an exact randomisation "
+            "test re-allocating clusters to sequences (interval by test inversion) on request. "
+            "ICC and cluster autocorrelation (CAC) from the variance components."
         ),
         "stepped_wedge",
     ),

@@ -233,8 +233,9 @@ class SteppedWedgeOptions(EstimatorSettings):
     cluster_plus_decay (a cluster intercept plus AR(1) cluster-period effects) or random_slope
     (nested exchangeable plus each cluster's own intervention effect, correlated with its
     intercept)."""
-    effect: Shape = "immediate"
-    """Effect shape: immediate, exposure_time or spline."""
+    effect: Shape = "exposure_time"
+    """Effect shape: exposure_time (default: the time-averaged effect TATE, with the
+    immediate-effect model's estimate beside it), immediate or spline."""
     tate_window: Whole | None = Field(default=None, ge=1)
     """Exposure periods averaged into the time-averaged effect (default all)."""
     period_effects: PeriodEffects = "categorical"

@@ -18,9 +18,14 @@ The rules and the evidence behind them:
   small-sample variance: cluster-robust CR1 and influence-function standard errors
   over-reject there (MacKinnon & Webb 2017; benchmarks/did_size.py: 13–27% at 5% with 3 to 10
   of 150 treated).
-- Stepped-wedge LMMs with fewer than SMALL_TRIAL_CLUSTERS clusters use an exact randomisation
-  test when the design has at least MIN_ALLOCATIONS distinct allocations: Kenward-Roger is
-  conservative there and Satterthwaite liberal (benchmarks/sw_coverage.py).
+- Stepped-wedge LMMs on cell summaries use the Mancl-DeRouen cluster-robust variance with a
+  t(I − 1) reference (with the time-averaged effect over exposure times as the default
+  estimand, settings.SteppedWedgeOptions): on trials the model does not describe (an effect
+  that builds with exposure, AR(1) cluster-period effects, clusters' own effects) it held size
+  and coverage with 6 to 15 clusters where Kenward-Roger's size reached 9–10% once clusters
+  had their own effects (benchmarks/sw_coverage.py --processes; as Ouyang et al. 2026,
+  arXiv:2604.18323, found for exposure-time models with continuous outcomes). On individual
+  records, where the robust variance is not available, Kenward-Roger.
 - GEE uses the Kauermann-Carroll sandwich with t(I − p), the GLMM a t(I − 2) reference.
 """
 
@@ -33,10 +38,6 @@ from pathfinder_eval.results import RegionalDependence
 
 # Below this many treated units every DiD estimator's default is its small-sample method.
 SMALL_SAMPLE_TREATED = 20
-# Below this many clusters the stepped-wedge LMM's default is a randomisation test ...
-SMALL_TRIAL_CLUSTERS = 8
-# ... when the design has enough distinct allocations to reject at 5% (p ≥ 1/M).
-MIN_ALLOCATIONS = 20
 
 
 @dataclass(frozen=True)
@@ -253,45 +254,34 @@ def _pooled_reason(n_treated: int, geo: Geography) -> str:
     return ""
 
 
-def stepped_wedge_lmm(
-    requested: str, clusters: int, allocations: int, records: bool, random_slope: bool = False
-) -> Choice:
-    """The stepped-wedge LMM's inference: what was asked, or for "default" an exact
-    randomisation test below SMALL_TRIAL_CLUSTERS clusters when the design has at least
-    MIN_ALLOCATIONS allocations and the fit is on cell summaries without a random slope,
-    Kenward-Roger otherwise."""
+def stepped_wedge_lmm(requested: str, records: bool) -> Choice:
+    """The stepped-wedge LMM's inference: what was asked, or for "default" the Mancl-DeRouen
+    cluster-robust variance with t(I − 1) on cell summaries, Kenward-Roger on individual
+    records (with a warning: it assumes the covariance model)."""
     if requested != "default":
         return Choice((requested,))
-    cells_only = not records and not random_slope
-    if cells_only and clusters < SMALL_TRIAL_CLUSTERS and allocations >= MIN_ALLOCATIONS:
-        return Choice(
-            ("randomisation",),
-            chosen_by_default=True,
-            reasons=(
-                f"the trial has {clusters} clusters (fewer than {SMALL_TRIAL_CLUSTERS}, where "
-                "Kenward-Roger intervals are conservative); the test's size is at most the "
-                "nominal level by construction",
-            ),
-        )
-    if clusters >= SMALL_TRIAL_CLUSTERS:
-        return Choice(("kenward_roger",), chosen_by_default=True)
     if records:
-        why = "randomisation inference is not available on individual records"
-    elif random_slope:
-        why = "the random-slope model has no allocation-free null covariance to randomise"
-    else:
-        why = f"only {allocations} distinct allocations exist, too few for a 5% randomisation test"
+        return Choice(
+            ("kenward_roger",),
+            chosen_by_default=True,
+            warning="Kenward-Roger inference on individual records (the cluster-robust default "
+            "works on cell summaries): it assumes the covariance model, so clusters with their "
+            "own intervention effects would make its intervals too narrow",
+        )
     return Choice(
-        ("kenward_roger",),
+        ("mancl_derouen",),
         chosen_by_default=True,
-        warning=f"Kenward-Roger inference although the trial has only {clusters} clusters "
-        f"({why}): with so few clusters its intervals tend to be conservative",
+        reasons=(
+            "a cluster-robust variance stays valid for the mean effect when the covariance "
+            "model is wrong (clusters' own effects, correlation that decays): size and coverage "
+            "held in simulation with 6 to 15 clusters",
+        ),
     )
 
 
-def default_lmm_method(clusters: int, allocations: int) -> str:
-    """The LMM default on cell summaries for a design (simulations and benchmarks)."""
-    return stepped_wedge_lmm("default", clusters, allocations, records=False).method
+def default_lmm_method(records: bool = False) -> str:
+    """The LMM default (simulations and benchmarks)."""
+    return stepped_wedge_lmm("default", records).method
 
 
 def fixed_default(requested: str, default: str) -> Choice:

@@ -45,7 +45,6 @@ from pathfinder_eval.estimators.stepped_wedge.lmm import (
     small_sample,
 )
 from pathfinder_eval.estimators.stepped_wedge.lmm_estimator import SteppedWedge
-from pathfinder_eval.inference.permutation import allocation_count
 from pathfinder_eval.inference.policy import default_lmm_method
 from pathfinder_eval.pipeline import build_estimator
 from pathfinder_eval.power.analytic import VarianceModel, cell_covariance, gls_precision, mdes
@@ -407,8 +406,7 @@ def design_trial(
     design = trial_matrix(spec)
     method = estimator.inference.method
     if method == "default":
-        start = (design == 0).sum(axis=1)
-        method = default_lmm_method(len(design), allocation_count(start))
+        method = default_lmm_method()
     if method not in METHODS:
         return None
     return TrialModel(

@@ -253,6 +253,24 @@ def lmm_lines(facts: LmmFacts, res: EffectEstimates) -> list[str]:
             )
             + "."
         )
+    if facts.effect_shape_choice is not OMITTED:
+        lines.insert(0, f"Chosen by default: {facts.effect_shape_choice}.")
+    if facts.immediate_effect is not OMITTED:
+        i = facts.immediate_effect
+        ci = ci_text([i["ci_lower"], i["ci_upper"]], res.level)
+        lines.append(
+            f"Beside it, the immediate-effect model (one effect from the first intervention "
+            f"period on): {fmt(i['estimate'], 3)}{ci}."
+        )
+    if facts.effect_constancy is not OMITTED:
+        c = facts.effect_constancy
+        p_text = fmt_p(c["p_value"])
+        lines.append(
+            f"Does the effect change with exposure time? Test that {c['hypothesis']} "
+            f"({c['method']}): F = {fmt(c['statistic'], 3)} on {c['df'][0]} and "
+            f"{fmt(c['df'][1], 1)} df, "
+            f"p {p_text if p_text.startswith('<') else '= ' + p_text}."
+        )
     if facts.randomisation is not OMITTED:
         r = facts.randomisation
         how = "exact enumeration of" if r["exact"] else "Monte-Carlo sample of"

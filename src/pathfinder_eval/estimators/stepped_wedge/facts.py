@@ -14,8 +14,10 @@ from pathfinder_eval.results import OMITTED, Facts
 class LmmFacts(Facts):
     """Linear mixed model. df_method: the inference method used; icc and cac with Wald-logit
     intervals; design: sequences, clusters, periods, cells and sizes; contrasts: each
-    reported contrast's weights; individual_level (records path) and randomisation (the
-    randomisation test) are OMITTED when not used."""
+    reported contrast's weights; individual_level (records path), randomisation (the
+    randomisation test), effect_constancy (the test that the effect is the same at every
+    exposure time), immediate_effect (the immediate-effect model's estimate beside the TATE)
+    and effect_shape_choice (why the default estimand) are OMITTED when not used."""
 
     model: str
     effect_shape: str
@@ -34,6 +36,9 @@ class LmmFacts(Facts):
     contrasts: dict[str, list[float]]
     individual_level: dict[str, Any] = OMITTED
     randomisation: dict[str, Any] = OMITTED
+    effect_constancy: dict[str, Any] = OMITTED
+    immediate_effect: dict[str, Any] = OMITTED
+    effect_shape_choice: str = OMITTED
 
 
 @dataclass(frozen=True, kw_only=True)

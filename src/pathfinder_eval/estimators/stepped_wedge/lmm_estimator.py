@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.stepped_wedge.cell_sandwich import (
@@ -34,12 +35,14 @@ from pathfinder_eval.estimators.stepped_wedge.facts import LmmFacts
 from pathfinder_eval.estimators.stepped_wedge.lmm import (
     CellSummaries,
     FixedEffects,
+    FTest,
     RemlFit,
     SmallSample,
     correlations,
     fit_reml,
     fixed_effects,
     kenward_roger_df,
+    kenward_roger_f,
     lmm_cell_covariance,
     satterthwaite_df,
     small_sample,
@@ -49,7 +52,6 @@ from pathfinder_eval.estimators.stepped_wedge.randomisation import (
     RandomisationResult,
     randomisation_test,
 )
-from pathfinder_eval.inference.permutation import allocation_count
 from pathfinder_eval.inference.policy import because, stepped_wedge_lmm
 from pathfinder_eval.panel import ValidatedPanel
 from pathfinder_eval.results import EffectEstimates, InferenceKey, InferenceUsed, estimates_table
@@ -62,6 +64,19 @@ STATISTIC_LABEL = {
     "within_period": "statistic: within-period contrast of cluster means with period weights "
     "(1/n₁ + 1/n₀)⁻¹ (swpermute's default weightperiod(N))",
 }
+
+
+IMMEDIATE_BESIDE = "Intervention effect if immediate and constant (immediate-effect model)"
+
+
+DEFAULT_SHAPE_REASON = (
+    "the estimand is the time-averaged effect over exposure times (TATE; Kenny et al. 2022, "
+    "Stat. Med. 41:4311–4339), because interventions such as new family help teams build up "
+    "after they start: an immediate-effect model's estimate of an effect that ramps up is "
+    "biased, and in simulation its interval covered the time-averaged effect only 49–85% of "
+    "the time (benchmarks/sw_coverage.py --processes); the immediate-effect model's estimate "
+    "is shown beside it, with a test that the effect is the same at every exposure time"
+)
 
 
 DF_LABEL = {
@@ -123,13 +138,7 @@ class SteppedWedge(SteppedWedgeOptions):
         check_design(trial, fe)
         contrasts = effect_contrasts(fe, self.effect, self.tate_window)
         people = individual_records(panel, outcome, trial)
-        choice = stepped_wedge_lmm(
-            self.inference.method,
-            len(trial.clusters),
-            allocation_count(trial.start),
-            records=people is not None,
-            random_slope=self.model == "random_slope",
-        )
+        choice = stepped_wedge_lmm(self.inference.method, records=people is not None)
         method = choice.method
         if method == "randomisation" and self.model == "random_slope":
             raise EstimationError(
@@ -207,6 +216,13 @@ class SteppedWedge(SteppedWedgeOptions):
                     )
                 robust = robust_variance(fit, trial.cells, fe.X, method)
             rows = effect_rows(fit, ss, contrasts, method, level, robust)
+            if self.effect == "exposure_time" and people is None:
+                extra["immediate_effect"] = self._immediate_row(trial, method, level)
+            constancy = constancy_test(fit, ss, fe, method, robust)
+            if constancy is not None:
+                extra["effect_constancy"] = constancy
+        if "effect" not in self.model_fields_set:
+            extra["effect_shape_choice"] = DEFAULT_SHAPE_REASON
         n_treated = int((trial.start < len(panel.periods)).sum())
         warns = [choice.warning] if choice.warning else []
         if fit.boundary:
@@ -238,6 +254,25 @@ class SteppedWedge(SteppedWedgeOptions):
             ),
             warnings=tuple(warns),
         )
+
+    def _immediate_row(self, trial: TrialArrays, method: str, level: float) -> dict[str, Any]:
+        """The immediate-effect model's estimate, beside the time-averaged effect: the same
+        covariance model and inference with one effect for every exposure time (a table row's
+        fields)."""
+        fe = fixed_effects(
+            trial.cells.observed, trial.start, "immediate", period_effects=self.period_effects,
+            period_knots=self.period_knots,
+        )  # fmt: skip
+        fit = fit_reml(trial.cells, fe.X, self.model, slope=_slope(trial, self.model))
+        ss = small_sample(fit, trial.cells, fe.X)
+        robust = (
+            robust_variance(fit, trial.cells, fe.X, method)
+            if method in ("mancl_derouen", "cr2")
+            else None
+        )
+        contrast = next(iter(effect_contrasts(fe, "immediate", None).values()))
+        row = effect_rows(fit, ss, {IMMEDIATE_BESIDE: contrast}, method, level, robust)[0]
+        return {k: float(v) if isinstance(v, float | np.floating) else v for k, v in row.items()}
 
     def _inference_label(self, method: str) -> str:
         if method != "randomisation":
@@ -365,6 +400,42 @@ def robust_variance(
         pieces = cr2_on_cells(*basis)
         return RobustVariance(pieces.vcov, pieces, clusters)
     return RobustVariance(mancl_derouen_on_cells(*basis), None, clusters)
+
+
+def constancy_test(
+    fit: RemlFit,
+    ss: SmallSample,
+    fe: FixedEffects,
+    method: str,
+    robust: RobustVariance | None,
+) -> dict[str, Any] | None:
+    """The test that the effect does not change with exposure time (H0: every exposure-time
+    effect equal, i.e. the immediate-effect model): Kenward & Roger's F test (pbkrtest's
+    KRmodcomp) with Kenward-Roger inference, a Wald F(q, I − 1) with a cluster-robust variance;
+    None for other inference or fewer than two exposure times."""
+    effect = list(fe.effect)
+    if len(effect) < 2 or method not in ("kenward_roger", "mancl_derouen", "cr2"):
+        return None
+    lmat = np.zeros((len(effect) - 1, len(fit.beta)))  # records: covariates follow X
+    lmat[:, effect[0]] = -1.0
+    lmat[np.arange(len(effect) - 1), effect[1:]] = 1.0
+    if method == "kenward_roger":
+        test = kenward_roger_f(ss, fit.vcov, lmat, fit.beta)
+        how = "Kenward-Roger F test (KRmodcomp)"
+    else:
+        assert robust is not None
+        lb = lmat @ fit.beta
+        q, df = lmat.shape[0], float(robust.clusters - 1)
+        wald = float(lb @ np.linalg.solve(lmat @ robust.vcov @ lmat.T, lb)) / q
+        test = FTest(wald, q, df, float(stats.f.sf(wald, q, df)))
+        how = "Wald F test with the cluster-robust variance, F(q, I − 1)"
+    return {
+        "hypothesis": "the effect is the same at every exposure time (the immediate-effect model)",
+        "method": how,
+        "statistic": test.statistic,
+        "df": [test.df_num, test.df_den],
+        "p_value": test.p_value,
+    }
 
 
 def randomisation_row(term: str, rnd: RandomisationResult) -> dict[str, Any]:
