@@ -474,3 +474,16 @@ def test_default_on_individual_records_is_kenward_roger_with_a_warning():
     choice = stepped_wedge_lmm("default", records=True)
     assert choice.method == "kenward_roger" and choice.chosen_by_default
     assert "assumes the covariance model" in choice.warning
+
+
+def test_constancy_test_only_with_exposure_time_indicators(tmp_path):
+    """The test that the effect is the same at every exposure time compares exposure-time
+    indicators; a spline's or the immediate model's coefficients have no such test."""
+    panel = _sim_panel(tmp_path)
+    for shape in ("spline", "immediate"):
+        res = SteppedWedge(effect=shape).fit(panel, "y", "a")
+        assert "effect_constancy" not in res.diagnostics
+        assert "immediate_effect" not in res.diagnostics
+    eti = SteppedWedge(effect="exposure_time", inference=Inference(method="kenward_roger"))
+    test = eti.fit(panel, "y", "a").diagnostics["effect_constancy"]
+    assert test["method"].startswith("Kenward-Roger F test") and test["df"][1] > 0

@@ -218,7 +218,11 @@ class SteppedWedge(SteppedWedgeOptions):
             rows = effect_rows(fit, ss, contrasts, method, level, robust)
             if self.effect == "exposure_time" and people is None:
                 extra["immediate_effect"] = self._immediate_row(trial, method, level)
-            constancy = constancy_test(fit, ss, fe, method, robust)
+            constancy = (
+                constancy_test(fit, ss, fe, method, robust)
+                if self.effect == "exposure_time"
+                else None
+            )
             if constancy is not None:
                 extra["effect_constancy"] = constancy
         if "effect" not in self.model_fields_set:
@@ -410,7 +414,8 @@ def constancy_test(
     robust: RobustVariance | None,
 ) -> dict[str, Any] | None:
     """The test that the effect does not change with exposure time (H0: every exposure-time
-    effect equal, i.e. the immediate-effect model): Kenward & Roger's F test (pbkrtest's
+    indicator's effect equal, i.e. the immediate-effect model; `fe` has exposure-time
+    indicators): Kenward & Roger's F test (pbkrtest's
     KRmodcomp) with Kenward-Roger inference, a Wald F(q, I − 1) with a cluster-robust variance;
     None for other inference or fewer than two exposure times."""
     effect = list(fe.effect)
