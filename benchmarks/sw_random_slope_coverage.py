@@ -7,8 +7,9 @@ first all-control) are simulated with a cluster intercept, a cluster-period effe
 cluster's own intervention effect (ICC 0.05 and CAC 0.8 in control periods, effect SD 0.15
 correlated 0.3 with the intercept; SD 1 individuals, 25 per cell; cell means and within-cell
 sums of squares drawn exactly) and analysed by the random_slope LMM (REML, categorical periods,
-immediate effect) with Kenward-Roger (its default) and Satterthwaite inference, beside the
-nested-exchangeable LMM that ignores the slope. The estimand is the mean intervention effect.
+immediate effect) with the Mancl-DeRouen cluster-robust variance and t(I − 1) (the default
+inference since issue #19), Kenward-Roger and Satterthwaite, beside the nested-exchangeable LMM
+that ignores the slope. The estimand is the mean intervention effect.
 For each: size = rejection rate of H0: θ = 0 at 5% when θ = 0, coverage of the 95% interval when
 θ = 0.3, and the mean interval width relative to the oracle (the GLS interval with the true
 variance parameters and a normal reference). Monte-Carlo SEs are printed. Seeds: replicate r of
@@ -31,6 +32,7 @@ from pathfinder_eval.estimators.stepped_wedge.lmm import (
     satterthwaite_df,
     small_sample,
 )
+from pathfinder_eval.estimators.stepped_wedge.lmm_estimator import robust_variance
 from pathfinder_eval.power.analytic import VarianceModel, cell_covariance, gls_precision
 
 DESIGNS = {6: 2, 10: 2, 15: 3}  # clusters → clusters per sequence
@@ -43,7 +45,7 @@ MODEL = VarianceModel(
     treatment_var=SLOPE_SD**2,
     treatment_corr=SLOPE_CORR,
 )
-METHODS = ("slope_kr", "slope_satterthwaite", "ne_kr")
+METHODS = ("slope_md", "slope_kr", "slope_satterthwaite", "ne_kr")
 
 
 def design(clusters: int, per_seq: int) -> tuple[np.ndarray, np.ndarray]:
@@ -92,6 +94,8 @@ def one(args: tuple[int, int, int, int]) -> dict[str, tuple[bool, float]]:
         if model == "slope":
             se = float(np.sqrt(lvec @ fit.vcov @ lvec))
             rules["satterthwaite"] = (se, satterthwaite_df(ss, fit.vcov, lvec))
+            md = robust_variance(fit, cells, fe.X, "mancl_derouen")
+            rules["md"] = (float(np.sqrt(lvec @ md.vcov @ lvec)), md.df(lvec))
         for rule, (s, df) in rules.items():
             half = stats.t.ppf(0.975, df) * s
             out[f"{model}_{rule}"] = (abs(est - truth) > half, 2 * half)

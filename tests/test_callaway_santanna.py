@@ -358,6 +358,33 @@ def test_fit_table_and_diagnostics(tmp_path):
         assert r.table[col].iloc[1:].notna().all()
 
 
+def test_pretest_power_on_the_event_time_estimates(tmp_path):
+    """Dynamic aggregation: Roth's pre-test power on the event-time rows with the covariance
+    the result reports (the same numbers as pretest_summary on res.table and res.vcov), the
+    leads read as one-period changes under the varying base and as changes from e = −1 under
+    the universal base; none for other aggregations."""
+    from pathfinder_eval.inference.pretrends_power import pretest_summary
+
+    panel = mpdta_panel(tmp_path)
+    for base in ("varying", "universal"):
+        res = CallawaySantAnna(
+            method="reg", base_period=base, inference=Inference(method="cluster_robust")
+        ).fit(panel, "y", "cs")
+        rows = res.table["event_time"].notna().to_numpy() & (res.table["std_error"] > 0)
+        idx = np.flatnonzero(rows)
+        want = pretest_summary(
+            res.table["estimate"].to_numpy()[idx],
+            res.vcov[np.ix_(idx, idx)],
+            res.table["event_time"].to_numpy()[idx],
+            -1.0,
+            short_leads=base == "varying",
+        )
+        got = res.diagnostics["pretest_power"]
+        assert got == pytest.approx(want, rel=1e-12) and 0 < got["slope_50"] < got["slope_80"]
+    simple = CallawaySantAnna(method="reg", aggregation="group").fit(panel, "y", "cs")
+    assert simple.diagnostics["pretest_power"] is None
+
+
 def test_fit_invariant_to_row_order_and_unit_labels(tmp_path):
     data = pd.read_csv(MPDTA)
     (tmp_path / "a").mkdir()

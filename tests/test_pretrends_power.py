@@ -144,3 +144,43 @@ def test_summary_for_an_event_study():
     after = pretrend_power(np.zeros(6), COV, LEADS, trend).mean_after_pretest[3]
     assert out["bias_after_pretest"] == pytest.approx(after) and after > out["bias"]
     assert pretest_summary(np.zeros(3), COV[3:, 3:], TIMES[3:], -1.0) is None
+
+
+def test_short_leads_move_by_one_period_of_the_trend():
+    """Callaway & Sant'Anna's varying base: leads −2 and −1 each compare a period with the one
+    before, so a trend of slope s moves each by s. With independent leads of SEs 0.1 and 0.2 the
+    pre-test passes with probability Π_j [Φ(c − s/σ_j) − Φ(−c − s/σ_j)]: the 50%-power slope
+    solves that closed form (1e-5); the first lag (e = 0, against e = −1) carries s."""
+    from scipy import optimize
+
+    times = np.array([-2.0, -1.0, 0.0, 1.0])
+    cov = np.diag([0.1**2, 0.2**2, 0.15**2, 0.15**2])
+    out = pretest_summary(np.zeros(4), cov, times, -1.0, short_leads=True)
+
+    def passing(s):
+        return np.prod(
+            [stats.norm.cdf(1.959964 - s / sd) - stats.norm.cdf(-1.959964 - s / sd)
+             for sd in (0.1, 0.2)]
+        )  # fmt: skip
+
+    s50 = optimize.brentq(lambda s: 1 - passing(s) - 0.5, 0.0, 2.0, xtol=1e-12)
+    assert out["slope_50"] == pytest.approx(s50, rel=1e-5)
+    assert out["bias"] == pytest.approx(out["slope_50"])
+    # universal base on the same numbers reads lead −2 as two periods of the trend
+    assert pretest_summary(np.zeros(4), cov, times, -1.0)["slope_50"] != pytest.approx(s50)
+
+
+def test_one_short_lead_has_the_closed_form():
+    """One lead (varying base, e = −1) with SE σ: the 50%-power slope is σ·z with
+    1 − [Φ(c − z) − Φ(−c − z)] = 0.5 (the one-lead bracket used to fail on rounding)."""
+    from scipy import optimize
+
+    sd = np.sqrt(4.5692)
+    out = pretest_summary(
+        np.array([1.08, -1.04, -0.15]), np.diag([sd**2, 2.2, 2.7]), np.array([-1.0, 0.0, 1.0]),
+        -1.0, short_leads=True,
+    )  # fmt: skip
+    z = optimize.brentq(
+        lambda z: 1 - (stats.norm.cdf(1.959964 - z) - stats.norm.cdf(-1.959964 - z)) - 0.5, 0, 10
+    )
+    assert out["slope_50"] == pytest.approx(sd * z, rel=1e-6)

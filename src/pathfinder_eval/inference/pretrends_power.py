@@ -103,6 +103,8 @@ def _slope_bracket(
     upper = optimize.brentq(lambda s: one_lead(s).max() - target, 0.0, reach, xtol=1e-12)
     if one_lead(0.0).sum() >= target:  # many leads: the sum bound says nothing
         return 0.0, upper
+    if one_lead(upper).sum() <= target:  # one lead: both bounds are its own power's slope
+        return upper, upper
     lower = optimize.brentq(lambda s: one_lead(s).sum() - target, 0.0, upper, xtol=1e-12)
     return lower, upper
 
@@ -202,21 +204,33 @@ def _sobol(dim: int) -> np.ndarray:
 
 
 def pretest_summary(
-    beta: np.ndarray, cov: np.ndarray, event_times: np.ndarray, reference: float
+    beta: np.ndarray,
+    cov: np.ndarray,
+    event_times: np.ndarray,
+    reference: float,
+    short_leads: bool = False,
 ) -> dict[str, float] | None:
     """What an event study's pre-test can see, for its facts and the report: the linear-trend
     slopes detected 50% and 80% of the time (`slope_50`, `slope_80`, outcome units per
     period), and under the 50%-power trend the pre-test's Bayes factor and the first
     post-period coefficient's bias, unconditional (`bias`) and among analyses that pass the
-    pre-test (`bias_after_pretest`). None without leads or without a post-period."""
+    pre-test (`bias_after_pretest`). None without leads or without a post-period.
+
+    Leads are the coefficients before `reference` (the omitted period), each comparing its
+    period with the reference, so a trend δ_t = s·(t − reference) moves lead e by s·(e −
+    reference). With `short_leads` (Callaway & Sant'Anna's varying base period) every
+    coefficient before 0 is a lead comparing its period with the one before, which the trend
+    moves by one period's change s; later coefficients compare with `reference` as before."""
     times = np.asarray(event_times, float)
-    leads, post = times < reference, times >= 0
+    leads, post = times < (0.0 if short_leads else reference), times >= 0
     if not leads.any() or not post.any():
         return None
+    loading = np.where(leads & short_leads, 1.0, times - reference)  # δ = s · loading
     cov_pre = np.asarray(cov, float)[np.ix_(leads, leads)]
-    s50 = slope_for_power(cov_pre, times[leads], reference, 0.5)
-    s80 = slope_for_power(cov_pre, times[leads], reference, 0.8)
-    trend = s50 * (times - reference)
+    # slope_for_power reads each lead's loading as its time less the reference
+    s50 = slope_for_power(cov_pre, loading[leads] + reference, reference, 0.5)
+    s80 = slope_for_power(cov_pre, loading[leads] + reference, reference, 0.8)
+    trend = s50 * loading
     res = pretrend_power(beta, cov, leads, trend)
     first = int(np.flatnonzero(post)[0])
     return {

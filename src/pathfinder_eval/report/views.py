@@ -9,7 +9,12 @@ from collections.abc import Callable
 from functools import singledispatch
 from typing import Any
 
-from pathfinder_eval.estimators.did.facts import BaconFacts, EventStudyFacts, StackedFacts
+from pathfinder_eval.estimators.did.facts import (
+    BaconFacts,
+    EventStudyFacts,
+    GroupTimeFacts,
+    StackedFacts,
+)
 from pathfinder_eval.estimators.stepped_wedge.facts import GeeFacts, GlmmFacts, LmmFacts
 from pathfinder_eval.estimators.synthetic.facts import SyntheticControlFacts, SyntheticDidFacts
 from pathfinder_eval.panel import OutcomeInfo
@@ -169,6 +174,26 @@ def _stacked(
     if pt:
         out["pretrend"] = pretrend_line(pt, facts.pretest_power)
     return out
+
+
+@estimator_view.register
+def _group_time(
+    facts: GroupTimeFacts,
+    res: EffectEstimates,
+    info: OutcomeInfo,
+    label: PeriodLabel,
+    names: dict[str, str],
+) -> dict[str, Any]:
+    pt = facts.pretest
+    if not pt:
+        return {}
+    line = (
+        f"Pre-test that every ATT(g,t) before the start is zero (Wald, influence-function "
+        f"covariance, as did): χ²({pt['df']}) = {pt['statistic']:.2f}, "
+        f"p = {fmt_p(pt['p_value'])}."
+    )
+    power = facts.pretest_power
+    return {"pretrend": line + (" " + pretest_power_line(power) if power else "")}
 
 
 def event_chart(res: EffectEstimates, info: OutcomeInfo) -> dict[str, str]:

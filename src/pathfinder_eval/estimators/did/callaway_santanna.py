@@ -8,7 +8,7 @@ inference (`_inference`), then the table, label, warnings and facts."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -41,6 +41,7 @@ from pathfinder_eval.estimators.pooled import PanelLayout, did_decision, panel_l
 from pathfinder_eval.inference.cluster import rescale_covariance
 from pathfinder_eval.inference.cohort_stratified import CohortStratified
 from pathfinder_eval.inference.policy import Choice, because
+from pathfinder_eval.inference.pretrends_power import pretest_summary
 from pathfinder_eval.panel import ValidatedPanel
 from pathfinder_eval.results import (
     EffectEstimates,
@@ -167,8 +168,30 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
             n_units=len(sample.units),
             n_treated=sample.n_treated,
             n_obs=len(sample.units) * len(sample.periods),
-            facts=self._facts(sample, gt, stack, inf, pre, n_clusters, level),
+            facts=replace(
+                self._facts(sample, gt, stack, inf, pre, n_clusters, level),
+                pretest_power=self._pretest_power(stack, inf),
+            ),
             warnings=self._warnings(sample, gt, inf, pre, n_clusters, outcome),
+        )
+
+    def _pretest_power(self, stack: Stacked, inf: Inferred) -> dict[str, float] | None:
+        """What the any-lead-significant pre-test on the event-time estimates can see (Roth
+        2022; inference/pretrends_power.py), with their covariance as the result reports it
+        (influence-function correlations at the standard errors used). Under the varying base
+        period each lead compares a period with the one before. None unless the aggregation is
+        dynamic without anticipation."""
+        if self.aggregation != "dynamic" or self.anticipation:
+            return None
+        sl = stack.agg_slice
+        cov = rescale_covariance(inf.vcov, inf.std_error)[sl, sl]
+        keep = np.isfinite(np.diag(cov)) & (np.diag(cov) > 0)
+        return pretest_summary(
+            stack.estimate[sl][keep],
+            cov[np.ix_(keep, keep)],
+            np.asarray(stack.agg.labels, float)[keep],
+            -1.0,
+            short_leads=self.base_period == "varying",
         )
 
     def _sample(self, panel: ValidatedPanel, outcome: str) -> Sample:

@@ -66,7 +66,9 @@ class BaconFacts(Facts):
 @dataclass(frozen=True, kw_only=True)
 class GroupTimeFacts(Facts):
     """Callaway & Sant'Anna: settings, every ATT(g,t), the aggregation weights, uniform bands,
-    the pre-test, the units by cohort and what was dropped."""
+    the pre-test, the units by cohort and what was dropped; pretest_power: what the
+    any-lead-significant pre-test on the event-time estimates can see (dynamic aggregation;
+    as EventStudyFacts.pretest_power)."""
 
     control_group: str
     method: str
@@ -89,6 +91,7 @@ class GroupTimeFacts(Facts):
     n_clusters: int
     inference_method: str
     bootstrap: dict[str, Any] | None
+    pretest_power: dict[str, float] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
