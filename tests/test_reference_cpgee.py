@@ -273,3 +273,11 @@ def test_decay_on_the_boundary_is_the_exchangeable_fit():
     assert decay.alpha[1] == 1.0 and decay.shrinks > 0
     np.testing.assert_allclose(decay.beta, exchangeable.beta, rtol=0, atol=1e-9)
     assert decay.alpha[0] == pytest.approx(exchangeable.alpha[0], abs=1e-9)
+
+
+def test_decay_step_without_a_newton_direction_goes_to_the_boundary():
+    """Residual products that carry no between-period information make the ρ equation flat
+    (a singular Jacobian): the estimate is ρ = 1 with α0 from its own equation, not a crash."""
+    sums = cpg._DecaySums(Wd=0.02, Ww=0.5, S=np.zeros(4), Q=np.zeros(4))
+    alpha = cpg._decay_alpha(sums, np.array([0.0, 0.5]))
+    assert alpha[1] == 1.0 and alpha[0] == pytest.approx(0.02 / 0.5)

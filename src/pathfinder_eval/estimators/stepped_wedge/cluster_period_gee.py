@@ -236,7 +236,11 @@ def _decay_alpha(sums: _DecaySums, start: np.ndarray) -> np.ndarray:
     with np.errstate(all="ignore"):
         for _ in range(100):
             f, jac = sums.equations(alpha)
-            step = np.linalg.solve(jac, f)
+            try:
+                step = np.linalg.solve(jac, f)
+            except np.linalg.LinAlgError:  # a flat equation (e.g. α0 = 0): no Newton step
+                alpha[:] = np.nan
+                break
             alpha = alpha - step
             if not np.isfinite(alpha).all() or np.abs(step).max() < NEWTON_TOL:
                 break
