@@ -20,12 +20,12 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy.special import expit
+from sdid_prop99 import best_of  # benchmarks/ is on the path
 
 from pathfinder_eval.estimators.stepped_wedge.cluster_period_gee import fit_cluster_period_gee
 from pathfinder_eval.estimators.stepped_wedge.gee import fit_gee, gee_data
@@ -76,25 +76,17 @@ def simulate(cell_size: int, seed: int = 1) -> tuple[CellSummaries, np.ndarray, 
     return cells, X, frame
 
 
-def best_of(fn) -> tuple[float, object]:
-    fn()
-    times, out = [], None
-    for _ in range(REPEATS):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), out
-
-
 def main(cell_size: int) -> None:
     cells, X, frame = simulate(cell_size)
     print(
         f"{CLUSTERS} clusters × {PERIODS} periods × {cell_size:,} individuals "
         f"({int(cells.n.sum()):,} records), exponential decay, MAEE"
     )
-    ours_t, ours = best_of(lambda: fit_cluster_period_gee(cells, X, "exponential_decay", "maee"))
+    ours_t, ours = best_of(
+        lambda: fit_cluster_period_gee(cells, X, "exponential_decay", "maee"), REPEATS
+    )
     ind_t, ind = best_of(
-        lambda: fit_gee(gee_data(cells, X), "binomial", "exponential_decay", "maee")
+        lambda: fit_gee(gee_data(cells, X), "binomial", "exponential_decay", "maee"), REPEATS
     )
     ref = np.concatenate([ours.beta, ours.alpha])
     rows = [("pathfinder-eval cluster_period", ours_t, ref), ("pathfinder-eval individual", ind_t,

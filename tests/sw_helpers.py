@@ -55,6 +55,15 @@ def records(name: str) -> tuple[pd.DataFrame, str, str, str]:
     return pd.read_csv(path), cluster, trt, y
 
 
+def rollout_yaml(starts: pd.Series, transition_periods: int = 0) -> str:
+    """A design's rollout entries (one wave per start period) from cluster → start period."""
+    return "\n".join(
+        f"  - {{wave: s{s}, start: {s}, transition_periods: {transition_periods}, "
+        f"units: [{', '.join(repr(str(u)) for u in sorted(g.index))}]}}"
+        for s, g in starts.groupby(starts)
+    )
+
+
 def panel_from_records(
     raw: pd.DataFrame,
     cluster: str,
@@ -69,13 +78,8 @@ def panel_from_records(
     raw = raw.assign(**{cluster: raw[cluster].astype(str)})
     if starts is None:
         starts = raw[raw[trt] == 1].groupby(cluster)["period"].min()
-    waves = "\n".join(
-        f"  - {{wave: s{s}, start: {s}, transition_periods: {transition_periods}, "
-        f"units: [{', '.join(repr(u) for u in sorted(g.index))}]}}"
-        for s, g in starts.groupby(starts)
-    )
     path = tmp_path / "d.yaml"
-    path.write_text(DESIGN.format(waves=waves))
+    path.write_text(DESIGN.format(waves=rollout_yaml(starts, transition_periods)))
     data = records_outcomes(raw, cluster, "period", {"y": y}, "records.csv")
     return build_panel(
         load_design(path), data, lambda o: OutcomeInfo(o, o, "level", "neutral", True)

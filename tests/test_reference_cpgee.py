@@ -17,7 +17,7 @@ from pathfinder_eval.cli import main
 from pathfinder_eval.estimators.stepped_wedge import cluster_period_gee as cpg
 from pathfinder_eval.estimators.stepped_wedge.lmm import fixed_effects, summarise_records
 from pathfinder_eval.settings import SteppedWedgeGeeOptions
-from sw_helpers import records
+from sw_helpers import records, rollout_yaml
 
 REF_DIR = Path(__file__).resolve().parent / "reference" / "geecrt_cpgee"
 REF = pd.read_csv(REF_DIR / "values.csv", dtype={"value": str})
@@ -185,10 +185,7 @@ def test_design_file_api_and_engine_agree(tmp_path):
     through the engine: identical estimates, SEs and df; the report says how α was estimated."""
     raw = records("geecrt_small")[0][["id", "period", "treatment", "y_bin"]]
     first = raw[raw["treatment"] == 1].groupby("id")["period"].min()
-    waves = "\n".join(
-        f"  - {{wave: s{s}, start: {s}, units: [{', '.join(repr(str(u)) for u in g.index)}]}}"
-        for s, g in first.groupby(first)
-    )
+    waves = rollout_yaml(first)
     design, data = tmp_path / "cpgee_trial.yaml", tmp_path / "records.csv"
     design.write_text(DESIGN.format(waves=waves))
     raw.to_csv(data, index=False)

@@ -289,23 +289,26 @@ def lmm_lines(facts: LmmFacts, res: EffectEstimates) -> list[str]:
         )
     if facts.effect_constancy is not OMITTED:
         c = facts.effect_constancy
-        p_text = fmt_p(c["p_value"])
         lines.append(
             f"Does the effect change with exposure time? Test that {c['hypothesis']} "
             f"({c['method']}): F = {fmt(c['statistic'], 3)} on {c['df'][0]} and "
-            f"{fmt(c['df'][1], 1)} df, "
-            f"p {p_text if p_text.startswith('<') else '= ' + p_text}."
+            f"{fmt(c['df'][1], 1)} df, {_p_phrase(c['p_value'])}."
         )
     if facts.randomisation is not OMITTED:
         r = facts.randomisation
         how = "exact enumeration of" if r["exact"] else "Monte-Carlo sample of"
-        p_text = fmt_p(r["p_value"])
         lines.append(
-            f"Randomisation test: p {p_text if p_text.startswith('<') else '= ' + p_text} "
+            f"Randomisation test: {_p_phrase(r['p_value'])} "
             f"({how} {r['allocations']:,} "
             f"allocations of clusters to sequences; {r['statistic']})."
         )
     return lines
+
+
+def _p_phrase(p_value: float) -> str:
+    """'p = 0.27' or 'p < 0.001'."""
+    text = fmt_p(p_value)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
 
 
 def _design_line(design: dict[str, Any], how: str) -> str:

@@ -8,7 +8,7 @@ inference (`_inference`), then the table, label, warnings and facts."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -146,6 +146,7 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
         inf = self._inference(sample, gt, stack, cluster, layout, level)
         rows = self._rows(stack, inf, gt, sample, panel, level)
         pre = pretest(gt, cluster)
+        vcov = rescale_covariance(inf.vcov, inf.std_error)  # the SEs used, IF correlations
         n_clusters = len(sample.units) if cluster is None else int(cluster.max()) + 1
         return EffectEstimates(
             analysis_id=analysis_id,
@@ -160,31 +161,25 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
             ),
             table=estimates_table(rows),
             level=level,
-            vcov=np.nan_to_num(
-                rescale_covariance(inf.vcov, inf.std_error)[
-                    np.ix_(range(len(rows)), range(len(rows)))
-                ]
-            ),
+            vcov=np.nan_to_num(vcov[np.ix_(range(len(rows)), range(len(rows)))]),
             n_units=len(sample.units),
             n_treated=sample.n_treated,
             n_obs=len(sample.units) * len(sample.periods),
-            facts=replace(
-                self._facts(sample, gt, stack, inf, pre, n_clusters, level),
-                pretest_power=self._pretest_power(stack, inf),
+            facts=self._facts(
+                sample, gt, stack, inf, pre, self._pretest_power(stack, vcov), n_clusters, level
             ),
             warnings=self._warnings(sample, gt, inf, pre, n_clusters, outcome),
         )
 
-    def _pretest_power(self, stack: Stacked, inf: Inferred) -> dict[str, float] | None:
+    def _pretest_power(self, stack: Stacked, vcov: np.ndarray) -> dict[str, float] | None:
         """What the any-lead-significant pre-test on the event-time estimates can see (Roth
-        2022; inference/pretrends_power.py), with their covariance as the result reports it
-        (influence-function correlations at the standard errors used). Under the varying base
-        period each lead compares a period with the one before. None unless the aggregation is
-        dynamic without anticipation."""
+        2022; inference/pretrends_power.py), with `vcov`, their covariance as the result
+        reports it. Under the varying base period each lead compares a period with the one
+        before. None unless the aggregation is dynamic without anticipation."""
         if self.aggregation != "dynamic" or self.anticipation:
             return None
         sl = stack.agg_slice
-        cov = rescale_covariance(inf.vcov, inf.std_error)[sl, sl]
+        cov = vcov[sl, sl]
         keep = np.isfinite(np.diag(cov)) & (np.diag(cov) > 0)
         return pretest_summary(
             stack.estimate[sl][keep],
@@ -495,6 +490,7 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
         stack: Stacked,
         inf: Inferred,
         pre: dict | None,
+        pretest_power: dict[str, float] | None,
         n_clusters: int,
         level: float,
     ) -> GroupTimeFacts:
@@ -550,6 +546,7 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
             aggregation_overall=overall,
             aggregation_band=agg_band,
             pretest=pre,
+            pretest_power=pretest_power,
             uniform_band_critical_value={"aggregation": inf.crit_agg, "att_gt": inf.crit_gt},
             units_per_cohort={f"{c:g}": v for c, v in _cohort_sizes(gt, sample).items()},
             never_treated_units=int(np.isnan(sample.cohort).sum()),

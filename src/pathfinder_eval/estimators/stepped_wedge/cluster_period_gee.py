@@ -335,9 +335,10 @@ def _variance(
     1/√(1 − min(0.75, leverage)). The bread is geeCRT's: [[N, 0], [M·E·N, M]] with
     E = ΣDᵀ·(rows −r_j·v_j·x_j − r_l·v_l·x_l per pair)."""
     T = X.shape[1]
-    first = _pieces(cells, X, correlation, beta, alpha, None)
-    Nb = np.linalg.inv(first.F.sum(axis=0))
-    p = _pieces(cells, X, correlation, beta, alpha, Nb if method == "maee" else None)
+    p = _pieces(cells, X, correlation, beta, alpha, None)
+    Nb = np.linalg.inv(p.F.sum(axis=0))
+    if method == "maee":  # the adjustment with the information at the estimates
+        p = _pieces(cells, X, correlation, beta, alpha, Nb)
     n_beta, q = len(beta), len(alpha)
     R = p.s - p.gamma
     A = np.einsum("iPq,iPr->iqr", p.D, p.D)

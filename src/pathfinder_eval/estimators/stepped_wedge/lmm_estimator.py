@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.stepped_wedge.cell_sandwich import (
@@ -35,7 +34,6 @@ from pathfinder_eval.estimators.stepped_wedge.facts import LmmFacts
 from pathfinder_eval.estimators.stepped_wedge.lmm import (
     CellSummaries,
     FixedEffects,
-    FTest,
     RemlFit,
     SmallSample,
     correlations,
@@ -52,6 +50,7 @@ from pathfinder_eval.estimators.stepped_wedge.randomisation import (
     RandomisationResult,
     randomisation_test,
 )
+from pathfinder_eval.inference.cluster import wald_test
 from pathfinder_eval.inference.policy import because, stepped_wedge_lmm
 from pathfinder_eval.panel import ValidatedPanel
 from pathfinder_eval.results import EffectEstimates, InferenceKey, InferenceUsed, estimates_table
@@ -216,15 +215,12 @@ class SteppedWedge(SteppedWedgeOptions):
                     )
                 robust = robust_variance(fit, trial.cells, fe.X, method)
             rows = effect_rows(fit, ss, contrasts, method, level, robust)
-            if self.effect == "exposure_time" and people is None:
-                extra["immediate_effect"] = self._immediate_row(trial, method, level)
-            constancy = (
-                constancy_test(fit, ss, fe, method, robust)
-                if self.effect == "exposure_time"
-                else None
-            )
-            if constancy is not None:
-                extra["effect_constancy"] = constancy
+            if self.effect == "exposure_time":
+                if people is None:
+                    extra["immediate_effect"] = self._immediate_row(trial, method, level)
+                constancy = constancy_test(fit, ss, fe, method, robust)
+                if constancy is not None:
+                    extra["effect_constancy"] = constancy
         if "effect" not in self.model_fields_set:
             extra["effect_shape_choice"] = DEFAULT_SHAPE_REASON
         n_treated = int((trial.start < len(panel.periods)).sum())
@@ -425,21 +421,20 @@ def constancy_test(
     lmat[:, effect[0]] = -1.0
     lmat[np.arange(len(effect) - 1), effect[1:]] = 1.0
     if method == "kenward_roger":
-        test = kenward_roger_f(ss, fit.vcov, lmat, fit.beta)
+        kr = kenward_roger_f(ss, fit.vcov, lmat, fit.beta)
         how = "Kenward-Roger F test (KRmodcomp)"
+        statistic, df, p_value = kr.statistic, [kr.df_num, kr.df_den], kr.p_value
     else:
         assert robust is not None
-        lb = lmat @ fit.beta
-        q, df = lmat.shape[0], float(robust.clusters - 1)
-        wald = float(lb @ np.linalg.solve(lmat @ robust.vcov @ lmat.T, lb)) / q
-        test = FTest(wald, q, df, float(stats.f.sf(wald, q, df)))
+        w = wald_test(lmat @ fit.beta, lmat @ robust.vcov @ lmat.T, robust.clusters - 1)
         how = "Wald F test with the cluster-robust variance, F(q, I − 1)"
+        statistic, df, p_value = w["statistic"], [len(effect) - 1, w["df_denom"]], w["p_value"]
     return {
         "hypothesis": "the effect is the same at every exposure time (the immediate-effect model)",
         "method": how,
-        "statistic": test.statistic,
-        "df": [test.df_num, test.df_den],
-        "p_value": test.p_value,
+        "statistic": statistic,
+        "df": df,
+        "p_value": p_value,
     }
 
 
