@@ -24,6 +24,7 @@ _API = (
     "etwfe",
     "two_stage",
     "stacked",
+    "did_multiplegt_dyn",
     "bacon",
     "synthetic_control",
     "synthetic_did",

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from pathfinder_eval.data.indicator_values import indicator_table
-from pathfinder_eval.data.load import is_dask_frame, load_outcomes
+from pathfinder_eval.data.load import SWITCHING, is_dask_frame, load_outcomes
 from pathfinder_eval.errors import DataError, DesignError
 from pathfinder_eval.estimators import checked_fit
 from pathfinder_eval.estimators.did.did2x2 import did_2x2 as estimate_2x2
@@ -109,7 +109,9 @@ def fit_frame(
     )
     covariates = tuple(options.get("covariates", ()))
     _checked_frame(frame, **{f"covariates[{i}]": c for i, c in enumerate(covariates)})
-    starts = _starts(frame, unit, time, first_treated, treatment, "first_treated")
+    starts = _starts(
+        frame, unit, time, first_treated, treatment, "first_treated", estimator in SWITCHING
+    )
     spec = _design(
         estimator,
         Outcome(column=outcome, numerator=counts, denominator=population, scale="per_10000")
@@ -619,9 +621,12 @@ def _starts(
     first_treated: str | None,
     treatment: str | None,
     arg: str,
+    switching: bool = False,
 ) -> dict[int, list[str]]:
     """First treated period → units, from a first-treated column `arg` (0, NaN or inf: never
-    treated, as R did) or a 0/1 treatment column (its first 1)."""
+    treated, as R did) or a 0/1 treatment column (its first 1; with `switching`, for
+    estimators of treatments that may stop, the first period in which it differs from the
+    unit's first period's, so a unit treated from the start is a switcher when it stops)."""
     if (first_treated is None) == (treatment is None):
         raise DataError(
             f"give exactly one of {arg} and treatment",
@@ -641,8 +646,13 @@ def _starts(
                 row=row + 1,
                 fix="code the treatment column 0 (not yet treated) or 1 (treated)",
             )
-        on = frame.loc[d == 1, time]
-        first = pd.to_numeric(on, errors="coerce").groupby(ids[d == 1]).min()
+        when = pd.to_numeric(frame[time], errors="coerce")
+        if switching:
+            baseline = d.groupby(ids).transform(lambda x: x.loc[when[x.index].idxmin()])
+            on = d != baseline
+        else:
+            on = d == 1
+        first = when[on].groupby(ids[on]).min()
         return _group(first, "treatment")
     g = pd.to_numeric(frame[first_treated], errors="coerce")
     per_unit = g.groupby(ids).nunique(dropna=False)
@@ -709,7 +719,8 @@ time : str
 first_treated : str, optional
     Column with each unit's first treated period (0 or missing: never treated).
 treatment : str, optional
-    A 0/1 treatment column instead of `first_treated` (its first 1 is the start).
+    A 0/1 treatment column instead of `first_treated` (its first 1 is the start; for
+    did_multiplegt_dyn it may also stop or pause).
 region : str, optional
     Each unit's region, for the regional dependence the default inference measures.
 counts, population : str, optional
@@ -804,6 +815,7 @@ DID = (
     "etwfe",
     "two_stage",
     "stacked",
+    "did_multiplegt_dyn",
     "bacon",
 )
 SYNTHETIC = ("synthetic_control", "synthetic_did")
@@ -817,6 +829,7 @@ imputation = _make("imputation", fit_frame)
 etwfe = _make("etwfe", fit_frame)
 two_stage = _make("two_stage", fit_frame)
 stacked = _make("stacked", fit_frame)
+did_multiplegt_dyn = _make("did_multiplegt_dyn", fit_frame)
 bacon = _make("bacon", fit_frame)
 synthetic_control = _make("synthetic_control", fit_frame)
 synthetic_did = _make("synthetic_did", fit_frame)

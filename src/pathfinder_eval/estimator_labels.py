@@ -15,6 +15,8 @@ LABELS: dict[str, str] = {
     "etwfe": "Extended two-way fixed effects (Wooldridge 2021, 2023)",
     "two_stage": "Two-stage DiD (Gardner 2022)",
     "stacked": "Stacked DiD with corrective weights (Wing, Freedman & Hollingsworth 2024)",
+    "did_multiplegt_dyn": "Dynamic DiD for switching treatments (de Chaisemartin & "
+    "D'Haultfœuille 2024)",
     "bacon": "Goodman-Bacon (2021) decomposition of the TWFE estimate",
     "synthetic_control": "Synthetic control (Abadie, Diamond & Hainmueller 2010)",
     "synthetic_did": "Synthetic difference-in-differences (Arkhangelsky et al. 2021)",

@@ -217,6 +217,23 @@ REGISTRY: dict[Estimator, Entry] = {
         ),
         "did",
     ),
+    Estimator.DID_MULTIPLEGT_DYN: Entry(
+        "did.multiplegt_dyn:MultiplegtDyn",
+        LABELS["did_multiplegt_dyn"],
+        (
+            "de Chaisemartin & D'Haultfœuille's (2024, Review of Economics and Statistics) "
+            "dynamic difference-in-differences, as their did_multiplegt_dyn: each LA whose "
+            "treatment first changes is compared, ℓ periods on, with the LAs of the same "
+            "starting treatment that have not changed yet, so LAs that pause or stop are "
+            "allowed; effect ℓ is the mean of those comparisons, the placebos repeat them over "
+            "the periods before the change, and the average total effect weights the effects "
+            "by the treatment received. The authors' analytic standard errors (normal "
+            "reference), unless the default chooses for the design the comparison-pooled "
+            "variance (few treated LAs or a regional concentration) or, below 20 treated, the "
+            "cohort-stratified variance."
+        ),
+        "did",
+    ),
     Estimator.BACON: Entry(
         "did.bacon:BaconDecomposition",
         LABELS["bacon"],

@@ -471,6 +471,23 @@ class StackedOptions(EstimatorSettings):
     )
 
 
+class MultiplegtDynOptions(EstimatorSettings):
+    """de Chaisemartin & D'Haultfœuille's DID_ℓ (did_multiplegt_dyn): how many effects and
+    placebos to estimate (fewer where the data allow fewer; placebos at most as many as
+    effects)."""
+
+    name: ClassVar[str] = "did_multiplegt_dyn"
+
+    effects: Whole = Field(default=3, ge=1)
+    """Effects ℓ = 1 … effects: ℓ periods after the first switch (event times 0 … effects − 1)."""
+    placebo: Whole = Field(default=2, ge=0)
+    """Placebos ℓ = 1 … placebo: the outcome's change over the ℓ periods before the switch."""
+
+    inference_methods: ClassVar[frozenset[str]] = frozenset(
+        {"default", "cluster_robust", "pooled", "cohort_stratified"}
+    )
+
+
 class BaconOptions(EstimatorSettings):
     """`balance`: drop units missing any period (counted) rather than refuse the panel."""
 
@@ -621,6 +638,7 @@ OPTIONS: dict[str, type[EstimatorSettings]] = {
     "etwfe": EtwfeOptions,
     "two_stage": TwoStageOptions,
     "stacked": StackedOptions,
+    "did_multiplegt_dyn": MultiplegtDynOptions,
     "bacon": BaconOptions,
     "synthetic_control": SyntheticControlOptions,
     "synthetic_did": SyntheticDidOptions,

@@ -60,6 +60,7 @@ class Estimator(StrEnum):
     ETWFE = "etwfe"
     TWO_STAGE = "two_stage"
     STACKED = "stacked"
+    DID_MULTIPLEGT_DYN = "did_multiplegt_dyn"
     BACON = "bacon"
     SYNTHETIC_CONTROL = "synthetic_control"
     SYNTHETIC_DID = "synthetic_did"

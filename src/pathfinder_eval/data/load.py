@@ -389,8 +389,11 @@ def frame_outcomes(
         f"a {spec.time.axis.value} label",
         EXAMPLE_LABEL[spec.time.axis],
     )
-    if cols.treatment:
-        _check_irreversible(raw, units, periods, cols.treatment, file)
+    treatment = (
+        _treatment_table(spec, raw, units, periods, cols.treatment, file)
+        if cols.treatment
+        else None
+    )
     frames = []
     for o in spec.outcomes:
         frames.append(_tidy_outcome(raw, o, source, units, periods))
@@ -407,7 +410,7 @@ def frame_outcomes(
         meta["region"] = meta["unit"].map(lambda u: regions.get(u, ""))
     else:
         meta["region"] = ""
-    return OutcomeData(frame, meta, "tidy", ((source, sha),))
+    return OutcomeData(frame, meta, "tidy", ((source, sha),), treatment=treatment)
 
 
 def _tidy_outcome(
@@ -463,22 +466,53 @@ def _tidy_outcome(
     )
 
 
-def _check_irreversible(
-    raw: pd.DataFrame, units: pd.Series, periods: pd.Series, column: str, file: str
-) -> None:
+# Estimators whose treatment may switch off or pause (the others need staggered adoption).
+SWITCHING = frozenset({"did_multiplegt_dyn"})
+
+
+def _treatment_table(
+    spec: DesignSpec,
+    raw: pd.DataFrame,
+    units: pd.Series,
+    periods: pd.Series,
+    column: str,
+    file: str,
+) -> pd.DataFrame:
+    """unit, period, treatment from the treatment column: 0 or 1 in every row, and never
+    switching off unless every analysis's estimator allows it."""
     d = pd.DataFrame(
         {"unit": units, "period": periods, "d": pd.to_numeric(raw[column], errors="coerce")}
     )
     d["row"] = np.arange(len(d)) + 1
+    bad = ~d["d"].isin([0, 1])
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(
+            f"treatment value {raw[column].iloc[row]!r} is not 0 or 1",
+            file=file,
+            where=f"column {column}",
+            row=row + 1,
+            fix="code the treatment column 0 (not treated) or 1 (treated) in every row",
+        )
     d = d.sort_values(["unit", "period"])
     drop = d.groupby("unit")["d"].diff() < 0
-    if drop.any():
+    switching = all(a.estimator.value in SWITCHING for a in spec.analyses)
+    if drop.any() and not switching:
         hit = d[drop].iloc[0]
         raise DataError(
             f"treatment switches off for unit {hit['unit']} at period {hit['period']}",
             file=file,
             where=f"column {column}",
             row=int(hit["row"]),
-            fix="treatment must not reverse once started (staggered adoption); check the "
-            "column or treat the unit as leaving the study",
+            fix="treatment must not reverse once started (staggered adoption) for "
+            + ", ".join(sorted({a.estimator.value for a in spec.analyses} - SWITCHING))
+            + "; check the column, treat the unit as leaving the study, or analyse a "
+            "treatment that pauses or stops with did_multiplegt_dyn alone",
         )
+    return pd.DataFrame(
+        {
+            "unit": d["unit"].to_numpy(),
+            "period": d["period"].to_numpy("int64"),
+            "treatment": d["d"].to_numpy(float),
+        }
+    )

@@ -49,6 +49,8 @@ class OutcomeData:
     records: individual records (unit, period, one column per outcome id with NaN where
     missing, the covariates, and `individual` for a cohort) when a model needs more than the
     cell summaries; None otherwise.
+    treatment: unit, period, treatment (0/1) from tidy data's treatment column, kept for
+    estimators of treatments that may switch off (did_multiplegt_dyn); None without one.
     """
 
     frame: pd.DataFrame
@@ -59,3 +61,4 @@ class OutcomeData:
     notes: tuple[str, ...] = ()
     reorganisations: tuple[str, ...] = ()
     records: pd.DataFrame | None = None
+    treatment: pd.DataFrame | None = None

@@ -50,14 +50,17 @@ def t_summary(
 
 
 def wald_test(estimate: np.ndarray, vcov: np.ndarray, df_denom: float) -> dict[str, float]:
-    """Joint test that all `estimate` are zero: F = bᵀV⁻¹b / q against F(q, df_denom)."""
+    """Joint test that all `estimate` are zero: F = bᵀV⁻¹b / q against F(q, df_denom)
+    (χ²(q)/q when df_denom is infinite)."""
     q = len(estimate)
     stat = float(estimate @ np.linalg.pinv(vcov) @ estimate) / q
+    # F(q, ∞) is χ²(q)/q: a normal reference
+    p = stats.f.sf(stat, q, df_denom) if np.isfinite(df_denom) else stats.chi2.sf(stat * q, q)
     return {
         "statistic": stat,
         "df_num": float(q),
         "df_denom": float(df_denom),
-        "p_value": float(stats.f.sf(stat, q, df_denom)),
+        "p_value": float(p),
     }
 
 

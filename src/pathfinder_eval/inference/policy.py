@@ -85,6 +85,7 @@ _SMALL: dict[str, tuple[str, ...]] = {
     "etwfe": ("cohort_stratified", "cr2"),
     "two_stage": ("cohort_stratified",),
     "stacked": ("cohort_stratified",),
+    "did_multiplegt_dyn": ("cohort_stratified",),
 }
 _WHY = {
     "cr2": "CR1 over-rejects with few treated clusters",
@@ -95,6 +96,8 @@ _WHY = {
     "is very conservative with single-unit cohorts",
     "stacked": "CR1 of the stacked regression over-rejects, and a cohort of one unit gives its "
     "treated cells no within-cohort spread to learn from",
+    "did_multiplegt_dyn": "the analytic variance with a normal reference over-rejects with few "
+    "switchers, and a start date of one unit gives its cells no within-cohort spread",
     "leave_out": "with t(G−1) and τ̄ by cohort × period the test over-rejects: a cohort of one "
     "unit drops out of the variance",
 }

@@ -13,6 +13,7 @@ from pathfinder_eval.estimators.did.facts import (
     BaconFacts,
     EventStudyFacts,
     GroupTimeFacts,
+    MultiplegtDynFacts,
     StackedFacts,
 )
 from pathfinder_eval.estimators.stepped_wedge.facts import GeeFacts, GlmmFacts, LmmFacts
@@ -173,6 +174,38 @@ def _stacked(
     pt = facts.pretrend_test
     if pt:
         out["pretrend"] = pretrend_line(pt, facts.pretest_power)
+    return out
+
+
+@estimator_view.register
+def _multiplegt_dyn(
+    facts: MultiplegtDynFacts,
+    res: EffectEstimates,
+    info: OutcomeInfo,
+    label: PeriodLabel,
+    names: dict[str, str],
+) -> dict[str, Any]:
+    out = event_chart(res, info)
+    lines = [
+        f"{facts.effects} effect(s) after the first change of treatment and {facts.placebos} "
+        f"placebo(s) before it, from {facts.groups} LAs; the average total effect is per "
+        "period of treatment received."
+    ]
+    if facts.left_out:
+        lines.append(
+            f"Left out: {', '.join(names.get(u, u) for u in facts.left_out)} (every LA of "
+            "their starting treatment changes at the same date, so none is a comparison)."
+        )
+    out["facts"] = lines
+    pt = facts.placebo_test
+    if pt:
+        out["pretrend"] = (
+            f"Joint test that the placebos are zero: F({pt['df_num']:.0f}, "
+            f"{pt['df_denom']:.0f}) = {pt['statistic']:.2f}, p = {fmt_p(pt['p_value'])}."
+            if math.isfinite(pt["df_denom"])
+            else f"Joint test that the placebos are zero: χ²({pt['df_num']:.0f}) = "
+            f"{pt['statistic'] * pt['df_num']:.2f}, p = {fmt_p(pt['p_value'])}."
+        )
     return out
 
 

@@ -172,6 +172,21 @@ class StackedFacts(Facts):
 
 
 @dataclass(frozen=True, kw_only=True)
+class MultiplegtDynFacts(Facts):
+    """de Chaisemartin-D'Haultfœuille DID_ℓ: the variance used, how many effects and placebos
+    the data allowed, the groups kept, units left out (a baseline treatment whose units all
+    switch at one date) and the joint test that the placebos are zero with the variance used
+    (None without placebos; df the smallest of the placebos')."""
+
+    inference_method: str
+    effects: int
+    placebos: int
+    groups: int
+    left_out: list[str]
+    placebo_test: dict[str, float] | None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Did2x2Facts(Facts):
     """The 2×2 cell means and counts and the regression's terms."""
 

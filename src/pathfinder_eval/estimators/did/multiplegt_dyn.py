@@ -1,0 +1,533 @@
+"""de Chaisemartin & D'Haultfœuille's dynamic DiD estimators DID_ℓ (2024, Review of Economics
+and Statistics, "Difference-in-differences estimators of intertemporal treatment effects"; the
+authors' `did_multiplegt_dyn` in Stata, R and Python) for a binary treatment that may switch
+on, switch off, or pause.
+
+Groups are classed by their baseline treatment D_g1; F_g is the first period in which a group's
+treatment differs from it (a switch on when D_g1 = 0, off when D_g1 = 1). For ℓ ≥ 1 a switcher
+g with F_g − 1 + ℓ ≤ T_g (T_g: the last period in which some group of its baseline has not yet
+switched) contributes
+
+    DID_gℓ = (Y_g,F_g−1+ℓ − Y_g,F_g−1) − mean over not-yet-switchers g′ of its baseline at
+             F_g − 1 + ℓ of (Y_g′,F_g−1+ℓ − Y_g′,F_g−1),
+
+and DID_ℓ is the mean of S_g DID_gℓ over those switchers (S_g = +1 switching on, −1 off), the
+effect of having been switched for ℓ periods, whatever the treatment did after F_g. Placebo ℓ is
+the same comparison of the backward difference Y_g,F_g−1−ℓ − Y_g,F_g−1 over the groups and
+controls of effect ℓ. Every row is a fixed linear combination of the outcomes (`weights`), so
+the toolkit's few-treated variances apply to it.
+
+The authors' analytic variance (`vcov`, normal reference) is the sum of squared group
+influence functions in which each first difference is centred on its cohort mean (switchers: by
+baseline and switch date; not-yet-switchers: by baseline and period; a singleton cohort falls
+back on the union of both) with a √(n/(n−1)) factor, as their Stata, R and Python code.
+Baselines whose groups all switch at the same date, and periods in which every group of a
+baseline has switched, are left out, as the authors' code does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from pathfinder_eval.errors import EstimationError
+from pathfinder_eval.estimators.did.facts import MultiplegtDynFacts
+from pathfinder_eval.estimators.pooled import did_decision, panel_layout, pooled_label
+from pathfinder_eval.inference.cluster import rescale_covariance, t_summary, wald_test
+from pathfinder_eval.inference.cohort_stratified import stratified_cells
+from pathfinder_eval.inference.policy import because
+from pathfinder_eval.panel import ValidatedPanel
+from pathfinder_eval.results import EffectEstimates, InferenceKey, InferenceUsed, estimates_table
+from pathfinder_eval.settings import MultiplegtDynOptions
+
+
+@dataclass(frozen=True)
+class DynamicFit:
+    """Rows: the average total effect, effects ℓ = 1 … L, then placebos ℓ = 1 … P.
+
+    lag: (k,) 0 for the average total effect, ℓ for effects and −ℓ for placebos; estimate:
+    (k,); vcov: (k, k) the authors' analytic variance; n_switchers: (k,) switchers behind each
+    row; weights: (k, n) each row's weights on the input outcomes; groups: G, the groups the
+    estimator keeps; units: (G,) their labels; dropped: labels of groups left out (a baseline
+    with no variation in switch dates)."""
+
+    lag: np.ndarray
+    estimate: np.ndarray
+    vcov: np.ndarray
+    n_switchers: np.ndarray
+    weights: np.ndarray
+    groups: int
+    units: np.ndarray
+    dropped: tuple[str, ...]
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(
+            "average total effect"
+            if k == 0
+            else f"effect {int(k)}"
+            if k > 0
+            else f"placebo {int(-k)}"
+            for k in self.lag
+        )
+
+
+def multiplegt_dyn(
+    y: np.ndarray,
+    unit: np.ndarray,
+    period: np.ndarray,
+    treatment: np.ndarray,
+    effects: int = 1,
+    placebo: int = 0,
+) -> DynamicFit:
+    """DID_ℓ for ℓ = 1 … `effects` and placebos 1 … `placebo` (module docstring); fewer where
+    the data allow fewer. y, unit, period, treatment (n,): one row per unit and period, the
+    treatment 0/1 and observed in every row; y may be NaN (that cell is not used)."""
+    y = np.asarray(y, float)
+    d_long = np.asarray(treatment, float)
+    if not np.isin(d_long, (0.0, 1.0)).all():
+        bad = int(np.flatnonzero(~np.isin(d_long, (0.0, 1.0)))[0])
+        raise EstimationError(
+            f"treatment value {treatment[bad]!r} is not 0 or 1",
+            where="treatment",
+            row=bad + 1,
+            fix="code the treatment 0 (untreated) or 1 (treated) in every unit and period",
+        )
+    g_code, names = pd.factorize(np.asarray(unit), sort=True)
+    t_code, _ = pd.factorize(np.asarray(period), sort=True)
+    n_g, n_t = len(names), int(t_code.max()) + 1
+    if len(set(zip(g_code.tolist(), t_code.tolist(), strict=True))) != len(y):
+        raise EstimationError(
+            "a unit has more than one row in a period",
+            where="unit, period",
+            fix="give one row per unit and period",
+        )
+    d = np.full((n_g, n_t), np.nan)
+    d[g_code, t_code] = d_long
+    if np.isnan(d).any():
+        g, t = np.argwhere(np.isnan(d))[0]
+        raise EstimationError(
+            f"unit {names[g]} has no row in period {t + 1} of {n_t}: the treatment must be "
+            "known in every period",
+            where="treatment",
+            fix="supply a row (the outcome may be missing) for every unit and period",
+        )
+    ymat = np.full((n_g, n_t), np.nan)
+    ymat[g_code, t_code] = y
+    base = d[:, 0]
+    changed = d != base[:, None]
+    first = np.where(changed.any(axis=1), changed.argmax(axis=1) + 1, 0)
+    # baselines whose groups all switch at one date (or never) give no comparison
+    keep = np.zeros(n_g, bool)
+    for b in (0.0, 1.0):
+        members = base == b
+        keep |= members & (members.sum() > 1) & (np.unique(first[members]).size > 1)
+    if not keep.any():
+        raise EstimationError(
+            "no effect can be estimated: within each baseline treatment every group switches "
+            "at the same date (de Chaisemartin & D'Haultfœuille's design restriction 1)",
+            where="treatment",
+            fix="supply groups that switch later or never",
+        )
+    dropped = tuple(str(n) for n in names[~keep])
+    rows = np.flatnonzero(keep)
+    cell_index = np.full((n_g, n_t), -1)
+    cell_index[g_code, t_code] = np.arange(len(y))
+    base, first, changed = base[keep], first[keep], changed[keep]
+    ymat, cell_index = ymat[keep], cell_index[keep]
+    n_groups = int(keep.sum())
+    # periods in which every group of a baseline has switched have no control: not used
+    cls = base.astype(int)
+    switched = np.maximum.accumulate(changed, axis=1)
+    has_control = np.zeros((2, n_t), bool)
+    for b in (0, 1):
+        if (cls == b).any():
+            has_control[b] = (~switched[cls == b]).any(axis=0)
+    live = has_control[cls]
+    ymat = np.where(live, ymat, np.nan)
+    t_max = int(np.flatnonzero(live.any(axis=0)).max()) + 1
+    f = np.where(first == 0, t_max + 1, first).astype(float)
+    last = np.array([f[cls == b].max() - 1 if (cls == b).any() else np.nan for b in (0, 1)])
+    t_g = last[cls]
+    l_g = t_g - f + 1
+    switcher = f <= t_g
+    s_in = switcher & (base == 0)
+    effects_n = int(min(effects, np.nanmax(np.where(switcher, l_g, 0)))) if effects else 0
+    if effects_n < 1:
+        raise EstimationError(
+            "no effect can be estimated: no group switches while a group of its baseline "
+            "has not switched yet",
+            where="treatment",
+            fix="supply groups that switch later or never",
+        )
+    pl_g = np.where(f >= 3, np.minimum(f - 2, l_g), 0)
+    placebo_n = int(min(placebo, effects_n, np.max(np.where(switcher, pl_g, 0))))
+    dose = np.abs(d[keep] - base[:, None])
+    spec = _Groups(cls, f, t_g, l_g, switcher, s_in, dose)
+    effect_rows = [r for i in range(1, effects_n + 1) if (r := _row(ymat, spec, i, False))]
+    placebo_rows = [r for i in range(1, placebo_n + 1) if (r := _row(ymat, spec, i, True))]
+    rows_out = [_total_effect(effect_rows), *effect_rows, *placebo_rows]
+    lag = np.array([r.lag for r in rows_out], float)
+    estimate = np.array([r.estimate for r in rows_out])
+    influence = np.array([r.influence for r in rows_out])  # (k, G)
+    weights = np.zeros((len(rows_out), len(y)))
+    for k, r in enumerate(rows_out):
+        on = cell_index >= 0
+        np.add.at(weights[k], cell_index[on], r.cell_weights[on])
+    return DynamicFit(
+        lag=lag,
+        estimate=estimate,
+        vcov=influence @ influence.T,
+        n_switchers=np.array([r.n_switchers for r in rows_out], float),
+        weights=weights,
+        groups=n_groups,
+        units=np.asarray(names[rows]),
+        dropped=dropped,
+    )
+
+
+@dataclass(frozen=True)
+class _Groups:
+    """Per kept group: baseline class, switch date F_g (T_max + 1 if never), T_g, L_g,
+    whether it switches within T_g and whether on; dose (G, T): |D_gt − D_g1|."""
+
+    cls: np.ndarray
+    f: np.ndarray
+    t_g: np.ndarray
+    l_g: np.ndarray
+    switcher: np.ndarray
+    s_in: np.ndarray
+    dose: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Row:
+    lag: int
+    estimate: float
+    influence: np.ndarray  # (G,) so that the variance is influence @ influence
+    n_switchers: float
+    cell_weights: np.ndarray  # (G, T) weights on the outcome matrix
+    dose: float = 0.0  # treatment the switchers received at F_g − 1 + ℓ (effects)
+
+
+def _total_effect(effects: list[_Row]) -> _Row:
+    """The average total effect per unit of treatment: Σ_ℓ N_ℓ DID_ℓ over the treatment the
+    switchers received in those periods (Σ_ℓ Σ_g |D_g,F_g−1+ℓ − D_g1|), the authors' ATE;
+    with an absorbing treatment the switcher-weighted mean of the effects."""
+    dose = sum(r.dose for r in effects)
+    return _Row(
+        lag=0,
+        estimate=sum(r.n_switchers * r.estimate for r in effects) / dose,
+        influence=sum(r.n_switchers * r.influence for r in effects) / dose,
+        n_switchers=sum(r.n_switchers for r in effects),
+        cell_weights=sum(r.n_switchers * r.cell_weights for r in effects) / dose,
+    )
+
+
+def _row(ymat: np.ndarray, spec: _Groups, i: int, placebo: bool) -> _Row | None:
+    """Effect or placebo i: the estimate, its weights and its group influence functions."""
+    n_g, n_t = ymat.shape
+    t = np.arange(1, n_t + 1)[None, :]
+    diff = _lagged(ymat, 0, i)  # Y_t − Y_t−i (effects' differences, at t = F_g − 1 + i)
+    valid = ~np.isnan(diff)
+    not_yet = valid & (spec.f[:, None] > t)
+    if placebo:
+        diff_pl = _lagged(ymat, i, 2 * i)  # Y_t−2i − Y_t−i
+        valid_pl = ~np.isnan(diff_pl)
+    window = (i <= spec.t_g - 1)[:, None] & (t >= i + 1) & (t <= spec.t_g[:, None])
+    total, n_total, dose = 0.0, 0.0, 0.0
+    influence = np.zeros(n_g)
+    cell_w = np.zeros((n_g, n_t))
+    for sign, side in ((1.0, spec.s_in), (-1.0, spec.switcher & ~spec.s_in)):
+        n_ctrl = _by_class(not_yet, spec.cls)
+        dist = (
+            valid
+            & (t == spec.f[:, None] - 1 + i)
+            & (spec.l_g >= i)[:, None]
+            & side[:, None]
+            & (n_ctrl[spec.cls] > 0)
+        )
+        ctrl, dy = not_yet, diff
+        if placebo:
+            ctrl = not_yet & valid_pl
+            n_ctrl = _by_class(ctrl, spec.cls)
+            dist = dist & valid_pl & (n_ctrl[spec.cls] > 0)
+            dy = diff_pl
+        n_side = float(dist.sum())
+        if n_side == 0:
+            continue
+        n_sw = _by_class(dist, spec.cls)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(n_ctrl > 0, n_sw / n_ctrl, 0.0)
+        w = np.where(window, dist - share[spec.cls] * ctrl, 0.0)
+        dy0 = np.where(w != 0, dy, 0.0)
+        total += sign * float((w * dy0).sum())
+        n_total += n_side
+        dose += float(spec.dose[dist].sum())
+        centred = _centred(dy, dist, ctrl, dist.sum(axis=0) > 0, spec)
+        influence += sign * np.nansum(np.where(w != 0, w * centred, 0.0), axis=1)
+        cell_w += sign * w
+    if n_total == 0:
+        return None
+    # weights on the outcome matrix: the difference's two ends
+    y_w = np.zeros((n_g, n_t))
+    lead, lagged = (i, 2 * i) if placebo else (0, i)
+    sign_end = -1.0 if placebo else 1.0
+    y_w[:, : n_t - lead] += sign_end * cell_w[:, lead:]
+    y_w[:, : n_t - lagged] -= sign_end * cell_w[:, lagged:]
+    return _Row(
+        lag=-i if placebo else i,
+        estimate=total / n_total,
+        influence=influence / n_total,
+        n_switchers=n_total,
+        cell_weights=y_w / n_total,
+        dose=dose,
+    )
+
+
+def _lagged(ymat: np.ndarray, a: int, b: int) -> np.ndarray:
+    """(G, T) at period t: Y_t − Y_t−b when a = 0 (the effects' forward difference), else
+    Y_t−b − Y_t−a (the placebos' backward difference, a = i, b = 2i); NaN before the data."""
+    out = np.full_like(ymat, np.nan)
+    if b < ymat.shape[1]:
+        near = ymat[:, b - a : ymat.shape[1] - a] if a else ymat[:, b:]
+        far = ymat[:, : ymat.shape[1] - b]
+        out[:, b:] = far - near if a else near - far
+    return out
+
+
+def _by_class(mask: np.ndarray, cls: np.ndarray) -> np.ndarray:
+    """(2, T) counts of `mask` by baseline class and period."""
+    return np.stack([mask[cls == b].sum(axis=0) for b in (0, 1)]).astype(float)
+
+
+def _centred(
+    dy: np.ndarray, dist: np.ndarray, ctrl: np.ndarray, any_switch: np.ndarray, spec: _Groups
+) -> np.ndarray:
+    """(G, T) √(n/(n−1))·(ΔY − cohort mean) for the switchers' and controls' cells of one
+    side (NaN elsewhere and where the authors' code leaves a cell out): switchers centred by
+    baseline and switch date, controls by baseline and period, a singleton cohort on the
+    union of both at its baseline and period."""
+    n_g, n_t = dy.shape
+    out = np.full((n_g, n_t), np.nan)
+    ns = ctrl & any_switch[None, :]  # controls in periods where some group switches
+    union = ns | dist
+    dy0 = np.where(union, dy, 0.0)
+    n_ns, s_ns = _by_class(ns, spec.cls), _class_sum(np.where(ns, dy0, 0.0), spec.cls)
+    n_un, s_un = _by_class(union, spec.cls), _class_sum(dy0, spec.cls)
+    for b in (0, 1):
+        members = spec.cls == b
+        for col in range(n_t):
+            rows = np.flatnonzero(members & ns[:, col])
+            if rows.size >= 2:
+                n = n_ns[b, col]
+                out[rows, col] = np.sqrt(n / (n - 1)) * (dy[rows, col] - s_ns[b, col] / n)
+            elif rows.size == 1 and n_un[b, col] >= 2:
+                n = n_un[b, col]
+                out[rows, col] = np.sqrt(n / (n - 1)) * (dy[rows, col] - s_un[b, col] / n)
+    # switchers: cohorts of baseline × switch date (one period each)
+    sw_rows, sw_cols = np.nonzero(dist)
+    keys = spec.cls[sw_rows] * (n_t + 2) + spec.f[sw_rows].astype(int)
+    for key in np.unique(keys):
+        sel = keys == key
+        r, c = sw_rows[sel], sw_cols[sel]
+        b = int(spec.cls[r[0]])
+        if sel.sum() >= 2:
+            n = float(sel.sum())
+            out[r, c] = np.sqrt(n / (n - 1)) * (dy[r, c] - dy[r, c].mean())
+        else:
+            n = n_un[b, c[0]]
+            if n >= 2:
+                out[r, c] = np.sqrt(n / (n - 1)) * (dy[r, c] - s_un[b, c[0]] / n)
+    return out
+
+
+def _class_sum(values: np.ndarray, cls: np.ndarray) -> np.ndarray:
+    """(2, T) sums of `values` by baseline class and period."""
+    return np.stack([values[cls == b].sum(axis=0) for b in (0, 1)])
+
+
+UNBALANCED = (
+    "; units with the same treatment path are observed in different periods, so the "
+    "cohort-stratified variance does not apply and the comparison-pooled variance is used"
+)
+ANALYTIC_LABEL = (
+    "de Chaisemartin-D'Haultfœuille analytic variance (each group's influence function, first "
+    "differences centred on their cohort's mean), normal reference, as did_multiplegt_dyn"
+)
+
+
+class MultiplegtDyn(MultiplegtDynOptions):
+    """de Chaisemartin & D'Haultfœuille's DID_ℓ: the average total effect per unit of
+    treatment, the effects ℓ = 1 … `effects` periods after the first switch (event times
+    0 … effects − 1) and the placebos, which compare the `placebo` periods before it.
+
+    Inference: "cluster_robust" is the authors' analytic variance with a normal reference.
+    "default" follows the linear DiD rule (inference/policy.py): the comparison-pooled variance
+    for few treated units or a regional concentration; otherwise below 20 treated units the
+    cohort-stratified variance (the rows are linear in the outcomes with weights that depend
+    only on a unit's treatment path on a balanced panel), the analytic variance above."""
+
+    def fit(
+        self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
+    ) -> EffectEstimates:
+        cells = panel.outcome_cells(outcome)
+        grid = _grid(cells, panel.data.treatment)
+        res = multiplegt_dyn(
+            grid["y"].to_numpy(),
+            grid["unit"].to_numpy(),
+            grid["period"].to_numpy(),
+            grid["treated"].to_numpy(),
+            self.effects,
+            self.placebo,
+        )
+        observed = grid["cell"].to_numpy() >= 0
+        weights = np.zeros((len(res.estimate), len(cells)))
+        weights[:, grid["cell"].to_numpy()[observed]] = res.weights[:, observed]
+        unit = cells["unit"].to_numpy()
+        period = cells["period"].to_numpy()
+        y = cells["y"].to_numpy(float)
+        paths = grid.pivot(index="unit", columns="period", values="treated")
+        switched = (paths.to_numpy() != paths.to_numpy()[:, :1]).any(axis=1)
+        n_treated = int(switched.sum())
+        layout = panel_layout(panel, outcome)
+        decision = did_decision(
+            self.name,
+            self.inference.method,
+            n_treated,
+            True,
+            layout,
+            lambda: layout.cell_weights(unit, period, weights),
+        )
+        choice = decision.choice
+        vcov = res.vcov
+        df = np.full(res.estimate.size, np.inf)
+        key: InferenceKey = "influence_function"
+        label = ANALYTIC_LABEL + because(choice.reason_for("cluster_robust"))
+        warns = []
+        if res.dropped:
+            warns.append(
+                f"{len(res.dropped)} unit(s) left out: every unit of their baseline treatment "
+                f"switches at the same date, so none is a comparison ({', '.join(res.dropped)})."
+            )
+        if decision.variance is not None:
+            vcov, df, key = decision.variance.vcov, decision.variance.df, "pooled_panel"
+            label = pooled_label(layout, choice.reason)
+        elif choice.method == "cohort_stratified":
+            codes, unit_names = pd.factorize(unit, sort=True)
+            path_code = pd.factorize(pd.Series([tuple(r) for r in paths.to_numpy()]))[0]
+            unit_path = pd.Series(path_code.astype(float), index=paths.index)
+            strat = stratified_cells(
+                weights,
+                y,
+                codes,
+                pd.factorize(period, sort=True)[0],
+                unit_path.reindex(unit_names).to_numpy(),
+            )
+            pv = decision.pooled
+            if strat is None and pv is None and layout.model is not None:
+                pv = layout.variance(layout.cell_weights(unit, period, weights))
+            if strat is None and pv is not None:
+                vcov, df, key = pv.vcov, pv.df, "pooled_panel"
+                label = pooled_label(layout, choice.reason + UNBALANCED)
+            elif strat is None:
+                warns.append(
+                    "The cohort-stratified variance needs every unit of a treatment path "
+                    "observed in the same periods, and too few comparison units have complete "
+                    "series for the pooled variance; the analytic variance is used, which "
+                    "over-rejects with few treated units."
+                )
+            else:
+                vcov = rescale_covariance(vcov, strat.std_error)
+                df, key = strat.df, "cohort_stratified"
+                label = (
+                    "cohort-stratified variance of the DID_ℓ rows (each treatment path's "
+                    "variance within it), Bell-McCaffrey df" + because(choice.reason)
+                )
+        summ = t_summary(res.estimate, vcov, df, level)
+        df = np.broadcast_to(df, res.estimate.shape)
+        placebos = np.flatnonzero(res.lag < 0)
+        placebo_test = (
+            wald_test(
+                res.estimate[placebos],
+                vcov[np.ix_(placebos, placebos)],
+                float(df[placebos].min()),
+            )
+            if placebos.size
+            else None
+        )
+        # effect ℓ is event time ℓ − 1 from the first switch, placebo ℓ event time −ℓ − 1
+        event_time = np.where(res.lag > 0, res.lag - 1, np.where(res.lag < 0, res.lag - 1, np.nan))
+        rows = [
+            summ.row(
+                j,
+                term,
+                res.estimate[j],
+                df=float(df[j]),
+                event_time=event_time[j],
+                n_units=res.n_switchers[j],
+            )
+            for j, term in enumerate(res.labels)
+        ]
+        return EffectEstimates(
+            analysis_id=analysis_id,
+            outcome=outcome,
+            estimator=self.name,
+            inference=InferenceUsed(
+                key=key,
+                label=label,
+                chosen_by_default=choice.chosen_by_default,
+                reason=choice.reason,
+                dependence=decision.dependence,
+            ),
+            table=estimates_table(rows),
+            level=level,
+            vcov=vcov,
+            n_units=res.groups,
+            n_treated=n_treated,
+            n_obs=int(np.count_nonzero(np.abs(weights).sum(axis=0))),
+            facts=MultiplegtDynFacts(
+                inference_method=key,
+                effects=int((res.lag > 0).sum()),
+                placebos=int(placebos.size),
+                groups=res.groups,
+                left_out=list(res.dropped),
+                placebo_test=placebo_test,
+            ),
+            warnings=tuple(warns),
+        )
+
+
+def _grid(cells: pd.DataFrame, treatment: pd.DataFrame | None) -> pd.DataFrame:
+    """Every unit × period of the outcome's cells: y (NaN where the cell is missing), the
+    treatment (the data's treatment column when given, so it may pause or stop; else treated
+    from the unit's start on), and the cell's row (−1 if none)."""
+    units = np.array(sorted(set(cells["unit"])), dtype=object)
+    periods = np.array(sorted(set(cells["period"])))
+    grid = pd.MultiIndex.from_product([units, np.asarray(periods)], names=["unit", "period"])
+    frame = grid.to_frame(index=False)
+    index = pd.Series(
+        np.arange(len(cells)), index=pd.MultiIndex.from_frame(cells[["unit", "period"]])
+    )
+    frame["cell"] = index.reindex(grid).fillna(-1).astype(int).to_numpy()
+    frame["y"] = cells["y"].to_numpy(float)[frame["cell"]].copy()
+    frame.loc[frame["cell"] < 0, "y"] = np.nan
+    if treatment is not None:
+        given = treatment.set_index(["unit", "period"])["treatment"]
+        frame["treated"] = given.reindex(grid).to_numpy(float)
+        missing = frame["treated"].isna()
+        if missing.any():
+            u, t = frame.loc[missing, ["unit", "period"]].iloc[0]
+            raise EstimationError(
+                f"the treatment column has no row for unit {u} in period {t}, where the "
+                "outcome has other units' values",
+                where="column treatment",
+                fix="give every unit a row (the outcome may be empty) in every period",
+            )
+        return frame
+    cohort = cells.groupby("unit")["cohort"].first().reindex(units).to_numpy(float)
+    start = np.repeat(cohort, len(periods))
+    frame["treated"] = (frame["period"].to_numpy() >= start).astype(float)
+    return frame

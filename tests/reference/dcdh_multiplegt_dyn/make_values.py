@@ -1,0 +1,102 @@
+"""Reference values for de Chaisemartin & D'Haultfœuille's DID_ℓ from the authors' own Python
+port of did_multiplegt_dyn (PyPI py-did-multiplegt-dyn 0.1.9), which is not a dependency of
+pathfinder-eval: run this in a separate environment.
+
+    python3 -m venv /tmp/dcdh-ref
+    /tmp/dcdh-ref/bin/pip install py-did-multiplegt-dyn==0.1.9 "polars<1.32"
+    /tmp/dcdh-ref/bin/python tests/reference/dcdh_multiplegt_dyn/make_values.py
+
+(polars 1.32 and later removed the argument-free pl.count() the package calls.) It writes
+panels.csv (the four simulated panels below, seed 20261203) and values.csv (each case's
+average total effect, effects and placebos: estimate, analytic standard error, switchers; and
+the joint placebo test's p-value), 3 effects and 2 placebos, and for la_absorbing_all 9 of
+each asked for (the data hold 4 and 3).
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import polars as pl
+from did_multiplegt_dyn import DidMultiplegtDyn
+
+HERE = Path(__file__).resolve().parent
+EFFECTS, PLACEBOS = 3, 2
+
+
+def panel(rng, n_units, n_periods, p_never, p_off, p_pause, p_missing) -> pd.DataFrame:
+    """Units start untreated (or treated with probability p_off, then switch off), switch at a
+    random period from 2 on (never with probability p_never), and pause (return to their
+    baseline) with probability p_pause; outcomes with unit levels, a trend, an effect that
+    builds with exposure, and NaN with probability p_missing."""
+    rows = []
+    for g in range(n_units):
+        base = int(rng.random() < p_off)
+        first = int(rng.integers(2, n_periods + 1)) if rng.random() >= p_never else 10**6
+        stop = first + int(rng.integers(1, n_periods)) if rng.random() < p_pause else 10**6
+        level, exposure = rng.normal(0, 2), 0
+        for t in range(1, n_periods + 1):
+            d = 1 - base if first <= t < stop else base
+            exposure = exposure + 1 if d != base else exposure
+            y = level + 0.3 * t + 0.4 * np.sqrt(exposure) * (d != base) + rng.normal()
+            rows.append((f"u{g:03d}", t, d, np.nan if rng.random() < p_missing else y))
+    return pd.DataFrame(rows, columns=["unit", "period", "treatment", "y"])
+
+
+def la_shaped(rng) -> pd.DataFrame:
+    """150 LAs × 8 years, an absorbing rollout: 4 LAs start in year 5, 3 in year 6."""
+    rows = []
+    for i in range(150):
+        level, e = rng.normal(50, 12), 0.0
+        start = 5 if i < 4 else 6 if i < 7 else 99
+        for t in range(1, 9):
+            e = 0.5 * e + rng.normal(0, 3)
+            rows.append(
+                (f"la{i:03d}", t, int(t >= start), level + 0.8 * t + e + 2.0 * (t >= start))
+            )
+    return pd.DataFrame(rows, columns=["unit", "period", "treatment", "y"])
+
+
+def main() -> None:
+    rng = np.random.default_rng(20261203)
+    cases = {
+        "switch_on_off_pause": panel(rng, 30, 8, 0.3, 0.2, 0.3, 0.0),
+        "missing_outcomes": panel(rng, 25, 8, 0.3, 0.2, 0.3, 0.06),
+        "no_never_switchers": panel(rng, 12, 7, 0.0, 0.25, 0.2, 0.0),
+        "la_absorbing": la_shaped(rng),
+    }
+    frames = [df.assign(case=case) for case, df in cases.items()]
+    # the last run asks for more effects and placebos than the data hold
+    runs = [(case, case, EFFECTS, PLACEBOS) for case in cases]
+    runs.append(("la_absorbing_all", "la_absorbing", 9, 9))
+    values = []
+    for case, data, effects, placebo in runs:
+        fit = DidMultiplegtDyn(
+            pl.from_pandas(cases[data]),
+            "y",
+            "unit",
+            "period",
+            "treatment",
+            effects=effects,
+            placebo=placebo,
+        ).fit()
+        res = fit.result["did_multiplegt_dyn"]
+        for block in ("ATE", "Effects", "Placebos"):
+            table = res[block]
+            for name, row in table.iterrows():
+                values.append(
+                    {
+                        "case": case,
+                        "row": name,
+                        "estimate": row["Estimate"],
+                        "std_error": row["SE"],
+                        "switchers": row["Switchers"],
+                    }
+                )
+        values.append({"case": case, "row": "p_jointplacebo", "estimate": res["p_jointplacebo"]})
+    pd.concat(frames).to_csv(HERE / "panels.csv", index=False)
+    pd.DataFrame(values).to_csv(HERE / "values.csv", index=False, float_format="%.17g")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,184 @@
+"""de Chaisemartin & D'Haultfœuille's DID_ℓ (estimators/did/multiplegt_dyn.py): the authors'
+own Python port of did_multiplegt_dyn on four panels (tests/reference/dcdh_multiplegt_dyn,
+script beside the values), the closed form of DID_ℓ, treatments that pause or stop through the
+Python API and a design file, and the default inference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import pathfinder_eval as pe
+from pathfinder_eval.errors import DataError, EstimationError
+from pathfinder_eval.estimators.did.multiplegt_dyn import multiplegt_dyn
+
+REF = Path(__file__).parent / "reference" / "dcdh_multiplegt_dyn"
+# The same sums in another order (numpy arrays, not polars columns): rounding only.
+TOL = 1e-10
+# case → (panel, effects asked for, placebos asked for)
+CASES = {
+    "switch_on_off_pause": ("switch_on_off_pause", 3, 2),
+    "missing_outcomes": ("missing_outcomes", 3, 2),
+    "no_never_switchers": ("no_never_switchers", 3, 2),
+    "la_absorbing": ("la_absorbing", 3, 2),
+    "la_absorbing_all": ("la_absorbing", 9, 9),  # the data hold 4 effects and 3 placebos
+}
+
+
+def _panel(case: str) -> pd.DataFrame:
+    d = pd.read_csv(REF / "panels.csv")
+    return d[d["case"] == case].drop(columns="case").reset_index(drop=True)
+
+
+def _reference(case: str) -> tuple[pd.DataFrame, float]:
+    v = pd.read_csv(REF / "values.csv")
+    v = v[v["case"] == case]
+    joint = float(v.loc[v["row"] == "p_jointplacebo", "estimate"].iloc[0])
+    return v[v["row"] != "p_jointplacebo"].reset_index(drop=True), joint
+
+
+def _fit(case: str):
+    data, effects, placebo = CASES[case]
+    d = _panel(data)
+    return multiplegt_dyn(d["y"], d["unit"], d["period"], d["treatment"], effects, placebo)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_matches_the_authors_python_port(case):
+    """Average total effect, effects and placebos (those asked for, or as many as the data
+    hold): estimates and analytic standard errors to 1e-10, switcher counts exactly, and the
+    joint placebo test's p-value (the covariance between placebos) to 1e-10 — with switches
+    off, pauses, missing outcomes and a baseline without never-switchers."""
+    ref, joint = _reference(case)
+    fit = _fit(case)
+    names = [r.replace("Average_Total_Effect", "average total effect") for r in ref["row"]]
+    assert list(fit.labels) == [n.lower().replace("_", " ") for n in names]
+    np.testing.assert_allclose(fit.estimate, ref["estimate"], rtol=TOL, atol=TOL)
+    np.testing.assert_allclose(np.sqrt(np.diag(fit.vcov)), ref["std_error"], rtol=TOL)
+    np.testing.assert_array_equal(fit.n_switchers, ref["switchers"])
+    pl = fit.lag < 0
+    b, v = fit.estimate[pl], fit.vcov[np.ix_(pl, pl)]
+    p = stats.chi2.sf(b @ np.linalg.solve(v, b), int(pl.sum()))
+    assert p == pytest.approx(joint, rel=TOL)
+
+
+@pytest.mark.parametrize("case", ("switch_on_off_pause", "la_absorbing_all"))
+def test_effects_and_placebos_closed_form(case):
+    """DID_ℓ is the mean over switchers g of S_g·[(Y_g,F−1+ℓ − Y_g,F−1) − the mean change of
+    the groups of g's baseline not switched by F − 1 + ℓ] (S_g = +1 switching on, −1 off),
+    and placebo ℓ the same with Y_g,F−1−ℓ − Y_g,F−1, over the groups and controls of effect ℓ;
+    the weights reproduce every row."""
+    d = _panel(CASES[case][0])
+    fit = _fit(case)
+    y = d.pivot(index="unit", columns="period", values="y").to_numpy()
+    dm = d.pivot(index="unit", columns="period", values="treatment").to_numpy()
+    n_t = y.shape[1]
+    base = dm[:, 0]
+    moved = dm != base[:, None]
+    first = np.where(moved.any(axis=1), moved.argmax(axis=1), n_t)  # 0-based, n_t: never
+    for lag, est in zip(fit.lag[1:], fit.estimate[1:], strict=True):
+        ell = int(abs(lag))
+        terms = []
+        for g in np.flatnonzero(first < n_t):
+            t_at = first[g] - 1 + ell  # F − 1 + ℓ, 0-based
+            ctrl = (base == base[g]) & (first > t_at)
+            if t_at >= n_t or not ctrl.any():
+                continue
+            ref_t = first[g] - 1
+            other = first[g] - 1 - ell if lag < 0 else t_at
+            if other < 0:
+                continue
+            change = y[:, other] - y[:, ref_t]
+            sign = 1.0 if base[g] == 0 else -1.0
+            terms.append(sign * (change[g] - change[ctrl].mean()))
+        assert est == pytest.approx(np.mean(terms), abs=1e-12)
+    np.testing.assert_allclose(fit.weights @ d["y"].to_numpy(), fit.estimate, atol=1e-12)
+
+
+def test_average_total_effect_with_an_absorbing_treatment():
+    """With a treatment that never stops, the average total effect is the switcher-weighted
+    mean of the effects."""
+    fit = _fit("la_absorbing_all")
+    eff = fit.lag > 0
+    expected = fit.n_switchers[eff] @ fit.estimate[eff] / fit.n_switchers[eff].sum()
+    assert fit.estimate[0] == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("case", ("switch_on_off_pause", "missing_outcomes", "la_absorbing"))
+def test_python_api_runs_the_same_engine(case):
+    """`pe.did_multiplegt_dyn` on the long frame, with the treatment column (which may switch
+    off), reproduces the authors' rows with inference="cluster_robust"."""
+    ref, joint = _reference(case)
+    res = pe.did_multiplegt_dyn(
+        _panel(case),
+        outcome="y",
+        unit="unit",
+        time="period",
+        treatment="treatment",
+        inference="cluster_robust",
+    )
+    assert res.inference.key == "influence_function"
+    np.testing.assert_allclose(res.table["estimate"], ref["estimate"], rtol=TOL, atol=TOL)
+    np.testing.assert_allclose(res.table["std_error"], ref["std_error"], rtol=TOL)
+    np.testing.assert_array_equal(res.table["n_units"], ref["switchers"])
+    np.testing.assert_array_equal(res.table["event_time"].iloc[1:], [0, 1, 2, -2, -3])
+    assert res.facts.placebo_test["p_value"] == pytest.approx(joint, rel=TOL)
+
+
+def test_default_inference_with_seven_treated_las():
+    """7 of 150 LAs treated: the default is the comparison-pooled variance, with t
+    Satterthwaite df, and the placebo test uses it."""
+    res = pe.did_multiplegt_dyn(
+        _panel("la_absorbing"), outcome="y", unit="unit", time="period", treatment="treatment"
+    )
+    assert res.inference.key == "pooled_panel"
+    assert res.inference.chosen_by_default
+    assert res.n_treated == 7 and res.n_units == 150
+    assert (res.table["df"] > 100).all()
+    assert res.facts.placebo_test["df_denom"] == res.table["df"].iloc[-1]
+    ref, _ = _reference("la_absorbing")
+    np.testing.assert_allclose(res.table["estimate"], ref["estimate"], rtol=TOL, atol=TOL)
+
+
+def test_cohort_stratified_by_treatment_path():
+    """Below 20 treated on a balanced panel the cohort-stratified variance strata are the
+    units' treatment paths: 17 switchers with pauses."""
+    res = pe.did_multiplegt_dyn(
+        _panel("switch_on_off_pause"),
+        outcome="y",
+        unit="unit",
+        time="period",
+        treatment="treatment",
+        inference="cohort_stratified",
+    )
+    assert res.inference.key == "cohort_stratified"
+    assert res.n_treated == 17
+    assert np.isfinite(res.table["std_error"]).all() and (res.table["df"] > 1).all()
+
+
+def test_switching_off_is_refused_for_staggered_estimators(tmp_path):
+    """A treatment column that switches off is accepted for did_multiplegt_dyn alone; with
+    another estimator in the design it is a data error naming the file, row and estimator."""
+    d = _panel("switch_on_off_pause")
+    with pytest.raises(DataError) as err:
+        pe.callaway_santanna(d, outcome="y", unit="unit", time="period", treatment="treatment")
+    msg = str(err.value)
+    assert "switches off" in msg and "callaway_santanna" in msg and "row" in msg
+
+
+def test_bad_treatment_values_and_gaps():
+    d = _panel("la_absorbing")
+    bad = d.assign(treatment=d["treatment"].astype(float))
+    bad.loc[5, "treatment"] = 2.0
+    with pytest.raises(DataError, match="not 0 or 1"):
+        pe.did_multiplegt_dyn(bad, outcome="y", unit="unit", time="period", treatment="treatment")
+    gap = d.drop(index=3)
+    with pytest.raises(EstimationError, match="every period"):
+        multiplegt_dyn(gap["y"], gap["unit"], gap["period"], gap["treatment"])
+    same = d.assign(treatment=(d["period"] >= 5).astype(int))
+    with pytest.raises(EstimationError, match="same date"):
+        multiplegt_dyn(same["y"], same["unit"], same["period"], same["treatment"])
