@@ -65,6 +65,7 @@ from pathfinder_eval.estimators.did.group_time_inference import (
 )
 from pathfinder_eval.estimators.did.imputation import imputation
 from pathfinder_eval.estimators.did.imputation import stratified_rows as bjs_stratified
+from pathfinder_eval.estimators.did.multiplegt_dyn import multiplegt_dyn
 from pathfinder_eval.estimators.did.stacked import stacked_did
 from pathfinder_eval.estimators.did.sun_abraham import (
     cr2_rows,
@@ -94,6 +95,7 @@ DID = (
     "two_stage",
     "etwfe",
     "stacked",
+    "did_multiplegt_dyn",
 )
 ALL = (*DID, "synthetic_did", "ddd")
 SHORT = {
@@ -105,6 +107,7 @@ SHORT = {
     "two_stage": "2-stage",
     "etwfe": "etwfe",
     "stacked": "stacked",
+    "did_multiplegt_dyn": "dcdh",
     "synthetic_did": "sdid",
     "ddd": "ddd (cs)",
 }
@@ -214,9 +217,10 @@ class Panel:
         return Geography(self.dependence, True, share)
 
 
-def fit_all(p: Panel, tau: float) -> dict[str, tuple]:
-    """Per estimator: (estimate, default's (reject, cover, width), old default's or None,
-    the default was the pooled variance)."""
+def fit_all(p: Panel, tau: float, want: frozenset[str] = frozenset(ALL)) -> dict[str, tuple]:
+    """Per estimator in `want`: (estimate, default's (reject, cover, width), old default's or
+    None, the default was the pooled variance)."""
+    need = want | ({"imputation"} if want & {"two_stage", "etwfe"} else set())
     y, start = p.y, p.start
     n, T = y.shape
     units, periods = p.units, p.periods
@@ -231,43 +235,76 @@ def fit_all(p: Panel, tau: float) -> dict[str, tuple]:
         use = (se, df) if choice.method == "pooled" else old
         out[name] = (est, _row(est, *use, tau), _row(est, *old, tau), choice.method == "pooled")
 
-    # TWFE
-    xt = absorb_two_way(d[:, None], units, periods)[:, 0]
-    w = xt / (xt @ xt)
-    c2 = cr2_inference(yy, d[:, None], units, periods, level=LEVEL)
-    record("twfe", float(w @ yy), (c2.std_error[0], c2.df[0]), p.pooled(w))
-    # event study: first post-period coefficient, leads binned at −3, lags at 2, ref −1
-    rel = np.clip(periods - start[units], -3, 2)
-    events = [e for e in (-3, -2, 0, 1, 2)]
-    x = np.column_stack([(rel == e) & np.isfinite(start[units]) for e in events]).astype(float)
-    xt = absorb_two_way(x, units, periods)
-    we = np.linalg.solve(xt.T @ xt, xt.T)[events.index(0)]
-    c2 = cr2_inference(yy, x, units, periods, level=LEVEL)
-    j = events.index(0)
-    record("event_study", float(we @ yy), (c2.std_error[j], c2.df[j]), p.pooled(we))
-    # Callaway & Sant'Anna, simple ATT, never-treated comparisons
     cohort = np.where(np.isfinite(start), start, np.nan).astype(float)
-    record("callaway_santanna", *_callaway_santanna(p))
-    # Sun & Abraham, post-treatment average
-    res = sun_abraham(yy, units, periods, cohort[units], "never_treated", False)
-    st = stratified_rows(res)
-    if st is None:
-        c2 = cr2_rows(res, LEVEL)
-        old = (c2.std_error[0], c2.df[0])
-    else:
-        old = (st.std_error[0], st.df[0])
-    ws = np.zeros(n * T)
-    ws[res.rows] = outcome_weights(res)[0]
-    record("sun_abraham", float(res.att), old, p.pooled(ws))
-    # Borusyak, Jaravel & Spiess imputation, overall ATT
-    args = (yy, units, periods, cohort[units])
-    bjs = imputation(*args, leave_out=True, average_by="row")
-    st = bjs_stratified(bjs, *args)
-    old = (st.std_error[0], st.df[0]) if st is not None else (np.sqrt(bjs.vcov[0, 0]), bjs.df[0])
-    wb = np.zeros(n * T)
-    wb[bjs.treated_rows] = bjs.weights[0]
-    wb[bjs.untreated_rows] = bjs.v_untreated[0]
-    record("imputation", float(bjs.estimate[0]), old, p.pooled(wb))
+    if "twfe" in need:
+        xt = absorb_two_way(d[:, None], units, periods)[:, 0]
+        w = xt / (xt @ xt)
+        c2 = cr2_inference(yy, d[:, None], units, periods, level=LEVEL)
+        record("twfe", float(w @ yy), (c2.std_error[0], c2.df[0]), p.pooled(w))
+    if "event_study" in need:
+        # first post-period coefficient, leads binned at −3, lags at 2, ref −1
+        rel = np.clip(periods - start[units], -3, 2)
+        events = [e for e in (-3, -2, 0, 1, 2)]
+        x = np.column_stack([(rel == e) & np.isfinite(start[units]) for e in events])
+        x = x.astype(float)
+        xt = absorb_two_way(x, units, periods)
+        we = np.linalg.solve(xt.T @ xt, xt.T)[events.index(0)]
+        c2 = cr2_inference(yy, x, units, periods, level=LEVEL)
+        j = events.index(0)
+        record("event_study", float(we @ yy), (c2.std_error[j], c2.df[j]), p.pooled(we))
+    if "callaway_santanna" in need:  # simple ATT, never-treated comparisons
+        record("callaway_santanna", *_callaway_santanna(p))
+    if "sun_abraham" in need:  # post-treatment average
+        res = sun_abraham(yy, units, periods, cohort[units], "never_treated", False)
+        st = stratified_rows(res)
+        if st is None:
+            c2 = cr2_rows(res, LEVEL)
+            old = (c2.std_error[0], c2.df[0])
+        else:
+            old = (st.std_error[0], st.df[0])
+        ws = np.zeros(n * T)
+        ws[res.rows] = outcome_weights(res)[0]
+        record("sun_abraham", float(res.att), old, p.pooled(ws))
+    if "did_multiplegt_dyn" in need:
+        # de Chaisemartin & D'Haultfœuille: the average total effect of 3 effects (the
+        # default); "before" column the cohort-stratified variance (its small-sample method)
+        dc = multiplegt_dyn(yy, units, periods, d, effects=3, placebo=0)
+        st = stratified_cells(dc.weights[:1], yy, units, periods, cohort)
+        old = (st.std_error[0], st.df[0]) if st else (np.sqrt(dc.vcov[0, 0]), np.inf)
+        record("did_multiplegt_dyn", float(dc.estimate[0]), old, p.pooled(dc.weights[0]))
+    if "imputation" in need:  # Borusyak, Jaravel & Spiess, overall ATT
+        args = (yy, units, periods, cohort[units])
+        bjs = imputation(*args, leave_out=True, average_by="row")
+        st = bjs_stratified(bjs, *args)
+        old = (
+            (st.std_error[0], st.df[0]) if st is not None else (np.sqrt(bjs.vcov[0, 0]), bjs.df[0])
+        )
+        wb = np.zeros(n * T)
+        wb[bjs.treated_rows] = bjs.weights[0]
+        wb[bjs.untreated_rows] = bjs.v_untreated[0]
+        record("imputation", float(bjs.estimate[0]), old, p.pooled(wb))
+    if need & {"two_stage", "etwfe"}:
+        _two_stage_and_etwfe(p, tau, out)
+    if "stacked" in need:
+        # Wing et al. (2024), default window (every cohort fits), not-yet-treated clean
+        # controls: the mean of the post-start event times; "before" the cohort-stratified
+        # variance (its small-sample default; the authors' CR1 is in the README's note)
+        sk = stacked_did(yy, units, periods, cohort[units])
+        wst = sk.outcome_weights()
+        st = stratified_cells(wst[:1], yy, units, periods, cohort)
+        old = (st.std_error[0], st.df[0]) if st else (np.sqrt(sk.vcov[0, 0]), sk.n_clusters - 1.0)
+        record("stacked", float(sk.estimate[0]), old, p.pooled(wst[0]))
+    if "synthetic_did" in need:
+        out["synthetic_did"] = _synthetic_did(p, tau)
+    return {k: v for k, v in out.items() if k in want}
+
+
+def _two_stage_and_etwfe(p: Panel, tau: float, out: dict) -> None:
+    """Two-stage DiD and ETWFE: BJS's estimate, so their default columns repeat BJS's."""
+    y, start = p.y, p.start
+    units, periods = p.units, p.periods
+    yy = y.ravel()
+    cohort = np.where(np.isfinite(start), start, np.nan).astype(float)
     # two-stage DiD: BJS's estimates and weights; its default falls back to BJS's small-sample
     # variance, so the default column repeats BJS's and the "before" column is did2s's GMM
     ts = two_stage(yy, units, periods, cohort[units])
@@ -288,15 +325,12 @@ def fit_all(p: Panel, tau: float) -> dict[str, tuple]:
     est_et = float(eff.estimate[0])
     cr2_row = _row(est_et, c2.std_error[0], c2.df[0], tau)
     out["etwfe"] = (est_et, out["imputation"][1], cr2_row, out["imputation"][3])
-    # stacked DiD (Wing et al. 2024), default window (every cohort fits), not-yet-treated
-    # clean controls: the mean of the post-start event times; "before" the cohort-stratified
-    # variance (its small-sample default; the authors' CR1 is in the README's note)
-    sk = stacked_did(yy, units, periods, cohort[units])
-    wst = sk.outcome_weights()
-    st = stratified_cells(wst[:1], yy, units, periods, cohort)
-    old = (st.std_error[0], st.df[0]) if st else (np.sqrt(sk.vcov[0, 0]), sk.n_clusters - 1.0)
-    record("stacked", float(sk.estimate[0]), old, p.pooled(wst[0]))
-    # synthetic DiD: per cohort against never-treated donors, averaged by treated cells
+
+
+def _synthetic_did(p: Panel, tau: float) -> tuple:
+    """Synthetic DiD per cohort against never-treated donors, averaged by treated cells."""
+    y, start = p.y, p.start
+    n, T = y.shape
     donors = np.flatnonzero(p.comparison)
     wsd = np.zeros((n, T))
     est, total = 0.0, 0
@@ -312,8 +346,7 @@ def fit_all(p: Panel, tau: float) -> dict[str, tuple]:
     se, df, share = p.pooled_units(wsd / total)
     choice = synthetic_did_default("default", p.geography(share))
     assert choice.method == "pooled"
-    out["synthetic_did"] = (est / total, _row(est / total, se, df, tau), None, True)
-    return out
+    return (est / total, _row(est / total, se, df, tau), None, True)
 
 
 def _callaway_santanna(p: Panel) -> tuple[float, tuple[float, float], tuple[float, ...]]:
@@ -366,23 +399,26 @@ def fit_ddd(p: Panel, tau: float) -> tuple:
     return (est, _row(est, *use, tau), _row(est, *old, tau), choice.method == "pooled")
 
 
-def run_cell(job: tuple[Cell, int, int]) -> tuple[Cell, dict]:
-    cell, reps, seed = job
+def run_cell(job: tuple[Cell, int, int, tuple[str, ...]]) -> tuple[Cell, dict]:
+    cell, reps, seed, names = job
     rng = np.random.default_rng(seed)
     tau = TAU[cell.periods]
-    null = {k: [] for k in ALL}
-    alt = {k: [] for k in ALL}
+    want = frozenset(names)
+    null = {k: [] for k in names}
+    alt = {k: [] for k in names}
     for rep in range(reps):
         for effect, store in ((0.0, null), (tau, alt)):
             parts: dict = {}
             y, start, region, size = simulate(rng, cell, effect, parts)
-            for k, v in fit_all(Panel(y, start, region, size), effect).items():
+            for k, v in fit_all(Panel(y, start, region, size), effect, want).items():
                 store[k].append(v)
-            # the triple difference draws from its own stream, so the other columns keep theirs
-            y0, size_ddd = untargeted(np.random.default_rng([seed, rep, effect > 0]), parts, cell)
-            store["ddd"].append(fit_ddd(Panel(y - y0, start, region, size_ddd), effect))
+            if "ddd" in want:
+                # the triple difference draws from its own stream, so the others keep theirs
+                rng_ddd = np.random.default_rng([seed, rep, effect > 0])
+                y0, size_ddd = untargeted(rng_ddd, parts, cell)
+                store["ddd"].append(fit_ddd(Panel(y - y0, start, region, size_ddd), effect))
     summary = {}
-    for k in ALL:
+    for k in names:
         est1 = np.array([v[0] for v in alt[k]])
         oracle = 2 * 1.96 * est1.std(ddof=1)
         for j, name in ((1, "default"), (2, "old")):
@@ -418,33 +454,41 @@ def main() -> None:
     parser.add_argument("--shock", nargs="*", default=["none", "real", "strong"])
     parser.add_argument("--periods", type=int, nargs="*", default=[8, 13])
     parser.add_argument("--seed", type=int, default=20261202)
+    parser.add_argument(
+        "--estimators", nargs="*", default=list(ALL), choices=ALL, help="a subset to run"
+    )
     args = parser.parse_args()
+    names = tuple(k for k in ALL if k in args.estimators)
+    did = tuple(k for k in DID if k in names)
     cells = [
         Cell(k, g, s, t)
         for t, s, g, k in itertools.product(args.periods, args.shock, args.geography, args.treated)
     ]
     seeds = np.random.SeedSequence(args.seed).spawn(len(cells))
-    jobs = [(c, args.reps, int(s.generate_state(1)[0])) for c, s in zip(cells, seeds, strict=True)]
+    jobs = [
+        (c, args.reps, int(s.generate_state(1)[0]), names)
+        for c, s in zip(cells, seeds, strict=True)
+    ]
     t0 = time.perf_counter()
     head = f"{'T':>3} {'shock':>7} {'geo':>7} {'k':>3}"
     print(f"{args.reps} replications per cell; size % / coverage % / width ÷ oracle")
     print("\nDefault inference (pooled: share of replicates where the default chose it)")
-    print(head + "".join(f"{SHORT[k]:>24}" for k in ALL))
+    print(head + "".join(f"{SHORT[k]:>24}" for k in names))
     results = []
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         for cell, s in pool.map(run_cell, jobs):
             results.append((cell, s))
-            cols = "".join(_triple(s[(k, "default")], s[(k, "pooled share")]) for k in ALL)
+            cols = "".join(_triple(s[(k, "default")], s[(k, "pooled share")]) for k in names)
             print(f"{_label(cell)}{cols}", flush=True)
     print("\nThe defaults before issue 16 (CR2 / cohort-stratified / Bell-McCaffrey)")
-    print(head + "".join(f"{SHORT[k]:>24}" for k in DID))
+    print(head + "".join(f"{SHORT[k]:>24}" for k in did))
     for cell, s in results:
-        print(_label(cell) + "".join(_triple(s[(k, "old")]) for k in DID))
+        print(_label(cell) + "".join(_triple(s[(k, "old")]) for k in did))
     print("\nCells outside the targets (default inference):")
     bad = [
         f"  {_label(cell).strip()}  {SHORT[k]}: {', '.join(m)}"
         for cell, s in results
-        for k in ALL
+        for k in names
         if (m := misses(*s[(k, "default")], args.reps))
     ]
     print("\n".join(bad) if bad else "  none")

@@ -182,3 +182,60 @@ def test_bad_treatment_values_and_gaps():
     same = d.assign(treatment=(d["period"] >= 5).astype(int))
     with pytest.raises(EstimationError, match="same date"):
         multiplegt_dyn(same["y"], same["unit"], same["period"], same["treatment"])
+
+
+DESIGN = """
+name: pauses
+title: A pilot whose LAs pause
+pilot: custom
+unit_level: cluster
+time: {{axis: period}}
+rollout:
+{waves}
+comparison: {{pool: never_treated, min_units: 2}}
+outcomes: [{{column: y}}]
+analyses:
+  - id: dcdh
+    estimator: did_multiplegt_dyn
+    options: {{effects: 3, placebo: 2}}
+{extra}
+data: {{source: tidy, columns: {{unit: unit, period: period, treatment: treatment}}}}
+"""
+
+
+def _pausing_design(tmp_path, extra: str = "") -> tuple[Path, pd.DataFrame]:
+    """The switch_on_off_pause panel without its units treated from the first period, as a
+    design file: the rollout gives each unit's first switch, the treatment column its pauses."""
+    d = _panel("switch_on_off_pause")
+    first_period = d[d["period"] == 1].set_index("unit")["treatment"]
+    d = d[d["unit"].map(first_period) == 0].reset_index(drop=True)
+    starts = d[d["treatment"] == 1].groupby("unit")["period"].min()
+    waves = "\n".join(
+        f"  - {{wave: s{s}, start: {s}, units: [{', '.join(sorted(g.index))}]}}"
+        for s, g in starts.groupby(starts)
+    )
+    path = tmp_path / "pauses.yaml"
+    path.write_text(DESIGN.format(waves=waves, extra=extra))
+    return path, d
+
+
+def test_design_file_with_pauses_runs_and_reports(tmp_path):
+    """A design file whose treatment column pauses: the pipeline's rows equal the engine's on
+    the same data, and the report shows the section with the placebo test."""
+    path, d = _pausing_design(tmp_path)
+    ev = pe.evaluate(path, d)
+    (run,) = ev.runs
+    fit = multiplegt_dyn(d["y"], d["unit"], d["period"], d["treatment"], 3, 2)
+    np.testing.assert_allclose(run.result.table["estimate"], fit.estimate, atol=1e-12)
+    assert run.result.n_treated == d.loc[d["treatment"] == 1, "unit"].nunique() == 14
+    assert run.result.inference.key == "cohort_stratified"  # above 9 treated, regions unknown
+    files = pe.report(ev, tmp_path / "out")
+    html = next(p for p in files if p.suffix == ".html").read_text()
+    assert "de Chaisemartin" in html and "Joint test that the placebos are zero" in html
+
+
+def test_design_with_pauses_and_a_staggered_estimator_is_refused(tmp_path):
+    path, d = _pausing_design(tmp_path, "  - {id: cs, estimator: callaway_santanna}")
+    with pytest.raises(DataError) as err:
+        pe.evaluate(path, d)
+    assert "switches off" in str(err.value) and "callaway_santanna" in str(err.value)
