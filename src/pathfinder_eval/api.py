@@ -647,9 +647,13 @@ def _starts(
                 fix="code the treatment column 0 (not yet treated) or 1 (treated)",
             )
         when = pd.to_numeric(frame[time], errors="coerce")
-        if switching:
-            baseline = d.groupby(ids).transform(lambda x: x.loc[when[x.index].idxmin()])
-            on = d != baseline
+        if switching:  # treatment differs from the unit's value in its first period
+            codes = pd.factorize(ids)[0]
+            order = np.lexsort((when.to_numpy(), codes))
+            head = order[np.r_[True, np.diff(codes[order]) != 0]]
+            baseline = np.empty(codes.max() + 1)
+            baseline[codes[head]] = d.to_numpy()[head]
+            on = d != baseline[codes]
         else:
             on = d == 1
         first = when[on].groupby(ids[on]).min()

@@ -87,8 +87,9 @@ def multiplegt_dyn(
     treatment 0/1 and observed in every row; y may be NaN (that cell is not used)."""
     y = np.asarray(y, float)
     d_long = np.asarray(treatment, float)
-    if not np.isin(d_long, (0.0, 1.0)).all():
-        bad = int(np.flatnonzero(~np.isin(d_long, (0.0, 1.0)))[0])
+    binary = (d_long == 0.0) | (d_long == 1.0)
+    if not binary.all():
+        bad = int(np.flatnonzero(~binary)[0])
         raise EstimationError(
             f"treatment value {treatment[bad]!r} is not 0 or 1",
             where="treatment",
@@ -98,7 +99,7 @@ def multiplegt_dyn(
     g_code, names = pd.factorize(np.asarray(unit), sort=True)
     t_code, _ = pd.factorize(np.asarray(period), sort=True)
     n_g, n_t = len(names), int(t_code.max()) + 1
-    if len(set(zip(g_code.tolist(), t_code.tolist(), strict=True))) != len(y):
+    if np.bincount(g_code.astype(np.int64) * n_t + t_code).max() > 1:
         raise EstimationError(
             "a unit has more than one row in a period",
             where="unit, period",
@@ -123,7 +124,8 @@ def multiplegt_dyn(
     keep = np.zeros(n_g, bool)
     for b in (0.0, 1.0):
         members = base == b
-        keep |= members & (members.sum() > 1) & (np.unique(first[members]).size > 1)
+        varies = members.sum() > 1 and first[members].min() != first[members].max()
+        keep |= members & varies
     if not keep.any():
         raise EstimationError(
             "no effect can be estimated: within each baseline treatment every group switches "
@@ -173,9 +175,9 @@ def multiplegt_dyn(
     estimate = np.array([r.estimate for r in rows_out])
     influence = np.array([r.influence for r in rows_out])  # (k, G)
     weights = np.zeros((len(rows_out), len(y)))
+    on = cell_index >= 0
     for k, r in enumerate(rows_out):
-        on = cell_index >= 0
-        np.add.at(weights[k], cell_index[on], r.cell_weights[on])
+        weights[k, cell_index[on]] = r.cell_weights[on]
     return DynamicFit(
         lag=lag,
         estimate=estimate,
@@ -300,7 +302,7 @@ def _lagged(ymat: np.ndarray, a: int, b: int) -> np.ndarray:
 
 def _by_class(mask: np.ndarray, cls: np.ndarray) -> np.ndarray:
     """(2, T) counts of `mask` by baseline class and period."""
-    return np.stack([mask[cls == b].sum(axis=0) for b in (0, 1)]).astype(float)
+    return _class_sum(mask.astype(float), cls)
 
 
 def _centred(
@@ -346,7 +348,7 @@ def _centred(
 
 def _class_sum(values: np.ndarray, cls: np.ndarray) -> np.ndarray:
     """(2, T) sums of `values` by baseline class and period."""
-    return np.stack([values[cls == b].sum(axis=0) for b in (0, 1)])
+    return (cls[None, :] == np.arange(2)[:, None]).astype(float) @ values
 
 
 UNBALANCED = (
