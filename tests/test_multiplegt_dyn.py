@@ -140,6 +140,10 @@ def test_default_inference_with_seven_treated_las():
     assert res.n_treated == 7 and res.n_units == 150
     assert (res.table["df"] > 100).all()
     assert res.facts.placebo_test["df_denom"] == res.table["df"].iloc[-1]
+    # the placebos move by −s·ℓ under a linear trend s: the pre-test power of an event study
+    # whose leads are at event times −2, −3 (reference −1)
+    power = res.facts.pretest_power
+    assert power["first_post_event_time"] == 0 and 0 < power["slope_50"] < power["slope_80"]
     ref, _ = _reference("la_absorbing")
     np.testing.assert_allclose(res.table["estimate"], ref["estimate"], rtol=TOL, atol=TOL)
 
@@ -232,6 +236,7 @@ def test_design_file_with_pauses_runs_and_reports(tmp_path):
     files = pe.report(ev, tmp_path / "out")
     html = next(p for p in files if p.suffix == ".html").read_text()
     assert "de Chaisemartin" in html and "Joint test that the placebos are zero" in html
+    assert "Power of the pre-test" in html
 
 
 def test_design_with_pauses_and_a_staggered_estimator_is_refused(tmp_path):

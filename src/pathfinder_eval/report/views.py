@@ -199,13 +199,15 @@ def _multiplegt_dyn(
     out["facts"] = lines
     pt = facts.placebo_test
     if pt:
-        out["pretrend"] = (
+        line = (
             f"Joint test that the placebos are zero: F({pt['df_num']:.0f}, "
             f"{pt['df_denom']:.0f}) = {pt['statistic']:.2f}, p = {fmt_p(pt['p_value'])}."
             if math.isfinite(pt["df_denom"])
             else f"Joint test that the placebos are zero: χ²({pt['df_num']:.0f}) = "
             f"{pt['statistic'] * pt['df_num']:.2f}, p = {fmt_p(pt['p_value'])}."
         )
+        power = facts.pretest_power
+        out["pretrend"] = line + (" " + pretest_power_line(power) if power else "")
     return out
 
 

@@ -175,8 +175,10 @@ class StackedFacts(Facts):
 class MultiplegtDynFacts(Facts):
     """de Chaisemartin-D'Haultfœuille DID_ℓ: the variance used, how many effects and placebos
     the data allowed, the groups kept, units left out (a baseline treatment whose units all
-    switch at one date) and the joint test that the placebos are zero with the variance used
-    (None without placebos; df the smallest of the placebos')."""
+    switch at one date), the joint test that the placebos are zero with the variance used
+    (None without placebos; df the smallest of the placebos') and what that pre-test can see
+    (as EventStudyFacts.pretest_power: the placebos and effects are event times before and
+    after the period before the switch)."""
 
     inference_method: str
     effects: int
@@ -184,6 +186,7 @@ class MultiplegtDynFacts(Facts):
     groups: int
     left_out: list[str]
     placebo_test: dict[str, float] | None
+    pretest_power: dict[str, float] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

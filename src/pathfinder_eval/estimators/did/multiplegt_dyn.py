@@ -38,6 +38,7 @@ from pathfinder_eval.estimators.pooled import did_decision, panel_layout, pooled
 from pathfinder_eval.inference.cluster import rescale_covariance, t_summary, wald_test
 from pathfinder_eval.inference.cohort_stratified import stratified_cells
 from pathfinder_eval.inference.policy import because
+from pathfinder_eval.inference.pretrends_power import pretest_summary
 from pathfinder_eval.panel import ValidatedPanel
 from pathfinder_eval.results import EffectEstimates, InferenceKey, InferenceUsed, estimates_table
 from pathfinder_eval.settings import MultiplegtDynOptions
@@ -497,6 +498,7 @@ class MultiplegtDyn(MultiplegtDynOptions):
                 groups=res.groups,
                 left_out=list(res.dropped),
                 placebo_test=placebo_test,
+                pretest_power=pretest_summary(res.estimate[1:], vcov[1:, 1:], event_time[1:], -1.0),
             ),
             warnings=tuple(warns),
         )
