@@ -19,13 +19,15 @@ from pathfinder_eval.estimators.did.multiplegt_dyn import multiplegt_dyn
 REF = Path(__file__).parent / "reference" / "dcdh_multiplegt_dyn"
 # The same sums in another order (numpy arrays, not polars columns): rounding only.
 TOL = 1e-10
-# case → (panel, effects asked for, placebos asked for)
+# case → (panel, effects asked for, placebos asked for, normalized)
 CASES = {
-    "switch_on_off_pause": ("switch_on_off_pause", 3, 2),
-    "missing_outcomes": ("missing_outcomes", 3, 2),
-    "no_never_switchers": ("no_never_switchers", 3, 2),
-    "la_absorbing": ("la_absorbing", 3, 2),
-    "la_absorbing_all": ("la_absorbing", 9, 9),  # the data hold 4 effects and 3 placebos
+    "switch_on_off_pause": ("switch_on_off_pause", 3, 2, False),
+    "missing_outcomes": ("missing_outcomes", 3, 2, False),
+    "no_never_switchers": ("no_never_switchers", 3, 2, False),
+    "la_absorbing": ("la_absorbing", 3, 2, False),
+    "la_absorbing_all": ("la_absorbing", 9, 9, False),  # the data hold 4 effects, 3 placebos
+    "intensity": ("intensity", 3, 2, False),  # levels 0, 1, 2 changing up, down and across
+    "intensity_normalized": ("intensity", 3, 2, True),
 }
 
 
@@ -42,9 +44,11 @@ def _reference(case: str) -> tuple[pd.DataFrame, float]:
 
 
 def _fit(case: str):
-    data, effects, placebo = CASES[case]
+    data, effects, placebo, normalized = CASES[case]
     d = _panel(data)
-    return multiplegt_dyn(d["y"], d["unit"], d["period"], d["treatment"], effects, placebo)
+    return multiplegt_dyn(
+        d["y"], d["unit"], d["period"], d["treatment"], effects, placebo, normalized
+    )
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -52,7 +56,8 @@ def test_matches_the_authors_python_port(case):
     """Average total effect, effects and placebos (those asked for, or as many as the data
     hold): estimates and analytic standard errors to 1e-10, switcher counts exactly, and the
     joint placebo test's p-value (the covariance between placebos) to 1e-10 — with switches
-    off, pauses, missing outcomes and a baseline without never-switchers."""
+    off, pauses, missing outcomes, a baseline without never-switchers, and treatment levels
+    0, 1, 2 changing in both directions, per unit of treatment received or not."""
     ref, joint = _reference(case)
     fit = _fit(case)
     names = [r.replace("Average_Total_Effect", "average total effect") for r in ref["row"]]
@@ -108,18 +113,25 @@ def test_average_total_effect_with_an_absorbing_treatment():
     assert fit.estimate[0] == pytest.approx(expected, rel=1e-12)
 
 
-@pytest.mark.parametrize("case", ("switch_on_off_pause", "missing_outcomes", "la_absorbing"))
+@pytest.mark.parametrize(
+    "case", ("switch_on_off_pause", "missing_outcomes", "la_absorbing", "intensity_normalized")
+)
 def test_python_api_runs_the_same_engine(case):
     """`pe.did_multiplegt_dyn` on the long frame, with the treatment column (which may switch
-    off), reproduces the authors' rows with inference="cluster_robust"."""
+    off, pause or change level), reproduces the authors' rows with
+    inference="cluster_robust"."""
     ref, joint = _reference(case)
+    data, effects, placebo, normalized = CASES[case]
     res = pe.did_multiplegt_dyn(
-        _panel(case),
+        _panel(data),
         outcome="y",
         unit="unit",
         time="period",
         treatment="treatment",
         inference="cluster_robust",
+        effects=effects,
+        placebo=placebo,
+        normalized=normalized,
     )
     assert res.inference.key == "influence_function"
     np.testing.assert_allclose(res.table["estimate"], ref["estimate"], rtol=TOL, atol=TOL)
@@ -177,8 +189,8 @@ def test_switching_off_is_refused_for_staggered_estimators(tmp_path):
 def test_bad_treatment_values_and_gaps():
     d = _panel("la_absorbing")
     bad = d.assign(treatment=d["treatment"].astype(float))
-    bad.loc[5, "treatment"] = 2.0
-    with pytest.raises(DataError, match="not 0 or 1"):
+    bad.loc[5, "treatment"] = -1.0
+    with pytest.raises(DataError, match="not a number of 0 or more"):
         pe.did_multiplegt_dyn(bad, outcome="y", unit="unit", time="period", treatment="treatment")
     gap = d.drop(index=3)
     with pytest.raises(EstimationError, match="every period"):

@@ -625,8 +625,9 @@ def _starts(
 ) -> dict[int, list[str]]:
     """First treated period → units, from a first-treated column `arg` (0, NaN or inf: never
     treated, as R did) or a 0/1 treatment column (its first 1; with `switching`, for
-    estimators of treatments that may stop, the first period in which it differs from the
-    unit's first period's, so a unit treated from the start is a switcher when it stops)."""
+    estimators of treatments that may stop or change level, a column of levels of 0 or more
+    and the first period in which it differs from the unit's first period's, so a unit
+    treated from the start is a switcher when it stops)."""
     if (first_treated is None) == (treatment is None):
         raise DataError(
             f"give exactly one of {arg} and treatment",
@@ -637,14 +638,17 @@ def _starts(
     ids = frame[unit].astype("string").str.strip()
     if treatment is not None:
         d = pd.to_numeric(frame[treatment], errors="coerce")
-        bad = ~d.isin([0, 1])
+        bad = ~(d >= 0) if switching else ~d.isin([0, 1])
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
             raise DataError(
-                f"treatment value {frame[treatment].iloc[row]!r} is not 0 or 1",
+                f"treatment value {frame[treatment].iloc[row]!r} is "
+                + ("not a number of 0 or more" if switching else "not 0 or 1"),
                 where=f"argument treatment (column {treatment})",
                 row=row + 1,
-                fix="code the treatment column 0 (not yet treated) or 1 (treated)",
+                fix="code the treatment column 0 (not treated) or its level (above 0)"
+                if switching
+                else "code the treatment column 0 (not yet treated) or 1 (treated)",
             )
         when = pd.to_numeric(frame[time], errors="coerce")
         if switching:  # treatment differs from the unit's value in its first period

@@ -482,6 +482,9 @@ class MultiplegtDynOptions(EstimatorSettings):
     """Effects ℓ = 1 … effects: ℓ periods after the first switch (event times 0 … effects − 1)."""
     placebo: Whole = Field(default=2, ge=0)
     """Placebos ℓ = 1 … placebo: the outcome's change over the ℓ periods before the switch."""
+    normalized: Flag = False
+    """Divide effect ℓ (and placebo ℓ) by the treatment its switchers received from the
+    switch to ℓ periods on: an effect per unit of treatment (the authors' `normalized`)."""
 
     inference_methods: ClassVar[frozenset[str]] = frozenset(
         {"default", "cluster_robust", "pooled", "cohort_stratified"}

@@ -478,25 +478,30 @@ def _treatment_table(
     column: str,
     file: str,
 ) -> pd.DataFrame:
-    """unit, period, treatment from the treatment column: 0 or 1 in every row, and never
-    switching off unless every analysis's estimator allows it."""
+    """unit, period, treatment from the treatment column: 0 or 1 in every row, never
+    switching off, unless every analysis's estimator allows treatments that stop or change
+    level (then any number of 0 or more)."""
     d = pd.DataFrame(
         {"unit": units, "period": periods, "d": pd.to_numeric(raw[column], errors="coerce")}
     )
     d["row"] = np.arange(len(d)) + 1
-    bad = ~d["d"].isin([0, 1])
+    switching = all(a.estimator.value in SWITCHING for a in spec.analyses)
+    bad = ~(d["d"] >= 0) if switching else ~d["d"].isin([0, 1])
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise DataError(
-            f"treatment value {raw[column].iloc[row]!r} is not 0 or 1",
+            f"treatment value {raw[column].iloc[row]!r} is "
+            + ("not a number of 0 or more" if switching else "not 0 or 1"),
             file=file,
             where=f"column {column}",
             row=row + 1,
-            fix="code the treatment column 0 (not treated) or 1 (treated) in every row",
+            fix="code the treatment column 0 (not treated) or its level (a number above 0) "
+            "in every row"
+            if switching
+            else "code the treatment column 0 (not treated) or 1 (treated) in every row",
         )
     d = d.sort_values(["unit", "period"])
     drop = d.groupby("unit")["d"].diff() < 0
-    switching = all(a.estimator.value in SWITCHING for a in spec.analyses)
     if drop.any() and not switching:
         hit = d[drop].iloc[0]
         raise DataError(

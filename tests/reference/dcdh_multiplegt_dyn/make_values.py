@@ -7,10 +7,11 @@ pathfinder-eval: run this in a separate environment.
     /tmp/dcdh-ref/bin/python tests/reference/dcdh_multiplegt_dyn/make_values.py
 
 (polars 1.32 and later removed the argument-free pl.count() the package calls.) It writes
-panels.csv (the four simulated panels below, seed 20261203) and values.csv (each case's
+panels.csv (the five simulated panels below, seed 20261203) and values.csv (each case's
 average total effect, effects and placebos: estimate, analytic standard error, switchers; and
-the joint placebo test's p-value), 3 effects and 2 placebos, and for la_absorbing_all 9 of
-each asked for (the data hold 4 and 3).
+the joint placebo test's p-value), 3 effects and 2 placebos, for la_absorbing_all 9 of each
+asked for (the data hold 4 and 3), and for intensity_normalized the effects and placebos per
+unit of treatment received (normalized=True).
 """
 
 from pathlib import Path
@@ -43,6 +44,27 @@ def panel(rng, n_units, n_periods, p_never, p_off, p_pause, p_missing) -> pd.Dat
     return pd.DataFrame(rows, columns=["unit", "period", "treatment", "y"])
 
 
+def intensity(rng, n_units, n_periods) -> pd.DataFrame:
+    """Treatment levels 0, 1 and 2: units start at a level (0 for most), change at a random
+    period (never with probability 0.3) and may change again each later period with
+    probability 0.3, up or down, back to their start or across it."""
+    rows = []
+    for g in range(n_units):
+        base = float(rng.choice([0, 1, 2], p=[0.6, 0.25, 0.15]))
+        path = np.full(n_periods, base)
+        if rng.random() > 0.3:
+            first = int(rng.integers(2, n_periods + 1))
+            for t in range(first - 1, n_periods):
+                if t == first - 1 or rng.random() < 0.3:
+                    levels = [v for v in (0.0, 1.0, 2.0) if v != base]
+                    path[t:] = rng.choice(levels + ([base] if t > first - 1 else []))
+        level = rng.normal()
+        for t in range(n_periods):
+            y = level + 0.2 * t + 0.4 * (path[t] - path[0]) + rng.normal()
+            rows.append((f"u{g:03d}", t + 1, path[t], y))
+    return pd.DataFrame(rows, columns=["unit", "period", "treatment", "y"])
+
+
 def la_shaped(rng) -> pd.DataFrame:
     """150 LAs × 8 years, an absorbing rollout: 4 LAs start in year 5, 3 in year 6."""
     rows = []
@@ -64,13 +86,15 @@ def main() -> None:
         "missing_outcomes": panel(rng, 25, 8, 0.3, 0.2, 0.3, 0.06),
         "no_never_switchers": panel(rng, 12, 7, 0.0, 0.25, 0.2, 0.0),
         "la_absorbing": la_shaped(rng),
+        "intensity": intensity(rng, 40, 8),
     }
     frames = [df.assign(case=case) for case, df in cases.items()]
     # the last run asks for more effects and placebos than the data hold
-    runs = [(case, case, EFFECTS, PLACEBOS) for case in cases]
-    runs.append(("la_absorbing_all", "la_absorbing", 9, 9))
+    runs = [(case, case, EFFECTS, PLACEBOS, False) for case in cases]
+    runs.append(("la_absorbing_all", "la_absorbing", 9, 9, False))
+    runs.append(("intensity_normalized", "intensity", EFFECTS, PLACEBOS, True))
     values = []
-    for case, data, effects, placebo in runs:
+    for case, data, effects, placebo, normalized in runs:
         fit = DidMultiplegtDyn(
             pl.from_pandas(cases[data]),
             "y",
@@ -79,6 +103,7 @@ def main() -> None:
             "treatment",
             effects=effects,
             placebo=placebo,
+            normalized=normalized,
         ).fit()
         res = fit.result["did_multiplegt_dyn"]
         for block in ("ATE", "Effects", "Placebos"):

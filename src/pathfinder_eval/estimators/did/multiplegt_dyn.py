@@ -27,7 +27,7 @@ baseline has switched, are left out, as the authors' code does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -82,20 +82,20 @@ def multiplegt_dyn(
     treatment: np.ndarray,
     effects: int = 1,
     placebo: int = 0,
+    normalized: bool = False,
 ) -> DynamicFit:
     """DID_ℓ for ℓ = 1 … `effects` and placebos 1 … `placebo` (module docstring); fewer where
     the data allow fewer. y, unit, period, treatment (n,): one row per unit and period, the
     treatment 0/1 and observed in every row; y may be NaN (that cell is not used)."""
     y = np.asarray(y, float)
     d_long = np.asarray(treatment, float)
-    binary = (d_long == 0.0) | (d_long == 1.0)
-    if not binary.all():
-        bad = int(np.flatnonzero(~binary)[0])
+    if not np.isfinite(d_long).all():
+        bad = int(np.flatnonzero(~np.isfinite(d_long))[0])
         raise EstimationError(
-            f"treatment value {treatment[bad]!r} is not 0 or 1",
+            f"treatment value {treatment[bad]!r} is not a number",
             where="treatment",
             row=bad + 1,
-            fix="code the treatment 0 (untreated) or 1 (treated) in every unit and period",
+            fix="give the treatment (0 untreated, or its level) in every unit and period",
         )
     g_code, names = pd.factorize(np.asarray(unit), sort=True)
     t_code, _ = pd.factorize(np.asarray(period), sort=True)
@@ -119,12 +119,19 @@ def multiplegt_dyn(
     ymat = np.full((n_g, n_t), np.nan)
     ymat[g_code, t_code] = y
     base = d[:, 0]
+    # once a group's treatment has been both above and below its baseline its cells are not
+    # used (the authors' default, without dont_drop_larger_lower)
+    crossed = np.maximum.accumulate(d > base[:, None], axis=1) & np.maximum.accumulate(
+        d < base[:, None], axis=1
+    )
     changed = d != base[:, None]
     first = np.where(changed.any(axis=1), changed.argmax(axis=1) + 1, 0)
+    cls_all, levels = pd.factorize(base, sort=True)
+    n_cls = len(levels)
     # baselines whose groups all switch at one date (or never) give no comparison
     keep = np.zeros(n_g, bool)
-    for b in (0.0, 1.0):
-        members = base == b
+    for b in range(n_cls):
+        members = cls_all == b
         varies = members.sum() > 1 and first[members].min() != first[members].max()
         keep |= members & varies
     if not keep.any():
@@ -134,29 +141,28 @@ def multiplegt_dyn(
             where="treatment",
             fix="supply groups that switch later or never",
         )
-    dropped = tuple(str(n) for n in names[~keep])
-    rows = np.flatnonzero(keep)
     cell_index = np.full((n_g, n_t), -1)
     cell_index[g_code, t_code] = np.arange(len(y))
-    base, first, changed = base[keep], first[keep], changed[keep]
-    ymat, cell_index = ymat[keep], cell_index[keep]
-    n_groups = int(keep.sum())
+    base, first, changed, crossed = base[keep], first[keep], changed[keep], crossed[keep]
+    d, ymat, cell_index, cls = d[keep], ymat[keep], cell_index[keep], cls_all[keep]
     # periods in which every group of a baseline has switched have no control: not used
-    cls = base.astype(int)
     switched = np.maximum.accumulate(changed, axis=1)
-    has_control = np.zeros((2, n_t), bool)
-    for b in (0, 1):
-        if (cls == b).any():
-            has_control[b] = (~switched[cls == b]).any(axis=0)
-    live = has_control[cls]
+    has_control = np.stack([(~switched[cls == b]).any(axis=0) for b in range(n_cls)])
+    live = has_control[cls] & ~crossed
     ymat = np.where(live, ymat, np.nan)
-    t_max = int(np.flatnonzero(live.any(axis=0)).max()) + 1
+    t_max = int(np.flatnonzero(has_control[cls].any(axis=0)).max()) + 1
     f = np.where(first == 0, t_max + 1, first).astype(float)
-    last = np.array([f[cls == b].max() - 1 if (cls == b).any() else np.nan for b in (0, 1)])
+    last = np.array([f[cls == b].max() - 1 if (cls == b).any() else np.nan for b in range(n_cls)])
     t_g = last[cls]
     l_g = t_g - f + 1
     switcher = f <= t_g
-    s_in = switcher & (base == 0)
+    d_first = d[np.arange(len(f)), np.minimum(f, n_t).astype(int) - 1]
+    # switching up or down (a group's cells stop being used once it has been on both sides
+    # of its baseline, so the direction of its first change is that of its mean after it)
+    s_in = switcher & (d_first > base)
+    dropped = tuple(str(n) for n in names[~keep])
+    rows = np.flatnonzero(keep)
+    n_groups = int(keep.sum())
     effects_n = int(min(effects, np.nanmax(np.where(switcher, l_g, 0)))) if effects else 0
     if effects_n < 1:
         raise EstimationError(
@@ -167,11 +173,16 @@ def multiplegt_dyn(
         )
     pl_g = np.where(f >= 3, np.minimum(f - 2, l_g), 0)
     placebo_n = int(min(placebo, effects_n, np.max(np.where(switcher, pl_g, 0))))
-    dose = np.abs(d[keep] - base[:, None])
-    spec = _Groups(cls, f, t_g, l_g, switcher, s_in, dose)
+    dose = np.where(live, np.abs(d - base[:, None]), 0.0)
+    spec = _Groups(cls, n_cls, f, t_g, l_g, switcher, s_in, dose, d_first)
     effect_rows = [r for i in range(1, effects_n + 1) if (r := _row(ymat, spec, i, False))]
+    total = _total_effect(effect_rows)
+    if normalized:  # per unit of treatment received since the switch
+        effect_rows = [r.per_dose(r.cumulative_dose / r.n_switchers) for r in effect_rows]
     placebo_rows = [r for i in range(1, placebo_n + 1) if (r := _row(ymat, spec, i, True))]
-    rows_out = [_total_effect(effect_rows), *effect_rows, *placebo_rows]
+    if normalized:  # each placebo by the treatment its switchers receive in effect ℓ
+        placebo_rows = [r.per_dose(r.cumulative_dose / r.n_switchers) for r in placebo_rows]
+    rows_out = [total, *effect_rows, *placebo_rows]
     lag = np.array([r.lag for r in rows_out], float)
     estimate = np.array([r.estimate for r in rows_out])
     influence = np.array([r.influence for r in rows_out])  # (k, G)
@@ -193,16 +204,19 @@ def multiplegt_dyn(
 
 @dataclass(frozen=True)
 class _Groups:
-    """Per kept group: baseline class, switch date F_g (T_max + 1 if never), T_g, L_g,
-    whether it switches within T_g and whether on; dose (G, T): |D_gt − D_g1|."""
+    """Per kept group: baseline class (of n_cls), switch date F_g (T_max + 1 if never), T_g,
+    L_g, whether it switches within T_g and whether on; dose (G, T): |D_gt − D_g1| in the
+    cells used (0 elsewhere); d_first: the treatment at F_g."""
 
     cls: np.ndarray
+    n_cls: int
     f: np.ndarray
     t_g: np.ndarray
     l_g: np.ndarray
     switcher: np.ndarray
     s_in: np.ndarray
     dose: np.ndarray
+    d_first: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -213,6 +227,16 @@ class _Row:
     n_switchers: float
     cell_weights: np.ndarray  # (G, T) weights on the outcome matrix
     dose: float = 0.0  # treatment the switchers received at F_g − 1 + ℓ (effects)
+    cumulative_dose: float = 0.0  # … and from F_g to F_g − 1 + ℓ
+
+    def per_dose(self, scale: float) -> _Row:
+        """The row divided by `scale` (the normalised DID_ℓ)."""
+        return replace(
+            self,
+            estimate=self.estimate / scale,
+            influence=self.influence / scale,
+            cell_weights=self.cell_weights / scale,
+        )
 
 
 def _total_effect(effects: list[_Row]) -> _Row:
@@ -240,11 +264,12 @@ def _row(ymat: np.ndarray, spec: _Groups, i: int, placebo: bool) -> _Row | None:
         diff_pl = _lagged(ymat, i, 2 * i)  # Y_t−2i − Y_t−i
         valid_pl = ~np.isnan(diff_pl)
     window = (i <= spec.t_g - 1)[:, None] & (t >= i + 1) & (t <= spec.t_g[:, None])
-    total, n_total, dose = 0.0, 0.0, 0.0
+    total, n_total, dose, cumulative = 0.0, 0.0, 0.0, 0.0
+    received = np.cumsum(np.where(t >= spec.f[:, None], spec.dose, 0.0), axis=1)
     influence = np.zeros(n_g)
     cell_w = np.zeros((n_g, n_t))
     for sign, side in ((1.0, spec.s_in), (-1.0, spec.switcher & ~spec.s_in)):
-        n_ctrl = _by_class(not_yet, spec.cls)
+        n_ctrl = _by_class(not_yet, spec)
         dist = (
             valid
             & (t == spec.f[:, None] - 1 + i)
@@ -255,13 +280,13 @@ def _row(ymat: np.ndarray, spec: _Groups, i: int, placebo: bool) -> _Row | None:
         ctrl, dy = not_yet, diff
         if placebo:
             ctrl = not_yet & valid_pl
-            n_ctrl = _by_class(ctrl, spec.cls)
+            n_ctrl = _by_class(ctrl, spec)
             dist = dist & valid_pl & (n_ctrl[spec.cls] > 0)
             dy = diff_pl
         n_side = float(dist.sum())
         if n_side == 0:
             continue
-        n_sw = _by_class(dist, spec.cls)
+        n_sw = _by_class(dist, spec)
         with np.errstate(divide="ignore", invalid="ignore"):
             share = np.where(n_ctrl > 0, n_sw / n_ctrl, 0.0)
         w = np.where(window, dist - share[spec.cls] * ctrl, 0.0)
@@ -269,6 +294,7 @@ def _row(ymat: np.ndarray, spec: _Groups, i: int, placebo: bool) -> _Row | None:
         total += sign * float((w * dy0).sum())
         n_total += n_side
         dose += float(spec.dose[dist].sum())
+        cumulative += float(received[dist].sum())
         centred = _centred(dy, dist, ctrl, dist.sum(axis=0) > 0, spec)
         influence += sign * np.nansum(np.where(w != 0, w * centred, 0.0), axis=1)
         cell_w += sign * w
@@ -287,6 +313,7 @@ def _row(ymat: np.ndarray, spec: _Groups, i: int, placebo: bool) -> _Row | None:
         n_switchers=n_total,
         cell_weights=y_w / n_total,
         dose=dose,
+        cumulative_dose=cumulative,
     )
 
 
@@ -301,9 +328,9 @@ def _lagged(ymat: np.ndarray, a: int, b: int) -> np.ndarray:
     return out
 
 
-def _by_class(mask: np.ndarray, cls: np.ndarray) -> np.ndarray:
-    """(2, T) counts of `mask` by baseline class and period."""
-    return _class_sum(mask.astype(float), cls)
+def _by_class(mask: np.ndarray, spec: _Groups) -> np.ndarray:
+    """(classes, T) counts of `mask` by baseline class and period."""
+    return _class_sum(mask.astype(float), spec)
 
 
 def _centred(
@@ -318,9 +345,9 @@ def _centred(
     ns = ctrl & any_switch[None, :]  # controls in periods where some group switches
     union = ns | dist
     dy0 = np.where(union, dy, 0.0)
-    n_ns, s_ns = _by_class(ns, spec.cls), _class_sum(np.where(ns, dy0, 0.0), spec.cls)
-    n_un, s_un = _by_class(union, spec.cls), _class_sum(dy0, spec.cls)
-    for b in (0, 1):
+    n_ns, s_ns = _by_class(ns, spec), _class_sum(np.where(ns, dy0, 0.0), spec)
+    n_un, s_un = _by_class(union, spec), _class_sum(dy0, spec)
+    for b in range(spec.n_cls):
         members = spec.cls == b
         for col in range(n_t):
             rows = np.flatnonzero(members & ns[:, col])
@@ -332,7 +359,8 @@ def _centred(
                 out[rows, col] = np.sqrt(n / (n - 1)) * (dy[rows, col] - s_un[b, col] / n)
     # switchers: cohorts of baseline × switch date (one period each)
     sw_rows, sw_cols = np.nonzero(dist)
-    keys = spec.cls[sw_rows] * (n_t + 2) + spec.f[sw_rows].astype(int)
+    cohort = np.column_stack([spec.cls[sw_rows], spec.f[sw_rows], spec.d_first[sw_rows]])
+    keys = np.unique(cohort, axis=0, return_inverse=True)[1].ravel() if len(sw_rows) else []
     for key in np.unique(keys):
         sel = keys == key
         r, c = sw_rows[sel], sw_cols[sel]
@@ -347,9 +375,9 @@ def _centred(
     return out
 
 
-def _class_sum(values: np.ndarray, cls: np.ndarray) -> np.ndarray:
-    """(2, T) sums of `values` by baseline class and period."""
-    return (cls[None, :] == np.arange(2)[:, None]).astype(float) @ values
+def _class_sum(values: np.ndarray, spec: _Groups) -> np.ndarray:
+    """(classes, T) sums of `values` by baseline class and period."""
+    return (spec.cls[None, :] == np.arange(spec.n_cls)[:, None]).astype(float) @ values
 
 
 UNBALANCED = (
@@ -385,6 +413,7 @@ class MultiplegtDyn(MultiplegtDynOptions):
             grid["treated"].to_numpy(),
             self.effects,
             self.placebo,
+            self.normalized,
         )
         observed = grid["cell"].to_numpy() >= 0
         weights = np.zeros((len(res.estimate), len(cells)))
