@@ -1,28 +1,31 @@
 """de Chaisemartin & D'Haultfœuille's dynamic DiD estimators DID_ℓ (2024, Review of Economics
 and Statistics, "Difference-in-differences estimators of intertemporal treatment effects"; the
-authors' `did_multiplegt_dyn` in Stata, R and Python) for a binary treatment that may switch
-on, switch off, or pause.
+authors' `did_multiplegt_dyn` in Stata, R and Python) for a treatment that may switch on,
+switch off, pause or change level.
 
 Groups are classed by their baseline treatment D_g1; F_g is the first period in which a group's
-treatment differs from it (a switch on when D_g1 = 0, off when D_g1 = 1). For ℓ ≥ 1 a switcher
-g with F_g − 1 + ℓ ≤ T_g (T_g: the last period in which some group of its baseline has not yet
+treatment differs from it, up (S_g = +1) or down (S_g = −1). For ℓ ≥ 1 a switcher g with
+F_g − 1 + ℓ ≤ T_g (T_g: the last period in which some group of its baseline has not yet
 switched) contributes
 
     DID_gℓ = (Y_g,F_g−1+ℓ − Y_g,F_g−1) − mean over not-yet-switchers g′ of its baseline at
              F_g − 1 + ℓ of (Y_g′,F_g−1+ℓ − Y_g′,F_g−1),
 
-and DID_ℓ is the mean of S_g DID_gℓ over those switchers (S_g = +1 switching on, −1 off), the
-effect of having been switched for ℓ periods, whatever the treatment did after F_g. Placebo ℓ is
+and DID_ℓ is the mean of S_g DID_gℓ over those switchers, the effect of having switched ℓ
+periods ago, whatever the treatment did after F_g; `normalized` divides it by the mean
+treatment change the switchers received from F_g to F_g − 1 + ℓ. The average total effect is
+Σ_ℓ N_ℓ DID_ℓ over the treatment change the switchers received in those periods. Placebo ℓ is
 the same comparison of the backward difference Y_g,F_g−1−ℓ − Y_g,F_g−1 over the groups and
 controls of effect ℓ. Every row is a fixed linear combination of the outcomes (`weights`), so
 the toolkit's few-treated variances apply to it.
 
 The authors' analytic variance (`vcov`, normal reference) is the sum of squared group
 influence functions in which each first difference is centred on its cohort mean (switchers: by
-baseline and switch date; not-yet-switchers: by baseline and period; a singleton cohort falls
-back on the union of both) with a √(n/(n−1)) factor, as their Stata, R and Python code.
-Baselines whose groups all switch at the same date, and periods in which every group of a
-baseline has switched, are left out, as the authors' code does.
+baseline, switch date and new level; not-yet-switchers: by baseline and period; a singleton
+cohort falls back on the union of both) with a √(n/(n−1)) factor, as their Stata, R and Python
+code. As that code does, baselines whose groups all switch at the same date, periods in which
+every group of a baseline has switched, and a group's cells once its treatment has been both
+above and below its baseline are left out.
 """
 
 from __future__ import annotations
@@ -86,7 +89,8 @@ def multiplegt_dyn(
 ) -> DynamicFit:
     """DID_ℓ for ℓ = 1 … `effects` and placebos 1 … `placebo` (module docstring); fewer where
     the data allow fewer. y, unit, period, treatment (n,): one row per unit and period, the
-    treatment 0/1 and observed in every row; y may be NaN (that cell is not used)."""
+    treatment (0/1 or a level) observed in every row; y may be NaN (that cell is not used).
+    normalized: effects and placebos per unit of treatment received (module docstring)."""
     y = np.asarray(y, float)
     d_long = np.asarray(treatment, float)
     if not np.isfinite(d_long).all():
