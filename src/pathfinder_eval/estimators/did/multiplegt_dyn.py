@@ -264,29 +264,27 @@ def _row(ymat: np.ndarray, spec: _Groups, i: int, placebo: bool) -> _Row | None:
     diff = _lagged(ymat, 0, i)  # Y_t − Y_t−i (effects' differences, at t = F_g − 1 + i)
     valid = ~np.isnan(diff)
     not_yet = valid & (spec.f[:, None] > t)
-    if placebo:
-        diff_pl = _lagged(ymat, i, 2 * i)  # Y_t−2i − Y_t−i
-        valid_pl = ~np.isnan(diff_pl)
+    diff_pl = _lagged(ymat, i, 2 * i)  # Y_t−2i − Y_t−i
+    valid_pl = ~np.isnan(diff_pl)
     window = (i <= spec.t_g - 1)[:, None] & (t >= i + 1) & (t <= spec.t_g[:, None])
     total, n_total, dose, cumulative = 0.0, 0.0, 0.0, 0.0
     received = np.cumsum(np.where(t >= spec.f[:, None], spec.dose, 0.0), axis=1)
     influence = np.zeros(n_g)
     cell_w = np.zeros((n_g, n_t))
+    # a placebo uses effect i's switchers and controls whose backward difference exists
+    has_ctrl = _by_class(not_yet, spec)[spec.cls] > 0
+    ctrl, dy = (not_yet & valid_pl, diff_pl) if placebo else (not_yet, diff)
+    n_ctrl = _by_class(ctrl, spec)
     for sign, side in ((1.0, spec.s_in), (-1.0, spec.switcher & ~spec.s_in)):
-        n_ctrl = _by_class(not_yet, spec)
         dist = (
             valid
             & (t == spec.f[:, None] - 1 + i)
             & (spec.l_g >= i)[:, None]
             & side[:, None]
-            & (n_ctrl[spec.cls] > 0)
+            & has_ctrl
         )
-        ctrl, dy = not_yet, diff
         if placebo:
-            ctrl = not_yet & valid_pl
-            n_ctrl = _by_class(ctrl, spec)
             dist = dist & valid_pl & (n_ctrl[spec.cls] > 0)
-            dy = diff_pl
         n_side = float(dist.sum())
         if n_side == 0:
             continue
@@ -304,12 +302,12 @@ def _row(ymat: np.ndarray, spec: _Groups, i: int, placebo: bool) -> _Row | None:
         cell_w += sign * w
     if n_total == 0:
         return None
-    # weights on the outcome matrix: the difference's two ends
+    # weights on the outcome matrix: + on the difference's first term (Y_t, or Y_t−2i for a
+    # placebo), − on its second (Y_t−i)
     y_w = np.zeros((n_g, n_t))
-    lead, lagged = (i, 2 * i) if placebo else (0, i)
-    sign_end = -1.0 if placebo else 1.0
-    y_w[:, : n_t - lead] += sign_end * cell_w[:, lead:]
-    y_w[:, : n_t - lagged] -= sign_end * cell_w[:, lagged:]
+    plus = 2 * i if placebo else 0
+    y_w[:, : n_t - plus] += cell_w[:, plus:]
+    y_w[:, : n_t - i] -= cell_w[:, i:]
     return _Row(
         lag=-i if placebo else i,
         estimate=total / n_total,
