@@ -22,16 +22,15 @@ import json
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from stacked_speed import REPEATS, best  # best of REPEATS (benchmarks/ is on the path)
 
 import pathfinder_eval as pe
 from pathfinder_eval.estimators.did.multiplegt_dyn import multiplegt_dyn
 
-REPEATS = 3
 EFFECTS, PLACEBOS = 3, 2
 PEER = """
 import json, sys, time, warnings
@@ -67,15 +66,6 @@ def simulate(n: int, t_n: int, seed: int = 11) -> pd.DataFrame:
             "y": y.ravel(),
         }
     )
-
-
-def best(run, frame: pd.DataFrame) -> tuple[float, np.ndarray, np.ndarray]:
-    times, out = [], None
-    for _ in range(REPEATS):
-        t0 = time.perf_counter()
-        out = run(frame)
-        times.append(time.perf_counter() - t0)
-    return min(times), *out
 
 
 def arrays(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

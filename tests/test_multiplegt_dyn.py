@@ -245,6 +245,9 @@ def test_design_file_with_pauses_runs_and_reports(tmp_path):
     np.testing.assert_allclose(run.result.table["estimate"], fit.estimate, atol=1e-12)
     assert run.result.n_treated == d.loc[d["treatment"] == 1, "unit"].nunique() == 14
     assert run.result.inference.key == "cohort_stratified"  # above 9 treated, regions unknown
+    api = pe.did_multiplegt_dyn(d, outcome="y", unit="unit", time="period", treatment="treatment")
+    np.testing.assert_array_equal(api.table["estimate"], run.result.table["estimate"])
+    np.testing.assert_array_equal(api.table["std_error"], run.result.table["std_error"])
     files = pe.report(ev, tmp_path / "out")
     html = next(p for p in files if p.suffix == ".html").read_text()
     assert "de Chaisemartin" in html and "Joint test that the placebos are zero" in html

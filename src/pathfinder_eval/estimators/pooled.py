@@ -13,6 +13,8 @@ import pandas as pd
 from scipy import stats
 
 from pathfinder_eval.errors import EstimationError
+from pathfinder_eval.inference.cluster import rescale_covariance
+from pathfinder_eval.inference.cohort_stratified import stratified_cells
 from pathfinder_eval.inference.panel_variance import (
     MIN_COMPARISON,
     NoiseModel,
@@ -22,7 +24,7 @@ from pathfinder_eval.inference.panel_variance import (
 )
 from pathfinder_eval.inference.policy import Choice, Geography, because, did_default
 from pathfinder_eval.panel import ValidatedPanel
-from pathfinder_eval.results import RegionalDependence
+from pathfinder_eval.results import InferenceKey, RegionalDependence
 
 UNKNOWN_REGION = ""
 
@@ -230,3 +232,64 @@ def pooled_label(layout: PanelLayout, reason: str) -> str:
         f"comparison units ({sized}){regional}; t reference with Satterthwaite df"
     )
     return label + because(reason)
+
+
+@dataclass(frozen=True)
+class SmallSampleVariance:
+    """A variance chosen for few treated units: vcov (m, m), df, its key and label."""
+
+    vcov: np.ndarray
+    df: np.ndarray
+    key: InferenceKey
+    label: str
+
+
+def stratified_or_pooled(
+    weights: np.ndarray,
+    y: np.ndarray,
+    unit: np.ndarray,
+    period: np.ndarray,
+    unit_strata: np.ndarray,
+    vcov: np.ndarray,
+    layout: PanelLayout,
+    pooled: PanelVariance | None,
+    reason: str,
+    rows: str,
+    stratum: str,
+) -> SmallSampleVariance | None:
+    """The cohort-stratified variance of rows linear in the outcomes (`weights` (m, n) on the
+    cells labelled unit, period, with outcomes y), its standard errors put on `vcov`'s
+    correlations; where units of a stratum (`unit_strata`, one per unit in sorted order, NaN
+    for never treated) are observed in different periods, the comparison-pooled variance of
+    the same rows (`pooled` when already computed); None when neither can be learned. `rows`
+    and `stratum` name them in the label."""
+    codes = pd.factorize(unit, sort=True)[0]
+    strat = stratified_cells(weights, y, codes, pd.factorize(period, sort=True)[0], unit_strata)
+    if strat is not None:
+        return SmallSampleVariance(
+            rescale_covariance(vcov, strat.std_error),
+            strat.df,
+            "cohort_stratified",
+            f"cohort-stratified variance of the {rows} (each {stratum}'s variance within it), "
+            "Bell-McCaffrey df" + because(reason),
+        )
+    if pooled is None and layout.model is not None:
+        pooled = layout.variance(layout.cell_weights(unit, period, weights))
+    if pooled is None:
+        return None
+    unbalanced = (
+        f"; units of a {stratum} are observed in different periods, so the cohort-stratified "
+        "variance does not apply and the comparison-pooled variance is used"
+    )
+    return SmallSampleVariance(
+        pooled.vcov, pooled.df, "pooled_panel", pooled_label(layout, reason + unbalanced)
+    )
+
+
+def unlearnable(stratum: str, fallback: str) -> str:
+    """The warning when neither small-sample variance can be learned."""
+    return (
+        f"The cohort-stratified variance needs every unit of a {stratum} observed in the same "
+        "periods, and too few comparison units have complete series for the pooled variance; "
+        f"{fallback} is used, which over-rejects with few treated units."
+    )

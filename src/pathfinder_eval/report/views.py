@@ -199,15 +199,7 @@ def _multiplegt_dyn(
     out["facts"] = lines
     pt = facts.placebo_test
     if pt:
-        line = (
-            f"Joint test that the placebos are zero: F({pt['df_num']:.0f}, "
-            f"{pt['df_denom']:.0f}) = {pt['statistic']:.2f}, p = {fmt_p(pt['p_value'])}."
-            if math.isfinite(pt["df_denom"])
-            else f"Joint test that the placebos are zero: χ²({pt['df_num']:.0f}) = "
-            f"{pt['statistic'] * pt['df_num']:.2f}, p = {fmt_p(pt['p_value'])}."
-        )
-        power = facts.pretest_power
-        out["pretrend"] = line + (" " + pretest_power_line(power) if power else "")
+        out["pretrend"] = pretrend_line(pt, facts.pretest_power, "the placebos")
     return out
 
 
@@ -243,13 +235,19 @@ def event_chart(res: EffectEstimates, info: OutcomeInfo) -> dict[str, str]:
     }
 
 
-def pretrend_line(pt: dict[str, float], power: dict[str, float] | None) -> str:
-    """The joint pre-trend test, and what it could see when known."""
-    line = (
-        f"Joint test that all pre-period coefficients are zero: "
-        f"F({pt['df_num']:.0f}, {pt['df_denom']:.0f}) = "
-        f"{pt['statistic']:.2f}, p = {fmt_p(pt['p_value'])}."
+def pretrend_line(
+    pt: dict[str, float],
+    power: dict[str, float] | None,
+    subject: str = "all pre-period coefficients",
+) -> str:
+    """The joint pre-trend test of `subject` (χ² with a normal reference), and what it could
+    see when known."""
+    stat = (
+        f"F({pt['df_num']:.0f}, {pt['df_denom']:.0f}) = {pt['statistic']:.2f}"
+        if math.isfinite(pt["df_denom"])
+        else f"χ²({pt['df_num']:.0f}) = {pt['statistic'] * pt['df_num']:.2f}"
     )
+    line = f"Joint test that {subject} are zero: {stat}, p = {fmt_p(pt['p_value'])}."
     return line + (" " + pretest_power_line(power) if power else "")
 
 

@@ -37,9 +37,14 @@ import pandas as pd
 
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.facts import MultiplegtDynFacts
-from pathfinder_eval.estimators.pooled import did_decision, panel_layout, pooled_label
-from pathfinder_eval.inference.cluster import rescale_covariance, t_summary, wald_test
-from pathfinder_eval.inference.cohort_stratified import stratified_cells
+from pathfinder_eval.estimators.pooled import (
+    did_decision,
+    panel_layout,
+    pooled_label,
+    stratified_or_pooled,
+    unlearnable,
+)
+from pathfinder_eval.inference.cluster import t_summary, wald_test
 from pathfinder_eval.inference.policy import because
 from pathfinder_eval.inference.pretrends_power import pretest_summary
 from pathfinder_eval.panel import ValidatedPanel
@@ -382,10 +387,6 @@ def _class_sum(values: np.ndarray, spec: _Groups) -> np.ndarray:
     return (spec.cls[None, :] == np.arange(spec.n_cls)[:, None]).astype(float) @ values
 
 
-UNBALANCED = (
-    "; units with the same treatment path are observed in different periods, so the "
-    "cohort-stratified variance does not apply and the comparison-pooled variance is used"
-)
 ANALYTIC_LABEL = (
     "de Chaisemartin-D'Haultfœuille analytic variance (each group's influence function, first "
     "differences centred on their cohort's mean), normal reference, as did_multiplegt_dyn"
@@ -450,36 +451,25 @@ class MultiplegtDyn(MultiplegtDynOptions):
             vcov, df, key = decision.variance.vcov, decision.variance.df, "pooled_panel"
             label = pooled_label(layout, choice.reason)
         elif choice.method == "cohort_stratified":
-            codes, unit_names = pd.factorize(unit, sort=True)
-            path_code = pd.factorize(pd.Series([tuple(r) for r in paths.to_numpy()]))[0]
-            unit_path = pd.Series(path_code.astype(float), index=paths.index)
-            strat = stratified_cells(
+            # strata: the units' treatment paths (sorted units, as the cells' codes)
+            path = pd.factorize(pd.Series([tuple(r) for r in paths.to_numpy()]))[0]
+            small = stratified_or_pooled(
                 weights,
                 y,
-                codes,
-                pd.factorize(period, sort=True)[0],
-                unit_path.reindex(unit_names).to_numpy(),
+                unit,
+                period,
+                path.astype(float),
+                vcov,
+                layout,
+                decision.pooled,
+                choice.reason,
+                "DID_ℓ rows",
+                "treatment path",
             )
-            pv = decision.pooled
-            if strat is None and pv is None and layout.model is not None:
-                pv = layout.variance(layout.cell_weights(unit, period, weights))
-            if strat is None and pv is not None:
-                vcov, df, key = pv.vcov, pv.df, "pooled_panel"
-                label = pooled_label(layout, choice.reason + UNBALANCED)
-            elif strat is None:
-                warns.append(
-                    "The cohort-stratified variance needs every unit of a treatment path "
-                    "observed in the same periods, and too few comparison units have complete "
-                    "series for the pooled variance; the analytic variance is used, which "
-                    "over-rejects with few treated units."
-                )
+            if small is None:
+                warns.append(unlearnable("treatment path", "the analytic variance"))
             else:
-                vcov = rescale_covariance(vcov, strat.std_error)
-                df, key = strat.df, "cohort_stratified"
-                label = (
-                    "cohort-stratified variance of the DID_ℓ rows (each treatment path's "
-                    "variance within it), Bell-McCaffrey df" + because(choice.reason)
-                )
+                vcov, df, key, label = small.vcov, small.df, small.key, small.label
         summ = t_summary(res.estimate, vcov, df, level)
         df = np.broadcast_to(df, res.estimate.shape)
         placebos = np.flatnonzero(res.lag < 0)
@@ -493,7 +483,7 @@ class MultiplegtDyn(MultiplegtDynOptions):
             else None
         )
         # effect ℓ is event time ℓ − 1 from the first switch, placebo ℓ event time −ℓ − 1
-        event_time = np.where(res.lag > 0, res.lag - 1, np.where(res.lag < 0, res.lag - 1, np.nan))
+        event_time = np.where(res.lag != 0, res.lag - 1, np.nan)
         rows = [
             summ.row(
                 j,

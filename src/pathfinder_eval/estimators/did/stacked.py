@@ -36,9 +36,14 @@ import pandas as pd
 
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.facts import StackedFacts
-from pathfinder_eval.estimators.pooled import did_decision, panel_layout, pooled_label
-from pathfinder_eval.inference.cluster import rescale_covariance, t_summary, wald_test
-from pathfinder_eval.inference.cohort_stratified import stratified_cells
+from pathfinder_eval.estimators.pooled import (
+    did_decision,
+    panel_layout,
+    pooled_label,
+    stratified_or_pooled,
+    unlearnable,
+)
+from pathfinder_eval.inference.cluster import t_summary, wald_test
 from pathfinder_eval.inference.policy import because
 from pathfinder_eval.inference.pretrends_power import pretest_summary
 from pathfinder_eval.panel import ValidatedPanel
@@ -275,10 +280,6 @@ def _contrasts(k_pre: int, k_post: int) -> np.ndarray:
     return np.vstack([post.mean(axis=0), delta])
 
 
-UNBALANCED = (
-    "; units of a cohort are observed in different periods, so the cohort-stratified "
-    "variance does not apply and the comparison-pooled variance is used"
-)
 CR1_LABEL = (
     "cluster-robust by unit (CR1) on the weighted stack, t(G−1); fixest/reghdfe small-sample factor"
 )
@@ -329,34 +330,23 @@ class Stacked(StackedOptions):
         elif choice.method == "cohort_stratified":
             unit_cohort = np.full(len(unit_names), np.nan)
             unit_cohort[unit_codes] = np.where(np.isfinite(cohort), cohort, np.nan)
-            strat = stratified_cells(
+            small = stratified_or_pooled(
                 res.outcome_weights(),
                 y,
-                unit_codes,
-                pd.factorize(period, sort=True)[0],
+                unit,
+                period,
                 unit_cohort,
+                vcov,
+                layout,
+                decision.pooled,  # computed already when the default was asked for
+                choice.reason,
+                "stacked rows",
+                "cohort",
             )
-            pv = decision.pooled  # computed already when the default was asked for
-            if strat is None and pv is None and layout.model is not None:
-                pv = layout.variance(layout.cell_weights(unit, period, res.outcome_weights()))
-            if strat is None and pv is not None:
-                # unbalanced: the comparison-pooled variance of the same rows, not CR1
-                vcov, df, key = pv.vcov, pv.df, "pooled_panel"
-                label = pooled_label(layout, choice.reason + UNBALANCED)
-            elif strat is None:
-                warns.append(
-                    "The cohort-stratified variance needs every unit of a cohort observed in "
-                    "the same periods, and too few comparison units have complete series for "
-                    "the pooled variance; CR1 is used, which over-rejects with few treated "
-                    "units."
-                )
+            if small is None:
+                warns.append(unlearnable("cohort", "CR1"))
             else:
-                vcov = rescale_covariance(vcov, strat.std_error)
-                df, key = strat.df, "cohort_stratified"
-                label = (
-                    "cohort-stratified variance of the stacked rows (each cohort's variance "
-                    "within it), Bell-McCaffrey df" + because(choice.reason)
-                )
+                vcov, df, key, label = small.vcov, small.df, small.key, small.label
         summ = t_summary(res.estimate, vcov, df, level)
         df = np.broadcast_to(df, res.estimate.shape)
         leads = np.flatnonzero(res.event_time < -1)
