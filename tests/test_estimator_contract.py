@@ -71,6 +71,9 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("did_multiplegt_dyn", "pooled"): "pooled_panel",
     ("did_multiplegt_dyn", "cohort_stratified"): "cohort_stratified",
     ("did_multiplegt_dyn", "cluster_robust"): "influence_function",
+    ("continuous_did", "default"): "pooled_panel",
+    ("continuous_did", "pooled"): "pooled_panel",
+    ("continuous_did", "cluster_robust"): "influence_function",
     ("bacon", "default"): "cr1",
     ("bacon", "cluster_robust"): "cr1",
     ("synthetic_control", "default"): "sc_placebo_conformal",
@@ -149,7 +152,12 @@ analyses: [{{id: a, estimator: stepped_wedge}}]
 
 
 def _panel(
-    tmp_path: Path, design: str, cells: pd.DataFrame, scale: str, order_seed: int | None
+    tmp_path: Path,
+    design: str,
+    cells: pd.DataFrame,
+    scale: str,
+    order_seed: int | None,
+    doses: dict[str, float] | None = None,
 ) -> ValidatedPanel:
     tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "design.yaml"
@@ -160,6 +168,8 @@ def _panel(
         long = long.sample(frac=1.0, random_state=order_seed).reset_index(drop=True)
     units = pd.DataFrame({"unit": sorted(set(long["unit"]))})
     units["name"], units["region"] = units["unit"], ""
+    if doses is not None:
+        units["dose"] = units["unit"].map(doses)
     return build_panel(
         load_design(path),
         OutcomeData(long, units, "tidy"),
@@ -169,7 +179,7 @@ def _panel(
 
 def did_panel(tmp_path: Path, label: Callable[[str], str], order_seed: int | None = None):
     """16 units × 7 periods; 3 start in period 4, 2 in period 5, 11 never; event counts over
-    populations (a rate per 10,000) with a level shift after the start."""
+    populations (a rate per 10,000) with a level shift after the start; doses 1 to 3."""
     rng = np.random.default_rng(20)
     rows = []
     for i in range(16):
@@ -184,7 +194,8 @@ def did_panel(tmp_path: Path, label: Callable[[str], str], order_seed: int | Non
         a=", ".join(label(f"u{i:02d}") for i in range(3)),
         b=", ".join(label(f"u{i:02d}") for i in range(3, 5)),
     )
-    return _panel(tmp_path, design, cells, "per_10000", order_seed)
+    doses = {label(f"u{i:02d}"): 1.0 + 0.5 * i for i in range(5)}
+    return _panel(tmp_path, design, cells, "per_10000", order_seed, doses)
 
 
 def trial_panel(tmp_path: Path, label: Callable[[str], str], order_seed: int | None = None):

@@ -25,6 +25,7 @@ _API = (
     "two_stage",
     "stacked",
     "did_multiplegt_dyn",
+    "continuous_did",
     "bacon",
     "synthetic_control",
     "synthetic_did",

@@ -66,6 +66,7 @@ def fit_frame(
     first_treated: str | None = None,
     treatment: str | None = None,
     region: str | None = None,
+    dose: str | None = None,
     counts: str | None = None,
     population: str | None = None,
     minus: str | None = None,
@@ -102,6 +103,7 @@ def fit_frame(
         unit=unit,
         time=time,
         region=region,
+        dose=dose,
         first_treated=first_treated,
         treatment=treatment,
         counts=counts,
@@ -124,7 +126,9 @@ def fit_frame(
         pool="never_treated",
         data=DataSpec(
             source="tidy",
-            columns=TidyColumns(unit=unit, period=time, region=region, treatment=treatment),
+            columns=TidyColumns(
+                unit=unit, period=time, region=region, treatment=treatment, dose=dose
+            ),
         ),
         extra=tuple(Outcome(column=c) for c in (minus, *covariates) if c and c != outcome),
         contrast=None
@@ -731,6 +735,9 @@ treatment : str, optional
     did_multiplegt_dyn it may also stop or pause).
 region : str, optional
     Each unit's region, for the regional dependence the default inference measures.
+dose : str, optional
+    Each treated unit's dose (one value per unit: funding per child, team coverage), which
+    continuous_did needs.
 counts, population : str, optional
     Count and population columns (together): the outcome is then the rate per 10,000
     recomputed from them, and Poisson fits (`family="poisson"`) use the counts.
@@ -824,6 +831,7 @@ DID = (
     "two_stage",
     "stacked",
     "did_multiplegt_dyn",
+    "continuous_did",
     "bacon",
 )
 SYNTHETIC = ("synthetic_control", "synthetic_did")
@@ -838,6 +846,7 @@ etwfe = _make("etwfe", fit_frame)
 two_stage = _make("two_stage", fit_frame)
 stacked = _make("stacked", fit_frame)
 did_multiplegt_dyn = _make("did_multiplegt_dyn", fit_frame)
+continuous_did = _make("continuous_did", fit_frame)
 bacon = _make("bacon", fit_frame)
 synthetic_control = _make("synthetic_control", fit_frame)
 synthetic_did = _make("synthetic_did", fit_frame)

@@ -17,6 +17,7 @@ LABELS: dict[str, str] = {
     "stacked": "Stacked DiD with corrective weights (Wing, Freedman & Hollingsworth 2024)",
     "did_multiplegt_dyn": "Dynamic DiD for switching treatments (de Chaisemartin & "
     "D'Haultfœuille 2024)",
+    "continuous_did": "DiD with a continuous dose (Callaway, Goodman-Bacon & Sant'Anna 2024)",
     "bacon": "Goodman-Bacon (2021) decomposition of the TWFE estimate",
     "synthetic_control": "Synthetic control (Abadie, Diamond & Hainmueller 2010)",
     "synthetic_did": "Synthetic difference-in-differences (Arkhangelsky et al. 2021)",

@@ -234,6 +234,25 @@ REGISTRY: dict[Estimator, Entry] = {
         ),
         "did",
     ),
+    Estimator.CONTINUOUS_DID: Entry(
+        "did.continuous:ContinuousDid",
+        LABELS["continuous_did"],
+        (
+            "Difference-in-differences with a continuous treatment (Callaway, Goodman-Bacon & "
+            "Sant'Anna 2024), as R contdid's parametric estimator: for each start date and "
+            "period from the start on, the treated LAs' change in the outcome since the period "
+            "before their start is regressed on a B-spline in their dose and compared with the "
+            "change in the LAs not yet treated; averaged over periods with each start date's "
+            "share of treated LAs, this gives the average effect (ATT), the average causal "
+            "response per unit of dose (ACRT) and both as curves over the dose. The same "
+            "comparisons before the start test parallel trends. Influence-function standard "
+            "errors (normal reference) unless the default chooses for the design the "
+            "comparison-pooled variance (fewer than 20 treated LAs or a regional "
+            "concentration). Parallel trends in the dose-response (strong parallel trends) are "
+            "needed to read the curve's differences between doses as causal."
+        ),
+        "did",
+    ),
     Estimator.BACON: Entry(
         "did.bacon:BaconDecomposition",
         LABELS["bacon"],

@@ -491,6 +491,27 @@ class MultiplegtDynOptions(EstimatorSettings):
     )
 
 
+class ContinuousDidOptions(EstimatorSettings):
+    """Callaway, Goodman-Bacon & Sant'Anna's DiD with a continuous dose (R contdid's
+    parametric estimator): the dose curve's B-spline, the doses it is reported at and the
+    comparison units. The data need a dose column (data.columns.dose)."""
+
+    name: ClassVar[str] = "continuous_did"
+
+    degree: Whole = Field(default=1, ge=1, le=5)
+    """Degree of the dose curve's B-spline: 1, a straight line, suits the few treated LAs of a
+    pilot (each start date needs degree + knots + 1 distinct doses); contdid's default is 3."""
+    knots: Whole = Field(default=0, ge=0)
+    """Interior knots of the B-spline, at quantiles of the treated doses (0: one polynomial)."""
+    doses: tuple[float, ...] = ()
+    """Doses at which the curves ATT(d) and ACRT(d) are reported (default: the treated LAs'
+    10th, 25th, 50th, 75th and 90th percentiles)."""
+    control_group: ControlGroup = "not_yet_treated"
+    """Comparison units: not_yet_treated (contdid's default) or never_treated."""
+
+    inference_methods: ClassVar[frozenset[str]] = frozenset({"default", "cluster_robust", "pooled"})
+
+
 class BaconOptions(EstimatorSettings):
     """`balance`: drop units missing any period (counted) rather than refuse the panel."""
 
@@ -642,6 +663,7 @@ OPTIONS: dict[str, type[EstimatorSettings]] = {
     "two_stage": TwoStageOptions,
     "stacked": StackedOptions,
     "did_multiplegt_dyn": MultiplegtDynOptions,
+    "continuous_did": ContinuousDidOptions,
     "bacon": BaconOptions,
     "synthetic_control": SyntheticControlOptions,
     "synthetic_did": SyntheticDidOptions,

@@ -61,6 +61,7 @@ class Estimator(StrEnum):
     TWO_STAGE = "two_stage"
     STACKED = "stacked"
     DID_MULTIPLEGT_DYN = "did_multiplegt_dyn"
+    CONTINUOUS_DID = "continuous_did"
     BACON = "bacon"
     SYNTHETIC_CONTROL = "synthetic_control"
     SYNTHETIC_DID = "synthetic_did"
@@ -206,12 +207,14 @@ class TidyColumns(_Frozen):
     people measured in several periods (a closed cohort); either keeps the records for the
     stepped-wedge model's individual-level path. `region`: each unit's region (for the
     regional dependence of the comparison-pooled variance; LA-level data without it take the
-    region from the LA lookup)."""
+    region from the LA lookup). `dose`: each treated unit's dose of the reform (funding per
+    child, team coverage), one value per unit, for continuous_did."""
 
     unit: str = "unit"
     period: str = "period"
     region: str | None = None
     treatment: str | None = None
+    dose: str | None = None
     weight: str | None = None
     individual: str | None = None
     covariates: tuple[str, ...] = ()

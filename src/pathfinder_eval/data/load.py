@@ -364,7 +364,7 @@ def frame_outcomes(
                 where="outcomes",
                 fix="write '- column: <name>' for tidy data",
             )
-    needed += [c for c in (cols.treatment, cols.region) if c]
+    needed += [c for c in (cols.treatment, cols.region, cols.dose) if c]
     for c in needed:
         if c not in raw.columns:
             close = [x for x in raw.columns if x.lower() == c.lower()]
@@ -410,7 +410,41 @@ def frame_outcomes(
         meta["region"] = meta["unit"].map(lambda u: regions.get(u, ""))
     else:
         meta["region"] = ""
+    if cols.dose:
+        meta["dose"] = meta["unit"].map(_unit_doses(raw, units, cols.dose, file))
     return OutcomeData(frame, meta, "tidy", ((source, sha),), treatment=treatment)
+
+
+def _unit_doses(raw: pd.DataFrame, units: pd.Series, column: str, file: str) -> pd.Series:
+    """Each unit's dose from the dose column: a number of 0 or more, the same on every row of
+    the unit that gives one (missing rows allowed), NaN for units that give none."""
+    d = pd.to_numeric(raw[column], errors="coerce")
+    bad = (raw[column].notna() & d.isna()) | (d < 0) | np.isinf(d)
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(
+            f"dose {raw[column].iloc[row]!r} is not a number of 0 or more",
+            file=file,
+            where=f"column {column}",
+            row=row + 1,
+            fix="give each treated unit's dose as a number (leave it empty or 0 for units "
+            "never treated)",
+        )
+    by_unit = d.groupby(units.to_numpy())
+    varies = by_unit.nunique() > 1
+    if varies.any():
+        unit = varies.index[varies.to_numpy()][0]
+        rows = np.flatnonzero((units == unit).to_numpy() & d.notna().to_numpy())
+        row = next(int(r) for r in rows if d.iloc[r] != d.iloc[rows[0]])
+        raise DataError(
+            f"unit {unit} has more than one dose ({d.iloc[rows[0]]:g} and {d.iloc[row]:g})",
+            file=file,
+            where=f"column {column}",
+            row=row + 1,
+            fix="give each unit one dose on all its rows; for a dose that changes over time "
+            "use did_multiplegt_dyn with the levels in the treatment column",
+        )
+    return by_unit.first()
 
 
 def _tidy_outcome(

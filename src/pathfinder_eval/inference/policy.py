@@ -86,6 +86,7 @@ _SMALL: dict[str, tuple[str, ...]] = {
     "two_stage": ("cohort_stratified",),
     "stacked": ("cohort_stratified",),
     "did_multiplegt_dyn": ("cohort_stratified",),
+    "continuous_did": ("pooled",),
 }
 _WHY = {
     "cr2": "CR1 over-rejects with few treated clusters",
@@ -98,6 +99,9 @@ _WHY = {
     "treated cells no within-cohort spread to learn from",
     "did_multiplegt_dyn": "the analytic variance with a normal reference over-rejects with few "
     "switchers, and a start date of one unit gives its cells no within-cohort spread",
+    "continuous_did": "the influence-function variance with a normal reference over-rejects "
+    "with few treated units, and dose-specific weights differ unit by unit, so no "
+    "cohort-stratified variance applies",
     "leave_out": "with t(G−1) and τ̄ by cohort × period the test over-rejects: a cohort of one "
     "unit drops out of the variance",
 }
@@ -123,7 +127,9 @@ def few_treated(estimator: str, requested: str, n_treated: int, applicable: bool
 
 def _why_key(estimator: str, method: str) -> str:
     """The _WHY entry explaining a small-sample switch (two-stage DiD and ETWFE share
-    imputation's)."""
+    imputation's; a switch to the pooled variance has the estimator's own)."""
+    if method == "pooled":
+        return estimator
     if method != "cohort_stratified":
         return method
     return "imputation" if estimator in ("two_stage", "etwfe") else estimator

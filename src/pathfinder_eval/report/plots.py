@@ -61,6 +61,25 @@ def plot_event_study(table: pd.DataFrame, ax: Axes | None = None) -> Axes:
     return ax
 
 
+def plot_dose_response(table: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """ATT(d) by dose with confidence intervals (rows with a `dose` column), joined in order."""
+    if ax is None:
+        ax = Figure(figsize=(6.4, 3.2)).add_subplot()
+    ax.axhline(0.0, color="#b1b4b6", linewidth=1)
+    ax.errorbar(
+        table["dose"],
+        table["estimate"],
+        yerr=[table["estimate"] - table["ci_lower"], table["ci_upper"] - table["estimate"]],
+        fmt="o-",
+        color=TREATED,
+        capsize=3,
+    )
+    ax.set_xlabel("Dose")
+    ax.set_ylabel("ATT at the dose")
+    ax.spines[["top", "right"]].set_visible(False)
+    return ax
+
+
 def to_svg(ax: Axes, title: str) -> str:
     """Inline SVG of the axes' figure: no date, fixed ids, text kept as text (not paths)."""
     fig = ax.figure

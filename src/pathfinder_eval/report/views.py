@@ -11,6 +11,7 @@ from typing import Any
 
 from pathfinder_eval.estimators.did.facts import (
     BaconFacts,
+    ContinuousDidFacts,
     EventStudyFacts,
     GroupTimeFacts,
     MultiplegtDynFacts,
@@ -20,7 +21,7 @@ from pathfinder_eval.estimators.stepped_wedge.facts import GeeFacts, GlmmFacts, 
 from pathfinder_eval.estimators.synthetic.facts import SyntheticControlFacts, SyntheticDidFacts
 from pathfinder_eval.panel import OutcomeInfo
 from pathfinder_eval.report.format import ci_text, fmt, fmt_p, lower_first
-from pathfinder_eval.report.plots import plot_event_study, to_svg
+from pathfinder_eval.report.plots import plot_dose_response, plot_event_study, to_svg
 from pathfinder_eval.report.synthetic_view import gap_chart, sdid_donors
 from pathfinder_eval.results import OMITTED, EffectEstimates
 
@@ -200,6 +201,55 @@ def _multiplegt_dyn(
     pt = facts.placebo_test
     if pt:
         out["pretrend"] = pretrend_line(pt, facts.pretest_power, "the placebos")
+    return out
+
+
+@estimator_view.register
+def _continuous(
+    facts: ContinuousDidFacts,
+    res: EffectEstimates,
+    info: OutcomeInfo,
+    label: PeriodLabel,
+    names: dict[str, str],
+) -> dict[str, Any]:
+    curve = res.table[res.table["term"].str.startswith("ATT at dose")]
+    doses = curve["term"].str.removeprefix("ATT at dose ").astype(float)
+    lo, mid, hi = facts.dose_range
+    comparison = (
+        "LAs not yet treated" if facts.control_group == "not_yet_treated" else "never-treated LAs"
+    )
+    shape = (
+        "a straight line"
+        if facts.degree == 1 and not facts.knots
+        else (f"a degree-{facts.degree} B-spline with {facts.knots} interior knot(s)")
+    )
+    lines = [
+        f"{facts.treated} treated LAs over {facts.cohorts} start date(s), doses {fmt(lo, 3)} to "
+        f"{fmt(hi, 3)} (median {fmt(mid, 3)}), compared with {comparison}; the dose curve is "
+        f"{shape} in the dose, fitted for each start date and period.",
+        "ATT is the average effect over the treated doses and ACRT the average change in the "
+        "effect per unit of dose; reading differences between doses as causal needs parallel "
+        "trends in the dose-response as well as in the untreated outcome.",
+    ]
+    if facts.left_out:
+        lines.append(
+            f"Left out: {', '.join(names.get(u, u) for u in facts.left_out)} (treated from "
+            "the first period, so no period before their start)."
+        )
+    out: dict[str, Any] = {
+        "svg": to_svg(
+            plot_dose_response(curve.assign(dose=doses.to_numpy())),
+            f"Dose response: {info.name}",
+        ),
+        "alt": (
+            f"Dose-response chart for {info.name}: the estimated effect at each dose with "
+            f"{res.level:.0%} confidence intervals; the table gives the values."
+        ),
+        "facts": lines,
+    }
+    pt = facts.pretrend_test
+    if pt:
+        out["pretrend"] = pretrend_line(pt, facts.pretest_power, "the pre-start event times")
     return out
 
 

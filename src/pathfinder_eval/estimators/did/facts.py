@@ -190,6 +190,26 @@ class MultiplegtDynFacts(Facts):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ContinuousDidFacts(Facts):
+    """Continuous-dose DiD: the variance used, the dose curve's B-spline (degree, interior
+    knots), the comparison units, how many treated LAs and start dates the estimates use, the
+    treated doses' smallest, median and largest value, treated LAs left out (treated from the
+    first period), the joint Wald test that every pre-start event-time ATT is zero (None
+    without pre-periods) and what that pre-test can see (as EventStudyFacts.pretest_power)."""
+
+    inference_method: str
+    degree: int
+    knots: int
+    control_group: str
+    treated: int
+    cohorts: int
+    dose_range: list[float]
+    left_out: list[str]
+    pretrend_test: dict[str, float] | None
+    pretest_power: dict[str, float] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Did2x2Facts(Facts):
     """The 2×2 cell means and counts and the regression's terms."""
 

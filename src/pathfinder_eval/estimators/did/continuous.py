@@ -1,0 +1,432 @@
+"""Callaway, Goodman-Bacon & Sant'Anna's difference-in-differences with a continuous treatment
+(2024, "Difference-in-differences with a continuous treatment", arXiv:2107.02637; R contdid's
+`cont_did` with its parametric B-spline sieve): how the effect of a reform depends on its dose
+(funding per child, team coverage) when every treated unit keeps one dose from its start.
+
+For a cohort g (units starting in period g) and period t ≥ g, with ΔY_i = Y_it − Y_i,g−1 and
+C_gt the comparison units (not yet treated in t, or never treated):
+
+    ATT_gt(d)  = b(d)ᵀβ_gt − mean over C_gt of ΔY,    ACRT_gt(d) = b′(d)ᵀβ_gt,
+
+β_gt the least-squares fit of ΔY on b(D) = (1, B-spline basis of the dose) over the cohort's
+units (degree `degree`, `knots` interior knots at quantiles of the treated units' doses, as
+contdid). The averages over the treated doses are ATT^o_gt = mean ΔY(treated) − mean ΔY(C_gt)
+and ACRT^o_gt = mean over the treated of b′(D_i)ᵀβ_gt. Each is aggregated over the
+post-treatment cells as contdid's dose aggregation: cohort g's share of the treated units,
+split equally over its periods from g on. Event-time rows are the binary ATT^o by event time
+(pre-periods against t − 1, as did's varying base), aggregated with the cohorts' shares.
+
+Every row is a fixed linear combination of the outcomes given the doses (`weights`), so the
+toolkit's comparison-pooled variance applies. The analytic variance is the sum over units of
+their squared influence functions (normal reference): the fit's residuals through the sieve
+for dose-specific rows, and for ACRT^o also the spread of b′(D_i)ᵀβ over the treated doses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.interpolate import BSpline
+
+from pathfinder_eval.errors import EstimationError
+from pathfinder_eval.estimators.did.facts import ContinuousDidFacts
+from pathfinder_eval.estimators.pooled import did_decision, panel_layout, pooled_label
+from pathfinder_eval.inference.cluster import t_summary, wald_test
+from pathfinder_eval.inference.policy import because
+from pathfinder_eval.inference.pretrends_power import pretest_summary
+from pathfinder_eval.panel import ValidatedPanel
+from pathfinder_eval.results import EffectEstimates, InferenceKey, InferenceUsed, estimates_table
+from pathfinder_eval.settings import ContinuousDidOptions
+
+
+@dataclass(frozen=True)
+class DoseFit:
+    """Rows: ATT^o, ACRT^o, ATT(d) at each dose, ACRT(d) at each dose, then ATT^o by event time.
+
+    kind: (k,) "att", "acrt", "att_d", "acrt_d" or "event"; dose: (k,) the dose of dose-specific
+    rows (NaN otherwise); event_time: (k,) (NaN except event rows); estimate: (k,); vcov: (k, k)
+    the analytic variance; weights: (k, n, T) each row's weights on the outcome matrix;
+    n_treated: (k,) treated units behind each row; left_out: indices of treated units left out
+    (treated from the first period: no period before their start)."""
+
+    kind: np.ndarray
+    dose: np.ndarray
+    event_time: np.ndarray
+    estimate: np.ndarray
+    vcov: np.ndarray
+    weights: np.ndarray
+    n_treated: np.ndarray
+    left_out: np.ndarray
+
+
+@dataclass
+class _Rows:
+    """Accumulates rows: weights on the outcomes and influence functions, both (k, n, ·)."""
+
+    weights: np.ndarray
+    influence: np.ndarray
+
+    def add(self, row: int, cell: _Cell, on_dy: np.ndarray, psi: np.ndarray, share: float):
+        """Add `share` × a cell's estimate whose weights on its units' ΔY are `on_dy` and
+        influence functions `psi` (both over the cell's units)."""
+        self.weights[row, cell.units, cell.t] += share * on_dy
+        self.weights[row, cell.units, cell.base] -= share * on_dy
+        self.influence[row, cell.units] += share * psi
+
+
+@dataclass(frozen=True)
+class _Cell:
+    """One cohort × period comparison: its units (treated first), periods t and base."""
+
+    units: np.ndarray
+    n_treated: int
+    t: int
+    base: int
+    dy: np.ndarray
+
+
+def continuous_did(
+    y: np.ndarray,
+    start: np.ndarray,
+    dose: np.ndarray,
+    doses: np.ndarray,
+    degree: int = 3,
+    knots: int = 0,
+    control: str = "not_yet_treated",
+    labels: np.ndarray | None = None,
+) -> DoseFit:
+    """The estimator on an outcome matrix y (n, T) (NaN: missing), each unit's start as a
+    period index (inf: never treated) and dose (used for treated units only), evaluated at
+    `doses`. A cell uses the units observed in both of its periods; units starting after the
+    last period are not yet treated throughout. `labels`: the periods' names for errors."""
+    n, n_periods = y.shape
+    names = np.arange(n_periods) if labels is None else np.asarray(labels)
+    treated = np.isfinite(start)
+    first = treated & (start <= 0)
+    kept = treated & ~first & (start < n_periods)
+    cohorts = np.unique(start[kept]).astype(int)
+    if cohorts.size == 0:
+        raise EstimationError(
+            "no treated unit has a period before its start",
+            where="rollout",
+            fix="give the panel at least one period before the first start",
+        )
+    sizes = np.array([np.sum(start == g) for g in cohorts], float)
+    share = sizes / sizes.sum()
+    interior = _interior_knots(dose, start, kept, n_periods, knots)
+    doses = np.asarray(doses, float)
+    n_dose = doses.size
+    events = np.arange(1 - n_periods, n_periods)
+    k = 2 + 2 * n_dose + events.size
+    rows = _Rows(np.zeros((k, n, n_periods)), np.zeros((k, n)))
+    n_rows = np.zeros(k)
+    estimate = np.zeros(k)
+    event_share = np.zeros(events.size)
+    event_cells: list[tuple[int, _Cell, np.ndarray, np.ndarray, float, float]] = []
+    for g, pg in zip(cohorts, share, strict=True):
+        post = np.arange(g, n_periods)
+        for t in range(1, n_periods):
+            cell = _cell(y, start, g, t, control)
+            if cell is None:
+                continue
+            e = t - g
+            n_t = cell.n_treated
+            dy_t, dy_c = cell.dy[:n_t], cell.dy[n_t:]
+            n_c = dy_c.size
+            diff = np.concatenate([np.full(n_t, 1.0 / n_t), np.full(n_c, -1.0 / n_c)])
+            psi = np.concatenate([(dy_t - dy_t.mean()) / n_t, -(dy_c - dy_c.mean()) / n_c])
+            att = dy_t.mean() - dy_c.mean()
+            event_cells.append((int(np.searchsorted(events, e)), cell, diff, psi, att, pg))
+            event_share[np.searchsorted(events, e)] += pg
+            if t < g:
+                continue
+            w = pg / post.size
+            on_dy, psi_rows, values = _dose_cell(
+                cell, dose, interior, degree, doses, diff, psi, att, names[g], names[t]
+            )
+            for row in range(on_dy.shape[0]):
+                rows.add(row, cell, on_dy[row], psi_rows[row], w)
+                estimate[row] += w * values[row]
+    for j, cell, diff, psi, att, pg in event_cells:
+        row = 2 + 2 * n_dose + j
+        w = pg / event_share[j]
+        rows.add(row, cell, diff, psi, w)
+        estimate[row] += w * att
+        n_rows[row] += cell.n_treated
+    n_rows[: 2 + 2 * n_dose] = int(kept.sum())
+    seen = np.concatenate([np.ones(2 + 2 * n_dose, bool), event_share > 0])
+    influence = rows.influence[seen]
+    kind = np.array(
+        ["att", "acrt"] + ["att_d"] * n_dose + ["acrt_d"] * n_dose + ["event"] * events.size
+    )
+    return DoseFit(
+        kind=kind[seen],
+        dose=np.concatenate([[np.nan, np.nan], doses, doses, np.full(events.size, np.nan)])[seen],
+        event_time=np.concatenate([np.full(2 + 2 * n_dose, np.nan), events.astype(float)])[seen],
+        estimate=estimate[seen],
+        vcov=influence @ influence.T,
+        weights=rows.weights[seen],
+        n_treated=n_rows[seen],
+        left_out=np.flatnonzero(first),
+    )
+
+
+def _cell(y: np.ndarray, start: np.ndarray, g: int, t: int, control: str) -> _Cell | None:
+    """Cohort g's comparison in period t: base g − 1 from g on, t − 1 before (None when the
+    cohort or its comparison units have no unit observed in both periods)."""
+    base = g - 1 if t >= g else t - 1
+    ok = ~np.isnan(y[:, t]) & ~np.isnan(y[:, base])
+    cohort = np.flatnonzero((start == g) & ok)
+    if control == "never_treated":
+        comparison = np.flatnonzero(np.isinf(start) & ok)
+    else:
+        comparison = np.flatnonzero((start > max(t, base)) & (start != g) & ok)
+    if cohort.size == 0 or comparison.size == 0:
+        return None
+    units = np.concatenate([cohort, comparison])
+    return _Cell(units, cohort.size, t, base, y[units, t] - y[units, base])
+
+
+def _interior_knots(
+    dose: np.ndarray, start: np.ndarray, kept: np.ndarray, n_periods: int, knots: int
+) -> np.ndarray:
+    """Interior knots at equally spaced quantiles of the treated doses, each unit counted once
+    per period from its start (as contdid)."""
+    if knots == 0:
+        return np.empty(0)
+    repeats = np.where(kept, n_periods - np.where(kept, start, 0), 0).astype(int)
+    values = np.repeat(dose, repeats)
+    return np.quantile(values, np.linspace(0, 1, knots + 2))[1:-1]
+
+
+def _basis(x: np.ndarray, lo: float, hi: float, interior: np.ndarray, degree: int):
+    """(1, B-spline basis without its first function) at x and its derivative: the B-spline
+    space on [lo, hi] with the interior knots, extended beyond by its end polynomials."""
+    t = np.concatenate([np.full(degree + 1, lo), interior, np.full(degree + 1, hi)])
+    p = t.size - degree - 1
+    value = np.ones((x.size, p))
+    slope = np.zeros((x.size, p))
+    for j in range(1, p):
+        c = np.zeros(p)
+        c[j] = 1.0
+        spline = BSpline(t, c, degree, extrapolate=True)
+        value[:, j] = spline(x)
+        slope[:, j] = spline.derivative()(x)
+    return value, slope
+
+
+def _dose_cell(cell, dose, interior, degree, doses, diff, psi_diff, att, g, t):
+    """A post-treatment cell's rows ATT^o, ACRT^o, ATT(d), ACRT(d): weights on the cell's ΔY
+    (r, m), influence functions (r, m) and estimates (r,)."""
+    n_t = cell.n_treated
+    d = dose[cell.units[:n_t]]
+    lo, hi = float(d.min()), float(d.max())
+    need = degree + interior.size + 1
+    if np.unique(d).size < need or (
+        interior.size and not (lo < interior.min() <= interior.max() < hi)
+    ):
+        raise EstimationError(
+            f"the LAs starting in period {g} have {np.unique(d).size} distinct doses "
+            f"observed in period {t}; a degree-{degree} dose curve with {interior.size} "
+            f"interior knot(s) needs {need}, spread across the knots",
+            where="options degree, knots",
+            fix="lower `degree` or `knots`, or analyse the dose as bands with a binary estimator",
+        )
+    x, dx = _basis(d, lo, hi, interior, degree)
+    xg, dxg = _basis(doses, lo, hi, interior, degree)
+    q, r = np.linalg.qr(x)
+    hat = np.linalg.solve(r, q.T)  # β = hat @ ΔY_treated
+    dy_t = cell.dy[:n_t]
+    beta = hat @ dy_t
+    resid = dy_t - x @ beta
+    dy_c = cell.dy[n_t:]
+    control_w = diff[n_t:]
+    control_psi = psi_diff[n_t:]
+    slope_i = dx @ beta
+    acrt = slope_i.mean()
+    mean_slope = dx.mean(axis=0)
+    lin = np.vstack([mean_slope[None, :], xg, dxg]) @ hat  # ACRT^o, ATT(d), ACRT(d) on ΔY_t
+    n_dose = doses.size
+    r_ = 2 + 2 * n_dose
+    on_dy = np.zeros((r_, cell.units.size))
+    psi = np.zeros((r_, cell.units.size))
+    values = np.zeros(r_)
+    on_dy[0], psi[0], values[0] = diff, psi_diff, att
+    on_dy[1, :n_t] = lin[0]
+    psi[1, :n_t] = (slope_i - acrt) / n_t + lin[0] * resid
+    values[1] = acrt
+    att_d = lin[1 : 1 + n_dose]
+    on_dy[2 : 2 + n_dose, :n_t] = att_d
+    on_dy[2 : 2 + n_dose, n_t:] = control_w
+    psi[2 : 2 + n_dose, :n_t] = att_d * resid
+    psi[2 : 2 + n_dose, n_t:] = control_psi
+    values[2 : 2 + n_dose] = xg @ beta - dy_c.mean()
+    on_dy[2 + n_dose :, :n_t] = lin[1 + n_dose :]
+    psi[2 + n_dose :, :n_t] = lin[1 + n_dose :] * resid
+    values[2 + n_dose :] = dxg @ beta
+    return on_dy, psi, values
+
+
+PERCENTILES = (10, 25, 50, 75, 90)
+
+
+class ContinuousDid(ContinuousDidOptions):
+    """Callaway, Goodman-Bacon & Sant'Anna's DiD with a continuous dose: ATT^o, ACRT^o, the
+    curves ATT(d) and ACRT(d) at `doses`, then ATT^o by event time (the pre-start rows test
+    parallel trends).
+
+    Inference: "cluster_robust" is the influence-function variance with a normal reference, as
+    contdid. "default" follows the linear DiD rule (inference/policy.py): the comparison-pooled
+    variance for fewer than 20 treated units or a regional concentration (the dose-specific
+    rows weigh each treated unit by its dose, so no cohort-stratified variance applies); the
+    influence-function variance above, or where the pooled variance cannot be learned."""
+
+    def fit(
+        self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
+    ) -> EffectEstimates:
+        cells = panel.outcome_cells(outcome)
+        units = np.array(sorted(set(cells["unit"])), dtype=object)
+        periods = np.array(sorted(set(cells["period"])))
+        row = pd.Index(units).get_indexer(cells["unit"])
+        col = pd.Index(periods).get_indexer(cells["period"])
+        ymat = np.full((units.size, periods.size), np.nan)
+        ymat[row, col] = cells["y"].to_numpy(float)
+        cohort = cells.groupby("unit")["cohort"].first().reindex(units).to_numpy(float)
+        start = np.where(np.isnan(cohort), np.inf, np.searchsorted(periods, cohort))
+        treated = np.isfinite(start) & (start > 0) & (start < periods.size)
+        dose = _unit_doses(panel, units, treated)
+        doses = (
+            np.asarray(self.doses, float)
+            if self.doses
+            else np.unique(np.percentile(dose[treated], PERCENTILES))
+        )
+        res = continuous_did(
+            ymat, start, dose, doses, self.degree, self.knots, self.control_group, periods
+        )
+        weights = res.weights[:, row, col]
+        unit = cells["unit"].to_numpy()
+        period = cells["period"].to_numpy()
+        n_treated = int(treated.sum())
+        layout = panel_layout(panel, outcome)
+        decision = did_decision(
+            self.name,
+            self.inference.method,
+            n_treated,
+            True,
+            layout,
+            lambda: layout.cell_weights(unit, period, weights),
+        )
+        choice = decision.choice
+        vcov, df = res.vcov, np.full(res.estimate.size, np.inf)
+        key: InferenceKey = "influence_function"
+        label = ANALYTIC_LABEL + because(choice.reason_for("cluster_robust"))
+        warns = []
+        if decision.variance is not None:
+            vcov, df, key = decision.variance.vcov, decision.variance.df, "pooled_panel"
+            label = pooled_label(layout, choice.reason)
+        elif choice.method == "pooled":
+            warns.append(
+                "Too few comparison units have complete series for the comparison-pooled "
+                "variance; the influence-function variance is used, which over-rejects with "
+                "few treated units."
+            )
+        if res.left_out.size:
+            warns.append(
+                f"{res.left_out.size} treated unit(s) left out: treated from the first period, "
+                f"so no period before their start ({', '.join(map(str, units[res.left_out]))})."
+            )
+        summ = t_summary(res.estimate, vcov, df, level)
+        pre = np.flatnonzero(res.event_time < 0)
+        event = np.flatnonzero(res.kind == "event")
+        rows = [
+            summ.row(
+                j,
+                _term(res.kind[j], res.dose[j], res.event_time[j]),
+                res.estimate[j],
+                df=float(df[j]),
+                event_time=res.event_time[j],
+                n_units=res.n_treated[j],
+            )
+            for j in range(res.estimate.size)
+        ]
+        return EffectEstimates(
+            analysis_id=analysis_id,
+            outcome=outcome,
+            estimator=self.name,
+            inference=InferenceUsed(
+                key=key,
+                label=label,
+                chosen_by_default=choice.chosen_by_default,
+                reason=choice.reason,
+                dependence=decision.dependence,
+            ),
+            table=estimates_table(rows),
+            level=level,
+            vcov=vcov,
+            n_units=int(units.size),
+            n_treated=n_treated,
+            n_obs=int(np.count_nonzero(np.abs(weights).sum(axis=0))),
+            facts=ContinuousDidFacts(
+                inference_method=key,
+                degree=self.degree,
+                knots=self.knots,
+                control_group=self.control_group,
+                treated=n_treated,
+                cohorts=int(np.unique(start[treated]).size),
+                dose_range=[float(v) for v in np.percentile(dose[treated], (0, 50, 100))],
+                left_out=[str(u) for u in units[res.left_out]],
+                pretrend_test=wald_test(
+                    res.estimate[pre], vcov[np.ix_(pre, pre)], float(df[pre].min())
+                )
+                if pre.size
+                else None,
+                pretest_power=pretest_summary(
+                    res.estimate[event],
+                    vcov[np.ix_(event, event)],
+                    res.event_time[event],
+                    -1.0,
+                    short_leads=True,
+                ),
+            ),
+            warnings=tuple(warns),
+        )
+
+
+ANALYTIC_LABEL = (
+    "influence-function variance (contdid's analytic standard errors), normal reference"
+)
+
+
+def _term(kind: str, dose: float, event_time: float) -> str:
+    if kind == "att":
+        return "ATT (average over the treated doses)"
+    if kind == "acrt":
+        return "ACRT (average causal response per unit of dose)"
+    if kind == "event":
+        return f"event time {int(event_time)}"
+    return f"{'ATT' if kind == 'att_d' else 'ACRT'} at dose {dose:.4g}"
+
+
+def _unit_doses(panel: ValidatedPanel, units: np.ndarray, treated: np.ndarray) -> np.ndarray:
+    """The units' doses from the data's dose column: every treated unit needs one above 0;
+    units never treated count as 0 whatever they give."""
+    given = panel.data.units
+    if "dose" not in given.columns:
+        raise EstimationError(
+            "continuous_did needs each treated unit's dose, and the data have no dose column",
+            where="data.columns.dose",
+            fix="name the dose column in the design's data.columns (dose: <column>) or pass "
+            "dose='<column>' to pathfinder_eval.continuous_did",
+        )
+    dose = given.set_index("unit")["dose"].reindex(units).to_numpy(float)
+    bad = treated & ~(dose > 0)
+    if bad.any():
+        raise EstimationError(
+            f"treated unit {units[np.flatnonzero(bad)[0]]} has no dose above 0 "
+            f"({int(bad.sum())} treated unit(s) in all)",
+            where="data.columns.dose",
+            fix="give every treated unit its dose (a number above 0)",
+        )
+    return np.where(treated, dose, 0.0)

@@ -1,0 +1,128 @@
+"""Reference values for Callaway, Goodman-Bacon & Sant'Anna's DiD with a continuous treatment
+from two independent Python ports of R contdid's `cont_did`, neither a dependency of
+pathfinder-eval: PyPI moderndid 0.2.0 (`cont_did`) and PyPI diff-diff 3.13.0
+(`ContinuousDiD`). Run this in a separate environment:
+
+    python3 -m venv /tmp/contdid-ref
+    /tmp/contdid-ref/bin/pip install moderndid==0.2.0 diff-diff==3.13.0 "polars<1.32"
+    /tmp/contdid-ref/bin/python tests/reference/cgbs_continuous_did/make_values.py
+
+(moderndid 0.2.0 fails with polars 2, which no longer casts in `is_in`.) It writes panels.csv
+(three simulated panels, columns id, t, y, D (dose), G (first treated period, 0 never)) and
+values.csv: per run the average effect ATT^o and average causal response ACRT^o and the dose
+curves ATT(d), ACRT(d) from moderndid (dose aggregation), and from diff-diff (B-spline runs
+without interior knots, where its knot rule differs) the same estimates with their analytic
+standard errors and the event-study ATT^o by event time with its standard error. moderndid's
+standard errors are bootstrap draws, and its event study passes the dose where its doubly
+robust 2×2 expects a 0/1 group: neither is used.
+"""
+
+from pathlib import Path
+
+import moderndid
+import numpy as np
+import pandas as pd
+from diff_diff import ContinuousDiD
+
+HERE = Path(__file__).resolve().parent
+
+
+def panel(seed: int, n: int, periods: int, starts: list[int], probs: list[float], curved: bool):
+    """n units over `periods`: unit effects, a common trend, doses U(0.5, 3) rounded to 3
+    decimals for treated units (outcomes to 6) and an effect 0.5 d (+ 0.2 d² when `curved`)
+    from the start."""
+    rng = np.random.default_rng(seed)
+    g = rng.choice(starts, size=n, p=probs)
+    d = np.where(g > 0, rng.uniform(0.5, 3, n).round(3), 0.0)
+    a = rng.normal(size=n)
+    rows = []
+    for t in range(1, periods + 1):
+        effect = np.where((g > 0) & (t >= g), 0.5 * d + (0.2 * d**2 if curved else 0), 0)
+        y = (a + 0.3 * t + effect + rng.normal(size=n)).round(6)
+        rows += [(i + 1, t, y[i], d[i], g[i]) for i in range(n)]
+    return pd.DataFrame(rows, columns=["id", "t", "y", "D", "G"])
+
+
+PANELS = {
+    "A": panel(3, 300, 5, [0, 3, 4], [0.4, 0.3, 0.3], True),  # two cohorts, curved response
+    "B": panel(7, 150, 8, [0, 4, 5, 6], [0.88, 0.04, 0.04, 0.04], False),  # LA-shaped
+    "C": panel(11, 400, 4, [0, 3], [0.5, 0.5], True),  # one cohort
+}
+RUNS = [  # panel, degree, interior knots, comparison, doses
+    ("A", 3, 0, "notyettreated", [0.8, 1.2, 1.6, 2.0, 2.5]),
+    ("A", 3, 0, "nevertreated", [0.8, 1.2, 1.6, 2.0, 2.5]),
+    ("A", 2, 1, "notyettreated", [0.8, 1.2, 1.6, 2.0, 2.5]),
+    ("B", 1, 0, "notyettreated", [1.0, 2.0]),
+    ("C", 3, 2, "notyettreated", [0.7, 1.5, 2.9]),
+]
+
+
+def main() -> None:
+    out = []
+    for run, (name, degree, knots, control, doses) in enumerate(RUNS):
+        df = PANELS[name]
+
+        base = dict(run=run, panel=name, degree=degree, knots=knots, control=control)
+
+        def rec(kind, value, dose=np.nan, event_time=np.nan, source="moderndid", base=base):
+            row = dict(source=source, kind=kind, dose=dose, event_time=event_time)
+            out.append({**base, **row, "value": float(value)})
+
+        r = moderndid.cont_did(
+            data=df,
+            yname="y",
+            tname="t",
+            idname="id",
+            gname="G",
+            dname="D",
+            aggregation="dose",
+            degree=degree,
+            num_knots=knots,
+            dvals=np.array(doses),
+            control_group=control,
+            random_state=1,
+            biters=100,
+        )
+        rec("att", r.overall_att)
+        rec("acrt", r.overall_acrt)
+        for d, a, b in zip(doses, r.att_d, r.acrt_d, strict=True):
+            rec("att_d", a, d)
+            rec("acrt_d", b, d)
+        if knots:
+            continue
+        res = ContinuousDiD(
+            degree=degree,
+            num_knots=0,
+            dvals=np.array(doses),
+            control_group="not_yet_treated" if control == "notyettreated" else "never_treated",
+        ).fit(
+            df, outcome="y", unit="id", time="t", first_treat="G", dose="D", aggregate="eventstudy"
+        )
+        src = "diff-diff"
+        rec("att", res.overall_att, source=src)
+        rec("acrt", res.overall_acrt, source=src)
+        rec("att_se", res.overall_att_se, source=src)
+        rec("acrt_se", res.overall_acrt_se, source=src)
+        curves = zip(
+            doses,
+            res.dose_response_att.effects,
+            res.dose_response_acrt.effects,
+            res.dose_response_att.se,
+            res.dose_response_acrt.se,
+            strict=True,
+        )
+        for d, a, b, sa, sb in curves:
+            rec("att_d", a, d, source=src)
+            rec("acrt_d", b, d, source=src)
+            rec("att_d_se", sa, d, source=src)
+            rec("acrt_d_se", sb, d, source=src)
+        for e, v in sorted(res.event_study_effects.items()):
+            rec("event", v["effect"], event_time=e, source=src)
+            rec("event_se", v["se"], event_time=e, source=src)
+    panels = pd.concat([d.assign(panel=k) for k, d in PANELS.items()])
+    panels.to_csv(HERE / "panels.csv", index=False, float_format="%.17g")
+    pd.DataFrame(out).to_csv(HERE / "values.csv", index=False, float_format="%.17g")
+
+
+if __name__ == "__main__":
+    main()

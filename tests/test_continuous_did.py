@@ -1,0 +1,242 @@
+"""Callaway, Goodman-Bacon & Sant'Anna's DiD with a continuous dose
+(estimators/did/continuous.py): two independent ports of R contdid (moderndid, diff-diff) on
+three panels (tests/reference/cgbs_continuous_did, script beside the values), closed forms,
+Callaway & Sant'Anna's aggregations, the design-file path and the errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+
+import pathfinder_eval as pe
+from pathfinder_eval.errors import DataError, EstimationError
+from pathfinder_eval.estimators.did.continuous import continuous_did
+
+REF = Path(__file__).parent / "reference" / "cgbs_continuous_did"
+# Least squares by QR here, by lstsq or normal equations there: rounding only.
+TOL = 1e-10
+RUNS = sorted(pd.read_csv(REF / "values.csv")["run"].unique())
+
+
+def _panel(name: str) -> pd.DataFrame:
+    d = pd.read_csv(REF / "panels.csv")
+    return d[d["panel"] == name].drop(columns="panel").reset_index(drop=True)
+
+
+def _engine(d: pd.DataFrame, doses, degree: int, knots: int, control: str):
+    """The engine on a reference panel: the outcome matrix, starts as period indices."""
+    y = d.pivot(index="id", columns="t", values="y").to_numpy()
+    unit = d.groupby("id").first()
+    start = np.where(unit["G"] > 0, unit["G"] - 1, np.inf)
+    return continuous_did(y, start, unit["D"].to_numpy(), np.asarray(doses), degree, knots, control)
+
+
+def _pick(fit, kind: str, dose: float, event_time: float) -> int:
+    hit = fit.kind == kind
+    if kind in ("att_d", "acrt_d"):
+        hit &= np.isclose(fit.dose, dose)
+    if kind == "event":
+        hit &= fit.event_time == event_time
+    (j,) = np.flatnonzero(hit)
+    return int(j)
+
+
+@pytest.mark.parametrize("run", RUNS)
+def test_matches_two_ports_of_contdid(run):
+    """ATT^o, ACRT^o and the curves ATT(d), ACRT(d) from moderndid (cubic and quadratic
+    B-splines with 0 to 2 interior knots, not-yet- and never-treated comparisons) and, where
+    diff-diff's knot rule agrees (no interior knots), its estimates, analytic standard errors
+    and event-study ATTs, all to 1e-10. diff-diff's ACRT^o SE treats the doses as fixed, so it
+    is compared only where the curve is a straight line (its slope does not vary over the
+    doses); the closed-form test below checks ours."""
+    v = pd.read_csv(REF / "values.csv")
+    v = v[v["run"] == run]
+    first = v.iloc[0]
+    control = "not_yet_treated" if first["control"] == "notyettreated" else "never_treated"
+    doses = np.sort(v.loc[v["kind"] == "att_d", "dose"].unique())
+    fit = _engine(_panel(first["panel"]), doses, first["degree"], first["knots"], control)
+    se = np.sqrt(np.diag(fit.vcov))
+    checked = 0
+    for _, r in v.iterrows():
+        kind = r["kind"].removesuffix("_se")
+        if r["kind"] == "acrt_se" and first["degree"] > 1:
+            continue
+        j = _pick(fit, kind, r["dose"], r["event_time"])
+        mine = se[j] if r["kind"].endswith("_se") else fit.estimate[j]
+        assert mine == pytest.approx(r["value"], rel=TOL, abs=TOL), (r["source"], r["kind"])
+        checked += 1
+    assert checked >= 8
+
+
+def test_acrt_standard_error_closed_form():
+    """One start date and one post period: ACRT^o's influence function is the spread of the
+    fitted slope over the treated doses plus the fit's error, (s_i − s̄)/n + m̄ᵀ(XᵀX)⁻¹x_i e_i,
+    so its variance is statsmodels' HC0 variance of m̄ᵀβ plus the spread and cross terms; for
+    degree 1 the slope is the least-squares slope and its SE the HC0 SE."""
+    d = _panel("C")
+    d = d[d["t"].isin([2, 3])]
+    wide = d.pivot(index="id", columns="t", values="y")
+    unit = d.groupby("id").first()
+    dy = (wide[3] - wide[2]).to_numpy()
+    treated = unit["G"].to_numpy() > 0
+    x = unit["D"].to_numpy()[treated]
+    for degree in (1, 3):
+        shifted = d.assign(t=d["t"] - 1, G=np.where(d["G"] > 0, d["G"] - 1, 0))
+        fit = _engine(shifted, [1.0], degree, 0, "not_yet_treated")
+        powers = np.vander(x, degree + 1, increasing=True)
+        ols = sm.OLS(dy[treated], powers).fit(cov_type="HC0")
+        slope_basis = np.column_stack(
+            [np.zeros_like(x)] + [k * x ** (k - 1) for k in range(1, degree + 1)]
+        )
+        slopes = slope_basis @ ols.params
+        m = slope_basis.mean(axis=0)
+        n = x.size
+        bread = np.linalg.inv(powers.T @ powers)
+        fitted_part = (powers @ bread @ m) * ols.resid
+        spread = (slopes - slopes.mean()) / n
+        var = m @ ols.cov_params() @ m + spread @ spread + 2 * spread @ fitted_part
+        j = _pick(fit, "acrt", np.nan, np.nan)
+        assert fit.estimate[j] == pytest.approx(slopes.mean(), rel=1e-12)
+        assert fit.vcov[j, j] == pytest.approx(var, rel=1e-10)
+        if degree == 1:
+            assert np.sqrt(fit.vcov[j, j]) == pytest.approx(ols.bse[1], rel=1e-10)
+
+
+def test_att_and_event_study_equal_callaway_santanna():
+    """Without the dose, ATT^o is Callaway & Sant'Anna's group aggregation (the cohorts'
+    ATTs weighted by their sizes) and the event-time rows its dynamic aggregation (did's
+    varying base, not-yet-treated comparisons): the same 2×2 comparisons weighted the same
+    way. Standard errors agree where one start date makes up the event time; where two do,
+    did adds the variance of estimating their shares, which contdid's ports (and ours) hold
+    fixed, as the pooled variance does."""
+    d = _panel("A")
+    kw = dict(outcome="y", unit="id", time="t", first_treated="G", inference="cluster_robust")
+    dose = pe.continuous_did(d, dose="D", **kw)
+    cs = dict(control_group="not_yet_treated", base_period="varying", **kw)
+    group = pe.callaway_santanna(d, aggregation="group", **cs).table.set_index("term")
+    sizes = d[d["G"] > 0].groupby("G")["id"].nunique()
+    by_cohort = group.loc[[f"cohort {g}" for g in sizes.index], "estimate"].to_numpy()
+    assert dose.table["estimate"].iloc[0] == pytest.approx(
+        by_cohort @ (sizes / sizes.sum()), rel=1e-10
+    )
+    dynamic = pe.callaway_santanna(d, aggregation="dynamic", **cs).table
+    ref = dynamic[dynamic["event_time"].notna()]
+    rows = dose.table[dose.table["event_time"].notna()]
+    np.testing.assert_array_equal(rows["event_time"], ref["event_time"])
+    np.testing.assert_allclose(rows["estimate"], ref["estimate"], rtol=1e-10)
+    single = rows["event_time"].isin([-2, 2]).to_numpy()  # cohort 3 alone, cohort 4 alone
+    np.testing.assert_allclose(rows["std_error"][single], ref["std_error"][single], rtol=1e-10)
+    assert (rows["std_error"][~single].to_numpy() < ref["std_error"][~single].to_numpy()).all()
+
+
+def test_linear_dose_response_is_recovered_without_noise():
+    """y = unit + period effects + 0.5·d·1(t ≥ start), no noise: ATT(d) = 0.5 d and
+    ACRT = 0.5 exactly at every dose, and the pre-start rows are 0."""
+    rng = np.random.default_rng(5)
+    n, periods = 40, 6
+    start = rng.choice([3, 4, 99], n)
+    dose = np.where(start < 99, rng.uniform(1, 4, n), 0.0)
+    y = rng.normal(size=(n, 1)) + rng.normal(size=(1, periods)) * 0 + np.arange(periods)
+    y = y + 0.5 * dose[:, None] * (np.arange(1, periods + 1)[None, :] >= start[:, None])
+    s = np.where(start < 99, start - 1, np.inf)
+    fit = continuous_did(y, s, dose, np.array([1.5, 3.0]), 2, 0)
+    for kind, expect in (("att", 0.5 * dose[start < 99].mean()), ("acrt", 0.5)):
+        assert fit.estimate[fit.kind == kind][0] == pytest.approx(expect, abs=1e-12)
+    np.testing.assert_allclose(fit.estimate[fit.kind == "att_d"], [0.75, 1.5], atol=1e-12)
+    np.testing.assert_allclose(fit.estimate[fit.kind == "acrt_d"], 0.5, atol=1e-12)
+    np.testing.assert_allclose(fit.estimate[fit.event_time < 0], 0, atol=1e-12)
+
+
+def test_every_row_is_its_weights_times_the_outcomes():
+    """The weights the pooled variance uses reproduce every estimate."""
+    d = _panel("B")
+    y = d.pivot(index="id", columns="t", values="y").to_numpy()
+    fit = _engine(d, [1.0, 2.0], 1, 0, "not_yet_treated")
+    np.testing.assert_allclose(
+        np.einsum("knt,nt->k", fit.weights, y), fit.estimate, rtol=1e-12, atol=1e-12
+    )
+
+
+def test_default_inference_with_few_treated_las():
+    """Panel B has 20 treated of 150 units: the default is the influence-function variance.
+    Without its last start date (13 treated) the default is the comparison-pooled variance
+    (t, Satterthwaite df) with unchanged estimates."""
+    kw = dict(outcome="y", unit="id", time="t", first_treated="G", dose="D", doses=(1.0, 2.0))
+    full = pe.continuous_did(_panel("B"), **kw)
+    assert full.n_treated == 20 and full.inference.key == "influence_function"
+    d = _panel("B").query("G != 6")
+    res = pe.continuous_did(d, **kw)
+    assert res.inference.key == "pooled_panel" and res.inference.chosen_by_default
+    assert res.n_treated == int((d.groupby("id")["G"].first() > 0).sum())
+    assert (res.table["df"] > 10).all() and np.isfinite(res.table["std_error"]).all()
+    fit = _engine(d, [1.0, 2.0], 1, 0, "not_yet_treated")
+    np.testing.assert_allclose(res.table["estimate"], fit.estimate, rtol=1e-12, atol=1e-12)
+    pre = res.table["event_time"] < 0
+    assert res.facts.pretrend_test["df_denom"] == pytest.approx(res.table["df"][pre].min())
+    analytic = pe.continuous_did(d, inference="cluster_robust", **kw)
+    assert analytic.inference.key == "influence_function"
+    np.testing.assert_allclose(analytic.table["std_error"], np.sqrt(np.diag(fit.vcov)), rtol=1e-12)
+
+
+DESIGN = """
+name: dose
+title: A pilot whose LAs get different funding
+pilot: custom
+unit_level: cluster
+time: {{axis: period}}
+rollout:
+{waves}
+comparison: {{pool: never_treated, min_units: 2}}
+outcomes: [{{column: y}}]
+analyses:
+  - id: dose
+    estimator: continuous_did
+    options: {{doses: [1.0, 2.0]}}
+data: {{source: tidy, columns: {{unit: id, period: t, dose: D}}}}
+"""
+
+
+def test_design_file_runs_and_reports(tmp_path):
+    """A design file with a dose column: the pipeline's rows equal the API's exactly, and the
+    report shows the dose curve and the pre-trend test."""
+    d = _panel("B").query("G != 6").assign(id=lambda f: "LA" + f["id"].astype(str))
+    starts = d[d["G"] > 0].groupby("id")["G"].first()
+    waves = "\n".join(
+        f"  - {{wave: s{s}, start: {s}, units: [{', '.join(sorted(g.index))}]}}"
+        for s, g in starts.groupby(starts)
+    )
+    path = tmp_path / "dose.yaml"
+    path.write_text(DESIGN.format(waves=waves))
+    ev = pe.evaluate(path, d.drop(columns="G"))
+    (run,) = ev.runs
+    api = pe.continuous_did(
+        d, outcome="y", unit="id", time="t", first_treated="G", dose="D", doses=(1.0, 2.0)
+    )
+    np.testing.assert_array_equal(api.table["estimate"], run.result.table["estimate"])
+    np.testing.assert_array_equal(api.table["std_error"], run.result.table["std_error"])
+    files = pe.report(ev, tmp_path / "out")
+    html = next(p for p in files if p.suffix == ".html").read_text()
+    assert "Goodman-Bacon" in html and "ACRT at dose 2" in html
+    assert "Power of the pre-test" in html
+
+
+def test_bad_doses_are_refused():
+    d = _panel("B")
+    kw = dict(outcome="y", unit="id", time="t", first_treated="G")
+    with pytest.raises(EstimationError, match="no dose column"):
+        pe.continuous_did(d, **kw)
+    zero = d.assign(D=np.where(d["id"] == d.loc[d["G"] > 0, "id"].iloc[0], 0.0, d["D"]))
+    with pytest.raises(EstimationError, match="has no dose above 0"):
+        pe.continuous_did(zero, dose="D", **kw)
+    varies = d.assign(D=d["D"] + (d["t"] == 3) * (d["G"] > 0))
+    with pytest.raises(DataError, match="more than one dose") as err:
+        pe.continuous_did(varies, dose="D", **kw)
+    assert "did_multiplegt_dyn" in str(err.value)
+    with pytest.raises(DataError, match="not a number of 0 or more"):
+        pe.continuous_did(d.assign(D=-d["D"]), dose="D", **kw)
+    with pytest.raises(EstimationError, match="starting in period 4 have 7 distinct doses"):
+        pe.continuous_did(d, dose="D", degree=3, knots=4, **kw)
