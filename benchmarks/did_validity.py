@@ -56,6 +56,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from pathfinder_eval.estimators.did.continuous import continuous_did
 from pathfinder_eval.estimators.did.etwfe import etwfe, etwfe_effects
 from pathfinder_eval.estimators.did.group_time import aggregate, group_time_att, prepare_cohorts
 from pathfinder_eval.estimators.did.group_time_inference import (
@@ -96,6 +97,8 @@ DID = (
     "etwfe",
     "stacked",
     "did_multiplegt_dyn",
+    "continuous_did",
+    "continuous_acrt",
 )
 ALL = (*DID, "synthetic_did", "ddd")
 SHORT = {
@@ -108,6 +111,8 @@ SHORT = {
     "etwfe": "etwfe",
     "stacked": "stacked",
     "did_multiplegt_dyn": "dcdh",
+    "continuous_did": "dose att",
+    "continuous_acrt": "dose acrt (τ=0)",
     "synthetic_did": "sdid",
     "ddd": "ddd (cs)",
 }
@@ -181,8 +186,8 @@ def _row(est: float, se: float, df: float, tau: float) -> tuple[float, float, fl
 class Panel:
     """One replicate with what the policy and the pooled variance read from it."""
 
-    def __init__(self, y, start, region, size):
-        self.y, self.start, self.region, self.size = y, start, region, size
+    def __init__(self, y, start, region, size, dose=None):
+        self.y, self.start, self.region, self.size, self.dose = y, start, region, size, dose
         n, T = y.shape
         self.units = np.repeat(np.arange(n), T)
         self.periods = np.tile(np.arange(T), n)
@@ -229,11 +234,11 @@ def fit_all(p: Panel, tau: float, want: frozenset[str] = frozenset(ALL)) -> dict
     d = (periods >= start[units]).astype(float)
     out = {}
 
-    def record(name, est, old, pooled):
+    def record(name, est, old, pooled, truth=tau, policy=None):
         se, df, share = pooled
-        choice = did_default(name, "default", k, True, p.geography(share))
+        choice = did_default(policy or name, "default", k, True, p.geography(share))
         use = (se, df) if choice.method == "pooled" else old
-        out[name] = (est, _row(est, *use, tau), _row(est, *old, tau), choice.method == "pooled")
+        out[name] = (est, _row(est, *use, truth), _row(est, *old, truth), choice.method == "pooled")
 
     cohort = np.where(np.isfinite(start), start, np.nan).astype(float)
     if "twfe" in need:
@@ -272,6 +277,15 @@ def fit_all(p: Panel, tau: float, want: frozenset[str] = frozenset(ALL)) -> dict
         st = stratified_cells(dc.weights[:1], yy, units, periods, cohort)
         old = (st.std_error[0], st.df[0]) if st else (np.sqrt(dc.vcov[0, 0]), np.inf)
         record("did_multiplegt_dyn", float(dc.estimate[0]), old, p.pooled(dc.weights[0]))
+    if need & {"continuous_did", "continuous_acrt"} and p.dose is not None:
+        # Callaway, Goodman-Bacon & Sant'Anna with a straight-line dose curve (the default):
+        # ATT^o (truth τ) and ACRT^o (truth 0: the effect does not depend on the dose);
+        # "before" column contdid's influence-function variance, normal reference
+        cd = continuous_did(y, start, p.dose, np.array([1.0]), 1, 0)
+        for j, name, truth in ((0, "continuous_did", tau), (1, "continuous_acrt", 0.0)):
+            old = (np.sqrt(cd.vcov[j, j]), np.inf)
+            pooled = p.pooled_units(cd.weights[j])
+            record(name, float(cd.estimate[j]), old, pooled, truth, "continuous_did")
     if "imputation" in need:  # Borusyak, Jaravel & Spiess, overall ATT
         args = (yy, units, periods, cohort[units])
         bjs = imputation(*args, leave_out=True, average_by="row")
@@ -410,7 +424,13 @@ def run_cell(job: tuple[Cell, int, int, tuple[str, ...]]) -> tuple[Cell, dict]:
         for effect, store in ((0.0, null), (tau, alt)):
             parts: dict = {}
             y, start, region, size = simulate(rng, cell, effect, parts)
-            for k, v in fit_all(Panel(y, start, region, size), effect, want).items():
+            dose = None
+            if cell.treated >= 4 and want & {"continuous_did", "continuous_acrt"}:
+                # doses from their own stream (the others keep theirs); a straight-line
+                # curve needs two doses in each of the two start dates
+                rng_dose = np.random.default_rng([seed, rep, effect > 0, 1])
+                dose = np.where(np.isfinite(start), rng_dose.uniform(0.5, 2.0, len(start)), 0.0)
+            for k, v in fit_all(Panel(y, start, region, size, dose), effect, want).items():
                 store[k].append(v)
             if "ddd" in want:
                 # the triple difference draws from its own stream, so the others keep theirs
@@ -419,6 +439,8 @@ def run_cell(job: tuple[Cell, int, int, tuple[str, ...]]) -> tuple[Cell, dict]:
                 store["ddd"].append(fit_ddd(Panel(y - y0, start, region, size_ddd), effect))
     summary = {}
     for k in names:
+        if not alt[k]:
+            continue
         est1 = np.array([v[0] for v in alt[k]])
         oracle = 2 * 1.96 * est1.std(ddof=1)
         for j, name in ((1, "default"), (2, "old")):
@@ -478,18 +500,26 @@ def main() -> None:
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         for cell, s in pool.map(run_cell, jobs):
             results.append((cell, s))
-            cols = "".join(_triple(s[(k, "default")], s[(k, "pooled share")]) for k in names)
+            cols = "".join(
+                _triple(s[(k, "default")], s[(k, "pooled share")])
+                if (k, "default") in s
+                else " " * 24
+                for k in names
+            )
             print(f"{_label(cell)}{cols}", flush=True)
     print("\nThe defaults before issue 16 (CR2 / cohort-stratified / Bell-McCaffrey)")
     print(head + "".join(f"{SHORT[k]:>24}" for k in did))
     for cell, s in results:
-        print(_label(cell) + "".join(_triple(s[(k, "old")]) for k in did))
+        print(
+            _label(cell)
+            + "".join(_triple(s[(k, "old")]) if (k, "old") in s else " " * 24 for k in did)
+        )
     print("\nCells outside the targets (default inference):")
     bad = [
         f"  {_label(cell).strip()}  {SHORT[k]}: {', '.join(m)}"
         for cell, s in results
         for k in names
-        if (m := misses(*s[(k, "default")], args.reps))
+        if (k, "default") in s and (m := misses(*s[(k, "default")], args.reps))
     ]
     print("\n".join(bad) if bad else "  none")
     print(f"{time.perf_counter() - t0:.0f} s")

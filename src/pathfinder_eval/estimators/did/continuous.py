@@ -63,17 +63,20 @@ class DoseFit:
 
 @dataclass
 class _Rows:
-    """Accumulates rows: weights on the outcomes and influence functions, both (k, n, ·)."""
+    """Accumulates rows, the row last: weights on the outcomes (n, T, k) and influence
+    functions (n, k)."""
 
     weights: np.ndarray
     influence: np.ndarray
 
-    def add(self, row: int, cell: _Cell, on_dy: np.ndarray, psi: np.ndarray, share: float):
-        """Add `share` × a cell's estimate whose weights on its units' ΔY are `on_dy` and
-        influence functions `psi` (both over the cell's units)."""
-        self.weights[row, cell.units, cell.t] += share * on_dy
-        self.weights[row, cell.units, cell.base] -= share * on_dy
-        self.influence[row, cell.units] += share * psi
+    def add(self, rows: slice, cell: _Cell, on_dy: np.ndarray, psi: np.ndarray, share: float):
+        """Add `share` × a cell's estimates `rows` whose weights on its units' ΔY are `on_dy`
+        and influence functions `psi` (both (rows, cell's units))."""
+        add = share * on_dy.T
+        at_t, at_base = self.weights[:, cell.t, rows], self.weights[:, cell.base, rows]  # views
+        at_t[cell.units] += add
+        at_base[cell.units] -= add
+        self.influence[:, rows][cell.units] += share * psi.T
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,7 @@ def continuous_did(
     n_dose = doses.size
     events = np.arange(1 - n_periods, n_periods)
     k = 2 + 2 * n_dose + events.size
-    rows = _Rows(np.zeros((k, n, n_periods)), np.zeros((k, n)))
+    rows = _Rows(np.zeros((n, n_periods, k)), np.zeros((n, k)))
     n_rows = np.zeros(k)
     estimate = np.zeros(k)
     event_share = np.zeros(events.size)
@@ -146,18 +149,17 @@ def continuous_did(
             on_dy, psi_rows, values = _dose_cell(
                 cell, dose, interior, degree, doses, diff, psi, att, names[g], names[t]
             )
-            for row in range(on_dy.shape[0]):
-                rows.add(row, cell, on_dy[row], psi_rows[row], w)
-                estimate[row] += w * values[row]
+            rows.add(slice(0, on_dy.shape[0]), cell, on_dy, psi_rows, w)
+            estimate[: values.size] += w * values
     for j, cell, diff, psi, att, pg in event_cells:
         row = 2 + 2 * n_dose + j
         w = pg / event_share[j]
-        rows.add(row, cell, diff, psi, w)
+        rows.add(slice(row, row + 1), cell, diff[None], psi[None], w)
         estimate[row] += w * att
         n_rows[row] += cell.n_treated
     n_rows[: 2 + 2 * n_dose] = int(kept.sum())
     seen = np.concatenate([np.ones(2 + 2 * n_dose, bool), event_share > 0])
-    influence = rows.influence[seen]
+    influence = rows.influence[:, seen].T
     kind = np.array(
         ["att", "acrt"] + ["att_d"] * n_dose + ["acrt_d"] * n_dose + ["event"] * events.size
     )
@@ -167,7 +169,7 @@ def continuous_did(
         event_time=np.concatenate([np.full(2 + 2 * n_dose, np.nan), events.astype(float)])[seen],
         estimate=estimate[seen],
         vcov=influence @ influence.T,
-        weights=rows.weights[seen],
+        weights=np.moveaxis(rows.weights[:, :, seen], -1, 0),
         n_treated=n_rows[seen],
         left_out=np.flatnonzero(first),
     )
