@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from did_helpers import MPDTA, make_panel, mpdta
-from pathfinder_eval.estimators.did.imputation import Imputation, imputation
+from pathfinder_eval.estimators.did.imputation import Imputation, imputation, pretrend_test
 from pathfinder_eval.settings import Inference
 
 # Same least-squares algebra computed two ways: floating-point rounding only.
@@ -206,3 +207,58 @@ def test_balanced_cohort_stratified_variance_is_welch(tmp_path, n_treated):
         se = change[~is_t].std(ddof=1) * np.sqrt(1 + 1 / (~is_t).sum())
         assert row["std_error"] == pytest.approx(se, rel=1e-9)
     assert np.sqrt(res.vcov[0, 0]) == pytest.approx(row["std_error"], rel=1e-12)
+
+
+def test_pretest_power_loadings_and_bias_in_closed_form(tmp_path):
+    """Adding a linear trend s·(t − start) to the treated LAs' outcomes moves BJS's lead
+    coefficients by s × their loading and the overall ATT by s × its bias loading (both
+    linear in the outcomes), and at the slope detected half the time the pre-test passes with
+    probability 0.5 (scipy's Genz-Bretz multivariate normal), the one-lead powers bracketing
+    it; the report states the test and its power."""
+    frame, starts = mpdta()
+    cohort = frame["unit"].map({u: float(s) for s, us in starts.items() for u in us})
+    trend = np.nan_to_num(frame["period"] - cohort)
+    s = 0.7
+    args = (frame["unit"].to_numpy(), frame["period"].to_numpy(), cohort.to_numpy())
+    base = pretrend_test(frame["y"].to_numpy(), *args, 3)
+    moved = pretrend_test(frame["y"].to_numpy() + s * trend, *args, 3)
+    np.testing.assert_allclose(moved.coef - base.coef, s * base.loading, atol=1e-10)
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    fit = Imputation().fit(make_panel(tmp_path / "a", frame, starts), "y", "bjs")
+    shifted = frame.assign(y=frame["y"] + s * trend)
+    fit_s = Imputation().fit(make_panel(tmp_path / "b", shifted, starts), "y", "bjs")
+    power = fit.facts.pretest_power
+    bias_per_slope = power["bias"] / power["slope_50"]
+    assert fit_s.table["estimate"][0] - fit.table["estimate"][0] == pytest.approx(
+        s * bias_per_slope, abs=1e-10
+    )
+    sd = np.sqrt(np.diag(base.vcov))
+    c = stats.norm.ppf(0.975)
+    mvn = stats.multivariate_normal(power["slope_50"] * base.loading, base.vcov)
+    passing = mvn.cdf(c * sd, lower_limit=-c * sd)
+    assert passing == pytest.approx(0.5, abs=2e-4)
+    assert power["slope_50"] < power["slope_80"]
+    assert fit.diagnostics["pretrend_test"]["statistic"] == pytest.approx(
+        base.test["statistic"], rel=1e-10
+    )
+
+
+def test_pretest_power_of_one_lead_is_the_normal_power(tmp_path):
+    """With one lead the pre-test is a z test: its power at slope s is
+    1 − Φ(c − s·L/se) + Φ(−c − s·L/se), 0.5 and 0.8 at the reported slopes."""
+    frame, starts = mpdta()
+    fit = Imputation(pretrend_leads=1).fit(make_panel(tmp_path, frame, starts), "y", "bjs")
+    cohort = frame["unit"].map({u: float(s) for s, us in starts.items() for u in us})
+    pre = pretrend_test(
+        frame["y"].to_numpy(),
+        frame["unit"].to_numpy(),
+        frame["period"].to_numpy(),
+        cohort.to_numpy(),
+        1,
+    )
+    z = pre.loading[0] / np.sqrt(pre.vcov[0, 0])
+    c = stats.norm.ppf(0.975)
+    for key, target in (("slope_50", 0.5), ("slope_80", 0.8)):
+        shift = fit.facts.pretest_power[key] * z
+        power = 1 - stats.norm.cdf(c - shift) + stats.norm.cdf(-c - shift)
+        assert power == pytest.approx(target, abs=1e-6)

@@ -241,3 +241,27 @@ def pretest_summary(
         "bias_after_pretest": float(res.mean_after_pretest[first]),
         "first_post_event_time": float(times[first]),
     }
+
+
+def linear_trend_power(
+    cov_leads: np.ndarray, lead_loading: np.ndarray, bias_loading: float
+) -> dict[str, float]:
+    """What a pre-test on lead coefficients can see when a linear trend of slope s (outcome
+    units per period) moves their means by s·`lead_loading` and an estimate's by
+    s·`bias_loading`, for tests whose leads are not event-study coefficients against one
+    reference period (e.g. BJS's regression on untreated cells): `slope_50`, `slope_80`, and
+    under the 50%-power trend the Bayes factor P(pass | δ) / P(pass | 0) and the estimate's
+    bias (`bias`; its bias among analyses that pass needs the joint covariance of leads and
+    estimate, which such tests do not give)."""
+    loading = np.asarray(lead_loading, float)
+    cov = np.atleast_2d(np.asarray(cov_leads, float))
+    # slope_for_power reads each lead's loading as its time less the reference (here 0)
+    s50 = slope_for_power(cov, loading, 0.0, 0.5)
+    s80 = slope_for_power(cov, loading, 0.0, 0.8)
+    passing = pass_probability(s50 * loading, cov)
+    return {
+        "slope_50": s50,
+        "slope_80": s80,
+        "bayes_factor": passing / pass_probability(np.zeros(loading.size), cov),
+        "bias": s50 * float(bias_loading),
+    }

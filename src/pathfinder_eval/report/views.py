@@ -14,6 +14,7 @@ from pathfinder_eval.estimators.did.facts import (
     ContinuousDidFacts,
     EventStudyFacts,
     GroupTimeFacts,
+    ImputationFacts,
     MultiplegtDynFacts,
     StackedFacts,
 )
@@ -254,6 +255,27 @@ def _continuous(
 
 
 @estimator_view.register
+def _imputation(
+    facts: ImputationFacts,
+    res: EffectEstimates,
+    info: OutcomeInfo,
+    label: PeriodLabel,
+    names: dict[str, str],
+) -> dict[str, Any]:
+    pt = facts.pretrend_test
+    if not pt:
+        return {}
+    line = pretrend_line(
+        pt,
+        None,
+        f"the {int(pt['leads'])} lead coefficients (BJS's test: untreated cells only, unit and "
+        "period effects, CR1 by LA)",
+    )
+    power = facts.pretest_power
+    return {"pretrend": line + (" " + pretest_power_line(power, "overall ATT") if power else "")}
+
+
+@estimator_view.register
 def _group_time(
     facts: GroupTimeFacts,
     res: EffectEstimates,
@@ -301,13 +323,22 @@ def pretrend_line(
     return line + (" " + pretest_power_line(power) if power else "")
 
 
-def pretest_power_line(pw: dict[str, float]) -> str:
-    """What the pre-test could see (Roth 2022), in outcome units per period."""
-    e = int(pw["first_post_event_time"])
-    return (
+def pretest_power_line(pw: dict[str, float], estimate: str | None = None) -> str:
+    """What the pre-test could see (Roth 2022), in outcome units per period; the bias is that
+    of the first post-period event time, or of `estimate` when named (a pre-test whose joint
+    covariance with it is unknown: no bias after pre-testing)."""
+    head = (
         "Power of the pre-test (any lead significant at 5%): a linear pre-trend of "
         f"{fmt(pw['slope_50'], 3)} per period would be detected only half the time, and one of "
         f"{fmt(pw['slope_80'], 3)} per period 80% of the time. Under the first such trend the "
+    )
+    if estimate is not None:
+        return head + (
+            f"{estimate} would be biased by {fmt(pw['bias'], 3)}: passing the pre-test does not "
+            "rule out trends of these sizes."
+        )
+    e = int(pw["first_post_event_time"])
+    return head + (
         f"event time {e} estimate would be biased by {fmt(pw['bias'], 3)}, and by "
         f"{fmt(pw['bias_after_pretest'], 3)} in analyses that pass the pre-test: passing it "
         "does not rule out trends of these sizes."

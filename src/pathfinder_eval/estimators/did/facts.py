@@ -112,8 +112,10 @@ class SunAbrahamFacts(Facts):
 
 @dataclass(frozen=True, kw_only=True)
 class ImputationFacts(Facts):
-    """Borusyak-Jaravel-Spiess imputation: the variance used, the cells and the pre-trend
-    test (None when pretrend_leads is 0)."""
+    """Borusyak-Jaravel-Spiess imputation: the variance used, the cells, the pre-trend test
+    (None when pretrend_leads is 0) and what it can see: the linear pre-trends (per period,
+    in the treated units) it detects 50% and 80% of the time, its Bayes factor and the overall
+    ATT's bias under the first (inference/pretrends_power.linear_trend_power)."""
 
     inference_method: str
     leave_out: bool
@@ -123,6 +125,7 @@ class ImputationFacts(Facts):
     dropped_treated_cells: int
     weights: str
     pretrend_test: dict[str, Any] | None
+    pretest_power: dict[str, float] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

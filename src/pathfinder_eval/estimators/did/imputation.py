@@ -26,6 +26,7 @@ from pathfinder_eval.estimators.pooled import did_decision, panel_layout, pooled
 from pathfinder_eval.inference.cluster import rescale_covariance, t_summary, wald_test
 from pathfinder_eval.inference.cohort_stratified import CohortStratified, stratified_cells
 from pathfinder_eval.inference.policy import because
+from pathfinder_eval.inference.pretrends_power import linear_trend_power
 from pathfinder_eval.panel import ValidatedPanel
 from pathfinder_eval.results import EffectEstimates, InferenceKey, InferenceUsed, estimates_table
 from pathfinder_eval.settings import ImputationOptions
@@ -212,13 +213,26 @@ def _tbar_map(wh: np.ndarray, groups: np.ndarray, u1: np.ndarray, leave_out: boo
     return np.divide(a, total, out=np.zeros_like(a), where=total > 0)
 
 
+@dataclass(frozen=True)
+class Pretest:
+    """BJS's pre-trend test: `test` the joint F (statistic, df_num, df_denom, p_value, leads),
+    the lead coefficients `coef` (event times −1, −2, …) with their CR1 covariance `vcov`, and
+    `loading` how a linear trend of slope 1 in the treated units' untreated outcomes (t − their
+    start) moves each coefficient."""
+
+    test: dict[str, float]
+    coef: np.ndarray
+    vcov: np.ndarray
+    loading: np.ndarray
+
+
 def pretrend_test(
     y: np.ndarray,
     unit: np.ndarray,
     period: np.ndarray,
     cohort: np.ndarray,
     leads: int,
-) -> dict[str, float] | None:
+) -> Pretest | None:
     """BJS (2024, Section 4.4) test: on untreated cells only, OLS of Y on unit and period
     effects and indicators for event times −1..−leads of eventually treated units; joint F of
     the lead coefficients with CR1-by-unit covariance and G−1 denominator df. None when no
@@ -234,8 +248,9 @@ def pretrend_test(
         return None
     x = np.column_stack([(rel == -k).astype(float) for k in cols])
     pc = pd.factorize(p0, sort=True)[0]
-    r = absorb_two_way(np.column_stack([y0, x]), u0, pc)
-    yt, xt = r[:, 0], r[:, 1:]
+    trend = np.nan_to_num(rel)  # t − start for eventually treated units, 0 for the others
+    r = absorb_two_way(np.column_stack([y0, trend, x]), u0, pc)
+    yt, vt, xt = r[:, 0], r[:, 1], r[:, 2:]
     bread = np.linalg.pinv(xt.T @ xt)
     b = bread @ xt.T @ yt
     e = yt - xt @ b
@@ -247,7 +262,20 @@ def pretrend_test(
     vcov = c * bread @ s.T @ s @ bread
     out = wald_test(b, vcov, g - 1)
     out["leads"] = float(len(cols))
-    return out
+    return Pretest(out, b, vcov, bread @ xt.T @ vt)
+
+
+def _pretest_power(
+    pretest: Pretest | None, res: ImputationResult, period: np.ndarray, cohort: np.ndarray
+) -> dict[str, float] | None:
+    """What BJS's pre-test can see (inference/pretrends_power.linear_trend_power): the lead
+    coefficients move by s × their loading under a treated-unit trend of s per period, and the
+    overall ATT by s × its weights on t − start (treated and untreated cells)."""
+    if pretest is None:
+        return None
+    trend = np.nan_to_num(np.asarray(period, float) - cohort)
+    bias = res.weights[0] @ trend[res.treated_rows] + res.v_untreated[0] @ trend[res.untreated_rows]
+    return linear_trend_power(pretest.vcov, pretest.loading, float(bias))
 
 
 def stratified_rows(
@@ -359,6 +387,7 @@ class Imputation(ImputationOptions):
             df = strat.df
             res = replace(res, vcov=rescale_covariance(res.vcov, strat.std_error))
         summ = t_summary(res.estimate, res.vcov, df, level)
+        pretest = pretrend_test(*args, self.pretrend_leads) if self.pretrend_leads > 0 else None
         treated_units = cells["unit"].to_numpy()[res.treated_rows]
         rel = (cells["period"] - cells["cohort"]).to_numpy(float)[res.treated_rows]
         rows = []
@@ -459,9 +488,8 @@ class Imputation(ImputationOptions):
                 dropped_treated_cells=res.n_dropped,
                 weights="equal weights on treated cells (overall) and on the cells "
                 "at each event time",
-                pretrend_test=pretrend_test(*args, self.pretrend_leads)
-                if self.pretrend_leads > 0
-                else None,
+                pretrend_test=pretest.test if pretest else None,
+                pretest_power=_pretest_power(pretest, res, args[2], args[3]),
             ),
             warnings=tuple(warns),
         )
