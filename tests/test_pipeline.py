@@ -105,13 +105,16 @@ def test_family_help_default_run(family_help):
     assert "LA in the family network pilot (treated by a related reform)" in reasons
 
 
-def test_bjs_pretest_and_its_power_are_reported(family_help):
-    """Every imputation analysis states BJS's pre-trend test with what it could detect."""
+def test_bjs_and_sun_abraham_pretests_and_their_power_are_reported(family_help):
+    """Every imputation and Sun & Abraham analysis states its pre-trend test with what it
+    could detect."""
     html, doc = family_help
     bjs = [a for a in doc["analyses"] if a["estimator"] == "imputation" and a["status"] == "ok"]
     assert bjs and all(a["diagnostics"]["pretest_power"]["slope_50"] > 0 for a in bjs)
     assert html.count("lead coefficients (BJS&#39;s test") == len(bjs)
     assert html.count("the overall ATT would be biased by") == len(bjs)
+    sa = [a for a in doc["analyses"] if a["estimator"] == "sun_abraham" and a["status"] == "ok"]
+    assert sa and html.count("the cohort × lead interactions (CR1 by LA) are zero") == len(sa)
 
 
 def test_report_is_self_contained_and_accessible(family_help):

@@ -17,6 +17,7 @@ from pathfinder_eval.estimators.did.facts import (
     ImputationFacts,
     MultiplegtDynFacts,
     StackedFacts,
+    SunAbrahamFacts,
 )
 from pathfinder_eval.estimators.stepped_wedge.facts import GeeFacts, GlmmFacts, LmmFacts
 from pathfinder_eval.estimators.synthetic.facts import SyntheticControlFacts, SyntheticDidFacts
@@ -273,6 +274,21 @@ def _imputation(
     )
     power = facts.pretest_power
     return {"pretrend": line + (" " + pretest_power_line(power, "overall ATT") if power else "")}
+
+
+@estimator_view.register
+def _sun_abraham(
+    facts: SunAbrahamFacts,
+    res: EffectEstimates,
+    info: OutcomeInfo,
+    label: PeriodLabel,
+    names: dict[str, str],
+) -> dict[str, Any]:
+    pt = facts.pretrend_test
+    if not pt:
+        return {}
+    subject = "the cohort × lead interactions (CR1 by LA)"
+    return {"pretrend": pretrend_line(pt, facts.pretest_power, subject)}
 
 
 @estimator_view.register
