@@ -17,6 +17,7 @@ from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.etwfe import etwfe, etwfe_effects, outcome_weights
 from pathfinder_eval.estimators.did.etwfe_estimator import Etwfe
 from pathfinder_eval.estimators.did.imputation import Imputation, imputation
+from pathfinder_eval.settings import Inference
 
 REF = Path(__file__).parent / "reference" / "etwfe_mpdta"
 
@@ -251,3 +252,49 @@ def test_api_covariates_are_data_columns(mpdta):
     with pytest.raises(DataError) as err:
         pe.etwfe(data, covariates=("lpop", "nope"), **kw)
     assert err.value.where == "argument covariates[1]"
+
+
+def test_poisson_first_order_weights_are_the_derivatives(tmp_path):
+    """The Poisson fit's weights on the counts (what its pooled variance reads) are the
+    derivatives of the log rate ratio in each count: a finite difference of the refitted
+    estimate to 1e-4, for treated and comparison cells."""
+    panel = regional_panel(tmp_path, [0, 17, 33, 50, 66], shock_sd=0.0, seed=6)
+    cells = panel.cells.sort_values(["unit", "period"]).reset_index(drop=True)
+    args = (
+        cells["unit"].to_numpy(),
+        cells["period"].to_numpy(float),
+        cells["cohort"].to_numpy(float),
+    )
+    offset = np.log(cells["denominator"].to_numpy(float))
+    counts = cells["numerator"].to_numpy(float)
+
+    def att(y):
+        fit = etwfe(y, *args, family="poisson", offset=offset, unit_effects=True)
+        return fit, etwfe_effects(fit, "simple", scale="link")
+
+    fit, simple = att(counts)
+    w = outcome_weights(fit, simple.gradient)[0]
+    treated = np.flatnonzero((cells["treated"] == 1).to_numpy())
+    for j in (treated[0], treated[-1], 3, len(counts) - 2):
+        step = 1e-3
+        bumped = counts.copy()
+        bumped[j] += step
+        slope = (att(bumped)[1].estimate[0] - simple.estimate[0]) / step
+        assert slope == pytest.approx(w[j], rel=1e-4, abs=1e-9)
+
+
+def test_poisson_default_inference_with_few_treated_is_the_pooled_variance(tmp_path):
+    """Five treated LAs: the Poisson fit's default is the comparison-pooled variance of its
+    first-order weights on the rates (t, Satterthwaite df), not CR1; cluster_robust is CR1
+    with t(G−1); CR2 and the cohort-stratified variance do not exist for it."""
+    panel = regional_panel(tmp_path, [0, 17, 33, 50, 66], shock_sd=0.5, seed=6)
+    res = Etwfe(family="poisson").fit(panel, "y", "a")
+    assert res.inference.key == "pooled_panel" and res.inference.chosen_by_default
+    assert "first-order weights" in res.inference.label
+    assert "only 5 units are treated" in res.inference.reason
+    cr1 = Etwfe(family="poisson", inference=Inference(method="cluster_robust")).fit(panel, "y", "a")
+    assert cr1.inference.key == "cr1" and cr1.table["df"].iloc[0] == cr1.n_units - 1
+    np.testing.assert_array_equal(res.table["estimate"], cr1.table["estimate"])
+    for method in ("cr2", "cohort_stratified"):
+        with pytest.raises(EstimationError, match="not available for the Poisson fit"):
+            Etwfe(family="poisson", inference=Inference(method=method)).fit(panel, "y", "a")

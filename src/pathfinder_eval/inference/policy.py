@@ -83,6 +83,7 @@ _SMALL: dict[str, tuple[str, ...]] = {
     "sun_abraham": ("cohort_stratified", "cr2"),
     "imputation": ("cohort_stratified", "leave_out"),
     "etwfe": ("cohort_stratified", "cr2"),
+    "etwfe_poisson": ("pooled",),
     "two_stage": ("cohort_stratified",),
     "stacked": ("cohort_stratified",),
     "did_multiplegt_dyn": ("cohort_stratified",),
@@ -99,6 +100,8 @@ _WHY = {
     "treated cells no within-cohort spread to learn from",
     "did_multiplegt_dyn": "the analytic variance with a normal reference over-rejects with few "
     "switchers, and a start date of one unit gives its cells no within-cohort spread",
+    "etwfe_poisson": "CR1 over-rejects with few treated clusters, and a Poisson fit has no "
+    "cohort-stratified or CR2 variance",
     "continuous_did": "the influence-function variance with a normal reference over-rejects "
     "with few treated units, and dose-specific weights differ unit by unit, so no "
     "cohort-stratified variance applies",

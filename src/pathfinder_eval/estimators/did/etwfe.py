@@ -46,7 +46,7 @@ class EtwfeFit:
     cohort and period; `treated_design` and `control_design`: each treated row's treatment
     terms and its other terms (rows × coefficients, the other part zero); `eta1`: its linear
     predictor (linear fits: without the fixed effects, which cancel); `absorbed`: a linear
-    fit's slopes with the fixed effects projected out (None for Poisson), from which
+    fit's slopes with the fixed effects projected out (Poisson: the whole design), from which
     `outcome_weights` gives each coefficient as weights on the outcomes;
     `slopes`: the treatment and covariate columns (n × their count); n_params: the K of
     CR1's small-sample factor."""
@@ -62,7 +62,7 @@ class EtwfeFit:
     treated_design: np.ndarray
     control_design: np.ndarray
     eta1: np.ndarray
-    absorbed: np.ndarray | None
+    absorbed: np.ndarray
     bread: np.ndarray
     slopes: np.ndarray
     n_obs: int
@@ -71,14 +71,10 @@ class EtwfeFit:
 
 
 def outcome_weights(fit: EtwfeFit, gradient: np.ndarray) -> np.ndarray:
-    """(m, n): estimates with `gradient` (m, coefficients) as weights on a linear fit's
-    outcomes, gradient · (X̃ᵀX̃)⁻¹X̃ᵀ (what the comparison-pooled variance reads)."""
-    if fit.absorbed is None:
-        raise EstimationError(
-            "only a linear fit is a weighted sum of the outcomes",
-            where="estimator.family",
-            fix="use family: linear for the pooled variance",
-        )
+    """(m, n): estimates with `gradient` (m, coefficients) as weights on the outcomes (what the
+    comparison-pooled variance reads): exact for a linear fit, gradient · (X̃ᵀX̃)⁻¹X̃ᵀ; for
+    Poisson the first-order weights on the counts at the fitted means, gradient ·
+    (XᵀWX)⁻¹Xᵀ, W = diag(μ̂), whose residual sums are the CR1 sandwich's scores."""
     return (gradient @ fit.bread) @ fit.absorbed.T
 
 
@@ -160,13 +156,13 @@ def etwfe(
 class _Fit:
     """coef; bread: the inverse Hessian; score: each row's score (n, coefficients); eta: the
     linear predictor (the linear fit: without the fixed effects); absorbed: the linear fit's
-    slopes with the fixed effects projected out, else None."""
+    slopes with the fixed effects projected out, Poisson's whole design."""
 
     coef: np.ndarray
     bread: np.ndarray
     score: np.ndarray
     eta: np.ndarray
-    absorbed: np.ndarray | None
+    absorbed: np.ndarray
 
 
 def _linear(y: np.ndarray, terms: _Terms, group: np.ndarray, period: np.ndarray) -> _Fit:
@@ -193,7 +189,7 @@ def _poisson(y: np.ndarray, design: np.ndarray, offset: np.ndarray | None) -> _F
     eta = design @ coef + (0.0 if offset is None else np.asarray(offset, float))
     mu = np.exp(eta)
     bread = _inverse(design.T @ (design * mu[:, None]))
-    return _Fit(coef, bread, design * (y - mu)[:, None], eta, None)
+    return _Fit(coef, bread, design * (y - mu)[:, None], eta, design)
 
 
 def _dummies(

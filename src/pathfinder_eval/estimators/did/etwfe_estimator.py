@@ -9,7 +9,9 @@ comparison-pooled variance for few treated LAs or a regional concentration; belo
 the imputation estimator's small-sample variance (the estimates are the imputation
 estimator's), or with covariates or never-treated controls CR2 with Bell-McCaffrey degrees of
 freedom (which cannot see a single-LA cohort's noise: warned); CR1 above. The Poisson fit's
-inference is CR1 by unit with a t(G−1) reference, as `twfe_poisson`.
+inference, by the same rule, is the comparison-pooled variance of its first-order (delta
+method) weights on the rates for few treated LAs or a regional concentration, and below 20
+treated in place of CR1 by unit with a t(G−1) reference, which it keeps above.
 """
 
 from __future__ import annotations
@@ -27,7 +29,12 @@ from pathfinder_eval.estimators.did.etwfe import (
 from pathfinder_eval.estimators.did.facts import EtwfeFacts
 from pathfinder_eval.estimators.did.imputation import small_sample_rows
 from pathfinder_eval.estimators.did.two_way import few_cluster_warnings
-from pathfinder_eval.estimators.pooled import did_decision, panel_layout, pooled_label
+from pathfinder_eval.estimators.pooled import (
+    PanelLayout,
+    did_decision,
+    panel_layout,
+    pooled_label,
+)
 from pathfinder_eval.inference.cluster import t_summary
 from pathfinder_eval.inference.cr2 import cr2_inference
 from pathfinder_eval.inference.policy import because
@@ -174,18 +181,10 @@ class Etwfe(EtwfeOptions):
         """(vcov, df, key, label, reason, dependence, warnings) for the rows' estimates."""
         cr1 = gradient @ fit.vcov @ gradient.T
         g = fit.n_clusters
-        if poisson:
-            return (
-                cr1,
-                float(g - 1),
-                "cr1",
-                "Poisson QMLE, " + CR1_LABEL,
-                "",
-                None,
-                list(few_cluster_warnings(n_treated, g)),
-            )
         layout = panel_layout(panel, outcome)
         weights = outcome_weights(fit, gradient)
+        if poisson:
+            return self._poisson_inference(layout, cells, weights, cr1, g, n_treated)
 
         def unit_weights() -> np.ndarray:
             return layout.cell_weights(
@@ -254,6 +253,56 @@ class Etwfe(EtwfeOptions):
             decision.dependence,
             list(few_cluster_warnings(n_treated, g)),
         )
+
+    def _poisson_inference(
+        self,
+        layout: PanelLayout,
+        cells: pd.DataFrame,
+        count_weights: np.ndarray,
+        cr1: np.ndarray,
+        g: int,
+        n_treated: int,
+    ):
+        """The Poisson fit's inference: the comparison-pooled variance of its first-order
+        weights, put on the outcome's rates (a count is the rate × denominator / the scale),
+        when the linear DiD rule asks for it or, below 20 treated, in place of CR1, which
+        over-rejects with few treated LAs; CR1 by unit otherwise."""
+        method = self.inference.method
+        if method in ("cr2", "cohort_stratified"):
+            raise EstimationError(
+                f"inference {method} is not available for the Poisson fit",
+                where="inference.method",
+                fix="use default, pooled or cluster_robust with family: poisson",
+            )
+        y, count = cells["y"].to_numpy(float), cells["numerator"].to_numpy(float)
+        scale = float(np.median((y * cells["denominator"] / count)[count > 0]))
+        per_rate = cells["denominator"].to_numpy(float) / scale  # counts per unit of the rate
+        weights = count_weights * per_rate[None, :]
+        unit, period = cells["unit"].to_numpy(), cells["period"].to_numpy()
+        decision = did_decision(
+            "etwfe_poisson",
+            method,
+            n_treated,
+            not self.covariates,
+            layout,
+            lambda: layout.cell_weights(unit, period, weights),
+        )
+        choice = decision.choice
+        if decision.variance is not None:
+            pv = decision.variance
+            label = (
+                "comparison-pooled variance of the Poisson fit's first-order weights on the "
+                "rates: " + pooled_label(layout, choice.reason)
+            )
+            return pv.vcov, pv.df, "pooled_panel", label, choice.reason, decision.dependence, []
+        warns = list(few_cluster_warnings(n_treated, g))
+        if choice.method == "pooled":
+            warns.append(
+                "Too few comparison units have complete series for the comparison-pooled "
+                "variance; CR1 is used, which over-rejects with few treated units."
+            )
+        label = "Poisson QMLE, " + CR1_LABEL
+        return cr1, float(g - 1), "cr1", label, "", decision.dependence, warns
 
 
 def _cells_table(fit: EtwfeFit) -> list[dict[str, float]]:
