@@ -92,3 +92,22 @@ def test_mdes_agrees_with_the_real_panel_simulation():
     se = float(res.table["std_error"].iloc[0])
     assert sim.estimates.std(ddof=1) == pytest.approx(se, rel=0.15)
     assert 0.6 <= sim.power <= 0.9, sim.power
+
+
+def test_log_rate_ratio_rows_are_read_on_the_log_scale():
+    """A Poisson fit's headline row is a log rate ratio: its MDES is a log ratio, the relative
+    MDES the smallest detectable fall 1 − exp(−mdes), and an expected change e is detectable
+    when |log(1 + e)| reaches it; the sentence gives the rate ratios, not outcome units."""
+    from pathfinder_eval.report.summary import detectable_sentence
+
+    se = 0.2 / detectable_multiple(40)  # an MDES of exactly 0.2 on the log scale
+    d = minimum_detectable(se, 40, baseline=24.5, expected=-0.10, log_ratio=True)
+    assert d.mdes == pytest.approx(0.2)
+    assert d.mdes_relative == pytest.approx(1 - math.exp(-0.2))
+    assert d.could_detect_expected is False  # |log 0.9| = 0.105 < 0.2
+    bigger = minimum_detectable(se, 40, expected=-0.25, log_ratio=True)
+    assert bigger.could_detect_expected is True  # |log 0.75| = 0.288
+    text = detectable_sentence(d, "per 10,000 children")
+    assert "±0.20 on the log scale: a rate ratio below 0.82 or above 1.22" in text
+    assert "(a fall of 18% or a rise of 22%)" in text and "per 10,000" not in text
+    assert d.to_dict()["scale"] == "log rate ratio"

@@ -107,12 +107,21 @@ def test_family_help_default_run(family_help):
 
 def test_bjs_and_sun_abraham_pretests_and_their_power_are_reported(family_help):
     """Every imputation and Sun & Abraham analysis states its pre-trend test with what it
-    could detect."""
+    could detect; the Poisson ETWFE's minimum detectable effect is a rate ratio."""
     html, doc = family_help
     bjs = [a for a in doc["analyses"] if a["estimator"] == "imputation" and a["status"] == "ok"]
     assert bjs and all(a["diagnostics"]["pretest_power"]["slope_50"] > 0 for a in bjs)
     assert html.count("lead coefficients (BJS&#39;s test") == len(bjs)
     assert html.count("the overall ATT would be biased by") == len(bjs)
+    poisson = [
+        a
+        for a in doc["analyses"]
+        if a["estimator"] == "etwfe"
+        and a["status"] == "ok"
+        and a["diagnostics"]["family"] == "poisson"
+    ]
+    assert poisson and all(a["detectable"]["scale"] == "log rate ratio" for a in poisson)
+    assert html.count(" on the log scale: a rate ratio below ") == len(poisson)
     sa = [a for a in doc["analyses"] if a["estimator"] == "sun_abraham" and a["status"] == "ok"]
     assert sa and html.count("the cohort × lead interactions (CR1 by LA) are zero") == len(sa)
 

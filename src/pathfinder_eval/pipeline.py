@@ -17,6 +17,7 @@ from pathfinder_eval.data.load import load_outcomes
 from pathfinder_eval.data.neighbours import resolve_neighbour_pool
 from pathfinder_eval.errors import DesignError, EstimationError
 from pathfinder_eval.estimators import checked_fit
+from pathfinder_eval.estimators.did.facts import EtwfeFacts, PoissonTwfeFacts
 from pathfinder_eval.inference.detectable import Detectable, minimum_detectable
 from pathfinder_eval.panel import OutcomeInfo, ValidatedPanel, build_panel
 from pathfinder_eval.registry import entry
@@ -193,7 +194,13 @@ def detectable(panel: ValidatedPanel, result: EffectEstimates) -> Detectable | N
     else:
         source, value = "", math.nan
     df = float(row.get("df", math.nan))  # no df column: a normal reference
-    return minimum_detectable(float(row["std_error"]), df, baseline, value, source)
+    facts = result.facts
+    log_ratio = isinstance(facts, PoissonTwfeFacts) or (
+        isinstance(facts, EtwfeFacts) and facts.family == "poisson"
+    )
+    return minimum_detectable(
+        float(row["std_error"]), df, baseline, value, source, log_ratio=log_ratio
+    )
 
 
 def _neighbour_file(spec: DesignSpec) -> tuple[tuple[str, str], ...]:

@@ -33,7 +33,10 @@ class Detectable:
     """The MDES of one analysis's headline row. `mdes`: on the outcome's scale; `baseline`: the
     treated units' mean before they started (NaN when unknown) and `mdes_relative` = mdes /
     |baseline|; `expected`: the relative change the design expects (or the effect injected into
-    simulated data, `expected_source`), NaN when none is stated."""
+    simulated data, `expected_source`), NaN when none is stated. `log_ratio`: the row is a log
+    rate ratio (Poisson fits), so the MDES is on the log scale, `mdes_relative` the smallest
+    detectable fall 1 − exp(−mdes), and a relative change e is detectable when
+    |log(1 + e)| ≥ mdes."""
 
     mdes: float
     df: float
@@ -42,9 +45,12 @@ class Detectable:
     expected_source: ExpectedSource = ""
     power: float = POWER
     alpha: float = ALPHA
+    log_ratio: bool = False
 
     @property
     def mdes_relative(self) -> float:
+        if self.log_ratio:
+            return -math.expm1(-self.mdes)
         if not math.isfinite(self.baseline) or self.baseline == 0:
             return math.nan
         return self.mdes / abs(self.baseline)
@@ -55,6 +61,8 @@ class Detectable:
         target power (None when no expected effect or no baseline)."""
         if not (math.isfinite(self.expected) and math.isfinite(self.mdes_relative)):
             return None
+        if self.log_ratio:
+            return self.expected > -1 and abs(math.log1p(self.expected)) >= self.mdes
         return abs(self.expected) >= self.mdes_relative
 
     def to_dict(self) -> dict[str, Any]:
@@ -71,6 +79,7 @@ class Detectable:
             "power": self.power,
             "alpha": self.alpha,
             "df": clean(self.df),
+            "scale": "log rate ratio" if self.log_ratio else "outcome",
             "basis": "noncentral t with the analysis's own standard error and df",
         }
 
@@ -101,10 +110,11 @@ def minimum_detectable(
     baseline: float = math.nan,
     expected: float = math.nan,
     expected_source: ExpectedSource = "",
+    log_ratio: bool = False,
 ) -> Detectable | None:
     """The Detectable of a row with this SE and df (None when the row has no standard error:
-    permutation and conformal inference)."""
+    permutation and conformal inference); `log_ratio`: the row is a log rate ratio."""
     if not (math.isfinite(std_error) and std_error > 0):
         return None
     mdes = detectable_multiple(df) * std_error
-    return Detectable(mdes, df, baseline, expected, expected_source)
+    return Detectable(mdes, df, baseline, expected, expected_source, log_ratio=log_ratio)

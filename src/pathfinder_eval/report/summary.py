@@ -73,6 +73,13 @@ def detectable_sentence(d: Detectable | None, unit_label: str) -> str:
         if math.isfinite(d.mdes_relative)
         else ""
     )
+    if d.log_ratio:
+        low, high = math.exp(-d.mdes), math.exp(d.mdes)
+        unit, rel = (
+            " on the log scale",
+            f": a rate ratio below {low:.2f} or above {high:.2f} (a fall of {1 - low:.0%} or "
+            f"a rise of {high - 1:.0%})",
+        )
     df = f"t({d.df:.1f})" if math.isfinite(d.df) else "normal"
     line = (
         f"Minimum detectable effect of the first row at 80% power (5% two-sided, {df} "

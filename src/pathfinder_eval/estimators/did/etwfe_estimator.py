@@ -290,9 +290,10 @@ class Etwfe(EtwfeOptions):
         choice = decision.choice
         if decision.variance is not None:
             pv = decision.variance
-            label = (
-                "comparison-pooled variance of the Poisson fit's first-order weights on the "
-                "rates: " + pooled_label(layout, choice.reason)
+            label = pooled_label(layout, choice.reason).replace(
+                "comparison-pooled variance:",
+                "comparison-pooled variance of the Poisson fit's first-order weights on the rates:",
+                1,
             )
             return pv.vcov, pv.df, "pooled_panel", label, choice.reason, decision.dependence, []
         warns = list(few_cluster_warnings(n_treated, g))
