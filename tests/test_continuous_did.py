@@ -39,7 +39,7 @@ def _pick(fit, kind: str, dose: float, event_time: float) -> int:
     hit = fit.kind == kind
     if kind in ("att_d", "acrt_d"):
         hit &= np.isclose(fit.dose, dose)
-    if kind == "event":
+    if kind in ("event", "acrt_event"):
         hit &= fit.event_time == event_time
     (j,) = np.flatnonzero(hit)
     return int(j)
@@ -47,8 +47,9 @@ def _pick(fit, kind: str, dose: float, event_time: float) -> int:
 
 @pytest.mark.parametrize("run", RUNS)
 def test_matches_two_ports_of_contdid(run):
-    """ATT^o, ACRT^o and the curves ATT(d), ACRT(d) from moderndid (cubic and quadratic
-    B-splines with 0 to 2 interior knots, not-yet- and never-treated comparisons) and, where
+    """ATT^o, ACRT^o, the curves ATT(d), ACRT(d) and ACRT^o by event time from moderndid
+    (cubic and quadratic B-splines with 0 to 2 interior knots, not-yet- and never-treated
+    comparisons) and, where
     diff-diff's knot rule agrees (no interior knots), its estimates, analytic standard errors
     and event-study ATTs, all to 1e-10. diff-diff's ACRT^o SE treats the doses as fixed, so it
     is compared only where the curve is a straight line (its slope does not vary over the
@@ -125,7 +126,7 @@ def test_att_and_event_study_equal_callaway_santanna():
     )
     dynamic = pe.callaway_santanna(d, aggregation="dynamic", **cs).table
     ref = dynamic[dynamic["event_time"].notna()]
-    rows = dose.table[dose.table["event_time"].notna()]
+    rows = dose.table[dose.table["term"].str.startswith("event time")]
     np.testing.assert_array_equal(rows["event_time"], ref["event_time"])
     np.testing.assert_allclose(rows["estimate"], ref["estimate"], rtol=1e-10)
     single = rows["event_time"].isin([-2, 2]).to_numpy()  # cohort 3 alone, cohort 4 alone
@@ -175,8 +176,11 @@ def test_default_inference_with_few_treated_las():
     assert (res.table["df"] > 10).all() and np.isfinite(res.table["std_error"]).all()
     fit = _engine(d, [1.0, 2.0], 1, 0, "not_yet_treated")
     np.testing.assert_allclose(res.table["estimate"], fit.estimate, rtol=1e-12, atol=1e-12)
-    pre = res.table["event_time"] < 0
+    pre = res.table["term"].str.startswith("event time -")
     assert res.facts.pretrend_test["df_denom"] == pytest.approx(res.table["df"][pre].min())
+    slopes = res.table["term"].str.startswith("ACRT, event time -")
+    assert slopes.sum() == pre.sum() == 3
+    assert res.facts.dose_pretrend_test["df_num"] == 3
     analytic = pe.continuous_did(d, inference="cluster_robust", **kw)
     assert analytic.inference.key == "influence_function"
     np.testing.assert_allclose(analytic.table["std_error"], np.sqrt(np.diag(fit.vcov)), rtol=1e-12)
@@ -222,6 +226,7 @@ def test_design_file_runs_and_reports(tmp_path):
     html = next(p for p in files if p.suffix == ".html").read_text()
     assert "Goodman-Bacon" in html and "ACRT at dose 2" in html
     assert "Power of the pre-test" in html
+    assert "the pre-start event-time ACRTs (trends that differ with the dose) are zero" in html
 
 
 def test_bad_doses_are_refused():

@@ -249,9 +249,18 @@ def _continuous(
         ),
         "facts": lines,
     }
-    pt = facts.pretrend_test
+    pt, dose_pt = facts.pretrend_test, facts.dose_pretrend_test
+    lines = []
     if pt:
-        out["pretrend"] = pretrend_line(pt, facts.pretest_power, "the pre-start event times")
+        lines.append(pretrend_line(pt, facts.pretest_power, "the pre-start event-time ATTs"))
+    if dose_pt:
+        lines.append(
+            pretrend_line(
+                dose_pt, None, "the pre-start event-time ACRTs (trends that differ with the dose)"
+            )
+        )
+    if lines:
+        out["pretrend"] = " ".join(lines)
     return out
 
 

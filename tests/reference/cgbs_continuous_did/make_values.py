@@ -10,11 +10,12 @@ pathfinder-eval: PyPI moderndid 0.2.0 (`cont_did`) and PyPI diff-diff 3.13.0
 (moderndid 0.2.0 fails with polars 2, which no longer casts in `is_in`.) It writes panels.csv
 (three simulated panels, columns id, t, y, D (dose), G (first treated period, 0 never)) and
 values.csv: per run the average effect ATT^o and average causal response ACRT^o and the dose
-curves ATT(d), ACRT(d) from moderndid (dose aggregation), and from diff-diff (B-spline runs
+curves ATT(d), ACRT(d) from moderndid (dose aggregation) with its ACRT^o by event time (its
+event study of the slope), and from diff-diff (B-spline runs
 without interior knots, where its knot rule differs) the same estimates with their analytic
 standard errors and the event-study ATT^o by event time with its standard error. moderndid's
-standard errors are bootstrap draws, and its event study passes the dose where its doubly
-robust 2×2 expects a 0/1 group: neither is used.
+standard errors are bootstrap draws, and its event study of the level passes the dose where
+its doubly robust 2×2 expects a 0/1 group: neither is used.
 """
 
 from pathlib import Path
@@ -88,6 +89,23 @@ def main() -> None:
         for d, a, b in zip(doses, r.att_d, r.acrt_d, strict=True):
             rec("att_d", a, d)
             rec("acrt_d", b, d)
+        slope = moderndid.cont_did(
+            data=df,
+            yname="y",
+            tname="t",
+            idname="id",
+            gname="G",
+            dname="D",
+            aggregation="eventstudy",
+            target_parameter="slope",
+            degree=degree,
+            num_knots=knots,
+            control_group=control,
+            random_state=1,
+            biters=100,
+        ).event_study
+        for e, b in zip(slope.event_times, slope.att_by_event, strict=True):
+            rec("acrt_event", b, event_time=float(e))
         if knots:
             continue
         res = ContinuousDiD(

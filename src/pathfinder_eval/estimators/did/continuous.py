@@ -13,8 +13,10 @@ units (degree `degree`, `knots` interior knots at quantiles of the treated units
 contdid). The averages over the treated doses are ATT^o_gt = mean ΔY(treated) − mean ΔY(C_gt)
 and ACRT^o_gt = mean over the treated of b′(D_i)ᵀβ_gt. Each is aggregated over the
 post-treatment cells as contdid's dose aggregation: cohort g's share of the treated units,
-split equally over its periods from g on. Event-time rows are the binary ATT^o by event time
-(pre-periods against t − 1, as did's varying base), aggregated with the cohorts' shares.
+split equally over its periods from g on. Event-time rows are ATT^o and ACRT^o by event time
+(pre-periods against t − 1, as did's varying base), aggregated with the cohorts' shares, as
+contdid's event study: pre-start ATT^o test parallel trends, pre-start ACRT^o trends that
+differ with the dose.
 
 Every row is a fixed linear combination of the outcomes given the doses (`weights`), so the
 toolkit's comparison-pooled variance applies. The analytic variance is the sum over units of
@@ -43,13 +45,15 @@ from pathfinder_eval.settings import ContinuousDidOptions
 
 @dataclass(frozen=True)
 class DoseFit:
-    """Rows: ATT^o, ACRT^o, ATT(d) at each dose, ACRT(d) at each dose, then ATT^o by event time.
+    """Rows: ATT^o, ACRT^o, ATT(d) at each dose, ACRT(d) at each dose, then ATT^o and ACRT^o by
+    event time.
 
-    kind: (k,) "att", "acrt", "att_d", "acrt_d" or "event"; dose: (k,) the dose of dose-specific
-    rows (NaN otherwise); event_time: (k,) (NaN except event rows); estimate: (k,); vcov: (k, k)
-    the analytic variance; weights: (k, n, T) each row's weights on the outcome matrix;
-    n_treated: (k,) treated units behind each row; left_out: indices of treated units left out
-    (treated from the first period: no period before their start)."""
+    kind: (k,) "att", "acrt", "att_d", "acrt_d", "event" or "acrt_event"; dose: (k,) the dose
+    of dose-specific rows (NaN otherwise); event_time: (k,) (NaN except event rows);
+    estimate: (k,); vcov: (k, k) the analytic variance; weights: (k, n, T) each row's
+    weights on the outcome matrix; n_treated: (k,) treated units behind each row; left_out:
+    indices of treated units left out (treated from the first period: no period before their
+    start)."""
 
     kind: np.ndarray
     dose: np.ndarray
@@ -122,51 +126,56 @@ def continuous_did(
     doses = np.asarray(doses, float)
     n_dose = doses.size
     events = np.arange(1 - n_periods, n_periods)
-    k = 2 + 2 * n_dose + events.size
+    n_event = events.size
+    head = 2 + 2 * n_dose  # ATT^o, ACRT^o, the curves; then ATT^o and ACRT^o by event time
+    k = head + 2 * n_event
     rows = _Rows(np.zeros((n, n_periods, k)), np.zeros((n, k)))
     n_rows = np.zeros(k)
     estimate = np.zeros(k)
-    event_share = np.zeros(events.size)
-    event_cells: list[tuple[int, _Cell, np.ndarray, np.ndarray, float, float]] = []
+    event_share = np.zeros(n_event)
+    event_cells = []  # (event index, cell, the cell's rows' weights, influence, values, share)
     for g, pg in zip(cohorts, share, strict=True):
         post = np.arange(g, n_periods)
         for t in range(1, n_periods):
             cell = _cell(y, start, g, t, control)
             if cell is None:
                 continue
-            e = t - g
             n_t = cell.n_treated
             dy_t, dy_c = cell.dy[:n_t], cell.dy[n_t:]
             n_c = dy_c.size
             diff = np.concatenate([np.full(n_t, 1.0 / n_t), np.full(n_c, -1.0 / n_c)])
             psi = np.concatenate([(dy_t - dy_t.mean()) / n_t, -(dy_c - dy_c.mean()) / n_c])
             att = dy_t.mean() - dy_c.mean()
-            event_cells.append((int(np.searchsorted(events, e)), cell, diff, psi, att, pg))
-            event_share[np.searchsorted(events, e)] += pg
-            if t < g:
-                continue
-            w = pg / post.size
             on_dy, psi_rows, values = _dose_cell(
                 cell, dose, interior, degree, doses, diff, psi, att, names[g], names[t]
             )
-            rows.add(slice(0, on_dy.shape[0]), cell, on_dy, psi_rows, w)
-            estimate[: values.size] += w * values
-    for j, cell, diff, psi, att, pg in event_cells:
-        row = 2 + 2 * n_dose + j
+            j = int(np.searchsorted(events, t - g))
+            event_cells.append((j, cell, on_dy[:2], psi_rows[:2], values[:2], pg))
+            event_share[j] += pg
+            if t >= g:
+                w = pg / post.size
+                rows.add(slice(0, head), cell, on_dy, psi_rows, w)
+                estimate[:head] += w * values
+    for j, cell, on_dy, psi, values, pg in event_cells:
         w = pg / event_share[j]
-        rows.add(slice(row, row + 1), cell, diff[None], psi[None], w)
-        estimate[row] += w * att
-        n_rows[row] += cell.n_treated
-    n_rows[: 2 + 2 * n_dose] = int(kept.sum())
-    seen = np.concatenate([np.ones(2 + 2 * n_dose, bool), event_share > 0])
+        for part, row in enumerate((head + j, head + n_event + j)):  # ATT^o, then ACRT^o
+            rows.add(slice(row, row + 1), cell, on_dy[part : part + 1], psi[part : part + 1], w)
+            estimate[row] += w * values[part]
+            n_rows[row] += cell.n_treated
+    n_rows[:head] = int(kept.sum())
+    seen = np.concatenate([np.ones(head, bool), event_share > 0, event_share > 0])
     influence = rows.influence[:, seen].T
     kind = np.array(
-        ["att", "acrt"] + ["att_d"] * n_dose + ["acrt_d"] * n_dose + ["event"] * events.size
+        ["att", "acrt"]
+        + ["att_d"] * n_dose
+        + ["acrt_d"] * n_dose
+        + ["event"] * n_event
+        + ["acrt_event"] * n_event
     )
     return DoseFit(
         kind=kind[seen],
-        dose=np.concatenate([[np.nan, np.nan], doses, doses, np.full(events.size, np.nan)])[seen],
-        event_time=np.concatenate([np.full(2 + 2 * n_dose, np.nan), events.astype(float)])[seen],
+        dose=np.concatenate([[np.nan, np.nan], doses, doses, np.full(2 * n_event, np.nan)])[seen],
+        event_time=np.concatenate([np.full(head, np.nan), events, events]).astype(float)[seen],
         estimate=estimate[seen],
         vcov=influence @ influence.T,
         weights=np.moveaxis(rows.weights[:, :, seen], -1, 0),
@@ -276,8 +285,8 @@ PERCENTILES = (10, 25, 50, 75, 90)
 
 class ContinuousDid(ContinuousDidOptions):
     """Callaway, Goodman-Bacon & Sant'Anna's DiD with a continuous dose: ATT^o, ACRT^o, the
-    curves ATT(d) and ACRT(d) at `doses`, then ATT^o by event time (the pre-start rows test
-    parallel trends).
+    curves ATT(d) and ACRT(d) at `doses`, then ATT^o and ACRT^o by event time (the pre-start
+    rows test parallel trends, and trends that differ with the dose).
 
     Inference: "cluster_robust" is the influence-function variance with a normal reference, as
     contdid. "default" follows the linear DiD rule (inference/policy.py): the comparison-pooled
@@ -340,8 +349,10 @@ class ContinuousDid(ContinuousDidOptions):
                 f"so no period before their start ({', '.join(map(str, units[res.left_out]))})."
             )
         summ = t_summary(res.estimate, vcov, df, level)
-        pre = np.flatnonzero(res.event_time < 0)
         event = np.flatnonzero(res.kind == "event")
+        pre = event[res.event_time[event] < 0]
+        slopes = np.flatnonzero(res.kind == "acrt_event")
+        slopes_pre = slopes[res.event_time[slopes] < 0]
         rows = [
             summ.row(
                 j,
@@ -379,11 +390,8 @@ class ContinuousDid(ContinuousDidOptions):
                 cohorts=int(np.unique(start[treated]).size),
                 dose_range=[float(v) for v in np.percentile(dose[treated], (0, 50, 100))],
                 left_out=[str(u) for u in units[res.left_out]],
-                pretrend_test=wald_test(
-                    res.estimate[pre], vcov[np.ix_(pre, pre)], float(df[pre].min())
-                )
-                if pre.size
-                else None,
+                pretrend_test=_joint_zero(res.estimate, vcov, df, pre),
+                dose_pretrend_test=_joint_zero(res.estimate, vcov, df, slopes_pre),
                 pretest_power=pretest_summary(
                     res.estimate[event],
                     vcov[np.ix_(event, event)],
@@ -401,6 +409,15 @@ ANALYTIC_LABEL = (
 )
 
 
+def _joint_zero(
+    estimate: np.ndarray, vcov: np.ndarray, df: np.ndarray, rows: np.ndarray
+) -> dict[str, float] | None:
+    """The Wald test that `rows` are all zero (df: the smallest of theirs), None without rows."""
+    if not rows.size:
+        return None
+    return wald_test(estimate[rows], vcov[np.ix_(rows, rows)], float(df[rows].min()))
+
+
 def _term(kind: str, dose: float, event_time: float) -> str:
     if kind == "att":
         return "ATT (average over the treated doses)"
@@ -408,6 +425,8 @@ def _term(kind: str, dose: float, event_time: float) -> str:
         return "ACRT (average causal response per unit of dose)"
     if kind == "event":
         return f"event time {int(event_time)}"
+    if kind == "acrt_event":
+        return f"ACRT, event time {int(event_time)}"
     return f"{'ATT' if kind == 'att_d' else 'ACRT'} at dose {dose:.4g}"
 
 

@@ -198,7 +198,9 @@ class ContinuousDidFacts(Facts):
     knots), the comparison units, how many treated LAs and start dates the estimates use, the
     treated doses' smallest, median and largest value, treated LAs left out (treated from the
     first period), the joint Wald test that every pre-start event-time ATT is zero (None
-    without pre-periods) and what that pre-test can see (as EventStudyFacts.pretest_power)."""
+    without pre-periods), what that pre-test can see (as EventStudyFacts.pretest_power), and
+    the joint test that every pre-start event-time ACRT is zero (pre-trends that differ with
+    the dose)."""
 
     inference_method: str
     degree: int
@@ -210,6 +212,7 @@ class ContinuousDidFacts(Facts):
     left_out: list[str]
     pretrend_test: dict[str, float] | None
     pretest_power: dict[str, float] | None = None
+    dose_pretrend_test: dict[str, float] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
