@@ -122,6 +122,9 @@ def test_bjs_and_sun_abraham_pretests_and_their_power_are_reported(family_help):
     ]
     assert poisson and all(a["detectable"]["scale"] == "log rate ratio" for a in poisson)
     assert html.count(" on the log scale: a rate ratio below ") == len(poisson)
+    (dose,) = [a for a in doc["analyses"] if a["estimator"] == "continuous_did"]
+    assert dose["status"] == "not_estimable" and "no dose column" in dose["note"]
+    assert "Not estimated: data.columns.dose: continuous_did needs each treated" in html
     sa = [a for a in doc["analyses"] if a["estimator"] == "sun_abraham" and a["status"] == "ok"]
     assert sa and html.count("the cohort × lead interactions (CR1 by LA) are zero") == len(sa)
 

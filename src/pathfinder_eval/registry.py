@@ -183,7 +183,9 @@ REGISTRY: dict[Estimator, Entry] = {
             "is chosen for the design (the comparison-pooled variance with few treated LAs or a "
             "regional concentration; below 20 treated the imputation estimator's small-sample "
             "variance, its estimates being the same, or CR2 with covariates or never-treated "
-            "controls; CR1 above); the Poisson fit's is CR1 by LA with a t(G−1) reference."
+            "controls; CR1 above); the Poisson fit's the comparison-pooled variance of its "
+            "first-order weights on the rates with few treated LAs, a regional concentration or "
+            "below 20 treated, CR1 by LA with a t(G−1) reference above."
         ),
         "did",
     ),
