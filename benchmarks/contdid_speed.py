@@ -87,7 +87,7 @@ def arrays(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     g = frame["g"].to_numpy()[::n_periods]
     start = np.where(g > 0, g - 1, np.inf)
     fit = continuous_did(y, start, frame["dose"].to_numpy()[::n_periods], np.array(DOSES), DEGREE)
-    keep = fit.kind != "event"
+    keep = np.isnan(fit.event_time)
     return fit.estimate[keep], np.sqrt(np.diag(fit.vcov))[keep]
 
 

@@ -125,7 +125,7 @@ def continuous_did(
     interior = _interior_knots(dose, start, kept, n_periods, knots)
     doses = np.asarray(doses, float)
     n_dose = doses.size
-    events = np.arange(1 - n_periods, n_periods)
+    events = np.arange(1 - cohorts.max(), n_periods - cohorts.min())  # those cells can have
     n_event = events.size
     head = 2 + 2 * n_dose  # ATT^o, ACRT^o, the curves; then ATT^o and ACRT^o by event time
     k = head + 2 * n_event
