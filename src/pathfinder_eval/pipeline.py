@@ -17,7 +17,6 @@ from pathfinder_eval.data.load import load_outcomes
 from pathfinder_eval.data.neighbours import resolve_neighbour_pool
 from pathfinder_eval.errors import DesignError, EstimationError
 from pathfinder_eval.estimators import checked_fit
-from pathfinder_eval.estimators.did.facts import EtwfeFacts, PoissonTwfeFacts
 from pathfinder_eval.inference.detectable import Detectable, minimum_detectable
 from pathfinder_eval.panel import OutcomeInfo, ValidatedPanel, build_panel
 from pathfinder_eval.registry import entry
@@ -194,9 +193,9 @@ def detectable(panel: ValidatedPanel, result: EffectEstimates) -> Detectable | N
     else:
         source, value = "", math.nan
     df = float(row.get("df", math.nan))  # no df column: a normal reference
-    facts = result.facts
-    log_ratio = isinstance(facts, PoissonTwfeFacts) or (
-        isinstance(facts, EtwfeFacts) and facts.family == "poisson"
+    # Poisson fits report log rate ratios (read from the facts: no engine import here)
+    log_ratio = result.estimator == "twfe_poisson" or (
+        result.estimator == "etwfe" and result.diagnostics.get("family") == "poisson"
     )
     return minimum_detectable(
         float(row["std_error"]), df, baseline, value, source, log_ratio=log_ratio
