@@ -141,7 +141,7 @@ def test_linear_dose_response_is_recovered_without_noise():
     n, periods = 40, 6
     start = rng.choice([3, 4, 99], n)
     dose = np.where(start < 99, rng.uniform(1, 4, n), 0.0)
-    y = rng.normal(size=(n, 1)) + rng.normal(size=(1, periods)) * 0 + np.arange(periods)
+    y = rng.normal(size=(n, 1)) + np.arange(periods)
     y = y + 0.5 * dose[:, None] * (np.arange(1, periods + 1)[None, :] >= start[:, None])
     s = np.where(start < 99, start - 1, np.inf)
     fit = continuous_did(y, s, dose, np.array([1.5, 3.0]), 2, 0)
@@ -150,6 +150,42 @@ def test_linear_dose_response_is_recovered_without_noise():
     np.testing.assert_allclose(fit.estimate[fit.kind == "att_d"], [0.75, 1.5], atol=1e-12)
     np.testing.assert_allclose(fit.estimate[fit.kind == "acrt_d"], 0.5, atol=1e-12)
     np.testing.assert_allclose(fit.estimate[fit.event_time < 0], 0, atol=1e-12)
+
+
+def test_a_single_la_start_date_counts_in_att_only():
+    """A start date of one LA cannot fit a dose curve: it stays in ATT^o and its event times
+    and leaves the dose rows (named in a warning); ATT^o equals the binary group aggregation's
+    estimate with that LA."""
+    d = _panel("B").query("G != 6")
+    lone = d[d["G"] == 5]["id"].unique()[1:]
+    d = d[~d["id"].isin(lone)]  # the start date of period 5 keeps one LA
+    kw = dict(outcome="y", unit="id", time="t", first_treated="G", inference="cluster_robust")
+    res = pe.continuous_did(d, dose="D", doses=(1.0, 2.0), **kw)
+    assert any("leave out the LAs starting in 5" in w for w in res.warnings)
+    assert res.table["n_units"][0] == 8 and res.table["n_units"][1] == 7
+    cs = pe.callaway_santanna(d, control_group="not_yet_treated", aggregation="group", **kw)
+    by_term = cs.table.set_index("term")["estimate"]
+    sizes = d[d["G"] > 0].groupby("G")["id"].nunique()
+    by_cohort = by_term[[f"cohort {g}" for g in sizes.index]].to_numpy()
+    assert res.table["estimate"][0] == pytest.approx(by_cohort @ (sizes / sizes.sum()))
+
+
+def test_a_start_date_without_comparisons_after_it_drops_out():
+    """No never-treated units and not-yet-treated comparisons: the last start date has no
+    comparison unit once it starts, so its cells drop out and the other start dates' shares
+    are renormalised (as contdid). With y = unit + period effects + d·1(started) and no
+    noise, ATT^o is then the earlier start dates' mean dose, weighted by their sizes."""
+    rng = np.random.default_rng(8)
+    n, periods = 60, 6
+    start = rng.choice([2, 3, 4], n).astype(float)
+    dose = rng.uniform(1, 3, n)
+    on = np.arange(periods)[None, :] >= start[:, None]
+    y = rng.normal(size=(n, 1)) + 0.3 * np.arange(periods) + dose[:, None] * on
+    fit = continuous_did(y, start, dose, np.array([2.0]), 1, 0, "not_yet_treated")
+    early = start < 4
+    assert fit.estimate[fit.kind == "att"][0] == pytest.approx(dose[early].mean(), abs=1e-12)
+    assert fit.estimate[fit.kind == "acrt"][0] == pytest.approx(1.0, abs=1e-12)
+    np.testing.assert_allclose(fit.weights[0].sum(), 0.0, atol=1e-12)
 
 
 def test_every_row_is_its_weights_times_the_outcomes():
@@ -243,5 +279,5 @@ def test_bad_doses_are_refused():
     assert "did_multiplegt_dyn" in str(err.value)
     with pytest.raises(DataError, match="not a number of 0 or more"):
         pe.continuous_did(d.assign(D=-d["D"]), dose="D", **kw)
-    with pytest.raises(EstimationError, match="starting in period 4 have 7 distinct doses"):
+    with pytest.raises(EstimationError, match="no start date has the 8 treated LAs"):
         pe.continuous_did(d, dose="D", degree=3, knots=4, **kw)

@@ -98,7 +98,7 @@ def test_log_rate_ratio_rows_are_read_on_the_log_scale():
     """A Poisson fit's headline row is a log rate ratio: its MDES is a log ratio, the relative
     MDES the smallest detectable fall 1 − exp(−mdes), and an expected change e is detectable
     when |log(1 + e)| reaches it; the sentence gives the rate ratios, not outcome units."""
-    from pathfinder_eval.report.summary import detectable_sentence
+    from pathfinder_eval.report.summary import _power_clause, detectable_sentence, detectable_text
 
     se = 0.2 / detectable_multiple(40)  # an MDES of exactly 0.2 on the log scale
     d = minimum_detectable(se, 40, baseline=24.5, expected=-0.10, log_ratio=True)
@@ -107,7 +107,12 @@ def test_log_rate_ratio_rows_are_read_on_the_log_scale():
     assert d.could_detect_expected is False  # |log 0.9| = 0.105 < 0.2
     bigger = minimum_detectable(se, 40, expected=-0.25, log_ratio=True)
     assert bigger.could_detect_expected is True  # |log 0.75| = 0.288
+    assert minimum_detectable(se, 40, expected=-1.0, log_ratio=True).could_detect_expected
     text = detectable_sentence(d, "per 10,000 children")
     assert "±0.20 on the log scale: a rate ratio below 0.82 or above 1.22" in text
     assert "(a fall of 18% or a rise of 22%)" in text and "per 10,000" not in text
     assert d.to_dict()["scale"] == "log rate ratio"
+    assert detectable_text(d) == "±0.20 on the log scale (a fall of 18% or a rise of 22%)"
+    clause = _power_clause(d)
+    assert "could not have detected a change of the expected size (−10%)" in clause
+    assert "only for changes of about −18% or +22%" in clause

@@ -127,6 +127,7 @@ def test_bjs_and_sun_abraham_pretests_and_their_power_are_reported(family_help):
     assert "Not estimated: data.columns.dose: continuous_did needs each treated" in html
     sa = [a for a in doc["analyses"] if a["estimator"] == "sun_abraham" and a["status"] == "ok"]
     assert sa and html.count("the cohort × lead interactions (CR1 by LA) are zero") == len(sa)
+    assert html.count("For the event-time leads with the inference above: power of") == len(sa)
 
 
 def test_report_is_self_contained_and_accessible(family_help):

@@ -62,7 +62,8 @@ class Detectable:
         if not (math.isfinite(self.expected) and math.isfinite(self.mdes_relative)):
             return None
         if self.log_ratio:
-            return self.expected > -1 and abs(math.log1p(self.expected)) >= self.mdes
+            # a fall of 100% (to no events) is as large as a change gets
+            return self.expected <= -1 or abs(math.log1p(self.expected)) >= self.mdes
         return abs(self.expected) >= self.mdes_relative
 
     def to_dict(self) -> dict[str, Any]:

@@ -53,10 +53,17 @@ def detectable_text(d: Detectable | None) -> str:
     """The MDES as the headline table shows it: '±x (y% of the pre-start mean)'."""
     if d is None:
         return "not computed (no standard error)"
+    if d.log_ratio:
+        return f"±{fmt(d.mdes)} on the log scale ({_ratio_change(d.mdes)})"
     rel = (
         f" ({d.mdes_relative:.0%} of the pre-start mean)" if math.isfinite(d.mdes_relative) else ""
     )
     return f"±{fmt(d.mdes)}{rel}"
+
+
+def _ratio_change(log_mdes: float) -> str:
+    """A log-rate-ratio MDES as the falls and rises it detects."""
+    return f"a fall of {-math.expm1(-log_mdes):.0%} or a rise of {math.expm1(log_mdes):.0%}"
 
 
 def detectable_sentence(d: Detectable | None, unit_label: str) -> str:
@@ -77,8 +84,7 @@ def detectable_sentence(d: Detectable | None, unit_label: str) -> str:
         low, high = math.exp(-d.mdes), math.exp(d.mdes)
         unit, rel = (
             " on the log scale",
-            f": a rate ratio below {low:.2f} or above {high:.2f} (a fall of {1 - low:.0%} or "
-            f"a rise of {high - 1:.0%})",
+            f": a rate ratio below {low:.2f} or above {high:.2f} ({_ratio_change(d.mdes)})",
         )
     df = f"t({d.df:.1f})" if math.isfinite(d.df) else "normal"
     line = (
@@ -104,6 +110,8 @@ def _power_clause(d: Detectable | None) -> str:
     if d is None:
         return ". This is not evidence that the pilot made no difference"
     size = f"±{d.mdes_relative:.0%}" if math.isfinite(d.mdes_relative) else f"±{fmt(d.mdes)}"
+    if d.log_ratio:
+        size = f"−{-math.expm1(-d.mdes):.0%} or +{math.expm1(d.mdes):.0%}"
     expected = _signed(d.expected) + (" injected" if d.expected_source == "injected" else "")
     if d.could_detect_expected is False:
         return (

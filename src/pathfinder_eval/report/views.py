@@ -296,8 +296,13 @@ def _sun_abraham(
     pt = facts.pretrend_test
     if not pt:
         return {}
-    subject = "the cohort × lead interactions (CR1 by LA)"
-    return {"pretrend": pretrend_line(pt, facts.pretest_power, subject)}
+    line = pretrend_line(pt, None, "the cohort × lead interactions (CR1 by LA)")
+    power = facts.pretest_power
+    if power:  # a different test: the event-time leads with the inference used above
+        line += " For the event-time leads with the inference above: " + lower_first(
+            pretest_power_line(power)
+        )
+    return {"pretrend": line}
 
 
 @estimator_view.register

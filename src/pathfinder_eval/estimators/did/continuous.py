@@ -26,6 +26,7 @@ for dose-specific rows, and for ACRT^o also the spread of b′(D_i)ᵀβ over th
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,7 +54,8 @@ class DoseFit:
     estimate: (k,); vcov: (k, k) the analytic variance; weights: (k, n, T) each row's
     weights on the outcome matrix; n_treated: (k,) treated units behind each row; left_out:
     indices of treated units left out (treated from the first period: no period before their
-    start)."""
+    start); thin: start dates (period labels) whose dose curve could not be fitted in some
+    period (too few distinct doses), left out of the dose rows there but not of ATT^o."""
 
     kind: np.ndarray
     dose: np.ndarray
@@ -63,6 +65,7 @@ class DoseFit:
     weights: np.ndarray
     n_treated: np.ndarray
     left_out: np.ndarray
+    thin: tuple[str, ...] = ()
 
 
 @dataclass
@@ -73,7 +76,9 @@ class _Rows:
     weights: np.ndarray
     influence: np.ndarray
 
-    def add(self, rows: slice, cell: _Cell, on_dy: np.ndarray, psi: np.ndarray, share: float):
+    def add(
+        self, rows: slice, cell: _Cell, on_dy: np.ndarray, psi: np.ndarray, share: float
+    ) -> None:
         """Add `share` × a cell's estimates `rows` whose weights on its units' ΔY are `on_dy`
         and influence functions `psi` (both (rows, cell's units))."""
         add = share * on_dy.T
@@ -107,7 +112,7 @@ def continuous_did(
     """The estimator on an outcome matrix y (n, T) (NaN: missing), each unit's start as a
     period index (inf: never treated) and dose (used for treated units only), evaluated at
     `doses`. A cell uses the units observed in both of its periods; units starting after the
-    last period are not yet treated throughout. `labels`: the periods' names for errors."""
+    last period are not yet treated throughout. `labels`: the periods' names (for `thin`)."""
     n, n_periods = y.shape
     names = np.arange(n_periods) if labels is None else np.asarray(labels)
     treated = np.isfinite(start)
@@ -119,6 +124,12 @@ def continuous_did(
             "no treated unit has a period before its start",
             where="rollout",
             fix="give the panel at least one period before the first start",
+        )
+    if not np.isfinite(dose[kept]).all() or (dose[kept] <= 0).any():
+        raise EstimationError(
+            "every treated unit needs a dose above 0",
+            where="dose",
+            fix="give each treated unit its dose (a number above 0)",
         )
     sizes = np.array([np.sum(start == g) for g in cohorts], float)
     share = sizes / sizes.sum()
@@ -132,10 +143,11 @@ def continuous_did(
     rows = _Rows(np.zeros((n, n_periods, k)), np.zeros((n, k)))
     n_rows = np.zeros(k)
     estimate = np.zeros(k)
-    event_share = np.zeros(n_event)
-    event_cells = []  # (event index, cell, the cell's rows' weights, influence, values, share)
+    att_share, acrt_share = np.zeros(n_event), np.zeros(n_event)
+    event_cells = []  # (event index, cell, 2×2 weights, influence, ATT, the curve or None, share)
+    post_cells = []  # (cohort, cell, 2×2 weights, influence, ATT, the curve or None)
+    thin: set[int] = set()
     for g, pg in zip(cohorts, share, strict=True):
-        post = np.arange(g, n_periods)
         for t in range(1, n_periods):
             cell = _cell(y, start, g, t, control)
             if cell is None:
@@ -146,24 +158,55 @@ def continuous_did(
             diff = np.concatenate([np.full(n_t, 1.0 / n_t), np.full(n_c, -1.0 / n_c)])
             psi = np.concatenate([(dy_t - dy_t.mean()) / n_t, -(dy_c - dy_c.mean()) / n_c])
             att = dy_t.mean() - dy_c.mean()
-            on_dy, psi_rows, values = _dose_cell(
-                cell, dose, interior, degree, doses, diff, psi, att, names[g], names[t]
-            )
+            curve = _dose_cell(cell, dose, interior, degree, doses, psi)
+            if curve is None:
+                thin.add(int(g))
             j = int(np.searchsorted(events, t - g))
-            event_cells.append((j, cell, on_dy[:2], psi_rows[:2], values[:2], pg))
-            event_share[j] += pg
+            event_cells.append((j, cell, diff, psi, att, curve, pg))
+            att_share[j] += pg
+            acrt_share[j] += pg if curve is not None else 0.0
             if t >= g:
-                w = pg / post.size
-                rows.add(slice(0, head), cell, on_dy, psi_rows, w)
-                estimate[:head] += w * values
-    for j, cell, on_dy, psi, values, pg in event_cells:
-        w = pg / event_share[j]
-        for part, row in enumerate((head + j, head + n_event + j)):  # ATT^o, then ACRT^o
-            rows.add(slice(row, row + 1), cell, on_dy[part : part + 1], psi[part : part + 1], w)
-            estimate[row] += w * values[part]
+                post_cells.append((g, cell, diff, psi, att, curve))
+    # each start date's share split over its estimable periods from the start, renormalised
+    # over the start dates that have one (as contdid: a start date without comparison units
+    # after it drops out); the dose rows over the cells whose dose curve could be fitted
+    by_cohort = dict(zip(cohorts, share, strict=True))
+    every = Counter(c[0] for c in post_cells)
+    fitted = Counter(c[0] for c in post_cells if c[5] is not None)
+    if not fitted:
+        raise EstimationError(
+            f"no start date has the {degree + interior.size + 1} treated LAs with distinct "
+            f"doses (spread across the knots) that a degree-{degree} dose curve with "
+            f"{interior.size} interior knot(s) needs",
+            where="options degree, knots",
+            fix="lower `degree` or `knots`, or analyse the dose as bands with a binary estimator",
+        )
+    total_every = sum(by_cohort[g] for g in every)
+    total_fitted = sum(by_cohort[g] for g in fitted)
+    for g, cell, diff, psi, att, curve in post_cells:
+        w = by_cohort[g] / every[g] / total_every
+        rows.add(slice(0, 1), cell, diff[None], psi[None], w)
+        estimate[0] += w * att
+        if curve is not None:
+            on_dy, psi_rows, values = curve
+            w = by_cohort[g] / fitted[g] / total_fitted
+            rows.add(slice(1, head), cell, on_dy, psi_rows, w)
+            estimate[1:head] += w * values
+    for j, cell, diff, psi, att, curve, pg in event_cells:
+        row = head + j
+        rows.add(slice(row, row + 1), cell, diff[None], psi[None], pg / att_share[j])
+        estimate[row] += pg / att_share[j] * att
+        n_rows[row] += cell.n_treated
+        if curve is not None:
+            row = head + n_event + j
+            w = pg / acrt_share[j]
+            rows.add(slice(row, row + 1), cell, curve[0][:1], curve[1][:1], w)
+            estimate[row] += w * curve[2][0]
             n_rows[row] += cell.n_treated
-    n_rows[:head] = int(kept.sum())
-    seen = np.concatenate([np.ones(head, bool), event_share > 0, event_share > 0])
+    sizes_of = dict(zip(cohorts, sizes, strict=True))
+    n_rows[0] = sum(sizes_of[g] for g in every)
+    n_rows[1:head] = sum(sizes_of[g] for g in fitted)
+    seen = np.concatenate([np.ones(head, bool), att_share > 0, acrt_share > 0])
     influence = rows.influence[:, seen].T
     kind = np.array(
         ["att", "acrt"]
@@ -181,6 +224,7 @@ def continuous_did(
         weights=np.moveaxis(rows.weights[:, :, seen], -1, 0),
         n_treated=n_rows[seen],
         left_out=np.flatnonzero(first),
+        thin=tuple(str(names[g]) for g in sorted(thin)),
     )
 
 
@@ -212,7 +256,9 @@ def _interior_knots(
     return np.quantile(values, np.linspace(0, 1, knots + 2))[1:-1]
 
 
-def _basis(x: np.ndarray, lo: float, hi: float, interior: np.ndarray, degree: int):
+def _basis(
+    x: np.ndarray, lo: float, hi: float, interior: np.ndarray, degree: int
+) -> tuple[np.ndarray, np.ndarray]:
     """(1, B-spline basis without its first function) at x and its derivative: the B-spline
     space on [lo, hi] with the interior knots, extended beyond by its end polynomials."""
     t = np.concatenate([np.full(degree + 1, lo), interior, np.full(degree + 1, hi)])
@@ -228,9 +274,17 @@ def _basis(x: np.ndarray, lo: float, hi: float, interior: np.ndarray, degree: in
     return value, slope
 
 
-def _dose_cell(cell, dose, interior, degree, doses, diff, psi_diff, att, g, t):
-    """A post-treatment cell's rows ATT^o, ACRT^o, ATT(d), ACRT(d): weights on the cell's ΔY
-    (r, m), influence functions (r, m) and estimates (r,)."""
+def _dose_cell(
+    cell: _Cell,
+    dose: np.ndarray,
+    interior: np.ndarray,
+    degree: int,
+    doses: np.ndarray,
+    psi_diff: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """A cell's dose rows ACRT^o, ATT(d), ACRT(d): weights on the cell's ΔY (r, m), influence
+    functions (r, m) and estimates (r,); None when its treated units have too few distinct
+    doses (or none on each side of a knot) for the curve."""
     n_t = cell.n_treated
     d = dose[cell.units[:n_t]]
     lo, hi = float(d.min()), float(d.max())
@@ -238,13 +292,7 @@ def _dose_cell(cell, dose, interior, degree, doses, diff, psi_diff, att, g, t):
     if np.unique(d).size < need or (
         interior.size and not (lo < interior.min() <= interior.max() < hi)
     ):
-        raise EstimationError(
-            f"the LAs starting in period {g} have {np.unique(d).size} distinct doses "
-            f"observed in period {t}; a degree-{degree} dose curve with {interior.size} "
-            f"interior knot(s) needs {need}, spread across the knots",
-            where="options degree, knots",
-            fix="lower `degree` or `knots`, or analyse the dose as bands with a binary estimator",
-        )
+        return None
     x, dx = _basis(d, lo, hi, interior, degree)
     xg, dxg = _basis(doses, lo, hi, interior, degree)
     q, r = np.linalg.qr(x)
@@ -253,30 +301,18 @@ def _dose_cell(cell, dose, interior, degree, doses, diff, psi_diff, att, g, t):
     beta = hat @ dy_t
     resid = dy_t - x @ beta
     dy_c = cell.dy[n_t:]
-    control_w = diff[n_t:]
-    control_psi = psi_diff[n_t:]
     slope_i = dx @ beta
     acrt = slope_i.mean()
-    mean_slope = dx.mean(axis=0)
-    lin = np.vstack([mean_slope[None, :], xg, dxg]) @ hat  # ACRT^o, ATT(d), ACRT(d) on ΔY_t
+    lin = np.vstack([dx.mean(axis=0)[None, :], xg, dxg]) @ hat  # ACRT^o, ATT(d), ACRT(d)
     n_dose = doses.size
-    r_ = 2 + 2 * n_dose
-    on_dy = np.zeros((r_, cell.units.size))
-    psi = np.zeros((r_, cell.units.size))
-    values = np.zeros(r_)
-    on_dy[0], psi[0], values[0] = diff, psi_diff, att
-    on_dy[1, :n_t] = lin[0]
-    psi[1, :n_t] = (slope_i - acrt) / n_t + lin[0] * resid
-    values[1] = acrt
-    att_d = lin[1 : 1 + n_dose]
-    on_dy[2 : 2 + n_dose, :n_t] = att_d
-    on_dy[2 : 2 + n_dose, n_t:] = control_w
-    psi[2 : 2 + n_dose, :n_t] = att_d * resid
-    psi[2 : 2 + n_dose, n_t:] = control_psi
-    values[2 : 2 + n_dose] = xg @ beta - dy_c.mean()
-    on_dy[2 + n_dose :, :n_t] = lin[1 + n_dose :]
-    psi[2 + n_dose :, :n_t] = lin[1 + n_dose :] * resid
-    values[2 + n_dose :] = dxg @ beta
+    on_dy = np.zeros((1 + 2 * n_dose, cell.units.size))
+    on_dy[:, :n_t] = lin
+    on_dy[1 : 1 + n_dose, n_t:] = -1.0 / dy_c.size  # ATT(d) less the comparison mean
+    psi = np.zeros_like(on_dy)
+    psi[:, :n_t] = lin * resid
+    psi[0, :n_t] += (slope_i - acrt) / n_t  # the slope's spread over the treated doses
+    psi[1 : 1 + n_dose, n_t:] = psi_diff[n_t:]
+    values = np.concatenate([[acrt], xg @ beta - dy_c.mean(), dxg @ beta])
     return on_dy, psi, values
 
 
@@ -336,12 +372,22 @@ class ContinuousDid(ContinuousDidOptions):
         warns = []
         if decision.variance is not None:
             vcov, df, key = decision.variance.vcov, decision.variance.df, "pooled_panel"
-            label = pooled_label(layout, choice.reason)
+            label = pooled_label(layout, choice.reason) + (
+                "; ACRT's variance holds the treated doses fixed (the influence-function "
+                "variance adds the slope's spread over them)"
+            )
         elif choice.method == "pooled":
             warns.append(
                 "Too few comparison units have complete series for the comparison-pooled "
                 "variance; the influence-function variance is used, which over-rejects with "
                 "few treated units."
+            )
+        if res.thin:
+            warns.append(
+                f"The dose rows leave out the LAs starting in {', '.join(res.thin)} in periods "
+                f"where they have fewer distinct doses than a degree-{self.degree} curve with "
+                f"{self.knots} interior knot(s) needs: those LAs count in ATT and its event "
+                "times, not in ACRT or the dose curves there."
             )
         if res.left_out.size:
             warns.append(
