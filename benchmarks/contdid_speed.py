@@ -21,14 +21,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from stacked_speed import REPEATS, best  # best of REPEATS (benchmarks/ is on the path)
+from stacked_speed import REPEATS, best, run_peer  # benchmarks/ is on the path
 
 import pathfinder_eval as pe
 from pathfinder_eval.estimators.did.continuous import continuous_did
@@ -108,16 +105,7 @@ def api(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 
 def peer(frame: pd.DataFrame, python: str, which: str) -> tuple[float, np.ndarray]:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "panel.parquet"
-        frame.to_parquet(path)
-        out = subprocess.run(
-            [python, "-c", PEER, str(path), which, json.dumps(DOSES)],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-    got = json.loads(out.stdout.strip().splitlines()[-1])
+    got = run_peer(python, PEER, frame, which, json.dumps(DOSES))
     return got["seconds"], np.array(got["estimate"])
 
 

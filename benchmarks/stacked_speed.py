@@ -15,8 +15,12 @@ ratios peer / ours and the largest difference in estimates and standard errors.
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
+import tempfile
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -37,6 +41,18 @@ def best(run, frame: pd.DataFrame) -> tuple[float, np.ndarray, np.ndarray]:
         out = run(frame)
         times.append(time.perf_counter() - t0)
     return min(times), *out
+
+
+def run_peer(python: str, code: str, frame: pd.DataFrame, *args: str) -> dict:
+    """Run a peer package's `code` in another environment's `python` on `frame` (handed over as
+    Parquet, the path as the first argument, then `args`); its last printed line is JSON."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "panel.parquet"
+        frame.to_parquet(path)
+        out = subprocess.run(
+            [python, "-c", code, str(path), *args], capture_output=True, text=True, check=True
+        )
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def arrays(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

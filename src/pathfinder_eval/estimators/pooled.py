@@ -286,6 +286,15 @@ def stratified_or_pooled(
     )
 
 
+def pooled_unlearnable(fallback: str) -> str:
+    """The warning when the default chose the pooled variance but too few comparison units
+    have complete series to learn it; `fallback` names the variance used instead."""
+    return (
+        "Too few comparison units have complete series for the comparison-pooled variance; "
+        f"{fallback} is used, which over-rejects with few treated units."
+    )
+
+
 def unlearnable(stratum: str, fallback: str) -> str:
     """The warning when neither small-sample variance can be learned."""
     return (

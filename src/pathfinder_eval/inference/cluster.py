@@ -64,6 +64,17 @@ def wald_test(estimate: np.ndarray, vcov: np.ndarray, df_denom: float) -> dict[s
     }
 
 
+def joint_zero_test(
+    estimate: np.ndarray, vcov: np.ndarray, df: np.ndarray, rows: np.ndarray | list[int]
+) -> dict[str, float] | None:
+    """`wald_test` of the `rows` of an estimate (leads, placebos) with the smallest of their
+    degrees of freedom `df`; None when there are no such rows."""
+    rows = np.asarray(rows, dtype=int)
+    if not rows.size:
+        return None
+    return wald_test(estimate[rows], vcov[np.ix_(rows, rows)], float(np.asarray(df)[rows].min()))
+
+
 def rescale_covariance(vcov: np.ndarray, std_error: np.ndarray) -> np.ndarray:
     """`vcov` with its correlations kept and its diagonal set to std_error² (for standard
     errors from another variance estimator); rows of zero variance stay zero."""

@@ -39,44 +39,39 @@ def plot_trends(
     return _period_axes(ax, trends, start_labels, ylabel, "lower left")
 
 
-def plot_event_study(table: pd.DataFrame, ax: Axes | None = None) -> Axes:
-    """Event-time estimates with confidence intervals; the reference period is at zero."""
+def _estimates_with_intervals(table: pd.DataFrame, x: str, fmt: str, ax: Axes | None) -> Axes:
+    """Axes with a zero line and the rows' estimates at `x` with their confidence intervals."""
     if ax is None:
         ax = Figure(figsize=(6.4, 3.2)).add_subplot()
     ax.axhline(0.0, color="#b1b4b6", linewidth=1)
     ax.errorbar(
-        table["event_time"],
+        table[x],
         table["estimate"],
         yerr=[table["estimate"] - table["ci_lower"], table["ci_upper"] - table["estimate"]],
-        fmt="o",
+        fmt=fmt,
         color=TREATED,
         capsize=3,
     )
+    ax.spines[["top", "right"]].set_visible(False)
+    return ax
+
+
+def plot_event_study(table: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """Event-time estimates with confidence intervals; the reference period is at zero."""
+    ax = _estimates_with_intervals(table, "event_time", "o", ax)
     ax.axvline(-0.5, color="#b1b4b6", linestyle=":", linewidth=1)
     ax.plot([-1], [0.0], marker="o", markerfacecolor="white", color=TREATED)  # reference
     ax.set_xticks(sorted({*table["event_time"].astype(int).tolist(), -1}))
     ax.set_xlabel("Periods since start (−1 = reference)")
     ax.set_ylabel("Estimate")
-    ax.spines[["top", "right"]].set_visible(False)
     return ax
 
 
 def plot_dose_response(table: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """ATT(d) by dose with confidence intervals (rows with a `dose` column), joined in order."""
-    if ax is None:
-        ax = Figure(figsize=(6.4, 3.2)).add_subplot()
-    ax.axhline(0.0, color="#b1b4b6", linewidth=1)
-    ax.errorbar(
-        table["dose"],
-        table["estimate"],
-        yerr=[table["estimate"] - table["ci_lower"], table["ci_upper"] - table["estimate"]],
-        fmt="o-",
-        color=TREATED,
-        capsize=3,
-    )
+    ax = _estimates_with_intervals(table, "dose", "o-", ax)
     ax.set_xlabel("Dose")
     ax.set_ylabel("ATT at the dose")
-    ax.spines[["top", "right"]].set_visible(False)
     return ax
 
 

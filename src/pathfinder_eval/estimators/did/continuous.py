@@ -35,8 +35,13 @@ from scipy.interpolate import BSpline
 
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.facts import ContinuousDidFacts
-from pathfinder_eval.estimators.pooled import did_decision, panel_layout, pooled_label
-from pathfinder_eval.inference.cluster import t_summary, wald_test
+from pathfinder_eval.estimators.pooled import (
+    did_decision,
+    panel_layout,
+    pooled_label,
+    pooled_unlearnable,
+)
+from pathfinder_eval.inference.cluster import joint_zero_test, t_summary
 from pathfinder_eval.inference.policy import because
 from pathfinder_eval.inference.pretrends_power import pretest_summary
 from pathfinder_eval.panel import ValidatedPanel
@@ -377,11 +382,7 @@ class ContinuousDid(ContinuousDidOptions):
                 "variance adds the slope's spread over them)"
             )
         elif choice.method == "pooled":
-            warns.append(
-                "Too few comparison units have complete series for the comparison-pooled "
-                "variance; the influence-function variance is used, which over-rejects with "
-                "few treated units."
-            )
+            warns.append(pooled_unlearnable("the influence-function variance"))
         if res.thin:
             warns.append(
                 f"The dose rows leave out the LAs starting in {', '.join(res.thin)} in periods "
@@ -436,8 +437,8 @@ class ContinuousDid(ContinuousDidOptions):
                 cohorts=int(np.unique(start[treated]).size),
                 dose_range=[float(v) for v in np.percentile(dose[treated], (0, 50, 100))],
                 left_out=[str(u) for u in units[res.left_out]],
-                pretrend_test=_joint_zero(res.estimate, vcov, df, pre),
-                dose_pretrend_test=_joint_zero(res.estimate, vcov, df, slopes_pre),
+                pretrend_test=joint_zero_test(res.estimate, vcov, df, pre),
+                dose_pretrend_test=joint_zero_test(res.estimate, vcov, df, slopes_pre),
                 pretest_power=pretest_summary(
                     res.estimate[event],
                     vcov[np.ix_(event, event)],
@@ -453,15 +454,6 @@ class ContinuousDid(ContinuousDidOptions):
 ANALYTIC_LABEL = (
     "influence-function variance (contdid's analytic standard errors), normal reference"
 )
-
-
-def _joint_zero(
-    estimate: np.ndarray, vcov: np.ndarray, df: np.ndarray, rows: np.ndarray
-) -> dict[str, float] | None:
-    """The Wald test that `rows` are all zero (df: the smallest of theirs), None without rows."""
-    if not rows.size:
-        return None
-    return wald_test(estimate[rows], vcov[np.ix_(rows, rows)], float(df[rows].min()))
 
 
 def _term(kind: str, dose: float, event_time: float) -> str:

@@ -34,6 +34,7 @@ from pathfinder_eval.estimators.pooled import (
     did_decision,
     panel_layout,
     pooled_label,
+    pooled_unlearnable,
 )
 from pathfinder_eval.inference.cluster import t_summary
 from pathfinder_eval.inference.cr2 import cr2_inference
@@ -298,10 +299,7 @@ class Etwfe(EtwfeOptions):
             return pv.vcov, pv.df, "pooled_panel", label, choice.reason, decision.dependence, []
         warns = list(few_cluster_warnings(n_treated, g))
         if choice.method == "pooled":
-            warns.append(
-                "Too few comparison units have complete series for the comparison-pooled "
-                "variance; CR1 is used, which over-rejects with few treated units."
-            )
+            warns.append(pooled_unlearnable("CR1"))
         label = "Poisson QMLE, " + CR1_LABEL
         return cr1, float(g - 1), "cr1", label, "", decision.dependence, warns
 

@@ -44,7 +44,7 @@ from pathfinder_eval.estimators.pooled import (
     stratified_or_pooled,
     unlearnable,
 )
-from pathfinder_eval.inference.cluster import t_summary, wald_test
+from pathfinder_eval.inference.cluster import joint_zero_test, t_summary
 from pathfinder_eval.inference.policy import because
 from pathfinder_eval.inference.pretrends_power import pretest_summary
 from pathfinder_eval.panel import ValidatedPanel
@@ -473,15 +473,7 @@ class MultiplegtDyn(MultiplegtDynOptions):
         summ = t_summary(res.estimate, vcov, df, level)
         df = np.broadcast_to(df, res.estimate.shape)
         placebos = np.flatnonzero(res.lag < 0)
-        placebo_test = (
-            wald_test(
-                res.estimate[placebos],
-                vcov[np.ix_(placebos, placebos)],
-                float(df[placebos].min()),
-            )
-            if placebos.size
-            else None
-        )
+        placebo_test = joint_zero_test(res.estimate, vcov, df, placebos)
         # effect ℓ is event time ℓ − 1 from the first switch, placebo ℓ event time −ℓ − 1
         event_time = np.where(res.lag != 0, res.lag - 1, np.nan)
         rows = [

@@ -43,7 +43,7 @@ from pathfinder_eval.estimators.pooled import (
     stratified_or_pooled,
     unlearnable,
 )
-from pathfinder_eval.inference.cluster import t_summary, wald_test
+from pathfinder_eval.inference.cluster import joint_zero_test, t_summary
 from pathfinder_eval.inference.policy import because
 from pathfinder_eval.inference.pretrends_power import pretest_summary
 from pathfinder_eval.panel import ValidatedPanel
@@ -350,11 +350,7 @@ class Stacked(StackedOptions):
         summ = t_summary(res.estimate, vcov, df, level)
         df = np.broadcast_to(df, res.estimate.shape)
         leads = np.flatnonzero(res.event_time < -1)
-        pretrend = (
-            wald_test(res.estimate[leads], vcov[np.ix_(leads, leads)], float(df[leads].min()))
-            if leads.size
-            else None
-        )
+        pretrend = joint_zero_test(res.estimate, vcov, df, leads)
         rows = [
             summ.row(
                 j,

@@ -30,7 +30,7 @@ from pathfinder_eval.estimators.pooled import (
     pooled_label,
     pooled_rows,
 )
-from pathfinder_eval.inference.cluster import t_summary, wald_test
+from pathfinder_eval.inference.cluster import joint_zero_test, t_summary
 from pathfinder_eval.inference.conley_taber import conley_taber
 from pathfinder_eval.inference.cr2 import cr2_inference
 from pathfinder_eval.inference.honest_did import sensitivity_rm, sensitivity_sd
@@ -291,11 +291,7 @@ class EventStudy(EventStudyOptions):
                 summ.row(j, label, fit.params[j], df=float(df[j]), event_time=e, n_units=n_by_e[e])
             )
         leads = [j for j, e in enumerate(observed) if e < 0]
-        pretrend = (
-            wald_test(fit.params[leads], vcov[np.ix_(leads, leads)], float(df[leads].min()))
-            if leads
-            else None
-        )
+        pretrend = joint_zero_test(np.asarray(fit.params), vcov, df, leads)
         facts = EventStudyFacts(
             reference_event_time=self.reference,
             binned_endpoints=[self.min_lead, self.max_lag],
