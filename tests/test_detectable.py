@@ -101,13 +101,13 @@ def test_log_rate_ratio_rows_are_read_on_the_log_scale():
     from pathfinder_eval.report.summary import _power_clause, detectable_sentence, detectable_text
 
     se = 0.2 / detectable_multiple(40)  # an MDES of exactly 0.2 on the log scale
-    d = minimum_detectable(se, 40, baseline=24.5, expected=-0.10, log_ratio=True)
+    d = minimum_detectable(se, 40, baseline=24.5, expected=-0.10, scale="log_rate_ratio")
     assert d.mdes == pytest.approx(0.2)
     assert d.mdes_relative == pytest.approx(1 - math.exp(-0.2))
     assert d.could_detect_expected is False  # |log 0.9| = 0.105 < 0.2
-    bigger = minimum_detectable(se, 40, expected=-0.25, log_ratio=True)
+    bigger = minimum_detectable(se, 40, expected=-0.25, scale="log_rate_ratio")
     assert bigger.could_detect_expected is True  # |log 0.75| = 0.288
-    assert minimum_detectable(se, 40, expected=-1.0, log_ratio=True).could_detect_expected
+    assert minimum_detectable(se, 40, expected=-1.0, scale="log_rate_ratio").could_detect_expected
     text = detectable_sentence(d, "per 10,000 children")
     assert "±0.20 on the log scale: a rate ratio below 0.82 or above 1.22" in text
     assert "(a fall of 18% or a rise of 22%)" in text and "per 10,000" not in text
@@ -116,3 +116,40 @@ def test_log_rate_ratio_rows_are_read_on_the_log_scale():
     clause = _power_clause(d)
     assert "could not have detected a change of the expected size (−10%)" in clause
     assert "only for changes of about −18% or +22%" in clause
+
+
+def test_log_odds_ratio_rows_are_read_against_the_baseline_proportion():
+    """A logit fit's headline row is a log odds ratio: the detectable falls and rises are those
+    of the pre-start proportion p when its odds move by exp(∓mdes), p·OR / (1 − p + p·OR), and
+    an expected change e is detectable when logit(p(1 + e)) − logit(p) reaches the MDES."""
+    from pathfinder_eval.report.summary import _power_clause, detectable_sentence, detectable_text
+
+    se = 0.5 / detectable_multiple(10)  # an MDES of exactly 0.5 on the log-odds scale
+    d = minimum_detectable(se, 10, baseline=0.2, expected=-0.10, scale="log_odds_ratio")
+
+    def moved(odds_ratio: float) -> float:
+        return 0.2 * odds_ratio / (1 - 0.2 + 0.2 * odds_ratio)
+
+    assert d.fall == pytest.approx(1 - moved(math.exp(-0.5)) / 0.2, rel=1e-12)  # 34.2%
+    assert d.rise == pytest.approx(moved(math.exp(0.5)) / 0.2 - 1, rel=1e-12)  # 45.9%
+    assert d.mdes_relative == d.fall
+    # 20% → 18%: log OR = log(0.18/0.82) − log(0.2/0.8) = −0.128 < 0.5
+    assert d.could_detect_expected is False
+    # 20% → 10%: log OR = −0.811
+    assert minimum_detectable(se, 10, 0.2, -0.5, scale="log_odds_ratio").could_detect_expected
+    # a rise to a proportion above 1 is as large as a change gets
+    assert minimum_detectable(se, 10, 0.2, 4.0, scale="log_odds_ratio").could_detect_expected
+    # without a baseline proportion the relative change is unknown, the ratio is not
+    unknown = minimum_detectable(se, 10, expected=-0.10, scale="log_odds_ratio")
+    assert unknown.could_detect_expected is None
+    assert (
+        detectable_text(unknown)
+        == "±0.50 on the log scale (the odds ratio moving by a factor of 1.65)"
+    )
+    text = detectable_sentence(d, "%")
+    assert (
+        "±0.50 on the log scale: an odds ratio below 0.61 or above 1.65 "
+        "(a fall of 34% or a rise of 46% from a proportion of 20.0%)" in text
+    )
+    assert d.to_dict()["scale"] == "log odds ratio"
+    assert "only for changes of about −34% or +46%" in _power_clause(d)

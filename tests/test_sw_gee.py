@@ -161,9 +161,12 @@ def test_estimator_binary_log_odds(tmp_path):
 
 def test_events_from_y_times_denominator(tmp_path):
     panel = _binary_panel(tmp_path)
-    a = SteppedWedgeGEE(family="poisson").fit(panel, "y", "a").table
+    fit = SteppedWedgeGEE(family="poisson").fit(panel, "y", "a")
+    a = fit.table
     b = SteppedWedgeGEE(family="poisson").fit(_binary_panel(tmp_path, False), "y", "a").table
-    assert a["term"].iloc[0].endswith(", log rate ratio")
+    assert a["term"].iloc[0].endswith(", log rate ratio") and fit.scale == "log_rate_ratio"
+    assert SteppedWedgeGEE(family="binomial").fit(panel, "y", "a").scale == "log_odds_ratio"
+    assert SteppedWedgeGEE().fit(panel, "y", "a").scale == "difference"
     assert np.allclose(a["estimate"], b["estimate"], atol=1e-12)
 
 

@@ -23,7 +23,9 @@ from pathfinder_eval.estimators.stepped_wedge.glmm import (
 )
 from pathfinder_eval.estimators.stepped_wedge.glmm_estimator import SteppedWedgeGLMM
 from pathfinder_eval.estimators.stepped_wedge.lmm import fixed_effects
+from pathfinder_eval.inference.detectable import detectable_multiple
 from pathfinder_eval.panel import OutcomeInfo, build_panel
+from pathfinder_eval.pipeline import detectable
 from pathfinder_eval.settings import Inference
 from pathfinder_eval.spec import load_design
 from sw_helpers import DESIGN, SHARED_SW, panel_from_records
@@ -364,6 +366,14 @@ def test_fit_reports_t_reference_ratios_and_icc(tmp_path):
     assert conv["converged"] and conv["starts_at_optimum"] == conv["starts"] == 4
     assert est.diagnostics["design"]["cells_missing"] == 2
     assert est.n_units == 12 and est.n_obs == 58
+    # the report reads its MDES on the log-odds scale against the pre-start proportion
+    assert est.scale == "log_odds_ratio"
+    det = detectable(panel, est)
+    frame = pd.read_csv(REF / "sim_binom.csv")
+    before = frame[frame["trt"] == 0]
+    assert det.baseline == pytest.approx(before["events"].sum() / before["n"].sum(), rel=1e-12)
+    assert det.mdes == pytest.approx(detectable_multiple(10) * row["std_error"], rel=1e-12)
+    assert det.to_dict()["scale"] == "log odds ratio"
     z = SteppedWedgeGLMM(
         model="nested_exchangeable", inference=Inference(method="model_based")
     ).fit(panel, "y", "a")
@@ -376,6 +386,7 @@ def test_events_from_proportions_and_relabelled_units(tmp_path):
     frame = pd.read_csv(REF / "sim_pois.csv")
     base = SteppedWedgeGLMM(family="poisson").fit(cells_panel(frame, tmp_path), "y", "a")
     assert base.table.iloc[0]["term"].endswith("log rate ratio")
+    assert base.scale == "log_rate_ratio"
     from_rates = SteppedWedgeGLMM(family="poisson").fit(
         cells_panel(frame, tmp_path, numerator=False), "y", "a"
     )

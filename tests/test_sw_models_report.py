@@ -59,6 +59,15 @@ def test_binary_trial_through_the_cli(tmp_path):
     assert "Working correlation nested exchangeable" in html
     assert "Intervention effect (immediate, period-adjusted) as an odds ratio: " in html
     assert "ICC on the latent scale" in html
+    # what each could detect is read on its own scale: the LMM in outcome units, the logit
+    # fits on the log-odds scale against the pre-start proportion of the records
+    det = {k: runs[k]["detectable"] for k in runs}
+    assert det["lmm"]["scale"] == "outcome"
+    before = raw.loc[raw[trt] == 0, "y_bin"].mean()
+    for k in ("gee", "glmm", "glmm_agq"):
+        assert det[k]["scale"] == "log odds ratio"
+        assert det[k]["baseline"] == pytest.approx(before, rel=1e-12)
+    assert html.count(" on the log scale: an odds ratio below ") == 3
 
 
 RECORDS_DESIGN = """

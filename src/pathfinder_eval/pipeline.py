@@ -174,16 +174,20 @@ def evaluate(
 
 
 def detectable(panel: ValidatedPanel, result: EffectEstimates) -> Detectable | None:
-    """What the analysis could detect: the MDES of its headline row, relative to the treated
-    units' mean before they started (for a triple difference, the targeted group's), beside
-    the effect injected into simulated data or else the design's `expected_effect`."""
+    """What the analysis could detect: the MDES of its headline row on the row's scale,
+    relative to the treated units' mean before they started (for a triple difference, the
+    targeted group's; for a log odds ratio, their proportion of events), beside the effect
+    injected into simulated data or else the design's `expected_effect`."""
     row = result.table.iloc[0]
     spec = panel.spec
     # a triple difference's effect is read against the targeted group's level
     targeted = {c.id: c.outcome for c in spec.contrasts}.get(result.outcome, result.outcome)
     cells = panel.outcome_cells(targeted)
-    before = cells.loc[(cells["role"] == "treated") & (cells["treated"] == 0), "y"]
-    baseline = float(before.mean()) if len(before) else math.nan
+    before = cells[(cells["role"] == "treated") & (cells["treated"] == 0)]
+    if result.scale == "log_odds_ratio":
+        baseline = _event_proportion(before)
+    else:
+        baseline = float(before["y"].mean()) if len(before) else math.nan
     injected = spec.data.injected_effect.get(result.outcome)
     expected = spec.expected_effect(result.outcome)
     if panel.data.kind == "synthetic" and injected:
@@ -193,13 +197,21 @@ def detectable(panel: ValidatedPanel, result: EffectEstimates) -> Detectable | N
     else:
         source, value = "", math.nan
     df = float(row.get("df", math.nan))  # no df column: a normal reference
-    # Poisson fits report log rate ratios (read from the facts: no engine import here)
-    log_ratio = result.estimator == "twfe_poisson" or (
-        result.estimator == "etwfe" and result.diagnostics.get("family") == "poisson"
-    )
     return minimum_detectable(
-        float(row["std_error"]), df, baseline, value, source, log_ratio=log_ratio
+        float(row["std_error"]), df, baseline, value, source, scale=result.scale
     )
+
+
+def _event_proportion(cells: pd.DataFrame) -> float:
+    """Events over trials in these cells (events: the numerator, else y × denominator, as the
+    binomial fits count them); NaN without trials."""
+    if "denominator" not in cells or not len(cells):
+        return math.nan
+    events = cells["y"] * cells["denominator"]
+    if "numerator" in cells:
+        events = cells["numerator"].where(cells["numerator"].notna(), events)
+    trials = float(cells["denominator"].sum())
+    return float(events.sum()) / trials if trials > 0 else math.nan
 
 
 def _neighbour_file(spec: DesignSpec) -> tuple[tuple[str, str], ...]:

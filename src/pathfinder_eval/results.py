@@ -81,6 +81,18 @@ InferenceKey = Literal[
 ]
 
 
+# The scale of an analysis's estimates: differences in the outcome's units (every linear
+# estimator), or log ratios from a log- or logit-link fit (inference/detectable.py reads
+# the minimum detectable effect on it).
+EffectScale = Literal["difference", "log_rate_ratio", "log_odds_ratio"]
+SCALE_OF_FAMILY: dict[str, EffectScale] = {
+    "gaussian": "difference",
+    "linear": "difference",
+    "binomial": "log_odds_ratio",
+    "poisson": "log_rate_ratio",
+}
+
+
 @dataclass(frozen=True)
 class RegionalDependence:
     """What the panel shows about shocks shared by the units of a region, and where the
@@ -186,7 +198,8 @@ class EffectEstimates:
     `table` has the fixed columns of `COLUMNS` (+ any of `OPTIONAL_COLUMNS`); `vcov` is the
     covariance of `table.estimate` (terms × terms) where the estimator provides one;
     `inference` records the method used; `facts` the estimator's typed facts (weights, fit
-    statistics, tests), also readable as the JSON-ready `diagnostics`.
+    statistics, tests), also readable as the JSON-ready `diagnostics`; `scale` says whether the
+    estimates are differences in the outcome's units or log rate/odds ratios.
     """
 
     analysis_id: str
@@ -201,6 +214,7 @@ class EffectEstimates:
     n_obs: int = 0
     facts: Facts | None = None
     warnings: tuple[str, ...] = ()
+    scale: EffectScale = "difference"
 
     @property
     def diagnostics(self) -> MappingProxyType:

@@ -20,7 +20,9 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from scipy import optimize, stats
+from scipy import optimize, special, stats
+
+from pathfinder_eval.results import EffectScale
 
 POWER = 0.8
 ALPHA = 0.05
@@ -30,13 +32,17 @@ ExpectedSource = Literal["design", "injected", ""]
 
 @dataclass(frozen=True)
 class Detectable:
-    """The MDES of one analysis's headline row. `mdes`: on the outcome's scale; `baseline`: the
-    treated units' mean before they started (NaN when unknown) and `mdes_relative` = mdes /
-    |baseline|; `expected`: the relative change the design expects (or the effect injected into
-    simulated data, `expected_source`), NaN when none is stated. `log_ratio`: the row is a log
-    rate ratio (Poisson fits), so the MDES is on the log scale, `mdes_relative` the smallest
-    detectable fall 1 − exp(−mdes), and a relative change e is detectable when
-    |log(1 + e)| ≥ mdes."""
+    """The MDES of one analysis's headline row. `mdes`: on the row's scale (`scale`: outcome
+    units, or the log scale of a rate or odds ratio); `baseline`: the treated units' mean before
+    they started (NaN when unknown; for log odds ratios their pooled proportion of events);
+    `expected`: the relative change the design expects (or the effect injected into simulated
+    data, `expected_source`), NaN when none is stated.
+
+    `mdes_relative` is the MDES as a share of the baseline; for a log ratio the smallest
+    detectable fall of the outcome (`fall`; `rise` the smallest rise): 1 − exp(−mdes) for a
+    rate ratio, and for an odds ratio the fall of the baseline proportion p when its log odds
+    fall by mdes. An expected relative change e is detectable when its log ratio (log(1 + e),
+    or logit(p(1 + e)) − logit(p)) reaches the MDES."""
 
     mdes: float
     df: float
@@ -45,12 +51,40 @@ class Detectable:
     expected_source: ExpectedSource = ""
     power: float = POWER
     alpha: float = ALPHA
-    log_ratio: bool = False
+    scale: EffectScale = "difference"
+
+    @property
+    def log_ratio(self) -> bool:
+        """The row is a log rate or odds ratio."""
+        return self.scale != "difference"
+
+    @property
+    def ratio_name(self) -> str:
+        return {"log_rate_ratio": "rate ratio", "log_odds_ratio": "odds ratio"}.get(self.scale, "")
+
+    def _relative_change(self, log_change: float) -> float:
+        """The relative change of the outcome when the row's log ratio moves by `log_change`."""
+        if self.scale == "log_rate_ratio":
+            return math.expm1(log_change)
+        p = self.baseline
+        if not 0 < p < 1:
+            return math.nan
+        return special.expit(special.logit(p) + log_change) / p - 1
+
+    @property
+    def fall(self) -> float:
+        """The smallest detectable fall as a share of the baseline (log ratios)."""
+        return -self._relative_change(-self.mdes) if self.log_ratio else self.mdes_relative
+
+    @property
+    def rise(self) -> float:
+        """The smallest detectable rise as a share of the baseline (log ratios)."""
+        return self._relative_change(self.mdes) if self.log_ratio else self.mdes_relative
 
     @property
     def mdes_relative(self) -> float:
         if self.log_ratio:
-            return -math.expm1(-self.mdes)
+            return self.fall
         if not math.isfinite(self.baseline) or self.baseline == 0:
             return math.nan
         return self.mdes / abs(self.baseline)
@@ -61,9 +95,15 @@ class Detectable:
         target power (None when no expected effect or no baseline)."""
         if not (math.isfinite(self.expected) and math.isfinite(self.mdes_relative)):
             return None
-        if self.log_ratio:
+        if self.scale == "log_rate_ratio":
             # a fall of 100% (to no events) is as large as a change gets
             return self.expected <= -1 or abs(math.log1p(self.expected)) >= self.mdes
+        if self.scale == "log_odds_ratio":
+            moved = self.baseline * (1 + self.expected)
+            if not 0 < moved < 1:  # to no events or all: as large as a change gets
+                return True
+            log_or = special.logit(moved) - special.logit(self.baseline)
+            return bool(abs(log_or) >= self.mdes)
         return abs(self.expected) >= self.mdes_relative
 
     def to_dict(self) -> dict[str, Any]:
@@ -80,7 +120,9 @@ class Detectable:
             "power": self.power,
             "alpha": self.alpha,
             "df": clean(self.df),
-            "scale": "log rate ratio" if self.log_ratio else "outcome",
+            "scale": {"log_rate_ratio": "log rate ratio", "log_odds_ratio": "log odds ratio"}.get(
+                self.scale, "outcome"
+            ),
             "basis": "noncentral t with the analysis's own standard error and df",
         }
 
@@ -111,11 +153,11 @@ def minimum_detectable(
     baseline: float = math.nan,
     expected: float = math.nan,
     expected_source: ExpectedSource = "",
-    log_ratio: bool = False,
+    scale: EffectScale = "difference",
 ) -> Detectable | None:
     """The Detectable of a row with this SE and df (None when the row has no standard error:
-    permutation and conformal inference); `log_ratio`: the row is a log rate ratio."""
+    permutation and conformal inference) on the row's `scale`."""
     if not (math.isfinite(std_error) and std_error > 0):
         return None
     mdes = detectable_multiple(df) * std_error
-    return Detectable(mdes, df, baseline, expected, expected_source, log_ratio=log_ratio)
+    return Detectable(mdes, df, baseline, expected, expected_source, scale=scale)

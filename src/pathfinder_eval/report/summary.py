@@ -54,16 +54,20 @@ def detectable_text(d: Detectable | None) -> str:
     if d is None:
         return "not computed (no standard error)"
     if d.log_ratio:
-        return f"±{fmt(d.mdes)} on the log scale ({_ratio_change(d.mdes)})"
+        return f"±{fmt(d.mdes)} on the log scale ({_ratio_change(d)})"
     rel = (
         f" ({d.mdes_relative:.0%} of the pre-start mean)" if math.isfinite(d.mdes_relative) else ""
     )
     return f"±{fmt(d.mdes)}{rel}"
 
 
-def _ratio_change(log_mdes: float) -> str:
-    """A log-rate-ratio MDES as the falls and rises it detects."""
-    return f"a fall of {-math.expm1(-log_mdes):.0%} or a rise of {math.expm1(log_mdes):.0%}"
+def _ratio_change(d: Detectable) -> str:
+    """A log-ratio MDES as the falls and rises of the outcome it detects (for an odds ratio,
+    of the treated units' pre-start proportion)."""
+    if not (math.isfinite(d.fall) and math.isfinite(d.rise)):
+        return f"the {d.ratio_name} moving by a factor of {math.exp(d.mdes):.2f}"
+    of = f" from a proportion of {d.baseline:.1%}" if d.scale == "log_odds_ratio" else ""
+    return f"a fall of {d.fall:.0%} or a rise of {d.rise:.0%}{of}"
 
 
 def detectable_sentence(d: Detectable | None, unit_label: str) -> str:
@@ -84,7 +88,7 @@ def detectable_sentence(d: Detectable | None, unit_label: str) -> str:
         low, high = math.exp(-d.mdes), math.exp(d.mdes)
         unit, rel = (
             " on the log scale",
-            f": a rate ratio below {low:.2f} or above {high:.2f} ({_ratio_change(d.mdes)})",
+            f": {_a(d.ratio_name)} below {low:.2f} or above {high:.2f} ({_ratio_change(d)})",
         )
     df = f"t({d.df:.1f})" if math.isfinite(d.df) else "normal"
     line = (
@@ -104,6 +108,10 @@ def detectable_sentence(d: Detectable | None, unit_label: str) -> str:
     return line
 
 
+def _a(noun: str) -> str:
+    return ("an " if noun[:1] in "aeiou" else "a ") + noun
+
+
 def _power_clause(d: Detectable | None) -> str:
     """Why "no clear evidence" is not "no effect": what the analysis could detect, against the
     expected effect when the design states one."""
@@ -111,7 +119,11 @@ def _power_clause(d: Detectable | None) -> str:
         return ". This is not evidence that the pilot made no difference"
     size = f"±{d.mdes_relative:.0%}" if math.isfinite(d.mdes_relative) else f"±{fmt(d.mdes)}"
     if d.log_ratio:
-        size = f"−{-math.expm1(-d.mdes):.0%} or +{math.expm1(d.mdes):.0%}"
+        size = (
+            f"−{d.fall:.0%} or +{d.rise:.0%}"
+            if math.isfinite(d.fall) and math.isfinite(d.rise)
+            else f"a factor of {math.exp(d.mdes):.2f} in the {d.ratio_name}"
+        )
     expected = _signed(d.expected) + (" injected" if d.expected_source == "injected" else "")
     if d.could_detect_expected is False:
         return (

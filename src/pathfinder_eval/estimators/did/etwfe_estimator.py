@@ -40,7 +40,13 @@ from pathfinder_eval.inference.cluster import t_summary
 from pathfinder_eval.inference.cr2 import cr2_inference
 from pathfinder_eval.inference.policy import because
 from pathfinder_eval.panel import ValidatedPanel
-from pathfinder_eval.results import EffectEstimates, InferenceKey, InferenceUsed, estimates_table
+from pathfinder_eval.results import (
+    SCALE_OF_FAMILY,
+    EffectEstimates,
+    InferenceKey,
+    InferenceUsed,
+    estimates_table,
+)
 from pathfinder_eval.settings import EtwfeOptions
 
 CR1_LABEL = "cluster-robust by unit (CR1, unit effects nested in clusters not counted), t(G−1)"
@@ -117,6 +123,7 @@ class Etwfe(EtwfeOptions):
             table=estimates_table(rows),
             level=level,
             vcov=vcov,
+            scale=SCALE_OF_FAMILY[self.family],
             n_units=fit.n_clusters,
             n_treated=n_treated,
             n_obs=fit.n_obs,

@@ -160,6 +160,7 @@ class PoissonTWFE(PoissonTwfeOptions):
             table=estimates_table([row]),
             level=level,
             vcov=np.array([[fit.std_error**2]]),
+            scale="log_rate_ratio",
             n_units=fit.n_clusters,
             n_treated=n_treated,
             n_obs=fit.n_obs,

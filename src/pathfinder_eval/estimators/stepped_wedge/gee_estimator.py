@@ -35,7 +35,13 @@ from pathfinder_eval.estimators.stepped_wedge.gee import (
 from pathfinder_eval.estimators.stepped_wedge.lmm import FixedEffects, fixed_effects
 from pathfinder_eval.inference.policy import fixed_default
 from pathfinder_eval.panel import ValidatedPanel
-from pathfinder_eval.results import EffectEstimates, InferenceKey, InferenceUsed, estimates_table
+from pathfinder_eval.results import (
+    SCALE_OF_FAMILY,
+    EffectEstimates,
+    InferenceKey,
+    InferenceUsed,
+    estimates_table,
+)
 from pathfinder_eval.settings import GeeFamily as Family
 from pathfinder_eval.settings import SteppedWedgeGeeOptions
 
@@ -172,6 +178,7 @@ class SteppedWedgeGEE(SteppedWedgeGeeOptions):
             table=estimates_table(rows),
             level=level,
             vcov=fit.vcov[kind][np.ix_(effect, effect)],
+            scale=SCALE_OF_FAMILY[self.family],
             n_units=n_clusters,
             n_treated=int((trial.start < len(panel.periods)).sum()),
             n_obs=int(trial.cells.observed.sum()),

@@ -32,7 +32,7 @@ from pathfinder_eval.estimators.stepped_wedge.glmm import (
 from pathfinder_eval.estimators.stepped_wedge.lmm import CellSummaries, FixedEffects, fixed_effects
 from pathfinder_eval.inference.policy import fixed_default
 from pathfinder_eval.panel import ValidatedPanel
-from pathfinder_eval.results import EffectEstimates, InferenceUsed, estimates_table
+from pathfinder_eval.results import SCALE_OF_FAMILY, EffectEstimates, InferenceUsed, estimates_table
 from pathfinder_eval.settings import GlmmFamily as Family
 from pathfinder_eval.settings import Shape, SteppedWedgeGlmmOptions
 
@@ -108,6 +108,7 @@ class SteppedWedgeGLMM(SteppedWedgeGlmmOptions):
             table=estimates_table(rows),
             level=level,
             vcov=fit.vcov[np.ix_(fe.effect, fe.effect)],
+            scale=SCALE_OF_FAMILY[self.family],
             n_units=len(trial.clusters),
             n_treated=int((trial.start < len(panel.periods)).sum()),
             n_obs=int(trial.cells.observed.sum()),
