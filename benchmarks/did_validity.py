@@ -78,6 +78,7 @@ from pathfinder_eval.estimators.did.sun_abraham import (
 from pathfinder_eval.estimators.did.two_stage import two_stage
 from pathfinder_eval.estimators.did.two_way import absorb_two_way
 from pathfinder_eval.estimators.synthetic.core import synthdid
+from pathfinder_eval.estimators.synthetic.first_order import first_order_weights
 from pathfinder_eval.inference.cohort_stratified import stratified_cells
 from pathfinder_eval.inference.cr2 import cr2_inference
 from pathfinder_eval.inference.panel_variance import NoiseModel, noise_model, panel_variance
@@ -367,11 +368,12 @@ def _synthetic_did(p: Panel, tau: float) -> tuple:
     for g in np.unique(start[np.isfinite(start)]):
         treated = np.flatnonzero(start == g)
         t0, n1 = int(g), len(treated)
-        fit = synthdid(np.vstack([y[donors], y[treated]]), len(donors), t0)
+        block = np.vstack([y[donors], y[treated]])
+        fit = synthdid(block, len(donors), t0)
         cells = n1 * (T - t0)
-        time_w = np.append(-fit.lambda_, np.full(T - t0, 1.0 / (T - t0)))
-        wsd[donors] -= cells * np.outer(fit.omega, time_w)
-        wsd[treated] += cells * np.outer(np.full(n1, 1.0 / n1), time_w)
+        grad = first_order_weights(block, len(donors), t0, fit)
+        wsd[donors] += cells * grad[: len(donors)]
+        wsd[treated] += cells * grad[len(donors) :]
         est, total = est + cells * fit.estimate, total + cells
     se, df, share = p.pooled_units(wsd / total)
     choice = synthetic_did_default("default", p.geography(share))

@@ -128,3 +128,83 @@ def test_bootstrap_se_is_reproducible_and_near_the_jackknife(prop99):
     assert a == bootstrap_se(y2, n0 - 1, t0, fit, 50, np.random.default_rng(4))
     # two different variance estimators of one quantity: same order of magnitude
     assert 0.3 < a / jackknife_se(y2, n0 - 1, t0, fit) < 3.0
+
+
+def _regional_block(seed: int) -> tuple[np.ndarray, int, int]:
+    """30 donors and 4 treated units in 3 regions with shared shocks, 10 periods, 6 before."""
+    rng = np.random.default_rng(seed)
+    n0, n1, periods = 30, 4, 10
+    region = np.append(rng.integers(0, 3, n0), np.zeros(n1, int))
+    shocks = rng.normal(size=(3, periods))
+    y = (
+        3 * rng.normal(size=(n0 + n1, 1))
+        + np.cumsum(rng.normal(size=periods))
+        + shocks[region]
+        + 0.7 * rng.normal(size=(n0 + n1, periods))
+    )
+    return y, n0, 6
+
+
+def _exact_estimate(y: np.ndarray, n0: int, t0: int, fit) -> float:
+    """SDID at the exact optimum of its two weight problems (first_order's active-set solve
+    from the support of `fit`), with σ̂ and ζ recomputed from `y`."""
+    from pathfinder_eval.estimators.synthetic.core import TINY_ZETA, noise_level
+    from pathfinder_eval.estimators.synthetic.first_order import _SimplexProblem
+
+    n1, t1 = y.shape[0] - n0, y.shape[1] - t0
+    s2 = noise_level(y, n0, t0) ** 2
+    lam = _SimplexProblem(
+        y[:n0, :t0], y[:n0, t0:].mean(axis=1), n0 * TINY_ZETA**2 * s2, fit.lambda_
+    ).x
+    eta = t0 * np.sqrt(n1 * t1) * s2
+    omega = _SimplexProblem(y[:n0, :t0].T, y[n0:, :t0].mean(axis=0), eta, fit.omega).x
+    unit = np.append(-omega, np.full(n1, 1.0 / n1))
+    return float(unit @ y @ np.append(-lam, np.full(t1, 1.0 / t1)))
+
+
+@pytest.mark.parametrize("seed", [3, 4, 5])
+def test_first_order_weights_are_the_derivative_of_the_estimate(seed):
+    """∂θ̂/∂Y with the weights' estimation included: central differences of the exact-optimum
+    estimate agree to 1e-7 (h = 1e-6); θ̂ is homogeneous of degree one in Y, so the weights
+    reproduce it (Euler, 1e-12), and unit effects cancel, so each unit's weights sum to zero;
+    the exact optimum is within Frank–Wolfe's tolerance of synthdid's estimate."""
+    from pathfinder_eval.estimators.synthetic.first_order import first_order_weights
+
+    y, n0, t0 = _regional_block(seed)
+    fit = synthdid(y, n0, t0)
+    w = first_order_weights(y, n0, t0, fit)
+    exact = _exact_estimate(y, n0, t0, fit)
+    assert abs(exact - fit.estimate) < 5e-3 * y.std()
+    assert (w * y).sum() == pytest.approx(exact, abs=1e-12)
+    np.testing.assert_allclose(w.sum(axis=1), 0.0, atol=1e-12)
+    # the weights differ from the fixed-weight contrast: the weights' own noise counts
+    n1, t1 = y.shape[0] - n0, y.shape[1] - t0
+    fixed = np.outer(
+        np.append(-fit.omega, np.full(n1, 1.0 / n1)), np.append(-fit.lambda_, np.full(t1, 1 / t1))
+    )
+    assert np.abs(w - fixed).max() > 1e-3
+    h, rng = 1e-6, np.random.default_rng(seed)
+    cells = [(0, 0), (n0, 2), (n0 + 1, 7), (5, 5), (2, 9)]
+    cells += [tuple(c) for c in rng.integers(0, y.shape, (8, 2))]
+    for i, t in cells:
+        up, down = y.copy(), y.copy()
+        up[i, t] += h
+        down[i, t] -= h
+        slope = (_exact_estimate(up, n0, t0, fit) - _exact_estimate(down, n0, t0, fit)) / (2 * h)
+        assert slope == pytest.approx(w[i, t], abs=1e-7), (i, t)
+
+
+def test_first_order_weights_of_did_are_its_fixed_contrast():
+    from pathfinder_eval.estimators.synthetic.first_order import first_order_weights
+
+    y, n0, t0 = _regional_block(3)
+    fit = synthdid(y, n0, t0, "did")
+    w = first_order_weights(y, n0, t0, fit)
+    assert (w * y).sum() == pytest.approx(fit.estimate, abs=1e-12)
+    n1, t1 = y.shape[0] - n0, y.shape[1] - t0
+    unit = np.append(np.full(n0, -1.0 / n0), np.full(n1, 1.0 / n1))
+    np.testing.assert_allclose(
+        w, np.outer(unit, np.append(np.full(t0, -1 / t0), np.full(t1, 1 / t1)))
+    )
+    with pytest.raises(ValueError, match="sdid and did"):
+        first_order_weights(y, n0, t0, synthdid(y, n0, t0, "sc"))

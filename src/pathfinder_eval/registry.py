@@ -287,8 +287,9 @@ REGISTRY: dict[Estimator, Entry] = {
             "Synthetic difference-in-differences: unit and time weights chosen so that weighted "
             "comparison units track the treated units before the start, then a weighted DiD "
             "(Arkhangelsky, Athey, Hirshberg, Imbens & Wager 2021, AER 111:4088–4118, with the "
-            "paper's regularisation); by default the comparison-pooled variance of the weighted "
-            "contrast (the weights held fixed; size- and region-aware, t reference), or the "
+            "paper's regularisation); by default the comparison-pooled variance of the estimate "
+            "linearised in the outcomes (the fitted weights' own noise included; size- and "
+            "region-aware, t reference), or the "
             "placebo variance from re-assignments of treatment to comparison units (their "
             "Algorithm 4, normal reference) when too few donors have complete series."
         ),

@@ -124,8 +124,10 @@ VALIDITY: dict[InferenceKey, str] = {
         "regional shocks from none to strong, 8 or 13 periods; benchmarks/did_validity.py, "
         "1,000 replications each) the DiD estimators' size stayed between 2.2% and 6.1% and "
         "coverage between 93.4% and 97.4%, with intervals 0.96 to 1.19 times the narrowest "
-        "valid width; synthetic DiD, whose unit and time weights it holds fixed, covered "
-        "92–93% with 7 to 10 treated LAs in one region and strong regional shocks."
+        "valid width. For synthetic DiD it takes the estimate linearised in the outcomes, so "
+        "the noise the fitted unit and time weights pick up counts: size 2.4–6.3%, coverage "
+        "93.7–97.3% and width 0.99–1.13 on the same 48 cells (holding the weights fixed had "
+        "covered 92–93% with 7 to 10 treated LAs in one region and strong regional shocks)."
     ),
     "ols": (
         "Classical OLS standard errors assume independent, equally variable observations; "

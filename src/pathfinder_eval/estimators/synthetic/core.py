@@ -26,6 +26,7 @@ from pathfinder_eval.jit import cached_njit
 
 Method = Literal["sdid", "sc", "did"]
 FIRST_ROUND_ITERATIONS = 100
+TINY_ZETA = 1e-6  # ζ_λ, and SC's ζ_ω, in units of σ̂
 MAX_ITERATIONS = 10_000
 
 
@@ -165,11 +166,11 @@ def synthdid(
     else:
         if method == "sdid":
             start = lambda_start if lambda_start is not None else np.full(t0, 1.0 / t0)
-            lam, it = simplex_weights(yc[:n0, :], 1e-6 * sigma, True, start, min_decrease)
+            lam, it = simplex_weights(yc[:n0, :], TINY_ZETA * sigma, True, start, min_decrease)
             iterations += it
             zeta_omega, intercept = (n1 * t1) ** 0.25 * sigma, True
         else:
-            lam, zeta_omega, intercept = np.zeros(t0), 1e-6 * sigma, False
+            lam, zeta_omega, intercept = np.zeros(t0), TINY_ZETA * sigma, False
         start = omega_start if omega_start is not None else np.full(n0, 1.0 / n0)
         omega, it = simplex_weights(yc[:, :t0].T, zeta_omega, intercept, start, min_decrease)
         iterations += it

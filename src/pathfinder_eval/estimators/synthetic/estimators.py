@@ -22,6 +22,7 @@ from pathfinder_eval.estimators.synthetic.core import (
     synthdid,
 )
 from pathfinder_eval.estimators.synthetic.facts import SyntheticControlFacts, SyntheticDidFacts
+from pathfinder_eval.estimators.synthetic.first_order import first_order_weights
 from pathfinder_eval.estimators.synthetic.predictors import fixed_v_weights, predictor_weights
 from pathfinder_eval.inference.policy import Choice, synthetic_did_default
 from pathfinder_eval.panel import ValidatedPanel
@@ -133,14 +134,6 @@ def _cohorts(panel: ValidatedPanel, outcome: str) -> tuple[dict[float, list[str]
     return dict(sorted(out.items())), incomplete
 
 
-def _contrast(b: BlockData, fit: SDIDFit) -> np.ndarray:
-    """(units, periods) the block estimate's weights on the outcomes: the treated units' mean
-    less the ω-weighted donors, post-period mean less the λ-weighted pre-periods."""
-    n1, t1 = b.y.shape[0] - b.n0, b.y.shape[1] - b.t0
-    units = np.append(-fit.omega, np.full(n1, 1.0 / n1))
-    return np.outer(units, np.append(-fit.lambda_, np.full(t1, 1.0 / t1)))
-
-
 def _t_row(term: str, estimate: float, se: float, df: float, level: float, **extra) -> dict:
     stat = estimate / se if se > 0 else np.nan
     half = stats.t.ppf(0.5 + level / 2, df) * se
@@ -172,19 +165,6 @@ def _z_row(term: str, estimate: float, se: float, level: float, **extra) -> dict
     }
 
 
-# Synthetic DiD's pooled variance holds its unit and time weights fixed. With treated units
-# concentrated in one region and residuals clearly correlated within regions, the weights'
-# own estimation noise made its intervals slightly too narrow in simulation.
-FIXED_WEIGHT_CAVEAT = (
-    "The comparison units' residuals are correlated within regions (ρ = {rho:.2f}) and the "
-    "treated units are concentrated in one region: there synthetic DiD's interval, which "
-    "holds the unit and time weights fixed, covered the truth about 93% of the time instead "
-    "of 95% in simulation "
-    "(benchmarks/did_validity.py, 7–10 treated LAs in one region, strong regional shocks); "
-    "read it as slightly too narrow, and compare the DiD estimators'."
-)
-
-
 class SyntheticDiD(SyntheticDidOptions):
     """Synthetic DiD (or its SC / DID special cases) with placebo variance.
 
@@ -211,7 +191,9 @@ class SyntheticDiD(SyntheticDidOptions):
             out = np.zeros((1, len(layout.units), len(layout.periods)))
             for g, b in blocks.items():
                 out += weights[g] * layout.unit_weights(
-                    np.array(b.names, dtype=object), b.periods, _contrast(b, fits[g])[None]
+                    np.array(b.names, dtype=object),
+                    b.periods,
+                    first_order_weights(b.y, b.n0, b.t0, fits[g])[None],
                 )
             return out
 
@@ -223,16 +205,15 @@ class SyntheticDiD(SyntheticDidOptions):
             lambda geo: synthetic_did_default(self.requested_variance, geo),
         )
         choice = decision.choice
-        caveat: tuple[str, ...] = ()
         if decision.variance is not None:
             pv = decision.variance
-            dep = decision.dependence
-            if self.method == "sdid" and dep.concentrated and dep.dependent:
-                caveat = (FIXED_WEIGHT_CAVEAT.format(rho=dep.rho),)
             rows_first = pooled_rows(np.array([att]), pv, level)
             se, df = float(rows_first.std_error[0]), float(rows_first.df[0])
             variance_text = pooled_label(layout, choice.reason) + (
-                "; unit and time weights held fixed"
+                "; the estimate linearised in the outcomes, so the fitted unit and time "
+                "weights' own noise counts"
+                if self.method == "sdid"
+                else ""
             )
         else:
             se, variance_text = self._standard_error(blocks, fits, weights, outcome, choice)
@@ -313,7 +294,7 @@ class SyntheticDiD(SyntheticDidOptions):
             n_treated=n_treated,
             n_obs=int(sum(b.y.size for b in blocks.values())),
             facts=facts,
-            warnings=_short_series_warnings(blocks) + _incomplete_warning(incomplete) + caveat,
+            warnings=_short_series_warnings(blocks) + _incomplete_warning(incomplete),
         )
 
     def _standard_error(
