@@ -137,19 +137,28 @@ def test_log_odds_ratio_rows_are_read_against_the_baseline_proportion():
     assert d.could_detect_expected is False
     # 20% → 10%: log OR = −0.811
     assert minimum_detectable(se, 10, 0.2, -0.5, scale="log_odds_ratio").could_detect_expected
-    # a rise to a proportion above 1 is as large as a change gets
+    # a rise to every child is as large as a change gets; beyond it no such change exists
     assert minimum_detectable(se, 10, 0.2, 4.0, scale="log_odds_ratio").could_detect_expected
+    assert (
+        minimum_detectable(se, 10, 0.2, 5.0, scale="log_odds_ratio").could_detect_expected is None
+    )
     # without a baseline proportion the relative change is unknown, the ratio is not
     unknown = minimum_detectable(se, 10, expected=-0.10, scale="log_odds_ratio")
     assert unknown.could_detect_expected is None
     assert (
         detectable_text(unknown)
-        == "±0.50 on the log scale (the odds ratio moving by a factor of 1.65)"
+        == "±0.50 on the log scale (an odds ratio below 0.61 or above 1.65)"
     )
     text = detectable_sentence(d, "%")
     assert (
         "±0.50 on the log scale: an odds ratio below 0.61 or above 1.65 "
-        "(a fall of 34% or a rise of 46% from a proportion of 20.0%)" in text
+        "(from a proportion of 20.0% to 13.2% or 29.2%: a fall of 34% or a rise of 46%)" in text
     )
     assert d.to_dict()["scale"] == "log odds ratio"
-    assert "only for changes of about −34% or +46%" in _power_clause(d)
+    assert "only for changes of about −34% or +46% of the 20.0% pre-start proportion" in (
+        _power_clause(d)
+    )
+    assert "the pre-start proportion it applies to is unknown" in detectable_sentence(unknown, "%")
+    assert "of 0.0012%" in detectable_text(
+        minimum_detectable(se, 10, 1.2e-5, scale="log_odds_ratio")
+    )

@@ -328,6 +328,28 @@ def test_synthetic_did_pools_its_first_order_weights(tmp_path):
     assert abs(se(first_order) / se(fixed) - 1) > 1e-3
 
 
+def test_synthetic_did_holds_weights_fixed_where_they_cannot_be_differentiated(
+    tmp_path, monkeypatch
+):
+    """Where first_order_weights refuses (a near-singular weight problem), the pooled variance
+    uses the fixed-weight contrast for that cohort, the label drops the linearisation and a
+    warning names the cohort and the reason."""
+    from pathfinder_eval.estimators.synthetic import estimators
+    from pathfinder_eval.estimators.synthetic.estimators import SyntheticDiD
+
+    panel = regional_panel(tmp_path, list(range(30, 37)), shock_sd=2.5)
+
+    def refuse(*args):
+        raise EstimationError("too near singular", where="inference")
+
+    monkeypatch.setattr(estimators, "first_order_weights", refuse)
+    res = SyntheticDiD().fit(panel, "y", "a")
+    assert res.inference.key == "pooled_panel"
+    assert "linearised" not in res.inference.label
+    (warning,) = [w for w in res.warnings if "holds the unit and time weights fixed" in w]
+    assert "cohort" in warning and "too near singular" in warning
+
+
 def test_layout_is_shared_by_analyses_and_fresh_for_a_replaced_panel(tmp_path, monkeypatch):
     """The layout and noise model are built once per panel and outcome, whichever analyses ask
     (same numbers as building them anew); a panel made by `replace` starts afresh, so changed

@@ -62,10 +62,10 @@ def test_binary_trial_through_the_cli(tmp_path):
     # what each could detect is read on its own scale: the LMM in outcome units, the logit
     # fits on the log-odds scale against the pre-start proportion of the records
     det = {k: runs[k]["detectable"] for k in runs}
-    assert det["lmm"]["scale"] == "outcome"
+    assert det["lmm"]["scale"] == "outcome" and runs["lmm"]["scale"] == "difference"
     before = raw.loc[raw[trt] == 0, "y_bin"].mean()
     for k in ("gee", "glmm", "glmm_agq"):
-        assert det[k]["scale"] == "log odds ratio"
+        assert det[k]["scale"] == "log odds ratio" and runs[k]["scale"] == "log_odds_ratio"
         assert det[k]["baseline"] == pytest.approx(before, rel=1e-12)
     assert html.count(" on the log scale: an odds ratio below ") == 3
 

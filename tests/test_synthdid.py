@@ -208,3 +208,41 @@ def test_first_order_weights_of_did_are_its_fixed_contrast():
     )
     with pytest.raises(ValueError, match="sdid and did"):
         first_order_weights(y, n0, t0, synthdid(y, n0, t0, "sc"))
+
+
+def test_first_order_weights_do_not_depend_on_the_outcome_units():
+    """θ̂ is homogeneous of degree one, so ∂θ̂/∂Y is unit-free: outcomes in thousands or in
+    millionths give the same weights (1e-12; the KKT systems are solved in units of σ̂)."""
+    from pathfinder_eval.estimators.synthetic.first_order import first_order_weights
+
+    y, n0, t0 = _regional_block(3)
+    w = first_order_weights(y, n0, t0, synthdid(y, n0, t0))
+    for c in (1e3, 1e6, 1e-4):
+        scaled = first_order_weights(y * c, n0, t0, synthdid(y * c, n0, t0))
+        np.testing.assert_allclose(scaled, w, rtol=0, atol=1e-12)
+
+
+def test_a_near_singular_weight_problem_is_not_differentiated():
+    """Donors whose two pre-period values differ by the same constant make the time weights'
+    problem singular (its ridge is 1e-12 σ̂²): the derivative would be rounding noise (weights
+    of 3e9 before this check), so first_order_weights refuses (test_panel_variance: the
+    estimator then holds those weights fixed and says so)."""
+    from pathfinder_eval.errors import EstimationError
+    from pathfinder_eval.estimators.synthetic.first_order import first_order_weights
+
+    y, n0, t0 = _regional_block(3)
+    y[:n0, 3] = y[:n0, 2] + 0.5
+    with pytest.raises(EstimationError, match="too near singular"):
+        first_order_weights(y, n0, t0, synthdid(y, n0, t0))
+
+
+def test_noise_free_comparison_series_are_refused_with_a_reason():
+    """σ̂ = 0 (every donor changes by the same amount each period) leaves nothing to scale the
+    regularisation by: a clear EstimationError, not a division by zero."""
+    from pathfinder_eval.errors import EstimationError
+
+    y = np.tile(np.arange(8.0), (12, 1))
+    y[10:, 5:] += 1.0
+    with pytest.raises(EstimationError, match="change by the same amount"):
+        synthdid(y, 10, 5)
+    assert synthdid(y, 10, 5, "did").estimate == pytest.approx(1.0, abs=1e-12)

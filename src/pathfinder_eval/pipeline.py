@@ -203,15 +203,16 @@ def detectable(panel: ValidatedPanel, result: EffectEstimates) -> Detectable | N
 
 
 def _event_proportion(cells: pd.DataFrame) -> float:
-    """Events over trials in these cells (events: the numerator, else y × denominator, as the
-    binomial fits count them); NaN without trials."""
+    """Events over trials in the cells that have both (events: the numerator, else
+    y × denominator rounded, as the binomial fits count them); NaN without trials."""
     if "denominator" not in cells or not len(cells):
         return math.nan
     events = cells["y"] * cells["denominator"]
     if "numerator" in cells:
         events = cells["numerator"].where(cells["numerator"].notna(), events)
-    trials = float(cells["denominator"].sum())
-    return float(events.sum()) / trials if trials > 0 else math.nan
+    known = events.notna() & cells["denominator"].notna()
+    trials = float(cells.loc[known, "denominator"].sum())
+    return float(events[known].round().sum()) / trials if trials > 0 else math.nan
 
 
 def _neighbour_file(spec: DesignSpec) -> tuple[tuple[str, str], ...]:

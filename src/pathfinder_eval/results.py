@@ -272,6 +272,7 @@ class EffectEstimates:
             "id": self.analysis_id,
             "outcome": self.outcome,
             "estimator": self.estimator,
+            "scale": self.scale,
             "inference": self.inference.label,
             "inference_used": self.inference.to_dict(),
             "level": self.level,

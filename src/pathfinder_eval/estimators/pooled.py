@@ -153,8 +153,9 @@ def decide(
     """Apply the estimator's default-inference `rule` (inference/policy.py) to the panel's
     geography, computing the pooled variance of the rows whose (m, n, T) unit weights
     `unit_weights` gives when the choice may use it (the regional share the rule reads is
-    the largest of any row). `applicable`: the estimate is linear in the outcomes and
-    unweighted; `requested`: the method the design asked for."""
+    the largest of any row). `applicable`: the estimate is linear in the outcomes (or
+    linearised: synthetic DiD's first-order weights) and unweighted; `requested`: the method
+    the design asked for."""
     dependence = layout.dependence()
     pv = None
     if requested in ("default", "pooled") and layout.model is not None and applicable:

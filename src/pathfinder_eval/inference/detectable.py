@@ -92,7 +92,8 @@ class Detectable:
     @property
     def could_detect_expected(self) -> bool | None:
         """Whether an effect of the expected size would have been detected with at least the
-        target power (None when no expected effect or no baseline)."""
+        target power (None when no expected effect or no baseline, or when the expected change
+        would take a proportion above 1)."""
         if not (math.isfinite(self.expected) and math.isfinite(self.mdes_relative)):
             return None
         if self.scale == "log_rate_ratio":
@@ -100,6 +101,8 @@ class Detectable:
             return self.expected <= -1 or abs(math.log1p(self.expected)) >= self.mdes
         if self.scale == "log_odds_ratio":
             moved = self.baseline * (1 + self.expected)
+            if moved > 1:  # a proportion above 1: no such change exists
+                return None
             if not 0 < moved < 1:  # to no events or all: as large as a change gets
                 return True
             log_or = special.logit(moved) - special.logit(self.baseline)

@@ -54,6 +54,8 @@ def detectable_text(d: Detectable | None) -> str:
     if d is None:
         return "not computed (no standard error)"
     if d.log_ratio:
+        if not math.isfinite(d.fall):  # an odds ratio without the pre-start proportion
+            return f"±{fmt(d.mdes)} on the log scale ({_ratio_bounds(d)})"
         return f"±{fmt(d.mdes)} on the log scale ({_ratio_change(d)})"
     rel = (
         f" ({d.mdes_relative:.0%} of the pre-start mean)" if math.isfinite(d.mdes_relative) else ""
@@ -63,11 +65,24 @@ def detectable_text(d: Detectable | None) -> str:
 
 def _ratio_change(d: Detectable) -> str:
     """A log-ratio MDES as the falls and rises of the outcome it detects (for an odds ratio,
-    of the treated units' pre-start proportion)."""
-    if not (math.isfinite(d.fall) and math.isfinite(d.rise)):
-        return f"the {d.ratio_name} moving by a factor of {math.exp(d.mdes):.2f}"
-    of = f" from a proportion of {d.baseline:.1%}" if d.scale == "log_odds_ratio" else ""
-    return f"a fall of {d.fall:.0%} or a rise of {d.rise:.0%}{of}"
+    of the treated units' pre-start proportion, with the proportions it moves to)."""
+    change = f"a fall of {d.fall:.0%} or a rise of {d.rise:.0%}"
+    if d.scale != "log_odds_ratio":
+        return change
+    p = d.baseline
+    return (
+        f"from a proportion of {_share(p)} to {_share(p * (1 - d.fall))} or "
+        f"{_share(p * (1 + d.rise))}: {change}"
+    )
+
+
+def _share(p: float) -> str:
+    """A proportion as a percentage, with the digits a small one needs."""
+    return f"{p:.1%}" if p >= 0.001 else f"{100 * p:.2g}%"
+
+
+def _ratio_bounds(d: Detectable) -> str:
+    return f"{_a(d.ratio_name)} below {math.exp(-d.mdes):.2f} or above {math.exp(d.mdes):.2f}"
 
 
 def detectable_sentence(d: Detectable | None, unit_label: str) -> str:
@@ -85,11 +100,12 @@ def detectable_sentence(d: Detectable | None, unit_label: str) -> str:
         else ""
     )
     if d.log_ratio:
-        low, high = math.exp(-d.mdes), math.exp(d.mdes)
-        unit, rel = (
-            " on the log scale",
-            f": {_a(d.ratio_name)} below {low:.2f} or above {high:.2f} ({_ratio_change(d)})",
+        what = (
+            _ratio_change(d)
+            if math.isfinite(d.fall)
+            else "the pre-start proportion it applies to is unknown"
         )
+        unit, rel = " on the log scale", f": {_ratio_bounds(d)} ({what})"
     df = f"t({d.df:.1f})" if math.isfinite(d.df) else "normal"
     line = (
         f"Minimum detectable effect of the first row at 80% power (5% two-sided, {df} "
@@ -124,6 +140,8 @@ def _power_clause(d: Detectable | None) -> str:
             if math.isfinite(d.fall) and math.isfinite(d.rise)
             else f"a factor of {math.exp(d.mdes):.2f} in the {d.ratio_name}"
         )
+        if d.scale == "log_odds_ratio" and math.isfinite(d.fall):
+            size += f" of the {_share(d.baseline)} pre-start proportion"
     expected = _signed(d.expected) + (" injected" if d.expected_source == "injected" else "")
     if d.could_detect_expected is False:
         return (

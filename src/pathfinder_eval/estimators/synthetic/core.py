@@ -22,6 +22,7 @@ from typing import Literal
 
 import numpy as np
 
+from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.jit import cached_njit
 
 Method = Literal["sdid", "sc", "did"]
@@ -158,6 +159,12 @@ def synthdid(
     """
     n1, t1 = y.shape[0] - n0, y.shape[1] - t0
     sigma = noise_level(y, n0, t0)
+    if method != "did" and not sigma > 0:
+        raise EstimationError(
+            "the comparison units' outcomes change by the same amount between every pair of "
+            "pre-start periods (no noise to scale the weights' regularisation by)",
+            fix="check the outcome column; synthetic weights need comparison series that vary",
+        )
     min_decrease = 1e-5 * sigma
     yc = collapsed(y, n0, t0)
     iterations = 0

@@ -22,7 +22,10 @@ from pathfinder_eval.estimators.synthetic.core import (
     synthdid,
 )
 from pathfinder_eval.estimators.synthetic.facts import SyntheticControlFacts, SyntheticDidFacts
-from pathfinder_eval.estimators.synthetic.first_order import first_order_weights
+from pathfinder_eval.estimators.synthetic.first_order import (
+    first_order_weights,
+    fixed_weights,
+)
 from pathfinder_eval.estimators.synthetic.predictors import fixed_v_weights, predictor_weights
 from pathfinder_eval.inference.policy import Choice, synthetic_did_default
 from pathfinder_eval.panel import ValidatedPanel
@@ -187,14 +190,18 @@ class SyntheticDiD(SyntheticDidOptions):
         n_treated = sum(len(u) for u in cohorts.values())
         layout = panel_layout(panel, outcome)
 
+        held_fixed: list[str] = []
+
         def unit_weights() -> np.ndarray:
             out = np.zeros((1, len(layout.units), len(layout.periods)))
             for g, b in blocks.items():
-                out += weights[g] * layout.unit_weights(
-                    np.array(b.names, dtype=object),
-                    b.periods,
-                    first_order_weights(b.y, b.n0, b.t0, fits[g])[None],
-                )
+                try:
+                    w = first_order_weights(b.y, b.n0, b.t0, fits[g])
+                except EstimationError as exc:
+                    held_fixed.append(f"cohort {panel.period_label(int(g))} ({exc.what})")
+                    w = fixed_weights(b.y, b.n0, b.t0, fits[g])
+                names = np.array(b.names, dtype=object)
+                out += weights[g] * layout.unit_weights(names, b.periods, w[None])
             return out
 
         decision = decide(
@@ -212,7 +219,7 @@ class SyntheticDiD(SyntheticDidOptions):
             variance_text = pooled_label(layout, choice.reason) + (
                 "; the estimate linearised in the outcomes, so the fitted unit and time "
                 "weights' own noise counts"
-                if self.method == "sdid"
+                if self.method == "sdid" and not held_fixed
                 else ""
             )
         else:
@@ -294,7 +301,9 @@ class SyntheticDiD(SyntheticDidOptions):
             n_treated=n_treated,
             n_obs=int(sum(b.y.size for b in blocks.values())),
             facts=facts,
-            warnings=_short_series_warnings(blocks) + _incomplete_warning(incomplete),
+            warnings=_short_series_warnings(blocks)
+            + _incomplete_warning(incomplete)
+            + _held_fixed_warning(held_fixed),
         )
 
     def _standard_error(
@@ -629,6 +638,17 @@ def _incomplete_warning(names: list[str]) -> tuple[str, ...]:
     return (
         f"Left out for a suppressed or missing cell in their series: {', '.join(names)}; "
         "the estimate covers the other treated units only.",
+    )
+
+
+def _held_fixed_warning(cohorts: list[str]) -> tuple[str, ...]:
+    if not cohorts:
+        return ()
+    return (
+        "The pooled variance holds the unit and time weights fixed for "
+        + "; ".join(cohorts)
+        + ". It leaves out the noise the weights pick up, so the interval may be slightly "
+        "too narrow; compare the placebo variance (variance: placebo).",
     )
 
 

@@ -24,11 +24,13 @@ optimum on their support, which they approximate to the solver's tolerance.
 from __future__ import annotations
 
 import numpy as np
+from scipy import linalg
 
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.synthetic.core import TINY_ZETA, SDIDFit
 
 _MAX_SWEEPS = 200  # active-set changes; the Frank–Wolfe support is nearly right
+_MAX_CONDITION = 1e10  # beyond, the derivative is rounding noise (it grows as 1/η)
 
 
 def first_order_weights(y: np.ndarray, n0: int, t0: int, fit: SDIDFit) -> np.ndarray:
@@ -37,14 +39,17 @@ def first_order_weights(y: np.ndarray, n0: int, t0: int, fit: SDIDFit) -> np.nda
     module doc). DiD's fixed uniform weights are their own derivative; synthetic control's
     unregularised weights are not a smooth function of the data (its default inference does
     not use them)."""
+    if fit.method == "did":
+        return fixed_weights(y, n0, t0, fit)
     n, periods = y.shape
     n1, t1 = n - n0, periods - t0
-    if fit.method == "did":
-        return np.outer(_unit_contrast(fit.omega, n1), _time_contrast(fit.lambda_, t1))
     if fit.method != "sdid":
         raise ValueError(f"first-order weights are defined for sdid and did, not {fit.method}")
-    sigma2 = fit.noise_level**2
-    tiny = TINY_ZETA**2 * sigma2
+    # θ̂ is homogeneous of degree one, so its derivative is unit-free: work in units of σ̂,
+    # where the KKT systems are well scaled whatever the outcome's magnitude
+    y = y / fit.noise_level
+    sigma2 = 1.0
+    tiny = TINY_ZETA**2
     # time weights: the donors' post means on their pre periods, across donors
     lam_problem = _SimplexProblem(y[:n0, :t0], y[:n0, t0:].mean(axis=1), n0 * tiny, fit.lambda_)
     # unit weights: the treated mean on the donors, across pre periods; ζ² = √(N₁T₁)·σ̂²
@@ -74,6 +79,13 @@ def first_order_weights(y: np.ndarray, n0: int, t0: int, fit: SDIDFit) -> np.nda
     return grad
 
 
+def fixed_weights(y: np.ndarray, n0: int, t0: int, fit: SDIDFit) -> np.ndarray:
+    """(N, T) the estimate's weights with ω and λ held fixed: outer(unit contrast, time
+    contrast)."""
+    n1, t1 = y.shape[0] - n0, y.shape[1] - t0
+    return np.outer(_unit_contrast(fit.omega, n1), _time_contrast(fit.lambda_, t1))
+
+
 def _unit_contrast(omega: np.ndarray, n1: int) -> np.ndarray:
     return np.append(-omega, np.full(n1, 1.0 / n1))
 
@@ -90,14 +102,13 @@ class _SimplexProblem:
     def __init__(self, a: np.ndarray, b: np.ndarray, eta: float, start: np.ndarray) -> None:
         a, b = a - a.mean(axis=0), b - b.mean()
         self.a, self.b, self.eta = a, b, eta
-        self.support, self.x, self._kkt = _solve(a, b, eta, start > 0)
+        self.support, self.x, self._hessian = _solve(a, b, eta, start > 0)
 
     def adjoint(self, da_dx: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         """For a function f of x with gradient `da_dx`: ∂f/∂A (rows × columns), ∂f/∂b and
         ∂f/∂η through x(A, b, η); zero on columns outside the support."""
         s = self.support
-        rhs = np.append(da_dx[s], 0.0)
-        v = np.linalg.lstsq(self._kkt, rhs, rcond=None)[0][:-1]
+        v = _kkt_solve(self._hessian, da_dx[s], 0.0)[0]
         a_s = self.a[:, s]
         resid = self.b - a_s @ self.x[s]
         av = a_s @ v
@@ -106,11 +117,23 @@ class _SimplexProblem:
         return d_a, av, float(-v @ self.x[s])
 
 
+def _kkt_solve(hessian: np.ndarray, rhs: np.ndarray, total: float) -> tuple[np.ndarray, float]:
+    """x and μ with hessian·x + μ·1 = rhs and 1ᵀx = total (hessian positive definite), by
+    the Schur complement on a Cholesky factor."""
+    factor = linalg.cho_factor(hessian)
+    h_rhs = linalg.cho_solve(factor, rhs)
+    h_one = linalg.cho_solve(factor, np.ones(len(rhs)))
+    mu = (h_rhs.sum() - total) / h_one.sum()
+    return h_rhs - mu * h_one, float(mu)
+
+
 def _solve(
     a: np.ndarray, b: np.ndarray, eta: float, support: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The exact simplex-constrained minimiser: solve the KKT system on the support, drop a
-    column whose weight goes negative, add the column that most violates optimality, repeat."""
+    column whose weight goes negative, add the column that most violates optimality, repeat.
+    Returns the support, the weights and the Hessian on the support; refuses a problem whose
+    Hessian is too near singular for a derivative to mean anything."""
     support = support.copy()
     if not support.any():
         support[0] = True
@@ -118,11 +141,11 @@ def _solve(
     k = a.shape[1]
     for _ in range(_MAX_SWEEPS):
         s = np.flatnonzero(support)
-        kkt = np.zeros((len(s) + 1, len(s) + 1))
-        kkt[:-1, :-1] = gram[np.ix_(s, s)] + eta * np.eye(len(s))
-        kkt[:-1, -1] = kkt[-1, :-1] = 1.0
-        sol = np.linalg.lstsq(kkt, np.append(cross[s], 1.0), rcond=None)[0]
-        xs, mu = sol[:-1], sol[-1]
+        hessian = gram[np.ix_(s, s)] + eta * np.eye(len(s))
+        try:
+            xs, mu = _kkt_solve(hessian, cross[s], 1.0)
+        except linalg.LinAlgError:
+            break
         if (xs < 0).any():
             support[s[np.argmin(xs)]] = False
             continue
@@ -132,12 +155,13 @@ def _solve(
         slack = gram @ x - cross + mu
         slack[support] = np.inf
         j = int(np.argmin(slack))
-        scale = max(1.0, float(np.abs(cross).max()))
-        if slack[j] >= -1e-10 * scale:
-            return s, x, kkt
+        if slack[j] >= -1e-10 * float(np.abs(cross).max(initial=1e-300)):
+            if abs(xs.sum() - 1.0) > 1e-8 or np.linalg.cond(hessian) > _MAX_CONDITION:
+                break
+            return s, x, hessian
         support[j] = True
     raise EstimationError(
-        f"synthetic DiD's weights did not settle on a support in {_MAX_SWEEPS} active-set steps",
+        "synthetic DiD's weights could not be differentiated: their least-squares problem is "
+        "too near singular (e.g. donors whose pre-period series differ only by constants)",
         where="inference",
-        fix="use variance: placebo, which re-fits the weights instead of linearising them",
     )
