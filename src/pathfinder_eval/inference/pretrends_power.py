@@ -174,7 +174,8 @@ def _rectangle(lo: np.ndarray, hi: np.ndarray, cov: np.ndarray) -> float:
     y = np.empty_like(points)
     weight = np.ones(points.shape[0])
     for i in range(lo.size):
-        shift = y[:, :i] @ chol[i, :i]
+        # the first coordinate is not conditioned on anything: its bounds are two numbers
+        shift = y[:, :i] @ chol[i, :i] if i else 0.0
         low = special.ndtr((lo[i] - shift) / chol[i, i])
         high = special.ndtr((hi[i] - shift) / chol[i, i])
         weight *= high - low
