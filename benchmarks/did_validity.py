@@ -56,7 +56,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.continuous import continuous_did
 from pathfinder_eval.estimators.did.etwfe import etwfe, etwfe_effects
 from pathfinder_eval.estimators.did.etwfe import outcome_weights as etwfe_weights
@@ -79,10 +78,7 @@ from pathfinder_eval.estimators.did.sun_abraham import (
 from pathfinder_eval.estimators.did.two_stage import two_stage
 from pathfinder_eval.estimators.did.two_way import absorb_two_way
 from pathfinder_eval.estimators.synthetic.core import synthdid
-from pathfinder_eval.estimators.synthetic.first_order import (
-    first_order_weights,
-    fixed_weights,
-)
+from pathfinder_eval.estimators.synthetic.first_order import variance_weights
 from pathfinder_eval.inference.cohort_stratified import stratified_cells
 from pathfinder_eval.inference.cr2 import cr2_inference
 from pathfinder_eval.inference.panel_variance import NoiseModel, noise_model, panel_variance
@@ -375,10 +371,7 @@ def _synthetic_did(p: Panel, tau: float) -> tuple:
         block = np.vstack([y[donors], y[treated]])
         fit = synthdid(block, len(donors), t0)
         cells = n1 * (T - t0)
-        try:
-            grad = first_order_weights(block, len(donors), t0, fit)
-        except EstimationError:  # as the estimator does: that cohort's weights held fixed
-            grad = fixed_weights(block, len(donors), t0, fit)
+        grad = variance_weights(block, len(donors), t0, fit)[0]  # as the estimator does
         wsd[donors] += cells * grad[: len(donors)]
         wsd[treated] += cells * grad[len(donors) :]
         est, total = est + cells * fit.estimate, total + cells

@@ -334,7 +334,7 @@ def test_synthetic_did_holds_weights_fixed_where_they_cannot_be_differentiated(
     """Where first_order_weights refuses (a near-singular weight problem), the pooled variance
     uses the fixed-weight contrast for that cohort, the label drops the linearisation and a
     warning names the cohort and the reason."""
-    from pathfinder_eval.estimators.synthetic import estimators
+    from pathfinder_eval.estimators.synthetic import first_order
     from pathfinder_eval.estimators.synthetic.estimators import SyntheticDiD
 
     panel = regional_panel(tmp_path, list(range(30, 37)), shock_sd=2.5)
@@ -342,7 +342,7 @@ def test_synthetic_did_holds_weights_fixed_where_they_cannot_be_differentiated(
     def refuse(*args):
         raise EstimationError("too near singular", where="inference")
 
-    monkeypatch.setattr(estimators, "first_order_weights", refuse)
+    monkeypatch.setattr(first_order, "first_order_weights", refuse)
     res = SyntheticDiD().fit(panel, "y", "a")
     assert res.inference.key == "pooled_panel"
     assert "linearised" not in res.inference.label

@@ -123,6 +123,15 @@ class Check:
     run: Callable[[PanelDraft], PanelDraft]
 
 
+def cell_events(cells: pd.DataFrame) -> pd.Series:
+    """Each cell's event count as the count models read it: the `numerator` where given,
+    else y × denominator (unrounded; NaN where neither is known)."""
+    events = cells["y"] * cells["denominator"]
+    if "numerator" in cells:
+        return cells["numerator"].where(cells["numerator"].notna(), events)
+    return events
+
+
 def build_panel(spec: DesignSpec, data: OutcomeData, describe: OutcomeLookup) -> ValidatedPanel:
     """Run the named checks (CHECKS, in order) and assemble the panel; raises PanelError
     naming what to fix. The caller's data are not modified."""

@@ -18,7 +18,7 @@ from pathfinder_eval.data.neighbours import resolve_neighbour_pool
 from pathfinder_eval.errors import DesignError, EstimationError
 from pathfinder_eval.estimators import checked_fit
 from pathfinder_eval.inference.detectable import Detectable, minimum_detectable
-from pathfinder_eval.panel import OutcomeInfo, ValidatedPanel, build_panel
+from pathfinder_eval.panel import OutcomeInfo, ValidatedPanel, build_panel, cell_events
 from pathfinder_eval.registry import entry
 from pathfinder_eval.results import EffectEstimates, Provenance
 from pathfinder_eval.robustness import PlaceboRun, placebo_in_time
@@ -207,9 +207,7 @@ def _event_proportion(cells: pd.DataFrame) -> float:
     y × denominator rounded, as the binomial fits count them); NaN without trials."""
     if "denominator" not in cells or not len(cells):
         return math.nan
-    events = cells["y"] * cells["denominator"]
-    if "numerator" in cells:
-        events = cells["numerator"].where(cells["numerator"].notna(), events)
+    events = cell_events(cells)
     known = events.notna() & cells["denominator"].notna()
     trials = float(cells.loc[known, "denominator"].sum())
     return float(events[known].round().sum()) / trials if trials > 0 else math.nan

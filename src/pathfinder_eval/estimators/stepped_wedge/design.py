@@ -16,7 +16,7 @@ from pathfinder_eval.estimators.stepped_wedge.lmm import (
     CellSummaries,
     FixedEffects,
 )
-from pathfinder_eval.panel import ValidatedPanel
+from pathfinder_eval.panel import ValidatedPanel, cell_events
 from pathfinder_eval.settings import Shape
 
 MODEL_LABEL = {
@@ -228,9 +228,8 @@ def event_counts(
             fix="supply each cell's number of individuals (binomial) or population (poisson), "
             "and drop empty cells",
         )
-    given = cells["numerator"] if "numerator" in cells else pd.Series(np.nan, index=cells.index)
-    events = given.where(given.notna(), cells["y"] * den)
-    column = "numerator" if given.notna().all() else "y"
+    events = cell_events(cells)
+    column = "numerator" if "numerator" in cells and cells["numerator"].notna().all() else "y"
     checks = [(events, column)] + ([(den, "denominator")] if whole_denominator else [])
     for values, col in checks:
         frac = (values - values.round()).abs() > WHOLE_TOL * np.maximum(1.0, values.abs())

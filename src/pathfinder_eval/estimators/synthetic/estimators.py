@@ -22,10 +22,7 @@ from pathfinder_eval.estimators.synthetic.core import (
     synthdid,
 )
 from pathfinder_eval.estimators.synthetic.facts import SyntheticControlFacts, SyntheticDidFacts
-from pathfinder_eval.estimators.synthetic.first_order import (
-    first_order_weights,
-    fixed_weights,
-)
+from pathfinder_eval.estimators.synthetic.first_order import variance_weights
 from pathfinder_eval.estimators.synthetic.predictors import fixed_v_weights, predictor_weights
 from pathfinder_eval.inference.policy import Choice, synthetic_did_default
 from pathfinder_eval.panel import ValidatedPanel
@@ -195,11 +192,9 @@ class SyntheticDiD(SyntheticDidOptions):
         def unit_weights() -> np.ndarray:
             out = np.zeros((1, len(layout.units), len(layout.periods)))
             for g, b in blocks.items():
-                try:
-                    w = first_order_weights(b.y, b.n0, b.t0, fits[g])
-                except EstimationError as exc:
-                    held_fixed.append(f"cohort {panel.period_label(int(g))} ({exc.what})")
-                    w = fixed_weights(b.y, b.n0, b.t0, fits[g])
+                w, why = variance_weights(b.y, b.n0, b.t0, fits[g])
+                if why:
+                    held_fixed.append(f"cohort {panel.period_label(int(g))} ({why})")
                 names = np.array(b.names, dtype=object)
                 out += weights[g] * layout.unit_weights(names, b.periods, w[None])
             return out

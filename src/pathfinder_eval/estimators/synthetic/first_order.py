@@ -47,15 +47,16 @@ def first_order_weights(y: np.ndarray, n0: int, t0: int, fit: SDIDFit) -> np.nda
         raise ValueError(f"first-order weights are defined for sdid and did, not {fit.method}")
     # θ̂ is homogeneous of degree one, so its derivative is unit-free: work in units of σ̂,
     # where the KKT systems are well scaled whatever the outcome's magnitude
+    # (σ̂ = 1 from here on)
     y = y / fit.noise_level
-    sigma2 = 1.0
-    tiny = TINY_ZETA**2
-    # time weights: the donors' post means on their pre periods, across donors
-    lam_problem = _SimplexProblem(y[:n0, :t0], y[:n0, t0:].mean(axis=1), n0 * tiny, fit.lambda_)
+    # time weights: the donors' post means on their pre periods, across donors; ζ = 10⁻⁶σ̂
+    lam_problem = _SimplexProblem(
+        y[:n0, :t0], y[:n0, t0:].mean(axis=1), n0 * TINY_ZETA**2, fit.lambda_
+    )
     # unit weights: the treated mean on the donors, across pre periods; ζ² = √(N₁T₁)·σ̂²
     zeta2_per_sigma2 = np.sqrt(n1 * t1)
     omega_problem = _SimplexProblem(
-        y[:n0, :t0].T, y[n0:, :t0].mean(axis=0), t0 * zeta2_per_sigma2 * sigma2, fit.omega
+        y[:n0, :t0].T, y[n0:, :t0].mean(axis=0), t0 * zeta2_per_sigma2, fit.omega
     )
     unit = _unit_contrast(omega_problem.x, n1)
     time = _time_contrast(lam_problem.x, t1)
@@ -79,6 +80,16 @@ def first_order_weights(y: np.ndarray, n0: int, t0: int, fit: SDIDFit) -> np.nda
     return grad
 
 
+def variance_weights(y: np.ndarray, n0: int, t0: int, fit: SDIDFit) -> tuple[np.ndarray, str]:
+    """The weights a pooled variance should use, and why they are held fixed ("" when not):
+    the first-order weights, or the fixed-weight contrast where a weight problem is too near
+    singular to differentiate."""
+    try:
+        return first_order_weights(y, n0, t0, fit), ""
+    except EstimationError as exc:
+        return fixed_weights(y, n0, t0, fit), exc.what
+
+
 def fixed_weights(y: np.ndarray, n0: int, t0: int, fit: SDIDFit) -> np.ndarray:
     """(N, T) the estimate's weights with ω and λ held fixed: outer(unit contrast, time
     contrast)."""
@@ -100,9 +111,8 @@ class _SimplexProblem:
     support of `start`."""
 
     def __init__(self, a: np.ndarray, b: np.ndarray, eta: float, start: np.ndarray) -> None:
-        a, b = a - a.mean(axis=0), b - b.mean()
-        self.a, self.b, self.eta = a, b, eta
-        self.support, self.x, self._hessian = _solve(a, b, eta, start > 0)
+        self.a, self.b = a - a.mean(axis=0), b - b.mean()
+        self.support, self.x, self._hessian = _solve(self.a, self.b, eta, start > 0)
 
     def adjoint(self, da_dx: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         """For a function f of x with gradient `da_dx`: ∂f/∂A (rows × columns), ∂f/∂b and
