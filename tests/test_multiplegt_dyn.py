@@ -15,19 +15,25 @@ from scipy import stats
 import pathfinder_eval as pe
 from pathfinder_eval.errors import DataError, EstimationError
 from pathfinder_eval.estimators.did.multiplegt_dyn import multiplegt_dyn
+from pathfinder_eval.settings import Inference
 
 REF = Path(__file__).parent / "reference" / "dcdh_multiplegt_dyn"
 # The same sums in another order (numpy arrays, not polars columns): rounding only.
 TOL = 1e-10
-# case → (panel, effects asked for, placebos asked for, normalized)
+# case → (panel, effects asked for, placebos asked for, normalized, clustered)
 CASES = {
-    "switch_on_off_pause": ("switch_on_off_pause", 3, 2, False),
-    "missing_outcomes": ("missing_outcomes", 3, 2, False),
-    "no_never_switchers": ("no_never_switchers", 3, 2, False),
-    "la_absorbing": ("la_absorbing", 3, 2, False),
-    "la_absorbing_all": ("la_absorbing", 9, 9, False),  # the data hold 4 effects, 3 placebos
-    "intensity": ("intensity", 3, 2, False),  # levels 0, 1, 2 changing up, down and across
-    "intensity_normalized": ("intensity", 3, 2, True),
+    "switch_on_off_pause": ("switch_on_off_pause", 3, 2, False, False),
+    "missing_outcomes": ("missing_outcomes", 3, 2, False, False),
+    "no_never_switchers": ("no_never_switchers", 3, 2, False, False),
+    "la_absorbing": ("la_absorbing", 3, 2, False, False),
+    "la_absorbing_all": ("la_absorbing", 9, 9, False, False),  # the data hold 4 and 3
+    "intensity": ("intensity", 3, 2, False, False),  # levels 0, 1, 2 up, down and across
+    "intensity_normalized": ("intensity", 3, 2, True, False),
+    # the authors' `cluster` option: units nested in coarser clusters (panels' cluster column)
+    "switch_on_off_pause_cluster": ("switch_on_off_pause", 3, 2, False, True),
+    "missing_outcomes_cluster": ("missing_outcomes", 3, 2, False, True),
+    "la_absorbing_cluster": ("la_absorbing", 3, 2, False, True),  # 7 treated in one region
+    "intensity_cluster": ("intensity", 3, 2, False, True),
 }
 
 
@@ -44,10 +50,11 @@ def _reference(case: str) -> tuple[pd.DataFrame, float]:
 
 
 def _fit(case: str):
-    data, effects, placebo, normalized = CASES[case]
+    data, effects, placebo, normalized, clustered = CASES[case]
     d = _panel(data)
+    cluster = d["cluster"].to_numpy() if clustered else None
     return multiplegt_dyn(
-        d["y"], d["unit"], d["period"], d["treatment"], effects, placebo, normalized
+        d["y"], d["unit"], d["period"], d["treatment"], effects, placebo, normalized, cluster
     )
 
 
@@ -57,7 +64,8 @@ def test_matches_the_authors_python_port(case):
     hold): estimates and analytic standard errors to 1e-10, switcher counts exactly, and the
     joint placebo test's p-value (the covariance between placebos) to 1e-10 — with switches
     off, pauses, missing outcomes, a baseline without never-switchers, and treatment levels
-    0, 1, 2 changing in both directions, per unit of treatment received or not."""
+    0, 1, 2 changing in both directions, per unit of treatment received or not, and clustered
+    above the unit (a cohort's degrees of freedom counting its clusters)."""
     ref, joint = _reference(case)
     fit = _fit(case)
     names = [r.replace("Average_Total_Effect", "average total effect") for r in ref["row"]]
@@ -114,26 +122,36 @@ def test_average_total_effect_with_an_absorbing_treatment():
 
 
 @pytest.mark.parametrize(
-    "case", ("switch_on_off_pause", "missing_outcomes", "la_absorbing", "intensity_normalized")
+    "case",
+    (
+        "switch_on_off_pause",
+        "missing_outcomes",
+        "la_absorbing",
+        "intensity_normalized",
+        "la_absorbing_cluster",
+        "intensity_cluster",
+    ),
 )
 def test_python_api_runs_the_same_engine(case):
     """`pe.did_multiplegt_dyn` on the long frame, with the treatment column (which may switch
     off, pause or change level), reproduces the authors' rows with
-    inference="cluster_robust"."""
+    inference="cluster_robust", clustered by region where the authors' run clustered."""
     ref, joint = _reference(case)
-    data, effects, placebo, normalized = CASES[case]
+    data, effects, placebo, normalized, clustered = CASES[case]
     res = pe.did_multiplegt_dyn(
         _panel(data),
         outcome="y",
         unit="unit",
         time="period",
         treatment="treatment",
-        inference="cluster_robust",
+        region="cluster",
+        inference=Inference(method="cluster_robust", cluster="region" if clustered else "unit"),
         effects=effects,
         placebo=placebo,
         normalized=normalized,
     )
     assert res.inference.key == "influence_function"
+    assert ("clustered by region" in res.inference.label) == clustered
     np.testing.assert_allclose(res.table["estimate"], ref["estimate"], rtol=TOL, atol=TOL)
     np.testing.assert_allclose(res.table["std_error"], ref["std_error"], rtol=TOL)
     np.testing.assert_array_equal(res.table["n_units"], ref["switchers"])
@@ -198,6 +216,23 @@ def test_bad_treatment_values_and_gaps():
     same = d.assign(treatment=(d["period"] >= 5).astype(int))
     with pytest.raises(EstimationError, match="same date"):
         multiplegt_dyn(same["y"], same["unit"], same["period"], same["treatment"])
+    crossing = d["cluster"].to_numpy().copy()
+    crossing[9] = "c08"  # la001's second year in another region
+    with pytest.raises(EstimationError, match="la001 lies in more than one cluster"):
+        multiplegt_dyn(d["y"], d["unit"], d["period"], d["treatment"], cluster=crossing)
+    for name, message in (
+        ("county", "'county' is not a column of the unit table"),
+        ("region", "'region' is '' for every unit: a clustered variance needs two"),
+    ):
+        with pytest.raises(EstimationError, match=message):
+            pe.did_multiplegt_dyn(
+                d,
+                outcome="y",
+                unit="unit",
+                time="period",
+                treatment="treatment",
+                inference=Inference(method="cluster_robust", cluster=name),
+            )
 
 
 DESIGN = """

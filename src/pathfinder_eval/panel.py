@@ -19,7 +19,7 @@ from pathfinder_eval.data.ees import DERIVED_STATUSES, SYMBOLS
 from pathfinder_eval.data.la_lookup import la_table
 from pathfinder_eval.data.plausibility import STATUSES as PLAUSIBILITY_STATUSES
 from pathfinder_eval.data.source import CELL_COLUMNS, DETAIL, Exclusion, OutcomeData
-from pathfinder_eval.errors import PanelError
+from pathfinder_eval.errors import EstimationError, PanelError
 from pathfinder_eval.spec import DesignSpec, UnitLevel
 from pathfinder_eval.timeaxis import PartialRule, onset, period_label
 
@@ -82,6 +82,34 @@ class ValidatedPanel:
 
     def period_label(self, ordinal: int) -> str:
         return period_label(self.spec.time.axis, ordinal)
+
+    def cluster_codes(self, name: str, units: np.ndarray) -> np.ndarray | None:
+        """Integer codes of `units`' clusters for `inference.cluster` = name, a column of the
+        unit table such as region (None: cluster by unit)."""
+        if name in ("unit", ""):
+            return None
+        if name not in self.units.columns:
+            raise EstimationError(
+                f"cluster variable {name!r} is not a column of the unit table",
+                where="inference.cluster",
+                fix=f"use unit or one of {', '.join(map(str, self.units.columns))}",
+            )
+        lookup = self.units.set_index("unit")[name].reindex(units)
+        if lookup.isna().any():
+            raise EstimationError(
+                f"cluster variable {name!r} is missing for some units",
+                where="inference.cluster",
+                fix="fill it for every unit or cluster by unit",
+            )
+        codes, values = pd.factorize(lookup.to_numpy())
+        if len(values) < 2:
+            raise EstimationError(
+                f"cluster variable {name!r} is {values[0]!r} for every unit: a clustered "
+                "variance needs two clusters or more",
+                where="inference.cluster",
+                fix=f"give each unit its {name} (e.g. the data's region column) or cluster by unit",
+            )
+        return codes
 
 
 OutcomeLookup = Callable[[str], OutcomeInfo]

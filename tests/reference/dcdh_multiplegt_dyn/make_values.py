@@ -11,7 +11,9 @@ panels.csv (the five simulated panels below, seed 20261203) and values.csv (each
 average total effect, effects and placebos: estimate, analytic standard error, switchers; and
 the joint placebo test's p-value), 3 effects and 2 placebos, for la_absorbing_all 9 of each
 asked for (the data hold 4 and 3), and for intensity_normalized the effects and placebos per
-unit of treatment received (normalized=True).
+unit of treatment received (normalized=True). The `_cluster` runs repeat four cases with the
+authors' `cluster` option on the panels' `cluster` column (units nested in coarser clusters:
+consecutive triples, every fifth unit, 9 LA regions holding all 7 treated LAs in one, fours).
 """
 
 from pathlib import Path
@@ -88,13 +90,24 @@ def main() -> None:
         "la_absorbing": la_shaped(rng),
         "intensity": intensity(rng, 40, 8),
     }
+    clusters = {
+        "switch_on_off_pause": lambda g: g // 3,
+        "missing_outcomes": lambda g: g % 5,
+        "no_never_switchers": lambda g: g,
+        "la_absorbing": lambda g: g // 17,  # the 7 treated LAs share region 0
+        "intensity": lambda g: g // 4,
+    }
+    for case, df in cases.items():
+        df["cluster"] = [f"c{clusters[case](int(u[-3:])):02d}" for u in df["unit"]]
     frames = [df.assign(case=case) for case, df in cases.items()]
     # the last run asks for more effects and placebos than the data hold
-    runs = [(case, case, EFFECTS, PLACEBOS, False) for case in cases]
-    runs.append(("la_absorbing_all", "la_absorbing", 9, 9, False))
-    runs.append(("intensity_normalized", "intensity", EFFECTS, PLACEBOS, True))
+    runs = [(case, case, EFFECTS, PLACEBOS, False, None) for case in cases]
+    runs.append(("la_absorbing_all", "la_absorbing", 9, 9, False, None))
+    runs.append(("intensity_normalized", "intensity", EFFECTS, PLACEBOS, True, None))
+    for case in ("switch_on_off_pause", "missing_outcomes", "la_absorbing", "intensity"):
+        runs.append((f"{case}_cluster", case, EFFECTS, PLACEBOS, False, "cluster"))
     values = []
-    for case, data, effects, placebo, normalized in runs:
+    for case, data, effects, placebo, normalized, cluster in runs:
         fit = DidMultiplegtDyn(
             pl.from_pandas(cases[data]),
             "y",
@@ -104,6 +117,7 @@ def main() -> None:
             effects=effects,
             placebo=placebo,
             normalized=normalized,
+            cluster=cluster,
         ).fit()
         res = fit.result["did_multiplegt_dyn"]
         for block in ("ATE", "Effects", "Placebos"):

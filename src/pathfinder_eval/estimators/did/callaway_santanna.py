@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 from scipy import stats
 
 from pathfinder_eval.errors import EstimationError
@@ -140,7 +139,7 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
     ) -> EffectEstimates:
         sample = self._sample(panel, outcome)
         gt = self._group_time(sample, outcome)
-        cluster = self._cluster(panel, sample.units)
+        cluster = panel.cluster_codes(self.inference.cluster, sample.units)
         stack = self._stack(gt)
         layout = panel_layout(panel, outcome)
         inf = self._inference(sample, gt, stack, cluster, layout, level)
@@ -254,26 +253,6 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
                 fix="check there are comparison units in each period",
             )
         return gt
-
-    def _cluster(self, panel: ValidatedPanel, units: np.ndarray) -> np.ndarray | None:
-        """Cluster codes of `units` (None: cluster by unit)."""
-        name = self.inference.cluster
-        if name in ("unit", "", None):
-            return None
-        if name not in panel.units.columns:
-            raise EstimationError(
-                f"cluster variable {name!r} is not a column of the unit table",
-                where="inference.cluster",
-                fix=f"use unit or one of {', '.join(map(str, panel.units.columns))}",
-            )
-        lookup = panel.units.set_index("unit")[name].reindex(units)
-        if lookup.isna().any():
-            raise EstimationError(
-                f"cluster variable {name!r} is missing for some units",
-                where="inference.cluster",
-                fix="fill it for every unit or cluster by unit",
-            )
-        return pd.factorize(lookup.to_numpy())[0]
 
     def _stack(self, gt: GroupTimeATT) -> Stacked:
         simple = aggregate(gt, "simple")

@@ -23,9 +23,11 @@ The authors' analytic variance (`vcov`, normal reference) is the sum of squared 
 influence functions in which each first difference is centred on its cohort mean (switchers: by
 baseline, switch date and new level; not-yet-switchers: by baseline and period; a singleton
 cohort falls back on the union of both) with a √(n/(n−1)) factor, as their Stata, R and Python
-code. As that code does, baselines whose groups all switch at the same date, periods in which
-every group of a baseline has switched, and a group's cells once its treatment has been both
-above and below its baseline are left out.
+code. With their `cluster` option (groups nested in coarser clusters, e.g. LAs in regions) n
+counts a cohort's clusters instead of its groups, and the influence functions are summed
+within clusters before squaring. As that code does, baselines whose groups all switch at the
+same date, periods in which every group of a baseline has switched, and a group's cells once
+its treatment has been both above and below its baseline are left out.
 """
 
 from __future__ import annotations
@@ -91,11 +93,13 @@ def multiplegt_dyn(
     effects: int = 1,
     placebo: int = 0,
     normalized: bool = False,
+    cluster: np.ndarray | None = None,
 ) -> DynamicFit:
     """DID_ℓ for ℓ = 1 … `effects` and placebos 1 … `placebo` (module docstring); fewer where
     the data allow fewer. y, unit, period, treatment (n,): one row per unit and period, the
     treatment (0/1 or a level) observed in every row; y may be NaN (that cell is not used).
-    normalized: effects and placebos per unit of treatment received (module docstring)."""
+    normalized: effects and placebos per unit of treatment received (module docstring).
+    cluster (n,): each row's cluster, the same in all of a unit's rows (None: the unit)."""
     y = np.asarray(y, float)
     d_long = np.asarray(treatment, float)
     if not np.isfinite(d_long).all():
@@ -115,6 +119,7 @@ def multiplegt_dyn(
             where="unit, period",
             fix="give one row per unit and period",
         )
+    g_cluster = np.arange(n_g) if cluster is None else _group_clusters(cluster, g_code, names)
     d = np.full((n_g, n_t), np.nan)
     d[g_code, t_code] = d_long
     if np.isnan(d).any():
@@ -154,6 +159,7 @@ def multiplegt_dyn(
     cell_index[g_code, t_code] = np.arange(len(y))
     base, first, changed, crossed = base[keep], first[keep], changed[keep], crossed[keep]
     d, ymat, cell_index, cls = d[keep], ymat[keep], cell_index[keep], cls_all[keep]
+    g_cluster = g_cluster[keep]
     # periods in which every group of a baseline has switched have no control: not used
     switched = np.maximum.accumulate(changed, axis=1)
     has_control = np.stack([(~switched[cls == b]).any(axis=0) for b in range(n_cls)])
@@ -183,7 +189,7 @@ def multiplegt_dyn(
     pl_g = np.where(f >= 3, np.minimum(f - 2, l_g), 0)
     placebo_n = int(min(placebo, effects_n, np.max(np.where(switcher, pl_g, 0))))
     dose = np.where(live, np.abs(d - base[:, None]), 0.0)
-    spec = _Groups(cls, n_cls, f, t_g, l_g, switcher, s_in, dose, d_first)
+    spec = _Groups(cls, n_cls, f, t_g, l_g, switcher, s_in, dose, d_first, g_cluster)
     effect_rows = [r for i in range(1, effects_n + 1) if (r := _row(ymat, spec, i, False))]
     total = _total_effect(effect_rows)
     if normalized:  # per unit of treatment received since the switch
@@ -195,6 +201,8 @@ def multiplegt_dyn(
     lag = np.array([r.lag for r in rows_out], float)
     estimate = np.array([r.estimate for r in rows_out])
     influence = np.array([r.influence for r in rows_out])  # (k, G)
+    # summed within clusters: the groups of a cluster may share shocks
+    influence = influence @ (g_cluster[:, None] == np.unique(g_cluster)[None, :])
     weights = np.zeros((len(rows_out), len(y)))
     on = cell_index >= 0
     for k, r in enumerate(rows_out):
@@ -211,11 +219,33 @@ def multiplegt_dyn(
     )
 
 
+def _group_clusters(cluster: np.ndarray, g_code: np.ndarray, names: pd.Index) -> np.ndarray:
+    """(G,) cluster codes of the groups from each row's cluster; a group in two is an error."""
+    codes = pd.factorize(np.asarray(cluster), sort=True)[0]
+    if (codes < 0).any():
+        raise EstimationError(
+            "the cluster is missing in some rows",
+            where="inference.cluster",
+            row=int(np.flatnonzero(codes < 0)[0]) + 1,
+            fix="give every unit its cluster, or cluster by unit",
+        )
+    out = np.full(len(names), -1)
+    out[g_code] = codes
+    if (out[g_code] != codes).any():
+        g = int(g_code[np.flatnonzero(out[g_code] != codes)[0]])
+        raise EstimationError(
+            f"unit {names[g]} lies in more than one cluster: units must be nested in clusters",
+            where="inference.cluster",
+            fix="cluster by a grouping of units (e.g. region), one cluster per unit",
+        )
+    return out
+
+
 @dataclass(frozen=True)
 class _Groups:
     """Per kept group: baseline class (of n_cls), switch date F_g (T_max + 1 if never), T_g,
     L_g, whether it switches within T_g and whether on; dose (G, T): |D_gt − D_g1| in the
-    cells used (0 elsewhere); d_first: the treatment at F_g."""
+    cells used (0 elsewhere); d_first: the treatment at F_g; cluster: its cluster's code."""
 
     cls: np.ndarray
     n_cls: int
@@ -226,6 +256,7 @@ class _Groups:
     s_in: np.ndarray
     dose: np.ndarray
     d_first: np.ndarray
+    cluster: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -345,8 +376,8 @@ def _centred(
 ) -> np.ndarray:
     """(G, T) √(n/(n−1))·(ΔY − cohort mean) for the switchers' and controls' cells of one
     side (NaN elsewhere and where the authors' code leaves a cell out): switchers centred by
-    baseline and switch date, controls by baseline and period, a singleton cohort on the
-    union of both at its baseline and period."""
+    baseline and switch date, controls by baseline and period, a cohort in one cluster on the
+    union of both at its baseline and period; n counts the cohort's clusters."""
     n_g, n_t = dy.shape
     out = np.full((n_g, n_t), np.nan)
     ns = ctrl & any_switch[None, :]  # controls in periods where some group switches
@@ -358,12 +389,13 @@ def _centred(
         members = spec.cls == b
         for col in range(n_t):
             rows = np.flatnonzero(members & ns[:, col])
-            if rows.size >= 2:
-                n = n_ns[b, col]
-                out[rows, col] = np.sqrt(n / (n - 1)) * (dy[rows, col] - s_ns[b, col] / n)
-            elif rows.size == 1 and n_un[b, col] >= 2:
-                n = n_un[b, col]
-                out[rows, col] = np.sqrt(n / (n - 1)) * (dy[rows, col] - s_un[b, col] / n)
+            dof = _n_clusters(spec, rows)
+            if dof >= 2:
+                mean = s_ns[b, col] / n_ns[b, col]
+                out[rows, col] = np.sqrt(dof / (dof - 1)) * (dy[rows, col] - mean)
+            elif dof == 1 and (dof := _n_clusters(spec, members & union[:, col])) >= 2:
+                mean = s_un[b, col] / n_un[b, col]
+                out[rows, col] = np.sqrt(dof / (dof - 1)) * (dy[rows, col] - mean)
     # switchers: cohorts of baseline × switch date (one period each)
     sw_rows, sw_cols = np.nonzero(dist)
     cohort = np.column_stack([spec.cls[sw_rows], spec.f[sw_rows], spec.d_first[sw_rows]])
@@ -372,14 +404,17 @@ def _centred(
         sel = keys == key
         r, c = sw_rows[sel], sw_cols[sel]
         b = int(spec.cls[r[0]])
-        if sel.sum() >= 2:
-            n = float(sel.sum())
-            out[r, c] = np.sqrt(n / (n - 1)) * (dy[r, c] - dy[r, c].mean())
-        else:
-            n = n_un[b, c[0]]
-            if n >= 2:
-                out[r, c] = np.sqrt(n / (n - 1)) * (dy[r, c] - s_un[b, c[0]] / n)
+        if (dof := _n_clusters(spec, r)) >= 2:
+            out[r, c] = np.sqrt(dof / (dof - 1)) * (dy[r, c] - dy[r, c].mean())
+        elif (dof := _n_clusters(spec, (spec.cls == b) & union[:, c[0]])) >= 2:
+            mean = s_un[b, c[0]] / n_un[b, c[0]]
+            out[r, c] = np.sqrt(dof / (dof - 1)) * (dy[r, c] - mean)
     return out
+
+
+def _n_clusters(spec: _Groups, rows: np.ndarray) -> int:
+    """The distinct clusters among `rows` (indices or a mask of groups)."""
+    return int(np.unique(spec.cluster[rows]).size)
 
 
 def _class_sum(values: np.ndarray, spec: _Groups) -> np.ndarray:
@@ -398,7 +433,8 @@ class MultiplegtDyn(MultiplegtDynOptions):
     treatment, the effects ℓ = 1 … `effects` periods after the first switch (event times
     0 … effects − 1) and the placebos, which compare the `placebo` periods before it.
 
-    Inference: "cluster_robust" is the authors' analytic variance with a normal reference.
+    Inference: "cluster_robust" is the authors' analytic variance with a normal reference,
+    clustered by `inference.cluster` (the unit, or a unit-table column such as region).
     "default" follows the linear DiD rule (inference/policy.py): the comparison-pooled variance
     for few treated units or a regional concentration; otherwise below 20 treated units the
     cohort-stratified variance (the rows are linear in the outcomes with weights that depend
@@ -409,6 +445,7 @@ class MultiplegtDyn(MultiplegtDynOptions):
     ) -> EffectEstimates:
         cells = panel.outcome_cells(outcome)
         grid = _grid(cells, panel.data.treatment)
+        cluster = panel.cluster_codes(self.inference.cluster, grid["unit"].to_numpy())
         res = multiplegt_dyn(
             grid["y"].to_numpy(),
             grid["unit"].to_numpy(),
@@ -417,6 +454,7 @@ class MultiplegtDyn(MultiplegtDynOptions):
             self.effects,
             self.placebo,
             self.normalized,
+            cluster,
         )
         observed = grid["cell"].to_numpy() >= 0
         weights = np.zeros((len(res.estimate), len(cells)))
@@ -440,7 +478,10 @@ class MultiplegtDyn(MultiplegtDynOptions):
         vcov = res.vcov
         df = np.full(res.estimate.size, np.inf)
         key: InferenceKey = "influence_function"
-        label = ANALYTIC_LABEL + because(choice.reason_for("cluster_robust"))
+        label = ANALYTIC_LABEL
+        if cluster is not None:
+            label += f", clustered by {self.inference.cluster} ({len(np.unique(cluster))} clusters)"
+        label += because(choice.reason_for("cluster_robust"))
         warns = []
         if res.dropped:
             warns.append(
