@@ -29,6 +29,10 @@ CASES = {
     "la_absorbing_all": ("la_absorbing", 9, 9, False, False),  # the data hold 4 and 3
     "intensity": ("intensity", 3, 2, False, False),  # levels 0, 1, 2 up, down and across
     "intensity_normalized": ("intensity", 3, 2, True, False),
+    # treatments missing in some periods, rows gone, a unit without treatment or outcome
+    "missing_treatment": ("missing_treatment", 3, 2, False, False),
+    "intensity_gaps": ("intensity_gaps", 3, 2, False, False),
+    "intensity_gaps_normalized": ("intensity_gaps", 3, 2, True, False),
     # the authors' `cluster` option: units nested in coarser clusters (panels' cluster column)
     "switch_on_off_pause_cluster": ("switch_on_off_pause", 3, 2, False, True),
     "missing_outcomes_cluster": ("missing_outcomes", 3, 2, False, True),
@@ -130,6 +134,8 @@ def test_average_total_effect_with_an_absorbing_treatment():
         "intensity_normalized",
         "la_absorbing_cluster",
         "intensity_cluster",
+        "missing_treatment",
+        "intensity_gaps_normalized",
     ),
 )
 def test_python_api_runs_the_same_engine(case):
@@ -152,6 +158,11 @@ def test_python_api_runs_the_same_engine(case):
     )
     assert res.inference.key == "influence_function"
     assert ("clustered by region" in res.inference.label) == clustered
+    gaps = data in ("missing_treatment", "intensity_gaps")
+    # u001 has no outcome, so no cell (the panel counts it); u000 has no treatment
+    left_out = "1 unit(s) left out: no treatment or no outcome known (u000)."
+    assert (left_out in res.warnings) == gaps
+    assert any("have no known treatment" in w for w in res.warnings) == gaps
     np.testing.assert_allclose(res.table["estimate"], ref["estimate"], rtol=TOL, atol=TOL)
     np.testing.assert_allclose(res.table["std_error"], ref["std_error"], rtol=TOL)
     np.testing.assert_array_equal(res.table["n_units"], ref["switchers"])
@@ -210,9 +221,17 @@ def test_bad_treatment_values_and_gaps():
     bad.loc[5, "treatment"] = -1.0
     with pytest.raises(DataError, match="not a number of 0 or more"):
         pe.did_multiplegt_dyn(bad, outcome="y", unit="unit", time="period", treatment="treatment")
+    # a unit-period without a row is one whose treatment and outcome are not known: la000
+    # (starting in year 5) then switches at an unknown date and is a comparison to year 3
     gap = d.drop(index=3)
-    with pytest.raises(EstimationError, match="every period"):
-        multiplegt_dyn(gap["y"], gap["unit"], gap["period"], gap["treatment"])
+    unknown = d.assign(treatment=d["treatment"].astype(float))
+    unknown.loc[3, ["treatment", "y"]] = np.nan
+    a = multiplegt_dyn(gap["y"], gap["unit"], gap["period"], gap["treatment"], 3, 2)
+    b = multiplegt_dyn(unknown["y"], unknown["unit"], unknown["period"], unknown["treatment"], 3, 2)
+    np.testing.assert_allclose(a.estimate, b.estimate, rtol=1e-14)
+    np.testing.assert_allclose(a.vcov, b.vcov, rtol=1e-14)
+    assert a.unsure == ("la000",) and a.unknown_cells == 1
+    assert a.n_switchers[1] == 6  # effect 1: the 3 + 4 starters less la000
     same = d.assign(treatment=(d["period"] >= 5).astype(int))
     with pytest.raises(EstimationError, match="same date"):
         multiplegt_dyn(same["y"], same["unit"], same["period"], same["treatment"])
@@ -287,6 +306,23 @@ def test_design_file_with_pauses_runs_and_reports(tmp_path):
     html = next(p for p in files if p.suffix == ".html").read_text()
     assert "de Chaisemartin" in html and "Joint test that the placebos are zero" in html
     assert "Power of the pre-test" in html
+
+
+def test_design_file_with_unknown_treatments_runs_and_says_so(tmp_path):
+    """Treatments left empty in a design file's data are unknown: the pipeline equals the
+    engine on the same data and the report says how many cells and which units it affects."""
+    path, d = _pausing_design(tmp_path)
+    d = d.assign(treatment=d["treatment"].astype(float))
+    d.loc[np.random.default_rng(3).random(len(d)) < 0.1, "treatment"] = np.nan
+    ev = pe.evaluate(path, d)
+    (run,) = ev.runs
+    fit = multiplegt_dyn(d["y"], d["unit"], d["period"], d["treatment"], 3, 2)
+    np.testing.assert_allclose(run.result.table["estimate"], fit.estimate, atol=1e-12)
+    note = next(w for w in run.result.warnings if "have no known treatment" in w)
+    assert note.startswith(f"{fit.unknown_cells} unit-period(s)") and fit.unknown_cells > 0
+    assert fit.unsure == ("u000",) and "(u000)" in note
+    html = next(p for p in pe.report(ev, tmp_path / "out") if p.suffix == ".html").read_text()
+    assert "have no known treatment" in html
 
 
 def test_design_with_pauses_and_a_staggered_estimator_is_refused(tmp_path):

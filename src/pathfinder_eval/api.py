@@ -631,7 +631,8 @@ def _starts(
     treated, as R did) or a 0/1 treatment column (its first 1; with `switching`, for
     estimators of treatments that may stop or change level, a column of levels of 0 or more
     and the first period in which it differs from the unit's first period's, so a unit
-    treated from the start is a switcher when it stops)."""
+    treated from the start is a switcher when it stops; there a missing value is a treatment
+    not known in that period)."""
     if (first_treated is None) == (treatment is None):
         raise DataError(
             f"give exactly one of {arg} and treatment",
@@ -642,7 +643,7 @@ def _starts(
     ids = frame[unit].astype("string").str.strip()
     if treatment is not None:
         d = pd.to_numeric(frame[treatment], errors="coerce")
-        bad = ~(d >= 0) if switching else ~d.isin([0, 1])
+        bad = (~(d >= 0) & frame[treatment].notna()) if switching else ~d.isin([0, 1])
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
             raise DataError(
@@ -650,18 +651,21 @@ def _starts(
                 + ("not a number of 0 or more" if switching else "not 0 or 1"),
                 where=f"argument treatment (column {treatment})",
                 row=row + 1,
-                fix="code the treatment column 0 (not treated) or its level (above 0)"
+                fix="code the treatment column 0 (not treated) or its level (above 0), or "
+                "leave it empty where it is not known"
                 if switching
                 else "code the treatment column 0 (not yet treated) or 1 (treated)",
             )
         when = pd.to_numeric(frame[time], errors="coerce")
-        if switching:  # treatment differs from the unit's value in its first period
+        if switching:  # treatment differs from the unit's value in its first known period
             codes = pd.factorize(ids)[0]
+            known = d.notna().to_numpy()
             order = np.lexsort((when.to_numpy(), codes))
+            order = order[known[order]]
             head = order[np.r_[True, np.diff(codes[order]) != 0]]
-            baseline = np.empty(codes.max() + 1)
+            baseline = np.full(codes.max() + 1, np.nan)
             baseline[codes[head]] = d.to_numpy()[head]
-            on = d != baseline[codes]
+            on = d.notna() & (d != baseline[codes])
         else:
             on = d == 1
         first = when[on].groupby(ids[on]).min()

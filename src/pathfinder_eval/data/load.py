@@ -514,13 +514,13 @@ def _treatment_table(
 ) -> pd.DataFrame:
     """unit, period, treatment from the treatment column: 0 or 1 in every row, never
     switching off, unless every analysis's estimator allows treatments that stop or change
-    level (then any number of 0 or more)."""
+    level (then any number of 0 or more, or empty where it is not known)."""
     d = pd.DataFrame(
         {"unit": units, "period": periods, "d": pd.to_numeric(raw[column], errors="coerce")}
     )
     d["row"] = np.arange(len(d)) + 1
     switching = all(a.estimator.value in SWITCHING for a in spec.analyses)
-    bad = ~(d["d"] >= 0) if switching else ~d["d"].isin([0, 1])
+    bad = (~(d["d"] >= 0) & raw[column].notna().to_numpy()) if switching else ~d["d"].isin([0, 1])
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise DataError(
@@ -529,8 +529,8 @@ def _treatment_table(
             file=file,
             where=f"column {column}",
             row=row + 1,
-            fix="code the treatment column 0 (not treated) or its level (a number above 0) "
-            "in every row"
+            fix="code the treatment column 0 (not treated) or its level (a number above 0), "
+            "or leave it empty where it is not known"
             if switching
             else "code the treatment column 0 (not treated) or 1 (treated) in every row",
         )

@@ -11,7 +11,10 @@ panels.csv (the five simulated panels below, seed 20261203) and values.csv (each
 average total effect, effects and placebos: estimate, analytic standard error, switchers; and
 the joint placebo test's p-value), 3 effects and 2 placebos, for la_absorbing_all 9 of each
 asked for (the data hold 4 and 3), and for intensity_normalized the effects and placebos per
-unit of treatment received (normalized=True). The `_cluster` runs repeat four cases with the
+unit of treatment received (normalized=True). `missing_treatment` (40 × 8, as
+`switch_on_off_pause`) and `intensity_gaps` (40 × 8 levels, also normalised) lose 10% of their
+treatments and 3% of their rows, one unit's treatment and another's outcome throughout:
+the authors' rules for missing treatments. The `_cluster` runs repeat four cases with the
 authors' `cluster` option on the panels' `cluster` column (units nested in coarser clusters:
 consecutive triples, every fifth unit, 9 LA regions holding all 7 treated LAs in one, fours).
 """
@@ -81,6 +84,17 @@ def la_shaped(rng) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["unit", "period", "treatment", "y"])
 
 
+def with_gaps(rng, df: pd.DataFrame, p_missing: float, p_gone: float) -> pd.DataFrame:
+    """Treatments missing with probability p_missing and whole rows gone with probability
+    p_gone; the first unit's treatment and the second unit's outcome missing throughout."""
+    df = df.copy()
+    df.loc[rng.random(len(df)) < p_missing, "treatment"] = np.nan
+    units = df["unit"].unique()
+    df.loc[df["unit"] == units[0], "treatment"] = np.nan
+    df.loc[df["unit"] == units[1], "y"] = np.nan
+    return df[rng.random(len(df)) >= p_gone].reset_index(drop=True)
+
+
 def main() -> None:
     rng = np.random.default_rng(20261203)
     cases = {
@@ -90,12 +104,17 @@ def main() -> None:
         "la_absorbing": la_shaped(rng),
         "intensity": intensity(rng, 40, 8),
     }
+    # drawn after the others, so their panels stay as they were
+    cases["missing_treatment"] = with_gaps(rng, panel(rng, 40, 8, 0.25, 0.2, 0.3, 0.03), 0.1, 0.03)
+    cases["intensity_gaps"] = with_gaps(rng, intensity(rng, 40, 8), 0.1, 0.03)
     clusters = {
         "switch_on_off_pause": lambda g: g // 3,
         "missing_outcomes": lambda g: g % 5,
         "no_never_switchers": lambda g: g,
         "la_absorbing": lambda g: g // 17,  # the 7 treated LAs share region 0
         "intensity": lambda g: g // 4,
+        "missing_treatment": lambda g: g // 4,
+        "intensity_gaps": lambda g: g // 4,
     }
     for case, df in cases.items():
         df["cluster"] = [f"c{clusters[case](int(u[-3:])):02d}" for u in df["unit"]]
@@ -104,6 +123,7 @@ def main() -> None:
     runs = [(case, case, EFFECTS, PLACEBOS, False, None) for case in cases]
     runs.append(("la_absorbing_all", "la_absorbing", 9, 9, False, None))
     runs.append(("intensity_normalized", "intensity", EFFECTS, PLACEBOS, True, None))
+    runs.append(("intensity_gaps_normalized", "intensity_gaps", EFFECTS, PLACEBOS, True, None))
     for case in ("switch_on_off_pause", "missing_outcomes", "la_absorbing", "intensity"):
         runs.append((f"{case}_cluster", case, EFFECTS, PLACEBOS, False, "cluster"))
     values = []

@@ -62,7 +62,9 @@ class DynamicFit:
     (k,); vcov: (k, k) the authors' analytic variance; n_switchers: (k,) switchers behind each
     row; weights: (k, n) each row's weights on the input outcomes; groups: G, the groups the
     estimator keeps; units: (G,) their labels; dropped: labels of groups left out (a baseline
-    with no variation in switch dates)."""
+    with no variation in switch dates); unobserved: groups with no treatment or no outcome
+    known; unknown_cells: kept groups' periods without a known treatment; unsure: groups whose
+    switch date is unknown (comparisons up to their last known treatment)."""
 
     lag: np.ndarray
     estimate: np.ndarray
@@ -72,6 +74,9 @@ class DynamicFit:
     groups: int
     units: np.ndarray
     dropped: tuple[str, ...]
+    unobserved: tuple[str, ...] = ()
+    unknown_cells: int = 0
+    unsure: tuple[str, ...] = ()
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -102,13 +107,13 @@ def multiplegt_dyn(
     cluster (n,): each row's cluster, the same in all of a unit's rows (None: the unit)."""
     y = np.asarray(y, float)
     d_long = np.asarray(treatment, float)
-    if not np.isfinite(d_long).all():
-        bad = int(np.flatnonzero(~np.isfinite(d_long))[0])
+    if np.isinf(d_long).any():
+        bad = int(np.flatnonzero(np.isinf(d_long))[0])
         raise EstimationError(
             f"treatment value {treatment[bad]!r} is not a number",
             where="treatment",
             row=bad + 1,
-            fix="give the treatment (0 untreated, or its level) in every unit and period",
+            fix="give the treatment (0 untreated, or its level), or leave it missing",
         )
     g_code, names = pd.factorize(np.asarray(unit), sort=True)
     t_code, _ = pd.factorize(np.asarray(period), sort=True)
@@ -122,23 +127,27 @@ def multiplegt_dyn(
     g_cluster = np.arange(n_g) if cluster is None else _group_clusters(cluster, g_code, names)
     d = np.full((n_g, n_t), np.nan)
     d[g_code, t_code] = d_long
-    if np.isnan(d).any():
-        g, t = np.argwhere(np.isnan(d))[0]
-        raise EstimationError(
-            f"unit {names[g]} has no row in period {t + 1} of {n_t}: the treatment must be "
-            "known in every period",
-            where="treatment",
-            fix="supply a row (the outcome may be missing) for every unit and period",
-        )
     ymat = np.full((n_g, n_t), np.nan)
     ymat[g_code, t_code] = y
-    base = d[:, 0]
+    cell_index = np.full((n_g, n_t), -1)
+    cell_index[g_code, t_code] = np.arange(len(y))
+    # units with no treatment or no outcome observed are left out, as the authors' code does
+    seen = ~np.isnan(d).all(axis=1) & ~np.isnan(ymat).all(axis=1)
+    unobserved = tuple(str(n) for n in names[~seen])
+    d, ymat, cell_index, g_cluster, names = (
+        a[seen] for a in (d, ymat, cell_index, g_cluster, names)
+    )
+    n_g = len(names)
+    observed = ~np.isnan(d)
+    first_seen = observed.argmax(axis=1)  # the first period with a known treatment (0-based)
+    base = d[np.arange(n_g), first_seen]
+    ymat[np.arange(n_t)[None, :] < first_seen[:, None]] = np.nan
     # once a group's treatment has been both above and below its baseline its cells are not
     # used (the authors' default, without dont_drop_larger_lower)
     crossed = np.maximum.accumulate(d > base[:, None], axis=1) & np.maximum.accumulate(
         d < base[:, None], axis=1
     )
-    changed = d != base[:, None]
+    changed = (d != base[:, None]) & observed
     first = np.where(changed.any(axis=1), changed.argmax(axis=1) + 1, 0)
     cls_all, levels = pd.factorize(base, sort=True)
     n_cls = len(levels)
@@ -155,11 +164,9 @@ def multiplegt_dyn(
             where="treatment",
             fix="supply groups that switch later or never",
         )
-    cell_index = np.full((n_g, n_t), -1)
-    cell_index[g_code, t_code] = np.arange(len(y))
     base, first, changed, crossed = base[keep], first[keep], changed[keep], crossed[keep]
     d, ymat, cell_index, cls = d[keep], ymat[keep], cell_index[keep], cls_all[keep]
-    g_cluster = g_cluster[keep]
+    g_cluster, first_seen = g_cluster[keep], first_seen[keep]
     # periods in which every group of a baseline has switched have no control: not used
     switched = np.maximum.accumulate(changed, axis=1)
     has_control = np.stack([(~switched[cls == b]).any(axis=0) for b in range(n_cls)])
@@ -167,7 +174,13 @@ def multiplegt_dyn(
     ymat = np.where(live, ymat, np.nan)
     t_max = int(np.flatnonzero(has_control[cls].any(axis=0)).max()) + 1
     f = np.where(first == 0, t_max + 1, first).astype(float)
-    last = np.array([f[cls == b].max() - 1 if (cls == b).any() else np.nan for b in range(n_cls)])
+    unknown_cells = int(np.isnan(d).sum())
+    d, ymat, f_known, f_trunc = _missing_treatments(d, ymat, base, first_seen, f, t_max)
+    unsure = tuple(str(n) for n in names[keep][f_known != f])
+    f = f_known
+    last = np.array(
+        [f_trunc[cls == b].max() - 1 if (cls == b).any() else np.nan for b in range(n_cls)]
+    )
     t_g = last[cls]
     l_g = t_g - f + 1
     switcher = f <= t_g
@@ -188,7 +201,7 @@ def multiplegt_dyn(
         )
     pl_g = np.where(f >= 3, np.minimum(f - 2, l_g), 0)
     placebo_n = int(min(placebo, effects_n, np.max(np.where(switcher, pl_g, 0))))
-    dose = np.where(live, np.abs(d - base[:, None]), 0.0)
+    dose = np.where(live & ~np.isnan(d), np.abs(d - base[:, None]), 0.0)
     spec = _Groups(cls, n_cls, f, t_g, l_g, switcher, s_in, dose, d_first, g_cluster)
     effect_rows = [r for i in range(1, effects_n + 1) if (r := _row(ymat, spec, i, False))]
     total = _total_effect(effect_rows)
@@ -216,7 +229,49 @@ def multiplegt_dyn(
         groups=n_groups,
         units=np.asarray(names[rows]),
         dropped=dropped,
+        unobserved=unobserved,
+        unknown_cells=unknown_cells,
+        unsure=unsure,
     )
+
+
+def _missing_treatments(
+    d: np.ndarray,
+    ymat: np.ndarray,
+    base: np.ndarray,
+    first_seen: np.ndarray,
+    f: np.ndarray,
+    t_max: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The authors' rules for treatments missing in some periods; returns the filled
+    treatment (G, T), the outcomes still usable, F_g, and F_g truncated where a group stops
+    being a control. A switcher's gaps before its last known treatment before F_g take its
+    baseline; if that treatment is known only up to LD_g < F_g − 1 the switch date is
+    unknown, so the group becomes a control up to LD_g and its later outcomes are not used;
+    otherwise its gaps after F_g take the treatment at F_g. A non-switcher's gaps between
+    known treatments take its baseline, and its outcomes after its last known treatment are
+    not used (nor is it a control there). Cells whose treatment stays unknown are not used."""
+    n_g, n_t = d.shape
+    t = np.arange(1, n_t + 1)[None, :]
+    known = ~np.isnan(d)
+    start = first_seen[:, None] + 1  # 1-based, as f
+    switching = f <= t_max
+    ld = np.where(known & (t < f[:, None]), t, 0).max(axis=1)  # last known before F_g
+    d = np.where(switching[:, None] & ~known & (t > start) & (t < ld[:, None]), base[:, None], d)
+    unsure = switching & (ld < f - 1)
+    ymat = np.where(unsure[:, None] & (t > ld[:, None]), np.nan, ymat)
+    f = np.where(unsure, t_max + 1, f)
+    switching &= ~unsure
+    at_switch = d[np.arange(n_g), np.minimum(f, n_t).astype(int) - 1]
+    d = np.where(switching[:, None] & np.isnan(d) & (t > f[:, None]), at_switch[:, None], d)
+    never = f == t_max + 1
+    last_seen = n_t - known[:, ::-1].argmax(axis=1)  # 1-based
+    gap = never[:, None] & np.isnan(d) & (t > start) & (t < last_seen[:, None])
+    d = np.where(gap, base[:, None], d)
+    ymat = np.where(never[:, None] & (t > last_seen[:, None]), np.nan, ymat)
+    ymat = np.where(np.isnan(d), np.nan, ymat)
+    f_trunc = np.where(never, np.minimum(f, last_seen + 1), f)
+    return d, ymat, f, f_trunc
 
 
 def _group_clusters(cluster: np.ndarray, g_code: np.ndarray, names: pd.Index) -> np.ndarray:
@@ -483,6 +538,23 @@ class MultiplegtDyn(MultiplegtDynOptions):
             label += f", clustered by {self.inference.cluster} ({len(np.unique(cluster))} clusters)"
         label += because(choice.reason_for("cluster_robust"))
         warns = []
+        if res.unobserved:
+            warns.append(
+                f"{len(res.unobserved)} unit(s) left out: no treatment or no outcome known "
+                f"({', '.join(res.unobserved)})."
+            )
+        if res.unknown_cells:
+            warns.append(
+                f"{res.unknown_cells} unit-period(s) have no known treatment: gaps between equal "
+                "known treatments take that value, and outcomes where it stays unknown are not "
+                "used (de Chaisemartin & D'Haultfœuille's rules)"
+                + (
+                    f"; {len(res.unsure)} unit(s) switch at an unknown date and are comparisons "
+                    f"up to their last known treatment ({', '.join(res.unsure)})."
+                    if res.unsure
+                    else "."
+                )
+            )
         if res.dropped:
             warns.append(
                 f"{len(res.dropped)} unit(s) left out: every unit of their baseline treatment "
@@ -560,8 +632,8 @@ class MultiplegtDyn(MultiplegtDynOptions):
 
 def _grid(cells: pd.DataFrame, treatment: pd.DataFrame | None) -> pd.DataFrame:
     """Every unit × period of the outcome's cells: y (NaN where the cell is missing), the
-    treatment (the data's treatment column when given, so it may pause or stop; else treated
-    from the unit's start on), and the cell's row (−1 if none)."""
+    treatment (the data's treatment column when given, so it may pause or stop, NaN where
+    not known; else treated from the unit's start on), and the cell's row (−1 if none)."""
     units = np.array(sorted(set(cells["unit"])), dtype=object)
     periods = np.array(sorted(set(cells["period"])))
     grid = pd.MultiIndex.from_product([units, np.asarray(periods)], names=["unit", "period"])
@@ -572,18 +644,9 @@ def _grid(cells: pd.DataFrame, treatment: pd.DataFrame | None) -> pd.DataFrame:
     frame["cell"] = index.reindex(grid).fillna(-1).astype(int).to_numpy()
     frame["y"] = cells["y"].to_numpy(float)[frame["cell"]].copy()
     frame.loc[frame["cell"] < 0, "y"] = np.nan
-    if treatment is not None:
+    if treatment is not None:  # a unit-period without a row: its treatment is not known
         given = treatment.set_index(["unit", "period"])["treatment"]
         frame["treated"] = given.reindex(grid).to_numpy(float)
-        missing = frame["treated"].isna()
-        if missing.any():
-            u, t = frame.loc[missing, ["unit", "period"]].iloc[0]
-            raise EstimationError(
-                f"the treatment column has no row for unit {u} in period {t}, where the "
-                "outcome has other units' values",
-                where="column treatment",
-                fix="give every unit a row (the outcome may be empty) in every period",
-            )
         return frame
     cohort = cells.groupby("unit")["cohort"].first().reindex(units).to_numpy(float)
     start = np.repeat(cohort, len(periods))
