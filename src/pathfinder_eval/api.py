@@ -736,7 +736,7 @@ first_treated : str, optional
     Column with each unit's first treated period (0 or missing: never treated).
 treatment : str, optional
     A 0/1 treatment column instead of `first_treated` (its first 1 is the start; for
-    did_multiplegt_dyn it may also stop or pause).
+    did_multiplegt_dyn it may also stop, pause, change level or be empty where unknown).
 region : str, optional
     Each unit's region, for the regional dependence the default inference measures.
 dose : str, optional
