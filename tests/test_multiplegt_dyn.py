@@ -20,7 +20,7 @@ from pathfinder_eval.settings import Inference
 REF = Path(__file__).parent / "reference" / "dcdh_multiplegt_dyn"
 # The same sums in another order (numpy arrays, not polars columns): rounding only.
 TOL = 1e-10
-# case → (panel, effects asked for, placebos asked for, normalized, clustered)
+# case → (panel, effects asked for, placebos asked for, normalized, clustered[, trends_lin])
 CASES = {
     "switch_on_off_pause": ("switch_on_off_pause", 3, 2, False, False),
     "missing_outcomes": ("missing_outcomes", 3, 2, False, False),
@@ -38,6 +38,12 @@ CASES = {
     "missing_outcomes_cluster": ("missing_outcomes", 3, 2, False, True),
     "la_absorbing_cluster": ("la_absorbing", 3, 2, False, True),  # 7 treated in one region
     "intensity_cluster": ("intensity", 3, 2, False, True),
+    # trends_lin: a linear trend for each unit (no average total effect)
+    "switch_on_off_pause_trends": ("switch_on_off_pause", 3, 2, False, False, True),
+    "no_never_switchers_trends": ("no_never_switchers", 3, 2, False, False, True),
+    "la_absorbing_trends": ("la_absorbing", 3, 2, False, False, True),
+    "intensity_trends": ("intensity", 3, 2, False, False, True),
+    "missing_treatment_trends": ("missing_treatment", 3, 2, False, False, True),
 }
 
 
@@ -54,11 +60,19 @@ def _reference(case: str) -> tuple[pd.DataFrame, float]:
 
 
 def _fit(case: str):
-    data, effects, placebo, normalized, clustered = CASES[case]
+    data, effects, placebo, normalized, clustered, *trends = CASES[case]
     d = _panel(data)
     cluster = d["cluster"].to_numpy() if clustered else None
     return multiplegt_dyn(
-        d["y"], d["unit"], d["period"], d["treatment"], effects, placebo, normalized, cluster
+        d["y"],
+        d["unit"],
+        d["period"],
+        d["treatment"],
+        effects,
+        placebo,
+        normalized,
+        cluster,
+        trends_lin=bool(trends),
     )
 
 
@@ -69,18 +83,21 @@ def test_matches_the_authors_python_port(case):
     joint placebo test's p-value (the covariance between placebos) to 1e-10 — with switches
     off, pauses, missing outcomes, a baseline without never-switchers, and treatment levels
     0, 1, 2 changing in both directions, per unit of treatment received or not, and clustered
-    above the unit (a cohort's degrees of freedom counting its clusters)."""
+    above the unit (a cohort's degrees of freedom counting its clusters), and with a linear
+    trend for each unit. The switchers counted are those behind each estimate (the package's
+    "Switchers.w"; with trends_lin its unweighted "Switchers" can differ, e.g. 12 against the
+    13 switchers averaged in switch_on_off_pause's first effect)."""
     ref, joint = _reference(case)
     fit = _fit(case)
     names = [r.replace("Average_Total_Effect", "average total effect") for r in ref["row"]]
     assert list(fit.labels) == [n.lower().replace("_", " ") for n in names]
     np.testing.assert_allclose(fit.estimate, ref["estimate"], rtol=TOL, atol=TOL)
     np.testing.assert_allclose(np.sqrt(np.diag(fit.vcov)), ref["std_error"], rtol=TOL)
-    np.testing.assert_array_equal(fit.n_switchers, ref["switchers"])
+    np.testing.assert_array_equal(fit.n_switchers, ref["switchers_w"])
     pl = fit.lag < 0
     b, v = fit.estimate[pl], fit.vcov[np.ix_(pl, pl)]
     p = stats.chi2.sf(b @ np.linalg.solve(v, b), int(pl.sum()))
-    assert p == pytest.approx(joint, rel=TOL)
+    assert p == pytest.approx(joint, rel=TOL) if pl.sum() > 1 else np.isnan(joint)
 
 
 @pytest.mark.parametrize("case", ("switch_on_off_pause", "la_absorbing_all"))
@@ -168,6 +185,47 @@ def test_python_api_runs_the_same_engine(case):
     np.testing.assert_array_equal(res.table["n_units"], ref["switchers"])
     np.testing.assert_array_equal(res.table["event_time"].iloc[1:], [0, 1, 2, -2, -3])
     assert res.facts.placebo_test["p_value"] == pytest.approx(joint, rel=TOL)
+
+
+def test_linear_trends_through_the_api_and_report(tmp_path):
+    """`trends_lin=True` from the Python API gives the authors' rows (no average total
+    effect), says so in the report, and names the units it leaves out. On an absorbing
+    rollout effect ℓ is Σ_{i ≤ ℓ} of the switchers' change in first differences from F − 1 to
+    F − 1 + i less that of the groups not yet switched at F − 1 + i (closed form, 1e-12)."""
+    ref, _ = _reference("switch_on_off_pause_trends")
+    d = _panel("switch_on_off_pause")
+    res = pe.did_multiplegt_dyn(
+        d,
+        outcome="y",
+        unit="unit",
+        time="period",
+        treatment="treatment",
+        inference="cluster_robust",
+        trends_lin=True,
+    )
+    np.testing.assert_allclose(res.table["estimate"], ref["estimate"], rtol=TOL, atol=TOL)
+    np.testing.assert_allclose(res.table["std_error"], ref["std_error"], rtol=TOL)
+    assert list(res.table["term"]) == [r.lower().replace("_", " ") for r in ref["row"]]
+    assert any("4 unit(s) switching in the second period left out" in w for w in res.warnings)
+    assert res.facts.linear_trends
+    la = _panel("la_absorbing")
+    y = la.pivot(index="unit", columns="period", values="y").to_numpy()
+    dy = np.diff(y, axis=1)  # column c: y[c + 1] − y[c]
+    first = la.pivot(index="unit", columns="period", values="treatment").to_numpy().argmax(1)
+    first = np.where(first > 0, first, 99)  # 0-based switch column, 99 never
+    fit = multiplegt_dyn(la["y"], la["unit"], la["period"], la["treatment"], 3, 0, trends_lin=True)
+    switchers = np.flatnonzero(first < 99)
+    for ell in (1, 2, 3):
+        total = 0.0
+        for i in range(1, ell + 1):
+            gaps = []
+            for g in switchers:
+                f = first[g]
+                later = np.flatnonzero(first > f - 1 + i)
+                own = dy[g, f - 2 + i] - dy[g, f - 2]
+                gaps.append(own - (dy[later, f - 2 + i] - dy[later, f - 2]).mean())
+            total += np.mean(gaps)
+        assert fit.estimate[ell - 1] == pytest.approx(total, rel=1e-12)
 
 
 def test_default_inference_with_seven_treated_las():
@@ -323,6 +381,20 @@ def test_design_file_with_unknown_treatments_runs_and_says_so(tmp_path):
     assert fit.unsure == ("u000",) and "(u000)" in note
     html = next(p for p in pe.report(ev, tmp_path / "out") if p.suffix == ".html").read_text()
     assert "have no known treatment" in html
+
+
+def test_design_file_with_linear_trends(tmp_path):
+    """`trends_lin: true` in a design file's options: the engine's rows, and the report says
+    each LA has its own trend and there is no average total effect."""
+    path, d = _pausing_design(tmp_path)
+    text = path.read_text().replace("placebo: 2}", "placebo: 2, trends_lin: true}")
+    path.write_text(text)
+    (run,) = (ev := pe.evaluate(path, d)).runs
+    fit = multiplegt_dyn(d["y"], d["unit"], d["period"], d["treatment"], 3, 2, trends_lin=True)
+    np.testing.assert_allclose(run.result.table["estimate"], fit.estimate, atol=1e-12)
+    assert run.result.table["term"].iloc[0] == "effect 1"
+    html = next(p for p in pe.report(ev, tmp_path / "out") if p.suffix == ".html").read_text()
+    assert "each LA has its own linear trend" in html
 
 
 def test_design_with_pauses_and_a_staggered_estimator_is_refused(tmp_path):

@@ -485,6 +485,10 @@ class MultiplegtDynOptions(EstimatorSettings):
     normalized: Flag = False
     """Divide effect ℓ (and placebo ℓ) by the treatment its switchers received from the
     switch to ℓ periods on: an effect per unit of treatment (the authors' `normalized`)."""
+    trends_lin: Flag = False
+    """Allow each unit its own linear trend (the authors' `trends_lin`): effect ℓ is then the
+    sum of the first ℓ effects on first differences, over the switchers seen in all of them;
+    units switching in the second period are left out, and there is no average total effect."""
 
     inference_methods: ClassVar[frozenset[str]] = frozenset(
         {"default", "cluster_robust", "pooled", "cohort_stratified"}

@@ -191,8 +191,13 @@ def _multiplegt_dyn(
     out = event_chart(res, info)
     lines = [
         f"{facts.effects} effect(s) after the first change of treatment and {facts.placebos} "
-        f"placebo(s) before it, from {facts.groups} LAs; the average total effect is per "
-        "period of treatment received."
+        f"placebo(s) before it, from {facts.groups} LAs; "
+        + (
+            "each LA has its own linear trend (effect ℓ sums the first ℓ effects on first "
+            "differences), so there is no average total effect."
+            if facts.linear_trends
+            else "the average total effect is per period of treatment received."
+        )
     ]
     if facts.left_out:
         lines.append(

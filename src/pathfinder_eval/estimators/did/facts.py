@@ -181,7 +181,7 @@ class MultiplegtDynFacts(Facts):
     switch at one date), the joint test that the placebos are zero with the variance used
     (None without placebos; df the smallest of the placebos') and what that pre-test can see
     (as EventStudyFacts.pretest_power: the placebos and effects are event times before and
-    after the period before the switch)."""
+    after the period before the switch); linear_trends: each unit its own linear trend."""
 
     inference_method: str
     effects: int
@@ -190,6 +190,7 @@ class MultiplegtDynFacts(Facts):
     left_out: list[str]
     placebo_test: dict[str, float] | None
     pretest_power: dict[str, float] | None = None
+    linear_trends: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

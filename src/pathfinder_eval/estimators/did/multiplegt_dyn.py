@@ -64,7 +64,8 @@ class DynamicFit:
     estimator keeps; units: (G,) their labels; dropped: labels of groups left out (a baseline
     with no variation in switch dates); unobserved: groups with no treatment or no outcome
     known; unknown_cells: kept groups' periods without a known treatment; unsure: groups whose
-    switch date is unknown (comparisons up to their last known treatment)."""
+    switch date is unknown (comparisons up to their last known treatment); early: groups
+    switching in period 2, left out with trends_lin."""
 
     lag: np.ndarray
     estimate: np.ndarray
@@ -77,6 +78,7 @@ class DynamicFit:
     unobserved: tuple[str, ...] = ()
     unknown_cells: int = 0
     unsure: tuple[str, ...] = ()
+    early: tuple[str, ...] = ()
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -99,12 +101,22 @@ def multiplegt_dyn(
     placebo: int = 0,
     normalized: bool = False,
     cluster: np.ndarray | None = None,
+    trends_lin: bool = False,
 ) -> DynamicFit:
     """DID_ℓ for ℓ = 1 … `effects` and placebos 1 … `placebo` (module docstring); fewer where
     the data allow fewer. y, unit, period, treatment (n,): one row per unit and period, the
     treatment (0/1 or a level) observed in every row; y may be NaN (that cell is not used).
     normalized: effects and placebos per unit of treatment received (module docstring).
-    cluster (n,): each row's cluster, the same in all of a unit's rows (None: the unit)."""
+    cluster (n,): each row's cluster, the same in all of a unit's rows (None: the unit).
+    trends_lin: allow each unit its own linear trend (the authors' option): the estimators
+    run on first differences with the same switchers for effects 1 … ℓ, and effect ℓ is the
+    sum of the first ℓ (placebos likewise); no average total effect."""
+    if trends_lin and normalized:
+        raise EstimationError(
+            "trends_lin and normalized cannot be combined here",
+            where="options",
+            fix="drop one of trends_lin and normalized",
+        )
     y = np.asarray(y, float)
     d_long = np.asarray(treatment, float)
     if np.isinf(d_long).any():
@@ -176,8 +188,17 @@ def multiplegt_dyn(
     f = np.where(first == 0, t_max + 1, first).astype(float)
     unknown_cells = int(np.isnan(d).sum())
     d, ymat, f_known, f_trunc = _missing_treatments(d, ymat, base, first_seen, f, t_max)
-    unsure = tuple(str(n) for n in names[keep][f_known != f])
+    kept = names[keep]
+    unsure = tuple(str(n) for n in kept[f_known != f])
     f = f_known
+    early: tuple[str, ...] = ()
+    if trends_lin:  # a group switching in period 2 shows no trend before its switch
+        sel = f != 2
+        early = tuple(str(n) for n in kept[~sel])
+        d, ymat, cell_index, cls, g_cluster, base, f, f_trunc, live, kept = (
+            a[sel] for a in (d, ymat, cell_index, cls, g_cluster, base, f, f_trunc, live, kept)
+        )
+        ymat = np.concatenate([np.full((len(f), 1), np.nan), np.diff(ymat, axis=1)], axis=1)
     last = np.array(
         [f_trunc[cls == b].max() - 1 if (cls == b).any() else np.nan for b in range(n_cls)]
     )
@@ -189,8 +210,7 @@ def multiplegt_dyn(
     # of its baseline, so the direction of its first change is that of its mean after it)
     s_in = switcher & (d_first > base)
     dropped = tuple(str(n) for n in names[~keep])
-    rows = np.flatnonzero(keep)
-    n_groups = int(keep.sum())
+    n_groups = len(kept)
     effects_n = int(min(effects, np.nanmax(np.where(switcher, l_g, 0)))) if effects else 0
     if effects_n < 1:
         raise EstimationError(
@@ -200,17 +220,23 @@ def multiplegt_dyn(
             fix="supply groups that switch later or never",
         )
     pl_g = np.where(f >= 3, np.minimum(f - 2, l_g), 0)
-    placebo_n = int(min(placebo, effects_n, np.max(np.where(switcher, pl_g, 0))))
+    # with trends one placebo fewer: the first difference uses one more period (as the authors)
+    most = int(np.max(np.where(switcher, pl_g, 0))) - int(trends_lin)
+    placebo_n = int(min(placebo, effects_n, most))
     dose = np.where(live & ~np.isnan(d), np.abs(d - base[:, None]), 0.0)
     spec = _Groups(cls, n_cls, f, t_g, l_g, switcher, s_in, dose, d_first, g_cluster)
-    effect_rows = [r for i in range(1, effects_n + 1) if (r := _row(ymat, spec, i, False))]
-    total = _total_effect(effect_rows)
-    if normalized:  # per unit of treatment received since the switch
-        effect_rows = [r.per_dose(r.cumulative_dose / r.n_switchers) for r in effect_rows]
-    placebo_rows = [r for i in range(1, placebo_n + 1) if (r := _row(ymat, spec, i, True))]
-    if normalized:  # each placebo by the treatment its switchers receive in effect ℓ
-        placebo_rows = [r.per_dose(r.cumulative_dose / r.n_switchers) for r in placebo_rows]
-    rows_out = [total, *effect_rows, *placebo_rows]
+    if trends_lin:
+        rows_out = [*_with_trends(ymat, spec, effects_n, False)]
+        rows_out += _with_trends(ymat, spec, placebo_n, True)
+    else:
+        effect_rows = [r for i in range(1, effects_n + 1) if (r := _row(ymat, spec, i, False))]
+        total = _total_effect(effect_rows)
+        if normalized:  # per unit of treatment received since the switch
+            effect_rows = [r.per_dose(r.cumulative_dose / r.n_switchers) for r in effect_rows]
+        placebo_rows = [r for i in range(1, placebo_n + 1) if (r := _row(ymat, spec, i, True))]
+        if normalized:  # each placebo by the treatment its switchers receive in effect ℓ
+            placebo_rows = [r.per_dose(r.cumulative_dose / r.n_switchers) for r in placebo_rows]
+        rows_out = [total, *effect_rows, *placebo_rows]
     lag = np.array([r.lag for r in rows_out], float)
     estimate = np.array([r.estimate for r in rows_out])
     influence = np.array([r.influence for r in rows_out])  # (k, G)
@@ -227,11 +253,12 @@ def multiplegt_dyn(
         n_switchers=np.array([r.n_switchers for r in rows_out], float),
         weights=weights,
         groups=n_groups,
-        units=np.asarray(names[rows]),
+        units=np.asarray(kept),
         dropped=dropped,
         unobserved=unobserved,
         unknown_cells=unknown_cells,
         unsure=unsure,
+        early=early,
     )
 
 
@@ -348,8 +375,64 @@ def _total_effect(effects: list[_Row]) -> _Row:
     )
 
 
-def _row(ymat: np.ndarray, spec: _Groups, i: int, placebo: bool) -> _Row | None:
-    """Effect or placebo i: the estimate, its weights and its group influence functions."""
+def _with_trends(dy: np.ndarray, spec: _Groups, n: int, placebo: bool) -> list[_Row]:
+    """Effects (or placebos) ℓ = 1 … n with group-specific linear trends, from the first
+    differences dy: the sum of DID_1 … DID_ℓ on dy over the switchers whose changes 1 … ℓ
+    (and, for placebos, the backward ones) are observed with a control (the authors'
+    trends_lin with same_switchers); weights mapped back onto the levels."""
+    out = []
+    for ell in range(1, n + 1):
+        among = _same_switchers(dy, spec, ell, False)
+        if placebo:
+            among &= _same_switchers(dy, spec, ell, True)
+        parts = [_row(dy, spec, i, placebo, among) for i in range(1, ell + 1)]
+        if any(p is None for p in parts):
+            break
+        w = sum(p.cell_weights for p in parts)
+        levels = w.copy()
+        levels[:, :-1] -= w[:, 1:]  # dy_t = y_t − y_t−1
+        out.append(
+            _Row(
+                lag=-ell if placebo else ell,
+                estimate=sum(p.estimate for p in parts),
+                influence=sum(p.influence for p in parts),
+                n_switchers=parts[-1].n_switchers,
+                cell_weights=levels,
+            )
+        )
+    return out
+
+
+def _same_switchers(dy: np.ndarray, spec: _Groups, n: int, backward: bool) -> np.ndarray:
+    """(G,) switchers whose outcome change from F_g − 1 to each of F_g − 1 ± j, j = 1 … n, is
+    observed, each with a not-yet-switched group of its baseline whose same change is
+    observed (the authors' same_switchers; backward: same_switchers_pl); forward, also
+    F_g − 1 + n ≤ T_g."""
+    n_g, n_t = dy.shape
+    ok = spec.switcher & (backward | (spec.f - 1 + n <= spec.t_g))
+    period = np.arange(1, n_t + 1)[None, :]
+    rows = np.arange(n_g)
+    for j in range(1, n + 1):
+        diff = np.full_like(dy, np.nan)
+        if j < n_t:
+            if backward:
+                diff[:, : n_t - j] = dy[:, : n_t - j] - dy[:, j:]
+            else:
+                diff[:, j:] = dy[:, j:] - dy[:, : n_t - j]
+        known = ~np.isnan(diff)
+        controls = _by_class(known & (spec.f[:, None] > period), spec) > 0
+        col = (spec.f - 2 + (-j if backward else j)).astype(int)
+        inside = (col >= 0) & (col < n_t)
+        c = np.clip(col, 0, n_t - 1)
+        ok &= inside & known[rows, c] & controls[spec.cls, c]
+    return ok
+
+
+def _row(
+    ymat: np.ndarray, spec: _Groups, i: int, placebo: bool, among: np.ndarray | None = None
+) -> _Row | None:
+    """Effect or placebo i: the estimate, its weights and its group influence functions;
+    `among` (G,) limits the switchers (the same switchers of effects 1 … ℓ)."""
     n_g, n_t = ymat.shape
     t = np.arange(1, n_t + 1)[None, :]
     diff = _lagged(ymat, 0, i)  # Y_t − Y_t−i (effects' differences, at t = F_g − 1 + i)
@@ -374,6 +457,8 @@ def _row(ymat: np.ndarray, spec: _Groups, i: int, placebo: bool) -> _Row | None:
             & side[:, None]
             & has_ctrl
         )
+        if among is not None:
+            dist &= among[:, None]
         if placebo:
             dist = dist & valid_pl & (n_ctrl[spec.cls] > 0)
         n_side = float(dist.sum())
@@ -510,6 +595,7 @@ class MultiplegtDyn(MultiplegtDynOptions):
             self.placebo,
             self.normalized,
             cluster,
+            self.trends_lin,
         )
         observed = grid["cell"].to_numpy() >= 0
         weights = np.zeros((len(res.estimate), len(cells)))
@@ -555,6 +641,12 @@ class MultiplegtDyn(MultiplegtDynOptions):
                     else "."
                 )
             )
+        if res.early:
+            warns.append(
+                f"{len(res.early)} unit(s) switching in the second period left out: with a "
+                f"linear trend for each unit they show none before their switch "
+                f"({', '.join(res.early)})."
+            )
         if res.dropped:
             warns.append(
                 f"{len(res.dropped)} unit(s) left out: every unit of their baseline treatment "
@@ -586,6 +678,7 @@ class MultiplegtDyn(MultiplegtDynOptions):
         summ = t_summary(res.estimate, vcov, df, level)
         df = np.broadcast_to(df, res.estimate.shape)
         placebos = np.flatnonzero(res.lag < 0)
+        lagged = res.lag != 0  # effects and placebos (not the average total effect)
         placebo_test = joint_zero_test(res.estimate, vcov, df, placebos)
         # effect ℓ is event time ℓ − 1 from the first switch, placebo ℓ event time −ℓ − 1
         event_time = np.where(res.lag != 0, res.lag - 1, np.nan)
@@ -623,8 +716,11 @@ class MultiplegtDyn(MultiplegtDynOptions):
                 placebos=int(placebos.size),
                 groups=res.groups,
                 left_out=list(res.dropped),
+                linear_trends=self.trends_lin,
                 placebo_test=placebo_test,
-                pretest_power=pretest_summary(res.estimate[1:], vcov[1:, 1:], event_time[1:], -1.0),
+                pretest_power=pretest_summary(
+                    res.estimate[lagged], vcov[np.ix_(lagged, lagged)], event_time[lagged], -1.0
+                ),
             ),
             warnings=tuple(warns),
         )
