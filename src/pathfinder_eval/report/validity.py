@@ -127,8 +127,8 @@ VALIDITY: dict[InferenceKey, str] = {
         "valid width; the regional part counts as estimated, so it is unbiased when regional "
         "shocks are small. For synthetic DiD it takes the estimate linearised in the outcomes, so "
         "the noise the fitted unit and time weights pick up counts: size 2.4–6.3%, coverage "
-        "93.7–97.3% and width 0.99–1.13 on all 48 cells, and 2.7–6.3%, 94.4–97.3% and "
-        "0.98–1.11 on the 24 rerun with the regional part as estimated (holding the weights "
+        "93.7–97.3% and width 0.99–1.13 on all 48 cells, and 2.7–6.3%, 94.1–97.3% and "
+        "0.98–1.11 on the 33 rerun with the regional part as estimated (holding the weights "
         "fixed had covered 92–93% with 7 to 10 treated LAs in one region and strong regional "
         "shocks)."
     ),
