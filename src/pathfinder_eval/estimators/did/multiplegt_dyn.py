@@ -231,7 +231,7 @@ def multiplegt_dyn(
     dose = np.where(live & ~np.isnan(d), np.abs(d - base[:, None]), 0.0)
     spec = _Groups(cls, n_cls, f, t_g, l_g, switcher, s_in, dose, d_first, g_cluster)
     if trends_lin:
-        rows_out = [*_with_trends(ymat, spec, effects_n, False)]
+        rows_out = _with_trends(ymat, spec, effects_n, False)
         rows_out += _with_trends(ymat, spec, placebo_n, True)
     else:
         effect_rows = [r for i in range(1, effects_n + 1) if (r := _row(ymat, spec, i, False))]
@@ -357,12 +357,12 @@ def _same_switchers(dy: np.ndarray, spec: _Groups, n: int, backward: bool) -> np
     period = np.arange(1, n_t + 1)[None, :]
     rows = np.arange(n_g)
     for j in range(1, n + 1):
-        diff = np.full_like(dy, np.nan)
-        if j < n_t:
-            if backward:
+        if backward:  # dy_t − dy_t+j
+            diff = np.full_like(dy, np.nan)
+            if j < n_t:
                 diff[:, : n_t - j] = dy[:, : n_t - j] - dy[:, j:]
-            else:
-                diff[:, j:] = dy[:, j:] - dy[:, : n_t - j]
+        else:
+            diff = _lagged(dy, 0, j)  # dy_t − dy_t−j
         known = ~np.isnan(diff)
         controls = _by_class(known & (spec.f[:, None] > period), spec) > 0
         col = (spec.f - 2 + (-j if backward else j)).astype(int)
