@@ -44,7 +44,21 @@ CASES = {
     "la_absorbing_trends": ("la_absorbing", 3, 2, False, False, True),
     "intensity_trends": ("intensity", 3, 2, False, False, True),
     "missing_treatment_trends": ("missing_treatment", 3, 2, False, False, True),
+    # control variables x1, x2 (the panels `_x`: the outcome gains 0.7·x1 − 0.4·x2)
+    "switch_on_off_pause_controls": ("switch_on_off_pause_x", 3, 2, False, False),
+    "la_absorbing_controls": ("la_absorbing_x", 3, 2, False, False),
+    "la_absorbing_controls_cluster": ("la_absorbing_x", 3, 2, False, True),
+    "intensity_controls": ("intensity_x", 3, 2, False, False),
+    "intensity_controls_normalized": ("intensity_x", 3, 2, True, False),
+    "missing_treatment_controls": ("missing_treatment_x", 3, 2, False, False),  # 3% x1 missing
 }
+CONTROLS = {case: ["x1", "x2"] for case in CASES if "_controls" in case}
+CONTROLS["la_absorbing_controls"] = ["x1"]
+# With controls and clusters the port counts each period's clusters in θ_d's regression with
+# polars' n_unique, which counts the missing value of the rows outside the regression as one
+# more cluster (its Stata code counts the clusters present): SEs 7e-5 apart (relative);
+# with that count imitated, 4e-15.
+SE_TOL = {"la_absorbing_controls_cluster": 1e-4}
 
 
 def _panel(case: str) -> pd.DataFrame:
@@ -73,6 +87,7 @@ def _fit(case: str):
         normalized,
         cluster,
         trends_lin=bool(trends),
+        controls=d[CONTROLS[case]].to_numpy() if case in CONTROLS else None,
     )
 
 
@@ -83,21 +98,23 @@ def test_matches_the_authors_python_port(case):
     joint placebo test's p-value (the covariance between placebos) to 1e-10 — with switches
     off, pauses, missing outcomes, a baseline without never-switchers, and treatment levels
     0, 1, 2 changing in both directions, per unit of treatment received or not, and clustered
-    above the unit (a cohort's degrees of freedom counting its clusters), and with a linear
-    trend for each unit. The switchers counted are those behind each estimate (the package's
-    "Switchers.w"; with trends_lin its unweighted "Switchers" can differ, e.g. 12 against the
-    13 switchers averaged in switch_on_off_pause's first effect)."""
+    above the unit (a cohort's degrees of freedom counting its clusters), with a linear
+    trend for each unit, and net of control variables (SE_TOL: the one run where the port
+    counts clusters differently). The switchers counted are those behind each estimate (the
+    package's "Switchers.w"; with trends_lin its unweighted "Switchers" can differ, e.g. 12
+    against the 13 switchers averaged in switch_on_off_pause's first effect)."""
     ref, joint = _reference(case)
     fit = _fit(case)
     names = [r.replace("Average_Total_Effect", "average total effect") for r in ref["row"]]
     assert list(fit.labels) == [n.lower().replace("_", " ") for n in names]
     np.testing.assert_allclose(fit.estimate, ref["estimate"], rtol=TOL, atol=TOL)
-    np.testing.assert_allclose(np.sqrt(np.diag(fit.vcov)), ref["std_error"], rtol=TOL)
+    se_tol = SE_TOL.get(case, TOL)
+    np.testing.assert_allclose(np.sqrt(np.diag(fit.vcov)), ref["std_error"], rtol=se_tol)
     np.testing.assert_array_equal(fit.n_switchers, ref["switchers_w"])
     pl = fit.lag < 0
     b, v = fit.estimate[pl], fit.vcov[np.ix_(pl, pl)]
     p = stats.chi2.sf(b @ np.linalg.solve(v, b), int(pl.sum()))
-    assert p == pytest.approx(joint, rel=TOL) if pl.sum() > 1 else np.isnan(joint)
+    assert p == pytest.approx(joint, rel=se_tol) if pl.sum() > 1 else np.isnan(joint)
 
 
 @pytest.mark.parametrize("case", ("switch_on_off_pause", "la_absorbing_all"))
@@ -331,10 +348,12 @@ data: {{source: tidy, columns: {{unit: unit, period: period, treatment: treatmen
 """
 
 
-def _pausing_design(tmp_path, extra: str = "") -> tuple[Path, pd.DataFrame]:
+def _pausing_design(
+    tmp_path, extra: str = "", panel: str = "switch_on_off_pause"
+) -> tuple[Path, pd.DataFrame]:
     """The switch_on_off_pause panel without its units treated from the first period, as a
     design file: the rollout gives each unit's first switch, the treatment column its pauses."""
-    d = _panel("switch_on_off_pause")
+    d = _panel(panel)
     first_period = d[d["period"] == 1].set_index("unit")["treatment"]
     d = d[d["unit"].map(first_period) == 0].reset_index(drop=True)
     starts = d[d["treatment"] == 1].groupby("unit")["period"].min()
@@ -395,6 +414,94 @@ def test_design_file_with_linear_trends(tmp_path):
     assert run.result.table["term"].iloc[0] == "effect 1"
     html = next(p for p in pe.report(ev, tmp_path / "out") if p.suffix == ".html").read_text()
     assert "each LA has its own linear trend" in html
+
+
+@pytest.mark.parametrize(
+    "case",
+    ("switch_on_off_pause_controls", "intensity_controls_normalized", "la_absorbing_controls"),
+)
+def test_controls_through_the_api(case):
+    """`covariates` (the authors' `controls`) from the Python API gives the authors' rows with
+    inference="cluster_robust"; each row is the linear combination of the outcomes its
+    weights say (θ_d's estimation included), so the default few-treated variance applies."""
+    ref, joint = _reference(case)
+    data, effects, placebo, normalized, _ = CASES[case]
+    d = _panel(data)
+    kwargs = dict(
+        outcome="y",
+        unit="unit",
+        time="period",
+        treatment="treatment",
+        effects=effects,
+        placebo=placebo,
+        normalized=normalized,
+        covariates=tuple(CONTROLS[case]),
+    )
+    res = pe.did_multiplegt_dyn(d, **kwargs, inference="cluster_robust")
+    np.testing.assert_allclose(res.table["estimate"], ref["estimate"], rtol=TOL, atol=TOL)
+    np.testing.assert_allclose(res.table["std_error"], ref["std_error"], rtol=TOL)
+    np.testing.assert_array_equal(res.table["n_units"], ref["switchers"])
+    assert res.facts.placebo_test["p_value"] == pytest.approx(joint, rel=TOL)
+    assert res.facts.covariates == CONTROLS[case]
+    fit = _fit(case)
+    np.testing.assert_allclose(fit.weights @ d["y"].to_numpy(), fit.estimate, atol=1e-12)
+    default = pe.did_multiplegt_dyn(d, **kwargs)
+    np.testing.assert_allclose(default.table["estimate"], ref["estimate"], rtol=TOL, atol=TOL)
+    assert default.inference.chosen_by_default
+    # the linear DiD rule: the analytic variance from 20 treated units (intensity: 26)
+    assert (default.inference.key == "influence_function") == (default.n_treated >= 20)
+    assert np.isfinite(default.table["std_error"]).all()
+
+
+def test_controls_closed_form_and_missing_values():
+    """On the LA-shaped panel with one control, effect ℓ is DID_ℓ on Y − θ·X with θ the slope
+    of ΔY on ΔX net of period means among LA-years not yet treated (closed form, 1e-12). A
+    unit-period missing a control is not used, and counted."""
+    d = _panel("la_absorbing_x")
+    y = d.pivot(index="unit", columns="period", values="y")
+    x = d.pivot(index="unit", columns="period", values="x1")
+    start = d[d["treatment"] == 1].groupby("unit")["period"].min().reindex(y.index).fillna(99)
+    dy, dx = y.diff(axis=1).iloc[:, 1:], x.diff(axis=1).iloc[:, 1:]
+    before = dy.columns.to_numpy()[None, :] < start.to_numpy()[:, None]
+    dyb, dxb = dy.where(before), dx.where(before)
+    xd = dxb - dxb.mean()
+    theta = float((xd * dyb).sum().sum() / (xd**2).sum().sum())
+    plain = multiplegt_dyn(d["y"] - theta * d["x1"], d["unit"], d["period"], d["treatment"], 3, 2)
+    fit = _fit("la_absorbing_controls")
+    np.testing.assert_allclose(fit.estimate, plain.estimate, atol=1e-12)
+    gaps = _panel("missing_treatment_x")
+    missing = gaps["x1"].isna() & ~(gaps["y"].isna() & gaps["treatment"].isna())
+    out = _fit("missing_treatment_controls")
+    assert out.no_controls == int(missing.sum()) > 0
+    with pytest.raises(EstimationError, match="controls and trends_lin"):
+        multiplegt_dyn(
+            d["y"],
+            d["unit"],
+            d["period"],
+            d["treatment"],
+            3,
+            2,
+            trends_lin=True,
+            controls=d[["x1"]].to_numpy(),
+        )
+
+
+def test_design_file_with_controls(tmp_path):
+    """`covariates: [x1, x2]` in a design file's options (other outcomes of the design): the
+    engine's rows on the same data, and the report names what the estimates are net of."""
+    analysis = (
+        "    options: {effects: 3, placebo: 2}",
+        "    outcomes: [y]\n    options: {effects: 3, placebo: 2, covariates: [x1, x2]}",
+    )
+    path, d = _pausing_design(tmp_path, panel="switch_on_off_pause_x")
+    text = path.read_text().replace(*analysis)
+    path.write_text(text.replace("[{column: y}]", "[{column: y}, {column: x1}, {column: x2}]"))
+    (run,) = (ev := pe.evaluate(path, d)).runs
+    x = d[["x1", "x2"]].to_numpy()
+    fit = multiplegt_dyn(d["y"], d["unit"], d["period"], d["treatment"], 3, 2, controls=x)
+    np.testing.assert_allclose(run.result.table["estimate"], fit.estimate, atol=1e-12)
+    html = next(p for p in pe.report(ev, tmp_path / "out") if p.suffix == ".html").read_text()
+    assert "Net of x1, x2" in html
 
 
 def test_design_with_pauses_and_a_staggered_estimator_is_refused(tmp_path):

@@ -73,6 +73,28 @@ class ValidatedPanel:
     def outcome_cells(self, outcome_id: str) -> pd.DataFrame:
         return self.cells[self.cells["outcome"] == outcome_id].reset_index(drop=True)
 
+    def covariate_values(
+        self, cells: pd.DataFrame, names: tuple[str, ...], where: str
+    ) -> pd.DataFrame:
+        """A column per covariate for the rows of `cells` (one outcome's cells): a column of
+        the cells, or another outcome's value in the same unit and period; NaN where none.
+        `where`: the option naming them, for the error."""
+        out = pd.DataFrame(index=cells.index)
+        key = pd.MultiIndex.from_frame(cells[["unit", "period"]])
+        for name in names:
+            if name in cells.columns:
+                out[name] = pd.to_numeric(cells[name], errors="coerce")
+            elif name in set(self.cells["outcome"]):
+                other = self.outcome_cells(name).set_index(["unit", "period"])["y"]
+                out[name] = other.reindex(key).to_numpy()
+            else:
+                raise EstimationError(
+                    f"covariate {name!r} is neither a column of the cells nor an outcome",
+                    where=where,
+                    fix="name a cell column or another outcome of the design",
+                )
+        return out
+
     def derived(self, key: Hashable, build: Callable[[], T]) -> T:
         """`build()` once per panel and key: a read-only view that several analyses of one
         outcome share (the panel is frozen, and `replace` starts a new panel afresh)."""

@@ -489,6 +489,10 @@ class MultiplegtDynOptions(EstimatorSettings):
     """Allow each unit its own linear trend (the authors' `trends_lin`): effect ℓ is then the
     sum of the first ℓ effects on first differences, over the switchers seen in all of them;
     units switching in the second period are left out, and there is no average total effect."""
+    covariates: tuple[str, ...] = ()
+    """Time-varying control variables (the authors' `controls`: cell columns or other
+    outcomes): within each baseline treatment the outcome's changes net of θ times theirs, θ
+    from the units not yet switched; a unit-period missing one is not used."""
 
     inference_methods: ClassVar[frozenset[str]] = frozenset(
         {"default", "cluster_robust", "pooled", "cohort_stratified"}

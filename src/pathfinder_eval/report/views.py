@@ -199,6 +199,12 @@ def _multiplegt_dyn(
             else "the average total effect is per period of treatment received."
         )
     ]
+    if facts.covariates:
+        lines.append(
+            f"Net of {', '.join(facts.covariates)}: within each starting treatment the "
+            "outcome's changes less the covariates' changes times their coefficients among the "
+            "LAs not yet changed (de Chaisemartin & D'Haultfœuille's controls)."
+        )
     if facts.left_out:
         lines.append(
             f"Left out: {', '.join(names.get(u, u) for u in facts.left_out)} (every LA of "

@@ -101,6 +101,21 @@ def with_gaps(rng, df: pd.DataFrame, p_missing: float, p_gone: float) -> pd.Data
     return df[rng.random(len(df)) >= p_gone].reset_index(drop=True)
 
 
+def with_controls(rng, df: pd.DataFrame, p_missing: float) -> pd.DataFrame:
+    """Two time-varying controls: x1 with a unit level and a trend, x2 noise with a trend in a
+    third of the units; the outcome gains 0.7·x1 − 0.4·x2; x1 missing with probability
+    p_missing."""
+    df = df.copy()
+    unit = df["unit"].factorize()[0]
+    period = df["period"].to_numpy(float)
+    level = rng.normal(0, 1, unit.max() + 1)
+    df["x1"] = level[unit] + 0.2 * period + rng.normal(0, 1, len(df))
+    df["x2"] = rng.normal(0, 1, len(df)) + 0.1 * period * (unit % 3 == 0)
+    df["y"] = df["y"] + 0.7 * df["x1"] - 0.4 * df["x2"]
+    df.loc[rng.random(len(df)) < p_missing, "x1"] = np.nan
+    return df
+
+
 def main() -> None:
     rng = np.random.default_rng(20261203)
     cases = {
@@ -113,6 +128,12 @@ def main() -> None:
     # drawn after the others, so their panels stay as they were
     cases["missing_treatment"] = with_gaps(rng, panel(rng, 40, 8, 0.25, 0.2, 0.3, 0.03), 0.1, 0.03)
     cases["intensity_gaps"] = with_gaps(rng, intensity(rng, 40, 8), 0.1, 0.03)
+    # with control variables: drawn after the others (and from their own stream), so the
+    # panels above stay as they were
+    extra = np.random.default_rng(20261204)
+    for case in ("switch_on_off_pause", "la_absorbing", "intensity"):
+        cases[f"{case}_x"] = with_controls(extra, cases[case], 0.0)
+    cases["missing_treatment_x"] = with_controls(extra, cases["missing_treatment"], 0.03)
     clusters = {
         "switch_on_off_pause": lambda g: g // 3,
         "missing_outcomes": lambda g: g % 5,
@@ -123,10 +144,12 @@ def main() -> None:
         "intensity_gaps": lambda g: g // 4,
     }
     for case, df in cases.items():
-        df["cluster"] = [f"c{clusters[case](int(u[-3:])):02d}" for u in df["unit"]]
+        assign = clusters[case.removesuffix("_x")]
+        df["cluster"] = [f"c{assign(int(u[-3:])):02d}" for u in df["unit"]]
     frames = [df.assign(case=case) for case, df in cases.items()]
     # the last run asks for more effects and placebos than the data hold
-    runs = [(case, case, EFFECTS, PLACEBOS, False, None, False) for case in cases]
+    plain = [case for case in cases if not case.endswith("_x")]
+    runs = [(case, case, EFFECTS, PLACEBOS, False, None, False) for case in plain]
     runs.append(("la_absorbing_all", "la_absorbing", 9, 9, False, None, False))
     runs.append(("intensity_normalized", "intensity", EFFECTS, PLACEBOS, True, None, False))
     runs.append(
@@ -138,8 +161,18 @@ def main() -> None:
     trend_cases = ("switch_on_off_pause", "no_never_switchers", "la_absorbing", "intensity")
     for case in (*trend_cases, "missing_treatment"):
         runs.append((f"{case}_trends", case, EFFECTS, PLACEBOS, False, None, True))
+    runs = [(*r, ()) for r in runs]
+    both = ("x1", "x2")
+    runs += [
+        ("switch_on_off_pause_controls", "switch_on_off_pause_x", 3, 2, False, None, False, both),
+        ("la_absorbing_controls", "la_absorbing_x", 3, 2, False, None, False, ("x1",)),
+        ("la_absorbing_controls_cluster", "la_absorbing_x", 3, 2, False, "cluster", False, both),
+        ("intensity_controls", "intensity_x", 3, 2, False, None, False, both),
+        ("intensity_controls_normalized", "intensity_x", 3, 2, True, None, False, both),
+        ("missing_treatment_controls", "missing_treatment_x", 3, 2, False, None, False, both),
+    ]
     values = []
-    for case, data, effects, placebo, normalized, cluster, trends in runs:
+    for case, data, effects, placebo, normalized, cluster, trends, controls in runs:
         frame = cases[data]
         if trends:
             # every unit-period as a row: the package's first difference takes the previous
@@ -160,6 +193,7 @@ def main() -> None:
             normalized=normalized,
             cluster=cluster,
             trends_lin=trends,
+            controls=list(controls) or None,
         ).fit()
         res = fit.result["did_multiplegt_dyn"]
         for block in ("ATE", "Effects", "Placebos"):

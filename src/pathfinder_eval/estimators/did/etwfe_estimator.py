@@ -146,19 +146,10 @@ class Etwfe(EtwfeOptions):
         """The outcome's cells with covariate columns `x:name`; units without a count in any
         period (Poisson) and rows without a covariate value are dropped and counted."""
         cells = panel.outcome_cells(outcome)
+        where = f"analyses[{analysis_id}].options.covariates"
+        x = panel.covariate_values(cells, tuple(self.covariates), where)
         for name in self.covariates:
-            if name in cells.columns:
-                cells[f"x:{name}"] = pd.to_numeric(cells[name], errors="coerce")
-            elif name in set(panel.cells["outcome"]):
-                other = panel.outcome_cells(name).set_index(["unit", "period"])["y"]
-                key = pd.MultiIndex.from_frame(cells[["unit", "period"]])
-                cells[f"x:{name}"] = other.reindex(key).to_numpy()
-            else:
-                raise EstimationError(
-                    f"covariate {name!r} is neither a column of the cells nor an outcome",
-                    where=f"analyses[{analysis_id}].options.covariates",
-                    fix="name a cell column or another outcome of the design",
-                )
+            cells[f"x:{name}"] = x[name].to_numpy()
         complete = cells[[f"x:{c}" for c in self.covariates]].notna().all(axis=1)
         dropped_rows = int((~complete).sum())
         cells = cells[complete]

@@ -3,7 +3,7 @@ results JSON carries under "diagnostics", one class per estimator, fields in JSO
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pathfinder_eval.results import OMITTED, Facts
@@ -181,7 +181,8 @@ class MultiplegtDynFacts(Facts):
     switch at one date), the joint test that the placebos are zero with the variance used
     (None without placebos; df the smallest of the placebos') and what that pre-test can see
     (as EventStudyFacts.pretest_power: the placebos and effects are event times before and
-    after the period before the switch); linear_trends: each unit its own linear trend."""
+    after the period before the switch); linear_trends: each unit its own linear trend;
+    covariates: the control variables netted out."""
 
     inference_method: str
     effects: int
@@ -191,6 +192,7 @@ class MultiplegtDynFacts(Facts):
     placebo_test: dict[str, float] | None
     pretest_power: dict[str, float] | None = None
     linear_trends: bool = False
+    covariates: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -565,19 +565,9 @@ def wide_panel(
             fix="supply data for this outcome",
         )
     frame = cells[["unit", "period", "y", "weight", "cohort"]].copy()
+    x = panel.covariate_values(cells, covariates, "options.covariates")
     for name in covariates:
-        if name in cells.columns:
-            frame[f"x:{name}"] = pd.to_numeric(cells[name], errors="coerce").to_numpy()
-        elif name in set(panel.cells["outcome"]):
-            other = panel.outcome_cells(name).set_index(["unit", "period"])["y"]
-            key = pd.MultiIndex.from_frame(frame[["unit", "period"]])
-            frame[f"x:{name}"] = other.reindex(key).to_numpy()
-        else:
-            raise EstimationError(
-                f"covariate {name!r} is neither a column of the cells nor an outcome",
-                where="options.covariates",
-                fix="name a cell column or another outcome of the design",
-            )
+        frame[f"x:{name}"] = x[name].to_numpy()
     periods = np.array(sorted(frame["period"].unique()), dtype=float)
     codes, names = pd.factorize(frame["unit"], sort=True)
     cols = np.searchsorted(periods, frame["period"].to_numpy(float))

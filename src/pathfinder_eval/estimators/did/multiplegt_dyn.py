@@ -39,6 +39,7 @@ import pandas as pd
 
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.facts import MultiplegtDynFacts
+from pathfinder_eval.estimators.did.multiplegt_controls import residualise
 from pathfinder_eval.estimators.did.multiplegt_panel import (
     group_clusters,
     missing_treatments,
@@ -70,7 +71,9 @@ class DynamicFit:
     with no variation in switch dates); unobserved: groups with no treatment or no outcome
     known; unknown_cells: kept groups' periods without a known treatment; unsure: groups whose
     switch date is unknown (comparisons up to their last known treatment); early: groups
-    switching in period 2, left out with trends_lin."""
+    switching in period 2, left out with trends_lin; no_controls: rows left out because a
+    control is missing; singular: baselines whose controls are collinear among their
+    not-yet-switchers (the pseudo-inverse is used, as the authors' code does)."""
 
     lag: np.ndarray
     estimate: np.ndarray
@@ -84,6 +87,8 @@ class DynamicFit:
     unknown_cells: int = 0
     unsure: tuple[str, ...] = ()
     early: tuple[str, ...] = ()
+    no_controls: int = 0
+    singular: tuple[float, ...] = ()
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -107,6 +112,7 @@ def multiplegt_dyn(
     normalized: bool = False,
     cluster: np.ndarray | None = None,
     trends_lin: bool = False,
+    controls: np.ndarray | None = None,
 ) -> DynamicFit:
     """DID_ℓ for ℓ = 1 … `effects` and placebos 1 … `placebo` (module docstring); fewer where
     the data allow fewer. y, unit, period, treatment (n,): one row per unit and period, the
@@ -115,7 +121,15 @@ def multiplegt_dyn(
     cluster (n,): each row's cluster, the same in all of a unit's rows (None: the unit).
     trends_lin: allow each unit its own linear trend (the authors' option): the estimators
     run on first differences with the same switchers for effects 1 … ℓ, and effect ℓ is the
-    sum of the first ℓ (placebos likewise); no average total effect."""
+    sum of the first ℓ (placebos likewise); no average total effect.
+    controls (n, k): control variables, the authors' `controls` (multiplegt_controls.py); a
+    row missing one is left out, as their code does."""
+    if trends_lin and controls is not None:
+        raise EstimationError(
+            "controls and trends_lin cannot be combined here",
+            where="options",
+            fix="drop one of controls and trends_lin",
+        )
     if trends_lin and normalized:
         raise EstimationError(
             "trends_lin and normalized cannot be combined here",
@@ -146,13 +160,22 @@ def multiplegt_dyn(
     d[g_code, t_code] = d_long
     ymat = np.full((n_g, n_t), np.nan)
     ymat[g_code, t_code] = y
+    xmat = np.zeros((n_g, n_t, 0))
+    no_controls = 0
+    if controls is not None:
+        x_long = np.asarray(controls, float).reshape(len(y), -1)
+        xmat = np.full((n_g, n_t, x_long.shape[1]), np.nan)
+        xmat[g_code, t_code] = x_long
+        gone = np.isnan(xmat).any(axis=2)  # as a row that is not there
+        no_controls = int((gone[g_code, t_code] & ~(np.isnan(y) & np.isnan(d_long))).sum())
+        d[gone], ymat[gone] = np.nan, np.nan
     cell_index = np.full((n_g, n_t), -1)
     cell_index[g_code, t_code] = np.arange(len(y))
     # units with no treatment or no outcome observed are left out, as the authors' code does
     seen = ~np.isnan(d).all(axis=1) & ~np.isnan(ymat).all(axis=1)
     unobserved = tuple(str(n) for n in names[~seen])
-    d, ymat, cell_index, g_cluster, names = (
-        a[seen] for a in (d, ymat, cell_index, g_cluster, names)
+    d, ymat, xmat, cell_index, g_cluster, names = (
+        a[seen] for a in (d, ymat, xmat, cell_index, g_cluster, names)
     )
     n_g = len(names)
     observed = ~np.isnan(d)
@@ -182,7 +205,13 @@ def multiplegt_dyn(
             fix="supply groups that switch later or never",
         )
     base, first, changed, crossed = base[keep], first[keep], changed[keep], crossed[keep]
-    d, ymat, cell_index, cls = d[keep], ymat[keep], cell_index[keep], cls_all[keep]
+    d, ymat, xmat, cell_index, cls = (
+        d[keep],
+        ymat[keep],
+        xmat[keep],
+        cell_index[keep],
+        cls_all[keep],
+    )
     g_cluster, first_seen = g_cluster[keep], first_seen[keep]
     # periods in which every group of a baseline has switched have no control: not used
     switched = np.maximum.accumulate(changed, axis=1)
@@ -230,15 +259,32 @@ def multiplegt_dyn(
     placebo_n = int(min(placebo, effects_n, most))
     dose = np.where(live & ~np.isnan(d), np.abs(d - base[:, None]), 0.0)
     spec = _Groups(cls, n_cls, f, t_g, l_g, switcher, s_in, dose, d_first, g_cluster)
+    adjustment = None
+    if controls is not None:
+        adjustment = residualise(ymat, xmat, cls, n_cls, f, last, g_cluster)
+        ymat = adjustment.adjusted(ymat, xmat, cls)
+
+    def row(i: int, placebo: bool) -> _Row | None:
+        """Effect or placebo i, with θ_d's terms when there are controls."""
+        r = _row(ymat, spec, i, placebo)
+        if r is None or adjustment is None:
+            return r
+        w = r.cell_weights
+        return replace(
+            r,
+            influence=r.influence - adjustment.influence(w, xmat, cls, r.lag),
+            cell_weights=w + adjustment.extra_weights(w, xmat, cls),
+        )
+
     if trends_lin:
         rows_out = _with_trends(ymat, spec, effects_n, False)
         rows_out += _with_trends(ymat, spec, placebo_n, True)
     else:
-        effect_rows = [r for i in range(1, effects_n + 1) if (r := _row(ymat, spec, i, False))]
+        effect_rows = [r for i in range(1, effects_n + 1) if (r := row(i, False))]
         total = _total_effect(effect_rows)
         if normalized:  # per unit of treatment received since the switch
             effect_rows = [r.per_dose(r.cumulative_dose / r.n_switchers) for r in effect_rows]
-        placebo_rows = [r for i in range(1, placebo_n + 1) if (r := _row(ymat, spec, i, True))]
+        placebo_rows = [r for i in range(1, placebo_n + 1) if (r := row(i, True))]
         if normalized:  # each placebo by the treatment its switchers receive in effect ℓ
             placebo_rows = [r.per_dose(r.cumulative_dose / r.n_switchers) for r in placebo_rows]
         rows_out = [total, *effect_rows, *placebo_rows]
@@ -264,6 +310,8 @@ def multiplegt_dyn(
         unknown_cells=unknown_cells,
         unsure=unsure,
         early=early,
+        no_controls=no_controls,
+        singular=() if adjustment is None else tuple(float(levels[b]) for b in adjustment.singular),
     )
 
 
@@ -530,6 +578,12 @@ class MultiplegtDyn(MultiplegtDynOptions):
         cells = panel.outcome_cells(outcome)
         grid = unit_period_grid(cells, panel.data.treatment)
         cluster = panel.cluster_codes(self.inference.cluster, grid["unit"].to_numpy())
+        controls = None
+        if self.covariates:
+            where = f"analyses[{analysis_id}].options.covariates"
+            x = panel.covariate_values(cells, tuple(self.covariates), where).to_numpy(float)
+            row = grid["cell"].to_numpy()
+            controls = np.where((row >= 0)[:, None], x[np.maximum(row, 0)], np.nan)
         res = multiplegt_dyn(
             grid["y"].to_numpy(),
             grid["unit"].to_numpy(),
@@ -540,6 +594,7 @@ class MultiplegtDyn(MultiplegtDynOptions):
             self.normalized,
             cluster,
             self.trends_lin,
+            controls,
         )
         observed = grid["cell"].to_numpy() >= 0
         weights = np.zeros((len(res.estimate), len(cells)))
@@ -590,6 +645,17 @@ class MultiplegtDyn(MultiplegtDynOptions):
                 f"{len(res.early)} unit(s) switching in the second period left out: with a "
                 f"linear trend for each unit they show none before their switch "
                 f"({', '.join(res.early)})."
+            )
+        if res.no_controls:
+            warns.append(
+                f"{res.no_controls} unit-period(s) not used: a control variable "
+                f"({', '.join(self.covariates)}) is missing there."
+            )
+        if res.singular:
+            warns.append(
+                "The control variables are collinear among the units not yet switched with "
+                f"starting treatment {', '.join(f'{v:g}' for v in res.singular)}: their "
+                "coefficients are a pseudo-inverse's, as the authors' code does."
             )
         if res.dropped:
             warns.append(
@@ -661,6 +727,7 @@ class MultiplegtDyn(MultiplegtDynOptions):
                 groups=res.groups,
                 left_out=list(res.dropped),
                 linear_trends=self.trends_lin,
+                covariates=list(self.covariates),
                 placebo_test=placebo_test,
                 pretest_power=pretest_summary(
                     res.estimate[lagged], vcov[np.ix_(lagged, lagged)], event_time[lagged], -1.0

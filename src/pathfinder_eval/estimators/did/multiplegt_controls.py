@@ -1,0 +1,126 @@
+"""Control variables in de Chaisemartin & D'Haultfœuille's DID_ℓ (the authors' `controls`
+option; 2024 paper, section on covariates): within each baseline treatment d, θ_d is the
+coefficient of a regression of the outcome's first difference on the controls' first
+differences with period fixed effects, among the cells of groups that have not switched yet
+(t < F_g); every long difference of the outcome of a group of baseline d then has θ_d times the
+controls' long difference taken off, which is the estimator run on Y − X θ_d.
+
+Each row stays a fixed linear combination of the outcomes (given the controls): θ_d is linear
+in the first differences, so the toolkit's few-treated variances apply to the weights
+`extra_weights` adds. The authors' analytic variance adds to each group's influence function
+the term for estimating θ_d, M_d,ℓ'(Den_d⁻¹ ρ Σ_t Ẍ_gt ε̂_gt / N_d − θ_d / G), as their Python
+port (py-did-multiplegt-dyn 0.1.9) computes it: M_d,ℓ the row applied to the controls over the
+groups of baseline d (zero when ℓ > T_d − 2), Ẍ the controls' differences less their period
+mean, ε̂ the regression's residuals (each scaled by √(E_t/(E_t − 1)), E_t the groups or clusters
+of that period's regression), ρ the cells of every baseline's regressions and N_d those of
+baseline d; the θ_d / G term is taken from every group for effects and from baseline d's groups
+for placebos, as that code does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ControlAdjustment:
+    """theta (classes, k): θ_d; lever (G, T, k): Den_d⁻¹ Ẍ_gt in the cells of the regressions
+    (0 elsewhere), so θ_d = Σ lever · ΔY; psi (G, k): each group's Den_d⁻¹ ρ Σ_t Ẍ ε̂ / N_d;
+    last (classes,): T_d; singular: baselines whose Den_d is singular (the pseudo-inverse is
+    used, as the authors' code does)."""
+
+    theta: np.ndarray
+    lever: np.ndarray
+    psi: np.ndarray
+    last: np.ndarray
+    singular: tuple[int, ...]
+
+    def adjusted(self, ymat: np.ndarray, xmat: np.ndarray, cls: np.ndarray) -> np.ndarray:
+        """(G, T) Y − X θ_d for each group's baseline d."""
+        return ymat - np.einsum("gtk,gk->gt", xmat, self.theta[cls])
+
+    def extra_weights(
+        self, cell_weights: np.ndarray, xmat: np.ndarray, cls: np.ndarray
+    ) -> np.ndarray:
+        """(G, T) weights on the outcomes that θ_d's estimation adds to a row with
+        `cell_weights` on Y − X θ_d: −M_d' θ_d written on the first differences in θ_d."""
+        m = _applied(cell_weights, xmat, cls, self.theta.shape[0])  # (classes, k)
+        on_diff = -np.einsum("gtk,gk->gt", self.lever, m[cls])  # weight on Y_t − Y_t−1
+        out = on_diff.copy()
+        out[:, :-1] -= on_diff[:, 1:]
+        return out
+
+    def influence(
+        self, cell_weights: np.ndarray, xmat: np.ndarray, cls: np.ndarray, lag: int
+    ) -> np.ndarray:
+        """(G,) the term each group's influence function loses for θ_d's estimation (module
+        docstring); lag: ℓ, negative for a placebo."""
+        n_cls = self.theta.shape[0]
+        m = _applied(cell_weights, xmat, cls, n_cls)
+        m[self.last - 2 < abs(lag)] = 0.0  # the authors' code: no term when ℓ > T_d − 2
+        out = np.einsum("gk,gk->g", self.psi, m[cls])
+        per_class = np.einsum("dk,dk->d", m, self.theta) / len(cls)  # M_d' θ_d / G
+        if lag > 0:
+            return out - per_class.sum()
+        return out - per_class[cls]
+
+
+def _applied(cell_weights: np.ndarray, xmat: np.ndarray, cls: np.ndarray, n_cls: int) -> np.ndarray:
+    """(classes, k) Σ over each baseline's groups and periods of the weights times the
+    controls: the row applied to the controls, M_d."""
+    by_group = np.einsum("gt,gtk->gk", cell_weights, np.nan_to_num(xmat))
+    out = np.zeros((n_cls, xmat.shape[2]))
+    np.add.at(out, cls, by_group)
+    return out
+
+
+def residualise(
+    ymat: np.ndarray,
+    xmat: np.ndarray,
+    cls: np.ndarray,
+    n_cls: int,
+    f: np.ndarray,
+    last: np.ndarray,
+    cluster: np.ndarray,
+) -> ControlAdjustment:
+    """θ_d and the pieces of its variance term from the outcomes ymat (G, T), the controls
+    xmat (G, T, k), the groups' baseline classes, switch dates F_g (1-based; T + 1 if never),
+    T_d per class and clusters (the group's own code when unclustered)."""
+    n_g, n_t, k = xmat.shape
+    period = np.arange(1, n_t + 1)[None, :]
+    dy = np.full((n_g, n_t), np.nan)
+    dy[:, 1:] = np.diff(ymat, axis=1)
+    dx = np.full((n_g, n_t, k), np.nan)
+    dx[:, 1:] = np.diff(xmat, axis=1)
+    # the regressions' cells: not switched yet, outcome and controls differenced
+    cells = (period < f[:, None]) & ~np.isnan(dy) & ~np.isnan(dx).any(axis=2)
+    theta = np.zeros((n_cls, k))
+    lever = np.zeros((n_g, n_t, k))
+    psi = np.zeros((n_g, k))
+    singular = []
+    rho = float(cells.sum())
+    for d in range(n_cls):
+        mask = cells & (cls == d)[:, None]
+        if not mask.any():
+            continue
+        count = mask.sum(axis=0)
+        safe = np.maximum(count, 1)
+        x_mean = np.where(mask[..., None], dx, 0.0).sum(axis=0) / safe[:, None]
+        y_mean = np.where(mask, dy, 0.0).sum(axis=0) / safe
+        xd = np.where(mask[..., None], dx - x_mean[None], 0.0)  # Ẍ: less the period mean
+        den = np.einsum("gtk,gtj->kj", xd, xd)
+        inv = np.linalg.pinv(den)
+        if abs(np.linalg.det(den)) <= 1e-16:
+            singular.append(d)
+        theta[d] = inv @ np.einsum("gtk,gt->k", xd, np.where(mask, dy, 0.0))
+        lever += np.einsum("kj,gtj->gtk", inv, xd)
+        resid = np.where(mask, dy - y_mean[None] - xd @ theta[d], 0.0)
+        groups = [np.unique(cluster[mask[:, t]]).size for t in range(n_t)]
+        e = np.array(groups, float)
+        scale = np.where(e >= 2, np.sqrt(e / np.maximum(e - 1, 1)), 1.0)
+        # N_d: the baseline's cells up to T_d
+        n_d = float((mask & (period <= last[d])).sum())
+        psi += rho / n_d * np.einsum("kj,gj->gk", inv, np.einsum("gtj,gt->gj", xd, resid * scale))
+    return ControlAdjustment(theta, lever, psi, last, tuple(singular))
