@@ -51,14 +51,20 @@ CASES = {
     "intensity_controls": ("intensity_x", 3, 2, False, False),
     "intensity_controls_normalized": ("intensity_x", 3, 2, True, False),
     "missing_treatment_controls": ("missing_treatment_x", 3, 2, False, False),  # 3% x1 missing
+    # starting treatments from U(0.5, 2.5), all different: the authors' `continuous` (degree)
+    "continuous_1": ("continuous_start_x", 3, 2, False, False),
+    "continuous_2_normalized": ("continuous_start_x", 3, 2, True, False),
+    "continuous_1_controls": ("continuous_start_x", 3, 2, False, False),
+    "continuous_1_cluster": ("continuous_start_x", 3, 2, False, True),
 }
+CONTINUOUS = {case: int(case.split("_")[1]) for case in CASES if case.startswith("continuous")}
 CONTROLS = {case: ["x1", "x2"] for case in CASES if "_controls" in case}
 CONTROLS["la_absorbing_controls"] = ["x1"]
 # With controls and clusters the port counts each period's clusters in θ_d's regression with
 # polars' n_unique, which counts the missing value of the rows outside the regression as one
-# more cluster (its Stata code counts the clusters present): SEs 7e-5 apart (relative);
-# with that count imitated, 4e-15.
-SE_TOL = {"la_absorbing_controls_cluster": 1e-4}
+# more cluster (its Stata code counts the clusters present): SEs 7e-5 and 8e-4 apart
+# (relative); with that count imitated, 4e-15 and 4e-16.
+SE_TOL = {"la_absorbing_controls_cluster": 1e-4, "continuous_1_cluster": 1e-3}
 
 
 def _panel(case: str) -> pd.DataFrame:
@@ -88,6 +94,7 @@ def _fit(case: str):
         cluster,
         trends_lin=bool(trends),
         controls=d[CONTROLS[case]].to_numpy() if case in CONTROLS else None,
+        continuous=CONTINUOUS.get(case, 0),
     )
 
 
@@ -473,7 +480,7 @@ def test_controls_closed_form_and_missing_values():
     missing = gaps["x1"].isna() & ~(gaps["y"].isna() & gaps["treatment"].isna())
     out = _fit("missing_treatment_controls")
     assert out.no_controls == int(missing.sum()) > 0
-    with pytest.raises(EstimationError, match="controls and trends_lin"):
+    with pytest.raises(EstimationError, match="and trends_lin cannot be combined"):
         multiplegt_dyn(
             d["y"],
             d["unit"],
@@ -502,6 +509,41 @@ def test_design_file_with_controls(tmp_path):
     np.testing.assert_allclose(run.result.table["estimate"], fit.estimate, atol=1e-12)
     html = next(p for p in pe.report(ev, tmp_path / "out") if p.suffix == ".html").read_text()
     assert "Net of x1, x2" in html
+
+
+def test_continuous_start_through_the_api_and_a_design_file(tmp_path):
+    """`continuous` (starting treatments that all differ) from the Python API gives the
+    authors' rows, with covariates too; from a design file the engine's rows, and the report
+    says LAs are compared whatever their start. Without it, no two LAs share a start, so no
+    effect can be estimated."""
+    d = _panel("continuous_start_x")
+    kwargs = dict(outcome="y", unit="unit", time="period", treatment="treatment")
+    for case, extra in (
+        ("continuous_2_normalized", dict(continuous=2, normalized=True)),
+        ("continuous_1_controls", dict(continuous=1, covariates=("x1", "x2"))),
+    ):
+        ref, joint = _reference(case)
+        res = pe.did_multiplegt_dyn(d, **kwargs, **extra, inference="cluster_robust")
+        np.testing.assert_allclose(res.table["estimate"], ref["estimate"], rtol=TOL, atol=TOL)
+        np.testing.assert_allclose(res.table["std_error"], ref["std_error"], rtol=TOL)
+        assert res.facts.placebo_test["p_value"] == pytest.approx(joint, rel=TOL)
+        assert res.facts.continuous == extra["continuous"]
+    with pytest.raises(EstimationError, match="no effect can be estimated"):
+        pe.did_multiplegt_dyn(d, **kwargs)
+    starts = d[d["treatment"] != d.groupby("unit")["treatment"].transform("first")]
+    starts = starts.groupby("unit")["period"].min()
+    waves = "\n".join(
+        f"  - {{wave: s{s}, start: {s}, units: [{', '.join(sorted(g.index))}]}}"
+        for s, g in starts.groupby(starts)
+    )
+    path = tmp_path / "continuous.yaml"
+    text = DESIGN.format(waves=waves, extra="")
+    path.write_text(text.replace("placebo: 2}", "placebo: 2, continuous: 1}"))
+    (run,) = (ev := pe.evaluate(path, d)).runs
+    fit = multiplegt_dyn(d["y"], d["unit"], d["period"], d["treatment"], 3, 2, continuous=1)
+    np.testing.assert_allclose(run.result.table["estimate"], fit.estimate, atol=1e-12)
+    html = next(p for p in pe.report(ev, tmp_path / "out") if p.suffix == ".html").read_text()
+    assert "compared whatever their starting treatment" in html
 
 
 def test_design_with_pauses_and_a_staggered_estimator_is_refused(tmp_path):

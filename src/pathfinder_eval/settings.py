@@ -489,6 +489,11 @@ class MultiplegtDynOptions(EstimatorSettings):
     """Allow each unit its own linear trend (the authors' `trends_lin`): effect ℓ is then the
     sum of the first ℓ effects on first differences, over the switchers seen in all of them;
     units switching in the second period are left out, and there is no average total effect."""
+    continuous: Whole = Field(default=0, ge=0)
+    """For starting treatments that differ between LAs (the authors' `continuous`): compare each
+    LA with every LA not yet changed, whatever its start, allowing each period's outcome change
+    a polynomial of this degree in the starting treatment (0: compare LAs with the same start;
+    the authors recommend 1 or 2 and say analytic SEs can then be liberal)."""
     covariates: tuple[str, ...] = ()
     """Time-varying control variables (the authors' `controls`: cell columns or other
     outcomes): within each baseline treatment the outcome's changes net of θ times theirs, θ

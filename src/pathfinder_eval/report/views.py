@@ -199,6 +199,12 @@ def _multiplegt_dyn(
             else "the average total effect is per period of treatment received."
         )
     ]
+    if facts.continuous:
+        lines.append(
+            "LAs are compared whatever their starting treatment, with each period's change "
+            f"allowed a polynomial of degree {facts.continuous} in it (de Chaisemartin & "
+            "D'Haultfœuille's continuous option)."
+        )
     if facts.covariates:
         lines.append(
             f"Net of {', '.join(facts.covariates)}: within each starting treatment the "

@@ -116,6 +116,23 @@ def with_controls(rng, df: pd.DataFrame, p_missing: float) -> pd.DataFrame:
     return df
 
 
+def continuous_start(rng, n_units, n_periods) -> pd.DataFrame:
+    """Starting treatments drawn from U(0.5, 2.5), every unit's different; 70% change once, at a
+    random period from 3 on, by +0.5 (70% of them) or −0.4; outcomes with unit levels, a
+    trend that grows with the starting treatment, and 0.6 per unit of treatment change."""
+    rows = []
+    for g in range(n_units):
+        base = rng.uniform(0.5, 2.5)
+        first = int(rng.integers(3, n_periods + 1)) if rng.random() > 0.3 else 10**6
+        step = 0.5 if rng.random() < 0.7 else -0.4
+        level = rng.normal()
+        for t in range(1, n_periods + 1):
+            d = base + step * (t >= first)
+            y = level + 0.2 * t + 0.3 * base * t + 0.6 * (d - base) + rng.normal()
+            rows.append((f"u{g:03d}", t, d, y))
+    return pd.DataFrame(rows, columns=["unit", "period", "treatment", "y"])
+
+
 def main() -> None:
     rng = np.random.default_rng(20261203)
     cases = {
@@ -134,6 +151,10 @@ def main() -> None:
     for case in ("switch_on_off_pause", "la_absorbing", "intensity"):
         cases[f"{case}_x"] = with_controls(extra, cases[case], 0.0)
     cases["missing_treatment_x"] = with_controls(extra, cases["missing_treatment"], 0.03)
+    # a starting treatment that differs between units (the authors' `continuous`)
+    cases["continuous_start_x"] = with_controls(
+        extra, continuous_start(np.random.default_rng(20261205), 40, 8), 0.0
+    )
     clusters = {
         "switch_on_off_pause": lambda g: g // 3,
         "missing_outcomes": lambda g: g % 5,
@@ -142,6 +163,7 @@ def main() -> None:
         "intensity": lambda g: g // 4,
         "missing_treatment": lambda g: g // 4,
         "intensity_gaps": lambda g: g // 4,
+        "continuous_start": lambda g: g // 4,
     }
     for case, df in cases.items():
         assign = clusters[case.removesuffix("_x")]
@@ -171,8 +193,15 @@ def main() -> None:
         ("intensity_controls_normalized", "intensity_x", 3, 2, True, None, False, both),
         ("missing_treatment_controls", "missing_treatment_x", 3, 2, False, None, False, both),
     ]
+    runs = [(*r, 0) for r in runs]
+    runs += [
+        ("continuous_1", "continuous_start_x", 3, 2, False, None, False, (), 1),
+        ("continuous_2_normalized", "continuous_start_x", 3, 2, True, None, False, (), 2),
+        ("continuous_1_controls", "continuous_start_x", 3, 2, False, None, False, both, 1),
+        ("continuous_1_cluster", "continuous_start_x", 3, 2, False, "cluster", False, (), 1),
+    ]
     values = []
-    for case, data, effects, placebo, normalized, cluster, trends, controls in runs:
+    for case, data, effects, placebo, normalized, cluster, trends, controls, degree in runs:
         frame = cases[data]
         if trends:
             # every unit-period as a row: the package's first difference takes the previous
@@ -194,6 +223,7 @@ def main() -> None:
             cluster=cluster,
             trends_lin=trends,
             controls=list(controls) or None,
+            continuous=degree,
         ).fit()
         res = fit.result["did_multiplegt_dyn"]
         for block in ("ATE", "Effects", "Placebos"):

@@ -182,7 +182,8 @@ class MultiplegtDynFacts(Facts):
     (None without placebos; df the smallest of the placebos') and what that pre-test can see
     (as EventStudyFacts.pretest_power: the placebos and effects are event times before and
     after the period before the switch); linear_trends: each unit its own linear trend;
-    covariates: the control variables netted out."""
+    covariates: the control variables netted out; continuous: the degree of the polynomial in
+    the starting treatment when LAs with different starts are compared (0: same start only)."""
 
     inference_method: str
     effects: int
@@ -193,6 +194,7 @@ class MultiplegtDynFacts(Facts):
     pretest_power: dict[str, float] | None = None
     linear_trends: bool = False
     covariates: list[str] = field(default_factory=list)
+    continuous: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)

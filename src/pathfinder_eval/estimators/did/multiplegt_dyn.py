@@ -28,6 +28,10 @@ counts a cohort's clusters instead of its groups, and the influence functions ar
 within clusters before squaring. As that code does, baselines whose groups all switch at the
 same date, periods in which every group of a baseline has switched, and a group's cells once
 its treatment has been both above and below its baseline are left out.
+
+Control variables (the authors' `controls`) and starting treatments that all differ (their
+`continuous`: one baseline class, with a polynomial in the start as controls) are in
+multiplegt_controls.py.
 """
 
 from __future__ import annotations
@@ -113,6 +117,7 @@ def multiplegt_dyn(
     cluster: np.ndarray | None = None,
     trends_lin: bool = False,
     controls: np.ndarray | None = None,
+    continuous: int = 0,
 ) -> DynamicFit:
     """DID_ℓ for ℓ = 1 … `effects` and placebos 1 … `placebo` (module docstring); fewer where
     the data allow fewer. y, unit, period, treatment (n,): one row per unit and period, the
@@ -123,12 +128,17 @@ def multiplegt_dyn(
     run on first differences with the same switchers for effects 1 … ℓ, and effect ℓ is the
     sum of the first ℓ (placebos likewise); no average total effect.
     controls (n, k): control variables, the authors' `controls` (multiplegt_controls.py); a
-    row missing one is left out, as their code does."""
-    if trends_lin and controls is not None:
+    row missing one is left out, as their code does.
+    continuous: for a starting treatment that differs between units (the authors'
+    `continuous`): every unit is compared with every unit not yet changed, whatever its start,
+    with the outcome's change in each period allowed a polynomial of this degree in the
+    starting treatment (controls 1{t ≥ τ}·D_g1^p, τ = 2 … T, p = 1 … degree); 0: compared
+    within the same starting treatment."""
+    if trends_lin and (controls is not None or continuous):
         raise EstimationError(
-            "controls and trends_lin cannot be combined here",
+            "controls (or continuous) and trends_lin cannot be combined here",
             where="options",
-            fix="drop one of controls and trends_lin",
+            fix="drop trends_lin, or the controls and continuous",
         )
     if trends_lin and normalized:
         raise EstimationError(
@@ -190,6 +200,8 @@ def multiplegt_dyn(
     changed = (d != base[:, None]) & observed
     first = np.where(changed.any(axis=1), changed.argmax(axis=1) + 1, 0)
     cls_all, levels = pd.factorize(base, sort=True)
+    if continuous:  # one class: every unit a comparison, the start's polynomial a control
+        cls_all, levels = np.zeros(n_g, np.int64), pd.Index([0.0])
     n_cls = len(levels)
     # baselines whose groups all switch at one date (or never) give no comparison
     keep = np.zeros(n_g, bool)
@@ -258,9 +270,16 @@ def multiplegt_dyn(
     most = int(np.max(np.where(switcher, pl_g, 0))) - int(trends_lin)
     placebo_n = int(min(placebo, effects_n, most))
     dose = np.where(live & ~np.isnan(d), np.abs(d - base[:, None]), 0.0)
+    if continuous:  # switchers' cohorts: switch date and direction (the authors' binarised D)
+        d_first = np.where(s_in, 1.0, -1.0)
     spec = _Groups(cls, n_cls, f, t_g, l_g, switcher, s_in, dose, d_first, g_cluster)
     adjustment = None
-    if controls is not None:
+    if continuous:
+        steps = np.arange(1, n_t + 1)[None, :, None] >= np.arange(2, n_t + 1)[None, None, :]
+        powers = base[:, None] ** np.arange(1, continuous + 1)[None, :]  # (G, degree)
+        poly = (steps[..., None] * powers[:, None, None, :]).reshape(len(base), n_t, -1)
+        xmat = np.concatenate([xmat, poly], axis=2)
+    if xmat.shape[2]:
         adjustment = residualise(ymat, xmat, cls, n_cls, f, last, g_cluster)
         ymat = adjustment.adjusted(ymat, xmat, cls)
 
@@ -595,6 +614,7 @@ class MultiplegtDyn(MultiplegtDynOptions):
             cluster,
             self.trends_lin,
             controls,
+            self.continuous,
         )
         observed = grid["cell"].to_numpy() >= 0
         weights = np.zeros((len(res.estimate), len(cells)))
@@ -728,6 +748,7 @@ class MultiplegtDyn(MultiplegtDynOptions):
                 left_out=list(res.dropped),
                 linear_trends=self.trends_lin,
                 covariates=list(self.covariates),
+                continuous=self.continuous,
                 placebo_test=placebo_test,
                 pretest_power=pretest_summary(
                     res.estimate[lagged], vcov[np.ix_(lagged, lagged)], event_time[lagged], -1.0
