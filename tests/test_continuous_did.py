@@ -27,12 +27,23 @@ def _panel(name: str) -> pd.DataFrame:
     return d[d["panel"] == name].drop(columns="panel").reset_index(drop=True)
 
 
-def _engine(d: pd.DataFrame, doses, degree: int, knots: int, control: str):
-    """The engine on a reference panel: the outcome matrix, starts as period indices."""
+def _engine(d: pd.DataFrame, doses, degree: int, knots: int, control: str, covariates=()):
+    """The engine on a reference panel: the outcome matrix, starts as period indices, the
+    covariates (units × periods × covariates)."""
     y = d.pivot(index="id", columns="t", values="y").to_numpy()
     unit = d.groupby("id").first()
     start = np.where(unit["G"] > 0, unit["G"] - 1, np.inf)
-    return continuous_did(y, start, unit["D"].to_numpy(), np.asarray(doses), degree, knots, control)
+    x = [d.pivot(index="id", columns="t", values=c).to_numpy() for c in covariates]
+    return continuous_did(
+        y,
+        start,
+        unit["D"].to_numpy(),
+        np.asarray(doses),
+        degree,
+        knots,
+        control,
+        x=np.stack(x, axis=2) if x else None,
+    )
 
 
 def _pick(fit, kind: str, dose: float, event_time: float) -> int:
@@ -49,17 +60,21 @@ def _pick(fit, kind: str, dose: float, event_time: float) -> int:
 def test_matches_two_ports_of_contdid(run):
     """ATT^o, ACRT^o, the curves ATT(d), ACRT(d) and ACRT^o by event time from moderndid
     (cubic and quadratic B-splines with 0 to 2 interior knots, not-yet- and never-treated
-    comparisons) and, where
-    diff-diff's knot rule agrees (no interior knots), its estimates, analytic standard errors
-    and event-study ATTs, all to 1e-10. diff-diff's ACRT^o SE treats the doses as fixed, so it
-    is compared only where the curve is a straight line (its slope does not vary over the
-    doses); the closed-form test below checks ours."""
+    comparisons) and, where diff-diff's knot rule agrees (no interior knots), its estimates,
+    analytic standard errors and event-study ATTs, all to 1e-10; with covariates (runs 5–7:
+    diff-diff's outcome regression on the comparison units' base-period values; contdid has
+    none) diff-diff's alone. diff-diff's ACRT^o SE treats the doses as fixed, so it is
+    compared only where the curve is a straight line (its slope does not vary over the doses);
+    the closed-form test below checks ours."""
     v = pd.read_csv(REF / "values.csv")
     v = v[v["run"] == run]
     first = v.iloc[0]
     control = "not_yet_treated" if first["control"] == "notyettreated" else "never_treated"
     doses = np.sort(v.loc[v["kind"] == "att_d", "dose"].unique())
-    fit = _engine(_panel(first["panel"]), doses, first["degree"], first["knots"], control)
+    covariates = str(first["covariates"]).split() if pd.notna(first["covariates"]) else []
+    fit = _engine(
+        _panel(first["panel"]), doses, first["degree"], first["knots"], control, covariates
+    )
     se = np.sqrt(np.diag(fit.vcov))
     checked = 0
     for _, r in v.iterrows():
@@ -281,3 +296,60 @@ def test_bad_doses_are_refused():
         pe.continuous_did(d.assign(D=-d["D"]), dose="D", **kw)
     with pytest.raises(EstimationError, match="no start date has the 8 treated LAs"):
         pe.continuous_did(d, dose="D", degree=3, knots=4, **kw)
+
+
+def test_covariates_through_the_api_a_design_file_and_the_report(tmp_path):
+    """`covariates` from the Python API gives diff-diff's covariate-adjusted rows (run 6: x and
+    x1, a cubic curve) with inference="cluster_robust"; every row stays its weights times the
+    outcomes; a unit missing a covariate is left out and named; from a design file the
+    report says what the comparison is net of."""
+    v = pd.read_csv(REF / "values.csv")
+    v = v[(v["run"] == 6) & (v["source"] == "diff-diff")]
+    d = _panel("D")
+    kwargs = dict(outcome="y", unit="id", time="t", first_treated="G", dose="D")
+    res = pe.continuous_did(
+        d,
+        **kwargs,
+        degree=3,
+        doses=(0.8, 1.6, 2.4),
+        covariates=("x", "x1"),
+        inference="cluster_robust",
+    )
+    assert res.facts.covariates == ["x", "x1"]
+    for _, r in v[v["kind"].isin(["att", "att_d", "acrt_d", "event"])].iterrows():
+        if r["kind"] == "att":
+            term = "ATT (average over the treated doses)"
+        elif r["kind"] == "event":
+            term = f"event time {int(r['event_time'])}"
+        else:
+            term = f"{'ATT' if r['kind'] == 'att_d' else 'ACRT'} at dose {r['dose']:.4g}"
+        row = res.table.set_index("term").loc[term]
+        assert row["estimate"] == pytest.approx(r["value"], rel=TOL, abs=TOL), term
+    fit = _engine(d, [0.8, 1.6, 2.4], 3, 0, "not_yet_treated", ["x", "x1"])
+    y = d.pivot(index="id", columns="t", values="y").to_numpy()
+    np.testing.assert_allclose(np.einsum("knt,nt->k", fit.weights, y), fit.estimate, atol=1e-10)
+    gap = d.copy()
+    gap.loc[(gap["id"] == 5) & (gap["t"] == 2), "x"] = np.nan
+    out = pe.continuous_did(gap, **kwargs, covariates=("x",))
+    assert "1 unit(s) left out: a covariate (x) is missing in some period (5)." in out.warnings
+    assert out.n_units == d["id"].nunique() - 1
+    ds = d.assign(id=lambda f: "LA" + f["id"].astype(str))
+    starts = ds[ds["G"] > 0].groupby("id")["G"].first()
+    waves = "\n".join(
+        f"  - {{wave: s{s}, start: {s}, units: [{', '.join(sorted(g.index))}]}}"
+        for s, g in starts.groupby(starts)
+    )
+    text = DESIGN.format(waves=waves).replace(
+        "outcomes: [{column: y}]", "outcomes: [{column: y}, {column: x1}]"
+    )
+    text = text.replace(
+        "    options: {doses: [1.0, 2.0]}", "    outcomes: [y]\n    options: {covariates: [x1]}"
+    )
+    path = tmp_path / "dose.yaml"
+    path.write_text(text)
+    ev = pe.evaluate(path, ds.drop(columns="G"))
+    (run,) = ev.runs
+    api = pe.continuous_did(ds, **{**kwargs, "unit": "id"}, covariates=("x1",))
+    np.testing.assert_allclose(run.result.table["estimate"], api.table["estimate"], atol=1e-12)
+    html = next(p for p in pe.report(ev, tmp_path / "out") if p.suffix == ".html").read_text()
+    assert "Parallel trends given x1" in html

@@ -521,6 +521,11 @@ class ContinuousDidOptions(EstimatorSettings):
     10th, 25th, 50th, 75th and 90th percentiles)."""
     control_group: ControlGroup = "not_yet_treated"
     """Comparison units: not_yet_treated (contdid's default) or never_treated."""
+    covariates: tuple[str, ...] = ()
+    """Covariates for parallel trends given them (cell columns or other outcomes, their
+    values in each comparison's base period): the comparison LAs' change is regressed on them
+    and the treated LAs' change taken net of its prediction (diff-diff's outcome regression;
+    contdid has none). LAs missing a value are left out."""
 
     inference_methods: ClassVar[frozenset[str]] = frozenset({"default", "cluster_robust", "pooled"})
 

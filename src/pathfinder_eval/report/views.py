@@ -250,6 +250,12 @@ def _continuous(
         "effect per unit of dose; reading differences between doses as causal needs parallel "
         "trends in the dose-response as well as in the untreated outcome.",
     ]
+    if facts.covariates:
+        lines.append(
+            f"Parallel trends given {', '.join(facts.covariates)}: the comparison LAs' change "
+            "is regressed on them (their values in the period before the start) and each "
+            "treated LA's change taken net of its prediction."
+        )
     if facts.left_out:
         lines.append(
             f"Left out: {', '.join(names.get(u, u) for u in facts.left_out)} (treated from "

@@ -44,10 +44,30 @@ def panel(seed: int, n: int, periods: int, starts: list[int], probs: list[float]
     return pd.DataFrame(rows, columns=["id", "t", "y", "D", "G"])
 
 
+def with_covariates(seed: int, n: int, periods: int) -> pd.DataFrame:
+    """n units over `periods`, starts in 3 and 4 (40% never): a unit covariate x1 ~ N(0, 1)
+    that both raises the dose (U(0.5, 3) + 0.4 x1, at least 0.2) and steepens the unit's
+    trend (0.5 x1 per period), so parallel trends hold only given x1; a time-varying x = x1 +
+    N(0, 0.5²); effect 0.5 d + 0.2 d² from the start."""
+    rng = np.random.default_rng(seed)
+    g = rng.choice([0, 3, 4], size=n, p=[0.4, 0.3, 0.3])
+    x1 = rng.normal(size=n)
+    d = np.where(g > 0, np.maximum(rng.uniform(0.5, 3, n) + 0.4 * x1, 0.2).round(3), 0.0)
+    a = rng.normal(size=n) + x1
+    rows = []
+    for t in range(1, periods + 1):
+        effect = np.where((g > 0) & (t >= g), 0.5 * d + 0.2 * d**2, 0)
+        x = (x1 + rng.normal(0, 0.5, n)).round(6)
+        y = (a + 0.3 * t + 0.5 * x1 * t + effect + rng.normal(size=n)).round(6)
+        rows += [(i + 1, t, y[i], d[i], g[i], x[i], x1[i].round(6)) for i in range(n)]
+    return pd.DataFrame(rows, columns=["id", "t", "y", "D", "G", "x", "x1"])
+
+
 PANELS = {
     "A": panel(3, 300, 5, [0, 3, 4], [0.4, 0.3, 0.3], True),  # two cohorts, curved response
     "B": panel(7, 150, 8, [0, 4, 5, 6], [0.88, 0.04, 0.04, 0.04], False),  # LA-shaped
     "C": panel(11, 400, 4, [0, 3], [0.5, 0.5], True),  # one cohort
+    "D": with_covariates(13, 200, 6),  # parallel trends given a covariate
 }
 RUNS = [  # panel, degree, interior knots, comparison, doses
     ("A", 3, 0, "notyettreated", [0.8, 1.2, 1.6, 2.0, 2.5]),
@@ -56,6 +76,54 @@ RUNS = [  # panel, degree, interior knots, comparison, doses
     ("B", 1, 0, "notyettreated", [1.0, 2.0]),
     ("C", 3, 2, "notyettreated", [0.7, 1.5, 2.9]),
 ]
+# covariates (their base-period values; diff-diff's outcome regression, contdid has none)
+COVARIATE_RUNS = [  # panel, degree, comparison, doses, covariates
+    ("D", 1, "notyettreated", [1.0, 2.0], ["x1"]),
+    ("D", 3, "notyettreated", [0.8, 1.6, 2.4], ["x", "x1"]),
+    ("D", 2, "nevertreated", [1.0, 2.0], ["x"]),
+]
+
+
+def diff_diff_rows(rec, df, degree, control, doses, covariates=None) -> None:
+    """diff-diff's estimates, analytic standard errors and event-study ATTs (`reg`: its
+    outcome regression when there are covariates)."""
+    res = ContinuousDiD(
+        degree=degree,
+        num_knots=0,
+        dvals=np.array(doses),
+        control_group="not_yet_treated" if control == "notyettreated" else "never_treated",
+        estimation_method="reg",
+    ).fit(
+        df,
+        outcome="y",
+        unit="id",
+        time="t",
+        first_treat="G",
+        dose="D",
+        aggregate="eventstudy",
+        covariates=covariates,
+    )
+    src = "diff-diff"
+    rec("att", res.overall_att, source=src)
+    rec("acrt", res.overall_acrt, source=src)
+    rec("att_se", res.overall_att_se, source=src)
+    rec("acrt_se", res.overall_acrt_se, source=src)
+    curves = zip(
+        doses,
+        res.dose_response_att.effects,
+        res.dose_response_acrt.effects,
+        res.dose_response_att.se,
+        res.dose_response_acrt.se,
+        strict=True,
+    )
+    for d, a, b, sa, sb in curves:
+        rec("att_d", a, d, source=src)
+        rec("acrt_d", b, d, source=src)
+        rec("att_d_se", sa, d, source=src)
+        rec("acrt_d_se", sb, d, source=src)
+    for e, v in sorted(res.event_study_effects.items()):
+        rec("event", v["effect"], event_time=e, source=src)
+        rec("event_se", v["se"], event_time=e, source=src)
 
 
 def main() -> None:
@@ -106,37 +174,17 @@ def main() -> None:
         ).event_study
         for e, b in zip(slope.event_times, slope.att_by_event, strict=True):
             rec("acrt_event", b, event_time=float(e))
-        if knots:
-            continue
-        res = ContinuousDiD(
-            degree=degree,
-            num_knots=0,
-            dvals=np.array(doses),
-            control_group="not_yet_treated" if control == "notyettreated" else "never_treated",
-        ).fit(
-            df, outcome="y", unit="id", time="t", first_treat="G", dose="D", aggregate="eventstudy"
-        )
-        src = "diff-diff"
-        rec("att", res.overall_att, source=src)
-        rec("acrt", res.overall_acrt, source=src)
-        rec("att_se", res.overall_att_se, source=src)
-        rec("acrt_se", res.overall_acrt_se, source=src)
-        curves = zip(
-            doses,
-            res.dose_response_att.effects,
-            res.dose_response_acrt.effects,
-            res.dose_response_att.se,
-            res.dose_response_acrt.se,
-            strict=True,
-        )
-        for d, a, b, sa, sb in curves:
-            rec("att_d", a, d, source=src)
-            rec("acrt_d", b, d, source=src)
-            rec("att_d_se", sa, d, source=src)
-            rec("acrt_d_se", sb, d, source=src)
-        for e, v in sorted(res.event_study_effects.items()):
-            rec("event", v["effect"], event_time=e, source=src)
-            rec("event_se", v["se"], event_time=e, source=src)
+        if not knots:
+            diff_diff_rows(rec, df, degree, control, doses)
+    for run, (name, degree, control, doses, covariates) in enumerate(COVARIATE_RUNS, len(RUNS)):
+        base = dict(run=run, panel=name, degree=degree, knots=0, control=control)
+        base["covariates"] = " ".join(covariates)
+
+        def rec(kind, value, dose=np.nan, event_time=np.nan, source="moderndid", base=base):
+            row = dict(source=source, kind=kind, dose=dose, event_time=event_time)
+            out.append({**base, **row, "value": float(value)})
+
+        diff_diff_rows(rec, PANELS[name], degree, control, doses, covariates)
     panels = pd.concat([d.assign(panel=k) for k, d in PANELS.items()])
     panels.to_csv(HERE / "panels.csv", index=False, float_format="%.17g")
     pd.DataFrame(out).to_csv(HERE / "values.csv", index=False, float_format="%.17g")

@@ -18,6 +18,11 @@ split equally over its periods from g on. Event-time rows are ATT^o and ACRT^o b
 contdid's event study: pre-start ATT^o test parallel trends, pre-start ACRT^o trends that
 differ with the dose.
 
+With covariates X (their values in each comparison's base period; diff-diff's outcome
+regression, `estimation_method="reg"`, as contdid has none) the comparison units' ΔY is
+regressed on (1, X) in each cell, and the treated units' ΔY less its prediction, ΔỸ, replaces
+ΔY in the dose fit and in ATT^o (without covariates the prediction is the comparison mean).
+
 Every row is a fixed linear combination of the outcomes given the doses (`weights`), so the
 toolkit's comparison-pooled variance applies. The analytic variance is the sum over units of
 their squared influence functions (normal reference): the fit's residuals through the sieve
@@ -95,13 +100,25 @@ class _Rows:
 
 @dataclass(frozen=True)
 class _Cell:
-    """One cohort × period comparison: its units (treated first), periods t and base."""
+    """One cohort × period comparison: its units (treated first), periods t and base, ΔY;
+    the comparison units' regression of ΔY on (1, X): the treated units' (1, X) `xt`, the
+    fit's hat rows `hat_c` (γ = hat_c @ ΔY_comparison) and residuals; the treated units' ΔY
+    less their prediction, `adjusted`."""
 
     units: np.ndarray
     n_treated: int
     t: int
     base: int
     dy: np.ndarray
+    xt: np.ndarray
+    hat_c: np.ndarray
+    resid_c: np.ndarray
+    adjusted: np.ndarray
+
+    def comparison_weights(self, on_treated: np.ndarray) -> np.ndarray:
+        """(r, n_c) weights on the comparison units' ΔY of rows weighing the treated units'
+        ΔỸ by `on_treated` (r, n_t): through the prediction γ."""
+        return -(on_treated @ self.xt) @ self.hat_c
 
 
 def continuous_did(
@@ -113,11 +130,13 @@ def continuous_did(
     knots: int = 0,
     control: str = "not_yet_treated",
     labels: np.ndarray | None = None,
+    x: np.ndarray | None = None,
 ) -> DoseFit:
     """The estimator on an outcome matrix y (n, T) (NaN: missing), each unit's start as a
     period index (inf: never treated) and dose (used for treated units only), evaluated at
     `doses`. A cell uses the units observed in both of its periods; units starting after the
-    last period are not yet treated throughout. `labels`: the periods' names (for `thin`)."""
+    last period are not yet treated throughout. `labels`: the periods' names (for `thin`);
+    x (n, T, p): covariates, complete (None: none)."""
     n, n_periods = y.shape
     names = np.arange(n_periods) if labels is None else np.asarray(labels)
     treated = np.isfinite(start)
@@ -154,16 +173,16 @@ def continuous_did(
     thin: set[int] = set()
     for g, pg in zip(cohorts, share, strict=True):
         for t in range(1, n_periods):
-            cell = _cell(y, start, g, t, control)
+            cell = _cell(y, start, g, t, control, x)
             if cell is None:
                 continue
             n_t = cell.n_treated
-            dy_t, dy_c = cell.dy[:n_t], cell.dy[n_t:]
-            n_c = dy_c.size
-            diff = np.concatenate([np.full(n_t, 1.0 / n_t), np.full(n_c, -1.0 / n_c)])
-            psi = np.concatenate([(dy_t - dy_t.mean()) / n_t, -(dy_c - dy_c.mean()) / n_c])
-            att = dy_t.mean() - dy_c.mean()
-            curve = _dose_cell(cell, dose, interior, degree, doses, psi)
+            mean = np.full((1, n_t), 1.0 / n_t)
+            on_c = cell.comparison_weights(mean)[0]
+            diff = np.concatenate([mean[0], on_c])
+            att = cell.adjusted.mean()
+            psi = np.concatenate([(cell.adjusted - att) / n_t, on_c * cell.resid_c])
+            curve = _dose_cell(cell, dose, interior, degree, doses)
             if curve is None:
                 thin.add(int(g))
             j = int(np.searchsorted(events, t - g))
@@ -233,9 +252,12 @@ def continuous_did(
     )
 
 
-def _cell(y: np.ndarray, start: np.ndarray, g: int, t: int, control: str) -> _Cell | None:
+def _cell(
+    y: np.ndarray, start: np.ndarray, g: int, t: int, control: str, x: np.ndarray | None
+) -> _Cell | None:
     """Cohort g's comparison in period t: base g − 1 from g on, t − 1 before (None when the
-    cohort or its comparison units have no unit observed in both periods)."""
+    cohort or its comparison units have no unit observed in both periods); the comparison
+    units' regression on (1, X) at the base period."""
     base = g - 1 if t >= g else t - 1
     ok = ~np.isnan(y[:, t]) & ~np.isnan(y[:, base])
     cohort = np.flatnonzero((start == g) & ok)
@@ -246,7 +268,24 @@ def _cell(y: np.ndarray, start: np.ndarray, g: int, t: int, control: str) -> _Ce
     if cohort.size == 0 or comparison.size == 0:
         return None
     units = np.concatenate([cohort, comparison])
-    return _Cell(units, cohort.size, t, base, y[units, t] - y[units, base])
+    dy = y[units, t] - y[units, base]
+    design = np.ones((units.size, 1))
+    if x is not None:
+        design = np.column_stack([design, x[units, base]])
+    n_t = cohort.size
+    hat_c = np.linalg.pinv(design[n_t:])  # (p, n_c): γ = hat_c @ ΔY_comparison
+    gamma = hat_c @ dy[n_t:]
+    return _Cell(
+        units,
+        n_t,
+        t,
+        base,
+        dy,
+        design[:n_t],
+        hat_c,
+        dy[n_t:] - design[n_t:] @ gamma,
+        dy[:n_t] - design[:n_t] @ gamma,
+    )
 
 
 def _interior_knots(
@@ -285,7 +324,6 @@ def _dose_cell(
     interior: np.ndarray,
     degree: int,
     doses: np.ndarray,
-    psi_diff: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """A cell's dose rows ACRT^o, ATT(d), ACRT(d): weights on the cell's ΔY (r, m), influence
     functions (r, m) and estimates (r,); None when its treated units have too few distinct
@@ -301,23 +339,17 @@ def _dose_cell(
     x, dx = _basis(d, lo, hi, interior, degree)
     xg, dxg = _basis(doses, lo, hi, interior, degree)
     q, r = np.linalg.qr(x)
-    hat = np.linalg.solve(r, q.T)  # β = hat @ ΔY_treated
-    dy_t = cell.dy[:n_t]
-    beta = hat @ dy_t
-    resid = dy_t - x @ beta
-    dy_c = cell.dy[n_t:]
+    hat = np.linalg.solve(r, q.T)  # β = hat @ ΔỸ_treated
+    beta = hat @ cell.adjusted
+    resid = cell.adjusted - x @ beta
     slope_i = dx @ beta
     acrt = slope_i.mean()
     lin = np.vstack([dx.mean(axis=0)[None, :], xg, dxg]) @ hat  # ACRT^o, ATT(d), ACRT(d)
-    n_dose = doses.size
-    on_dy = np.zeros((1 + 2 * n_dose, cell.units.size))
-    on_dy[:, :n_t] = lin
-    on_dy[1 : 1 + n_dose, n_t:] = -1.0 / dy_c.size  # ATT(d) less the comparison mean
-    psi = np.zeros_like(on_dy)
-    psi[:, :n_t] = lin * resid
+    on_c = cell.comparison_weights(lin)  # through the comparison units' prediction
+    on_dy = np.concatenate([lin, on_c], axis=1)
+    psi = np.concatenate([lin * resid, on_c * cell.resid_c], axis=1)
     psi[0, :n_t] += (slope_i - acrt) / n_t  # the slope's spread over the treated doses
-    psi[1 : 1 + n_dose, n_t:] = psi_diff[n_t:]
-    values = np.concatenate([[acrt], xg @ beta - dy_c.mean(), dxg @ beta])
+    values = np.concatenate([[acrt], xg @ beta, dxg @ beta])
     return on_dy, psi, values
 
 
@@ -339,12 +371,22 @@ class ContinuousDid(ContinuousDidOptions):
         self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
     ) -> EffectEstimates:
         cells = panel.outcome_cells(outcome)
+        names = tuple(self.covariates)
+        where = f"analyses[{analysis_id}].options.covariates"
+        values = panel.covariate_values(cells, names, where)
+        incomplete = sorted(set(cells.loc[values.isna().any(axis=1), "unit"]))
+        keep = ~cells["unit"].isin(incomplete).to_numpy()
+        cells, values = cells[keep].reset_index(drop=True), values[keep].reset_index(drop=True)
         units = np.array(sorted(set(cells["unit"])), dtype=object)
         periods = np.array(sorted(set(cells["period"])))
         row = pd.Index(units).get_indexer(cells["unit"])
         col = pd.Index(periods).get_indexer(cells["period"])
         ymat = np.full((units.size, periods.size), np.nan)
         ymat[row, col] = cells["y"].to_numpy(float)
+        x = None
+        if names:
+            x = np.full((units.size, periods.size, len(names)), np.nan)
+            x[row, col] = values.to_numpy(float)
         cohort = cells.groupby("unit")["cohort"].first().reindex(units).to_numpy(float)
         start = np.where(np.isnan(cohort), np.inf, np.searchsorted(periods, cohort))
         treated = np.isfinite(start) & (start > 0) & (start < periods.size)
@@ -355,7 +397,7 @@ class ContinuousDid(ContinuousDidOptions):
             else np.unique(np.percentile(dose[treated], PERCENTILES))
         )
         res = continuous_did(
-            ymat, start, dose, doses, self.degree, self.knots, self.control_group, periods
+            ymat, start, dose, doses, self.degree, self.knots, self.control_group, periods, x
         )
         weights = res.weights[:, row, col]
         unit = cells["unit"].to_numpy()
@@ -389,6 +431,11 @@ class ContinuousDid(ContinuousDidOptions):
                 f"where they have fewer distinct doses than a degree-{self.degree} curve with "
                 f"{self.knots} interior knot(s) needs: those LAs count in ATT and its event "
                 "times, not in ACRT or the dose curves there."
+            )
+        if incomplete:
+            warns.append(
+                f"{len(incomplete)} unit(s) left out: a covariate ({', '.join(names)}) is "
+                f"missing in some period ({', '.join(map(str, incomplete))})."
             )
         if res.left_out.size:
             warns.append(
@@ -433,6 +480,7 @@ class ContinuousDid(ContinuousDidOptions):
                 degree=self.degree,
                 knots=self.knots,
                 control_group=self.control_group,
+                covariates=list(names),
                 treated=n_treated,
                 cohorts=int(np.unique(start[treated]).size),
                 dose_range=[float(v) for v in np.percentile(dose[treated], (0, 50, 100))],
