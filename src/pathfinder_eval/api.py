@@ -39,7 +39,6 @@ from pathfinder_eval.pipeline import evaluate as run_design
 from pathfinder_eval.power import analytic
 from pathfinder_eval.power.analytic import VarianceModel, gls_precision
 from pathfinder_eval.registry import entry
-from pathfinder_eval.report.render import report_files
 from pathfinder_eval.results import EffectEstimates
 from pathfinder_eval.settings import OPTIONS, Inference
 from pathfinder_eval.spec import (
@@ -297,6 +296,8 @@ def report(
 ) -> list[Path]:
     """Write the evaluation's HTML report and results JSON into `out` (all or nothing), as
     the `run` command does; `templates` overrides packaged templates. Returns the paths."""
+    from pathfinder_eval.report.render import report_files  # plotting: only when reporting
+
     folder = Path(templates) if templates is not None else None
     return write_atomically(Path(out), report_files(evaluation, folder))
 

@@ -319,13 +319,13 @@ def _comparison_pool(draft: PanelDraft) -> PanelDraft:
     spec, starts = draft.spec, draft.spec.start_of()
     comparison = _comparison_units(spec, set(draft.frame["unit"].unique()) - set(starts))
     frame = draft.frame
-    not_pool = ~frame["unit"].isin(set(starts) | comparison)
+    not_pool = ~_unit_in(frame, set(starts) | comparison)
     draft = draft.drop(
-        not_pool & frame["unit"].isin(spec.comparison.exclude), spec.comparison.exclude_reason
+        not_pool & _unit_in(frame, set(spec.comparison.exclude)), spec.comparison.exclude_reason
     )
     frame = draft.frame
     draft = draft.drop(
-        ~frame["unit"].isin(set(starts) | comparison), "not in the design's comparison pool"
+        ~_unit_in(frame, set(starts) | comparison), "not in the design's comparison pool"
     )
     rows = [
         {
@@ -340,6 +340,13 @@ def _comparison_pool(draft: PanelDraft) -> PanelDraft:
         for unit in sorted(comparison)
     ]
     return replace(draft, unit_rows=draft.unit_rows + tuple(rows))
+
+
+def _unit_in(frame: pd.DataFrame, units: set[str]) -> pd.Series:
+    """Rows whose unit is one of `units`: tested once per distinct unit, not per row."""
+    codes, names = pd.factorize(frame["unit"], use_na_sentinel=False)
+    hit = np.fromiter((n in units for n in names), bool, len(names))
+    return pd.Series(hit[codes] if len(codes) else np.zeros(0, bool), index=frame.index)
 
 
 def _usable_values(draft: PanelDraft) -> PanelDraft:

@@ -97,16 +97,23 @@ def panel_layout(panel: ValidatedPanel, outcome: str) -> PanelLayout:
 
 def _layout(panel: ValidatedPanel, outcome: str) -> PanelLayout:
     cells = panel.outcome_cells(outcome)
-    units = np.array(sorted(set(cells["unit"])), dtype=object)
-    periods = np.array(sorted(set(cells["period"])))
-    wide = cells.pivot_table(index="unit", columns="period", values="y", aggfunc="first")
-    y = wide.reindex(index=units, columns=periods).to_numpy(float)
+    codes, unit_index = pd.factorize(cells["unit"], sort=True)
+    units = np.asarray(unit_index, dtype=object)
+    t_codes, period_index = pd.factorize(cells["period"], sort=True)
+    periods = np.asarray(period_index)
+    y = np.full((units.size, periods.size), np.nan)
+    y[codes, t_codes] = cells["y"].to_numpy(float)  # one cell per unit and period
     info = panel.units.set_index("unit")
     role = info["role"].reindex(units).to_numpy()
     comparison = role == "comparison"
     names = info["region"].reindex(units).fillna(UNKNOWN_REGION).astype(str).to_numpy()
     region_names, region = np.unique(names, return_inverse=True)
-    den = cells.groupby("unit")["denominator"].mean().reindex(units).to_numpy(float)
+    given = cells["denominator"].to_numpy(float)
+    seen = ~np.isnan(given)
+    with np.errstate(invalid="ignore", divide="ignore"):  # NaN: no denominator given
+        den = np.bincount(codes[seen], given[seen], units.size) / np.bincount(
+            codes[seen], minlength=units.size
+        )
     known = np.isfinite(den) & (den > 0)
     size = den if known.all() else np.ones(len(units))  # sizes only when every unit has one
     complete = comparison & np.isfinite(y).all(axis=1)
