@@ -270,8 +270,11 @@ def _start_within_data(draft: PanelDraft) -> PanelDraft:
     wave_of = spec.wave_of()
     in_transition: list[tuple[str, int]] = []
     unit_rows = []
+    onsets: dict[Any, Any] = {}  # many units share a start
     for unit, start in spec.start_of().items():
-        on = onset(spec.time.axis, start, rule)
+        if start not in onsets:
+            onsets[start] = onset(spec.time.axis, start, rule)
+        on = onsets[start]
         if not (data_periods[0] < on.first_treated <= data_periods[-1]):
             raise PanelError(
                 f"start {start} of {draft.unit_names.get(unit, unit)} maps to period "
@@ -308,6 +311,8 @@ def _start_within_data(draft: PanelDraft) -> PanelDraft:
 
 
 def _transition_periods(draft: PanelDraft) -> PanelDraft:
+    if not draft.in_transition:
+        return draft
     frame = draft.frame
     cell = pd.MultiIndex.from_frame(frame[["unit", "period"]])
     transition = pd.Series(cell.isin(list(draft.in_transition)), index=frame.index)
