@@ -51,6 +51,9 @@ CASES = {
     "intensity_controls": ("intensity_x", 3, 2, False, False),
     "intensity_controls_normalized": ("intensity_x", 3, 2, True, False),
     "missing_treatment_controls": ("missing_treatment_x", 3, 2, False, False),  # 3% x1 missing
+    "switch_on_off_pause_controls_trends": ("switch_on_off_pause_x", 3, 2, False, False, True),
+    "la_absorbing_controls_trends": ("la_absorbing_x", 3, 2, False, False, True),
+    "intensity_controls_trends": ("intensity_x", 3, 2, False, False, True),
     # starting treatments from U(0.5, 2.5), all different: the authors' `continuous` (degree)
     "continuous_1": ("continuous_start_x", 3, 2, False, False),
     "continuous_2_normalized": ("continuous_start_x", 3, 2, True, False),
@@ -59,7 +62,7 @@ CASES = {
 }
 CONTINUOUS = {case: int(case.split("_")[1]) for case in CASES if case.startswith("continuous")}
 CONTROLS = {case: ["x1", "x2"] for case in CASES if "_controls" in case}
-CONTROLS["la_absorbing_controls"] = ["x1"]
+CONTROLS["la_absorbing_controls"] = CONTROLS["la_absorbing_controls_trends"] = ["x1"]
 # With controls and clusters the port counts each period's clusters in θ_d's regression with
 # polars' n_unique, which counts the missing value of the rows outside the regression as one
 # more cluster (its Stata code counts the clusters present): SEs 7e-5 and 8e-4 apart
@@ -463,7 +466,8 @@ def test_controls_through_the_api(case):
 def test_controls_closed_form_and_missing_values():
     """On the LA-shaped panel with one control, effect ℓ is DID_ℓ on Y − θ·X with θ the slope
     of ΔY on ΔX net of period means among LA-years not yet treated (closed form, 1e-12). A
-    unit-period missing a control is not used, and counted."""
+    unit-period missing a control is not used, and counted; continuous with trends_lin is
+    refused."""
     d = _panel("la_absorbing_x")
     y = d.pivot(index="unit", columns="period", values="y")
     x = d.pivot(index="unit", columns="period", values="x1")
@@ -480,7 +484,7 @@ def test_controls_closed_form_and_missing_values():
     missing = gaps["x1"].isna() & ~(gaps["y"].isna() & gaps["treatment"].isna())
     out = _fit("missing_treatment_controls")
     assert out.no_controls == int(missing.sum()) > 0
-    with pytest.raises(EstimationError, match="and trends_lin cannot be combined"):
+    with pytest.raises(EstimationError, match="continuous and trends_lin cannot be combined"):
         multiplegt_dyn(
             d["y"],
             d["unit"],
@@ -489,7 +493,7 @@ def test_controls_closed_form_and_missing_values():
             3,
             2,
             trends_lin=True,
-            controls=d[["x1"]].to_numpy(),
+            continuous=1,
         )
 
 

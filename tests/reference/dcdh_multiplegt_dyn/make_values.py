@@ -192,6 +192,19 @@ def main() -> None:
         ("intensity_controls", "intensity_x", 3, 2, False, None, False, both),
         ("intensity_controls_normalized", "intensity_x", 3, 2, True, None, False, both),
         ("missing_treatment_controls", "missing_treatment_x", 3, 2, False, None, False, both),
+        # with a linear trend for each unit too
+        (
+            "switch_on_off_pause_controls_trends",
+            "switch_on_off_pause_x",
+            3,
+            2,
+            False,
+            None,
+            True,
+            both,
+        ),
+        ("la_absorbing_controls_trends", "la_absorbing_x", 3, 2, False, None, True, ("x1",)),
+        ("intensity_controls_trends", "intensity_x", 3, 2, False, None, True, both),
     ]
     runs = [(*r, 0) for r in runs]
     runs += [

@@ -14,7 +14,8 @@ groups of baseline d (zero when ℓ > T_d − 2), Ẍ the controls' differences 
 mean, ε̂ the regression's residuals (each scaled by √(E_t/(E_t − 1)), E_t the groups or clusters
 of that period's regression), ρ the cells of every baseline's regressions and N_d those of
 baseline d; the θ_d / G term is taken from every group for effects and from baseline d's groups
-for placebos, as that code does.
+for placebos, as that code does. With trends_lin the outcome and the controls enter in first
+differences (θ_d then comes from their second differences), as the authors' code.
 """
 
 from __future__ import annotations
@@ -28,13 +29,15 @@ import numpy as np
 class ControlAdjustment:
     """theta (classes, k): θ_d; lever (G, T, k): Den_d⁻¹ Ẍ_gt in the cells of the regressions
     (0 elsewhere), so θ_d = Σ lever · ΔY; psi (G, k): each group's Den_d⁻¹ ρ Σ_t Ẍ ε̂ / N_d;
-    last (classes,): T_d; singular: baselines whose Den_d is singular (the pseudo-inverse is
-    used, as the authors' code does)."""
+    last (classes,): T_d; groups: G in θ_d / G (the authors' count: with trends_lin it still
+    includes the groups switching in period 2 that it leaves out); singular: baselines whose
+    Den_d is singular (the pseudo-inverse is used, as the authors' code does)."""
 
     theta: np.ndarray
     lever: np.ndarray
     psi: np.ndarray
     last: np.ndarray
+    groups: int
     singular: tuple[int, ...]
 
     def adjusted(self, ymat: np.ndarray, xmat: np.ndarray, cls: np.ndarray) -> np.ndarray:
@@ -61,7 +64,7 @@ class ControlAdjustment:
         m = _applied(cell_weights, xmat, cls, n_cls)
         m[self.last - 2 < abs(lag)] = 0.0  # the authors' code: no term when ℓ > T_d − 2
         out = np.einsum("gk,gk->g", self.psi, m[cls])
-        per_class = np.einsum("dk,dk->d", m, self.theta) / len(cls)  # M_d' θ_d / G
+        per_class = np.einsum("dk,dk->d", m, self.theta) / self.groups  # M_d' θ_d / G
         if lag > 0:
             return out - per_class.sum()
         return out - per_class[cls]
@@ -84,10 +87,11 @@ def residualise(
     f: np.ndarray,
     last: np.ndarray,
     cluster: np.ndarray,
+    groups: int,
 ) -> ControlAdjustment:
     """θ_d and the pieces of its variance term from the outcomes ymat (G, T), the controls
     xmat (G, T, k), the groups' baseline classes, switch dates F_g (1-based; T + 1 if never),
-    T_d per class and clusters (the group's own code when unclustered)."""
+    T_d per class, clusters (the group's own code when unclustered) and G for θ_d / G."""
     n_g, n_t, k = xmat.shape
     period = np.arange(1, n_t + 1)[None, :]
     dy = np.full((n_g, n_t), np.nan)
@@ -117,10 +121,9 @@ def residualise(
         theta[d] = inv @ np.einsum("gtk,gt->k", xd, np.where(mask, dy, 0.0))
         lever += np.einsum("kj,gtj->gtk", inv, xd)
         resid = np.where(mask, dy - y_mean[None] - xd @ theta[d], 0.0)
-        groups = [np.unique(cluster[mask[:, t]]).size for t in range(n_t)]
-        e = np.array(groups, float)
+        e = np.array([np.unique(cluster[mask[:, t]]).size for t in range(n_t)], float)
         scale = np.where(e >= 2, np.sqrt(e / np.maximum(e - 1, 1)), 1.0)
         # N_d: the baseline's cells up to T_d
         n_d = float((mask & (period <= last[d])).sum())
         psi += rho / n_d * np.einsum("kj,gj->gk", inv, np.einsum("gtj,gt->gj", xd, resid * scale))
-    return ControlAdjustment(theta, lever, psi, last, tuple(singular))
+    return ControlAdjustment(theta, lever, psi, last, groups, tuple(singular))

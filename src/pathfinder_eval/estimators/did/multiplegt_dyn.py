@@ -36,6 +36,7 @@ multiplegt_controls.py.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -134,11 +135,11 @@ def multiplegt_dyn(
     with the outcome's change in each period allowed a polynomial of this degree in the
     starting treatment (controls 1{t ≥ τ}·D_g1^p, τ = 2 … T, p = 1 … degree); 0: compared
     within the same starting treatment."""
-    if trends_lin and (controls is not None or continuous):
+    if trends_lin and continuous:
         raise EstimationError(
-            "controls (or continuous) and trends_lin cannot be combined here",
+            "continuous and trends_lin cannot be combined here",
             where="options",
-            fix="drop trends_lin, or the controls and continuous",
+            fix="drop one of continuous and trends_lin",
         )
     if trends_lin and normalized:
         raise EstimationError(
@@ -238,13 +239,17 @@ def multiplegt_dyn(
     unsure = tuple(str(n) for n in kept[f_known != f])
     f = f_known
     early: tuple[str, ...] = ()
+    n_kept = len(f)  # the authors' G, before trends_lin leaves groups out
     if trends_lin:  # a group switching in period 2 shows no trend before its switch
         sel = f != 2
         early = tuple(str(n) for n in kept[~sel])
-        d, ymat, cell_index, cls, g_cluster, base, f, f_trunc, live, kept = (
-            a[sel] for a in (d, ymat, cell_index, cls, g_cluster, base, f, f_trunc, live, kept)
+        d, ymat, xmat, cell_index, cls, g_cluster, base, f, f_trunc, live, kept = (
+            a[sel]
+            for a in (d, ymat, xmat, cell_index, cls, g_cluster, base, f, f_trunc, live, kept)
         )
+        # the outcome and the controls in first differences, as the authors' code
         ymat = np.concatenate([np.full((len(f), 1), np.nan), np.diff(ymat, axis=1)], axis=1)
+        xmat = np.concatenate([np.full_like(xmat[:, :1], np.nan), np.diff(xmat, axis=1)], axis=1)
     last = np.array(
         [f_trunc[cls == b].max() - 1 if (cls == b).any() else np.nan for b in range(n_cls)]
     )
@@ -280,12 +285,12 @@ def multiplegt_dyn(
         poly = (steps[..., None] * powers[:, None, None, :]).reshape(len(base), n_t, -1)
         xmat = np.concatenate([xmat, poly], axis=2)
     if xmat.shape[2]:
-        adjustment = residualise(ymat, xmat, cls, n_cls, f, last, g_cluster)
+        adjustment = residualise(ymat, xmat, cls, n_cls, f, last, g_cluster, n_kept)
         ymat = adjustment.adjusted(ymat, xmat, cls)
 
-    def row(i: int, placebo: bool) -> _Row | None:
+    def row(i: int, placebo: bool, among: np.ndarray | None = None) -> _Row | None:
         """Effect or placebo i, with θ_d's terms when there are controls."""
-        r = _row(ymat, spec, i, placebo)
+        r = _row(ymat, spec, i, placebo, among)
         if r is None or adjustment is None:
             return r
         w = r.cell_weights
@@ -296,8 +301,8 @@ def multiplegt_dyn(
         )
 
     if trends_lin:
-        rows_out = _with_trends(ymat, spec, effects_n, False)
-        rows_out += _with_trends(ymat, spec, placebo_n, True)
+        rows_out = _with_trends(ymat, spec, effects_n, False, row)
+        rows_out += _with_trends(ymat, spec, placebo_n, True, row)
     else:
         effect_rows = [r for i in range(1, effects_n + 1) if (r := row(i, False))]
         total = _total_effect(effect_rows)
@@ -386,17 +391,24 @@ def _total_effect(effects: list[_Row]) -> _Row:
     )
 
 
-def _with_trends(dy: np.ndarray, spec: _Groups, n: int, placebo: bool) -> list[_Row]:
+def _with_trends(
+    dy: np.ndarray,
+    spec: _Groups,
+    n: int,
+    placebo: bool,
+    row: Callable[[int, bool, np.ndarray], _Row | None],
+) -> list[_Row]:
     """Effects (or placebos) ℓ = 1 … n with group-specific linear trends, from the first
-    differences dy: the sum of DID_1 … DID_ℓ on dy over the switchers whose changes 1 … ℓ
-    (and, for placebos, the backward ones) are observed with a control (the authors'
-    trends_lin with same_switchers); weights mapped back onto the levels."""
+    differences dy: the sum of DID_1 … DID_ℓ on dy (`row`, with its controls' terms) over the
+    switchers whose changes 1 … ℓ (and, for placebos, the backward ones) are observed with a
+    control (the authors' trends_lin with same_switchers); weights mapped back onto the
+    levels."""
     out = []
     for ell in range(1, n + 1):
         among = _same_switchers(dy, spec, ell, False)
         if placebo:
             among &= _same_switchers(dy, spec, ell, True)
-        parts = [_row(dy, spec, i, placebo, among) for i in range(1, ell + 1)]
+        parts = [row(i, placebo, among) for i in range(1, ell + 1)]
         if any(p is None for p in parts):
             break
         w = sum(p.cell_weights for p in parts)
