@@ -59,10 +59,13 @@ CASES = {
     "continuous_2_normalized": ("continuous_start_x", 3, 2, True, False),
     "continuous_1_controls": ("continuous_start_x", 3, 2, False, False),
     "continuous_1_cluster": ("continuous_start_x", 3, 2, False, True),
+    "continuous_1_trends": ("continuous_start_x", 3, 2, False, False, True),
+    "continuous_2_controls_trends": ("continuous_start_x", 3, 2, False, False, True),
 }
 CONTINUOUS = {case: int(case.split("_")[1]) for case in CASES if case.startswith("continuous")}
 CONTROLS = {case: ["x1", "x2"] for case in CASES if "_controls" in case}
 CONTROLS["la_absorbing_controls"] = CONTROLS["la_absorbing_controls_trends"] = ["x1"]
+CONTROLS["continuous_2_controls_trends"] = ["x1"]
 # With controls and clusters the port counts each period's clusters in θ_d's regression with
 # polars' n_unique, which counts the missing value of the rows outside the regression as one
 # more cluster (its Stata code counts the clusters present): SEs 7e-5 and 8e-4 apart
@@ -466,8 +469,7 @@ def test_controls_through_the_api(case):
 def test_controls_closed_form_and_missing_values():
     """On the LA-shaped panel with one control, effect ℓ is DID_ℓ on Y − θ·X with θ the slope
     of ΔY on ΔX net of period means among LA-years not yet treated (closed form, 1e-12). A
-    unit-period missing a control is not used, and counted; continuous with trends_lin is
-    refused."""
+    unit-period missing a control is not used, and counted."""
     d = _panel("la_absorbing_x")
     y = d.pivot(index="unit", columns="period", values="y")
     x = d.pivot(index="unit", columns="period", values="x1")
@@ -484,17 +486,6 @@ def test_controls_closed_form_and_missing_values():
     missing = gaps["x1"].isna() & ~(gaps["y"].isna() & gaps["treatment"].isna())
     out = _fit("missing_treatment_controls")
     assert out.no_controls == int(missing.sum()) > 0
-    with pytest.raises(EstimationError, match="continuous and trends_lin cannot be combined"):
-        multiplegt_dyn(
-            d["y"],
-            d["unit"],
-            d["period"],
-            d["treatment"],
-            3,
-            2,
-            trends_lin=True,
-            continuous=1,
-        )
 
 
 def test_design_file_with_controls(tmp_path):

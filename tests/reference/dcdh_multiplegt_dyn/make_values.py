@@ -212,6 +212,8 @@ def main() -> None:
         ("continuous_2_normalized", "continuous_start_x", 3, 2, True, None, False, (), 2),
         ("continuous_1_controls", "continuous_start_x", 3, 2, False, None, False, both, 1),
         ("continuous_1_cluster", "continuous_start_x", 3, 2, False, "cluster", False, (), 1),
+        ("continuous_1_trends", "continuous_start_x", 3, 2, False, None, True, (), 1),
+        ("continuous_2_controls_trends", "continuous_start_x", 3, 2, False, None, True, ("x1",), 2),
     ]
     values = []
     for case, data, effects, placebo, normalized, cluster, trends, controls, degree in runs:

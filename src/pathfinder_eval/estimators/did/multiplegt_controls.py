@@ -15,7 +15,8 @@ mean, ε̂ the regression's residuals (each scaled by √(E_t/(E_t − 1)), E_t 
 of that period's regression), ρ the cells of every baseline's regressions and N_d those of
 baseline d; the θ_d / G term is taken from every group for effects and from baseline d's groups
 for placebos, as that code does. With trends_lin the outcome and the controls enter in first
-differences (θ_d then comes from their second differences), as the authors' code.
+differences (θ_d then comes from their second differences), as the authors' code; their
+`continuous` polynomial is added after that differencing, as their code adds it.
 """
 
 from __future__ import annotations

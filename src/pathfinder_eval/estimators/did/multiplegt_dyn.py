@@ -135,12 +135,6 @@ def multiplegt_dyn(
     with the outcome's change in each period allowed a polynomial of this degree in the
     starting treatment (controls 1{t ≥ τ}·D_g1^p, τ = 2 … T, p = 1 … degree); 0: compared
     within the same starting treatment."""
-    if trends_lin and continuous:
-        raise EstimationError(
-            "continuous and trends_lin cannot be combined here",
-            where="options",
-            fix="drop one of continuous and trends_lin",
-        )
     if trends_lin and normalized:
         raise EstimationError(
             "trends_lin and normalized cannot be combined here",
