@@ -27,7 +27,9 @@ def _panel(name: str) -> pd.DataFrame:
     return d[d["panel"] == name].drop(columns="panel").reset_index(drop=True)
 
 
-def _engine(d: pd.DataFrame, doses, degree: int, knots: int, control: str, covariates=()):
+def _engine(
+    d: pd.DataFrame, doses, degree: int, knots: int, control: str, covariates=(), method="dr"
+):
     """The engine on a reference panel: the outcome matrix, starts as period indices, the
     covariates (units × periods × covariates)."""
     y = d.pivot(index="id", columns="t", values="y").to_numpy()
@@ -43,6 +45,7 @@ def _engine(d: pd.DataFrame, doses, degree: int, knots: int, control: str, covar
         knots,
         control,
         x=np.stack(x, axis=2) if x else None,
+        method=method,
     )
 
 
@@ -62,18 +65,19 @@ def test_matches_two_ports_of_contdid(run):
     (cubic and quadratic B-splines with 0 to 2 interior knots, not-yet- and never-treated
     comparisons) and, where diff-diff's knot rule agrees (no interior knots), its estimates,
     analytic standard errors and event-study ATTs, all to 1e-10; with covariates (runs 5–7:
-    diff-diff's outcome regression on the comparison units' base-period values; contdid has
-    none) diff-diff's alone. diff-diff's ACRT^o SE treats the doses as fixed, so it is
-    compared only where the curve is a straight line (its slope does not vary over the doses);
-    the closed-form test below checks ours."""
+    diff-diff's outcome regression on the comparison units' base-period values, runs 8–10 its
+    doubly robust estimator; contdid has none) diff-diff's alone. diff-diff's ACRT^o SE treats
+    the doses as fixed, so it is compared only where the curve is a straight line (its slope
+    does not vary over the doses); the closed-form test below checks ours."""
     v = pd.read_csv(REF / "values.csv")
     v = v[v["run"] == run]
     first = v.iloc[0]
     control = "not_yet_treated" if first["control"] == "notyettreated" else "never_treated"
     doses = np.sort(v.loc[v["kind"] == "att_d", "dose"].unique())
     covariates = str(first["covariates"]).split() if pd.notna(first["covariates"]) else []
+    method = first["method"] if pd.notna(first["method"]) else "dr"
     fit = _engine(
-        _panel(first["panel"]), doses, first["degree"], first["knots"], control, covariates
+        _panel(first["panel"]), doses, first["degree"], first["knots"], control, covariates, method
     )
     se = np.sqrt(np.diag(fit.vcov))
     checked = 0
@@ -300,9 +304,10 @@ def test_bad_doses_are_refused():
 
 def test_covariates_through_the_api_a_design_file_and_the_report(tmp_path):
     """`covariates` from the Python API gives diff-diff's covariate-adjusted rows (run 6: x and
-    x1, a cubic curve) with inference="cluster_robust"; every row stays its weights times the
-    outcomes; a unit missing a covariate is left out and named; from a design file the
-    report says what the comparison is net of."""
+    x1, a cubic curve, method="reg") with inference="cluster_robust", and by default its doubly
+    robust ATT (run 9); every row stays its weights times the outcomes, both ways; a unit
+    missing a covariate is left out and named; from a design file the report says what the
+    comparison is net of."""
     v = pd.read_csv(REF / "values.csv")
     v = v[(v["run"] == 6) & (v["source"] == "diff-diff")]
     d = _panel("D")
@@ -313,6 +318,7 @@ def test_covariates_through_the_api_a_design_file_and_the_report(tmp_path):
         degree=3,
         doses=(0.8, 1.6, 2.4),
         covariates=("x", "x1"),
+        method="reg",
         inference="cluster_robust",
     )
     assert res.facts.covariates == ["x", "x1"]
@@ -325,9 +331,18 @@ def test_covariates_through_the_api_a_design_file_and_the_report(tmp_path):
             term = f"{'ATT' if r['kind'] == 'att_d' else 'ACRT'} at dose {r['dose']:.4g}"
         row = res.table.set_index("term").loc[term]
         assert row["estimate"] == pytest.approx(r["value"], rel=TOL, abs=TOL), term
-    fit = _engine(d, [0.8, 1.6, 2.4], 3, 0, "not_yet_treated", ["x", "x1"])
     y = d.pivot(index="id", columns="t", values="y").to_numpy()
-    np.testing.assert_allclose(np.einsum("knt,nt->k", fit.weights, y), fit.estimate, atol=1e-10)
+    for method in ("reg", "dr"):  # the doubly robust rows are linear in the outcomes too
+        fit = _engine(d, [0.8, 1.6, 2.4], 3, 0, "not_yet_treated", ["x", "x1"], method)
+        np.testing.assert_allclose(np.einsum("knt,nt->k", fit.weights, y), fit.estimate, atol=1e-10)
+    # run 9: the same with diff-diff's default, doubly robust (also the option's default here)
+    all_values = pd.read_csv(REF / "values.csv")
+    dr = all_values[(all_values["run"] == 9) & (all_values["kind"] == "att")]
+    default = pe.continuous_did(
+        d, **kwargs, degree=3, doses=(0.8, 1.6, 2.4), covariates=("x", "x1")
+    )
+    att = default.table.set_index("term").loc["ATT (average over the treated doses)", "estimate"]
+    assert att == pytest.approx(float(dr["value"].iloc[0]), rel=TOL)
     gap = d.copy()
     gap.loc[(gap["id"] == 5) & (gap["t"] == 2), "x"] = np.nan
     out = pe.continuous_did(gap, **kwargs, covariates=("x",))

@@ -526,6 +526,10 @@ class ContinuousDidOptions(EstimatorSettings):
     values in each comparison's base period): the comparison LAs' change is regressed on them
     and the treated LAs' change taken net of its prediction (diff-diff's outcome regression;
     contdid has none). LAs missing a value are left out."""
+    method: Literal["dr", "reg"] = "dr"
+    """With covariates: dr, doubly robust (the average effect is Sant'Anna & Zhao's DR DiD with a
+    logit propensity score, and the dose curve moves by the same level; diff-diff's default),
+    or reg, the outcome regression alone."""
 
     inference_methods: ClassVar[frozenset[str]] = frozenset({"default", "cluster_robust", "pooled"})
 

@@ -254,7 +254,13 @@ def _continuous(
         lines.append(
             f"Parallel trends given {', '.join(facts.covariates)}: the comparison LAs' change "
             "is regressed on them (their values in the period before the start) and each "
-            "treated LA's change taken net of its prediction."
+            "treated LA's change taken net of its prediction"
+            + (
+                "; doubly robust: the comparison LAs' prediction errors, weighted by their odds "
+                "of being treated given the covariates, correct ATT and the dose curve's level."
+                if facts.method == "dr"
+                else "."
+            )
         )
     if facts.left_out:
         lines.append(

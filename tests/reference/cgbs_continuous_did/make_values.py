@@ -77,22 +77,25 @@ RUNS = [  # panel, degree, interior knots, comparison, doses
     ("C", 3, 2, "notyettreated", [0.7, 1.5, 2.9]),
 ]
 # covariates (their base-period values; diff-diff's outcome regression, contdid has none)
-COVARIATE_RUNS = [  # panel, degree, comparison, doses, covariates
-    ("D", 1, "notyettreated", [1.0, 2.0], ["x1"]),
-    ("D", 3, "notyettreated", [0.8, 1.6, 2.4], ["x", "x1"]),
-    ("D", 2, "nevertreated", [1.0, 2.0], ["x"]),
+COVARIATE_RUNS = [  # panel, degree, comparison, doses, covariates, estimation method
+    ("D", 1, "notyettreated", [1.0, 2.0], ["x1"], "reg"),
+    ("D", 3, "notyettreated", [0.8, 1.6, 2.4], ["x", "x1"], "reg"),
+    ("D", 2, "nevertreated", [1.0, 2.0], ["x"], "reg"),
+    ("D", 1, "notyettreated", [1.0, 2.0], ["x1"], "dr"),
+    ("D", 3, "notyettreated", [0.8, 1.6, 2.4], ["x", "x1"], "dr"),
+    ("D", 2, "nevertreated", [1.0, 2.0], ["x"], "dr"),
 ]
 
 
-def diff_diff_rows(rec, df, degree, control, doses, covariates=None) -> None:
+def diff_diff_rows(rec, df, degree, control, doses, covariates=None, method="reg") -> None:
     """diff-diff's estimates, analytic standard errors and event-study ATTs (`reg`: its
-    outcome regression when there are covariates)."""
+    outcome regression when there are covariates; `dr`: doubly robust)."""
     res = ContinuousDiD(
         degree=degree,
         num_knots=0,
         dvals=np.array(doses),
         control_group="not_yet_treated" if control == "notyettreated" else "never_treated",
-        estimation_method="reg",
+        estimation_method=method,
     ).fit(
         df,
         outcome="y",
@@ -176,15 +179,18 @@ def main() -> None:
             rec("acrt_event", b, event_time=float(e))
         if not knots:
             diff_diff_rows(rec, df, degree, control, doses)
-    for run, (name, degree, control, doses, covariates) in enumerate(COVARIATE_RUNS, len(RUNS)):
+    for run, (name, degree, control, doses, covariates, method) in enumerate(
+        COVARIATE_RUNS, len(RUNS)
+    ):
         base = dict(run=run, panel=name, degree=degree, knots=0, control=control)
         base["covariates"] = " ".join(covariates)
+        base["method"] = method
 
         def rec(kind, value, dose=np.nan, event_time=np.nan, source="moderndid", base=base):
             row = dict(source=source, kind=kind, dose=dose, event_time=event_time)
             out.append({**base, **row, "value": float(value)})
 
-        diff_diff_rows(rec, PANELS[name], degree, control, doses, covariates)
+        diff_diff_rows(rec, PANELS[name], degree, control, doses, covariates, method)
     panels = pd.concat([d.assign(panel=k) for k, d in PANELS.items()])
     panels.to_csv(HERE / "panels.csv", index=False, float_format="%.17g")
     pd.DataFrame(out).to_csv(HERE / "values.csv", index=False, float_format="%.17g")

@@ -22,6 +22,10 @@ With covariates X (their values in each comparison's base period; diff-diff's ou
 regression, `estimation_method="reg"`, as contdid has none) the comparison units' ΔY is
 regressed on (1, X) in each cell, and the treated units' ΔY less its prediction, ΔỸ, replaces
 ΔY in the dose fit and in ATT^o (without covariates the prediction is the comparison mean).
+Doubly robust (`method="dr"`, diff-diff's default): ATT^o is Sant'Anna & Zhao's DR DiD of the
+cell (a logit propensity score of being treated given X, as DRDID) and the curve ATT(d) moves
+by the same level η = ATT^o(reg) − ATT^o(dr) (the comparison units' prediction errors weighted
+by their odds p/(1 − p)); ACRT is the outcome regression's.
 
 Every row is a fixed linear combination of the outcomes given the doses (`weights`), so the
 toolkit's comparison-pooled variance applies. The analytic variance is the sum over units of
@@ -40,6 +44,7 @@ from scipy.interpolate import BSpline
 
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.facts import ContinuousDidFacts
+from pathfinder_eval.estimators.did.group_time import comparison_odds, did_panel_2x2, propensity
 from pathfinder_eval.estimators.pooled import (
     did_decision,
     panel_layout,
@@ -103,7 +108,9 @@ class _Cell:
     """One cohort × period comparison: its units (treated first), periods t and base, ΔY;
     the comparison units' regression of ΔY on (1, X): the treated units' (1, X) `xt`, the
     fit's hat rows `hat_c` (γ = hat_c @ ΔY_comparison) and residuals; the treated units' ΔY
-    less their prediction, `adjusted`."""
+    less their prediction, `adjusted`; for the doubly robust estimator the level η it takes off
+    ATT^o and ATT(d): its weights on the comparison units' ΔY `eta_c` and its influence
+    function `eta_psi` (both 0 for the outcome regression)."""
 
     units: np.ndarray
     n_treated: int
@@ -114,6 +121,21 @@ class _Cell:
     hat_c: np.ndarray
     resid_c: np.ndarray
     adjusted: np.ndarray
+    eta_c: np.ndarray
+    eta_psi: np.ndarray
+
+    @property
+    def eta(self) -> float:
+        return float(self.eta_c @ self.dy[self.n_treated :])
+
+    def mean_row(self) -> tuple[np.ndarray, np.ndarray, float]:
+        """ATT^o of the cell: its weights on the cell's ΔY, influence function and value."""
+        n_t = self.n_treated
+        mean = np.full((1, n_t), 1.0 / n_t)
+        on_c = self.comparison_weights(mean)[0]
+        att = self.adjusted.mean()
+        psi = np.concatenate([(self.adjusted - att) / n_t, on_c * self.resid_c])
+        return np.concatenate([mean[0], on_c - self.eta_c]), psi - self.eta_psi, att - self.eta
 
     def comparison_weights(self, on_treated: np.ndarray) -> np.ndarray:
         """(r, n_c) weights on the comparison units' ΔY of rows weighing the treated units'
@@ -131,12 +153,13 @@ def continuous_did(
     control: str = "not_yet_treated",
     labels: np.ndarray | None = None,
     x: np.ndarray | None = None,
+    method: str = "dr",
 ) -> DoseFit:
     """The estimator on an outcome matrix y (n, T) (NaN: missing), each unit's start as a
     period index (inf: never treated) and dose (used for treated units only), evaluated at
     `doses`. A cell uses the units observed in both of its periods; units starting after the
     last period are not yet treated throughout. `labels`: the periods' names (for `thin`);
-    x (n, T, p): covariates, complete (None: none)."""
+    x (n, T, p): covariates, complete (None: none); method: "dr" or "reg" with covariates."""
     n, n_periods = y.shape
     names = np.arange(n_periods) if labels is None else np.asarray(labels)
     treated = np.isfinite(start)
@@ -173,15 +196,10 @@ def continuous_did(
     thin: set[int] = set()
     for g, pg in zip(cohorts, share, strict=True):
         for t in range(1, n_periods):
-            cell = _cell(y, start, g, t, control, x)
+            cell = _cell(y, start, g, t, control, x, method)
             if cell is None:
                 continue
-            n_t = cell.n_treated
-            mean = np.full((1, n_t), 1.0 / n_t)
-            on_c = cell.comparison_weights(mean)[0]
-            diff = np.concatenate([mean[0], on_c])
-            att = cell.adjusted.mean()
-            psi = np.concatenate([(cell.adjusted - att) / n_t, on_c * cell.resid_c])
+            diff, psi, att = cell.mean_row()
             curve = _dose_cell(cell, dose, interior, degree, doses)
             if curve is None:
                 thin.add(int(g))
@@ -253,11 +271,18 @@ def continuous_did(
 
 
 def _cell(
-    y: np.ndarray, start: np.ndarray, g: int, t: int, control: str, x: np.ndarray | None
+    y: np.ndarray,
+    start: np.ndarray,
+    g: int,
+    t: int,
+    control: str,
+    x: np.ndarray | None,
+    method: str = "dr",
 ) -> _Cell | None:
     """Cohort g's comparison in period t: base g − 1 from g on, t − 1 before (None when the
     cohort or its comparison units have no unit observed in both periods); the comparison
-    units' regression on (1, X) at the base period."""
+    units' regression on (1, X) at the base period, and with covariates and method "dr" the
+    doubly robust level η."""
     base = g - 1 if t >= g else t - 1
     ok = ~np.isnan(y[:, t]) & ~np.isnan(y[:, base])
     cohort = np.flatnonzero((start == g) & ok)
@@ -275,17 +300,20 @@ def _cell(
     n_t = cohort.size
     hat_c = np.linalg.pinv(design[n_t:])  # (p, n_c): γ = hat_c @ ΔY_comparison
     gamma = hat_c @ dy[n_t:]
-    return _Cell(
-        units,
-        n_t,
-        t,
-        base,
-        dy,
-        design[:n_t],
-        hat_c,
-        dy[n_t:] - design[n_t:] @ gamma,
-        dy[:n_t] - design[:n_t] @ gamma,
-    )
+    resid_c = dy[n_t:] - design[n_t:] @ gamma
+    adjusted = dy[:n_t] - design[:n_t] @ gamma
+    eta_c, eta_psi = np.zeros(units.size - n_t), np.zeros(units.size)
+    if x is not None and method == "dr":
+        treated = (np.arange(units.size) < n_t).astype(float)
+        ones = np.ones(units.size)
+        odds = comparison_odds(propensity(design, treated, ones), treated, ones)[n_t:]
+        share = odds / odds.sum()
+        eta_c = share - (share @ design[n_t:]) @ hat_c
+        on_mean = -(design[:n_t].mean(axis=0) @ hat_c)
+        reg_psi = np.concatenate([(adjusted - adjusted.mean()) / n_t, on_mean * resid_c])
+        dr = did_panel_2x2(dy, treated, design, ones, "dr")
+        eta_psi = reg_psi - dr.influence / units.size
+    return _Cell(units, n_t, t, base, dy, design[:n_t], hat_c, resid_c, adjusted, eta_c, eta_psi)
 
 
 def _interior_knots(
@@ -350,6 +378,10 @@ def _dose_cell(
     psi = np.concatenate([lin * resid, on_c * cell.resid_c], axis=1)
     psi[0, :n_t] += (slope_i - acrt) / n_t  # the slope's spread over the treated doses
     values = np.concatenate([[acrt], xg @ beta, dxg @ beta])
+    levels = slice(1, 1 + doses.size)  # ATT(d) moves by the doubly robust level
+    on_dy[levels, n_t:] -= cell.eta_c
+    psi[levels] -= cell.eta_psi
+    values[levels] -= cell.eta
     return on_dy, psi, values
 
 
@@ -397,7 +429,16 @@ class ContinuousDid(ContinuousDidOptions):
             else np.unique(np.percentile(dose[treated], PERCENTILES))
         )
         res = continuous_did(
-            ymat, start, dose, doses, self.degree, self.knots, self.control_group, periods, x
+            ymat,
+            start,
+            dose,
+            doses,
+            self.degree,
+            self.knots,
+            self.control_group,
+            periods,
+            x,
+            self.method,
         )
         weights = res.weights[:, row, col]
         unit = cells["unit"].to_numpy()
@@ -481,6 +522,7 @@ class ContinuousDid(ContinuousDidOptions):
                 knots=self.knots,
                 control_group=self.control_group,
                 covariates=list(names),
+                method=self.method,
                 treated=n_treated,
                 cohorts=int(np.unique(start[treated]).size),
                 dose_range=[float(v) for v in np.percentile(dose[treated], (0, 50, 100))],

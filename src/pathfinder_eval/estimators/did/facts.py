@@ -205,13 +205,14 @@ class ContinuousDidFacts(Facts):
     first period), the joint Wald test that every pre-start event-time ATT is zero (None
     without pre-periods), what that pre-test can see (as EventStudyFacts.pretest_power), and
     the joint test that every pre-start event-time ACRT is zero (pre-trends that differ with
-    the dose); covariates: those the comparison is net of."""
+    the dose); covariates: those the comparison is net of, by `method` (dr or reg)."""
 
     inference_method: str
     degree: int
     knots: int
     control_group: str
     covariates: list[str]
+    method: str
     treated: int
     cohorts: int
     dose_range: list[float]

@@ -84,6 +84,19 @@ def _logit(x: np.ndarray, d: np.ndarray, w: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-(x @ beta)))
 
 
+def propensity(x: np.ndarray, d: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """(n1,) the logit propensity score of being treated given x, capped at 1 − 1e−6 (DRDID)."""
+    return np.minimum(_logit(x, d, w / w.mean()), PS_CAP)
+
+
+def comparison_odds(ps: np.ndarray, d: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """(n1,) the doubly robust and IPW DiD's weights w·p/(1 − p) on the comparison units (0 on
+    the treated and on comparison units trimmed at a score ≥ 0.995, as DRDID); w normalised
+    to mean 1."""
+    keep = np.where(d == 1, 1.0, (ps < PS_TRIM).astype(float))
+    return keep * (w / w.mean()) * ps * (1.0 - d) / (1.0 - ps)
+
+
 def did_panel_2x2(
     dy: np.ndarray, d: np.ndarray, x: np.ndarray, w: np.ndarray, method: Method
 ) -> CellDiD:
@@ -113,11 +126,8 @@ def did_panel_2x2(
         inf_treat = (wt * dy - wt * eta_t) / mt
         inf_cont = (wt * out - wt * eta_c + lin_ols @ (wt[:, None] * x).mean(axis=0)) / mt
         return CellDiD(float(eta_t - eta_c), inf_treat - inf_cont)
-    ps = np.minimum(_logit(x, d, w), PS_CAP)
-    keep = np.where(d == 1, 1.0, (ps < PS_TRIM).astype(float))
-    wt = keep * w * d
-    mt = wt.mean()
-    wps = keep * w * ps * (1.0 - d) / (1.0 - ps)
+    ps = propensity(x, d, w)
+    wps = comparison_odds(ps, d, w)
     mc = wps.mean()
     hess_ps = np.linalg.inv((x * (ps * (1.0 - ps) * w)[:, None]).T @ x) * n
     lin_ps = ((w * (d - ps))[:, None] * x) @ hess_ps
