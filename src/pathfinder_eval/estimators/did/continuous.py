@@ -36,7 +36,7 @@ for dose-specific rows, and for ACRT^o also the spread of b′(D_i)ᵀβ over th
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -302,18 +302,22 @@ def _cell(
     gamma = hat_c @ dy[n_t:]
     resid_c = dy[n_t:] - design[n_t:] @ gamma
     adjusted = dy[:n_t] - design[:n_t] @ gamma
-    eta_c, eta_psi = np.zeros(units.size - n_t), np.zeros(units.size)
-    if x is not None and method == "dr":
-        treated = (np.arange(units.size) < n_t).astype(float)
-        ones = np.ones(units.size)
-        odds = comparison_odds(propensity(design, treated, ones), treated, ones)[n_t:]
-        share = odds / odds.sum()
-        eta_c = share - (share @ design[n_t:]) @ hat_c
-        on_mean = -(design[:n_t].mean(axis=0) @ hat_c)
-        reg_psi = np.concatenate([(adjusted - adjusted.mean()) / n_t, on_mean * resid_c])
-        dr = did_panel_2x2(dy, treated, design, ones, "dr")
-        eta_psi = reg_psi - dr.influence / units.size
-    return _Cell(units, n_t, t, base, dy, design[:n_t], hat_c, resid_c, adjusted, eta_c, eta_psi)
+    none_c, none = np.zeros(units.size - n_t), np.zeros(units.size)
+    cell = _Cell(units, n_t, t, base, dy, design[:n_t], hat_c, resid_c, adjusted, none_c, none)
+    if x is None or method != "dr":
+        return cell
+    treated = (np.arange(units.size) < n_t).astype(float)
+    ones = np.ones(units.size)
+    ps = propensity(design, treated, ones)
+    share = comparison_odds(ps, treated, ones)[n_t:]
+    share /= share.sum()
+    _, reg_psi, _ = cell.mean_row()  # the outcome regression's ATT^o (η = 0 so far)
+    dr = did_panel_2x2(dy, treated, design, ones, "dr", ps)
+    return replace(
+        cell,
+        eta_c=share - (share @ design[n_t:]) @ hat_c,
+        eta_psi=reg_psi - dr.influence / units.size,
+    )
 
 
 def _interior_knots(

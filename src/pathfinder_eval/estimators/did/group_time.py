@@ -98,7 +98,12 @@ def comparison_odds(ps: np.ndarray, d: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 def did_panel_2x2(
-    dy: np.ndarray, d: np.ndarray, x: np.ndarray, w: np.ndarray, method: Method
+    dy: np.ndarray,
+    d: np.ndarray,
+    x: np.ndarray,
+    w: np.ndarray,
+    method: Method,
+    ps: np.ndarray | None = None,
 ) -> CellDiD:
     """ATT and influence function of a two-period panel DiD with covariates.
 
@@ -110,7 +115,8 @@ def did_panel_2x2(
     and a linear outcome model for the comparison group), each with the influence function
     including the estimation effect of the nuisance models (as R DRDID's reg_did_panel,
     std_ipw_did_panel and drdid_panel, which did calls). Propensity scores are capped at 1−1e−6
-    and comparison units with a score ≥ 0.995 are trimmed (weight 0), as DRDID does.
+    and comparison units with a score ≥ 0.995 are trimmed (weight 0), as DRDID does; `ps`:
+    the scores when the caller already has them (`propensity`).
     """
     n = len(d)
     w = w / w.mean()
@@ -126,7 +132,7 @@ def did_panel_2x2(
         inf_treat = (wt * dy - wt * eta_t) / mt
         inf_cont = (wt * out - wt * eta_c + lin_ols @ (wt[:, None] * x).mean(axis=0)) / mt
         return CellDiD(float(eta_t - eta_c), inf_treat - inf_cont)
-    ps = propensity(x, d, w)
+    ps = propensity(x, d, w) if ps is None else ps
     wps = comparison_odds(ps, d, w)
     mc = wps.mean()
     hess_ps = np.linalg.inv((x * (ps * (1.0 - ps) * w)[:, None]).T @ x) * n

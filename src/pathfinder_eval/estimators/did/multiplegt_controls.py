@@ -6,8 +6,8 @@ differences with period fixed effects, among the cells of groups that have not s
 controls' long difference taken off, which is the estimator run on Y − X θ_d.
 
 Each row stays a fixed linear combination of the outcomes (given the controls): θ_d is linear
-in the first differences, so the toolkit's few-treated variances apply to the weights
-`extra_weights` adds. The authors' analytic variance adds to each group's influence function
+in the first differences, so the toolkit's few-treated variances apply to the weights `terms`
+adds. The authors' analytic variance adds to each group's influence function
 the term for estimating θ_d, M_d,ℓ'(Den_d⁻¹ ρ Σ_t Ẍ_gt ε̂_gt / N_d − θ_d / G), as their Python
 port (py-did-multiplegt-dyn 0.1.9) computes it: M_d,ℓ the row applied to the controls over the
 groups of baseline d (zero when ℓ > T_d − 2), Ẍ the controls' differences less their period
@@ -45,30 +45,21 @@ class ControlAdjustment:
         """(G, T) Y − X θ_d for each group's baseline d."""
         return ymat - np.einsum("gtk,gk->gt", xmat, self.theta[cls])
 
-    def extra_weights(
-        self, cell_weights: np.ndarray, xmat: np.ndarray, cls: np.ndarray
-    ) -> np.ndarray:
-        """(G, T) weights on the outcomes that θ_d's estimation adds to a row with
-        `cell_weights` on Y − X θ_d: −M_d' θ_d written on the first differences in θ_d."""
-        m = _applied(cell_weights, xmat, cls, self.theta.shape[0])  # (classes, k)
-        on_diff = -np.einsum("gtk,gk->gt", self.lever, m[cls])  # weight on Y_t − Y_t−1
-        out = on_diff.copy()
-        out[:, :-1] -= on_diff[:, 1:]
-        return out
-
-    def influence(
+    def terms(
         self, cell_weights: np.ndarray, xmat: np.ndarray, cls: np.ndarray, lag: int
-    ) -> np.ndarray:
-        """(G,) the term each group's influence function loses for θ_d's estimation (module
-        docstring); lag: ℓ, negative for a placebo."""
-        n_cls = self.theta.shape[0]
-        m = _applied(cell_weights, xmat, cls, n_cls)
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """For a row with `cell_weights` on Y − X θ_d (lag ℓ, negative for a placebo): (G,) the
+        term each group's influence function loses for θ_d's estimation (module docstring),
+        and (G, T) the weights θ_d's estimation adds on the outcomes, −M_d'θ_d written on the
+        first differences in θ_d."""
+        m = _applied(cell_weights, xmat, cls, self.theta.shape[0])  # M_d: (classes, k)
+        on_diff = -np.einsum("gtk,gk->gt", self.lever, m[cls])  # weight on Y_t − Y_t−1
+        weights = on_diff.copy()
+        weights[:, :-1] -= on_diff[:, 1:]
         m[self.last - 2 < abs(lag)] = 0.0  # the authors' code: no term when ℓ > T_d − 2
         out = np.einsum("gk,gk->g", self.psi, m[cls])
         per_class = np.einsum("dk,dk->d", m, self.theta) / self.groups  # M_d' θ_d / G
-        if lag > 0:
-            return out - per_class.sum()
-        return out - per_class[cls]
+        return out - (per_class.sum() if lag > 0 else per_class[cls]), weights
 
 
 def _applied(cell_weights: np.ndarray, xmat: np.ndarray, cls: np.ndarray, n_cls: int) -> np.ndarray:

@@ -287,12 +287,8 @@ def multiplegt_dyn(
         r = _row(ymat, spec, i, placebo, among)
         if r is None or adjustment is None:
             return r
-        w = r.cell_weights
-        return replace(
-            r,
-            influence=r.influence - adjustment.influence(w, xmat, cls, r.lag),
-            cell_weights=w + adjustment.extra_weights(w, xmat, cls),
-        )
+        lost, added = adjustment.terms(r.cell_weights, xmat, cls, r.lag)
+        return replace(r, influence=r.influence - lost, cell_weights=r.cell_weights + added)
 
     if trends_lin:
         rows_out = _with_trends(ymat, spec, effects_n, False, row)
