@@ -488,6 +488,27 @@ def test_controls_closed_form_and_missing_values():
     assert out.no_controls == int(missing.sum()) > 0
 
 
+def test_no_effect_once_missing_controls_are_left_out():
+    """Covariates missing from period 3 for the never-treated and in period 3 for B leave
+    switcher A (starting in 3) no comparison, and B (starting in 4) none either: no effect
+    can be formed, with or without trends, and the error says why instead of dividing by
+    zero. Without the covariate the same panel gives effects."""
+    units = np.repeat(list("ABCDE"), 4)
+    period = np.tile([1, 2, 3, 4], 5)
+    start = {"A": 3, "B": 4}
+    treat = np.array([int(p >= start.get(u, 99)) for u, p in zip(units, period, strict=True)])
+    rng = np.random.default_rng(1)
+    y, x = rng.normal(size=20), rng.normal(size=(20, 1))
+    x[(np.isin(units, ["C", "D", "E"]) & (period >= 3)) | ((units == "B") & (period == 3)), 0] = (
+        np.nan
+    )
+    for kwargs in ({}, {"trends_lin": True}):
+        assert len(multiplegt_dyn(y, units, period, treat, 2, 1, **kwargs).estimate) >= 2
+        with pytest.raises(EstimationError, match="missing an outcome or a covariate") as err:
+            multiplegt_dyn(y, units, period, treat, 2, 1, controls=x, **kwargs)
+        assert "leave out the covariates" in str(err.value)
+
+
 def test_design_file_with_controls(tmp_path):
     """`covariates: [x1, x2]` in a design file's options (other outcomes of the design): the
     engine's rows on the same data, and the report names what the estimates are net of."""

@@ -291,10 +291,12 @@ def multiplegt_dyn(
         return replace(r, influence=r.influence - lost, cell_weights=r.cell_weights + added)
 
     if trends_lin:
-        rows_out = _with_trends(ymat, spec, effects_n, False, row)
-        rows_out += _with_trends(ymat, spec, placebo_n, True, row)
+        effect_rows = _with_trends(ymat, spec, effects_n, False, row)
+        _need_effects(effect_rows, adjustment is not None)
+        rows_out = effect_rows + _with_trends(ymat, spec, placebo_n, True, row)
     else:
         effect_rows = [r for i in range(1, effects_n + 1) if (r := row(i, False))]
+        _need_effects(effect_rows, adjustment is not None)
         total = _total_effect(effect_rows)
         if normalized:  # per unit of treatment received since the switch
             effect_rows = [r.per_dose(r.cumulative_dose / r.n_switchers) for r in effect_rows]
@@ -365,6 +367,21 @@ class _Row:
             influence=self.influence / scale,
             cell_weights=self.cell_weights / scale,
         )
+
+
+def _need_effects(effects: list[_Row], controls: bool) -> None:
+    """Refuse a panel in which no effect can be formed once the missing cells are left out."""
+    if effects:
+        return
+    missing = "an outcome or a covariate" if controls else "an outcome"
+    raise EstimationError(
+        "no effect can be estimated: once the unit-periods missing "
+        f"{missing} are left out, no switcher's outcome change after its switch is observed "
+        "together with the same change of a not-yet-switched group of its baseline",
+        where="outcome",
+        fix="supply the missing values"
+        + (", or leave out the covariates that are often missing" if controls else ""),
+    )
 
 
 def _total_effect(effects: list[_Row]) -> _Row:
