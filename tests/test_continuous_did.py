@@ -302,6 +302,34 @@ def test_bad_doses_are_refused():
         pe.continuous_did(d, dose="D", degree=3, knots=4, **kw)
 
 
+def test_a_comparison_whose_propensity_score_cannot_be_fitted_is_left_out():
+    """A covariate that separates the LAs starting in 4 from every never-treated LA leaves
+    their doubly robust cells without a propensity score: those comparisons are left out and
+    named, and every row then equals the analysis without those LAs (never-treated
+    comparisons: they are no one's comparison), estimates and standard errors to 1e-12.
+    When every comparison fails the analysis says so; method: reg still runs."""
+    d = _panel("D")
+    start = d.groupby("id")["G"].first()
+    z = pd.Series(np.random.default_rng(3).normal(size=start.size), index=start.index)
+    d["z"] = d["id"].map(z + np.where(start == 4, 100.0, 0.0))
+    kwargs = dict(outcome="y", unit="id", time="t", first_treated="G", dose="D")
+    kwargs |= dict(control_group="never_treated", covariates=("x", "z"), doses=(0.8, 1.6, 2.4))
+    out = pe.continuous_did(d, **kwargs, inference="cluster_robust")
+    alone = pe.continuous_did(d[d["G"] != 4], **kwargs, inference="cluster_robust")
+    (warning,) = [w for w in out.warnings if "not compared" in w]
+    assert warning.startswith("The LAs starting in 4 are not compared in period(s) 2, 3, 4, 5, 6")
+    a, b = out.table.set_index("term"), alone.table.set_index("term")
+    assert a.index.equals(b.index) and len(a) == 18
+    np.testing.assert_allclose(a["estimate"], b["estimate"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(a["std_error"], b["std_error"], rtol=1e-12)
+    only = d[d["G"] != 3].assign(z=lambda f: f["z"] + np.where(f["G"] == 0, 0.0, 100.0))
+    with pytest.raises(EstimationError, match="failed in every one") as err:
+        pe.continuous_did(only, **kwargs)
+    assert "method: reg" in str(err.value)
+    reg = pe.continuous_did(only, **kwargs, method="reg")
+    assert np.isfinite(reg.table["estimate"]).all()
+
+
 def test_covariates_through_the_api_a_design_file_and_the_report(tmp_path):
     """`covariates` from the Python API gives diff-diff's covariate-adjusted rows (run 6: x and
     x1, a cubic curve, method="reg") with inference="cluster_robust", and by default its doubly

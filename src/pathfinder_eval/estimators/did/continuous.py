@@ -37,6 +37,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, replace
+from itertools import groupby
 
 import numpy as np
 import pandas as pd
@@ -70,7 +71,11 @@ class DoseFit:
     weights on the outcome matrix; n_treated: (k,) treated units behind each row; left_out:
     indices of treated units left out (treated from the first period: no period before their
     start); thin: start dates (period labels) whose dose curve could not be fitted in some
-    period (too few distinct doses), left out of the dose rows there but not of ATT^o."""
+    period (too few distinct doses), left out of the dose rows there but not of ATT^o;
+    not_estimable: (start date, period, why) of the comparisons whose covariate adjustment
+    could not be fitted (the propensity score of a doubly robust cell: a covariate constant or
+    collinear among its LAs, or separating the starters from their comparison), left out of
+    every row."""
 
     kind: np.ndarray
     dose: np.ndarray
@@ -81,6 +86,7 @@ class DoseFit:
     n_treated: np.ndarray
     left_out: np.ndarray
     thin: tuple[str, ...] = ()
+    not_estimable: tuple[tuple[str, str, str], ...] = ()
 
 
 @dataclass
@@ -194,9 +200,14 @@ def continuous_did(
     event_cells = []  # (event index, cell, 2×2 weights, influence, ATT, the curve or None, share)
     post_cells = []  # (cohort, cell, 2×2 weights, influence, ATT, the curve or None)
     thin: set[int] = set()
+    broken: list[tuple[str, str, str]] = []
     for g, pg in zip(cohorts, share, strict=True):
         for t in range(1, n_periods):
-            cell = _cell(y, start, g, t, control, x, method)
+            try:
+                cell = _cell(y, start, g, t, control, x, method)
+            except np.linalg.LinAlgError as exc:
+                broken.append((str(names[g]), str(names[t]), str(exc)))
+                continue
             if cell is None:
                 continue
             diff, psi, att = cell.mean_row()
@@ -215,6 +226,14 @@ def continuous_did(
     by_cohort = dict(zip(cohorts, share, strict=True))
     every = Counter(c[0] for c in post_cells)
     fitted = Counter(c[0] for c in post_cells if c[5] is not None)
+    if broken and not every:
+        raise EstimationError(
+            "no start date's comparison after its start could be adjusted for the covariates: "
+            f"the {method} fit failed in every one ({broken[0][2]})",
+            where="options covariates",
+            fix="leave out covariates that are constant or collinear among the LAs, or that "
+            "separate the starters from their comparison LAs; or use method: reg",
+        )
     if not fitted:
         raise EstimationError(
             f"no start date has the {degree + interior.size + 1} treated LAs with distinct "
@@ -267,6 +286,7 @@ def continuous_did(
         n_treated=n_rows[seen],
         left_out=np.flatnonzero(first),
         thin=tuple(str(names[g]) for g in sorted(thin)),
+        not_estimable=tuple(broken),
     )
 
 
@@ -476,6 +496,14 @@ class ContinuousDid(ContinuousDidOptions):
                 f"where they have fewer distinct doses than a degree-{self.degree} curve with "
                 f"{self.knots} interior knot(s) needs: those LAs count in ATT and its event "
                 "times, not in ACRT or the dose curves there."
+            )
+        for (g, why), cells in groupby(res.not_estimable, key=lambda c: (c[0], c[2])):
+            warns.append(
+                f"The LAs starting in {g} are not compared in period(s) "
+                f"{', '.join(c[1] for c in cells)}: their doubly robust covariate adjustment "
+                f"cannot be fitted there ({why}: a covariate constant or collinear among them, "
+                "or separating them from their comparison LAs); those comparisons are left out "
+                "of every row."
             )
         if incomplete:
             warns.append(
