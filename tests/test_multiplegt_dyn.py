@@ -410,7 +410,8 @@ def test_design_file_with_unknown_treatments_runs_and_says_so(tmp_path):
     np.testing.assert_allclose(run.result.table["estimate"], fit.estimate, atol=1e-12)
     note = next(w for w in run.result.warnings if "have no known treatment" in w)
     assert note.startswith(f"{fit.unknown_cells} unit-period(s)") and fit.unknown_cells > 0
-    assert fit.unsure == ("u000",) and "(u000)" in note
+    unsure = next(w for w in run.result.warnings if "switch at an unknown date" in w)
+    assert fit.unsure == ("u000",) and unsure.endswith("(u000).") and "(u000)" not in note
     html = next(p for p in pe.report(ev, tmp_path / "out") if p.suffix == ".html").read_text()
     assert "have no known treatment" in html
 
@@ -486,6 +487,31 @@ def test_controls_closed_form_and_missing_values():
     missing = gaps["x1"].isna() & ~(gaps["y"].isna() & gaps["treatment"].isna())
     out = _fit("missing_treatment_controls")
     assert out.no_controls == int(missing.sum()) > 0
+    # those unit-periods are counted once: not also as unknown treatments
+    plain = multiplegt_dyn(gaps["y"], gaps["unit"], gaps["period"], gaps["treatment"], 3, 2)
+    assert out.unknown_cells == plain.unknown_cells == 41
+
+
+def test_collinear_controls_are_judged_whatever_their_units():
+    """The collinearity warning reads the controls' correlations: a control in units a
+    billion times smaller or larger gives the same rows and no warning, two controls one a
+    multiple of the other are flagged at any scale, and the column `continuous` generates
+    that never varies with trends_lin is not counted."""
+    d = _panel("la_absorbing_x")
+    x = d[["x1"]].to_numpy()
+    args = (d["y"], d["unit"], d["period"], d["treatment"], 3, 2)
+    base = multiplegt_dyn(*args, controls=x)
+    for scale in (1e-9, 1e9):
+        fit = multiplegt_dyn(*args, controls=x * scale)
+        assert fit.singular == ()
+        np.testing.assert_allclose(fit.estimate, base.estimate, rtol=1e-9)
+        pair = multiplegt_dyn(*args, controls=np.column_stack([x, 2e6 * x]) * scale)
+        assert pair.singular == (0.0,)
+    c = _panel("continuous_start_x")
+    fit = multiplegt_dyn(
+        c["y"], c["unit"], c["period"], c["treatment"], 3, 2, continuous=1, trends_lin=True
+    )
+    assert fit.singular == ()
 
 
 def test_no_effect_once_missing_controls_are_left_out():

@@ -32,7 +32,7 @@ class ControlAdjustment:
     (0 elsewhere), so θ_d = Σ lever · ΔY; psi (G, k): each group's Den_d⁻¹ ρ Σ_t Ẍ ε̂ / N_d;
     last (classes,): T_d; groups: G in θ_d / G (the authors' count: with trends_lin it still
     includes the groups switching in period 2 that it leaves out); singular: baselines whose
-    Den_d is singular (the pseudo-inverse is used, as the authors' code does)."""
+    varying controls are collinear (the pseudo-inverse is used, as the authors' code does)."""
 
     theta: np.ndarray
     lever: np.ndarray
@@ -108,7 +108,7 @@ def residualise(
         xd = np.where(mask[..., None], dx - x_mean[None], 0.0)  # Ẍ: less the period mean
         den = np.einsum("gtk,gtj->kj", xd, xd)
         inv = np.linalg.pinv(den)
-        if abs(np.linalg.det(den)) <= 1e-16:
+        if _collinear(den):
             singular.append(d)
         theta[d] = inv @ np.einsum("gtk,gt->k", xd, np.where(mask, dy, 0.0))
         lever += np.einsum("kj,gtj->gtk", inv, xd)
@@ -119,3 +119,16 @@ def residualise(
         n_d = float((mask & (period <= last[d])).sum())
         psi += rho / n_d * np.einsum("kj,gj->gk", inv, np.einsum("gtj,gt->gj", xd, resid * scale))
     return ControlAdjustment(theta, lever, psi, last, groups, tuple(singular))
+
+
+def _collinear(den: np.ndarray) -> bool:
+    """Whether the controls that vary among a baseline's not-yet-switchers are collinear there,
+    judged on their correlation matrix (an eigenvalue under 1e-10) so that the controls'
+    units do not matter. A control that does not vary adjusts nothing (its coefficient is 0)
+    and is not counted: `continuous` with trends_lin generates one such column."""
+    scale = np.sqrt(np.diag(den))
+    on = scale > 0
+    if not on.any():
+        return False
+    corr = den[np.ix_(on, on)] / np.outer(scale[on], scale[on])
+    return bool(np.linalg.matrix_rank(corr, tol=1e-10) < on.sum())

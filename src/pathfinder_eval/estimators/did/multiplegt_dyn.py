@@ -167,20 +167,22 @@ def multiplegt_dyn(
     ymat[g_code, t_code] = y
     xmat = np.zeros((n_g, n_t, 0))
     no_controls = 0
+    gap = np.zeros((n_g, n_t), bool)  # known treatment, left out for a missing control
     if controls is not None:
         x_long = np.asarray(controls, float).reshape(len(y), -1)
         xmat = np.full((n_g, n_t, x_long.shape[1]), np.nan)
         xmat[g_code, t_code] = x_long
         gone = np.isnan(xmat).any(axis=2)  # as a row that is not there
         no_controls = int((gone[g_code, t_code] & ~(np.isnan(y) & np.isnan(d_long))).sum())
+        gap = gone & ~np.isnan(d)
         d[gone], ymat[gone] = np.nan, np.nan
     cell_index = np.full((n_g, n_t), -1)
     cell_index[g_code, t_code] = np.arange(len(y))
     # units with no treatment or no outcome observed are left out, as the authors' code does
     seen = ~np.isnan(d).all(axis=1) & ~np.isnan(ymat).all(axis=1)
     unobserved = tuple(str(n) for n in names[~seen])
-    d, ymat, xmat, cell_index, g_cluster, names = (
-        a[seen] for a in (d, ymat, xmat, cell_index, g_cluster, names)
+    d, ymat, xmat, cell_index, g_cluster, names, gap = (
+        a[seen] for a in (d, ymat, xmat, cell_index, g_cluster, names, gap)
     )
     n_g = len(names)
     observed = ~np.isnan(d)
@@ -212,12 +214,13 @@ def multiplegt_dyn(
             fix="supply groups that switch later or never",
         )
     base, first, changed, crossed = base[keep], first[keep], changed[keep], crossed[keep]
-    d, ymat, xmat, cell_index, cls = (
+    d, ymat, xmat, cell_index, cls, gap = (
         d[keep],
         ymat[keep],
         xmat[keep],
         cell_index[keep],
         cls_all[keep],
+        gap[keep],
     )
     g_cluster, first_seen = g_cluster[keep], first_seen[keep]
     # periods in which every group of a baseline has switched have no control: not used
@@ -227,7 +230,7 @@ def multiplegt_dyn(
     ymat = np.where(live, ymat, np.nan)
     t_max = int(np.flatnonzero(has_control[cls].any(axis=0)).max()) + 1
     f = np.where(first == 0, t_max + 1, first).astype(float)
-    unknown_cells = int(np.isnan(d).sum())
+    unknown_cells = int((np.isnan(d) & ~gap).sum())  # a missing control's: no_controls
     d, ymat, f_known, f_trunc = missing_treatments(d, ymat, base, first_seen, f, t_max)
     kept = names[keep]
     unsure = tuple(str(n) for n in kept[f_known != f])
@@ -671,13 +674,14 @@ class MultiplegtDyn(MultiplegtDynOptions):
             warns.append(
                 f"{res.unknown_cells} unit-period(s) have no known treatment: gaps between equal "
                 "known treatments take that value, and outcomes where it stays unknown are not "
-                "used (de Chaisemartin & D'Haultfœuille's rules)"
-                + (
-                    f"; {len(res.unsure)} unit(s) switch at an unknown date and are comparisons "
-                    f"up to their last known treatment ({', '.join(res.unsure)})."
-                    if res.unsure
-                    else "."
-                )
+                "used (de Chaisemartin & D'Haultfœuille's rules)."
+            )
+        if res.unsure:
+            warns.append(
+                f"{len(res.unsure)} unit(s) switch at an unknown date (a gap in their treatment"
+                + (" or their controls" if self.covariates else "")
+                + ") and are comparisons up to their last known treatment "
+                f"({', '.join(res.unsure)})."
             )
         if res.early:
             warns.append(
@@ -688,7 +692,8 @@ class MultiplegtDyn(MultiplegtDynOptions):
         if res.no_controls:
             warns.append(
                 f"{res.no_controls} unit-period(s) not used: a control variable "
-                f"({', '.join(self.covariates)}) is missing there."
+                f"({', '.join(self.covariates)}) is missing there, so they count as unit-periods "
+                "without a row, as in the authors' code."
             )
         if res.singular:
             warns.append(
