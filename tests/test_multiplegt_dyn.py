@@ -61,16 +61,35 @@ CASES = {
     "continuous_1_cluster": ("continuous_start_x", 3, 2, False, True),
     "continuous_1_trends": ("continuous_start_x", 3, 2, False, False, True),
     "continuous_2_controls_trends": ("continuous_start_x", 3, 2, False, False, True),
+    # weighted by the cells' w (child populations; the authors' `weight`)
+    "la_absorbing_w": ("la_absorbing", 3, 2, False, False),
+    "switch_on_off_pause_w": ("switch_on_off_pause", 3, 2, False, False),
+    "intensity_w_normalized": ("intensity", 3, 2, True, False),
+    "la_absorbing_w_cluster": ("la_absorbing", 3, 2, False, True),
+    "missing_treatment_w": ("missing_treatment", 3, 2, False, False),
+    "switch_on_off_pause_w_trends": ("switch_on_off_pause", 3, 2, False, False, True),
+    "la_absorbing_w_controls": ("la_absorbing_x", 3, 2, False, False),
+    "switch_on_off_pause_w_controls_cluster": ("switch_on_off_pause_x", 3, 2, False, True),
+    "intensity_w_controls_normalized": ("intensity_x", 3, 2, True, False),
+    "missing_treatment_w_controls": ("missing_treatment_x", 3, 2, False, False),
+    "switch_on_off_pause_w_controls_trends": ("switch_on_off_pause_x", 3, 2, False, False, True),
+    "continuous_1_w": ("continuous_start_x", 3, 2, False, False),
+    "continuous_1_w_controls": ("continuous_start_x", 3, 2, False, False),
 }
+WEIGHTED = {case for case in CASES if "_w" in case}
 CONTINUOUS = {case: int(case.split("_")[1]) for case in CASES if case.startswith("continuous")}
 CONTROLS = {case: ["x1", "x2"] for case in CASES if "_controls" in case}
 CONTROLS["la_absorbing_controls"] = CONTROLS["la_absorbing_controls_trends"] = ["x1"]
-CONTROLS["continuous_2_controls_trends"] = ["x1"]
+CONTROLS["continuous_2_controls_trends"] = CONTROLS["la_absorbing_w_controls"] = ["x1"]
 # With controls and clusters the port counts each period's clusters in θ_d's regression with
 # polars' n_unique, which counts the missing value of the rows outside the regression as one
 # more cluster (its Stata code counts the clusters present): SEs 7e-5 and 8e-4 apart
-# (relative); with that count imitated, 4e-15 and 4e-16.
-SE_TOL = {"la_absorbing_controls_cluster": 1e-4, "continuous_1_cluster": 1e-3}
+# (relative); with that count imitated, 4e-15 and 4e-16 (weighted: 1.8e-2 and 1.4e-15).
+SE_TOL = {
+    "la_absorbing_controls_cluster": 1e-4,
+    "continuous_1_cluster": 1e-3,
+    "switch_on_off_pause_w_controls_cluster": 2e-2,
+}
 
 
 def _panel(case: str) -> pd.DataFrame:
@@ -101,6 +120,7 @@ def _fit(case: str):
         trends_lin=bool(trends),
         controls=d[CONTROLS[case]].to_numpy() if case in CONTROLS else None,
         continuous=CONTINUOUS.get(case, 0),
+        weights=d["w"] if case in WEIGHTED else None,
     )
 
 
@@ -112,10 +132,11 @@ def test_matches_the_authors_python_port(case):
     off, pauses, missing outcomes, a baseline without never-switchers, and treatment levels
     0, 1, 2 changing in both directions, per unit of treatment received or not, and clustered
     above the unit (a cohort's degrees of freedom counting its clusters), with a linear
-    trend for each unit, and net of control variables (SE_TOL: the one run where the port
-    counts clusters differently). The switchers counted are those behind each estimate (the
-    package's "Switchers.w"; with trends_lin its unweighted "Switchers" can differ, e.g. 12
-    against the 13 switchers averaged in switch_on_off_pause's first effect)."""
+    trend for each unit, net of control variables (SE_TOL: the runs where the port counts
+    clusters differently), and weighted by the cells' weights. The switchers counted are those
+    behind each estimate (the package's "Switchers.w" unweighted, its "Switchers" weighted;
+    with trends_lin its "Switchers" can differ, e.g. 12 against the 13 switchers averaged in
+    switch_on_off_pause's first effect); their total weight is its "Switchers.w"."""
     ref, joint = _reference(case)
     fit = _fit(case)
     names = [r.replace("Average_Total_Effect", "average total effect") for r in ref["row"]]
@@ -123,7 +144,11 @@ def test_matches_the_authors_python_port(case):
     np.testing.assert_allclose(fit.estimate, ref["estimate"], rtol=TOL, atol=TOL)
     se_tol = SE_TOL.get(case, TOL)
     np.testing.assert_allclose(np.sqrt(np.diag(fit.vcov)), ref["std_error"], rtol=se_tol)
-    np.testing.assert_array_equal(fit.n_switchers, ref["switchers_w"])
+    np.testing.assert_allclose(fit.switcher_weight, ref["switchers_w"], rtol=1e-12)
+    if case not in WEIGHTED:
+        np.testing.assert_array_equal(fit.n_switchers, ref["switchers_w"])
+    elif "trends" not in case:
+        np.testing.assert_array_equal(fit.n_switchers, ref["switchers"])
     pl = fit.lag < 0
     b, v = fit.estimate[pl], fit.vcov[np.ix_(pl, pl)]
     p = stats.chi2.sf(b @ np.linalg.solve(v, b), int(pl.sum()))
@@ -512,6 +537,53 @@ def test_collinear_controls_are_judged_whatever_their_units():
         c["y"], c["unit"], c["period"], c["treatment"], 3, 2, continuous=1, trends_lin=True
     )
     assert fit.singular == ()
+
+
+def test_weighted_through_the_api_and_the_report(tmp_path):
+    """`weighted=True` with counts and child populations: the rows are the authors' `weight`
+    run on the rate (run la_absorbing_w_controls: x1, weights w; the rate is y + 20, which no
+    difference sees), estimates and SEs to 1e-10; each row stays its weights times the
+    outcomes; the report says the effects are per child; a weight of 0 where an outcome is
+    known is refused, naming the row."""
+    d = _panel("la_absorbing_x")
+    d["n"] = (d["y"] + 20) * d["w"] / 1e4
+    kwargs = dict(outcome="rate", unit="unit", time="period", treatment="treatment")
+    kwargs |= dict(counts="n", population="w", covariates=("x1",))
+    res = pe.did_multiplegt_dyn(d, **kwargs, weighted=True, inference="cluster_robust")
+    ref, _ = _reference("la_absorbing_w_controls")
+    np.testing.assert_allclose(res.table["estimate"], ref["estimate"], rtol=TOL, atol=TOL)
+    np.testing.assert_allclose(res.table["std_error"], ref["std_error"], rtol=TOL)
+    np.testing.assert_array_equal(res.table["n_units"], ref["switchers"])
+    assert res.facts.weighted
+    fit = _fit("la_absorbing_w")
+    y = _panel("la_absorbing")["y"].to_numpy()
+    np.testing.assert_allclose(fit.weights @ y, fit.estimate, atol=1e-12)
+    bad = _panel("la_absorbing").assign(w=lambda f: f["w"].where(f.index != 7, 0.0))
+    with pytest.raises(EstimationError, match=r"weight 0\.0 is not a number above 0") as err:
+        multiplegt_dyn(bad["y"], bad["unit"], bad["period"], bad["treatment"], weights=bad["w"])
+    assert "row 8" in str(err.value)
+    path = tmp_path / "weighted.yaml"
+    starts = d[d["treatment"] == 1].groupby("unit")["period"].min()
+    waves = "\n".join(
+        f"  - {{wave: s{s}, start: {s}, units: [{', '.join(sorted(g.index))}]}}"
+        for s, g in starts.groupby(starts)
+    )
+    text = DESIGN.format(waves=waves, extra="").replace(
+        "[{column: y}]",
+        "[{column: rate, numerator: n, denominator: w, scale: per_10000}, {column: x1}]",
+    )
+    text = text.replace(
+        "    options: {effects: 3, placebo: 2}",
+        "    outcomes: [rate]\n    options: {effects: 3, placebo: 2, weighted: true}",
+    )
+    path.write_text(text)
+    (run,) = (ev := pe.evaluate(path, d)).runs
+    plain = pe.did_multiplegt_dyn(
+        d, **{**kwargs, "covariates": ()}, weighted=True, inference="cluster_robust"
+    )
+    np.testing.assert_allclose(run.result.table["estimate"], plain.table["estimate"], atol=1e-12)
+    html = next(p for p in pe.report(ev, tmp_path / "out") if p.suffix == ".html").read_text()
+    assert "counts by its denominator" in html
 
 
 def test_no_effect_once_missing_controls_are_left_out():

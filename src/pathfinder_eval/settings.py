@@ -498,6 +498,9 @@ class MultiplegtDynOptions(EstimatorSettings):
     """Time-varying control variables (the authors' `controls`: cell columns or other
     outcomes): within each baseline treatment the outcome's changes net of θ times theirs, θ
     from the units not yet switched; a unit-period missing one is not used."""
+    weighted: Flag = False
+    """Weight each unit-period by its denominator (e.g. the LA's child population; the
+    authors' `weight`): effects per child rather than per LA."""
 
     inference_methods: ClassVar[frozenset[str]] = frozenset(
         {"default", "cluster_robust", "pooled", "cohort_stratified"}

@@ -205,6 +205,12 @@ def _multiplegt_dyn(
             f"allowed a polynomial of degree {facts.continuous} in it (de Chaisemartin & "
             "D'Haultfœuille's continuous option)."
         )
+    if facts.weighted:
+        lines.append(
+            "Each LA-period counts by its denominator (de Chaisemartin & D'Haultfœuille's "
+            "weight): the effects are per child, not per LA; the LAs behind each row are "
+            "still counted as LAs."
+        )
     if facts.covariates:
         lines.append(
             f"Net of {', '.join(facts.covariates)}: within each starting treatment the "

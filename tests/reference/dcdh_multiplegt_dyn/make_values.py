@@ -116,6 +116,17 @@ def with_controls(rng, df: pd.DataFrame, p_missing: float) -> pd.DataFrame:
     return df
 
 
+def with_weights(rng, df: pd.DataFrame) -> pd.Series:
+    """Cell weights as child populations: a unit level (log-normal, median 1,000, σ 0.8 on the
+    log scale) growing 3% of it a period."""
+    units = sorted(df["unit"].unique())
+    pop = dict(zip(units, np.exp(rng.normal(0, 0.8, len(units))) * 1000, strict=True))
+    return pd.Series(
+        [pop[u] * (1 + 0.03 * t) for u, t in zip(df["unit"], df["period"], strict=True)],
+        index=df.index,
+    )
+
+
 def continuous_start(rng, n_units, n_periods) -> pd.DataFrame:
     """Starting treatments drawn from U(0.5, 2.5), every unit's different; 70% change once, at a
     random period from 3 on, by +0.5 (70% of them) or −0.4; outcomes with unit levels, a
@@ -155,6 +166,13 @@ def main() -> None:
     cases["continuous_start_x"] = with_controls(
         extra, continuous_start(np.random.default_rng(20261205), 40, 8), 0.0
     )
+    # cell weights (the authors' `weight`), from their own stream: the values above stay
+    weigh = np.random.default_rng(20261206)
+    for case in ("la_absorbing", "switch_on_off_pause", "intensity", "missing_treatment"):
+        cases[case]["w"] = with_weights(weigh, cases[case])
+        x = cases[f"{case}_x"]
+        x["w"] = x.merge(cases[case], on=["unit", "period"], how="left")["w"].to_numpy()
+    cases["continuous_start_x"]["w"] = with_weights(weigh, cases["continuous_start_x"])
     clusters = {
         "switch_on_off_pause": lambda g: g // 3,
         "missing_outcomes": lambda g: g % 5,
@@ -215,8 +233,69 @@ def main() -> None:
         ("continuous_1_trends", "continuous_start_x", 3, 2, False, None, True, (), 1),
         ("continuous_2_controls_trends", "continuous_start_x", 3, 2, False, None, True, ("x1",), 2),
     ]
+    runs = [(*r, None) for r in runs]
+    # weighted by the cells' weights w (the authors' `weight`)
+    runs += [
+        ("la_absorbing_w", "la_absorbing", 3, 2, False, None, False, (), 0, "w"),
+        ("switch_on_off_pause_w", "switch_on_off_pause", 3, 2, False, None, False, (), 0, "w"),
+        ("intensity_w_normalized", "intensity", 3, 2, True, None, False, (), 0, "w"),
+        ("la_absorbing_w_cluster", "la_absorbing", 3, 2, False, "cluster", False, (), 0, "w"),
+        ("missing_treatment_w", "missing_treatment", 3, 2, False, None, False, (), 0, "w"),
+        (
+            "switch_on_off_pause_w_trends",
+            "switch_on_off_pause",
+            3,
+            2,
+            False,
+            None,
+            True,
+            (),
+            0,
+            "w",
+        ),
+        ("la_absorbing_w_controls", "la_absorbing_x", 3, 2, False, None, False, ("x1",), 0, "w"),
+        (
+            "switch_on_off_pause_w_controls_cluster",
+            "switch_on_off_pause_x",
+            3,
+            2,
+            False,
+            "cluster",
+            False,
+            both,
+            0,
+            "w",
+        ),
+        ("intensity_w_controls_normalized", "intensity_x", 3, 2, True, None, False, both, 0, "w"),
+        (
+            "missing_treatment_w_controls",
+            "missing_treatment_x",
+            3,
+            2,
+            False,
+            None,
+            False,
+            both,
+            0,
+            "w",
+        ),
+        (
+            "switch_on_off_pause_w_controls_trends",
+            "switch_on_off_pause_x",
+            3,
+            2,
+            False,
+            None,
+            True,
+            both,
+            0,
+            "w",
+        ),
+        ("continuous_1_w", "continuous_start_x", 3, 2, False, None, False, (), 1, "w"),
+        ("continuous_1_w_controls", "continuous_start_x", 3, 2, False, None, False, both, 1, "w"),
+    ]
     values = []
-    for case, data, effects, placebo, normalized, cluster, trends, controls, degree in runs:
+    for case, data, effects, placebo, normalized, cluster, trends, controls, degree, w in runs:
         frame = cases[data]
         if trends:
             # every unit-period as a row: the package's first difference takes the previous
@@ -239,6 +318,7 @@ def main() -> None:
             trends_lin=trends,
             controls=list(controls) or None,
             continuous=degree,
+            weight=w,
         ).fit()
         res = fit.result["did_multiplegt_dyn"]
         for block in ("ATE", "Effects", "Placebos"):

@@ -183,7 +183,8 @@ class MultiplegtDynFacts(Facts):
     (as EventStudyFacts.pretest_power: the placebos and effects are event times before and
     after the period before the switch); linear_trends: each unit its own linear trend;
     covariates: the control variables netted out; continuous: the degree of the polynomial in
-    the starting treatment when LAs with different starts are compared (0: same start only)."""
+    the starting treatment when LAs with different starts are compared (0: same start only);
+    weighted: unit-periods weighted by their denominators (the authors' `weight`)."""
 
     inference_method: str
     effects: int
@@ -195,6 +196,7 @@ class MultiplegtDynFacts(Facts):
     linear_trends: bool = False
     covariates: list[str] = field(default_factory=list)
     continuous: int = 0
+    weighted: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

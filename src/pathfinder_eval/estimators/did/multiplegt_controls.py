@@ -80,10 +80,13 @@ def residualise(
     last: np.ndarray,
     cluster: np.ndarray,
     groups: int,
+    weight: np.ndarray,
 ) -> ControlAdjustment:
     """θ_d and the pieces of its variance term from the outcomes ymat (G, T), the controls
     xmat (G, T, k), the groups' baseline classes, switch dates F_g (1-based; T + 1 if never),
-    T_d per class, clusters (the group's own code when unclustered) and G for θ_d / G."""
+    T_d per class, clusters (the group's own code when unclustered), G for θ_d / G and the
+    cells' weights N_gt (G, T): with weights the regression is weighted least squares and the
+    cell counts ρ and N_d sums of weights, as the authors' code."""
     n_g, n_t, k = xmat.shape
     period = np.arange(1, n_t + 1)[None, :]
     dy = np.full((n_g, n_t), np.nan)
@@ -96,28 +99,29 @@ def residualise(
     lever = np.zeros((n_g, n_t, k))
     psi = np.zeros((n_g, k))
     singular = []
-    rho = float(cells.sum())
+    rho = float(np.where(cells, weight, 0.0).sum())
     for d in range(n_cls):
         mask = cells & (cls == d)[:, None]
         if not mask.any():
             continue
-        count = mask.sum(axis=0)
-        safe = np.maximum(count, 1)
-        x_mean = np.where(mask[..., None], dx, 0.0).sum(axis=0) / safe[:, None]
-        y_mean = np.where(mask, dy, 0.0).sum(axis=0) / safe
+        w = np.where(mask, weight, 0.0)
+        safe = np.where(w.sum(axis=0) > 0, w.sum(axis=0), 1.0)
+        x_mean = np.einsum("gt,gtk->tk", w, np.where(mask[..., None], dx, 0.0)) / safe[:, None]
+        y_mean = (w * np.where(mask, dy, 0.0)).sum(axis=0) / safe
         xd = np.where(mask[..., None], dx - x_mean[None], 0.0)  # Ẍ: less the period mean
-        den = np.einsum("gtk,gtj->kj", xd, xd)
+        den = np.einsum("gt,gtk,gtj->kj", w, xd, xd)
         inv = np.linalg.pinv(den)
         if _collinear(den):
             singular.append(d)
-        theta[d] = inv @ np.einsum("gtk,gt->k", xd, np.where(mask, dy, 0.0))
-        lever += np.einsum("kj,gtj->gtk", inv, xd)
+        theta[d] = inv @ np.einsum("gt,gtk,gt->k", w, xd, np.where(mask, dy, 0.0))
+        lever += np.einsum("kj,gtj->gtk", inv, xd * w[..., None])
         resid = np.where(mask, dy - y_mean[None] - xd @ theta[d], 0.0)
         e = np.array([np.unique(cluster[mask[:, t]]).size for t in range(n_t)], float)
         scale = np.where(e >= 2, np.sqrt(e / np.maximum(e - 1, 1)), 1.0)
         # N_d: the baseline's cells up to T_d
-        n_d = float((mask & (period <= last[d])).sum())
-        psi += rho / n_d * np.einsum("kj,gj->gk", inv, np.einsum("gtj,gt->gj", xd, resid * scale))
+        n_d = float(np.where(period <= last[d], w, 0.0).sum())
+        wx = xd * (w * resid * scale)[..., None]
+        psi += rho / n_d * np.einsum("kj,gj->gk", inv, wx.sum(axis=1))
     return ControlAdjustment(theta, lever, psi, last, groups, tuple(singular))
 
 

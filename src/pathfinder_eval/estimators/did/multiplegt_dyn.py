@@ -69,21 +69,23 @@ from pathfinder_eval.settings import MultiplegtDynOptions
 class DynamicFit:
     """Rows: the average total effect, effects ℓ = 1 … L, then placebos ℓ = 1 … P.
 
-    lag: (k,) 0 for the average total effect, ℓ for effects and −ℓ for placebos; estimate:
-    (k,); vcov: (k, k) the authors' analytic variance; n_switchers: (k,) switchers behind each
-    row; weights: (k, n) each row's weights on the input outcomes; groups: G, the groups the
-    estimator keeps; units: (G,) their labels; dropped: labels of groups left out (a baseline
-    with no variation in switch dates); unobserved: groups with no treatment or no outcome
-    known; unknown_cells: kept groups' periods without a known treatment; unsure: groups whose
-    switch date is unknown (comparisons up to their last known treatment); early: groups
-    switching in period 2, left out with trends_lin; no_controls: rows left out because a
-    control is missing; singular: baselines whose controls are collinear among their
-    not-yet-switchers (the pseudo-inverse is used, as the authors' code does)."""
+    lag: (k,) 0 for the average total effect, ℓ for effects and −ℓ for placebos; estimate: (k,);
+    vcov: (k, k) the authors' analytic variance; n_switchers: (k,) switchers behind each row;
+    switcher_weight: (k,) their total weight N_ℓ (n_switchers unweighted); weights: (k, n) each
+    row's weights on the input outcomes; groups: G, the groups the estimator keeps; units: (G,)
+    their labels; dropped: labels of groups left out (a baseline with no variation in switch
+    dates); unobserved: groups with no treatment or no outcome known; unknown_cells: kept
+    groups' periods without a known treatment; unsure: groups whose switch date is unknown
+    (comparisons up to their last known treatment); early: groups switching in period 2, left
+    out with trends_lin; no_controls: rows left out because a control is missing; singular:
+    baselines whose controls are collinear among their not-yet-switchers (the pseudo-inverse is
+    used, as the authors' code does)."""
 
     lag: np.ndarray
     estimate: np.ndarray
     vcov: np.ndarray
     n_switchers: np.ndarray
+    switcher_weight: np.ndarray
     weights: np.ndarray
     groups: int
     units: np.ndarray
@@ -119,6 +121,7 @@ def multiplegt_dyn(
     trends_lin: bool = False,
     controls: np.ndarray | None = None,
     continuous: int = 0,
+    weights: np.ndarray | None = None,
 ) -> DynamicFit:
     """DID_ℓ for ℓ = 1 … `effects` and placebos 1 … `placebo` (module docstring); fewer where
     the data allow fewer. y, unit, period, treatment (n,): one row per unit and period, the
@@ -134,7 +137,10 @@ def multiplegt_dyn(
     `continuous`): every unit is compared with every unit not yet changed, whatever its start,
     with the outcome's change in each period allowed a polynomial of this degree in the
     starting treatment (controls 1{t ≥ τ}·D_g1^p, τ = 2 … T, p = 1 … degree); 0: compared
-    within the same starting treatment."""
+    within the same starting treatment.
+    weights (n,): each cell's weight N_gt (the authors' `weight`, e.g. the LA's child
+    population): switchers and controls count by it in every mean and total, and the rows'
+    switcher counts stay counts of units; above 0 where the outcome is known."""
     if trends_lin and normalized:
         raise EstimationError(
             "trends_lin and normalized cannot be combined here",
@@ -165,6 +171,20 @@ def multiplegt_dyn(
     d[g_code, t_code] = d_long
     ymat = np.full((n_g, n_t), np.nan)
     ymat[g_code, t_code] = y
+    wmat = np.ones((n_g, n_t))
+    if weights is not None:
+        w_long = np.asarray(weights, float)
+        bad = ~(w_long > 0) & ~np.isnan(y) & ~np.isnan(d_long)
+        if bad.any() or np.isinf(w_long).any():
+            row = int(np.flatnonzero(bad | np.isinf(w_long))[0])
+            raise EstimationError(
+                f"weight {float(w_long[row])!r} is not a number above 0",
+                where="weight",
+                row=row + 1,
+                fix="give every unit-period with an outcome a weight above 0 (e.g. its child "
+                "population)",
+            )
+        wmat[g_code, t_code] = np.where(w_long > 0, w_long, 1.0)
     xmat = np.zeros((n_g, n_t, 0))
     no_controls = 0
     gap = np.zeros((n_g, n_t), bool)  # known treatment, left out for a missing control
@@ -181,8 +201,8 @@ def multiplegt_dyn(
     # units with no treatment or no outcome observed are left out, as the authors' code does
     seen = ~np.isnan(d).all(axis=1) & ~np.isnan(ymat).all(axis=1)
     unobserved = tuple(str(n) for n in names[~seen])
-    d, ymat, xmat, cell_index, g_cluster, names, gap = (
-        a[seen] for a in (d, ymat, xmat, cell_index, g_cluster, names, gap)
+    d, ymat, xmat, cell_index, g_cluster, names, gap, wmat = (
+        a[seen] for a in (d, ymat, xmat, cell_index, g_cluster, names, gap, wmat)
     )
     n_g = len(names)
     observed = ~np.isnan(d)
@@ -214,13 +234,14 @@ def multiplegt_dyn(
             fix="supply groups that switch later or never",
         )
     base, first, changed, crossed = base[keep], first[keep], changed[keep], crossed[keep]
-    d, ymat, xmat, cell_index, cls, gap = (
+    d, ymat, xmat, cell_index, cls, gap, wmat = (
         d[keep],
         ymat[keep],
         xmat[keep],
         cell_index[keep],
         cls_all[keep],
         gap[keep],
+        wmat[keep],
     )
     g_cluster, first_seen = g_cluster[keep], first_seen[keep]
     # periods in which every group of a baseline has switched have no control: not used
@@ -240,9 +261,9 @@ def multiplegt_dyn(
     if trends_lin:  # a group switching in period 2 shows no trend before its switch
         sel = f != 2
         early = tuple(str(n) for n in kept[~sel])
-        d, ymat, xmat, cell_index, cls, g_cluster, base, f, f_trunc, live, kept = (
+        d, ymat, xmat, cell_index, cls, g_cluster, base, f, f_trunc, live, kept, wmat = (
             a[sel]
-            for a in (d, ymat, xmat, cell_index, cls, g_cluster, base, f, f_trunc, live, kept)
+            for a in (d, ymat, xmat, cell_index, cls, g_cluster, base, f, f_trunc, live, kept, wmat)
         )
         # the outcome and the controls in first differences, as the authors' code
         ymat = np.concatenate([np.full((len(f), 1), np.nan), np.diff(ymat, axis=1)], axis=1)
@@ -274,7 +295,7 @@ def multiplegt_dyn(
     dose = np.where(live & ~np.isnan(d), np.abs(d - base[:, None]), 0.0)
     if continuous:  # switchers' cohorts: switch date and direction (the authors' binarised D)
         d_first = np.where(s_in, 1.0, -1.0)
-    spec = _Groups(cls, n_cls, f, t_g, l_g, switcher, s_in, dose, d_first, g_cluster)
+    spec = _Groups(cls, n_cls, f, t_g, l_g, switcher, s_in, dose, d_first, g_cluster, wmat)
     adjustment = None
     if continuous:
         steps = np.arange(1, n_t + 1)[None, :, None] >= np.arange(2, n_t + 1)[None, None, :]
@@ -282,12 +303,14 @@ def multiplegt_dyn(
         poly = (steps[..., None] * powers[:, None, None, :]).reshape(len(base), n_t, -1)
         xmat = np.concatenate([xmat, poly], axis=2)
     if xmat.shape[2]:
-        adjustment = residualise(ymat, xmat, cls, n_cls, f, last, g_cluster, n_kept)
+        adjustment = residualise(ymat, xmat, cls, n_cls, f, last, g_cluster, n_kept, wmat)
         ymat = adjustment.adjusted(ymat, xmat, cls)
 
-    def row(i: int, placebo: bool, among: np.ndarray | None = None) -> _Row | None:
+    def row(
+        i: int, placebo: bool, among: np.ndarray | None = None, up: bool | None = None
+    ) -> _Row | None:
         """Effect or placebo i, with θ_d's terms when there are controls."""
-        r = _row(ymat, spec, i, placebo, among)
+        r = _row(ymat, spec, i, placebo, among, up)
         if r is None or adjustment is None:
             return r
         lost, added = adjustment.terms(r.cell_weights, xmat, cls, r.lag)
@@ -320,7 +343,8 @@ def multiplegt_dyn(
         lag=lag,
         estimate=estimate,
         vcov=influence @ influence.T,
-        n_switchers=np.array([r.n_switchers for r in rows_out], float),
+        n_switchers=np.array([r.count for r in rows_out], float),
+        switcher_weight=np.array([r.n_switchers for r in rows_out], float),
         weights=weights,
         groups=n_groups,
         units=np.asarray(kept),
@@ -338,7 +362,8 @@ def multiplegt_dyn(
 class _Groups:
     """Per kept group: baseline class (of n_cls), switch date F_g (T_max + 1 if never), T_g,
     L_g, whether it switches within T_g and whether on; dose (G, T): |D_gt − D_g1| in the
-    cells used (0 elsewhere); d_first: the treatment at F_g; cluster: its cluster's code."""
+    cells used (0 elsewhere); d_first: the treatment at F_g; cluster: its cluster's code;
+    weight (G, T): the cells' weights N_gt (1 unweighted)."""
 
     cls: np.ndarray
     n_cls: int
@@ -350,6 +375,7 @@ class _Groups:
     dose: np.ndarray
     d_first: np.ndarray
     cluster: np.ndarray
+    weight: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -357,7 +383,8 @@ class _Row:
     lag: int
     estimate: float
     influence: np.ndarray  # (G,) so that the variance is influence @ influence
-    n_switchers: float
+    n_switchers: float  # weighted (N_ℓ): what the estimate is an average over
+    count: float  # switchers (units) behind the row
     cell_weights: np.ndarray  # (G, T) weights on the outcome matrix
     dose: float = 0.0  # treatment the switchers received at F_g − 1 + ℓ (effects)
     cumulative_dose: float = 0.0  # … and from F_g to F_g − 1 + ℓ
@@ -397,6 +424,7 @@ def _total_effect(effects: list[_Row]) -> _Row:
         estimate=sum(r.n_switchers * r.estimate for r in effects) / dose,
         influence=sum(r.n_switchers * r.influence for r in effects) / dose,
         n_switchers=sum(r.n_switchers for r in effects),
+        count=sum(r.count for r in effects),
         cell_weights=sum(r.n_switchers * r.cell_weights for r in effects) / dose,
     )
 
@@ -406,34 +434,52 @@ def _with_trends(
     spec: _Groups,
     n: int,
     placebo: bool,
-    row: Callable[[int, bool, np.ndarray], _Row | None],
+    row: Callable[[int, bool, np.ndarray, bool], _Row | None],
 ) -> list[_Row]:
     """Effects (or placebos) ℓ = 1 … n with group-specific linear trends, from the first
-    differences dy: the sum of DID_1 … DID_ℓ on dy (`row`, with its controls' terms) over the
-    switchers whose changes 1 … ℓ (and, for placebos, the backward ones) are observed with a
-    control (the authors' trends_lin with same_switchers); weights mapped back onto the
-    levels."""
+    differences dy: for the switchers up and those down apart, the sum of DID_1 … DID_ℓ on dy
+    (`row`, with its controls' terms) over the switchers whose changes 1 … ℓ (and, for
+    placebos, the backward ones) are observed with a control (the authors' trends_lin with
+    same_switchers); the two sums averaged by their switchers' weights in DID_ℓ, as the
+    authors' code (with equal weights in every period, the sum of DID_1 … DID_ℓ); weights
+    mapped back onto the levels."""
     out = []
     for ell in range(1, n + 1):
         among = _same_switchers(dy, spec, ell, False)
         if placebo:
             among &= _same_switchers(dy, spec, ell, True)
-        parts = [row(i, placebo, among) for i in range(1, ell + 1)]
-        if any(p is None for p in parts):
+        sides = []  # per direction: its switchers' weight in DID_ℓ and its summed rows
+        for up in (True, False):
+            parts = [row(i, placebo, among, up) for i in range(1, ell + 1)]
+            if all(p is not None for p in parts):
+                sides.append(_summed(parts))
+        if not sides:
             break
-        w = sum(p.cell_weights for p in parts)
+        n_w = sum(side.n_switchers for side in sides)
+        w = sum(side.n_switchers / n_w * side.cell_weights for side in sides)
         levels = w.copy()
         levels[:, :-1] -= w[:, 1:]  # dy_t = y_t − y_t−1
         out.append(
             _Row(
                 lag=-ell if placebo else ell,
-                estimate=sum(p.estimate for p in parts),
-                influence=sum(p.influence for p in parts),
-                n_switchers=parts[-1].n_switchers,
+                estimate=sum(side.n_switchers / n_w * side.estimate for side in sides),
+                influence=sum(side.n_switchers / n_w * side.influence for side in sides),
+                n_switchers=n_w,
+                count=sum(side.count for side in sides),
                 cell_weights=levels,
             )
         )
     return out
+
+
+def _summed(parts: list[_Row]) -> _Row:
+    """DID_1 + … + DID_ℓ of one direction's switchers, counted as in DID_ℓ."""
+    return replace(
+        parts[-1],
+        estimate=sum(p.estimate for p in parts),
+        influence=sum(p.influence for p in parts),
+        cell_weights=sum(p.cell_weights for p in parts),
+    )
 
 
 def _same_switchers(dy: np.ndarray, spec: _Groups, n: int, backward: bool) -> np.ndarray:
@@ -462,10 +508,16 @@ def _same_switchers(dy: np.ndarray, spec: _Groups, n: int, backward: bool) -> np
 
 
 def _row(
-    ymat: np.ndarray, spec: _Groups, i: int, placebo: bool, among: np.ndarray | None = None
+    ymat: np.ndarray,
+    spec: _Groups,
+    i: int,
+    placebo: bool,
+    among: np.ndarray | None = None,
+    up: bool | None = None,
 ) -> _Row | None:
     """Effect or placebo i: the estimate, its weights and its group influence functions;
-    `among` (G,) limits the switchers (the same switchers of effects 1 … ℓ)."""
+    `among` (G,) limits the switchers (the same switchers of effects 1 … ℓ); `up`: only the
+    switchers up (True) or down (False) (None: both)."""
     n_g, n_t = ymat.shape
     t = np.arange(1, n_t + 1)[None, :]
     diff = _lagged(ymat, 0, i)  # Y_t − Y_t−i (effects' differences, at t = F_g − 1 + i)
@@ -474,15 +526,18 @@ def _row(
     diff_pl = _lagged(ymat, i, 2 * i)  # Y_t−2i − Y_t−i
     valid_pl = ~np.isnan(diff_pl)
     window = (i <= spec.t_g - 1)[:, None] & (t >= i + 1) & (t <= spec.t_g[:, None])
-    total, n_total, dose, cumulative = 0.0, 0.0, 0.0, 0.0
+    total, n_total, count, dose, cumulative = 0.0, 0.0, 0.0, 0.0, 0.0
     received = np.cumsum(np.where(t >= spec.f[:, None], spec.dose, 0.0), axis=1)
     influence = np.zeros(n_g)
     cell_w = np.zeros((n_g, n_t))
     # a placebo uses effect i's switchers and controls whose backward difference exists
     has_ctrl = _by_class(not_yet, spec)[spec.cls] > 0
     ctrl, dy = (not_yet & valid_pl, diff_pl) if placebo else (not_yet, diff)
-    n_ctrl = _by_class(ctrl, spec)
+    ctrl_w = ctrl * spec.weight
+    n_ctrl = _class_sum(ctrl_w, spec)
     for sign, side in ((1.0, spec.s_in), (-1.0, spec.switcher & ~spec.s_in)):
+        if up is not None and up != (sign > 0):
+            continue
         dist = (
             valid
             & (t == spec.f[:, None] - 1 + i)
@@ -494,18 +549,19 @@ def _row(
             dist &= among[:, None]
         if placebo:
             dist = dist & valid_pl & (n_ctrl[spec.cls] > 0)
-        n_side = float(dist.sum())
-        if n_side == 0:
+        if not dist.any():
             continue
-        n_sw = _by_class(dist, spec)
+        dist_w = dist * spec.weight
+        n_sw = _class_sum(dist_w, spec)
         with np.errstate(divide="ignore", invalid="ignore"):
             share = np.where(n_ctrl > 0, n_sw / n_ctrl, 0.0)
-        w = np.where(window, dist - share[spec.cls] * ctrl, 0.0)
+        w = np.where(window, dist_w - share[spec.cls] * ctrl_w, 0.0)
         dy0 = np.where(w != 0, dy, 0.0)
         total += sign * float((w * dy0).sum())
-        n_total += n_side
-        dose += float(spec.dose[dist].sum())
-        cumulative += float(received[dist].sum())
+        n_total += float(dist_w.sum())
+        count += float(dist.sum())
+        dose += float((dist_w * spec.dose).sum())
+        cumulative += float((dist_w * received).sum())
         centred = _centred(dy, dist, ctrl, dist.sum(axis=0) > 0, spec)
         influence += sign * np.nansum(np.where(w != 0, w * centred, 0.0), axis=1)
         cell_w += sign * w
@@ -522,6 +578,7 @@ def _row(
         estimate=total / n_total,
         influence=influence / n_total,
         n_switchers=n_total,
+        count=count,
         cell_weights=y_w / n_total,
         dose=dose,
         cumulative_dose=cumulative,
@@ -550,14 +607,16 @@ def _centred(
     """(G, T) √(n/(n−1))·(ΔY − cohort mean) for the switchers' and controls' cells of one
     side (NaN elsewhere and where the authors' code leaves a cell out): switchers centred by
     baseline and switch date, controls by baseline and period, a cohort in one cluster on the
-    union of both at its baseline and period; n counts the cohort's clusters."""
+    union of both at its baseline and period; means weighted by the cells' weights, n counts
+    the cohort's clusters."""
     n_g, n_t = dy.shape
     out = np.full((n_g, n_t), np.nan)
     ns = ctrl & any_switch[None, :]  # controls in periods where some group switches
     union = ns | dist
-    dy0 = np.where(union, dy, 0.0)
-    n_ns, s_ns = _by_class(ns, spec), _class_sum(np.where(ns, dy0, 0.0), spec)
-    n_un, s_un = _by_class(union, spec), _class_sum(dy0, spec)
+    w = spec.weight
+    wdy = np.where(union, dy, 0.0) * w
+    n_ns, s_ns = _class_sum(ns * w, spec), _class_sum(np.where(ns, wdy, 0.0), spec)
+    n_un, s_un = _class_sum(union * w, spec), _class_sum(wdy, spec)
     for b in range(spec.n_cls):
         members = spec.cls == b
         for col in range(n_t):
@@ -578,7 +637,8 @@ def _centred(
         r, c = sw_rows[sel], sw_cols[sel]
         b = int(spec.cls[r[0]])
         if (dof := _n_clusters(spec, r)) >= 2:
-            out[r, c] = np.sqrt(dof / (dof - 1)) * (dy[r, c] - dy[r, c].mean())
+            mean = np.average(dy[r, c], weights=w[r, c])
+            out[r, c] = np.sqrt(dof / (dof - 1)) * (dy[r, c] - mean)
         elif (dof := _n_clusters(spec, (spec.cls == b) & union[:, c[0]])) >= 2:
             mean = s_un[b, c[0]] / n_un[b, c[0]]
             out[r, c] = np.sqrt(dof / (dof - 1)) * (dy[r, c] - mean)
@@ -625,6 +685,11 @@ class MultiplegtDyn(MultiplegtDynOptions):
             x = panel.covariate_values(cells, tuple(self.covariates), where).to_numpy(float)
             row = grid["cell"].to_numpy()
             controls = np.where((row >= 0)[:, None], x[np.maximum(row, 0)], np.nan)
+        n_gt = None  # the cells' weights (their denominators)
+        if self.weighted:
+            row = grid["cell"].to_numpy()
+            w = cells["weight"].to_numpy(float)
+            n_gt = np.where(row >= 0, w[np.maximum(row, 0)], np.nan)
         res = multiplegt_dyn(
             grid["y"].to_numpy(),
             grid["unit"].to_numpy(),
@@ -637,6 +702,7 @@ class MultiplegtDyn(MultiplegtDynOptions):
             self.trends_lin,
             controls,
             self.continuous,
+            n_gt,
         )
         observed = grid["cell"].to_numpy() >= 0
         weights = np.zeros((len(res.estimate), len(cells)))
@@ -773,6 +839,7 @@ class MultiplegtDyn(MultiplegtDynOptions):
                 linear_trends=self.trends_lin,
                 covariates=list(self.covariates),
                 continuous=self.continuous,
+                weighted=self.weighted,
                 placebo_test=placebo_test,
                 pretest_power=pretest_summary(
                     res.estimate[lagged], vcov[np.ix_(lagged, lagged)], event_time[lagged], -1.0
