@@ -15,6 +15,7 @@ from scipy import stats
 import pathfinder_eval as pe
 from pathfinder_eval.errors import DataError, EstimationError
 from pathfinder_eval.estimators.did.multiplegt_dyn import multiplegt_dyn
+from pathfinder_eval.inference.cluster import equal_test
 from pathfinder_eval.settings import Inference
 
 REF = Path(__file__).parent / "reference" / "dcdh_multiplegt_dyn"
@@ -101,7 +102,16 @@ def _reference(case: str) -> tuple[pd.DataFrame, float]:
     v = pd.read_csv(REF / "values.csv")
     v = v[v["case"] == case]
     joint = float(v.loc[v["row"] == "p_jointplacebo", "estimate"].iloc[0])
-    return v[v["row"] != "p_jointplacebo"].reset_index(drop=True), joint
+    rows = v[~v["row"].isin(["p_jointplacebo", "p_equality_effects"])]
+    return rows.reset_index(drop=True), joint
+
+
+def _equal_effects_p(case: str) -> float:
+    """The port's p-value of its test that the effects are equal (effects_equal)."""
+    v = pd.read_csv(REF / "values.csv")
+    return float(
+        v.loc[(v["case"] == case) & (v["row"] == "p_equality_effects"), "estimate"].iloc[0]
+    )
 
 
 def _fit(case: str):
@@ -136,7 +146,8 @@ def test_matches_the_authors_python_port(case):
     clusters differently), and weighted by the cells' weights. The switchers counted are those
     behind each estimate (the package's "Switchers.w" unweighted, its "Switchers" weighted;
     with trends_lin its "Switchers" can differ, e.g. 12 against the 13 switchers averaged in
-    switch_on_off_pause's first effect); their total weight is its "Switchers.w"."""
+    switch_on_off_pause's first effect); their total weight is its "Switchers.w". The test that
+    the effects are equal (the port's effects_equal) from the same covariance, to 1e-10."""
     ref, joint = _reference(case)
     fit = _fit(case)
     names = [r.replace("Average_Total_Effect", "average total effect") for r in ref["row"]]
@@ -153,6 +164,11 @@ def test_matches_the_authors_python_port(case):
     b, v = fit.estimate[pl], fit.vcov[np.ix_(pl, pl)]
     p = stats.chi2.sf(b @ np.linalg.solve(v, b), int(pl.sum()))
     assert p == pytest.approx(joint, rel=se_tol) if pl.sum() > 1 else np.isnan(joint)
+    effects = np.flatnonzero(fit.lag > 0)
+    equal = equal_test(fit.estimate, fit.vcov, np.full(fit.lag.size, np.inf), effects)
+    # a small p-value moves ten times as much as the SEs that differ (SE_TOL's runs)
+    p_tol = TOL if case not in SE_TOL else 10 * se_tol
+    assert equal["p_value"] == pytest.approx(_equal_effects_p(case), rel=p_tol, abs=1e-12)
 
 
 @pytest.mark.parametrize("case", ("switch_on_off_pause", "la_absorbing_all"))
@@ -420,6 +436,8 @@ def test_design_file_with_pauses_runs_and_reports(tmp_path):
     files = pe.report(ev, tmp_path / "out")
     html = next(p for p in files if p.suffix == ".html").read_text()
     assert "de Chaisemartin" in html and "Joint test that the placebos are zero" in html
+    eq = run.result.facts.effects_equal
+    assert eq["df_num"] == 2 and "Test that the 3 effects are equal" in html
     assert "Power of the pre-test" in html
 
 

@@ -75,6 +75,21 @@ def joint_zero_test(
     return wald_test(estimate[rows], vcov[np.ix_(rows, rows)], float(np.asarray(df)[rows].min()))
 
 
+def equal_test(
+    estimate: np.ndarray, vcov: np.ndarray, df: np.ndarray, rows: np.ndarray | list[int]
+) -> dict[str, float] | None:
+    """`wald_test` that the `rows` of an estimate (effects at successive exposures) are all
+    equal: the q − 1 contrasts of the first q − 1 with their mean (de Chaisemartin &
+    D'Haultfœuille's effects_equal); None with fewer than two rows."""
+    rows = np.asarray(rows, dtype=int)
+    if rows.size < 2:
+        return None
+    q = rows.size
+    contrast = np.eye(q)[:-1] - 1.0 / q
+    b, v = contrast @ estimate[rows], contrast @ vcov[np.ix_(rows, rows)] @ contrast.T
+    return wald_test(b, (v + v.T) / 2, float(np.asarray(df)[rows].min()))
+
+
 def rescale_covariance(vcov: np.ndarray, std_error: np.ndarray) -> np.ndarray:
     """`vcov` with its correlations kept and its diagonal set to std_error² (for standard
     errors from another variance estimator); rows of zero variance stay zero."""

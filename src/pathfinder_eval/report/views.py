@@ -223,6 +223,11 @@ def _multiplegt_dyn(
             "their starting treatment changes at the same date, so none is a comparison)."
         )
     out["facts"] = lines
+    if facts.effects_equal:
+        lines.append(
+            f"Test that the {facts.effects} effects are equal (whether the effect changes with "
+            f"time since the change): {wald_text(facts.effects_equal)}."
+        )
     pt = facts.placebo_test
     if pt:
         out["pretrend"] = pretrend_line(pt, facts.pretest_power, "the placebos")
@@ -379,13 +384,19 @@ def pretrend_line(
 ) -> str:
     """The joint pre-trend test of `subject` (χ² with a normal reference), and what it could
     see when known."""
-    stat = (
-        f"F({pt['df_num']:.0f}, {pt['df_denom']:.0f}) = {pt['statistic']:.2f}"
-        if math.isfinite(pt["df_denom"])
-        else f"χ²({pt['df_num']:.0f}) = {pt['statistic'] * pt['df_num']:.2f}"
-    )
-    line = f"Joint test that {subject} are zero: {stat}, p = {fmt_p(pt['p_value'])}."
+    line = f"Joint test that {subject} are zero: {wald_text(pt)}."
     return line + (" " + pretest_power_line(power) if power else "")
+
+
+def wald_text(test: dict[str, float]) -> str:
+    """A Wald test's statistic and p-value: F with finite denominator degrees of freedom, else
+    χ² (a normal reference)."""
+    stat = (
+        f"F({test['df_num']:.0f}, {test['df_denom']:.0f}) = {test['statistic']:.2f}"
+        if math.isfinite(test["df_denom"])
+        else f"χ²({test['df_num']:.0f}) = {test['statistic'] * test['df_num']:.2f}"
+    )
+    return f"{stat}, p = {fmt_p(test['p_value'])}"
 
 
 def pretest_power_line(pw: dict[str, float], estimate: str | None = None) -> str:

@@ -9,7 +9,8 @@ pathfinder-eval: run this in a separate environment.
 (polars 1.32 and later removed the argument-free pl.count() the package calls.) It writes
 panels.csv (the five simulated panels below, seed 20261203) and values.csv (each case's
 average total effect, effects and placebos: estimate, analytic standard error, switchers; and
-the joint placebo test's p-value), 3 effects and 2 placebos, for la_absorbing_all 9 of each
+the joint placebo test's p-value and, with effects_equal, the p-value of the test that the
+effects are equal), 3 effects and 2 placebos, for la_absorbing_all 9 of each
 asked for (the data hold 4 and 3), and for intensity_normalized the effects and placebos per
 unit of treatment received (normalized=True). `missing_treatment` (40 × 8, as
 `switch_on_off_pause`) and `intensity_gaps` (40 × 8 levels, also normalised) lose 10% of their
@@ -319,6 +320,7 @@ def main() -> None:
             controls=list(controls) or None,
             continuous=degree,
             weight=w,
+            effects_equal=True,
         ).fit()
         res = fit.result["did_multiplegt_dyn"]
         for block in ("ATE", "Effects", "Placebos"):
@@ -339,6 +341,9 @@ def main() -> None:
         # (no joint test with a single placebo)
         joint = res.get("p_jointplacebo", float("nan"))
         values.append({"case": case, "row": "p_jointplacebo", "estimate": joint})
+        # the test that the effects are equal (one effect: none)
+        equal = res.get("p_equality_effects", float("nan"))
+        values.append({"case": case, "row": "p_equality_effects", "estimate": equal})
     pd.concat(frames).to_csv(HERE / "panels.csv", index=False)
     pd.DataFrame(values).to_csv(HERE / "values.csv", index=False, float_format="%.17g")
 

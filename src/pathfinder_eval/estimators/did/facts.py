@@ -184,7 +184,9 @@ class MultiplegtDynFacts(Facts):
     after the period before the switch); linear_trends: each unit its own linear trend;
     covariates: the control variables netted out; continuous: the degree of the polynomial in
     the starting treatment when LAs with different starts are compared (0: same start only);
-    weighted: unit-periods weighted by their denominators (the authors' `weight`)."""
+    weighted: unit-periods weighted by their denominators (the authors' `weight`);
+    effects_equal: the test that the effects are all equal (as placebo_test; None with one
+    effect): whether the effect changes with exposure."""
 
     inference_method: str
     effects: int
@@ -197,6 +199,7 @@ class MultiplegtDynFacts(Facts):
     covariates: list[str] = field(default_factory=list)
     continuous: int = 0
     weighted: bool = False
+    effects_equal: dict[str, float] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

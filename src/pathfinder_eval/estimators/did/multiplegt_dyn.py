@@ -57,7 +57,7 @@ from pathfinder_eval.estimators.pooled import (
     stratified_or_pooled,
     unlearnable,
 )
-from pathfinder_eval.inference.cluster import joint_zero_test, t_summary
+from pathfinder_eval.inference.cluster import equal_test, joint_zero_test, t_summary
 from pathfinder_eval.inference.policy import because
 from pathfinder_eval.inference.pretrends_power import pretest_summary
 from pathfinder_eval.panel import ValidatedPanel
@@ -800,6 +800,7 @@ class MultiplegtDyn(MultiplegtDynOptions):
         placebos = np.flatnonzero(res.lag < 0)
         lagged = res.lag != 0  # effects and placebos (not the average total effect)
         placebo_test = joint_zero_test(res.estimate, vcov, df, placebos)
+        effects_equal = equal_test(res.estimate, vcov, df, np.flatnonzero(res.lag > 0))
         # effect ℓ is event time ℓ − 1 from the first switch, placebo ℓ event time −ℓ − 1
         event_time = np.where(res.lag != 0, res.lag - 1, np.nan)
         rows = [
@@ -840,6 +841,7 @@ class MultiplegtDyn(MultiplegtDynOptions):
                 covariates=list(self.covariates),
                 continuous=self.continuous,
                 weighted=self.weighted,
+                effects_equal=effects_equal,
                 placebo_test=placebo_test,
                 pretest_power=pretest_summary(
                     res.estimate[lagged], vcov[np.ix_(lagged, lagged)], event_time[lagged], -1.0
