@@ -13,7 +13,7 @@ import pytest
 from scipy import stats
 
 import pathfinder_eval as pe
-from pathfinder_eval.errors import DataError, EstimationError
+from pathfinder_eval.errors import DataError, DesignError, EstimationError
 from pathfinder_eval.estimators.did.multiplegt_dyn import multiplegt_dyn
 from pathfinder_eval.inference.cluster import equal_test
 from pathfinder_eval.settings import Inference
@@ -77,6 +77,26 @@ CASES = {
     "continuous_1_w": ("continuous_start_x", 3, 2, False, False),
     "continuous_1_w_controls": ("continuous_start_x", 3, 2, False, False),
 }
+# the authors' options choosing the switchers and comparisons used
+OPTIONS = {
+    "never": {"only_never_switchers": True},
+    "same": {"same_switchers": True},
+    "same_pl": {"same_switchers": True, "same_switchers_pl": True},
+    "in": {"switchers": "in"},
+    "out": {"switchers": "out"},
+}
+CHOSEN = {}
+for panel in ("la_absorbing", "switch_on_off_pause", "intensity", "missing_treatment"):
+    for name, chosen in OPTIONS.items():
+        if (panel, name) != ("la_absorbing", "out"):  # no LA switches off there
+            CHOSEN[f"{panel}_{name}"] = chosen
+            CASES[f"{panel}_{name}"] = (panel, 3, 2, False, False)
+CHOSEN["switch_on_off_pause_out_trends"] = OPTIONS["out"]
+CASES["switch_on_off_pause_out_trends"] = ("switch_on_off_pause", 3, 2, False, False, True)
+CHOSEN["intensity_in_w_controls"] = OPTIONS["in"]
+CASES["intensity_in_w_controls"] = ("intensity_x", 3, 2, False, False)
+CHOSEN["missing_treatment_never_cluster"] = OPTIONS["never"]
+CASES["missing_treatment_never_cluster"] = ("missing_treatment", 3, 2, False, True)
 WEIGHTED = {case for case in CASES if "_w" in case}
 CONTINUOUS = {case: int(case.split("_")[1]) for case in CASES if case.startswith("continuous")}
 CONTROLS = {case: ["x1", "x2"] for case in CASES if "_controls" in case}
@@ -131,6 +151,7 @@ def _fit(case: str):
         controls=d[CONTROLS[case]].to_numpy() if case in CONTROLS else None,
         continuous=CONTINUOUS.get(case, 0),
         weights=d["w"] if case in WEIGHTED else None,
+        **CHOSEN.get(case, {}),
     )
 
 
@@ -602,6 +623,52 @@ def test_weighted_through_the_api_and_the_report(tmp_path):
     np.testing.assert_allclose(run.result.table["estimate"], plain.table["estimate"], atol=1e-12)
     html = next(p for p in pe.report(ev, tmp_path / "out") if p.suffix == ".html").read_text()
     assert "counts by its denominator" in html
+
+
+def test_switcher_and_comparison_options_through_the_api_and_the_report(tmp_path):
+    """`switchers`, `only_never_switchers` and `same_switchers(_pl)` from the Python API give
+    the authors' rows (cluster_robust, to 1e-10), the facts carry them and the report says
+    which LAs are in; same_switchers_pl alone is refused with what to do."""
+    d = _panel("switch_on_off_pause")
+    kwargs = dict(outcome="y", unit="unit", time="period", treatment="treatment")
+    for case, options in (
+        ("switch_on_off_pause_out", {"switchers": "out"}),
+        ("switch_on_off_pause_never", {"only_never_switchers": True}),
+        ("switch_on_off_pause_same_pl", {"same_switchers": True, "same_switchers_pl": True}),
+    ):
+        res = pe.did_multiplegt_dyn(d, **kwargs, **options, inference="cluster_robust")
+        ref, joint = _reference(case)
+        np.testing.assert_allclose(res.table["estimate"], ref["estimate"], rtol=TOL, atol=TOL)
+        np.testing.assert_allclose(res.table["std_error"], ref["std_error"], rtol=TOL)
+        assert res.facts.placebo_test["p_value"] == pytest.approx(joint, rel=TOL)
+    assert res.facts.same_switchers == 2 and not res.facts.only_never_switchers
+    with pytest.raises(DesignError, match="same_switchers_pl needs same_switchers"):
+        pe.did_multiplegt_dyn(d, **kwargs, same_switchers_pl=True)
+    path, data = _pausing_design(tmp_path)
+    text = path.read_text().replace(
+        "options: {effects: 3, placebo: 2}",
+        "options: {effects: 3, placebo: 2, switchers: in, only_never_switchers: true, "
+        "same_switchers: true}",
+    )
+    path.write_text(text)
+    ev = pe.evaluate(path, data)
+    (run,) = ev.runs
+    fit = multiplegt_dyn(
+        data["y"],
+        data["unit"],
+        data["period"],
+        data["treatment"],
+        3,
+        2,
+        switchers="in",
+        only_never_switchers=True,
+        same_switchers=True,
+    )
+    np.testing.assert_allclose(run.result.table["estimate"], fit.estimate, atol=1e-12)
+    html = next(p for p in pe.report(ev, tmp_path / "out") if p.suffix == ".html").read_text()
+    assert "Only LAs whose treatment first rises are analysed." in html
+    assert "only LAs whose treatment never changes" in html
+    assert "Every effect is over the same LAs" in html
 
 
 def test_no_effect_once_missing_controls_are_left_out():

@@ -501,10 +501,28 @@ class MultiplegtDynOptions(EstimatorSettings):
     weighted: Flag = False
     """Weight each unit-period by its denominator (e.g. the LA's child population; the
     authors' `weight`): effects per child rather than per LA."""
+    switchers: Literal["both", "in", "out"] = "both"
+    """Only the LAs whose treatment first rises (in) or falls (out) (the authors' `switchers`)."""
+    only_never_switchers: Flag = False
+    """Compare only with LAs whose treatment never changes (the authors'
+    `only_never_switchers`; by default LAs not yet changed are comparisons too)."""
+    same_switchers: Flag = False
+    """Estimate every effect (and placebo) over the same LAs: those seen in all the effects
+    (the authors' `same_switchers`), so the effects differ by exposure, not by who is in them."""
+    same_switchers_pl: Flag = False
+    """With same_switchers, also only the LAs seen in all the placebos (the authors'
+    `same_switchers_pl`)."""
 
     inference_methods: ClassVar[frozenset[str]] = frozenset(
         {"default", "cluster_robust", "pooled", "cohort_stratified"}
     )
+
+    @field_validator("same_switchers_pl")
+    @classmethod
+    def _with_same_switchers(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and not info.data.get("same_switchers", False):
+            raise ValueError("same_switchers_pl needs same_switchers: true as well")
+        return value
 
 
 class ContinuousDidOptions(EstimatorSettings):

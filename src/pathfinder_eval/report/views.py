@@ -205,6 +205,22 @@ def _multiplegt_dyn(
             f"allowed a polynomial of degree {facts.continuous} in it (de Chaisemartin & "
             "D'Haultfœuille's continuous option)."
         )
+    chosen = {
+        "in": "Only LAs whose treatment first rises are analysed.",
+        "out": "Only LAs whose treatment first falls are analysed.",
+    }.get(facts.switchers)
+    if chosen:
+        lines.append(chosen)
+    if facts.only_never_switchers:
+        lines.append(
+            "Comparisons are only LAs whose treatment never changes (not LAs yet to change)."
+        )
+    if facts.same_switchers:
+        lines.append(
+            "Every effect is over the same LAs, those seen in all of them"
+            + (" and in all the placebos" if facts.same_switchers > 1 else "")
+            + ", so the effects differ by time since the change, not by which LAs are in them."
+        )
     if facts.weighted:
         lines.append(
             "Each LA-period counts by its denominator (de Chaisemartin & D'Haultfœuille's "

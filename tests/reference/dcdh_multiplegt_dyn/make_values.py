@@ -295,8 +295,75 @@ def main() -> None:
         ("continuous_1_w", "continuous_start_x", 3, 2, False, None, False, (), 1, "w"),
         ("continuous_1_w_controls", "continuous_start_x", 3, 2, False, None, False, both, 1, "w"),
     ]
+    runs = [(*r, {}) for r in runs]
+    # the authors' options on which switchers and comparisons are used
+    options = {
+        "never": {"only_never_switchers": True},
+        "same": {"same_switchers": True},
+        "same_pl": {"same_switchers": True, "same_switchers_pl": True},
+        "in": {"switchers": "in"},
+        "out": {"switchers": "out"},
+    }
+    for case in ("la_absorbing", "switch_on_off_pause", "intensity", "missing_treatment"):
+        for name, extra in options.items():
+            if case == "la_absorbing" and name == "out":
+                continue  # no LA switches off
+            runs.append((f"{case}_{name}", case, 3, 2, False, None, False, (), 0, None, extra))
+    runs += [
+        (
+            "switch_on_off_pause_out_trends",
+            "switch_on_off_pause",
+            3,
+            2,
+            False,
+            None,
+            True,
+            (),
+            0,
+            None,
+            {"switchers": "out"},
+        ),
+        (
+            "intensity_in_w_controls",
+            "intensity_x",
+            3,
+            2,
+            False,
+            None,
+            False,
+            both,
+            0,
+            "w",
+            {"switchers": "in"},
+        ),
+        (
+            "missing_treatment_never_cluster",
+            "missing_treatment",
+            3,
+            2,
+            False,
+            "cluster",
+            False,
+            (),
+            0,
+            None,
+            {"only_never_switchers": True},
+        ),
+    ]
     values = []
-    for case, data, effects, placebo, normalized, cluster, trends, controls, degree, w in runs:
+    for (
+        case,
+        data,
+        effects,
+        placebo,
+        normalized,
+        cluster,
+        trends,
+        controls,
+        degree,
+        w,
+        extra,
+    ) in runs:
         frame = cases[data]
         if trends:
             # every unit-period as a row: the package's first difference takes the previous
@@ -321,6 +388,7 @@ def main() -> None:
             continuous=degree,
             weight=w,
             effects_equal=True,
+            **extra,
         ).fit()
         res = fit.result["did_multiplegt_dyn"]
         for block in ("ATE", "Effects", "Placebos"):

@@ -186,7 +186,10 @@ class MultiplegtDynFacts(Facts):
     the starting treatment when LAs with different starts are compared (0: same start only);
     weighted: unit-periods weighted by their denominators (the authors' `weight`);
     effects_equal: the test that the effects are all equal (as placebo_test; None with one
-    effect): whether the effect changes with exposure."""
+    effect): whether the effect changes with exposure; switchers: both, in or out (LAs whose
+    treatment first rises or falls); only_never_switchers: compared only with LAs that never
+    change; same_switchers: 0, 1 (every effect over the same LAs) or 2 (and the placebos'
+    too)."""
 
     inference_method: str
     effects: int
@@ -200,6 +203,9 @@ class MultiplegtDynFacts(Facts):
     continuous: int = 0
     weighted: bool = False
     effects_equal: dict[str, float] | None = None
+    switchers: str = "both"
+    only_never_switchers: bool = False
+    same_switchers: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -122,6 +122,10 @@ def multiplegt_dyn(
     controls: np.ndarray | None = None,
     continuous: int = 0,
     weights: np.ndarray | None = None,
+    switchers: str = "",
+    only_never_switchers: bool = False,
+    same_switchers: bool = False,
+    same_switchers_pl: bool = False,
 ) -> DynamicFit:
     """DID_ℓ for ℓ = 1 … `effects` and placebos 1 … `placebo` (module docstring); fewer where
     the data allow fewer. y, unit, period, treatment (n,): one row per unit and period, the
@@ -140,7 +144,11 @@ def multiplegt_dyn(
     within the same starting treatment.
     weights (n,): each cell's weight N_gt (the authors' `weight`, e.g. the LA's child
     population): switchers and controls count by it in every mean and total, and the rows'
-    switcher counts stay counts of units; above 0 where the outcome is known."""
+    switcher counts stay counts of units; above 0 where the outcome is known.
+    switchers: "in" or "out", only the units whose treatment first rises (falls) ("": both);
+    only_never_switchers: compare only with units whose treatment never changes;
+    same_switchers: every effect over the switchers seen in all of them (placebos over those
+    too), and same_switchers_pl also over those seen in all placebos (the authors' options)."""
     if trends_lin and normalized:
         raise EstimationError(
             "trends_lin and normalized cannot be combined here",
@@ -255,16 +263,19 @@ def multiplegt_dyn(
     d, ymat, f_known, f_trunc = missing_treatments(d, ymat, base, first_seen, f, t_max)
     kept = names[keep]
     unsure = tuple(str(n) for n in kept[f_known != f])
+    # never switching: no change seen, or one at an unknown date (a control, as the authors)
+    comparable = (first == 0) | (f_known != f) if only_never_switchers else np.ones(len(f), bool)
     f = f_known
     early: tuple[str, ...] = ()
     n_kept = len(f)  # the authors' G, before trends_lin leaves groups out
     if trends_lin:  # a group switching in period 2 shows no trend before its switch
         sel = f != 2
         early = tuple(str(n) for n in kept[~sel])
-        d, ymat, xmat, cell_index, cls, g_cluster, base, f, f_trunc, live, kept, wmat = (
-            a[sel]
-            for a in (d, ymat, xmat, cell_index, cls, g_cluster, base, f, f_trunc, live, kept, wmat)
+        per_group = (d, ymat, xmat, cell_index, cls, g_cluster, base, f, f_trunc, live, kept)
+        d, ymat, xmat, cell_index, cls, g_cluster, base, f, f_trunc, live, kept = (
+            a[sel] for a in per_group
         )
+        wmat, comparable = wmat[sel], comparable[sel]
         # the outcome and the controls in first differences, as the authors' code
         ymat = np.concatenate([np.full((len(f), 1), np.nan), np.diff(ymat, axis=1)], axis=1)
         xmat = np.concatenate([np.full_like(xmat[:, :1], np.nan), np.diff(xmat, axis=1)], axis=1)
@@ -295,7 +306,9 @@ def multiplegt_dyn(
     dose = np.where(live & ~np.isnan(d), np.abs(d - base[:, None]), 0.0)
     if continuous:  # switchers' cohorts: switch date and direction (the authors' binarised D)
         d_first = np.where(s_in, 1.0, -1.0)
-    spec = _Groups(cls, n_cls, f, t_g, l_g, switcher, s_in, dose, d_first, g_cluster, wmat)
+    spec = _Groups(
+        cls, n_cls, f, t_g, l_g, switcher, s_in, dose, d_first, g_cluster, wmat, comparable
+    )
     adjustment = None
     if continuous:
         steps = np.arange(1, n_t + 1)[None, :, None] >= np.arange(2, n_t + 1)[None, None, :]
@@ -316,17 +329,23 @@ def multiplegt_dyn(
         lost, added = adjustment.terms(r.cell_weights, xmat, cls, r.lag)
         return replace(r, influence=r.influence - lost, cell_weights=r.cell_weights + added)
 
+    up = {"": None, "in": True, "out": False}[switchers]
+    among_e = among_p = None
+    if same_switchers:
+        among_e = among_p = _same_switchers(ymat, spec, effects_n, False)
+        if same_switchers_pl and placebo_n:
+            among_p = among_e & _same_switchers(ymat, spec, placebo_n, True)
     if trends_lin:
-        effect_rows = _with_trends(ymat, spec, effects_n, False, row)
+        effect_rows = _with_trends(ymat, spec, effects_n, False, row, up)
         _need_effects(effect_rows, adjustment is not None)
-        rows_out = effect_rows + _with_trends(ymat, spec, placebo_n, True, row)
+        rows_out = effect_rows + _with_trends(ymat, spec, placebo_n, True, row, up)
     else:
-        effect_rows = [r for i in range(1, effects_n + 1) if (r := row(i, False))]
+        effect_rows = [r for i in range(1, effects_n + 1) if (r := row(i, False, among_e, up))]
         _need_effects(effect_rows, adjustment is not None)
         total = _total_effect(effect_rows)
         if normalized:  # per unit of treatment received since the switch
             effect_rows = [r.per_dose(r.cumulative_dose / r.n_switchers) for r in effect_rows]
-        placebo_rows = [r for i in range(1, placebo_n + 1) if (r := row(i, True))]
+        placebo_rows = [r for i in range(1, placebo_n + 1) if (r := row(i, True, among_p, up))]
         if normalized:  # each placebo by the treatment its switchers receive in effect ℓ
             placebo_rows = [r.per_dose(r.cumulative_dose / r.n_switchers) for r in placebo_rows]
         rows_out = [total, *effect_rows, *placebo_rows]
@@ -363,7 +382,8 @@ class _Groups:
     """Per kept group: baseline class (of n_cls), switch date F_g (T_max + 1 if never), T_g,
     L_g, whether it switches within T_g and whether on; dose (G, T): |D_gt − D_g1| in the
     cells used (0 elsewhere); d_first: the treatment at F_g; cluster: its cluster's code;
-    weight (G, T): the cells' weights N_gt (1 unweighted)."""
+    weight (G, T): the cells' weights N_gt (1 unweighted); comparable: whether it may be a
+    comparison before its switch (with only_never_switchers, only if it never switches)."""
 
     cls: np.ndarray
     n_cls: int
@@ -376,6 +396,7 @@ class _Groups:
     d_first: np.ndarray
     cluster: np.ndarray
     weight: np.ndarray
+    comparable: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -435,6 +456,7 @@ def _with_trends(
     n: int,
     placebo: bool,
     row: Callable[[int, bool, np.ndarray, bool], _Row | None],
+    direction: bool | None = None,
 ) -> list[_Row]:
     """Effects (or placebos) ℓ = 1 … n with group-specific linear trends, from the first
     differences dy: for the switchers up and those down apart, the sum of DID_1 … DID_ℓ on dy
@@ -442,14 +464,14 @@ def _with_trends(
     placebos, the backward ones) are observed with a control (the authors' trends_lin with
     same_switchers); the two sums averaged by their switchers' weights in DID_ℓ, as the
     authors' code (with equal weights in every period, the sum of DID_1 … DID_ℓ); weights
-    mapped back onto the levels."""
+    mapped back onto the levels. `direction`: only the switchers up (True) or down (False)."""
     out = []
     for ell in range(1, n + 1):
         among = _same_switchers(dy, spec, ell, False)
         if placebo:
             among &= _same_switchers(dy, spec, ell, True)
         sides = []  # per direction: its switchers' weight in DID_ℓ and its summed rows
-        for up in (True, False):
+        for up in (True, False) if direction is None else (direction,):
             parts = [row(i, placebo, among, up) for i in range(1, ell + 1)]
             if all(p is not None for p in parts):
                 sides.append(_summed(parts))
@@ -499,7 +521,7 @@ def _same_switchers(dy: np.ndarray, spec: _Groups, n: int, backward: bool) -> np
         else:
             diff = _lagged(dy, 0, j)  # dy_t − dy_t−j
         known = ~np.isnan(diff)
-        controls = _by_class(known & (spec.f[:, None] > period), spec) > 0
+        controls = _by_class(known & _not_yet(spec, period), spec) > 0
         col = (spec.f - 2 + (-j if backward else j)).astype(int)
         inside = (col >= 0) & (col < n_t)
         c = np.clip(col, 0, n_t - 1)
@@ -522,7 +544,7 @@ def _row(
     t = np.arange(1, n_t + 1)[None, :]
     diff = _lagged(ymat, 0, i)  # Y_t − Y_t−i (effects' differences, at t = F_g − 1 + i)
     valid = ~np.isnan(diff)
-    not_yet = valid & (spec.f[:, None] > t)
+    not_yet = valid & _not_yet(spec, t)
     diff_pl = _lagged(ymat, i, 2 * i)  # Y_t−2i − Y_t−i
     valid_pl = ~np.isnan(diff_pl)
     window = (i <= spec.t_g - 1)[:, None] & (t >= i + 1) & (t <= spec.t_g[:, None])
@@ -583,6 +605,12 @@ def _row(
         dose=dose,
         cumulative_dose=cumulative,
     )
+
+
+def _not_yet(spec: _Groups, period: np.ndarray) -> np.ndarray:
+    """(G, T) groups that are comparisons in each period: not switched yet (and, with
+    only_never_switchers, never switching)."""
+    return (spec.f[:, None] > period) & spec.comparable[:, None]
 
 
 def _lagged(ymat: np.ndarray, a: int, b: int) -> np.ndarray:
@@ -703,6 +731,10 @@ class MultiplegtDyn(MultiplegtDynOptions):
             controls,
             self.continuous,
             n_gt,
+            "" if self.switchers == "both" else self.switchers,
+            self.only_never_switchers,
+            self.same_switchers,
+            self.same_switchers_pl,
         )
         observed = grid["cell"].to_numpy() >= 0
         weights = np.zeros((len(res.estimate), len(cells)))
@@ -841,6 +873,9 @@ class MultiplegtDyn(MultiplegtDynOptions):
                 covariates=list(self.covariates),
                 continuous=self.continuous,
                 weighted=self.weighted,
+                switchers=self.switchers,
+                only_never_switchers=self.only_never_switchers,
+                same_switchers=int(self.same_switchers) + int(self.same_switchers_pl),
                 effects_equal=effects_equal,
                 placebo_test=placebo_test,
                 pretest_power=pretest_summary(
