@@ -97,6 +97,19 @@ CHOSEN["intensity_in_w_controls"] = OPTIONS["in"]
 CASES["intensity_in_w_controls"] = ("intensity_x", 3, 2, False, False)
 CHOSEN["missing_treatment_never_cluster"] = OPTIONS["never"]
 CASES["missing_treatment_never_cluster"] = ("missing_treatment", 3, 2, False, True)
+# comparisons within strata (trends_nonparam): the LA panel's regions, else thirds of units
+STRATA = {
+    "la_absorbing_np": "cluster",
+    "la_absorbing_np_w": "cluster",
+    "switch_on_off_pause_np": "stratum",
+    "intensity_np": "stratum",
+    "intensity_np_normalized": "stratum",
+    "intensity_np_cluster": "stratum",
+    "missing_treatment_np": "stratum",
+}
+for case in STRATA:
+    panel = case.split("_np")[0]
+    CASES[case] = (panel, 3, 2, case.endswith("normalized"), case.endswith("cluster"))
 WEIGHTED = {case for case in CASES if "_w" in case}
 CONTINUOUS = {case: int(case.split("_")[1]) for case in CASES if case.startswith("continuous")}
 CONTROLS = {case: ["x1", "x2"] for case in CASES if "_controls" in case}
@@ -152,6 +165,7 @@ def _fit(case: str):
         continuous=CONTINUOUS.get(case, 0),
         weights=d["w"] if case in WEIGHTED else None,
         **CHOSEN.get(case, {}),
+        strata=d[STRATA[case]].to_numpy() if case in STRATA else None,
     )
 
 
@@ -669,6 +683,45 @@ def test_switcher_and_comparison_options_through_the_api_and_the_report(tmp_path
     assert "Only LAs whose treatment first rises are analysed." in html
     assert "only LAs whose treatment never changes" in html
     assert "Every effect is over the same LAs" in html
+
+
+def test_comparisons_within_regions_through_the_api_and_the_report(tmp_path):
+    """`trends_nonparam: region` compares each LA only with LAs of its region: from the Python
+    API (the region column) the authors' rows with trends_nonparam (run la_absorbing_np, the
+    7 treated LAs all in one region), and the report says a regional shock cannot read as an
+    effect; with covariates it is refused, saying what to drop."""
+    d = _panel("la_absorbing")
+    kwargs = dict(outcome="y", unit="unit", time="period", treatment="treatment")
+    res = pe.did_multiplegt_dyn(
+        d, **kwargs, region="cluster", trends_nonparam="region", inference="cluster_robust"
+    )
+    ref, joint = _reference("la_absorbing_np")
+    np.testing.assert_allclose(res.table["estimate"], ref["estimate"], rtol=TOL, atol=TOL)
+    np.testing.assert_allclose(res.table["std_error"], ref["std_error"], rtol=TOL)
+    assert res.facts.placebo_test["p_value"] == pytest.approx(joint, rel=TOL)
+    assert res.facts.trends_nonparam == "region"
+    with pytest.raises(EstimationError, match="'region' is missing for unit la000"):
+        pe.did_multiplegt_dyn(d, **kwargs, trends_nonparam="region")
+    x = _panel("la_absorbing_x")
+    with pytest.raises(EstimationError, match="cannot yet be combined with covariates"):
+        pe.did_multiplegt_dyn(
+            x, **kwargs, region="cluster", trends_nonparam="region", covariates=("x1",)
+        )
+    path, data = _pausing_design(tmp_path)
+    data["region"] = data["unit"].map(lambda u: f"r{int(u[1:]) % 3}")
+    text = path.read_text().replace(
+        "options: {effects: 3, placebo: 2}",
+        "options: {effects: 3, placebo: 2, trends_nonparam: region}",
+    )
+    path.write_text(text.replace("period: period,", "period: period, region: region,"))
+    ev = pe.evaluate(path, data)
+    (run,) = ev.runs
+    fit = multiplegt_dyn(
+        data["y"], data["unit"], data["period"], data["treatment"], 3, 2, strata=data["region"]
+    )
+    np.testing.assert_allclose(run.result.table["estimate"], fit.estimate, atol=1e-12)
+    html = next(p for p in pe.report(ev, tmp_path / "out") if p.suffix == ".html").read_text()
+    assert "compared only with LAs of the same region" in html
 
 
 def test_no_effect_once_missing_controls_are_left_out():

@@ -512,6 +512,9 @@ class MultiplegtDynOptions(EstimatorSettings):
     same_switchers_pl: Flag = False
     """With same_switchers, also only the LAs seen in all the placebos (the authors'
     `same_switchers_pl`)."""
+    trends_nonparam: str | None = None
+    """A unit-table column (e.g. region): compare each LA only with LAs that share its value,
+    so each region may have its own period effects (the authors' `trends_nonparam`)."""
 
     inference_methods: ClassVar[frozenset[str]] = frozenset(
         {"default", "cluster_robust", "pooled", "cohort_stratified"}

@@ -211,6 +211,12 @@ def _multiplegt_dyn(
     }.get(facts.switchers)
     if chosen:
         lines.append(chosen)
+    if facts.trends_nonparam:
+        lines.append(
+            f"Each LA is compared only with LAs of the same {facts.trends_nonparam} (de "
+            "Chaisemartin & D'Haultfœuille's trends_nonparam): a shock shared by the LAs of one "
+            f"{facts.trends_nonparam} cannot read as an effect."
+        )
     if facts.only_never_switchers:
         lines.append(
             "Comparisons are only LAs whose treatment never changes (not LAs yet to change)."

@@ -187,6 +187,8 @@ def main() -> None:
     for case, df in cases.items():
         assign = clusters[case.removesuffix("_x")]
         df["cluster"] = [f"c{assign(int(u[-3:])):02d}" for u in df["unit"]]
+        # strata for trends_nonparam: every third unit
+        df["stratum"] = [f"s{int(u[-3:]) % 3}" for u in df["unit"]]
     frames = [df.assign(case=case) for case, df in cases.items()]
     # the last run asks for more effects and placebos than the data hold
     plain = [case for case in cases if not case.endswith("_x")]
@@ -348,6 +350,42 @@ def main() -> None:
             0,
             None,
             {"only_never_switchers": True},
+        ),
+    ]
+    # comparisons within strata (the authors' trends_nonparam): LA regions, or thirds
+    within = {"trends_nonparam": ["stratum"]}
+    regions = {"trends_nonparam": ["cluster"]}
+    runs += [
+        ("la_absorbing_np", "la_absorbing", 3, 2, False, None, False, (), 0, None, regions),
+        ("la_absorbing_np_w", "la_absorbing", 3, 2, False, None, False, (), 0, "w", regions),
+        (
+            "switch_on_off_pause_np",
+            "switch_on_off_pause",
+            3,
+            2,
+            False,
+            None,
+            False,
+            (),
+            0,
+            None,
+            within,
+        ),
+        ("intensity_np", "intensity", 3, 2, False, None, False, (), 0, None, within),
+        ("intensity_np_normalized", "intensity", 3, 2, True, None, False, (), 0, None, within),
+        ("intensity_np_cluster", "intensity", 3, 2, False, "cluster", False, (), 0, None, within),
+        (
+            "missing_treatment_np",
+            "missing_treatment",
+            3,
+            2,
+            False,
+            None,
+            False,
+            (),
+            0,
+            None,
+            within,
         ),
     ]
     values = []

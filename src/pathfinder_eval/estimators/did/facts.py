@@ -189,7 +189,7 @@ class MultiplegtDynFacts(Facts):
     effect): whether the effect changes with exposure; switchers: both, in or out (LAs whose
     treatment first rises or falls); only_never_switchers: compared only with LAs that never
     change; same_switchers: 0, 1 (every effect over the same LAs) or 2 (and the placebos'
-    too)."""
+    too); trends_nonparam: the unit-table column within whose values LAs are compared."""
 
     inference_method: str
     effects: int
@@ -206,6 +206,7 @@ class MultiplegtDynFacts(Facts):
     switchers: str = "both"
     only_never_switchers: bool = False
     same_switchers: int = 0
+    trends_nonparam: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -126,6 +126,7 @@ def multiplegt_dyn(
     only_never_switchers: bool = False,
     same_switchers: bool = False,
     same_switchers_pl: bool = False,
+    strata: np.ndarray | None = None,
 ) -> DynamicFit:
     """DID_ℓ for ℓ = 1 … `effects` and placebos 1 … `placebo` (module docstring); fewer where
     the data allow fewer. y, unit, period, treatment (n,): one row per unit and period, the
@@ -148,7 +149,17 @@ def multiplegt_dyn(
     switchers: "in" or "out", only the units whose treatment first rises (falls) ("": both);
     only_never_switchers: compare only with units whose treatment never changes;
     same_switchers: every effect over the switchers seen in all of them (placebos over those
-    too), and same_switchers_pl also over those seen in all placebos (the authors' options)."""
+    too), and same_switchers_pl also over those seen in all placebos (the authors' options).
+    strata (n,): each row's stratum, the same in all of a unit's rows (e.g. its region): units
+    are compared only within their stratum (the authors' trends_nonparam), so each stratum
+    may have its own period effects."""
+    if strata is not None and (controls is not None or continuous or trends_lin):
+        raise EstimationError(
+            "comparisons within strata (trends_nonparam) cannot yet be combined with "
+            "covariates, continuous or trends_lin here (not checked against the authors' code)",
+            where="options",
+            fix="drop trends_nonparam, or the covariates, continuous and trends_lin",
+        )
     if trends_lin and normalized:
         raise EstimationError(
             "trends_lin and normalized cannot be combined here",
@@ -175,6 +186,9 @@ def multiplegt_dyn(
             fix="give one row per unit and period",
         )
     g_cluster = np.arange(n_g) if cluster is None else group_clusters(cluster, g_code, names)
+    g_stratum = np.zeros(n_g, np.int64)
+    if strata is not None:
+        g_stratum = group_clusters(strata, g_code, names, "stratum", "trends_nonparam")
     d = np.full((n_g, n_t), np.nan)
     d[g_code, t_code] = d_long
     ymat = np.full((n_g, n_t), np.nan)
@@ -209,8 +223,8 @@ def multiplegt_dyn(
     # units with no treatment or no outcome observed are left out, as the authors' code does
     seen = ~np.isnan(d).all(axis=1) & ~np.isnan(ymat).all(axis=1)
     unobserved = tuple(str(n) for n in names[~seen])
-    d, ymat, xmat, cell_index, g_cluster, names, gap, wmat = (
-        a[seen] for a in (d, ymat, xmat, cell_index, g_cluster, names, gap, wmat)
+    d, ymat, xmat, cell_index, g_cluster, names, gap, wmat, g_stratum = (
+        a[seen] for a in (d, ymat, xmat, cell_index, g_cluster, names, gap, wmat, g_stratum)
     )
     n_g = len(names)
     observed = ~np.isnan(d)
@@ -227,6 +241,9 @@ def multiplegt_dyn(
     cls_all, levels = pd.factorize(base, sort=True)
     if continuous:  # one class: every unit a comparison, the start's polynomial a control
         cls_all, levels = np.zeros(n_g, np.int64), pd.Index([0.0])
+    if strata is not None:  # classes: baseline × stratum; levels: each class's baseline
+        cls_all, pairs = pd.factorize(cls_all * (g_stratum.max() + 1) + g_stratum, sort=True)
+        levels = levels[pairs // (g_stratum.max() + 1)]
     n_cls = len(levels)
     # baselines whose groups all switch at one date (or never) give no comparison
     keep = np.zeros(n_g, bool)
@@ -683,6 +700,26 @@ def _class_sum(values: np.ndarray, spec: _Groups) -> np.ndarray:
     return (spec.cls[None, :] == np.arange(spec.n_cls)[:, None]).astype(float) @ values
 
 
+def _strata(panel: ValidatedPanel, name: str, units: pd.Series, analysis_id: str) -> np.ndarray:
+    """Each row's value of the unit-table column `name` (trends_nonparam)."""
+    where = f"analyses[{analysis_id}].options.trends_nonparam"
+    if name not in panel.units.columns:
+        raise EstimationError(
+            f"{name!r} is not a column of the unit table",
+            where=where,
+            fix=f"use one of {', '.join(map(str, panel.units.columns))}",
+        )
+    lookup = panel.units.set_index("unit")[name].reindex(units.to_numpy())
+    missing = lookup.isna() | (lookup.astype(str) == "")
+    if missing.any():
+        raise EstimationError(
+            f"{name!r} is missing for unit {lookup.index[missing][0]}",
+            where=where,
+            fix=f"give every unit its {name} (e.g. the data's region column)",
+        )
+    return lookup.to_numpy()
+
+
 ANALYTIC_LABEL = (
     "de Chaisemartin-D'Haultfœuille analytic variance (each group's influence function, first "
     "differences centred on their cohort's mean), normal reference, as did_multiplegt_dyn"
@@ -713,6 +750,9 @@ class MultiplegtDyn(MultiplegtDynOptions):
             x = panel.covariate_values(cells, tuple(self.covariates), where).to_numpy(float)
             row = grid["cell"].to_numpy()
             controls = np.where((row >= 0)[:, None], x[np.maximum(row, 0)], np.nan)
+        strata = None
+        if self.trends_nonparam:
+            strata = _strata(panel, self.trends_nonparam, grid["unit"], analysis_id)
         n_gt = None  # the cells' weights (their denominators)
         if self.weighted:
             row = grid["cell"].to_numpy()
@@ -735,6 +775,7 @@ class MultiplegtDyn(MultiplegtDynOptions):
             self.only_never_switchers,
             self.same_switchers,
             self.same_switchers_pl,
+            strata,
         )
         observed = grid["cell"].to_numpy() >= 0
         weights = np.zeros((len(res.estimate), len(cells)))
@@ -876,6 +917,7 @@ class MultiplegtDyn(MultiplegtDynOptions):
                 switchers=self.switchers,
                 only_never_switchers=self.only_never_switchers,
                 same_switchers=int(self.same_switchers) + int(self.same_switchers_pl),
+                trends_nonparam=self.trends_nonparam,
                 effects_equal=effects_equal,
                 placebo_test=placebo_test,
                 pretest_power=pretest_summary(

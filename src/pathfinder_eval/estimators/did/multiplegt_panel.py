@@ -34,24 +34,32 @@ def unit_period_grid(cells: pd.DataFrame, treatment: pd.DataFrame | None) -> pd.
     return frame
 
 
-def group_clusters(cluster: np.ndarray, g_code: np.ndarray, names: pd.Index) -> np.ndarray:
-    """(G,) cluster codes of the groups from each row's cluster; a group in two is an error."""
+def group_clusters(
+    cluster: np.ndarray,
+    g_code: np.ndarray,
+    names: pd.Index,
+    what: str = "cluster",
+    where: str = "inference.cluster",
+) -> np.ndarray:
+    """(G,) cluster codes of the groups from each row's cluster; a group in two is an error.
+    `what` and `where` name the grouping in errors (a cluster, or the strata of
+    trends_nonparam)."""
     codes = pd.factorize(np.asarray(cluster), sort=True)[0]
     if (codes < 0).any():
         raise EstimationError(
-            "the cluster is missing in some rows",
-            where="inference.cluster",
+            f"the {what} is missing in some rows",
+            where=where,
             row=int(np.flatnonzero(codes < 0)[0]) + 1,
-            fix="give every unit its cluster, or cluster by unit",
+            fix=f"give every unit its {what}",
         )
     out = np.full(len(names), -1)
     out[g_code] = codes
     if (out[g_code] != codes).any():
         g = int(g_code[np.flatnonzero(out[g_code] != codes)[0]])
         raise EstimationError(
-            f"unit {names[g]} lies in more than one cluster: units must be nested in clusters",
-            where="inference.cluster",
-            fix="cluster by a grouping of units (e.g. region), one cluster per unit",
+            f"unit {names[g]} lies in more than one {what}: units must be nested in them",
+            where=where,
+            fix=f"use a grouping of units (e.g. region), one {what} per unit",
         )
     return out
 
