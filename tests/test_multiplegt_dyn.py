@@ -106,15 +106,19 @@ STRATA = {
     "intensity_np_normalized": "stratum",
     "intensity_np_cluster": "stratum",
     "missing_treatment_np": "stratum",
+    "la_absorbing_np_controls": "cluster",
+    "intensity_np_controls": "stratum",
+    "intensity_np_w_controls_cluster": "stratum",
 }
 for case in STRATA:
-    panel = case.split("_np")[0]
+    panel = case.split("_np")[0] + ("_x" if "_controls" in case else "")
     CASES[case] = (panel, 3, 2, case.endswith("normalized"), case.endswith("cluster"))
 WEIGHTED = {case for case in CASES if "_w" in case}
 CONTINUOUS = {case: int(case.split("_")[1]) for case in CASES if case.startswith("continuous")}
 CONTROLS = {case: ["x1", "x2"] for case in CASES if "_controls" in case}
 CONTROLS["la_absorbing_controls"] = CONTROLS["la_absorbing_controls_trends"] = ["x1"]
 CONTROLS["continuous_2_controls_trends"] = CONTROLS["la_absorbing_w_controls"] = ["x1"]
+CONTROLS["la_absorbing_np_controls"] = ["x1"]
 # With controls and clusters the port counts each period's clusters in θ_d's regression with
 # polars' n_unique, which counts the missing value of the rows outside the regression as one
 # more cluster (its Stata code counts the clusters present): SEs 7e-5 and 8e-4 apart
@@ -123,6 +127,7 @@ SE_TOL = {
     "la_absorbing_controls_cluster": 1e-4,
     "continuous_1_cluster": 1e-3,
     "switch_on_off_pause_w_controls_cluster": 2e-2,
+    "intensity_np_w_controls_cluster": 3e-2,  # imitated: 8e-16
 }
 
 
@@ -689,7 +694,8 @@ def test_comparisons_within_regions_through_the_api_and_the_report(tmp_path):
     """`trends_nonparam: region` compares each LA only with LAs of its region: from the Python
     API (the region column) the authors' rows with trends_nonparam (run la_absorbing_np, the
     7 treated LAs all in one region), and the report says a regional shock cannot read as an
-    effect; with covariates it is refused, saying what to drop."""
+    effect; with covariates too (run la_absorbing_np_controls); with trends_lin it is refused,
+    saying what to drop."""
     d = _panel("la_absorbing")
     kwargs = dict(outcome="y", unit="unit", time="period", treatment="treatment")
     res = pe.did_multiplegt_dyn(
@@ -703,9 +709,20 @@ def test_comparisons_within_regions_through_the_api_and_the_report(tmp_path):
     with pytest.raises(EstimationError, match="'region' is missing for unit la000"):
         pe.did_multiplegt_dyn(d, **kwargs, trends_nonparam="region")
     x = _panel("la_absorbing_x")
-    with pytest.raises(EstimationError, match="cannot yet be combined with covariates"):
+    res = pe.did_multiplegt_dyn(
+        x,
+        **kwargs,
+        region="cluster",
+        trends_nonparam="region",
+        covariates=("x1",),
+        inference="cluster_robust",
+    )
+    ref, _ = _reference("la_absorbing_np_controls")
+    np.testing.assert_allclose(res.table["estimate"], ref["estimate"], rtol=TOL, atol=TOL)
+    np.testing.assert_allclose(res.table["std_error"], ref["std_error"], rtol=TOL)
+    with pytest.raises(EstimationError, match="cannot yet be combined with continuous"):
         pe.did_multiplegt_dyn(
-            x, **kwargs, region="cluster", trends_nonparam="region", covariates=("x1",)
+            x, **kwargs, region="cluster", trends_nonparam="region", trends_lin=True
         )
     path, data = _pausing_design(tmp_path)
     data["region"] = data["unit"].map(lambda u: f"r{int(u[1:]) % 3}")

@@ -387,6 +387,33 @@ def main() -> None:
             None,
             within,
         ),
+        (
+            "la_absorbing_np_controls",
+            "la_absorbing_x",
+            3,
+            2,
+            False,
+            None,
+            False,
+            ("x1",),
+            0,
+            None,
+            regions,
+        ),
+        ("intensity_np_controls", "intensity_x", 3, 2, False, None, False, both, 0, None, within),
+        (
+            "intensity_np_w_controls_cluster",
+            "intensity_x",
+            3,
+            2,
+            False,
+            "cluster",
+            False,
+            both,
+            0,
+            "w",
+            within,
+        ),
     ]
     values = []
     for (

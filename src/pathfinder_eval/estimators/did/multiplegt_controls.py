@@ -28,22 +28,25 @@ import numpy as np
 
 @dataclass(frozen=True)
 class ControlAdjustment:
-    """theta (classes, k): θ_d; lever (G, T, k): Den_d⁻¹ Ẍ_gt in the cells of the regressions
+    """theta (baselines, k): θ_d; lever (G, T, k): Den_d⁻¹ Ẍ_gt in the cells of the regressions
     (0 elsewhere), so θ_d = Σ lever · ΔY; psi (G, k): each group's Den_d⁻¹ ρ Σ_t Ẍ ε̂ / N_d;
-    last (classes,): T_d; groups: G in θ_d / G (the authors' count: with trends_lin it still
-    includes the groups switching in period 2 that it leaves out); singular: baselines whose
-    varying controls are collinear (the pseudo-inverse is used, as the authors' code does)."""
+    last (classes,): T_g of each class's groups; base_of (classes,): each class's baseline
+    (classes are baselines, or baselines × strata with trends_nonparam); groups: G in
+    θ_d / G (the authors' count: with trends_lin it still includes the groups switching in
+    period 2 that it leaves out); singular: baselines whose varying controls are collinear
+    (the pseudo-inverse is used, as the authors' code does)."""
 
     theta: np.ndarray
     lever: np.ndarray
     psi: np.ndarray
     last: np.ndarray
+    base_of: np.ndarray
     groups: int
     singular: tuple[int, ...]
 
     def adjusted(self, ymat: np.ndarray, xmat: np.ndarray, cls: np.ndarray) -> np.ndarray:
         """(G, T) Y − X θ_d for each group's baseline d."""
-        return ymat - np.einsum("gtk,gk->gt", xmat, self.theta[cls])
+        return ymat - np.einsum("gtk,gk->gt", xmat, self.theta[self.base_of[cls]])
 
     def terms(
         self, cell_weights: np.ndarray, xmat: np.ndarray, cls: np.ndarray, lag: int
@@ -52,19 +55,27 @@ class ControlAdjustment:
         term each group's influence function loses for θ_d's estimation (module docstring),
         and (G, T) the weights θ_d's estimation adds on the outcomes, −M_d'θ_d written on the
         first differences in θ_d."""
-        m = _applied(cell_weights, xmat, cls, self.theta.shape[0])  # M_d: (classes, k)
-        on_diff = -np.einsum("gtk,gk->gt", self.lever, m[cls])  # weight on Y_t − Y_t−1
+        base = self.base_of[cls]
+        m = _applied(cell_weights, xmat, cls, len(self.base_of))  # by class: (classes, k)
+        on_diff = -np.einsum("gtk,gk->gt", self.lever, self._by_base(m)[base])  # on ΔY
         weights = on_diff.copy()
         weights[:, :-1] -= on_diff[:, 1:]
-        m[self.last - 2 < abs(lag)] = 0.0  # the authors' code: no term when ℓ > T_d − 2
-        out = np.einsum("gk,gk->g", self.psi, m[cls])
-        per_class = np.einsum("dk,dk->d", m, self.theta) / self.groups  # M_d' θ_d / G
-        return out - (per_class.sum() if lag > 0 else per_class[cls]), weights
+        m[self.last - 2 < abs(lag)] = 0.0  # the authors' code: no term when ℓ > T_g − 2
+        m_d = self._by_base(m)  # M_d: (baselines, k)
+        out = np.einsum("gk,gk->g", self.psi, m_d[base])
+        per_base = np.einsum("dk,dk->d", m_d, self.theta) / self.groups  # M_d' θ_d / G
+        return out - (per_base.sum() if lag > 0 else per_base[base]), weights
+
+    def _by_base(self, by_class: np.ndarray) -> np.ndarray:
+        """(baselines, k) sums of the classes' rows by baseline."""
+        out = np.zeros((self.theta.shape[0], by_class.shape[1]))
+        np.add.at(out, self.base_of, by_class)
+        return out
 
 
 def _applied(cell_weights: np.ndarray, xmat: np.ndarray, cls: np.ndarray, n_cls: int) -> np.ndarray:
-    """(classes, k) Σ over each baseline's groups and periods of the weights times the
-    controls: the row applied to the controls, M_d."""
+    """(classes, k) Σ over each class's groups and periods of the weights times the controls:
+    the row applied to the controls."""
     by_group = np.einsum("gt,gtk->gk", cell_weights, np.nan_to_num(xmat))
     out = np.zeros((n_cls, xmat.shape[2]))
     np.add.at(out, cls, by_group)
@@ -75,7 +86,7 @@ def residualise(
     ymat: np.ndarray,
     xmat: np.ndarray,
     cls: np.ndarray,
-    n_cls: int,
+    base_of: np.ndarray,
     f: np.ndarray,
     last: np.ndarray,
     cluster: np.ndarray,
@@ -83,11 +94,16 @@ def residualise(
     weight: np.ndarray,
 ) -> ControlAdjustment:
     """θ_d and the pieces of its variance term from the outcomes ymat (G, T), the controls
-    xmat (G, T, k), the groups' baseline classes, switch dates F_g (1-based; T + 1 if never),
-    T_d per class, clusters (the group's own code when unclustered), G for θ_d / G and the
-    cells' weights N_gt (G, T): with weights the regression is weighted least squares and the
-    cell counts ρ and N_d sums of weights, as the authors' code."""
+    xmat (G, T, k), the groups' classes and each class's baseline, switch dates F_g
+    (1-based; T + 1 if never), T_g per class, clusters (the group's own code when
+    unclustered), G for θ_d / G and the cells' weights N_gt (G, T): with weights the
+    regression is weighted least squares and the cell counts ρ and N_d sums of weights, as
+    the authors' code. With strata (classes finer than baselines) the controls' changes are
+    taken net of each class's period means, θ_d pooled over the baseline's classes, and the
+    residuals of the variance term are those of the baseline's regression with period effects
+    only, as the authors' code."""
     n_g, n_t, k = xmat.shape
+    n_base = int(base_of.max()) + 1
     period = np.arange(1, n_t + 1)[None, :]
     dy = np.full((n_g, n_t), np.nan)
     dy[:, 1:] = np.diff(ymat, axis=1)
@@ -95,34 +111,52 @@ def residualise(
     dx[:, 1:] = np.diff(xmat, axis=1)
     # the regressions' cells: not switched yet, outcome and controls differenced
     cells = (period < f[:, None]) & ~np.isnan(dy) & ~np.isnan(dx).any(axis=2)
-    theta = np.zeros((n_cls, k))
+    theta = np.zeros((n_base, k))
     lever = np.zeros((n_g, n_t, k))
     psi = np.zeros((n_g, k))
     singular = []
     rho = float(np.where(cells, weight, 0.0).sum())
-    for d in range(n_cls):
-        mask = cells & (cls == d)[:, None]
+    for d in range(n_base):
+        mask = cells & (base_of[cls] == d)[:, None]
         if not mask.any():
             continue
         w = np.where(mask, weight, 0.0)
-        safe = np.where(w.sum(axis=0) > 0, w.sum(axis=0), 1.0)
-        x_mean = np.einsum("gt,gtk->tk", w, np.where(mask[..., None], dx, 0.0)) / safe[:, None]
-        y_mean = (w * np.where(mask, dy, 0.0)).sum(axis=0) / safe
-        xd = np.where(mask[..., None], dx - x_mean[None], 0.0)  # Ẍ: less the period mean
+        xd = np.zeros_like(dx)  # Ẍ: less its class's period mean
+        for c in np.flatnonzero(base_of == d):
+            xd += _less_period_mean(dx, mask & (cls == c)[:, None], w)
         den = np.einsum("gt,gtk,gtj->kj", w, xd, xd)
         inv = np.linalg.pinv(den)
         if _collinear(den):
             singular.append(d)
         theta[d] = inv @ np.einsum("gt,gtk,gt->k", w, xd, np.where(mask, dy, 0.0))
         lever += np.einsum("kj,gtj->gtk", inv, xd * w[..., None])
-        resid = np.where(mask, dy - y_mean[None] - xd @ theta[d], 0.0)
+        # the residuals: the baseline's regression with period effects (θ_d itself unless
+        # the classes are finer than the baseline)
+        xd0, beta = xd, theta[d]
+        if (base_of == d).sum() > 1:
+            xd0 = _less_period_mean(dx, mask, w)
+            beta = np.linalg.pinv(np.einsum("gt,gtk,gtj->kj", w, xd0, xd0)) @ np.einsum(
+                "gt,gtk,gt->k", w, xd0, np.where(mask, dy, 0.0)
+            )
+        safe = np.where(w.sum(axis=0) > 0, w.sum(axis=0), 1.0)
+        y_mean = (w * np.where(mask, dy, 0.0)).sum(axis=0) / safe
+        resid = np.where(mask, dy - y_mean[None] - xd0 @ beta, 0.0)
         e = np.array([np.unique(cluster[mask[:, t]]).size for t in range(n_t)], float)
         scale = np.where(e >= 2, np.sqrt(e / np.maximum(e - 1, 1)), 1.0)
-        # N_d: the baseline's cells up to T_d
-        n_d = float(np.where(period <= last[d], w, 0.0).sum())
+        # N_d: the baseline's cells up to T_d, the last T_g of its classes
+        t_d = np.nanmax(last[base_of == d])
+        n_d = float(np.where(period <= t_d, w, 0.0).sum())
         wx = xd * (w * resid * scale)[..., None]
         psi += rho / n_d * np.einsum("kj,gj->gk", inv, wx.sum(axis=1))
-    return ControlAdjustment(theta, lever, psi, last, groups, tuple(singular))
+    return ControlAdjustment(theta, lever, psi, last, base_of, groups, tuple(singular))
+
+
+def _less_period_mean(dx: np.ndarray, mask: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """(G, T, k) dx in the `mask` cells less their weighted period mean there (0 elsewhere)."""
+    w = np.where(mask, w, 0.0)
+    safe = np.where(w.sum(axis=0) > 0, w.sum(axis=0), 1.0)
+    x_mean = np.einsum("gt,gtk->tk", w, np.where(mask[..., None], dx, 0.0)) / safe[:, None]
+    return np.where(mask[..., None], dx - x_mean[None], 0.0)
 
 
 def _collinear(den: np.ndarray) -> bool:

@@ -153,12 +153,12 @@ def multiplegt_dyn(
     strata (n,): each row's stratum, the same in all of a unit's rows (e.g. its region): units
     are compared only within their stratum (the authors' trends_nonparam), so each stratum
     may have its own period effects."""
-    if strata is not None and (controls is not None or continuous or trends_lin):
+    if strata is not None and (continuous or trends_lin):
         raise EstimationError(
             "comparisons within strata (trends_nonparam) cannot yet be combined with "
-            "covariates, continuous or trends_lin here (not checked against the authors' code)",
+            "continuous or trends_lin here (not checked against the authors' code)",
             where="options",
-            fix="drop trends_nonparam, or the covariates, continuous and trends_lin",
+            fix="drop trends_nonparam, or continuous and trends_lin",
         )
     if trends_lin and normalized:
         raise EstimationError(
@@ -241,10 +241,11 @@ def multiplegt_dyn(
     cls_all, levels = pd.factorize(base, sort=True)
     if continuous:  # one class: every unit a comparison, the start's polynomial a control
         cls_all, levels = np.zeros(n_g, np.int64), pd.Index([0.0])
-    if strata is not None:  # classes: baseline × stratum; levels: each class's baseline
+    base_levels, base_of = levels, np.arange(len(levels))  # each class's baseline
+    if strata is not None:  # classes: baseline × stratum
         cls_all, pairs = pd.factorize(cls_all * (g_stratum.max() + 1) + g_stratum, sort=True)
-        levels = levels[pairs // (g_stratum.max() + 1)]
-    n_cls = len(levels)
+        base_of = pairs // (g_stratum.max() + 1)
+    n_cls = len(base_of)
     # baselines whose groups all switch at one date (or never) give no comparison
     keep = np.zeros(n_g, bool)
     for b in range(n_cls):
@@ -333,7 +334,7 @@ def multiplegt_dyn(
         poly = (steps[..., None] * powers[:, None, None, :]).reshape(len(base), n_t, -1)
         xmat = np.concatenate([xmat, poly], axis=2)
     if xmat.shape[2]:
-        adjustment = residualise(ymat, xmat, cls, n_cls, f, last, g_cluster, n_kept, wmat)
+        adjustment = residualise(ymat, xmat, cls, base_of, f, last, g_cluster, n_kept, wmat)
         ymat = adjustment.adjusted(ymat, xmat, cls)
 
     def row(
@@ -390,7 +391,9 @@ def multiplegt_dyn(
         unsure=unsure,
         early=early,
         no_controls=no_controls,
-        singular=() if adjustment is None else tuple(float(levels[b]) for b in adjustment.singular),
+        singular=()
+        if adjustment is None
+        else tuple(float(base_levels[b]) for b in adjustment.singular),
     )
 
 
