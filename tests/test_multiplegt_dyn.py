@@ -109,9 +109,11 @@ STRATA = {
     "la_absorbing_np_controls": "cluster",
     "intensity_np_controls": "stratum",
     "intensity_np_w_controls_cluster": "stratum",
+    "continuous_1_np": "stratum",
 }
 for case in STRATA:
     panel = case.split("_np")[0] + ("_x" if "_controls" in case else "")
+    panel = "continuous_start_x" if case.startswith("continuous") else panel
     CASES[case] = (panel, 3, 2, case.endswith("normalized"), case.endswith("cluster"))
 WEIGHTED = {case for case in CASES if "_w" in case}
 CONTINUOUS = {case: int(case.split("_")[1]) for case in CASES if case.startswith("continuous")}
@@ -720,7 +722,7 @@ def test_comparisons_within_regions_through_the_api_and_the_report(tmp_path):
     ref, _ = _reference("la_absorbing_np_controls")
     np.testing.assert_allclose(res.table["estimate"], ref["estimate"], rtol=TOL, atol=TOL)
     np.testing.assert_allclose(res.table["std_error"], ref["std_error"], rtol=TOL)
-    with pytest.raises(EstimationError, match="cannot yet be combined with continuous"):
+    with pytest.raises(EstimationError, match="cannot yet be combined with trends_lin"):
         pe.did_multiplegt_dyn(
             x, **kwargs, region="cluster", trends_nonparam="region", trends_lin=True
         )

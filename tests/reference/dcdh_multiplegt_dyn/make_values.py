@@ -414,6 +414,7 @@ def main() -> None:
             "w",
             within,
         ),
+        ("continuous_1_np", "continuous_start_x", 3, 2, False, None, False, (), 1, None, within),
     ]
     values = []
     for (

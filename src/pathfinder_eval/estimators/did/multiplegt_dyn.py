@@ -153,12 +153,12 @@ def multiplegt_dyn(
     strata (n,): each row's stratum, the same in all of a unit's rows (e.g. its region): units
     are compared only within their stratum (the authors' trends_nonparam), so each stratum
     may have its own period effects."""
-    if strata is not None and (continuous or trends_lin):
+    if strata is not None and trends_lin:
         raise EstimationError(
             "comparisons within strata (trends_nonparam) cannot yet be combined with "
-            "continuous or trends_lin here (not checked against the authors' code)",
+            "trends_lin here (not checked: the authors' Python port fails on it)",
             where="options",
-            fix="drop trends_nonparam, or continuous and trends_lin",
+            fix="drop trends_nonparam or trends_lin",
         )
     if trends_lin and normalized:
         raise EstimationError(
