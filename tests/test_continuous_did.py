@@ -19,7 +19,10 @@ from pathfinder_eval.estimators.did.continuous import continuous_did
 REF = Path(__file__).parent / "reference" / "cgbs_continuous_did"
 # Least squares by QR here, by lstsq or normal equations there: rounding only.
 TOL = 1e-10
-RUNS = sorted(pd.read_csv(REF / "values.csv")["run"].unique())
+_VALUES = pd.read_csv(REF / "values.csv")
+# the lowest-dose comparison is the estimator's option (not the engine's): tested on its own
+LOWEST = sorted(_VALUES.loc[_VALUES["control"] == "lowestdose", "run"].unique())
+RUNS = sorted(set(_VALUES["run"]) - set(LOWEST))
 
 
 def _panel(name: str) -> pd.DataFrame:
@@ -90,6 +93,92 @@ def test_matches_two_ports_of_contdid(run):
         assert mine == pytest.approx(r["value"], rel=TOL, abs=TOL), (r["source"], r["kind"])
         checked += 1
     assert checked >= 8
+
+
+@pytest.mark.parametrize("run", LOWEST)
+def test_lowest_dose_comparison_matches_diff_diff(run):
+    """control_group: lowest_dose (every LA treated at one date, a quarter at the lowest dose
+    0.5): the estimates, analytic SEs (ACRT^o's only for a straight line, as above) and the
+    event study equal diff-diff 3.13.0's lowest_dose to 1e-10; the LAs at the lowest dose are
+    the comparison, not counted as treated."""
+    v = _VALUES[_VALUES["run"] == run]
+    first = v.iloc[0]
+    doses = tuple(np.sort(v.loc[v["kind"] == "att_d", "dose"].unique()))
+    res = pe.continuous_did(
+        _panel(first["panel"]),
+        outcome="y",
+        unit="id",
+        time="t",
+        first_treated="G",
+        dose="D",
+        degree=int(first["degree"]),
+        doses=doses,
+        control_group="lowest_dose",
+        inference="cluster_robust",
+    )
+    table = res.table.set_index("term")
+    for _, r in v.iterrows():
+        kind = r["kind"].removesuffix("_se")
+        if r["kind"] == "acrt_se" and first["degree"] > 1:
+            continue
+        term = {
+            "att": "ATT (average over the treated doses)",
+            "acrt": "ACRT (average causal response per unit of dose)",
+            "event": f"event time {r['event_time']:.0f}",
+        }.get(kind, f"{'ATT' if kind == 'att_d' else 'ACRT'} at dose {r['dose']:.4g}")
+        mine = table.loc[term, "std_error" if r["kind"].endswith("_se") else "estimate"]
+        assert mine == pytest.approx(r["value"], rel=TOL, abs=TOL), (r["kind"], term)
+    low = _panel(first["panel"]).groupby("id")["D"].first()
+    assert res.n_treated == int((low > 0.5).sum()) and res.facts.reference_dose == 0.5
+
+
+def test_lowest_dose_through_a_design_file_and_the_report(tmp_path):
+    """A design whose LAs are all treated at one date, with control_group: lowest_dose: no
+    comparison pool is needed, the rows equal the API's, and the report says each effect is
+    relative to the lowest dose."""
+    e = _panel("E").assign(id=lambda f: "LA" + f["id"].astype(str))
+    units = ", ".join(sorted(e["id"].unique()))
+    path = tmp_path / "lowest.yaml"
+    text = DESIGN.format(waves=f"  - {{wave: s4, start: 4, units: [{units}]}}")
+    path.write_text(
+        text.replace("{doses: [1.0, 2.0]}", "{doses: [1.0, 2.0], control_group: lowest_dose}")
+    )
+    ev = pe.evaluate(path, e.drop(columns="G"))
+    (run,) = ev.runs
+    api = pe.continuous_did(
+        e,
+        outcome="y",
+        unit="id",
+        time="t",
+        first_treated="G",
+        dose="D",
+        doses=(1.0, 2.0),
+        control_group="lowest_dose",
+    )
+    np.testing.assert_array_equal(run.result.table["estimate"], api.table["estimate"])
+    html = next(p for p in pe.report(ev, tmp_path / "out") if p.suffix == ".html").read_text()
+    assert "each effect is relative to the lowest dose" in html
+    assert "compared with the LAs given the lowest dose, 0.5" in html
+
+
+def test_lowest_dose_is_refused_where_it_does_not_apply():
+    """lowest_dose needs every LA treated, one start date, two LAs or more at the lowest dose,
+    doses above it and no covariates: each breach says what to do."""
+    e = _panel("E")
+    kwargs = dict(outcome="y", unit="id", time="t", first_treated="G", dose="D")
+    kwargs |= dict(control_group="lowest_dose", doses=(1.0, 2.0))
+    cases = (
+        (_panel("A"), "LA\\(s\\) are never treated"),
+        (e.assign(G=np.where(e["id"] % 2 == 0, 4, 5)), "needs one start date"),
+        (e.assign(D=np.where(e["D"] == 0.5, e["D"] + e["id"] / 1e4, e["D"])), "two LAs or more"),
+    )
+    for data, message in cases:
+        with pytest.raises(EstimationError, match=message):
+            pe.continuous_did(data, **kwargs)
+    with pytest.raises(EstimationError, match=r"not above the lowest dose 0\.5"):
+        pe.continuous_did(e, **{**kwargs, "doses": (0.5, 2.0)})
+    with pytest.raises(EstimationError, match="cannot yet be combined with covariates"):
+        pe.continuous_did(e.assign(x=1.0), **kwargs, covariates=("x",))
 
 
 def test_acrt_standard_error_closed_form():

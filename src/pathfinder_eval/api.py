@@ -137,6 +137,7 @@ def fit_frame(
             outcome=outcome,
             minus=minus,
         ),
+        options=options,
     )
     return _run(spec, frame, estimator, inference, level, seed, options)
 
@@ -196,10 +197,12 @@ def _design(
     data: DataSpec,
     extra: tuple[Outcome, ...] = (),
     contrast: Contrast | None = None,
+    options: dict[str, Any] | None = None,
 ) -> DesignSpec:
     """The design a design file would hold for this call: units on a period axis, the
     rollout read from the data, the outcome (then `extra` outcomes the options read, such as
-    covariates) and one analysis of the outcome, or of the `contrast` when given."""
+    covariates) and one analysis of the outcome, or of the `contrast` when given, with the
+    estimator's `options`."""
     return DesignSpec(
         name="api",
         title=f"{estimator} on a data frame",
@@ -218,6 +221,7 @@ def _design(
                 estimator=estimator,
                 outcomes=(outcome.id if contrast is None else contrast.id,),
                 level=level,
+                options=dict(options or {}),
             ),
         ),
         data=data,

@@ -20,7 +20,7 @@ from pathfinder_eval.data.la_lookup import la_table
 from pathfinder_eval.data.plausibility import STATUSES as PLAUSIBILITY_STATUSES
 from pathfinder_eval.data.source import CELL_COLUMNS, DETAIL, Exclusion, OutcomeData
 from pathfinder_eval.errors import EstimationError, PanelError
-from pathfinder_eval.spec import DesignSpec, UnitLevel
+from pathfinder_eval.spec import DesignSpec, Estimator, UnitLevel
 from pathfinder_eval.timeaxis import PartialRule, onset, period_label
 
 T = TypeVar("T")
@@ -135,6 +135,16 @@ class ValidatedPanel:
 
 
 OutcomeLookup = Callable[[str], OutcomeInfo]
+
+
+def _within_treated(spec: DesignSpec) -> bool:
+    """Whether every analysis of the design compares treated LAs with each other (a continuous
+    dose with the lowest-dose LAs as comparison), so none needs a comparison pool."""
+    analyses = spec.analyses
+    return bool(analyses) and all(
+        a.estimator is Estimator.CONTINUOUS_DID and a.options.get("control_group") == "lowest_dose"
+        for a in analyses
+    )
 
 
 @dataclass(frozen=True)
@@ -437,7 +447,7 @@ def _outcomes_supported(draft: PanelDraft) -> PanelDraft:
         if spec.comparison.pool == "not_yet_treated":
             later = sub["cohort"] > sub["cohort"].min()
             n_comp += sub.loc[later, "unit"].nunique()
-        if n_comp < spec.comparison.min_units:
+        if n_comp < spec.comparison.min_units and not _within_treated(spec):
             raise PanelError(
                 f"outcome {outcome.id!r} has {n_comp} comparison units with data, fewer than "
                 f"comparison.min_units = {spec.comparison.min_units}",

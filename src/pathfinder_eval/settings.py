@@ -543,8 +543,11 @@ class ContinuousDidOptions(EstimatorSettings):
     doses: tuple[float, ...] = ()
     """Doses at which the curves ATT(d) and ACRT(d) are reported (default: the treated LAs'
     10th, 25th, 50th, 75th and 90th percentiles)."""
-    control_group: ControlGroup = "not_yet_treated"
-    """Comparison units: not_yet_treated (contdid's default) or never_treated."""
+    control_group: Literal["not_yet_treated", "never_treated", "lowest_dose"] = "not_yet_treated"
+    """Comparison units: not_yet_treated (contdid's default), never_treated, or lowest_dose when
+    every LA gets some dose at one start date: the LAs at the lowest dose d_L are the
+    comparison and ATT(d) is the effect of dose d relative to d_L (Callaway, Goodman-Bacon &
+    Sant'Anna 2024, Remark 3.1; diff-diff's lowest_dose)."""
     covariates: tuple[str, ...] = ()
     """Covariates for parallel trends given them (cell columns or other outcomes, their
     values in each comparison's base period): the comparison LAs' change is regressed on them

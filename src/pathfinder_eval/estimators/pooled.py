@@ -89,13 +89,20 @@ class PanelLayout:
         return panel_variance(unit_weights, self.model, self.region, self.size)
 
 
-def panel_layout(panel: ValidatedPanel, outcome: str) -> PanelLayout:
+def panel_layout(
+    panel: ValidatedPanel, outcome: str, comparison: tuple[str, ...] | None = None
+) -> PanelLayout:
     """The outcome's cells by unit and period, with the comparison units' noise model: built
-    once per panel and outcome, and shared by every analysis of that outcome."""
-    return panel.derived(("layout", outcome), lambda: _layout(panel, outcome))
+    once per panel and outcome (and set of comparison units, when an analysis names its own,
+    as a continuous dose compared with its lowest-dose LAs), and shared by every analysis of
+    that outcome."""
+    key = ("layout", outcome) if comparison is None else ("layout", outcome, comparison)
+    return panel.derived(key, lambda: _layout(panel, outcome, comparison))
 
 
-def _layout(panel: ValidatedPanel, outcome: str) -> PanelLayout:
+def _layout(
+    panel: ValidatedPanel, outcome: str, chosen: tuple[str, ...] | None = None
+) -> PanelLayout:
     cells = panel.outcome_cells(outcome)
     codes, unit_index = pd.factorize(cells["unit"], sort=True)
     units = np.asarray(unit_index, dtype=object)
@@ -105,7 +112,7 @@ def _layout(panel: ValidatedPanel, outcome: str) -> PanelLayout:
     y[codes, t_codes] = cells["y"].to_numpy(float)  # one cell per unit and period
     info = panel.units.set_index("unit")
     role = info["role"].reindex(units).to_numpy()
-    comparison = role == "comparison"
+    comparison = role == "comparison" if chosen is None else np.isin(units, chosen)
     names = info["region"].reindex(units).fillna(UNKNOWN_REGION).astype(str).to_numpy()
     region_names, region = np.unique(names, return_inverse=True)
     given = cells["denominator"].to_numpy(float)
@@ -128,7 +135,7 @@ def _layout(panel: ValidatedPanel, outcome: str) -> PanelLayout:
         region,
         tuple(str(r) for r in region_names),
         size,
-        role == "treated",
+        (role == "treated") & ~comparison,
         model,
     )
 

@@ -267,9 +267,11 @@ def _continuous(
     curve = res.table[res.table["term"].str.startswith("ATT at dose")]
     doses = curve["term"].str.removeprefix("ATT at dose ").astype(float)
     lo, mid, hi = facts.dose_range
-    comparison = (
-        "LAs not yet treated" if facts.control_group == "not_yet_treated" else "never-treated LAs"
-    )
+    comparison = {
+        "not_yet_treated": "LAs not yet treated",
+        "never_treated": "never-treated LAs",
+        "lowest_dose": f"the LAs given the lowest dose, {fmt(facts.reference_dose or 0.0, 3)}",
+    }[facts.control_group]
     shape = (
         "a straight line"
         if facts.degree == 1 and not facts.knots
@@ -283,6 +285,13 @@ def _continuous(
         "effect per unit of dose; reading differences between doses as causal needs parallel "
         "trends in the dose-response as well as in the untreated outcome.",
     ]
+    if facts.reference_dose is not None:
+        lines.append(
+            "Every LA gets some dose, so each effect is relative to the lowest dose: ATT(d) is "
+            f"the effect of dose d less that of dose {fmt(facts.reference_dose, 3)}, and ATT the "
+            "average of that over the other LAs (Callaway, Goodman-Bacon & Sant'Anna's Remark "
+            "3.1); it says nothing about what the lowest dose itself did."
+        )
     if facts.covariates:
         lines.append(
             f"Parallel trends given {', '.join(facts.covariates)}: the comparison LAs' change "

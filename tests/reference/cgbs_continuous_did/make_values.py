@@ -63,11 +63,28 @@ def with_covariates(seed: int, n: int, periods: int) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["id", "t", "y", "D", "G", "x", "x1"])
 
 
+def lowest_dose(seed: int, n: int, periods: int, start: int, share_low: float) -> pd.DataFrame:
+    """n units over `periods`, every one treated from `start`: a share at the lowest dose 0.5,
+    the others U(0.8, 3) rounded to 3 decimals; effect 0.3 + 0.5 d + 0.2 d² from the start
+    (no never-treated unit: the lowest-dose LAs are the comparison, Remark 3.1)."""
+    rng = np.random.default_rng(seed)
+    low = rng.random(n) < share_low
+    d = np.where(low, 0.5, rng.uniform(0.8, 3, n).round(3))
+    a = rng.normal(size=n)
+    rows = []
+    for t in range(1, periods + 1):
+        effect = np.where(t >= start, 0.3 + 0.5 * d + 0.2 * d**2, 0)
+        y = (a + 0.3 * t + effect + rng.normal(size=n)).round(6)
+        rows += [(i + 1, t, y[i], d[i], start) for i in range(n)]
+    return pd.DataFrame(rows, columns=["id", "t", "y", "D", "G"])
+
+
 PANELS = {
     "A": panel(3, 300, 5, [0, 3, 4], [0.4, 0.3, 0.3], True),  # two cohorts, curved response
     "B": panel(7, 150, 8, [0, 4, 5, 6], [0.88, 0.04, 0.04, 0.04], False),  # LA-shaped
     "C": panel(11, 400, 4, [0, 3], [0.5, 0.5], True),  # one cohort
     "D": with_covariates(13, 200, 6),  # parallel trends given a covariate
+    "E": lowest_dose(17, 200, 6, 4, 0.25),  # every unit treated, a quarter at the lowest dose
 }
 RUNS = [  # panel, degree, interior knots, comparison, doses
     ("A", 3, 0, "notyettreated", [0.8, 1.2, 1.6, 2.0, 2.5]),
@@ -85,6 +102,11 @@ COVARIATE_RUNS = [  # panel, degree, comparison, doses, covariates, estimation m
     ("D", 3, "notyettreated", [0.8, 1.6, 2.4], ["x", "x1"], "dr"),
     ("D", 2, "nevertreated", [1.0, 2.0], ["x"], "dr"),
 ]
+# the lowest-dose LAs as the comparison (diff-diff's lowest_dose; contdid has none)
+LOWEST_DOSE_RUNS = [  # panel, degree, doses
+    ("E", 1, [1.0, 2.0]),
+    ("E", 3, [1.0, 1.5, 2.0, 2.5]),
+]
 
 
 def diff_diff_rows(rec, df, degree, control, doses, covariates=None, method="reg") -> None:
@@ -94,7 +116,11 @@ def diff_diff_rows(rec, df, degree, control, doses, covariates=None, method="reg
         degree=degree,
         num_knots=0,
         dvals=np.array(doses),
-        control_group="not_yet_treated" if control == "notyettreated" else "never_treated",
+        control_group={
+            "notyettreated": "not_yet_treated",
+            "nevertreated": "never_treated",
+            "lowestdose": "lowest_dose",
+        }[control],
         estimation_method=method,
     ).fit(
         df,
@@ -191,6 +217,15 @@ def main() -> None:
             out.append({**base, **row, "value": float(value)})
 
         diff_diff_rows(rec, PANELS[name], degree, control, doses, covariates, method)
+    first = len(RUNS) + len(COVARIATE_RUNS)
+    for run, (name, degree, doses) in enumerate(LOWEST_DOSE_RUNS, first):
+        base = dict(run=run, panel=name, degree=degree, knots=0, control="lowestdose")
+
+        def rec(kind, value, dose=np.nan, event_time=np.nan, source="moderndid", base=base):
+            row = dict(source=source, kind=kind, dose=dose, event_time=event_time)
+            out.append({**base, **row, "value": float(value)})
+
+        diff_diff_rows(rec, PANELS[name], degree, "lowestdose", doses)
     panels = pd.concat([d.assign(panel=k) for k, d in PANELS.items()])
     panels.to_csv(HERE / "panels.csv", index=False, float_format="%.17g")
     pd.DataFrame(out).to_csv(HERE / "values.csv", index=False, float_format="%.17g")

@@ -447,11 +447,31 @@ class ContinuousDid(ContinuousDidOptions):
         start = np.where(np.isnan(cohort), np.inf, np.searchsorted(periods, cohort))
         treated = np.isfinite(start) & (start > 0) & (start < periods.size)
         dose = _unit_doses(panel, units, treated)
+        reference = None  # the lowest dose d_L when it is the comparison
+        if self.control_group == "lowest_dose":
+            if names:
+                raise EstimationError(
+                    "lowest_dose cannot yet be combined with covariates (parallel trends given "
+                    "covariates relative to the lowest dose is another estimand; diff-diff "
+                    "refuses it too)",
+                    where=f"analyses[{analysis_id}].options",
+                    fix="drop the covariates or use not_yet_treated",
+                )
+            reference = _lowest_dose(start, dose, treated, units)
+            start = np.where(treated & (dose == reference), np.inf, start)
+            treated &= dose > reference
         doses = (
             np.asarray(self.doses, float)
             if self.doses
             else np.unique(np.percentile(dose[treated], PERCENTILES))
         )
+        if reference is not None and (doses <= reference).any():
+            raise EstimationError(
+                f"doses {', '.join(f'{d:g}' for d in doses[doses <= reference])} are not above "
+                f"the lowest dose {reference:g}, the comparison",
+                where=f"analyses[{analysis_id}].options.doses",
+                fix=f"ask for doses above {reference:g}",
+            )
         res = continuous_did(
             ymat,
             start,
@@ -459,7 +479,7 @@ class ContinuousDid(ContinuousDidOptions):
             doses,
             self.degree,
             self.knots,
-            self.control_group,
+            "never_treated" if reference is not None else self.control_group,
             periods,
             x,
             self.method,
@@ -468,7 +488,9 @@ class ContinuousDid(ContinuousDidOptions):
         unit = cells["unit"].to_numpy()
         period = cells["period"].to_numpy()
         n_treated = int(treated.sum())
-        layout = panel_layout(panel, outcome)
+        layout = panel_layout(
+            panel, outcome, None if reference is None else tuple(units[np.isinf(start)])
+        )
         decision = did_decision(
             self.name,
             self.inference.method,
@@ -553,6 +575,7 @@ class ContinuousDid(ContinuousDidOptions):
                 degree=self.degree,
                 knots=self.knots,
                 control_group=self.control_group,
+                reference_dose=reference,
                 covariates=list(names),
                 method=self.method,
                 treated=n_treated,
@@ -588,6 +611,40 @@ def _term(kind: str, dose: float, event_time: float) -> str:
     if kind == "acrt_event":
         return f"ACRT, event time {int(event_time)}"
     return f"{'ATT' if kind == 'att_d' else 'ACRT'} at dose {dose:.4g}"
+
+
+def _lowest_dose(
+    start: np.ndarray, dose: np.ndarray, treated: np.ndarray, units: np.ndarray
+) -> float:
+    """The lowest treated dose d_L, checked to be a comparison group: no never-treated LA (they
+    would be a comparison of their own), one start date, two LAs or more at d_L and some above
+    it (diff-diff's conditions for Remark 3.1)."""
+    where = "options control_group"
+    never = units[np.isinf(start)]
+    if never.size:
+        raise EstimationError(
+            f"lowest_dose is for pilots where every LA gets some dose, but {never.size} LA(s) "
+            f"are never treated ({', '.join(map(str, never[:5]))})",
+            where=where,
+            fix="use never_treated or not_yet_treated, or leave out the LAs never treated",
+        )
+    if np.unique(start[treated]).size > 1:
+        raise EstimationError(
+            "lowest_dose needs one start date (Remark 3.1 is for a single start; with "
+            "staggered starts the lowest-dose LAs of each date would need their own comparison)",
+            where=where,
+            fix="analyse each start date's LAs alone, or use not_yet_treated",
+        )
+    low = float(dose[treated].min())
+    at_low = int((dose[treated] == low).sum())
+    if at_low < 2 or not (dose[treated] > low).any():
+        raise EstimationError(
+            f"lowest_dose needs two LAs or more at the lowest dose {low:g} and some above it; "
+            f"{at_low} LA(s) have it and {int((dose[treated] > low).sum())} more",
+            where=where,
+            fix="use lowest_dose only when a group of LAs shares the lowest dose",
+        )
+    return low
 
 
 def _unit_doses(panel: ValidatedPanel, units: np.ndarray, treated: np.ndarray) -> np.ndarray:

@@ -217,12 +217,14 @@ class ContinuousDidFacts(Facts):
     first period), the joint Wald test that every pre-start event-time ATT is zero (None
     without pre-periods), what that pre-test can see (as EventStudyFacts.pretest_power), and
     the joint test that every pre-start event-time ACRT is zero (pre-trends that differ with
-    the dose); covariates: those the comparison is net of, by `method` (dr or reg)."""
+    the dose); covariates: those the comparison is net of, by `method` (dr or reg);
+    reference_dose: the lowest dose d_L when the LAs at it are the comparison (lowest_dose)."""
 
     inference_method: str
     degree: int
     knots: int
     control_group: str
+    reference_dose: float | None = None
     covariates: list[str]
     method: str
     treated: int
