@@ -111,6 +111,14 @@ STRATA = {
     "intensity_np_w_controls_cluster": "stratum",
     "continuous_1_np": "stratum",
 }
+# x1 missing where u022 pauses: the treatment it received there still counts when normalised
+CASES["switch_on_off_pause_controls_gap_normalized"] = (
+    "switch_on_off_pause_gap_x",
+    6,
+    1,
+    True,
+    False,
+)
 for case in STRATA:
     panel = case.split("_np")[0] + ("_x" if "_controls" in case else "")
     panel = "continuous_start_x" if case.startswith("continuous") else panel
@@ -741,6 +749,41 @@ def test_comparisons_within_regions_through_the_api_and_the_report(tmp_path):
     np.testing.assert_allclose(run.result.table["estimate"], fit.estimate, atol=1e-12)
     html = next(p for p in pe.report(ev, tmp_path / "out") if p.suffix == ".html").read_text()
     assert "compared only with LAs of the same region" in html
+
+
+def test_options_that_leave_nothing_or_hide_the_noise_are_refused():
+    """Each says why: no LA switching off for switchers: out; no LA that never changes for
+    only_never_switchers; strata inside one cluster (their influence functions cancel there,
+    so the clustered SEs would be 0); a weight missing where an outcome is known, even with
+    the treatment unknown; engine arguments the settings layer would refuse. A Wald test
+    with no variance returns no p-value rather than 1."""
+    d = _panel("la_absorbing")
+    args = (d["y"], d["unit"], d["period"], d["treatment"], 3, 2)
+    with pytest.raises(EstimationError, match="no unit's treatment first falls"):
+        multiplegt_dyn(*args, switchers="out")
+    n = _panel("no_never_switchers")
+    with pytest.raises(EstimationError, match="no unit's treatment never changes"):
+        multiplegt_dyn(
+            n["y"], n["unit"], n["period"], n["treatment"], 3, 2, only_never_switchers=True
+        )
+    c = d["cluster"].to_numpy()
+    with pytest.raises(EstimationError, match="all lie in one cluster"):
+        multiplegt_dyn(*args, cluster=c, strata=c)
+    m = _panel("missing_treatment")
+    w = m["w"].where(m["treatment"].notna())
+    assert (m["treatment"].isna() & m["y"].notna()).any()
+    with pytest.raises(EstimationError, match="is not a number above 0"):
+        multiplegt_dyn(m["y"], m["unit"], m["period"], m["treatment"], weights=w)
+    with pytest.raises(EstimationError, match="switchers 'both' is not one of"):
+        multiplegt_dyn(*args, switchers="both")
+    with pytest.raises(EstimationError, match="same_switchers_pl needs same_switchers"):
+        multiplegt_dyn(*args, same_switchers_pl=True)
+    kwargs = dict(outcome="y", unit="unit", time="period", treatment="treatment")
+    res = pe.did_multiplegt_dyn(d, **kwargs, trends_lin=True, same_switchers=True)
+    assert res.facts.same_switchers == 0
+    assert any("same_switchers changes nothing with trends_lin" in w for w in res.warnings)
+    test = equal_test(np.array([1.0, 2.0]), np.zeros((2, 2)), np.full(2, np.inf), [0, 1])
+    assert np.isnan(test["p_value"]) and test["df_num"] == 1
 
 
 def test_no_effect_once_missing_controls_are_left_out():

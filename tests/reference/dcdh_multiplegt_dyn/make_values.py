@@ -189,6 +189,10 @@ def main() -> None:
         df["cluster"] = [f"c{assign(int(u[-3:])):02d}" for u in df["unit"]]
         # strata for trends_nonparam: every third unit
         df["stratum"] = [f"s{int(u[-3:]) % 3}" for u in df["unit"]]
+    # a control missing in a period where a unit pauses (its treatment there still counts)
+    gap = cases["switch_on_off_pause_x"].copy()
+    gap.loc[(gap["unit"] == "u022") & (gap["period"] == 5), "x1"] = np.nan
+    cases["switch_on_off_pause_gap_x"] = gap
     frames = [df.assign(case=case) for case, df in cases.items()]
     # the last run asks for more effects and placebos than the data hold
     plain = [case for case in cases if not case.endswith("_x")]
@@ -415,6 +419,19 @@ def main() -> None:
             within,
         ),
         ("continuous_1_np", "continuous_start_x", 3, 2, False, None, False, (), 1, None, within),
+        (
+            "switch_on_off_pause_controls_gap_normalized",
+            "switch_on_off_pause_gap_x",
+            6,
+            1,
+            True,
+            None,
+            False,
+            both,
+            0,
+            None,
+            {},
+        ),
     ]
     values = []
     for (

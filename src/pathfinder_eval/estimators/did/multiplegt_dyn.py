@@ -137,7 +137,9 @@ def multiplegt_dyn(
     run on first differences with the same switchers for effects 1 … ℓ, and effect ℓ is the
     sum of the first ℓ (placebos likewise); no average total effect.
     controls (n, k): control variables, the authors' `controls` (multiplegt_controls.py); a
-    row missing one is left out, as their code does.
+    row missing one is left out, as their code does (with trends_lin their Python port then
+    differences across the gap; here that difference is missing), the treatment it received
+    still counting when normalised.
     continuous: for a starting treatment that differs between units (the authors'
     `continuous`): every unit is compared with every unit not yet changed, whatever its start,
     with the outcome's change in each period allowed a polynomial of this degree in the
@@ -159,6 +161,18 @@ def multiplegt_dyn(
             "trends_lin here (not checked: the authors' Python port fails on it)",
             where="options",
             fix="drop trends_nonparam or trends_lin",
+        )
+    if switchers not in ("", "in", "out"):
+        raise EstimationError(
+            f"switchers {switchers!r} is not one of '', 'in', 'out'",
+            where="options switchers",
+            fix="use in, out, or leave it empty for both",
+        )
+    if same_switchers_pl and not same_switchers:
+        raise EstimationError(
+            "same_switchers_pl needs same_switchers as well",
+            where="options",
+            fix="set same_switchers too, or drop same_switchers_pl",
         )
     if trends_lin and normalized:
         raise EstimationError(
@@ -196,7 +210,7 @@ def multiplegt_dyn(
     wmat = np.ones((n_g, n_t))
     if weights is not None:
         w_long = np.asarray(weights, float)
-        bad = ~(w_long > 0) & ~np.isnan(y) & ~np.isnan(d_long)
+        bad = ~(w_long > 0) & ~np.isnan(y)
         if bad.any() or np.isinf(w_long).any():
             row = int(np.flatnonzero(bad | np.isinf(w_long))[0])
             raise EstimationError(
@@ -209,22 +223,22 @@ def multiplegt_dyn(
         wmat[g_code, t_code] = np.where(w_long > 0, w_long, 1.0)
     xmat = np.zeros((n_g, n_t, 0))
     no_controls = 0
-    gap = np.zeros((n_g, n_t), bool)  # known treatment, left out for a missing control
+    gap_d = np.full((n_g, n_t), np.nan)  # the known treatment where only a control is missing
     if controls is not None:
         x_long = np.asarray(controls, float).reshape(len(y), -1)
         xmat = np.full((n_g, n_t, x_long.shape[1]), np.nan)
         xmat[g_code, t_code] = x_long
         gone = np.isnan(xmat).any(axis=2)  # as a row that is not there
         no_controls = int((gone[g_code, t_code] & ~(np.isnan(y) & np.isnan(d_long))).sum())
-        gap = gone & ~np.isnan(d)
+        gap_d = np.where(gone, d, np.nan)
         d[gone], ymat[gone] = np.nan, np.nan
     cell_index = np.full((n_g, n_t), -1)
     cell_index[g_code, t_code] = np.arange(len(y))
     # units with no treatment or no outcome observed are left out, as the authors' code does
     seen = ~np.isnan(d).all(axis=1) & ~np.isnan(ymat).all(axis=1)
     unobserved = tuple(str(n) for n in names[~seen])
-    d, ymat, xmat, cell_index, g_cluster, names, gap, wmat, g_stratum = (
-        a[seen] for a in (d, ymat, xmat, cell_index, g_cluster, names, gap, wmat, g_stratum)
+    d, ymat, xmat, cell_index, g_cluster, names, gap_d, wmat, g_stratum = (
+        a[seen] for a in (d, ymat, xmat, cell_index, g_cluster, names, gap_d, wmat, g_stratum)
     )
     n_g = len(names)
     observed = ~np.isnan(d)
@@ -260,16 +274,18 @@ def multiplegt_dyn(
             fix="supply groups that switch later or never",
         )
     base, first, changed, crossed = base[keep], first[keep], changed[keep], crossed[keep]
-    d, ymat, xmat, cell_index, cls, gap, wmat = (
+    d, ymat, xmat, cell_index, cls, gap_d, wmat = (
         d[keep],
         ymat[keep],
         xmat[keep],
         cell_index[keep],
         cls_all[keep],
-        gap[keep],
+        gap_d[keep],
         wmat[keep],
     )
     g_cluster, first_seen = g_cluster[keep], first_seen[keep]
+    if strata is not None and cluster is not None:
+        _strata_across_clusters(cls, g_cluster, names[keep])
     # periods in which every group of a baseline has switched have no control: not used
     switched = np.maximum.accumulate(changed, axis=1)
     has_control = np.stack([(~switched[cls == b]).any(axis=0) for b in range(n_cls)])
@@ -277,7 +293,7 @@ def multiplegt_dyn(
     ymat = np.where(live, ymat, np.nan)
     t_max = int(np.flatnonzero(has_control[cls].any(axis=0)).max()) + 1
     f = np.where(first == 0, t_max + 1, first).astype(float)
-    unknown_cells = int((np.isnan(d) & ~gap).sum())  # a missing control's: no_controls
+    unknown_cells = int((np.isnan(d) & np.isnan(gap_d)).sum())  # a missing control's: no_controls
     d, ymat, f_known, f_trunc = missing_treatments(d, ymat, base, first_seen, f, t_max)
     kept = names[keep]
     unsure = tuple(str(n) for n in kept[f_known != f])
@@ -293,7 +309,7 @@ def multiplegt_dyn(
         d, ymat, xmat, cell_index, cls, g_cluster, base, f, f_trunc, live, kept = (
             a[sel] for a in per_group
         )
-        wmat, comparable = wmat[sel], comparable[sel]
+        wmat, comparable, gap_d = wmat[sel], comparable[sel], gap_d[sel]
         # the outcome and the controls in first differences, as the authors' code
         ymat = np.concatenate([np.full((len(f), 1), np.nan), np.diff(ymat, axis=1)], axis=1)
         xmat = np.concatenate([np.full_like(xmat[:, :1], np.nan), np.diff(xmat, axis=1)], axis=1)
@@ -321,7 +337,10 @@ def multiplegt_dyn(
     # with trends one placebo fewer: the first difference uses one more period (as the authors)
     most = int(np.max(np.where(switcher, pl_g, 0))) - int(trends_lin)
     placebo_n = int(min(placebo, effects_n, most))
-    dose = np.where(live & ~np.isnan(d), np.abs(d - base[:, None]), 0.0)
+    # the treatment received counts where it is known, even in a period whose control is
+    # missing (the authors' normalisation uses it)
+    received = np.where(np.isnan(gap_d), d, gap_d)
+    dose = np.where(live & ~np.isnan(received), np.abs(received - base[:, None]), 0.0)
     if continuous:  # switchers' cohorts: switch date and direction (the authors' binarised D)
         d_first = np.where(s_in, 1.0, -1.0)
     spec = _Groups(
@@ -348,6 +367,7 @@ def multiplegt_dyn(
         return replace(r, influence=r.influence - lost, cell_weights=r.cell_weights + added)
 
     up = {"": None, "in": True, "out": False}[switchers]
+    _some_switchers_and_comparisons(spec, up, only_never_switchers)
     among_e = among_p = None
     if same_switchers:
         among_e = among_p = _same_switchers(ymat, spec, effects_n, False)
@@ -453,6 +473,39 @@ def _need_effects(effects: list[_Row], controls: bool) -> None:
         fix="supply the missing values"
         + (", or leave out the covariates that are often missing" if controls else ""),
     )
+
+
+def _strata_across_clusters(cls: np.ndarray, g_cluster: np.ndarray, names: np.ndarray) -> None:
+    """Refuse strata that lie inside one cluster: their groups' influence functions sum to zero
+    there, so the clustered variance cannot see their noise (it would be too small, or 0)."""
+    for c in np.unique(cls):
+        members = cls == c
+        if members.sum() > 1 and np.unique(g_cluster[members]).size == 1:
+            raise EstimationError(
+                "the units compared with each other (one stratum of trends_nonparam, e.g. "
+                f"{', '.join(map(str, names[members][:3]))}) all lie in one cluster, so the "
+                "clustered variance cannot see their noise",
+                where="inference.cluster",
+                fix="cluster by a grouping finer than the strata (e.g. the LA), or drop "
+                "trends_nonparam",
+            )
+
+
+def _some_switchers_and_comparisons(spec: _Groups, up: bool | None, never: bool) -> None:
+    """Refuse options that leave no switcher or no comparison, saying which."""
+    if up is not None and not (spec.switcher & (spec.s_in == up)).any():
+        raise EstimationError(
+            f"no unit's treatment first {'rises' if up else 'falls'}, so switchers: "
+            f"{'in' if up else 'out'} leaves nothing to estimate",
+            where="options switchers",
+            fix="use the other direction, or both",
+        )
+    if never and not (spec.comparable & ~spec.switcher).any():
+        raise EstimationError(
+            "no unit's treatment never changes, so only_never_switchers leaves no comparison",
+            where="options only_never_switchers",
+            fix="drop only_never_switchers: units not yet changed are then the comparisons",
+        )
 
 
 def _total_effect(effects: list[_Row]) -> _Row:
@@ -825,6 +878,11 @@ class MultiplegtDyn(MultiplegtDynOptions):
                 + ") and are comparisons up to their last known treatment "
                 f"({', '.join(res.unsure)})."
             )
+        if self.same_switchers and self.trends_lin:
+            warns.append(
+                "same_switchers changes nothing with trends_lin: effect ℓ already uses the LAs "
+                "seen in effects 1 … ℓ (as the authors' code)."
+            )
         if res.early:
             warns.append(
                 f"{len(res.early)} unit(s) switching in the second period left out: with a "
@@ -919,7 +977,9 @@ class MultiplegtDyn(MultiplegtDynOptions):
                 weighted=self.weighted,
                 switchers=self.switchers,
                 only_never_switchers=self.only_never_switchers,
-                same_switchers=int(self.same_switchers) + int(self.same_switchers_pl),
+                same_switchers=0
+                if self.trends_lin
+                else int(self.same_switchers) + int(self.same_switchers_pl),
                 trends_nonparam=self.trends_nonparam,
                 effects_equal=effects_equal,
                 placebo_test=placebo_test,
