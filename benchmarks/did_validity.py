@@ -100,6 +100,7 @@ DID = (
     "etwfe",
     "stacked",
     "did_multiplegt_dyn",
+    "dcdh_region",
     "continuous_did",
     "continuous_acrt",
     "etwfe_poisson",
@@ -115,6 +116,7 @@ SHORT = {
     "etwfe": "etwfe",
     "stacked": "stacked",
     "did_multiplegt_dyn": "dcdh",
+    "dcdh_region": "dcdh in region",
     "continuous_did": "dose att",
     "continuous_acrt": "dose acrt (τ=0)",
     "etwfe_poisson": "etwfe poisson (τ=0)",
@@ -282,6 +284,14 @@ def fit_all(p: Panel, tau: float, want: frozenset[str] = frozenset(ALL)) -> dict
         st = stratified_cells(dc.weights[:1], yy, units, periods, cohort)
         old = (st.std_error[0], st.df[0]) if st else (np.sqrt(dc.vcov[0, 0]), np.inf)
         record("did_multiplegt_dyn", float(dc.estimate[0]), old, p.pooled(dc.weights[0]))
+    if "dcdh_region" in need:
+        # the same, each LA compared only with LAs of its region (trends_nonparam: region),
+        # which takes the region × period shocks out of every comparison
+        dr = multiplegt_dyn(yy, units, periods, d, effects=3, placebo=0, strata=p.region[units])
+        st = stratified_cells(dr.weights[:1], yy, units, periods, cohort)
+        old = (st.std_error[0], st.df[0]) if st else (np.sqrt(dr.vcov[0, 0]), np.inf)
+        pooled = p.pooled(dr.weights[0])
+        record("dcdh_region", float(dr.estimate[0]), old, pooled, policy="did_multiplegt_dyn")
     if need & {"continuous_did", "continuous_acrt"} and p.dose is not None:
         # Callaway, Goodman-Bacon & Sant'Anna with a straight-line dose curve (the default):
         # ATT^o (truth τ) and ACRT^o (truth 0: the effect does not depend on the dose);
