@@ -241,9 +241,9 @@ def fit_all(p: Panel, tau: float, want: frozenset[str] = frozenset(ALL)) -> dict
     d = (periods >= start[units]).astype(float)
     out = {}
 
-    def record(name, est, old, pooled, truth=tau, policy=None):
+    def record(name, est, old, pooled, truth=tau, policy=None, within=None):
         se, df, share = pooled
-        choice = did_default(policy or name, "default", k, True, p.geography(share))
+        choice = did_default(policy or name, "default", k, True, p.geography(share), within)
         use = (se, df) if choice.method == "pooled" else old
         out[name] = (est, _row(est, *use, truth), _row(est, *old, truth), choice.method == "pooled")
 
@@ -291,7 +291,8 @@ def fit_all(p: Panel, tau: float, want: frozenset[str] = frozenset(ALL)) -> dict
         st = stratified_cells(dr.weights[:1], yy, units, periods, cohort)
         old = (st.std_error[0], st.df[0]) if st else (np.sqrt(dr.vcov[0, 0]), np.inf)
         pooled = p.pooled(dr.weights[0])
-        record("dcdh_region", float(dr.estimate[0]), old, pooled, policy="did_multiplegt_dyn")
+        est = float(dr.estimate[0])
+        record("dcdh_region", est, old, pooled, policy="did_multiplegt_dyn", within="region")
     if need & {"continuous_did", "continuous_acrt"} and p.dose is not None:
         # Callaway, Goodman-Bacon & Sant'Anna with a straight-line dose curve (the default):
         # ATT^o (truth τ) and ACRT^o (truth 0: the effect does not depend on the dose);

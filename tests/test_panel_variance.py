@@ -14,6 +14,7 @@ from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.callaway_santanna import CallawaySantAnna
 from pathfinder_eval.estimators.did.etwfe_estimator import Etwfe
 from pathfinder_eval.estimators.did.imputation import Imputation
+from pathfinder_eval.estimators.did.multiplegt_dyn import MultiplegtDyn
 from pathfinder_eval.estimators.did.sun_abraham import SunAbraham
 from pathfinder_eval.estimators.did.twfe import EventStudy, TwoWayFixedEffects
 from pathfinder_eval.estimators.did.two_way import absorb_two_way
@@ -292,6 +293,20 @@ def test_spread_treated_without_regional_dependence_keep_todays_inference(tmp_pa
     named = cls(inference=Inference(method=asked)).fit(panel, "y", "a")
     np.testing.assert_array_equal(res.table["std_error"], named.table["std_error"])  # exact
     assert abs(res.inference.dependence.rho) < 2 * res.inference.dependence.rho_se
+
+
+def test_comparisons_within_regions_get_the_pooled_variance(tmp_path):
+    """de Chaisemartin & D'Haultfœuille with trends_nonparam: region on 12 spread treated LAs
+    and no regional dependence: plain, the default stays the cohort-stratified variance; each
+    LA compared only within its region, the default is the pooled variance (the variance by
+    treatment path pools comparison LAs the estimate keeps apart), with the reason."""
+    treated = [r * 15 + j for r in range(8) for j in range(2)][:12]
+    panel = regional_panel(tmp_path, treated, shock_sd=0.0, seed=5)
+    plain = MultiplegtDyn().fit(panel, "y", "a")
+    assert plain.inference.key == "cohort_stratified"
+    within = MultiplegtDyn(trends_nonparam="region").fit(panel, "y", "a")
+    assert within.inference.key == "pooled_panel" and within.inference.chosen_by_default
+    assert "compared only with units of its region" in within.inference.reason
 
 
 @pytest.mark.parametrize(

@@ -196,6 +196,7 @@ def did_decision(
     applicable: bool,
     layout: PanelLayout,
     unit_weights: Callable[[], np.ndarray],
+    compared_within: str | None = None,
 ) -> Decision:
     """`decide` with the linear DiD estimators' rule (inference/policy.did_default)."""
     return decide(
@@ -203,7 +204,7 @@ def did_decision(
         applicable,
         layout,
         unit_weights,
-        lambda geo: did_default(estimator, requested, n_treated, applicable, geo),
+        lambda geo: did_default(estimator, requested, n_treated, applicable, geo, compared_within),
     )
 
 

@@ -850,6 +850,7 @@ class MultiplegtDyn(MultiplegtDynOptions):
             True,
             layout,
             lambda: layout.cell_weights(unit, period, weights),
+            self.trends_nonparam,
         )
         choice = decision.choice
         vcov = res.vcov
