@@ -519,7 +519,9 @@ class ContinuousDid(ContinuousDidOptions):
                 f"{self.knots} interior knot(s) needs: those LAs count in ATT and its event "
                 "times, not in ACRT or the dose curves there."
             )
-        for (g, why), cells in groupby(res.not_estimable, key=lambda c: (c[0], c[2])):
+        for g, cells in groupby(res.not_estimable, key=lambda c: c[0]):
+            cells = list(cells)
+            why = "; ".join(dict.fromkeys(c[2] for c in cells))
             warns.append(
                 f"The LAs starting in {g} are not compared in period(s) "
                 f"{', '.join(c[1] for c in cells)}: their doubly robust covariate adjustment "
