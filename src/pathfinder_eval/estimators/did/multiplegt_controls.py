@@ -124,23 +124,18 @@ def residualise(
         xd = np.zeros_like(dx)  # Ẍ: less its class's period mean
         for c in np.flatnonzero(base_of == d):
             xd += _less_period_mean(dx, mask & (cls == c)[:, None], w)
-        den = np.einsum("gt,gtk,gtj->kj", w, xd, xd)
-        inv = np.linalg.pinv(den)
+        den, inv, theta[d] = _slope(xd, dy, mask, w)
         if _collinear(den):
             singular.append(d)
-        theta[d] = inv @ np.einsum("gt,gtk,gt->k", w, xd, np.where(mask, dy, 0.0))
         lever += np.einsum("kj,gtj->gtk", inv, xd * w[..., None])
         # the residuals: the baseline's regression with period effects (θ_d itself unless
         # the classes are finer than the baseline)
         xd0, beta = xd, theta[d]
         if (base_of == d).sum() > 1:
             xd0 = _less_period_mean(dx, mask, w)
-            beta = np.linalg.pinv(np.einsum("gt,gtk,gtj->kj", w, xd0, xd0)) @ np.einsum(
-                "gt,gtk,gt->k", w, xd0, np.where(mask, dy, 0.0)
-            )
-        safe = np.where(w.sum(axis=0) > 0, w.sum(axis=0), 1.0)
-        y_mean = (w * np.where(mask, dy, 0.0)).sum(axis=0) / safe
-        resid = np.where(mask, dy - y_mean[None] - xd0 @ beta, 0.0)
+            beta = _slope(xd0, dy, mask, w)[2]
+        dy0 = _less_period_mean(dy[..., None], mask, w)[..., 0]
+        resid = np.where(mask, dy0 - xd0 @ beta, 0.0)
         e = np.array([np.unique(cluster[mask[:, t]]).size for t in range(n_t)], float)
         scale = np.where(e >= 2, np.sqrt(e / np.maximum(e - 1, 1)), 1.0)
         # N_d: the baseline's cells up to T_d, the last T_g of its classes
@@ -149,6 +144,16 @@ def residualise(
         wx = xd * (w * resid * scale)[..., None]
         psi += rho / n_d * np.einsum("kj,gj->gk", inv, wx.sum(axis=1))
     return ControlAdjustment(theta, lever, psi, last, base_of, groups, tuple(singular))
+
+
+def _slope(
+    xd: np.ndarray, dy: np.ndarray, mask: np.ndarray, w: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Den = Σ w Ẍ Ẍ' over the `mask` cells, its pseudo-inverse and the weighted slope of ΔY on
+    Ẍ there (Ẍ net of period means, so no period effects are needed)."""
+    den = np.einsum("gt,gtk,gtj->kj", w, xd, xd)
+    inv = np.linalg.pinv(den)
+    return den, inv, inv @ np.einsum("gt,gtk,gt->k", w, xd, np.where(mask, dy, 0.0))
 
 
 def _less_period_mean(dx: np.ndarray, mask: np.ndarray, w: np.ndarray) -> np.ndarray:

@@ -800,20 +800,23 @@ class MultiplegtDyn(MultiplegtDynOptions):
         cells = panel.outcome_cells(outcome)
         grid = unit_period_grid(cells, panel.data.treatment)
         cluster = panel.cluster_codes(self.inference.cluster, grid["unit"].to_numpy())
+        row = grid["cell"].to_numpy()  # each grid row's cell (−1: no cell)
+
+        def on_grid(values: np.ndarray) -> np.ndarray:
+            """Cell values (n_cells, …) on the unit × period grid, NaN where there is no cell."""
+            mask = (row >= 0).reshape(-1, *([1] * (values.ndim - 1)))
+            return np.where(mask, values[np.maximum(row, 0)], np.nan)
+
         controls = None
         if self.covariates:
             where = f"analyses[{analysis_id}].options.covariates"
             x = panel.covariate_values(cells, tuple(self.covariates), where).to_numpy(float)
-            row = grid["cell"].to_numpy()
-            controls = np.where((row >= 0)[:, None], x[np.maximum(row, 0)], np.nan)
+            controls = on_grid(x)
         strata = None
         if self.trends_nonparam:
             strata = _strata(panel, self.trends_nonparam, grid["unit"], analysis_id)
-        n_gt = None  # the cells' weights (their denominators)
-        if self.weighted:
-            row = grid["cell"].to_numpy()
-            w = cells["weight"].to_numpy(float)
-            n_gt = np.where(row >= 0, w[np.maximum(row, 0)], np.nan)
+        # the cells' weights (their denominators)
+        n_gt = on_grid(cells["weight"].to_numpy(float)) if self.weighted else None
         res = multiplegt_dyn(
             grid["y"].to_numpy(),
             grid["unit"].to_numpy(),
@@ -833,9 +836,9 @@ class MultiplegtDyn(MultiplegtDynOptions):
             self.same_switchers_pl,
             strata,
         )
-        observed = grid["cell"].to_numpy() >= 0
+        observed = row >= 0
         weights = np.zeros((len(res.estimate), len(cells)))
-        weights[:, grid["cell"].to_numpy()[observed]] = res.weights[:, observed]
+        weights[:, row[observed]] = res.weights[:, observed]
         unit = cells["unit"].to_numpy()
         period = cells["period"].to_numpy()
         y = cells["y"].to_numpy(float)
