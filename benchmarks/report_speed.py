@@ -1,11 +1,12 @@
 """Speed of the whole report, per shipped design (run on demand, not a test).
 
 For each pilot design, on the synthetic panel and (when ../shared/data/public exists) on the real
-statistics: the wall time of `pathfinder-eval run` in a cold process (best of 3), and one phase
-breakdown from a fresh process (imports, the design's estimator engines included, data load,
-panel, each analysis summed over its outcomes, placebo-in-time, rendering). `--save FILE`
-writes the numbers as JSON; `--previous FILE` prints the ratio to a saved run (e.g. of the
-previous release) beside each total.
+statistics: the wall time of `pathfinder-eval run` in a cold process (best of 3) with its
+default workers (the available cores) and with `--workers 1`, and one phase breakdown from a
+fresh process, each phase in one process (imports, the design's estimator engines included,
+data load, panel, each analysis summed over its outcomes, placebo-in-time, rendering).
+`--save FILE` writes the numbers as JSON; `--previous FILE` prints the ratio to a saved run
+(e.g. of the previous release) beside each total.
 
     OMP_NUM_THREADS=1 python benchmarks/report_speed.py [--repeats 3] [--save now.json]
 """
@@ -20,6 +21,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from pathfinder_eval.workers import available_workers
 
 ROOT = Path(__file__).resolve().parents[1]
 PUBLIC = ROOT.parent / "shared" / "data" / "public"
@@ -62,16 +65,18 @@ for i, a in enumerate(spec.analyses):
     phases[f"analysis {a.id}"] = time.perf_counter() - t
 t = time.perf_counter(); placebo_in_time(panel, placebo)
 phases["placebo in time"] = time.perf_counter() - t
-ev = evaluate(spec, data)
-t = time.perf_counter(); report_files(ev)
+ev = evaluate(spec, data, workers=1)
+t = time.perf_counter(); report_files(ev, workers=1)
 phases["render"] = time.perf_counter() - t
 print(json.dumps(phases))
 """
 
 
-def cold_run(design: Path, data: Path | None, out: Path) -> float:
-    """Seconds for `pathfinder-eval run` in a new interpreter."""
+def cold_run(design: Path, data: Path | None, out: Path, workers: int | None) -> float:
+    """Seconds for `pathfinder-eval run` in a new interpreter (workers None: its default)."""
     cmd = [sys.executable, "-m", "pathfinder_eval.cli", "run", str(design), "--out", str(out)]
+    if workers is not None:
+        cmd += ["--workers", str(workers)]
     if data is not None:
         cmd += ["--data", str(data)]
     start = time.perf_counter()
@@ -105,12 +110,18 @@ def main() -> None:
             design = ROOT / "designs" / f"{name}.yaml"
             for label, data in sources:
                 key = f"{name} / {label}"
-                best = min(cold_run(design, data, Path(tmp)) for _ in range(args.repeats))
-                results[key] = {"total": best, "phases": phases(design, data)}
+                best, serial = (
+                    min(cold_run(design, data, Path(tmp), w) for _ in range(args.repeats))
+                    for w in (None, 1)
+                )
+                results[key] = {"total": best, "one_worker": serial, "phases": phases(design, data)}
                 old = previous.get(key, {}).get("total")
                 ratio = f"  ({best / old:.2f}x the previous {old:.1f} s)" if old else ""
-                print(f"{key:28} {best:6.1f} s  (best of {args.repeats}, cold process){ratio}")
-                for phase, seconds in results[key]["phases"].items():
+                print(
+                    f"{key:28} {best:6.1f} s on {available_workers()} cores, {serial:.1f} s with "
+                    f"--workers 1  (best of {args.repeats}, cold process){ratio}"
+                )
+                for phase, seconds in results[key]["phases"].items():  # one process
                     print(f"    {phase:34} {seconds:6.2f} s")
     if args.save:
         args.save.write_text(json.dumps(results, indent=2))

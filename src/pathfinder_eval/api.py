@@ -258,6 +258,7 @@ def evaluate(
     data: str | Path | pd.DataFrame | Any | None = None,
     seed: int | None = None,
     scheduler: str | None = None,
+    workers: int | None = None,
 ) -> Evaluation:
     """Run every analysis a design file lists: the `run` command without writing files.
 
@@ -275,6 +276,9 @@ def evaluate(
     scheduler : str, optional
         The address of a Dask distributed scheduler that summarises a records file (the
         `run --scheduler` option).
+    workers : int, optional
+        Local processes for the fits (default: the available cores; 1: this process only).
+        The results are the same for any number.
 
     Returns
     -------
@@ -292,18 +296,23 @@ def evaluate(
         else ""
     )
     command = f"pathfinder_eval.evaluate({spec.path or spec.name!r}{', ' + shown if shown else ''})"
-    return run_design(spec, source, seed, command, scheduler)
+    return run_design(spec, source, seed, command, scheduler, workers)
 
 
 def report(
-    evaluation: Evaluation, out: str | Path, templates: str | Path | None = None
+    evaluation: Evaluation,
+    out: str | Path,
+    templates: str | Path | None = None,
+    workers: int | None = None,
 ) -> list[Path]:
     """Write the evaluation's HTML report and results JSON into `out` (all or nothing), as
-    the `run` command does; `templates` overrides packaged templates. Returns the paths."""
+    the `run` command does; `templates` overrides packaged templates; `workers`: local
+    processes drawing the analyses' charts (default: the available cores; the files are the
+    same for any number). Returns the paths."""
     from pathfinder_eval.report.render import report_files  # plotting: only when reporting
 
     folder = Path(templates) if templates is not None else None
-    return write_atomically(Path(out), report_files(evaluation, folder))
+    return write_atomically(Path(out), report_files(evaluation, folder, workers))
 
 
 def indicators(

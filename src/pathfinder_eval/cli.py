@@ -72,6 +72,13 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="registered analysis plan (NAME_plan.json): list every deviation in the report",
     )
+    run.add_argument(
+        "--workers",
+        type=_workers,
+        default=None,
+        help="local processes for the fits (default: the available cores; the report is the "
+        "same for any number)",
+    )
 
     plan = sub.add_parser(
         "plan",
@@ -135,7 +142,9 @@ def _parser() -> argparse.ArgumentParser:
     pw.add_argument("--analysis", default=None, help="analysis id (default: first estimable)")
     pw.add_argument("--outcome", default=None, help="outcome id (default: first)")
     pw.add_argument("--seed", type=int, default=None, help="seed (default: the design's)")
-    pw.add_argument("--workers", type=int, default=None, help="local processes (default: cores)")
+    pw.add_argument(
+        "--workers", type=_workers, default=None, help="local processes (default: cores)"
+    )
     pw.add_argument(
         "--scheduler",
         default=None,
@@ -188,6 +197,17 @@ def _parser() -> argparse.ArgumentParser:
     ind.add_argument("--format", choices=("table", "csv"), default="table", help="output format")
     sub.add_parser("las", help="list local authorities: DfE code, GSS code, name, region")
     return p
+
+
+def _workers(text: str) -> int:
+    """A --workers value: a whole number of processes, at least 1."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of processes (1 or more)")
+    return n
 
 
 def _matplotlib_config() -> None:
@@ -298,12 +318,12 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
         from pathfinder_eval.analysis_plan import read_plan
 
         registered = read_plan(args.plan)  # before the run: a bad plan file fails fast
-    ev = evaluate(spec, args.data, args.seed, command, args.scheduler)
+    ev = evaluate(spec, args.data, args.seed, command, args.scheduler, args.workers)
     if registered is not None:
         from pathfinder_eval.analysis_plan import check_against
 
         ev = replace(ev, plan=check_against(registered, spec, args.plan.name))
-    paths = write_atomically(args.out, report_files(ev, args.templates))
+    paths = write_atomically(args.out, report_files(ev, args.templates, args.workers))
     for path in paths:
         print(f"wrote {path}")
     return _pdf(paths) if args.pdf else 0

@@ -9,6 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from pathfinder_eval import __version__
 from pathfinder_eval.analysis_plan import PlanCheck
@@ -24,6 +25,7 @@ from pathfinder_eval.results import EffectEstimates, Provenance
 from pathfinder_eval.robustness import PlaceboRun, placebo_in_time
 from pathfinder_eval.settings import EstimatorSettings
 from pathfinder_eval.spec import Analysis, DesignSpec, Estimator
+from pathfinder_eval.workers import ordered_map
 
 DEPENDENCIES = (
     "numpy",
@@ -116,13 +118,16 @@ def evaluate(
     seed: int | None = None,
     command: str = "",
     scheduler: str | None = None,
+    workers: int | None = None,
 ) -> Evaluation:
     """Run every analysis the design lists on every outcome it applies to, then the
     placebo-in-time check of each TWFE and Callaway-Sant'Anna analysis that produced one.
-    scheduler: a Dask address that summarises a records file."""
+    scheduler: a Dask address that summarises a records file; workers: local processes for
+    the fits (default: the available cores; the results do not depend on it)."""
     seed = spec.seed if seed is None else seed
     panel = prepare(spec, data, seed, scheduler)
-    runs = []
+    runs: list[AnalysisRun | None] = []
+    fits: list[tuple[Analysis, str, EstimatorSettings]] = []
     for index, analysis in enumerate(spec.analyses):
         for info in panel.outcomes:
             if analysis not in spec.analyses_for(info.id):
@@ -139,28 +144,23 @@ def evaluate(
                     )
                 )
             else:
-                est = build_estimator(spec, index, seed)
-                try:
-                    result = checked_fit(est, panel, info.id, analysis.id, analysis.level)
-                except EstimationError as exc:
-                    runs.append(
-                        AnalysisRun(analysis, info.id, "not_estimable", note=exc.one_line())
-                    )
-                    continue
-                runs.append(
-                    AnalysisRun(
-                        analysis, info.id, "ok", result, detectable=detectable(panel, result)
-                    )
-                )
-    index = {a.id: i for i, a in enumerate(spec.analyses)}
-    placebo = placebo_in_time(
-        panel,
-        (
-            (r.analysis, r.outcome, build_estimator(spec, index[r.analysis.id], seed))
-            for r in runs
-            if r.status == "ok" and entry(r.analysis.estimator).placebo
-        ),
-    )
+                runs.append(None)  # built here: the estimator's module is imported once
+                fits.append((analysis, info.id, build_estimator(spec, index, seed)))
+    # one BLAS thread per fit: a multi-threaded BLAS sums in an order that depends on the
+    # machine's cores, and the report would differ from machine to machine in its last digits
+    with threadpool_limits(limits=1):
+        fitted = iter(ordered_map(_fit, panel, fits, workers))
+        done = tuple(r if r is not None else next(fitted) for r in runs)
+        index = {a.id: i for i, a in enumerate(spec.analyses)}
+        placebo = placebo_in_time(
+            panel,
+            (
+                (r.analysis, r.outcome, build_estimator(spec, index[r.analysis.id], seed))
+                for r in done
+                if r.status == "ok" and entry(r.analysis.estimator).placebo
+            ),
+            workers=workers,
+        )
     prov = Provenance(
         package_version=__version__,
         python=platform.python_version(),
@@ -170,7 +170,17 @@ def evaluate(
         seed=seed,
         command=command,
     )
-    return Evaluation(panel, tuple(runs), prov, placebo)
+    return Evaluation(panel, done, prov, placebo)
+
+
+def _fit(panel: ValidatedPanel, fit: tuple[Analysis, str, EstimatorSettings]) -> AnalysisRun:
+    """One analysis of one outcome: its result, or why there is none."""
+    analysis, outcome, est = fit
+    try:
+        result = checked_fit(est, panel, outcome, analysis.id, analysis.level)
+    except EstimationError as exc:
+        return AnalysisRun(analysis, outcome, "not_estimable", note=exc.one_line())
+    return AnalysisRun(analysis, outcome, "ok", result, detectable=detectable(panel, result))
 
 
 def detectable(panel: ValidatedPanel, result: EffectEstimates) -> Detectable | None:

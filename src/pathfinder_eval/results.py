@@ -172,6 +172,9 @@ class _Omitted:
     def __repr__(self) -> str:
         return "OMITTED"
 
+    def __reduce__(self) -> str:
+        return "OMITTED"  # unpickled (from a worker process) as this module's one instance
+
 
 OMITTED: Any = _Omitted()
 

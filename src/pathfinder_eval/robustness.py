@@ -17,6 +17,7 @@ from pathfinder_eval.estimators import checked_fit
 from pathfinder_eval.panel import ValidatedPanel
 from pathfinder_eval.results import EffectEstimates
 from pathfinder_eval.spec import Analysis
+from pathfinder_eval.workers import ordered_map
 
 PLACEBO_SHIFT = 2
 STAGE = "placebo_in_time"
@@ -102,10 +103,14 @@ def _ledger(cells: pd.DataFrame, mask: pd.Series, reason: str) -> list[Exclusion
 
 
 def placebo_in_time(
-    panel: ValidatedPanel, fits: Iterable[tuple[Analysis, str, Any]], shift: int = PLACEBO_SHIFT
+    panel: ValidatedPanel,
+    fits: Iterable[tuple[Analysis, str, Any]],
+    shift: int = PLACEBO_SHIFT,
+    workers: int | None = 1,
 ) -> tuple[PlaceboRun, ...]:
-    """Re-fit each (analysis, outcome, estimator) on the placebo panel; leave-one-out refits
-    are switched off (they are not part of the check)."""
+    """Re-fit each (analysis, outcome, estimator) on the placebo panel, with up to `workers`
+    local processes (None: the available cores); leave-one-out refits are switched off (they
+    are not part of the check)."""
     fits = list(fits)
     try:
         pp = placebo_panel(panel, shift)
@@ -114,32 +119,29 @@ def placebo_in_time(
             PlaceboRun(a, o, shift, None, {}, "not_estimable", note=exc.one_line())
             for a, o, _ in fits
         )
+    return tuple(ordered_map(_refit, pp, fits, workers))
+
+
+def _refit(pp: PlaceboPanel, fit: tuple[Analysis, str, Any]) -> PlaceboRun:
+    """One placebo re-fit: its result, or why there is none."""
+    analysis, outcome, est = fit
     window = (pp.panel.periods[0], pp.panel.periods[-1])
-    runs = []
-    for analysis, outcome, est in fits:
-        est = est.for_placebo()
-        excluded = tuple(e for e in pp.exclusions if e.outcome == outcome)
-        try:
-            res = checked_fit(est, pp.panel, outcome, analysis.id, analysis.level)
-        except EstimationError as exc:
-            runs.append(
-                PlaceboRun(
-                    analysis,
-                    outcome,
-                    shift,
-                    window,
-                    pp.fake_starts,
-                    "not_estimable",
-                    None,
-                    exc.one_line(),
-                    excluded,
-                )
-            )
-            continue
-        runs.append(
-            PlaceboRun(analysis, outcome, shift, window, pp.fake_starts, "ok", res, "", excluded)
+    excluded = tuple(e for e in pp.exclusions if e.outcome == outcome)
+    try:
+        res = checked_fit(est.for_placebo(), pp.panel, outcome, analysis.id, analysis.level)
+    except EstimationError as exc:
+        return PlaceboRun(
+            analysis,
+            outcome,
+            pp.shift,
+            window,
+            pp.fake_starts,
+            "not_estimable",
+            None,
+            exc.one_line(),
+            excluded,
         )
-    return tuple(runs)
+    return PlaceboRun(analysis, outcome, pp.shift, window, pp.fake_starts, "ok", res, "", excluded)
 
 
 def placebo_document(run: PlaceboRun, label: Callable[[int], str]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from pathfinder_eval.data.catalogue import load_catalogue
 from pathfinder_eval.data.ees import SYMBOLS
 from pathfinder_eval.data.la_lookup import la_table
 from pathfinder_eval.panel import OutcomeInfo, ValidatedPanel
-from pathfinder_eval.pipeline import Evaluation
+from pathfinder_eval.pipeline import AnalysisRun, Evaluation
 from pathfinder_eval.power.design import design_power
 from pathfinder_eval.registry import REGISTRY, entry
 from pathfinder_eval.report.consort import checklist
@@ -29,6 +29,7 @@ from pathfinder_eval.report.summary import (
 )
 from pathfinder_eval.report.validity import dependence_statement, validity
 from pathfinder_eval.report.views import estimator_view
+from pathfinder_eval.workers import ordered_map
 
 LICENCE = (
     "Contains public sector information licensed under the Open Government Licence v3.0. "
@@ -69,8 +70,9 @@ def report_sections(ev: Evaluation) -> list[str]:
     return [s for s in SECTIONS if s not in skip]
 
 
-def build_context(ev: Evaluation) -> dict[str, Any]:
-    """Everything the template shows, already formatted."""
+def build_context(ev: Evaluation, workers: int | None = None) -> dict[str, Any]:
+    """Everything the template shows, already formatted; each analysis's view (its tables
+    and chart) drawn in up to `workers` local processes (default: the available cores)."""
     panel, spec = ev.panel, ev.panel.spec
     log = DisclosureLog(spec.report.disclosure.min_count, spec.report.disclosure.round_to)
     infos = {o.id: o for o in panel.outcomes}
@@ -79,7 +81,9 @@ def build_context(ev: Evaluation) -> dict[str, Any]:
     trends = [_trend(panel, info, log) for info in panel.outcomes if info.available]
     head = headline(ev, infos)
     names = dict(zip(units["unit"], units["name"], strict=True))
-    analyses = [_analysis(run, infos[run.outcome], panel.period_label, names) for run in ev.runs]
+    analyses = ordered_map(
+        _analysis_at, (ev.runs, infos, panel.period_label, names), range(len(ev.runs)), workers
+    )
     return {
         "sections": report_sections(ev),
         "plan": ev.plan.to_dict() if ev.plan is not None else None,
@@ -393,8 +397,17 @@ def _trend(panel: ValidatedPanel, info: OutcomeInfo, log: DisclosureLog) -> dict
     }
 
 
+def _analysis_at(
+    shared: tuple[tuple[AnalysisRun, ...], dict[str, Any], Callable[[int], str], dict[str, str]],
+    i: int,
+) -> dict[str, Any]:
+    """The view of run `i` (for ordered_map: the runs and what they are shown with, shared)."""
+    runs, infos, label, names = shared
+    return _analysis(runs[i], infos[runs[i].outcome], label, names)
+
+
 def _analysis(
-    run, info: OutcomeInfo, label: Callable[[int], str], names: dict[str, str]
+    run: AnalysisRun, info: OutcomeInfo, label: Callable[[int], str], names: dict[str, str]
 ) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": run.analysis.id,

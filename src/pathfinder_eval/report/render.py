@@ -220,10 +220,13 @@ def to_json(document: dict[str, Any]) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def report_files(ev: Evaluation, templates: Path | None = None) -> dict[str, str]:
-    """The evaluation report's files by name: `<design>.html` and `<design>.json`."""
+def report_files(
+    ev: Evaluation, templates: Path | None = None, workers: int | None = None
+) -> dict[str, str]:
+    """The evaluation report's files by name: `<design>.html` and `<design>.json`; the
+    analyses' views drawn in up to `workers` local processes (default: the available cores)."""
     name = ev.panel.spec.name
     return {
-        f"{name}.html": render_html(build_context(ev), templates),
+        f"{name}.html": render_html(build_context(ev, workers), templates),
         f"{name}.json": to_json(results_document(ev)),
     }

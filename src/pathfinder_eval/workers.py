@@ -1,0 +1,75 @@
+"""Independent fits of one run spread over local processes.
+
+A run's fits (each analysis × outcome, then each placebo re-fit) share one validated panel and
+nothing else: every estimator is built with the run's seed, so a fit's numbers do not depend on
+what ran before it. `ordered_map` hands them to worker processes forked from this one, which
+inherit the panel (and every loaded module) instead of receiving a pickled copy, and returns
+the results in the items' order: the report is the same, byte for byte, with any number of
+workers. Forking is used only where it is safe and cheap: on Linux, from a process with one
+thread; elsewhere the fits run here, one after another.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, TypeVar
+
+S = TypeVar("S")
+T = TypeVar("T")
+R = TypeVar("R")
+
+_shared: Any = None  # set in each worker by _adopt; the parent never sets it
+
+
+class _Raised:
+    """A worker's fit raised: the parent runs that item itself to raise the real error."""
+
+
+def available_workers() -> int:
+    """The cores this process may run on (its CPU affinity where the system reports it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def ordered_map(
+    fn: Callable[[S, T], R], shared: S, items: Sequence[T], workers: int | None = None
+) -> list[R]:
+    """[fn(shared, item) for item in items], with up to `workers` processes (default: the
+    available cores). `fn` must be a module-level function and its results picklable;
+    `shared` reaches the workers by fork, never pickled. An item whose fit raises in a worker
+    is run again here, so its exception (and traceback) is the one a serial run gives."""
+    n = min(available_workers() if workers is None else workers, len(items))
+    if n < 2 or not _can_fork():
+        return [fn(shared, item) for item in items]
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(n, context, initializer=_adopt, initargs=(fn, shared)) as pool:
+        out = list(pool.map(_call, items))
+    return [
+        fn(shared, item) if isinstance(r, _Raised) else r
+        for r, item in zip(out, items, strict=True)
+    ]
+
+
+def _can_fork() -> bool:
+    """Forking copies one thread: safe only when this process has no other."""
+    return sys.platform.startswith("linux") and threading.active_count() == 1
+
+
+def _adopt(fn: Callable[[Any, Any], Any], shared: Any) -> None:
+    global _shared
+    _shared = (fn, shared)
+
+
+def _call(item: Any) -> Any:
+    fn, shared = _shared
+    try:
+        return fn(shared, item)
+    except Exception:
+        return _Raised()

@@ -1,0 +1,88 @@
+"""Fits and charts spread over local processes (workers.py): the same results, in the same
+order, as one process; the report the same byte for byte for any number of workers and any
+number of BLAS threads."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from threadpoolctl import threadpool_limits
+
+from pathfinder_eval.cli import main
+from pathfinder_eval.pipeline import evaluate
+from pathfinder_eval.report.render import report_files
+from pathfinder_eval.results import OMITTED
+from pathfinder_eval.spec import load_design
+from pathfinder_eval.workers import _can_fork, ordered_map
+
+DESIGNS = Path(__file__).resolve().parents[1] / "designs"
+
+forking = pytest.mark.skipif(not _can_fork(), reason="worker processes are forked on Linux only")
+
+
+def _pid_and_square(shared: tuple[threading.Lock, int], item: int) -> tuple[int, int]:
+    time.sleep(0.02)  # long enough that both workers take items
+    return os.getpid(), item * item + shared[1]
+
+
+def _fails_on_three(shared: object, item: int) -> int:
+    if item == 3:
+        raise ValueError(f"item {item} is bad")
+    return item
+
+
+@forking
+def test_items_run_in_workers_and_come_back_in_order():
+    shared = (threading.Lock(), 10)  # a lock cannot be pickled: the workers inherit it
+    out = ordered_map(_pid_and_square, shared, list(range(12)), workers=2)
+    assert [v for _, v in out] == [i * i + 10 for i in range(12)]
+    pids = {p for p, _ in out}
+    assert len(pids) == 2 and os.getpid() not in pids
+
+
+def test_one_worker_runs_here():
+    out = ordered_map(_pid_and_square, (threading.Lock(), 0), [1, 2, 3], workers=1)
+    assert out == [(os.getpid(), 1), (os.getpid(), 4), (os.getpid(), 9)]
+
+
+@forking
+def test_a_failing_item_raises_its_own_error_here():
+    with pytest.raises(ValueError, match="item 3 is bad"):
+        ordered_map(_fails_on_three, None, list(range(6)), workers=2)
+
+
+def test_a_process_with_threads_does_not_fork():
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        out = ordered_map(_pid_and_square, (threading.Lock(), 0), [1, 2, 3], workers=2)
+    finally:
+        stop.set()
+        other.join()
+    assert {p for p, _ in out} == {os.getpid()}
+
+
+def test_omitted_facts_stay_omitted_through_a_worker():
+    assert pickle.loads(pickle.dumps(OMITTED)) is OMITTED
+
+
+@forking
+def test_report_is_the_same_for_any_number_of_workers_and_blas_threads():
+    spec = load_design(DESIGNS / "family_network.yaml")
+    one = report_files(evaluate(spec, command="x", workers=1), workers=1)
+    with threadpool_limits(limits=2):  # the run itself holds BLAS to one thread
+        two = report_files(evaluate(spec, command="x", workers=2), workers=2)
+    assert set(one) == {"family_network.html", "family_network.json"}
+    assert two == one
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "two"])
+def test_workers_must_be_a_positive_whole_number(value, capsys):
+    assert main(["run", str(DESIGNS / "rcc.yaml"), "--workers", value]) == 2
+    assert f"'{value}' is not a number of processes (1 or more)" in capsys.readouterr().err
