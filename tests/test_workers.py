@@ -14,6 +14,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from pathfinder_eval.cli import main
+from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.pipeline import evaluate
 from pathfinder_eval.report.render import report_files
 from pathfinder_eval.results import OMITTED
@@ -86,3 +87,56 @@ def test_report_is_the_same_for_any_number_of_workers_and_blas_threads():
 def test_workers_must_be_a_positive_whole_number(value, capsys):
     assert main(["run", str(DESIGNS / "rcc.yaml"), "--workers", value]) == 2
     assert f"'{value}' is not a number of processes (1 or more)" in capsys.readouterr().err
+
+
+FULL_LAST = 2025  # family_network's last period; its placebo panel stops before the first start
+
+
+def _few_analyses():
+    """family_network with only the analyses the placebo check re-fits (12 fits, 12 re-fits)."""
+    spec = load_design(DESIGNS / "family_network.yaml")
+    keep = ("twfe", "callaway_santanna")
+    return spec.model_copy(
+        update={"analyses": tuple(a for a in spec.analyses if a.estimator.value in keep)}
+    )
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_no_placebo_for_an_analysis_that_was_not_estimable(workers, monkeypatch):
+    from pathfinder_eval.estimators.did.twfe import TwoWayFixedEffects
+
+    fit = TwoWayFixedEffects.fit
+
+    def fails_on_the_full_panel(self, panel, outcome, *args, **kwargs):
+        if outcome == "cla_rate" and panel.periods[-1] == FULL_LAST:
+            raise EstimationError("refused for the test", where=f"outcome {outcome}")
+        return fit(self, panel, outcome, *args, **kwargs)
+
+    monkeypatch.setattr(TwoWayFixedEffects, "fit", fails_on_the_full_panel)
+    ev = evaluate(_few_analyses(), workers=workers)
+    status = {(r.analysis.id, r.outcome): r.status for r in ev.runs}
+    assert status[("twfe", "cla_rate")] == "not_estimable"
+    assert sum(s == "ok" for s in status.values()) == 11
+    checked = [(p.analysis.id, p.outcome) for p in ev.placebo]
+    assert ("twfe", "cla_rate") not in checked and len(checked) == 11
+    # in the order of the runs they check
+    assert checked == [k for k, s in status.items() if s == "ok"]
+    assert {p.status for p in ev.placebo} == {"ok"}
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_every_placebo_says_why_when_the_data_allow_none(workers, monkeypatch):
+    import pathfinder_eval.pipeline as pipeline
+
+    def no_room(panel, shift=2):
+        raise EstimationError("no room before the first start")
+
+    monkeypatch.setattr(pipeline, "placebo_panel", no_room)
+    ev = evaluate(_few_analyses(), workers=workers)
+    assert len(ev.placebo) == 12 and all(r.status == "ok" for r in ev.runs)
+    assert [(p.analysis.id, p.outcome) for p in ev.placebo] == [
+        (r.analysis.id, r.outcome) for r in ev.runs
+    ]
+    assert {(p.status, p.note, p.window) for p in ev.placebo} == {
+        ("not_estimable", "no room before the first start", None)
+    }

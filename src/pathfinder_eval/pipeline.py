@@ -22,7 +22,14 @@ from pathfinder_eval.inference.detectable import Detectable, minimum_detectable
 from pathfinder_eval.panel import OutcomeInfo, ValidatedPanel, build_panel, cell_events
 from pathfinder_eval.registry import entry
 from pathfinder_eval.results import EffectEstimates, Provenance
-from pathfinder_eval.robustness import PlaceboRun, placebo_in_time
+from pathfinder_eval.robustness import (
+    PLACEBO_SHIFT,
+    PlaceboPanel,
+    PlaceboRun,
+    placebo_panel,
+    placebo_refit,
+    unplaceable,
+)
 from pathfinder_eval.settings import EstimatorSettings
 from pathfinder_eval.spec import Analysis, DesignSpec, Estimator
 from pathfinder_eval.workers import ordered_map
@@ -146,21 +153,26 @@ def evaluate(
             else:
                 runs.append(None)  # built here: the estimator's module is imported once
                 fits.append((analysis, info.id, build_estimator(spec, index, seed)))
+    # the placebo re-fits go to the workers with the fits (one set of warm processes, no
+    # wait between them); a re-fit whose analysis turns out not estimable is dropped
+    try:
+        pp, why = placebo_panel(panel), None
+    except EstimationError as exc:
+        pp, why = None, exc
+    checks = [i for i, f in enumerate(fits) if entry(f[0].estimator).placebo]
+    tasks = [(f, False) for f in fits] + ([(fits[i], True) for i in checks] if pp else [])
     # one BLAS thread per fit: a multi-threaded BLAS sums in an order that depends on the
     # machine's cores, and the report would differ from machine to machine in its last digits
     with threadpool_limits(limits=1):
-        fitted = iter(ordered_map(_fit, panel, fits, workers))
-        done = tuple(r if r is not None else next(fitted) for r in runs)
-        index = {a.id: i for i, a in enumerate(spec.analyses)}
-        placebo = placebo_in_time(
-            panel,
-            (
-                (r.analysis, r.outcome, build_estimator(spec, index[r.analysis.id], seed))
-                for r in done
-                if r.status == "ok" and entry(r.analysis.estimator).placebo
-            ),
-            workers=workers,
-        )
+        out = ordered_map(_fit_or_refit, (panel, pp), tasks, workers)
+    fitted = iter(out[: len(fits)])
+    done = tuple(r if r is not None else next(fitted) for r in runs)
+    ok = [i for i in checks if out[i].status == "ok"]
+    if pp is None:
+        placebo = unplaceable([fits[i] for i in ok], PLACEBO_SHIFT, why)
+    else:
+        refits = dict(zip(checks, out[len(fits) :], strict=True))
+        placebo = tuple(refits[i] for i in ok)
     prov = Provenance(
         package_version=__version__,
         python=platform.python_version(),
@@ -171,6 +183,16 @@ def evaluate(
         command=command,
     )
     return Evaluation(panel, done, prov, placebo)
+
+
+def _fit_or_refit(
+    panels: tuple[ValidatedPanel, PlaceboPanel | None],
+    task: tuple[tuple[Analysis, str, EstimatorSettings], bool],
+) -> AnalysisRun | PlaceboRun:
+    """One task for ordered_map: a fit of (analysis, outcome, estimator) on the panel, or
+    (placebo) its re-fit on the placebo panel."""
+    fit, placebo = task
+    return placebo_refit(panels[1], fit) if placebo else _fit(panels[0], fit)
 
 
 def _fit(panel: ValidatedPanel, fit: tuple[Analysis, str, EstimatorSettings]) -> AnalysisRun:

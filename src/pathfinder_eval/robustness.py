@@ -115,15 +115,21 @@ def placebo_in_time(
     try:
         pp = placebo_panel(panel, shift)
     except EstimationError as exc:
-        return tuple(
-            PlaceboRun(a, o, shift, None, {}, "not_estimable", note=exc.one_line())
-            for a, o, _ in fits
-        )
-    return tuple(ordered_map(_refit, pp, fits, workers))
+        return unplaceable(fits, shift, exc)
+    return tuple(ordered_map(placebo_refit, pp, fits, workers))
 
 
-def _refit(pp: PlaceboPanel, fit: tuple[Analysis, str, Any]) -> PlaceboRun:
-    """One placebo re-fit: its result, or why there is none."""
+def unplaceable(
+    fits: Iterable[tuple[Analysis, str, Any]], shift: int, why: EstimationError
+) -> tuple[PlaceboRun, ...]:
+    """The placebo runs of `fits` when the data allow no placebo panel (`why`)."""
+    return tuple(
+        PlaceboRun(a, o, shift, None, {}, "not_estimable", note=why.one_line()) for a, o, _ in fits
+    )
+
+
+def placebo_refit(pp: PlaceboPanel, fit: tuple[Analysis, str, Any]) -> PlaceboRun:
+    """One placebo re-fit of (analysis, outcome, estimator): its result, or why there is none."""
     analysis, outcome, est = fit
     window = (pp.panel.periods[0], pp.panel.periods[-1])
     excluded = tuple(e for e in pp.exclusions if e.outcome == outcome)

@@ -78,12 +78,13 @@ def build_context(ev: Evaluation, workers: int | None = None) -> dict[str, Any]:
     infos = {o.id: o for o in panel.outcomes}
     units = panel.units
     treated = units[units["role"] == "treated"].sort_values(["cohort", "name"])
-    trends = [_trend(panel, info, log) for info in panel.outcomes if info.available]
-    head = headline(ev, infos)
     names = dict(zip(units["unit"], units["name"], strict=True))
-    analyses = ordered_map(
-        _analysis_at, (ev.runs, infos, panel.period_label, names), range(len(ev.runs)), workers
-    )
+    shown = [info for info in panel.outcomes if info.available]
+    tasks = [("trend", info.id) for info in shown] + [("analysis", i) for i in range(len(ev.runs))]
+    drawn = ordered_map(_draw, (ev, infos, names), tasks, workers)
+    trends = [_trend(panel, info, log, svg) for info, svg in zip(shown, drawn, strict=False)]
+    analyses = drawn[len(shown) :]
+    head = headline(ev, infos)
     return {
         "sections": report_sections(ev),
         "plan": ev.plan.to_dict() if ev.plan is not None else None,
@@ -345,7 +346,9 @@ def _measure(m) -> str:
     return f"{cols} [{m.family}{': ' + rows if rows else ''}]"
 
 
-def _trend(panel: ValidatedPanel, info: OutcomeInfo, log: DisclosureLog) -> dict[str, Any]:
+def _trend_frame(panel: ValidatedPanel, info: OutcomeInfo) -> tuple[pd.DataFrame, Any, Any]:
+    """Mean outcome by period and role (`frame`: period, treated, comparison, period_label,
+    position), the units counted in each, and the treated units' events by period."""
     cells = panel.outcome_cells(info.id)
     by = cells.groupby(["period", "role"])
     mean = by["y"].mean().unstack("role")
@@ -356,15 +359,26 @@ def _trend(panel: ValidatedPanel, info: OutcomeInfo, log: DisclosureLog) -> dict
     )
     frame["period_label"] = [panel.period_label(int(p)) for p in frame["period"]]
     frame["position"] = range(len(frame))
+    return frame, n_units, events
+
+
+def _trend_chart(panel: ValidatedPanel, info: OutcomeInfo) -> str:
+    """The trends chart of one outcome, as inline SVG."""
+    frame = _trend_frame(panel, info)[0]
     starts = []
     for cohort in sorted(panel.units["cohort"].dropna().unique()):
         pos = frame.index.get_indexer([cohort])[0]
         if pos >= 0:
             starts.append((pos - 0.5, f"start {panel.period_label(int(cohort))}"))
     ylabel = f"{info.name} ({info.unit_label})" if info.unit_label else info.name
-    svg = to_svg(
+    return to_svg(
         plot_trends(frame.reset_index(drop=True), wrap(ylabel), starts), f"Trends: {info.name}"
     )
+
+
+def _trend(panel: ValidatedPanel, info: OutcomeInfo, log: DisclosureLog, svg: str) -> dict:
+    """One outcome's trends: its chart `svg` and the table beside it, counts made safe."""
+    frame, n_units, events = _trend_frame(panel, info)
     rows = [
         {
             "period": lab,
@@ -397,13 +411,17 @@ def _trend(panel: ValidatedPanel, info: OutcomeInfo, log: DisclosureLog) -> dict
     }
 
 
-def _analysis_at(
-    shared: tuple[tuple[AnalysisRun, ...], dict[str, Any], Callable[[int], str], dict[str, str]],
-    i: int,
-) -> dict[str, Any]:
-    """The view of run `i` (for ordered_map: the runs and what they are shown with, shared)."""
-    runs, infos, label, names = shared
-    return _analysis(runs[i], infos[runs[i].outcome], label, names)
+def _draw(
+    shared: tuple[Evaluation, dict[str, OutcomeInfo], dict[str, str]], task: tuple[str, Any]
+) -> Any:
+    """One drawing task for ordered_map: ("trend", outcome id) → its chart's SVG;
+    ("analysis", i) → the view of run i (tables and chart)."""
+    ev, infos, names = shared
+    kind, key = task
+    if kind == "trend":
+        return _trend_chart(ev.panel, infos[key])
+    run = ev.runs[key]
+    return _analysis(run, infos[run.outcome], ev.panel.period_label, names)
 
 
 def _analysis(
