@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import sys
 import threading
 import time
 from pathlib import Path
@@ -19,11 +20,22 @@ from pathfinder_eval.pipeline import evaluate
 from pathfinder_eval.report.render import report_files
 from pathfinder_eval.results import OMITTED
 from pathfinder_eval.spec import load_design
-from pathfinder_eval.workers import _can_fork, ordered_map
+from pathfinder_eval.workers import ordered_map
 
 DESIGNS = Path(__file__).resolve().parents[1] / "designs"
 
-forking = pytest.mark.skipif(not _can_fork(), reason="worker processes are forked on Linux only")
+on_linux = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="worker processes are forked on Linux only"
+)
+
+
+@pytest.fixture
+def forking(monkeypatch):
+    """Fork even though earlier tests left idle threads behind (tqdm's monitor, Dask's IO
+    loop), which makes a run keep its fits in its own process."""
+    import pathfinder_eval.workers as workers
+
+    monkeypatch.setattr(workers, "_can_fork", lambda: True)
 
 
 def _pid_and_square(shared: tuple[threading.Lock, int], item: int) -> tuple[int, int]:
@@ -37,8 +49,8 @@ def _fails_on_three(shared: object, item: int) -> int:
     return item
 
 
-@forking
-def test_items_run_in_workers_and_come_back_in_order():
+@on_linux
+def test_items_run_in_workers_and_come_back_in_order(forking):
     shared = (threading.Lock(), 10)  # a lock cannot be pickled: the workers inherit it
     out = ordered_map(_pid_and_square, shared, list(range(12)), workers=2)
     assert [v for _, v in out] == [i * i + 10 for i in range(12)]
@@ -51,8 +63,8 @@ def test_one_worker_runs_here():
     assert out == [(os.getpid(), 1), (os.getpid(), 4), (os.getpid(), 9)]
 
 
-@forking
-def test_a_failing_item_raises_its_own_error_here():
+@on_linux
+def test_a_failing_item_raises_its_own_error_here(forking):
     with pytest.raises(ValueError, match="item 3 is bad"):
         ordered_map(_fails_on_three, None, list(range(6)), workers=2)
 
@@ -73,8 +85,8 @@ def test_omitted_facts_stay_omitted_through_a_worker():
     assert pickle.loads(pickle.dumps(OMITTED)) is OMITTED
 
 
-@forking
-def test_report_is_the_same_for_any_number_of_workers_and_blas_threads():
+@on_linux
+def test_report_is_the_same_for_any_number_of_workers_and_blas_threads(forking):
     spec = load_design(DESIGNS / "family_network.yaml")
     one = report_files(evaluate(spec, command="x", workers=1), workers=1)
     with threadpool_limits(limits=2):  # the run itself holds BLAS to one thread
@@ -102,7 +114,7 @@ def _few_analyses():
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_no_placebo_for_an_analysis_that_was_not_estimable(workers, monkeypatch):
+def test_no_placebo_for_an_analysis_that_was_not_estimable(workers, monkeypatch, forking):
     from pathfinder_eval.estimators.did.twfe import TwoWayFixedEffects
 
     fit = TwoWayFixedEffects.fit
@@ -125,7 +137,7 @@ def test_no_placebo_for_an_analysis_that_was_not_estimable(workers, monkeypatch)
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_every_placebo_says_why_when_the_data_allow_none(workers, monkeypatch):
+def test_every_placebo_says_why_when_the_data_allow_none(workers, monkeypatch, forking):
     import pathfinder_eval.pipeline as pipeline
 
     def no_room(panel, shift=2):

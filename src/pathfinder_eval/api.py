@@ -278,7 +278,9 @@ def evaluate(
         `run --scheduler` option).
     workers : int, optional
         Local processes for the fits (default: the available cores; 1: this process only).
-        The results are the same for any number.
+        The results are the same for any number. Workers are forked, on Linux and from a
+        process with no other threads (not from a notebook kernel): elsewhere the fits run
+        in this process.
 
     Returns
     -------
