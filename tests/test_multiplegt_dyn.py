@@ -119,6 +119,25 @@ CASES["switch_on_off_pause_controls_gap_normalized"] = (
     True,
     False,
 )
+# the authors' less_conservative_se: switchers' cohorts by their treatment paths
+LCS = {
+    "intensity_lcs": ("intensity", 3, 2, False, False),
+    "intensity_gaps_lcs": ("intensity_gaps", 3, 2, False, False),
+    "switch_on_off_pause_lcs": ("switch_on_off_pause", 3, 2, False, False),
+    "la_absorbing_lcs": ("la_absorbing", 3, 2, False, False),
+    "missing_treatment_lcs": ("missing_treatment", 3, 2, False, False),
+    "intensity_lcs_normalized": ("intensity", 3, 2, True, False),
+    "intensity_lcs_w": ("intensity", 3, 2, False, False),
+    "intensity_lcs_trends": ("intensity", 3, 2, False, False, True),
+    "intensity_lcs_controls": ("intensity_x", 3, 2, False, False),
+    "continuous_1_lcs": ("continuous_start_x", 3, 2, False, False),
+}
+CASES.update(LCS)
+# (intensity_lcs_cluster is in values.csv but checked apart: the port counts one cluster too
+# many in every path there; test_less_conservative_se_with_clusters)
+STRATA["intensity_np_lcs"] = "stratum"
+for case in (*LCS, "intensity_np_lcs"):
+    CHOSEN[case] = {"less_conservative_se": True}
 for case in STRATA:
     panel = case.split("_np")[0] + ("_x" if "_controls" in case else "")
     panel = "continuous_start_x" if case.startswith("continuous") else panel
@@ -865,3 +884,82 @@ def test_design_with_pauses_and_a_staggered_estimator_is_refused(tmp_path):
     with pytest.raises(DataError) as err:
         pe.evaluate(path, d)
     assert "switches off" in str(err.value) and "callaway_santanna" in str(err.value)
+
+
+def test_less_conservative_se_with_clusters():
+    """less_conservative_se with the authors' `cluster`: with each unit its own cluster the
+    rows equal the unclustered ones (to 1e-12), which match the port (intensity_lcs); with
+    LAs in clusters of four, each path's degrees of freedom count its clusters. The port's run
+    (intensity_lcs_cluster) is not the reference: it counts a path's clusters with polars'
+    n_unique over all the path's rows, whose empty value (rows outside the effect) counts as
+    one more, so every path has a cluster too many, a switcher is centred on its whole path's
+    mean, and one alone on its path is not centred at all (imitating that count reproduced
+    its SEs to 1e-10 while developing this; its effect 2 SE is then 0.150 where the clusters
+    present give 0.372). The point estimates agree."""
+    d = _panel("intensity")
+    args = (d["y"], d["unit"], d["period"], d["treatment"], 3, 2)
+    plain = multiplegt_dyn(*args, less_conservative_se=True)
+    own = multiplegt_dyn(*args, cluster=d["unit"].to_numpy(), less_conservative_se=True)
+    np.testing.assert_allclose(own.estimate, plain.estimate, atol=1e-12)
+    np.testing.assert_allclose(own.vcov, plain.vcov, atol=1e-12)
+    ref, _ = _reference("intensity_lcs")
+    np.testing.assert_allclose(np.sqrt(np.diag(own.vcov)), ref["std_error"], rtol=TOL)
+    fours = multiplegt_dyn(*args, cluster=d["cluster"].to_numpy(), less_conservative_se=True)
+    port, _ = _reference("intensity_lcs_cluster")
+    np.testing.assert_allclose(fours.estimate, port["estimate"], rtol=TOL, atol=TOL)
+    se = np.sqrt(np.diag(fours.vcov))
+    assert se[2] == pytest.approx(0.3717613149452554, rel=1e-10)  # regression pin (ours)
+    assert port["std_error"].iloc[2] == pytest.approx(0.14972716506845604, rel=1e-12)
+    # placebos keep the baseline × switch date × new level cohorts: as the conservative run
+    conservative = multiplegt_dyn(*args, cluster=d["cluster"].to_numpy())
+    placebos = fours.lag < 0
+    np.testing.assert_allclose(se[placebos], np.sqrt(np.diag(conservative.vcov))[placebos])
+    assert not np.allclose(se[~placebos], np.sqrt(np.diag(conservative.vcov))[~placebos])
+
+
+def test_less_conservative_se_through_the_api_and_a_design(tmp_path):
+    """`less_conservative_se=True` from the Python API with the analytic variance (asked for,
+    or the default with 26 switching LAs) gives the port's rows (intensity_lcs, to 1e-10) and
+    says so in the inference label; where the default is the comparison-pooled variance (7
+    treated LAs) the SEs are unchanged and a warning says the option changes nothing there; a
+    design file takes it as an option."""
+    d = _panel("intensity")
+    kwargs = dict(outcome="y", unit="unit", time="period", treatment="treatment")
+    res = pe.did_multiplegt_dyn(d, **kwargs, less_conservative_se=True, inference="cluster_robust")
+    ref, joint = _reference("intensity_lcs")
+    np.testing.assert_allclose(res.table["estimate"], ref["estimate"], rtol=TOL, atol=TOL)
+    np.testing.assert_allclose(res.table["std_error"], ref["std_error"], rtol=TOL)
+    assert res.facts.placebo_test["p_value"] == pytest.approx(joint, rel=TOL)
+    assert "less_conservative_se" in res.inference.label
+    assert res.inference.chosen_by_default is False
+    # 26 LAs switch: the default is the analytic variance, so the option applies
+    default = pe.did_multiplegt_dyn(d, **kwargs, less_conservative_se=True)
+    np.testing.assert_allclose(default.table["std_error"], ref["std_error"], rtol=TOL)
+    # 7 treated LAs: the default is the comparison-pooled variance, which it does not change
+    d = _panel("la_absorbing")
+    default = pe.did_multiplegt_dyn(d, **kwargs, less_conservative_se=True)
+    plain = pe.did_multiplegt_dyn(d, **kwargs)
+    assert default.inference.key == "pooled_panel"
+    np.testing.assert_array_equal(default.table["std_error"], plain.table["std_error"])
+    assert any("less_conservative_se changes only the analytic" in w for w in default.warnings)
+    assert not any("less_conservative_se" in w for w in plain.warnings + res.warnings)
+    path, data = _pausing_design(tmp_path)
+    text = path.read_text().replace(
+        "options: {effects: 3, placebo: 2}",
+        "options: {effects: 3, placebo: 2, less_conservative_se: true}\n"
+        "    inference: {method: cluster_robust}",
+    )
+    assert text != path.read_text()
+    path.write_text(text)
+    (run,) = pe.evaluate(path, data).runs
+    fit = multiplegt_dyn(
+        data["y"],
+        data["unit"],
+        data["period"],
+        data["treatment"],
+        3,
+        2,
+        less_conservative_se=True,
+    )
+    assert "less_conservative_se" in run.result.inference.label
+    np.testing.assert_allclose(run.result.table["estimate"], fit.estimate, atol=1e-12)

@@ -515,6 +515,11 @@ class MultiplegtDynOptions(EstimatorSettings):
     trends_nonparam: str | None = None
     """A unit-table column (e.g. region): compare each LA only with LAs that share its value,
     so each region may have its own period effects (the authors' `trends_nonparam`)."""
+    less_conservative_se: Flag = False
+    """In the authors' analytic variance, centre each switching LA's change on the LAs with the
+    same treatment path since the switch (where another LA shares it) rather than the same
+    first new level (the authors' `less_conservative_se`): narrower where treatments change
+    level more than once; only the analytic variance ("cluster_robust") changes."""
 
     inference_methods: ClassVar[frozenset[str]] = frozenset(
         {"default", "cluster_robust", "pooled", "cohort_stratified"}

@@ -127,6 +127,7 @@ def multiplegt_dyn(
     same_switchers: bool = False,
     same_switchers_pl: bool = False,
     strata: np.ndarray | None = None,
+    less_conservative_se: bool = False,
 ) -> DynamicFit:
     """DID_ℓ for ℓ = 1 … `effects` and placebos 1 … `placebo` (module docstring); fewer where
     the data allow fewer. y, unit, period, treatment (n,): one row per unit and period, the
@@ -154,7 +155,11 @@ def multiplegt_dyn(
     too), and same_switchers_pl also over those seen in all placebos (the authors' options).
     strata (n,): each row's stratum, the same in all of a unit's rows (e.g. its region): units
     are compared only within their stratum (the authors' trends_nonparam), so each stratum
-    may have its own period effects."""
+    may have its own period effects.
+    less_conservative_se: in the effects' variance, centre each switcher's change on the mean
+    of the switchers sharing its whole treatment path since F_g, where another group shares
+    it (else its path's first period, else its baseline and F_g), instead of those sharing
+    its baseline, F_g and first new level (the authors' less_conservative_se)."""
     if strata is not None and trends_lin:
         raise EstimationError(
             "comparisons within strata (trends_nonparam) cannot yet be combined with "
@@ -343,8 +348,24 @@ def multiplegt_dyn(
     dose = np.where(live & ~np.isnan(received), np.abs(received - base[:, None]), 0.0)
     if continuous:  # switchers' cohorts: switch date and direction (the authors' binarised D)
         d_first = np.where(s_in, 1.0, -1.0)
+    cohorts = ()
+    if less_conservative_se:  # the treatment's paths (the authors' binarised D if continuous)
+        path_d = np.sign(d - base[:, None]) if continuous else d
+        cohorts = _path_cohorts(path_d, base_of[cls], cls, f, effects_n)
     spec = _Groups(
-        cls, n_cls, f, t_g, l_g, switcher, s_in, dose, d_first, g_cluster, wmat, comparable
+        cls,
+        n_cls,
+        f,
+        t_g,
+        l_g,
+        switcher,
+        s_in,
+        dose,
+        d_first,
+        g_cluster,
+        wmat,
+        comparable,
+        cohorts,
     )
     adjustment = None
     if continuous:
@@ -423,7 +444,9 @@ class _Groups:
     L_g, whether it switches within T_g and whether on; dose (G, T): |D_gt − D_g1| in the
     cells used (0 elsewhere); d_first: the treatment at F_g; cluster: its cluster's code;
     weight (G, T): the cells' weights N_gt (1 unweighted); comparable: whether it may be a
-    comparison before its switch (with only_never_switchers, only if it never switches)."""
+    comparison before its switch (with only_never_switchers, only if it never switches);
+    cohorts: with less_conservative_se, for each effect ℓ = 1, 2, … the switchers' paths
+    that centre its changes (_path_cohorts; empty: baseline × F_g × first new level)."""
 
     cls: np.ndarray
     n_cls: int
@@ -437,6 +460,7 @@ class _Groups:
     cluster: np.ndarray
     weight: np.ndarray
     comparable: np.ndarray
+    cohorts: tuple[np.ndarray, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -657,7 +681,8 @@ def _row(
         count += float(dist.sum())
         dose += float((dist_w * spec.dose).sum())
         cumulative += float((dist_w * received).sum())
-        centred = _centred(dy, dist, ctrl, dist.sum(axis=0) > 0, spec)
+        cohort = spec.cohorts[i - 1] if spec.cohorts and not placebo else None
+        centred = _centred(dy, dist, ctrl, dist.sum(axis=0) > 0, spec, cohort)
         influence += sign * np.nansum(np.where(w != 0, w * centred, 0.0), axis=1)
         cell_w += sign * w
     if n_total == 0:
@@ -703,13 +728,19 @@ def _by_class(mask: np.ndarray, spec: _Groups) -> np.ndarray:
 
 
 def _centred(
-    dy: np.ndarray, dist: np.ndarray, ctrl: np.ndarray, any_switch: np.ndarray, spec: _Groups
+    dy: np.ndarray,
+    dist: np.ndarray,
+    ctrl: np.ndarray,
+    any_switch: np.ndarray,
+    spec: _Groups,
+    cohort: np.ndarray | None = None,
 ) -> np.ndarray:
     """(G, T) √(n/(n−1))·(ΔY − cohort mean) for the switchers' and controls' cells of one
     side (NaN elsewhere and where the authors' code leaves a cell out): switchers centred by
     baseline and switch date, controls by baseline and period, a cohort in one cluster on the
     union of both at its baseline and period; means weighted by the cells' weights, n counts
-    the cohort's clusters."""
+    the cohort's clusters. `cohort` (levels + 1, G): the switchers' paths instead (row 0:
+    the row of the path each is centred on; _path_cohorts)."""
     n_g, n_t = dy.shape
     out = np.full((n_g, n_t), np.nan)
     ns = ctrl & any_switch[None, :]  # controls in periods where some group switches
@@ -729,21 +760,65 @@ def _centred(
             elif dof == 1 and (dof := _n_clusters(spec, members & union[:, col])) >= 2:
                 mean = s_un[b, col] / n_un[b, col]
                 out[rows, col] = np.sqrt(dof / (dof - 1)) * (dy[rows, col] - mean)
-    # switchers: cohorts of baseline × switch date (one period each)
+    # switchers: cohorts of baseline × switch date × first new level (one period each), or
+    # the paths of `cohort` (a switcher centred on its chosen path's switchers, which may be
+    # centred on other paths themselves)
     sw_rows, sw_cols = np.nonzero(dist)
-    cohort = np.column_stack([spec.cls[sw_rows], spec.f[sw_rows], spec.d_first[sw_rows]])
-    keys = np.unique(cohort, axis=0, return_inverse=True)[1].ravel() if len(sw_rows) else []
-    for key in np.unique(keys):
-        sel = keys == key
-        r, c = sw_rows[sel], sw_cols[sel]
-        b = int(spec.cls[r[0]])
-        if (dof := _n_clusters(spec, r)) >= 2:
-            mean = np.average(dy[r, c], weights=w[r, c])
-            out[r, c] = np.sqrt(dof / (dof - 1)) * (dy[r, c] - mean)
-        elif (dof := _n_clusters(spec, (spec.cls == b) & union[:, c[0]])) >= 2:
-            mean = s_un[b, c[0]] / n_un[b, c[0]]
-            out[r, c] = np.sqrt(dof / (dof - 1)) * (dy[r, c] - mean)
+    if cohort is None:
+        key = np.column_stack([spec.cls, spec.f, spec.d_first])
+        cohort = np.stack(
+            [np.ones(len(key), np.int64), np.unique(key, axis=0, return_inverse=True)[1].ravel()]
+        )
+    chosen = cohort[0, sw_rows]
+    for level in np.unique(chosen):
+        code = cohort[level, sw_rows]
+        for path in np.unique(code[chosen == level]):
+            members = code == path
+            r, c = sw_rows[members], sw_cols[members]
+            centre = members & (chosen == level)
+            rc, cc = sw_rows[centre], sw_cols[centre]
+            b = int(spec.cls[r[0]])
+            if (dof := _n_clusters(spec, r)) >= 2:
+                mean = np.average(dy[r, c], weights=w[r, c])
+                out[rc, cc] = np.sqrt(dof / (dof - 1)) * (dy[rc, cc] - mean)
+            elif (dof := _n_clusters(spec, (spec.cls == b) & union[:, c[0]])) >= 2:
+                mean = s_un[b, c[0]] / n_un[b, c[0]]
+                out[rc, cc] = np.sqrt(dof / (dof - 1)) * (dy[rc, cc] - mean)
     return out
+
+
+def _path_cohorts(
+    d: np.ndarray, base: np.ndarray, cls: np.ndarray, f: np.ndarray, n: int
+) -> tuple[np.ndarray, ...]:
+    """For effects ℓ = 1 … n, (4, G): each group's paths P_0 (baseline `base` and F_g), P_1
+    (and the treatment at F_g) and P_ℓ (and the treatment in F_g … F_g − 1 + ℓ, a treatment
+    not known taking the one before), within its class `cls` (baseline × trends_nonparam
+    stratum), as codes in rows 1–3; in row 0 the row of the path its change is centred on
+    under the authors' less_conservative_se: P_ℓ if another group shares it, else P_1 if
+    another shares that, else P_0 — groups counted whether they switch or not and whatever
+    their stratum, as the authors' code counts them."""
+    n_g, n_t = d.shape
+    rows = np.arange(n_g)
+
+    def coded(*columns: np.ndarray) -> np.ndarray:
+        return np.unique(np.column_stack(columns), axis=0, return_inverse=True)[1].ravel()
+
+    def shared(code: np.ndarray) -> np.ndarray:
+        return np.bincount(code)[code] > 1
+
+    col = (f - 1).astype(int)
+    level = d[rows, np.clip(col, 0, n_t - 1)]  # the treatment at F_g
+    p0 = coded(base, f)
+    path = p1 = coded(p0, np.nan_to_num(level, nan=-np.inf))
+    out = []
+    for ell in range(1, n + 1):
+        if ell > 1:
+            now = d[rows, np.clip(col + ell - 1, 0, n_t - 1)]
+            level = np.where((col + ell - 1 < n_t) & ~np.isnan(now), now, level)
+            path = coded(path, np.nan_to_num(level, nan=-np.inf))
+        chosen = np.where(shared(path), 3, np.where(shared(p1), 2, 1))
+        out.append(np.stack([chosen, *(coded(p, cls) for p in (p0, p1, path))]))
+    return tuple(out)
 
 
 def _n_clusters(spec: _Groups, rows: np.ndarray) -> int:
@@ -835,6 +910,7 @@ class MultiplegtDyn(MultiplegtDynOptions):
             self.same_switchers,
             self.same_switchers_pl,
             strata,
+            less_conservative_se=self.less_conservative_se,
         )
         observed = row >= 0
         weights = np.zeros((len(res.estimate), len(cells)))
@@ -860,6 +936,8 @@ class MultiplegtDyn(MultiplegtDynOptions):
         df = np.full(res.estimate.size, np.inf)
         key: InferenceKey = "influence_function"
         label = ANALYTIC_LABEL
+        if self.less_conservative_se:
+            label += " (less_conservative_se: switchers centred on those with their treatment path)"
         if cluster is not None:
             label += f", clustered by {self.inference.cluster} ({len(np.unique(cluster))} clusters)"
         label += because(choice.reason_for("cluster_robust"))
@@ -933,6 +1011,11 @@ class MultiplegtDyn(MultiplegtDynOptions):
                 warns.append(unlearnable("treatment path", "the analytic variance"))
             else:
                 vcov, df, key, label = small.vcov, small.df, small.key, small.label
+        if self.less_conservative_se and key != "influence_function":
+            warns.append(
+                "less_conservative_se changes only the analytic variance, which this analysis "
+                'does not use (inference.method: "cluster_robust" uses it).'
+            )
         summ = t_summary(res.estimate, vcov, df, level)
         df = np.broadcast_to(df, res.estimate.shape)
         placebos = np.flatnonzero(res.lag < 0)
