@@ -131,7 +131,11 @@ LCS = {
     "intensity_lcs_trends": ("intensity", 3, 2, False, False, True),
     "intensity_lcs_controls": ("intensity_x", 3, 2, False, False),
     "continuous_1_lcs": ("continuous_start_x", 3, 2, False, False),
+    # starts that differ, changing twice: the paths are of the direction of change (the
+    # authors' binarised treatment), so the same SEs as without the option
+    "continuous_1_twice_lcs": ("continuous_twice", 3, 2, False, False),
 }
+CASES["continuous_1_twice"] = ("continuous_twice", 3, 2, False, False)
 CASES.update(LCS)
 # (intensity_lcs_cluster is in values.csv but checked apart: the port counts one cluster too
 # many in every path there; test_less_conservative_se_with_clusters)

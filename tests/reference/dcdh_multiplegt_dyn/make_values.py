@@ -147,6 +147,24 @@ def continuous_start(rng, n_units, n_periods) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["unit", "period", "treatment", "y"])
 
 
+def continuous_twice(rng, n_units, n_periods) -> pd.DataFrame:
+    """As continuous_start, and a second change one or two periods after the first (+0.3,
+    −0.2 or none), which never takes a unit back across its start."""
+    rows = []
+    for g in range(n_units):
+        base = rng.uniform(0.5, 2.5)
+        first = int(rng.integers(3, n_periods)) if rng.random() > 0.3 else 10**6
+        second = first + int(rng.integers(1, 3))
+        step = 0.5 if rng.random() < 0.7 else -0.4
+        step2 = rng.choice([0.3, -0.2, 0.0])
+        level = rng.normal()
+        for t in range(1, n_periods + 1):
+            d = base + step * (t >= first) + step2 * (t >= second)
+            y = level + 0.2 * t + 0.3 * base * t + 0.6 * (d - base) + rng.normal()
+            rows.append((f"u{g:03d}", t, d, y))
+    return pd.DataFrame(rows, columns=["unit", "period", "treatment", "y"])
+
+
 def main() -> None:
     rng = np.random.default_rng(20261203)
     cases = {
@@ -195,9 +213,12 @@ def main() -> None:
     gap = cases["switch_on_off_pause_x"].copy()
     gap.loc[(gap["unit"] == "u022") & (gap["period"] == 5), "x1"] = np.nan
     cases["switch_on_off_pause_gap_x"] = gap
+    # a starting treatment that differs between units and changes twice (its own stream; run
+    # only with `continuous`)
+    cases["continuous_twice"] = continuous_twice(np.random.default_rng(20261207), 40, 8)
     frames = [df.assign(case=case) for case, df in cases.items()]
     # the last run asks for more effects and placebos than the data hold
-    plain = [case for case in cases if not case.endswith("_x")]
+    plain = [case for case in cases if not case.endswith("_x") and case != "continuous_twice"]
     runs = [(case, case, EFFECTS, PLACEBOS, False, None, False) for case in plain]
     runs.append(("la_absorbing_all", "la_absorbing", 9, 9, False, None, False))
     runs.append(("intensity_normalized", "intensity", EFFECTS, PLACEBOS, True, None, False))
@@ -463,6 +484,8 @@ def main() -> None:
         ("intensity_np_lcs", "intensity", 3, 2, False, None, False, (), 0, None, lcs_np),
         ("intensity_lcs_controls", "intensity_x", 3, 2, False, None, False, both, 0, None, lcs),
         ("continuous_1_lcs", "continuous_start_x", 3, 2, False, None, False, (), 1, None, lcs),
+        ("continuous_1_twice", "continuous_twice", 3, 2, False, None, False, (), 1, None, {}),
+        ("continuous_1_twice_lcs", "continuous_twice", 3, 2, False, None, False, (), 1, None, lcs),
     ]
     values = []
     for (
