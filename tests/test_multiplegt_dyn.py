@@ -134,8 +134,13 @@ LCS = {
     # starts that differ, changing twice: the paths are of the direction of change (the
     # authors' binarised treatment), so the same SEs as without the option
     "continuous_1_twice_lcs": ("continuous_twice", 3, 2, False, False),
+    # … and returning to their start: the direction holds from the switch on, whatever the
+    # treatment does later (sign(D − D_1) gave other SEs), so again the SEs without the option
+    "continuous_1_back_lcs": ("continuous_back", 3, 2, False, False),
+    "continuous_1_back_lcs_trends": ("continuous_back", 3, 2, False, False, True),
 }
 CASES["continuous_1_twice"] = ("continuous_twice", 3, 2, False, False)
+CASES["continuous_1_back"] = ("continuous_back", 3, 2, False, False)
 CASES.update(LCS)
 # (intensity_lcs_cluster is in values.csv but checked apart: the port counts one cluster too
 # many in every path there; test_less_conservative_se_with_clusters)
@@ -913,7 +918,6 @@ def test_less_conservative_se_with_clusters():
     np.testing.assert_allclose(fours.estimate, port["estimate"], rtol=TOL, atol=TOL)
     se = np.sqrt(np.diag(fours.vcov))
     assert se[2] == pytest.approx(0.3717613149452554, rel=1e-10)  # regression pin (ours)
-    assert port["std_error"].iloc[2] == pytest.approx(0.14972716506845604, rel=1e-12)
     # placebos keep the baseline × switch date × new level cohorts: as the conservative run
     conservative = multiplegt_dyn(*args, cluster=d["cluster"].to_numpy())
     placebos = fours.lag < 0
@@ -967,3 +971,6 @@ def test_less_conservative_se_through_the_api_and_a_design(tmp_path):
     )
     assert "less_conservative_se" in run.result.inference.label
     np.testing.assert_allclose(run.result.table["estimate"], fit.estimate, atol=1e-12)
+    # the option reaches the engine: the SEs are the option's, not the default cohorts'
+    se = np.sqrt(np.diag(fit.vcov))
+    np.testing.assert_allclose(run.result.table["std_error"], se, rtol=1e-12)

@@ -15,7 +15,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from pathfinder_eval.cli import main
-from pathfinder_eval.errors import EstimationError
+from pathfinder_eval.errors import EstimationError, PathfinderError
 from pathfinder_eval.pipeline import evaluate
 from pathfinder_eval.report.render import report_files
 from pathfinder_eval.results import OMITTED
@@ -45,7 +45,13 @@ def _pid_and_square(shared: tuple[threading.Lock, int], item: int) -> tuple[int,
 
 def _fails_on_three(shared: object, item: int) -> int:
     if item == 3:
-        raise ValueError(f"item {item} is bad")
+        raise ValueError(f"item {item} is bad in process {os.getpid()}")
+    return item
+
+
+def _dies_in_a_worker(parent: int, item: int) -> int:
+    if os.getpid() != parent and item == 2:
+        os._exit(1)  # as the system's out-of-memory killer would end it
     return item
 
 
@@ -65,8 +71,18 @@ def test_one_worker_runs_here():
 
 @on_linux
 def test_a_failing_item_raises_its_own_error_here(forking):
-    with pytest.raises(ValueError, match="item 3 is bad"):
+    """The error is raised by re-running the item in this process (its pid in the message),
+    not a worker's error passed back."""
+    with pytest.raises(ValueError, match=f"item 3 is bad in process {os.getpid()}$"):
         ordered_map(_fails_on_three, None, list(range(6)), workers=2)
+
+
+@on_linux
+def test_a_killed_worker_stops_the_run_with_what_to_do(forking):
+    """A worker that dies (os._exit, as an out-of-memory kill) gives a user-facing error
+    naming one worker as the fix, and the parent does not hang."""
+    with pytest.raises(PathfinderError, match=r"worker process stopped.*--workers 1"):
+        ordered_map(_dies_in_a_worker, os.getpid(), list(range(6)), workers=2)
 
 
 def test_a_process_with_threads_does_not_fork():

@@ -518,8 +518,8 @@ class MultiplegtDynOptions(EstimatorSettings):
     less_conservative_se: Flag = False
     """In the authors' analytic variance, centre each switching LA's change on the LAs with the
     same treatment path since the switch (where another LA shares it) rather than the same
-    first new level (the authors' `less_conservative_se`): narrower where treatments change
-    level more than once; only the analytic variance ("cluster_robust") changes."""
+    first new level (the authors' `less_conservative_se`): narrower or wider where treatments
+    change level more than once; only the analytic variance ("cluster_robust") changes."""
 
     inference_methods: ClassVar[frozenset[str]] = frozenset(
         {"default", "cluster_robust", "pooled", "cohort_stratified"}

@@ -17,7 +17,10 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
+
+from pathfinder_eval.errors import PathfinderError
 
 S = TypeVar("S")
 T = TypeVar("T")
@@ -44,13 +47,23 @@ def ordered_map(
     """[fn(shared, item) for item in items], with up to `workers` processes (default: the
     available cores). `fn` must be a module-level function and its results picklable;
     `shared` reaches the workers by fork, never pickled. An item whose fit raises in a worker
-    is run again here, so its exception (and traceback) is the one a serial run gives."""
+    is run again here, so its exception (and traceback) is the one a serial run gives; a
+    worker that is killed (often by the system, for lack of memory) stops the run with an
+    error that says to use one worker."""
     n = min(available_workers() if workers is None else workers, len(items))
     if n < 2 or not _can_fork():
         return [fn(shared, item) for item in items]
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(n, context, initializer=_adopt, initargs=(fn, shared)) as pool:
-        out = list(pool.map(_call, items))
+    try:
+        with ProcessPoolExecutor(n, context, initializer=_adopt, initargs=(fn, shared)) as pool:
+            out = list(pool.map(_call, items))
+    except BrokenProcessPool:
+        raise PathfinderError(
+            f"a worker process stopped before its fits were done (killed, often by the system "
+            f"for lack of memory: each of the {n} workers is a copy of this process)",
+            where="workers",
+            fix="run again with one worker (--workers 1, or workers=1 in Python)",
+        ) from None
     return [
         fn(shared, item) if isinstance(r, _Raised) else r
         for r, item in zip(out, items, strict=True)

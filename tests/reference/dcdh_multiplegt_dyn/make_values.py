@@ -165,6 +165,23 @@ def continuous_twice(rng, n_units, n_periods) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["unit", "period", "treatment", "y"])
 
 
+def continuous_back(rng, n_units, n_periods) -> pd.DataFrame:
+    """As continuous_start, and 40% of the units that change return to their start one to
+    three periods later (and stay there)."""
+    rows = []
+    for g in range(n_units):
+        base = rng.uniform(0.5, 2.5)
+        first = int(rng.integers(3, n_periods)) if rng.random() > 0.3 else 10**6
+        back = first + int(rng.integers(1, 4)) if rng.random() < 0.4 else 10**6
+        step = 0.5 if rng.random() < 0.7 else -0.4
+        level = rng.normal()
+        for t in range(1, n_periods + 1):
+            d = base + step * (first <= t < back)
+            y = level + 0.2 * t + 0.3 * base * t + 0.6 * (d - base) + rng.normal()
+            rows.append((f"u{g:03d}", t, d, y))
+    return pd.DataFrame(rows, columns=["unit", "period", "treatment", "y"])
+
+
 def main() -> None:
     rng = np.random.default_rng(20261203)
     cases = {
@@ -216,9 +233,11 @@ def main() -> None:
     # a starting treatment that differs between units and changes twice (its own stream; run
     # only with `continuous`)
     cases["continuous_twice"] = continuous_twice(np.random.default_rng(20261207), 40, 8)
+    # … and one whose units may return to their start (its own stream)
+    cases["continuous_back"] = continuous_back(np.random.default_rng(20261208), 40, 8)
     frames = [df.assign(case=case) for case, df in cases.items()]
     # the last run asks for more effects and placebos than the data hold
-    plain = [case for case in cases if not case.endswith("_x") and case != "continuous_twice"]
+    plain = [c for c in cases if not c.endswith("_x") and not c.startswith("continuous_")]
     runs = [(case, case, EFFECTS, PLACEBOS, False, None, False) for case in plain]
     runs.append(("la_absorbing_all", "la_absorbing", 9, 9, False, None, False))
     runs.append(("intensity_normalized", "intensity", EFFECTS, PLACEBOS, True, None, False))
@@ -486,6 +505,21 @@ def main() -> None:
         ("continuous_1_lcs", "continuous_start_x", 3, 2, False, None, False, (), 1, None, lcs),
         ("continuous_1_twice", "continuous_twice", 3, 2, False, None, False, (), 1, None, {}),
         ("continuous_1_twice_lcs", "continuous_twice", 3, 2, False, None, False, (), 1, None, lcs),
+        ("continuous_1_back", "continuous_back", 3, 2, False, None, False, (), 1, None, {}),
+        ("continuous_1_back_lcs", "continuous_back", 3, 2, False, None, False, (), 1, None, lcs),
+        (
+            "continuous_1_back_lcs_trends",
+            "continuous_back",
+            3,
+            2,
+            False,
+            None,
+            True,
+            (),
+            1,
+            None,
+            lcs,
+        ),
     ]
     values = []
     for (

@@ -349,8 +349,10 @@ def multiplegt_dyn(
     if continuous:  # switchers' cohorts: switch date and direction (the authors' binarised D)
         d_first = np.where(s_in, 1.0, -1.0)
     cohorts = ()
-    if less_conservative_se:  # the treatment's paths (the authors' binarised D if continuous)
-        path_d = np.sign(d - base[:, None]) if continuous else d
+    if less_conservative_se:  # the treatment's paths; with continuous the authors' binarised
+        # D: the direction of the first change from F_g on, whatever the treatment does later
+        after = np.arange(1, d.shape[1] + 1)[None, :] >= f[:, None]
+        path_d = np.where(after, d_first[:, None], 0.0) if continuous else d
         cohorts = _path_cohorts(path_d, base_of[cls], cls, f, effects_n)
     spec = _Groups(
         cls,
