@@ -154,7 +154,8 @@ def evaluate(
                 runs.append(None)  # built here: the estimator's module is imported once
                 fits.append((analysis, info.id, build_estimator(spec, index, seed)))
     # the placebo re-fits go to the workers with the fits (one set of warm processes, no
-    # wait between them); a re-fit whose analysis turns out not estimable is dropped
+    # wait between them); a re-fit whose analysis turns out not estimable is dropped, and one
+    # that raised is run again here only if its analysis is estimable (as a serial run)
     try:
         pp, why = placebo_panel(panel), None
     except EstimationError as exc:
@@ -172,7 +173,7 @@ def evaluate(
         placebo = unplaceable([fits[i] for i in ok], PLACEBO_SHIFT, why)
     else:
         refits = dict(zip(checks, out[len(fits) :], strict=True))
-        placebo = tuple(refits[i] for i in ok)
+        placebo = tuple(refits[i] or placebo_refit(pp, fits[i]) for i in ok)
     prov = Provenance(
         package_version=__version__,
         python=platform.python_version(),
@@ -188,11 +189,17 @@ def evaluate(
 def _fit_or_refit(
     panels: tuple[ValidatedPanel, PlaceboPanel | None],
     task: tuple[tuple[Analysis, str, EstimatorSettings], bool],
-) -> AnalysisRun | PlaceboRun:
+) -> AnalysisRun | PlaceboRun | None:
     """One task for ordered_map: a fit of (analysis, outcome, estimator) on the panel, or
-    (placebo) its re-fit on the placebo panel."""
+    (placebo) its re-fit on the placebo panel — None if the re-fit raised, which matters only
+    if the analysis itself is estimable (evaluate then runs it again to raise)."""
     fit, placebo = task
-    return placebo_refit(panels[1], fit) if placebo else _fit(panels[0], fit)
+    if not placebo:
+        return _fit(panels[0], fit)
+    try:
+        return placebo_refit(panels[1], fit)
+    except Exception:
+        return None
 
 
 def _fit(panel: ValidatedPanel, fit: tuple[Analysis, str, EstimatorSettings]) -> AnalysisRun:

@@ -11,8 +11,10 @@ thread; elsewhere the fits run here, one after another.
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -51,7 +53,7 @@ def ordered_map(
     worker that is killed (often by the system, for lack of memory) stops the run with an
     error that says to use one worker."""
     n = min(available_workers() if workers is None else workers, len(items))
-    if n < 2 or not _can_fork():
+    if n < 2 or _shared is not None or not _can_fork():  # (_shared: inside a worker)
         return [fn(shared, item) for item in items]
     context = multiprocessing.get_context("fork")
     try:
@@ -76,8 +78,10 @@ def _can_fork() -> bool:
 
 
 def _adopt(fn: Callable[[Any, Any], Any], shared: Any) -> None:
+    """A worker's start: keep the task and state; end with the parent if it is killed."""
     global _shared
     _shared = (fn, shared)
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG (forked on Linux only)
 
 
 def _call(item: Any) -> Any:

@@ -82,7 +82,7 @@ def build_context(ev: Evaluation, workers: int | None = None) -> dict[str, Any]:
     shown = [info for info in panel.outcomes if info.available]
     tasks = [("trend", info.id) for info in shown] + [("analysis", i) for i in range(len(ev.runs))]
     drawn = ordered_map(_draw, (ev, infos, names), tasks, workers)
-    trends = [_trend(panel, info, log, svg) for info, svg in zip(shown, drawn, strict=False)]
+    trends = [_trend(panel, info, log, *d) for info, d in zip(shown, drawn, strict=False)]
     analyses = drawn[len(shown) :]
     head = headline(ev, infos)
     return {
@@ -362,23 +362,33 @@ def _trend_frame(panel: ValidatedPanel, info: OutcomeInfo) -> tuple[pd.DataFrame
     return frame, n_units, events
 
 
-def _trend_chart(panel: ValidatedPanel, info: OutcomeInfo) -> str:
-    """The trends chart of one outcome, as inline SVG."""
-    frame = _trend_frame(panel, info)[0]
+def _trend_chart(panel: ValidatedPanel, info: OutcomeInfo) -> tuple[str, tuple[Any, ...]]:
+    """The trends chart of one outcome, as inline SVG, and the frame it is drawn from
+    (_trend_frame's three parts, for the table beside it)."""
+    parts = _trend_frame(panel, info)
+    frame = parts[0]
     starts = []
     for cohort in sorted(panel.units["cohort"].dropna().unique()):
         pos = frame.index.get_indexer([cohort])[0]
         if pos >= 0:
             starts.append((pos - 0.5, f"start {panel.period_label(int(cohort))}"))
     ylabel = f"{info.name} ({info.unit_label})" if info.unit_label else info.name
-    return to_svg(
+    svg = to_svg(
         plot_trends(frame.reset_index(drop=True), wrap(ylabel), starts), f"Trends: {info.name}"
     )
+    return svg, parts
 
 
-def _trend(panel: ValidatedPanel, info: OutcomeInfo, log: DisclosureLog, svg: str) -> dict:
-    """One outcome's trends: its chart `svg` and the table beside it, counts made safe."""
-    frame, n_units, events = _trend_frame(panel, info)
+def _trend(
+    panel: ValidatedPanel,
+    info: OutcomeInfo,
+    log: DisclosureLog,
+    svg: str,
+    parts: tuple[Any, ...],
+) -> dict:
+    """One outcome's trends: its chart `svg` and the table beside it from `parts`
+    (_trend_frame's), counts made safe."""
+    frame, n_units, events = parts
     rows = [
         {
             "period": lab,
@@ -415,7 +425,7 @@ def _draw(
     shared: tuple[Evaluation, dict[str, OutcomeInfo], dict[str, str]], task: tuple[str, Any]
 ) -> Any:
     """One drawing task for ordered_map: ("trend", outcome id) → its chart's SVG;
-    ("analysis", i) → the view of run i (tables and chart)."""
+    ("analysis", i) → the view of run i (tables and chart); a trend's also its frame."""
     ev, infos, names = shared
     kind, key = task
     if kind == "trend":
