@@ -184,3 +184,18 @@ def test_one_short_lead_has_the_closed_form():
         lambda z: 1 - (stats.norm.cdf(1.959964 - z) - stats.norm.cdf(-1.959964 - z)) - 0.5, 0, 10
     )
     assert out["slope_50"] == pytest.approx(sd * z, rel=1e-6)
+
+
+@pytest.mark.parametrize("lead_variance", [np.nan, 0.0, -1e-6])
+def test_no_power_without_a_lead_variance(lead_variance):
+    """A lead with no variance (one switcher in a dCDH placebo gives NaN; a degenerate
+    cluster sum gives 0): there is no pre-test to have power, so no summary (the root-finder
+    stopped on a NaN before)."""
+    from pathfinder_eval.inference.pretrends_power import linear_trend_power
+
+    cov = COV.copy()
+    cov[0, 0] = lead_variance
+    assert pretest_summary(np.zeros(6), cov, TIMES, -1.0) is None
+    assert linear_trend_power(cov[:3, :3], TIMES[:3] + 1.0, 1.0) is None
+    # the other leads alone still have their test
+    assert pretest_summary(np.zeros(5), COV[1:, 1:], TIMES[1:], -1.0)["slope_50"] > 0

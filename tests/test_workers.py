@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import os
 import pickle
+import signal
 import sys
 import threading
 import time
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from threadpoolctl import threadpool_limits
 
+import pathfinder_eval as pe
 from pathfinder_eval.cli import main
 from pathfinder_eval.errors import EstimationError, PathfinderError
 from pathfinder_eval.pipeline import evaluate
@@ -85,6 +89,65 @@ def test_a_killed_worker_stops_the_run_with_what_to_do(forking):
         ordered_map(_dies_in_a_worker, os.getpid(), list(range(6)), workers=2)
 
 
+def _sleeps(shared: object, item: int) -> int:
+    time.sleep(30)
+    return item
+
+
+@on_linux
+def test_ctrl_c_ends_the_workers_at_once(forking):
+    """Ctrl-C one second into four 30-second tasks on two workers: the parent stops within
+    seconds and leaves no worker (the executor alone would wait for the tasks it handed out,
+    and each worker would print its own traceback)."""
+    import multiprocessing
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    start = time.monotonic()
+    signal.setitimer(signal.ITIMER_REAL, 1.0)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            ordered_map(_sleeps, None, [1, 2, 3, 4], workers=2)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert time.monotonic() - start < 10
+    assert multiprocessing.active_children() == []
+
+
+def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, capsys, tmp_path):
+    import pathfinder_eval.pipeline as pipeline
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "ordered_map", interrupted)
+    out = tmp_path / "out"
+    assert main(["run", str(DESIGNS / "rcc.yaml"), "--out", str(out)]) == 130
+    assert capsys.readouterr().err == "pathfinder-eval: stopped (Ctrl-C)\n"
+    assert not out.exists()
+
+
+def test_ctrl_c_while_writing_leaves_neither_file(monkeypatch, tmp_path):
+    """The first file renamed into place, Ctrl-C before the second: both files or neither."""
+    import pathfinder_eval.output as output
+
+    replace, done = os.replace, []
+
+    def interrupted_after_one(src, dst):
+        if done:
+            raise KeyboardInterrupt
+        done.append(dst)
+        replace(src, dst)
+
+    monkeypatch.setattr(output.os, "replace", interrupted_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        output.write_atomically(tmp_path, {"a.html": "<p>", "a.json": "{}"})
+    assert done and sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 def test_a_process_with_threads_does_not_fork():
     stop = threading.Event()
     other = threading.Thread(target=stop.wait)
@@ -104,11 +167,47 @@ def test_omitted_facts_stay_omitted_through_a_worker():
 @on_linux
 def test_report_is_the_same_for_any_number_of_workers_and_blas_threads(forking):
     spec = load_design(DESIGNS / "family_network.yaml")
-    one = report_files(evaluate(spec, command="x", workers=1), workers=1)
+    with threadpool_limits(limits=1):
+        one = report_files(evaluate(spec, command="x", workers=1), workers=1)
     with threadpool_limits(limits=2):  # the run itself holds BLAS to one thread
         two = report_files(evaluate(spec, command="x", workers=2), workers=2)
     assert set(one) == {"family_network.html", "family_network.json"}
     assert two == one
+
+
+def test_a_python_api_fit_is_the_same_for_any_number_of_blas_threads():
+    """Imputation on 150 LAs × 12 periods: with two BLAS threads and no limit its estimates
+    moved by 2e-15 (its projections are large enough for BLAS to split them)."""
+    rng = np.random.default_rng(1)
+    first = np.where(np.arange(150) < 30, np.array([0, 0, 0, 7, 9])[np.arange(150) % 5], 0)
+    frame = pd.DataFrame(
+        {
+            "la": np.repeat([f"la{i:03d}" for i in range(150)], 12),
+            "year": np.tile(np.arange(1, 13), 150),
+            "first": np.repeat(first, 12),
+        }
+    )
+    on = (frame["first"] > 0) & (frame["year"] >= frame["first"])
+    frame["y"] = 0.1 * frame["year"] + 0.5 * on + rng.normal(size=len(frame))
+    fits = []
+    for threads in (1, 2):
+        with threadpool_limits(limits=threads):
+            r = pe.imputation(frame, outcome="y", unit="la", time="year", first_treated="first")
+        fits.append(r.table.select_dtypes("number").to_numpy())
+    assert np.array_equal(fits[0], fits[1], equal_nan=True)
+
+
+@on_linux
+def test_the_files_do_not_record_the_number_of_workers(tmp_path, forking):
+    """The command line in the report leaves --workers out: `run --workers 1` and
+    `run --workers=2` write the same bytes."""
+    out = tmp_path / "out"
+    files = []
+    for option in (["--workers", "1"], ["--workers=2"]):
+        assert main(["run", str(DESIGNS / "rcc.yaml"), "--out", str(out), *option]) == 0
+        files.append({p.name: p.read_bytes() for p in sorted(out.iterdir())})
+    assert len(files[0]) == 2 and files[0] == files[1]
+    assert b"--workers" not in files[0]["rcc.json"]
 
 
 @pytest.mark.parametrize("value", ["0", "-2", "two"])
@@ -130,18 +229,26 @@ def _few_analyses():
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_no_placebo_for_an_analysis_that_was_not_estimable(workers, monkeypatch, forking):
+def test_no_placebo_for_an_analysis_that_was_not_estimable(workers, monkeypatch, forking, tmp_path):
+    """TWFE on cla_rate is refused on the full panel and its re-fit on the placebo panel
+    breaks (a ValueError): the re-fit runs once (in a worker or here) and is not run again,
+    which would raise."""
     from pathfinder_eval.estimators.did.twfe import TwoWayFixedEffects
 
-    fit = TwoWayFixedEffects.fit
+    fit, calls = TwoWayFixedEffects.fit, tmp_path / "placebo_calls"
 
-    def fails_on_the_full_panel(self, panel, outcome, *args, **kwargs):
+    def fails_on_cla_rate(self, panel, outcome, *args, **kwargs):
         if outcome == "cla_rate" and panel.periods[-1] == FULL_LAST:
             raise EstimationError("refused for the test", where=f"outcome {outcome}")
+        if outcome == "cla_rate":
+            with calls.open("a") as log:  # appended from whichever process runs it
+                log.write(f"{os.getpid()}\n")
+            raise ValueError("the placebo re-fit breaks")
         return fit(self, panel, outcome, *args, **kwargs)
 
-    monkeypatch.setattr(TwoWayFixedEffects, "fit", fails_on_the_full_panel)
+    monkeypatch.setattr(TwoWayFixedEffects, "fit", fails_on_cla_rate)
     ev = evaluate(_few_analyses(), workers=workers)
+    assert len(calls.read_text().split()) == 1
     status = {(r.analysis.id, r.outcome): r.status for r in ev.runs}
     assert status[("twfe", "cla_rate")] == "not_estimable"
     assert sum(s == "ok" for s in status.values()) == 11

@@ -25,7 +25,7 @@ import pandas as pd
 from pathfinder_eval.data.indicator_values import indicator_table
 from pathfinder_eval.data.load import SWITCHING, is_dask_frame, load_outcomes
 from pathfinder_eval.errors import DataError, DesignError
-from pathfinder_eval.estimators import checked_fit
+from pathfinder_eval.estimators import checked_fit, one_blas_thread
 from pathfinder_eval.estimators.did.did2x2 import did_2x2 as estimate_2x2
 from pathfinder_eval.inference.honest_did import (
     SensitivityResult,
@@ -277,7 +277,8 @@ def evaluate(
         The address of a Dask distributed scheduler that summarises a records file (the
         `run --scheduler` option).
     workers : int, optional
-        Local processes for the fits (default: the available cores; 1: this process only).
+        Local processes for the fits (default: the available cores, at most 8; 1: this
+        process only).
         The results are the same for any number. Workers are forked, on Linux and from a
         process with no other threads (not from a notebook kernel): elsewhere the fits run
         in this process.
@@ -309,8 +310,8 @@ def report(
 ) -> list[Path]:
     """Write the evaluation's HTML report and results JSON into `out` (all or nothing), as
     the `run` command does; `templates` overrides packaged templates; `workers`: local
-    processes drawing the analyses' charts (default: the available cores; the files are the
-    same for any number). Returns the paths."""
+    processes drawing the analyses' charts (default: the available cores, at most 8; the
+    files are the same for any number). Returns the paths."""
     from pathfinder_eval.report.render import report_files  # plotting: only when reporting
 
     folder = Path(templates) if templates is not None else None
@@ -442,15 +443,15 @@ def honest_did(
     n_pre, n_post = int((event < 0).sum()), int((event >= 0).sum())
     l_vec = np.eye(n_post)[0]
     ms = np.asarray(m_values, dtype=float)
-    if restriction == "smoothness":
-        return sensitivity_sd(beta, sigma, n_pre, n_post, ms, l_vec, level)
-    if restriction == "relative_magnitudes":
-        return sensitivity_rm(beta, sigma, n_pre, n_post, ms, l_vec, level)
-    raise DesignError(
-        f"unknown restriction {restriction!r}",
-        where="argument restriction",
-        fix="use 'smoothness' or 'relative_magnitudes'",
-    )
+    if restriction not in ("smoothness", "relative_magnitudes"):
+        raise DesignError(
+            f"unknown restriction {restriction!r}",
+            where="argument restriction",
+            fix="use 'smoothness' or 'relative_magnitudes'",
+        )
+    solve = sensitivity_sd if restriction == "smoothness" else sensitivity_rm
+    with one_blas_thread():
+        return solve(beta, sigma, n_pre, n_post, ms, l_vec, level)
 
 
 def power(

@@ -16,6 +16,7 @@ from pathfinder_eval.errors import PathfinderError
 
 EXIT_USAGE = 2
 EXIT_INTERNAL = 1
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
 DEBUG_VARIABLE = "PATHFINDER_EVAL_DEBUG"
 
 
@@ -76,8 +77,8 @@ def _parser() -> argparse.ArgumentParser:
         "--workers",
         type=_workers,
         default=None,
-        help="local processes for the fits (default: the available cores; the report is the "
-        "same for any number)",
+        help="local processes for the fits (default: the available cores, at most 8; the "
+        "report is the same for any number and does not record it)",
     )
 
     plan = sub.add_parser(
@@ -143,7 +144,7 @@ def _parser() -> argparse.ArgumentParser:
     pw.add_argument("--outcome", default=None, help="outcome id (default: first)")
     pw.add_argument("--seed", type=int, default=None, help="seed (default: the design's)")
     pw.add_argument(
-        "--workers", type=_workers, default=None, help="local processes (default: cores)"
+        "--workers", type=_workers, default=None, help="local processes (default: all cores)"
     )
     pw.add_argument(
         "--scheduler",
@@ -210,6 +211,20 @@ def _workers(text: str) -> int:
     return n
 
 
+def _without_workers(argv: list[str]) -> list[str]:
+    """The command line as the report records it: without --workers, which does not change
+    the report (so the files are the same, byte for byte, for any number of workers)."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--workers":
+            skip = True
+        elif not arg.startswith("--workers="):
+            out.append(arg)
+    return out
+
+
 def _matplotlib_config() -> None:
     """Give matplotlib a lasting per-user config folder in the temporary directory when its
     default (under HOME) cannot be written; otherwise it makes a new one on every run and
@@ -233,8 +248,8 @@ def _matplotlib_config() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command. A user error (a PathfinderError, or a file the system refuses) prints
-    one line and returns 2; anything else is a bug: one line and 1, with the traceback only
-    when PATHFINDER_EVAL_DEBUG is set."""
+    one line and returns 2; Ctrl-C one line and 130; anything else is a bug: one line and 1,
+    with the traceback only when PATHFINDER_EVAL_DEBUG is set."""
     try:
         args = _parser().parse_args(argv)
         _matplotlib_config()
@@ -248,6 +263,9 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(exc.one_line())
     except OSError as exc:
         return _fail(_os_error(exc).one_line())
+    except KeyboardInterrupt:
+        print("pathfinder-eval: stopped (Ctrl-C)", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as exc:
         if os.environ.get(DEBUG_VARIABLE):
             raise
@@ -312,7 +330,7 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
     from pathfinder_eval.output import write_atomically
     from pathfinder_eval.report.render import report_files
 
-    command = "pathfinder-eval " + shlex.join(argv)
+    command = "pathfinder-eval " + shlex.join(_without_workers(argv))
     registered = None
     if args.plan is not None:
         from pathfinder_eval.analysis_plan import read_plan

@@ -13,7 +13,7 @@ def write_atomically(out_dir: Path, files: dict[str, str]) -> list[Path]:
     """Write every file to a temporary name in `out_dir`, then rename them all into place.
 
     Any failure (a read-only folder, a full disk) removes what was staged or already renamed,
-    and becomes one PathfinderError naming the folder."""
+    and becomes one PathfinderError naming the folder; Ctrl-C removes them too."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -30,9 +30,11 @@ def write_atomically(out_dir: Path, files: dict[str, str]) -> list[Path]:
         for name, tmp in staged:
             os.replace(tmp, out_dir / name)
             placed.append(out_dir / name)
-    except OSError as exc:
+    except (OSError, KeyboardInterrupt) as exc:  # (Ctrl-C too: both files or neither)
         for path in placed:
             path.unlink(missing_ok=True)
+        if isinstance(exc, KeyboardInterrupt):
+            raise
         raise _unwritable(out_dir, "cannot write the output", exc) from None
     finally:
         for _, tmp in staged:

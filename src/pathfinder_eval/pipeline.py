@@ -9,7 +9,6 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import pandas as pd
-from threadpoolctl import threadpool_limits
 
 from pathfinder_eval import __version__
 from pathfinder_eval.analysis_plan import PlanCheck
@@ -17,7 +16,7 @@ from pathfinder_eval.data.catalogue import load_catalogue
 from pathfinder_eval.data.load import load_outcomes
 from pathfinder_eval.data.neighbours import resolve_neighbour_pool
 from pathfinder_eval.errors import DesignError, EstimationError
-from pathfinder_eval.estimators import checked_fit
+from pathfinder_eval.estimators import checked_fit, one_blas_thread
 from pathfinder_eval.inference.detectable import Detectable, minimum_detectable
 from pathfinder_eval.panel import OutcomeInfo, ValidatedPanel, build_panel, cell_events
 from pathfinder_eval.registry import entry
@@ -130,7 +129,7 @@ def evaluate(
     """Run every analysis the design lists on every outcome it applies to, then the
     placebo-in-time check of each TWFE and Callaway-Sant'Anna analysis that produced one.
     scheduler: a Dask address that summarises a records file; workers: local processes for
-    the fits (default: the available cores; the results do not depend on it)."""
+    the fits (default: the available cores, at most 8; the results do not depend on it)."""
     seed = spec.seed if seed is None else seed
     panel = prepare(spec, data, seed, scheduler)
     runs: list[AnalysisRun | None] = []
@@ -162,9 +161,9 @@ def evaluate(
         pp, why = None, exc
     checks = [i for i, f in enumerate(fits) if entry(f[0].estimator).placebo]
     tasks = [(f, False) for f in fits] + ([(fits[i], True) for i in checks] if pp else [])
-    # one BLAS thread per fit: a multi-threaded BLAS sums in an order that depends on the
-    # machine's cores, and the report would differ from machine to machine in its last digits
-    with threadpool_limits(limits=1):
+    # one BLAS thread for the fits and what follows them in a worker (the detectable effect;
+    # the workers inherit the limit): see one_blas_thread
+    with one_blas_thread():
         out = ordered_map(_fit_or_refit, (panel, pp), tasks, workers)
     fitted = iter(out[: len(fits)])
     done = tuple(r if r is not None else next(fitted) for r in runs)

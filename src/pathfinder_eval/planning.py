@@ -21,6 +21,7 @@ import pandas as pd
 from pathfinder_eval.data.load import load_outcomes
 from pathfinder_eval.data.neighbours import resolve_neighbour_pool
 from pathfinder_eval.data.source import OutcomeData
+from pathfinder_eval.estimators import one_blas_thread
 from pathfinder_eval.panel import ValidatedPanel, build_panel
 from pathfinder_eval.pipeline import build_estimator, describe_outcome, detectable
 from pathfinder_eval.registry import entry
@@ -126,10 +127,11 @@ def _detectable(spec: DesignSpec, panel: ValidatedPanel, outcome: str) -> dict[s
     if not next(o for o in panel.outcomes if o.id == outcome).available:
         return {**base, "analysis": analysis.id, "note": "no usable pre-start data"}
     est = build_estimator(spec, index, spec.seed)
-    (run,) = placebo_in_time(panel, [(analysis, outcome, est)])
-    if run.result is None:
-        return {**base, "analysis": analysis.id, "note": run.note}
-    det = detectable(panel, run.result)
+    with one_blas_thread():
+        (run,) = placebo_in_time(panel, [(analysis, outcome, est)])
+        if run.result is None:
+            return {**base, "analysis": analysis.id, "note": run.note}
+        det = detectable(panel, run.result)
     used = run.result.inference
     label = period_label(spec.time.axis, run.window[0]), period_label(spec.time.axis, run.window[1])
     return {

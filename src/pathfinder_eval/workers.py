@@ -17,6 +17,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -28,6 +29,7 @@ S = TypeVar("S")
 T = TypeVar("T")
 R = TypeVar("R")
 
+MAX_DEFAULT_WORKERS = 8
 _shared: Any = None  # set in each worker by _adopt; the parent never sets it
 
 
@@ -46,30 +48,62 @@ def available_workers() -> int:
 def ordered_map(
     fn: Callable[[S, T], R], shared: S, items: Sequence[T], workers: int | None = None
 ) -> list[R]:
-    """[fn(shared, item) for item in items], with up to `workers` processes (default: the
-    available cores). `fn` must be a module-level function and its results picklable;
+    """[fn(shared, item) for item in items], with up to `workers` processes (default:
+    default_workers()). `fn` must be a module-level function and its results picklable;
     `shared` reaches the workers by fork, never pickled. An item whose fit raises in a worker
     is run again here, so its exception (and traceback) is the one a serial run gives; a
     worker that is killed (often by the system, for lack of memory) stops the run with an
     error that says to use one worker."""
-    n = min(available_workers() if workers is None else workers, len(items))
+    n = min(default_workers() if workers is None else workers, len(items))
     if n < 2 or _shared is not None or not _can_fork():  # (_shared: inside a worker)
         return [fn(shared, item) for item in items]
     context = multiprocessing.get_context("fork")
-    try:
-        with ProcessPoolExecutor(n, context, initializer=_adopt, initargs=(fn, shared)) as pool:
+    with warnings.catch_warnings():
+        # Python 3.12+ warns when it forks a process with other OS threads; ours are BLAS's
+        # idle pool (OpenBLAS re-creates it in the child) — Python threads are checked above
+        warnings.filterwarnings("ignore", ".*multi-threaded.*fork", DeprecationWarning)
+        pool = ProcessPoolExecutor(n, context, initializer=_adopt, initargs=(fn, shared))
+        try:
             out = list(pool.map(_call, items))
-    except BrokenProcessPool:
-        raise PathfinderError(
-            f"a worker process stopped before its fits were done (killed, often by the system "
-            f"for lack of memory: each of the {n} workers is a copy of this process)",
-            where="workers",
-            fix="run again with one worker (--workers 1, or workers=1 in Python)",
-        ) from None
+        except BrokenProcessPool:
+            raise PathfinderError(
+                f"a worker process stopped before its fits were done (killed, often by the "
+                f"system for lack of memory: each of the {n} workers is a copy of this process)",
+                where="workers",
+                fix="run again with one worker (--workers 1, or workers=1 in Python)",
+            ) from None
+        except KeyboardInterrupt:
+            _stop(pool)
+            raise
+        finally:
+            pool.shutdown()
     return [
         fn(shared, item) if isinstance(r, _Raised) else r
         for r, item in zip(out, items, strict=True)
     ]
+
+
+def default_workers() -> int:
+    """The available cores, at most MAX_DEFAULT_WORKERS: each worker is a copy of this
+    process, whose pages (the panel, the loaded modules) it shares only until it writes."""
+    return min(available_workers(), MAX_DEFAULT_WORKERS)
+
+
+def inner_threads() -> int:
+    """Threads a fit may use for its own parallel loops: one in a worker process (the
+    run's workers already use the cores), else the default number of workers."""
+    return 1 if _shared is not None else default_workers()
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Ctrl-C: cancel what has not started and end the workers now (the executor would
+    otherwise wait for every fit already handed to them)."""
+    running = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in running:
+        process.terminate()
+    for process in running:
+        process.join()
 
 
 def _can_fork() -> bool:
@@ -81,6 +115,7 @@ def _adopt(fn: Callable[[Any, Any], Any], shared: Any) -> None:
     """A worker's start: keep the task and state; end with the parent if it is killed."""
     global _shared
     _shared = (fn, shared)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG (forked on Linux only)
 
 

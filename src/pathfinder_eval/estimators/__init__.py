@@ -6,9 +6,17 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.results import EffectEstimates
+
+
+def one_blas_thread() -> threadpool_limits:
+    """A context in which BLAS uses one thread: a multi-threaded BLAS sums in an order that
+    depends on the machine's cores, and a fit would differ from machine to machine in its last
+    digits (a report's bytes, a simulation's p-values). Every fit runs in one."""
+    return threadpool_limits(limits=1)
 
 
 def checked_fit(
@@ -18,7 +26,8 @@ def checked_fit(
     algebra step on degenerate or extreme data) or a non-finite estimate turned into an
     EstimationError: the analysis is then reported not estimable with the reason."""
     try:
-        result = estimator.fit(panel, outcome, analysis_id, level)
+        with one_blas_thread():
+            result = estimator.fit(panel, outcome, analysis_id, level)
     except np.linalg.LinAlgError as exc:
         raise EstimationError(
             f"the {estimator.name} fit broke down numerically ({exc})",

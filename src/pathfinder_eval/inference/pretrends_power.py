@@ -215,7 +215,8 @@ def pretest_summary(
     slopes detected 50% and 80% of the time (`slope_50`, `slope_80`, outcome units per
     period), and under the 50%-power trend the pre-test's Bayes factor and the first
     post-period coefficient's bias, unconditional (`bias`) and among analyses that pass the
-    pre-test (`bias_after_pretest`). None without leads or without a post-period.
+    pre-test (`bias_after_pretest`). None without leads or without a post-period, and when
+    a lead has no finite positive variance (one switcher in a placebo: there is no test).
 
     Leads are the coefficients before `reference` (the omitted period), each comparing its
     period with the reference, so a trend δ_t = s·(t − reference) moves lead e by s·(e −
@@ -228,6 +229,8 @@ def pretest_summary(
         return None
     loading = np.where(leads & short_leads, 1.0, times - reference)  # δ = s · loading
     cov_pre = np.asarray(cov, float)[np.ix_(leads, leads)]
+    if not _testable(cov_pre):
+        return None
     # slope_for_power reads each lead's loading as its time less the reference
     s50 = slope_for_power(cov_pre, loading[leads] + reference, reference, 0.5)
     s80 = slope_for_power(cov_pre, loading[leads] + reference, reference, 0.8)
@@ -244,18 +247,25 @@ def pretest_summary(
     }
 
 
+def _testable(cov_leads: np.ndarray) -> bool:
+    """A pre-test exists: every lead's variance finite and positive, every covariance finite."""
+    return bool(np.isfinite(cov_leads).all() and (np.diag(cov_leads) > 0).all())
+
+
 def linear_trend_power(
     cov_leads: np.ndarray, lead_loading: np.ndarray, bias_loading: float
-) -> dict[str, float]:
+) -> dict[str, float] | None:
     """What a pre-test on lead coefficients can see when a linear trend of slope s (outcome
     units per period) moves their means by s·`lead_loading` and an estimate's by
     s·`bias_loading`, for tests whose leads are not event-study coefficients against one
     reference period (e.g. BJS's regression on untreated cells): `slope_50`, `slope_80`, and
     under the 50%-power trend the Bayes factor P(pass | δ) / P(pass | 0) and the estimate's
     bias (`bias`; its bias among analyses that pass needs the joint covariance of leads and
-    estimate, which such tests do not give)."""
+    estimate, which such tests do not give). None as pretest_summary's."""
     loading = np.asarray(lead_loading, float)
     cov = np.atleast_2d(np.asarray(cov_leads, float))
+    if not _testable(cov):
+        return None
     # slope_for_power reads each lead's loading as its time less the reference (here 0)
     s50 = slope_for_power(cov, loading, 0.0, 0.5)
     s80 = slope_for_power(cov, loading, 0.0, 0.8)

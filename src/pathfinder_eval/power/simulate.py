@@ -8,7 +8,6 @@ processes, or on a Dask distributed cluster (`scheduler`).
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -21,10 +20,12 @@ from tqdm import tqdm
 from pathfinder_eval.data.load import synthetic_outcomes, trial_outcomes
 from pathfinder_eval.data.source import OutcomeData
 from pathfinder_eval.errors import DesignError
+from pathfinder_eval.estimators import one_blas_thread
 from pathfinder_eval.panel import build_panel
 from pathfinder_eval.pipeline import build_estimator, describe_outcome
 from pathfinder_eval.registry import entry
 from pathfinder_eval.spec import DesignSpec
+from pathfinder_eval.workers import available_workers
 
 
 class DataGenerator(Protocol):
@@ -95,7 +96,8 @@ def run_task(task: Task) -> tuple[float, float]:
     estimator = build_estimator(spec, task.analysis, task.seed)
     estimator = estimator.for_placebo()  # robustness refits: not needed
     analysis = spec.analyses[task.analysis]
-    row = estimator.fit(panel, task.outcome, analysis.id, analysis.level).table.iloc[0]
+    with one_blas_thread():  # a replicate's p-value is the same on any machine
+        row = estimator.fit(panel, task.outcome, analysis.id, analysis.level).table.iloc[0]
     return float(row["estimate"]), float(row["p_value"])
 
 
@@ -138,10 +140,10 @@ def simulate_power(
     show = progress and sys.stderr.isatty()
     if scheduler is not None:
         results = _on_dask(tasks, scheduler, show)
-    elif (workers or os.cpu_count() or 1) == 1:
+    elif (workers or available_workers()) == 1:
         results = list(tqdm(map(run_task, tasks), total=n_sims, disable=not show))
     else:
-        with ProcessPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
+        with ProcessPoolExecutor(max_workers=workers or available_workers()) as pool:
             results = list(
                 tqdm(
                     pool.map(run_task, tasks, chunksize=max(1, n_sims // 64)),

@@ -19,7 +19,6 @@ on local processes or on Dask, for any chunk size. A fit that does not converge 
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -52,6 +51,7 @@ from pathfinder_eval.power.design import trial_matrix, trial_model
 from pathfinder_eval.power.simulate import SimulatedPower, _analysis_index
 from pathfinder_eval.settings import Structure
 from pathfinder_eval.spec import DesignSpec
+from pathfinder_eval.workers import available_workers
 
 Method = Literal["kenward_roger", "satterthwaite", "model_based"]
 METHODS: tuple[Method, ...] = ("kenward_roger", "satterthwaite", "model_based")
@@ -218,7 +218,7 @@ def simulate_replicates(
     chunk_size: replicates per task (default: about four tasks per worker, at most 250)."""
     effects = tuple(float(e) for e in effects)
     _prepare(trial)  # design errors here, not in a worker
-    n_workers = workers or os.cpu_count() or 1
+    n_workers = workers or available_workers()
     size = chunk_size or max(1, min(250, -(-n_sims // (4 * n_workers))))
     chunks = [Chunk(trial, effects, seed, a, min(a + size, n_sims)) for a in range(0, n_sims, size)]
     show = progress and sys.stderr.isatty()

@@ -15,7 +15,6 @@ Layout: Y has control units in rows 0..N0−1 and treated units below; pre perio
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
@@ -24,6 +23,7 @@ import numpy as np
 
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.jit import cached_njit
+from pathfinder_eval.workers import inner_threads
 
 Method = Literal["sdid", "sc", "did"]
 FIRST_ROUND_ITERATIONS = 100
@@ -214,7 +214,7 @@ def placebo_draws(
         start = start / total if total > 0 else np.full(n0 - n1, 1.0 / (n0 - n1))
         return synthdid(y[order], n0 - n1, t0, fit.method, start, fit.lambda_).estimate
 
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+    with ThreadPoolExecutor(max_workers=inner_threads()) as pool:
         return np.array(list(pool.map(one, orders)))
 
 
