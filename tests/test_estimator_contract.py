@@ -278,6 +278,8 @@ def _bad_values(field: Any) -> list[Any]:
         annotation = next(a for a in args if a is not type(None))
     if get_origin(annotation) is not None and str(get_origin(annotation)).endswith("Literal"):
         return ["not_an_option"]
+    if any(str(get_origin(a)).endswith("Literal") for a in args):  # a number or a name
+        return ["not_an_option", -1, 1.5]
     base = get_args(annotation)[0] if get_args(annotation) else annotation
     if base is bool or annotation is bool:
         return ["yes", 1]

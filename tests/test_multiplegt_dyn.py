@@ -974,3 +974,90 @@ def test_less_conservative_se_through_the_api_and_a_design(tmp_path):
     # the option reaches the engine: the SEs are the option's, not the default cohorts'
     se = np.sqrt(np.diag(fit.vcov))
     np.testing.assert_allclose(run.result.table["std_error"], se, rtol=1e-12)
+
+
+BY_PATH = {  # run → (panel, effects, placebos, by_path, clustered by region)
+    "switch_on_off_pause_paths": ("switch_on_off_pause", 2, 1, "all", False),
+    "missing_outcomes_paths": ("missing_outcomes", 3, 2, 2, False),
+    "no_never_switchers_paths": ("no_never_switchers", 2, 1, "all", False),
+    "intensity_paths": ("intensity", 2, 1, "all", False),
+    "la_absorbing_paths": ("la_absorbing", 3, 2, 1, False),
+    "switch_on_off_pause_paths_cluster": ("switch_on_off_pause", 2, 1, "all", True),
+}
+
+
+def _port_term(row: str) -> str:
+    """The port's row name as this table's term: Effect_2 → effect 2."""
+    if row == "Average_Total_Effect":
+        return "average total effect"
+    kind, number = row.split("_")
+    return f"{kind.lower()} {number}"
+
+
+@pytest.mark.parametrize("run", sorted(BY_PATH))
+def test_by_path_reproduces_the_authors_paths(run):
+    """by_path: every path the authors' port estimates (make_by_path_values.py), in its
+    order, with its estimates, analytic SEs and switchers (TOL), after the overall rows,
+    which stay as without by_path; a path the port cannot estimate (its design restriction
+    fails) is listed with the reason and has no rows."""
+    data, effects, placebo, by_path, clustered = BY_PATH[run]
+    ref = pd.read_csv(REF / "by_path_values.csv")
+    ref = ref[ref["run"] == run]
+    kwargs = dict(outcome="y", unit="unit", time="period", treatment="treatment", region="cluster")
+    inference = Inference(method="cluster_robust", cluster="region" if clustered else "unit")
+    opts = dict(effects=effects, placebo=placebo, inference=inference)
+    res = pe.did_multiplegt_dyn(_panel(data), **kwargs, **opts, by_path=by_path)
+    plain = pe.did_multiplegt_dyn(_panel(data), **kwargs, **opts)
+    table = res.table.set_index("term")
+    overall = table.iloc[: len(plain.table)]
+    np.testing.assert_array_equal(overall.index, plain.table["term"])
+    np.testing.assert_allclose(overall["estimate"], plain.table["estimate"], rtol=1e-14)
+    np.testing.assert_allclose(overall["std_error"], plain.table["std_error"], rtol=1e-12)
+    terms = [f"path {p}: {_port_term(r)}" for p, r in zip(ref["path"], ref["row"], strict=True)]
+    assert list(table.index[len(plain.table) :]) == terms
+    got = table.loc[terms]
+    np.testing.assert_allclose(got["estimate"], ref["estimate"], rtol=TOL, atol=TOL)
+    np.testing.assert_allclose(got["std_error"], ref["std_error"], rtol=TOL)
+    np.testing.assert_array_equal(got["n_units"], ref["switchers"])
+    assert got["event_time"].isna().all()  # not event-study rows
+    estimated = ref.groupby("path", sort=False)["groups"].first()
+    facts = {p["path"]: p for p in res.facts.paths}
+    for path, groups in estimated.items():
+        assert facts[path]["units"] == groups and facts[path]["note"] == ""
+    for path in set(facts) - set(estimated.index):
+        assert facts[path]["rows"] == 0 and "no effect can be estimated" in facts[path]["note"]
+
+
+def test_by_path_in_a_design_file_and_its_report(tmp_path):
+    """by_path from a design file: the default variance (cohort-stratified here) covers the
+    paths' rows as the overall ones (the same as the Python API), the event-study chart keeps
+    the overall rows, and the report names each path with its LAs."""
+    path, d = _pausing_design(tmp_path)
+    path.write_text(
+        path.read_text().replace("{effects: 3, placebo: 2}", "{effects: 2, placebo: 1, by_path: 2}")
+    )
+    ev = pe.evaluate(path, d)
+    (run,) = ev.runs
+    res = run.result
+    assert res.inference.key == "cohort_stratified"
+    terms = list(res.table["term"])
+    assert terms[:4] == ["average total effect", "effect 1", "effect 2", "placebo 1"]
+    paths = [p["path"] for p in res.facts.paths]
+    assert len(paths) == 2 and terms[4] == f"path {paths[0]}: average total effect"
+    assert np.isfinite(res.table["std_error"]).all() and res.vcov.shape == (len(terms),) * 2
+    api = pe.did_multiplegt_dyn(
+        d,
+        outcome="y",
+        unit="unit",
+        time="period",
+        treatment="treatment",
+        effects=2,
+        placebo=1,
+        by_path=2,
+    )
+    np.testing.assert_array_equal(api.table["estimate"], res.table["estimate"])
+    np.testing.assert_array_equal(api.table["std_error"], res.table["std_error"])
+    html = next(p for p in pe.report(ev, tmp_path / "out") if p.suffix == ".html").read_text()
+    first = res.facts.paths[0]
+    assert f"Path {first['path']} ({first['units']} LAs): 4 rows." in html
+    assert f"path {first['path']}: effect 1" in html

@@ -139,10 +139,15 @@ OutcomeLookup = Callable[[str], OutcomeInfo]
 
 def _within_treated(spec: DesignSpec) -> bool:
     """Whether every analysis of the design compares treated LAs with each other (a continuous
-    dose with the lowest-dose LAs as comparison), so none needs a comparison pool."""
+    dose with the lowest-dose LAs as comparison; de Chaisemartin & D'Haultfœuille's LAs not
+    yet switched), so none needs a comparison pool."""
     analyses = spec.analyses
     return bool(analyses) and all(
-        a.estimator is Estimator.CONTINUOUS_DID and a.options.get("control_group") == "lowest_dose"
+        (
+            a.estimator is Estimator.CONTINUOUS_DID
+            and a.options.get("control_group") == "lowest_dose"
+        )
+        or a.estimator is Estimator.DID_MULTIPLEGT_DYN
         for a in analyses
     )
 

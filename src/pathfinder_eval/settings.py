@@ -520,6 +520,12 @@ class MultiplegtDynOptions(EstimatorSettings):
     same treatment path since the switch (where another LA shares it) rather than the same
     first new level (the authors' `less_conservative_se`): narrower or wider where treatments
     change level more than once; only the analytic variance ("cluster_robust") changes."""
+    by_path: Annotated[Whole, Field(ge=0)] | Literal["all"] = 0
+    """Also estimate the effects for each treatment path (an LA's treatment from the period
+    before its first change through `effects` periods after, e.g. 0, 1, 0 for a pause): the
+    `by_path` most common paths, or all; each path's LAs against those with their starting
+    treatment before they change, every effect over the same LAs (the authors' `by_path`).
+    The rows follow the overall ones, with the same variance (0: none)."""
 
     inference_methods: ClassVar[frozenset[str]] = frozenset(
         {"default", "cluster_robust", "pooled", "cohort_stratified"}
@@ -685,19 +691,25 @@ def _allowed(field: Any) -> str:
     optional = type(None) in get_args(annotation)
     if get_origin(annotation) is Literal:
         return "one of " + ", ".join(repr(a) for a in args)
-    base = args[0] if optional and args else annotation
+    choices = [repr(c) for a in args if get_origin(a) is Literal for c in get_args(a)]
+    if choices:  # a value or a named choice, e.g. a whole number or "all"
+        args = [a for a in args if get_origin(a) is not Literal]
+    base = args[0] if (optional or choices) and args else annotation
+    metadata = list(field.metadata)
     if get_origin(base) is Annotated:
-        base = get_args(base)[0]
+        base, *more = get_args(base)
+        metadata += [m for item in more for m in getattr(item, "metadata", ())]  # Field(ge=…)
     words = {int: "a whole number", float: "a number", bool: "true or false"}.get(base)
     if words is None and get_origin(base) is tuple:
         words = "a list of names"
     words = words or getattr(base, "__name__", str(base))
     bounds = []
-    for m in field.metadata:
+    for m in metadata:
         for attr, text in (("ge", "at least"), ("le", "at most"), ("gt", "above"), ("lt", "below")):
             if getattr(m, attr, None) is not None:
                 bounds.append(f"{text} {getattr(m, attr)}")
     text = words + (f" {' and '.join(bounds)}" if bounds else "")
+    text += "".join(f", or {c}" for c in choices)
     return text + (", or null" if optional else "")
 
 

@@ -244,6 +244,18 @@ def _multiplegt_dyn(
             f"Left out: {', '.join(names.get(u, u) for u in facts.left_out)} (every LA of "
             "their starting treatment changes at the same date, so none is a comparison)."
         )
+    if facts.paths:
+        lines.append(
+            "By treatment path (de Chaisemartin & D'Haultfœuille's by_path), the LAs' treatment "
+            "from the period before their first change on: the rows named 'path' are the "
+            "effects for the LAs on that path alone, against the LAs with the same starting "
+            "treatment before they change, every effect over the same LAs."
+        )
+        lines.extend(
+            f"Path {p['path']} ({p['units']} LA{'s' if p['units'] != 1 else ''}): "
+            + (f"{p['rows']} rows." if not p["note"] else f"not estimable: {p['note']}")
+            for p in facts.paths
+        )
     out["facts"] = lines
     if facts.effects_equal:
         lines.append(

@@ -189,7 +189,8 @@ class MultiplegtDynFacts(Facts):
     effect): whether the effect changes with exposure; switchers: both, in or out (LAs whose
     treatment first rises or falls); only_never_switchers: compared only with LAs that never
     change; same_switchers: 0, 1 (every effect over the same LAs) or 2 (and the placebos'
-    too); trends_nonparam: the unit-table column within whose values LAs are compared."""
+    too); trends_nonparam: the unit-table column within whose values LAs are compared; paths
+    (by_path): each treatment path's label, LAs and rows in the table, or why it has none."""
 
     inference_method: str
     effects: int
@@ -207,6 +208,7 @@ class MultiplegtDynFacts(Facts):
     only_never_switchers: bool = False
     same_switchers: int = 0
     trends_nonparam: str | None = None
+    paths: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, kw_only=True)

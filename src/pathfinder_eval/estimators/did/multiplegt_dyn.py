@@ -38,6 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -50,6 +51,7 @@ from pathfinder_eval.estimators.did.multiplegt_panel import (
     missing_treatments,
     unit_period_grid,
 )
+from pathfinder_eval.estimators.did.multiplegt_paths import TreatmentPath, treatment_paths
 from pathfinder_eval.estimators.pooled import (
     did_decision,
     panel_layout,
@@ -70,7 +72,10 @@ class DynamicFit:
     """Rows: the average total effect, effects ℓ = 1 … L, then placebos ℓ = 1 … P.
 
     lag: (k,) 0 for the average total effect, ℓ for effects and −ℓ for placebos; estimate: (k,);
-    vcov: (k, k) the authors' analytic variance; n_switchers: (k,) switchers behind each row;
+    vcov: (k, k) the authors' analytic variance, influence @ influence.T with influence (k, C)
+    each row's influence summed within each of the C clusters (clusters: their labels, the
+    units' without a cluster), so fits on parts of one panel have a joint variance;
+    n_switchers: (k,) switchers behind each row;
     switcher_weight: (k,) their total weight N_ℓ (n_switchers unweighted); weights: (k, n) each
     row's weights on the input outcomes; groups: G, the groups the estimator keeps; units: (G,)
     their labels; dropped: labels of groups left out (a baseline with no variation in switch
@@ -84,6 +89,8 @@ class DynamicFit:
     lag: np.ndarray
     estimate: np.ndarray
     vcov: np.ndarray
+    influence: np.ndarray
+    clusters: np.ndarray
     n_switchers: np.ndarray
     switcher_weight: np.ndarray
     weights: np.ndarray
@@ -205,6 +212,7 @@ def multiplegt_dyn(
             fix="give one row per unit and period",
         )
     g_cluster = np.arange(n_g) if cluster is None else group_clusters(cluster, g_code, names)
+    cluster_names = names if cluster is None else pd.factorize(np.asarray(cluster), sort=True)[1]
     g_stratum = np.zeros(n_g, np.int64)
     if strata is not None:
         g_stratum = group_clusters(strata, g_code, names, "stratum", "trends_nonparam")
@@ -414,7 +422,8 @@ def multiplegt_dyn(
     estimate = np.array([r.estimate for r in rows_out])
     influence = np.array([r.influence for r in rows_out])  # (k, G)
     # summed within clusters: the groups of a cluster may share shocks
-    influence = influence @ (g_cluster[:, None] == np.unique(g_cluster)[None, :])
+    own = np.unique(g_cluster)
+    influence = influence @ (g_cluster[:, None] == own[None, :])
     weights = np.zeros((len(rows_out), len(y)))
     on = cell_index >= 0
     for k, r in enumerate(rows_out):
@@ -423,6 +432,8 @@ def multiplegt_dyn(
         lag=lag,
         estimate=estimate,
         vcov=influence @ influence.T,
+        influence=influence,
+        clusters=np.asarray(cluster_names)[own],
         n_switchers=np.array([r.count for r in rows_out], float),
         switcher_weight=np.array([r.n_switchers for r in rows_out], float),
         weights=weights,
@@ -894,33 +905,46 @@ class MultiplegtDyn(MultiplegtDynOptions):
             strata = _strata(panel, self.trends_nonparam, grid["unit"], analysis_id)
         # the cells' weights (their denominators)
         n_gt = on_grid(cells["weight"].to_numpy(float)) if self.weighted else None
-        res = multiplegt_dyn(
-            grid["y"].to_numpy(),
-            grid["unit"].to_numpy(),
-            grid["period"].to_numpy(),
-            grid["treated"].to_numpy(),
-            self.effects,
-            self.placebo,
-            self.normalized,
-            cluster,
-            self.trends_lin,
-            controls,
-            self.continuous,
-            n_gt,
-            "" if self.switchers == "both" else self.switchers,
-            self.only_never_switchers,
-            self.same_switchers,
-            self.same_switchers_pl,
-            strata,
-            less_conservative_se=self.less_conservative_se,
-        )
+
+        def estimate(rows: slice | np.ndarray, effects: int, placebo: int, same: bool):
+            """The estimator on the grid's `rows`: all of them, or a treatment path's."""
+            part = None if cluster is None and isinstance(rows, slice) else cluster
+            if part is None and not isinstance(rows, slice):
+                part = grid["unit"].to_numpy()  # the units: the fits' clusters line up
+            return multiplegt_dyn(
+                grid["y"].to_numpy()[rows],
+                grid["unit"].to_numpy()[rows],
+                grid["period"].to_numpy()[rows],
+                grid["treated"].to_numpy()[rows],
+                effects,
+                placebo,
+                self.normalized,
+                None if part is None else part[rows],
+                self.trends_lin,
+                None if controls is None else controls[rows],
+                self.continuous,
+                None if n_gt is None else n_gt[rows],
+                "" if self.switchers == "both" else self.switchers,
+                self.only_never_switchers,
+                same,
+                self.same_switchers_pl,
+                None if strata is None else strata[rows],
+                less_conservative_se=self.less_conservative_se,
+            )
+
+        res = estimate(slice(None), self.effects, self.placebo, self.same_switchers)
+        paths = grid.pivot(index="unit", columns="period", values="treated")
+        by_path = _by_path(self, paths.to_numpy(), estimate) if self.by_path else []
+        done = [(p, f) for p, f in by_path if isinstance(f, DynamicFit)]
+        fits = [res, *(f for _, f in done)]
+        terms = [*res.labels, *(f"path {p.label}: {term}" for p, f in done for term in f.labels)]
+        grid_weights = np.vstack([res.weights, *(_on_rows(f.weights, p.rows) for p, f in done)])
         observed = row >= 0
-        weights = np.zeros((len(res.estimate), len(cells)))
-        weights[:, row[observed]] = res.weights[:, observed]
+        weights = np.zeros((len(grid_weights), len(cells)))
+        weights[:, row[observed]] = grid_weights[:, observed]
         unit = cells["unit"].to_numpy()
         period = cells["period"].to_numpy()
         y = cells["y"].to_numpy(float)
-        paths = grid.pivot(index="unit", columns="period", values="treated")
         switched = (paths.to_numpy() != paths.to_numpy()[:, :1]).any(axis=1)
         n_treated = int(switched.sum())
         layout = panel_layout(panel, outcome)
@@ -934,8 +958,8 @@ class MultiplegtDyn(MultiplegtDynOptions):
             self.trends_nonparam,
         )
         choice = decision.choice
-        vcov = res.vcov
-        df = np.full(res.estimate.size, np.inf)
+        vcov = res.vcov if len(fits) == 1 else _joint_vcov(fits)
+        df = np.full(len(terms), np.inf)
         key: InferenceKey = "influence_function"
         label = ANALYTIC_LABEL
         if self.less_conservative_se:
@@ -1018,24 +1042,28 @@ class MultiplegtDyn(MultiplegtDynOptions):
                 "less_conservative_se changes only the analytic variance, which this analysis "
                 'does not use (inference.method: "cluster_robust" uses it).'
             )
-        summ = t_summary(res.estimate, vcov, df, level)
-        df = np.broadcast_to(df, res.estimate.shape)
-        placebos = np.flatnonzero(res.lag < 0)
-        lagged = res.lag != 0  # effects and placebos (not the average total effect)
-        placebo_test = joint_zero_test(res.estimate, vcov, df, placebos)
-        effects_equal = equal_test(res.estimate, vcov, df, np.flatnonzero(res.lag > 0))
+        # the paths' rows (after the overall ones) have no event time: NaN lag
+        lag = np.concatenate([res.lag, *(np.full(f.lag.size, np.nan) for f in fits[1:])])
+        est = np.concatenate([f.estimate for f in fits])
+        summ = t_summary(est, vcov, df, level)
+        df = np.broadcast_to(df, est.shape)
+        placebos = np.flatnonzero(lag < 0)
+        lagged = np.isfinite(lag) & (lag != 0)  # effects and placebos (not the total effect)
+        placebo_test = joint_zero_test(est, vcov, df, placebos)
+        effects_equal = equal_test(est, vcov, df, np.flatnonzero(lag > 0))
         # effect ℓ is event time ℓ − 1 from the first switch, placebo ℓ event time −ℓ − 1
-        event_time = np.where(res.lag != 0, res.lag - 1, np.nan)
+        event_time = np.where(lag != 0, lag - 1, np.nan)
+        switchers = np.concatenate([f.n_switchers for f in fits])
         rows = [
             summ.row(
                 j,
                 term,
-                res.estimate[j],
+                est[j],
                 df=float(df[j]),
                 event_time=event_time[j],
-                n_units=res.n_switchers[j],
+                n_units=switchers[j],
             )
-            for j, term in enumerate(res.labels)
+            for j, term in enumerate(terms)
         ]
         return EffectEstimates(
             analysis_id=analysis_id,
@@ -1073,8 +1101,47 @@ class MultiplegtDyn(MultiplegtDynOptions):
                 effects_equal=effects_equal,
                 placebo_test=placebo_test,
                 pretest_power=pretest_summary(
-                    res.estimate[lagged], vcov[np.ix_(lagged, lagged)], event_time[lagged], -1.0
+                    est[lagged], vcov[np.ix_(lagged, lagged)], event_time[lagged], -1.0
                 ),
+                paths=[_path_facts(p, f) for p, f in by_path],
             ),
             warnings=tuple(warns),
         )
+
+
+def _by_path(
+    options: MultiplegtDyn, d: np.ndarray, estimate: Callable[..., DynamicFit]
+) -> list[tuple[TreatmentPath, DynamicFit | EstimationError]]:
+    """Each requested treatment path's fit on its rows of the grid (multiplegt_paths.py), or
+    why it could not be estimated (as the authors' code, the other paths go on)."""
+    how_many = None if options.by_path == "all" else int(options.by_path)
+    out: list[tuple[TreatmentPath, DynamicFit | EstimationError]] = []
+    for path in treatment_paths(d, options.effects, options.placebo, how_many):
+        try:
+            out.append((path, estimate(path.rows, path.effects, path.placebos, True)))
+        except EstimationError as exc:
+            out.append((path, exc))
+    return out
+
+
+def _on_rows(weights: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """A path fit's weights (k, rows used) on the whole grid (k, grid rows)."""
+    out = np.zeros((weights.shape[0], rows.size))
+    out[:, rows] = weights
+    return out
+
+
+def _joint_vcov(fits: list[DynamicFit]) -> np.ndarray:
+    """The analytic variance of every fit's rows together: their influences summed within
+    the same clusters (a cluster outside a fit's rows contributes nothing to them)."""
+    labels = np.unique(np.concatenate([f.clusters for f in fits]))
+    psi = np.vstack([f.influence @ (f.clusters[:, None] == labels[None, :]) for f in fits])
+    return psi @ psi.T
+
+
+def _path_facts(path: TreatmentPath, fit: DynamicFit | EstimationError) -> dict[str, Any]:
+    """The report's line for one path: its treatments, LAs, rows and whether it was estimable."""
+    facts: dict[str, Any] = {"path": path.label, "units": int(path.units.sum())}
+    if isinstance(fit, EstimationError):
+        return {**facts, "rows": 0, "note": fit.one_line()}
+    return {**facts, "rows": int(fit.lag.size), "note": ""}

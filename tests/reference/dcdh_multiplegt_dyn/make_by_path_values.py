@@ -1,0 +1,74 @@
+"""Reference values for did_multiplegt_dyn's `by_path` option from the authors' Python port
+(PyPI py-did-multiplegt-dyn 0.1.9), on the committed panels.csv; run it in the environment
+make_values.py names:
+
+    /tmp/dcdh-ref/bin/python tests/reference/dcdh_multiplegt_dyn/make_by_path_values.py
+
+It writes by_path_values.csv: for each run and each treatment path the port estimates (its
+treatments from the period before the first change through `effects` periods after, "NA"
+past the panel's end), the path's groups and its average total effect, effects and
+placebos (estimate, analytic standard error, switchers).
+"""
+
+import contextlib
+import io
+from pathlib import Path
+
+import pandas as pd
+import polars as pl
+from did_multiplegt_dyn import DidMultiplegtDyn
+
+HERE = Path(__file__).resolve().parent
+
+# run: (panel, effects, placebos, by_path, cluster column or None)
+RUNS = {
+    "switch_on_off_pause_paths": ("switch_on_off_pause", 2, 1, "all", None),
+    "missing_outcomes_paths": ("missing_outcomes", 3, 2, 2, None),
+    "no_never_switchers_paths": ("no_never_switchers", 2, 1, "all", None),
+    "intensity_paths": ("intensity", 2, 1, "all", None),
+    "la_absorbing_paths": ("la_absorbing", 3, 2, 1, None),
+    "switch_on_off_pause_paths_cluster": ("switch_on_off_pause", 2, 1, "all", "cluster"),
+}
+
+
+def main() -> None:
+    panels = pd.read_csv(HERE / "panels.csv")
+    values = []
+    for run, (case, effects, placebo, by_path, cluster) in RUNS.items():
+        frame = panels[panels["case"] == case].drop(columns="case")
+        with contextlib.redirect_stdout(io.StringIO()):  # the port prints its tables
+            fit = DidMultiplegtDyn(
+                pl.from_pandas(frame),
+                "y",
+                "unit",
+                "period",
+                "treatment",
+                effects=effects,
+                placebo=placebo,
+                cluster=cluster,
+                by_path=by_path,
+            ).fit()
+        for path in fit.result["did_multiplegt_dyn"]["all_path_results"]:
+            label = ", ".join("NA" if v is None else str(v) for v in path["treatment_sequence"])
+            res = path["result"]["did_multiplegt_dyn"]
+            for block in ("ATE", "Effects", "Placebos"):
+                table = res.get(block)
+                if table is None:
+                    continue
+                for name, row in table.iterrows():
+                    values.append(
+                        {
+                            "run": run,
+                            "path": f"({label})",
+                            "groups": path["n_groups"],
+                            "row": name,
+                            "estimate": row["Estimate"],
+                            "std_error": row["SE"],
+                            "switchers": row["Switchers"],
+                        }
+                    )
+    pd.DataFrame(values).to_csv(HERE / "by_path_values.csv", index=False, float_format="%.17g")
+
+
+if __name__ == "__main__":
+    main()
