@@ -5,6 +5,7 @@ Python API and a design file, and the default inference."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -1061,3 +1062,155 @@ def test_by_path_in_a_design_file_and_its_report(tmp_path):
     first = res.facts.paths[0]
     assert f"Path {first['path']} ({first['units']} LAs): 4 rows." in html
     assert f"path {first['path']}: effect 1" in html
+
+
+HET = {  # run → (panel, effects, placebos, covariates, compared within regions)
+    "missing_outcomes_het": ("missing_outcomes", 3, 2, ("het_a", "het_b"), False),
+    "la_absorbing_het": ("la_absorbing", 3, 2, ("het_a", "het_b"), False),
+    "missing_treatment_het": ("missing_treatment", 3, 2, ("het_a", "het_b"), False),
+    "missing_treatment_het_regions": ("missing_treatment", 3, 2, ("het_a",), True),
+}
+
+
+def _with_het(d: pd.DataFrame) -> pd.DataFrame:
+    """make_predict_het_values.py's covariates: het_a = sin(k), het_b = k mod 3."""
+    k = d["unit"].str.extract(r"(\d+)$")[0].astype(int)
+    return d.assign(het_a=np.sin(k), het_b=(k % 3).astype(float))
+
+
+def _het(res) -> pd.DataFrame:
+    """predict_het's rows keyed as the port's: effect ℓ, placebo ℓ as −ℓ."""
+    got = pd.DataFrame(res.facts.heterogeneity)
+    sign = np.where(got["row"].str.startswith("effect"), 1, -1)
+    return got.assign(effect=sign * got["row"].str.split().str[1].astype(int))
+
+
+@pytest.mark.parametrize("run", sorted(HET))
+def test_predict_het_reproduces_the_authors_regressions(run):
+    """predict_het: each effect's and placebo's coefficients, HC2 SEs, LAs and joint F test
+    equal the authors' port (make_predict_het_values.py) to 1e-10 (SEs and p-values 1e-9:
+    measured 6.9e-15 and 1.2e-12), NaN where it has no residual df as theirs; with regions
+    (trends_nonparam) the port gives no placebo rows (its F test fails silently on a cell of
+    one LA), which are here, finite."""
+    data, effects, placebo, covariates, regions = HET[run]
+    ref = pd.read_csv(REF / "predict_het_values.csv")
+    ref = ref[ref["run"] == run]
+    extra = dict(region="stratum", trends_nonparam="region") if regions else {}
+    res = pe.did_multiplegt_dyn(
+        _with_het(_panel(data)),
+        outcome="y",
+        unit="unit",
+        time="period",
+        treatment="treatment",
+        inference=Inference(method="cluster_robust"),
+        effects=effects,
+        placebo=placebo,
+        predict_het=covariates,
+        **extra,
+    )
+    got = _het(res)
+    both = ref.merge(got, on=["effect", "covariate"], suffixes=("_ref", ""), validate="1:1")
+    assert len(both) == len(ref)
+    np.testing.assert_allclose(both["estimate"], both["estimate_ref"], rtol=TOL, atol=TOL)
+    np.testing.assert_allclose(both["std_error"], both["std_error_ref"], rtol=1e-9)
+    np.testing.assert_allclose(both["p_joint"], both["p_joint_ref"], rtol=1e-9)
+    np.testing.assert_array_equal(both["n"], both["n_ref"])
+    extra_rows = got[
+        ~got.set_index(["effect", "covariate"]).index.isin(
+            ref.set_index(["effect", "covariate"]).index
+        )
+    ]
+    assert (extra_rows["effect"] < 0).all() and (len(extra_rows) > 0) == regions
+    assert np.isfinite(extra_rows[["std_error", "p_joint"]].to_numpy()).all()
+    lo, hi = both["conf_low"], both["conf_high"]
+    half = stats.t.ppf(0.975, both["df"]) * both["std_error"]
+    np.testing.assert_allclose(hi - lo, 2 * half, rtol=1e-12)
+
+
+def test_predict_het_leaves_an_la_alone_in_its_cell_out_of_the_variance_only():
+    """On the pauses panel the port stops (an LA alone in its switch-date cell has HC2
+    leverage 1 and residual 0). Here the coefficients are the regression's with every LA, the
+    residual df the same, and the SE HC2's limit, from the LAs that share a cell."""
+    import statsmodels.api as sm
+
+    d = _with_het(_panel("switch_on_off_pause"))
+    res = pe.did_multiplegt_dyn(
+        d,
+        outcome="y",
+        unit="unit",
+        time="period",
+        treatment="treatment",
+        effects=2,
+        placebo=1,
+        predict_het=("het_a",),
+    )
+    row = _het(res).set_index("effect").loc[1]
+    fit = multiplegt_dyn(d["y"], d["unit"], d["period"], d["treatment"], 2, 1)
+    assert row["n"] == fit.n_switchers[1]  # every LA counted in effect 1
+    # the regression with every LA (statsmodels' pseudo-inverse): the same coefficient
+    units = d.pivot(index="unit", columns="period", values="treatment")
+    y = d.pivot(index="unit", columns="period", values="y")
+    changes = units.ne(units.iloc[:, 0], axis=0)
+    f = changes.to_numpy().argmax(axis=1)  # 0-based F_g
+    moved = changes.any(axis=1).to_numpy() & (f >= 1)
+    idx = np.flatnonzero(moved)
+    base = units.to_numpy()[idx, f[idx] - 1]
+    up = units.to_numpy()[idx, f[idx]] > base
+    change = y.to_numpy()[idx, f[idx]] - y.to_numpy()[idx, f[idx] - 1]
+    het_a = np.sin(np.arange(len(units)))[idx]
+    cells = pd.factorize(pd.Series(list(zip(f[idx], base, up, strict=True))))[0]
+    x = np.column_stack([het_a, cells[:, None] == np.unique(cells)[None, :]]).astype(float)
+    ok = ~np.isnan(change)
+    full = sm.OLS(np.where(up, 1, -1)[ok] * change[ok], x[ok]).fit()
+    assert int(ok.sum()) == row["n"]
+    assert row["estimate"] == pytest.approx(full.params[0], rel=1e-10)
+    assert row["df"] == full.df_resid and np.isfinite(row["std_error"])
+    assert (np.bincount(cells[ok]) == 1).sum() == 6  # six LAs alone in their cell
+    # with them, HC2 is 0/0 for each: here its limit (statsmodels' pseudo-inverse leverage
+    # stops just short of 1 on this design; the port's formula reaches 1 and stops on NaN)
+    hc2 = full.get_robustcov_results("HC2").bse[0]
+    assert row["std_error"] == pytest.approx(hc2, rel=1e-10)
+
+
+def test_predict_het_refuses_a_covariate_that_changes_and_unchecked_combinations():
+    d = _with_het(_panel("switch_on_off_pause"))
+    kwargs = dict(outcome="y", unit="unit", time="period", treatment="treatment")
+    moving = d.assign(het_a=d["het_a"] + d["period"])
+    with pytest.raises(EstimationError, match="'het_a' changes over time in u000"):
+        pe.did_multiplegt_dyn(moving, **kwargs, predict_het=("het_a",))
+    with pytest.raises(EstimationError, match="predict_het cannot yet be combined"):
+        pe.did_multiplegt_dyn(d, **kwargs, predict_het=("het_a",), trends_lin=True)
+
+
+def test_predict_het_in_a_design_file_and_its_report(tmp_path):
+    """predict_het from a design file (another outcome of the design, as covariates): the
+    pipeline equals the Python API, the JSON carries the rows and the report says what they
+    are."""
+    path, d = _pausing_design(tmp_path)
+    d = _with_het(d)
+    both = "outcomes: [{column: y}, {column: het_a}]"
+    text = path.read_text().replace("outcomes: [{column: y}]", both)
+    path.write_text(
+        text.replace("{effects: 3, placebo: 2}", "{effects: 2, placebo: 1, predict_het: [het_a]}")
+    )
+    ev = pe.evaluate(path, d)
+    run = next(r for r in ev.runs if r.outcome == "y")
+    api = pe.did_multiplegt_dyn(
+        d,
+        outcome="y",
+        unit="unit",
+        time="period",
+        treatment="treatment",
+        effects=2,
+        placebo=1,
+        predict_het=("het_a",),
+    )
+    assert run.result.facts.heterogeneity == api.facts.heterogeneity
+    assert [h["row"] for h in api.facts.heterogeneity] == ["effect 1", "effect 2", "placebo 1"]
+    files = pe.report(ev, tmp_path / "out")
+    html = next(p for p in files if p.suffix == ".html").read_text()
+    assert "How the effects vary with het_a among the LAs that changed" in html
+    assert "Effect 1, het_a: " in html and "an association, not the covariate" in html
+    data = json.loads(next(p for p in files if p.suffix == ".json").read_text())
+    (rows,) = [a["diagnostics"]["heterogeneity"] for a in data["analyses"] if a["outcome"] == "y"]
+    assert [r["covariate"] for r in rows] == ["het_a"] * 3

@@ -80,8 +80,8 @@ def fit_frame(
     `outcome` only names it), which Poisson fits need. With `minus` (a column: the same
     measure for a group the reform does not target, in the same unit and period) the estimator
     runs on `outcome` minus `minus`, a triple difference, as a design file's `contrasts` do.
-    Columns named in a `covariates` option are read as further outcomes of the design, as a
-    design file lists them."""
+    Columns named in a `covariates` (or `predict_het`) option are read as further outcomes of
+    the design, as a design file lists them."""
     rate = counts is not None or population is not None
     if minus is not None and rate:
         raise DesignError(
@@ -110,6 +110,9 @@ def fit_frame(
     )
     covariates = tuple(options.get("covariates", ()))
     _checked_frame(frame, **{f"covariates[{i}]": c for i, c in enumerate(covariates)})
+    het = tuple(c for c in options.get("predict_het", ()) if c not in covariates)
+    _checked_frame(frame, **{f"predict_het[{i}]": c for i, c in enumerate(het)})
+    covariates += het
     starts = _starts(
         frame, unit, time, first_treated, treatment, "first_treated", estimator in SWITCHING
     )

@@ -520,6 +520,12 @@ class MultiplegtDynOptions(EstimatorSettings):
     same treatment path since the switch (where another LA shares it) rather than the same
     first new level (the authors' `less_conservative_se`): narrower or wider where treatments
     change level more than once; only the analytic variance ("cluster_robust") changes."""
+    predict_het: tuple[str, ...] = ()
+    """LA-level covariates fixed over time (cell columns or other outcomes, e.g. the LA's
+    size before the pilot): how each effect and placebo varies with them among the switching
+    LAs, a regression of each LA's change on them with a fixed effect for each switch date,
+    starting treatment and direction, HC2 standard errors (the authors' `predict_het`). An
+    association, not the covariate's effect."""
     by_path: Annotated[Whole, Field(ge=0)] | Literal["all"] = 0
     """Also estimate the effects for each treatment path (an LA's treatment from the period
     before its first change through `effects` periods after, e.g. 0, 1, 0 for a pause): the

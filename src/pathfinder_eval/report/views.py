@@ -256,6 +256,20 @@ def _multiplegt_dyn(
             + (f"{p['rows']} rows." if not p["note"] else f"not estimable: {p['note']}")
             for p in facts.paths
         )
+    if facts.heterogeneity:
+        lines.append(
+            "How the effects vary with "
+            + ", ".join(dict.fromkeys(h["covariate"] for h in facts.heterogeneity))
+            + " among the LAs that changed (de Chaisemartin & D'Haultfœuille's predict_het: "
+            "each LA's change regressed on them within its switch date, starting treatment and "
+            "direction, HC2 standard errors; an association, not the covariate's effect):"
+        )
+        lines.extend(
+            f"{h['row'][:1].upper() + h['row'][1:]}, {h['covariate']}: {fmt(h['estimate'], 3)} "
+            f"per unit{ci_text([h['conf_low'], h['conf_high']], res.level)}, {h['n']} LAs, "
+            f"F test that every covariate's coefficient is zero p = {fmt_p(h['p_joint'])}."
+            for h in facts.heterogeneity
+        )
     out["facts"] = lines
     if facts.effects_equal:
         lines.append(

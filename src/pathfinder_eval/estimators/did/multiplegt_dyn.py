@@ -42,10 +42,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.facts import MultiplegtDynFacts
 from pathfinder_eval.estimators.did.multiplegt_controls import residualise
+from pathfinder_eval.estimators.did.multiplegt_het import group_covariates, heterogeneity
 from pathfinder_eval.estimators.did.multiplegt_panel import (
     group_clusters,
     missing_treatments,
@@ -84,7 +86,7 @@ class DynamicFit:
     (comparisons up to their last known treatment); early: groups switching in period 2, left
     out with trends_lin; no_controls: rows left out because a control is missing; singular:
     baselines whose controls are collinear among their not-yet-switchers (the pseudo-inverse is
-    used, as the authors' code does)."""
+    used, as the authors' code does); heterogeneity: predict_het's rows (multiplegt_het.py)."""
 
     lag: np.ndarray
     estimate: np.ndarray
@@ -103,6 +105,7 @@ class DynamicFit:
     early: tuple[str, ...] = ()
     no_controls: int = 0
     singular: tuple[float, ...] = ()
+    heterogeneity: tuple[dict[str, Any], ...] = ()
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -135,6 +138,8 @@ def multiplegt_dyn(
     same_switchers_pl: bool = False,
     strata: np.ndarray | None = None,
     less_conservative_se: bool = False,
+    predict_het: np.ndarray | None = None,
+    het_names: tuple[str, ...] = (),
 ) -> DynamicFit:
     """DID_ℓ for ℓ = 1 … `effects` and placebos 1 … `placebo` (module docstring); fewer where
     the data allow fewer. y, unit, period, treatment (n,): one row per unit and period, the
@@ -166,13 +171,23 @@ def multiplegt_dyn(
     less_conservative_se: in the effects' variance, centre each switcher's change on the mean
     of the switchers sharing its whole treatment path since F_g, where another group shares
     it (else its path's first period, else its baseline and F_g), instead of those sharing
-    its baseline, F_g and first new level (the authors' less_conservative_se)."""
+    its baseline, F_g and first new level (the authors' less_conservative_se).
+    predict_het (n, k): covariates fixed within each unit, named het_names, whose association
+    with each effect and placebo among the switchers is estimated (multiplegt_het.py, the
+    authors' predict_het); not with trends_lin, controls, normalized or continuous."""
     if strata is not None and trends_lin:
         raise EstimationError(
             "comparisons within strata (trends_nonparam) cannot yet be combined with "
             "trends_lin here (not checked: the authors' Python port fails on it)",
             where="options",
             fix="drop trends_nonparam or trends_lin",
+        )
+    if predict_het is not None and (trends_lin or controls is not None or normalized or continuous):
+        raise EstimationError(
+            "predict_het cannot yet be combined with trends_lin, covariates, normalized or "
+            "continuous here (not checked against the authors' code)",
+            where="options predict_het",
+            fix="drop predict_het or the other option",
         )
     if switchers not in ("", "in", "out"):
         raise EstimationError(
@@ -213,6 +228,7 @@ def multiplegt_dyn(
         )
     g_cluster = np.arange(n_g) if cluster is None else group_clusters(cluster, g_code, names)
     cluster_names = names if cluster is None else pd.factorize(np.asarray(cluster), sort=True)[1]
+    all_names = names
     g_stratum = np.zeros(n_g, np.int64)
     if strata is not None:
         g_stratum = group_clusters(strata, g_code, names, "stratum", "trends_nonparam")
@@ -418,6 +434,22 @@ def multiplegt_dyn(
         if normalized:  # each placebo by the treatment its switchers receive in effect ℓ
             placebo_rows = [r.per_dose(r.cumulative_dose / r.n_switchers) for r in placebo_rows]
         rows_out = [total, *effect_rows, *placebo_rows]
+    het: list[dict[str, Any]] = []
+    if predict_het is not None:
+        x_rows = np.asarray(predict_het, float).reshape(len(y), -1)
+        x_all = group_covariates(x_rows, g_code, het_names, all_names)
+        cells = pd.factorize(pd.Series(list(zip(f, base, s_in, cls, strict=True))))[0]
+        het = heterogeneity(
+            ymat,
+            f,
+            cells,
+            np.where(s_in, 1.0, -1.0),
+            wmat,
+            x_all[pd.Index(all_names).get_indexer(kept)],
+            het_names,
+            {r.lag: r.switchers for r in effect_rows},
+            placebo_n,
+        )
     lag = np.array([r.lag for r in rows_out], float)
     estimate = np.array([r.estimate for r in rows_out])
     influence = np.array([r.influence for r in rows_out])  # (k, G)
@@ -448,6 +480,7 @@ def multiplegt_dyn(
         singular=()
         if adjustment is None
         else tuple(float(base_levels[b]) for b in adjustment.singular),
+        heterogeneity=tuple(het),
     )
 
 
@@ -486,6 +519,7 @@ class _Row:
     cell_weights: np.ndarray  # (G, T) weights on the outcome matrix
     dose: float = 0.0  # treatment the switchers received at F_g − 1 + ℓ (effects)
     cumulative_dose: float = 0.0  # … and from F_g to F_g − 1 + ℓ
+    switchers: np.ndarray | None = None  # (G,) the groups counted as switchers
 
     def per_dose(self, scale: float) -> _Row:
         """The row divided by `scale` (the normalised DID_ℓ)."""
@@ -662,6 +696,7 @@ def _row(
     received = np.cumsum(np.where(t >= spec.f[:, None], spec.dose, 0.0), axis=1)
     influence = np.zeros(n_g)
     cell_w = np.zeros((n_g, n_t))
+    counted = np.zeros(n_g, bool)
     # a placebo uses effect i's switchers and controls whose backward difference exists
     has_ctrl = _by_class(not_yet, spec)[spec.cls] > 0
     ctrl, dy = (not_yet & valid_pl, diff_pl) if placebo else (not_yet, diff)
@@ -692,6 +727,7 @@ def _row(
         total += sign * float((w * dy0).sum())
         n_total += float(dist_w.sum())
         count += float(dist.sum())
+        counted |= dist.any(axis=1)
         dose += float((dist_w * spec.dose).sum())
         cumulative += float((dist_w * received).sum())
         cohort = spec.cohorts[i - 1] if spec.cohorts and not placebo else None
@@ -715,6 +751,7 @@ def _row(
         cell_weights=y_w / n_total,
         dose=dose,
         cumulative_dose=cumulative,
+        switchers=counted,
     )
 
 
@@ -900,6 +937,11 @@ class MultiplegtDyn(MultiplegtDynOptions):
             where = f"analyses[{analysis_id}].options.covariates"
             x = panel.covariate_values(cells, tuple(self.covariates), where).to_numpy(float)
             controls = on_grid(x)
+        het = None
+        if self.predict_het:
+            where = f"analyses[{analysis_id}].options.predict_het"
+            x = panel.covariate_values(cells, tuple(self.predict_het), where).to_numpy(float)
+            het = on_grid(x)
         strata = None
         if self.trends_nonparam:
             strata = _strata(panel, self.trends_nonparam, grid["unit"], analysis_id)
@@ -930,6 +972,8 @@ class MultiplegtDyn(MultiplegtDynOptions):
                 self.same_switchers_pl,
                 None if strata is None else strata[rows],
                 less_conservative_se=self.less_conservative_se,
+                predict_het=None if het is None else het[rows],
+                het_names=tuple(self.predict_het),
             )
 
         res = estimate(slice(None), self.effects, self.placebo, self.same_switchers)
@@ -1104,6 +1148,7 @@ class MultiplegtDyn(MultiplegtDynOptions):
                     est[lagged], vcov[np.ix_(lagged, lagged)], event_time[lagged], -1.0
                 ),
                 paths=[_path_facts(p, f) for p, f in by_path],
+                heterogeneity=[_with_interval(h, level) for h in res.heterogeneity],
             ),
             warnings=tuple(warns),
         )
@@ -1145,3 +1190,9 @@ def _path_facts(path: TreatmentPath, fit: DynamicFit | EstimationError) -> dict[
     if isinstance(fit, EstimationError):
         return {**facts, "rows": 0, "note": fit.one_line()}
     return {**facts, "rows": int(fit.lag.size), "note": ""}
+
+
+def _with_interval(row: dict[str, Any], level: float) -> dict[str, Any]:
+    """A predict_het row with its `level` interval on t(df)."""
+    half = stats.t.ppf(0.5 + level / 2, row["df"]) * row["std_error"]
+    return {**row, "conf_low": row["estimate"] - half, "conf_high": row["estimate"] + half}
