@@ -1214,3 +1214,82 @@ def test_predict_het_in_a_design_file_and_its_report(tmp_path):
     data = json.loads(next(p for p in files if p.suffix == ".json").read_text())
     (rows,) = [a["diagnostics"]["heterogeneity"] for a in data["analyses"] if a["outcome"] == "y"]
     assert [r["covariate"] for r in rows] == ["het_a"] * 3
+
+
+BY = {  # run → (panel, effects, placebos)
+    "switch_on_off_pause_by": ("switch_on_off_pause", 3, 2),
+    "intensity_by": ("intensity", 2, 1),
+    "la_absorbing_by": ("la_absorbing", 3, 2),
+    "missing_outcomes_by": ("missing_outcomes", 2, 1),
+}
+
+
+@pytest.mark.parametrize("run", sorted(BY))
+def test_by_reproduces_the_authors_subgroups(run):
+    """by: each value of the unit-table column (the panels' stratum, as region) estimated on
+    its LAs alone equals the authors' port (make_by_values.py) to TOL, rows after the overall
+    ones, which stay as without by; a value without switchers is named not estimable."""
+    data, effects, placebo = BY[run]
+    ref = pd.read_csv(REF / "by_values.csv")
+    ref = ref[ref["run"] == run]
+    kwargs = dict(outcome="y", unit="unit", time="period", treatment="treatment", region="stratum")
+    opts = dict(effects=effects, placebo=placebo, inference=Inference(method="cluster_robust"))
+    res = pe.did_multiplegt_dyn(_panel(data), **kwargs, **opts, by="region")
+    plain = pe.did_multiplegt_dyn(_panel(data), **kwargs, **opts)
+    n = len(plain.table)
+    np.testing.assert_array_equal(res.table["estimate"].iloc[:n], plain.table["estimate"])
+    terms = [f"region {v}: {_port_term(r)}" for v, r in zip(ref["value"], ref["row"], strict=True)]
+    got = res.table.set_index("term").iloc[n:]
+    assert list(got.index) == terms
+    np.testing.assert_allclose(got["estimate"], ref["estimate"], rtol=TOL, atol=TOL)
+    np.testing.assert_allclose(got["std_error"], ref["std_error"], rtol=TOL)
+    np.testing.assert_array_equal(got["n_units"], ref["switchers"])
+    facts = {s["region"]: s for s in res.facts.subgroups}
+    assert set(facts) == {"s0", "s1", "s2"}
+    for value, part in facts.items():
+        assert (part["rows"] > 0) == (value in set(ref["value"]))
+    assert sum(p["units"] for p in facts.values()) == _panel(data)["unit"].nunique()
+
+
+def test_by_and_by_path_together_are_refused():
+    with pytest.raises(DesignError, match="by_path and by cannot be combined"):
+        pe.did_multiplegt_dyn(
+            _panel("switch_on_off_pause"),
+            outcome="y",
+            unit="unit",
+            time="period",
+            treatment="treatment",
+            region="stratum",
+            by="region",
+            by_path=2,
+        )
+
+
+def test_by_in_a_design_file_and_its_report(tmp_path):
+    """by: region from a design file (the data's region column): the pipeline equals the
+    Python API and the report names each region with its LAs."""
+    path, d = _pausing_design(tmp_path)
+    regions = "treatment: treatment, region: stratum}"
+    text = path.read_text().replace("treatment: treatment}", regions)
+    path.write_text(
+        text.replace("{effects: 3, placebo: 2}", "{effects: 2, placebo: 1, by: region}")
+    )
+    ev = pe.evaluate(path, d)
+    (run,) = ev.runs
+    api = pe.did_multiplegt_dyn(
+        d,
+        outcome="y",
+        unit="unit",
+        time="period",
+        treatment="treatment",
+        region="stratum",
+        effects=2,
+        placebo=1,
+        by="region",
+    )
+    np.testing.assert_array_equal(api.table["estimate"], run.result.table["estimate"])
+    np.testing.assert_array_equal(api.table["std_error"], run.result.table["std_error"])
+    html = next(p for p in pe.report(ev, tmp_path / "out") if p.suffix == ".html").read_text()
+    assert "By region (de Chaisemartin" in html
+    for part in run.result.facts.subgroups:
+        assert f"region {part['region']} ({part['units']} LAs): " in html

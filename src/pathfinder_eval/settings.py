@@ -526,6 +526,10 @@ class MultiplegtDynOptions(EstimatorSettings):
     LAs, a regression of each LA's change on them with a fixed effect for each switch date,
     starting treatment and direction, HC2 standard errors (the authors' `predict_het`). An
     association, not the covariate's effect."""
+    by: str | None = None
+    """A unit-table column (e.g. region): also estimate the effects for the LAs of each of its
+    values alone, against the LAs of that value only (the authors' `by`); the rows follow the
+    overall ones with the same variance. Not with by_path."""
     by_path: Annotated[Whole, Field(ge=0)] | Literal["all"] = 0
     """Also estimate the effects for each treatment path (an LA's treatment from the period
     before its first change through `effects` periods after, e.g. 0, 1, 0 for a pause): the
@@ -542,6 +546,13 @@ class MultiplegtDynOptions(EstimatorSettings):
     def _with_same_switchers(cls, value: bool, info: ValidationInfo) -> bool:
         if value and not info.data.get("same_switchers", False):
             raise ValueError("same_switchers_pl needs same_switchers: true as well")
+        return value
+
+    @field_validator("by_path")
+    @classmethod
+    def _not_with_by(cls, value: int | str, info: ValidationInfo) -> int | str:
+        if value and info.data.get("by"):
+            raise ValueError("by_path and by cannot be combined (as the authors' options)")
         return value
 
 

@@ -251,11 +251,14 @@ def _multiplegt_dyn(
             "effects for the LAs on that path alone, against the LAs with the same starting "
             "treatment before they change, every effect over the same LAs."
         )
-        lines.extend(
-            f"Path {p['path']} ({p['units']} LA{'s' if p['units'] != 1 else ''}): "
-            + (f"{p['rows']} rows." if not p["note"] else f"not estimable: {p['note']}")
-            for p in facts.paths
+        lines.extend(_part_line(f"Path {p['path']}", p) for p in facts.paths)
+    if facts.subgroups:
+        (by,) = {k for k in facts.subgroups[0] if k not in ("units", "rows", "note")}
+        lines.append(
+            f"By {by} (de Chaisemartin & D'Haultfœuille's by): the rows named '{by} …' are the "
+            f"effects for the LAs of that {by} alone, compared only with LAs of the same {by}."
         )
+        lines.extend(_part_line(f"{by} {p[by]}", p) for p in facts.subgroups)
     if facts.heterogeneity:
         lines.append(
             "How the effects vary with "
@@ -280,6 +283,14 @@ def _multiplegt_dyn(
     if pt:
         out["pretrend"] = pretrend_line(pt, facts.pretest_power, "the placebos")
     return out
+
+
+def _part_line(name: str, part: dict[str, Any]) -> str:
+    """One by_path or by part: its LAs and rows, or why it has none."""
+    las = f"{part['units']} LA{'s' if part['units'] != 1 else ''}"
+    if part["note"]:
+        return f"{name} ({las}): not estimable: {part['note']}"
+    return f"{name} ({las}): {part['rows']} rows."
 
 
 @estimator_view.register

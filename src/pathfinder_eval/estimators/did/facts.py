@@ -191,6 +191,7 @@ class MultiplegtDynFacts(Facts):
     change; same_switchers: 0, 1 (every effect over the same LAs) or 2 (and the placebos'
     too); trends_nonparam: the unit-table column within whose values LAs are compared; paths
     (by_path): each treatment path's label, LAs and rows in the table, or why it has none;
+    subgroups (by): the same for each value of the `by` column (keyed by its name);
     heterogeneity (predict_het): per effect or placebo and covariate, its coefficient, HC2 SE,
     interval on t(df), LAs (n) and the joint F test's p-value."""
 
@@ -211,6 +212,7 @@ class MultiplegtDynFacts(Facts):
     same_switchers: int = 0
     trends_nonparam: str | None = None
     paths: list[dict[str, Any]] = field(default_factory=list)
+    subgroups: list[dict[str, Any]] = field(default_factory=list)
     heterogeneity: list[dict[str, Any]] = field(default_factory=list)
 
 

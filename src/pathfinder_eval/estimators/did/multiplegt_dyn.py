@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -53,7 +53,7 @@ from pathfinder_eval.estimators.did.multiplegt_panel import (
     missing_treatments,
     unit_period_grid,
 )
-from pathfinder_eval.estimators.did.multiplegt_paths import TreatmentPath, treatment_paths
+from pathfinder_eval.estimators.did.multiplegt_paths import treatment_paths
 from pathfinder_eval.estimators.pooled import (
     did_decision,
     panel_layout,
@@ -881,9 +881,15 @@ def _class_sum(values: np.ndarray, spec: _Groups) -> np.ndarray:
     return (spec.cls[None, :] == np.arange(spec.n_cls)[:, None]).astype(float) @ values
 
 
-def _strata(panel: ValidatedPanel, name: str, units: pd.Series, analysis_id: str) -> np.ndarray:
-    """Each row's value of the unit-table column `name` (trends_nonparam)."""
-    where = f"analyses[{analysis_id}].options.trends_nonparam"
+def _strata(
+    panel: ValidatedPanel,
+    name: str,
+    units: pd.Series,
+    analysis_id: str,
+    option: str = "trends_nonparam",
+) -> np.ndarray:
+    """Each row's value of the unit-table column `name` (trends_nonparam, by)."""
+    where = f"analyses[{analysis_id}].options.{option}"
     if name not in panel.units.columns:
         raise EstimationError(
             f"{name!r} is not a column of the unit table",
@@ -978,11 +984,16 @@ class MultiplegtDyn(MultiplegtDynOptions):
 
         res = estimate(slice(None), self.effects, self.placebo, self.same_switchers)
         paths = grid.pivot(index="unit", columns="period", values="treated")
-        by_path = _by_path(self, paths.to_numpy(), estimate) if self.by_path else []
-        done = [(p, f) for p, f in by_path if isinstance(f, DynamicFit)]
-        fits = [res, *(f for _, f in done)]
-        terms = [*res.labels, *(f"path {p.label}: {term}" for p, f in done for term in f.labels)]
-        grid_weights = np.vstack([res.weights, *(_on_rows(f.weights, p.rows) for p, f in done)])
+        parts: list[_Part] = []
+        if self.by_path:
+            parts = _by_path(self, paths.to_numpy(), estimate)
+        elif self.by:
+            values = _strata(panel, self.by, grid["unit"], analysis_id, "by")
+            parts = _by_value(self, values, grid["unit"].to_numpy(), estimate)
+        done = [p for p in parts if isinstance(p.fit, DynamicFit)]
+        fits = [res, *(p.fit for p in done)]
+        terms = [*res.labels, *(f"{p.name}: {term}" for p in done for term in p.fit.labels)]
+        grid_weights = np.vstack([res.weights, *(_on_rows(p.fit.weights, p.rows) for p in done)])
         observed = row >= 0
         weights = np.zeros((len(grid_weights), len(cells)))
         weights[:, row[observed]] = grid_weights[:, observed]
@@ -1147,25 +1158,62 @@ class MultiplegtDyn(MultiplegtDynOptions):
                 pretest_power=pretest_summary(
                     est[lagged], vcov[np.ix_(lagged, lagged)], event_time[lagged], -1.0
                 ),
-                paths=[_path_facts(p, f) for p, f in by_path],
+                paths=[_part_facts(p, "path") for p in parts] if self.by_path else [],
+                subgroups=[_part_facts(p, self.by) for p in parts] if self.by else [],
                 heterogeneity=[_with_interval(h, level) for h in res.heterogeneity],
             ),
             warnings=tuple(warns),
         )
 
 
+class _Part(NamedTuple):
+    """A part of the panel estimated on its own (by_path, by): its rows' name in the table,
+    its label in the facts, its LAs, its rows of the grid and its fit or why there is none."""
+
+    name: str
+    label: str
+    units: int
+    rows: np.ndarray
+    fit: DynamicFit | EstimationError
+
+
 def _by_path(
     options: MultiplegtDyn, d: np.ndarray, estimate: Callable[..., DynamicFit]
-) -> list[tuple[TreatmentPath, DynamicFit | EstimationError]]:
+) -> list[_Part]:
     """Each requested treatment path's fit on its rows of the grid (multiplegt_paths.py), or
     why it could not be estimated (as the authors' code, the other paths go on)."""
     how_many = None if options.by_path == "all" else int(options.by_path)
-    out: list[tuple[TreatmentPath, DynamicFit | EstimationError]] = []
+    out = []
     for path in treatment_paths(d, options.effects, options.placebo, how_many):
         try:
-            out.append((path, estimate(path.rows, path.effects, path.placebos, True)))
+            fit: DynamicFit | EstimationError = estimate(
+                path.rows, path.effects, path.placebos, True
+            )
         except EstimationError as exc:
-            out.append((path, exc))
+            fit = exc
+        out.append(_Part(f"path {path.label}", path.label, int(path.units.sum()), path.rows, fit))
+    return out
+
+
+def _by_value(
+    options: MultiplegtDyn,
+    values: np.ndarray,
+    units: np.ndarray,
+    estimate: Callable[..., DynamicFit],
+) -> list[_Part]:
+    """The fit on the LAs of each value of the `by` column (each grid row's `values`), in the
+    values' order, or why it could not be estimated (the authors' `by`)."""
+    out = []
+    for value in sorted(set(values), key=str):
+        rows = values == value
+        try:
+            fit: DynamicFit | EstimationError = estimate(
+                rows, options.effects, options.placebo, options.same_switchers
+            )
+        except EstimationError as exc:
+            fit = exc
+        label = str(value)
+        out.append(_Part(f"{options.by} {label}", label, len(set(units[rows])), rows, fit))
     return out
 
 
@@ -1184,12 +1232,13 @@ def _joint_vcov(fits: list[DynamicFit]) -> np.ndarray:
     return psi @ psi.T
 
 
-def _path_facts(path: TreatmentPath, fit: DynamicFit | EstimationError) -> dict[str, Any]:
-    """The report's line for one path: its treatments, LAs, rows and whether it was estimable."""
-    facts: dict[str, Any] = {"path": path.label, "units": int(path.units.sum())}
-    if isinstance(fit, EstimationError):
-        return {**facts, "rows": 0, "note": fit.one_line()}
-    return {**facts, "rows": int(fit.lag.size), "note": ""}
+def _part_facts(part: _Part, key: str) -> dict[str, Any]:
+    """The report's line for one part: its label (under `key`), LAs, rows and whether it was
+    estimable."""
+    facts: dict[str, Any] = {key: part.label, "units": part.units}
+    if isinstance(part.fit, EstimationError):
+        return {**facts, "rows": 0, "note": part.fit.one_line()}
+    return {**facts, "rows": int(part.fit.lag.size), "note": ""}
 
 
 def _with_interval(row: dict[str, Any], level: float) -> dict[str, Any]:
