@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import stats
 
 from pathfinder_eval.errors import EstimationError
@@ -91,6 +90,8 @@ def _regression(
     authors' port stops, or noise). It is left out of the fit, which gives HC2's limit (the
     coefficients and residual df do not change); `n` still counts it. With no residual df (or
     a covariate the cells absorb) the row has no standard error."""
+    from statsmodels.regression.linear_model import WLS  # only when predict_het is asked for
+
     code = np.unique(cells, return_inverse=True)[1]
     shared = np.bincount(code)[code] > 1
     k = x.shape[1]
@@ -98,7 +99,7 @@ def _regression(
     df = p_joint = np.nan
     if shared.any():
         dummies = (code[shared, None] == np.unique(code[shared])[None, :]).astype(float)
-        fit = sm.WLS(y[shared], np.column_stack([x[shared], dummies]), weights=w[shared]).fit(
+        fit = WLS(y[shared], np.column_stack([x[shared], dummies]), weights=w[shared]).fit(
             cov_type="HC2"
         )
         est, df = fit.params[:k], float(fit.df_resid)
