@@ -977,13 +977,39 @@ def test_less_conservative_se_through_the_api_and_a_design(tmp_path):
     np.testing.assert_allclose(run.result.table["std_error"], se, rtol=1e-12)
 
 
-BY_PATH = {  # run → (panel, effects, placebos, by_path, clustered by region)
-    "switch_on_off_pause_paths": ("switch_on_off_pause", 2, 1, "all", False),
-    "missing_outcomes_paths": ("missing_outcomes", 3, 2, 2, False),
-    "no_never_switchers_paths": ("no_never_switchers", 2, 1, "all", False),
-    "intensity_paths": ("intensity", 2, 1, "all", False),
-    "la_absorbing_paths": ("la_absorbing", 3, 2, 1, False),
-    "switch_on_off_pause_paths_cluster": ("switch_on_off_pause", 2, 1, "all", True),
+BY_PATH = {  # run → (panel, effects, placebos, by_path, clustered by region, other options)
+    "switch_on_off_pause_paths": ("switch_on_off_pause", 2, 1, "all", False, {}),
+    "missing_outcomes_paths": ("missing_outcomes", 3, 2, 2, False, {}),
+    "no_never_switchers_paths": ("no_never_switchers", 2, 1, "all", False, {}),
+    "intensity_paths": ("intensity", 2, 1, "all", False, {}),
+    "la_absorbing_paths": ("la_absorbing", 3, 2, 1, False, {}),
+    "switch_on_off_pause_paths_cluster": ("switch_on_off_pause", 2, 1, "all", True, {}),
+    "intensity_paths_normalized": ("intensity", 2, 1, "all", False, {"normalized": True}),
+    "switch_on_off_pause_paths_trends": (
+        "switch_on_off_pause",
+        2,
+        1,
+        "all",
+        False,
+        {"trends_lin": True},
+    ),
+    "switch_on_off_pause_paths_w": ("switch_on_off_pause", 2, 1, "all", False, {"weighted": True}),
+    "switch_on_off_pause_x_paths_controls": (
+        "switch_on_off_pause_x",
+        2,
+        1,
+        "all",
+        False,
+        {"covariates": ("x1", "x2")},
+    ),
+    "switch_on_off_pause_paths_regions": (
+        "switch_on_off_pause",
+        2,
+        1,
+        "all",
+        False,
+        {"trends_nonparam": "region"},
+    ),
 }
 
 
@@ -1000,15 +1026,22 @@ def test_by_path_reproduces_the_authors_paths(run):
     """by_path: every path the authors' port estimates (make_by_path_values.py), in its
     order, with its estimates, analytic SEs and switchers (TOL), after the overall rows,
     which stay as without by_path; a path the port cannot estimate (its design restriction
-    fails) is listed with the reason and has no rows."""
-    data, effects, placebo, by_path, clustered = BY_PATH[run]
+    fails) is listed with the reason and has no rows. Also per unit of treatment, with a
+    linear trend for each LA, weighted, net of covariates and within regions."""
+    data, effects, placebo, by_path, clustered, extra = BY_PATH[run]
     ref = pd.read_csv(REF / "by_path_values.csv")
     ref = ref[ref["run"] == run]
+    d = _panel(data)
     kwargs = dict(outcome="y", unit="unit", time="period", treatment="treatment", region="cluster")
+    if "trends_nonparam" in extra:
+        kwargs["region"] = "stratum"
+    if "weighted" in extra:  # the port's weight w on y: the rate (y + 20) per 10,000 of w
+        d["n"] = (d["y"] + 20) * d["w"] / 1e4
+        kwargs |= dict(outcome="rate", counts="n", population="w")
     inference = Inference(method="cluster_robust", cluster="region" if clustered else "unit")
-    opts = dict(effects=effects, placebo=placebo, inference=inference)
-    res = pe.did_multiplegt_dyn(_panel(data), **kwargs, **opts, by_path=by_path)
-    plain = pe.did_multiplegt_dyn(_panel(data), **kwargs, **opts)
+    opts = dict(effects=effects, placebo=placebo, inference=inference, **extra)
+    res = pe.did_multiplegt_dyn(d, **kwargs, **opts, by_path=by_path)
+    plain = pe.did_multiplegt_dyn(d, **kwargs, **opts)
     table = res.table.set_index("term")
     overall = table.iloc[: len(plain.table)]
     np.testing.assert_array_equal(overall.index, plain.table["term"])
@@ -1293,3 +1326,84 @@ def test_by_in_a_design_file_and_its_report(tmp_path):
     assert "By region (de Chaisemartin" in html
     for part in run.result.facts.subgroups:
         assert f"region {part['region']} ({part['units']} LAs): " in html
+
+
+def test_predict_het_says_what_it_cannot_estimate_and_whom_it_leaves_out():
+    """A covariate fixed within each switch date (a wave's attribute) is absorbed by the
+    cells: not estimable, with the reason (the port's pseudo-inverse printed a coefficient
+    with p = 0.047); LAs without a value are left out by name; one column name is a list."""
+    d = _with_het(_panel("missing_outcomes"))
+    on = d["treatment"].ne(d.groupby("unit")["treatment"].transform("first"))
+    first = d[on].groupby("unit")["period"].min()
+    kwargs = dict(outcome="y", unit="unit", time="period", treatment="treatment")
+    wave = d.assign(wave=d["unit"].map(first).fillna(0.0))
+    res = pe.did_multiplegt_dyn(wave, **kwargs, effects=3, placebo=2, predict_het="wave")
+    rows = res.facts.heterogeneity
+    assert {r["covariate"] for r in rows} == {"wave"} and len(rows) == 5
+    assert all(np.isnan(r["std_error"]) and "do not vary within" in r["note"] for r in rows)
+    gone = d.assign(het_a=d["het_a"].where(~d["unit"].isin(["u003", "u007"])))
+    res = pe.did_multiplegt_dyn(gone, **kwargs, effects=3, placebo=2, predict_het=("het_a",))
+    (line,) = [w for w in res.warnings if "left out of predict_het" in w]
+    named = line[line.rindex("(") + 1 : -2].split(", ")
+    assert named and set(named) <= {"u003", "u007"}
+    assert line.startswith(f"{len(named)} switching unit(s)")
+    full = _het(pe.did_multiplegt_dyn(d, **kwargs, effects=3, placebo=2, predict_het="het_a"))
+    assert (_het(res)["n"].to_numpy() <= full["n"].to_numpy()).all()
+
+
+def test_by_path_without_every_treatment_keeps_the_overall_rows():
+    """A treatment missing in one LA-period: the paths cannot be formed, the overall rows
+    stay and a warning says why."""
+    d = _panel("switch_on_off_pause")
+    d = d[~((d["unit"] == "u003") & (d["period"] == 8))]
+    kwargs = dict(outcome="y", unit="unit", time="period", treatment="treatment")
+    res = pe.did_multiplegt_dyn(d, **kwargs, by_path="all")
+    plain = pe.did_multiplegt_dyn(d, **kwargs)
+    np.testing.assert_array_equal(res.table["estimate"], plain.table["estimate"])
+    assert res.facts.paths == []
+    assert any(w.startswith("No rows by treatment path: ") for w in res.warnings)
+
+
+def test_a_path_with_the_overall_switchers_has_their_covariance():
+    """The LA panel has one path; with same_switchers the path's rows are the overall rows,
+    so the joint analytic covariance repeats the overall block across them (the influences
+    summed in the same clusters, here the units)."""
+    d = _panel("la_absorbing")
+    res = pe.did_multiplegt_dyn(
+        d,
+        outcome="y",
+        unit="unit",
+        time="period",
+        treatment="treatment",
+        inference="cluster_robust",
+        same_switchers=True,
+        by_path=1,
+    )
+    k = len(res.table) // 2
+    np.testing.assert_allclose(res.table["estimate"].iloc[k:], res.table["estimate"].iloc[:k])
+    v = res.vcov
+    np.testing.assert_allclose(v[:k, k:], v[:k, :k], rtol=1e-12)
+    np.testing.assert_allclose(v[k:, k:], v[:k, :k], rtol=1e-12)
+
+
+def test_a_design_of_dcdh_analyses_needs_no_never_treated_las(tmp_path):
+    """Every LA changes at some date: a design whose analyses are all did_multiplegt_dyn
+    runs (its comparisons are the LAs not yet changed) and equals the Python API."""
+    d = _panel("no_never_switchers")
+    first_period = d[d["period"] == 1].set_index("unit")["treatment"]
+    d = d[d["unit"].map(first_period) == 0].reset_index(drop=True)
+    starts = d[d["treatment"] == 1].groupby("unit")["period"].min()
+    assert starts.size == d["unit"].nunique()  # no never-treated LA
+    waves = "\n".join(
+        f"  - {{wave: s{s}, start: {s}, units: [{', '.join(sorted(g.index))}]}}"
+        for s, g in starts.groupby(starts)
+    )
+    path = tmp_path / "all_change.yaml"
+    text = DESIGN.format(waves=waves, extra="").replace("min_units: 2", "min_units: 1")
+    path.write_text(text.replace("{effects: 3, placebo: 2}", "{effects: 2, placebo: 1}"))
+    (run,) = pe.evaluate(path, d).runs
+    assert run.status == "ok"
+    api = pe.did_multiplegt_dyn(
+        d, outcome="y", unit="unit", time="period", treatment="treatment", effects=2, placebo=1
+    )
+    np.testing.assert_array_equal(run.result.table["estimate"], api.table["estimate"])

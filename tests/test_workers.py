@@ -210,6 +210,12 @@ def test_the_files_do_not_record_the_number_of_workers(tmp_path, forking):
     assert b"--workers" not in files[0]["rcc.json"]
 
 
+def test_an_abbreviated_option_is_refused(capsys):
+    """`--work 3` is not taken for `--workers 3` (which the report would then record)."""
+    assert main(["run", str(DESIGNS / "rcc.yaml"), "--work", "3"]) == 2
+    assert "unrecognized arguments: --work 3" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("value", ["0", "-2", "two"])
 def test_workers_must_be_a_positive_whole_number(value, capsys):
     assert main(["run", str(DESIGNS / "rcc.yaml"), "--workers", value]) == 2

@@ -108,6 +108,9 @@ def fit_frame(
         counts=counts,
         population=population,
     )
+    for name in ("covariates", "predict_het"):  # one column name as a list of one
+        if isinstance(options.get(name), str):
+            options[name] = (options[name],)
     covariates = tuple(options.get("covariates", ()))
     _checked_frame(frame, **{f"covariates[{i}]": c for i, c in enumerate(covariates)})
     het = tuple(c for c in options.get("predict_het", ()) if c not in covariates)
@@ -396,16 +399,17 @@ def did_2x2(
     frame = _checked_frame(data, **named, cluster=cluster)
     for c in covariates:
         _require(frame, c)
-    fit = estimate_2x2(
-        frame[outcome],
-        frame[group],
-        frame[post],
-        covariates=frame[list(covariates)] if covariates else None,
-        weights=frame[weights] if weights else None,
-        cluster=frame[cluster] if cluster else None,
-        cov_type=cov_type,
-        level=level,
-    )
+    with one_blas_thread():
+        fit = estimate_2x2(
+            frame[outcome],
+            frame[group],
+            frame[post],
+            covariates=frame[list(covariates)] if covariates else None,
+            weights=frame[weights] if weights else None,
+            cluster=frame[cluster] if cluster else None,
+            cov_type=cov_type,
+            level=level,
+        )
     return fit.to_estimates("did_2x2", outcome)
 
 

@@ -10,6 +10,7 @@ import tempfile
 import warnings
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from pathfinder_eval import __version__
 from pathfinder_eval.errors import PathfinderError
@@ -25,7 +26,11 @@ class UsageError(PathfinderError):
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with its usage errors raised as one-line UsageErrors, not printed."""
+    """argparse with its usage errors raised as one-line UsageErrors, not printed, and no
+    abbreviated options (`--work 3` for `--workers 3` would reach the report's command line)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **{"allow_abbrev": False, **kwargs})
 
     def error(self, message: str):  # type: ignore[override]
         command = self.prog.removeprefix("pathfinder-eval").strip()

@@ -137,8 +137,8 @@ def detectable_multiple(df: float, power: float = POWER, alpha: float = ALPHA) -
         crit = stats.t.ppf(1 - alpha / 2, df)
 
         def power_at(nc: float) -> float:
-            # P(T < −crit) needs Z + nc < 0, so it is at most Φ(−nc); fmin also stands in
-            # for scipy's far left tail, NaN for small df and nc near 9 (scipy 1.17)
+            # P(T < −crit) needs Z + nc < 0, so it is at most Φ(−nc); the bound also stands
+            # in for scipy's far left tail, NaN for small df and nc near 9 (scipy 1.17)
             lower, bound = stats.nct.cdf(-crit, df, nc), stats.norm.cdf(-nc)
             return stats.nct.sf(crit, df, nc) + (lower if lower <= bound else bound)
     else:

@@ -267,12 +267,7 @@ def _multiplegt_dyn(
             "each LA's change regressed on them within its switch date, starting treatment and "
             "direction, HC2 standard errors; an association, not the covariate's effect):"
         )
-        lines.extend(
-            f"{h['row'][:1].upper() + h['row'][1:]}, {h['covariate']}: {fmt(h['estimate'], 3)} "
-            f"per unit{ci_text([h['conf_low'], h['conf_high']], res.level)}, {h['n']} LAs, "
-            f"F test that every covariate's coefficient is zero p = {fmt_p(h['p_joint'])}."
-            for h in facts.heterogeneity
-        )
+        lines.extend(_het_line(h, res.level) for h in facts.heterogeneity)
     out["facts"] = lines
     if facts.effects_equal:
         lines.append(
@@ -283,6 +278,18 @@ def _multiplegt_dyn(
     if pt:
         out["pretrend"] = pretrend_line(pt, facts.pretest_power, "the placebos")
     return out
+
+
+def _het_line(h: dict[str, Any], level: float) -> str:
+    """One predict_het row: the coefficient with its interval and the joint test, or why none."""
+    head = f"{h['row'][:1].upper() + h['row'][1:]}, {h['covariate']}"
+    if h["note"] and not math.isfinite(h["std_error"]):
+        return f"{head}: not estimable ({h['note']}), {h['n']} LAs."
+    return (
+        f"{head}: {fmt(h['estimate'], 3)} per unit{ci_text([h['conf_low'], h['conf_high']], level)}"
+        f", {h['n']} LAs, F test that every covariate's coefficient is zero p = "
+        f"{fmt_p(h['p_joint'])}."
+    )
 
 
 def _part_line(name: str, part: dict[str, Any]) -> str:

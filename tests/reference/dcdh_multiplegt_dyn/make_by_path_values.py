@@ -20,21 +20,47 @@ from did_multiplegt_dyn import DidMultiplegtDyn
 
 HERE = Path(__file__).resolve().parent
 
-# run: (panel, effects, placebos, by_path, cluster column or None)
+# run: (panel, effects, placebos, by_path, cluster column or None, the port's other options)
 RUNS = {
-    "switch_on_off_pause_paths": ("switch_on_off_pause", 2, 1, "all", None),
-    "missing_outcomes_paths": ("missing_outcomes", 3, 2, 2, None),
-    "no_never_switchers_paths": ("no_never_switchers", 2, 1, "all", None),
-    "intensity_paths": ("intensity", 2, 1, "all", None),
-    "la_absorbing_paths": ("la_absorbing", 3, 2, 1, None),
-    "switch_on_off_pause_paths_cluster": ("switch_on_off_pause", 2, 1, "all", "cluster"),
+    "switch_on_off_pause_paths": ("switch_on_off_pause", 2, 1, "all", None, {}),
+    "missing_outcomes_paths": ("missing_outcomes", 3, 2, 2, None, {}),
+    "no_never_switchers_paths": ("no_never_switchers", 2, 1, "all", None, {}),
+    "intensity_paths": ("intensity", 2, 1, "all", None, {}),
+    "la_absorbing_paths": ("la_absorbing", 3, 2, 1, None, {}),
+    "switch_on_off_pause_paths_cluster": ("switch_on_off_pause", 2, 1, "all", "cluster", {}),
+    "intensity_paths_normalized": ("intensity", 2, 1, "all", None, {"normalized": True}),
+    "switch_on_off_pause_paths_trends": (
+        "switch_on_off_pause",
+        2,
+        1,
+        "all",
+        None,
+        {"trends_lin": True},
+    ),
+    "switch_on_off_pause_paths_w": ("switch_on_off_pause", 2, 1, "all", None, {"weight": "w"}),
+    "switch_on_off_pause_x_paths_controls": (
+        "switch_on_off_pause_x",
+        2,
+        1,
+        "all",
+        None,
+        {"controls": ["x1", "x2"]},
+    ),
+    "switch_on_off_pause_paths_regions": (
+        "switch_on_off_pause",
+        2,
+        1,
+        "all",
+        None,
+        {"trends_nonparam": ["stratum"]},
+    ),
 }
 
 
 def main() -> None:
     panels = pd.read_csv(HERE / "panels.csv")
     values = []
-    for run, (case, effects, placebo, by_path, cluster) in RUNS.items():
+    for run, (case, effects, placebo, by_path, cluster, extra) in RUNS.items():
         frame = panels[panels["case"] == case].drop(columns="case")
         with contextlib.redirect_stdout(io.StringIO()):  # the port prints its tables
             fit = DidMultiplegtDyn(
@@ -47,13 +73,14 @@ def main() -> None:
                 placebo=placebo,
                 cluster=cluster,
                 by_path=by_path,
+                **extra,
             ).fit()
         for path in fit.result["did_multiplegt_dyn"]["all_path_results"]:
             label = ", ".join("NA" if v is None else str(v) for v in path["treatment_sequence"])
             res = path["result"]["did_multiplegt_dyn"]
             for block in ("ATE", "Effects", "Placebos"):
                 table = res.get(block)
-                if table is None:
+                if table is None or table["Estimate"].isna().all():  # no ATE with trends_lin
                     continue
                 for name, row in table.iterrows():
                     values.append(

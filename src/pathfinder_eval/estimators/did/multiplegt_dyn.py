@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -53,7 +53,14 @@ from pathfinder_eval.estimators.did.multiplegt_panel import (
     missing_treatments,
     unit_period_grid,
 )
-from pathfinder_eval.estimators.did.multiplegt_paths import treatment_paths
+from pathfinder_eval.estimators.did.multiplegt_parts import (
+    Part,
+    by_path,
+    by_value,
+    joint_vcov,
+    on_rows,
+    part_facts,
+)
 from pathfinder_eval.estimators.pooled import (
     did_decision,
     panel_layout,
@@ -86,7 +93,8 @@ class DynamicFit:
     (comparisons up to their last known treatment); early: groups switching in period 2, left
     out with trends_lin; no_controls: rows left out because a control is missing; singular:
     baselines whose controls are collinear among their not-yet-switchers (the pseudo-inverse is
-    used, as the authors' code does); heterogeneity: predict_het's rows (multiplegt_het.py)."""
+    used, as the authors' code does); heterogeneity: predict_het's rows (multiplegt_het.py);
+    het_missing: switching groups left out of them for a missing covariate."""
 
     lag: np.ndarray
     estimate: np.ndarray
@@ -106,6 +114,7 @@ class DynamicFit:
     no_controls: int = 0
     singular: tuple[float, ...] = ()
     heterogeneity: tuple[dict[str, Any], ...] = ()
+    het_missing: tuple[str, ...] = ()
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -174,7 +183,8 @@ def multiplegt_dyn(
     its baseline, F_g and first new level (the authors' less_conservative_se).
     predict_het (n, k): covariates fixed within each unit, named het_names, whose association
     with each effect and placebo among the switchers is estimated (multiplegt_het.py, the
-    authors' predict_het); not with trends_lin, controls, normalized or continuous."""
+    authors' predict_het); not with trends_lin, controls, normalized, continuous, weights or
+    same_switchers."""
     if strata is not None and trends_lin:
         raise EstimationError(
             "comparisons within strata (trends_nonparam) cannot yet be combined with "
@@ -182,10 +192,12 @@ def multiplegt_dyn(
             where="options",
             fix="drop trends_nonparam or trends_lin",
         )
-    if predict_het is not None and (trends_lin or controls is not None or normalized or continuous):
+    unchecked = trends_lin or controls is not None or normalized or continuous
+    if predict_het is not None and (unchecked or weights is not None or same_switchers):
         raise EstimationError(
-            "predict_het cannot yet be combined with trends_lin, covariates, normalized or "
-            "continuous here (not checked against the authors' code)",
+            "predict_het cannot yet be combined with trends_lin, covariates, normalized, "
+            "continuous, weights or same_switchers here (not checked against the authors' "
+            "code, which fails on some of them)",
             where="options predict_het",
             fix="drop predict_het or the other option",
         )
@@ -435,11 +447,12 @@ def multiplegt_dyn(
             placebo_rows = [r.per_dose(r.cumulative_dose / r.n_switchers) for r in placebo_rows]
         rows_out = [total, *effect_rows, *placebo_rows]
     het: list[dict[str, Any]] = []
+    het_missing = np.zeros(len(f), bool)
     if predict_het is not None:
         x_rows = np.asarray(predict_het, float).reshape(len(y), -1)
         x_all = group_covariates(x_rows, g_code, het_names, all_names)
         cells = pd.factorize(pd.Series(list(zip(f, base, s_in, cls, strict=True))))[0]
-        het = heterogeneity(
+        het, het_missing = heterogeneity(
             ymat,
             f,
             cells,
@@ -481,6 +494,7 @@ def multiplegt_dyn(
         if adjustment is None
         else tuple(float(base_levels[b]) for b in adjustment.singular),
         heterogeneity=tuple(het),
+        het_missing=tuple(str(n) for n in kept[het_missing]),
     )
 
 
@@ -954,11 +968,14 @@ class MultiplegtDyn(MultiplegtDynOptions):
         # the cells' weights (their denominators)
         n_gt = on_grid(cells["weight"].to_numpy(float)) if self.weighted else None
 
-        def estimate(rows: slice | np.ndarray, effects: int, placebo: int, same: bool):
-            """The estimator on the grid's `rows`: all of them, or a treatment path's."""
-            part = None if cluster is None and isinstance(rows, slice) else cluster
-            if part is None and not isinstance(rows, slice):
-                part = grid["unit"].to_numpy()  # the units: the fits' clusters line up
+        def estimate(
+            rows: slice | np.ndarray, effects: int, placebo: int, same: bool
+        ) -> DynamicFit:
+            """The estimator on the grid's `rows`: all of them, or a part's (by_path, by),
+            whose clusters are the units' labels when there is no cluster, so that the fits'
+            clusters line up; predict_het on all of them only."""
+            whole = isinstance(rows, slice)
+            part = cluster if cluster is not None or whole else grid["unit"].to_numpy()
             return multiplegt_dyn(
                 grid["y"].to_numpy()[rows],
                 grid["unit"].to_numpy()[rows],
@@ -978,22 +995,26 @@ class MultiplegtDyn(MultiplegtDynOptions):
                 self.same_switchers_pl,
                 None if strata is None else strata[rows],
                 less_conservative_se=self.less_conservative_se,
-                predict_het=None if het is None else het[rows],
+                predict_het=None if het is None or not whole else het,
                 het_names=tuple(self.predict_het),
             )
 
         res = estimate(slice(None), self.effects, self.placebo, self.same_switchers)
         paths = grid.pivot(index="unit", columns="period", values="treated")
-        parts: list[_Part] = []
+        parts: list[Part] = []
+        unparted = None  # why by_path found no paths
         if self.by_path:
-            parts = _by_path(self, paths.to_numpy(), estimate)
+            try:
+                parts = by_path(self, paths.to_numpy(), estimate)
+            except EstimationError as exc:
+                unparted = exc.one_line()
         elif self.by:
             values = _strata(panel, self.by, grid["unit"], analysis_id, "by")
-            parts = _by_value(self, values, grid["unit"].to_numpy(), estimate)
-        done = [p for p in parts if isinstance(p.fit, DynamicFit)]
+            parts = by_value(self, values, grid["unit"].to_numpy(), estimate)
+        done = [p for p in parts if not isinstance(p.fit, EstimationError)]
         fits = [res, *(p.fit for p in done)]
         terms = [*res.labels, *(f"{p.name}: {term}" for p in done for term in p.fit.labels)]
-        grid_weights = np.vstack([res.weights, *(_on_rows(p.fit.weights, p.rows) for p in done)])
+        grid_weights = np.vstack([res.weights, *(on_rows(p.fit.weights, p.rows) for p in done)])
         observed = row >= 0
         weights = np.zeros((len(grid_weights), len(cells)))
         weights[:, row[observed]] = grid_weights[:, observed]
@@ -1013,7 +1034,7 @@ class MultiplegtDyn(MultiplegtDynOptions):
             self.trends_nonparam,
         )
         choice = decision.choice
-        vcov = res.vcov if len(fits) == 1 else _joint_vcov(fits)
+        vcov = res.vcov if len(fits) == 1 else joint_vcov(fits)
         df = np.full(len(terms), np.inf)
         key: InferenceKey = "influence_function"
         label = ANALYTIC_LABEL
@@ -1063,6 +1084,14 @@ class MultiplegtDyn(MultiplegtDynOptions):
                 "The control variables are collinear among the units not yet switched with "
                 f"starting treatment {', '.join(f'{v:g}' for v in res.singular)}: their "
                 "coefficients are a pseudo-inverse's, as the authors' code does."
+            )
+        if unparted:
+            warns.append(f"No rows by treatment path: {unparted}.")
+        if res.het_missing:
+            warns.append(
+                f"{len(res.het_missing)} switching unit(s) left out of predict_het's "
+                f"regressions: no value of {', '.join(self.predict_het)} "
+                f"({', '.join(res.het_missing)})."
             )
         if res.dropped:
             warns.append(
@@ -1158,87 +1187,12 @@ class MultiplegtDyn(MultiplegtDynOptions):
                 pretest_power=pretest_summary(
                     est[lagged], vcov[np.ix_(lagged, lagged)], event_time[lagged], -1.0
                 ),
-                paths=[_part_facts(p, "path") for p in parts] if self.by_path else [],
-                subgroups=[_part_facts(p, self.by) for p in parts] if self.by else [],
+                paths=[part_facts(p, "path") for p in parts] if self.by_path else [],
+                subgroups=[part_facts(p, self.by) for p in parts] if self.by else [],
                 heterogeneity=[_with_interval(h, level) for h in res.heterogeneity],
             ),
             warnings=tuple(warns),
         )
-
-
-class _Part(NamedTuple):
-    """A part of the panel estimated on its own (by_path, by): its rows' name in the table,
-    its label in the facts, its LAs, its rows of the grid and its fit or why there is none."""
-
-    name: str
-    label: str
-    units: int
-    rows: np.ndarray
-    fit: DynamicFit | EstimationError
-
-
-def _by_path(
-    options: MultiplegtDyn, d: np.ndarray, estimate: Callable[..., DynamicFit]
-) -> list[_Part]:
-    """Each requested treatment path's fit on its rows of the grid (multiplegt_paths.py), or
-    why it could not be estimated (as the authors' code, the other paths go on)."""
-    how_many = None if options.by_path == "all" else int(options.by_path)
-    out = []
-    for path in treatment_paths(d, options.effects, options.placebo, how_many):
-        try:
-            fit: DynamicFit | EstimationError = estimate(
-                path.rows, path.effects, path.placebos, True
-            )
-        except EstimationError as exc:
-            fit = exc
-        out.append(_Part(f"path {path.label}", path.label, int(path.units.sum()), path.rows, fit))
-    return out
-
-
-def _by_value(
-    options: MultiplegtDyn,
-    values: np.ndarray,
-    units: np.ndarray,
-    estimate: Callable[..., DynamicFit],
-) -> list[_Part]:
-    """The fit on the LAs of each value of the `by` column (each grid row's `values`), in the
-    values' order, or why it could not be estimated (the authors' `by`)."""
-    out = []
-    for value in sorted(set(values), key=str):
-        rows = values == value
-        try:
-            fit: DynamicFit | EstimationError = estimate(
-                rows, options.effects, options.placebo, options.same_switchers
-            )
-        except EstimationError as exc:
-            fit = exc
-        label = str(value)
-        out.append(_Part(f"{options.by} {label}", label, len(set(units[rows])), rows, fit))
-    return out
-
-
-def _on_rows(weights: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """A path fit's weights (k, rows used) on the whole grid (k, grid rows)."""
-    out = np.zeros((weights.shape[0], rows.size))
-    out[:, rows] = weights
-    return out
-
-
-def _joint_vcov(fits: list[DynamicFit]) -> np.ndarray:
-    """The analytic variance of every fit's rows together: their influences summed within
-    the same clusters (a cluster outside a fit's rows contributes nothing to them)."""
-    labels = np.unique(np.concatenate([f.clusters for f in fits]))
-    psi = np.vstack([f.influence @ (f.clusters[:, None] == labels[None, :]) for f in fits])
-    return psi @ psi.T
-
-
-def _part_facts(part: _Part, key: str) -> dict[str, Any]:
-    """The report's line for one part: its label (under `key`), LAs, rows and whether it was
-    estimable."""
-    facts: dict[str, Any] = {key: part.label, "units": part.units}
-    if isinstance(part.fit, EstimationError):
-        return {**facts, "rows": 0, "note": part.fit.one_line()}
-    return {**facts, "rows": int(part.fit.lag.size), "note": ""}
 
 
 def _with_interval(row: dict[str, Any], level: float) -> dict[str, Any]:

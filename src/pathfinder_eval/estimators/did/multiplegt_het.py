@@ -53,11 +53,14 @@ def heterogeneity(
     names: tuple[str, ...],
     switchers: dict[int, np.ndarray],
     placebos: int,
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], np.ndarray]:
     """One row per (effect or placebo, covariate): ymat (G, T) outcomes, f (G,) switch dates
     (1-based), cells (G,) the fixed effects' cell codes, sign (G,) S_g, weight (G, T), x (G, k),
-    switchers: effect ℓ → the LAs counted in it (G,). Intervals are the caller's: t(df)."""
+    switchers: effect ℓ → the LAs counted in it (G,). Intervals are the caller's: t(df).
+    Also (G,) the switching LAs left out for a missing covariate, to be named."""
     out: list[dict[str, Any]] = []
+    counted = np.logical_or.reduce(list(switchers.values()))
+    missing = counted & np.isnan(x).any(axis=1)
     rows = np.arange(len(f))
     before = ymat[rows, np.clip(f.astype(int) - 2, 0, None)]  # Y at F_g − 1
     for lag in [*sorted(switchers), *(-i for i in range(1, placebos + 1) if i in switchers)]:
@@ -73,7 +76,7 @@ def heterogeneity(
         if not keep.any():
             continue
         out.extend(_regression(y[keep], x[idx][keep], cells[idx][keep], w[keep], names, lag))
-    return out
+    return out, missing
 
 
 def _regression(
@@ -88,26 +91,32 @@ def _regression(
     alone in its cell is fitted exactly by its dummy and says nothing about the covariates:
     residual 0 at leverage 1, whose HC2 term is 0/0 in floating point (NaN, on which the
     authors' port stops, or noise). It is left out of the fit, which gives HC2's limit (the
-    coefficients and residual df do not change); `n` still counts it. With no residual df (or
-    a covariate the cells absorb) the row has no standard error."""
+    coefficients and residual df do not change); `n` still counts it. A covariate that does
+    not vary within the cells (a wave's attribute, or collinear with another) is not
+    estimable: the rows say so (the port's pseudo-inverse reports a number); so is a row
+    without residual df."""
     from statsmodels.regression.linear_model import WLS  # only when predict_het is asked for
 
     code = np.unique(cells, return_inverse=True)[1]
     shared = np.bincount(code)[code] > 1
     k = x.shape[1]
-    est = se = np.full(k, np.nan)
+    est, se = np.full(k, np.nan), np.full(k, np.nan)
     df = p_joint = np.nan
+    note = "no two LAs share a switch date, starting treatment and direction"
     if shared.any():
-        dummies = (code[shared, None] == np.unique(code[shared])[None, :]).astype(float)
-        fit = WLS(y[shared], np.column_stack([x[shared], dummies]), weights=w[shared]).fit(
-            cov_type="HC2"
-        )
-        est, df = fit.params[:k], float(fit.df_resid)
-        cov = fit.cov_params()[:k, :k]
-        if df > 0 and np.isfinite(cov).all() and np.linalg.matrix_rank(cov) == k:
-            se = np.sqrt(np.diag(cov))
-            wald = est @ np.linalg.solve(cov, est) / k
-            p_joint = float(stats.f.sf(wald, k, df))
+        dummies = code[shared, None] == np.unique(code[shared])[None, :]
+        design = np.column_stack([x[shared], dummies.astype(float)])
+        note = "the covariates do not vary within the switch-date cells (or are collinear)"
+        if np.linalg.matrix_rank(design) == design.shape[1]:
+            fit = WLS(y[shared], design, weights=w[shared]).fit(cov_type="HC2")
+            est, df, note = fit.params[:k], float(fit.df_resid), ""
+            cov = fit.cov_params()[:k, :k]
+            if df > 0 and np.isfinite(cov).all():
+                se = np.sqrt(np.diag(cov))
+                wald = est @ np.linalg.solve(cov, est) / k
+                p_joint = float(stats.f.sf(wald, k, df))
+            else:
+                note = "no residual degrees of freedom"
     return [
         {
             "row": f"effect {lag}" if lag > 0 else f"placebo {-lag}",
@@ -117,6 +126,7 @@ def _regression(
             "df": df,
             "n": len(y),
             "p_joint": p_joint,
+            "note": note,
         }
         for j, name in enumerate(names)
     ]
