@@ -10,7 +10,7 @@ within the same clusters (for the analytic one).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
@@ -18,10 +18,22 @@ from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.multiplegt_paths import treatment_paths
 from pathfinder_eval.settings import MultiplegtDynOptions
 
-if TYPE_CHECKING:
-    from pathfinder_eval.estimators.did.multiplegt_dyn import DynamicFit
 
-Estimate = Callable[[np.ndarray, int, int, bool], "DynamicFit"]
+class Fit(Protocol):
+    """What a part's fit gives (multiplegt_dyn.DynamicFit): its rows' lags and labels, their
+    weights on the grid rows it used, and their influences summed within labelled clusters."""
+
+    lag: np.ndarray
+    weights: np.ndarray
+    influence: np.ndarray
+    clusters: np.ndarray
+
+    @property
+    def labels(self) -> tuple[str, ...]: ...
+
+
+# the estimator on some rows of the grid: (rows, effects, placebos, same switchers) → fit
+Estimate = Callable[[np.ndarray, int, int, bool], Fit]
 
 
 class Part(NamedTuple):
@@ -32,7 +44,7 @@ class Part(NamedTuple):
     label: str
     units: int
     rows: np.ndarray
-    fit: DynamicFit | EstimationError
+    fit: Fit | EstimationError
 
 
 def by_path(options: MultiplegtDynOptions, d: np.ndarray, estimate: Estimate) -> list[Part]:
@@ -43,9 +55,7 @@ def by_path(options: MultiplegtDynOptions, d: np.ndarray, estimate: Estimate) ->
     out = []
     for path in treatment_paths(d, options.effects, options.placebo, how_many):
         try:
-            fit: DynamicFit | EstimationError = estimate(
-                path.rows, path.effects, path.placebos, True
-            )
+            fit: Fit | EstimationError = estimate(path.rows, path.effects, path.placebos, True)
         except EstimationError as exc:
             fit = exc
         out.append(Part(f"path {path.label}", path.label, int(path.units.sum()), path.rows, fit))
@@ -61,7 +71,7 @@ def by_value(
     for value in sorted(set(values), key=str):
         rows = values == value
         try:
-            fit: DynamicFit | EstimationError = estimate(
+            fit: Fit | EstimationError = estimate(
                 rows, options.effects, options.placebo, options.same_switchers
             )
         except EstimationError as exc:
@@ -78,7 +88,7 @@ def on_rows(weights: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return out
 
 
-def joint_vcov(fits: list[DynamicFit]) -> np.ndarray:
+def joint_vcov(fits: list[Fit]) -> np.ndarray:
     """The analytic variance of every fit's rows together: their influences summed within
     the same clusters (a cluster outside a fit's rows contributes nothing to them)."""
     labels = np.unique(np.concatenate([f.clusters for f in fits]))
