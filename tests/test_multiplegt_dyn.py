@@ -515,6 +515,8 @@ def test_design_file_with_pauses_runs_and_reports(tmp_path):
     files = pe.report(ev, tmp_path / "out")
     html = next(p for p in files if p.suffix == ".html").read_text()
     assert "de Chaisemartin" in html and "Joint test that the placebos are zero" in html
+    paths = run.result.facts.treatment_paths
+    assert f"through 3 period(s) after: {paths[0]['path']} {paths[0]['units']} LAs" in html
     eq = run.result.facts.effects_equal
     assert eq["df_num"] == 2 and "Test that the 3 effects are equal" in html
     assert "Power of the pre-test" in html
@@ -1407,3 +1409,52 @@ def test_a_design_of_dcdh_analyses_needs_no_never_treated_las(tmp_path):
         d, outcome="y", unit="unit", time="period", treatment="treatment", effects=2, placebo=1
     )
     np.testing.assert_array_equal(run.result.table["estimate"], api.table["estimate"])
+
+
+DESIGN_RUNS = {  # run → (panel, effects): make_design_values.py
+    "switch_on_off_pause_design": ("switch_on_off_pause", 2),
+    "intensity_design": ("intensity", 2),
+    "no_never_switchers_design": ("no_never_switchers", 3),
+    "la_absorbing_design": ("la_absorbing", 3),
+}
+
+
+@pytest.mark.parametrize("run", sorted(DESIGN_RUNS))
+def test_treatment_paths_are_the_authors_design(run):
+    """Every dCDH result lists the changing LAs' treatment paths over the effects estimated:
+    the paths and their LAs equal the authors' `design` table (make_design_values.py), most
+    common first (ties here in label order, the port's in its own), over the LAs followed
+    that long while an LA of their start is unchanged; those changing too late for that are
+    counted apart."""
+    data, effects = DESIGN_RUNS[run]
+    ref = pd.read_csv(REF / "design_values.csv")
+    ref = ref[ref["run"] == run]
+    d = _panel(data)
+    res = pe.did_multiplegt_dyn(
+        d,
+        outcome="y",
+        unit="unit",
+        time="period",
+        treatment="treatment",
+        effects=effects,
+        placebo=1,
+    )
+    got = res.facts.treatment_paths
+    expected = dict(zip(ref["path"], ref["groups"], strict=True))
+    assert {p["path"]: p["units"] for p in got} == expected
+    counts = [p["units"] for p in got]
+    assert counts == sorted(counts, reverse=True)
+    # the LAs that change while another of their start has not, followed or not
+    by_path = pe.did_multiplegt_dyn(
+        d,
+        outcome="y",
+        unit="unit",
+        time="period",
+        treatment="treatment",
+        effects=effects,
+        placebo=1,
+        by_path="all",
+    )
+    assert sum(counts) + res.facts.late_switchers <= sum(p["units"] for p in by_path.facts.paths)
+    if run == "no_never_switchers_design":  # u007, u009, u010 change in period 5 or 6; the
+        assert res.facts.late_switchers == 3  # last LA of their start unchanged: period 6

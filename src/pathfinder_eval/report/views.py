@@ -244,6 +244,22 @@ def _multiplegt_dyn(
             f"Left out: {', '.join(names.get(u, u) for u in facts.left_out)} (every LA of "
             "their starting treatment changes at the same date, so none is a comparison)."
         )
+    if facts.treatment_paths:
+        total = sum(p["units"] for p in facts.treatment_paths)
+        shown = ", ".join(
+            f"{p['path']} {p['units']} LA{'s' if p['units'] != 1 else ''} "
+            f"({p['units'] / total:.0%})"
+            for p in facts.treatment_paths
+        )
+        late = (
+            f"; {facts.late_switchers} more change too late to follow that long"
+            if facts.late_switchers
+            else ""
+        )
+        lines.append(
+            f"Treatment of the LAs that change, from the period before the change through "
+            f"{facts.effects} period(s) after: {shown}{late}."
+        )
     if facts.paths:
         lines.append(
             "By treatment path (de Chaisemartin & D'Haultfœuille's by_path), the LAs' treatment "

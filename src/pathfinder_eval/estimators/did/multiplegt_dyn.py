@@ -61,6 +61,7 @@ from pathfinder_eval.estimators.did.multiplegt_parts import (
     on_rows,
     part_facts,
 )
+from pathfinder_eval.estimators.did.multiplegt_paths import design
 from pathfinder_eval.estimators.pooled import (
     did_decision,
     panel_layout,
@@ -1129,6 +1130,7 @@ class MultiplegtDyn(MultiplegtDynOptions):
         # the paths' rows (after the overall ones) have no event time: NaN lag
         lag = np.concatenate([res.lag, *(np.full(f.lag.size, np.nan) for f in fits[1:])])
         est = np.concatenate([f.estimate for f in fits])
+        seen_paths, late = design(paths.to_numpy(), int((res.lag > 0).sum()))
         summ = t_summary(est, vcov, df, level)
         df = np.broadcast_to(df, est.shape)
         placebos = np.flatnonzero(lag < 0)
@@ -1187,6 +1189,8 @@ class MultiplegtDyn(MultiplegtDynOptions):
                 pretest_power=pretest_summary(
                     est[lagged], vcov[np.ix_(lagged, lagged)], event_time[lagged], -1.0
                 ),
+                treatment_paths=seen_paths,
+                late_switchers=late,
                 paths=[part_facts(p, "path") for p in parts] if self.by_path else [],
                 subgroups=[part_facts(p, self.by) for p in parts] if self.by else [],
                 heterogeneity=[_with_interval(h, level) for h in res.heterogeneity],

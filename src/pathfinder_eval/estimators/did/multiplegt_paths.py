@@ -12,6 +12,7 @@ tests/reference/dcdh_multiplegt_dyn).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -82,3 +83,28 @@ def treatment_paths(
         )
     paths.sort(key=lambda p: (not p.complete, -int(p.units.sum()), p.label))
     return paths if how_many is None else paths[:how_many]
+
+
+def design(d: np.ndarray, effects: int) -> tuple[list[dict[str, Any]], int]:
+    """The treatment paths of the LAs that change, over `effects` periods after the change,
+    for those followed that long while an LA with their starting treatment is still unchanged
+    (the authors' `design` option): each path with its LAs, most common first, and how many
+    other LAs change while one is unchanged but too late to be followed that long. Nothing
+    when a treatment is missing."""
+    if np.isnan(d).any():
+        return [], 0
+    n_units, n_periods = d.shape
+    changed = d[:, 1:] != d[:, :-1]
+    first = np.where(changed.any(axis=1), changed.argmax(axis=1) + 1, n_periods)
+    baseline = d[np.arange(n_units), first - 1]
+    # the last period in which an LA of the same start is unchanged, for each LA's start
+    last = {b: first[baseline == b].max() - 1 for b in np.unique(baseline)}
+    control = np.array([last[b] for b in baseline])
+    followed = first + effects - 1 <= control
+    rows = [
+        {"path": path.label, "units": int((path.units & followed).sum())}
+        for path in treatment_paths(d, effects, 0, None)
+        if (path.units & followed).any()
+    ]
+    rows.sort(key=lambda r: -r["units"])  # stable: ties keep treatment_paths' label order
+    return rows, int((changed.any(axis=1) & (first <= control) & ~followed).sum())
