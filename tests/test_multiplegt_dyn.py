@@ -516,7 +516,7 @@ def test_design_file_with_pauses_runs_and_reports(tmp_path):
     html = next(p for p in files if p.suffix == ".html").read_text()
     assert "de Chaisemartin" in html and "Joint test that the placebos are zero" in html
     paths = run.result.facts.treatment_paths
-    assert f"through 3 period(s) after: {paths[0]['path']} {paths[0]['units']} LAs" in html
+    assert f"followed that long): {paths[0]['path']} {paths[0]['units']} LAs" in html
     eq = run.result.facts.effects_equal
     assert eq["df_num"] == 2 and "Test that the 3 effects are equal" in html
     assert "Power of the pre-test" in html
@@ -1411,50 +1411,45 @@ def test_a_design_of_dcdh_analyses_needs_no_never_treated_las(tmp_path):
     np.testing.assert_array_equal(run.result.table["estimate"], api.table["estimate"])
 
 
-DESIGN_RUNS = {  # run → (panel, effects): make_design_values.py
-    "switch_on_off_pause_design": ("switch_on_off_pause", 2),
-    "intensity_design": ("intensity", 2),
-    "no_never_switchers_design": ("no_never_switchers", 3),
-    "la_absorbing_design": ("la_absorbing", 3),
+DESIGN_RUNS = {  # run → (panel, effects, other options): make_design_values.py
+    "switch_on_off_pause_design": ("switch_on_off_pause", 2, {}),
+    "intensity_design": ("intensity", 2, {}),
+    "no_never_switchers_design": ("no_never_switchers", 3, {}),
+    "la_absorbing_design": ("la_absorbing", 3, {}),
+    "missing_treatment_design": ("missing_treatment", 2, {}),
+    "intensity_gaps_design": ("intensity_gaps", 2, {}),
+    "continuous_back_design": ("continuous_back", 2, {"continuous": 1}),
+    "intensity_design_regions": (
+        "intensity",
+        2,
+        {"region": "stratum", "trends_nonparam": "region"},
+    ),
 }
 
 
 @pytest.mark.parametrize("run", sorted(DESIGN_RUNS))
 def test_treatment_paths_are_the_authors_design(run):
-    """Every dCDH result lists the changing LAs' treatment paths over the effects estimated:
-    the paths and their LAs equal the authors' `design` table (make_design_values.py), most
+    """Every dCDH result lists the switchers' treatment paths over the effects estimated: the
+    paths and their LAs equal the authors' `design` table (make_design_values.py), most
     common first (ties here in label order, the port's in its own), over the LAs followed
-    that long while an LA of their start is unchanged; those changing too late for that are
-    counted apart."""
-    data, effects = DESIGN_RUNS[run]
+    that long while an LA of their start is unchanged; the others are counted apart. With
+    missing treatments, the authors' rules for them; with continuous, the binarised paths;
+    with trends_nonparam, comparisons within regions."""
+    data, effects, extra = DESIGN_RUNS[run]
     ref = pd.read_csv(REF / "design_values.csv")
     ref = ref[ref["run"] == run]
     d = _panel(data)
-    res = pe.did_multiplegt_dyn(
-        d,
-        outcome="y",
-        unit="unit",
-        time="period",
-        treatment="treatment",
-        effects=effects,
-        placebo=1,
-    )
+    kwargs = dict(outcome="y", unit="unit", time="period", treatment="treatment", **extra)
+    res = pe.did_multiplegt_dyn(d, **kwargs, effects=effects, placebo=1)
     got = res.facts.treatment_paths
-    expected = dict(zip(ref["path"], ref["groups"], strict=True))
+    # the port prints a switch-off's binarised start as -0
+    expected = dict(zip(ref["path"].str.replace("-0,", "0,"), ref["groups"], strict=True))
     assert {p["path"]: p["units"] for p in got} == expected
     counts = [p["units"] for p in got]
-    assert counts == sorted(counts, reverse=True)
-    # the LAs that change while another of their start has not, followed or not
-    by_path = pe.did_multiplegt_dyn(
-        d,
-        outcome="y",
-        unit="unit",
-        time="period",
-        treatment="treatment",
-        effects=effects,
-        placebo=1,
-        by_path="all",
-    )
-    assert sum(counts) + res.facts.late_switchers <= sum(p["units"] for p in by_path.facts.paths)
+    order = [(-p["units"], p["path"]) for p in got]  # most common first, ties by label
+    assert order == sorted(order)
+    # the first effect's switchers: at least those followed, at most all switchers
+    first = pe.did_multiplegt_dyn(d, **kwargs, effects=1, placebo=0).table["n_units"].iloc[1]
+    assert sum(counts) <= first <= sum(counts) + res.facts.late_switchers
     if run == "no_never_switchers_design":  # u007, u009, u010 change in period 5 or 6; the
         assert res.facts.late_switchers == 3  # last LA of their start unchanged: period 6

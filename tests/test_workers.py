@@ -210,6 +210,37 @@ def test_the_files_do_not_record_the_number_of_workers(tmp_path, forking):
     assert b"--workers" not in files[0]["rcc.json"]
 
 
+def test_each_thread_fits_under_one_blas_thread():
+    """Two threads fitting at once (the Python API from a thread pool): the second to enter
+    holds BLAS to one thread too, also after the first has left (numpy's and SciPy's OpenBLAS
+    count threads for each thread), and leaving restores the thread's own number."""
+    from threadpoolctl import threadpool_info
+
+    from pathfinder_eval.estimators import one_blas_thread
+
+    def blas_threads() -> set[int]:
+        return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+    with threadpool_limits(limits=2):
+        a_in, a_out, seen = threading.Event(), threading.Event(), []
+
+        def first() -> None:
+            with one_blas_thread():
+                a_in.set()
+                a_out.wait(5)
+
+        other = threading.Thread(target=first)
+        other.start()
+        a_in.wait(5)
+        with one_blas_thread():
+            seen.append(blas_threads())
+            a_out.set()
+            other.join()  # the first thread has left its context
+            seen.append(blas_threads())
+        seen.append(blas_threads())
+    assert seen == [{1}, {1}, {2}]
+
+
 def test_an_abbreviated_option_is_refused(capsys):
     """`--work 3` is not taken for `--workers 3` (which the report would then record)."""
     assert main(["run", str(DESIGNS / "rcc.yaml"), "--work", "3"]) == 2

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -13,26 +14,27 @@ from threadpoolctl import threadpool_limits
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.results import EffectEstimates
 
-_held = 0  # one_blas_thread contexts open in this process (a forked worker inherits them)
+_here = threading.local()  # .held: this thread is inside one_blas_thread (a worker forked
+# by it inherits that, with its limit)
 
 
 @contextmanager
 def one_blas_thread() -> Iterator[None]:
     """A context in which BLAS uses one thread: a multi-threaded BLAS sums in an order that
     depends on the machine's cores, and a fit would differ from machine to machine in its last
-    digits (a report's bytes, a simulation's p-values). Every fit runs in one. Inside another
-    it does nothing: setting the limit reads every loaded library (0.6 ms, mostly system
-    time), which a report's many fits in workers under the run's own limit need not pay."""
-    global _held
-    if _held:
+    digits (a report's bytes, a simulation's p-values). Every fit runs in one. The OpenBLAS of
+    numpy's and SciPy's wheels keeps the number for each thread, so each thread sets its own;
+    inside another context, or in a worker forked inside one, this costs nothing (setting
+    the limit reads every loaded library: 0.6 ms, mostly system time)."""
+    if getattr(_here, "held", False):
         yield
         return
     with threadpool_limits(limits=1):
-        _held += 1
+        _here.held = True
         try:
             yield
         finally:
-            _held -= 1
+            _here.held = False
 
 
 def checked_fit(

@@ -252,13 +252,15 @@ def _multiplegt_dyn(
             for p in facts.treatment_paths
         )
         late = (
-            f"; {facts.late_switchers} more change too late to follow that long"
+            f"; {facts.late_switchers} more are not followed that long (a late change, or a "
+            "gap in their treatment)"
             if facts.late_switchers
             else ""
         )
         lines.append(
-            f"Treatment of the LAs that change, from the period before the change through "
-            f"{facts.effects} period(s) after: {shown}{late}."
+            f"Treatment of the LAs that change, in the period before the change and the "
+            f"{facts.effects} period(s) from it (share of the LAs followed that long): "
+            f"{shown}{late}."
         )
     if facts.paths:
         lines.append(

@@ -20,11 +20,15 @@ from did_multiplegt_dyn import DidMultiplegtDyn
 
 HERE = Path(__file__).resolve().parent
 
-RUNS = {  # run: (panel, effects)
-    "switch_on_off_pause_design": ("switch_on_off_pause", 2),
-    "intensity_design": ("intensity", 2),
-    "no_never_switchers_design": ("no_never_switchers", 3),
-    "la_absorbing_design": ("la_absorbing", 3),
+RUNS = {  # run: (panel, effects, the port's other options)
+    "switch_on_off_pause_design": ("switch_on_off_pause", 2, {}),
+    "intensity_design": ("intensity", 2, {}),
+    "no_never_switchers_design": ("no_never_switchers", 3, {}),
+    "la_absorbing_design": ("la_absorbing", 3, {}),
+    "missing_treatment_design": ("missing_treatment", 2, {}),
+    "intensity_gaps_design": ("intensity_gaps", 2, {}),
+    "continuous_back_design": ("continuous_back", 2, {"continuous": 1}),
+    "intensity_design_regions": ("intensity", 2, {"trends_nonparam": ["stratum"]}),
 }
 ROW = re.compile(r"^TreatPath(\d+)\s+(\d+)\s+[\d.]+\s+(.*)$")
 
@@ -32,7 +36,7 @@ ROW = re.compile(r"^TreatPath(\d+)\s+(\d+)\s+[\d.]+\s+(.*)$")
 def main() -> None:
     panels = pd.read_csv(HERE / "panels.csv")
     values = []
-    for run, (case, effects) in RUNS.items():
+    for run, (case, effects, extra) in RUNS.items():
         frame = panels[panels["case"] == case].drop(columns="case")
         printed = io.StringIO()
         with contextlib.redirect_stdout(printed):
@@ -45,6 +49,7 @@ def main() -> None:
                 effects=effects,
                 placebo=1,
                 design=(1.0, "console"),
+                **extra,
             ).fit()
         for line in printed.getvalue().splitlines():
             if match := ROW.match(line.strip()):

@@ -95,7 +95,9 @@ class DynamicFit:
     out with trends_lin; no_controls: rows left out because a control is missing; singular:
     baselines whose controls are collinear among their not-yet-switchers (the pseudo-inverse is
     used, as the authors' code does); heterogeneity: predict_het's rows (multiplegt_het.py);
-    het_missing: switching groups left out of them for a missing covariate."""
+    het_missing: switching groups left out of them for a missing covariate; design: the
+    switchers' treatment paths over the effects (multiplegt_paths.design), not_followed: the
+    switchers not followed that long."""
 
     lag: np.ndarray
     estimate: np.ndarray
@@ -116,6 +118,8 @@ class DynamicFit:
     singular: tuple[float, ...] = ()
     heterogeneity: tuple[dict[str, Any], ...] = ()
     het_missing: tuple[str, ...] = ()
+    design: tuple[dict[str, Any], ...] = ()
+    not_followed: int = 0
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -385,12 +389,15 @@ def multiplegt_dyn(
     dose = np.where(live & ~np.isnan(received), np.abs(received - base[:, None]), 0.0)
     if continuous:  # switchers' cohorts: switch date and direction (the authors' binarised D)
         d_first = np.where(s_in, 1.0, -1.0)
+    # the treatment's paths (less_conservative_se's cohorts, the design table); with
+    # continuous the authors' binarised D: the direction of the first change from F_g on,
+    # whatever the treatment does later
+    after = np.arange(1, d.shape[1] + 1)[None, :] >= f[:, None]
+    path_d = np.where(after, d_first[:, None], 0.0) if continuous else d
     cohorts = ()
-    if less_conservative_se:  # the treatment's paths; with continuous the authors' binarised
-        # D: the direction of the first change from F_g on, whatever the treatment does later
-        after = np.arange(1, d.shape[1] + 1)[None, :] >= f[:, None]
-        path_d = np.where(after, d_first[:, None], 0.0) if continuous else d
+    if less_conservative_se:
         cohorts = _path_cohorts(path_d, base_of[cls], cls, f, effects_n)
+    paths_seen, not_followed = design(path_d, f, l_g, switcher, live, effects_n)
     spec = _Groups(
         cls,
         n_cls,
@@ -495,6 +502,8 @@ def multiplegt_dyn(
         if adjustment is None
         else tuple(float(base_levels[b]) for b in adjustment.singular),
         heterogeneity=tuple(het),
+        design=tuple(paths_seen),
+        not_followed=not_followed,
         het_missing=tuple(str(n) for n in kept[het_missing]),
     )
 
@@ -1130,7 +1139,6 @@ class MultiplegtDyn(MultiplegtDynOptions):
         # the paths' rows (after the overall ones) have no event time: NaN lag
         lag = np.concatenate([res.lag, *(np.full(f.lag.size, np.nan) for f in fits[1:])])
         est = np.concatenate([f.estimate for f in fits])
-        seen_paths, late = design(paths.to_numpy(), int((res.lag > 0).sum()))
         summ = t_summary(est, vcov, df, level)
         df = np.broadcast_to(df, est.shape)
         placebos = np.flatnonzero(lag < 0)
@@ -1189,8 +1197,8 @@ class MultiplegtDyn(MultiplegtDynOptions):
                 pretest_power=pretest_summary(
                     est[lagged], vcov[np.ix_(lagged, lagged)], event_time[lagged], -1.0
                 ),
-                treatment_paths=seen_paths,
-                late_switchers=late,
+                treatment_paths=list(res.design),
+                late_switchers=res.not_followed,
                 paths=[part_facts(p, "path") for p in parts] if self.by_path else [],
                 subgroups=[part_facts(p, self.by) for p in parts] if self.by else [],
                 heterogeneity=[_with_interval(h, level) for h in res.heterogeneity],

@@ -20,14 +20,20 @@ from pathfinder_eval.settings import MultiplegtDynOptions
 
 
 class Fit(Protocol):
-    """What a part's fit gives (multiplegt_dyn.DynamicFit): its rows' lags and labels, their
-    weights on the grid rows it used, and their influences summed within labelled clusters."""
+    """What a part's fit gives (multiplegt_dyn.DynamicFit): its rows' lags, labels and
+    estimates, their weights on the grid rows it used, and their influences summed within
+    labelled clusters."""
 
-    lag: np.ndarray
-    weights: np.ndarray
-    influence: np.ndarray
-    clusters: np.ndarray
-
+    @property
+    def lag(self) -> np.ndarray: ...
+    @property
+    def estimate(self) -> np.ndarray: ...
+    @property
+    def weights(self) -> np.ndarray: ...
+    @property
+    def influence(self) -> np.ndarray: ...
+    @property
+    def clusters(self) -> np.ndarray: ...
     @property
     def labels(self) -> tuple[str, ...]: ...
 

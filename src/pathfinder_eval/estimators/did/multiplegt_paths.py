@@ -33,7 +33,7 @@ class TreatmentPath:
 
     @property
     def label(self) -> str:
-        return "(" + ", ".join("NA" if np.isnan(v) else f"{v:g}" for v in self.treatments) + ")"
+        return _label(self.treatments)
 
     @property
     def complete(self) -> bool:
@@ -85,26 +85,35 @@ def treatment_paths(
     return paths if how_many is None else paths[:how_many]
 
 
-def design(d: np.ndarray, effects: int) -> tuple[list[dict[str, Any]], int]:
-    """The treatment paths of the LAs that change, over `effects` periods after the change,
-    for those followed that long while an LA with their starting treatment is still unchanged
-    (the authors' `design` option): each path with its LAs, most common first, and how many
-    other LAs change while one is unchanged but too late to be followed that long. Nothing
-    when a treatment is missing."""
-    if np.isnan(d).any():
-        return [], 0
-    n_units, n_periods = d.shape
-    changed = d[:, 1:] != d[:, :-1]
-    first = np.where(changed.any(axis=1), changed.argmax(axis=1) + 1, n_periods)
-    baseline = d[np.arange(n_units), first - 1]
-    # the last period in which an LA of the same start is unchanged, for each LA's start
-    last = {b: first[baseline == b].max() - 1 for b in np.unique(baseline)}
-    control = np.array([last[b] for b in baseline])
-    followed = first + effects - 1 <= control
-    rows = [
-        {"path": path.label, "units": int((path.units & followed).sum())}
-        for path in treatment_paths(d, effects, 0, None)
-        if (path.units & followed).any()
-    ]
-    rows.sort(key=lambda r: -r["units"])  # stable: ties keep treatment_paths' label order
-    return rows, int((changed.any(axis=1) & (first <= control) & ~followed).sum())
+def design(
+    d: np.ndarray,
+    f: np.ndarray,
+    l_g: np.ndarray,
+    switcher: np.ndarray,
+    live: np.ndarray,
+    effects: int,
+) -> tuple[list[dict[str, Any]], int]:
+    """The switchers' treatment paths from the period before the change through `effects`
+    periods after (the authors' `design` table), over the switchers followed that long: a
+    comparison of their start is unchanged until then (l_g ≥ effects) and every cell of the
+    window is used (known, not after the LA has been above and below its start). Each path
+    with its LAs, most common first (ties by label), and how many switchers are not followed
+    that long. d (G, T) treatments, f (G,) switch dates (1-based), l_g (G,), live (G, T)."""
+    n_g, n_t = d.shape
+    window = f.astype(int)[:, None] - 2 + np.arange(effects + 1)[None, :]
+    inside = (window >= 0) & (window < n_t)
+    cells = np.clip(window, 0, n_t - 1)
+    seq = d[np.arange(n_g)[:, None], cells]
+    used = live[np.arange(n_g)[:, None], cells] & inside & ~np.isnan(seq)
+    followed = switcher & (l_g >= effects) & used.all(axis=1)
+    counts: dict[tuple[float, ...], int] = {}
+    for g in np.flatnonzero(followed):
+        key = tuple(float(v) for v in seq[g])
+        counts[key] = counts.get(key, 0) + 1
+    rows = [{"path": _label(k), "units": n} for k, n in counts.items()]
+    rows.sort(key=lambda r: (-r["units"], r["path"]))
+    return rows, int((switcher & ~followed).sum())
+
+
+def _label(treatments: tuple[float, ...]) -> str:
+    return "(" + ", ".join("NA" if np.isnan(v) else f"{v:g}" for v in treatments) + ")"
