@@ -190,9 +190,10 @@ class MultiplegtDynFacts(Facts):
     treatment first rises or falls); only_never_switchers: compared only with LAs that never
     change; same_switchers: 0, 1 (every effect over the same LAs) or 2 (and the placebos'
     too); trends_nonparam: the unit-table column within whose values LAs are compared;
-    treatment_paths: the changing LAs' treatment from the period before the change through
-    the effects estimated, each path with its LAs (the authors' `design`), late_switchers the
-    LAs that change too late to follow that long; paths
+    treatment_paths: the switchers' treatment from the period before the change through the
+    effects estimated, each path with its LAs (the authors' `design`), over those followed
+    that long; late_switchers: the other switchers (a late change, or a gap in the window);
+    paths
     (by_path): each treatment path's label, LAs and rows in the table, or why it has none;
     subgroups (by): the same for each value of the `by` column (keyed by its name);
     heterogeneity (predict_het): per effect or placebo and covariate, its coefficient, HC2 SE,

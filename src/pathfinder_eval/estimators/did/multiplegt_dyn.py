@@ -243,12 +243,13 @@ def multiplegt_dyn(
             where="unit, period",
             fix="give one row per unit and period",
         )
-    g_cluster = np.arange(n_g) if cluster is None else group_clusters(cluster, g_code, names)
-    cluster_names = names if cluster is None else pd.factorize(np.asarray(cluster), sort=True)[1]
-    all_names = names
+    all_names = names  # (names is narrowed to the groups kept below)
+    g_cluster, cluster_names = np.arange(n_g), names  # each group its own cluster
+    if cluster is not None:
+        g_cluster, cluster_names = group_clusters(cluster, g_code, names)
     g_stratum = np.zeros(n_g, np.int64)
     if strata is not None:
-        g_stratum = group_clusters(strata, g_code, names, "stratum", "trends_nonparam")
+        g_stratum = group_clusters(strata, g_code, names, "stratum", "trends_nonparam")[0]
     d = np.full((n_g, n_t), np.nan)
     d[g_code, t_code] = d_long
     ymat = np.full((n_g, n_t), np.nan)
@@ -486,7 +487,7 @@ def multiplegt_dyn(
         estimate=estimate,
         vcov=influence @ influence.T,
         influence=influence,
-        clusters=np.asarray(cluster_names)[own],
+        clusters=cluster_names[own],
         n_switchers=np.array([r.count for r in rows_out], float),
         switcher_weight=np.array([r.n_switchers for r in rows_out], float),
         weights=weights,
@@ -905,7 +906,7 @@ def _class_sum(values: np.ndarray, spec: _Groups) -> np.ndarray:
     return (spec.cls[None, :] == np.arange(spec.n_cls)[:, None]).astype(float) @ values
 
 
-def _strata(
+def _unit_column(
     panel: ValidatedPanel,
     name: str,
     units: pd.Series,
@@ -974,7 +975,7 @@ class MultiplegtDyn(MultiplegtDynOptions):
             het = on_grid(x)
         strata = None
         if self.trends_nonparam:
-            strata = _strata(panel, self.trends_nonparam, grid["unit"], analysis_id)
+            strata = _unit_column(panel, self.trends_nonparam, grid["unit"], analysis_id)
         # the cells' weights (their denominators)
         n_gt = on_grid(cells["weight"].to_numpy(float)) if self.weighted else None
 
@@ -1019,7 +1020,7 @@ class MultiplegtDyn(MultiplegtDynOptions):
             except EstimationError as exc:
                 unparted = exc.one_line()
         elif self.by:
-            values = _strata(panel, self.by, grid["unit"], analysis_id, "by")
+            values = _unit_column(panel, self.by, grid["unit"], analysis_id, "by")
             parts = by_value(self, values, grid["unit"].to_numpy(), estimate)
         done = [p for p in parts if not isinstance(p.fit, EstimationError)]
         fits = [res, *(p.fit for p in done)]

@@ -40,11 +40,11 @@ def group_clusters(
     names: pd.Index,
     what: str = "cluster",
     where: str = "inference.cluster",
-) -> np.ndarray:
-    """(G,) cluster codes of the groups from each row's cluster; a group in two is an error.
-    `what` and `where` name the grouping in errors (a cluster, or the strata of
-    trends_nonparam)."""
-    codes = pd.factorize(np.asarray(cluster), sort=True)[0]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(G,) cluster codes of the groups from each row's cluster, and the clusters' labels
+    (sorted; the codes index them); a group in two is an error. `what` and `where` name the
+    grouping in errors (a cluster, or the strata of trends_nonparam)."""
+    codes, levels = pd.factorize(np.asarray(cluster), sort=True)
     if (codes < 0).any():
         raise EstimationError(
             f"the {what} is missing in some rows",
@@ -61,7 +61,7 @@ def group_clusters(
             where=where,
             fix=f"use a grouping of units (e.g. region), one {what} per unit",
         )
-    return out
+    return out, np.asarray(levels)
 
 
 def missing_treatments(

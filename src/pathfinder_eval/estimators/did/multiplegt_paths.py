@@ -1,4 +1,4 @@
-"""Treatment paths for de Chaisemartin & D'Haultfœuille's `by_path` option.
+"""Treatment paths for de Chaisemartin & D'Haultfœuille's `by_path` option and `design` table.
 
 A switching LA's path is its treatment from the period before its first change through
 `effects` periods after it, e.g. (0, 1, 1) for a team that starts and stays, (0, 1, 0) for
@@ -6,7 +6,7 @@ one that pauses. `by_path` estimates the effects separately for the most common 
 path's switchers against the LAs with the same starting treatment in the periods before
 they change (never-changing LAs throughout), every effect over the same switchers — the
 authors' rule (did_multiplegt_dyn's `by_path`; their Python port 0.1.9 checked in
-tests/reference/dcdh_multiplegt_dyn).
+tests/reference/dcdh_multiplegt_dyn). The `design` table counts the switchers on each path.
 """
 
 from __future__ import annotations
@@ -59,18 +59,17 @@ def treatment_paths(
     moves = changed.any(axis=1)
     first = np.where(moves, changed.argmax(axis=1) + 1, n_periods)  # F_g − 1, 0-based
     baseline = d[np.arange(n_units), first - 1]
-    at = first[:, None] - 1 + np.arange(effects + 1)[None, :]  # F_g − 1 … F_g − 1 + effects
-    seq = d[np.arange(n_units)[:, None], np.minimum(at, n_periods - 1)]
-    seq[at >= n_periods] = np.nan  # past the panel's end
+    seq, inside = _window(d, first, effects)
+    seq[~inside] = np.nan  # past the panel's end
     keys: dict[tuple[float, ...], list[int]] = {}
     for g in np.flatnonzero(moves):
         keys.setdefault(tuple(np.nan_to_num(seq[g], nan=np.inf)), []).append(int(g))
+    before = np.arange(n_periods)[None, :] < first[:, None]
     paths = []
     for key, members in keys.items():
         treatments = tuple(np.where(np.isinf(key), np.nan, key))
         on = np.zeros(n_units, bool)
         on[members] = True
-        before = np.arange(n_periods)[None, :] < first[:, None]
         control = before & (baseline == baseline[members[0]])[:, None]
         paths.append(
             TreatmentPath(
@@ -99,12 +98,8 @@ def design(
     window is used (known, not after the LA has been above and below its start). Each path
     with its LAs, most common first (ties by label), and how many switchers are not followed
     that long. d (G, T) treatments, f (G,) switch dates (1-based), l_g (G,), live (G, T)."""
-    n_g, n_t = d.shape
-    window = f.astype(int)[:, None] - 2 + np.arange(effects + 1)[None, :]
-    inside = (window >= 0) & (window < n_t)
-    cells = np.clip(window, 0, n_t - 1)
-    seq = d[np.arange(n_g)[:, None], cells]
-    used = live[np.arange(n_g)[:, None], cells] & inside & ~np.isnan(seq)
+    seq, inside = _window(d, f.astype(int) - 1, effects)
+    used = _window(live, f.astype(int) - 1, effects)[0] & inside & ~np.isnan(seq)
     followed = switcher & (l_g >= effects) & used.all(axis=1)
     counts: dict[tuple[float, ...], int] = {}
     for g in np.flatnonzero(followed):
@@ -113,6 +108,16 @@ def design(
     rows = [{"path": _label(k), "units": n} for k, n in counts.items()]
     rows.sort(key=lambda r: (-r["units"], r["path"]))
     return rows, int((switcher & ~followed).sum())
+
+
+def _window(values: np.ndarray, first: np.ndarray, effects: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's values from the period before `first` (0-based, its F_g) through `effects`
+    periods after it, (G, effects + 1), and which of those periods are in the panel (the
+    others hold the nearest period's value)."""
+    at = first[:, None] - 1 + np.arange(effects + 1)[None, :]
+    inside = (at >= 0) & (at < values.shape[1])
+    cells = np.clip(at, 0, values.shape[1] - 1)
+    return values[np.arange(values.shape[0])[:, None], cells], inside
 
 
 def _label(treatments: tuple[float, ...]) -> str:
