@@ -10,15 +10,7 @@ past the panel's end), the path's groups and its average total effect, effects a
 placebos (estimate, analytic standard error, switchers).
 """
 
-import contextlib
-import io
-from pathlib import Path
-
-import pandas as pd
-import polars as pl
-from did_multiplegt_dyn import DidMultiplegtDyn
-
-HERE = Path(__file__).resolve().parent
+from authors_port import fit, panel, rows, write
 
 # run: (panel, effects, placebos, by_path, cluster column or None, the port's other options)
 RUNS = {
@@ -58,43 +50,21 @@ RUNS = {
 
 
 def main() -> None:
-    panels = pd.read_csv(HERE / "panels.csv")
     values = []
     for run, (case, effects, placebo, by_path, cluster, extra) in RUNS.items():
-        frame = panels[panels["case"] == case].drop(columns="case")
-        with contextlib.redirect_stdout(io.StringIO()):  # the port prints its tables
-            fit = DidMultiplegtDyn(
-                pl.from_pandas(frame),
-                "y",
-                "unit",
-                "period",
-                "treatment",
-                effects=effects,
-                placebo=placebo,
-                cluster=cluster,
-                by_path=by_path,
-                **extra,
-            ).fit()
-        for path in fit.result["did_multiplegt_dyn"]["all_path_results"]:
+        res, _ = fit(
+            panel(case),
+            effects=effects,
+            placebo=placebo,
+            cluster=cluster,
+            by_path=by_path,
+            **extra,
+        )
+        for path in res["all_path_results"]:
             label = ", ".join("NA" if v is None else str(v) for v in path["treatment_sequence"])
-            res = path["result"]["did_multiplegt_dyn"]
-            for block in ("ATE", "Effects", "Placebos"):
-                table = res.get(block)
-                if table is None or table["Estimate"].isna().all():  # no ATE with trends_lin
-                    continue
-                for name, row in table.iterrows():
-                    values.append(
-                        {
-                            "run": run,
-                            "path": f"({label})",
-                            "groups": path["n_groups"],
-                            "row": name,
-                            "estimate": row["Estimate"],
-                            "std_error": row["SE"],
-                            "switchers": row["Switchers"],
-                        }
-                    )
-    pd.DataFrame(values).to_csv(HERE / "by_path_values.csv", index=False, float_format="%.17g")
+            for row in rows(path["result"]["did_multiplegt_dyn"]):
+                values.append({"run": run, "path": f"({label})", "groups": path["n_groups"], **row})
+    write(values, "by_path_values.csv")
 
 
 if __name__ == "__main__":

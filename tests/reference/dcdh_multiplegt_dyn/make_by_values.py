@@ -9,15 +9,7 @@ nested in it), the port's average total effect, effects and placebos on that val
 (estimate, analytic standard error, switchers).
 """
 
-import contextlib
-import io
-from pathlib import Path
-
-import pandas as pd
-import polars as pl
-from did_multiplegt_dyn import DidMultiplegtDyn
-
-HERE = Path(__file__).resolve().parent
+from authors_port import fit, panel, rows, write
 
 # run: (panel, effects, placebos, cluster column or None)
 RUNS = {
@@ -29,40 +21,13 @@ RUNS = {
 
 
 def main() -> None:
-    panels = pd.read_csv(HERE / "panels.csv")
     values = []
     for run, (case, effects, placebo, cluster) in RUNS.items():
-        frame = panels[panels["case"] == case].drop(columns="case")
-        with contextlib.redirect_stdout(io.StringIO()):  # the port prints its tables
-            fit = DidMultiplegtDyn(
-                pl.from_pandas(frame),
-                "y",
-                "unit",
-                "period",
-                "treatment",
-                effects=effects,
-                placebo=placebo,
-                cluster=cluster,
-                by="stratum",
-            ).fit()
-        for part in fit.result["did_multiplegt_dyn"]["all_by_results"]:
-            res = part["result"]["did_multiplegt_dyn"]
-            for block in ("ATE", "Effects", "Placebos"):
-                table = res.get(block)
-                if table is None:
-                    continue
-                for name, row in table.iterrows():
-                    values.append(
-                        {
-                            "run": run,
-                            "value": part["by_value"],
-                            "row": name,
-                            "estimate": row["Estimate"],
-                            "std_error": row["SE"],
-                            "switchers": row["Switchers"],
-                        }
-                    )
-    pd.DataFrame(values).to_csv(HERE / "by_values.csv", index=False, float_format="%.17g")
+        res, _ = fit(panel(case), effects=effects, placebo=placebo, cluster=cluster, by="stratum")
+        for part in res["all_by_results"]:
+            for row in rows(part["result"]["did_multiplegt_dyn"]):
+                values.append({"run": run, "value": part["by_value"], **row})
+    write(values, "by_values.csv")
 
 
 if __name__ == "__main__":

@@ -9,16 +9,10 @@ design_values.csv: for each run, each path in the port's order, its number of gr
 treatments from the period before the first change through `effects` periods after.
 """
 
-import contextlib
-import io
 import re
-from pathlib import Path
 
 import pandas as pd
-import polars as pl
-from did_multiplegt_dyn import DidMultiplegtDyn
-
-HERE = Path(__file__).resolve().parent
+from authors_port import HERE, fit, panel
 
 RUNS = {  # run: (panel, effects, the port's other options)
     "switch_on_off_pause_design": ("switch_on_off_pause", 2, {}),
@@ -34,24 +28,10 @@ ROW = re.compile(r"^TreatPath(\d+)\s+(\d+)\s+[\d.]+\s+(.*)$")
 
 
 def main() -> None:
-    panels = pd.read_csv(HERE / "panels.csv")
     values = []
     for run, (case, effects, extra) in RUNS.items():
-        frame = panels[panels["case"] == case].drop(columns="case")
-        printed = io.StringIO()
-        with contextlib.redirect_stdout(printed):
-            DidMultiplegtDyn(
-                pl.from_pandas(frame),
-                "y",
-                "unit",
-                "period",
-                "treatment",
-                effects=effects,
-                placebo=1,
-                design=(1.0, "console"),
-                **extra,
-            ).fit()
-        for line in printed.getvalue().splitlines():
+        _, printed = fit(panel(case), effects=effects, placebo=1, design=(1.0, "console"), **extra)
+        for line in printed.splitlines():
             if match := ROW.match(line.strip()):
                 treatments = ", ".join(f"{float(v):g}" for v in match.group(3).split())
                 values.append(

@@ -14,16 +14,9 @@ unbound `l_placebo_int`; a switch-date cell with one LA, whose HC2 leverage is 1
 F test refuses the NaN covariance), so the runs are those it completes.
 """
 
-import contextlib
-import io
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
-import polars as pl
-from did_multiplegt_dyn import DidMultiplegtDyn
-
-HERE = Path(__file__).resolve().parent
+from authors_port import fit, panel, write
 
 # run: (panel, effects, placebos, covariates, trends_nonparam column or None)
 RUNS = {
@@ -41,24 +34,16 @@ def with_covariates(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def main() -> None:
-    panels = pd.read_csv(HERE / "panels.csv")
     values = []
     for run, (case, effects, placebo, covariates, strata) in RUNS.items():
-        frame = with_covariates(panels[panels["case"] == case].drop(columns="case"))
-        with contextlib.redirect_stdout(io.StringIO()):  # the port prints its tables
-            fit = DidMultiplegtDyn(
-                pl.from_pandas(frame),
-                "y",
-                "unit",
-                "period",
-                "treatment",
-                effects=effects,
-                placebo=placebo,
-                trends_nonparam=[strata] if strata else None,
-                predict_het=[covariates, -1],
-            ).fit()
-        het = fit.result["did_multiplegt_dyn"]["predict_het"]
-        for _, row in het.iterrows():
+        res, _ = fit(
+            with_covariates(panel(case)),
+            effects=effects,
+            placebo=placebo,
+            trends_nonparam=[strata] if strata else None,
+            predict_het=[covariates, -1],
+        )
+        for _, row in res["predict_het"].iterrows():
             values.append(
                 {
                     "run": run,
@@ -70,7 +55,7 @@ def main() -> None:
                     "p_joint": row["pF"],
                 }
             )
-    pd.DataFrame(values).to_csv(HERE / "predict_het_values.csv", index=False, float_format="%.17g")
+    write(values, "predict_het_values.csv")
 
 
 if __name__ == "__main__":
