@@ -20,6 +20,7 @@ from pathfinder_eval.inference.cluster import equal_test
 from pathfinder_eval.settings import Inference
 
 REF = Path(__file__).parent / "reference" / "dcdh_multiplegt_dyn"
+COLUMNS = dict(outcome="y", unit="unit", time="period", treatment="treatment")  # panels.csv's
 # The same sums in another order (numpy arrays, not polars columns): rounding only.
 TOL = 1e-10
 # case → (panel, effects asked for, placebos asked for, normalized, clustered[, trends_lin])
@@ -1034,7 +1035,7 @@ def test_by_path_reproduces_the_authors_paths(run):
     ref = pd.read_csv(REF / "by_path_values.csv")
     ref = ref[ref["run"] == run]
     d = _panel(data)
-    kwargs = dict(outcome="y", unit="unit", time="period", treatment="treatment", region="cluster")
+    kwargs = dict(COLUMNS, region="cluster")
     if "trends_nonparam" in extra:
         kwargs["region"] = "stratum"
     if "weighted" in extra:  # the port's weight w on y: the rate (y + 20) per 10,000 of w
@@ -1083,10 +1084,7 @@ def test_by_path_in_a_design_file_and_its_report(tmp_path):
     assert np.isfinite(res.table["std_error"]).all() and res.vcov.shape == (len(terms),) * 2
     api = pe.did_multiplegt_dyn(
         d,
-        outcome="y",
-        unit="unit",
-        time="period",
-        treatment="treatment",
+        **COLUMNS,
         effects=2,
         placebo=1,
         by_path=2,
@@ -1133,10 +1131,7 @@ def test_predict_het_reproduces_the_authors_regressions(run):
     extra = dict(region="stratum", trends_nonparam="region") if regions else {}
     res = pe.did_multiplegt_dyn(
         _with_het(_panel(data)),
-        outcome="y",
-        unit="unit",
-        time="period",
-        treatment="treatment",
+        **COLUMNS,
         inference=Inference(method="cluster_robust"),
         effects=effects,
         placebo=placebo,
@@ -1171,10 +1166,7 @@ def test_predict_het_leaves_an_la_alone_in_its_cell_out_of_the_variance_only():
     d = _with_het(_panel("switch_on_off_pause"))
     res = pe.did_multiplegt_dyn(
         d,
-        outcome="y",
-        unit="unit",
-        time="period",
-        treatment="treatment",
+        **COLUMNS,
         effects=2,
         placebo=1,
         predict_het=("het_a",),
@@ -1209,7 +1201,7 @@ def test_predict_het_leaves_an_la_alone_in_its_cell_out_of_the_variance_only():
 
 def test_predict_het_refuses_a_covariate_that_changes_and_unchecked_combinations():
     d = _with_het(_panel("switch_on_off_pause"))
-    kwargs = dict(outcome="y", unit="unit", time="period", treatment="treatment")
+    kwargs = dict(COLUMNS)
     moving = d.assign(het_a=d["het_a"] + d["period"])
     with pytest.raises(EstimationError, match="'het_a' changes over time in u000"):
         pe.did_multiplegt_dyn(moving, **kwargs, predict_het=("het_a",))
@@ -1232,10 +1224,7 @@ def test_predict_het_in_a_design_file_and_its_report(tmp_path):
     run = next(r for r in ev.runs if r.outcome == "y")
     api = pe.did_multiplegt_dyn(
         d,
-        outcome="y",
-        unit="unit",
-        time="period",
-        treatment="treatment",
+        **COLUMNS,
         effects=2,
         placebo=1,
         predict_het=("het_a",),
@@ -1267,7 +1256,7 @@ def test_by_reproduces_the_authors_subgroups(run):
     data, effects, placebo = BY[run]
     ref = pd.read_csv(REF / "by_values.csv")
     ref = ref[ref["run"] == run]
-    kwargs = dict(outcome="y", unit="unit", time="period", treatment="treatment", region="stratum")
+    kwargs = dict(COLUMNS, region="stratum")
     opts = dict(effects=effects, placebo=placebo, inference=Inference(method="cluster_robust"))
     res = pe.did_multiplegt_dyn(_panel(data), **kwargs, **opts, by="region")
     plain = pe.did_multiplegt_dyn(_panel(data), **kwargs, **opts)
@@ -1290,10 +1279,7 @@ def test_by_and_by_path_together_are_refused():
     with pytest.raises(DesignError, match="by_path and by cannot be combined"):
         pe.did_multiplegt_dyn(
             _panel("switch_on_off_pause"),
-            outcome="y",
-            unit="unit",
-            time="period",
-            treatment="treatment",
+            **COLUMNS,
             region="stratum",
             by="region",
             by_path=2,
@@ -1313,10 +1299,7 @@ def test_by_in_a_design_file_and_its_report(tmp_path):
     (run,) = ev.runs
     api = pe.did_multiplegt_dyn(
         d,
-        outcome="y",
-        unit="unit",
-        time="period",
-        treatment="treatment",
+        **COLUMNS,
         region="stratum",
         effects=2,
         placebo=1,
@@ -1337,7 +1320,7 @@ def test_predict_het_says_what_it_cannot_estimate_and_whom_it_leaves_out():
     d = _with_het(_panel("missing_outcomes"))
     on = d["treatment"].ne(d.groupby("unit")["treatment"].transform("first"))
     first = d[on].groupby("unit")["period"].min()
-    kwargs = dict(outcome="y", unit="unit", time="period", treatment="treatment")
+    kwargs = dict(COLUMNS)
     wave = d.assign(wave=d["unit"].map(first).fillna(0.0))
     res = pe.did_multiplegt_dyn(wave, **kwargs, effects=3, placebo=2, predict_het="wave")
     rows = res.facts.heterogeneity
@@ -1358,7 +1341,7 @@ def test_by_path_without_every_treatment_keeps_the_overall_rows():
     stay and a warning says why."""
     d = _panel("switch_on_off_pause")
     d = d[~((d["unit"] == "u003") & (d["period"] == 8))]
-    kwargs = dict(outcome="y", unit="unit", time="period", treatment="treatment")
+    kwargs = dict(COLUMNS)
     res = pe.did_multiplegt_dyn(d, **kwargs, by_path="all")
     plain = pe.did_multiplegt_dyn(d, **kwargs)
     np.testing.assert_array_equal(res.table["estimate"], plain.table["estimate"])
@@ -1373,10 +1356,7 @@ def test_a_path_with_the_overall_switchers_has_their_covariance():
     d = _panel("la_absorbing")
     res = pe.did_multiplegt_dyn(
         d,
-        outcome="y",
-        unit="unit",
-        time="period",
-        treatment="treatment",
+        **COLUMNS,
         inference="cluster_robust",
         same_switchers=True,
         by_path=1,
@@ -1439,7 +1419,7 @@ def test_treatment_paths_are_the_authors_design(run):
     ref = pd.read_csv(REF / "design_values.csv")
     ref = ref[ref["run"] == run]
     d = _panel(data)
-    kwargs = dict(outcome="y", unit="unit", time="period", treatment="treatment", **extra)
+    kwargs = dict(COLUMNS, **extra)
     res = pe.did_multiplegt_dyn(d, **kwargs, effects=effects, placebo=1)
     got = res.facts.treatment_paths
     # the port prints a switch-off's binarised start as -0
