@@ -332,3 +332,35 @@ def test_honest_did_on_an_event_study_result_reproduces_the_honestdid_readme():
         assert got_hi == pytest.approx(hi, abs=h._three_digits(hi) + 3e-5)
     with pytest.raises(DesignError, match="restriction"):
         pe.honest_did(res, [0.0], restriction="bounded")
+
+
+def test_cluster_argument_clusters_above_the_unit_or_is_refused():
+    """`cluster=` is the design file's `inference.cluster: region` with that column as the
+    units' region; estimators whose variance clusters by unit only refuse it, and a unit in
+    two clusters is a data error on its row."""
+    from pathfinder_eval.settings import Inference
+
+    frame = staggered().assign(state=lambda f: f["unit"].str[1:].astype(int) // 3)
+    args = {"outcome": "y", "unit": "unit", "time": "period", "first_treated": "g"}
+    by_state = pe.callaway_santanna(frame, **args, cluster="state", inference="cluster_robust")
+    same = pe.callaway_santanna(
+        frame,
+        **args,
+        region="state",
+        inference=Inference(method="cluster_robust", cluster="region"),
+    )
+    by_unit = pe.callaway_santanna(frame, **args, inference="cluster_robust")
+    assert by_state.diagnostics["n_clusters"] == 10
+    pd.testing.assert_frame_equal(by_state.table, same.table)
+    assert not np.allclose(by_state.table["std_error"], by_unit.table["std_error"])
+    with pytest.raises(DesignError) as err:
+        pe.twfe(frame, **args, cluster="state")
+    assert err.value.where == "argument cluster" and "by unit only" in err.value.what
+    with pytest.raises(DesignError, match="cluster 'state' and region 'unit' differ"):
+        pe.callaway_santanna(frame, **args, cluster="state", region="unit")
+    frame.loc[17, "state"] = 99  # u01, period 8
+    with pytest.raises(DataError) as err:
+        pe.callaway_santanna(frame, **args, cluster="state", inference="cluster_robust")
+    assert err.value.row == 18 and "unit u01 is in more than one state (0 and 99)" in err.value.what
+    assert "cluster" not in inspect.signature(pe.twfe).parameters
+    assert "cluster : str, optional" in pe.did_multiplegt_dyn.__doc__

@@ -389,3 +389,19 @@ def test_report_of_a_gee_with_model_based_errors_says_so(tmp_path):
     row = html[html.index('<th scope="row">stepped_wedge_gee</th>') :].split("</tr>")[0]
     assert "model-based standard error" in row and VALIDITY["gee_model_based"][:40] in row
     assert "Kauermann-Carroll" not in row
+
+
+@pytest.mark.parametrize("estimator", sorted(OPTIONS))
+def test_a_cluster_the_variance_cannot_use_is_refused_not_ignored(estimator):
+    """inference.cluster above the unit runs only where the variance uses it (a TWFE given
+    `cluster: region` clustered by LA and said so in small print before)."""
+    model = OPTIONS[estimator]
+    region = Inference(method="default", cluster="region")
+    if model.clusters_above_unit:
+        validate_settings(model, {}, region, "analyses[0].")
+        return
+    with pytest.raises(DesignError) as err:
+        validate_settings(model, {}, region, "analyses[0].")
+    assert err.value.where == "analyses[0].inference.cluster"
+    assert f"{estimator} clusters its variance by unit only, not by 'region'" in err.value.what
+    assert "callaway_santanna, did_multiplegt_dyn" in err.value.what

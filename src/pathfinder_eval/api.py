@@ -65,6 +65,7 @@ def fit_frame(
     first_treated: str | None = None,
     treatment: str | None = None,
     region: str | None = None,
+    cluster: str | None = None,
     dose: str | None = None,
     counts: str | None = None,
     population: str | None = None,
@@ -81,7 +82,25 @@ def fit_frame(
     measure for a group the reform does not target, in the same unit and period) the estimator
     runs on `outcome` minus `minus`, a triple difference, as a design file's `contrasts` do.
     Columns named in a `covariates` (or `predict_het`) option are read as further outcomes of
-    the design, as a design file lists them."""
+    the design, as a design file lists them. `cluster` (estimators whose variance can cluster
+    above the unit) is read as the units' region and clustered by, as `inference.cluster:
+    region` in a design file."""
+    if cluster is not None:
+        if not entry(estimator).cls.clusters_above_unit:
+            raise DesignError(
+                f"{estimator} clusters its variance by unit only",
+                where="argument cluster",
+                fix="leave out cluster (each unit is a cluster), or use callaway_santanna or "
+                "did_multiplegt_dyn",
+            )
+        if region not in (None, cluster):
+            raise DesignError(
+                f"cluster {cluster!r} and region {region!r} differ: the cluster is read as the "
+                "units' region, so one column serves both",
+                where="argument cluster",
+                fix=f"pass region={cluster!r} as well, or leave out region",
+            )
+        region = cluster
     rate = counts is not None or population is not None
     if minus is not None and rate:
         raise DesignError(
@@ -145,7 +164,7 @@ def fit_frame(
         ),
         options=options,
     )
-    return _run(spec, frame, estimator, inference, level, seed, options)
+    return _run(spec, frame, estimator, inference, level, seed, options, cluster is not None)
 
 
 def fit_records(
@@ -243,8 +262,10 @@ def _run(
     level: float,
     seed: int,
     options: dict[str, Any],
+    by_region: bool = False,
 ) -> EffectEstimates:
-    """The pipeline's own steps: typed options, the validated panel, the checked fit."""
+    """The pipeline's own steps: typed options, the validated panel, the checked fit;
+    by_region: the variance clusters by the units' region (the `cluster` argument)."""
     model = entry(estimator).cls
     if not isinstance(inference, Inference):
         if inference not in model.inference_methods:
@@ -254,6 +275,8 @@ def _run(
                 fix=f"use one of {', '.join(sorted(model.inference_methods))}",
             )
         inference = Inference(method=inference)
+    if by_region:
+        inference = inference.model_copy(update={"cluster": "region"})
     est = model(**options, inference=inference, seed=seed)
     panel = build_panel(spec, load_outcomes(spec, frame, seed), describe_outcome(spec))
     return checked_fit(est, panel, spec.analyses[0].outcomes[0], estimator, level)
@@ -763,7 +786,7 @@ treatment : str, optional
     did_multiplegt_dyn it may also stop, pause, change level or be empty where unknown).
 region : str, optional
     Each unit's region, for the regional dependence the default inference measures.
-dose : str, optional
+{cluster}dose : str, optional
     Each treated unit's dose (one value per unit: funding per child, team coverage), which
     continuous_did needs.
 counts, population : str, optional
@@ -772,6 +795,11 @@ counts, population : str, optional
 minus : str, optional
     The same measure for a group the reform does not target, in the same unit and period:
     the estimator then runs on `outcome` minus `minus`, a triple difference.
+"""
+
+_CLUSTER = """cluster : str, optional
+    A column constant within each unit (e.g. its state or region) to cluster the variance by
+    instead of the unit, as the authors' `cluster` option; read as the units' region too.
 """
 
 _RECORDS = """data : pandas.DataFrame
@@ -803,7 +831,8 @@ def _make(estimator: str, body: Callable[..., EffectEstimates]) -> Callable[...,
         return body(estimator, data, **kwargs)
 
     base = inspect.signature(body).parameters
-    params = [p for name, p in base.items() if name not in ("estimator", "options")]
+    hidden = {"estimator", "options"} | (set() if model.clusters_above_unit else {"cluster"})
+    params = [p for name, p in base.items() if name not in hidden]
     lines = []
     for name in model.option_names():
         info = model.model_fields[name]
@@ -818,7 +847,11 @@ def _make(estimator: str, body: Callable[..., EffectEstimates]) -> Callable[...,
     fn.__signature__ = inspect.Signature(params, return_annotation="EffectEstimates")
     fn.__name__ = fn.__qualname__ = estimator
     fn.__module__ = "pathfinder_eval"
-    head = _RECORDS if body is fit_records else _PANEL
+    head = (
+        _RECORDS
+        if body is fit_records
+        else _PANEL.replace("{cluster}", _CLUSTER if model.clusters_above_unit else "")
+    )
     fn.__doc__ = (
         f"{entry(estimator).label}, fitted on a data frame.\n\n"
         f"The same estimator as `estimator: {estimator}` in a design file. "

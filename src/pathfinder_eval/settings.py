@@ -19,6 +19,7 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from pathfinder_eval.errors import DesignError
 
@@ -124,6 +125,9 @@ class EstimatorSettings(_Frozen):
 
     name: ClassVar[str] = "estimator"
     inference_methods: ClassVar[frozenset[str]] = frozenset({"default"})
+    clusters_above_unit: ClassVar[bool] = False
+    """Whether its variance can cluster by a unit-table column (inference.cluster: region)
+    rather than by unit; where not, another cluster is refused, never silently ignored."""
 
     def __init__(self, **data: Any) -> None:
         """Built from Python (the API, tests): a bad option is a DesignError naming it."""
@@ -139,6 +143,13 @@ class EstimatorSettings(_Frozen):
             raise ValueError(
                 f"inference method {value.method!r} is not available for {cls.name}: use one of "
                 f"{', '.join(sorted(cls.inference_methods))}"
+            )
+        if value.cluster not in ("unit", "") and not cls.clusters_above_unit:
+            offered = sorted(k for k, m in OPTIONS.items() if m.clusters_above_unit)
+            raise PydanticCustomError(
+                "cluster_not_offered",
+                f"{cls.name} clusters its variance by unit only, not by {value.cluster!r} "
+                f"(clustering by a unit-table column: {', '.join(offered)})",
             )
         return value
 
@@ -352,6 +363,7 @@ class CallawaySantAnnaOptions(EstimatorSettings):
     event-time window and bootstrap draws."""
 
     name: ClassVar[str] = "callaway_santanna"
+    clusters_above_unit: ClassVar[bool] = True
 
     control_group: ControlGroup = "never_treated"
     """Comparison units: never_treated or not_yet_treated."""
@@ -477,6 +489,7 @@ class MultiplegtDynOptions(EstimatorSettings):
     effects)."""
 
     name: ClassVar[str] = "did_multiplegt_dyn"
+    clusters_above_unit: ClassVar[bool] = True
 
     effects: Whole = Field(default=3, ge=1)
     """Effects ℓ = 1 … effects: ℓ periods after the first switch (event times 0 … effects − 1)."""
@@ -668,6 +681,13 @@ def _option_error(
     key = ".".join([where, *loc]) if loc else where
     if loc and loc[0] == "inference":  # a sibling of options in the design file
         parent = where.rsplit(".", 1)[0] + "." if "." in where else ""
+        if err["type"] == "cluster_not_offered":
+            return DesignError(
+                err["msg"],
+                file=file,
+                where=f"{parent}inference.cluster",
+                fix="leave out inference.cluster (cluster by unit) or use an estimator it names",
+            )
         return DesignError(
             str((err.get("ctx") or {}).get("error", err["msg"])),
             file=file,

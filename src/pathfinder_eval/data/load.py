@@ -403,8 +403,8 @@ def frame_outcomes(
     names = dict(zip(table["la_code"], table["la_name"], strict=False))
     meta["name"] = meta["unit"].map(lambda u: names.get(u, u))
     if cols.region:
-        given = raw[cols.region].astype("string").fillna("").groupby(units.to_numpy()).first()
-        meta["region"] = meta["unit"].map(given).fillna("")
+        meta["region"] = meta["unit"].map(_unit_regions(raw, units, cols.region, file))
+        meta["region"] = meta["region"].fillna("")
     elif spec.unit_level is UnitLevel.LOCAL_AUTHORITY:
         regions = dict(zip(table["la_code"], table["region_name"], strict=False))
         meta["region"] = meta["unit"].map(lambda u: regions.get(u, ""))
@@ -413,6 +413,28 @@ def frame_outcomes(
     if cols.dose:
         meta["dose"] = meta["unit"].map(_unit_doses(raw, units, cols.dose, file))
     return OutcomeData(frame, meta, "tidy", ((source, sha),), treatment=treatment)
+
+
+def _unit_regions(raw: pd.DataFrame, units: pd.Series, column: str, file: str) -> pd.Series:
+    """Each unit's region (or the cluster the API reads as one): the same on every row of the
+    unit that gives one (missing rows allowed), so no unit is silently put in either."""
+    given = raw[column].astype("string")
+    by_unit = given.groupby(units.to_numpy())
+    varies = by_unit.nunique() > 1
+    if varies.any():
+        unit = varies.index[varies.to_numpy()][0]
+        rows = np.flatnonzero((units == unit).to_numpy() & given.notna().to_numpy())
+        row = next(int(r) for r in rows if given.iloc[r] != given.iloc[rows[0]])
+        raise DataError(
+            f"unit {unit} is in more than one {column} ({given.iloc[rows[0]]} and "
+            f"{given.iloc[row]})",
+            file=file,
+            where=f"column {column}",
+            row=row + 1,
+            fix=f"give each unit one {column} on all its rows (e.g. its region before a "
+            "boundary change)",
+        )
+    return by_unit.first()
 
 
 def _unit_doses(raw: pd.DataFrame, units: pd.Series, column: str, file: str) -> pd.Series:
