@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from html import unescape
+from pathlib import Path
 
 import pytest
 
@@ -59,3 +60,23 @@ def test_a_mismatch_is_reported_not_hidden(tmp_path, monkeypatch, capsys):
     doc = json.loads((tmp_path / "hussey_hughes_power.json").read_text())
     assert doc["status"] == "mismatch"
     assert "MISMATCH" in capsys.readouterr().out
+
+
+def test_favara_imbs_numbers_are_the_committed_reference_values():
+    """The dCDH entry's numbers are those its reference script wrote (no digit retyped)."""
+    import pandas as pd
+
+    ref = pd.read_csv(Path(__file__).parent / "reference" / "dcdh_favara_imbs" / "values.csv")
+    published = {p.label: p.value for p in ENTRIES["favara_imbs_dcdh"].published}
+    seen = 0
+    for r in ref.itertuples():
+        prefix = "" if r.run == "dynamic" else "normalised "
+        if pd.isna(r.std_error):  # a test's p-value
+            assert published[f"{prefix}{r.row} p"] == r.estimate
+            seen += 1
+            continue
+        name = r.row.lower().replace("_", " ")
+        assert published[f"{prefix}{name}"] == r.estimate
+        assert published[f"{prefix}{name} SE"] == r.std_error
+        seen += 2
+    assert seen == len(published) == 48

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pathfinder_eval.errors import DataError
 from pathfinder_eval.replications import (  # noqa: F401
+    dcdh,
     did,
     etwfe,
     honestdid,
