@@ -335,12 +335,15 @@ def test_honest_did_on_an_event_study_result_reproduces_the_honestdid_readme():
 
 
 def test_cluster_argument_clusters_above_the_unit_or_is_refused():
-    """`cluster=` is the design file's `inference.cluster: region` with that column as the
-    units' region; estimators whose variance clusters by unit only refuse it, and a unit in
-    two clusters is a data error on its row."""
+    """`cluster=` is the design file's `inference.cluster` on a column carried to the unit
+    table (`data.columns.unit_columns`), beside the region; estimators whose variance
+    clusters by unit only refuse it, and a unit in two clusters is a data error on its row."""
     from pathfinder_eval.settings import Inference
 
-    frame = staggered().assign(state=lambda f: f["unit"].str[1:].astype(int) // 3)
+    frame = staggered().assign(
+        state=lambda f: f["unit"].str[1:].astype(int) // 3,
+        area=lambda f: f["unit"].str[1:].astype(int) % 5,
+    )
     args = {"outcome": "y", "unit": "unit", "time": "period", "first_treated": "g"}
     by_state = pe.callaway_santanna(frame, **args, cluster="state", inference="cluster_robust")
     same = pe.callaway_santanna(
@@ -353,14 +356,91 @@ def test_cluster_argument_clusters_above_the_unit_or_is_refused():
     assert by_state.diagnostics["n_clusters"] == 10
     pd.testing.assert_frame_equal(by_state.table, same.table)
     assert not np.allclose(by_state.table["std_error"], by_unit.table["std_error"])
+    beside = pe.callaway_santanna(
+        frame, **args, region="area", cluster="state", inference="cluster_robust"
+    )
+    pd.testing.assert_frame_equal(beside.table, by_state.table)  # the region is not the cluster
     with pytest.raises(DesignError) as err:
         pe.twfe(frame, **args, cluster="state")
     assert err.value.where == "argument cluster" and "by unit only" in err.value.what
-    with pytest.raises(DesignError, match="cluster 'state' and region 'unit' differ"):
-        pe.callaway_santanna(frame, **args, cluster="state", region="unit")
+    with pytest.raises(DesignError, match="name the unit table uses"):
+        pe.callaway_santanna(frame.rename(columns={"state": "dose"}), **args, cluster="dose")
     frame.loc[17, "state"] = 99  # u01, period 8
     with pytest.raises(DataError) as err:
         pe.callaway_santanna(frame, **args, cluster="state", inference="cluster_robust")
     assert err.value.row == 18 and "unit u01 is in more than one state (0 and 99)" in err.value.what
     assert "cluster" not in inspect.signature(pe.twfe).parameters
     assert "cluster : str, optional" in pe.did_multiplegt_dyn.__doc__
+
+
+def test_dcdh_by_one_column_clustered_by_another():
+    """did_multiplegt_dyn's `by` and `cluster` name two frame columns (the authors' `by` with
+    `cluster`): each part's rows equal the part fitted alone, clustered by state."""
+    from pathfinder_eval.estimators.did.multiplegt_dyn import multiplegt_dyn
+
+    frame = staggered().assign(
+        state=lambda f: f["unit"].str[1:].astype(int) // 3,
+        area=lambda f: f["unit"].str[1:].astype(int) % 2,
+    )
+    frame["d"] = ((frame["g"] > 0) & (frame["period"] >= frame["g"])).astype(int)
+    fit = pe.did_multiplegt_dyn(
+        frame,
+        outcome="y",
+        unit="unit",
+        time="period",
+        treatment="d",
+        cluster="state",
+        by="area",
+        effects=2,
+        inference="cluster_robust",
+    )
+    rows = fit.table[fit.table["term"].str.startswith("area ")]
+    for value in (0, 1):
+        part = frame[frame["area"] == value]
+        alone = multiplegt_dyn(
+            part["y"].to_numpy(float),
+            part["unit"].to_numpy(),
+            part["period"].to_numpy(float),
+            part["d"].to_numpy(float),
+            effects=2,
+            placebo=2,
+            cluster=part["state"].to_numpy(),
+        )
+        mine = rows[rows["term"].str.startswith(f"area {value}:")]
+        np.testing.assert_allclose(mine["estimate"], alone.estimate, rtol=1e-12)
+        np.testing.assert_allclose(mine["std_error"], np.sqrt(np.diag(alone.vcov)), rtol=1e-12)
+
+
+def test_unit_columns_in_a_design_file_give_the_api_cluster(tmp_path):
+    """`data.columns.unit_columns: [state]` with `inference: {cluster: state}` is the API's
+    `cluster="state"`; a reserved name, or unit columns outside tidy data, is a design error
+    naming the key."""
+    frame = staggered().assign(state=lambda f: f["unit"].str[1:].astype(int) // 3)
+    starts = {6: ["u00", "u01", "u02"], 8: ["u03", "u04", "u05"]}
+    design = _design(tmp_path, frame, starts, ["callaway_santanna"])
+    text = (tmp_path / "d.yaml").read_text()
+    text = text.replace("period: period}", "period: period, unit_columns: [state]}").replace(
+        "estimator: callaway_santanna}",
+        "estimator: callaway_santanna, inference: {method: cluster_robust, cluster: state}}",
+    )
+    (tmp_path / "d.yaml").write_text(text)
+    design = load_design(tmp_path / "d.yaml")
+    got = evaluate(design).runs[0].result
+    want = pe.callaway_santanna(
+        frame,
+        outcome="y",
+        unit="unit",
+        time="period",
+        first_treated="g",
+        cluster="state",
+        inference="cluster_robust",
+    )
+    pd.testing.assert_frame_equal(got.table, want.table, check_exact=True)
+    assert got.diagnostics["n_clusters"] == 10
+    reserved = text.replace("unit_columns: [state]}", "unit_columns: [region]}")
+    not_tidy = text.replace("source: tidy", "source: synthetic")
+    for bad, message in ((reserved, "is already a unit-table column"), (not_tidy, "tidy data")):
+        (tmp_path / "d.yaml").write_text(bad)
+        with pytest.raises(DesignError) as err:
+            load_design(tmp_path / "d.yaml")
+        assert message in err.value.what and "data" in err.value.where

@@ -450,7 +450,7 @@ def test_bad_treatment_values_and_gaps():
         multiplegt_dyn(d["y"], d["unit"], d["period"], d["treatment"], cluster=crossing)
     for name, message in (
         ("county", "'county' is not a column of the unit table"),
-        ("region", "'region' is '' for every unit: a clustered variance needs two"),
+        ("region", "'region' is missing for every unit"),
     ):
         with pytest.raises(EstimationError, match=message):
             pe.did_multiplegt_dyn(

@@ -42,6 +42,7 @@ from pathfinder_eval.registry import entry
 from pathfinder_eval.results import EffectEstimates
 from pathfinder_eval.settings import OPTIONS, Inference
 from pathfinder_eval.spec import (
+    UNIT_TABLE_COLUMNS,
     Analysis,
     Comparison,
     Contrast,
@@ -83,24 +84,15 @@ def fit_frame(
     runs on `outcome` minus `minus`, a triple difference, as a design file's `contrasts` do.
     Columns named in a `covariates` (or `predict_het`) option are read as further outcomes of
     the design, as a design file lists them. `cluster` (estimators whose variance can cluster
-    above the unit) is read as the units' region and clustered by, as `inference.cluster:
-    region` in a design file."""
-    if cluster is not None:
-        if not entry(estimator).cls.clusters_above_unit:
-            raise DesignError(
-                f"{estimator} clusters its variance by unit only",
-                where="argument cluster",
-                fix="leave out cluster (each unit is a cluster), or use callaway_santanna or "
-                "did_multiplegt_dyn",
-            )
-        if region not in (None, cluster):
-            raise DesignError(
-                f"cluster {cluster!r} and region {region!r} differ: the cluster is read as the "
-                "units' region, so one column serves both",
-                where="argument cluster",
-                fix=f"pass region={cluster!r} as well, or leave out region",
-            )
-        region = cluster
+    above the unit), and did_multiplegt_dyn's `by` and `trends_nonparam` when they name a
+    column, are carried to the unit table as a design file's `data.columns.unit_columns`."""
+    if cluster is not None and not entry(estimator).cls.clusters_above_unit:
+        raise DesignError(
+            f"{estimator} clusters its variance by unit only",
+            where="argument cluster",
+            fix="leave out cluster (each unit is a cluster), or use callaway_santanna or "
+            "did_multiplegt_dyn",
+        )
     rate = counts is not None or population is not None
     if minus is not None and rate:
         raise DesignError(
@@ -135,6 +127,20 @@ def fit_frame(
     het = tuple(c for c in options.get("predict_het", ()) if c not in covariates)
     _checked_frame(frame, **{f"predict_het[{i}]": c for i, c in enumerate(het)})
     covariates += het
+    unit_columns = tuple(  # carried to the unit table: what cluster, by, trends_nonparam name
+        dict.fromkeys(
+            c
+            for c in (cluster, options.get("by"), options.get("trends_nonparam"))
+            if isinstance(c, str) and c in frame.columns and c not in UNIT_TABLE_COLUMNS
+        )
+    )
+    if cluster is not None and cluster not in (*unit_columns, region):
+        _checked_frame(frame, cluster=cluster)
+        raise DesignError(
+            f"the column {cluster!r} has a name the unit table uses for itself",
+            where="argument cluster",
+            fix="rename the column (or pass it as region= too, to cluster by region)",
+        )
     starts = _starts(
         frame, unit, time, first_treated, treatment, "first_treated", estimator in SWITCHING
     )
@@ -151,7 +157,12 @@ def fit_frame(
         data=DataSpec(
             source="tidy",
             columns=TidyColumns(
-                unit=unit, period=time, region=region, treatment=treatment, dose=dose
+                unit=unit,
+                period=time,
+                region=region,
+                treatment=treatment,
+                dose=dose,
+                unit_columns=unit_columns,
             ),
         ),
         extra=tuple(Outcome(column=c) for c in (minus, *covariates) if c and c != outcome),
@@ -164,7 +175,8 @@ def fit_frame(
         ),
         options=options,
     )
-    return _run(spec, frame, estimator, inference, level, seed, options, cluster is not None)
+    column = None if cluster is None else "region" if cluster == region else cluster
+    return _run(spec, frame, estimator, inference, level, seed, options, column)
 
 
 def fit_records(
@@ -262,10 +274,10 @@ def _run(
     level: float,
     seed: int,
     options: dict[str, Any],
-    by_region: bool = False,
+    cluster: str | None = None,
 ) -> EffectEstimates:
     """The pipeline's own steps: typed options, the validated panel, the checked fit;
-    by_region: the variance clusters by the units' region (the `cluster` argument)."""
+    cluster: the unit-table column the variance clusters by (the `cluster` argument)."""
     model = entry(estimator).cls
     if not isinstance(inference, Inference):
         if inference not in model.inference_methods:
@@ -275,8 +287,8 @@ def _run(
                 fix=f"use one of {', '.join(sorted(model.inference_methods))}",
             )
         inference = Inference(method=inference)
-    if by_region:
-        inference = inference.model_copy(update={"cluster": "region"})
+    if cluster is not None:
+        inference = inference.model_copy(update={"cluster": cluster})
     est = model(**options, inference=inference, seed=seed)
     panel = build_panel(spec, load_outcomes(spec, frame, seed), describe_outcome(spec))
     return checked_fit(est, panel, spec.analyses[0].outcomes[0], estimator, level)
@@ -799,7 +811,7 @@ minus : str, optional
 
 _CLUSTER = """cluster : str, optional
     A column constant within each unit (e.g. its state or region) to cluster the variance by
-    instead of the unit, as the authors' `cluster` option; read as the units' region too.
+    instead of the unit, as the authors' `cluster` option.
 """
 
 _RECORDS = """data : pandas.DataFrame

@@ -117,11 +117,14 @@ class ValidatedPanel:
                 fix=f"use unit or one of {', '.join(map(str, self.units.columns))}",
             )
         lookup = self.units.set_index("unit")[name].reindex(units)
-        if lookup.isna().any():
+        missing = lookup.isna() | (lookup.astype(str) == "")  # "" is not one shared cluster
+        if missing.any():
+            which = "every unit" if missing.all() else f"unit {lookup.index[missing][0]}"
             raise EstimationError(
-                f"cluster variable {name!r} is missing for some units",
+                f"cluster variable {name!r} is missing for {which}",
                 where="inference.cluster",
-                fix="fill it for every unit or cluster by unit",
+                fix=f"give every unit its {name} (e.g. the data's {name} column) or cluster by "
+                "unit",
             )
         codes, values = pd.factorize(lookup.to_numpy())
         if len(values) < 2:
@@ -544,6 +547,9 @@ def _unit_table(draft: PanelDraft) -> pd.DataFrame:
     names = units["unit"].map(draft.unit_names)
     units.insert(1, "name", names.where(names.notna(), units["unit"]))
     units.insert(2, "region", units["unit"].map(draft.unit_regions).fillna(""))
+    given = draft.data.units.set_index("unit")
+    for c in draft.spec.data.columns.unit_columns:  # a regional design's groups have none
+        units[c] = units["unit"].map(given[c]) if c in given.columns else np.nan
     return units
 
 

@@ -201,6 +201,20 @@ class Analysis(_Frozen):
         return value
 
 
+UNIT_TABLE_COLUMNS = (
+    "unit",
+    "name",
+    "region",
+    "role",
+    "wave",
+    "start",
+    "cohort",
+    "transition",
+    "exposure_fraction",
+    "dose",
+)
+
+
 class TidyColumns(_Frozen):
     """Column names of tidy data and individual records. For records (data.source: records),
     `covariates` are individual-level numeric adjustment variables and `individual` identifies
@@ -218,6 +232,23 @@ class TidyColumns(_Frozen):
     weight: str | None = None
     individual: str | None = None
     covariates: tuple[str, ...] = ()
+    unit_columns: tuple[str, ...] = ()
+    """Further columns of tidy data constant within each unit (e.g. state, LA type), carried
+    to the unit table under their own names, so `inference.cluster` and did_multiplegt_dyn's
+    `by` and `trends_nonparam` can name them."""
+
+    @field_validator("unit_columns")
+    @classmethod
+    def _not_reserved(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        taken = [c for c in value if c in UNIT_TABLE_COLUMNS]
+        if taken:
+            raise ValueError(
+                f"{taken[0]!r} is already a unit-table column; name another data column "
+                f"(taken: {', '.join(UNIT_TABLE_COLUMNS)})"
+            )
+        if len(set(value)) < len(value):
+            raise ValueError("a column is listed twice")
+        return value
 
 
 class TrialSimulation(_Frozen):
@@ -254,6 +285,8 @@ class DataSpec(_Frozen):
                 "columns.covariates and columns.individual need individual records: set "
                 "data.source: records"
             )
+        if self.columns.unit_columns and self.source != "tidy":
+            raise ValueError("columns.unit_columns are read from tidy data: set data.source: tidy")
         return self
 
 

@@ -364,7 +364,7 @@ def frame_outcomes(
                 where="outcomes",
                 fix="write '- column: <name>' for tidy data",
             )
-    needed += [c for c in (cols.treatment, cols.region, cols.dose) if c]
+    needed += [c for c in (cols.treatment, cols.region, cols.dose, *cols.unit_columns) if c]
     for c in needed:
         if c not in raw.columns:
             close = [x for x in raw.columns if x.lower() == c.lower()]
@@ -403,7 +403,7 @@ def frame_outcomes(
     names = dict(zip(table["la_code"], table["la_name"], strict=False))
     meta["name"] = meta["unit"].map(lambda u: names.get(u, u))
     if cols.region:
-        meta["region"] = meta["unit"].map(_unit_regions(raw, units, cols.region, file))
+        meta["region"] = meta["unit"].map(_unit_values(raw, units, cols.region, file))
         meta["region"] = meta["region"].fillna("")
     elif spec.unit_level is UnitLevel.LOCAL_AUTHORITY:
         regions = dict(zip(table["la_code"], table["region_name"], strict=False))
@@ -412,12 +412,14 @@ def frame_outcomes(
         meta["region"] = ""
     if cols.dose:
         meta["dose"] = meta["unit"].map(_unit_doses(raw, units, cols.dose, file))
+    for c in cols.unit_columns:  # missing stays missing: never a shared "" cluster
+        meta[c] = meta["unit"].map(_unit_values(raw, units, c, file))
     return OutcomeData(frame, meta, "tidy", ((source, sha),), treatment=treatment)
 
 
-def _unit_regions(raw: pd.DataFrame, units: pd.Series, column: str, file: str) -> pd.Series:
-    """Each unit's region (or the cluster the API reads as one): the same on every row of the
-    unit that gives one (missing rows allowed), so no unit is silently put in either."""
+def _unit_values(raw: pd.DataFrame, units: pd.Series, column: str, file: str) -> pd.Series:
+    """Each unit's value of a unit-level column (region, a cluster): the same on every row of
+    the unit that gives one (missing rows allowed), so no unit is silently put in either."""
     given = raw[column].astype("string")
     by_unit = given.groupby(units.to_numpy())
     varies = by_unit.nunique() > 1
