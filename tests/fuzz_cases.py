@@ -467,7 +467,11 @@ EXTREMES: tuple[tuple[tuple[Key, ...], tuple[Any, ...]], ...] = (
     (("analyses", 0, "level"), (0.5, 1.0, 0.999999, float("nan"), "95%")),
     (("analyses", 0, "options"), ({"bogus": 1}, {"min_lead": -100}, {"aggregation": "all"})),
     (("analyses", 0, "outcomes"), ([], ["nope"], ["all", "all"], None)),
-    (("analyses", 0, "inference"), ({"method": "nope"}, {"draws": 1}, {"cluster": "region"})),
+    (
+        ("analyses", 0, "inference"),
+        ({"method": "nope"}, {"draws": 1}, {"cluster": "region"}, {"cluster": "nope"}),
+    ),
+    (("data", "columns", "unit_columns"), (["region"], ["nope"], ["unit", "unit"], "y", [1])),
     (("rollout", 0, "transition_periods"), (-1, 100, 10**9)),
     (("rollout", 0, "start"), (0, -5, 10**9, "2023-13-01", "1900-01-01", "2999-01-01", 3.5)),
     (("rollout", 0, "units"), ([], "u00", [["u00"]])),
