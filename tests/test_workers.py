@@ -312,3 +312,23 @@ def test_every_placebo_says_why_when_the_data_allow_none(workers, monkeypatch, f
     assert {(p.status, p.note, p.window) for p in ev.placebo} == {
         ("not_estimable", "no room before the first start", None)
     }
+
+
+def _fails_first_then_sleeps(shared: object, item: int) -> int:
+    if item == 0:
+        raise ValueError(f"item 0 is bad in process {os.getpid()}")
+    time.sleep(30)
+    return item
+
+
+@on_linux
+def test_a_failing_item_stops_the_run_without_waiting_for_the_others(forking):
+    """The first item fails at once and the others take 30 seconds each: its error comes in
+    seconds, from this process, and no worker is left running."""
+    import multiprocessing
+
+    start = time.monotonic()
+    with pytest.raises(ValueError, match=f"item 0 is bad in process {os.getpid()}$"):
+        ordered_map(_fails_first_then_sleeps, None, [0, 1, 2, 3], workers=2)
+    assert time.monotonic() - start < 10
+    assert multiprocessing.active_children() == []

@@ -51,7 +51,8 @@ def ordered_map(
     """[fn(shared, item) for item in items], with up to `workers` processes (default:
     default_workers()). `fn` must be a module-level function and its results picklable;
     `shared` reaches the workers by fork, never pickled. An item whose fit raises in a worker
-    is run again here, so its exception (and traceback) is the one a serial run gives; a
+    is run again here when its turn in the order comes, so its exception (and traceback) is
+    the one a serial run gives, and the workers are then ended without finishing; a
     worker that is killed (often by the system, for lack of memory) stops the run with an
     error that says to use one worker."""
     n = min(default_workers() if workers is None else workers, len(items))
@@ -64,7 +65,12 @@ def ordered_map(
         warnings.filterwarnings("ignore", ".*multi-threaded.*fork", DeprecationWarning)
         pool = ProcessPoolExecutor(n, context, initializer=_adopt, initargs=(fn, shared))
         try:
-            out = list(pool.map(_call, items))
+            # in order; an item that raised in a worker is run here at once, so its error
+            # (and traceback) is a serial run's, and the workers are ended, not waited for
+            return [
+                fn(shared, item) if isinstance(r, _Raised) else r
+                for r, item in zip(pool.map(_call, items), items, strict=True)
+            ]
         except BrokenProcessPool:
             raise PathfinderError(
                 f"a worker process stopped before its fits were done (killed, often by the "
@@ -72,15 +78,11 @@ def ordered_map(
                 where="workers",
                 fix="run again with one worker (--workers 1, or workers=1 in Python)",
             ) from None
-        except KeyboardInterrupt:
+        except BaseException:  # Ctrl-C, or an item's error raised here
             _stop(pool)
             raise
         finally:
             pool.shutdown()
-    return [
-        fn(shared, item) if isinstance(r, _Raised) else r
-        for r, item in zip(out, items, strict=True)
-    ]
 
 
 def default_workers() -> int:
