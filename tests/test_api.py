@@ -370,6 +370,7 @@ def test_cluster_argument_clusters_above_the_unit_or_is_refused():
         pe.callaway_santanna(frame, **args, cluster="state", inference="cluster_robust")
     assert err.value.row == 18 and "unit u01 is in more than one state (0 and 99)" in err.value.what
     assert "cluster" not in inspect.signature(pe.twfe).parameters
+    assert "cluster" in inspect.signature(pe.stepped_wedge).parameters  # its cluster column
     assert "cluster : str, optional" in pe.did_multiplegt_dyn.__doc__
 
 

@@ -843,7 +843,9 @@ def _make(estimator: str, body: Callable[..., EffectEstimates]) -> Callable[...,
         return body(estimator, data, **kwargs)
 
     base = inspect.signature(body).parameters
-    hidden = {"estimator", "options"} | (set() if model.clusters_above_unit else {"cluster"})
+    hidden = {"estimator", "options"}
+    if body is fit_frame and not model.clusters_above_unit:
+        hidden.add("cluster")  # (fit_records' cluster is the cluster column itself)
     params = [p for name, p in base.items() if name not in hidden]
     lines = []
     for name in model.option_names():
