@@ -117,6 +117,31 @@ def test_ctrl_c_ends_the_workers_at_once(forking):
     assert multiprocessing.active_children() == []
 
 
+@on_linux
+def test_ctrl_c_between_a_fork_and_its_registration_leaves_no_worker(forking, monkeypatch):
+    """Ctrl-C just after the executor forked its second worker and before it recorded it
+    (as a CI machine under load once showed): that worker is ended too."""
+    import multiprocessing
+    from multiprocessing.context import ForkProcess
+
+    start, started = ForkProcess.start, []
+
+    def start_then_interrupt(process: ForkProcess) -> None:
+        start(process)
+        started.append(process)
+        if len(started) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(ForkProcess, "start", start_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        ordered_map(_sleeps, None, [1, 2, 3, 4], workers=2)
+    left = multiprocessing.active_children()
+    for process in left:  # a failure must not hang the test run at exit
+        process.terminate()
+        process.join()
+    assert len(started) == 2 and left == []
+
+
 def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, capsys, tmp_path):
     import pathfinder_eval.pipeline as pipeline
 

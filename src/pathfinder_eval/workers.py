@@ -59,6 +59,7 @@ def ordered_map(
     if n < 2 or _shared is not None or not _can_fork():  # (_shared: inside a worker)
         return [fn(shared, item) for item in items]
     context = multiprocessing.get_context("fork")
+    earlier = set(multiprocessing.active_children())
     with warnings.catch_warnings():
         # Python 3.12+ warns when it forks a process with other OS threads; ours are BLAS's
         # idle pool (OpenBLAS re-creates it in the child) — Python threads are checked above
@@ -79,7 +80,7 @@ def ordered_map(
                 fix="run again with one worker (--workers 1, or workers=1 in Python)",
             ) from None
         except BaseException:  # Ctrl-C, or an item's error raised here
-            _stop(pool)
+            _stop(pool, earlier)
             raise
         finally:
             pool.shutdown()
@@ -97,10 +98,12 @@ def inner_threads() -> int:
     return 1 if _shared is not None else default_workers()
 
 
-def _stop(pool: ProcessPoolExecutor) -> None:
-    """Ctrl-C: cancel what has not started and end the workers now (the executor would
-    otherwise wait for every fit already handed to them)."""
-    running = list((getattr(pool, "_processes", None) or {}).values())
+def _stop(pool: ProcessPoolExecutor, earlier: set[Any]) -> None:
+    """Ctrl-C or an error: cancel what has not started and end the workers now (the executor
+    would otherwise wait for every fit already handed to them), also one forked but not yet
+    registered when Ctrl-C came (every child this process has that it had not before)."""
+    known = (getattr(pool, "_processes", None) or {}).values()
+    running = list({*known, *(set(multiprocessing.active_children()) - earlier)})
     pool.shutdown(wait=False, cancel_futures=True)
     for process in running:
         process.terminate()
