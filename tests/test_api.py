@@ -363,12 +363,33 @@ def test_cluster_argument_clusters_above_the_unit_or_is_refused():
     with pytest.raises(DesignError) as err:
         pe.twfe(frame, **args, cluster="state")
     assert err.value.where == "argument cluster" and "by unit only" in err.value.what
-    with pytest.raises(DesignError, match="name the unit table uses"):
+    with pytest.raises(DesignError, match="names a column the unit table has for itself"):
         pe.callaway_santanna(frame.rename(columns={"state": "dose"}), **args, cluster="dose")
+    with pytest.raises(DesignError, match="inference's cluster 'region' differ"):
+        pe.callaway_santanna(
+            frame,
+            **args,
+            cluster="state",
+            inference=Inference(method="cluster_robust", cluster="region"),
+        )
+    with pytest.raises(DesignError, match="cohort_stratified variance treats units as indep"):
+        pe.callaway_santanna(frame, **args, cluster="state", inference="cohort_stratified")
+    pd.testing.assert_frame_equal(  # the unit column named as the cluster: by unit
+        pe.callaway_santanna(frame, **args, cluster="unit", inference="cluster_robust").table,
+        by_unit.table,
+    )
+    blank = frame.assign(state=frame["state"].astype(str).where(frame["period"] != 3, " "))
+    pd.testing.assert_frame_equal(  # blank cells are missing, not another state
+        pe.callaway_santanna(blank, **args, cluster="state", inference="cluster_robust").table,
+        by_state.table,
+    )
     frame.loc[17, "state"] = 99  # u01, period 8
     with pytest.raises(DataError) as err:
         pe.callaway_santanna(frame, **args, cluster="state", inference="cluster_robust")
-    assert err.value.row == 18 and "unit u01 is in more than one state (0 and 99)" in err.value.what
+    assert (
+        err.value.row == 18
+        and "unit u01 is in more than one state ('0' and '99')" in err.value.what
+    )
     assert "cluster" not in inspect.signature(pe.twfe).parameters
     assert "cluster" in inspect.signature(pe.stepped_wedge).parameters  # its cluster column
     assert "cluster : str, optional" in pe.did_multiplegt_dyn.__doc__
@@ -410,6 +431,20 @@ def test_dcdh_by_one_column_clustered_by_another():
         mine = rows[rows["term"].str.startswith(f"area {value}:")]
         np.testing.assert_allclose(mine["estimate"], alone.estimate, rtol=1e-12)
         np.testing.assert_allclose(mine["std_error"], np.sqrt(np.diag(alone.vcov)), rtol=1e-12)
+    # the default, with few switchers, does not fall back on a variance that ignores the states
+    default = pe.did_multiplegt_dyn(
+        frame, outcome="y", unit="unit", time="period", treatment="d", cluster="state"
+    )
+    assert default.inference.label.endswith("clustered by state (10 clusters)")
+    with pytest.raises(DesignError, match="names a column the unit table has for itself"):
+        pe.did_multiplegt_dyn(
+            frame.assign(wave=frame["area"]),
+            outcome="y",
+            unit="unit",
+            time="period",
+            treatment="d",
+            by="wave",
+        )
 
 
 def test_unit_columns_in_a_design_file_give_the_api_cluster(tmp_path):
@@ -438,6 +473,8 @@ def test_unit_columns_in_a_design_file_give_the_api_cluster(tmp_path):
     )
     pd.testing.assert_frame_equal(got.table, want.table, check_exact=True)
     assert got.diagnostics["n_clusters"] == 10
+    with pytest.raises(DataError, match="a folder of EES CSVs has none"):
+        evaluate(design, tmp_path)  # a folder in place of the tidy file: never a silent NaN
     reserved = text.replace("unit_columns: [state]}", "unit_columns: [region]}")
     not_tidy = text.replace("source: tidy", "source: synthetic")
     for bad, message in ((reserved, "is already a unit-table column"), (not_tidy, "tidy data")):
@@ -445,3 +482,34 @@ def test_unit_columns_in_a_design_file_give_the_api_cluster(tmp_path):
         with pytest.raises(DesignError) as err:
             load_design(tmp_path / "d.yaml")
         assert message in err.value.what and "data" in err.value.where
+
+
+def test_a_regional_group_takes_its_members_shared_unit_column():
+    """unit_columns in a regional design: each group (RCC's Greater Manchester, the South
+    East) has its members' shared value, and members that differ are a panel error naming
+    the group and two of their values, not a silent missing cluster."""
+    from dataclasses import replace
+
+    from pathfinder_eval.data.load import load_outcomes
+    from pathfinder_eval.errors import PanelError
+    from pathfinder_eval.panel import build_panel
+    from pathfinder_eval.pipeline import describe_outcome
+    from pathfinder_eval.spec import TidyColumns
+
+    spec = load_design(ROOT / "designs" / "rcc.yaml")
+    columns = TidyColumns(unit_columns=("area",))  # (synthetic data: the column added below)
+    spec = spec.model_copy(update={"data": spec.data.model_copy(update={"columns": columns})})
+    raw = load_outcomes(spec, None, spec.seed)
+    members = {m: g for g, group in spec.groups.items() for m in group.members}
+    area = raw.units["unit"].map(lambda u: f"in {members[u]}" if u in members else "elsewhere")
+    panel = build_panel(
+        spec, replace(raw, units=raw.units.assign(area=area)), describe_outcome(spec)
+    )
+    got = panel.units.set_index("unit")["area"]
+    assert got["Greater Manchester"] == "in Greater Manchester"
+    assert got["South East"] == "in South East"
+    assert (got.drop(["Greater Manchester", "South East"]) == "elsewhere").all()
+    one = next(iter(spec.groups["Greater Manchester"].members))
+    split = raw.units.assign(area=area.where(raw.units["unit"] != one, "apart"))
+    with pytest.raises(PanelError, match="members of group Greater Manchester have different area"):
+        build_panel(spec, replace(raw, units=split), describe_outcome(spec))

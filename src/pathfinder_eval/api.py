@@ -127,20 +127,22 @@ def fit_frame(
     het = tuple(c for c in options.get("predict_het", ()) if c not in covariates)
     _checked_frame(frame, **{f"predict_het[{i}]": c for i, c in enumerate(het)})
     covariates += het
-    unit_columns = tuple(  # carried to the unit table: what cluster, by, trends_nonparam name
-        dict.fromkeys(
-            c
-            for c in (cluster, options.get("by"), options.get("trends_nonparam"))
-            if isinstance(c, str) and c in frame.columns and c not in UNIT_TABLE_COLUMNS
-        )
-    )
-    if cluster is not None and cluster not in (*unit_columns, region):
-        _checked_frame(frame, cluster=cluster)
-        raise DesignError(
-            f"the column {cluster!r} has a name the unit table uses for itself",
-            where="argument cluster",
-            fix="rename the column (or pass it as region= too, to cluster by region)",
-        )
+    if cluster in ("unit", unit):
+        cluster = None  # each unit its own cluster: the default
+    named = {a: options.get(a) for a in ("by", "trends_nonparam")} | {"cluster": cluster}
+    named = {a: c for a, c in named.items() if isinstance(c, str) and c != region}
+    for arg, column in named.items():  # frame columns, carried to the unit table
+        if column not in UNIT_TABLE_COLUMNS:
+            _checked_frame(frame, **{arg: column})
+        elif column in frame.columns:  # the data's column or the unit table's own?
+            raise DesignError(
+                f"{arg}={column!r} names a column the unit table has for itself",
+                where=f"argument {arg}",
+                fix=f"rename the data's column, or pass region={column!r} to use it as the region"
+                if column == "region"
+                else "rename the data's column",
+            )
+    unit_columns = tuple(dict.fromkeys(c for c in named.values() if c not in UNIT_TABLE_COLUMNS))
     starts = _starts(
         frame, unit, time, first_treated, treatment, "first_treated", estimator in SWITCHING
     )
@@ -176,6 +178,13 @@ def fit_frame(
         options=options,
     )
     column = None if cluster is None else "region" if cluster == region else cluster
+    asked = inference.cluster if isinstance(inference, Inference) else "unit"
+    if column is not None and asked not in ("unit", column):
+        raise DesignError(
+            f"cluster={cluster!r} and inference's cluster {asked!r} differ",
+            where="argument cluster",
+            fix="name the cluster once: cluster= or Inference(cluster=...)",
+        )
     return _run(spec, frame, estimator, inference, level, seed, options, column)
 
 

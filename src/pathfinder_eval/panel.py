@@ -548,8 +548,21 @@ def _unit_table(draft: PanelDraft) -> pd.DataFrame:
     units.insert(1, "name", names.where(names.notna(), units["unit"]))
     units.insert(2, "region", units["unit"].map(draft.unit_regions).fillna(""))
     given = draft.data.units.set_index("unit")
-    for c in draft.spec.data.columns.unit_columns:  # a regional design's groups have none
-        units[c] = units["unit"].map(given[c]) if c in given.columns else np.nan
+    for c in draft.spec.data.columns.unit_columns:
+        values = given[c].to_dict()
+        for name, group in draft.spec.groups.items():  # a group: its members' shared value
+            shared = {v for m in group.members if pd.notna(v := values.get(m))}
+            if len(shared) > 1:
+                a, b = sorted(map(str, shared))[:2]
+                raise PanelError(
+                    f"the members of group {name} have different {c} ({a!r} and {b!r}), so "
+                    f"the group has no one {c}",
+                    file=draft.spec.path,
+                    where="data.columns.unit_columns",
+                    fix=f"cluster by a column the group's members share, or leave {c} out",
+                )
+            values[name] = shared.pop() if shared else None
+        units[c] = units["unit"].map(values)
     return units
 
 

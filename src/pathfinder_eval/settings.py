@@ -144,6 +144,12 @@ class EstimatorSettings(_Frozen):
                 f"inference method {value.method!r} is not available for {cls.name}: use one of "
                 f"{', '.join(sorted(cls.inference_methods))}"
             )
+        if value.cluster not in ("unit", "") and value.method in ("pooled", "cohort_stratified"):
+            raise PydanticCustomError(
+                "cluster_not_with_method",
+                f"the {value.method} variance treats units as independent (given their "
+                f"cohort or region), so it cannot cluster by {value.cluster!r}",
+            )
         if value.cluster not in ("unit", "") and not cls.clusters_above_unit:
             offered = sorted(k for k, m in OPTIONS.items() if m.clusters_above_unit)
             raise PydanticCustomError(
@@ -681,12 +687,14 @@ def _option_error(
     key = ".".join([where, *loc]) if loc else where
     if loc and loc[0] == "inference":  # a sibling of options in the design file
         parent = where.rsplit(".", 1)[0] + "." if "." in where else ""
-        if err["type"] == "cluster_not_offered":
+        if err["type"] in ("cluster_not_offered", "cluster_not_with_method"):
             return DesignError(
                 err["msg"],
                 file=file,
                 where=f"{parent}inference.cluster",
-                fix="leave out inference.cluster (cluster by unit) or use an estimator it names",
+                fix="leave out inference.cluster (cluster by unit) or use an estimator it names"
+                if err["type"] == "cluster_not_offered"
+                else "use inference.method cluster_robust or default with it, or leave it out",
             )
         return DesignError(
             str((err.get("ctx") or {}).get("error", err["msg"])),

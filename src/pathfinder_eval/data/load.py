@@ -89,6 +89,15 @@ def load_outcomes(
             fix="give the path of an existing folder of EES CSVs or a tidy file",
         ) from None
     if is_dir:
+        if spec.data.columns.unit_columns:
+            raise DataError(
+                "data.columns.unit_columns are columns of a tidy file; a folder of EES CSVs "
+                "has none",
+                file=spec.path,
+                where="data.columns.unit_columns",
+                fix="pass the tidy file with those columns, or drop unit_columns (and the "
+                "inference.cluster, by or trends_nonparam that name them)",
+            )
         return _official(spec, data)
     if not exists:
         raise DataError(
@@ -419,17 +428,14 @@ def frame_outcomes(
 
 def _unit_values(raw: pd.DataFrame, units: pd.Series, column: str, file: str) -> pd.Series:
     """Each unit's value of a unit-level column (region, a cluster): the same on every row of
-    the unit that gives one (missing rows allowed), so no unit is silently put in either."""
-    given = raw[column].astype("string")
+    the unit that gives one (empty rows allowed), so no unit is silently put in either."""
+    given = raw[column].astype("string").str.strip().replace("", pd.NA)
     by_unit = given.groupby(units.to_numpy())
-    varies = by_unit.nunique() > 1
-    if varies.any():
-        unit = varies.index[varies.to_numpy()][0]
-        rows = np.flatnonzero((units == unit).to_numpy() & given.notna().to_numpy())
-        row = next(int(r) for r in rows if given.iloc[r] != given.iloc[rows[0]])
+    if conflict := _first_conflict(given, units, by_unit):
+        unit, first, row = conflict
         raise DataError(
-            f"unit {unit} is in more than one {column} ({given.iloc[rows[0]]} and "
-            f"{given.iloc[row]})",
+            f"unit {unit} is in more than one {column} ({given.iloc[first]!r} and "
+            f"{given.iloc[row]!r})",
             file=file,
             where=f"column {column}",
             row=row + 1,
@@ -437,6 +443,19 @@ def _unit_values(raw: pd.DataFrame, units: pd.Series, column: str, file: str) ->
             "boundary change)",
         )
     return by_unit.first()
+
+
+def _first_conflict(
+    values: pd.Series, units: pd.Series, by_unit: Any
+) -> tuple[Any, int, int] | None:
+    """The first unit whose rows give two different values (missing ones aside): the unit, the
+    position of its first value and of the first row that differs from it; None if none."""
+    varies = by_unit.nunique() > 1
+    if not varies.any():
+        return None
+    unit = varies.index[varies.to_numpy()][0]
+    rows = np.flatnonzero((units == unit).to_numpy() & values.notna().to_numpy())
+    return unit, int(rows[0]), next(int(r) for r in rows if values.iloc[r] != values.iloc[rows[0]])
 
 
 def _unit_doses(raw: pd.DataFrame, units: pd.Series, column: str, file: str) -> pd.Series:
@@ -455,13 +474,10 @@ def _unit_doses(raw: pd.DataFrame, units: pd.Series, column: str, file: str) -> 
             "never treated)",
         )
     by_unit = d.groupby(units.to_numpy())
-    varies = by_unit.nunique() > 1
-    if varies.any():
-        unit = varies.index[varies.to_numpy()][0]
-        rows = np.flatnonzero((units == unit).to_numpy() & d.notna().to_numpy())
-        row = next(int(r) for r in rows if d.iloc[r] != d.iloc[rows[0]])
+    if conflict := _first_conflict(d, units, by_unit):
+        unit, first, row = conflict
         raise DataError(
-            f"unit {unit} has more than one dose ({d.iloc[rows[0]]:g} and {d.iloc[row]:g})",
+            f"unit {unit} has more than one dose ({d.iloc[first]:g} and {d.iloc[row]:g})",
             file=file,
             where=f"column {column}",
             row=row + 1,

@@ -44,7 +44,7 @@ class OutcomeData:
     frame: one row per unit × period × outcome with `LONG_COLUMNS`; `value` is NaN and `status`
     non-empty when the cell is unusable (suppressed, not available ...).
     units: unit, name, region (one row per unit seen), and dose (NaN where not given) when
-    tidy data name a dose column.
+    tidy data name a dose column, and the design's unit_columns (missing where not given).
     files: (name, sha256) of each file read; notes: facts the report must state up front
     (simulated data); reorganisations: one line per LA reorganisation and the rule applied.
     records: individual records (unit, period, one column per outcome id with NaN where

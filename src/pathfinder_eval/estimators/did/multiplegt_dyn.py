@@ -927,7 +927,8 @@ def _unit_column(
         raise EstimationError(
             f"{name!r} is missing for unit {lookup.index[missing][0]}",
             where=where,
-            fix=f"give every unit its {name} (e.g. the data's region column)",
+            fix=f"give every unit its {name} (the data's column named as data.columns.region "
+            "or among data.columns.unit_columns)",
         )
     return lookup.to_numpy()
 
@@ -1039,7 +1040,7 @@ class MultiplegtDyn(MultiplegtDynOptions):
             self.name,
             self.inference.method,
             n_treated,
-            True,
+            cluster is None,  # the pooled variances treat units as independent given region
             layout,
             lambda: layout.cell_weights(unit, period, weights),
             self.trends_nonparam,
