@@ -513,3 +513,26 @@ def test_a_regional_group_takes_its_members_shared_unit_column():
     split = raw.units.assign(area=area.where(raw.units["unit"] != one, "apart"))
     with pytest.raises(PanelError, match="members of group Greater Manchester have different area"):
         build_panel(spec, replace(raw, units=split), describe_outcome(spec))
+
+
+def test_a_cluster_or_by_naming_no_unit_table_column_is_a_design_error(tmp_path):
+    """A typo in inference.cluster or dCDH's by stops the run at the design (exit 2, the key
+    named), rather than reporting the analysis as not estimable."""
+    frame = staggered()
+    _design(tmp_path, frame, {6: ["u00", "u01", "u02"]}, ["callaway_santanna"])
+    text = (tmp_path / "d.yaml").read_text()
+    for inserted, key in (
+        ("inference: {method: cluster_robust, cluster: stat}", "inference.cluster"),
+        ("options: {by: aera}", "options.by"),
+    ):
+        estimator = "did_multiplegt_dyn" if "by" in key else "callaway_santanna"
+        (tmp_path / "d.yaml").write_text(
+            text.replace(
+                "{id: callaway_santanna, estimator: callaway_santanna}",
+                f"{{id: a, estimator: {estimator}, {inserted}}}",
+            )
+        )
+        with pytest.raises(DesignError) as err:
+            load_design(tmp_path / "d.yaml")
+        assert err.value.where == f"analyses[0].{key}"
+        assert "is not a column of the unit table" in err.value.what

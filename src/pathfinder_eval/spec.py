@@ -428,7 +428,27 @@ def load_design(path: str | Path) -> DesignSpec:
             prefix=f"analyses[{i}].",
             file=file,
         )
+        _names_unit_columns(spec, analysis, f"analyses[{i}].", file)
     return _resolve_units(spec, file)
+
+
+def _names_unit_columns(spec: DesignSpec, analysis: Analysis, prefix: str, file: str) -> None:
+    """inference.cluster, and the options that name a unit-table column (dCDH's by and
+    trends_nonparam), name one the panel will have: a typo is a design error, not an
+    analysis reported as not estimable."""
+    known = ("unit", "", *UNIT_TABLE_COLUMNS, *spec.data.columns.unit_columns)
+    named = {"inference.cluster": analysis.inference.cluster} | {
+        f"options.{k}": analysis.options.get(k) for k in ("by", "trends_nonparam")
+    }
+    for key, column in named.items():
+        if isinstance(column, str) and column not in known:
+            raise DesignError(
+                f"{column!r} is not a column of the unit table",
+                file=file,
+                where=f"{prefix}{key}",
+                fix="use unit or region, or name a column of the data in "
+                "data.columns.unit_columns (tidy data)",
+            )
 
 
 def _key_path(loc: tuple[Any, ...]) -> str:
