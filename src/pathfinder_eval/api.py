@@ -40,7 +40,7 @@ from pathfinder_eval.power import analytic
 from pathfinder_eval.power.analytic import VarianceModel, gls_precision
 from pathfinder_eval.registry import entry
 from pathfinder_eval.results import EffectEstimates
-from pathfinder_eval.settings import OPTIONS, Inference
+from pathfinder_eval.settings import OPTIONS, Inference, clustering_above_unit
 from pathfinder_eval.spec import (
     UNIT_TABLE_COLUMNS,
     Analysis,
@@ -90,8 +90,8 @@ def fit_frame(
         raise DesignError(
             f"{estimator} clusters its variance by unit only",
             where="argument cluster",
-            fix="leave out cluster (each unit is a cluster), or use callaway_santanna or "
-            "did_multiplegt_dyn",
+            fix="leave out cluster (each unit is a cluster), or use "
+            f"{' or '.join(clustering_above_unit())}",
         )
     rate = counts is not None or population is not None
     if minus is not None and rate:

@@ -115,6 +115,11 @@ class Inference(_Frozen):
     nested in the clusters (fixest's default, Stata's xtreg/reghdfe); "counted" counts every
     dummy (R lm with sandwich::vcovCL, linearmodels)."""
 
+    @property
+    def above_unit(self) -> bool:
+        """Whether it clusters by a unit-table column (e.g. region) rather than by unit."""
+        return self.cluster not in ("unit", "")
+
 
 class EstimatorSettings(_Frozen):
     """What every estimator holds: its options (subclasses), the inference asked for and the
@@ -144,18 +149,17 @@ class EstimatorSettings(_Frozen):
                 f"inference method {value.method!r} is not available for {cls.name}: use one of "
                 f"{', '.join(sorted(cls.inference_methods))}"
             )
-        if value.cluster not in ("unit", "") and value.method in ("pooled", "cohort_stratified"):
+        if value.above_unit and value.method in ("pooled", "cohort_stratified"):
             raise PydanticCustomError(
                 "cluster_not_with_method",
                 f"the {value.method} variance treats units as independent (given their "
                 f"cohort or region), so it cannot cluster by {value.cluster!r}",
             )
-        if value.cluster not in ("unit", "") and not cls.clusters_above_unit:
-            offered = sorted(k for k, m in OPTIONS.items() if m.clusters_above_unit)
+        if value.above_unit and not cls.clusters_above_unit:
             raise PydanticCustomError(
                 "cluster_not_offered",
                 f"{cls.name} clusters its variance by unit only, not by {value.cluster!r} "
-                f"(clustering by a unit-table column: {', '.join(offered)})",
+                f"(clustering by a unit-table column: {', '.join(clustering_above_unit())})",
             )
         return value
 
@@ -676,6 +680,11 @@ def validate_settings(
         return options_model(**options, inference=inference)
     except DesignError as exc:
         raise DesignError(exc.what, file=file, where=f"{prefix}{exc.where}", fix=exc.fix) from None
+
+
+def clustering_above_unit() -> list[str]:
+    """The estimators whose variance can cluster by a unit-table column."""
+    return sorted(k for k, m in OPTIONS.items() if m.clusters_above_unit)
 
 
 def _option_error(
