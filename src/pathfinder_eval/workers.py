@@ -101,14 +101,19 @@ def inner_threads() -> int:
 def _stop(pool: ProcessPoolExecutor, earlier: set[Any]) -> None:
     """Ctrl-C or an error: cancel what has not started and end the workers now (the executor
     would otherwise wait for every fit already handed to them), also one forked but not yet
-    registered when Ctrl-C came (every child this process has that it had not before)."""
+    registered when Ctrl-C came (every child this process has that it had not before).
+    The executor's own thread also reaps the workers: it is waited for, as a join here can
+    return before that thread has recorded a worker's exit."""
     known = (getattr(pool, "_processes", None) or {}).values()
     running = list({*known, *(set(multiprocessing.active_children()) - earlier)})
+    manager = getattr(pool, "_executor_manager_thread", None)
     pool.shutdown(wait=False, cancel_futures=True)
     for process in running:
         process.terminate()
     for process in running:
         process.join()
+    if manager is not None and manager.ident is not None:
+        manager.join(timeout=10)
 
 
 def _can_fork() -> bool:
