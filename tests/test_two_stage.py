@@ -86,3 +86,39 @@ def test_default_inference_on_a_panel(tmp_path):
     gmm = TwoStage(inference=Inference(method="cluster_robust")).fit(spread, "y", "a")
     assert gmm.inference.key == "two_stage_gmm"
     assert (gmm.table["df"] == gmm.n_units - 1).all()
+
+
+def test_clustered_by_a_unit_table_column(tmp_path):
+    """inference.cluster names a column of the unit table (did2s's cluster_var): the GMM
+    variance sums the scores within it, t(G−1) with G its clusters; the default keeps that
+    variance, since the small-sample and pooled variances treat units as independent."""
+    import pathfinder_eval as pe
+
+    data = pd.read_csv(MPDTA)
+    data = data[data["first.treat"] != 2004].assign(
+        first=lambda f: f["first.treat"].where(f["first.treat"] > 0),
+        state=lambda f: f["countyreal"] % 23,
+    )
+    args = {"outcome": "lemp", "unit": "countyreal", "time": "year", "first_treated": "first"}
+    fit = pe.two_stage(data, **args, cluster="state", inference="cluster_robust")
+    cohort = data["first"].to_numpy(float)
+    core = two_stage(
+        data["lemp"].to_numpy(),
+        data["countyreal"].to_numpy(),
+        data["year"].to_numpy(),
+        cohort,
+        cluster=data["state"].to_numpy(),
+    )
+    np.testing.assert_allclose(fit.table["std_error"], np.sqrt(np.diag(core.vcov)), rtol=1e-12)
+    assert not np.allclose(
+        fit.table["std_error"],
+        pe.two_stage(data, **args, inference="cluster_robust").table["std_error"],
+    )
+    assert (fit.table["df"] == 22).all() and fit.n_units == data["countyreal"].nunique()
+    assert fit.inference.label.startswith("did2s GMM standard errors")
+    assert "clustered by state (23 clusters)" in fit.inference.label
+    few = regional_panel(tmp_path, [0, 17, 33, 50, 71], shock_sd=0.5, seed=3)
+    by_region = TwoStage(inference=Inference(cluster="region")).fit(few, "y", "a")
+    assert TwoStage().fit(few, "y", "a").inference.key == "pooled_panel"  # by unit: pooled
+    assert by_region.inference.key == "two_stage_gmm" and by_region.inference.chosen_by_default
+    assert "clustered by region (" in by_region.inference.label

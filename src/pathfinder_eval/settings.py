@@ -467,6 +467,7 @@ class TwoStageOptions(EstimatorSettings):
     time)."""
 
     name: ClassVar[str] = "two_stage"
+    clusters_above_unit: ClassVar[bool] = True
 
     inference_methods: ClassVar[frozenset[str]] = frozenset(
         {"default", "cluster_robust", "pooled", "cohort_stratified"}

@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
+from scipy.sparse.linalg import splu
 
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.facts import TwoStageFacts
@@ -78,13 +80,13 @@ def two_stage(
             where="comparison",
             fix="keep never- or not-yet-treated units observed in every period",
         )
-    x1 = np.zeros((n, n_units + n_periods - 1))
-    x1[np.arange(n), u] = 1.0
     later = t > 0
-    x1[np.flatnonzero(later), n_units + t[later] - 1] = 1.0
-    x10 = x1 * ~treated[:, None]
-    gram1 = x10.T @ x10
-    resid = y - x1 @ np.linalg.solve(gram1, x10.T @ y)
+    rows = np.concatenate([np.arange(n), np.flatnonzero(later)])
+    cols = np.concatenate([u, n_units + t[later] - 1])
+    x1 = sparse.csr_matrix((np.ones(rows.size), (rows, cols)), (n, n_units + n_periods - 1))
+    x10 = sparse.diags((~treated).astype(float)) @ x1  # sparse: one unit and one period each
+    gram1 = splu((x10.T @ x10).tocsc())
+    resid = y - x1 @ gram1.solve(x10.T @ y)
     e1 = np.where(treated, 0.0, resid)
     rel = (period - cohort)[treated]
     events = np.unique(rel)
@@ -99,15 +101,13 @@ def two_stage(
     for x2 in (treated[:, None].astype(float), by_event):  # each a separate second stage
         bread = np.linalg.inv(x2.T @ x2)
         estimate = bread @ x2.T @ resid
-        gamma = np.linalg.solve(gram1, x1.T @ x2)
+        x10_gamma = x10 @ gram1.solve(np.asarray(x1.T @ x2))  # X₁₀Γ, (n, k)
         score = np.zeros((groups.max() + 1, x2.shape[1]))
-        np.add.at(
-            score, groups, x2 * (resid - x2 @ estimate)[:, None] - (x10 * e1[:, None]) @ gamma
-        )
+        np.add.at(score, groups, x2 * (resid - x2 @ estimate)[:, None] - e1[:, None] * x10_gamma)
         estimates.append(estimate)
         scores.append(score @ bread)
         # θ̂ = (X₂ᵀX₂)⁻¹X₂ᵀ(I − X₁(X₁₀ᵀX₁₀)⁻¹X₁₀ᵀ) y: the estimates' weights on the outcomes
-        weights.append(bread @ (x2.T - gamma.T @ x10.T))
+        weights.append(bread @ (x2 - x10_gamma).T)
     psi = np.hstack(scores)
     full = np.zeros((len(labels), len(kept)))
     full[:, kept] = np.vstack(weights)
@@ -116,18 +116,25 @@ def two_stage(
     )
 
 
-GMM_LABEL = "did2s GMM standard errors (first-stage error carried), clustered by unit; t(G−1)"
+def gmm_label(cluster: str, n_clusters: int) -> str:
+    """The inference label of did2s's GMM variance clustered by `cluster` (unit or a
+    unit-table column)."""
+    by = "unit" if cluster in ("unit", "") else f"{cluster} ({n_clusters} clusters)"
+    return f"did2s GMM standard errors (first-stage error carried), clustered by {by}; t(G−1)"
 
 
 class TwoStage(TwoStageOptions):
     """Gardner's two-stage DiD: the overall ATT, then one row per event time ≥ 0.
 
-    Inference: "cluster_robust" is did2s's GMM variance with a t(G−1) reference. "default"
-    follows the linear DiD rule (inference/policy.py): the comparison-pooled variance for few
-    treated units or a regional concentration; otherwise below 20 treated units the
-    imputation estimator's small-sample variance (the two estimators are the same linear
-    function of the outcomes): cohort-stratified with Bell-McCaffrey df on balanced panels,
-    else the leave-out conservative variance; GMM above."""
+    Inference: "cluster_robust" is did2s's GMM variance with a t(G−1) reference, clustered by
+    `inference.cluster` (the unit, or a column of the unit table such as region, as did2s's
+    cluster_var). "default" follows the linear DiD rule (inference/policy.py): the
+    comparison-pooled variance for few treated units or a regional concentration; otherwise
+    below 20 treated units the imputation estimator's small-sample variance (the two
+    estimators are the same linear function of the outcomes): cohort-stratified with
+    Bell-McCaffrey df on balanced panels, else the leave-out conservative variance; GMM above.
+    Those small-sample variances treat units as independent, so with a cluster above the unit
+    the default is the clustered GMM variance."""
 
     def fit(
         self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
@@ -139,21 +146,22 @@ class TwoStage(TwoStageOptions):
             cells["period"].to_numpy(),
             cells["cohort"].to_numpy(float),
         )
-        res = two_stage(*args)
+        cluster = panel.cluster_codes(self.inference.cluster, args[1])
+        res = two_stage(*args, cluster=cluster)
         n_treated = int(cells.loc[cells["role"] == "treated", "unit"].nunique())
         layout = panel_layout(panel, outcome)
         decision = did_decision(
             self.name,
             self.inference.method,
             n_treated,
-            True,
+            cluster is None,
             layout,
             lambda: layout.cell_weights(args[1], args[2], res.weights),
         )
         choice = decision.choice
         vcov, df = res.vcov, np.full(res.estimate.size, float(res.n_clusters - 1))
         key: InferenceKey = "two_stage_gmm"
-        label = GMM_LABEL
+        label = gmm_label(self.inference.cluster, res.n_clusters)
         if decision.variance is not None:
             vcov, df, key = decision.variance.vcov, decision.variance.df, "pooled_panel"
             label = pooled_label(layout, choice.reason)
@@ -198,7 +206,7 @@ class TwoStage(TwoStageOptions):
             table=estimates_table(rows),
             level=level,
             vcov=vcov,
-            n_units=res.n_clusters,
+            n_units=len(set(units[res.kept].tolist())),
             n_treated=n_treated,
             n_obs=int(res.kept.sum()),
             facts=TwoStageFacts(
