@@ -80,3 +80,20 @@ def test_favara_imbs_numbers_are_the_committed_reference_values():
         assert published[f"{prefix}{name} SE"] == r.std_error
         seen += 2
     assert seen == len(published) == 48
+
+
+def test_df_het_numbers_are_the_committed_reference_values():
+    """The two-stage entry's full-precision numbers are those its reference script wrote, and
+    the README's printed ATT and standard error round the state run's."""
+    import pandas as pd
+
+    from pathfinder_eval.replications import two_stage
+
+    ref = pd.read_csv(Path(__file__).parent / "reference" / "did2s_df_het" / "values.csv")
+    for first, table in (("state", two_stage._STATE), ("unit", two_stage._UNIT)):
+        rows = ref[ref["first_stage"] == first]
+        assert [tuple(r) for r in rows[["term", "estimate", "std_error"]].to_numpy()] == list(table)
+    published = {p.label: p.value for p in ENTRIES["df_het_two_stage"].published}
+    _, att, se = two_stage._STATE[0]
+    assert (round(att, 3), round(se, 4)) == (published["ATT"], published["ATT SE"])
+    assert len(published) == 2 + 2 * 21 + 2 * 22

@@ -17,6 +17,7 @@ from pathfinder_eval.replications import (  # noqa: F401
     power_examples,
     prop99,
     stepped_wedge,
+    two_stage,
 )
 from pathfinder_eval.replications.registry import ENTRIES, Entry
 
