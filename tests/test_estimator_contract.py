@@ -405,3 +405,41 @@ def test_a_cluster_the_variance_cannot_use_is_refused_not_ignored(estimator):
     assert err.value.where == "analyses[0].inference.cluster"
     assert f"{estimator} clusters its variance by unit only, not by 'region'" in err.value.what
     assert "callaway_santanna, did_multiplegt_dyn" in err.value.what
+
+
+# --------------------------------------------------------------------- robustness re-fits
+
+# The estimators whose main fit reports the pre-test's power on the contract's DiD panel.
+PRETEST_POWER = {
+    "event_study",
+    "callaway_santanna",
+    "sun_abraham",
+    "imputation",
+    "stacked",
+    "did_multiplegt_dyn",
+    "continuous_did",
+}
+FITTED = sorted(e for e in OPTIONS if REGISTRY[Estimator(e)].cls is not None)
+
+
+@pytest.mark.parametrize("estimator", FITTED)
+def test_a_robustness_refit_gives_the_same_estimates_without_the_extras(estimator, tmp_path):
+    """`for_placebo` (placebo in time, power replicates): a copy marked as a re-fit whose
+    table is the main fit's, computed without what describes the main analysis only (the
+    pre-test's power, the event study's sensitivity intervals)."""
+    options = {"sensitivity": True} if estimator == "event_study" else {}
+    est = _estimator(estimator, "default", **options)
+    refit = est.for_placebo()
+    assert refit.refit and not est.refit and type(refit) is type(est)
+    panel = _panel_for(estimator)(tmp_path, lambda u: u)
+    main, again = est.fit(panel, "y", "a"), refit.fit(panel, "y", "a")
+    pd.testing.assert_frame_equal(again.table, main.table)
+    assert again.inference == main.inference
+    has_power = main.diagnostics.get("pretest_power") is not None
+    assert has_power == (estimator in PRETEST_POWER)
+    if has_power:
+        assert main.diagnostics["pretest_power"]["slope_80"] > 0
+        assert again.diagnostics["pretest_power"] is None
+    if estimator == "event_study":
+        assert main.diagnostics["sensitivity"]["smoothness"]["rows"]
+        assert again.diagnostics.get("sensitivity") is None

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import difflib
 import math
-from typing import Annotated, Any, ClassVar, Literal, get_args, get_origin
+from typing import Annotated, Any, ClassVar, Literal, Self, get_args, get_origin
 
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -168,9 +169,24 @@ class EstimatorSettings(_Frozen):
         """The keys a design may give under `options`."""
         return tuple(k for k in cls.model_fields if k not in ("inference", "seed"))
 
-    def for_placebo(self) -> EstimatorSettings:
-        """These settings for a robustness re-fit (placebo in time): extras off."""
-        return self
+    _refit: bool = PrivateAttr(default=False)
+
+    @property
+    def refit(self) -> bool:
+        """Whether these are a robustness re-fit's settings (`for_placebo`): only its estimates
+        are read, so what describes the main analysis only (the pre-test's power, sensitivity
+        intervals) is not computed."""
+        return self._refit
+
+    def for_placebo(self) -> Self:
+        """These settings for a robustness re-fit (placebo in time, a power replicate): the
+        same options and inference, the extras off."""
+        return self._refit_copy()
+
+    def _refit_copy(self, **update: Any) -> Self:
+        copy = self.model_copy(update=update)
+        copy._refit = True
+        return copy
 
 
 class TwfeOptions(EstimatorSettings):
@@ -196,8 +212,8 @@ class TwfeOptions(EstimatorSettings):
         }
     )
 
-    def for_placebo(self) -> TwfeOptions:
-        return self.model_copy(update={"leave_one_out": False})
+    def for_placebo(self) -> Self:
+        return self._refit_copy(leave_one_out=False)
 
 
 class PoissonTwfeOptions(EstimatorSettings):

@@ -174,8 +174,8 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
         """What the any-lead-significant pre-test on the event-time estimates can see (Roth
         2022; inference/pretrends_power.py), with `vcov`, their covariance as the result
         reports it. Under the varying base period each lead compares a period with the one
-        before. None unless the aggregation is dynamic without anticipation."""
-        if self.aggregation != "dynamic" or self.anticipation:
+        before. None unless the aggregation is dynamic without anticipation, and in a re-fit."""
+        if self.refit or self.aggregation != "dynamic" or self.anticipation:
             return None
         sl = stack.agg_slice
         cov = vcov[sl, sl]

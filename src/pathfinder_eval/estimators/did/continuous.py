@@ -586,7 +586,9 @@ class ContinuousDid(ContinuousDidOptions):
                 left_out=[str(u) for u in units[res.left_out]],
                 pretrend_test=joint_zero_test(res.estimate, vcov, df, pre),
                 dose_pretrend_test=joint_zero_test(res.estimate, vcov, df, slopes_pre),
-                pretest_power=pretest_summary(
+                pretest_power=None
+                if self.refit
+                else pretest_summary(
                     res.estimate[event],
                     vcov[np.ix_(event, event)],
                     res.event_time[event],

@@ -489,7 +489,9 @@ class Imputation(ImputationOptions):
                 weights="equal weights on treated cells (overall) and on the cells "
                 "at each event time",
                 pretrend_test=pretest.test if pretest else None,
-                pretest_power=_pretest_power(pretest, res, args[2], args[3]),
+                pretest_power=None
+                if self.refit
+                else _pretest_power(pretest, res, args[2], args[3]),
             ),
             warnings=tuple(warns),
         )

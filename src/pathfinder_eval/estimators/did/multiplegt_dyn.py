@@ -1196,7 +1196,9 @@ class MultiplegtDyn(MultiplegtDynOptions):
                 trends_nonparam=self.trends_nonparam,
                 effects_equal=effects_equal,
                 placebo_test=placebo_test,
-                pretest_power=pretest_summary(
+                pretest_power=None
+                if self.refit
+                else pretest_summary(
                     est[lagged], vcov[np.ix_(lagged, lagged)], event_time[lagged], -1.0
                 ),
                 treatment_paths=list(res.design),

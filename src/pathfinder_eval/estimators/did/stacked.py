@@ -396,9 +396,9 @@ class Stacked(StackedOptions):
                 trimmed=[{"cohort": a, "reason": why} for a, why in res.trimmed],
                 stacked_rows=res.n_stacked,
                 pretrend_test=pretrend,
-                pretest_power=pretest_summary(
-                    res.estimate[1:], vcov[1:, 1:], res.event_time[1:], -1.0
-                ),
+                pretest_power=None
+                if self.refit
+                else pretest_summary(res.estimate[1:], vcov[1:, 1:], res.event_time[1:], -1.0),
             ),
             warnings=tuple(warns),
         )

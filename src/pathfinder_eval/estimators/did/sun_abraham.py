@@ -409,7 +409,9 @@ class SunAbraham(SunAbrahamOptions):
                     for r, e in enumerate(res.event_time)
                 },
                 pretrend_test=pretrend,
-                pretest_power=pretest_summary(
+                pretest_power=None
+                if self.refit
+                else pretest_summary(
                     est[1:], joint_vcov[1:, 1:], res.event_time.astype(float), -1.0
                 ),
             ),

@@ -297,11 +297,13 @@ class EventStudy(EventStudyOptions):
             binned_endpoints=[self.min_lead, self.max_lag],
             pretrend_test=pretrend,
             inference_method="pooled_panel" if pooled else "cr2" if small else "cr1",
-            pretest_power=pretest_summary(
+            pretest_power=None
+            if self.refit
+            else pretest_summary(
                 fit.params, vcov, np.array(observed, float), float(self.reference)
             ),
         )
-        if self.sensitivity:
+        if self.sensitivity and not self.refit:
             facts = replace(facts, sensitivity=self._sensitivity(observed, fit.params, vcov, level))
         label = cr1_label(self.inference.absorbed_effects)
         if pooled:
