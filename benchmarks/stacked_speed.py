@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
+import signal
 import subprocess
 import tempfile
 import time
@@ -43,16 +45,28 @@ def best(run, frame: pd.DataFrame) -> tuple[float, np.ndarray, np.ndarray]:
     return min(times), *out
 
 
+class PeerFailed(RuntimeError):
+    """The peer's process did not finish (its exit status, last error line and peak memory)."""
+
+
 def run_peer(python: str, code: str, frame: pd.DataFrame, *args: str) -> dict:
     """Run a peer package's `code` in another environment's `python` on `frame` (handed over as
-    Parquet, the path as the first argument, then `args`); its last printed line is JSON."""
+    Parquet, the path as the first argument, then `args`); its last printed line is JSON, to
+    which `peak_mib` (the peer process's peak resident memory) is added."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "panel.parquet"
         frame.to_parquet(path)
-        out = subprocess.run(
-            [python, "-c", code, str(path), *args], capture_output=True, text=True, check=True
+        out = subprocess.run([python, "-c", code, str(path), *args], capture_output=True, text=True)
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    if out.returncode != 0:
+        how = (
+            f"killed by {signal.Signals(-out.returncode).name}"
+            if out.returncode < 0
+            else f"exit status {out.returncode}"
         )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+        last = (out.stderr.strip().splitlines() or [""])[-1]
+        raise PeerFailed(f"{how} at {peak:,.0f} MiB peak memory{': ' + last if last else ''}")
+    return {**json.loads(out.stdout.strip().splitlines()[-1]), "peak_mib": peak}
 
 
 def arrays(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

@@ -7,7 +7,9 @@ pathfinder-eval from arrays (`two_stage`) and through the public API from the lo
 (`pe.two_stage`); pyfixest's `did2s` (which the project does not depend on) in its own
 environment, timed inside that process, when `--peer-python` names its interpreter
 (`python -m venv /tmp/pfvenv && /tmp/pfvenv/bin/pip install pyfixest pyarrow`). Prints seconds (best
-of 3), ratios peer / ours and the largest differences in estimates and standard errors.
+of 3), peak memory, ratios peer / ours and the largest differences in estimates and standard
+errors; a peer that does not finish (pyfixest's did2s is killed for want of memory at 20,000
+units × 10 periods on 24 GiB) is reported as such.
 
     OMP_NUM_THREADS=1 python benchmarks/two_stage_speed.py [--units 200000] [--periods 10] \\
         [--peer-python /tmp/pfvenv/bin/python]
@@ -16,12 +18,13 @@ of 3), ratios peer / ours and the largest differences in estimates and standard 
 from __future__ import annotations
 
 import argparse
+import resource
 import sys
 
 import numpy as np
 import pandas as pd
 from etwfe_speed import simulate  # benchmarks/ is on the path
-from stacked_speed import REPEATS, best, run_peer
+from stacked_speed import REPEATS, PeerFailed, best, run_peer
 
 import pathfinder_eval as pe
 from pathfinder_eval.estimators.did.two_stage import two_stage
@@ -83,15 +86,21 @@ def main() -> None:
     t_api, est_api, se_api = best(api, frame)
     print(f"pathfinder-eval two_stage from arrays: {t_arr:.2f} s (best of {REPEATS})")
     print(f"pathfinder-eval pe.two_stage from the long frame: {t_api:.2f} s")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"pathfinder-eval peak memory (this process, data included): {peak:,.0f} MiB")
     assert np.allclose(est, est_api, atol=1e-12) and np.allclose(se, se_api, rtol=1e-10)
     if args.peer_python is None:
         print("pyfixest did2s: not run (give --peer-python)")
         return
-    got = run_peer(args.peer_python, PEER, frame, str(REPEATS))
+    try:
+        got = run_peer(args.peer_python, PEER, frame, str(REPEATS))
+    except PeerFailed as exc:
+        print(f"pyfixest did2s: did not finish on this panel ({exc})")
+        return
     t_peer = got["seconds"]
     print(
-        f"pyfixest did2s: {t_peer:.2f} s; ratio peer/ours {t_peer / t_arr:.1f}× (arrays), "
-        f"{t_peer / t_api:.1f}× (API); max |Δestimate| "
+        f"pyfixest did2s: {t_peer:.2f} s, peak {got['peak_mib']:,.0f} MiB; ratio peer/ours "
+        f"{t_peer / t_arr:.1f}× (arrays), {t_peer / t_api:.1f}× (API); max |Δestimate| "
         f"{np.abs(est - np.array(got['estimate'])).max():.1e}, max relative |ΔSE| "
         f"{np.abs(se / np.array(got['std_error']) - 1).max():.1e}"
     )

@@ -340,16 +340,14 @@ def _transition_periods(draft: PanelDraft) -> PanelDraft:
 def _comparison_pool(draft: PanelDraft) -> PanelDraft:
     """Comparison units: the design's pool less its exclusions; other units dropped."""
     spec, starts = draft.spec, draft.spec.start_of()
-    comparison = _comparison_units(spec, set(draft.frame["unit"].unique()) - set(starts))
-    frame = draft.frame
-    not_pool = ~_unit_in(frame, set(starts) | comparison)
-    draft = draft.drop(
-        not_pool & _unit_in(frame, set(spec.comparison.exclude)), spec.comparison.exclude_reason
-    )
-    frame = draft.frame
-    draft = draft.drop(
-        ~_unit_in(frame, set(starts) | comparison), "not in the design's comparison pool"
-    )
+    codes, uniques = pd.factorize(draft.frame["unit"], use_na_sentinel=False)
+    names = uniques.tolist()  # factorised once; each unit is then tested once, not each row
+    comparison = _comparison_units(spec, set(names) - set(starts))
+    index = draft.frame.index
+    not_pool = ~_unit_in(codes, names, set(starts) | comparison, index)
+    excluded = not_pool & _unit_in(codes, names, set(spec.comparison.exclude), index)
+    draft = draft.drop(excluded, spec.comparison.exclude_reason)
+    draft = draft.drop(not_pool[~excluded], "not in the design's comparison pool")
     rows = [
         {
             "unit": unit,
@@ -365,11 +363,11 @@ def _comparison_pool(draft: PanelDraft) -> PanelDraft:
     return replace(draft, unit_rows=draft.unit_rows + tuple(rows))
 
 
-def _unit_in(frame: pd.DataFrame, units: set[str]) -> pd.Series:
-    """Rows whose unit is one of `units`: tested once per distinct unit, not per row."""
-    codes, names = pd.factorize(frame["unit"], use_na_sentinel=False)
+def _unit_in(codes: np.ndarray, names: list[Any], units: set[str], index: pd.Index) -> pd.Series:
+    """Rows (unit `codes` into `names`, as pd.factorize gives) whose unit is one of `units`:
+    tested once per distinct unit, not per row."""
     hit = np.fromiter((n in units for n in names), bool, len(names))
-    return pd.Series(hit[codes] if len(codes) else np.zeros(0, bool), index=frame.index)
+    return pd.Series(hit[codes] if len(codes) else np.zeros(0, bool), index=index)
 
 
 def _usable_values(draft: PanelDraft) -> PanelDraft:
@@ -410,7 +408,8 @@ def _cells(draft: PanelDraft) -> PanelDraft:
     per_unit = units.reindex(names)  # every unit left is treated or a comparison
     cells["cohort"] = per_unit["cohort"].to_numpy(float)[codes]
     cells["treated"] = (cells["period"] >= cells["cohort"]).astype("int64")
-    cells["role"] = per_unit["role"].to_numpy(object)[codes]
+    roles = pd.Series(per_unit["role"].to_numpy(object))  # one per unit, typed as a column is
+    cells["role"] = roles.array.take(codes)
     # sorted by outcome, unit and period: one lexsort of integer codes (sorted factorisations)
     order = np.lexsort(
         (
@@ -544,9 +543,9 @@ def _contrasts(draft: PanelDraft) -> PanelDraft:
 
 def _unit_table(draft: PanelDraft) -> pd.DataFrame:
     units = pd.DataFrame(list(draft.unit_rows))
-    names = units["unit"].map(draft.unit_names)
+    names = units["unit"].map(draft.unit_names.get)
     units.insert(1, "name", names.where(names.notna(), units["unit"]))
-    units.insert(2, "region", units["unit"].map(draft.unit_regions).fillna(""))
+    units.insert(2, "region", units["unit"].map(draft.unit_regions.get).fillna(""))
     given = draft.data.units.set_index("unit")
     for c in draft.spec.data.columns.unit_columns:
         values = given[c].to_dict()

@@ -40,6 +40,7 @@ from pathfinder_eval.data.tidy import (
     numeric_cells,
     period_ordinals,
     read_tidy,
+    text_column,
     unit_ids,
 )
 from pathfinder_eval.data.trial_sim import simulate_stepped_wedge
@@ -390,6 +391,7 @@ def frame_outcomes(
         units = map_distinct(
             units, lambda u: la.la_code if (la := resolve_la(u, current_only=False)) else u
         )
+    units = text_column(units)
     periods = period_ordinals(
         raw,
         cols.period,
@@ -407,7 +409,7 @@ def frame_outcomes(
     for o in spec.outcomes:
         frames.append(_tidy_outcome(raw, o, source, units, periods))
     frame = pd.concat(frames, ignore_index=True)
-    meta = pd.DataFrame({"unit": sorted(set(units))})
+    meta = pd.DataFrame({"unit": sorted(pd.unique(units).tolist())})
     table = la_table()
     names = dict(zip(table["la_code"], table["la_name"], strict=False))
     meta["name"] = meta["unit"].map(lambda u: names.get(u, u))

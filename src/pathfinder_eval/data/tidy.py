@@ -105,6 +105,15 @@ def unit_ids(raw: pd.DataFrame, column: str, file: str, first_row: int = 1) -> p
     return text.astype(object)
 
 
+def text_column(values: pd.Series) -> pd.Series:
+    """Text `values` (one per row) as the string column pandas reads from a file, built from
+    the distinct values: long data repeat each unit on every row, and a column of Python
+    string objects makes every later copy, sort and lookup of millions of rows slow."""
+    codes, uniques = pd.factorize(values)
+    text = pd.Series(list(uniques), dtype=None if len(uniques) else object).array
+    return pd.Series(text.take(codes, allow_fill=True), index=values.index)
+
+
 def map_distinct(values: pd.Series, fn: Callable[[object], object]) -> pd.Series:
     """`fn` of each value, called once per distinct value (labels repeat on every row of a
     long file); missing values map to None."""
