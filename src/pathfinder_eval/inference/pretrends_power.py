@@ -127,21 +127,25 @@ def pretrend_power(
     at_zero = pass_probability(np.zeros(lead.sum()), cov_pre, critical)
     pre = stats.multivariate_normal(mean=np.zeros(lead.sum()), cov=cov_pre, allow_singular=True)
     ratio = float(np.exp(pre.logpdf(beta[lead] - delta[lead]) - pre.logpdf(beta[lead])))
-    shift = truncated_mean(delta[lead], cov_pre, critical) - delta[lead]
+    shift = truncated_mean(delta[lead], cov_pre, critical, passing) - delta[lead]
     after = delta + cov[:, lead] @ np.linalg.solve(cov_pre, shift)
     return PretrendPower(delta, 1.0 - passing, passing / at_zero, ratio, after)
 
 
-def truncated_mean(mean: np.ndarray, cov: np.ndarray, critical: float = CRITICAL) -> np.ndarray:
+def truncated_mean(
+    mean: np.ndarray, cov: np.ndarray, critical: float = CRITICAL, total: float | None = None
+) -> np.ndarray:
     """E[X | every |X_j| ≤ c·se_j] for X ~ N(mean, cov): Tallis's (1961) first moments of a
     rectangle-truncated normal, E[X] = mean + Σ F with
-    F_j = φ_j(a_j) P_{−j}(a_j) − φ_j(b_j) P_{−j}(b_j), over the pass probability; P_{−j}(x) the
-    probability of the other coordinates' rectangle given X_j = x."""
+    F_j = φ_j(a_j) P_{−j}(a_j) − φ_j(b_j) P_{−j}(b_j), over the pass probability (`total`, when
+    the caller has it: pass_probability(mean, cov, critical)); P_{−j}(x) the probability of the
+    other coordinates' rectangle given X_j = x."""
     mean, cov = np.atleast_1d(mean).astype(float), np.atleast_2d(cov).astype(float)
     k = mean.size
     half = critical * np.sqrt(np.diag(cov))
     lo, hi = -half - mean, half - mean  # the centred rectangle
-    total = pass_probability(mean, cov, critical)
+    if total is None:
+        total = pass_probability(mean, cov, critical)
     f = np.zeros(k)
     for j in range(k):
         sd = np.sqrt(cov[j, j])
