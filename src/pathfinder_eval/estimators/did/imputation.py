@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
-from scipy import linalg
+from scipy import linalg, sparse
 
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.facts import ImputationFacts
@@ -176,14 +176,16 @@ def imputation(
     # + (S1 diag(w_h) R)(…)ᵀ, so Q (G × n) is never formed.
     c_inv = linalg.cho_solve(chol, np.eye(z0.shape[1]))
     resid0 = y0 - z0 @ beta
-    s1 = np.eye(n_units)[u1].T  # (G, n1)
+    # (G, n1) unit sums of the treated cells, sparse: a dense product costs G·n1² per row h
+    s1 = sparse.csr_matrix((np.ones(u1.size), (u1, np.arange(u1.size))), shape=(n_units, u1.size))
+    s0 = sparse.csr_matrix((np.ones(u0.size), (u0, np.arange(u0.size))), shape=(n_units, u0.size))
+    z0s, z1s = sparse.csr_matrix(z0), sparse.csc_matrix(z1)  # one unit and one period each
     psi = np.zeros((n_units, w.shape[0]))
     df = np.empty(w.shape[0])
     for h in range(w.shape[0]):
-        q1 = s1 @ (w[h][:, None] * (np.eye(rows1.size) - _tbar_map(w[h], groups, u1, leave_out)))
-        a = np.zeros((n_units, z0.shape[1]))
-        np.add.at(a, u0, v0[h][:, None] * z0)
-        b = a + q1 @ z1
+        q1 = _unit_deviation_map(w[h], groups, u1, leave_out, s1)
+        a = (s0 @ z0s.multiply(v0[h][:, None])).toarray()
+        b = a + (z1s.T @ q1.T).T
         psi[:, h] = np.bincount(u0, weights=v0[h] * resid0, minlength=n_units) + q1 @ tau
         cross = a @ c_inv @ b.T
         omega = (
@@ -198,6 +200,26 @@ def imputation(
     return ImputationResult(
         event_time, estimate, vcov, df, w, tau, rows1, rows0, v0, n_dropped, n_units
     )
+
+
+def _unit_deviation_map(
+    wh: np.ndarray, groups: np.ndarray, u1: np.ndarray, leave_out: bool, s1: sparse.csr_matrix
+) -> np.ndarray:
+    """(G, n1) S1 diag(wh) (I − A): each unit's wh-weighted sum of τ̂ − τ̄ over its treated
+    cells, as a map of τ̂. Without leave_out, A's rows are their group's weights over the
+    group's total, so S1 diag(wh) A = (unit × group sums of wh / the group's total)[:, group of
+    column] · wh, built in O(G·n1) where the n1 × n1 A costs O(n1²) memory and G·n1² time."""
+    own = s1.multiply(wh[None, :]).toarray()
+    if leave_out:
+        keep_own = -_tbar_map(wh, groups, u1, leave_out)  # I − A, without forming I
+        keep_own[np.diag_indices(wh.size)] += 1.0
+        return s1 @ (wh[:, None] * keep_own)
+    n_groups = int(groups.max()) + 1
+    total = np.bincount(groups, weights=wh, minlength=n_groups)
+    share = np.divide(wh, total[groups], out=np.zeros_like(wh), where=total[groups] > 0)
+    by_group = np.zeros((s1.shape[0], n_groups))
+    np.add.at(by_group, (u1, groups), share)
+    return own - by_group[:, groups] * wh[None, :]
 
 
 def _tbar_map(wh: np.ndarray, groups: np.ndarray, u1: np.ndarray, leave_out: bool) -> np.ndarray:
