@@ -262,3 +262,24 @@ def test_pretest_power_of_one_lead_is_the_normal_power(tmp_path):
         shift = fit.facts.pretest_power[key] * z
         power = 1 - stats.norm.cdf(c - shift) + stats.norm.cdf(-c - shift)
         assert power == pytest.approx(target, abs=1e-6)
+
+
+def test_unit_deviation_map_equals_the_dense_group_mean_algebra():
+    """The O(G·n1) map S1 diag(w) (I − A) without leave-out equals the n1 × n1 group-mean
+    matrix route it replaces (and leave-out keeps that route)."""
+    from scipy import sparse
+
+    from pathfinder_eval.estimators.did.imputation import _tbar_map, _unit_deviation_map
+
+    rng = np.random.default_rng(3)
+    n1, n_units = 40, 12
+    u1 = rng.integers(0, n_units, n1)
+    groups = rng.integers(0, 5, n1)
+    w = rng.random(n1)
+    w[groups == 4] = 0.0  # a group with no weight: its rows average nothing
+    s1 = sparse.csr_matrix((np.ones(n1), (u1, np.arange(n1))), shape=(n_units, n1))
+    for leave_out in (False, True):
+        dense = s1.toarray() @ (w[:, None] * (np.eye(n1) - _tbar_map(w, groups, u1, leave_out)))
+        fast = _unit_deviation_map(w, groups, u1, leave_out, s1)
+        np.testing.assert_allclose(fast, dense, rtol=0, atol=1e-14)
+    assert np.abs(fast).max() > 0.1
