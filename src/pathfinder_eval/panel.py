@@ -19,6 +19,7 @@ from pathfinder_eval.data.ees import DERIVED_STATUSES, SYMBOLS
 from pathfinder_eval.data.la_lookup import la_table
 from pathfinder_eval.data.plausibility import STATUSES as PLAUSIBILITY_STATUSES
 from pathfinder_eval.data.source import CELL_COLUMNS, DETAIL, Exclusion, OutcomeData
+from pathfinder_eval.data.tidy import text_by_code
 from pathfinder_eval.errors import EstimationError, PanelError
 from pathfinder_eval.spec import DesignSpec, Estimator, UnitLevel
 from pathfinder_eval.timeaxis import PartialRule, onset, period_label
@@ -408,8 +409,7 @@ def _cells(draft: PanelDraft) -> PanelDraft:
     per_unit = units.reindex(names)  # every unit left is treated or a comparison
     cells["cohort"] = per_unit["cohort"].to_numpy(float)[codes]
     cells["treated"] = (cells["period"] >= cells["cohort"]).astype("int64")
-    roles = pd.Series(per_unit["role"].to_numpy(object))  # one per unit, typed as a column is
-    cells["role"] = roles.array.take(codes)
+    cells["role"] = text_by_code(per_unit["role"].tolist(), codes)
     # sorted by outcome, unit and period: one lexsort of integer codes (sorted factorisations)
     order = np.lexsort(
         (

@@ -110,8 +110,14 @@ def text_column(values: pd.Series) -> pd.Series:
     the distinct values: long data repeat each unit on every row, and a column of Python
     string objects makes every later copy, sort and lookup of millions of rows slow."""
     codes, uniques = pd.factorize(values)
-    text = pd.Series(list(uniques), dtype=None if len(uniques) else object).array
-    return pd.Series(text.take(codes, allow_fill=True), index=values.index)
+    return pd.Series(text_by_code(list(uniques), codes), index=values.index)
+
+
+def text_by_code(distinct: list[object], codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """Each row's text from the `distinct` values and the rows' codes into them (−1: missing),
+    typed as pandas types a column of that text (a string array since pandas 3)."""
+    text = pd.Series(distinct, dtype=None if len(distinct) else object).array
+    return text.take(codes, allow_fill=True)
 
 
 def map_distinct(values: pd.Series, fn: Callable[[object], object]) -> pd.Series:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import clarabel
 import numpy as np
@@ -248,6 +249,23 @@ def flci_sd(betahat, sigma, n_pre, n_post, m, l_vec=None, level=0.95, folded_qua
     return _Flci(betahat, sigma, n_pre, n_post, l_vec, level, folded_quantile).interval(m)
 
 
+@dataclass(frozen=True)
+class _ConeProgram:
+    """One FLCI problem's cone program in Clarabel's terms (P, q, A, the fixed part of b, the
+    cones, settings), with μ and r0 of var(w) = (w − μ)' S_pp (w − μ) + r0 and the components
+    of G w + g0 that depend on w (`moving`)."""
+
+    p: sparse.csc_matrix
+    q: np.ndarray
+    a: sparse.csc_matrix
+    centre: np.ndarray
+    cones: list
+    settings: object
+    mu: np.ndarray
+    r0: float
+    moving: np.ndarray
+
+
 class _Flci:
     """One FLCI problem (estimates, covariance, target), solved for any number of M: the
     smallest worst-case bias for an sd bound h does not depend on M, so each h is solved once
@@ -305,62 +323,62 @@ class _Flci:
         self._solved[h] = (self.bias_l1(w), w)
         return self._solved[h]
 
-    def _cone(self):
-        """The program's fixed parts in Clarabel's form (x = [w, t]; min 1't): a'w = a0,
-        t >= ±(G w + g0), and ||R'(w − μ)|| <= sqrt(h² − r0) with var(w) = ||R'(w − μ)||² + r0
-        (R R' = S_pp); only the cone's radius depends on h."""
-        if not hasattr(self, "_cone_parts"):
-            n, k = self.n_pre, self.g0.size
-            root = np.linalg.cholesky(self.s_pp)
-            self.mu = np.linalg.solve(self.s_pp, self.s_pq @ self.lv)
-            self.r0 = self.var(self.mu)
-            a = np.vstack(
-                [
-                    np.concatenate([self.a_vec, np.zeros(k)]),
-                    np.hstack([self.g_mat, -np.eye(k)]),
-                    np.hstack([-self.g_mat, -np.eye(k)]),
-                    np.zeros(n + k),
-                    np.hstack([-root.T, np.zeros((n, k))]),
-                ]
-            )
-            settings = clarabel.DefaultSettings()
-            settings.verbose = False
-            self._cone_parts = (
-                sparse.csc_matrix((n + k, n + k)),
-                np.concatenate([np.zeros(n), np.ones(k)]),
-                sparse.csc_matrix(a),
-                -root.T @ self.mu,
-                [
-                    clarabel.ZeroConeT(1),
-                    clarabel.NonnegativeConeT(2 * k),
-                    clarabel.SecondOrderConeT(n + 1),
-                ],
-                settings,
-            )
-        return self._cone_parts
+    @cached_property
+    def _cone(self) -> _ConeProgram:
+        """The program in Clarabel's form (x = [w, t]; min 1't): a'w = a0, t >= ±(G w + g0),
+        and ||R'(w − μ)|| <= sqrt(h² − r0) with var(w) = ||R'(w − μ)||² + r0 (R R' = S_pp);
+        only the cone's radius depends on h."""
+        n, k = self.n_pre, self.g0.size
+        root = np.linalg.cholesky(self.s_pp)
+        mu = np.linalg.solve(self.s_pp, self.s_pq @ self.lv)
+        a = np.vstack(
+            [
+                np.concatenate([self.a_vec, np.zeros(k)]),
+                np.hstack([self.g_mat, -np.eye(k)]),
+                np.hstack([-self.g_mat, -np.eye(k)]),
+                np.zeros(n + k),
+                np.hstack([-root.T, np.zeros((n, k))]),
+            ]
+        )
+        settings = clarabel.DefaultSettings()
+        settings.verbose = False
+        return _ConeProgram(
+            sparse.csc_matrix((n + k, n + k)),
+            np.concatenate([np.zeros(n), np.ones(k)]),
+            sparse.csc_matrix(a),
+            -root.T @ mu,
+            [
+                clarabel.ZeroConeT(1),
+                clarabel.NonnegativeConeT(2 * k),
+                clarabel.SecondOrderConeT(n + 1),
+            ],
+            settings,
+            mu,
+            self.var(mu),
+            np.abs(self.g_mat).sum(axis=1) > 0,
+        )
 
     def _certified(self, h):
         """The optimal weights for sd bound h to rounding error, or None: Clarabel's interior
         point names the components of G w + g0 that are zero; on that active set the optimum
         is a linear objective over an ellipsoid within an affine set (closed form), kept only
         if its signs agree and its Lagrange multipliers satisfy the KKT conditions."""
-        p_mat, q, a, centre, cones, settings = self._cone()
-        radius2 = h * h - self.r0
+        cone = self._cone
+        radius2 = h * h - cone.r0
         if radius2 <= 0:
             return None
-        b = np.concatenate([[self.a0], -self.g0, self.g0, [math.sqrt(radius2)], centre])
-        sol = clarabel.DefaultSolver(p_mat, q, a, b, cones, settings).solve()
-        w = np.asarray(sol.x[: self.n_pre])
+        b = np.concatenate([[self.a0], -self.g0, self.g0, [math.sqrt(radius2)], cone.centre])
+        solver = clarabel.DefaultSolver(cone.p, cone.q, cone.a, b, cone.cones, cone.settings)
+        w = np.asarray(solver.solve().x[: self.n_pre])
         if not np.isfinite(w).all():
             return None
         gap = self.g_mat @ w + self.g0
         scale = float(
             np.abs(self.g_mat).sum(axis=1).max() * np.abs(w).max() + np.abs(self.g0).max()
         )
-        moving = np.abs(self.g_mat).sum(axis=1) > 0  # the other components do not depend on w
         for tol in (1e-9, 1e-7, 1e-5):
-            zero = moving & (np.abs(gap) <= tol * scale)
-            best = self._on_active_set(zero, moving & ~zero, np.sign(gap), radius2, scale)
+            zero = cone.moving & (np.abs(gap) <= tol * scale)
+            best = self._on_active_set(zero, cone.moving & ~zero, np.sign(gap), radius2, scale)
             if best is not None:
                 return best
         return None
@@ -369,7 +387,7 @@ class _Flci:
         """min Σ_{j∈rest} s_j (G w + g0)_j s.t. (G w + g0)_Z = 0, a'w = a0, var(w) = h²; the
         point if it keeps the signs s and the KKT conditions hold (multipliers of the zero
         components within [−1, 1], of the variance bound non-negative)."""
-        g_zero, g_rest = self.g_mat[zero], self.g_mat[rest]
+        g_zero, g_rest, mu = self.g_mat[zero], self.g_mat[rest], self._cone.mu
         lhs = np.vstack([self.a_vec[None, :], g_zero])
         rhs = np.concatenate([[self.a0], -self.g0[zero]])
         free = linalg.null_space(lhs)
@@ -379,9 +397,9 @@ class _Flci:
         cost = g_rest.T @ sign[rest]
         # on w = base + F y: var = (y − y0)' Q (y − y0) + const; minimise (F'cost)'y on it
         q_mat = free.T @ self.s_pp @ free
-        lin = free.T @ self.s_pp @ (base - self.mu)
+        lin = free.T @ self.s_pp @ (base - mu)
         y0 = -np.linalg.solve(q_mat, lin)
-        left = radius2 - (base - self.mu) @ self.s_pp @ (base - self.mu) - lin @ y0
+        left = radius2 - (base - mu) @ self.s_pp @ (base - mu) - lin @ y0
         direction = np.linalg.solve(q_mat, free.T @ cost)
         norm2 = float(free.T @ cost @ direction)
         if left <= 0 or norm2 <= 0:
@@ -391,7 +409,7 @@ class _Flci:
         if np.any(sign[rest] * gap[rest] <= 0) or np.any(np.abs(gap[zero]) > 1e-12 * scale):
             return None
         # stationarity: cost + G_Z'u + α a + λ 2 S (w − μ) = 0
-        normals = np.column_stack([g_zero.T, self.a_vec, 2 * self.s_pp @ (w - self.mu)])
+        normals = np.column_stack([g_zero.T, self.a_vec, 2 * self.s_pp @ (w - mu)])
         mult, *_ = np.linalg.lstsq(normals, -cost, rcond=None)
         residual = np.abs(normals @ mult + cost).max()
         size = 1.0 + np.abs(cost).max()

@@ -209,7 +209,6 @@ def _unit_deviation_map(
     cells, as a map of τ̂. Without leave_out, A's rows are their group's weights over the
     group's total, so S1 diag(wh) A = (unit × group sums of wh / the group's total)[:, group of
     column] · wh, built in O(G·n1) where the n1 × n1 A costs O(n1²) memory and G·n1² time."""
-    own = s1.multiply(wh[None, :]).toarray()
     if leave_out:
         keep_own = -_tbar_map(wh, groups, u1, leave_out)  # I − A, without forming I
         keep_own[np.diag_indices(wh.size)] += 1.0
@@ -219,7 +218,7 @@ def _unit_deviation_map(
     share = np.divide(wh, total[groups], out=np.zeros_like(wh), where=total[groups] > 0)
     by_group = np.zeros((s1.shape[0], n_groups))
     np.add.at(by_group, (u1, groups), share)
-    return own - by_group[:, groups] * wh[None, :]
+    return s1.multiply(wh[None, :]).toarray() - by_group[:, groups] * wh[None, :]
 
 
 def _tbar_map(wh: np.ndarray, groups: np.ndarray, u1: np.ndarray, leave_out: bool) -> np.ndarray:
