@@ -3,6 +3,8 @@ small-sample default against a dense oracle."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -86,6 +88,23 @@ def test_diff_diff_imputation(leave_out):
         assert se[h] == pytest.approx(v["se"], abs=EXACT)
     # BJS on mpdta as published in software examples: overall ATT ≈ −0.0477
     assert res.estimate[0] == pytest.approx(-0.0477, abs=5e-5)
+
+
+@pytest.mark.parametrize("leave_out", [False, True])
+def test_conservative_variance_equals_committed_diff_diff_values(leave_out):
+    """BJS on mpdta, clustered by county, τ̄ by cohort × period: the overall ATT and every
+    event time's effect and SE equal diff-diff 3.13.0's ImputationDiD to 1e-8 (values and the
+    script that wrote them in tests/reference/bjs_diff_diff; runs without diff-diff)."""
+    ref = pd.read_csv(Path(__file__).parent / "reference" / "bjs_diff_diff" / "values.csv")
+    ref = ref[(ref["leave_out"] == leave_out) & (ref["std_error"] > 0)].set_index("row")
+    d = pd.read_csv(MPDTA)
+    cohort = d["first.treat"].replace(0, np.nan)
+    res = imputation(d["lemp"], d["countyreal"], d["year"], cohort, leave_out=leave_out)
+    se = np.sqrt(np.diag(res.vcov))
+    labels = ["overall"] + [str(e) for e in res.event_time]
+    assert sorted(labels) == sorted(ref.index)
+    np.testing.assert_allclose(res.estimate, ref.loc[labels, "estimate"], rtol=0, atol=EXACT)
+    np.testing.assert_allclose(se, ref.loc[labels, "std_error"], rtol=0, atol=EXACT)
 
 
 def test_estimator_on_panel_and_invariances(tmp_path):
