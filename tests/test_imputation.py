@@ -132,9 +132,10 @@ def test_treated_cells_without_untreated_data_are_dropped_and_counted():
     assert np.isfinite(res.estimate).all()
 
 
-def dense_bjs_variance(d, leave_out):
-    """Oracle for average_by="row": ψ_i = Σ_t q_it y built from explicit linear maps (dummy
-    design, pseudo-inverse, τ̄ by loops), V̂ = ‖Qy‖² and ν = (tr QQᵀ)²/‖QQᵀ‖²_F per row."""
+def dense_bjs_variance(d, leave_out, by_cell=False):
+    """Oracle (τ̄ over each row's cells, or by cohort × period if by_cell): ψ_i = Σ_t q_it y
+    built from explicit linear maps (dummy design, pseudo-inverse, τ̄ by loops), V̂ = ‖Qy‖²
+    and ν = (tr QQᵀ)²/‖QQᵀ‖²_F per row."""
     y = d["y"].to_numpy()
     treated = (d["cohort"].notna() & (d["period"] >= d["cohort"])).to_numpy()
     z = pd.get_dummies(d[["unit"]].assign(p=d["period"].astype(str)), dtype=float)
@@ -146,6 +147,7 @@ def dense_bjs_variance(d, leave_out):
     units = pd.factorize(d["unit"])[0]
     u1, u0 = units[treated], units[~treated]
     rel = (d["period"] - d["cohort"]).to_numpy()[treated]
+    cell = (d["cohort"] * 100 + d["period"]).to_numpy()[treated]
     rows = [np.full(len(u1), 1.0 / len(u1))]
     rows += [(rel == e) / (rel == e).sum() for e in np.unique(rel)]
     var, df = [], []
@@ -153,8 +155,8 @@ def dense_bjs_variance(d, leave_out):
         v0 = -(wh @ z[treated] @ np.linalg.pinv(z[~treated]))  # Theorem 2 weights
         q = np.zeros((units.max() + 1, len(y)))
         for c in np.flatnonzero(wh > 0):
-            pool = [o for o in np.flatnonzero(wh > 0) if not leave_out or u1[o] != u1[c]]
-            pool = pool or list(np.flatnonzero(wh > 0))
+            group = np.flatnonzero((wh > 0) & ((cell == cell[c]) | (not by_cell)))
+            pool = [o for o in group if not leave_out or u1[o] != u1[c]] or list(group)
             tbar = sum(wh[o] * l_tau[o] for o in pool) / sum(wh[o] for o in pool)
             q[u1[c]] += wh[c] * (l_tau[c] - tbar)
         for r in range(len(u0)):
@@ -165,11 +167,17 @@ def dense_bjs_variance(d, leave_out):
     return np.array(var), np.array(df)
 
 
+@pytest.mark.parametrize("lone", [(), ("u01", "u04", "u07")])
+@pytest.mark.parametrize("average_by", ["row", "cohort_period"])
 @pytest.mark.parametrize("leave_out", [False, True])
-def test_row_averaged_variance_and_satterthwaite_df_match_dense_oracle(leave_out):
+def test_variance_and_satterthwaite_df_match_dense_oracle(leave_out, average_by, lone):
+    """The factored O(G·r²) algebra (diagonal plus low rank) equals explicit dense maps, on an
+    unbalanced panel, and with cohort 4 left to one unit (u10), whose cohort × period cells
+    then hold one unit each (leave-out falls back to the full cell mean)."""
     d = staggered_unbalanced()
-    res = imputation(d["y"], d["unit"], d["period"], d["cohort"], leave_out, "row")
-    var, df = dense_bjs_variance(d, leave_out)
+    d = d[~d["unit"].isin(lone)].reset_index(drop=True)
+    res = imputation(d["y"], d["unit"], d["period"], d["cohort"], leave_out, average_by)
+    var, df = dense_bjs_variance(d, leave_out, average_by == "cohort_period")
     np.testing.assert_allclose(np.diag(res.vcov), var, rtol=1e-9)
     np.testing.assert_allclose(res.df, df, rtol=1e-9)
 
@@ -283,22 +291,16 @@ def test_pretest_power_of_one_lead_is_the_normal_power(tmp_path):
         assert power == pytest.approx(target, abs=1e-6)
 
 
-def test_unit_deviation_map_equals_the_dense_group_mean_algebra():
-    """The O(G·n1) map S1 diag(w) (I − A) without leave-out equals the n1 × n1 group-mean
-    matrix route it replaces (and leave-out keeps that route)."""
-    from scipy import sparse
+def test_untreated_cells_that_do_not_connect_units_and_periods_are_refused():
+    """Units 0 and 2 are seen in periods 1–2 and unit 1 only in 3–4: the untreated cells form
+    two blocks, so the period effects (the Schur complement of the unit block) are singular."""
+    from pathfinder_eval.errors import EstimationError
 
-    from pathfinder_eval.estimators.did.imputation import _tbar_map, _unit_deviation_map
-
-    rng = np.random.default_rng(3)
-    n1, n_units = 40, 12
-    u1 = rng.integers(0, n_units, n1)
-    groups = rng.integers(0, 5, n1)
-    w = rng.random(n1)
-    w[groups == 4] = 0.0  # a group with no weight: its rows average nothing
-    s1 = sparse.csr_matrix((np.ones(n1), (u1, np.arange(n1))), shape=(n_units, n1))
-    for leave_out in (False, True):
-        dense = s1.toarray() @ (w[:, None] * (np.eye(n1) - _tbar_map(w, groups, u1, leave_out)))
-        fast = _unit_deviation_map(w, groups, u1, leave_out, s1)
-        np.testing.assert_allclose(fast, dense, rtol=0, atol=1e-14)
-    assert np.abs(fast).max() > 0.1
+    unit = np.array([0, 0, 1, 1, 2, 2])
+    period = np.array([1, 2, 3, 4, 1, 2])
+    cohort = np.array([np.nan, np.nan, np.nan, np.nan, 2.0, 2.0])
+    with pytest.raises(EstimationError, match="not identified"):
+        imputation(np.arange(6.0), unit, period, cohort)
+    linked = np.array([0, 0, 1, 1, 2, 2, 3, 3]), np.array([1, 2, 2, 3, 1, 2, 1, 2])  # 1 at 2
+    res = imputation(np.arange(8.0) ** 2, *linked, np.r_[cohort[:4], 2.0, 2.0, np.nan, np.nan])
+    assert np.isfinite(res.estimate).all() and np.isfinite(res.df).all()

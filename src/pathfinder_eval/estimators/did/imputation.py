@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
-from scipy import linalg, sparse
+from scipy import linalg
 
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.facts import ImputationFacts
@@ -63,13 +63,59 @@ class ImputationResult:
     n_clusters: int
 
 
-def _design(unit: np.ndarray, period: np.ndarray, n_units: int, n_periods: int) -> np.ndarray:
-    """Unit dummies and period dummies without the first period: (n, U + T − 1)."""
-    z = np.zeros((len(unit), n_units + n_periods - 1))
-    z[np.arange(len(unit)), unit] = 1.0
-    later = period > 0
-    z[np.flatnonzero(later), n_units + period[later] - 1] = 1.0
-    return z
+@dataclass(frozen=True)
+class _TwoWayInverse:
+    """C = (Z0ᵀZ0)⁻¹ for unit dummies and period dummies (first period dropped) on the untreated
+    cells, never formed: with D = diag(n) the units' untreated cell counts, N (G × T−1) their
+    counts by period and S = diag(m) − Nᵀ D⁻¹ N the period block's Schur complement,
+    C = blockdiag(D⁻¹, 0) + L S⁻¹ Lᵀ, L = [−D⁻¹N; I]. Memory O(G·T), not O((G + T)²)."""
+
+    n: np.ndarray  # (G,)
+    counts: np.ndarray  # N, (G, T−1)
+    schur: np.ndarray  # S, (T−1, T−1)
+    chol: tuple[np.ndarray, bool]
+
+    @classmethod
+    def of(cls, u0: np.ndarray, p0: np.ndarray, n_units: int, n_periods: int) -> _TwoWayInverse:
+        n = np.bincount(u0, minlength=n_units).astype(float)
+        counts = _by_unit_period(u0, p0, np.ones(u0.size), n_units, n_periods)
+        schur = np.diag(np.bincount(p0, minlength=n_periods)[1:].astype(float))
+        schur -= counts.T @ (counts / n[:, None])
+        try:
+            chol = linalg.cho_factor(schur)
+        except linalg.LinAlgError:
+            chol = None
+        if chol is None or np.linalg.matrix_rank(schur) < schur.shape[0]:
+            raise EstimationError(
+                "unit and period effects are not identified from the untreated cells (the "
+                "untreated cells do not connect all units and periods)",
+                where="rollout",
+                fix="keep never-treated or not-yet-treated comparison units in every period",
+            )
+        return cls(n, counts, schur, chol)
+
+    def solve(self, r_unit: np.ndarray, r_period: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """C r for r = (unit part (G, k), period part (T−1, k)), as the same two parts."""
+        s_unit = r_unit / self.n[:, None]
+        x_period = linalg.cho_solve(self.chol, r_period - self.counts.T @ s_unit)
+        return s_unit - (self.counts @ x_period) / self.n[:, None], x_period
+
+
+def _by_unit_period(
+    u: np.ndarray, p: np.ndarray, x: np.ndarray, n_units: int, n_periods: int
+) -> np.ndarray:
+    """(G, T−1) sums of x by unit and period, periods after the first (the dummies' columns)."""
+    later = p > 0
+    flat = u[later] * (n_periods - 1) + p[later] - 1
+    return np.bincount(flat, weights=x[later], minlength=n_units * (n_periods - 1)).reshape(
+        n_units, n_periods - 1
+    )
+
+
+def _at(effects: tuple[np.ndarray, np.ndarray], u: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Unit plus period effect of each cell (the first period's effect is 0): rows (n, k)."""
+    unit_fx, period_fx = effects
+    return unit_fx[u] + np.vstack([np.zeros((1, period_fx.shape[1])), period_fx])[p]
 
 
 def imputation(
@@ -131,23 +177,14 @@ def imputation(
     pcodes, _ = pd.factorize(pd.Series(period[keep]), sort=True)
     n_units, n_periods = int(ucodes.max()) + 1, int(pcodes.max()) + 1
     n0 = rows0.size
-    z = _design(ucodes, pcodes, n_units, n_periods)
-    z0, z1 = z[:n0], z[n0:]
-    gram = z0.T @ z0
-    try:
-        chol = linalg.cho_factor(gram)
-    except linalg.LinAlgError:
-        chol = None
-    if chol is None or np.linalg.matrix_rank(gram) < gram.shape[0]:
-        raise EstimationError(
-            "unit and period effects are not identified from the untreated cells (the "
-            "untreated cells do not connect all units and periods)",
-            where="rollout",
-            fix="keep never-treated or not-yet-treated comparison units in every period",
-        )
+    u0, p0, u1, p1 = ucodes[:n0], pcodes[:n0], ucodes[n0:], pcodes[n0:]
+    inv = _TwoWayInverse.of(u0, p0, n_units, n_periods)
     y0, y1 = y[rows0], y[rows1]
-    beta = linalg.cho_solve(chol, z0.T @ y0)
-    tau = y1 - z1 @ beta
+    beta = inv.solve(
+        np.bincount(u0, y0, n_units)[:, None], np.bincount(p0, y0, n_periods)[1:, None]
+    )
+    resid0 = y0 - _at(beta, u0, p0)[:, 0]
+    tau = y1 - _at(beta, u1, p1)[:, 0]
 
     g1 = cohort[rows1]
     rel = period[rows1] - g1
@@ -158,80 +195,108 @@ def imputation(
         sel = rel == e
         w[h, sel] = 1.0 / sel.sum()
     estimate = w @ tau
-    v0 = -(z0 @ linalg.cho_solve(chol, z1.T @ w.T)).T  # (H, n0)
+    unit_w = np.column_stack([np.bincount(u1, wh, n_units) for wh in w])
+    period_w = np.column_stack([np.bincount(p1, wh, n_periods)[1:] for wh in w])
+    v0 = -_at(inv.solve(unit_w, period_w), u0, p0).T  # (H, n0), Theorem 2
 
-    u0, u1 = ucodes[:n0], ucodes[n0:]
     if average_by not in AVERAGE_BY:
         raise EstimationError(
             f"average_by {average_by!r} is not one of {AVERAGE_BY}",
             where="analyses.options.average_by",
             fix="use cohort_period or row",
         )
-    cells = list(zip(g1, period[rows1], strict=True))
-    groups = pd.factorize(pd.Series(cells if average_by == "cohort_period" else [0] * len(g1)))[0]
-    # ψ = Q y for each row h (G × n): on untreated cells ε̃ = M0 y0, M0 = I − z0 C z0ᵀ with
-    # C = (z0ᵀz0)⁻¹; on treated cells τ̂ − τ̄ = R τ̂ and τ̂ = y1 − z1 C z0ᵀ y0. With S0, S1 the
-    # unit sums, D = diag(v0_h), A = S0 D z0 and B = A + S1 diag(w_h) R z1 (both G × p):
-    # ψ = S0 D ε̃ + S1 diag(w_h) R τ̂ and Ω = QQᵀ = diag(S0 v0²) − A C Bᵀ − B C Aᵀ + B C Bᵀ
-    # + (S1 diag(w_h) R)(…)ᵀ, so Q (G × n) is never formed.
-    c_inv = linalg.cho_solve(chol, np.eye(z0.shape[1]))
-    resid0 = y0 - z0 @ beta
-    # (G, n1) unit sums of the treated cells, sparse: a dense product costs G·n1² per row h
-    s1 = sparse.csr_matrix((np.ones(u1.size), (u1, np.arange(u1.size))), shape=(n_units, u1.size))
-    s0 = sparse.csr_matrix((np.ones(u0.size), (u0, np.arange(u0.size))), shape=(n_units, u0.size))
-    z0s, z1s = sparse.csr_matrix(z0), sparse.csc_matrix(z1)  # one unit and one period each
+    groups = pd.factorize(pd.factorize(g1)[0] * n_periods + p1)[0]
+    if average_by == "row":
+        groups = np.zeros_like(groups)
     psi = np.zeros((n_units, w.shape[0]))
     df = np.empty(w.shape[0])
     for h in range(w.shape[0]):
-        q1 = _unit_deviation_map(w[h], groups, u1, leave_out, s1)
-        a = (s0 @ z0s.multiply(v0[h][:, None])).toarray()
-        b = a + (z1s.T @ q1.T).T
-        psi[:, h] = np.bincount(u0, weights=v0[h] * resid0, minlength=n_units) + q1 @ tau
-        cross = a @ c_inv @ b.T
-        omega = (
-            np.diag(np.bincount(u0, weights=v0[h] ** 2, minlength=n_units))
-            - cross
-            - cross.T
-            + b @ c_inv @ b.T
-            + q1 @ q1.T
+        psi[:, h], df[h] = _row_variance(
+            inv, (u0, p0, v0[h], resid0), (u1, p1, w[h], tau, groups), leave_out
         )
-        df[h] = np.trace(omega) ** 2 / np.sum(omega * omega)
     vcov = psi.T @ psi
     return ImputationResult(
         event_time, estimate, vcov, df, w, tau, rows1, rows0, v0, n_dropped, n_units
     )
 
 
-def _unit_deviation_map(
-    wh: np.ndarray, groups: np.ndarray, u1: np.ndarray, leave_out: bool, s1: sparse.csr_matrix
-) -> np.ndarray:
-    """(G, n1) S1 diag(wh) (I − A): each unit's wh-weighted sum of τ̂ − τ̄ over its treated
-    cells, as a map of τ̂. Without leave_out, A's rows are their group's weights over the
-    group's total, so S1 diag(wh) A = (unit × group sums of wh / the group's total)[:, group of
-    column] · wh, built in O(G·n1) where the n1 × n1 A costs O(n1²) memory and G·n1² time."""
-    if leave_out:
-        keep_own = -_tbar_map(wh, groups, u1, leave_out)  # I − A, without forming I
-        keep_own[np.diag_indices(wh.size)] += 1.0
-        return s1 @ (wh[:, None] * keep_own)
-    n_groups = int(groups.max()) + 1
-    total = np.bincount(groups, weights=wh, minlength=n_groups)
-    share = np.divide(wh, total[groups], out=np.zeros_like(wh), where=total[groups] > 0)
-    by_group = np.zeros((s1.shape[0], n_groups))
-    np.add.at(by_group, (u1, groups), share)
-    return s1.multiply(wh[None, :]).toarray() - by_group[:, groups] * wh[None, :]
+def _row_variance(
+    inv: _TwoWayInverse,
+    untreated: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    treated: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    leave_out: bool,
+) -> tuple[np.ndarray, float]:
+    """One row's unit scores ψ = Q y and Satterthwaite df (tr Ω)²/‖Ω‖²_F of Ω = QQᵀ, in
+    O(G·r²) with r = T − 1 + the row's τ̄ groups, where forming Ω costs O(G³).
 
-
-def _tbar_map(wh: np.ndarray, groups: np.ndarray, u1: np.ndarray, leave_out: bool) -> np.ndarray:
-    """(n1, n1) A with τ̄ = A τ̂: the wh-weighted mean of τ̂ over the cell's group, without the
-    cell's own unit if leave_out (the full group mean for a unit alone in its group)."""
-    same = groups[:, None] == groups[None, :]
-    if leave_out:
-        other = same & (u1[:, None] != u1[None, :])
-        has_other = (other * wh[None, :]).sum(axis=1) > 1e-15 * max(float(wh.max()), 1e-300)
-        same = np.where(has_other[:, None], other, same)
-    a = same * wh[None, :]
-    total = a.sum(axis=1, keepdims=True)
-    return np.divide(a, total, out=np.zeros_like(a), where=total > 0)
+    untreated: units, periods, implied weights v and residuals ε̃ of the untreated cells;
+    treated: units, periods, weights w, τ̂ and τ̄ groups of the treated cells.
+    ψ = S0 diag(v) ε̃ + q1 τ̂ with q1 = S1 diag(w)(I − Ā) (τ̄ = Ā τ̂), and
+    Q = [S0 diag(v) − B C Z0ᵀ | q1], B = S0 diag(v) Z0 + q1 Z1. Every part of Q is either
+    row-disjoint (row i only on unit i's cells) or of low rank: q1 = Sp1 − Lq Rqᵀ (Rq the
+    group indicator times w; with leave_out, the own unit's share of its group mean is
+    row-disjoint), and C = blockdiag(D⁻¹, 0) + L S⁻¹ Lᵀ (_TwoWayInverse). So Q = Sp + Lf Rfᵀ
+    and Ω = Δ + W M Wᵀ with Δ = Sp Spᵀ diagonal, W = [Lf, Sp Rf], M = [[RfᵀRf, I], [I, 0]];
+    RfᵀRf = blockdiag(Xᵀ D⁻¹ X + diag(Σ_group w²), S) in closed form (X = S1 Rq)."""
+    u0, p0, v, resid0 = untreated
+    u1, p1, wh, tau, groups = treated
+    n, counts = inv.n, inv.counts
+    n_units, n_periods = counts.shape[0], counts.shape[1] + 1
+    act = wh > 0  # zero-weight cells add nothing to ψ or Ω
+    wa, ua, pa, ta = wh[act], u1[act], p1[act], tau[act]
+    ga = pd.factorize(groups[act])[0]
+    k = int(ga.max()) + 1
+    cell = ua * k + ga  # unit × group
+    tot = np.bincount(ga, wa, k)[ga]
+    den = tot
+    alone = np.ones(wa.size, bool)
+    if leave_out:  # τ̄ without own unit, unless the unit is alone in its group
+        pair = pd.factorize(cell)[0]
+        pair_group = np.zeros(int(pair.max()) + 1, np.int64)
+        pair_group[pair] = ga
+        alone = (np.bincount(pair_group, minlength=k) == 1)[ga]  # one unit in the group
+        den = np.where(alone, tot, tot - np.bincount(pair, wa)[pair])
+    share = wa / den
+    sums = np.bincount(cell, (~alone) * share, n_units * k)[cell] if leave_out else 0.0
+    sp1 = wa * (1.0 + sums)  # S1 diag(w) plus own unit's share, row-disjoint
+    lq = np.bincount(cell, share, n_units * k).reshape(n_units, k)
+    x = np.bincount(cell, wa, n_units * k).reshape(n_units, k)  # X = S1 Rq
+    bd = np.bincount(u0, v, n_units) + np.bincount(ua, sp1, n_units)
+    sp0 = v - (bd / n)[u0]
+    rq_t = _by_unit_period(ga, pa, wa, k, n_periods)  # Rqᵀ Z1 (period part)
+    bl = (
+        _by_unit_period(u0, p0, v, n_units, n_periods)
+        + _by_unit_period(ua, pa, sp1, n_units, n_periods)
+        - (bd / n)[:, None] * counts
+        - lq @ (rq_t - x.T @ (counts / n[:, None]))
+    )  # B L
+    lf = np.hstack([lq, -linalg.cho_solve(inv.chol, bl.T).T])
+    sp0_sum = np.bincount(u0, sp0, n_units)
+    sp_rf = np.hstack(
+        [
+            (x / n[:, None]) * sp0_sum[:, None]
+            - np.bincount(cell, sp1 * wa, n_units * k).reshape(n_units, k),
+            _by_unit_period(u0, p0, sp0, n_units, n_periods)
+            - (counts / n[:, None]) * sp0_sum[:, None],
+        ]
+    )
+    rtr = linalg.block_diag(x.T @ (x / n[:, None]) + np.diag(np.bincount(ga, wa**2, k)), inv.schur)
+    r = rtr.shape[0]
+    m = np.block([[rtr, np.eye(r)], [np.eye(r), np.zeros((r, r))]])
+    big_w = np.hstack([lf, sp_rf])
+    delta = np.bincount(u0, sp0**2, n_units) + np.bincount(ua, sp1**2, n_units)
+    gram = big_w.T @ big_w
+    mg = m @ gram
+    trace = delta.sum() + np.sum(m * gram)
+    frob = (
+        delta @ delta + 2.0 * np.sum(m * (big_w.T @ (big_w * delta[:, None]))) + np.sum(mg * mg.T)
+    )
+    psi = (
+        np.bincount(u0, v * resid0, n_units)
+        + np.bincount(ua, sp1 * ta, n_units)
+        - lq @ np.bincount(ga, wa * ta, k)
+    )
+    return psi, float(trace**2 / frob)
 
 
 @dataclass(frozen=True)
