@@ -748,7 +748,7 @@ def test_comparisons_within_regions_through_the_api_and_the_report(tmp_path):
     np.testing.assert_allclose(res.table["std_error"], ref["std_error"], rtol=TOL)
     assert res.facts.placebo_test["p_value"] == pytest.approx(joint, rel=TOL)
     assert res.facts.trends_nonparam == "region"
-    with pytest.raises(EstimationError, match="'region' is missing for unit la000"):
+    with pytest.raises(EstimationError, match="'region' is missing for every unit"):
         pe.did_multiplegt_dyn(d, **kwargs, trends_nonparam="region")
     x = _panel("la_absorbing_x")
     res = pe.did_multiplegt_dyn(

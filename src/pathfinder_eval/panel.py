@@ -106,28 +106,36 @@ class ValidatedPanel:
     def period_label(self, ordinal: int) -> str:
         return period_label(self.spec.time.axis, ordinal)
 
+    def unit_values(self, name: str, units: np.ndarray, where: str, fix: str) -> np.ndarray:
+        """Each of `units`' value of the unit-table column `name` (region, a unit column):
+        refused when the column is absent or a unit has no value ("" is no value either, not
+        one shared group). `where`: the design path in errors; `fix`: what to do when a value
+        is missing."""
+        if name not in self.units.columns:
+            raise EstimationError(
+                f"{name!r} is not a column of the unit table",
+                where=where,
+                fix=f"use one of {', '.join(map(str, self.units.columns))}",
+            )
+        lookup = self.units.set_index("unit")[name].reindex(units)
+        missing = lookup.isna() | (lookup.astype(str) == "")
+        if missing.any():
+            which = "every unit" if missing.all() else f"unit {lookup.index[missing][0]}"
+            raise EstimationError(f"{name!r} is missing for {which}", where=where, fix=fix)
+        return lookup.to_numpy()
+
     def cluster_codes(self, name: str, units: np.ndarray) -> np.ndarray | None:
         """Integer codes of `units`' clusters for `inference.cluster` = name, a column of the
         unit table such as region (None: cluster by unit)."""
         if name in ("unit", ""):
             return None
-        if name not in self.units.columns:
-            raise EstimationError(
-                f"cluster variable {name!r} is not a column of the unit table",
-                where="inference.cluster",
-                fix=f"use unit or one of {', '.join(map(str, self.units.columns))}",
-            )
-        lookup = self.units.set_index("unit")[name].reindex(units)
-        missing = lookup.isna() | (lookup.astype(str) == "")  # "" is not one shared cluster
-        if missing.any():
-            which = "every unit" if missing.all() else f"unit {lookup.index[missing][0]}"
-            raise EstimationError(
-                f"cluster variable {name!r} is missing for {which}",
-                where="inference.cluster",
-                fix=f"give every unit its {name} (e.g. the data's {name} column) or cluster by "
-                "unit",
-            )
-        codes, values = pd.factorize(lookup.to_numpy())
+        values = self.unit_values(
+            name,
+            units,
+            "inference.cluster",
+            f"give every unit its {name} (e.g. the data's {name} column) or cluster by unit",
+        )
+        codes, values = pd.factorize(values)
         if len(values) < 2:
             raise EstimationError(
                 f"cluster variable {name!r} is {values[0]!r} for every unit: a clustered "

@@ -914,23 +914,13 @@ def _unit_column(
     option: str = "trends_nonparam",
 ) -> np.ndarray:
     """Each row's value of the unit-table column `name` (trends_nonparam, by)."""
-    where = f"analyses[{analysis_id}].options.{option}"
-    if name not in panel.units.columns:
-        raise EstimationError(
-            f"{name!r} is not a column of the unit table",
-            where=where,
-            fix=f"use one of {', '.join(map(str, panel.units.columns))}",
-        )
-    lookup = panel.units.set_index("unit")[name].reindex(units.to_numpy())
-    missing = lookup.isna() | (lookup.astype(str) == "")
-    if missing.any():
-        raise EstimationError(
-            f"{name!r} is missing for unit {lookup.index[missing][0]}",
-            where=where,
-            fix=f"give every unit its {name} (the data's column named as data.columns.region "
-            "or among data.columns.unit_columns)",
-        )
-    return lookup.to_numpy()
+    return panel.unit_values(
+        name,
+        units.to_numpy(),
+        f"analyses[{analysis_id}].options.{option}",
+        f"give every unit its {name} (the data's column named as data.columns.region or "
+        "among data.columns.unit_columns)",
+    )
 
 
 ANALYTIC_LABEL = (
