@@ -4,6 +4,7 @@ number of BLAS threads."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import pickle
 import signal
@@ -53,6 +54,20 @@ def _fails_on_three(shared: object, item: int) -> int:
     return item
 
 
+def _fails_on_three_counting_workers(shared: object, item: int) -> int:
+    if item == 3:
+        alive = len(multiprocessing.active_children())
+        raise ValueError(f"item 3 is bad in process {os.getpid()} with {alive} workers alive")
+    time.sleep(0.5)
+    return item
+
+
+def _fails_in_a_worker_only(parent: int, item: int) -> tuple[int, int]:
+    if os.getpid() != parent and item == 3:
+        raise MemoryError("a worker's own failure")
+    return os.getpid(), item
+
+
 def _dies_in_a_worker(parent: int, item: int) -> int:
     if os.getpid() != parent and item == 2:
         os._exit(1)  # as the system's out-of-memory killer would end it
@@ -79,6 +94,23 @@ def test_a_failing_item_raises_its_own_error_here(forking):
     not a worker's error passed back."""
     with pytest.raises(ValueError, match=f"item 3 is bad in process {os.getpid()}$"):
         ordered_map(_fails_on_three, None, list(range(6)), workers=2)
+
+
+@on_linux
+def test_workers_end_before_a_failed_item_runs_again_here(forking):
+    """The re-run of the item that failed sees no worker left: the others' fits (half a
+    second each here) do not compete with it, and none is left running after."""
+    with pytest.raises(ValueError, match=f"in process {os.getpid()} with 0 workers alive$"):
+        ordered_map(_fails_on_three_counting_workers, None, list(range(8)), workers=2)
+    assert multiprocessing.active_children() == []
+
+
+@on_linux
+def test_an_item_that_fails_only_in_a_worker_and_those_after_it_run_here(forking):
+    out = ordered_map(_fails_in_a_worker_only, os.getpid(), list(range(6)), workers=2)
+    assert [item for _, item in out] == list(range(6))
+    assert {pid for pid, item in out if item >= 3} == {os.getpid()}
+    assert os.getpid() not in {pid for pid, item in out if item < 3}
 
 
 @on_linux

@@ -51,8 +51,9 @@ def ordered_map(
     """[fn(shared, item) for item in items], with up to `workers` processes (default:
     default_workers()). `fn` must be a module-level function and its results picklable;
     `shared` reaches the workers by fork, never pickled. An item whose fit raises in a worker
-    is run again here when its turn in the order comes, so its exception (and traceback) is
-    the one a serial run gives, and the workers are then ended without finishing; a
+    is run again here when its turn in the order comes, after the workers are ended without
+    finishing, so its exception (and traceback) is the one a serial run gives (should it
+    succeed here, the items after it run here too); a
     worker that is killed (often by the system, for lack of memory) stops the run with an
     error that says to use one worker."""
     n = min(default_workers() if workers is None else workers, len(items))
@@ -66,12 +67,16 @@ def ordered_map(
         warnings.filterwarnings("ignore", ".*multi-threaded.*fork", DeprecationWarning)
         pool = ProcessPoolExecutor(n, context, initializer=_adopt, initargs=(fn, shared))
         try:
-            # in order; an item that raised in a worker is run here at once, so its error
-            # (and traceback) is a serial run's, and the workers are ended, not waited for
-            return [
-                fn(shared, item) if isinstance(r, _Raised) else r
-                for r, item in zip(pool.map(_call, items), items, strict=True)
-            ]
+            results: list[R] = []
+            for r in pool.map(_call, items):  # in order
+                if isinstance(r, _Raised):
+                    # end the workers first (not waited for), then run this item and the rest
+                    # here: its error (and traceback) is a serial run's, raised without the
+                    # workers' fits competing for the cores
+                    _stop(pool, earlier)
+                    return results + [fn(shared, item) for item in items[len(results) :]]
+                results.append(r)
+            return results
         except BrokenProcessPool:
             raise PathfinderError(
                 f"a worker process stopped before its fits were done (killed, often by the "
