@@ -227,7 +227,8 @@ def _row_variance(
     leave_out: bool,
 ) -> tuple[np.ndarray, float]:
     """One row's unit scores ψ = Q y and Satterthwaite df (tr Ω)²/‖Ω‖²_F of Ω = QQᵀ, in
-    O(G·r²) with r = T − 1 + the row's τ̄ groups, where forming Ω costs O(G³).
+    O(G·r·min(G, r)) with r = T − 1 + the row's τ̄ groups, where Ω from the dense maps costs
+    O(G³).
 
     untreated: units, periods, implied weights v and residuals ε̃ of the untreated cells;
     treated: units, periods, weights w, τ̂ and τ̄ groups of the treated cells.
@@ -285,12 +286,16 @@ def _row_variance(
     m = np.block([[rtr, np.eye(r)], [np.eye(r), np.zeros((r, r))]])
     big_w = np.hstack([lf, sp_rf])
     delta = np.bincount(u0, sp0**2, n_units) + np.bincount(ua, sp1**2, n_units)
-    gram = big_w.T @ big_w
-    mg = m @ gram
-    trace = delta.sum() + np.sum(m * gram)
-    frob = (
-        delta @ delta + 2.0 * np.sum(m * (big_w.T @ (big_w * delta[:, None]))) + np.sum(mg * mg.T)
-    )
+    if big_w.shape[1] < n_units:  # the 2r × 2r products are the smaller ones
+        gram = big_w.T @ big_w
+        mg = m @ gram
+        trace = delta.sum() + np.sum(m * gram)
+        frob = delta @ delta + 2.0 * np.sum(m * (big_w.T @ (big_w * delta[:, None])))
+        frob += np.sum(mg * mg.T)
+    else:  # many τ̄ groups for few units: Ω (G × G) itself is smaller
+        omega = (big_w @ m) @ big_w.T
+        omega[np.diag_indices(n_units)] += delta
+        trace, frob = np.trace(omega), np.sum(omega * omega)
     psi = (
         np.bincount(u0, v * resid0, n_units)
         + np.bincount(ua, sp1 * ta, n_units)
