@@ -530,11 +530,15 @@ def _simulated_mdes(spec, args: argparse.Namespace, fast, seed: int, panel) -> i
 def _replicate(args: argparse.Namespace) -> int:
     from pathfinder_eval.output import write_atomically
     from pathfinder_eval.replications.report import replication_outputs
-    from pathfinder_eval.replications.run import ENTRIES, replicate
+    from pathfinder_eval.replications.run import ENTRIES, data_found, replicate
 
     if args.list or not args.name:
         for entry in ENTRIES.values():
-            state = f"pending: {entry.pending}" if entry.compute is None else "available"
+            state = "available"
+            if entry.compute is None:
+                state = f"pending: {entry.pending}"
+            elif not data_found(entry, args.data):
+                state = f"needs {entry.data} under --data"
             print(f"{entry.name:28} {entry.title} [{state}]")
         return 0
     if args.name not in ENTRIES:

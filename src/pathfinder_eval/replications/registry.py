@@ -36,7 +36,8 @@ Compute = Callable[[Path], dict[str, Reproduced]]
 @dataclass(frozen=True)
 class Entry:
     """A replication. data: file name under the bundled data folder (bundled=True) or a path
-    under the reference data folder (--data)."""
+    under the reference data folder (--data); download: where to get data that are not
+    shipped (empty: the package named in the citation)."""
 
     name: str
     title: str
@@ -48,6 +49,7 @@ class Entry:
     lesson: tuple[str, ...]
     pending: str = ""
     api: ApiExample | None = None
+    download: str = ""
 
 
 @dataclass(frozen=True)

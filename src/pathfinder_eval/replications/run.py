@@ -16,6 +16,7 @@ from pathfinder_eval.replications import (  # noqa: F401
     kielmc,
     power_examples,
     prop99,
+    stacked,
     stepped_wedge,
     two_stage,
 )
@@ -46,6 +47,13 @@ class ReplicationResult:
         return bool(self.rows) and all(r.passed for r in self.rows)
 
 
+def data_found(entry: Entry, data_dir: Path | None) -> bool:
+    """Whether an entry's data are there (bundled ones always are)."""
+    return (
+        not entry.data or entry.bundled or ((data_dir or SHARED_REFERENCE) / entry.data).is_file()
+    )
+
+
 def data_path(entry: Entry, data_dir: Path | None) -> Path:
     """Where an entry's data are: bundled copies, or the reference folder for GPL datasets."""
     if not entry.data:
@@ -59,8 +67,8 @@ def data_path(entry: Entry, data_dir: Path | None) -> Path:
             f"{entry.data} not found",
             file=str(folder),
             where="--data",
-            fix="download it from the R package named in the entry and pass "
-            "--data DIR with it beneath DIR",
+            fix=f"download it from {entry.download or 'the R package named in the entry'} "
+            f"and pass --data DIR with it at DIR/{entry.data}",
         )
     return path
 
