@@ -304,3 +304,22 @@ def test_untreated_cells_that_do_not_connect_units_and_periods_are_refused():
     linked = np.array([0, 0, 1, 1, 2, 2, 3, 3]), np.array([1, 2, 2, 3, 1, 2, 1, 2])  # 1 at 2
     res = imputation(np.arange(8.0) ** 2, *linked, np.r_[cohort[:4], 2.0, 2.0, np.nan, np.nan])
     assert np.isfinite(res.estimate).all() and np.isfinite(res.df).all()
+
+
+@pytest.mark.parametrize("leave_out", [False, True])
+def test_df_with_one_treated_unit_among_many_is_exact(leave_out):
+    """One treated unit among 1,000 never-treated ones, balanced: Ω's trace and Frobenius sums
+    from the 2r × 2r products cancel to 1e-9 of their terms (the treated unit's row-disjoint
+    part against the low-rank part), so the df come from Ω itself: the never-treated units
+    less one, 999, as the dense oracle gives at smaller G (the sums alone gave 999.00024, and
+    at 20,000 units 20,385.8)."""
+    rng = np.random.default_rng(0)
+    units, periods = 1001, 10
+    unit = np.repeat(np.arange(units), periods)
+    period = np.tile(np.arange(1, periods + 1), units)
+    cohort = np.where(unit == 0, 5.0, np.nan)
+    res = imputation(rng.normal(size=unit.size), unit, period, cohort, leave_out, "row")
+    np.testing.assert_allclose(res.df, units - 2, rtol=1e-10)  # never-treated − 1
+    small = staggered_unbalanced().query("cohort != 4 or unit == 'u10'")  # one unit in cohort 4
+    res = imputation(small["y"], small["unit"], small["period"], small["cohort"], leave_out, "row")
+    np.testing.assert_allclose(res.df, dense_bjs_variance(small, leave_out)[1], rtol=1e-9)
