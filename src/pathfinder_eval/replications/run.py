@@ -49,9 +49,12 @@ class ReplicationResult:
 
 def data_found(entry: Entry, data_dir: Path | None) -> bool:
     """Whether an entry's data are there (bundled ones always are)."""
-    return (
-        not entry.data or entry.bundled or ((data_dir or SHARED_REFERENCE) / entry.data).is_file()
-    )
+    return not entry.data or entry.bundled or _reference_file(entry, data_dir).is_file()
+
+
+def _reference_file(entry: Entry, data_dir: Path | None) -> Path:
+    """Where a data file that is not bundled is read: under --data, else the shared folder."""
+    return (data_dir or SHARED_REFERENCE) / entry.data
 
 
 def data_path(entry: Entry, data_dir: Path | None) -> Path:
@@ -60,12 +63,11 @@ def data_path(entry: Entry, data_dir: Path | None) -> Path:
         return Path()
     if entry.bundled:
         return Path(str(files("pathfinder_eval.replications") / "data" / entry.data))
-    folder = data_dir or SHARED_REFERENCE
-    path = folder / entry.data
+    path = _reference_file(entry, data_dir)
     if not path.is_file():
         raise DataError(
             f"{entry.data} not found",
-            file=str(folder),
+            file=str(data_dir or SHARED_REFERENCE),
             where="--data",
             fix=f"download it from {entry.download or 'the R package named in the entry'} "
             f"and pass --data DIR with it at DIR/{entry.data}",

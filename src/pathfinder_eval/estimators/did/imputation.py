@@ -205,9 +205,10 @@ def imputation(
             where="analyses.options.average_by",
             fix="use cohort_period or row",
         )
-    groups = pd.factorize(pd.factorize(g1)[0] * n_periods + p1)[0]
     if average_by == "row":
-        groups = np.zeros_like(groups)
+        groups = np.zeros(g1.size, np.int64)
+    else:
+        groups = pd.factorize(pd.factorize(g1)[0] * n_periods + p1)[0]
     psi = np.zeros((n_units, w.shape[0]))
     df = np.empty(w.shape[0])
     for h in range(w.shape[0]):
@@ -227,8 +228,8 @@ def _row_variance(
     leave_out: bool,
 ) -> tuple[np.ndarray, float]:
     """One row's unit scores ψ = Q y and Satterthwaite df (tr Ω)²/‖Ω‖²_F of Ω = QQᵀ, in
-    O(G·r·min(G, r)) with r = T − 1 + the row's τ̄ groups, where Ω from the dense maps costs
-    O(G³).
+    O(G·r·min(G, r)) with r = T − 1 + the row's τ̄ groups (O(G²·r) when those sums cancel:
+    _trace_and_frobenius), where Ω from the dense maps costs O(G³).
 
     untreated: units, periods, implied weights v and residuals ε̃ of the untreated cells;
     treated: units, periods, weights w, τ̂ and τ̄ groups of the treated cells.
