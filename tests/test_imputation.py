@@ -11,7 +11,9 @@ import pytest
 from scipy import stats
 
 from did_helpers import MPDTA, make_panel, mpdta
+from pathfinder_eval.estimators.did.etwfe_estimator import Etwfe
 from pathfinder_eval.estimators.did.imputation import Imputation, imputation, pretrend_test
+from pathfinder_eval.estimators.did.two_stage import TwoStage
 from pathfinder_eval.settings import Inference
 
 # Same least-squares algebra computed two ways: floating-point rounding only.
@@ -304,6 +306,55 @@ def test_untreated_cells_that_do_not_connect_units_and_periods_are_refused():
     linked = np.array([0, 0, 1, 1, 2, 2, 3, 3]), np.array([1, 2, 2, 3, 1, 2, 1, 2])  # 1 at 2
     res = imputation(np.arange(8.0) ** 2, *linked, np.r_[cohort[:4], 2.0, 2.0, np.nan, np.nan])
     assert np.isfinite(res.estimate).all() and np.isfinite(res.df).all()
+
+
+def vacant_panel() -> pd.DataFrame:
+    """Four units, five of seven periods: from period 3 on, one untreated unit (u00) only, so
+    event times 2 and 4 rest on u02 alone with counterfactuals from cells the two-way model
+    fits exactly (found in review: the df divided 0 by 0). u03 is never treated and observed
+    in periods 1 and 2 only."""
+    y = [-0.39, 2.75, 0.20, 2.10, -1.45, 1.25, 1.64, 3.49, 0.56, -0.92, 1.49, 1.43, 1.97, 0.59]
+    y += [0.31, 1.18]
+    unit = ["u00"] * 5 + ["u01"] * 4 + ["u02"] * 5 + ["u03"] * 2
+    period = [1, 2, 3, 5, 7, 1, 2, 5, 7, 1, 2, 3, 5, 7, 1, 2]
+    return pd.DataFrame({"unit": unit, "period": period, "y": y}).assign(
+        cohort=lambda d: d["unit"].map({"u00": np.nan, "u01": 2.0, "u02": 3.0, "u03": np.nan})
+    )
+
+
+@pytest.mark.parametrize("average_by", ["row", "cohort_period"])
+@pytest.mark.parametrize("leave_out", [False, True])
+def test_rows_without_variance_have_no_standard_error(leave_out, average_by):
+    d = vacant_panel()
+    res = imputation(d["y"], d["unit"], d["period"], d["cohort"], leave_out, average_by)
+    var, df = dense_bjs_variance(d, leave_out, average_by == "cohort_period")
+    vacant = var < 1e-25
+    assert res.event_time[vacant[1:]].tolist() == [2, 4]
+    assert np.isnan(res.df[vacant]).all() and np.isnan(res.vcov[vacant]).all()
+    assert np.isnan(res.vcov[:, vacant]).all()
+    np.testing.assert_allclose(np.diag(res.vcov)[~vacant], var[~vacant], rtol=1e-9)
+    np.testing.assert_allclose(res.df[~vacant], df[~vacant], rtol=1e-9)
+
+
+def test_fit_says_which_rows_have_no_interval(tmp_path):
+    d = vacant_panel()
+    starts = {2: ["u01"], 3: ["u02"]}
+    res = Imputation().fit(make_panel(tmp_path, d.drop(columns="cohort"), starts), "y", "bjs")
+    table = res.table.set_index("term")
+    empty = ["event time 2", "event time 4"]
+    assert table.loc[empty, ["std_error", "ci_lower", "ci_upper", "p_value"]].isna().all().all()
+    assert np.isfinite(table.drop(index=empty)["std_error"]).all()
+    assert res.warnings[0].startswith("event time 3, event time 5: one treated unit only")
+    assert res.warnings[1].startswith("event time 2, event time 4: no standard error")
+    # the pre-trend regression: 10 untreated cells, 10 unit, period and lead effects (4, 4, 2)
+    assert res.facts.pretrend_test is None
+    assert res.warnings[2].startswith("BJS's pre-trend test was not run")
+    for other in (TwoStage(), Etwfe()):  # their small-sample rows are imputation's
+        (tmp_path / other.name).mkdir()
+        panel = make_panel(tmp_path / other.name, d.drop(columns="cohort"), starts)
+        got = other.fit(panel, "y", "x")
+        assert got.table["std_error"].isna().tolist() == table["std_error"].isna().tolist()
+        assert got.warnings == (res.warnings[1],)
 
 
 @pytest.mark.parametrize("leave_out", [False, True])

@@ -27,7 +27,7 @@ from pathfinder_eval.estimators.did.etwfe import (
     outcome_weights,
 )
 from pathfinder_eval.estimators.did.facts import EtwfeFacts
-from pathfinder_eval.estimators.did.imputation import small_sample_rows
+from pathfinder_eval.estimators.did.imputation import small_sample_rows, vacant_rows
 from pathfinder_eval.estimators.did.two_way import few_cluster_warnings
 from pathfinder_eval.estimators.pooled import (
     PanelLayout,
@@ -109,6 +109,7 @@ class Etwfe(EtwfeOptions):
             )
         if dropped_rows:
             warns.append(f"{dropped_rows} cells without a covariate value were left out.")
+        warns += vacant_rows(rows)
         return EffectEstimates(
             analysis_id=analysis_id,
             outcome=outcome,

@@ -14,6 +14,7 @@ weights; Theorem 3 and Section 4.3: conservative variance; Section 4.4: pre-tren
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -40,7 +41,8 @@ class ImputationResult:
 
     event_time: (H−1,) event times K ≥ 0 of rows 1..H−1.
     estimate: (H,) Σ_it w_hit τ̂_it; vcov: (H, H) Theorem 3 conservative covariance, by unit;
-    df: (H,) Satterthwaite degrees of freedom of each row's variance.
+    df: (H,) Satterthwaite degrees of freedom of each row's variance. A row whose variance is
+        zero whatever the outcomes has NaN df and a NaN row and column in vcov.
     weights: (H, n1) estimand weights on the treated cells (each row sums to 1).
     tau: (n1,) τ̂_it; treated_rows: (n1,) row positions of the imputable treated cells in the
         input arrays; untreated_rows: (n0,) positions of the untreated cells used.
@@ -216,6 +218,8 @@ def imputation(
             inv, (u0, p0, v0[h], resid0), (u1, p1, w[h], tau, groups), leave_out
         )
     vcov = psi.T @ psi
+    vacant = np.isnan(df)  # no variance to estimate: no standard error either
+    vcov[vacant], vcov[:, vacant] = np.nan, np.nan
     return ImputationResult(
         event_time, estimate, vcov, df, w, tau, rows1, rows0, v0, n_dropped, n_units
     )
@@ -288,6 +292,8 @@ def _row_variance(
     big_w = np.hstack([lf, sp_rf])
     delta = np.bincount(u0, sp0**2, n_units) + np.bincount(ua, sp1**2, n_units)
     trace, frob = _trace_and_frobenius(delta, big_w, m)
+    if trace <= _VACANT * (wa @ wa + v @ v):  # Q = 0 up to rounding: ψ = 0 whatever y
+        return np.zeros(n_units), np.nan
     psi = (
         np.bincount(u0, v * resid0, n_units)
         + np.bincount(ua, sp1 * ta, n_units)
@@ -295,6 +301,11 @@ def _row_variance(
     )
     return psi, float(trace**2 / frob)
 
+
+# tr Ω = ‖Q‖²_F below this fraction of the squared weights is rounding of a Q that is zero: a
+# row on one treated unit whose imputed outcomes rest on exactly fitted untreated cells and
+# whose τ̄ is its own τ̂ has no variance that unit clustering can estimate.
+_VACANT = 1e-20
 
 # The 2r × 2r sums are kept only when each is at least this fraction of its largest term: with
 # one or two treated units among many, Δ's treated rows and the low-rank part nearly cancel
@@ -352,7 +363,7 @@ def pretrend_test(
     """BJS (2024, Section 4.4) test: on untreated cells only, OLS of Y on unit and period
     effects and indicators for event times −1..−leads of eventually treated units; joint F of
     the lead coefficients with CR1-by-unit covariance and G−1 denominator df. None when no
-    lead cell exists."""
+    lead cell exists or the untreated cells leave no residual degrees of freedom."""
     period = np.asarray(period).astype(np.int64)
     cohort = np.asarray(cohort, dtype=float)
     untreated = np.isnan(cohort) | (period < np.nan_to_num(cohort, nan=np.inf))
@@ -374,6 +385,8 @@ def pretrend_test(
     s = np.zeros((g, len(cols)))
     np.add.at(s, u0, xt * e[:, None])
     n, k = len(y0), len(cols) + g + int(pc.max())
+    if n <= k:
+        return None
     c = g / (g - 1) * (n - 1) / (n - k)
     vcov = c * bread @ s.T @ s @ bread
     out = wald_test(b, vcov, g - 1)
@@ -410,6 +423,19 @@ def stratified_rows(
     units = pd.factorize(unit[rows], sort=True)[0]
     own = pd.Series(cohort[rows]).groupby(units).first().to_numpy(float)
     return stratified_cells(w, y[rows], units, pd.factorize(period[rows], sort=True)[0], own)
+
+
+def vacant_rows(rows: list[dict[str, Any]]) -> list[str]:
+    """The warning for rows whose imputation variance is zero whatever the outcomes (NaN
+    standard error: `imputation`), if any."""
+    vacant = [r["term"] for r in rows if not np.isfinite(r["std_error"])]
+    if not vacant:
+        return []
+    return [
+        f"{', '.join(vacant)}: no standard error or interval. The conservative variance is zero "
+        "whatever the outcomes: the row rests on one treated unit, whose imputed outcomes come "
+        "from untreated cells the model fits exactly."
+    ]
 
 
 @dataclass(frozen=True)
@@ -542,7 +568,7 @@ class Imputation(ImputationOptions):
                 "each row's cells leaving out own unit, Satterthwaite degrees of freedom "
                 f"(Bell & McCaffrey 2002){because(choice.reason_for('leave_out'))}"
             )
-            lone = [r["term"] for r in rows if r["n_units"] == 1]
+            lone = [r["term"] for r in rows if r["n_units"] == 1 and np.isfinite(r["std_error"])]
             warns = (
                 [
                     f"{', '.join(lone)}: one treated unit only, whose own noise no unit-clustered "
@@ -558,6 +584,13 @@ class Imputation(ImputationOptions):
                 "t(G−1) reference"
             )
             warns = list(few_cluster_warnings(n_treated, res.n_clusters))
+        warns += vacant_rows(rows)
+        if self.pretrend_leads > 0 and pretest is None:
+            warns.append(
+                "BJS's pre-trend test was not run: no treated unit has untreated cells in the "
+                f"{self.pretrend_leads} periods before its start, or the untreated cells leave no "
+                "residual degrees of freedom after unit, period and lead effects."
+            )
         if res.n_dropped:
             warns.append(
                 f"{res.n_dropped} treated cells could not be imputed (their unit or period has "
