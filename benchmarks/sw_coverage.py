@@ -20,8 +20,12 @@ effects, clusters' own intervention effects) through candidate analyses: see the
 
 from __future__ import annotations
 
+import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
+
+# one process per core already: BLAS threads on top oversubscribe the cores
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np
 from scipy import stats
