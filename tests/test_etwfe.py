@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import pathfinder_eval as pe
 from did_helpers import MPDTA, regional_panel
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.etwfe import etwfe, etwfe_effects, outcome_weights
@@ -298,3 +299,25 @@ def test_poisson_default_inference_with_few_treated_is_the_pooled_variance(tmp_p
     for method in ("cr2", "cohort_stratified"):
         with pytest.raises(EstimationError, match="not available for the Poisson fit"):
             Etwfe(family="poisson", inference=Inference(method=method)).fit(panel, "y", "a")
+
+
+def test_a_unit_never_untreated_keeps_etwfe_off_the_imputation_variance():
+    """u1 (cohort 3) has no rows before its start: imputation cannot impute its cells, ETWFE
+    estimates them through its cohort's shared effects, so the estimates differ and ETWFE may
+    not borrow imputation's small-sample variance (it did: imputation's standard errors beside
+    ETWFE's estimates, or rows that did not line up, found by fuzzing): CR2 instead."""
+    rng = np.random.default_rng(5)
+    start = {"u0": 3, "u1": 3, "u2": 4, "u3": 4}
+    rows = [
+        {"unit": f"u{i}", "t": t, "y": 0.3 * i + 0.2 * t + rng.normal(), "g": start.get(f"u{i}", 0)}
+        for i in range(8)
+        for t in range(1, 7)
+        if not (i == 1 and t < 3)
+    ]
+    kw = {"outcome": "y", "unit": "unit", "time": "t", "first_treated": "g"}
+    ours, bjs = pe.etwfe(pd.DataFrame(rows), **kw), pe.imputation(pd.DataFrame(rows), **kw)
+    assert bjs.facts.dropped_treated_cells == 4 and bjs.inference.key == "cohort_stratified"
+    assert ours.inference.key == "cr2" and ours.table["n_units"].iloc[0] == 4
+    assert abs(ours.table["estimate"].iloc[0] - bjs.table["estimate"].iloc[0]) > 0.1
+    cr2 = pe.etwfe(pd.DataFrame(rows), **kw, inference=Inference(method="cr2"))
+    np.testing.assert_allclose(ours.table["std_error"], cr2.table["std_error"], rtol=1e-12)

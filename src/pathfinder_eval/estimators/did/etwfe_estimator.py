@@ -7,8 +7,9 @@ it has. Linear, without covariates, the estimates are linear in the outcomes, so
 inference is chosen as for the other linear DiD estimators (inference/policy.py): the
 comparison-pooled variance for few treated LAs or a regional concentration; below 20 treated
 the imputation estimator's small-sample variance (the estimates are the imputation
-estimator's), or with covariates or never-treated controls CR2 with Bell-McCaffrey degrees of
-freedom (which cannot see a single-LA cohort's noise: warned); CR1 above. The Poisson fit's
+estimator's, unless a unit or period has no untreated cell), or with covariates, never-treated
+controls or such a unit CR2 with Bell-McCaffrey degrees of freedom (which cannot see a
+single-LA cohort's noise: warned); CR1 above. The Poisson fit's
 inference, by the same rule, is the comparison-pooled variance of its first-order (delta
 method) weights on the rates for few treated LAs or a regional concentration, and below 20
 treated in place of CR1 by unit with a t(G−1) reference, which it keeps above.
@@ -216,7 +217,10 @@ class Etwfe(EtwfeOptions):
                 cells["cohort"].to_numpy(float),
                 why,
             )
-            return small.vcov, small.df, small.key, small.label, why, decision.dependence, []
+            if not small.n_dropped:  # else a unit or period has no untreated cell: ETWFE
+                # still estimates its cells (through the cohort's shared effects), imputation
+                # cannot, so the rows differ
+                return small.vcov, small.df, small.key, small.label, why, decision.dependence, []
         if "cr2" in choice.methods:
             res = cr2_inference(
                 cells["y"].to_numpy(float),

@@ -441,12 +441,15 @@ def vacant_rows(rows: list[dict[str, Any]]) -> list[str]:
 @dataclass(frozen=True)
 class SmallSampleRows:
     """The imputation estimator's small-sample variance of its rows (overall ATT, then each
-    event time ≥ 0): `vcov`, `df`, the InferenceKey `key` and a `label` naming it."""
+    event time ≥ 0): `vcov`, `df`, the InferenceKey `key` and a `label` naming it;
+    `n_dropped` its treated cells that could not be imputed (while there are any, the rows
+    are not those of an estimator that kept them)."""
 
     vcov: np.ndarray
     df: np.ndarray
     key: InferenceKey
     label: str
+    n_dropped: int
 
 
 def small_sample_rows(
@@ -466,6 +469,7 @@ def small_sample_rows(
             "cohort_stratified",
             "cohort-stratified variance of the (identical) imputation estimates with "
             "Bell-McCaffrey degrees of freedom" + because(reason),
+            small.n_dropped,
         )
     return SmallSampleRows(
         small.vcov,
@@ -473,6 +477,7 @@ def small_sample_rows(
         "bjs_leave_out",
         "BJS leave-out conservative variance of the (identical) imputation estimates, "
         "Satterthwaite degrees of freedom" + because(reason),
+        small.n_dropped,
     )
 
 
