@@ -140,3 +140,15 @@ def regional_panel(
     return build_panel(
         load_design(path), data, lambda o: OutcomeInfo(o, o, "per_10000", "neutral", True)
     )
+
+
+def wide_frame(values: dict[str, list[float]], first: dict[str, int], start: int = 2011):
+    """A long frame (unit, year, y, first) from each unit's yearly values from `start` (NaN:
+    no row) and first treated years (absent: never treated, 0)."""
+    rows = [
+        {"unit": u, "year": start + j, "y": v, "first": first.get(u, 0)}
+        for u, series in values.items()
+        for j, v in enumerate(series)
+        if not np.isnan(v)
+    ]
+    return pd.DataFrame(rows)

@@ -199,3 +199,14 @@ def test_no_power_without_a_lead_variance(lead_variance):
     assert linear_trend_power(cov[:3, :3], TIMES[:3] + 1.0, 1.0) is None
     # the other leads alone still have their test
     assert pretest_summary(np.zeros(5), COV[1:, 1:], TIMES[1:], -1.0)["slope_50"] > 0
+
+
+def test_a_singular_lead_covariance_has_no_pretest_summary():
+    """Cluster-robust covariance from two clusters (rank 2) for three leads: the joint test's
+    power, likelihood ratio and truncated mean are undefined, so no summary (found by fuzzing
+    Sun & Abraham on a 7-unit panel: a NaN likelihood ratio with a RuntimeWarning)."""
+    scores = np.random.default_rng(1).normal(size=(2, 6)) * SD
+    singular = scores.T @ scores
+    beta = np.array([0.05, -0.02, 0.01, 0.1, 0.12, 0.15])
+    assert pretest_summary(beta, singular, TIMES, -1.0) is None
+    assert pretest_summary(beta, singular + np.diag(SD**2), TIMES, -1.0) is not None

@@ -5,6 +5,7 @@ inference."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pandas as pd
 import pytest
 
 import pathfinder_eval as pe
-from did_helpers import MPDTA, regional_panel
+from did_helpers import MPDTA, regional_panel, wide_frame
 from pathfinder_eval.errors import EstimationError, PathfinderError
 from pathfinder_eval.estimators.did.stacked import Stacked, stacked_did
 from pathfinder_eval.settings import Inference
@@ -153,3 +154,25 @@ def test_default_window_ignores_cohorts_starting_outside_the_data():
     fit = stacked_did(y, unit, year, late)
     assert fit.kappa == (1, 0)
     assert [a for a, _ in fit.trimmed] == [2003.0, 2008.0]
+
+
+def test_a_sub_experiment_without_comparisons_at_event_time_0_has_weight_0():
+    """Cohort 2017's one comparison (u2, never treated) has no row in 2017: its control weight
+    at event time 0 is 0, not the mean of nothing (found by fuzzing: a NaN and a
+    RuntimeWarning)."""
+    nan = np.nan
+    frame = wide_frame(
+        {
+            "u0": [-0.00, nan, -1.89, nan, nan, 1.57, 0.29],
+            "u1": [3.16, 1.98, 4.34, 1.81, 1.50, 1.42, 1.75],
+            "u2": [-3.10, nan, nan, -0.95, -0.81, -0.82, nan],
+            "u3": [-1.52, -1.75, -0.68, -0.44, -0.78, 1.20, nan],
+            "u4": [0.43, -1.16, 0.70, -0.19, nan, 1.70, nan],
+        },
+        {"u0": 2017, "u1": 2013, "u3": 2015, "u4": 2015},
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = pe.stacked(frame, outcome="y", unit="unit", time="year", first_treated="first")
+    weights = {s["cohort"]: s["control_weight"] for s in res.facts.sub_experiments}
+    assert weights[2017.0] == 0.0 and weights[2013.0] > 0 and weights[2015.0] > 0

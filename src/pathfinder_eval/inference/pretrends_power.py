@@ -220,7 +220,8 @@ def pretest_summary(
     period), and under the 50%-power trend the pre-test's Bayes factor and the first
     post-period coefficient's bias, unconditional (`bias`) and among analyses that pass the
     pre-test (`bias_after_pretest`). None without leads or without a post-period, and when
-    a lead has no finite positive variance (one switcher in a placebo: there is no test).
+    a lead has no finite positive variance (one switcher in a placebo: there is no test) or
+    the leads' covariance is singular (`_testable`).
 
     Leads are the coefficients before `reference` (the omitted period), each comparing its
     period with the reference, so a trend δ_t = s·(t − reference) moves lead e by s·(e −
@@ -252,8 +253,14 @@ def pretest_summary(
 
 
 def _testable(cov_leads: np.ndarray) -> bool:
-    """A pre-test exists: every lead's variance finite and positive, every covariance finite."""
-    return bool(np.isfinite(cov_leads).all() and (np.diag(cov_leads) > 0).all())
+    """A pre-test exists: the leads' covariance finite and positive definite (a cluster-robust
+    covariance from fewer clusters than leads is singular, and the power of the joint test,
+    its likelihood ratio and the mean after it are then undefined)."""
+    if not (np.isfinite(cov_leads).all() and (np.diag(cov_leads) > 0).all()):
+        return False
+    sd = np.sqrt(np.diag(cov_leads))
+    eig = np.linalg.eigvalsh(cov_leads / np.outer(sd, sd))  # the correlation matrix's
+    return bool(eig[0] > 1e-10 * eig[-1])
 
 
 def linear_trend_power(

@@ -54,7 +54,7 @@ from pathfinder_eval.settings import StackedOptions
 @dataclass(frozen=True)
 class SubExperiment:
     """One adoption cohort's sub-experiment: `cohort`, its `n_treated` and `n_control` units,
-    and the corrective weight of its control rows at event time 0."""
+    and the corrective weight of its control rows at event time 0 (0 when it has none there)."""
 
     cohort: float
     n_treated: int
@@ -217,12 +217,13 @@ def stacked_did(
             out[j] = np.bincount(rows, weights=per_row[j], minlength=len(y))
         return out
 
+    at_zero = ~d & (e == k_pre)  # control rows at event time 0 (Q is constant per sub × e)
     included = tuple(
         SubExperiment(
             float(a),
             _distinct(unit_codes[r[t]], n_groups),
             _distinct(unit_codes[r[~t]], n_groups),
-            float(q[(sub == i) & ~d & (e == k_pre)].mean()) if ((sub == i) & ~d).any() else 0.0,
+            float(q[(sub == i) & at_zero].mean()) if ((sub == i) & at_zero).any() else 0.0,
         )
         for i, (a, r, t) in enumerate(parts)
     )
