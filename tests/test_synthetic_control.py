@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import pathfinder_eval as pe
 from did_helpers import make_panel
+from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.synthetic.conformal import conformal_interval, conformal_pvalue
 from pathfinder_eval.estimators.synthetic.core import synthdid
 from pathfinder_eval.estimators.synthetic.estimators import (
@@ -133,8 +135,6 @@ def test_sdid_jackknife_option_equals_the_core_jackknife(tmp_path):
 
 
 def test_jackknife_with_one_treated_unit_is_not_estimable(tmp_path):
-    from pathfinder_eval.errors import EstimationError
-
     y = factor_panel(np.random.default_rng(9), n0=10, t=8)
     with pytest.raises(EstimationError, match="at least two treated units"):
         SyntheticDiD(variance="jackknife").fit(to_panel(tmp_path, y, 10, {6: [10]}), "y", "s")
@@ -227,3 +227,29 @@ def test_sdid_gap_series_minus_baseline_is_the_effect_curve(tmp_path):
     table = _gap_table(view)
     assert [table[str(p)][0] for p in range(1, 11)] == [fmt(g) for g in gaps]
     assert table[BASELINE_ROW] == [fmt(d["gap_baseline"]["8"])]
+
+
+def test_two_donors_leave_one_out_is_the_other_donor():
+    """Two donors, two pre-periods: leaving one out leaves the other as the synthetic control,
+    so each leave-one-out ATT is the mean post gap against the other (closed form). The refit
+    used to estimate the noise scale from one change, failing the whole analysis with a
+    message about series that do not vary (found by fuzzing)."""
+    y = {
+        "d1": [1.0, 1.4, 1.1, 1.9, 1.6],
+        "d2": [2.0, 2.1, 2.6, 2.2, 2.9],
+        "t1": [1.5, 1.8, 2.9, 3.1, 3.3],
+    }
+    rows = [
+        {"unit": u, "year": 2011 + j, "y": v, "first": 2013 if u == "t1" else 0}
+        for u, series in y.items()
+        for j, v in enumerate(series)
+    ]
+    res = pe.synthetic_control(
+        pd.DataFrame(rows), outcome="y", unit="unit", time="year", first_treated="first"
+    )
+    loo = res.facts.units["t1"]["leave_one_donor_out"]
+    post = np.array(y["t1"][2:])
+    assert loo["d1"] == pytest.approx(np.mean(post - y["d2"][2:]), abs=1e-12)
+    assert loo["d2"] == pytest.approx(np.mean(post - y["d1"][2:]), abs=1e-12)
+    with pytest.raises(EstimationError, match="give 1 period-to-period change"):
+        synthdid(np.array([y["d1"], y["t1"]])[:, :3], 1, 2, "sc")

@@ -158,6 +158,13 @@ def synthdid(
     regularisation (ζ_ω = 10⁻⁶ σ̂); DID uses uniform weights.
     """
     n1, t1 = y.shape[0] - n0, y.shape[1] - t0
+    if method != "did" and n0 * (t0 - 1) < 2:
+        raise EstimationError(
+            f"{n0} comparison unit(s) over {t0} pre-start period(s) give {n0 * (t0 - 1)} "
+            "period-to-period change(s); the weights' regularisation is scaled by their SD, "
+            "which needs at least 2",
+            fix="supply more comparison units or earlier periods",
+        )
     sigma = noise_level(y, n0, t0)
     if method != "did" and not sigma > 0:
         raise EstimationError(

@@ -621,8 +621,9 @@ def _leave_one_out(b: BlockData, fit: SDIDFit) -> dict[str, float]:
     out = {}
     for j in np.flatnonzero(fit.omega > 1e-10):
         keep = [i for i in range(b.n0) if i != j] + [b.y.shape[0] - 1]
-        refit = synthdid(b.y[keep], b.n0 - 1, b.t0, "sc")
-        gaps = b.y[-1] - refit.omega @ b.y[keep][: b.n0 - 1]
+        # one donor left is the synthetic control (and too few changes to scale a refit by)
+        omega = synthdid(b.y[keep], b.n0 - 1, b.t0, "sc").omega if b.n0 > 2 else np.ones(1)
+        gaps = b.y[-1] - omega @ b.y[keep][: b.n0 - 1]
         out[b.names[j]] = float(gaps[b.t0 :].mean())
     return out
 
