@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from did_helpers import MPDTA, make_panel, mpdta
+import pathfinder_eval as pe
+from did_helpers import MPDTA, make_panel, mpdta, wide_frame
 from pathfinder_eval.estimators.did.etwfe_estimator import Etwfe
 from pathfinder_eval.estimators.did.imputation import Imputation, imputation, pretrend_test
 from pathfinder_eval.estimators.did.two_stage import TwoStage
@@ -322,10 +323,23 @@ def vacant_panel() -> pd.DataFrame:
     )
 
 
+@pytest.mark.parametrize("padding", [0, 200])
 @pytest.mark.parametrize("average_by", ["row", "cohort_period"])
 @pytest.mark.parametrize("leave_out", [False, True])
-def test_rows_without_variance_have_no_standard_error(leave_out, average_by):
+def test_rows_without_variance_have_no_standard_error(leave_out, average_by, padding):
+    """`padding` never-treated units seen in periods 1 and 2 only leave Q = 0 on the same
+    rows, but tr Ω then rounds to about 1e-16 of the squared weights instead of 1e-35 (found
+    in review: a 1e-20 threshold let those rows through with SE 1e-16 and p ≈ 0)."""
     d = vacant_panel()
+    pad = pd.DataFrame(
+        {
+            "unit": np.repeat([f"x{i:03d}" for i in range(padding)], 2),
+            "period": np.tile([1, 2], padding),
+            "y": np.random.default_rng(0).normal(size=2 * padding),
+            "cohort": np.nan,
+        }
+    )
+    d = pd.concat([d, pad], ignore_index=True)
     res = imputation(d["y"], d["unit"], d["period"], d["cohort"], leave_out, average_by)
     var, df = dense_bjs_variance(d, leave_out, average_by == "cohort_period")
     vacant = var < 1e-25
@@ -346,9 +360,15 @@ def test_fit_says_which_rows_have_no_interval(tmp_path):
     assert np.isfinite(table.drop(index=empty)["std_error"]).all()
     assert res.warnings[0].startswith("event time 3, event time 5: one treated unit only")
     assert res.warnings[1].startswith("event time 2, event time 4: no standard error")
-    # the pre-trend regression: 10 untreated cells, 10 unit, period and lead effects (4, 4, 2)
-    assert res.facts.pretrend_test is None
-    assert res.warnings[2].startswith("BJS's pre-trend test was not run")
+    robust = Imputation(inference=Inference(method="cluster_robust")).fit(
+        make_panel(tmp_path, d.drop(columns="cohort"), starts), "y", "bjs"
+    )
+    assert robust.table.set_index("term").loc[empty, "df"].isna().all()
+    # the pre-trend regression: 10 untreated cells, 4 unit and 4 period effects, and 1 of the
+    # 2 leads (u01's lead −1 is its only untreated cell; u02's two leads sum to its unit
+    # effect): counting both left no residual df, and the test was refused
+    assert res.facts.pretrend_test["leads"] == res.facts.pretrend_test["df_num"] == 1.0
+    assert len(res.warnings) == 2
     for other in (TwoStage(), Etwfe()):  # their small-sample rows are imputation's
         (tmp_path / other.name).mkdir()
         panel = make_panel(tmp_path / other.name, d.drop(columns="cohort"), starts)
@@ -374,3 +394,45 @@ def test_df_with_one_treated_unit_among_many_is_exact(leave_out):
     small = staggered_unbalanced().query("cohort != 4 or unit == 'u10'")  # one unit in cohort 4
     res = imputation(small["y"], small["unit"], small["period"], small["cohort"], leave_out, "row")
     np.testing.assert_allclose(res.df, dense_bjs_variance(small, leave_out)[1], rtol=1e-9)
+
+
+def test_pretrend_test_with_leads_fitted_exactly_is_not_run():
+    """Each lead rests on cells the unit, period and lead effects fit exactly, so its CR1
+    variance is rounding (1e-30) and the F statistic 7e29 (p = 2e-74: a false alarm), and the
+    pre-test power's slope search doubled 0 for ever (found by fuzzing): no test now."""
+    nan = np.nan
+    frame = wide_frame(
+        {
+            "u0": [1.42, 0.23, 1.54, 3.39, 0.41],
+            "u1": [-0.48, nan, nan, -1.05, -0.17],
+            "u2": [-3.16, -0.54, nan, -1.94, -1.07],
+            "u3": [-2.24, -0.77, -2.08, -0.49, nan],
+            "u4": [nan, nan, 0.67, 1.17, 0.68],
+            "u5": [nan, 0.37, nan, nan, 1.98],
+        },
+        {"u1": 2015, "u2": 2012, "u3": 2012, "u4": 2015},
+    )
+    cohort = frame["first"].replace(0, np.nan).to_numpy(float)
+    args = (frame["y"].to_numpy(), frame["unit"].to_numpy(), frame["year"].to_numpy(), cohort)
+    assert pretrend_test(*args, 3) is None
+    kw = {"outcome": "y", "unit": "unit", "time": "year", "first_treated": "first"}
+    res = pe.imputation(frame, **kw)
+    assert res.facts.pretrend_test is None and res.facts.pretest_power is None
+    assert any(w.startswith("BJS's pre-trend test was not run") for w in res.warnings)
+
+
+def test_pretrend_test_leaves_out_leads_the_effects_absorb():
+    """Found in review. (B) u1 (cohort 4) has untreated periods 1–3, all leads, which sum to
+    its unit effect, and u0's lead −1 is its only untreated cell: 2 of the 3 leads are
+    identified, and the test has 2 numerator df (pinv's minimum-norm fit claimed 3). (C) the
+    one lead −1 cell is alone in its period and u0's other untreated cell is its lead −2:
+    nothing is identified, so no test (it reported SEs of 1e14 and p = 1)."""
+    y = np.random.default_rng(0).normal(size=30)
+    units, period = np.repeat(np.arange(5), 6), np.tile(np.arange(1, 7), 5)
+    cohort = np.array([2.0, 4.0, np.nan, np.nan, np.nan])[units]
+    test = pretrend_test(y, units, period, cohort, 3)
+    assert test.test["df_num"] == test.test["leads"] == 2.0 and test.coef.size == 2
+    assert np.isfinite(test.test["p_value"]) and np.all(np.diag(test.vcov) < 10.0)
+    keep = ~((units > 0) & (period == 2))
+    lone = np.array([3.0, np.nan, np.nan, np.nan, np.nan])[units]
+    assert pretrend_test(y[keep], units[keep], period[keep], lone[keep], 3) is None

@@ -210,3 +210,12 @@ def test_a_singular_lead_covariance_has_no_pretest_summary():
     beta = np.array([0.05, -0.02, 0.01, 0.1, 0.12, 0.15])
     assert pretest_summary(beta, singular, TIMES, -1.0) is None
     assert pretest_summary(beta, singular + np.diag(SD**2), TIMES, -1.0) is not None
+
+
+def test_slope_for_power_scales_with_the_standard_errors_down_to_tiny_ones():
+    """The slope is proportional to the leads' SD: at SD × 1e-15 the bracket rounds to 0,
+    and the search used to double 0 for ever (found by fuzzing); now it finds 1e-15 × it."""
+    cov = COV[np.ix_(LEADS, LEADS)]
+    times = TIMES[LEADS]
+    base = slope_for_power(cov, times, -1.0, 0.5)
+    assert slope_for_power(cov * 1e-30, times, -1.0, 0.5) == pytest.approx(base * 1e-15, rel=1e-5)

@@ -53,7 +53,7 @@ def wald_test(estimate: np.ndarray, vcov: np.ndarray, df_denom: float) -> dict[s
     """Joint test that all `estimate` are zero: F = bᵀV⁻¹b / q against F(q, df_denom)
     (χ²(q)/q when df_denom is infinite)."""
     q = len(estimate)
-    if not np.any(vcov):  # no variance: nothing to test against
+    if not np.any(vcov) or not np.isfinite(vcov).all():  # no variance to test against
         nan = float("nan")
         return {"statistic": nan, "df_num": float(q), "df_denom": float(df_denom), "p_value": nan}
     stat = float(estimate @ np.linalg.pinv(vcov) @ estimate) / q

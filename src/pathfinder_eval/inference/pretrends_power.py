@@ -80,7 +80,8 @@ def slope_for_power(
     lower, upper = _slope_bracket(rel, np.sqrt(np.diag(cov)), target, critical)
     if gap(lower) > 0:  # the bounds hold exactly; the integration error can cross them
         lower = 0.0
-    while gap(upper) < 0:
+    upper = max(upper, np.finfo(float).tiny)  # doubling 0 never ends
+    while gap(upper) < 0 and np.isfinite(upper):
         upper *= 2.0
     return float(optimize.brentq(gap, lower, upper, xtol=1e-6 * upper))
 
