@@ -436,3 +436,20 @@ def test_pretrend_test_leaves_out_leads_the_effects_absorb():
     keep = ~((units > 0) & (period == 2))
     lone = np.array([3.0, np.nan, np.nan, np.nan, np.nan])[units]
     assert pretrend_test(y[keep], units[keep], period[keep], lone[keep], 3) is None
+
+
+def test_default_falls_back_when_no_cohort_is_complete(tmp_path):
+    """Every comparison unit misses period 2 and u0 is alone in its cohort: no stratum of two
+    or more units observes every period, so the stratified variance cannot be learned and
+    the default takes its next method, BJS's leave-out variance, in imputation and two-stage
+    alike (found in review: both raised, telling the user to ask for cluster_robust)."""
+    rng = np.random.default_rng(0)
+    d = pd.DataFrame(
+        [{"unit": f"u{i}", "period": t, "y": rng.normal()} for i in range(5) for t in range(1, 7)]
+    )
+    d = d[~((d["unit"] != "u0") & (d["period"] == 2))]
+    for est in (Imputation(), TwoStage()):
+        (tmp_path / est.name).mkdir()
+        res = est.fit(make_panel(tmp_path / est.name, d, {3: ["u0"]}), "y", "x")
+        assert res.inference.key == "bjs_leave_out"
+        assert np.isfinite(res.table["std_error"].iloc[0])

@@ -103,7 +103,9 @@ def stratified_cells(
     weights: (m, n) each row's weight on the n cells; y, units, periods: (n,) outcomes and
     integer codes from 0; unit_cohort: (U,) each unit's cohort (NaN never treated), the
     strata. None when the weights or the observed cells differ between units of a stratum,
-    where the stratified estimator does not apply."""
+    where the stratified estimator does not apply, or when no stratum of two or more units
+    observes every period, where its pooled covariance cannot be learned (the estimator then
+    falls back to its next method instead of failing)."""
     n_units, n_periods = int(units.max()) + 1, int(periods.max()) + 1
     per_unit = np.zeros((len(weights), n_units, n_periods))
     per_unit[:, units, periods] = weights
@@ -118,5 +120,8 @@ def stratified_cells(
     if np.abs(per_unit - a[:, strata, :]).max() > 1e-9 * scale:
         return None
     if (observed != observed[first[strata]]).any():
+        return None
+    sizes = np.bincount(strata)
+    if not any(sizes[s] >= 2 and observed[first[s]].all() for s in range(sizes.size)):
         return None
     return stratified_linear(wide, observed, strata, a)
