@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
 
-from did_helpers import MPDTA, balanced, make_panel, mpdta
+import pathfinder_eval as pe
+from did_helpers import MPDTA, balanced, make_panel, mpdta, wide_frame
+from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.sun_abraham import SunAbraham, sun_abraham
 from pathfinder_eval.inference.cr2 import cr2_inference
 from pathfinder_eval.settings import Inference
@@ -302,3 +304,19 @@ def test_balanced_cohort_stratified_variance_is_welch(tmp_path, n_treated):
             se = change[~is_t].std(ddof=1) * np.sqrt(1 + 1 / (~is_t).sum())
             assert row["std_error"] == pytest.approx(se, rel=1e-9)
     assert not res.warnings
+
+
+def test_a_saturated_fit_without_residual_df_is_refused():
+    """15 cells, 15 effects: the CR1 factor divided by n − k = 0 (found by fuzzing); now a
+    clear refusal naming the counts."""
+    nan = np.nan
+    frame = wide_frame(
+        {
+            "u0": [1.54, 1.66, 1.33, 0.92, 0.85, 0.91],
+            "u1": [2.03, nan, -0.21, -0.33, nan, 0.73],
+            "u2": [1.46, 0.72, 1.48, 4.15, 2.88, nan],
+        },
+        {"u1": 2014, "u2": 2012},
+    )
+    with pytest.raises(EstimationError, match="15 cells for 15 unit, period and cohort"):
+        pe.sun_abraham(frame, outcome="y", unit="unit", time="year", first_treated="first")

@@ -187,6 +187,13 @@ def sun_abraham(
     n = len(y)
     k_absorbed = n_clusters + int(period_codes.max()) + 1 - 1
     k = len(cells) + k_absorbed
+    if n <= k:
+        raise EstimationError(
+            f"the saturated regression has {n} cells for {k} unit, period and cohort × "
+            "relative-period effects: no residual is left to estimate a variance from",
+            where="rollout",
+            fix="include more comparison units or periods, or use the imputation estimator",
+        )
     c = n_clusters / (n_clusters - 1) * (n - 1) / (n - k)
     infl = scores @ bread  # (G, m): unit influence on coef
     vcov = c * infl.T @ infl
