@@ -28,7 +28,11 @@ from pathfinder_eval.estimators.did.etwfe import (
     outcome_weights,
 )
 from pathfinder_eval.estimators.did.facts import EtwfeFacts
-from pathfinder_eval.estimators.did.imputation import small_sample_rows, vacant_rows
+from pathfinder_eval.estimators.did.imputation import (
+    lone_rows,
+    small_sample_rows,
+    vacant_rows,
+)
 from pathfinder_eval.estimators.did.two_way import few_cluster_warnings
 from pathfinder_eval.estimators.pooled import (
     PanelLayout,
@@ -110,6 +114,8 @@ class Etwfe(EtwfeOptions):
             )
         if dropped_rows:
             warns.append(f"{dropped_rows} cells without a covariate value were left out.")
+        if used == "bjs_leave_out":  # imputation's leave-out variance: its caveats too
+            warns += lone_rows(rows)
         warns += vacant_rows(rows)
         return EffectEstimates(
             analysis_id=analysis_id,

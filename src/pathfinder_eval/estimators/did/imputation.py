@@ -449,6 +449,18 @@ def stratified_rows(
     return stratified_cells(w, y[rows], units, pd.factorize(period[rows], sort=True)[0], own)
 
 
+def lone_rows(rows: list[dict[str, Any]]) -> list[str]:
+    """The warning for rows with a standard error that rest on one treated unit, whose own
+    noise the leave-out variance cannot see, if any."""
+    lone = [r["term"] for r in rows if r["n_units"] == 1 and np.isfinite(r["std_error"])]
+    if not lone:
+        return []
+    return [
+        f"{', '.join(lone)}: one treated unit only, whose own noise no unit-clustered variance "
+        "can see; its interval is too narrow."
+    ]
+
+
 def vacant_rows(rows: list[dict[str, Any]]) -> list[str]:
     """The warning for rows whose imputation variance is zero whatever the outcomes (NaN
     standard error: `imputation`), if any."""
@@ -599,15 +611,7 @@ class Imputation(ImputationOptions):
                 "each row's cells leaving out own unit, Satterthwaite degrees of freedom "
                 f"(Bell & McCaffrey 2002){because(choice.reason_for('leave_out'))}"
             )
-            lone = [r["term"] for r in rows if r["n_units"] == 1 and np.isfinite(r["std_error"])]
-            warns = (
-                [
-                    f"{', '.join(lone)}: one treated unit only, whose own noise no unit-clustered "
-                    "variance can see; its interval is too narrow."
-                ]
-                if lone
-                else []
-            )
+            warns = lone_rows(rows)
         else:
             label = (
                 "BJS (2024) Theorem 3 conservative variance, clustered by unit, τ̄ averaged by "

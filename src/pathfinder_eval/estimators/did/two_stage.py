@@ -23,7 +23,11 @@ from scipy.sparse.linalg import splu
 
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.facts import TwoStageFacts
-from pathfinder_eval.estimators.did.imputation import small_sample_rows, vacant_rows
+from pathfinder_eval.estimators.did.imputation import (
+    lone_rows,
+    small_sample_rows,
+    vacant_rows,
+)
 from pathfinder_eval.estimators.pooled import did_decision, panel_layout, pooled_label
 from pathfinder_eval.inference.cluster import t_summary
 from pathfinder_eval.panel import ValidatedPanel
@@ -191,7 +195,10 @@ class TwoStage(TwoStageOptions):
             [f"{dropped} cells of units never untreated were left out (no level to learn)."]
             if dropped
             else []
-        ) + vacant_rows(rows)
+        )
+        if key == "bjs_leave_out":  # imputation's leave-out variance: its caveats too
+            warns += lone_rows(rows)
+        warns += vacant_rows(rows)
         return EffectEstimates(
             analysis_id=analysis_id,
             outcome=outcome,
