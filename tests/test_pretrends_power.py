@@ -4,6 +4,8 @@ against its one-dimensional closed form and simulation."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -130,6 +132,14 @@ def test_likelihood_ratio_is_the_normal_density_ratio():
     pre = stats.multivariate_normal(np.zeros(3), COV[np.ix_(LEADS, LEADS)])
     expected = pre.pdf(beta[LEADS] - delta[LEADS]) / pre.pdf(beta[LEADS])
     assert res.likelihood_ratio == pytest.approx(expected, rel=1e-10)
+    # far from the data: log ratio 872 (the densities' exp overflowed with a RuntimeWarning,
+    # or both underflowed to NaN, found by fuzzing); now inf, silently, and exact in between
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert pretrend_power(beta * -1200, COV, LEADS, delta).likelihood_ratio == np.inf
+        far = pretrend_power(beta * 20, COV, LEADS, delta).likelihood_ratio
+    log_expected = pre.logpdf(20 * beta[LEADS] - delta[LEADS]) - pre.logpdf(20 * beta[LEADS])
+    assert np.log(far) == pytest.approx(log_expected, rel=1e-10)
 
 
 def test_summary_for_an_event_study():

@@ -126,8 +126,11 @@ def pretrend_power(
     cov_pre = cov[np.ix_(lead, lead)]
     passing = pass_probability(delta[lead], cov_pre, critical)
     at_zero = pass_probability(np.zeros(lead.sum()), cov_pre, critical)
-    pre = stats.multivariate_normal(mean=np.zeros(lead.sum()), cov=cov_pre, allow_singular=True)
-    ratio = float(np.exp(pre.logpdf(beta[lead] - delta[lead]) - pre.logpdf(beta[lead])))
+    # log N(β; δ, Σ) − log N(β; 0, Σ) = zᵀβ − zᵀδ / 2 with z = Σ⁻¹δ: no densities that
+    # underflow to −∞ (and NaN) far from the data; a ratio beyond e^709 is inf
+    z = np.linalg.solve(cov_pre, delta[lead])
+    with np.errstate(over="ignore"):
+        ratio = float(np.exp(z @ beta[lead] - 0.5 * z @ delta[lead]))
     shift = truncated_mean(delta[lead], cov_pre, critical, passing) - delta[lead]
     after = delta + cov[:, lead] @ np.linalg.solve(cov_pre, shift)
     return PretrendPower(delta, 1.0 - passing, passing / at_zero, ratio, after)
