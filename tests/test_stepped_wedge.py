@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import itertools
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 
+import pathfinder_eval as pe
 from pathfinder_eval.cli import main
 from pathfinder_eval.data.records import records_outcomes
 from pathfinder_eval.errors import DataError, DesignError, EstimationError
@@ -487,3 +489,31 @@ def test_constancy_test_only_with_exposure_time_indicators(tmp_path):
     eti = SteppedWedge(effect="exposure_time", inference=Inference(method="kenward_roger"))
     test = eti.fit(panel, "y", "a").diagnostics["effect_constancy"]
     assert test["method"].startswith("Kenward-Roger F test") and test["df"][1] > 0
+
+
+def test_an_icc_at_the_boundary_has_the_whole_unit_interval_silently():
+    """Three clusters, one per cell, decay model: σ² → 0 so the ICC is 1 − 6e-10 and its logit
+    interval's half-width overflowed exp (a RuntimeWarning, found by fuzzing); the interval
+    is (0, 1) without one."""
+    y = [-1.577, -2.213, -3.507, -3.402, 0.315, -0.526, -2.041, 1.880, 0.045, 0.800]
+    y += [-1.407, -0.321, 0.431, 0.480, 1.665]
+    frame = pd.DataFrame(
+        {
+            "cluster": np.repeat(["c0", "c1", "c2"], 5),
+            "period": np.tile(np.arange(1, 6), 3),
+            "y": y,
+            "start": np.repeat([4, 3, 2], 5),
+        }
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = pe.stepped_wedge(
+            frame,
+            outcome="y",
+            cluster="cluster",
+            period="period",
+            start="start",
+            model="exponential_decay",
+            effect="immediate",
+        )
+    assert res.facts.icc > 1 - 1e-6 and res.facts.icc_ci == [0.0, 1.0]

@@ -992,6 +992,10 @@ def correlations(fit: RemlFit, hessian: np.ndarray, level: float) -> Correlation
         g = np.array([grad.get(n, 0.0) for n in fit.theta_names]) / (value * (1.0 - value))
         half = z * float(np.sqrt(max(g @ cov @ g, 0.0)))
         logit = np.log(value / (1.0 - value))
-        return (float(1 / (1 + np.exp(-(logit - half)))), float(1 / (1 + np.exp(-(logit + half)))))
+        with np.errstate(over="ignore"):  # an unbounded half-width: the interval is (0, 1)
+            return (
+                float(1 / (1 + np.exp(-(logit - half)))),
+                float(1 / (1 + np.exp(-(logit + half)))),
+            )
 
     return Correlations(float(icc), interval(icc, grad_icc), float(cac), interval(cac, grad_cac))
