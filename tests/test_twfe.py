@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
 
-from did_helpers import make_panel, simulated
+import pathfinder_eval as pe
+from did_helpers import make_panel, simulated, wide_frame
+from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.twfe import EventStudy, TwoWayFixedEffects
 from pathfinder_eval.settings import Inference
 
@@ -209,3 +211,15 @@ def test_a_leave_one_out_refit_that_cannot_be_estimated_is_left_out():
     assert list(drops) == ["u00"]
     direct = fit_twfe(cells[cells["unit"] != "u00"], ["treated"]).params[0]
     assert drops["u00"] == pytest.approx(direct, abs=EXACT)
+
+
+def test_an_event_study_without_residual_df_is_refused_clearly():
+    """Three units, three years, seven cells: the leads, lags and effects use them all, and
+    linearmodels' ValueError reached the user as a traceback (found by fuzzing)."""
+    nan = np.nan
+    frame = wide_frame(
+        {"u0": [nan, -1.75, 0.21], "u1": [-0.46, nan, 0.90], "u2": [0.62, 0.10, 1.56]},
+        {"u2": 2012},
+    )
+    with pytest.raises(EstimationError, match="7 cells are fully used by 2 regressor"):
+        pe.event_study(frame, outcome="y", unit="unit", time="year", first_treated="first")

@@ -67,6 +67,15 @@ def fit_twfe(
             fix="check that the panel has periods before and after the starts, and comparison "
             "units observed in them",
         ) from None
+    except ValueError as err:  # linearmodels' refusal when no residual is left
+        if "no residual degrees of freedom" not in str(err):
+            raise
+        raise EstimationError(
+            f"{len(data)} cells are fully used by {len(regressors)} regressor(s) and the unit and "
+            "period effects: no residual is left to estimate a variance from",
+            where="data",
+            fix="include more comparison units or periods, or fewer leads and lags",
+        ) from None
     vcov = res.cov.to_numpy()
     if nested:  # (N − K_all)/(N − K_nested) turns linearmodels' factor into fixest's
         k_nested = len(regressors) + cells["period"].nunique()
