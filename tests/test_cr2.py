@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -174,3 +175,17 @@ def test_pilot_sized_panel_is_fast():
     res = cr2_inference(y, x, units, periods)
     assert time.perf_counter() - tic < 2.0
     assert 1.0 < res.df[0] < 20.0
+
+
+def test_a_contrast_with_no_variance_has_no_df():
+    """A zero contrast beside a real one: its Ω is 0, and (tr Ω)² / ‖Ω‖²_F divided 0 by 0
+    with a RuntimeWarning (found by fuzzing Sun & Abraham); now NaN, the real row untouched."""
+    rng = np.random.default_rng(3)
+    units, periods = np.repeat(np.arange(6), 4), np.tile(np.arange(4), 6)
+    x = ((units < 2) & (periods >= 2)).astype(float)[:, None]
+    y = rng.normal(size=24) + x[:, 0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = cr2_inference(y, x, units, periods, contrasts=np.array([[1.0], [0.0]]))
+    alone = cr2_inference(y, x, units, periods)
+    assert np.isnan(res.df[1]) and res.df[0] == pytest.approx(alone.df[0], rel=1e-12)

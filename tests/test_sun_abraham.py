@@ -320,3 +320,15 @@ def test_a_saturated_fit_without_residual_df_is_refused():
     )
     with pytest.raises(EstimationError, match="15 cells for 15 unit, period and cohort"):
         pe.sun_abraham(frame, outcome="y", unit="unit", time="year", first_treated="first")
+
+
+def test_no_treated_cell_from_the_start_on_is_refused():
+    """u1 starts in 2013 and has no 2013 row: no cell at event time ≥ 0, and the post-treatment
+    average of no cells read 0 ± 0 (found by fuzzing)."""
+    nan = np.nan
+    frame = wide_frame(
+        {"u0": [1.04, 1.66, 1.13], "u1": [-0.89, 0.72, nan], "u2": [-0.09, nan, 1.38]},
+        {"u1": 2013},
+    )
+    with pytest.raises(EstimationError, match="no treated unit is observed from its start on"):
+        pe.sun_abraham(frame, outcome="y", unit="unit", time="year", first_treated="first")

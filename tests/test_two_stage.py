@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from did_helpers import MPDTA, regional_panel
+import pathfinder_eval as pe
+from did_helpers import MPDTA, regional_panel, wide_frame
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.imputation import Imputation, imputation
 from pathfinder_eval.estimators.did.two_stage import TwoStage, two_stage
@@ -122,3 +123,22 @@ def test_clustered_by_a_unit_table_column(tmp_path):
     assert TwoStage().fit(few, "y", "a").inference.key == "pooled_panel"  # by unit: pooled
     assert by_region.inference.key == "two_stage_gmm" and by_region.inference.chosen_by_default
     assert "clustered by region (" in by_region.inference.label
+
+
+def test_untreated_cells_that_do_not_connect_units_and_periods_are_refused():
+    """u2's untreated cell (2011) is missing, so no untreated cell links it to the others:
+    SuperLU's "Factor is exactly singular" reached the user (found by fuzzing); now the
+    imputation estimator's refusal."""
+    nan = np.nan
+    frame = wide_frame(
+        {
+            "u0": [nan, 1.14, 0.71, 0.62],
+            "u1": [2.91, 4.57, 2.78, 1.50],
+            "u2": [nan, -1.37, nan, 0.37],
+        },
+        {"u1": 2012, "u2": 2012},
+    )
+    kw = {"outcome": "y", "unit": "unit", "time": "year", "first_treated": "first"}
+    for fit in (pe.two_stage, pe.imputation):
+        with pytest.raises(EstimationError, match="do not connect all units and periods"):
+            fit(frame, **kw)

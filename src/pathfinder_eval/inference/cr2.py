@@ -227,5 +227,6 @@ def _satterthwaite(
         bx = np.zeros((g_count, xt.shape[1]))
         np.add.at(bx, clusters, xt * pj[:, None])
         omega = np.diag(diag) - a @ proj.s @ a.T - bx @ b @ bx.T
-        out[j] = np.trace(omega) ** 2 / np.sum(omega * omega)
+        square = np.sum(omega * omega)  # 0: a contrast with no variance has no df either
+        out[j] = np.trace(omega) ** 2 / square if square > 0 else np.nan
     return out

@@ -207,8 +207,15 @@ def sun_abraham(
         sel = e_arr == et
         weights[r, sel] = n_cells[sel] / n_cells[sel].sum()
     post = e_arr >= 0
+    if not post.any():  # the average of no cells read 0 ± 0
+        raise EstimationError(
+            "no treated unit is observed from its start on (only before it): there is no "
+            "effect to estimate",
+            where="rollout",
+            fix="check the start dates against the periods the data cover",
+        )
     att_w = np.where(post, n_cells, 0.0)
-    att_w = att_w / att_w.sum() if att_w.sum() > 0 else att_w
+    att_w = att_w / att_w.sum()
     big_w = np.vstack([att_w, weights])
     est_all = big_w @ coef
     phi = infl @ big_w.T  # (G, E+1)

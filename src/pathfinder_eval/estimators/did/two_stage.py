@@ -89,7 +89,15 @@ def two_stage(
     cols = np.concatenate([u, n_units + t[later] - 1])
     x1 = sparse.csr_matrix((np.ones(rows.size), (rows, cols)), (n, n_units + n_periods - 1))
     x10 = sparse.diags((~treated).astype(float)) @ x1  # sparse: one unit and one period each
-    gram1 = splu((x10.T @ x10).tocsc())
+    try:
+        gram1 = splu((x10.T @ x10).tocsc())
+    except RuntimeError:  # SuperLU: "Factor is exactly singular"
+        raise EstimationError(
+            "unit and period effects are not identified from the untreated cells (the "
+            "untreated cells do not connect all units and periods)",
+            where="rollout",
+            fix="keep never-treated or not-yet-treated comparison units in every period",
+        ) from None
     resid = y - x1 @ gram1.solve(x10.T @ y)
     e1 = np.where(treated, 0.0, resid)
     rel = (period - cohort)[treated]
