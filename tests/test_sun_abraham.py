@@ -3,6 +3,7 @@ the small-sample default against CR2 computed from scratch."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -332,3 +333,29 @@ def test_no_treated_cell_from_the_start_on_is_refused():
     )
     with pytest.raises(EstimationError, match="no treated unit is observed from its start on"):
         pe.sun_abraham(frame, outcome="y", unit="unit", time="year", first_treated="first")
+
+
+def test_rows_resting_on_exactly_fitted_cells_have_no_cr2_standard_error():
+    """Single-unit cohorts 2012 and 2013 and one never-treated unit: the CR2 variance of the
+    overall average and of event times −2 and 2 is rounding (SE 0 and 9e-17 with df 1, so
+    p ≈ 0; found by fuzzing), so those rows get no SE, df or interval; the rows with a
+    residual keep theirs."""
+    nan = np.nan
+    frame = wide_frame(
+        {
+            "u0": [nan, nan, nan, 2.27, 1.81],
+            "u1": [1.36, 0.79, -0.27, 0.78, 0.72],
+            "u2": [nan, -4.49, -2.11, -1.35, -0.69],
+            "u3": [-1.18, -2.75, -1.91, -1.25, 0.47],
+            "u4": [0.59, -0.70, 1.55, 0.94, nan],
+        },
+        {"u0": 2014, "u1": 2013, "u2": 2014, "u4": 2012},
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = pe.sun_abraham(frame, outcome="y", unit="unit", time="year", first_treated="first")
+    assert res.inference.key == "cr2"
+    table = res.table.set_index("term")
+    empty = ["ATT (post-treatment average)", "event time -2", "event time 2"]
+    assert table.loc[empty, ["std_error", "df", "ci_lower"]].isna().all().all()
+    assert np.isfinite(table.drop(index=empty)["std_error"]).all()

@@ -174,7 +174,12 @@ def cr2_inference(
     vcov = b @ scores.T @ scores @ b
     est = c @ beta
     var = np.einsum("qk,kl,ql->q", c, vcov, c)
-    df = _satterthwaite(proj, xt, b, p, clusters, g_count)
+    df, trace = _satterthwaite(proj, xt, b, p, clusters, g_count)
+    # tr Ω is the contrast's variance per unit error variance: rounding of 0 beside its
+    # homoskedastic counterpart cᵀBc when every cell it rests on is fitted exactly (a cohort
+    # of one unit), and then the variance is not estimated, not zero
+    vacant = trace <= 1e-10 * np.einsum("qk,kl,ql->q", c, b, c)
+    var, df = np.where(vacant, np.nan, var), np.where(vacant, np.nan, df)
     se = np.sqrt(np.clip(var, 0.0, None))
     with np.errstate(divide="ignore", invalid="ignore"):
         stat = np.where(se > 0, est / se, np.nan)
@@ -211,9 +216,10 @@ def _satterthwaite(
     p: np.ndarray,
     clusters: np.ndarray,
     g_count: int,
-) -> np.ndarray:
-    """(q,) ν = (tr Ω)²/‖Ω‖²_F, Ω_gh = p_gᵀ M_gh p_h, for each column of p (n, q)."""
-    out = np.empty(p.shape[1])
+) -> tuple[np.ndarray, np.ndarray]:
+    """(q,) ν = (tr Ω)²/‖Ω‖²_F, Ω_gh = p_gᵀ M_gh p_h, for each column of p (n, q), and
+    (q,) tr Ω."""
+    out, traces = np.empty(p.shape[1]), np.empty(p.shape[1])
     n_units = len(proj.n_u)
     for j in range(p.shape[1]):
         pj = p[:, j]
@@ -227,6 +233,6 @@ def _satterthwaite(
         bx = np.zeros((g_count, xt.shape[1]))
         np.add.at(bx, clusters, xt * pj[:, None])
         omega = np.diag(diag) - a @ proj.s @ a.T - bx @ b @ bx.T
-        square = np.sum(omega * omega)  # 0: a contrast with no variance has no df either
-        out[j] = np.trace(omega) ** 2 / square if square > 0 else np.nan
-    return out
+        square, traces[j] = np.sum(omega * omega), np.trace(omega)
+        out[j] = traces[j] ** 2 / square if square > 0 else np.nan  # no variance, no df
+    return out, traces

@@ -361,7 +361,7 @@ class SunAbraham(SunAbrahamOptions):
                     n_units=n_units,
                 )
             )
-        coef_se = np.sqrt(np.diag(coef_vcov))
+        coef_se = np.sqrt(np.clip(np.diag(coef_vcov), 0.0, None))  # rounding can dip below 0
         leads = np.flatnonzero(res.rel < -1)
         pretrend = (
             wald_test(res.coef[leads], res.vcov[np.ix_(leads, leads)], res.n_clusters - 1)
