@@ -28,18 +28,13 @@ import numpy as np
 import pandas as pd
 
 import pathfinder_eval as pe
+from pathfinder_eval import api
 from pathfinder_eval.errors import PathfinderError
 
+# every DiD estimator of the API that needs no extra column (dose) and gives estimates (not a
+# decomposition), and the synthetic ones
 DID = (
-    "twfe",
-    "event_study",
-    "callaway_santanna",
-    "sun_abraham",
-    "imputation",
-    "etwfe",
-    "two_stage",
-    "stacked",
-    "did_multiplegt_dyn",
+    *(name for name in api.DID if name not in ("continuous_did", "bacon")),
     "synthetic_did",
     "synthetic_control",
 )

@@ -63,7 +63,7 @@ def stratified_linear(
     y = np.where(observed, y, 0.0)
     sizes = np.bincount(strata, minlength=a.shape[1])
     multi = np.flatnonzero(sizes >= 2)
-    complete = [s for s in multi if observed[strata == s].all()]
+    complete = _pooling_strata(observed, strata, sizes)
     df_pool = int((sizes[complete] - 1).sum())
     if df_pool == 0:
         raise EstimationError(
@@ -121,7 +121,12 @@ def stratified_cells(
         return None
     if (observed != observed[first[strata]]).any():
         return None
-    sizes = np.bincount(strata)
-    if not any(sizes[s] >= 2 and observed[first[s]].all() for s in range(sizes.size)):
+    if not _pooling_strata(observed, strata, np.bincount(strata)):
         return None
     return stratified_linear(wide, observed, strata, a)
+
+
+def _pooling_strata(observed: np.ndarray, strata: np.ndarray, sizes: np.ndarray) -> list[int]:
+    """The strata the pooled covariance is learned from: two or more units, every period
+    observed."""
+    return [s for s in np.flatnonzero(sizes >= 2) if observed[strata == s].all()]

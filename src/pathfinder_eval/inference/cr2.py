@@ -36,6 +36,7 @@ import numpy as np
 from scipy import stats
 
 from pathfinder_eval.errors import EstimationError
+from pathfinder_eval.inference.cluster import VACANT
 
 # Eigenvalues of M_gg at or below this are zero in the pseudo-inverse square root (the cut-off
 # clubSandwich's matrix_power uses).
@@ -175,10 +176,10 @@ def cr2_inference(
     est = c @ beta
     var = np.einsum("qk,kl,ql->q", c, vcov, c)
     df, trace = _satterthwaite(proj, xt, b, p, clusters, g_count)
-    # tr Ω is the contrast's variance per unit error variance: rounding of 0 beside its
+    # tr Ω is the contrast's variance per unit error variance: rounding (VACANT) of 0 beside its
     # homoskedastic counterpart cᵀBc when every cell it rests on is fitted exactly (a cohort
     # of one unit), and then the variance is not estimated, not zero
-    vacant = trace <= 1e-10 * np.einsum("qk,kl,ql->q", c, b, c)
+    vacant = trace <= VACANT * np.einsum("qk,kl,ql->q", c, b, c)
     var, df = np.where(vacant, np.nan, var), np.where(vacant, np.nan, df)
     se = np.sqrt(np.clip(var, 0.0, None))
     with np.errstate(divide="ignore", invalid="ignore"):

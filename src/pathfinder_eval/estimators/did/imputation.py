@@ -24,7 +24,7 @@ from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.facts import ImputationFacts
 from pathfinder_eval.estimators.did.two_way import absorb_two_way, few_cluster_warnings
 from pathfinder_eval.estimators.pooled import did_decision, panel_layout, pooled_label
-from pathfinder_eval.inference.cluster import rescale_covariance, t_summary, wald_test
+from pathfinder_eval.inference.cluster import VACANT, rescale_covariance, t_summary, wald_test
 from pathfinder_eval.inference.cohort_stratified import CohortStratified, stratified_cells
 from pathfinder_eval.inference.policy import because
 from pathfinder_eval.inference.pretrends_power import linear_trend_power
@@ -292,7 +292,7 @@ def _row_variance(
     big_w = np.hstack([lf, sp_rf])
     delta = np.bincount(u0, sp0**2, n_units) + np.bincount(ua, sp1**2, n_units)
     trace, frob = _trace_and_frobenius(delta, big_w, m)
-    if trace <= _VACANT * (wa @ wa + v @ v):  # Q = 0 up to rounding: ψ = 0 whatever y
+    if trace <= VACANT * (wa @ wa + v @ v):  # Q = 0 up to rounding: ψ = 0 whatever y
         return np.zeros(n_units), np.nan
     psi = (
         np.bincount(u0, v * resid0, n_units)
@@ -301,14 +301,6 @@ def _row_variance(
     )
     return psi, float(trace**2 / frob)
 
-
-# tr Ω = ‖Q‖²_F below this fraction of the squared weights is rounding of a Q that is zero: a
-# row whose treated cells are each their own τ̄ (alone in their averaging group) with imputed
-# outcomes from untreated cells the model fits exactly has no variance that unit clustering
-# can estimate. Measured in review on 900 fuzzed panels: such rows ≤ 4.6e-16, others ≥ 2e-3
-# (about 1 / comparison units: 5e-5 at 20,000). pretrend_test reads a lead's CR1 variance
-# below this fraction of its homoskedastic scale the same way.
-_VACANT = 1e-10
 
 # The 2r × 2r sums are kept only when each is at least this fraction of its largest term: with
 # one or two treated units among many, Δ's treated rows and the low-rank part nearly cancel
@@ -400,7 +392,7 @@ def pretrend_test(
         return None
     c = g / (g - 1) * (n - 1) / (n - k)
     vcov = c * bread @ s.T @ s @ bread
-    if (np.diag(vcov) <= _VACANT * np.diag(bread) * (yt @ yt) / n).any():
+    if (np.diag(vcov) <= VACANT * np.diag(bread) * (yt @ yt) / n).any():
         return None
     out = wald_test(b, vcov, g - 1)
     out["leads"] = float(len(cols))
@@ -415,7 +407,8 @@ def _identified(x: np.ndarray, absorbed: np.ndarray) -> np.ndarray:
     standard errors of 1e14 and a test that always passed (found in review)."""
     _, r, piv = linalg.qr(absorbed, mode="economic", pivoting=True)
     ok = np.abs(np.diag(r)) > 1e-8 * np.linalg.norm(x[:, piv], axis=0)
-    return np.sort(piv[: int(np.argmin(ok)) if not ok.all() else ok.size])
+    rank = int(np.cumprod(ok).sum())  # pivots come in decreasing size: the first failure ends it
+    return np.sort(piv[:rank])
 
 
 def _pretest_power(
