@@ -3,6 +3,7 @@ small-sample default against a dense oracle."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,8 @@ import pathfinder_eval as pe
 from did_helpers import MPDTA, make_panel, mpdta, wide_frame
 from pathfinder_eval.estimators.did.etwfe_estimator import Etwfe
 from pathfinder_eval.estimators.did.imputation import Imputation, imputation, pretrend_test
-from pathfinder_eval.estimators.did.two_stage import TwoStage
+from pathfinder_eval.estimators.did.two_stage import TwoStage, two_stage
+from pathfinder_eval.inference.cluster import VACANT_SANDWICH
 from pathfinder_eval.settings import Inference
 
 # Same least-squares algebra computed two ways: floating-point rounding only.
@@ -375,6 +377,46 @@ def test_fit_says_which_rows_have_no_interval(tmp_path):
         got = other.fit(panel, "y", "x")
         assert got.table["std_error"].isna().tolist() == table["std_error"].isna().tolist()
         assert got.warnings == res.warnings[:2]  # the same variance, the same caveats
+
+
+@pytest.mark.parametrize(
+    "estimator, options, key",
+    [
+        ("two_stage", {"inference": "cluster_robust"}, "two_stage_gmm"),
+        ("etwfe", {"inference": "cluster_robust"}, "cr1"),
+        ("etwfe", {"family": "poisson", "counts": "n", "population": "pop"}, "cr1"),
+    ],
+)
+def test_sandwich_rows_resting_on_exactly_fitted_cells_have_no_standard_error(
+    estimator, options, key
+):
+    """Two-stage GMM and ETWFE CR1 (linear, and the Poisson fit's default here: too few
+    complete comparison series to pool) on the vacant panel: event times 2 and 4 rest on u02
+    alone against cells the model fits exactly, so their scores are rounding; they read SE
+    3e-16 to 3e-15, df 3 and p ≈ 1e-47 (found by review). Now no SE, df or interval, a
+    warning that says why, and the other rows as before."""
+    d = vacant_panel()
+    d["first"] = d["cohort"].fillna(0).astype(int)
+    d["n"], d["pop"] = np.round(np.exp(3 + d["y"])), 1000.0
+    kw = {"outcome": "rate" if "counts" in options else "y", "unit": "unit", "time": "period"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = getattr(pe, estimator)(d, first_treated="first", **kw, **options)
+    assert res.inference.key == key
+    table = res.table.set_index("term")
+    empty = table.index.str.fullmatch("event time [24]")
+    assert empty.sum() == 2
+    assert table.loc[empty, ["std_error", "df", "ci_lower", "p_value"]].isna().all().all()
+    assert np.isnan(res.vcov[empty]).all() and np.isnan(res.vcov[:, empty]).all()
+    rest = table.loc[~empty]
+    assert (rest["std_error"] > 0.2).all() and (rest["df"] == 3).all()
+    assert [w for w in res.warnings if "no standard error" in w] == [
+        "event time 2, event time 4: no standard error or interval. " + VACANT_SANDWICH
+    ]
+    if estimator == "two_stage":  # the other rows keep the GMM sandwich's variance
+        raw = two_stage(d["y"], d["unit"], d["period"], d["cohort"])
+        np.testing.assert_allclose(np.diag(res.vcov)[~empty], np.diag(raw.vcov)[~empty], rtol=1e-12)
+        assert np.diag(raw.vcov)[empty].max() < 1e-30  # what was reported: rounding
 
 
 @pytest.mark.parametrize("leave_out", [False, True])

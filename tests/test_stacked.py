@@ -176,3 +176,34 @@ def test_a_sub_experiment_without_comparisons_at_event_time_0_has_weight_0():
         res = pe.stacked(frame, outcome="y", unit="unit", time="year", first_treated="first")
     weights = {s["cohort"]: s["control_weight"] for s in res.facts.sub_experiments}
     assert weights[2017.0] == 0.0 and weights[2013.0] > 0 and weights[2015.0] > 0
+
+
+def test_a_row_resting_on_single_cells_has_no_cr1_standard_error():
+    """One treated unit (u2, from 2012) and one comparison at event time 0 (u0; u1 misses
+    2012): the row's two cell means are single values, so its CR1 variance is exactly 0 and
+    it read SE 0, an interval of no width (found by fuzzing, seed 11). Now no SE, df or
+    interval and a warning; the row beside it keeps CR1 (two cells of two values each)."""
+    nan = np.nan
+    frame = wide_frame(
+        {"u0": [nan, -1.75, 0.21], "u1": [-0.46, nan, 0.90], "u2": [0.62, 0.10, 1.56]},
+        {"u2": 2012},
+    )
+    kw = {"outcome": "y", "unit": "unit", "time": "year", "first_treated": "first"}
+    for inference in ("default", "cluster_robust"):  # default: CR1 (nothing to pool or stratify)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            res = pe.stacked(frame, **kw, inference=inference)
+        assert res.inference.key == "cr1"
+        table = res.table.set_index("term")
+        assert table.loc["event time 0", ["std_error", "df", "ci_lower"]].isna().all()
+        assert np.isnan(res.vcov[1]).all() and np.isnan(res.vcov[:, 1]).all()
+        # event time 1 on cell means against 2011: u2's change less the comparisons' (both in
+        # 2013, u1 alone in 2011); event time 0 likewise, each cell a single value
+        assert table.loc["event time 1", "estimate"] == pytest.approx(
+            (1.56 - 0.62) - ((0.21 + 0.90) / 2 + 0.46)
+        )
+        assert table.loc["event time 0", "estimate"] == pytest.approx(
+            (0.10 - 0.62) - (-1.75 + 0.46)
+        )
+        assert table.loc["event time 1", "std_error"] > 0.1
+        assert res.warnings[-1].startswith("event time 0: no standard error or interval.")

@@ -359,3 +359,39 @@ def test_rows_resting_on_exactly_fitted_cells_have_no_cr2_standard_error():
     empty = ["ATT (post-treatment average)", "event time -2", "event time 2"]
     assert table.loc[empty, ["std_error", "df", "ci_lower"]].isna().all().all()
     assert np.isfinite(table.drop(index=empty)["std_error"]).all()
+
+
+def test_leads_fitted_exactly_are_neither_tested_nor_given_a_standard_error():
+    """Cohorts 2014 and 2015 have one unit each, so their lead interactions fit that unit's
+    cells exactly and their CR1 variance is rounding (SE 3e-16 to 2e-14). The default's
+    pre-trend Wald test on them read F = 2.6e28, p = 6e-71: a false alarm of a pre-trend in
+    the default analysis, and `cluster_robust` reported those event times with SE 1e-14 and
+    p ≈ 1e-71 (found by fuzzing, seed 46). Now those interactions, rows and leads have no
+    variance and the test is not run, with warnings saying why; the other rows keep theirs."""
+    nan = np.nan
+    frame = wide_frame(
+        {
+            "u0": [-2.16, nan, 0.89, -1.82, nan, -0.04, -0.02],
+            "u1": [1.01, -0.04, 2.51, -0.32, 0.54, 0.84, 3.07],
+            "u2": [0.61, nan, 1.0, 1.03, -0.56, 1.09, nan],
+            "u3": [0.25, -0.17, 0.44, -0.25, 1.86, 2.31, 1.49],
+            "u4": [-0.87, 0.65, 1.75, 1.07, 0.62, 0.01, 2.91],
+            "u5": [-0.49, 1.02, -0.25, 1.42, nan, 2.13, 1.58],
+        },
+        {"u0": 2012, "u2": 2014, "u3": 2012, "u4": 2012, "u5": 2015},
+    )
+    kw = {"outcome": "y", "unit": "unit", "time": "year", "first_treated": "first"}
+    for inference, key in (("default", "cr2"), ("cluster_robust", "cr1")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            res = pe.sun_abraham(frame, **kw, inference=inference)
+        assert res.inference.key == key
+        table = res.table.set_index("term")
+        leads = ["event time -4", "event time -3", "event time -2"]
+        assert table.loc[leads, ["std_error", "df", "ci_lower"]].isna().all().all()
+        assert (table.drop(index=leads)["std_error"] > 0.3).all()
+        lead_se = [i["std_error"] for i in res.facts.interactions if i["event_time"] < -1]
+        assert len(lead_se) == 4 and np.isnan(lead_se).all()
+        assert res.facts.pretrend_test is None and res.facts.pretest_power is None
+        assert res.warnings[-1].startswith("Pre-trend test without the cohort 2014 lead at -3, ")
+        assert res.warnings[-1].endswith("(the test is not run).")

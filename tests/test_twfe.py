@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -223,3 +225,41 @@ def test_an_event_study_without_residual_df_is_refused_clearly():
     )
     with pytest.raises(EstimationError, match="7 cells are fully used by 2 regressor"):
         pe.event_study(frame, outcome="y", unit="unit", time="year", first_treated="first")
+
+
+def test_a_lead_fitted_exactly_is_neither_reported_with_a_standard_error_nor_tested():
+    """u0 (from 2013) is the only unit with event time −2 (2011), and its 2011 cell is fitted
+    exactly by that indicator and the unit and period effects. Its CR2 variance is rounding:
+    the default reported it with SE 1e-15 (df NaN) and its pre-trend F test read 4.8e29,
+    p = 0, a certain false alarm; CR1 gave SE 0 and F = −2.2e15 (found by fuzzing, seed
+    85). Now the lead has no SE or df, the test is not run and the warnings say why; the
+    post rows keep theirs."""
+    nan = np.nan
+    frame = wide_frame(
+        {
+            "u0": [0.18, -0.02, nan],
+            "u1": [0.69, -0.74, 1.04],
+            "u2": [-1.2, -1.17, nan],
+            "u3": [0.43, 0.56, -0.15],
+            "u4": [0.45, 0.58, nan],
+            "u5": [0.56, 2.37, -1.13],
+            "u6": [-1.3, -0.67, -0.24],
+        },
+        {"u0": 2013, "u1": 2012, "u2": 2012, "u3": 2012, "u4": 2012, "u5": 2012},
+    )
+    kw = {"outcome": "y", "unit": "unit", "time": "year", "first_treated": "first"}
+    for inference, key in (("default", "cr2"), ("cluster_robust", "cr1")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            res = pe.event_study(frame, **kw, inference=inference)
+        assert res.inference.key == key
+        table = res.table.set_index("term")
+        assert table.loc["event time -2", ["std_error", "df", "ci_lower"]].isna().all()
+        assert np.isnan(res.vcov[0]).all() and np.isnan(res.vcov[:, 0]).all()
+        assert (table.loc[["event time 0", "event time 1"], "std_error"] > 0.5).all()
+        assert res.facts.pretrend_test is None and res.facts.pretest_power is None
+        assert res.warnings[-2].startswith("event time -2: no standard error or interval.")
+        assert res.warnings[-1] == (
+            "Pre-trend test without event time -2: every cell they rest on is fitted exactly, "
+            "so they have no variance to test against (the test is not run)."
+        )

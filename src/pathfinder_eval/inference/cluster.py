@@ -42,6 +42,50 @@ class TSummary:
 VACANT = 1e-10
 
 
+# why blank_vacant's rows have no standard error, for their warning
+VACANT_SANDWICH = (
+    "Its cluster-robust variance is zero whatever the outcomes: every cell the row rests on "
+    "is fitted exactly (one treated unit against cells the model fits exactly), so its "
+    "residuals are rounding."
+)
+
+
+def blank_vacant(
+    vcov: np.ndarray, df: np.ndarray, weights: np.ndarray, y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """A sandwich covariance and df with the rows whose variance is rounding of zero made
+    NaN (no standard error, interval or df): rows of estimates linear in the outcomes with
+    `weights` (rows × n; first-order weights for a nonlinear fit) whose variance is at most
+    VACANT × ‖w‖² × the outcomes' variance, as when every cell a row rests on is fitted
+    exactly (a single-unit cohort against cells the model fits exactly): its scores are
+    rounding and its SE ~1e-16 read as p ≈ 0 (found by fuzzing two-stage GMM and ETWFE
+    CR1)."""
+    df = np.broadcast_to(np.asarray(df, float), (vcov.shape[0],)).copy()
+    scale = np.einsum("ij,ij->i", weights, weights) * float(np.var(y))
+    vacant = np.diag(vcov) <= VACANT * scale
+    if not vacant.any():
+        return vcov, df
+    vcov = vcov.copy()
+    vcov[vacant], vcov[:, vacant], df[vacant] = np.nan, np.nan, np.nan
+    return vcov, df
+
+
+def vacant_rows(rows: list[dict[str, Any]], key: str) -> list[str]:
+    """The warning for rows whose variance `key` is zero whatever the outcomes (NaN standard
+    error: imputation's own, or a sandwich's through `blank_vacant`), if any."""
+    vacant = [r["term"] for r in rows if not np.isfinite(r["std_error"])]
+    if not vacant:
+        return []
+    why = (
+        "The conservative variance is zero whatever the outcomes: each treated cell of the "
+        "row is its own τ̄ (alone in its averaging group) and its imputed outcome comes from "
+        "untreated cells the model fits exactly."
+        if key in ("bjs_leave_out", "bjs_conservative")
+        else VACANT_SANDWICH
+    )
+    return [f"{', '.join(vacant)}: no standard error or interval. {why}"]
+
+
 def t_summary(
     estimate: np.ndarray, vcov: np.ndarray, df: float | np.ndarray, level: float
 ) -> TSummary:
@@ -78,11 +122,24 @@ def joint_zero_test(
     estimate: np.ndarray, vcov: np.ndarray, df: np.ndarray, rows: np.ndarray | list[int]
 ) -> dict[str, float] | None:
     """`wald_test` of the `rows` of an estimate (leads, placebos) with the smallest of their
-    degrees of freedom `df`; None when there are no such rows."""
+    degrees of freedom `df`, leaving out rows without a variance (NaN: `blank_vacant`, whose
+    rounding would read as a certain rejection); None when no such row is left."""
     rows = np.asarray(rows, dtype=int)
+    rows = rows[np.isfinite(np.diag(vcov)[rows])]
     if not rows.size:
         return None
     return wald_test(estimate[rows], vcov[np.ix_(rows, rows)], float(np.asarray(df)[rows].min()))
+
+
+def untested_leads(terms: list[str], any_tested: bool) -> list[str]:
+    """The warning for leads left out of a pre-trend test as having no variance, if any."""
+    if not terms:
+        return []
+    return [
+        f"Pre-trend test without {', '.join(terms)}: every cell they rest on is fitted "
+        "exactly, so they have no variance to test against"
+        + ("." if any_tested else " (the test is not run).")
+    ]
 
 
 def equal_test(

@@ -106,6 +106,15 @@ class CR2Result:
     ci_upper: np.ndarray
     n_clusters: int
 
+    @property
+    def contrast_vcov(self) -> np.ndarray:
+        """(q, q) covariance of the contrasts, NaN in the rows and columns of those with no
+        variance (NaN std_error: every cell they rest on is fitted exactly)."""
+        vcov = self.contrasts @ self.vcov @ self.contrasts.T
+        vacant = np.isnan(self.std_error)
+        vcov[vacant], vcov[:, vacant] = np.nan, np.nan
+        return vcov
+
 
 def cr2_inference(
     y: np.ndarray,

@@ -31,7 +31,6 @@ from pathfinder_eval.estimators.did.facts import EtwfeFacts
 from pathfinder_eval.estimators.did.imputation import (
     lone_rows,
     small_sample_rows,
-    vacant_rows,
 )
 from pathfinder_eval.estimators.did.two_way import few_cluster_warnings
 from pathfinder_eval.estimators.pooled import (
@@ -41,7 +40,7 @@ from pathfinder_eval.estimators.pooled import (
     pooled_label,
     pooled_unlearnable,
 )
-from pathfinder_eval.inference.cluster import t_summary
+from pathfinder_eval.inference.cluster import blank_vacant, t_summary, vacant_rows
 from pathfinder_eval.inference.cr2 import cr2_inference
 from pathfinder_eval.inference.policy import because
 from pathfinder_eval.panel import ValidatedPanel
@@ -116,7 +115,7 @@ class Etwfe(EtwfeOptions):
             warns.append(f"{dropped_rows} cells without a covariate value were left out.")
         if used == "bjs_leave_out":  # imputation's leave-out variance: its caveats too
             warns += lone_rows(rows)
-        warns += vacant_rows(rows)
+        warns += vacant_rows(rows, used)
         return EffectEstimates(
             analysis_id=analysis_id,
             outcome=outcome,
@@ -239,7 +238,7 @@ class Etwfe(EtwfeOptions):
                 "CR2 with Bell-McCaffrey (Satterthwaite) degrees of freedom, clustered by unit"
                 + because(choice.reason_for("cr2"))
             )
-            vcov = res.contrasts @ res.vcov @ res.contrasts.T
+            vcov = res.contrast_vcov
             sizes = cells.loc[cells["role"] == "treated"].groupby("cohort")["unit"].nunique()
             small_cohorts = int((sizes < 3).sum())
             warns = (
@@ -254,9 +253,10 @@ class Etwfe(EtwfeOptions):
             why = choice.reason_for("cr2")
             return vcov, res.df, "cr2", label, why, decision.dependence, warns
         key: InferenceKey = "cr1"
+        vcov, df = blank_vacant(cr1, float(g - 1), weights, cells["y"].to_numpy(float))
         return (
-            cr1,
-            float(g - 1),
+            vcov,
+            df,
             key,
             CR1_LABEL,
             "",
@@ -310,7 +310,8 @@ class Etwfe(EtwfeOptions):
         if choice.method == "pooled":
             warns.append(pooled_unlearnable("CR1"))
         label = "Poisson QMLE, " + CR1_LABEL
-        return cr1, float(g - 1), "cr1", label, "", decision.dependence, warns
+        vcov, df = blank_vacant(cr1, float(g - 1), count_weights, count)
+        return vcov, df, "cr1", label, "", decision.dependence, warns
 
 
 def _cells_table(fit: EtwfeFit) -> list[dict[str, float]]:

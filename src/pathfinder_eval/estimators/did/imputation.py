@@ -24,7 +24,13 @@ from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.facts import ImputationFacts
 from pathfinder_eval.estimators.did.two_way import absorb_two_way, few_cluster_warnings
 from pathfinder_eval.estimators.pooled import did_decision, panel_layout, pooled_label
-from pathfinder_eval.inference.cluster import VACANT, rescale_covariance, t_summary, wald_test
+from pathfinder_eval.inference.cluster import (
+    VACANT,
+    rescale_covariance,
+    t_summary,
+    vacant_rows,
+    wald_test,
+)
 from pathfinder_eval.inference.cohort_stratified import CohortStratified, stratified_cells
 from pathfinder_eval.inference.policy import because
 from pathfinder_eval.inference.pretrends_power import linear_trend_power
@@ -454,20 +460,6 @@ def lone_rows(rows: list[dict[str, Any]]) -> list[str]:
     ]
 
 
-def vacant_rows(rows: list[dict[str, Any]]) -> list[str]:
-    """The warning for rows whose imputation variance is zero whatever the outcomes (NaN
-    standard error: `imputation`), if any."""
-    vacant = [r["term"] for r in rows if not np.isfinite(r["std_error"])]
-    if not vacant:
-        return []
-    return [
-        f"{', '.join(vacant)}: no standard error or interval. The conservative variance is zero "
-        "whatever the outcomes: each treated cell of the row is its own τ̄ (alone in its "
-        "averaging group) and its imputed outcome comes from untreated cells the model fits "
-        "exactly."
-    ]
-
-
 @dataclass(frozen=True)
 class SmallSampleRows:
     """The imputation estimator's small-sample variance of its rows (overall ATT, then each
@@ -612,7 +604,12 @@ class Imputation(ImputationOptions):
                 "t(G−1) reference"
             )
             warns = list(few_cluster_warnings(n_treated, res.n_clusters))
-        warns += vacant_rows(rows)
+        used: InferenceKey = "bjs_leave_out" if small else "bjs_conservative"
+        if strat is not None:
+            used = "cohort_stratified"
+        if decision.variance is not None:
+            used = "pooled_panel"
+        warns += vacant_rows(rows, used)
         if self.pretrend_leads > 0 and pretest is None:
             warns.append(
                 "BJS's pre-trend test was not run: no treated unit has untreated cells in the "
@@ -625,11 +622,6 @@ class Imputation(ImputationOptions):
                 f"{res.n_dropped} treated cells could not be imputed (their unit or period has "
                 "no untreated cells) and are left out of every average."
             )
-        used: InferenceKey = "bjs_leave_out" if small else "bjs_conservative"
-        if strat is not None:
-            used = "cohort_stratified"
-        if decision.variance is not None:
-            used = "pooled_panel"
         return EffectEstimates(
             analysis_id=analysis_id,
             outcome=outcome,

@@ -43,7 +43,13 @@ from pathfinder_eval.estimators.pooled import (
     stratified_or_pooled,
     unlearnable,
 )
-from pathfinder_eval.inference.cluster import joint_zero_test, t_summary
+from pathfinder_eval.inference.cluster import (
+    blank_vacant,
+    joint_zero_test,
+    t_summary,
+    untested_leads,
+    vacant_rows,
+)
 from pathfinder_eval.inference.policy import because
 from pathfinder_eval.inference.pretrends_power import pretest_summary
 from pathfinder_eval.panel import ValidatedPanel
@@ -348,6 +354,8 @@ class Stacked(StackedOptions):
                 warns.append(unlearnable("cohort", "CR1"))
             else:
                 vcov, df, key, label = small.vcov, small.df, small.key, small.label
+        if key == "cr1":
+            vcov, df = blank_vacant(vcov, df, res.outcome_weights(), y)
         summ = t_summary(res.estimate, vcov, df, level)
         df = np.broadcast_to(df, res.estimate.shape)
         leads = np.flatnonzero(res.event_time < -1)
@@ -363,6 +371,9 @@ class Stacked(StackedOptions):
             )
             for j, term in enumerate(res.labels)
         ]
+        warns += vacant_rows(rows, key)
+        untested = [rows[j]["term"] for j in leads if not np.isfinite(vcov[j, j])]
+        warns += untested_leads(untested, pretrend is not None)
         return EffectEstimates(
             analysis_id=analysis_id,
             outcome=outcome,

@@ -23,7 +23,15 @@ from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.facts import SunAbrahamFacts
 from pathfinder_eval.estimators.did.two_way import absorb_two_way, few_cluster_warnings
 from pathfinder_eval.estimators.pooled import did_decision, panel_layout, pooled_label
-from pathfinder_eval.inference.cluster import TSummary, rescale_covariance, t_summary, wald_test
+from pathfinder_eval.inference.cluster import (
+    TSummary,
+    blank_vacant,
+    rescale_covariance,
+    t_summary,
+    untested_leads,
+    vacant_rows,
+    wald_test,
+)
 from pathfinder_eval.inference.cohort_stratified import CohortStratified, stratified_cells
 from pathfinder_eval.inference.cr2 import CR2Result, cr2_inference
 from pathfinder_eval.inference.policy import SMALL_SAMPLE_TREATED, Choice, because
@@ -257,6 +265,12 @@ def sun_abraham(
     )
 
 
+def coefficient_weights(res: SunAbrahamResult) -> np.ndarray:
+    """(m, n_obs) the interaction coefficients' weights on the outcomes, X̃(X̃ᵀX̃)⁻¹."""
+    xt = absorb_two_way(res.x, res.units, res.periods)
+    return np.linalg.solve(xt.T @ xt, xt.T)
+
+
 def outcome_weights(res: SunAbrahamResult) -> np.ndarray:
     """(rows, n_obs) the reported rows' weights on the outcomes: c·coef = wᵀy with
     w = X̃(X̃ᵀX̃)⁻¹c."""
@@ -337,11 +351,14 @@ class SunAbraham(SunAbrahamOptions):
                 c2.std_error, c2.statistic, c2.p_value, c2.ci_lower, c2.ci_upper, np.nan
             )
             df, coef_vcov = c2.df, c2.vcov
-            joint_vcov = res.row_weights @ c2.vcov @ res.row_weights.T
+            joint_vcov = c2.contrast_vcov
             strat = stratified_rows(res) if choice.method == "cohort_stratified" else None
         if strat is not None:
             df = strat.df
             joint_vcov = rescale_covariance(joint_vcov, strat.std_error)
+            summ = t_summary(est, joint_vcov, df, level)
+        if decision.variance is None and not small:  # CR1: rows of rounding have no SE
+            joint_vcov, df = blank_vacant(joint_vcov, df, outcome_weights(res), res.y)
             summ = t_summary(est, joint_vcov, df, level)
         rel_all = (cells["period"] - cells["cohort"]).to_numpy(float)
         rows = []
@@ -361,11 +378,16 @@ class SunAbraham(SunAbrahamOptions):
                     n_units=n_units,
                 )
             )
+        # interactions fitting one unit's cells exactly have variance of rounding: none
+        cw = coefficient_weights(res)
+        coef_vcov = blank_vacant(coef_vcov, np.nan, cw, res.y)[0]
         coef_se = np.sqrt(np.clip(np.diag(coef_vcov), 0.0, None))  # rounding can dip below 0
+        lead_vcov = blank_vacant(res.vcov, np.nan, cw, res.y)[0]
         leads = np.flatnonzero(res.rel < -1)
+        tested = leads[np.isfinite(np.diag(lead_vcov)[leads])]
         pretrend = (
-            wald_test(res.coef[leads], res.vcov[np.ix_(leads, leads)], res.n_clusters - 1)
-            if leads.size
+            wald_test(res.coef[tested], lead_vcov[np.ix_(tested, tested)], res.n_clusters - 1)
+            if tested.size
             else None
         )
         unit_cohort = cells.groupby("unit")["cohort"].first()
@@ -378,6 +400,16 @@ class SunAbraham(SunAbrahamOptions):
                 (),
                 "pooled_panel",
             )
+        warns += tuple(vacant_rows(rows, used))
+        warns += tuple(
+            untested_leads(
+                [
+                    f"the cohort {res.cohort[j]:g} lead at {int(res.rel[j])}"
+                    for j in sorted(set(leads) - set(tested))
+                ],
+                bool(tested.size),
+            )
+        )
         return EffectEstimates(
             analysis_id=analysis_id,
             outcome=outcome,

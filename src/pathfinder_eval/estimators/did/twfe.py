@@ -30,7 +30,13 @@ from pathfinder_eval.estimators.pooled import (
     pooled_label,
     pooled_rows,
 )
-from pathfinder_eval.inference.cluster import joint_zero_test, t_summary
+from pathfinder_eval.inference.cluster import (
+    blank_vacant,
+    joint_zero_test,
+    t_summary,
+    untested_leads,
+    vacant_rows,
+)
 from pathfinder_eval.inference.conley_taber import conley_taber
 from pathfinder_eval.inference.cr2 import cr2_inference
 from pathfinder_eval.inference.honest_did import sensitivity_rm, sensitivity_sd
@@ -53,6 +59,15 @@ METHOD_KEY: dict[str, InferenceKey] = {
 }
 
 
+def outcome_weights(cells: pd.DataFrame, names: list[str]) -> np.ndarray:
+    """(coefficients, cells) the unweighted OLS coefficients on `names` with unit and period
+    effects as weights on the outcomes: (X̃ᵀX̃)⁻¹X̃ᵀ, X̃ the regressors with the effects
+    absorbed."""
+    codes = pd.factorize(cells["unit"])[0], pd.factorize(cells["period"])[0]
+    xt = absorb_two_way(cells[names].to_numpy(float), *codes)
+    return np.linalg.solve(xt.T @ xt, xt.T)
+
+
 def ols_decision(
     est: TwfeOptions | EventStudyOptions,
     panel: ValidatedPanel,
@@ -68,9 +83,7 @@ def ols_decision(
     unit, period = cells["unit"].to_numpy(), cells["period"].to_numpy()
 
     def unit_weights() -> np.ndarray:
-        codes = pd.factorize(unit)[0], pd.factorize(period)[0]
-        xt = absorb_two_way(cells[names].to_numpy(float), *codes)
-        return layout.cell_weights(unit, period, np.linalg.solve(xt.T @ xt, xt.T))
+        return layout.cell_weights(unit, period, outcome_weights(cells, names))
 
     decision = did_decision(
         est.name, est.inference.method, n_treated, not est.weighted, layout, unit_weights
@@ -205,7 +218,7 @@ class TwoWayFixedEffects(TwfeOptions):
                 f"CR2 cluster-robust by unit (Bell & McCaffrey 2002) with Satterthwaite "
                 f"degrees of freedom {c2.df[0]:.1f} (Pustejovsky & Tipton 2018)"
             )
-            return label, (), c2.vcov
+            return label, (), c2.contrast_vcov
         if method == "randomisation":
             start = cells.groupby(u)["cohort"].first().sort_index().to_numpy(float)
             ri = timing_randomisation(
@@ -277,7 +290,9 @@ class EventStudy(EventStudyOptions):
                 pd.factorize(cells["period"])[0],
                 level=level,
             )
-            vcov, df = c2.vcov, c2.df
+            vcov, df = c2.contrast_vcov, c2.df
+        else:  # CR1: rows resting on cells fitted exactly have a variance of rounding
+            vcov, df = blank_vacant(vcov, df, outcome_weights(cells, names), cells["y"].to_numpy())
         summ = t_summary(fit.params, vcov, df, level)
         n_by_e = {e: int(cells.loc[rel == e, "unit"].nunique()) for e in observed}
         rows = []
@@ -292,6 +307,10 @@ class EventStudy(EventStudyOptions):
             )
         leads = [j for j, e in enumerate(observed) if e < 0]
         pretrend = joint_zero_test(np.asarray(fit.params), vcov, df, leads)
+        untested = [rows[j]["term"] for j in leads if not np.isfinite(vcov[j, j])]
+        warns = vacant_rows(
+            rows, "pooled_panel" if pooled else "cr2" if small else "cr1"
+        ) + untested_leads(untested, pretrend is not None)
         facts = EventStudyFacts(
             reference_event_time=self.reference,
             binned_endpoints=[self.min_lead, self.max_lag],
@@ -335,7 +354,8 @@ class EventStudy(EventStudyOptions):
             n_treated=n_treated,
             n_obs=fit.n_obs,
             facts=facts,
-            warnings=() if small or pooled else few_cluster_warnings(n_treated, fit.n_clusters),
+            warnings=(() if small or pooled else few_cluster_warnings(n_treated, fit.n_clusters))
+            + tuple(warns),
         )
 
     def _sensitivity(

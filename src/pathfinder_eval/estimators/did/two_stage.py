@@ -23,13 +23,9 @@ from scipy.sparse.linalg import splu
 
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.facts import TwoStageFacts
-from pathfinder_eval.estimators.did.imputation import (
-    lone_rows,
-    small_sample_rows,
-    vacant_rows,
-)
+from pathfinder_eval.estimators.did.imputation import lone_rows, small_sample_rows
 from pathfinder_eval.estimators.pooled import did_decision, panel_layout, pooled_label
-from pathfinder_eval.inference.cluster import t_summary
+from pathfinder_eval.inference.cluster import blank_vacant, t_summary, vacant_rows
 from pathfinder_eval.panel import ValidatedPanel
 from pathfinder_eval.results import EffectEstimates, InferenceKey, InferenceUsed, estimates_table
 from pathfinder_eval.settings import TwoStageOptions
@@ -180,6 +176,8 @@ class TwoStage(TwoStageOptions):
         elif choice.method == "cohort_stratified":
             small = small_sample_rows(*args, choice.reason)
             vcov, df, key, label = small.vcov, small.df, small.key, small.label
+        else:
+            vcov, df = blank_vacant(vcov, df, res.weights[:, res.kept], args[0][res.kept])
         summ = t_summary(res.estimate, vcov, df, level)
         rel = (cells["period"] - cells["cohort"]).to_numpy(float)
         units = cells["unit"].to_numpy()
@@ -206,7 +204,7 @@ class TwoStage(TwoStageOptions):
         )
         if key == "bjs_leave_out":  # imputation's leave-out variance: its caveats too
             warns += lone_rows(rows)
-        warns += vacant_rows(rows)
+        warns += vacant_rows(rows, key)
         return EffectEstimates(
             analysis_id=analysis_id,
             outcome=outcome,
