@@ -460,7 +460,27 @@ def test_pretrend_test_with_leads_fitted_exactly_is_not_run():
     kw = {"outcome": "y", "unit": "unit", "time": "year", "first_treated": "first"}
     res = pe.imputation(frame, **kw)
     assert res.facts.pretrend_test is None and res.facts.pretest_power is None
-    assert any(w.startswith("BJS's pre-trend test was not run") for w in res.warnings)
+    assert (
+        "BJS's pre-trend test was not run: unit, period and lead effects fit the untreated "
+        "cells the leads rest on exactly, leaving no residual variation to test them against."
+    ) in res.warnings
+    # the other reason, and only it: the treated units' untreated cells lie 5 years before
+    # their start, outside the 3 leads tested
+    late = wide_frame(
+        {
+            "u0": [0.3, 0.1, -0.4, 0.8, 0.2, 0.5],
+            "u1": [-1.1, -0.6, -0.9, 0.1, -0.7, -0.2],
+            "u2": [1.2, nan, nan, nan, nan, 2.0],
+            "u3": [0.4, nan, nan, nan, nan, 0.9],
+        },
+        {"u2": 2016, "u3": 2016},
+    )
+    res = pe.imputation(late, **kw)
+    assert res.facts.pretrend_test is None
+    assert (
+        "BJS's pre-trend test was not run: no treated unit has untreated cells in the 3 "
+        "periods before its start."
+    ) in res.warnings
 
 
 def test_pretrend_test_leaves_out_leads_the_effects_absorb():

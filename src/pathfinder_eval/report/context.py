@@ -4,6 +4,7 @@ here, so templates hold display logic only."""
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -459,7 +460,8 @@ def _analysis(
         return out
     out["inference"] = res.inference.label
     out["dependence"] = dependence_statement(res.inference.dependence)
-    out["detectable"] = detectable_sentence(run.detectable, info.unit_label)
+    tested = math.isfinite(float(res.table["p_value"].iloc[0]))
+    out["detectable"] = detectable_sentence(run.detectable, info.unit_label, tested)
     out["n"] = f"{res.n_units} units ({res.n_treated} treated), {res.n_obs} unit-periods"
     out["warnings"] = list(res.warnings)
     out["rows"] = [

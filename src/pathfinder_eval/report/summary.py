@@ -85,8 +85,14 @@ def _ratio_bounds(d: Detectable) -> str:
     return f"{_a(d.ratio_name)} below {math.exp(-d.mdes):.2f} or above {math.exp(d.mdes):.2f}"
 
 
-def detectable_sentence(d: Detectable | None, unit_label: str) -> str:
-    """The results section's line on what the headline row could have detected."""
+def detectable_sentence(d: Detectable | None, unit_label: str, tested: bool = True) -> str:
+    """The results section's line on what the headline row could have detected; `tested`:
+    the row has a p-value (without a standard error: a randomisation or conformal test)."""
+    if d is None and not tested:
+        return (
+            "Minimum detectable effect not computed: the first row has no standard error, "
+            "interval or p-value (the warnings say why)."
+        )
     if d is None:
         return (
             "Minimum detectable effect not computed: this inference gives no standard error "

@@ -611,11 +611,16 @@ class Imputation(ImputationOptions):
             used = "pooled_panel"
         warns += vacant_rows(rows, used)
         if self.pretrend_leads > 0 and pretest is None:
+            before = (cells["cohort"] - cells["period"]).between(1, self.pretrend_leads)
             warns.append(
-                "BJS's pre-trend test was not run: no treated unit has untreated cells in the "
-                f"{self.pretrend_leads} periods before its start, or unit, period and lead "
-                "effects fit the untreated cells the leads rest on exactly, leaving no residual "
-                "variation to test them against."
+                "BJS's pre-trend test was not run: "
+                + (
+                    "unit, period and lead effects fit the untreated cells the leads rest on "
+                    "exactly, leaving no residual variation to test them against."
+                    if before.any()
+                    else "no treated unit has untreated cells in the "
+                    f"{self.pretrend_leads} periods before its start."
+                )
             )
         if res.n_dropped:
             warns.append(
