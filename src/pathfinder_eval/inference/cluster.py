@@ -42,26 +42,25 @@ class TSummary:
 VACANT = 1e-10
 
 
-# why blank_vacant's rows have no standard error, for their warning
-VACANT_SANDWICH = (
-    "Its cluster-robust variance is zero whatever the outcomes: every cell the row rests on "
-    "is fitted exactly (one treated unit against cells the model fits exactly), so its "
-    "residuals are rounding."
-)
-
-
 def blank_vacant(
-    vcov: np.ndarray, df: np.ndarray, weights: np.ndarray, y: np.ndarray
+    vcov: np.ndarray,
+    df: float | np.ndarray,
+    weights: np.ndarray,
+    noise: float,
+    magnitude: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """A sandwich covariance and df with the rows whose variance is rounding of zero made
     NaN (no standard error, interval or df): rows of estimates linear in the outcomes with
     `weights` (rows × n; first-order weights for a nonlinear fit) whose variance is at most
-    VACANT × ‖w‖² × the outcomes' variance, as when every cell a row rests on is fitted
-    exactly (a single-unit cohort against cells the model fits exactly): its scores are
-    rounding and its SE ~1e-16 read as p ≈ 0 (found by fuzzing two-stage GMM and ETWFE
-    CR1)."""
+    VACANT × ‖w‖² × `noise`, the fit's mean squared residual, as when every cell a row rests
+    on is fitted exactly (a single-unit cohort against cells the model fits exactly): its
+    scores are rounding and its SE ~1e-16 read as p ≈ 0. The residuals' scale, not the
+    outcomes', so levels the fixed effects absorb and counts of very different sizes do not
+    move the line (found in review: var(y) blanked ordinary rows); floored at the rounding of
+    outcomes of this `magnitude` (the largest |y|), so a fit exact everywhere has none."""
     df = np.broadcast_to(np.asarray(df, float), (vcov.shape[0],)).copy()
-    scale = np.einsum("ij,ij->i", weights, weights) * float(np.var(y))
+    rounding = 1e6 * np.finfo(float).eps * magnitude
+    scale = np.einsum("ij,ij->i", weights, weights) * max(noise, rounding**2)
     vacant = np.diag(vcov) <= VACANT * scale
     if not vacant.any():
         return vcov, df
@@ -81,7 +80,8 @@ def vacant_rows(rows: list[dict[str, Any]], key: str) -> list[str]:
         "row is its own τ̄ (alone in its averaging group) and its imputed outcome comes from "
         "untreated cells the model fits exactly."
         if key in ("bjs_leave_out", "bjs_conservative")
-        else VACANT_SANDWICH
+        else "Its variance is zero whatever the outcomes: the model fits every cell the row "
+        "rests on exactly (one treated unit against comparisons it fits exactly)."
     )
     return [f"{', '.join(vacant)}: no standard error or interval. {why}"]
 
@@ -102,12 +102,21 @@ def t_summary(
 
 def wald_test(estimate: np.ndarray, vcov: np.ndarray, df_denom: float) -> dict[str, float]:
     """Joint test that all `estimate` are zero: F = bᵀV⁻¹b / q against F(q, df_denom)
-    (χ²(q)/q when df_denom is infinite)."""
+    (χ²(q)/q when df_denom is infinite); on the directions with variance, q their number,
+    when V is singular to rounding."""
     q = len(estimate)
     if not np.any(vcov) or not np.isfinite(vcov).all():  # no variance to test against
         nan = float("nan")
         return {"statistic": nan, "df_num": float(q), "df_denom": float(df_denom), "p_value": nan}
-    stat = float(estimate @ np.linalg.pinv(vcov) @ estimate) / q
+    values, vectors = np.linalg.eigh((vcov + vcov.T) / 2)
+    if values[0] <= VACANT * values[-1]:
+        # a combination with variance of rounding (leads fitted exactly): F on the directions
+        # with variance, q their number (its own rounding read F ~ 1e15, p ≈ 0, or F < 0)
+        kept = values > VACANT * values[-1]
+        q = int(kept.sum())
+        stat = float(np.sum((vectors[:, kept].T @ estimate) ** 2 / values[kept])) / q
+    else:
+        stat = float(estimate @ np.linalg.pinv(vcov) @ estimate) / q
     # F(q, ∞) is χ²(q)/q: a normal reference
     p = stats.f.sf(stat, q, df_denom) if np.isfinite(df_denom) else stats.chi2.sf(stat * q, q)
     return {

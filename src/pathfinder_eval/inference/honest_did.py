@@ -143,7 +143,12 @@ def _check_inputs(betahat, sigma, n_pre, n_post, l_vec, level):
             fix="pass the event-study coefficients (pre then post) and their covariance only",
         )
     if not (np.all(np.isfinite(b)) and np.all(np.isfinite(s))):
-        raise EstimationError("betahat or sigma has non-finite entries", where=WHERE)
+        raise EstimationError(
+            "betahat or sigma has non-finite entries: an event-study coefficient without a "
+            "variance (NaN: every cell it rests on is fitted exactly) cannot be bounded",
+            where=WHERE,
+            fix="use event times observed in more than one treated unit (min_lead, max_lag)",
+        )
     if np.max(np.abs(s - s.T)) > 1e-8 * max(1.0, np.max(np.abs(s))):
         raise EstimationError("sigma is not symmetric", where=WHERE, fix="pass a covariance")
     s = (s + s.T) / 2

@@ -52,7 +52,12 @@ from pathfinder_eval.estimators.pooled import (
     pooled_label,
     pooled_unlearnable,
 )
-from pathfinder_eval.inference.cluster import joint_zero_test, t_summary
+from pathfinder_eval.inference.cluster import (
+    blank_vacant,
+    joint_zero_test,
+    t_summary,
+    vacant_rows,
+)
 from pathfinder_eval.inference.policy import because
 from pathfinder_eval.inference.pretrends_power import pretest_summary
 from pathfinder_eval.panel import ValidatedPanel
@@ -512,6 +517,10 @@ class ContinuousDid(ContinuousDidOptions):
             )
         elif choice.method == "pooled":
             warns.append(pooled_unlearnable("the influence-function variance"))
+        if key == "influence_function":  # rows on cells fitted exactly: no variance
+            vcov, df = blank_vacant(
+                vcov, df, weights, _change_noise(ymat), float(np.nanmax(np.abs(ymat)))
+            )
         if res.thin:
             warns.append(
                 f"The dose rows leave out the LAs starting in {', '.join(res.thin)} in periods "
@@ -555,6 +564,7 @@ class ContinuousDid(ContinuousDidOptions):
             )
             for j in range(res.estimate.size)
         ]
+        warns += vacant_rows(rows, key)
         return EffectEstimates(
             analysis_id=analysis_id,
             outcome=outcome,
@@ -603,6 +613,14 @@ class ContinuousDid(ContinuousDidOptions):
 ANALYTIC_LABEL = (
     "influence-function variance (contdid's analytic standard errors), normal reference"
 )
+
+
+def _change_noise(ymat: np.ndarray) -> float:
+    """The mean square of the units' period-to-period changes about each period's mean change:
+    the noise scale `blank_vacant` reads for the influence-function variance."""
+    change = np.diff(ymat, axis=1)
+    centred = change - np.nanmean(change, axis=0, keepdims=True)
+    return float(np.nanmean(centred**2))
 
 
 def _term(kind: str, dose: float, event_time: float) -> str:

@@ -49,7 +49,7 @@ class EtwfeFit:
     fit's slopes with the fixed effects projected out (Poisson: the whole design), from which
     `outcome_weights` gives each coefficient as weights on the outcomes;
     `slopes`: the treatment and covariate columns (n × their count); n_params: the K of
-    CR1's small-sample factor."""
+    CR1's small-sample factor; noise: the mean squared residual (Poisson: of the counts)."""
 
     family: Family
     control: Control
@@ -68,6 +68,7 @@ class EtwfeFit:
     n_obs: int
     n_clusters: int
     n_params: int
+    noise: float
 
 
 def outcome_weights(fit: EtwfeFit, gradient: np.ndarray) -> np.ndarray:
@@ -120,6 +121,13 @@ def etwfe(
     n_slopes = terms.slopes.shape[1]
     counted = n_slopes + len(periods) + (0 if unit_effects else len(terms.cohorts) - 1)
     G = int(groups.max()) + 1
+    if n <= counted or G < 2:
+        raise EstimationError(
+            f"{n} cells from {G} unit(s) for {counted} coefficients: no residual variation to "
+            "estimate a variance from",
+            where="rollout",
+            fix="supply more comparison units or periods",
+        )
     scale = G / (G - 1) * (n - 1) / (n - counted)
     if family == "linear":
         fit = _linear(y, terms, groups if unit_effects else _codes(cohort), _codes(period))
@@ -149,6 +157,7 @@ def etwfe(
         n_obs=n,
         n_clusters=G,
         n_params=counted,
+        noise=fit.noise,
     )
 
 
@@ -156,13 +165,15 @@ def etwfe(
 class _Fit:
     """coef; bread: the inverse Hessian; score: each row's score (n, coefficients); eta: the
     linear predictor (the linear fit: without the fixed effects); absorbed: the linear fit's
-    slopes with the fixed effects projected out, Poisson's whole design."""
+    slopes with the fixed effects projected out, Poisson's whole design; noise: the mean
+    squared residual (Poisson: of the counts)."""
 
     coef: np.ndarray
     bread: np.ndarray
     score: np.ndarray
     eta: np.ndarray
     absorbed: np.ndarray
+    noise: float
 
 
 def _linear(y: np.ndarray, terms: _Terms, group: np.ndarray, period: np.ndarray) -> _Fit:
@@ -172,7 +183,8 @@ def _linear(y: np.ndarray, terms: _Terms, group: np.ndarray, period: np.ndarray)
     x, resid_y = absorbed[:, :-1], absorbed[:, -1]
     bread = _inverse(x.T @ x)
     coef = bread @ (x.T @ y)
-    return _Fit(coef, bread, x * (resid_y - x @ coef)[:, None], terms.slopes @ coef, x)
+    e = resid_y - x @ coef
+    return _Fit(coef, bread, x * e[:, None], terms.slopes @ coef, x, float(e @ e / len(e)))
 
 
 def _poisson(y: np.ndarray, design: np.ndarray, offset: np.ndarray | None) -> _Fit:
@@ -189,7 +201,8 @@ def _poisson(y: np.ndarray, design: np.ndarray, offset: np.ndarray | None) -> _F
     eta = design @ coef + (0.0 if offset is None else np.asarray(offset, float))
     mu = np.exp(eta)
     bread = _inverse(design.T @ (design * mu[:, None]))
-    return _Fit(coef, bread, design * (y - mu)[:, None], eta, design)
+    e = y - mu
+    return _Fit(coef, bread, design * e[:, None], eta, design, float(e @ e / len(e)))
 
 
 def _dummies(

@@ -190,7 +190,7 @@ class Etwfe(EtwfeOptions):
         layout = panel_layout(panel, outcome)
         weights = outcome_weights(fit, gradient)
         if poisson:
-            return self._poisson_inference(layout, cells, weights, cr1, g, n_treated)
+            return self._poisson_inference(layout, cells, weights, cr1, g, n_treated, fit.noise)
 
         def unit_weights() -> np.ndarray:
             return layout.cell_weights(
@@ -253,7 +253,9 @@ class Etwfe(EtwfeOptions):
             why = choice.reason_for("cr2")
             return vcov, res.df, "cr2", label, why, decision.dependence, warns
         key: InferenceKey = "cr1"
-        vcov, df = blank_vacant(cr1, float(g - 1), weights, cells["y"].to_numpy(float))
+        vcov, df = blank_vacant(
+            cr1, float(g - 1), weights, fit.noise, float(np.abs(cells["y"]).max())
+        )
         return (
             vcov,
             df,
@@ -272,11 +274,13 @@ class Etwfe(EtwfeOptions):
         cr1: np.ndarray,
         g: int,
         n_treated: int,
+        noise: float,
     ):
         """The Poisson fit's inference: the comparison-pooled variance of its first-order
         weights, put on the outcome's rates (a count is the rate × denominator / the scale),
         when the linear DiD rule asks for it or, below 20 treated, in place of CR1, which
-        over-rejects with few treated LAs; CR1 by unit otherwise."""
+        over-rejects with few treated LAs; CR1 by unit otherwise (`noise`: the counts' mean
+        squared residual)."""
         method = self.inference.method
         if method in ("cr2", "cohort_stratified"):
             raise EstimationError(
@@ -310,7 +314,7 @@ class Etwfe(EtwfeOptions):
         if choice.method == "pooled":
             warns.append(pooled_unlearnable("CR1"))
         label = "Poisson QMLE, " + CR1_LABEL
-        vcov, df = blank_vacant(cr1, float(g - 1), count_weights, count)
+        vcov, df = blank_vacant(cr1, float(g - 1), count_weights, noise, float(count.max()))
         return vcov, df, "cr1", label, "", decision.dependence, warns
 
 

@@ -77,7 +77,8 @@ class StackedFit:
     sub-experiment; n_clusters: G; n_stacked: rows of the stack; kappa: (κ_pre, κ_post);
     included: the sub-experiments; trimmed: (cohort, reason) of the cohorts left out;
     outcome_weights: () → (k, n) each row's weights on the input outcomes (computed on
-    request: the stack's rows summed back onto the cells they copy)."""
+    request: the stack's rows summed back onto the cells they copy); noise: the stack's mean
+    squared residual about its cell means."""
 
     event_time: np.ndarray
     estimate: np.ndarray
@@ -90,6 +91,7 @@ class StackedFit:
     included: tuple[SubExperiment, ...]
     trimmed: tuple[tuple[float, str], ...]
     outcome_weights: Callable[[], np.ndarray]
+    noise: float
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -245,6 +247,7 @@ def stacked_did(
         included,
         tuple(trimmed),
         outcome_weights,
+        float(resid @ resid / len(resid)),
     )
 
 
@@ -355,7 +358,9 @@ class Stacked(StackedOptions):
             else:
                 vcov, df, key, label = small.vcov, small.df, small.key, small.label
         if key == "cr1":
-            vcov, df = blank_vacant(vcov, df, res.outcome_weights(), y)
+            vcov, df = blank_vacant(
+                vcov, df, res.outcome_weights(), res.noise, float(np.abs(y).max())
+            )
         summ = t_summary(res.estimate, vcov, df, level)
         df = np.broadcast_to(df, res.estimate.shape)
         leads = np.flatnonzero(res.event_time < -1)

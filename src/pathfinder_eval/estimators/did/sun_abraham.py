@@ -265,10 +265,12 @@ def sun_abraham(
     )
 
 
-def coefficient_weights(res: SunAbrahamResult) -> np.ndarray:
-    """(m, n_obs) the interaction coefficients' weights on the outcomes, X̃(X̃ᵀX̃)⁻¹."""
+def coefficient_weights(res: SunAbrahamResult) -> tuple[np.ndarray, float]:
+    """(m, n_obs) the interaction coefficients' weights on the outcomes, (X̃ᵀX̃)⁻¹X̃ᵀ, and
+    the step-1 regression's mean squared residual."""
     xt = absorb_two_way(res.x, res.units, res.periods)
-    return np.linalg.solve(xt.T @ xt, xt.T)
+    e = absorb_two_way(res.y, res.units, res.periods)[:, 0] - xt @ res.coef
+    return np.linalg.solve(xt.T @ xt, xt.T), float(e @ e / len(e))
 
 
 def outcome_weights(res: SunAbrahamResult) -> np.ndarray:
@@ -357,8 +359,11 @@ class SunAbraham(SunAbrahamOptions):
             df = strat.df
             joint_vcov = rescale_covariance(joint_vcov, strat.std_error)
             summ = t_summary(est, joint_vcov, df, level)
+        # interactions fitting one unit's cells exactly have variance of rounding: none
+        cw, noise = coefficient_weights(res)
+        top = float(np.abs(res.y).max())
         if decision.variance is None and not small:  # CR1: rows of rounding have no SE
-            joint_vcov, df = blank_vacant(joint_vcov, df, outcome_weights(res), res.y)
+            joint_vcov, df = blank_vacant(joint_vcov, df, outcome_weights(res), noise, top)
             summ = t_summary(est, joint_vcov, df, level)
         rel_all = (cells["period"] - cells["cohort"]).to_numpy(float)
         rows = []
@@ -378,11 +383,9 @@ class SunAbraham(SunAbrahamOptions):
                     n_units=n_units,
                 )
             )
-        # interactions fitting one unit's cells exactly have variance of rounding: none
-        cw = coefficient_weights(res)
-        coef_vcov = blank_vacant(coef_vcov, np.nan, cw, res.y)[0]
+        coef_vcov = blank_vacant(coef_vcov, np.nan, cw, noise, top)[0]
         coef_se = np.sqrt(np.clip(np.diag(coef_vcov), 0.0, None))  # rounding can dip below 0
-        lead_vcov = blank_vacant(res.vcov, np.nan, cw, res.y)[0]
+        lead_vcov = blank_vacant(res.vcov, np.nan, cw, noise, top)[0]
         leads = np.flatnonzero(res.rel < -1)
         tested = leads[np.isfinite(np.diag(lead_vcov)[leads])]
         pretrend = (

@@ -68,6 +68,15 @@ def outcome_weights(cells: pd.DataFrame, names: list[str]) -> np.ndarray:
     return np.linalg.solve(xt.T @ xt, xt.T)
 
 
+def residual_noise(cells: pd.DataFrame, names: list[str], params: np.ndarray) -> float:
+    """The mean squared residual of the unweighted regression of y on `names` with unit and
+    period effects, at the coefficients `params`: the noise scale `blank_vacant` reads."""
+    codes = pd.factorize(cells["unit"])[0], pd.factorize(cells["period"])[0]
+    xy = absorb_two_way(cells[[*names, "y"]].to_numpy(float), *codes)
+    e = xy[:, -1] - xy[:, :-1] @ np.asarray(params, float)
+    return float(e @ e / len(e))
+
+
 def ols_decision(
     est: TwfeOptions | EventStudyOptions,
     panel: ValidatedPanel,
@@ -109,15 +118,23 @@ class TwoWayFixedEffects(TwfeOptions):
         cells = panel.outcome_cells(outcome)
         nested = self.inference.absorbed_effects == "nested"
         fit = fit_twfe(cells, ["treated"], self.weighted, nested)
-        summ = t_summary(fit.params, fit.vcov, fit.n_clusters - 1, level)
+        cr1, df = blank_vacant(  # an ATT resting on cells fitted exactly has no variance
+            fit.vcov,
+            fit.n_clusters - 1,
+            outcome_weights(cells, ["treated"]),
+            residual_noise(cells, ["treated"], fit.params),
+            float(cells["y"].abs().max()),
+        )
+        summ = t_summary(fit.params, cr1, float(df[0]), level)  # one coefficient
         n_treated = int(cells.loc[cells["role"] == "treated", "unit"].nunique())
         row = summ.row(0, "ATT (TWFE)", fit.params[0], n_units=fit.n_clusters)
+        vacant = not np.isfinite(cr1[0, 0])
         label = cr1_label(self.inference.absorbed_effects)
         warns = few_cluster_warnings(n_treated, fit.n_clusters)
         layout, decision = ols_decision(self, panel, outcome, cells, ["treated"], n_treated)
         choice = decision.choice
         method = choice.method
-        vcov = fit.vcov
+        vcov = cr1
         if decision.variance is not None:
             pr = pooled_rows(np.array([row["estimate"]]), decision.variance, level)
             row.update(
@@ -139,6 +156,10 @@ class TwoWayFixedEffects(TwfeOptions):
                 )
             label, warns, vcov = self._small_sample(cells, row, method, level, n_treated)
             label += because(choice.reason)
+        elif method == "wild_bootstrap" and vacant:  # nothing to studentize by
+            row.update(p_value=np.nan, ci_lower=np.nan, ci_upper=np.nan, df=np.nan)
+            label = "wild cluster restricted bootstrap by unit: not run (no CR1 variance)"
+            warns = ()
         elif method == "wild_bootstrap":
             if self.weighted:
                 raise EstimationError(
@@ -165,6 +186,7 @@ class TwoWayFixedEffects(TwfeOptions):
                 "interval by test inversion); standard error CR1"
             )
             warns = ()
+        warns = (*warns, *vacant_rows([row], METHOD_KEY[method]))
         table = estimates_table([row])
         return EffectEstimates(
             analysis_id=analysis_id,
@@ -269,6 +291,13 @@ class EventStudy(EventStudyOptions):
         cells = panel.outcome_cells(outcome).copy()
         rel = (cells["period"] - cells["cohort"]).clip(self.min_lead, self.max_lag)
         observed = sorted(int(e) for e in rel.dropna().unique() if e != self.reference)
+        if not observed:
+            raise EstimationError(
+                f"no treated unit is observed at an event time other than the reference "
+                f"({self.reference})",
+                where="rollout",
+                fix="supply the treated units' cells after their start (and before it)",
+            )
         names = []
         for e in observed:
             col = f"e{e:+d}"
@@ -292,7 +321,9 @@ class EventStudy(EventStudyOptions):
             )
             vcov, df = c2.contrast_vcov, c2.df
         else:  # CR1: rows resting on cells fitted exactly have a variance of rounding
-            vcov, df = blank_vacant(vcov, df, outcome_weights(cells, names), cells["y"].to_numpy())
+            weights = outcome_weights(cells, names)
+            noise = residual_noise(cells, names, fit.params)
+            vcov, df = blank_vacant(vcov, df, weights, noise, float(cells["y"].abs().max()))
         summ = t_summary(fit.params, vcov, df, level)
         n_by_e = {e: int(cells.loc[rel == e, "unit"].nunique()) for e in observed}
         rows = []

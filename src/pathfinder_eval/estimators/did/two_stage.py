@@ -35,7 +35,8 @@ from pathfinder_eval.settings import TwoStageOptions
 class TwoStageFit:
     """labels (k,), estimate (k,), vcov (k, k) GMM; weights (k, n): each estimate as weights on
     the outcomes of the rows kept (`kept`, (n,) bool: rows of units with an untreated cell);
-    n_clusters: G."""
+    n_clusters: G; noise: the mean squared residual (untreated cells' first stage, treated
+    cells' event-time second stage)."""
 
     labels: tuple[str, ...]
     estimate: np.ndarray
@@ -43,6 +44,7 @@ class TwoStageFit:
     weights: np.ndarray
     kept: np.ndarray
     n_clusters: int
+    noise: float
 
 
 def two_stage(
@@ -117,10 +119,17 @@ def two_stage(
         # θ̂ = (X₂ᵀX₂)⁻¹X₂ᵀ(I − X₁(X₁₀ᵀX₁₀)⁻¹X₁₀ᵀ) y: the estimates' weights on the outcomes
         weights.append(bread @ (x2 - x10_gamma).T)
     psi = np.hstack(scores)
+    second = np.where(treated, resid - by_event @ estimates[-1], e1)
     full = np.zeros((len(labels), len(kept)))
     full[:, kept] = np.vstack(weights)
     return TwoStageFit(
-        labels, np.concatenate(estimates), psi.T @ psi, full, kept, int(groups.max()) + 1
+        labels,
+        np.concatenate(estimates),
+        psi.T @ psi,
+        full,
+        kept,
+        int(groups.max()) + 1,
+        float(second @ second / n),
     )
 
 
@@ -177,7 +186,9 @@ class TwoStage(TwoStageOptions):
             small = small_sample_rows(*args, choice.reason)
             vcov, df, key, label = small.vcov, small.df, small.key, small.label
         else:
-            vcov, df = blank_vacant(vcov, df, res.weights[:, res.kept], args[0][res.kept])
+            vcov, df = blank_vacant(
+                vcov, df, res.weights[:, res.kept], res.noise, float(np.abs(args[0]).max())
+            )
         summ = t_summary(res.estimate, vcov, df, level)
         rel = (cells["period"] - cells["cohort"]).to_numpy(float)
         units = cells["unit"].to_numpy()
