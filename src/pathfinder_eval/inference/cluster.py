@@ -45,14 +45,15 @@ VACANT = 1e-10
 def blank_vacant(
     vcov: np.ndarray,
     df: float | np.ndarray,
-    weights: np.ndarray,
+    norms: np.ndarray,
     noise: float,
     magnitude: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """A sandwich covariance and df with the rows whose variance is rounding of zero made
     NaN (no standard error, interval or df): rows of estimates linear in the outcomes with
-    `weights` (rows × n; first-order weights for a nonlinear fit) whose variance is at most
-    VACANT × ‖w‖² × `noise`, the fit's mean squared residual, as when every cell a row rests
+    weights w (first-order weights for a nonlinear fit; `norms`: each row's ‖w‖², which is
+    cᵀ(X̃ᵀX̃)⁻¹c for OLS contrasts c) whose variance is at most VACANT × ‖w‖² × `noise`, the
+    fit's mean squared residual, as when every cell a row rests
     on is fitted exactly (a single-unit cohort against cells the model fits exactly): its
     scores are rounding and its SE ~1e-16 read as p ≈ 0. The residuals' scale, not the
     outcomes', so levels the fixed effects absorb and counts of very different sizes do not
@@ -60,13 +61,18 @@ def blank_vacant(
     outcomes of this `magnitude` (the largest |y|), so a fit exact everywhere has none."""
     df = np.broadcast_to(np.asarray(df, float), (vcov.shape[0],)).copy()
     rounding = 1e6 * np.finfo(float).eps * magnitude
-    scale = np.einsum("ij,ij->i", weights, weights) * max(noise, rounding**2)
+    scale = np.asarray(norms, float) * max(noise, rounding**2)
     vacant = np.diag(vcov) <= VACANT * scale
     if not vacant.any():
         return vcov, df
     vcov = vcov.copy()
     vcov[vacant], vcov[:, vacant], df[vacant] = np.nan, np.nan, np.nan
     return vcov, df
+
+
+def squared_norms(weights: np.ndarray) -> np.ndarray:
+    """Each row's ‖w‖² of weights (rows × n), for `blank_vacant`."""
+    return np.einsum("ij,ij->i", weights, weights)
 
 
 def vacant_rows(rows: list[dict[str, Any]], key: str) -> list[str]:

@@ -55,6 +55,7 @@ from pathfinder_eval.estimators.pooled import (
 from pathfinder_eval.inference.cluster import (
     blank_vacant,
     joint_zero_test,
+    squared_norms,
     t_summary,
     vacant_rows,
 )
@@ -519,7 +520,11 @@ class ContinuousDid(ContinuousDidOptions):
             warns.append(pooled_unlearnable("the influence-function variance"))
         if key == "influence_function":  # rows on cells fitted exactly: no variance
             vcov, df = blank_vacant(
-                vcov, df, weights, _change_noise(ymat), float(np.nanmax(np.abs(ymat)))
+                vcov,
+                df,
+                squared_norms(weights),
+                _change_noise(ymat),
+                float(np.nanmax(np.abs(ymat))),
             )
         if res.thin:
             warns.append(

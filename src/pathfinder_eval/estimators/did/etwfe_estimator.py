@@ -40,7 +40,7 @@ from pathfinder_eval.estimators.pooled import (
     pooled_label,
     pooled_unlearnable,
 )
-from pathfinder_eval.inference.cluster import blank_vacant, t_summary, vacant_rows
+from pathfinder_eval.inference.cluster import blank_vacant, squared_norms, t_summary, vacant_rows
 from pathfinder_eval.inference.cr2 import cr2_inference
 from pathfinder_eval.inference.policy import because
 from pathfinder_eval.panel import ValidatedPanel
@@ -254,7 +254,7 @@ class Etwfe(EtwfeOptions):
             return vcov, res.df, "cr2", label, why, decision.dependence, warns
         key: InferenceKey = "cr1"
         vcov, df = blank_vacant(
-            cr1, float(g - 1), weights, fit.noise, float(np.abs(cells["y"]).max())
+            cr1, float(g - 1), squared_norms(weights), fit.noise, float(np.abs(cells["y"]).max())
         )
         return (
             vcov,
@@ -314,7 +314,9 @@ class Etwfe(EtwfeOptions):
         if choice.method == "pooled":
             warns.append(pooled_unlearnable("CR1"))
         label = "Poisson QMLE, " + CR1_LABEL
-        vcov, df = blank_vacant(cr1, float(g - 1), count_weights, noise, float(count.max()))
+        vcov, df = blank_vacant(
+            cr1, float(g - 1), squared_norms(count_weights), noise, float(count.max())
+        )
         return vcov, df, "cr1", label, "", decision.dependence, warns
 
 

@@ -46,6 +46,7 @@ from pathfinder_eval.estimators.pooled import (
 from pathfinder_eval.inference.cluster import (
     blank_vacant,
     joint_zero_test,
+    squared_norms,
     t_summary,
     untested_leads,
     vacant_rows,
@@ -359,7 +360,7 @@ class Stacked(StackedOptions):
                 vcov, df, key, label = small.vcov, small.df, small.key, small.label
         if key == "cr1":
             vcov, df = blank_vacant(
-                vcov, df, res.outcome_weights(), res.noise, float(np.abs(y).max())
+                vcov, df, squared_norms(res.outcome_weights()), res.noise, float(np.abs(y).max())
             )
         summ = t_summary(res.estimate, vcov, df, level)
         df = np.broadcast_to(df, res.estimate.shape)

@@ -265,12 +265,12 @@ def sun_abraham(
     )
 
 
-def coefficient_weights(res: SunAbrahamResult) -> tuple[np.ndarray, float]:
-    """(m, n_obs) the interaction coefficients' weights on the outcomes, (X̃ᵀX̃)⁻¹X̃ᵀ, and
-    the step-1 regression's mean squared residual."""
-    xt = absorb_two_way(res.x, res.units, res.periods)
-    e = absorb_two_way(res.y, res.units, res.periods)[:, 0] - xt @ res.coef
-    return np.linalg.solve(xt.T @ xt, xt.T), float(e @ e / len(e))
+def step1_bread(res: SunAbrahamResult) -> tuple[np.ndarray, float]:
+    """(X̃ᵀX̃)⁻¹ of the step-1 regression (m × m: the coefficients' weights on the outcomes
+    have these inner products) and its mean squared residual, for `blank_vacant`."""
+    xy = absorb_two_way(np.column_stack([res.x, res.y]), res.units, res.periods)
+    xt, e = xy[:, :-1], xy[:, -1] - xy[:, :-1] @ res.coef
+    return np.linalg.inv(xt.T @ xt), float(e @ e / len(e))
 
 
 def outcome_weights(res: SunAbrahamResult) -> np.ndarray:
@@ -360,10 +360,16 @@ class SunAbraham(SunAbrahamOptions):
             joint_vcov = rescale_covariance(joint_vcov, strat.std_error)
             summ = t_summary(est, joint_vcov, df, level)
         # interactions fitting one unit's cells exactly have variance of rounding: none
-        cw, noise = coefficient_weights(res)
+        bread, noise = step1_bread(res)
         top = float(np.abs(res.y).max())
         if decision.variance is None and not small:  # CR1: rows of rounding have no SE
-            joint_vcov, df = blank_vacant(joint_vcov, df, outcome_weights(res), noise, top)
+            joint_vcov, df = blank_vacant(
+                joint_vcov,
+                df,
+                np.einsum("qk,kl,ql->q", res.row_weights, bread, res.row_weights),
+                noise,
+                top,
+            )
             summ = t_summary(est, joint_vcov, df, level)
         rel_all = (cells["period"] - cells["cohort"]).to_numpy(float)
         rows = []
@@ -383,9 +389,9 @@ class SunAbraham(SunAbrahamOptions):
                     n_units=n_units,
                 )
             )
-        coef_vcov = blank_vacant(coef_vcov, np.nan, cw, noise, top)[0]
+        coef_vcov = blank_vacant(coef_vcov, np.nan, np.diag(bread), noise, top)[0]
         coef_se = np.sqrt(np.clip(np.diag(coef_vcov), 0.0, None))  # rounding can dip below 0
-        lead_vcov = blank_vacant(res.vcov, np.nan, cw, noise, top)[0]
+        lead_vcov = blank_vacant(res.vcov, np.nan, np.diag(bread), noise, top)[0]
         leads = np.flatnonzero(res.rel < -1)
         tested = leads[np.isfinite(np.diag(lead_vcov)[leads])]
         pretrend = (

@@ -68,13 +68,16 @@ def outcome_weights(cells: pd.DataFrame, names: list[str]) -> np.ndarray:
     return np.linalg.solve(xt.T @ xt, xt.T)
 
 
-def residual_noise(cells: pd.DataFrame, names: list[str], params: np.ndarray) -> float:
-    """The mean squared residual of the unweighted regression of y on `names` with unit and
-    period effects, at the coefficients `params`: the noise scale `blank_vacant` reads."""
+def bread_and_noise(
+    cells: pd.DataFrame, names: list[str], params: np.ndarray
+) -> tuple[np.ndarray, float]:
+    """diag (X̃ᵀX̃)⁻¹ of the unweighted regression of y on `names` with unit and period effects
+    (each coefficient's ‖w‖² as weights on the outcomes) and its mean squared residual at
+    `params`: what `blank_vacant` reads."""
     codes = pd.factorize(cells["unit"])[0], pd.factorize(cells["period"])[0]
     xy = absorb_two_way(cells[[*names, "y"]].to_numpy(float), *codes)
-    e = xy[:, -1] - xy[:, :-1] @ np.asarray(params, float)
-    return float(e @ e / len(e))
+    xt, e = xy[:, :-1], xy[:, -1] - xy[:, :-1] @ np.asarray(params, float)
+    return np.diag(np.linalg.inv(xt.T @ xt)), float(e @ e / len(e))
 
 
 def ols_decision(
@@ -118,12 +121,9 @@ class TwoWayFixedEffects(TwfeOptions):
         cells = panel.outcome_cells(outcome)
         nested = self.inference.absorbed_effects == "nested"
         fit = fit_twfe(cells, ["treated"], self.weighted, nested)
+        norms, noise = bread_and_noise(cells, ["treated"], fit.params)
         cr1, df = blank_vacant(  # an ATT resting on cells fitted exactly has no variance
-            fit.vcov,
-            fit.n_clusters - 1,
-            outcome_weights(cells, ["treated"]),
-            residual_noise(cells, ["treated"], fit.params),
-            float(cells["y"].abs().max()),
+            fit.vcov, fit.n_clusters - 1, norms, noise, float(cells["y"].abs().max())
         )
         summ = t_summary(fit.params, cr1, float(df[0]), level)  # one coefficient
         n_treated = int(cells.loc[cells["role"] == "treated", "unit"].nunique())
@@ -321,9 +321,8 @@ class EventStudy(EventStudyOptions):
             )
             vcov, df = c2.contrast_vcov, c2.df
         else:  # CR1: rows resting on cells fitted exactly have a variance of rounding
-            weights = outcome_weights(cells, names)
-            noise = residual_noise(cells, names, fit.params)
-            vcov, df = blank_vacant(vcov, df, weights, noise, float(cells["y"].abs().max()))
+            norms, noise = bread_and_noise(cells, names, fit.params)
+            vcov, df = blank_vacant(vcov, df, norms, noise, float(cells["y"].abs().max()))
         summ = t_summary(fit.params, vcov, df, level)
         n_by_e = {e: int(cells.loc[rel == e, "unit"].nunique()) for e in observed}
         rows = []

@@ -25,7 +25,7 @@ from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.facts import TwoStageFacts
 from pathfinder_eval.estimators.did.imputation import lone_rows, small_sample_rows
 from pathfinder_eval.estimators.pooled import did_decision, panel_layout, pooled_label
-from pathfinder_eval.inference.cluster import blank_vacant, t_summary, vacant_rows
+from pathfinder_eval.inference.cluster import blank_vacant, squared_norms, t_summary, vacant_rows
 from pathfinder_eval.panel import ValidatedPanel
 from pathfinder_eval.results import EffectEstimates, InferenceKey, InferenceUsed, estimates_table
 from pathfinder_eval.settings import TwoStageOptions
@@ -187,7 +187,7 @@ class TwoStage(TwoStageOptions):
             vcov, df, key, label = small.vcov, small.df, small.key, small.label
         else:
             vcov, df = blank_vacant(
-                vcov, df, res.weights[:, res.kept], res.noise, float(np.abs(args[0]).max())
+                vcov, df, squared_norms(res.weights), res.noise, float(np.abs(args[0]).max())
             )
         summ = t_summary(res.estimate, vcov, df, level)
         rel = (cells["period"] - cells["cohort"]).to_numpy(float)
