@@ -152,3 +152,20 @@ def wide_frame(values: dict[str, list[float]], first: dict[str, int], start: int
         if not np.isnan(v)
     ]
     return pd.DataFrame(rows)
+
+
+def single_unit_cohorts() -> pd.DataFrame:
+    """Five units over 2011–2015: cohorts 2012 (u4) and 2013 (u1) of one unit each, cohort
+    2014 (u0, u2), one never-treated unit (u3), ragged: Sun & Abraham's CR2 of the overall
+    average and of event times −2 and 2 is rounding (found by fuzzing)."""
+    nan = np.nan
+    return wide_frame(
+        {
+            "u0": [nan, nan, nan, 2.27, 1.81],
+            "u1": [1.36, 0.79, -0.27, 0.78, 0.72],
+            "u2": [nan, -4.49, -2.11, -1.35, -0.69],
+            "u3": [-1.18, -2.75, -1.91, -1.25, 0.47],
+            "u4": [0.59, -0.70, 1.55, 0.94, nan],
+        },
+        {"u0": 2014, "u1": 2013, "u2": 2014, "u4": 2012},
+    )

@@ -544,19 +544,9 @@ def test_a_headline_row_without_variance_is_not_called_a_randomisation_test(tmp_
     its MDES was not computed because "this inference gives no standard error (a
     randomisation or conformal test)", which it is not; synthetic control's conformal rows
     (a p-value, no SE) keep that sentence."""
-    from did_helpers import wide_frame
+    from did_helpers import single_unit_cohorts
 
-    nan = np.nan
-    frame = wide_frame(
-        {
-            "u0": [nan, nan, nan, 2.27, 1.81],
-            "u1": [1.36, 0.79, -0.27, 0.78, 0.72],
-            "u2": [nan, -4.49, -2.11, -1.35, -0.69],
-            "u3": [-1.18, -2.75, -1.91, -1.25, 0.47],
-            "u4": [0.59, -0.70, 1.55, 0.94, nan],
-        },
-        {"u0": 2014, "u1": 2013, "u2": 2014, "u4": 2012},
-    ).rename(columns={"year": "period"})
+    frame = single_unit_cohorts().rename(columns={"year": "period"})
     starts = {2012: ["u4"], 2013: ["u1"], 2014: ["u0", "u2"]}
     ev = pe.evaluate(_design(tmp_path, frame, starts, ("sun_abraham",)), workers=1)
     assert np.isnan(ev.runs[0].result.table["p_value"].iloc[0])

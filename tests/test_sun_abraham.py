@@ -12,7 +12,7 @@ import pytest
 import statsmodels.formula.api as smf
 
 import pathfinder_eval as pe
-from did_helpers import MPDTA, balanced, make_panel, mpdta, wide_frame
+from did_helpers import MPDTA, balanced, make_panel, mpdta, single_unit_cohorts, wide_frame
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.sun_abraham import SunAbraham, sun_abraham
 from pathfinder_eval.inference.cr2 import cr2_inference
@@ -340,17 +340,7 @@ def test_rows_resting_on_exactly_fitted_cells_have_no_cr2_standard_error():
     overall average and of event times −2 and 2 is rounding (SE 0 and 9e-17 with df 1, so
     p ≈ 0; found by fuzzing), so those rows get no SE, df or interval; the rows with a
     residual keep theirs."""
-    nan = np.nan
-    frame = wide_frame(
-        {
-            "u0": [nan, nan, nan, 2.27, 1.81],
-            "u1": [1.36, 0.79, -0.27, 0.78, 0.72],
-            "u2": [nan, -4.49, -2.11, -1.35, -0.69],
-            "u3": [-1.18, -2.75, -1.91, -1.25, 0.47],
-            "u4": [0.59, -0.70, 1.55, 0.94, nan],
-        },
-        {"u0": 2014, "u1": 2013, "u2": 2014, "u4": 2012},
-    )
+    frame = single_unit_cohorts()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         res = pe.sun_abraham(frame, outcome="y", unit="unit", time="year", first_treated="first")
