@@ -568,3 +568,34 @@ def test_pretest_with_fewer_treated_units_than_pre_cells_warns(tmp_path):
     pre = res.diagnostics["pretest"]
     assert pre is not None and pre["df"] == 5  # periods 2..6 before the start in period 7
     assert any("pre-test compares 5 pre-start cells using only 2" in w for w in res.warnings)
+
+
+@pytest.mark.parametrize(
+    "inference",
+    [
+        Inference(method="cluster_robust"),
+        Inference(method="multiplier_bootstrap", draws=199),
+        Inference(),
+    ],
+    ids=["analytic", "bootstrap", "default"],
+)
+def test_outcomes_on_a_tiny_scale_keep_their_standard_errors(tmp_path, inference):
+    """did's absolute zero-SE line (1.5e-7) is a line in the outcome's units: mpdta's log
+    employment times 1e-8 gave every SE ≤ 1.5e-7 and all of them were blanked, with the
+    pre-test. The line now scales with the outcome's spread below 1, so estimates, SEs,
+    bands and the pre-test scale exactly; at sd(y) ≥ 1 (mpdta: 1.5) it is did's own."""
+    data = pd.read_csv(MPDTA)
+    tiny = data.assign(lemp=data["lemp"] * 1e-8)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    est = CallawaySantAnna(method="reg", inference=inference, seed=3)
+    base = est.fit(mpdta_panel(tmp_path / "a", data), "y", "cs")
+    small = est.fit(mpdta_panel(tmp_path / "b", tiny), "y", "cs")
+    assert base.table["std_error"].notna().sum() >= 7
+    # the multiplier bootstrap's products are single precision (relative rounding ~1e-6)
+    rtol = 1e-5 if inference.method == "multiplier_bootstrap" else 1e-9
+    for col in ("estimate", "std_error", "ci_lower", "ci_upper"):
+        np.testing.assert_allclose(small.table[col] * 1e8, base.table[col], rtol=rtol)
+    assert small.diagnostics["pretest"]["statistic"] == pytest.approx(
+        base.diagnostics["pretest"]["statistic"], rel=1e-6
+    )

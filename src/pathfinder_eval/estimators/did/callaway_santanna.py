@@ -23,6 +23,7 @@ from pathfinder_eval.estimators.did.group_time import (
     group_time_att,
     prepare_cohorts,
     wide_panel,
+    zero_se,
 )
 from pathfinder_eval.estimators.did.group_time_inference import (
     Bootstrap,
@@ -144,7 +145,7 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
         layout = panel_layout(panel, outcome)
         inf = self._inference(sample, gt, stack, cluster, layout, level)
         rows = self._rows(stack, inf, gt, sample, panel, level)
-        pre = pretest(gt, cluster)
+        pre = pretest(gt, cluster, zero_se(sample.y))
         vcov = rescale_covariance(inf.vcov, inf.std_error)  # the SEs used, IF correlations
         n_clusters = len(sample.units) if cluster is None else int(cluster.max()) + 1
         return EffectEstimates(
@@ -291,7 +292,8 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
     ) -> Inferred:
         """Standard errors (analytic, bootstrap or, for the table rows with few treated units,
         cohort-stratified), df and the uniform bands' critical values."""
-        an_se = analytic_se(stack.influence, cluster)
+        zero = zero_se(sample.y)
+        an_se = analytic_se(stack.influence, cluster, zero)
         vcov_if = influence_vcov(stack.influence, cluster)
         row_weights = [stack.simple.overall_weights[None, :]]
         if stack.agg is not stack.simple:
@@ -321,7 +323,13 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
             # webb, is the wild cluster bootstrap's choice and does not apply here).
             wkind = "mammen" if self.inference.weights == "mammen" else "rademacher"
             boot = multiplier_bootstrap(
-                stack.influence, draws, self.seed, weights=wkind, cluster=cluster, level=level
+                stack.influence,
+                draws,
+                self.seed,
+                weights=wkind,
+                cluster=cluster,
+                level=level,
+                zero=zero,
             )
             se = boot.std_error
         else:

@@ -43,6 +43,14 @@ METHOD_LABEL = {
 ZERO_SE = np.sqrt(np.finfo(float).eps) * 10
 
 
+def zero_se(y: np.ndarray) -> float:
+    """did's zero-SE line in the outcome's units: ZERO_SE for outcomes spread by 1 or more
+    (did's convention, so R's tables are matched), shrinking with the spread below 1, so an
+    outcome measured on a tiny scale (a proportion times 1e-8) keeps its standard errors."""
+    spread = float(np.nanstd(y)) if np.size(y) else 0.0
+    return ZERO_SE * min(1.0, spread)
+
+
 PS_CAP = 1.0 - 1e-6  # propensity scores are capped here (DRDID)
 
 

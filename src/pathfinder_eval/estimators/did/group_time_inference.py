@@ -33,13 +33,16 @@ def cluster_sums(influence: np.ndarray, cluster: np.ndarray | None) -> np.ndarra
     return out
 
 
-def analytic_se(influence: np.ndarray, cluster: np.ndarray | None = None) -> np.ndarray:
+def analytic_se(
+    influence: np.ndarray, cluster: np.ndarray | None = None, zero: float = ZERO_SE
+) -> np.ndarray:
     """Standard errors (m,) from influence functions (n, m): sqrt(Σ_c S_c²)/n with S_c the
-    cluster sums (Callaway & Sant'Anna 2021, Theorem 2 and Remark 10). Zero → NaN."""
+    cluster sums (Callaway & Sant'Anna 2021, Theorem 2 and Remark 10). At or below `zero`
+    (group_time.zero_se of the outcomes) → NaN."""
     n = influence.shape[0]
     s = cluster_sums(influence, cluster)
     se = np.sqrt(np.einsum("ij,ij->j", s, s)) / n
-    return np.where(se <= ZERO_SE, np.nan, se)
+    return np.where(se <= zero, np.nan, se)
 
 
 def influence_vcov(influence: np.ndarray, cluster: np.ndarray | None = None) -> np.ndarray:
@@ -68,9 +71,9 @@ class Bootstrap:
 
 
 def sup_t_critical(deviations: np.ndarray, se: np.ndarray, level: float) -> float:
-    """`level` quantile (type 1, as R) of max_j |δ_bj| / se_j over columns with se > 0.
-    deviations: (B, m); se: (m,)."""
-    ok = np.isfinite(se) & (se > ZERO_SE)
+    """`level` quantile (type 1, as R) of max_j |δ_bj| / se_j over columns with se > 0
+    (those at did's zero line are NaN already). deviations: (B, m); se: (m,)."""
+    ok = np.isfinite(se) & (se > 0)
     if not ok.any():
         return float("nan")
     tmax = np.sort(np.max(np.abs(deviations[:, ok]) / se[ok], axis=1))
@@ -111,6 +114,7 @@ def multiplier_bootstrap(
     cluster: np.ndarray | None = None,
     level: float = 0.95,
     chunk: int = 64,
+    zero: float = ZERO_SE,
 ) -> Bootstrap:
     """Multiplier bootstrap of Callaway & Sant'Anna (2021, Algorithm 1 and Remark 10).
 
@@ -153,8 +157,7 @@ def multiplier_bootstrap(
     srt = np.sort(delta, axis=0)
     lo, hi = int(np.ceil(0.25 * draws)) - 1, int(np.ceil(0.75 * draws)) - 1
     se = (srt[hi] - srt[lo]) / IQR_NORMAL
-    ok = se > ZERO_SE
-    se = np.where(ok, se, np.nan)
+    se = np.where(se > zero, se, np.nan)
     return Bootstrap(delta, se, sup_t_critical(delta, se, level), draws, weights, n_cl, level)
 
 
@@ -172,11 +175,13 @@ def gaussian_sup_t(vcov: np.ndarray, level: float, seed: int, draws: int = BAND_
     return float(np.quantile(np.max(np.abs(z), axis=1), level))
 
 
-def pretest(gt: GroupTimeATT, cluster: np.ndarray | None = None) -> dict[str, float | int] | None:
+def pretest(
+    gt: GroupTimeATT, cluster: np.ndarray | None = None, zero: float = ZERO_SE
+) -> dict[str, float | int] | None:
     """Wald pre-test of parallel trends: all pre-treatment ATT(g,t) (g > t) are zero,
     W = aᵀ V⁻¹ a against χ²(q) with V the influence-function covariance (did's summary).
     None when there are no pre-treatment cells or V is singular."""
-    pre = (gt.group > gt.time) & ~np.isnan(analytic_se(gt.influence, cluster))
+    pre = (gt.group > gt.time) & ~np.isnan(analytic_se(gt.influence, cluster, zero))
     if not pre.any():
         return None
     a = gt.att[pre]
