@@ -556,3 +556,68 @@ def test_a_headline_row_without_variance_is_not_called_a_randomisation_test(tmp_
         "interval or p-value (the warnings say why)." in html
     )
     assert "a randomisation or conformal test" not in html
+
+
+def test_rows_the_panel_leaves_out_are_counted_on_the_result_and_warned():
+    """A DataFrame call has no report: the rows the panel drops (missing, not finite, outside
+    the plausible range) are counted by reason on result.warnings and as one
+    ExcludedRowsWarning pointing at the caller's line; a clean frame warns nothing."""
+    from pathfinder_eval.errors import ExcludedRowsWarning
+
+    args = {"outcome": "y", "unit": "unit", "time": "period", "first_treated": "g"}
+    clean = pe.twfe(staggered(), **args)
+    assert not [w for w in clean.warnings if "left out" in w]
+    frame = staggered()
+    frame.loc[frame["unit"] == "u00", "y"] = np.nan  # a treated unit, all 10 periods
+    frame.loc[15, "y"] = np.inf
+    frame.loc[25, "y"] = 1e12
+    with pytest.warns(ExcludedRowsWarning, match="12 rows of the data were left out") as got:
+        res = pe.twfe(frame, **args)
+    assert got[0].filename == __file__
+    text = next(w for w in res.warnings if "left out" in w)
+    assert "10 empty cell" in text and "units u00" in text and "not a finite number" in text
+    assert "1e+12" in text
+    assert (res.n_obs, res.n_treated) == (clean.n_obs - 12, clean.n_treated - 1)
+
+
+def test_text_in_first_treated_and_a_stepped_wedge_treatment_that_stops_are_refused():
+    """Text in the first-treated column used to read as 'never treated' (a treated unit
+    silently joined the comparisons); a 0/1 treatment that stops, or differs within a
+    cluster-period of records, used to be read from its first 1 and the reversal ignored."""
+    frame = staggered().astype({"g": object})
+    frame.loc[frame["unit"] == "u01", "g"] = "x"
+    with pytest.raises(DataError, match=r"'x' of unit u01 is not a number") as info:
+        pe.twfe(frame, outcome="y", unit="unit", time="period", first_treated="g")
+    assert info.value.row == 11 and "column g" in info.value.where
+    rows = []
+    for c in range(6):
+        for t in range(1, 5):
+            for i in range(3):
+                rows.append({"cl": f"c{c}", "per": t, "trt": int(t >= 2 + c // 2), "y": i + t})
+    records = pd.DataFrame(rows)
+    stops = records.copy()
+    stops.loc[(stops["cl"] == "c0") & (stops["per"] == 4), "trt"] = 0
+    args = {"outcome": "y", "cluster": "cl", "period": "per", "treatment": "trt"}
+    with pytest.raises(DataError, match="treatment switches off for unit c0 at period 4"):
+        pe.stepped_wedge(stops, **args)
+    mixed = records.copy()
+    mixed.loc[0, "trt"] = 1
+    with pytest.raises(DataError, match="both 0 and 1 in unit c0, period 1"):
+        pe.stepped_wedge(mixed, **args)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "where"),
+    [
+        ({"level": 95}, "argument level"),
+        ({"level": float("nan")}, "argument level"),
+        ({"level": 1.0}, "argument level"),
+        ({"seed": -1}, "argument seed"),
+        ({"seed": 1.5}, "argument seed"),
+    ],
+)
+def test_a_level_or_seed_out_of_range_is_a_design_error_naming_the_argument(kwargs, where):
+    args = {"outcome": "y", "unit": "unit", "time": "period", "first_treated": "g"}
+    with pytest.raises(DesignError) as info:
+        pe.callaway_santanna(staggered(), **args, **kwargs)
+    assert info.value.where == where

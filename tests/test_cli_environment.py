@@ -92,8 +92,8 @@ def test_failed_rename_removes_the_file_already_placed(tmp_path, monkeypatch):
 def test_bad_arguments_are_one_line_with_a_fix(capsys):
     line = one_error_line(capsys, main(["run", str(TRIAL), "--seed", "abc"]))
     assert line == (
-        "pathfinder-eval: error: pathfinder-eval run: argument --seed: invalid int value: "
-        "'abc'. Fix: see `pathfinder-eval run --help` for the arguments"
+        "pathfinder-eval: error: pathfinder-eval run: argument --seed: 'abc' is not a seed "
+        "(a whole number of 0 or more). Fix: see `pathfinder-eval run --help` for the arguments"
     )
     line = one_error_line(capsys, main(["rnu"]))
     assert "invalid choice: 'rnu'" in line and "Fix: see `pathfinder-eval --help`" in line

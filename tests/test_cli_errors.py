@@ -64,6 +64,31 @@ def test_start_is_not_a_date(tmp_path, capsys):
     check_error(capsys, code, out, "rollout[0].start")
 
 
+def test_an_impossible_date_is_a_design_error_at_its_line(tmp_path, capsys):
+    """PyYAML raised a bare ValueError ("day is out of range"): exit 1, 'internal error'."""
+    code, out = run(tmp_path, design=TIDY_DESIGN.replace("2023-07-01", "2023-02-30"))
+    check_error(capsys, code, out, "line", "'2023-02-30' is not a date", "YYYY-MM-DD")
+
+
+def test_a_key_given_twice_is_refused(tmp_path, capsys):
+    """PyYAML keeps the last of two equal keys without a word."""
+    code, out = run(
+        tmp_path, design=TIDY_DESIGN.replace("title: Tidy pilot\n", "title: A\ntitle: B\n")
+    )
+    check_error(capsys, code, out, "key 'title' is given twice", "give each key once")
+
+
+@pytest.mark.parametrize("where", ["design", "command line"])
+def test_a_negative_seed_is_refused(tmp_path, capsys, where):
+    """numpy refuses negative seeds: it was an internal error, exit 1."""
+    if where == "design":
+        code, out = run(tmp_path, design=TIDY_DESIGN + "seed: -5\n", data=tidy_csv())
+        check_error(capsys, code, out, "seed", "greater than or equal to 0")
+    else:
+        code, out = run(tmp_path, data=tidy_csv(), extra=["--seed", "-1"])
+        check_error(capsys, code, out, "--seed", "'-1' is not a seed")
+
+
 def test_analysis_names_unknown_outcome(tmp_path, capsys):
     design = TIDY_DESIGN.replace(
         "{id: twfe, estimator: twfe}", "{id: twfe, estimator: twfe, outcomes: [rates]}"

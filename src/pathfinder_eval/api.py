@@ -14,6 +14,7 @@ import inspect
 import re
 import types
 import typing
+import warnings
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -24,7 +25,8 @@ import pandas as pd
 
 from pathfinder_eval.data.indicator_values import indicator_table
 from pathfinder_eval.data.load import SWITCHING, is_dask_frame, load_outcomes
-from pathfinder_eval.errors import DataError, DesignError
+from pathfinder_eval.data.source import Exclusion
+from pathfinder_eval.errors import DataError, DesignError, ExcludedRowsWarning
 from pathfinder_eval.estimators import checked_fit, one_blas_thread
 from pathfinder_eval.estimators.did.did2x2 import did_2x2 as estimate_2x2
 from pathfinder_eval.inference.honest_did import (
@@ -249,6 +251,8 @@ def _design(
     rollout read from the data, the outcome (then `extra` outcomes the options read, such as
     covariates) and one analysis of the outcome, or of the `contrast` when given, with the
     estimator's `options`."""
+    _checked_level(level)
+    _checked_seed(seed)
     return DesignSpec(
         name="api",
         title=f"{estimator} on a data frame",
@@ -273,6 +277,29 @@ def _design(
         data=data,
         seed=seed,
     )
+
+
+def _checked_level(level: float) -> float:
+    """A confidence level strictly between 0.5 and 1 (0.95, not 95)."""
+    if isinstance(level, bool) or not isinstance(level, int | float) or not 0.5 < level < 1:
+        raise DesignError(
+            f"level {level!r} is not a confidence level between 0.5 and 1",
+            where="argument level",
+            fix="give the level as a fraction, e.g. level=0.95 for 95% intervals",
+        )
+    return float(level)
+
+
+def _checked_seed(seed: int | None) -> None:
+    """A seed numpy accepts: a whole number of 0 or more (None: the design's own)."""
+    if seed is None:
+        return
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise DesignError(
+            f"seed {seed!r} is not a whole number of 0 or more",
+            where="argument seed",
+            fix="e.g. seed=20230701",
+        )
 
 
 def _run(
@@ -300,7 +327,39 @@ def _run(
         inference = inference.model_copy(update={"cluster": cluster})
     est = model(**options, inference=inference, seed=seed)
     panel = build_panel(spec, load_outcomes(spec, frame, seed), describe_outcome(spec))
-    return checked_fit(est, panel, spec.analyses[0].outcomes[0], estimator, level)
+    outcome = spec.analyses[0].outcomes[0]
+    return _counted(checked_fit(est, panel, outcome, estimator, level), panel.exclusions, outcome)
+
+
+def _counted(
+    result: EffectEstimates, exclusions: tuple[Exclusion, ...], outcome: str
+) -> EffectEstimates:
+    """The rows the panel left out, said where an API user sees them: the result's warnings
+    and an ExcludedRowsWarning (the CLI's report has its exclusions table; a DataFrame call
+    has no report)."""
+    mine = [e for e in exclusions if e.outcome in ("", outcome)]
+    if not mine:
+        return result
+    parts = []
+    for e in mine:
+        more = f" and {len(e.units) - 5} more" if len(e.units) > 5 else ""
+        shown = ", ".join(e.units[:5]) + more
+        parts.append(f"{e.count} {e.reason}" + (f" (units {shown})" if shown else ""))
+    text = (
+        f"{sum(e.count for e in mine)} rows of the data were left out of this analysis: "
+        + "; ".join(parts)
+    )
+    warnings.warn(text, ExcludedRowsWarning, stacklevel=_outside_package())
+    return replace(result, warnings=(*result.warnings, text))
+
+
+def _outside_package() -> int:
+    """The stacklevel of the first caller outside pathfinder_eval, so a warning names the
+    user's line, whichever public function they called."""
+    frame, level = inspect.currentframe(), 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("pathfinder_eval"):
+        frame, level = frame.f_back, level + 1
+    return level - 1
 
 
 def evaluate(
@@ -339,6 +398,7 @@ def evaluate(
         `.runs` (one AnalysisRun per analysis and outcome: `.result`, `.detectable`), the
         validated `.panel` and `.provenance`; pass it to `report`.
     """
+    _checked_seed(seed)
     spec = design if isinstance(design, DesignSpec) else load_design(design)
     source = Path(data) if isinstance(data, str | Path) else data
     shown = (
@@ -735,10 +795,22 @@ def _starts(
             baseline[codes[head]] = d.to_numpy()[head]
             on = d.notna() & (d != baseline[codes])
         else:
+            _absorbing(ids, when, d, treatment)
             on = d == 1
         first = when[on].groupby(ids[on]).min()
         return _group(first, "treatment")
     g = pd.to_numeric(frame[first_treated], errors="coerce")
+    text = g.isna() & frame[first_treated].notna()
+    if text.any():  # text read as "never treated" would move a treated unit to the comparisons
+        row = int(np.flatnonzero(text.to_numpy())[0])
+        raise DataError(
+            f"first treated period {frame[first_treated].iloc[row]!r} of unit {ids.iloc[row]} "
+            "is not a number",
+            where=f"argument {arg} (column {first_treated})",
+            row=row + 1,
+            fix="give the first treated period as a number on the time column's scale, and 0 "
+            "or an empty cell for units never treated",
+        )
     per_unit = g.groupby(ids).nunique(dropna=False)
     if (per_unit > 1).any():
         u = str(per_unit.index[per_unit.to_numpy() > 1][0])
@@ -751,6 +823,32 @@ def _starts(
         )
     first = g.groupby(ids).first()
     return _group(first[first.notna() & (first != 0) & np.isfinite(first)], arg)
+
+
+def _absorbing(ids: pd.Series, when: pd.Series, d: pd.Series, column: str) -> None:
+    """A 0/1 treatment must be one value per unit and period and never stop once started
+    (records carry it on every row of a cluster-period)."""
+    cells = pd.DataFrame({"unit": ids, "period": when, "d": d, "row": np.arange(len(d)) + 1})
+    span = cells.groupby(["unit", "period"], sort=True)["d"].agg(["min", "max", "size"])
+    mixed = span["min"] != span["max"]
+    if mixed.any():
+        u, t = span.index[mixed.to_numpy()][0]
+        raise DataError(
+            f"treatment is both 0 and 1 in unit {u}, period {t:g}",
+            where=f"argument treatment (column {column})",
+            fix="give each unit (cluster) one treatment value per period",
+        )
+    stops = span["max"].groupby(level=0).diff() < 0
+    if stops.any():
+        u, t = span.index[stops.to_numpy()][0]
+        row = int(cells.loc[(cells["unit"] == u) & (cells["period"] == t), "row"].iloc[0])
+        raise DataError(
+            f"treatment switches off for unit {u} at period {t:g}",
+            where=f"argument treatment (column {column})",
+            row=row,
+            fix="treatment must not reverse once started (staggered adoption): check the "
+            "column, or analyse a treatment that pauses or stops with did_multiplegt_dyn",
+        )
 
 
 def _require(frame: pd.DataFrame, column: str) -> None:

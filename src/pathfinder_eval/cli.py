@@ -56,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
         "(default: the design's data source, the embedded synthetic panel)",
     )
     run.add_argument("--out", type=Path, default=Path("out"), help="output folder (default out/)")
-    run.add_argument("--seed", type=int, default=None, help="random seed (default: the design's)")
+    run.add_argument("--seed", type=_seed, default=None, help="random seed (default: the design's)")
     run.add_argument(
         "--templates",
         type=Path,
@@ -147,7 +147,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     pw.add_argument("--analysis", default=None, help="analysis id (default: first estimable)")
     pw.add_argument("--outcome", default=None, help="outcome id (default: first)")
-    pw.add_argument("--seed", type=int, default=None, help="seed (default: the design's)")
+    pw.add_argument("--seed", type=_seed, default=None, help="seed (default: the design's)")
     pw.add_argument(
         "--workers", type=_workers, default=None, help="local processes (default: all cores)"
     )
@@ -213,6 +213,17 @@ def _workers(text: str) -> int:
         n = 0
     if n < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of processes (1 or more)")
+    return n
+
+
+def _seed(text: str) -> int:
+    """A --seed value: a whole number of 0 or more (numpy refuses negative seeds)."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a seed (a whole number of 0 or more)")
     return n
 
 

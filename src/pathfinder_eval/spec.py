@@ -322,7 +322,7 @@ class DesignSpec(_Frozen):
     analyses: Annotated[tuple[Analysis, ...], Field(min_length=1)]
     data: DataSpec = DataSpec()
     report: ReportSpec = ReportSpec()
-    seed: int = 20230701
+    seed: Annotated[int, Field(ge=0)] = 20230701
     path: str = ""
     sha256: str = ""
 
@@ -376,6 +376,48 @@ TOP_LEVEL_HELP = (
 )
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing what PyYAML lets through silently: a key given twice in
+    one mapping (PyYAML keeps the last) and an impossible date (a bare ValueError)."""
+
+
+class _Refused(yaml.constructor.ConstructorError):
+    """A value the strict loader refuses, with the fix to print."""
+
+    def __init__(self, problem: str, mark: yaml.Mark, fix: str) -> None:
+        super().__init__(None, None, problem, mark)
+        self.fix = fix
+
+
+def _unique_keys(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor`, merged as YAML says
+            continue
+        key = loader.construct_object(key_node, deep=True)
+        if key in seen:
+            raise _Refused(
+                f"key {key!r} is given twice (first on line {seen[key] + 1})",
+                key_node.start_mark,
+                "give each key once",
+            )
+        seen.setdefault(key, key_node.start_mark.line)
+    return loader.construct_mapping(node, deep=True)
+
+
+def _checked_date(loader: _StrictLoader, node: yaml.ScalarNode) -> Any:
+    try:
+        return loader.construct_yaml_timestamp(node)
+    except ValueError as exc:
+        raise _Refused(
+            f"{node.value!r} is not a date ({exc})", node.start_mark, "give a real date, YYYY-MM-DD"
+        ) from None
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_keys)
+_StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _checked_date)
+
+
 def load_design(path: str | Path) -> DesignSpec:
     """Read and validate a design file; LA names are resolved to codes."""
     file = str(path)
@@ -398,7 +440,7 @@ def load_design(path: str | Path) -> DesignSpec:
             "design file is not UTF-8 text", file=file, fix="save it as UTF-8"
         ) from None
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader: builds plain data only
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
@@ -407,7 +449,9 @@ def load_design(path: str | Path) -> DesignSpec:
             f"malformed YAML: {problem}",
             file=file,
             where=where,
-            fix="correct the YAML syntax (indentation, colons, quotes) at that place",
+            fix=exc.fix
+            if isinstance(exc, _Refused)
+            else "correct the YAML syntax (indentation, colons, quotes) at that place",
         ) from None
     if not isinstance(raw, dict):
         raise DesignError(

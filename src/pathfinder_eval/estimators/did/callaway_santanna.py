@@ -452,8 +452,9 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
     ) -> tuple[str, ...]:
         warns = []
         if sample.dropped_units:
+            of = f"{outcome!r}" + (" or of a covariate" if self.covariates else "")
             warns.append(
-                f"{sample.dropped_units} units missing a period of {outcome!r} were dropped to "
+                f"{sample.dropped_units} units missing a period of {of} were dropped to "
                 "balance the panel."
             )
         if sample.n_first:
