@@ -89,6 +89,27 @@ def test_a_negative_seed_is_refused(tmp_path, capsys, where):
         check_error(capsys, code, out, "--seed", "'-1' is not a seed")
 
 
+@pytest.mark.parametrize(
+    ("effect", "message"),
+    [
+        (
+            "{rte: -0.1}",
+            "injected effect for 'rte', which is not an outcome (did you mean 'rate'?)",
+        ),
+        ("{rate: -5}", "injected effect -5 for 'rate' is a fall of 100% or more"),
+    ],
+)
+def test_an_injected_effect_must_name_an_outcome_and_leave_a_rate(
+    tmp_path, capsys, effect, message
+):
+    """A misspelt outcome was ignored while the report said the effect was injected."""
+    design = TIDY_DESIGN.replace(
+        "  source: tidy\n", f"  source: tidy\n  injected_effect: {effect}\n"
+    )
+    code, out = run(tmp_path, design=design, data=tidy_csv())
+    check_error(capsys, code, out, "data.injected_effect", message)
+
+
 def test_analysis_names_unknown_outcome(tmp_path, capsys):
     design = TIDY_DESIGN.replace(
         "{id: twfe, estimator: twfe}", "{id: twfe, estimator: twfe, outcomes: [rates]}"

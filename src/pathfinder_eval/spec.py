@@ -728,6 +728,24 @@ def _resolve_units(spec: DesignSpec, file: str) -> DesignSpec:
                     where=f"analyses[{a}].outcomes[{j}]",
                     fix=f"use one of: all, {', '.join(sorted(ids))}",
                 )
+    outcome_ids = sorted(o.id for o in spec.outcomes)
+    for oid, effect in spec.data.injected_effect.items():
+        if oid not in outcome_ids:
+            close = difflib.get_close_matches(oid, outcome_ids, n=1)
+            raise DesignError(
+                f"injected effect for {oid!r}, which is not an outcome"
+                + (f" (did you mean {close[0]!r}?)" if close else ""),
+                file=file,
+                where=f"data.injected_effect.{oid}",
+                fix=f"use one of: {', '.join(outcome_ids)}",
+            )
+        if not effect > -1:
+            raise DesignError(
+                f"injected effect {effect:g} for {oid!r} is a fall of 100% or more",
+                file=file,
+                where=f"data.injected_effect.{oid}",
+                fix="give a relative change above -1 (e.g. -0.10 for a 10% fall)",
+            )
     t = spec.time
     if t.first is not None and t.last is not None and t.first > t.last:
         raise DesignError(
