@@ -280,3 +280,35 @@ def test_rows_differing_in_an_unfiltered_column_are_a_new_breakdown(tmp_path):
     line = err.value.one_line()
     assert "rows 1, 2 are both Local authority rows for time_period 2025, area 805" in line
     assert "they differ in age_group" in line
+
+
+@needs_public_data
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("truncate", r"line \d+ has 4 of the header's 14 fields"),
+        ("typo", "'Children starting to be looked after each yr' is not a filter value"),
+    ],
+)
+def test_a_damaged_row_is_refused_not_lost(tmp_path, damage, message):
+    """A row cut short (pandas pads it with empty cells, so it fell out of every filter) or
+    with a slip in its filter value left Dorset's 2025 entries to care out of the panel
+    without a word: the estimate moved and the exclusions table did not."""
+    src = PUBLIC_DATA / "cla_number_and_rate_per_10k_children.csv"
+    lines = src.read_text(encoding="utf-8-sig").splitlines()
+    i = next(
+        k
+        for k, line in enumerate(lines)
+        if line.startswith("2025,") and ",Dorset," in line and "starting to be" in line
+    )
+    lines[i] = (
+        ",".join(lines[i].split(",")[:4])
+        if damage == "truncate"
+        else lines[i].replace("each year", "each yr")
+    )
+    (tmp_path / src.name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=message) as err:
+        load_official(tmp_path, ["entering_care_rate"])
+    assert err.value.row == i and err.value.file == src.name
+    # the undamaged file reads, and its near pairs (suitable / unsuitable) are not slips
+    assert not load_official(PUBLIC_DATA, ["entering_care_rate"]).frame.empty

@@ -7,7 +7,9 @@ splits a column into numbers and status symbols.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -91,6 +93,16 @@ def read_ees_csv(path: Path | str) -> EESTable:
             "from a spreadsheet",
         ) from exc
     frame.columns = [str(c).strip() for c in frame.columns]
+    short = _short_row(raw.decode("utf-8-sig"), frame)
+    if short is not None:
+        line, fields = short
+        raise DataError(
+            f"line {line} has {fields} of the header's {frame.shape[1]} fields (a truncated or "
+            "damaged row)",
+            file=name,
+            row=line - 1,
+            fix="download the file again from Explore Education Statistics; do not edit it by hand",
+        )
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
         raise DataError(
@@ -109,6 +121,20 @@ def read_ees_csv(path: Path | str) -> EESTable:
     if family is not None:
         frame = canonicalise(frame, family, file=name)
     return EESTable(frame, family, path, hashlib.sha256(raw).hexdigest())
+
+
+def _short_row(text: str, frame: pd.DataFrame) -> tuple[int, int] | None:
+    """The first row with fewer fields than the header, as (line, fields), or None. pandas
+    pads such a row with empty cells, so only a frame whose last column has an empty cell
+    can hold one, and only then is the text parsed again (EES files have no empty cells)."""
+    if frame.empty or not (frame.iloc[:, -1].str.strip() == "").any():
+        return None
+    reader = csv.reader(io.StringIO(text))
+    width = len(next(reader))
+    for row in reader:
+        if row and len(row) < width:
+            return reader.line_num, len(row)
+    return None
 
 
 def ees_value(series: pd.Series, *, file: str | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -43,6 +43,10 @@ _DTYPES = {
     "detail": "str",
 }
 _EPS = float(np.sqrt(np.finfo(float).eps))
+# A filter value not read is taken for a typo of one that is when it is this close (difflib
+# ratio: one slip in a 20-character value scores 0.95) and fills at most RARE as many rows.
+NEAR_MISS = 0.9
+RARE = 0.05
 
 
 @dataclass(frozen=True)
@@ -372,6 +376,26 @@ def _row(row: float) -> str:
     return "?" if pd.isna(row) else str(int(row))
 
 
+def _near_misses(present: pd.Series, values: tuple[str, ...], column: str, file: str) -> None:
+    """A filter value one slip away from a wanted one (a typo in a row) would leave its row
+    out without a word: refuse it, naming the row. DfE's own categories can be as close
+    ("suitable", "unsuitable"), but each fills as many rows as the other; a slip is rare."""
+    counts = present.value_counts()
+    for other in set(counts.index) - set(values):
+        close = difflib.get_close_matches(other, values, n=1, cutoff=NEAR_MISS)
+        if close and counts[other] <= RARE * counts.get(close[0], 0):
+            row = int(np.flatnonzero((present == other).to_numpy())[0])
+            raise DataError(
+                f"value {other!r} is not a filter value this indicator reads, but is close to "
+                f"{close[0]!r}",
+                file=file,
+                where=column,
+                row=int(present.index[row]) + 1,
+                fix="correct the cell, or download the file again from Explore Education "
+                "Statistics",
+            )
+
+
 def _measure(measure: Measure, table: EESTable, level: str) -> pd.DataFrame:
     """Value and status of a measure per (period, unit) at `level`; DataError if ambiguous."""
     frame, name = table.frame, table.path.name
@@ -390,6 +414,7 @@ def _measure(measure: Measure, table: EESTable, level: str) -> pd.DataFrame:
                 fix="DfE may have renamed the filter value; update the filter "
                 "in pathfinder_eval/data/indicators.yaml",
             )
+        _near_misses(present, values, column, name)
         rows = rows.loc[present.isin(values)]
         if len(values) > 1:
             summed.append(column)
