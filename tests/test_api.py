@@ -8,6 +8,7 @@ import contextlib
 import inspect
 import io
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -332,6 +333,35 @@ def test_honest_did_on_an_event_study_result_reproduces_the_honestdid_readme():
         assert got_hi == pytest.approx(hi, abs=h._three_digits(hi) + 3e-5)
     with pytest.raises(DesignError, match="restriction"):
         pe.honest_did(res, [0.0], restriction="bounded")
+    # the same rows with a reference row (estimate 0, variance 0) at e = −1, as Callaway &
+    # Sant'Anna's universal base reports it, give the same intervals (it crashed at M > 0:
+    # "Matrix is not positive definite")
+    ref = {**rows[0], "term": "e-1", "estimate": 0.0, "std_error": 0.0, "event_time": -1.0}
+    sigma_ref = np.zeros((8, 8))
+    keep = [0, 1, 2, 3, 4, 6, 7]
+    sigma_ref[np.ix_(keep, keep)] = sigma
+    cs = replace(
+        res,
+        estimator="callaway_santanna",
+        table=estimates_table([*rows[:5], ref, *rows[5:]]),
+        vcov=sigma_ref,
+    )
+    with_ref = pe.honest_did(cs, list(h.M_SD))
+    np.testing.assert_allclose(with_ref.lower, sd.lower, rtol=1e-12)
+    np.testing.assert_allclose(with_ref.upper, sd.upper, rtol=1e-12)
+
+
+def test_honest_did_refuses_leads_not_measured_from_the_reference():
+    """Callaway & Sant'Anna's default (varying) base reports each lead as a one-period change,
+    and imputation's leads come from a separate test: the restrictions, written for effects
+    relative to e = −1, were applied to them without a word."""
+    args = {"outcome": "y", "unit": "unit", "time": "period", "first_treated": "g"}
+    for res in (pe.callaway_santanna(staggered(), **args), pe.imputation(staggered(), **args)):
+        with pytest.raises(DesignError, match="not measured from event time −1"):
+            pe.honest_did(res, [0.1])
+    universal = pe.callaway_santanna(staggered(), base_period="universal", **args)
+    got = pe.honest_did(universal, [0.0, 0.05])
+    assert np.all(got.lower < got.upper) and got.lower[1] <= got.lower[0]
 
 
 def test_cluster_argument_clusters_above_the_unit_or_is_refused():

@@ -517,6 +517,11 @@ def did_2x2(
     return fit.to_estimates("did_2x2", outcome)
 
 
+# Estimators whose event-time rows are effects relative to event time −1 (the reference
+# HonestDiD's restrictions are written for); Callaway & Sant'Anna only with a universal base.
+MEASURED_FROM_REFERENCE = frozenset({"event_study", "sun_abraham", "callaway_santanna"})
+
+
 def honest_did(
     result: EffectEstimates,
     m_values: list[float] | np.ndarray,
@@ -530,7 +535,9 @@ def honest_did(
     Parameters
     ----------
     result : EffectEstimates
-        An event study's result: rows by event time with their covariance (reference −1).
+        An event study's result: rows by event time with their covariance, measured from
+        event time −1 (`pe.event_study`, `pe.sun_abraham`, or `pe.callaway_santanna` with
+        base_period="universal"; its reference row is left out).
     m_values : list of float
         The restriction sizes M (smoothness) or M̄ (relative magnitudes).
     restriction : {"smoothness", "relative_magnitudes"}, default "smoothness"
@@ -548,7 +555,28 @@ def honest_did(
             where="argument result",
             fix="pass the result of pe.event_study",
         )
-    rows = np.flatnonzero(np.isfinite(t["event_time"].to_numpy(float)))
+    if result.estimator not in MEASURED_FROM_REFERENCE or (
+        result.diagnostics.get("base_period", "universal") != "universal"
+    ):
+        raise DesignError(
+            f"the {result.estimator} result's leads are not measured from event time −1"
+            + (" (base_period 'varying': each lead is a one-period change)"
+               if result.estimator == "callaway_santanna" else ""),
+            where="argument result",
+            fix="pass pe.event_study's result, pe.sun_abraham's, or "
+            "pe.callaway_santanna(..., base_period='universal')'s",
+        )  # fmt: skip
+    event_all = t["event_time"].to_numpy(float)
+    variance = np.diag(result.vcov)
+    reference = (t["estimate"].to_numpy(float) == 0) & (variance == 0)  # the normalisation
+    rows = np.flatnonzero(np.isfinite(event_all) & ~reference)
+    if not (variance[rows] > 0).all():
+        bad = t["term"].iloc[rows[~(variance[rows] > 0)][0]]
+        raise DesignError(
+            f"row {bad!r} has no variance, so the restriction cannot bound it",
+            where="argument result",
+            fix="refit with an inference that gives every event-time row a standard error",
+        )
     event = t["event_time"].to_numpy(float)[rows]
     beta, sigma = t["estimate"].to_numpy(float)[rows], result.vcov[np.ix_(rows, rows)]
     n_pre, n_post = int((event < 0).sum()), int((event >= 0).sum())
