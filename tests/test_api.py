@@ -651,3 +651,41 @@ def test_a_level_or_seed_out_of_range_is_a_design_error_naming_the_argument(kwar
     with pytest.raises(DesignError) as info:
         pe.callaway_santanna(staggered(), **args, **kwargs)
     assert info.value.where == where
+
+
+def test_did_2x2_checks_its_arguments():
+    """Each case returned normally or raised a bare ValueError: an inverted interval at
+    level=-0.5, a cluster column ignored without cov_type, text in the outcome or group, and a
+    covariate name read letter by letter."""
+    rng = np.random.default_rng(0)
+    n = 200
+    frame = pd.DataFrame(
+        {
+            "y": rng.normal(size=n),
+            "g": rng.integers(0, 2, n),
+            "p": rng.integers(0, 2, n),
+            "x": rng.normal(size=n),
+            "c": rng.integers(0, 20, n),
+        }
+    )
+    args = {"outcome": "y", "group": "g", "post": "p"}
+    for level in (-0.5, 0, 2):
+        with pytest.raises(DesignError, match="argument level"):
+            pe.did_2x2(frame, level=level, **args)
+    clustered = pe.did_2x2(frame, cluster="c", **args)
+    same = pe.did_2x2(frame, cluster="c", cov_type="cluster", **args)
+    hc1 = pe.did_2x2(frame, **args)
+    assert clustered.table["std_error"][0] == same.table["std_error"][0]
+    assert clustered.table["std_error"][0] != hc1.table["std_error"][0]
+    with pytest.raises(DesignError, match="the clusters would be ignored"):
+        pe.did_2x2(frame, cluster="c", cov_type="HC1", **args)
+    text = frame.astype({"g": object})
+    text.loc[3, "g"] = "treated"
+    with pytest.raises(DataError, match="'treated' is not a number") as info:
+        pe.did_2x2(text, **args)
+    assert info.value.row == 4 and info.value.where == "argument group (column g)"
+    one = pe.did_2x2(frame, covariates="x", **args)
+    assert (
+        one.table["estimate"][0]
+        == pe.did_2x2(frame, covariates=("x",), **args).table["estimate"][0]
+    )

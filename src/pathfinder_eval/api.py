@@ -467,7 +467,7 @@ def did_2x2(
     covariates: tuple[str, ...] = (),
     weights: str | None = None,
     cluster: str | None = None,
-    cov_type: str = "HC1",
+    cov_type: str | None = None,
     level: float = 0.95,
 ) -> EffectEstimates:
     """The canonical 2×2 difference-in-differences by OLS: outcome on post, group and
@@ -488,9 +488,10 @@ def did_2x2(
     weights : str, optional
         Positive analytic weights column.
     cluster : str, optional
-        Cluster labels (with cov_type="cluster").
-    cov_type : str, default "HC1"
-        "nonrobust" (as R lm), "HC1" or "cluster".
+        Cluster labels: the variance clusters by them (cov_type "cluster").
+    cov_type : str, optional
+        "nonrobust" (as R lm), "HC1" or "cluster" (default: "cluster" when a cluster column
+        is given, else "HC1").
     level : float, default 0.95
         Confidence level.
 
@@ -499,10 +500,24 @@ def did_2x2(
     EffectEstimates
         One row, "DiD (2×2)"; `facts` holds the four cell means and counts.
     """
+    level = _checked_level(level)
+    covariates = (covariates,) if isinstance(covariates, str) else tuple(covariates)
+    if cov_type is None:
+        cov_type = "cluster" if cluster else "HC1"
+    elif cluster and cov_type != "cluster":
+        raise DesignError(
+            f"cluster={cluster!r} with cov_type={cov_type!r}: the clusters would be ignored",
+            where="argument cov_type",
+            fix="drop cov_type (or pass cov_type='cluster') to cluster by the column, or drop "
+            "cluster",
+        )
     named = {"outcome": outcome, "group": group, "post": post, "weights": weights}
     frame = _checked_frame(data, **named, cluster=cluster)
     for c in covariates:
         _require(frame, c)
+    for arg, column in (*named.items(), *(("covariates", c) for c in covariates)):
+        if column is not None:
+            _numbers(frame, column, arg)
     with one_blas_thread():
         fit = estimate_2x2(
             frame[outcome],
@@ -876,6 +891,23 @@ def _absorbing(ids: pd.Series, when: pd.Series, d: pd.Series, column: str) -> No
             row=row,
             fix="treatment must not reverse once started (staggered adoption): check the "
             "column, or analyse a treatment that pauses or stops with did_multiplegt_dyn",
+        )
+
+
+def _numbers(frame: pd.DataFrame, column: str, arg: str) -> None:
+    """A column read as numbers holds numbers (or empty cells): text is a DataError naming
+    the row and the value, not a bare ValueError from the fit."""
+    values = frame[column]
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return
+    text = pd.to_numeric(values, errors="coerce").isna() & values.notna()
+    if text.any():
+        row = int(np.flatnonzero(text.to_numpy())[0])
+        raise DataError(
+            f"value {values.iloc[row]!r} is not a number",
+            where=f"argument {arg} (column {column})",
+            row=row + 1,
+            fix="code the column as numbers (groups and periods as 0/1)",
         )
 
 

@@ -198,8 +198,11 @@ def did_2x2(
     if weights is not None:
         w = _vector(weights, "weights", n)
         if np.any(w <= 0):
+            row = int(np.flatnonzero(w <= 0)[0])
             raise EstimationError(
-                "weights must be positive", where="weights", fix="drop zero-weight rows"
+                f"weights must be positive; row {row + 1} has {w[row]:g}",
+                where="weights",
+                fix="drop the rows with zero weight, and correct negative weights",
             )
     counts = np.array([[np.sum((g == a) & (p == b)) for b in (0, 1)] for a in (0, 1)])
     if np.any(counts == 0):
