@@ -689,3 +689,29 @@ def test_did_2x2_checks_its_arguments():
         one.table["estimate"][0]
         == pe.did_2x2(frame, covariates=("x",), **args).table["estimate"][0]
     )
+
+
+@pytest.mark.parametrize(
+    ("call", "where"),
+    [
+        (lambda: pe.power([3, 3, 3], 0.2, cell_size=-5, icc=0.05), "argument cell_size"),
+        (lambda: pe.power([3, 3, 3], 0.2, cell_size=20, icc=-0.1), "argument icc"),
+        (lambda: pe.power([3, 3, 3], 0.2, cell_size=20, icc=1.0), "argument icc"),
+        (lambda: pe.power([3, 3, 3], 0.2, cell_size=20, icc=0.05, decay=2), "argument decay"),
+        (lambda: pe.power([3, 3, 3], 0.2, cell_size=20, icc=0.05, cac=1.5), "argument cac"),
+        (lambda: pe.power([3, 3, 3], 0.2, cell_size=20, tau2=-0.1, sigma2=1), "argument tau2"),
+        (lambda: pe.power([3, 3, 3], 0.2, cell_size=20, icc=0.05, alpha=0), "argument alpha"),
+        (lambda: pe.power([], 0.2, cell_size=20, icc=0.05), "argument design"),
+        (lambda: pe.power([2.5, 3], 0.2, cell_size=20, icc=0.05), "argument design"),
+        (lambda: pe.power(np.zeros((4, 3)), 0.2, cell_size=20, icc=0.05), "argument design"),
+        (lambda: pe.mdes([3, 3, 3], cell_size=20, icc=0.05, target=1.5), "argument target"),
+        (lambda: pe.clusters_needed(0.2, 0, cell_size=20, icc=0.05), "argument sequences"),
+        (lambda: pe.clusters_needed(0.0, 3, cell_size=20, icc=0.05), "argument effect"),
+    ],
+)
+def test_power_arguments_out_of_range_are_design_errors(call, where):
+    """Each returned a wrong number (cell_size -5: power 0.65, above cell_size 20's 0.33;
+    icc -0.1, decay 2, cac 1.5 ...) or raised numpy's or scipy's own error."""
+    with pytest.raises(DesignError) as info:
+        call()
+    assert info.value.where == where

@@ -655,9 +655,10 @@ def power(
     float
         The power (normal reference).
     """
+    _finite("effect", effect)
+    _in_range("alpha", alpha, 0.0, 1.0)
     model = _variance_model(tau2, sigma2, gamma2, decay, icc, cac, treatment_var, treatment_corr)
-    variance = gls_precision(_design_matrix(design), model, cell_size).variance
-    return analytic.power(effect, variance, alpha)
+    return analytic.power(effect, _design_variance(design, model, cell_size), alpha)
 
 
 def mdes(
@@ -677,9 +678,10 @@ def mdes(
 ) -> float:
     """The smallest effect a cluster design detects with the `target` power (parameters as
     `power`)."""
+    _in_range("alpha", alpha, 0.0, 1.0)
+    _in_range("target", target, alpha, 1.0)
     model = _variance_model(tau2, sigma2, gamma2, decay, icc, cac, treatment_var, treatment_corr)
-    variance = gls_precision(_design_matrix(design), model, cell_size).variance
-    return analytic.mdes(variance, target, alpha)
+    return analytic.mdes(_design_variance(design, model, cell_size), target, alpha)
 
 
 def clusters_needed(
@@ -700,8 +702,74 @@ def clusters_needed(
 ) -> int:
     """Clusters per sequence a standard stepped wedge with `sequences` steps needs for the
     `target` power (0 if 200 per sequence are not enough; parameters as `power`)."""
+    _finite("effect", effect)
+    if effect == 0:
+        raise DesignError(
+            "no number of clusters detects an effect of 0",
+            where="argument effect",
+            fix="give the smallest effect worth detecting, on the outcome's scale",
+        )
+    _whole("sequences", sequences, 2)
+    _in_range("cell_size", cell_size, 0.0, np.inf)
+    _in_range("alpha", alpha, 0.0, 1.0)
+    _in_range("target", target, alpha, 1.0)
     model = _variance_model(tau2, sigma2, gamma2, decay, icc, cac, treatment_var, treatment_corr)
-    return analytic.clusters_needed(target, effect, sequences, model, cell_size, alpha)
+    return analytic.clusters_needed(target, effect, int(sequences), model, cell_size, alpha)
+
+
+def _finite(name: str, value: float) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float | np.number)
+        or not (np.isfinite(value))
+    ):
+        raise DesignError(
+            f"{name} {value!r} is not a finite number",
+            where=f"argument {name}",
+            fix=f"give {name} as a number",
+        )
+
+
+def _in_range(name: str, value: float, low: float, high: float, closed: bool = False) -> None:
+    """value in (low, high), or [low, high] when `closed`; else a DesignError naming it."""
+    if not isinstance(value, bool) and isinstance(value, int | float | np.number):
+        inside = low <= value <= high if closed else low < value < high
+        if inside:
+            return
+    bounds = f"[{low:g}, {high:g}]" if closed else f"({low:g}, {high:g})"
+    raise DesignError(
+        f"{name} {value!r} is outside {bounds}",
+        where=f"argument {name}",
+        fix=f"give {name} within {bounds}",
+    )
+
+
+def _whole(name: str, value: Any, least: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < least:
+        raise DesignError(
+            f"{name} {value!r} is not a whole number of {least} or more",
+            where=f"argument {name}",
+            fix=f"give {name} as a whole number of {least} or more",
+        )
+
+
+def _design_variance(design: Any, model: VarianceModel, cell_size: float) -> float:
+    """Var(θ̂) of the design under the model; a design that does not separate the effect
+    from the periods (singular information) is a DesignError, not numpy's LinAlgError."""
+    _in_range("cell_size", cell_size, 0.0, np.inf)
+    matrix = _design_matrix(design)
+    try:
+        variance = gls_precision(matrix, model, cell_size).variance
+    except np.linalg.LinAlgError:
+        variance = np.nan
+    if not (np.isfinite(variance) and variance > 0):
+        raise DesignError(
+            "the design does not separate the intervention effect from the period effects",
+            where="argument design",
+            fix="give each period a mix of control and intervention clusters somewhere, "
+            "e.g. a stepped wedge [6, 6, 6, 6]",
+        )
+    return float(variance)
 
 
 def _variance_model(
@@ -714,6 +782,27 @@ def _variance_model(
     treatment_var: float = 0.0,
     treatment_corr: float = 0.0,
 ) -> VarianceModel:
+    for name, value in (("tau2", tau2), ("sigma2", sigma2), ("gamma2", gamma2)):
+        if value is not None:
+            _in_range(name, value, 0.0, np.inf, closed=True)
+    if icc is not None:
+        _in_range("icc", icc, 0.0, 1.0, closed=True)
+        if icc == 1:
+            raise DesignError(
+                "icc 1 leaves no variance within clusters: every cluster-period mean is known",
+                where="argument icc",
+                fix="give icc below 1 (LA outcomes: about 0.01 to 0.2)",
+            )
+    elif sigma2 is not None and gamma2 is not None and sigma2 == 0 and gamma2 == 0:
+        raise DesignError(
+            "sigma2 and gamma2 are both 0: no variance within clusters",
+            where="argument sigma2",
+            fix="give the individual variance sigma2 (or a cluster-period variance gamma2)",
+        )
+    _in_range("cac", cac, 0.0, 1.0, closed=True)
+    _in_range("decay", decay, 0.0, 1.0, closed=True)
+    _in_range("treatment_var", treatment_var, 0.0, np.inf, closed=True)
+    _in_range("treatment_corr", treatment_corr, -1.0, 1.0, closed=True)
     try:
         model = _base_model(tau2, sigma2, gamma2, decay, icc, cac)
         return replace(model, treatment_var=treatment_var, treatment_corr=treatment_corr)
@@ -749,15 +838,25 @@ def _base_model(
 
 
 def _design_matrix(design: np.ndarray | list[int]) -> np.ndarray:
-    matrix = np.asarray(design, dtype=float)
+    """A clusters × periods matrix of 0, 1 or NaN, or a standard stepped wedge from whole
+    numbers of clusters (1 or more) in each of 2 or more sequences."""
+    wrong = DesignError(
+        "design must be a clusters × periods matrix of 0, 1 (or NaN: not measured), or a list "
+        "of the whole number of clusters in each of 2 or more sequences",
+        where="argument design",
+        fix="e.g. [6, 6, 6, 6] for four sequences of six clusters",
+    )
+    try:
+        matrix = np.asarray(design, dtype=float)
+    except (TypeError, ValueError):
+        raise wrong from None
     if matrix.ndim == 1:
+        if len(matrix) < 2 or not np.all((matrix >= 1) & (matrix == np.floor(matrix))):
+            raise wrong
         return analytic.stepped_wedge([int(n) for n in matrix])
-    if matrix.ndim != 2:
-        raise DesignError(
-            "design must be a clusters × periods matrix or a list of clusters per sequence",
-            where="argument design",
-            fix="e.g. [6, 6, 6, 6] for four sequences of six clusters",
-        )
+    cells = matrix[~np.isnan(matrix)]
+    if matrix.ndim != 2 or not np.isin(cells, (0.0, 1.0)).all() or matrix.shape[0] < 2:
+        raise wrong
     return matrix
 
 
