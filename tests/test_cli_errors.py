@@ -110,6 +110,15 @@ def test_an_injected_effect_must_name_an_outcome_and_leave_a_rate(
     check_error(capsys, code, out, "data.injected_effect", message)
 
 
+def test_a_misspelt_la_in_tidy_data_is_refused_with_suggestions(tmp_path, capsys):
+    """'Wigann' joined the comparisons as a unit of its own with no region, and the real
+    Wigan was missing, with 'valid: 0 rows excluded'."""
+    data = tidy_csv().replace("Wigan,2023", "Wigann,2023")
+    code, out = run(tmp_path, data=data)
+    check_error(capsys, code, out, "column la, row 23", "'Wigann' is not a local authority",
+                "did you mean 'Wigan'", "unit_level: cluster")  # fmt: skip
+
+
 def test_analysis_names_unknown_outcome(tmp_path, capsys):
     design = TIDY_DESIGN.replace(
         "{id: twfe, estimator: twfe}", "{id: twfe, estimator: twfe, outcomes: [rates]}"

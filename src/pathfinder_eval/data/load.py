@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from pathfinder_eval.data.catalogue import SCALES, load_catalogue
-from pathfinder_eval.data.la_lookup import la_table, resolve_la
+from pathfinder_eval.data.la_lookup import la_table, resolve_la, suggest_la
 from pathfinder_eval.data.official import (
     find_family_file,
     load_official,
@@ -388,9 +388,24 @@ def frame_outcomes(
             )
     units = unit_ids(raw, cols.unit, file)
     if spec.unit_level is UnitLevel.LOCAL_AUTHORITY:
-        units = map_distinct(
-            units, lambda u: la.la_code if (la := resolve_la(u, current_only=False)) else u
+        codes = map_distinct(
+            units, lambda u: la.la_code if (la := resolve_la(u, current_only=False)) else None
         )
+        unknown = codes.isna() & units.notna()
+        if unknown.any():  # it would join the comparisons as a unit with no region
+            row = int(np.flatnonzero(unknown.to_numpy())[0])
+            name = units.iloc[row]
+            close = suggest_la(str(name))
+            raise DataError(
+                f"{name!r} is not a local authority"
+                + (f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""),
+                file=file,
+                where=f"column {cols.unit}",
+                row=row + 1,
+                fix="correct the name or give the LA's code; rows for England or a region "
+                "belong in another file; units that are not LAs need unit_level: cluster",
+            )
+        units = codes.where(units.notna(), units)
     units = text_column(units)
     periods = period_ordinals(
         raw,
