@@ -119,6 +119,16 @@ def test_a_misspelt_la_in_tidy_data_is_refused_with_suggestions(tmp_path, capsys
                 "did you mean 'Wigan'", "unit_level: cluster")  # fmt: skip
 
 
+def test_two_waves_with_one_name_are_refused(tmp_path, capsys):
+    design = TIDY_DESIGN.replace(
+        "  - {wave: W1, start: 2023-07-01, units: [Dorset, Lincolnshire]}",
+        "  - {wave: W1, start: 2023-07-01, units: [Dorset]}\n"
+        "  - {wave: W1, start: 2024-07-01, units: [Lincolnshire]}",
+    )
+    code, out = run(tmp_path, design=design, data=tidy_csv())
+    check_error(capsys, code, out, "rollout[1].wave", "wave name 'W1' is also rollout[0]'s")
+
+
 def test_analysis_names_unknown_outcome(tmp_path, capsys):
     design = TIDY_DESIGN.replace(
         "{id: twfe, estimator: twfe}", "{id: twfe, estimator: twfe, outcomes: [rates]}"

@@ -610,9 +610,17 @@ def _resolve_units(spec: DesignSpec, file: str) -> DesignSpec:
     # in a region design the treated units are groups but the comparison units are LAs
     comparison_level = UnitLevel.LOCAL_AUTHORITY if level is UnitLevel.REGION else level
 
-    waves, seen = [], {}
+    waves, seen, names = [], {}, {}
     for w, wave in enumerate(spec.rollout):
         where_w = f"rollout[{w}]"
+        if wave.wave in names:  # the report's tables and charts are keyed by the wave's name
+            raise DesignError(
+                f"wave name {wave.wave!r} is also {names[wave.wave]}'s",
+                file=file,
+                where=f"{where_w}.wave",
+                fix="give each wave its own name (Wave 1, Wave 2, ...)",
+            )
+        names[wave.wave] = where_w
         if spec.time.axis is TimeAxis.PERIOD and not isinstance(wave.start, int):
             raise DesignError(
                 f"bad start {wave.start!r}",
