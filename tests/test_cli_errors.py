@@ -459,3 +459,19 @@ def test_panel_check_case(check, tmp_path, capsys):
     assert code == 0
     doc = json.loads((out / "tidy_pilot.json").read_text(encoding="utf-8"))
     assert any(needle in e["reason"] for e in doc["exclusions"]), doc["exclusions"]
+
+
+def test_a_treated_la_with_no_period_before_its_start_is_counted_not_treated(tmp_path, capsys):
+    """Dorset's rows all from its start on: it counted among the treated LAs (n_treated 2) and
+    in the leave-one-out, though no estimator could compare it with itself before."""
+    rows = [
+        r
+        for r in tidy_csv().splitlines()[1:]
+        if not r.startswith(("Dorset,2021", "Dorset,2022", "Dorset,2023"))
+    ]
+    code, out = run(tmp_path, data=tidy_csv(rows))
+    assert code == 0, capsys.readouterr().err
+    report = json.loads((out / "tidy_pilot.json").read_text())
+    assert report["analyses"][0]["n_treated"] == 1
+    assert {"reason": "treated unit with no usable period before its start", "outcome": "rate",
+            "count": 2, "units": ["838"], "stage": "panel"} in report["exclusions"]  # fmt: skip

@@ -418,6 +418,17 @@ def _cells(draft: PanelDraft) -> PanelDraft:
     cells["cohort"] = per_unit["cohort"].to_numpy(float)[codes]
     cells["treated"] = (cells["period"] >= cells["cohort"]).astype("int64")
     cells["role"] = text_by_code(per_unit["role"].tolist(), codes)
+    # a treated unit with no usable period before its start (for an outcome) has nothing to
+    # compare its treated periods with: its rows would count it as treated while no estimator
+    # can use it, so they are left out and counted
+    is_treated = (cells["role"] == "treated").to_numpy()
+    before = pd.Series(is_treated & (cells["treated"].to_numpy() == 0), index=cells.index)
+    seen_before = before.groupby([codes, cells["outcome"].to_numpy()]).transform("any")
+    no_before = pd.Series(is_treated & ~seen_before.to_numpy(), index=cells.index)
+    if no_before.any():
+        draft = draft.drop(no_before, "treated unit with no usable period before its start")
+        keep = ~no_before.to_numpy()
+        cells, codes = cells[keep], codes[keep]
     # sorted by outcome, unit and period: one lexsort of integer codes (sorted factorisations)
     order = np.lexsort(
         (
