@@ -608,6 +608,10 @@ def test_rows_the_panel_leaves_out_are_counted_on_the_result_and_warned():
     assert "10 empty cell" in text and "units u00" in text and "not a finite number" in text
     assert "1e+12" in text
     assert (res.n_obs, res.n_treated) == (clean.n_obs - 12, clean.n_treated - 1)
+    from pathfinder_eval.errors import PanelError
+
+    with pytest.raises(PanelError, match=r"no usable rows in the data \(left out: 300 implaus"):
+        pe.twfe(staggered().assign(y=lambda f: f["y"] * 1e12), **args)
 
 
 def test_text_in_first_treated_and_a_stepped_wedge_treatment_that_stops_are_refused():

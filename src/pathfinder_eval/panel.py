@@ -452,8 +452,11 @@ def _outcomes_supported(draft: PanelDraft) -> PanelDraft:
         sub = cells[cells["outcome"] == outcome.id]
         if sub.empty:
             if outcome.required:
+                left_out = [e for e in draft.ledger if e.outcome == outcome.id]
+                why = "; ".join(f"{e.count} {e.reason}" for e in left_out[:3])
                 raise PanelError(
-                    f"outcome {outcome.id!r} has no usable rows in the data",
+                    f"outcome {outcome.id!r} has no usable rows in the data"
+                    + (f" (left out: {why})" if why else ""),
                     file=spec.path,
                     where=f"outcomes ({outcome.id})",
                     fix="supply data for it, or mark it 'required: false' in the design",
