@@ -40,8 +40,11 @@ effect; its own level, the same trend and regional shocks, LA noise correlated 0
 targeted group's, 0.5–1.5 times its population) from a separate stream, and Callaway &
 Sant'Anna's simple ATT runs on the targeted-minus-untargeted contrast with its default
 inference, as a design's `contrasts` do; its "before" column is the cohort-stratified
-variance. The numbers are the estimators' own: the benchmark calls the functions the
-estimator classes call, without building a panel per replicate.
+variance. Dose ("dose att", "dose acrt"): each treated LA draws a dose from U(0.5, 2) and
+Callaway, Goodman-Bacon & Sant'Anna's straight-line dose curve runs; with k = 2 (one LA per
+start date) no line can be fitted, the estimator refuses, and the cell reads "not estimable"
+with the reason listed at the end. The numbers are the estimators' own: the benchmark calls
+the functions the estimator classes call, without building a panel per replicate.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np
 from scipy import stats
 
+from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.continuous import continuous_did
 from pathfinder_eval.estimators.did.etwfe import etwfe, etwfe_effects
 from pathfinder_eval.estimators.did.etwfe import outcome_weights as etwfe_weights
@@ -300,8 +304,14 @@ def fit_all(p: Panel, tau: float, want: frozenset[str] = frozenset(ALL)) -> dict
         # Callaway, Goodman-Bacon & Sant'Anna with a straight-line dose curve (the default):
         # ATT^o (truth τ) and ACRT^o (truth 0: the effect does not depend on the dose);
         # "before" column contdid's influence-function variance, normal reference
-        cd = continuous_did(y, start, p.dose, np.array([1.0]), 1, 0)
+        try:
+            cd = continuous_did(y, start, p.dose, np.array([1.0]), 1, 0)
+        except EstimationError as err:  # the estimator refuses this design: say why
+            out["continuous_did"] = out["continuous_acrt"] = err.what
+            cd = None
         for j, name, truth in ((0, "continuous_did", tau), (1, "continuous_acrt", 0.0)):
+            if cd is None:
+                continue
             old = (np.sqrt(cd.vcov[j, j]), np.inf)
             pooled = p.pooled_units(cd.weights[j])
             record(name, float(cd.estimate[j]), old, pooled, truth, "continuous_did")
@@ -452,26 +462,29 @@ def run_cell(job: tuple[Cell, int, int, tuple[str, ...]]) -> tuple[Cell, dict]:
     want = frozenset(names)
     null = {k: [] for k in names}
     alt = {k: [] for k in names}
+    refused: dict[str, str] = {}  # estimator → why it refused a replicate
     for rep in range(reps):
         for effect, store in ((0.0, null), (tau, alt)):
             parts: dict = {}
             y, start, region, size = simulate(rng, cell, effect, parts)
             dose = None
-            if cell.treated >= 4 and want & {"continuous_did", "continuous_acrt"}:
-                # doses from their own stream (the others keep theirs); a straight-line
-                # curve needs two doses in each of the two start dates
+            if want & {"continuous_did", "continuous_acrt"}:
+                # doses from their own stream (the others keep theirs)
                 rng_dose = np.random.default_rng([seed, rep, effect > 0, 1])
                 dose = np.where(np.isfinite(start), rng_dose.uniform(0.5, 2.0, len(start)), 0.0)
             for k, v in fit_all(Panel(y, start, region, size, dose), effect, want).items():
-                store[k].append(v)
+                if isinstance(v, str):
+                    refused[k] = v
+                else:
+                    store[k].append(v)
             if "ddd" in want:
                 # the triple difference draws from its own stream, so the others keep theirs
                 rng_ddd = np.random.default_rng([seed, rep, effect > 0])
                 y0, size_ddd = untargeted(rng_ddd, parts, cell)
                 store["ddd"].append(fit_ddd(Panel(y - y0, start, region, size_ddd), effect))
-    summary = {}
+    summary: dict = {(k, "refused"): why for k, why in refused.items()}
     for k in names:
-        if not alt[k]:
+        if not alt[k] or k in refused:  # a cell an estimator refuses is not estimable
             continue
         # estimators without a truth under the additive effect: coverage and width of τ = 0
         shown = null[k] if k in NULL_ONLY else alt[k]
@@ -537,6 +550,8 @@ def main() -> None:
             cols = "".join(
                 _triple(s[(k, "default")], s[(k, "pooled share")])
                 if (k, "default") in s
+                else "not estimable".rjust(24)
+                if (k, "refused") in s
                 else " " * 24
                 for k in names
             )
@@ -556,6 +571,15 @@ def main() -> None:
         if (k, "default") in s and (m := misses(*s[(k, "default")], args.reps))
     ]
     print("\n".join(bad) if bad else "  none")
+    why = [
+        f"  {_label(cell).strip()}  {SHORT[k]}: {s[(k, 'refused')]}"
+        for cell, s in results
+        for k in names
+        if (k, "refused") in s
+    ]
+    if why:
+        print("\nNot estimable (the estimator refuses the design, with its reason):")
+        print("\n".join(why))
     print(f"{time.perf_counter() - t0:.0f} s")
 
 
