@@ -475,3 +475,20 @@ def test_a_treated_la_with_no_period_before_its_start_is_counted_not_treated(tmp
     assert report["analyses"][0]["n_treated"] == 1
     assert {"reason": "treated unit with no usable period before its start", "outcome": "rate",
             "count": 2, "units": ["838"], "stage": "panel"} in report["exclusions"]  # fmt: skip
+
+
+def test_units_an_analysis_drops_to_balance_its_panel_are_in_the_ledger(tmp_path, capsys):
+    """Callaway & Sant'Anna drops units missing a period: it said only '1 units missing a
+    period ... were dropped', while the exclusions table and JSON had no entry and the report
+    did not say a treated LA was among them."""
+    design = TIDY_DESIGN.replace("estimator: twfe", "estimator: callaway_santanna")
+    rows = [r for r in tidy_csv().splitlines()[1:] if not r.startswith("Dorset,2022")]
+    code, out = run(tmp_path, design=design, data=tidy_csv(rows))
+    assert code == 0, capsys.readouterr().err
+    doc = json.loads((out / "tidy_pilot.json").read_text())
+    assert doc["analyses"][0]["n_treated"] == 1
+    assert {"reason": "unit missing a period of rate, dropped to balance the panel",
+            "outcome": "rate", "count": 4, "units": ["838"], "stage": "analysis",
+            "analysis": "twfe"} in doc["exclusions"]  # fmt: skip
+    html = (out / "tidy_pilot.html").read_text()
+    assert "Treated Dorset is left out of twfe for 1 outcome (rate)" in html

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
 import pytest
 
 from pathfinder_eval.cli import main
@@ -77,3 +78,82 @@ def test_no_small_count_reaches_the_report(tmp_path):
     assert shown == ["&lt;10", "&lt;10", "&lt;10", "&lt;10", "10"]
     assert "Cells suppressed" in html
     assert "events" not in json.loads(doc)["analyses"][0]["diagnostics"]
+
+
+TRIAL = """\
+name: small_cells
+title: Small cells
+pilot: trial
+unit_level: cluster
+time: {axis: period}
+rollout:
+  - {wave: S1, start: 2, units: [A1, A2]}
+  - {wave: S2, start: 3, units: [B1, B2]}
+  - {wave: S3, start: 4, units: [C1, C2]}
+comparison: {pool: not_yet_treated, min_units: 1}
+outcomes: [{column: score, name: Score}]
+analyses:
+  - {id: eti, estimator: stepped_wedge, options: {effect: exposure_time}}
+data: {source: records, columns: {unit: cluster, period: period}}
+report:
+  disclosure: DISCLOSURE
+"""
+
+
+def _small_cell_records(path) -> None:
+    """6 clusters × 4 periods of 20 records, but A1 in period 1 has 1 record: 461 in all."""
+    rng = np.random.default_rng(3)
+    rows = ["cluster,period,score"]
+    for c in ("A1", "A2", "B1", "B2", "C1", "C2"):
+        for t in (1, 2, 3, 4):
+            for _ in range(1 if (c, t) == ("A1", 1) else 20):
+                rows.append(f"{c},{t},{rng.normal():.4f}")
+    path.write_text("\n".join(rows) + "\n")
+
+
+def test_counts_of_people_in_the_model_facts_are_controlled(tmp_path):
+    """The participants table was controlled, but the model's design line, the appendix and
+    the JSON printed the exact number of individuals (461) and a cluster-period of 1 child."""
+    _small_cell_records(tmp_path / "d.csv")
+    (tmp_path / "t.yaml").write_text(TRIAL.replace("DISCLOSURE", "{min_count: 10, round_to: 5}"))
+    out = tmp_path / "o"
+    argv = ["run", str(tmp_path / "t.yaml"), "--data", str(tmp_path / "d.csv"), "--out", str(out)]
+    assert main(argv) == 0
+    doc = json.loads((out / "small_cells.json").read_text())
+    design = doc["analyses"][0]["diagnostics"]["design"]
+    assert design["individuals"] == 460 and design["cell_size"] == {
+        "min": None,
+        "median": 20,
+        "max": 20,
+    }
+    html = (out / "small_cells.html").read_text()
+    assert not re.search(r"(?<![\w.])461(?![\w.])", html) and "(460 individuals;" in html
+    assert "<td>model facts</td>" in html
+
+
+@pytest.mark.parametrize(
+    ("disclosure", "message"),
+    [
+        ("{min_count: yes, round_to: 5}", "valid integer"),
+        ("{min_count: '10', round_to: 5}", "valid integer"),
+        ("{min_count: 3, round_to: 10}", "would show a count of 3"),
+    ],
+)
+def test_disclosure_settings_that_would_weaken_control_are_refused(
+    tmp_path, capsys, disclosure, message
+):
+    """`yes` read as 1 switched suppression off; a string passed; rounding to 10 showed a
+    3-child count (not suppressed at min_count 3) as 0."""
+    _small_cell_records(tmp_path / "d.csv")
+    (tmp_path / "t.yaml").write_text(TRIAL.replace("DISCLOSURE", disclosure))
+    argv = [
+        "run",
+        str(tmp_path / "t.yaml"),
+        "--data",
+        str(tmp_path / "d.csv"),
+        "--out",
+        str(tmp_path / "o"),
+    ]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "report.disclosure" in err and message in err and not (tmp_path / "o").exists()

@@ -76,12 +76,12 @@ def check_schema(doc: dict) -> None:
         } <= set(a)
         for row in a["estimates"]:
             assert list(row)[: len(COLUMNS)] == list(COLUMNS)
-    excluded = doc["exclusions"] + [
-        e for p in doc["robustness"]["placebo_in_time"] for e in p["exclusions"]
-    ]
-    for e in excluded:
-        assert set(e) == {"reason", "outcome", "count", "units", "stage"}
-        assert e["count"] > 0
+    keys = {"reason", "outcome", "count", "units", "stage"}
+    for e in doc["exclusions"]:  # the panel's, then the rows analyses left out themselves
+        assert set(e) == keys | {"analysis"} and e["count"] > 0
+        assert (e["stage"] == "analysis") == (e["analysis"] is not None)
+    for e in [e for p in doc["robustness"]["placebo_in_time"] for e in p["exclusions"]]:
+        assert set(e) == keys and e["count"] > 0
 
 
 def test_family_help_default_run(family_help):

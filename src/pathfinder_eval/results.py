@@ -194,6 +194,19 @@ class Facts:
         return out
 
 
+@dataclass(frozen=True)
+class Dropped:
+    """Rows an analysis left out beyond the panel's exclusions (a balanced panel's units
+    missing a period, Poisson units with no events): why, how many rows, which units."""
+
+    reason: str
+    rows: int
+    units: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"reason": self.reason, "count": self.rows, "units": list(self.units)}
+
+
 @dataclass(frozen=True, kw_only=True)
 class EffectEstimates:
     """One analysis of one outcome: the tidy estimates plus what a reader needs to judge them.
@@ -202,7 +215,8 @@ class EffectEstimates:
     covariance of `table.estimate` (terms × terms) where the estimator provides one;
     `inference` records the method used; `facts` the estimator's typed facts (weights, fit
     statistics, tests), also readable as the JSON-ready `diagnostics`; `scale` says whether the
-    estimates are differences in the outcome's units or log rate/odds ratios.
+    estimates are differences in the outcome's units or log rate/odds ratios; `dropped` the
+    rows the analysis itself left out (the report counts them with the panel's exclusions).
     """
 
     analysis_id: str
@@ -218,6 +232,7 @@ class EffectEstimates:
     facts: Facts | None = None
     warnings: tuple[str, ...] = ()
     scale: EffectScale = "difference"
+    dropped: tuple[Dropped, ...] = ()
 
     @property
     def diagnostics(self) -> MappingProxyType:
@@ -287,6 +302,7 @@ class EffectEstimates:
             ],
             "diagnostics": _clean(dict(self.diagnostics)),
             "warnings": list(self.warnings),
+            "dropped": [d.to_dict() for d in self.dropped],
         }
 
 

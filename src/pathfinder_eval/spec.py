@@ -19,6 +19,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictInt,
     ValidationError,
     field_validator,
     model_validator,
@@ -291,8 +292,23 @@ class DataSpec(_Frozen):
 
 
 class Disclosure(_Frozen):
-    min_count: int = Field(default=10, ge=1)
-    round_to: int = Field(default=5, ge=1)
+    """Counts of children below `min_count` are suppressed, the others rounded to the nearest
+    `round_to`. Whole numbers only: YAML's `yes` or "10" is not a threshold (`yes` read as 1
+    switched suppression off), and a rounding unit above twice the threshold would show a
+    count that is not suppressed as 0, which reads as a true zero."""
+
+    min_count: StrictInt = Field(default=10, ge=1)
+    round_to: StrictInt = Field(default=5, ge=1)
+
+    @model_validator(mode="after")
+    def _no_shown_zero(self) -> Disclosure:
+        if self.round_to > 2 * self.min_count:
+            raise ValueError(
+                f"round_to {self.round_to} would show a count of {self.min_count} (the smallest "
+                f"not suppressed) as 0: use a round_to of at most {2 * self.min_count}, or raise "
+                "min_count"
+            )
+        return self
 
 
 class ReportSpec(_Frozen):

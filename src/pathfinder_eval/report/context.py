@@ -18,7 +18,7 @@ from pathfinder_eval.pipeline import AnalysisRun, Evaluation
 from pathfinder_eval.power.design import design_power
 from pathfinder_eval.registry import REGISTRY, entry
 from pathfinder_eval.report.consort import checklist
-from pathfinder_eval.report.disclosure import DisclosureLog
+from pathfinder_eval.report.disclosure import DisclosureLog, published
 from pathfinder_eval.report.format import fmt, fmt_p, wrap
 from pathfinder_eval.report.plots import plot_trends, to_svg
 from pathfinder_eval.report.schematic import plot_schematic
@@ -76,6 +76,7 @@ def build_context(ev: Evaluation, workers: int | None = None) -> dict[str, Any]:
     and chart) drawn in up to `workers` local processes (default: the available cores)."""
     panel, spec = ev.panel, ev.panel.spec
     log = DisclosureLog(spec.report.disclosure.min_count, spec.report.disclosure.round_to)
+    ev = published(ev, log)
     infos = {o.id: o for o in panel.outcomes}
     units = panel.units
     treated = units[units["role"] == "treated"].sort_values(["cohort", "name"])
@@ -133,7 +134,7 @@ def build_context(ev: Evaluation, workers: int | None = None) -> dict[str, Any]:
         "indicators": indicator_definitions(spec),
         "reorganisations": list(panel.data.reorganisations),
         "symbols": [{"symbol": k, "meaning": v} for k, v in SYMBOLS.items()],
-        "limitations": limitations(panel),
+        "limitations": limitations(panel, ev.runs),
         "design_power": _design_power(spec),
         "headline": [{k: v for k, v in r.items() if k != "_p"} for r in head],
         "findings": key_findings(head, panel.data.kind == "synthetic"),
@@ -171,6 +172,18 @@ def build_context(ev: Evaluation, workers: int | None = None) -> dict[str, Any]:
                 "stage": e.stage,
             }
             for e in panel.exclusions
+        ]
+        + [
+            {
+                "reason": d.reason,
+                "outcome": infos[run.outcome].name if run.outcome in infos else run.outcome,
+                "count": d.rows,
+                "units": len(d.units),
+                "stage": f"analysis {run.analysis.id}",
+            }
+            for run in ev.runs
+            if run.result is not None
+            for d in run.result.dropped
         ],
         "disclosure": log.rows(),
         "disclosure_rule": (
@@ -265,8 +278,9 @@ def _design_power(spec) -> str:
     )
 
 
-def limitations(panel: ValidatedPanel) -> list[str]:
-    """Plain statements of what limits the conclusions, generated from design and data."""
+def limitations(panel: ValidatedPanel, runs: tuple[AnalysisRun, ...] = ()) -> list[str]:
+    """Plain statements of what limits the conclusions, generated from design and data (and
+    the rows the analyses left out themselves, naming the treated units among them)."""
     spec, units = panel.spec, panel.units
     treated = units[units["role"] == "treated"]
     out = []
@@ -316,6 +330,36 @@ def limitations(panel: ValidatedPanel) -> list[str]:
         out.append(
             f"{n_excluded:,} rows were excluded (suppressed, not available, outside the "
             "window or outside the comparison pool); see the exclusions table."
+        )
+    out += _analyses_left_out(panel, runs)
+    return out
+
+
+def _analyses_left_out(panel: ValidatedPanel, runs: tuple[AnalysisRun, ...]) -> list[str]:
+    """The rows analyses left out themselves, in one sentence, and each treated unit among
+    them by name: an estimate that rests on fewer pilot LAs than the design lists says so."""
+    dropped = [(r, d) for r in runs if r.result is not None for d in r.result.dropped]
+    if not dropped:
+        return []
+    role = dict(zip(panel.units["unit"], panel.units["role"], strict=True))
+    names = dict(zip(panel.units["unit"], panel.units["name"], strict=True))
+    out = [
+        f"{sum(d.rows for _, d in dropped):,} more rows were left out by analyses themselves "
+        "(for example to balance a panel); the exclusions table lists them by analysis."
+    ]
+    by_units: dict[tuple[str, ...], tuple[set[str], set[str]]] = {}
+    for r, d in dropped:
+        who = tuple(sorted({names.get(u, u) for u in d.units if role.get(u) == "treated"}))
+        if who:
+            aids, outcomes = by_units.setdefault(who, (set(), set()))
+            aids.add(r.analysis.id)
+            outcomes.add(r.outcome)
+    for who, (aids, outcomes) in by_units.items():
+        out.append(
+            f"Treated {', '.join(who)} {'is' if len(who) == 1 else 'are'} left out of "
+            f"{', '.join(sorted(aids))} for {len(outcomes)} outcome"
+            f"{'' if len(outcomes) == 1 else 's'} ({', '.join(sorted(outcomes))}): those "
+            "estimates rest on the other treated units."
         )
     return out
 

@@ -10,7 +10,13 @@ suppression). Shown counts are rounded half up (never banker's rounding) to the 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from pathfinder_eval.results import EffectEstimates
+
+if TYPE_CHECKING:
+    from pathfinder_eval.pipeline import Evaluation
 
 
 def round_half_up(value: float, unit: int) -> int:
@@ -39,6 +45,17 @@ class DisclosureLog:
             self._note(self.rounded, table)
         return f"{rounded:,}"
 
+    def number(self, value: float, table: str) -> int | None:
+        """A child count made safe to publish, as a number: None when suppressed."""
+        if value != value or 0 < value < self.min_count:
+            if value == value:
+                self._note(self.suppressed, table)
+            return None
+        rounded = round_half_up(value, self.round_to)
+        if rounded != value:
+            self._note(self.rounded, table)
+        return rounded
+
     def counts_with_total(self, values: list[float], table: str) -> tuple[list[str], str]:
         """Cells and their total: primary suppression, then secondary suppression of the
         smallest remaining non-zero cell when exactly one cell would otherwise be hidden."""
@@ -66,3 +83,41 @@ class DisclosureLog:
             {"table": t, "suppressed": self.suppressed.get(t, 0), "rounded": self.rounded.get(t, 0)}
             for t in tables
         ]
+
+
+# Counts of people a fit's facts carry (stepped-wedge designs and individual-level fits).
+PEOPLE_COUNTS = ("individuals", "trials", "population", "records")
+
+
+def controlled_result(result: EffectEstimates, log: DisclosureLog) -> EffectEstimates:
+    """The result as a report may publish it: the counts of people in its facts (the design's
+    individuals, trials or population, the smallest, median and largest cluster-period size,
+    the individual records) suppressed below `min_count` (None) and rounded like any table's,
+    so the appendix and the JSON do not undo the participants table's control."""
+    facts = result.facts
+    changes: dict[str, Any] = {}
+    for name in ("design", "individual_level"):
+        counts = getattr(facts, name, None)
+        if not isinstance(counts, dict):
+            continue
+        safe = dict(counts)
+        for key in PEOPLE_COUNTS:
+            if key in safe:
+                safe[key] = log.number(safe[key], "model facts")
+        if isinstance(safe.get("cell_size"), dict):
+            safe["cell_size"] = {
+                k: log.number(v, "model facts") for k, v in safe["cell_size"].items()
+            }
+        changes[name] = safe
+    if not changes:
+        return result
+    return replace(result, facts=replace(facts, **changes))
+
+
+def published(ev: Evaluation, log: DisclosureLog) -> Evaluation:
+    """The evaluation with every analysis's result as `controlled_result` publishes it."""
+    runs = tuple(
+        replace(r, result=controlled_result(r.result, log)) if r.result is not None else r
+        for r in ev.runs
+    )
+    return replace(ev, runs=runs)

@@ -548,12 +548,12 @@ def lmm_lines(facts: LmmFacts, res: EffectEstimates) -> list[str]:
     people = facts.individual_level
     if people is not OMITTED:
         cohort = (
-            f" of {people['individuals']:,} people followed over time (closed cohort)"
+            f" of {_people(people['individuals'])} people followed over time (closed cohort)"
             if "individuals" in people
             else ""
         )
         lines.append(
-            f"Fitted on {people['records']:,} individual records{cohort}. Adjusted for "
+            f"Fitted on {_people(people['records'])} individual records{cohort}. Adjusted for "
             "individual covariates: "
             + "; ".join(
                 f"{name} {fmt(c['estimate'], 3)} (SE {fmt(c['std_error'], 3)})"
@@ -594,9 +594,14 @@ def _p_phrase(p_value: float) -> str:
     return f"p {text}" if text.startswith("<") else f"p = {text}"
 
 
+def _people(count: float | None) -> str:
+    """A count of people as disclosure control left it (None: suppressed)."""
+    return "a suppressed number of" if count is None else f"{count:,.0f}"
+
+
 def _design_line(design: dict[str, Any], how: str) -> str:
     size = next(
-        f"{design[k]:,.0f} {k}" for k in ("individuals", "trials", "population") if k in design
+        f"{_people(design[k])} {k}" for k in ("individuals", "trials", "population") if k in design
     )
     return (
         f"{how} on {design['cells_observed']} cluster-period cells "

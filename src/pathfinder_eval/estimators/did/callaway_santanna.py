@@ -44,6 +44,7 @@ from pathfinder_eval.inference.policy import Choice, because
 from pathfinder_eval.inference.pretrends_power import pretest_summary
 from pathfinder_eval.panel import ValidatedPanel
 from pathfinder_eval.results import (
+    Dropped,
     EffectEstimates,
     InferenceKey,
     InferenceUsed,
@@ -67,6 +68,7 @@ class Sample:
     periods: np.ndarray
     dropped_units: int
     n_first: int
+    dropped: tuple[Dropped, ...] = ()
 
     @property
     def n_treated(self) -> int:
@@ -169,6 +171,7 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
                 sample, gt, stack, inf, pre, self._pretest_power(stack, vcov), n_clusters, level
             ),
             warnings=self._warnings(sample, gt, inf, pre, n_clusters, outcome),
+            dropped=sample.dropped,
         )
 
     def _pretest_power(self, stack: Stacked, vcov: np.ndarray) -> dict[str, float] | None:
@@ -195,6 +198,24 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
         wp = wide_panel(panel, outcome, tuple(self.covariates), self.weighted)
         cohort, keep = prepare_cohorts(wp.cohort, wp.periods, self.anticipation)
         cov = wp.covariates[keep] if wp.covariates is not None else None
+        dropped = []
+        if wp.dropped_units:
+            of = f"{outcome} or a covariate" if self.covariates else outcome
+            dropped.append(
+                Dropped(
+                    f"unit missing a period of {of}, dropped to balance the panel",
+                    wp.dropped_rows,
+                    wp.dropped,
+                )
+            )
+        if not keep.all():
+            dropped.append(
+                Dropped(
+                    "unit treated by the first period (no period before its start)",
+                    int((~keep).sum()) * len(wp.periods),
+                    tuple(wp.units[~keep].tolist()),
+                )
+            )
         sample = Sample(
             wp.units[keep],
             wp.y[keep],
@@ -204,6 +225,7 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
             wp.periods,
             wp.dropped_units,
             int((~keep).sum()),
+            tuple(dropped),
         )
         all_cohorts = sorted(set(panel.units.loc[panel.units["role"] == "treated", "cohort"]))
         lost = [

@@ -46,6 +46,7 @@ from pathfinder_eval.inference.policy import because
 from pathfinder_eval.panel import ValidatedPanel
 from pathfinder_eval.results import (
     SCALE_OF_FAMILY,
+    Dropped,
     EffectEstimates,
     InferenceKey,
     InferenceUsed,
@@ -64,7 +65,7 @@ class Etwfe(EtwfeOptions):
     def fit(
         self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
     ) -> EffectEstimates:
-        cells, dropped_units, dropped_rows = self._cells(panel, outcome, analysis_id)
+        cells, dropped_units, dropped_rows, left = self._cells(panel, outcome, analysis_id)
         control = "notyet" if self.control_group == "not_yet_treated" else "never"
         poisson = self.family == "poisson"
         x = cells[[f"x:{c}" for c in self.covariates]].to_numpy(float) if self.covariates else None
@@ -145,13 +146,15 @@ class Etwfe(EtwfeOptions):
                 n_params=fit.n_params,
             ),
             warnings=tuple(warns),
+            dropped=left,
         )
 
     def _cells(
         self, panel: ValidatedPanel, outcome: str, analysis_id: str
-    ) -> tuple[pd.DataFrame, list[str], int]:
+    ) -> tuple[pd.DataFrame, list[str], int, tuple[Dropped, ...]]:
         """The outcome's cells with covariate columns `x:name`; units without a count in any
-        period (Poisson) and rows without a covariate value are dropped and counted."""
+        period (Poisson) and rows without a covariate value are dropped and counted (their
+        units, rows and the reason as `Dropped`)."""
         cells = panel.outcome_cells(outcome)
         where = f"analyses[{analysis_id}].options.covariates"
         x = panel.covariate_values(cells, tuple(self.covariates), where)
@@ -159,9 +162,20 @@ class Etwfe(EtwfeOptions):
             cells[f"x:{name}"] = x[name].to_numpy()
         complete = cells[[f"x:{c}" for c in self.covariates]].notna().all(axis=1)
         dropped_rows = int((~complete).sum())
+        left = (
+            (
+                Dropped(
+                    "cell without a covariate value",
+                    dropped_rows,
+                    tuple(sorted(set(cells.loc[~complete, "unit"]))),
+                ),
+            )
+            if dropped_rows
+            else ()
+        )
         cells = cells[complete]
         if self.family != "poisson":
-            return cells, [], dropped_rows
+            return cells, [], dropped_rows, left
         have = [c for c in ("numerator", "denominator") if c in cells.columns]
         if len(have) < 2 or cells[have].isna().any().any() or (cells["denominator"] <= 0).any():
             raise EstimationError(
@@ -172,7 +186,16 @@ class Etwfe(EtwfeOptions):
             )
         total = cells.groupby("unit")["numerator"].transform("sum")
         dropped = sorted(set(cells.loc[total == 0, "unit"]))
-        return cells[total > 0], dropped, dropped_rows
+        if dropped:
+            left += (
+                Dropped(
+                    "unit with zero counts in every period (no information under Poisson "
+                    "fixed effects)",
+                    int((total == 0).sum()),
+                    tuple(dropped),
+                ),
+            )
+        return cells[total > 0], dropped, dropped_rows, left
 
     def _inference(
         self,

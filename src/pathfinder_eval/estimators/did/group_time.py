@@ -565,7 +565,8 @@ def aggregate(
 @dataclass(frozen=True)
 class WidePanel:
     """A balanced panel. y: (n, T); cohort: (n,); weight: (n,); covariates: (n, T, p) or None;
-    units: n unit ids; periods: (T,); dropped_units: units lost to missing periods."""
+    units: n unit ids; periods: (T,); dropped_units: units lost to missing periods (or a
+    missing covariate value), `dropped` their ids and `dropped_rows` the cells they had."""
 
     units: np.ndarray
     periods: np.ndarray
@@ -574,6 +575,8 @@ class WidePanel:
     weight: np.ndarray
     covariates: np.ndarray | None
     dropped_units: int
+    dropped: tuple[str, ...] = ()  # their ids
+    dropped_rows: int = 0  # the cells they had
 
 
 def wide_panel(
@@ -615,4 +618,16 @@ def wide_panel(
     y = y_all[complete]
     cov = np.stack([x[complete] for x in x_all], axis=2) if covariates else None
     weight = w_all[np.arange(len(names)), first][complete] if weighted else np.ones(len(units))
-    return WidePanel(units, periods, y, cohort[complete], weight, cov, int((~complete).sum()))
+    lost = ~complete
+    had = np.isfinite(y_all[lost]).sum() if lost.any() else 0
+    return WidePanel(
+        units,
+        periods,
+        y,
+        cohort[complete],
+        weight,
+        cov,
+        int(lost.sum()),
+        tuple(names.to_numpy()[lost].tolist()),
+        int(had),
+    )
