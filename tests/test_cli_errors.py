@@ -492,3 +492,18 @@ def test_units_an_analysis_drops_to_balance_its_panel_are_in_the_ledger(tmp_path
             "analysis": "twfe"} in doc["exclusions"]  # fmt: skip
     html = (out / "tidy_pilot.html").read_text()
     assert "Treated Dorset is left out of twfe for 1 outcome (rate)" in html
+
+
+@pytest.mark.parametrize("out", ["data/out", "data", "data/sub/../out"])
+def test_the_report_is_not_written_into_the_data_folder(tmp_path, capsys, out):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "d.csv").write_text(tidy_csv())
+    (tmp_path / "design.yaml").write_text(
+        TIDY_DESIGN.replace("source: tidy", "source: tidy\n  path: d.csv")
+    )
+    argv = ["run", str(tmp_path / "design.yaml"), "--data", str(tmp_path / "data"),
+            "--out", str(tmp_path / out)]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--out" in err and "inside the data folder" in err
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["d.csv"]

@@ -216,6 +216,20 @@ def _workers(text: str) -> int:
     return n
 
 
+def _outside_data(out: Path, data: Path | None) -> None:
+    """The report may not be written into the data folder: the statistics stay as
+    published (and their hashes, which the report records, as read)."""
+    if data is None or not data.is_dir():
+        return
+    folder, target = data.resolve(), out.resolve()
+    if target == folder or folder in target.parents:
+        raise PathfinderError(
+            f"the output folder {str(out)!r} is inside the data folder {str(data)!r}",
+            where="--out",
+            fix="write the report to a folder outside the data, e.g. --out out/",
+        )
+
+
 def _seed(text: str) -> int:
     """A --seed value: a whole number of 0 or more (numpy refuses negative seeds)."""
     try:
@@ -328,6 +342,7 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
         from pathfinder_eval.planning import plan_evidence
         from pathfinder_eval.report.plan_view import plan_files
 
+        _outside_data(args.out, args.data)
         files = plan_files(plan_evidence(spec, args.data), args.templates)
         paths = write_atomically(args.out, files)
         for path in paths:
@@ -347,6 +362,7 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
     from pathfinder_eval.report.render import report_files
 
     command = "pathfinder-eval " + shlex.join(_without_workers(argv))
+    _outside_data(args.out, args.data)
     registered = None
     if args.plan is not None:
         from pathfinder_eval.analysis_plan import read_plan
