@@ -238,6 +238,21 @@ def test_example_brand_override_restyles_the_frame_and_one_partial(tmp_path):
     assert 'id="summary"' in html and 'id="appendix"' in html  # sections kept
 
 
+def test_a_design_names_its_template_pack_and_run_templates_overrides_it(tmp_path):
+    """report.template was read and never used: a pack named in the design is now the
+    report's (relative to the design file), and `--templates` still wins over it."""
+    brand = DESIGNS.parent / "reports" / "examples" / "evidence_body"
+    text = (DESIGNS / "family_network.yaml").read_text(encoding="utf-8")
+    design = tmp_path / "branded.yaml"
+    design.write_text(text + f"\nreport:\n  template: {brand}\n", encoding="utf-8")
+    assert main(["run", str(design), "--out", str(tmp_path / "a")]) == 0
+    assert "Example Evidence Centre" in next((tmp_path / "a").glob("*.html")).read_text()
+    plain = DESIGNS.parent / "reports" / "templates"
+    argv = ["run", str(design), "--out", str(tmp_path / "b"), "--templates", str(plain)]
+    assert main(argv) == 0
+    assert "Example Evidence Centre" not in next((tmp_path / "b").glob("*.html")).read_text()
+
+
 def h2_ids(html: str) -> list[str]:
     return re.findall(r'<h2 id="([^"]+)"', html)
 

@@ -311,8 +311,13 @@ class Disclosure(_Frozen):
         return self
 
 
+# report.template's default: the packaged templates (another value is a template folder,
+# relative to the design file, overriding them as `run --templates DIR` does)
+STANDARD_TEMPLATES = "standard"
+
+
 class ReportSpec(_Frozen):
-    template: str = "standard"
+    template: str = STANDARD_TEMPLATES
     date: dt.date | None = None
     disclosure: Disclosure = Disclosure()
 
@@ -778,4 +783,18 @@ def _resolve_units(spec: DesignSpec, file: str) -> DesignSpec:
             where="time.first",
             fix="swap them",
         )
-    return spec.model_copy(update={"groups": groups, "rollout": tuple(waves), "comparison": comp})
+    report = spec.report
+    if report.template != STANDARD_TEMPLATES:
+        folder = (Path(file).parent if file else Path.cwd()) / report.template
+        if not folder.is_dir():
+            raise DesignError(
+                f"report.template {report.template!r} is not a folder of templates",
+                file=file,
+                where="report.template",
+                fix=f"give '{STANDARD_TEMPLATES}' (the packaged templates) or a folder of "
+                "templates relative to the design file, as `run --templates DIR` takes",
+            )
+        report = report.model_copy(update={"template": str(folder.resolve())})
+    return spec.model_copy(
+        update={"groups": groups, "rollout": tuple(waves), "comparison": comp, "report": report}
+    )

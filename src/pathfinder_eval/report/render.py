@@ -16,6 +16,7 @@ from pathfinder_eval.pipeline import Evaluation
 from pathfinder_eval.report.context import build_context
 from pathfinder_eval.report.disclosure import DisclosureLog, published
 from pathfinder_eval.robustness import placebo_document
+from pathfinder_eval.spec import STANDARD_TEMPLATES
 
 REPORT_TEMPLATE = "report.html.j2"
 
@@ -242,6 +243,8 @@ def report_files(
 ) -> dict[str, str]:
     """The evaluation report's files by name: `<design>.html` and `<design>.json`; the
     analyses' views drawn in up to `workers` local processes (default: the available cores)."""
+    if templates is None and ev.panel.spec.report.template != STANDARD_TEMPLATES:
+        templates = Path(ev.panel.spec.report.template)  # the design's pack (run --templates wins)
     name = ev.panel.spec.name
     return {
         f"{name}.html": render_html(build_context(ev, workers), templates),
