@@ -394,10 +394,18 @@ def test_headline_is_the_primary_analysis_and_methods_state_inference_validity(f
     cells = re.findall(
         r'<tr><th scope="row">([^<]+)</th>.*?<td>([^<]*)</td><td>([^<]*)</td></tr>', methods
     )
-    rows = {html_lib.unescape(a): html_lib.unescape(v) for a, v, _ in cells}
-    measured = {html_lib.unescape(a): html_lib.unescape(d) for a, _, d in cells}
+    # one row per inference an analysis used: "id", or "id (outcomes)" when it used several
+    rows: dict[str, str] = {}
+    measured: dict[str, str] = {}
+    for a, v, d in cells:
+        aid = html_lib.unescape(a).split(" (")[0]
+        rows.setdefault(aid, html_lib.unescape(v))
+        measured.setdefault(aid, html_lib.unescape(d))
     ran = {a["id"] for a in doc["analyses"] if a["status"] == "ok"}
     assert ran <= set(rows)
+    per_outcome = [html_lib.unescape(a) for a, _, _ in cells if " (" in a]
+    labels = {(a["id"], a["inference"]) for a in doc["analyses"] if a["status"] == "ok"}
+    assert len(cells) == len(labels) and all(")" in a for a in per_outcome)
     # the DiD analyses state the regional dependence measured on this panel and the geography
     assert measured["twfe"].startswith("Regional dependence measured on ")
     assert "Treated units by region: " in measured["twfe"]
@@ -408,3 +416,29 @@ def test_headline_is_the_primary_analysis_and_methods_state_inference_validity(f
         rows["sun_abraham"] == VALIDITY["cohort_stratified"]
         or rows["sun_abraham"] == (VALIDITY["cr2"])
     )
+
+
+def test_report_wording_says_what_each_number_is(family_help):
+    """A column of log rate ratios sat unlabelled beside per-10,000 differences; tests read
+    'p = <0.001'; a dependence that could not be measured read 'correlate nan ... (not
+    clearly above zero)'."""
+    from pathfinder_eval.report.validity import dependence_statement
+    from pathfinder_eval.results import RegionalDependence
+
+    html, doc = family_help
+    robustness = html[html.index('id="robustness"') :]
+    robustness = robustness[: robustness.index("</table>")]
+    poisson = [a for a in doc["analyses"] if a.get("scale") == "log_rate_ratio"]
+    assert poisson and "(log rate ratio)" in robustness
+    assert "p = &lt;" not in html and "p = <" not in html
+    unmeasured = RegionalDependence(
+        rho=float("nan"),
+        rho_se=float("nan"),
+        change_rho=float("nan"),
+        change_rho_se=float("nan"),
+        n_regions=0,
+        n_comparison=84,
+        treated_regions=(("North West", 1),),
+    )
+    text = dependence_statement(unmeasured)
+    assert text.startswith("Regional dependence could not be measured") and "nan" not in text

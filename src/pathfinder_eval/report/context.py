@@ -196,18 +196,34 @@ def build_context(ev: Evaluation, workers: int | None = None) -> dict[str, Any]:
 
 def inference_rows(ev: Evaluation) -> list[dict[str, str]]:
     """For each analysis that produced a result: the inference it used (as the estimator
-    states it, with the reason for a default's choice) and when that inference is valid."""
-    rows: dict[str, dict[str, str]] = {}
+    states it, with the reason for a default's choice) and when that inference is valid; one
+    row per inference an analysis used, naming its outcomes when the analysis used another
+    for some (the default chooses per outcome: 9 treated LAs with data for one, 10 for
+    another)."""
+    infos = {o.id: o.name for o in ev.panel.outcomes}
+    rows: dict[tuple[str, str], dict[str, str]] = {}
+    outcomes: dict[tuple[str, str], list[str]] = {}
     for r in ev.runs:
-        if r.result is None or r.analysis.id in rows:
+        if r.result is None:
             continue
-        rows[r.analysis.id] = {
-            "analysis": r.analysis.id,
-            "estimator": entry(r.result.estimator).label,
-            "inference": r.result.inference.label,
-            "validity": validity(r.result.inference),
-            "dependence": dependence_statement(r.result.inference.dependence),
-        }
+        key = (r.analysis.id, r.result.inference.label)
+        outcomes.setdefault(key, []).append(infos.get(r.outcome, r.outcome))
+        rows.setdefault(
+            key,
+            {
+                "analysis": r.analysis.id,
+                "estimator": entry(r.result.estimator).label,
+                "inference": r.result.inference.label,
+                "validity": validity(r.result.inference),
+                "dependence": dependence_statement(r.result.inference.dependence),
+            },
+        )
+    used = {}
+    for aid, _ in rows:
+        used[aid] = used.get(aid, 0) + 1
+    for key, row in rows.items():
+        if used[key[0]] > 1:  # the analysis used more than one inference: say where each
+            row["analysis"] = f"{key[0]} ({'; '.join(outcomes[key])})"
     return list(rows.values())
 
 
@@ -295,8 +311,9 @@ def limitations(panel: ValidatedPanel, runs: tuple[AnalysisRun, ...] = ()) -> li
             "is unreliable with so few treated clusters, so the default inference learns the "
             "treated units' noise from the comparison units or uses small-sample methods (see "
             "Methods: the inference used, why, and when it is valid). Even so, few pilot areas "
-            "can only detect large changes: each headline states the smallest change its "
-            "analysis could detect, and a change smaller than that may have gone unseen."
+            "can only detect large changes: each headline with a standard error states the "
+            "smallest change its analysis could detect, and a change smaller than that may "
+            "have gone unseen; a headline without one cannot say what it could detect."
         )
     last = max(panel.periods)
     for cohort, group in treated.groupby("cohort"):

@@ -223,6 +223,9 @@ def key_findings(rows: list[dict[str, str]], simulated: bool) -> list[str]:
     return out
 
 
+SCALE_WORDS = {"log_rate_ratio": "log rate ratio", "log_odds_ratio": "log odds ratio"}
+
+
 def robustness(ev: Evaluation, infos: dict[str, OutcomeInfo]) -> dict[str, Any]:
     """Outcomes × estimators: the overall estimate and interval of each analysis, each outcome
     followed by its placebo-in-time row; leave-one-out and placebo statements."""
@@ -264,8 +267,14 @@ def robustness(ev: Evaluation, infos: dict[str, OutcomeInfo]) -> dict[str, Any]:
                 f"{names.get(low, low)}) to {fmt(drops[high])} (without "
                 f"{names.get(high, high)})."
             )
+    # a column on a log ratio scale says so beside columns in the outcome's own units
+    scale = {r.analysis.id: r.result.scale for r in ev.runs if r.result is not None}
+    words = {c: SCALE_WORDS.get(scale.get(c, "difference")) for c in columns}
     return {
-        "columns": [{"id": c, "label": estimators[c]} for c in columns],
+        "columns": [
+            {"id": c, "label": estimators[c] + (f" ({words[c]})" if words[c] else "")}
+            for c in columns
+        ],
         "rows": rows,
         "leave_one_out": loo,
         "placebo_intro": placebo_intro(ev.placebo, ev.panel),

@@ -294,6 +294,13 @@ def dependence_statement(dep: RegionalDependence | None) -> str:
             "region, so shocks shared within regions are assumed absent."
         )
     where = ", ".join(f"{region} {n}" for region, n in dep.treated_regions)
+    if not math.isfinite(dep.rho):
+        return (
+            f"Regional dependence could not be measured: the panel's {dep.n_comparison} "
+            f"comparison units give {dep.n_regions} region"
+            f"{'' if dep.n_regions == 1 else 's'} enough of them to show whether units of a "
+            f"region move together. Treated units by region: {where}."
+        )
     return (
         f"Regional dependence measured on {dep.n_comparison} comparison units in "
         f"{dep.n_regions} regions: residuals of units in the same region and period correlate "

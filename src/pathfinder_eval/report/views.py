@@ -305,8 +305,8 @@ def _het_line(h: dict[str, Any], level: float) -> str:
         return f"{head}: not estimable ({h['note']}), {h['n']} LAs."
     return (
         f"{head}: {fmt(h['estimate'], 3)} per unit{ci_text([h['conf_low'], h['conf_high']], level)}"
-        f", {h['n']} LAs, F test that every covariate's coefficient is zero p = "
-        f"{fmt_p(h['p_joint'])}."
+        f", {h['n']} LAs, F test that every covariate's coefficient is zero "
+        f"{_p_phrase(h['p_joint'])}."
     )
 
 
@@ -452,7 +452,7 @@ def _group_time(
     line = (
         f"Pre-test that every ATT(g,t) before the start is zero (Wald, influence-function "
         f"covariance, as did): χ²({pt['df']}) = {pt['statistic']:.2f}, "
-        f"p = {fmt_p(pt['p_value'])}."
+        f"{_p_phrase(pt['p_value'])}."
     )
     power = facts.pretest_power
     return {"pretrend": line + (" " + pretest_power_line(power) if power else "")}
@@ -489,7 +489,7 @@ def wald_text(test: dict[str, float]) -> str:
         if math.isfinite(test["df_denom"])
         else f"χ²({test['df_num']:.0f}) = {test['statistic'] * test['df_num']:.2f}"
     )
-    return f"{stat}, p = {fmt_p(test['p_value'])}"
+    return f"{stat}, {_p_phrase(test['p_value'])}"
 
 
 def pretest_power_line(pw: dict[str, float], estimate: str | None = None) -> str:
