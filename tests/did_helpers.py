@@ -157,11 +157,12 @@ def wide_frame(values: dict[str, list[float]], first: dict[str, int], start: int
 def single_unit_cohorts() -> pd.DataFrame:
     """Five units over 2011–2015: cohorts 2012 (u4) and 2013 (u1) of one unit each, cohort
     2014 (u0, u2), one never-treated unit (u3), ragged: Sun & Abraham's CR2 of the overall
-    average and of event times −2 and 2 is rounding (found by fuzzing)."""
+    average and of event times −3, −2 and 2 is rounding (found by fuzzing, where u0 had no
+    period before its start; the panel now leaves such a unit out, so u0 has 2011)."""
     nan = np.nan
     return wide_frame(
         {
-            "u0": [nan, nan, nan, 2.27, 1.81],
+            "u0": [0.2, nan, nan, 2.27, 1.81],
             "u1": [1.36, 0.79, -0.27, 0.78, 0.72],
             "u2": [nan, -4.49, -2.11, -1.35, -0.69],
             "u3": [-1.18, -2.75, -1.91, -1.25, 0.47],

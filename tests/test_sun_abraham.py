@@ -337,7 +337,7 @@ def test_no_treated_cell_from_the_start_on_is_refused():
 
 def test_rows_resting_on_exactly_fitted_cells_have_no_cr2_standard_error():
     """Single-unit cohorts 2012 and 2013 and one never-treated unit: the CR2 variance of the
-    overall average and of event times −2 and 2 is rounding (SE 0 and 9e-17 with df 1, so
+    overall average and of event times −3, −2 and 2 is rounding (SE 0 and 9e-17 with df 1, so
     p ≈ 0; found by fuzzing), so those rows get no SE, df or interval; the rows with a
     residual keep theirs."""
     frame = single_unit_cohorts()
@@ -346,7 +346,7 @@ def test_rows_resting_on_exactly_fitted_cells_have_no_cr2_standard_error():
         res = pe.sun_abraham(frame, outcome="y", unit="unit", time="year", first_treated="first")
     assert res.inference.key == "cr2"
     table = res.table.set_index("term")
-    empty = ["ATT (post-treatment average)", "event time -2", "event time 2"]
+    empty = ["ATT (post-treatment average)", "event time -3", "event time -2", "event time 2"]
     assert table.loc[empty, ["std_error", "df", "ci_lower"]].isna().all().all()
     assert np.isfinite(table.drop(index=empty)["std_error"]).all()
 

@@ -937,7 +937,8 @@ def _starts(
             baseline[codes[head]] = d.to_numpy()[head]
             on = d.notna() & (d != baseline[codes])
         else:
-            _absorbing(ids, when, d, treatment)
+            if arg == "start":  # records: the loader sees no treatment column to check
+                _absorbing(ids, when, d, treatment)
             on = d == 1
         first = when[on].groupby(ids[on]).min()
         return _group(first, "treatment")
