@@ -474,7 +474,8 @@ def test_a_treated_la_with_no_period_before_its_start_is_counted_not_treated(tmp
     report = json.loads((out / "tidy_pilot.json").read_text())
     assert report["analyses"][0]["n_treated"] == 1
     assert {"reason": "treated unit with no usable period before its start", "outcome": "rate",
-            "count": 2, "units": ["838"], "stage": "panel"} in report["exclusions"]  # fmt: skip
+            "count": 2, "units": ["838"], "stage": "panel", "analysis": None} in report[
+                "exclusions"]  # fmt: skip
 
 
 def test_units_an_analysis_drops_to_balance_its_panel_are_in_the_ledger(tmp_path, capsys):

@@ -111,7 +111,8 @@ def test_missing_sn_file_says_which_file_to_pass(tmp_path, capsys):
     with pytest.raises(DataError) as err:
         resolve_neighbour_pool(load_design(EXAMPLE), tmp_path)
     assert "sn_model_2025_wide.csv" in str(err.value) and str(tmp_path) in str(err.value)
-    assert main(["run", str(EXAMPLE), "--data", str(tmp_path), "--out", str(tmp_path)]) == 2
+    out = tmp_path.parent / f"{tmp_path.name}_out"  # a report is never written into the data
+    assert main(["run", str(EXAMPLE), "--data", str(tmp_path), "--out", str(out)]) == 2
     err_text = capsys.readouterr().err
     assert "statistical neighbour" in err_text and "Traceback" not in err_text
     assert not any(tmp_path.glob("*.html"))
