@@ -292,14 +292,8 @@ def _checked_level(level: float) -> float:
 
 def _checked_seed(seed: int | None) -> None:
     """A seed numpy accepts: a whole number of 0 or more (None: the design's own)."""
-    if seed is None:
-        return
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise DesignError(
-            f"seed {seed!r} is not a whole number of 0 or more",
-            where="argument seed",
-            fix="e.g. seed=20230701",
-        )
+    if seed is not None:
+        _whole("seed", seed, 0)
 
 
 def _run(

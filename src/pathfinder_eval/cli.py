@@ -8,6 +8,7 @@ import shlex
 import sys
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -205,15 +206,24 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _workers(text: str) -> int:
-    """A --workers value: a whole number of processes, at least 1."""
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of processes (1 or more)")
-    return n
+def _whole_number(least: int, what: str) -> Callable[[str], int]:
+    """An argparse type: a whole number of `least` or more, else "'TEXT' is not WHAT"."""
+
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            n = least - 1
+        if n < least:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+        return n
+
+    return parse
+
+
+# a --workers value: processes, at least 1; a --seed: numpy refuses negative seeds
+_workers = _whole_number(1, "a number of processes (1 or more)")
+_seed = _whole_number(0, "a seed (a whole number of 0 or more)")
 
 
 def _outside_data(out: Path, data: Path | None) -> None:
@@ -228,17 +238,6 @@ def _outside_data(out: Path, data: Path | None) -> None:
             where="--out",
             fix="write the report to a folder outside the data, e.g. --out out/",
         )
-
-
-def _seed(text: str) -> int:
-    """A --seed value: a whole number of 0 or more (numpy refuses negative seeds)."""
-    try:
-        n = int(text)
-    except ValueError:
-        n = -1
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a seed (a whole number of 0 or more)")
-    return n
 
 
 def _without_workers(argv: list[str]) -> list[str]:

@@ -37,13 +37,8 @@ class DisclosureLog:
         """A child count made safe to publish, as display text."""
         if value != value:  # NaN
             return "–"
-        if 0 < value < self.min_count:
-            self._note(self.suppressed, table)
-            return f"<{self.min_count}"
-        rounded = round_half_up(value, self.round_to)
-        if rounded != value:
-            self._note(self.rounded, table)
-        return f"{rounded:,}"
+        shown = self.number(value, table)
+        return f"<{self.min_count}" if shown is None else f"{shown:,}"
 
     def number(self, value: float, table: str) -> int | None:
         """A child count made safe to publish, as a number: None when suppressed."""

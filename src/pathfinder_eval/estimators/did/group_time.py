@@ -574,9 +574,12 @@ class WidePanel:
     cohort: np.ndarray
     weight: np.ndarray
     covariates: np.ndarray | None
-    dropped_units: int
-    dropped: tuple[str, ...] = ()  # their ids
+    dropped: tuple[str, ...] = ()  # ids of the units lost
     dropped_rows: int = 0  # the cells they had
+
+    @property
+    def dropped_units(self) -> int:
+        return len(self.dropped)
 
 
 def wide_panel(
@@ -619,7 +622,6 @@ def wide_panel(
     cov = np.stack([x[complete] for x in x_all], axis=2) if covariates else None
     weight = w_all[np.arange(len(names)), first][complete] if weighted else np.ones(len(units))
     lost = ~complete
-    had = np.isfinite(y_all[lost]).sum() if lost.any() else 0
     return WidePanel(
         units,
         periods,
@@ -627,7 +629,6 @@ def wide_panel(
         cohort[complete],
         weight,
         cov,
-        int(lost.sum()),
         tuple(names.to_numpy()[lost].tolist()),
-        int(had),
+        int(np.isfinite(y_all[lost]).sum()),
     )
