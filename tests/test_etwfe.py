@@ -322,3 +322,27 @@ def test_a_unit_never_untreated_is_left_out_so_etwfe_and_imputation_agree():
     assert ours.n_treated == bjs.n_treated == 3 and bjs.facts.dropped_treated_cells == 0
     np.testing.assert_allclose(ours.table["estimate"].iloc[0], bjs.table["estimate"].iloc[0],
                                rtol=1e-10)  # fmt: skip
+
+
+def test_a_one_unit_cohort_with_a_covariate_matches_diff_diff():
+    """A cohort of one county: its covariate interactions are collinear (no deviation from
+    the cohort mean), so they are left out as fixest and diff-diff's WooldridgeDiD drop them,
+    and the overall ATT and SE equal diff-diff's (tests/reference/diff_diff_etwfe_one_unit_
+    cohort, script beside the values) to rounding. Before, the whole fit was refused."""
+    ref_dir = Path(__file__).parent / "reference" / "diff_diff_etwfe_one_unit_cohort"
+    ref = pd.read_csv(ref_dir / "values.csv").iloc[0]
+    data = pd.read_csv(MPDTA)
+    g04 = sorted(data.loc[data["first.treat"] == 2004, "countyreal"].unique())
+    data = data[(data["first.treat"] != 2004) | (data["countyreal"] == g04[0])]  # the script's
+    res = pe.etwfe(
+        data,
+        outcome="lemp",
+        unit="countyreal",
+        time="year",
+        first_treated="first.treat",
+        covariates=("lpop",),
+        inference="cluster_robust",
+    )
+    row = res.table.iloc[0]
+    assert row["estimate"] == pytest.approx(ref["estimate"], abs=1e-12)
+    assert row["std_error"] == pytest.approx(ref["std_error"], rel=1e-10)

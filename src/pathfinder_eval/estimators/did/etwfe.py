@@ -279,13 +279,19 @@ def _terms(
             fix="check that treated units have periods at or after their start",
         )
     x_dm = x - _group_means(x, cohort)
+    # an interaction whose covariate does not vary across its cell's rows (a cohort of one
+    # unit, a time-invariant covariate) is zero or the cell's indicator over again: collinear,
+    # so left out, as fixest drops it
+    tiny = 1e-12 * (1.0 + np.abs(x).max(initial=0.0))
     cols, names = [], []
     for g, t in cells:
         d = ((cohort == g) & (period == t)).astype(float)
         cols.append(d[:, None])
         names.append(f"D[{_label(g)},{_label(t)}]")
-        cols.append(d[:, None] * x_dm)
-        names += [f"D[{_label(g)},{_label(t)}]·x{j}" for j in range(x.shape[1])]
+        in_cell = x_dm[d > 0]
+        varies = np.ptp(in_cell, axis=0) > tiny if len(in_cell) else np.zeros(x.shape[1], bool)
+        cols.append(d[:, None] * x_dm[:, varies])
+        names += [f"D[{_label(g)},{_label(t)}]·x{j}" for j in np.flatnonzero(varies)]
     n_treatment = len(names)
     if not absorbed:
         cols.append(x)

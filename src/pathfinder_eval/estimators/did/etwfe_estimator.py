@@ -54,6 +54,8 @@ from pathfinder_eval.results import (
 )
 from pathfinder_eval.settings import EtwfeOptions
 
+ALL_TREATED = "treated cells of a period when every unit is treated (no comparison for it)"
+
 CR1_LABEL = "cluster-robust by unit (CR1, unit effects nested in clusters not counted), t(G−1)"
 
 
@@ -114,6 +116,9 @@ class Etwfe(EtwfeOptions):
             )
         if dropped_rows:
             warns.append(f"{dropped_rows} cells without a covariate value were left out.")
+        warns += [
+            f"{d.rows} cells were left out: {d.reason}." for d in left if d.reason == ALL_TREATED
+        ]
         if used == "bjs_leave_out":  # imputation's leave-out variance: its caveats too
             warns += lone_rows(rows)
         warns += vacant_rows(rows, used)
@@ -174,6 +179,21 @@ class Etwfe(EtwfeOptions):
             else ()
         )
         cells = cells[complete]
+        # a period in which every unit is treated has no comparison for its level: its
+        # treatment cells are collinear with the period effect (fixest drops them; the
+        # imputation estimator leaves them out), so its rows are left out and counted
+        treated = (cells["period"] >= cells["cohort"]).to_numpy()
+        compared = pd.Series(~treated, index=cells.index).groupby(cells["period"]).transform("any")
+        alone = ~compared.to_numpy()
+        if alone.any() and not alone.all():
+            left += (
+                Dropped(
+                    ALL_TREATED,
+                    int(alone.sum()),
+                    tuple(sorted(set(cells.loc[alone, "unit"]))),
+                ),
+            )
+            cells = cells[~alone]
         if self.family != "poisson":
             return cells, [], dropped_rows, left
         have = [c for c in ("numerator", "denominator") if c in cells.columns]

@@ -34,7 +34,8 @@ from pathfinder_eval.settings import TwoStageOptions
 @dataclass(frozen=True)
 class TwoStageFit:
     """labels (k,), estimate (k,), vcov (k, k) GMM; weights (k, n): each estimate as weights on
-    the outcomes of the rows kept (`kept`, (n,) bool: rows of units with an untreated cell);
+    the outcomes of the rows kept (`kept`, (n,) bool: rows whose unit and period each have an
+    untreated cell);
     n_clusters: G; noise: the mean squared residual (untreated cells' first stage, treated
     cells' event-time second stage)."""
 
@@ -57,15 +58,18 @@ def two_stage(
     """Gardner's two-stage DiD: the overall ATT (second stage on one indicator of treated
     cells) then one effect per event time ≥ 0 (second stage on event-time indicators), with
     their joint GMM covariance. y, unit, period, cohort (n,): cohort the first treated period
-    (NaN or inf: never treated). Rows of units never untreated (nothing to learn their level
-    from) are left out. Clusters default to units."""
+    (NaN or inf: never treated). Rows of units never untreated, and treated rows of periods
+    with no untreated cell (nothing to learn their level from), are left out. Clusters default
+    to units."""
     y = np.asarray(y, float)
     period = np.asarray(period, float)
     cohort = np.where(np.isfinite(np.asarray(cohort, float)), cohort, np.inf)
     unit_codes = np.unique(np.asarray(unit), return_inverse=True)[1]
     treated = period >= cohort
     has_control = np.bincount(unit_codes, weights=~treated) > 0
-    kept = has_control[unit_codes]
+    # a treated cell whose period has no untreated cell has no period effect to impute
+    # from (all units treated by then): left out, as imputation and R's did2s leave it
+    kept = has_control[unit_codes] & np.isin(period, period[~treated])
     if not treated[kept].any():
         raise EstimationError(
             "no treated cell belongs to a unit with an untreated cell",
@@ -76,12 +80,6 @@ def two_stage(
     u = np.unique(unit_codes[kept], return_inverse=True)[1]
     t = np.unique(period, return_inverse=True)[1]
     n, n_units, n_periods = len(y), u.max() + 1, t.max() + 1
-    if len(np.unique(t[~treated])) < n_periods:
-        raise EstimationError(
-            "some periods have no untreated cell, so their effect cannot be learned",
-            where="comparison",
-            fix="keep never- or not-yet-treated units observed in every period",
-        )
     later = t > 0
     rows = np.concatenate([np.arange(n), np.flatnonzero(later)])
     cols = np.concatenate([u, n_units + t[later] - 1])
@@ -209,7 +207,10 @@ class TwoStage(TwoStageOptions):
             )
         dropped = int((~res.kept).sum())
         warns = (
-            [f"{dropped} cells of units never untreated were left out (no level to learn)."]
+            [
+                f"{dropped} treated cells were left out: their unit or period has no "
+                "untreated cell to learn its level from."
+            ]
             if dropped
             else []
         )
