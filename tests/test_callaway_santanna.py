@@ -441,11 +441,29 @@ def test_unbalanced_units_dropped_and_counted(tmp_path):
     np.testing.assert_allclose(res.table["estimate"], ref.table["estimate"], atol=EXACT)
 
 
-def test_cohort_losing_all_units_raises(tmp_path):
+def test_a_cohort_losing_all_units_is_left_out_and_said_as_r_did_does(tmp_path):
+    """Every 2004 county misses 2006: balancing drops the whole cohort. R's did estimates the
+    other cohorts (with a warning); so does this, naming the cohort and its units, and the
+    numbers are those of the data without the 2004 counties."""
     data = pd.read_csv(MPDTA)
     g04 = data.loc[data["first.treat"] == 2004, "countyreal"].unique()
     holey = data[~(data.countyreal.isin(g04) & (data.year == 2006))]
-    with pytest.raises(EstimationError, match="2004"):
+    res = CallawaySantAnna().fit(mpdta_panel(tmp_path, holey), "y", "cs")
+    assert any(w.startswith("Cohort(s) 2004 lost all their units") for w in res.warnings)
+    assert {f"c{u}" for u in g04} <= set(res.dropped[0].units)
+    (tmp_path / "b").mkdir()
+    ref = CallawaySantAnna().fit(
+        mpdta_panel(tmp_path / "b", data[~data.countyreal.isin(g04)]), "y", "cs"
+    )
+    np.testing.assert_allclose(res.table["estimate"], ref.table["estimate"], atol=EXACT)
+    np.testing.assert_allclose(res.table["std_error"], ref.table["std_error"], atol=EXACT)
+
+
+def test_no_cohort_left_after_balancing_is_an_error_naming_them(tmp_path):
+    data = pd.read_csv(MPDTA)
+    treated = data.loc[data["first.treat"] > 0, "countyreal"].unique()
+    holey = data[~(data.countyreal.isin(treated) & (data.year == 2003))]
+    with pytest.raises(EstimationError, match=r"no treated cohort.*2004, 2006, 2007 lose all"):
         CallawaySantAnna().fit(mpdta_panel(tmp_path, holey), "y", "cs")
 
 

@@ -58,7 +58,8 @@ from pathfinder_eval.settings import CallawaySantAnnaOptions
 class Sample:
     """The units the ATT(g,t)s use: units (n,), y (n, T), cohort (n,) first treated period
     (NaN never treated), weight (n,), covariates (n, k) or None, periods (T,); dropped_units:
-    units missing a period; n_first: units treated by the first period (dropped)."""
+    units missing a period; n_first: units treated by the first period (dropped); lost:
+    cohorts none of whose units is left (R's did estimates the others, as here)."""
 
     units: np.ndarray
     y: np.ndarray
@@ -69,6 +70,7 @@ class Sample:
     dropped_units: int
     n_first: int
     dropped: tuple[Dropped, ...] = ()
+    lost: tuple[float, ...] = ()
 
     @property
     def n_treated(self) -> int:
@@ -216,6 +218,15 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
                     tuple(wp.units[~keep].tolist()),
                 )
             )
+        all_cohorts = sorted(set(panel.units.loc[panel.units["role"] == "treated", "cohort"]))
+        lost = tuple(
+            float(c)
+            for c in all_cohorts
+            if np.isfinite(c)
+            and c not in set(cohort[keep])
+            and c <= wp.periods[-1] + self.anticipation
+            and c > wp.periods[0]
+        )
         sample = Sample(
             wp.units[keep],
             wp.y[keep],
@@ -226,28 +237,20 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
             wp.dropped_units,
             int((~keep).sum()),
             tuple(dropped),
+            lost,
         )
-        all_cohorts = sorted(set(panel.units.loc[panel.units["role"] == "treated", "cohort"]))
-        lost = [
-            c
-            for c in all_cohorts
-            if np.isfinite(c)
-            and c not in set(sample.cohort)
-            and c <= wp.periods[-1] + self.anticipation
-            and c > wp.periods[0]
-        ]
-        if lost:
-            raise EstimationError(
-                f"cohort(s) {', '.join(str(int(c)) for c in lost)} lose all units when units "
-                f"missing a period of {outcome!r} are dropped",
-                where=f"column y ({outcome})",
-                fix="supply complete series for these units or drop the cohort",
-            )
         if not np.isfinite(sample.cohort).any():
+            lost_text = (
+                f" (cohort(s) {', '.join(f'{c:g}' for c in lost)} lose all units when units "
+                "missing a period are dropped to balance the panel)"
+                if lost
+                else ""
+            )
             raise EstimationError(
-                f"no treated cohort with a pre-treatment period in {outcome!r}",
+                f"no treated cohort with a pre-treatment period in {outcome!r}{lost_text}",
                 where="cohort",
-                fix="check the rollout dates against the data periods",
+                fix="supply complete series for the treated units, or check the rollout "
+                "dates against the data periods",
             )
         if self.control_group == "never_treated" and not np.isnan(sample.cohort).any():
             raise EstimationError(
@@ -481,6 +484,12 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
             )
         if sample.n_first:
             warns.append(f"{sample.n_first} units treated by the first period were dropped.")
+        if sample.lost:
+            warns.append(
+                f"Cohort(s) {', '.join(f'{c:g}' for c in sample.lost)} lost all their units "
+                "to balancing and are not in any estimate: every unit of theirs misses a "
+                "period."
+            )
         for g_, t_, why in gt.dropped_cells:
             warns.append(f"ATT(g={g_:g}, t={t_:g}) not estimated: {why}.")
         if inf.strat is None and not inf.pooled:
