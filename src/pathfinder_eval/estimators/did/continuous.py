@@ -423,6 +423,10 @@ class ContinuousDid(ContinuousDidOptions):
     curves ATT(d) and ACRT(d) at `doses`, then ATT^o and ACRT^o by event time (the pre-start
     rows test parallel trends, and trends that differ with the dose).
 
+    Unbalanced panels: each cohort × period comparison uses every unit observed in both of
+    its periods; no unit is dropped to balance the panel (callaway_santanna drops units
+    missing a period, as R's did does, so on unbalanced data the two use different units).
+
     Inference: "cluster_robust" is the influence-function variance with a normal reference, as
     contdid. "default" follows the linear DiD rule (inference/policy.py): the comparison-pooled
     variance for fewer than 20 treated units or a regional concentration (the dose-specific

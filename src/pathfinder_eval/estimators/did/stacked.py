@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from pathfinder_eval.errors import EstimationError
+from pathfinder_eval.estimators.did.event_time import check_periods_one_apart
 from pathfinder_eval.estimators.did.facts import StackedFacts
 from pathfinder_eval.estimators.pooled import (
     did_decision,
@@ -310,6 +311,7 @@ class Stacked(StackedOptions):
     def fit(
         self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
     ) -> EffectEstimates:
+        check_periods_one_apart(panel.periods, "stacked DiD")
         cells = panel.outcome_cells(outcome)
         unit = cells["unit"].to_numpy()
         period = cells["period"].to_numpy()

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from pathfinder_eval.errors import EstimationError
+from pathfinder_eval.estimators.did.event_time import check_periods_one_apart
 from pathfinder_eval.estimators.did.facts import SunAbrahamFacts
 from pathfinder_eval.estimators.did.two_way import absorb_two_way, few_cluster_warnings
 from pathfinder_eval.estimators.pooled import did_decision, panel_layout, pooled_label
@@ -317,6 +318,7 @@ class SunAbraham(SunAbrahamOptions):
     def fit(
         self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
     ) -> EffectEstimates:
+        check_periods_one_apart(panel.periods, "Sun & Abraham's estimator")
         cells = panel.outcome_cells(outcome)
         res = sun_abraham(
             cells["y"].to_numpy(float),

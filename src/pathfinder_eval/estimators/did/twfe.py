@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from pathfinder_eval.errors import EstimationError
+from pathfinder_eval.estimators.did.event_time import check_periods_one_apart
 from pathfinder_eval.estimators.did.facts import EventStudyFacts, TwfeFacts
 from pathfinder_eval.estimators.did.two_way import (
     absorb_two_way,
@@ -288,6 +289,7 @@ class EventStudy(EventStudyOptions):
     def fit(
         self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
     ) -> EffectEstimates:
+        check_periods_one_apart(panel.periods, "the event study")
         cells = panel.outcome_cells(outcome).copy()
         rel = (cells["period"] - cells["cohort"]).clip(self.min_lead, self.max_lag)
         observed = sorted(int(e) for e in rel.dropna().unique() if e != self.reference)
