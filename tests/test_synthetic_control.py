@@ -253,3 +253,27 @@ def test_two_donors_leave_one_out_is_the_other_donor():
     assert loo["d2"] == pytest.approx(np.mean(post - y["d1"][2:]), abs=1e-12)
     with pytest.raises(EstimationError, match="give 1 period-to-period change"):
         synthdid(np.array([y["d1"], y["t1"]])[:, :3], 1, 2, "sc")
+
+
+@pytest.mark.parametrize("name", ["synthetic_did", "synthetic_control"])
+def test_donors_with_a_missing_cell_are_counted_and_named(name):
+    """A donor missing one year cannot enter a synthetic comparison: the estimate is the
+    one without it, and the result says so in its warnings and counts its rows in `dropped`
+    (it was only in a diagnostic, found by a review)."""
+    rng = np.random.default_rng(5)
+    rows = [
+        {"unit": f"u{i}", "year": 2011 + t, "y": 10 + i % 3 + 0.3 * t + rng.normal(0, 0.2),
+         "first": 2015 if i < 2 else 0}
+        for i in range(12)
+        for t in range(7)
+    ]  # fmt: skip
+    data = pd.DataFrame(rows)
+    holey = data[~((data["unit"] == "u7") & (data["year"] == 2013))]
+    fit = getattr(pe, name)
+    kw = dict(outcome="y", unit="unit", time="year", first_treated="first")
+    res = fit(holey, **kw)
+    ref = fit(data[data["unit"] != "u7"], **kw)
+    np.testing.assert_allclose(res.table["estimate"], ref.table["estimate"], atol=1e-12)
+    assert any(w.startswith("1 comparison units were left out of the donor pool") for w in
+               res.warnings)  # fmt: skip
+    assert [(d.rows, d.units) for d in res.dropped] == [(6, ("u7",))]

@@ -26,7 +26,13 @@ from pathfinder_eval.estimators.synthetic.first_order import variance_weights
 from pathfinder_eval.estimators.synthetic.predictors import fixed_v_weights, predictor_weights
 from pathfinder_eval.inference.policy import Choice, synthetic_did_default
 from pathfinder_eval.panel import ValidatedPanel
-from pathfinder_eval.results import EffectEstimates, InferenceKey, InferenceUsed, estimates_table
+from pathfinder_eval.results import (
+    Dropped,
+    EffectEstimates,
+    InferenceKey,
+    InferenceUsed,
+    estimates_table,
+)
 from pathfinder_eval.settings import SyntheticControlOptions, SyntheticDidOptions
 
 # SDID's `variance` option → the InferenceUsed key (report/validity.py)
@@ -278,6 +284,9 @@ class SyntheticDiD(SyntheticDidOptions):
             ),
         )
         n_units = blocks[next(iter(blocks))].n0 + n_treated
+        dropped, donor_warning = _left_out(
+            panel, outcome, incomplete, [b.dropped_donors for b in blocks.values()]
+        )
         return EffectEstimates(
             analysis_id=analysis_id,
             outcome=outcome,
@@ -298,7 +307,9 @@ class SyntheticDiD(SyntheticDidOptions):
             facts=facts,
             warnings=_short_series_warnings(blocks)
             + _incomplete_warning(incomplete)
+            + donor_warning
             + _held_fixed_warning(held_fixed),
+            dropped=dropped,
         )
 
     def _standard_error(
@@ -368,6 +379,7 @@ class SyntheticControl(SyntheticControlOptions):
         rows, per_unit = [], {}
         cohorts, incomplete = _cohorts(panel, outcome)
         warns = list(_incomplete_warning(incomplete))
+        donor_sets: list[tuple[str, ...]] = []
         n_units = n_obs = n_donors = 0
         for g, units in cohorts.items():
             for unit in units:
@@ -375,6 +387,7 @@ class SyntheticControl(SyntheticControlOptions):
                 x = None
                 if self.predictors:
                     b, x = with_predictors(panel, b, self.predictors)
+                donor_sets.append(b.dropped_donors)
                 sc = synthetic_control_unit(b.y, b.n0, b.t0, x)
                 fit, gaps, ratio, att = sc.fit, sc.gaps, sc.rmspe_ratio, sc.att
                 placebo, p_perm = sc.placebo_ratios, sc.permutation_p_value
@@ -468,6 +481,7 @@ class SyntheticControl(SyntheticControlOptions):
             raise EstimationError(
                 "; ".join(warns), where=outcome, fix="supply complete series for the treated units"
             )
+        dropped, donor_warning = _left_out(panel, outcome, incomplete, donor_sets)
         return EffectEstimates(
             analysis_id=analysis_id,
             outcome=outcome,
@@ -493,7 +507,8 @@ class SyntheticControl(SyntheticControlOptions):
                 if self.predictors
                 else "identity on pre-period outcomes",
             ),
-            warnings=tuple(dict.fromkeys(warns)),
+            warnings=tuple(dict.fromkeys(warns)) + donor_warning,
+            dropped=dropped,
         )
 
 
@@ -626,6 +641,38 @@ def _leave_one_out(b: BlockData, fit: SDIDFit) -> dict[str, float]:
         gaps = b.y[-1] - omega @ b.y[keep][: b.n0 - 1]
         out[b.names[j]] = float(gaps[b.t0 :].mean())
     return out
+
+
+def _left_out(
+    panel: ValidatedPanel, outcome: str, incomplete: list[str], donor_sets: list[tuple[str, ...]]
+) -> tuple[tuple[Dropped, ...], tuple[str, ...]]:
+    """The units a synthetic comparison leaves out for a suppressed or missing cell, as the
+    result's `dropped` (their rows counted) and a warning naming the donors: treated units
+    (`incomplete`, by name) and donors left out of every cohort's comparison (`donor_sets`,
+    one per cohort); a donor left out of some cohorts only is named, not counted."""
+    cells = panel.outcome_cells(outcome)
+    names = panel.units.set_index("unit")["name"]
+    treated = tuple(sorted(u for u, n in names.items() if str(n) in set(incomplete)))
+    everywhere = set.intersection(*map(set, donor_sets)) if donor_sets else set()
+    donors = tuple(sorted(everywhere))
+    reasons = (
+        ("treated unit with a suppressed or missing cell in its series", treated),
+        ("comparison unit with a suppressed or missing cell in its series (not a donor)", donors),
+    )
+    counted = [(reason, units, int(cells["unit"].isin(units).sum())) for reason, units in reasons]
+    # a treated unit with no cells at all was left out (and counted) by the panel already
+    dropped = tuple(Dropped(reason, rows, units) for reason, units, rows in counted if rows)
+    named = sorted({str(names.get(u, u)) for d in donor_sets for u in d})
+    warning = (
+        (
+            f"{len(named)} comparison units were left out of the donor pool for a suppressed "
+            f"or missing cell in their series (or predictors): {', '.join(named[:10])}"
+            + (f" and {len(named) - 10} more." if len(named) > 10 else "."),
+        )
+        if named
+        else ()
+    )
+    return dropped, warning
 
 
 def _incomplete_warning(names: list[str]) -> tuple[str, ...]:
