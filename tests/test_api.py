@@ -201,7 +201,7 @@ def test_evaluate_and_report_from_python(tmp_path):
 @pytest.mark.parametrize(
     ("change", "kwargs", "where", "message"),
     [
-        (None, {"outcome": "nope"}, "argument outcome", "column 'nope' (argument outcome)"),
+        (None, {"outcome": "nope"}, "argument outcome", "column 'nope' is not in the data"),
         (None, {"first_treated": None}, "argument first_treated", "exactly one of"),
         (lambda f: f.assign(y=f["y"].astype(str).where(f.index != 7, "n/a")), {}, "column y", ""),
         (

@@ -26,7 +26,7 @@ import pandas as pd
 from pathfinder_eval.data.indicator_values import indicator_table
 from pathfinder_eval.data.load import SWITCHING, is_dask_frame, load_outcomes
 from pathfinder_eval.data.source import Exclusion
-from pathfinder_eval.errors import DataError, DesignError, ExcludedRowsWarning
+from pathfinder_eval.errors import DataError, DataWarning, DesignError, ExcludedRowsWarning
 from pathfinder_eval.estimators import checked_fit, one_blas_thread
 from pathfinder_eval.estimators.did.did2x2 import did_2x2 as estimate_2x2
 from pathfinder_eval.inference.honest_did import (
@@ -148,6 +148,7 @@ def fit_frame(
     starts = _starts(
         frame, unit, time, first_treated, treatment, "first_treated", estimator in SWITCHING
     )
+    starts, late = _treated_within_data(starts, frame[time], first_treated or "treatment")
     spec = _design(
         estimator,
         Outcome(column=outcome, numerator=counts, denominator=population, scale="per_10000")
@@ -157,7 +158,7 @@ def fit_frame(
         level,
         seed,
         pilot="custom",
-        pool="never_treated",
+        pool="not_yet_treated",  # each estimator says which comparisons it can use
         data=DataSpec(
             source="tidy",
             columns=TidyColumns(
@@ -187,7 +188,34 @@ def fit_frame(
             where="argument cluster",
             fix="name the cluster once: cluster= or Inference(cluster=...)",
         )
-    return _run(spec, frame, estimator, inference, level, seed, options, column)
+    result = _run(spec, frame, estimator, inference, level, seed, options, column)
+    if not late:
+        return result
+    shown = ", ".join(late[:5]) + (f" and {len(late) - 5} more" if len(late) > 5 else "")
+    text = (
+        f"{len(late)} units first treated after the data's last period are compared as not "
+        f"yet treated in every period, as R's did does (units {shown})"
+    )
+    warnings.warn(text, DataWarning, stacklevel=_outside_package())
+    return replace(result, warnings=(*result.warnings, text))
+
+
+def _treated_within_data(
+    starts: dict[int, list[str]], times: pd.Series, arg: str
+) -> tuple[dict[int, list[str]], list[str]]:
+    """The starts by the data's last period, and the units first treated after it: no
+    period of the data sees them treated, so they are compared as not yet treated."""
+    last = pd.to_numeric(times, errors="coerce").max()
+    within = {s: us for s, us in starts.items() if s <= last}
+    late = sorted(u for s, us in starts.items() if s > last for u in us)
+    if not within:
+        raise DataError(
+            f"every unit's first treated period is after the data's last period ({last:g}): "
+            "no unit is treated in the data",
+            where=f"argument {arg}",
+            fix="check the first-treated column, or supply data covering the treated periods",
+        )
+    return within, late
 
 
 def fit_records(
@@ -797,8 +825,8 @@ def _variance_model(
     _in_range("decay", decay, 0.0, 1.0, closed=True)
     _in_range("treatment_var", treatment_var, 0.0, np.inf, closed=True)
     _in_range("treatment_corr", treatment_corr, -1.0, 1.0, closed=True)
+    model = _base_model(tau2, sigma2, gamma2, decay, icc, cac)  # names its own argument
     try:
-        model = _base_model(tau2, sigma2, gamma2, decay, icc, cac)
         return replace(model, treatment_var=treatment_var, treatment_corr=treatment_corr)
     except ValueError as err:
         raise DesignError(
@@ -866,7 +894,7 @@ def _checked_frame(data: Any, **columns: str | None) -> pd.DataFrame:
     for arg, col in columns.items():
         if col is not None and col not in data.columns:
             raise DataError(
-                f"column {col!r} (argument {arg}) is not in the data",
+                f"column {col!r} is not in the data",
                 where=f"argument {arg}",
                 fix=f"name one of: {', '.join(map(str, data.columns))}",
             )
@@ -1051,7 +1079,8 @@ outcome : str
 unit : str
     The unit (LA or cluster) identifier column.
 time : str
-    The period column (integers, e.g. years).
+    The period column (integers, e.g. years). Event times are differences of these labels:
+    event_study, sun_abraham and stacked need periods one apart (years, or 1, 2, 3, …).
 first_treated : str, optional
     Column with each unit's first treated period (0 or missing: never treated).
 treatment : str, optional

@@ -54,5 +54,10 @@ class ExcludedRowsWarning(PathfinderWarning):
     """Rows were excluded from the analysis; the exclusions ledger counts them."""
 
 
+class DataWarning(PathfinderWarning):
+    """The data were read by a convention the caller should know of (units first treated
+    after the data's last period are compared as not yet treated, as R's did does)."""
+
+
 class EstimationError(PathfinderError):
     """This analysis cannot be estimated on these data (the report says why; the run goes on)."""

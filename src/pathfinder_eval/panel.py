@@ -275,21 +275,39 @@ def _units_and_groups(draft: PanelDraft) -> PanelDraft:
 
 def _design_units_present(draft: PanelDraft) -> PanelDraft:
     present = set(draft.frame["unit"].unique())
+    named = set(draft.spec.start_of()) | set(draft.spec.comparison.units)
+    folded = {" ".join(str(u).split()).casefold(): u for u in named}
+    for unit in sorted(present - named, key=str):  # 'c1' in the data, 'C1' in the design
+        if (match := folded.get(" ".join(str(unit).split()).casefold())) is not None:
+            raise PanelError(
+                f"unit {unit!r} in the data differs from {match!r} in the design only in "
+                "case or spaces, so it would be analysed as another (comparison) unit",
+                file=draft.spec.path,
+                where="rollout",
+                fix="write each unit's identifier the same way in the data and the design",
+            )
     for unit in draft.spec.start_of():
         if unit not in present:
             label = draft.unit_names.get(unit, unit)
+            left = [e for e in draft.ledger if unit in e.units]  # read, then all left out
+            what = "LA" if draft.spec.unit_level is UnitLevel.LOCAL_AUTHORITY else "unit"
             raise PanelError(
-                f"treated unit {label} ({unit}) named in the design has no rows in the data",
+                f"treated unit {label} ({unit}) named in the design has no usable rows: "
+                + "; ".join(f"rows left out as {e.reason}" for e in left[:3])
+                if left
+                else f"treated unit {label} ({unit}) named in the design has no rows in the data",
                 file=draft.spec.path,
                 where="rollout",
-                fix="check the data covers this LA, or remove it from the rollout",
+                fix=f"supply usable rows for this {what}, or remove it from the rollout",
             )
     return draft
 
 
 def _start_within_data(draft: PanelDraft) -> PanelDraft:
-    """Each treated unit's first treated period (with a pre-period), its transition periods
-    and, under the transition rule, its partly exposed period dropped."""
+    """Each treated unit's first treated period, its transition periods and, under the
+    transition rule, its partly exposed period dropped. A unit treated from the data's first
+    period (or before) has no period to compare with: its rows are left out and counted, as
+    when its earlier values are unusable (`_cells`); an error if no treated unit is left."""
     spec = draft.spec
     data_periods = sorted(draft.frame["period"].unique().tolist())
     rule = spec.time.partial_period_rule
@@ -297,22 +315,17 @@ def _start_within_data(draft: PanelDraft) -> PanelDraft:
     wave_of = spec.wave_of()
     in_transition: list[tuple[str, int]] = []
     unit_rows = []
+    no_before: list[tuple[str, Any, int]] = []  # (unit, start, first treated period)
     onsets: dict[Any, Any] = {}  # many units share a start
     for unit, start in spec.start_of().items():
         if start not in onsets:
             onsets[start] = onset(spec.time.axis, start, rule)
         on = onsets[start]
-        if not (data_periods[0] < on.first_treated <= data_periods[-1]):
-            raise PanelError(
-                f"start {start} of {draft.unit_names.get(unit, unit)} maps to period "
-                f"{period_label(spec.time.axis, on.first_treated)}, outside the data "
-                f"({period_label(spec.time.axis, data_periods[0])}–"
-                f"{period_label(spec.time.axis, data_periods[-1])}) or with no pre-period",
-                file=spec.path,
-                where="rollout",
-                fix="correct the start date or supply data "
-                "covering at least one period before and one period from the start",
-            )
+        if on.first_treated <= data_periods[0]:
+            no_before.append((unit, start, on.first_treated))
+            continue
+        if on.first_treated > data_periods[-1]:
+            raise _start_outside(draft, unit, start, on.first_treated, data_periods)
         unit_rows.append(
             {
                 "unit": unit,
@@ -334,7 +347,33 @@ def _start_within_data(draft: PanelDraft) -> PanelDraft:
                 (frame["unit"] == unit) & (frame["period"] == on.transition),
                 "partly exposed period dropped (transition rule)",
             )
+    if no_before:
+        if not unit_rows:
+            raise _start_outside(draft, *no_before[0], data_periods)
+        frame = draft.frame
+        draft = draft.drop(
+            frame["unit"].isin([u for u, _, _ in no_before]),
+            "treated unit with no usable period before its start",
+        )
     return replace(draft, unit_rows=tuple(unit_rows), in_transition=tuple(in_transition))
+
+
+def _start_outside(
+    draft: PanelDraft, unit: str, start: Any, first_treated: int, data_periods: list[int]
+) -> PanelError:
+    """The error for a start the data cannot analyse: after the data's last period, or (for
+    every treated unit) in or before its first."""
+    axis = draft.spec.time.axis
+    where = "after its last period" if first_treated > data_periods[-1] else "no period before it"
+    return PanelError(
+        f"start {start} of {draft.unit_names.get(unit, unit)} maps to period "
+        f"{period_label(axis, first_treated)}, outside the data: {where} "
+        f"({period_label(axis, data_periods[0])}–{period_label(axis, data_periods[-1])})",
+        file=draft.spec.path,
+        where="rollout",
+        fix="correct the start date or supply data "
+        "covering at least one period before and one period from the start",
+    )
 
 
 def _transition_periods(draft: PanelDraft) -> PanelDraft:
@@ -482,7 +521,9 @@ def _outcomes_supported(draft: PanelDraft) -> PanelDraft:
                 f"comparison.min_units = {spec.comparison.min_units}",
                 file=spec.path,
                 where="comparison",
-                fix="widen the comparison pool or lower comparison.min_units",
+                fix="widen the comparison pool or lower comparison.min_units"
+                if spec.path
+                else "include units never treated, or treated later than the others",
             )
         infos.append(info)
     return replace(draft, infos=tuple(infos))
@@ -602,7 +643,8 @@ CHECKS: tuple[Check, ...] = (
     ),
     Check(
         "start_within_data",
-        "every start date falls after the first and by the last data period",
+        "every start date falls by the last data period; units treated from the first "
+        "period are left out (no period before their start)",
         _start_within_data,
     ),
     Check("transition_periods", "transition periods are excluded", _transition_periods),

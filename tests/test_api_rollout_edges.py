@@ -1,0 +1,127 @@
+"""Rollouts the Python API reads as R's did does (a review's messy panels, on mpdta): no
+never-treated unit (not-yet-treated comparisons), a cohort treated from the data's first
+period (left out and counted), a cohort first treated after the data's last period (compared
+as not yet treated, with a warning). The numbers are checked against the engine, against the
+same data with those units removed or recoded, and against the identities that tie the
+imputation, two-stage and linear ETWFE estimates together."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import pathfinder_eval as pe
+from did_helpers import MPDTA
+from pathfinder_eval.errors import (
+    DataError,
+    DataWarning,
+    EstimationError,
+    ExcludedRowsWarning,
+    PanelError,
+)
+from pathfinder_eval.estimators.did.group_time import aggregate, group_time_att
+
+COLUMNS = dict(outcome="lemp", unit="countyreal", time="year", first_treated="first.treat")
+EXACT = 1e-10
+
+
+@pytest.fixture(scope="module")
+def mpdta() -> pd.DataFrame:
+    return pd.read_csv(MPDTA)
+
+
+def _quiet(fn, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExcludedRowsWarning)
+        return fn(*args, **kwargs)
+
+
+def _overall(res) -> float:
+    return float(res.table["estimate"].iloc[0])
+
+
+def test_no_never_treated_unit_uses_the_not_yet_treated(mpdta):
+    """Without mpdta's never-treated counties, CS with not-yet-treated comparisons is the
+    engine's simple ATT on the same wide panel (its 2007 cells have no comparison)."""
+    data = mpdta[mpdta["first.treat"] > 0]
+    res = pe.callaway_santanna(
+        data, **COLUMNS, control_group="not_yet_treated", aggregation="simple"
+    )
+    wide = data.pivot(index="countyreal", columns="year", values="lemp").sort_index()
+    cohort = data.groupby("countyreal")["first.treat"].first().sort_index().to_numpy(float)
+    gt = group_time_att(
+        wide.to_numpy(), cohort, wide.columns.to_numpy(float), control_group="not_yet_treated"
+    )
+    assert _overall(res) == pytest.approx(float(aggregate(gt, "simple").estimate[0]), abs=EXACT)
+
+
+def test_no_never_treated_imputation_two_stage_and_etwfe_agree(mpdta):
+    """Gardner's two-stage and linear not-yet-treated ETWFE without covariates are the
+    imputation estimator (BJS 2024): on a panel where every county is treated by 2007 all
+    three leave out the 2007 cells (no untreated cell that year) and say so."""
+    data = mpdta[mpdta["first.treat"] > 0]
+    imputation = pe.imputation(data, **COLUMNS)
+    two_stage = pe.two_stage(data, **COLUMNS)
+    etwfe = pe.etwfe(data, **COLUMNS)
+    assert _overall(two_stage) == pytest.approx(_overall(imputation), abs=EXACT)
+    assert _overall(etwfe) == pytest.approx(_overall(imputation), abs=EXACT)
+    in_2007 = int((data["year"] == 2007).sum())
+    assert any(w.startswith(f"{in_2007} treated cells were left out") for w in two_stage.warnings)
+    assert any(w.startswith(f"{in_2007} cells were left out") for w in etwfe.warnings)
+    assert etwfe.dropped[-1].rows == in_2007
+
+
+def test_a_single_cohort_and_no_never_treated_is_refused(mpdta):
+    data = mpdta[mpdta["first.treat"] == 2006]
+    with pytest.raises(PanelError, match=r"0 comparison units.*never treated, or treated later"):
+        pe.callaway_santanna(data, **COLUMNS, control_group="not_yet_treated")
+
+
+def test_a_cohort_treated_from_the_first_period_is_left_out_and_counted(mpdta):
+    data = mpdta.assign(**{"first.treat": mpdta["first.treat"].replace(2004, 2003)})
+    with pytest.warns(ExcludedRowsWarning, match="treated unit with no usable period"):
+        res = pe.callaway_santanna(data, **COLUMNS)
+    without = mpdta[mpdta["first.treat"] != 2004]
+    ref = pe.callaway_santanna(without, **COLUMNS)
+    np.testing.assert_allclose(res.table["estimate"], ref.table["estimate"], atol=EXACT)
+    rows = int((mpdta["first.treat"] == 2004).sum())
+    assert any(f"{rows} treated unit with no usable period" in w for w in res.warnings)
+
+
+def test_a_cohort_after_the_last_period_is_compared_as_not_yet_treated(mpdta):
+    data = mpdta.assign(**{"first.treat": mpdta["first.treat"].replace(2007, 2009)})
+    with pytest.warns(DataWarning, match=r"\d+ units first treated after the data's last"):
+        res = pe.callaway_santanna(data, **COLUMNS)
+    recoded = mpdta.assign(**{"first.treat": mpdta["first.treat"].replace(2007, 0)})
+    ref = pe.callaway_santanna(recoded, **COLUMNS)
+    np.testing.assert_allclose(res.table["estimate"], ref.table["estimate"], atol=EXACT)
+    np.testing.assert_allclose(res.table["std_error"], ref.table["std_error"], atol=EXACT)
+    late = mpdta.loc[mpdta["first.treat"] == 2007, "countyreal"].nunique()
+    assert any(w.startswith(f"{late} units first treated after") for w in res.warnings)
+
+
+def test_every_unit_after_the_last_period_is_an_error(mpdta):
+    data = mpdta.assign(**{"first.treat": np.where(mpdta["first.treat"] > 0, 2010, 0)})
+    with pytest.raises(DataError, match="no unit is treated in the data"):
+        _quiet(pe.callaway_santanna, data, **COLUMNS)
+
+
+@pytest.mark.parametrize("name", ["event_study", "sun_abraham", "stacked"])
+def test_periods_two_apart_are_refused_by_event_time_estimators_saying_why(mpdta, name):
+    """Biennial labels (2006, 2008, …): event time −1 falls between periods. The estimators
+    that count event times in the labels' units said 'cannot be told apart', 'include
+    never-treated units' or 'no weighted rows'; now each says why and what to do, and the
+    estimators that do not count event times give the same numbers as with 1, 2, 3, …"""
+    doubled = mpdta.assign(year=2 * mpdta["year"], **{"first.treat": 2 * mpdta["first.treat"]})
+    with pytest.raises(EstimationError, match=r"periods are 2 apart \(4006, 4008, 4010, …\)"):
+        getattr(pe, name)(doubled, **COLUMNS)
+
+
+def test_estimators_without_event_times_read_periods_two_apart_in_order(mpdta):
+    doubled = mpdta.assign(year=2 * mpdta["year"], **{"first.treat": 2 * mpdta["first.treat"]})
+    for name in ("callaway_santanna", "imputation", "twfe"):
+        a, b = getattr(pe, name)(mpdta, **COLUMNS), getattr(pe, name)(doubled, **COLUMNS)
+        assert _overall(b) == pytest.approx(_overall(a), abs=EXACT), name
