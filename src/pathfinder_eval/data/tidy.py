@@ -166,8 +166,12 @@ def numeric_cells(
     """A numeric column and each cell's status: "" for a number, the DfE symbol for a symbol
     (c, x, z ... as in EES files), `missing` for an empty cell; other text is an error."""
     cells = raw[column]
-    if pd.api.types.is_numeric_dtype(cells) and not pd.api.types.is_bool_dtype(cells):
-        values = cells.astype("float64")
+    if pd.api.types.is_bool_dtype(cells):  # true/false (a Parquet boolean): 1/0
+        cells = cells.astype("Float64")
+    if pd.api.types.is_numeric_dtype(cells):
+        values = pd.Series(
+            cells.to_numpy(dtype="float64", na_value=np.nan), index=cells.index, name=cells.name
+        )
         return values, np.where(values.isna(), MISSING, "")
     text = cells.astype("string").str.strip()
     lowered = text.str.lower()
@@ -179,7 +183,7 @@ def numeric_cells(
         row = int(np.flatnonzero(bad)[0])
         symbols = ", ".join(s for s in SYMBOLS if s != MISSING)
         raise DataError(
-            f"non-numeric value {cells.iloc[row]!r} in an outcome column",
+            f"non-numeric value {str(cells.iloc[row])!r} in an outcome column",
             file=file,
             where=f"column {column}",
             row=row + first_row,

@@ -100,8 +100,8 @@ def trial_arrays(cells: pd.DataFrame, periods: tuple[int, ...]) -> TrialArrays:
             "the stepped-wedge model needs each cell's within-cell sum of squares (ssw) "
             "besides its mean and size",
             where="column ssw",
-            fix="supply individual records (data.source: records) or cell summaries with an "
-            "ssw column",
+            fix="supply individual records (data.source: records), which give each cell's "
+            "mean, size and sum of squares, or use stepped_wedge_gee on cell means",
         )
     if (cells["denominator"].isna() | (cells["denominator"] < 1)).any():
         bad = cells[cells["denominator"].isna() | (cells["denominator"] < 1)].iloc[0]
@@ -118,6 +118,16 @@ def trial_arrays(cells: pd.DataFrame, periods: tuple[int, ...]) -> TrialArrays:
     mean[row, col] = cells["y"].to_numpy(float)
     n[row, col] = cells["denominator"].to_numpy(float)
     ssw[row, col] = cells["ssw"].to_numpy(float)
+    observed = n > 0
+    grand = float((mean * n).sum() / n.sum())
+    spread = float(ssw.sum() + (n * (mean - grand) ** 2)[observed].sum())
+    if spread <= 1e-12 * max(1.0, grand**2) * n.sum():
+        raise EstimationError(
+            f"the outcome is the same ({grand:g}) in every record: there is no variation to "
+            "estimate an effect or its variance from",
+            where="outcome",
+            fix="check the outcome column (a rare event may not occur in a small trial)",
+        )
     cohort = cells.groupby("unit")["cohort"].first().reindex(list(clusters))
     start = np.array(
         [
@@ -126,6 +136,19 @@ def trial_arrays(cells: pd.DataFrame, periods: tuple[int, ...]) -> TrialArrays:
         ]
     )
     return TrialArrays(CellSummaries(mean, n, ssw, n > 0), start, clusters, tuple(periods))
+
+
+def refuse_covariates(covariates: tuple[str, ...], estimator: str) -> None:
+    """Only the LMM on individual records adjusts for individual covariates: the cell-level
+    GEE and GLMM would silently leave them out, so they refuse them."""
+    if covariates:
+        raise EstimationError(
+            f"{estimator} does not adjust for individual covariates "
+            f"({', '.join(covariates)}): its estimate would leave them out",
+            where="data.columns.covariates",
+            fix="use stepped_wedge (the LMM on individual records) for covariate adjustment, "
+            "or drop the covariates",
+        )
 
 
 def check_design(trial: TrialArrays, fe: FixedEffects) -> None:

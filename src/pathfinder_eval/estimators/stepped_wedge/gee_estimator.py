@@ -18,6 +18,7 @@ from pathfinder_eval.estimators.stepped_wedge.design import (
     design_summary,
     effect_contrasts,
     event_counts,
+    refuse_covariates,
     trial_arrays,
     wald_row,
 )
@@ -123,6 +124,7 @@ class SteppedWedgeGEE(SteppedWedgeGeeOptions):
     def fit(
         self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
     ) -> EffectEstimates:
+        refuse_covariates(panel.spec.data.columns.covariates, "stepped_wedge_gee")
         trial = trial_arrays(
             _family_cells(panel.outcome_cells(outcome), self.family), panel.periods
         )

@@ -19,6 +19,7 @@ from pathfinder_eval.estimators.stepped_wedge.design import (
     design_summary,
     effect_contrasts,
     event_counts,
+    refuse_covariates,
     wald_row,
 )
 from pathfinder_eval.estimators.stepped_wedge.facts import GlmmFacts
@@ -63,6 +64,7 @@ class SteppedWedgeGLMM(SteppedWedgeGlmmOptions):
     def fit(
         self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
     ) -> EffectEstimates:
+        refuse_covariates(panel.spec.data.columns.covariates, "stepped_wedge_glmm")
         counts = count_arrays(panel.outcome_cells(outcome), panel.periods, self.family)
         trial = counts.trial
         fe = fixed_effects(trial.cells.observed, trial.start, self.effect)

@@ -111,8 +111,9 @@ class SteppedWedge(SteppedWedgeOptions):
     the point effects. `period_effects`: categorical (default), linear or spline
     (`period_knots` knots).
 
-    Inference: "default" is inference/policy.stepped_wedge_lmm: randomisation below 8 clusters
-    (when the design allows a 5% test), else Kenward-Roger; "kenward_roger" uses the adjusted
+    Inference: "default" is inference/policy.stepped_wedge_lmm: the Mancl-DeRouen
+    cluster-robust variance with t(I − 1) on cell summaries, Kenward-Roger on individual
+    records (with a warning); "kenward_roger" uses the adjusted
     covariance and df; "satterthwaite" the model-based SE with Satterthwaite df;
     "model_based" a normal reference; "mancl_derouen" and "cr2" the cluster-robust variances
     (`robust_variance`: t(I − 1) and Satterthwaite df); "randomisation" re-randomises clusters

@@ -1,0 +1,96 @@
+"""Stepped-wedge input a review broke: an outcome with no variation (a rare event in a small
+trial) crashed the LMM with ZeroDivisionError; the GEE and GLMM silently left out individual
+covariates; a cluster written 'c1' in the data and 'C1' in the design joined the comparisons
+as another cluster."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import pathfinder_eval as pe
+from cli_helpers import run
+from pathfinder_eval.errors import EstimationError, PanelError
+
+ARGS = {"outcome": "y", "cluster": "cl", "period": "per", "start": "start"}
+
+
+def trial_records(seed: int = 3) -> pd.DataFrame:
+    """8 clusters, 5 periods, 4 sequences (starts 2–5), 6 people per cluster-period."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in range(8):
+        start, u = 2 + c // 2, rng.normal(0, 0.5)
+        for t in range(1, 6):
+            for _ in range(6):
+                age = rng.normal(40, 10)
+                y = u + 0.1 * t + 0.4 * (t >= start) + 0.05 * age + rng.normal()
+                rows.append({"cl": f"C{c}", "per": t, "start": start, "age": age, "y": y})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("value", [0.0, 1.0])
+@pytest.mark.parametrize("name", ["stepped_wedge", "stepped_wedge_gee"])
+def test_an_outcome_without_variation_is_an_estimation_error(name, value):
+    with pytest.raises(EstimationError, match=rf"the same \({value:g}\) in every record"):
+        getattr(pe, name)(trial_records().assign(y=value), **ARGS)
+
+
+@pytest.mark.parametrize("name", ["stepped_wedge_gee", "stepped_wedge_glmm"])
+def test_cell_level_models_refuse_individual_covariates(name):
+    data = trial_records()
+    if name == "stepped_wedge_glmm":
+        data = data.assign(y=(data["y"] > data["y"].median()).astype(int))
+    with pytest.raises(EstimationError, match=r"does not adjust for individual covariates \(age"):
+        getattr(pe, name)(data, **ARGS, covariates=("age",))
+    adjusted = pe.stepped_wedge(trial_records(), **ARGS, covariates=("age",))
+    plain = pe.stepped_wedge(trial_records(), **ARGS)
+    assert adjusted.table["estimate"].iloc[0] != pytest.approx(plain.table["estimate"].iloc[0])
+
+
+def test_a_cluster_id_differing_only_in_case_is_an_error(tmp_path, capsys):
+    design = """\
+name: trial
+title: Trial
+pilot: trial
+unit_level: cluster
+time: {axis: period}
+rollout:
+  - {wave: S1, start: 2, units: [C0, C1]}
+  - {wave: S2, start: 3, units: [C2, C3]}
+  - {wave: S3, start: 4, units: [C4, C5]}
+  - {wave: S4, start: 5, units: [C6, C7]}
+comparison: {pool: not_yet_treated, min_units: 1}
+outcomes:
+  - {column: y}
+analyses:
+  - {id: sw, estimator: stepped_wedge}
+data:
+  source: records
+  columns: {unit: cl, period: per}
+"""
+    data = trial_records()
+    data.loc[data["cl"] == "C1", "cl"] = "c1"
+    code, _ = run(tmp_path, design=design, data=data.drop(columns="start").to_csv(index=False))
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "unit 'c1' in the data differs from 'C1' in the design only in case" in err
+
+
+def test_a_true_false_outcome_reads_as_one_and_zero():
+    """A boolean column (as Parquet stores a binary outcome) was refused as "non-numeric
+    value np.True_"."""
+    data = trial_records()
+    flag = data["y"] > data["y"].median()
+    as_bool = pe.stepped_wedge_gee(data.assign(y=flag), **ARGS)
+    as_int = pe.stepped_wedge_gee(data.assign(y=flag.astype(int)), **ARGS)
+    np.testing.assert_array_equal(as_bool.table["estimate"], as_int.table["estimate"])
+
+
+def test_a_treated_cluster_whose_rows_are_all_left_out_says_why():
+    data = trial_records()
+    data.loc[data["cl"] == "C2", "y"] = np.nan
+    with pytest.raises(PanelError, match=r"C2 \(C2\) named in the design has no usable rows: "
+                       "rows left out as individual record with a missing outcome"):  # fmt: skip
+        pe.stepped_wedge(data, **ARGS)
