@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -478,6 +479,28 @@ def test_a_treated_la_with_no_period_before_its_start_is_counted_not_treated(tmp
                 "exclusions"]  # fmt: skip
 
 
+def test_a_wave_started_before_the_data_is_left_out_and_counted(tmp_path, capsys):
+    """Dorset started before the data's first year (nothing to compare its treated years
+    with): its rows are left out and counted, as when its earlier values are unusable, and
+    Lincolnshire is analysed; were every treated LA so, the run stops with exit 2."""
+    design = TIDY_DESIGN.replace(
+        "  - {wave: W1, start: 2023-07-01, units: [Dorset, Lincolnshire]}",
+        "  - {wave: W0, start: 2019-07-01, units: [Dorset]}\n"
+        "  - {wave: W1, start: 2023-07-01, units: [Lincolnshire]}",
+    )
+    code, out = run(tmp_path, design=design, data=tidy_csv())
+    assert code == 0, capsys.readouterr().err
+    report = json.loads((out / "tidy_pilot.json").read_text())
+    assert report["analyses"][0]["n_treated"] == 1
+    assert {"reason": "treated unit with no usable period before its start", "outcome": "rate",
+            "count": 5, "units": ["838"], "stage": "panel", "analysis": None} in report[
+                "exclusions"]  # fmt: skip
+    every = TIDY_DESIGN.replace("start: 2023-07-01", "start: 2019-07-01")
+    (tmp_path / "all").mkdir()
+    code, out = run(tmp_path / "all", design=every, data=tidy_csv())
+    check_error(capsys, code, out, "outside the data: no period before it", "rollout")
+
+
 def test_units_an_analysis_drops_to_balance_its_panel_are_in_the_ledger(tmp_path, capsys):
     """Callaway & Sant'Anna drops units missing a period: it said only '1 units missing a
     period ... were dropped', while the exclusions table and JSON had no entry and the report
@@ -508,3 +531,21 @@ def test_the_report_is_not_written_into_the_data_folder(tmp_path, capsys, out):
     err = capsys.readouterr().err
     assert "--out" in err and "inside the data folder" in err
     assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["d.csv"]
+
+
+@pytest.mark.parametrize("alpha", ["2", "0", "nan", "five"])
+def test_a_power_level_outside_0_1_is_a_user_error(tmp_path, capsys, alpha):
+    """--alpha 2 or 0 reached scipy's root finder: 'internal error: f(a) and f(b) must have
+    different signs', exit 1."""
+    design = str(Path(__file__).resolve().parents[1] / "designs/examples/stepped_wedge_trial.yaml")
+    code = main(["power", design, "--alpha", alpha])
+    check_error(capsys, code, tmp_path / "none", "--alpha", "is not a level between 0 and 1")
+
+
+def test_power_names_the_argument_the_variance_model_lacks():
+    import pathfinder_eval as pe
+    from pathfinder_eval.errors import DesignError
+
+    with pytest.raises(DesignError) as info:
+        pe.power([3, 3, 3, 3], 0.3, cell_size=30)
+    assert info.value.where == "argument tau2" and str(info.value).count("Fix:") == 1

@@ -115,7 +115,7 @@ def _parser() -> argparse.ArgumentParser:
     pw = sub.add_parser("power", help="analytic power and MDES of a trial design")
     pw.add_argument("design", type=Path)
     pw.add_argument("--out", type=Path, default=None, help="also write NAME_power.json/.html")
-    pw.add_argument("--alpha", type=float, default=0.05, help="two-sided level (default 0.05)")
+    pw.add_argument("--alpha", type=_level, default=0.05, help="two-sided level (default 0.05)")
     pw.add_argument(
         "--reference",
         choices=["z", "t"],
@@ -144,7 +144,9 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         metavar="POWER",
         help="with --simulate: the minimum detectable effect at POWER (default 0.8) by "
-        "simulation, with its Monte-Carlo interval (stepped-wedge LMM analyses of trials)",
+        "simulation, with its Monte-Carlo interval: from one run for a trial's LMM with an "
+        "immediate effect and KR, Satterthwaite or model-based inference, else by bisection "
+        "(each point a full simulation)",
     )
     pw.add_argument("--analysis", default=None, help="analysis id (default: first estimable)")
     pw.add_argument("--outcome", default=None, help="outcome id (default: first)")
@@ -224,6 +226,17 @@ def _whole_number(least: int, what: str) -> Callable[[str], int]:
 # a --workers value: processes, at least 1; a --seed: numpy refuses negative seeds
 _workers = _whole_number(1, "a number of processes (1 or more)")
 _seed = _whole_number(0, "a seed (a whole number of 0 or more)")
+
+
+def _level(text: str) -> float:
+    """A --alpha value: a significance level strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a level between 0 and 1 (e.g. 0.05)")
+    return value
 
 
 def _outside_data(out: Path, data: Path | None) -> None:

@@ -44,8 +44,8 @@ def trial_matrix(spec: DesignSpec) -> np.ndarray:
             "analytic power needs a trial design: time.axis 'period' and data.trial settings",
             file=spec.path,
             where="data.trial",
-            fix="see designs/examples/stepped_wedge_trial.yaml; simulation-based power for "
-            "LA panels is not available yet",
+            fix="see designs/examples/stepped_wedge_trial.yaml; for LA panels use "
+            "--simulate N (with --data DIR for null panels resampled from the real data)",
         )
     starts = sorted(int(s) for s in spec.start_of().values())
     periods = np.arange(1, trial.periods + 1)
