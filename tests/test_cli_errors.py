@@ -549,3 +549,10 @@ def test_power_names_the_argument_the_variance_model_lacks():
     with pytest.raises(DesignError) as info:
         pe.power([3, 3, 3, 3], 0.3, cell_size=30)
     assert info.value.where == "argument tau2" and str(info.value).count("Fix:") == 1
+
+
+@pytest.mark.parametrize("option", [["--la", "Dorset"], ["--year", "2025"]])
+def test_indicator_selections_without_data_are_refused(tmp_path, capsys, option):
+    """`indicators --la Dorset` without --data printed the catalogue, ignoring the LA."""
+    code = main(["indicators", *option])
+    check_error(capsys, code, tmp_path / "none", f"{option[0]} only apply with --data")

@@ -663,9 +663,10 @@ def power(
         Cluster-period variance (nested exchangeable).
     decay : float, default 1
         Between-period correlation decay r (exponential decay; 1: none).
-    icc, cac : float, optional
-        Within-period intra-cluster correlation and cluster autocorrelation, instead of
-        variances.
+    icc : float, optional
+        Within-period intra-cluster correlation, instead of tau2 and sigma2.
+    cac : float, default 1
+        Cluster autocorrelation (with icc; 1: no cluster-period variance).
     treatment_var, treatment_corr : float, default 0
         Variance of the clusters' own intervention effects (a random slope; swCRTdesign's
         eta²) and their correlation with the cluster intercept (its rho).
@@ -698,8 +699,27 @@ def mdes(
     target: float = 0.8,
     alpha: float = 0.05,
 ) -> float:
-    """The smallest effect a cluster design detects with the `target` power (parameters as
-    `power`)."""
+    """The smallest effect a cluster design detects with the `target` power.
+
+    Parameters
+    ----------
+    design : array or list of int
+        A clusters × periods matrix (1 intervention, 0 control, NaN not measured), or the
+        number of clusters in each sequence of a standard stepped wedge.
+    cell_size : float
+        Individuals per cluster-period.
+    tau2, sigma2, gamma2, decay, icc, cac, treatment_var, treatment_corr : float
+        The variance model, as in `power`.
+    target : float, default 0.8
+        The power to reach.
+    alpha : float, default 0.05
+        Two-sided significance level.
+
+    Returns
+    -------
+    float
+        The minimum detectable effect on the outcome's scale (normal reference).
+    """
     _in_range("alpha", alpha, 0.0, 1.0)
     _in_range("target", target, alpha, 1.0)
     model = _variance_model(tau2, sigma2, gamma2, decay, icc, cac, treatment_var, treatment_corr)
@@ -722,8 +742,28 @@ def clusters_needed(
     target: float = 0.8,
     alpha: float = 0.05,
 ) -> int:
-    """Clusters per sequence a standard stepped wedge with `sequences` steps needs for the
-    `target` power (0 if 200 per sequence are not enough; parameters as `power`)."""
+    """Clusters per sequence a standard stepped wedge needs for the `target` power.
+
+    Parameters
+    ----------
+    effect : float
+        The effect on the outcome's scale.
+    sequences : int
+        Sequences (steps) of the standard stepped wedge.
+    cell_size : float
+        Individuals per cluster-period.
+    tau2, sigma2, gamma2, decay, icc, cac, treatment_var, treatment_corr : float
+        The variance model, as in `power`.
+    target : float, default 0.8
+        The power to reach.
+    alpha : float, default 0.05
+        Two-sided significance level.
+
+    Returns
+    -------
+    int
+        Clusters per sequence (0 if 200 per sequence are not enough).
+    """
     _finite("effect", effect)
     if effect == 0:
         raise DesignError(

@@ -337,7 +337,19 @@ def _os_error(exc: OSError) -> PathfinderError:
 
 def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
     if args.command == "indicators":
-        return _indicators() if args.data is None else _indicator_values(args)
+        if args.data is None:
+            given = [o for o, v in (("--la", args.la), ("--year", args.year),
+                                    ("--indicator", args.indicator)) if v]  # fmt: skip
+            if given:  # they select values computed from --data: alone they did nothing
+                raise PathfinderError(
+                    f"{', '.join(given)} only apply with --data: they select values computed "
+                    "from its files",
+                    where="indicators",
+                    fix="add --data DIR (e.g. --data ../shared/data/public), or drop "
+                    f"{', '.join(given)} to list the catalogue",
+                )
+            return _indicators()
+        return _indicator_values(args)
     if args.command == "las":
         return _las()
     if args.command == "replicate":
