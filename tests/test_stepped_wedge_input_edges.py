@@ -94,3 +94,16 @@ def test_a_treated_cluster_whose_rows_are_all_left_out_says_why():
     with pytest.raises(PanelError, match=r"C2 \(C2\) named in the design has no usable rows: "
                        "rows left out as individual record with a missing outcome"):  # fmt: skip
         pe.stepped_wedge(data, **ARGS)
+
+
+def test_an_empty_start_cell_is_the_row_named():
+    """A start missing on some rows of a cluster named row 1 (the cluster's first row, which
+    was fine); the error now names the first row that differs and says it is empty."""
+    data = trial_records()
+    row = int(np.flatnonzero(data["cl"] == "C1")[3])
+    data["start"] = data["start"].astype(float)
+    data.loc[row, "start"] = np.nan
+    with pytest.raises(pe.errors.DataError, match=r"unit C1 .*\(2 on its first row, empty here\)"
+                       ) as info:  # fmt: skip
+        pe.stepped_wedge(data, **ARGS)
+    assert info.value.row == row + 1

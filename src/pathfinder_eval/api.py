@@ -1019,9 +1019,15 @@ def _starts(
     per_unit = g.groupby(ids).nunique(dropna=False)
     if (per_unit > 1).any():
         u = str(per_unit.index[per_unit.to_numpy() > 1][0])
-        row = int(np.flatnonzero((ids == u).to_numpy())[0])
+        rows = np.flatnonzero((ids == u).to_numpy())
+        values = g.to_numpy()[rows]
+        same = (values == values[0]) | (np.isnan(values) & np.isnan(values[0]))
+        row = int(rows[np.flatnonzero(~same)[0]])  # the first row that differs from its first
+        shown = "empty" if np.isnan(g.iloc[row]) else f"{g.iloc[row]:g}"
+        first = "empty" if np.isnan(values[0]) else f"{values[0]:g}"
         raise DataError(
-            f"unit {u} has more than one first-treated period",
+            f"unit {u} has more than one first-treated period ({first} on its first row, "
+            f"{shown} here)",
             where=f"argument {arg} (column {first_treated})",
             row=row + 1,
             fix="give each unit one first-treated period on all its rows",
