@@ -15,7 +15,7 @@ import re
 import types
 import typing
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -191,10 +191,9 @@ def fit_frame(
     result = _run(spec, frame, estimator, inference, level, seed, options, column)
     if not late:
         return result
-    shown = ", ".join(late[:5]) + (f" and {len(late) - 5} more" if len(late) > 5 else "")
     text = (
         f"{len(late)} units first treated after the data's last period are compared as not "
-        f"yet treated in every period, as R's did does (units {shown})"
+        f"yet treated in every period, as R's did does (units {_listed(late)})"
     )
     warnings.warn(text, DataWarning, stacklevel=_outside_package())
     return replace(result, warnings=(*result.warnings, text))
@@ -364,15 +363,19 @@ def _counted(
         return result
     parts = []
     for e in mine:
-        more = f" and {len(e.units) - 5} more" if len(e.units) > 5 else ""
-        shown = ", ".join(e.units[:5]) + more
-        parts.append(f"{e.count} {e.reason}" + (f" (units {shown})" if shown else ""))
+        parts.append(f"{e.count} {e.reason}" + (f" (units {_listed(e.units)})" if e.units else ""))
     text = (
         f"{sum(e.count for e in mine)} rows of the data were left out of this analysis: "
         + "; ".join(parts)
     )
     warnings.warn(text, ExcludedRowsWarning, stacklevel=_outside_package())
     return replace(result, warnings=(*result.warnings, text))
+
+
+def _listed(units: Sequence[str], shown: int = 5) -> str:
+    """The first `shown` units, then how many more."""
+    more = f" and {len(units) - shown} more" if len(units) > shown else ""
+    return ", ".join(units[:shown]) + more
 
 
 def _outside_package() -> int:
@@ -1023,11 +1026,10 @@ def _starts(
         values = g.to_numpy()[rows]
         same = (values == values[0]) | (np.isnan(values) & np.isnan(values[0]))
         row = int(rows[np.flatnonzero(~same)[0]])  # the first row that differs from its first
-        shown = "empty" if np.isnan(g.iloc[row]) else f"{g.iloc[row]:g}"
-        first = "empty" if np.isnan(values[0]) else f"{values[0]:g}"
+        here, head = (("empty" if np.isnan(v) else f"{v:g}") for v in (g.iloc[row], values[0]))
         raise DataError(
-            f"unit {u} has more than one first-treated period ({first} on its first row, "
-            f"{shown} here)",
+            f"unit {u} has more than one first-treated period ({head} on its first row, "
+            f"{here} here)",
             where=f"argument {arg} (column {first_treated})",
             row=row + 1,
             fix="give each unit one first-treated period on all its rows",

@@ -219,11 +219,12 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
                 )
             )
         all_cohorts = sorted(set(panel.units.loc[panel.units["role"] == "treated", "cohort"]))
+        kept = set(cohort[keep])
         lost = tuple(
             float(c)
             for c in all_cohorts
             if np.isfinite(c)
-            and c not in set(cohort[keep])
+            and c not in kept
             and c <= wp.periods[-1] + self.anticipation
             and c > wp.periods[0]
         )

@@ -6,6 +6,7 @@ named in the diagnostics); the numbers come from `synthdid_core` and `inference/
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -112,7 +113,8 @@ def neighbour_donors(panel: ValidatedPanel, unit: str) -> set[str] | None:
 
 
 def _cohorts(panel: ValidatedPanel, outcome: str) -> tuple[dict[float, list[str]], list[str]]:
-    """Treated units with a value in every period, by first treated period; and the others.
+    """Treated units with a value in every period, by first treated period; and the others
+    (their ids).
 
     Raises EstimationError when no treated unit has a complete series."""
     cells = panel.outcome_cells(outcome)
@@ -122,18 +124,15 @@ def _cohorts(panel: ValidatedPanel, outcome: str) -> tuple[dict[float, list[str]
         .groupby("unit")
         .agg(cohort=("cohort", "first"), n=("period", "nunique"))
     )
-    names = panel.units.set_index("unit")["name"]
     expected = panel.units.loc[panel.units["role"] == "treated", "unit"]
-    incomplete = sorted(
-        str(names[u]) for u in expected if u not in treated.index or treated.loc[u, "n"] < n_periods
-    )
+    incomplete = [u for u in expected if u not in treated.index or treated.loc[u, "n"] < n_periods]
     out: dict[float, list[str]] = {}
     for unit, row in treated[treated["n"] == n_periods].sort_index().iterrows():
         out.setdefault(float(row["cohort"]), []).append(unit)
     if not out:
         raise EstimationError(
             f"no treated unit has a complete {outcome} series (incomplete: "
-            f"{', '.join(incomplete)})",
+            f"{', '.join(_names(panel, incomplete))})",
             where=outcome,
             fix="suppressed or missing cells in a treated series cannot be synthesised",
         )
@@ -306,7 +305,7 @@ class SyntheticDiD(SyntheticDidOptions):
             n_obs=int(sum(b.y.size for b in blocks.values())),
             facts=facts,
             warnings=_short_series_warnings(blocks)
-            + _incomplete_warning(incomplete)
+            + _incomplete_warning(_names(panel, incomplete))
             + donor_warning
             + _held_fixed_warning(held_fixed),
             dropped=dropped,
@@ -378,7 +377,7 @@ class SyntheticControl(SyntheticControlOptions):
     ) -> EffectEstimates:
         rows, per_unit = [], {}
         cohorts, incomplete = _cohorts(panel, outcome)
-        warns = list(_incomplete_warning(incomplete))
+        warns = list(_incomplete_warning(_names(panel, incomplete)))
         donor_sets: list[tuple[str, ...]] = []
         n_units = n_obs = n_donors = 0
         for g, units in cohorts.items():
@@ -648,11 +647,10 @@ def _left_out(
 ) -> tuple[tuple[Dropped, ...], tuple[str, ...]]:
     """The units a synthetic comparison leaves out for a suppressed or missing cell, as the
     result's `dropped` (their rows counted) and a warning naming the donors: treated units
-    (`incomplete`, by name) and donors left out of every cohort's comparison (`donor_sets`,
-    one per cohort); a donor left out of some cohorts only is named, not counted."""
+    (`incomplete`) and donors left out of every cohort's comparison (`donor_sets`, one per
+    cohort); a donor left out of some cohorts only is named, not counted."""
     cells = panel.outcome_cells(outcome)
-    names = panel.units.set_index("unit")["name"]
-    treated = tuple(sorted(u for u, n in names.items() if str(n) in set(incomplete)))
+    treated = tuple(sorted(incomplete))
     everywhere = set.intersection(*map(set, donor_sets)) if donor_sets else set()
     donors = tuple(sorted(everywhere))
     reasons = (
@@ -662,7 +660,7 @@ def _left_out(
     counted = [(reason, units, int(cells["unit"].isin(units).sum())) for reason, units in reasons]
     # a treated unit with no cells at all was left out (and counted) by the panel already
     dropped = tuple(Dropped(reason, rows, units) for reason, units, rows in counted if rows)
-    named = sorted({str(names.get(u, u)) for d in donor_sets for u in d})
+    named = _names(panel, {u for d in donor_sets for u in d})
     warning = (
         (
             f"{len(named)} comparison units were left out of the donor pool for a suppressed "
@@ -673,6 +671,12 @@ def _left_out(
         else ()
     )
     return dropped, warning
+
+
+def _names(panel: ValidatedPanel, units: Iterable[str]) -> list[str]:
+    """The units' names (their ids where the unit table has none), sorted."""
+    names = panel.units.set_index("unit")["name"]
+    return sorted(str(names.get(u, u)) for u in units)
 
 
 def _incomplete_warning(names: list[str]) -> tuple[str, ...]:
