@@ -107,3 +107,44 @@ def test_an_empty_start_cell_is_the_row_named():
                        ) as info:  # fmt: skip
         pe.stepped_wedge(data, **ARGS)
     assert info.value.row == row + 1
+
+
+@pytest.mark.parametrize("name", ["stepped_wedge", "stepped_wedge_gee", "stepped_wedge_glmm"])
+def test_a_cluster_with_no_start_is_named_in_the_warnings(name):
+    """A cluster in the data but in no wave joined the controls with only the design table's
+    'never' row to show for it."""
+    data = pd.concat(
+        [trial_records(), trial_records(seed=4).query("cl == 'C0'").assign(cl="C99", start=np.nan)]
+    )
+    if name == "stepped_wedge_glmm":
+        data = data.assign(y=(data["y"] > data["y"].median()).astype(int))
+    res = getattr(pe, name)(data, **ARGS)
+    said = [w for w in res.warnings if "have no start" in w]
+    assert said == [
+        "1 cluster(s) in the data have no start (C99): they are analysed as controls in every "
+        "period. If they cross over, give them a start (a wave in the design's rollout, or the "
+        "data's start column); if they are not in the trial, remove their rows."
+    ]
+    assert res.n_units == 9 and res.n_treated == 8
+    every = getattr(pe, name)(data.query("cl != 'C99'"), **ARGS)
+    assert not [w for w in every.warnings if "have no start" in w]
+
+
+def test_a_missing_person_id_in_a_cohort_is_the_row_named():
+    """A missing id was read as the text 'nan', making everyone without an id one person."""
+    data = trial_records().assign(pid=lambda d: d["cl"] + "-" + (d.index % 6).astype(str))
+    data["pid"] = data["pid"].astype(object)
+    data.loc[13, "pid"] = None
+    with pytest.raises(pe.errors.DataError, match="individual identifier is missing") as info:
+        pe.stepped_wedge(data, **ARGS, individual="pid")
+    assert info.value.row == 14 and info.value.where == "column pid"
+
+
+def test_a_cohort_counts_records_not_individuals_in_its_design():
+    """A closed cohort's design said '180 individuals' for 180 records of 36 people."""
+    data = trial_records().assign(pid=lambda d: d["cl"] + "-" + (d.index % 6).astype(str))
+    res = pe.stepped_wedge(data, **ARGS, individual="pid")
+    assert res.facts.design["records"] == 240 and "individuals" not in res.facts.design
+    assert res.facts.individual_level["individuals"] == 48
+    cross = pe.stepped_wedge(data, **ARGS)
+    assert cross.facts.design["individuals"] == 240 and "records" not in cross.facts.design

@@ -29,6 +29,7 @@ from pathfinder_eval.data.source import CELL_COLUMNS, LONG_COLUMNS, Exclusion, O
 from pathfinder_eval.data.tidy import (
     MAX_ORDINAL,
     file_type,
+    identifiers,
     numeric_cells,
     period_ordinals,
     unit_ids,
@@ -402,7 +403,13 @@ def _kept_records(
     for c in covariates:
         records[c] = _numeric_column(raw[c], c, cols.file)
     if individual:
-        records["individual"] = raw[individual].astype(str).str.strip()
+        records["individual"] = identifiers(
+            raw,
+            individual,
+            cols.file,
+            "individual",
+            "give every record its person's id (the cohort's id column), or remove the record",
+        )
     return records
 
 

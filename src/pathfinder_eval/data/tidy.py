@@ -90,17 +90,31 @@ MAX_ORDINAL = 2**31
 def unit_ids(raw: pd.DataFrame, column: str, file: str, first_row: int = 1) -> pd.Series:
     """The unit identifiers of `column` as stripped text; a missing one is an error naming
     its row (a unit id cannot be guessed; `first_row`: the file row of raw's first row)."""
-    cells = raw[column]
-    text = cells.astype("string").str.strip()
+    return identifiers(
+        raw,
+        column,
+        file,
+        "unit",
+        "give every row its unit (LA name or code, or cluster id), or remove the row",
+        first_row,
+    )
+
+
+def identifiers(
+    raw: pd.DataFrame, column: str, file: str, what: str, fix: str, first_row: int = 1
+) -> pd.Series:
+    """The `what` identifiers of `column` as stripped text; a missing one is an error naming
+    its row, since rows with no id would otherwise share one ('nan') or be dropped."""
+    text = raw[column].astype("string").str.strip()
     missing = (text.isna() | (text == "")).to_numpy(dtype=bool)
     if missing.any():
         row = int(np.flatnonzero(missing)[0])
         raise DataError(
-            "unit identifier is missing",
+            f"{what} identifier is missing",
             file=file,
             where=f"column {column}",
             row=row + first_row,
-            fix="give every row its unit (LA name or code, or cluster id), or remove the row",
+            fix=fix,
         )
     return text.astype(object)
 

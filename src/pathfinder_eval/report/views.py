@@ -601,7 +601,9 @@ def _people(count: float | None) -> str:
 
 def _design_line(design: dict[str, Any], how: str) -> str:
     size = next(
-        f"{_people(design[k])} {k}" for k in ("individuals", "trials", "population") if k in design
+        f"{_people(design[k])} {k}"
+        for k in ("individuals", "records", "trials", "population")
+        if k in design
     )
     return (
         f"{how} on {design['cells_observed']} cluster-period cells "

@@ -225,6 +225,29 @@ def design_summary(trial: TrialArrays, panel: ValidatedPanel) -> dict[str, Any]:
     }
 
 
+def trial_size(trial: TrialArrays, panel: ValidatedPanel) -> dict[str, int]:
+    """The trial's size for the design summary: its individuals, or its records when the data
+    follow a closed cohort (the same person has a record in several periods)."""
+    key = "records" if panel.spec.data.columns.individual else "individuals"
+    return {key: trial.cells.n_records}
+
+
+def never_started(trial: TrialArrays) -> list[str]:
+    """A warning naming clusters with data but no start: they stay controls in every period,
+    which a stepped wedge rarely intends (a typo in the rollout, or a cluster outside the
+    trial), so they are said rather than silently used."""
+    never = [c for c, s in zip(trial.clusters, trial.start, strict=True) if s >= len(trial.periods)]
+    if not never:
+        return []
+    shown = ", ".join(never[:10]) + (f" and {len(never) - 10} more" if len(never) > 10 else "")
+    return [
+        f"{len(never)} cluster(s) in the data have no start ({shown}): they are analysed as "
+        "controls in every period. If they cross over, give them a start (a wave in the "
+        "design's rollout, or the data's start column); if they are not in the trial, remove "
+        "their rows."
+    ]
+
+
 def contrast_weights(fe: FixedEffects, contrasts: dict[str, Contrast]) -> dict[str, list[float]]:
     """Each reported contrast's weights on the intervention coefficients."""
     return {k: c.vector[list(fe.effect)].tolist() for k, c in contrasts.items()}

@@ -18,8 +18,10 @@ from pathfinder_eval.estimators.stepped_wedge.design import (
     design_summary,
     effect_contrasts,
     event_counts,
+    never_started,
     refuse_covariates,
     trial_arrays,
+    trial_size,
     wald_row,
 )
 from pathfinder_eval.estimators.stepped_wedge.facts import GeeFacts
@@ -185,6 +187,7 @@ class SteppedWedgeGEE(SteppedWedgeGeeOptions):
             n_treated=int((trial.start < len(panel.periods)).sum()),
             n_obs=int(trial.cells.observed.sum()),
             facts=gee_facts(fit, trial, fe, contrasts, panel, self, kind),
+            warnings=tuple(never_started(trial)),
         )
 
 
@@ -264,6 +267,6 @@ def gee_facts(
         },
         se_used=kind,
         df_rule=CR2_DF_RULE if kind == "CR2" else DF_RULE,
-        design=design_summary(trial, panel) | {"individuals": trial.cells.n_records},
+        design=design_summary(trial, panel) | trial_size(trial, panel),
         contrasts=contrast_weights(fe, contrasts),
     )

@@ -19,6 +19,7 @@ from pathfinder_eval.estimators.stepped_wedge.design import (
     design_summary,
     effect_contrasts,
     event_counts,
+    never_started,
     refuse_covariates,
     wald_row,
 )
@@ -91,7 +92,7 @@ class SteppedWedgeGLMM(SteppedWedgeGlmmOptions):
         t_reference = choice.method == "between_within_t"
         df = float(len(trial.clusters) - 2) if t_reference else np.inf
         rows = wald_rows(fit, contrasts, df, level, SCALE[self.family][0])
-        warns = []
+        warns = never_started(trial)
         if fit.boundary:
             warns.append(
                 f"Variance parameter(s) {', '.join(fit.boundary)} estimated on the boundary "

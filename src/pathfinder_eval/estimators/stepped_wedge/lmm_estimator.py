@@ -27,7 +27,9 @@ from pathfinder_eval.estimators.stepped_wedge.design import (
     design_summary,
     effect_contrasts,
     intervention_cells,
+    never_started,
     trial_arrays,
+    trial_size,
     wald_row,
 )
 from pathfinder_eval.estimators.stepped_wedge.facts import LmmFacts
@@ -225,7 +227,7 @@ class SteppedWedge(SteppedWedgeOptions):
         if "effect" not in self.model_fields_set:
             extra["effect_shape_choice"] = DEFAULT_SHAPE_REASON
         n_treated = int((trial.start < len(panel.periods)).sum())
-        warns = [choice.warning] if choice.warning else []
+        warns = never_started(trial) + ([choice.warning] if choice.warning else [])
         if fit.boundary:
             warns.append(
                 f"Variance parameter(s) {', '.join(fit.boundary)} estimated on the boundary "
@@ -490,7 +492,7 @@ def lmm_facts(
             "starts_at_optimum": fit.agreeing,
             "boundary": list(fit.boundary),
         },
-        design=design_summary(trial, panel) | {"individuals": trial.cells.n_records},
+        design=design_summary(trial, panel) | trial_size(trial, panel),
         contrasts=contrast_weights(fe, contrasts),
     )
 
