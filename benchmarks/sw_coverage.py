@@ -1,8 +1,9 @@
 """Size and coverage of stepped-wedge LMM inference with few clusters, by simulation.
 
 Run on demand (not a test): python benchmarks/sw_coverage.py [REPLICATES] [WORKERS] [CLUSTERS…]
-Trials with 6, 10 and 15 clusters (2, 2 and 3 clusters per sequence; one more period than
-sequences, the first all-control) are simulated from a nested-exchangeable model (ICC 0.05,
+Trials with 4 and 5 clusters (one per sequence: the policy's few-cluster warning quotes them),
+6, 8, 10 and 15 clusters (2, 2, 2 and 3 per sequence; one more period than sequences, the first
+all-control) are simulated from a nested-exchangeable model (ICC 0.05,
 CAC 0.8, 25 individuals per cell; cell means and within-cell sums of squares drawn exactly)
 and analysed with the nested-exchangeable LMM (REML, categorical periods, immediate effect).
 For each inference method: size = rejection rate of H0: θ = 0 at 5% when θ = 0, and coverage
@@ -44,7 +45,7 @@ from pathfinder_eval.estimators.stepped_wedge.randomisation import NullDistribut
 from pathfinder_eval.inference.policy import default_lmm_method
 from pathfinder_eval.power.analytic import VarianceModel, cell_covariance, gls_precision
 
-DESIGNS = {6: 2, 8: 2, 10: 2, 15: 3}  # clusters → clusters per sequence
+DESIGNS = {4: 1, 5: 1, 6: 2, 8: 2, 10: 2, 15: 3}  # clusters → clusters per sequence
 EFFECTS = (0.0, 0.3)
 ICC, CAC, CELL = 0.05, 0.8, 25
 METHODS = ("default", "kenward_roger", "satterthwaite", "model_based", "randomisation")

@@ -148,3 +148,28 @@ def test_a_cohort_counts_records_not_individuals_in_its_design():
     assert res.facts.individual_level["individuals"] == 48
     cross = pe.stepped_wedge(data, **ARGS)
     assert cross.facts.design["individuals"] == 240 and "records" not in cross.facts.design
+
+
+def few_clusters(n: int) -> pd.DataFrame:
+    """n clusters, one per sequence (starts 2..n+1), n + 1 periods, 8 people per cell."""
+    rng = np.random.default_rng(n)
+    rows = [
+        {"cl": f"C{c}", "per": t, "start": c + 2, "y": u + 0.3 * (t >= c + 2) + rng.normal()}
+        for c in range(n)
+        for u in [rng.normal(0, 0.4)]
+        for t in range(1, n + 2)
+        for _ in range(8)
+    ]
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize(("clusters", "warned"), [(4, True), (5, True), (6, False)])
+def test_the_default_says_it_is_conservative_below_six_clusters(clusters, warned):
+    res = pe.stepped_wedge(few_clusters(clusters), **ARGS)
+    said = [w for w in res.warnings if w.startswith(f"only {clusters} clusters")]
+    assert bool(said) is warned
+    assert res.inference.key == "lmm_mancl_derouen"
+    if warned:
+        assert f"t({clusters - 1})" in said[0] and "inference.method: randomisation" in said[0]
+    asked = pe.stepped_wedge(few_clusters(clusters), **ARGS, inference="kenward_roger")
+    assert not [w for w in asked.warnings if w.startswith("only ")]

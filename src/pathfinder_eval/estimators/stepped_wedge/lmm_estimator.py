@@ -140,7 +140,9 @@ class SteppedWedge(SteppedWedgeOptions):
         check_design(trial, fe)
         contrasts = effect_contrasts(fe, self.effect, self.tate_window)
         people = individual_records(panel, outcome, trial)
-        choice = stepped_wedge_lmm(self.inference.method, records=people is not None)
+        choice = stepped_wedge_lmm(
+            self.inference.method, records=people is not None, clusters=len(trial.clusters)
+        )
         method = choice.method
         if method == "randomisation" and self.model == "random_slope":
             raise EstimationError(
