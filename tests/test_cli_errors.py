@@ -212,7 +212,7 @@ def test_dfe_symbols_in_tidy_data_are_counted_as_excluded(tmp_path, symbol):
     }[symbol.lower()]
     hit = [v for r, v in excluded.items() if r.startswith(meaning) and f"({symbol.lower()})" in r]
     assert hit == [(1, ["351"])]  # Bury's DfE code
-    assert excluded["empty cell in the file (missing)"] == (1, ["383"])  # Leeds
+    assert excluded["empty cell or no value (missing)"] == (1, ["383"])  # Leeds
 
 
 def test_bom_is_stripped_from_column_names(tmp_path, capsys):
@@ -556,3 +556,10 @@ def test_indicator_selections_without_data_are_refused(tmp_path, capsys, option)
     """`indicators --la Dorset` without --data printed the catalogue, ignoring the LA."""
     code = main(["indicators", *option])
     check_error(capsys, code, tmp_path / "none", f"{option[0]} only apply with --data")
+
+
+def test_a_weight_column_is_an_unknown_key_not_silently_ignored(tmp_path, capsys):
+    """data.columns.weight was accepted and never read: analyses ran unweighted."""
+    design = TIDY_DESIGN.replace("{unit: la, period: year}", "{unit: la, period: year, weight: w}")
+    code, out = run(tmp_path, design=design, data=tidy_csv())
+    check_error(capsys, code, out, "data.columns", "unknown key 'weight'")

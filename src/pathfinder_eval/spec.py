@@ -230,7 +230,6 @@ class TidyColumns(_Frozen):
     region: str | None = None
     treatment: str | None = None
     dose: str | None = None
-    weight: str | None = None
     individual: str | None = None
     covariates: tuple[str, ...] = ()
     unit_columns: tuple[str, ...] = ()

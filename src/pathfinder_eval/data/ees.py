@@ -32,7 +32,7 @@ SYMBOLS: Mapping[str, str] = {
     "k": "percentage below 0.5 (rounds to zero)",
     ":": "not available (symbol used before 2021)",
     "~": "rounds to zero (symbol used before 2021)",
-    MISSING: "empty cell in the file",
+    MISSING: "empty cell or no value",
 }
 
 # Statuses the package derives (not DfE symbols); "" means the value is usable.
