@@ -8,6 +8,7 @@ import contextlib
 import inspect
 import io
 import os
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -165,6 +166,17 @@ def test_help_lists_every_design_option_with_type_default_and_meaning():
             meaning = " ".join(field.description.split())
             assert f"\n{option} : " in fn.__doc__ and meaning in fn.__doc__
         assert "inference" in params and "level" in params
+
+
+@pytest.mark.parametrize("fn", [pe.fit_frame, pe.fit_records, pe.api.report])
+def test_the_generic_functions_document_every_parameter(fn):
+    """fit_frame, fit_records and report had prose only: no Parameters section."""
+    doc = inspect.cleandoc(fn.__doc__)
+    assert "\nParameters\n----------\n" in doc and "\nReturns\n-------\n" in doc
+    for name, param in inspect.signature(fn).parameters.items():
+        shown = f"**{name}" if param.kind is param.VAR_KEYWORD else name
+        assert re.search(rf"(\n|, ){re.escape(shown)}( : |\n|, )", doc), (fn.__name__, name)
+    assert max(map(len, doc.splitlines())) <= 92
 
 
 def test_summary_html_and_plot():

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import textwrap
 import types
 import typing
 import warnings
@@ -444,9 +445,25 @@ def report(
     workers: int | None = None,
 ) -> list[Path]:
     """Write the evaluation's HTML report and results JSON into `out` (all or nothing), as
-    the `run` command does; `templates` overrides packaged templates; `workers`: local
-    processes drawing the analyses' charts (default: the available cores, at most 8; the
-    files are the same for any number). Returns the paths."""
+    the `run` command does.
+
+    Parameters
+    ----------
+    evaluation : Evaluation
+        What `evaluate` returned.
+    out : str or Path
+        The folder to write into (created if missing; nothing is written if any part fails).
+    templates : str or Path, optional
+        A template pack overriding the packaged templates (rendered in a sandbox).
+    workers : int, optional
+        Local processes drawing the analyses' charts (default: the available cores, at most
+        8); the files are the same for any number.
+
+    Returns
+    -------
+    list of Path
+        The files written: the HTML report and the results JSON.
+    """
     from pathfinder_eval.report.render import report_files  # plotting: only when reporting
 
     folder = Path(templates) if templates is not None else None
@@ -1212,10 +1229,39 @@ def _make(estimator: str, body: Callable[..., EffectEstimates]) -> Callable[...,
         + head
         + _TAIL.format(methods=", ".join(sorted(model.inference_methods)))
         + ("\n" + "\n".join(lines) if lines else "")
-        + "\n\nReturns\n-------\nEffectEstimates\n    `.summary()`, `.to_frame()`, `.plot()`, "
-        "`.inference` (what was used and why), `.diagnostics`.\n"
+        + _RETURNS
     )
     return fn
+
+
+_RETURNS = """
+
+Returns
+-------
+EffectEstimates
+    `.summary()`, `.to_frame()`, `.plot()`, `.inference` (what was used and why),
+    `.diagnostics`.
+"""
+
+
+def _generic_doc(summary: str, names: tuple[str, ...], head: str) -> str:
+    """The docstring of fit_frame or fit_records: the per-estimator functions' parameters with
+    the estimator's name in front and its options as keywords."""
+    return (
+        f"{summary}\n\nParameters\n----------\n"
+        "estimator : str\n"
+        + textwrap.fill(
+            ", ".join(names) + ".",
+            88,
+            initial_indent="    A design-file estimator name: ",
+            subsequent_indent="    ",
+        )
+        + "\n"
+        + head
+        + _TAIL.format(methods="the estimator's own (see its function)")
+        + "\n**options\n    The estimator's options, as the design file's `options` (see its "
+        "function\n    for names, types and defaults)." + _RETURNS
+    )
 
 
 def _type_name(annotation: Any) -> str:
@@ -1266,6 +1312,15 @@ synthetic_did = _make("synthetic_did", fit_frame)
 stepped_wedge = _make("stepped_wedge", fit_records)
 stepped_wedge_gee = _make("stepped_wedge_gee", fit_records)
 stepped_wedge_glmm = _make("stepped_wedge_glmm", fit_records)
+
+fit_frame.__doc__ = _generic_doc(
+    inspect.cleandoc(fit_frame.__doc__ or ""),
+    DID + SYNTHETIC,
+    _PANEL.replace("{cluster}", _CLUSTER),
+)
+fit_records.__doc__ = _generic_doc(
+    inspect.cleandoc(fit_records.__doc__ or ""), STEPPED_WEDGE, _RECORDS
+)
 
 __all__ = [
     *DID,

@@ -177,7 +177,9 @@ def _parser() -> argparse.ArgumentParser:
         "--data",
         type=Path,
         default=None,
-        help="folder with the stepped_wedge/ reference data (default ../shared/data/reference)",
+        help="folder of the reference datasets read in place (its stepped_wedge/ and did/ "
+        "files; default ../shared/data/reference); entries whose data ship with the package "
+        "do not need it, and --list says which entry needs which file",
     )
 
     ind = sub.add_parser(
