@@ -5,6 +5,8 @@ as another cluster."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -173,3 +175,36 @@ def test_the_default_says_it_is_conservative_below_six_clusters(clusters, warned
         assert f"t({clusters - 1})" in said[0] and "inference.method: randomisation" in said[0]
     asked = pe.stepped_wedge(few_clusters(clusters), **ARGS, inference="kenward_roger")
     assert not [w for w in asked.warnings if w.startswith("only ")]
+
+
+def test_a_cluster_started_before_the_data_is_counted_in_records(tmp_path, capsys):
+    """The ledger counted the left-out cluster's cells (10) beside other reasons' records; the
+    exclusions table's 'Rows' are the file's rows: its 60 records."""
+    design = """\
+name: trial
+title: Trial
+pilot: trial
+unit_level: cluster
+time: {axis: period}
+rollout:
+  - {wave: S1, start: 1, units: [C0, C1]}
+  - {wave: S2, start: 3, units: [C2, C3]}
+  - {wave: S3, start: 4, units: [C4, C5]}
+  - {wave: S4, start: 5, units: [C6, C7]}
+comparison: {pool: not_yet_treated, min_units: 1}
+outcomes:
+  - {column: y}
+analyses:
+  - {id: sw, estimator: stepped_wedge}
+data:
+  source: records
+  columns: {unit: cl, period: per}
+"""
+    data = trial_records().drop(columns="start")
+    code, out = run(tmp_path, design=design, data=data.to_csv(index=False))
+    assert code == 0, capsys.readouterr().err
+    report = json.loads((out / "trial.json").read_text())
+    [left] = report["exclusions"]
+    assert left["reason"] == "treated unit with no usable period before its start"
+    assert (left["count"], left["units"]) == (60, ["C0", "C1"])
+    assert report["analyses"][0]["diagnostics"]["design"]["individuals"] == 180

@@ -186,7 +186,7 @@ class PanelDraft:
     def drop(self, mask: pd.Series, reason: str, stage: str = "panel") -> PanelDraft:
         """Without the masked rows, each counted per outcome in the ledger."""
         ledger = list(self.ledger)
-        frame = _drop(self.frame, mask, reason, ledger, stage)
+        frame = _drop(self.frame, mask, reason, ledger, stage, self.data.kind == "records")
         return replace(self, frame=frame, ledger=tuple(ledger))
 
 
@@ -684,14 +684,22 @@ def _check_unique(frame: pd.DataFrame) -> None:
 
 
 def _drop(
-    frame: pd.DataFrame, mask: pd.Series, reason: str, ledger: list[Exclusion], stage: str = "panel"
+    frame: pd.DataFrame,
+    mask: pd.Series,
+    reason: str,
+    ledger: list[Exclusion],
+    stage: str = "panel",
+    records: bool = False,
 ) -> pd.DataFrame:
-    """Remove masked rows, counting them per outcome in the ledger."""
+    """Remove masked rows, counting them per outcome in the ledger. With `records` (cells
+    summarising individual records) a cell counts as its records, so the ledger counts rows
+    of the file whichever stage left them out."""
     if not mask.any():
         return frame
     for outcome, part in frame[mask].groupby("outcome", sort=True):
+        count = int(part["denominator"].sum()) if records else len(part)
         ledger.append(
-            Exclusion(reason, len(part), tuple(sorted(set(part["unit"]))), str(outcome), stage)
+            Exclusion(reason, count, tuple(sorted(set(part["unit"]))), str(outcome), stage)
         )
     return frame[~mask]
 
