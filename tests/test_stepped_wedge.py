@@ -402,7 +402,9 @@ def test_transition_periods_are_excluded_by_design_and_counted(tmp_path):
     first = raw[raw["trt"] == 1].groupby("cluster")["period"].min()
     panel = panel_from_records(raw, "cluster", "trt", "y", tmp_path, transition_periods=1)
     (excl,) = [e for e in panel.exclusions if e.reason.startswith("transition period")]
-    assert excl.count == len(first)  # one cell per treated cluster
+    # one cell per treated cluster, counted as its records (the file's rows)
+    in_transition = raw["period"] == raw["cluster"].map(first)
+    assert (excl.count, len(excl.units)) == (int(in_transition.sum()), len(first))
     res = SteppedWedge(effect="exposure_time").fit(panel, "y", "a")
     # the same as dropping each cluster's first intervention period from the records
     kept = raw[raw["period"] != raw["cluster"].map(first)]
