@@ -179,7 +179,8 @@ def test_the_default_says_it_is_conservative_below_six_clusters(clusters, warned
 
 def test_a_cluster_started_before_the_data_is_counted_in_records(tmp_path, capsys):
     """The ledger counted the left-out cluster's cells (10) beside other reasons' records; the
-    exclusions table's 'Rows' are the file's rows: its 60 records."""
+    exclusions table's 'Rows' are the file's rows: its 60 records. (A DiD beside the stepped
+    wedge has no period before the start to compare with, so the clusters are left out.)"""
     design = """\
 name: trial
 title: Trial
@@ -196,6 +197,7 @@ outcomes:
   - {column: y}
 analyses:
   - {id: sw, estimator: stepped_wedge}
+  - {id: did, estimator: twfe}
 data:
   source: records
   columns: {unit: cl, period: per}
@@ -208,3 +210,37 @@ data:
     assert left["reason"] == "treated unit with no usable period before its start"
     assert (left["count"], left["units"]) == (60, ["C0", "C1"])
     assert report["analyses"][0]["diagnostics"]["design"]["individuals"] == 180
+
+
+def test_clusters_treated_from_the_first_period_stay_in_as_lme4_keeps_them():
+    """A sequence crossing at period 1 was left out like a DiD unit with no pre-period; a
+    mixed model uses it. Reference: statsmodels' MixedLM by REML on the same records (random
+    cluster intercept, period and intervention fixed effects), and the GLS standard error
+    (XᵀV⁻¹X)⁻¹ at its variance estimates, which is lme4's vcov (statsmodels' own bse comes from
+    the full Hessian). Tolerances: its optimiser's, 1e-4."""
+    import statsmodels.formula.api as smf
+
+    data = trial_records()
+    data.loc[data["cl"].isin(["C0", "C1"]), "start"] = 1
+    data["trt"] = (data["per"] >= data["start"]).astype(float)
+    ours = pe.stepped_wedge(
+        data, **ARGS, model="hussey_hughes", effect="immediate", inference="model_based"
+    )
+    assert (ours.n_units, ours.n_treated) == (8, 8)
+    ref = smf.mixedlm("y ~ C(per) + trt", data, groups=data["cl"]).fit(reml=True)
+    tau2, sigma2 = float(ref.cov_re.iloc[0, 0]), float(ref.scale)
+    assert ours.facts.variance_components["tau2"] == pytest.approx(tau2, rel=1e-4)
+    assert ours.facts.variance_components["sigma2"] == pytest.approx(sigma2, rel=1e-4)
+    assert ours.table["estimate"].iloc[0] == pytest.approx(ref.params["trt"], abs=1e-4)
+    x = pd.get_dummies(data["per"], drop_first=True).astype(float).assign(trt=data["trt"])
+    x.insert(0, "const", 1.0)
+    info = sum(
+        xi.T @ np.linalg.solve(sigma2 * np.eye(len(xi)) + tau2, xi)
+        for xi in (x[data["cl"] == c].to_numpy() for c in data["cl"].unique())
+    )
+    gls_se = float(np.sqrt(np.linalg.inv(info)[-1, -1]))
+    assert ours.table["std_error"].iloc[0] == pytest.approx(gls_se, rel=1e-4)
+    without = pe.stepped_wedge(
+        data.query("start > 1"), **ARGS, model="hussey_hughes", effect="immediate"
+    )
+    assert without.table["estimate"].iloc[0] != pytest.approx(ours.table["estimate"].iloc[0])

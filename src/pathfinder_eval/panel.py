@@ -164,6 +164,17 @@ def _within_treated(spec: DesignSpec) -> bool:
     )
 
 
+STEPPED_WEDGE = (Estimator.STEPPED_WEDGE, Estimator.STEPPED_WEDGE_GEE, Estimator.STEPPED_WEDGE_GLMM)
+
+
+def _keeps_always_treated(spec: DesignSpec) -> bool:
+    """Whether clusters treated in every period they have stay in: the stepped-wedge models
+    use them (their cells inform the period effects and, through the cluster effects, the
+    intervention effect), as lme4 or a GEE on the same records would; a DiD has nothing to
+    compare them with."""
+    return bool(spec.analyses) and all(a.estimator in STEPPED_WEDGE for a in spec.analyses)
+
+
 @dataclass(frozen=True)
 class PanelDraft:
     """The panel as the checks build it: the long `frame` of usable and not-yet-excluded rows,
@@ -317,11 +328,12 @@ def _start_within_data(draft: PanelDraft) -> PanelDraft:
     unit_rows = []
     no_before: list[tuple[str, Any, int]] = []  # (unit, start, first treated period)
     onsets: dict[Any, Any] = {}  # many units share a start
+    keep_all = _keeps_always_treated(spec)
     for unit, start in spec.start_of().items():
         if start not in onsets:
             onsets[start] = onset(spec.time.axis, start, rule)
         on = onsets[start]
-        if on.first_treated <= data_periods[0]:
+        if on.first_treated <= data_periods[0] and not keep_all:
             no_before.append((unit, start, on.first_treated))
             continue
         if on.first_treated > data_periods[-1]:
@@ -464,7 +476,7 @@ def _cells(draft: PanelDraft) -> PanelDraft:
     before = pd.Series(is_treated & (cells["treated"].to_numpy() == 0), index=cells.index)
     seen_before = before.groupby([codes, cells["outcome"].to_numpy()]).transform("any")
     no_before = pd.Series(is_treated & ~seen_before.to_numpy(), index=cells.index)
-    if no_before.any():
+    if no_before.any() and not _keeps_always_treated(draft.spec):
         draft = draft.drop(no_before, "treated unit with no usable period before its start")
         keep = ~no_before.to_numpy()
         cells, codes = cells[keep], codes[keep]
