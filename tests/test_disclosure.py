@@ -78,6 +78,9 @@ def test_no_small_count_reaches_the_report(tmp_path):
     assert shown == ["&lt;10", "&lt;10", "&lt;10", "&lt;10", "10"]
     assert "Cells suppressed" in html
     assert "events" not in json.loads(doc)["analyses"][0]["diagnostics"]
+    # Rutland's rate beside its suppressed events gave them back (rate × its population)
+    treated = re.findall(r'<th scope="row">(\d{4})</th><td class="num">([^<]*)</td>', table)
+    assert [v for _, v in treated] == ["c", "c", "c", "c", "15.00"]
 
 
 TRIAL = """\
@@ -157,3 +160,81 @@ def test_disclosure_settings_that_would_weaken_control_are_refused(
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "report.disclosure" in err and message in err and not (tmp_path / "o").exists()
+
+
+def _run_trial(tmp_path, records: str) -> tuple[dict, str]:
+    """The TRIAL design (min_count 10, round_to 5) on `records`: its JSON and HTML."""
+    (tmp_path / "t.yaml").write_text(TRIAL.replace("DISCLOSURE", "{min_count: 10, round_to: 5}"))
+    out = tmp_path / "o"
+    argv = ["run", str(tmp_path / "t.yaml"), "--data", str(tmp_path / records), "--out", str(out)]
+    assert main(argv) == 0
+    return (
+        json.loads((out / "small_cells.json").read_text()),
+        (out / "small_cells.html").read_text(),
+    )
+
+
+def test_records_left_out_are_counts_of_children(tmp_path):
+    """The exclusions table showed 3 records with a missing outcome, and one child's row and
+    value ('column score = 1e+20')."""
+    _small_cell_records(tmp_path / "d.csv")
+    lines = (tmp_path / "d.csv").read_text().splitlines()
+    for i in (5, 6, 7):
+        lines[i] = lines[i].rsplit(",", 1)[0] + ","
+    lines[40] = lines[40].rsplit(",", 1)[0] + ",1e20"
+    (tmp_path / "d.csv").write_text("\n".join(lines) + "\n")
+    doc, html = _run_trial(tmp_path, "d.csv")
+    (missing, odd) = doc["exclusions"]
+    assert (missing["reason"], missing["count"]) == (
+        "individual record with a missing outcome",
+        None,
+    )
+    assert odd["reason"].endswith("(first: d.csv row 40, column score)") and odd["count"] is None
+    assert "1e+20" not in html and "1e20" not in html
+    rows = re.findall(r'<td class="num">(&lt;10)</td><td class="num">1</td></tr>', html)
+    assert len(rows) == 2
+
+
+def test_a_sequence_total_suppressed_hides_the_trial_total(tmp_path):
+    """Sequence S3's total was shown as <10 while the model facts gave the trial's total, so
+    subtraction gave it back."""
+    rng = np.random.default_rng(5)
+    rows = ["cluster,period,score"]
+    for c, n in (("A1", 20), ("A2", 20), ("B1", 20), ("B2", 20), ("C1", 2)):
+        rows += [f"{c},{t},{rng.normal():.4f}" for t in (1, 2, 3, 4) for _ in range(n)]
+    (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
+    design = TRIAL.replace("units: [C1, C2]", "units: [C1]")
+    (tmp_path / "t.yaml").write_text(design.replace("DISCLOSURE", "{min_count: 10, round_to: 1}"))
+    out = tmp_path / "o"
+    argv = ["run", str(tmp_path / "t.yaml"), "--data", str(tmp_path / "d.csv"), "--out", str(out)]
+    assert main(argv) == 0
+    doc = json.loads((out / "small_cells.json").read_text())
+    assert doc["analyses"][0]["diagnostics"]["design"]["individuals"] is None
+    html = (out / "small_cells.html").read_text()
+    assert "a suppressed number of individuals" in html
+    assert not re.search(r"(?<![\w.])328(?![\w.])", html)
+
+
+def test_a_binary_trial_controls_its_events(tmp_path):
+    """The GLMM's design facts printed 'events': 7.0 while the trends table showed <10."""
+    rng = np.random.default_rng(7)
+    rows = ["cluster,period,placed"]
+    for c in ("A1", "A2", "B1", "B2", "C1", "C2"):
+        rows += [f"{c},{t},{int(rng.random() < 0.02)}" for t in (1, 2, 3, 4) for _ in range(20)]
+    (tmp_path / "b.csv").write_text("\n".join(rows) + "\n")
+    design = TRIAL.replace(
+        "outcomes: [{column: score, name: Score}]", "outcomes: [{column: placed}]"
+    )
+    design = design.replace(
+        "{id: eti, estimator: stepped_wedge, options: {effect: exposure_time}}",
+        "{id: glmm, estimator: stepped_wedge_glmm}",
+    )
+    (tmp_path / "t.yaml").write_text(design.replace("DISCLOSURE", "{min_count: 10, round_to: 5}"))
+    out = tmp_path / "o"
+    argv = ["run", str(tmp_path / "t.yaml"), "--data", str(tmp_path / "b.csv"), "--out", str(out)]
+    code = main(argv)
+    events = sum(int(r.rsplit(",", 1)[1]) for r in rows[1:])
+    assert 0 < events < 10
+    assert code == 0
+    doc = json.loads((out / "small_cells.json").read_text())
+    assert doc["analyses"][0]["diagnostics"]["design"]["events"] is None

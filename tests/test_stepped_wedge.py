@@ -310,13 +310,13 @@ def test_records_reader_errors_and_exclusions():
         ),
         (
             "individual record with an implausible value: a count, denominator or value that is "
-            "not a finite number (first: r.csv row 3, column y = infinity)",
+            "not a finite number (first: r.csv row 3, column y)",
             1,
             ("b",),
         ),
         (
             "individual record with an implausible value: outside the outcome's plausible range "
-            "(first: r.csv row 4, column y = 2e+09, outside -1e+09 to 1e+09)",
+            "(first: r.csv row 4, column y)",
             1,
             ("b",),
         ),

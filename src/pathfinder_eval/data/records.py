@@ -79,13 +79,12 @@ class RecordColumns:
 
 @dataclass
 class Excluded:
-    """Records of one outcome left out for one reason: how many, whose, and the first one
-    (its row within the part, from 0, and its value)."""
+    """Records of one outcome left out for one reason: how many, whose, and the first one's
+    row within the part (from 0)."""
 
     count: int
     units: set[str]
     row: int
-    value: float
 
 
 @dataclass
@@ -177,7 +176,6 @@ def _summarise(part: pd.DataFrame | pa.RecordBatch, cols: RecordColumns) -> Part
                     len(rows),
                     {names[u] for u in np.unique(unit[rows])},
                     int(rows[0]),
-                    float(values[rows[0]]),
                 )
         k, y = key[usable], values[usable]
         n = np.bincount(k, minlength=size).astype(float)
@@ -286,9 +284,7 @@ def merge_parts(
             if k in excluded:
                 first, at = excluded[k]
                 excluded[k] = (
-                    Excluded(
-                        first.count + ex.count, first.units | ex.units, first.row, first.value
-                    ),
+                    Excluded(first.count + ex.count, first.units | ex.units, first.row),
                     at,
                 )
             else:
@@ -305,12 +301,10 @@ def merge_parts(
     for outcome, column in cols.outcomes.items():
         for code in sorted(c for o, c in excluded if o == outcome):
             ex, at = excluded[(outcome, code)]
-            row = at + ex.row + 1
-            where = np.array([f"{Path(cols.file).name} row {row}, column {column}"])
-            _, detail = screen(Located(np.array([ex.value]), where), RULE, np.array([""], object))
+            where = f"{Path(cols.file).name} row {at + ex.row + 1}, column {column}"
             ledger.append(
                 Exclusion(
-                    _reason(code, str(detail[0])),
+                    _reason(code, where),
                     ex.count,
                     tuple(sorted(ex.units)),
                     outcome,
@@ -487,7 +481,9 @@ def _numeric_column(values: pd.Series, column: str, file: str) -> pd.Series:
 
 
 def _reason(status: str, first: str) -> str:
-    """The ledger's reason for individual records left out with `status`."""
+    """The ledger's reason for individual records left out with `status`, `first` naming
+    where the first is (file, row, column), not its value: a report must not show one
+    child's record."""
     if status == MISSING:
         return "individual record with a missing outcome"
     if status in SYMBOLS:

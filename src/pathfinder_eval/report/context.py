@@ -8,6 +8,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from pathfinder_eval.data.catalogue import load_catalogue
@@ -18,7 +19,13 @@ from pathfinder_eval.pipeline import AnalysisRun, Evaluation
 from pathfinder_eval.power.design import design_power
 from pathfinder_eval.registry import REGISTRY, entry
 from pathfinder_eval.report.consort import checklist
-from pathfinder_eval.report.disclosure import DisclosureLog, published
+from pathfinder_eval.report.disclosure import (
+    DisclosureLog,
+    ExclusionRow,
+    exclusion_rows,
+    participant_counts,
+    published,
+)
 from pathfinder_eval.report.format import fmt, fmt_p, wrap
 from pathfinder_eval.report.plots import plot_trends, to_svg
 from pathfinder_eval.report.schematic import plot_schematic
@@ -134,7 +141,7 @@ def build_context(ev: Evaluation, workers: int | None = None) -> dict[str, Any]:
         "indicators": indicator_definitions(spec),
         "reorganisations": list(panel.data.reorganisations),
         "symbols": [{"symbol": k, "meaning": v} for k, v in SYMBOLS.items()],
-        "limitations": limitations(panel, ev.runs),
+        "limitations": limitations(panel, ev.runs, log),
         "design_power": _design_power(spec),
         "headline": [{k: v for k, v in r.items() if k != "_p"} for r in head],
         "findings": key_findings(head, panel.data.kind == "synthetic"),
@@ -166,24 +173,12 @@ def build_context(ev: Evaluation, workers: int | None = None) -> dict[str, Any]:
         "exclusions": [
             {
                 "reason": e.reason,
-                "outcome": e.outcome or "all",
-                "count": e.count,
+                "outcome": _excluded_outcome(e, infos),
+                "count": f"<{log.min_count}" if e.count is None else e.count,
                 "units": len(e.units),
-                "stage": e.stage,
+                "stage": e.stage if e.analysis is None else f"analysis {e.analysis}",
             }
-            for e in panel.exclusions
-        ]
-        + [
-            {
-                "reason": d.reason,
-                "outcome": infos[run.outcome].name if run.outcome in infos else run.outcome,
-                "count": d.rows,
-                "units": len(d.units),
-                "stage": f"analysis {run.analysis.id}",
-            }
-            for run in ev.runs
-            if run.result is not None
-            for d in run.result.dropped
+            for e in exclusion_rows(ev, log)
         ],
         "disclosure": log.rows(),
         "disclosure_rule": (
@@ -192,6 +187,14 @@ def build_context(ev: Evaluation, workers: int | None = None) -> dict[str, Any]:
         ),
         "provenance": ev.provenance.to_dict(),
     }
+
+
+def _excluded_outcome(row: ExclusionRow, infos: dict[str, OutcomeInfo]) -> str:
+    """The exclusions table's outcome: the data's and panel's by id ("all" when every
+    outcome), an analysis's by its name."""
+    if row.analysis is None:
+        return row.outcome or "all"
+    return infos[row.outcome].name if row.outcome in infos else row.outcome
 
 
 def inference_rows(ev: Evaluation) -> list[dict[str, str]]:
@@ -269,11 +272,7 @@ def _neighbour_note(code: str, spec) -> str:
 def _participants(panel: ValidatedPanel, log: DisclosureLog) -> dict[str, Any]:
     """Participants (cell sizes) by sequence and period with row totals, disclosure-controlled
     with secondary suppression (CONSORT-SW items 13a and 16)."""
-    cells = panel.cells[panel.cells["outcome"] == panel.outcomes[0].id]
-    waves = panel.units.set_index("unit")["wave"]
-    table = cells.assign(wave=cells["unit"].map(waves)).pivot_table(
-        index="wave", columns="period", values="denominator", aggfunc="sum", fill_value=0
-    )
+    table = participant_counts(panel)
     rows = []
     for wave, values in table.iterrows():
         shown, total = log.counts_with_total([float(v) for v in values], "participants")
@@ -294,9 +293,12 @@ def _design_power(spec) -> str:
     )
 
 
-def limitations(panel: ValidatedPanel, runs: tuple[AnalysisRun, ...] = ()) -> list[str]:
+def limitations(
+    panel: ValidatedPanel, runs: tuple[AnalysisRun, ...], log: DisclosureLog
+) -> list[str]:
     """Plain statements of what limits the conclusions, generated from design and data (and
-    the rows the analyses left out themselves, naming the treated units among them)."""
+    the rows the analyses left out themselves, naming the treated units among them); rows
+    of child-level records are counts of children, shown as `log` controls them."""
     spec, units = panel.spec, panel.units
     treated = units[units["role"] == "treated"]
     out = []
@@ -345,14 +347,21 @@ def limitations(panel: ValidatedPanel, runs: tuple[AnalysisRun, ...] = ()) -> li
     n_excluded = sum(e.count for e in panel.exclusions if e.stage == "panel")
     if n_excluded:
         out.append(
-            f"{n_excluded:,} rows were excluded (suppressed, not available, outside the "
-            "window or outside the comparison pool); see the exclusions table."
+            f"{_rows(n_excluded, panel, log)} rows were excluded (suppressed, not available, "
+            "outside the window or outside the comparison pool); see the exclusions table."
         )
-    out += _analyses_left_out(panel, runs)
+    out += _analyses_left_out(panel, runs, log)
     return out
 
 
-def _analyses_left_out(panel: ValidatedPanel, runs: tuple[AnalysisRun, ...]) -> list[str]:
+def _rows(count: int, panel: ValidatedPanel, log: DisclosureLog) -> str:
+    """A number of rows for the text: children's records controlled as counts of children."""
+    return log.count(count, "exclusions") if panel.data.kind == "records" else f"{count:,}"
+
+
+def _analyses_left_out(
+    panel: ValidatedPanel, runs: tuple[AnalysisRun, ...], log: DisclosureLog
+) -> list[str]:
     """The rows analyses left out themselves, in one sentence, and each treated unit among
     them by name: an estimate that rests on fewer pilot LAs than the design lists says so."""
     dropped = [(r, d) for r in runs if r.result is not None for d in r.result.dropped]
@@ -361,7 +370,8 @@ def _analyses_left_out(panel: ValidatedPanel, runs: tuple[AnalysisRun, ...]) -> 
     role = dict(zip(panel.units["unit"], panel.units["role"], strict=True))
     names = dict(zip(panel.units["unit"], panel.units["name"], strict=True))
     out = [
-        f"{sum(d.rows for _, d in dropped):,} more rows were left out by analyses themselves "
+        f"{_rows(sum(d.rows for _, d in dropped), panel, log)} more rows were left out by "
+        "analyses themselves "
         "(for example to balance a panel); the exclusions table lists them by analysis."
     ]
     by_units: dict[tuple[str, ...], tuple[set[str], set[str]]] = {}
@@ -410,14 +420,31 @@ def _measure(m) -> str:
 
 def _trend_frame(panel: ValidatedPanel, info: OutcomeInfo) -> tuple[pd.DataFrame, Any, Any]:
     """Mean outcome by period and role (`frame`: period, treated, comparison, period_label,
-    position), the units counted in each, and the treated units' events by period."""
+    position, hidden), the units counted in each, and the treated units' events by period.
+
+    Events are shown only when the numerators are counts (whole and not negative: a score's
+    sum is not a number of children). Where the treated events are suppressed, the treated
+    mean is left out too (`hidden`): with few treated units, rate × population would give the
+    count back."""
     cells = panel.outcome_cells(info.id)
     by = cells.groupby(["period", "role"])
     mean = by["y"].mean().unstack("role")
     n_units = by["unit"].nunique().unstack("role").fillna(0)
-    events = cells[cells["role"] == "treated"].groupby("period")["numerator"].sum(min_count=1)
+    treated = cells[cells["role"] == "treated"]
+    counts = treated["numerator"].dropna().to_numpy(float)
+    events = treated.groupby("period")["numerator"].sum(min_count=1)
+    if not ((counts >= 0) & (counts == np.floor(counts))).all():
+        events = events * np.nan
+    small = (events > 0) & (events < panel.spec.report.disclosure.min_count)
+    hidden = small.reindex(mean.index, fill_value=False).to_numpy(bool)
+    shown = mean.get("treated")
     frame = pd.DataFrame(
-        {"period": mean.index, "treated": mean.get("treated"), "comparison": mean.get("comparison")}
+        {
+            "period": mean.index,
+            "treated": shown.where(~hidden) if shown is not None else None,
+            "comparison": mean.get("comparison"),
+            "hidden": hidden,
+        }
     )
     frame["period_label"] = [panel.period_label(int(p)) for p in frame["period"]]
     frame["position"] = range(len(frame))
@@ -454,17 +481,18 @@ def _trend(
     rows = [
         {
             "period": lab,
-            "treated": fmt(t),
+            "treated": "c" if hidden else fmt(t),
             "comparison": fmt(c),
             "n_treated": int(n_units.get("treated", pd.Series()).get(p, 0)),
             "n_comparison": int(n_units.get("comparison", pd.Series()).get(p, 0)),
             "events": log.count(float(events.get(p, float("nan"))), f"trends: {info.name}"),
         }
-        for p, lab, t, c in zip(
+        for p, lab, t, c, hidden in zip(
             frame["period"],
             frame["period_label"],
             frame["treated"],
             frame["comparison"],
+            frame["hidden"],
             strict=True,
         )
     ]

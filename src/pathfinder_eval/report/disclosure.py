@@ -13,9 +13,12 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
+
 from pathfinder_eval.results import EffectEstimates
 
 if TYPE_CHECKING:
+    from pathfinder_eval.panel import ValidatedPanel
     from pathfinder_eval.pipeline import Evaluation
 
 
@@ -68,6 +71,10 @@ class DisclosureLog:
                 cells.append(self.count(v, table))
         return cells, self.count(sum(values), table)
 
+    def suppress(self, table: str) -> None:
+        """Count a value suppressed whatever its size (secondary suppression)."""
+        self._note(self.suppressed, table)
+
     @staticmethod
     def _note(book: dict[str, int], table: str) -> None:
         book[table] = book.get(table, 0) + 1
@@ -81,14 +88,38 @@ class DisclosureLog:
 
 
 # Counts of people a fit's facts carry (stepped-wedge designs and individual-level fits).
-PEOPLE_COUNTS = ("individuals", "trials", "population", "records")
+PEOPLE_COUNTS = ("individuals", "trials", "population", "records", "events")
 
 
-def controlled_result(result: EffectEstimates, log: DisclosureLog) -> EffectEstimates:
+def participant_counts(panel: ValidatedPanel) -> pd.DataFrame:
+    """A trial's participants (cell sizes of its first outcome) by sequence (rows) and period
+    (columns): the CONSORT-SW table the report shows."""
+    cells = panel.cells[panel.cells["outcome"] == panel.outcomes[0].id]
+    waves = panel.units.set_index("unit")["wave"]
+    return cells.assign(wave=cells["unit"].map(waves)).pivot_table(
+        index="wave", columns="period", values="denominator", aggfunc="sum", fill_value=0
+    )
+
+
+def hides_a_sequence(panel: ValidatedPanel, log: DisclosureLog) -> bool:
+    """Whether the participants table suppresses a sequence's total: the trial's total of
+    people would then give it back by subtraction, so the totals in the facts are suppressed
+    too."""
+    if panel.spec.pilot.value != "trial":
+        return False
+    totals = participant_counts(panel).sum(axis=1)
+    return bool(((totals > 0) & (totals < log.min_count)).any())
+
+
+def controlled_result(
+    result: EffectEstimates, log: DisclosureLog, hide_totals: bool = False
+) -> EffectEstimates:
     """The result as a report may publish it: the counts of people in its facts (the design's
-    individuals, trials or population, the smallest, median and largest cluster-period size,
-    the individual records) suppressed below `min_count` (None) and rounded like any table's,
-    so the appendix and the JSON do not undo the participants table's control."""
+    individuals, trials or population and events, the smallest, median and largest
+    cluster-period size, the individual records) suppressed below `min_count` (None) and
+    rounded like any table's, so the appendix and the JSON do not undo the participants
+    table's control; with `hide_totals` (`hides_a_sequence`) they are suppressed whatever
+    their size."""
     facts = result.facts
     changes: dict[str, Any] = {}
     for name in ("design", "individual_level"):
@@ -98,7 +129,9 @@ def controlled_result(result: EffectEstimates, log: DisclosureLog) -> EffectEsti
         safe = dict(counts)
         for key in PEOPLE_COUNTS:
             if key in safe:
-                safe[key] = log.number(safe[key], "model facts")
+                safe[key] = None if hide_totals else log.number(safe[key], "model facts")
+                if hide_totals:
+                    log.suppress("model facts")
         if isinstance(safe.get("cell_size"), dict):
             safe["cell_size"] = {
                 k: log.number(v, "model facts") for k, v in safe["cell_size"].items()
@@ -109,10 +142,48 @@ def controlled_result(result: EffectEstimates, log: DisclosureLog) -> EffectEsti
     return replace(result, facts=replace(facts, **changes))
 
 
+@dataclass(frozen=True)
+class ExclusionRow:
+    """One exclusion as a report publishes it: `count` is None when suppressed; `analysis`
+    the id of the analysis that left the rows out (None for the data and the panel)."""
+
+    reason: str
+    outcome: str
+    count: int | None
+    units: tuple[str, ...]
+    stage: str
+    analysis: str | None
+
+
+def exclusion_rows(ev: Evaluation, log: DisclosureLog) -> list[ExclusionRow]:
+    """Every exclusion of the data, the panel and the analyses, for the HTML and the JSON
+    alike. On child-level records each count is of children's records, so it is controlled
+    like any count of children; on LA-level data it counts LA-periods and is shown as is."""
+    children = ev.panel.data.kind == "records"
+
+    def shown(count: int) -> int | None:
+        return log.number(count, "exclusions") if children else count
+
+    rows = [
+        ExclusionRow(e.reason, e.outcome, shown(e.count), tuple(e.units), e.stage, None)
+        for e in ev.panel.exclusions
+    ]
+    rows += [
+        ExclusionRow(
+            d.reason, run.outcome, shown(d.rows), tuple(d.units), "analysis", run.analysis.id
+        )
+        for run in ev.runs
+        if run.result is not None
+        for d in run.result.dropped
+    ]
+    return rows
+
+
 def published(ev: Evaluation, log: DisclosureLog) -> Evaluation:
     """The evaluation with every analysis's result as `controlled_result` publishes it."""
+    hide = hides_a_sequence(ev.panel, log)
     runs = tuple(
-        replace(r, result=controlled_result(r.result, log)) if r.result is not None else r
+        replace(r, result=controlled_result(r.result, log, hide)) if r.result is not None else r
         for r in ev.runs
     )
     return replace(ev, runs=runs)

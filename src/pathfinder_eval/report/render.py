@@ -14,7 +14,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from pathfinder_eval.errors import PathfinderError
 from pathfinder_eval.pipeline import Evaluation
 from pathfinder_eval.report.context import build_context
-from pathfinder_eval.report.disclosure import DisclosureLog, published
+from pathfinder_eval.report.disclosure import DisclosureLog, exclusion_rows, published
 from pathfinder_eval.robustness import placebo_document
 from pathfinder_eval.spec import STANDARD_TEMPLATES
 
@@ -163,7 +163,8 @@ def results_document(ev: Evaluation) -> dict[str, Any]:
     """The results JSON (schema in README, 'Results JSON')."""
     spec = ev.panel.spec
     disclosure = spec.report.disclosure
-    ev = published(ev, DisclosureLog(disclosure.min_count, disclosure.round_to))
+    log = DisclosureLog(disclosure.min_count, disclosure.round_to)
+    ev = published(ev, log)
     analyses = []
     for run in ev.runs:
         entry = (
@@ -211,22 +212,9 @@ def results_document(ev: Evaluation) -> dict[str, Any]:
                 "count": e.count,
                 "units": list(e.units),
                 "stage": e.stage,
-                "analysis": None,
+                "analysis": e.analysis,
             }
-            for e in ev.panel.exclusions
-        ]
-        + [
-            {
-                "reason": d.reason,
-                "outcome": run.outcome,
-                "count": d.rows,
-                "units": list(d.units),
-                "stage": "analysis",
-                "analysis": run.analysis.id,
-            }
-            for run in ev.runs
-            if run.result is not None
-            for d in run.result.dropped
+            for e in exclusion_rows(ev, log)
         ],
         "robustness": {
             "placebo_in_time": [placebo_document(r, ev.panel.period_label) for r in ev.placebo]
