@@ -89,6 +89,32 @@ def test_failed_rename_removes_the_file_already_placed(tmp_path, monkeypatch):
     assert list(out.iterdir()) == []
 
 
+def test_a_failed_write_puts_the_previous_report_back(tmp_path, monkeypatch):
+    """The rollback deleted the new files, and with them the previous report they had
+    replaced: a failure on the JSON left the folder with neither version of the HTML."""
+    out = tmp_path / "out"
+    output.write_atomically(out, {"r.html": "old html", "r.json": "old json"})
+    real_replace = os.replace
+
+    def fail_new_json(src, dst):
+        if str(dst).endswith("r.json") and str(src).endswith(".tmp"):
+            raise OSError(errno.EIO, "Input/output error")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(output.os, "replace", fail_new_json)
+    with pytest.raises(output.PathfinderError, match="Input/output error"):
+        output.write_atomically(out, {"r.html": "new html", "r.json": "new json"})
+    assert sorted(f.name for f in out.iterdir()) == ["r.html", "r.json"]
+    assert (out / "r.html").read_text() == "old html" and (out / "r.json").read_text() == "old json"
+    monkeypatch.undo()
+    (out / "r.json").unlink()
+    (out / "r.json").mkdir()  # a folder with the report's name
+    with pytest.raises(output.PathfinderError, match=r"a folder has the report's name: r\.json"):
+        output.write_atomically(out, {"r.html": "new html", "r.json": "new json"})
+    assert (out / "r.html").read_text() == "old html" and (out / "r.json").is_dir()
+    assert sorted(f.name for f in out.iterdir()) == ["r.html", "r.json"]
+
+
 def test_bad_arguments_are_one_line_with_a_fix(capsys):
     line = one_error_line(capsys, main(["run", str(TRIAL), "--seed", "abc"]))
     assert line == (
