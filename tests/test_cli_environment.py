@@ -216,3 +216,23 @@ def test_real_user_without_a_writable_home():
     assert done.returncode == 0 and done.stderr == "", done.stderr
     assert (out / "stepped_wedge_trial.html").is_file()
     shutil.rmtree(shared)
+
+
+def test_a_failed_pdf_removes_the_earlier_pdf_and_says_why(tmp_path, monkeypatch):
+    """A browser that failed left last run's PDF beside the new HTML, and the message showed
+    a Python list (['boom'])."""
+    from pathfinder_eval.report import pdf
+
+    fake = tmp_path / "chromium"
+    fake.write_text("#!/bin/sh\necho boom >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(pdf, "find_browser", lambda: str(fake))
+    page = tmp_path / "r.html"
+    page.write_text("<html></html>")
+    (tmp_path / "r.pdf").write_text("last run's")
+    with pytest.raises(output.PathfinderError) as info:
+        pdf.write_pdfs([page])
+    assert "could not print the page to PDF (boom) (the earlier r.pdf was removed)" in str(
+        info.value
+    )
+    assert not (tmp_path / "r.pdf").exists()

@@ -402,7 +402,16 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
     paths = write_atomically(args.out, report_files(ev, args.templates, args.workers))
     for path in paths:
         print(f"wrote {path}")
-    return _pdf(paths) if args.pdf else 0
+    if args.pdf:
+        return _pdf(paths)
+    for path in paths:
+        if path.suffix == ".html" and path.with_suffix(".pdf").is_file():
+            print(
+                f"note: {path.with_suffix('.pdf')} is from an earlier run; add --pdf to "
+                "print it again, or delete it",
+                file=sys.stderr,
+            )
+    return 0
 
 
 def _pdf(paths: list[Path]) -> int:

@@ -65,15 +65,21 @@ def _print(browser: str, page: Path) -> Path:
             raise _failed(browser, page, str(exc)) from None
         if done.returncode != 0 or not tmp.is_file() or tmp.stat().st_size == 0:
             tmp.unlink(missing_ok=True)
-            raise _failed(browser, page, (done.stderr or "").strip().splitlines()[-1:] or "")
+            last = (done.stderr or "").strip().splitlines()[-1:]
+            raise _failed(browser, page, last[0] if last else f"exit code {done.returncode}")
         os.replace(tmp, pdf)
     return pdf
 
 
-def _failed(browser: str, page: Path, detail: object) -> PathfinderError:
+def _failed(browser: str, page: Path, detail: str) -> PathfinderError:
+    """The error for a PDF that could not be printed; a PDF left from an earlier run is
+    removed, since it no longer matches the HTML just written."""
+    stale = page.with_suffix(".pdf")
+    removed = f" (the earlier {stale.name} was removed)" if stale.is_file() else ""
+    stale.unlink(missing_ok=True)
     return PathfinderError(
-        f"{browser} could not print the page to PDF ({detail})",
+        f"{browser} could not print the page to PDF ({detail}){removed}",
         file=str(page),
         where="--pdf",
-        fix="the HTML was written; check that Chromium runs headless on this machine",
+        fix="the HTML and JSON were written; check that Chromium runs headless on this machine",
     )
