@@ -8,6 +8,7 @@ import matplotlib as mpl
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 TREATED, COMPARISON = "#1d70b8", "#505a5f"  # GOV.UK blue and dark grey: 4.5:1 on white
 
@@ -76,8 +77,12 @@ def plot_dose_response(table: pd.DataFrame, ax: Axes | None = None) -> Axes:
 
 
 def to_svg(ax: Axes, title: str) -> str:
-    """Inline SVG of the axes' figure: no date, fixed ids, text kept as text (not paths)."""
+    """Inline SVG of the axes' figure: no date, fixed ids, text kept as text (not paths) and
+    shown as written: a '$' in an outcome or LA name is not the start of mathematics (an
+    unmatched one made matplotlib fail)."""
     fig = ax.figure
+    for text in fig.findobj(Text):
+        text.set_parse_math(False)
     fig.tight_layout()
     buf = io.StringIO()
     with mpl.rc_context({"svg.hashsalt": "pathfinder-eval", "svg.fonttype": "none"}):
