@@ -121,7 +121,9 @@ def test_cli_refuses_the_pack_in_one_line_and_writes_nothing(tmp_path, capsys):
     ("body", "what"),
     [
         (b"<p>{{ 1 / 0 }}</p>\n", "template failed while rendering (ZeroDivisionError"),
-        (b"{{ 10 ** 5000 }}\n", "template failed while rendering (ValueError: Exceeds the limit"),
+        (b"{{ 10 ** 5000 }}\n", "'**' with an exponent above 1,000"),
+        (b"{{ 'a' * 100000000000 }}\n", "'*' would build more than 1,000,000 items"),
+        (b"{{ title|truncate(1) }}\n", "template failed while rendering (AssertionError"),
         (b"\xff\xfe{{ title }}", "is not UTF-8 text"),
     ],
 )

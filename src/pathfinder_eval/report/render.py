@@ -60,7 +60,7 @@ def template_environment(folders: list[Path]) -> jinja2.Environment:
     """The sandbox templates render in: no access to Python internals (attributes starting
     with `_`, function globals, unsafe methods), no mutation of the view data, no files
     outside `folders`, and only display helpers among the globals."""
-    env = ImmutableSandboxedEnvironment(
+    env = BoundedSandbox(
         loader=ConfinedLoader(folders),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
@@ -70,6 +70,28 @@ def template_environment(folders: list[Path]) -> jinja2.Environment:
     )
     env.globals.pop("lipsum", None)
     return env
+
+
+# Longest string or list a template may build with `*`, and largest power with `**`: a pack's
+# `'a' * 10**11` exhausted memory instead of failing as a template error.
+MAX_REPEAT = 1_000_000
+MAX_EXPONENT = 1_000
+
+
+class BoundedSandbox(ImmutableSandboxedEnvironment):
+    """The sandbox with `*` and `**` bounded, so a template cannot exhaust memory or time."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                repeats = isinstance(seq, str | list | tuple) and isinstance(times, int)
+                if repeats and len(seq) * times > MAX_REPEAT:
+                    raise SecurityError(f"'*' would build more than {MAX_REPEAT:,} items")
+        elif isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
+            raise SecurityError(f"'**' with an exponent above {MAX_EXPONENT:,}")
+        return super().call_binop(context, operator, left, right)
 
 
 def render_html(
@@ -95,7 +117,14 @@ def render_html(
         raise
     except jinja2.TemplateError as exc:
         raise _template_error(exc, folders[0]) from None
-    except (ArithmeticError, LookupError, TypeError, ValueError, RecursionError) as exc:
+    except (
+        ArithmeticError,
+        AssertionError,
+        LookupError,
+        TypeError,
+        ValueError,
+        RecursionError,
+    ) as exc:
         # template code is the pack author's: its runtime failures are theirs to fix
         file, line = _template_frame(exc)
         raise PathfinderError(
