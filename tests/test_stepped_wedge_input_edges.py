@@ -244,3 +244,20 @@ def test_clusters_treated_from_the_first_period_stay_in_as_lme4_keeps_them():
         data.query("start > 1"), **ARGS, model="hussey_hughes", effect="immediate"
     )
     assert without.table["estimate"].iloc[0] != pytest.approx(ours.table["estimate"].iloc[0])
+
+
+@pytest.mark.parametrize(
+    ("inference", "said"),
+    [
+        ("default", "t reference with clusters-minus-one (I − 1) degrees of freedom 7.0"),
+        ("cr2", "t reference with Satterthwaite (CR2) degrees of freedom"),
+        ("kenward_roger", "t reference with Kenward-Roger degrees of freedom"),
+    ],
+)
+def test_the_report_names_where_the_degrees_of_freedom_come_from(inference, said):
+    """The default's line read 't reference with mancl_derouen degrees of freedom 11.0': an
+    internal key, and its df are the I − 1 rule, not a Mancl-DeRouen df."""
+    from pathfinder_eval.report.views import lmm_lines
+
+    res = pe.stepped_wedge(trial_records(), **ARGS, inference=inference)
+    assert said in " ".join(lmm_lines(res.facts, res))

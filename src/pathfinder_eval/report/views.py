@@ -539,7 +539,12 @@ def lmm_lines(facts: LmmFacts, res: EffectEstimates) -> list[str]:
     ]
     df = res.table["df"].iloc[0] if "df" in res.table else math.nan
     if math.isfinite(df):
-        label = {"kenward_roger": "Kenward-Roger", "satterthwaite": "Satterthwaite"}
+        label = {
+            "kenward_roger": "Kenward-Roger",
+            "satterthwaite": "Satterthwaite",
+            "cr2": "Satterthwaite (CR2)",
+            "mancl_derouen": "clusters-minus-one (I − 1)",
+        }
         lines.insert(
             1,
             f"t reference with {label.get(facts.df_method, facts.df_method)} degrees of freedom "
