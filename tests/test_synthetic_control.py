@@ -77,6 +77,18 @@ def test_staggered_sdid_is_the_cell_weighted_average_of_cohort_estimates(tmp_pat
     assert res.table.iloc[0]["std_error"] > 0
 
 
+def test_a_donor_counts_once_in_the_cells_used(tmp_path):
+    """SC counted each donor's periods once per treated unit: 104 units over 5 periods were
+    reported as 1,030 unit-periods. SDID counted them once per cohort."""
+    rng = np.random.default_rng(13)
+    y = factor_panel(rng, n0=25, t=12, n1=3)
+    panel = to_panel(tmp_path, y, 25, {9: [25], 11: [26, 27]})
+    sc = SyntheticControl().fit(panel, "y", "sc")
+    sdid = SyntheticDiD(replications=20, seed=1).fit(panel, "y", "sdid")
+    for res in (sc, sdid):
+        assert (res.n_units, res.n_treated, res.n_obs) == (28, 3, 28 * 12)
+
+
 def test_sdid_recovers_a_known_effect(tmp_path):
     rng = np.random.default_rng(3)
     y = factor_panel(rng, n0=30, t=15, n1=2)

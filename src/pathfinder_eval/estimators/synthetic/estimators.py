@@ -58,6 +58,12 @@ class BlockData:
     dropped_donors: tuple[str, ...]
 
 
+def cells_used(blocks: Iterable[BlockData]) -> int:
+    """Unit-periods the blocks use, each counted once: a donor serves every treated unit's
+    (or cohort's) block, and counting it per block reported more cells than the panel has."""
+    return len({(u, p) for b in blocks for u in b.names for p in b.periods.tolist()})
+
+
 def block_matrix(
     panel: ValidatedPanel, outcome: str, treated: list[str], pool: set[str] | None = None
 ) -> BlockData:
@@ -302,7 +308,7 @@ class SyntheticDiD(SyntheticDidOptions):
             vcov=None,
             n_units=n_units,
             n_treated=n_treated,
-            n_obs=int(sum(b.y.size for b in blocks.values())),
+            n_obs=cells_used(blocks.values()),
             facts=facts,
             warnings=_short_series_warnings(blocks)
             + _incomplete_warning(_names(panel, incomplete))
@@ -379,7 +385,8 @@ class SyntheticControl(SyntheticControlOptions):
         cohorts, incomplete = _cohorts(panel, outcome)
         warns = list(_incomplete_warning(_names(panel, incomplete)))
         donor_sets: list[tuple[str, ...]] = []
-        n_units = n_obs = n_donors = 0
+        n_units = 0
+        used: list[BlockData] = []
         for g, units in cohorts.items():
             for unit in units:
                 b = block_matrix(panel, outcome, [unit], neighbour_donors(panel, unit))
@@ -466,8 +473,8 @@ class SyntheticControl(SyntheticControlOptions):
                         f"{level:.0%} confidence set is unbounded: the data cannot "
                         "rule out any effect size."
                     )
-                n_units, n_obs = n_units + 1, n_obs + b.y.size
-                n_donors = max(n_donors, b.n0)
+                n_units += 1
+                used.append(b)
                 warns += list(_short_series_warnings({g: b}))
                 scale = float(np.std(b.y[-1, : b.t0])) or 1.0
                 if pre_rmspe > 0.5 * scale:
@@ -494,9 +501,9 @@ class SyntheticControl(SyntheticControlOptions):
             table=estimates_table(rows),
             level=level,
             vcov=None,
-            n_units=n_units + n_donors,
+            n_units=len({u for b in used for u in b.names}),
             n_treated=n_units,
-            n_obs=n_obs,
+            n_obs=cells_used(used),
             facts=SyntheticControlFacts(
                 units=per_unit,
                 v_matrix=(
