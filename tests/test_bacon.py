@@ -160,5 +160,9 @@ def test_unbalanced_panel_is_balanced_and_counted_or_refused(tmp_path):
     assert res.n_units == frame["unit"].nunique() - len(gaps)
     assert d["decomposition_total"] == pytest.approx(d["twfe_linearmodels"], abs=IDENTITY)
     assert any("dropped to balance" in w for w in res.warnings)
+    # the rows left out reach the exclusions table (they were only in a warning)
+    (left,) = res.dropped
+    kept_rows = frame["unit"].isin(gaps)
+    assert (left.rows, sorted(left.units)) == (int(kept_rows.sum()), sorted(gaps))
     # exact: the caller's frame must be untouched, not merely close
     pd.testing.assert_frame_equal(frame, before)

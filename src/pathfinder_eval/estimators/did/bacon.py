@@ -21,7 +21,7 @@ from pathfinder_eval.estimators.did.facts import BaconFacts
 from pathfinder_eval.estimators.did.two_way import cr1_label, few_cluster_warnings, fit_twfe
 from pathfinder_eval.inference.cluster import t_summary
 from pathfinder_eval.panel import ValidatedPanel
-from pathfinder_eval.results import EffectEstimates, InferenceUsed, estimates_table
+from pathfinder_eval.results import Dropped, EffectEstimates, InferenceUsed, estimates_table
 from pathfinder_eval.settings import BaconOptions
 
 EARLIER_VS_LATER = "Earlier vs later treated"
@@ -194,10 +194,13 @@ class BaconDecomposition(BaconOptions):
     ) -> EffectEstimates:
         cells = panel.outcome_cells(outcome)
         dropped: list[str] = []
+        left_out = 0
         if self.balance:
             counts = cells.groupby("unit")["period"].nunique()
             dropped = sorted(counts.index[counts < cells["period"].nunique()])
-            cells = cells[~cells["unit"].isin(dropped)]
+            gone = cells["unit"].isin(dropped)
+            left_out = int(gone.sum())
+            cells = cells[~gone]
         y, first, units, periods = balanced_matrix(cells)
         dec = bacon_decomposition(y, first)
         nested = self.inference.absorbed_effects == "nested"
@@ -262,6 +265,15 @@ class BaconDecomposition(BaconOptions):
                 comparisons=comparisons,
                 units_dropped_unbalanced=dropped,
             ),
+            dropped=(
+                Dropped(
+                    f"unit missing a period of {outcome}, dropped to balance the panel",
+                    left_out,
+                    tuple(dropped),
+                ),
+            )
+            if dropped
+            else (),
             warnings=few_cluster_warnings(n_treated, fit.n_clusters)
             + (
                 (
