@@ -62,6 +62,12 @@ def check_schema(doc: dict) -> None:
         "command",
     }
     assert re.fullmatch(r"[0-9a-f]{64}", prov["design_sha256"])
+    # every package that computes a reported number, with its installed version
+    from importlib.metadata import version
+
+    recorded = dict(prov["dependencies"])
+    for name in ("numpy", "scipy", "statsmodels", "linearmodels", "pyarrow", "numba", "clarabel"):
+        assert recorded[name] == version(name)
     for a in doc["analyses"]:
         assert {
             "id",

@@ -43,6 +43,9 @@ DEPENDENCIES = (
     "pydantic",
     "pyyaml",
     "matplotlib",
+    "pyarrow",  # reads the CSV and Parquet files
+    "numba",  # compiles the stepped-wedge likelihoods
+    "clarabel",  # solves the Rambachan-Roth intervals' programmes
 )
 
 
