@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from pathfinder_eval.data.la_lookup import region_members, resolve_la, suggest_la
+from pathfinder_eval.data.la_lookup import region_members, resolve_la, unknown_la_fix
 from pathfinder_eval.errors import DesignError
 from pathfinder_eval.settings import OPTIONS, Inference, validate_settings
 from pathfinder_eval.timeaxis import PartialRule, TimeAxis
@@ -587,16 +587,11 @@ def _resolve_one(ref: str, file: str, where: str, level: UnitLevel) -> str:
         return str(ref)
     la = resolve_la(ref)
     if la is None:
-        close = suggest_la(ref)
-        hint = (
-            f"did you mean {' or '.join(repr(c) for c in close)}?"
-            if close
-            else (
-                "use the LA's name, three-digit DfE code or GSS code (pathfinder-eval las "
-                "lists them)"
-            )
+        former = resolve_la(ref, current_only=False) is not None
+        what = (
+            f"{ref!r} is a former local authority" if former else f"unknown local authority {ref!r}"
         )
-        raise DesignError(f"unknown local authority {ref!r}", file=file, where=where, fix=hint)
+        raise DesignError(what, file=file, where=where, fix=unknown_la_fix(ref))
     return la.la_code
 
 

@@ -20,11 +20,13 @@ from pathfinder_eval.data.catalogue import Indicator, Measure, load_catalogue
 from pathfinder_eval.data.ees import EESTable, ees_value, read_ees_csv
 from pathfinder_eval.data.families import FAMILIES, detect_family
 from pathfinder_eval.data.harmonise import (
+    NOT_EXISTING,
     LedgerEntry,
     Reorganisation,
     applicable_reorganisations,
     harmonise,
 )
+from pathfinder_eval.data.la_lookup import la_table
 from pathfinder_eval.data.plausibility import Located, Plausible, screen
 from pathfinder_eval.data.source import OFFICIAL_COLUMNS
 from pathfinder_eval.errors import DataError
@@ -82,6 +84,33 @@ def load_official(
     return OfficialData(_tidy(frame), (*ledger, *harmonised), files, flags)
 
 
+def load_official_units(data_dir: Path, indicator_ids: list[str], units: list[str]) -> OfficialData:
+    """The rows of the LAs `units` (three-digit codes) as DfE published them, each LA in its
+    own years: no reorganisation rule is applied, so an abolished LA keeps its series
+    (Cumbria, 909, to 2023) beside the LAs that replaced it. Rows with status z or x for a
+    year outside the LA's years in la_lookup.csv (the CLA files carry them, e.g. 909 in 2024)
+    are excluded and counted in the ledger. For showing chosen LAs (`indicators --data`);
+    analyses use `load_official`, whose harmonisation keeps series comparable."""
+    frame, ledger, files = _load(Path(data_dir), indicator_ids, "Local authority")
+    frame = frame.loc[frame["unit"].isin(units)]
+    table = la_table().drop_duplicates("la_code", keep="last").set_index("la_code")
+    first = frame["unit"].map(table["first_year"])
+    last = frame["unit"].map(table["last_year"])
+    outside = (frame["period"] < first) | (frame["period"] > last)
+    defunct = (outside & frame["status"].isin(NOT_EXISTING)).to_numpy()
+    if defunct.any():
+        ledger.append(
+            LedgerEntry(
+                "z/x row for an LA that did not exist in that year",
+                int(defunct.sum()),
+                tuple(sorted(set(frame.loc[defunct, "unit"]))),
+            )
+        )
+    frame = frame.loc[~defunct]
+    flags = tuple(applicable_reorganisations(frame))
+    return OfficialData(_tidy(frame), tuple(ledger), files, flags)
+
+
 def load_official_aggregates(
     data_dir: Path, indicator_ids: list[str], level: str = "National"
 ) -> OfficialData:
@@ -134,7 +163,36 @@ def check_recomputation(frame: pd.DataFrame) -> pd.DataFrame:
     Rows with both a value and a published figure. `match`: equal at published precision
     (round half up). `within_input_rounding`: the published figure is reachable from the
     inputs given their own published rounding (catalogue `rounded_to`; CSWW FTEs are shown to
-    0.1 but DfE computes rates from unrounded FTEs).
+    0.1 but DfE computes rates from unrounded FTEs). The rule is `compare_with_published`'s.
+    """
+    columns = [
+        "outcome",
+        "unit",
+        "period",
+        "value",
+        "published",
+        "recomputed",
+        "match",
+        "within_input_rounding",
+    ]
+    frame = frame.reset_index(drop=True)  # a copy with unique labels; the caller's is untouched
+    compared = compare_with_published(frame)
+    if compared.empty:
+        return pd.DataFrame(columns=columns)
+    rows = frame.loc[compared.index, ["outcome", "unit", "period", "value", "published"]]
+    return pd.concat([rows, compared], axis=1)[columns].reset_index(drop=True)
+
+
+def compare_with_published(frame: pd.DataFrame) -> pd.DataFrame:
+    """The one agreement rule between a recomputed value and DfE's published figure.
+
+    For the rows of `frame` (columns outcome, value, published, numerator, denominator)
+    having both a value and a published figure, indexed as in `frame`: `recomputed` (value
+    rounded half up to DfE's decimals), `match` (equal to `published` at that precision) and
+    `within_input_rounding` (the published figure lies within what the numerator and
+    denominator allow given their own published rounding, catalogue `rounded_to`, widened by
+    the rounding of published parts that are added up). DataError for an outcome not in the
+    catalogue.
     """
     catalogue = load_catalogue()
     unknown = sorted(set(frame["outcome"]) - set(catalogue))
@@ -148,41 +206,37 @@ def check_recomputation(frame: pd.DataFrame) -> pd.DataFrame:
     parts = []
     for outcome, group in rows.groupby("outcome", sort=True):
         ind = catalogue[outcome]
-        n, d = group["numerator"].to_numpy(), group["denominator"].to_numpy()
+        n = group["numerator"].to_numpy(dtype=float)
+        d = group["denominator"].to_numpy(dtype=float)
         hn, hd, hp = (_half_width(m) for m in (ind.numerator, ind.denominator, ind.published))
-        lo = (n - hn) / (d + hd) * ind.multiplier
-        hi = (n + hn) / (d - hd) * ind.multiplier
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lo = (n - hn) / (d + hd) * ind.multiplier
+            hi = (n + hn) / (d - hd) * ind.multiplier
         published = group["published"].to_numpy()
         tol = 10.0**-ind.decimals / 100
         recomputed = round_half_up(group["value"].to_numpy(), ind.decimals)
         parts.append(
             pd.DataFrame(
                 {
-                    "outcome": outcome,
-                    "unit": group["unit"].to_numpy(),
-                    "period": group["period"].to_numpy(),
-                    "value": group["value"].to_numpy(),
-                    "published": published,
                     "recomputed": recomputed,
                     "match": np.abs(recomputed - published) <= tol,
                     "within_input_rounding": (
                         round_half_up(lo, ind.decimals) - tol - hp <= published
                     )
                     & (published <= round_half_up(hi, ind.decimals) + tol + hp),
-                }
+                },
+                index=group.index,
             )
         )
-    columns = [
-        "outcome",
-        "unit",
-        "period",
-        "value",
-        "published",
-        "recomputed",
-        "match",
-        "within_input_rounding",
-    ]
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+    if not parts:
+        return pd.DataFrame(
+            {
+                "recomputed": pd.Series(dtype="float64"),
+                "match": pd.Series(dtype="bool"),
+                "within_input_rounding": pd.Series(dtype="bool"),
+            }
+        )
+    return pd.concat(parts)
 
 
 def summarise_recomputation(check: pd.DataFrame) -> pd.DataFrame:
@@ -314,7 +368,8 @@ def _indicator_frame(
         published = np.full(len(num), np.nan)
     else:
         pub = _measure(ind.published, tables[ind.published.family], level)
-        published = pub["value"].reindex(num.index).to_numpy()
+        # only a figure DfE printed: a symbol (or a symbol among summed parts) is no figure
+        published = pub["value"].where(pub["status"] == "").reindex(num.index).to_numpy()
     n, d = num["value"].to_numpy(), den["value"].to_numpy()
     status = np.where(
         num["status"] != "",
@@ -436,7 +491,9 @@ def _measure(measure: Measure, table: EESTable, level: str) -> pd.DataFrame:
 
 def _sum_parts(parts: pd.DataFrame, expected: int) -> pd.DataFrame:
     """Add the rows of a multi-valued filter per (period, unit). The first DfE symbol among
-    them marks the sum; an area-year lacking one of the rows is `incomplete_sum`."""
+    them marks the sum, whose value is then NaN (a suppressed part is never counted as 0:
+    the sum is unknown, not smaller); an area-year lacking one of the rows is
+    `incomplete_sum`, also NaN."""
     grouped = parts.groupby(level=["period", "unit"], sort=False)
     marked = parts["status"].where(parts["status"] != "")
     status = marked.groupby(level=["period", "unit"], sort=False).first().fillna("")
@@ -444,6 +501,7 @@ def _sum_parts(parts: pd.DataFrame, expected: int) -> pd.DataFrame:
         {"value": grouped["value"].sum(), "status": status, "row": grouped["row"].first()}
     )
     out.loc[grouped.size() < expected, "status"] = "incomplete_sum"
+    out.loc[out["status"] != "", "value"] = np.nan
     return out
 
 
