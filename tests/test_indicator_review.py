@@ -392,3 +392,16 @@ def test_e_empty_folder_says_no_dfe_files_and_lists_them(tmp_path, capsys):
     (tmp_path / "notes.csv").write_text("a,b\n1,2\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"1 CSV file\(s\), none of them a DfE file"):
         indicator_table(tmp_path, [], None, [])
+
+
+@needs_public_data
+def test_the_api_reads_one_la_and_one_indicator_as_names_not_letters():
+    """pe.indicators(las="Dorset") was read as the LAs 'D', 'o', ...: "unknown local
+    authority 'D'"; ids="cpp_rate" as the indicator 'c'; year="2025" found no values."""
+    import pathfinder_eval as pe
+
+    one = pe.indicators(PUBLIC_DATA, las="Dorset", ids="cpp_rate", year="2025")
+    listed = pe.indicators(PUBLIC_DATA, las=["Dorset"], ids=["cpp_rate"], year=2025)
+    pd.testing.assert_frame_equal(one, listed)
+    dorset = one[one["area_code"] == "838"]
+    assert dorset["value"].tolist() == [41.4]

@@ -473,9 +473,9 @@ def report(
 def indicators(
     data: str | Path,
     *,
-    las: tuple[str, ...] | list[str] = (),
-    year: int | None = None,
-    ids: tuple[str, ...] | list[str] = (),
+    las: str | Sequence[str] = (),
+    year: int | str | None = None,
+    ids: str | Sequence[str] = (),
 ) -> pd.DataFrame:
     """National Framework indicators computed from a folder of DfE files, beside DfE's
     published figures: the `indicators --data` command as a DataFrame.
@@ -484,11 +484,11 @@ def indicators(
     ----------
     data : str or Path
         A folder of DfE EES CSVs (e.g. ../shared/data/public).
-    las : sequence of str, optional
+    las : str or sequence of str, optional
         LAs to add to England and the regions (names, DfE or GSS codes).
     year : int, optional
-        Reporting year (default: each indicator's latest).
-    ids : sequence of str, optional
+        Reporting year (default: each indicator's latest); "2025" is read as 2025.
+    ids : str or sequence of str, optional
         Indicator ids (default: every one the folder's files allow).
 
     Returns
@@ -497,7 +497,27 @@ def indicators(
         One row per area and indicator: area_type, area_code, area, indicator, year, value
         (rounded half up as DfE publishes), published, agrees, numerator, denominator, status.
     """
-    return indicator_table(Path(data), list(las), year, list(ids), where="las")[0]
+    return indicator_table(Path(data), _names(las), _year(year), _names(ids), where="las")[0]
+
+
+def _names(value: str | Sequence[str]) -> list[str]:
+    """One name or several: a lone string is one name, not its letters ('Dorset' was read
+    as the LAs 'D', 'o', ...)."""
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _year(value: int | str | None) -> int | None:
+    """A reporting year given as a whole number or its text ("2025")."""
+    if value is None or isinstance(value, int):
+        return value
+    text = str(value).strip()
+    if not text.isdigit():
+        raise DesignError(
+            f"year {value!r} is not a whole number",
+            where="argument year",
+            fix="give the reporting year as a number, e.g. 2025",
+        )
+    return int(text)
 
 
 def did_2x2(
