@@ -56,7 +56,16 @@ def test_plan_of_each_shipped_design_is_complete(name, tmp_path):
         assert analysis.id in html
     if name == "stepped_wedge_trial":
         assert "CONSORT extension for stepped-wedge trials" in html
-        assert doc["detectable"][0]["mdes"] == pytest.approx(0.23, abs=0.01)
+        # the primary analysis's estimand (TATE) and reference (t(11)), not the immediate
+        # effect on z that HH's example reports (0.2267): the plan overstated what it detects
+        from pathfinder_eval.power.analytic import VarianceModel, gls_precision, mdes
+
+        starts = np.repeat([2, 3, 4, 5], 3)
+        design = (np.arange(1, 6)[None, :] >= starts[:, None]).astype(float)
+        tate = gls_precision(design, VarianceModel.from_icc(0.05), 30, "exposure_time")
+        assert doc["detectable"][0]["mdes"] == pytest.approx(mdes(tate.variance, df=11), rel=1e-9)
+        assert doc["detectable"][0]["mdes"] == pytest.approx(0.370, abs=0.001)
+        assert "TATE" in doc["detectable"][0]["basis"] and "lower bound" in html
     elif name == "rcc":  # synthetic methods: stated, not computed before the data
         assert all(d["mdes"] is None and "not computed" in d["note"] for d in doc["detectable"])
     else:  # DiD: the primary analysis on pre-start data with the starts moved earlier

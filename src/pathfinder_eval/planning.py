@@ -97,19 +97,7 @@ def _detectable(spec: DesignSpec, panel: ValidatedPanel, outcome: str) -> dict[s
         "inference": "",
     }
     if spec.pilot is PilotKind.TRIAL and spec.data.trial is not None:
-        from pathfinder_eval.power.design import design_power
-
-        summary = design_power(spec)
-        return {
-            **base,
-            "analysis": "analytic GLS power (Hussey & Hughes)",
-            "basis": f"{summary.clusters} clusters, ICC {summary.icc:g}, {summary.model}",
-            "mdes": summary.mdes_80,
-            "mdes_relative": math.nan,
-            "expected": _expected(spec, outcome),
-            "could_detect": None,
-            "inference": "",
-        }
+        return {**base, **_trial_detectable(spec, outcome)}
     candidates = [
         (i, a)
         for i, a in enumerate(spec.analyses)
@@ -144,6 +132,41 @@ def _detectable(spec: DesignSpec, panel: ValidatedPanel, outcome: str) -> dict[s
         "expected": _expected(spec, outcome),
         "could_detect": det.could_detect_expected if det else None,
         "inference": used.label,
+    }
+
+
+def _trial_detectable(spec: DesignSpec, outcome: str) -> dict[str, Any]:
+    """A simulated trial's MDES (80% power, two-sided 5%) for the estimand its primary
+    analysis reports: the GLS variance under the simulation's model of the immediate effect
+    or of the time-averaged effect over exposure times, read against the t(I − 1) reference
+    the default cluster-robust analysis uses. That analysis's own variance is less efficient
+    than GLS, so the figure is a lower bound: `power --simulate` runs the analysis itself."""
+    from pathfinder_eval.power.analytic import gls_precision, mdes
+    from pathfinder_eval.power.design import trial_matrix, trial_model
+
+    analyses = spec.analyses_for(outcome)
+    index, analysis = next(
+        ((i, a) for i, a in enumerate(spec.analyses) if a in analyses and a.primary),
+        next((i, a) for i, a in enumerate(spec.analyses) if a in analyses),
+    )
+    shape = getattr(build_estimator(spec, index, spec.seed), "effect", "immediate")
+    shape = "immediate" if shape == "immediate" else "exposure_time"
+    design = trial_matrix(spec)
+    trial = spec.data.trial
+    variance = gls_precision(design, trial_model(trial), trial.cell_size, shape).variance
+    clusters = design.shape[0]
+    estimand = (
+        "the immediate effect"
+        if shape == "immediate"
+        else "the time-averaged effect over exposure times (TATE)"
+    )
+    return {
+        "analysis": f"{analysis.id}: analytic GLS power",
+        "basis": f"{clusters} clusters, ICC {trial.icc:g}, {trial.cell_size} per cluster-period; "
+        f"{estimand}, the primary analysis's estimand; t({clusters - 1}) reference; a lower "
+        "bound, since the analysis's cluster-robust variance is less efficient than GLS "
+        "(`pathfinder-eval power DESIGN --simulate N --mdes 0.8` runs the analysis itself)",
+        "mdes": mdes(variance, 0.8, 0.05, clusters - 1),
     }
 
 
