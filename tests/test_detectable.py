@@ -178,3 +178,17 @@ def test_log_odds_ratio_rows_are_read_against_the_baseline_proportion():
     assert "of 0.0012%" in detectable_text(
         minimum_detectable(se, 10, 1.2e-5, scale="log_odds_ratio")
     )
+
+
+def test_a_score_with_negative_values_gets_no_share_of_its_mean():
+    """The example trial's wellbeing score (SD units, values either side of 0) read its MDES
+    of about ±0.36 as '338% of the pre-start mean': a share of a mean near 0 means nothing."""
+    from pathfinder_eval.data.load import load_outcomes
+    from pathfinder_eval.estimators.stepped_wedge.lmm_estimator import SteppedWedge
+
+    spec = load_design(DESIGNS / "examples" / "stepped_wedge_trial.yaml")
+    panel = build_panel(spec, load_outcomes(spec, None, spec.seed), describe_outcome(spec))
+    before = panel.outcome_cells("score")
+    assert (before["y"] < 0).any()
+    d = detectable(panel, SteppedWedge().fit(panel, "score", "sw"))
+    assert d is not None and d.mdes > 0 and math.isnan(d.mdes_relative)

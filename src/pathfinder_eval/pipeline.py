@@ -217,7 +217,9 @@ def _fit(panel: ValidatedPanel, fit: tuple[Analysis, str, EstimatorSettings]) ->
 def detectable(panel: ValidatedPanel, result: EffectEstimates) -> Detectable | None:
     """What the analysis could detect: the MDES of its headline row on the row's scale,
     relative to the treated units' mean before they started (for a triple difference, the
-    targeted group's; for a log odds ratio, their proportion of events), beside the effect
+    targeted group's; for a log odds ratio, their proportion of events; none for a measure
+    with negative values, such as a standardised score, whose mean is no natural scale: a
+    score's ±0.36 read as 338% of its mean), beside the effect
     injected into simulated data or else the design's `expected_effect`."""
     row = result.table.iloc[0]
     spec = panel.spec
@@ -227,8 +229,10 @@ def detectable(panel: ValidatedPanel, result: EffectEstimates) -> Detectable | N
     before = cells[(cells["role"] == "treated") & (cells["treated"] == 0)]
     if result.scale == "log_odds_ratio":
         baseline = _event_proportion(before)
-    else:
-        baseline = float(before["y"].mean()) if len(before) else math.nan
+    elif len(before) and (before["y"] >= 0).all():
+        baseline = float(before["y"].mean())
+    else:  # no data, or a score with negative values: a share of its mean means nothing
+        baseline = math.nan
     injected = spec.data.injected_effect.get(result.outcome)
     expected = spec.expected_effect(result.outcome)
     if panel.data.kind == "synthetic" and injected:
