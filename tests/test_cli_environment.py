@@ -236,3 +236,13 @@ def test_a_failed_pdf_removes_the_earlier_pdf_and_says_why(tmp_path, monkeypatch
         info.value
     )
     assert not (tmp_path / "r.pdf").exists()
+
+
+@pytest.mark.parametrize("command", ["run", "plan", "replicate"])
+def test_an_empty_output_folder_is_refused(tmp_path, capsys, monkeypatch, command):
+    """--out "" wrote the report into the current folder."""
+    monkeypatch.chdir(tmp_path)
+    args = [command, str(TRIAL)] if command != "replicate" else [command, "kielmc_did"]
+    line = one_error_line(capsys, main([*args, "--out", ""]))
+    assert "argument --out: '' is not a folder name (e.g. out/)" in line
+    assert list(tmp_path.iterdir()) == []

@@ -56,7 +56,9 @@ def _parser() -> argparse.ArgumentParser:
         help="folder of DfE EES CSV downloads, or a tidy .csv/.parquet/.dta file "
         "(default: the design's data source, the embedded synthetic panel)",
     )
-    run.add_argument("--out", type=Path, default=Path("out"), help="output folder (default out/)")
+    run.add_argument(
+        "--out", type=_folder, default=Path("out"), help="output folder (default out/)"
+    )
     run.add_argument("--seed", type=_seed, default=None, help="random seed (default: the design's)")
     run.add_argument(
         "--templates",
@@ -100,7 +102,9 @@ def _parser() -> argparse.ArgumentParser:
         help="data whose pre-start values estimate what the design can detect (default: the "
         "design's data source)",
     )
-    plan.add_argument("--out", type=Path, default=Path("out"), help="output folder (default out/)")
+    plan.add_argument(
+        "--out", type=_folder, default=Path("out"), help="output folder (default out/)"
+    )
     plan.add_argument(
         "--templates", type=Path, default=None, help="folder of templates overriding the packaged"
     )
@@ -114,7 +118,7 @@ def _parser() -> argparse.ArgumentParser:
 
     pw = sub.add_parser("power", help="analytic power and MDES of a trial design")
     pw.add_argument("design", type=Path)
-    pw.add_argument("--out", type=Path, default=None, help="also write NAME_power.json/.html")
+    pw.add_argument("--out", type=_folder, default=None, help="also write NAME_power.json/.html")
     pw.add_argument("--alpha", type=_level, default=0.05, help="two-sided level (default 0.05)")
     pw.add_argument(
         "--reference",
@@ -171,7 +175,7 @@ def _parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("replicate", help="reproduce a published analysis (see --list)")
     rep.add_argument("name", nargs="?", help="registry entry")
     rep.add_argument("--list", action="store_true", help="list the entries")
-    rep.add_argument("--out", type=Path, default=Path("out"), help="output folder")
+    rep.add_argument("--out", type=_folder, default=Path("out"), help="output folder")
     rep.add_argument("--pdf", action="store_true", help="also write NAME.pdf (headless Chromium)")
     rep.add_argument(
         "--data",
@@ -228,6 +232,13 @@ def _whole_number(least: int, what: str) -> Callable[[str], int]:
 # a --workers value: processes, at least 1; a --seed: numpy refuses negative seeds
 _workers = _whole_number(1, "a number of processes (1 or more)")
 _seed = _whole_number(0, "a seed (a whole number of 0 or more)")
+
+
+def _folder(text: str) -> Path:
+    """An output folder: an empty name is refused (it wrote into the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("'' is not a folder name (e.g. out/)")
+    return Path(text)
 
 
 def _level(text: str) -> float:
