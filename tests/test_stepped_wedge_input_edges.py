@@ -261,3 +261,36 @@ def test_the_report_names_where_the_degrees_of_freedom_come_from(inference, said
 
     res = pe.stepped_wedge(trial_records(), **ARGS, inference=inference)
     assert said in " ".join(lmm_lines(res.facts, res))
+
+
+def test_a_trial_report_speaks_of_clusters_not_las(tmp_path, capsys):
+    """A stepped-wedge report's trends table had 'Treated LAs' columns, its design said
+    'Comparison pool: 0 units' and its limitations 'Only 8 treated units: ... learns the
+    treated units' noise from the comparison units' (the DiD policy, not the trial's)."""
+    design = """\
+name: trial
+title: Trial
+pilot: trial
+unit_level: cluster
+time: {axis: period}
+rollout:
+  - {wave: S1, start: 2, units: [C0, C1]}
+  - {wave: S2, start: 3, units: [C2, C3]}
+  - {wave: S3, start: 4, units: [C4, C5]}
+  - {wave: S4, start: 5, units: [C6, C7]}
+comparison: {pool: not_yet_treated, min_units: 1}
+outcomes:
+  - {column: y}
+analyses:
+  - {id: sw, estimator: stepped_wedge}
+data:
+  source: records
+  columns: {unit: cl, period: per}
+"""
+    code, out = run(tmp_path, design=design, data=trial_records().to_csv(index=False))
+    assert code == 0, capsys.readouterr().err
+    html = (out / "trial.html").read_text()
+    assert "Treated clusters</th>" in html and "Comparison clusters</th>" in html
+    assert "Treated LAs" not in html and "Comparison pool: 0 units" not in html
+    assert "Comparison: the clusters not yet started in each period" in html
+    assert "treated units: conventional cluster-robust inference" not in html

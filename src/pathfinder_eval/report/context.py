@@ -78,6 +78,15 @@ def report_sections(ev: Evaluation) -> list[str]:
     return [s for s in SECTIONS if s not in skip]
 
 
+# What the tables call the design's treated and comparison units, by unit_level (a region's
+# comparisons are the LAs outside it).
+UNITS_WORD = {
+    "local_authority": ("LAs", "LAs"),
+    "region": ("regions", "LAs"),
+    "cluster": ("clusters", "clusters"),
+}
+
+
 def build_context(ev: Evaluation, workers: int | None = None) -> dict[str, Any]:
     """Everything the template shows, already formatted; each analysis's view (its tables
     and chart) drawn in up to `workers` local processes (default: the available cores)."""
@@ -122,6 +131,8 @@ def build_context(ev: Evaluation, workers: int | None = None) -> dict[str, Any]:
             for _, r in treated.iterrows()
         ],
         "n_comparison": int((units["role"] == "comparison").sum()),
+        "units_word": UNITS_WORD[spec.unit_level.value],
+        "not_yet_treated": spec.comparison.pool == "not_yet_treated",
         "neighbour_sets": neighbour_sets(spec),
         "periods": [panel.period_label(p) for p in panel.periods],
         "outcomes": [
@@ -307,9 +318,10 @@ def limitations(
             "Pilot areas were not chosen at random: differences between treated and "
             "comparison units that change over time can bias every estimate here."
         )
-    if len(treated) < 20:
+    if spec.pilot.value != "trial" and len(treated) < 20:
         out.append(
-            f"Only {len(treated)} treated units: conventional cluster-robust inference "
+            f"Only {len(treated)} treated unit{'s' if len(treated) != 1 else ''}: conventional "
+            "cluster-robust inference "
             "is unreliable with so few treated clusters, so the default inference learns the "
             "treated units' noise from the comparison units or uses small-sample methods (see "
             "Methods: the inference used, why, and when it is valid). Even so, few pilot areas "
