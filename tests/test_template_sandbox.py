@@ -133,3 +133,24 @@ def test_template_failures_name_the_template(tmp_path, context, body, what):
     (folder / "cover.html.j2").write_bytes(body)
     line = refusal(context, tmp_path / "pack")
     assert what in line and "cover.html.j2" in line and "Fix:" in line
+
+
+def test_a_pack_is_recorded_with_its_files_hashes(tmp_path):
+    """The report recorded the data's and the design's hashes but not the template pack
+    that shaped its HTML."""
+    import hashlib
+    import json
+
+    folder = pack(tmp_path, "<p>{{ title }}</p>\n")
+    out = tmp_path / "out"
+    assert main(["run", str(DESIGN), "--out", str(out), "--templates", str(folder)]) == 0
+    doc = json.loads((out / "stepped_wedge_trial.json").read_text())
+    digest = hashlib.sha256(b"<p>{{ title }}</p>\n").hexdigest()
+    assert doc["provenance"]["templates"] == [{"path": "sections/cover.html.j2", "sha256": digest}]
+    assert f"<code>{digest}</code>" in (out / "stepped_wedge_trial.html").read_text()
+    plain = tmp_path / "plain"
+    assert main(["run", str(DESIGN), "--out", str(plain)]) == 0
+    assert (
+        "templates"
+        not in json.loads((plain / "stepped_wedge_trial.json").read_text())["provenance"]
+    )

@@ -324,7 +324,9 @@ def _clean(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Provenance:
-    """What produced a result: versions, input hashes, seed and command (no clock, no host)."""
+    """What produced a result: versions, input hashes, seed and command (no clock, no host);
+    `templates`: each file of a template pack the report used, with its hash (none for the
+    packaged templates, which the package version fixes)."""
 
     package_version: str
     python: str
@@ -333,9 +335,10 @@ class Provenance:
     design_sha256: str
     seed: int
     command: str
+    templates: tuple[tuple[str, str], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "package_version": self.package_version,
             "python": self.python,
             "dependencies": dict(self.dependencies),
@@ -344,3 +347,6 @@ class Provenance:
             "seed": self.seed,
             "command": self.command,
         }
+        if self.templates:
+            out["templates"] = [{"path": p, "sha256": h} for p, h in self.templates]
+        return out

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -255,6 +257,16 @@ def to_json(document: dict[str, Any]) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
+def pack_hashes(folder: Path) -> tuple[tuple[str, str], ...]:
+    """(path within the pack, sha256) of every file of a template pack, sorted: the report
+    records what shaped its HTML, as it records the data it read."""
+    return tuple(
+        (f.relative_to(folder).as_posix(), hashlib.sha256(f.read_bytes()).hexdigest())
+        for f in sorted(folder.rglob("*"))
+        if f.is_file()
+    )
+
+
 def report_files(
     ev: Evaluation, templates: Path | None = None, workers: int | None = None
 ) -> dict[str, str]:
@@ -262,6 +274,8 @@ def report_files(
     analyses' views drawn in up to `workers` local processes (default: the available cores)."""
     if templates is None and ev.panel.spec.report.template != STANDARD_TEMPLATES:
         templates = Path(ev.panel.spec.report.template)  # the design's pack (run --templates wins)
+    if templates is not None and templates.is_dir():
+        ev = replace(ev, provenance=replace(ev.provenance, templates=pack_hashes(templates)))
     name = ev.panel.spec.name
     return {
         f"{name}.html": render_html(build_context(ev, workers), templates),
