@@ -40,7 +40,7 @@ from pathfinder_eval.panel import build_panel
 from pathfinder_eval.pipeline import Evaluation, describe_outcome
 from pathfinder_eval.pipeline import evaluate as run_design
 from pathfinder_eval.power import analytic
-from pathfinder_eval.power.analytic import VarianceModel, gls_precision
+from pathfinder_eval.power.analytic import VarianceModel
 from pathfinder_eval.registry import entry
 from pathfinder_eval.results import EffectEstimates
 from pathfinder_eval.settings import OPTIONS, Inference, clustering_above_unit
@@ -677,10 +677,10 @@ def power(
     cell_size: float,
     tau2: float | None = None,
     sigma2: float | None = None,
-    gamma2: float = 0.0,
+    gamma2: float | None = None,
     decay: float = 1.0,
     icc: float | None = None,
-    cac: float = 1.0,
+    cac: float | None = None,
     treatment_var: float = 0.0,
     treatment_corr: float = 0.0,
     alpha: float = 0.05,
@@ -699,14 +699,16 @@ def power(
         Individuals per cluster-period.
     tau2, sigma2 : float, optional
         Cluster and individual variances (or give `icc`, with total variance 1).
-    gamma2 : float, default 0
-        Cluster-period variance (nested exchangeable).
+    gamma2 : float, optional
+        Cluster-period variance (nested exchangeable), with tau2 and sigma2 (default 0).
     decay : float, default 1
         Between-period correlation decay r (exponential decay; 1: none).
     icc : float, optional
         Within-period intra-cluster correlation, instead of tau2 and sigma2.
-    cac : float, default 1
-        Cluster autocorrelation (with icc; 1: no cluster-period variance).
+    cac : float, optional
+        Cluster autocorrelation τ²/(τ² + γ²), with icc (default 1: no cluster-period
+        variance). gamma2 with icc, or cac with tau2 and sigma2, is refused: it would be
+        ignored.
     treatment_var, treatment_corr : float, default 0
         Variance of the clusters' own intervention effects (a random slope; swCRTdesign's
         eta²) and their correlation with the cluster intercept (its rho).
@@ -720,8 +722,10 @@ def power(
     """
     _finite("effect", effect)
     _in_range("alpha", alpha, 0.0, 1.0)
-    model = _variance_model(tau2, sigma2, gamma2, decay, icc, cac, treatment_var, treatment_corr)
-    return analytic.power(effect, _design_variance(design, model, cell_size), alpha)
+    model, where = _variance_model(
+        tau2, sigma2, gamma2, decay, icc, cac, treatment_var, treatment_corr
+    )
+    return analytic.power(effect, _design_variance(design, model, cell_size, where), alpha)
 
 
 def mdes(
@@ -730,10 +734,10 @@ def mdes(
     cell_size: float,
     tau2: float | None = None,
     sigma2: float | None = None,
-    gamma2: float = 0.0,
+    gamma2: float | None = None,
     decay: float = 1.0,
     icc: float | None = None,
-    cac: float = 1.0,
+    cac: float | None = None,
     treatment_var: float = 0.0,
     treatment_corr: float = 0.0,
     target: float = 0.8,
@@ -762,8 +766,10 @@ def mdes(
     """
     _in_range("alpha", alpha, 0.0, 1.0)
     _in_range("target", target, alpha, 1.0)
-    model = _variance_model(tau2, sigma2, gamma2, decay, icc, cac, treatment_var, treatment_corr)
-    return analytic.mdes(_design_variance(design, model, cell_size), target, alpha)
+    model, where = _variance_model(
+        tau2, sigma2, gamma2, decay, icc, cac, treatment_var, treatment_corr
+    )
+    return analytic.mdes(_design_variance(design, model, cell_size, where), target, alpha)
 
 
 def clusters_needed(
@@ -773,10 +779,10 @@ def clusters_needed(
     cell_size: float,
     tau2: float | None = None,
     sigma2: float | None = None,
-    gamma2: float = 0.0,
+    gamma2: float | None = None,
     decay: float = 1.0,
     icc: float | None = None,
-    cac: float = 1.0,
+    cac: float | None = None,
     treatment_var: float = 0.0,
     treatment_corr: float = 0.0,
     target: float = 0.8,
@@ -812,10 +818,13 @@ def clusters_needed(
             fix="give the smallest effect worth detecting, on the outcome's scale",
         )
     _whole("sequences", sequences, 2)
-    _in_range("cell_size", cell_size, 0.0, np.inf)
     _in_range("alpha", alpha, 0.0, 1.0)
     _in_range("target", target, alpha, 1.0)
-    model = _variance_model(tau2, sigma2, gamma2, decay, icc, cac, treatment_var, treatment_corr)
+    model, where = _variance_model(
+        tau2, sigma2, gamma2, decay, icc, cac, treatment_var, treatment_corr
+    )
+    # the smallest design checks the variances once (each larger one repeats its clusters)
+    _design_variance([1] * int(sequences), model, cell_size, where)
     return analytic.clusters_needed(target, effect, int(sequences), model, cell_size, alpha)
 
 
@@ -833,12 +842,14 @@ def _finite(name: str, value: float) -> None:
 
 
 def _in_range(name: str, value: float, low: float, high: float, closed: bool = False) -> None:
-    """value in (low, high), or [low, high] when `closed`; else a DesignError naming it."""
+    """value in (low, high), or [low, high] when `closed` (an infinite bound is never reached:
+    [0, inf)); else a DesignError naming it."""
     if not isinstance(value, bool) and isinstance(value, int | float | np.number):
         inside = low <= value <= high if closed else low < value < high
-        if inside:
+        if inside and np.isfinite(value):
             return
-    bounds = f"[{low:g}, {high:g}]" if closed else f"({low:g}, {high:g})"
+    left, right = ("[", "]") if closed else ("(", ")")
+    bounds = f"{left}{low:g}, {high:g}{right if np.isfinite(high) else ')'}"
     raise DesignError(
         f"{name} {value!r} is outside {bounds}",
         where=f"argument {name}",
@@ -855,38 +866,39 @@ def _whole(name: str, value: Any, least: int) -> None:
         )
 
 
-def _design_variance(design: Any, model: VarianceModel, cell_size: float) -> float:
-    """Var(θ̂) of the design under the model; a design that does not separate the effect
-    from the periods (singular information) is a DesignError, not numpy's LinAlgError."""
+def _design_variance(design: Any, model: VarianceModel, cell_size: float, where: str) -> float:
+    """Var(θ̂) of the design under the model, after the checks the CLI's `power` shares
+    (`analytic.effect_variance`): a design that does not separate the effect from the periods
+    is a DesignError on the design, variances too extreme to solve with one on `where` (the
+    variance arguments given), never numpy's LinAlgError."""
+    _finite("cell_size", cell_size)
     _in_range("cell_size", cell_size, 0.0, np.inf)
-    matrix = _design_matrix(design)
-    try:
-        variance = gls_precision(matrix, model, cell_size).variance
-    except np.linalg.LinAlgError:
-        variance = np.nan
-    if not (np.isfinite(variance) and variance > 0):
-        raise DesignError(
-            "the design does not separate the intervention effect from the period effects",
-            where="argument design",
-            fix="give each period a mix of control and intervention clusters somewhere, "
-            "e.g. a stepped wedge [6, 6, 6, 6]",
-        )
-    return float(variance)
+    return analytic.effect_variance(_design_matrix(design), model, cell_size, model_at=where)
 
 
 def _variance_model(
     tau2: float | None,
     sigma2: float | None,
-    gamma2: float,
+    gamma2: float | None,
     decay: float,
     icc: float | None,
-    cac: float,
+    cac: float | None,
     treatment_var: float = 0.0,
     treatment_corr: float = 0.0,
-) -> VarianceModel:
-    for name, value in (("tau2", tau2), ("sigma2", sigma2), ("gamma2", gamma2)):
+) -> tuple[VarianceModel, str]:
+    """The variance model from the arguments given, and where to point an error about it (the
+    variance arguments given, with cell_size). Every argument is checked: finite, in range,
+    and used (gamma2 with icc, or cac with tau2 and sigma2, would be silently ignored)."""
+    given = {
+        "tau2": tau2, "sigma2": sigma2, "gamma2": gamma2, "icc": icc, "cac": cac,
+        "decay": decay, "treatment_var": treatment_var, "treatment_corr": treatment_corr,
+    }  # fmt: skip
+    for name, value in given.items():
         if value is not None:
-            _in_range(name, value, 0.0, np.inf, closed=True)
+            _finite(name, value)
+    for name in ("tau2", "sigma2", "gamma2"):
+        if given[name] is not None:
+            _in_range(name, given[name], 0.0, np.inf, closed=True)
     if icc is not None:
         _in_range("icc", icc, 0.0, 1.0, closed=True)
         if icc == 1:
@@ -895,33 +907,45 @@ def _variance_model(
                 where="argument icc",
                 fix="give icc below 1 (LA outcomes: about 0.01 to 0.2)",
             )
-    elif sigma2 is not None and gamma2 is not None and sigma2 == 0 and gamma2 == 0:
+    elif sigma2 == 0 and not gamma2:
         raise DesignError(
             "sigma2 and gamma2 are both 0: no variance within clusters",
             where="argument sigma2",
             fix="give the individual variance sigma2 (or a cluster-period variance gamma2)",
         )
-    _in_range("cac", cac, 0.0, 1.0, closed=True)
+    if cac is not None:
+        _in_range("cac", cac, 0.0, 1.0, closed=True)
     _in_range("decay", decay, 0.0, 1.0, closed=True)
     _in_range("treatment_var", treatment_var, 0.0, np.inf, closed=True)
     _in_range("treatment_corr", treatment_corr, -1.0, 1.0, closed=True)
     model = _base_model(tau2, sigma2, gamma2, decay, icc, cac)  # names its own argument
     try:
-        return replace(model, treatment_var=treatment_var, treatment_corr=treatment_corr)
+        model = replace(model, treatment_var=treatment_var, treatment_corr=treatment_corr)
     except ValueError as err:
         raise DesignError(
             str(err), where="argument treatment_var", fix="check treatment_var and treatment_corr"
         ) from None
+    names = ["icc"] if icc is not None else ["tau2", "sigma2"]
+    names += [n for n in ("gamma2", "cac") if given[n] is not None]
+    names += [n for n in ("decay", "treatment_var") if given[n] != (1.0 if n == "decay" else 0.0)]
+    return model, f"arguments {', '.join(names)}, cell_size"
+
+
+# how the two ways of giving a variance model combine (the fix of every mix-up)
+_COMBINATIONS = (
+    "give the cluster-period variance with cac when you give icc, or gamma2 with tau2 and sigma2"
+)
 
 
 def _base_model(
     tau2: float | None,
     sigma2: float | None,
-    gamma2: float,
+    gamma2: float | None,
     decay: float,
     icc: float | None,
-    cac: float,
+    cac: float | None,
 ) -> VarianceModel:
+    """icc (with cac) on total variance 1, or the variances tau2, sigma2 (with gamma2)."""
     if icc is not None:
         if tau2 is not None or sigma2 is not None:
             raise DesignError(
@@ -929,14 +953,28 @@ def _base_model(
                 where="argument icc",
                 fix="drop icc, or drop tau2 and sigma2",
             )
-        return VarianceModel.from_icc(icc, cac, decay=decay)
+        if gamma2 is not None:
+            raise DesignError(
+                f"gamma2 {gamma2!r} is not used with icc (icc and cac set the cluster-period "
+                "variance)",
+                where="argument gamma2",
+                fix=_COMBINATIONS,
+            )
+        return VarianceModel.from_icc(icc, 1.0 if cac is None else cac, decay=decay)
     if tau2 is None or sigma2 is None:
         raise DesignError(
             "the variance model needs tau2 and sigma2, or icc",
             where="argument tau2",
             fix="e.g. tau2=0.025**2, sigma2=0.04 (a 4% prevalence), or icc=0.05",
         )
-    return VarianceModel(tau2=tau2, sigma2=sigma2, gamma2=gamma2, decay=decay)
+    if cac is not None:
+        raise DesignError(
+            f"cac {cac!r} is not used with tau2 and sigma2 (gamma2 sets the cluster-period "
+            "variance)",
+            where="argument cac",
+            fix=_COMBINATIONS,
+        )
+    return VarianceModel(tau2=tau2, sigma2=sigma2, gamma2=gamma2 or 0.0, decay=decay)
 
 
 def _design_matrix(design: np.ndarray | list[int]) -> np.ndarray:

@@ -135,7 +135,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     pw.add_argument(
         "--effect",
-        type=float,
+        type=_finite_effect,
         default=None,
         help="effect to simulate (trial: SD units; LA panels: relative change in "
         "the rate, e.g. -0.1); default: the design's",
@@ -249,6 +249,17 @@ def _level(text: str) -> float:
         value = float("nan")
     if not 0.0 < value < 1.0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a level between 0 and 1 (e.g. 0.05)")
+    return value
+
+
+def _finite_effect(text: str) -> float:
+    """A power --effect: a finite number (nan simulated unusable data, inf reported power 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not -float("inf") < value < float("inf"):  # NaN fails the comparison too
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number (e.g. 0.3 or -0.1)")
     return value
 
 

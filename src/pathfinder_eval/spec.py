@@ -255,13 +255,15 @@ class TrialSimulation(_Frozen):
     """Settings of the simulated stepped-wedge trial (data.source: simulated_trial)."""
 
     periods: int = Field(ge=2)
-    effect: float = 0.0
-    icc: float = Field(default=0.05, ge=0.0, lt=1.0)
+    effect: float = Field(default=0.0, allow_inf_nan=False)
+    """The true effect (outcome SD units): finite (.nan gave power nan and invalid JSON, .inf
+    power 1)."""
+    icc: float = Field(default=0.05, ge=0.0, lt=1.0, allow_inf_nan=False)
     cell_size: int = Field(default=30, ge=1)
-    effect_sd: float = Field(default=0.0, ge=0.0)
+    effect_sd: float = Field(default=0.0, ge=0.0, allow_inf_nan=False)
     """SD of the clusters' own intervention effects around `effect` (outcome SD units): a
     random slope on the intervention indicator, swCRTdesign's eta."""
-    effect_corr: float = Field(default=0.0, ge=-1.0, le=1.0)
+    effect_corr: float = Field(default=0.0, ge=-1.0, le=1.0, allow_inf_nan=False)
     """Correlation of a cluster's intervention effect with its intercept (swCRTdesign's rho)."""
 
     @model_validator(mode="after")

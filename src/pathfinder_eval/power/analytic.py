@@ -22,6 +22,8 @@ from typing import Literal
 import numpy as np
 from scipy import optimize, stats
 
+from pathfinder_eval.errors import DesignError
+
 
 @dataclass(frozen=True)
 class VarianceModel:
@@ -71,7 +73,8 @@ def cell_covariance(
     """(T, T) covariance of one cluster's cell means; sizes: (T,) individuals per cell;
     treated: (T,) the cluster's intervention indicator (needed when treatment_var > 0)."""
     lag = np.abs(np.subtract.outer(np.arange(periods), np.arange(periods)))
-    cohort = model.cohort_eta2 * model.cohort_decay**lag / np.sqrt(np.outer(sizes, sizes))
+    root = np.sqrt(sizes)  # √m_j·√m_k, not √(m_j·m_k): huge cells must not overflow
+    cohort = model.cohort_eta2 * model.cohort_decay**lag / np.outer(root, root)
     cov = model.tau2 * model.decay**lag + cohort
     cov[np.diag_indices(periods)] += model.gamma2 + model.sigma2 / sizes
     if model.treatment_var > 0.0:
@@ -129,10 +132,18 @@ def gls_precision(
     return Precision(vcov, float(w @ vcov @ w))
 
 
+def critical_value(alpha: float, df: float | None = None) -> float:
+    """Two-sided critical value z_{1−α/2} (or t_{df, 1−α/2}) by the upper tail, so that a tiny
+    α keeps its digits (1 − 1e-17 is 1.0 in floating point: ppf gave inf); α/2 below the
+    smallest float is taken as that float."""
+    dist = stats.norm if df is None else stats.t(df)
+    return float(dist.isf(max(alpha / 2, np.finfo(float).smallest_subnormal)))
+
+
 def power(effect: float, variance: float, alpha: float = 0.05, df: float | None = None) -> float:
     """Two-sided power of a Wald test: both rejection tails, z reference or t(df)."""
     dist = stats.norm if df is None else stats.t(df)
-    crit = dist.ppf(1 - alpha / 2)
+    crit = critical_value(alpha, df)
     shift = abs(effect) / np.sqrt(variance)
     return float(dist.cdf(shift - crit) + dist.cdf(-shift - crit))
 
@@ -140,13 +151,102 @@ def power(effect: float, variance: float, alpha: float = 0.05, df: float | None 
 def mdes(
     variance: float, target: float = 0.8, alpha: float = 0.05, df: float | None = None
 ) -> float:
-    """Smallest |effect| with the target two-sided power."""
+    """Smallest |effect| with the target two-sided power (target above alpha: the power at
+    effect 0). Power rises with |effect| from alpha, and reaches the target by
+    se·(crit + q_target) (its upper tail alone does), so [0, that] brackets one root."""
+    if not alpha < target < 1.0:
+        raise ValueError(f"the target power {target:g} must lie between alpha {alpha:g} and 1")
+    crit = critical_value(alpha, df)
+    quantile = float(stats.norm.ppf(target) if df is None else stats.t(df).ppf(target))
     se = np.sqrt(variance)
+    high = 1.01 * se * max(crit + quantile, 1.0)
+    if not np.isfinite(high):
+        raise ValueError(f"alpha {alpha:g} is too small: its critical value is not finite")
     return float(
         optimize.brentq(
-            lambda d: power(d, variance, alpha, df) - target, 1e-12 * se, 100 * se, xtol=1e-14 * se
+            lambda d: power(d, variance, alpha, df) - target, 0.0, high, xtol=1e-14 * se
         )
     )
+
+
+# A cluster's cell-mean covariance more ill-conditioned than this loses more than about 4 of
+# float64's 16 digits in the GLS solve: the variances are refused as too extreme
+CONDITION_LIMIT = 1e12
+
+
+def effect_variance(
+    design: np.ndarray,
+    model: VarianceModel,
+    cell_size: float | np.ndarray,
+    *,
+    file: str | None = None,
+    design_at: str = "argument design",
+    model_at: str = "the variance model",
+) -> float:
+    """Var(θ̂) of the immediate effect after the checks every caller (API and CLI) shares: a
+    design that leaves a period unmeasured or does not separate the effect from the period
+    effects (fixed-effect columns of less than full rank) and variances too extreme to solve
+    with are DesignErrors located at `design_at` or `model_at` in `file`, not numpy's
+    LinAlgError nor a meaningless number."""
+    design = np.asarray(design, dtype=float)
+    n_clusters, periods = design.shape
+    seen = ~np.isnan(design)
+    empty = np.flatnonzero(~seen.any(axis=0))
+    if empty.size:
+        raise DesignError(
+            f"period {empty[0] + 1} has no measured cell",
+            file=file,
+            where=design_at,
+            fix="drop the period, or measure some clusters in it",
+        )
+    fixed = np.column_stack([np.tile(np.eye(periods), (n_clusters, 1)), design.reshape(-1)])
+    if np.linalg.matrix_rank(fixed[seen.reshape(-1)]) < periods + 1:
+        raise DesignError(
+            "the design does not separate the intervention effect from the period effects",
+            file=file,
+            where=design_at,
+            fix="let the clusters start the intervention in two or more different periods, so "
+            "that some period has both control and intervention clusters (a stepped wedge such "
+            "as [6, 6, 6, 6])",
+        )
+    too_extreme = "the variances are too extreme to compute the effect's variance"
+    fix = (
+        f"keep the cluster variance (tau2, or icc) within about {CONDITION_LIMIT:.0e} times the "
+        "within-cell variance (gamma2 + sigma2 / cell_size): e.g. a smaller cell_size, or an "
+        "icc further from 1"
+    )
+    sizes = np.broadcast_to(np.asarray(cell_size, dtype=float), design.shape)
+    for i in range(n_clusters):
+        cov = cell_covariance(model, periods, sizes[i], design[i])[np.ix_(seen[i], seen[i])]
+        if not np.isfinite(cov).all():
+            raise DesignError(
+                f"{too_extreme}: a cluster's cell-mean covariance overflows",
+                file=file,
+                where=model_at,
+                fix=fix,
+            )
+        eig = np.linalg.eigvalsh(cov)
+        if eig[0] <= 0 or eig[-1] / eig[0] > CONDITION_LIMIT:
+            cond = f"{eig[-1] / eig[0]:.2g}" if eig[0] > 0 else "beyond float precision"
+            raise DesignError(
+                f"{too_extreme}: a cluster's cell-mean covariance has condition number "
+                f"{cond} (at most {CONDITION_LIMIT:.0e} is computed)",
+                file=file,
+                where=model_at,
+                fix=fix,
+            )
+    try:
+        variance = gls_precision(design, model, cell_size).variance
+    except np.linalg.LinAlgError:
+        variance = np.nan
+    if not (np.isfinite(variance) and variance > 0):
+        raise DesignError(
+            f"{too_extreme}: the information matrix is numerically singular",
+            file=file,
+            where=model_at,
+            fix=fix,
+        )
+    return variance
 
 
 def hussey_hughes_variance(design: np.ndarray, tau2: float, sigma2_cell: float) -> float:

@@ -8,7 +8,13 @@ from typing import Literal
 import numpy as np
 
 from pathfinder_eval.errors import DesignError
-from pathfinder_eval.power.analytic import VarianceModel, gls_precision, mdes, power
+from pathfinder_eval.power.analytic import (
+    VarianceModel,
+    critical_value,
+    effect_variance,
+    mdes,
+    power,
+)
 from pathfinder_eval.spec import DesignSpec, TrialSimulation
 from pathfinder_eval.timeaxis import TimeAxis
 
@@ -37,7 +43,9 @@ class PowerSummary:
 
 
 def trial_matrix(spec: DesignSpec) -> np.ndarray:
-    """(clusters, periods) 0/1 matrix from a trial design's rollout (period-number starts)."""
+    """(clusters, periods) 0/1 matrix from a trial design's rollout (period-number starts); a
+    start after the last period is refused, as `validate` refuses it (it would be a control
+    throughout)."""
     trial = spec.data.trial
     if spec.time.axis is not TimeAxis.PERIOD or trial is None:
         raise DesignError(
@@ -46,6 +54,16 @@ def trial_matrix(spec: DesignSpec) -> np.ndarray:
             where="data.trial",
             fix="see designs/examples/stepped_wedge_trial.yaml; for LA panels use "
             "--simulate N (with --data DIR for null panels resampled from the real data)",
+        )
+    late = {unit: s for unit, s in spec.start_of().items() if int(s) > trial.periods}
+    if late:  # such a cluster would be silently a control throughout; validate refuses it too
+        unit, start = next(iter(late.items()))
+        raise DesignError(
+            f"start {start} of {unit} is after the trial's last period {trial.periods}"
+            + (f" ({len(late)} clusters start after it)" if len(late) > 1 else ""),
+            file=spec.path,
+            where="rollout",
+            fix="correct the start, or raise data.trial.periods to cover it",
         )
     starts = sorted(int(s) for s in spec.start_of().values())
     periods = np.arange(1, trial.periods + 1)
@@ -65,12 +83,17 @@ def design_power(
     """Hussey & Hughes model with the design's ICC (total variance 1: effects in SD units).
 
     reference "t" uses a t distribution with I − 2 degrees of freedom (clusters minus two), a
-    common small-sample rule for stepped-wedge trials with few clusters."""
+    common small-sample rule for stepped-wedge trials with few clusters. The design and
+    variance checks are the API's (`analytic.effect_variance`); an alpha of 0.8 or more (no
+    MDES at 80% power) or one too small for the t reference is a DesignError on --alpha."""
     design = trial_matrix(spec)
     trial = spec.data.trial
     model = trial_model(trial)
-    v = gls_precision(design, model, trial.cell_size).variance
-    df = float(design.shape[0] - 2) if reference == "t" else None
+    # the API's checks (pe.power): separable design, variances not too extreme to solve with
+    v = effect_variance(
+        design, model, trial.cell_size, file=spec.path, design_at="rollout", model_at="data.trial"
+    )
+    df = _checked_reference(design.shape[0], alpha, reference)
     return PowerSummary(
         clusters=design.shape[0],
         periods=design.shape[1],
@@ -92,3 +115,31 @@ def design_power(
         ),
         df=df,
     )
+
+
+def _checked_reference(clusters: int, alpha: float, reference: Literal["z", "t"]) -> float | None:
+    """The t reference's df (None: z), after checking the level gives a finite critical value
+    and an MDES at 80% and 90% power (both need alpha below 0.8: power at effect 0 is alpha)."""
+    if alpha >= 0.8:
+        raise DesignError(
+            f"alpha {alpha:g} is not below 0.8, the lowest power the MDES is reported at",
+            where="--alpha",
+            fix="use a conventional level such as 0.05",
+        )
+    if reference == "z":
+        return None
+    if clusters < 3:
+        raise DesignError(
+            f"the t reference has clusters − 2 degrees of freedom: {clusters} clusters leave none",
+            where="--reference t",
+            fix="use --reference z, or add clusters",
+        )
+    df = float(clusters - 2)
+    if not np.isfinite(critical_value(alpha, df)):
+        raise DesignError(
+            f"alpha {alpha:g} is too small for a t({df:g}) reference: its critical value is "
+            "not a finite number",
+            where="--alpha",
+            fix="use a larger --alpha, or --reference z",
+        )
+    return df
