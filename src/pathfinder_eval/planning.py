@@ -141,7 +141,7 @@ def _trial_detectable(spec: DesignSpec, outcome: str) -> dict[str, Any]:
     or of the time-averaged effect over exposure times, read against the t(I − 1) reference
     the default cluster-robust analysis uses. That analysis's own variance is less efficient
     than GLS, so the figure is a lower bound: `power --simulate` runs the analysis itself."""
-    from pathfinder_eval.power.analytic import gls_precision, mdes
+    from pathfinder_eval.power.analytic import effect_variance, gls_precision, mdes
     from pathfinder_eval.power.design import trial_matrix, trial_model
 
     analyses = spec.analyses_for(outcome)
@@ -153,7 +153,13 @@ def _trial_detectable(spec: DesignSpec, outcome: str) -> dict[str, Any]:
     shape = "immediate" if shape == "immediate" else "exposure_time"
     design = trial_matrix(spec)
     trial = spec.data.trial
-    variance = gls_precision(design, trial_model(trial), trial.cell_size, shape).variance
+    model = trial_model(trial)
+    # the checks the power command makes (a design that separates the effect, variances that
+    # can be solved with), then the primary estimand's variance
+    effect_variance(
+        design, model, trial.cell_size, file=spec.path, design_at="rollout", model_at="data.trial"
+    )
+    variance = gls_precision(design, model, trial.cell_size, shape).variance
     clusters = design.shape[0]
     estimand = (
         "the immediate effect"

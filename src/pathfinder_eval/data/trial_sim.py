@@ -46,7 +46,7 @@ def simulate_stepped_wedge(
         for j in range(1, periods + 1):
             x = 1.0 if j >= starts[c] else 0.0
             mean = period_effect * (j - 1) + (effect + slope[i]) * x + alpha[i]
-            value = rng.normal(mean, sigma / np.sqrt(cell_size))
+            value = rng.normal(mean, sigma / np.sqrt(float(cell_size)))
             rows.append(
                 {
                     "unit": c,
