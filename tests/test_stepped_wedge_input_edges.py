@@ -294,3 +294,44 @@ data:
     assert "Treated LAs" not in html and "Comparison pool: 0 units" not in html
     assert "Comparison: the clusters not yet started in each period" in html
     assert "treated units: conventional cluster-robust inference" not in html
+
+
+def test_a_descriptive_analysis_beside_the_trial_keeps_its_clusters(tmp_path, capsys):
+    """Adding `estimator: descriptive` (which fits nothing) made the design 'not all stepped
+    wedge', so clusters treated from period 1 were left out and the LMM's estimate moved."""
+    design = """\
+name: trial
+title: Trial
+pilot: trial
+unit_level: cluster
+time: {axis: period}
+rollout:
+  - {wave: S1, start: 1, units: [C0, C1]}
+  - {wave: S2, start: 3, units: [C2, C3]}
+  - {wave: S3, start: 4, units: [C4, C5]}
+  - {wave: S4, start: 5, units: [C6, C7]}
+comparison: {pool: not_yet_treated, min_units: 1}
+outcomes:
+  - {column: y}
+analyses:
+  - {id: sw, estimator: stepped_wedge}
+EXTRA
+data:
+  source: records
+  columns: {unit: cl, period: per}
+"""
+    data = trial_records().drop(columns="start").to_csv(index=False)
+    runs = []
+    for extra in ("", "  - {id: trends, estimator: descriptive}"):
+        (tmp_path / str(len(extra))).mkdir()
+        code, out = run(
+            tmp_path / str(len(extra)),
+            design=design.replace("EXTRA\n", extra + "\n" if extra else ""),
+            data=data,
+        )
+        assert code == 0, capsys.readouterr().err
+        runs.append(json.loads((out / "trial.json").read_text()))
+    alone, beside = (r["analyses"][0] for r in runs)
+    assert alone["n_units"] == beside["n_units"] == 8
+    assert alone["estimates"][0]["estimate"] == beside["estimates"][0]["estimate"]
+    assert runs[1]["exclusions"] == []

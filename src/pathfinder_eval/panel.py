@@ -171,8 +171,9 @@ def _keeps_always_treated(spec: DesignSpec) -> bool:
     """Whether clusters treated in every period they have stay in: the stepped-wedge models
     use them (their cells inform the period effects and, through the cluster effects, the
     intervention effect), as lme4 or a GEE on the same records would; a DiD has nothing to
-    compare them with."""
-    return bool(spec.analyses) and all(a.estimator in STEPPED_WEDGE for a in spec.analyses)
+    compare them with. A descriptive analysis fits nothing, so it does not count."""
+    fitted = [a for a in spec.analyses if a.estimator is not Estimator.DESCRIPTIVE]
+    return bool(fitted) and all(a.estimator in STEPPED_WEDGE for a in fitted)
 
 
 @dataclass(frozen=True)
