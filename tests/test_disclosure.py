@@ -238,3 +238,55 @@ def test_a_binary_trial_controls_its_events(tmp_path):
     assert code == 0
     doc = json.loads((out / "small_cells.json").read_text())
     assert doc["analyses"][0]["diagnostics"]["design"]["events"] is None
+
+
+def test_a_small_comparison_count_hides_the_comparison_mean(tmp_path):
+    """A never-started cluster with 2 events of 20 each period: the trends table's comparison
+    mean 0.10 beside its 20 participants gave the 2 back."""
+    rows = ["cluster,period,placed"]
+    for c in ("A1", "A2", "B1", "B2", "C1", "C2", "D1"):
+        events = 2 if c == "D1" else 6
+        rows += [f"{c},{t},{int(i < events)}" for t in (1, 2, 3, 4) for i in range(20)]
+    (tmp_path / "b.csv").write_text("\n".join(rows) + "\n")
+    design = TRIAL.replace("[{column: score, name: Score}]", "[{column: placed, name: Placed}]")
+    (tmp_path / "t.yaml").write_text(design.replace("DISCLOSURE", "{min_count: 10, round_to: 5}"))
+    out = tmp_path / "o"
+    argv = ["run", str(tmp_path / "t.yaml"), "--data", str(tmp_path / "b.csv"), "--out", str(out)]
+    assert main(argv) == 0
+    html = (out / "small_cells.html").read_text()
+    table = html[html.index("Treated numerator") :]
+    table = table[: table.index("</table>")]
+    cells = re.findall(r'<td class="num">([^<]*)</td>', table)
+    assert cells[1::5] == ["c"] * 4  # the comparison mean of each period
+    assert "0.10" not in table
+
+
+def test_rows_an_analysis_leaves_out_of_records_are_controlled_everywhere(tmp_path):
+    """On child-level records an analysis's own exclusions (bacon balancing the panel) showed
+    'count': 5 in the JSON's analyses and the appendix, and the limitations' total beside
+    suppressed parts gave them back by subtraction."""
+    rng = np.random.default_rng(1)
+    rows = ["cluster,period,score"]
+    for c in [f"T{i}" for i in range(3)] + [f"C{i}" for i in range(8)]:
+        for t in range(1, 7):
+            if (c, t) != ("C0", 6):
+                rows += [f"{c},{t},{rng.normal():.3f}" for _ in range(13 if c == "C0" else 20)]
+    (tmp_path / "r.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "d.yaml").write_text(
+        "name: didrec\ntitle: t\npilot: custom\nunit_level: cluster\ntime: {axis: period}\n"
+        "rollout:\n  - {wave: S1, start: 3, units: [T0]}\n"
+        "  - {wave: S2, start: 4, units: [T1, T2]}\n"
+        "comparison: {pool: never_treated, min_units: 1}\n"
+        "outcomes: [{column: score, name: Score}]\nanalyses:\n  - {id: bacon, estimator: bacon}\n"
+        "data: {source: records, columns: {unit: cluster, period: period}}\n"
+        "report:\n  disclosure: {min_count: 10, round_to: 5}\n"
+    )
+    out = tmp_path / "o"
+    argv = ["run", str(tmp_path / "d.yaml"), "--data", str(tmp_path / "r.csv"), "--out", str(out)]
+    assert main(argv) == 0
+    doc = json.loads((out / "didrec.json").read_text())
+    (dropped,) = doc["analyses"][0]["dropped"]
+    assert dropped["count"] is None and dropped["reason"].endswith("(counted in cluster-periods)")
+    assert [e["count"] for e in doc["exclusions"]] == [None]
+    html = (out / "didrec.html").read_text()
+    assert "&#34;count&#34;: 5" not in html and "Some more rows were left out" in html

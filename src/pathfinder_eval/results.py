@@ -197,10 +197,11 @@ class Facts:
 @dataclass(frozen=True)
 class Dropped:
     """Rows an analysis left out beyond the panel's exclusions (a balanced panel's units
-    missing a period, Poisson units with no events): why, how many rows, which units."""
+    missing a period, Poisson units with no events): why, how many rows (None once
+    disclosure control suppressed the count), which units."""
 
     reason: str
-    rows: int
+    rows: int | None
     units: tuple[str, ...]
 
     def to_dict(self) -> dict[str, Any]:

@@ -152,7 +152,7 @@ def build_context(ev: Evaluation, workers: int | None = None) -> dict[str, Any]:
         "indicators": indicator_definitions(spec),
         "reorganisations": list(panel.data.reorganisations),
         "symbols": [{"symbol": k, "meaning": v} for k, v in SYMBOLS.items()],
-        "limitations": limitations(panel, ev.runs, log),
+        "limitations": limitations(panel, ev.runs),
         "design_power": _design_power(spec),
         "headline": [{k: v for k, v in r.items() if k != "_p"} for r in head],
         "findings": key_findings(head, panel.data.kind == "synthetic"),
@@ -304,12 +304,10 @@ def _design_power(spec) -> str:
     )
 
 
-def limitations(
-    panel: ValidatedPanel, runs: tuple[AnalysisRun, ...], log: DisclosureLog
-) -> list[str]:
+def limitations(panel: ValidatedPanel, runs: tuple[AnalysisRun, ...]) -> list[str]:
     """Plain statements of what limits the conclusions, generated from design and data (and
-    the rows the analyses left out themselves, naming the treated units among them); rows
-    of child-level records are counts of children, shown as `log` controls them."""
+    the rows the analyses left out themselves, naming the treated units among them); on
+    child-level records the rows are not totalled (`_rows`)."""
     spec, units = panel.spec, panel.units
     treated = units[units["role"] == "treated"]
     out = []
@@ -359,21 +357,20 @@ def limitations(
     n_excluded = sum(e.count for e in panel.exclusions if e.stage == "panel")
     if n_excluded:
         out.append(
-            f"{_rows(n_excluded, panel, log)} rows were excluded (suppressed, not available, "
+            f"{_rows(n_excluded, panel)} rows were excluded (suppressed, not available, "
             "outside the window or outside the comparison pool); see the exclusions table."
         )
-    out += _analyses_left_out(panel, runs, log)
+    out += _analyses_left_out(panel, runs)
     return out
 
 
-def _rows(count: int, panel: ValidatedPanel, log: DisclosureLog) -> str:
-    """A number of rows for the text: children's records controlled as counts of children."""
-    return log.count(count, "exclusions") if panel.data.kind == "records" else f"{count:,}"
+def _rows(count: int, panel: ValidatedPanel) -> str:
+    """A number of rows for the text, or on child-level records none: a total beside
+    controlled parts would give back a suppressed one by subtraction."""
+    return "Some" if panel.data.kind == "records" else f"{count:,}"
 
 
-def _analyses_left_out(
-    panel: ValidatedPanel, runs: tuple[AnalysisRun, ...], log: DisclosureLog
-) -> list[str]:
+def _analyses_left_out(panel: ValidatedPanel, runs: tuple[AnalysisRun, ...]) -> list[str]:
     """The rows analyses left out themselves, in one sentence, and each treated unit among
     them by name: an estimate that rests on fewer pilot LAs than the design lists says so."""
     dropped = [(r, d) for r in runs if r.result is not None for d in r.result.dropped]
@@ -382,7 +379,7 @@ def _analyses_left_out(
     role = dict(zip(panel.units["unit"], panel.units["role"], strict=True))
     names = dict(zip(panel.units["unit"], panel.units["name"], strict=True))
     out = [
-        f"{_rows(sum(d.rows for _, d in dropped), panel, log)} more rows were left out by "
+        f"{_rows(sum(d.rows or 0 for _, d in dropped), panel)} more rows were left out by "
         "analyses themselves "
         "(for example to balance a panel); the exclusions table lists them by analysis."
     ]
@@ -432,35 +429,48 @@ def _measure(m) -> str:
 
 def _trend_frame(panel: ValidatedPanel, info: OutcomeInfo) -> tuple[pd.DataFrame, Any, Any]:
     """Mean outcome by period and role (`frame`: period, treated, comparison, period_label,
-    position, hidden), the units counted in each, and the treated units' events by period.
+    position, hidden, comparison_hidden), the units counted in each, and the treated units'
+    events by period.
 
     Events are shown only when the numerators are counts (whole and not negative: a score's
-    sum is not a number of children). Where the treated events are suppressed, the treated
-    mean is left out too (`hidden`): with few treated units, rate × population would give the
-    count back."""
+    sum is not a number of children). Where a side's events are small enough to suppress,
+    its mean is left out too (`hidden`, `comparison_hidden`): with few units behind it, the
+    mean times their (published or shown) size would give the count back."""
     cells = panel.outcome_cells(info.id)
     by = cells.groupby(["period", "role"])
     mean = by["y"].mean().unstack("role")
     n_units = by["unit"].nunique().unstack("role").fillna(0)
-    treated = cells[cells["role"] == "treated"]
-    counts = treated["numerator"].dropna().to_numpy(float)
-    events = treated.groupby("period")["numerator"].sum(min_count=1)
-    if not ((counts >= 0) & (counts == np.floor(counts))).all():
-        events = events * np.nan
-    small = (events > 0) & (events < panel.spec.report.disclosure.min_count)
-    hidden = small.reindex(mean.index, fill_value=False).to_numpy(bool)
-    shown = mean.get("treated")
+    counts = cells["numerator"].dropna().to_numpy(float)
+    are_counts = bool(((counts >= 0) & (counts == np.floor(counts))).all())
+    events = {
+        role: part.groupby("period")["numerator"].sum(min_count=1) * (1.0 if are_counts else np.nan)
+        for role, part in cells.groupby("role")
+    }
+    empty = pd.Series(dtype=float)
+    min_count = panel.spec.report.disclosure.min_count
+
+    def small(role: str) -> np.ndarray:
+        e = events.get(role, empty)
+        return ((e > 0) & (e < min_count)).reindex(mean.index, fill_value=False).to_numpy(bool)
+
+    hidden, comparison_hidden = small("treated"), small("comparison")
+
+    def kept(role: str, hide: np.ndarray) -> Any:
+        shown = mean.get(role)
+        return shown.where(~hide) if shown is not None else None
+
     frame = pd.DataFrame(
         {
             "period": mean.index,
-            "treated": shown.where(~hidden) if shown is not None else None,
-            "comparison": mean.get("comparison"),
+            "treated": kept("treated", hidden),
+            "comparison": kept("comparison", comparison_hidden),
             "hidden": hidden,
+            "comparison_hidden": comparison_hidden,
         }
     )
     frame["period_label"] = [panel.period_label(int(p)) for p in frame["period"]]
     frame["position"] = range(len(frame))
-    return frame, n_units, events
+    return frame, n_units, events.get("treated", empty)
 
 
 def _trend_chart(panel: ValidatedPanel, info: OutcomeInfo) -> tuple[str, tuple[Any, ...]]:
@@ -494,17 +504,18 @@ def _trend(
         {
             "period": lab,
             "treated": "c" if hidden else fmt(t),
-            "comparison": fmt(c),
+            "comparison": "c" if comparison_hidden else fmt(c),
             "n_treated": int(n_units.get("treated", pd.Series()).get(p, 0)),
             "n_comparison": int(n_units.get("comparison", pd.Series()).get(p, 0)),
             "events": log.count(float(events.get(p, float("nan"))), f"trends: {info.name}"),
         }
-        for p, lab, t, c, hidden in zip(
+        for p, lab, t, c, hidden, comparison_hidden in zip(
             frame["period"],
             frame["period_label"],
             frame["treated"],
             frame["comparison"],
             frame["hidden"],
+            frame["comparison_hidden"],
             strict=True,
         )
     ]

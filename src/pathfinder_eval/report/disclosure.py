@@ -168,10 +168,8 @@ def exclusion_rows(ev: Evaluation, log: DisclosureLog) -> list[ExclusionRow]:
         ExclusionRow(e.reason, e.outcome, shown(e.count), tuple(e.units), e.stage, None)
         for e in ev.panel.exclusions
     ]
-    rows += [
-        ExclusionRow(
-            d.reason, run.outcome, shown(d.rows), tuple(d.units), "analysis", run.analysis.id
-        )
+    rows += [  # (`published` has already controlled an analysis's own counts)
+        ExclusionRow(d.reason, run.outcome, d.rows, tuple(d.units), "analysis", run.analysis.id)
         for run in ev.runs
         if run.result is not None
         for d in run.result.dropped
@@ -180,10 +178,28 @@ def exclusion_rows(ev: Evaluation, log: DisclosureLog) -> list[ExclusionRow]:
 
 
 def published(ev: Evaluation, log: DisclosureLog) -> Evaluation:
-    """The evaluation with every analysis's result as `controlled_result` publishes it."""
+    """The evaluation with every analysis's result as `controlled_result` publishes it; on
+    child-level records also the rows each analysis left out (counted in cluster-periods,
+    which say as much about children as the records do)."""
     hide = hides_a_sequence(ev.panel, log)
-    runs = tuple(
-        replace(r, result=controlled_result(r.result, log, hide)) if r.result is not None else r
-        for r in ev.runs
-    )
-    return replace(ev, runs=runs)
+    records = ev.panel.data.kind == "records"
+    runs = []
+    for r in ev.runs:
+        if r.result is None:
+            runs.append(r)
+            continue
+        result = controlled_result(r.result, log, hide)
+        if records and result.dropped:
+            result = replace(
+                result,
+                dropped=tuple(
+                    replace(
+                        d,
+                        reason=f"{d.reason} (counted in cluster-periods)",
+                        rows=None if d.rows is None else log.number(d.rows, "exclusions"),
+                    )
+                    for d in result.dropped
+                ),
+            )
+        runs.append(replace(r, result=result))
+    return replace(ev, runs=tuple(runs))
