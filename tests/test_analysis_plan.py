@@ -218,3 +218,24 @@ def test_a_plan_edited_after_registration_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "do not match its registered hash" in err and "Traceback" not in err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_trial_plan_reads_the_primary_analysis_tate_window(tmp_path):
+    """tate_window: 1 gave the full-window TATE's MDES (0.370) and said so."""
+    from pathfinder_eval.power.analytic import VarianceModel, gls_precision, mdes
+
+    text = DESIGNS["stepped_wedge_trial"].read_text(encoding="utf-8")
+    text = text.replace(
+        "options: {model: nested_exchangeable}\n",
+        "options: {model: nested_exchangeable, tate_window: 1}\n",
+        1,
+    )
+    design_file = tmp_path / "stepped_wedge_trial.yaml"
+    design_file.write_text(text, encoding="utf-8")
+    _, doc = write_plan(tmp_path, design_file)
+    starts = np.repeat([2, 3, 4, 5], 3)
+    design = (np.arange(1, 6)[None, :] >= starts[:, None]).astype(float)
+    first = gls_precision(design, VarianceModel.from_icc(0.05), 30, "exposure_time").vcov[0, 0]
+    assert doc["detectable"][0]["mdes"] == pytest.approx(mdes(first, df=11), rel=1e-9)
+    assert doc["detectable"][0]["mdes"] == pytest.approx(0.2655, abs=1e-4)
+    assert "exposure times 1–1 (TATE)" in doc["detectable"][0]["basis"]

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from pathfinder_eval.data.load import load_outcomes
@@ -149,8 +150,9 @@ def _trial_detectable(spec: DesignSpec, outcome: str) -> dict[str, Any]:
         ((i, a) for i, a in enumerate(spec.analyses) if a in analyses and a.primary),
         next((i, a) for i, a in enumerate(spec.analyses) if a in analyses),
     )
-    shape = getattr(build_estimator(spec, index, spec.seed), "effect", "immediate")
-    shape = "immediate" if shape == "immediate" else "exposure_time"
+    est = build_estimator(spec, index, spec.seed)
+    asked = getattr(est, "effect", "immediate")
+    shape = "immediate" if asked == "immediate" else "exposure_time"
     design = trial_matrix(spec)
     trial = spec.data.trial
     model = trial_model(trial)
@@ -159,13 +161,18 @@ def _trial_detectable(spec: DesignSpec, outcome: str) -> dict[str, Any]:
     effect_variance(
         design, model, trial.cell_size, file=spec.path, design_at="rollout", model_at="data.trial"
     )
-    variance = gls_precision(design, model, trial.cell_size, shape).variance
+    vcov = gls_precision(design, model, trial.cell_size, shape).vcov
+    longest = vcov.shape[0]
+    window = getattr(est, "tate_window", None) or longest
+    weights = np.where(np.arange(longest) < window, 1.0 / window, 0.0)
+    variance = float(weights @ vcov @ weights)
     clusters = design.shape[0]
-    estimand = (
-        "the immediate effect"
-        if shape == "immediate"
-        else "the time-averaged effect over exposure times (TATE)"
-    )
+    estimand = {
+        "immediate": "the immediate effect",
+        "exposure_time": f"the time-averaged effect over exposure times 1–{window} (TATE)",
+        "spline": f"the time-averaged effect over exposure times 1–{window}, computed for "
+        "exposure-time indicators (the spline's TATE is close to it)",
+    }[asked]
     return {
         "analysis": f"{analysis.id}: analytic GLS power",
         "basis": f"{clusters} clusters, ICC {trial.icc:g}, {trial.cell_size} per cluster-period; "
