@@ -246,3 +246,17 @@ def test_an_empty_output_folder_is_refused(tmp_path, capsys, monkeypatch, comman
     line = one_error_line(capsys, main([*args, "--out", ""]))
     assert "argument --out: '' is not a folder name (e.g. out/)" in line
     assert list(tmp_path.iterdir()) == []
+
+
+def test_pdf_without_a_browser_removes_the_earlier_pdf(tmp_path, capsys, monkeypatch):
+    """With --pdf and no Chromium the previous run's PDF stayed beside the new HTML."""
+    from pathfinder_eval.report import pdf
+
+    monkeypatch.setattr(pdf, "find_browser", lambda: None)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "stepped_wedge_trial.pdf").write_text("last run's")
+    assert main(["run", str(TRIAL), "--out", str(out), "--pdf"]) == 0
+    err = capsys.readouterr().err
+    assert "stepped_wedge_trial.pdf: it was from an earlier run" in err
+    assert not (out / "stepped_wedge_trial.pdf").exists()

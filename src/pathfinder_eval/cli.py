@@ -237,7 +237,7 @@ _seed = _whole_number(0, "a seed (a whole number of 0 or more)")
 def _folder(text: str) -> Path:
     """An output folder: an empty name is refused (it wrote into the current folder)."""
     if not text.strip():
-        raise argparse.ArgumentTypeError("'' is not a folder name (e.g. out/)")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a folder name (e.g. out/)")
     return Path(text)
 
 
@@ -440,11 +440,16 @@ def _pdf(paths: list[Path]) -> int:
     """PDF copies of the HTML pages just written; without Chromium, the install hint."""
     from pathfinder_eval.report.pdf import write_pdfs
 
-    pdfs, hint = write_pdfs([p for p in paths if p.suffix == ".html"])
+    pages = [p for p in paths if p.suffix == ".html"]
+    pdfs, hint = write_pdfs(pages)
     for path in pdfs:
         print(f"wrote {path}")
     if hint:
         print(hint, file=sys.stderr)
+        for stale in (p.with_suffix(".pdf") for p in pages):
+            if stale.is_file():  # from an earlier run: it no longer matches the HTML
+                stale.unlink()
+                print(f"removed {stale}: it was from an earlier run", file=sys.stderr)
     return 0
 
 

@@ -44,6 +44,7 @@ DEPENDENCIES = (
     "pyyaml",
     "matplotlib",
     "pyarrow",  # reads the CSV and Parquet files
+    "pyreadstat",  # reads Stata files
     "numba",  # compiles the stepped-wedge likelihoods
     "clarabel",  # solves the Rambachan-Roth intervals' programmes
 )
