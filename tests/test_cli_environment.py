@@ -260,3 +260,18 @@ def test_pdf_without_a_browser_removes_the_earlier_pdf(tmp_path, capsys, monkeyp
     err = capsys.readouterr().err
     assert "stepped_wedge_trial.pdf: it was from an earlier run" in err
     assert not (out / "stepped_wedge_trial.pdf").exists()
+
+
+def test_a_closed_pipe_is_not_an_error(tmp_path):
+    """`pathfinder-eval indicators | head` printed "error: Broken pipe. Fix: check that the
+    path exists" and exited 2."""
+    done = subprocess.run(  # `true` reads nothing and exits: the write meets a closed pipe
+        f"sleep 0.1 | {sys.executable} -m pathfinder_eval.cli indicators | true; "
+        "echo ${PIPESTATUS[1]}",
+        shell=True,
+        capture_output=True,
+        text=True,
+        executable="/bin/bash",
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+    )
+    assert done.stdout == "0\n" and done.stderr == ""

@@ -327,6 +327,9 @@ def main(argv: list[str] | None = None) -> int:
             return _dispatch(args, argv if argv is not None else sys.argv[1:])
     except PathfinderError as exc:
         return _fail(exc.one_line())
+    except BrokenPipeError:  # the reader stopped (`| head`): not an error of ours or theirs
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 0
     except OSError as exc:
         return _fail(_os_error(exc).one_line())
     except KeyboardInterrupt:
