@@ -123,6 +123,7 @@ def render_html(
         ArithmeticError,
         AssertionError,
         LookupError,
+        MemoryError,
         TypeError,
         ValueError,
         RecursionError,
