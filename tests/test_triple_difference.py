@@ -116,7 +116,8 @@ def test_design_file_contrast_ledger_and_report(tmp_path, wide):
     """Through a design file: the contrast is an outcome of its own (analysed by the
     analyses that name it or `all`), a cell without the untargeted value is counted in the
     ledger against the contrast, and the report names the contrast."""
-    data = wide.drop(columns="cohort").copy()
+    # levels above 0, as rates are (a measure with negative values gets no relative MDES)
+    data = wide.drop(columns="cohort").assign(y1=wide["y1"] + 10, y0=wide["y0"] + 10)
     data.loc[(data["la"] == "la00") & (data["year"] == 2), "y0"] = np.nan
     ev = pe.evaluate(_design(tmp_path, wide), data=data)
     runs = {(r.analysis.id, r.outcome): r for r in ev.runs}
