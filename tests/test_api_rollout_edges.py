@@ -76,8 +76,10 @@ def test_no_never_treated_imputation_two_stage_and_etwfe_agree(mpdta):
 
 def test_a_single_cohort_and_no_never_treated_is_refused(mpdta):
     data = mpdta[mpdta["first.treat"] == 2006]
-    with pytest.raises(PanelError, match=r"0 comparison units.*never treated, or treated later"):
+    with pytest.raises(PanelError, match=r"no comparison: every unit with data starts in the "
+                       r"same period \(2006\) and none is untreated") as info:  # fmt: skip
         pe.callaway_santanna(data, **COLUMNS, control_group="not_yet_treated")
+    assert info.value.where == "argument first_treated" and "stagger the starts" in info.value.fix
 
 
 def test_a_cohort_treated_from_the_first_period_is_left_out_and_counted(mpdta):

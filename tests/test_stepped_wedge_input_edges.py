@@ -335,3 +335,31 @@ data:
     assert alone["n_units"] == beside["n_units"] == 8
     assert alone["estimates"][0]["estimate"] == beside["estimates"][0]["estimate"]
     assert runs[1]["exclusions"] == []
+
+
+def test_every_cluster_starting_together_says_so_not_lower_min_units(tmp_path, capsys):
+    """A design whose clusters all start in period 2 was told to 'lower
+    comparison.min_units', which was already 1."""
+    design = """\
+name: trial
+title: Trial
+pilot: trial
+unit_level: cluster
+time: {axis: period}
+rollout:
+  - {wave: S1, start: 2, units: [C0, C1, C2, C3, C4, C5, C6, C7]}
+comparison: {pool: not_yet_treated, min_units: 1}
+outcomes:
+  - {column: y}
+analyses:
+  - {id: sw, estimator: stepped_wedge}
+data:
+  source: records
+  columns: {unit: cl, period: per}
+"""
+    data = trial_records().drop(columns="start").to_csv(index=False)
+    code, _ = run(tmp_path, design=design, data=data)
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "rollout: outcome 'y' has no comparison: every unit with data starts in the same " in err
+    assert "stagger the starts" in err and "min_units" not in err

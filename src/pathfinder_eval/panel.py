@@ -529,6 +529,17 @@ def _outcomes_supported(draft: PanelDraft) -> PanelDraft:
             later = sub["cohort"] > sub["cohort"].min()
             n_comp += sub.loc[later, "unit"].nunique()
         if n_comp < spec.comparison.min_units and not _within_treated(spec):
+            starts = sub.loc[sub["role"] == "treated", "cohort"].dropna().unique()
+            if n_comp == 0 and len(starts) == 1:  # lowering min_units cannot help
+                raise PanelError(
+                    f"outcome {outcome.id!r} has no comparison: every unit with data starts "
+                    f"in the same period ({period_label(spec.time.axis, int(starts[0]))}) and "
+                    "none is untreated, so the effect cannot be told from the period effects",
+                    file=spec.path,
+                    where="rollout" if spec.path else "argument first_treated",
+                    fix="stagger the starts (a stepped wedge needs clusters not yet started) or "
+                    "include units never treated",
+                )
             raise PanelError(
                 f"outcome {outcome.id!r} has {n_comp} comparison units with data, fewer than "
                 f"comparison.min_units = {spec.comparison.min_units}",
