@@ -162,9 +162,12 @@ def test_disclosure_settings_that_would_weaken_control_are_refused(
     assert "report.disclosure" in err and message in err and not (tmp_path / "o").exists()
 
 
-def _run_trial(tmp_path, records: str) -> tuple[dict, str]:
-    """The TRIAL design (min_count 10, round_to 5) on `records`: its JSON and HTML."""
-    (tmp_path / "t.yaml").write_text(TRIAL.replace("DISCLOSURE", "{min_count: 10, round_to: 5}"))
+def _run_trial(
+    tmp_path, records: str, design: str = TRIAL, disclosure: str = "{min_count: 10, round_to: 5}"
+) -> tuple[dict, str]:
+    """A trial `design` (TRIAL by default) with `disclosure` run on the file `records` in
+    `tmp_path`: its JSON and HTML."""
+    (tmp_path / "t.yaml").write_text(design.replace("DISCLOSURE", disclosure))
     out = tmp_path / "o"
     argv = ["run", str(tmp_path / "t.yaml"), "--data", str(tmp_path / records), "--out", str(out)]
     assert main(argv) == 0
@@ -204,13 +207,8 @@ def test_a_sequence_total_suppressed_hides_the_trial_total(tmp_path):
         rows += [f"{c},{t},{rng.normal():.4f}" for t in (1, 2, 3, 4) for _ in range(n)]
     (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
     design = TRIAL.replace("units: [C1, C2]", "units: [C1]")
-    (tmp_path / "t.yaml").write_text(design.replace("DISCLOSURE", "{min_count: 10, round_to: 1}"))
-    out = tmp_path / "o"
-    argv = ["run", str(tmp_path / "t.yaml"), "--data", str(tmp_path / "d.csv"), "--out", str(out)]
-    assert main(argv) == 0
-    doc = json.loads((out / "small_cells.json").read_text())
+    doc, html = _run_trial(tmp_path, "d.csv", design, "{min_count: 10, round_to: 1}")
     assert doc["analyses"][0]["diagnostics"]["design"]["individuals"] is None
-    html = (out / "small_cells.html").read_text()
     assert "a suppressed number of individuals" in html
     assert not re.search(r"(?<![\w.])328(?![\w.])", html)
 
@@ -229,14 +227,9 @@ def test_a_binary_trial_controls_its_events(tmp_path):
         "{id: eti, estimator: stepped_wedge, options: {effect: exposure_time}}",
         "{id: glmm, estimator: stepped_wedge_glmm}",
     )
-    (tmp_path / "t.yaml").write_text(design.replace("DISCLOSURE", "{min_count: 10, round_to: 5}"))
-    out = tmp_path / "o"
-    argv = ["run", str(tmp_path / "t.yaml"), "--data", str(tmp_path / "b.csv"), "--out", str(out)]
-    code = main(argv)
     events = sum(int(r.rsplit(",", 1)[1]) for r in rows[1:])
     assert 0 < events < 10
-    assert code == 0
-    doc = json.loads((out / "small_cells.json").read_text())
+    doc, _ = _run_trial(tmp_path, "b.csv", design)
     assert doc["analyses"][0]["diagnostics"]["design"]["events"] is None
 
 
@@ -249,11 +242,7 @@ def test_a_small_comparison_count_hides_the_comparison_mean(tmp_path):
         rows += [f"{c},{t},{int(i < events)}" for t in (1, 2, 3, 4) for i in range(20)]
     (tmp_path / "b.csv").write_text("\n".join(rows) + "\n")
     design = TRIAL.replace("[{column: score, name: Score}]", "[{column: placed, name: Placed}]")
-    (tmp_path / "t.yaml").write_text(design.replace("DISCLOSURE", "{min_count: 10, round_to: 5}"))
-    out = tmp_path / "o"
-    argv = ["run", str(tmp_path / "t.yaml"), "--data", str(tmp_path / "b.csv"), "--out", str(out)]
-    assert main(argv) == 0
-    html = (out / "small_cells.html").read_text()
+    _, html = _run_trial(tmp_path, "b.csv", design)
     table = html[html.index("Treated numerator") :]
     table = table[: table.index("</table>")]
     cells = re.findall(r'<td class="num">([^<]*)</td>', table)

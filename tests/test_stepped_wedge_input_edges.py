@@ -32,6 +32,29 @@ def trial_records(seed: int = 3) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def trial_design(
+    first_start: int = 2,
+    more: str = "",
+    waves: tuple[tuple[int, str], ...] | None = None,
+) -> str:
+    """A design file for `trial_records`: waves (start, units) of two clusters starting in
+    periods `first_start`, 3, 4 and 5 unless given, the LMM and `more` analyses (YAML lines)."""
+    waves = waves or ((first_start, "C0, C1"), (3, "C2, C3"), (4, "C4, C5"), (5, "C6, C7"))
+    rollout = "".join(
+        f"  - {{wave: S{i}, start: {start}, units: [{units}]}}\n"
+        for i, (start, units) in enumerate(waves, 1)
+    )
+    return (
+        "name: trial\ntitle: Trial\npilot: trial\nunit_level: cluster\n"
+        "time: {axis: period}\nrollout:\n"
+        + rollout
+        + "comparison: {pool: not_yet_treated, min_units: 1}\noutcomes:\n  - {column: y}\n"
+        "analyses:\n  - {id: sw, estimator: stepped_wedge}\n"
+        + more
+        + "data:\n  source: records\n  columns: {unit: cl, period: per}\n"
+    )
+
+
 @pytest.mark.parametrize("value", [0.0, 1.0])
 @pytest.mark.parametrize("name", ["stepped_wedge", "stepped_wedge_gee"])
 def test_an_outcome_without_variation_is_an_estimation_error(name, value):
@@ -52,26 +75,7 @@ def test_cell_level_models_refuse_individual_covariates(name):
 
 
 def test_a_cluster_id_differing_only_in_case_is_an_error(tmp_path, capsys):
-    design = """\
-name: trial
-title: Trial
-pilot: trial
-unit_level: cluster
-time: {axis: period}
-rollout:
-  - {wave: S1, start: 2, units: [C0, C1]}
-  - {wave: S2, start: 3, units: [C2, C3]}
-  - {wave: S3, start: 4, units: [C4, C5]}
-  - {wave: S4, start: 5, units: [C6, C7]}
-comparison: {pool: not_yet_treated, min_units: 1}
-outcomes:
-  - {column: y}
-analyses:
-  - {id: sw, estimator: stepped_wedge}
-data:
-  source: records
-  columns: {unit: cl, period: per}
-"""
+    design = trial_design()
     data = trial_records()
     data.loc[data["cl"] == "C1", "cl"] = "c1"
     code, _ = run(tmp_path, design=design, data=data.drop(columns="start").to_csv(index=False))
@@ -181,27 +185,7 @@ def test_a_cluster_started_before_the_data_is_counted_in_records(tmp_path, capsy
     """The ledger counted the left-out cluster's cells (10) beside other reasons' records; the
     exclusions table's 'Rows' are the file's rows: its 60 records. (A DiD beside the stepped
     wedge has no period before the start to compare with, so the clusters are left out.)"""
-    design = """\
-name: trial
-title: Trial
-pilot: trial
-unit_level: cluster
-time: {axis: period}
-rollout:
-  - {wave: S1, start: 1, units: [C0, C1]}
-  - {wave: S2, start: 3, units: [C2, C3]}
-  - {wave: S3, start: 4, units: [C4, C5]}
-  - {wave: S4, start: 5, units: [C6, C7]}
-comparison: {pool: not_yet_treated, min_units: 1}
-outcomes:
-  - {column: y}
-analyses:
-  - {id: sw, estimator: stepped_wedge}
-  - {id: did, estimator: twfe}
-data:
-  source: records
-  columns: {unit: cl, period: per}
-"""
+    design = trial_design(first_start=1, more="  - {id: did, estimator: twfe}\n")
     data = trial_records().drop(columns="start")
     code, out = run(tmp_path, design=design, data=data.to_csv(index=False))
     assert code == 0, capsys.readouterr().err
@@ -267,26 +251,7 @@ def test_a_trial_report_speaks_of_clusters_not_las(tmp_path, capsys):
     """A stepped-wedge report's trends table had 'Treated LAs' columns, its design said
     'Comparison pool: 0 units' and its limitations 'Only 8 treated units: ... learns the
     treated units' noise from the comparison units' (the DiD policy, not the trial's)."""
-    design = """\
-name: trial
-title: Trial
-pilot: trial
-unit_level: cluster
-time: {axis: period}
-rollout:
-  - {wave: S1, start: 2, units: [C0, C1]}
-  - {wave: S2, start: 3, units: [C2, C3]}
-  - {wave: S3, start: 4, units: [C4, C5]}
-  - {wave: S4, start: 5, units: [C6, C7]}
-comparison: {pool: not_yet_treated, min_units: 1}
-outcomes:
-  - {column: y}
-analyses:
-  - {id: sw, estimator: stepped_wedge}
-data:
-  source: records
-  columns: {unit: cl, period: per}
-"""
+    design = trial_design()
     code, out = run(tmp_path, design=design, data=trial_records().to_csv(index=False))
     assert code == 0, capsys.readouterr().err
     html = (out / "trial.html").read_text()
@@ -299,36 +264,13 @@ data:
 def test_a_descriptive_analysis_beside_the_trial_keeps_its_clusters(tmp_path, capsys):
     """Adding `estimator: descriptive` (which fits nothing) made the design 'not all stepped
     wedge', so clusters treated from period 1 were left out and the LMM's estimate moved."""
-    design = """\
-name: trial
-title: Trial
-pilot: trial
-unit_level: cluster
-time: {axis: period}
-rollout:
-  - {wave: S1, start: 1, units: [C0, C1]}
-  - {wave: S2, start: 3, units: [C2, C3]}
-  - {wave: S3, start: 4, units: [C4, C5]}
-  - {wave: S4, start: 5, units: [C6, C7]}
-comparison: {pool: not_yet_treated, min_units: 1}
-outcomes:
-  - {column: y}
-analyses:
-  - {id: sw, estimator: stepped_wedge}
-EXTRA
-data:
-  source: records
-  columns: {unit: cl, period: per}
-"""
     data = trial_records().drop(columns="start").to_csv(index=False)
     runs = []
     for extra in ("", "  - {id: trends, estimator: descriptive}"):
         (tmp_path / str(len(extra))).mkdir()
-        code, out = run(
-            tmp_path / str(len(extra)),
-            design=design.replace("EXTRA\n", extra + "\n" if extra else ""),
-            data=data,
-        )
+        more = extra + "\n" if extra else ""
+        design = trial_design(first_start=1, more=more)
+        code, out = run(tmp_path / str(len(extra)), design=design, data=data)
         assert code == 0, capsys.readouterr().err
         runs.append(json.loads((out / "trial.json").read_text()))
     alone, beside = (r["analyses"][0] for r in runs)
@@ -340,23 +282,7 @@ data:
 def test_every_cluster_starting_together_says_so_not_lower_min_units(tmp_path, capsys):
     """A design whose clusters all start in period 2 was told to 'lower
     comparison.min_units', which was already 1."""
-    design = """\
-name: trial
-title: Trial
-pilot: trial
-unit_level: cluster
-time: {axis: period}
-rollout:
-  - {wave: S1, start: 2, units: [C0, C1, C2, C3, C4, C5, C6, C7]}
-comparison: {pool: not_yet_treated, min_units: 1}
-outcomes:
-  - {column: y}
-analyses:
-  - {id: sw, estimator: stepped_wedge}
-data:
-  source: records
-  columns: {unit: cl, period: per}
-"""
+    design = trial_design(waves=((2, "C0, C1, C2, C3, C4, C5, C6, C7"),))
     data = trial_records().drop(columns="start").to_csv(index=False)
     code, _ = run(tmp_path, design=design, data=data)
     assert code == 2
