@@ -22,6 +22,7 @@ import pandas as pd
 from pathfinder_eval.data.load import load_outcomes
 from pathfinder_eval.data.neighbours import resolve_neighbour_pool
 from pathfinder_eval.data.source import OutcomeData
+from pathfinder_eval.errors import DesignError
 from pathfinder_eval.estimators import one_blas_thread
 from pathfinder_eval.panel import ValidatedPanel, build_panel
 from pathfinder_eval.pipeline import build_estimator, describe_outcome, detectable
@@ -143,7 +144,7 @@ def _trial_detectable(spec: DesignSpec, outcome: str) -> dict[str, Any]:
     the default cluster-robust analysis uses. That analysis's own variance is less efficient
     than GLS, so the figure is a lower bound: `power --simulate` runs the analysis itself."""
     from pathfinder_eval.power.analytic import effect_variance, gls_precision, mdes
-    from pathfinder_eval.power.design import trial_matrix, trial_model
+    from pathfinder_eval.power.design import trial_matrix, trial_model, trial_starts
 
     analyses = spec.analyses_for(outcome)
     index, analysis = next(
@@ -161,18 +162,30 @@ def _trial_detectable(spec: DesignSpec, outcome: str) -> dict[str, Any]:
     effect_variance(
         design, model, trial.cell_size, file=spec.path, design_at="rollout", model_at="data.trial"
     )
-    vcov = gls_precision(design, model, trial.cell_size, shape).vcov
-    longest = vcov.shape[0]
-    window = getattr(est, "tate_window", None) or longest
-    weights = np.where(np.arange(longest) < window, 1.0 / window, 0.0)
-    variance = float(weights @ vcov @ weights)
+    precision = gls_precision(design, model, trial.cell_size, shape, starts=trial_starts(spec))
     clusters = design.shape[0]
-    estimand = {
-        "immediate": "the immediate effect",
-        "exposure_time": f"the time-averaged effect over exposure times 1–{window} (TATE)",
-        "spline": f"the time-averaged effect over exposure times 1–{window}, computed for "
-        "exposure-time indicators (the spline's TATE is close to it)",
-    }[asked]
+    if shape == "immediate":
+        variance, estimand = precision.variance, "the immediate effect"
+    else:
+        times = np.array(precision.exposure)
+        first, longest = int(times.min()), int(times.max())
+        window = getattr(est, "tate_window", None) or longest
+        if not first <= window <= longest:
+            raise DesignError(
+                f"tate_window {window} is outside the exposure times {first}–{longest} the "
+                "trial would measure (exposure times count from the start; transition periods "
+                "are not measured)",
+                file=spec.path,
+                where=f"analyses[{index}].options.tate_window",
+                fix=f"use a whole number from {first} to {longest}",
+            )
+        weights = (times <= window) / (times <= window).sum()
+        variance = float(weights @ precision.vcov @ weights)
+        estimand = f"the time-averaged effect over exposure times {first}–{window}" + (
+            " (TATE)"
+            if asked == "exposure_time"
+            else ", computed for exposure-time indicators (the spline's TATE is close to it)"
+        )
     return {
         "analysis": f"{analysis.id}: analytic GLS power",
         "basis": f"{clusters} clusters, ICC {trial.icc:g}, {trial.cell_size} per cluster-period; "

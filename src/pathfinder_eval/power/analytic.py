@@ -88,21 +88,33 @@ def cell_covariance(
 
 @dataclass(frozen=True)
 class Precision:
-    """vcov: covariance of the effect parameters (k × k); variance: of the chosen contrast."""
+    """vcov: covariance of the effect parameters (k × k); variance: of the chosen contrast;
+    exposure: the exposure time of each effect parameter (empty for the immediate effect)."""
 
     vcov: np.ndarray
     variance: float
+    exposure: tuple[int, ...] = ()
 
 
-def effect_columns(design: np.ndarray, shape: Literal["immediate", "exposure_time"]):
-    """(I, T, k) effect regressors: one column (immediate effect) or one per exposure time
-    (ETI: periods since the cluster started, Kenny et al. 2022)."""
+def effect_columns(
+    design: np.ndarray,
+    shape: Literal["immediate", "exposure_time"],
+    starts: np.ndarray | None = None,
+) -> tuple[np.ndarray, tuple[int, ...]]:
+    """(I, T, k) effect regressors and the exposure time of each: one column (immediate effect)
+    or one per exposure time observed (ETI, Kenny et al. 2022). Exposure time counts periods
+    since the cluster's start, as the stepped-wedge LMM counts it: `starts` (I,) gives each
+    cluster's start index (T or more: never started), so transition periods left unmeasured
+    (NaN) still count; by default a cluster starts at its first intervention cell."""
     x = np.nan_to_num(design)
     if shape == "immediate":
-        return x[:, :, None]
-    exposure = np.cumsum(x, axis=1) * x  # 1, 2, ... in treated cells
-    k = int(exposure.max())
-    return np.stack([(exposure == e).astype(float) for e in range(1, k + 1)], axis=2)
+        return x[:, :, None], ()
+    periods = design.shape[1]
+    if starts is None:
+        starts = np.array([np.argmax(row) if row.any() else periods for row in x == 1.0])
+    exposure = (np.arange(periods)[None, :] - np.asarray(starts)[:, None] + 1) * (x == 1.0)
+    times = tuple(sorted({int(e) for e in exposure[exposure > 0]}))
+    return np.stack([(exposure == e).astype(float) for e in times], axis=2), times
 
 
 def gls_precision(
@@ -111,15 +123,17 @@ def gls_precision(
     cell_size: float | np.ndarray,
     shape: Literal["immediate", "exposure_time"] = "immediate",
     weights: np.ndarray | None = None,
+    starts: np.ndarray | None = None,
 ) -> Precision:
     """GLS covariance of the effect(s) with categorical period effects, summed over clusters.
 
     design: (I, T) with NaN for cells not measured; cell_size: scalar or (I, T);
     weights: contrast of the effect parameters (default: the single effect, or for ETI the
-    time-averaged effect over all exposure times, TATE)."""
+    time-averaged effect over all exposure times observed, TATE); starts: each cluster's start
+    index, for exposure times counted through unmeasured transition periods (`effect_columns`)."""
     n_clusters, periods = design.shape
     sizes = np.broadcast_to(np.asarray(cell_size, dtype=float), design.shape)
-    effects = effect_columns(design, shape)
+    effects, times = effect_columns(design, shape, starts)
     k = effects.shape[2]
     info = np.zeros((periods + k, periods + k))
     for i in range(n_clusters):
@@ -129,7 +143,7 @@ def gls_precision(
         info += z.T @ np.linalg.solve(v, z)
     vcov = np.linalg.inv(info)[periods:, periods:]
     w = np.full(k, 1.0 / k) if weights is None else np.asarray(weights, dtype=float)
-    return Precision(vcov, float(w @ vcov @ w))
+    return Precision(vcov, float(w @ vcov @ w), times)
 
 
 def critical_value(alpha: float, df: float | None = None) -> float:

@@ -36,6 +36,7 @@ class PowerSummary:
     alpha: float
     model: str
     df: float | None = None  # None: z reference; else t(df)
+    transition_cells: int = 0  # cluster-periods in transition: not measured, not analysed
 
     @property
     def reference(self) -> str:
@@ -43,8 +44,9 @@ class PowerSummary:
 
 
 def trial_matrix(spec: DesignSpec) -> np.ndarray:
-    """(clusters, periods) 0/1 matrix from a trial design's rollout (period-number starts); a
-    start after the last period is refused, as `validate` refuses it (it would be a control
+    """(clusters, periods) 0/1 matrix from a trial design's rollout (period-number starts), NaN in
+    a wave's transition periods (the analysis leaves them out, so power must too); a start
+    after the last period is refused, as `validate` refuses it (it would be a control
     throughout)."""
     trial = spec.data.trial
     if spec.time.axis is not TimeAxis.PERIOD or trial is None:
@@ -65,9 +67,25 @@ def trial_matrix(spec: DesignSpec) -> np.ndarray:
             where="rollout",
             fix="correct the start, or raise data.trial.periods to cover it",
         )
-    starts = sorted(int(s) for s in spec.start_of().values())
-    periods = np.arange(1, trial.periods + 1)
-    return (periods[None, :] >= np.array(starts)[:, None]).astype(float)
+    layout = np.array(_starts_and_transitions(spec)).reshape(-1, 2)
+    start, transition = layout[:, :1], layout[:, 1:]
+    periods = np.arange(1, trial.periods + 1)[None, :]
+    design = (periods >= start).astype(float)
+    design[(periods >= start) & (periods < start + transition)] = np.nan  # not analysed
+    return design
+
+
+def trial_starts(spec: DesignSpec) -> np.ndarray:
+    """Each row of `trial_matrix`'s start index (period - 1): exposure times count from it,
+    through the transition periods the matrix leaves unmeasured."""
+    return np.array([start - 1 for start, _ in _starts_and_transitions(spec)])
+
+
+def _starts_and_transitions(spec: DesignSpec) -> list[tuple[int, int]]:
+    """(start period, transition periods) of each cluster, in order of start."""
+    return sorted(
+        (int(w.start), w.transition_periods) for w in spec.rollout for _ in range(len(w.units))
+    )
 
 
 def trial_model(trial: TrialSimulation) -> VarianceModel:
@@ -114,6 +132,7 @@ def design_power(
             else ""
         ),
         df=df,
+        transition_cells=int(np.isnan(design).sum()),
     )
 
 

@@ -20,7 +20,12 @@ def table_text(s: PowerSummary) -> str:
         (
             "design",
             f"{s.clusters} clusters, {s.sequences} sequences, {s.periods} periods, "
-            f"{s.cell_size} per cell",
+            f"{s.cell_size} per cell"
+            + (
+                f"; {s.transition_cells} cluster-periods in transition, not measured"
+                if s.transition_cells
+                else ""
+            ),
         ),
         ("model", s.model),
         ("reference", s.reference),

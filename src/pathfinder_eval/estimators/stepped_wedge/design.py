@@ -46,9 +46,10 @@ class Contrast:
 
 
 def effect_contrasts(fe: FixedEffects, shape: Shape, window: int | None) -> dict[str, Contrast]:
-    """Named contrasts to report: the immediate effect, or the TATE over exposure times
-    1..window (default all; Kenny et al. 2022) followed by each point effect (PTE), read off the
-    effect curve."""
+    """Named contrasts to report: the immediate effect, or the TATE over the exposure times
+    observed up to `window` (default all; Kenny et al. 2022) followed by each point effect (PTE),
+    read off the effect curve. Exposure times count periods since the start, so with transition
+    periods the first observed one is later than 1, and the label says which times are averaged."""
     p = fe.X.shape[2]
     effect = list(fe.effect)
 
@@ -61,18 +62,24 @@ def effect_contrasts(fe: FixedEffects, shape: Shape, window: int | None) -> dict
         return {
             "Intervention effect (immediate, period-adjusted)": Contrast(on_effects(fe.curve[0]))
         }
-    longest = max(fe.exposure)
+    first, longest = min(fe.exposure), max(fe.exposure)
     window = longest if window is None else window
-    if not 1 <= window <= longest:
+    if not first <= window <= longest:
+        skipped = (
+            f" (exposure times 1–{first - 1} are transition periods, not analysed)"
+            if first > 1
+            else ""
+        )
         raise EstimationError(
-            f"tate_window {window} is outside the exposure times 1–{longest} the data contain",
+            f"tate_window {window} is outside the exposure times {first}–{longest} the data "
+            f"contain{skipped}",
             where="options.tate_window",
-            fix=f"use a whole number from 1 to {longest}",
+            fix=f"use a whole number from {first} to {longest}",
         )
     rows = [i for i, e in enumerate(fe.exposure) if e <= window]
     label = "; natural cubic spline" if shape == "spline" else ""
     out = {
-        f"Time-averaged effect (TATE, exposure times 1–{window}{label})": Contrast(
+        f"Time-averaged effect (TATE, exposure times {first}–{window}{label})": Contrast(
             on_effects(fe.curve[rows].mean(axis=0))
         )
     }
