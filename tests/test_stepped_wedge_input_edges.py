@@ -14,6 +14,7 @@ import pytest
 import pathfinder_eval as pe
 from cli_helpers import run
 from pathfinder_eval.errors import EstimationError, PanelError
+from pathfinder_eval.report.format import fmt
 
 ARGS = {"outcome": "y", "cluster": "cl", "period": "per", "start": "start"}
 
@@ -250,13 +251,29 @@ def test_the_report_names_where_the_degrees_of_freedom_come_from(inference, said
 def test_a_trial_report_speaks_of_clusters_not_las(tmp_path, capsys):
     """A stepped-wedge report's trends table had 'Treated LAs' columns, its design said
     'Comparison pool: 0 units' and its limitations 'Only 8 treated units: ... learns the
-    treated units' noise from the comparison units' (the DiD policy, not the trial's)."""
+    treated units' noise from the comparison units' (the DiD policy, not the trial's). The
+    trends table then split by role, so every cluster was 'treated' in every period and the
+    comparison column was empty: it is by condition (in intervention, not yet started)."""
     design = trial_design()
-    code, out = run(tmp_path, design=design, data=trial_records().to_csv(index=False))
+    records = trial_records()
+    code, out = run(tmp_path, design=design, data=records.to_csv(index=False))
     assert code == 0, capsys.readouterr().err
     html = (out / "trial.html").read_text()
-    assert "Treated clusters</th>" in html and "Comparison clusters</th>" in html
+    assert "Raw trends: clusters in intervention and not yet started</h3>" in html
+    assert "Clusters in intervention</th>" in html and "Clusters not yet started</th>" in html
     assert "Treated LAs" not in html and "Comparison pool: 0 units" not in html
+    cell = records.groupby(["cl", "per", "start"], as_index=False)["y"].mean()
+    cell["arm"] = np.where(cell["per"] >= cell["start"], "on", "off")
+    means = cell.groupby(["per", "arm"])["y"].mean().unstack()
+    counts = cell.groupby(["per", "arm"])["cl"].nunique().unstack().fillna(0)
+    body = html[html.index("<caption>Mean y by period</caption>") :]
+    body = body[: body.index("</tbody>")]
+    for period in range(1, 6):
+        on, off = (means.loc[period].get(arm, np.nan) for arm in ("on", "off"))
+        shown = [fmt(on), fmt(off), str(int(counts.loc[period].get("on", 0)))]
+        shown.append(str(int(counts.loc[period].get("off", 0))))
+        row = "".join(f'<td class="num">{v}</td>' for v in shown)
+        assert f'<tr><th scope="row">{period}</th>{row}' in body, period
     assert "Comparison: the clusters not yet started in each period" in html
     assert "treated units: conventional cluster-robust inference" not in html
 

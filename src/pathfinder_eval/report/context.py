@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -147,6 +148,9 @@ def build_context(ev: Evaluation, workers: int | None = None) -> dict[str, Any]:
             for o in panel.outcomes
         ],
         "trends": trends,
+        "trends_heading": TREND_GROUPS[trend_grouping(panel)].heading.format(
+            units=UNITS_WORD[spec.unit_level.value][0]
+        ),
         "analyses": analyses,
         "data_files": ev.provenance.to_dict()["data_files"],
         "indicators": indicator_definitions(spec),
@@ -427,16 +431,54 @@ def _measure(m) -> str:
     return f"{cols} [{m.family}{': ' + rows if rows else ''}]"
 
 
-def _trend_frame(panel: ValidatedPanel, info: OutcomeInfo) -> tuple[pd.DataFrame, Any, Any]:
-    """Mean outcome by period and role (`frame`: period, treated, comparison, period_label,
-    position, hidden, comparison_hidden), the units counted in each, and the treated units'
-    events by period.
+@dataclass(frozen=True)
+class TrendGroups:
+    """How the trends table and chart name their two groups."""
 
+    heading: str
+    columns: tuple[str, str]
+    legend: tuple[str, str]
+    numerator: str
+
+
+TREND_GROUPS = {
+    "role": TrendGroups(
+        "Raw trends: treated and comparison units",
+        ("Treated", "Comparison"),
+        ("Treated units", "Comparison units"),
+        "Treated numerator",
+    ),
+    "condition": TrendGroups(
+        "Raw trends: {units} in intervention and not yet started",
+        ("Intervention", "Control (not yet started)"),
+        ("Intervention cells", "Cells not yet started"),
+        "Intervention numerator",
+    ),
+}
+
+
+def trend_grouping(panel: ValidatedPanel) -> str:
+    """ "role" (treated vs comparison units), or "condition" (cells in intervention vs not yet
+    started) when no unit is a comparison throughout."""
+    return "role" if (panel.units["role"] == "comparison").any() else "condition"
+
+
+def _trend_frame(panel: ValidatedPanel, info: OutcomeInfo) -> tuple[pd.DataFrame, Any, Any, str]:
+    """Mean outcome by period and group (`frame`: period, treated, comparison, period_label,
+    position, hidden, comparison_hidden), the units counted in each, the first group's
+    events by period, and the grouping (a TREND_GROUPS key).
+
+    The groups are the treated and comparison units, or, when no unit is a comparison
+    throughout (a stepped-wedge trial), the cells in intervention and those not yet started:
+    every unit is treated in the end, so a split by role would put them all on one side.
     Events are shown only when the numerators are counts (whole and not negative: a score's
     sum is not a number of children). Where a side's events are small enough to suppress,
     its mean is left out too (`hidden`, `comparison_hidden`): with few units behind it, the
     mean times their (published or shown) size would give the count back."""
     cells = panel.outcome_cells(info.id)
+    grouping = trend_grouping(panel)
+    if grouping == "condition":
+        cells = cells.assign(role=np.where(cells["treated"] == 1, "treated", "comparison"))
     by = cells.groupby(["period", "role"])
     mean = by["y"].mean().unstack("role")
     n_units = by["unit"].nunique().unstack("role").fillna(0)
@@ -470,12 +512,12 @@ def _trend_frame(panel: ValidatedPanel, info: OutcomeInfo) -> tuple[pd.DataFrame
     )
     frame["period_label"] = [panel.period_label(int(p)) for p in frame["period"]]
     frame["position"] = range(len(frame))
-    return frame, n_units, events.get("treated", empty)
+    return frame, n_units, events.get("treated", empty), grouping
 
 
 def _trend_chart(panel: ValidatedPanel, info: OutcomeInfo) -> tuple[str, tuple[Any, ...]]:
     """The trends chart of one outcome, as inline SVG, and the frame it is drawn from
-    (_trend_frame's three parts, for the table beside it)."""
+    (_trend_frame's four parts, for the table beside it)."""
     parts = _trend_frame(panel, info)
     frame = parts[0]
     starts = []
@@ -484,9 +526,9 @@ def _trend_chart(panel: ValidatedPanel, info: OutcomeInfo) -> tuple[str, tuple[A
         if pos >= 0:
             starts.append((pos - 0.5, f"start {panel.period_label(int(cohort))}"))
     ylabel = f"{info.name} ({info.unit_label})" if info.unit_label else info.name
-    svg = to_svg(
-        plot_trends(frame.reset_index(drop=True), wrap(ylabel), starts), f"Trends: {info.name}"
-    )
+    legend = TREND_GROUPS[parts[3]].legend
+    drawn = plot_trends(frame.reset_index(drop=True), wrap(ylabel), starts, legend)
+    svg = to_svg(drawn, f"Trends: {info.name}")
     return svg, parts
 
 
@@ -499,7 +541,7 @@ def _trend(
 ) -> dict:
     """One outcome's trends: its chart `svg` and the table beside it from `parts`
     (_trend_frame's), counts made safe."""
-    frame, n_units, events = parts
+    frame, n_units, events, grouping = parts
     rows = [
         {
             "period": lab,
@@ -519,8 +561,17 @@ def _trend(
             strict=True,
         )
     ]
+    treated, compared = UNITS_WORD[panel.spec.unit_level.value]
+    if grouping == "condition":
+        groups = f"{treated} in intervention and {treated} not yet started"
+        counts = (f"{treated} in intervention", f"{treated} not yet started")
+    else:
+        groups = f"treated {treated} and comparison {compared}"
+        counts = (f"Treated {treated}", f"Comparison {compared}")
+    if treated == compared:
+        groups = groups.replace(f"treated {treated} and", "treated and")
     alt = (
-        f"Line chart of the mean {info.name} by period for treated and comparison LAs, "
+        f"Line chart of the mean {info.name} by period for {groups}, "
         f"{frame['period_label'].iloc[0]} to {frame['period_label'].iloc[-1]}; "
         "the table beside it gives the values."
     )
@@ -531,6 +582,9 @@ def _trend(
         "alt": alt,
         "rows": rows,
         "unit_label": info.unit_label,
+        "groups": TREND_GROUPS[grouping].columns,
+        "counts": tuple(c[0].upper() + c[1:] for c in counts),
+        "numerator": TREND_GROUPS[grouping].numerator,
     }
 
 

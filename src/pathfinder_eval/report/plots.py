@@ -14,11 +14,16 @@ TREATED, COMPARISON = "#1d70b8", "#505a5f"  # GOV.UK blue and dark grey: 4.5:1 o
 
 
 def plot_trends(
-    trends: pd.DataFrame, ylabel: str, start_labels: list[tuple[float, str]], ax: Axes | None = None
+    trends: pd.DataFrame,
+    ylabel: str,
+    start_labels: list[tuple[float, str]],
+    legend: tuple[str, str] = ("Treated units", "Comparison units"),
+    ax: Axes | None = None,
 ) -> Axes:
-    """Mean outcome by period, treated vs comparison units; dashed lines mark rollout starts.
+    """Mean outcome by period of two groups (treated vs comparison units, or a trial's cells in
+    intervention vs not yet started); dashed lines mark rollout starts.
 
-    trends: period_label, position (x), treated, comparison.
+    trends: period_label, position (x), treated (first group), comparison (second group).
     """
     if ax is None:
         ax = Figure(figsize=(6.4, 3.4)).add_subplot()
@@ -27,7 +32,7 @@ def plot_trends(
         trends["treated"],
         marker="o",
         color=TREATED,
-        label="Treated units (mean)",
+        label=f"{legend[0]} (mean)",
     )
     ax.plot(
         trends["position"],
@@ -35,7 +40,7 @@ def plot_trends(
         marker="s",
         linestyle="--",
         color=COMPARISON,
-        label="Comparison units (mean)",
+        label=f"{legend[1]} (mean)",
     )
     return _period_axes(ax, trends, start_labels, ylabel, "lower left")
 
