@@ -9,7 +9,8 @@ import pytest
 
 from pathfinder_eval.cli import main
 from pathfinder_eval.errors import PathfinderError
-from pathfinder_eval.report.render import render_html
+from pathfinder_eval.report import sandbox
+from pathfinder_eval.report.render import default_templates, render_html
 
 DESIGN = Path(__file__).resolve().parents[1] / "designs" / "examples" / "stepped_wedge_trial.yaml"
 
@@ -154,3 +155,41 @@ def test_a_pack_is_recorded_with_its_files_hashes(tmp_path):
         "templates"
         not in json.loads((plain / "stepped_wedge_trial.json").read_text())["provenance"]
     )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "{{ 'x' | center(10 ** 10) | length }}\n",  # one filter asks for 10 GB
+        "{{ (['a' * 1000000] * 1000) | join | length }}\n",  # each '*' within bounds: 1 GB
+    ],
+)
+def test_a_pack_that_asks_for_too_much_memory_is_stopped_at_the_limit(tmp_path, context, body):
+    """'*' and '**' were bounded per operation, not in memory: these took 10 GB and 1 GB."""
+    line = refusal(context, pack(tmp_path, body))
+    assert f"{tmp_path / 'pack' / 'sections' / 'cover.html.j2'}: line 1: " in line
+    assert "template failed while rendering (out of memory)" in line
+    assert f"a pack renders within {sandbox.MEMORY_LIMIT >> 20} MB" in line
+
+
+def test_a_pack_that_runs_for_ever_is_stopped_at_the_cpu_limit(tmp_path, context, monkeypatch):
+    monkeypatch.setattr(sandbox, "CPU_LIMIT", 1)
+    body = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}\n"
+    line = refusal(context, pack(tmp_path, body))
+    assert line.startswith(f"{tmp_path / 'pack'}: template rendering used more than 1 s of CPU")
+
+
+def test_a_pack_renders_as_the_packaged_templates_do(tmp_path, context):
+    """The child process gives the same bytes as rendering in process."""
+    cover = default_templates() / "sections" / "cover.html.j2"
+    folder = pack(tmp_path, cover.read_text(encoding="utf-8"))
+    assert render_html(context, folder) == render_html(context)
+
+
+def test_the_child_does_not_import_from_the_current_folder(tmp_path, context, monkeypatch):
+    """A jinja2.py in the folder the run starts from is not what the child imports."""
+    marker = tmp_path / "imported"
+    (tmp_path / "jinja2.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    monkeypatch.chdir(tmp_path)
+    assert "<p>cover</p>" in render_html(context, pack(tmp_path, "<p>cover</p>\n"))
+    assert not marker.exists()
