@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -279,3 +280,47 @@ def test_rows_an_analysis_leaves_out_of_records_are_controlled_everywhere(tmp_pa
     assert [e["count"] for e in doc["exclusions"]] == [None]
     html = (out / "didrec.html").read_text()
     assert "&#34;count&#34;: 5" not in html and "Some more rows were left out" in html
+
+
+def _one_la_panel(tmp_path, rutland: dict[int, int]) -> Path:
+    """Rutland treated from 2023-07 beside 8 comparison LAs; Rutland's events by year."""
+    rows = ["la,year,events,children"]
+    others = ["Bolton", "Bury", "Wigan", "Leeds", "York", "Hull", "Derby", "Bath"]
+    for y, n in rutland.items():
+        rows.append(f"Rutland,{y},{n},8000")
+        for k, la in enumerate(others):
+            rows.append(f"{la},{y},{150 + 13 * k + (y * (k + 3)) % 11},60000")
+    data = tmp_path / "d.csv"
+    data.write_text("\n".join(rows) + "\n")
+    return data
+
+
+@pytest.mark.parametrize("estimator", ["synthetic_control", "synthetic_did"])
+def test_a_synthetic_comparator_of_a_small_count_is_not_shown(tmp_path, estimator):
+    """One treated LA with 4 children in 2022: its gap beside the donors' weights gave its
+    rate, and so its count, back (HTML table and chart, JSON estimates and diagnostics)."""
+    design = tmp_path / "design.yaml"
+    analyses = f"  - {{id: sc, estimator: {estimator}}}\n  - {{id: twfe, estimator: twfe}}\n"
+    design.write_text(DESIGN.replace("  - {id: twfe, estimator: twfe}\n", analyses))
+    runs = {}
+    for name, counts in {
+        "small": {2020: 30, 2021: 25, 2022: 4, 2023: 28, 2024: 31, 2025: 27},
+        "large": {2020: 30, 2021: 25, 2022: 24, 2023: 28, 2024: 31, 2025: 27},
+    }.items():
+        (tmp_path / name).mkdir()
+        data = _one_la_panel(tmp_path / name, counts)
+        out = tmp_path / name / "o"
+        assert main(["run", str(design), "--data", str(data), "--out", str(out)]) == 0
+        html = (out / "small_counts.html").read_text()
+        doc = json.loads((out / "small_counts.json").read_text())
+        runs[name] = html, {a["id"]: a for a in doc["analyses"]}
+    html, analyses = runs["small"]
+    hidden = analyses["sc"]
+    assert hidden["status"] == "suppressed" and hidden["estimates"] == []
+    assert "a treated unit's count of children is below 10 (Rutland in 2022" in hidden["note"]
+    assert "Not shown: disclosure control: a treated unit&#39;s count" in html
+    assert analyses["twfe"]["status"] == "ok"  # an average over periods and LAs stays
+    assert "Synthetic comparator gap" not in html
+    html, analyses = runs["large"]
+    assert analyses["sc"]["status"] == "ok" and analyses["sc"]["estimates"]
+    assert "Synthetic comparator gap" in html

@@ -20,7 +20,7 @@ from pathfinder_eval.estimators import checked_fit, one_blas_thread
 from pathfinder_eval.inference.detectable import Detectable, minimum_detectable
 from pathfinder_eval.panel import OutcomeInfo, ValidatedPanel, build_panel, cell_events
 from pathfinder_eval.registry import entry
-from pathfinder_eval.results import EffectEstimates, Provenance
+from pathfinder_eval.results import Dropped, EffectEstimates, Provenance
 from pathfinder_eval.robustness import (
     PLACEBO_SHIFT,
     PlaceboPanel,
@@ -56,10 +56,16 @@ class AnalysisRun:
 
     analysis: Analysis
     outcome: str
-    status: str  # "ok" | "no_data" | "not_estimable"
+    status: str  # "ok" | "no_data" | "not_estimable" | "suppressed" (disclosure control)
     result: EffectEstimates | None = None
     note: str = ""
     detectable: Detectable | None = None
+    dropped: tuple[Dropped, ...] = ()  # a suppressed result's exclusions, still counted
+
+    @property
+    def left_out(self) -> tuple[Dropped, ...]:
+        """The rows this analysis left out itself, whether or not its result is shown."""
+        return self.result.dropped if self.result is not None else self.dropped
 
 
 @dataclass(frozen=True)

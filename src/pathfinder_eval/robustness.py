@@ -43,7 +43,7 @@ class PlaceboRun:
     shift: int
     window: tuple[int, int] | None
     fake_starts: dict[str, int]
-    status: str  # "ok" | "not_estimable"
+    status: str  # "ok" | "not_estimable" | "suppressed" (disclosure control)
     result: EffectEstimates | None = None
     note: str = ""
     exclusions: tuple[Exclusion, ...] = ()

@@ -377,7 +377,7 @@ def _rows(count: int, panel: ValidatedPanel) -> str:
 def _analyses_left_out(panel: ValidatedPanel, runs: tuple[AnalysisRun, ...]) -> list[str]:
     """The rows analyses left out themselves, in one sentence, and each treated unit among
     them by name: an estimate that rests on fewer pilot LAs than the design lists says so."""
-    dropped = [(r, d) for r in runs if r.result is not None for d in r.result.dropped]
+    dropped = [(r, d) for r in runs for d in r.left_out]
     if not dropped:
         return []
     role = dict(zip(panel.units["unit"], panel.units["role"], strict=True))

@@ -171,19 +171,47 @@ def exclusion_rows(ev: Evaluation, log: DisclosureLog) -> list[ExclusionRow]:
     rows += [  # (`published` has already controlled an analysis's own counts)
         ExclusionRow(d.reason, run.outcome, d.rows, tuple(d.units), "analysis", run.analysis.id)
         for run in ev.runs
-        if run.result is not None
-        for d in run.result.dropped
+        for d in run.left_out
     ]
     return rows
+
+
+# Analyses that publish one treated unit's (or cohort's) path: their gaps plus the donors'
+# weights and values give the unit's rate back, period by period.
+ONE_UNIT_PATHS = frozenset({"synthetic_control", "synthetic_did"})
+
+
+def small_treated_count(panel: ValidatedPanel, outcome: str, min_count: int) -> str | None:
+    """The first treated unit and period whose count of children (numerator) is from 1 to
+    `min_count` − 1, as text; None when there is none, when the numerators are not counts
+    (whole and not negative), or when the data are DfE's published statistics (their counts
+    are public, and DfE has suppressed its own small ones)."""
+    if panel.data.kind == "official":
+        return None
+    cells = panel.outcome_cells(outcome)
+    counts = cells["numerator"].dropna().to_numpy(float)
+    if not counts.size or not ((counts >= 0) & (counts == counts.round())).all():
+        return None
+    treated = cells[cells["role"] == "treated"]
+    small = treated[(treated["numerator"] > 0) & (treated["numerator"] < min_count)]
+    if small.empty:
+        return None
+    first = small.sort_values(["period", "unit"]).iloc[0]
+    name = dict(zip(panel.units["unit"], panel.units["name"], strict=True)).get(first["unit"])
+    return f"{name or first['unit']} in {panel.period_label(int(first['period']))}"
 
 
 def published(ev: Evaluation, log: DisclosureLog) -> Evaluation:
     """The evaluation with every analysis's result as `controlled_result` publishes it; on
     child-level records also the rows each analysis left out (counted in cluster-periods,
-    which say as much about children as the records do)."""
+    which say as much about children as the records do). A synthetic control or SDID of an
+    outcome whose treated units have a small count of children is not published: its gaps
+    with the donors' weights and values would give that unit's count back
+    (`small_treated_count`), nor are its placebo re-fits."""
     hide = hides_a_sequence(ev.panel, log)
     records = ev.panel.data.kind == "records"
     runs = []
+    hidden: dict[tuple[str, str], str] = {}  # (analysis, outcome) → why not shown
     for r in ev.runs:
         if r.result is None:
             runs.append(r)
@@ -201,5 +229,27 @@ def published(ev: Evaluation, log: DisclosureLog) -> Evaluation:
                     for d in result.dropped
                 ),
             )
-        runs.append(replace(r, result=result))
-    return replace(ev, runs=tuple(runs))
+        small = (
+            small_treated_count(ev.panel, r.outcome, log.min_count)
+            if r.analysis.estimator.value in ONE_UNIT_PATHS
+            else None
+        )
+        if small is None:
+            runs.append(replace(r, result=result))
+            continue
+        log.suppress("analyses")
+        note = (
+            f"disclosure control: a treated unit's count of children is below "
+            f"{log.min_count} ({small}), and this analysis's gaps with its donors' weights "
+            "would give that count back"
+        )
+        # its exclusions are still counted
+        runs.append(replace(r, status="suppressed", result=None, note=note, dropped=result.dropped))
+        hidden[r.analysis.id, r.outcome] = note
+    placebo = tuple(  # a placebo re-fit's gaps give the pre-start counts back as well
+        replace(p, status="suppressed", result=None, note=hidden[p.analysis.id, p.outcome])
+        if (p.analysis.id, p.outcome) in hidden
+        else p
+        for p in ev.placebo
+    )
+    return replace(ev, runs=tuple(runs), placebo=placebo)
