@@ -309,18 +309,22 @@ def test_a_synthetic_comparator_of_a_small_count_is_not_shown(tmp_path, estimato
     }.items():
         (tmp_path / name).mkdir()
         data = _one_la_panel(tmp_path / name, counts)
+        text = data.read_text()  # a donor without 2021: the comparator leaves it out
+        data.write_text(re.sub(r"\nBath,2021,\d+,", "\nBath,2021,,", text))
         out = tmp_path / name / "o"
         assert main(["run", str(design), "--data", str(data), "--out", str(out)]) == 0
         html = (out / "small_counts.html").read_text()
         doc = json.loads((out / "small_counts.json").read_text())
-        runs[name] = html, {a["id"]: a for a in doc["analyses"]}
-    html, analyses = runs["small"]
+        runs[name] = html, {a["id"]: a for a in doc["analyses"]}, doc["exclusions"]
+    html, analyses, _ = runs["small"]
     hidden = analyses["sc"]
     assert hidden["status"] == "suppressed" and hidden["estimates"] == []
     assert "a treated unit's count of children is below 10 (Rutland in 2022" in hidden["note"]
     assert "Not shown: disclosure control: a treated unit&#39;s count" in html
     assert analyses["twfe"]["status"] == "ok"  # an average over periods and LAs stays
+    left_out = [e for e in runs["small"][2] if e["analysis"] == "sc"]
+    assert [e["count"] for e in left_out] == [5]  # Bath's other 5 years: still counted
     assert "Synthetic comparator gap" not in html
-    html, analyses = runs["large"]
+    html, analyses, _ = runs["large"]
     assert analyses["sc"]["status"] == "ok" and analyses["sc"]["estimates"]
     assert "Synthetic comparator gap" in html
