@@ -15,6 +15,7 @@ import pathfinder_eval as pe
 from did_helpers import MPDTA, balanced, make_panel, mpdta, single_unit_cohorts, wide_frame
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.sun_abraham import SunAbraham, sun_abraham
+from pathfinder_eval.estimators.did.two_way import ABSORBED
 from pathfinder_eval.inference.cr2 import cr2_inference
 from pathfinder_eval.settings import Inference
 
@@ -81,8 +82,10 @@ def simulated_unbalanced(seed=5):
 
 
 def test_matches_dummy_variable_ols_on_unbalanced_panel():
+    """statsmodels' dummy-variable OLS counts every dummy in CR1's K (nested=False); the
+    default leaves out the G − 1 unit dummies nested in the unit clusters, fixest's K."""
     d = simulated_unbalanced()
-    res = sun_abraham(d["y"], d["unit"], d["period"], d["cohort"])
+    res = sun_abraham(d["y"], d["unit"], d["period"], d["cohort"], nested=False)
     rel = d["period"] - d["cohort"]
     d["cell"] = np.where(
         d["cohort"].notna() & (rel != -1), d["cohort"].astype(str) + "_" + rel.astype(str), "ref"
@@ -96,6 +99,11 @@ def test_matches_dummy_variable_ols_on_unbalanced_panel():
     ]
     np.testing.assert_allclose(res.coef, ols.params[names].to_numpy(), atol=EXACT)
     np.testing.assert_allclose(res.vcov, ols.cov_params().loc[names, names].to_numpy(), atol=EXACT)
+    nested = sun_abraham(d["y"], d["unit"], d["period"], d["cohort"])
+    n, k_all, g = len(d), len(ols.params), d["unit"].nunique()
+    factor = (n - k_all) / (n - (k_all - (g - 1)))
+    np.testing.assert_allclose(nested.vcov, res.vcov * factor, rtol=1e-12)
+    np.testing.assert_allclose(nested.coef, res.coef, rtol=1e-12)
 
 
 def test_last_treated_controls_drop_periods_from_last_start():
@@ -112,9 +120,17 @@ def test_last_treated_controls_drop_periods_from_last_start():
     np.testing.assert_allclose(res.coef, ols.params[names].to_numpy(), atol=EXACT)
 
 
-def test_pyfixest_interaction_regression(mpdta_fit):
+@pytest.mark.parametrize(("absorbed", "k_fixef"), [("nested", "nested"), ("counted", "full")])
+def test_pyfixest_interaction_regression(mpdta_fit, absorbed, k_fixef):
+    """CR1's K leaves out the unit effects nested in the unit clusters, as fixest and Stata
+    (and the package's TWFE); it counted them, so its SEs were wider (sqrt((N−K)/(N−K−G+1)));
+    absorbed_effects: counted keeps that convention, R lm with vcovCL's."""
     pf = pytest.importorskip("pyfixest")
-    frame, starts, _, res = mpdta_fit
+    frame, starts, panel, res = mpdta_fit
+    if absorbed == "counted":
+        inference = Inference(method="cluster_robust", absorbed_effects="counted")
+        res = SunAbraham(inference=inference).fit(panel, "y", "sa")
+    assert "CR1" in res.inference.label and ABSORBED[absorbed] in res.inference.label
     d = frame.copy()
     g = pd.Series({u: s for s, us in starts.items() for u in us})
     d["cohort"] = d["unit"].map(g)
@@ -128,7 +144,7 @@ def test_pyfixest_interaction_regression(mpdta_fit):
         "y ~ i(cell, ref='ref') | unit + period",
         data=d,
         vcov={"CRV1": "unit"},
-        ssc=pf.ssc(k_fixef="full"),  # all absorbed effects in K, as the package's CR1
+        ssc=pf.ssc(k_fixef=k_fixef),
     )
     got = interactions(res)
     for (gg, e), row in got.iterrows():
@@ -151,9 +167,8 @@ def test_diff_diff_sun_abraham(mpdta_fit):
     att = mpdta_fit[3].table.iloc[0]
     assert att["estimate"] == pytest.approx(ref.overall_att, abs=EXACT)
     ratios.append(att["std_error"] / ref.overall_se)
-    # diff-diff counts fewer absorbed effects in its small-sample factor: SEs differ by one
-    # common factor sqrt((N−K_ours)/(N−K_dd))^{-1}, so their ratio is constant.
-    assert np.ptp(ratios) < 1e-6
+    # the same small-sample factor (unit effects nested in the clusters not counted): equal
+    np.testing.assert_allclose(ratios, 1.0, rtol=1e-8)
 
 
 def test_share_uncertainty_only_changes_pooled_event_times(mpdta_fit):
@@ -385,3 +400,14 @@ def test_leads_fitted_exactly_are_neither_tested_nor_given_a_standard_error():
         assert res.facts.pretrend_test is None and res.facts.pretest_power is None
         assert res.warnings[-1].startswith("Pre-trend test without the cohort 2014 lead at -3, ")
         assert res.warnings[-1].endswith("(the test is not run).")
+
+
+def test_absorbed_effects_is_refused_where_no_cr1_reads_it():
+    """`absorbed_effects: counted` was accepted by every estimator and read by four."""
+    from pathfinder_eval.errors import DesignError
+    from pathfinder_eval.settings import CallawaySantAnnaOptions, SunAbrahamOptions
+
+    counted = Inference(method="cluster_robust", absorbed_effects="counted")
+    assert SunAbrahamOptions(inference=counted).inference.absorbed_effects == "counted"
+    with pytest.raises(DesignError, match="absorbed_effects sets the CR1 factor of twfe"):
+        CallawaySantAnnaOptions(inference=Inference(absorbed_effects="counted"))

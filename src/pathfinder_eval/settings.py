@@ -134,6 +134,9 @@ class EstimatorSettings(_Frozen):
     clusters_above_unit: ClassVar[bool] = False
     """Whether its variance can cluster by a unit-table column (inference.cluster: region)
     rather than by unit; where not, another cluster is refused, never silently ignored."""
+    counts_absorbed_effects: ClassVar[bool] = False
+    """Whether its CR1 reads inference.absorbed_effects (its K has absorbed effects nested in
+    the clusters); where not, "counted" is refused, never silently ignored."""
 
     def __init__(self, **data: Any) -> None:
         """Built from Python (the API, tests): a bad option is a DesignError naming it."""
@@ -155,6 +158,13 @@ class EstimatorSettings(_Frozen):
                 "cluster_not_with_method",
                 f"the {value.method} variance treats units as independent (given their "
                 f"cohort or region), so it cannot cluster by {value.cluster!r}",
+            )
+        if value.absorbed_effects != "nested" and not cls.counts_absorbed_effects:
+            raise PydanticCustomError(
+                "absorbed_effects_not_read",
+                f"absorbed_effects sets the CR1 factor of twfe, event_study, sun_abraham and "
+                f"bacon; {cls.name}'s variance has no absorbed effects nested in its clusters "
+                "to count",
             )
         if value.above_unit and not cls.clusters_above_unit:
             raise PydanticCustomError(
@@ -194,6 +204,7 @@ class TwfeOptions(EstimatorSettings):
     treated unit (robustness)."""
 
     name: ClassVar[str] = "twfe"
+    counts_absorbed_effects: ClassVar[bool] = True
 
     weighted: Flag = False
     """Weight cells by their denominators (e.g. child population)."""
@@ -229,6 +240,7 @@ class EventStudyOptions(EstimatorSettings):
     `reference` is omitted; `sensitivity` adds Rambachan & Roth's robust intervals."""
 
     name: ClassVar[str] = "event_study"
+    counts_absorbed_effects: ClassVar[bool] = True
 
     min_lead: Whole = Field(default=-4, le=-1)
     """Earliest lead; earlier relative times are binned into it."""
@@ -432,6 +444,7 @@ class SunAbrahamOptions(EstimatorSettings):
     cohort shares' delta-method term (CR1 only)."""
 
     name: ClassVar[str] = "sun_abraham"
+    counts_absorbed_effects: ClassVar[bool] = True
 
     control: SunAbrahamControl = "never_treated"
     """Comparison cohort: never_treated or last_treated."""
@@ -633,6 +646,7 @@ class BaconOptions(EstimatorSettings):
     """`balance`: drop units missing any period (counted) rather than refuse the panel."""
 
     name: ClassVar[str] = "bacon"
+    counts_absorbed_effects: ClassVar[bool] = True
 
     balance: Flag = True
     """Drop units missing any period (counted) rather than refuse the panel."""

@@ -22,7 +22,7 @@ import pandas as pd
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.event_time import check_periods_one_apart
 from pathfinder_eval.estimators.did.facts import SunAbrahamFacts
-from pathfinder_eval.estimators.did.two_way import absorb_two_way, few_cluster_warnings
+from pathfinder_eval.estimators.did.two_way import absorb_two_way, cr1_label, few_cluster_warnings
 from pathfinder_eval.estimators.pooled import did_decision, panel_layout, pooled_label
 from pathfinder_eval.inference.cluster import (
     TSummary,
@@ -104,6 +104,7 @@ def sun_abraham(
     control: str = "never_treated",
     share_uncertainty: bool = False,
     reference: int = -1,
+    nested: bool = True,
 ) -> SunAbrahamResult:
     """Sun & Abraham (2021) interaction-weighted estimator with CR1 (by unit) covariance.
 
@@ -115,8 +116,10 @@ def sun_abraham(
     in the control group too).
 
     Covariance: CR1 = G/(G−1)·(N−1)/(N−K) · A Σ_g s_g s_gᵀ A with A = (X̃ᵀX̃)⁻¹, s_g the unit
-    score sums and K counting the interactions plus all absorbed unit and period effects (the
-    package's TWFE convention). Event-time aggregation is linear: with share_uncertainty=False
+    score sums and K counting the interactions and the T period effects; the unit effects,
+    nested in the unit clusters, are not counted (`nested`, the package's TWFE convention as
+    fixest's and Stata's), or with nested=False counted too (R lm with vcovCL).
+    Event-time aggregation is linear: with share_uncertainty=False
     the weights are treated as fixed (fixest's `aggregate`/`sunab` convention); with True the
     influence of the estimated cohort shares, n_{i,e}(δ_{g(i),e} − ν_e)/N_e per unit, is added
     to each unit's influence before squaring (as Sun & Abraham's Section 4.2 delta method,
@@ -194,8 +197,10 @@ def sun_abraham(
     scores = np.zeros((n_clusters, len(cells)))
     np.add.at(scores, unit_codes, xt * e[:, None])
     n = len(y)
-    k_absorbed = n_clusters + int(period_codes.max()) + 1 - 1
+    n_periods = int(period_codes.max()) + 1
+    k_absorbed = n_clusters + n_periods - 1
     k = len(cells) + k_absorbed
+    k_factor = len(cells) + n_periods if nested else k  # K in CR1's (N − 1)/(N − K)
     if n <= k:
         raise EstimationError(
             f"the saturated regression has {n} cells for {k} unit, period and cohort × "
@@ -203,7 +208,7 @@ def sun_abraham(
             where="rollout",
             fix="include more comparison units or periods, or use the imputation estimator",
         )
-    c = n_clusters / (n_clusters - 1) * (n - 1) / (n - k)
+    c = n_clusters / (n_clusters - 1) * (n - 1) / (n - k_factor)
     infl = scores @ bread  # (G, m): unit influence on coef
     vcov = c * infl.T @ infl
 
@@ -327,6 +332,7 @@ class SunAbraham(SunAbrahamOptions):
             cells["cohort"].to_numpy(float),
             self.control,
             self.share_uncertainty,
+            nested=self.inference.absorbed_effects == "nested",
         )
         n_treated = int(cells.loc[cells["role"] == "treated", "unit"].nunique())
         layout = panel_layout(panel, outcome)
@@ -509,7 +515,7 @@ class SunAbraham(SunAbrahamOptions):
             return label, singleton_warning(singletons)
         shares = "with" if self.share_uncertainty else "without"
         label = (
-            f"cluster-robust by unit (CR1), t(G−1) reference; delta method {shares} "
+            f"{cr1_label(self.inference.absorbed_effects)}; delta method {shares} "
             "cohort-share uncertainty"
         )
         kept = choice.chosen_by_default and n_treated < SMALL_SAMPLE_TREATED
