@@ -119,19 +119,22 @@ def test_design_file_contrast_ledger_and_report(tmp_path, wide):
     # levels above 0, as rates are (a measure with negative values gets no relative MDES)
     data = wide.drop(columns="cohort").assign(y1=wide["y1"] + 10, y0=wide["y0"] + 10)
     data.loc[(data["la"] == "la00") & (data["year"] == 2), "y0"] = np.nan
+    data.loc[(data["la"] == "la01") & (data["year"] == 3), ["y0", "y1"]] = np.nan
     ev = pe.evaluate(_design(tmp_path, wide), data=data)
     runs = {(r.analysis.id, r.outcome): r for r in ev.runs}
     assert set(runs) == {("cs", "gap"), ("twfe", "y1"), ("twfe", "y0"), ("twfe", "gap")}
     assert all(r.status == "ok" for r in runs.values())
     gap = ev.panel.outcome_cells("gap")
-    assert len(gap) == len(wide) - 1
+    assert len(gap) == len(wide) - 2
     y1 = ev.panel.outcome_cells("y1").set_index(["unit", "period"])["y"]
     y0 = ev.panel.outcome_cells("y0").set_index(["unit", "period"])["y"]
     got = gap.set_index(["unit", "period"])["y"]
     np.testing.assert_allclose(got, (y1 - y0).dropna().loc[got.index], atol=1e-12)
     entry = [e for e in ev.panel.exclusions if e.outcome == "gap"]
     assert [(e.reason, e.count, e.units) for e in entry] == [
-        ("y1 without a usable y0 value in the same unit and period", 1, ("la00",))
+        ("y1 without a usable y0 value in the same unit and period", 1, ("la00",)),
+        # a row with neither was counted against each outcome but not against the contrast
+        ("neither y1 nor y0 usable in the same unit and period", 1, ("la01",)),
     ]
     # what the contrast could detect is read against the targeted group's level
     y1_cells = ev.panel.outcome_cells("y1")

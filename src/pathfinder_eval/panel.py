@@ -553,12 +553,32 @@ def _outcomes_supported(draft: PanelDraft) -> PanelDraft:
     return replace(draft, infos=tuple(infos))
 
 
+def _neither_usable(
+    draft: PanelDraft, outcome: str, minus: str, left: pd.DataFrame, right: pd.DataFrame
+) -> set[tuple[Any, int]]:
+    """Unit-periods of the panel's units and periods that the data hold a row for, for either
+    outcome, where neither outcome has a usable cell: the contrast has no value there either
+    (each outcome's own exclusion counts its row, not the contrast's)."""
+    raw = draft.data.frame
+    raw = raw[raw["outcome"].isin([outcome, minus])]
+    units, periods = set(draft.cells["unit"]), set(draft.cells["period"].tolist())
+    seen = {
+        (u, int(p))
+        for u, p in zip(raw["unit"], raw["period"], strict=True)
+        if u in units and int(p) in periods
+    }
+    usable = set(zip(left["unit"], left["period"].tolist(), strict=True))
+    usable |= set(zip(right["unit"], right["period"].tolist(), strict=True))
+    return seen - usable
+
+
 def _contrasts(draft: PanelDraft) -> PanelDraft:
     """Each triple-difference contrast as an outcome of its own: in every unit and period
     with both values, `outcome` minus `minus`, without counts; its denominator is the
     difference's effective size 1/(1/d₁ + 1/d₀) (unknown when either is), which scales its
     noise in the pooled variance and weights weighted fits. The cells of either outcome
-    without the other are counted in the ledger against the contrast."""
+    without the other, and the unit-periods with neither, are counted in the ledger against
+    the contrast."""
     spec, cells = draft.spec, draft.cells
     if not spec.contrasts:
         return draft
@@ -595,6 +615,17 @@ def _contrasts(draft: PanelDraft) -> PanelDraft:
                         "panel",
                     )
                 )
+        neither = _neither_usable(draft, c.outcome, c.minus, left, right)
+        if neither:
+            ledger.append(
+                Exclusion(
+                    f"neither {c.outcome} nor {c.minus} usable in the same unit and period",
+                    len(neither),
+                    tuple(sorted({unit for unit, _ in neither})),
+                    c.id,
+                    "panel",
+                )
+            )
         # cells are sorted by outcome, unit and period, so the matched rows line up
         both, minus = left[in_right], right[in_left]
         d1 = both["denominator"].to_numpy(float)
