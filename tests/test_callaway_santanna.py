@@ -467,6 +467,17 @@ def test_no_cohort_left_after_balancing_is_an_error_naming_them(tmp_path):
         CallawaySantAnna().fit(mpdta_panel(tmp_path, holey), "y", "cs")
 
 
+def test_an_anticipation_that_leaves_no_base_period_is_named_as_the_cause(tmp_path):
+    """mpdta (2003–2007, cohorts 2004, 2006, 2007) with anticipation 4 on a complete panel:
+    the refusal blamed balancing and asked for complete series, which they were."""
+    with pytest.raises(EstimationError) as err:
+        CallawaySantAnna(anticipation=4).fit(mpdta_panel(tmp_path), "y", "cs")
+    text = err.value.one_line()
+    assert "cohort(s) 2004, 2006, 2007 have no base period before the data's first period " in text
+    assert "2003 with anticipation 4" in text and "balance" not in text
+    assert text.endswith("Fix: lower options.anticipation")
+
+
 def test_bad_options_are_design_errors_and_bad_data_estimation_errors(tmp_path):
     panel = mpdta_panel(tmp_path)
     with pytest.raises(DesignError, match=r"options\.method: bad value 'gmm'; allowed: one of"):

@@ -241,17 +241,34 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
             lost,
         )
         if not np.isfinite(sample.cohort).any():
-            lost_text = (
-                f" (cohort(s) {', '.join(f'{c:g}' for c in lost)} lose all units when units "
-                "missing a period are dropped to balance the panel)"
-                if lost
-                else ""
+            early = sorted({float(c) for c in wp.cohort[~keep] if np.isfinite(c)})
+            unbalanced = [c for c in lost if c not in early]
+
+            def listed(cohorts: list[float]) -> str:
+                return ", ".join(f"{c:g}" for c in cohorts)
+
+            why = []
+            if early and self.anticipation:
+                why.append(
+                    f"cohort(s) {listed(early)} have no base period before the data's first "
+                    f"period {wp.periods[0]:g} with anticipation {self.anticipation} (the base "
+                    f"is g − 1 − {self.anticipation})"
+                )
+            elif early:
+                why.append(f"cohort(s) {listed(early)} start by the data's first period")
+            if unbalanced:
+                why.append(
+                    f"cohort(s) {listed(unbalanced)} lose all units when units missing a period "
+                    "are dropped to balance the panel"
+                )
+            fixes = (["lower options.anticipation"] if early and self.anticipation else []) + (
+                ["supply complete series for the treated units"] if unbalanced else []
             )
             raise EstimationError(
-                f"no treated cohort with a pre-treatment period in {outcome!r}{lost_text}",
+                f"no treated cohort with a pre-treatment period in {outcome!r}"
+                + (f" ({'; '.join(why)})" if why else ""),
                 where="cohort",
-                fix="supply complete series for the treated units, or check the rollout "
-                "dates against the data periods",
+                fix=", or ".join(fixes or ["check the rollout dates against the data periods"]),
             )
         if self.control_group == "never_treated" and not np.isnan(sample.cohort).any():
             raise EstimationError(
