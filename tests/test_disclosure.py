@@ -244,10 +244,13 @@ def test_a_small_comparison_count_hides_the_comparison_mean(tmp_path):
     (tmp_path / "b.csv").write_text("\n".join(rows) + "\n")
     design = TRIAL.replace("[{column: score, name: Score}]", "[{column: placed, name: Placed}]")
     _, html = _run_trial(tmp_path, "b.csv", design)
-    table = html[html.index("Treated numerator") :]
+    table = html[html.index("Intervention numerator") :]
     table = table[: table.index("</table>")]
     cells = re.findall(r'<td class="num">([^<]*)</td>', table)
-    assert cells[1::5] == ["c"] * 4  # the comparison mean of each period
+    # by condition (a trial): D1 is a control cell in every period, alone from period 4
+    # the mean of k not-yet-started clusters' 6/20 and D1's 2/20: (0.3k + 0.1)/(k + 1)
+    assert cells[1::5] == ["0.27", "0.26", "0.23", "c"]
+    assert cells[3::5] == ["7", "5", "3", "1"]
     assert "0.10" not in table
 
 

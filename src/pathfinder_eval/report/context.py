@@ -458,9 +458,11 @@ TREND_GROUPS = {
 
 
 def trend_grouping(panel: ValidatedPanel) -> str:
-    """ "role" (treated vs comparison units), or "condition" (cells in intervention vs not yet
-    started) when no unit is a comparison throughout."""
-    return "role" if (panel.units["role"] == "comparison").any() else "condition"
+    """How the trends split the cells: by unit role (treated and comparison units), or by
+    condition (in intervention, not yet started) in a trial or when no unit is a comparison
+    throughout; a trial's clusters with no start are then control cells in every period."""
+    trial = panel.spec.pilot.value == "trial"
+    return "condition" if trial or not (panel.units["role"] == "comparison").any() else "role"
 
 
 def _trend_frame(panel: ValidatedPanel, info: OutcomeInfo) -> tuple[pd.DataFrame, Any, Any, str]:
