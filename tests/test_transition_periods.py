@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
+import pathfinder_eval as pe
 from cli_helpers import SHIPPED_DESIGNS
 from pathfinder_eval.cli import main
 from pathfinder_eval.estimators.stepped_wedge.lmm import fixed_effects
@@ -146,3 +148,69 @@ def test_the_power_command_leaves_out_transition_periods(tmp_path, capsys):
         np.nan_to_num(trial_matrix(spec), nan=1.0), VarianceModel.from_icc(0.05), 30
     ).variance
     assert measured > 1.9 * everything  # 0.01155, where it reported 0.00604 before
+
+
+def gap_records(transition_start: dict[str, int], effect, seed: int = 2) -> pd.DataFrame:
+    """Records of 8 clusters over periods 1, 2, 4, 5, 6, 7 (period 3 never collected), 20 a
+    cell, little noise; `effect(e)` at exposure time e = period − start + 1."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c, s in transition_start.items():
+        u = rng.normal(0, 0.3)
+        for t in (1, 2, 4, 5, 6, 7):
+            mean = u + 0.05 * t + (effect(t - s + 1) if t >= s else 0.0)
+            y = mean + rng.normal(0, 0.01, size=20)
+            rows.append(pd.DataFrame({"cl": c, "per": t, "start": s, "y": y}))
+    return pd.concat(rows, ignore_index=True)
+
+
+STARTS = {"A1": 2, "A2": 2, "B1": 4, "B2": 4, "C1": 5, "C2": 5, "D1": 6, "D2": 6}
+
+
+def test_exposure_times_count_calendar_periods_when_a_period_has_no_data():
+    """With period 3 never collected, exposure time was counted among the periods with data:
+    'exposure times 1–5', each past the gap mixing two true exposure times (0.245 for 0.2)."""
+    data = gap_records(STARTS, lambda e: 0.1 * e)
+    res = pe.stepped_wedge(
+        data, outcome="y", cluster="cl", period="per", start="start", inference="model_based"
+    )
+    table = res.table.set_index("term")["estimate"]
+    assert table.index[0] == "Time-averaged effect (TATE, exposure times 1–6)"
+    for e in range(1, 7):
+        assert table[f"Point effect at exposure time {e} (PTE)"] == pytest.approx(0.1 * e, abs=0.01)
+
+
+def test_transition_periods_are_calendar_periods_when_a_period_has_no_data(tmp_path):
+    """start 2 with two transition periods: periods 2 and 3 (3 has no data); period 4, fully
+    analysable, was dropped in 3's place."""
+    data = gap_records(STARTS, lambda e: 0.1 * e)
+    design = trial_design_text(transition={"A": 2})
+    (tmp_path / "d.csv").write_text(data.to_csv(index=False))
+    (tmp_path / "d.yaml").write_text(design)
+    out = tmp_path / "out"
+    assert (
+        main(
+            ["run", str(tmp_path / "d.yaml"), "--data", str(tmp_path / "d.csv"), "--out", str(out)]
+        )
+        == 0
+    )
+    doc = json.loads((out / "gap.json").read_text("utf-8"))
+    left = [(e["reason"], e["count"], e["units"]) for e in doc["exclusions"]]
+    assert left == [("transition period excluded by design", 40, ["A1", "A2"])]  # records
+    assert doc["analyses"][0]["n_obs"] == 8 * 6 - 2
+
+
+def trial_design_text(transition: dict[str, int]) -> str:
+    """A records design for `gap_records` (waves A–D), `transition` periods by wave letter."""
+    waves = "".join(
+        f"  - {{wave: {w}, start: {s}, transition_periods: {transition.get(w, 0)}, "
+        f"units: [{w}1, {w}2]}}\n"
+        for w, s in (("A", 2), ("B", 4), ("C", 5), ("D", 6))
+    )
+    return (
+        "name: gap\ntitle: Gap\npilot: trial\nunit_level: cluster\ntime: {axis: period}\n"
+        f"rollout:\n{waves}"
+        "comparison: {pool: not_yet_treated, min_units: 1}\noutcomes:\n  - {column: y}\n"
+        "analyses:\n  - {id: sw, estimator: stepped_wedge}\n"
+        "data:\n  source: records\n  columns: {unit: cl, period: per}\n"
+    )

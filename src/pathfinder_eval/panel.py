@@ -352,7 +352,8 @@ def _start_within_data(draft: PanelDraft) -> PanelDraft:
         )
         skip = transition_periods[unit]
         if skip:
-            later = [p for p in data_periods if p >= on.first_treated][:skip]
+            # calendar periods: a period missing from the data is still one of the k
+            later = [p for p in data_periods if on.first_treated <= p < on.first_treated + skip]
             in_transition += [(unit, p) for p in later]
         if rule is PartialRule.TRANSITION and on.transition is not None:
             frame = draft.frame

@@ -45,6 +45,11 @@ class Contrast:
     event_time: int | None = None
 
 
+def exposure_span(first: int, last: int) -> str:
+    """'exposure times 2–5', or 'exposure time 2' when the span is one exposure time."""
+    return f"exposure time {first}" if first == last else f"exposure times {first}–{last}"
+
+
 def effect_contrasts(fe: FixedEffects, shape: Shape, window: int | None) -> dict[str, Contrast]:
     """Named contrasts to report: the immediate effect, or the TATE over the exposure times
     observed up to `window` (default all; Kenny et al. 2022) followed by each point effect (PTE),
@@ -65,13 +70,10 @@ def effect_contrasts(fe: FixedEffects, shape: Shape, window: int | None) -> dict
     first, longest = min(fe.exposure), max(fe.exposure)
     window = longest if window is None else window
     if not first <= window <= longest:
-        skipped = (
-            f" (exposure times 1–{first - 1} are transition periods, not analysed)"
-            if first > 1
-            else ""
-        )
+        verb = "is a transition period" if first == 2 else "are transition periods"
+        skipped = f" ({exposure_span(1, first - 1)} {verb}, not analysed)" if first > 1 else ""
         raise EstimationError(
-            f"tate_window {window} is outside the exposure times {first}–{longest} the data "
+            f"tate_window {window} is outside the {exposure_span(first, longest)} the data "
             f"contain{skipped}",
             where="options.tate_window",
             fix=f"use a whole number from {first} to {longest}",
@@ -79,7 +81,7 @@ def effect_contrasts(fe: FixedEffects, shape: Shape, window: int | None) -> dict
     rows = [i for i, e in enumerate(fe.exposure) if e <= window]
     label = "; natural cubic spline" if shape == "spline" else ""
     out = {
-        f"Time-averaged effect (TATE, exposure times {first}–{window}{label})": Contrast(
+        f"Time-averaged effect (TATE, {exposure_span(first, window)}{label})": Contrast(
             on_effects(fe.curve[rows].mean(axis=0))
         )
     }
@@ -100,8 +102,17 @@ class TrialArrays:
     periods: tuple[int, ...]
 
 
+def period_grid(periods: tuple[int, ...]) -> tuple[int, ...]:
+    """Every period from the data's first to its last: a period no cluster has data for is a
+    column with no observed cell, so exposure times (periods since the start) and the decay
+    structures' lags count calendar periods, not the periods that happen to have data."""
+    return tuple(range(int(periods[0]), int(periods[-1]) + 1)) if len(periods) else ()
+
+
 def trial_arrays(cells: pd.DataFrame, periods: tuple[int, ...]) -> TrialArrays:
-    """Cell summaries of one outcome from panel cells (y = cell mean, denominator = n, ssw)."""
+    """Cell summaries of one outcome from panel cells (y = cell mean, denominator = n, ssw),
+    on the `period_grid` of the data's periods."""
+    periods = period_grid(periods)
     if "ssw" not in cells.columns or cells["ssw"].isna().any():
         raise EstimationError(
             "the stepped-wedge model needs each cell's within-cell sum of squares (ssw) "
@@ -218,12 +229,15 @@ def design_summary(trial: TrialArrays, panel: ValidatedPanel) -> dict[str, Any]:
         label = "never" if s >= n_periods else panel.period_label(trial.periods[s])
         sequences.setdefault(label, []).append(cluster)
     sizes = trial.cells.n[trial.cells.observed]
+    with_data = trial.cells.observed.any(axis=0)  # the grid's periods the data hold
     return {
         "sequences": [{"start": k, "clusters": len(v), "units": v} for k, v in sequences.items()],
         "clusters": len(trial.clusters),
-        "periods": [panel.period_label(p) for p in trial.periods],
+        "periods": [
+            panel.period_label(p) for p, d in zip(trial.periods, with_data, strict=True) if d
+        ],
         "cells_observed": int(trial.cells.observed.sum()),
-        "cells_missing": int((~trial.cells.observed).sum()),
+        "cells_missing": int((~trial.cells.observed[:, with_data]).sum()),
         "cell_size": {
             "min": float(sizes.min()),
             "median": float(np.median(sizes)),

@@ -184,7 +184,7 @@ class SteppedWedgeGEE(SteppedWedgeGeeOptions):
             vcov=fit.vcov[kind][np.ix_(effect, effect)],
             scale=SCALE_OF_FAMILY[self.family],
             n_units=n_clusters,
-            n_treated=int((trial.start < len(panel.periods)).sum()),
+            n_treated=int((trial.start < len(trial.periods)).sum()),
             n_obs=int(trial.cells.observed.sum()),
             facts=gee_facts(fit, trial, fe, contrasts, panel, self, kind),
             warnings=tuple(never_started(trial)),

@@ -20,6 +20,7 @@ from pathfinder_eval.estimators.stepped_wedge.design import (
     effect_contrasts,
     event_counts,
     never_started,
+    period_grid,
     refuse_covariates,
     wald_row,
 )
@@ -113,7 +114,7 @@ class SteppedWedgeGLMM(SteppedWedgeGlmmOptions):
             vcov=fit.vcov[np.ix_(fe.effect, fe.effect)],
             scale=SCALE_OF_FAMILY[self.family],
             n_units=len(trial.clusters),
-            n_treated=int((trial.start < len(panel.periods)).sum()),
+            n_treated=int((trial.start < len(trial.periods)).sum()),
             n_obs=int(trial.cells.observed.sum()),
             facts=glmm_facts(fit, counts, fe, panel, self.effect, contrasts, rows, df, level),
             warnings=tuple(warns),
@@ -142,6 +143,7 @@ class TrialCounts:
 def count_arrays(cells: pd.DataFrame, periods: tuple[int, ...], family: Family) -> TrialCounts:
     """Events and trials (or population) of one outcome from panel cells: events from the
     `numerator` column where present, else y × denominator, which must be whole."""
+    periods = period_grid(periods)
     events, den = event_counts(
         cells, whole_denominator=family == "binomial", capped=family == "binomial"
     )

@@ -228,7 +228,7 @@ class SteppedWedge(SteppedWedgeOptions):
                     extra["effect_constancy"] = constancy
         if "effect" not in self.model_fields_set:
             extra["effect_shape_choice"] = DEFAULT_SHAPE_REASON
-        n_treated = int((trial.start < len(panel.periods)).sum())
+        n_treated = int((trial.start < len(trial.periods)).sum())
         warns = never_started(trial) + ([choice.warning] if choice.warning else [])
         if fit.boundary:
             warns.append(
