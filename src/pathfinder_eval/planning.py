@@ -80,9 +80,19 @@ def plan_evidence(spec: DesignSpec, data: Path | pd.DataFrame | None) -> PlanEvi
     spec = resolve_neighbour_pool(spec, data)
     first = first_exposed_period(spec)
     raw, withheld = withhold_after(load_outcomes(spec, data, spec.seed), first)
-    panel = build_panel(spec, raw, describe_outcome(spec))
+    panel = build_panel(_pre_start_spec(spec), raw, describe_outcome(spec))
     rows = tuple(_detectable(spec, panel, info.id) for info in panel.outcomes)
     return PlanEvidence(spec, panel, first, withheld, rows)
+
+
+def _pre_start_spec(spec: DesignSpec) -> DesignSpec:
+    """The design the pre-start panel is built with. A simulated trial's detectable effect is
+    analytic and needs no outcome value, so a trial whose first wave starts in the first
+    period (no pre-start data at all) is planned too: its outcomes are not required there."""
+    if spec.data.trial is None:
+        return spec
+    optional = tuple(o.model_copy(update={"required": False}) for o in spec.outcomes)
+    return spec.model_copy(update={"outcomes": optional})
 
 
 def _detectable(spec: DesignSpec, panel: ValidatedPanel, outcome: str) -> dict[str, Any]:
@@ -141,8 +151,12 @@ def _trial_detectable(spec: DesignSpec, outcome: str) -> dict[str, Any]:
     """A simulated trial's MDES (80% power, two-sided 5%) for the estimand its primary
     analysis reports: the GLS variance under the simulation's model of the immediate effect
     or of the time-averaged effect over exposure times, read against the t(I − 1) reference
-    the default cluster-robust analysis uses. That analysis's own variance is less efficient
-    than GLS, so the figure is a lower bound: `power --simulate` runs the analysis itself."""
+    of a cluster-robust analysis (the default) or the normal reference of a model-based one
+    (Kenward-Roger, Satterthwaite: their degrees of freedom come from the data). The
+    analysis's own variance is less efficient than GLS, or its reference wider than normal,
+    so the figure is a lower bound: `power --simulate` runs the analysis itself."""
+    from pathfinder_eval.estimators.stepped_wedge.design import exposure_span
+    from pathfinder_eval.inference.policy import default_lmm_method
     from pathfinder_eval.power.analytic import effect_variance, gls_precision, mdes
     from pathfinder_eval.power.design import trial_matrix, trial_model, trial_starts
 
@@ -172,7 +186,7 @@ def _trial_detectable(spec: DesignSpec, outcome: str) -> dict[str, Any]:
         window = getattr(est, "tate_window", None) or longest
         if not first <= window <= longest:
             raise DesignError(
-                f"tate_window {window} is outside the exposure times {first}–{longest} the "
+                f"tate_window {window} is outside the {exposure_span(first, longest)} the "
                 "trial would measure (exposure times count from the start; transition periods "
                 "are not measured)",
                 file=spec.path,
@@ -181,18 +195,33 @@ def _trial_detectable(spec: DesignSpec, outcome: str) -> dict[str, Any]:
             )
         weights = (times <= window) / (times <= window).sum()
         variance = float(weights @ precision.vcov @ weights)
-        estimand = f"the time-averaged effect over exposure times {first}–{window}" + (
+        estimand = f"the time-averaged effect over {exposure_span(first, window)}" + (
             " (TATE)"
             if asked == "exposure_time"
             else ", computed for exposure-time indicators (the spline's TATE is close to it)"
         )
+    method = getattr(est, "inference", None)
+    method = method.method if method is not None else "default"
+    if method == "default":
+        method = default_lmm_method()
+    robust = method not in ("kenward_roger", "satterthwaite", "model_based", "randomisation")
+    df = clusters - 1 if robust else None
+    reference, why = (
+        (f"t({clusters - 1}) reference", "its cluster-robust variance is less efficient than GLS")
+        if robust
+        else (
+            "normal reference",
+            "it estimates the variance components and reads a t reference whose degrees of "
+            "freedom come from the data",
+        )
+    )
     return {
         "analysis": f"{analysis.id}: analytic GLS power",
         "basis": f"{clusters} clusters, ICC {trial.icc:g}, {trial.cell_size} per cluster-period; "
-        f"{estimand}, the primary analysis's estimand; t({clusters - 1}) reference; a lower "
-        "bound, since the analysis's cluster-robust variance is less efficient than GLS "
-        "(`pathfinder-eval power DESIGN --simulate N --mdes 0.8` runs the analysis itself)",
-        "mdes": mdes(variance, 0.8, 0.05, clusters - 1),
+        f"{estimand}, the primary analysis's estimand; {reference}; a lower bound for the "
+        f"analysis, since {why} (`pathfinder-eval power DESIGN --simulate N --mdes 0.8` runs "
+        "the analysis itself)",
+        "mdes": mdes(variance, 0.8, 0.05, df),
     }
 
 
