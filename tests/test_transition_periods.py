@@ -214,3 +214,35 @@ def trial_design_text(transition: dict[str, int]) -> str:
         "analyses:\n  - {id: sw, estimator: stepped_wedge}\n"
         "data:\n  source: records\n  columns: {unit: cl, period: per}\n"
     )
+
+
+def test_partly_exposed_periods_are_one_row_of_the_ledger(tmp_path):
+    """Under the transition rule each cluster's partly exposed quarter was a ledger row of
+    its own (four rows of 15 records); they are one reason, so one row."""
+    rng = np.random.default_rng(4)
+    quarters = ["2023Q1", "2023Q2", "2023Q3", "2023Q4", "2024Q1", "2024Q2"]
+    frames = [
+        pd.DataFrame({"cl": f"C{i}", "q": q, "y": rng.normal(size=15)})
+        for i in range(8)
+        for q in quarters
+    ]
+    (tmp_path / "d.csv").write_text(pd.concat(frames).to_csv(index=False))
+    waves = (("2023-05-10", "C0, C1"), ("2023-07-01", "C2, C3"), ("2023-11-20", "C4, C5"))
+    rollout = "".join(
+        f"  - {{wave: S{i}, start: {s}, units: [{u}]}}\n" for i, (s, u) in enumerate(waves)
+    )
+    (tmp_path / "d.yaml").write_text(
+        "name: q\ntitle: Q\npilot: trial\nunit_level: cluster\n"
+        "time: {axis: quarter, partial_period_rule: transition}\n"
+        f"rollout:\n{rollout}  - {{wave: S4, start: 2024-01-01, units: [C6, C7]}}\n"
+        "comparison: {pool: not_yet_treated, min_units: 1}\noutcomes: [{column: y}]\n"
+        "analyses:\n  - {id: sw, estimator: stepped_wedge}\n"
+        "data: {source: records, columns: {unit: cl, period: q}}\n"
+    )
+    args = ["run", str(tmp_path / "d.yaml"), "--data", str(tmp_path / "d.csv")]
+    assert main([*args, "--out", str(tmp_path / "out")]) == 0
+    doc = json.loads((tmp_path / "out" / "q.json").read_text("utf-8"))
+    left = [(e["reason"], e["count"], e["units"]) for e in doc["exclusions"]]
+    assert left == [
+        ("partly exposed period dropped (transition rule)", 60, ["C0", "C1", "C4", "C5"])
+    ]

@@ -330,6 +330,7 @@ def _start_within_data(draft: PanelDraft) -> PanelDraft:
     no_before: list[tuple[str, Any, int]] = []  # (unit, start, first treated period)
     onsets: dict[Any, Any] = {}  # many units share a start
     keep_all = _keeps_always_treated(spec)
+    partly: list[tuple[str, int]] = []  # (unit, its partly exposed period)
     for unit, start in spec.start_of().items():
         if start not in onsets:
             onsets[start] = onset(spec.time.axis, start, rule)
@@ -356,11 +357,11 @@ def _start_within_data(draft: PanelDraft) -> PanelDraft:
             later = [p for p in data_periods if on.first_treated <= p < on.first_treated + skip]
             in_transition += [(unit, p) for p in later]
         if rule is PartialRule.TRANSITION and on.transition is not None:
-            frame = draft.frame
-            draft = draft.drop(
-                (frame["unit"] == unit) & (frame["period"] == on.transition),
-                "partly exposed period dropped (transition rule)",
-            )
+            partly.append((unit, on.transition))
+    if partly:  # one ledger row for all units, not one each
+        frame = draft.frame
+        cell = pd.Series(list(zip(frame["unit"], frame["period"], strict=True)), index=frame.index)
+        draft = draft.drop(cell.isin(partly), "partly exposed period dropped (transition rule)")
     if no_before:
         if not unit_rows:
             raise _start_outside(draft, *no_before[0], data_periods)
