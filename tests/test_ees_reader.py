@@ -168,3 +168,22 @@ def test_unusable_files_raise_with_a_fix(tmp_path, content, phrase):
 def test_missing_file_raises(tmp_path):
     with pytest.raises(DataError, match="file not found"):
         read_ees_csv(tmp_path / "absent.csv")
+
+
+@pytest.mark.parametrize("extra", [0, 1])
+def test_a_row_with_a_field_too_many_is_named_not_shifted(tmp_path, extra):
+    """A trailing comma on the first data row made pandas take the first column as the index:
+    every column shifted by one and the run ended in an internal error (exit 1)."""
+    rows = [
+        f"2024,Financial year,Local authority,E92000001,E12000001,805,{n}"
+        + ("," if i == extra else "")
+        for i, n in enumerate((10, 11, 12))
+    ]
+    path = tmp_path / "file.csv"
+    path.write_text(f"{HEADER},referral_count\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    with pytest.raises(DataError) as err:
+        read_ees_csv(path)
+    line = extra + 2
+    assert err.value.one_line().startswith(
+        f"file.csv: row {line - 1}: line {line} has 8 fields, the header 7 (a comma at"
+    )

@@ -84,8 +84,25 @@ def test_unreadable_binary_names_the_format(tmp_path, suffix):
     assert "renamed" in str(err.value) and "Fix:" in str(err.value)
 
 
-def test_csv_that_is_not_utf8_is_unreadable(tmp_path):
-    path = tmp_path / "latin.csv"
-    path.write_bytes("unit,name\n805,Cúmbria\n".encode("utf-16"))
-    with pytest.raises(DataError, match="cannot be read as csv"):
+def test_a_csv_that_is_not_utf8_says_so(tmp_path):
+    """A UTF-16 export was 'cannot be read as csv (UnicodeDecodeError ...)', with the fix
+    'check that the file really is csv (not renamed)'."""
+    path = tmp_path / "d.csv"
+    path.write_text("la,year,rate\nDorset,2019,9.5\n", encoding="utf-16")
+    with pytest.raises(DataError) as err:
         read_tidy(path)
+    text = err.value.one_line()
+    assert text.startswith("d.csv: is not UTF-8 text (byte b'\\xff' at byte 0)")
+    assert text.endswith(
+        "Fix: save it as 'CSV UTF-8' (a spreadsheet's plain 'CSV' may use another encoding)"
+    )
+
+
+def test_a_csv_row_with_a_value_too_many_is_named(tmp_path):
+    """Its first column became the index and every value moved one column left."""
+    path = tmp_path / "d.csv"
+    path.write_text("la,year,rate\nDorset,2019,9.5,1\nDorset,2020,10.0\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"line 2 has 4 fields, the header 3"):
+        read_tidy(path)
+    path.write_text("la,year,rate\nDorset,2019,9.5,\nDorset,2020,10.0,\n", encoding="utf-8")
+    assert read_tidy(path)["rate"].tolist() == [9.5, 10.0]  # a comma ending every line

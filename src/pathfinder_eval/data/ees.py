@@ -11,9 +11,11 @@ import csv
 import hashlib
 import io
 import re
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -82,7 +84,12 @@ def read_ees_csv(path: Path | str) -> EESTable:
     if not raw.removeprefix(b"\xef\xbb\xbf").strip():
         raise empty
     try:
-        frame = pd.read_csv(path, dtype=str, encoding="utf-8-sig", keep_default_na=False)
+        frame = csv_frame(
+            path,
+            fix="download the file again from Explore Education Statistics; do not edit it by hand",
+            dtype=str,
+            keep_default_na=False,
+        )
     except pd.errors.EmptyDataError as exc:
         raise empty from exc
     except (UnicodeDecodeError, pd.errors.ParserError) as exc:
@@ -121,6 +128,41 @@ def read_ees_csv(path: Path | str) -> EESTable:
     if family is not None:
         frame = canonicalise(frame, family, file=name)
     return EESTable(frame, family, path, hashlib.sha256(raw).hexdigest())
+
+
+def csv_frame(path: Path, fix: str, **options: Any) -> pd.DataFrame:
+    """pd.read_csv (UTF-8, BOM tolerated) that never takes a row's extra field for an index:
+    pandas silently made the first column the index when the rows had one field more than the
+    header (a trailing comma), and every column shifted by one. Such a row is a DataError
+    naming its line."""
+
+    def too_many(line: int, fields: int, width: int) -> DataError:
+        return DataError(
+            f"line {line} has {fields} fields, the header {width} (a comma at the end of the "
+            "line, or a field too many)",
+            file=Path(path).name,
+            row=line - 1,
+            fix=fix,
+        )
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", pd.errors.ParserWarning)
+        try:
+            frame = pd.read_csv(path, encoding="utf-8-sig", index_col=False, **options)
+        except pd.errors.ParserError as exc:  # a later row than the first with one too many
+            found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+            if found is None:
+                raise
+            width, line, fields = map(int, found.groups())
+            raise too_many(line, fields, width) from None
+    if any(issubclass(w.category, pd.errors.ParserWarning) for w in caught):
+        width = frame.shape[1]
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            reader = csv.reader(fh)
+            next(reader)
+            line, fields = next((reader.line_num, len(r)) for r in reader if len(r) > width)
+        raise too_many(line, fields, width)
+    return frame
 
 
 def _short_row(text: str, frame: pd.DataFrame) -> tuple[int, int] | None:

@@ -13,12 +13,12 @@ import numpy as np
 import pandas as pd
 import pyreadstat
 
-from pathfinder_eval.data.ees import MISSING, SYMBOLS
+from pathfinder_eval.data.ees import MISSING, SYMBOLS, csv_frame
 from pathfinder_eval.errors import DataError
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path, encoding="utf-8-sig")
+    return csv_frame(path, fix="remove the extra field (often a comma at the end of the line)")
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
@@ -59,6 +59,13 @@ def unreadable(path: Path, suffix: str, exc: Exception) -> DataError:
     """The error for a file its reader cannot parse (each backend raises its own types)."""
     if isinstance(exc, pd.errors.EmptyDataError):
         return DataError("file is empty", file=path.name, fix="export the data again")
+    if isinstance(exc, UnicodeDecodeError):
+        return DataError(
+            f"is not UTF-8 text (byte {exc.object[exc.start : exc.start + 1]!r} at byte "
+            f"{exc.start:,})",
+            file=path.name,
+            fix="save it as 'CSV UTF-8' (a spreadsheet's plain 'CSV' may use another encoding)",
+        )
     return DataError(
         f"cannot be read as {suffix[1:]} ({type(exc).__name__}: {exc})",
         file=path.name,
@@ -72,6 +79,8 @@ def read_tidy(path: Path | str) -> pd.DataFrame:
     suffix = file_type(path)
     try:
         frame = READERS[suffix](path)
+    except DataError:
+        raise
     except Exception as exc:  # each backend raises its own types: report them all the same way
         raise unreadable(path, suffix, exc) from exc
     if frame.empty:
