@@ -451,10 +451,57 @@ def _near_misses(present: pd.Series, values: tuple[str, ...], column: str, file:
             )
 
 
+def _level_rows(frame: pd.DataFrame, level: str, name: str) -> np.ndarray:
+    """Rows at `level`, its case and spacing aside ("Local Authority"); a value that is close
+    to it but not it ("Local authorty") is a DataError naming the row, not a row silently
+    left out of every LA's series."""
+    levels = frame["geographic_level"].str.strip()
+    folded = levels.str.casefold().str.split().str.join(" ")
+    wanted = level.casefold()
+    for other in folded[folded != wanted].unique():
+        if difflib.SequenceMatcher(None, other, wanted).ratio() >= NEAR_MISS:
+            row = int(np.flatnonzero((folded == other).to_numpy())[0])
+            raise DataError(
+                f"geographic_level {levels.iloc[row]!r} is close to {level!r} but is not it, so "
+                "its row would be left out",
+                file=name,
+                where="geographic_level",
+                row=int(frame.index[row]) + 1,
+                fix="correct the cell, or download the file again from Explore Education "
+                "Statistics",
+            )
+    return (folded == wanted).to_numpy()
+
+
+def _check_la_codes(rows: pd.DataFrame, name: str) -> None:
+    """Every LA row's old_la_code is a local authority's code (or a combined return's codes):
+    an empty or unknown code became a comparison unit of its own."""
+    codes = rows["old_la_code"].str.strip()
+    known = set(la_table()["la_code"])
+    # a combined return ("940 / 941": harmonise.py) names LAs that each exist
+    parts = codes.str.split("/")
+    valid = [all(p.strip() in known for p in named) for named in parts]
+    bad = np.flatnonzero(~np.asarray(valid, dtype=bool))
+    if bad.size:
+        code = codes.iloc[bad[0]]
+        raise DataError(
+            "old_la_code is empty"
+            if code == ""
+            else f"old_la_code {code!r} is not a local authority's code",
+            file=name,
+            where="old_la_code",
+            row=int(rows.index[bad[0]]) + 1,
+            fix="correct the code (DfE's three-digit LA code), or download the file again from "
+            "Explore Education Statistics",
+        )
+
+
 def _measure(measure: Measure, table: EESTable, level: str) -> pd.DataFrame:
     """Value and status of a measure per (period, unit) at `level`; DataError if ambiguous."""
     frame, name = table.frame, table.path.name
-    rows = frame.loc[frame["geographic_level"].str.strip() == level]
+    rows = frame.loc[_level_rows(frame, level, name)]
+    if level == "Local authority":
+        _check_la_codes(rows, name)
     summed: list[str] = []  # filter columns whose several values' rows are added up
     for column, wanted in measure.filters:
         values = (wanted,) if isinstance(wanted, str) else wanted
