@@ -92,6 +92,36 @@ def test_la_panel_power_simulates_the_synthetic_panel(tmp_path, capsys):
     assert (tmp_path / "family_network_simulated_power.json").is_file()
 
 
+def test_an_event_study_has_no_overall_effect_to_simulate_or_detect(tmp_path, capsys):
+    """Its first row is a lead ('event time -3 or earlier'): power --analysis event_study
+    simulated that lead (power 0.000 with a 50% fall injected), and the report's robustness
+    table, MDES and 'could detect' read it as the overall effect."""
+    import pandas as pd
+
+    import pathfinder_eval as pe
+    from pathfinder_eval.cli import main
+    from pathfinder_eval.pipeline import evaluate
+
+    args = ["power", str(DESIGNS / "family_help.yaml"), "--simulate", "10"]
+    assert main([*args, "--analysis", "event_study"]) == 2
+    err = capsys.readouterr().err
+    assert "analysis 'event_study' is an event study: it reports an effect per event time" in err
+    mpdta = pd.read_csv(Path(pe.__file__).parent / "replications" / "data" / "mpdta.csv")
+    mpdta["g"] = mpdta["first.treat"].where(mpdta["first.treat"] > 0)
+    cols = dict(outcome="lemp", unit="countyreal", time="year", first_treated="g")
+    assert pe.event_study(mpdta, **cols).overall() is None
+    assert pe.twfe(mpdta, **cols).overall()["term"] == "ATT (TWFE)"
+    ev = evaluate(load_design(DESIGNS / "family_help.yaml"))
+    study = [r for r in ev.runs if r.analysis.estimator.value == "event_study"]
+    assert study and all(r.status == "ok" and r.detectable is None for r in study)
+    assert all(r.detectable is not None for r in ev.runs if r.analysis.id == "twfe")
+    html = next(p for p in pe.report(ev, tmp_path / "out") if p.suffix == ".html").read_text()
+    assert html.count("No minimum detectable effect: the rows are effects per event time") == 12
+    robustness = html[html.index('<h2 id="robustness"') :]
+    robustness = robustness[: robustness.index("</table>")]
+    assert "<code>twfe</code>" in robustness and "<code>event_study</code>" not in robustness
+
+
 # --- the fast trial path (power/trial_simulation.py) ------------------------------------------
 
 NE_TRIAL = TrialModel(stepped_wedge([2] * 5), VarianceModel.from_icc(0.05, 0.8), 25)

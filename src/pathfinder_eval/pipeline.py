@@ -227,8 +227,11 @@ def detectable(panel: ValidatedPanel, result: EffectEstimates) -> Detectable | N
     targeted group's; for a log odds ratio, their proportion of events; none for a measure
     with negative values, such as a standardised score, whose mean is no natural scale: a
     score's ±0.36 read as 338% of its mean), beside the effect
-    injected into simulated data or else the design's `expected_effect`."""
-    row = result.table.iloc[0]
+    injected into simulated data or else the design's `expected_effect`. None for a result
+    without an overall effect (an event study)."""
+    row = result.overall()
+    if row is None:
+        return None
     spec = panel.spec
     # a triple difference's effect is read against the targeted group's level
     targeted = {c.id: c.outcome for c in spec.contrasts}.get(result.outcome, result.outcome)

@@ -240,6 +240,16 @@ class EffectEstimates:
         """The facts as a read-only JSON-ready mapping (empty when there are none)."""
         return MappingProxyType(self.facts.to_dict() if self.facts is not None else {})
 
+    def overall(self) -> pd.Series | None:
+        """The overall effect's row: the first without an event time. None when every row is
+        for an event time (an event study: its first row is a lead, not the effect), so
+        headlines, robustness tables, detectable effects and power never read a lead."""
+        table = self.table
+        if table.empty or "event_time" not in table.columns:
+            return None if table.empty else table.iloc[0]
+        overall = table[table["event_time"].isna()]
+        return overall.iloc[0] if len(overall) else None
+
     def to_frame(self) -> pd.DataFrame:
         """A copy of the tidy table (fixed columns)."""
         return self.table.copy()

@@ -8,6 +8,7 @@ processes, or on a Dask distributed cluster (`scheduler`).
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -97,7 +98,9 @@ def run_task(task: Task) -> tuple[float, float]:
     estimator = estimator.for_placebo()  # robustness refits: not needed
     analysis = spec.analyses[task.analysis]
     with one_blas_thread():  # a replicate's p-value is the same on any machine
-        row = estimator.fit(panel, task.outcome, analysis.id, analysis.level).table.iloc[0]
+        row = estimator.fit(panel, task.outcome, analysis.id, analysis.level).overall()
+    if row is None:  # (an event study is refused before any replicate: NO_OVERALL)
+        return math.nan, math.nan
     return float(row["estimate"]), float(row["p_value"])
 
 
@@ -165,8 +168,26 @@ def _on_dask(tasks: list[Task], scheduler: str, show: bool) -> Iterable[tuple[fl
         return client.gather(futures)
 
 
+# Estimators whose rows are all per event time: no overall effect to have power for.
+NO_OVERALL = frozenset({"event_study"})
+
+
 def _analysis_index(spec: DesignSpec, analysis: str | None) -> int:
-    fits = [i for i, a in enumerate(spec.analyses) if entry(a.estimator).cls is not None]
+    fits = [
+        i
+        for i, a in enumerate(spec.analyses)
+        if entry(a.estimator).cls is not None and a.estimator.value not in NO_OVERALL
+    ]
+    named = [a for a in spec.analyses if a.id == analysis]
+    if named and named[0].estimator.value in NO_OVERALL:
+        raise DesignError(
+            f"analysis {analysis!r} is an event study: it reports an effect per event time and "
+            "no overall effect, so there is no power to simulate",
+            file=spec.path,
+            where="--analysis",
+            fix=f"simulate an analysis with an overall effect: one of "
+            f"{', '.join(spec.analyses[i].id for i in fits)}",
+        )
     for i in fits:
         if analysis is None or spec.analyses[i].id == analysis:
             return i

@@ -628,8 +628,15 @@ def _analysis(
         return out
     out["inference"] = res.inference.label
     out["dependence"] = dependence_statement(res.inference.dependence)
-    tested = math.isfinite(float(res.table["p_value"].iloc[0]))
-    out["detectable"] = detectable_sentence(run.detectable, info.unit_label, tested)
+    overall = res.overall()
+    if overall is None:
+        out["detectable"] = (
+            "No minimum detectable effect: the rows are effects per event time, with no "
+            "overall effect to detect."
+        )
+    else:
+        tested = math.isfinite(float(overall["p_value"]))
+        out["detectable"] = detectable_sentence(run.detectable, info.unit_label, tested)
     out["n"] = f"{res.n_units} units ({res.n_treated} treated), {res.n_obs} unit-periods"
     out["warnings"] = list(res.warnings)
     out["rows"] = [

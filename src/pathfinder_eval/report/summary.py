@@ -168,10 +168,8 @@ def _power_clause(d: Detectable | None) -> str:
 
 
 def main_row(run: AnalysisRun) -> Any | None:
-    """The overall effect row of a result (its first row), or None."""
-    if run.result is None or run.result.table.empty:
-        return None
-    return run.result.table.iloc[0]
+    """The overall effect row of a result (`EffectEstimates.overall`), or None."""
+    return None if run.result is None else run.result.overall()
 
 
 def headline(ev: Evaluation, infos: dict[str, OutcomeInfo]) -> list[dict[str, str]]:
