@@ -32,6 +32,9 @@ from pathfinder_eval.spec import DesignSpec, PilotKind
 from pathfinder_eval.timeaxis import PartialRule, onset, period_label
 
 WITHHELD = "after_first_start"
+# Fewer pre-start periods than this for the first wave once its start is moved earlier: the
+# placebo's MDES is then said to overstate the analysis's (its df fall: 25 to 3 on 2021–2023)
+SHORT_PRE_PERIODS = 3
 
 
 @dataclass(frozen=True)
@@ -134,8 +137,19 @@ def _detectable(spec: DesignSpec, panel: ValidatedPanel, outcome: str) -> dict[s
         det = detectable(panel, run.result)
     used = run.result.inference
     label = period_label(spec.time.axis, run.window[0]), period_label(spec.time.axis, run.window[1])
+    seen = sorted(set(panel.outcome_cells(outcome)["period"].tolist()))  # all pre-start
+    before = sum(p < min(run.fake_starts.values()) for p in seen)
+    few = (
+        f"With the starts moved, the first wave has {before} period(s) before its start where "
+        f"the analysis will have {len(seen)}: its degrees of freedom fall, so this MDES "
+        "can be far larger than the analysis's own (`pathfinder-eval power DESIGN --simulate N "
+        "--data DIR` simulates the analysis on panels like the real one)"
+        if before < SHORT_PRE_PERIODS
+        else ""
+    )
     return {
         **base,
+        "note": few,
         "analysis": analysis.id,
         "basis": f"{analysis.id} on {label[0]}–{label[1]} with every start moved "
         f"{PLACEBO_SHIFT} periods earlier",
