@@ -166,3 +166,29 @@ def test_unbalanced_panel_is_balanced_and_counted_or_refused(tmp_path):
     assert (left.rows, sorted(left.units)) == (int(kept_rows.sum()), sorted(gaps))
     # exact: the caller's frame must be untouched, not merely close
     pd.testing.assert_frame_equal(frame, before)
+
+
+def test_the_twfe_row_uses_twfes_small_sample_default_with_few_treated():
+    """With 7 treated LAs the TWFE row kept CR1 with t(G − 1), which over-rejects (12.5% at
+    5% in simulation), and the report called a −10% change detectable from it; it is now CR2,
+    the small-sample method, as twfe's CR2 on the same panel."""
+    import pathfinder_eval as pe
+
+    rng = np.random.default_rng(11)
+    rows = []
+    for u in range(40):
+        first = [4, 6][u % 2] if u < 7 else np.nan
+        level = rng.normal()
+        for t in range(1, 9):
+            effect = 0.5 if first == first and t >= first else 0.0
+            rows.append({"u": f"u{u}", "t": t, "g": first, "y": level + 0.1 * t + effect})
+    data = pd.DataFrame(rows)
+    data["y"] += rng.normal(scale=0.3, size=len(data))
+    cols = dict(outcome="y", unit="u", time="t", first_treated="g")
+    bacon = pe.bacon(data, **cols).table.iloc[0]
+    twfe = pe.twfe(data, **cols, inference="cr2").table.iloc[0]
+    assert pe.bacon(data, **cols).inference.key == "cr2"
+    for column in ("estimate", "std_error", "df", "ci_lower", "ci_upper"):
+        assert bacon[column] == pytest.approx(twfe[column], rel=1e-9)
+    cr1 = pe.bacon(data, **cols, inference="cluster_robust").table.iloc[0]
+    assert cr1["df"] == 39 and cr1["std_error"] != pytest.approx(twfe["std_error"], rel=1e-3)

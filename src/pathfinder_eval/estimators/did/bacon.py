@@ -20,6 +20,8 @@ from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.facts import BaconFacts
 from pathfinder_eval.estimators.did.two_way import cr1_label, few_cluster_warnings, fit_twfe
 from pathfinder_eval.inference.cluster import t_summary
+from pathfinder_eval.inference.cr2 import cr2_inference
+from pathfinder_eval.inference.policy import SMALL_SAMPLE_TREATED
 from pathfinder_eval.panel import ValidatedPanel
 from pathfinder_eval.results import Dropped, EffectEstimates, InferenceUsed, estimates_table
 from pathfinder_eval.settings import BaconOptions
@@ -207,6 +209,31 @@ class BaconDecomposition(BaconOptions):
         fit = fit_twfe(cells, ["treated"], weighted=False, nested=nested)
         summ = t_summary(fit.params, fit.vcov, fit.n_clusters - 1, level)
         rows = [summ.row(0, "ATT (TWFE)", dec.twfe, n_units=fit.n_clusters)]
+        n_treated = int(cells.loc[cells["role"] == "treated", "unit"].nunique())
+        key, used = "cr1", cr1_label(self.inference.absorbed_effects)
+        if self.inference.method == "default" and n_treated < SMALL_SAMPLE_TREATED:
+            # CR1 over-rejects with few treated (12.5% at 5% with 7 of family_network's LAs)
+            c2 = cr2_inference(
+                cells["y"].to_numpy(float),
+                cells["treated"].to_numpy(float)[:, None],
+                pd.factorize(cells["unit"])[0],
+                pd.factorize(cells["period"])[0],
+                level=level,
+            )
+            rows[0].update(
+                std_error=c2.std_error[0],
+                statistic=c2.statistic[0],
+                p_value=c2.p_value[0],
+                ci_lower=c2.ci_lower[0],
+                ci_upper=c2.ci_upper[0],
+                df=c2.df[0],
+            )
+            key = "cr2"
+            used = (
+                f"CR2 cluster-robust by unit (Bell & McCaffrey 2002) with Satterthwaite degrees "
+                f"of freedom {c2.df[0]:.1f}, the small-sample method with fewer than "
+                f"{SMALL_SAMPLE_TREATED} treated units"
+            )
         types = dec.by_type()
         for kind, (_w, avg) in types.items():
             rows.append(
@@ -238,16 +265,14 @@ class BaconDecomposition(BaconOptions):
             }
             for j in range(len(dec.kind))
         ]
-        n_treated = int(cells.loc[cells["role"] == "treated", "unit"].nunique())
         return EffectEstimates(
             analysis_id=analysis_id,
             outcome=outcome,
             estimator=self.name,
             inference=InferenceUsed(
-                key="cr1",
+                key=key,
                 chosen_by_default=self.inference.method == "default",
-                label=cr1_label(self.inference.absorbed_effects)
-                + " for the TWFE row; decomposition rows are descriptive",
+                label=used + " for the TWFE row; decomposition rows are descriptive",
             ),
             table=estimates_table(rows),
             level=level,
