@@ -325,3 +325,13 @@ def test_mdes_search_for_analyses_without_the_fast_path(trial):
     assert all(p < 0.8 for e, p in curve.items() if e < found.mdes)
     assert found.check.effect == found.mdes and found.null.effect == 0.0
     assert found.interval[0] <= found.mdes <= found.interval[1]
+
+
+def test_an_unknown_outcome_is_named_with_or_without_data(capsys):
+    """Without --data it ended in 'internal error: ValueError: No objects to concatenate'."""
+    from pathfinder_eval.cli import main
+
+    args = ["power", str(DESIGNS / "family_help.yaml"), "--simulate", "10", "--outcome", "bogus"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "--outcome: no outcome 'bogus' in the design. Fix: name one of: repeat_referrals" in err

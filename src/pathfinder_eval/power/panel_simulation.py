@@ -47,7 +47,7 @@ from pathfinder_eval.errors import DataError, DesignError
 from pathfinder_eval.estimators.did.two_way import absorb_two_way
 from pathfinder_eval.panel import ValidatedPanel, build_panel
 from pathfinder_eval.pipeline import describe_outcome
-from pathfinder_eval.power.simulate import SimulatedPower, simulate_power
+from pathfinder_eval.power.simulate import SimulatedPower, checked_outcome, simulate_power
 from pathfinder_eval.spec import DesignSpec, UnitLevel, Wave
 from pathfinder_eval.timeaxis import onset
 
@@ -126,14 +126,7 @@ def panel_resampler(
             where="unit_level",
             fix="simulate without --data (the synthetic panel), or use an LA-level design",
         )
-    outcome = outcome or spec.outcomes[0].id
-    if outcome not in {o.id for o in spec.outcomes}:
-        raise DesignError(
-            f"no outcome {outcome!r} in the design",
-            file=spec.path,
-            where="outcomes",
-            fix=f"name one of: {', '.join(o.id for o in spec.outcomes)}",
-        )
+    outcome = checked_outcome(spec, outcome)
     spec = resolve_neighbour_pool(spec, data)
     one = spec.model_copy(update={"outcomes": tuple(o for o in spec.outcomes if o.id == outcome)})
     sim = one if treated is None else _with_rollout(one, treated)

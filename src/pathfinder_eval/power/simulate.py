@@ -104,6 +104,20 @@ def run_task(task: Task) -> tuple[float, float]:
     return float(row["estimate"]), float(row["p_value"])
 
 
+def checked_outcome(spec: DesignSpec, outcome: str | None) -> str:
+    """The outcome to simulate (default: the design's first), or a DesignError naming the
+    ones there are (an unknown one ended in an internal error without --data)."""
+    outcome = outcome or spec.outcomes[0].id
+    if outcome not in {o.id for o in spec.outcomes}:
+        raise DesignError(
+            f"no outcome {outcome!r} in the design",
+            file=spec.path,
+            where="--outcome",
+            fix=f"name one of: {', '.join(o.id for o in spec.outcomes)}",
+        )
+    return outcome
+
+
 def only_outcome(spec: DesignSpec, outcome: str) -> DesignSpec:
     """The design with one outcome: what a replicate generates and analyses."""
     return spec.model_copy(update={"outcomes": tuple(o for o in spec.outcomes if o.id == outcome)})
@@ -137,7 +151,7 @@ def simulate_power(
     analysis and the first outcome); `panel`: another data source than the design's own
     generator (e.g. null panels resampled from real data)."""
     index = _analysis_index(spec, analysis)
-    outcome = outcome or spec.outcomes[0].id
+    outcome = checked_outcome(spec, outcome)
     source = panel or DesignGenerator(only_outcome(spec, outcome), outcome)
     tasks = [Task(spec, index, outcome, effect, s, source) for s in replicate_seeds(seed, n_sims)]
     show = progress and sys.stderr.isatty()
