@@ -106,3 +106,30 @@ def test_a_csv_row_with_a_value_too_many_is_named(tmp_path):
         read_tidy(path)
     path.write_text("la,year,rate\nDorset,2019,9.5,\nDorset,2020,10.0,\n", encoding="utf-8")
     assert read_tidy(path)["rate"].tolist() == [9.5, 10.0]  # a comma ending every line
+
+
+def test_a_name_two_las_have_had_is_the_la_of_the_rows_year(tmp_path):
+    """'Dorset' is the county (835) to reporting year 2019 and the unitary (838, another
+    boundary) from 2020: every Dorset row became 838, so a treated LA's pre-start series
+    joined the old county's (family_help's TWFE −1.644 where the codes give 0.294)."""
+    from pathfinder_eval.data.load import load_outcomes
+    from pathfinder_eval.spec import load_design
+
+    design = tmp_path / "d.yaml"
+    design.write_text(
+        "name: d\ntitle: D\npilot: custom\nunit_level: local_authority\n"
+        "time: {axis: reporting_year}\n"
+        "rollout:\n  - {wave: W1, start: 2022-07-01, units: [Dorset]}\n"
+        "comparison: {pool: never_treated, min_units: 1}\n"
+        "outcomes:\n  - {column: rate}\nanalyses:\n  - {id: twfe, estimator: twfe}\n"
+        "data:\n  source: tidy\n  columns: {unit: la, period: year}\n"
+    )
+    rows = [f"{la},{y},{10 + y % 7}" for la in ("Dorset", "Bolton") for y in range(2017, 2024)]
+    data = tmp_path / "d.csv"
+    data.write_text("la,year,rate\n" + "\n".join(rows) + "\n")
+    frame = load_outcomes(load_design(design), data, 0).frame
+    dorset = frame[frame["unit"].isin(["835", "838"])]
+    assert dict(zip(dorset["period"], dorset["unit"], strict=True)) == {
+        **{y: "835" for y in range(2017, 2020)},
+        **{y: "838" for y in range(2020, 2024)},
+    }

@@ -95,6 +95,14 @@ def resolve_la(ref: str, *, current_only: bool = True) -> LocalAuthority | None:
     return _to_la(hit.iloc[-1]) if len(hit) else None
 
 
+def namesakes(ref: str) -> list[LocalAuthority]:
+    """Every LA that has had the name `ref`, oldest first: more than one only for a name kept
+    through a reorganisation (Dorset: the county, 835, to 2019; the unitary, 838, from 2020)."""
+    table = la_table()
+    hit = table[table["la_name"].map(_norm) == _norm(str(ref))]
+    return [_to_la(row) for _, row in hit.sort_values("first_year").iterrows()]
+
+
 def suggest_la(ref: str, n: int = 3) -> list[str]:
     """Closest current LA names to an unknown reference, for error messages ("Hereford"
     finds "Herefordshire, County of" by its short form). A reference to an abolished LA

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from pathfinder_eval.data.catalogue import SCALES, load_catalogue
-from pathfinder_eval.data.la_lookup import la_table, resolve_la, suggest_la
+from pathfinder_eval.data.la_lookup import la_table, namesakes, resolve_la, suggest_la
 from pathfinder_eval.data.official import (
     find_family_file,
     load_official,
@@ -46,7 +46,14 @@ from pathfinder_eval.data.tidy import (
 from pathfinder_eval.data.trial_sim import simulate_stepped_wedge
 from pathfinder_eval.errors import DataError
 from pathfinder_eval.spec import DesignSpec, Outcome, TidyColumns, UnitLevel
-from pathfinder_eval.timeaxis import EXAMPLE_LABEL, TimeAxis, onset, parse_period
+from pathfinder_eval.timeaxis import (
+    EXAMPLE_LABEL,
+    TimeAxis,
+    containing_period,
+    onset,
+    parse_period,
+    period_bounds,
+)
 
 
 def load_outcomes(
@@ -387,6 +394,14 @@ def frame_outcomes(
                 f"columns present: {', '.join(map(str, raw.columns))}",
             )
     units = unit_ids(raw, cols.unit, file)
+    periods = period_ordinals(
+        raw,
+        cols.period,
+        lambda v: parse_period(spec.time.axis, v),
+        file,
+        f"a {spec.time.axis.value} label",
+        EXAMPLE_LABEL[spec.time.axis],
+    )
     if spec.unit_level is UnitLevel.LOCAL_AUTHORITY:
         codes = map_distinct(
             units, lambda u: la.la_code if (la := resolve_la(u, current_only=False)) else None
@@ -405,16 +420,9 @@ def frame_outcomes(
                 fix="correct the name or give the LA's code; rows for England or a region "
                 "belong in another file; units that are not LAs need unit_level: cluster",
             )
+        codes = _namesakes_by_year(units, codes, periods, spec.time.axis, file, cols.unit)
         units = codes.where(units.notna(), units)
     units = text_column(units)
-    periods = period_ordinals(
-        raw,
-        cols.period,
-        lambda v: parse_period(spec.time.axis, v),
-        file,
-        f"a {spec.time.axis.value} label",
-        EXAMPLE_LABEL[spec.time.axis],
-    )
     treatment = (
         _treatment_table(spec, raw, units, periods, cols.treatment, file)
         if cols.treatment
@@ -502,6 +510,41 @@ def _unit_doses(raw: pd.DataFrame, units: pd.Series, column: str, file: str) -> 
             "use did_multiplegt_dyn with the levels in the treatment column",
         )
     return by_unit.first()
+
+
+def _namesakes_by_year(
+    units: pd.Series,
+    codes: pd.Series,
+    periods: Any,
+    axis: TimeAxis,
+    file: str,
+    column: str,
+) -> pd.Series:
+    """Codes with a name two LAs have had resolved by each row's year: "Dorset" is the county
+    (835) up to reporting year 2019 and the unitary (838) from 2020, whose boundary differs
+    (the county held Christchurch). Every Dorset row was 838, so the treated LA's pre-start
+    series joined the old county's (family_help's TWFE −1.644 for 0.294 by code)."""
+    codes, ordinals = codes.copy(), np.asarray(periods)
+    for name in pd.unique(units.dropna()):
+        las = namesakes(name)
+        if len(las) < 2:
+            continue
+        rows = np.flatnonzero((units == name).to_numpy())
+        if axis is TimeAxis.PERIOD:  # no calendar: no year to tell them apart by
+            raise DataError(
+                f"{name!r} names {len(las)} LAs "
+                + ", ".join(f"{la.la_code} ({la.first_year}-{la.last_year})" for la in las),
+                file=file,
+                where=f"column {column}",
+                row=int(rows[0]) + 1,
+                fix="give each row's LA code",
+            )
+        for r in rows:
+            start = period_bounds(axis, int(ordinals[r]))[0]
+            year = containing_period(TimeAxis.REPORTING_YEAR, start)
+            la = next((la for la in reversed(las) if la.first_year <= year), las[0])
+            codes.iloc[r] = la.la_code
+    return codes
 
 
 def _tidy_outcome(
