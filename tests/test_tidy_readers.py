@@ -133,3 +133,12 @@ def test_a_name_two_las_have_had_is_the_la_of_the_rows_year(tmp_path):
         **{y: "835" for y in range(2017, 2020)},
         **{y: "838" for y in range(2020, 2024)},
     }
+
+
+def test_whole_number_ids_stored_as_floats_are_integers(tmp_path):
+    """A Stata file's numeric LA codes came back as '838.0', 'not a local authority'."""
+    from pathfinder_eval.data.tidy import unit_ids
+
+    raw = pd.DataFrame({"la": [838.0, 925.0, float("nan")], "cl": [1.5, 2.0, 3.0]})
+    assert unit_ids(raw.iloc[:2], "la", "d.dta").tolist() == ["838", "925"]
+    assert unit_ids(raw, "cl", "d.dta").tolist() == ["1.5", "2.0", "3.0"]  # not all whole

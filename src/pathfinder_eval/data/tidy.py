@@ -113,8 +113,12 @@ def identifiers(
     raw: pd.DataFrame, column: str, file: str, what: str, fix: str, first_row: int = 1
 ) -> pd.Series:
     """The `what` identifiers of `column` as stripped text; a missing one is an error naming
-    its row, since rows with no id would otherwise share one ('nan') or be dropped."""
-    text = raw[column].astype("string").str.strip()
+    its row, since rows with no id would otherwise share one ('nan') or be dropped. Whole
+    numbers stored as floats (Stata, Parquet: 838.0) are read as the integers they are."""
+    values = raw[column]
+    if pd.api.types.is_float_dtype(values) and (values.dropna() % 1 == 0).all():
+        values = values.astype("Int64")
+    text = values.astype("string").str.strip()
     missing = (text.isna() | (text == "")).to_numpy(dtype=bool)
     if missing.any():
         row = int(np.flatnonzero(missing)[0])
