@@ -335,3 +335,16 @@ def test_an_unknown_outcome_is_named_with_or_without_data(capsys):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "--outcome: no outcome 'bogus' in the design. Fix: name one of: repeat_referrals" in err
+
+
+def test_without_an_effect_power_is_simulated_at_the_designs_expected_effect():
+    """rcc expects −10% on every outcome but simulated 0 (the test's size, said nowhere),
+    and on panels resampled from real data the synthetic panel's injected effect was used."""
+    from pathfinder_eval.power.simulate import default_effect
+
+    rcc = load_design(DESIGNS / "rcc.yaml")
+    assert default_effect(rcc, rcc.outcomes[0].id) == -0.10
+    network = load_design(DESIGNS / "family_network.yaml")
+    assert default_effect(network, "cla_rate") == -0.03  # injected into the synthetic panel
+    assert default_effect(network, "cla_rate", resampled=True) == -0.10  # the design's
+    assert default_effect(network.model_copy(update={"outcomes": ()}), "cla_rate", True) == 0.0

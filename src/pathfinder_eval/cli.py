@@ -531,7 +531,8 @@ def _simulated_power(spec, args: argparse.Namespace) -> int:
 
     spec = resolve_neighbour_pool(spec, args.data)
     outcome = args.outcome or spec.outcomes[0].id
-    effect = args.effect if args.effect is not None else default_effect(spec, outcome)
+    resampled = args.data is not None
+    effect = args.effect if args.effect is not None else default_effect(spec, outcome, resampled)
     seed = spec.seed if args.seed is None else args.seed
     panel = None
     if args.data is not None:
@@ -603,7 +604,7 @@ def _simulated_mdes(spec, args: argparse.Namespace, fast, seed: int, panel) -> i
             args.simulate,
             seed,
             args.mdes,
-            effect_direction(args.effect, default_effect(spec, outcome)),
+            effect_direction(args.effect, default_effect(spec, outcome, panel is not None)),
             args.analysis,
             outcome,
             args.alpha,

@@ -123,11 +123,19 @@ def only_outcome(spec: DesignSpec, outcome: str) -> DesignSpec:
     return spec.model_copy(update={"outcomes": tuple(o for o in spec.outcomes if o.id == outcome)})
 
 
-def default_effect(spec: DesignSpec, outcome: str) -> float:
-    """The effect the design states: data.trial.effect, or data.injected_effect[outcome]."""
+def default_effect(spec: DesignSpec, outcome: str, resampled: bool = False) -> float:
+    """The effect to simulate when none is given: a trial's data.trial.effect; on the
+    synthetic panel the effect injected into it (data.injected_effect); else, and always on
+    panels resampled from real data, the design's expected_effect; 0 (the test's size) when
+    the design states none. The expected effect was ignored: rcc, which expects −10% on
+    every outcome, simulated 0."""
     if spec.data.trial is not None:
         return spec.data.trial.effect
-    return float(spec.data.injected_effect.get(outcome, 0.0))
+    injected = spec.data.injected_effect.get(outcome)
+    if injected is not None and not resampled:
+        return float(injected)
+    expected = spec.expected_effect(outcome)
+    return 0.0 if expected is None else float(expected)
 
 
 def replicate_seeds(seed: int, n: int) -> list[int]:

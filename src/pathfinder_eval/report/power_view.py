@@ -77,7 +77,11 @@ def power_context(title: str, s: PowerSummary) -> dict:
 def simulation_text(r: SimulatedPower, seed: int) -> str:
     rows = [
         ("analysis", f"{r.analysis} on {r.outcome}"),
-        ("effect simulated", f"{r.effect:g}"),
+        (
+            "effect simulated",
+            f"{r.effect:g}"
+            + (" (no effect: the share rejected is the test's size)" if r.effect == 0 else ""),
+        ),
         ("replicates", f"{len(r.p_values)} (seed {seed})"),
         ("power", f"{r.power:.3f} (Monte Carlo SE {r.monte_carlo_se:.3f})"),
         ("mean estimate", f"{np.nanmean(r.estimates):.4g}"),
