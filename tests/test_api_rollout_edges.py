@@ -127,3 +127,19 @@ def test_estimators_without_event_times_read_periods_two_apart_in_order(mpdta):
     for name in ("callaway_santanna", "imputation", "twfe"):
         a, b = getattr(pe, name)(mpdta, **COLUMNS), getattr(pe, name)(doubled, **COLUMNS)
         assert _overall(b) == pytest.approx(_overall(a), abs=EXACT), name
+
+
+def test_text_periods_and_repeated_columns_are_named():
+    """'2015-16' periods were blamed on first_treated ('after the data's last period (nan)')
+    and two columns named like the outcome ended in an AttributeError."""
+    data = pd.read_csv(MPDTA)
+    cols = dict(outcome="lemp", unit="countyreal", time="year", first_treated="first.treat")
+    text = data.assign(year=data["year"].astype(str) + "-x")
+    with pytest.raises(DataError) as err:
+        pe.twfe(text, **cols)
+    assert err.value.one_line().startswith(
+        "argument time (column 'year'), row 1: time '2003-x' is not a period number"
+    )
+    doubled = pd.concat([data, data[["lemp"]]], axis=1)
+    with pytest.raises(DataError, match="argument outcome: the data have 2 columns named 'lemp'"):
+        pe.twfe(doubled, **cols)

@@ -1016,9 +1016,26 @@ def _checked_frame(data: Any, **columns: str | None) -> pd.DataFrame:
                 where=f"argument {arg}",
                 fix=f"name one of: {', '.join(map(str, data.columns))}",
             )
+        if col is not None and (data.columns == col).sum() > 1:  # pandas gave a frame, not a column
+            raise DataError(
+                f"the data have {(data.columns == col).sum()} columns named {col!r}",
+                where=f"argument {arg}",
+                fix="rename or drop the repeated columns",
+            )
     frame = data.reset_index(drop=True)
     t = columns.get("time")
     values = frame[t] if t is not None else None
+    if values is not None and not pd.api.types.is_numeric_dtype(values):
+        text = values.dropna()
+        bad = text[pd.to_numeric(text, errors="coerce").isna()]
+        if len(bad):  # it was blamed on first_treated ('after the data's last period (nan)')
+            raise DataError(
+                f"time {bad.iloc[0]!r} is not a period number",
+                where=f"argument time (column {t!r})",
+                row=int(bad.index[0]) + 1,
+                fix="give periods as whole numbers: a year (2016 for '2015-16', the year it "
+                "ends) or a period index",
+            )
     if (
         values is not None
         and pd.api.types.is_float_dtype(values)
