@@ -109,11 +109,13 @@ def test_effect_moves_only_the_chosen_las_from_their_start(spec):
     r = panel_resampler(spec, PUBLIC_DATA, OUTCOME, treated=chosen)
     assert {u for w in r.spec.rollout for u in w.units} == {"383", "886"}
     base, moved = (_panel(r, r.replicate(e, 5)).cells for e in (0.0, -0.1))
-    ratio = moved["y"] / base["y"]
-    on = base["unit"].isin(["383", "886"]) & (base["period"] >= base["cohort"])
-    assert set(base.loc[on, "period"]) == {2024, 2025}
+    zero = base["y"] == 0  # kept at 0, where the resampled rate fell below it
+    ratio = (moved["y"] / base["y"])[~zero]
+    on = (base["unit"].isin(["383", "886"]) & (base["period"] >= base["cohort"]))[~zero]
+    assert set(base.loc[on[on].index, "period"]) == {2024, 2025}
     np.testing.assert_allclose(ratio[on], 0.9)
     np.testing.assert_allclose(ratio[~on], 1.0)
+    assert (moved["y"][zero] == 0).all()
 
 
 def test_cli_power_on_the_real_panel(tmp_path, capsys):
@@ -161,3 +163,20 @@ def test_outcome_missing_from_the_data_is_a_data_error(spec, tmp_path):
     assert not any(cpp.matches_name(p.name) for p in tmp_path.iterdir())
     with pytest.raises(DataError, match="cpp_rate"):
         panel_resampler(spec, tmp_path, "cpp_rate")
+
+
+@needs_public_data
+def test_resampled_panels_keep_rates_within_what_they_can_be():
+    """Residuals moved between LAs gave child protection rates down to −46 per 10,000 in
+    every replicate, and the Poisson analyses refused the replicates."""
+    from pathfinder_eval.power.panel_simulation import _bounds
+
+    network = load_design(DESIGN.parent / "family_network.yaml")
+    resampler = panel_resampler(network, PUBLIC_DATA, "cpp_rate")
+    assert resampler.bounds == (0.0, np.inf)
+    values = np.concatenate(
+        [resampler.replicate(0.0, s).frame["value"].to_numpy()[resampler.rows] for s in range(20)]
+    )
+    assert values.min() == 0.0  # clipped, not shifted: real zeros stay zeros
+    assert _bounds(np.array([0.0, 55.0, 100.0]), "percent") == (0.0, 100.0)
+    assert _bounds(np.array([-0.5, 1.0]), "score") == (-np.inf, np.inf)

@@ -78,6 +78,7 @@ class PanelResampler:
     value_factor: float
     exclusions: tuple[Exclusion, ...]
     lag1: float
+    bounds: tuple[float, float] = (-np.inf, np.inf)  # what the outcome's values can be
 
     def replicate(self, effect: float, seed: int) -> OutcomeData:
         """One null panel from `seed`, with `effect` (relative change) in the treated cells."""
@@ -85,6 +86,7 @@ class PanelResampler:
         pick = np.array([d[rng.integers(len(d))] for d in self.donors])
         noise = self.standardised[pick] * self.scale[:, None]
         y = (self.fitted + noise) * (1.0 + effect * self.treated)
+        y = np.clip(y, *self.bounds)  # a rate below 0 (or a share above 100%) cannot occur
         frame = self.data.frame.copy()
         value = y[self.u, self.t]
         frame.iloc[self.rows, frame.columns.get_loc("value")] = value
@@ -106,6 +108,13 @@ class PanelResampler:
             f"({self.periods[0]}–{self.periods[-1]}), {len(self.rows)} cells, {holes} missing "
             f"cells kept missing, {excluded} rows excluded by the panel checks, residual lag-1 "
             f"autocorrelation {self.lag1:.3f}"
+            + (
+                f", values kept within {self.bounds[0]:g}–{self.bounds[1]:g}"
+                if np.isfinite(self.bounds[1])
+                else f", values kept at or above {self.bounds[0]:g}"
+                if np.isfinite(self.bounds[0])
+                else ""
+            )
         )
 
 
@@ -241,7 +250,17 @@ def _fit(spec: DesignSpec, sim: DesignSpec, panel: ValidatedPanel, outcome: str)
         value_factor=SCALES.get(info.scale, 1.0),
         exclusions=tuple(x for x in panel.exclusions if x.outcome == outcome),
         lag1=_lag1(e),
+        bounds=_bounds(y, info.scale),
     )
+
+
+def _bounds(y: np.ndarray, scale: str) -> tuple[float, float]:
+    """The range a replicate's values are kept in: from 0 when the real values are never
+    negative (rates, counts: resampled residuals gave −365 per 10,000 children, and the
+    Poisson analyses refused the replicate), to 100 for a percentage that never exceeds it."""
+    low = 0.0 if (y >= 0).all() else -np.inf
+    high = 100.0 if scale == "percent" and (y <= 100).all() else np.inf
+    return low, high
 
 
 def _residual_scale(
