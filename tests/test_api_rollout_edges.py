@@ -143,3 +143,13 @@ def test_text_periods_and_repeated_columns_are_named():
     doubled = pd.concat([data, data[["lemp"]]], axis=1)
     with pytest.raises(DataError, match="argument outcome: the data have 2 columns named 'lemp'"):
         pe.twfe(doubled, **cols)
+
+
+def test_two_units_differing_only_in_case_are_an_error_not_two_units(mpdta):
+    """One row of a comparison county written in lower case made a phantom comparison unit."""
+    data = mpdta.assign(countyreal=mpdta["countyreal"].astype(str).radd("c"))
+    first_never = data.loc[data["first.treat"] == 0, "countyreal"].iloc[0]
+    row = data.index[data["countyreal"] == first_never][0]
+    data.loc[row, "countyreal"] = first_never.upper()
+    with pytest.raises(PanelError, match=rf"units '{first_never.upper()}' and '{first_never}' in"):
+        pe.twfe(data, **COLUMNS)

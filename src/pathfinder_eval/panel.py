@@ -298,6 +298,18 @@ def _design_units_present(draft: PanelDraft) -> PanelDraft:
                 where="rollout",
                 fix="write each unit's identifier the same way in the data and the design",
             )
+    seen: dict[str, Any] = {}
+    for unit in sorted(present, key=str):  # 'LA05' and 'la05': two comparison units
+        key = " ".join(str(unit).split()).casefold()
+        if key in seen:
+            raise PanelError(
+                f"units {seen[key]!r} and {unit!r} in the data differ only in case or spaces, "
+                "so they would be analysed as two units",
+                file=draft.spec.path,
+                where="data",
+                fix="write each unit's identifier the same way on every row",
+            )
+        seen[key] = unit
     for unit in draft.spec.start_of():
         if unit not in present:
             label = draft.unit_names.get(unit, unit)
