@@ -142,3 +142,20 @@ def test_whole_number_ids_stored_as_floats_are_integers(tmp_path):
     raw = pd.DataFrame({"la": [838.0, 925.0, float("nan")], "cl": [1.5, 2.0, 3.0]})
     assert unit_ids(raw.iloc[:2], "la", "d.dta").tolist() == ["838", "925"]
     assert unit_ids(raw, "cl", "d.dta").tolist() == ["1.5", "2.0", "3.0"]  # not all whole
+
+
+def test_a_former_gss_code_is_its_la():
+    """DfE's files give Buckinghamshire E10000002 to 2020, North Yorkshire E10000023 and
+    Somerset E10000027 to 2023 (same boundary and three-digit code after): a tidy file keyed
+    by them was refused ('is not a local authority')."""
+    import re
+    from importlib.resources import files
+
+    from pathfinder_eval.data.la_lookup import resolve_la
+
+    notes = (files("pathfinder_eval.data") / "reorganisations.yaml").read_text(encoding="utf-8")
+    pattern = r'old_units: \["(\d{3})"\]\n.*\n  note: new_la_code (E\d{8})'
+    former = dict(re.findall(pattern, notes))
+    assert former == {"825": "E10000002", "815": "E10000023", "933": "E10000027"}
+    for code, gss in former.items():
+        assert resolve_la(gss).la_code == code

@@ -40,9 +40,9 @@ def _norm(text: str) -> str:
     return " ".join(text.lower().replace(",", " ").replace(".", " ").replace("&", "and").split())
 
 
-# Short forms in common use for LAs whose DfE name is longer ("Kingston upon Hull, City of"):
-# normalised short form -> three-digit code. "X, City of" and "X, County of" also resolve as
-# "X", "City of X" and "X City" without an entry here (see `_name_forms`).
+# Short forms in common use for LAs whose DfE name is longer ("Kingston upon Hull, City of"),
+# and former GSS codes: normalised form -> three-digit code. "X, City of" and "X, County of"
+# also resolve as "X", "City of X" and "X City" without an entry here (see `_name_forms`).
 ALIASES: dict[str, str] = {
     "hull": "810",
     "hull city": "810",
@@ -59,6 +59,11 @@ ALIASES: dict[str, str] = {
     "east yorkshire": "811",
     "bath": "800",
     "windsor": "868",
+    # GSS codes DfE's files used before a county became a unitary on the same boundary
+    # (reorganisations.yaml, rule continuous): its series and three-digit code go on
+    "e10000002": "825",  # Buckinghamshire, to 2020
+    "e10000023": "815",  # North Yorkshire, to 2023
+    "e10000027": "933",  # Somerset, to 2023
 }
 
 
