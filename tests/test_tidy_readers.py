@@ -159,3 +159,22 @@ def test_a_former_gss_code_is_its_la():
     assert former == {"825": "E10000002", "815": "E10000023", "933": "E10000027"}
     for code, gss in former.items():
         assert resolve_la(gss).la_code == code
+
+
+def test_a_former_la_can_be_excluded_from_the_comparisons(tmp_path):
+    """Tidy data may hold abolished LAs (Northamptonshire, 928, to 2021); comparison.exclude
+    refused them ('a former local authority ... name 940, 941 instead'), so they could not
+    be left out."""
+    from pathfinder_eval.spec import load_design
+
+    design = tmp_path / "d.yaml"
+    design.write_text(
+        "name: d\ntitle: D\npilot: custom\nunit_level: local_authority\n"
+        "time: {axis: reporting_year}\n"
+        "rollout:\n  - {wave: W1, start: 2022-07-01, units: [Bolton]}\n"
+        "comparison: {pool: never_treated, min_units: 1, exclude: [Northamptonshire, '909'],\n"
+        "  exclude_reason: abolished}\n"
+        "outcomes:\n  - {column: rate}\nanalyses:\n  - {id: twfe, estimator: twfe}\n"
+        "data:\n  source: tidy\n  columns: {unit: la, period: year}\n"
+    )
+    assert load_design(design).comparison.exclude == ("928", "909")

@@ -584,10 +584,12 @@ def _design_error(file: str, exc: ValidationError) -> DesignError:
     )
 
 
-def _resolve_one(ref: str, file: str, where: str, level: UnitLevel) -> str:
+def _resolve_one(ref: str, file: str, where: str, level: UnitLevel, former_ok: bool = False) -> str:
+    """An LA reference's three-digit code; a former LA only where `former_ok` (an exclusion:
+    tidy data may hold abolished LAs, and leaving them out must be possible)."""
     if level is not UnitLevel.LOCAL_AUTHORITY:
         return str(ref)
-    la = resolve_la(ref)
+    la = resolve_la(ref) or (resolve_la(ref, current_only=False) if former_ok else None)
     if la is None:
         former = resolve_la(ref, current_only=False) is not None
         what = (
@@ -682,7 +684,7 @@ def _resolve_units(spec: DesignSpec, file: str) -> DesignSpec:
                 for i, u in enumerate(comp.units)
             ),
             "exclude": tuple(
-                _resolve_one(u, file, f"comparison.exclude[{i}]", comparison_level)
+                _resolve_one(u, file, f"comparison.exclude[{i}]", comparison_level, True)
                 for i, u in enumerate(comp.exclude)
             ),
         }
