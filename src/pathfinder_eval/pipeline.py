@@ -223,10 +223,10 @@ def _fit(panel: ValidatedPanel, fit: tuple[Analysis, str, EstimatorSettings]) ->
 
 def detectable(panel: ValidatedPanel, result: EffectEstimates) -> Detectable | None:
     """What the analysis could detect: the MDES of its headline row on the row's scale,
-    relative to the mean before they started of the treated units it used, not those it left
-    out (for a triple difference, the targeted group's; for a log odds ratio, their proportion
-    of events; none for a measure with negative values, such as a standardised score, whose
-    mean is no natural scale: a score's ±0.36 read as 338% of its mean), beside the effect
+    relative to the treated units' mean before they started (for a triple difference, the
+    targeted group's; for a log odds ratio, their proportion of events; none for a measure
+    with negative values, such as a standardised score, whose mean is no natural scale: a
+    score's ±0.36 read as 338% of its mean), beside the effect
     injected into simulated data or else the design's `expected_effect`. None for a result
     without an overall effect (an event study)."""
     row = result.overall()
@@ -236,10 +236,7 @@ def detectable(panel: ValidatedPanel, result: EffectEstimates) -> Detectable | N
     # a triple difference's effect is read against the targeted group's level
     targeted = {c.id: c.outcome for c in spec.contrasts}.get(result.outcome, result.outcome)
     cells = panel.outcome_cells(targeted)
-    left_out = {u for d in result.dropped for u in d.units}  # e.g. to balance the panel
-    before = cells[
-        (cells["role"] == "treated") & (cells["treated"] == 0) & ~cells["unit"].isin(left_out)
-    ]
+    before = cells[(cells["role"] == "treated") & (cells["treated"] == 0)]
     if result.scale == "log_odds_ratio":
         baseline = _event_proportion(before)
     elif len(before) and (before["y"] >= 0).all():
