@@ -348,3 +348,29 @@ def test_without_an_effect_power_is_simulated_at_the_designs_expected_effect():
     assert default_effect(network, "cla_rate") == -0.03  # injected into the synthetic panel
     assert default_effect(network, "cla_rate", resampled=True) == -0.10  # the design's
     assert default_effect(network.model_copy(update={"outcomes": ()}), "cla_rate", True) == 0.0
+
+
+def test_a_subgroups_row_is_never_the_overall_effect():
+    """dCDH with trends_lin has no average total effect; with by_path its path rows, which
+    carry no event time, were taken for the overall effect (the headline showed path
+    (0, 1, 1)'s first effect, 1.20, for the pooled 1.13)."""
+    import pandas as pd
+
+    import pathfinder_eval as pe
+
+    rng = np.random.default_rng(1)
+    rows = []
+    for u in range(40):
+        start = [3, 4, 5, None][u % 4]
+        level, slope = rng.normal(0, 1), rng.normal(0, 0.1)
+        for t in range(1, 9):
+            d = int(start is not None and t >= start and not (u % 8 == 1 and t == start + 1))
+            y = level + (slope + 0.2) * t + d + rng.normal(0, 0.3)
+            rows.append({"unit": f"U{u:02d}", "time": t, "d": d, "y": y})
+    data = pd.DataFrame(rows)
+    cols = dict(outcome="y", unit="unit", time="time", treatment="d", effects=2, placebo=1)
+    pooled = pe.did_multiplegt_dyn(data, **cols)
+    assert pooled.overall()["term"] == "average total effect"
+    paths = pe.did_multiplegt_dyn(data, **cols, trends_lin=True, by_path=2)
+    assert paths.table["event_time"].isna().any()  # the path rows
+    assert paths.overall() is None

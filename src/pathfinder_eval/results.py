@@ -241,14 +241,18 @@ class EffectEstimates:
         return MappingProxyType(self.facts.to_dict() if self.facts is not None else {})
 
     def overall(self) -> pd.Series | None:
-        """The overall effect's row: the first without an event time. None when every row is
-        for an event time (an event study: its first row is a lead, not the effect), so
-        headlines, robustness tables, detectable effects and power never read a lead."""
+        """The overall effect's row: every estimator puts it first, with no event time. None
+        when the first row is for an event time: an event study (its first row is a lead)
+        and dCDH with trends_lin have no overall effect, and a later row without an event
+        time is a subgroup's (dCDH's by_path), so headlines, robustness tables, detectable
+        effects and power never read a lead or a subgroup."""
         table = self.table
-        if table.empty or "event_time" not in table.columns:
-            return None if table.empty else table.iloc[0]
-        overall = table[table["event_time"].isna()]
-        return overall.iloc[0] if len(overall) else None
+        if table.empty:
+            return None
+        first = table.iloc[0]
+        if "event_time" in table.columns and pd.notna(first["event_time"]):
+            return None
+        return first
 
     def to_frame(self) -> pd.DataFrame:
         """A copy of the tidy table (fixed columns)."""

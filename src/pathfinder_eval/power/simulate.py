@@ -99,7 +99,7 @@ def run_task(task: Task) -> tuple[float, float]:
     analysis = spec.analyses[task.analysis]
     with one_blas_thread():  # a replicate's p-value is the same on any machine
         row = estimator.fit(panel, task.outcome, analysis.id, analysis.level).overall()
-    if row is None:  # (an event study is refused before any replicate: NO_OVERALL)
+    if row is None:  # no overall effect (an event study is refused before: NO_OVERALL)
         return math.nan, math.nan
     return float(row["estimate"]), float(row["p_value"])
 
@@ -177,6 +177,15 @@ def simulate_power(
                 )
             )
     est, p = (np.array(v) for v in zip(*results, strict=True))
+    if np.isnan(est).all():  # e.g. dCDH with trends_lin: its rows are per event time only
+        raise DesignError(
+            f"analysis {spec.analyses[index].id!r} reported no overall effect in any replicate, "
+            "so there is no power to simulate",
+            file=spec.path,
+            where="--analysis",
+            fix="simulate an analysis with an overall effect (did_multiplegt_dyn without "
+            "trends_lin has its average total effect)",
+        )
     return SimulatedPower(spec.analyses[index].id, outcome, effect, alpha, est, p)
 
 
