@@ -193,3 +193,22 @@ def test_the_child_does_not_import_from_the_current_folder(tmp_path, context, mo
     monkeypatch.chdir(tmp_path)
     assert "<p>cover</p>" in render_html(context, pack(tmp_path, "<p>cover</p>\n"))
     assert not marker.exists()
+
+
+def test_a_pack_renders_under_a_lower_hard_cpu_limit(tmp_path):
+    """Under a batch job's `ulimit -t 58` the child's setrlimit(60, 61) was refused and every
+    pack failed as 'template rendering stopped (ValueError ...)'."""
+    import subprocess
+    import sys
+
+    folder = pack(tmp_path, "<p>cover</p>\n")
+    script = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_CPU, (58, 58))\n"
+        "from pathlib import Path\n"
+        "from pathfinder_eval.report.sandbox import render_confined\n"
+        f"print(render_confined('sections/cover.html.j2', [Path({str(folder)!r})], {{}}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "<p>cover</p>"

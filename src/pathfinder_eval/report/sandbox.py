@@ -184,8 +184,17 @@ def _child() -> None:
     import resource
 
     (memory, cpu), template, folders, context = pickle.loads(sys.stdin.buffer.read())
-    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))  # SIGXCPU at `cpu` seconds
+
+    def lower(limit: int, soft: int, hard: int) -> None:
+        """Set `limit` to at most (soft, hard), never above the hard limit the process was
+        given (a batch job's `ulimit -t`: raising it is refused)."""
+        given = resource.getrlimit(limit)[1]
+        if given != resource.RLIM_INFINITY:
+            soft, hard = min(soft, given), min(hard, given)
+        resource.setrlimit(limit, (soft, hard))
+
+    lower(resource.RLIMIT_AS, memory, memory)
+    lower(resource.RLIMIT_CPU, cpu, cpu + 1)  # SIGXCPU at `cpu` seconds
     try:
         answer: tuple[Any, ...] = ("html", render(template, [Path(f) for f in folders], context))
     except PathfinderError as exc:
