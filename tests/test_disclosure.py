@@ -331,3 +331,23 @@ def test_a_synthetic_comparator_of_a_small_count_is_not_shown(tmp_path, estimato
     html, analyses, _ = runs["large"]
     assert analyses["sc"]["status"] == "ok" and analyses["sc"]["estimates"]
     assert "Synthetic comparator gap" in html
+
+
+def test_a_baseline_that_gives_a_hidden_count_back_is_not_shown(tmp_path):
+    """The TWFE MDES's baseline, the treated LA's pre-start mean (per 10,000 children), beside
+    the trends table's other pre-start years gave its hidden 2022 back: 4 children."""
+    design = tmp_path / "design.yaml"
+    design.write_text(DESIGN)
+    runs = {}
+    for name, y2022 in (("small", 4), ("large", 24)):
+        (tmp_path / name).mkdir()
+        counts = {2020: 30, 2021: 25, 2022: y2022, 2023: 28, 2024: 31, 2025: 27}
+        data = _one_la_panel(tmp_path / name, counts)
+        out = tmp_path / name / "o"
+        assert main(["run", str(design), "--data", str(data), "--out", str(out)]) == 0
+        doc = json.loads((out / "small_counts.json").read_text())
+        runs[name] = doc["analyses"][0]["detectable"], (out / "small_counts.html").read_text()
+    (hidden, html), (shown, _) = runs["small"], runs["large"]
+    assert hidden["baseline"] is None and hidden["mdes_relative"] is None
+    assert "mean before they started" not in html
+    assert shown["baseline"] == pytest.approx((30 + 25 + 24 + 28) / 4 / 8000 * 10000)

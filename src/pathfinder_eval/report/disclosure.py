@@ -201,8 +201,28 @@ def small_treated_count(panel: ValidatedPanel, outcome: str, min_count: int) -> 
     return f"{name or first['unit']} in {panel.period_label(int(first['period']))}"
 
 
+def hides_a_baseline(panel: ValidatedPanel, outcome: str, min_count: int) -> bool:
+    """Whether the treated units' pre-start mean (an MDES's baseline) would give back a count
+    the trends table suppresses: the table shows every other period's treated mean, so the
+    mean of all of them returns the hidden one by subtraction (4 children, from a baseline of
+    27.1875 per 10,000 beside three shown years)."""
+    targeted = {c.id: c.outcome for c in panel.spec.contrasts}.get(outcome, outcome)
+    cells = panel.outcome_cells(targeted)
+    counts = cells["numerator"].dropna().to_numpy(float)
+    if not counts.size or not ((counts >= 0) & (counts == counts.round())).all():
+        return False
+    treated = cells[cells["role"] == "treated"]
+    before = treated[treated["treated"] == 0]
+    small = []
+    for part in (treated, before):  # the trends table's periods, and the baseline's own
+        events = part.groupby("period")["numerator"].sum(min_count=1)
+        small += events.index[(events > 0) & (events < min_count)].tolist()
+    return bool(set(small) & set(before["period"]))
+
+
 def published(ev: Evaluation, log: DisclosureLog) -> Evaluation:
-    """The evaluation with every analysis's result as `controlled_result` publishes it; on
+    """The evaluation with every analysis's result as `controlled_result` publishes it (and
+    without its MDES's baseline where that gives a suppressed count back); on
     child-level records also the rows each analysis left out (counted in cluster-periods,
     which say as much about children as the records do). A synthetic control or SDID of an
     outcome whose treated units have a small count of children is not published: its gaps
@@ -235,7 +255,15 @@ def published(ev: Evaluation, log: DisclosureLog) -> Evaluation:
             else None
         )
         if small is None:
-            runs.append(replace(r, result=result))
+            det = r.detectable
+            if (
+                det is not None
+                and math.isfinite(det.baseline)
+                and hides_a_baseline(ev.panel, r.outcome, log.min_count)
+            ):
+                log.suppress("detectable effects")
+                det = replace(det, baseline=math.nan)
+            runs.append(replace(r, result=result, detectable=det))
             continue
         log.suppress("analyses")
         note = (
