@@ -74,7 +74,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("continuous_did", "default"): "pooled_panel",
     ("continuous_did", "pooled"): "pooled_panel",
     ("continuous_did", "cluster_robust"): "influence_function",
-    ("bacon", "default"): "cr1",
+    ("bacon", "default"): "cr2",  # its TWFE row: CR2 below 20 treated
     ("bacon", "cluster_robust"): "cr1",
     ("synthetic_control", "default"): "sc_placebo_conformal",
     ("synthetic_control", "randomisation"): "sc_placebo_conformal",
