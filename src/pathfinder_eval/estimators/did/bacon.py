@@ -18,9 +18,9 @@ import pandas as pd
 
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.facts import BaconFacts
+from pathfinder_eval.estimators.did.twfe import cr2_row
 from pathfinder_eval.estimators.did.two_way import cr1_label, few_cluster_warnings, fit_twfe
 from pathfinder_eval.inference.cluster import t_summary
-from pathfinder_eval.inference.cr2 import cr2_inference
 from pathfinder_eval.inference.policy import SMALL_SAMPLE_TREATED
 from pathfinder_eval.panel import ValidatedPanel
 from pathfinder_eval.results import Dropped, EffectEstimates, InferenceUsed, estimates_table
@@ -213,21 +213,7 @@ class BaconDecomposition(BaconOptions):
         key, used = "cr1", cr1_label(self.inference.absorbed_effects)
         if self.inference.method == "default" and n_treated < SMALL_SAMPLE_TREATED:
             # CR1 over-rejects with few treated (12.5% at 5% with 7 of family_network's LAs)
-            c2 = cr2_inference(
-                cells["y"].to_numpy(float),
-                cells["treated"].to_numpy(float)[:, None],
-                pd.factorize(cells["unit"])[0],
-                pd.factorize(cells["period"])[0],
-                level=level,
-            )
-            rows[0].update(
-                std_error=c2.std_error[0],
-                statistic=c2.statistic[0],
-                p_value=c2.p_value[0],
-                ci_lower=c2.ci_lower[0],
-                ci_upper=c2.ci_upper[0],
-                df=c2.df[0],
-            )
+            c2 = cr2_row(cells, rows[0], level)
             key = "cr2"
             used = (
                 f"CR2 cluster-robust by unit (Bell & McCaffrey 2002) with Satterthwaite degrees "

@@ -39,7 +39,7 @@ from pathfinder_eval.inference.cluster import (
     vacant_rows,
 )
 from pathfinder_eval.inference.conley_taber import conley_taber
-from pathfinder_eval.inference.cr2 import cr2_inference
+from pathfinder_eval.inference.cr2 import CR2Result, cr2_inference
 from pathfinder_eval.inference.honest_did import sensitivity_rm, sensitivity_sd
 from pathfinder_eval.inference.policy import because
 from pathfinder_eval.inference.pretrends_power import pretest_summary
@@ -102,6 +102,27 @@ def ols_decision(
         est.name, est.inference.method, n_treated, not est.weighted, layout, unit_weights
     )
     return layout, decision
+
+
+def cr2_row(cells: pd.DataFrame, row: dict, level: float) -> CR2Result:
+    """CR2 with Bell-McCaffrey df for the treated coefficient of the TWFE on `cells` (unit
+    and period effects, unweighted): sets the row's inference columns and returns the fit."""
+    c2 = cr2_inference(
+        cells["y"].to_numpy(float),
+        cells["treated"].to_numpy(float)[:, None],
+        pd.factorize(cells["unit"])[0],
+        pd.factorize(cells["period"])[0],
+        level=level,
+    )
+    row.update(
+        std_error=c2.std_error[0],
+        statistic=c2.statistic[0],
+        p_value=c2.p_value[0],
+        ci_lower=c2.ci_lower[0],
+        ci_upper=c2.ci_upper[0],
+        df=c2.df[0],
+    )
+    return c2
 
 
 class TwoWayFixedEffects(TwfeOptions):
@@ -228,15 +249,7 @@ class TwoWayFixedEffects(TwfeOptions):
         d = cells["treated"].to_numpy(float)
         draws = self.inference.draws
         if method == "cr2":
-            c2 = cr2_inference(y, d[:, None], u, t, level=level)
-            row.update(
-                std_error=c2.std_error[0],
-                statistic=c2.statistic[0],
-                p_value=c2.p_value[0],
-                ci_lower=c2.ci_lower[0],
-                ci_upper=c2.ci_upper[0],
-                df=c2.df[0],
-            )
+            c2 = cr2_row(cells, row, level)
             label = (
                 f"CR2 cluster-robust by unit (Bell & McCaffrey 2002) with Satterthwaite "
                 f"degrees of freedom {c2.df[0]:.1f} (Pustejovsky & Tipton 2018)"
