@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pathfinder_eval.data.catalogue import SCALES
 from pathfinder_eval.data.ees import DERIVED_STATUSES, SYMBOLS
@@ -286,32 +288,13 @@ def _units_and_groups(draft: PanelDraft) -> PanelDraft:
 
 
 def _design_units_present(draft: PanelDraft) -> PanelDraft:
-    present = set(draft.frame["unit"].unique())
+    present = draft.frame["unit"].unique().tolist()
     named = set(draft.spec.start_of()) | set(draft.spec.comparison.units)
-    folded = {" ".join(str(u).split()).casefold(): u for u in named}
-    for unit in sorted(present - named, key=str):  # 'c1' in the data, 'C1' in the design
-        if (match := folded.get(" ".join(str(unit).split()).casefold())) is not None:
-            raise PanelError(
-                f"unit {unit!r} in the data differs from {match!r} in the design only in "
-                "case or spaces, so it would be analysed as another (comparison) unit",
-                file=draft.spec.path,
-                where="rollout",
-                fix="write each unit's identifier the same way in the data and the design",
-            )
-    seen: dict[str, Any] = {}
-    for unit in sorted(present, key=str):  # 'LA05' and 'la05': two comparison units
-        key = " ".join(str(unit).split()).casefold()
-        if key in seen:
-            raise PanelError(
-                f"units {seen[key]!r} and {unit!r} in the data differ only in case or spaces, "
-                "so they would be analysed as two units",
-                file=draft.spec.path,
-                where="data",
-                fix="write each unit's identifier the same way on every row",
-            )
-        seen[key] = unit
+    if _may_fold_together({str(u) for u in (*present, *named)}):
+        _same_when_folded(draft, present, named)
+    have = set(present)
     for unit in draft.spec.start_of():
-        if unit not in present:
+        if unit not in have:
             label = draft.unit_names.get(unit, unit)
             left = [e for e in draft.ledger if unit in e.units]  # read, then all left out
             what = "LA" if draft.spec.unit_level is UnitLevel.LOCAL_AUTHORITY else "unit"
@@ -327,6 +310,58 @@ def _design_units_present(draft: PanelDraft) -> PanelDraft:
     return draft
 
 
+def _fold(unit: object) -> str:
+    """An identifier with case and runs of spaces ignored: 'LA 05' and ' la  05' are one."""
+    return " ".join(str(unit).split()).casefold()
+
+
+# Python's str.split() whitespace among ASCII characters
+_ASCII_SPACE = "[\t\n\v\f\r\x1c-\x1f ]"
+
+
+def _may_fold_together(text: set[str]) -> bool:
+    """Whether two of these distinct identifiers might be one once case and spaces are ignored:
+    a cheap test, in pyarrow, that lets a national file's units skip the exact one. ASCII
+    identifiers are lowered with every space removed, which only merges more of them; any
+    other text (casefold maps 'ß' to 'ss') is left to the exact test."""
+    if not text:
+        return False
+    arr = pa.array(list(text), type=pa.string())
+    if not pc.all(pc.string_is_ascii(arr)).as_py():
+        return True
+    coarse = pc.ascii_lower(pc.replace_substring_regex(arr, _ASCII_SPACE, ""))
+    return pc.count_distinct(coarse).as_py() < len(arr)
+
+
+def _same_when_folded(draft: PanelDraft, present: list[Any], named: set[str]) -> None:
+    """Refuse units that differ only in case or spaces: from the design's ('c1' in the data,
+    'C1' in the design), or from one another ('LA05' and 'la05': two comparison units)."""
+    keys = [_fold(u) for u in present]
+    folded = {_fold(u): u for u in named}
+    clash = [(u, k) for u, k in zip(present, keys, strict=True) if k in folded and u not in named]
+    if clash:  # 'c1' in the data, 'C1' in the design
+        unit, key = min(clash, key=lambda p: str(p[0]))
+        raise PanelError(
+            f"unit {unit!r} in the data differs from {folded[key]!r} in the design only "
+            "in case or spaces, so it would be analysed as another (comparison) unit",
+            file=draft.spec.path,
+            where="rollout",
+            fix="write each unit's identifier the same way in the data and the design",
+        )
+    if len(set(keys)) < len(keys):  # 'LA05' and 'la05': two comparison units
+        seen: dict[str, Any] = {}
+        for unit, key in sorted(zip(present, keys, strict=True), key=lambda p: str(p[0])):
+            if key in seen:
+                raise PanelError(
+                    f"units {seen[key]!r} and {unit!r} in the data differ only in case or "
+                    "spaces, so they would be analysed as two units",
+                    file=draft.spec.path,
+                    where="data",
+                    fix="write each unit's identifier the same way on every row",
+                )
+            seen[key] = unit
+
+
 def _start_within_data(draft: PanelDraft) -> PanelDraft:
     """Each treated unit's first treated period, its transition periods and, under the
     transition rule, its partly exposed period dropped. A unit treated from the data's first
@@ -335,41 +370,40 @@ def _start_within_data(draft: PanelDraft) -> PanelDraft:
     spec = draft.spec
     data_periods = sorted(draft.frame["period"].unique().tolist())
     rule = spec.time.partial_period_rule
-    transition_periods = {u: w.transition_periods for w in spec.rollout for u in w.units}
-    wave_of = spec.wave_of()
     in_transition: list[tuple[str, int]] = []
-    unit_rows = []
+    unit_rows: list[dict[str, Any]] = []
     no_before: list[tuple[str, Any, int]] = []  # (unit, start, first treated period)
-    onsets: dict[Any, Any] = {}  # many units share a start
+    onsets: dict[Any, Any] = {}  # many waves share a start
     keep_all = _keeps_always_treated(spec)
     partly: list[tuple[str, int]] = []  # (unit, its partly exposed period)
-    for unit, start in spec.start_of().items():
+    for wave in spec.rollout:  # a wave's units share its start: one onset for them all
+        start, units = wave.start, wave.units
         if start not in onsets:
             onsets[start] = onset(spec.time.axis, start, rule)
         on = onsets[start]
         if on.first_treated <= data_periods[0] and not keep_all:
-            no_before.append((unit, start, on.first_treated))
+            no_before += [(unit, start, on.first_treated) for unit in units]
             continue
         if on.first_treated > data_periods[-1]:
-            raise _start_outside(draft, unit, start, on.first_treated, data_periods)
-        unit_rows.append(
+            raise _start_outside(draft, units[0], start, on.first_treated, data_periods)
+        unit_rows += [
             {
                 "unit": unit,
                 "role": "treated",
-                "wave": wave_of[unit],
+                "wave": wave.wave,
                 "start": str(start),
                 "cohort": on.first_treated,
                 "transition": on.transition,
                 "exposure_fraction": on.exposure_fraction,
             }
-        )
-        skip = transition_periods[unit]
-        if skip:
+            for unit in units
+        ]
+        if skip := wave.transition_periods:
             # calendar periods: a period missing from the data is still one of the k
             later = [p for p in data_periods if on.first_treated <= p < on.first_treated + skip]
-            in_transition += [(unit, p) for p in later]
+            in_transition += [(unit, p) for unit in units for p in later]
         if rule is PartialRule.TRANSITION and on.transition is not None:
-            partly.append((unit, on.transition))
+            partly += [(unit, on.transition) for unit in units]
     if partly:  # one ledger row for all units, not one each
         frame = draft.frame
         cell = pd.Series(list(zip(frame["unit"], frame["period"], strict=True)), index=frame.index)
@@ -488,21 +522,17 @@ def _cells(draft: PanelDraft) -> PanelDraft:
     # compare its treated periods with: its rows would count it as treated while no estimator
     # can use it, so they are left out and counted
     is_treated = (cells["role"] == "treated").to_numpy()
-    before = pd.Series(is_treated & (cells["treated"].to_numpy() == 0), index=cells.index)
-    seen_before = before.groupby([codes, cells["outcome"].to_numpy()]).transform("any")
-    no_before = pd.Series(is_treated & ~seen_before.to_numpy(), index=cells.index)
+    before = is_treated & (cells["treated"].to_numpy() == 0)
+    outcome_codes = pd.factorize(cells["outcome"], sort=True)[0]
+    unit_outcome = codes * (int(outcome_codes.max(initial=-1)) + 1) + outcome_codes
+    seen_before = np.bincount(unit_outcome[before], minlength=int(unit_outcome.max(initial=-1)) + 1)
+    no_before = pd.Series(is_treated & (seen_before[unit_outcome] == 0), index=cells.index)
     if no_before.any() and not _keeps_always_treated(draft.spec):
         draft = draft.drop(no_before, "treated unit with no usable period before its start")
         keep = ~no_before.to_numpy()
-        cells, codes = cells[keep], codes[keep]
+        cells, codes, outcome_codes = cells[keep], codes[keep], outcome_codes[keep]
     # sorted by outcome, unit and period: one lexsort of integer codes (sorted factorisations)
-    order = np.lexsort(
-        (
-            cells["period"].to_numpy(),
-            codes,
-            pd.factorize(cells["outcome"], sort=True)[0],
-        )
-    )
+    order = np.lexsort((cells["period"].to_numpy(), codes, outcome_codes))
     if (np.diff(order) != 1).any():  # data supplied in another order
         cells = cells.take(order)
     return replace(draft, cells=cells.reset_index(drop=True))
@@ -674,10 +704,13 @@ def _contrasts(draft: PanelDraft) -> PanelDraft:
 
 
 def _unit_table(draft: PanelDraft) -> pd.DataFrame:
-    units = pd.DataFrame(list(draft.unit_rows))
-    names = units["unit"].map(draft.unit_names.get)
+    rows = draft.unit_rows
+    units = pd.DataFrame({c: [r[c] for r in rows] for c in (rows[0] if rows else ())})
+    ids = units["unit"].tolist()
+    names = pd.Series([draft.unit_names.get(u) for u in ids], index=units.index)
     units.insert(1, "name", names.where(names.notna(), units["unit"]))
-    units.insert(2, "region", units["unit"].map(draft.unit_regions.get).fillna(""))
+    regions = [draft.unit_regions.get(u) for u in ids]
+    units.insert(2, "region", pd.Series(regions, index=units.index).fillna(""))
     given = draft.data.units.set_index("unit")
     for c in draft.spec.data.columns.unit_columns:
         values = given[c].to_dict()
