@@ -353,17 +353,22 @@ def test_no_treated_cell_from_the_start_on_is_refused():
 def test_rows_resting_on_exactly_fitted_cells_have_no_cr2_standard_error():
     """Single-unit cohorts 2012 and 2013 and one never-treated unit: the CR2 variance of the
     overall average and of event times −3, −2 and 2 is rounding (SE 0 and 9e-17 with df 1, so
-    p ≈ 0; found by fuzzing), so those rows get no SE, df or interval; the rows with a
-    residual keep theirs."""
+    p ≈ 0; found by fuzzing), so those rows get no SE, df or interval. Event times 0 and 1
+    have residuals, but they rest partly on the one-unit cohorts' cells, fitted exactly, whose
+    noise CR2 cannot see: they have none either (CR1 keeps them, with the singleton warning)."""
     frame = single_unit_cohorts()
+    kw = {"outcome": "y", "unit": "unit", "time": "year", "first_treated": "first"}
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        res = pe.sun_abraham(frame, outcome="y", unit="unit", time="year", first_treated="first")
+        res = pe.sun_abraham(frame, **kw)
+        cr1 = pe.sun_abraham(frame, **kw, inference="cluster_robust").table.set_index("term")
     assert res.inference.key == "cr2"
     table = res.table.set_index("term")
+    assert table[["std_error", "df", "ci_lower"]].isna().all().all()
+    assert "rows using it have no standard error" in res.warnings[0]
     empty = ["ATT (post-treatment average)", "event time -3", "event time -2", "event time 2"]
-    assert table.loc[empty, ["std_error", "df", "ci_lower"]].isna().all().all()
-    assert np.isfinite(table.drop(index=empty)["std_error"]).all()
+    assert cr1.loc[empty, ["std_error", "df", "ci_lower"]].isna().all().all()
+    assert np.isfinite(cr1.drop(index=empty)["std_error"]).all()
 
 
 def test_leads_fitted_exactly_are_neither_tested_nor_given_a_standard_error():
@@ -372,7 +377,8 @@ def test_leads_fitted_exactly_are_neither_tested_nor_given_a_standard_error():
     pre-trend Wald test on them read F = 2.6e28, p = 6e-71: a false alarm of a pre-trend in
     the default analysis, and `cluster_robust` reported those event times with SE 1e-14 and
     p ≈ 1e-71 (found by fuzzing, seed 46). Now those interactions, rows and leads have no
-    variance and the test is not run, with warnings saying why; the other rows keep theirs."""
+    variance and the test is not run, with warnings saying why; the other rows keep CR1's
+    (CR2 gives them none: they rest partly on the one-unit cohorts' cells, fitted exactly)."""
     nan = np.nan
     frame = wide_frame(
         {
@@ -394,7 +400,8 @@ def test_leads_fitted_exactly_are_neither_tested_nor_given_a_standard_error():
         table = res.table.set_index("term")
         leads = ["event time -4", "event time -3", "event time -2"]
         assert table.loc[leads, ["std_error", "df", "ci_lower"]].isna().all().all()
-        assert (table.drop(index=leads)["std_error"] > 0.3).all()
+        post = table.drop(index=leads)["std_error"]
+        assert (post > 0.3).all() if key == "cr1" else post.isna().all()
         lead_se = [i["std_error"] for i in res.facts.interactions if i["event_time"] < -1]
         assert len(lead_se) == 4 and np.isnan(lead_se).all()
         assert res.facts.pretrend_test is None and res.facts.pretest_power is None

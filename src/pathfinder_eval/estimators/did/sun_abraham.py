@@ -295,13 +295,20 @@ def stratified_rows(res: SunAbrahamResult) -> CohortStratified | None:
     return stratified_cells(w, res.y, res.units, res.periods, res.unit_cohort)
 
 
-def cr2_rows(res: SunAbrahamResult, level: float = 0.95) -> CR2Result:
+def cr2_rows(res: SunAbrahamResult, level: float = 0.95, partly_seen: bool = False) -> CR2Result:
     """CR2 by unit with Bell-McCaffrey/Satterthwaite df for the reported rows, on exactly the
     step-1 regression (its rows and absorbed unit and period effects), aggregation weights
     held fixed: the small-sample alternative to CR1, which over-rejects with few treated
-    units (benchmarks/did_size.py)."""
+    units (benchmarks/did_size.py). Rows resting partly on a one-unit cohort's cells (fitted
+    exactly) have none unless `partly_seen` (cr2_inference)."""
     return cr2_inference(
-        res.y, res.x, res.units, res.periods, contrasts=res.row_weights, level=level
+        res.y,
+        res.x,
+        res.units,
+        res.periods,
+        contrasts=res.row_weights,
+        level=level,
+        partly_seen=partly_seen,
     )
 
 
@@ -356,13 +363,14 @@ class SunAbraham(SunAbrahamOptions):
             df, joint_vcov = decision.variance.df, decision.variance.vcov
             summ = t_summary(est, joint_vcov, df, level)
         elif small:
-            c2 = cr2_rows(res, level)
+            strat = stratified_rows(res) if choice.method == "cohort_stratified" else None
+            # the stratified variance takes CR2's correlations only: it sees one-unit cohorts
+            c2 = cr2_rows(res, level, partly_seen=strat is not None)
             summ = TSummary(
                 c2.std_error, c2.statistic, c2.p_value, c2.ci_lower, c2.ci_upper, np.nan
             )
             df, coef_vcov = c2.df, c2.vcov
             joint_vcov = c2.contrast_vcov
-            strat = stratified_rows(res) if choice.method == "cohort_stratified" else None
         if strat is not None:
             df = strat.df
             joint_vcov = rescale_covariance(joint_vcov, strat.std_error)
@@ -512,7 +520,7 @@ class SunAbraham(SunAbrahamOptions):
                 f"2018), cohort shares fixed{because(choice.reason_for('cr2'))}; "
                 "pre-trend Wald test CR1, F(q, G−1)"
             )
-            return label, singleton_warning(singletons)
+            return label, singleton_warning(singletons, cr2=True)
         shares = "with" if self.share_uncertainty else "without"
         label = (
             f"{cr1_label(self.inference.absorbed_effects)}; delta method {shares} "
@@ -529,15 +537,21 @@ class SunAbraham(SunAbrahamOptions):
         )
 
 
-def singleton_warning(cohorts: list[float]) -> tuple[str, ...]:
+def singleton_warning(cohorts: list[float], cr2: bool = False) -> tuple[str, ...]:
     """A warning naming the cohorts of one unit: their interactions fit that unit's cells
-    exactly, so no cluster-robust variance sees its own noise."""
+    exactly, so no cluster-robust variance sees its own noise (CR2's rows using them have
+    none: cr2_inference)."""
     if not cohorts:
         return ()
     names = ", ".join(f"{g:g}" for g in cohorts)
+    cost = (
+        "so CR2 cannot see its own noise and rows using it have no standard error"
+        if cr2
+        else "so cluster-robust standard errors (CR1 or CR2) omit its own noise and rows using "
+        "it have intervals that are too narrow"
+    )
     return (
         f"Cohort(s) starting in {names} have a single unit: its cohort × relative-period "
-        "indicators fit that unit's cells exactly, so cluster-robust standard errors (CR1 or "
-        "CR2) omit its own noise and rows using it have intervals that are too narrow; compare "
-        "TWFE with CR2 or randomisation inference.",
+        f"indicators fit that unit's cells exactly, {cost}; compare TWFE with CR2 or "
+        "randomisation inference.",
     )
