@@ -255,6 +255,16 @@ def test_cr2_on_the_interaction_regression(tmp_path, control):
     assert not any("over-reject" in w for w in res.warnings)
     se = interactions(res)["std_error"].to_numpy()
     np.testing.assert_allclose(se, np.sqrt(np.diag(ref.vcov)), rtol=1e-9)
+    # last-treated controls leave out every row from the last start: counted (review: they
+    # were not, 22 of 77 rows gone from the exclusions table)
+    gone = frame["period"] >= max(starts)
+    expected = (
+        [(int(gone.sum()), tuple(sorted(set(frame.loc[gone, "unit"]))))]
+        if control == "last_treated"
+        else []
+    )
+    assert [(d.rows, d.units) for d in res.dropped] == expected
+    assert res.n_obs == len(frame) - sum(n for n, _ in expected)
 
 
 def test_cluster_robust_or_share_uncertainty_keep_cr1_with_few_treated(tmp_path):

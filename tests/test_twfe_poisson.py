@@ -98,6 +98,9 @@ def test_all_zero_units_are_dropped_with_a_warning(tmp_path, frame):
     res = PoissonTWFE().fit(panel(tmp_path, zeroed), "y", "a")
     assert res.diagnostics["dropped_all_zero_units"] == ["u29"]
     assert res.n_units == 29 and any("zero counts" in w for w in res.warnings)
+    # counted among the exclusions, as every left-out row (it was a warning only: review)
+    assert [(d.rows, d.units) for d in res.dropped] == [((zeroed["unit"] == "u29").sum(), ("u29",))]
+    assert res.dropped[0].reason.startswith("unit with zero counts in every period")
 
 
 def test_class_contract():

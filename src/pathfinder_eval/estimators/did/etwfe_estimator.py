@@ -32,6 +32,7 @@ from pathfinder_eval.estimators.did.imputation import (
     lone_rows,
     small_sample_rows,
 )
+from pathfinder_eval.estimators.did.twfe_poisson import ZERO_COUNTS
 from pathfinder_eval.estimators.did.two_way import few_cluster_warnings
 from pathfinder_eval.estimators.pooled import (
     PanelLayout,
@@ -209,8 +210,7 @@ class Etwfe(EtwfeOptions):
         if dropped:
             left += (
                 Dropped(
-                    "unit with zero counts in every period (no information under Poisson "
-                    "fixed effects)",
+                    ZERO_COUNTS,
                     int((total == 0).sum()),
                     tuple(dropped),
                 ),

@@ -38,7 +38,13 @@ from pathfinder_eval.inference.cr2 import CR2Result, cr2_inference
 from pathfinder_eval.inference.policy import SMALL_SAMPLE_TREATED, Choice, because
 from pathfinder_eval.inference.pretrends_power import pretest_summary
 from pathfinder_eval.panel import ValidatedPanel
-from pathfinder_eval.results import EffectEstimates, InferenceKey, InferenceUsed, estimates_table
+from pathfinder_eval.results import (
+    Dropped,
+    EffectEstimates,
+    InferenceKey,
+    InferenceUsed,
+    estimates_table,
+)
 from pathfinder_eval.settings import SunAbrahamOptions
 
 CONTROLS = ("never_treated", "last_treated")
@@ -454,6 +460,7 @@ class SunAbraham(SunAbrahamOptions):
             n_units=res.n_clusters,
             n_treated=n_treated,
             n_obs=res.n_obs,
+            dropped=_after_last_start(cells) if self.control == "last_treated" else (),
             facts=SunAbrahamFacts(
                 control=self.control,
                 inference_method=used,
@@ -535,6 +542,23 @@ class SunAbraham(SunAbrahamOptions):
         return label, few_cluster_warnings(n_treated, res.n_clusters) + singleton_warning(
             singletons
         )
+
+
+def _after_last_start(cells: pd.DataFrame) -> tuple[Dropped, ...]:
+    """The rows last-treated controls leave out: every unit's periods from the last cohort's
+    start, when no unit is a comparison any more (counted, as every left-out row is)."""
+    last = cells["cohort"].max()
+    gone = (cells["period"] >= last).to_numpy()
+    if not gone.any():
+        return ()
+    return (
+        Dropped(
+            f"period from the last cohort's start ({int(last)}), when it stops being a control "
+            "(control: last_treated)",
+            int(gone.sum()),
+            tuple(sorted(set(cells.loc[gone, "unit"]))),
+        ),
+    )
 
 
 def singleton_warning(cohorts: list[float], cr2: bool = False) -> tuple[str, ...]:

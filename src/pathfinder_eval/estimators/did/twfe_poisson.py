@@ -23,8 +23,11 @@ from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.facts import PoissonTwfeFacts
 from pathfinder_eval.inference.cluster import t_summary
 from pathfinder_eval.panel import ValidatedPanel
-from pathfinder_eval.results import EffectEstimates, InferenceUsed, estimates_table
+from pathfinder_eval.results import Dropped, EffectEstimates, InferenceUsed, estimates_table
 from pathfinder_eval.settings import PoissonTwfeOptions
+
+# why a unit's rows are left out (the ETWFE Poisson fit says the same)
+ZERO_COUNTS = "unit with zero counts in every period (no information under Poisson fixed effects)"
 
 INFERENCE_LABEL = "Poisson QMLE, cluster-robust by unit (CR1), t(G−1) reference"
 
@@ -126,6 +129,7 @@ class PoissonTWFE(PoissonTwfeOptions):
             )
         total = usable.groupby("unit")["numerator"].transform("sum")
         dropped = sorted(set(usable.loc[total == 0, "unit"]))
+        left = (Dropped(ZERO_COUNTS, int((total == 0).sum()), tuple(dropped)),) if dropped else ()
         usable = usable[total > 0]
         fit = poisson_twfe(
             usable["numerator"],
@@ -174,4 +178,5 @@ class PoissonTWFE(PoissonTwfeOptions):
                 n_params=fit.n_params,
             ),
             warnings=tuple(warns),
+            dropped=left,
         )
