@@ -286,9 +286,21 @@ def test_rows_an_analysis_leaves_out_of_records_are_controlled_everywhere(tmp_pa
 
 
 def _one_la_panel(tmp_path, rutland: dict[int, int]) -> Path:
-    """Rutland treated from 2023-07 beside 8 comparison LAs; Rutland's events by year."""
+    """Rutland treated from 2023-07 beside 10 comparison LAs (enough for the pooled variance:
+    CR2 has none with one treated unit); Rutland's events by year."""
     rows = ["la,year,events,children"]
-    others = ["Bolton", "Bury", "Wigan", "Leeds", "York", "Hull", "Derby", "Bath"]
+    others = [
+        "Bolton",
+        "Bury",
+        "Wigan",
+        "Leeds",
+        "York",
+        "Hull",
+        "Derby",
+        "Bath",
+        "Oldham",
+        "Stockport",
+    ]
     for y, n in rutland.items():
         rows.append(f"Rutland,{y},{n},8000")
         for k, la in enumerate(others):

@@ -71,7 +71,7 @@ def test_huge_value_in_a_comparison_la_is_excluded_and_named(tmp_path):
     ledger, doc = excluded(out)
     reason = (
         "implausible value: outside the outcome's plausible range (first: d.csv row 18, "
-        "column rate = 1e+308, outside 0 to 10000)"
+        "column rate, outside 0 to 10000)"
     )
     assert ledger == {reason: (1, ["351"])}
     twfe = doc["analyses"][0]
@@ -107,14 +107,18 @@ def test_negative_infinite_and_impossible_share_counts_are_excluded(tmp_path):
     code, out = run(tmp_path, design=COUNTS, data=data)
     assert code == 0
     ledger, doc = excluded(out)
+    # where, not the values: a tidy file's counts of children may be unpublished (review: the
+    # report printed "column repeat = 7 is above column plans = 5" for one LA)
     assert ledger == {
         "implausible value: a count or denominator below zero or above 100,000,000 (first: "
-        "d.csv row 17, column events = -24)": (1, ["351"]),
+        "d.csv row 17, column events)": (1, ["351"]),
         "implausible value: a count, denominator or value that is not a finite number (first: "
-        "d.csv row 23, column children = infinity)": (1, ["359"]),
+        "d.csv row 23, column children)": (1, ["359"]),
         "implausible value: a share's numerator larger than its denominator (first: d.csv row "
-        "29, column events = 280 is above d.csv row 29, column children = 250)": (1, ["383"]),
+        "29, column events is above d.csv row 29, column children)": (1, ["383"]),
     }
+    html = (out / "tidy_pilot.html").read_text(encoding="utf-8")
+    assert "column events is above" in html and "= 280" not in html
     assert doc["analyses"][0]["status"] == "ok"
 
 
@@ -201,6 +205,6 @@ def test_level_outcome_beyond_a_billion_is_excluded(tmp_path):
     ledger, doc = excluded(out)
     assert ledger == {
         "implausible value: outside the outcome's plausible range (first: d.csv row 18, "
-        "column rate = -1e+20, outside -1e+09 to 1e+09)": (1, ["351"])
+        "column rate, outside -1e+09 to 1e+09)": (1, ["351"])
     }
     assert doc["analyses"][0]["status"] == "ok"

@@ -555,7 +555,8 @@ def _tidy_outcome(
     periods: pd.Series,
 ) -> pd.DataFrame:
     """One outcome's long rows from a tidy file: DfE symbols and empty cells are kept as
-    unusable with their status, and impossible values are marked (data/plausibility.py)."""
+    unusable with their status, and impossible values are marked (data/plausibility.py), by
+    where they are, not their values (a tidy file's counts may be unpublished)."""
 
     def located(column: str, values: pd.Series) -> Located:
         return Located(values.to_numpy(), RowLabels(file, column))
@@ -579,12 +580,13 @@ def _tidy_outcome(
             status,
             located(outcome.numerator, num),
             located(outcome.denominator, den),
+            values_shown=False,
         )
     else:
         column = outcome.column or outcome.id
         value, status = numeric_cells(raw, column, file)
         num = den = None
-        status, detail = screen(located(column, value), rule, status)
+        status, detail = screen(located(column, value), rule, status, values_shown=False)
     return pd.DataFrame(
         {
             "unit": units,

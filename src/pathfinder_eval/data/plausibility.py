@@ -91,10 +91,13 @@ def screen(
     status: np.ndarray,
     numerator: Located | None = None,
     denominator: Located | None = None,
+    values_shown: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(status, detail) for each row: rows already unusable (status not "") keep their status;
     a usable row failing a check gets the first failing check's status (STATUSES) and a detail
-    naming where and what. Arrays are not modified."""
+    naming where and what: the values too when `values_shown` (published statistics; a
+    report's exclusions table must not print an unpublished LA's count of children). Arrays
+    are not modified."""
     status = np.asarray(status, dtype=object).copy()
     detail = np.full(len(status), "", dtype=object)
 
@@ -102,7 +105,7 @@ def screen(
         hit = np.flatnonzero(bad & (status == ""))
         status[hit] = kind
         for i in hit:
-            detail[i] = " is above ".join(_said(x, i) for x in said) + suffix
+            detail[i] = " is above ".join(_said(x, i, values_shown) for x in said) + suffix
 
     with np.errstate(invalid="ignore"):
         for counts in (numerator, denominator):
@@ -121,9 +124,10 @@ def screen(
     return status, detail
 
 
-def _said(located: Located, i: int) -> str:
-    """'<where> = <value>' for row i."""
-    return f"{located.where[i]} = {_number(float(located.values[i]))}"
+def _said(located: Located, i: int, value: bool = True) -> str:
+    """'<where> = <value>' for row i (or '<where>' alone)."""
+    where = str(located.where[i])
+    return f"{where} = {_number(float(located.values[i]))}" if value else where
 
 
 def _number(x: float) -> str:
