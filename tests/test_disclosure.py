@@ -34,8 +34,14 @@ def test_secondary_suppression_protects_a_lone_small_cell_beside_a_total():
     cells, total = log.counts_with_total([3, 40, 12, 55], "t")
     assert cells == ["c", "40", "c", "55"]  # 12 is the smallest other cell
     assert total == "110"
-    cells, _ = log.counts_with_total([3, 4, 40], "t")  # two hidden already: no secondary
+    cells, _ = log.counts_with_total([3, 4, 40], "t")  # hidden 7 ≥ 6: no secondary
     assert cells == ["c", "c", "40"]
+    # two hidden cells adding up to fewer than min_count: the total less the shown cells gave
+    # their sum back (2 + 3 = 5 children; found in review), so the next smallest goes too
+    cells, total = log.counts_with_total([2, 3, 40, 50], "t")
+    assert cells == ["c", "c", "c", "50"] and total == "95"
+    cells, _ = DisclosureLog(min_count=10, round_to=1).counts_with_total([3, 4, 40, 40], "t")
+    assert cells == ["c", "c", "c", "40"]
 
 
 DESIGN = """\

@@ -56,12 +56,15 @@ class DisclosureLog:
 
     def counts_with_total(self, values: list[float], table: str) -> tuple[list[str], str]:
         """Cells and their total: primary suppression, then secondary suppression of the
-        smallest remaining non-zero cell when exactly one cell would otherwise be hidden."""
+        smallest shown non-zero cells until the hidden cells add up to at least min_count, as
+        the total less the shown cells gives their sum back (3 and 4 hidden beside a total
+        gave 7 children; found in review)."""
         small = [0 < v < self.min_count for v in values]
-        if sum(small) == 1:
+        while 0 < sum(v for v, hide in zip(values, small, strict=True) if hide) < self.min_count:
             others = [(v, i) for i, v in enumerate(values) if not small[i] and v > 0]
-            if others:
-                small[min(others)[1]] = True
+            if not others:
+                break
+            small[min(others)[1]] = True
         cells = []
         for v, hide in zip(values, small, strict=True):
             if hide:
