@@ -82,12 +82,15 @@ def test_no_small_count_reaches_the_report(tmp_path):
     table = html[html.index("Treated numerator") :]
     table = table[: table.index("</table>")]
     shown = re.findall(r'<td class="num">([^<]*)</td>\s*</tr>', table)
-    assert shown == ["&lt;10", "&lt;10", "&lt;10", "&lt;10", "10"]
+    # 2025's 12 events and 15.00 per 10,000 are hidden too (secondary suppression): beside
+    # the estimates (treated less comparison, per event time) a shown treated period gives
+    # the hidden ones back (4 children, found in review)
+    assert shown == ["c", "c", "c", "c", "c"]
     assert "Cells suppressed" in html
     assert "events" not in json.loads(doc)["analyses"][0]["diagnostics"]
     # Rutland's rate beside its suppressed events gave them back (rate × its population)
     treated = re.findall(r'<th scope="row">(\d{4})</th><td class="num">([^<]*)</td>', table)
-    assert [v for _, v in treated] == ["c", "c", "c", "c", "15.00"]
+    assert [v for _, v in treated] == ["c", "c", "c", "c", "c"]
 
 
 TRIAL = """\
@@ -255,7 +258,9 @@ def test_a_small_comparison_count_hides_the_comparison_mean(tmp_path):
     cells = re.findall(r'<td class="num">([^<]*)</td>', table)
     # by condition (a trial): D1 is a control cell in every period, alone from period 4
     # the mean of k not-yet-started clusters' 6/20 and D1's 2/20: (0.3k + 0.1)/(k + 1)
-    assert cells[1::5] == ["0.27", "0.26", "0.23", "c"]
+    # and every other period's too (secondary suppression: beside the estimates a shown
+    # period gives the hidden one back)
+    assert cells[1::5] == ["c", "c", "c", "c"]
     assert cells[3::5] == ["7", "5", "3", "1"]
     assert "0.10" not in table
 
@@ -369,3 +374,27 @@ def test_a_baseline_that_gives_a_hidden_count_back_is_not_shown(tmp_path):
     assert hidden["baseline"] is None and hidden["mdes_relative"] is None
     assert "mean before they started" not in html
     assert shown["baseline"] == pytest.approx((30 + 25 + 24 + 28) / 4 / 8000 * 10000)
+
+
+def test_a_small_treated_count_after_the_start_hides_the_treated_side_and_the_baseline(
+    tmp_path,
+):
+    """4 children in 2024, after Rutland's start: the trends table hid 2024 only, and the
+    TWFE estimate (and an event study's, period by period) less the shown treated and
+    comparison means gave it back (found in review). Now no treated period's mean or count is
+    shown, nor the MDES's baseline (the pre-start mean, beside the estimates' differences)."""
+    design = tmp_path / "design.yaml"
+    design.write_text(DESIGN)
+    counts = {2020: 30, 2021: 25, 2022: 24, 2023: 28, 2024: 4, 2025: 27}
+    data = _one_la_panel(tmp_path, counts)
+    out = tmp_path / "o"
+    assert main(["run", str(design), "--data", str(data), "--out", str(out)]) == 0
+    html = (out / "small_counts.html").read_text()
+    table = html[html.index("Treated numerator") :]
+    table = table[: table.index("</table>")]
+    treated = re.findall(r'<th scope="row">(\d{4})</th><td class="num">([^<]*)</td>', table)
+    assert [v for _, v in treated] == ["c"] * 6
+    assert re.findall(r'<td class="num">([^<]*)</td>\s*</tr>', table) == ["c"] * 6
+    detectable = json.loads((out / "small_counts.json").read_text())["analyses"][0]["detectable"]
+    assert detectable["mdes"] > 0 and detectable["baseline"] is None
+    assert "mean before they started" not in html

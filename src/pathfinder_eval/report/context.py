@@ -498,6 +498,11 @@ def _trend_frame(panel: ValidatedPanel, info: OutcomeInfo) -> tuple[pd.DataFrame
         return ((e > 0) & (e < min_count)).reindex(mean.index, fill_value=False).to_numpy(bool)
 
     hidden, comparison_hidden = small("treated"), small("comparison")
+    if panel.data.kind != "official":  # DfE's published counts are public
+        # secondary suppression: beside the estimates (treated less comparison, period by
+        # period in an event study) one side's shown means give its hidden one back (4
+        # children, found in review), so a side with a hidden period shows none
+        hidden, comparison_hidden = _all_if_any(hidden), _all_if_any(comparison_hidden)
 
     def kept(role: str, hide: np.ndarray) -> Any:
         shown = mean.get(role)
@@ -515,6 +520,11 @@ def _trend_frame(panel: ValidatedPanel, info: OutcomeInfo) -> tuple[pd.DataFrame
     frame["period_label"] = [panel.period_label(int(p)) for p in frame["period"]]
     frame["position"] = range(len(frame))
     return frame, n_units, events.get("treated", empty), grouping
+
+
+def _all_if_any(hide: np.ndarray) -> np.ndarray:
+    """Every period hidden when one is (the trends table's secondary suppression)."""
+    return np.full(hide.shape, bool(hide.any()))
 
 
 def _trend_chart(panel: ValidatedPanel, info: OutcomeInfo) -> tuple[str, tuple[Any, ...]]:
@@ -544,6 +554,8 @@ def _trend(
     """One outcome's trends: its chart `svg` and the table beside it from `parts`
     (_trend_frame's), counts made safe."""
     frame, n_units, events, grouping = parts
+    # the treated side hidden in every period (secondary suppression): its counts go too
+    hidden_all = bool(frame["hidden"].all()) and panel.data.kind != "official"
     rows = [
         {
             "period": lab,
@@ -551,7 +563,7 @@ def _trend(
             "comparison": "c" if comparison_hidden else fmt(c),
             "n_treated": int(n_units.get("treated", pd.Series()).get(p, 0)),
             "n_comparison": int(n_units.get("comparison", pd.Series()).get(p, 0)),
-            "events": log.count(float(events.get(p, float("nan"))), f"trends: {info.name}"),
+            "events": _events(log, float(events.get(p, float("nan"))), hidden_all, info.name),
         }
         for p, lab, t, c, hidden, comparison_hidden in zip(
             frame["period"],
@@ -588,6 +600,14 @@ def _trend(
         "counts": tuple(c[0].upper() + c[1:] for c in counts),
         "numerator": TREND_GROUPS[grouping].numerator,
     }
+
+
+def _events(log: DisclosureLog, count: float, hidden: bool, outcome: str) -> str:
+    """A period's count of the first group's events, or "c" when that side is hidden."""
+    if hidden and count == count and count > 0:
+        log.suppress(f"trends: {outcome}")
+        return "c"
+    return log.count(count, f"trends: {outcome}")
 
 
 def _draw(

@@ -208,7 +208,9 @@ def hides_a_baseline(panel: ValidatedPanel, outcome: str, min_count: int) -> boo
     """Whether the treated units' pre-start mean (an MDES's baseline) would give back a count
     the trends table suppresses: the table shows every other period's treated mean, so the
     mean of all of them returns the hidden one by subtraction (4 children, from a baseline of
-    27.1875 per 10,000 beside three shown years)."""
+    27.1875 per 10,000 beside three shown years). On unpublished data the table hides every
+    treated period once one is hidden, and the baseline beside the estimates' differences
+    would give them back, so any hidden period hides it."""
     targeted = {c.id: c.outcome for c in panel.spec.contrasts}.get(outcome, outcome)
     cells = panel.outcome_cells(targeted)
     counts = cells["numerator"].dropna().to_numpy(float)
@@ -220,6 +222,8 @@ def hides_a_baseline(panel: ValidatedPanel, outcome: str, min_count: int) -> boo
     for part in (treated, before):  # the trends table's periods, and the baseline's own
         events = part.groupby("period")["numerator"].sum(min_count=1)
         small += events.index[(events > 0) & (events < min_count)].tolist()
+    if panel.data.kind != "official" and small:  # the trends table hides every period
+        return True
     return bool(set(small) & set(before["period"]))
 
 

@@ -18,7 +18,7 @@ import pandas as pd
 
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.facts import BaconFacts
-from pathfinder_eval.estimators.did.twfe import cr2_row
+from pathfinder_eval.estimators.did.twfe import cr2_row, df_text
 from pathfinder_eval.estimators.did.two_way import cr1_label, few_cluster_warnings, fit_twfe
 from pathfinder_eval.inference.cluster import t_summary, vacant_rows
 from pathfinder_eval.inference.policy import SMALL_SAMPLE_TREATED
@@ -215,10 +215,9 @@ class BaconDecomposition(BaconOptions):
             # CR1 over-rejects with few treated (12.5% at 5% with 7 of family_network's LAs)
             c2 = cr2_row(cells, rows[0], level)
             key = "cr2"
-            df = f"{c2.df[0]:.1f}" if np.isfinite(c2.df[0]) else "none (no variance, see warnings)"
             used = (
                 f"CR2 cluster-robust by unit (Bell & McCaffrey 2002) with Satterthwaite degrees "
-                f"of freedom {df}, the small-sample method with fewer than "
+                f"of freedom {df_text(c2.df[0])}, the small-sample method with fewer than "
                 f"{SMALL_SAMPLE_TREATED} treated units"
             )
         types = dec.by_type()

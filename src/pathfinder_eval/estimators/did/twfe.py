@@ -125,6 +125,11 @@ def cr2_row(cells: pd.DataFrame, row: dict, level: float) -> CR2Result:
     return c2
 
 
+def df_text(df: float) -> str:
+    """CR2's Satterthwaite df for a label, or why there is none."""
+    return f"{df:.1f}" if np.isfinite(df) else "none (no variance: see the warnings)"
+
+
 class TwoWayFixedEffects(TwfeOptions):
     """Static TWFE DiD: y_it = α_i + λ_t + β·D_it + ε_it. `weighted` uses the denominators;
     `leave_one_out` re-fits without each treated unit (robustness; off in simulations).
@@ -252,7 +257,7 @@ class TwoWayFixedEffects(TwfeOptions):
             c2 = cr2_row(cells, row, level)
             label = (
                 f"CR2 cluster-robust by unit (Bell & McCaffrey 2002) with Satterthwaite "
-                f"degrees of freedom {c2.df[0]:.1f} (Pustejovsky & Tipton 2018)"
+                f"degrees of freedom {df_text(c2.df[0])} (Pustejovsky & Tipton 2018)"
             )
             return label, (), c2.contrast_vcov
         if method == "randomisation":
