@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 import pathfinder_eval as pe
-from pathfinder_eval.errors import DataError, DesignError
+from pathfinder_eval.errors import DataError, DesignError, EstimationError
 from pathfinder_eval.pipeline import evaluate
 from pathfinder_eval.settings import OPTIONS
 from pathfinder_eval.spec import load_design
@@ -618,7 +618,9 @@ def test_rows_the_panel_leaves_out_are_counted_on_the_result_and_warned():
     assert got[0].filename == __file__
     text = next(w for w in res.warnings if "left out" in w)
     assert "10 empty cell" in text and "units u00" in text and "not a finite number" in text
-    assert "1e+12" in text
+    assert (
+        "data frame row 26, column y, outside" in text
+    )  # where, not the value (a report may print it)
     assert (res.n_obs, res.n_treated) == (clean.n_obs - 12, clean.n_treated - 1)
     from pathfinder_eval.errors import PanelError
 
@@ -731,3 +733,29 @@ def test_power_arguments_out_of_range_are_design_errors(call, where):
     with pytest.raises(DesignError) as info:
         call()
     assert info.value.where == where
+
+
+def test_inputs_found_in_review_give_the_answer_or_a_named_error():
+    """A nullable boolean treatment crashed (numpy boolean subtract); whole-number float unit
+    ids (0.0, 1.0: after a merge, from Parquet) were 'treated unit 0.0 named in the design has
+    no rows'; minus naming the outcome, a constant outcome and the first-treated column as
+    outcome gave estimate 0, SE 0, p NaN and no warning; an integer column name gave pydantic's
+    internal ValidationError."""
+    frame = staggered()
+    frame["d"] = ((frame["g"] > 0) & (frame["period"] >= frame["g"])).astype(int)
+    kw = {"outcome": "y", "unit": "unit", "time": "period"}
+    base = pe.twfe(frame, **kw, treatment="d").table.iloc[0]
+    flagged = pe.twfe(frame.astype({"d": "boolean"}), **kw, treatment="d").table.iloc[0]
+    assert (flagged["estimate"], flagged["std_error"]) == (base["estimate"], base["std_error"])
+    floats = frame.assign(unit=frame["unit"].str[1:].astype(float))
+    as_float = pe.twfe(floats, **kw, first_treated="g").table.iloc[0]
+    assert as_float["estimate"] == pytest.approx(base["estimate"], rel=1e-12)
+    with pytest.raises(DesignError, match="minus names the outcome itself") as err:
+        pe.twfe(frame, **kw, first_treated="g", minus="y")
+    assert err.value.where == "argument minus"
+    for data, outcome in ((frame.assign(y=1.0), "y"), (frame, "g")):
+        with pytest.raises(EstimationError, match="every standard error is exactly 0"):
+            pe.twfe(data, outcome=outcome, unit="unit", time="period", first_treated="g")
+    numbered = frame[["unit", "period", "g", "y"]].set_axis(["unit", "period", "g", 0], axis=1)
+    with pytest.raises(DataError, match=r"column names are text; outcome is 0 \(int\)"):
+        pe.twfe(numbered, outcome=0, unit="unit", time="period", first_treated="g")

@@ -306,3 +306,17 @@ def test_every_cluster_starting_together_says_so_not_lower_min_units(tmp_path, c
     err = capsys.readouterr().err
     assert "rollout: outcome 'y' has no comparison: every unit with data starts in the same " in err
     assert "stagger the starts" in err and "min_units" not in err
+
+
+def test_one_covariate_named_as_text_is_one_column():
+    """covariates="age" was read letter by letter ('a', 'g', 'e'): an error about column 'a',
+    or, where columns a, g and e existed, a silent adjustment for them (found in review)."""
+    data = trial_records()
+    one = pe.stepped_wedge(data, **ARGS, covariates="age")
+    listed = pe.stepped_wedge(data, **ARGS, covariates=("age",))
+    assert one.table["estimate"].iloc[0] == listed.table["estimate"].iloc[0]
+    letters = data.assign(a=1.0, g=data["age"] % 7, e=data["age"] % 3)
+    assert (
+        pe.stepped_wedge(letters, **ARGS, covariates="age").table["estimate"].iloc[0]
+        == (listed.table["estimate"].iloc[0])
+    )

@@ -27,7 +27,14 @@ import pandas as pd
 from pathfinder_eval.data.indicator_values import indicator_table
 from pathfinder_eval.data.load import SWITCHING, is_dask_frame, load_outcomes
 from pathfinder_eval.data.source import Exclusion
-from pathfinder_eval.errors import DataError, DataWarning, DesignError, ExcludedRowsWarning
+from pathfinder_eval.data.tidy import id_text, numbers
+from pathfinder_eval.errors import (
+    DataError,
+    DataWarning,
+    DesignError,
+    ExcludedRowsWarning,
+    cell,
+)
 from pathfinder_eval.estimators import checked_fit, one_blas_thread
 from pathfinder_eval.estimators.did.did2x2 import did_2x2 as estimate_2x2
 from pathfinder_eval.inference.honest_did import (
@@ -97,6 +104,12 @@ def fit_frame(
             f"{' or '.join(clustering_above_unit())}",
         )
     rate = counts is not None or population is not None
+    if minus is not None and minus == outcome:
+        raise DesignError(
+            f"minus names the outcome itself ({minus!r}): the contrast would be 0 everywhere",
+            where="argument minus",
+            fix="name the same measure for a group the reform does not target",
+        )
     if minus is not None and rate:
         raise DesignError(
             "minus contrasts two outcome columns; counts and population recompute one rate",
@@ -236,6 +249,8 @@ def fit_records(
 ) -> EffectEstimates:
     """Fit a stepped-wedge `estimator` on individual records (one row per person and period),
     summarised exactly per cluster-period as a design file with `data.source: records` does."""
+    if isinstance(covariates, str):  # one column name, not its letters
+        covariates = (covariates,)
     frame = _checked_frame(
         data, outcome=outcome, unit=cluster, time=period, start=start, treatment=treatment
     )
@@ -1010,6 +1025,13 @@ def _checked_frame(data: Any, **columns: str | None) -> pd.DataFrame:
             fix="pass a long DataFrame, one row per unit and period (pd.read_csv(...))",
         )
     for arg, col in columns.items():
+        if col is not None and not isinstance(col, str):
+            raise DataError(
+                f"column names are text; {arg} is {col!r} ({type(col).__name__})",
+                where=f"argument {arg}",
+                fix="name the columns with text (data.columns = data.columns.astype(str)) "
+                "and pass those names",
+            )
         if col is not None and col not in data.columns:
             raise DataError(
                 f"column {col!r} is not in the data",
@@ -1067,14 +1089,14 @@ def _starts(
             fix=f"{arg}='g' (a column with each unit's first treated period, 0 or "
             "missing if never) or treatment='d' (0/1 by unit and period)",
         )
-    ids = frame[unit].astype("string").str.strip()
+    ids = id_text(frame[unit])  # as the loader reads them: 0.0 is unit '0'
     if treatment is not None:
-        d = pd.to_numeric(frame[treatment], errors="coerce")
+        d = numbers(frame[treatment])
         bad = (~(d >= 0) & frame[treatment].notna()) if switching else ~d.isin([0, 1])
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
             raise DataError(
-                f"treatment value {frame[treatment].iloc[row]!r} is "
+                f"treatment value {cell(frame[treatment].iloc[row])} is "
                 + ("not a number of 0 or more" if switching else "not 0 or 1"),
                 where=f"argument treatment (column {treatment})",
                 row=row + 1,
@@ -1104,7 +1126,7 @@ def _starts(
     if text.any():  # text read as "never treated" would move a treated unit to the comparisons
         row = int(np.flatnonzero(text.to_numpy())[0])
         raise DataError(
-            f"first treated period {frame[first_treated].iloc[row]!r} of unit {ids.iloc[row]} "
+            f"first treated period {cell(frame[first_treated].iloc[row])} of unit {ids.iloc[row]} "
             "is not a number",
             where=f"argument {arg} (column {first_treated})",
             row=row + 1,
@@ -1166,7 +1188,7 @@ def _numbers(frame: pd.DataFrame, column: str, arg: str) -> None:
     if text.any():
         row = int(np.flatnonzero(text.to_numpy())[0])
         raise DataError(
-            f"value {values.iloc[row]!r} is not a number",
+            f"value {cell(values.iloc[row])} is not a number",
             where=f"argument {arg} (column {column})",
             row=row + 1,
             fix="code the column as numbers (groups and periods as 0/1)",
@@ -1194,7 +1216,8 @@ def _group(first: pd.Series, arg: str) -> dict[int, list[str]]:
     if not whole.all():
         j = int(np.flatnonzero(~whole)[0])
         raise DataError(
-            f"first treated period {values[j]!r} of unit {first.index[j]} is not a whole period",
+            f"first treated period {cell(values[j])} of unit {first.index[j]} is not a whole "
+            "period",
             where=f"argument {arg}",
             fix="use the integer period labels of the time column",
         )

@@ -61,3 +61,14 @@ class DataWarning(PathfinderWarning):
 
 class EstimationError(PathfinderError):
     """This analysis cannot be estimated on these data (the report says why; the run goes on)."""
+
+
+def cell(value: object) -> str:
+    """A data cell as an error message shows it: numpy's numbers as plain numbers (6.5, not
+    np.float64(6.5)), a missing value (None, NaN, pandas' NA) as 'empty', text quoted."""
+    item = getattr(value, "item", None)  # a numpy scalar
+    if callable(item) and type(value).__module__ == "numpy":
+        value = item()
+    if value is None or type(value).__name__ == "NAType" or value != value:
+        return "empty"
+    return repr(value)

@@ -281,9 +281,10 @@ class EffectEstimates:
 
     def require_finite(self) -> EffectEstimates:
         """Self, or EstimationError when an estimate is not a finite number or a standard
-        error is infinite (an overflow, a degenerate fit): such numbers are never reported as
-        estimates. A NaN standard error means the row has none (permutation or conformal
-        inference, a descriptive row) and is allowed."""
+        error is infinite (an overflow, a degenerate fit), or when every standard error is 0
+        (nothing varies): such numbers are never reported as estimates. A NaN standard error
+        means the row has none (permutation or conformal inference, a descriptive row) and is
+        allowed."""
         estimate = self.table["estimate"].to_numpy()
         se = self.table["std_error"].to_numpy()
         bad = ~np.isfinite(estimate) | np.isinf(se)
@@ -296,6 +297,14 @@ class EffectEstimates:
                 f"({value}); {int(bad.sum())} of {len(bad)} rows are affected",
                 fix="check the outcome's values for extreme or impossible numbers, or simplify "
                 "the model",
+            )
+        given = se[np.isfinite(se)]
+        if given.size and (given == 0).all():  # p NaN, interval [β̂, β̂]: not a result
+            raise EstimationError(
+                "every standard error is exactly 0: the outcome does not vary beyond what the "
+                "model's unit and period effects fit (a constant outcome, or a column constant "
+                "within each unit)",
+                fix="check that the outcome names the measure to analyse and that it varies",
             )
         return self
 

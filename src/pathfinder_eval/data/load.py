@@ -37,6 +37,7 @@ from pathfinder_eval.data.source import DETAIL, LONG_COLUMNS, Exclusion, Outcome
 from pathfinder_eval.data.synthetic import calibration, synthetic_panel
 from pathfinder_eval.data.tidy import (
     map_distinct,
+    numbers,
     numeric_cells,
     period_ordinals,
     read_tidy,
@@ -44,7 +45,7 @@ from pathfinder_eval.data.tidy import (
     unit_ids,
 )
 from pathfinder_eval.data.trial_sim import simulate_stepped_wedge
-from pathfinder_eval.errors import DataError
+from pathfinder_eval.errors import DataError, cell
 from pathfinder_eval.spec import DesignSpec, Outcome, TidyColumns, UnitLevel
 from pathfinder_eval.timeaxis import (
     EXAMPLE_LABEL,
@@ -459,8 +460,8 @@ def _unit_values(raw: pd.DataFrame, units: pd.Series, column: str, file: str) ->
     if conflict := _first_conflict(given, units, by_unit):
         unit, first, row = conflict
         raise DataError(
-            f"unit {unit} is in more than one {column} ({given.iloc[first]!r} and "
-            f"{given.iloc[row]!r})",
+            f"unit {unit} is in more than one {column} ({cell(given.iloc[first])} and "
+            f"{cell(given.iloc[row])})",
             file=file,
             where=f"column {column}",
             row=row + 1,
@@ -491,7 +492,7 @@ def _unit_doses(raw: pd.DataFrame, units: pd.Series, column: str, file: str) -> 
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise DataError(
-            f"dose {raw[column].iloc[row]!r} is not a number of 0 or more",
+            f"dose {cell(raw[column].iloc[row])} is not a number of 0 or more",
             file=file,
             where=f"column {column}",
             row=row + 1,
@@ -617,16 +618,14 @@ def _treatment_table(
     """unit, period, treatment from the treatment column: 0 or 1 in every row, never
     switching off, unless every analysis's estimator allows treatments that stop or change
     level (then any number of 0 or more, or empty where it is not known)."""
-    d = pd.DataFrame(
-        {"unit": units, "period": periods, "d": pd.to_numeric(raw[column], errors="coerce")}
-    )
+    d = pd.DataFrame({"unit": units, "period": periods, "d": numbers(raw[column])})
     d["row"] = np.arange(len(d)) + 1
     switching = all(a.estimator.value in SWITCHING for a in spec.analyses)
     bad = (~(d["d"] >= 0) & raw[column].notna().to_numpy()) if switching else ~d["d"].isin([0, 1])
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise DataError(
-            f"treatment value {raw[column].iloc[row]!r} is "
+            f"treatment value {cell(raw[column].iloc[row])} is "
             + ("not a number of 0 or more" if switching else "not 0 or 1"),
             file=file,
             where=f"column {column}",

@@ -35,7 +35,7 @@ from pathfinder_eval.data.tidy import (
     unit_ids,
     unreadable,
 )
-from pathfinder_eval.errors import DataError
+from pathfinder_eval.errors import DataError, cell
 
 # Rows per part when a file is read in parts: about 25 MB per numeric column.
 PART_ROWS = 1 << 22
@@ -471,7 +471,7 @@ def _numeric_column(values: pd.Series, column: str, file: str) -> pd.Series:
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise DataError(
-            f"covariate value {values.iloc[row]!r} is missing or not a number",
+            f"covariate value {cell(values.iloc[row])} is missing or not a number",
             file=file,
             where=f"column {column}",
             row=row + 1,

@@ -115,10 +115,7 @@ def identifiers(
     """The `what` identifiers of `column` as stripped text; a missing one is an error naming
     its row, since rows with no id would otherwise share one ('nan') or be dropped. Whole
     numbers stored as floats (Stata, Parquet: 838.0) are read as the integers they are."""
-    values = raw[column]
-    if pd.api.types.is_float_dtype(values) and (values.dropna() % 1 == 0).all():
-        values = values.astype("Int64")
-    text = values.astype("string").str.strip()
+    text = id_text(raw[column])
     missing = (text.isna() | (text == "")).to_numpy(dtype=bool)
     if missing.any():
         row = int(np.flatnonzero(missing)[0])
@@ -130,6 +127,23 @@ def identifiers(
             fix=fix,
         )
     return text.astype(object)
+
+
+def numbers(values: pd.Series) -> pd.Series:
+    """A column as float numbers, NaN where it gives none: text that is not a number, and
+    missing values (a pandas nullable boolean's True and False read as 1 and 0)."""
+    out = pd.to_numeric(values, errors="coerce")
+    if pd.api.types.is_bool_dtype(out) or isinstance(out.dtype, pd.api.extensions.ExtensionDtype):
+        out = pd.Series(out.to_numpy(dtype=float, na_value=np.nan), index=values.index)
+    return out
+
+
+def id_text(values: pd.Series) -> pd.Series:
+    """Identifiers as stripped text, whole numbers stored as floats (Stata, Parquet: 838.0)
+    read as the integers they are ('838', not '838.0')."""
+    if pd.api.types.is_float_dtype(values) and (values.dropna() % 1 == 0).all():
+        values = values.astype("Int64")
+    return values.astype("string").str.strip()
 
 
 def text_column(values: pd.Series) -> pd.Series:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from pathfinder_eval.errors import EstimationError
+from pathfinder_eval.errors import EstimationError, cell
 from pathfinder_eval.estimators.stepped_wedge.lmm import (
     CellSummaries,
     FixedEffects,
@@ -305,7 +305,7 @@ def event_counts(
             bad = cells[wrong].iloc[0]
             raise EstimationError(
                 f"cell {bad['unit']}, period {bad['period']}: {col} gives "
-                f"{values[wrong].iloc[0]!r}, not a whole number of "
+                f"{cell(values[wrong].iloc[0])}, not a whole number of "
                 f"{'events' if col != 'denominator' else 'trials'} at least 0",
                 where=f"column {col}",
                 fix="supply event counts in the numerator column (these models count events, "
