@@ -759,3 +759,13 @@ def test_inputs_found_in_review_give_the_answer_or_a_named_error():
     numbered = frame[["unit", "period", "g", "y"]].set_axis(["unit", "period", "g", 0], axis=1)
     with pytest.raises(DataError, match=r"column names are text; outcome is 0 \(int\)"):
         pe.twfe(numbered, outcome=0, unit="unit", time="period", first_treated="g")
+
+
+def test_a_result_reprs_in_one_line():
+    """repr() was the dataclass dump: about 3,000 characters with the table inside."""
+    res = pe.twfe(staggered(), outcome="y", unit="unit", time="period", first_treated="g")
+    row = res.table.iloc[0]
+    assert repr(res) == (
+        f"<EffectEstimates twfe of 'y': 1 rows, ATT (TWFE) = {row['estimate']:.4g} (SE "
+        f"{row['std_error']:.3g}); 30 units, 6 treated; inference {res.inference.key}>"
+    )

@@ -268,6 +268,20 @@ class EffectEstimates:
     def __str__(self) -> str:
         return self.summary()
 
+    def __repr__(self) -> str:
+        """One line: what was estimated and how (print() or summary() gives the table)."""
+        first = self.overall()
+        head = (
+            f", {first['term']} = {first['estimate']:.4g} (SE {first['std_error']:.3g})"
+            if first is not None
+            else ""
+        )
+        return (
+            f"<EffectEstimates {self.estimator} of {self.outcome!r}: {len(self.table)} rows"
+            f"{head}; {self.n_units} units, {self.n_treated} treated; "
+            f"inference {self.inference.key}>"
+        )
+
     def _repr_html_(self) -> str:
         from pathfinder_eval.display import to_html
 
