@@ -13,7 +13,7 @@ import pytest
 
 import pathfinder_eval as pe
 from cli_helpers import run
-from pathfinder_eval.errors import EstimationError, PanelError
+from pathfinder_eval.errors import DataError, EstimationError, PanelError
 from pathfinder_eval.report.format import fmt
 
 ARGS = {"outcome": "y", "cluster": "cl", "period": "per", "start": "start"}
@@ -320,3 +320,12 @@ def test_one_covariate_named_as_text_is_one_column():
         pe.stepped_wedge(letters, **ARGS, covariates="age").table["estimate"].iloc[0]
         == (listed.table["estimate"].iloc[0])
     )
+
+
+def test_a_covariate_missing_from_records_names_the_argument():
+    """It said "column nope: required column 'nope' is missing. Fix: ... map it in
+    data.columns", a design file's words to an API caller (found in review)."""
+    with pytest.raises(DataError) as err:
+        pe.stepped_wedge(trial_records(), **ARGS, covariates=["age", "nope"])
+    assert err.value.where == "argument covariates[1]"
+    assert "column 'nope' is not in the data" in err.value.what

@@ -251,8 +251,16 @@ def fit_records(
     summarised exactly per cluster-period as a design file with `data.source: records` does."""
     if isinstance(covariates, str):  # one column name, not its letters
         covariates = (covariates,)
+    named = {f"covariates[{i}]": c for i, c in enumerate(covariates)}
     frame = _checked_frame(
-        data, outcome=outcome, unit=cluster, time=period, start=start, treatment=treatment
+        data,
+        outcome=outcome,
+        unit=cluster,
+        time=period,
+        start=start,
+        treatment=treatment,
+        individual=individual,
+        **named,
     )
     starts = _starts(frame, cluster, period, start, treatment, "start")
     spec = _design(

@@ -473,7 +473,11 @@ class _Flci:
 
     def interval(self, m) -> FLCI:
         if not (np.isfinite(m) and m >= 0):
-            raise EstimationError(f"M = {m} must be finite and >= 0", where=WHERE)
+            raise EstimationError(
+                f"M = {m} must be finite and >= 0",
+                where=WHERE,
+                fix="give M values of 0 or more (the largest change in the trend's slope)",
+            )
         mm = m / self.sd_theta
         h_min, h_max = self.h_min, self.h_max
         if mm == 0 or h_max - h_min < 1e-12 * max(h_min, 1.0):
@@ -779,7 +783,12 @@ def sensitivity_rm(
     b, s, lv, sd_theta = _check_inputs(betahat, sigma, n_pre, n_post, l_vec, level)
     ms = np.asarray(mbar_values, dtype=float).ravel()
     if np.any(~np.isfinite(ms)) or np.any(ms < 0):
-        raise EstimationError("Mbar values must be finite and >= 0", where=WHERE)
+        raise EstimationError(
+            "Mbar values must be finite and >= 0",
+            where=WHERE,
+            fix="give M̄ values of 0 or more (post-period violations as multiples of the largest "
+            "pre-period one)",
+        )
     alpha = 1 - level
     bounds = [
         _rm_interval(

@@ -294,7 +294,8 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
             raise EstimationError(
                 "no group-time effect could be estimated",
                 where=f"outcome {outcome}",
-                fix="check there are comparison units in each period",
+                fix="check there are comparison units in each period"
+                + (", and that each covariate varies between units" if self.covariates else ""),
             )
         return gt
 
