@@ -88,7 +88,9 @@ def vacant_rows(rows: list[dict[str, Any]], key: str) -> list[str]:
         if key in ("bjs_leave_out", "bjs_conservative")
         else "Its variance cannot be estimated: the model fits exactly cells the row rests on "
         "(one treated unit, or a comparison unit alone in some periods), so their noise "
-        "leaves no residual and the cluster-robust variance would leave it out."
+        "leaves no residual and the cluster-robust variance would leave it out. The pooled "
+        "variance (10 or more comparison units observed in every period) learns that noise "
+        "from the comparison units."
         if key == "cr2"
         else "Its variance is zero whatever the outcomes: the model fits every cell the row "
         "rests on exactly (one treated unit against comparisons it fits exactly)."
