@@ -756,6 +756,9 @@ def test_inputs_found_in_review_give_the_answer_or_a_named_error():
     for data, outcome in ((frame.assign(y=1.0), "y"), (frame, "g")):
         with pytest.raises(EstimationError, match="every standard error is exactly 0"):
             pe.twfe(data, outcome=outcome, unit="unit", time="period", first_treated="g")
+    with pytest.raises(DesignError, match="twfe does not read a dose") as err:  # was ignored
+        pe.twfe(frame.assign(z=1.0), **kw, first_treated="g", dose="z")
+    assert err.value.where == "argument dose"
     numbered = frame[["unit", "period", "g", "y"]].set_axis(["unit", "period", "g", 0], axis=1)
     with pytest.raises(DataError, match=r"column names are text; outcome is 0 \(int\)"):
         pe.twfe(numbered, outcome=0, unit="unit", time="period", first_treated="g")

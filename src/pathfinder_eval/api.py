@@ -103,6 +103,12 @@ def fit_frame(
             fix="leave out cluster (each unit is a cluster), or use "
             f"{' or '.join(clustering_above_unit())}",
         )
+    if dose is not None and estimator != "continuous_did":
+        raise DesignError(
+            f"{estimator} does not read a dose: only continuous_did does",
+            where="argument dose",
+            fix="leave out dose, or use continuous_did for a dose-response",
+        )
     rate = counts is not None or population is not None
     if minus is not None and minus == outcome:
         raise DesignError(
