@@ -40,8 +40,9 @@ LAS = ["Dorset", "Lincolnshire", "Bolton", "Bury", "Wigan", "Leeds"]
 
 def tidy_csv(rows: list[str] | None = None) -> str:
     if rows is None:
-        rows = [
-            f"{la},{y},{10 + i + (y - 2020) * 0.5}"
+        rows = [  # an LA level, a common trend and in Bolton a little noise (an exactly
+            # additive series leaves nothing to estimate: estimators.checked_fit refuses it)
+            f"{la},{y},{10 + i + (y - 2020) * 0.5 + (((7 * y) % 5) / 10 if la == 'Bolton' else 0)}"
             for i, la in enumerate(LAS)
             for y in range(2021, 2026)
         ]

@@ -739,7 +739,8 @@ def test_inputs_found_in_review_give_the_answer_or_a_named_error():
     """A nullable boolean treatment crashed (numpy boolean subtract); whole-number float unit
     ids (0.0, 1.0: after a merge, from Parquet) were 'treated unit 0.0 named in the design has
     no rows'; minus naming the outcome, a constant outcome and the first-treated column as
-    outcome gave estimate 0, SE 0, p NaN and no warning; an integer column name gave pydantic's
+    outcome gave estimate 0, SE 0, p NaN and no warning (and a column constant within units at
+    non-integer levels SEs of 1e-16 with p = 0.03); an integer column name gave pydantic's
     internal ValidationError."""
     frame = staggered()
     frame["d"] = ((frame["g"] > 0) & (frame["period"] >= frame["g"])).astype(int)
@@ -753,8 +754,9 @@ def test_inputs_found_in_review_give_the_answer_or_a_named_error():
     with pytest.raises(DesignError, match="minus names the outcome itself") as err:
         pe.twfe(frame, **kw, first_treated="g", minus="y")
     assert err.value.where == "argument minus"
-    for data, outcome in ((frame.assign(y=1.0), "y"), (frame, "g")):
-        with pytest.raises(EstimationError, match="every standard error is exactly 0"):
+    level = frame["unit"].str[1:].astype(float) * 0.37  # non-integer: SEs of rounding, not 0
+    for data, outcome in ((frame.assign(y=1.0), "y"), (frame, "g"), (frame.assign(y=level), "y")):
+        with pytest.raises(EstimationError, match="does not vary beyond what unit and period"):
             pe.twfe(data, outcome=outcome, unit="unit", time="period", first_treated="g")
     with pytest.raises(DesignError, match="twfe does not read a dose") as err:  # was ignored
         pe.twfe(frame.assign(z=1.0), **kw, first_treated="g", dose="z")

@@ -345,8 +345,11 @@ def test_a_synthetic_comparator_of_a_small_count_is_not_shown(tmp_path, estimato
     html, analyses, _ = runs["small"]
     hidden = analyses["sc"]
     assert hidden["status"] == "suppressed" and hidden["estimates"] == []
-    assert "a treated unit's count of children is below 10 (Rutland in 2022" in hidden["note"]
-    assert "Not shown: disclosure control: a treated unit&#39;s count" in html
+    assert (
+        "a treated unit's or sole donor's count of children is below 10 (Rutland in 2022"
+        in hidden["note"]
+    )
+    assert "Not shown: disclosure control: a treated unit&#39;s or sole donor&#39;s count" in html
     assert analyses["twfe"]["status"] == "ok"  # an average over periods and LAs stays
     left_out = [e for e in runs["small"][2] if e["analysis"] == "sc"]
     assert [e["count"] for e in left_out] == [5]  # Bath's other 5 years: still counted
@@ -398,3 +401,137 @@ def test_a_small_treated_count_after_the_start_hides_the_treated_side_and_the_ba
     detectable = json.loads((out / "small_counts.json").read_text())["analyses"][0]["detectable"]
     assert detectable["mdes"] > 0 and detectable["baseline"] is None
     assert "mean before they started" not in html
+
+
+def _tidy_run(tmp_path: Path, rows: list[str], rollout: str, analyses: str, extra: str = "") -> str:
+    """Run a one-outcome tidy design (counts of children per LA and year) and return the HTML."""
+    (tmp_path / "d.csv").write_text("\n".join(["la,year,events,children", *rows]) + "\n")
+    design = DESIGN.replace("units: [Rutland]", f"units: [{rollout}]").replace(
+        "  - {id: twfe, estimator: twfe}", analyses
+    )
+    design = design.replace("round_to: 5", "round_to: 1") + extra
+    (tmp_path / "design.yaml").write_text(design)
+    out = tmp_path / "o"
+    assert (
+        main(
+            [
+                "run",
+                str(tmp_path / "design.yaml"),
+                "--data",
+                str(tmp_path / "d.csv"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    return (out / "small_counts.html").read_text()
+
+
+def _treated_means(html: str, after: str) -> list[str]:
+    table = html[html.index(after) :]
+    table = table[: table.index("</table>")]
+    return [
+        v for _, v in re.findall(r'<th scope="row">(\d{4})</th><td class="num">([^<]*)</td>', table)
+    ]
+
+
+def test_a_pair_of_treated_las_with_one_small_count_is_hidden(tmp_path):
+    """Rutland (8,000 children, 4 events in 2024) and Cornwall treated: the side's total (67)
+    was shown with the mean of their two rates, and with their published populations the two
+    equations gave Rutland's 4 back (found in review)."""
+    others = [
+        "Bolton",
+        "Bury",
+        "Wigan",
+        "Leeds",
+        "York",
+        "Hull",
+        "Derby",
+        "Bath",
+        "Oldham",
+        "Stockport",
+    ]
+    rows = []
+    for y in range(2018, 2026):
+        rows += [
+            f"Rutland,{y},{4 if y == 2024 else 30 + y % 3},8000",
+            f"Cornwall,{y},{60 + (y * 7) % 5},9000",
+        ]
+        rows += [
+            f"{la},{y},{150 + 13 * k + (y * (k + 3)) % 11},60000" for k, la in enumerate(others)
+        ]
+    html = _tidy_run(tmp_path, rows, "Rutland, Cornwall", "  - {id: twfe, estimator: twfe}")
+    assert _treated_means(html, "Treated numerator") == ["c"] * 8
+
+
+def test_a_triple_difference_hides_what_its_targeted_outcome_hides(tmp_path):
+    """The contrast's cells have no counts, so its trends table showed the treated mean in
+    every year, and beside the untargeted outcome's it gave the targeted rate back: 4 children
+    in 2024 that the targeted outcome's own table hid (found in review)."""
+    others = [
+        "Bolton",
+        "Bury",
+        "Wigan",
+        "Leeds",
+        "York",
+        "Hull",
+        "Derby",
+        "Bath",
+        "Oldham",
+        "Stockport",
+    ]
+    rows = []
+    for y in range(2018, 2026):
+        rows.append(f"Rutland,{y},{4 if y == 2024 else 30 + y % 3},8000,{40 + y % 5}")
+        rows += [
+            f"{la},{y},{150 + 13 * k + (y * (k + 3)) % 11},60000,{300 + k}"
+            for k, la in enumerate(others)
+        ]
+    (tmp_path / "d.csv").write_text("\n".join(["la,year,events,children,events2", *rows]) + "\n")
+    design = DESIGN.replace(
+        "  - {column: rate, numerator: events, denominator: children, scale: per_10000}",
+        "  - {column: rate, numerator: events, denominator: children, scale: per_10000}\n"
+        "  - {column: rate2, numerator: events2, denominator: children, scale: per_10000}\n"
+        "contrasts: [{id: gap, outcome: rate, minus: rate2}]",
+    ).replace("  - {id: twfe, estimator: twfe}", "  - {id: twfe, estimator: twfe, outcomes: [gap]}")
+    (tmp_path / "design.yaml").write_text(design)
+    out = tmp_path / "o"
+    assert (
+        main(
+            [
+                "run",
+                str(tmp_path / "design.yaml"),
+                "--data",
+                str(tmp_path / "d.csv"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    html = (out / "small_counts.html").read_text()
+    sections = html.split("Treated numerator")
+    assert len(sections) == 4  # rate, rate2 and the contrast
+    hidden = [
+        _treated_means("Treated numerator" + part, "Treated numerator") for part in sections[1:]
+    ]
+    assert hidden[0] == ["c"] * 8 and hidden[2] == ["c"] * 8  # rate and gap
+    assert "c" not in hidden[1]  # rate2's counts are not small
+
+
+def test_a_sole_donors_small_count_suppresses_the_synthetic_control(tmp_path):
+    """Rutland, a comparison LA with 3 events in 2025, was Leeds's only donor (weight 1): the
+    gaps beside Leeds's shown rate gave Rutland's 3 back (found in review)."""
+    rows = []
+    for y in range(2018, 2026):
+        rows += [
+            f"Leeds,{y},{225 + (y % 4) * 7},60000",
+            f"Rutland,{y},{3 if y == 2025 else 30 + y % 4},8000",
+            f"Bolton,{y},{400 + (y * 5) % 9},50000",
+            f"Bury,{y},{420 + (y * 2) % 9},70000",
+        ]
+    html = _tidy_run(tmp_path, rows, "Leeds", "  - {id: sc, estimator: synthetic_control}")
+    assert "sole donor&#39;s count of children is below 10 (Rutland in 2025)" in html
+    doc = json.loads((tmp_path / "o" / "small_counts.json").read_text())
+    assert doc["analyses"][0]["status"] == "suppressed" and not doc["analyses"][0]["estimates"]

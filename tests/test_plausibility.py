@@ -75,7 +75,8 @@ def test_huge_value_in_a_comparison_la_is_excluded_and_named(tmp_path):
     )
     assert ledger == {reason: (1, ["351"])}
     twfe = doc["analyses"][0]
-    assert twfe["status"] == "ok" and abs(twfe["estimates"][0]["estimate"]) < 1e-9
+    # the 1e308 left out: the estimate is of the data's 0.4-at-most noise, not of the 1e308
+    assert twfe["status"] == "ok" and abs(twfe["estimates"][0]["estimate"]) < 0.1
 
 
 COUNTS = DESIGN.replace(

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from pathfinder_eval.errors import EstimationError
@@ -52,4 +53,36 @@ def checked_fit(
             where=f"outcome {outcome}",
             fix="check the outcome's values for extreme or constant series, or simplify the model",
         ) from None
+    _require_variation(panel, outcome)
     return result.require_finite()
+
+
+# Residuals of the outcome on unit and period effects at most this share of its largest value
+# are rounding: nothing is left to estimate from (found in review: SEs of 1e-16 to 1e-31 and
+# p = 0.034 from an outcome constant within each unit).
+NO_VARIATION = 1e-9
+
+
+def _require_variation(panel: Any, outcome: str) -> None:
+    """EstimationError when the outcome's cells are unit effects plus period effects exactly
+    (a constant outcome, one constant within each unit, or a noise-free additive series):
+    every estimate and standard error is then rounding. Checked after the fit, so an
+    estimator's own message for such data (a stepped wedge's 'the same in every record')
+    comes first."""
+    cells = panel.outcome_cells(outcome)
+    y = cells["y"].to_numpy(float)
+    if y.size < 2 or not np.isfinite(y).all():
+        return
+    from pathfinder_eval.estimators.did.two_way import absorb_two_way
+
+    units = pd.factorize(cells["unit"])[0]
+    periods = pd.factorize(cells["period"])[0]
+    left = absorb_two_way(y, units, periods)
+    if np.abs(left).max() <= NO_VARIATION * max(float(np.abs(y).max()), np.finfo(float).tiny):
+        raise EstimationError(
+            "the outcome does not vary beyond what unit and period effects fit (a constant "
+            "outcome, one constant within each unit, or a series without noise): every "
+            "estimate and standard error would be rounding",
+            where=f"outcome {outcome}",
+            fix="check that the outcome names the measure to analyse and that it varies",
+        )

@@ -499,6 +499,15 @@ def _trend_frame(panel: ValidatedPanel, info: OutcomeInfo) -> tuple[pd.DataFrame
 
     hidden, comparison_hidden = small("treated"), small("comparison")
     if panel.data.kind != "official":  # DfE's published counts are public
+        for source in _count_sources(panel, info.id):
+            part = panel.outcome_cells(source)
+            if grouping == "condition":
+                part = part.assign(role=np.where(part["treated"] == 1, "treated", "comparison"))
+            hidden = hidden | _discloses(part, "treated", min_count, mean.index)
+            comparison_hidden = comparison_hidden | _discloses(
+                part, "comparison", min_count, mean.index
+            )
+    if panel.data.kind != "official":  # DfE's published counts are public
         # secondary suppression: beside the estimates (treated less comparison, period by
         # period in an event study) one side's shown means give its hidden one back (4
         # children, found in review), so a side with a hidden period shows none
@@ -520,6 +529,33 @@ def _trend_frame(panel: ValidatedPanel, info: OutcomeInfo) -> tuple[pd.DataFrame
     frame["period_label"] = [panel.period_label(int(p)) for p in frame["period"]]
     frame["position"] = range(len(frame))
     return frame, n_units, events.get("treated", empty), grouping
+
+
+def _count_sources(panel: ValidatedPanel, outcome: str) -> list[str]:
+    """The outcomes whose counts a trends table of `outcome` stands on: itself, or for a
+    triple difference its targeted and untargeted outcomes (the contrast has no counts of its
+    own, and its means beside the untargeted outcome's give the targeted one's back)."""
+    for c in panel.spec.contrasts:
+        if c.id == outcome:
+            return [c.outcome, c.minus]
+    return [outcome]
+
+
+def _discloses(cells: pd.DataFrame, role: str, min_count: int, periods: pd.Index) -> np.ndarray:
+    """Periods whose `role` side would give a count of 1 to min_count − 1 back: its total is
+    that small, or it has two units and one of them is (their mean rate and summed count, with
+    their published populations, are two equations in the two counts: found in review)."""
+    side = cells[cells["role"] == role]
+    counts = side["numerator"].dropna().to_numpy(float)
+    if not counts.size or not ((counts >= 0) & (counts == np.floor(counts))).all():
+        return np.zeros(len(periods), bool)
+    by = side.groupby("period")["numerator"]
+    total = by.sum(min_count=1)
+    low = side["numerator"].where((side["numerator"] > 0) & (side["numerator"] < min_count))
+    one_small = low.groupby(side["period"]).count() > 0
+    pair = side.groupby("period")["unit"].nunique() == 2
+    found = ((total > 0) & (total < min_count)) | (pair & one_small)
+    return found.reindex(periods, fill_value=False).to_numpy(bool)
 
 
 def _all_if_any(hide: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ suppression). Shown counts are rounded half up (never banker's rounding) to the 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -184,24 +185,54 @@ def exclusion_rows(ev: Evaluation, log: DisclosureLog) -> list[ExclusionRow]:
 ONE_UNIT_PATHS = frozenset({"synthetic_control", "synthetic_did"})
 
 
-def small_treated_count(panel: ValidatedPanel, outcome: str, min_count: int) -> str | None:
-    """The first treated unit and period whose count of children (numerator) is from 1 to
-    `min_count` − 1, as text; None when there is none, when the numerators are not counts
-    (whole and not negative), or when the data are DfE's published statistics (their counts
-    are public, and DfE has suppressed its own small ones)."""
+def small_treated_count(
+    panel: ValidatedPanel, outcome: str, min_count: int, donors: frozenset[str] = frozenset()
+) -> str | None:
+    """The first treated unit, or sole weighted donor (`donors`: sole_donors), and period
+    whose count of children (numerator) is from 1 to `min_count` − 1, as text; None when
+    there is none, when the numerators are not counts (whole and not negative), or when the
+    data are DfE's published statistics (their counts are public, and DfE has suppressed its
+    own small ones)."""
     if panel.data.kind == "official":
         return None
     cells = panel.outcome_cells(outcome)
     counts = cells["numerator"].dropna().to_numpy(float)
     if not counts.size or not ((counts >= 0) & (counts == counts.round())).all():
         return None
-    treated = cells[cells["role"] == "treated"]
+    treated = cells[(cells["role"] == "treated") | cells["unit"].isin(donors)]
     small = treated[(treated["numerator"] > 0) & (treated["numerator"] < min_count)]
     if small.empty:
         return None
     first = small.sort_values(["period", "unit"]).iloc[0]
     name = dict(zip(panel.units["unit"], panel.units["name"], strict=True)).get(first["unit"])
     return f"{name or first['unit']} in {panel.period_label(int(first['period']))}"
+
+
+def sole_donors(result: EffectEstimates) -> frozenset[str]:
+    """The comparison units that are a synthetic comparator's only donor of positive weight
+    (synthetic control's donor_weights per treated unit, SDID's unit_weights per cohort): the
+    gaps beside the treated unit's shown rate give such a donor's rate back, period by period
+    (found in review). Two or more weighted donors leave one equation per period in as many
+    unknowns."""
+    found: set[str] = set()
+
+    def scan(node: object) -> None:
+        if isinstance(node, Mapping):
+            for key, value in node.items():
+                if key in ("donor_weights", "unit_weights") and isinstance(value, Mapping):
+                    nested = [v for v in value.values() if isinstance(v, Mapping)]
+                    for weights in nested or [value]:
+                        positive = [str(u) for u, x in weights.items() if float(x) > 0]
+                        if len(positive) == 1:
+                            found.update(positive)
+                else:
+                    scan(value)
+        elif isinstance(node, list | tuple):
+            for item in node:
+                scan(item)
+
+    scan(result.diagnostics)
+    return frozenset(found)
 
 
 def hides_a_baseline(panel: ValidatedPanel, outcome: str, min_count: int) -> bool:
@@ -257,7 +288,7 @@ def published(ev: Evaluation, log: DisclosureLog) -> Evaluation:
                 ),
             )
         small = (
-            small_treated_count(ev.panel, r.outcome, log.min_count)
+            small_treated_count(ev.panel, r.outcome, log.min_count, sole_donors(r.result))
             if r.analysis.estimator.value in ONE_UNIT_PATHS
             else None
         )
@@ -274,9 +305,9 @@ def published(ev: Evaluation, log: DisclosureLog) -> Evaluation:
             continue
         log.suppress("analyses")
         note = (
-            f"disclosure control: a treated unit's count of children is below "
-            f"{log.min_count} ({small}), and this analysis's gaps with its donors' weights "
-            "would give that count back"
+            f"disclosure control: a treated unit's or sole donor's count of children is "
+            f"below {log.min_count} ({small}), and this analysis's gaps with its donors' "
+            "weights would give that count back"
         )
         # its exclusions are still counted
         runs.append(replace(r, status="suppressed", result=None, note=note, dropped=result.dropped))
