@@ -63,6 +63,19 @@ data:
 report:
   disclosure: {min_count: 10, round_to: 5}
 """
+# comparison LAs: 10, as the pooled variance needs (CR2 has no variance with one treated LA)
+TEN_LAS = [
+    "Bolton",
+    "Bury",
+    "Wigan",
+    "Leeds",
+    "York",
+    "Hull",
+    "Derby",
+    "Bath",
+    "Oldham",
+    "Stockport",
+]
 
 
 def test_no_small_count_reaches_the_report(tmp_path):
@@ -300,18 +313,7 @@ def _one_la_panel(tmp_path, rutland: dict[int, int]) -> Path:
     """Rutland treated from 2023-07 beside 10 comparison LAs (enough for the pooled variance:
     CR2 has none with one treated unit); Rutland's events by year."""
     rows = ["la,year,events,children"]
-    others = [
-        "Bolton",
-        "Bury",
-        "Wigan",
-        "Leeds",
-        "York",
-        "Hull",
-        "Derby",
-        "Bath",
-        "Oldham",
-        "Stockport",
-    ]
+    others = TEN_LAS
     for y, n in rutland.items():
         rows.append(f"Rutland,{y},{n},8000")
         for k, la in enumerate(others):
@@ -403,28 +405,29 @@ def test_a_small_treated_count_after_the_start_hides_the_treated_side_and_the_ba
     assert "mean before they started" not in html
 
 
-def _tidy_run(tmp_path: Path, rows: list[str], rollout: str, analyses: str, extra: str = "") -> str:
-    """Run a one-outcome tidy design (counts of children per LA and year) and return the HTML."""
-    (tmp_path / "d.csv").write_text("\n".join(["la,year,events,children", *rows]) + "\n")
-    design = DESIGN.replace("units: [Rutland]", f"units: [{rollout}]").replace(
-        "  - {id: twfe, estimator: twfe}", analyses
+def _tidy_run(
+    tmp_path: Path,
+    rows: list[str],
+    rollout: str,
+    analyses: str,
+    header: str = "la,year,events,children",
+    outcomes: str = "",
+    round_to: int = 1,
+) -> str:
+    """Run a tidy design (counts of children per LA and year; `outcomes`: lines added after the
+    first outcome) and return the HTML."""
+    (tmp_path / "d.csv").write_text("\n".join([header, *rows]) + "\n")
+    first = "  - {column: rate, numerator: events, denominator: children, scale: per_10000}"
+    design = (
+        DESIGN.replace("units: [Rutland]", f"units: [{rollout}]")
+        .replace("  - {id: twfe, estimator: twfe}", analyses)
+        .replace(first, first + outcomes)
+        .replace("round_to: 5", f"round_to: {round_to}")
     )
-    design = design.replace("round_to: 5", "round_to: 1") + extra
     (tmp_path / "design.yaml").write_text(design)
     out = tmp_path / "o"
-    assert (
-        main(
-            [
-                "run",
-                str(tmp_path / "design.yaml"),
-                "--data",
-                str(tmp_path / "d.csv"),
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    argv = ["run", str(tmp_path / "design.yaml"), "--data", str(tmp_path / "d.csv")]
+    assert main([*argv, "--out", str(out)]) == 0
     return (out / "small_counts.html").read_text()
 
 
@@ -440,18 +443,7 @@ def test_a_pair_of_treated_las_with_one_small_count_is_hidden(tmp_path):
     """Rutland (8,000 children, 4 events in 2024) and Cornwall treated: the side's total (67)
     was shown with the mean of their two rates, and with their published populations the two
     equations gave Rutland's 4 back (found in review)."""
-    others = [
-        "Bolton",
-        "Bury",
-        "Wigan",
-        "Leeds",
-        "York",
-        "Hull",
-        "Derby",
-        "Bath",
-        "Oldham",
-        "Stockport",
-    ]
+    others = TEN_LAS
     rows = []
     for y in range(2018, 2026):
         rows += [
@@ -469,18 +461,7 @@ def test_a_triple_difference_hides_what_its_targeted_outcome_hides(tmp_path):
     """The contrast's cells have no counts, so its trends table showed the treated mean in
     every year, and beside the untargeted outcome's it gave the targeted rate back: 4 children
     in 2024 that the targeted outcome's own table hid (found in review)."""
-    others = [
-        "Bolton",
-        "Bury",
-        "Wigan",
-        "Leeds",
-        "York",
-        "Hull",
-        "Derby",
-        "Bath",
-        "Oldham",
-        "Stockport",
-    ]
+    others = TEN_LAS
     rows = []
     for y in range(2018, 2026):
         rows.append(f"Rutland,{y},{4 if y == 2024 else 30 + y % 3},8000,{40 + y % 5}")
@@ -488,29 +469,16 @@ def test_a_triple_difference_hides_what_its_targeted_outcome_hides(tmp_path):
             f"{la},{y},{150 + 13 * k + (y * (k + 3)) % 11},60000,{300 + k}"
             for k, la in enumerate(others)
         ]
-    (tmp_path / "d.csv").write_text("\n".join(["la,year,events,children,events2", *rows]) + "\n")
-    design = DESIGN.replace(
-        "  - {column: rate, numerator: events, denominator: children, scale: per_10000}",
-        "  - {column: rate, numerator: events, denominator: children, scale: per_10000}\n"
-        "  - {column: rate2, numerator: events2, denominator: children, scale: per_10000}\n"
-        "contrasts: [{id: gap, outcome: rate, minus: rate2}]",
-    ).replace("  - {id: twfe, estimator: twfe}", "  - {id: twfe, estimator: twfe, outcomes: [gap]}")
-    (tmp_path / "design.yaml").write_text(design)
-    out = tmp_path / "o"
-    assert (
-        main(
-            [
-                "run",
-                str(tmp_path / "design.yaml"),
-                "--data",
-                str(tmp_path / "d.csv"),
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
+    html = _tidy_run(
+        tmp_path,
+        rows,
+        "Rutland",
+        "  - {id: twfe, estimator: twfe, outcomes: [gap]}",
+        header="la,year,events,children,events2",
+        outcomes="\n  - {column: rate2, numerator: events2, denominator: children, "
+        "scale: per_10000}\ncontrasts: [{id: gap, outcome: rate, minus: rate2}]",
+        round_to=5,
     )
-    html = (out / "small_counts.html").read_text()
     sections = html.split("Treated numerator")
     assert len(sections) == 4  # rate, rate2 and the contrast
     hidden = [

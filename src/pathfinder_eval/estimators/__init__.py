@@ -13,6 +13,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from pathfinder_eval.errors import EstimationError
+from pathfinder_eval.inference.cr2 import two_way_projection
 from pathfinder_eval.results import EffectEstimates
 
 _here = threading.local()  # .held: this thread is inside one_blas_thread (a worker forked
@@ -68,17 +69,8 @@ def _require_variation(panel: Any, outcome: str) -> None:
     (a constant outcome, one constant within each unit, or a noise-free additive series):
     every estimate and standard error is then rounding. Checked after the fit, so an
     estimator's own message for such data (a stepped wedge's 'the same in every record')
-    comes first."""
-    cells = panel.outcome_cells(outcome)
-    y = cells["y"].to_numpy(float)
-    if y.size < 2 or not np.isfinite(y).all():
-        return
-    from pathfinder_eval.estimators.did.two_way import absorb_two_way
-
-    units = pd.factorize(cells["unit"])[0]
-    periods = pd.factorize(cells["period"])[0]
-    left = absorb_two_way(y, units, periods)
-    if np.abs(left).max() <= NO_VARIATION * max(float(np.abs(y).max()), np.finfo(float).tiny):
+    comes first; once per panel and outcome, however many analyses read it."""
+    if not panel.derived(("varies", outcome), lambda: _varies(panel.outcome_cells(outcome))):
         raise EstimationError(
             "the outcome does not vary beyond what unit and period effects fit (a constant "
             "outcome, one constant within each unit, or a series without noise): every "
@@ -86,3 +78,15 @@ def _require_variation(panel: Any, outcome: str) -> None:
             where=f"outcome {outcome}",
             fix="check that the outcome names the measure to analyse and that it varies",
         )
+
+
+def _varies(cells: pd.DataFrame) -> bool:
+    """Whether the cells' y has residuals beyond rounding on unit and period effects."""
+    y = cells["y"].to_numpy(float)
+    if y.size < 2 or not np.isfinite(y).all():
+        return True
+    units, periods = pd.factorize(cells["unit"])[0], pd.factorize(cells["period"])[0]
+    left = two_way_projection(units, periods).residuals(y[:, None])
+    return bool(
+        np.abs(left).max() > NO_VARIATION * max(float(np.abs(y).max()), np.finfo(float).tiny)
+    )

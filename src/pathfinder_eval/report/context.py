@@ -477,10 +477,8 @@ def _trend_frame(panel: ValidatedPanel, info: OutcomeInfo) -> tuple[pd.DataFrame
     sum is not a number of children). Where a side's events are small enough to suppress,
     its mean is left out too (`hidden`, `comparison_hidden`): with few units behind it, the
     mean times their (published or shown) size would give the count back."""
-    cells = panel.outcome_cells(info.id)
     grouping = trend_grouping(panel)
-    if grouping == "condition":
-        cells = cells.assign(role=np.where(cells["treated"] == 1, "treated", "comparison"))
+    cells = _grouped(panel.outcome_cells(info.id), grouping)
     by = cells.groupby(["period", "role"])
     mean = by["y"].mean().unstack("role")
     n_units = by["unit"].nunique().unstack("role").fillna(0)
@@ -500,14 +498,11 @@ def _trend_frame(panel: ValidatedPanel, info: OutcomeInfo) -> tuple[pd.DataFrame
     hidden, comparison_hidden = small("treated"), small("comparison")
     if panel.data.kind != "official":  # DfE's published counts are public
         for source in _count_sources(panel, info.id):
-            part = panel.outcome_cells(source)
-            if grouping == "condition":
-                part = part.assign(role=np.where(part["treated"] == 1, "treated", "comparison"))
+            part = _grouped(panel.outcome_cells(source), grouping)
             hidden = hidden | _discloses(part, "treated", min_count, mean.index)
             comparison_hidden = comparison_hidden | _discloses(
                 part, "comparison", min_count, mean.index
             )
-    if panel.data.kind != "official":  # DfE's published counts are public
         # secondary suppression: beside the estimates (treated less comparison, period by
         # period in an event study) one side's shown means give its hidden one back (4
         # children, found in review), so a side with a hidden period shows none
@@ -529,6 +524,14 @@ def _trend_frame(panel: ValidatedPanel, info: OutcomeInfo) -> tuple[pd.DataFrame
     frame["period_label"] = [panel.period_label(int(p)) for p in frame["period"]]
     frame["position"] = range(len(frame))
     return frame, n_units, events.get("treated", empty), grouping
+
+
+def _grouped(cells: pd.DataFrame, grouping: str) -> pd.DataFrame:
+    """Cells with `role` the trends table's side: by condition (in intervention or not yet
+    started) for a trial, else the unit's role."""
+    if grouping != "condition":
+        return cells
+    return cells.assign(role=np.where(cells["treated"] == 1, "treated", "comparison"))
 
 
 def _count_sources(panel: ValidatedPanel, outcome: str) -> list[str]:

@@ -9,6 +9,7 @@ D'Haultfœuille 2020, AER 110:2964–2996). It is reported as the conventional b
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -114,15 +115,17 @@ def cr2_row(cells: pd.DataFrame, row: dict, level: float) -> CR2Result:
         pd.factorize(cells["period"])[0],
         level=level,
     )
-    row.update(
-        std_error=c2.std_error[0],
-        statistic=c2.statistic[0],
-        p_value=c2.p_value[0],
-        ci_lower=c2.ci_lower[0],
-        ci_upper=c2.ci_upper[0],
-        df=c2.df[0],
-    )
+    _set_inference(row, c2)
     return c2
+
+
+# A row's inference columns, as CR2 and the pooled variance give them
+INFERENCE_COLUMNS = ("std_error", "statistic", "p_value", "ci_lower", "ci_upper", "df")
+
+
+def _set_inference(row: dict, res: Any) -> None:
+    """The row's inference columns from the first entry of `res`'s (a CR2 or pooled result)."""
+    row.update({k: getattr(res, k)[0] for k in INFERENCE_COLUMNS})
 
 
 def df_text(df: float) -> str:
@@ -164,14 +167,7 @@ class TwoWayFixedEffects(TwfeOptions):
         vcov = cr1
         if decision.variance is not None:
             pr = pooled_rows(np.array([row["estimate"]]), decision.variance, level)
-            row.update(
-                std_error=pr.std_error[0],
-                statistic=pr.statistic[0],
-                p_value=pr.p_value[0],
-                ci_lower=pr.ci_lower[0],
-                ci_upper=pr.ci_upper[0],
-                df=pr.df[0],
-            )
+            _set_inference(row, pr)
             vcov = decision.variance.vcov
             label, warns = pooled_label(layout, choice.reason), ()
         elif method in ("cr2", "randomisation", "conley_taber"):
