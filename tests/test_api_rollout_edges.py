@@ -145,6 +145,30 @@ def test_text_periods_and_repeated_columns_are_named():
         pe.twfe(doubled, **cols)
 
 
+@pytest.mark.parametrize("kind", ["datetime64", "period", "date"])
+def test_dates_as_periods_are_named_as_an_argument(mpdta, kind):
+    """Dates in the time or start column were read as a design file's labels ('period
+    2003-01-01 is not a period label … or change the design's time.axis': an API caller has
+    no design file); Python dates passed the number check as nanoseconds."""
+    as_dates = {
+        "datetime64": lambda s: pd.to_datetime(s.astype(str), format="%Y"),
+        "period": lambda s: pd.to_datetime(s.astype(str), format="%Y").dt.to_period("Y"),
+        "date": lambda s: pd.to_datetime(s.astype(str), format="%Y").dt.date,
+    }[kind]
+    expected = (
+        "argument {arg}: column {col!r} holds dates; periods here are whole numbers. "
+        "Fix: pass a year (data[{col!r}].dt.year) or a period index"
+    )
+    with pytest.raises(DataError) as err:
+        pe.callaway_santanna(mpdta.assign(year=as_dates(mpdta["year"])), **COLUMNS)
+    assert err.value.one_line().startswith(expected.format(arg="time", col="year"))
+    starts = mpdta["first.treat"].where(mpdta["first.treat"] > 0)
+    dated = mpdta.assign(**{"first.treat": as_dates(starts.astype("Int64"))})
+    with pytest.raises(DataError) as err:
+        pe.twfe(dated, **COLUMNS)
+    assert err.value.one_line().startswith(expected.format(arg="first_treated", col="first.treat"))
+
+
 def test_two_units_differing_only_in_case_are_an_error_not_two_units(mpdta):
     """One row of a comparison county written in lower case made a phantom comparison unit."""
     data = mpdta.assign(countyreal=mpdta["countyreal"].astype(str).radd("c"))

@@ -10,6 +10,7 @@ DesignError, EstimationError) naming the argument, column, row and fix.
 
 from __future__ import annotations
 
+import datetime as dt
 import inspect
 import re
 import textwrap
@@ -1058,6 +1059,15 @@ def _checked_frame(data: Any, **columns: str | None) -> pd.DataFrame:
                 where=f"argument {arg}",
                 fix="rename or drop the repeated columns",
             )
+    for arg in ("time", "first_treated", "start"):
+        col = columns.get(arg)
+        if col is not None and _holds_dates(data[col]):  # read as nanoseconds, or a label
+            raise DataError(
+                f"column {col!r} holds dates; periods here are whole numbers",
+                where=f"argument {arg}",
+                fix=f"pass a year (data[{col!r}].dt.year) or a period index, in the time "
+                "column and the start column alike",
+            )
     frame = data.reset_index(drop=True)
     t = columns.get("time")
     values = frame[t] if t is not None else None
@@ -1079,6 +1089,14 @@ def _checked_frame(data: Any, **columns: str | None) -> pd.DataFrame:
     ):
         frame = frame.assign(**{t: values.astype("Int64")})
     return frame
+
+
+def _holds_dates(values: pd.Series) -> bool:
+    """A column of dates or periods: datetime64 or pandas Period dtypes, or Python dates."""
+    if pd.api.types.is_datetime64_any_dtype(values) or isinstance(values.dtype, pd.PeriodDtype):
+        return True
+    first = values.dropna()
+    return values.dtype == object and len(first) > 0 and isinstance(first.iloc[0], dt.date)
 
 
 def _starts(
