@@ -212,3 +212,16 @@ def test_a_pack_renders_under_a_lower_hard_cpu_limit(tmp_path):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "<p>cover</p>"
+
+
+def test_a_pack_that_renders_too_much_html_is_refused_and_writes_nothing(tmp_path, context):
+    """100 MB of HTML, each piece within the '*' bound and the whole within the memory limit,
+    was written to the report: a pack could fill the disk."""
+    body = "{% for i in range(100) %}{{ 'x' * 1000000 }}{% endfor %}\n"
+    line = refusal(context, pack(tmp_path, body))
+    assert line.startswith(
+        f"{tmp_path / 'pack'}: template rendered 95 MB of HTML, above the 64 MB a report may have"
+    )
+    out = tmp_path / "out"
+    assert main(["run", str(DESIGN), "--templates", str(tmp_path / "pack"), "--out", str(out)]) == 2
+    assert not out.exists() or not any(out.iterdir())

@@ -1,10 +1,11 @@
 """The sandbox template packs render in, and its limits.
 
 A pack is untrusted: it renders in jinja2's immutable sandbox (no Python internals, no mutation
-of the view data), may read only templates inside its folders, and its `*` and `**` are
-bounded. A pack given with --templates also renders in a child process whose address space and
-CPU time are limited (POSIX), so no template, however written, can exhaust the machine's memory
-or run for ever; the packaged templates render in process.
+of the view data), may read only templates inside its folders, its `*` and `**` are bounded,
+and so is the size of the HTML it renders (it cannot fill the disk). A pack given with
+--templates also renders in a child process whose address space and CPU time are limited
+(POSIX), so no template, however written, can exhaust the machine's memory or run for ever; the
+packaged templates render in process.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def render(template: str, folders: list[Path], context: dict[str, Any]) -> str:
     order; a failure is a PathfinderError naming the template file and line."""
     env = template_environment(folders)
     try:
-        return env.get_template(template).render(**context)
+        html = env.get_template(template).render(**context)
     except PathfinderError:
         raise
     except jinja2.TemplateError as exc:
@@ -119,11 +120,20 @@ def render(template: str, folders: list[Path], context: dict[str, Any]) -> str:
             if memory
             else "correct the template",
         ) from None
+    if len(html) > MAX_OUTPUT:  # a report is read by people; this is a pack filling the disk
+        raise PathfinderError(
+            f"template rendered {len(html) >> 20} MB of HTML, above the {MAX_OUTPUT >> 20} MB "
+            "a report may have",
+            file=str(folders[0]),
+            fix="simplify the template: a pack may only display the report's view data",
+        )
+    return html
 
 
 # What a pack's child process may use: address space (the child renders family_help's 1.2 MB
 # report within 40 MB), CPU seconds, and wall seconds
 MEMORY_LIMIT = 512 << 20
+MAX_OUTPUT = 64 << 20  # characters of HTML: family_help's report has 1.2 million
 CPU_LIMIT = 60
 WALL_LIMIT = 120
 PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
