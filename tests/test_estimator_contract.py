@@ -71,6 +71,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("did_multiplegt_dyn", "pooled"): "pooled_panel",
     ("did_multiplegt_dyn", "cohort_stratified"): "cohort_stratified",
     ("did_multiplegt_dyn", "cluster_robust"): "influence_function",
+    ("did_multiplegt_dyn", "cluster_bootstrap"): "cluster_bootstrap",
     ("continuous_did", "default"): "pooled_panel",
     ("continuous_did", "pooled"): "pooled_panel",
     ("continuous_did", "cluster_robust"): "influence_function",
@@ -105,6 +106,7 @@ MONTE_CARLO = {
     ("twfe", "randomisation"),
     ("twfe", "conley_taber"),
     ("callaway_santanna", "multiplier_bootstrap"),
+    ("did_multiplegt_dyn", "cluster_bootstrap"),
     ("synthetic_did", "randomisation"),
     ("stepped_wedge", "randomisation"),
 }

@@ -15,6 +15,7 @@ from scipy import stats
 
 import pathfinder_eval as pe
 from pathfinder_eval.errors import DataError, DesignError, EstimationError
+from pathfinder_eval.estimators.did.multiplegt_bootstrap import cluster_multiplicities
 from pathfinder_eval.estimators.did.multiplegt_dyn import multiplegt_dyn
 from pathfinder_eval.inference.cluster import equal_test
 from pathfinder_eval.settings import Inference
@@ -1433,3 +1434,133 @@ def test_treatment_paths_are_the_authors_design(run):
     assert sum(counts) <= first <= sum(counts) + res.facts.late_switchers
     if run == "no_never_switchers_design":  # u007, u009, u010 change in period 5 or 6; the
         assert res.facts.late_switchers == 3  # last LA of their start unchanged: period 6
+
+
+BOOT_CASES = {  # bootstrap_values.csv's cases: (panel, weighted, drawn column)
+    "switch_on_off_pause": ("switch_on_off_pause", False, "unit"),
+    "switch_on_off_pause_cluster": ("switch_on_off_pause", False, "cluster"),
+    "intensity_weighted": ("intensity", True, "unit"),
+    "la_absorbing_region": ("la_absorbing", False, "cluster"),
+}
+
+
+@pytest.mark.parametrize("case", BOOT_CASES)
+def test_a_bootstrap_draw_is_the_authors_estimator_on_the_stacked_clusters(case):
+    """R's bootstrap stacks a cluster drawn m times m times under its own labels and collapses
+    the repeated unit-periods into one cell of m times the weight; ours multiplies each cell's
+    weight by m. Against the authors' port on the stacked rows (make_bootstrap_values.py),
+    every row of every draw to 1e-10, and the draws the port cannot estimate (no switcher
+    drawn) are the ones ours cannot either."""
+    name, weighted, by = BOOT_CASES[case]
+    data = _panel(name)
+    draws = pd.read_csv(REF / "bootstrap_draws.csv")
+    ref = pd.read_csv(REF / "bootstrap_values.csv")
+    labels = sorted(data[by].unique())
+    for b, drawn in draws[draws["case"] == case].groupby("draw"):
+        times = np.asarray(drawn["times"])  # in the clusters' sorted order
+        per_row = data[by].map(dict(zip(labels, times, strict=True))).to_numpy()
+        rows = per_row > 0
+        base = data["w"].to_numpy() if weighted else 1.0
+        expected = ref[(ref["case"] == case) & (ref["draw"] == b)]
+        try:
+            fit = multiplegt_dyn(
+                data["y"].to_numpy()[rows],
+                data["unit"].to_numpy()[rows],
+                data["period"].to_numpy()[rows],
+                data["treatment"].to_numpy()[rows],
+                3,
+                2,
+                weights=(base * per_row)[rows],
+            )
+        except EstimationError:
+            assert expected.empty, (case, b)
+            continue
+        got = dict(zip(map(_port_term, expected["row"]), expected["estimate"], strict=True))
+        assert fit.labels == tuple(got), (case, b)
+        np.testing.assert_allclose(fit.estimate, list(got.values()), rtol=TOL, atol=TOL)
+    assert ref[ref["case"] == case]["draw"].nunique() == (5 if case == "la_absorbing_region" else 8)
+
+
+def test_cluster_bootstrap_through_the_api():
+    """inference {"method": "cluster_bootstrap", "draws": B}: each row's standard error is the
+    standard deviation (ddof 1) of B refits on units drawn with replacement from the run's
+    seed, with a normal interval, as did_multiplegt_dyn's; the same seed gives the same
+    numbers; with region clusters the label counts them and says what was drawn; the
+    bootstrap with by or by_path is refused."""
+    d = _panel("switch_on_off_pause")
+    kwargs = dict(outcome="y", unit="unit", time="period", treatment="treatment")
+    boot = {"method": "cluster_bootstrap", "draws": 120}
+    res = pe.did_multiplegt_dyn(d, **kwargs, inference=boot, seed=11)
+    analytic = pe.did_multiplegt_dyn(d, **kwargs, inference="cluster_robust")
+    np.testing.assert_allclose(res.table["estimate"], analytic.table["estimate"], atol=1e-12)
+    units = sorted(d["unit"].unique())
+    estimates = []
+    for times in cluster_multiplicities(len(units), 120, 11):
+        per_row = d["unit"].map(dict(zip(units, times, strict=True))).to_numpy()
+        rows = per_row > 0
+        fit = multiplegt_dyn(
+            d["y"].to_numpy()[rows],
+            d["unit"].to_numpy()[rows],
+            d["period"].to_numpy()[rows],
+            d["treatment"].to_numpy()[rows],
+            3,
+            2,
+            weights=per_row[rows].astype(float),
+        )
+        assert fit.labels == tuple(res.table["term"])
+        estimates.append(fit.estimate)
+    sd = np.std(estimates, axis=0, ddof=1)
+    np.testing.assert_allclose(res.table["std_error"], sd, rtol=1e-12)
+    z = stats.norm.ppf(0.975)
+    np.testing.assert_allclose(res.table["ci_upper"], res.table["estimate"] + z * sd, rtol=1e-12)
+    assert np.isinf(res.table["df"]).all() and res.inference.key == "cluster_bootstrap"
+    assert not res.inference.chosen_by_default
+    assert res.inference.label.startswith(
+        "cluster bootstrap: 30 units drawn with replacement 120 times (seed 11)"
+    )
+    again = pe.did_multiplegt_dyn(d, **kwargs, inference=boot, seed=11)
+    np.testing.assert_array_equal(again.table["std_error"], res.table["std_error"])
+    # the SE is within sampling error of the analytic one on this panel (30 units)
+    ratio = res.table["std_error"] / analytic.table["std_error"]
+    assert ((ratio > 0.7) & (ratio < 1.5)).all(), ratio
+    regional = pe.did_multiplegt_dyn(
+        d, **kwargs, region="cluster", cluster="region", inference=boot, seed=11
+    )
+    assert regional.inference.label.startswith(
+        "cluster bootstrap: 10 region clusters drawn with replacement 120 times"
+    )
+    assert any("only 10 clusters" in w for w in regional.warnings)
+    with pytest.raises(DesignError, match="re-estimates the overall rows only"):
+        pe.did_multiplegt_dyn(d, **kwargs, inference=boot, by_path=2)
+    with pytest.raises(DesignError, match="argument inference: draws: Input should be greater"):
+        pe.did_multiplegt_dyn(d, **kwargs, inference={"method": "cluster_bootstrap", "draws": 5})
+    with pytest.raises(DesignError, match="'multiplier_bootstrap' is not available for did_mu"):
+        pe.did_multiplegt_dyn(d, **kwargs, inference={"method": "multiplier_bootstrap"})
+
+
+def test_cluster_bootstrap_from_a_design_file_and_its_report(tmp_path):
+    """A design's inference block asks for the bootstrap: the pipeline equals the API with the
+    design's seed, the report names the method and its validity, and the same seed writes the
+    same report byte for byte."""
+    extra = "    inference: {method: cluster_bootstrap, draws: 99}"
+    path, d = _pausing_design(tmp_path, extra)
+    text = path.read_text().replace("pilot: custom", "pilot: custom\nseed: 5")
+    path.write_text(text)
+    ev = pe.evaluate(path, d)
+    (run,) = ev.runs
+    api = pe.did_multiplegt_dyn(
+        d,
+        outcome="y",
+        unit="unit",
+        time="period",
+        treatment="treatment",
+        inference={"method": "cluster_bootstrap", "draws": 99},
+        seed=5,
+    )
+    np.testing.assert_array_equal(run.result.table["std_error"], api.table["std_error"])
+    assert run.result.inference.key == "cluster_bootstrap"
+    first = [p.read_bytes() for p in pe.report(ev, tmp_path / "a")]
+    html = next(p for p in pe.report(pe.evaluate(path, d), tmp_path / "b") if p.suffix == ".html")
+    assert html.read_text().count("cluster bootstrap: 25 units drawn with replacement 99") >= 1
+    assert "The cluster bootstrap redraws whole clusters" in html.read_text()
+    assert sorted(first) == sorted(p.read_bytes() for p in (tmp_path / "b").iterdir())

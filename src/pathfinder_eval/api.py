@@ -17,13 +17,14 @@ import textwrap
 import types
 import typing
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 
 from pathfinder_eval.data.indicator_values import indicator_table
 from pathfinder_eval.data.load import SWITCHING, is_dask_frame, load_outcomes
@@ -82,7 +83,7 @@ def fit_frame(
     counts: str | None = None,
     population: str | None = None,
     minus: str | None = None,
-    inference: str | Inference = "default",
+    inference: str | Mapping[str, Any] | Inference = "default",
     level: float = 0.95,
     seed: int = 0,
     **options: Any,
@@ -249,7 +250,7 @@ def fit_records(
     treatment: str | None = None,
     covariates: tuple[str, ...] = (),
     individual: str | None = None,
-    inference: str | Inference = "default",
+    inference: str | Mapping[str, Any] | Inference = "default",
     level: float = 0.95,
     seed: int = 0,
     **options: Any,
@@ -358,7 +359,7 @@ def _run(
     spec: DesignSpec,
     frame: pd.DataFrame,
     estimator: str,
-    inference: str | Inference,
+    inference: str | Mapping[str, Any] | Inference,
     level: float,
     seed: int,
     options: dict[str, Any],
@@ -368,19 +369,36 @@ def _run(
     cluster: the unit-table column the variance clusters by (the `cluster` argument)."""
     model = entry(estimator).cls
     if not isinstance(inference, Inference):
-        if inference not in model.inference_methods:
-            raise DesignError(
-                f"inference method {inference!r} is not available for {estimator}",
-                where="argument inference",
-                fix=f"use one of {', '.join(sorted(model.inference_methods))}",
-            )
-        inference = Inference(method=inference)
+        inference = _inference(inference, model.inference_methods, estimator)
     if cluster is not None:
         inference = inference.model_copy(update={"cluster": cluster})
     est = model(**options, inference=inference, seed=seed)
     panel = build_panel(spec, load_outcomes(spec, frame, seed), describe_outcome(spec))
     outcome = spec.analyses[0].outcomes[0]
     return _counted(checked_fit(est, panel, outcome, estimator, level), panel.exclusions, outcome)
+
+
+def _inference(asked: object, methods: frozenset[str], estimator: str) -> Inference:
+    """The `inference` argument, a method name or a design file's `inference:` mapping
+    (method, draws, cluster, weights, absorbed_effects), as typed settings."""
+    fields = dict(asked) if isinstance(asked, Mapping) else {"method": asked}
+    method = fields.get("method", "default")
+    if not isinstance(method, str) or method not in methods:
+        raise DesignError(
+            f"inference method {method!r} is not available for {estimator}",
+            where="argument inference",
+            fix=f"use one of {', '.join(sorted(methods))}",
+        )
+    try:
+        return Inference(**fields)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise DesignError(
+            f"{'.'.join(map(str, err['loc']))}: {err['msg']}",
+            where="argument inference",
+            fix="give a method name, or a mapping of method, draws, cluster, weights and "
+            "absorbed_effects as a design file's inference block",
+        ) from None
 
 
 def _counted(
@@ -1260,8 +1278,10 @@ def _group(first: pd.Series, arg: str) -> dict[int, list[str]]:
     return out
 
 
-_TAIL = """inference : str, default "default"
+_TAIL = """inference : str or mapping, default "default"
     The design file's `inference.method`: one of {methods}.
+    Or its whole `inference` block as a mapping (method, draws, cluster, weights),
+    e.g. {{"method": "cluster_bootstrap", "draws": 999}}.
 level : float, default 0.95
     Confidence level of the intervals.
 seed : int, default 0

@@ -57,6 +57,7 @@ InferenceKey = Literal[
     "pooled_panel",  # comparison-pooled variance: size-scaled noise and regional shocks
     "influence_function",  # did's analytic SEs, normal reference
     "multiplier_bootstrap",
+    "cluster_bootstrap",  # did_multiplegt_dyn's bootstrap: clusters redrawn, rows re-estimated
     "bjs_conservative",  # BJS Theorem 3, t(G−1)
     "bjs_leave_out",  # BJS leave-out, τ̄ by row, Bell-McCaffrey df
     "two_stage_gmm",  # did2s GMM variance, t(G−1)

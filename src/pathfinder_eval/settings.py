@@ -19,6 +19,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -84,6 +85,7 @@ Method = Literal[
     "pooled",  # the comparison-pooled variance (inference/panel_variance.py)
     "cohort_stratified",  # the small-sample DiD variances by name (inference/policy.py)
     "multiplier_bootstrap",
+    "cluster_bootstrap",  # clusters drawn with replacement, every row re-estimated
     "model_based",
     "sandwich",
     "kauermann_carroll",
@@ -591,7 +593,7 @@ class MultiplegtDynOptions(EstimatorSettings):
     The rows follow the overall ones, with the same variance (0: none)."""
 
     inference_methods: ClassVar[frozenset[str]] = frozenset(
-        {"default", "cluster_robust", "pooled", "cohort_stratified"}
+        {"default", "cluster_robust", "pooled", "cohort_stratified", "cluster_bootstrap"}
     )
 
     @field_validator("same_switchers_pl")
@@ -607,6 +609,15 @@ class MultiplegtDynOptions(EstimatorSettings):
         if value and info.data.get("by"):
             raise ValueError("by_path and by cannot be combined (as the authors' options)")
         return value
+
+    @model_validator(mode="after")
+    def _bootstrap_overall_only(self) -> Self:
+        if self.inference.method == "cluster_bootstrap" and (self.by or self.by_path):
+            raise ValueError(
+                "the cluster bootstrap re-estimates the overall rows only: drop by or by_path, "
+                "or choose another inference method"
+            )
+        return self
 
 
 class ContinuousDidOptions(EstimatorSettings):

@@ -18,6 +18,7 @@ _BY_UNIT: frozenset[InferenceKey] = frozenset(
         "cohort_stratified",
         "influence_function",
         "multiplier_bootstrap",
+        "cluster_bootstrap",
         "bjs_leave_out",
         "bjs_conservative",
         "two_stage_gmm",
@@ -65,6 +66,13 @@ VALIDITY: dict[InferenceKey, str] = {
     "multiplier_bootstrap": (
         "The multiplier bootstrap is a large-sample method (many treated LAs per cohort); its "
         "uniform bands cover all event times jointly."
+    ),
+    "cluster_bootstrap": (
+        "The cluster bootstrap redraws whole clusters (LAs, or the regions the analysis "
+        "clusters by) and re-estimates every row; it assumes the clusters are independent "
+        "and needs many of them, with many switching LAs among them: with a handful of "
+        "switchers some draws have none, and its standard errors are unreliable. The authors "
+        "recommend it where the analytic variance can be liberal (the continuous option)."
     ),
     "kenward_roger": (
         "Kenward-Roger assumes the mixed model's covariance structure is right and clusters "
@@ -231,6 +239,7 @@ SHORT: dict[InferenceKey, str] = {
     "cohort_stratified": "cohort-stratified variance with Bell-McCaffrey df",
     "influence_function": "influence-function SEs, normal reference",
     "multiplier_bootstrap": "multiplier bootstrap",
+    "cluster_bootstrap": "cluster bootstrap, normal reference",
     "kenward_roger": "Kenward-Roger SE and df",
     "satterthwaite": "Satterthwaite df",
     "lmm_normal": "model-based SE, normal reference",

@@ -46,6 +46,12 @@ from scipy import stats
 
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.facts import MultiplegtDynFacts
+from pathfinder_eval.estimators.did.multiplegt_bootstrap import (
+    BootstrapDraws,
+    bootstrap_label,
+    bootstrap_warnings,
+    draw_fits,
+)
 from pathfinder_eval.estimators.did.multiplegt_controls import residualise
 from pathfinder_eval.estimators.did.multiplegt_het import group_covariates, heterogeneity
 from pathfinder_eval.estimators.did.multiplegt_panel import (
@@ -971,13 +977,21 @@ class MultiplegtDyn(MultiplegtDynOptions):
         n_gt = on_grid(cells["weight"].to_numpy(float)) if self.weighted else None
 
         def estimate(
-            rows: slice | np.ndarray, effects: int, placebo: int, same: bool
+            rows: slice | np.ndarray,
+            effects: int,
+            placebo: int,
+            same: bool,
+            times: np.ndarray | None = None,
         ) -> DynamicFit:
             """The estimator on the grid's `rows`: all of them, or a part's (by_path, by),
             whose clusters are the units' labels when there is no cluster, so that the fits'
-            clusters line up; predict_het on all of them only."""
+            clusters line up; predict_het on all of them only. `times` (n,): each grid row's
+            weight multiplied by it (a bootstrap draw's multiplicities)."""
             whole = isinstance(rows, slice)
             part = cluster if cluster is not None or whole else grid["unit"].to_numpy()
+            w = n_gt
+            if times is not None:
+                w = times.astype(float) if n_gt is None else n_gt * times
             return multiplegt_dyn(
                 grid["y"].to_numpy()[rows],
                 grid["unit"].to_numpy()[rows],
@@ -990,7 +1004,7 @@ class MultiplegtDyn(MultiplegtDynOptions):
                 self.trends_lin,
                 None if controls is None else controls[rows],
                 self.continuous,
-                None if n_gt is None else n_gt[rows],
+                None if w is None else w[rows],
                 "" if self.switchers == "both" else self.switchers,
                 self.only_never_switchers,
                 same,
@@ -1100,7 +1114,12 @@ class MultiplegtDyn(MultiplegtDynOptions):
                 f"{len(res.dropped)} unit(s) left out: every unit of their baseline treatment "
                 f"switches at the same date, so none is a comparison ({', '.join(res.dropped)})."
             )
-        if decision.variance is not None:
+        if choice.method == "cluster_bootstrap":
+            boot = self._bootstrap(estimate, cluster, grid["unit"].to_numpy(), res.labels)
+            vcov, key = boot.vcov, "cluster_bootstrap"
+            label = bootstrap_label(boot, self.inference.draws, self.seed, self.inference.cluster)
+            warns.extend(bootstrap_warnings(boot, res.labels, self.inference.draws))
+        elif decision.variance is not None:
             vcov, df, key = decision.variance.vcov, decision.variance.df, "pooled_panel"
             label = pooled_label(layout, choice.reason)
         elif choice.method == "cohort_stratified":
@@ -1199,6 +1218,24 @@ class MultiplegtDyn(MultiplegtDynOptions):
             ),
             warnings=tuple(warns),
         )
+
+    def _bootstrap(
+        self,
+        estimate: Callable[..., DynamicFit],
+        cluster: np.ndarray | None,
+        unit: np.ndarray,
+        labels: tuple[str, ...],
+    ) -> BootstrapDraws:
+        """The cluster bootstrap of the overall rows (multiplegt_bootstrap.py): each draw
+        re-estimates on the drawn clusters' rows, weighted by how often each was drawn."""
+
+        def refit(times: np.ndarray) -> tuple[tuple[str, ...], np.ndarray]:
+            drawn = times > 0
+            fit = estimate(drawn, self.effects, self.placebo, self.same_switchers, times)
+            return fit.labels, fit.estimate
+
+        by = unit if cluster is None else cluster
+        return draw_fits(refit, by, labels, self.inference.draws, self.seed)
 
 
 def _with_interval(row: dict[str, Any], level: float) -> dict[str, Any]:
