@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.stepped_wedge.gee import fit_gee, gee_data
 from pathfinder_eval.estimators.stepped_wedge.gee_estimator import SteppedWedgeGEE
 from pathfinder_eval.estimators.stepped_wedge.lmm import fixed_effects, summarise_records
@@ -32,6 +33,7 @@ DATASETS = {
     "geecrt_small": (SHARED_SW / "geeCRT_sampleSWCRTSmall.csv", "id", "treatment"),
     "geecrt_large": (SHARED_SW / "geeCRT_sampleSWCRTLarge.csv", "id", "treatment"),
     "sim_large": (HERE / "sim_large.csv", "cluster", "trt"),
+    "sim_small_cells": (HERE / "sim_small_cells.csv", "cluster", "trt"),
 }
 FITS = sorted(set(REF[["dataset", "family", "correlation"]].itertuples(index=False, name=None)))
 
@@ -93,3 +95,32 @@ def test_estimator_moment_sandwich_is_geeglm(tmp_path):
         ref[("alpha", "estimate")], abs=ALPHA_TOL
     )
     assert res.diagnostics["dispersion"] == pytest.approx(ref[("phi", "estimate")], abs=PHI_TOL)
+
+
+def test_moment_fits_where_maee_has_no_positive_definite_v_minus_omega(tmp_path):
+    """Small cells with a slightly negative correlation: MAEE's V − Ω is not positive definite
+    and MAEE is refused, naming correlation_method and what fits; the moment and gee methods,
+    which never use V − Ω, fit (they were refused by MAEE's check, whatever the method; found
+    in review), the moment fit with geeglm's β̂ and san.se (test_matches_geepack checks the
+    rest of sim_small_cells)."""
+    raw, cluster, trt = _raw("sim_small_cells")
+    panel = panel_from_records(raw, cluster, trt, "y_bin", tmp_path)
+    kwargs = dict(family="binomial", correlation="exchangeable")
+    with pytest.raises(EstimationError) as err:
+        SteppedWedgeGEE(**kwargs, correlation_method="maee").fit(panel, "y", "a")
+    assert err.value.one_line() == (
+        "options.correlation_method: the matrix V − Ω (MAEE) is not positive definite at the "
+        "current correlation parameters. Fix: estimate the correlation with "
+        "correlation_method: moment (geepack's) or gee, which do not need it, or use "
+        "independence"
+    )
+    plain = Inference(method="sandwich")
+    res = SteppedWedgeGEE(**kwargs, correlation_method="moment", inference=plain)
+    row = res.fit(panel, "y", "a").table.iloc[0]
+    ref = REF[(REF.dataset == "sim_small_cells") & (REF.family == "binomial")]
+    ref = ref[ref.correlation == "exchangeable"].set_index(["parameter", "quantity"])["value"]
+    assert row["estimate"] == pytest.approx(ref[("beta4", "estimate")], abs=BETA_TOL)
+    assert row["std_error"] == pytest.approx(ref[("beta4", "san.se")], abs=SE_TOL)
+    assert ref[("alpha", "estimate")] < 0
+    gee = SteppedWedgeGEE(**kwargs, correlation_method="gee").fit(panel, "y", "a")
+    assert np.isfinite(gee.table["std_error"]).all()

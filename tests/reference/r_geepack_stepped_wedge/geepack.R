@@ -18,7 +18,8 @@ read <- function(file, cluster, trt) {
 datasets <- list(
   geecrt_small = read(file.path(shared, "geeCRT_sampleSWCRTSmall.csv"), "id", "treatment"),
   geecrt_large = read(file.path(shared, "geeCRT_sampleSWCRTLarge.csv"), "id", "treatment"),
-  sim_large = read("sim_large.csv", "cluster", "trt")
+  sim_large = read("sim_large.csv", "cluster", "trt"),
+  sim_small_cells = read("sim_small_cells.csv", "cluster", "trt")
 )
 outcomes <- list(gaussian = "y_con", binomial = "y_bin")
 out <- data.frame()

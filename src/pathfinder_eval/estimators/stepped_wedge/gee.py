@@ -248,7 +248,7 @@ def _in_range(family: Family, mu: np.ndarray, a, B: np.ndarray, cells: CellSumma
 @dataclass(frozen=True)
 class _Score:
     """Per-cluster pieces at one (β, α, φ). Ub: (I, p); F: (I, p, p) DᵀV⁻¹D; Ua: (I, q);
-    A: (I, q, q); trace: (I,) Σ_k (C e)_k e_k for the dispersion; c: (I, T) the MAEE shift;
+    A: (I, q, q); trace: (I,) Σ_k (C e)_k e_k for the dispersion (MAEE's); c: (I, T) the MAEE shift;
     mu, g, sd, M: (I, T), (I, T), (I, T), (I, T, T)."""
 
     Ub: np.ndarray
@@ -267,12 +267,15 @@ class _Score:
     dB: np.ndarray
 
 
-def _chol_check(matrix: np.ndarray, what: str) -> None:
+def _chol_check(matrix: np.ndarray, what: str, maee: bool = False) -> None:
     if np.any(np.linalg.eigvalsh(matrix)[:, 0] <= 1e-13):
         raise EstimationError(
             f"the {what} is not positive definite at the current correlation parameters",
-            where="options.correlation",
-            fix="use a simpler working correlation (exchangeable or independence)",
+            where="options.correlation_method" if maee else "options.correlation",
+            fix="estimate the correlation with correlation_method: moment (geepack's) or gee, "
+            "which do not need it, or use independence"
+            if maee
+            else "use a simpler working correlation (exchangeable or independence)",
         )
 
 
@@ -307,20 +310,19 @@ def _score(
     Mr = np.einsum("itu,iu->it", M, rbar)
     Ub = np.einsum("itp,it->ip", D, Mr)
     F = np.einsum("itp,itu,iuq->ipq", D, M, D)
-    # the MAEE shift: (I − H)⁻¹ adds a per-cell constant c_j to each standardised residual
-    Wom = np.einsum("itp,pq,iuq->itu", D, naive, D)
-    _chol_check(eye + L[:, :, None] * (Qv - Wom) * L[:, None, :], "matrix V − Ω (MAEE)")
-    K = Wom @ np.linalg.inv(eye - M @ Wom)
-    if family == "poisson":
-        c = np.einsum("itu,iu->it", K @ M, rbar / sd)
-    else:
-        c = np.einsum("itu,iu->it", K, Mr) / sd
+    c = np.zeros_like(rbar)
+    if method == "maee":  # (I − H)⁻¹ adds a per-cell constant c_j to each standardised residual
+        Wom = np.einsum("itp,pq,iuq->itu", D, naive, D)
+        _chol_check(eye + L[:, :, None] * (Qv - Wom) * L[:, None, :], "matrix V − Ω (MAEE)", True)
+        K = Wom @ np.linalg.inv(eye - M @ Wom)
+        if family == "poisson":
+            c = np.einsum("itu,iu->it", K @ M, rbar / sd)
+        else:
+            c = np.einsum("itu,iu->it", K, Mr) / sd
     E = n * rbar / sd
     SS = (cells.ssw + n * rbar**2) / v
     trace = (SS + c * E).sum(axis=1)
     q = len(alpha)
-    if method != "maee":
-        c = np.zeros_like(c)
     if q == 0:
         return _Score(
             Ub, F, np.zeros((len(n), 0)), np.zeros((len(n), 0, 0)), trace,
