@@ -176,7 +176,7 @@ def test_fractional_events_rejected(tmp_path):
     panel = dataclasses.replace(panel, cells=cells)
     with pytest.raises(EstimationError, match="whole number of events") as err:
         SteppedWedgeGEE(family="binomial").fit(panel, "y", "a")
-    assert err.value.where == "column y"
+    assert err.value.where == "the outcome column of the records"  # a cell's sum of records
 
 
 def test_bad_options(tmp_path):

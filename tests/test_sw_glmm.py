@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from scipy import integrate, optimize, special, stats
 
+import pathfinder_eval as pe
 from pathfinder_eval.data.source import OutcomeData
 from pathfinder_eval.errors import DesignError, EstimationError
 from pathfinder_eval.estimators.stepped_wedge.glmm import (
@@ -28,7 +29,7 @@ from pathfinder_eval.panel import OutcomeInfo, build_panel
 from pathfinder_eval.pipeline import detectable
 from pathfinder_eval.settings import Inference
 from pathfinder_eval.spec import load_design
-from sw_helpers import DESIGN, SHARED_SW, panel_from_records
+from sw_helpers import DESIGN, SHARED_SW, panel_from_records, records
 
 REF = Path(__file__).resolve().parent / "reference" / "r_lme4_glmm_stepped_wedge"
 VALUES = pd.read_csv(REF / "values.csv")
@@ -424,3 +425,30 @@ def test_bad_inputs(tmp_path):
     too_many = frame.assign(events=np.where(frame.index == 3, frame["n"] + 1, frame["events"]))
     _raises(cells_panel(too_many, tmp_path), "column numerator")
     _raises(cells_panel(frame.assign(events=0), tmp_path), "options.model")
+
+
+def test_records_that_are_not_all_0_or_1_are_refused():
+    """A binary outcome's records with a −1 or 9 missing-value code, or a 0.5, were summed
+    into event counts without a word (the GLMM's estimate moved from 0.529 to 0.484 with
+    one −1 in each of 39 cells; found in review); a cell's mean and spread tell 0/1 records
+    apart exactly, so the binomial GLMM and GEE refuse them naming the cell."""
+    raw, cluster, trt, _ = records("geecrt_small")
+    kw = dict(outcome="y_bin", cluster=cluster, period="period", treatment=trt)
+    assert np.isfinite(pe.stepped_wedge_glmm(raw, **kw).table["std_error"]).all()
+    first = raw.sort_values([cluster, "period"], kind="stable").index[0]
+    gee = lambda d, **k: pe.stepped_wedge_gee(d, family="binomial", **k)  # noqa: E731
+    for code, what in (
+        (-1, "the records' outcome values are not all 0 or 1"),
+        (9, "the records' outcome values are not all 0 or 1"),
+        (0.5, "the records' outcome values sum to"),
+    ):
+        coded = raw.assign(y_bin=raw["y_bin"].where(raw.index != first, code))
+        for fit in (pe.stepped_wedge_glmm, gee):
+            with pytest.raises(EstimationError) as err:
+                fit(coded, **kw)
+            line = err.value.one_line()
+            assert line.startswith(
+                f"the outcome column of the records: cluster {raw.loc[first, cluster]}, period "
+                f"{raw.loc[first, 'period']}: {what}"
+            ), line
+            assert "a missing-value code such as −1 or 9 is read as a value" in line

@@ -278,6 +278,12 @@ def contrast_weights(fe: FixedEffects, contrasts: dict[str, Contrast]) -> dict[s
 WHOLE_TOL = 1e-6
 
 
+BINARY_FIX = (
+    "code each record's outcome 0 or 1 and leave missing values empty (a missing-value code "
+    "such as −1 or 9 is read as a value), or use family: gaussian"
+)
+
+
 def event_counts(
     cells: pd.DataFrame, whole_denominator: bool, capped: bool
 ) -> tuple[pd.Series, pd.Series]:
@@ -296,6 +302,7 @@ def event_counts(
             "and drop empty cells",
         )
     events = cell_events(cells)
+    records = "ssw" in cells and bool(cells["ssw"].notna().all())  # individual records' cells
     column = "numerator" if "numerator" in cells and cells["numerator"].notna().all() else "y"
     checks = [(events, column)] + ([(den, "denominator")] if whole_denominator else [])
     for values, col in checks:
@@ -303,15 +310,39 @@ def event_counts(
         wrong = frac | (values < 0) | values.isna()
         if wrong.any():
             bad = cells[wrong].iloc[0]
+            given = cell(values[wrong].iloc[0])
+            if records:  # the cell's numerator is the sum of its records' outcome
+                raise EstimationError(
+                    f"cluster {bad['unit']}, period {bad['period']}: the records' outcome values "
+                    f"sum to {given}, not a whole number of events at least 0",
+                    where="the outcome column of the records",
+                    fix=BINARY_FIX,
+                )
             raise EstimationError(
                 f"cell {bad['unit']}, period {bad['period']}: {col} gives "
-                f"{cell(values[wrong].iloc[0])}, not a whole number of "
+                f"{given}, not a whole number of "
                 f"{'events' if col != 'denominator' else 'trials'} at least 0",
                 where=f"column {col}",
                 fix="supply event counts in the numerator column (these models count events, "
                 "not rates or percentages)",
             )
     events = events.round()
+    if records and capped:
+        # Σ y(1 − y) over a cell's records is n·p(1 − p) − ssw: 0 exactly when every record
+        # is 0 or 1 (whole values other than 0 and 1 make it negative, e.g. a −1 or 9 code)
+        p = events / den
+        gap = den * p * (1.0 - p) - cells["ssw"]
+        odd = gap.abs() > 1e-9 * np.maximum(1.0, den)
+        if odd.any():
+            bad = cells[odd].iloc[0]
+            raise EstimationError(
+                f"cluster {bad['unit']}, period {bad['period']}: the records' outcome values "
+                f"are not all 0 or 1 (their mean {p[odd].iloc[0]:.4g} and spread cannot come "
+                f"from 0/1 values), and a {'binomial' if whole_denominator else 'count'} model "
+                "of individuals counts 0/1 outcomes",
+                where="the outcome column of the records",
+                fix=BINARY_FIX,
+            )
     if capped and (events > den.round()).any():
         bad = cells[events > den.round()].iloc[0]
         raise EstimationError(
