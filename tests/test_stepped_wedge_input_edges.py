@@ -70,6 +70,14 @@ def test_cell_level_models_refuse_individual_covariates(name):
         data = data.assign(y=(data["y"] > data["y"].median()).astype(int))
     with pytest.raises(EstimationError, match=r"does not adjust for individual covariates \(age"):
         getattr(pe, name)(data, **ARGS, covariates=("age",))
+    # a closed cohort's person id was ignored without a word (found in review)
+    cohort = data.assign(pid=data.groupby(["cl", "per"]).cumcount().astype(str) + data["cl"])
+    with pytest.raises(EstimationError) as err:
+        getattr(pe, name)(cohort, **ARGS, individual="pid")
+    assert err.value.one_line().startswith(
+        f"data.columns.individual: {name} works on cluster-period summaries and has no term "
+        "for a person seen in several periods (individual: pid)"
+    )
     adjusted = pe.stepped_wedge(trial_records(), **ARGS, covariates=("age",))
     plain = pe.stepped_wedge(trial_records(), **ARGS)
     assert adjusted.table["estimate"].iloc[0] != pytest.approx(plain.table["estimate"].iloc[0])

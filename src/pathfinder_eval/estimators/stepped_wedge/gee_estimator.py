@@ -19,7 +19,7 @@ from pathfinder_eval.estimators.stepped_wedge.design import (
     effect_contrasts,
     event_counts,
     never_started,
-    refuse_covariates,
+    refuse_individual_columns,
     trial_arrays,
     trial_size,
     wald_row,
@@ -126,7 +126,7 @@ class SteppedWedgeGEE(SteppedWedgeGeeOptions):
     def fit(
         self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
     ) -> EffectEstimates:
-        refuse_covariates(panel.spec.data.columns.covariates, "stepped_wedge_gee")
+        refuse_individual_columns(panel.spec.data.columns, "stepped_wedge_gee")
         trial = trial_arrays(
             _family_cells(panel.outcome_cells(outcome), self.family), panel.periods
         )

@@ -21,7 +21,7 @@ from pathfinder_eval.estimators.stepped_wedge.design import (
     event_counts,
     never_started,
     period_grid,
-    refuse_covariates,
+    refuse_individual_columns,
     wald_row,
 )
 from pathfinder_eval.estimators.stepped_wedge.facts import GlmmFacts
@@ -66,7 +66,7 @@ class SteppedWedgeGLMM(SteppedWedgeGlmmOptions):
     def fit(
         self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
     ) -> EffectEstimates:
-        refuse_covariates(panel.spec.data.columns.covariates, "stepped_wedge_glmm")
+        refuse_individual_columns(panel.spec.data.columns, "stepped_wedge_glmm")
         counts = count_arrays(panel.outcome_cells(outcome), panel.periods, self.family)
         trial = counts.trial
         fe = fixed_effects(trial.cells.observed, trial.start, self.effect)
