@@ -1118,7 +1118,7 @@ class MultiplegtDyn(MultiplegtDynOptions):
             boot = self._bootstrap(estimate, cluster, grid["unit"].to_numpy(), res.labels)
             vcov, key = boot.vcov, "cluster_bootstrap"
             label = bootstrap_label(boot, self.inference.draws, self.seed, self.inference.cluster)
-            warns.extend(bootstrap_warnings(boot, res.labels, self.inference.draws))
+            warns.extend(bootstrap_warnings(boot, res.labels, self.inference.draws, n_treated))
         elif decision.variance is not None:
             vcov, df, key = decision.variance.vcov, decision.variance.df, "pooled_panel"
             label = pooled_label(layout, choice.reason)
