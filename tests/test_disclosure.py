@@ -503,3 +503,31 @@ def test_a_sole_donors_small_count_suppresses_the_synthetic_control(tmp_path):
     assert "sole donor&#39;s count of children is below 10 (Rutland in 2025)" in html
     doc = json.loads((tmp_path / "o" / "small_counts.json").read_text())
     assert doc["analyses"][0]["status"] == "suppressed" and not doc["analyses"][0]["estimates"]
+
+
+def test_leave_one_donor_out_estimates_go_when_a_donors_count_is_small(tmp_path):
+    """Leeds's synthetic control from Rutland (3 events in 2025) and Bolton, both weighted: the
+    analysis is shown, but leaving Bolton out leaves Rutland alone, and that refit's estimate
+    beside Leeds's shown 2025 rate gave Rutland's 3 back (found in review). The
+    leave-one-donor-out estimates are not published when a donor has a small count; they stay
+    when none has."""
+    rows = []
+    for y in range(2018, 2026):
+        rut = 3 if y == 2025 else 30 + y % 4
+        bol = 400 + (y * 5) % 9
+        leeds = round(60000 * 0.5 * (rut / 8000 + bol / 50000)) if y < 2025 else 400 + y % 3
+        rows += [f"Leeds,{y},{leeds},60000", f"Rutland,{y},{rut},8000", f"Bolton,{y},{bol},50000"]
+    html = _tidy_run(tmp_path, rows, "Leeds", "  - {id: sc, estimator: synthetic_control}")
+    doc = json.loads((tmp_path / "o" / "small_counts.json").read_text())
+    (analysis,) = doc["analyses"]
+    assert analysis["status"] == "ok" and analysis["estimates"]
+    weights = analysis["diagnostics"]["units"]["Leeds"]["donor_weights"]
+    assert sum(w > 0 for w in weights.values()) == 2  # no sole donor: the analysis is shown
+    assert "leave_one_donor_out" not in analysis["diagnostics"]["units"]["Leeds"]
+    assert "leave_one_donor_out" not in html.replace(str(tmp_path), "")
+    bigger = [r.replace(",3,8000", ",30,8000") for r in rows]
+    (tmp_path / "o").rename(tmp_path / "small")
+    _tidy_run(tmp_path, bigger, "Leeds", "  - {id: sc, estimator: synthetic_control}")
+    doc = json.loads((tmp_path / "o" / "small_counts.json").read_text())
+    loo = doc["analyses"][0]["diagnostics"]["units"]["Leeds"]["leave_one_donor_out"]
+    assert len(loo) == 2  # Rutland's and Bolton's codes

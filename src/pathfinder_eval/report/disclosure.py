@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from pathfinder_eval.estimators.synthetic.facts import SyntheticControlFacts
 from pathfinder_eval.results import EffectEstimates
 
 if TYPE_CHECKING:
@@ -208,6 +209,27 @@ def small_treated_count(
     return f"{name or first['unit']} in {panel.period_label(int(first['period']))}"
 
 
+def comparison_units(panel: ValidatedPanel, outcome: str) -> frozenset[str]:
+    """The units of an outcome's cells that are not treated (a synthetic comparator's pool)."""
+    cells = panel.outcome_cells(outcome)
+    return frozenset(cells.loc[cells["role"] != "treated", "unit"].astype(str))
+
+
+def _without_leave_one_out(result: EffectEstimates, log: DisclosureLog) -> EffectEstimates:
+    """A synthetic control's result without its leave-one-donor-out estimates (logged)."""
+    facts = result.facts
+    if not isinstance(facts, SyntheticControlFacts):
+        return result
+    units = {
+        unit: {k: v for k, v in values.items() if k != "leave_one_donor_out"}
+        for unit, values in facts.units.items()
+    }
+    if units == facts.units:
+        return result
+    log.suppress("leave-one-donor-out estimates")
+    return replace(result, facts=replace(facts, units=units))
+
+
 def sole_donors(result: EffectEstimates) -> frozenset[str]:
     """The comparison units that are a synthetic comparator's only donor of positive weight
     (synthetic control's donor_weights per treated unit, SDID's unit_weights per cohort): the
@@ -293,6 +315,13 @@ def published(ev: Evaluation, log: DisclosureLog) -> Evaluation:
             else None
         )
         if small is None:
+            if r.analysis.estimator.value in ONE_UNIT_PATHS and small_treated_count(
+                ev.panel, r.outcome, log.min_count, comparison_units(ev.panel, r.outcome)
+            ):
+                # a leave-one-donor-out refit may rest on one donor: beside the treated
+                # unit's shown rate its estimate gives that donor's count back (found in
+                # review: Rutland's 3 children from two donors)
+                result = _without_leave_one_out(result, log)
             det = r.detectable
             if (
                 det is not None
