@@ -33,8 +33,9 @@ def test_two_period_closed_form():
     assert res.enumerated and res.draws == 4
     assert res.ci_lower == pytest.approx(np.min(dy[0] - dy[1:]), abs=EXACT)
     assert res.ci_upper == pytest.approx(np.max(dy[0] - dy[1:]), abs=EXACT)
-    # α̂ = 1.75 exceeds every draw: Γ̂(α̂) = 1, 1 − Γ̂(α̂⁻) = 0 → p = 0
-    assert res.p_value == 0.0
+    # α̂ = 1.75 exceeds every draw: no draw at or above it, so the upper tail is (0 + 1)/(4 + 1)
+    # and p = 0.4 (it was 0: four controls cannot reject anything)
+    assert res.p_value == pytest.approx(0.4, abs=1e-15)
 
 
 def test_enumerated_tuples_from_statsmodels_residuals():
@@ -60,8 +61,8 @@ def test_enumerated_tuples_from_statsmodels_residuals():
     m, r = 36, int(np.floor(0.05 * 36 / 2)) + 1
     assert res.ci_lower == pytest.approx(res.estimate - np.sort(draws)[m - r], abs=EXACT)
     assert res.ci_upper == pytest.approx(res.estimate - np.sort(draws)[r - 1], abs=EXACT)
-    share_le = np.mean(np.array(draws) <= res.estimate)
-    share_ge = np.mean(np.array(draws) >= res.estimate)
+    share_le = (np.sum(np.array(draws) <= res.estimate) + 1) / (m + 1)
+    share_ge = (np.sum(np.array(draws) >= res.estimate) + 1) / (m + 1)
     assert res.p_value == pytest.approx(min(1, 2 * min(share_le, share_ge)), abs=1e-12)
 
 
