@@ -135,6 +135,14 @@ def test_panel_with_unit_clusters():
     assert res.estimate == pytest.approx(ref.params["g:p"], rel=1e-10)
     assert res.std_error == pytest.approx(ref.bse["g:p"], rel=1e-10)
     assert res.n_clusters == 40 and res.df == 39
+    est = res.to_estimates("a", "y")
+    assert est.n_treated == 15  # 15 units, not their 30 observations
+    few = did_2x2(y, (units < 2).astype(float), post, cluster=units, cov_type="cluster")
+    warned = few.to_estimates("a", "y")
+    assert warned.n_treated == 2  # it said 4: two LAs in two periods (found in review)
+    assert warned.warnings[0].startswith(
+        "Only 2 treated units: cluster-robust standard errors can over-reject badly"
+    )
 
 
 def test_replication_entry_reproduces_published_numbers():

@@ -328,3 +328,17 @@ def fixed_default(requested: str, default: str) -> Choice:
     if requested == "default":
         return Choice((default,), chosen_by_default=True)
     return Choice((requested,))
+
+
+def few_cluster_warnings(n_treated: int, n_clusters: int) -> tuple[str, ...]:
+    """Plain statements of when cluster-robust inference is unreliable (MacKinnon & Webb 2017)."""
+    out = []
+    if n_treated < SMALL_SAMPLE_TREATED:
+        out.append(
+            f"Only {n_treated} treated units: cluster-robust standard errors can over-reject "
+            "badly when few clusters are treated (MacKinnon & Webb 2017, J. Applied "
+            "Econometrics 32:233–254); read these p-values as indicative only."
+        )
+    if n_clusters < 30:
+        out.append(f"Only {n_clusters} clusters in all: the t(G−1) reference is approximate.")
+    return tuple(out)

@@ -19,9 +19,9 @@ import pandas as pd
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.facts import BaconFacts
 from pathfinder_eval.estimators.did.twfe import cr2_row, df_text
-from pathfinder_eval.estimators.did.two_way import cr1_label, few_cluster_warnings, fit_twfe
+from pathfinder_eval.estimators.did.two_way import cr1_label, fit_twfe
 from pathfinder_eval.inference.cluster import t_summary, vacant_rows
-from pathfinder_eval.inference.policy import SMALL_SAMPLE_TREATED
+from pathfinder_eval.inference.policy import SMALL_SAMPLE_TREATED, few_cluster_warnings
 from pathfinder_eval.panel import ValidatedPanel
 from pathfinder_eval.results import Dropped, EffectEstimates, InferenceUsed, estimates_table
 from pathfinder_eval.settings import BaconOptions

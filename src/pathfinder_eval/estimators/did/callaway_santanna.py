@@ -36,11 +36,10 @@ from pathfinder_eval.estimators.did.group_time_inference import (
     stratum_weights,
     unit_strata,
 )
-from pathfinder_eval.estimators.did.two_way import few_cluster_warnings
 from pathfinder_eval.estimators.pooled import PanelLayout, did_decision, panel_layout, pooled_label
 from pathfinder_eval.inference.cluster import rescale_covariance
 from pathfinder_eval.inference.cohort_stratified import CohortStratified
-from pathfinder_eval.inference.policy import Choice, because
+from pathfinder_eval.inference.policy import Choice, because, few_cluster_warnings
 from pathfinder_eval.inference.pretrends_power import pretest_summary
 from pathfinder_eval.panel import ValidatedPanel
 from pathfinder_eval.results import (

@@ -26,6 +26,7 @@ from statsmodels.regression.linear_model import OLS, WLS
 
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.facts import Did2x2Facts
+from pathfinder_eval.inference.policy import few_cluster_warnings
 from pathfinder_eval.results import EffectEstimates, InferenceKey, InferenceUsed, estimates_table
 
 CovType = Literal["HC1", "cluster", "nonrobust"]
@@ -55,7 +56,8 @@ class Did2x2Result:
     """A fitted 2×2 DiD. estimate/std_error/statistic/p_value/ci_*: the group×post coefficient
     δ̂₁ and its inference (t reference with `df`); names: k terms (const, post, group, group×post,
     then covariates); params: (k,); vcov: (k, k) under `cov_type`; cells: the four cell means and
-    counts; n_clusters is 0 unless cov_type == "cluster"."""
+    counts; n_clusters and n_treated_clusters (those with a treated-group observation) are 0
+    unless cov_type == "cluster"."""
 
     estimate: float
     std_error: float
@@ -68,6 +70,7 @@ class Did2x2Result:
     cov_type: str
     n_obs: int
     n_clusters: int
+    n_treated_clusters: int
     names: tuple[str, ...]
     params: np.ndarray
     vcov: np.ndarray
@@ -91,6 +94,7 @@ class Did2x2Result:
             "df": self.df,
         }
         j = self.names.index(DID_TERM)
+        clustered = self.cov_type == "cluster"
         return EffectEstimates(
             analysis_id=analysis_id,
             outcome=outcome,
@@ -102,13 +106,17 @@ class Did2x2Result:
             level=self.level,
             vcov=self.vcov[np.ix_([j], [j])],
             n_units=self.n_clusters,
-            n_treated=int(self.cells.counts[1].sum()),
+            # clustered: treated clusters (it counted a treated LA once per period)
+            n_treated=self.n_treated_clusters if clustered else int(self.cells.counts[1].sum()),
             n_obs=self.n_obs,
             facts=Did2x2Facts(
                 cell_means=self.cells.means.tolist(),
                 cell_counts=self.cells.counts.tolist(),
                 terms=list(self.names),
             ),
+            warnings=few_cluster_warnings(self.n_treated_clusters, self.n_clusters)
+            if clustered
+            else (),
         )
 
 
@@ -230,7 +238,7 @@ def did_2x2(
             fix="drop covariates that are constant within a cell or collinear with others",
         )
     model = OLS(y_arr, design) if w is None else WLS(y_arr, design, weights=w)
-    n_clusters = 0
+    n_clusters = n_treated_clusters = 0
     if cov_type == "cluster":
         if cluster is None:
             raise EstimationError(
@@ -255,6 +263,7 @@ def did_2x2(
             )
         res = model.fit(cov_type="cluster", cov_kwds={"groups": codes})
         df = float(n_clusters - 1)
+        n_treated_clusters = len(np.unique(codes[g == 1]))
     else:
         res = model.fit(cov_type=cov_type)
         df = float(res.df_resid)
@@ -276,6 +285,7 @@ def did_2x2(
         cov_type=cov_type,
         n_obs=n,
         n_clusters=n_clusters,
+        n_treated_clusters=n_treated_clusters,
         names=names,
         params=params,
         vcov=vcov,

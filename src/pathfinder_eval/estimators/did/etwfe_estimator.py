@@ -33,7 +33,6 @@ from pathfinder_eval.estimators.did.imputation import (
     small_sample_rows,
 )
 from pathfinder_eval.estimators.did.twfe_poisson import ZERO_COUNTS
-from pathfinder_eval.estimators.did.two_way import few_cluster_warnings
 from pathfinder_eval.estimators.pooled import (
     PanelLayout,
     did_decision,
@@ -43,7 +42,7 @@ from pathfinder_eval.estimators.pooled import (
 )
 from pathfinder_eval.inference.cluster import blank_vacant, squared_norms, t_summary, vacant_rows
 from pathfinder_eval.inference.cr2 import cr2_inference
-from pathfinder_eval.inference.policy import because
+from pathfinder_eval.inference.policy import because, few_cluster_warnings
 from pathfinder_eval.panel import ValidatedPanel
 from pathfinder_eval.results import (
     SCALE_OF_FAMILY,

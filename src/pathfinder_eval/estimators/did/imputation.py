@@ -22,7 +22,7 @@ from scipy import linalg
 
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.facts import ImputationFacts
-from pathfinder_eval.estimators.did.two_way import absorb_two_way, few_cluster_warnings
+from pathfinder_eval.estimators.did.two_way import absorb_two_way
 from pathfinder_eval.estimators.pooled import did_decision, panel_layout, pooled_label
 from pathfinder_eval.inference.cluster import (
     VACANT,
@@ -32,7 +32,7 @@ from pathfinder_eval.inference.cluster import (
     wald_test,
 )
 from pathfinder_eval.inference.cohort_stratified import CohortStratified, stratified_cells
-from pathfinder_eval.inference.policy import because
+from pathfinder_eval.inference.policy import because, few_cluster_warnings
 from pathfinder_eval.inference.pretrends_power import linear_trend_power
 from pathfinder_eval.panel import ValidatedPanel
 from pathfinder_eval.results import EffectEstimates, InferenceKey, InferenceUsed, estimates_table

@@ -22,7 +22,7 @@ import pandas as pd
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.event_time import check_periods_one_apart
 from pathfinder_eval.estimators.did.facts import SunAbrahamFacts
-from pathfinder_eval.estimators.did.two_way import absorb_two_way, cr1_label, few_cluster_warnings
+from pathfinder_eval.estimators.did.two_way import absorb_two_way, cr1_label
 from pathfinder_eval.estimators.pooled import did_decision, panel_layout, pooled_label
 from pathfinder_eval.inference.cluster import (
     TSummary,
@@ -35,7 +35,12 @@ from pathfinder_eval.inference.cluster import (
 )
 from pathfinder_eval.inference.cohort_stratified import CohortStratified, stratified_cells
 from pathfinder_eval.inference.cr2 import CR2Result, cr2_inference
-from pathfinder_eval.inference.policy import SMALL_SAMPLE_TREATED, Choice, because
+from pathfinder_eval.inference.policy import (
+    SMALL_SAMPLE_TREATED,
+    Choice,
+    because,
+    few_cluster_warnings,
+)
 from pathfinder_eval.inference.pretrends_power import pretest_summary
 from pathfinder_eval.panel import ValidatedPanel
 from pathfinder_eval.results import (

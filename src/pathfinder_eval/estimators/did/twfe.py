@@ -20,7 +20,6 @@ from pathfinder_eval.estimators.did.facts import EventStudyFacts, TwfeFacts
 from pathfinder_eval.estimators.did.two_way import (
     absorb_two_way,
     cr1_label,
-    few_cluster_warnings,
     fit_twfe,
     leave_one_treated_out,
 )
@@ -42,7 +41,7 @@ from pathfinder_eval.inference.cluster import (
 from pathfinder_eval.inference.conley_taber import conley_taber
 from pathfinder_eval.inference.cr2 import CR2Result, cr2_inference
 from pathfinder_eval.inference.honest_did import sensitivity_rm, sensitivity_sd
-from pathfinder_eval.inference.policy import because
+from pathfinder_eval.inference.policy import because, few_cluster_warnings
 from pathfinder_eval.inference.pretrends_power import pretest_summary
 from pathfinder_eval.inference.randomisation_did import timing_randomisation
 from pathfinder_eval.inference.wild_bootstrap import wild_cluster_bootstrap

@@ -11,7 +11,6 @@ from linearmodels import PanelOLS
 from linearmodels.panel.utility import AbsorbingEffectError
 
 from pathfinder_eval.errors import EstimationError
-from pathfinder_eval.inference.policy import SMALL_SAMPLE_TREATED
 
 INFERENCE_LABEL = "cluster-robust by unit (CR1), t(G−1) reference"
 # How CR1's small-sample factor counted the absorbed effects (settings.Inference).
@@ -112,20 +111,6 @@ def leave_one_treated_out(cells: pd.DataFrame, weighted: bool) -> dict[str, floa
         if spread > 1e-10 * (w * ydx[keep, 1] ** 2).sum():
             out[u] = float((w * r[:, 0] * r[:, 1]).sum() / spread)
     return out
-
-
-def few_cluster_warnings(n_treated: int, n_clusters: int) -> tuple[str, ...]:
-    """Plain statements of when cluster-robust inference is unreliable (MacKinnon & Webb 2017)."""
-    out = []
-    if n_treated < SMALL_SAMPLE_TREATED:
-        out.append(
-            f"Only {n_treated} treated units: cluster-robust standard errors can over-reject "
-            "badly when few clusters are treated (MacKinnon & Webb 2017, J. Applied "
-            "Econometrics 32:233–254); read these p-values as indicative only."
-        )
-    if n_clusters < 30:
-        out.append(f"Only {n_clusters} clusters in all: the t(G−1) reference is approximate.")
-    return tuple(out)
 
 
 def absorb_two_way(
