@@ -271,6 +271,14 @@ def test_power_functions_reproduce_the_published_examples():
     m = pe.mdes([6, 6, 6, 6], **hh)
     assert pe.power([6, 6, 6, 6], m, **hh) == pytest.approx(0.8, abs=1e-9) and m < 0.018
     assert pe.clusters_needed(0.018, 4, **hh) == 6
+    # beyond 200 per sequence it returned 0, read as "none needed" (found in review)
+    with pytest.raises(EstimationError) as err:
+        pe.clusters_needed(0.0005, 4, **hh)
+    reach = pe.power([200] * 4, 0.0005, **hh)
+    assert err.value.one_line().startswith(
+        f"argument effect: even 200 clusters per sequence reach only {reach:.1%} power for an "
+        "effect of 0.0005, short of 80%"
+    )
     with pytest.raises(DesignError, match="tau2 and sigma2, or icc"):
         pe.power([6, 6], 0.1, cell_size=10)
 
@@ -746,6 +754,9 @@ def test_inputs_found_in_review_give_the_answer_or_a_named_error():
     frame["d"] = ((frame["g"] > 0) & (frame["period"] >= frame["g"])).astype(int)
     kw = {"outcome": "y", "unit": "unit", "time": "period"}
     base = pe.twfe(frame, **kw, treatment="d").table.iloc[0]
+    with pytest.raises(DesignError) as err:  # pydantic's ValidationError (found in review)
+        pe.synthetic_did(frame, **kw, treatment="d", seed=None)
+    assert err.value.one_line().startswith("argument seed: seed None is not a whole number")
     flagged = pe.twfe(frame.astype({"d": "boolean"}), **kw, treatment="d").table.iloc[0]
     assert (flagged["estimate"], flagged["std_error"]) == (base["estimate"], base["std_error"])
     floats = frame.assign(unit=frame["unit"].str[1:].astype(float))

@@ -34,6 +34,7 @@ from pathfinder_eval.errors import (
     DataError,
     DataWarning,
     DesignError,
+    EstimationError,
     ExcludedRowsWarning,
     cell,
 )
@@ -349,9 +350,10 @@ def _checked_level(level: float) -> float:
     return float(level)
 
 
-def _checked_seed(seed: int | None) -> None:
-    """A seed numpy accepts: a whole number of 0 or more (None: the design's own)."""
-    if seed is not None:
+def _checked_seed(seed: int | None, design_has_one: bool = False) -> None:
+    """A seed numpy accepts: a whole number of 0 or more (None: the design's own, where a
+    design file gives one; an estimator called on a frame has none)."""
+    if seed is not None or not design_has_one:
         _whole("seed", seed, 0)
 
 
@@ -472,7 +474,7 @@ def evaluate(
         `.runs` (one AnalysisRun per analysis and outcome: `.result`, `.detectable`), the
         validated `.panel` and `.provenance`; pass it to `report`.
     """
-    _checked_seed(seed)
+    _checked_seed(seed, design_has_one=True)
     spec = design if isinstance(design, DesignSpec) else load_design(design)
     source = Path(data) if isinstance(data, str | Path) else data
     shown = (
@@ -856,7 +858,7 @@ def clusters_needed(
     Returns
     -------
     int
-        Clusters per sequence (0 if 200 per sequence are not enough).
+        Clusters per sequence; an EstimationError when 200 per sequence are not enough.
     """
     _finite("effect", effect)
     if effect == 0:
@@ -873,7 +875,23 @@ def clusters_needed(
     )
     # the smallest design checks the variances once (each larger one repeats its clusters)
     _design_variance([1] * int(sequences), model, cell_size, where)
-    return analytic.clusters_needed(target, effect, int(sequences), model, cell_size, alpha)
+    most = 200
+    n = analytic.clusters_needed(target, effect, int(sequences), model, cell_size, alpha, most)
+    if n == 0:  # it returned 0, which a caller reads as "none needed" (found in review)
+        reached = analytic.power(
+            effect,
+            analytic.gls_precision(
+                analytic.stepped_wedge([most] * int(sequences)), model, cell_size
+            ).variance,
+            alpha,
+        )
+        raise EstimationError(
+            f"even {most} clusters per sequence reach only {reached:.1%} power for an effect of "
+            f"{effect:g}, short of {target:.0%}",
+            where="argument effect",
+            fix="give a larger effect worth detecting, more sequences or more individuals per cell",
+        )
+    return n
 
 
 def _finite(name: str, value: float) -> None:
