@@ -144,10 +144,14 @@ def test_power_cli_prints_and_writes(tmp_path, capsys):
     design = Path(__file__).resolve().parents[1] / "designs/examples/stepped_wedge_trial.yaml"
     assert main(["power", str(design), "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "MDES at 80% power    0.2267" in out
+    # the primary analysis's time-averaged effect with its t(11) reference (the immediate
+    # effect's 0.2267 with a normal reference before; found in review)
+    assert "MDES at 80% power    0.3701" in out and "reference            t(11)" in out
     doc = json.loads((tmp_path / "stepped_wedge_trial_power.json").read_text())
     summary = doc["summary"]
-    expected = gls_precision(stepped_wedge([3, 3, 3, 3]), VarianceModel.from_icc(0.05), 30).variance
+    expected = gls_precision(
+        stepped_wedge([3, 3, 3, 3]), VarianceModel.from_icc(0.05), 30, "exposure_time"
+    ).variance
     assert summary["variance"] == pytest.approx(expected, rel=1e-12)
     assert doc["curve"][0]["power"] == pytest.approx(0.05, abs=1e-12)
     html = (tmp_path / "stepped_wedge_trial_power.html").read_text()
@@ -173,10 +177,12 @@ def test_t_reference_with_clusters_minus_two_df_lowers_power():
     spec = load_design(
         Path(__file__).resolve().parents[1] / "designs/examples/stepped_wedge_trial.yaml"
     )
-    z, t = design_power(spec), design_power(spec, reference="t")
-    assert t.df == 10 and t.reference == "t(10)" and z.reference == "z"
+    z, t = design_power(spec, reference="z"), design_power(spec, reference="t")
+    own = design_power(spec)  # the primary analysis's reference: Mancl-DeRouen's t(I − 1)
+    assert t.df == 10 and t.reference == "t(10)" and z.reference == "z" and own.df == 11
     assert t.power == pytest.approx(power(0.3, z.variance, 0.05, 10.0), rel=1e-12)
-    assert t.power < z.power and t.mdes_80 > z.mdes_80
+    assert own.power == pytest.approx(power(0.3, z.variance, 0.05, 11.0), rel=1e-12)
+    assert t.power < own.power < z.power and t.mdes_80 > own.mdes_80 > z.mdes_80
 
 
 def test_cell_size_and_steps_searches_stop_at_the_first_size_reaching_the_target():

@@ -176,8 +176,13 @@ def test_cli_power_refuses_starts_after_the_last_period(tmp_path, capsys):
 
 
 def test_cli_power_of_a_valid_design_is_the_oracles(tmp_path):
-    """The example (4 sequences of 3, 5 periods, icc 0.05, 30 per cell, effect 0.3)."""
-    summary = design_power(load_design(EXAMPLE))
+    """The example (4 sequences of 3, 5 periods, icc 0.05, 30 per cell, effect 0.3) with its
+    immediate-effect analysis primary, against the closed form, normal reference."""
+    spec = load_design(EXAMPLE)
+    immediate = spec.analyses[1].model_copy(update={"primary": True})
+    assert immediate.options["effect"] == "immediate"
+    spec = spec.model_copy(update={"analyses": (spec.analyses[0], immediate)})
+    summary = design_power(spec, reference="z")
     var = oracle_variance(standard_wedge([3, 3, 3, 3]), 0.05, 0.0, 0.95, 30)
     assert summary.variance == pytest.approx(var, rel=ORACLE_REL)
     assert summary.power == pytest.approx(oracle_power(0.3, var, 0.05), rel=ORACLE_REL)
@@ -284,8 +289,8 @@ def test_mdes_and_clusters_needed_at_a_tiny_alpha():
 
 def test_cli_power_at_a_tiny_alpha(tmp_path, capsys):
     """--alpha 1e-20 was an internal error, exit 1."""
-    assert main(["power", str(EXAMPLE), "--alpha", "1e-20"]) == 0
-    summary = design_power(load_design(EXAMPLE), 1e-20)
+    assert main(["power", str(EXAMPLE), "--alpha", "1e-20", "--reference", "z"]) == 0
+    summary = design_power(load_design(EXAMPLE), 1e-20, "z")
     se = np.sqrt(summary.variance)
     assert summary.mdes_80 == pytest.approx(
         se * (stats.norm.isf(5e-21) + stats.norm.ppf(0.8)), rel=1e-9

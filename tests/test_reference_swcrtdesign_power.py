@@ -105,7 +105,7 @@ def test_simulated_trial_draws_the_clusters_own_effects():
 def test_design_file_random_slope_lowers_power(tmp_path):
     """data.trial.effect_sd and effect_corr reach analytic power (and its stated model); the
     power equals the GLS power of the same VarianceModel."""
-    from pathfinder_eval.power.design import design_power, trial_matrix
+    from pathfinder_eval.power.design import design_power, trial_matrix, trial_starts
     from pathfinder_eval.spec import load_design
 
     root = Path(__file__).resolve().parents[1] / "designs" / "examples"
@@ -118,7 +118,10 @@ def test_design_file_random_slope_lowers_power(tmp_path):
     spec = load_design(path)
     slope = design_power(spec)
     model = VarianceModel(0.05, 0.95, treatment_var=0.15**2, treatment_corr=0.3)
-    variance = gls_precision(trial_matrix(spec), model, 30).variance
+    # the primary analysis's time-averaged effect
+    variance = gls_precision(
+        trial_matrix(spec), model, 30, "exposure_time", None, trial_starts(spec)
+    ).variance
     assert slope.variance == pytest.approx(variance, rel=1e-12)
     assert slope.power < base.power - 0.05
     assert "own intervention effects SD 0.15" in slope.model

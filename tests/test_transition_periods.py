@@ -142,12 +142,16 @@ def test_the_power_command_leaves_out_transition_periods(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "12 cluster-periods in transition, not measured" in out
     spec = load_design(path)
-    measured = gls_precision(trial_matrix(spec), VarianceModel.from_icc(0.05), 30).variance
-    assert f"Var(effect)          {measured:.6g}" in out
+    model, starts = VarianceModel.from_icc(0.05), trial_starts(spec)
+    # the primary analysis's time-averaged effect, exposure times counted through transitions
+    measured = gls_precision(trial_matrix(spec), model, 30, "exposure_time", None, starts)
+    assert f"Var(effect)          {measured.variance:.6g}" in out
     everything = gls_precision(
-        np.nan_to_num(trial_matrix(spec), nan=1.0), VarianceModel.from_icc(0.05), 30
-    ).variance
-    assert measured > 1.9 * everything  # 0.01155, where it reported 0.00604 before
+        np.nan_to_num(trial_matrix(spec), nan=1.0), model, 30, "exposure_time", None, starts
+    )
+    measured, everything = measured.variance, everything.variance
+    # the time-averaged effect: 0.0249, where counting the transition cells would give 0.0179
+    assert measured > 1.3 * everything
 
 
 def gap_records(transition_start: dict[str, int], effect, seed: int = 2) -> pd.DataFrame:

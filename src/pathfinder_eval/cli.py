@@ -122,9 +122,10 @@ def _parser() -> argparse.ArgumentParser:
     pw.add_argument("--alpha", type=_level, default=0.05, help="two-sided level (default 0.05)")
     pw.add_argument(
         "--reference",
-        choices=["z", "t"],
-        default="z",
-        help="analytic power: z test, or t with clusters − 2 df",
+        choices=["analysis", "z", "t"],
+        default="analysis",
+        help="analytic power: the primary analysis's own t reference (default), a z test, or "
+        "t with clusters − 2 df",
     )
     pw.add_argument(
         "--simulate",

@@ -11,11 +11,14 @@ from pathfinder_eval.errors import DesignError
 from pathfinder_eval.power.analytic import (
     VarianceModel,
     critical_value,
+    effect_columns,
     effect_variance,
+    gls_precision,
     mdes,
     power,
 )
-from pathfinder_eval.spec import DesignSpec, TrialSimulation
+from pathfinder_eval.settings import OPTIONS
+from pathfinder_eval.spec import DesignSpec, Estimator, TrialSimulation
 from pathfinder_eval.timeaxis import TimeAxis
 
 
@@ -88,6 +91,67 @@ def _starts_and_transitions(spec: DesignSpec) -> list[tuple[int, int]]:
     )
 
 
+@dataclass(frozen=True)
+class Estimand:
+    """What the design's primary stepped-wedge analysis estimates, for its power: the effect
+    `shape` (the time-averaged effect over exposure times, or the immediate effect), the
+    exposure times averaged (`window`, None: all), the df of its t reference (None: normal)
+    and the words the report uses."""
+
+    shape: Literal["immediate", "exposure_time"]
+    window: int | None
+    df: int | None
+    text: str
+
+
+SW_ESTIMATORS = (Estimator.STEPPED_WEDGE, Estimator.STEPPED_WEDGE_GEE, Estimator.STEPPED_WEDGE_GLMM)
+
+
+def primary_estimand(spec: DesignSpec) -> Estimand:
+    """The estimand of the primary analysis (`primary: true`, else the first stepped-wedge
+    analysis): the design's power is for what the report estimates (it was the immediate
+    effect with a normal reference, whatever the analysis: 0.227 SD at 80% power where the
+    default time-averaged analysis, Mancl-DeRouen with t(I − 1), can detect 0.37; found in
+    review). Its reference: t(I − 1) for the LMM's cluster-robust default on cell summaries,
+    t(I − 2) (a common small-sample rule) for any other stepped-wedge inference."""
+    clusters = sum(len(w.units) for w in spec.rollout)
+    chosen = [a for a in spec.analyses if a.primary and a.estimator in SW_ESTIMATORS]
+    chosen += [a for a in spec.analyses if a.estimator in SW_ESTIMATORS]
+    if not chosen:
+        return Estimand("immediate", None, None, "the immediate effect")
+    a = chosen[0]
+    fields = OPTIONS[a.estimator.value].model_fields
+    shape = a.options.get("effect", fields["effect"].default)
+    window = a.options.get("tate_window")
+    cells = spec.data.source != "records"
+    robust = a.estimator is Estimator.STEPPED_WEDGE and a.inference.method in (
+        "default",
+        "mancl_derouen",
+    )
+    df = clusters - 1 if robust and cells else clusters - 2
+    what = (
+        f"the time-averaged effect over {f'the first {window}' if window else 'all'} exposure times"
+        if shape != "immediate"
+        else "the immediate effect"
+    )
+    return Estimand(
+        "immediate" if shape == "immediate" else "exposure_time",
+        window if shape != "immediate" else None,
+        df,
+        f"{what}, as the primary analysis ({a.id}) estimates it",
+    )
+
+
+def tate_weights(design: np.ndarray, starts: np.ndarray, window: int | None) -> np.ndarray | None:
+    """The exposure-time effects' weights of a time-averaged effect over the first `window`
+    exposure times (None: all, gls_precision's default)."""
+    if window is None:
+        return None
+    times = np.array(effect_columns(design, "exposure_time", starts)[1])
+    kept = times <= window
+    return kept / kept.sum()
+
+
 def trial_model(trial: TrialSimulation) -> VarianceModel:
     """The Hussey & Hughes model with the trial's ICC (total variance 1: effects in SD units),
     plus its clusters' own intervention effects (effect_sd, effect_corr) when given."""
@@ -96,12 +160,14 @@ def trial_model(trial: TrialSimulation) -> VarianceModel:
 
 
 def design_power(
-    spec: DesignSpec, alpha: float = 0.05, reference: Literal["z", "t"] = "z"
+    spec: DesignSpec, alpha: float = 0.05, reference: Literal["z", "t", "analysis"] = "analysis"
 ) -> PowerSummary:
-    """Hussey & Hughes model with the design's ICC (total variance 1: effects in SD units).
+    """Hussey & Hughes model with the design's ICC (total variance 1: effects in SD units), for
+    the estimand of the primary stepped-wedge analysis (`primary_estimand`).
 
-    reference "t" uses a t distribution with I − 2 degrees of freedom (clusters minus two), a
-    common small-sample rule for stepped-wedge trials with few clusters. The design and
+    reference "analysis" (default) is that analysis's own t reference; "t" a t distribution
+    with I − 2 degrees of freedom (clusters minus two), a common small-sample rule for
+    stepped-wedge trials with few clusters; "z" the normal. The design and
     variance checks are the API's (`analytic.effect_variance`); an alpha of 0.8 or more (no
     MDES at 80% power) or one too small for the t reference is a DesignError on --alpha."""
     design = trial_matrix(spec)
@@ -111,7 +177,17 @@ def design_power(
     v = effect_variance(
         design, model, trial.cell_size, file=spec.path, design_at="rollout", model_at="data.trial"
     )
-    df = _checked_reference(design.shape[0], alpha, reference)
+    estimand = primary_estimand(spec)
+    if estimand.shape == "exposure_time":  # the analysis reports the time-averaged effect
+        v = gls_precision(
+            design,
+            model,
+            trial.cell_size,
+            "exposure_time",
+            tate_weights(design, trial_starts(spec), estimand.window),
+            trial_starts(spec),
+        ).variance
+    df = _checked_reference(design.shape[0], alpha, reference, estimand.df)
     return PowerSummary(
         clusters=design.shape[0],
         periods=design.shape[1],
@@ -124,7 +200,8 @@ def design_power(
         mdes_80=mdes(v, 0.8, alpha, df),
         mdes_90=mdes(v, 0.9, alpha, df),
         alpha=alpha,
-        model="Hussey & Hughes (random cluster intercept), categorical periods, GLS"
+        model="Hussey & Hughes (random cluster intercept), categorical periods, GLS; "
+        + estimand.text
         + (
             f"; clusters' own intervention effects SD {trial.effect_sd:g}, correlation "
             f"{trial.effect_corr:g} with the intercept"
@@ -136,9 +213,12 @@ def design_power(
     )
 
 
-def _checked_reference(clusters: int, alpha: float, reference: Literal["z", "t"]) -> float | None:
-    """The t reference's df (None: z), after checking the level gives a finite critical value
-    and an MDES at 80% and 90% power (both need alpha below 0.8: power at effect 0 is alpha)."""
+def _checked_reference(
+    clusters: int, alpha: float, reference: Literal["z", "t", "analysis"], analysis_df: int | None
+) -> float | None:
+    """The t reference's df (None: z; "analysis": the primary analysis's own, `analysis_df`),
+    after checking the level gives a finite critical value and an MDES at 80% and 90% power
+    (both need alpha below 0.8: power at effect 0 is alpha)."""
     if alpha >= 0.8:
         raise DesignError(
             f"alpha {alpha:g} is not below 0.8, the lowest power the MDES is reported at",
@@ -147,13 +227,19 @@ def _checked_reference(clusters: int, alpha: float, reference: Literal["z", "t"]
         )
     if reference == "z":
         return None
+    if reference == "analysis" and analysis_df is not None and analysis_df >= 1:
+        return _finite_reference(alpha, float(analysis_df), "--reference analysis")
     if clusters < 3:
         raise DesignError(
             f"the t reference has clusters − 2 degrees of freedom: {clusters} clusters leave none",
             where="--reference t",
             fix="use --reference z, or add clusters",
         )
-    df = float(clusters - 2)
+    return _finite_reference(alpha, float(clusters - 2), "--reference t")
+
+
+def _finite_reference(alpha: float, df: float, where: str) -> float:
+    """df, once alpha gives its t distribution a finite critical value."""
     if not np.isfinite(critical_value(alpha, df)):
         raise DesignError(
             f"alpha {alpha:g} is too small for a t({df:g}) reference: its critical value is "

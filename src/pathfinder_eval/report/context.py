@@ -17,7 +17,7 @@ from pathfinder_eval.data.ees import SYMBOLS
 from pathfinder_eval.data.la_lookup import la_table
 from pathfinder_eval.panel import OutcomeInfo, ValidatedPanel
 from pathfinder_eval.pipeline import AnalysisRun, Evaluation
-from pathfinder_eval.power.design import design_power
+from pathfinder_eval.power.design import design_power, primary_estimand
 from pathfinder_eval.registry import REGISTRY, entry
 from pathfinder_eval.report.consort import checklist
 from pathfinder_eval.report.disclosure import (
@@ -302,9 +302,10 @@ def _design_power(spec) -> str:
     s = design_power(spec)
     return (
         f"Design power (Hussey & Hughes model, ICC {s.icc:g}, {s.cell_size} per "
-        f"cluster-period, two-sided α {s.alpha:g}): minimum detectable effect "
-        f"{s.mdes_80:.3f} SD at 80% power ({s.mdes_90:.3f} at 90%); power "
-        f"{s.power:.1%} for the design's effect of {s.effect:g} SD."
+        f"cluster-period, two-sided α {s.alpha:g}; for {primary_estimand(spec).text}, "
+        f"{s.reference} reference): "
+        f"minimum detectable effect {s.mdes_80:.3f} SD at 80% power ({s.mdes_90:.3f} at "
+        f"90%); power {s.power:.1%} for the design's effect of {s.effect:g} SD."
     )
 
 
