@@ -6,6 +6,7 @@ named in the diagnostics); the numbers come from `synthdid_core` and `inference/
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
@@ -379,10 +380,13 @@ class SyntheticDiD(SyntheticDidOptions):
                 )
             draws += weights[g] * placebo_draws(b.y, b.n0, b.t0, fits[g], self.replications, rng)
         se = float(np.sqrt((self.replications - 1) / self.replications) * draws.std(ddof=1))
-        return se, (
-            f"placebo variance ({self.replications} placebo assignments of donors, "
-            "Algorithm 4), normal reference"
+        possible = math.prod(math.comb(b.n0, b.y.shape[0] - b.n0) for b in blocks.values())
+        drawn = (
+            f"{self.replications} placebo assignments of donors drawn from the {possible} possible"
+            if possible < self.replications
+            else f"{self.replications} placebo assignments of donors"
         )
+        return se, f"placebo variance ({drawn}, Algorithm 4), normal reference"
 
 
 class SyntheticControl(SyntheticControlOptions):
