@@ -273,6 +273,16 @@ class EventStudyOptions(EstimatorSettings):
         return value
 
 
+def _unused(settings: EstimatorSettings, rules: tuple[tuple[str, bool, str], ...]) -> None:
+    """An option given (not a default) that the other settings leave unused is a ValueError
+    naming it and why, never silently ignored: rules of (option, unused, what uses it)."""
+    for option, unused, needs in rules:
+        if unused and option in settings.model_fields_set:
+            raise ValueError(
+                f"{option} applies only {needs}, so it would be ignored here: drop it, or set that"
+            )
+
+
 class SteppedWedgeOptions(EstimatorSettings):
     """Linear mixed model: covariance `model`, `effect` shape (with `tate_window`), period
     effects, spline knots and the randomisation test's statistic."""
@@ -311,6 +321,23 @@ class SteppedWedgeOptions(EstimatorSettings):
             "cr2",
         }
     )
+
+    @model_validator(mode="after")
+    def _no_unused_option(self) -> Self:
+        _unused(
+            self,
+            (
+                ("tate_window", self.effect == "immediate", "with effect: exposure_time or spline"),
+                ("exposure_knots", self.effect != "spline", "with effect: spline"),
+                ("period_knots", self.period_effects != "spline", "with period_effects: spline"),
+                (
+                    "randomisation_statistic",
+                    self.inference.method != "randomisation",
+                    "with inference method: randomisation",
+                ),
+            ),
+        )
+        return self
 
 
 class SteppedWedgeGeeOptions(EstimatorSettings):
@@ -364,6 +391,21 @@ class SteppedWedgeGeeOptions(EstimatorSettings):
         }
     )
 
+    @model_validator(mode="after")
+    def _no_unused_option(self) -> Self:
+        _unused(
+            self,
+            (
+                ("tate_window", self.effect == "immediate", "with effect: exposure_time"),
+                (
+                    "correlation_method",
+                    self.correlation == "independence",
+                    "with a correlated working correlation (independence has none to estimate)",
+                ),
+            ),
+        )
+        return self
+
 
 class SteppedWedgeGlmmOptions(EstimatorSettings):
     """GLMM on cell counts: `family`, random-effects `model`, effect shape and quadrature."""
@@ -395,6 +437,11 @@ class SteppedWedgeGlmmOptions(EstimatorSettings):
                 "quadrature_points: 1 (Laplace) or model: hussey_hughes"
             )
         return value
+
+    @model_validator(mode="after")
+    def _no_unused_option(self) -> Self:
+        _unused(self, (("tate_window", self.effect == "immediate", "with effect: exposure_time"),))
+        return self
 
 
 class CallawaySantAnnaOptions(EstimatorSettings):
