@@ -281,3 +281,22 @@ def test_the_placebo_variance_has_a_t_reference_on_its_donors(donors):
     assert drawn in res.inference.label
     few = [w for w in res.warnings if w.startswith(f"Only {donors} donors: the placebo")]
     assert len(few) == (donors < 10)
+
+
+def test_the_pooled_variance_says_what_it_does_without_sizes_or_regions():
+    """On Prop 99 (no populations, no regions) the default's reason said the pooled variance
+    'scales the noise by unit size and adds the shocks shared within the treated units'
+    regions', and its label said 'units of unknown size' (found in review)."""
+    if not PROP99.is_file():
+        pytest.skip("california_prop99.csv absent: expected in ../shared/data/reference/synth")
+    frame = pd.read_csv(PROP99)
+    kw = dict(outcome="PacksPerCapita", unit="State", time="Year", treatment="treated")
+    res = pe.synthetic_did(frame, **kw)
+    assert res.inference.key == "pooled_panel" and res.inference.chosen_by_default
+    assert res.inference.reason.endswith(
+        "whatever its size and region; the pooled variance learns the noise from every "
+        "comparison unit"
+    )
+    assert "units of unknown size, so each is given the same noise and a small treated " in (
+        res.inference.label
+    )

@@ -185,7 +185,7 @@ def decide(
             )
         layout.variance(np.zeros((1, 0, 0)))  # raises: too few comparison units
     share = float(np.nanmax(pv.regional_share, initial=0.0)) if pv is not None else float("nan")
-    choice = rule(Geography(dependence, pv is not None, share))
+    choice = rule(Geography(dependence, pv is not None, share, bool(np.ptp(layout.size) > 0)))
     return Decision(choice, dependence, pv)
 
 
@@ -242,7 +242,12 @@ def pooled_label(layout: PanelLayout, reason: str) -> str:
         if dep.regions_known
         else "; regions unknown, so shocks shared by a region's units are not modelled"
     )
-    sized = "scaled by unit size" if np.ptp(layout.size) > 0 else "units of unknown size"
+    sized = (
+        "scaled by unit size"
+        if np.ptp(layout.size) > 0
+        else "units of unknown size, so each is given the same noise and a small treated "
+        "unit's is understated; counts and populations would scale it"
+    )
     label = (
         f"comparison-pooled variance: the treated units' noise learned from {m.n_comparison} "
         f"comparison units ({sized}){regional}; t reference with Satterthwaite df"

@@ -160,6 +160,9 @@ class Geography:
     dependence: RegionalDependence
     poolable: bool
     regional_share: float
+    sizes_known: bool = True
+    """Whether the units' sizes (populations) differ in the data, so the pooled variance can
+    scale each unit's noise by its size."""
 
     @property
     def n_treated(self) -> int:
@@ -222,13 +225,19 @@ def synthetic_did_default(requested: str, geography: Geography | None) -> Choice
     if requested != "default":
         return Choice((requested,))
     if geography is not None and geography.poolable:
+        does = [
+            "scales the noise by unit size" if geography.sizes_known else "",
+            "adds the shocks shared within the treated units' regions"
+            if geography.dependence.regions_known
+            else "",
+        ]
+        pooled = " and ".join(d for d in does if d) or "learns the noise from every comparison unit"
         return Choice(
             ("pooled",),
             chosen_by_default=True,
             reasons=(
                 "the placebo variance gives each treated unit a randomly chosen donor's noise, "
-                "whatever its size and region; the pooled variance scales the noise by unit "
-                "size and adds the shocks shared within the treated units' regions",
+                f"whatever its size and region; the pooled variance {pooled}",
             ),
         )
     return Choice(("placebo",), chosen_by_default=True)
