@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
+import pathfinder_eval as pe
+from pathfinder_eval.data.la_lookup import la_table
 from pathfinder_eval.data.tidy import read_tidy
 from pathfinder_eval.errors import DataError
 
@@ -178,3 +181,49 @@ def test_a_former_la_can_be_excluded_from_the_comparisons(tmp_path):
         "data:\n  source: tidy\n  columns: {unit: la, period: year}\n"
     )
     assert load_design(design).comparison.exclude == ("928", "909")
+
+
+REGION_DESIGN = """
+name: rcc_tidy
+title: A region-level pilot on tidy data
+pilot: rcc
+unit_level: region
+time: {axis: reporting_year, first: 2021, last: 2025, partial_period_rule: any_exposure}
+groups:
+  Greater Manchester:
+    members: [Bolton, Bury, Manchester, Oldham, Rochdale, Salford, Stockport, Tameside,
+              Trafford, Wigan]
+rollout:
+  - {wave: RCC, start: 2024-04-01, units: [Greater Manchester]}
+comparison: {pool: never_treated, exclude: [Dorset], exclude_reason: another pilot}
+outcomes:
+  - {column: rate, numerator: events, denominator: children, scale: per_10000}
+analyses:
+  - {id: sdid, estimator: synthetic_did, options: {replications: 50}}
+data: {source: tidy, columns: {unit: la, period: year}}
+seed: 3
+"""
+
+
+def test_a_region_level_design_reads_las_by_name_as_by_code(tmp_path):
+    """Member LAs named in tidy data as the groups name them left the group without rows
+    ('treated unit Greater Manchester has no rows in the data'; the same rows with DfE codes
+    ran; found in review): named and coded rows give the same analysis."""
+    table = la_table()
+    table = table[table["last_year"] >= 2025]
+    rng = np.random.default_rng(3)
+    rows = []
+    for _, la in table.iterrows():
+        children, base = int(rng.uniform(2000, 40000)), rng.uniform(20, 120)
+        for year in range(2021, 2026):
+            events = int(rng.poisson(base * children / 1e5 + 1))
+            rows.append((la["la_name"], la["la_code"], year, events, children))
+    frame = pd.DataFrame(rows, columns=["name", "code", "year", "events", "children"])
+    design = tmp_path / "d.yaml"
+    design.write_text(REGION_DESIGN)
+    by_name = pe.evaluate(design, frame.drop(columns="code").rename(columns={"name": "la"}))
+    by_code = pe.evaluate(design, frame.drop(columns="name").rename(columns={"code": "la"}))
+    (named,), (coded,) = by_name.runs, by_code.runs
+    assert named.result is not None and named.result.n_treated == 1
+    pd.testing.assert_frame_equal(named.result.table, coded.result.table)
+    assert "Dorset" not in set(by_name.panel.units["name"])  # the exclusion matched by name

@@ -423,6 +423,14 @@ def frame_outcomes(
             )
         codes = _namesakes_by_year(units, codes, periods, spec.time.axis, file, cols.unit)
         units = codes.where(units.notna(), units)
+    elif spec.unit_level is UnitLevel.REGION:
+        # member LAs named as the design's groups name them: by their codes, as the groups'
+        # members are resolved (named LAs made the groups' rows vanish: 'treated unit Greater
+        # Manchester has no rows'; found in review); a region's or group's own rows keep theirs
+        codes = map_distinct(
+            units, lambda u: la.la_code if (la := resolve_la(u, current_only=False)) else None
+        )
+        units = codes.where(codes.notna(), units)
     units = text_column(units)
     treatment = (
         _treatment_table(spec, raw, units, periods, cols.treatment, file)
