@@ -475,10 +475,11 @@ def test_default_is_the_time_averaged_effect_with_a_cluster_robust_variance(tmp_
     assert 0 < test["p_value"] < 1
 
 
-def test_default_on_individual_records_is_kenward_roger_with_a_warning():
-    choice = stepped_wedge_lmm("default", records=True)
-    assert choice.method == "kenward_roger" and choice.chosen_by_default
-    assert "assumes the covariance model" in choice.warning
+def test_default_on_individual_records_is_mancl_derouen():
+    """Records with covariates or a cohort got Kenward-Roger by default, which assumes the
+    covariance model (16.5% size with clusters' own effects; found in review)."""
+    choice = stepped_wedge_lmm("default", clusters=8)
+    assert choice.method == "mancl_derouen" and choice.chosen_by_default and not choice.warning
 
 
 def test_constancy_test_only_with_exposure_time_indicators(tmp_path):

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import pathfinder_eval as pe
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.stepped_wedge.lmm import (
     fit_reml,
@@ -256,3 +257,38 @@ def test_bad_input_is_an_estimation_error():
         fit_records(np.where(np.arange(len(y)) == 5, np.nan, y), x, ci, pi, ind, "hussey_hughes")
     with pytest.raises(EstimationError, match="unknown covariance structure"):
         fit_records(y, x, ci, pi, ind, "ar1")  # type: ignore[arg-type]
+
+
+CR3_REF = Path(__file__).resolve().parent / "reference" / "r_lme4_records_cr3"
+
+
+@pytest.mark.parametrize("fit", ["cross_sectional", "cohort"])
+def test_mancl_derouen_on_records_matches_a_dense_sandwich_on_lme4s_fit(fit):
+    """The Mancl-DeRouen (CR3) variance on individual records with a covariate, and with a
+    closed cohort's person intercept: the effect and age's estimates and SEs equal lme4's REML
+    fit with the sandwich formed densely, cluster by cluster, with (I − Hᵢᵢ)⁻¹ on each
+    cluster's 48 records (cr3.R beside the values), to BETA_TOL and SE_TOL. It was refused on
+    records, leaving only Kenward-Roger, which assumes the covariance model (found in
+    review). The reference is t(I − 1)."""
+    data = pd.read_csv(CR3_REF / "records.csv")
+    ref = pd.read_csv(CR3_REF / "values.csv").query("fit == @fit").set_index("term")
+    extra = {"individual": "person"} if fit == "cohort" else {}
+    res = pe.stepped_wedge(
+        data,
+        outcome="y",
+        cluster="cluster",
+        period="period",
+        start="start",
+        covariates=("age",),
+        effect="immediate",
+        inference="mancl_derouen",
+        **extra,
+    )
+    row = res.table.iloc[0]
+    assert row["estimate"] == pytest.approx(ref.loc["trt", "estimate"], abs=BETA_TOL)
+    assert row["std_error"] == pytest.approx(ref.loc["trt", "std_error"], rel=SE_TOL)
+    assert row["df"] == 9 and res.inference.key == "lmm_mancl_derouen"
+    age = res.diagnostics["individual_level"]["covariates"]["age"]
+    assert age["estimate"] == pytest.approx(ref.loc["age", "estimate"], abs=BETA_TOL)
+    assert age["std_error"] == pytest.approx(ref.loc["age", "std_error"], rel=SE_TOL)
+    assert age["df"] == 9

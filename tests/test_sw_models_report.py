@@ -84,6 +84,7 @@ analyses:
   - id: lmm
     estimator: stepped_wedge
     options: {{model: nested_exchangeable, effect: immediate}}
+    inference: {{method: kenward_roger}}  # lme4 + pbkrtest's values (the default: CR3)
 data: {{source: records, columns: {{unit: cluster, period: period{extra}}}}}
 """
 LME4_RECORDS = ROOT / "tests" / "reference" / "r_lme4_records"

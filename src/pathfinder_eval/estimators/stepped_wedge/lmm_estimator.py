@@ -140,9 +140,7 @@ class SteppedWedge(SteppedWedgeOptions):
         check_design(trial, fe)
         contrasts = effect_contrasts(fe, self.effect, self.tate_window)
         people = individual_records(panel, outcome, trial)
-        choice = stepped_wedge_lmm(
-            self.inference.method, records=people is not None, clusters=len(trial.clusters)
-        )
+        choice = stepped_wedge_lmm(self.inference.method, clusters=len(trial.clusters))
         method = choice.method
         if method == "randomisation" and self.model == "random_slope":
             raise EstimationError(
@@ -174,13 +172,12 @@ class SteppedWedge(SteppedWedgeOptions):
             res = fit_records(
                 people.y, x, people.cluster, people.period, people.individual, self.model
             )
-            fit, ss = res.fit, res.small
+            fit, ss, records_md = res.fit, res.small, res.mancl_derouen
             pad = people.covariates.shape[1]
             contrasts = {
                 k: Contrast(np.concatenate([c.vector, np.zeros(pad)]), c.event_time)
                 for k, c in contrasts.items()
             }
-            extra["individual_level"] = people.summary(fit, ss)
             extra["estimation"] = "REML (exact, on individual records)"
         if method == "randomisation":
             term, first = next(iter(contrasts.items()))
@@ -210,16 +207,21 @@ class SteppedWedge(SteppedWedgeOptions):
             }
         else:
             robust = None
-            if method in ("mancl_derouen", "cr2"):
+            if method == "mancl_derouen" and people is not None:
+                robust = RobustVariance(records_md, None, len(trial.clusters))
+            elif method in ("mancl_derouen", "cr2"):
                 if people is not None:
                     raise EstimationError(
-                        "the cluster-robust LMM variances work on cell summaries, not on records "
-                        "with individual covariates or a cohort",
+                        "CR2 on the LMM works on cell summaries, not on records with individual "
+                        "covariates or a cohort",
                         where="inference.method",
-                        fix="use kenward_roger, or drop data.columns.covariates/individual",
+                        fix="use mancl_derouen (the default) or kenward_roger, or drop "
+                        "data.columns.covariates/individual",
                     )
                 robust = robust_variance(fit, trial.cells, fe.X, method)
             rows = effect_rows(fit, ss, contrasts, method, level, robust)
+            if people is not None:
+                extra["individual_level"] = people.summary(fit, ss, robust)
             if self.effect == "exposure_time":
                 if people is None:
                     extra["immediate_effect"] = self._immediate_row(trial, method, level)
@@ -303,18 +305,22 @@ class IndividualRecords:
     names: tuple[str, ...]
     individual: np.ndarray | None
 
-    def summary(self, fit: RemlFit, ss: SmallSample) -> dict[str, Any]:
-        """Covariate coefficients (Kenward-Roger SE and df) and the record counts."""
+    def summary(
+        self, fit: RemlFit, ss: SmallSample, robust: RobustVariance | None = None
+    ) -> dict[str, Any]:
+        """Covariate coefficients (Kenward-Roger SE and df, or the analysis's cluster-robust
+        variance and its df when it has one) and the record counts."""
         q = len(self.names)
         p = len(fit.beta)
         rows = {}
         for j, name in enumerate(self.names):
             lvec = np.zeros(p)
             lvec[p - q + j] = 1.0
+            k = p - q + j
             rows[name] = {
-                "estimate": float(fit.beta[p - q + j]),
-                "std_error": float(np.sqrt(ss.vcov_kr[p - q + j, p - q + j])),
-                "df": kenward_roger_df(ss, fit.vcov, lvec),
+                "estimate": float(fit.beta[k]),
+                "std_error": float(np.sqrt((ss.vcov_kr if robust is None else robust.vcov)[k, k])),
+                "df": kenward_roger_df(ss, fit.vcov, lvec) if robust is None else robust.df(lvec),
             }
         out: dict[str, Any] = {"covariates": rows, "records": len(self.y)}
         if self.individual is not None:

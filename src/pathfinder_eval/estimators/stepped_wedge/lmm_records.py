@@ -21,7 +21,8 @@ never an n_i × n_i matrix. σ² is profiled out as in sw_lmm.
 Kenward-Roger and Satterthwaite ingredients are computed in the same structure: V⁻¹, ∂V/∂θ
 applied to (N, p) arrays by sparse sums over cells and individuals, O(N·p·T) per product, and
 the traces tr(V⁻¹V_aV⁻¹V_b) in closed form from per-cluster T × T and per-individual T-vector
-pieces, O(N·T² + m·T²); memory O(N·(p + T)).
+pieces, O(N·T² + m·T²); memory O(N·(p + T)). The Mancl-DeRouen variance needs only each
+cluster's XᵢᵀHᵢ⁻¹Xᵢ and XᵢᵀHᵢ⁻¹yᵢ, blocks of the same DᵀH⁻¹D (`_mancl_derouen`).
 """
 
 from __future__ import annotations
@@ -289,10 +290,13 @@ class RecordsFit:
 
     fit: sw_lmm.RemlFit (θ named by fit.theta_names: the structure's names, with psi2 before
     sigma2 for a closed cohort); small: sw_lmm.SmallSample in the same θ, for
-    sw_lmm.kenward_roger_df / satterthwaite_df; n_records, n_individuals (None: cross-sectional)."""
+    sw_lmm.kenward_roger_df / satterthwaite_df; mancl_derouen: (p, p) the Mancl-DeRouen
+    (clubSandwich CR3) covariance of β̂ with the fitted covariance as working model;
+    n_records, n_individuals (None: cross-sectional)."""
 
     fit: RemlFit
     small: SmallSample
+    mancl_derouen: np.ndarray
     n_records: int
     n_individuals: int | None
 
@@ -379,8 +383,24 @@ def fit_records(
         boundary,
     )
     return RecordsFit(
-        fit, _small_sample(fit, phi, r), len(r.y), None if r.ind is None else len(r.n_ind)
+        fit,
+        _small_sample(fit, phi, r),
+        _mancl_derouen(_blocks(phi, structure, r), beta, r.n_periods),
+        len(r.y),
+        None if r.ind is None else len(r.n_ind),
     )
+
+
+def _mancl_derouen(blk: _Blocks, beta: np.ndarray, t: int) -> np.ndarray:
+    """Σᵢ (F − Mᵢ)⁻¹ gᵢ gᵢᵀ (F − Mᵢ)⁻¹ with Mᵢ = XᵢᵀHᵢ⁻¹Xᵢ, F = Σᵢ Mᵢ and gᵢ = XᵢᵀHᵢ⁻¹(yᵢ − Xᵢβ̂):
+    Mancl & DeRouen's (I − Hᵢᵢ)⁻¹ on each cluster's records, pushed through to p × p pieces
+    (Xᵢᵀ Wᵢ (I − Xᵢ B XᵢᵀWᵢ)⁻¹ = (I − Mᵢ B)⁻¹ XᵢᵀWᵢ and B (I − Mᵢ B)⁻¹ = (B⁻¹ − Mᵢ)⁻¹), so no
+    nᵢ × nᵢ matrix is formed; σ² cancels, so H (V/σ²) serves."""
+    xs = slice(t, t + len(beta))
+    m = blk.dhd[:, xs, xs]
+    g = blk.dhd[:, xs, -1] - m @ beta
+    left = np.linalg.solve(m.sum(axis=0)[None] - m, g[:, :, None])[:, :, 0]
+    return left.T @ left
 
 
 def _small_sample(fit: RemlFit, phi: np.ndarray, r: _Records) -> SmallSample:
