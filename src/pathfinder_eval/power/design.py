@@ -112,8 +112,8 @@ def primary_estimand(spec: DesignSpec) -> Estimand:
     analysis): the design's power is for what the report estimates (it was the immediate
     effect with a normal reference, whatever the analysis: 0.227 SD at 80% power where the
     default time-averaged analysis, Mancl-DeRouen with t(I − 1), can detect 0.37; found in
-    review). Its reference: t(I − 1) for the LMM's cluster-robust default on cell summaries,
-    t(I − 2) (a common small-sample rule) for any other stepped-wedge inference."""
+    review). Its reference: t(I − 1) for the LMM's cluster-robust default, t(I − 2) (a common
+    small-sample rule) for any other stepped-wedge inference."""
     clusters = sum(len(w.units) for w in spec.rollout)
     chosen = [a for a in spec.analyses if a.primary and a.estimator in SW_ESTIMATORS]
     chosen += [a for a in spec.analyses if a.estimator in SW_ESTIMATORS]
@@ -123,12 +123,11 @@ def primary_estimand(spec: DesignSpec) -> Estimand:
     fields = OPTIONS[a.estimator.value].model_fields
     shape = a.options.get("effect", fields["effect"].default)
     window = a.options.get("tate_window")
-    cells = spec.data.source != "records"
     robust = a.estimator is Estimator.STEPPED_WEDGE and a.inference.method in (
         "default",
         "mancl_derouen",
     )
-    df = clusters - 1 if robust and cells else clusters - 2
+    df = clusters - 1 if robust else clusters - 2
     what = (
         f"the time-averaged effect over {f'the first {window}' if window else 'all'} exposure times"
         if shape != "immediate"
