@@ -292,3 +292,34 @@ def test_mancl_derouen_on_records_matches_a_dense_sandwich_on_lme4s_fit(fit):
     assert age["estimate"] == pytest.approx(ref.loc["age", "estimate"], abs=BETA_TOL)
     assert age["std_error"] == pytest.approx(ref.loc["age", "std_error"], rel=SE_TOL)
     assert age["df"] == 9
+
+
+def test_one_cluster_per_sequence_keeps_every_inference_on_records():
+    """With one cluster in a sequence, that cluster alone identifies the longest exposure time:
+    computing the Mancl-DeRouen variance for every records fit made Kenward-Roger fail too
+    ('Singular matrix'; found in review). Kenward-Roger runs again, Mancl-DeRouen takes the
+    least-norm solution along the direction the cluster alone identifies (its score is 0
+    there), and on records without covariates it equals the cell-summary path's."""
+    rng = np.random.default_rng(5)
+    rows = []
+    for c in range(4):
+        u = rng.normal(0, 0.3)
+        for t in range(1, 6):
+            for _ in range(20):
+                y = u + 0.1 * t + 0.3 * (t >= c + 2) + rng.normal()
+                rows.append((f"C{c}", t, c + 2, y, rng.normal()))
+    raw = pd.DataFrame(rows, columns=["cl", "period", "start", "y", "x"])
+    kw = dict(outcome="y", cluster="cl", period="period", start="start", covariates=("x",))
+    kr = pe.stepped_wedge(raw, **kw, inference="kenward_roger").table.iloc[0]
+    md = pe.stepped_wedge(raw, **kw).table.iloc[0]
+    assert np.isfinite([kr["std_error"], md["std_error"]]).all() and md["df"] == 3
+    cells = pe.stepped_wedge(raw, **{k: v for k, v in kw.items() if k != "covariates"})
+    cl, per = pd.factorize(raw["cl"], sort=True)[0], raw["period"].to_numpy() - 1
+    summaries = summarise_records(cl, per, raw["y"].to_numpy(), (4, 5))
+    fe = fixed_effects(summaries.observed, np.arange(1, 5), "exposure_time")
+    y = raw["y"].to_numpy()
+    res = fit_records(y, fe.X[cl, per], cl, per, None, "nested_exchangeable", robust=True)
+    tate = np.zeros(len(res.fit.beta))
+    tate[list(fe.effect)] = 1 / len(fe.effect)
+    se = np.sqrt(tate @ res.mancl_derouen @ tate)
+    assert se == pytest.approx(cells.table["std_error"].iloc[0], rel=1e-6)

@@ -80,11 +80,15 @@ def cr2_on_cells(theta: np.ndarray, d: np.ndarray, r: np.ndarray) -> Cr2:
 
 
 def mancl_derouen_on_cells(theta: np.ndarray, d: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """(p, p) the Mancl-DeRouen (clubSandwich CR3) covariance from Θ̃, D̃ and r̃: the scores
-    (I − F_iN)⁻¹D̃ᵢᵀW̃ᵢr̃ᵢ with F_i = D̃ᵢᵀW̃ᵢD̃ᵢ (the same as (I − H_ii)⁻¹ on individuals)."""
+    """(p, p) the Mancl-DeRouen (clubSandwich CR3) covariance from Θ̃, D̃ and r̃: B times the
+    scores (I − F_iB)⁻¹D̃ᵢᵀW̃ᵢr̃ᵢ with F_i = D̃ᵢᵀW̃ᵢD̃ᵢ and B = (Σ F_i)⁻¹ (the same as
+    (I − H_ii)⁻¹ on individuals), each (F − F_i)⁻¹D̃ᵢᵀW̃ᵢr̃ᵢ."""
     w = np.linalg.inv(theta)
     f = np.einsum("itp,itu,iuq->ipq", d, w, d)
-    bread = np.linalg.inv(f.sum(axis=0))
     score = np.einsum("itp,itu,iu->ip", d, w, r)
-    corrected = np.linalg.solve(np.eye(len(bread)) - f @ bread, score[:, :, None])[:, :, 0]
-    return bread @ corrected.T @ corrected @ bread
+    # B(I − F_i B)⁻¹ = (F − F_i)⁻¹: singular where cluster i alone identifies a coefficient,
+    # along which its score is 0, so the least-norm solution (as on records, lmm_records.py)
+    rest = f.sum(axis=0)[None] - f
+    pairs = zip(rest, score, strict=True)
+    left = np.stack([np.linalg.lstsq(a, b, rcond=None)[0] for a, b in pairs])
+    return left.T @ left

@@ -170,7 +170,13 @@ class SteppedWedge(SteppedWedgeOptions):
                 )
             x = np.column_stack([fe.X[people.cluster, people.period], people.covariates])
             res = fit_records(
-                people.y, x, people.cluster, people.period, people.individual, self.model
+                people.y,
+                x,
+                people.cluster,
+                people.period,
+                people.individual,
+                self.model,
+                robust=method == "mancl_derouen",
             )
             fit, ss, records_md = res.fit, res.small, res.mancl_derouen
             pad = people.covariates.shape[1]

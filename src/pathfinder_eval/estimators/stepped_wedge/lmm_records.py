@@ -291,12 +291,12 @@ class RecordsFit:
     fit: sw_lmm.RemlFit (θ named by fit.theta_names: the structure's names, with psi2 before
     sigma2 for a closed cohort); small: sw_lmm.SmallSample in the same θ, for
     sw_lmm.kenward_roger_df / satterthwaite_df; mancl_derouen: (p, p) the Mancl-DeRouen
-    (clubSandwich CR3) covariance of β̂ with the fitted covariance as working model;
-    n_records, n_individuals (None: cross-sectional)."""
+    (clubSandwich CR3) covariance of β̂ with the fitted covariance as working model (None
+    unless asked for); n_records, n_individuals (None: cross-sectional)."""
 
     fit: RemlFit
     small: SmallSample
-    mancl_derouen: np.ndarray
+    mancl_derouen: np.ndarray | None
     n_records: int
     n_individuals: int | None
 
@@ -308,9 +308,11 @@ def fit_records(
     period: np.ndarray,
     individual: np.ndarray | None,
     structure: Structure,
+    robust: bool = False,
 ) -> RecordsFit:
     """Exact REML for a stepped-wedge LMM on individual records (module docstring), with
-    Kenward-Roger (1997) and Satterthwaite ingredients.
+    Kenward-Roger (1997) and Satterthwaite ingredients, and with `robust` the Mancl-DeRouen
+    covariance.
 
     y: (N,) outcomes; X: (N, p) fixed effects (period terms, treatment, individual covariates);
     cluster, period: (N,) integer codes (clusters 0..I-1, each with records); individual: (N,)
@@ -385,7 +387,7 @@ def fit_records(
     return RecordsFit(
         fit,
         _small_sample(fit, phi, r),
-        _mancl_derouen(_blocks(phi, structure, r), beta, r.n_periods),
+        _mancl_derouen(_blocks(phi, structure, r), beta, r.n_periods) if robust else None,
         len(r.y),
         None if r.ind is None else len(r.n_ind),
     )
@@ -395,11 +397,15 @@ def _mancl_derouen(blk: _Blocks, beta: np.ndarray, t: int) -> np.ndarray:
     """Σᵢ (F − Mᵢ)⁻¹ gᵢ gᵢᵀ (F − Mᵢ)⁻¹ with Mᵢ = XᵢᵀHᵢ⁻¹Xᵢ, F = Σᵢ Mᵢ and gᵢ = XᵢᵀHᵢ⁻¹(yᵢ − Xᵢβ̂):
     Mancl & DeRouen's (I − Hᵢᵢ)⁻¹ on each cluster's records, pushed through to p × p pieces
     (Xᵢᵀ Wᵢ (I − Xᵢ B XᵢᵀWᵢ)⁻¹ = (I − Mᵢ B)⁻¹ XᵢᵀWᵢ and B (I − Mᵢ B)⁻¹ = (B⁻¹ − Mᵢ)⁻¹), so no
-    nᵢ × nᵢ matrix is formed; σ² cancels, so H (V/σ²) serves."""
+    nᵢ × nᵢ matrix is formed; σ² cancels, so H (V/σ²) serves. Where cluster i alone
+    identifies a coefficient (a sequence of one cluster, at its longest exposure time) F − Mᵢ
+    is singular, but gᵢ has no part along it (that coefficient's normal equation is cluster
+    i's alone), so the least-norm solution is taken."""
     xs = slice(t, t + len(beta))
     m = blk.dhd[:, xs, xs]
     g = blk.dhd[:, xs, -1] - m @ beta
-    left = np.linalg.solve(m.sum(axis=0)[None] - m, g[:, :, None])[:, :, 0]
+    rest = m.sum(axis=0)[None] - m
+    left = np.stack([np.linalg.lstsq(a, b, rcond=None)[0] for a, b in zip(rest, g, strict=True)])
     return left.T @ left
 
 
