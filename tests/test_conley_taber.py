@@ -31,8 +31,11 @@ def test_two_period_closed_form():
     assert res.estimate == pytest.approx(dy[0] - dy[1:].mean(), abs=EXACT)
     np.testing.assert_allclose(res.null, np.sort(dy[1:] - dy[1:].mean()), atol=EXACT)
     assert res.enumerated and res.draws == 4
-    assert res.ci_lower == pytest.approx(np.min(dy[0] - dy[1:]), abs=EXACT)
-    assert res.ci_upper == pytest.approx(np.max(dy[0] - dy[1:]), abs=EXACT)
+    # four draws cannot reject at 5% (p ≥ 2/5), so there is no bounded 95% interval
+    assert np.isnan(res.ci_lower) and np.isnan(res.ci_upper)
+    wide = conley_taber(y, d, units, periods, level=0.5)  # r = ⌊0.5 · 5 / 2⌋ = 1
+    assert wide.ci_lower == pytest.approx(np.min(dy[0] - dy[1:]), abs=EXACT)
+    assert wide.ci_upper == pytest.approx(np.max(dy[0] - dy[1:]), abs=EXACT)
     # α̂ = 1.75 exceeds every draw: no draw at or above it, so the upper tail is (0 + 1)/(4 + 1)
     # and p = 0.4 (it was 0: four controls cannot reject anything)
     assert res.p_value == pytest.approx(0.4, abs=1e-15)
@@ -58,9 +61,8 @@ def test_enumerated_tuples_from_statsmodels_residuals():
     ]
     assert res.enumerated and res.draws == 36 and (res.n_treated, res.n_controls) == (2, 6)
     np.testing.assert_allclose(res.null, np.sort(draws), atol=EXACT)
-    m, r = 36, int(np.floor(0.05 * 36 / 2)) + 1
-    assert res.ci_lower == pytest.approx(res.estimate - np.sort(draws)[m - r], abs=EXACT)
-    assert res.ci_upper == pytest.approx(res.estimate - np.sort(draws)[r - 1], abs=EXACT)
+    m = 36  # ⌊0.05 · 37 / 2⌋ = 0: no draw count can reject at 5%, so no bounded interval
+    assert np.isnan(res.ci_lower) and np.isnan(res.ci_upper)
     share_le = (np.sum(np.array(draws) <= res.estimate) + 1) / (m + 1)
     share_ge = (np.sum(np.array(draws) >= res.estimate) + 1) / (m + 1)
     assert res.p_value == pytest.approx(min(1, 2 * min(share_le, share_ge)), abs=1e-12)
@@ -129,3 +131,31 @@ def test_errors():
         conley_taber(y, (units < 4) & (periods == 2), units, periods)
     with pytest.raises(EstimationError, match="positive"):
         conley_taber(y, d, units, periods, sizes=np.zeros(5))
+
+
+def test_the_interval_inverts_the_p_value():
+    """{α0 : p(α0) > 1 − level}: with 19 controls a finite 95% interval excluding 0 stood beside
+    p = 0.10 (the interval inverted count/M, the p-value (count + 1)/(M + 1); found in
+    review). With 59 controls, just inside each end p exceeds 0.05 and just outside it does
+    not; with 19 there is no bounded interval."""
+    rng = np.random.default_rng(4)
+    for n_units, bounded in ((60, True), (20, False)):
+        units, periods = grid(n_units, 6)
+        d = ((units == 0) & (periods >= 3)).astype(float)
+        y = rng.normal(size=n_units)[units] + 3.0 * d + rng.normal(size=len(d))
+        res = conley_taber(y, d, units, periods)
+        assert res.enumerated and res.draws == n_units - 1
+        if not bounded:
+            assert np.isnan(res.ci_lower) and res.p_value >= 2 / n_units
+            continue
+
+        for end, inside in ((res.ci_lower, 1e-9), (res.ci_upper, -1e-9)):
+            assert _p(res, end + inside) > 0.05 >= _p(res, end - inside)
+
+
+def _p(res, alpha0: float) -> float:
+    """The p-value of H0: α = α0 from the draws, (count + 1)/(M + 1) in each tail."""
+    w = res.estimate - alpha0
+    below = (np.sum(res.null <= w) + 1) / (res.draws + 1)
+    above = (np.sum(res.null >= w) + 1) / (res.draws + 1)
+    return min(1.0, 2 * min(below, above))

@@ -14,7 +14,8 @@ residuals η̂_ℓt estimate draws of the same error process: Γ̂(a) is the sha
 Test and interval: for H0: α = α0 the two-sided p-value is min(1, 2·min(Γ̂(α̂ − α0),
 1 − Γ̂((α̂ − α0)⁻))), each tail share counting the estimate among the M draws ((count + 1)/
 (M + 1), so never 0), and the interval {α0 : p(α0) > 1 − level} is [α̂ − w_(M−r+1), α̂ − w_(r)]
-with w_(·) the sorted draws and r = ⌊(1 − level)·M/2⌋ + 1 (equal-tailed test inversion).
+with w_(·) the sorted draws and r = ⌊(1 − level)·(M + 1)/2⌋ (equal-tailed test inversion; none
+when r < 1: too few draws to reject at that level).
 
 Validity (what the method assumes, and the report should say): many control groups (the
 approximation is as N0 → ∞ with N1 fixed); the error process (η_j1, …, η_jT) is independent
@@ -134,8 +135,12 @@ def conley_taber(
     # review), and with m draws it is at least 2/(m + 1)
     below = (n_below + 1) / (m + 1)
     above = (n_above + 1) / (m + 1)
-    r = int(np.floor((1.0 - level) * m / 2.0)) + 1
-    if r > m - r + 1:
+    # the α0 whose p-value exceeds 1 − level: both tails' counts reach r = ⌊(1 − level)(M + 1)/2⌋
+    # (it was ⌊(1 − level)M/2⌋ + 1, the inversion of count/M: with 19 controls a finite 95%
+    # interval excluding 0 beside p = 0.10; found in review); r < 1: no draw count can reject,
+    # so no bounded interval (NaN)
+    r = int(np.floor((1.0 - level) * (m + 1) / 2.0 + 1e-9))  # 0.1 · 1000 / 2 is 49.999…
+    if r < 1 or r > m - r + 1:
         lo, hi = float("nan"), float("nan")
     else:
         lo, hi = alpha_hat - null[m - r], alpha_hat - null[r - 1]
