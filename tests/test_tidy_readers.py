@@ -227,3 +227,28 @@ def test_a_region_level_design_reads_las_by_name_as_by_code(tmp_path):
     assert named.result is not None and named.result.n_treated == 1
     pd.testing.assert_frame_equal(named.result.table, coded.result.table)
     assert "Dorset" not in set(by_name.panel.units["name"])  # the exclusion matched by name
+
+
+def test_a_groups_own_rows_keep_a_name_a_former_la_had(tmp_path):
+    """A group named Cumbria, given by its own rows: the name resolved to the former LA 909
+    and the group lost its rows ('treated unit Cumbria has no rows'; found in review)."""
+    table = la_table()
+    table = table[(table["last_year"] >= 2025)]
+    members = ("Cumberland", "Westmorland and Furness")
+    rng = np.random.default_rng(3)
+    rows = []
+    for name in [*table.loc[~table["la_name"].isin(members), "la_name"], "Cumbria"]:
+        children, base = int(rng.uniform(2000, 40000)), rng.uniform(20, 120)
+        for year in range(2021, 2026):
+            rows.append((name, year, int(rng.poisson(base * children / 1e5 + 1)), children))
+    frame = pd.DataFrame(rows, columns=["la", "year", "events", "children"])
+    design = tmp_path / "d.yaml"
+    design.write_text(
+        REGION_DESIGN.replace("Greater Manchester", "Cumbria").replace(
+            "members: [Bolton, Bury, Manchester, Oldham, Rochdale, Salford, Stockport, Tameside,\n"
+            "              Trafford, Wigan]",
+            "members: [Cumberland, Westmorland and Furness]",
+        )
+    )
+    (run,) = pe.evaluate(design, frame).runs
+    assert run.result is not None and run.result.n_treated == 1

@@ -426,9 +426,18 @@ def frame_outcomes(
     elif spec.unit_level is UnitLevel.REGION:
         # member LAs named as the design's groups name them: by their codes, as the groups'
         # members are resolved (named LAs made the groups' rows vanish: 'treated unit Greater
-        # Manchester has no rows'; found in review); a region's or group's own rows keep theirs
+        # Manchester has no rows'; found in review); a group's own rows keep their name, even
+        # one a former LA had (Cumbria, Dorset, Northamptonshire, North Yorkshire)
+        groups = {str(g).strip().casefold() for g in spec.groups}
         codes = map_distinct(
-            units, lambda u: la.la_code if (la := resolve_la(u, current_only=False)) else None
+            units,
+            lambda u: (
+                None
+                if str(u).strip().casefold() in groups
+                else la.la_code
+                if (la := resolve_la(u, current_only=False))
+                else None
+            ),
         )
         units = codes.where(codes.notna(), units)
     units = text_column(units)
