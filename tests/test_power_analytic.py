@@ -202,3 +202,40 @@ def test_cell_size_and_steps_searches_stop_at_the_first_size_reaching_the_target
     assert s > 1
     assert power(0.3, gls_precision(stepped_wedge([2] * s), hh, 20).variance) >= 0.8
     assert power(0.3, gls_precision(stepped_wedge([2] * (s - 1)), hh, 20).variance) < 0.8
+
+
+def test_design_power_takes_the_primary_analysiss_own_reference():
+    """The GEE's t(I − p) (t(6) with 12 clusters and 6 mean parameters), not t(I − 2) nor the
+    LMM's t(I − 1); the primary flag picks the analysis; with no t reference left (an
+    analysis whose df would be below 1) the normal, where the report raised '--reference t'
+    for a two-cluster trial (found in review)."""
+    from pathlib import Path
+
+    from pathfinder_eval.power.design import design_power, primary_estimand
+    from pathfinder_eval.spec import load_design
+
+    spec = load_design(
+        Path(__file__).resolve().parents[1] / "designs/examples/stepped_wedge_trial.yaml"
+    )
+    gee = next(a for a in spec.analyses if a.id == "stepped_wedge_gee")
+    flagged = spec.model_copy(
+        update={
+            "analyses": tuple(
+                a.model_copy(update={"primary": True}) if a is gee else a for a in spec.analyses
+            )
+        }
+    )
+    estimand = primary_estimand(flagged)
+    assert estimand.df == 6 and estimand.shape == "immediate"
+    assert (
+        estimand.text
+        == "the immediate effect, as the primary analysis (stepped_wedge_gee) estimates it"
+    )
+    assert design_power(flagged).reference == "t(6)"
+    two = spec.model_copy(update={"rollout": spec.rollout[:2]})  # 6 clusters: t(4) for KR
+    kr = two.analyses[1].model_copy(update={"primary": True})
+    two = two.model_copy(update={"analyses": (two.analyses[0], kr)})
+    assert primary_estimand(two).df == 4
+    wave = spec.rollout[0].model_copy(update={"units": spec.rollout[0].units[:2]})
+    tiny = spec.model_copy(update={"rollout": (wave,), "analyses": (kr,)})
+    assert primary_estimand(tiny).df is None  # t(0) does not exist: the normal

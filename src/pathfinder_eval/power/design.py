@@ -108,12 +108,14 @@ SW_ESTIMATORS = (Estimator.STEPPED_WEDGE, Estimator.STEPPED_WEDGE_GEE, Estimator
 
 
 def primary_estimand(spec: DesignSpec) -> Estimand:
-    """The estimand of the primary analysis (`primary: true`, else the first stepped-wedge
-    analysis): the design's power is for what the report estimates (it was the immediate
-    effect with a normal reference, whatever the analysis: 0.227 SD at 80% power where the
-    default time-averaged analysis, Mancl-DeRouen with t(I − 1), can detect 0.37; found in
-    review). Its reference: t(I − 1) for the LMM's cluster-robust default, t(I − 2) (a common
-    small-sample rule) for any other stepped-wedge inference."""
+    """The estimand of the primary analysis (`primary: true` on a stepped-wedge analysis, else
+    the first stepped-wedge analysis): the design's power is for what the report estimates (it
+    was the immediate effect with a normal reference, whatever the analysis: 0.227 SD at 80%
+    power where the default time-averaged analysis, Mancl-DeRouen with t(I − 1), can detect
+    0.37; found in review), with that analysis's reference where the design fixes it: t(I − 1)
+    for the LMM's cluster-robust default, the GEE's t(I − p) (p mean parameters), the GLMM's
+    t(I − 2) and the normal for model-based Wald tests; Kenward-Roger's and Satterthwaite's
+    df come from the data, so t(I − 2), a common small-sample rule, stands in."""
     clusters = sum(len(w.units) for w in spec.rollout)
     chosen = [a for a in spec.analyses if a.primary and a.estimator in SW_ESTIMATORS]
     chosen += [a for a in spec.analyses if a.estimator in SW_ESTIMATORS]
@@ -123,21 +125,27 @@ def primary_estimand(spec: DesignSpec) -> Estimand:
     fields = OPTIONS[a.estimator.value].model_fields
     shape = a.options.get("effect", fields["effect"].default)
     window = a.options.get("tate_window")
-    robust = a.estimator is Estimator.STEPPED_WEDGE and a.inference.method in (
-        "default",
-        "mancl_derouen",
-    )
-    df = clusters - 1 if robust else clusters - 2
+    method = a.inference.method
+    if a.estimator is Estimator.STEPPED_WEDGE:
+        df = clusters - 1 if method in ("default", "mancl_derouen", "cr2") else clusters - 2
+        df = None if method == "model_based" else df
+    elif a.estimator is Estimator.STEPPED_WEDGE_GEE:
+        periods = spec.data.trial.periods if spec.data.trial is not None else 0
+        effects = 1 if shape == "immediate" else periods - 1
+        df = None if method == "model_based" else clusters - periods - effects
+    else:  # GLMM: Wald t(I − 2) by default, normal when model_based
+        df = None if method == "model_based" else clusters - 2
     what = (
         f"the time-averaged effect over {f'the first {window}' if window else 'all'} exposure times"
         if shape != "immediate"
         else "the immediate effect"
     )
+    named = "the primary analysis" if a.primary else "the first stepped-wedge analysis"
     return Estimand(
         "immediate" if shape == "immediate" else "exposure_time",
         window if shape != "immediate" else None,
-        df,
-        f"{what}, as the primary analysis ({a.id}) estimates it",
+        df if df is None or df >= 1 else None,
+        f"{what}, as {named} ({a.id}) estimates it",
     )
 
 
@@ -224,20 +232,20 @@ def _checked_reference(
             where="--alpha",
             fix="use a conventional level such as 0.05",
         )
-    if reference == "z":
+    if reference == "z" or (reference == "analysis" and analysis_df is None):
         return None
-    if reference == "analysis" and analysis_df is not None and analysis_df >= 1:
-        return _finite_reference(alpha, float(analysis_df), "--reference analysis")
+    if reference == "analysis":
+        return _finite_reference(alpha, float(analysis_df))
     if clusters < 3:
         raise DesignError(
             f"the t reference has clusters − 2 degrees of freedom: {clusters} clusters leave none",
             where="--reference t",
             fix="use --reference z, or add clusters",
         )
-    return _finite_reference(alpha, float(clusters - 2), "--reference t")
+    return _finite_reference(alpha, float(clusters - 2))
 
 
-def _finite_reference(alpha: float, df: float, where: str) -> float:
+def _finite_reference(alpha: float, df: float) -> float:
     """df, once alpha gives its t distribution a finite critical value."""
     if not np.isfinite(critical_value(alpha, df)):
         raise DesignError(
