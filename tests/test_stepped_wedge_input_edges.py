@@ -343,8 +343,8 @@ def test_a_covariate_missing_from_records_names_the_argument():
     ("name", "options", "option"),
     [
         ("stepped_wedge", {"effect": "immediate", "tate_window": 2}, "tate_window"),
-        ("stepped_wedge", {"exposure_knots": 4}, "exposure_knots"),
-        ("stepped_wedge", {"period_knots": 4}, "period_knots"),
+        ("stepped_wedge", {"exposure_knots": 5}, "exposure_knots"),
+        ("stepped_wedge", {"period_knots": 5}, "period_knots"),
         ("stepped_wedge", {"randomisation_statistic": "npwp"}, "randomisation_statistic"),
         ("stepped_wedge_gee", {"tate_window": 2}, "tate_window"),
         (
@@ -365,3 +365,16 @@ def test_an_option_the_other_settings_leave_unused_is_refused(name, options, opt
         getattr(pe, name)(data, **ARGS, **options)
     assert err.value.what.startswith(f"{option} applies only ")
     assert err.value.what.endswith("so it would be ignored here: drop it, or set that")
+
+
+def test_a_default_given_explicitly_is_not_an_unused_option_and_dates_name_period():
+    """tate_window=None (YAML null) with the immediate effect was refused as given; dates in a
+    records call's period column were blamed on 'argument time' (found in review)."""
+    plain = pe.stepped_wedge(trial_records(), **ARGS, effect="immediate")
+    same = pe.stepped_wedge(trial_records(), **ARGS, effect="immediate", tate_window=None)
+    assert same.table["estimate"].iloc[0] == plain.table["estimate"].iloc[0]
+    dated = trial_records()
+    dated["per"] = pd.to_datetime(dated["per"].astype(str) + "-01-2020", format="%m-%d-%Y")
+    with pytest.raises(DataError) as err:
+        pe.stepped_wedge(dated, **ARGS)
+    assert err.value.one_line().startswith("argument period: column 'per' holds dates")

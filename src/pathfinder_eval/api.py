@@ -263,6 +263,7 @@ def fit_records(
     named = {f"covariates[{i}]": c for i, c in enumerate(covariates)}
     frame = _checked_frame(
         data,
+        "period",
         outcome=outcome,
         unit=cluster,
         time=period,
@@ -1066,9 +1067,9 @@ def _design_matrix(design: np.ndarray | list[int]) -> np.ndarray:
     return matrix
 
 
-def _checked_frame(data: Any, **columns: str | None) -> pd.DataFrame:
+def _checked_frame(data: Any, time_arg: str = "time", **columns: str | None) -> pd.DataFrame:
     """The frame with integral float periods as integers; a wrong type or a missing column
-    is a DataError naming the argument."""
+    is a DataError naming the argument (`time_arg`: what the caller calls its `time`)."""
     if not isinstance(data, pd.DataFrame):
         raise DataError(
             f"data must be a pandas DataFrame, not {type(data).__name__}",
@@ -1100,7 +1101,7 @@ def _checked_frame(data: Any, **columns: str | None) -> pd.DataFrame:
         if col is not None and _holds_dates(data[col]):  # read as nanoseconds, or a label
             raise DataError(
                 f"column {col!r} holds dates; periods here are whole numbers",
-                where=f"argument {arg}",
+                where=f"argument {time_arg if arg == 'time' else arg}",
                 fix=f"pass a year (data[{col!r}].dt.year) or a period index, in the time "
                 "column and the start column alike",
             )
@@ -1112,8 +1113,8 @@ def _checked_frame(data: Any, **columns: str | None) -> pd.DataFrame:
         bad = text[pd.to_numeric(text, errors="coerce").isna()]
         if len(bad):  # it was blamed on first_treated ('after the data's last period (nan)')
             raise DataError(
-                f"time {bad.iloc[0]!r} is not a period number",
-                where=f"argument time (column {t!r})",
+                f"{time_arg} {bad.iloc[0]!r} is not a period number",
+                where=f"argument {time_arg} (column {t!r})",
                 row=int(bad.index[0]) + 1,
                 fix="give periods as whole numbers: a year (2016 for '2015-16', the year it "
                 "ends) or a period index",

@@ -276,8 +276,10 @@ class EventStudyOptions(EstimatorSettings):
 def _unused(settings: EstimatorSettings, rules: tuple[tuple[str, bool, str], ...]) -> None:
     """An option given (not a default) that the other settings leave unused is a ValueError
     naming it and why, never silently ignored: rules of (option, unused, what uses it)."""
+    default = type(settings).model_fields
     for option, unused, needs in rules:
-        if unused and option in settings.model_fields_set:
+        given = getattr(settings, option) != default[option].default  # `null` is the default
+        if unused and option in settings.model_fields_set and given:
             raise ValueError(
                 f"{option} applies only {needs}, so it would be ignored here: drop it, or set that"
             )

@@ -99,13 +99,18 @@ def bootstrap_warnings(
             "(in benchmarks/did_validity.py, 13.5% of true nulls rejected at 5% with 3 "
             "treated LAs of 150, 6.5% with 10); the default inference is built for this."
         )
+    if boot.failed:
+        out.append(
+            f"{boot.failed:,} of {draws:,} bootstrap draws could not be estimated at all (no "
+            "switcher or no comparison drawn, or another refusal of the estimator): they count "
+            "as missing in every row."
+        )
     short = [f"{name} ({int(k):,})" for name, k in zip(labels, boot.missing, strict=True) if k]
     if short:
         out.append(
-            f"Some bootstrap draws had no switcher or no comparison for a row, so its standard "
-            f"deviation is over the other draws; draws missing each row, of {draws:,}: "
-            + ", ".join(short)
-            + "."
+            "Bootstrap draws without a row (the draw could not estimate it) leave it out, so its "
+            f"standard deviation is over the other draws, and a row in fewer than 2 draws has "
+            f"none; draws missing each row, of {draws:,}: " + ", ".join(short) + "."
         )
     if boot.n_clusters < 30:
         out.append(

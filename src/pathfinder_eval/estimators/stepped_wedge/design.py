@@ -292,7 +292,8 @@ WHOLE_TOL = 1e-6
 
 BINARY_FIX = (
     "code each record's outcome 0 or 1 and leave missing values empty (a missing-value code "
-    "such as −1 or 9 is read as a value), or use family: gaussian"
+    "such as −1 or 9 is read as a value); for counts per person use stepped_wedge_glmm with "
+    "family: poisson, or family: gaussian"
 )
 
 
@@ -350,8 +351,8 @@ def event_counts(
             raise EstimationError(
                 f"cluster {bad['unit']}, period {bad['period']}: the records' outcome values "
                 f"are not all 0 or 1 (their mean {p[odd].iloc[0]:.4g} and spread cannot come "
-                f"from 0/1 values), and a {'binomial' if whole_denominator else 'count'} model "
-                "of individuals counts 0/1 outcomes",
+                "from 0/1 values), and this model of individuals counts 0/1 outcomes (the GEE "
+                "reads a poisson outcome as 0/1 individuals too)",
                 where="the outcome column of the records",
                 fix=BINARY_FIX,
             )

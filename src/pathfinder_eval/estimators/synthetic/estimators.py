@@ -248,7 +248,7 @@ class SyntheticDiD(SyntheticDidOptions):
                 variance_text = variance_text.replace("normal reference", reference)
                 if donors < FEW_DONORS:
                     few_donors = (
-                        f"Only {donors} donors: the placebo variance rests on {donors} placebo "
+                        f"Only {donors} donors: the placebo variance rests on few placebo "
                         "estimates and is unreliable (one treated unit with 6 donors: 8% of true "
                         "nulls rejected at 5% with this t reference, 17% with the normal one "
                         "Arkhangelsky et al. use); read the interval as indicative.",
