@@ -124,8 +124,8 @@ def _parser() -> argparse.ArgumentParser:
         "--reference",
         choices=["analysis", "z", "t"],
         default="analysis",
-        help="analytic power: the primary analysis's own t reference (default), a z test, or "
-        "t with clusters − 2 df",
+        help="analytic power: the primary analysis's reference where the design fixes it "
+        "(default; t(I − 2) for Kenward-Roger), a z test, or t with clusters − 2 df",
     )
     pw.add_argument(
         "--simulate",
