@@ -7,8 +7,10 @@ and the treated units' geography."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
+import pathfinder_eval as pe
 from did_helpers import REGIONS, regional_panel
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.callaway_santanna import CallawaySantAnna
@@ -19,6 +21,7 @@ from pathfinder_eval.estimators.did.sun_abraham import SunAbraham
 from pathfinder_eval.estimators.did.twfe import EventStudy, TwoWayFixedEffects
 from pathfinder_eval.estimators.did.two_way import absorb_two_way
 from pathfinder_eval.inference.panel_variance import NoiseModel, noise_model, panel_variance
+from pathfinder_eval.report.validity import dependence_statement
 from pathfinder_eval.settings import Inference
 
 
@@ -444,3 +447,24 @@ def test_layout_is_shared_by_analyses_and_fresh_for_a_replaced_panel(tmp_path, m
     cells = panel.cells.assign(y=panel.cells["y"] * 2.0)
     doubled = pooled.panel_layout(dataclasses.replace(panel, cells=cells), "y")
     np.testing.assert_allclose(doubled.y, 2.0 * first.y)
+
+
+def test_unmeasured_regional_dependence_counts_the_complete_series():
+    """With too few complete comparison series for the noise model, the statement counted
+    every comparison unit ('84 comparison units give 0 regions enough of them' where 6 had a
+    complete series; found in review): it counts those the model could learn from."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for u in range(14):
+        for t in range(2018, 2024):
+            if 2 <= u < 10 and t == 2019:  # 8 of the 12 comparison units miss a year
+                continue
+            rows.append((f"L{u}", t, rng.normal() + 0.1 * u, 2022 if u < 2 else None, f"R{u % 3}"))
+    frame = pd.DataFrame(rows, columns=["la", "year", "y", "cohort", "region"])
+    kw = dict(outcome="y", unit="la", time="year", first_treated="cohort", region="region")
+    dep = pe.twfe(frame, **kw, inference="cr2").inference.dependence
+    assert dep.n_comparison == 4
+    assert dependence_statement(dep).startswith(
+        "Regional dependence could not be measured: the panel's 4 comparison units with a "
+        "complete series give 0 regions enough of them"
+    )

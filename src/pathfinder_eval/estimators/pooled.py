@@ -58,9 +58,16 @@ class PanelLayout:
             change_rho=m.change_rho if m else nan,
             change_rho_se=m.change_rho_se if m else nan,
             n_regions=m.n_regions if m else 0,
-            n_comparison=m.n_comparison if m else int(self.comparison.sum()),
+            n_comparison=m.n_comparison if m else int(self.complete_comparison.sum()),
             treated_regions=tuple((str(r), int(k)) for r, k in ordered),
         )
+
+    @property
+    def complete_comparison(self) -> np.ndarray:
+        """(n,) comparison units observed in every period: those the noise model learns from
+        (the message counted every comparison unit: '84 comparison units give 0 regions enough
+        of them' where 6 had complete series; found in review)."""
+        return self.comparison & np.isfinite(self.y).all(axis=1)
 
     def cell_weights(self, unit: np.ndarray, period: np.ndarray, w: np.ndarray) -> np.ndarray:
         """(m, n, T) unit weights from weights w (m, k) on k cells labelled unit, period."""

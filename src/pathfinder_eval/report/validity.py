@@ -310,7 +310,7 @@ def dependence_statement(dep: RegionalDependence | None) -> str:
     if not math.isfinite(dep.rho):
         return (
             f"Regional dependence could not be measured: the panel's {dep.n_comparison} "
-            f"comparison units give {dep.n_regions} region"
+            f"comparison units with a complete series give {dep.n_regions} region"
             f"{'' if dep.n_regions == 1 else 's'} enough of them to show whether units of a "
             f"region move together. Treated units by region: {where}."
         )
