@@ -85,9 +85,15 @@ def mancl_derouen_on_cells(theta: np.ndarray, d: np.ndarray, r: np.ndarray) -> n
     (I − H_ii)⁻¹ on individuals), each (F − F_i)⁻¹D̃ᵢᵀW̃ᵢr̃ᵢ."""
     w = np.linalg.inv(theta)
     f = np.einsum("itp,itu,iuq->ipq", d, w, d)
-    score = np.einsum("itp,itu,iu->ip", d, w, r)
-    # B(I − F_i B)⁻¹ = (F − F_i)⁻¹: singular where cluster i alone identifies a coefficient,
-    # along which its score is 0, so the least-norm solution (as on records, lmm_records.py)
+    return mancl_derouen(f, np.einsum("itp,itu,iu->ip", d, w, r))
+
+
+def mancl_derouen(f: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """(p, p) Σᵢ (F − Fᵢ)⁻¹ gᵢ gᵢᵀ (F − Fᵢ)⁻¹ from each cluster's information Fᵢ (I, p, p) and
+    score gᵢ (I, p), F = Σ Fᵢ: Mancl-DeRouen's B(I − FᵢB)⁻¹gᵢ, on cell summaries and on
+    records alike. F − Fᵢ is singular where cluster i alone identifies a coefficient (a
+    sequence of one cluster, at its longest exposure time), but gᵢ has no part along it (that
+    coefficient's normal equation is cluster i's alone), so the least-norm solution."""
     rest = f.sum(axis=0)[None] - f
     pairs = zip(rest, score, strict=True)
     left = np.stack([np.linalg.lstsq(a, b, rcond=None)[0] for a, b in pairs])

@@ -34,6 +34,7 @@ import numpy as np
 from scipy import optimize, sparse
 
 from pathfinder_eval.errors import EstimationError
+from pathfinder_eval.estimators.stepped_wedge.cell_sandwich import mancl_derouen
 from pathfinder_eval.estimators.stepped_wedge.lmm import (
     DECREMENT_TOL,
     HESSIAN_STEP,
@@ -394,19 +395,13 @@ def fit_records(
 
 
 def _mancl_derouen(blk: _Blocks, beta: np.ndarray, t: int) -> np.ndarray:
-    """Σᵢ (F − Mᵢ)⁻¹ gᵢ gᵢᵀ (F − Mᵢ)⁻¹ with Mᵢ = XᵢᵀHᵢ⁻¹Xᵢ, F = Σᵢ Mᵢ and gᵢ = XᵢᵀHᵢ⁻¹(yᵢ − Xᵢβ̂):
-    Mancl & DeRouen's (I − Hᵢᵢ)⁻¹ on each cluster's records, pushed through to p × p pieces
-    (Xᵢᵀ Wᵢ (I − Xᵢ B XᵢᵀWᵢ)⁻¹ = (I − Mᵢ B)⁻¹ XᵢᵀWᵢ and B (I − Mᵢ B)⁻¹ = (B⁻¹ − Mᵢ)⁻¹), so no
-    nᵢ × nᵢ matrix is formed; σ² cancels, so H (V/σ²) serves. Where cluster i alone
-    identifies a coefficient (a sequence of one cluster, at its longest exposure time) F − Mᵢ
-    is singular, but gᵢ has no part along it (that coefficient's normal equation is cluster
-    i's alone), so the least-norm solution is taken."""
+    """The Mancl-DeRouen covariance (cell_sandwich.mancl_derouen) from each cluster's
+    Mᵢ = XᵢᵀHᵢ⁻¹Xᵢ and gᵢ = XᵢᵀHᵢ⁻¹(yᵢ − Xᵢβ̂), blocks of DᵀH⁻¹D: (I − Hᵢᵢ)⁻¹ on each cluster's
+    records pushed through to p × p pieces (Xᵢᵀ Wᵢ (I − Xᵢ B XᵢᵀWᵢ)⁻¹ = (I − Mᵢ B)⁻¹ XᵢᵀWᵢ), so
+    no nᵢ × nᵢ matrix is formed; σ² cancels, so H (V/σ²) serves."""
     xs = slice(t, t + len(beta))
     m = blk.dhd[:, xs, xs]
-    g = blk.dhd[:, xs, -1] - m @ beta
-    rest = m.sum(axis=0)[None] - m
-    left = np.stack([np.linalg.lstsq(a, b, rcond=None)[0] for a, b in zip(rest, g, strict=True)])
-    return left.T @ left
+    return mancl_derouen(m, blk.dhd[:, xs, -1] - m @ beta)
 
 
 def _small_sample(fit: RemlFit, phi: np.ndarray, r: _Records) -> SmallSample:
