@@ -404,9 +404,7 @@ def frame_outcomes(
         EXAMPLE_LABEL[spec.time.axis],
     )
     if spec.unit_level is UnitLevel.LOCAL_AUTHORITY:
-        codes = map_distinct(
-            units, lambda u: la.la_code if (la := resolve_la(u, current_only=False)) else None
-        )
+        codes = map_distinct(units, _la_code)
         unknown = codes.isna() & units.notna()
         if unknown.any():  # it would join the comparisons as a unit with no region
             row = int(np.flatnonzero(unknown.to_numpy())[0])
@@ -431,13 +429,7 @@ def frame_outcomes(
         groups = {str(g).strip().casefold() for g in spec.groups}
         codes = map_distinct(
             units,
-            lambda u: (
-                None
-                if str(u).strip().casefold() in groups
-                else la.la_code
-                if (la := resolve_la(u, current_only=False))
-                else None
-            ),
+            lambda u: None if str(u).strip().casefold() in groups else _la_code(u),
         )
         units = codes.where(codes.notna(), units)
     units = text_column(units)
@@ -528,6 +520,11 @@ def _unit_doses(raw: pd.DataFrame, units: pd.Series, column: str, file: str) -> 
             "use did_multiplegt_dyn with the levels in the treatment column",
         )
     return by_unit.first()
+
+
+def _la_code(unit: object) -> str | None:
+    """The LA code a name or code (current or former) resolves to, else None."""
+    return la.la_code if (la := resolve_la(unit, current_only=False)) else None
 
 
 def _namesakes_by_year(

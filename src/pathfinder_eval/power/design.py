@@ -186,14 +186,9 @@ def design_power(
     )
     estimand = primary_estimand(spec)
     if estimand.shape == "exposure_time":  # the analysis reports the time-averaged effect
-        v = gls_precision(
-            design,
-            model,
-            trial.cell_size,
-            "exposure_time",
-            tate_weights(design, trial_starts(spec), estimand.window),
-            trial_starts(spec),
-        ).variance
+        starts = trial_starts(spec)
+        weights = tate_weights(design, starts, estimand.window)
+        v = gls_precision(design, model, trial.cell_size, "exposure_time", weights, starts).variance
     df = _checked_reference(design.shape[0], alpha, reference, estimand.df)
     return PowerSummary(
         clusters=design.shape[0],
