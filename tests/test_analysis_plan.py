@@ -13,7 +13,7 @@ import pytest
 
 from _data_paths import C1, PUBLIC_DATA, needs_public_data
 from cli_helpers import SHIPPED_DESIGNS
-from pathfinder_eval.analysis_plan import decisions, deviations, plan_hash
+from pathfinder_eval.analysis_plan import decisions, deviations, document_hash
 from pathfinder_eval.cli import main
 from pathfinder_eval.data.official import load_official
 from pathfinder_eval.spec import load_design
@@ -46,7 +46,9 @@ def test_plan_of_each_shipped_design_is_complete(name, tmp_path):
     spec = load_design(DESIGNS[name])
     for heading in HEADINGS:
         assert f">{heading}</h2>" in html, heading
-    assert doc["sha256"] == plan_hash(doc["decisions"]) == plan_hash(decisions(spec))
+    assert doc["sha256"] == document_hash(doc)  # the whole file, not the decisions only
+    assert doc["decisions"] == json.loads(json.dumps(decisions(spec)))
+    assert doc["decisions"]["primary"] == spec.primary_analysis.id
     assert doc["sha256"] in html and re.fullmatch(r"[0-9a-f]{64}", doc["sha256"])
     assert doc["data"]["post_start_values_read"] is False and doc["data"]["withheld_rows"] > 0
     assert [d["outcome"] for d in doc["detectable"]] == [o.id for o in spec.outcomes]
@@ -192,6 +194,7 @@ def test_deviations_name_each_kind_of_change():
     now = json.loads(json.dumps(planned))
     now["analyses"]["sun_abraham"]["primary"] = True
     now["analyses"]["callaway_santanna"]["primary"] = False
+    now["primary"] = "sun_abraham"
     now["time"]["first"] = 2018
     now["comparison"]["exclude"] = now["comparison"]["exclude"][1:]
     now["outcomes"]["new_outcome"] = {"indicator": "cin_rate"}
@@ -216,7 +219,7 @@ def test_a_plan_edited_after_registration_is_refused(tmp_path, capsys):
     path.write_text(json.dumps(doc))
     assert main(["run", str(design), "--out", str(tmp_path / "o"), "--plan", str(path)]) == 2
     err = capsys.readouterr().err
-    assert "do not match its registered hash" in err and "Traceback" not in err
+    assert "the plan's contents do not match its sha256" in err and "Traceback" not in err
     assert not (tmp_path / "o").exists()
 
 
@@ -241,11 +244,14 @@ def test_a_trial_plan_reads_the_primary_analysis_tate_window(tmp_path):
     assert "exposure time 1 (TATE)" in doc["detectable"][0]["basis"]
 
 
-def test_a_model_based_primary_analysis_is_read_against_the_normal_reference(tmp_path):
-    """A Kenward-Roger primary was read against t(I − 1) and called a lower bound 'since the
-    analysis's cluster-robust variance is less efficient': 0.2489, above the 0.2393 the
-    analysis itself reaches in simulation (2,000 trials, interval 0.2335–0.2435)."""
+def test_a_kenward_roger_primary_is_read_against_its_own_df_and_variance(tmp_path):
+    """A Kenward-Roger primary was read against t(I − 1) (0.2489), then the normal (0.2267),
+    then the power command's t(I − 2) stand-in (0.2514), where the analysis itself reaches
+    0.2393 in simulation (2,000 trials, interval 0.2335–0.2435). The plan now reads the df and
+    adjusted variance Kenward-Roger gives at the trial's variances (t(48.7), +3.0%): 0.2348,
+    the figure `power` prints for the same design."""
     from pathfinder_eval.power.analytic import VarianceModel, gls_precision, mdes
+    from pathfinder_eval.power.design import design_power
 
     text = (
         DESIGNS["stepped_wedge_trial"]
@@ -264,9 +270,10 @@ def test_a_model_based_primary_analysis_is_read_against_the_normal_reference(tmp
     design = (np.arange(1, 6)[None, :] >= starts[:, None]).astype(float)
     variance = gls_precision(design, VarianceModel.from_icc(0.05), 30).variance
     (row,) = doc["detectable"]
-    assert row["mdes"] == pytest.approx(mdes(variance), rel=1e-9)
-    assert row["mdes"] == pytest.approx(0.2267, abs=1e-4)
-    assert "normal reference; a lower bound for the analysis, since it estimates" in row["basis"]
+    assert mdes(variance) < mdes(variance * 1.03, df=48.65) == pytest.approx(row["mdes"], abs=2e-4)
+    assert 0.2335 <= row["mdes"] <= 0.2435 and row["mdes"] == pytest.approx(0.2348, abs=1e-4)
+    assert row["mdes"] == design_power(load_design(design_file)).mdes_80
+    assert "t(48.7) reference, Kenward-Roger's df and adjusted variance" in row["basis"]
 
 
 def test_a_simulated_trial_starting_in_the_first_period_is_planned(tmp_path):
@@ -296,3 +303,176 @@ def test_a_short_placebo_window_is_said_to_overstate_the_mdes(tmp_path):
     note = "With the starts moved, the first wave has 1 period(s) before its start where the "
     assert rows["cla_rate"]["note"].startswith(note + "analysis will have 3")
     assert rows["cpp_rate"]["note"] == ""  # 2017–2023: enough periods before the moved starts
+
+
+def _trial_plan(tmp_path: Path) -> tuple[Path, Path, dict]:
+    """The example trial's design (copied) and its plan file."""
+    design = tmp_path / "stepped_wedge_trial.yaml"
+    design.write_text(DESIGNS["stepped_wedge_trial"].read_text(encoding="utf-8"))
+    _, doc = write_plan(tmp_path / "plan", design)
+    return design, tmp_path / "plan" / "stepped_wedge_trial_plan.json", doc
+
+
+def _run(design: Path, plan: Path, out: Path, *extra: str) -> dict:
+    argv = ["run", str(design), "--out", str(out), "--plan", str(plan), "--workers", "1", *extra]
+    assert main(argv) == 0
+    return json.loads((out / f"{load_design(design).name}.json").read_text())["analysis_plan"]
+
+
+def test_a_run_seed_and_other_data_are_deviations(tmp_path):
+    """`run --seed 5` over a plan registered with seed 2007 reported 'followed' (the check
+    read the design's seed, not the run's); the simulated trial drawn with it differs before
+    the first start too, and the plan's hash of the pre-start cells says so. The same run
+    without --seed follows the plan."""
+    design, plan, _ = _trial_plan(tmp_path)
+    same = _run(design, plan, tmp_path / "same")
+    assert same["followed"] and same["deviations"] == []
+    seeded = _run(design, plan, tmp_path / "seeded", "--seed", "5")
+    assert seeded["deviations"] == [
+        {"kind": "seed changed", "what": "seed changed from 2007 to 5"},
+        {
+            "kind": "data changed",
+            "what": "the data before period 2 differ from those the plan was written on for "
+            "score: other or revised files, other exclusions, or simulated data drawn with "
+            "another seed",
+        },
+    ]
+
+
+def test_the_data_settings_primary_and_order_as_decisions():
+    """Covariates added after registration moved the estimate (0.4088 to 0.4152) with the
+    report saying the plan was followed; swapping the first two analyses (no primary flag)
+    changed the primary silently, because the decisions key analyses by id; reordering waves,
+    their units or a group's members was reported as a change."""
+    spec = load_design(DESIGNS["stepped_wedge_trial"])
+    planned = json.loads(json.dumps(decisions(spec)))
+    columns = spec.data.columns.model_copy(update={"covariates": ("age", "sex")})
+    with_covariates = spec.model_copy(
+        update={"data": spec.data.model_copy(update={"columns": columns})}
+    )
+    assert [(d.kind, d.what) for d in deviations(planned, decisions(with_covariates))] == [
+        (
+            "data settings changed",
+            'data settings (columns.covariates) changed from [] to ["age", "sex"]',
+        )
+    ]
+    assert not any(a.primary for a in spec.analyses)  # the first analysis is the primary
+    first, second, *rest = spec.analyses
+    swapped = spec.model_copy(update={"analyses": (second, first, *rest)})
+    assert [d.what for d in deviations(planned, decisions(swapped))] == [
+        f"primary analysis changed from {spec.analyses[0].id} to {spec.analyses[1].id}"
+    ]
+    waves = tuple(
+        w.model_copy(update={"units": tuple(reversed(w.units))}) for w in reversed(spec.rollout)
+    )
+    assert deviations(planned, decisions(spec.model_copy(update={"rollout": waves}))) == []
+    moved = spec.rollout[0].model_copy(update={"start": 3})  # a real change is still one
+    rollout = spec.model_copy(update={"rollout": (moved, *spec.rollout[1:])})
+    assert [d.what for d in deviations(planned, decisions(rollout))] == [
+        "rollout (0.start) changed from 2 to 3"
+    ]
+
+
+def test_a_plan_of_the_first_schema_is_still_read(tmp_path):
+    """Plans written before the hash covered the whole file (schema 1: decisions hashed, no
+    primary or data settings recorded) are checked on their decisions as before."""
+    from pathfinder_eval.analysis_plan import plan_hash
+
+    design, plan, doc = _trial_plan(tmp_path)
+    old = {k: v for k, v in doc["decisions"].items() if k not in ("primary", "data")}
+    data = {
+        k: v
+        for k, v in doc["data"].items()
+        if k not in ("withheld_from_period", "pre_start_sha256_by_outcome")
+    }
+    legacy = {**doc, "schema_version": 1, "decisions": old, "data": data, "sha256": plan_hash(old)}
+    plan.write_text(json.dumps(legacy))
+    assert _run(design, plan, tmp_path / "o") == {
+        "sha256": plan_hash(old),
+        "file": plan.name,
+        "followed": True,
+        "deviations": [],
+    }
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d["detectable"][0].update(mdes=0.05), "the plan's contents do not match"),
+        (lambda d: d["data"].update(withheld_rows=0), "the plan's contents do not match"),
+        (lambda d: d.update(decisions=[]), "decisions is not what"),
+        (lambda d: d["decisions"].update(outcomes=[]), "decisions.outcomes is not what"),
+        (lambda d: d["decisions"].update(analyses={"a": 1}), "decisions.analyses is not what"),
+        (lambda d: d["decisions"].pop("primary"), "decisions.primary is not what"),
+        (lambda d: d["data"].pop("pre_start_sha256_by_outcome"), "data is not what"),
+        (lambda d: d.update(schema_version=3), "schema_version 3 is not one this version reads"),
+    ],
+)
+def test_an_edited_or_malformed_plan_is_refused_before_the_run(tmp_path, capsys, edit, message):
+    """The hash covered the decisions only, so the plan's MDES, withheld rows and pre-start
+    hash could be edited unseen; a hand-made plan with a matching hash crashed with an
+    internal error after the whole run. Each is now refused at once (exit 2, no files): the
+    first two with the hash as written, the others rehashed so only the shape is wrong."""
+    from pathfinder_eval.analysis_plan import document_hash as rehash
+
+    design, plan, doc = _trial_plan(tmp_path)
+    edit(doc)
+    if "is not what" in message:
+        doc["sha256"] = rehash(doc)
+    plan.write_text(json.dumps(doc))
+    out = tmp_path / "o"
+    assert main(["run", str(design), "--out", str(out), "--plan", str(plan)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and not out.exists()
+
+
+RECORDS = Path(__file__).resolve().parent / "reference/r_lme4_records/sim_cross.csv"
+RECORDS_DESIGN = """name: sw_people
+title: records checked against their plan
+pilot: trial
+unit_level: cluster
+time: {axis: period}
+rollout:
+  - {wave: s2, start: 2, units: [c01, c02]}
+  - {wave: s3, start: 3, units: [c03, c04]}
+  - {wave: s4, start: 4, units: [c05, c06]}
+  - {wave: s5, start: 5, units: [c07, c08]}
+  - {wave: s6, start: 6, units: [c09, c10]}
+  - {wave: s7, start: 7, units: [c11, c12]}
+comparison: {pool: not_yet_treated, min_units: 1}
+outcomes: [{column: y}]
+analyses:
+  - id: lmm
+    estimator: stepped_wedge
+    options: {model: nested_exchangeable, effect: immediate}
+data: {source: records, columns: {unit: cluster, period: period}}
+"""
+
+
+def test_records_other_than_the_plans_before_the_first_start_are_a_deviation(tmp_path):
+    """The plan recorded its data's file names only, so a run on other records followed the
+    plan. A record before the first start changed is now listed; records from the first start
+    on, which the plan never read, may differ (they are what the trial measures)."""
+    design = tmp_path / "sw_people.yaml"
+    design.write_text(RECORDS_DESIGN)
+    _, doc = write_plan(tmp_path / "plan", design, "--data", str(RECORDS))
+    plan = tmp_path / "plan" / "sw_people_plan.json"
+    records = pd.read_csv(RECORDS)
+    later, earlier = records.copy(), records.copy()
+    later.loc[later["period"] >= 2, "y"] += 1.0
+    earlier.loc[earlier.index[earlier["period"] == 1][0], "y"] += 0.5
+    runs = {}
+    for name, frame in (("same", records), ("later", later), ("earlier", earlier)):
+        path = tmp_path / f"{name}.csv"
+        frame.to_csv(path, index=False)
+        runs[name] = _run(design, plan, tmp_path / name, "--data", str(path))
+    assert runs["same"]["followed"] and runs["later"]["followed"]
+    assert runs["earlier"]["deviations"] == [
+        {
+            "kind": "data changed",
+            "what": "the data before period 2 differ from those the plan was written on for y: "
+            "other or revised files, other exclusions, or simulated data drawn with another "
+            "seed",
+        }
+    ]
+    assert doc["data"]["pre_start_sha256_by_outcome"].keys() == {"y"}

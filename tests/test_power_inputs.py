@@ -337,3 +337,48 @@ def test_a_non_finite_cli_effect_is_refused(tmp_path, capsys, value):
         "finite number (e.g. 0.3 or -0.1). Fix: see `pathfinder-eval power --help` for the "
         "arguments"
     )
+
+
+def test_a_huge_cli_effect_is_refused(tmp_path, capsys):
+    """--effect 1e308 overflowed the simulated outcomes into an internal error."""
+    code = main(["power", str(EXAMPLE), "--simulate", "20", "--effect", "1e308"])
+    line = check_error(capsys, code, tmp_path / "none")
+    assert "'1e308' is not an effect to plan for: use one between -1000 and 1000" in line
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (["--seed", "3"], "--seed"),
+        (["--mdes"], "--mdes"),
+        (["--workers", "2"], "--workers"),
+        (["--mdes", "0.9", "--seed", "1"], "--mdes, --seed"),
+    ],
+)
+def test_analytic_power_refuses_what_only_simulation_uses(tmp_path, capsys, args, flag):
+    """Analytic power printed the same table whatever --seed, --mdes or --workers said."""
+    line = check_error(capsys, main(["power", str(EXAMPLE), *args]), tmp_path / "none")
+    assert f"{flag} {'are' if ',' in flag else 'is'} used only by simulated power" in line
+    assert f"Fix: add --simulate N, or drop {flag} for analytic power" in line
+
+
+def test_analytic_power_honours_effect_analysis_and_outcome(capsys):
+    """--effect, --analysis and --outcome were silently ignored by analytic power: the power
+    is now at --effect, for the named analysis's estimand and reference (the GEE's immediate
+    effect on t(6)), and an unknown analysis or outcome is refused."""
+    spec = load_design(EXAMPLE)
+    assert main(["power", str(EXAMPLE), "--effect", "0.2", "--analysis", "stepped_wedge_gee"]) == 0
+    out = capsys.readouterr().out
+    gee = design_power(spec, effect=0.2, analysis="stepped_wedge_gee")
+    default = design_power(spec)
+    assert gee.reference == "t(6)" and default.reference == "t(11)"
+    assert gee.effect == 0.2 and gee.power != default.power and gee.mdes_80 < default.mdes_80
+    assert f"power at effect 0.2  {gee.power:.4f}" in out and "t(6)" in out
+    assert "the immediate effect, as the analysis named (stepped_wedge_gee)" in out
+    for args, where in (
+        (["--analysis", "nope"], "--analysis: analytic power is for a stepped-wedge analysis"),
+        (["--outcome", "nope"], "--outcome: no outcome 'nope' in the design"),
+        (["--simulate", "20", "--reference", "z"], "--reference is used only by analytic"),
+    ):
+        assert main(["power", str(EXAMPLE), *args]) == 2
+        assert where in capsys.readouterr().err

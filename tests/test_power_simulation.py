@@ -88,8 +88,26 @@ def test_la_panel_power_simulates_the_synthetic_panel(tmp_path, capsys):
     )
     assert code == 0
     out = capsys.readouterr().out
-    assert "twfe on cla_rate" in out and "replicates        10" in out
+    # the design's primary analysis, not the first in the file (twfe; found in review)
+    assert "callaway_santanna on cla_rate" in out and "replicates        10" in out
     assert (tmp_path / "family_network_simulated_power.json").is_file()
+
+
+def test_simulated_power_defaults_to_the_primary_analysis():
+    """`power --simulate` took the first estimable analysis (twfe) where family_network marks
+    callaway_santanna primary, so it simulated another analysis than the plan and the report
+    use; an analysis that cannot be simulated still falls to the first that can."""
+    from pathfinder_eval.power.simulate import _analysis_index
+
+    spec = load_design(DESIGNS / "family_network.yaml")
+    ids = [a.id for a in spec.analyses]
+    assert ids[0] == "twfe" and spec.primary_analysis.id == "callaway_santanna"
+    assert ids[_analysis_index(spec, None)] == "callaway_santanna"
+    assert ids[_analysis_index(spec, "twfe")] == "twfe"
+    study = next(a for a in spec.analyses if a.estimator.value == "event_study")
+    flags = [a.model_copy(update={"primary": a is study}) for a in spec.analyses]
+    spec = spec.model_copy(update={"analyses": tuple(flags)})
+    assert ids[_analysis_index(spec, None)] == "twfe"  # event studies have no overall effect
 
 
 def test_an_event_study_has_no_overall_effect_to_simulate_or_detect(tmp_path, capsys):

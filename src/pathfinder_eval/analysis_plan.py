@@ -1,23 +1,32 @@
 """The registrable analysis plan: the design's decisions, their hash, and deviations from them.
 
 `decisions(spec)` is everything a statistical analysis plan commits to (units and rollout,
-comparison pool, window, outcomes, analyses with their inference and options, disclosure
-control, seed), as canonical JSON; `plan_hash` is its sha256. A report run with `--plan`
-compares the design it ran with the registered decisions (`deviations`).
+comparison pool, window, outcomes, analyses with their inference and options, the primary
+analysis, the data read and how, disclosure control, seed), as plain JSON. The plan file's
+`sha256` is the hash of the whole file as canonical JSON (schema 2; schema 1 hashed the
+decisions only). A report run with `--plan` compares the design it ran, with the seed it used,
+and its data before the first start, with the registered plan (`check_against`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from pathfinder_eval.errors import DesignError
 from pathfinder_eval.spec import DesignSpec
+from pathfinder_eval.timeaxis import TimeAxis
 
 PLAN_KIND = "statistical_analysis_plan"
+# 2: the hash covers the whole file; decisions name the primary analysis and the data settings,
+# and the file records the first withheld period (the run's pre-start data are checked)
+PLAN_SCHEMA = 2
 _COMPARISON_RESOLVED = {"neighbour_sets", "neighbour_source"}  # read from data, not decided
 
 
@@ -65,62 +74,192 @@ def decisions(spec: DesignSpec) -> dict[str, Any]:
         # only when used, so plans registered before contrasts existed keep their hash
         **({"contrasts": contrasts} if contrasts else {}),
         "analyses": {a.id: a.model_dump(mode="json") for a in spec.analyses},
+        # the analyses are keyed by id, so design order (which makes the first the primary
+        # when none is marked) is not in them: the primary is named
+        "primary": spec.primary_analysis.id,
+        # the data's source, columns (covariates, individual, treatment, dose, region, unit
+        # columns) and simulation settings; not its path, which moves with the files
+        "data": spec.data.model_dump(mode="json", exclude={"path"}),
         "disclosure": spec.report.disclosure.model_dump(mode="json"),
         "seed": spec.seed,
     }
 
 
 def plan_hash(planned: dict[str, Any]) -> str:
-    """sha256 of the decisions as canonical JSON (sorted keys, no spaces)."""
+    """sha256 of a JSON value as canonical JSON (sorted keys, no spaces)."""
     text = json.dumps(planned, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def document_hash(doc: dict[str, Any]) -> str:
+    """A plan file's sha256: every key but `sha256` itself (schema 1: the decisions only)."""
+    if doc.get("schema_version", 1) < 2:
+        return plan_hash(doc["decisions"])
+    return plan_hash({k: v for k, v in doc.items() if k != "sha256"})
+
+
+def cells_sha256(cells: pd.DataFrame) -> str:
+    """sha256 of a panel's cells (unit, period, outcome, counts, value), in a fixed order: the
+    plan's record of the pre-start data, and the run's check of them."""
+    cells = cells[["unit", "period", "outcome", "numerator", "denominator", "y"]]
+    text = cells.sort_values(["outcome", "unit", "period"]).to_csv(index=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def read_plan(path: Path) -> dict[str, Any]:
-    """A plan JSON written by `pathfinder-eval plan`; DesignError when it is not one, or when
-    its decisions no longer match its hash (the file was edited after registration)."""
+    """A plan JSON written by `pathfinder-eval plan`; DesignError when it is not one, when its
+    contents no longer match its hash (the file was edited after it was written), or when its
+    decisions are not the shape `plan` writes."""
+    fix = "pass the NAME_plan.json that `pathfinder-eval plan` wrote"
     try:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DesignError(
-            f"cannot read the analysis plan ({exc})",
-            file=str(path),
-            where="--plan",
-            fix="pass the NAME_plan.json that `pathfinder-eval plan` wrote",
+            f"cannot read the analysis plan ({exc})", file=str(path), where="--plan", fix=fix
         ) from None
     if not isinstance(doc, dict) or doc.get("kind") != PLAN_KIND or "decisions" not in doc:
         raise DesignError(
             "not an analysis plan written by pathfinder-eval",
             file=str(path),
             where="--plan",
-            fix="pass the NAME_plan.json that `pathfinder-eval plan` wrote",
+            fix=fix,
         )
-    if plan_hash(doc["decisions"]) != doc.get("sha256"):
+    version = doc.get("schema_version", 1)
+    if not isinstance(version, int) or not 1 <= version <= PLAN_SCHEMA:
         raise DesignError(
-            "the plan's decisions do not match its registered hash: the file was changed "
-            "after it was written",
+            f"schema_version {version!r} is not one this version reads (1 to {PLAN_SCHEMA})",
+            file=str(path),
+            where="schema_version",
+            fix=fix,
+        )
+    if document_hash(doc) != doc.get("sha256"):
+        covered = "decisions" if version < 2 else "contents"
+        raise DesignError(
+            f"the plan's {covered} do not match its sha256: the file was changed after it was "
+            "written",
             file=str(path),
             where="sha256",
-            fix="use the plan file exactly as registered",
+            fix="use the plan file exactly as registered. The check finds edits that leave the "
+            "hash as it was; it is the sha256 lodged with a registry (the trial registration, "
+            "OSF) that shows the file is the one registered",
         )
+    _check_shape(doc, str(path))
     return doc
 
 
-def check_against(plan: dict[str, Any], spec: DesignSpec, file: str) -> PlanCheck:
-    """The registered plan beside the design now run."""
-    return PlanCheck(plan["sha256"], file, tuple(deviations(plan["decisions"], decisions(spec))))
+# what each decision holds, as `plan` writes it (schema 2 adds primary and data)
+_SHAPES: dict[str, type] = {
+    "design": str,
+    "pilot": str,
+    "unit_level": str,
+    "time": dict,
+    "rollout": list,
+    "groups": dict,
+    "comparison": dict,
+    "outcomes": dict,
+    "analyses": dict,
+    "disclosure": dict,
+    "seed": int,
+}
+_SHAPES_2: dict[str, type] = {"primary": str, "data": dict}
+
+
+def _check_shape(doc: dict[str, Any], file: str) -> None:
+    """DesignError naming the first decision that is missing or not the JSON type `plan`
+    writes (a hand-made plan with a matching hash crashed after the whole run)."""
+    bad = next(_misshapen(doc), None)
+    if bad is not None:
+        raise DesignError(
+            f"{bad} is not what `pathfinder-eval plan` writes",
+            file=file,
+            where=bad,
+            fix="pass the NAME_plan.json that `pathfinder-eval plan` wrote, unedited",
+        )
+
+
+def _misshapen(doc: dict[str, Any]) -> Iterator[str]:
+    planned = doc["decisions"]
+    if not isinstance(planned, dict):
+        yield "decisions"
+        return
+    later = doc.get("schema_version", 1) >= 2
+    for key, kind in (_SHAPES | (_SHAPES_2 if later else {})).items():
+        if not isinstance(planned.get(key), kind):
+            yield f"decisions.{key}"
+    for key in ("outcomes", "analyses", "contrasts"):
+        entries = planned.get(key, {})
+        if isinstance(entries, dict) and not all(isinstance(v, dict) for v in entries.values()):
+            yield f"decisions.{key}"
+    if "contrasts" in planned and not isinstance(planned["contrasts"], dict):
+        yield "decisions.contrasts"
+    data = doc.get("data")
+    if later and not (
+        isinstance(data, dict)
+        and isinstance(data.get("pre_start_sha256_by_outcome"), dict)
+        and all(isinstance(v, str) for v in data["pre_start_sha256_by_outcome"].values())
+        and type(data.get("withheld_from_period")) is int
+        and isinstance(data.get("withheld_from"), str)
+    ):
+        yield "data"
+
+
+def check_against(
+    plan: dict[str, Any], spec: DesignSpec, file: str, seed: int, cells: pd.DataFrame
+) -> PlanCheck:
+    """The registered plan beside the design now run with the seed it used (`run --seed`
+    overrides the design's), and the run's panel cells (unit, period, outcome, counts, value)
+    before the plan's first withheld period beside the plan's hashes of its own."""
+    now = decisions(spec.model_copy(update={"seed": seed}))
+    found = deviations(plan["decisions"], now)
+    if plan.get("schema_version", 1) >= 2:
+        pre_start = cells[cells["period"] < plan["data"]["withheld_from_period"]]
+        found += _data_changed(plan["data"], pre_start, spec)
+    return PlanCheck(plan["sha256"], file, tuple(found))
+
+
+def outcome_hashes(cells: pd.DataFrame) -> dict[str, str]:
+    """`cells_sha256` of each outcome's cells: an outcome added or dropped leaves the others'
+    as they were."""
+    return {str(k): cells_sha256(g) for k, g in cells.groupby("outcome", sort=True)}
+
+
+def _data_changed(
+    recorded: dict[str, Any], pre_start: pd.DataFrame, spec: DesignSpec
+) -> list[Deviation]:
+    """A deviation naming the outcomes, planned and still analysed, whose cells before the
+    plan's first withheld period differ from those the plan was written on (or are gone)."""
+    planned = recorded["pre_start_sha256_by_outcome"]
+    now = outcome_hashes(pre_start)
+    analysed = {o.id for o in spec.outcomes}
+    changed = [k for k in planned if k in analysed and now.get(k) != planned[k]]
+    if not changed:
+        return []
+    first = str(recorded["withheld_from"])
+    first = f"period {first}" if spec.time.axis is TimeAxis.PERIOD else first
+    return [
+        Deviation(
+            "data changed",
+            f"the data before {first} differ from those the plan was written on for "
+            f"{', '.join(changed)}: other or revised files, other exclusions, or simulated "
+            "data drawn with another seed",
+        )
+    ]
 
 
 def deviations(planned: dict[str, Any], now: dict[str, Any]) -> list[Deviation]:
     """Every difference, in plain words: outcomes, triple-difference contrasts and analyses
     added, dropped or changed (the primary analysis, inference and options named as such),
-    and changes to the design, rollout, comparison pool, window, disclosure control and
-    seed."""
+    and changes to the design, rollout, comparison pool, window, data settings, disclosure
+    control and seed. The order of waves, of units in a wave and of a group's members is not a
+    change."""
     out: list[Deviation] = []
     out += _keyed(planned["outcomes"], now["outcomes"], "outcome")
     out += _keyed(planned.get("contrasts", {}), now.get("contrasts", {}), "contrast")
-    was = _primary(planned["analyses"])
-    is_ = _primary(now["analyses"])
+    was, is_ = (
+        (planned["primary"], now["primary"])
+        if "primary" in planned  # schema 1 named only a primary: true flag
+        else (_primary(planned["analyses"]), _primary(now["analyses"]))
+    )
     if was != is_:
         out.append(
             Deviation(
@@ -137,16 +276,35 @@ def deviations(planned: dict[str, Any], now: dict[str, Any]) -> list[Deviation]:
         "rollout": "rollout",
         "groups": "groups of LAs",
         "comparison": "comparison pool",
+        "data": "data settings",
         "disclosure": "disclosure control",
         "seed": "seed",
     }
     for key, label in labels.items():
-        for path, a, b in _leaves(planned.get(key), now.get(key)):
+        if key not in planned and key == "data":  # schema 1 did not record them
+            continue
+        for path, a, b in _leaves(_unordered(key, planned.get(key)), _unordered(key, now.get(key))):
             where = f" ({path})" if path else ""
             out.append(
                 Deviation(f"{label} changed", f"{label}{where} changed from {_v(a)} to {_v(b)}")
             )
     return out
+
+
+def _unordered(key: str, value: Any) -> Any:
+    """Rollout and groups with their waves, units and members in a fixed order."""
+    if key == "rollout" and isinstance(value, list):
+        waves = [_sorted_in(w, "units") for w in value]
+        return sorted(waves, key=lambda w: str([w.get("wave"), w.get("start")]))
+    if key == "groups" and isinstance(value, dict):
+        return {k: _sorted_in(g, "members") for k, g in value.items()}
+    return value
+
+
+def _sorted_in(entry: Any, field: str) -> Any:
+    if not isinstance(entry, dict) or not isinstance(entry.get(field), list):
+        return entry
+    return {**entry, field: sorted(entry[field], key=str)}
 
 
 def _primary(analyses: dict[str, Any]) -> str | None:
@@ -171,13 +329,25 @@ def _keyed(
 
 
 def _leaves(a: Any, b: Any, path: str = "") -> list[tuple[str, Any, Any]]:
-    """(dotted path, planned, now) for every differing leaf of two JSON values."""
+    """(dotted path, planned, now) for every differing leaf of two JSON values (lists of
+    objects of the same length, such as the rollout's waves, item by item)."""
     if isinstance(a, dict) and isinstance(b, dict):
         out = []
         for key in sorted(set(a) | set(b), key=str):
             sub = f"{path}.{key}" if path else str(key)
             out += _leaves(a.get(key), b.get(key), sub)
         return out
+    if (
+        isinstance(a, list)
+        and isinstance(b, list)
+        and len(a) == len(b)
+        and all(isinstance(v, dict) for v in a + b)
+    ):
+        return [
+            leaf
+            for i, pair in enumerate(zip(a, b, strict=True))
+            for leaf in _leaves(*pair, f"{path}.{i}".lstrip("."))
+        ]
     return [] if a == b else [(path, a, b)]
 
 

@@ -123,9 +123,10 @@ def _parser() -> argparse.ArgumentParser:
     pw.add_argument(
         "--reference",
         choices=["analysis", "z", "t"],
-        default="analysis",
-        help="analytic power: the primary analysis's reference where the design fixes it "
-        "(default; t(I − 2) for Kenward-Roger), a z test, or t with clusters − 2 df",
+        default=None,
+        help="analytic power: the primary analysis's own reference (default; for "
+        "Kenward-Roger and Satterthwaite their df at the trial's variances), a z test, or t "
+        "with clusters − 2 df",
     )
     pw.add_argument(
         "--simulate",
@@ -138,8 +139,8 @@ def _parser() -> argparse.ArgumentParser:
         "--effect",
         type=_finite_effect,
         default=None,
-        help="effect to simulate (trial: SD units; LA panels: relative change in "
-        "the rate, e.g. -0.1); default: the design's",
+        help="effect to simulate, or analytic power's effect (trial: SD units; LA panels: "
+        "relative change in the rate, e.g. -0.1); default: the design's",
     )
     pw.add_argument(
         "--mdes",
@@ -153,9 +154,19 @@ def _parser() -> argparse.ArgumentParser:
         "immediate effect and KR, Satterthwaite or model-based inference, else by bisection "
         "(each point a full simulation)",
     )
-    pw.add_argument("--analysis", default=None, help="analysis id (default: first estimable)")
-    pw.add_argument("--outcome", default=None, help="outcome id (default: first)")
-    pw.add_argument("--seed", type=_seed, default=None, help="seed (default: the design's)")
+    pw.add_argument(
+        "--analysis",
+        default=None,
+        help="analysis id (default: the primary analysis; simulation: else the first it can run)",
+    )
+    pw.add_argument(
+        "--outcome",
+        default=None,
+        help="outcome id (simulation: default the first; analytic: the analyses of this outcome)",
+    )
+    pw.add_argument(
+        "--seed", type=_seed, default=None, help="with --simulate: seed (default: the design's)"
+    )
     pw.add_argument(
         "--workers", type=_workers, default=None, help="local processes (default: all cores)"
     )
@@ -261,7 +272,15 @@ def _finite_effect(text: str) -> float:
         value = float("nan")
     if not -float("inf") < value < float("inf"):  # NaN fails the comparison too
         raise argparse.ArgumentTypeError(f"{text!r} is not a finite number (e.g. 0.3 or -0.1)")
+    if abs(value) > MAX_EFFECT:  # 1e308 overflowed the simulated outcomes into an internal error
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an effect to plan for: use one between -{MAX_EFFECT:g} and "
+            f"{MAX_EFFECT:g} (SD units for trials, a relative change for LA panels)"
+        )
     return value
+
+
+MAX_EFFECT = 1000.0
 
 
 def _outside_data(out: Path, data: Path | None) -> None:
@@ -424,7 +443,8 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
     if registered is not None:
         from pathfinder_eval.analysis_plan import check_against
 
-        ev = replace(ev, plan=check_against(registered, spec, args.plan.name))
+        check = check_against(registered, spec, args.plan.name, ev.provenance.seed, ev.panel.cells)
+        ev = replace(ev, plan=check)
     paths = write_atomically(args.out, report_files(ev, args.templates, args.workers))
     for path in paths:
         print(f"wrote {path}")
@@ -498,14 +518,39 @@ def _power(spec, args: argparse.Namespace) -> int:
     from pathfinder_eval.report.render import render_html
 
     if args.simulate is not None:
+        if args.reference is not None:
+            raise PathfinderError(
+                "--reference is used only by analytic power: a simulation's test is the "
+                "analysis's own",
+                where="--reference",
+                fix="drop --reference, or drop --simulate for analytic power",
+            )
         return _simulated_power(spec, args)
-    if args.data is not None:
-        raise PathfinderError(
-            "--data is used only by simulated power",
-            where="--data",
-            fix="add --simulate N, or drop --data for analytic power",
+    unused = [
+        flag
+        for flag, value in (
+            ("--data", args.data),
+            ("--mdes", args.mdes),
+            ("--seed", args.seed),
+            ("--workers", args.workers),
+            ("--scheduler", args.scheduler),
         )
-    summary = design_power(spec, args.alpha, args.reference)
+        if value is not None
+    ]
+    if unused:  # analytic power ignored them (--mdes: it prints the MDES at 80% and 90%)
+        raise PathfinderError(
+            f"{', '.join(unused)} {'is' if len(unused) == 1 else 'are'} used only by simulated "
+            "power; analytic power has no random draws and prints the MDES at 80% and 90% power",
+            where=unused[0],
+            fix=f"add --simulate N, or drop {', '.join(unused)} for analytic power",
+        )
+    if args.outcome is not None:
+        from pathfinder_eval.power.simulate import checked_outcome
+
+        checked_outcome(spec, args.outcome)
+    summary = design_power(
+        spec, args.alpha, args.reference or "analysis", args.effect, args.analysis, args.outcome
+    )
     print(table_text(summary))
     if args.out is not None:
         html = render_html(power_context(spec.title, summary), None, "power.html.j2")

@@ -10,19 +10,17 @@ use the analytic GLS power instead.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from pathfinder_eval.analysis_plan import cells_sha256
 from pathfinder_eval.data.load import load_outcomes
 from pathfinder_eval.data.neighbours import resolve_neighbour_pool
 from pathfinder_eval.data.source import OutcomeData
-from pathfinder_eval.errors import DesignError
 from pathfinder_eval.estimators import one_blas_thread
 from pathfinder_eval.panel import ValidatedPanel, build_panel
 from pathfinder_eval.pipeline import build_estimator, describe_outcome, detectable
@@ -50,9 +48,7 @@ class PlanEvidence:
     @property
     def pre_start_sha256(self) -> str:
         """sha256 of the pre-start cells the plan used (unit, period, outcome, counts, value)."""
-        cells = self.panel.cells[["unit", "period", "outcome", "numerator", "denominator", "y"]]
-        text = cells.sort_values(["outcome", "unit", "period"]).to_csv(index=False)
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+        return cells_sha256(self.panel.cells)
 
 
 def first_exposed_period(spec: DesignSpec) -> int:
@@ -162,80 +158,24 @@ def _detectable(spec: DesignSpec, panel: ValidatedPanel, outcome: str) -> dict[s
 
 
 def _trial_detectable(spec: DesignSpec, outcome: str) -> dict[str, Any]:
-    """A simulated trial's MDES (80% power, two-sided 5%) for the estimand its primary
-    analysis reports: the GLS variance under the simulation's model of the immediate effect
-    or of the time-averaged effect over exposure times, read against the t(I − 1) reference
-    of a cluster-robust analysis (the default) or the normal reference of a model-based one
-    (Kenward-Roger, Satterthwaite: their degrees of freedom come from the data). The
-    analysis's own variance is less efficient than GLS, or its reference wider than normal,
-    so the figure is a lower bound: `power --simulate` runs the analysis itself."""
-    from pathfinder_eval.estimators.stepped_wedge.design import exposure_span
-    from pathfinder_eval.inference.policy import default_lmm_method
-    from pathfinder_eval.power.analytic import effect_variance, gls_precision, mdes
-    from pathfinder_eval.power.design import trial_matrix, trial_model, trial_starts
+    """A simulated trial's MDES (80% power, two-sided 5%) for the estimand the outcome's
+    primary stepped-wedge analysis reports, with that analysis's reference: the design power
+    (`power.design.design_power`) the power command and the report give. The analysis's own
+    variance is less efficient than GLS, or its reference is a stand-in, so the figure is a
+    guide: `power --simulate` runs the analysis itself."""
+    from pathfinder_eval.power.design import design_power, primary_estimand
 
-    analyses = spec.analyses_for(outcome)
-    index, analysis = next(
-        ((i, a) for i, a in enumerate(spec.analyses) if a in analyses and a.primary),
-        next((i, a) for i, a in enumerate(spec.analyses) if a in analyses),
-    )
-    est = build_estimator(spec, index, spec.seed)
-    asked = getattr(est, "effect", "immediate")
-    shape = "immediate" if asked == "immediate" else "exposure_time"
-    design = trial_matrix(spec)
+    estimand = primary_estimand(spec, outcome=outcome)
+    summary = design_power(spec, 0.05, "analysis", outcome=outcome)
     trial = spec.data.trial
-    model = trial_model(trial)
-    # the checks the power command makes (a design that separates the effect, variances that
-    # can be solved with), then the primary estimand's variance
-    effect_variance(
-        design, model, trial.cell_size, file=spec.path, design_at="rollout", model_at="data.trial"
-    )
-    precision = gls_precision(design, model, trial.cell_size, shape, starts=trial_starts(spec))
-    clusters = design.shape[0]
-    if shape == "immediate":
-        variance, estimand = precision.variance, "the immediate effect"
-    else:
-        times = np.array(precision.exposure)
-        first, longest = int(times.min()), int(times.max())
-        window = getattr(est, "tate_window", None) or longest
-        if not first <= window <= longest:
-            raise DesignError(
-                f"tate_window {window} is outside the {exposure_span(first, longest)} the "
-                "trial would measure (exposure times count from the start; transition periods "
-                "are not measured)",
-                file=spec.path,
-                where=f"analyses[{index}].options.tate_window",
-                fix=f"use a whole number from {first} to {longest}",
-            )
-        weights = (times <= window) / (times <= window).sum()
-        variance = float(weights @ precision.vcov @ weights)
-        estimand = f"the time-averaged effect over {exposure_span(first, window)}" + (
-            " (TATE)"
-            if asked == "exposure_time"
-            else ", computed for exposure-time indicators (the spline's TATE is close to it)"
-        )
-    method = getattr(est, "inference", None)
-    method = method.method if method is not None else "default"
-    if method == "default":
-        method = default_lmm_method()
-    robust = method not in ("kenward_roger", "satterthwaite", "model_based", "randomisation")
-    df = clusters - 1 if robust else None
-    reference, why = (
-        (f"t({clusters - 1}) reference", "its cluster-robust variance is less efficient than GLS")
-        if robust
-        else (
-            "normal reference",
-            "it estimates the variance components and reads a t reference whose degrees of "
-            "freedom come from the data",
-        )
-    )
     return {
-        "analysis": f"{analysis.id}: analytic GLS power",
-        "basis": f"{clusters} clusters, ICC {trial.icc:g}, {trial.cell_size} per cluster-period; "
-        f"{estimand}, the primary analysis's estimand; {reference}; a lower bound for the "
-        f"analysis, since {why} (`pathfinder-eval power DESIGN --simulate N --mdes 0.8` runs "
-        "the analysis itself)",
-        "mdes": mdes(variance, 0.8, 0.05, df),
+        "analysis": f"{estimand.analysis or spec.analyses_for(outcome)[0].id}: analytic GLS power",
+        "basis": f"{summary.clusters} clusters, ICC {trial.icc:g}, {trial.cell_size} per "
+        f"cluster-period; {estimand.text}; {summary.reference} reference, {estimand.why}; "
+        "the analysis's own variance is estimated, and less efficient than GLS when it is "
+        "cluster-robust, so this is a lower bound (`pathfinder-eval power DESIGN --simulate N "
+        "--mdes 0.8` runs the analysis itself)",
+        "mdes": summary.mdes_80,
     }
 
 

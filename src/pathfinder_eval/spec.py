@@ -389,6 +389,12 @@ class DesignSpec(_Frozen):
                 return o.expected_effect
         return None
 
+    @property
+    def primary_analysis(self) -> Analysis:
+        """The analysis marked `primary: true`, else the first in the design's order: the
+        report's headline, the plan's registered primary and the default of power."""
+        return next((a for a in self.analyses if a.primary), self.analyses[0])
+
     def analyses_for(self, outcome_id: str) -> list[Analysis]:
         return [a for a in self.analyses if "all" in a.outcomes or outcome_id in a.outcomes]
 

@@ -8,6 +8,7 @@ from typing import Literal
 import numpy as np
 
 from pathfinder_eval.errors import DesignError
+from pathfinder_eval.estimators.stepped_wedge.design import exposure_span
 from pathfinder_eval.power.analytic import (
     VarianceModel,
     critical_value,
@@ -17,8 +18,9 @@ from pathfinder_eval.power.analytic import (
     mdes,
     power,
 )
+from pathfinder_eval.power.expected_df import small_sample_reference
 from pathfinder_eval.settings import OPTIONS
-from pathfinder_eval.spec import DesignSpec, Estimator, TrialSimulation
+from pathfinder_eval.spec import Analysis, DesignSpec, Estimator, TrialSimulation
 from pathfinder_eval.timeaxis import TimeAxis
 
 
@@ -43,7 +45,9 @@ class PowerSummary:
 
     @property
     def reference(self) -> str:
-        return "z" if self.df is None else f"t({self.df:g})"
+        if self.df is None:
+            return "z"
+        return f"t({self.df:g})" if float(self.df).is_integer() else f"t({self.df:.1f})"
 
 
 def trial_matrix(spec: DesignSpec) -> np.ndarray:
@@ -95,58 +99,149 @@ def _starts_and_transitions(spec: DesignSpec) -> list[tuple[int, int]]:
 class Estimand:
     """What the design's primary stepped-wedge analysis estimates, for its power: the effect
     `shape` (the time-averaged effect over exposure times, or the immediate effect), the
-    exposure times averaged (`window`, None: all), the df of its t reference (None: normal)
-    and the words the report uses."""
+    exposure times averaged (`window`, None: all), the df of its t reference (None: normal),
+    the analysis's variance over the GLS variance (`inflation`: Kenward-Roger's adjustment),
+    the words the report uses (`text`), and why that reference (`why`)."""
 
     shape: Literal["immediate", "exposure_time"]
     window: int | None
-    df: int | None
+    df: float | None
     text: str
+    analysis: str = ""  # its id ("" when the design has no stepped-wedge analysis)
+    inflation: float = 1.0
+    why: str = ""
 
 
 SW_ESTIMATORS = (Estimator.STEPPED_WEDGE, Estimator.STEPPED_WEDGE_GEE, Estimator.STEPPED_WEDGE_GLMM)
 
 
-def primary_estimand(spec: DesignSpec) -> Estimand:
+def primary_estimand(
+    spec: DesignSpec, analysis: str | None = None, outcome: str | None = None
+) -> Estimand:
     """The estimand of the primary analysis (`primary: true` on a stepped-wedge analysis, else
-    the first stepped-wedge analysis): the design's power is for what the report estimates (it
-    was the immediate effect with a normal reference, whatever the analysis: 0.227 SD at 80%
-    power where the default time-averaged analysis, Mancl-DeRouen with t(I − 1), can detect
-    0.37; found in review), with that analysis's reference where the design fixes it: t(I − 1)
-    for the LMM's cluster-robust default, the GEE's t(I − p) (p mean parameters), the GLMM's
-    t(I − 2) and the normal for model-based Wald tests; Kenward-Roger's and Satterthwaite's
-    df come from the data, so t(I − 2), a common small-sample rule, stands in."""
+    the first stepped-wedge analysis; among `outcome`'s analyses when given; `analysis` names
+    one instead): the design's power is for what the report estimates (it was the immediate
+    effect with a normal reference, whatever the analysis: 0.227 SD at 80% power where the
+    default time-averaged analysis, Mancl-DeRouen with t(I − 1), can detect 0.37; found in
+    review), with that analysis's reference: t(I − 1) for the LMM's cluster-robust default,
+    the GEE's t(I − p) (p mean parameters), the GLMM's t(I − 2), the normal for model-based
+    Wald tests, and for Kenward-Roger and Satterthwaite the df (and Kenward-Roger's adjusted
+    variance) they would give at the trial's own variance components (`expected_df`); t(I − 2)
+    stands in where those cannot be computed (no trial model, random slopes)."""
     clusters = sum(len(w.units) for w in spec.rollout)
-    chosen = [a for a in spec.analyses if a.primary and a.estimator in SW_ESTIMATORS]
-    chosen += [a for a in spec.analyses if a.estimator in SW_ESTIMATORS]
+    pool = spec.analyses if outcome is None else tuple(spec.analyses_for(outcome))
+    chosen = sorted((a for a in pool if a.estimator in SW_ESTIMATORS), key=lambda a: not a.primary)
+    if analysis is not None:
+        chosen = [_stepped_wedge_analysis(spec, analysis)]
     if not chosen:
         return Estimand("immediate", None, None, "the immediate effect")
     a = chosen[0]
     fields = OPTIONS[a.estimator.value].model_fields
     shape = a.options.get("effect", fields["effect"].default)
-    window = a.options.get("tate_window")
-    method = a.inference.method
-    if a.estimator is Estimator.STEPPED_WEDGE:
-        df = clusters - 1 if method in ("default", "mancl_derouen", "cr2") else clusters - 2
-        df = None if method == "model_based" else df
-    elif a.estimator is Estimator.STEPPED_WEDGE_GEE:
-        periods = spec.data.trial.periods if spec.data.trial is not None else 0
-        effects = 1 if shape == "immediate" else periods - 1
-        df = None if method == "model_based" else clusters - periods - effects
-    else:  # GLMM: Wald t(I − 2) by default, normal when model_based
-        df = None if method == "model_based" else clusters - 2
-    what = (
-        f"the time-averaged effect over {f'the first {window}' if window else 'all'} exposure times"
-        if shape != "immediate"
-        else "the immediate effect"
+    measured = "immediate" if shape == "immediate" else "exposure_time"
+    window = a.options.get("tate_window") if measured == "exposure_time" else None
+    what = "the immediate effect"
+    if measured == "exposure_time":
+        what = f"the time-averaged effect over {_tate_span(spec, a, window)} (TATE)"
+    if shape == "spline":
+        what += ", computed for exposure-time indicators (the spline's TATE is close to it)"
+    named = (
+        "the analysis named"
+        if analysis is not None
+        else "the primary analysis"
+        if a.primary
+        else "the first stepped-wedge analysis"
     )
-    named = "the primary analysis" if a.primary else "the first stepped-wedge analysis"
+    df, inflation, why = _reference(spec, a, measured, window, clusters)
     return Estimand(
-        "immediate" if shape == "immediate" else "exposure_time",
-        window if shape != "immediate" else None,
+        measured,
+        window,
         df if df is None or df >= 1 else None,
         f"{what}, as {named} ({a.id}) estimates it",
+        a.id,
+        inflation,
+        why if df is None or df >= 1 else "the normal: the t reference would have no df",
     )
+
+
+def _tate_span(spec: DesignSpec, a: Analysis, window: int | None) -> str:
+    """'exposure times 1–4' averaged by the TATE; DesignError when the window is outside
+    the exposure times the trial would measure."""
+    first = 1 + min(w.transition_periods for w in spec.rollout)  # measured from here
+    if spec.data.trial is None:
+        return exposure_span(first, window) if window else "all exposure times"
+    longest = spec.data.trial.periods - min(int(w.start) for w in spec.rollout) + 1
+    if window is not None and not first <= window <= longest:
+        index = spec.analyses.index(a)
+        raise DesignError(
+            f"tate_window {window} is outside the {exposure_span(first, longest)} the "
+            "trial would measure (exposure times count from the start; transition periods "
+            "are not measured)",
+            file=spec.path,
+            where=f"analyses[{index}].options.tate_window",
+            fix=f"use a whole number from {first} to {longest}",
+        )
+    return exposure_span(first, window or longest)
+
+
+def _reference(
+    spec: DesignSpec,
+    a: Analysis,
+    shape: Literal["immediate", "exposure_time"],
+    window: int | None,
+    clusters: int,
+) -> tuple[float | None, float, str]:
+    """(df or None for the normal, variance inflation, why) of the analysis's reference."""
+    method = a.inference.method
+    if method == "model_based":
+        return None, 1.0, "the normal: a model-based Wald test"
+    if a.estimator is Estimator.STEPPED_WEDGE_GEE:
+        periods = spec.data.trial.periods if spec.data.trial is not None else 0
+        p = periods + (1 if shape == "immediate" else periods - 1)
+        return clusters - p, 1.0, f"the GEE's t(I − p), p = {p} mean parameters"
+    if a.estimator is Estimator.STEPPED_WEDGE_GLMM:
+        return clusters - 2, 1.0, "the GLMM's Wald t(I − 2)"
+    if method in ("default", "mancl_derouen", "cr2"):
+        return clusters - 1, 1.0, "the cluster-robust variance's t(I − 1)"
+    structure = a.options.get("model", OPTIONS[a.estimator.value].model_fields["model"].default)
+    trial = spec.data.trial
+    if method == "randomisation":
+        return clusters - 2, 1.0, "t(I − 2) standing in for the randomisation test"
+    if trial is None or structure == "random_slope":
+        return clusters - 2, 1.0, "t(I − 2), a common small-sample rule, standing in for df "
+        "that come from the data"
+    ref = small_sample_reference(
+        trial_matrix(spec),
+        trial_model(trial),
+        trial.cell_size,
+        structure,
+        method,
+        shape,
+        trial_starts(spec),
+        window,
+    )
+    return ref.df, ref.inflation, f"{_SMALL_SAMPLE[method]} at the trial's variance components"
+
+
+_SMALL_SAMPLE = {
+    "kenward_roger": "Kenward-Roger's df and adjusted variance",
+    "satterthwaite": "Satterthwaite's df",
+}
+
+
+def _stepped_wedge_analysis(spec: DesignSpec, analysis: str):
+    """The stepped-wedge analysis `--analysis` names; DesignError when there is none."""
+    named = next((a for a in spec.analyses if a.id == analysis), None)
+    if named is None or named.estimator not in SW_ESTIMATORS:
+        ids = ", ".join(a.id for a in spec.analyses if a.estimator in SW_ESTIMATORS) or "none"
+        raise DesignError(
+            f"analytic power is for a stepped-wedge analysis; {analysis!r} "
+            + ("is not an analysis of the design" if named is None else f"is {named.estimator}"),
+            file=spec.path,
+            where="--analysis",
+            fix=f"name one of: {ids}; or add --simulate N to simulate any analysis",
+        )
+    return named
 
 
 def tate_weights(design: np.ndarray, starts: np.ndarray, window: int | None) -> np.ndarray | None:
@@ -167,10 +262,17 @@ def trial_model(trial: TrialSimulation) -> VarianceModel:
 
 
 def design_power(
-    spec: DesignSpec, alpha: float = 0.05, reference: Literal["z", "t", "analysis"] = "analysis"
+    spec: DesignSpec,
+    alpha: float = 0.05,
+    reference: Literal["z", "t", "analysis"] = "analysis",
+    effect: float | None = None,
+    analysis: str | None = None,
+    outcome: str | None = None,
 ) -> PowerSummary:
     """Hussey & Hughes model with the design's ICC (total variance 1: effects in SD units), for
-    the estimand of the primary stepped-wedge analysis (`primary_estimand`).
+    the estimand of the primary stepped-wedge analysis (`primary_estimand`, which `analysis`
+    and `outcome` select as it says); power at `effect` (default: the design's data.trial
+    effect).
 
     reference "analysis" (default) is that analysis's own t reference; "t" a t distribution
     with I − 2 degrees of freedom (clusters minus two), a common small-sample rule for
@@ -184,21 +286,24 @@ def design_power(
     v = effect_variance(
         design, model, trial.cell_size, file=spec.path, design_at="rollout", model_at="data.trial"
     )
-    estimand = primary_estimand(spec)
+    estimand = primary_estimand(spec, analysis, outcome)
     if estimand.shape == "exposure_time":  # the analysis reports the time-averaged effect
         starts = trial_starts(spec)
         weights = tate_weights(design, starts, estimand.window)
         v = gls_precision(design, model, trial.cell_size, "exposure_time", weights, starts).variance
+    if reference == "analysis":  # Kenward-Roger's adjusted variance, which the analysis reports
+        v *= estimand.inflation
     df = _checked_reference(design.shape[0], alpha, reference, estimand.df)
+    effect = trial.effect if effect is None else effect
     return PowerSummary(
         clusters=design.shape[0],
         periods=design.shape[1],
         sequences=len({w.start for w in spec.rollout}),
         cell_size=trial.cell_size,
         icc=trial.icc,
-        effect=trial.effect,
+        effect=effect,
         variance=v,
-        power=power(trial.effect, v, alpha, df),
+        power=power(effect, v, alpha, df),
         mdes_80=mdes(v, 0.8, alpha, df),
         mdes_90=mdes(v, 0.9, alpha, df),
         alpha=alpha,
@@ -216,7 +321,10 @@ def design_power(
 
 
 def _checked_reference(
-    clusters: int, alpha: float, reference: Literal["z", "t", "analysis"], analysis_df: int | None
+    clusters: int,
+    alpha: float,
+    reference: Literal["z", "t", "analysis"],
+    analysis_df: float | None,
 ) -> float | None:
     """The t reference's df (None: z; "analysis": the primary analysis's own, `analysis_df`),
     after checking the level gives a finite critical value and an MDES at 80% and 90% power

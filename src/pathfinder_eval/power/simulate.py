@@ -204,11 +204,15 @@ NO_OVERALL = frozenset({"event_study"})
 
 
 def _analysis_index(spec: DesignSpec, analysis: str | None) -> int:
+    """The analysis `analysis` names, else the primary one (primary: true, else the first)
+    when it can be simulated, else the first that can (it took the first estimable analysis
+    whatever the design marked primary; found in review)."""
     fits = [
         i
         for i, a in enumerate(spec.analyses)
         if entry(a.estimator).cls is not None and a.estimator.value not in NO_OVERALL
     ]
+    fits.sort(key=lambda i: spec.analyses[i] is not spec.primary_analysis)
     named = [a for a in spec.analyses if a.id == analysis]
     if named and named[0].estimator.value in NO_OVERALL:
         raise DesignError(
@@ -223,8 +227,10 @@ def _analysis_index(spec: DesignSpec, analysis: str | None) -> int:
         if analysis is None or spec.analyses[i].id == analysis:
             return i
     raise DesignError(
-        f"no estimable analysis {analysis or ''} to simulate",
+        f"no analysis {analysis!r} that can be simulated"
+        if analysis
+        else "no analysis that can be simulated",
         file=spec.path,
-        where="analyses",
+        where="--analysis" if analysis else "analyses",
         fix=f"name one of: {', '.join(spec.analyses[i].id for i in fits)}",
     )

@@ -48,6 +48,7 @@ from pathfinder_eval.inference.policy import default_lmm_method
 from pathfinder_eval.pipeline import build_estimator
 from pathfinder_eval.power.analytic import VarianceModel, cell_covariance, gls_precision, mdes
 from pathfinder_eval.power.design import trial_matrix, trial_model
+from pathfinder_eval.power.expected_df import true_parameters
 from pathfinder_eval.power.simulate import SimulatedPower, _analysis_index
 from pathfinder_eval.settings import Structure
 from pathfinder_eval.spec import DesignSpec
@@ -120,25 +121,6 @@ def _prepare(trial: TrialModel) -> _Prepared:
     contrast = next(iter(effect_contrasts(fe, "immediate", None).values())).vector
     start = true_parameters(trial.model, trial.structure)
     return _Prepared(trial, observed, n, treated.astype(float), chol, fe, contrast, start)
-
-
-def true_parameters(model: VarianceModel, structure: Structure) -> np.ndarray:
-    """The natural variance parameters θ of the analysis structure closest to the
-    data-generating model (the REML fit's start)."""
-    if structure == "hussey_hughes":
-        return np.array([model.tau2, model.sigma2])
-    if structure == "nested_exchangeable":
-        return np.array([model.tau2, model.gamma2, model.sigma2])
-    decay = min(model.decay, 0.99)
-    if structure == "random_slope":
-        cov = model.treatment_corr * np.sqrt(model.tau2 * model.treatment_var)
-        slope2 = max(model.treatment_var, 1e-4 * model.sigma2)  # off the boundary to start
-        return np.array([model.tau2, cov, slope2, model.gamma2, model.sigma2])
-    if structure == "cluster_plus_decay":  # τ² + γ²r^|j−l|: the decaying part is the model's τ²
-        if model.decay < 1.0:
-            return np.array([0.0, model.tau2 + model.gamma2, decay, model.sigma2])
-        return np.array([model.tau2, model.gamma2, 0.0, model.sigma2])
-    return np.array([model.tau2 + model.gamma2, decay, model.sigma2])
 
 
 def _draw(prep: _Prepared, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -12,7 +12,13 @@ from dataclasses import replace
 from typing import Any
 
 from pathfinder_eval import __version__
-from pathfinder_eval.analysis_plan import PLAN_KIND, decisions, plan_hash
+from pathfinder_eval.analysis_plan import (
+    PLAN_KIND,
+    PLAN_SCHEMA,
+    decisions,
+    document_hash,
+    outcome_hashes,
+)
 from pathfinder_eval.data.ees import SYMBOLS
 from pathfinder_eval.data.la_lookup import resolve_la
 from pathfinder_eval.planning import PlanEvidence
@@ -37,14 +43,13 @@ REPORTED = (
 
 
 def plan_document(ev: PlanEvidence) -> dict[str, Any]:
-    """The plan's JSON: the hashed decisions, the design, the pre-start data used and what
-    each outcome's analysis could detect."""
+    """The plan's JSON: the decisions, the design, the pre-start data used and what each
+    outcome's analysis could detect, with the sha256 of all of it."""
     spec, panel = ev.spec, ev.panel
     planned = decisions(spec)
-    return {
-        "schema_version": 1,
+    doc = {
+        "schema_version": PLAN_SCHEMA,
         "kind": PLAN_KIND,
-        "sha256": plan_hash(planned),
         "design": {
             "name": spec.name,
             "title": spec.title,
@@ -57,20 +62,23 @@ def plan_document(ev: PlanEvidence) -> dict[str, Any]:
             "kind": panel.data.kind,
             "files": [name for name, _ in panel.data.files],
             "withheld_from": panel.period_label(ev.first_withheld),
+            "withheld_from_period": ev.first_withheld,
             "withheld_rows": ev.withheld_rows,
             "pre_start_cells": len(panel.cells),
             "pre_start_sha256": ev.pre_start_sha256,
+            "pre_start_sha256_by_outcome": outcome_hashes(panel.cells),
             "post_start_values_read": False,
         },
         "detectable": [_json_row(r) for r in ev.detectable],
         "package_version": __version__,
     }
+    return {"sha256": document_hash(doc), **doc}
 
 
 def plan_context(ev: PlanEvidence, doc: dict[str, Any]) -> dict[str, Any]:
     """The plan page's view data (sections in the SAP guidance's order)."""
     spec, panel = ev.spec, ev.panel
-    primary = next((a for a in spec.analyses if a.primary), spec.analyses[0])
+    primary = spec.primary_analysis
     units = panel.units.set_index("unit")
     rollout = [
         {
