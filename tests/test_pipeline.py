@@ -190,8 +190,9 @@ def test_trial_example_runs(tmp_path):
     # for the primary analysis's estimand and reference (it gave the immediate effect's 0.227
     # with a normal reference beside a time-averaged primary analysis; found in review)
     assert (
-        "for the time-averaged effect over all exposure times, as the first stepped-wedge analysis "
-        "(stepped_wedge) estimates it, t(11) reference): minimum detectable effect 0.370 SD at "
+        "for the time-averaged effect over exposure times 1–4 (TATE), as the first stepped-wedge "
+        "analysis (stepped_wedge) estimates it, t(11) reference): minimum detectable effect "
+        "0.370 SD at "
         "80% power (0.429 at 90%); power 61.3% for the design&#39;s effect of 0.3 SD."
     ) in html
 

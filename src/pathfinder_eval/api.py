@@ -92,7 +92,9 @@ def fit_frame(
     """Fit a DiD or synthetic `estimator` (a design-file estimator name) on a long frame, one
     row per unit and period: the shared body of the per-estimator functions. With `counts` and
     `population` the outcome is the rate per 10,000 recomputed from those columns (and
-    `outcome` only names it), which Poisson fits need. With `minus` (a column: the same
+    `outcome` only names it), which Poisson fits need; with `population` alone the outcome is
+    the column as given and the population each unit's size, which the pooled variance
+    scales the noise by (a rate of a small LA is noisier). With `minus` (a column: the same
     measure for a group the reform does not target, in the same unit and period) the estimator
     runs on `outcome` minus `minus`, a triple difference, as a design file's `contrasts` do.
     Columns named in a `covariates` (or `predict_het`) option are read as further outcomes of
@@ -121,19 +123,20 @@ def fit_frame(
         )
     if minus is not None and rate:
         raise DesignError(
-            "minus contrasts two outcome columns; counts and population recompute one rate",
+            "minus contrasts two outcome columns; counts and population describe one",
             where="argument minus",
-            fix="pass both groups' rates as columns (outcome and minus) without counts",
+            fix="pass both groups' rates as columns (outcome and minus) without counts or "
+            "population",
         )
-    if rate and (counts is None or population is None):
+    if counts is not None and population is None:
         raise DesignError(
-            "counts and population go together",
-            where="argument counts" if counts is None else "argument population",
-            fix="name both the count column and the population column, or neither",
+            "counts need the population they are of: the rate is recomputed from both",
+            where="argument population",
+            fix="name the population column too, or pass the rate as outcome without counts",
         )
     frame = _checked_frame(
         data,
-        outcome=None if rate else outcome,
+        outcome=None if counts is not None else outcome,
         minus=minus,
         unit=unit,
         time=time,
@@ -175,8 +178,8 @@ def fit_frame(
     spec = _design(
         estimator,
         Outcome(column=outcome, numerator=counts, denominator=population, scale="per_10000")
-        if rate
-        else Outcome(column=outcome),
+        if counts is not None
+        else Outcome(column=outcome, denominator=population),
         starts,
         level,
         seed,
@@ -1326,8 +1329,12 @@ region : str, optional
     Each treated unit's dose (one value per unit: funding per child, team coverage), which
     continuous_did needs.
 counts, population : str, optional
-    Count and population columns (together): the outcome is then the rate per 10,000
-    recomputed from them, and Poisson fits (`family="poisson"`) use the counts.
+    Count and population columns: the outcome is then the rate per 10,000 recomputed from
+    them, and Poisson fits (`family="poisson"`) use the counts. `population` alone keeps the
+    outcome column as given and reads each unit's size from it: the default pooled variance
+    then scales each LA's noise by its size (without sizes it treats every LA as equally
+    noisy: with the treated LA one of the 20 smallest of 150, synthetic DiD and TWFE
+    rejected 15.5% and 17.0% of true nulls at 5%, and 6.5% with the population).
 minus : str, optional
     The same measure for a group the reform does not target, in the same unit and period:
     the estimator then runs on `outcome` minus `minus`, a triple difference.

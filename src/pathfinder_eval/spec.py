@@ -12,7 +12,7 @@ import difflib
 import hashlib
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 import yaml
 from pydantic import (
@@ -130,7 +130,10 @@ class Comparison(_Frozen):
 
 class Outcome(_Frozen):
     """An indicator from the catalogue, or a data column (tidy data). With `numerator` and
-    `denominator` the value is recomputed from the counts (scaled) and `column` names it.
+    `denominator` the value is recomputed from the counts (scaled) and `column` names it; with
+    `denominator` alone the value is `column`'s and the denominator is each unit's size (the
+    population the rate is of), which the pooled variance scales the noise by and `weighted`
+    analyses weight by, while count models still need the numerator.
     `plausible` ([low, high]) and `share` (numerator ≤ denominator; default: percent-scale
     column outcomes) override what values are possible (data/plausibility.py).
     `expected_effect`: the relative change the evaluation expects or would care about
@@ -154,6 +157,20 @@ class Outcome(_Frozen):
         if value is not None and not value[0] < value[1]:
             raise ValueError("plausible must be [low, high] with low < high, e.g. [0, 100]")
         return value
+
+    @model_validator(mode="after")
+    def _counts_complete(self) -> Self:
+        if self.numerator and not self.denominator:  # it was read and then ignored
+            raise ValueError(
+                f"numerator {self.numerator!r} needs a denominator: a rate is recomputed from "
+                "both (or give the value's column alone)"
+            )
+        if self.denominator and not self.numerator and not self.column:
+            raise ValueError(
+                f"denominator {self.denominator!r} without a numerator needs the value's "
+                "column: the denominator then gives each unit's size"
+            )
+        return self
 
     @property
     def id(self) -> str:

@@ -597,6 +597,20 @@ def _tidy_outcome(
             located(outcome.denominator, den),
             values_shown=False,
         )
+    elif outcome.denominator:  # the value as given, with each unit's size beside it
+        column = outcome.column or outcome.id
+        value, status = numeric_cells(raw, column, file)
+        den, den_status = numeric_cells(raw, outcome.denominator, file)
+        num = None
+        status = np.where(status != "", status, den_status)
+        status = np.where((status == "") & (den == 0), "zero_denominator", status)
+        status, detail = screen(
+            located(column, value),
+            rule,
+            status,
+            denominator=located(outcome.denominator, den),
+            values_shown=False,
+        )
     else:
         column = outcome.column or outcome.id
         value, status = numeric_cells(raw, column, file)

@@ -253,7 +253,8 @@ def pooled_label(layout: PanelLayout, reason: str) -> str:
         "scaled by unit size"
         if np.ptp(layout.size) > 0
         else "units of unknown size, so each is given the same noise and a small treated "
-        "unit's is understated; counts and populations would scale it"
+        "unit's is understated; each unit's population (an outcome's denominator, or "
+        "population= in Python) would scale it"
     )
     label = (
         f"comparison-pooled variance: the treated units' noise learned from {m.n_comparison} "
