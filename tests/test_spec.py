@@ -88,3 +88,41 @@ def test_at_most_one_primary_analysis(tmp_path):
     path.write_text(yaml.safe_dump(doc))
     with pytest.raises(DesignError, match="only one analysis can be primary"):
         load_design(path)
+
+
+TRIAL_RATE = """name: x
+title: x
+pilot: trial
+unit_level: cluster
+time: {axis: period}
+rollout: [{wave: a, start: 2, units: [c1, c2]}, {wave: b, start: 3, units: [c3, c4]}]
+comparison: {pool: not_yet_treated, min_units: 1}
+outcomes: [{column: rate, denominator: pop, scale: SCALE}]
+analyses: [{id: g, estimator: ESTIMATOR, options: {family: FAMILY}}]
+data: {source: tidy}
+"""
+
+
+@pytest.mark.parametrize(
+    ("scale", "estimator", "family", "refused"),
+    [
+        ("per_10000", "stepped_wedge_glmm", "poisson", True),
+        ("percent", "stepped_wedge_gee", "binomial", True),
+        ("per_10000", "stepped_wedge_gee", "gaussian", False),
+        ("level", "stepped_wedge_glmm", "binomial", False),  # a proportion of n people
+    ],
+)
+def test_a_count_model_of_a_rate_without_its_count_is_refused(
+    tmp_path, scale, estimator, family, refused
+):
+    """The stepped-wedge count models read events as value × denominator: a rate per 10,000
+    given with its population alone would be 10,000 times the count, and its variance that
+    many times too small."""
+    design = tmp_path / "x.yaml"
+    text = TRIAL_RATE.replace("SCALE", scale).replace("ESTIMATOR", estimator)
+    design.write_text(text.replace("FAMILY", family))
+    if not refused:
+        assert load_design(design).outcomes[0].denominator == "pop"
+        return
+    with pytest.raises(DesignError, match=f"outcome rate is a {scale} rate given without its"):
+        load_design(design)

@@ -21,6 +21,7 @@ from pydantic import (
     Field,
     StrictInt,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -375,6 +376,33 @@ class DesignSpec(_Frozen):
                 f"each outcome may be listed once; repeated: {', '.join(dupes)} (remove the "
                 "repeat, or give tidy-data outcomes different columns)"
             )
+        return value
+
+    @field_validator("analyses")
+    @classmethod
+    def _counts_for_count_models(
+        cls, value: tuple[Analysis, ...], info: ValidationInfo
+    ) -> tuple[Analysis, ...]:
+        """A stepped-wedge count model reads its events as value × denominator: for a rate
+        per 10,000 or a percentage given without its count that is the count times the scale,
+        and the variance would be that many times too small."""
+        for o in info.data.get("outcomes", ()):
+            if not o.denominator or o.numerator or o.scale not in ("percent", "per_10000"):
+                continue
+            for a in value:
+                if "all" not in a.outcomes and o.id not in a.outcomes:
+                    continue
+                if a.estimator not in (Estimator.STEPPED_WEDGE_GEE, Estimator.STEPPED_WEDGE_GLMM):
+                    continue
+                fields = OPTIONS[a.estimator.value].model_fields
+                family = a.options.get("family", fields["family"].default)
+                if family != "gaussian":
+                    raise ValueError(
+                        f"analysis {a.id} ({a.estimator.value}, family {family}) counts events "
+                        f"as value × denominator, and outcome {o.id} is a {o.scale} rate given "
+                        "without its count: give the count as numerator, or use family: "
+                        "gaussian"
+                    )
         return value
 
     @field_validator("analyses")
