@@ -455,7 +455,10 @@ def test_records_other_than_the_plans_before_the_first_start_are_a_deviation(tmp
     on, which the plan never read, may differ (they are what the trial measures)."""
     design = tmp_path / "sw_people.yaml"
     design.write_text(RECORDS_DESIGN)
-    _, doc = write_plan(tmp_path / "plan", design, "--data", str(RECORDS))
+    html, doc = write_plan(tmp_path / "plan", design, "--data", str(RECORDS))
+    assert "Data read as registered (a change is a deviation): source records; unit: cluster." in (
+        html
+    )
     plan = tmp_path / "plan" / "sw_people_plan.json"
     records = pd.read_csv(RECORDS)
     later, earlier = records.copy(), records.copy()

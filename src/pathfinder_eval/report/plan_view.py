@@ -125,6 +125,7 @@ def plan_context(ev: PlanEvidence, doc: dict[str, Any]) -> dict[str, Any]:
         "outcomes": _outcomes(spec),
         "indicators": indicator_definitions(spec),
         "primary": _analysis_row(spec, primary),
+        "data_settings": _data_settings(spec),
         "secondary": [_analysis_row(spec, a) for a in spec.analyses if a is not primary],
         "detectable": [_detectable_row(r) for r in ev.detectable],
         "data_kind": panel.data.kind,
@@ -207,6 +208,27 @@ def _analysis_row(spec, analysis) -> dict[str, str]:
         "level": f"{analysis.level:.0%}",
         "outcomes": outcomes,
     }
+
+
+def _data_settings(spec) -> list[str]:
+    """The registered data settings in words: the source and every column mapping or
+    simulation setting that differs from the default (covariates, region, individual ...)."""
+    data = spec.data
+    said = [f"source {data.source}"]
+    columns = data.columns.model_dump(exclude_defaults=True)
+    said += [
+        f"{k.replace('_', ' ')}: {', '.join(v) if isinstance(v, tuple | list) else v}"
+        for k, v in columns.items()
+    ]
+    if data.trial is not None:
+        said.append(
+            "simulated trial: " + ", ".join(f"{k} {v}" for k, v in data.trial.model_dump().items())
+        )
+    if data.injected_effect:
+        said.append(
+            "injected effect: " + ", ".join(f"{k} {v:g}" for k, v in data.injected_effect.items())
+        )
+    return said
 
 
 def _detectable_row(r: dict[str, Any]) -> dict[str, str]:
