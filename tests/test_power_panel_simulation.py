@@ -44,7 +44,15 @@ def resampler(spec):
 @pytest.fixture(scope="module")
 def null(spec):
     return simulate_panel_power(
-        spec, PUBLIC_DATA, NULL_REPS, 7, 0.0, outcome=OUTCOME, workers=2, progress=False
+        spec,
+        PUBLIC_DATA,
+        NULL_REPS,
+        7,
+        0.0,
+        analysis="twfe",  # not the design's primary (callaway_santanna), the default since ab8894e
+        outcome=OUTCOME,
+        workers=2,
+        progress=False,
     )
 
 
@@ -62,7 +70,7 @@ def test_size_of_the_default_inference_is_near_alpha(null):
 
 def test_power_rises_with_the_effect(spec, resampler, null):
     big = simulate_panel_power(
-        spec, PUBLIC_DATA, 40, 7, -0.2, outcome=OUTCOME, workers=2, progress=False
+        spec, PUBLIC_DATA, 40, 7, -0.2, "twfe", outcome=OUTCOME, workers=2, progress=False
     )
     assert big.power >= 0.75 and big.power > null.power + 0.5
     # the relative effect moves the level by about 20% of the treated cells' mean

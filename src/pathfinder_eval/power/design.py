@@ -236,7 +236,11 @@ def _stepped_wedge_analysis(spec: DesignSpec, analysis: str):
         ids = ", ".join(a.id for a in spec.analyses if a.estimator in SW_ESTIMATORS) or "none"
         raise DesignError(
             f"analytic power is for a stepped-wedge analysis; {analysis!r} "
-            + ("is not an analysis of the design" if named is None else f"is {named.estimator}"),
+            + (
+                "is not an analysis of the design"
+                if named is None
+                else f"is a {named.estimator.value} analysis"
+            ),
             file=spec.path,
             where="--analysis",
             fix=f"name one of: {ids}; or add --simulate N to simulate any analysis",
