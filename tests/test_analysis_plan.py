@@ -478,4 +478,29 @@ def test_records_other_than_the_plans_before_the_first_start_are_a_deviation(tmp
             "seed",
         }
     ]
-    assert doc["data"]["pre_start_sha256_by_outcome"].keys() == {"y"}
+    assert doc["data"]["pre_start_sha256_by_outcome"] == {
+        "y": {"1": doc["data"]["pre_start_sha256"]}  # one outcome, one pre-start period
+    }
+
+
+def test_a_narrower_window_is_a_window_change_and_pool_order_none(tmp_path):
+    """Moving time.first from 2017 to 2018 was reported twice, as a window change and as
+    data that differ before the first start (the plan's 2017 cells are not in the run); the
+    comparison pool's exclusions in another order were a deviation."""
+    text = DESIGNS["family_help"].read_text(encoding="utf-8")
+    design = tmp_path / "family_help.yaml"
+    design.write_text(text)
+    write_plan(tmp_path / "plan", design)
+    plan = tmp_path / "plan" / "family_help_plan.json"
+    line = "  exclude: [Brighton and Hove, Sunderland, Gateshead, Telford and Wrekin, "
+    assert line in text
+    shuffled = text.replace(
+        line, "  exclude: [Sunderland, Brighton and Hove, Gateshead, Telford and Wrekin, "
+    )
+    design.write_text(shuffled.replace("  first: 2017", "  first: 2018"))
+    assert _run(design, plan, tmp_path / "o")["deviations"] == [
+        {
+            "kind": "analysis window changed",
+            "what": "analysis window (first) changed from 2017 to 2018",
+        }
+    ]

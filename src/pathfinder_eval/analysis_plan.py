@@ -196,7 +196,10 @@ def _misshapen(doc: dict[str, Any]) -> Iterator[str]:
     if later and not (
         isinstance(data, dict)
         and isinstance(data.get("pre_start_sha256_by_outcome"), dict)
-        and all(isinstance(v, str) for v in data["pre_start_sha256_by_outcome"].values())
+        and all(
+            isinstance(by_period, dict) and all(isinstance(v, str) for v in by_period.values())
+            for by_period in data["pre_start_sha256_by_outcome"].values()
+        )
         and type(data.get("withheld_from_period")) is int
         and isinstance(data.get("withheld_from"), str)
     ):
@@ -213,25 +216,38 @@ def check_against(
     found = deviations(plan["decisions"], now)
     if plan.get("schema_version", 1) >= 2:
         pre_start = cells[cells["period"] < plan["data"]["withheld_from_period"]]
-        found += _data_changed(plan["data"], pre_start, spec)
+        periods = {int(p) for p in cells["period"].unique()}
+        found += _data_changed(plan["data"], pre_start, periods, spec)
     return PlanCheck(plan["sha256"], file, tuple(found))
 
 
-def outcome_hashes(cells: pd.DataFrame) -> dict[str, str]:
-    """`cells_sha256` of each outcome's cells: an outcome added or dropped leaves the others'
-    as they were."""
-    return {str(k): cells_sha256(g) for k, g in cells.groupby("outcome", sort=True)}
+def outcome_hashes(cells: pd.DataFrame) -> dict[str, dict[str, str]]:
+    """`cells_sha256` of each outcome's cells in each period: an outcome added or dropped,
+    or a period the window no longer covers, leaves the others' as they were."""
+    return {
+        str(outcome): {str(period): cells_sha256(g) for period, g in part.groupby("period")}
+        for outcome, part in cells.groupby("outcome", sort=True)
+    }
 
 
 def _data_changed(
-    recorded: dict[str, Any], pre_start: pd.DataFrame, spec: DesignSpec
+    recorded: dict[str, Any], pre_start: pd.DataFrame, periods: set[int], spec: DesignSpec
 ) -> list[Deviation]:
-    """A deviation naming the outcomes, planned and still analysed, whose cells before the
-    plan's first withheld period differ from those the plan was written on (or are gone)."""
-    planned = recorded["pre_start_sha256_by_outcome"]
+    """A deviation naming the outcomes, planned and still analysed, whose cells in a
+    pre-start period the run analyses (`periods`) differ from those the plan was written on
+    (or are gone): a narrower window is a change of window, not of data."""
     now = outcome_hashes(pre_start)
     analysed = {o.id for o in spec.outcomes}
-    changed = [k for k in planned if k in analysed and now.get(k) != planned[k]]
+    changed = [
+        outcome
+        for outcome, by_period in recorded["pre_start_sha256_by_outcome"].items()
+        if outcome in analysed
+        and any(
+            now.get(outcome, {}).get(period) != sha
+            for period, sha in by_period.items()
+            if int(period) in periods
+        )
+    ]
     if not changed:
         return []
     first = str(recorded["withheld_from"])
@@ -292,12 +308,15 @@ def deviations(planned: dict[str, Any], now: dict[str, Any]) -> list[Deviation]:
 
 
 def _unordered(key: str, value: Any) -> Any:
-    """Rollout and groups with their waves, units and members in a fixed order."""
+    """Rollout, groups and the comparison pool with their waves, units, members and
+    exclusions in a fixed order (their order decides nothing)."""
     if key == "rollout" and isinstance(value, list):
         waves = [_sorted_in(w, "units") for w in value]
         return sorted(waves, key=lambda w: str([w.get("wave"), w.get("start")]))
     if key == "groups" and isinstance(value, dict):
         return {k: _sorted_in(g, "members") for k, g in value.items()}
+    if key == "comparison":
+        return _sorted_in(_sorted_in(value, "units"), "exclude")
     return value
 
 
