@@ -369,7 +369,7 @@ def test_the_data_settings_primary_and_order_as_decisions():
     moved = spec.rollout[0].model_copy(update={"start": 3})  # a real change is still one
     rollout = spec.model_copy(update={"rollout": (moved, *spec.rollout[1:])})
     assert [d.what for d in deviations(planned, decisions(rollout))] == [
-        "rollout (0.start) changed from 2 to 3"
+        "rollout (Sequence 1.start) changed from 2 to 3"
     ]
 
 
@@ -402,10 +402,25 @@ def test_a_plan_of_the_first_schema_is_still_read(tmp_path):
         (lambda d: d["data"].update(withheld_rows=0), "the plan's contents do not match"),
         (lambda d: d.update(decisions=[]), "decisions is not what"),
         (lambda d: d["decisions"].update(outcomes=[]), "decisions.outcomes is not what"),
-        (lambda d: d["decisions"].update(analyses={"a": 1}), "decisions.analyses is not what"),
+        (lambda d: d["decisions"].update(analyses={"a": 1}), "decisions.analyses.a is not what"),
         (lambda d: d["decisions"].pop("primary"), "decisions.primary is not what"),
-        (lambda d: d["data"].pop("pre_start_sha256_by_outcome"), "data is not what"),
-        (lambda d: d.update(schema_version=3), "schema_version 3 is not one this version reads"),
+        (lambda d: d["decisions"].update(rollout=[1, 2]), "decisions.rollout.0 is not what"),
+        (lambda d: d["decisions"].update(seed=True), "decisions.seed is not what"),
+        (lambda d: d["decisions"].update(groups={"g": 1}), "decisions.groups.g is not what"),
+        (
+            lambda d: d["decisions"]["analyses"]["stepped_wedge"].update(options=[1]),
+            "decisions.analyses.stepped_wedge is not what",
+        ),
+        (
+            lambda d: d["data"].update(withheld_from_period=10**30),
+            "data.withheld_from_period is not what",
+        ),
+        (
+            lambda d: d["data"].pop("pre_start_sha256_by_outcome"),
+            "data.pre_start_sha256_by_outcome is not what",
+        ),
+        (lambda d: d.update(schema_version=4), "schema_version 4 is not one this version reads"),
+        (lambda d: d.update(schema_version=True), "schema_version True is not one this version"),
     ],
 )
 def test_an_edited_or_malformed_plan_is_refused_before_the_run(tmp_path, capsys, edit, message):
@@ -424,6 +439,17 @@ def test_an_edited_or_malformed_plan_is_refused_before_the_run(tmp_path, capsys,
     assert main(["run", str(design), "--out", str(out), "--plan", str(plan)]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and not out.exists()
+
+
+@pytest.mark.parametrize("text", ["[" * 100_000 + "]" * 100_000, '{"a": 1' + "0" * 5000 + "}"])
+def test_a_plan_file_json_cannot_read_is_a_user_error(tmp_path, capsys, text):
+    """JSON nested 100,000 deep or holding a 5,000-digit number was an internal error."""
+    design, plan, _ = _trial_plan(tmp_path)
+    plan.write_text(text)
+    out = tmp_path / "o"
+    assert main(["run", str(design), "--out", str(out), "--plan", str(plan)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot read the analysis plan" in err and "Traceback" not in err
 
 
 RECORDS = Path(__file__).resolve().parent / "reference/r_lme4_records/sim_cross.csv"
@@ -504,3 +530,15 @@ def test_a_narrower_window_is_a_window_change_and_pool_order_none(tmp_path):
             "what": "analysis window (first) changed from 2017 to 2018",
         }
     ]
+
+
+@needs_public_data
+def test_a_statistical_neighbour_pool_follows_its_own_plan(tmp_path):
+    """The plan records the pool resolved from the neighbour file (its comparison units); the
+    run checked the unresolved design, so an unchanged design with statistical_neighbours
+    listed 'comparison pool (units) changed from [...] to []' (found in review)."""
+    design = DESIGNS["family_help"].parent / "examples/family_help_neighbours.yaml"
+    write_plan(tmp_path / "plan", design, "--data", str(PUBLIC_DATA))
+    plan = tmp_path / "plan" / f"{load_design(design).name}_plan.json"
+    check = _run(design, plan, tmp_path / "o", "--data", str(PUBLIC_DATA))
+    assert check["followed"] and check["deviations"] == []

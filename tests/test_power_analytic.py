@@ -240,4 +240,5 @@ def test_design_power_takes_the_primary_analysiss_own_reference():
     assert primary_estimand(two).df == pytest.approx(20.03, abs=0.01)
     wave = spec.rollout[0].model_copy(update={"units": spec.rollout[0].units[:2]})
     tiny = spec.model_copy(update={"rollout": (wave,), "analyses": (kr,)})
-    assert primary_estimand(tiny).df is None  # t(0) does not exist: the normal
+    # t(0) does not exist: the most conservative t(1), not the normal (found in review)
+    assert primary_estimand(tiny).df == 1

@@ -76,3 +76,54 @@ def test_satterthwaite_without_adjustment_and_the_time_averaged_effect():
         )
     )[0, 2]
     assert sat.df == pytest.approx(float(np.nanmedian(fitted)), rel=0.1)
+
+
+def test_the_design_reads_kenward_roger_df_only_where_they_were_checked():
+    """With two clusters KR's fitted df fall below 5 in 38% of trials (the df at the truth
+    gave power 0.136 against 0.053 simulated) and cluster_plus_decay's decay is unidentified
+    without cluster-period variance (0.947 against 0.814): both keep the t(I − 2) stand-in,
+    floored at t(1), never the normal; the power table names KR's variance adjustment."""
+    from pathlib import Path
+
+    from pathfinder_eval.power.design import design_power, primary_estimand
+    from pathfinder_eval.spec import load_design
+
+    spec = load_design(
+        Path(__file__).resolve().parents[1] / "designs/examples/stepped_wedge_trial.yaml"
+    )
+    kr = next(a for a in spec.analyses if a.id == "stepped_wedge_immediate")
+    assert kr.inference.method == "kenward_roger"
+
+    def with_kr(options: dict, rollout=spec.rollout):
+        a = kr.model_copy(update={"primary": True, "options": {**kr.options, **options}})
+        return spec.model_copy(update={"analyses": (a,), "rollout": rollout})
+
+    assert primary_estimand(with_kr({})).df == pytest.approx(48.65, abs=0.01)
+    assert primary_estimand(with_kr({"model": "cluster_plus_decay"})).df == 10
+    five = (*spec.rollout[:1], spec.rollout[1].model_copy(update={"units": ("C01", "C05")}))
+    assert primary_estimand(with_kr({}, five)).df == 3  # 5 clusters: t(I − 2)
+    two = (spec.rollout[0].model_copy(update={"units": ("C03", "C07")}),)
+    assert primary_estimand(with_kr({}, two)).df == 1
+    summary = design_power(with_kr({}))
+    assert "; variance × 1.030, Kenward-Roger's adjustment" in summary.model
+    assert "Kenward-Roger" not in design_power(with_kr({}), reference="z").model
+
+
+def test_an_analysis_named_for_an_outcome_it_does_not_analyse_is_refused():
+    """`power --analysis A --outcome O` read A's estimand though A does not analyse O."""
+    from pathlib import Path
+
+    from pathfinder_eval.errors import DesignError
+    from pathfinder_eval.power.design import primary_estimand
+    from pathfinder_eval.spec import load_design
+
+    spec = load_design(
+        Path(__file__).resolve().parents[1] / "designs/examples/stepped_wedge_trial.yaml"
+    )
+    first, *rest = spec.analyses
+    spec = spec.model_copy(
+        update={"analyses": (first.model_copy(update={"outcomes": ("other",)}), *rest)}
+    )
+    assert primary_estimand(spec, analysis=first.id).analysis == first.id
+    with pytest.raises(DesignError, match=f"analysis '{first.id}' does not analyse outcome"):
+        primary_estimand(spec, analysis=first.id, outcome="score")

@@ -108,6 +108,19 @@ def test_simulated_power_defaults_to_the_primary_analysis():
     flags = [a.model_copy(update={"primary": a is study}) for a in spec.analyses]
     spec = spec.model_copy(update={"analyses": tuple(flags)})
     assert ids[_analysis_index(spec, None)] == "twfe"  # event studies have no overall effect
+    # a primary that does not analyse the outcome asked for is passed over (found in review)
+    outcomes = [o.id for o in spec.outcomes]
+    narrow = [
+        a.model_copy(
+            update={"primary": a.id == "callaway_santanna", "outcomes": (outcomes[0],)}
+            if a.id == "callaway_santanna"
+            else {"primary": False}
+        )
+        for a in spec.analyses
+    ]
+    spec = spec.model_copy(update={"analyses": tuple(narrow)})
+    assert ids[_analysis_index(spec, None, outcomes[0])] == "callaway_santanna"
+    assert ids[_analysis_index(spec, None, outcomes[1])] == "twfe"
 
 
 def test_an_event_study_has_no_overall_effect_to_simulate_or_detect(tmp_path, capsys):

@@ -18,15 +18,28 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from pydantic import BaseModel, ValidationError
 
 from pathfinder_eval.errors import DesignError
-from pathfinder_eval.spec import DesignSpec
+from pathfinder_eval.spec import (
+    Analysis,
+    Comparison,
+    Contrast,
+    DataSpec,
+    DesignSpec,
+    Disclosure,
+    Group,
+    Outcome,
+    TimeSpec,
+    Wave,
+)
 from pathfinder_eval.timeaxis import TimeAxis
 
 PLAN_KIND = "statistical_analysis_plan"
 # 2: the hash covers the whole file; decisions name the primary analysis and the data settings,
-# and the file records the first withheld period (the run's pre-start data are checked)
-PLAN_SCHEMA = 2
+# and the file records the first withheld period and each outcome's pre-start hash; 3: those
+# hashes by outcome and period (a schema-2 plan is read, its data not compared)
+PLAN_SCHEMA = 3
 _COMPARISON_RESOLVED = {"neighbour_sets", "neighbour_source"}  # read from data, not decided
 
 
@@ -99,10 +112,13 @@ def document_hash(doc: dict[str, Any]) -> str:
 
 
 def cells_sha256(cells: pd.DataFrame) -> str:
-    """sha256 of a panel's cells (unit, period, outcome, counts, value), in a fixed order: the
-    plan's record of the pre-start data, and the run's check of them."""
+    """sha256 of a panel's cells (unit, period, outcome, counts, value), in a fixed order,
+    numbers to 10 significant digits: the plan's record of the pre-start data, and the run's
+    check of them (records summarised in other partitions, as on a Dask cluster, give means
+    that differ in the last bits)."""
     cells = cells[["unit", "period", "outcome", "numerator", "denominator", "y"]]
-    text = cells.sort_values(["outcome", "unit", "period"]).to_csv(index=False)
+    ordered = cells.sort_values(["outcome", "unit", "period"])
+    text = ordered.to_csv(index=False, float_format="%.10g")
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -113,7 +129,7 @@ def read_plan(path: Path) -> dict[str, Any]:
     fix = "pass the NAME_plan.json that `pathfinder-eval plan` wrote"
     try:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: bad JSON, huge numbers
         raise DesignError(
             f"cannot read the analysis plan ({exc})", file=str(path), where="--plan", fix=fix
         ) from None
@@ -125,7 +141,7 @@ def read_plan(path: Path) -> dict[str, Any]:
             fix=fix,
         )
     version = doc.get("schema_version", 1)
-    if not isinstance(version, int) or not 1 <= version <= PLAN_SCHEMA:
+    if type(version) is not int or not 1 <= version <= PLAN_SCHEMA:
         raise DesignError(
             f"schema_version {version!r} is not one this version reads (1 to {PLAN_SCHEMA})",
             file=str(path),
@@ -147,26 +163,24 @@ def read_plan(path: Path) -> dict[str, Any]:
     return doc
 
 
-# what each decision holds, as `plan` writes it (schema 2 adds primary and data)
-_SHAPES: dict[str, type] = {
-    "design": str,
-    "pilot": str,
-    "unit_level": str,
-    "time": dict,
-    "rollout": list,
-    "groups": dict,
-    "comparison": dict,
-    "outcomes": dict,
-    "analyses": dict,
-    "disclosure": dict,
-    "seed": int,
+# each decision as the design model that wrote it; its JSON must validate as that model again
+_MODELS: dict[str, type[BaseModel]] = {
+    "time": TimeSpec,
+    "comparison": Comparison,
+    "disclosure": Disclosure,
 }
-_SHAPES_2: dict[str, type] = {"primary": str, "data": dict}
+_KEYED: dict[str, type[BaseModel]] = {
+    "groups": Group,
+    "outcomes": Outcome,
+    "contrasts": Contrast,
+    "analyses": Analysis,
+}
 
 
 def _check_shape(doc: dict[str, Any], file: str) -> None:
-    """DesignError naming the first decision that is missing or not the JSON type `plan`
-    writes (a hand-made plan with a matching hash crashed after the whole run)."""
+    """DesignError naming the first decision that is missing or is not what `plan` writes:
+    every decision validates as the design model it was dumped from (a hand-made plan with a
+    matching hash crashed after the whole run, or ran and listed nonsense)."""
     bad = next(_misshapen(doc), None)
     if bad is not None:
         raise DesignError(
@@ -183,27 +197,68 @@ def _misshapen(doc: dict[str, Any]) -> Iterator[str]:
         yield "decisions"
         return
     later = doc.get("schema_version", 1) >= 2
-    for key, kind in (_SHAPES | (_SHAPES_2 if later else {})).items():
-        if not isinstance(planned.get(key), kind):
+    for key in ("design", "pilot", "unit_level") + (("primary",) if later else ()):
+        if not isinstance(planned.get(key), str):
             yield f"decisions.{key}"
-    for key in ("outcomes", "analyses", "contrasts"):
-        entries = planned.get(key, {})
-        if isinstance(entries, dict) and not all(isinstance(v, dict) for v in entries.values()):
+    if type(planned.get("seed")) is not int or planned["seed"] < 0:
+        yield "decisions.seed"
+    checks: list[tuple[str, type[BaseModel], Any]] = [
+        (f"decisions.{k}", model, planned.get(k)) for k, model in _MODELS.items()
+    ]
+    rollout = planned.get("rollout")
+    if not isinstance(rollout, list) or not rollout:
+        yield "decisions.rollout"
+    else:
+        checks += [(f"decisions.rollout.{i}", Wave, w) for i, w in enumerate(rollout)]
+    for key, model in _KEYED.items():
+        entries = planned.get(key, {} if key in ("groups", "contrasts") else None)
+        if not isinstance(entries, dict):
             yield f"decisions.{key}"
-    if "contrasts" in planned and not isinstance(planned["contrasts"], dict):
-        yield "decisions.contrasts"
-    data = doc.get("data")
-    if later and not (
-        isinstance(data, dict)
-        and isinstance(data.get("pre_start_sha256_by_outcome"), dict)
-        and all(
-            isinstance(by_period, dict) and all(isinstance(v, str) for v in by_period.values())
-            for by_period in data["pre_start_sha256_by_outcome"].values()
-        )
-        and type(data.get("withheld_from_period")) is int
-        and isinstance(data.get("withheld_from"), str)
-    ):
+            continue
+        checks += [(f"decisions.{key}.{k}", model, v) for k, v in entries.items()]
+    if later:
+        data = planned.get("data")
+        checks.append(("decisions.data", DataSpec, data))
+    for where, model, value in checks:
+        if not _validates(model, value):
+            yield where
+    if later:
+        yield from _misshapen_data(doc.get("data"), doc["schema_version"])
+
+
+def _validates(model: type[BaseModel], value: Any) -> bool:
+    if not isinstance(value, dict):
+        return False
+    try:
+        model.model_validate(value)
+    except (ValidationError, ValueError, TypeError):
+        return False
+    return True
+
+
+def _misshapen_data(data: Any, version: int) -> Iterator[str]:
+    """The plan's record of its pre-start data: the first withheld period and the hashes."""
+    if not isinstance(data, dict) or not isinstance(data.get("withheld_from"), str):
         yield "data"
+        return
+    first = data.get("withheld_from_period")
+    if type(first) is not int or abs(first) > 10**6:
+        yield "data.withheld_from_period"
+    hashes = data.get("pre_start_sha256_by_outcome")
+    if version >= 3:
+        ok = isinstance(hashes, dict) and all(
+            isinstance(by_period, dict)
+            and all(isinstance(v, str) and _whole(k) for k, v in by_period.items())
+            for by_period in hashes.values()
+        )
+    else:
+        ok = isinstance(hashes, dict) and all(isinstance(v, str) for v in hashes.values())
+    if not ok:
+        yield "data.pre_start_sha256_by_outcome"
+
+
+def _whole(text: str) -> bool:
+    return text.lstrip("-").isdigit() and len(text) < 12
 
 
 def check_against(
@@ -214,7 +269,7 @@ def check_against(
     before the plan's first withheld period beside the plan's hashes of its own."""
     now = decisions(spec.model_copy(update={"seed": seed}))
     found = deviations(plan["decisions"], now)
-    if plan.get("schema_version", 1) >= 2:
+    if plan.get("schema_version", 1) >= 3:
         pre_start = cells[cells["period"] < plan["data"]["withheld_from_period"]]
         periods = {int(p) for p in cells["period"].unique()}
         found += _data_changed(plan["data"], pre_start, periods, spec)
@@ -283,7 +338,12 @@ def deviations(planned: dict[str, Any], now: dict[str, Any]) -> list[Deviation]:
                 f"primary analysis changed from {was or 'none'} to {is_ or 'none'}",
             )
         )
-    out += _keyed(planned["analyses"], now["analyses"], "analysis", skip={"primary"})
+    out += _keyed(
+        {k: _sorted_in(a, "outcomes") for k, a in planned["analyses"].items()},
+        {k: _sorted_in(a, "outcomes") for k, a in now["analyses"].items()},
+        "analysis",
+        skip={"primary"},
+    )
     labels = {
         "design": "design name",
         "pilot": "pilot",
@@ -308,15 +368,24 @@ def deviations(planned: dict[str, Any], now: dict[str, Any]) -> list[Deviation]:
 
 
 def _unordered(key: str, value: Any) -> Any:
-    """Rollout, groups and the comparison pool with their waves, units, members and
-    exclusions in a fixed order (their order decides nothing)."""
-    if key == "rollout" and isinstance(value, list):
-        waves = [_sorted_in(w, "units") for w in value]
-        return sorted(waves, key=lambda w: str([w.get("wave"), w.get("start")]))
+    """Decisions whose order decides nothing in a fixed form: the rollout keyed by wave name
+    (so a changed start names its wave, and a renamed wave is one wave dropped and one
+    added), units, members, exclusions, closeness bands, an analysis's outcomes and the
+    covariates sorted."""
+    if key == "rollout" and isinstance(value, list) and all(isinstance(w, dict) for w in value):
+        waves = {str(w.get("wave")): w for w in value}
+        if len(waves) == len(value):
+            return {
+                name: _sorted_in({k: v for k, v in w.items() if k != "wave"}, "units")
+                for name, w in waves.items()
+            }
     if key == "groups" and isinstance(value, dict):
         return {k: _sorted_in(g, "members") for k, g in value.items()}
     if key == "comparison":
-        return _sorted_in(_sorted_in(value, "units"), "exclude")
+        return _sorted_in(_sorted_in(_sorted_in(value, "units"), "exclude"), "closeness")
+    if key == "data" and isinstance(value, dict):
+        columns = _sorted_in(_sorted_in(value.get("columns"), "covariates"), "unit_columns")
+        return {**value, "columns": columns} if "columns" in value else value
     return value
 
 

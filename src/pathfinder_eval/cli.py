@@ -443,7 +443,10 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
     if registered is not None:
         from pathfinder_eval.analysis_plan import check_against
 
-        check = check_against(registered, spec, args.plan.name, ev.provenance.seed, ev.panel.cells)
+        # the panel's spec: the neighbour pool resolved from the data, as `plan` resolved it
+        check = check_against(
+            registered, ev.panel.spec, args.plan.name, ev.provenance.seed, ev.panel.cells
+        )
         ev = replace(ev, plan=check)
     paths = write_atomically(args.out, report_files(ev, args.templates, args.workers))
     for path in paths:

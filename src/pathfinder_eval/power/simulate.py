@@ -158,8 +158,8 @@ def simulate_power(
     """Run `n_sims` replicates of one analysis × outcome (defaults: the first estimable
     analysis and the first outcome); `panel`: another data source than the design's own
     generator (e.g. null panels resampled from real data)."""
-    index = _analysis_index(spec, analysis)
     outcome = checked_outcome(spec, outcome)
+    index = _analysis_index(spec, analysis, outcome)
     source = panel or DesignGenerator(only_outcome(spec, outcome), outcome)
     tasks = [Task(spec, index, outcome, effect, s, source) for s in replicate_seeds(seed, n_sims)]
     show = progress and sys.stderr.isatty()
@@ -203,16 +203,23 @@ def _on_dask(tasks: list[Task], scheduler: str, show: bool) -> Iterable[tuple[fl
 NO_OVERALL = frozenset({"event_study"})
 
 
-def _analysis_index(spec: DesignSpec, analysis: str | None) -> int:
+def _analysis_index(spec: DesignSpec, analysis: str | None, outcome: str | None = None) -> int:
     """The analysis `analysis` names, else the primary one (primary: true, else the first)
-    when it can be simulated, else the first that can (it took the first estimable analysis
-    whatever the design marked primary; found in review)."""
+    when it can be simulated and analyses `outcome`, else the first that can and does, else
+    the first that can (it took the first estimable analysis whatever the design marked
+    primary; found in review)."""
     fits = [
         i
         for i, a in enumerate(spec.analyses)
         if entry(a.estimator).cls is not None and a.estimator.value not in NO_OVERALL
     ]
-    fits.sort(key=lambda i: spec.analyses[i] is not spec.primary_analysis)
+    of_outcome = spec.analyses_for(outcome) if outcome is not None else spec.analyses
+    fits.sort(
+        key=lambda i: (
+            spec.analyses[i] not in of_outcome,
+            spec.analyses[i] is not spec.primary_analysis,
+        )
+    )
     named = [a for a in spec.analyses if a.id == analysis]
     if named and named[0].estimator.value in NO_OVERALL:
         raise DesignError(

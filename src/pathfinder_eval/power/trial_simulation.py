@@ -377,7 +377,7 @@ def design_trial(
     trial = spec.data.trial
     if trial is None:
         return None
-    index = _analysis_index(spec, analysis)
+    index = _analysis_index(spec, analysis, outcome)
     estimator = build_estimator(spec, index, spec.seed)
     if not (
         isinstance(estimator, SteppedWedge)
