@@ -184,7 +184,7 @@ def _check_shape(doc: dict[str, Any], file: str) -> None:
     bad = next(_misshapen(doc), None)
     if bad is not None:
         raise DesignError(
-            f"{bad} is not what `pathfinder-eval plan` writes",
+            "not what `pathfinder-eval plan` writes here",
             file=file,
             where=bad,
             fix="pass the NAME_plan.json that `pathfinder-eval plan` wrote, unedited",
