@@ -542,3 +542,37 @@ def test_a_statistical_neighbour_pool_follows_its_own_plan(tmp_path):
     plan = tmp_path / "plan" / f"{load_design(design).name}_plan.json"
     check = _run(design, plan, tmp_path / "o", "--data", str(PUBLIC_DATA))
     assert check["followed"] and check["deviations"] == []
+
+
+def test_a_plan_written_before_the_post_start_data_exist(tmp_path):
+    """The plan is written before the outcome data: on data ending the year before the start
+    it refused 'start ... outside the data: after its last period' (found in review). It now
+    gives the same plan as on the full data with those years withheld, and the run on the full
+    data follows it."""
+    rng = np.random.default_rng(3)
+    units, years = [f"u{i:02d}" for i in range(30)], range(2016, 2026)
+    frame = pd.DataFrame([(u, y) for u in units for y in years], columns=["unit", "year"])
+    frame["y"] = rng.normal(50, 5, len(frame)) + frame["year"] - 2016
+    design = tmp_path / "early.yaml"
+    design.write_text(
+        "name: early\ntitle: early\npilot: custom\nunit_level: cluster\n"
+        "rollout: [{wave: w, start: 2024, units: [u00, u01, u02]}]\n"
+        "comparison: {pool: never_treated}\ntime: {axis: period}\n"
+        "outcomes: [{column: y}]\nanalyses: [{id: twfe, estimator: twfe}]\n"
+        "data: {source: tidy, columns: {unit: unit, period: year}}\n"
+    )
+    full, early = tmp_path / "full.csv", tmp_path / "early.csv"
+    frame.to_csv(full, index=False)
+    frame[frame["year"] < 2024].to_csv(early, index=False)
+    _, before = write_plan(tmp_path / "before", design, "--data", str(early))
+    _, after = write_plan(tmp_path / "after", design, "--data", str(full))
+    assert before["detectable"] == after["detectable"] and before["detectable"][0]["mdes"] > 0
+    assert before["data"]["withheld_rows"] == 0 and after["data"]["withheld_rows"] == 60
+    assert (
+        before["data"]["pre_start_sha256_by_outcome"]
+        == after["data"]["pre_start_sha256_by_outcome"]
+    )
+    check = _run(
+        design, tmp_path / "before" / "early_plan.json", tmp_path / "o", "--data", str(full)
+    )
+    assert check["followed"] and check["deviations"] == []

@@ -73,12 +73,35 @@ def withhold_after(data: OutcomeData, first: int) -> tuple[OutcomeData, int]:
     return replace(data, frame=frame, records=records), int(late.sum())
 
 
+def awaited_periods(data: OutcomeData, spec: DesignSpec) -> OutcomeData:
+    """Data that end before a wave's first treated period, as they do when the plan is written
+    before the outcome data exist, gain blank rows (status `after_first_start`) for each unit
+    and outcome of their last period, up to the latest wave's first treated period: the panel
+    places each start in a period of the data (the plan refused 'start ... outside the data:
+    after its last period'; found in review)."""
+    frame = data.frame
+    last = int(frame["period"].max())
+    rule = spec.time.partial_period_rule
+    latest = max(onset(spec.time.axis, s, rule).first_treated for s in spec.start_of().values())
+    if latest <= last:
+        return data
+    template = frame[frame["period"] == last].copy()
+    numbers = [c for c in frame.columns if c != "period" and frame[c].dtype.kind == "f"]
+    template[numbers] = math.nan
+    template["status"] = WITHHELD
+    pads = [
+        template.assign(period=frame["period"].dtype.type(p)) for p in range(last + 1, latest + 1)
+    ]
+    return replace(data, frame=pd.concat([frame, *pads], ignore_index=True))
+
+
 def plan_evidence(spec: DesignSpec, data: Path | pd.DataFrame | None) -> PlanEvidence:
     """Load the design's data, withhold everything from the first start, and estimate what
     each outcome's pre-specified analysis could detect."""
     spec = resolve_neighbour_pool(spec, data)
     first = first_exposed_period(spec)
     raw, withheld = withhold_after(load_outcomes(spec, data, spec.seed), first)
+    raw = awaited_periods(raw, spec)
     panel = build_panel(_pre_start_spec(spec), raw, describe_outcome(spec))
     rows = tuple(_detectable(spec, panel, info.id) for info in panel.outcomes)
     return PlanEvidence(spec, panel, first, withheld, rows)
