@@ -126,8 +126,9 @@ def primary_estimand(
     review), with that analysis's reference: t(I − 1) for the LMM's cluster-robust default,
     the GEE's t(I − p) (p mean parameters), the GLMM's t(I − 2), the normal for model-based
     Wald tests, and for Kenward-Roger and Satterthwaite the df (and Kenward-Roger's adjusted
-    variance) they would give at the trial's own variance components (`expected_df`); t(I − 2)
-    stands in where those cannot be computed (no trial model, random slopes)."""
+    variance) they would give at the trial's own variance components (`expected_df`) where
+    simulation bore them out (Hussey & Hughes, nested exchangeable, exponential decay; 6 or
+    more clusters), t(I − 2) standing in elsewhere; never fewer than 1 df."""
     clusters = sum(len(w.units) for w in spec.rollout)
     pool = spec.analyses if outcome is None else tuple(spec.analyses_for(outcome))
     chosen = sorted((a for a in pool if a.estimator in SW_ESTIMATORS), key=lambda a: not a.primary)
