@@ -127,3 +127,25 @@ def test_an_analysis_named_for_an_outcome_it_does_not_analyse_is_refused():
     assert primary_estimand(spec, analysis=first.id).analysis == first.id
     with pytest.raises(DesignError, match=f"analysis '{first.id}' does not analyse outcome"):
         primary_estimand(spec, analysis=first.id, outcome="score")
+
+
+def test_a_two_outcome_simulated_trial_and_a_linear_trend_are_said():
+    """Analytic power ran on a simulated trial with two outcomes, which `run`, `plan` and
+    `validate` refuse, and labelled an analysis with linear period effects as if they were
+    categorical (found in review)."""
+    from pathlib import Path
+
+    from pathfinder_eval.errors import DesignError
+    from pathfinder_eval.power.design import design_power, primary_estimand
+    from pathfinder_eval.spec import Outcome, load_design
+
+    spec = load_design(
+        Path(__file__).resolve().parents[1] / "designs/examples/stepped_wedge_trial.yaml"
+    )
+    two = spec.model_copy(update={"outcomes": (*spec.outcomes, Outcome(column="other"))})
+    with pytest.raises(DesignError, match="a simulated trial has one outcome; the design lists 2"):
+        design_power(two)
+    first, *rest = spec.analyses
+    linear = first.model_copy(update={"options": {**first.options, "period_effects": "linear"}})
+    text = primary_estimand(spec.model_copy(update={"analyses": (linear, *rest)})).text
+    assert "with categorical period effects where the analysis fits linear ones" in text

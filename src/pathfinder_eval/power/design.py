@@ -64,6 +64,13 @@ def trial_matrix(spec: DesignSpec) -> np.ndarray:
             fix="see designs/examples/stepped_wedge_trial.yaml; for LA panels use "
             "--simulate N (with --data DIR for null panels resampled from the real data)",
         )
+    if spec.data.source == "simulated_trial" and len(spec.outcomes) != 1:  # as `run` refuses it
+        raise DesignError(
+            f"a simulated trial has one outcome; the design lists {len(spec.outcomes)}",
+            file=spec.path,
+            where="outcomes",
+            fix="keep one outcome, or give the trial's data (data.source: tidy or records)",
+        )
     late = {unit: s for unit, s in spec.start_of().items() if int(s) > trial.periods}
     if late:  # such a cluster would be silently a control throughout; validate refuses it too
         unit, start = next(iter(late.items()))
@@ -153,6 +160,9 @@ def primary_estimand(
         what = f"the time-averaged effect over {_tate_span(spec, a, window)} (TATE)"
     if shape == "spline":
         what += ", computed for exposure-time indicators (the spline's TATE is close to it)"
+    trend = a.options.get("period_effects", "categorical")
+    if trend != "categorical":  # the GLS and its df have one effect per period
+        what += f", with categorical period effects where the analysis fits {trend} ones"
     named = (
         "the analysis named"
         if analysis is not None
