@@ -576,3 +576,38 @@ def test_a_plan_written_before_the_post_start_data_exist(tmp_path):
         design, tmp_path / "before" / "early_plan.json", tmp_path / "o", "--data", str(full)
     )
     assert check["followed"] and check["deviations"] == []
+
+
+def test_a_start_the_data_do_not_reach_is_padded_only_before_the_first(tmp_path, capsys):
+    """Blank periods are added only when the data end before the first start: with data that
+    reach the first wave, a second wave in 2204 (a typo) was planned where validate and run
+    refuse it, and a start in 20240 spent minutes padding 18,000 blank years (found in
+    review)."""
+    units, years = [f"u{i:02d}" for i in range(12)], range(2014, 2027)
+    frame = pd.DataFrame(
+        [(u, y, 50.0 + i) for i, (u, y) in enumerate((u, y) for u in units for y in years)],
+        columns=["unit", "year", "y"],
+    )
+    data = tmp_path / "panel.csv"
+    frame.to_csv(data, index=False)
+    head = (
+        "name: late\ntitle: late\npilot: custom\nunit_level: cluster\n"
+        "comparison: {pool: never_treated, min_units: 1}\ntime: {axis: period}\n"
+        "outcomes: [{column: y}]\nanalyses: [{id: twfe, estimator: twfe}]\n"
+        "data: {source: tidy, columns: {unit: unit, period: year}}\n"
+    )
+    design = tmp_path / "late.yaml"
+    for rollout, message in (
+        (
+            "[{wave: a, start: 2022, units: [u00]}, {wave: b, start: 2204, units: [u01]}]",
+            "start 2204 of u01 maps to period 2204, outside the data: after its last period",
+        ),
+        (
+            "[{wave: a, start: 20240, units: [u00]}]",
+            "the latest start is 18214 periods after the data's last",
+        ),
+    ):
+        design.write_text(head + f"rollout: {rollout}\n")
+        assert main(["plan", str(design), "--out", str(tmp_path / "p"), "--data", str(data)]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "p").exists()

@@ -527,6 +527,7 @@ def test_a_design_files_denominator_alone_is_read_as_each_units_size(tmp_path):
 
     frame = _sized_panel(5003)
     frame.loc[3, "pop"] = 0.0
+    frame.loc[7, "pop"] = np.nan  # its reason names the denominator, not the value
     data = tmp_path / "panel.csv"
     frame.to_csv(data, index=False)
     treated = frame.loc[frame["first"] > 0, "la"].iloc[0]
@@ -547,11 +548,42 @@ data: {{source: tidy, columns: {{unit: la, period: year, region: region}}}}
     cells = panel.outcome_cells("rate").set_index(["unit", "period"])
     source = frame.set_index(["la", "year"])
     shared = source.index.intersection(cells.index)
-    assert len(shared) == len(frame) - 1  # the zero population's row is excluded, and counted
+    assert len(shared) == len(frame) - 2  # zero and empty populations: excluded, and counted
     np.testing.assert_array_equal(cells.loc[shared, "denominator"], source.loc[shared, "pop"])
     np.testing.assert_array_equal(cells.loc[shared, "y"], source.loc[shared, "rate"])
     assert cells["numerator"].isna().all()
-    assert sum(e.count for e in panel.exclusions if "denominator" in e.reason) == 1
+    reasons = {e.reason: e.count for e in panel.exclusions}
+    assert reasons["denominator is zero"] == 1
+    assert reasons["the denominator (the unit's size beside its value) is empty"] == 1
     design.write_text(text.replace("denominator: pop", "numerator: count"))
     with pytest.raises(DesignError, match="numerator 'count' needs a denominator"):
         load_design(design)
+
+
+def test_null_panels_resampled_from_rates_alone_invent_no_counts(tmp_path, capsys):
+    """A rate given with its population and no count: each resampled null panel wrote counts
+    (rate × population / 10,000), so `power --simulate --data` reported power 1.000 for a
+    twfe_poisson that `run` refuses on the same data (found in review)."""
+    from pathfinder_eval.cli import main
+    from pathfinder_eval.power.panel_simulation import panel_resampler
+    from pathfinder_eval.spec import load_design
+
+    frame = _sized_panel(5003)
+    data = tmp_path / "panel.csv"
+    frame.to_csv(data, index=False)
+    treated = frame.loc[frame["first"] > 0, "la"].iloc[0]
+    design = tmp_path / "rates.yaml"
+    design.write_text(
+        "name: rates\ntitle: rates\npilot: custom\nunit_level: cluster\n"
+        f"rollout: [{{wave: w, start: 2025, units: [{treated}]}}]\n"
+        "comparison: {pool: never_treated}\ntime: {axis: period}\n"
+        "outcomes: [{column: rate, denominator: pop, scale: per_10000}]\n"
+        "analyses: [{id: poisson, estimator: twfe_poisson}, {id: twfe, estimator: twfe}]\n"
+        "data: {source: tidy, columns: {unit: la, period: year, region: region}}\n"
+    )
+    resampler = panel_resampler(load_design(design), data, "rate")
+    replicate = resampler.replicate(-0.1, 1).frame
+    assert replicate["numerator"].isna().all() and replicate["denominator"].notna().any()
+    argv = ["power", str(design), "--simulate", "10", "--data", str(data), "--workers", "1"]
+    assert main([*argv, "--analysis", "poisson", "--effect", "-0.1"]) == 2
+    assert "has no counts" in capsys.readouterr().err

@@ -87,7 +87,9 @@ def test_estimator_on_panel_matches_r(tmp_path, frame, reference):
 
 
 def test_estimator_without_counts_is_an_estimation_error(tmp_path, frame):
-    with pytest.raises(EstimationError, match="numerator/denominator") as err:
+    with pytest.raises(
+        EstimationError, match=r"has no counts \(numerator\) and no populations \(denominator\)"
+    ) as err:
         PoissonTWFE().fit(panel(tmp_path, frame, with_counts=False), "y", "a")
     assert err.value.fix and err.value.where
 

@@ -21,6 +21,7 @@ from pathfinder_eval.analysis_plan import cells_sha256
 from pathfinder_eval.data.load import load_outcomes
 from pathfinder_eval.data.neighbours import resolve_neighbour_pool
 from pathfinder_eval.data.source import OutcomeData
+from pathfinder_eval.errors import DesignError
 from pathfinder_eval.estimators import one_blas_thread
 from pathfinder_eval.panel import ValidatedPanel, build_panel
 from pathfinder_eval.pipeline import build_estimator, describe_outcome, detectable
@@ -30,6 +31,8 @@ from pathfinder_eval.spec import DesignSpec, PilotKind
 from pathfinder_eval.timeaxis import PartialRule, onset, period_label
 
 WITHHELD = "after_first_start"
+# At most this many periods the data do not have yet are padded before a plan (`awaited_periods`)
+MOST_AWAITED = 60
 # Fewer pre-start periods than this for the first wave once its start is moved earlier: the
 # placebo's MDES is then said to overstate the analysis's (its df fall: 25 to 3 on 2021–2023)
 SHORT_PRE_PERIODS = 3
@@ -81,10 +84,18 @@ def awaited_periods(data: OutcomeData, spec: DesignSpec) -> OutcomeData:
     after its last period'; found in review)."""
     frame = data.frame
     last = int(frame["period"].max())
+    if last >= first_exposed_period(spec):  # the data reach a start: the panel's checks apply
+        return data
     rule = spec.time.partial_period_rule
     latest = max(onset(spec.time.axis, s, rule).first_treated for s in spec.start_of().values())
-    if latest <= last:
-        return data
+    if latest - last > MOST_AWAITED:
+        raise DesignError(
+            f"the latest start is {latest - last} periods after the data's last: the plan "
+            f"would pad more than {MOST_AWAITED} periods the data do not have yet",
+            file=spec.path,
+            where="rollout",
+            fix="check the starts (a typo in a year?), or give data closer to them",
+        )
     template = frame[frame["period"] == last].copy()
     numbers = [c for c in frame.columns if c != "period" and frame[c].dtype.kind == "f"]
     template[numbers] = math.nan

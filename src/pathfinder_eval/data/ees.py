@@ -41,6 +41,7 @@ SYMBOLS: Mapping[str, str] = {
 DERIVED_STATUSES: Mapping[str, str] = {
     "no_denominator": "no denominator row for this unit and year",
     "zero_denominator": "denominator is zero",
+    "missing_denominator": "the denominator (the unit's size beside its value) is empty",
     "partial_aggregate": "summed LA rows do not cover the whole former LA",
     "after_first_start": "on or after the first start: withheld from the analysis plan",
     "incomplete_sum": "one of the rows the indicator adds up is missing for this area and year",

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from pathfinder_eval.data.catalogue import SCALES, load_catalogue
+from pathfinder_eval.data.ees import MISSING
 from pathfinder_eval.data.la_lookup import la_table, namesakes, resolve_la, suggest_la
 from pathfinder_eval.data.official import (
     find_family_file,
@@ -602,6 +603,9 @@ def _tidy_outcome(
         value, status = numeric_cells(raw, column, file)
         den, den_status = numeric_cells(raw, outcome.denominator, file)
         num = None
+        # a row without its size is excluded (weights and the pooled variance need it), and
+        # its reason names the denominator, not the value (found in review)
+        den_status = np.where(den_status == MISSING, "missing_denominator", den_status)
         status = np.where(status != "", status, den_status)
         status = np.where((status == "") & (den == 0), "zero_denominator", status)
         status, detail = screen(

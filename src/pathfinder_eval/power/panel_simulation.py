@@ -90,8 +90,10 @@ class PanelResampler:
         frame = self.data.frame.copy()
         value = y[self.u, self.t]
         frame.iloc[self.rows, frame.columns.get_loc("value")] = value
+        counted = frame["numerator"].notna().to_numpy()[self.rows]  # a rate given alone has none
         den = frame["denominator"].to_numpy()[self.rows]
-        frame.iloc[self.rows, frame.columns.get_loc("numerator")] = value * den / self.value_factor
+        counts = np.where(counted, value * den / self.value_factor, np.nan)
+        frame.iloc[self.rows, frame.columns.get_loc("numerator")] = counts
         note = (
             f"The data are SIMULATED by resampling the real {self.outcome} panel's LA residual "
             f"trajectories (seed {seed}); injected effect on the rate in treated LAs: "

@@ -111,10 +111,14 @@ class PoissonTWFE(PoissonTwfeOptions):
         self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
     ) -> EffectEstimates:
         cells = panel.outcome_cells(outcome)
-        missing = [c for c in ("numerator", "denominator") if c not in cells.columns]
-        if missing or cells[["numerator", "denominator"]].isna().all().any():
+        absent = [
+            f"{name} ({c})"
+            for c, name in (("numerator", "counts"), ("denominator", "populations"))
+            if c not in cells.columns or cells[c].isna().all()
+        ]
+        if absent:
             raise EstimationError(
-                f"outcome {outcome!r} has no counts and populations (numerator/denominator)",
+                f"outcome {outcome!r} has no {' and no '.join(absent)}",
                 where=f"analyses[{analysis_id}].estimator",
                 fix="use twfe_poisson only for rate indicators whose data give numerator and "
                 "denominator, or choose twfe",
