@@ -361,7 +361,8 @@ def event_counts(
         raise EstimationError(
             f"cell {bad['unit']}, period {bad['period']} has more events than individuals",
             where=f"column {column}",
-            fix="check the numerator and denominator columns, or use family: poisson for "
-            "events in a population",
+            fix="check the numerator and denominator columns; for events in a population use "
+            "stepped_wedge_glmm with family: poisson (the GEE counts 0/1 individuals, whatever "
+            "its family)",
         )
     return events, den
