@@ -248,3 +248,26 @@ def test_run_refuses_a_covariate_file_that_would_not_fit(tmp_path, monkeypatch, 
     err = capsys.readouterr().err
     assert "2,011 records need about 2 MB in memory" in err and "2 MB is available" in err
     assert "Traceback" not in err and not (tmp_path / "o").exists()
+
+
+def test_a_records_outcome_with_counts_says_why_it_is_refused(tmp_path):
+    """`- column: y` with a denominator on records was refused as "records need '- column:
+    <name>' outcomes", though it was one (found in review)."""
+    from pathfinder_eval.data.load import record_columns
+    from pathfinder_eval.spec import DesignSpec, Outcome
+
+    spec = DesignSpec.model_validate(
+        {
+            "name": "r",
+            "title": "r",
+            "pilot": "trial",
+            "unit_level": "cluster",
+            "time": {"axis": "period"},
+            "rollout": [{"wave": "a", "start": 2, "units": ["c1"]}],
+            "outcomes": [Outcome(column="y", denominator="n").model_dump()],
+            "analyses": [{"id": "lmm", "estimator": "stepped_wedge"}],
+            "data": {"source": "records"},
+        }
+    )
+    with pytest.raises(DataError, match="outcomes without denominator: each record is one person"):
+        record_columns(spec, "people.csv")

@@ -182,11 +182,14 @@ def record_columns(spec: DesignSpec, file: str) -> RecordColumns:
     outcomes = {}
     for i, o in enumerate(spec.outcomes):
         if o.column is None or o.numerator or o.denominator:
+            counted = ", ".join(k for k in ("numerator", "denominator") if getattr(o, k))
             raise DataError(
-                "individual records need '- column: <name>' outcomes",
+                "individual records need '- column: <name>' outcomes"
+                + (f" without {counted}: each record is one person" if counted else ""),
                 file=spec.path,
                 where=f"outcomes[{i}]",
-                fix="name the column holding each person's outcome",
+                fix="name the column holding each person's outcome"
+                + (f" and drop {counted}" if counted else ""),
             )
         outcomes[o.id] = o.column
     cols = spec.data.columns
