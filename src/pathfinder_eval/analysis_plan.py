@@ -3,8 +3,8 @@
 `decisions(spec)` is everything a statistical analysis plan commits to (units and rollout,
 comparison pool, window, outcomes, analyses with their inference and options, the primary
 analysis, the data read and how, disclosure control, seed), as plain JSON. The plan file's
-`sha256` is the hash of the whole file as canonical JSON (schema 2; schema 1 hashed the
-decisions only). A report run with `--plan` compares the design it ran, with the seed it used,
+`sha256` is the hash of the whole file as canonical JSON (since schema 2; schema 1 hashed
+the decisions only). A report run with `--plan` compares the design it ran, with the seed it used,
 and its data before the first start, with the registered plan (`check_against`).
 """
 
@@ -245,15 +245,12 @@ def _misshapen_data(data: Any, version: int) -> Iterator[str]:
     if type(first) is not int or abs(first) > 10**6:
         yield "data.withheld_from_period"
     hashes = data.get("pre_start_sha256_by_outcome")
-    if version >= 3:
-        ok = isinstance(hashes, dict) and all(
-            isinstance(by_period, dict)
-            and all(isinstance(v, str) and _whole(k) for k, v in by_period.items())
-            for by_period in hashes.values()
-        )
-    else:
-        ok = isinstance(hashes, dict) and all(isinstance(v, str) for v in hashes.values())
-    if not ok:
+    ok = isinstance(hashes, dict) and all(
+        isinstance(by_period, dict)
+        and all(isinstance(v, str) and _whole(k) for k, v in by_period.items())
+        for by_period in hashes.values()
+    )
+    if version >= 3 and not ok:  # schema 2's are not compared
         yield "data.pre_start_sha256_by_outcome"
 
 
@@ -357,7 +354,7 @@ def deviations(planned: dict[str, Any], now: dict[str, Any]) -> list[Deviation]:
         "seed": "seed",
     }
     for key, label in labels.items():
-        if key not in planned and key == "data":  # schema 1 did not record them
+        if key == "data" and key not in planned:  # schema 1 did not record them
             continue
         for path, a, b in _leaves(_unordered(key, planned.get(key)), _unordered(key, now.get(key))):
             where = f" ({path})" if path else ""
@@ -417,25 +414,13 @@ def _keyed(
 
 
 def _leaves(a: Any, b: Any, path: str = "") -> list[tuple[str, Any, Any]]:
-    """(dotted path, planned, now) for every differing leaf of two JSON values (lists of
-    objects of the same length, such as the rollout's waves, item by item)."""
+    """(dotted path, planned, now) for every differing leaf of two JSON values."""
     if isinstance(a, dict) and isinstance(b, dict):
         out = []
         for key in sorted(set(a) | set(b), key=str):
             sub = f"{path}.{key}" if path else str(key)
             out += _leaves(a.get(key), b.get(key), sub)
         return out
-    if (
-        isinstance(a, list)
-        and isinstance(b, list)
-        and len(a) == len(b)
-        and all(isinstance(v, dict) for v in a + b)
-    ):
-        return [
-            leaf
-            for i, pair in enumerate(zip(a, b, strict=True))
-            for leaf in _leaves(*pair, f"{path}.{i}".lstrip("."))
-        ]
     return [] if a == b else [(path, a, b)]
 
 

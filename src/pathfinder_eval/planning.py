@@ -195,12 +195,12 @@ def _trial_detectable(spec: DesignSpec, outcome: str) -> dict[str, Any]:
     """A simulated trial's MDES (80% power, two-sided 5%) for the estimand the outcome's
     primary stepped-wedge analysis reports, with that analysis's reference: the design power
     (`power.design.design_power`) the power command and the report give. The analysis's own
-    variance is less efficient than GLS, or its reference is a stand-in, so the figure is a
-    guide: `power --simulate` runs the analysis itself."""
+    variance is estimated, and less efficient than GLS when cluster-robust, so the figure is a
+    lower bound: `power --simulate` runs the analysis itself."""
     from pathfinder_eval.power.design import design_power, primary_estimand
 
     estimand = primary_estimand(spec, outcome=outcome)
-    summary = design_power(spec, 0.05, "analysis", outcome=outcome)
+    summary = design_power(spec, 0.05, "analysis", estimand=estimand)
     trial = spec.data.trial
     return {
         "analysis": f"{estimand.analysis or spec.analyses_for(outcome)[0].id}: analytic GLS power",

@@ -219,6 +219,10 @@ class Analysis(_Frozen):
             )
         return value
 
+    def covers(self, outcome_id: str) -> bool:
+        """Whether the analysis runs on the outcome (its `outcomes` list it, or say all)."""
+        return "all" in self.outcomes or outcome_id in self.outcomes
+
 
 UNIT_TABLE_COLUMNS = (
     "unit",
@@ -390,9 +394,8 @@ class DesignSpec(_Frozen):
             if not o.denominator or o.numerator or o.scale not in ("percent", "per_10000"):
                 continue
             for a in value:
-                if "all" not in a.outcomes and o.id not in a.outcomes:
-                    continue
-                if a.estimator not in (Estimator.STEPPED_WEDGE_GEE, Estimator.STEPPED_WEDGE_GLMM):
+                counts = a.estimator in (Estimator.STEPPED_WEDGE_GEE, Estimator.STEPPED_WEDGE_GLMM)
+                if not (counts and a.covers(o.id)):
                     continue
                 fields = OPTIONS[a.estimator.value].model_fields
                 family = a.options.get("family", fields["family"].default)
@@ -441,7 +444,7 @@ class DesignSpec(_Frozen):
         return next((a for a in self.analyses if a.primary), self.analyses[0])
 
     def analyses_for(self, outcome_id: str) -> list[Analysis]:
-        return [a for a in self.analyses if "all" in a.outcomes or outcome_id in a.outcomes]
+        return [a for a in self.analyses if a.covers(outcome_id)]
 
 
 TOP_LEVEL_HELP = (

@@ -585,44 +585,31 @@ def _tidy_outcome(
         outcome.share if outcome.share is not None else outcome.scale == "percent",
         outcome.plausible,
     )
-    if outcome.numerator and outcome.denominator:  # a rate recomputed from its counts
-        num, num_status = numeric_cells(raw, outcome.numerator, file)
+    num = den = None
+    if outcome.denominator:
         den, den_status = numeric_cells(raw, outcome.denominator, file)
-        status = np.where(num_status != "", num_status, den_status)
-        status = np.where((status == "") & (den == 0), "zero_denominator", status)
+    if outcome.numerator:  # a rate recomputed from its counts (the spec requires a denominator)
+        num, status = numeric_cells(raw, outcome.numerator, file)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             value = (num / den.where(den > 0)) * SCALES.get(outcome.scale, 1.0)
-        where = f"{outcome.id} from {outcome.numerator}/{outcome.denominator}"
-        status, detail = screen(
-            located(where, value),
-            rule,
-            status,
-            located(outcome.numerator, num),
-            located(outcome.denominator, den),
-            values_shown=False,
-        )
-    elif outcome.denominator:  # the value as given, with each unit's size beside it
+        shown = located(f"{outcome.id} from {outcome.numerator}/{outcome.denominator}", value)
+    else:  # the value as given, with each unit's size beside it when a denominator is named
         column = outcome.column or outcome.id
         value, status = numeric_cells(raw, column, file)
-        den, den_status = numeric_cells(raw, outcome.denominator, file)
-        num = None
-        # a row without its size is excluded (weights and the pooled variance need it), and
-        # its reason names the denominator, not the value (found in review)
-        den_status = np.where(den_status == MISSING, "missing_denominator", den_status)
+        shown = located(column, value)
+    if den is not None:
+        if num is None:  # a row without its size is excluded, its reason naming the denominator
+            den_status = np.where(den_status == MISSING, "missing_denominator", den_status)
         status = np.where(status != "", status, den_status)
         status = np.where((status == "") & (den == 0), "zero_denominator", status)
-        status, detail = screen(
-            located(column, value),
-            rule,
-            status,
-            denominator=located(outcome.denominator, den),
-            values_shown=False,
-        )
-    else:
-        column = outcome.column or outcome.id
-        value, status = numeric_cells(raw, column, file)
-        num = den = None
-        status, detail = screen(located(column, value), rule, status, values_shown=False)
+    status, detail = screen(
+        shown,
+        rule,
+        status,
+        None if num is None else located(outcome.numerator, num),
+        None if den is None else located(outcome.denominator, den),
+        values_shown=False,
+    )
     return pd.DataFrame(
         {
             "unit": units,

@@ -293,11 +293,12 @@ def design_power(
     effect: float | None = None,
     analysis: str | None = None,
     outcome: str | None = None,
+    estimand: Estimand | None = None,
 ) -> PowerSummary:
     """Hussey & Hughes model with the design's ICC (total variance 1: effects in SD units), for
     the estimand of the primary stepped-wedge analysis (`primary_estimand`, which `analysis`
-    and `outcome` select as it says); power at `effect` (default: the design's data.trial
-    effect).
+    and `outcome` select as it says, or `estimand` when the caller has it); power at `effect`
+    (default: the design's data.trial effect).
 
     reference "analysis" (default) is that analysis's own t reference; "t" a t distribution
     with I − 2 degrees of freedom (clusters minus two), a common small-sample rule for
@@ -311,7 +312,7 @@ def design_power(
     v = effect_variance(
         design, model, trial.cell_size, file=spec.path, design_at="rollout", model_at="data.trial"
     )
-    estimand = primary_estimand(spec, analysis, outcome)
+    estimand = estimand or primary_estimand(spec, analysis, outcome)
     if estimand.shape == "exposure_time":  # the analysis reports the time-averaged effect
         starts = trial_starts(spec)
         weights = tate_weights(design, starts, estimand.window)

@@ -155,9 +155,10 @@ def simulate_power(
     progress: bool = True,
     panel: DataGenerator | None = None,
 ) -> SimulatedPower:
-    """Run `n_sims` replicates of one analysis × outcome (defaults: the first estimable
-    analysis and the first outcome); `panel`: another data source than the design's own
-    generator (e.g. null panels resampled from real data)."""
+    """Run `n_sims` replicates of one analysis × outcome (defaults: the first outcome and
+    `_analysis_index`'s analysis, the primary one where it can be simulated); `panel`:
+    another data source than the design's own generator (e.g. null panels resampled from real
+    data)."""
     outcome = checked_outcome(spec, outcome)
     index = _analysis_index(spec, analysis, outcome)
     source = panel or DesignGenerator(only_outcome(spec, outcome), outcome)

@@ -299,10 +299,11 @@ def _design_power(spec) -> str:
     """For trial designs: the analytic MDES the design supports (CONSORT-SW item 7a)."""
     if spec.data.trial is None:
         return ""
-    s = design_power(spec)
+    estimand = primary_estimand(spec)
+    s = design_power(spec, estimand=estimand)
     return (
         f"Design power (Hussey & Hughes model, ICC {s.icc:g}, {s.cell_size} per "
-        f"cluster-period, two-sided α {s.alpha:g}; for {primary_estimand(spec).text}, "
+        f"cluster-period, two-sided α {s.alpha:g}; for {estimand.text}, "
         f"{s.reference} reference): "
         f"minimum detectable effect {s.mdes_80:.3f} SD at 80% power ({s.mdes_90:.3f} at "
         f"90%); power {s.power:.1%} for the design's effect of {s.effect:g} SD."
