@@ -3,6 +3,8 @@ df the analysis itself reports on simulated trials of the same design."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -83,8 +85,6 @@ def test_the_design_reads_kenward_roger_df_only_where_they_were_checked():
     gave power 0.136 against 0.053 simulated) and cluster_plus_decay's decay is unidentified
     without cluster-period variance (0.947 against 0.814): both keep the t(I − 2) stand-in,
     floored at t(1), never the normal; the power table names KR's variance adjustment."""
-    from pathlib import Path
-
     from pathfinder_eval.power.design import design_power, primary_estimand
     from pathfinder_eval.spec import load_design
 
@@ -111,8 +111,6 @@ def test_the_design_reads_kenward_roger_df_only_where_they_were_checked():
 
 def test_an_analysis_named_for_an_outcome_it_does_not_analyse_is_refused():
     """`power --analysis A --outcome O` read A's estimand though A does not analyse O."""
-    from pathlib import Path
-
     from pathfinder_eval.errors import DesignError
     from pathfinder_eval.power.design import primary_estimand
     from pathfinder_eval.spec import load_design
@@ -133,8 +131,6 @@ def test_a_two_outcome_simulated_trial_and_a_linear_trend_are_said():
     """Analytic power ran on a simulated trial with two outcomes, which `run`, `plan` and
     `validate` refuse, and labelled an analysis with linear period effects as if they were
     categorical (found in review)."""
-    from pathlib import Path
-
     from pathfinder_eval.errors import DesignError
     from pathfinder_eval.power.design import design_power, primary_estimand
     from pathfinder_eval.spec import Outcome, load_design
@@ -149,3 +145,25 @@ def test_a_two_outcome_simulated_trial_and_a_linear_trend_are_said():
     linear = first.model_copy(update={"options": {**first.options, "period_effects": "linear"}})
     text = primary_estimand(spec.model_copy(update={"analyses": (linear, *rest)})).text
     assert "with categorical period effects where the analysis fits linear ones" in text
+
+
+REFERENCE = Path(__file__).resolve().parent / "reference/r_pbkrtest_design_df/values.csv"
+
+
+def test_kenward_roger_df_and_adjustment_equal_pbkrtests_at_the_same_parameters():
+    """Kenward-Roger's df and adjusted variance depend on the design and the variance
+    parameters only: at the parameters lme4 fitted to four seeded balanced trials (Hussey &
+    Hughes and nested exchangeable, 12 and 8 clusters, 30 and 8 per cell), pbkrtest's KRmodcomp
+    df and vcovAdj/vcov ratio (tests/reference/r_pbkrtest_design_df/kr_design_df.R) are
+    reproduced to 1e-8."""
+    import pandas as pd
+
+    values = pd.read_csv(REFERENCE)
+    assert len(values) == 4
+    for row in values.itertuples():
+        starts = np.array([int(x) for x in row.starts.split()])
+        design = stepped(list(starts), int(row.periods))
+        model = VarianceModel(tau2=row.tau2, sigma2=row.sigma2, gamma2=row.gamma2)
+        ref = small_sample_reference(design, model, int(row.m), row.model, "kenward_roger")
+        assert ref.df == pytest.approx(row.df, rel=1e-8), (row.case, row.model)
+        assert ref.inflation == pytest.approx(row.inflation, rel=1e-8), (row.case, row.model)
