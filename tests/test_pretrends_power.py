@@ -79,6 +79,33 @@ def test_rectangle_probabilities_match_scipys_adaptive_genz_bretz():
     assert np.median(errors) < 1e-6
 
 
+def test_rectangle_error_for_event_study_leads_as_documented():
+    """Event-study leads share the reference period's noise (correlations 0.75–0.92, 5–7 leads),
+    where the fixed points err most: against scipy's adaptive Genz–Bretz to 1e-7, at the slope
+    detected half the time, within 5e-5 everywhere (the module says 3e-6 to 3e-5); the
+    weakly correlated test above stays within 1e-5."""
+    rng = np.random.default_rng(5)
+    errors = []
+    for _ in range(8):
+        k = int(rng.integers(5, 8))
+        b = rng.normal(size=(k, k)) * 0.05
+        cov = np.diag(rng.uniform(0.1, 0.3, k)) + rng.uniform(0.8, 2.0) + b @ b.T
+        sd, rel = np.sqrt(np.diag(cov)), np.arange(-k, 0.0)
+        mean = slope_for_power(cov, rel - 1.0, -1.0, 0.5) * rel
+        ref = stats.multivariate_normal.cdf(
+            CRITICAL * sd - mean,
+            cov=cov,
+            lower_limit=-CRITICAL * sd - mean,
+            maxpts=2_000_000,
+            abseps=1e-7,
+            releps=0.0,
+            rng=np.random.default_rng(1),
+        )
+        errors.append(abs(pass_probability(mean, cov) - ref))
+    assert max(errors) < 5e-5
+    assert np.median(errors) < 1e-5
+
+
 def test_perfectly_correlated_leads_reduce_to_one():
     """A singular covariance (two leads that are the same estimate) is the one-lead closed
     form: the rectangle of identical coordinates is their common interval."""
@@ -102,7 +129,7 @@ def test_correlated_power_and_mean_after_pretest_match_simulation():
     s = slope_for_power(COV[np.ix_(LEADS, LEADS)], TIMES[LEADS], -1.0, 0.5)
     delta = s * (TIMES + 1.0)
     res = pretrend_power(np.zeros(6), COV, LEADS, delta)
-    assert res.power == pytest.approx(0.5, abs=5e-6)  # Genz's error bound is 1e-6 per call
+    assert res.power == pytest.approx(0.5, abs=5e-6)  # the same points at every slope
     rng = np.random.default_rng(1)
     draws = rng.multivariate_normal(delta, COV, 400_000)
     passed = np.all(np.abs(draws[:, LEADS]) <= CRITICAL * SD[LEADS], axis=1)
