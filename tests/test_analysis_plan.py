@@ -611,3 +611,46 @@ def test_a_start_the_data_do_not_reach_is_padded_only_before_the_first(tmp_path,
         assert main(["plan", str(design), "--out", str(tmp_path / "p"), "--data", str(data)]) == 2
         assert message in capsys.readouterr().err
     assert not (tmp_path / "p").exists()
+
+
+def test_a_pre_start_year_gone_from_the_data_or_added_is_a_deviation(tmp_path):
+    """The check compared only the periods the run's cells held, so data without their first
+    or a middle pre-start year followed the plan (found in review); a year added before the
+    first is a change too. A window set in the design to leave a year out is a window change
+    only."""
+    rng = np.random.default_rng(4)
+    units, years = [f"u{i:02d}" for i in range(20)], range(2015, 2026)
+    frame = pd.DataFrame([(u, y) for u in units for y in years], columns=["unit", "year"])
+    frame["y"] = rng.normal(50, 5, len(frame)) + frame["year"] - 2015
+    head = (
+        "name: gaps\ntitle: gaps\npilot: custom\nunit_level: cluster\n"
+        "rollout: [{wave: w, start: 2023, units: [u00, u01, u02]}]\n"
+        "comparison: {pool: never_treated}\n"
+        "outcomes: [{column: y}]\nanalyses: [{id: twfe, estimator: twfe}]\n"
+        "data: {source: tidy, columns: {unit: unit, period: year}}\n"
+    )
+    design = tmp_path / "gaps.yaml"
+    design.write_text(head + "time: {axis: period}\n")
+    planned = tmp_path / "planned.csv"
+    frame[frame["year"] > 2015].to_csv(planned, index=False)
+    write_plan(tmp_path / "plan", design, "--data", str(planned))
+    plan = tmp_path / "plan" / "gaps_plan.json"
+    changed = {
+        "kind": "data changed",
+        "what": "the data before period 2023 differ from those the plan was written on for "
+        "y: other or revised files, other exclusions, or simulated data drawn with another "
+        "seed",
+    }
+    for name, rows in (
+        ("same", frame["year"] > 2015),
+        ("first_gone", frame["year"] > 2016),
+        ("middle_gone", (frame["year"] > 2015) & (frame["year"] != 2019)),
+        ("added", frame["year"] > 0),
+    ):
+        data = tmp_path / f"{name}.csv"
+        frame[rows].to_csv(data, index=False)
+        check = _run(design, plan, tmp_path / name, "--data", str(data))
+        assert check["deviations"] == ([] if name == "same" else [changed]), name
+    design.write_text(head + "time: {axis: period, first: 2017}\n")
+    check = _run(design, plan, tmp_path / "window", "--data", str(tmp_path / "added.csv"))
+    assert [d["kind"] for d in check["deviations"]] == ["analysis window changed"]

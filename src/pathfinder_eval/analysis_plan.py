@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -268,9 +268,17 @@ def check_against(
     found = deviations(plan["decisions"], now)
     if plan.get("schema_version", 1) >= 3:
         pre_start = cells[cells["period"] < plan["data"]["withheld_from_period"]]
-        periods = {int(p) for p in cells["period"].unique()}
-        found += _data_changed(plan["data"], pre_start, periods, spec)
+        windows = (plan["decisions"]["time"], spec.time.model_dump(mode="json"))
+        found += _data_changed(plan["data"], pre_start, _within(windows), spec)
     return PlanCheck(plan["sha256"], file, tuple(found))
+
+
+def _within(windows: tuple[dict[str, Any], ...]) -> Callable[[int], bool]:
+    """Whether a period lies in every one of the analysis windows (`first`, `last`: None
+    open) the plan and the run name."""
+    firsts = [w["first"] for w in windows if w.get("first") is not None]
+    lasts = [w["last"] for w in windows if w.get("last") is not None]
+    return lambda period: all(period >= f for f in firsts) and all(period <= t for t in lasts)
 
 
 def outcome_hashes(cells: pd.DataFrame) -> dict[str, dict[str, str]]:
@@ -283,22 +291,25 @@ def outcome_hashes(cells: pd.DataFrame) -> dict[str, dict[str, str]]:
 
 
 def _data_changed(
-    recorded: dict[str, Any], pre_start: pd.DataFrame, periods: set[int], spec: DesignSpec
+    recorded: dict[str, Any],
+    pre_start: pd.DataFrame,
+    in_window: Callable[[int], bool],
+    spec: DesignSpec,
 ) -> list[Deviation]:
-    """A deviation naming the outcomes, planned and still analysed, whose cells in a
-    pre-start period the run analyses (`periods`) differ from those the plan was written on
-    (or are gone): a narrower window is a change of window, not of data."""
+    """A deviation naming the outcomes, planned and still analysed, whose pre-start cells
+    differ from those the plan was written on in a period both analysis windows cover
+    (`in_window`): changed, gone (a year missing from the files) or added. A narrower or
+    wider window is a change of window, not of data."""
     now = outcome_hashes(pre_start)
     analysed = {o.id for o in spec.outcomes}
+
+    def windowed(by_period: dict[str, str]) -> dict[str, str]:
+        return {p: sha for p, sha in by_period.items() if in_window(int(p))}
+
     changed = [
         outcome
         for outcome, by_period in recorded["pre_start_sha256_by_outcome"].items()
-        if outcome in analysed
-        and any(
-            now.get(outcome, {}).get(period) != sha
-            for period, sha in by_period.items()
-            if int(period) in periods
-        )
+        if outcome in analysed and windowed(by_period) != windowed(now.get(outcome, {}))
     ]
     if not changed:
         return []
