@@ -2,7 +2,8 @@
 # Run from this folder: Rscript geepack.R   (writes values.csv)
 # geepack::geeglm with categorical period effects and the treatment indicator (no intercept),
 # id = cluster, corstr exchangeable and independence, gaussian/identity on y_con and
-# binomial/logit on y_bin, the scale estimated (geeglm's default scale.fix = FALSE) and the
+# binomial/logit on y_bin, poisson/log on each person's count y_cnt (sim_counts.csv), the scale
+# estimated (geeglm's default scale.fix = FALSE) and the
 # robust sandwich (std.err = "san.se"). Convergence tightened far below geese.control's
 # default epsilon 1e-4 so that the values are the estimating equations' root.
 # Datasets: geeCRT's sample trials read in place from ../shared (never copied) and the seeded
@@ -28,26 +29,32 @@ add <- function(dataset, family, corstr, parameter, quantity, value) {
                                 parameter = parameter, quantity = quantity,
                                 value = sprintf("%.15g", value)))
 }
+fit_one <- function(name, d, family, corstr) {
+  fit <- geeglm(y ~ 0 + factor(period) + trt, family = get(family), data = d,
+                id = cluster, corstr = corstr, std.err = "san.se",
+                control = geese.control(epsilon = 1e-12, maxit = 500))
+  if (fit$geese$error != 0) stop("geeglm did not converge: ", name, family, corstr)
+  beta <- coef(fit)
+  se <- summary(fit)$coefficients[, "Std.err"]
+  for (k in seq_along(beta)) {
+    add(name, family, corstr, paste0("beta", k - 1), "estimate", beta[[k]])
+    add(name, family, corstr, paste0("beta", k - 1), "san.se", se[[k]])
+  }
+  if (corstr == "exchangeable") add(name, family, corstr, "alpha", "estimate",
+                                    fit$geese$alpha[[1]])
+  add(name, family, corstr, "phi", "estimate", fit$geese$gamma[[1]])
+}
 for (name in names(datasets)) {
   d <- datasets[[name]]
   for (family in names(outcomes)) {
     d$y <- d[[outcomes[[family]]]]
-    for (corstr in c("exchangeable", "independence")) {
-      fit <- geeglm(y ~ 0 + factor(period) + trt, family = get(family), data = d,
-                    id = cluster, corstr = corstr, std.err = "san.se",
-                    control = geese.control(epsilon = 1e-12, maxit = 500))
-      if (fit$geese$error != 0) stop("geeglm did not converge: ", name, family, corstr)
-      beta <- coef(fit)
-      se <- summary(fit)$coefficients[, "Std.err"]
-      for (k in seq_along(beta)) {
-        add(name, family, corstr, paste0("beta", k - 1), "estimate", beta[[k]])
-        add(name, family, corstr, paste0("beta", k - 1), "san.se", se[[k]])
-      }
-      if (corstr == "exchangeable") add(name, family, corstr, "alpha", "estimate",
-                                        fit$geese$alpha[[1]])
-      add(name, family, corstr, "phi", "estimate", fit$geese$gamma[[1]])
-    }
+    for (corstr in c("exchangeable", "independence")) fit_one(name, d, family, corstr)
   }
 }
+# each person's count of events (0, 1, 2, ...): poisson/log, no offset
+counts <- read.csv("sim_counts.csv")
+counts <- counts[order(counts$cluster, counts$period), ]
+counts$y <- counts$y_cnt
+for (corstr in c("exchangeable", "independence")) fit_one("sim_counts", counts, "poisson", corstr)
 write.csv(out, "values.csv", row.names = FALSE, quote = FALSE)
 cat(sprintf("geepack %s, %s\n", packageVersion("geepack"), R.version.string))

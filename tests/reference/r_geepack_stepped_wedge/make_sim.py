@@ -11,6 +11,11 @@ individuals per cell and one cell of 3; y_bin logistic with a cluster effect (SD
 normal. Seed 0 is one whose binomial exchangeable correlation comes out slightly negative, where
 MAEE's bias-corrected equations have no positive definite V − Ω while geepack's moment
 estimator fits.
+
+sim_counts.csv: each person's count of events (not 0/1): 12 clusters in 4 sequences of 3
+(first treated period 2-5), 5 periods, 20-40 individuals per cell; y_cnt Poisson with log mean
+0.2 + 0.1·period + 0.3·treated + cluster (variance 0.1) + cluster-period (variance 0.03)
+normal effects, so counts run from 0 to about 10.
 """
 
 import numpy as np
@@ -34,6 +39,7 @@ def main() -> None:
                 rows.append({"cluster": i + 1, "period": j, "trt": trt, "y_con": a, "y_bin": b})
     pd.DataFrame(rows).to_csv("sim_large.csv", index=False, float_format="%.10f")
     small_cells()
+    counts()
 
 
 def small_cells() -> None:
@@ -51,6 +57,20 @@ def small_cells() -> None:
             for a, b in zip(y_con, y_bin, strict=True):
                 rows.append({"cluster": i + 1, "period": j, "trt": trt, "y_con": a, "y_bin": b})
     pd.DataFrame(rows).to_csv("sim_small_cells.csv", index=False, float_format="%.10f")
+
+
+def counts() -> None:
+    rng = np.random.default_rng(20261206)
+    rows = []
+    for i in range(12):
+        start = 2 + i // 3
+        u = rng.normal(0, np.sqrt(0.1))
+        for j in range(1, 6):
+            trt = int(j >= start)
+            log_mean = 0.2 + 0.1 * j + 0.3 * trt + u + rng.normal(0, np.sqrt(0.03))
+            for y in rng.poisson(np.exp(log_mean), int(rng.integers(20, 41))):
+                rows.append({"cluster": i + 1, "period": j, "trt": trt, "y_cnt": int(y)})
+    pd.DataFrame(rows).to_csv("sim_counts.csv", index=False)
 
 
 if __name__ == "__main__":

@@ -292,18 +292,18 @@ WHOLE_TOL = 1e-6
 
 BINARY_FIX = (
     "code each record's outcome 0 or 1 and leave missing values empty (a missing-value code "
-    "such as −1 or 9 is read as a value); for counts per person use stepped_wedge_glmm with "
-    "family: poisson, or family: gaussian"
+    "such as −1 or 9 is read as a value); for counts per person use family: poisson "
+    "(stepped_wedge_gee or stepped_wedge_glmm), or family: gaussian"
 )
 
 
 def event_counts(
     cells: pd.DataFrame, whole_denominator: bool, capped: bool
 ) -> tuple[pd.Series, pd.Series]:
-    """(events, denominators) of each cell for the count models (GEE on 0/1 individuals,
-    GLMM): denominators must be positive (and whole when `whole_denominator`: binomial
-    trials); events come from `numerator`, else y × denominator, and must be whole numbers of
-    at least 0 (and at most the denominator when `capped`). Events are returned rounded."""
+    """(events, denominators) of each cell for the count models (GEE, GLMM): denominators
+    must be positive (and whole when `whole_denominator`: binomial trials); events come from
+    `numerator`, else y × denominator, and must be whole numbers of at least 0 (and at most
+    the denominator when `capped`). Events are returned rounded."""
     den = cells["denominator"]
     if (den.isna() | (den <= 0)).any():
         bad = cells[den.isna() | (den <= 0)].iloc[0]
@@ -351,8 +351,7 @@ def event_counts(
             raise EstimationError(
                 f"cluster {bad['unit']}, period {bad['period']}: the records' outcome values "
                 f"are not all 0 or 1 (their mean {p[odd].iloc[0]:.4g} and spread cannot come "
-                "from 0/1 values), and this model of individuals counts 0/1 outcomes (the GEE "
-                "reads a poisson outcome as 0/1 individuals too)",
+                "from 0/1 values), and this model of individuals counts 0/1 outcomes",
                 where="the outcome column of the records",
                 fix=BINARY_FIX,
             )
@@ -362,7 +361,7 @@ def event_counts(
             f"cell {bad['unit']}, period {bad['period']} has more events than individuals",
             where=f"column {column}",
             fix="check the numerator and denominator columns; for events in a population use "
-            "stepped_wedge_glmm with family: poisson (the GEE counts 0/1 individuals, whatever "
-            "its family)",
+            "stepped_wedge_glmm with family: poisson, or give the GEE individual records (on "
+            "counts over a population it counts 0/1 individuals, whatever its family)",
         )
     return events, den

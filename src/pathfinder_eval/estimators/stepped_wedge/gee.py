@@ -30,7 +30,8 @@ are exact when `Records` are supplied and otherwise replaced as stated:
   be); with records, the data order, reproducing geeCRT exactly.
 - geeCRT's derivative of the correlation equations in β (only the correlation parameters'
   sandwich uses it) involves Σ_k 1/(y_k − μ_ij) per cell: computable from event counts for
-  0/1 outcomes; for continuous outcomes without records the correlation SEs are not reported.
+  0/1 outcomes; for continuous outcomes and counts per person without records the correlation
+  SEs are not reported.
 """
 
 from __future__ import annotations
@@ -539,13 +540,18 @@ def _dispersion(data, family, correlation, method, beta, alpha, phi, info, N, p)
 
 def _reciprocal_sums(data: GeeData, family: Family, mu: np.ndarray) -> np.ndarray | None:
     """(I, T) Σ_k 1/(y_k − μ_ij): from records, else from event counts for 0/1 outcomes
-    (binomial, and poisson whose individuals count 0 or 1), else None."""
+    (binomial, and poisson whose individuals count 0 or 1: each cell's sum of squares is then
+    events − events²/n), else None (continuous outcomes, counts per person above 1)."""
     if data.records is not None:
         return data.records.reciprocal_sums(mu)
     if family == "gaussian":
         return None
-    n, events = data.cells.n, data.cells.n * data.cells.mean
-    return np.where(data.cells.observed, events / (1.0 - mu) - (n - events) / mu, 0.0)
+    cells = data.cells
+    n, events = cells.n, cells.n * cells.mean
+    zero_one = np.abs(cells.ssw - (events - events**2 / np.maximum(n, 1.0))) <= 1e-9 * (1.0 + n)
+    if not zero_one[cells.observed].all():
+        return None
+    return np.where(cells.observed, events / (1.0 - mu) - (n - events) / mu, 0.0)
 
 
 def _alpha_beta(score: _Score, data: GeeData, family: Family, rho: np.ndarray) -> np.ndarray:

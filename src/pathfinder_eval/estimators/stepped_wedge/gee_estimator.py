@@ -107,8 +107,9 @@ CR2_DF_RULE = (
 class SteppedWedgeGEE(SteppedWedgeGeeOptions):
     """Population-averaged model for a stepped-wedge trial by GEE on cell summaries, with the
     correlation parameters by MAEE (geeCRT's geemaee). `family`: gaussian (identity; needs
-    ssw), binomial (logit; events from `numerator`, else y × denominator) or poisson (log, counts
-    over the denominator's population, individuals counting 0 or 1); `correlation`: the
+    ssw), binomial (logit; events from `numerator`, else y × denominator) or poisson (log: on
+    individual records each person's count of events; on counts over the denominator's
+    population, individuals counting 0 or 1); `correlation`: the
     working correlation; `correlation_method`: maee | gee | moment (geepack's estimator);
     `equations`: individual (correlation equations on pairs of individuals, geemaee) or
     cluster_period (on the cells' proportions, cpgeeSWD; binomial only).
@@ -192,9 +193,15 @@ class SteppedWedgeGEE(SteppedWedgeGeeOptions):
 
 
 def _family_cells(cells: pd.DataFrame, family: Family) -> pd.DataFrame:
-    """A copy of the panel cells with y = event proportion and ssw of 0/1 individuals for
-    binomial and poisson (events: `numerator`, else y × denominator, whole numbers)."""
+    """The panel cells for the family: poisson on individual records as they are (each
+    person's count: the records' own mean and within-cell sum of squares, their sums whole and
+    at least 0); otherwise a copy with y = event proportion and ssw of 0/1 individuals for
+    binomial, and for poisson counts over a population (events: `numerator`, else y ×
+    denominator, whole numbers)."""
     if family == "gaussian":
+        return cells
+    if family == "poisson" and "ssw" in cells and bool(cells["ssw"].notna().all()):
+        event_counts(cells, whole_denominator=False, capped=False)
         return cells
     events, den = event_counts(cells, whole_denominator=False, capped=True)
     out = cells.copy()
@@ -251,7 +258,8 @@ def gee_facts(
         correlation_se_note=None
         if fit.alpha_se_available
         else "not reported: geeCRT's correlation sandwich needs individual outcomes "
-        "(Σ 1/residual per cell) that continuous cell summaries do not determine",
+        "(Σ 1/residual per cell) that cell summaries of continuous outcomes or of counts per "
+        "person do not determine",
         dispersion=fit.phi,
         convergence={
             "converged": True,
