@@ -50,11 +50,9 @@ METHODS = (
 NESTED = "nested_exchangeable"
 
 
-def one(args: tuple[int, int, int, int]) -> dict[str, float]:
-    """Each method's 1/0 rejection of the effect's true value in replicate r (NaN: the fit
-    failed)."""
-    clusters, per_seq, e, r = args
-    effect = EFFECTS[e]
+def trial_cells(clusters: int, per_seq: int, e: int, r: int) -> tuple[CellSummaries, np.ndarray]:
+    """Replicate r's cell summaries (each cell's 25 people) and each cluster's start (period
+    index)."""
     rng = np.random.default_rng(np.random.SeedSequence([clusters, e, r]))
     periods = clusters // per_seq + 1
     start = np.repeat(np.arange(1, periods), per_seq)
@@ -62,7 +60,7 @@ def one(args: tuple[int, int, int, int]) -> dict[str, float]:
     log_mean = (
         BASE
         + TREND * np.arange(periods)[None, :]
-        + effect * treated
+        + EFFECTS[e] * treated
         + rng.normal(0, np.sqrt(CLUSTER_VAR), (clusters, 1))
         + rng.normal(0, np.sqrt(CP_VAR), (clusters, periods))
     )
@@ -70,7 +68,15 @@ def one(args: tuple[int, int, int, int]) -> dict[str, float]:
     y = rng.poisson(np.exp(log_mean)[:, :, None] * frailty).astype(float)
     n = np.full((clusters, periods), float(CELL))
     mean = y.mean(axis=2)
-    cells = CellSummaries(mean, n, ((y - mean[:, :, None]) ** 2).sum(axis=2), n > 0)
+    return CellSummaries(mean, n, ((y - mean[:, :, None]) ** 2).sum(axis=2), n > 0), start
+
+
+def one(args: tuple[int, int, int, int]) -> dict[str, float]:
+    """Each method's 1/0 rejection of the effect's true value in replicate r (NaN: the fit
+    failed)."""
+    clusters, per_seq, e, r = args
+    effect = EFFECTS[e]
+    cells, start = trial_cells(clusters, per_seq, e, r)
     fe = fixed_effects(cells.observed, start, "immediate")
     k = fe.effect[0]
     t_gee = stats.t.ppf(0.975, clusters - fe.X.shape[2])
@@ -95,7 +101,8 @@ def one(args: tuple[int, int, int, int]) -> dict[str, float]:
         pass
     for name, model in (("GLMM HH t(I-2)", "hussey_hughes"), ("GLMM NE t(I-2)", NESTED)):
         try:
-            glmm = fit_glmm(CountCells(mean * n, n, cells.observed), fe.X, model, "poisson")
+            events = np.round(cells.mean * cells.n)
+            glmm = fit_glmm(CountCells(events, cells.n, cells.observed), fe.X, model, "poisson")
             if glmm.converged:
                 stat = abs(glmm.beta[k] - effect) / np.sqrt(glmm.vcov[k, k])
                 out[name] = float(stat > stats.t.ppf(0.975, clusters - 2))

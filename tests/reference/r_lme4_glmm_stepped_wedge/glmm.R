@@ -25,7 +25,8 @@ datasets <- list(
                                 events = gee$events, n = gee$n)),
   sim_binom = cells(read.csv("sim_binom.csv")),
   sim_decay = cells(read.csv("sim_decay.csv")),
-  sim_pois = cells(read.csv("sim_pois.csv"))
+  sim_pois = cells(read.csv("sim_pois.csv")),
+  sim_overflow = cells(read.csv("sim_overflow.csv"))
 )
 ctrl <- glmerControl(optimizer = "bobyqa", tolPwrss = 1e-10,
                      optCtrl = list(maxfun = 1e5, rhoend = 1e-10))
@@ -73,7 +74,8 @@ runs <- list(
   c("sim_decay", "binomial", "hh", "it", 1), c("sim_decay", "binomial", "ne", "it", 1),
   c("sim_decay", "binomial", "ed", "it", 1),
   c("sim_pois", "poisson", "hh", "it", 1), c("sim_pois", "poisson", "hh", "it", 10),
-  c("sim_pois", "poisson", "ne", "it", 1), c("sim_pois", "poisson", "ne", "eti", 1)
+  c("sim_pois", "poisson", "ne", "it", 1), c("sim_pois", "poisson", "ne", "eti", 1),
+  c("sim_overflow", "poisson", "hh", "it", 1), c("sim_overflow", "poisson", "ne", "it", 1)
 )
 for (run in runs) {
   fit <- list(dataset = run[1], family = run[2], model = run[3], shape = run[4],

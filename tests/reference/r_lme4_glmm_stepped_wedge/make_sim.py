@@ -7,7 +7,14 @@ sim_decay.csv: 10 clusters in 5 sequences of 2, 6 periods, 20-50 trials per cell
 ratio 0.5 growing to 0.8 with exposure, exponential decay (tau2 0.2, r 0.5).
 sim_pois.csv: 10 clusters in 5 sequences of 2, 6 periods, population 800-3000 per cell, event
 rate 2% with log rate ratio -0.3 and nested exchangeable effects (tau2 0.1, gamma2 0.03).
+sim_overflow.csv: the cell totals of benchmarks/sw_count_size.py's trial with 15 clusters, no
+effect, replicate 6 (25 people per cell, each person's count negative binomial), on which the
+nested-exchangeable Poisson GLMM's line search stepped to means that overflow (it failed with
+'Singular matrix'); `python make_sim.py overflow` writes it alone.
 """
+
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -59,5 +66,25 @@ def main() -> None:
     d.to_csv("sim_pois.csv", index=False)
 
 
+def overflow() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks"))
+    from sw_count_size import trial_cells
+
+    cells, start = trial_cells(15, 3, 0, 6)
+    clusters, periods = cells.n.shape
+    rows = [
+        {
+            "cluster": f"c{i + 1:02d}",
+            "period": j + 1,
+            "trt": int(j >= start[i]),
+            "events": round(cells.mean[i, j] * cells.n[i, j]),
+            "n": int(cells.n[i, j]),
+        }
+        for i in range(clusters)
+        for j in range(periods)
+    ]
+    pd.DataFrame(rows).to_csv("sim_overflow.csv", index=False)
+
+
 if __name__ == "__main__":
-    main()
+    overflow() if sys.argv[1:] == ["overflow"] else main()

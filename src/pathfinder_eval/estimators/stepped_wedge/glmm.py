@@ -404,7 +404,12 @@ def fit_glmm(
     warm: dict[str, np.ndarray | None] = {"u": None}
 
     def fun(x: np.ndarray) -> Deviance:
-        out = deviance(x, structure, family, cells, X, points, warm["u"])
+        try:  # a line-search step so long that the means overflow has no deviance: the
+            # search steps back (it failed with 'Singular matrix' in the modes' Newton step)
+            with np.errstate(over="ignore", invalid="ignore"):
+                out = deviance(x, structure, family, cells, X, points, warm["u"])
+        except np.linalg.LinAlgError:
+            return Deviance(np.inf, np.zeros(x.size), warm["u"])
         warm["u"] = out.modes
         return out
 
