@@ -97,15 +97,18 @@ VALIDITY: dict[InferenceKey, str] = {
     "gee_kauermann_carroll": (
         "GEE with the Kauermann-Carroll sandwich and a t(I − p) reference is valid for the "
         "population-averaged effect if clusters are independent, even when the working "
-        "correlation is wrong; with few clusters it is conservative (binary outcomes, no "
-        "effect: size 0%, 1.4% and 4.7% with 6, 10 and 15 clusters, and 17% of fits failing "
-        "with 6; benchmarks/sw_binary_size.py)."
+        "correlation is wrong; with few clusters it is conservative (no effect, 6, 10 and 15 "
+        "clusters: binary outcomes size 0%, 1.7% and 4.2%, with 15% of fits failing with 6, "
+        "benchmarks/sw_binary_size.py; overdispersed counts per person 0%, 1.1% and 4.8%, with "
+        "15% failing with 6, benchmarks/sw_count_size.py)."
     ),
     "glmm_t": (
         "The GLMM Wald test with t(I − 2) relies on the random-effects model being right; "
-        "with few clusters it is conservative (binary outcomes, no effect: size 0.8%, 3.0% "
-        "and 3.6% with 6, 10 and 15 clusters, where a normal reference gives 6.1%, 6.0% and "
-        "5.6%; benchmarks/sw_binary_size.py)."
+        "with few clusters and the nested-exchangeable default it is conservative (no "
+        "effect, 6, 10 and 15 clusters: binary outcomes size 0.7%, 3.1% and 3.0%, "
+        "benchmarks/sw_binary_size.py; overdispersed counts per person 2.8%, 3.6% and 4.5%, "
+        "benchmarks/sw_count_size.py). Without the cluster-period effect (hussey_hughes) the "
+        "counts' extra variation between cells is ignored and it rejected 7.9%, 16% and 19%."
     ),
     "sc_placebo_conformal": (
         "Placebo-in-space p-values are exact only if the treated unit could as well have been "
@@ -204,7 +207,7 @@ VALIDITY: dict[InferenceKey, str] = {
     ),
     "gee_sandwich": (
         "The uncorrected sandwich (Liang & Zeger 1986) underestimates the variance when clusters "
-        "are few, so tests over-reject: with a normal reference it rejected 19%, 12% and 10% of "
+        "are few, so tests over-reject: with a normal reference it rejected 21%, 12% and 10% of "
         "true nulls with 6, 10 and 15 clusters (binary outcomes; benchmarks/sw_binary_size.py); "
         "the t(I − p) reference used here reduces but does not remove this."
     ),
@@ -215,8 +218,9 @@ VALIDITY: dict[InferenceKey, str] = {
     ),
     "glmm_normal": (
         "The GLMM Wald test with a normal reference ignores that the variance components are "
-        "estimated from few clusters: with binary outcomes and no effect it rejected 6.1%, 6.0% "
-        "and 5.6% of true nulls with 6, 10 and 15 clusters (benchmarks/sw_binary_size.py)."
+        "estimated from few clusters: with binary outcomes and no effect it rejected 6.7%, 6.1% "
+        "and 5.4% of true nulls with 6, 10 and 15 clusters (Hussey & Hughes; "
+        "benchmarks/sw_binary_size.py)."
     ),
     "sdid_jackknife": (
         "The jackknife variance leaves out one unit at a time with the weights held fixed; it "

@@ -118,8 +118,9 @@ class SteppedWedgeGEE(SteppedWedgeGeeOptions):
     corrected sandwich, which kept the nominal size with t(I − p) in stepped-wedge simulations
     with as few as 8–12 clusters (Li, Turner & Preisser 2018, Biometrics 74:1450–1458; Ford &
     Westgate 2017 found MD conservative there; benchmarks/sw_binary_size.py finds it
-    conservative below 15 clusters, size 1.4% with 10 and 4.7% with 15, while the uncorrected
-    sandwich with z rejects 10–19%); "model_based", "sandwich" (BC0),
+    conservative below 15 clusters, size 1.7% with 10 and 4.2% with 15, while the uncorrected
+    sandwich with z rejects 10–21%; sw_count_size.py, on counts per person, 1.1% and 4.8%);
+    "model_based", "sandwich" (BC0),
     "kauermann_carroll" (BC1), "mancl_derouen" (BC2), "fay_graubard" (BC3), "cr2" (clubSandwich's
     bias-reduced linearisation with the working covariance as target and Satterthwaite df per
     contrast instead of I − p)."""
