@@ -53,7 +53,7 @@ def _pieces(clusters, family, correlation, method, beta, alpha, phi, naive, T, s
         if method == "moment":
             W = np.ones_like(gam)
         else:
-            W = np.broadcast_to(_alpha_variance(family, mu[j], mu[k], gam, phi), gam.shape)
+            W = np.broadcast_to(_alpha_variance(family, mu[j], mu[k], gam), gam.shape)
         Ua = z.T @ ((G[j, k] - gam) / W)
         A = z.T @ (z / W[:, None])
         b = {"gaussian": 0.0 * mu, "binomial": 1 / mu - 1 / (1 - mu), "poisson": 1 / mu}[family]

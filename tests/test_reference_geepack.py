@@ -169,13 +169,36 @@ def test_maee_estimates_the_dispersion_of_counts_per_person():
     6-cluster trials (benchmarks/sw_count_size.py; 16% now). φ is now estimated from their
     Pearson residuals: within 5% of geeglm's moment φ (which divides by N, without MAEE's
     correction), the correlations on the scale of φ, the effect within a tenth of its SE of the
-    moment fit's; 0/1 individuals keep φ = 1."""
+    moment fit's; 0/1 individuals keep φ = 1. With low means and strong overdispersion the
+    correlation equations' weights, geeCRT's Poisson moments, fell below 0 at the estimated φ
+    and MAEE failed in 22 of 60 trials (found in review): they are taken at φ = 1, and every
+    method fits them."""
     moment = moment_fit("sim_counts", "poisson", "nested_exchangeable")
     for method in ("maee", "gee"):
         fit = moment_fit("sim_counts", "poisson", "nested_exchangeable", method)
         assert fit.phi == pytest.approx(moment.phi, rel=0.05) and fit.phi > 1.3
-        assert fit.alpha[0] == pytest.approx(moment.alpha[0], abs=0.02)
+        # MAEE's bias correction raises the correlations a little (0.329 against 0.307)
+        assert fit.alpha[0] == pytest.approx(moment.alpha[0], abs=0.03)
         se = np.sqrt(moment.vcov["BC0"][len(moment.beta) - 1, len(moment.beta) - 1])
         assert abs(fit.beta[-1] - moment.beta[-1]) < 0.1 * se
     zero_one = moment_fit("sim_large", "poisson", "nested_exchangeable", "maee", "y_bin")
     assert zero_one.phi == 1.0
+    # a low mean (0.25 events per person) with strong overdispersion (frailty shape 0.6)
+    rng = np.random.default_rng(7)
+    clusters, periods, people = 10, 5, 30
+    start = np.repeat(np.arange(1, 6), 2)
+    log_mean = (
+        np.log(0.25) + rng.normal(0, 0.5, (clusters, 1)) + rng.normal(0, 0.4, (clusters, periods))
+    )
+    counts = rng.poisson(
+        np.exp(log_mean)[:, :, None] * rng.gamma(0.6, 1 / 0.6, (clusters, periods, people))
+    )
+    cl, pe_ = np.indices(counts.shape)[:2]
+    cells = summarise_records(
+        cl.ravel(), pe_.ravel(), counts.ravel().astype(float), (clusters, periods)
+    )
+    X = fixed_effects(cells.observed, start, "immediate").X
+    for method in ("maee", "gee", "moment"):
+        fit = fit_gee(gee_data(cells, X), "poisson", "nested_exchangeable", method)
+        p = len(fit.beta)
+        assert fit.phi > 1.3 and np.isfinite(fit.vcov["BC1"][:p, :p]).all()

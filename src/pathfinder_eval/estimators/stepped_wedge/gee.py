@@ -194,10 +194,13 @@ def working_structure(correlation: Correlation, alpha: np.ndarray, T: int):
     return a0, a0 * power, np.array([1.0, 0.0]), np.stack([power, a0 * d_rho])
 
 
-def _alpha_variance(family: Family, mu_j, mu_l, gamma, phi: float) -> np.ndarray:
+def _alpha_variance(family: Family, mu_j, mu_l, gamma) -> np.ndarray:
     """geeCRT's working variance of a standardised residual product with correlation gamma:
     gaussian 1 + γ²; binomial from the Bernoulli moments; poisson from the fourth moments of a
-    shared-component (trivariate reduction) Poisson pair with dispersion φ."""
+    shared-component (trivariate reduction) Poisson pair with dispersion 1. These are weights
+    of the correlation equations, which stay unbiased whatever they are; geeCRT's formula with
+    the dispersion φ estimated for counts per person falls to zero or below at low means (φ 2,
+    μ 0.2), and the fits failed (found in review)."""
     if family == "gaussian":
         return 1.0 + gamma**2
     if family == "binomial":
@@ -205,15 +208,15 @@ def _alpha_variance(family: Family, mu_j, mu_l, gamma, phi: float) -> np.ndarray
         return 1.0 + (1 - 2 * mu_j) * (1 - 2 * mu_l) * gamma / v - gamma**2
     lam1 = np.sqrt(mu_j * mu_l) * gamma
     lam2, lam3 = mu_j - lam1, mu_l - lam1
-    m2 = lam1**2 + phi * lam1
-    m3 = lam1**3 + (phi + 2) * lam1**2 + lam1
-    m4 = lam1**4 + 6 * lam1**3 + (6 * phi + 1) * lam1**2 + (12 - 11 * phi) * lam1
-    s_j, s_l = phi * mu_j + mu_j**2, phi * mu_l + mu_l**2
+    m2 = lam1**2 + lam1
+    m3 = lam1**3 + 3 * lam1**2 + lam1
+    m4 = lam1**4 + 6 * lam1**3 + 7 * lam1**2 + lam1
+    s_j, s_l = mu_j + mu_j**2, mu_l + mu_l**2
     e_jjll = s_j * s_l + (m4 - m2**2) + 2 * (lam2 + lam3) * (m3 - lam1 * m2)
-    e_jjll = e_jjll + 4 * phi * lam1 * lam2 * lam3
-    e_jll = mu_j * s_l + 2 * lam1**2 + lam1 + 2 * phi * lam1 * lam3
-    e_jjl = mu_l * s_j + 2 * lam1**2 + lam1 + 2 * phi * lam1 * lam2
-    e_jl = mu_j * mu_l + phi * lam1
+    e_jjll = e_jjll + 4 * lam1 * lam2 * lam3
+    e_jll = mu_j * s_l + 2 * lam1**2 + lam1 + 2 * lam1 * lam3
+    e_jjl = mu_l * s_j + 2 * lam1**2 + lam1 + 2 * lam1 * lam2
+    e_jl = mu_j * mu_l + lam1
     num = (
         e_jjll
         - 2 * mu_l * e_jjl
@@ -223,7 +226,7 @@ def _alpha_variance(family: Family, mu_j, mu_l, gamma, phi: float) -> np.ndarray
         - 3 * mu_j**2 * mu_l**2
         + mu_j**2 * s_l
     )
-    return num / (mu_j * mu_l * phi**2) - gamma**2
+    return num / (mu_j * mu_l) - gamma**2
 
 
 def _in_range(family: Family, mu: np.ndarray, a, B: np.ndarray, cells: CellSummaries) -> bool:
@@ -340,9 +343,9 @@ def _score(
     if method == "moment":
         W_w, W_b = np.ones_like(n), np.ones((len(n), T, T))
     else:
-        W_w = np.broadcast_to(_alpha_variance(family, mu, mu, a, phi), n.shape)
+        W_w = np.broadcast_to(_alpha_variance(family, mu, mu, a), n.shape)
         W_b = np.broadcast_to(
-            _alpha_variance(family, mu[:, :, None], mu[:, None, :], B[None], phi), cnt_b.shape
+            _alpha_variance(family, mu[:, :, None], mu[:, None, :], B[None]), cnt_b.shape
         )
     Ua = np.einsum("k,it->ik", da, (S_w - cnt_w * a) / W_w) + np.einsum(
         "ktu,itu->ik", dB, (S_b - cnt_b * B) / W_b
@@ -547,7 +550,10 @@ def _dispersion(data, family, correlation, method, beta, alpha, phi, info, N, p)
     if not _in_range(family, _mean(family, data.X @ beta)[0], a, B, data.cells):
         return phi  # the next step's shrink brings α back first
     naive = np.linalg.inv(info)
-    score = _score(data, family, correlation, "maee", beta, alpha, phi, naive)
+    # continuous outcomes: geeCRT's MAEE trace whatever the method; counts per person: the
+    # method's own (`gee` failed on MAEE's V − Ω check, telling the user to use gee)
+    trace_method = "maee" if family == "gaussian" else method
+    score = _score(data, family, correlation, trace_method, beta, alpha, phi, naive)
     return float(phi * score.trace.sum() / (N - p))
 
 
