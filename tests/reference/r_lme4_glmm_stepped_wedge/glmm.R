@@ -26,7 +26,8 @@ datasets <- list(
   sim_binom = cells(read.csv("sim_binom.csv")),
   sim_decay = cells(read.csv("sim_decay.csv")),
   sim_pois = cells(read.csv("sim_pois.csv")),
-  sim_overflow = cells(read.csv("sim_overflow.csv"))
+  sim_overflow = cells(read.csv("sim_overflow.csv")),
+  sim_zero_clusters = cells(read.csv("sim_zero_clusters.csv"))
 )
 ctrl <- glmerControl(optimizer = "bobyqa", tolPwrss = 1e-10,
                      optCtrl = list(maxfun = 1e5, rhoend = 1e-10))
@@ -75,7 +76,8 @@ runs <- list(
   c("sim_decay", "binomial", "ed", "it", 1),
   c("sim_pois", "poisson", "hh", "it", 1), c("sim_pois", "poisson", "hh", "it", 10),
   c("sim_pois", "poisson", "ne", "it", 1), c("sim_pois", "poisson", "ne", "eti", 1),
-  c("sim_overflow", "poisson", "hh", "it", 1), c("sim_overflow", "poisson", "ne", "it", 1)
+  c("sim_overflow", "poisson", "hh", "it", 1), c("sim_overflow", "poisson", "ne", "it", 1),
+  c("sim_zero_clusters", "poisson", "ne", "it", 1)
 )
 for (run in runs) {
   fit <- list(dataset = run[1], family = run[2], model = run[3], shape = run[4],

@@ -11,6 +11,11 @@ sim_overflow.csv: the cell totals of benchmarks/sw_count_size.py's trial with 15
 effect, replicate 6 (25 people per cell, each person's count negative binomial), on which the
 nested-exchangeable Poisson GLMM's line search stepped to means that overflow (it failed with
 'Singular matrix'); `python make_sim.py overflow` writes it alone.
+sim_zero_clusters.csv: 8 clusters in 4 sequences of 2, 5 periods, the totals of 20 people's
+negative-binomial counts (gamma shape 1.5, mean 0.8·e^(0.05·period) with cluster and
+cluster-period normal effects, SD 0.3 and 0.2), two clusters without any events: the large
+cluster variance leaves a flat direction on which the nested-exchangeable fit was called not
+converged (found in review); `python make_sim.py zero_clusters` writes it alone.
 """
 
 import sys
@@ -86,5 +91,26 @@ def overflow() -> None:
     pd.DataFrame(rows).to_csv("sim_overflow.csv", index=False)
 
 
+def zero_clusters() -> None:
+    rng = np.random.default_rng(1)
+    starts = np.repeat(np.arange(2, 6), 2)
+    cluster = rng.normal(0, 0.3, 8)
+    rows = []
+    for i in range(8):
+        for t in range(1, 6):
+            mean = np.exp(np.log(0.8) + 0.05 * t + cluster[i] + rng.normal(0, 0.2))
+            y = rng.poisson(rng.gamma(1.5, mean / 1.5, 20))
+            rows.append(
+                {
+                    "cluster": f"c{i + 1:02d}",
+                    "period": t,
+                    "trt": int(t >= starts[i]),
+                    "events": 0 if i in (0, 7) else int(y.sum()),
+                    "n": 20,
+                }
+            )
+    pd.DataFrame(rows).to_csv("sim_zero_clusters.csv", index=False)
+
+
 if __name__ == "__main__":
-    overflow() if sys.argv[1:] == ["overflow"] else main()
+    {"overflow": overflow, "zero_clusters": zero_clusters}.get(" ".join(sys.argv[1:]), main)()
