@@ -160,6 +160,10 @@ def test_poisson_counts_per_person_through_the_api_are_geeglm():
     assert "counts per person" in res.diagnostics["correlation_se_note"]
     with pytest.raises(EstimationError, match="not all 0 or 1"):
         pe.stepped_wedge_gee(raw, **kw, family="binomial")
+    half = raw.assign(y_cnt=np.where(raw.index == 0, 0.5, raw["y_cnt"]))
+    with pytest.raises(EstimationError) as err:  # it was told to code 0/1 or use poisson
+        pe.stepped_wedge_gee(half, **kw, family="poisson")
+    assert "whole number of events (0, 1, 2, ...)" in err.value.one_line()
 
 
 def test_maee_estimates_the_dispersion_of_counts_per_person():

@@ -348,7 +348,8 @@ class SteppedWedgeGeeOptions(EstimatorSettings):
     name: ClassVar[str] = "stepped_wedge_gee"
 
     family: GeeFamily = "gaussian"
-    """Outcome family: gaussian, binomial or poisson (population offset)."""
+    """Outcome family: gaussian, binomial or poisson (log link: each person's count on
+    individual records; counts over a population, the denominator, otherwise)."""
     correlation: Correlation = "nested_exchangeable"
     """Working correlation: nested_exchangeable, exchangeable, exponential_decay or independence."""
     effect: Literal["immediate", "exposure_time"] = "immediate"
@@ -434,12 +435,15 @@ class SteppedWedgeGlmmOptions(EstimatorSettings):
     @field_validator("quadrature_points")
     @classmethod
     def _quadrature_needs_one_effect(cls, value: int, info: ValidationInfo) -> int:
-        model = info.data.get("model", "nested_exchangeable")
+        default = cls.model_fields["model"].default
+        model = info.data.get("model", default)
         if value > 1 and model != "hussey_hughes":
             raise ValueError(
                 f"adaptive quadrature ({value} points) integrates one random effect per "
-                f"cluster; the {model} model has one per cluster and period: use "
-                "quadrature_points: 1 (Laplace) or model: hussey_hughes"
+                f"cluster; the {model} model"
+                + (" (the default)" if model == default else "")
+                + " has one per cluster and period: use quadrature_points: 1 (Laplace) or "
+                "model: hussey_hughes"
             )
         return value
 

@@ -297,6 +297,13 @@ BINARY_FIX = (
 )
 
 
+COUNT_FIX = (
+    "code each record's outcome as its whole number of events (0, 1, 2, ...) and leave missing "
+    "values empty (a missing-value code such as −1 or 9 is read as a value), or use family: "
+    "gaussian for a measure that is not a count"
+)
+
+
 def event_counts(
     cells: pd.DataFrame, whole_denominator: bool, capped: bool
 ) -> tuple[pd.Series, pd.Series]:
@@ -329,7 +336,7 @@ def event_counts(
                     f"cluster {bad['unit']}, period {bad['period']}: the records' outcome values "
                     f"sum to {given}, not a whole number of events at least 0",
                     where="the outcome column of the records",
-                    fix=BINARY_FIX,
+                    fix=BINARY_FIX if capped else COUNT_FIX,
                 )
             raise EstimationError(
                 f"cell {bad['unit']}, period {bad['period']}: {col} gives "
