@@ -206,6 +206,7 @@ def test_fast_path_replicate_is_what_stepped_wedge_reports_on_the_same_cells(tri
                 "status": "",
                 "source": "test",
                 "ssw": ssw[i, j],
+                "negative": np.nan,
             }
             for i, c in enumerate(clusters)
             for j in range(mean.shape[1])

@@ -136,7 +136,9 @@ def test_poisson_counts_per_person_through_the_api_are_geeglm():
     """Each person's count of events (0 to 11), which the GEE refused ('not all 0 or 1': its
     Poisson read individuals as 0/1): the public API with the moment method and the plain
     sandwich reports geeglm's treatment coefficient, san.se, α and φ; the correlation's SE,
-    which needs Σ 1/(y − μ) over the records, is not reported; binomial still refuses them."""
+    which needs Σ 1/(y − μ) over the records, is not reported; binomial still refuses them.
+    A −1 code among the counts (accepted: the cells' sums were whole and at least 0; found in
+    review) is refused naming the cell, as are counts that are not whole."""
     raw, cluster, trt = _raw("sim_counts")
     kw = dict(outcome="y_cnt", cluster=cluster, period="period", treatment=trt)
     res = pe.stepped_wedge_gee(
@@ -164,6 +166,14 @@ def test_poisson_counts_per_person_through_the_api_are_geeglm():
     with pytest.raises(EstimationError) as err:  # it was told to code 0/1 or use poisson
         pe.stepped_wedge_gee(half, **kw, family="poisson")
     assert "whole number of events (0, 1, 2, ...)" in err.value.one_line()
+    coded = raw.assign(y_cnt=np.where(raw.index % 80 == 0, -1, raw["y_cnt"]))  # 23 records
+    for fit in (pe.stepped_wedge_gee, pe.stepped_wedge_glmm):  # the sums still look whole
+        with pytest.raises(EstimationError) as err:
+            fit(coded, **kw, family="poisson")
+        assert err.value.one_line().startswith(
+            "the outcome column of the records: cluster 1, period 1: 1 of the records' outcome "
+            "values are below 0, not a number of events"
+        )
 
 
 def test_maee_estimates_the_dispersion_of_counts_per_person():

@@ -438,7 +438,7 @@ def test_records_that_are_not_all_0_or_1_are_refused():
     first = raw.sort_values([cluster, "period"], kind="stable").index[0]
     gee = lambda d, **k: pe.stepped_wedge_gee(d, family="binomial", **k)  # noqa: E731
     for code, what in (
-        (-1, "the records' outcome values are not all 0 or 1"),
+        (-1, "1 of the records' outcome values are below 0, not a number of events"),
         (9, "the records' outcome values are not all 0 or 1"),
         (0.5, "the records' outcome values sum to"),
     ):

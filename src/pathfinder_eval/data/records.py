@@ -89,9 +89,10 @@ class Excluded:
 
 @dataclass
 class Partial:
-    """One part's sums per outcome: a frame of unit, period, n, s1 (Σy), s2 (Σy²) and m2
-    (Σ(y − part mean)²) per cell; whether every kept value was a whole number and the largest
-    magnitude; the exclusions; or the error that stopped the part (its row within the part)."""
+    """One part's sums per outcome: a frame of unit, period, n, s1 (Σy), s2 (Σy²), m2
+    (Σ(y − part mean)²) and below (records below 0) per cell; whether every kept value was a
+    whole number and the largest magnitude; the exclusions; or the error that stopped the part
+    (its row within the part)."""
 
     rows: int
     units: set[str] = field(default_factory=set)
@@ -183,6 +184,7 @@ def _summarise(part: pd.DataFrame | pa.RecordBatch, cols: RecordColumns) -> Part
         s2 = np.bincount(k, y * y, minlength=size)
         mean = np.divide(s1, n, out=np.zeros(size), where=n > 0)
         m2 = np.bincount(k, (y - mean[k]) ** 2, minlength=size)
+        below = np.bincount(k[y < 0], minlength=size)
         has = n > 0
         out.cells[outcome] = pd.DataFrame(
             {
@@ -192,6 +194,7 @@ def _summarise(part: pd.DataFrame | pa.RecordBatch, cols: RecordColumns) -> Part
                 "s1": s1[has],
                 "s2": s2[has],
                 "m2": m2[has],
+                "below": below[has],
             }
         )
         out.whole[outcome] = bool(np.all(y == np.round(y)))
@@ -320,7 +323,7 @@ def _cell_frame(
     """One outcome's summaries from its parts' sums: exact for whole numbers whose sums of
     squares stay below 2^53; otherwise Σ m2 plus the between-part term Σ n_i (m_i − m)²."""
     sums = pd.concat(parts, ignore_index=True)
-    total = sums.groupby(["unit", "period"], sort=True)[["n", "s1", "s2", "m2"]].sum()
+    total = sums.groupby(["unit", "period"], sort=True)[["n", "s1", "s2", "m2", "below"]].sum()
     n, s1 = total["n"].to_numpy(), total["s1"].to_numpy()
     mean = s1 / n
     if whole and peak * peak * n.sum() < EXACT:
@@ -350,6 +353,7 @@ def _cell_frame(
             "status": "",
             "source": source,
             "ssw": ssw,
+            "negative": total["below"].to_numpy(float),
         }
     )[list(LONG_COLUMNS) + list(CELL_COLUMNS)]
 

@@ -17,8 +17,10 @@ LONG_COLUMNS: tuple[str, ...] = (
     "source",
 )
 # Optional columns a reader may add after LONG_COLUMNS; the panel carries them into its cells.
-# ssw: within-cell sum of squared deviations of the individual outcomes (trial cell summaries).
-CELL_COLUMNS: tuple[str, ...] = ("ssw",)
+# ssw: within-cell sum of squared deviations of the individual outcomes (trial cell summaries);
+# negative: how many of the cell's records are below 0 (a count model refuses them; NaN where
+# there are no records to tell).
+CELL_COLUMNS: tuple[str, ...] = ("ssw", "negative")
 # Optional: for a row a reader marked unusable, where and what (file, row, column, value);
 # the exclusions ledger quotes the first (data/plausibility.py).
 DETAIL = "detail"

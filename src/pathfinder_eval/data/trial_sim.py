@@ -58,6 +58,7 @@ def simulate_stepped_wedge(
                     "status": "",
                     "source": "simulated trial",
                     "ssw": (1.0 - icc) * rng_ssw.chisquare(cell_size - 1) if cell_size > 1 else 0.0,
+                    "negative": np.nan,  # summaries without records
                 }
             )
     frame = pd.DataFrame(rows)[list(LONG_COLUMNS) + list(CELL_COLUMNS)]

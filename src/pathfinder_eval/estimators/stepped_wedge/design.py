@@ -321,8 +321,17 @@ def event_counts(
             fix="supply each cell's number of individuals (binomial) or population (poisson), "
             "and drop empty cells",
         )
-    events = cell_events(cells)
     records = "ssw" in cells and bool(cells["ssw"].notna().all())  # individual records' cells
+    negative = cells["negative"] > 0 if "negative" in cells else pd.Series(False, cells.index)
+    if negative.any():  # a −1 code among counts per person: their sums still look whole
+        bad = cells[negative].iloc[0]
+        raise EstimationError(
+            f"cluster {bad['unit']}, period {bad['period']}: {int(bad['negative'])} of the "
+            "records' outcome values are below 0, not a number of events",
+            where="the outcome column of the records",
+            fix=BINARY_FIX if capped else COUNT_FIX,
+        )
+    events = cell_events(cells)
     column = "numerator" if "numerator" in cells and cells["numerator"].notna().all() else "y"
     checks = [(events, column)] + ([(den, "denominator")] if whole_denominator else [])
     for values, col in checks:
