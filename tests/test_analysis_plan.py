@@ -379,7 +379,8 @@ def test_a_plan_of_the_first_schema_is_still_read(tmp_path):
     from pathfinder_eval.analysis_plan import plan_hash
 
     design, plan, doc = _trial_plan(tmp_path)
-    old = {k: v for k, v in doc["decisions"].items() if k not in ("primary", "data")}
+    written = decisions(load_design(design), resolved=False)  # options as the design writes
+    old = {k: v for k, v in written.items() if k not in ("primary", "data")}
     data = {
         k: v
         for k, v in doc["data"].items()
@@ -419,7 +420,7 @@ def test_a_plan_of_the_first_schema_is_still_read(tmp_path):
             lambda d: d["data"].pop("pre_start_sha256_by_outcome"),
             "data.pre_start_sha256_by_outcome: not what",
         ),
-        (lambda d: d.update(schema_version=4), "schema_version 4 is not one this version reads"),
+        (lambda d: d.update(schema_version=5), "schema_version 5 is not one this version reads"),
         (lambda d: d.update(schema_version=True), "schema_version True is not one this version"),
     ],
 )
@@ -654,3 +655,33 @@ def test_a_pre_start_year_gone_from_the_data_or_added_is_a_deviation(tmp_path):
     design.write_text(head + "time: {axis: period, first: 2017}\n")
     check = _run(design, plan, tmp_path / "window", "--data", str(tmp_path / "added.csv"))
     assert [d["kind"] for d in check["deviations"]] == ["analysis window changed"]
+
+
+def test_a_default_that_changed_since_the_plan_is_a_deviation(tmp_path):
+    """The plan recorded each analysis's options as written, so a default that changed
+    between the version that wrote the plan and the one that ran it (the GLMM's model moved
+    from hussey_hughes to nested_exchangeable) read 'followed' (found in review). Schema 4
+    records them resolved: a plan whose resolved default differs (here as if written when the
+    stepped-wedge GEE's default correlation was exchangeable) names it, and writing a default
+    out in the design changes nothing."""
+    design, plan, doc = _trial_plan(tmp_path)
+    assert doc["schema_version"] == 4
+    options = doc["decisions"]["analyses"]["stepped_wedge_gee"]["options"]
+    assert options["correlation"] == "nested_exchangeable" and options["correlation_method"] == (
+        "maee"
+    )
+    text = design.read_text(encoding="utf-8")
+    written = "options: {family: gaussian, correlation: nested_exchangeable}"
+    assert written in text
+    design.write_text(text.replace(written, "options: {family: gaussian}"))
+    assert _run(design, plan, tmp_path / "same")["deviations"] == []
+    options["correlation"] = "exchangeable"
+    doc["sha256"] = document_hash(doc)
+    plan.write_text(json.dumps(doc))
+    assert _run(design, plan, tmp_path / "moved")["deviations"] == [
+        {
+            "kind": "analysis changed",
+            "what": "analysis stepped_wedge_gee: options.correlation changed from exchangeable to "
+            "nested_exchangeable",
+        }
+    ]

@@ -1,7 +1,8 @@
 """The registrable analysis plan: the design's decisions, their hash, and deviations from them.
 
 `decisions(spec)` is everything a statistical analysis plan commits to (units and rollout,
-comparison pool, window, outcomes, analyses with their inference and options, the primary
+comparison pool, window, outcomes, analyses with their inference and options (resolved,
+defaults included, since schema 4), the primary
 analysis, the data read and how, disclosure control, seed), as plain JSON. The plan file's
 `sha256` is the hash of the whole file as canonical JSON (since schema 2; schema 1 hashed
 the decisions only). A report run with `--plan` compares the design it ran, with the seed it used,
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,7 @@ import pandas as pd
 from pydantic import BaseModel, ValidationError
 
 from pathfinder_eval.errors import DesignError
+from pathfinder_eval.settings import OPTIONS
 from pathfinder_eval.spec import (
     Analysis,
     Comparison,
@@ -38,8 +41,10 @@ from pathfinder_eval.timeaxis import TimeAxis
 PLAN_KIND = "statistical_analysis_plan"
 # 2: the hash covers the whole file; decisions name the primary analysis and the data settings,
 # and the file records the first withheld period and each outcome's pre-start hash; 3: those
-# hashes by outcome and period (a schema-2 plan is read, its data not compared)
-PLAN_SCHEMA = 3
+# hashes by outcome and period (a schema-2 plan is read, its data not compared); 4: each
+# analysis's options resolved, defaults included, so a default that changes between versions
+# is a deviation (schema 1-3 plans hold the options as written and are compared so)
+PLAN_SCHEMA = 4
 _COMPARISON_RESOLVED = {"neighbour_sets", "neighbour_source"}  # read from data, not decided
 
 
@@ -71,8 +76,10 @@ class PlanCheck:
         }
 
 
-def decisions(spec: DesignSpec) -> dict[str, Any]:
-    """What the plan commits to, as plain JSON values (outcomes and analyses keyed by id)."""
+def decisions(spec: DesignSpec, resolved: bool = True) -> dict[str, Any]:
+    """What the plan commits to, as plain JSON values (outcomes and analyses keyed by id);
+    each analysis's options `resolved` (every option the estimator reads, defaults included:
+    schema 4) or as the design writes them (schemas 1-3)."""
     comparison = spec.comparison.model_dump(mode="json", exclude=_COMPARISON_RESOLVED)
     contrasts = {c.id: c.model_dump(mode="json") for c in spec.contrasts}
     return {
@@ -86,7 +93,7 @@ def decisions(spec: DesignSpec) -> dict[str, Any]:
         "outcomes": {o.id: o.model_dump(mode="json") for o in spec.outcomes},
         # only when used, so plans registered before contrasts existed keep their hash
         **({"contrasts": contrasts} if contrasts else {}),
-        "analyses": {a.id: a.model_dump(mode="json") for a in spec.analyses},
+        "analyses": {a.id: _analysis(a, resolved) for a in spec.analyses},
         # the analyses are keyed by id, so design order (which makes the first the primary
         # when none is marked) is not in them: the primary is named
         "primary": spec.primary_analysis.id,
@@ -96,6 +103,21 @@ def decisions(spec: DesignSpec) -> dict[str, Any]:
         "disclosure": spec.report.disclosure.model_dump(mode="json"),
         "seed": spec.seed,
     }
+
+
+def _analysis(analysis: Analysis, resolved: bool) -> dict[str, Any]:
+    """An analysis as JSON, its options resolved by the estimator's options model or as
+    written."""
+    out = analysis.model_dump(mode="json")
+    if resolved:
+        model = OPTIONS[analysis.estimator.value](**analysis.options, inference=analysis.inference)
+        dumped = model.model_dump(mode="json", exclude={"inference", "seed"})
+        # JSON has no infinity (an event-time bound's default): written as text
+        out["options"] = {
+            k: repr(v) if isinstance(v, float) and not math.isfinite(v) else v
+            for k, v in dumped.items()
+        }
+    return out
 
 
 def plan_hash(planned: dict[str, Any]) -> str:
@@ -264,7 +286,8 @@ def check_against(
     """The registered plan beside the design now run with the seed it used (`run --seed`
     overrides the design's), and the run's panel cells (unit, period, outcome, counts, value)
     before the plan's first withheld period beside the plan's hashes of its own."""
-    now = decisions(spec.model_copy(update={"seed": seed}))
+    resolved = plan.get("schema_version", 1) >= 4
+    now = decisions(spec.model_copy(update={"seed": seed}), resolved)
     found = deviations(plan["decisions"], now)
     if plan.get("schema_version", 1) >= 3:
         pre_start = cells[cells["period"] < plan["data"]["withheld_from_period"]]
