@@ -24,9 +24,10 @@ outcomes: [{{column: y_bin, name: Binary outcome}}]
 analyses:
   - {{id: lmm, estimator: stepped_wedge}}
   - {{id: gee, estimator: stepped_wedge_gee, options: {{family: binomial}}}}
-  - {{id: glmm, estimator: stepped_wedge_glmm, options: {{family: binomial}}}}
+  - {{id: glmm, estimator: stepped_wedge_glmm,
+      options: {{family: binomial, model: hussey_hughes}}}}
   - {{id: glmm_agq, estimator: stepped_wedge_glmm,
-      options: {{family: binomial, quadrature_points: 10}}}}
+      options: {{family: binomial, model: hussey_hughes, quadrature_points: 10}}}}
 data: {{source: records, columns: {{unit: id, period: period}}}}
 """
 
