@@ -100,7 +100,7 @@ VALIDITY: dict[InferenceKey, str] = {
         "correlation is wrong; with few clusters it is conservative (no effect, 6, 10 and 15 "
         "clusters: binary outcomes size 0%, 1.7% and 4.2%, with 15% of fits failing with 6, "
         "benchmarks/sw_binary_size.py; overdispersed counts per person 0%, 1.1% and 4.8%, with "
-        "15% failing with 6, benchmarks/sw_count_size.py)."
+        "13% failing with 6, benchmarks/sw_count_size.py)."
     ),
     "glmm_t": (
         "The GLMM Wald test with t(I − 2) relies on the random-effects model being right; "
