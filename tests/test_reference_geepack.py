@@ -216,3 +216,28 @@ def test_maee_estimates_the_dispersion_of_counts_per_person():
         fit = fit_gee(gee_data(cells, X), "poisson", "nested_exchangeable", method)
         p = len(fit.beta)
         assert fit.phi > 1.3 and np.isfinite(fit.vcov["BC1"][:p, :p]).all()
+
+
+def test_the_gee_method_estimates_the_dispersion_without_maee():
+    """correlation_method: gee estimated φ of counts per person from MAEE's trace, ran MAEE's
+    V − Ω check and failed telling the user to use gee (found in review): on this 6-cluster
+    trial of overdispersed counts (0.25 events per person) it now fits, its φ from its own
+    trace, while MAEE refuses V − Ω as before."""
+    rng = np.random.default_rng(158)
+    clusters, periods, people = 6, 5, 30
+    starts = np.repeat(np.arange(2, periods + 1), 2)[:clusters]
+    cluster = rng.normal(0, 0.5, clusters)
+    rows = []
+    for i in range(clusters):
+        for t in range(1, periods + 1):
+            mean = np.exp(np.log(0.25) + 0.05 * t + cluster[i] + rng.normal(0, 0.4))
+            for y in rng.poisson(rng.gamma(0.6, mean / 0.6, people)):
+                rows.append((i, t - 1, y))
+    cl, pe_, y = (np.array(c, dtype=float) for c in zip(*rows, strict=True))
+    cells = summarise_records(cl.astype(int), pe_.astype(int), y, (clusters, periods))
+    X = fixed_effects(cells.observed, starts - 1, "immediate").X
+    fit = fit_gee(gee_data(cells, X), "poisson", "nested_exchangeable", "gee")
+    moment = fit_gee(gee_data(cells, X), "poisson", "nested_exchangeable", "moment")
+    assert fit.phi == pytest.approx(moment.phi, rel=0.05) and np.isfinite(fit.beta).all()
+    with pytest.raises(EstimationError, match="V − Ω"):
+        fit_gee(gee_data(cells, X), "poisson", "nested_exchangeable", "maee")
