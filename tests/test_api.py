@@ -18,8 +18,7 @@ import pytest
 
 import pathfinder_eval as pe
 from pathfinder_eval.errors import DataError, DesignError, EstimationError
-from pathfinder_eval.estimators import two_way_residuals
-from pathfinder_eval.inference.cr2 import two_way_projection
+from pathfinder_eval.inference.cr2 import two_way_projection, two_way_residuals
 from pathfinder_eval.pipeline import evaluate
 from pathfinder_eval.settings import OPTIONS
 from pathfinder_eval.spec import load_design

@@ -51,6 +51,20 @@ def test_independent_leads_multiply():
     assert pass_probability(np.zeros(3), np.diag(sd**2)) == pytest.approx(0.95**3, abs=1e-6)
 
 
+def _scipy_pass_probability(mean, cov, abseps: float, maxpts: int) -> float:
+    """The pre-test's pass probability by scipy's adaptive Genz–Bretz, to `abseps`."""
+    half = CRITICAL * np.sqrt(np.diag(cov))
+    return stats.multivariate_normal.cdf(
+        half - mean,
+        cov=cov,
+        lower_limit=-half - mean,
+        maxpts=maxpts,
+        abseps=abseps,
+        releps=0.0,
+        rng=np.random.default_rng(1),
+    )
+
+
 def test_rectangle_probabilities_match_scipys_adaptive_genz_bretz():
     """The fixed-Sobol rectangle probability against scipy's adaptive Genz–Bretz run to 1e-9
     (a million points) on 12 random correlated covariances of 2–7 leads with shifted means:
@@ -63,15 +77,7 @@ def test_rectangle_probabilities_match_scipys_adaptive_genz_bretz():
         cov = a @ a.T / (k + 2) + 0.1 * np.eye(k)
         sd = np.sqrt(np.diag(cov))
         mean = rng.normal(scale=1.5, size=k) * sd
-        ref = stats.multivariate_normal.cdf(
-            CRITICAL * sd - mean,
-            cov=cov,
-            lower_limit=-CRITICAL * sd - mean,
-            maxpts=1_000_000,
-            abseps=1e-9,
-            releps=0.0,
-            rng=np.random.default_rng(1),
-        )
+        ref = _scipy_pass_probability(mean, cov, 1e-9, 1_000_000)
         got = pass_probability(mean, cov)
         assert pass_probability(mean, cov) == got
         errors.append(abs(got - ref))
@@ -90,17 +96,9 @@ def test_rectangle_error_for_event_study_leads_as_documented():
         k = int(rng.integers(5, 8))
         b = rng.normal(size=(k, k)) * 0.05
         cov = np.diag(rng.uniform(0.1, 0.3, k)) + rng.uniform(0.8, 2.0) + b @ b.T
-        sd, rel = np.sqrt(np.diag(cov)), np.arange(-k, 0.0)
+        rel = np.arange(-k, 0.0)
         mean = slope_for_power(cov, rel - 1.0, -1.0, 0.5) * rel
-        ref = stats.multivariate_normal.cdf(
-            CRITICAL * sd - mean,
-            cov=cov,
-            lower_limit=-CRITICAL * sd - mean,
-            maxpts=2_000_000,
-            abseps=1e-7,
-            releps=0.0,
-            rng=np.random.default_rng(1),
-        )
+        ref = _scipy_pass_probability(mean, cov, 1e-7, 2_000_000)
         errors.append(abs(pass_probability(mean, cov) - ref))
     assert max(errors) < 5e-5
     assert np.median(errors) < 1e-5

@@ -286,10 +286,10 @@ def check_against(
     """The registered plan beside the design now run with the seed it used (`run --seed`
     overrides the design's), and the run's panel cells (unit, period, outcome, counts, value)
     before the plan's first withheld period beside the plan's hashes of its own."""
-    resolved = plan.get("schema_version", 1) >= 4
-    now = decisions(spec.model_copy(update={"seed": seed}), resolved)
+    version = plan.get("schema_version", 1)
+    now = decisions(spec.model_copy(update={"seed": seed}), resolved=version >= 4)
     found = deviations(plan["decisions"], now)
-    if plan.get("schema_version", 1) >= 3:
+    if version >= 3:
         pre_start = cells[cells["period"] < plan["data"]["withheld_from_period"]]
         windows = (plan["decisions"]["time"], spec.time.model_dump(mode="json"))
         found += _data_changed(plan["data"], pre_start, _within(windows), spec)

@@ -83,6 +83,18 @@ def two_way_projection(units: np.ndarray, periods: np.ndarray) -> TwoWayProjecti
     return TwoWayProjection(units, periods, n_u, dt, s)
 
 
+def two_way_residuals(units: np.ndarray, periods: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Residuals of y (n,) on unit and period dummies (integer codes from 0, every code used):
+    on a balanced panel y − unit mean − period mean + grand mean, O(n), where the general
+    projection builds an n × P matrix (1.7 s for 2 million cells)."""
+    n_u, n_t = int(units.max()) + 1, int(periods.max()) + 1
+    if y.size != n_u * n_t or (np.bincount(units * n_t + periods, minlength=y.size) != 1).any():
+        return two_way_projection(units, periods).residuals(y[:, None])[:, 0]
+    unit_mean = np.bincount(units, weights=y) / n_t
+    period_mean = np.bincount(periods, weights=y) / n_u
+    return y - unit_mean[units] - period_mean[periods] + y.mean()
+
+
 def _unit_means(values: np.ndarray, units: np.ndarray, n_u: np.ndarray) -> np.ndarray:
     sums = np.zeros((len(n_u), values.shape[1]))
     np.add.at(sums, units, values)

@@ -322,9 +322,8 @@ def event_counts(
             "and drop empty cells",
         )
     records = "ssw" in cells and bool(cells["ssw"].notna().all())  # individual records' cells
-    negative = cells["negative"] > 0 if "negative" in cells else pd.Series(False, cells.index)
-    if negative.any():  # a −1 code among counts per person: their sums still look whole
-        bad = cells[negative].iloc[0]
+    if "negative" in cells and (cells["negative"] > 0).any():  # a −1 code among counts per
+        bad = cells[cells["negative"] > 0].iloc[0]  # person: their sums still look whole
         raise EstimationError(
             f"cluster {bad['unit']}, period {bad['period']}: {int(bad['negative'])} of the "
             "records' outcome values are below 0, not a number of events",
