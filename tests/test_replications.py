@@ -105,3 +105,37 @@ def test_df_het_numbers_are_the_committed_reference_values():
     _, att, se = two_stage._STATE[0]
     assert (round(att, 3), round(se, 4)) == (published["ATT"], published["ATT SE"])
     assert len(published) == 2 + 2 * 21 + 2 * 22
+
+
+def test_he_wang_entry_reads_the_csv_its_script_writes(tmp_path):
+    """The pretrends entry (its data are not shipped, so `test_entry` sees only the refusal in
+    CI): on a CSV laid out as scripts/he_wang_event_study.R writes it, with independent leads,
+    the slope for 50% power is the closed form's (the product of one-lead pass probabilities)
+    and the tolerances it derives are positive and finite."""
+    import numpy as np
+    import pandas as pd
+    from scipy import optimize, stats
+
+    from pathfinder_eval.replications.pretrends import CRITICAL, he_wang
+
+    t = np.array([-4.0, -3.0, -2.0, 0.0, 1.0])
+    sd = np.array([0.09, 0.07, 0.05, 0.06, 0.08])
+    cov = np.diag(sd**2)
+    cov[3, 4] = cov[4, 3] = 0.002  # lags may covary; the leads are independent
+    frame = pd.DataFrame({"t": t, "beta": [0.05, -0.01, -0.03, 0.08, 0.2]})
+    for j, e in enumerate(t):
+        frame[f"cov_{int(e)}"] = cov[:, j]
+    path = tmp_path / "he_wang.csv"
+    frame.to_csv(path, index=False)
+
+    def passing(s):
+        z = s * (t[:3] + 1) / sd[:3]
+        return np.prod(stats.norm.cdf(CRITICAL - z) - stats.norm.cdf(-CRITICAL - z))
+
+    exact = optimize.brentq(lambda s: 0.5 - passing(s), 1e-6, 1.0, xtol=1e-14)
+    got = he_wang(path)
+    assert got["slope for 50% power"].value == pytest.approx(exact, rel=1e-5)
+    assert 0 < got["slope for 50% power"].tolerance < 0.01 * exact
+    # with independent leads the truncated mean of a lag moves only through its covariance
+    # with the leads: none here
+    assert got["mean after pre-testing, t = 1"].value == pytest.approx(0.0520587 * 2, abs=1e-6)

@@ -15,6 +15,7 @@ from pathfinder_eval.replications import (  # noqa: F401
     honestdid,
     kielmc,
     power_examples,
+    pretrends,
     prop99,
     stacked,
     stepped_wedge,
