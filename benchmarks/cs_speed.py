@@ -174,7 +174,7 @@ def main() -> None:
         f"{t_api[1]:.2f} s CPU"
     )
     for label, runner in (("diff-diff", diff_diff_run), ("csdid", csdid_run)):
-        for draws, ours_t in ((0, t_an), (args.draws, t_bs)):
+        for draws, ours_t in ((0, t_an), (args.draws, t_bs))[: 2 if args.draws else 1]:
             try:
                 repeats = REPEATS if label == "diff-diff" else 1  # csdid's bootstrap takes ~1 min
                 timed = [runner(frame, draws) for _ in range(repeats)]
