@@ -254,3 +254,85 @@ def test_slope_for_power_scales_with_the_standard_errors_down_to_tiny_ones():
     times = TIMES[LEADS]
     base = slope_for_power(cov, times, -1.0, 0.5)
     assert slope_for_power(cov * 1e-30, times, -1.0, 0.5) == pytest.approx(base * 1e-15, rel=1e-5)
+
+
+def test_public_pretrends_on_an_event_study_is_the_reports_summary():
+    """pe.pretrends on pe.event_study's result gives the slope, Bayes factor and bias after
+    pre-testing that the result's facts (and so the report) carry, and R pretrends' table."""
+    import sys
+    from pathlib import Path
+
+    import pathfinder_eval as pe
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_api import staggered
+
+    res = pe.event_study(staggered(), outcome="y", unit="unit", time="period", first_treated="g")
+    facts = res.diagnostics["pretest_power"]
+    fit = pe.pretrends(res)
+    assert fit.slope == pytest.approx(facts["slope_50"], rel=1e-12)
+    assert fit.bayes_factor == pytest.approx(facts["bayes_factor"], rel=1e-12)
+    first = fit.table.index[fit.table["event_time"] == 0][0]
+    assert fit.table.loc[first, "mean_after_pretest"] == pytest.approx(
+        facts["bias_after_pretest"], rel=1e-12
+    )
+    assert fit.power == pytest.approx(0.5, abs=1e-5)
+    assert fit.table["event_time"].tolist() == [-4, -3, -2, 0, 1, 2, 3]  # no reference row
+    faster = pe.pretrends(res, target_power=0.8)
+    assert faster.slope == pytest.approx(facts["slope_80"], rel=1e-12)
+
+
+def test_public_pretrends_from_arrays_against_a_given_trend_has_the_closed_forms():
+    """A published event study given as arrays, with independent leads and a hypothesised
+    trend: the power is one minus the product of the leads' acceptance probabilities, the
+    likelihood ratio the ratio of normal densities, and a lag uncorrelated with the leads keeps
+    its trend after pre-testing."""
+    import pathfinder_eval as pe
+
+    times = np.array([-3.0, -2.0, 0.0, 1.0])
+    sd = np.array([0.08, 0.05, 0.06, 0.07])
+    cov = np.diag(sd**2)
+    beta = np.array([0.03, -0.02, 0.1, 0.2])
+    delta = np.array([-0.1, -0.04, 0.02, 0.05])
+    fit = pe.pretrends(beta=beta, sigma=cov, event_times=times, delta=delta)
+    accept = _accept(delta[:2], sd[:2])
+    assert fit.power == pytest.approx(1.0 - accept.prod(), abs=1e-6)
+    assert fit.bayes_factor == pytest.approx(
+        accept.prod() / _accept(np.zeros(2), sd[:2]).prod(), abs=1e-6
+    )
+    ratio = stats.multivariate_normal(delta[:2], cov[:2, :2]).pdf(beta[:2]) / (
+        stats.multivariate_normal(np.zeros(2), cov[:2, :2]).pdf(beta[:2])
+    )
+    assert fit.likelihood_ratio == pytest.approx(ratio, rel=1e-12)
+    assert fit.table["mean_after_pretest"].iloc[2:].tolist() == pytest.approx(delta[2:])
+    assert fit.table["trend"].tolist() == pytest.approx(delta.tolist())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "where"),
+    [
+        ({"beta": [0.1, 0.2]}, "arguments"),  # sigma and event_times missing
+        ({"beta": [0.1, 0.2], "sigma": np.eye(3), "event_times": [-2, 0]}, "beta, sigma"),
+        ({"beta": [0.1, 0.2], "sigma": np.eye(2), "event_times": [0, 1]}, "sigma, event_times"),
+        (
+            {"beta": [0.1, 0.2], "sigma": np.eye(2) * 0.01, "event_times": [-2, 0], "delta": [1]},
+            "argument delta",
+        ),
+        (
+            {
+                "beta": [0.1, 0.2],
+                "sigma": np.eye(2) * 0.01,
+                "event_times": [-2, 0],
+                "target_power": 0.01,
+            },
+            "argument target_power",
+        ),
+    ],
+)
+def test_public_pretrends_refuses_what_it_cannot_test(kwargs, where):
+    import pathfinder_eval as pe
+    from pathfinder_eval.errors import DesignError
+
+    with pytest.raises(DesignError) as err:
+        pe.pretrends(**kwargs)
+    assert where in str(err.value)

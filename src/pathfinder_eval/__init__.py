@@ -38,6 +38,7 @@ _API = (
     "indicators",
     "did_2x2",
     "honest_did",
+    "pretrends",
     "mdes",
     "clusters_needed",
 )

@@ -40,10 +40,17 @@ from pathfinder_eval.errors import (
 )
 from pathfinder_eval.estimators import checked_fit, one_blas_thread
 from pathfinder_eval.estimators.did.did2x2 import did_2x2 as estimate_2x2
+from pathfinder_eval.inference import pretrends_power
 from pathfinder_eval.inference.honest_did import (
     SensitivityResult,
     sensitivity_rm,
     sensitivity_sd,
+)
+from pathfinder_eval.inference.pretrends_power import (
+    CRITICAL,
+    PretrendsResult,
+    pass_probability,
+    testable,
 )
 from pathfinder_eval.output import write_atomically
 from pathfinder_eval.panel import build_panel
@@ -679,10 +686,31 @@ def honest_did(
     SensitivityResult
         `lower`, `upper` per M, the conventional interval (`original`) and the `breakdown` M.
     """
+    event, beta, sigma = _event_rows(result, "honest_did", "the restriction cannot bound it")
+    n_pre, n_post = int((event < 0).sum()), int((event >= 0).sum())
+    l_vec = np.eye(n_post)[0]
+    ms = np.asarray(m_values, dtype=float)
+    if restriction not in ("smoothness", "relative_magnitudes"):
+        raise DesignError(
+            f"unknown restriction {restriction!r}",
+            where="argument restriction",
+            fix="use 'smoothness' or 'relative_magnitudes'",
+        )
+    solve = sensitivity_sd if restriction == "smoothness" else sensitivity_rm
+    with one_blas_thread():
+        return solve(beta, sigma, n_pre, n_post, ms, l_vec, level)
+
+
+def _event_rows(
+    result: EffectEstimates, function: str, why: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """An event study's event times, estimates and covariance, measured from event time −1,
+    without the reference row (honest_did's and pretrends' input); `why` says what a row
+    without variance would stop."""
     t = result.table
     if "event_time" not in t.columns or result.vcov is None:
         raise DesignError(
-            "honest_did needs an event study's rows by event time and their covariance",
+            f"{function} needs an event study's rows by event time and their covariance",
             where="argument result",
             fix="pass the result of pe.event_study",
         )
@@ -704,24 +732,107 @@ def honest_did(
     if not (variance[rows] > 0).all():
         bad = t["term"].iloc[rows[~(variance[rows] > 0)][0]]
         raise DesignError(
-            f"row {bad!r} has no variance, so the restriction cannot bound it",
+            f"row {bad!r} has no variance, so {why}",
             where="argument result",
             fix="refit with an inference that gives every event-time row a standard error",
         )
-    event = t["event_time"].to_numpy(float)[rows]
     beta, sigma = t["estimate"].to_numpy(float)[rows], result.vcov[np.ix_(rows, rows)]
-    n_pre, n_post = int((event < 0).sum()), int((event >= 0).sum())
-    l_vec = np.eye(n_post)[0]
-    ms = np.asarray(m_values, dtype=float)
-    if restriction not in ("smoothness", "relative_magnitudes"):
+    return event_all[rows], beta, sigma
+
+
+def pretrends(
+    result: EffectEstimates | None = None,
+    *,
+    delta: Sequence[float] | np.ndarray | None = None,
+    target_power: float = 0.5,
+    beta: Sequence[float] | np.ndarray | None = None,
+    sigma: np.ndarray | pd.DataFrame | None = None,
+    event_times: Sequence[float] | np.ndarray | None = None,
+    reference: float = -1.0,
+    critical: float = CRITICAL,
+) -> PretrendsResult:
+    """Roth's (2022) power of an event study's pre-test, as R pretrends: the slope of the
+    linear trend the test detects with probability `target_power` (slope_for_power), and
+    against a hypothesised trend the test's power, Bayes factor, likelihood ratio and the
+    coefficients' mean among analyses that pass it (pretrends). The pre-test rejects when any
+    lead (event time before `reference`) is individually significant at |t| > `critical`.
+
+    Parameters
+    ----------
+    result : EffectEstimates, optional
+        An event study measured from event time −1 (`pe.event_study`, `pe.sun_abraham`, or
+        `pe.callaway_santanna(..., base_period="universal")`), or give the next three.
+    delta : array, optional
+        The hypothesised trend, one value per event time (default: the linear trend of
+        `target_power`, slope·(t − reference)).
+    target_power : float, default 0.5
+    beta : array, optional
+        A published event study's coefficients (the reference period left out), as R
+        pretrends takes them; with `sigma` and `event_times`, instead of `result`.
+    sigma : array, optional
+        Their covariance matrix.
+    event_times : array, optional
+        Their event times.
+    reference : float, default −1
+        The omitted event time (with `result`: −1).
+    critical : float, default 1.95996
+        The pre-test's critical value (R pretrends: 1.96).
+
+    Returns
+    -------
+    PretrendsResult
+        `slope`, `power`, `bayes_factor`, `likelihood_ratio` and `table` by event time.
+    """
+    given = [x is not None for x in (beta, sigma, event_times)]
+    if (result is not None and any(given)) or (result is None and not all(given)):
         raise DesignError(
-            f"unknown restriction {restriction!r}",
-            where="argument restriction",
-            fix="use 'smoothness' or 'relative_magnitudes'",
+            "pretrends takes an event study's result, or beta, sigma and event_times",
+            where="arguments",
+            fix="pass pe.event_study's result, or all three arrays (not both)",
         )
-    solve = sensitivity_sd if restriction == "smoothness" else sensitivity_rm
-    with one_blas_thread():
-        return solve(beta, sigma, n_pre, n_post, ms, l_vec, level)
+    if result is not None:
+        times, b, cov = _event_rows(result, "pretrends", "the pre-test has no power")
+        reference = -1.0
+    else:
+        times = np.asarray(event_times, dtype=float).ravel()
+        b = np.asarray(beta, dtype=float).ravel()
+        cov = np.asarray(sigma, dtype=float)
+        if b.size != times.size or cov.shape != (times.size, times.size):
+            raise DesignError(
+                f"beta has {b.size} values, event_times {times.size} and sigma is "
+                f"{' × '.join(map(str, cov.shape))}",
+                where="arguments beta, sigma, event_times",
+                fix="give one coefficient and event time per row and column of sigma",
+            )
+        if not (np.isfinite(b).all() and np.isfinite(cov).all() and np.allclose(cov, cov.T)):
+            raise DesignError(
+                "beta and sigma must be finite, and sigma symmetric",
+                where="arguments beta, sigma",
+                fix="pass the event study's coefficients and their covariance matrix",
+            )
+    lead = times < reference
+    if not lead.any() or not testable(cov[np.ix_(lead, lead)]):
+        raise DesignError(
+            f"no lead before event time {reference:g} has a positive definite covariance, so "
+            "there is no pre-test",
+            where="argument result" if result is not None else "arguments sigma, event_times",
+            fix="pass an event study with leads and an inference that gives them a covariance",
+        )
+    if delta is not None and np.asarray(delta, dtype=float).shape != times.shape:
+        raise DesignError(
+            f"delta has {np.asarray(delta).size} values for {times.size} event times",
+            where="argument delta",
+            fix="give the hypothesised trend at every event time (the reference left out)",
+        )
+    size = 1.0 - pass_probability(np.zeros(lead.sum()), cov[np.ix_(lead, lead)], critical)
+    if not size < target_power < 1.0:
+        raise DesignError(
+            f"target_power {target_power:g} is not between the pre-test's rejection rate "
+            f"under parallel trends ({size:.3f}) and 1",
+            where="argument target_power",
+            fix="ask for a power the test can reach only under a trend, e.g. 0.5 or 0.8",
+        )
+    return pretrends_power.pretrends(b, cov, times, reference, delta, target_power, critical)
 
 
 def power(

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 
 import numpy as np
+import pandas as pd
 from scipy import optimize, special, stats
 from scipy.stats import qmc
 
@@ -140,6 +141,60 @@ def pretrend_power(
     return PretrendPower(delta, 1.0 - passing, passing / at_zero, ratio, after)
 
 
+@dataclass(frozen=True)
+class PretrendsResult:
+    """R pretrends' two answers for one event study: `slope`, the linear trend
+    δ_t = slope·(t − reference) its pre-test detects with probability `target_power`; and
+    against the hypothesised `trend` (that one unless another was given) the pre-test's
+    `power`, `bayes_factor` and `likelihood_ratio`, with `table` (event_time, estimate,
+    std_error, trend, mean_after_pretest: R's df_eventplot without the reference row)."""
+
+    slope: float
+    target_power: float
+    power: float
+    bayes_factor: float
+    likelihood_ratio: float
+    table: pd.DataFrame
+
+    def __repr__(self) -> str:
+        return (
+            f"PretrendsResult(slope for {self.target_power:.0%} power={self.slope:.4g}; against "
+            f"the trend: power={self.power:.3f}, Bayes factor={self.bayes_factor:.3f}, "
+            f"likelihood ratio={self.likelihood_ratio:.3g})"
+        )
+
+
+def pretrends(
+    beta: np.ndarray,
+    cov: np.ndarray,
+    event_times: np.ndarray,
+    reference: float,
+    delta: np.ndarray | None,
+    target_power: float,
+    critical: float = CRITICAL,
+) -> PretrendsResult:
+    """Roth's (2022) power analysis of the pre-test on the leads (event times before
+    `reference`), as R pretrends' slope_for_power and pretrends together; inputs checked by
+    the caller (`api.pretrends`)."""
+    times = np.asarray(event_times, float)
+    lead = times < reference
+    slope = slope_for_power(cov[np.ix_(lead, lead)], times[lead], reference, target_power, critical)
+    trend = slope * (times - reference) if delta is None else np.asarray(delta, float)
+    fit = pretrend_power(beta, cov, lead, trend, critical)
+    table = pd.DataFrame(
+        {
+            "event_time": times,
+            "estimate": np.asarray(beta, float),
+            "std_error": np.sqrt(np.diag(cov)),
+            "trend": trend,
+            "mean_after_pretest": fit.mean_after_pretest,
+        }
+    )
+    return PretrendsResult(
+        slope, target_power, fit.power, fit.bayes_factor, fit.likelihood_ratio, table
+    )
+
+
 def truncated_mean(
     mean: np.ndarray, cov: np.ndarray, critical: float = CRITICAL, total: float | None = None
 ) -> np.ndarray:
@@ -229,7 +284,7 @@ def pretest_summary(
     post-period coefficient's bias, unconditional (`bias`) and among analyses that pass the
     pre-test (`bias_after_pretest`). None without leads or without a post-period, and when
     a lead has no finite positive variance (one switcher in a placebo: there is no test) or
-    the leads' covariance is singular (`_testable`).
+    the leads' covariance is singular (`testable`).
 
     Leads are the coefficients before `reference` (the omitted period), each comparing its
     period with the reference, so a trend δ_t = s·(t − reference) moves lead e by s·(e −
@@ -242,7 +297,7 @@ def pretest_summary(
         return None
     loading = np.where(leads & short_leads, 1.0, times - reference)  # δ = s · loading
     cov_pre = np.asarray(cov, float)[np.ix_(leads, leads)]
-    if not _testable(cov_pre):
+    if not testable(cov_pre):
         return None
     # slope_for_power reads each lead's loading as its time less the reference
     s50 = slope_for_power(cov_pre, loading[leads] + reference, reference, 0.5)
@@ -260,7 +315,7 @@ def pretest_summary(
     }
 
 
-def _testable(cov_leads: np.ndarray) -> bool:
+def testable(cov_leads: np.ndarray) -> bool:
     """A pre-test exists: the leads' covariance finite and positive definite (a cluster-robust
     covariance from fewer clusters than leads is singular, and the power of the joint test,
     its likelihood ratio and the mean after it are then undefined)."""
@@ -283,7 +338,7 @@ def linear_trend_power(
     estimate, which such tests do not give). None as pretest_summary's."""
     loading = np.asarray(lead_loading, float)
     cov = np.atleast_2d(np.asarray(cov_leads, float))
-    if not _testable(cov):
+    if not testable(cov):
         return None
     # slope_for_power reads each lead's loading as its time less the reference (here 0)
     s50 = slope_for_power(cov, loading, 0.0, 0.5)

@@ -19,7 +19,13 @@ from pathfinder_eval.inference.pretrends_power import (
     pretrend_power,
     slope_for_power,
 )
-from pathfinder_eval.replications.registry import Entry, Published, Reproduced, register
+from pathfinder_eval.replications.registry import (
+    ApiExample,
+    Entry,
+    Published,
+    Reproduced,
+    register,
+)
 
 README = "R pretrends README (github jonathandroth/pretrends at 122731d), He & Wang example"
 REFERENCE = -1.0  # the omitted event time
@@ -151,6 +157,17 @@ register(
             "pmvnorm's error carried through to the number. The likelihood ratio is a closed "
             "form and matches to the printed digits. The linear trend is the README's printed "
             "slope, 0.05205871, so the rows after the slope do not inherit its error.",
+        ),
+        api=ApiExample(
+            "d = pd.read_csv(path)\n"
+            't = d["t"].to_numpy(float)\n'
+            'cov = d[[f"cov_{int(e)}" for e in t]]\n'
+            'fit = pe.pretrends(beta=d["beta"], sigma=cov, event_times=t, critical=1.96)\n'
+            "value = fit.slope",
+            "slope for 50% power",
+            1e-4,
+            "the entry's own tolerance for the slope, worked out at run time (pmvnorm's 1e-3 "
+            "over the power's rate of change in the slope: 8.2e-5), rounded up",
         ),
     )
 )
