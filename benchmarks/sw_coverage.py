@@ -287,6 +287,9 @@ def processes(reps: int, workers: int, chosen: tuple[str, ...] = tuple(ANALYSES)
                 for label in chosen:
                     null = [f[label] for f in res[0] if f[label] is not None]
                     alt = [f[label] for f in res[1] if f[label] is not None]
+                    if not null or not alt:
+                        print(f"{name:8} {clusters:8d} {label:11} no converged fits")
+                        continue
                     size = np.mean([miss for miss, _ in null])
                     cover = 1 - np.mean([miss for miss, _ in alt])
                     mean_width = np.mean([width for _, width in alt])
