@@ -312,6 +312,7 @@ def test_public_pretrends_from_arrays_against_a_given_trend_has_the_closed_forms
     ("kwargs", "where"),
     [
         ({"beta": [0.1, 0.2]}, "arguments"),  # sigma and event_times missing
+        ({"beta": [0.1], "sigma": [[0.01]], "event_times": [-2], "critical": 0}, "critical"),
         ({"beta": [0.1, 0.2], "sigma": np.eye(3), "event_times": [-2, 0]}, "beta, sigma"),
         ({"beta": [0.1, 0.2], "sigma": np.eye(2), "event_times": [0, 1]}, "sigma, event_times"),
         (

@@ -783,6 +783,12 @@ def pretrends(
     PretrendsResult
         `slope`, `power`, `bayes_factor`, `likelihood_ratio` and `table` by event time.
     """
+    if not (np.isfinite(critical) and critical > 0):
+        raise DesignError(
+            f"critical {critical!r} is not a positive number",
+            where="argument critical",
+            fix="give the pre-test's critical |t|, e.g. 1.96",
+        )
     given = [x is not None for x in (beta, sigma, event_times)]
     if (result is not None and any(given)) or (result is None and not all(given)):
         raise DesignError(
