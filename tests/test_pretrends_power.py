@@ -308,32 +308,70 @@ def test_public_pretrends_from_arrays_against_a_given_trend_has_the_closed_forms
     assert fit.table["trend"].tolist() == pytest.approx(delta.tolist())
 
 
+B2, S2 = [0.1, 0.2], np.eye(2) * 0.01
+
+
 @pytest.mark.parametrize(
-    ("kwargs", "where"),
+    ("kwargs", "message"),
     [
-        ({"beta": [0.1, 0.2]}, "arguments"),  # sigma and event_times missing
-        ({"beta": [0.1], "sigma": [[0.01]], "event_times": [-2], "critical": 0}, "critical"),
-        ({"beta": [0.1, 0.2], "sigma": np.eye(3), "event_times": [-2, 0]}, "beta, sigma"),
-        ({"beta": [0.1, 0.2], "sigma": np.eye(2), "event_times": [0, 1]}, "sigma, event_times"),
+        ({"beta": B2}, "or beta, sigma and event_times"),  # sigma and event_times missing
+        ({"beta": [0.1], "sigma": [[0.01]], "event_times": [-2], "critical": 0}, "critical 0"),
+        ({"beta": B2, "sigma": np.eye(3), "event_times": [-2, 0]}, "sigma is 3 × 3"),
+        ({"beta": B2, "sigma": S2, "event_times": [0, 1]}, "no lead before"),
+        ({"beta": B2, "sigma": S2, "event_times": [-2, 0], "delta": [1]}, "delta has 1"),
+        ({"beta": B2, "sigma": S2, "event_times": [-2, 0], "delta": [np.nan, 0]}, "delta is"),
+        ({"beta": B2, "sigma": S2, "event_times": [-2, 0], "target_power": 0.01}, "rejection"),
+        ({"beta": B2, "sigma": S2, "event_times": [-2, 0], "target_power": "x"}, "target_power"),
+        ({"beta": B2, "sigma": S2, "event_times": [-2, -2]}, "repeat a time"),
+        ({"beta": B2, "sigma": S2, "event_times": [-3, -1]}, "include the reference"),
+        ({"beta": B2, "sigma": S2, "event_times": [np.nan, 0]}, "event_times is"),
+        # asymmetric at a small scale: the check is relative to the covariance's size
         (
-            {"beta": [0.1, 0.2], "sigma": np.eye(2) * 0.01, "event_times": [-2, 0], "delta": [1]},
-            "argument delta",
+            {"beta": B2, "sigma": [[4e-9, 3e-9], [-3e-9, 4e-9]], "event_times": [-3, -2]},
+            "not symmetric",
         ),
-        (
-            {
-                "beta": [0.1, 0.2],
-                "sigma": np.eye(2) * 0.01,
-                "event_times": [-2, 0],
-                "target_power": 0.01,
-            },
-            "argument target_power",
-        ),
+        ({"beta": B2, "sigma": np.diag([0.01, -0.01]), "event_times": [-2, 0]}, "not positive"),
     ],
 )
-def test_public_pretrends_refuses_what_it_cannot_test(kwargs, where):
+def test_public_pretrends_refuses_what_it_cannot_test(kwargs, message):
     import pathfinder_eval as pe
     from pathfinder_eval.errors import DesignError
 
     with pytest.raises(DesignError) as err:
         pe.pretrends(**kwargs)
-    assert where in str(err.value)
+    assert message in str(err.value)
+
+
+def test_public_pretrends_reads_only_results_measured_from_minus_one():
+    """An event study whose reference is −2 is refused (its −1 row would be read as a lag and
+    every lead's loading shifted; found in review), as is a reference argument beside a
+    result; a lag without a variance does not stop the pre-test, which reads the leads."""
+    import sys
+    from dataclasses import replace
+    from pathlib import Path
+
+    import pathfinder_eval as pe
+    from pathfinder_eval.errors import DesignError
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_api import staggered
+
+    kw = {"outcome": "y", "unit": "unit", "time": "period", "first_treated": "g"}
+    shifted = pe.event_study(staggered(), reference=-2, **kw)
+    with pytest.raises(DesignError, match="reference period is not event time −1"):
+        pe.pretrends(shifted)
+    with pytest.raises(DesignError, match="reference period is not event time −1"):
+        pe.honest_did(shifted, [0.0, 0.1])
+    res = pe.event_study(staggered(), **kw)
+    with pytest.raises(DesignError, match="measured from event time −1, not -2"):
+        pe.pretrends(res, reference=-2)
+    with pytest.raises(DesignError, match="takes a fitted result"):
+        pe.pretrends(True)
+    lag = int(np.flatnonzero(res.table["event_time"].to_numpy() == 3)[0])
+    vcov = res.vcov.copy()
+    vcov[lag, :] = vcov[:, lag] = np.nan
+    vacant = pe.pretrends(replace(res, vcov=vcov))
+    full = pe.pretrends(res)
+    assert vacant.slope == full.slope and vacant.bayes_factor == full.bayes_factor
+    after = vacant.table.set_index("event_time")["mean_after_pretest"]
+    assert np.isnan(after[3.0]) and np.isfinite(after.drop(3.0)).all()

@@ -702,11 +702,17 @@ def honest_did(
 
 
 def _event_rows(
-    result: EffectEstimates, function: str, why: str
+    result: EffectEstimates, function: str, why: str, needed: float = np.inf
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """An event study's event times, estimates and covariance, measured from event time −1,
-    without the reference row (honest_did's and pretrends' input); `why` says what a row
-    without variance would stop."""
+    without the reference row (honest_did's and pretrends' input); every row before event
+    time `needed` must have a variance (`why` says what one without would stop)."""
+    if not isinstance(result, EffectEstimates):
+        raise DesignError(
+            f"{function} takes a fitted result, not {type(result).__name__}",
+            where="argument result",
+            fix="pass the result of pe.event_study",
+        )
     t = result.table
     if "event_time" not in t.columns or result.vcov is None:
         raise DesignError(
@@ -729,8 +735,16 @@ def _event_rows(
     variance = np.diag(result.vcov)
     reference = (t["estimate"].to_numpy(float) == 0) & (variance == 0)  # the normalisation
     rows = np.flatnonzero(np.isfinite(event_all) & ~reference)
-    if not (variance[rows] > 0).all():
-        bad = t["term"].iloc[rows[~(variance[rows] > 0)][0]]
+    if (event_all[reference] != -1).any() or (event_all[rows] == -1).any():
+        raise DesignError(
+            f"the {result.estimator} result's reference period is not event time −1 "
+            f"(reference {', '.join(f'{e:g}' for e in event_all[reference]) or 'none'})",
+            where="argument result",
+            fix="refit with event time −1 as the reference (reference=-1, no anticipation)",
+        )
+    checked = rows[event_all[rows] < needed]
+    if not (variance[checked] > 0).all():
+        bad = t["term"].iloc[checked[~(variance[checked] > 0)][0]]
         raise DesignError(
             f"row {bad!r} has no variance, so {why}",
             where="argument result",
@@ -738,6 +752,67 @@ def _event_rows(
         )
     beta, sigma = t["estimate"].to_numpy(float)[rows], result.vcov[np.ix_(rows, rows)]
     return event_all[rows], beta, sigma
+
+
+def _number(value: object, name: str) -> float:
+    """A numeric argument as a float, or a DesignError naming it."""
+    try:
+        out = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        out = np.nan
+    if isinstance(value, bool) or not np.isfinite(out):
+        raise DesignError(
+            f"{name} {value!r} is not a finite number",
+            where=f"argument {name}",
+            fix=f"give {name} as a number",
+        )
+    return out
+
+
+def _array(value: object, name: str, ndim: int) -> np.ndarray:
+    """A finite float array of `ndim` dimensions (1: flattened), or a DesignError naming it."""
+    try:
+        out = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        out = np.array(np.nan)
+    out = out.ravel() if ndim == 1 else out
+    if out.ndim != ndim or not np.isfinite(out).all():
+        raise DesignError(
+            f"{name} is not a {'vector' if ndim == 1 else 'matrix'} of finite numbers",
+            where=f"argument {name}",
+            fix=f"give {name} as numbers (a list, an array or a pandas object)",
+        )
+    return out
+
+
+def _published_event_study(
+    beta: object, sigma: object, event_times: object, reference: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """pretrends' arrays checked: one coefficient per distinct event time other than the
+    reference, and a symmetric covariance with positive variances."""
+    times = _array(event_times, "event_times", 1)
+    b, cov = _array(beta, "beta", 1), _array(sigma, "sigma", 2)
+    if b.size != times.size or cov.shape != (times.size, times.size):
+        raise DesignError(
+            f"beta has {b.size} values, event_times {times.size} and sigma is "
+            f"{' × '.join(map(str, cov.shape))}",
+            where="arguments beta, sigma, event_times",
+            fix="give one coefficient and event time per row and column of sigma",
+        )
+    if np.unique(times).size != times.size or (times == reference).any():
+        raise DesignError(
+            f"event_times repeat a time or include the reference {reference:g}",
+            where="argument event_times",
+            fix="give each coefficient's own event time, the reference period left out",
+        )
+    scale = float(np.abs(cov).max())
+    if not (np.diag(cov) > 0).all() or np.abs(cov - cov.T).max() > 1e-10 * scale:
+        raise DesignError(
+            "sigma is not a covariance matrix (a variance not positive, or not symmetric)",
+            where="argument sigma",
+            fix="pass the event study's covariance matrix of its coefficients",
+        )
+    return times, b, cov
 
 
 def pretrends(
@@ -774,7 +849,7 @@ def pretrends(
     event_times : array, optional
         Their event times.
     reference : float, default −1
-        The omitted event time (with `result`: −1).
+        The omitted event time (a result's must be −1).
     critical : float, default 1.95996
         The pre-test's critical value (R pretrends: 1.96).
 
@@ -783,9 +858,11 @@ def pretrends(
     PretrendsResult
         `slope`, `power`, `bayes_factor`, `likelihood_ratio` and `table` by event time.
     """
-    if not (np.isfinite(critical) and critical > 0):
+    critical, target_power = _number(critical, "critical"), _number(target_power, "target_power")
+    reference = _number(reference, "reference")
+    if critical <= 0:
         raise DesignError(
-            f"critical {critical!r} is not a positive number",
+            f"critical {critical:g} is not positive",
             where="argument critical",
             fix="give the pre-test's critical |t|, e.g. 1.96",
         )
@@ -797,25 +874,15 @@ def pretrends(
             fix="pass pe.event_study's result, or all three arrays (not both)",
         )
     if result is not None:
-        times, b, cov = _event_rows(result, "pretrends", "the pre-test has no power")
-        reference = -1.0
+        if reference != -1:
+            raise DesignError(
+                f"a result is measured from event time −1, not {reference:g}",
+                where="argument reference",
+                fix="leave reference out with a result",
+            )
+        times, b, cov = _event_rows(result, "pretrends", "the pre-test has none", reference)
     else:
-        times = np.asarray(event_times, dtype=float).ravel()
-        b = np.asarray(beta, dtype=float).ravel()
-        cov = np.asarray(sigma, dtype=float)
-        if b.size != times.size or cov.shape != (times.size, times.size):
-            raise DesignError(
-                f"beta has {b.size} values, event_times {times.size} and sigma is "
-                f"{' × '.join(map(str, cov.shape))}",
-                where="arguments beta, sigma, event_times",
-                fix="give one coefficient and event time per row and column of sigma",
-            )
-        if not (np.isfinite(b).all() and np.isfinite(cov).all() and np.allclose(cov, cov.T)):
-            raise DesignError(
-                "beta and sigma must be finite, and sigma symmetric",
-                where="arguments beta, sigma",
-                fix="pass the event study's coefficients and their covariance matrix",
-            )
+        times, b, cov = _published_event_study(beta, sigma, event_times, reference)
     lead = times < reference
     if not lead.any() or not testable(cov[np.ix_(lead, lead)]):
         raise DesignError(
@@ -824,12 +891,14 @@ def pretrends(
             where="argument result" if result is not None else "arguments sigma, event_times",
             fix="pass an event study with leads and an inference that gives them a covariance",
         )
-    if delta is not None and np.asarray(delta, dtype=float).shape != times.shape:
-        raise DesignError(
-            f"delta has {np.asarray(delta).size} values for {times.size} event times",
-            where="argument delta",
-            fix="give the hypothesised trend at every event time (the reference left out)",
-        )
+    if delta is not None:
+        delta = _array(delta, "delta", 1)
+        if delta.shape != times.shape:
+            raise DesignError(
+                f"delta has {delta.size} values for {times.size} event times",
+                where="argument delta",
+                fix="give the hypothesised trend at every event time (the reference left out)",
+            )
     size = 1.0 - pass_probability(np.zeros(lead.sum()), cov[np.ix_(lead, lead)], critical)
     if not size < target_power < 1.0:
         raise DesignError(

@@ -136,8 +136,11 @@ def pretrend_power(
     z = np.linalg.solve(cov_pre, delta[lead])
     with np.errstate(over="ignore"):
         ratio = float(np.exp(z @ beta[lead] - 0.5 * z @ delta[lead]))
-    shift = truncated_mean(delta[lead], cov_pre, critical, passing) - delta[lead]
-    after = delta + cov[:, lead] @ np.linalg.solve(cov_pre, shift)
+    if passing > 0:
+        shift = truncated_mean(delta[lead], cov_pre, critical, passing) - delta[lead]
+        after = delta + cov[:, lead] @ np.linalg.solve(cov_pre, shift)
+    else:  # a trend the pre-test always rejects: no analysis passes, so no mean after it
+        after = np.full(delta.shape, np.nan)
     return PretrendPower(delta, 1.0 - passing, passing / at_zero, ratio, after)
 
 

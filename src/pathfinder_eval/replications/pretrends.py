@@ -32,6 +32,7 @@ REFERENCE = -1.0  # the omitted event time
 CRITICAL = 1.96  # pretrends' thresholdTstat.Pretest
 SLOPE50 = 0.05205871  # the README's slope for 50% power, as printed: the trend it then analyses
 ABSEPS = 1e-3  # mvtnorm's pmvnorm default (GenzBretz abseps): R's probabilities carry this error
+UNIROOT_TOL = np.finfo(float).eps ** 0.25  # R uniroot's default tol: where its slope search stops
 _MEANS = (-0.09230764, -0.05555285, -0.02790950, 0.06490184, 0.12084694, 0.16946498, 0.22453827)
 PMVNORM = "R computes it with pmvnorm, whose default absolute error bound is 1e-3"
 LR_WHY = "a closed form printed to 7 significant digits: half a unit in the last"
@@ -60,7 +61,7 @@ def he_wang(path: Path) -> dict[str, Reproduced]:
     step = 1e-4 * slope
     rate = (power(slope + step) - power(slope - step)) / (2 * step)
     at_zero = pass_probability(np.zeros(lead.sum()), cov_pre, CRITICAL)
-    out = {"slope for 50% power": Reproduced(slope, ABSEPS / rate)}
+    out = {"slope for 50% power": Reproduced(slope, max(ABSEPS / rate, UNIROOT_TOL))}
     trends = {"linear": SLOPE50 * (t - REFERENCE), "quadratic": 0.024 * (t - REFERENCE) ** 2}
     for name, delta in trends.items():
         fit = pretrend_power(beta, cov, lead, delta, CRITICAL)
@@ -84,7 +85,8 @@ def _published() -> tuple[Published, ...]:
             "slope for 50% power",
             SLOPE50,
             None,
-            f"{PMVNORM}: that error over the power's rate of change in the slope",
+            f"{PMVNORM}, that error over the power's rate of change in the slope (8e-5), "
+            "and R's uniroot stops within its default tolerance ε^¼ (1.2e-4): the larger",
             README,
         )
     ]
@@ -165,9 +167,9 @@ register(
             'fit = pe.pretrends(beta=d["beta"], sigma=cov, event_times=t, critical=1.96)\n'
             "value = fit.slope",
             "slope for 50% power",
-            1e-4,
-            "the entry's own tolerance for the slope, worked out at run time (pmvnorm's 1e-3 "
-            "over the power's rate of change in the slope: 8.2e-5), rounded up",
+            float(UNIROOT_TOL),
+            "the entry's own tolerance for the slope: R's uniroot tolerance (ε^¼ = 1.2e-4), "
+            "larger than pmvnorm's 1e-3 over the power's rate of change (8.2e-5)",
         ),
     )
 )

@@ -182,7 +182,7 @@ VALIDITY: dict[InferenceKey, str] = {
         "alone make intervals 1.31 and 1.15 times as wide. With 6 or 10 clusters no analysis "
         "tried met the 1.25 width target while keeping coverage within 94–96%: the random-slope "
         "model with Kenward-Roger was narrower with 10 (1.08–1.16 times) but covered 96.2–96.3% "
-        "when clusters share one effect, and 97.7% with 6. Below 6 "
+        "in two of the four processes, and 97.7% with 6. Below 6 "
         "clusters it is conservative: with 4 and 5 clusters (one per sequence) it rejected "
         "0.8% and 1.1% of true nulls at 5% and its 95% intervals covered 99.1–99.2%, where "
         "the randomisation test held 5.0% and 4.0% (benchmarks/sw_coverage.py 1000 2 4 5)."
