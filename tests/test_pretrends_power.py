@@ -375,3 +375,23 @@ def test_public_pretrends_reads_only_results_measured_from_minus_one():
     assert vacant.slope == full.slope and vacant.bayes_factor == full.bayes_factor
     after = vacant.table.set_index("event_time")["mean_after_pretest"]
     assert np.isnan(after[3.0]) and np.isfinite(after.drop(3.0)).all()
+
+
+def test_public_pretrends_plots_r_pretrends_event_plot():
+    """plot(): the estimates with 95% intervals, the hypothesised trend and the mean after
+    pre-testing, each through the reference point (−1, 0), as R's event_plot_pretest."""
+    import pathfinder_eval as pe
+
+    times = np.array([-3.0, -2.0, 0.0, 1.0])
+    sd = np.array([0.08, 0.05, 0.06, 0.07])
+    fit = pe.pretrends(beta=[0.03, -0.02, 0.1, 0.2], sigma=np.diag(sd**2), event_times=times)
+    ax = fit.plot().axes[0]
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
+    trend = lines["hypothesised trend"]
+    assert trend.get_xdata().tolist() == [-3.0, -2.0, -1.0, 0.0, 1.0]
+    assert trend.get_ydata() == pytest.approx(fit.slope * np.array([-2, -1, 0, 1, 2]))
+    after = lines["mean after passing the pre-test"].get_ydata()
+    assert after[2] == 0.0 and after[[0, 1, 3, 4]] == pytest.approx(
+        fit.table["mean_after_pretest"].to_numpy()
+    )
+    assert [t.get_text() for t in ax.get_legend().get_texts()][-1] == "estimate (95% CI)"

@@ -175,3 +175,48 @@ def plot(res: Fitted) -> Figure:
     ax.set_title(_label(res), fontsize=10)
     fig.tight_layout()
     return fig
+
+
+class PretestPower(Protocol):
+    """What the pre-test plot needs (inference/pretrends_power.PretrendsResult has it)."""
+
+    table: pd.DataFrame
+    reference: float
+    power: float
+    bayes_factor: float
+
+
+def pretrends_plot(res: PretestPower) -> Figure:
+    """The estimates with 95% intervals, the hypothesised trend and the estimates' mean among
+    analyses that pass the pre-test, against event time (R pretrends' event_plot_pretest)."""
+    from matplotlib.figure import Figure
+
+    t = res.table.sort_values("event_time")
+    x = np.append(t["event_time"].to_numpy(float), res.reference)
+    order = np.argsort(x)
+
+    def with_reference(column: str) -> np.ndarray:
+        return np.append(t[column].to_numpy(float), 0.0)[order]
+
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
+    half = 1.959964 * t["std_error"].to_numpy(float)
+    ax.errorbar(
+        t["event_time"], t["estimate"], yerr=half, fmt="o", capsize=3, color="#1d70b8",
+        label="estimate (95% CI)",
+    )  # fmt: skip
+    ax.plot(x[order], with_reference("trend"), color="#d4351c", label="hypothesised trend")
+    ax.plot(
+        x[order], with_reference("mean_after_pretest"), "s--", color="#00703c", markersize=4,
+        label="mean after passing the pre-test",
+    )  # fmt: skip
+    ax.axhline(0.0, color="#505a5f", linewidth=0.8)
+    ax.axvline(res.reference + 0.5, color="#505a5f", linestyle=":", linewidth=0.8)
+    ax.set_xlabel("event time")
+    ax.set_title(
+        f"Pre-test power {res.power:.2f} against the trend; Bayes factor {res.bayes_factor:.2f}",
+        fontsize=10,
+    )
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -30,11 +30,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache, lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 from scipy.stats import qmc
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 CRITICAL = float(stats.norm.ppf(0.975))
 _SEED = 20220601  # the Sobol scrambling: fixed, so reports are reproducible
@@ -158,6 +162,13 @@ class PretrendsResult:
     bayes_factor: float
     likelihood_ratio: float
     table: pd.DataFrame
+    reference: float = -1.0
+
+    def plot(self) -> Figure:
+        """R pretrends' event_plot_pretest as a matplotlib figure (display.py)."""
+        from pathfinder_eval.display import pretrends_plot
+
+        return pretrends_plot(self)
 
     def __repr__(self) -> str:
         return (
@@ -194,7 +205,7 @@ def pretrends(
         }
     )
     return PretrendsResult(
-        slope, target_power, fit.power, fit.bayes_factor, fit.likelihood_ratio, table
+        slope, target_power, fit.power, fit.bayes_factor, fit.likelihood_ratio, table, reference
     )
 
 
