@@ -22,7 +22,7 @@ from pathfinder_eval.estimators.stepped_wedge.lmm import (
 )
 from pathfinder_eval.estimators.stepped_wedge.lmm_estimator import SteppedWedge
 from pathfinder_eval.settings import Inference
-from sw_helpers import SHARED_SW, panel_from_records
+from sw_helpers import SHARED_SW, panel_from_records, rollout_yaml
 from test_sw_glmm import cells_panel
 
 HERE = Path(__file__).resolve().parent / "reference" / "r_glmmtmb_cluster_plus_decay"
@@ -152,12 +152,8 @@ def test_binomial_glmm_through_the_api_and_a_design_file(tmp_path):
     data = tmp_path / "records.csv"
     records.to_csv(data, index=False)
     first = cells[cells["trt"] == 1].groupby("cluster")["period"].min()
-    waves = "\n".join(
-        f"  - {{wave: s{s}, start: {s}, units: [{', '.join(repr(u) for u in g.index)}]}}"
-        for s, g in first.groupby(first)
-    )
     design = tmp_path / "block_decay_glmm.yaml"
-    design.write_text(GLMM_RECORDS.format(waves=waves))
+    design.write_text(GLMM_RECORDS.format(waves=rollout_yaml(first)))
     assert main(["run", str(design), "--data", str(data), "--out", str(tmp_path / "o")]) == 0
     doc = json.loads((tmp_path / "o" / "block_decay_glmm.json").read_text())
     got = doc["analyses"][0]["estimates"][0]

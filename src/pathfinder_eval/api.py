@@ -754,21 +754,6 @@ def _event_rows(
     return event_all[rows], beta, sigma
 
 
-def _number(value: object, name: str) -> float:
-    """A numeric argument as a float, or a DesignError naming it."""
-    try:
-        out = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        out = np.nan
-    if isinstance(value, bool) or not np.isfinite(out):
-        raise DesignError(
-            f"{name} {value!r} is not a finite number",
-            where=f"argument {name}",
-            fix=f"give {name} as a number",
-        )
-    return out
-
-
 def _array(value: object, name: str, ndim: int) -> np.ndarray:
     """A finite float array of `ndim` dimensions (1: flattened), or a DesignError naming it."""
     try:
@@ -858,14 +843,9 @@ def pretrends(
     PretrendsResult
         `slope`, `power`, `bayes_factor`, `likelihood_ratio` and `table` by event time.
     """
-    critical, target_power = _number(critical, "critical"), _number(target_power, "target_power")
-    reference = _number(reference, "reference")
-    if critical <= 0:
-        raise DesignError(
-            f"critical {critical:g} is not positive",
-            where="argument critical",
-            fix="give the pre-test's critical |t|, e.g. 1.96",
-        )
+    _in_range("critical", critical, 0.0, np.inf)
+    _finite("target_power", target_power)
+    _finite("reference", reference)
     given = [x is not None for x in (beta, sigma, event_times)]
     if (result is not None and any(given)) or (result is None and not all(given)):
         raise DesignError(
