@@ -37,6 +37,7 @@ _API = (
     "evaluate",
     "indicators",
     "did_2x2",
+    "triple_difference",
     "honest_did",
     "pretrends",
     "mdes",

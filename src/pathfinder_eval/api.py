@@ -40,6 +40,7 @@ from pathfinder_eval.errors import (
 )
 from pathfinder_eval.estimators import checked_fit, one_blas_thread
 from pathfinder_eval.estimators.did.did2x2 import did_2x2 as estimate_2x2
+from pathfinder_eval.estimators.did.triple_difference import UnitPanel, fit_triple_difference
 from pathfinder_eval.inference import pretrends_power
 from pathfinder_eval.inference.honest_did import (
     SensitivityResult,
@@ -59,7 +60,7 @@ from pathfinder_eval.pipeline import evaluate as run_design
 from pathfinder_eval.power import analytic
 from pathfinder_eval.power.analytic import VarianceModel
 from pathfinder_eval.registry import entry
-from pathfinder_eval.results import EffectEstimates
+from pathfinder_eval.results import Dropped, EffectEstimates
 from pathfinder_eval.settings import OPTIONS, Inference, clustering_above_unit
 from pathfinder_eval.spec import (
     UNIT_TABLE_COLUMNS,
@@ -653,6 +654,186 @@ def did_2x2(
             level=level,
         )
     return fit.to_estimates("did_2x2", outcome)
+
+
+def triple_difference(
+    data: pd.DataFrame,
+    *,
+    outcome: str,
+    unit: str,
+    time: str,
+    first_treated: str,
+    eligible: str,
+    covariates: str | Sequence[str] = (),
+    method: str = "dr",
+    base_period: str = "universal",
+    covariates_at: str = "period",
+    cluster: str | None = None,
+    level: float = 0.95,
+) -> EffectEstimates:
+    """Triple differences on unit-level records (children, households): Ortiz-Villavicencio &
+    Sant'Anna's (2025) staggered DDD with never-treated comparisons
+    (estimators/did/triple_difference.py).
+
+    Each unit belongs to a group (an LA) that starts the reform in `first_treated` or never,
+    and is `eligible` for it or not (a targeted age band). ATT(g,t) of the eligible units of
+    cohort g is DiD(against the cohort's ineligible units) + DiD(against never-treated eligible
+    units) − DiD(against never-treated ineligible units), each Sant'Anna & Zhao's doubly robust
+    (or IPW, or regression) DiD on the units observed in both periods, so the panel may be
+    unbalanced. The numbers equal moderndid's `ddd(..., allow_unbalanced_panel=True)` (tests/
+    reference/moderndid_ddd). For an LA-level panel with the targeted and untargeted groups'
+    outcomes as two columns, use `minus=` on any DiD function instead.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        One row per unit and period.
+    outcome, unit, time : str
+        The outcome, unit id and period columns.
+    first_treated : str
+        The first treated period of the unit's group (0 or missing: never); constant within
+        a unit. Ineligible units of a starting group carry its start too.
+    eligible : str
+        0/1, constant within a unit: 1 for the units the reform targets.
+    covariates : str or sequence of str, default ()
+        Numeric columns the comparisons are net of (propensity score and outcome model).
+    method : {"dr", "ipw", "reg"}, default "dr"
+        Doubly robust, normalised IPW or outcome-regression DiD in each comparison.
+    base_period : {"universal", "varying"}, default "universal"
+        Every cell against the period before its cohort's start, or pre-start cells against
+        the period before them.
+    covariates_at : {"period", "base"}, default "period"
+        Each cell's covariates at its period t (moderndid's `ddd`), or at its base period (as
+        `callaway_santanna` takes them).
+    cluster : str, optional
+        A column constant within units (the LA): standard errors sum influence functions
+        within its clusters, with a t(G − 1) reference. Without it units are independent
+        and the reference is normal.
+    level : float, default 0.95
+        Confidence level.
+
+    Returns
+    -------
+    EffectEstimates
+        "ATT (simple)" (post-start cells weighted by cohort size), then one row per event
+        time; `diagnostics` has every ATT(g,t), the pre-test and the units in each subgroup.
+    """
+    level = _checked_level(level)
+    covariates = (covariates,) if isinstance(covariates, str) else tuple(covariates)
+    for arg, value, allowed in (
+        ("method", method, ("dr", "ipw", "reg")),
+        ("base_period", base_period, ("universal", "varying")),
+        ("covariates_at", covariates_at, ("period", "base")),
+    ):
+        if value not in allowed:
+            raise DesignError(
+                f"{arg}={value!r} is not one of {', '.join(allowed)}",
+                where=f"argument {arg}",
+                fix=f"pass {arg}={allowed[0]!r}",
+            )
+    frame = _checked_frame(
+        data,
+        outcome=outcome,
+        unit=unit,
+        time=time,
+        first_treated=first_treated,
+        eligible=eligible,
+        cluster=cluster,
+        **{f"covariates[{i}]": c for i, c in enumerate(covariates)},
+    )
+    for arg, column in (
+        ("outcome", outcome),
+        ("time", time),
+        ("first_treated", first_treated),
+        ("eligible", eligible),
+        *((f"covariates[{i}]", c) for i, c in enumerate(covariates)),
+    ):
+        _numbers(frame, column, arg)
+    ids = id_text(frame[unit])
+    where_time = frame[time].isna().to_numpy()
+    if where_time.any():
+        raise DataError(
+            "a period is missing",
+            where=f"argument time (column {time})",
+            row=int(np.flatnonzero(where_time)[0]) + 1,
+            fix="give every row its period, or drop the row",
+        )
+    repeated = pd.DataFrame({"u": ids, "t": frame[time]}).duplicated()
+    if repeated.any():
+        raise DataError(
+            f"unit {ids.iloc[int(np.flatnonzero(repeated)[0])]!r} has two rows for one period",
+            where=f"arguments unit and time (columns {unit}, {time})",
+            row=int(np.flatnonzero(repeated)[0]) + 1,
+            fix="keep one row per unit and period",
+        )
+    start = pd.to_numeric(frame[first_treated]).replace(0, np.nan)
+    elig = pd.to_numeric(frame[eligible])
+    if not elig.isin([0, 1]).all():
+        bad = int(np.flatnonzero(~elig.isin([0, 1]).to_numpy())[0])
+        raise DataError(
+            f"eligible is {cell(frame[eligible].iloc[bad])}, not 0 or 1",
+            where=f"argument eligible (column {eligible})",
+            row=bad + 1,
+            fix="code eligibility 1 for targeted units, 0 for the others",
+        )
+    for arg, column, values in (
+        ("first_treated", first_treated, start.fillna(0)),
+        ("eligible", eligible, elig),
+        *((("cluster", cluster, frame[cluster].astype(str)),) if cluster else ()),
+    ):
+        varies = values.groupby(ids.to_numpy()).nunique() > 1
+        if varies.any():
+            who = str(varies.index[varies.to_numpy()][0])
+            raise DataError(
+                f"unit {who!r} changes its {arg} over time",
+                where=f"argument {arg} (column {column})",
+                row=int(np.flatnonzero((ids == who).to_numpy())[0]) + 1,
+                fix=f"give each unit one {arg} in every row",
+            )
+    periods = np.sort(frame[time].astype(float).unique())
+    early = start.notna() & (start <= periods[0])
+    missing_y = pd.to_numeric(frame[outcome]).isna()
+    missing_x = frame[list(covariates)].apply(pd.to_numeric).isna().any(axis=1)
+    dropped = []
+    for mask, reason in (
+        (early, "units whose group starts in the data's first period: no period before it"),
+        (missing_y & ~early, "rows with no outcome value"),
+        (missing_x & ~missing_y & ~early, "rows with a covariate missing"),
+    ):
+        if mask.any():
+            dropped.append(
+                Dropped(reason, int(mask.sum()), tuple(sorted(set(ids[mask.to_numpy()]))))
+            )
+    keep = (~early).to_numpy()
+    frame, ids, start, elig = frame[keep], ids[keep], start[keep], elig[keep]
+    units, ui = np.unique(ids.to_numpy(), return_inverse=True)
+    ti = np.searchsorted(periods, frame[time].to_numpy(float))
+    y = np.full((len(units), len(periods)), np.nan)
+    y[ui, ti] = pd.to_numeric(frame[outcome]).to_numpy(float)
+    x = np.full((len(units), len(periods), 1 + len(covariates)), np.nan)
+    x[ui, ti, 0] = 1.0
+    for j, c in enumerate(covariates, start=1):
+        x[ui, ti, j] = pd.to_numeric(frame[c]).to_numpy(float)
+    first_row = np.unique(ui, return_index=True)[1]
+    codes = None
+    if cluster:
+        labels = frame[cluster].astype(str).to_numpy()[first_row]
+        codes = np.unique(labels, return_inverse=True)[1]
+    panel = UnitPanel(
+        y, x, start.to_numpy(float)[first_row], elig.to_numpy(int)[first_row], periods
+    )
+    with one_blas_thread():
+        return fit_triple_difference(
+            panel,
+            outcome=outcome,
+            covariates=covariates,
+            method=method,
+            base_period=base_period,
+            covariates_at=covariates_at,
+            cluster=codes,
+            level=level,
+            dropped=tuple(dropped),
+        )
 
 
 # Estimators whose event-time rows are effects relative to event time −1 (the reference

@@ -22,4 +22,6 @@ LABELS: dict[str, str] = {
     "synthetic_control": "Synthetic control (Abadie, Diamond & Hainmueller 2010)",
     "synthetic_did": "Synthetic difference-in-differences (Arkhangelsky et al. 2021)",
     "did_2x2": "Canonical 2×2 difference-in-differences (OLS)",
+    "triple_difference": "Triple differences on unit-level records (Ortiz-Villavicencio & "
+    "Sant'Anna 2025)",
 }

@@ -19,6 +19,7 @@ from pathfinder_eval.replications import (  # noqa: F401
     prop99,
     stacked,
     stepped_wedge,
+    triple,
     two_stage,
 )
 from pathfinder_eval.replications.registry import ENTRIES, Entry

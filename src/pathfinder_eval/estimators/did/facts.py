@@ -256,3 +256,22 @@ class Did2x2Facts(Facts):
     cell_means: list[list[float]]
     cell_counts: list[list[int]]
     terms: list[str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TripleDifferenceFacts(Facts):
+    """Unit-level triple difference: settings, every ATT(g,t) with the eligible units of its
+    cohort and the other units it used, the Wald pre-test of the pre-start ATT(g,t), the units
+    in each of the four subgroups, the clusters, and cells that could not be estimated."""
+
+    method: str
+    method_label: str
+    base_period: str
+    covariates: list[str]
+    covariates_at: str
+    att_gt: list[dict[str, Any]]
+    pretest: dict[str, Any] | None
+    units_by_subgroup: dict[str, int]
+    n_clusters: int
+    treated_clusters: int
+    dropped_cells: list[dict[str, Any]]

@@ -1,0 +1,290 @@
+"""Triple differences on unit-level panels: Ortiz-Villavicencio & Sant'Anna (2025), "Better
+Understanding Triple Differences Estimators", arXiv:2505.09942.
+
+Units (children, households) belong to a group that enables the reform at a start period g
+(an LA, a county; never for comparison groups) and are eligible for it or not (an age band,
+a need category). Each ATT(g,t) of the eligible units of cohort g is three two-period DiDs
+against the cohort's ineligible units, the never-treated eligible units and the never-treated
+ineligible units: DiD(g,1 vs g,0) + DiD(g,1 vs ∞,1) − DiD(g,1 vs ∞,0) (their eq. 4.8 with the
+never-treated comparison), each the doubly robust, IPW or outcome-regression DiD of Sant'Anna
+& Zhao (2020) that group_time.did_panel_2x2 computes, with its influence function. A panel may
+be unbalanced: each cell uses the units observed in both of its periods, as moderndid's
+`ddd(..., allow_unbalanced_panel=True)` does. The cells form a GroupTimeATT, so the
+aggregations and influence-function inference are Callaway & Sant'Anna's (group_time.py).
+
+Where an LA-level panel has the targeted and the untargeted group's outcomes as two columns,
+a design's `contrasts` (the DiD of their difference) is the same estimator without covariates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from pathfinder_eval.errors import EstimationError
+from pathfinder_eval.estimators.did.facts import TripleDifferenceFacts
+from pathfinder_eval.estimators.did.group_time import (
+    METHOD_LABEL,
+    GroupTimeATT,
+    aggregate,
+    did_panel_2x2,
+    zero_se,
+)
+from pathfinder_eval.estimators.did.group_time_inference import (
+    analytic_se,
+    influence_vcov,
+    pretest,
+)
+from pathfinder_eval.inference.policy import few_cluster_warnings
+from pathfinder_eval.results import Dropped, EffectEstimates, InferenceUsed, estimates_table
+from pathfinder_eval.settings import BasePeriod
+from pathfinder_eval.settings import GroupTimeMethod as Method
+
+# subgroup codes as the paper numbers them: 4 the treated cohort's eligible units, 3 its
+# ineligible units, 2 and 1 the never-treated eligible and ineligible units
+COMPARISONS = ((3, 1.0), (2, 1.0), (1, -1.0))
+
+
+@dataclass(frozen=True)
+class UnitPanel:
+    """A unit-level panel in wide form. y: (n, T), NaN where a unit is not observed;
+    x: (n, T, p) covariates with the intercept first (NaN where missing); cohort: (n,) the
+    start of the unit's group (NaN never); eligible: (n,) 0/1; periods: (T,) ascending."""
+
+    y: np.ndarray
+    x: np.ndarray
+    cohort: np.ndarray
+    eligible: np.ndarray
+    periods: np.ndarray
+
+
+def _base(g: float, t_idx: int, periods: np.ndarray, base_period: BasePeriod) -> float:
+    """The cell's base period: g − 1 (the period before g) after the start and always with a
+    universal base; the period before t before the start with a varying base."""
+    before_g = periods[periods < g]
+    pre_start = before_g[-1] if len(before_g) else np.nan
+    if base_period == "universal" or periods[t_idx] >= g:
+        return float(pre_start)
+    return float(periods[t_idx - 1]) if t_idx > 0 else np.nan
+
+
+def _cell(
+    panel: UnitPanel, g: float, t: int, b: int, method: Method, covariates_at: str
+) -> tuple[float, np.ndarray, int, int] | str:
+    """ATT(g,t) and its influence (n,), scaled so that att − target ≈ its mean over all n
+    units, with the numbers of treated-eligible and other units used; or why it is missing."""
+    y, n = panel.y, len(panel.cohort)
+    in_g = panel.cohort == g
+    never = np.isnan(panel.cohort)
+    x = panel.x[:, t if covariates_at == "period" else b, :]
+    seen = (in_g | never) & np.isfinite(y[:, t]) & np.isfinite(y[:, b])
+    seen &= np.isfinite(x).all(axis=1)
+    code = np.where(in_g, 3, 1) + panel.eligible
+    if not np.any(seen & (code == 4)):
+        return "no eligible unit of the cohort observed in both periods"
+    att, influence = 0.0, np.zeros(n)
+    for comparison, sign in COMPARISONS:
+        rows = np.flatnonzero(seen & ((code == 4) | (code == comparison)))
+        if not np.any(code[rows] == comparison):
+            return f"no unit of comparison subgroup {comparison} observed in both periods"
+        d = (code[rows] == 4).astype(float)
+        try:
+            cell = did_panel_2x2(y[rows, t] - y[rows, b], d, x[rows], np.ones(len(rows)), method)
+        except np.linalg.LinAlgError as err:
+            return f"comparison with subgroup {comparison}: {err}"
+        att += sign * cell.att
+        influence[rows] += sign * cell.influence * (n / len(rows))
+    n4 = int(np.sum(seen & (code == 4)))
+    return att, influence, n4, int(np.sum(seen)) - n4
+
+
+def triple_difference_att(
+    panel: UnitPanel,
+    *,
+    method: Method = "dr",
+    base_period: BasePeriod = "universal",
+    covariates_at: str = "base",
+) -> GroupTimeATT:
+    """Every estimable ATT(g,t) of a staggered triple difference with never-treated
+    comparisons. covariates_at: "base" takes each cell's covariates at its base period (as
+    Callaway & Sant'Anna's did); "period" at its period t (as moderndid's ddd)."""
+    periods = panel.periods
+    cohorts = np.unique(panel.cohort[np.isfinite(panel.cohort)])
+    cohorts = cohorts[cohorts > periods[0]]
+    if not len(cohorts):
+        raise EstimationError(
+            "no group starts after the first period: nothing to compare before and after",
+            where="first_treated",
+            fix="give each treated group's first treated period; leave never-treated missing",
+        )
+    never = np.isnan(panel.cohort)
+    for e in (0, 1):
+        if not np.any(never & (panel.eligible == e)):
+            raise EstimationError(
+                f"no never-treated {'eligible' if e else 'ineligible'} units: the triple "
+                "difference compares each cohort with both never-treated subgroups",
+                where="first_treated / eligible",
+                fix="include groups that never start, with eligible and ineligible units",
+            )
+    index = {float(p): i for i, p in enumerate(periods)}
+    cols: dict[str, list] = {k: [] for k in ("g", "t", "b", "att", "psi", "n1", "n0")}
+    dropped: list[tuple[float, float, str]] = []
+    for g in cohorts:
+        for t_idx, t in enumerate(periods):
+            b = _base(g, t_idx, periods, base_period)
+            if np.isnan(b) or b == t:
+                continue
+            got = _cell(panel, g, t_idx, index[b], method, covariates_at)
+            if isinstance(got, str):
+                dropped.append((float(g), float(t), got))
+                continue
+            for k, v in zip(cols, (g, t, b, *got), strict=True):
+                cols[k].append(v)
+    if not cols["att"]:
+        raise EstimationError(
+            "no ATT(g,t) could be estimated",
+            where="the panel",
+            fix="; ".join(sorted({r for *_, r in dropped})) or "check the periods",
+        )
+    group, time = np.array(cols["g"], float), np.array(cols["t"], float)
+    return GroupTimeATT(
+        group=group,
+        time=time,
+        base=np.array(cols["b"], float),
+        att=np.array(cols["att"]),
+        influence=np.asfortranarray(np.column_stack(cols["psi"])),
+        post=group <= time,
+        n_treated=np.array(cols["n1"]),
+        n_control=np.array(cols["n0"]),
+        unit_cohort=panel.cohort,
+        unit_weight=np.ones(len(panel.cohort)),
+        cohorts=cohorts,
+        periods=periods,
+        comparison=np.tile(np.r_[np.zeros(len(cohorts), bool), True], (len(group), 1)),
+        dropped_cells=tuple(dropped),
+    )
+
+
+SUBGROUPS = {
+    "treated eligible": 4,
+    "treated ineligible": 3,
+    "never-treated eligible": 2,
+    "never-treated ineligible": 1,
+}
+
+
+def fit_triple_difference(
+    panel: UnitPanel,
+    *,
+    outcome: str,
+    covariates: tuple[str, ...] = (),
+    method: Method = "dr",
+    base_period: BasePeriod = "universal",
+    covariates_at: str = "period",
+    cluster: np.ndarray | None = None,
+    level: float = 0.95,
+    dropped: tuple[Dropped, ...] = (),
+) -> EffectEstimates:
+    """The triple difference's overall ATT (the simple aggregation: post-start cells weighted
+    by cohort size) and event-time effects, with influence-function standard errors clustered
+    by `cluster` ((n,) codes 0..G−1) with a t(G − 1) reference; with cluster None each unit
+    is its own cluster and the reference is normal, as moderndid's analytic standard errors."""
+    gt = triple_difference_att(
+        panel, method=method, base_period=base_period, covariates_at=covariates_at
+    )
+    zero = zero_se(panel.y[np.isfinite(panel.y)])
+    simple, dynamic = aggregate(gt, "simple"), aggregate(gt, "dynamic")
+    est = np.r_[simple.overall, dynamic.estimate]
+    psi = np.column_stack([simple.overall_influence, dynamic.influence])
+    se = analytic_se(psi, cluster, zero)
+    code = np.where(np.isnan(panel.cohort), 1, 3) + panel.eligible
+    treated_units = code == 4
+    n_clusters = len(code) if cluster is None else int(cluster.max()) + 1
+    df = np.inf if cluster is None else n_clusters - 1.0  # few clusters: t(G − 1)
+    z = stats.t.ppf(0.5 + level / 2.0, df)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = est / se
+    rows = [
+        {
+            "term": "ATT (simple)" if i == 0 else f"event time {int(e)}",
+            "estimate": est[i],
+            "std_error": se[i],
+            "statistic": stat[i],
+            "p_value": 2.0 * stats.t.sf(abs(stat[i]), df),
+            "ci_lower": est[i] - z * se[i],
+            "ci_upper": est[i] + z * se[i],
+            "df": np.nan if cluster is None else df,
+            "event_time": np.nan if i == 0 else e,
+        }
+        for i, e in enumerate(np.r_[np.nan, dynamic.labels])
+    ]
+    treated_clusters = (
+        int(treated_units.sum()) if cluster is None else len(np.unique(cluster[treated_units]))
+    )
+    cell_se = analytic_se(gt.influence, cluster, zero)
+    notes = (
+        few_cluster_warnings(treated_clusters, n_clusters)
+        if cluster is not None
+        else (
+            "Standard errors treat units as independent. Where the reform is assigned by LA "
+            "(or county), units of one LA share its shocks: pass cluster=<the LA column>.",
+        )
+    )
+    vcov = influence_vcov(psi, cluster)
+    return EffectEstimates(
+        analysis_id="triple_difference",
+        outcome=outcome,
+        estimator="triple_difference",
+        inference=InferenceUsed(
+            key="influence_function",
+            label="influence-function standard errors"
+            + (
+                " (units independent), normal reference"
+                if cluster is None
+                else f" summed within {n_clusters} clusters, t({n_clusters - 1}) reference"
+            ),
+        ),
+        table=estimates_table(rows),
+        level=level,
+        vcov=vcov,
+        n_units=len(code),
+        n_treated=int(treated_units.sum()),
+        n_obs=int(np.isfinite(panel.y).sum()),
+        facts=TripleDifferenceFacts(
+            method=method,
+            method_label=METHOD_LABEL[method],
+            base_period=base_period,
+            covariates=list(covariates),
+            covariates_at=covariates_at,
+            att_gt=[
+                {
+                    "cohort": float(g),
+                    "period": float(t),
+                    "base": float(b),
+                    "estimate": float(a),
+                    "std_error": float(s),
+                    "treated_eligible_units": int(n1),
+                    "other_units": int(n0),
+                }
+                for g, t, b, a, s, n1, n0 in zip(
+                    gt.group,
+                    gt.time,
+                    gt.base,
+                    gt.att,
+                    cell_se,
+                    gt.n_treated,
+                    gt.n_control,
+                    strict=True,
+                )
+            ],
+            pretest=pretest(gt, cluster, zero),
+            units_by_subgroup={k: int(np.sum(code == v)) for k, v in SUBGROUPS.items()},
+            n_clusters=n_clusters,
+            treated_clusters=treated_clusters,
+            dropped_cells=[{"cohort": g, "period": t, "reason": r} for g, t, r in gt.dropped_cells],
+        ),
+        warnings=notes,
+        dropped=dropped,
+    )

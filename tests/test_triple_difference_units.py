@@ -1,0 +1,158 @@
+"""pe.triple_difference: Ortiz-Villavicencio & Sant'Anna's (2025) DDD on unit-level records
+(children, households) with covariates and an unbalanced panel. Reference: moderndid's `ddd`
+(tests/reference/moderndid_ddd, script beside the values); on one unit per LA and group it
+is the within-LA contrast (tests/reference/diff_diff_triple). Cai (2016)'s published numbers
+are the replication `cai_triple_difference` (test_replications.py)."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import pathfinder_eval as pe
+from pathfinder_eval.errors import DataError, DesignError, EstimationError
+
+REF = Path(__file__).parent / "reference"
+# The same closed forms; the logits converge by different algorithms (statsmodels' IRLS, our
+# Newton steps) to within 1e-12 of each other.
+TOL = 1e-8
+CHILDREN = dict(outcome="y", unit="child", time="year", first_treated="start", eligible="eligible")
+
+
+@pytest.fixture(scope="module")
+def children() -> pd.DataFrame:
+    return pd.read_csv(REF / "moderndid_ddd" / "panel.csv")
+
+
+@pytest.mark.parametrize("method", ["dr", "ipw", "reg"])
+@pytest.mark.parametrize("base", ["varying", "universal"])
+def test_matches_moderndid_ddd(children, method, base):
+    """Every ATT(g,t) and its analytic SE, the event-time estimates and their average, on 24
+    LAs' children (two start dates, 3% of child-years missing, covariates age and need)."""
+    ref = pd.read_csv(REF / "moderndid_ddd" / "values.csv")
+    ref = ref[ref["fit"] == f"{method}_{base}"]
+    res = pe.triple_difference(
+        children, **CHILDREN, covariates=["age", "need"], method=method, base_period=base
+    )
+    cells = {(c["cohort"], c["period"]): c for c in res.facts.att_gt}
+    theirs = ref[ref["kind"] == "cell"]
+    assert len(theirs) == len(cells) == 14
+    for r in theirs.itertuples():
+        ours = cells[(r.cohort, float(r.year))]
+        assert ours["estimate"] == pytest.approx(r.estimate, rel=TOL, abs=1e-10)
+        assert ours["std_error"] == pytest.approx(float(r.std_error), rel=TOL)
+    events = ref[ref["kind"] == "event"]
+    table = res.table.set_index("event_time")
+    for r in events.itertuples():
+        assert table.loc[float(r.year), "estimate"] == pytest.approx(r.estimate, rel=TOL)
+    overall = ref.loc[ref["kind"] == "overall", "estimate"].iloc[0]
+    post = table.loc[table.index >= 0, "estimate"]
+    assert post.mean() == pytest.approx(overall, rel=TOL)
+
+
+def test_one_unit_per_la_and_group_is_the_within_la_contrast():
+    """Each LA's targeted and untargeted group as two units, regression DiDs, no covariates:
+    the group-time effects are diff-diff's TripleDifference's (as the contrast's are), and
+    the simple ATT is Callaway & Sant'Anna's on the contrast."""
+    long = pd.read_csv(REF / "diff_diff_triple" / "panel.csv")
+    long["unit"] = long["la"] + "_" + long["targeted"].astype(str)
+    ref = pd.read_csv(REF / "diff_diff_triple" / "values.csv")
+    for base in ("varying", "universal"):
+        res = pe.triple_difference(
+            long,
+            outcome="y",
+            unit="unit",
+            time="year",
+            first_treated="cohort",
+            eligible="targeted",
+            method="reg",
+            base_period=base,
+        )
+        rows = ref[ref["fit"] == f"staggered_{base}"].iloc[1:]
+        ours = {(c["cohort"], c["period"]): c["estimate"] for c in res.facts.att_gt}
+        for r in rows.itertuples():
+            assert ours[(r.cohort, float(r.year))] == pytest.approx(r.estimate, rel=1e-10)
+        wide = long.pivot_table(index=["la", "year", "cohort"], columns="targeted", values="y")
+        wide = wide.reset_index().rename(columns={0: "y0", 1: "y1"})
+        cs = pe.callaway_santanna(
+            wide,
+            outcome="y1",
+            minus="y0",
+            unit="la",
+            time="year",
+            first_treated="cohort",
+            control_group="never_treated",
+            method="reg",
+            aggregation="simple",
+            base_period=base,
+        )
+        assert res.table["estimate"].iloc[0] == pytest.approx(cs.table["estimate"].iloc[0])
+
+
+def test_clustering_by_the_county_that_was_treated_says_it_is_one_cluster():
+    """Cai's insurance reached one county of 12: clustered by county the SE sums influence
+    functions within counties, the reference is t(11), and the result warns."""
+    d = pd.read_csv(files("pathfinder_eval.replications") / "data" / "cai2016.csv.gz")
+    d["start"] = d["treatment"] * 2003
+    args = dict(
+        outcome="checksaving_ratio",
+        unit="hhno",
+        time="year",
+        first_treated="start",
+        eligible="sector",
+        covariates=["hhsize", "age"],
+    )
+    alone = pe.triple_difference(d, **args)
+    res = pe.triple_difference(d, **args, cluster="county")
+    assert np.allclose(res.table["estimate"], alone.table["estimate"], rtol=0, atol=0)
+    assert (res.table["df"] == 11).all() and alone.table["df"].isna().all()
+    assert res.facts.treated_clusters == 1 and res.facts.n_clusters == 12
+    assert any("Only 1 treated" in w for w in res.warnings)
+    assert any("cluster=" in w for w in alone.warnings)
+    assert res.facts.units_by_subgroup == {
+        "treated eligible": 837,
+        "treated ineligible": 161,
+        "never-treated eligible": 1271,
+        "never-treated ineligible": 1390,
+    }
+
+
+def test_rows_left_out_are_counted(children):
+    """Units whose LA starts in the first period and rows without an outcome are counted by
+    reason in `dropped`, with the units named."""
+    d = children.copy()
+    d.loc[d["la"] == "la00", "start"] = 2018
+    la05 = d.index[d["la"] == "la05"]
+    d.loc[la05[:5], "y"] = np.nan
+    d.loc[la05[5:8], "need"] = np.nan
+    res = pe.triple_difference(d, **CHILDREN, covariates="need")
+    reasons = {x.reason.split(":")[0]: x for x in res.dropped}
+    early = reasons["units whose group starts in the data's first period"]
+    assert early.rows == int((d["la"] == "la00").sum())
+    assert set(early.units) == set(d.loc[d["la"] == "la00", "child"])
+    assert reasons["rows with no outcome value"].rows == 5
+    assert reasons["rows with a covariate missing"].rows == 3
+    assert res.n_obs == len(d) - early.rows - 5  # observed outcomes the panel holds
+
+
+def test_bad_input_names_the_argument_and_row(children):
+    d = children.copy()
+    d.loc[3, "eligible"] = 2
+    with pytest.raises(DataError, match="not 0 or 1") as err:
+        pe.triple_difference(d, **CHILDREN)
+    assert err.value.row == 4 and "eligible" in err.value.where
+    d = children.copy()
+    d.loc[d.index[1], "eligible"] = 1 - d.loc[d.index[1], "eligible"]
+    with pytest.raises(DataError, match="changes its eligible over time"):
+        pe.triple_difference(d, **CHILDREN)
+    with pytest.raises(DataError, match="two rows for one period"):
+        pe.triple_difference(pd.concat([children, children.iloc[[0]]]), **CHILDREN)
+    with pytest.raises(DesignError, match="method='x'"):
+        pe.triple_difference(children, **CHILDREN, method="x")
+    never_eligible = children[~((children["start"] == 0) & (children["eligible"] == 1))]
+    with pytest.raises(EstimationError, match="no never-treated eligible units"):
+        pe.triple_difference(never_eligible, **CHILDREN)
