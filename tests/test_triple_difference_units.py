@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 import pathfinder_eval as pe
+from pathfinder_eval import errors as pe_errors
 from pathfinder_eval.errors import DataError, DesignError, EstimationError
 
 REF = Path(__file__).parent / "reference"
@@ -111,7 +112,7 @@ def test_clustering_by_the_county_that_was_treated_says_it_is_one_cluster():
     assert np.allclose(res.table["estimate"], alone.table["estimate"], rtol=0, atol=0)
     assert (res.table["df"] == 11).all() and alone.table["df"].isna().all()
     assert res.facts.treated_clusters == 1 and res.facts.n_clusters == 12
-    assert any("Only 1 treated" in w for w in res.warnings)
+    assert any("Only 1 of 12 clusters hold treated eligible units" in w for w in res.warnings)
     assert any("cluster=" in w for w in alone.warnings)
     assert res.facts.units_by_subgroup == {
         "treated eligible": 837,
@@ -128,14 +129,12 @@ def test_rows_left_out_are_counted(children):
     d.loc[d["la"] == "la00", "start"] = 2018
     la05 = d.index[d["la"] == "la05"]
     d.loc[la05[:5], "y"] = np.nan
-    d.loc[la05[5:8], "need"] = np.nan
     res = pe.triple_difference(d, **CHILDREN, covariates="need")
     reasons = {x.reason.split(":")[0]: x for x in res.dropped}
-    early = reasons["units whose group starts in the data's first period"]
+    early = reasons["units whose group starts in or before the data's first period"]
     assert early.rows == int((d["la"] == "la00").sum())
     assert set(early.units) == set(d.loc[d["la"] == "la00", "child"])
     assert reasons["rows with no outcome value"].rows == 5
-    assert reasons["rows with a covariate missing"].rows == 3
     assert res.n_obs == len(d) - early.rows - 5  # observed outcomes the panel holds
 
 
@@ -151,8 +150,47 @@ def test_bad_input_names_the_argument_and_row(children):
         pe.triple_difference(d, **CHILDREN)
     with pytest.raises(DataError, match="two rows for one period"):
         pe.triple_difference(pd.concat([children, children.iloc[[0]]]), **CHILDREN)
+    for column, value, match in (
+        ("y", np.inf, "the outcome is infinite"),
+        ("need", np.nan, "a covariate is missing"),
+        ("la", np.nan, "the cluster is missing"),
+    ):
+        d = children.copy()
+        d.loc[d.index[6], column] = value
+        with pytest.raises(DataError, match=match) as err:
+            pe.triple_difference(d, **CHILDREN, covariates="need", cluster="la")
+        assert err.value.row == 7
+    with pytest.raises(DataError, match="no rows"):
+        pe.triple_difference(children.iloc[:0], **CHILDREN)
     with pytest.raises(DesignError, match="method='x'"):
         pe.triple_difference(children, **CHILDREN, method="x")
     never_eligible = children[~((children["start"] == 0) & (children["eligible"] == 1))]
     with pytest.raises(EstimationError, match="no never-treated eligible units"):
         pe.triple_difference(never_eligible, **CHILDREN)
+
+
+def test_starts_outside_the_periods(children):
+    """inf is never treated (R's did); a start after the last period is compared as never
+    treated, with a DataWarning and a note; a start between periods is an error on its row."""
+    base = pe.triple_difference(children, **CHILDREN)
+    d = children.assign(start=children["start"].replace(0, np.inf))
+    assert pe.triple_difference(d, **CHILDREN).table.equals(base.table)
+    d = children.assign(start=children["start"].replace(0, 2031))
+    with pytest.warns(pe_errors.DataWarning, match="start after the data's last period"):
+        res = pe.triple_difference(d, **CHILDREN)
+    assert res.table.equals(base.table) and "compared as never treated" in res.warnings[0]
+    d = children.assign(start=children["start"].replace(2023, 2022.5))
+    with pytest.raises(DataError, match=r"2022\.5 is not one of the data's periods") as err:
+        pe.triple_difference(d, **CHILDREN)
+    assert err.value.row == int(np.flatnonzero(children["start"] == 2023)[0]) + 1
+
+
+def test_a_cohort_without_estimates_is_named_and_not_counted(children):
+    """Without the 2021 LAs' ineligible children no ATT(2021, t) exists: the result says so
+    and counts only the 2023 cohort's treated children."""
+    d = children[~((children["start"] == 2021) & (children["eligible"] == 0))]
+    res = pe.triple_difference(d, **CHILDREN)
+    assert {c["cohort"] for c in res.facts.att_gt} == {2023.0}
+    assert any("(cohorts 2021;" in w for w in res.warnings)
+    treated_2023 = d.loc[(d["start"] == 2023) & (d["eligible"] == 1), "child"].nunique()
+    assert res.n_treated == treated_2023

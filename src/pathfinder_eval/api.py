@@ -680,9 +680,11 @@ def triple_difference(
     cohort g is DiD(against the cohort's ineligible units) + DiD(against never-treated eligible
     units) − DiD(against never-treated ineligible units), each Sant'Anna & Zhao's doubly robust
     (or IPW, or regression) DiD on the units observed in both periods, so the panel may be
-    unbalanced. The numbers equal moderndid's `ddd(..., allow_unbalanced_panel=True)` (tests/
-    reference/moderndid_ddd). For an LA-level panel with the targeted and untargeted groups'
-    outcomes as two columns, use `minus=` on any DiD function instead.
+    unbalanced. Every ATT(g,t) and its standard error equals moderndid's
+    `ddd(..., allow_unbalanced_panel=True)` (tests/reference/moderndid_ddd); the aggregated
+    rows' standard errors also count the estimated cohort shares, as R's did does (moderndid's
+    agg_ddd does not; the same with one start date). For an LA-level panel with the targeted
+    and untargeted groups' outcomes as two columns, use `minus=` on any DiD function instead.
 
     Parameters
     ----------
@@ -691,8 +693,9 @@ def triple_difference(
     outcome, unit, time : str
         The outcome, unit id and period columns.
     first_treated : str
-        The first treated period of the unit's group (0 or missing: never); constant within
-        a unit. Ineligible units of a starting group carry its start too.
+        The first treated period of the unit's group (0, missing or inf: never; after the
+        data's last period: compared as never treated, with a warning); constant within a
+        unit, one of the periods. Ineligible units of a starting group carry its start too.
     eligible : str
         0/1, constant within a unit: 1 for the units the reform targets.
     covariates : str or sequence of str, default ()
@@ -703,8 +706,8 @@ def triple_difference(
         Every cell against the period before its cohort's start, or pre-start cells against
         the period before them.
     covariates_at : {"period", "base"}, default "period"
-        Each cell's covariates at its period t (moderndid's `ddd`), or at its base period (as
-        `callaway_santanna` takes them).
+        Each cell's covariates at its period t (moderndid's `ddd`; after the start the reform
+        may have moved them), or at its base period (as `callaway_santanna` takes them).
     cluster : str, optional
         A column constant within units (the LA): standard errors sum influence functions
         within its clusters, with a t(G − 1) reference. Without it units are independent
@@ -741,86 +744,8 @@ def triple_difference(
         cluster=cluster,
         **{f"covariates[{i}]": c for i, c in enumerate(covariates)},
     )
-    for arg, column in (
-        ("outcome", outcome),
-        ("time", time),
-        ("first_treated", first_treated),
-        ("eligible", eligible),
-        *((f"covariates[{i}]", c) for i, c in enumerate(covariates)),
-    ):
-        _numbers(frame, column, arg)
-    ids = id_text(frame[unit])
-    where_time = frame[time].isna().to_numpy()
-    if where_time.any():
-        raise DataError(
-            "a period is missing",
-            where=f"argument time (column {time})",
-            row=int(np.flatnonzero(where_time)[0]) + 1,
-            fix="give every row its period, or drop the row",
-        )
-    repeated = pd.DataFrame({"u": ids, "t": frame[time]}).duplicated()
-    if repeated.any():
-        raise DataError(
-            f"unit {ids.iloc[int(np.flatnonzero(repeated)[0])]!r} has two rows for one period",
-            where=f"arguments unit and time (columns {unit}, {time})",
-            row=int(np.flatnonzero(repeated)[0]) + 1,
-            fix="keep one row per unit and period",
-        )
-    start = pd.to_numeric(frame[first_treated]).replace(0, np.nan)
-    elig = pd.to_numeric(frame[eligible])
-    if not elig.isin([0, 1]).all():
-        bad = int(np.flatnonzero(~elig.isin([0, 1]).to_numpy())[0])
-        raise DataError(
-            f"eligible is {cell(frame[eligible].iloc[bad])}, not 0 or 1",
-            where=f"argument eligible (column {eligible})",
-            row=bad + 1,
-            fix="code eligibility 1 for targeted units, 0 for the others",
-        )
-    for arg, column, values in (
-        ("first_treated", first_treated, start.fillna(0)),
-        ("eligible", eligible, elig),
-        *((("cluster", cluster, frame[cluster].astype(str)),) if cluster else ()),
-    ):
-        varies = values.groupby(ids.to_numpy()).nunique() > 1
-        if varies.any():
-            who = str(varies.index[varies.to_numpy()][0])
-            raise DataError(
-                f"unit {who!r} changes its {arg} over time",
-                where=f"argument {arg} (column {column})",
-                row=int(np.flatnonzero((ids == who).to_numpy())[0]) + 1,
-                fix=f"give each unit one {arg} in every row",
-            )
-    periods = np.sort(frame[time].astype(float).unique())
-    early = start.notna() & (start <= periods[0])
-    missing_y = pd.to_numeric(frame[outcome]).isna()
-    missing_x = frame[list(covariates)].apply(pd.to_numeric).isna().any(axis=1)
-    dropped = []
-    for mask, reason in (
-        (early, "units whose group starts in the data's first period: no period before it"),
-        (missing_y & ~early, "rows with no outcome value"),
-        (missing_x & ~missing_y & ~early, "rows with a covariate missing"),
-    ):
-        if mask.any():
-            dropped.append(
-                Dropped(reason, int(mask.sum()), tuple(sorted(set(ids[mask.to_numpy()]))))
-            )
-    keep = (~early).to_numpy()
-    frame, ids, start, elig = frame[keep], ids[keep], start[keep], elig[keep]
-    units, ui = np.unique(ids.to_numpy(), return_inverse=True)
-    ti = np.searchsorted(periods, frame[time].to_numpy(float))
-    y = np.full((len(units), len(periods)), np.nan)
-    y[ui, ti] = pd.to_numeric(frame[outcome]).to_numpy(float)
-    x = np.full((len(units), len(periods), 1 + len(covariates)), np.nan)
-    x[ui, ti, 0] = 1.0
-    for j, c in enumerate(covariates, start=1):
-        x[ui, ti, j] = pd.to_numeric(frame[c]).to_numpy(float)
-    first_row = np.unique(ui, return_index=True)[1]
-    codes = None
-    if cluster:
-        labels = frame[cluster].astype(str).to_numpy()[first_row]
-        codes = np.unique(labels, return_inverse=True)[1]
-    panel = UnitPanel(
-        y, x, start.to_numpy(float)[first_row], elig.to_numpy(int)[first_row], periods
+    panel, codes, dropped, late = _unit_records(
+        frame, outcome, unit, time, first_treated, eligible, covariates, cluster
     )
     with one_blas_thread():
         return fit_triple_difference(
@@ -832,8 +757,145 @@ def triple_difference(
             covariates_at=covariates_at,
             cluster=codes,
             level=level,
-            dropped=tuple(dropped),
+            dropped=dropped,
+            notes=late,
         )
+
+
+def _unit_records(
+    frame: pd.DataFrame,
+    outcome: str,
+    unit: str,
+    time: str,
+    first_treated: str,
+    eligible: str,
+    covariates: tuple[str, ...],
+    cluster: str | None,
+) -> tuple[UnitPanel, np.ndarray | None, tuple[Dropped, ...], tuple[str, ...]]:
+    """pe.triple_difference's records as a UnitPanel, with the cluster codes, the rows left out
+    (units whose group starts in or before the first period; rows without an outcome) and a
+    note on groups starting after the last period (compared as never treated, as R's did).
+    Anything else that cannot be used is a DataError naming the argument and row."""
+    if frame.empty:
+        raise DataError("the data have no rows", where="argument data", fix="pass the records")
+    numeric = (
+        ("outcome", outcome),
+        ("time", time),
+        ("first_treated", first_treated),
+        ("eligible", eligible),
+        *((f"covariates[{i}]", c) for i, c in enumerate(covariates)),
+    )
+    for arg, column in numeric:
+        _numbers(frame, column, arg)
+    values = {c: pd.to_numeric(frame[c]).astype(float) for _, c in numeric}
+    y = values[outcome]
+    for arg, column, bad, what, fix in (
+        ("time", time, values[time].isna(), "a period is missing", "give every row its period"),
+        ("outcome", outcome, np.isinf(y), "the outcome is infinite", "fix or drop the row"),
+        *(
+            (
+                arg,
+                c,
+                y.notna() & ~np.isfinite(values[c]),
+                "a covariate is missing or infinite where the outcome is observed",
+                "fill it, or drop the row (a unit's covariates are read in each cell)",
+            )
+            for arg, c in numeric[4:]
+        ),
+        *(
+            (("cluster", cluster, frame[cluster].isna(), "the cluster is missing", "fill it"),)
+            if cluster
+            else ()
+        ),
+    ):
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataError(what, where=f"argument {arg} (column {column})", row=row + 1, fix=fix)
+    ids = id_text(frame[unit])
+    repeated = pd.DataFrame({"u": ids, "t": values[time]}).duplicated()
+    if repeated.any():
+        row = int(np.flatnonzero(repeated)[0])
+        raise DataError(
+            f"unit {ids.iloc[row]!r} has two rows for one period",
+            where=f"arguments unit and time (columns {unit}, {time})",
+            row=row + 1,
+            fix="keep one row per unit and period",
+        )
+    elig = values[eligible]
+    if not elig.isin([0, 1]).all():
+        row = int(np.flatnonzero(~elig.isin([0, 1]).to_numpy())[0])
+        raise DataError(
+            f"eligible is {cell(frame[eligible].iloc[row])}, not 0 or 1",
+            where=f"argument eligible (column {eligible})",
+            row=row + 1,
+            fix="code eligibility 1 for targeted units, 0 for the others",
+        )
+    periods = np.sort(values[time].unique())
+    start = values[first_treated].replace([0, np.inf], np.nan)  # never treated, as R's did
+    for arg, column, v in (
+        ("first_treated", first_treated, start.fillna(0)),
+        ("eligible", eligible, elig),
+        *((("cluster", cluster, frame[cluster].astype(str)),) if cluster else ()),
+    ):
+        varies = v.groupby(ids.to_numpy()).nunique() > 1
+        if varies.any():
+            who = str(varies.index[varies.to_numpy()][0])
+            raise DataError(
+                f"unit {who!r} changes its {arg} over time",
+                where=f"argument {arg} (column {column})",
+                row=int(np.flatnonzero((ids == who).to_numpy())[0]) + 1,
+                fix=f"give each unit one {arg} in every row",
+            )
+    inside = start.notna() & (start > periods[0]) & (start <= periods[-1])
+    off = inside & ~start.isin(periods)
+    if off.any():
+        row = int(np.flatnonzero(off.to_numpy())[0])
+        raise DataError(
+            f"first treated period {start.iloc[row]:g} is not one of the data's periods",
+            where=f"argument first_treated (column {first_treated})",
+            row=row + 1,
+            fix="give the first period the group is treated in, as the time column counts "
+            f"periods ({', '.join(f'{p:g}' for p in periods[:4])}, …)",
+        )
+    late = start > periods[-1]
+    notes = ()
+    if late.any():
+        notes = (
+            f"{ids[late.to_numpy()].nunique()} units' groups start after the data's last period:"
+            " they are compared as never treated, as R's did does",
+        )
+        warnings.warn(notes[0], DataWarning, stacklevel=_outside_package())
+        start = start.mask(late)
+    early = start.notna() & (start <= periods[0])
+    dropped = tuple(
+        Dropped(reason, int(mask.sum()), tuple(sorted(set(ids[mask.to_numpy()]))))
+        for mask, reason in (
+            (
+                early,
+                "units whose group starts in or before the data's first period: no period "
+                "before it",
+            ),
+            (y.isna() & ~early, "rows with no outcome value"),
+        )
+        if mask.any()
+    )
+    keep = (~early).to_numpy()
+    ids, start, elig = ids[keep], start[keep], elig[keep]
+    units, ui = np.unique(ids.to_numpy(), return_inverse=True)
+    ti = np.searchsorted(periods, values[time][keep].to_numpy())
+    wide = np.full((len(units), len(periods)), np.nan)
+    wide[ui, ti] = y[keep].to_numpy()
+    x = np.full((len(units), len(periods), 1 + len(covariates)), np.nan)
+    x[ui, ti, 0] = 1.0
+    for j, c in enumerate(covariates, start=1):
+        x[ui, ti, j] = values[c][keep].to_numpy()
+    first_row = np.unique(ui, return_index=True)[1]
+    codes = None
+    if cluster:
+        labels = frame[cluster][keep].astype(str).to_numpy()[first_row]
+        codes = np.unique(labels, return_inverse=True)[1]
+    cohort, eligible_units = start.to_numpy()[first_row], elig.to_numpy(int)[first_row]
+    return UnitPanel(wide, x, cohort, eligible_units, periods), codes, dropped, notes
 
 
 # Estimators whose event-time rows are effects relative to event time −1 (the reference

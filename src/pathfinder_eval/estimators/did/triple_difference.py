@@ -37,7 +37,7 @@ from pathfinder_eval.estimators.did.group_time_inference import (
     influence_vcov,
     pretest,
 )
-from pathfinder_eval.inference.policy import few_cluster_warnings
+from pathfinder_eval.inference.policy import SMALL_SAMPLE_TREATED
 from pathfinder_eval.results import Dropped, EffectEstimates, InferenceUsed, estimates_table
 from pathfinder_eval.settings import BasePeriod
 from pathfinder_eval.settings import GroupTimeMethod as Method
@@ -105,11 +105,12 @@ def triple_difference_att(
     *,
     method: Method = "dr",
     base_period: BasePeriod = "universal",
-    covariates_at: str = "base",
+    covariates_at: str = "period",
 ) -> GroupTimeATT:
     """Every estimable ATT(g,t) of a staggered triple difference with never-treated
-    comparisons. covariates_at: "base" takes each cell's covariates at its base period (as
-    Callaway & Sant'Anna's did); "period" at its period t (as moderndid's ddd)."""
+    comparisons. covariates_at: "period" takes each cell's covariates at its period t (as
+    moderndid's ddd; after the start the reform may have moved them); "base" at its base
+    period (as Callaway & Sant'Anna's did)."""
     periods = panel.periods
     cohorts = np.unique(panel.cohort[np.isfinite(panel.cohort)])
     cohorts = cohorts[cohorts > periods[0]]
@@ -186,11 +187,14 @@ def fit_triple_difference(
     cluster: np.ndarray | None = None,
     level: float = 0.95,
     dropped: tuple[Dropped, ...] = (),
+    notes: tuple[str, ...] = (),
 ) -> EffectEstimates:
     """The triple difference's overall ATT (the simple aggregation: post-start cells weighted
     by cohort size) and event-time effects, with influence-function standard errors clustered
     by `cluster` ((n,) codes 0..G−1) with a t(G − 1) reference; with cluster None each unit
-    is its own cluster and the reference is normal, as moderndid's analytic standard errors."""
+    is its own cluster and the reference is normal, as moderndid's analytic standard errors.
+    Aggregated rows include the variance of the estimated cohort shares (R did's convention;
+    moderndid's agg_ddd leaves it out). `notes`: the caller's statements for the warnings."""
     gt = triple_difference_att(
         panel, method=method, base_period=base_period, covariates_at=covariates_at
     )
@@ -200,7 +204,7 @@ def fit_triple_difference(
     psi = np.column_stack([simple.overall_influence, dynamic.influence])
     se = analytic_se(psi, cluster, zero)
     code = np.where(np.isnan(panel.cohort), 1, 3) + panel.eligible
-    treated_units = code == 4
+    treated_units = (code == 4) & np.isin(panel.cohort, gt.group)  # cohorts with estimates
     n_clusters = len(code) if cluster is None else int(cluster.max()) + 1
     df = np.inf if cluster is None else n_clusters - 1.0  # few clusters: t(G − 1)
     z = stats.t.ppf(0.5 + level / 2.0, df)
@@ -224,14 +228,15 @@ def fit_triple_difference(
         int(treated_units.sum()) if cluster is None else len(np.unique(cluster[treated_units]))
     )
     cell_se = analytic_se(gt.influence, cluster, zero)
-    notes = (
-        few_cluster_warnings(treated_clusters, n_clusters)
-        if cluster is not None
-        else (
-            "Standard errors treat units as independent. Where the reform is assigned by LA "
-            "(or county), units of one LA share its shocks: pass cluster=<the LA column>.",
+    notes = (*notes, *_inference_notes(cluster, n_clusters, treated_clusters))
+    lost = sorted({g for g, *_ in gt.dropped_cells})
+    if lost:
+        notes = (
+            *notes,
+            f"{len(gt.dropped_cells)} ATT(g,t) could not be estimated (cohorts "
+            f"{', '.join(f'{g:g}' for g in lost)}; diagnostics' dropped_cells say why): the "
+            "aggregations use the others",
         )
-    )
     vcov = influence_vcov(psi, cluster)
     return EffectEstimates(
         analysis_id="triple_difference",
@@ -287,4 +292,22 @@ def fit_triple_difference(
         ),
         warnings=notes,
         dropped=dropped,
+    )
+
+
+def _inference_notes(cluster: np.ndarray | None, n_clusters: int, treated: int) -> tuple[str, ...]:
+    """What the reader must know about the standard errors: units treated as independent, or
+    few clusters holding treated eligible units (MacKinnon & Webb 2017)."""
+    if cluster is None:
+        return (
+            "Standard errors treat units as independent. Where the reform is assigned by LA "
+            "(or county), units of one LA share its shocks: pass cluster=<the LA column>.",
+        )
+    if treated >= SMALL_SAMPLE_TREATED:
+        return ()
+    return (
+        f"Only {treated} of {n_clusters} clusters hold treated eligible units: influence "
+        "functions summed within clusters understate the variance when few clusters are "
+        "treated (MacKinnon & Webb 2017, J. Applied Econometrics 32:233–254); read these "
+        "p-values as indicative only.",
     )
