@@ -9,18 +9,21 @@ national trend + 0.05·t more for eligible children + a region × year shock N(0
 LA × year shock N(0, 0.3²) shared by all its children + an LA × eligibility × year shock
 N(0, σ²) (σ = 0, "none"; 0.15, "la×group": the targeted group's own local trend, which the
 within-LA comparison cannot remove) + the child's noise N(0, 1) (+ τ = 0.3 for eligible
-children of treated LAs from their start). Treated: 3 or 10 LAs, at random, half starting in
-year 5 and half in year 6 (3: two and one).
+children of treated LAs from their start). Treated: 3, 4 or 10 LAs, at random, half starting
+in year 5 and half in year 6 (3: two and one).
 
-Inference compared on the simple ATT: "units" (the default, children independent, normal
-reference) and "cluster la" (influence functions summed within LAs, t(G − 1)); beside them
+Inference compared on the simple ATT: "units" (without a cluster: children independent,
+normal reference), "cluster la" (influence functions summed within LAs, t(G − 1)) and
+"cr2 la" (the default with a cluster: CR2 by LA with Bell-McCaffrey df; none where one LA
+holds all of a cohort's treated children, the "n/e %" column); beside them
 "la contrast", the LA-level alternative: the children's means by LA, group and year, and
 Callaway & Sant'Anna on the eligible-minus-ineligible contrast with the toolkit's default
 inference (pe.callaway_santanna(minus=), as a design's `contrasts`; LAs weighted equally,
 so its estimand differs from the children-weighted one when effects vary by LA). Size: share
 of 95% intervals excluding 0 when τ = 0; coverage: share containing τ when τ = 0.3; width:
-mean width over the oracle 2·1.96·SD of the estimate across replications. Prints each cell
-with its Monte Carlo SE.
+mean width over the oracle 2·1.96·SD of the estimate across replications. The same seeds
+draw both, and τ shifts every estimate by itself without moving its SE, so coverage is
+100% − size here. Prints each cell with its Monte Carlo SE.
 """
 
 from __future__ import annotations
@@ -85,8 +88,13 @@ def one(job: tuple[int, float, float, int]) -> dict[str, tuple[float, float, flo
     d = simulate(np.random.default_rng(seed), treated, sigma, tau)
     args = dict(outcome="y", unit="child", time="year", first_treated="start", eligible="eligible")
     out = {}
-    for name, cluster in (("units", None), ("cluster la", "la")):
-        row = pe.triple_difference(d, **args, cluster=cluster).table.iloc[0]
+    for name, cluster, inference in (
+        ("units", None, "cr2"),
+        ("cluster la", "la", "influence_function"),
+        ("cr2 la", "la", "cr2"),
+    ):
+        fit = pe.triple_difference(d, **args, cluster=cluster, inference=inference)
+        row = fit.table.iloc[0]
         out[name] = (row["estimate"], row["ci_lower"], row["ci_upper"])
     cells = d.pivot_table(index=["la", "year", "start"], columns="eligible", values="y")
     cells = cells.reset_index().rename(columns={0: "y0", 1: "y1"})
@@ -109,28 +117,34 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=1000)
     parser.add_argument("--processes", type=int, default=2)
     args = parser.parse_args()
-    cells = list(itertools.product((3, 10), (0.0, 0.15)))
+    cells = list(itertools.product((3, 4, 10), (0.0, 0.15)))
     print(f"{N_LA} LAs, children 30–300 per LA, {args.reps} replications per cell")
-    head = ("treated", "la×group", "inference", "size %", "cover %", "width")
-    print(" ".join(f"{h:>{w}}" for h, w in zip(head, (8, 9, 12, 8, 8, 6), strict=True)))
+    head = ("treated", "la×group", "inference", "size %", "cover %", "width", "n/e %")
+    print(" ".join(f"{h:>{w}}" for h, w in zip(head, (8, 9, 12, 8, 8, 6, 6), strict=True)))
     with ProcessPoolExecutor(args.processes) as pool:
         for treated, sigma in cells:
             stats = {}
             for tau in (0.0, TAU):
                 jobs = [(treated, sigma, tau, 1_000_003 * r + 17) for r in range(args.reps)]
                 stats[tau] = list(pool.map(one, jobs, chunksize=8))
-            for name in ("units", "cluster la", "la contrast"):
+            label = "none" if sigma == 0 else f"{sigma:g}"
+            for name in ("units", "cluster la", "cr2 la", "la contrast"):
                 null = np.array([s[name] for s in stats[0.0]])
                 alt = np.array([s[name] for s in stats[TAU]])
+                oracle = 2 * 1.96 * np.std(alt[:, 0])
+                ok = np.isfinite(null[:, 1]) & np.isfinite(alt[:, 1])
+                null, alt = null[ok], alt[ok]
+                if not ok.any():
+                    print(f"{treated:>8} {label:>9} {name:>12}   no interval in any replicate")
+                    continue
                 size = np.mean((null[:, 1] > 0) | (null[:, 2] < 0))
                 cover = np.mean((alt[:, 1] <= TAU) & (alt[:, 2] >= TAU))
-                oracle = 2 * 1.96 * np.std(alt[:, 0])
                 width = np.mean(alt[:, 2] - alt[:, 1]) / oracle
-                mc = np.sqrt(0.05 * 0.95 / args.reps)
+                mc = np.sqrt(0.05 * 0.95 / max(ok.sum(), 1))
                 print(
-                    f"{treated:>8} {'none' if sigma == 0 else sigma:>9} {name:>12} "
-                    f"{100 * size:>8.1f} {100 * cover:>8.1f} {width:>6.2f}"
-                    f"   (MC SE {100 * mc:.1f} points)"
+                    f"{treated:>8} {label:>9} {name:>12} "
+                    f"{100 * size:>8.1f} {100 * cover:>8.1f} {width:>6.2f} "
+                    f"{100 * (1 - ok.mean()):>6.1f}   (MC SE {100 * mc:.1f} points)"
                 )
 
 

@@ -95,8 +95,9 @@ def test_one_unit_per_la_and_group_is_the_within_la_contrast():
 
 
 def test_clustering_by_the_county_that_was_treated_says_it_is_one_cluster():
-    """Cai's insurance reached one county of 12: clustered by county the SE sums influence
-    functions within counties, the reference is t(11), and the result warns."""
+    """Cai's insurance reached one county of 12: clustered by county the influence functions'
+    sums have a t(11) reference and the result warns; CR2 (the default with a cluster) has no
+    variance for a lone treated county and says so."""
     d = pd.read_csv(files("pathfinder_eval.replications") / "data" / "cai2016.csv.gz")
     d["start"] = d["treatment"] * 2003
     args = dict(
@@ -108,11 +109,14 @@ def test_clustering_by_the_county_that_was_treated_says_it_is_one_cluster():
         covariates=["hhsize", "age"],
     )
     alone = pe.triple_difference(d, **args)
-    res = pe.triple_difference(d, **args, cluster="county")
+    res = pe.triple_difference(d, **args, cluster="county", inference="influence_function")
     assert np.allclose(res.table["estimate"], alone.table["estimate"], rtol=0, atol=0)
     assert (res.table["df"] == 11).all() and alone.table["df"].isna().all()
     assert res.facts.treated_clusters == 1 and res.facts.n_clusters == 12
     assert any("Only 1 of 12 clusters hold treated eligible units" in w for w in res.warnings)
+    cr2 = pe.triple_difference(d, **args, cluster="county")
+    assert cr2.table["std_error"].isna().all() and cr2.table["estimate"].notna().all()
+    assert any("One cluster holds all the treated units of cohort 2003" in w for w in cr2.warnings)
     assert any("cluster=" in w for w in alone.warnings)
     assert res.facts.units_by_subgroup == {
         "treated eligible": 837,
@@ -194,3 +198,83 @@ def test_a_cohort_without_estimates_is_named_and_not_counted(children):
     assert any("(cohorts 2021;" in w for w in res.warnings)
     treated_2023 = d.loc[(d["start"] == 2023) & (d["eligible"] == 1), "child"].nunique()
     assert res.n_treated == treated_2023
+
+
+def _dense_cr2(dy, group, cluster, contrast):
+    """CR2 and its Bell-McCaffrey df from dense matrices: OLS of dy on dummies of `group`
+    (codes 1..len(contrast)), A_g = (I − H_gg)^(−1/2), V = Σ_g (cᵀ(XᵀX)⁻¹X_gᵀA_g e_g)²,
+    ν = (tr Ω)²/‖Ω‖²_F with Ω_gh = p_gᵀ M_gh p_h (Pustejovsky & Tipton 2018, working model I)."""
+    x = (group[:, None] == np.arange(1, len(contrast) + 1)[None, :]).astype(float)
+    bread = np.linalg.inv(x.T @ x)
+    hat = x @ bread @ x.T
+    resid = dy - hat @ dy
+    m = np.eye(len(dy)) - hat
+    ps, v = [], 0.0
+    for g in np.unique(cluster):
+        rows = cluster == g
+        vals, vecs = np.linalg.eigh(m[np.ix_(rows, rows)])
+        adj = vecs @ np.diag(1 / np.sqrt(vals)) @ vecs.T
+        p = np.zeros(len(dy))
+        p[rows] = adj @ x[rows] @ bread @ contrast
+        v += (p[rows] @ resid[rows]) ** 2
+        ps.append(p)
+    p = np.array(ps)
+    omega = p @ m @ p.T
+    return np.sqrt(v), np.trace(omega) ** 2 / np.sum(omega**2)
+
+
+def test_cr2_is_bell_mccaffrey_on_the_subgroup_regression(children):
+    """Two periods, one start: the ATT is m4 − m3 − m2 + m1 of the subgroups' changes, and the
+    default clustered inference equals CR2 and its Bell-McCaffrey df computed from dense
+    matrices of that regression, to 1e-10."""
+    two = children[children["year"].isin([2022, 2023]) & children["start"].isin([0, 2023])]
+    res = pe.triple_difference(two, **CHILDREN, cluster="la")
+    assert res.inference.key == "cr2" and "Bell-McCaffrey" in res.inference.label
+    wide = two.pivot_table(index=["child", "la", "start", "eligible"], columns="year", values="y")
+    wide = wide.dropna().reset_index()
+    group = np.where(wide["start"] > 0, 3, 1) + wide["eligible"].to_numpy()
+    dy = (wide[2023] - wide[2022]).to_numpy()
+    se, df = _dense_cr2(dy, group, wide["la"].to_numpy(), np.array([1.0, -1.0, -1.0, 1.0]))
+    row = res.table.iloc[0]
+    assert row["std_error"] == pytest.approx(se, rel=1e-10)
+    assert row["df"] == pytest.approx(df, rel=1e-10)
+    alone = pe.triple_difference(two, **CHILDREN, cluster="la", inference="influence_function")
+    assert alone.table["std_error"].iloc[0] < se  # CR2 scales each treated LA's sum up
+
+
+def test_cr2_of_aggregated_rows_is_cr2_of_the_stacked_cell_regressions(children):
+    """Two start dates, a universal base: each ATT(g,t) is a regression of the changes from
+    g − 1 on subgroup dummies, so the simple ATT and the event-time rows are contrasts of one
+    stacked regression on cell × subgroup dummies (the same child in several cells, one
+    cluster per LA); their CR2 SEs and Bell-McCaffrey df equal the dense computation."""
+    las = ["la00", "la08", "la10", "la13", "la03", "la09", "la17", "la01", "la02", "la04"]
+    d = children[children["la"].isin(las) & children["year"].between(2019, 2024)]
+    assert d.groupby("start")["la"].nunique().to_dict() == {0: 4, 2021: 3, 2023: 3}
+    res = pe.triple_difference(d, **CHILDREN, cluster="la")
+    wide = d.pivot_table(index=["child", "la", "start", "eligible"], columns="year", values="y")
+    wide = wide.reset_index()
+    cells = [(c["cohort"], c["period"]) for c in res.facts.att_gt]
+    rows, codes, clusters = [], [], []
+    for j, (g, t) in enumerate(cells):
+        keep = wide["start"].isin([0, g]) & wide[t].notna() & wide[g - 1].notna()
+        w = wide[keep]
+        rows.append((w[t] - w[g - 1]).to_numpy())
+        codes.append(4 * j + np.where(w["start"] > 0, 3, 1) + w["eligible"].to_numpy())
+        clusters.append(w["la"].to_numpy())
+    dy, code, cl = np.concatenate(rows), np.concatenate(codes), np.concatenate(clusters)
+    share = {g: (wide["start"] == g).mean() for g, _ in cells}
+    sign = np.array([1.0, -1.0, -1.0, 1.0])
+    post = [(g, t) for g, t in cells if t >= g]
+
+    def contrast(use):
+        w = np.array([share[g] if (g, t) in use else 0.0 for g, t in cells])
+        return np.kron(w / w.sum(), sign)
+
+    table = res.table.set_index("event_time", drop=False)
+    checks = [(res.table.iloc[0], contrast(post))]
+    for e in (-3.0, 0.0, 1.0):
+        checks.append((table.loc[e], contrast([(g, t) for g, t in cells if t - g == e])))
+    for row, c in checks:
+        se, df = _dense_cr2(dy, code, cl, c)
+        assert row["std_error"] == pytest.approx(se, rel=1e-9)
+        assert row["df"] == pytest.approx(df, rel=1e-9)

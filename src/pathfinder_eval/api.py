@@ -669,6 +669,7 @@ def triple_difference(
     base_period: str = "universal",
     covariates_at: str = "period",
     cluster: str | None = None,
+    inference: str = "cr2",
     level: float = 0.95,
 ) -> EffectEstimates:
     """Triple differences on unit-level records (children, households): Ortiz-Villavicencio &
@@ -709,9 +710,16 @@ def triple_difference(
         Each cell's covariates at its period t (moderndid's `ddd`; after the start the reform
         may have moved them), or at its base period (as `callaway_santanna` takes them).
     cluster : str, optional
-        A column constant within units (the LA): standard errors sum influence functions
-        within its clusters, with a t(G − 1) reference. Without it units are independent
-        and the reference is normal.
+        A column constant within units (the LA) to cluster the variance by. Without it units
+        are independent, with a normal reference (as moderndid's analytic standard errors).
+    inference : {"cr2", "influence_function"}, default "cr2"
+        With a cluster: "cr2" scales each cluster's influence sums by CR2's bias reduction,
+        with Bell-McCaffrey degrees of freedom (none where one cluster holds all of a
+        cohort's treated units); "influence_function" sums them as they are, with a t(G − 1)
+        reference, which over-rejects when few clusters are treated. With few treated LAs
+        neither holds its size (benchmarks/ddd_units_validity.py): the LA-level contrast
+        (the children's means by LA, group and period, `minus=` on `callaway_santanna`)
+        does.
     level : float, default 0.95
         Confidence level.
 
@@ -727,6 +735,7 @@ def triple_difference(
         ("method", method, ("dr", "ipw", "reg")),
         ("base_period", base_period, ("universal", "varying")),
         ("covariates_at", covariates_at, ("period", "base")),
+        ("inference", inference, ("cr2", "influence_function")),
     ):
         if value not in allowed:
             raise DesignError(
@@ -757,6 +766,7 @@ def triple_difference(
             covariates_at=covariates_at,
             cluster=codes,
             level=level,
+            inference=inference,
             dropped=dropped,
             notes=late,
         )
