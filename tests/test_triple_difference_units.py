@@ -15,7 +15,10 @@ import pytest
 
 import pathfinder_eval as pe
 from pathfinder_eval import errors as pe_errors
+from pathfinder_eval.api import _unit_records
 from pathfinder_eval.errors import DataError, DesignError, EstimationError
+from pathfinder_eval.estimators.did.group_time import aggregate
+from pathfinder_eval.estimators.did.triple_difference import triple_difference_att
 
 REF = Path(__file__).parent / "reference"
 # The same closed forms; the logits converge by different algorithms (statsmodels' IRLS, our
@@ -116,7 +119,8 @@ def test_clustering_by_the_county_that_was_treated_says_it_is_one_cluster():
     assert any("Only 1 of 12 clusters hold treated eligible units" in w for w in res.warnings)
     cr2 = pe.triple_difference(d, **args, cluster="county")
     assert cr2.table["std_error"].isna().all() and cr2.table["estimate"].notna().all()
-    assert any("One cluster holds all the treated units of cohort 2003" in w for w in cr2.warnings)
+    lone = [w for w in cr2.warnings if w.startswith("One cluster holds all the units")]
+    assert len(lone) == 1 and "ATT(2003, 2000): the eligible" in lone[0]
     assert any("cluster=" in w for w in alone.warnings)
     assert res.facts.units_by_subgroup == {
         "treated eligible": 837,
@@ -220,7 +224,7 @@ def _dense_cr2(dy, group, cluster, contrast):
         ps.append(p)
     p = np.array(ps)
     omega = p @ m @ p.T
-    return np.sqrt(v), np.trace(omega) ** 2 / np.sum(omega**2)
+    return np.sqrt(v), np.trace(omega) ** 2 / np.sum(omega**2), p @ resid
 
 
 def test_cr2_is_bell_mccaffrey_on_the_subgroup_regression(children):
@@ -234,10 +238,12 @@ def test_cr2_is_bell_mccaffrey_on_the_subgroup_regression(children):
     wide = wide.dropna().reset_index()
     group = np.where(wide["start"] > 0, 3, 1) + wide["eligible"].to_numpy()
     dy = (wide[2023] - wide[2022]).to_numpy()
-    se, df = _dense_cr2(dy, group, wide["la"].to_numpy(), np.array([1.0, -1.0, -1.0, 1.0]))
+    se, df, _ = _dense_cr2(dy, group, wide["la"].to_numpy(), np.array([1.0, -1.0, -1.0, 1.0]))
     row = res.table.iloc[0]
     assert row["std_error"] == pytest.approx(se, rel=1e-10)
     assert row["df"] == pytest.approx(df, rel=1e-10)
+    assert res.facts.att_gt[0]["std_error"] == pytest.approx(se, rel=1e-10)
+    assert np.sqrt(np.diag(res.vcov)) == pytest.approx(res.table["std_error"], rel=1e-12)
     alone = pe.triple_difference(two, **CHILDREN, cluster="la", inference="influence_function")
     assert alone.table["std_error"].iloc[0] < se  # CR2 scales each treated LA's sum up
 
@@ -246,7 +252,9 @@ def test_cr2_of_aggregated_rows_is_cr2_of_the_stacked_cell_regressions(children)
     """Two start dates, a universal base: each ATT(g,t) is a regression of the changes from
     g − 1 on subgroup dummies, so the simple ATT and the event-time rows are contrasts of one
     stacked regression on cell × subgroup dummies (the same child in several cells, one
-    cluster per LA); their CR2 SEs and Bell-McCaffrey df equal the dense computation."""
+    cluster per LA); their Bell-McCaffrey df equal the dense computation's, and their SEs its
+    CR2 with each LA's sum of the estimated cohort shares' influence added (as R's did adds
+    it), which the engine's aggregation gives."""
     las = ["la00", "la08", "la10", "la13", "la03", "la09", "la17", "la01", "la02", "la04"]
     d = children[children["la"].isin(las) & children["year"].between(2019, 2024)]
     assert d.groupby("start")["la"].nunique().to_dict() == {0: 4, 2021: 3, 2023: 3}
@@ -274,7 +282,19 @@ def test_cr2_of_aggregated_rows_is_cr2_of_the_stacked_cell_regressions(children)
     checks = [(res.table.iloc[0], contrast(post))]
     for e in (-3.0, 0.0, 1.0):
         checks.append((table.loc[e], contrast([(g, t) for g, t in cells if t - g == e])))
-    for row, c in checks:
-        se, df = _dense_cr2(dy, code, cl, c)
-        assert row["std_error"] == pytest.approx(se, rel=1e-9)
+    panel, codes, *_ = _unit_records(d, "y", "child", "year", "start", "eligible", (), "la")
+    gt = triple_difference_att(panel)
+    simple, dynamic = aggregate(gt, "simple"), aggregate(gt, "dynamic")
+    events = list(dynamic.labels)
+    shares = [simple.overall_influence - gt.influence @ simple.weights[0]]
+    shares += [
+        dynamic.influence[:, events.index(e)] - gt.influence @ dynamic.weights[events.index(e)]
+        for e in (-3.0, 0.0, 1.0)
+    ]
+    la_names = np.unique(d["la"])  # the engine's cluster codes, in sorted order
+    for (row, c), share in zip(checks, shares, strict=True):
+        _, df, by_la = _dense_cr2(dy, code, cl, c)
+        share_by_la = np.bincount(codes, weights=share) / len(panel.cohort)
+        assert row["std_error"] == pytest.approx(np.sqrt(np.sum((by_la + share_by_la) ** 2)))
         assert row["df"] == pytest.approx(df, rel=1e-9)
+        assert len(by_la) == len(la_names)

@@ -716,10 +716,12 @@ def triple_difference(
         With a cluster: "cr2" scales each cluster's influence sums by CR2's bias reduction,
         with Bell-McCaffrey degrees of freedom (none where one cluster holds all of a
         cohort's treated units); "influence_function" sums them as they are, with a t(G − 1)
-        reference, which over-rejects when few clusters are treated. With few treated LAs
-        neither holds its size (benchmarks/ddd_units_validity.py): the LA-level contrast
-        (the children's means by LA, group and period, `minus=` on `callaway_santanna`)
-        does.
+        reference, which over-rejects when few clusters are treated. CR2 held its size with
+        4 and 10 treated LAs of 60 but was twice as wide as needed with 4; the LA-level
+        contrast (the children's means by LA, group and period, `minus=` on
+        `callaway_santanna`) held it at about the needed width
+        (benchmarks/ddd_units_validity.py). With covariates CR2 leaves out their leverage
+        (an approximation); aggregated rows add the estimated cohort shares' term.
     level : float, default 0.95
         Confidence level.
 

@@ -219,9 +219,17 @@ def fit_triple_difference(
     treated_units = (code == 4) & np.isin(panel.cohort, gt.group)  # cohorts with estimates
     n_clusters = len(code) if cluster is None else int(cluster.max()) + 1
     use_cr2 = cluster is not None and inference == "cr2"
+    vcov = influence_vcov(psi, cluster)
+    cell_se = analytic_se(gt.influence, cluster, zero)
+    pre = pretest(gt, cluster, zero)
     if use_cr2:
         weights = np.vstack([simple.weights, dynamic.weights])
-        se, df = cr2_bell_mccaffrey(panel, gt, weights, cluster, covariates_at)
+        shares = psi - gt.influence @ weights.T  # the cohort shares' term of each row
+        rows_cr2 = cr2_bell_mccaffrey(panel, gt, weights, cluster, covariates_at, shares)
+        se, df, vcov = rows_cr2.se, rows_cr2.df, rows_cr2.vcov
+        cells_cr2 = cr2_bell_mccaffrey(panel, gt, np.eye(len(gt.att)), cluster, covariates_at)
+        cell_se = cells_cr2.se
+        pre = _pretest(gt, cells_cr2.vcov)
     else:  # few clusters: t(G − 1)
         df = np.full(len(est), np.inf if cluster is None else n_clusters - 1.0)
     half = stats.t.ppf(0.5 + level / 2.0, df) * se
@@ -244,10 +252,9 @@ def fit_triple_difference(
     treated_clusters = (
         int(treated_units.sum()) if cluster is None else len(np.unique(cluster[treated_units]))
     )
-    cell_se = analytic_se(gt.influence, cluster, zero)
     notes = (*notes, *_inference_notes(cluster, n_clusters, treated_clusters, use_cr2))
-    if use_cr2:
-        notes = (*notes, *_lone_clusters(panel, gt, cluster))
+    if use_cr2 and rows_cr2.lone:
+        notes = (*notes, _lone_note(rows_cr2.lone))
     lost = sorted({g for g, *_ in gt.dropped_cells})
     if lost:
         notes = (
@@ -256,7 +263,6 @@ def fit_triple_difference(
             f"{', '.join(f'{g:g}' for g in lost)}; diagnostics' dropped_cells say why): the "
             "aggregations use the others",
         )
-    vcov = influence_vcov(psi, cluster)
     return EffectEstimates(
         analysis_id="triple_difference",
         outcome=outcome,
@@ -264,6 +270,7 @@ def fit_triple_difference(
         inference=InferenceUsed(
             key="cr2" if use_cr2 else "influence_function",
             label=f"CR2 by {n_clusters} clusters, Bell-McCaffrey df"
+            + (" (the covariates' leverage left out)" if covariates else "")
             if use_cr2
             else "influence-function standard errors"
             + (
@@ -305,7 +312,7 @@ def fit_triple_difference(
                     strict=True,
                 )
             ],
-            pretest=pretest(gt, cluster, zero),
+            pretest=pre,
             units_by_subgroup={k: int(np.sum(code == v)) for k, v in SUBGROUPS.items()},
             n_clusters=n_clusters,
             treated_clusters=treated_clusters,
@@ -347,27 +354,52 @@ def _inference_notes(
     )
 
 
-def _lone_clusters(panel: UnitPanel, gt: GroupTimeATT, cluster: np.ndarray) -> tuple[str, ...]:
-    """Cohorts whose treated eligible (or ineligible) units all sit in one cluster: CR2 has no
-    variance for them, and rows using them have none."""
-    lone = []
-    for g in np.unique(gt.group):
-        for e, who in ((1, "eligible"), (0, "ineligible")):
-            held = np.unique(cluster[(panel.cohort == g) & (panel.eligible == e)])
-            if len(held) == 1:
-                lone.append(f"{g:g} ({who})")
-    if not lone:
-        return ()
+def _lone_note(lone: tuple[tuple[float, float, str], ...]) -> str:
+    """Where CR2 has no variance: cells in which one cluster holds a whole subgroup."""
+    shown = "; ".join(f"ATT({g:g}, {t:g}): the {who}" for g, t, who in lone[:3])
+    more = f" and {len(lone) - 3} more" if len(lone) > 3 else ""
     return (
-        f"One cluster holds all the treated units of cohort {', '.join(lone)}: CR2 has no "
-        "variance for a lone treated cluster, so rows using it have no standard error. With "
-        "few treated LAs use the LA-level contrast: the children's means by LA, group and "
-        "period with minus= on pe.callaway_santanna (its default variance pools the "
-        "comparison LAs; benchmarks/ddd_units_validity.py).",
+        f"One cluster holds all the units of a subgroup in {len(lone)} cells ({shown}{more}): "
+        "CR2 has no variance for a lone cluster, so rows using those cells have no standard "
+        "error. With few treated LAs use the LA-level contrast: the children's means by LA, "
+        "group and period with minus= on pe.callaway_santanna (its default variance pools the "
+        "comparison LAs; benchmarks/ddd_units_validity.py)."
     )
 
 
+def _pretest(gt: GroupTimeATT, vcov: np.ndarray) -> dict[str, float | int] | None:
+    """The Wald pre-test of the pre-start ATT(g,t) with CR2's covariance (χ² reference)."""
+    pre = (gt.group > gt.time) & np.isfinite(np.diag(vcov))
+    if not pre.any():
+        return None
+    a, v = gt.att[pre], vcov[np.ix_(pre, pre)]
+    if np.linalg.cond(v) > 1.0 / np.finfo(float).eps:
+        return None
+    w = float(a @ np.linalg.solve(v, a))
+    return {"statistic": w, "df": int(pre.sum()), "p_value": float(stats.chi2.sf(w, pre.sum()))}
+
+
 SIGN = np.array([1.0, -1.0, -1.0, 1.0])  # subgroups 1–4 in ATT(g,t) = m4 − m3 − m2 + m1
+
+
+@dataclass(frozen=True)
+class Cr2Rows:
+    """CR2 of m rows: se, df (m,) (NaN where a cluster holds all of a subgroup a row uses),
+    sums (G, m) the clusters' adjusted influence sums (vcov = sumsᵀ sums / n²), and the
+    (cohort, period, subgroup) cells where one cluster holds the whole subgroup."""
+
+    se: np.ndarray
+    df: np.ndarray
+    sums: np.ndarray
+    n: int
+    lone: tuple[tuple[float, float, str], ...]
+
+    @property
+    def vcov(self) -> np.ndarray:
+        return self.sums.T @ self.sums / self.n**2
+
+
+SUBGROUP_NAMES = ("never-treated ineligible", "never-treated eligible", "ineligible", "eligible")
 
 
 def cr2_bell_mccaffrey(
@@ -376,30 +408,32 @@ def cr2_bell_mccaffrey(
     weights: np.ndarray,
     cluster: np.ndarray,
     covariates_at: str,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Standard errors and Bell-McCaffrey degrees of freedom (m,) of the rows `weights` (m, K)
-    of the ATT(g,t), clustered, with CR2's bias reduction (Bell & McCaffrey 2002; Pustejovsky
-    & Tipton 2018).
+    extra: np.ndarray | None = None,
+) -> Cr2Rows:
+    """CR2 standard errors and Bell-McCaffrey degrees of freedom of the rows `weights` (m, K)
+    of the ATT(g,t), clustered (Bell & McCaffrey 2002; Pustejovsky & Tipton 2018).
 
     Without covariates each ATT(g,t) is m4 − m3 − m2 + m1, the four subgroups' mean changes,
-    a regression on subgroup dummies: CR2 then scales each cluster's residual sum in a cell's
-    subgroup by (1 − its share of that subgroup)^(−1/2), so a treated cluster holding a third
-    of the treated eligible units counts 1.5 times, and the working-independence
-    Bell-McCaffrey df, (tr B)² / tr B² with B = diag(d) − U Uᵀ, come from the same sums. With
-    covariates the influence functions' sums are scaled the same way (the leverage of the
-    covariates is left out). The cohort-share term of aggregated rows is left out too. A row
-    with a cluster holding all of a subgroup it uses has no CR2 (NaN)."""
+    and the rows are contrasts of one regression of the stacked cells' changes on cell ×
+    subgroup dummies: CR2 scales each cluster's residual sum in a cell's subgroup by
+    (1 − its share of that subgroup)^(−1/2) (a treated cluster holding a third of the treated
+    eligible units counts 1.5 times), and the working-independence Bell-McCaffrey df,
+    (tr B)² / tr B² with B = diag(d) − U Uᵀ, come from the same sums (traces only: no G × G
+    matrix). With covariates the influence functions' sums are scaled the same way, the
+    covariates' own leverage left out: an approximation. `extra` (n, m): influence the rows
+    also have, added to the clusters' sums unscaled (the estimated cohort shares' term of
+    aggregated rows); it does not enter the df."""
     n, k = len(panel.cohort), len(gt.att)
     n_cl = int(cluster.max()) + 1
     index = {float(p): i for i, p in enumerate(panel.periods)}
-    m = weights.shape[0]
-    sums = np.zeros((n_cl, m))
-    diag = np.zeros((n_cl, m))
-    lever = np.zeros((m, n_cl, 4 * k))
-    for j in range(k):
-        w = weights[:, j]
-        if not np.any(w):
-            continue
+    used = np.flatnonzero(np.any(weights != 0, axis=0))
+    scaled = np.zeros((n_cl, 4 * k))  # Σ over a block's units of f², by cluster
+    lever = np.zeros((n_cl, 4 * k))  # f·m/√N: the block's column of U before the weights
+    adjusted = np.zeros((n_cl, k))  # Σ_s f·(the cluster's influence sum in subgroup s)
+    coef = np.zeros(4 * k)  # a unit's weight on its change per unit of the row's weight
+    broken = np.zeros(k, dtype=bool)  # cells where one cluster holds a whole subgroup
+    lone = []
+    for j in used:
         seen, code = _cell_units(
             panel, gt.group[j], index[gt.time[j]], index[gt.base[j]], covariates_at
         )
@@ -407,19 +441,31 @@ def cr2_bell_mccaffrey(
         size = np.bincount(at, minlength=4 * n_cl).reshape(n_cl, 4).astype(float)
         psi = np.bincount(at, weights=gt.influence[seen, j], minlength=4 * n_cl)
         total = size.sum(axis=0)
-        with np.errstate(divide="ignore"):
-            f = np.where(size > 0, 1.0 / np.sqrt(np.maximum(1.0 - size / total, 0.0)), 1.0)
-        with np.errstate(invalid="ignore"):  # inf·0: a cluster holding a whole subgroup
-            adjusted = (psi.reshape(n_cl, 4) * f).sum(axis=1)
-            for r in np.flatnonzero(w):
-                a = w[r] * SIGN / total  # each unit's weight on its change, by subgroup
-                sums[:, r] += w[r] * adjusted
-                diag[:, r] += (size * f**2) @ a**2
-                lever[r, :, 4 * j : 4 * j + 4] = a * f * size / np.sqrt(total)
+        whole = np.any(size == total, axis=0) & (total > 0)
+        if whole.any():
+            broken[j] = True
+            lone += [(gt.group[j], gt.time[j], SUBGROUP_NAMES[i]) for i in np.flatnonzero(whole)]
+            continue
+        f = 1.0 / np.sqrt(1.0 - size / total)
+        block = slice(4 * j, 4 * j + 4)
+        scaled[:, block] = size * f**2
+        lever[:, block] = f * size / np.sqrt(total)
+        adjusted[:, j] = (psi.reshape(n_cl, 4) * f).sum(axis=1)
+        coef[block] = SIGN / total
+    sums = adjusted @ weights.T
+    if extra is not None:
+        np.add.at(sums, cluster, extra)
+    gram = lever.T @ lever
+    lever2 = lever**2
+    df = np.full(weights.shape[0], np.nan)
+    for r, w in enumerate(weights):
+        if np.any(broken & (w != 0)):
+            continue
+        a = np.repeat(w, 4) * coef
+        d, row_norm = scaled @ a**2, lever2 @ a**2
+        tr_b = d.sum() - row_norm.sum()
+        tr_b2 = d @ d - 2.0 * d @ row_norm + np.sum((gram * np.outer(a, a)) ** 2)
+        df[r] = tr_b**2 / tr_b2
+    sums[:, ~np.isfinite(df)] = np.nan
     se = np.sqrt(np.sum(sums**2, axis=0)) / n
-    df = np.full(m, np.nan)
-    for r in range(m):
-        if np.all(np.isfinite(diag[:, r])) and np.all(np.isfinite(lever[r])):
-            b = np.diag(diag[:, r]) - lever[r] @ lever[r].T
-            df[r] = np.trace(b) ** 2 / np.sum(b * b)
-    return np.where(np.isfinite(df), se, np.nan), df
+    return Cr2Rows(se, df, sums, n, tuple(lone))
