@@ -774,6 +774,16 @@ def triple_difference(
         )
 
 
+def _refuse_row(bad: Any, message: str | Callable[[int], str], where: str, fix: str) -> None:
+    """A DataError on the first row (counted from 1) where `bad` (n,) holds, if any;
+    `message` may be a function of that row's position."""
+    rows = np.flatnonzero(np.asarray(bad, dtype=bool))
+    if len(rows):
+        row = int(rows[0])
+        text = message(row) if callable(message) else message
+        raise DataError(text, where=where, row=row + 1, fix=fix)
+
+
 def _unit_records(
     frame: pd.DataFrame,
     outcome: str,
@@ -820,28 +830,22 @@ def _unit_records(
             else ()
         ),
     ):
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise DataError(what, where=f"argument {arg} (column {column})", row=row + 1, fix=fix)
+        _refuse_row(bad, what, f"argument {arg} (column {column})", fix)
     ids = id_text(frame[unit])
     repeated = pd.DataFrame({"u": ids, "t": values[time]}).duplicated()
-    if repeated.any():
-        row = int(np.flatnonzero(repeated)[0])
-        raise DataError(
-            f"unit {ids.iloc[row]!r} has two rows for one period",
-            where=f"arguments unit and time (columns {unit}, {time})",
-            row=row + 1,
-            fix="keep one row per unit and period",
-        )
+    _refuse_row(
+        repeated,
+        lambda row: f"unit {ids.iloc[row]!r} has two rows for one period",
+        f"arguments unit and time (columns {unit}, {time})",
+        "keep one row per unit and period",
+    )
     elig = values[eligible]
-    if not elig.isin([0, 1]).all():
-        row = int(np.flatnonzero(~elig.isin([0, 1]).to_numpy())[0])
-        raise DataError(
-            f"eligible is {cell(frame[eligible].iloc[row])}, not 0 or 1",
-            where=f"argument eligible (column {eligible})",
-            row=row + 1,
-            fix="code eligibility 1 for targeted units, 0 for the others",
-        )
+    _refuse_row(
+        ~elig.isin([0, 1]),
+        lambda row: f"eligible is {cell(frame[eligible].iloc[row])}, not 0 or 1",
+        f"argument eligible (column {eligible})",
+        "code eligibility 1 for targeted units, 0 for the others",
+    )
     periods = np.sort(values[time].unique())
     start = values[first_treated].replace([0, np.inf], np.nan)  # never treated, as R's did
     for arg, column, v in (
@@ -849,26 +853,21 @@ def _unit_records(
         ("eligible", eligible, elig),
         *((("cluster", cluster, frame[cluster].astype(str)),) if cluster else ()),
     ):
-        varies = v.groupby(ids.to_numpy()).nunique() > 1
-        if varies.any():
-            who = str(varies.index[varies.to_numpy()][0])
-            raise DataError(
-                f"unit {who!r} changes its {arg} over time",
-                where=f"argument {arg} (column {column})",
-                row=int(np.flatnonzero((ids == who).to_numpy())[0]) + 1,
-                fix=f"give each unit one {arg} in every row",
-            )
-    inside = start.notna() & (start > periods[0]) & (start <= periods[-1])
-    off = inside & ~start.isin(periods)
-    if off.any():
-        row = int(np.flatnonzero(off.to_numpy())[0])
-        raise DataError(
-            f"first treated period {start.iloc[row]:g} is not one of the data's periods",
-            where=f"argument first_treated (column {first_treated})",
-            row=row + 1,
-            fix="give the first period the group is treated in, as the time column counts "
-            f"periods ({', '.join(f'{p:g}' for p in periods[:4])}, …)",
+        varies = v.groupby(ids.to_numpy()).transform("nunique") > 1
+        _refuse_row(
+            varies,
+            lambda row, arg=arg: f"unit {ids.iloc[row]!r} changes its {arg} over time",
+            f"argument {arg} (column {column})",
+            f"give each unit one {arg} in every row",
         )
+    inside = start.notna() & (start > periods[0]) & (start <= periods[-1])
+    _refuse_row(
+        inside & ~start.isin(periods),
+        lambda row: f"first treated period {start.iloc[row]:g} is not one of the data's periods",
+        f"argument first_treated (column {first_treated})",
+        "give the first period the group is treated in, as the time column counts periods "
+        f"({', '.join(f'{p:g}' for p in periods[:4])}, …)",
+    )
     late = start > periods[-1]
     notes = ()
     if late.any():
