@@ -341,8 +341,8 @@ def _inference_notes(
     if cr2:
         return (
             f"Only {treated} of {n_clusters} clusters hold treated eligible units. CR2 with "
-            "Bell-McCaffrey df held its size with 4 and 10 treated LAs of 60 (1.2–4.5% at 5%), "
-            "but with 4 its intervals were twice as wide as they need be; the LA-level "
+            "Bell-McCaffrey df held its size with 4 and 10 treated LAs of 60 (0.5–3.8% at 5%), "
+            "but with 4 its intervals were 2.25 times as wide as they need be; the LA-level "
             "contrast (minus= on pe.callaway_santanna) held 3.8–6.8% at 1.02–1.12 times.",
         )
     return (
