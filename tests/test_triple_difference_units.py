@@ -128,6 +128,7 @@ def test_clustering_by_the_county_that_was_treated_says_it_is_one_cluster():
         "never-treated eligible": 1271,
         "never-treated ineligible": 1390,
     }
+    assert "units_by_subgroup: treated eligible 837, treated ineligible 161," in res.summary()
 
 
 def test_rows_left_out_are_counted(children):

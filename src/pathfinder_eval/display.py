@@ -124,15 +124,20 @@ def _facts(res: Fitted) -> list[str]:
     out = []
     for key, value in facts.items():
         if isinstance(value, bool | str | int | float) and value is not None:
-            shown = _num(value) if isinstance(value, float) else str(value)
-            out.append(f"{key}: {shown}")
+            out.append(f"{key}: {_shown(value)}")
         elif (
             isinstance(value, dict)
             and value
             and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value.values())
         ):
-            out.append(f"{key}: " + ", ".join(f"{k} {_num(float(v))}" for k, v in value.items()))
+            out.append(f"{key}: " + ", ".join(f"{k} {_shown(v)}" for k, v in value.items()))
     return out
+
+
+def _shown(value: bool | str | int | float) -> str:
+    """A fact as summary() prints it: floats to _num's digits, counts and text as they are
+    (a count of 837 units is not 837.0000)."""
+    return _num(value) if isinstance(value, float) else str(value)
 
 
 def to_html(res: Fitted) -> str:
