@@ -849,10 +849,11 @@ def _unit_records(
     )
     periods = np.sort(values[time].unique())
     start = values[first_treated].replace([0, np.inf], np.nan)  # never treated, as R's did
+    labels = frame[cluster].astype(str) if cluster else None
     for arg, column, v in (
         ("first_treated", first_treated, start.fillna(0)),
         ("eligible", eligible, elig),
-        *((("cluster", cluster, frame[cluster].astype(str)),) if cluster else ()),
+        *((("cluster", cluster, labels),) if cluster else ()),
     ):
         varies = v.groupby(uid).transform("nunique") > 1
         _refuse_row(
@@ -903,9 +904,8 @@ def _unit_records(
         x[ui, ti, j] = values[c][keep].to_numpy()
     first_row = np.flatnonzero(~pd.Series(ui).duplicated().to_numpy())  # in code order
     codes = None
-    if cluster:
-        labels = frame[cluster][keep].astype(str).to_numpy()[first_row]
-        codes = np.unique(labels, return_inverse=True)[1]
+    if labels is not None:
+        codes = np.unique(labels[keep].to_numpy()[first_row], return_inverse=True)[1]
     cohort, eligible_units = start.to_numpy()[first_row], elig.to_numpy(int)[first_row]
     return UnitPanel(wide, x, cohort, eligible_units, periods), codes, dropped, notes
 

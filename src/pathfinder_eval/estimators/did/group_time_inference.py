@@ -176,16 +176,24 @@ def gaussian_sup_t(vcov: np.ndarray, level: float, seed: int, draws: int = BAND_
 
 
 def pretest(
-    gt: GroupTimeATT, cluster: np.ndarray | None = None, zero: float = ZERO_SE
+    gt: GroupTimeATT,
+    cluster: np.ndarray | None = None,
+    zero: float = ZERO_SE,
+    vcov: np.ndarray | None = None,
 ) -> dict[str, float | int] | None:
     """Wald pre-test of parallel trends: all pre-treatment ATT(g,t) (g > t) are zero,
-    W = aᵀ V⁻¹ a against χ²(q) with V the influence-function covariance (did's summary).
+    W = aᵀ V⁻¹ a against χ²(q) with V the influence-function covariance (did's summary), or
+    `vcov` (K, K), the cells' covariance under another variance (CR2), where it is finite.
     None when there are no pre-treatment cells or V is singular."""
-    pre = (gt.group > gt.time) & ~np.isnan(analytic_se(gt.influence, cluster, zero))
+    if vcov is None:
+        pre = (gt.group > gt.time) & ~np.isnan(analytic_se(gt.influence, cluster, zero))
+        v = influence_vcov(gt.influence[:, pre], cluster)
+    else:
+        pre = (gt.group > gt.time) & np.isfinite(np.diag(vcov))
+        v = vcov[np.ix_(pre, pre)]
     if not pre.any():
         return None
     a = gt.att[pre]
-    v = influence_vcov(gt.influence[:, pre], cluster)
     if np.linalg.cond(v) > 1.0 / np.finfo(float).eps:
         return None
     w = float(a @ np.linalg.solve(v, a))

@@ -11,7 +11,7 @@ never-treated comparison), each the doubly robust, IPW or outcome-regression DiD
 be unbalanced: each cell uses the units observed in both of its periods, as moderndid's
 `ddd(..., allow_unbalanced_panel=True)` does. The cells form a GroupTimeATT, so the
 aggregations and influence-function inference are Callaway & Sant'Anna's (group_time.py).
-Clustered (by LA), the default variance is CR2 with Bell-McCaffrey df (cr2_bell_mccaffrey):
+Clustered (by LA), the default variance is CR2 with Bell-McCaffrey df (cr2_blocks):
 summed influence functions over-reject when few clusters are treated
 (benchmarks/ddd_units_validity.py).
 
@@ -214,24 +214,22 @@ def fit_triple_difference(
     simple, dynamic = aggregate(gt, "simple"), aggregate(gt, "dynamic")
     est = np.r_[simple.overall, dynamic.estimate]
     psi = np.column_stack([simple.overall_influence, dynamic.influence])
-    se = analytic_se(psi, cluster, zero)
     code = np.where(np.isnan(panel.cohort), 1, 3) + panel.eligible
     treated_units = (code == 4) & np.isin(panel.cohort, gt.group)  # cohorts with estimates
     n_clusters = len(code) if cluster is None else int(cluster.max()) + 1
     use_cr2 = cluster is not None and inference == "cr2"
-    vcov = influence_vcov(psi, cluster)
-    cell_se = analytic_se(gt.influence, cluster, zero)
-    pre = pretest(gt, cluster, zero)
     if use_cr2:
+        blocks = cr2_blocks(panel, gt, cluster, covariates_at)
         weights = np.vstack([simple.weights, dynamic.weights])
         shares = psi - gt.influence @ weights.T  # the cohort shares' term of each row
-        rows_cr2 = cr2_bell_mccaffrey(panel, gt, weights, cluster, covariates_at, shares)
-        se, df, vcov = rows_cr2.se, rows_cr2.df, rows_cr2.vcov
-        cells_cr2 = cr2_bell_mccaffrey(panel, gt, np.eye(len(gt.att)), cluster, covariates_at)
-        cell_se = cells_cr2.se
-        pre = _pretest(gt, cells_cr2.vcov)
+        rows_cr2 = blocks.rows(weights, shares)
+        cells_cr2 = blocks.rows(np.eye(len(gt.att)))
+        se, df, vcov, cell_se = rows_cr2.se, rows_cr2.df, rows_cr2.vcov, cells_cr2.se
+        pre = pretest(gt, vcov=cells_cr2.vcov)
     else:  # few clusters: t(G − 1)
+        se, vcov = analytic_se(psi, cluster, zero), influence_vcov(psi, cluster)
         df = np.full(len(est), np.inf if cluster is None else n_clusters - 1.0)
+        cell_se, pre = analytic_se(gt.influence, cluster, zero), pretest(gt, cluster, zero)
     half = stats.t.ppf(0.5 + level / 2.0, df) * se
     with np.errstate(divide="ignore", invalid="ignore"):
         stat = est / se
@@ -253,8 +251,8 @@ def fit_triple_difference(
         int(treated_units.sum()) if cluster is None else len(np.unique(cluster[treated_units]))
     )
     notes = (*notes, *_inference_notes(cluster, n_clusters, treated_clusters, use_cr2))
-    if use_cr2 and rows_cr2.lone:
-        notes = (*notes, _lone_note(rows_cr2.lone))
+    if use_cr2 and blocks.lone:
+        notes = (*notes, _lone_note(blocks.lone))
     lost = sorted({g for g, *_ in gt.dropped_cells})
     if lost:
         notes = (
@@ -367,73 +365,89 @@ def _lone_note(lone: tuple[tuple[float, float, str], ...]) -> str:
     )
 
 
-def _pretest(gt: GroupTimeATT, vcov: np.ndarray) -> dict[str, float | int] | None:
-    """The Wald pre-test of the pre-start ATT(g,t) with CR2's covariance (χ² reference)."""
-    pre = (gt.group > gt.time) & np.isfinite(np.diag(vcov))
-    if not pre.any():
-        return None
-    a, v = gt.att[pre], vcov[np.ix_(pre, pre)]
-    if np.linalg.cond(v) > 1.0 / np.finfo(float).eps:
-        return None
-    w = float(a @ np.linalg.solve(v, a))
-    return {"statistic": w, "df": int(pre.sum()), "p_value": float(stats.chi2.sf(w, pre.sum()))}
-
-
 SIGN = np.array([1.0, -1.0, -1.0, 1.0])  # subgroups 1–4 in ATT(g,t) = m4 − m3 − m2 + m1
+
+
+SUBGROUP_NAMES = ("never-treated ineligible", "never-treated eligible", "ineligible", "eligible")
 
 
 @dataclass(frozen=True)
 class Cr2Rows:
-    """CR2 of m rows: se, df (m,) (NaN where a cluster holds all of a subgroup a row uses),
-    sums (G, m) the clusters' adjusted influence sums (vcov = sumsᵀ sums / n²), and the
-    (cohort, period, subgroup) cells where one cluster holds the whole subgroup."""
+    """CR2 of m rows: se, df (m,) (NaN where a row uses a cell in which one cluster holds a
+    whole subgroup) and sums (G, m), the clusters' adjusted influence sums."""
 
     se: np.ndarray
     df: np.ndarray
     sums: np.ndarray
     n: int
-    lone: tuple[tuple[float, float, str], ...]
 
     @property
     def vcov(self) -> np.ndarray:
         return self.sums.T @ self.sums / self.n**2
 
 
-SUBGROUP_NAMES = ("never-treated ineligible", "never-treated eligible", "ineligible", "eligible")
+@dataclass(frozen=True)
+class Cr2Blocks:
+    """What CR2 reads of each (cell, subgroup) block, by cluster (G clusters, K cells; the
+    4K columns run cell by cell, subgroups 1–4): scaled, Σ f² over the block's units; lever,
+    f·m/√N, the block's column of U before a row's weights; adjusted (G, K), Σ_s f × the
+    cluster's influence sum in subgroup s; coef (4K,), a unit's weight on its change per unit
+    of the row's weight on the cell; broken (K,), cells where one cluster holds a whole
+    subgroup, and `lone` names them (cohort, period, subgroup)."""
+
+    scaled: np.ndarray
+    lever: np.ndarray
+    adjusted: np.ndarray
+    coef: np.ndarray
+    broken: np.ndarray
+    cluster: np.ndarray
+    n: int
+    lone: tuple[tuple[float, float, str], ...]
+
+    def rows(self, weights: np.ndarray, extra: np.ndarray | None = None) -> Cr2Rows:
+        """CR2 and Bell-McCaffrey df of the rows `weights` (m, K) of the ATT(g,t); `extra`
+        (n, m): influence the rows also have, added to the clusters' sums unscaled (the
+        estimated cohort shares' term of aggregated rows), outside the df."""
+        sums = self.adjusted @ weights.T
+        if extra is not None:
+            np.add.at(sums, self.cluster, extra)
+        gram = self.lever.T @ self.lever
+        lever2 = self.lever**2
+        df = np.full(weights.shape[0], np.nan)
+        for r, w in enumerate(weights):
+            if np.any(self.broken & (w != 0)):
+                continue
+            a = np.repeat(w, 4) * self.coef
+            d, row_norm = self.scaled @ a**2, lever2 @ a**2
+            tr_b = d.sum() - row_norm.sum()
+            tr_b2 = d @ d - 2.0 * d @ row_norm + np.sum((gram * np.outer(a, a)) ** 2)
+            df[r] = tr_b**2 / tr_b2
+        sums[:, ~np.isfinite(df)] = np.nan
+        return Cr2Rows(np.sqrt(np.sum(sums**2, axis=0)) / self.n, df, sums, self.n)
 
 
-def cr2_bell_mccaffrey(
-    panel: UnitPanel,
-    gt: GroupTimeATT,
-    weights: np.ndarray,
-    cluster: np.ndarray,
-    covariates_at: str,
-    extra: np.ndarray | None = None,
-) -> Cr2Rows:
-    """CR2 standard errors and Bell-McCaffrey degrees of freedom of the rows `weights` (m, K)
-    of the ATT(g,t), clustered (Bell & McCaffrey 2002; Pustejovsky & Tipton 2018).
+def cr2_blocks(
+    panel: UnitPanel, gt: GroupTimeATT, cluster: np.ndarray, covariates_at: str
+) -> Cr2Blocks:
+    """CR2 with Bell-McCaffrey degrees of freedom for rows of the ATT(g,t), clustered (Bell &
+    McCaffrey 2002; Pustejovsky & Tipton 2018): the per-block sums, once for all rows.
 
     Without covariates each ATT(g,t) is m4 − m3 − m2 + m1, the four subgroups' mean changes,
-    and the rows are contrasts of one regression of the stacked cells' changes on cell ×
+    and any rows are contrasts of one regression of the stacked cells' changes on cell ×
     subgroup dummies: CR2 scales each cluster's residual sum in a cell's subgroup by
-    (1 − its share of that subgroup)^(−1/2) (a treated cluster holding a third of the treated
-    eligible units counts 1.5 times), and the working-independence Bell-McCaffrey df,
+    f = (1 − its share of that subgroup)^(−1/2) (a treated cluster holding a third of the
+    treated eligible units counts 1.5 times), and the working-independence Bell-McCaffrey df,
     (tr B)² / tr B² with B = diag(d) − U Uᵀ, come from the same sums (traces only: no G × G
     matrix). With covariates the influence functions' sums are scaled the same way, the
-    covariates' own leverage left out: an approximation. `extra` (n, m): influence the rows
-    also have, added to the clusters' sums unscaled (the estimated cohort shares' term of
-    aggregated rows); it does not enter the df."""
+    covariates' own leverage left out: an approximation."""
     n, k = len(panel.cohort), len(gt.att)
     n_cl = int(cluster.max()) + 1
     index = {float(p): i for i, p in enumerate(panel.periods)}
-    used = np.flatnonzero(np.any(weights != 0, axis=0))
-    scaled = np.zeros((n_cl, 4 * k))  # Σ over a block's units of f², by cluster
-    lever = np.zeros((n_cl, 4 * k))  # f·m/√N: the block's column of U before the weights
-    adjusted = np.zeros((n_cl, k))  # Σ_s f·(the cluster's influence sum in subgroup s)
-    coef = np.zeros(4 * k)  # a unit's weight on its change per unit of the row's weight
-    broken = np.zeros(k, dtype=bool)  # cells where one cluster holds a whole subgroup
+    scaled, lever = np.zeros((n_cl, 4 * k)), np.zeros((n_cl, 4 * k))
+    adjusted, coef = np.zeros((n_cl, k)), np.zeros(4 * k)
+    broken = np.zeros(k, dtype=bool)
     lone = []
-    for j in used:
+    for j in range(k):
         seen, code = _cell_units(
             panel, gt.group[j], index[gt.time[j]], index[gt.base[j]], covariates_at
         )
@@ -452,20 +466,4 @@ def cr2_bell_mccaffrey(
         lever[:, block] = f * size / np.sqrt(total)
         adjusted[:, j] = (psi.reshape(n_cl, 4) * f).sum(axis=1)
         coef[block] = SIGN / total
-    sums = adjusted @ weights.T
-    if extra is not None:
-        np.add.at(sums, cluster, extra)
-    gram = lever.T @ lever
-    lever2 = lever**2
-    df = np.full(weights.shape[0], np.nan)
-    for r, w in enumerate(weights):
-        if np.any(broken & (w != 0)):
-            continue
-        a = np.repeat(w, 4) * coef
-        d, row_norm = scaled @ a**2, lever2 @ a**2
-        tr_b = d.sum() - row_norm.sum()
-        tr_b2 = d @ d - 2.0 * d @ row_norm + np.sum((gram * np.outer(a, a)) ** 2)
-        df[r] = tr_b**2 / tr_b2
-    sums[:, ~np.isfinite(df)] = np.nan
-    se = np.sqrt(np.sum(sums**2, axis=0)) / n
-    return Cr2Rows(se, df, sums, n, tuple(lone))
+    return Cr2Blocks(scaled, lever, adjusted, coef, broken, cluster, n, tuple(lone))
