@@ -705,8 +705,36 @@ class ContinuousDidOptions(EstimatorSettings):
     """With covariates: dr, doubly robust (the average effect is Sant'Anna & Zhao's DR DiD with a
     logit propensity score, and the dose curve moves by the same level; diff-diff's default),
     or reg, the outcome regression alone."""
+    dose_method: Literal["parametric", "cck"] = "parametric"
+    """parametric: the B-spline of `degree` and `knots`; cck: a cubic B-spline whose number of
+    segments Chen, Christensen & Kankanala's bootstrap Lepski rule chooses from the data, with
+    uniform bands that allow for the choice (contdid's dose_est_method "cck"). cck needs two
+    periods, one start date, 50 treated units or more, and no covariates."""
+    sieve_draws: Whole = Field(default=999, ge=99)
+    """cck: the Gaussian multiplier draws of its sieve choice and bands (contdid's 999)."""
 
     inference_methods: ClassVar[frozenset[str]] = frozenset({"default", "cluster_robust", "pooled"})
+
+    @model_validator(mode="after")
+    def _cck_alone(self) -> Self:
+        if self.dose_method != "cck":
+            return self
+        clash = [
+            name
+            for name, bad in (
+                ("degree", "degree" in self.model_fields_set),
+                ("knots", "knots" in self.model_fields_set),
+                ("covariates", bool(self.covariates)),
+                ("control_group: lowest_dose", self.control_group == "lowest_dose"),
+            )
+            if bad
+        ]
+        if clash:
+            raise ValueError(
+                f"dose_method cck chooses its own cubic sieve and has no {', '.join(clash)}: "
+                "leave them out, or use dose_method: parametric"
+            )
+        return self
 
 
 class BaconOptions(EstimatorSettings):

@@ -339,6 +339,13 @@ def _continuous(
         if facts.degree == 1 and not facts.knots
         else (f"a degree-{facts.degree} B-spline with {facts.knots} interior knot(s)")
     )
+    sieve = None if facts.sieve is OMITTED else facts.sieve
+    if sieve:
+        shape = (
+            f"a cubic B-spline with {sieve.segments} segment(s), a number chosen from the data "
+            "(Chen, Christensen & Kankanala's bootstrap Lepski rule over "
+            f"{', '.join(map(str, sieve.segments_tried))} segments)"
+        )
     lines = [
         f"{facts.treated} treated LAs over {facts.cohorts} start date(s), doses {fmt(lo, 3)} to "
         f"{fmt(hi, 3)} (median {fmt(mid, 3)}), compared with {comparison}; the dose curve is "
@@ -365,6 +372,13 @@ def _continuous(
                 if facts.method == "dr"
                 else "."
             )
+        )
+    if sieve:
+        lines.append(
+            f"Uniform {res.level:.0%} bands, which allow for the choice of segments and hold over "
+            f"the whole dose range at once: estimate ± {fmt(sieve.critical_value, 3)} standard "
+            f"errors for ATT(d), ± {fmt(sieve.critical_value_slope, 3)} for ACRT(d) "
+            f"({sieve.draws} multiplier draws, seed {sieve.seed})."
         )
     if facts.left_out:
         lines.append(

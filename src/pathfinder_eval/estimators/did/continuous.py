@@ -41,10 +41,11 @@ from itertools import groupby
 
 import numpy as np
 import pandas as pd
-from scipy.interpolate import BSpline
 
 from pathfinder_eval.errors import EstimationError
-from pathfinder_eval.estimators.did.facts import ContinuousDidFacts
+from pathfinder_eval.estimators.did.dose_basis import dose_basis
+from pathfinder_eval.estimators.did.dose_sieve import DEGREE, SieveChoice, choose_segments
+from pathfinder_eval.estimators.did.facts import ContinuousDidFacts, DoseSieveFacts
 from pathfinder_eval.estimators.did.group_time import comparison_odds, did_panel_2x2, propensity
 from pathfinder_eval.estimators.pooled import (
     did_decision,
@@ -62,7 +63,13 @@ from pathfinder_eval.inference.cluster import (
 from pathfinder_eval.inference.policy import because
 from pathfinder_eval.inference.pretrends_power import pretest_summary
 from pathfinder_eval.panel import ValidatedPanel
-from pathfinder_eval.results import EffectEstimates, InferenceKey, InferenceUsed, estimates_table
+from pathfinder_eval.results import (
+    OMITTED,
+    EffectEstimates,
+    InferenceKey,
+    InferenceUsed,
+    estimates_table,
+)
 from pathfinder_eval.settings import ContinuousDidOptions
 
 
@@ -166,12 +173,14 @@ def continuous_did(
     labels: np.ndarray | None = None,
     x: np.ndarray | None = None,
     method: str = "dr",
+    interior: np.ndarray | None = None,
 ) -> DoseFit:
     """The estimator on an outcome matrix y (n, T) (NaN: missing), each unit's start as a
     period index (inf: never treated) and dose (used for treated units only), evaluated at
     `doses`. A cell uses the units observed in both of its periods; units starting after the
     last period are not yet treated throughout. `labels`: the periods' names (for `thin`);
-    x (n, T, p): covariates, complete (None: none); method: "dr" or "reg" with covariates."""
+    x (n, T, p): covariates, complete (None: none); method: "dr" or "reg" with covariates;
+    interior: the B-spline's interior knots (None: `knots` quantiles of the treated doses)."""
     n, n_periods = y.shape
     names = np.arange(n_periods) if labels is None else np.asarray(labels)
     treated = np.isfinite(start)
@@ -192,7 +201,8 @@ def continuous_did(
         )
     sizes = np.array([np.sum(start == g) for g in cohorts], float)
     share = sizes / sizes.sum()
-    interior = _interior_knots(dose, start, kept, n_periods, knots)
+    if interior is None:
+        interior = _interior_knots(dose, start, kept, n_periods, knots)
     doses = np.asarray(doses, float)
     n_dose = doses.size
     events = np.arange(1 - cohorts.max(), n_periods - cohorts.min())  # those cells can have
@@ -358,24 +368,6 @@ def _interior_knots(
     return np.quantile(values, np.linspace(0, 1, knots + 2))[1:-1]
 
 
-def _basis(
-    x: np.ndarray, lo: float, hi: float, interior: np.ndarray, degree: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """(1, B-spline basis without its first function) at x and its derivative: the B-spline
-    space on [lo, hi] with the interior knots, extended beyond by its end polynomials."""
-    t = np.concatenate([np.full(degree + 1, lo), interior, np.full(degree + 1, hi)])
-    p = t.size - degree - 1
-    value = np.ones((x.size, p))
-    slope = np.zeros((x.size, p))
-    for j in range(1, p):
-        c = np.zeros(p)
-        c[j] = 1.0
-        spline = BSpline(t, c, degree, extrapolate=True)
-        value[:, j] = spline(x)
-        slope[:, j] = spline.derivative()(x)
-    return value, slope
-
-
 def _dose_cell(
     cell: _Cell,
     dose: np.ndarray,
@@ -394,8 +386,8 @@ def _dose_cell(
         interior.size and not (lo < interior.min() <= interior.max() < hi)
     ):
         return None
-    x, dx = _basis(d, lo, hi, interior, degree)
-    xg, dxg = _basis(doses, lo, hi, interior, degree)
+    x, dx = dose_basis(d, lo, hi, interior, degree)
+    xg, dxg = dose_basis(doses, lo, hi, interior, degree)
     q, r = np.linalg.qr(x)
     hat = np.linalg.solve(r, q.T)  # β = hat @ ΔỸ_treated
     beta = hat @ cell.adjusted
@@ -482,17 +474,19 @@ class ContinuousDid(ContinuousDidOptions):
                 where=f"analyses[{analysis_id}].options.doses",
                 fix=f"ask for doses above {reference:g}",
             )
+        sieve = self._sieve(ymat, start, dose, treated, periods, level)
         res = continuous_did(
             ymat,
             start,
             dose,
             doses,
-            self.degree,
+            self.degree if sieve is None else DEGREE,
             self.knots,
             "never_treated" if reference is not None else self.control_group,
             periods,
             x,
             self.method,
+            None if sieve is None else sieve[0].interior_knots(sieve[1]),
         )
         weights = res.weights[:, row, col]
         unit = cells["unit"].to_numpy()
@@ -529,6 +523,13 @@ class ContinuousDid(ContinuousDidOptions):
                 squared_norms(weights),
                 _change_noise(ymat),
                 float(np.nanmax(np.abs(ymat))),
+            )
+        if sieve is not None and sieve[0].none_agreed:
+            warns.append(
+                f"The cck sieve choice found no number of segments that agreed with every "
+                f"larger one (segments tried: {', '.join(map(str, sieve[0].grid))}), so it took "
+                f"its cap, {sieve[0].segments}: the dose curve is as rough as the data allow and "
+                "its band wide; with this few treated units a parametric curve may say more."
             )
         if res.thin:
             warns.append(
@@ -593,8 +594,8 @@ class ContinuousDid(ContinuousDidOptions):
             n_obs=int(np.count_nonzero(np.abs(weights).sum(axis=0))),
             facts=ContinuousDidFacts(
                 inference_method=key,
-                degree=self.degree,
-                knots=self.knots,
+                degree=self.degree if sieve is None else DEGREE,
+                knots=self.knots if sieve is None else sieve[0].segments - 1,
                 control_group=self.control_group,
                 reference_dose=reference,
                 covariates=list(names),
@@ -605,6 +606,7 @@ class ContinuousDid(ContinuousDidOptions):
                 left_out=[str(u) for u in units[res.left_out]],
                 pretrend_test=joint_zero_test(res.estimate, vcov, df, pre),
                 dose_pretrend_test=joint_zero_test(res.estimate, vcov, df, slopes_pre),
+                sieve=OMITTED if sieve is None else self._sieve_facts(sieve[0], res, vcov),
                 pretest_power=None
                 if self.refit
                 else pretest_summary(
@@ -616,6 +618,60 @@ class ContinuousDid(ContinuousDidOptions):
                 ),
             ),
             warnings=tuple(warns),
+        )
+
+    def _sieve(
+        self,
+        ymat: np.ndarray,
+        start: np.ndarray,
+        dose: np.ndarray,
+        treated: np.ndarray,
+        periods: np.ndarray,
+        level: float,
+    ) -> tuple[SieveChoice, np.ndarray] | None:
+        """dose_method cck: the sieve chosen on the treated units observed in both periods (the
+        only ones its curve uses), and their doses; None for the parametric curve."""
+        if self.dose_method != "cck":
+            return None
+        if periods.size != 2:
+            raise EstimationError(
+                f"dose_method cck compares two periods (as contdid's), and the panel has "
+                f"{periods.size}",
+                where="options dose_method",
+                fix="average each LA's periods before and after the start into one period each, "
+                "or use dose_method: parametric",
+            )
+        seen = treated & ~np.isnan(ymat).any(axis=1)
+        change = ymat[seen, 1] - ymat[seen, 0]
+        choice = choose_segments(dose[seen], change, self.sieve_draws, self.seed, level)
+        return choice, dose[seen]
+
+    def _sieve_facts(self, choice: SieveChoice, res: DoseFit, vcov: np.ndarray) -> DoseSieveFacts:
+        """The sieve's choice and each dose row's uniform band (estimate ± critical value ×
+        its standard error)."""
+        band = []
+        se = np.sqrt(np.diag(vcov))
+        for j in np.flatnonzero(np.isin(res.kind, ("att_d", "acrt_d"))):
+            value = choice.band if res.kind[j] == "att_d" else choice.band_slope
+            band.append(
+                {
+                    "term": _term(res.kind[j], res.dose[j], res.event_time[j]),
+                    "lower": float(res.estimate[j] - value * se[j]),
+                    "upper": float(res.estimate[j] + value * se[j]),
+                }
+            )
+        return DoseSieveFacts(
+            segments_tried=list(choice.grid),
+            segments=choice.segments,
+            lepski_segments=choice.lepski,
+            alpha=choice.alpha,
+            theta=choice.theta,
+            critical_value=choice.band,
+            critical_value_slope=choice.band_slope,
+            draws=self.sieve_draws,
+            seed=self.seed,
+            none_agreed=choice.none_agreed,
+            uniform_band=band,
         )
 
 

@@ -247,6 +247,28 @@ class ContinuousDidFacts(Facts):
     pretrend_test: dict[str, float] | None
     pretest_power: dict[str, float] | None = None
     dose_pretrend_test: dict[str, float] | None = None
+    sieve: DoseSieveFacts | None = OMITTED
+
+
+@dataclass(frozen=True, kw_only=True)
+class DoseSieveFacts(Facts):
+    """The data-driven (cck) dose curve: the B-spline segments tried and chosen (cubic, knots at
+    quantiles of the treated doses), Lepski's choice before the cap, α̂ and θ*, the uniform
+    bands' critical values for ATT(d) and ACRT(d) (estimate ± value × standard error), the
+    multiplier draws and seed, whether no sieve agreed with every larger one, and each dose
+    row's uniform band."""
+
+    segments_tried: list[int]
+    segments: int
+    lepski_segments: int
+    alpha: float
+    theta: float
+    critical_value: float
+    critical_value_slope: float
+    draws: int
+    seed: int
+    none_agreed: bool
+    uniform_band: list[dict[str, Any]]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,0 +1,243 @@
+"""continuous_did's data-driven dose curve (dose_method "cck", Chen, Christensen & Kankanala's
+sieve choice and uniform bands) against moderndid 0.2.0's `cont_did(dose_est_method="cck")`
+and the `npiv` functions it calls (tests/reference/moderndid_cck: script, panels, values)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+from scipy.interpolate import BSpline
+
+import pathfinder_eval as pe
+from pathfinder_eval.errors import EstimationError, PathfinderError
+from pathfinder_eval.estimators.did.dose_sieve import choose_segments
+
+REF = Path(__file__).parent / "reference" / "moderndid_cck"
+PANELS = pd.read_csv(REF / "panels.csv")
+VALUES = pd.read_csv(REF / "values.csv")
+NAMES = ("guide", "wave", "step", "small")
+SEED, DRAWS = 11, 999
+
+
+def _ref(name: str, quantity: str) -> pd.Series:
+    v = VALUES[(VALUES["panel"] == name) & (VALUES["quantity"] == quantity)]
+    return pd.Series(v["value"].to_numpy(), index=v["key"].to_numpy())
+
+
+def _treated(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The treated units' doses and changes net of the never-treated mean change (ordered by
+    id, as the reference script), and the never-treated changes."""
+    p = PANELS[PANELS["panel"] == name]
+    wide = p.pivot(index="id", columns="t", values="y")
+    units = p.groupby("id")[["D", "G"]].first().loc[wide.index]
+    change = (wide[2] - wide[1]).to_numpy()
+    treated = units["G"].to_numpy() > 0
+    return units["D"].to_numpy()[treated], change[treated], change[~treated]
+
+
+def _fit(name: str, **options) -> pe.EffectEstimates:
+    return pe.continuous_did(
+        PANELS[PANELS["panel"] == name],
+        outcome="y",
+        unit="id",
+        time="t",
+        first_treated="G",
+        dose="D",
+        dose_method="cck",
+        seed=SEED,
+        **options,
+    )
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_sieve_choice_equals_moderndid(name):
+    """Grid, α̂ and the choice exactly; each pair's studentized gap within 1e-7 (moderndid
+    nudges its quantile knots by 1e-10 of the range and fits by IV with a finer instrument
+    spline: measured 3e-8); θ* from the same Gaussian draws within 1e-8 (measured 5e-10)."""
+    dose, change, never = _treated(name)
+    choice = choose_segments(dose, change - never.mean(), DRAWS, SEED)
+    assert list(choice.grid) == _ref(name, "grid").astype(int).tolist()
+    assert choice.alpha == pytest.approx(_ref(name, "alpha").iloc[0], rel=1e-12)
+    gaps = _ref(name, "gap")
+    ours = [choice.sup_gaps[tuple(int(s) for s in key.split("-"))] for key in gaps.index]
+    np.testing.assert_allclose(ours, gaps.to_numpy(), rtol=1e-7)
+    assert choice.theta == pytest.approx(_ref(name, "theta").iloc[0], rel=1e-8)
+    assert choice.segments == int(_ref(name, "segments").iloc[0])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_curve_and_averages_equal_contdid(name):
+    """At the chosen sieve, on moderndid's 50 doses: ATT(d) and ACRT(d) within 1e-7 of its
+    curve and slope; ACRT(d)'s standard error equals its (heteroskedasticity-robust) one and
+    ATT(d)'s adds the comparison mean's variance, which moderndid leaves out; ATT, ACRT and
+    ACRT's standard error within 1e-7 of cont_did's (its knots' 1e-10 nudge: measured 2e-8)."""
+    dose, _, never = _treated(name)
+    grid = np.linspace(dose.min(), dose.max(), 50)
+    res = _fit(name, doses=tuple(grid))
+    table = res.table.set_index("term")
+    att_d = table[table.index.str.startswith("ATT at dose")]
+    acrt_d = table[table.index.str.startswith("ACRT at dose")]
+    np.testing.assert_allclose(att_d["estimate"], _ref(name, "curve"), rtol=1e-7, atol=1e-8)
+    np.testing.assert_allclose(acrt_d["estimate"], _ref(name, "slope"), rtol=1e-7, atol=1e-8)
+    np.testing.assert_allclose(acrt_d["std_error"], _ref(name, "slope_se"), rtol=1e-7)
+    mean_var = ((never - never.mean()) ** 2).sum() / never.size**2
+    np.testing.assert_allclose(att_d["std_error"] ** 2, _ref(name, "se") ** 2 + mean_var, rtol=1e-7)
+    assert res.inference.key == "influence_function"
+    assert table.iloc[0]["estimate"] == pytest.approx(_ref(name, "att").iloc[0], rel=1e-7)
+    assert table.iloc[1]["estimate"] == pytest.approx(_ref(name, "acrt").iloc[0], rel=1e-7)
+    assert table.iloc[1]["std_error"] == pytest.approx(_ref(name, "acrt_se").iloc[0], rel=1e-7)
+    assert res.facts.degree == 3
+    assert res.facts.knots == int(_ref(name, "segments").iloc[0]) - 1
+
+
+def _direct_sup_t(dose, change, segments, points, draws):
+    """Each draw's largest studentized deviation of one sieve, from scipy's full B-spline design
+    matrix and statsmodels' HC0 covariance (not the engine's basis or influence code)."""
+    inner = np.quantile(dose, np.linspace(0, 1, segments + 1))
+    knots = np.concatenate([np.repeat(inner[0], 3), inner, np.repeat(inner[-1], 3)])
+    x = BSpline.design_matrix(dose, knots, 3).toarray()
+    fit = sm.OLS(change, x).fit(cov_type="HC0")
+    at = BSpline.design_matrix(np.clip(points, inner[0], inner[-1]), knots, 3).toarray()
+    se = np.sqrt(np.einsum("ij,jk,ik->i", at, fit.cov_params(), at))
+    deviation = at @ np.linalg.solve(x.T @ x, x.T @ (fit.resid[:, None] * draws.T))
+    return np.max(np.abs(deviation) / se[:, None], axis=0)
+
+
+def test_band_critical_value_from_direct_computation():
+    """The curve's band: the 95% quantile of the draws' largest studentized deviation over the
+    sieves up to max(J̃, the grid's third largest), plus log log J̃ · θ* (CCK's Procedure 2),
+    recomputed from scipy and statsmodels to 1e-8."""
+    dose, change, never = _treated("wave")
+    y = change - never.mean()
+    choice = choose_segments(dose, y, DRAWS, SEED)
+    draws = np.random.default_rng(SEED).normal(0.0, 1.0, (DRAWS, dose.size))
+    points = np.linspace(dose.min(), dose.max(), 50)
+    upto = max(choice.segments, choice.grid[-3])
+    sup = np.max(
+        [_direct_sup_t(dose, y, s, points, draws) for s in choice.grid if s <= upto], axis=0
+    )
+    expected = (
+        np.quantile(sup, 0.95, method="lower") + np.log(np.log(choice.segments + 3)) * choice.theta
+    )
+    assert choice.band == pytest.approx(expected, rel=1e-8)
+    assert choice.band_slope > 1.96
+
+
+def test_uniform_band_in_facts_and_report_line():
+    res = _fit("guide")
+    sieve = res.facts.sieve
+    assert sieve.segments == 1 and sieve.segments_tried == [1, 2, 4, 8, 16, 32, 64, 128]
+    table = res.table.set_index("term")
+    first = sieve.uniform_band[0]
+    row = table.loc[first["term"]]
+    assert first["upper"] - row["estimate"] == pytest.approx(
+        sieve.critical_value * row["std_error"], rel=1e-12
+    )
+    assert first["upper"] > row["ci_upper"]  # wider than the pointwise interval
+    assert res.to_dict()["diagnostics"]["sieve"]["draws"] == DRAWS
+
+
+def test_same_seed_same_band_other_seed_other_draws():
+    a, b, c = _fit("wave"), _fit("wave"), _fit("wave", sieve_draws=499)
+    assert a.facts.sieve.critical_value == b.facts.sieve.critical_value
+    assert c.facts.sieve.critical_value != a.facts.sieve.critical_value
+
+
+def test_refuses_more_than_two_periods():
+    p = PANELS[PANELS["panel"] == "guide"]
+    third = p[p["t"] == 2].assign(t=3)
+    with pytest.raises(EstimationError, match=r"two periods.*has 3") as err:
+        pe.continuous_did(
+            pd.concat([p, third]),
+            outcome="y",
+            unit="id",
+            time="t",
+            first_treated="G",
+            dose="D",
+            dose_method="cck",
+        )
+    assert "average each LA's periods" in err.value.fix
+
+
+def test_refuses_few_treated_units():
+    p = PANELS[PANELS["panel"] == "small"]
+    keep = p["id"].isin(p.loc[p["G"] == 2, "id"].unique()[:40]) | (p["G"] == 0)
+    with pytest.raises(EstimationError, match="needs 50 or more; there are 40"):
+        pe.continuous_did(
+            p[keep],
+            outcome="y",
+            unit="id",
+            time="t",
+            first_treated="G",
+            dose="D",
+            dose_method="cck",
+        )
+
+
+def test_refuses_parametric_options():
+    with pytest.raises(PathfinderError, match="no degree, covariates") as err:
+        pe.continuous_did(
+            PANELS[PANELS["panel"] == "guide"].assign(x=1.0),
+            outcome="y",
+            unit="id",
+            time="t",
+            first_treated="G",
+            dose="D",
+            dose_method="cck",
+            degree=2,
+            covariates=("x",),
+        )
+    assert "dose_method: parametric" in str(err.value)
+
+
+def test_design_file_runs_and_reports(tmp_path):
+    """dose_method: cck in a design file: the same rows as the API with the run's seed, and the
+    report names the chosen sieve and the uniform bands."""
+    p = PANELS[PANELS["panel"] == "wave"].assign(id=lambda f: "LA" + f["id"].astype(str))
+    treated = ", ".join(sorted(p.loc[p["G"] == 2, "id"].unique()))
+    path = tmp_path / "cck.yaml"
+    path.write_text(
+        DESIGN.format(waves=f"  - {{wave: s2, start: 2, units: [{treated}]}}").replace(
+            "{doses: [1.0, 2.0]}", "{doses: [1.0, 2.0], dose_method: cck}"
+        )
+    )
+    ev = pe.evaluate(path, p.drop(columns=["G", "panel"]), seed=5)
+    (run,) = ev.runs
+    api = pe.continuous_did(
+        p,
+        outcome="y",
+        unit="id",
+        time="t",
+        first_treated="G",
+        dose="D",
+        doses=(1.0, 2.0),
+        dose_method="cck",
+        seed=5,
+    )
+    np.testing.assert_array_equal(run.result.table["estimate"], api.table["estimate"])
+    assert run.result.facts.sieve == api.facts.sieve
+    html = next(f for f in pe.report(ev, tmp_path / "out") if f.suffix == ".html").read_text()
+    assert "a cubic B-spline with 2 segment(s), a number chosen from the data" in html
+    assert "Uniform 95% bands" in html and "999 multiplier draws, seed 5" in html
+
+
+DESIGN = """
+name: dose
+title: A pilot whose LAs get different funding
+pilot: custom
+unit_level: cluster
+time: {{axis: period}}
+rollout:
+{waves}
+comparison: {{pool: never_treated, min_units: 2}}
+outcomes: [{{column: y}}]
+analyses:
+  - id: dose
+    estimator: continuous_did
+    options: {{doses: [1.0, 2.0]}}
+data: {{source: tidy, columns: {{unit: id, period: t, dose: D}}}}
+"""
