@@ -59,7 +59,7 @@ def test_sieve_choice_equals_moderndid(name):
     nudges its quantile knots by 1e-10 of the range and fits by IV with a finer instrument
     spline: measured 3e-8); θ* from the same Gaussian draws within 1e-8 (measured 5e-10)."""
     dose, change, never = _treated(name)
-    choice = choose_segments(dose, change - never.mean(), DRAWS, SEED)
+    choice = choose_segments(dose, change - never.mean(), DRAWS, SEED, leverage=False)
     assert list(choice.grid) == _ref(name, "grid").astype(int).tolist()
     assert choice.alpha == pytest.approx(_ref(name, "alpha").iloc[0], rel=1e-12)
     gaps = _ref(name, "gap")
@@ -77,7 +77,7 @@ def test_curve_and_averages_equal_contdid(name):
     ACRT's standard error within 1e-7 of cont_did's (its knots' 1e-10 nudge: measured 2e-8)."""
     dose, _, never = _treated(name)
     grid = np.linspace(dose.min(), dose.max(), 50)
-    res = _fit(name, doses=tuple(grid))
+    res = _fit(name, doses=tuple(grid), sieve_variance="hc0")
     table = res.table.set_index("term")
     att_d = table[table.index.str.startswith("ATT at dose")]
     acrt_d = table[table.index.str.startswith("ACRT at dose")]
@@ -94,37 +94,64 @@ def test_curve_and_averages_equal_contdid(name):
     assert res.facts.knots == int(_ref(name, "segments").iloc[0]) - 1
 
 
-def _direct_sup_t(dose, change, segments, points, draws):
-    """Each draw's largest studentized deviation of one sieve, from scipy's full B-spline design
-    matrix and statsmodels' HC0 covariance (not the engine's basis or influence code)."""
+def _direct(dose, change, segments, points, draws, cov_type):
+    """One sieve from scipy's full B-spline design matrix and statsmodels' HC0 or HC2
+    covariance (not the engine's basis or influence code): the slope's standard errors at
+    `points` and each draw's largest studentized deviation of the curve."""
     inner = np.quantile(dose, np.linspace(0, 1, segments + 1))
     knots = np.concatenate([np.repeat(inner[0], 3), inner, np.repeat(inner[-1], 3)])
     x = BSpline.design_matrix(dose, knots, 3).toarray()
-    fit = sm.OLS(change, x).fit(cov_type="HC0")
+    fit = sm.OLS(change, x).fit(cov_type=cov_type)
     at = BSpline.design_matrix(np.clip(points, inner[0], inner[-1]), knots, 3).toarray()
-    se = np.sqrt(np.einsum("ij,jk,ik->i", at, fit.cov_params(), at))
-    deviation = at @ np.linalg.solve(x.T @ x, x.T @ (fit.resid[:, None] * draws.T))
-    return np.max(np.abs(deviation) / se[:, None], axis=0)
+    slope = np.column_stack(
+        [BSpline(knots, np.eye(x.shape[1])[j], 3).derivative()(points) for j in range(x.shape[1])]
+    )
+    cov = fit.cov_params()
+    se = np.sqrt(np.einsum("ij,jk,ik->i", at, cov, at))
+    slope_se = np.sqrt(np.einsum("ij,jk,ik->i", slope, cov, slope))
+    noise = fit.resid
+    if cov_type == "HC2":
+        noise = noise / np.sqrt(1 - fit.get_influence().hat_matrix_diag)
+    deviation = at @ np.linalg.solve(x.T @ x, x.T @ (noise[:, None] * draws.T))
+    return slope_se, np.max(np.abs(deviation) / se[:, None], axis=0)
 
 
-def test_band_critical_value_from_direct_computation():
+@pytest.mark.parametrize("cov_type", ["HC2", "HC0"])
+def test_band_critical_value_from_direct_computation(cov_type):
     """The curve's band: the 95% quantile of the draws' largest studentized deviation over the
     sieves up to max(J̃, the grid's third largest), plus log log J̃ · θ* (CCK's Procedure 2),
-    recomputed from scipy and statsmodels to 1e-8."""
+    recomputed from scipy and statsmodels to 1e-8, with HC2 residuals (the default) and HC0."""
     dose, change, never = _treated("wave")
     y = change - never.mean()
-    choice = choose_segments(dose, y, DRAWS, SEED)
+    choice = choose_segments(dose, y, DRAWS, SEED, leverage=cov_type == "HC2")
     draws = np.random.default_rng(SEED).normal(0.0, 1.0, (DRAWS, dose.size))
     points = np.linspace(dose.min(), dose.max(), 50)
     upto = max(choice.segments, choice.grid[-3])
     sup = np.max(
-        [_direct_sup_t(dose, y, s, points, draws) for s in choice.grid if s <= upto], axis=0
+        [_direct(dose, y, s, points, draws, cov_type)[1] for s in choice.grid if s <= upto],
+        axis=0,
     )
     expected = (
         np.quantile(sup, 0.95, method="lower") + np.log(np.log(choice.segments + 3)) * choice.theta
     )
     assert choice.band == pytest.approx(expected, rel=1e-8)
     assert choice.band_slope > 1.96
+
+
+def test_default_slope_standard_errors_are_hc2():
+    """By default ACRT(d)'s standard errors are statsmodels' HC2 ones of the chosen sieve's
+    slope (1e-8), larger than contdid's HC0 ones."""
+    dose, change, never = _treated("wave")
+    grid = np.linspace(dose.min(), dose.max(), 50)
+    res = _fit("wave", doses=tuple(grid))
+    segments = res.facts.sieve.segments
+    draws = np.zeros((1, dose.size))
+    slope_se, _ = _direct(dose, change - never.mean(), segments, grid, draws, "HC2")
+    table = res.table
+    acrt_d = table[table["term"].str.startswith("ACRT at dose")]
+    np.testing.assert_allclose(acrt_d["std_error"], slope_se, rtol=1e-8)
+    assert res.facts.sieve.variance == "hc2"
+    assert (acrt_d["std_error"].to_numpy() > _ref("wave", "slope_se").to_numpy()).all()
 
 
 def test_uniform_band_in_facts_and_report_line():

@@ -11,6 +11,7 @@ from pathfinder_eval.errors import DataError
 from pathfinder_eval.replications import (  # noqa: F401
     dcdh,
     did,
+    dose,
     etwfe,
     honestdid,
     kielmc,

@@ -44,7 +44,12 @@ import pandas as pd
 
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.dose_basis import dose_basis
-from pathfinder_eval.estimators.did.dose_sieve import DEGREE, SieveChoice, choose_segments
+from pathfinder_eval.estimators.did.dose_sieve import (
+    DEGREE,
+    SieveChoice,
+    choose_segments,
+    leverage_adjusted,
+)
 from pathfinder_eval.estimators.did.facts import ContinuousDidFacts, DoseSieveFacts
 from pathfinder_eval.estimators.did.group_time import comparison_odds, did_panel_2x2, propensity
 from pathfinder_eval.estimators.pooled import (
@@ -174,13 +179,15 @@ def continuous_did(
     x: np.ndarray | None = None,
     method: str = "dr",
     interior: np.ndarray | None = None,
+    leverage: bool = False,
 ) -> DoseFit:
     """The estimator on an outcome matrix y (n, T) (NaN: missing), each unit's start as a
     period index (inf: never treated) and dose (used for treated units only), evaluated at
     `doses`. A cell uses the units observed in both of its periods; units starting after the
     last period are not yet treated throughout. `labels`: the periods' names (for `thin`);
     x (n, T, p): covariates, complete (None: none); method: "dr" or "reg" with covariates;
-    interior: the B-spline's interior knots (None: `knots` quantiles of the treated doses)."""
+    interior: the B-spline's interior knots (None: `knots` quantiles of the treated doses);
+    leverage: the dose fits' residuals in the influence functions are HC2's (cck's default)."""
     n, n_periods = y.shape
     names = np.arange(n_periods) if labels is None else np.asarray(labels)
     treated = np.isfinite(start)
@@ -227,7 +234,7 @@ def continuous_did(
             if cell is None:
                 continue
             diff, psi, att = cell.mean_row()
-            curve = _dose_cell(cell, dose, interior, degree, doses)
+            curve = _dose_cell(cell, dose, interior, degree, doses, leverage)
             if curve is None:
                 thin.add(int(g))
             j = int(np.searchsorted(events, t - g))
@@ -374,6 +381,7 @@ def _dose_cell(
     interior: np.ndarray,
     degree: int,
     doses: np.ndarray,
+    leverage: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """A cell's dose rows ACRT^o, ATT(d), ACRT(d): weights on the cell's ΔY (r, m), influence
     functions (r, m) and estimates (r,); None when its treated units have too few distinct
@@ -397,7 +405,8 @@ def _dose_cell(
     lin = np.vstack([dx.mean(axis=0)[None, :], xg, dxg]) @ hat  # ACRT^o, ATT(d), ACRT(d)
     on_c = cell.comparison_weights(lin)  # through the comparison units' prediction
     on_dy = np.concatenate([lin, on_c], axis=1)
-    psi = np.concatenate([lin * resid, on_c * cell.resid_c], axis=1)
+    noise = leverage_adjusted(x, hat, resid) if leverage else resid
+    psi = np.concatenate([lin * noise, on_c * cell.resid_c], axis=1)
     psi[0, :n_t] += (slope_i - acrt) / n_t  # the slope's spread over the treated doses
     values = np.concatenate([[acrt], xg @ beta, dxg @ beta])
     levels = slice(1, 1 + doses.size)  # ATT(d) moves by the doubly robust level
@@ -487,6 +496,7 @@ class ContinuousDid(ContinuousDidOptions):
             x,
             self.method,
             None if sieve is None else sieve[0].interior_knots(sieve[1]),
+            sieve is not None and self.sieve_variance == "hc2",
         )
         weights = res.weights[:, row, col]
         unit = cells["unit"].to_numpy()
@@ -643,7 +653,9 @@ class ContinuousDid(ContinuousDidOptions):
             )
         seen = treated & ~np.isnan(ymat).any(axis=1)
         change = ymat[seen, 1] - ymat[seen, 0]
-        choice = choose_segments(dose[seen], change, self.sieve_draws, self.seed, level)
+        choice = choose_segments(
+            dose[seen], change, self.sieve_draws, self.seed, level, self.sieve_variance == "hc2"
+        )
         return choice, dose[seen]
 
     def _sieve_facts(self, choice: SieveChoice, res: DoseFit, vcov: np.ndarray) -> DoseSieveFacts:
@@ -668,6 +680,7 @@ class ContinuousDid(ContinuousDidOptions):
             theta=choice.theta,
             critical_value=choice.band,
             critical_value_slope=choice.band_slope,
+            variance=self.sieve_variance,
             draws=self.sieve_draws,
             seed=self.seed,
             none_agreed=choice.none_agreed,

@@ -6,7 +6,9 @@ data by a bootstrap Lepski rule, and the uniform bands allow for that choice.
 
 Here the dose is its own instrument (no endogeneity), so each sieve is the least-squares fit of
 the treated units' outcome change on a cubic B-spline of their dose with knots at equally spaced
-quantiles of the doses (the IV fit with a finer instrument spline equals it).
+quantiles of the doses (the IV fit with a finer instrument spline equals it). Standard errors
+and multiplier draws use HC2's leverage-adjusted residuals by default (`leverage_adjusted`);
+contdid's raw residuals (HC0) on request.
 
 1. Grid: 1, 2, 4, ... segments up to 2^L, L = max(⌊log₂ n⌋, 3), cut at the last dimension J
    (segments + 3) with J·√(log J) ≤ 10√n (the regression case's ill-posedness is 1); α̂ =
@@ -71,11 +73,18 @@ class _Sieve:
 
 
 def choose_segments(
-    dose: np.ndarray, change: np.ndarray, draws: int, seed: int, level: float = 0.95
+    dose: np.ndarray,
+    change: np.ndarray,
+    draws: int,
+    seed: int,
+    level: float = 0.95,
+    leverage: bool = True,
 ) -> SieveChoice:
     """Chen, Christensen & Kankanala's sieve for the curve of `change` (the treated units'
     outcome change, net of the comparison) against `dose`, with its uniform band at `level`
-    from `draws` Gaussian multiplier draws (default_rng(seed), one (draws, n) matrix)."""
+    from `draws` Gaussian multiplier draws (default_rng(seed), one (draws, n) matrix).
+    leverage: each residual divided by √(1 − its leverage) (HC2) in the standard errors and
+    the draws; False: the raw residuals (HC0), as contdid."""
     n = dose.size
     if n < FEWEST_TREATED:
         raise EstimationError(
@@ -88,7 +97,7 @@ def choose_segments(
     j_max = grid[-1] + DEGREE
     alpha = min(0.5, float(np.sqrt(np.log(j_max) / j_max)))
     points = np.linspace(dose.min(), dose.max(), GRID_POINTS)
-    sieves = [_fit(dose, change, points, s) for s in grid]
+    sieves = [_fit(dose, change, points, s, leverage) for s in grid]
     multipliers = np.random.default_rng(seed).normal(0.0, 1.0, (draws, n))
     gaps, boot = {}, np.zeros(draws)
     for i, a in enumerate(sieves):
@@ -144,7 +153,9 @@ def _interior(dose: np.ndarray, segments: int) -> np.ndarray:
     return np.quantile(dose, np.linspace(0, 1, segments + 1))[1:-1]
 
 
-def _fit(dose: np.ndarray, change: np.ndarray, points: np.ndarray, segments: int) -> _Sieve:
+def _fit(
+    dose: np.ndarray, change: np.ndarray, points: np.ndarray, segments: int, leverage: bool
+) -> _Sieve:
     """Least squares on the cubic B-spline with `segments` quantile segments (pseudo-inverse:
     thin segments leave the fit defined), evaluated at `points`."""
     lo, hi = float(dose.min()), float(dose.max())
@@ -154,7 +165,18 @@ def _fit(dose: np.ndarray, change: np.ndarray, points: np.ndarray, segments: int
     hat = np.linalg.pinv(x)
     beta = hat @ change
     resid = change - x @ beta
+    if leverage:
+        resid = leverage_adjusted(x, hat, resid)
     return _Sieve(at @ beta, slope_at @ beta, (at @ hat) * resid, (slope_at @ hat) * resid)
+
+
+def leverage_adjusted(x: np.ndarray, hat: np.ndarray, resid: np.ndarray) -> np.ndarray:
+    """HC2's residuals e_i / √(1 − h_ii), h_ii the leverage of unit i in the fit β = hat @ y on
+    x: with many segments a unit alone near a knot has leverage near 1 and a residual near 0,
+    which HC0 reads as no noise (on a right-skewed dose with 180 treated units the HC0 band
+    covered the curve in 65% of replications, HC2's in 95%: benchmarks/cck_band_coverage.py)."""
+    h = np.einsum("ij,ji->i", x, hat)
+    return resid / np.sqrt(np.clip(1.0 - h, 1e-12, None))
 
 
 def _sup_t(influence: np.ndarray, multipliers: np.ndarray) -> np.ndarray:
