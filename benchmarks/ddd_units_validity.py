@@ -1,5 +1,6 @@
 """Size, coverage and width of pe.triple_difference's inference on children's records in LAs
-(run on demand: python benchmarks/ddd_units_validity.py [--reps 1000] [--processes 2]).
+(run on demand: python benchmarks/ddd_units_validity.py [--reps 1000] [--processes 2]
+[--treated 3 4 10]).
 
 The process (written for this check, not tuned to the estimator): 60 LAs in 6 regions; each
 LA's cohort of children in the records is log-uniform from 30 to 300; an LA's share of
@@ -15,7 +16,9 @@ in year 5 and half in year 6 (3: two and one).
 Inference compared on the simple ATT: "units" (without a cluster: children independent,
 normal reference), "cluster la" (influence functions summed within LAs, t(G − 1)) and
 "cr2 la" (the default with a cluster: CR2 by LA with Bell-McCaffrey df; none where one LA
-holds all of a cohort's treated children, the "n/e %" column); beside them
+holds all of a cohort's treated children, the "n/e %" column), "cr2 la, nyt" (the same with
+not-yet-treated comparisons: the year-5 starters' cells before year 6 also compare with the
+year-6 starters, combined by GMM weights); beside them
 "la contrast", the LA-level alternative: the children's means by LA, group and year, and
 Callaway & Sant'Anna on the eligible-minus-ineligible contrast with the toolkit's default
 inference (pe.callaway_santanna(minus=), as a design's `contrasts`; LAs weighted equally,
@@ -88,12 +91,15 @@ def one(job: tuple[int, float, float, int]) -> dict[str, tuple[float, float, flo
     d = simulate(np.random.default_rng(seed), treated, sigma, tau)
     args = dict(outcome="y", unit="child", time="year", first_treated="start", eligible="eligible")
     out = {}
-    for name, cluster, inference in (
-        ("units", None, "cr2"),
-        ("cluster la", "la", "influence_function"),
-        ("cr2 la", "la", "cr2"),
+    for name, cluster, inference, control in (
+        ("units", None, "cr2", "never_treated"),
+        ("cluster la", "la", "influence_function", "never_treated"),
+        ("cr2 la", "la", "cr2", "never_treated"),
+        ("cr2 la, nyt", "la", "cr2", "not_yet_treated"),
     ):
-        fit = pe.triple_difference(d, **args, cluster=cluster, inference=inference)
+        fit = pe.triple_difference(
+            d, **args, cluster=cluster, inference=inference, control_group=control
+        )
         row = fit.table.iloc[0]
         out[name] = (row["estimate"], row["ci_lower"], row["ci_upper"])
     cells = d.pivot_table(index=["la", "year", "start"], columns="eligible", values="y")
@@ -116,8 +122,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--reps", type=int, default=1000)
     parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--treated", type=int, nargs="+", default=[3, 4, 10])
     args = parser.parse_args()
-    cells = list(itertools.product((3, 4, 10), (0.0, 0.15)))
+    cells = list(itertools.product(args.treated, (0.0, 0.15)))
     print(f"{N_LA} LAs, children 30–300 per LA, {args.reps} replications per cell")
     head = ("treated", "la×group", "inference", "size %", "cover %", "width", "n/e %")
     print(" ".join(f"{h:>{w}}" for h, w in zip(head, (8, 9, 12, 8, 8, 6, 6), strict=True)))
@@ -128,7 +135,7 @@ def main() -> None:
                 jobs = [(treated, sigma, tau, 1_000_003 * r + 17) for r in range(args.reps)]
                 stats[tau] = list(pool.map(one, jobs, chunksize=8))
             label = "none" if sigma == 0 else f"{sigma:g}"
-            for name in ("units", "cluster la", "cr2 la", "la contrast"):
+            for name in ("units", "cluster la", "cr2 la", "cr2 la, nyt", "la contrast"):
                 null = np.array([s[name] for s in stats[0.0]])
                 alt = np.array([s[name] for s in stats[TAU]])
                 oracle = 2 * 1.96 * np.std(alt[:, 0])

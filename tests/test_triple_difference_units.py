@@ -18,7 +18,7 @@ from pathfinder_eval import errors as pe_errors
 from pathfinder_eval.api import _unit_records
 from pathfinder_eval.errors import DataError, DesignError, EstimationError
 from pathfinder_eval.estimators.did.group_time import aggregate
-from pathfinder_eval.estimators.did.triple_difference import triple_difference_att
+from pathfinder_eval.estimators.did.triple_difference import cr2_blocks, triple_difference_att
 
 REF = Path(__file__).parent / "reference"
 # The same closed forms; the logits converge by different algorithms (statsmodels' IRLS, our
@@ -284,7 +284,7 @@ def test_cr2_of_aggregated_rows_is_cr2_of_the_stacked_cell_regressions(children)
     for e in (-3.0, 0.0, 1.0):
         checks.append((table.loc[e], contrast([(g, t) for g, t in cells if t - g == e])))
     panel, codes, *_ = _unit_records(d, "y", "child", "year", "start", "eligible", (), "la")
-    gt = triple_difference_att(panel)
+    gt = triple_difference_att(panel).gt
     simple, dynamic = aggregate(gt, "simple"), aggregate(gt, "dynamic")
     events = list(dynamic.labels)
     shares = [simple.overall_influence - gt.influence @ simple.weights[0]]
@@ -299,3 +299,86 @@ def test_cr2_of_aggregated_rows_is_cr2_of_the_stacked_cell_regressions(children)
         assert row["std_error"] == pytest.approx(np.sqrt(np.sum((by_la + share_by_la) ** 2)))
         assert row["df"] == pytest.approx(df, rel=1e-9)
         assert len(by_la) == len(la_names)
+
+
+@pytest.mark.parametrize("method", ["dr", "ipw", "reg"])
+@pytest.mark.parametrize("base", ["varying", "universal"])
+def test_not_yet_treated_matches_moderndid_ddd(children, method, base):
+    """control_group="not_yet_treated": cells of the 2021 cohort before 2023 compare with the
+    never-treated LAs and the 2023 cohort, their DDDs combined by GMM weights. Every ATT(g,t),
+    the event-time estimates and their average equal moderndid's `ddd(...,
+    control_group="notyettreated")` to 1e-8 (absolute 1e-9 near zero; measured 5.6e-10, IPW);
+    SEs of cells with one comparison cohort too. For GMM cells moderndid divides the combined
+    influence's variance by all n units though it is scaled to the cell's n_c (its aggregation
+    reads the influence, as ours): ours is its SE × √(n(n_c − 1))/n_c, to 1e-8."""
+    ref = pd.read_csv(REF / "moderndid_ddd" / "values_not_yet.csv")
+    ref = ref[ref["fit"] == f"{method}_{base}"]
+    res = pe.triple_difference(
+        children,
+        **CHILDREN,
+        covariates=["age", "need"],
+        method=method,
+        base_period=base,
+        control_group="not_yet_treated",
+    )
+    n = children["child"].nunique()
+    cells = {(c["cohort"], c["period"]): c for c in res.facts.att_gt}
+    theirs = ref[ref["kind"] == "cell"]
+    assert len(theirs) == len(cells) == 14
+    mixed = 0
+    for r in theirs.itertuples():
+        ours = cells[(r.cohort, float(r.year))]
+        assert ours["estimate"] == pytest.approx(r.estimate, rel=TOL, abs=1e-9)
+        weights = ours["comparison_weights"]
+        assert sum(weights.values()) == pytest.approx(1.0, abs=1e-12)
+        n_c = ours["treated_eligible_units"] + ours["other_units"]
+        factor = np.sqrt(n * (n_c - 1)) / n_c if len(weights) > 1 else 1.0
+        mixed += len(weights) > 1
+        assert ours["std_error"] == pytest.approx(float(r.std_error) * factor, rel=TOL)
+    assert mixed == (6 if base == "varying" else 4)
+    table = res.table.set_index("event_time")
+    for r in ref[ref["kind"] == "event"].itertuples():
+        assert table.loc[float(r.year), "estimate"] == pytest.approx(r.estimate, rel=TOL, abs=1e-9)
+    overall = ref.loc[ref["kind"] == "overall", "estimate"].iloc[0]
+    assert table.loc[table.index >= 0, "estimate"].mean() == pytest.approx(overall, rel=TOL)
+    assert res.facts.control_group == "not_yet_treated"
+
+
+def test_cr2_of_a_gmm_cell_is_dense_cr2(children):
+    """The 2021 cohort in 2021 against 2020, compared with the never-treated LAs and the 2023
+    cohort (not yet treated): the cell is m₀ − m₁ − Σ_k w_k (m₂ₖ − m₃ₖ) with the GMM weights w,
+    and its default clustered SE and df equal CR2 and Bell-McCaffrey computed from dense
+    matrices of the six-block regression (the weights held fixed), to 1e-10."""
+    three = children[children["year"].isin([2020, 2021, 2023])]
+    res = pe.triple_difference(three, **CHILDREN, cluster="la", control_group="not_yet_treated")
+    (cell,) = [c for c in res.facts.att_gt if (c["cohort"], c["period"]) == (2021.0, 2021.0)]
+    w = cell["comparison_weights"]
+    assert set(w) == {"never", "2023"} and 0 < w["never"] < 1
+    wide = three.pivot_table(index=["child", "la", "start", "eligible"], columns="year", values="y")
+    wide = wide.dropna(subset=[2020, 2021]).reset_index()
+    group = wide["start"].map({2021: 1, 0: 3, 2023: 5}).to_numpy() + 1 - wide["eligible"]
+    contrast = np.array([1, -1, -w["never"], w["never"], -w["2023"], w["2023"]])
+    dy = (wide[2021] - wide[2020]).to_numpy()
+    se, df, _ = _dense_cr2(dy, group.to_numpy(), wide["la"].to_numpy(), contrast)
+    assert cell["std_error"] == pytest.approx(se, rel=1e-10)
+    panel, codes, *_ = _unit_records(three, "y", "child", "year", "start", "eligible", (), "la")
+    cells = triple_difference_att(panel, control_group="not_yet_treated")
+    j = [c["period"] for c in res.facts.att_gt].index(2021.0)
+    rows = cr2_blocks(panel, cells, codes, "period").rows(np.eye(len(cells.gt.att)))
+    assert rows.df[j] == pytest.approx(df, rel=1e-10)
+    assert rows.se[j] == pytest.approx(se, rel=1e-10)
+
+
+def test_not_yet_treated_needs_no_never_treated_units(children):
+    """Without never-treated LAs the never-treated comparison is refused and says to use the
+    not-yet-treated; with it the 2021 cohort is compared with the 2023 cohort before 2023."""
+    late = children[children["start"] > 0]
+    with pytest.raises(EstimationError, match="control_group='not_yet_treated'"):
+        pe.triple_difference(late, **CHILDREN)
+    res = pe.triple_difference(late, **CHILDREN, control_group="not_yet_treated")
+    weights = [c["comparison_weights"] for c in res.facts.att_gt]
+    assert all(w == {"2023": 1.0} for w in weights)
+    assert {c["cohort"] for c in res.facts.att_gt} == {2021.0}
+    reasons = {d["reason"] for d in res.facts.dropped_cells}
+    assert reasons == {"no group never treated or not yet treated in both periods to compare with"}
+    assert {d["cohort"] for d in res.facts.dropped_cells} == {2021.0, 2023.0}

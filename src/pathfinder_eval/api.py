@@ -668,12 +668,13 @@ def triple_difference(
     method: str = "dr",
     base_period: str = "universal",
     covariates_at: str = "period",
+    control_group: str = "never_treated",
     cluster: str | None = None,
     inference: str = "cr2",
     level: float = 0.95,
 ) -> EffectEstimates:
     """Triple differences on unit-level records (children, households): Ortiz-Villavicencio &
-    Sant'Anna's (2025) staggered DDD with never-treated comparisons
+    Sant'Anna's (2025) staggered DDD with never-treated or not-yet-treated comparisons
     (estimators/did/triple_difference.py).
 
     Each unit belongs to a group (an LA) that starts the reform in `first_treated` or never,
@@ -709,6 +710,12 @@ def triple_difference(
     covariates_at : {"period", "base"}, default "period"
         Each cell's covariates at its period t (moderndid's `ddd`; after the start the reform
         may have moved them), or at its base period (as `callaway_santanna` takes them).
+    control_group : {"never_treated", "not_yet_treated"}, default "never_treated"
+        The comparison groups: the never-treated groups, or also every group starting after
+        both of a cell's periods, one DDD per comparison cohort combined by Ortiz-Villavicencio
+        & Sant'Anna's GMM weights (the inverse covariance of their influence functions; each
+        cell's weights are in `diagnostics`). Every ATT(g,t) equals moderndid's
+        `ddd(..., control_group="notyettreated")`.
     cluster : str, optional
         A column constant within units (the LA) to cluster the variance by. Without it units
         are independent, with a normal reference (as moderndid's analytic standard errors).
@@ -737,6 +744,7 @@ def triple_difference(
         ("method", method, ("dr", "ipw", "reg")),
         ("base_period", base_period, ("universal", "varying")),
         ("covariates_at", covariates_at, ("period", "base")),
+        ("control_group", control_group, ("never_treated", "not_yet_treated")),
         ("inference", inference, ("cr2", "influence_function")),
     ):
         if value not in allowed:
@@ -766,6 +774,7 @@ def triple_difference(
             method=method,
             base_period=base_period,
             covariates_at=covariates_at,
+            control_group=control_group,
             cluster=codes,
             level=level,
             inference=inference,

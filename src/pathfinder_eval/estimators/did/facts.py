@@ -285,12 +285,14 @@ class Did2x2Facts(Facts):
 @dataclass(frozen=True, kw_only=True)
 class TripleDifferenceFacts(Facts):
     """Unit-level triple difference: settings, every ATT(g,t) with the eligible units of its
-    cohort and the other units it used, the Wald pre-test of the pre-start ATT(g,t), the units
-    in each of the four subgroups, the clusters, and cells that could not be estimated."""
+    cohort and the other units it used (with not-yet-treated comparisons, the comparison
+    cohorts and their GMM weights), the Wald pre-test of the pre-start ATT(g,t), the units in
+    each of the four subgroups, the clusters, and cells that could not be estimated."""
 
     method: str
     method_label: str
     base_period: str
+    control_group: str
     covariates: list[str]
     covariates_at: str
     att_gt: list[dict[str, Any]]

@@ -7,7 +7,9 @@ a need category). Each ATT(g,t) of the eligible units of cohort g is three two-p
 against the cohort's ineligible units, the never-treated eligible units and the never-treated
 ineligible units: DiD(g,1 vs g,0) + DiD(g,1 vs ∞,1) − DiD(g,1 vs ∞,0) (their eq. 4.8 with the
 never-treated comparison), each the doubly robust, IPW or outcome-regression DiD of Sant'Anna
-& Zhao (2020) that group_time.did_panel_2x2 computes, with its influence function. A panel may
+& Zhao (2020) that group_time.did_panel_2x2 computes, with its influence function. With
+not-yet-treated comparisons each cohort starting after both of a cell's periods is a comparison
+as well: one DDD against each, combined by the paper's GMM weights (eq. 4.11). A panel may
 be unbalanced: each cell uses the units observed in both of its periods, as moderndid's
 `ddd(..., allow_unbalanced_panel=True)` does. The cells form a GroupTimeATT, so the
 aggregations and influence-function inference are Callaway & Sant'Anna's (group_time.py).
@@ -45,9 +47,10 @@ from pathfinder_eval.results import Dropped, EffectEstimates, InferenceUsed, est
 from pathfinder_eval.settings import BasePeriod
 from pathfinder_eval.settings import GroupTimeMethod as Method
 
-# subgroup codes as the paper numbers them: 4 the treated cohort's eligible units, 3 its
-# ineligible units, 2 and 1 the never-treated eligible and ineligible units
-COMPARISONS = ((3, 1.0), (2, 1.0), (1, -1.0))
+# a cell's blocks of units: 0 and 1 the treated cohort's eligible and ineligible units, then
+# 2 + 2k and 3 + 2k comparison cohort k's; in one comparison's DDD, DiD(0 vs 1) + DiD(0 vs 2 + 2k)
+# − DiD(0 vs 3 + 2k) (the paper's subgroups 4 vs 3, 2 and 1)
+NEVER = float("nan")
 
 
 @dataclass(frozen=True)
@@ -74,41 +77,90 @@ def _base(g: float, t_idx: int, periods: np.ndarray, base_period: BasePeriod) ->
 
 
 def _cell_units(
-    panel: UnitPanel, g: float, t: int, b: int, covariates_at: str
+    panel: UnitPanel,
+    g: float,
+    t: int,
+    b: int,
+    covariates_at: str,
+    comparisons: tuple[float, ...] = (NEVER,),
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(n,) whether each unit enters cell (g, t) with base b (cohort g or never treated, the
-    outcome in both periods, the covariates where they are read), and its subgroup code."""
-    in_g = panel.cohort == g
+    """(n,) whether each unit enters cell (g, t) with base b (cohort g or a comparison cohort,
+    NaN never treated; the outcome in both periods, the covariates where they are read), and
+    its block (module comment)."""
+    ineligible = 1 - panel.eligible.astype(int)
+    block = np.where(panel.cohort == g, ineligible, -1)
+    for k, c in enumerate(comparisons):
+        in_c = np.isnan(panel.cohort) if np.isnan(c) else panel.cohort == c
+        block = np.where(in_c, 2 + 2 * k + ineligible, block)
     x = panel.x[:, t if covariates_at == "period" else b, :]
-    seen = (in_g | np.isnan(panel.cohort)) & np.isfinite(panel.y[:, t])
+    seen = (block >= 0) & np.isfinite(panel.y[:, t])
     seen &= np.isfinite(panel.y[:, b]) & np.isfinite(x).all(axis=1)
-    return seen, np.where(in_g, 3, 1) + panel.eligible
+    return seen, block
 
 
 def _cell(
-    panel: UnitPanel, g: float, t: int, b: int, method: Method, covariates_at: str
-) -> tuple[float, np.ndarray, int, int] | str:
-    """ATT(g,t) and its influence (n,), scaled so that att − target ≈ its mean over all n
-    units, with the numbers of treated-eligible and other units used; or why it is missing."""
+    panel: UnitPanel,
+    g: float,
+    t: int,
+    b: int,
+    method: Method,
+    covariates_at: str,
+    comparison: float = NEVER,
+) -> tuple[float, np.ndarray, np.ndarray] | str:
+    """ATT(g,t) against one comparison cohort (NaN: never treated) and its influence (n,),
+    scaled so that att − target ≈ its mean over all n units, with the units it used; or why
+    it is missing."""
     y, n = panel.y, len(panel.cohort)
     x = panel.x[:, t if covariates_at == "period" else b, :]
-    seen, code = _cell_units(panel, g, t, b, covariates_at)
-    if not np.any(seen & (code == 4)):
+    seen, block = _cell_units(panel, g, t, b, covariates_at, (comparison,))
+    if not np.any(seen & (block == 0)):
         return "no eligible unit of the cohort observed in both periods"
     att, influence = 0.0, np.zeros(n)
-    for comparison, sign in COMPARISONS:
-        rows = np.flatnonzero(seen & ((code == 4) | (code == comparison)))
-        if not np.any(code[rows] == comparison):
-            return f"no unit of comparison subgroup {comparison} observed in both periods"
-        d = (code[rows] == 4).astype(float)
+    for other, sign in ((1, 1.0), (2, 1.0), (3, -1.0)):
+        rows = np.flatnonzero(seen & ((block == 0) | (block == other)))
+        if not np.any(block[rows] == other):
+            return f"no {_block_name(other, (comparison,))} unit observed in both periods"
+        d = (block[rows] == 0).astype(float)
         try:
             cell = did_panel_2x2(y[rows, t] - y[rows, b], d, x[rows], np.ones(len(rows)), method)
         except np.linalg.LinAlgError as err:
-            return f"comparison with subgroup {comparison}: {err}"
+            return f"comparison with the {_block_name(other, (comparison,))} units: {err}"
         att += sign * cell.att
         influence[rows] += sign * cell.influence * (n / len(rows))
-    n4 = int(np.sum(seen & (code == 4)))
-    return att, influence, n4, int(np.sum(seen)) - n4
+    return att, influence, seen
+
+
+def _comparisons(
+    panel: UnitPanel, g: float, t: float, b: float, control_group: str
+) -> tuple[float, ...]:
+    """The cohorts cell (g, t) with base b may compare with: never treated, and with
+    not_yet_treated every other cohort starting after both periods."""
+    later = np.unique(panel.cohort[np.isfinite(panel.cohort)])
+    later = later[(later > max(t, b)) & (later != g)] if control_group == "not_yet_treated" else []
+    has_never = bool(np.any(np.isnan(panel.cohort)))
+    return (*((NEVER,) if has_never else ()), *(float(c) for c in later))
+
+
+def _gmm(atts: np.ndarray, influence: np.ndarray, used: np.ndarray) -> np.ndarray:
+    """Ortiz-Villavicencio & Sant'Anna's (2025, eq. 4.11) weights Ω⁻¹1 / 1ᵀΩ⁻¹1 on one cell's
+    DDDs against several comparison cohorts, Ω the covariance of their influence functions
+    (n, K) over the units any of them used (as moderndid's `ddd`)."""
+    omega = np.atleast_2d(np.cov(influence[used], rowvar=False))
+    try:
+        solved = np.linalg.solve(omega, np.ones(len(atts)))
+    except np.linalg.LinAlgError:
+        solved = np.linalg.pinv(omega) @ np.ones(len(atts))
+    return solved / solved.sum()
+
+
+@dataclass(frozen=True)
+class TripleCells:
+    """The ATT(g,t) (gt) with, per cell, the comparison cohorts it combined (NaN never
+    treated) and their GMM weights (one comparison: weight 1)."""
+
+    gt: GroupTimeATT
+    comparisons: tuple[tuple[float, ...], ...]
+    mix: tuple[np.ndarray, ...]
 
 
 def triple_difference_att(
@@ -117,11 +169,14 @@ def triple_difference_att(
     method: Method = "dr",
     base_period: BasePeriod = "universal",
     covariates_at: str = "period",
-) -> GroupTimeATT:
-    """Every estimable ATT(g,t) of a staggered triple difference with never-treated
-    comparisons. covariates_at: "period" takes each cell's covariates at its period t (as
-    moderndid's ddd; after the start the reform may have moved them); "base" at its base
-    period (as Callaway & Sant'Anna's did)."""
+    control_group: str = "never_treated",
+) -> TripleCells:
+    """Every estimable ATT(g,t) of a staggered triple difference. control_group
+    "never_treated" compares each cohort with the never-treated units; "not_yet_treated" also
+    with each cohort starting after both of a cell's periods, one DDD per comparison cohort
+    combined by their GMM weights (`_gmm`). covariates_at: "period" takes each cell's
+    covariates at its period t (as moderndid's ddd; after the start the reform may have moved
+    them); "base" at its base period (as Callaway & Sant'Anna's did)."""
     periods = panel.periods
     cohorts = np.unique(panel.cohort[np.isfinite(panel.cohort)])
     cohorts = cohorts[cohorts > periods[0]]
@@ -133,27 +188,39 @@ def triple_difference_att(
         )
     never = np.isnan(panel.cohort)
     for e in (0, 1):
-        if not np.any(never & (panel.eligible == e)):
+        if control_group == "never_treated" and not np.any(never & (panel.eligible == e)):
             raise EstimationError(
                 f"no never-treated {'eligible' if e else 'ineligible'} units: the triple "
                 "difference compares each cohort with both never-treated subgroups",
                 where="first_treated / eligible",
-                fix="include groups that never start, with eligible and ineligible units",
+                fix="include groups that never start, with eligible and ineligible units, or "
+                "compare with groups not yet treated (control_group='not_yet_treated')",
             )
     index = {float(p): i for i, p in enumerate(periods)}
     cols: dict[str, list] = {k: [] for k in ("g", "t", "b", "att", "psi", "n1", "n0")}
+    comparisons, mixes = [], []
     dropped: list[tuple[float, float, str]] = []
     for g in cohorts:
         for t_idx, t in enumerate(periods):
             b = _base(g, t_idx, periods, base_period)
             if np.isnan(b) or b == t:
                 continue
-            got = _cell(panel, g, t_idx, index[b], method, covariates_at)
+            got = _mixed_cell(
+                panel,
+                g,
+                (t_idx, index[b]),
+                method,
+                covariates_at,
+                _comparisons(panel, g, t, b, control_group),
+            )
             if isinstance(got, str):
                 dropped.append((float(g), float(t), got))
                 continue
-            for k, v in zip(cols, (g, t, b, *got), strict=True):
+            att, psi, n1, n0, used, weights = got
+            for k, v in zip(cols, (g, t, b, att, psi, n1, n0), strict=True):
                 cols[k].append(v)
+            comparisons.append(used)
+            mixes.append(weights)
     if not cols["att"]:
         raise EstimationError(
             "no ATT(g,t) could be estimated",
@@ -161,7 +228,11 @@ def triple_difference_att(
             fix="; ".join(sorted({r for *_, r in dropped})) or "check the periods",
         )
     group, time = np.array(cols["g"], float), np.array(cols["t"], float)
-    return GroupTimeATT(
+    used_cohort = np.zeros((len(group), len(cohorts) + 1), dtype=bool)
+    for j, used in enumerate(comparisons):
+        for c in used:
+            used_cohort[j, len(cohorts) if np.isnan(c) else np.searchsorted(cohorts, c)] = True
+    gt = GroupTimeATT(
         group=group,
         time=time,
         base=np.array(cols["b"], float),
@@ -174,9 +245,43 @@ def triple_difference_att(
         unit_weight=np.ones(len(panel.cohort)),
         cohorts=cohorts,
         periods=periods,
-        comparison=np.tile(np.r_[np.zeros(len(cohorts), bool), True], (len(group), 1)),
+        comparison=used_cohort,
         dropped_cells=tuple(dropped),
     )
+    return TripleCells(gt, tuple(comparisons), tuple(mixes))
+
+
+def _mixed_cell(
+    panel: UnitPanel,
+    g: float,
+    periods: tuple[int, int],
+    method: Method,
+    covariates_at: str,
+    comparisons: tuple[float, ...],
+) -> tuple[float, np.ndarray, int, int, tuple[float, ...], np.ndarray] | str:
+    """Cell (g, t) with base b (`periods`, their indices) against each comparison cohort, the
+    DDDs combined by GMM weights: ATT, influence (n,), the treated-eligible and other units
+    used, the comparison cohorts that could be used and their weights; or why none could."""
+    t, b = periods
+    fits, reasons = [], []
+    for c in comparisons:
+        got = _cell(panel, g, t, b, method, covariates_at, c)
+        if isinstance(got, str):
+            reasons.append(got)
+        else:
+            fits.append((c, *got))
+    if not fits:
+        return "; ".join(dict.fromkeys(reasons)) or (
+            "no group never treated or not yet treated in both periods to compare with"
+        )
+    used = tuple(f[0] for f in fits)
+    atts = np.array([f[1] for f in fits])
+    influence = np.column_stack([f[2] for f in fits])
+    seen = np.logical_or.reduce([f[3] for f in fits])
+    weights = np.ones(1) if len(fits) == 1 else _gmm(atts, influence, seen)
+    _, block = _cell_units(panel, g, t, b, covariates_at, used)
+    n1 = int(np.sum(seen & (block == 0)))
+    return float(atts @ weights), influence @ weights, n1, int(seen.sum()) - n1, used, weights
 
 
 SUBGROUPS = {
@@ -195,6 +300,7 @@ def fit_triple_difference(
     method: Method = "dr",
     base_period: BasePeriod = "universal",
     covariates_at: str = "period",
+    control_group: str = "never_treated",
     cluster: np.ndarray | None = None,
     level: float = 0.95,
     inference: str = "cr2",
@@ -207,9 +313,14 @@ def fit_triple_difference(
     is its own cluster and the reference is normal, as moderndid's analytic standard errors.
     Aggregated rows include the variance of the estimated cohort shares (R did's convention;
     moderndid's agg_ddd leaves it out). `notes`: the caller's statements for the warnings."""
-    gt = triple_difference_att(
-        panel, method=method, base_period=base_period, covariates_at=covariates_at
+    cells = triple_difference_att(
+        panel,
+        method=method,
+        base_period=base_period,
+        covariates_at=covariates_at,
+        control_group=control_group,
     )
+    gt = cells.gt
     zero = zero_se(panel.y[np.isfinite(panel.y)])
     simple, dynamic = aggregate(gt, "simple"), aggregate(gt, "dynamic")
     est = np.r_[simple.overall, dynamic.estimate]
@@ -219,7 +330,7 @@ def fit_triple_difference(
     n_clusters = len(code) if cluster is None else int(cluster.max()) + 1
     use_cr2 = cluster is not None and inference == "cr2"
     if use_cr2:
-        blocks = cr2_blocks(panel, gt, cluster, covariates_at)
+        blocks = cr2_blocks(panel, cells, cluster, covariates_at)
         weights = np.vstack([simple.weights, dynamic.weights])
         shares = psi - gt.influence @ weights.T  # the cohort shares' term of each row
         rows_cr2 = blocks.rows(weights, shares)
@@ -287,6 +398,7 @@ def fit_triple_difference(
             method=method,
             method_label=METHOD_LABEL[method],
             base_period=base_period,
+            control_group=control_group,
             covariates=list(covariates),
             covariates_at=covariates_at,
             att_gt=[
@@ -298,8 +410,18 @@ def fit_triple_difference(
                     "std_error": float(s),
                     "treated_eligible_units": int(n1),
                     "other_units": int(n0),
+                    **(
+                        {}
+                        if control_group == "never_treated"
+                        else {
+                            "comparison_weights": {
+                                "never" if np.isnan(c) else f"{c:g}": float(w)
+                                for c, w in zip(used, mix, strict=True)
+                            }
+                        }
+                    ),
                 }
-                for g, t, b, a, s, n1, n0 in zip(
+                for g, t, b, a, s, n1, n0, used, mix in zip(
                     gt.group,
                     gt.time,
                     gt.base,
@@ -307,6 +429,8 @@ def fit_triple_difference(
                     cell_se,
                     gt.n_treated,
                     gt.n_control,
+                    cells.comparisons,
+                    cells.mix,
                     strict=True,
                 )
             ],
@@ -365,10 +489,14 @@ def _lone_note(lone: tuple[tuple[float, float, str], ...]) -> str:
     )
 
 
-SIGN = np.array([1.0, -1.0, -1.0, 1.0])  # subgroups 1–4 in ATT(g,t) = m4 − m3 − m2 + m1
-
-
-SUBGROUP_NAMES = ("never-treated ineligible", "never-treated eligible", "ineligible", "eligible")
+def _block_name(block: int, comparisons: tuple[float, ...]) -> str:
+    """A cell's block as the reader knows it: eligible, ineligible (of the treated cohort),
+    never-treated eligible, cohort 2023 ineligible, ..."""
+    kind = "eligible" if block % 2 == 0 else "ineligible"
+    if block < 2:
+        return kind
+    c = comparisons[(block - 2) // 2]
+    return f"{'never-treated' if np.isnan(c) else f'cohort {c:g}'} {kind}"
 
 
 @dataclass(frozen=True)
@@ -388,17 +516,19 @@ class Cr2Rows:
 
 @dataclass(frozen=True)
 class Cr2Blocks:
-    """What CR2 reads of each (cell, subgroup) block, by cluster (G clusters, K cells; the
-    4K columns run cell by cell, subgroups 1–4): scaled, Σ f² over the block's units; lever,
-    f·m/√N, the block's column of U before a row's weights; adjusted (G, K), Σ_s f × the
-    cluster's influence sum in subgroup s; coef (4K,), a unit's weight on its change per unit
-    of the row's weight on the cell; broken (K,), cells where one cluster holds a whole
-    subgroup, and `lone` names them (cohort, period, subgroup)."""
+    """What CR2 reads of each (cell, block) of units, by cluster (G clusters, K cells, B blocks
+    in all: a cell's treated eligible and ineligible units and each comparison cohort's, module
+    comment): scaled, Σ f² over the block's units; lever, f·m/√N, the block's column of U
+    before a row's weights; adjusted (G, K), Σ_b f × the cluster's influence sum in block b;
+    coef (B,), a unit's weight on its change per unit of the row's weight on the cell;
+    cell (B,), each block's cell; broken (K,), cells where one cluster holds a whole block, and
+    `lone` names them (cohort, period, block)."""
 
     scaled: np.ndarray
     lever: np.ndarray
     adjusted: np.ndarray
     coef: np.ndarray
+    cell: np.ndarray
     broken: np.ndarray
     cluster: np.ndarray
     n: int
@@ -417,7 +547,7 @@ class Cr2Blocks:
         for r, w in enumerate(weights):
             if np.any(self.broken & (w != 0)):
                 continue
-            a = np.repeat(w, 4) * self.coef
+            a = w[self.cell] * self.coef
             d, row_norm = self.scaled @ a**2, lever2 @ a**2
             tr_b = d.sum() - row_norm.sum()
             tr_b2 = d @ d - 2.0 * d @ row_norm + np.sum((gram * np.outer(a, a)) ** 2)
@@ -427,43 +557,50 @@ class Cr2Blocks:
 
 
 def cr2_blocks(
-    panel: UnitPanel, gt: GroupTimeATT, cluster: np.ndarray, covariates_at: str
+    panel: UnitPanel, cells: TripleCells, cluster: np.ndarray, covariates_at: str
 ) -> Cr2Blocks:
     """CR2 with Bell-McCaffrey degrees of freedom for rows of the ATT(g,t), clustered (Bell &
     McCaffrey 2002; Pustejovsky & Tipton 2018): the per-block sums, once for all rows.
 
-    Without covariates each ATT(g,t) is m4 − m3 − m2 + m1, the four subgroups' mean changes,
-    and any rows are contrasts of one regression of the stacked cells' changes on cell ×
-    subgroup dummies: CR2 scales each cluster's residual sum in a cell's subgroup by
-    f = (1 − its share of that subgroup)^(−1/2) (a treated cluster holding a third of the
-    treated eligible units counts 1.5 times), and the working-independence Bell-McCaffrey df,
+    Without covariates each ATT(g,t) is m₀ − m₁ − Σ_k w_k (m₂ₖ − m₃ₖ), its blocks' mean changes
+    (one comparison cohort: the paper's m4 − m3 − m2 + m1), the GMM weights w held fixed, and
+    any rows are contrasts of one regression of the stacked cells' changes on cell × block
+    dummies: CR2 scales each cluster's residual sum in a cell's block by
+    f = (1 − its share of that block)^(−1/2) (a treated cluster holding a third of the treated
+    eligible units counts 1.5 times), and the working-independence Bell-McCaffrey df,
     (tr B)² / tr B² with B = diag(d) − U Uᵀ, come from the same sums (traces only: no G × G
     matrix). With covariates the influence functions' sums are scaled the same way, the
     covariates' own leverage left out: an approximation."""
+    gt = cells.gt
     n, k = len(panel.cohort), len(gt.att)
     n_cl = int(cluster.max()) + 1
     index = {float(p): i for i, p in enumerate(panel.periods)}
-    scaled, lever = np.zeros((n_cl, 4 * k)), np.zeros((n_cl, 4 * k))
-    adjusted, coef = np.zeros((n_cl, k)), np.zeros(4 * k)
+    n_blocks = [2 + 2 * len(c) for c in cells.comparisons]
+    first = np.r_[0, np.cumsum(n_blocks)]
+    scaled, lever = np.zeros((n_cl, first[-1])), np.zeros((n_cl, first[-1]))
+    adjusted, coef = np.zeros((n_cl, k)), np.zeros(first[-1])
     broken = np.zeros(k, dtype=bool)
     lone = []
     for j in range(k):
-        seen, code = _cell_units(
-            panel, gt.group[j], index[gt.time[j]], index[gt.base[j]], covariates_at
+        used, nb = cells.comparisons[j], n_blocks[j]
+        seen, block = _cell_units(
+            panel, gt.group[j], index[gt.time[j]], index[gt.base[j]], covariates_at, used
         )
-        at = cluster[seen] * 4 + code[seen] - 1
-        size = np.bincount(at, minlength=4 * n_cl).reshape(n_cl, 4).astype(float)
-        psi = np.bincount(at, weights=gt.influence[seen, j], minlength=4 * n_cl)
+        at = cluster[seen] * nb + block[seen]
+        size = np.bincount(at, minlength=nb * n_cl).reshape(n_cl, nb).astype(float)
+        psi = np.bincount(at, weights=gt.influence[seen, j], minlength=nb * n_cl)
         total = size.sum(axis=0)
         whole = np.any(size == total, axis=0) & (total > 0)
         if whole.any():
             broken[j] = True
-            lone += [(gt.group[j], gt.time[j], SUBGROUP_NAMES[i]) for i in np.flatnonzero(whole)]
+            lone += [(gt.group[j], gt.time[j], _block_name(b, used)) for b in np.flatnonzero(whole)]
             continue
         f = 1.0 / np.sqrt(1.0 - size / total)
-        block = slice(4 * j, 4 * j + 4)
-        scaled[:, block] = size * f**2
-        lever[:, block] = f * size / np.sqrt(total)
-        adjusted[:, j] = (psi.reshape(n_cl, 4) * f).sum(axis=1)
-        coef[block] = SIGN / total
-    return Cr2Blocks(scaled, lever, adjusted, coef, broken, cluster, n, tuple(lone))
+        span = slice(first[j], first[j + 1])
+        scaled[:, span] = size * f**2
+        lever[:, span] = f * size / np.sqrt(total)
+        adjusted[:, j] = (psi.reshape(n_cl, nb) * f).sum(axis=1)
+        sign = np.r_[1.0, -1.0, np.column_stack([-cells.mix[j], cells.mix[j]]).ravel()]
+        coef[span] = sign / total
+    cell = np.repeat(np.arange(k), n_blocks)
+    return Cr2Blocks(scaled, lever, adjusted, coef, cell, broken, cluster, n, tuple(lone))
