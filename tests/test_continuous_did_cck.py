@@ -14,7 +14,8 @@ from scipy.interpolate import BSpline
 
 import pathfinder_eval as pe
 from pathfinder_eval.errors import EstimationError, PathfinderError
-from pathfinder_eval.estimators.did.dose_sieve import choose_segments
+from pathfinder_eval.estimators.did.dose_sieve import _grid, choose_segments
+from test_continuous_did import DESIGN
 
 REF = Path(__file__).parent / "reference" / "moderndid_cck"
 PANELS = pd.read_csv(REF / "panels.csv")
@@ -39,17 +40,12 @@ def _treated(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return units["D"].to_numpy()[treated], change[treated], change[~treated]
 
 
+COLUMNS = dict(outcome="y", unit="id", time="t", first_treated="G", dose="D")
+
+
 def _fit(name: str, **options) -> pe.EffectEstimates:
     return pe.continuous_did(
-        PANELS[PANELS["panel"] == name],
-        outcome="y",
-        unit="id",
-        time="t",
-        first_treated="G",
-        dose="D",
-        dose_method="cck",
-        seed=SEED,
-        **options,
+        PANELS[PANELS["panel"] == name], **COLUMNS, dose_method="cck", seed=SEED, **options
     )
 
 
@@ -180,11 +176,7 @@ def test_refuses_more_than_two_periods():
     with pytest.raises(EstimationError, match=r"two periods.*has 3") as err:
         pe.continuous_did(
             pd.concat([p, third]),
-            outcome="y",
-            unit="id",
-            time="t",
-            first_treated="G",
-            dose="D",
+            **COLUMNS,
             dose_method="cck",
         )
     assert "average each LA's periods" in err.value.fix
@@ -196,11 +188,7 @@ def test_refuses_few_treated_units():
     with pytest.raises(EstimationError, match="needs 50 or more; there are 40"):
         pe.continuous_did(
             p[keep],
-            outcome="y",
-            unit="id",
-            time="t",
-            first_treated="G",
-            dose="D",
+            **COLUMNS,
             dose_method="cck",
         )
 
@@ -209,11 +197,7 @@ def test_refuses_parametric_options():
     with pytest.raises(PathfinderError, match="no degree, covariates") as err:
         pe.continuous_did(
             PANELS[PANELS["panel"] == "guide"].assign(x=1.0),
-            outcome="y",
-            unit="id",
-            time="t",
-            first_treated="G",
-            dose="D",
+            **COLUMNS,
             dose_method="cck",
             degree=2,
             covariates=("x",),
@@ -236,11 +220,7 @@ def test_design_file_runs_and_reports(tmp_path):
     (run,) = ev.runs
     api = pe.continuous_did(
         p,
-        outcome="y",
-        unit="id",
-        time="t",
-        first_treated="G",
-        dose="D",
+        **COLUMNS,
         doses=(1.0, 2.0),
         dose_method="cck",
         seed=5,
@@ -252,19 +232,72 @@ def test_design_file_runs_and_reports(tmp_path):
     assert "Uniform 95% bands" in html and "999 multiplier draws, seed 5" in html
 
 
-DESIGN = """
-name: dose
-title: A pilot whose LAs get different funding
-pilot: custom
-unit_level: cluster
-time: {{axis: period}}
-rollout:
-{waves}
-comparison: {{pool: never_treated, min_units: 2}}
-outcomes: [{{column: y}}]
-analyses:
-  - id: dose
-    estimator: continuous_did
-    options: {{doses: [1.0, 2.0]}}
-data: {{source: tidy, columns: {{unit: id, period: t, dose: D}}}}
-"""
+def _two_periods(dose: np.ndarray, change: np.ndarray) -> pd.DataFrame:
+    """Treated units with these doses and outcome changes, and as many never-treated units
+    with changes N(0, 1) (seeded)."""
+    n = dose.size
+    rest = np.random.default_rng(3).normal(size=n)
+    ids = np.arange(2 * n)
+    return pd.DataFrame(
+        {
+            "id": np.r_[ids, ids],
+            "t": np.repeat([1, 2], 2 * n),
+            "y": np.r_[np.zeros(2 * n), change, rest],
+            "D": np.r_[dose, np.zeros(n), dose, np.zeros(n)],
+            "G": np.r_[np.full(n, 2), np.zeros(n), np.full(n, 2), np.zeros(n)],
+        }
+    )
+
+
+def test_tied_doses_limit_the_sieves_or_are_refused():
+    """Whole-number doses: the sieves stop where quantile knots would repeat (20 values: up to
+    4 segments here); 3 values or one leave fewer than two sieves, refused with a way out."""
+    rng = np.random.default_rng(8)
+    dose = rng.integers(1, 21, 300).astype(float)
+    res = pe.continuous_did(
+        _two_periods(dose, 0.3 * dose + rng.normal(size=300)), **COLUMNS, dose_method="cck"
+    )
+    grid = res.facts.sieve.segments_tried
+    assert grid[0] == 1 and len(grid) >= 2
+    knots = np.quantile(dose, np.linspace(0, 1, grid[-1] + 1))
+    assert np.all(np.diff(knots) > 0)
+    for values in (np.array([1.0, 2.0, 3.0]), np.array([2.0])):
+        few = rng.choice(values, 300)
+        with pytest.raises(EstimationError, match="distinct values") as err:
+            pe.continuous_did(
+                _two_periods(few, few + rng.normal(size=300)), **COLUMNS, dose_method="cck"
+            )
+        assert "dose_method: parametric" in err.value.fix
+
+
+def test_band_is_the_sieves_own_whatever_the_rows_inference():
+    """With inference pooled the rows' SEs change but the uniform band does not: it is the
+    critical value times the influence-function SE the critical value was calibrated on."""
+    default, pooled = _fit("wave"), _fit("wave", inference="pooled")
+    assert pooled.inference.key == "pooled_panel"
+    assert not np.allclose(default.table["std_error"], pooled.table["std_error"])
+    assert pooled.facts.sieve.uniform_band == default.facts.sieve.uniform_band
+    assert default.inference.key == "influence_function"
+
+
+def test_doses_outside_the_treated_range_have_no_band():
+    dose, _, _ = _treated("wave")
+    res = _fit("wave", doses=(1.0, float(dose.max()) + 1.0))
+    bands = {b["term"]: b for b in res.facts.sieve.uniform_band}
+    outside = [b for b in bands.values() if b["lower"] is None]
+    assert len(outside) == 2 and all(b["upper"] is None for b in outside)
+    assert any("outside the treated doses" in w for w in res.warnings)
+
+
+def test_grid_for_large_samples_uses_the_ill_posedness_floor():
+    """Above e¹⁰ treated units CCK's rule multiplies J√(log J) by (0.1 log n)⁴ > 1 (as
+    moderndid's npiv_jhat_max): 100,000 units stop at 512 segments, not 1,024."""
+    dose = np.random.default_rng(1).lognormal(0.0, 0.5, 100_000)
+    assert _grid(dose)[-1] == 512
+    assert _grid(dose[:20_000])[-1] == 512
+
+
+def test_an_exact_curve_is_refused():
+    dose = np.linspace(0.2, 3.0, 200)
+    with pytest.raises(EstimationError, match="exact cubic"):
+        choose_segments(dose, 0.1 + 2 * dose, DRAWS, SEED)

@@ -382,3 +382,43 @@ def test_not_yet_treated_needs_no_never_treated_units(children):
     reasons = {d["reason"] for d in res.facts.dropped_cells}
     assert reasons == {"no group never treated or not yet treated in both periods to compare with"}
     assert {d["cohort"] for d in res.facts.dropped_cells} == {2021.0, 2023.0}
+
+
+def test_a_comparison_cohort_left_out_is_said(children):
+    """Without the 2023 cohort's ineligible children, the 2021 cohort's cells before 2023 can
+    compare only with the never-treated LAs: each names the cohort it left out and why, and a
+    warning counts those cells."""
+    d = children[~((children["start"] == 2023) & (children["eligible"] == 0))]
+    res = pe.triple_difference(d, **CHILDREN, control_group="not_yet_treated")
+    early = [c for c in res.facts.att_gt if c["cohort"] == 2021.0 and c["period"] < 2023]
+    assert len(early) == 4
+    for c in early:
+        assert c["comparison_weights"] == {"never": 1.0}
+        assert "ineligible" in c["comparisons_left_out"]["2023"]
+    (note,) = [w for w in res.warnings if "left out a comparison cohort" in w]
+    assert note.startswith("4 ATT(g,t)") and "(2023;" in note
+
+
+def test_a_comparison_cohort_in_one_cluster_is_left_out_under_cr2(children):
+    """The 2023 cohort kept in one LA: under CR2 by LA it cannot carry a variance, so the 2021
+    cohort's cells compare with the never-treated LAs alone (their estimates then equal the
+    never-treated fit's) and keep their standard errors; the influence-function variance keeps
+    the GMM combination."""
+    one_la = children["la"][children["start"] == 2023].iloc[0]
+    d = children[(children["start"] != 2023) | (children["la"] == one_la)]
+    args = dict(**CHILDREN, cluster="la")
+    nyt = pe.triple_difference(d, **args, control_group="not_yet_treated")
+    never = pe.triple_difference(d, **args)
+    ours = {(c["cohort"], c["period"]): c for c in nyt.facts.att_gt}
+    theirs = {(c["cohort"], c["period"]): c for c in never.facts.att_gt}
+    early = [k for k in ours if k[0] == 2021.0 and k[1] < 2023]
+    assert early
+    for k in early:
+        assert "one cluster holds" in ours[k]["comparisons_left_out"]["2023"]
+        assert ours[k]["estimate"] == pytest.approx(theirs[k]["estimate"], rel=1e-12)
+        assert np.isfinite(ours[k]["std_error"])
+    summed = pe.triple_difference(
+        d, **args, control_group="not_yet_treated", inference="influence_function"
+    )
+    mixed = [c for c in summed.facts.att_gt if (c["cohort"], c["period"]) in early]
+    assert all(set(c["comparison_weights"]) == {"never", "2023"} for c in mixed)

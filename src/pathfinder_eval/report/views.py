@@ -376,9 +376,10 @@ def _continuous(
     if sieve:
         lines.append(
             f"Uniform {res.level:.0%} bands, which allow for the choice of segments and hold over "
-            f"the whole dose range at once: estimate ± {fmt(sieve.critical_value, 3)} standard "
-            f"errors for ATT(d), ± {fmt(sieve.critical_value_slope, 3)} for ACRT(d) "
-            f"({sieve.draws} multiplier draws, seed {sieve.seed})."
+            f"the whole range of treated doses at once: estimate ± "
+            f"{fmt(sieve.critical_value, 3)} influence-function standard errors for ATT(d), ± "
+            f"{fmt(sieve.critical_value_slope, 3)} for ACRT(d) ({sieve.draws} multiplier draws, "
+            f"seed {sieve.seed}; diagnostics' sieve.uniform_band)."
         )
     if facts.left_out:
         lines.append(

@@ -534,6 +534,13 @@ class ContinuousDid(ContinuousDidOptions):
                 _change_noise(ymat),
                 float(np.nanmax(np.abs(ymat))),
             )
+        outside = doses[(doses < dose[treated].min()) | (doses > dose[treated].max())]
+        if sieve is not None and outside.size:
+            warns.append(
+                f"Doses {', '.join(f'{d:g}' for d in outside)} lie outside the treated doses "
+                f"({dose[treated].min():g} to {dose[treated].max():g}): the cck curve there "
+                "is its end polynomials extended, with no uniform band."
+            )
         if sieve is not None and sieve[0].none_agreed:
             warns.append(
                 f"The cck sieve choice found no number of segments that agreed with every "
@@ -616,7 +623,7 @@ class ContinuousDid(ContinuousDidOptions):
                 left_out=[str(u) for u in units[res.left_out]],
                 pretrend_test=joint_zero_test(res.estimate, vcov, df, pre),
                 dose_pretrend_test=joint_zero_test(res.estimate, vcov, df, slopes_pre),
-                sieve=OMITTED if sieve is None else self._sieve_facts(sieve[0], res, vcov),
+                sieve=OMITTED if sieve is None else self._sieve_facts(sieve[0], res, sieve[1]),
                 pretest_power=None
                 if self.refit
                 else pretest_summary(
@@ -658,18 +665,24 @@ class ContinuousDid(ContinuousDidOptions):
         )
         return choice, dose[seen]
 
-    def _sieve_facts(self, choice: SieveChoice, res: DoseFit, vcov: np.ndarray) -> DoseSieveFacts:
-        """The sieve's choice and each dose row's uniform band (estimate ± critical value ×
-        its standard error)."""
+    def _sieve_facts(
+        self, choice: SieveChoice, res: DoseFit, treated_doses: np.ndarray
+    ) -> DoseSieveFacts:
+        """The sieve's choice and each dose row's uniform band: estimate ± critical value × its
+        influence-function standard error (the sieve's own, whatever variance the rows
+        report, plus the comparison mean's for ATT(d)); None at doses outside the treated
+        range, where the band's supremum was not taken."""
         band = []
-        se = np.sqrt(np.diag(vcov))
+        se = np.sqrt(np.diag(res.vcov))
+        lo, hi = treated_doses.min(), treated_doses.max()
         for j in np.flatnonzero(np.isin(res.kind, ("att_d", "acrt_d"))):
             value = choice.band if res.kind[j] == "att_d" else choice.band_slope
+            inside = lo <= res.dose[j] <= hi
             band.append(
                 {
                     "term": _term(res.kind[j], res.dose[j], res.event_time[j]),
-                    "lower": float(res.estimate[j] - value * se[j]),
-                    "upper": float(res.estimate[j] + value * se[j]),
+                    "lower": float(res.estimate[j] - value * se[j]) if inside else None,
+                    "upper": float(res.estimate[j] + value * se[j]) if inside else None,
                 }
             )
         return DoseSieveFacts(

@@ -29,9 +29,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.interpolate import BSpline
 
 from pathfinder_eval.errors import EstimationError
-from pathfinder_eval.estimators.did.dose_basis import dose_basis
 
 DEGREE = 3
 GRID_POINTS = 50
@@ -63,13 +63,19 @@ class SieveChoice:
 
 @dataclass(frozen=True)
 class _Sieve:
-    """One sieve's fit on the grid: estimates (g,), its slope (g,), and the influence of each
-    unit's error on them, (g, n) each (the rows of ψ(x)ᵀ(ΨᵀΨ)⁺Ψᵀ scaled by the residuals)."""
+    """One sieve's fit on the grid: estimates (g,), its slope (g,), the influence of each
+    unit's error on them, (g, n) each (the rows of ψ(x)ᵀ(ΨᵀΨ)⁺Ψᵀ scaled by the residuals), and
+    the raw residuals' root mean square."""
 
     curve: np.ndarray
     slope: np.ndarray
     influence: np.ndarray
     influence_slope: np.ndarray
+    noise: float
+
+
+CHUNK = 100
+"""Multiplier draws made and used at a time (the same stream as one (draws, n) matrix)."""
 
 
 def choose_segments(
@@ -82,31 +88,62 @@ def choose_segments(
 ) -> SieveChoice:
     """Chen, Christensen & Kankanala's sieve for the curve of `change` (the treated units'
     outcome change, net of the comparison) against `dose`, with its uniform band at `level`
-    from `draws` Gaussian multiplier draws (default_rng(seed), one (draws, n) matrix).
-    leverage: each residual divided by √(1 − its leverage) (HC2) in the standard errors and
-    the draws; False: the raw residuals (HC0), as contdid."""
+    from `draws` Gaussian multiplier draws (default_rng(seed), drawn as one (draws, n) matrix
+    would be). leverage: each residual divided by √(1 − its leverage) (HC2) in the standard
+    errors and the draws; False: the raw residuals (HC0), as contdid."""
     n = dose.size
+    fix = "use dose_method: parametric with degree 1 (a straight line), which suits few LAs"
     if n < FEWEST_TREATED:
         raise EstimationError(
             f"the cck dose curve chooses its sieve from the treated units and needs "
             f"{FEWEST_TREATED} or more; there are {n}",
             where="options dose_method",
-            fix="use dose_method: parametric with degree 1 (a straight line), which suits few LAs",
+            fix=fix,
         )
-    grid = _grid(n)
+    grid = _grid(dose)
+    if len(grid) < 2:
+        raise EstimationError(
+            f"the cck dose curve compares sieves of 1, 2, 4, ... segments with knots at distinct "
+            f"quantiles of the treated doses, and their {np.unique(dose).size} distinct values "
+            f"(many tied) allow only {', '.join(map(str, grid)) or 'none'}",
+            where="options dose_method",
+            fix=fix,
+        )
     j_max = grid[-1] + DEGREE
     alpha = min(0.5, float(np.sqrt(np.log(j_max) / j_max)))
     points = np.linspace(dose.min(), dose.max(), GRID_POINTS)
     sieves = [_fit(dose, change, points, s, leverage) for s in grid]
-    multipliers = np.random.default_rng(seed).normal(0.0, 1.0, (draws, n))
-    gaps, boot = {}, np.zeros(draws)
-    for i, a in enumerate(sieves):
-        for j in range(i + 1, len(grid)):
-            b = sieves[j]
-            spread = a.influence - b.influence
-            se = np.sqrt((spread**2).sum(axis=1))
-            gaps[(int(grid[i]), int(grid[j]))] = float(np.max(np.abs(a.curve - b.curve) / se))
-            boot = np.maximum(boot, np.max(np.abs(spread @ multipliers.T) / se[:, None], axis=0))
+    scale = max(float(np.std(change)), float(np.abs(change).max()))
+    if sieves[0].noise <= 1e-9 * scale:
+        raise EstimationError(
+            "the treated units' change is an exact cubic in the dose (no noise about it), so "
+            "no sieve can be told from another",
+            where="options dose_method",
+            fix="check the outcome; use dose_method: parametric with degree 3",
+        )
+    pairs = [(i, j) for i in range(len(grid)) for j in range(i + 1, len(grid))]
+    gaps, pair_se = {}, {}
+    for i, j in pairs:
+        se = np.sqrt(((sieves[i].influence - sieves[j].influence) ** 2).sum(axis=1))
+        gaps[(int(grid[i]), int(grid[j]))] = float(
+            np.max(np.abs(sieves[i].curve - sieves[j].curve) / se)
+        )
+        pair_se[(i, j)] = se
+    curve_se = [np.sqrt((s.influence**2).sum(axis=1))[:, None] for s in sieves]
+    slope_se = [np.sqrt((s.influence_slope**2).sum(axis=1))[:, None] for s in sieves]
+    boot = np.zeros(draws)
+    sup_curve, sup_slope = np.zeros((len(grid), draws)), np.zeros((len(grid), draws))
+    rng = np.random.default_rng(seed)
+    for first in range(0, draws, CHUNK):
+        block = slice(first, min(first + CHUNK, draws))
+        m = rng.normal(0.0, 1.0, (block.stop - block.start, n))
+        curve = [s.influence @ m.T for s in sieves]
+        for (i, j), se in pair_se.items():
+            gap = np.max(np.abs(curve[i] - curve[j]) / se[:, None], axis=0)
+            boot[block] = np.maximum(boot[block], gap)
+        for k, s in enumerate(sieves):
+            sup_curve[k, block] = np.max(np.abs(curve[k]) / curve_se[k], axis=0)
+            sup_slope[k, block] = np.max(np.abs(s.influence_slope @ m.T) / slope_se[k], axis=0)
     theta = float(np.quantile(boot, 1 - alpha, method="lower"))
     passing = [
         s
@@ -115,38 +152,40 @@ def choose_segments(
     ]
     lepski = int(passing[0]) if passing else int(grid[-1])
     segments = min(lepski, int(grid[-2]))
-    j_tilde = segments + DEGREE
-    upto = max(segments, int(grid[-3])) if len(grid) > 2 else int(grid[-1])
-    z = np.zeros(draws)
-    z_slope = np.zeros(draws)
-    for s, sieve in zip(grid, sieves, strict=True):
-        if s > upto:
-            break
-        z = np.maximum(z, _sup_t(sieve.influence, multipliers))
-        z_slope = np.maximum(z_slope, _sup_t(sieve.influence_slope, multipliers))
-    widen = max(0.0, float(np.log(np.log(j_tilde)))) * theta
+    upto = grid <= (max(segments, int(grid[-3])) if len(grid) > 2 else int(grid[-1]))
+    widen = max(0.0, float(np.log(np.log(segments + DEGREE)))) * theta
     return SieveChoice(
         grid=tuple(int(s) for s in grid),
         segments=segments,
         lepski=lepski,
         alpha=alpha,
         theta=theta,
-        band=float(np.quantile(z, level, method="lower")) + widen,
-        band_slope=float(np.quantile(z_slope, level, method="lower")) + widen,
+        band=float(np.quantile(sup_curve[upto].max(axis=0), level, method="lower")) + widen,
+        band_slope=float(np.quantile(sup_slope[upto].max(axis=0), level, method="lower")) + widen,
         sup_gaps=gaps,
         none_agreed=not passing,
     )
 
 
-def _grid(n: int) -> np.ndarray:
-    """Segments 1, 2, 4, ..., cut after the last J = segments + 3 with J√(log J) ≤ 10√n."""
+def _grid(dose: np.ndarray) -> np.ndarray:
+    """Segments 1, 2, 4, ..., cut after the last J = segments + 3 with
+    J√(log J)·max((0.1 log n)⁴, 1) ≤ 10√n (the regression case's rule), then after the last
+    whose quantile knots are distinct and inside the dose range, with a distinct dose for each
+    of its J functions (tied doses)."""
+    n = dose.size
     top = max(int(np.floor(np.log2(n))), 3)
     segments = 2 ** np.arange(top + 1)
     dim = segments + DEGREE
-    size = dim * np.sqrt(np.log(dim))
+    size = dim * np.sqrt(np.log(dim)) * max((0.1 * np.log(n)) ** 4, 1.0)
     bound = 10 * np.sqrt(n)
     cross = np.flatnonzero((size[:-1] <= bound) & (bound < size[1:]))
-    return segments[: cross[0] + 1 if cross.size else top]
+    grid = segments[: cross[0] + 1 if cross.size else top]
+    lo, hi, values = float(dose.min()), float(dose.max()), np.unique(dose).size
+    distinct = [
+        values >= s + DEGREE and bool(np.all(np.diff(np.r_[lo, _interior(dose, s), hi]) > 0))
+        for s in grid
+    ]
+    return grid[: distinct.index(False) if False in distinct else len(grid)]
 
 
 def _interior(dose: np.ndarray, segments: int) -> np.ndarray:
@@ -156,18 +195,26 @@ def _interior(dose: np.ndarray, segments: int) -> np.ndarray:
 def _fit(
     dose: np.ndarray, change: np.ndarray, points: np.ndarray, segments: int, leverage: bool
 ) -> _Sieve:
-    """Least squares on the cubic B-spline with `segments` quantile segments (pseudo-inverse:
-    thin segments leave the fit defined), evaluated at `points`."""
+    """Least squares on the cubic B-spline with `segments` quantile segments, evaluated at
+    `points`: the sparse design's Gram matrix, pseudo-inverted (thin segments leave the fit
+    defined), and each unit's leverage from its four basis values."""
     lo, hi = float(dose.min()), float(dose.max())
-    knots = _interior(dose, segments)
-    x, _ = dose_basis(dose, lo, hi, knots, DEGREE)
-    at, slope_at = dose_basis(points, lo, hi, knots, DEGREE)
-    hat = np.linalg.pinv(x)
-    beta = hat @ change
+    knots = np.r_[[lo] * (DEGREE + 1), _interior(dose, segments), [hi] * (DEGREE + 1)]
+    x = BSpline.design_matrix(dose, knots, DEGREE).tocsr()
+    spline = BSpline(knots, np.eye(x.shape[1]), DEGREE)
+    at, slope_at = spline(points), spline.derivative()(points)
+    gram_inv = np.linalg.pinv((x.T @ x).toarray(), hermitian=True)
+    beta = gram_inv @ (x.T @ change)
     resid = change - x @ beta
+    noise = float(np.sqrt(np.mean(resid**2)))
     if leverage:
-        resid = leverage_adjusted(x, hat, resid)
-    return _Sieve(at @ beta, slope_at @ beta, (at @ hat) * resid, (slope_at @ hat) * resid)
+        cols = x.indices.reshape(dose.size, DEGREE + 1)
+        vals = x.data.reshape(dose.size, DEGREE + 1)
+        h = np.einsum("ia,ib,iab->i", vals, vals, gram_inv[cols[:, :, None], cols[:, None, :]])
+        resid = resid / np.sqrt(np.clip(1.0 - h, 1e-12, None))
+    on_curve = np.asarray(x @ (at @ gram_inv).T).T  # (g, n): ψ(x)ᵀ(ΨᵀΨ)⁺ψ_i
+    on_slope = np.asarray(x @ (slope_at @ gram_inv).T).T
+    return _Sieve(at @ beta, slope_at @ beta, on_curve * resid, on_slope * resid, noise)
 
 
 def leverage_adjusted(x: np.ndarray, hat: np.ndarray, resid: np.ndarray) -> np.ndarray:
@@ -177,9 +224,3 @@ def leverage_adjusted(x: np.ndarray, hat: np.ndarray, resid: np.ndarray) -> np.n
     covered the curve in 65% of replications, HC2's in 95%: benchmarks/cck_band_coverage.py)."""
     h = np.einsum("ij,ji->i", x, hat)
     return resid / np.sqrt(np.clip(1.0 - h, 1e-12, None))
-
-
-def _sup_t(influence: np.ndarray, multipliers: np.ndarray) -> np.ndarray:
-    """Each draw's largest |deviation| / SE over the grid (SE from the influence)."""
-    se = np.sqrt((influence**2).sum(axis=1))
-    return np.max(np.abs(influence @ multipliers.T) / se[:, None], axis=0)

@@ -156,11 +156,12 @@ def _gmm(atts: np.ndarray, influence: np.ndarray, used: np.ndarray) -> np.ndarra
 @dataclass(frozen=True)
 class TripleCells:
     """The ATT(g,t) (gt) with, per cell, the comparison cohorts it combined (NaN never
-    treated) and their GMM weights (one comparison: weight 1)."""
+    treated), their GMM weights (one comparison: weight 1), and those it left out with why."""
 
     gt: GroupTimeATT
     comparisons: tuple[tuple[float, ...], ...]
     mix: tuple[np.ndarray, ...]
+    left_out: tuple[dict[float, str], ...]
 
 
 def triple_difference_att(
@@ -170,11 +171,13 @@ def triple_difference_att(
     base_period: BasePeriod = "universal",
     covariates_at: str = "period",
     control_group: str = "never_treated",
+    cluster: np.ndarray | None = None,
 ) -> TripleCells:
     """Every estimable ATT(g,t) of a staggered triple difference. control_group
     "never_treated" compares each cohort with the never-treated units; "not_yet_treated" also
     with each cohort starting after both of a cell's periods, one DDD per comparison cohort
-    combined by their GMM weights (`_gmm`). covariates_at: "period" takes each cell's
+    combined by their GMM weights (`_gmm`); `cluster` (CR2's) leaves out a comparison cohort
+    held by one cluster while another remains. covariates_at: "period" takes each cell's
     covariates at its period t (as moderndid's ddd; after the start the reform may have moved
     them); "base" at its base period (as Callaway & Sant'Anna's did)."""
     periods = panel.periods
@@ -198,7 +201,7 @@ def triple_difference_att(
             )
     index = {float(p): i for i, p in enumerate(periods)}
     cols: dict[str, list] = {k: [] for k in ("g", "t", "b", "att", "psi", "n1", "n0")}
-    comparisons, mixes = [], []
+    comparisons, mixes, left_out = [], [], []
     dropped: list[tuple[float, float, str]] = []
     for g in cohorts:
         for t_idx, t in enumerate(periods):
@@ -212,15 +215,16 @@ def triple_difference_att(
                 method,
                 covariates_at,
                 _comparisons(panel, g, t, b, control_group),
+                cluster,
             )
             if isinstance(got, str):
                 dropped.append((float(g), float(t), got))
                 continue
-            att, psi, n1, n0, used, weights = got
-            for k, v in zip(cols, (g, t, b, att, psi, n1, n0), strict=True):
+            for k, v in zip(cols, (g, t, b, got.att, got.influence, got.n1, got.n0), strict=True):
                 cols[k].append(v)
-            comparisons.append(used)
-            mixes.append(weights)
+            comparisons.append(got.used)
+            mixes.append(got.weights)
+            left_out.append(got.left_out)
     if not cols["att"]:
         raise EstimationError(
             "no ATT(g,t) could be estimated",
@@ -248,7 +252,21 @@ def triple_difference_att(
         comparison=used_cohort,
         dropped_cells=tuple(dropped),
     )
-    return TripleCells(gt, tuple(comparisons), tuple(mixes))
+    return TripleCells(gt, tuple(comparisons), tuple(mixes), tuple(left_out))
+
+
+@dataclass(frozen=True)
+class _Mixed:
+    """One cell's DDDs combined: ATT, influence (n,), the treated-eligible and other units
+    used, the comparison cohorts used with their GMM weights, and those left out with why."""
+
+    att: float
+    influence: np.ndarray
+    n1: int
+    n0: int
+    used: tuple[float, ...]
+    weights: np.ndarray
+    left_out: dict[float, str]
 
 
 def _mixed_cell(
@@ -258,20 +276,27 @@ def _mixed_cell(
     method: Method,
     covariates_at: str,
     comparisons: tuple[float, ...],
-) -> tuple[float, np.ndarray, int, int, tuple[float, ...], np.ndarray] | str:
+    cluster: np.ndarray | None = None,
+) -> _Mixed | str:
     """Cell (g, t) with base b (`periods`, their indices) against each comparison cohort, the
-    DDDs combined by GMM weights: ATT, influence (n,), the treated-eligible and other units
-    used, the comparison cohorts that could be used and their weights; or why none could."""
+    DDDs combined by GMM weights; or why none could be used. With `cluster` (CR2), a comparison
+    cohort whose eligible or ineligible units all lie in one cluster is left out while another
+    remains: CR2 has no variance for it."""
     t, b = periods
-    fits, reasons = [], []
+    fits, left_out = [], {}
     for c in comparisons:
         got = _cell(panel, g, t, b, method, covariates_at, c)
         if isinstance(got, str):
-            reasons.append(got)
+            left_out[c] = got
         else:
             fits.append((c, *got))
+    if cluster is not None and len(fits) > 1:
+        lone = [_lone_comparison(panel, g, f[3], f[0], cluster) for f in fits]
+        if not all(lone):
+            left_out |= {f[0]: why for f, why in zip(fits, lone, strict=True) if why}
+            fits = [f for f, why in zip(fits, lone, strict=True) if not why]
     if not fits:
-        return "; ".join(dict.fromkeys(reasons)) or (
+        return "; ".join(dict.fromkeys(left_out.values())) or (
             "no group never treated or not yet treated in both periods to compare with"
         )
     used = tuple(f[0] for f in fits)
@@ -281,7 +306,27 @@ def _mixed_cell(
     weights = np.ones(1) if len(fits) == 1 else _gmm(atts, influence, seen)
     _, block = _cell_units(panel, g, t, b, covariates_at, used)
     n1 = int(np.sum(seen & (block == 0)))
-    return float(atts @ weights), influence @ weights, n1, int(seen.sum()) - n1, used, weights
+    return _Mixed(
+        float(atts @ weights),
+        influence @ weights,
+        n1,
+        int(seen.sum()) - n1,
+        used,
+        weights,
+        left_out,
+    )
+
+
+def _lone_comparison(
+    panel: UnitPanel, g: float, seen: np.ndarray, c: float, cluster: np.ndarray
+) -> str:
+    """Why comparison cohort c cannot enter a clustered cell ("" when it can): one cluster
+    holds all its eligible or all its ineligible units seen in the cell."""
+    in_c = (np.isnan(panel.cohort) if np.isnan(c) else panel.cohort == c) & seen
+    for e, kind in ((1, "eligible"), (0, "ineligible")):
+        if np.unique(cluster[in_c & (panel.eligible == e)]).size == 1:
+            return f"one cluster holds all its {kind} units: CR2 has no variance for it"
+    return ""
 
 
 SUBGROUPS = {
@@ -313,12 +358,14 @@ def fit_triple_difference(
     is its own cluster and the reference is normal, as moderndid's analytic standard errors.
     Aggregated rows include the variance of the estimated cohort shares (R did's convention;
     moderndid's agg_ddd leaves it out). `notes`: the caller's statements for the warnings."""
+    use_cr2 = cluster is not None and inference == "cr2"
     cells = triple_difference_att(
         panel,
         method=method,
         base_period=base_period,
         covariates_at=covariates_at,
         control_group=control_group,
+        cluster=cluster if use_cr2 else None,
     )
     gt = cells.gt
     zero = zero_se(panel.y[np.isfinite(panel.y)])
@@ -328,7 +375,6 @@ def fit_triple_difference(
     code = np.where(np.isnan(panel.cohort), 1, 3) + panel.eligible
     treated_units = (code == 4) & np.isin(panel.cohort, gt.group)  # cohorts with estimates
     n_clusters = len(code) if cluster is None else int(cluster.max()) + 1
-    use_cr2 = cluster is not None and inference == "cr2"
     if use_cr2:
         blocks = cr2_blocks(panel, cells, cluster, covariates_at)
         weights = np.vstack([simple.weights, dynamic.weights])
@@ -364,6 +410,15 @@ def fit_triple_difference(
     notes = (*notes, *_inference_notes(cluster, n_clusters, treated_clusters, use_cr2))
     if use_cr2 and blocks.lone:
         notes = (*notes, _lone_note(blocks.lone))
+    partial = [out for out in cells.left_out if out]
+    if control_group == "not_yet_treated" and partial:
+        cohorts_out = sorted({_cohort_key(c) for out in partial for c in out})
+        notes = (
+            *notes,
+            f"{len(partial)} ATT(g,t) left out a comparison cohort they could have used "
+            f"({', '.join(cohorts_out)}; diagnostics' comparisons_left_out say why): those "
+            "cells compare with the others only",
+        )
     lost = sorted({g for g, *_ in gt.dropped_cells})
     if lost:
         notes = (
@@ -415,13 +470,13 @@ def fit_triple_difference(
                         if control_group == "never_treated"
                         else {
                             "comparison_weights": {
-                                "never" if np.isnan(c) else f"{c:g}": float(w)
-                                for c, w in zip(used, mix, strict=True)
-                            }
+                                _cohort_key(c): float(w) for c, w in zip(used, mix, strict=True)
+                            },
+                            "comparisons_left_out": {_cohort_key(c): why for c, why in out.items()},
                         }
                     ),
                 }
-                for g, t, b, a, s, n1, n0, used, mix in zip(
+                for g, t, b, a, s, n1, n0, used, mix, out in zip(
                     gt.group,
                     gt.time,
                     gt.base,
@@ -431,6 +486,7 @@ def fit_triple_difference(
                     gt.n_control,
                     cells.comparisons,
                     cells.mix,
+                    cells.left_out,
                     strict=True,
                 )
             ],
@@ -443,6 +499,10 @@ def fit_triple_difference(
         warnings=notes,
         dropped=dropped,
     )
+
+
+def _cohort_key(c: float) -> str:
+    return "never" if np.isnan(c) else f"{c:g}"
 
 
 def _inference_notes(
