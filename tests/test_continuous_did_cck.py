@@ -14,6 +14,7 @@ from scipy.interpolate import BSpline
 
 import pathfinder_eval as pe
 from pathfinder_eval.errors import EstimationError, PathfinderError
+from pathfinder_eval.estimators.did.dose_sieve import _fit as sieve_fit
 from pathfinder_eval.estimators.did.dose_sieve import _grid, choose_segments
 from test_continuous_did import DESIGN
 
@@ -286,18 +287,46 @@ def test_doses_outside_the_treated_range_have_no_band():
     bands = {b["term"]: b for b in res.facts.sieve.uniform_band}
     outside = [b for b in bands.values() if b["lower"] is None]
     assert len(outside) == 2 and all(b["upper"] is None for b in outside)
-    assert any("outside the treated doses" in w for w in res.warnings)
+    assert any("outside the doses of the treated units observed" in w for w in res.warnings)
 
 
 def test_grid_for_large_samples_uses_the_ill_posedness_floor():
     """Above e¹⁰ treated units CCK's rule multiplies J√(log J) by (0.1 log n)⁴ > 1 (as
     moderndid's npiv_jhat_max): 100,000 units stop at 512 segments, not 1,024."""
     dose = np.random.default_rng(1).lognormal(0.0, 0.5, 100_000)
-    assert _grid(dose)[-1] == 512
-    assert _grid(dose[:20_000])[-1] == 512
+    assert _grid(dose)[0][-1] == 512
+    assert _grid(dose[:20_000])[0][-1] == 512
 
 
 def test_an_exact_curve_is_refused():
     dose = np.linspace(0.2, 3.0, 200)
     with pytest.raises(EstimationError, match="exact cubic"):
         choose_segments(dose, 0.1 + 2 * dose, DRAWS, SEED)
+
+
+def test_a_far_out_dose_does_not_cost_the_fit_a_direction():
+    """One dose a thousand times the others: the sieve fits stay least squares (the one-segment
+    cubic's leverages sum to its 4 functions; statsmodels' OLS residuals) and the choice equals
+    the one made from the dense design's SVD."""
+    rng = np.random.default_rng(2)
+    dose = np.r_[rng.uniform(0, 1, 199), 1000.0]
+    change = 0.5 * dose / (1 + dose) + rng.normal(0, 0.3, 200)
+    inner = np.r_[[dose.min()] * 4, [dose.max()] * 4]
+    x = BSpline.design_matrix(dose, inner, 3).toarray()
+    ols = sm.OLS(change, x).fit()
+    sieve = sieve_fit(dose, change, np.linspace(dose.min(), dose.max(), 50), 1, False)
+    assert sieve.noise == pytest.approx(np.sqrt(np.mean(ols.resid**2)), rel=1e-8)
+    hc0 = sm.OLS(change, x).fit(cov_type="HC0")
+    at = BSpline.design_matrix(np.linspace(dose.min(), dose.max(), 50), inner, 3).toarray()
+    se = np.sqrt(np.einsum("ij,jk,ik->i", at, hc0.cov_params(), at))
+    np.testing.assert_allclose(np.sqrt((sieve.influence**2).sum(axis=1)), se, rtol=1e-6, atol=1e-8)
+
+
+def test_tied_doses_are_said():
+    rng = np.random.default_rng(4)
+    dose = np.where(rng.uniform(size=200) < 0.4, 3.0, rng.uniform(0.2, 3.0, 200).round(3))
+    res = pe.continuous_did(
+        _two_periods(dose, dose + rng.normal(size=200)), **COLUMNS, dose_method="cck"
+    )
+    assert res.facts.sieve.segments_tried == [1, 2]
+    assert any("forced to one segment" in w for w in res.warnings)

@@ -395,8 +395,8 @@ def test_a_comparison_cohort_left_out_is_said(children):
     for c in early:
         assert c["comparison_weights"] == {"never": 1.0}
         assert "ineligible" in c["comparisons_left_out"]["2023"]
-    (note,) = [w for w in res.warnings if "left out a comparison cohort" in w]
-    assert note.startswith("4 ATT(g,t)") and "(2023;" in note
+    (note,) = [w for w in res.warnings if "left out a not-yet-treated comparison cohort" in w]
+    assert note.startswith("4 ATT(g,t)") and "(2023:" in note
 
 
 def test_a_comparison_cohort_in_one_cluster_is_left_out_under_cr2(children):
@@ -422,3 +422,23 @@ def test_a_comparison_cohort_in_one_cluster_is_left_out_under_cr2(children):
     )
     mixed = [c for c in summed.facts.att_gt if (c["cohort"], c["period"]) in early]
     assert all(set(c["comparison_weights"]) == {"never", "2023"} for c in mixed)
+
+
+def test_no_comparison_is_left_out_when_the_treated_cohort_is_in_one_cluster(children):
+    """If the 2021 cohort's eligible children are all in one LA the cell has no CR2 variance
+    whatever it compares with, so the lone 2023 cohort is kept: the estimates are the GMM
+    combination's, as with the influence-function variance."""
+    la23 = children["la"][children["start"] == 2023].iloc[0]
+    la21 = children["la"][children["start"] == 2021].iloc[0]
+    keep = (children["start"] == 0) | (children["la"] == la23)
+    keep |= (children["start"] == 2021) & ((children["eligible"] == 0) | (children["la"] == la21))
+    d = children[keep]
+    args = dict(**CHILDREN, cluster="la", control_group="not_yet_treated")
+    cr2 = pe.triple_difference(d, **args)
+    summed = pe.triple_difference(d, **args, inference="influence_function")
+    early = [c for c in cr2.facts.att_gt if c["cohort"] == 2021.0 and c["period"] < 2023]
+    same = {(c["cohort"], c["period"]): c for c in summed.facts.att_gt}
+    for c in early:
+        assert set(c["comparison_weights"]) == {"never", "2023"}
+        assert c["estimate"] == same[(c["cohort"], c["period"])]["estimate"]
+        assert np.isnan(c["std_error"])

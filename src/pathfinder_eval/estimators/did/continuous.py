@@ -471,10 +471,12 @@ class ContinuousDid(ContinuousDidOptions):
             reference = _lowest_dose(start, dose, treated, units)
             start = np.where(treated & (dose == reference), np.inf, start)
             treated &= dose > reference
+        sieve = self._sieve(ymat, start, dose, treated, periods, level)
+        fitted = dose[treated] if sieve is None else sieve[1]  # the doses the curve is fitted on
         doses = (
             np.asarray(self.doses, float)
             if self.doses
-            else np.unique(np.percentile(dose[treated], PERCENTILES))
+            else np.unique(np.percentile(fitted, PERCENTILES))
         )
         if reference is not None and (doses <= reference).any():
             raise EstimationError(
@@ -483,7 +485,6 @@ class ContinuousDid(ContinuousDidOptions):
                 where=f"analyses[{analysis_id}].options.doses",
                 fix=f"ask for doses above {reference:g}",
             )
-        sieve = self._sieve(ymat, start, dose, treated, periods, level)
         res = continuous_did(
             ymat,
             start,
@@ -534,12 +535,24 @@ class ContinuousDid(ContinuousDidOptions):
                 _change_noise(ymat),
                 float(np.nanmax(np.abs(ymat))),
             )
-        outside = doses[(doses < dose[treated].min()) | (doses > dose[treated].max())]
+        outside = doses[(doses < fitted.min()) | (doses > fitted.max())]
         if sieve is not None and outside.size:
             warns.append(
-                f"Doses {', '.join(f'{d:g}' for d in outside)} lie outside the treated doses "
-                f"({dose[treated].min():g} to {dose[treated].max():g}): the cck curve there "
-                "is its end polynomials extended, with no uniform band."
+                f"Doses {', '.join(f'{d:g}' for d in outside)} lie outside the doses of the "
+                f"treated units observed in both periods ({fitted.min():g} to "
+                f"{fitted.max():g}): the cck curve there is its end polynomials extended, with "
+                "no uniform band."
+            )
+        if sieve is not None and sieve[0].tied:
+            tried = sieve[0].grid
+            warns.append(
+                f"Tied doses leave the cck sieve choice only {', '.join(map(str, tried))} "
+                "segment(s): more would repeat a quantile knot or outnumber the distinct doses"
+                + (
+                    ", so the choice is forced to one segment (a cubic)."
+                    if len(tried) == 2
+                    else "."
+                )
             )
         if sieve is not None and sieve[0].none_agreed:
             warns.append(

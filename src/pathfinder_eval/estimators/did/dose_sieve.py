@@ -44,7 +44,8 @@ class SieveChoice:
     """The chosen sieve and its uniform band. grid: segments tried; segments: J̃'s segments;
     lepski: Ĵ's segments before J̃ caps it; alpha: α̂; theta: θ*; band, band_slope: the
     critical values for the dose curve and its slope; sup_gaps: each pair's studentized gap;
-    none_agreed: no sieve agreed with every larger one (Ĵ is then the largest)."""
+    none_agreed: no sieve agreed with every larger one (Ĵ is then the largest); tied: tied
+    doses cut the grid short."""
 
     grid: tuple[int, ...]
     segments: int
@@ -55,6 +56,7 @@ class SieveChoice:
     band_slope: float
     sup_gaps: dict[tuple[int, int], float]
     none_agreed: bool
+    tied: bool
 
     def interior_knots(self, dose: np.ndarray) -> np.ndarray:
         """The chosen sieve's interior knots: equally spaced quantiles of the doses."""
@@ -100,7 +102,7 @@ def choose_segments(
             where="options dose_method",
             fix=fix,
         )
-    grid = _grid(dose)
+    grid, tied = _grid(dose)
     if len(grid) < 2:
         raise EstimationError(
             f"the cck dose curve compares sieves of 1, 2, 4, ... segments with knots at distinct "
@@ -164,14 +166,15 @@ def choose_segments(
         band_slope=float(np.quantile(sup_slope[upto].max(axis=0), level, method="lower")) + widen,
         sup_gaps=gaps,
         none_agreed=not passing,
+        tied=tied,
     )
 
 
-def _grid(dose: np.ndarray) -> np.ndarray:
+def _grid(dose: np.ndarray) -> tuple[np.ndarray, bool]:
     """Segments 1, 2, 4, ..., cut after the last J = segments + 3 with
     J√(log J)·max((0.1 log n)⁴, 1) ≤ 10√n (the regression case's rule), then after the last
     whose quantile knots are distinct and inside the dose range, with a distinct dose for each
-    of its J functions (tied doses)."""
+    of its J functions (tied doses; True when they cut the grid)."""
     n = dose.size
     top = max(int(np.floor(np.log2(n))), 3)
     segments = 2 ** np.arange(top + 1)
@@ -185,7 +188,9 @@ def _grid(dose: np.ndarray) -> np.ndarray:
         values >= s + DEGREE and bool(np.all(np.diff(np.r_[lo, _interior(dose, s), hi]) > 0))
         for s in grid
     ]
-    return grid[: distinct.index(False) if False in distinct else len(grid)]
+    if False in distinct:
+        return grid[: distinct.index(False)], True
+    return grid, False
 
 
 def _interior(dose: np.ndarray, segments: int) -> np.ndarray:
@@ -196,14 +201,20 @@ def _fit(
     dose: np.ndarray, change: np.ndarray, points: np.ndarray, segments: int, leverage: bool
 ) -> _Sieve:
     """Least squares on the cubic B-spline with `segments` quantile segments, evaluated at
-    `points`: the sparse design's Gram matrix, pseudo-inverted (thin segments leave the fit
-    defined), and each unit's leverage from its four basis values."""
+    `points`: the sparse design's Gram matrix, equilibrated and pseudo-inverted (thin segments
+    leave the fit defined), and each unit's leverage from its four basis values."""
     lo, hi = float(dose.min()), float(dose.max())
     knots = np.r_[[lo] * (DEGREE + 1), _interior(dose, segments), [hi] * (DEGREE + 1)]
     x = BSpline.design_matrix(dose, knots, DEGREE).tocsr()
     spline = BSpline(knots, np.eye(x.shape[1]), DEGREE)
     at, slope_at = spline(points), spline.derivative()(points)
-    gram_inv = np.linalg.pinv((x.T @ x).toarray(), hermitian=True)
+    gram = (x.T @ x).toarray()
+    scale = np.zeros(len(gram))
+    np.divide(1.0, np.sqrt(np.diag(gram)), out=scale, where=np.diag(gram) > 0)
+    # equilibrated before the pseudo-inverse: a far-out dose otherwise costs the Gram matrix
+    # (the design's condition number squared) a direction
+    gram_inv = scale[:, None] * np.linalg.pinv(gram * np.outer(scale, scale), hermitian=True)
+    gram_inv *= scale[None, :]
     beta = gram_inv @ (x.T @ change)
     resid = change - x @ beta
     noise = float(np.sqrt(np.mean(resid**2)))

@@ -290,8 +290,8 @@ def _mixed_cell(
             left_out[c] = got
         else:
             fits.append((c, *got))
-    if cluster is not None and len(fits) > 1:
-        lone = [_lone_comparison(panel, g, f[3], f[0], cluster) for f in fits]
+    if cluster is not None and len(fits) > 1 and _treated_spread(panel, g, fits[0][3], cluster):
+        lone = [_lone_comparison(panel, f[3], f[0], cluster) for f in fits]
         if not all(lone):
             left_out |= {f[0]: why for f, why in zip(fits, lone, strict=True) if why}
             fits = [f for f, why in zip(fits, lone, strict=True) if not why]
@@ -317,16 +317,21 @@ def _mixed_cell(
     )
 
 
-def _lone_comparison(
-    panel: UnitPanel, g: float, seen: np.ndarray, c: float, cluster: np.ndarray
-) -> str:
+def _lone_comparison(panel: UnitPanel, seen: np.ndarray, c: float, cluster: np.ndarray) -> str:
     """Why comparison cohort c cannot enter a clustered cell ("" when it can): one cluster
     holds all its eligible or all its ineligible units seen in the cell."""
     in_c = (np.isnan(panel.cohort) if np.isnan(c) else panel.cohort == c) & seen
     for e, kind in ((1, "eligible"), (0, "ineligible")):
-        if np.unique(cluster[in_c & (panel.eligible == e)]).size == 1:
+        if np.unique(cluster[in_c & (panel.eligible == e)]).size <= 1:
             return f"one cluster holds all its {kind} units: CR2 has no variance for it"
     return ""
+
+
+def _treated_spread(panel: UnitPanel, g: float, seen: np.ndarray, cluster: np.ndarray) -> bool:
+    """Whether cohort g's eligible and ineligible units seen in a cell each span two clusters
+    or more: otherwise the cell has no CR2 variance whatever it compares with."""
+    in_g = (panel.cohort == g) & seen
+    return all(np.unique(cluster[in_g & (panel.eligible == e)]).size > 1 for e in (0, 1))
 
 
 SUBGROUPS = {
@@ -415,9 +420,10 @@ def fit_triple_difference(
         cohorts_out = sorted({_cohort_key(c) for out in partial for c in out})
         notes = (
             *notes,
-            f"{len(partial)} ATT(g,t) left out a comparison cohort they could have used "
-            f"({', '.join(cohorts_out)}; diagnostics' comparisons_left_out say why): those "
-            "cells compare with the others only",
+            f"{len(partial)} ATT(g,t) left out a not-yet-treated comparison cohort "
+            f"({', '.join(cohorts_out)}: unusable there, or under CR2 held by one cluster; "
+            "diagnostics' comparisons_left_out say why): those cells compare with the others "
+            "only",
         )
     lost = sorted({g for g, *_ in gt.dropped_cells})
     if lost:
@@ -502,7 +508,7 @@ def fit_triple_difference(
 
 
 def _cohort_key(c: float) -> str:
-    return "never" if np.isnan(c) else f"{c:g}"
+    return "never" if np.isnan(c) else f"{c:.15g}"
 
 
 def _inference_notes(
