@@ -1,5 +1,6 @@
 """Coverage of continuous_did's data-driven dose curve (dose_method: cck) and its uniform bands
-(run on demand: python benchmarks/cck_band_coverage.py [--reps 200] [--processes 2]).
+(run on demand: python benchmarks/cck_band_coverage.py [--reps 200] [--processes 2]
+[--n 300 1500] [--variances hc2 hc3 hc0]).
 
 The processes (written for this check, not tuned to the estimator): n units observed in two
 periods, 60% of them given a dose in period 2, the dose log-normal (median 1, log-SD 0.5: a
@@ -14,8 +15,9 @@ contains the true curve at all 50 doses spread over the treated range (and the s
 ACRT(d) and the true slope), the same share for the pointwise 95% intervals (why a band is
 needed), the band's width over the pointwise interval's, the coverage of ATT and ACRT (the
 average slope over the treated doses, against its average over them), and the segments chosen;
-with the default HC2 residuals (each divided by √(1 − its leverage)) and contdid's raw ones
-(hc0). Each cell with its Monte Carlo SE; the same seeds for both.
+with the default HC2 residuals (each divided by √(1 − its leverage)), HC3's (by 1 − its
+leverage) and contdid's raw ones (hc0). Each cell with its Monte Carlo SE; the same seeds for
+each.
 """
 
 from __future__ import annotations
@@ -100,6 +102,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=200)
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--n", type=int, nargs="+", default=[300, 1500])
+    parser.add_argument("--variances", nargs="+", default=["hc2", "hc3", "hc0"])
     args = parser.parse_args()
     print(
         f"{'process':>11} {'n':>5} {'resid':>5} | {'ATT(d) band':>11} {'pointwise':>9} "
@@ -107,7 +110,7 @@ def main() -> None:
         f"{'ACRT':>5} | segments"
     )
     with ProcessPoolExecutor(args.processes) as pool:
-        for curve, n, variance in itertools.product(CURVES, args.n, ("hc2", "hc0")):
+        for curve, n, variance in itertools.product(CURVES, args.n, args.variances):
             seeds = [(curve, n, 1000 * n + r, variance) for r in range(args.reps)]
             frame = pd.DataFrame(list(pool.map(one, seeds)))
             chosen = Counter(frame["segments"].astype(int))

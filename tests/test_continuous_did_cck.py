@@ -56,7 +56,7 @@ def test_sieve_choice_equals_moderndid(name):
     nudges its quantile knots by 1e-10 of the range and fits by IV with a finer instrument
     spline: measured 3e-8); θ* from the same Gaussian draws within 1e-8 (measured 5e-10)."""
     dose, change, never = _treated(name)
-    choice = choose_segments(dose, change - never.mean(), DRAWS, SEED, leverage=False)
+    choice = choose_segments(dose, change - never.mean(), DRAWS, SEED, variance="hc0")
     assert list(choice.grid) == _ref(name, "grid").astype(int).tolist()
     assert choice.alpha == pytest.approx(_ref(name, "alpha").iloc[0], rel=1e-12)
     gaps = _ref(name, "gap")
@@ -107,20 +107,22 @@ def _direct(dose, change, segments, points, draws, cov_type):
     se = np.sqrt(np.einsum("ij,jk,ik->i", at, cov, at))
     slope_se = np.sqrt(np.einsum("ij,jk,ik->i", slope, cov, slope))
     noise = fit.resid
-    if cov_type == "HC2":
-        noise = noise / np.sqrt(1 - fit.get_influence().hat_matrix_diag)
+    if cov_type != "HC0":
+        power = 0.5 if cov_type == "HC2" else 1.0
+        noise = noise / (1 - fit.get_influence().hat_matrix_diag) ** power
     deviation = at @ np.linalg.solve(x.T @ x, x.T @ (noise[:, None] * draws.T))
     return slope_se, np.max(np.abs(deviation) / se[:, None], axis=0)
 
 
-@pytest.mark.parametrize("cov_type", ["HC2", "HC0"])
+@pytest.mark.parametrize("cov_type", ["HC2", "HC3", "HC0"])
 def test_band_critical_value_from_direct_computation(cov_type):
     """The curve's band: the 95% quantile of the draws' largest studentized deviation over the
     sieves up to max(J̃, the grid's third largest), plus log log J̃ · θ* (CCK's Procedure 2),
-    recomputed from scipy and statsmodels to 1e-8, with HC2 residuals (the default) and HC0."""
+    recomputed from scipy and statsmodels to 1e-8, with HC2 residuals (the default), HC3 and
+    HC0."""
     dose, change, never = _treated("wave")
     y = change - never.mean()
-    choice = choose_segments(dose, y, DRAWS, SEED, leverage=cov_type == "HC2")
+    choice = choose_segments(dose, y, DRAWS, SEED, variance=cov_type.lower())
     draws = np.random.default_rng(SEED).normal(0.0, 1.0, (DRAWS, dose.size))
     points = np.linspace(dose.min(), dose.max(), 50)
     upto = max(choice.segments, choice.grid[-3])
@@ -135,19 +137,21 @@ def test_band_critical_value_from_direct_computation(cov_type):
     assert choice.band_slope > 1.96
 
 
-def test_default_slope_standard_errors_are_hc2():
-    """By default ACRT(d)'s standard errors are statsmodels' HC2 ones of the chosen sieve's
-    slope (1e-8), larger than contdid's HC0 ones."""
+@pytest.mark.parametrize("variance", ["hc2", "hc3"])
+def test_slope_standard_errors_are_statsmodels_hc(variance):
+    """By default (hc2), and with hc3, ACRT(d)'s standard errors are statsmodels' HC2 / HC3
+    ones of the chosen sieve's slope (1e-8), larger than contdid's HC0 ones."""
     dose, change, never = _treated("wave")
     grid = np.linspace(dose.min(), dose.max(), 50)
-    res = _fit("wave", doses=tuple(grid))
+    options = {} if variance == "hc2" else {"sieve_variance": variance}
+    res = _fit("wave", doses=tuple(grid), **options)
     segments = res.facts.sieve.segments
     draws = np.zeros((1, dose.size))
-    slope_se, _ = _direct(dose, change - never.mean(), segments, grid, draws, "HC2")
+    slope_se, _ = _direct(dose, change - never.mean(), segments, grid, draws, variance.upper())
     table = res.table
     acrt_d = table[table["term"].str.startswith("ACRT at dose")]
     np.testing.assert_allclose(acrt_d["std_error"], slope_se, rtol=1e-8)
-    assert res.facts.sieve.variance == "hc2"
+    assert res.facts.sieve.variance == variance
     assert (acrt_d["std_error"].to_numpy() > _ref("wave", "slope_se").to_numpy()).all()
 
 
@@ -314,7 +318,7 @@ def test_a_far_out_dose_does_not_cost_the_fit_a_direction():
     inner = np.r_[[dose.min()] * 4, [dose.max()] * 4]
     x = BSpline.design_matrix(dose, inner, 3).toarray()
     ols = sm.OLS(change, x).fit()
-    sieve = sieve_fit(dose, change, np.linspace(dose.min(), dose.max(), 50), 1, False)
+    sieve = sieve_fit(dose, change, np.linspace(dose.min(), dose.max(), 50), 1, "hc0")
     assert sieve.noise == pytest.approx(np.sqrt(np.mean(ols.resid**2)), rel=1e-8)
     hc0 = sm.OLS(change, x).fit(cov_type="HC0")
     at = BSpline.design_matrix(np.linspace(dose.min(), dose.max(), 50), inner, 3).toarray()

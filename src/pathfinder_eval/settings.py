@@ -712,11 +712,12 @@ class ContinuousDidOptions(EstimatorSettings):
     periods, one start date, 50 treated units or more, and no covariates."""
     sieve_draws: Whole = Field(default=999, ge=99)
     """cck: the Gaussian multiplier draws of its sieve choice and bands (contdid's 999)."""
-    sieve_variance: Literal["hc2", "hc0"] = "hc2"
+    sieve_variance: Literal["hc2", "hc3", "hc0"] = "hc2"
     """cck: the residuals in the dose rows' standard errors, the sieve choice and the bands:
     hc2, each divided by √(1 − its leverage) (a unit alone near a knot otherwise reads as no
     noise: on 180 treated units with right-skewed doses the band covered the curve in 90–91.5%
-    of replications against 65–65.5%, benchmarks/cck_band_coverage.py); hc0, contdid's raw
+    of replications against 65–65.5%, benchmarks/cck_band_coverage.py); hc3, each divided by
+    1 − its leverage (wider; for a few hundred treated units or fewer); hc0, contdid's raw
     residuals."""
 
     inference_methods: ClassVar[frozenset[str]] = frozenset({"default", "cluster_robust", "pooled"})

@@ -179,7 +179,7 @@ def continuous_did(
     x: np.ndarray | None = None,
     method: str = "dr",
     interior: np.ndarray | None = None,
-    leverage: bool = False,
+    residuals: str = "hc0",
 ) -> DoseFit:
     """The estimator on an outcome matrix y (n, T) (NaN: missing), each unit's start as a
     period index (inf: never treated) and dose (used for treated units only), evaluated at
@@ -187,7 +187,8 @@ def continuous_did(
     last period are not yet treated throughout. `labels`: the periods' names (for `thin`);
     x (n, T, p): covariates, complete (None: none); method: "dr" or "reg" with covariates;
     interior: the B-spline's interior knots (None: `knots` quantiles of the treated doses);
-    leverage: the dose fits' residuals in the influence functions are HC2's (cck's default)."""
+    residuals: the dose fits' residuals in the influence functions, "hc0" raw, "hc2" or "hc3"
+    leverage-adjusted (cck's sieve_variance)."""
     n, n_periods = y.shape
     names = np.arange(n_periods) if labels is None else np.asarray(labels)
     treated = np.isfinite(start)
@@ -234,7 +235,7 @@ def continuous_did(
             if cell is None:
                 continue
             diff, psi, att = cell.mean_row()
-            curve = _dose_cell(cell, dose, interior, degree, doses, leverage)
+            curve = _dose_cell(cell, dose, interior, degree, doses, residuals)
             if curve is None:
                 thin.add(int(g))
             j = int(np.searchsorted(events, t - g))
@@ -381,7 +382,7 @@ def _dose_cell(
     interior: np.ndarray,
     degree: int,
     doses: np.ndarray,
-    leverage: bool = False,
+    residuals: str = "hc0",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """A cell's dose rows ACRT^o, ATT(d), ACRT(d): weights on the cell's ΔY (r, m), influence
     functions (r, m) and estimates (r,); None when its treated units have too few distinct
@@ -405,7 +406,7 @@ def _dose_cell(
     lin = np.vstack([dx.mean(axis=0)[None, :], xg, dxg]) @ hat  # ACRT^o, ATT(d), ACRT(d)
     on_c = cell.comparison_weights(lin)  # through the comparison units' prediction
     on_dy = np.concatenate([lin, on_c], axis=1)
-    noise = leverage_adjusted(x, hat, resid) if leverage else resid
+    noise = leverage_adjusted(x, hat, resid, residuals)
     psi = np.concatenate([lin * noise, on_c * cell.resid_c], axis=1)
     psi[0, :n_t] += (slope_i - acrt) / n_t  # the slope's spread over the treated doses
     values = np.concatenate([[acrt], xg @ beta, dxg @ beta])
@@ -497,7 +498,7 @@ class ContinuousDid(ContinuousDidOptions):
             x,
             self.method,
             None if sieve is None else sieve[0].interior_knots(sieve[1]),
-            sieve is not None and self.sieve_variance == "hc2",
+            "hc0" if sieve is None else self.sieve_variance,
         )
         weights = res.weights[:, row, col]
         unit = cells["unit"].to_numpy()
@@ -674,7 +675,7 @@ class ContinuousDid(ContinuousDidOptions):
         seen = treated & ~np.isnan(ymat).any(axis=1)
         change = ymat[seen, 1] - ymat[seen, 0]
         choice = choose_segments(
-            dose[seen], change, self.sieve_draws, self.seed, level, self.sieve_variance == "hc2"
+            dose[seen], change, self.sieve_draws, self.seed, level, self.sieve_variance
         )
         return choice, dose[seen]
 

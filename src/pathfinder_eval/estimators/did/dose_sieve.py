@@ -8,7 +8,7 @@ Here the dose is its own instrument (no endogeneity), so each sieve is the least
 the treated units' outcome change on a cubic B-spline of their dose with knots at equally spaced
 quantiles of the doses (the IV fit with a finer instrument spline equals it). Standard errors
 and multiplier draws use HC2's leverage-adjusted residuals by default (`leverage_adjusted`);
-contdid's raw residuals (HC0) on request.
+HC3's or contdid's raw residuals (HC0) on request.
 
 1. Grid: 1, 2, 4, ... segments up to 2^L, L = max(⌊log₂ n⌋, 3), cut at the last dimension J
    (segments + 3) with J·√(log J) ≤ 10√n (the regression case's ill-posedness is 1); α̂ =
@@ -86,13 +86,13 @@ def choose_segments(
     draws: int,
     seed: int,
     level: float = 0.95,
-    leverage: bool = True,
+    variance: str = "hc2",
 ) -> SieveChoice:
     """Chen, Christensen & Kankanala's sieve for the curve of `change` (the treated units'
     outcome change, net of the comparison) against `dose`, with its uniform band at `level`
     from `draws` Gaussian multiplier draws (default_rng(seed), drawn as one (draws, n) matrix
-    would be). leverage: each residual divided by √(1 − its leverage) (HC2) in the standard
-    errors and the draws; False: the raw residuals (HC0), as contdid."""
+    would be). variance: the residuals in the standard errors and the draws, "hc2" each
+    divided by √(1 − its leverage), "hc3" by 1 − its leverage, "hc0" raw (contdid's)."""
     n = dose.size
     fix = "use dose_method: parametric with degree 1 (a straight line), which suits few LAs"
     if n < FEWEST_TREATED:
@@ -114,7 +114,7 @@ def choose_segments(
     j_max = grid[-1] + DEGREE
     alpha = min(0.5, float(np.sqrt(np.log(j_max) / j_max)))
     points = np.linspace(dose.min(), dose.max(), GRID_POINTS)
-    sieves = [_fit(dose, change, points, s, leverage) for s in grid]
+    sieves = [_fit(dose, change, points, s, variance) for s in grid]
     scale = max(float(np.std(change)), float(np.abs(change).max()))
     if sieves[0].noise <= 1e-9 * scale:
         raise EstimationError(
@@ -198,7 +198,7 @@ def _interior(dose: np.ndarray, segments: int) -> np.ndarray:
 
 
 def _fit(
-    dose: np.ndarray, change: np.ndarray, points: np.ndarray, segments: int, leverage: bool
+    dose: np.ndarray, change: np.ndarray, points: np.ndarray, segments: int, variance: str
 ) -> _Sieve:
     """Least squares on the cubic B-spline with `segments` quantile segments, evaluated at
     `points`: the sparse design's Gram matrix, equilibrated and pseudo-inverted (thin segments
@@ -218,21 +218,27 @@ def _fit(
     beta = gram_inv @ (x.T @ change)
     resid = change - x @ beta
     noise = float(np.sqrt(np.mean(resid**2)))
-    if leverage:
+    if variance != "hc0":
         cols = x.indices.reshape(dose.size, DEGREE + 1)
         vals = x.data.reshape(dose.size, DEGREE + 1)
         h = np.einsum("ia,ib,iab->i", vals, vals, gram_inv[cols[:, :, None], cols[:, None, :]])
-        resid = resid / np.sqrt(np.clip(1.0 - h, 1e-12, None))
+        resid = resid / np.clip(1.0 - h, 1e-12, None) ** POWER[variance]
     on_curve = np.asarray(x @ (at @ gram_inv).T).T  # (g, n): ψ(x)ᵀ(ΨᵀΨ)⁺ψ_i
     on_slope = np.asarray(x @ (slope_at @ gram_inv).T).T
     return _Sieve(at @ beta, slope_at @ beta, on_curve * resid, on_slope * resid, noise)
 
 
-def leverage_adjusted(x: np.ndarray, hat: np.ndarray, resid: np.ndarray) -> np.ndarray:
-    """HC2's residuals e_i / √(1 − h_ii), h_ii the leverage of unit i in the fit β = hat @ y on
-    x: with many segments a unit alone near a knot has leverage near 1 and a residual near 0,
-    which HC0 reads as no noise (on a right-skewed dose with 180 treated units the HC0 band
-    covered the curve in 65–65.5% of replications, HC2's in 90–91.5%:
-    benchmarks/cck_band_coverage.py)."""
+POWER = {"hc0": 0.0, "hc2": 0.5, "hc3": 1.0}
+"""Each residual is divided by (1 − its leverage) to this power."""
+
+
+def leverage_adjusted(
+    x: np.ndarray, hat: np.ndarray, resid: np.ndarray, variance: str
+) -> np.ndarray:
+    """HC2's residuals e_i / √(1 − h_ii) (HC3's: e_i / (1 − h_ii); HC0's: e_i), h_ii the leverage
+    of unit i in the fit β = hat @ y on x: with many segments a unit alone near a knot has
+    leverage near 1 and a residual near 0, which HC0 reads as no noise (on a right-skewed dose
+    with 180 treated units the HC0 band covered the curve in 65–65.5% of replications, HC2's in
+    90–91.5%: benchmarks/cck_band_coverage.py)."""
     h = np.einsum("ij,ji->i", x, hat)
-    return resid / np.sqrt(np.clip(1.0 - h, 1e-12, None))
+    return resid / np.clip(1.0 - h, 1e-12, None) ** POWER[variance]
