@@ -190,7 +190,9 @@ def test_refuses_more_than_two_periods():
 def test_refuses_few_treated_units():
     p = PANELS[PANELS["panel"] == "small"]
     keep = p["id"].isin(p.loc[p["G"] == 2, "id"].unique()[:40]) | (p["G"] == 0)
-    with pytest.raises(EstimationError, match="needs 50 or more; there are 40"):
+    with pytest.raises(
+        EstimationError, match="observed in both periods and needs 50 or more; there are 40"
+    ):
         pe.continuous_did(
             p[keep],
             **COLUMNS,

@@ -97,8 +97,8 @@ def choose_segments(
     fix = "use dose_method: parametric with degree 1 (a straight line), which suits few LAs"
     if n < FEWEST_TREATED:
         raise EstimationError(
-            f"the cck dose curve chooses its sieve from the treated units and needs "
-            f"{FEWEST_TREATED} or more; there are {n}",
+            f"the cck dose curve chooses its sieve from the treated units observed in both "
+            f"periods and needs {FEWEST_TREATED} or more; there are {n}",
             where="options dose_method",
             fix=fix,
         )
