@@ -11,8 +11,9 @@ and multiplier draws use HC2's leverage-adjusted residuals by default (`leverage
 HC3's or contdid's raw residuals (HC0) on request.
 
 1. Grid: 1, 2, 4, ... segments up to 2^L, L = max(⌊log₂ n⌋, 3), cut at the last dimension J
-   (segments + 3) with J·√(log J) ≤ 10√n (the regression case's ill-posedness is 1); α̂ =
-   min(0.5, √(log J_max / J_max)).
+   (segments + 3) with J·√(log J)·max((0.1 log n)⁴, 1) ≤ 10√n (the regression case's rule,
+   as moderndid's npiv_jhat_max), then where tied doses would repeat a quantile knot or
+   outnumber the distinct doses; α̂ = min(0.5, √(log J_max / J_max)).
 2. For each pair J < J′ on the grid, the largest studentized gap |ĥ_J(x) − ĥ_J′(x)| / σ̂_JJ′(x)
    over 50 doses spread over the treated range, σ̂_JJ′ from the two fits' joint
    heteroskedasticity-robust influence; θ* is the 1 − α̂ quantile (lower) of the same maximum

@@ -290,7 +290,8 @@ def _mixed_cell(
             left_out[c] = got
         else:
             fits.append((c, *got))
-    if cluster is not None and len(fits) > 1 and _treated_spread(panel, g, fits[0][3], cluster):
+    treated = (panel.cohort == g) & fits[0][3] if fits else None
+    if cluster is not None and len(fits) > 1 and not _one_cluster_subgroup(panel, treated, cluster):
         lone = [_lone_comparison(panel, f[3], f[0], cluster) for f in fits]
         if not all(lone):
             left_out |= {f[0]: why for f, why in zip(fits, lone, strict=True) if why}
@@ -304,8 +305,7 @@ def _mixed_cell(
     influence = np.column_stack([f[2] for f in fits])
     seen = np.logical_or.reduce([f[3] for f in fits])
     weights = np.ones(1) if len(fits) == 1 else _gmm(atts, influence, seen)
-    _, block = _cell_units(panel, g, t, b, covariates_at, used)
-    n1 = int(np.sum(seen & (block == 0)))
+    n1 = int(np.sum(seen & (panel.cohort == g) & (panel.eligible == 1)))
     return _Mixed(
         float(atts @ weights),
         influence @ weights,
@@ -321,17 +321,17 @@ def _lone_comparison(panel: UnitPanel, seen: np.ndarray, c: float, cluster: np.n
     """Why comparison cohort c cannot enter a clustered cell ("" when it can): one cluster
     holds all its eligible or all its ineligible units seen in the cell."""
     in_c = (np.isnan(panel.cohort) if np.isnan(c) else panel.cohort == c) & seen
+    kind = _one_cluster_subgroup(panel, in_c, cluster)
+    return f"one cluster holds all its {kind} units: CR2 has no variance for it" if kind else ""
+
+
+def _one_cluster_subgroup(panel: UnitPanel, units: np.ndarray, cluster: np.ndarray) -> str:
+    """ "eligible" or "ineligible" when all of `units`' units of that kind lie in at most one
+    cluster (CR2 then has no variance for them), else ""."""
     for e, kind in ((1, "eligible"), (0, "ineligible")):
-        if np.unique(cluster[in_c & (panel.eligible == e)]).size <= 1:
-            return f"one cluster holds all its {kind} units: CR2 has no variance for it"
+        if np.unique(cluster[units & (panel.eligible == e)]).size <= 1:
+            return kind
     return ""
-
-
-def _treated_spread(panel: UnitPanel, g: float, seen: np.ndarray, cluster: np.ndarray) -> bool:
-    """Whether cohort g's eligible and ineligible units seen in a cell each span two clusters
-    or more: otherwise the cell has no CR2 variance whatever it compares with."""
-    in_g = (panel.cohort == g) & seen
-    return all(np.unique(cluster[in_g & (panel.eligible == e)]).size > 1 for e in (0, 1))
 
 
 SUBGROUPS = {
