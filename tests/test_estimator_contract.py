@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pathfinder_eval.data.records import records_outcomes
 from pathfinder_eval.data.source import CELL_COLUMNS, LONG_COLUMNS, OutcomeData
 from pathfinder_eval.errors import DesignError
 from pathfinder_eval.panel import OutcomeInfo, ValidatedPanel, build_panel
@@ -98,6 +99,9 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("stepped_wedge_gee", "model_based"): "gee_model_based",
     ("stepped_wedge_glmm", "default"): "glmm_t",
     ("stepped_wedge_glmm", "model_based"): "glmm_normal",
+    ("triple_difference", "default"): "ddd_cr2",
+    ("triple_difference", "cr2"): "ddd_cr2",
+    ("triple_difference", "cluster_robust"): "ddd_clustered",
 }
 # Methods whose p-values, intervals or standard errors come from random draws over units:
 # under relabelled or reordered units the draws differ, so only the estimate is compared.
@@ -150,6 +154,19 @@ rollout:
 comparison: {{pool: not_yet_treated, min_units: 1}}
 outcomes: [{{column: y}}]
 analyses: [{{id: a, estimator: stepped_wedge}}]
+"""
+RECORDS_DESIGN = """
+name: c
+title: c
+pilot: custom
+unit_level: cluster
+time: {{axis: period}}
+rollout:
+  - {{wave: a, start: 3, units: [{a}]}}
+comparison: {{pool: never_treated, min_units: 2}}
+outcomes: [{{column: y}}]
+analyses: [{{id: a, estimator: triple_difference}}]
+data: {{source: records, columns: {{unit: la, period: period, individual: child, eligible: e}}}}
 """
 
 
@@ -221,7 +238,39 @@ def trial_panel(tmp_path: Path, label: Callable[[str], str], order_seed: int | N
     return _panel(tmp_path, TRIAL_DESIGN.format(waves=waves), cells, "percent", order_seed)
 
 
+def records_panel(tmp_path: Path, label: Callable[[str], str], order_seed: int | None = None):
+    """Children's records: 8 LAs × 5 periods, 3 starting in period 3, 12 children an LA (half
+    targeted) seen in every period, with LA × period shocks and an effect of 0.5 on the
+    targeted children of the starting LAs."""
+    rng = np.random.default_rng(22)
+    rows = []
+    for i in range(8):
+        la, shocks = label(f"l{i:02d}"), rng.normal(scale=0.3, size=5)
+        for c in range(12):
+            level, eligible = rng.normal(), c % 2
+            for p in range(1, 6):
+                effect = 0.5 if (i < 3 and eligible and p >= 3) else 0.0
+                y = level + 0.1 * p + shocks[p - 1] + effect + rng.normal()
+                rows.append((la, f"{la}-{c:02d}", p, eligible, y))
+    raw = pd.DataFrame(rows, columns=["la", "child", "period", "e", "y"])
+    if order_seed is not None:
+        raw = raw.sample(frac=1.0, random_state=order_seed).reset_index(drop=True)
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / "design.yaml"
+    path.write_text(
+        RECORDS_DESIGN.format(a=", ".join(label(f"l{i:02d}") for i in range(3))), encoding="utf-8"
+    )
+    data = records_outcomes(
+        raw, "la", "period", {"y": "y"}, "r.csv", individual="child", eligible="e"
+    )
+    return build_panel(
+        load_design(path), data, lambda o: OutcomeInfo(o, o, "percent", "neutral", True)
+    )
+
+
 def _panel_for(estimator: str) -> Callable[..., ValidatedPanel]:
+    if estimator == "triple_difference":
+        return records_panel
     return trial_panel if estimator.startswith("stepped_wedge") else did_panel
 
 

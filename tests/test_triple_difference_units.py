@@ -15,10 +15,10 @@ import pytest
 
 import pathfinder_eval as pe
 from pathfinder_eval import errors as pe_errors
-from pathfinder_eval.api import _unit_records
 from pathfinder_eval.errors import DataError, DesignError, EstimationError
 from pathfinder_eval.estimators.did.group_time import aggregate
 from pathfinder_eval.estimators.did.triple_difference import cr2_blocks, triple_difference_att
+from pathfinder_eval.estimators.did.unit_records import unit_panel
 
 REF = Path(__file__).parent / "reference"
 # The same closed forms; the logits converge by different algorithms (statsmodels' IRLS, our
@@ -234,7 +234,7 @@ def test_cr2_is_bell_mccaffrey_on_the_subgroup_regression(children):
     matrices of that regression, to 1e-10."""
     two = children[children["year"].isin([2022, 2023]) & children["start"].isin([0, 2023])]
     res = pe.triple_difference(two, **CHILDREN, cluster="la")
-    assert res.inference.key == "cr2" and "Bell-McCaffrey" in res.inference.label
+    assert res.inference.key == "ddd_cr2" and "Bell-McCaffrey" in res.inference.label
     wide = two.pivot_table(index=["child", "la", "start", "eligible"], columns="year", values="y")
     wide = wide.dropna().reset_index()
     group = np.where(wide["start"] > 0, 3, 1) + wide["eligible"].to_numpy()
@@ -283,7 +283,7 @@ def test_cr2_of_aggregated_rows_is_cr2_of_the_stacked_cell_regressions(children)
     checks = [(res.table.iloc[0], contrast(post))]
     for e in (-3.0, 0.0, 1.0):
         checks.append((table.loc[e], contrast([(g, t) for g, t in cells if t - g == e])))
-    panel, codes, *_ = _unit_records(d, "y", "child", "year", "start", "eligible", (), "la")
+    panel, codes, *_ = unit_panel(d, "y", "child", "year", "start", "eligible", (), "la")
     gt = triple_difference_att(panel).gt
     simple, dynamic = aggregate(gt, "simple"), aggregate(gt, "dynamic")
     events = list(dynamic.labels)
@@ -361,7 +361,7 @@ def test_cr2_of_a_gmm_cell_is_dense_cr2(children):
     dy = (wide[2021] - wide[2020]).to_numpy()
     se, df, _ = _dense_cr2(dy, group.to_numpy(), wide["la"].to_numpy(), contrast)
     assert cell["std_error"] == pytest.approx(se, rel=1e-10)
-    panel, codes, *_ = _unit_records(three, "y", "child", "year", "start", "eligible", (), "la")
+    panel, codes, *_ = unit_panel(three, "y", "child", "year", "start", "eligible", (), "la")
     cells = triple_difference_att(panel, control_group="not_yet_treated")
     j = [c["period"] for c in res.facts.att_gt].index(2021.0)
     rows = cr2_blocks(panel, cells, codes, "period").rows(np.eye(len(cells.gt.att)))

@@ -40,7 +40,8 @@ from pathfinder_eval.errors import (
 )
 from pathfinder_eval.estimators import checked_fit, one_blas_thread
 from pathfinder_eval.estimators.did.did2x2 import did_2x2 as estimate_2x2
-from pathfinder_eval.estimators.did.triple_difference import UnitPanel, fit_triple_difference
+from pathfinder_eval.estimators.did.triple_difference import fit_triple_difference
+from pathfinder_eval.estimators.did.unit_records import ARGUMENTS, check_numbers, unit_panel
 from pathfinder_eval.inference import pretrends_power
 from pathfinder_eval.inference.honest_did import (
     SensitivityResult,
@@ -60,7 +61,7 @@ from pathfinder_eval.pipeline import evaluate as run_design
 from pathfinder_eval.power import analytic
 from pathfinder_eval.power.analytic import VarianceModel
 from pathfinder_eval.registry import entry
-from pathfinder_eval.results import Dropped, EffectEstimates
+from pathfinder_eval.results import EffectEstimates
 from pathfinder_eval.settings import OPTIONS, Inference, clustering_above_unit
 from pathfinder_eval.spec import (
     UNIT_TABLE_COLUMNS,
@@ -763,9 +764,11 @@ def triple_difference(
         cluster=cluster,
         **{f"covariates[{i}]": c for i, c in enumerate(covariates)},
     )
-    panel, codes, dropped, late = _unit_records(
+    panel, codes, dropped, late = unit_panel(
         frame, outcome, unit, time, first_treated, eligible, covariates, cluster
     )
+    for note in late:
+        warnings.warn(note, DataWarning, stacklevel=_outside_package())
     with one_blas_thread():
         return fit_triple_difference(
             panel,
@@ -781,142 +784,6 @@ def triple_difference(
             dropped=dropped,
             notes=late,
         )
-
-
-def _refuse_row(bad: Any, message: str | Callable[[int], str], where: str, fix: str) -> None:
-    """A DataError on the first row (counted from 1) where `bad` (n,) holds, if any;
-    `message` may be a function of that row's position."""
-    rows = np.flatnonzero(np.asarray(bad, dtype=bool))
-    if len(rows):
-        row = int(rows[0])
-        text = message(row) if callable(message) else message
-        raise DataError(text, where=where, row=row + 1, fix=fix)
-
-
-def _unit_records(
-    frame: pd.DataFrame,
-    outcome: str,
-    unit: str,
-    time: str,
-    first_treated: str,
-    eligible: str,
-    covariates: tuple[str, ...],
-    cluster: str | None,
-) -> tuple[UnitPanel, np.ndarray | None, tuple[Dropped, ...], tuple[str, ...]]:
-    """pe.triple_difference's records as a UnitPanel, with the cluster codes, the rows left out
-    (units whose group starts in or before the first period; rows without an outcome) and a
-    note on groups starting after the last period (compared as never treated, as R's did).
-    Anything else that cannot be used is a DataError naming the argument and row."""
-    if frame.empty:
-        raise DataError("the data have no rows", where="argument data", fix="pass the records")
-    numeric = (
-        ("outcome", outcome),
-        ("time", time),
-        ("first_treated", first_treated),
-        ("eligible", eligible),
-        *((f"covariates[{i}]", c) for i, c in enumerate(covariates)),
-    )
-    for arg, column in numeric:
-        _numbers(frame, column, arg)
-    values = {c: pd.to_numeric(frame[c]).astype(float) for _, c in numeric}
-    y = values[outcome]
-    for arg, column, bad, what, fix in (
-        ("time", time, values[time].isna(), "a period is missing", "give every row its period"),
-        ("outcome", outcome, np.isinf(y), "the outcome is infinite", "fix or drop the row"),
-        *(
-            (
-                arg,
-                c,
-                y.notna() & ~np.isfinite(values[c]),
-                "a covariate is missing or infinite where the outcome is observed",
-                "fill it, or drop the row (a unit's covariates are read in each cell)",
-            )
-            for arg, c in numeric[4:]
-        ),
-        *(
-            (("cluster", cluster, frame[cluster].isna(), "the cluster is missing", "fill it"),)
-            if cluster
-            else ()
-        ),
-    ):
-        _refuse_row(bad, what, f"argument {arg} (column {column})", fix)
-    ids = id_text(frame[unit])
-    uid = pd.factorize(ids)[0]  # integer codes: hashing 2 million ids, not sorting them
-    repeated = pd.DataFrame({"u": uid, "t": values[time]}).duplicated()
-    _refuse_row(
-        repeated,
-        lambda row: f"unit {ids.iloc[row]!r} has two rows for one period",
-        f"arguments unit and time (columns {unit}, {time})",
-        "keep one row per unit and period",
-    )
-    elig = values[eligible]
-    _refuse_row(
-        ~elig.isin([0, 1]),
-        lambda row: f"eligible is {cell(frame[eligible].iloc[row])}, not 0 or 1",
-        f"argument eligible (column {eligible})",
-        "code eligibility 1 for targeted units, 0 for the others",
-    )
-    periods = np.sort(values[time].unique())
-    start = values[first_treated].replace([0, np.inf], np.nan)  # never treated, as R's did
-    labels = frame[cluster].astype(str) if cluster else None
-    for arg, column, v in (
-        ("first_treated", first_treated, start.fillna(0)),
-        ("eligible", eligible, elig),
-        *((("cluster", cluster, labels),) if cluster else ()),
-    ):
-        varies = v.groupby(uid).transform("nunique") > 1
-        _refuse_row(
-            varies,
-            lambda row, arg=arg: f"unit {ids.iloc[row]!r} changes its {arg} over time",
-            f"argument {arg} (column {column})",
-            f"give each unit one {arg} in every row",
-        )
-    inside = start.notna() & (start > periods[0]) & (start <= periods[-1])
-    _refuse_row(
-        inside & ~start.isin(periods),
-        lambda row: f"first treated period {start.iloc[row]:g} is not one of the data's periods",
-        f"argument first_treated (column {first_treated})",
-        "give the first period the group is treated in, as the time column counts periods "
-        f"({', '.join(f'{p:g}' for p in periods[:4])}, …)",
-    )
-    late = start > periods[-1]
-    notes = ()
-    if late.any():
-        notes = (
-            f"{ids[late.to_numpy()].nunique()} units' groups start after the data's last period:"
-            " they are compared as never treated, as R's did does",
-        )
-        warnings.warn(notes[0], DataWarning, stacklevel=_outside_package())
-        start = start.mask(late)
-    early = start.notna() & (start <= periods[0])
-    dropped = tuple(
-        Dropped(reason, int(mask.sum()), tuple(sorted(set(ids[mask.to_numpy()]))))
-        for mask, reason in (
-            (
-                early,
-                "units whose group starts in or before the data's first period: no period "
-                "before it",
-            ),
-            (y.isna() & ~early, "rows with no outcome value"),
-        )
-        if mask.any()
-    )
-    keep = (~early).to_numpy()
-    start, elig = start[keep], elig[keep]
-    ui, units = pd.factorize(uid[keep])
-    ti = np.searchsorted(periods, values[time][keep].to_numpy())
-    wide = np.full((len(units), len(periods)), np.nan)
-    wide[ui, ti] = y[keep].to_numpy()
-    x = np.full((len(units), len(periods), 1 + len(covariates)), np.nan)
-    x[ui, ti, 0] = 1.0
-    for j, c in enumerate(covariates, start=1):
-        x[ui, ti, j] = values[c][keep].to_numpy()
-    first_row = np.flatnonzero(~pd.Series(ui).duplicated().to_numpy())  # in code order
-    codes = None
-    if labels is not None:
-        codes = np.unique(labels[keep].to_numpy()[first_row], return_inverse=True)[1]
-    cohort, eligible_units = start.to_numpy()[first_row], elig.to_numpy(int)[first_row]
-    return UnitPanel(wide, x, cohort, eligible_units, periods), codes, dropped, notes
 
 
 # Estimators whose event-time rows are effects relative to event time −1 (the reference
@@ -1681,20 +1548,9 @@ def _absorbing(ids: pd.Series, when: pd.Series, d: pd.Series, column: str) -> No
 
 
 def _numbers(frame: pd.DataFrame, column: str, arg: str) -> None:
-    """A column read as numbers holds numbers (or empty cells): text is a DataError naming
-    the row and the value, not a bare ValueError from the fit."""
-    values = frame[column]
-    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-        return
-    text = pd.to_numeric(values, errors="coerce").isna() & values.notna()
-    if text.any():
-        row = int(np.flatnonzero(text.to_numpy())[0])
-        raise DataError(
-            f"value {cell(values.iloc[row])} is not a number",
-            where=f"argument {arg} (column {column})",
-            row=row + 1,
-            fix="code the column as numbers (groups and periods as 0/1)",
-        )
+    """A column read as numbers holds numbers (or empty cells), else a DataError naming the
+    argument and row."""
+    check_numbers(frame, column, arg, ARGUMENTS)
 
 
 def _require(frame: pd.DataFrame, column: str) -> None:

@@ -255,6 +255,23 @@ REGISTRY: dict[Estimator, Entry] = {
         ),
         "did",
     ),
+    Estimator.TRIPLE_DIFFERENCE: Entry(
+        "did.triple_difference_estimator:TripleDifference",
+        LABELS["triple_difference"],
+        (
+            "Triple differences on individual records (Ortiz-Villavicencio & Sant'Anna 2025), "
+            "as Python moderndid's ddd: for each start date and period, the change in the "
+            "outcome of the people the reform targets in the starting LAs is compared with "
+            "that of the same LAs' untargeted people and with both groups in the comparison "
+            "LAs (each comparison a doubly robust DiD on the people observed in both periods), "
+            "then averaged over start dates and periods by the number of targeted people. "
+            "Shocks common to an LA's two groups cancel, so parallel trends is needed only for "
+            "the gap between them. Standard errors cluster by LA: CR2 with Bell-McCaffrey "
+            "degrees of freedom by default, or the influence-function sums with a t(G − 1) "
+            "reference (cluster_robust)."
+        ),
+        "did",
+    ),
     Estimator.BACON: Entry(
         "did.bacon:BaconDecomposition",
         LABELS["bacon"],

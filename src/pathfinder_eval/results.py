@@ -56,6 +56,8 @@ InferenceKey = Literal[
     "cohort_stratified",  # each cohort's variance within it, Bell-McCaffrey df
     "pooled_panel",  # comparison-pooled variance: size-scaled noise and regional shocks
     "influence_function",  # did's analytic SEs, normal reference
+    "ddd_cr2",  # unit-level DDD: CR2 by LA on its subgroup regressions, Bell-McCaffrey df
+    "ddd_clustered",  # unit-level DDD: influence functions summed within LAs, t(G−1)
     "multiplier_bootstrap",
     "cluster_bootstrap",  # did_multiplegt_dyn's bootstrap: clusters redrawn, rows re-estimated
     "bjs_conservative",  # BJS Theorem 3, t(G−1)

@@ -900,6 +900,30 @@ def _allowed(field: Any) -> str:
     return text + (", or null" if optional else "")
 
 
+class TripleDifferenceOptions(EstimatorSettings):
+    """Ortiz-Villavicencio & Sant'Anna's (2025) triple difference on individual records
+    (data.source: records with data.columns.individual and eligible): the eligible people of
+    each starting LA against its ineligible people and the comparison LAs' two groups. The
+    variance clusters by LA."""
+
+    name: ClassVar[str] = "triple_difference"
+    inference_methods: ClassVar[frozenset[str]] = frozenset({"default", "cr2", "cluster_robust"})
+
+    covariates: tuple[str, ...] = ()
+    """Individual covariates the comparisons are net of (propensity score and outcome model),
+    among data.columns.covariates."""
+    method: Literal["dr", "ipw", "reg"] = "dr"
+    """Doubly robust, normalised IPW or outcome-regression DiD in each comparison."""
+    base_period: Literal["universal", "varying"] = "universal"
+    """Every cell against the period before its LA's start, or pre-start cells against the
+    period before them."""
+    covariates_at: Literal["period", "base"] = "period"
+    """Each cell's covariates at its period (moderndid's ddd) or at its base period."""
+    control_group: Literal["never_treated", "not_yet_treated"] = "never_treated"
+    """The comparison LAs: never treated, or also those starting after both of a cell's
+    periods (combined by the GMM weights)."""
+
+
 # Each estimator's options model, by the name a design file uses (spec.Estimator).
 OPTIONS: dict[str, type[EstimatorSettings]] = {
     "descriptive": DescriptiveOptions,
@@ -917,6 +941,7 @@ OPTIONS: dict[str, type[EstimatorSettings]] = {
     "stacked": StackedOptions,
     "did_multiplegt_dyn": MultiplegtDynOptions,
     "continuous_did": ContinuousDidOptions,
+    "triple_difference": TripleDifferenceOptions,
     "bacon": BaconOptions,
     "synthetic_control": SyntheticControlOptions,
     "synthetic_did": SyntheticDidOptions,

@@ -64,6 +64,7 @@ class Estimator(StrEnum):
     STACKED = "stacked"
     DID_MULTIPLEGT_DYN = "did_multiplegt_dyn"
     CONTINUOUS_DID = "continuous_did"
+    TRIPLE_DIFFERENCE = "triple_difference"
     BACON = "bacon"
     SYNTHETIC_CONTROL = "synthetic_control"
     SYNTHETIC_DID = "synthetic_did"
@@ -245,7 +246,9 @@ class TidyColumns(_Frozen):
     stepped-wedge model's individual-level path. `region`: each unit's region (for the
     regional dependence of the comparison-pooled variance; LA-level data without it take the
     region from the LA lookup). `dose`: each treated unit's dose of the reform (funding per
-    child, team coverage), one value per unit, for continuous_did."""
+    child, team coverage), one value per unit, for continuous_did. `eligible` (records): 1 for
+    the people the reform targets (an age band, a need category), 0 for the others, constant
+    for a person; with `individual` it keeps the records for triple_difference."""
 
     unit: str = "unit"
     period: str = "period"
@@ -253,6 +256,7 @@ class TidyColumns(_Frozen):
     treatment: str | None = None
     dose: str | None = None
     individual: str | None = None
+    eligible: str | None = None
     covariates: tuple[str, ...] = ()
     unit_columns: tuple[str, ...] = ()
     """Further columns of tidy data constant within each unit (e.g. state, LA type), carried
@@ -304,10 +308,11 @@ class DataSpec(_Frozen):
 
     @model_validator(mode="after")
     def _records_only(self) -> DataSpec:
-        if (self.columns.covariates or self.columns.individual) and self.source != "records":
+        c = self.columns
+        if (c.covariates or c.individual or c.eligible) and self.source != "records":
             raise ValueError(
-                "columns.covariates and columns.individual need individual records: set "
-                "data.source: records"
+                "columns.covariates, columns.individual and columns.eligible need individual "
+                "records: set data.source: records"
             )
         if self.columns.unit_columns and self.source != "tidy":
             raise ValueError("columns.unit_columns are read from tidy data: set data.source: tidy")
@@ -638,6 +643,37 @@ def _design_error(file: str, exc: ValidationError) -> DesignError:
     )
 
 
+def _check_unit_ddd(spec: DesignSpec, analysis: Analysis, where: str, file: str) -> None:
+    """triple_difference compares the targeted and untargeted people of each LA, so it needs
+    records that follow people (individual) and say whom the reform targets (eligible); its
+    covariates are read from the records, so they must be kept (data.columns.covariates)."""
+    cols = spec.data.columns
+    missing = [k for k in ("individual", "eligible") if getattr(cols, k) is None]
+    if spec.data.source != "records" or missing:
+        raise DesignError(
+            "triple_difference needs individual records that follow each person over periods "
+            "and say whom the reform targets"
+            + (f" (data.columns.{' and '.join(missing)} not given)" if missing else ""),
+            file=file,
+            where=f"{where}.estimator",
+            fix="set data.source: records with data.columns.individual (the person's id) and "
+            "data.columns.eligible (1 targeted, 0 not); for LA-level data with the targeted "
+            "and untargeted groups as two outcomes, list a contrast (contrasts: outcome, minus) "
+            "and run any DiD estimator on it",
+        )
+    kept = set(cols.covariates)
+    covariates = analysis.options.get("covariates", ())
+    for j, c in enumerate(covariates if isinstance(covariates, list | tuple) else ()):
+        if c not in kept:
+            raise DesignError(
+                f"covariate {c!r} is not one of the records' covariates",
+                file=file,
+                where=f"{where}.options.covariates[{j}]",
+                fix="list it in data.columns.covariates too (the records keep only those)"
+                + (f"; kept: {', '.join(sorted(kept))}" if kept else ""),
+            )
+
+
 def _resolve_one(ref: str, file: str, where: str, level: UnitLevel, former_ok: bool = False) -> str:
     """An LA reference's three-digit code; a former LA only where `former_ok` (an exclusion:
     tidy data may hold abolished LAs, and leaving them out must be possible)."""
@@ -801,6 +837,8 @@ def _resolve_units(spec: DesignSpec, file: str) -> DesignSpec:
             )
         ids.add(c.id)
     for a, analysis in enumerate(spec.analyses):
+        if analysis.estimator is Estimator.TRIPLE_DIFFERENCE:
+            _check_unit_ddd(spec, analysis, f"analyses[{a}]", file)
         for j, oid in enumerate(analysis.outcomes):
             if oid != "all" and oid not in ids:
                 raise DesignError(

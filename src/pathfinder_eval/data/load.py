@@ -153,19 +153,19 @@ def _frame(spec: DesignSpec, frame: pd.DataFrame) -> OutcomeData:
 def records_file(spec: DesignSpec, path: Path, scheduler: str | None = None) -> OutcomeData:
     """Individual records (data.source: records), one row per person, summarised per cell as
     the file is read in parts (on a Dask cluster with `scheduler`); a model that needs the
-    records themselves (covariates, an individual column) reads them whole, after checking
-    they fit in memory."""
+    records themselves (covariates, an individual or eligible column) reads them whole, after
+    checking they fit in memory."""
     with path.open("rb") as f:
         sha = hashlib.file_digest(f, "sha256").hexdigest()
     cols = record_columns(spec, str(path))
-    individual = spec.data.columns.covariates or spec.data.columns.individual
+    individual = keeps_records(spec)
     if individual and scheduler is not None:
         raise DataError(
             "a Dask cluster gives cell summaries only; individual covariates and cohorts "
             "need the records on this machine",
             file=spec.path,
             where="data.columns",
-            fix="drop --scheduler, or drop data.columns.covariates and individual",
+            fix="drop --scheduler, or drop data.columns.covariates, individual and eligible",
         )
     if individual:
         check_records_fit(path)
@@ -175,6 +175,12 @@ def records_file(spec: DesignSpec, path: Path, scheduler: str | None = None) -> 
     else:
         data = records_from_file(path, cols)
     return replace(data, files=((path.name, sha),))
+
+
+def keeps_records(spec: DesignSpec) -> bool:
+    """Whether a model needs the records themselves, not only their cell summaries."""
+    cols = spec.data.columns
+    return bool(cols.covariates or cols.individual or cols.eligible)
 
 
 def record_columns(spec: DesignSpec, file: str) -> RecordColumns:
@@ -210,6 +216,7 @@ def records_frame(spec: DesignSpec, raw: pd.DataFrame, file: str) -> OutcomeData
         cols.parse_period,
         spec.data.columns.covariates,
         spec.data.columns.individual,
+        spec.data.columns.eligible,
     )
 
 
@@ -217,12 +224,12 @@ def records_dask(spec: DesignSpec, frame: Any) -> OutcomeData:
     """Individual records in a Dask DataFrame, summarised partition by partition where the
     active Dask scheduler runs; provenance is the hash of the summaries (the frame is never
     gathered)."""
-    if spec.data.columns.covariates or spec.data.columns.individual:
+    if keeps_records(spec):
         raise DataError(
             "a Dask DataFrame of records gives cell summaries only",
             file=spec.path,
             where="data.columns",
-            fix="drop data.columns.covariates and individual, or pass a pandas DataFrame",
+            fix="drop data.columns.covariates, individual and eligible, or pass a pandas DataFrame",
         )
     data = records_from_dask(frame, record_columns(spec, DASK_FRAME), DASK_FRAME)
     return replace(

@@ -367,27 +367,33 @@ def records_outcomes(
     parse_period: Callable[[object], int | None] = int,
     covariates: tuple[str, ...] = (),
     individual: str | None = None,
+    eligible: str | None = None,
 ) -> OutcomeData:
     """Summarise records held in memory into OutcomeData. outcomes: outcome id → column;
     parse_period turns a period label into its ordinal (None: not a period). Records with a
     missing outcome are left out and counted; non-numeric outcomes and unreadable periods are
-    errors naming the row. With covariates or an individual column the records themselves are
-    kept as well (OutcomeData.records); covariates must be numeric and complete."""
+    errors naming the row. With covariates, an individual or an eligible column the records
+    themselves are kept as well (OutcomeData.records); covariates must be numeric and
+    complete, eligible 0 or 1."""
     cols = RecordColumns(unit, period, outcomes, file, parse_period)
-    extra = [*covariates, *([individual] if individual else [])]
+    extra = [*covariates, *(c for c in (individual, eligible) if c)]
     cols.require(raw.columns, extra)
     frame, meta, ledger = merge_parts([summarise_part(raw, cols)], cols, Path(file).name)
     kept_records = None
     if extra:
-        kept_records = _kept_records(raw, cols, covariates, individual)
+        kept_records = _kept_records(raw, cols, covariates, individual, eligible)
     return OutcomeData(frame, meta, "records", exclusions=ledger, records=kept_records)
 
 
 def _kept_records(
-    raw: pd.DataFrame, cols: RecordColumns, covariates: tuple[str, ...], individual: str | None
+    raw: pd.DataFrame,
+    cols: RecordColumns,
+    covariates: tuple[str, ...],
+    individual: str | None,
+    eligible: str | None,
 ) -> pd.DataFrame:
     """The records themselves, for models that need more than the cell summaries: unit,
-    period, each outcome (NaN where left out), the covariates and the individual."""
+    period, each outcome (NaN where left out), the covariates, the individual and eligible."""
     units = unit_ids(raw, cols.unit, cols.file)
     ordinals = period_ordinals(
         raw, cols.period, cols.parse_period, cols.file, PERIOD_EXPECTED, PERIOD_EXAMPLE
@@ -408,7 +414,25 @@ def _kept_records(
             "individual",
             "give every record its person's id (the cohort's id column), or remove the record",
         )
+    if eligible:
+        records["eligible"] = _eligibility(raw[eligible], eligible, cols.file)
     return records
+
+
+def _eligibility(values: pd.Series, column: str, file: str) -> pd.Series:
+    """Eligibility as 0/1 integers: anything else (missing, text, 2) names its row."""
+    codes = pd.to_numeric(values, errors="coerce")
+    bad = ~codes.isin([0, 1]).to_numpy()
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"eligible is {cell(values.iloc[row])}, not 0 or 1",
+            file=file,
+            where=f"column {column}",
+            row=row + 1,
+            fix="code 1 for the people the reform targets and 0 for the others, in every record",
+        )
+    return codes.astype("int8")
 
 
 def file_parts(path: Path, cols: RecordColumns, rows: int = PART_ROWS) -> Iterator[Any]:

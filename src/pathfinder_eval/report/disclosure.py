@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from pathfinder_eval.estimators.did.facts import TripleDifferenceFacts
 from pathfinder_eval.estimators.synthetic.facts import SyntheticControlFacts
 from pathfinder_eval.results import EffectEstimates
 
@@ -126,6 +127,8 @@ def controlled_result(
     table's control; with `hide_totals` (`hides_a_sequence`) they are suppressed whatever
     their size."""
     facts = result.facts
+    if isinstance(facts, TripleDifferenceFacts):
+        return replace(result, facts=_people_in_subgroups(facts, log, hide_totals))
     changes: dict[str, Any] = {}
     for name in ("design", "individual_level"):
         counts = getattr(facts, name, None)
@@ -145,6 +148,32 @@ def controlled_result(
     if not changes:
         return result
     return replace(result, facts=replace(facts, **changes))
+
+
+def _people_in_subgroups(
+    facts: TripleDifferenceFacts, log: DisclosureLog, hide: bool
+) -> TripleDifferenceFacts:
+    """A triple difference's counts of people (each subgroup's, each ATT(g,t)'s targeted and
+    other people) controlled as the participants table's are."""
+
+    def number(count: int) -> int | None:
+        if hide:
+            log.suppress("model facts")
+            return None
+        return log.number(count, "model facts")
+
+    return replace(
+        facts,
+        units_by_subgroup={k: number(v) for k, v in facts.units_by_subgroup.items()},
+        att_gt=[
+            {
+                **c,
+                "treated_eligible_units": number(c["treated_eligible_units"]),
+                "other_units": number(c["other_units"]),
+            }
+            for c in facts.att_gt
+        ],
+    )
 
 
 @dataclass(frozen=True)

@@ -438,7 +438,9 @@ def fit_triple_difference(
         outcome=outcome,
         estimator="triple_difference",
         inference=InferenceUsed(
-            key="cr2" if use_cr2 else "influence_function",
+            key="ddd_cr2"
+            if use_cr2
+            else ("influence_function" if cluster is None else "ddd_clustered"),
             label=f"CR2 by {n_clusters} clusters, Bell-McCaffrey df"
             + (" (the covariates' leverage left out)" if covariates else "")
             if use_cr2

@@ -1,0 +1,215 @@
+"""A design's `triple_difference` (data.source: records with columns individual and eligible):
+the design-file route to pe.triple_difference. Reference: moderndid's `ddd` on the same
+children (tests/reference/moderndid_ddd, script beside the values); the API on the same
+records with cluster=<the LA> gives the same result exactly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import pathfinder_eval as pe
+from pathfinder_eval.cli import main
+from pathfinder_eval.errors import DataError, DesignError
+
+REF = Path(__file__).parent / "reference" / "moderndid_ddd"
+PANEL = REF / "panel.csv"
+TOL = 1e-8  # as test_triple_difference_units: the logits converge to within 1e-12
+
+DESIGN = """
+name: ddd_children
+title: Children's triple difference
+pilot: family_help
+unit_level: cluster
+time: {{axis: period{window}}}
+rollout:
+{waves}
+comparison: {{pool: never_treated, min_units: 1}}
+outcomes: [{{column: y}}]
+analyses:
+  - id: ddd
+    estimator: triple_difference
+    options: {options}
+    inference: {{method: {inference}}}
+data:
+  source: records
+  columns: {{unit: la, period: year, individual: child, eligible: eligible{columns}}}
+"""
+
+
+@pytest.fixture(scope="module")
+def children() -> pd.DataFrame:
+    return pd.read_csv(PANEL)
+
+
+def _design(
+    tmp_path: Path,
+    children: pd.DataFrame,
+    options: str = "{}",
+    inference: str = "default",
+    columns: str = ", covariates: [age, need]",
+    window: str = "",
+) -> Path:
+    starts = children.groupby("la")["start"].first()
+    waves = "\n".join(
+        f"  - {{wave: w{s}, start: {s}, units: [{', '.join(g.index)}]}}"
+        for s, g in starts[starts > 0].groupby(starts[starts > 0])
+    )
+    path = tmp_path / "ddd_children.yaml"
+    path.write_text(
+        DESIGN.format(
+            waves=waves, options=options, inference=inference, columns=columns, window=window
+        )
+    )
+    return path
+
+
+def _run(design: Path, data: Path, out: Path) -> dict:
+    assert main(["run", str(design), "--data", str(data), "--out", str(out)]) == 0
+    (run,) = json.loads((out / "ddd_children.json").read_text())["analyses"]
+    return run
+
+
+def test_the_cli_reproduces_moderndid_and_the_api(tmp_path, children):
+    """Every ATT(g,t) of moderndid's ddd (dr, varying base, covariates age and need) through
+    `pathfinder-eval run`, and the API's estimates, SEs and df with cluster="la"."""
+    design = _design(tmp_path, children, "{covariates: [age, need], base_period: varying}")
+    run = _run(design, PANEL, tmp_path / "o")
+    ref = pd.read_csv(REF / "values.csv")
+    ref = ref[(ref["fit"] == "dr_varying") & (ref["kind"] == "cell")]
+    cells = {(c["cohort"], c["period"]): c for c in run["diagnostics"]["att_gt"]}
+    assert len(cells) == len(ref) == 14
+    for r in ref.itertuples():
+        assert cells[(r.cohort, float(r.year))]["estimate"] == pytest.approx(
+            r.estimate, rel=TOL, abs=1e-10
+        )
+    api = pe.triple_difference(
+        children,
+        outcome="y",
+        unit="child",
+        time="year",
+        first_treated="start",
+        eligible="eligible",
+        covariates=["age", "need"],
+        base_period="varying",
+        cluster="la",
+    )
+    ours = pd.DataFrame(run["estimates"])
+    assert list(ours["term"]) == list(api.table["term"])
+    for col in ("estimate", "std_error", "df", "ci_lower", "ci_upper"):
+        np.testing.assert_allclose(ours[col], api.table[col], rtol=1e-12)
+    assert run["inference_used"]["key"] == "ddd_cr2"
+    assert run["inference_used"]["chosen_by_default"] is True
+    assert (run["n_units"], run["n_treated"], run["n_obs"]) == (24, 17, 24 * 8)
+    html = (tmp_path / "o" / "ddd_children.html").read_text()
+    assert "Triple differences on unit-level records" in html
+    assert "CR2 by LA with Bell-McCaffrey df" in html  # the headline's short name
+
+
+def test_not_yet_treated_and_cluster_robust_from_python(tmp_path, children):
+    """pe.evaluate on a data frame, not-yet-treated comparisons and the influence-function
+    variance summed by LA: the API's numbers with inference="influence_function"."""
+    design = _design(
+        tmp_path, children, "{control_group: not_yet_treated}", "cluster_robust", columns=""
+    )
+    ev = pe.evaluate(design, children)
+    (run,) = ev.runs
+    res = run.result
+    api = pe.triple_difference(
+        children,
+        outcome="y",
+        unit="child",
+        time="year",
+        first_treated="start",
+        eligible="eligible",
+        control_group="not_yet_treated",
+        cluster="la",
+        inference="influence_function",
+    )
+    for col in ("estimate", "std_error", "df"):
+        np.testing.assert_allclose(res.table[col], api.table[col], rtol=1e-12)
+    assert res.inference.key == "ddd_clustered" and not res.inference.chosen_by_default
+    assert res.table["df"].iloc[0] == 23  # t(G − 1) with 24 LAs
+    assert any(c.get("comparison_weights") for c in res.facts.att_gt)
+
+
+def test_the_time_window_applies_as_to_every_analysis(tmp_path, children):
+    """time.first drops 2018's records in the panel (counted there); the triple difference
+    then equals the API on the records from 2019."""
+    design = _design(tmp_path, children, columns="", window=", first: 2019")
+    (run,) = pe.evaluate(design, children).runs
+    later = children[children["year"] >= 2019]
+    api = pe.triple_difference(
+        later,
+        outcome="y",
+        unit="child",
+        time="year",
+        first_treated="start",
+        eligible="eligible",
+        cluster="la",
+    )
+    np.testing.assert_allclose(run.result.table["estimate"], api.table["estimate"], rtol=1e-12)
+    periods = [c["period"] for c in run.result.facts.att_gt]
+    assert min(periods) == 2019 and len(periods) == 14 - 2  # 2018's cell of each cohort gone
+
+
+def test_counts_of_people_are_disclosure_controlled(tmp_path, children):
+    """Each subgroup's and each ATT(g,t)'s counts of children in the JSON are rounded to 5
+    (the default), and a count below 10 is suppressed."""
+    never_eligible = children[(children["start"] == 0) & (children["eligible"] == 1)]
+    kept = never_eligible.loc[never_eligible["la"] == "la10", "child"].unique()[:6]
+    few = children[~children["child"].isin(set(never_eligible["child"]) - set(kept))]
+    data = tmp_path / "few.csv"
+    few.to_csv(data, index=False)
+    design = _design(tmp_path, children, inference="cluster_robust", columns="")
+    run = _run(design, data, tmp_path / "o")
+    raw = pe.evaluate(design, few).runs[0].result.facts
+    shown = run["diagnostics"]
+    assert raw.units_by_subgroup["never-treated eligible"] < 10  # one LA's eligible children
+    assert shown["units_by_subgroup"]["never-treated eligible"] is None
+    for k, v in raw.units_by_subgroup.items():
+        if v >= 10:
+            assert shown["units_by_subgroup"][k] == 5 * round(v / 5)
+    for ours, theirs in zip(shown["att_gt"], raw.att_gt, strict=True):
+        assert ours["treated_eligible_units"] == 5 * round(theirs["treated_eligible_units"] / 5)
+
+
+def test_designs_it_cannot_run_on_are_refused_at_load(tmp_path, children):
+    design = _design(tmp_path, children, columns="")
+    text = design.read_text()
+    design.write_text(text.replace(", eligible: eligible", ""))
+    with pytest.raises(DesignError, match=r"data\.columns\.eligible not given") as info:
+        pe.evaluate(design, children)
+    assert info.value.where == "analyses[0].estimator" and "contrast" in info.value.fix
+    design.write_text(text.replace("options: {}", "options: {covariates: [age]}"))
+    with pytest.raises(DesignError, match="'age' is not one of the records' covariates") as info:
+        pe.evaluate(design, children)
+    assert info.value.where == "analyses[0].options.covariates[0]"
+    design.write_text(text.replace("source: records", "source: tidy"))
+    with pytest.raises(DesignError, match=r"columns\.eligible need individual records"):
+        pe.evaluate(design, children)
+
+
+def test_bad_records_name_file_column_and_row(tmp_path, children, capsys):
+    """Exit code 2, no traceback, no report; the error names the file, its column and row."""
+    design = _design(tmp_path, children, columns="")
+    bad = children.copy()
+    bad.loc[40, "eligible"] = 2
+    data = tmp_path / "bad.csv"
+    bad.to_csv(data, index=False)
+    out = tmp_path / "o"
+    assert main(["run", str(design), "--data", str(data), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.csv" in err and "column eligible" in err and "row 41" in err
+    assert "Traceback" not in err and not out.exists()
+    moved = children.copy()
+    child = moved.loc[100, "child"]
+    rows = moved.index[moved["child"] == child]
+    moved.loc[rows[-1], "la"] = "la00" if moved.loc[100, "la"] != "la00" else "la08"
+    with pytest.raises(DataError, match="changes its cluster over time") as info:
+        pe.evaluate(design, moved)
+    assert info.value.where == "column la" and info.value.row == rows[0] + 1  # its first
