@@ -6,6 +6,7 @@ records with cluster=<the LA> gives the same result exactly."""
 from __future__ import annotations
 
 import json
+from html import unescape
 from pathlib import Path
 
 import numpy as np
@@ -108,6 +109,17 @@ def test_the_cli_reproduces_moderndid_and_the_api(tmp_path, children):
     html = (tmp_path / "o" / "ddd_children.html").read_text()
     assert "Triple differences on unit-level records" in html
     assert "CR2 by LA with Bell-McCaffrey df" in html  # the headline's short name
+    # the analysis section: event chart, pre-test, and the people by group, rounded to 5
+    text = unescape(html)
+    groups = api.facts.units_by_subgroup
+    people = "; ".join(f"{k} {5 * round(v / 5):,}" for k, v in groups.items())
+    assert f"People by group: {people} (in 24 LAs, 17 with" in text
+    assert "Event-study chart for y" in text
+    pre = api.facts.pretest
+    assert (
+        "before the start is zero (Wald, with the standard errors' covariance): "
+        f"χ²({pre['df']}) = {pre['statistic']:.2f}"
+    ) in text
 
 
 def test_not_yet_treated_and_cluster_robust_from_python(tmp_path, children):

@@ -18,6 +18,7 @@ from pathfinder_eval.estimators.did.facts import (
     MultiplegtDynFacts,
     StackedFacts,
     SunAbrahamFacts,
+    TripleDifferenceFacts,
 )
 from pathfinder_eval.estimators.stepped_wedge.facts import GeeFacts, GlmmFacts, LmmFacts
 from pathfinder_eval.estimators.synthetic.facts import SyntheticControlFacts, SyntheticDidFacts
@@ -471,6 +472,46 @@ def _group_time(
     )
     power = facts.pretest_power
     return {"pretrend": line + (" " + pretest_power_line(power) if power else "")}
+
+
+@estimator_view.register
+def _triple_difference(
+    facts: TripleDifferenceFacts,
+    res: EffectEstimates,
+    info: OutcomeInfo,
+    label: PeriodLabel,
+    names: dict[str, str],
+) -> dict[str, Any]:
+    out: dict[str, Any] = event_chart(res, info)
+    comparison = (
+        "never-treated LAs"
+        if facts.control_group == "never_treated"
+        else "LAs never treated or not yet started (one comparison per start date, combined "
+        "by GMM weights)"
+    )
+    net = f", net of {', '.join(facts.covariates)}" if facts.covariates else ""
+    people = "; ".join(f"{k} {_people(v)}" for k, v in facts.units_by_subgroup.items())
+    lines = [
+        "Each estimate is the change for the people the reform targets in the starting LAs "
+        "minus that of the same LAs' untargeted people, net of the same gap in the "
+        f"{comparison}: shocks shared by an LA's two groups cancel. Each comparison is a "
+        f"{facts.method_label} DiD on the people observed in both of its periods{net}.",
+        f"People by group: {people} (in {facts.n_clusters} LAs, "
+        f"{facts.treated_clusters} with targeted people in a starting LA).",
+    ]
+    lines += [
+        f"ATT({label(int(c['cohort']))}, {label(int(c['period']))}) not estimated: {c['reason']}."
+        for c in facts.dropped_cells
+    ]
+    out["facts"] = lines
+    pt = facts.pretest
+    if pt:
+        out["pretrend"] = (
+            "Pre-test that every ATT(g,t) before the start is zero (Wald, with the standard "
+            f"errors' covariance): χ²({pt['df']}) = {pt['statistic']:.2f}, "
+            f"{_p_phrase(pt['p_value'])}."
+        )
+    return out
 
 
 def event_chart(res: EffectEstimates, info: OutcomeInfo) -> dict[str, str]:

@@ -533,7 +533,8 @@ def _inference_notes(
             f"Only {treated} of {n_clusters} clusters hold treated eligible units. CR2 with "
             "Bell-McCaffrey df held its size with 4 and 10 treated LAs of 60 (0.5–3.8% at 5%), "
             "but with 4 its intervals were 2.25 times as wide as they need be; the LA-level "
-            "contrast (minus= on pe.callaway_santanna) held 3.8–6.8% at 1.02–1.12 times.",
+            "contrast (a design's contrasts, or minus= on pe.callaway_santanna) held 3.8–6.8% "
+            "at 1.02–1.12 times.",
         )
     return (
         f"Only {treated} of {n_clusters} clusters hold treated eligible units: influence "
@@ -552,8 +553,8 @@ def _lone_note(lone: tuple[tuple[float, float, str], ...]) -> str:
         f"One cluster holds all the units of a subgroup in {len(lone)} cells ({shown}{more}): "
         "CR2 has no variance for a lone cluster, so rows using those cells have no standard "
         "error. With few treated LAs use the LA-level contrast: the children's means by LA, "
-        "group and period with minus= on pe.callaway_santanna (its default variance pools the "
-        "comparison LAs; benchmarks/ddd_units_validity.py)."
+        "group and period as a design's contrasts or minus= on pe.callaway_santanna (its "
+        "default variance pools the comparison LAs; benchmarks/ddd_units_validity.py)."
     )
 
 
