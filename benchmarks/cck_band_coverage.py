@@ -1,6 +1,6 @@
 """Coverage of continuous_did's data-driven dose curve (dose_method: cck) and its uniform bands
 (run on demand: python benchmarks/cck_band_coverage.py [--reps 200] [--processes 2]
-[--n 300 1500] [--variances hc2 hc3 hc0]).
+[--n 300 1500] [--variances hc2 hc3 hc0 auto]).
 
 The processes (written for this check, not tuned to the estimator): n units observed in two
 periods, 60% of them given a dose in period 2, the dose log-normal (median 1, log-SD 0.5: a
@@ -57,6 +57,9 @@ def panel(rng: np.random.Generator, n: int, curve: str) -> pd.DataFrame:
     )
 
 
+SMALLEST_N = 120  # 72 treated on average: fewer than 50 is 4 SDs away
+
+
 def one(args: tuple[str, int, int, str]) -> dict[str, float]:
     curve, n, seed, variance = args
     rng = np.random.default_rng(seed)
@@ -104,6 +107,11 @@ def main() -> None:
     parser.add_argument("--n", type=int, nargs="+", default=[300, 1500])
     parser.add_argument("--variances", nargs="+", default=["hc2", "hc3", "hc0"])
     args = parser.parse_args()
+    if min(args.n) < SMALLEST_N:
+        parser.error(
+            f"--n below {SMALLEST_N}: cck needs 50 treated units, and with 60% treated a "
+            "replicate would too often have fewer"
+        )
     print(
         f"{'process':>11} {'n':>5} {'resid':>5} | {'ATT(d) band':>11} {'pointwise':>9} "
         f"{'width':>5} | {'ACRT(d) band':>12} {'pointwise':>9} {'width':>5} | {'ATT':>5} "

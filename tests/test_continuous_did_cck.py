@@ -15,7 +15,7 @@ from scipy.interpolate import BSpline
 import pathfinder_eval as pe
 from pathfinder_eval.errors import EstimationError, PathfinderError
 from pathfinder_eval.estimators.did.dose_sieve import _fit as sieve_fit
-from pathfinder_eval.estimators.did.dose_sieve import _grid, choose_segments
+from pathfinder_eval.estimators.did.dose_sieve import _grid, choose_segments, residuals_for
 from test_continuous_did import DESIGN
 
 REF = Path(__file__).parent / "reference" / "moderndid_cck"
@@ -237,6 +237,19 @@ def test_design_file_runs_and_reports(tmp_path):
     html = next(f for f in pe.report(ev, tmp_path / "out") if f.suffix == ".html").read_text()
     assert "a cubic B-spline with 2 segment(s), a number chosen from the data" in html
     assert "Uniform 95% bands" in html and "999 multiplier draws, seed 5" in html
+    assert "use HC2 residuals, each divided by √(1 − its leverage) (chosen for 400 or more" in html
+
+
+@pytest.mark.parametrize(("name", "expected"), [("small", "hc3"), ("wave", "hc2")])
+def test_auto_residuals_follow_the_number_of_treated_units(name, expected):
+    """sieve_variance auto (the default): HC3's residuals below 400 treated units (the small
+    panel's 73), HC2's from 400 (the wave panel's 900), each the same fit as asking for it."""
+    auto, named = _fit(name), _fit(name, sieve_variance=expected)
+    assert (auto.facts.sieve.variance, auto.facts.sieve.variance_asked) == (expected, "auto")
+    assert named.facts.sieve.variance_asked == expected
+    pd.testing.assert_frame_equal(auto.table, named.table)
+    assert residuals_for("auto", 399) == "hc3" and residuals_for("auto", 400) == "hc2"
+    assert residuals_for("hc0", 50) == "hc0"
 
 
 def _two_periods(dose: np.ndarray, change: np.ndarray) -> pd.DataFrame:

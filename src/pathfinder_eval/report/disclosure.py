@@ -292,7 +292,15 @@ def hides_a_baseline(panel: ValidatedPanel, outcome: str, min_count: int) -> boo
     mean of all of them returns the hidden one by subtraction (4 children, from a baseline of
     27.1875 per 10,000 beside three shown years). On unpublished data the table hides every
     treated period once one is hidden, and the baseline beside the estimates' differences
-    would give them back, so any hidden period hides it."""
+    would give them back, so any hidden period hides it. Read once per panel and outcome:
+    the report asks for every analysis of the outcome."""
+    return panel.derived(
+        ("hides_a_baseline", outcome, min_count),
+        lambda: _hides_a_baseline(panel, outcome, min_count),
+    )
+
+
+def _hides_a_baseline(panel: ValidatedPanel, outcome: str, min_count: int) -> bool:
     targeted = {c.id: c.outcome for c in panel.spec.contrasts}.get(outcome, outcome)
     cells = panel.outcome_cells(targeted)
     counts = cells["numerator"].dropna().to_numpy(float)

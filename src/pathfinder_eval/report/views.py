@@ -9,6 +9,7 @@ from collections.abc import Callable
 from functools import singledispatch
 from typing import Any
 
+from pathfinder_eval.estimators.did.dose_sieve import HC3_BELOW
 from pathfinder_eval.estimators.did.facts import (
     BaconFacts,
     ContinuousDidFacts,
@@ -380,7 +381,10 @@ def _continuous(
             f"the whole range of treated doses at once: estimate ± "
             f"{fmt(sieve.critical_value, 3)} influence-function standard errors for ATT(d), ± "
             f"{fmt(sieve.critical_value_slope, 3)} for ACRT(d) ({sieve.draws} multiplier draws, "
-            f"seed {sieve.seed}; diagnostics' sieve.uniform_band)."
+            f"seed {sieve.seed}; diagnostics' sieve.uniform_band). "
+            + RESIDUALS[sieve.variance]
+            + (AUTO_RESIDUALS[sieve.variance] if sieve.variance_asked == "auto" else "")
+            + "."
         )
     if facts.left_out:
         lines.append(
@@ -512,6 +516,20 @@ def _triple_difference(
             f"{_p_phrase(pt['p_value'])}."
         )
     return out
+
+
+# The dose sieve's residuals (sieve_variance), as the report names them.
+RESIDUALS = {
+    "hc3": "Standard errors and bands use HC3 residuals, each divided by 1 − its leverage",
+    "hc2": "Standard errors and bands use HC2 residuals, each divided by √(1 − its leverage)",
+    "hc0": "Standard errors and bands use contdid's raw (HC0) residuals",
+}
+AUTO_RESIDUALS = {
+    "hc3": f" (chosen for fewer than {HC3_BELOW} treated units, where HC2's bands fell short "
+    "of their level in simulation)",
+    "hc2": f" (chosen for {HC3_BELOW} or more treated units; with fewer, HC3's, as HC2's bands "
+    "fell short of their level in simulation)",
+}
 
 
 def event_chart(res: EffectEstimates, info: OutcomeInfo) -> dict[str, str]:

@@ -49,6 +49,7 @@ from pathfinder_eval.estimators.did.dose_sieve import (
     SieveChoice,
     choose_segments,
     leverage_adjusted,
+    residuals_for,
 )
 from pathfinder_eval.estimators.did.facts import ContinuousDidFacts, DoseSieveFacts
 from pathfinder_eval.estimators.did.group_time import comparison_odds, did_panel_2x2, propensity
@@ -498,7 +499,7 @@ class ContinuousDid(ContinuousDidOptions):
             x,
             self.method,
             None if sieve is None else sieve[0].interior_knots(sieve[1]),
-            "hc0" if sieve is None else self.sieve_variance,
+            "hc0" if sieve is None else sieve[2],
         )
         weights = res.weights[:, row, col]
         unit = cells["unit"].to_numpy()
@@ -637,7 +638,7 @@ class ContinuousDid(ContinuousDidOptions):
                 left_out=[str(u) for u in units[res.left_out]],
                 pretrend_test=joint_zero_test(res.estimate, vcov, df, pre),
                 dose_pretrend_test=joint_zero_test(res.estimate, vcov, df, slopes_pre),
-                sieve=OMITTED if sieve is None else self._sieve_facts(sieve[0], res, sieve[1]),
+                sieve=OMITTED if sieve is None else self._sieve_facts(*sieve, res),
                 pretest_power=None
                 if self.refit
                 else pretest_summary(
@@ -659,9 +660,10 @@ class ContinuousDid(ContinuousDidOptions):
         treated: np.ndarray,
         periods: np.ndarray,
         level: float,
-    ) -> tuple[SieveChoice, np.ndarray] | None:
+    ) -> tuple[SieveChoice, np.ndarray, str] | None:
         """dose_method cck: the sieve chosen on the treated units observed in both periods (the
-        only ones its curve uses), and their doses; None for the parametric curve."""
+        only ones its curve uses), their doses and the residuals used (sieve_variance, auto
+        resolved); None for the parametric curve."""
         if self.dose_method != "cck":
             return None
         if periods.size != 2:
@@ -674,13 +676,12 @@ class ContinuousDid(ContinuousDidOptions):
             )
         seen = treated & ~np.isnan(ymat).any(axis=1)
         change = ymat[seen, 1] - ymat[seen, 0]
-        choice = choose_segments(
-            dose[seen], change, self.sieve_draws, self.seed, level, self.sieve_variance
-        )
-        return choice, dose[seen]
+        variance = residuals_for(self.sieve_variance, int(seen.sum()))
+        choice = choose_segments(dose[seen], change, self.sieve_draws, self.seed, level, variance)
+        return choice, dose[seen], variance
 
     def _sieve_facts(
-        self, choice: SieveChoice, res: DoseFit, treated_doses: np.ndarray
+        self, choice: SieveChoice, treated_doses: np.ndarray, variance: str, res: DoseFit
     ) -> DoseSieveFacts:
         """The sieve's choice and each dose row's uniform band: estimate ± critical value × its
         influence-function standard error (the sieve's own, whatever variance the rows
@@ -707,7 +708,8 @@ class ContinuousDid(ContinuousDidOptions):
             theta=choice.theta,
             critical_value=choice.band,
             critical_value_slope=choice.band_slope,
-            variance=self.sieve_variance,
+            variance=variance,
+            variance_asked=self.sieve_variance,
             draws=self.sieve_draws,
             seed=self.seed,
             none_agreed=choice.none_agreed,

@@ -7,8 +7,9 @@ data by a bootstrap Lepski rule, and the uniform bands allow for that choice.
 Here the dose is its own instrument (no endogeneity), so each sieve is the least-squares fit of
 the treated units' outcome change on a cubic B-spline of their dose with knots at equally spaced
 quantiles of the doses (the IV fit with a finer instrument spline equals it). Standard errors
-and multiplier draws use HC2's leverage-adjusted residuals by default (`leverage_adjusted`);
-HC3's or contdid's raw residuals (HC0) on request.
+and multiplier draws use leverage-adjusted residuals (`leverage_adjusted`): by default HC3's
+below 400 treated units and HC2's from 400 (`residuals_for`); contdid's raw residuals (HC0)
+on request.
 
 1. Grid: 1, 2, 4, ... segments up to 2^L, L = max(⌊log₂ n⌋, 3), cut at the last dimension J
    (segments + 3) with J·√(log J)·max((0.1 log n)⁴, 1) ≤ 10√n (the regression case's rule,
@@ -231,6 +232,17 @@ def _fit(
 
 POWER = {"hc0": 0.0, "hc2": 0.5, "hc3": 1.0}
 """Each residual is divided by (1 − its leverage) to this power."""
+
+HC3_BELOW = 400
+"""sieve_variance auto: HC3's residuals below this many treated units, HC2's from it (the
+coverage measured in benchmarks/cck_band_coverage.py: settings.ContinuousDidOptions)."""
+
+
+def residuals_for(variance: str, treated: int) -> str:
+    """The residuals `variance` names, "auto" resolved by the number of treated units."""
+    if variance != "auto":
+        return variance
+    return "hc3" if treated < HC3_BELOW else "hc2"
 
 
 def leverage_adjusted(

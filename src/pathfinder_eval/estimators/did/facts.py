@@ -255,9 +255,10 @@ class DoseSieveFacts(Facts):
     """The data-driven (cck) dose curve: the B-spline segments tried and chosen (cubic, knots at
     quantiles of the treated doses), Lepski's choice before the cap, α̂ and θ*, the uniform
     bands' critical values for ATT(d) and ACRT(d) (estimate ± value × standard error), the
-    residuals behind the dose rows' standard errors and the draws (hc2 or hc0), the multiplier
-    draws and seed, whether no sieve agreed with every larger one, and each dose
-    row's uniform band."""
+    residuals behind the dose rows' standard errors and the draws (hc3, hc2 or hc0) and the
+    sieve_variance asked for (auto: chosen by the number of treated units), the multiplier
+    draws and seed, whether no sieve agreed with every larger one, and each dose row's
+    uniform band."""
 
     segments_tried: list[int]
     segments: int
@@ -267,6 +268,7 @@ class DoseSieveFacts(Facts):
     critical_value: float
     critical_value_slope: float
     variance: str
+    variance_asked: str
     draws: int
     seed: int
     none_agreed: bool
