@@ -170,24 +170,34 @@ def test_the_time_window_applies_as_to_every_analysis(tmp_path, children):
 
 
 def test_counts_of_people_are_disclosure_controlled(tmp_path, children):
-    """Each subgroup's and each ATT(g,t)'s counts of children in the JSON are rounded to 5
-    (the default), and a count below 10 is suppressed."""
+    """The counts of children in the JSON are rounded to 5 (the default); they are one linked
+    set (a cell's other children are three subgroups' children), so a count below 10
+    suppresses them all: 6 never-treated eligible children would otherwise come back as a
+    cell's other children less the two ineligible subgroups."""
+    design = _design(tmp_path, children, inference="cluster_robust", columns="")
+    run = _run(design, PANEL, tmp_path / "all")
+    raw = pe.evaluate(design, children).runs[0].result.facts
+    shown = run["diagnostics"]
+    for k, v in raw.units_by_subgroup.items():
+        assert shown["units_by_subgroup"][k] == 5 * round(v / 5)
+    for ours, theirs in zip(shown["att_gt"], raw.att_gt, strict=True):
+        assert ours["treated_eligible_units"] == 5 * round(theirs["treated_eligible_units"] / 5)
+        assert ours["other_units"] == 5 * round(theirs["other_units"] / 5)
     never_eligible = children[(children["start"] == 0) & (children["eligible"] == 1)]
     kept = never_eligible.loc[never_eligible["la"] == "la10", "child"].unique()[:6]
     few = children[~children["child"].isin(set(never_eligible["child"]) - set(kept))]
     data = tmp_path / "few.csv"
     few.to_csv(data, index=False)
-    design = _design(tmp_path, children, inference="cluster_robust", columns="")
-    run = _run(design, data, tmp_path / "o")
+    run = _run(design, data, tmp_path / "few")
     raw = pe.evaluate(design, few).runs[0].result.facts
+    assert raw.units_by_subgroup["never-treated eligible"] == 6
     shown = run["diagnostics"]
-    assert raw.units_by_subgroup["never-treated eligible"] < 10  # one LA's eligible children
-    assert shown["units_by_subgroup"]["never-treated eligible"] is None
-    for k, v in raw.units_by_subgroup.items():
-        if v >= 10:
-            assert shown["units_by_subgroup"][k] == 5 * round(v / 5)
-    for ours, theirs in zip(shown["att_gt"], raw.att_gt, strict=True):
-        assert ours["treated_eligible_units"] == 5 * round(theirs["treated_eligible_units"] / 5)
+    assert set(shown["units_by_subgroup"].values()) == {None}
+    assert {c[k] for c in shown["att_gt"] for k in ("treated_eligible_units", "other_units")} == {
+        None
+    }
+    text = unescape((tmp_path / "few" / "ddd_children.html").read_text())
+    assert "People by group: treated eligible a suppressed number of;" in text
 
 
 def test_designs_it_cannot_run_on_are_refused_at_load(tmp_path, children):
@@ -225,3 +235,110 @@ def test_bad_records_name_file_column_and_row(tmp_path, children, capsys):
     with pytest.raises(DataError, match="changes its cluster over time") as info:
         pe.evaluate(design, moved)
     assert info.value.where == "column la" and info.value.row == rows[0] + 1  # its first
+
+
+def test_starts_after_an_outcomes_records_are_counted_in_las(tmp_path, children):
+    """y ends in 2022 while y2 runs on: for y the 2023 LAs are compared as never treated, and
+    the note counts LAs, not children (a count of children outside disclosure control)."""
+    kids = children.assign(y2=children["y"] + 1.0)
+    kids.loc[kids["year"] >= 2023, "y"] = np.nan
+    design = _design(tmp_path, children, columns="")
+    design.write_text(
+        design.read_text().replace(
+            "outcomes: [{column: y}]", "outcomes: [{column: y}, {column: y2}]"
+        )
+    )
+    runs = {r.outcome: r for r in pe.evaluate(design, kids).runs}
+    late = [w for w in runs["y"].result.warnings if "start after" in w]
+    assert late == [
+        "10 LAs start after the last period of y's records (2022): compared as never treated, "
+        "as R's did does"
+    ]
+    assert not any("start after" in w for w in runs["y2"].result.warnings)
+
+
+def test_a_start_period_without_records_fails_this_analysis_only(tmp_path, children):
+    """No records in 2021, when an LA wave starts: the triple difference is not estimable and
+    says why; Callaway & Sant'Anna in the same design still runs."""
+    design = _design(tmp_path, children, columns="")
+    design.write_text(
+        design.read_text().replace(
+            "analyses:\n", "analyses:\n  - {id: cs, estimator: callaway_santanna}\n"
+        )
+    )
+    runs = {r.analysis.id: r for r in pe.evaluate(design, children[children["year"] != 2021]).runs}
+    assert runs["cs"].status == "ok"
+    assert runs["ddd"].status == "not_estimable"
+    assert "LAs start in 2021, a period with no records of y" in runs["ddd"].note
+
+
+def test_float_la_ids_match_the_kept_records(tmp_path, children):
+    """LA ids stored as floats (Parquet, Stata): the cell summaries read 3.0 as "3", as the
+    kept records do, so the triple difference sees every record (it saw none before)."""
+    floats = children.assign(la=children["la"].str[2:].astype(float))
+    starts = floats.groupby("la")["start"].first()
+    quoted = {u: f'"{int(u)}"' for u in starts.index}  # YAML text, not numbers
+    waves = "\n".join(
+        f"  - {{wave: w{s}, start: {s}, units: [{', '.join(quoted[u] for u in g.index)}]}}"
+        for s, g in starts[starts > 0].groupby(starts[starts > 0])
+    )
+    design = _design(tmp_path, children, columns="")
+    text = design.read_text()
+    design.write_text(
+        text[: text.index("rollout:\n") + 9] + waves + text[text.index("\ncomparison") :]
+    )
+    data = tmp_path / "floats.parquet"
+    floats.to_parquet(data)
+    run = _run(design, data, tmp_path / "o")
+    (tmp_path / "names").mkdir()
+    (named,) = pe.evaluate(_design(tmp_path / "names", children, columns=""), children).runs
+    assert run["estimates"][0]["estimate"] == pytest.approx(
+        named.result.table["estimate"][0], rel=1e-12
+    )
+    assert run["n_units"] == 24
+
+
+def test_a_person_moving_la_names_the_la_column(tmp_path, children):
+    moved = children.copy()
+    rows = moved.index[moved["child"] == "la03c00"]
+    moved.loc[rows[-1], "la"] = "la00"  # never treated
+    with pytest.raises(DataError, match="person 'la03c00' changes its cluster over time") as info:
+        pe.evaluate(_design(tmp_path, children, columns=""), moved)
+    assert info.value.where == "column la" and info.value.row == rows[0] + 1
+
+
+def test_groups_of_las_are_refused(tmp_path, children):
+    """unit_level: region (a group of LAs treated together): the records name LAs, the panel
+    groups, so the children would fall outside every cell; refused at load."""
+    design = tmp_path / "region.yaml"
+    design.write_text(
+        DESIGN.format(
+            waves="  - {wave: w1, start: 2021, units: [G1]}",
+            options="{}",
+            inference="default",
+            columns="",
+            window="",
+        )
+        .replace("unit_level: cluster", "unit_level: region\ngroups:\n  G1: {members: [E06000001]}")
+        .replace("unit: la,", "unit: la_code,")
+    )
+    with pytest.raises(DesignError, match="units are groups of LAs") as info:
+        pe.evaluate(design, children)
+    assert info.value.where == "analyses[0].estimator"
+
+
+def test_eligible_alone_does_not_keep_the_records(tmp_path):
+    """data.columns.eligible without individual (no triple difference) leaves the other
+    analyses as they were: the records are not kept, so a stepped-wedge LMM stays on its
+    cell summaries."""
+    from test_stepped_wedge_input_edges import trial_design, trial_records
+
+    records = trial_records().assign(e=lambda f: np.arange(len(f)) % 2)
+    path = tmp_path / "d.yaml"
+    results = []
+    for cols in ("{unit: cl, period: per}", "{unit: cl, period: per, eligible: e}"):
+        path.write_text(trial_design().replace("{unit: cl, period: per}", cols))
+        ev = pe.evaluate(path, records)
+        assert ev.panel.data.records is None
+        results.append(ev.runs[0].result.table)
+    pd.testing.assert_frame_equal(*results)

@@ -688,6 +688,8 @@ def triple_difference(
     rows' standard errors also count the estimated cohort shares, as R's did does (moderndid's
     agg_ddd does not; the same with one start date). For an LA-level panel with the targeted
     and untargeted groups' outcomes as two columns, use `minus=` on any DiD function instead.
+    In a design file: `estimator: triple_difference` on `data.source: records` with
+    `data.columns.individual` and `eligible` (the LA's start from the rollout, clustered by LA).
 
     Parameters
     ----------

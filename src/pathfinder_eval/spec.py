@@ -648,6 +648,15 @@ def _check_unit_ddd(spec: DesignSpec, analysis: Analysis, where: str, file: str)
     records that follow people (individual) and say whom the reform targets (eligible); its
     covariates are read from the records, so they must be kept (data.columns.covariates)."""
     cols = spec.data.columns
+    if spec.unit_level is UnitLevel.REGION:
+        raise DesignError(
+            "triple_difference compares people within the LAs the records name, and this "
+            "design's units are groups of LAs",
+            file=file,
+            where=f"{where}.estimator",
+            fix="use unit_level: local_authority or cluster (each LA a cluster), or summarise "
+            "the records by group and use contrasts",
+        )
     missing = [k for k in ("individual", "eligible") if getattr(cols, k) is None]
     if spec.data.source != "records" or missing:
         raise DesignError(

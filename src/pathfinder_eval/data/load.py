@@ -153,8 +153,8 @@ def _frame(spec: DesignSpec, frame: pd.DataFrame) -> OutcomeData:
 def records_file(spec: DesignSpec, path: Path, scheduler: str | None = None) -> OutcomeData:
     """Individual records (data.source: records), one row per person, summarised per cell as
     the file is read in parts (on a Dask cluster with `scheduler`); a model that needs the
-    records themselves (covariates, an individual or eligible column) reads them whole, after
-    checking they fit in memory."""
+    records themselves (covariates, an individual column) reads them whole, after checking
+    they fit in memory."""
     with path.open("rb") as f:
         sha = hashlib.file_digest(f, "sha256").hexdigest()
     cols = record_columns(spec, str(path))
@@ -165,7 +165,7 @@ def records_file(spec: DesignSpec, path: Path, scheduler: str | None = None) -> 
             "need the records on this machine",
             file=spec.path,
             where="data.columns",
-            fix="drop --scheduler, or drop data.columns.covariates, individual and eligible",
+            fix="drop --scheduler, or drop data.columns.covariates and individual",
         )
     if individual:
         check_records_fit(path)
@@ -178,9 +178,10 @@ def records_file(spec: DesignSpec, path: Path, scheduler: str | None = None) -> 
 
 
 def keeps_records(spec: DesignSpec) -> bool:
-    """Whether a model needs the records themselves, not only their cell summaries."""
+    """Whether a model needs the records themselves, not only their cell summaries (eligible
+    is kept with them; triple_difference needs individual, so it keeps them)."""
     cols = spec.data.columns
-    return bool(cols.covariates or cols.individual or cols.eligible)
+    return bool(cols.covariates or cols.individual)
 
 
 def record_columns(spec: DesignSpec, file: str) -> RecordColumns:

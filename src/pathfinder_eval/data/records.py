@@ -121,7 +121,7 @@ def _summarise(part: pd.DataFrame | pa.RecordBatch, cols: RecordColumns) -> Part
     out, errors = Partial(rows=len(part)), []
     unit_code, unit_text = _codes(part, cols.unit)
     used = _used(unit_code, len(unit_text))
-    text = np.array([str(v).strip() if used[i] else "" for i, v in enumerate(unit_text)], object)
+    text = np.array(_id_labels(unit_text, used), object)
     bad = (unit_code < 0) | ((text == "")[unit_code] & (unit_code >= 0))
     if bad.any():
         errors.append(_error_at(part, cols.unit, int(np.flatnonzero(bad)[0]), unit_ids, cols))
@@ -212,6 +212,18 @@ def _codes(part: pd.DataFrame | pa.RecordBatch, column: str) -> tuple[np.ndarray
         return codes, array.dictionary.to_pylist()
     codes, uniques = pd.factorize(part[column], use_na_sentinel=True)
     return codes.astype(np.int64), list(uniques)
+
+
+def _id_labels(distinct: list[Any], used: np.ndarray) -> list[str]:
+    """The used distinct ids as text, as `id_text` reads a column: whole numbers stored as
+    floats (Stata, Parquet: 838.0) as the integers they are, so the cells' units match the
+    records a model keeps ("" for ids no row uses)."""
+    kept = [v for i, v in enumerate(distinct) if used[i]]
+    whole = bool(kept) and all(isinstance(v, float) and v.is_integer() for v in kept)
+    return [
+        ("" if not used[i] else str(int(v)) if whole else str(v).strip())
+        for i, v in enumerate(distinct)
+    ]
 
 
 def _used(codes: np.ndarray, n: int) -> np.ndarray:
@@ -372,15 +384,14 @@ def records_outcomes(
     """Summarise records held in memory into OutcomeData. outcomes: outcome id → column;
     parse_period turns a period label into its ordinal (None: not a period). Records with a
     missing outcome are left out and counted; non-numeric outcomes and unreadable periods are
-    errors naming the row. With covariates, an individual or an eligible column the records
-    themselves are kept as well (OutcomeData.records); covariates must be numeric and
-    complete, eligible 0 or 1."""
+    errors naming the row. With covariates or an individual column the records themselves are
+    kept as well (OutcomeData.records), with eligible when named; covariates must be numeric
+    and complete, eligible 0 or 1."""
     cols = RecordColumns(unit, period, outcomes, file, parse_period)
-    extra = [*covariates, *(c for c in (individual, eligible) if c)]
-    cols.require(raw.columns, extra)
+    cols.require(raw.columns, [*covariates, *(c for c in (individual, eligible) if c)])
     frame, meta, ledger = merge_parts([summarise_part(raw, cols)], cols, Path(file).name)
     kept_records = None
-    if extra:
+    if covariates or individual:
         kept_records = _kept_records(raw, cols, covariates, individual, eligible)
     return OutcomeData(frame, meta, "records", exclusions=ledger, records=kept_records)
 

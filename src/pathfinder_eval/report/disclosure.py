@@ -154,7 +154,13 @@ def _people_in_subgroups(
     facts: TripleDifferenceFacts, log: DisclosureLog, hide: bool
 ) -> TripleDifferenceFacts:
     """A triple difference's counts of people (each subgroup's, each ATT(g,t)'s targeted and
-    other people) controlled as the participants table's are."""
+    other people), rounded as the participants table's. They are one linked set: a cell's
+    other people are three subgroups' people seen in its periods, so one suppressed count
+    would come back by subtraction (6 never-treated eligible children from 171 − 79 − 86;
+    found in review); any count below the threshold suppresses them all."""
+    counts = [*facts.units_by_subgroup.values()]
+    counts += [c[k] for c in facts.att_gt for k in ("treated_eligible_units", "other_units")]
+    hide = hide or any(0 < v < log.min_count for v in counts)
 
     def number(count: int) -> int | None:
         if hide:

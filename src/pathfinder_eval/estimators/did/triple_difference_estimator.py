@@ -62,6 +62,7 @@ class TripleDifference(TripleDifferenceOptions):
                 **{c: part[c].to_numpy(float) for c in self.covariates},
             }
         )
+        _starts_observed(frame, panel, outcome, analysis_id)
         unit_panel_, codes, dropped, notes = unit_panel(
             frame,
             "y",
@@ -85,17 +86,19 @@ class TripleDifference(TripleDifferenceOptions):
             level=level,
             inference=VARIANCE[self.inference.method],
             dropped=_in_cells(dropped, frame),
-            notes=notes,
+            notes=_late_in_las(frame, panel, outcome) if notes else (),
         )
         cohorts = {c["cohort"] for c in res.facts.att_gt}
-        treated = frame.loc[frame["start"].isin(cohorts), "la"]
+        left_out = set().union(*(d.units for d in dropped))
+        used = frame[~id_text(pd.Series(frame["person"])).isin(left_out).to_numpy()]
+        treated = used.loc[used["start"].isin(cohorts), "la"]
         return replace(
             res,
             analysis_id=analysis_id,
             inference=replace(res.inference, chosen_by_default=self.inference.method == "default"),
-            n_units=int(frame["la"].nunique()),
+            n_units=int(used["la"].nunique()),
             n_treated=int(treated.nunique()),
-            n_obs=len(frame[["la", "period"]].drop_duplicates()),
+            n_obs=len(used[["la", "period"]].drop_duplicates()),
         )
 
     @staticmethod
@@ -117,7 +120,38 @@ class TripleDifference(TripleDifferenceOptions):
             lambda role, col: roles.get(role, f"column {col}"),
             file=files[0][0] if files else None,
             rows=rows,
+            unit="person",
         )
+
+
+def _starts_observed(
+    frame: pd.DataFrame, panel: ValidatedPanel, outcome: str, analysis_id: str
+) -> None:
+    """Each start inside the records' periods is one of them: the engine compares a cohort
+    from its start period, so a start period without records leaves it undefined."""
+    periods = np.unique(frame["period"])
+    starts = np.unique(frame["start"].dropna())
+    missing = [g for g in starts if periods[0] < g <= periods[-1] and g not in periods]
+    if missing:
+        shown = ", ".join(panel.period_label(int(g)) for g in missing)
+        raise EstimationError(
+            f"LAs start in {shown}, a period with no records of {outcome}: the triple "
+            "difference compares each start date's LAs from their start period",
+            where=f"analyses[{analysis_id}]",
+            fix="supply the records of that period, or run the triple difference on an "
+            "outcome recorded in it",
+        )
+
+
+def _late_in_las(frame: pd.DataFrame, panel: ValidatedPanel, outcome: str) -> tuple[str, ...]:
+    """The engine's note on starts after the last period, in LAs (not people, which would
+    be a count of children outside disclosure control)."""
+    last = frame["period"].max()
+    las = frame.loc[frame["start"] > last, "la"].nunique()
+    return (
+        f"{las} LA{'' if las == 1 else 's'} start after the last period of {outcome}'s records "
+        f"({panel.period_label(int(last))}): compared as never treated, as R's did does",
+    )
 
 
 def _in_cells(dropped: tuple[Dropped, ...], frame: pd.DataFrame) -> tuple[Dropped, ...]:

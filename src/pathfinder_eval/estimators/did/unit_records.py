@@ -28,6 +28,8 @@ class RecordNames:
     where: Callable[[str, str], str]
     file: str | None = None
     rows: np.ndarray | None = None
+    unit: str = "unit"
+    """What a unit is, in messages (a person's records: "person")."""
 
     def row(self, position: int) -> int:
         return position + 1 if self.rows is None else int(self.rows[position])
@@ -125,9 +127,10 @@ def unit_panel(
     repeated = pd.DataFrame({"u": uid, "t": values[time]}).duplicated()
     refuse_row(
         repeated,
-        lambda row: f"unit {ids.iloc[row]!r} has two rows for one period",
+        lambda row: f"{names.unit} {ids.iloc[row]!r} has two rows for one period",
         names.where("unit", unit),
-        f"keep one row per unit and period ({time})",
+        f"keep one row per {names.unit} and period"
+        + (" (ids unique across clusters, not only within one)" if cluster else ""),
         names,
     )
     elig = values[eligible]
@@ -141,17 +144,17 @@ def unit_panel(
     periods = np.sort(values[time].unique())
     start = values[first_treated].replace([0, np.inf], np.nan)  # never treated, as R's did
     labels = frame[cluster].astype(str) if cluster else None
-    for arg, column, v in (
+    for arg, column, v in (  # the cluster first: a unit moving clusters may change start
+        *((("cluster", cluster, labels),) if cluster else ()),
         ("first_treated", first_treated, start.fillna(0)),
         ("eligible", eligible, elig),
-        *((("cluster", cluster, labels),) if cluster else ()),
     ):
         varies = v.groupby(uid).transform("nunique") > 1
         refuse_row(
             varies,
-            lambda row, arg=arg: f"unit {ids.iloc[row]!r} changes its {arg} over time",
+            lambda row, arg=arg: f"{names.unit} {ids.iloc[row]!r} changes its {arg} over time",
             names.where(arg, column),
-            f"give each unit one {arg} in every row",
+            f"give each {names.unit} one {arg} in every row",
             names,
         )
     inside = start.notna() & (start > periods[0]) & (start <= periods[-1])
