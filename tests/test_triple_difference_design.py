@@ -342,3 +342,47 @@ def test_eligible_alone_does_not_keep_the_records(tmp_path):
         assert ev.panel.data.records is None
         results.append(ev.runs[0].result.table)
     pd.testing.assert_frame_equal(*results)
+
+
+def test_warnings_name_periods_as_the_report_does(tmp_path, children):
+    """On financial years the engine's notes name periods by their labels (2020-21), not the
+    axis's ordinals (2021): here the lone-cluster note of one treated LA per start date."""
+    fy = children[(children["start"] == 0) | children["la"].isin(["la03", "la01"])].copy()
+    fy["year"] = [f"{y - 1}{y % 100:02d}" for y in fy["year"]]  # EES labels: 202021
+    design = tmp_path / "fy.yaml"
+    design.write_text(
+        DESIGN.format(
+            waves="  - {wave: a, start: 2020-04-01, units: [la03]}\n"
+            "  - {wave: b, start: 2022-04-01, units: [la01]}",
+            options="{}",
+            inference="default",
+            columns="",
+            window="",
+        ).replace("axis: period", "axis: financial_year")
+    )
+    (run,) = pe.evaluate(design, fy).runs
+    (lone,) = [w for w in run.result.warnings if w.startswith("One cluster holds")]
+    assert "(ATT(2020-21, 2017-18): the eligible;" in lone
+    assert np.isnan(run.result.table["std_error"].iloc[0])  # CR2 has no variance here
+
+
+def test_an_unreadable_period_label_shows_the_axis_example(tmp_path, children):
+    """Records on financial years with a label of another axis: the error names the row and
+    shows the axis's own label (202324), not the trial periods' (1, 2, …)."""
+    design = tmp_path / "fy.yaml"
+    design.write_text(
+        DESIGN.format(
+            waves="  - {wave: a, start: 2020-04-01, units: [la03]}",
+            options="{}",
+            inference="default",
+            columns="",
+            window="",
+        ).replace("axis: period", "axis: financial_year")
+    )
+    fy = children.assign(year=[f"{y - 1}{y % 100:02d}" for y in children["year"]])
+    fy.loc[5, "year"] = "2020-21"
+    for data in (fy, tmp_path / "fy.csv"):
+        fy.to_csv(tmp_path / "fy.csv", index=False)
+        with pytest.raises(DataError, match="202324 for 'financial_year'") as info:
+            pe.evaluate(design, data)
+        assert info.value.row == 6

@@ -201,7 +201,12 @@ def record_columns(spec: DesignSpec, file: str) -> RecordColumns:
         outcomes[o.id] = o.column
     cols = spec.data.columns
     return RecordColumns(
-        cols.unit, cols.period, outcomes, file, partial(parse_period, spec.time.axis)
+        cols.unit,
+        cols.period,
+        outcomes,
+        file,
+        partial(parse_period, spec.time.axis),
+        f"{EXAMPLE_LABEL[spec.time.axis]} for '{spec.time.axis.value}'",
     )
 
 
@@ -218,6 +223,7 @@ def records_frame(spec: DesignSpec, raw: pd.DataFrame, file: str) -> OutcomeData
         spec.data.columns.covariates,
         spec.data.columns.individual,
         spec.data.columns.eligible,
+        cols.period_example,
     )
 
 

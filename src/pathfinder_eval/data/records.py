@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,8 @@ class RecordColumns:
     outcomes: Mapping[str, str]
     file: str
     parse_period: Callable[[object], int | None] = int
+    period_example: str = PERIOD_EXAMPLE
+    """Period labels as the error for an unreadable one shows them (the axis's)."""
 
     @property
     def names(self) -> list[str]:
@@ -135,7 +138,9 @@ def _summarise(part: pd.DataFrame | pa.RecordBatch, cols: RecordColumns) -> Part
     bad[~bad] = np.array([o is None for o in ordinal], dtype=bool)[period_code[~bad]]
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        errors.append(_error_at(part, cols.period, row, _period_error, cols))
+        errors.append(
+            _error_at(part, cols.period, row, partial(_period_error, cols.period_example), cols)
+        )
     numbers = {}
     for outcome, column in cols.outcomes.items():
         try:
@@ -240,8 +245,10 @@ def _ordinal(label: object, parse: Callable[[object], int | None]) -> int | None
     return None if o is None or abs(o) >= MAX_ORDINAL else int(o)
 
 
-def _period_error(frame: pd.DataFrame, column: str, file: str, first_row: int) -> None:
-    period_ordinals(frame, column, lambda v: None, file, PERIOD_EXPECTED, PERIOD_EXAMPLE, first_row)
+def _period_error(
+    example: str, frame: pd.DataFrame, column: str, file: str, first_row: int
+) -> None:
+    period_ordinals(frame, column, lambda v: None, file, PERIOD_EXPECTED, example, first_row)
 
 
 def _error_at(
@@ -380,6 +387,7 @@ def records_outcomes(
     covariates: tuple[str, ...] = (),
     individual: str | None = None,
     eligible: str | None = None,
+    period_example: str = PERIOD_EXAMPLE,
 ) -> OutcomeData:
     """Summarise records held in memory into OutcomeData. outcomes: outcome id → column;
     parse_period turns a period label into its ordinal (None: not a period). Records with a
@@ -387,7 +395,7 @@ def records_outcomes(
     errors naming the row. With covariates or an individual column the records themselves are
     kept as well (OutcomeData.records), with eligible when named; covariates must be numeric
     and complete, eligible 0 or 1."""
-    cols = RecordColumns(unit, period, outcomes, file, parse_period)
+    cols = RecordColumns(unit, period, outcomes, file, parse_period, period_example)
     cols.require(raw.columns, [*covariates, *(c for c in (individual, eligible) if c)])
     frame, meta, ledger = merge_parts([summarise_part(raw, cols)], cols, Path(file).name)
     kept_records = None
@@ -407,7 +415,7 @@ def _kept_records(
     period, each outcome (NaN where left out), the covariates, the individual and eligible."""
     units = unit_ids(raw, cols.unit, cols.file)
     ordinals = period_ordinals(
-        raw, cols.period, cols.parse_period, cols.file, PERIOD_EXPECTED, PERIOD_EXAMPLE
+        raw, cols.period, cols.parse_period, cols.file, PERIOD_EXPECTED, cols.period_example
     )
     kept = {}
     for outcome, column in cols.outcomes.items():

@@ -23,6 +23,7 @@ a design's `contrasts` (the DiD of their difference) is the same estimator witho
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -356,13 +357,15 @@ def fit_triple_difference(
     inference: str = "cr2",
     dropped: tuple[Dropped, ...] = (),
     notes: tuple[str, ...] = (),
+    label: Callable[[float], str] = lambda period: f"{period:g}",
 ) -> EffectEstimates:
     """The triple difference's overall ATT (the simple aggregation: post-start cells weighted
     by cohort size) and event-time effects, with influence-function standard errors clustered
     by `cluster` ((n,) codes 0..G−1) with a t(G − 1) reference; with cluster None each unit
     is its own cluster and the reference is normal, as moderndid's analytic standard errors.
     Aggregated rows include the variance of the estimated cohort shares (R did's convention;
-    moderndid's agg_ddd leaves it out). `notes`: the caller's statements for the warnings."""
+    moderndid's agg_ddd leaves it out). `notes`: the caller's statements for the warnings;
+    `label`: a period (a cohort's start) as the warnings name it."""
     use_cr2 = cluster is not None and inference == "cr2"
     cells = triple_difference_att(
         panel,
@@ -414,10 +417,11 @@ def fit_triple_difference(
     )
     notes = (*notes, *_inference_notes(cluster, n_clusters, treated_clusters, use_cr2))
     if use_cr2 and blocks.lone:
-        notes = (*notes, _lone_note(blocks.lone))
+        notes = (*notes, _lone_note(blocks.lone, label))
     partial = [out for out in cells.left_out if out]
     if control_group == "not_yet_treated" and partial:
-        cohorts_out = sorted({_cohort_key(c) for out in partial for c in out})
+        left = sorted({c for out in partial for c in out}, key=lambda c: (np.isnan(c), c))
+        cohorts_out = ["never" if np.isnan(c) else label(c) for c in left]
         notes = (
             *notes,
             f"{len(partial)} ATT(g,t) left out a not-yet-treated comparison cohort "
@@ -430,7 +434,7 @@ def fit_triple_difference(
         notes = (
             *notes,
             f"{len(gt.dropped_cells)} ATT(g,t) could not be estimated (cohorts "
-            f"{', '.join(f'{g:g}' for g in lost)}; diagnostics' dropped_cells say why): the "
+            f"{', '.join(label(g) for g in lost)}; diagnostics' dropped_cells say why): the "
             "aggregations use the others",
         )
     return EffectEstimates(
@@ -545,9 +549,9 @@ def _inference_notes(
     )
 
 
-def _lone_note(lone: tuple[tuple[float, float, str], ...]) -> str:
+def _lone_note(lone: tuple[tuple[float, float, str], ...], label: Callable[[float], str]) -> str:
     """Where CR2 has no variance: cells in which one cluster holds a whole subgroup."""
-    shown = "; ".join(f"ATT({g:g}, {t:g}): the {who}" for g, t, who in lone[:3])
+    shown = "; ".join(f"ATT({label(g)}, {label(t)}): the {who}" for g, t, who in lone[:3])
     more = f" and {len(lone) - 3} more" if len(lone) > 3 else ""
     return (
         f"One cluster holds all the units of a subgroup in {len(lone)} cells ({shown}{more}): "

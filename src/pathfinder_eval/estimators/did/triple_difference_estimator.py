@@ -87,6 +87,7 @@ class TripleDifference(TripleDifferenceOptions):
             inference=VARIANCE[self.inference.method],
             dropped=_in_cells(dropped, frame),
             notes=_late_in_las(frame, panel, outcome) if notes else (),
+            label=lambda period: panel.period_label(int(period)),
         )
         cohorts = {c["cohort"] for c in res.facts.att_gt}
         left_out = set().union(*(d.units for d in dropped))
