@@ -69,6 +69,13 @@ def _design(
     return path
 
 
+def _written(path: Path, waves: str, axis: str = "period") -> Path:
+    """DESIGN with these rollout lines and time axis and the default options, at `path`."""
+    text = DESIGN.format(waves=waves, options="{}", inference="default", columns="", window="")
+    path.write_text(text.replace("axis: period", f"axis: {axis}"))
+    return path
+
+
 def _run(design: Path, data: Path, out: Path) -> dict:
     assert main(["run", str(design), "--data", str(data), "--out", str(out)]) == 0
     (run,) = json.loads((out / "ddd_children.json").read_text())["analyses"]
@@ -310,15 +317,9 @@ def test_a_person_moving_la_names_the_la_column(tmp_path, children):
 def test_groups_of_las_are_refused(tmp_path, children):
     """unit_level: region (a group of LAs treated together): the records name LAs, the panel
     groups, so the children would fall outside every cell; refused at load."""
-    design = tmp_path / "region.yaml"
+    design = _written(tmp_path / "region.yaml", "  - {wave: w1, start: 2021, units: [G1]}")
     design.write_text(
-        DESIGN.format(
-            waves="  - {wave: w1, start: 2021, units: [G1]}",
-            options="{}",
-            inference="default",
-            columns="",
-            window="",
-        )
+        design.read_text()
         .replace("unit_level: cluster", "unit_level: region\ngroups:\n  G1: {members: [E06000001]}")
         .replace("unit: la,", "unit: la_code,")
     )
@@ -349,16 +350,11 @@ def test_warnings_name_periods_as_the_report_does(tmp_path, children):
     axis's ordinals (2021): here the lone-cluster note of one treated LA per start date."""
     fy = children[(children["start"] == 0) | children["la"].isin(["la03", "la01"])].copy()
     fy["year"] = [f"{y - 1}{y % 100:02d}" for y in fy["year"]]  # EES labels: 202021
-    design = tmp_path / "fy.yaml"
-    design.write_text(
-        DESIGN.format(
-            waves="  - {wave: a, start: 2020-04-01, units: [la03]}\n"
-            "  - {wave: b, start: 2022-04-01, units: [la01]}",
-            options="{}",
-            inference="default",
-            columns="",
-            window="",
-        ).replace("axis: period", "axis: financial_year")
+    design = _written(
+        tmp_path / "fy.yaml",
+        "  - {wave: a, start: 2020-04-01, units: [la03]}\n"
+        "  - {wave: b, start: 2022-04-01, units: [la01]}",
+        "financial_year",
     )
     (run,) = pe.evaluate(design, fy).runs
     (lone,) = [w for w in run.result.warnings if w.startswith("One cluster holds")]
@@ -369,15 +365,8 @@ def test_warnings_name_periods_as_the_report_does(tmp_path, children):
 def test_an_unreadable_period_label_shows_the_axis_example(tmp_path, children):
     """Records on financial years with a label of another axis: the error names the row and
     shows the axis's own label (202324), not the trial periods' (1, 2, …)."""
-    design = tmp_path / "fy.yaml"
-    design.write_text(
-        DESIGN.format(
-            waves="  - {wave: a, start: 2020-04-01, units: [la03]}",
-            options="{}",
-            inference="default",
-            columns="",
-            window="",
-        ).replace("axis: period", "axis: financial_year")
+    design = _written(
+        tmp_path / "fy.yaml", "  - {wave: a, start: 2020-04-01, units: [la03]}", "financial_year"
     )
     fy = children.assign(year=[f"{y - 1}{y % 100:02d}" for y in children["year"]])
     fy.loc[5, "year"] = "2020-21"
