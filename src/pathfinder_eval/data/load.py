@@ -236,7 +236,7 @@ def records_dask(spec: DesignSpec, frame: Any) -> OutcomeData:
             "a Dask DataFrame of records gives cell summaries only",
             file=spec.path,
             where="data.columns",
-            fix="drop data.columns.covariates, individual and eligible, or pass a pandas DataFrame",
+            fix="drop data.columns.covariates and individual, or pass a pandas DataFrame",
         )
     data = records_from_dask(frame, record_columns(spec, DASK_FRAME), DASK_FRAME)
     return replace(

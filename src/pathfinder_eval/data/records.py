@@ -124,7 +124,7 @@ def _summarise(part: pd.DataFrame | pa.RecordBatch, cols: RecordColumns) -> Part
     out, errors = Partial(rows=len(part)), []
     unit_code, unit_text = _codes(part, cols.unit)
     used = _used(unit_code, len(unit_text))
-    text = np.array(_id_labels(unit_text, used), object)
+    text = np.array([t if used[i] else "" for i, t in enumerate(unit_labels(unit_text))], object)
     bad = (unit_code < 0) | ((text == "")[unit_code] & (unit_code >= 0))
     if bad.any():
         errors.append(_error_at(part, cols.unit, int(np.flatnonzero(bad)[0]), unit_ids, cols))
@@ -219,16 +219,10 @@ def _codes(part: pd.DataFrame | pa.RecordBatch, column: str) -> tuple[np.ndarray
     return codes.astype(np.int64), list(uniques)
 
 
-def _id_labels(distinct: list[Any], used: np.ndarray) -> list[str]:
-    """The used distinct ids as text, as `id_text` reads a column: whole numbers stored as
-    floats (Stata, Parquet: 838.0) as the integers they are, so the cells' units match the
-    records a model keeps ("" for ids no row uses)."""
-    kept = [v for i, v in enumerate(distinct) if used[i]]
-    whole = bool(kept) and all(isinstance(v, float) and v.is_integer() for v in kept)
-    return [
-        ("" if not used[i] else str(int(v)) if whole else str(v).strip())
-        for i, v in enumerate(distinct)
-    ]
+def unit_labels(distinct: list[Any]) -> list[str]:
+    """Unit ids as text, value by value (a float 3.0 reads "3.0", as str does): the same in
+    every part, route and chunking, for the cells and for the records a model keeps."""
+    return [str(v).strip() for v in distinct]
 
 
 def _used(codes: np.ndarray, n: int) -> np.ndarray:
@@ -413,7 +407,9 @@ def _kept_records(
 ) -> pd.DataFrame:
     """The records themselves, for models that need more than the cell summaries: unit,
     period, each outcome (NaN where left out), the covariates, the individual and eligible."""
-    units = unit_ids(raw, cols.unit, cols.file)
+    unit_ids(raw, cols.unit, cols.file)  # a missing id is an error naming its row
+    codes, distinct = pd.factorize(raw[cols.unit])
+    units = pd.Series(np.array(unit_labels(list(distinct)), object)[codes], index=raw.index)
     ordinals = period_ordinals(
         raw, cols.period, cols.parse_period, cols.file, PERIOD_EXPECTED, cols.period_example
     )

@@ -549,9 +549,14 @@ def _inference_notes(
     )
 
 
-def _lone_note(lone: tuple[tuple[float, float, str], ...], label: Callable[[float], str]) -> str:
+def _lone_note(
+    lone: tuple[tuple[float, float, int, tuple[float, ...]], ...], label: Callable[[float], str]
+) -> str:
     """Where CR2 has no variance: cells in which one cluster holds a whole subgroup."""
-    shown = "; ".join(f"ATT({label(g)}, {label(t)}): the {who}" for g, t, who in lone[:3])
+    shown = "; ".join(
+        f"ATT({label(g)}, {label(t)}): the {_block_name(b, used, label)}"
+        for g, t, b, used in lone[:3]
+    )
     more = f" and {len(lone) - 3} more" if len(lone) > 3 else ""
     return (
         f"One cluster holds all the units of a subgroup in {len(lone)} cells ({shown}{more}): "
@@ -562,14 +567,18 @@ def _lone_note(lone: tuple[tuple[float, float, str], ...], label: Callable[[floa
     )
 
 
-def _block_name(block: int, comparisons: tuple[float, ...]) -> str:
+def _block_name(
+    block: int,
+    comparisons: tuple[float, ...],
+    label: Callable[[float], str] = lambda period: f"{period:g}",
+) -> str:
     """A cell's block as the reader knows it: eligible, ineligible (of the treated cohort),
-    never-treated eligible, cohort 2023 ineligible, ..."""
+    never-treated eligible, cohort 2023 ineligible, ... (`label`: a cohort's start)."""
     kind = "eligible" if block % 2 == 0 else "ineligible"
     if block < 2:
         return kind
     c = comparisons[(block - 2) // 2]
-    return f"{'never-treated' if np.isnan(c) else f'cohort {c:g}'} {kind}"
+    return f"{'never-treated' if np.isnan(c) else f'cohort {label(c)}'} {kind}"
 
 
 @dataclass(frozen=True)
@@ -605,7 +614,7 @@ class Cr2Blocks:
     broken: np.ndarray
     cluster: np.ndarray
     n: int
-    lone: tuple[tuple[float, float, str], ...]
+    lone: tuple[tuple[float, float, int, tuple[float, ...]], ...]
 
     def rows(self, weights: np.ndarray, extra: np.ndarray | None = None) -> Cr2Rows:
         """CR2 and Bell-McCaffrey df of the rows `weights` (m, K) of the ATT(g,t); `extra`
@@ -666,7 +675,7 @@ def cr2_blocks(
         whole = np.any(size == total, axis=0) & (total > 0)
         if whole.any():
             broken[j] = True
-            lone += [(gt.group[j], gt.time[j], _block_name(b, used)) for b in np.flatnonzero(whole)]
+            lone += [(gt.group[j], gt.time[j], int(b), used) for b in np.flatnonzero(whole)]
             continue
         f = 1.0 / np.sqrt(1.0 - size / total)
         span = slice(first[j], first[j + 1])

@@ -62,6 +62,13 @@ class TripleDifference(TripleDifferenceOptions):
                 **{c: part[c].to_numpy(float) for c in self.covariates},
             }
         )
+        if frame.empty:
+            raise EstimationError(
+                f"no records of {outcome} fall in the panel's cells",
+                where=f"analyses[{analysis_id}]",
+                fix="check that the records' LA ids are the rollout's (data.columns.unit) and "
+                "their periods inside the time window",
+            )
         _starts_observed(frame, panel, outcome, analysis_id)
         unit_panel_, codes, dropped, notes = unit_panel(
             frame,
