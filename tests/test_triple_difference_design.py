@@ -384,3 +384,54 @@ def test_an_unreadable_period_label_shows_the_axis_example(tmp_path, children):
         with pytest.raises(DataError, match="202324 for 'financial_year'") as info:
             pe.evaluate(design, data)
         assert info.value.row == 6
+
+
+def _named_las(tmp_path: Path, children: pd.DataFrame) -> tuple[Path, pd.DataFrame]:
+    """The children's LAs renamed to the first 24 LAs of the lookup, and an LA-level design on
+    reporting years naming them."""
+    from pathfinder_eval.data.la_lookup import la_table
+
+    names = dict(zip(sorted(children["la"].unique()), la_table()["la_name"][:24], strict=True))
+    kids = children.assign(la=children["la"].map(names))
+    starts = kids.groupby("la")["start"].first()
+    waves = "\n".join(
+        f"  - {{wave: w{s}, start: {s - 1}-04-01, units: [{', '.join(g.index)}]}}"
+        for s, g in starts[starts > 0].groupby(starts[starts > 0])
+    )
+    design = _written(tmp_path / "las.yaml", waves, "reporting_year")
+    design.write_text(
+        design.read_text().replace("unit_level: cluster", "unit_level: local_authority")
+    )
+    return design, kids
+
+
+def test_records_may_name_las_by_name(tmp_path, children):
+    """LA-level records naming LAs (Bromley) take their codes, names and regions as tidy data
+    do, in the kept records and the chunked summaries alike: before, every treated LA 'had no
+    rows'. A misspelt LA, or one LA under two labels, is an error naming the column."""
+    design, kids = _named_las(tmp_path, children)
+    kids.to_csv(tmp_path / "k.csv", index=False)
+    (tmp_path / "ref").mkdir()
+    (ref,) = pe.evaluate(_design(tmp_path / "ref", children, columns=""), children).runs
+    for data in (kids, tmp_path / "k.csv"):
+        ev = pe.evaluate(design, data)
+        assert ev.runs[0].result.table["estimate"][0] == pytest.approx(
+            ref.result.table["estimate"][0], rel=1e-12
+        )
+        units = ev.panel.units.set_index("name")
+        assert units.loc["Bromley", "unit"] == "305" and units.loc["Bromley", "region"] == "London"
+    summaries = design.read_text().replace(", individual: child, eligible: eligible", "")
+    summaries = summaries.replace("estimator: triple_difference", "estimator: descriptive")
+    (tmp_path / "cells.yaml").write_text(summaries)
+    ev = pe.evaluate(tmp_path / "cells.yaml", tmp_path / "k.csv")  # the chunked reader
+    assert ev.panel.data.records is None and "305" in set(ev.panel.units["unit"])
+    typo = kids.copy()
+    typo.loc[3, "la"] = "Bromly"
+    with pytest.raises(
+        DataError, match=r"'Bromly' is not a local authority \(did you mean 'Bromley'"
+    ):
+        pe.evaluate(design, typo)
+    twice = kids.copy()
+    twice.loc[twice.index[:3], "la"] = "306"  # Croydon's code beside its name
+    with pytest.raises(DataError, match="LA 306 is named '306' and 'Croydon'"):
+        pe.evaluate(design, twice)

@@ -171,10 +171,75 @@ def records_file(spec: DesignSpec, path: Path, scheduler: str | None = None) -> 
         check_records_fit(path)
         data = records_frame(spec, read_tidy(path), str(path))
     elif scheduler is not None:
-        data = records_on_cluster(path, cols, scheduler)
+        data = _records_as_las(spec, records_on_cluster(path, cols, scheduler), str(path))
     else:
-        data = records_from_file(path, cols)
+        data = _records_as_las(spec, records_from_file(path, cols), str(path))
     return replace(data, files=((path.name, sha),))
+
+
+def _records_as_las(spec: DesignSpec, data: OutcomeData, file: str) -> OutcomeData:
+    """Records of an LA-level design name each LA by name or code, as tidy data do: the cells,
+    the exclusions and the kept records take its code (by year for a name two LAs have had)
+    and the unit table its name and region, as the rollout is resolved (a name left as
+    written matched nothing: "treated unit Bromley has no rows")."""
+    if spec.unit_level is not UnitLevel.LOCAL_AUTHORITY:
+        return data
+    column = spec.data.columns.unit
+
+    def codes(frame: pd.DataFrame) -> pd.Series:
+        pairs = frame[["unit", "period"]].drop_duplicates().reset_index(drop=True)
+        mapped = map_distinct(pairs["unit"], _la_code)
+        unknown = mapped.isna().to_numpy()
+        if unknown.any():
+            name = str(pairs["unit"][unknown].iloc[0])
+            close = suggest_la(name)
+            raise DataError(
+                f"{name!r} is not a local authority"
+                + (f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""),
+                file=file,
+                where=f"column {column}",
+                fix="correct the name or give the LA's code; units that are not LAs need "
+                "unit_level: cluster",
+            )
+        try:
+            mapped = _namesakes_by_year(
+                pairs["unit"], mapped, pairs["period"], spec.time.axis, file, column
+            )
+        except DataError as e:  # its row is one of the distinct pairs, not the file's
+            raise DataError(e.what, file=file, where=e.where, fix=e.fix) from None
+        at = pd.MultiIndex.from_frame(pairs).get_indexer(
+            pd.MultiIndex.from_frame(frame[["unit", "period"]])
+        )
+        return pd.Series(mapped.to_numpy(dtype=object)[at], index=frame.index)
+
+    frame = data.frame.assign(unit=codes(data.frame))
+    twice = frame.duplicated(["unit", "outcome", "period"])
+    if twice.any():
+        la = frame.loc[twice, "unit"].iloc[0]
+        labels = sorted(set(data.frame.loc[(frame["unit"] == la).to_numpy(), "unit"]))
+        raise DataError(
+            f"LA {la} is named {' and '.join(map(repr, labels))} in the records",
+            file=file,
+            where=f"column {column}",
+            fix="name each LA one way (its name or its code) in every record",
+        )
+    table = la_table().set_index("la_code")
+    units = sorted(set(frame["unit"]))
+    meta = pd.DataFrame(
+        {
+            "unit": units,
+            "name": table["la_name"].reindex(units).to_numpy(),
+            "region": table["region_name"].reindex(units).fillna("").to_numpy(),
+        }
+    )
+    by_label = {u: _la_code(u) or u for e in data.exclusions for u in e.units}
+    ledger = tuple(
+        replace(e, units=tuple(sorted({by_label[u] for u in e.units}))) for e in data.exclusions
+    )
+    records = data.records
+    if records is not None:
+        records = records.assign(unit=codes(records))
+    return replace(data, frame=frame, units=meta, exclusions=ledger, records=records)
 
 
 def keeps_records(spec: DesignSpec) -> bool:
@@ -213,7 +278,7 @@ def record_columns(spec: DesignSpec, file: str) -> RecordColumns:
 def records_frame(spec: DesignSpec, raw: pd.DataFrame, file: str) -> OutcomeData:
     """Individual records from a frame (a file read, or one passed to the Python API)."""
     cols = record_columns(spec, file)
-    return records_outcomes(
+    data = records_outcomes(
         raw,
         cols.unit,
         cols.period,
@@ -225,6 +290,7 @@ def records_frame(spec: DesignSpec, raw: pd.DataFrame, file: str) -> OutcomeData
         spec.data.columns.eligible,
         cols.period_example,
     )
+    return _records_as_las(spec, data, file)
 
 
 def records_dask(spec: DesignSpec, frame: Any) -> OutcomeData:
@@ -238,7 +304,9 @@ def records_dask(spec: DesignSpec, frame: Any) -> OutcomeData:
             where="data.columns",
             fix="drop data.columns.covariates and individual, or pass a pandas DataFrame",
         )
-    data = records_from_dask(frame, record_columns(spec, DASK_FRAME), DASK_FRAME)
+    data = _records_as_las(
+        spec, records_from_dask(frame, record_columns(spec, DASK_FRAME), DASK_FRAME), DASK_FRAME
+    )
     return replace(
         data, files=((DASK_FRAME + " (hash of its cell summaries)", frame_sha(data.frame)),)
     )
