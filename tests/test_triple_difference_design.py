@@ -435,3 +435,37 @@ def test_records_may_name_las_by_name(tmp_path, children):
     twice.loc[twice.index[:3], "la"] = "306"  # Croydon's code beside its name
     with pytest.raises(DataError, match="LA 306 is named '306' and 'Croydon'"):
         pe.evaluate(design, twice)
+
+
+def test_a_name_two_las_have_had(tmp_path, children):
+    """'Dorset' is the county (835) up to 2019 and the unitary (838) from 2020: its cells take
+    each by year; an exclusion, whose year the ledger does not keep, names both; records that
+    follow people across the change are refused (each person would move LA), and an LA whose
+    records were all left out stays in the unit table."""
+    design, kids = _named_las(tmp_path, children)
+    never = sorted(kids.loc[kids["start"] == 0, "la"].unique())
+    dorset = kids.assign(la=kids["la"].replace({never[0]: "Dorset"}))
+    dorset.loc[dorset["la"] == "Dorset", "y"] = np.where(
+        dorset.loc[dorset["la"] == "Dorset", "year"] == 2019, np.nan, 1.0
+    )
+    with pytest.raises(DataError, match=r"'Dorset' names 2 LAs by year \(835, 838\)"):
+        pe.evaluate(design, dorset)
+    cells = design.read_text().replace(", individual: child, eligible: eligible", "")
+    cells = cells.replace("estimator: triple_difference", "estimator: descriptive")
+    (tmp_path / "cells.yaml").write_text(cells)
+    gone = dorset.copy()
+    gone.loc[gone["la"] == never[1], "y"] = np.nan  # every record of this LA left out
+    for data in (gone, tmp_path / "gone.csv"):
+        gone.to_csv(tmp_path / "gone.csv", index=False)
+        ev = pe.evaluate(tmp_path / "cells.yaml", data)
+        by_year = ev.panel.data.frame.query("outcome == 'y'").groupby("unit")["period"].agg(set)
+        assert by_year["835"] == {2018} and by_year["838"] >= {2020, 2021}
+        (missing,) = [e for e in ev.panel.data.exclusions if "835" in e.units]
+        assert {"835", "838"} <= set(missing.units)
+        assert {"835", "838", _code(never[1])} <= set(ev.panel.data.units["unit"])
+
+
+def _code(name: str) -> str:
+    from pathfinder_eval.data.la_lookup import resolve_la
+
+    return resolve_la(name).la_code

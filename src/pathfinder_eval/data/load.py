@@ -185,34 +185,43 @@ def _records_as_las(spec: DesignSpec, data: OutcomeData, file: str) -> OutcomeDa
     if spec.unit_level is not UnitLevel.LOCAL_AUTHORITY:
         return data
     column = spec.data.columns.unit
-
-    def codes(frame: pd.DataFrame) -> pd.Series:
-        pairs = frame[["unit", "period"]].drop_duplicates().reset_index(drop=True)
-        mapped = map_distinct(pairs["unit"], _la_code)
-        unknown = mapped.isna().to_numpy()
-        if unknown.any():
-            name = str(pairs["unit"][unknown].iloc[0])
-            close = suggest_la(name)
+    for label in data.units["unit"]:  # every unit read, even one whose records were all left out
+        if _la_code(label) is None:
+            close = suggest_la(str(label))
             raise DataError(
-                f"{name!r} is not a local authority"
+                f"{str(label)!r} is not a local authority"
                 + (f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""),
                 file=file,
                 where=f"column {column}",
                 fix="correct the name or give the LA's code; units that are not LAs need "
                 "unit_level: cluster",
             )
+
+    def codes(frame: pd.DataFrame) -> tuple[pd.Series, dict[str, set[str]]]:
+        """Each row's LA code, and the codes each label took (two for a namesake by year)."""
+        pairs = frame[["unit", "period"]].drop_duplicates().reset_index(drop=True)
         try:
             mapped = _namesakes_by_year(
-                pairs["unit"], mapped, pairs["period"], spec.time.axis, file, column
+                pairs["unit"],
+                map_distinct(pairs["unit"], _la_code),
+                pairs["period"],
+                spec.time.axis,
+                file,
+                column,
             )
         except DataError as e:  # its row is one of the distinct pairs, not the file's
             raise DataError(e.what, file=file, where=e.where, fix=e.fix) from None
         at = pd.MultiIndex.from_frame(pairs).get_indexer(
             pd.MultiIndex.from_frame(frame[["unit", "period"]])
         )
-        return pd.Series(mapped.to_numpy(dtype=object)[at], index=frame.index)
+        taken = pd.Series(mapped.to_numpy(dtype=object)).groupby(pairs["unit"]).unique()
+        return (
+            pd.Series(mapped.to_numpy(dtype=object)[at], index=frame.index),
+            {str(k): set(v) for k, v in taken.items()},
+        )
 
-    frame = data.frame.assign(unit=codes(data.frame))
+    units, taken = codes(data.frame)
+    frame = data.frame.assign(unit=units)
     twice = frame.duplicated(["unit", "outcome", "period"])
     if twice.any():
         la = frame.loc[twice, "unit"].iloc[0]
@@ -223,22 +232,37 @@ def _records_as_las(spec: DesignSpec, data: OutcomeData, file: str) -> OutcomeDa
             where=f"column {column}",
             fix="name each LA one way (its name or its code) in every record",
         )
-    table = la_table().set_index("la_code")
-    units = sorted(set(frame["unit"]))
-    meta = pd.DataFrame(
-        {
-            "unit": units,
-            "name": table["la_name"].reindex(units).to_numpy(),
-            "region": table["region_name"].reindex(units).fillna("").to_numpy(),
-        }
-    )
-    by_label = {u: _la_code(u) or u for e in data.exclusions for u in e.units}
-    ledger = tuple(
-        replace(e, units=tuple(sorted({by_label[u] for u in e.units}))) for e in data.exclusions
-    )
+
+    def of(label: object) -> set[str]:
+        return taken.get(str(label)) or {str(_la_code(label))}
+
     records = data.records
     if records is not None:
-        records = records.assign(unit=codes(records))
+        kept, split = codes(records)
+        moved = [k for k, v in split.items() if len(v) > 1]
+        if moved and "individual" in records:
+            raise DataError(
+                f"{moved[0]!r} names {len(split[moved[0]])} LAs by year "
+                f"({', '.join(sorted(split[moved[0]]))}), and the records follow people over "
+                "periods: each would move between them",
+                file=file,
+                where=f"column {column}",
+                fix="give each record its LA's code, or keep the periods on one side of the change",
+            )
+        records = records.assign(unit=kept)
+    table = la_table().set_index("la_code")
+    every = sorted(set().union(*(of(u) for u in data.units["unit"])))
+    meta = pd.DataFrame(
+        {
+            "unit": every,
+            "name": table["la_name"].reindex(every).to_numpy(),
+            "region": table["region_name"].reindex(every).fillna("").to_numpy(),
+        }
+    )
+    ledger = tuple(
+        replace(e, units=tuple(sorted(set().union(*(of(u) for u in e.units))))) if e.units else e
+        for e in data.exclusions
+    )
     return replace(data, frame=frame, units=meta, exclusions=ledger, records=records)
 
 
