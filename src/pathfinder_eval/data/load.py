@@ -187,15 +187,7 @@ def _records_as_las(spec: DesignSpec, data: OutcomeData, file: str) -> OutcomeDa
     column = spec.data.columns.unit
     for label in data.units["unit"]:  # every unit read, even one whose records were all left out
         if _la_code(label) is None:
-            close = suggest_la(str(label))
-            raise DataError(
-                f"{str(label)!r} is not a local authority"
-                + (f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""),
-                file=file,
-                where=f"column {column}",
-                fix="correct the name or give the LA's code; units that are not LAs need "
-                "unit_level: cluster",
-            )
+            raise _not_an_la(str(label), file, column)
 
     def codes(frame: pd.DataFrame) -> tuple[pd.Series, dict[str, set[str]]]:
         """Each row's LA code, and the codes each label took (two for a namesake by year)."""
@@ -518,17 +510,7 @@ def frame_outcomes(
         unknown = codes.isna() & units.notna()
         if unknown.any():  # it would join the comparisons as a unit with no region
             row = int(np.flatnonzero(unknown.to_numpy())[0])
-            name = units.iloc[row]
-            close = suggest_la(str(name))
-            raise DataError(
-                f"{name!r} is not a local authority"
-                + (f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""),
-                file=file,
-                where=f"column {cols.unit}",
-                row=row + 1,
-                fix="correct the name or give the LA's code; rows for England or a region "
-                "belong in another file; units that are not LAs need unit_level: cluster",
-            )
+            raise _not_an_la(units.iloc[row], file, cols.unit, row + 1)
         codes = _namesakes_by_year(units, codes, periods, spec.time.axis, file, cols.unit)
         units = codes.where(units.notna(), units)
     elif spec.unit_level is UnitLevel.REGION:
@@ -630,6 +612,21 @@ def _unit_doses(raw: pd.DataFrame, units: pd.Series, column: str, file: str) -> 
             "use did_multiplegt_dyn with the levels in the treatment column",
         )
     return by_unit.first()
+
+
+def _not_an_la(name: object, file: str, column: str, row: int | None = None) -> DataError:
+    """The error for a unit of an LA-level design that no LA has been called, with the
+    nearest names."""
+    close = suggest_la(str(name))
+    return DataError(
+        f"{name!r} is not a local authority"
+        + (f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""),
+        file=file,
+        where=f"column {column}",
+        row=row,
+        fix="correct the name or give the LA's code; rows for England or a region belong in "
+        "another file; units that are not LAs need unit_level: cluster",
+    )
 
 
 def _la_code(unit: object) -> str | None:
