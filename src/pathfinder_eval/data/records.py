@@ -437,17 +437,30 @@ def _kept_records(
 def _eligibility(values: pd.Series, column: str, file: str) -> pd.Series:
     """Eligibility as 0/1 integers: anything else (missing, text, 2) names its row."""
     codes = pd.to_numeric(values, errors="coerce")
-    bad = ~codes.isin([0, 1]).to_numpy()
+    _refuse_first(
+        ~codes.isin([0, 1]).to_numpy(),
+        values,
+        "eligible is {}, not 0 or 1",
+        column,
+        file,
+        "code 1 for the people the reform targets and 0 for the others, in every record",
+    )
+    return codes.astype("int8")
+
+
+def _refuse_first(
+    bad: np.ndarray, values: pd.Series, what: str, column: str, file: str, fix: str
+) -> None:
+    """A DataError on the first bad row, `what` formatted with its value."""
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise DataError(
-            f"eligible is {cell(values.iloc[row])}, not 0 or 1",
+            what.format(cell(values.iloc[row])),
             file=file,
             where=f"column {column}",
             row=row + 1,
-            fix="code 1 for the people the reform targets and 0 for the others, in every record",
+            fix=fix,
         )
-    return codes.astype("int8")
 
 
 def file_parts(path: Path, cols: RecordColumns, rows: int = PART_ROWS) -> Iterator[Any]:
@@ -510,16 +523,14 @@ def records_from_dask(frame: Any, cols: RecordColumns, source: str) -> OutcomeDa
 def _numeric_column(values: pd.Series, column: str, file: str) -> pd.Series:
     """A covariate as floats; a missing or non-numeric entry is an error naming its row."""
     out = pd.to_numeric(values, errors="coerce")
-    bad = out.isna() | np.isinf(out)
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataError(
-            f"covariate value {cell(values.iloc[row])} is missing or not a number",
-            file=file,
-            where=f"column {column}",
-            row=row + 1,
-            fix="covariates must be complete numbers (code categories as 0/1 columns)",
-        )
+    _refuse_first(
+        (out.isna() | np.isinf(out)).to_numpy(),
+        values,
+        "covariate value {} is missing or not a number",
+        column,
+        file,
+        "covariates must be complete numbers (code categories as 0/1 columns)",
+    )
     return out.astype(float)
 
 

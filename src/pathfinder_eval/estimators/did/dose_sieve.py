@@ -224,7 +224,7 @@ def _fit(
         cols = x.indices.reshape(dose.size, DEGREE + 1)
         vals = x.data.reshape(dose.size, DEGREE + 1)
         h = np.einsum("ia,ib,iab->i", vals, vals, gram_inv[cols[:, :, None], cols[:, None, :]])
-        resid = resid / np.clip(1.0 - h, 1e-12, None) ** POWER[variance]
+        resid = _by_leverage(resid, h, variance)
     on_curve = np.asarray(x @ (at @ gram_inv).T).T  # (g, n): ψ(x)ᵀ(ΨᵀΨ)⁺ψ_i
     on_slope = np.asarray(x @ (slope_at @ gram_inv).T).T
     return _Sieve(at @ beta, slope_at @ beta, on_curve * resid, on_slope * resid, noise)
@@ -253,5 +253,9 @@ def leverage_adjusted(
     leverage near 1 and a residual near 0, which HC0 reads as no noise (on a right-skewed dose
     with 180 treated units the HC0 band covered the curve in 65–65.5% of replications, HC2's in
     90–91.5%: benchmarks/cck_band_coverage.py)."""
-    h = np.einsum("ij,ji->i", x, hat)
+    return _by_leverage(resid, np.einsum("ij,ji->i", x, hat), variance)
+
+
+def _by_leverage(resid: np.ndarray, h: np.ndarray, variance: str) -> np.ndarray:
+    """Each residual divided by (1 − its leverage h) to `variance`'s power (POWER)."""
     return resid / np.clip(1.0 - h, 1e-12, None) ** POWER[variance]

@@ -343,6 +343,11 @@ SUBGROUPS = {
 }
 
 
+def _number(period: float) -> str:
+    """A period as the API's callers wrote it (the design route passes its labels)."""
+    return f"{period:g}"
+
+
 def fit_triple_difference(
     panel: UnitPanel,
     *,
@@ -357,7 +362,7 @@ def fit_triple_difference(
     inference: str = "cr2",
     dropped: tuple[Dropped, ...] = (),
     notes: tuple[str, ...] = (),
-    label: Callable[[float], str] = lambda period: f"{period:g}",
+    label: Callable[[float], str] = _number,
 ) -> EffectEstimates:
     """The triple difference's overall ATT (the simple aggregation: post-start cells weighted
     by cohort size) and event-time effects, with influence-function standard errors clustered
@@ -570,7 +575,7 @@ def _lone_note(
 def _block_name(
     block: int,
     comparisons: tuple[float, ...],
-    label: Callable[[float], str] = lambda period: f"{period:g}",
+    label: Callable[[float], str] = _number,
 ) -> str:
     """A cell's block as the reader knows it: eligible, ineligible (of the treated cohort),
     never-treated eligible, cohort 2023 ineligible, ... (`label`: a cohort's start)."""

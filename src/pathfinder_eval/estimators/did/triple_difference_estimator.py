@@ -9,7 +9,6 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from pathfinder_eval.data.tidy import id_text
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.triple_difference import fit_triple_difference
 from pathfinder_eval.estimators.did.unit_records import RecordNames, unit_panel
@@ -98,7 +97,7 @@ class TripleDifference(TripleDifferenceOptions):
         )
         cohorts = {c["cohort"] for c in res.facts.att_gt}
         left_out = set().union(*(d.units for d in dropped))
-        used = frame[~id_text(pd.Series(frame["person"])).isin(left_out).to_numpy()]
+        used = frame[~frame["person"].isin(left_out)] if left_out else frame
         treated = used.loc[used["start"].isin(cohorts), "la"]
         return replace(
             res,
@@ -163,11 +162,11 @@ def _late_in_las(frame: pd.DataFrame, panel: ValidatedPanel, outcome: str) -> tu
 
 
 def _in_cells(dropped: tuple[Dropped, ...], frame: pd.DataFrame) -> tuple[Dropped, ...]:
-    """The engine's exclusions (people by id) as the report counts records: cluster-periods
-    of the LAs they were in."""
+    """The engine's exclusions (people by id, the reader's id text) as the report counts
+    records: cluster-periods of the LAs they were in."""
     out = []
     for d in dropped:
-        rows = frame[id_text(pd.Series(frame["person"])).isin(d.units).to_numpy()]
+        rows = frame[frame["person"].isin(d.units)]
         out.append(
             Dropped(
                 d.reason,
