@@ -108,6 +108,25 @@ class ValidatedPanel:
     def period_label(self, ordinal: int) -> str:
         return period_label(self.spec.time.axis, ordinal)
 
+    def left_out_by_design(
+        self, units: np.ndarray, periods: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(n, T) the cells of `units` × `periods` the design leaves out (the partly exposed
+        period under the transition rule, a wave's transition periods): missing there is the
+        design's, not a gap in the data; and (n,) 1 for a unit whose partly exposed period is
+        left out, so its first treated period is compared with the period before that one."""
+        if "transition" not in self.units.columns:
+            return np.zeros((len(units), len(periods)), dtype=bool), np.zeros(len(units), int)
+        info = self.units.set_index("unit").reindex(units)
+        treated = (info["role"] == "treated").to_numpy()
+        part = np.where(treated, pd.to_numeric(info["transition"], errors="coerce"), np.nan)
+        skip = {w.wave: w.transition_periods for w in self.spec.rollout}
+        k = info["wave"].map(skip).fillna(0).to_numpy(float) * treated
+        cohort = info["cohort"].to_numpy(float)[:, None]
+        at = np.asarray(periods, dtype=float)[None, :]
+        gap = (at == part[:, None]) | ((at >= cohort) & (at < cohort + k[:, None]))
+        return gap, np.isfinite(part).astype(np.int64)
+
     def unit_values(self, name: str, units: np.ndarray, where: str, fix: str) -> np.ndarray:
         """Each of `units`' value of the unit-table column `name` (region, a unit column):
         refused when the column is absent or a unit has no value ("" is no value either, not

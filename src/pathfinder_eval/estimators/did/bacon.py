@@ -196,13 +196,30 @@ class BaconDecomposition(BaconOptions):
     ) -> EffectEstimates:
         cells = panel.outcome_cells(outcome)
         dropped: list[str] = []
-        left_out = 0
+        left_out = by_design = 0
         if self.balance:
             counts = cells.groupby("unit")["period"].nunique()
-            dropped = sorted(counts.index[counts < cells["period"].nunique()])
+            every = np.array(sorted(cells["period"].unique()), dtype=float)
+            dropped = sorted(counts.index[counts < len(every)])
             gone = cells["unit"].isin(dropped)
             left_out = int(gone.sum())
             cells = cells[~gone]
+            # units whose only missing periods are those the design leaves out
+            gap, _ = panel.left_out_by_design(np.array(dropped, dtype=object), every)
+            by_design = int(
+                (counts.reindex(dropped).to_numpy() + gap.sum(axis=1) == len(every)).sum()
+            )
+            if by_design and not (cells["role"] == "treated").any():
+                raise EstimationError(
+                    f"every treated unit misses a period of {outcome!r}, {by_design} of them "
+                    "only the periods the design leaves out (the partly exposed period of "
+                    "partial_period_rule: transition, or a wave's transition_periods), and the "
+                    "decomposition needs every period of a unit",
+                    where="time.partial_period_rule",
+                    fix="read callaway_santanna, which measures around the left-out periods, or "
+                    "class the partly exposed period by another rule (any_exposure, majority, "
+                    "full)",
+                )
         y, first, units, periods = balanced_matrix(cells)
         dec = bacon_decomposition(y, first)
         nested = self.inference.absorbed_effects == "nested"
@@ -290,7 +307,15 @@ class BaconDecomposition(BaconOptions):
             + (
                 (
                     f"{len(dropped)} units missing a period of {outcome!r} were dropped to "
-                    "balance the panel; the TWFE row and its decomposition use the rest.",
+                    "balance the panel"
+                    + (
+                        f" ({by_design} of them miss only periods the design leaves out: the "
+                        "partly exposed period of partial_period_rule: transition, or a wave's "
+                        "transition_periods; the decomposition needs every period of a unit)"
+                        if by_design
+                        else ""
+                    )
+                    + "; the TWFE row and its decomposition use the rest.",
                 )
                 if dropped
                 else ()

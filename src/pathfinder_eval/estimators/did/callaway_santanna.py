@@ -16,6 +16,7 @@ from scipy import stats
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.facts import GroupTimeFacts
 from pathfinder_eval.estimators.did.group_time import (
+    LEFT_OUT,
     METHOD_LABEL,
     Aggregation,
     GroupTimeATT,
@@ -56,9 +57,11 @@ from pathfinder_eval.settings import CallawaySantAnnaOptions
 @dataclass(frozen=True)
 class Sample:
     """The units the ATT(g,t)s use: units (n,), y (n, T), cohort (n,) first treated period
-    (NaN never treated), weight (n,), covariates (n, k) or None, periods (T,); dropped_units:
-    units missing a period; n_first: units treated by the first period (dropped); lost:
-    cohorts none of whose units is left (R's did estimates the others, as here)."""
+    (NaN never treated), weight (n,), covariates (n, k) or None, periods (T,); lead: (n,)
+    each unit's δ (the anticipation asked, one more where the design leaves out the partly
+    exposed period); dropped_units: units missing a period; n_first: units treated by the
+    first period (dropped); lost: cohorts none of whose units is left (R's did estimates the
+    others, as here)."""
 
     units: np.ndarray
     y: np.ndarray
@@ -66,6 +69,7 @@ class Sample:
     weight: np.ndarray
     covariates: np.ndarray | None
     periods: np.ndarray
+    lead: np.ndarray
     dropped_units: int
     n_first: int
     dropped: tuple[Dropped, ...] = ()
@@ -169,18 +173,28 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
             n_treated=sample.n_treated,
             n_obs=len(sample.units) * len(sample.periods),
             facts=self._facts(
-                sample, gt, stack, inf, pre, self._pretest_power(stack, vcov), n_clusters, level
+                sample,
+                gt,
+                stack,
+                inf,
+                pre,
+                self._pretest_power(stack, vcov, sample),
+                n_clusters,
+                level,
             ),
             warnings=self._warnings(sample, gt, inf, pre, n_clusters, outcome),
             dropped=sample.dropped,
         )
 
-    def _pretest_power(self, stack: Stacked, vcov: np.ndarray) -> dict[str, float] | None:
+    def _pretest_power(
+        self, stack: Stacked, vcov: np.ndarray, sample: Sample
+    ) -> dict[str, float] | None:
         """What the any-lead-significant pre-test on the event-time estimates can see (Roth
         2022; inference/pretrends_power.py), with `vcov`, their covariance as the result
         reports it. Under the varying base period each lead compares a period with the one
-        before. None unless the aggregation is dynamic without anticipation, and in a re-fit."""
-        if self.refit or self.aggregation != "dynamic" or self.anticipation:
+        before. None unless the aggregation is dynamic without anticipation (asked, or a
+        left-out partly exposed period), and in a re-fit."""
+        if self.refit or self.aggregation != "dynamic" or sample.lead.any():
             return None
         sl = stack.agg_slice
         cov = vcov[sl, sl]
@@ -197,7 +211,8 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
         """The balanced wide panel, cohorts shifted for anticipation, and the refusals: a
         cohort that loses all its units, no treated cohort, no never-treated comparison."""
         wp = wide_panel(panel, outcome, tuple(self.covariates), self.weighted)
-        cohort, keep = prepare_cohorts(wp.cohort, wp.periods, self.anticipation)
+        lead = self.anticipation + wp.partly
+        cohort, keep = prepare_cohorts(wp.cohort, wp.periods, lead)
         cov = wp.covariates[keep] if wp.covariates is not None else None
         dropped = []
         if wp.dropped_units:
@@ -234,6 +249,7 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
             wp.weight[keep],
             cov,
             wp.periods,
+            lead[keep],
             wp.dropped_units,
             int((~keep).sum()),
             tuple(dropped),
@@ -285,7 +301,7 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
             covariates=sample.covariates,
             weights=sample.weight,
             control_group=self.control_group,
-            anticipation=self.anticipation,
+            anticipation=sample.lead,
             base_period=self.base_period,
             method=self.method,
         )
@@ -508,8 +524,28 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
                 "to balancing and are not in any estimate: every unit of theirs misses a "
                 "period."
             )
+        partly = sample.lead > self.anticipation
+        if partly.any():  # a cohort takes its units' largest δ
+            n_cohorts = int(np.isin(sample.cohort, sample.cohort[partly]).sum())
+            whose = (
+                "their effects are"
+                if n_cohorts == partly.sum()
+                else f"the effects of their cohorts ({n_cohorts} units) are"
+            )
+            warns.append(
+                f"The design leaves out the partly exposed period of {partly.sum()} treated "
+                f"units (partial_period_rule: transition): {whose} measured against the "
+                "period before it, as did's anticipation of one period."
+            )
+        left = [f"ATT(g={g_:g}, t={t_:g})" for g_, t_, why in gt.dropped_cells if why == LEFT_OUT]
+        if left:
+            warns.append(
+                f"{len(left)} ATT(g,t) need a period the design leaves out and are not "
+                f"estimated: {', '.join(left)}."
+            )
         for g_, t_, why in gt.dropped_cells:
-            warns.append(f"ATT(g={g_:g}, t={t_:g}) not estimated: {why}.")
+            if why != LEFT_OUT:
+                warns.append(f"ATT(g={g_:g}, t={t_:g}) not estimated: {why}.")
         if inf.strat is None and not inf.pooled:
             warns += few_cluster_warnings(sample.n_treated, n_clusters)
         if pre is not None and pre["df"] >= sample.n_treated:

@@ -54,6 +54,11 @@ def zero_se(y: np.ndarray) -> float:
 PS_CAP = 1.0 - 1e-6  # propensity scores are capped here (DRDID)
 
 
+# Why a cell is not estimated when a period it needs is not in the balanced panel: the
+# design left it out (a transition period, or the partly exposed period of the transition rule).
+LEFT_OUT = "a period it needs is left out by the design"
+
+
 PS_TRIM = 0.995  # comparison units with a propensity score at or above this get weight 0
 
 
@@ -199,11 +204,11 @@ class GroupTimeATT:
 
 
 def prepare_cohorts(
-    cohort: np.ndarray, periods: np.ndarray, anticipation: int = 0
+    cohort: np.ndarray, periods: np.ndarray, anticipation: int | np.ndarray = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """did's cohort rules: cohorts after the last period + δ count as never treated (NaN);
-    units treated by the first period + δ cannot be compared and are dropped.
-    Returns (cohort (n,) with NaN for never treated, keep (n,) bool)."""
+    units treated by the first period + δ cannot be compared and are dropped (δ: one for all,
+    or (n,) each unit's). Returns (cohort (n,) with NaN for never treated, keep (n,) bool)."""
     c = np.asarray(cohort, dtype=float).copy()
     c[~np.isfinite(c) | (c <= 0)] = np.nan
     c[c > periods[-1] + anticipation] = np.nan
@@ -254,7 +259,7 @@ def group_time_att(
     covariates: np.ndarray | None = None,
     weights: np.ndarray | None = None,
     control_group: ControlGroup = "never_treated",
-    anticipation: int = 0,
+    anticipation: int | np.ndarray = 0,
     base_period: BasePeriod = "varying",
     method: Method = "dr",
 ) -> GroupTimeATT:
@@ -270,6 +275,12 @@ def group_time_att(
     post-treatment cell (g ≤ t) compares t with g−δ−1; "universal" compares every t with
     g−δ−1 (that cell is 0 by construction). Not-yet-treated comparison units are those never
     treated or first treated after max(t, base) + δ, other than cohort g.
+
+    δ (`anticipation`) is one for all units as in did, or (n,) each unit's, a cohort taking
+    its units' largest: a design's transition rule leaves out the partly exposed period
+    before a cohort's first treated period, so that cohort is compared as if anticipating by
+    one period more. y may then be NaN in the periods the design left out: a cell needing
+    one of its units' missing values is not estimated (`dropped_cells`, reason `LEFT_OUT`).
     """
     y = np.asarray(y, dtype=float)
     n, n_t = y.shape
@@ -288,11 +299,17 @@ def group_time_att(
     code = np.where(never, n_coh, np.searchsorted(glist, np.nan_to_num(cohort))).astype(np.int64)
     # cohort value of each code, never treated = +inf (never "treated by" any period)
     code_cohort = np.append(glist, np.inf)
+    lead = np.zeros(n_coh + 1)  # each cohort's δ: its units' largest
+    np.maximum.at(lead, code, np.broadcast_to(np.asarray(anticipation, dtype=float), (n,)))
+    # whether every unit of a cohort (never treated last) is observed in a period
+    seen = np.zeros((n_coh + 1, n_t), dtype=np.int64)
+    np.add.at(seen, code, np.isnan(y))
+    seen = seen == 0
     t_range = range(1, n_t) if base_period == "varying" else range(n_t)
     plan: list[tuple[int, int, int, bool, np.ndarray]] = []  # (g code, t, base, post, controls)
     dropped: list[tuple[float, float, str]] = []
     for gi, g in enumerate(glist):
-        before = np.nonzero(periods + anticipation < g)[0]
+        before = np.nonzero(periods + lead[gi] < g)[0]
         if len(before) == 0:
             dropped += [(float(g), float(periods[t]), "no pre-treatment period") for t in t_range]
             continue
@@ -303,8 +320,11 @@ def group_time_att(
             if control_group == "never_treated":
                 ctrl = np.isinf(code_cohort)
             else:
-                ctrl = code_cohort > periods[max(t, pret)] + anticipation
+                ctrl = code_cohort - lead > periods[max(t, pret)]
                 ctrl[gi] = False
+            if not (seen[gi, t] and seen[gi, pret] and seen[ctrl][:, [t, pret]].all()):
+                dropped.append((float(g), float(periods[t]), LEFT_OUT))
+                continue
             plan.append((gi, t, pret, post, ctrl))
     k = len(plan)
     influence = np.zeros((n, k), order="F")
@@ -564,9 +584,11 @@ def aggregate(
 
 @dataclass(frozen=True)
 class WidePanel:
-    """A balanced panel. y: (n, T); cohort: (n,); weight: (n,); covariates: (n, T, p) or None;
-    units: n unit ids; periods: (T,); dropped_units: units lost to missing periods (or a
-    missing covariate value), `dropped` their ids and `dropped_rows` the cells they had."""
+    """A balanced panel but for the cells the design leaves out (NaN there). y: (n, T);
+    cohort: (n,); weight: (n,); covariates: (n, T, p) or None; units: n unit ids; periods:
+    (T,); partly: (n,) 1 for a unit whose partly exposed period the design leaves out;
+    dropped_units: units lost to missing periods (or a missing covariate value), `dropped`
+    their ids and `dropped_rows` the cells they had."""
 
     units: np.ndarray
     periods: np.ndarray
@@ -574,6 +596,7 @@ class WidePanel:
     cohort: np.ndarray
     weight: np.ndarray
     covariates: np.ndarray | None
+    partly: np.ndarray
     dropped: tuple[str, ...] = ()  # ids of the units lost
     dropped_rows: int = 0  # the cells they had
 
@@ -586,7 +609,8 @@ def wide_panel(
     panel: ValidatedPanel, outcome: str, covariates: tuple[str, ...], weighted: bool
 ) -> WidePanel:
     """Unit × period arrays for one outcome; units missing any period (or covariate value)
-    are dropped, as did does for panel data. Covariates are cell columns or other outcomes."""
+    are dropped, as did does for panel data, but for the periods the design leaves out (they
+    stay NaN). Covariates are cell columns or other outcomes."""
     cells = panel.outcome_cells(outcome)
     if cells.empty:
         raise EstimationError(
@@ -610,9 +634,10 @@ def wide_panel(
 
     y_all = spread("y")
     x_all = [spread(f"x:{c}") for c in covariates]
-    complete = ~np.isnan(y_all).any(axis=1)
+    left_out, partly = panel.left_out_by_design(names.to_numpy(), periods)
+    complete = ~(np.isnan(y_all) & ~left_out).any(axis=1)
     for x in x_all:
-        complete &= ~np.isnan(x).any(axis=1)
+        complete &= ~(np.isnan(x) & ~left_out).any(axis=1)
     cohort = np.empty(len(names))
     cohort[codes] = frame["cohort"].to_numpy(float)  # constant within a unit
     w_all = spread("weight")
@@ -629,6 +654,7 @@ def wide_panel(
         cohort[complete],
         weight,
         cov,
+        partly[complete],
         tuple(names.to_numpy()[lost].tolist()),
         int(np.isfinite(y_all[lost]).sum()),
     )

@@ -228,6 +228,7 @@ def stratum_weights(gt: GroupTimeATT, weights: np.ndarray) -> np.ndarray:
 
 def cohort_stratified(y: np.ndarray, gt: GroupTimeATT, weights: np.ndarray) -> CohortStratified:
     """Stratified variance and Bell-McCaffrey df (module docstring) of the aggregates
-    weights @ gt.att; y: (n, T) the balanced outcomes the cells were estimated from."""
+    weights @ gt.att; y: (n, T) the outcomes the cells were estimated from, balanced but for
+    periods the design left out (NaN; no cell uses them, so their weights are 0)."""
     a = stratum_weights(gt, weights)
-    return stratified_linear(y, np.ones(y.shape, dtype=bool), unit_strata(gt), a)
+    return stratified_linear(y, np.isfinite(y), unit_strata(gt), a)

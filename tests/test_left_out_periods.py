@@ -1,0 +1,147 @@
+"""Periods the design leaves out (the transition rule's partly exposed period, a wave's
+transition periods) are not gaps in the data: Callaway & Sant'Anna keeps the units and
+measures from the period before them, as R's did with anticipation = 1 does. Reference:
+moderndid's att_gt (a port of did) with anticipation = 1 on mpdta
+(tests/reference/did_mpdta/anticipation_values.csv, script beside the values)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import pathfinder_eval as pe
+from did_helpers import MPDTA
+from pathfinder_eval.pipeline import Evaluation
+from pathfinder_eval.results import EffectEstimates
+
+REF = Path(__file__).parent / "reference" / "did_mpdta" / "anticipation_values.csv"
+TOL = 1e-9  # analytic; the engines agree on mpdta's ATT(g,t) to about 1e-15
+
+DESIGN = """
+name: mpdta_transition
+title: Minimum wage, starts in July
+pilot: custom
+unit_level: cluster
+time: {{axis: {axis}, partial_period_rule: transition}}
+rollout:
+{waves}
+comparison: {{pool: {pool}, min_units: 2}}
+outcomes: [{{column: lemp}}]
+analyses:
+  - id: cs
+    estimator: callaway_santanna
+    options: {{control_group: {control}, method: dr}}
+    inference: {{method: cluster_robust}}
+  - id: bacon
+    estimator: bacon
+data:
+  source: tidy
+  path: mpdta.csv
+  columns: {{unit: countyreal, period: year}}
+"""
+
+
+def _design(tmp_path: Path, control: str, axis: str = "calendar_year", skip: int = 0) -> Path:
+    """mpdta's cohorts starting on 1 July of the year before their first treated year (a
+    partly exposed year, left out by the transition rule), or on a period axis with `skip`
+    transition periods."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    data = pd.read_csv(MPDTA)
+    data.to_csv(tmp_path / "mpdta.csv", index=False)
+    first = data.groupby("countyreal")["first.treat"].first()
+    waves = []
+    for g, units in first[first > 0].groupby(first[first > 0]):
+        start = f"{g - 1}-07-01" if axis == "calendar_year" else str(g)
+        extra = f", transition_periods: {skip}" if skip else ""
+        names = ", ".join(repr(str(u)) for u in units.index)  # quoted: ids are text
+        waves.append(f"  - {{wave: w{g}, start: {start}, units: [{names}]{extra}}}")
+    path = tmp_path / "design.yaml"
+    pool = "never_treated" if control == "never_treated" else "not_yet_treated"
+    path.write_text(DESIGN.format(axis=axis, waves="\n".join(waves), pool=pool, control=control))
+    return path
+
+
+def _result(ev: Evaluation, analysis: str) -> EffectEstimates:
+    run = next(r for r in ev.runs if r.analysis.id == analysis)
+    assert run.status == "ok", run.note
+    return run.result
+
+
+@pytest.fixture(scope="module")
+def reference() -> pd.DataFrame:
+    return pd.read_csv(REF)
+
+
+@pytest.mark.parametrize(
+    "control,theirs", [("never_treated", "nevertreated"), ("not_yet_treated", "notyettreated")]
+)
+def test_the_transition_rule_is_did_with_one_period_of_anticipation(
+    tmp_path, reference, control, theirs
+):
+    ev = pe.evaluate(_design(tmp_path, control))
+    cs = _result(ev, "cs")
+    ref = reference[reference["control_group"] == theirs]
+    cells = pd.DataFrame(cs.facts.att_gt).set_index(["cohort", "period"])
+    want = ref[ref["aggregation"] == "att_gt"].set_index(["cohort", "period"])
+    # every cell not needing a partly exposed year (2005 for 2006, 2006 for 2007) is did's
+    kept = [k for k in want.index if k[1] != k[0] - 1]
+    assert sorted(cells.index) == sorted(kept)
+    np.testing.assert_allclose(cells.loc[kept, "estimate"], want.loc[kept, "estimate"], atol=TOL)
+    np.testing.assert_allclose(
+        cells.loc[kept, "analytic_std_error"], want.loc[kept, "std_error"], rtol=1e-7
+    )
+    table = cs.table.set_index("term")
+    simple = ref[ref["aggregation"] == "simple"].iloc[0]
+    assert table.at["ATT (simple)", "estimate"] == pytest.approx(simple["estimate"], abs=TOL)
+    assert table.at["ATT (simple)", "std_error"] == pytest.approx(simple["std_error"], rel=1e-7)
+    dynamic = ref[ref["aggregation"] == "dynamic"].set_index("event_time")
+    for e in (-3, -2, 0, 1):  # −1 is the partly exposed year: not estimated
+        row = table.loc[f"event time {e}"]
+        assert row["estimate"] == pytest.approx(dynamic.at[e, "estimate"], abs=TOL)
+        assert row["std_error"] == pytest.approx(dynamic.at[e, "std_error"], rel=1e-7)
+    assert "event time -1" not in table.index
+    # 2004's counties have no year before their partly exposed 2003: left out and counted,
+    # as did drops a cohort with no base period
+    assert cs.n_treated == int((pd.read_csv(MPDTA)["first.treat"].isin([2006, 2007])).sum() / 5)
+    text = " ".join(cs.warnings)
+    assert "leaves out the partly exposed period of" in text
+    assert "ATT(g=2006, t=2005)" in text and "ATT(g=2007, t=2006)" in text
+    assert "dropped to balance the panel" not in text
+
+
+def test_bacon_names_the_rule_when_it_drops_units(tmp_path):
+    """The decomposition needs every period of a unit: with every treated county's partly
+    exposed year left out it is not estimable, and says why; with a complete cohort added
+    (2007's counties starting on 1 January) it runs and counts the others in its warning."""
+    ev = pe.evaluate(_design(tmp_path / "all", "never_treated"))
+    run = next(r for r in ev.runs if r.analysis.id == "bacon")
+    assert run.status == "not_estimable"
+    assert "periods the design leaves out" in run.note and "partial_period_rule" in run.note
+    path = _design(tmp_path / "some", "never_treated")
+    path.write_text(path.read_text().replace("start: 2006-07-01", "start: 2007-01-01"))
+    bacon = _result(pe.evaluate(path), "bacon")
+    partly = int(pd.read_csv(MPDTA).query("`first.treat` == 2006")["countyreal"].nunique())
+    text = " ".join(bacon.warnings)
+    assert f"{partly} units missing a period of 'lemp' were dropped" in text
+    assert f"{partly} of them miss only periods the design leaves out" in text
+
+
+def test_transition_periods_leave_the_cells_after_them_as_on_full_data(tmp_path):
+    """A wave's transition period (the first period from its start) is left out: the units
+    stay, the cells after it equal the full panel's, and the cell in it is not estimated."""
+    full = pe.evaluate(_design(tmp_path / "full", "never_treated", axis="period"))
+    cut = pe.evaluate(_design(tmp_path / "cut", "never_treated", axis="period", skip=1))
+    a = pd.DataFrame(_result(full, "cs").facts.att_gt).set_index(["cohort", "period"])
+    b = pd.DataFrame(_result(cut, "cs").facts.att_gt).set_index(["cohort", "period"])
+    in_transition = [k for k in a.index if k[1] == k[0]]
+    assert len(in_transition) == 3 and not set(in_transition) & set(b.index)
+    assert sorted(b.index) == sorted(set(a.index) - set(in_transition))
+    np.testing.assert_allclose(b["estimate"], a.loc[b.index, "estimate"], atol=1e-12)
+    np.testing.assert_allclose(
+        b["analytic_std_error"], a.loc[b.index, "analytic_std_error"], rtol=1e-10
+    )
+    assert _result(cut, "cs").n_treated == _result(full, "cs").n_treated
+    assert "ATT(g=2004, t=2004)" in " ".join(_result(cut, "cs").warnings)
