@@ -145,3 +145,55 @@ def test_transition_periods_leave_the_cells_after_them_as_on_full_data(tmp_path)
     )
     assert _result(cut, "cs").n_treated == _result(full, "cs").n_treated
     assert "ATT(g=2004, t=2004)" in " ".join(_result(cut, "cs").warnings)
+
+
+def _with(path: Path, analyses: str) -> Path:
+    """The design at `path` with these analyses in place of bacon's."""
+    text = path.read_text().replace("  - id: bacon\n    estimator: bacon\n", analyses)
+    path.write_text(text)
+    return path
+
+
+def test_event_time_estimators_take_the_period_before_the_left_out_one(tmp_path):
+    """With every cohort's event time −1 left out, Sun & Abraham and the event study take −2 as
+    the reference (their fits were 'not identified'). On a balanced panel with never-treated
+    comparisons Sun & Abraham's effects are then Callaway & Sant'Anna's with base g − 2."""
+    path = _with(
+        _design(tmp_path, "never_treated"),
+        "  - {id: sa, estimator: sun_abraham}\n"
+        "  - {id: es, estimator: event_study, options: {sensitivity: true}}\n"
+        "  - {id: es1, estimator: event_study, options: {reference: -1}}\n",
+    )
+    ev = pe.evaluate(path)
+    cs, sa, es = (_result(ev, a) for a in ("cs", "sa", "es"))
+    assert sa.facts.reference_event_time == -2 and es.facts.reference_event_time == -2
+    for r in (sa, es):
+        assert any("Event time -1 is left out by the design" in w for w in r.warnings)
+    cs_rows, sa_rows = cs.table.set_index("term"), sa.table.set_index("term")
+    for e in (0, 1):
+        term = f"event time {e}"
+        assert sa_rows.at[term, "estimate"] == pytest.approx(
+            cs_rows.at[term, "estimate"], abs=1e-12
+        )
+    assert sa_rows.at["ATT (post-treatment average)", "estimate"] == pytest.approx(
+        cs_rows.at["ATT (simple)", "estimate"], abs=1e-12
+    )
+    assert "event time -2" not in sa_rows.index and "event time -1" not in sa_rows.index
+    assert "need event time −1 as the reference" in es.facts.sensitivity["smoothness"]["note"]
+    named = next(r for r in ev.runs if r.analysis.id == "es1")
+    assert named.status == "not_estimable"
+    assert "options.reference" in named.note and "set options.reference to -2" in named.note
+
+
+def test_estimators_that_need_the_left_out_period_say_so(tmp_path):
+    path = _with(
+        _design(tmp_path, "never_treated"),
+        "  - {id: stacked, estimator: stacked}\n"
+        "  - {id: dcdh, estimator: did_multiplegt_dyn}\n"
+        "  - {id: sdid, estimator: synthetic_did}\n",
+    )
+    runs = {r.analysis.id: r for r in pe.evaluate(path).runs}
+    for name in ("stacked", "dcdh", "sdid"):
+        assert runs[name].status == "not_estimable"
+        assert "partial_period_rule: transition" in runs[name].note, name
+        assert "another rule" in runs[name].note, name

@@ -127,6 +127,13 @@ class ValidatedPanel:
         gap = (at == part[:, None]) | ((at >= cohort) & (at < cohort + k[:, None]))
         return gap, np.isfinite(part).astype(np.int64)
 
+    def partly_exposed_treated(self) -> list[str]:
+        """The treated units whose partly exposed period the design leaves out (the
+        transition rule), so their period before the first treated one is not in the data."""
+        treated = self.units.loc[self.units["role"] == "treated", "unit"].to_numpy(dtype=object)
+        _, partly = self.left_out_by_design(treated, np.array(self.periods, dtype=float))
+        return [str(u) for u in treated[partly == 1]]
+
     def unit_values(self, name: str, units: np.ndarray, where: str, fix: str) -> np.ndarray:
         """Each of `units`' value of the unit-table column `name` (region, a unit column):
         refused when the column is absent or a unit has no value ("" is no value either, not

@@ -740,10 +740,11 @@ def glmm_lines(facts: GlmmFacts) -> list[str]:
 
 def sensitivity_lines(sens: dict[str, Any], level: float) -> list[str]:
     """Rambachan & Roth robust intervals for the first post-period effect, in words."""
+    times = sens["event_times"]
     lines = [
         "Sensitivity to violations of parallel trends (Rambachan & Roth 2023), for the "
-        f"first post-period effect, using event times {sens['event_times'][0]} to "
-        f"{sens['event_times'][-1]}:"
+        "first post-period effect"
+        + (f", using event times {times[0]} to {times[-1]}:" if times else ":")
     ]
     for key, name, symbol in (
         ("smoothness", "smoothness (the trend's slope may change by up to M per period)", "M"),

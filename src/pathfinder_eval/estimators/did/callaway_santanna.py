@@ -232,11 +232,12 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
                     tuple(wp.units[~keep].tolist()),
                 )
             )
-        all_cohorts = sorted(set(panel.units.loc[panel.units["role"] == "treated", "cohort"]))
+        # cohorts of the units balancing dropped (not of those the panel left out before)
+        balanced_out = panel.units.set_index("unit")["cohort"].reindex(list(wp.dropped))
         kept = set(cohort[keep])
         lost = tuple(
             float(c)
-            for c in all_cohorts
+            for c in sorted(set(balanced_out.dropna()))
             if np.isfinite(c)
             and c not in kept
             and c <= wp.periods[-1] + self.anticipation

@@ -1,14 +1,17 @@
 """Event times as differences of period labels, which the event-study estimators (event
 study, Sun & Abraham, stacked) read in periods: that holds when consecutive labels are one
-apart (years, or periods numbered 1, 2, 3, …), not for labels a fixed step apart."""
+apart (years, or periods numbered 1, 2, 3, …), not for labels a fixed step apart; and the
+event time they omit as the reference."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 
 from pathfinder_eval.errors import EstimationError
+from pathfinder_eval.panel import ValidatedPanel
 
 
 def check_periods_one_apart(periods: Sequence[float], estimator: str) -> None:
@@ -27,3 +30,43 @@ def check_periods_one_apart(periods: Sequence[float], estimator: str) -> None:
             where="time",
             fix="number the periods in order (1, 2, 3, …) so that event times count periods",
         )
+
+
+def reference_event_time(
+    panel: ValidatedPanel, cells: pd.DataFrame, asked: int, named: bool, lowest: int
+) -> tuple[int, str | None]:
+    """The omitted event time: `asked`, unless the design leaves it out (the transition rule's
+    partly exposed period) for every unit of a treated cohort, whose effects would then have
+    no reference (the fit failed as 'not identified'). Then the latest earlier event time, down
+    to `lowest`, that no cohort loses, with a note saying so; an error when the design named
+    `asked` itself (`named`)."""
+    treated = cells.loc[cells["role"] == "treated", ["unit", "cohort"]].drop_duplicates("unit")
+    if treated.empty:
+        return asked, None
+    units, cohort = treated["unit"].to_numpy(), treated["cohort"].to_numpy(float)
+    grid = np.arange(cohort.min() + min(lowest, asked), cohort.max() + 1)
+    gap, _ = panel.left_out_by_design(units, grid)
+
+    def lost(e: int) -> list[float]:
+        out = gap[np.arange(len(units)), np.searchsorted(grid, cohort + e)]
+        return [c for c in np.unique(cohort) if out[cohort == c].all()]
+
+    gone = lost(asked)
+    if not gone:
+        return asked, None
+    why = (
+        f"event time {asked} is left out by the design for every unit of cohort(s) "
+        f"{', '.join(panel.period_label(int(c)) for c in gone)} (their partly exposed period, "
+        "partial_period_rule: transition), so their effects would have no reference period"
+    )
+    earlier = next((e for e in range(asked - 1, lowest - 1, -1) if not lost(e)), None)
+    if named or earlier is None:
+        raise EstimationError(
+            why,
+            where="options.reference" if named else "time.partial_period_rule",
+            fix=f"set options.reference to {earlier}, the last period before it"
+            if earlier is not None
+            else "class the partly exposed period by another rule (any_exposure, majority, "
+            "full), or read callaway_santanna or sun_abraham, which take an earlier reference",
+        )
+    return earlier, f"{why[0].upper()}{why[1:]}: the reference is event time {earlier}."

@@ -951,6 +951,16 @@ class MultiplegtDyn(MultiplegtDynOptions):
         self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
     ) -> EffectEstimates:
         cells = panel.outcome_cells(outcome)
+        partly = panel.partly_exposed_treated()
+        if partly and len(partly) == int((panel.units["role"] == "treated").sum()):
+            raise EstimationError(
+                "every treated unit's period before its first treated one is its partly "
+                "exposed period, which the design leaves out (partial_period_rule: transition), "
+                "and did_multiplegt_dyn compares each switcher with that period",
+                where="time.partial_period_rule",
+                fix="class the partly exposed period by another rule (any_exposure, majority, "
+                "full), or read callaway_santanna, which measures from the period before it",
+            )
         grid = unit_period_grid(cells, panel.data.treatment)
         cluster = panel.cluster_codes(self.inference.cluster, grid["unit"].to_numpy())
         row = grid["cell"].to_numpy()  # each grid row's cell (−1: no cell)
@@ -1216,7 +1226,16 @@ class MultiplegtDyn(MultiplegtDynOptions):
                 subgroups=[part_facts(p, self.by) for p in parts] if self.by else [],
                 heterogeneity=[_with_interval(h, level) for h in res.heterogeneity],
             ),
-            warnings=tuple(warns),
+            warnings=tuple(warns)
+            + (
+                (
+                    f"{len(partly)} treated units' period before their first treated one is "
+                    "their partly exposed period, which the design leaves out (partial_period_"
+                    "rule: transition): they are in no effect.",
+                )
+                if partly
+                else ()
+            ),
         )
 
     def _bootstrap(

@@ -35,7 +35,10 @@ import numpy as np
 import pandas as pd
 
 from pathfinder_eval.errors import EstimationError
-from pathfinder_eval.estimators.did.event_time import check_periods_one_apart
+from pathfinder_eval.estimators.did.event_time import (
+    check_periods_one_apart,
+    reference_event_time,
+)
 from pathfinder_eval.estimators.did.facts import StackedFacts
 from pathfinder_eval.estimators.pooled import (
     did_decision,
@@ -313,6 +316,7 @@ class Stacked(StackedOptions):
     ) -> EffectEstimates:
         check_periods_one_apart(panel.periods, "stacked DiD")
         cells = panel.outcome_cells(outcome)
+        reference_event_time(panel, cells, -1, False, -1)  # its reference is event time −1
         unit = cells["unit"].to_numpy()
         period = cells["period"].to_numpy()
         unit_codes, unit_names = pd.factorize(unit, sort=True)

@@ -20,7 +20,10 @@ import numpy as np
 import pandas as pd
 
 from pathfinder_eval.errors import EstimationError
-from pathfinder_eval.estimators.did.event_time import check_periods_one_apart
+from pathfinder_eval.estimators.did.event_time import (
+    check_periods_one_apart,
+    reference_event_time,
+)
 from pathfinder_eval.estimators.did.facts import SunAbrahamFacts
 from pathfinder_eval.estimators.did.two_way import absorb_two_way, cr1_label
 from pathfinder_eval.estimators.pooled import did_decision, panel_layout, pooled_label
@@ -343,6 +346,8 @@ class SunAbraham(SunAbrahamOptions):
     ) -> EffectEstimates:
         check_periods_one_apart(panel.periods, "Sun & Abraham's estimator")
         cells = panel.outcome_cells(outcome)
+        earliest = int(np.nanmin(cells["period"] - cells["cohort"], initial=-1))
+        reference, moved = reference_event_time(panel, cells, -1, False, earliest)
         res = sun_abraham(
             cells["y"].to_numpy(float),
             cells["unit"].to_numpy(),
@@ -350,6 +355,7 @@ class SunAbraham(SunAbrahamOptions):
             cells["cohort"].to_numpy(float),
             self.control,
             self.share_uncertainty,
+            reference,
             nested=self.inference.absorbed_effects == "nested",
         )
         n_treated = int(cells.loc[cells["role"] == "treated", "unit"].nunique())
@@ -419,7 +425,7 @@ class SunAbraham(SunAbrahamOptions):
         coef_vcov = blank_vacant(coef_vcov, np.nan, np.diag(bread), noise, top)[0]
         coef_se = np.sqrt(np.clip(np.diag(coef_vcov), 0.0, None))  # rounding can dip below 0
         lead_vcov = blank_vacant(res.vcov, np.nan, np.diag(bread), noise, top)[0]
-        leads = np.flatnonzero(res.rel < -1)
+        leads = np.flatnonzero(res.rel < 0)  # the reference has no interaction
         tested = leads[np.isfinite(np.diag(lead_vcov)[leads])]
         pretrend = (
             wald_test(res.coef[tested], lead_vcov[np.ix_(tested, tested)], res.n_clusters - 1)
@@ -436,7 +442,7 @@ class SunAbraham(SunAbrahamOptions):
                 (),
                 "pooled_panel",
             )
-        warns += tuple(vacant_rows(rows, used))
+        warns += ((moved,) if moved else ()) + tuple(vacant_rows(rows, used))
         warns += tuple(
             untested_leads(
                 [
@@ -469,7 +475,7 @@ class SunAbraham(SunAbrahamOptions):
             facts=SunAbrahamFacts(
                 control=self.control,
                 inference_method=used,
-                reference_event_time=-1,
+                reference_event_time=reference,
                 share_uncertainty=self.share_uncertainty,
                 interactions=[
                     {
@@ -495,7 +501,7 @@ class SunAbraham(SunAbrahamOptions):
                 pretest_power=None
                 if self.refit
                 else pretest_summary(
-                    est[1:], joint_vcov[1:, 1:], res.event_time.astype(float), -1.0
+                    est[1:], joint_vcov[1:, 1:], res.event_time.astype(float), float(reference)
                 ),
             ),
             warnings=warns,

@@ -15,7 +15,10 @@ import numpy as np
 import pandas as pd
 
 from pathfinder_eval.errors import EstimationError
-from pathfinder_eval.estimators.did.event_time import check_periods_one_apart
+from pathfinder_eval.estimators.did.event_time import (
+    check_periods_one_apart,
+    reference_event_time,
+)
 from pathfinder_eval.estimators.did.facts import EventStudyFacts, TwfeFacts
 from pathfinder_eval.estimators.did.two_way import (
     absorb_two_way,
@@ -304,12 +307,15 @@ class EventStudy(EventStudyOptions):
     ) -> EffectEstimates:
         check_periods_one_apart(panel.periods, "the event study")
         cells = panel.outcome_cells(outcome).copy()
+        reference, moved = reference_event_time(
+            panel, cells, self.reference, "reference" in self.model_fields_set, self.min_lead
+        )
         rel = (cells["period"] - cells["cohort"]).clip(self.min_lead, self.max_lag)
-        observed = sorted(int(e) for e in rel.dropna().unique() if e != self.reference)
+        observed = sorted(int(e) for e in rel.dropna().unique() if e != reference)
         if not observed:
             raise EstimationError(
                 f"no treated unit is observed at an event time other than the reference "
-                f"({self.reference})",
+                f"({reference})",
                 where="rollout",
                 fix="supply the treated units' cells after their start (and before it)",
             )
@@ -353,22 +359,24 @@ class EventStudy(EventStudyOptions):
         leads = [j for j, e in enumerate(observed) if e < 0]
         pretrend = joint_zero_test(np.asarray(fit.params), vcov, df, leads)
         untested = [rows[j]["term"] for j in leads if not np.isfinite(vcov[j, j])]
-        warns = vacant_rows(
-            rows, "pooled_panel" if pooled else "cr2" if small else "cr1"
-        ) + untested_leads(untested, pretrend is not None)
+        warns = (
+            ([moved] if moved else [])
+            + vacant_rows(rows, "pooled_panel" if pooled else "cr2" if small else "cr1")
+            + untested_leads(untested, pretrend is not None)
+        )
         facts = EventStudyFacts(
-            reference_event_time=self.reference,
+            reference_event_time=reference,
             binned_endpoints=[self.min_lead, self.max_lag],
             pretrend_test=pretrend,
             inference_method="pooled_panel" if pooled else "cr2" if small else "cr1",
             pretest_power=None
             if self.refit
-            else pretest_summary(
-                fit.params, vcov, np.array(observed, float), float(self.reference)
-            ),
+            else pretest_summary(fit.params, vcov, np.array(observed, float), float(reference)),
         )
         if self.sensitivity and not self.refit:
-            facts = replace(facts, sensitivity=self._sensitivity(observed, fit.params, vcov, level))
+            facts = replace(
+                facts, sensitivity=self._sensitivity(observed, fit.params, vcov, level, reference)
+            )
         label = cr1_label(self.inference.absorbed_effects)
         if pooled:
             label = pooled_label(layout, choice.reason) + (
@@ -404,10 +412,26 @@ class EventStudy(EventStudyOptions):
         )
 
     def _sensitivity(
-        self, observed: list[int], params: np.ndarray, vcov: np.ndarray, level: float
+        self,
+        observed: list[int],
+        params: np.ndarray,
+        vcov: np.ndarray,
+        level: float,
+        reference: int,
     ) -> dict | None:
         """Rambachan & Roth sensitivity of the first post-period effect on the single event
-        times (binned endpoints average several periods, so they are left out)."""
+        times (binned endpoints average several periods, so they are left out). Their
+        restrictions bound changes between consecutive periods up to event time −1, the
+        reference: with another reference there is none."""
+        if reference != -1:
+            note = {
+                "note": f"the reference is event time {reference}, and Rambachan & Roth's "
+                "restrictions need event time −1 as the reference"
+            }
+            return {"event_times": [], "target": "first post period"} | {
+                "smoothness": note,
+                "relative_magnitudes": note,
+            }
         keep = [j for j, e in enumerate(observed) if self.min_lead < e < self.max_lag]
         pre = [j for j in keep if observed[j] < 0]
         post = [j for j in keep if observed[j] >= 0]

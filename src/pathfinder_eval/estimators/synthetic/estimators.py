@@ -137,11 +137,20 @@ def _cohorts(panel: ValidatedPanel, outcome: str) -> tuple[dict[float, list[str]
     for unit, row in treated[treated["n"] == n_periods].sort_index().iterrows():
         out.setdefault(float(row["cohort"]), []).append(unit)
     if not out:
+        partly = set(panel.partly_exposed_treated()) & set(incomplete)
         raise EstimationError(
             f"no treated unit has a complete {outcome} series (incomplete: "
-            f"{', '.join(_names(panel, incomplete))})",
+            f"{', '.join(_names(panel, incomplete))})"
+            + (
+                f"; the design leaves out the partly exposed period of {len(partly)} of them "
+                "(partial_period_rule: transition)"
+                if partly
+                else ""
+            ),
             where=outcome,
-            fix="suppressed or missing cells in a treated series cannot be synthesised",
+            fix="class the partly exposed period by another rule (any_exposure, majority, full)"
+            if partly
+            else "suppressed or missing cells in a treated series cannot be synthesised",
         )
     return dict(sorted(out.items())), incomplete
 
