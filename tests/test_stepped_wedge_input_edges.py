@@ -378,3 +378,13 @@ def test_a_default_given_explicitly_is_not_an_unused_option_and_dates_name_perio
     with pytest.raises(DataError) as err:
         pe.stepped_wedge(dated, **ARGS)
     assert err.value.one_line().startswith("argument period: column 'per' holds dates")
+
+
+@pytest.mark.parametrize("name", ["stepped_wedge", "stepped_wedge_gee"])
+@pytest.mark.parametrize("argument", ["cluster", "period"])
+def test_a_misspelt_column_names_the_argument_as_called(name, argument):
+    """A misspelt cluster or period column was blamed on 'argument unit' / 'argument time',
+    arguments these functions do not have (found in review)."""
+    with pytest.raises(DataError) as err:
+        getattr(pe, name)(trial_records(), **{**ARGS, argument: "nope"})
+    assert err.value.one_line().startswith(f"argument {argument}: column 'nope' is not in")

@@ -15,7 +15,7 @@ import pytest
 
 import pathfinder_eval as pe
 from pathfinder_eval import errors as pe_errors
-from pathfinder_eval.errors import DataError, DesignError, EstimationError
+from pathfinder_eval.errors import DataError, DesignError, EstimationError, ExcludedRowsWarning
 from pathfinder_eval.estimators.did.group_time import aggregate
 from pathfinder_eval.estimators.did.triple_difference import cr2_blocks, triple_difference_att
 from pathfinder_eval.estimators.did.unit_records import unit_panel
@@ -133,12 +133,18 @@ def test_clustering_by_the_county_that_was_treated_says_it_is_one_cluster():
 
 def test_rows_left_out_are_counted(children):
     """Units whose LA starts in the first period and rows without an outcome are counted by
-    reason in `dropped`, with the units named."""
+    reason in `dropped`, with the units named, and said in the warnings and an
+    ExcludedRowsWarning as every API function says them (they were in `dropped` alone)."""
     d = children.copy()
     d.loc[d["la"] == "la00", "start"] = 2018
     la05 = d.index[d["la"] == "la05"]
     d.loc[la05[:5], "y"] = np.nan
-    res = pe.triple_difference(d, **CHILDREN, covariates="need")
+    with pytest.warns(ExcludedRowsWarning, match="rows of the data were left out") as seen:
+        res = pe.triple_difference(d, **CHILDREN, covariates="need")
+    assert len([w for w in seen if w.category is ExcludedRowsWarning]) == 1
+    said = next(w for w in res.warnings if "rows of the data were left out" in w)
+    assert said.startswith(f"{int((d['la'] == 'la00').sum()) + 5} rows")
+    assert "before it" in said and "5 rows with no outcome value" in said
     reasons = {x.reason.split(":")[0]: x for x in res.dropped}
     early = reasons["units whose group starts in or before the data's first period"]
     assert early.rows == int((d["la"] == "la00").sum())
@@ -169,6 +175,11 @@ def test_bad_input_names_the_argument_and_row(children):
         with pytest.raises(DataError, match=match) as err:
             pe.triple_difference(d, **CHILDREN, covariates="need", cluster="la")
         assert err.value.row == 7
+    d = children.astype({"start": object})
+    d.loc[d.index[2], "start"] = "never"
+    with pytest.raises(DataError, match="value 'never' is not a number") as err:
+        pe.triple_difference(d, **CHILDREN)
+    assert "0 (or leave it empty) for a group never treated" in err.value.fix  # not "0/1"
     with pytest.raises(DataError, match="no rows"):
         pe.triple_difference(children.iloc[:0], **CHILDREN)
     with pytest.raises(DesignError, match="method='x'"):

@@ -28,7 +28,6 @@ from pydantic import ValidationError
 
 from pathfinder_eval.data.indicator_values import indicator_table
 from pathfinder_eval.data.load import SWITCHING, is_dask_frame, load_outcomes
-from pathfinder_eval.data.source import Exclusion
 from pathfinder_eval.data.tidy import id_text, numbers
 from pathfinder_eval.errors import (
     DataError,
@@ -277,8 +276,8 @@ def fit_records(
         data,
         "period",
         outcome=outcome,
-        unit=cluster,
-        time=period,
+        cluster=cluster,
+        period=period,
         start=start,
         treatment=treatment,
         individual=individual,
@@ -390,7 +389,8 @@ def _run(
     est = model(**options, inference=inference, seed=seed)
     panel = build_panel(spec, load_outcomes(spec, frame, seed), describe_outcome(spec))
     outcome = spec.analyses[0].outcomes[0]
-    return _counted(checked_fit(est, panel, outcome, estimator, level), panel.exclusions, outcome)
+    mine = [(e.reason, e.count, e.units) for e in panel.exclusions if e.outcome in ("", outcome)]
+    return _counted(checked_fit(est, panel, outcome, estimator, level), mine)
 
 
 def _inference(asked: object, methods: frozenset[str], estimator: str) -> Inference:
@@ -417,20 +417,20 @@ def _inference(asked: object, methods: frozenset[str], estimator: str) -> Infere
 
 
 def _counted(
-    result: EffectEstimates, exclusions: tuple[Exclusion, ...], outcome: str
+    result: EffectEstimates, left_out: Sequence[tuple[str, int | None, Sequence[str]]]
 ) -> EffectEstimates:
-    """The rows the panel left out, said where an API user sees them: the result's warnings
-    and an ExcludedRowsWarning (the CLI's report has its exclusions table; a DataFrame call
-    has no report)."""
-    mine = [e for e in exclusions if e.outcome in ("", outcome)]
-    if not mine:
+    """The rows of the data left out (reason, count, units), said where an API user sees
+    them: the result's warnings and an ExcludedRowsWarning (the CLI's report has its
+    exclusions table; a DataFrame call has no report)."""
+    if not left_out:
         return result
-    parts = []
-    for e in mine:
-        parts.append(f"{e.count} {e.reason}" + (f" (units {_listed(e.units)})" if e.units else ""))
+    parts = [
+        f"{count} {reason}" + (f" (units {_listed(list(units))})" if units else "")
+        for reason, count, units in left_out
+    ]
     text = (
-        f"{sum(e.count for e in mine)} rows of the data were left out of this analysis: "
-        + "; ".join(parts)
+        f"{sum(count or 0 for _, count, _ in left_out)} rows of the data were left out of this "
+        "analysis: " + "; ".join(parts)
     )
     warnings.warn(text, ExcludedRowsWarning, stacklevel=_outside_package())
     return replace(result, warnings=(*result.warnings, text))
@@ -772,7 +772,7 @@ def triple_difference(
     for note in late:
         warnings.warn(note, DataWarning, stacklevel=_outside_package())
     with one_blas_thread():
-        return fit_triple_difference(
+        result = fit_triple_difference(
             panel,
             outcome=outcome,
             covariates=covariates,
@@ -786,6 +786,7 @@ def triple_difference(
             dropped=dropped,
             notes=late,
         )
+    return _counted(result, [(d.reason, d.rows, d.units) for d in dropped])
 
 
 # Estimators whose event-time rows are effects relative to event time −1 (the reference
@@ -1371,7 +1372,8 @@ def _design_matrix(design: np.ndarray | list[int]) -> np.ndarray:
 
 def _checked_frame(data: Any, time_arg: str = "time", **columns: str | None) -> pd.DataFrame:
     """The frame with integral float periods as integers; a wrong type or a missing column
-    is a DataError naming the argument (`time_arg`: what the caller calls its `time`)."""
+    is a DataError naming the argument (`time_arg`: the argument naming the periods' column,
+    `time`, or `period` for the stepped-wedge functions)."""
     if not isinstance(data, pd.DataFrame):
         raise DataError(
             f"data must be a pandas DataFrame, not {type(data).__name__}",
@@ -1398,17 +1400,17 @@ def _checked_frame(data: Any, time_arg: str = "time", **columns: str | None) -> 
                 where=f"argument {arg}",
                 fix="rename or drop the repeated columns",
             )
-    for arg in ("time", "first_treated", "start"):
+    for arg in (time_arg, "first_treated", "start"):
         col = columns.get(arg)
         if col is not None and _holds_dates(data[col]):  # read as nanoseconds, or a label
             raise DataError(
                 f"column {col!r} holds dates; periods here are whole numbers",
-                where=f"argument {time_arg if arg == 'time' else arg}",
+                where=f"argument {arg}",
                 fix=f"pass a year (data[{col!r}].dt.year) or a period index, in the time "
                 "column and the start column alike",
             )
     frame = data.reset_index(drop=True)
-    t = columns.get("time")
+    t = columns.get(time_arg)
     values = frame[t] if t is not None else None
     if values is not None and not pd.api.types.is_numeric_dtype(values):
         text = values.dropna()
@@ -1588,10 +1590,21 @@ def _group(first: pd.Series, arg: str) -> dict[int, list[str]]:
     return out
 
 
+def _mapping_example(methods: frozenset[str]) -> str:
+    """An `inference` mapping these methods accept: one with draws where a method takes them
+    (the docstrings showed cluster_bootstrap, which only did_multiplegt_dyn has)."""
+    drawn = ("wild_bootstrap", "multiplier_bootstrap", "cluster_bootstrap", "randomisation")
+    method = next((m for m in drawn if m in methods), None)
+    if method is not None:
+        return f'{{"method": "{method}", "draws": 999}}'
+    named = next(m for m in ("cr2", "cluster_robust", "model_based", "default") if m in methods)
+    return f'{{"method": "{named}"}}'
+
+
 _TAIL = """inference : str or mapping, default "default"
     The design file's `inference.method`: one of {methods}.
     Or its whole `inference` block as a mapping (method, draws, cluster, weights),
-    e.g. {{"method": "cluster_bootstrap", "draws": 999}}.
+    e.g. {example}.
 level : float, default 0.95
     Confidence level of the intervals.
 seed : int, default 0
@@ -1691,7 +1704,10 @@ def _make(estimator: str, body: Callable[..., EffectEstimates]) -> Callable[...,
         f"{inspect.cleandoc(model.__doc__ or '')}\n\n"
         "Parameters\n----------\n"
         + head
-        + _TAIL.format(methods=", ".join(sorted(model.inference_methods)))
+        + _TAIL.format(
+            methods=", ".join(sorted(model.inference_methods)),
+            example=_mapping_example(model.inference_methods),
+        )
         + ("\n" + "\n".join(lines) if lines else "")
         + _RETURNS
     )
@@ -1722,7 +1738,10 @@ def _generic_doc(summary: str, names: tuple[str, ...], head: str) -> str:
         )
         + "\n"
         + head
-        + _TAIL.format(methods="the estimator's own (see its function)")
+        + _TAIL.format(
+            methods="the estimator's own (see its function)",
+            example=_mapping_example(entry("twfe").cls.inference_methods) + " for twfe",
+        )
         + "\n**options\n    The estimator's options, as the design file's `options` (see its "
         "function\n    for names, types and defaults)." + _RETURNS
     )

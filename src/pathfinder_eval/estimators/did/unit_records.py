@@ -64,9 +64,19 @@ def check_numbers(frame: pd.DataFrame, column: str, role: str, names: RecordName
         text,
         lambda row: f"value {cell(values.iloc[row])} is not a number",
         names.where(role, column),
-        "code the column as numbers (groups and periods as 0/1)",
+        NUMBERS_FIX.get(role, "code the column as numbers"),
         names,
     )
+
+
+# What each numeric column of unit records should hold, for the fix of a text value in it.
+NUMBERS_FIX = {
+    "time": "give periods as whole numbers (a year, or a period index)",
+    "first_treated": "give the first treated period as a number, and 0 (or leave it empty) "
+    "for a group never treated",
+    "eligible": "code eligibility 1 (targeted by the reform) or 0",
+    "outcome": "give the outcome as a number, or leave the cell empty",
+}
 
 
 def unit_panel(
