@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import io
+import json
 import os
 import re
 from dataclasses import replace
@@ -17,7 +18,7 @@ import pandas as pd
 import pytest
 
 import pathfinder_eval as pe
-from pathfinder_eval.errors import DataError, DesignError, EstimationError
+from pathfinder_eval.errors import DataError, DesignError, EstimationError, ExcludedRowsWarning
 from pathfinder_eval.inference.cr2 import two_way_projection, two_way_residuals
 from pathfinder_eval.pipeline import evaluate
 from pathfinder_eval.settings import OPTIONS
@@ -171,6 +172,16 @@ def test_help_lists_every_design_option_with_type_default_and_meaning():
             meaning = " ".join(field.description.split())
             assert f"\n{option} : " in fn.__doc__ and meaning in fn.__doc__
         assert "inference" in params and "level" in params
+
+
+def test_each_functions_inference_example_is_one_it_accepts():
+    """The docstrings showed {"method": "cluster_bootstrap", "draws": 999} for every function,
+    and 15 of 16 refused it: each now shows a mapping of its own methods, which its
+    validation accepts."""
+    for name in (*PANEL_ESTIMATORS, "stepped_wedge", "stepped_wedge_gee", "stepped_wedge_glmm"):
+        shown = re.search(r"e\.g\. (\{.*?\})", getattr(pe, name).__doc__).group(1)
+        methods = OPTIONS[name].inference_methods
+        assert pe.api._inference(json.loads(shown), methods, name).method in methods, name
 
 
 @pytest.mark.parametrize("fn", [pe.fit_frame, pe.fit_records, pe.api.report])
@@ -611,6 +622,19 @@ def test_a_headline_row_without_variance_is_not_called_a_randomisation_test(tmp_
         "interval or p-value (the warnings say why)." in html
     )
     assert "a randomisation or conformal test" not in html
+
+
+def test_callaway_santanna_counts_a_unit_treated_from_the_first_period_the_panel_left_out():
+    """The panel leaves out a unit treated from period 1 (no period before its start): the
+    warning said so while diagnostics said units_dropped_treated_first_period 0."""
+    frame = staggered()
+    frame.loc[frame["unit"] == "u00", "g"] = 1
+    with pytest.warns(ExcludedRowsWarning, match="10 treated unit with no usable"):
+        res = pe.callaway_santanna(
+            frame, outcome="y", unit="unit", time="period", first_treated="g"
+        )
+    assert res.facts.units_dropped_treated_first_period == 1
+    assert res.n_treated == 5
 
 
 def test_rows_the_panel_leaves_out_are_counted_on_the_result_and_warned():

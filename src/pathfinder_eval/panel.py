@@ -54,6 +54,11 @@ class OutcomeInfo:
         )
 
 
+# The ledger's reason for a treated unit left with no usable period before its start (treated
+# from the data's first period, or its earlier values unusable).
+NO_PERIOD_BEFORE = "treated unit with no usable period before its start"
+
+
 @dataclass(frozen=True)
 class ValidatedPanel:
     """Analysis-ready cells.
@@ -440,7 +445,7 @@ def _start_within_data(draft: PanelDraft) -> PanelDraft:
         frame = draft.frame
         draft = draft.drop(
             frame["unit"].isin([u for u, _, _ in no_before]),
-            "treated unit with no usable period before its start",
+            NO_PERIOD_BEFORE,
         )
     return replace(draft, unit_rows=tuple(unit_rows), in_transition=tuple(in_transition))
 
@@ -554,7 +559,7 @@ def _cells(draft: PanelDraft) -> PanelDraft:
     seen_before = np.bincount(unit_outcome[before], minlength=int(unit_outcome.max(initial=-1)) + 1)
     no_before = pd.Series(is_treated & (seen_before[unit_outcome] == 0), index=cells.index)
     if no_before.any() and not _keeps_always_treated(draft.spec):
-        draft = draft.drop(no_before, "treated unit with no usable period before its start")
+        draft = draft.drop(no_before, NO_PERIOD_BEFORE)
         keep = ~no_before.to_numpy()
         cells, codes, outcome_codes = cells[keep], codes[keep], outcome_codes[keep]
     # sorted by outcome, unit and period: one lexsort of integer codes (sorted factorisations)

@@ -482,7 +482,9 @@ class CallawaySantAnnaOptions(EstimatorSettings):
     max_e: Number = math.inf
     """Latest event time of the dynamic aggregation."""
     bootstrap_draws: Whole = Field(default=0, ge=0)
-    """Multiplier bootstrap draws (0: analytic; used by multiplier_bootstrap)."""
+    """Multiplier bootstrap draws (did's biters): above 0, the bootstrap runs with that many
+    whatever the inference method; 0 leaves it to the inference method (multiplier_bootstrap
+    then draws inference.draws, 9,999 by default; the others are analytic)."""
 
     inference_methods: ClassVar[frozenset[str]] = frozenset(
         {"default", "cluster_robust", "multiplier_bootstrap", "pooled", "cohort_stratified"}

@@ -42,7 +42,7 @@ from pathfinder_eval.inference.cluster import rescale_covariance
 from pathfinder_eval.inference.cohort_stratified import CohortStratified
 from pathfinder_eval.inference.policy import Choice, because, few_cluster_warnings
 from pathfinder_eval.inference.pretrends_power import pretest_summary
-from pathfinder_eval.panel import ValidatedPanel
+from pathfinder_eval.panel import NO_PERIOD_BEFORE, ValidatedPanel
 from pathfinder_eval.results import (
     Dropped,
     EffectEstimates,
@@ -74,6 +74,7 @@ class Sample:
     n_first: int
     dropped: tuple[Dropped, ...] = ()
     lost: tuple[float, ...] = ()
+    panel_first: int = 0  # treated units the panel left out with no period before the start
 
     @property
     def n_treated(self) -> int:
@@ -255,6 +256,14 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
             int((~keep).sum()),
             tuple(dropped),
             lost,
+            len(
+                {
+                    u
+                    for e in panel.exclusions
+                    if e.reason == NO_PERIOD_BEFORE and e.outcome in ("", outcome)
+                    for u in e.units
+                }
+            ),
         )
         if not np.isfinite(sample.cohort).any():
             early = sorted({float(c) for c in wp.cohort[~keep] if np.isfinite(c)})
@@ -625,7 +634,7 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
             units_per_cohort={f"{c:g}": v for c, v in _cohort_sizes(gt, sample).items()},
             never_treated_units=int(np.isnan(sample.cohort).sum()),
             units_dropped_unbalanced=sample.dropped_units,
-            units_dropped_treated_first_period=sample.n_first,
+            units_dropped_treated_first_period=sample.n_first + sample.panel_first,
             n_clusters=n_clusters,
             inference_method=inf.key,
             bootstrap=None

@@ -87,7 +87,7 @@ class GroupTimeFacts(Facts):
     units_per_cohort: dict[str, int]
     never_treated_units: int
     units_dropped_unbalanced: int
-    units_dropped_treated_first_period: int
+    units_dropped_treated_first_period: int  # no period before the start: panel's or own
     n_clusters: int
     inference_method: str
     bootstrap: dict[str, Any] | None
