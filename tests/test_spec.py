@@ -126,3 +126,32 @@ def test_a_count_model_of_a_rate_without_its_count_is_refused(
         return
     with pytest.raises(DesignError, match=f"outcome rate is a {scale} rate given without its"):
         load_design(design)
+
+
+TRIAL = """
+name: trial
+title: Trial
+pilot: trial
+unit_level: cluster
+time: {{axis: period}}
+rollout:
+  - {{wave: w1, start: 3, units: [{first}]}}
+  - {{wave: w2, start: 5, units: [{second}]}}
+comparison: {{pool: not_yet_treated, min_units: 1, exclude: [{excluded}]}}
+outcomes: [{{column: y}}]
+analyses: [{{id: cs, estimator: callaway_santanna}}]
+data: {{source: tidy, path: d.csv, columns: {{unit: cluster, period: period}}}}
+"""
+
+
+def test_unit_ids_written_as_numbers_are_the_text_written(tmp_path):
+    """`units: [7, 12]` was refused as 'Input should be a valid string'; a number is read as
+    the text it was written as (YAML's 007 is the integer 7, kept as '007'), the same as
+    quoting it."""
+    bare, quoted = tmp_path / "bare.yaml", tmp_path / "quoted.yaml"
+    bare.write_text(TRIAL.format(first="7, 12", second="007, 0x1F", excluded="30"))
+    quoted.write_text(TRIAL.format(first="'7', '12'", second="'007', '0x1F'", excluded="'30'"))
+    a, b = load_design(bare), load_design(quoted)
+    assert a.start_of() == b.start_of() == {"7": 3, "12": 3, "007": 5, "0x1F": 5}
+    assert a.comparison.exclude == ("30",)
+    assert a.rollout[0].start == 3 and type(a.rollout[0].start) is int

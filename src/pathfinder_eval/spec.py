@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal, Self
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictInt,
@@ -70,6 +71,26 @@ class Estimator(StrEnum):
     SYNTHETIC_DID = "synthetic_did"
 
 
+class SpeltInt(int):
+    """A YAML integer whose spelling str() would not give back (007, 0o17, 1_000), with
+    that spelling: a unit id written as a number is the text it was written as."""
+
+    text: str
+
+
+def _unit_text(value: object) -> object:
+    """A unit id written as a YAML number (838, a cluster 7) read as the text it was written
+    as: unquoted ids were refused as 'Input should be a valid string'."""
+    if isinstance(value, SpeltInt):
+        return value.text
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+UnitId = Annotated[str, BeforeValidator(_unit_text)]
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
 
@@ -88,14 +109,14 @@ class Wave(_Frozen):
 
     wave: str
     start: dt.date | int
-    units: Annotated[tuple[str, ...], Field(min_length=1)]
+    units: Annotated[tuple[UnitId, ...], Field(min_length=1)]
     transition_periods: int = Field(default=0, ge=0)
 
 
 class Group(_Frozen):
     """A treated unit made of several LAs (an RCC region): explicit members or a whole region."""
 
-    members: tuple[str, ...] = ()
+    members: tuple[UnitId, ...] = ()
     region: str | None = None
 
 
@@ -119,8 +140,8 @@ class Comparison(_Frozen):
     pool: Literal["never_treated", "not_yet_treated", "list", "statistical_neighbours"] = (
         "never_treated"
     )
-    units: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
+    units: tuple[UnitId, ...] = ()
+    exclude: tuple[UnitId, ...] = ()
     exclude_reason: str = "excluded from the comparison pool by the design"
     min_units: int = Field(default=5, ge=1)
     neighbours: int = Field(default=10, ge=1, le=10)
@@ -495,7 +516,18 @@ def _checked_date(loader: _StrictLoader, node: yaml.ScalarNode) -> Any:
         ) from None
 
 
+def _spelt_int(loader: _StrictLoader, node: yaml.ScalarNode) -> int:
+    """An integer, keeping a spelling str() would not give back (YAML reads 007 as 7)."""
+    value = loader.construct_yaml_int(node)
+    if str(value) == node.value:
+        return value
+    spelt = SpeltInt(value)
+    spelt.text = node.value
+    return spelt
+
+
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_keys)
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _spelt_int)
 _StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _checked_date)
 
 
