@@ -720,8 +720,9 @@ class ContinuousDidOptions(EstimatorSettings):
     noise); hc3, each divided by 1 − its leverage (wider); hc0, contdid's raw residuals; auto
     (the default), hc3 below 400 treated units and hc2 from 400. On right-skewed doses
     (benchmarks/cck_band_coverage.py) HC2's band covered the curve in 85–89.5% of
-    replications with 72–120 treated units and 90–94% with 180, HC3's in 95–98%; with 480
-    HC2's covered 93.5–95% and with 900 96–97.5%, where HC3's was needlessly wide (98.5–99.5%)."""
+    replications with 72–120 treated units, 90–94% with 180 and 91–92% with 300, HC3's in
+    95–98%; with 390 and 480 HC2's covered 93.5–95.5% and with 900 96–97.5%, where HC3's was
+    needlessly wide (98.5–99.5%)."""
 
     inference_methods: ClassVar[frozenset[str]] = frozenset({"default", "cluster_robust", "pooled"})
 
