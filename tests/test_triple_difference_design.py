@@ -469,3 +469,33 @@ def _code(name: str) -> str:
     from pathfinder_eval.data.la_lookup import resolve_la
 
     return resolve_la(name).la_code
+
+
+def test_two_outcomes_counts_are_linked_when_unrounded(tmp_path, children):
+    """Two triple differences on the same children, one outcome missing for 3 of them: with
+    round_to 1 each analysis's counts passed alone, and their difference gave the 3 back; now
+    both are suppressed. Rounded to 5 (the default) they are published."""
+    d = children.assign(y2=children["y"])
+    treated = d.loc[(d["start"] > 0) & (d["eligible"] == 1), "child"].unique()[:3]
+    d.loc[d["child"].isin(treated), "y2"] = np.nan
+    data = tmp_path / "two.csv"
+    d.to_csv(data, index=False)
+    design = _design(tmp_path, children, inference="cluster_robust", columns="")
+    text = design.read_text().replace(
+        "outcomes: [{column: y}]", "outcomes: [{column: y}, {column: y2}]"
+    )
+    design.write_text(text)
+    raw = {r.outcome: r.result.facts for r in pe.evaluate(design, d).runs}
+    gap = (
+        raw["y"].units_by_subgroup["treated eligible"]
+        - raw["y2"].units_by_subgroup["treated eligible"]
+    )
+    assert gap == 3
+    for round_to, hidden in ((5, False), (1, True)):
+        design.write_text(text + f"report: {{disclosure: {{round_to: {round_to}}}}}\n")
+        out = tmp_path / f"r{round_to}"
+        assert main(["run", str(design), "--data", str(data), "--out", str(out)]) == 0
+        shown = json.loads((out / "ddd_children.json").read_text())
+        for a in shown["analyses"]:
+            values = set(a["diagnostics"]["units_by_subgroup"].values())
+            assert (values == {None}) is hidden, (round_to, a["outcome"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from itertools import combinations
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -182,6 +183,28 @@ def _people_in_subgroups(
     )
 
 
+def _differenced_by_few(facts: list[Any], log: DisclosureLog) -> bool:
+    """Whether two triple differences (of different outcomes on the same records) publish
+    counts of people that differ by fewer than `min_count`: the children one analysis has
+    and the other lacks would come back by subtraction (found in review). Rounding to a unit
+    of 2 or more blurs the difference, as it blurs any two tables; unrounded it does not."""
+    if log.round_to > 1:
+        return False
+    counts = []
+    for f in facts:
+        if isinstance(f, TripleDifferenceFacts):
+            named = {("subgroup", k): v for k, v in f.units_by_subgroup.items()}
+            for c in f.att_gt:
+                for k in ("treated_eligible_units", "other_units"):
+                    named[(c["cohort"], c["period"], k)] = c[k]
+            counts.append(named)
+    return any(
+        0 < abs(a[k] - b[k]) < log.min_count
+        for a, b in combinations(counts, 2)
+        for k in a.keys() & b.keys()
+    )
+
+
 @dataclass(frozen=True)
 class ExclusionRow:
     """One exclusion as a report publishes it: `count` is None when suppressed; `analysis`
@@ -332,6 +355,9 @@ def published(ev: Evaluation, log: DisclosureLog) -> Evaluation:
     with the donors' weights and values would give that unit's count back
     (`small_treated_count`), nor are its placebo re-fits."""
     hide = hides_a_sequence(ev.panel, log)
+    linked = _differenced_by_few(
+        [r.result.facts for r in ev.runs if r.result is not None], log
+    )  # the triple differences' counts of people, across analyses
     records = ev.panel.data.kind == "records"
     runs = []
     hidden: dict[tuple[str, str], str] = {}  # (analysis, outcome) → why not shown
@@ -339,7 +365,8 @@ def published(ev: Evaluation, log: DisclosureLog) -> Evaluation:
         if r.result is None:
             runs.append(r)
             continue
-        result = controlled_result(r.result, log, hide)
+        ddd = isinstance(r.result.facts, TripleDifferenceFacts)
+        result = controlled_result(r.result, log, hide or (linked and ddd))
         if records and result.dropped:
             result = replace(
                 result,
