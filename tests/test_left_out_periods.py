@@ -14,8 +14,11 @@ import pytest
 
 import pathfinder_eval as pe
 from did_helpers import MPDTA
+from pathfinder_eval.errors import DesignError
+from pathfinder_eval.estimators.did.callaway_santanna import CallawaySantAnna
 from pathfinder_eval.pipeline import Evaluation
 from pathfinder_eval.results import EffectEstimates
+from pathfinder_eval.robustness import placebo_panel
 
 REF = Path(__file__).parent / "reference" / "did_mpdta" / "anticipation_values.csv"
 TOL = 1e-9  # analytic; the engines agree on mpdta's ATT(g,t) to about 1e-15
@@ -197,3 +200,54 @@ def test_estimators_that_need_the_left_out_period_say_so(tmp_path):
         assert runs[name].status == "not_estimable"
         assert "partial_period_rule: transition" in runs[name].note, name
         assert "another rule" in runs[name].note, name
+
+
+def test_a_placebo_in_time_measures_its_fake_starts_from_the_period_before_them(tmp_path):
+    """The placebo moves each cohort's start 2 periods earlier; the real partly exposed period
+    stays left out, but the fake cohorts are compared from their own period −1 (they were
+    given one more period of anticipation, and a warning blamed the design)."""
+    path = _design(tmp_path, "never_treated")  # without 2004's counties: 2003 is all before
+    data = pd.read_csv(MPDTA)
+    data[data["first.treat"] != 2004].to_csv(tmp_path / "mpdta.csv", index=False)
+    path.write_text("\n".join(x for x in path.read_text().split("\n") if "w2004" not in x))
+    ev = pe.evaluate(path)
+    fake = placebo_panel(ev.panel).panel
+    unit = str(data.loc[data["first.treat"] == 2006, "countyreal"].iloc[0])
+    gap, partly = fake.left_out_by_design(np.array([unit], dtype=object), np.arange(2003, 2006))
+    assert gap.tolist() == [[False, False, True]] and partly.tolist() == [0]  # 2005, real
+    res = CallawaySantAnna().fit(fake, "lemp", "placebo")
+    cells = pd.DataFrame(res.facts.att_gt)
+    post = cells[cells["post"]]
+    assert len(post) and (post["base_period"] == post["cohort"] - 1).all()
+    assert not any("partly exposed period of" in w for w in res.warnings)
+    assert any("need a period the design leaves out" in w for w in res.warnings)
+
+
+def test_honest_did_refuses_results_not_measured_from_event_time_minus_one(tmp_path):
+    """Rambachan & Roth's restrictions are written for a reference at event time −1: a Sun &
+    Abraham result whose reference moved to −2, or a universal-base Callaway & Sant'Anna
+    whose cohorts are measured from g − 2, is refused (the latter passed: its zero row sat at
+    −1 for no cohort here, or for one cohort of a mixed design)."""
+    path = _with(
+        _design(tmp_path, "never_treated"),
+        "  - {id: sa, estimator: sun_abraham}\n"
+        "  - {id: csu, estimator: callaway_santanna, options: {base_period: universal}}\n",
+    )
+    ev = pe.evaluate(path)
+    for name in ("sa", "csu"):
+        with pytest.raises(DesignError, match="reference period is not event time −1"):
+            pe.honest_did(_result(ev, name), [0.0, 0.01])
+
+
+def test_stacked_leaves_out_only_the_cohorts_without_their_reference(tmp_path):
+    """2007's counties starting on 1 January keep their event time −1: their sub-experiment
+    is stacked, and 2006's (whose −1 is left out) is trimmed with the reason; before, one
+    such cohort made the whole estimator not estimable."""
+    path = _with(_design(tmp_path, "never_treated"), "  - {id: stacked, estimator: stacked}\n")
+    path.write_text(path.read_text().replace("start: 2006-07-01", "start: 2007-01-01"))
+    res = _result(pe.evaluate(path), "stacked")
+    assert [s["cohort"] for s in res.facts.sub_experiments] == [2007.0]
+    assert any(
+        w.startswith("Cohort 2006 left out of the stack: its event time −1, the reference")
+        for w in res.warnings
+    )

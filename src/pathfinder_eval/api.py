@@ -865,6 +865,23 @@ def _event_rows(
             fix="pass pe.event_study's result, pe.sun_abraham's, or "
             "pe.callaway_santanna(..., base_period='universal')'s",
         )  # fmt: skip
+    facts = result.diagnostics
+    moved = [
+        c for c in facts.get("att_gt", ()) if c["base_period"] != c["cohort"] - 1
+    ]  # a cohort measured from before its period −1 (anticipation, a left-out period)
+    if facts.get("reference_event_time", -1) != -1 or moved:
+        raise DesignError(
+            f"the {result.estimator} result's reference period is not event time −1"
+            + (
+                f" (cohort {moved[0]['cohort']:g} is measured from period "
+                f"{moved[0]['base_period']:g})"
+                if moved
+                else f" ({facts['reference_event_time']})"
+            ),
+            where="argument result",
+            fix="refit with event time −1 as the reference (no anticipation, and a partial "
+            "period rule that keeps the period before each start)",
+        )
     event_all = t["event_time"].to_numpy(float)
     variance = np.diag(result.vcov)
     reference = (t["estimate"].to_numpy(float) == 0) & (variance == 0)  # the normalisation

@@ -118,19 +118,26 @@ class ValidatedPanel:
     ) -> tuple[np.ndarray, np.ndarray]:
         """(n, T) the cells of `units` × `periods` the design leaves out (the partly exposed
         period under the transition rule, a wave's transition periods): missing there is the
-        design's, not a gap in the data; and (n,) 1 for a unit whose partly exposed period is
-        left out, so its first treated period is compared with the period before that one."""
-        if "transition" not in self.units.columns:
-            return np.zeros((len(units), len(periods)), dtype=bool), np.zeros(len(units), int)
+        design's, not a gap in the data; and (n,) 1 for a unit whose left-out partly exposed
+        period is the one before its first treated period, so that period is compared with
+        the one before it. Both follow the rollout's dates, not the unit table's cohorts (a
+        placebo in time moves those, not the periods the design left out)."""
+        n = len(units)
+        if "wave" not in self.units.columns:
+            return np.zeros((n, len(periods)), dtype=bool), np.zeros(n, dtype=np.int64)
         info = self.units.set_index("unit").reindex(units)
+        rule, axis = self.spec.time.partial_period_rule, self.spec.time.axis
+        part, first, k = np.full(n, np.nan), np.full(n, np.nan), np.zeros(n)
         treated = (info["role"] == "treated").to_numpy()
-        part = np.where(treated, pd.to_numeric(info["transition"], errors="coerce"), np.nan)
-        skip = {w.wave: w.transition_periods for w in self.spec.rollout}
-        k = info["wave"].map(skip).fillna(0).to_numpy(float) * treated
-        cohort = info["cohort"].to_numpy(float)[:, None]
+        for wave in self.spec.rollout:
+            rows = treated & (info["wave"] == wave.wave).to_numpy()
+            on = onset(axis, wave.start, rule)
+            part[rows] = np.nan if on.transition is None else on.transition
+            first[rows], k[rows] = on.first_treated, wave.transition_periods
         at = np.asarray(periods, dtype=float)[None, :]
-        gap = (at == part[:, None]) | ((at >= cohort) & (at < cohort + k[:, None]))
-        return gap, np.isfinite(part).astype(np.int64)
+        gap = (at == part[:, None]) | ((at >= first[:, None]) & (at < (first + k)[:, None]))
+        partly = part == info["cohort"].to_numpy(float) - 1
+        return gap, partly.astype(np.int64)
 
     def partly_exposed_treated(self) -> list[str]:
         """The treated units whose partly exposed period the design leaves out (the

@@ -183,7 +183,7 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
                 n_clusters,
                 level,
             ),
-            warnings=self._warnings(sample, gt, inf, pre, n_clusters, outcome),
+            warnings=self._warnings(sample, gt, inf, pre, n_clusters, outcome, panel),
             dropped=sample.dropped,
         )
 
@@ -270,7 +270,7 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
             unbalanced = [c for c in lost if c not in early]
 
             def listed(cohorts: list[float]) -> str:
-                return ", ".join(f"{c:g}" for c in cohorts)
+                return ", ".join(panel.period_label(int(c)) for c in cohorts)
 
             why = []
             if early and self.anticipation:
@@ -518,7 +518,11 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
         pre: dict | None,
         n_clusters: int,
         outcome: str,
+        panel: ValidatedPanel,
     ) -> tuple[str, ...]:
+        def label(period: float) -> str:  # 2023-24 on financial years, not the ordinal
+            return panel.period_label(int(period))
+
         warns = []
         if sample.dropped_units:
             of = f"{outcome!r}" + (" or of a covariate" if self.covariates else "")
@@ -530,7 +534,7 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
             warns.append(f"{sample.n_first} units treated by the first period were dropped.")
         if sample.lost:
             warns.append(
-                f"Cohort(s) {', '.join(f'{c:g}' for c in sample.lost)} lost all their units "
+                f"Cohort(s) {', '.join(label(c) for c in sample.lost)} lost all their units "
                 "to balancing and are not in any estimate: every unit of theirs misses a "
                 "period."
             )
@@ -547,7 +551,9 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
                 f"units (partial_period_rule: transition): {whose} measured against the "
                 "period before it, as did's anticipation of one period."
             )
-        left = [f"ATT(g={g_:g}, t={t_:g})" for g_, t_, why in gt.dropped_cells if why == LEFT_OUT]
+        left = [
+            f"ATT(g={label(g)}, t={label(t)})" for g, t, why in gt.dropped_cells if why == LEFT_OUT
+        ]
         if left:
             warns.append(
                 f"{len(left)} ATT(g,t) need a period the design leaves out and are not "
@@ -555,7 +561,7 @@ class CallawaySantAnna(CallawaySantAnnaOptions):
             )
         for g_, t_, why in gt.dropped_cells:
             if why != LEFT_OUT:
-                warns.append(f"ATT(g={g_:g}, t={t_:g}) not estimated: {why}.")
+                warns.append(f"ATT(g={label(g_)}, t={label(t_)}) not estimated: {why}.")
         if inf.strat is None and not inf.pooled:
             warns += few_cluster_warnings(sample.n_treated, n_clusters)
         if pre is not None and pre["df"] >= sample.n_treated:

@@ -32,6 +32,19 @@ def check_periods_one_apart(periods: Sequence[float], estimator: str) -> None:
         )
 
 
+def cohorts_left_out_at(panel: ValidatedPanel, cells: pd.DataFrame, event_time: int) -> list[float]:
+    """The treated cohorts of `cells` whose every unit has `event_time` left out by the design
+    (the transition rule's partly exposed period at −1)."""
+    treated = cells.loc[cells["role"] == "treated", ["unit", "cohort"]].drop_duplicates("unit")
+    if treated.empty:
+        return []
+    units, cohort = treated["unit"].to_numpy(), treated["cohort"].to_numpy(float)
+    gap, _ = panel.left_out_by_design(units, np.unique(cohort + event_time))
+    at = np.searchsorted(np.unique(cohort + event_time), cohort + event_time)
+    out = gap[np.arange(len(units)), at]
+    return [float(c) for c in np.unique(cohort) if out[cohort == c].all()]
+
+
 def reference_event_time(
     panel: ValidatedPanel, cells: pd.DataFrame, asked: int, named: bool, lowest: int
 ) -> tuple[int, str | None]:
@@ -40,18 +53,7 @@ def reference_event_time(
     no reference (the fit failed as 'not identified'). Then the latest earlier event time, down
     to `lowest`, that no cohort loses, with a note saying so; an error when the design named
     `asked` itself (`named`)."""
-    treated = cells.loc[cells["role"] == "treated", ["unit", "cohort"]].drop_duplicates("unit")
-    if treated.empty:
-        return asked, None
-    units, cohort = treated["unit"].to_numpy(), treated["cohort"].to_numpy(float)
-    grid = np.arange(cohort.min() + min(lowest, asked), cohort.max() + 1)
-    gap, _ = panel.left_out_by_design(units, grid)
-
-    def lost(e: int) -> list[float]:
-        out = gap[np.arange(len(units)), np.searchsorted(grid, cohort + e)]
-        return [c for c in np.unique(cohort) if out[cohort == c].all()]
-
-    gone = lost(asked)
+    gone = cohorts_left_out_at(panel, cells, asked)
     if not gone:
         return asked, None
     why = (
@@ -59,7 +61,10 @@ def reference_event_time(
         f"{', '.join(panel.period_label(int(c)) for c in gone)} (their partly exposed period, "
         "partial_period_rule: transition), so their effects would have no reference period"
     )
-    earlier = next((e for e in range(asked - 1, lowest - 1, -1) if not lost(e)), None)
+    earlier = next(
+        (e for e in range(asked - 1, lowest - 1, -1) if not cohorts_left_out_at(panel, cells, e)),
+        None,
+    )
     if named or earlier is None:
         raise EstimationError(
             why,

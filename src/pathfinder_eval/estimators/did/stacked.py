@@ -37,7 +37,7 @@ import pandas as pd
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.event_time import (
     check_periods_one_apart,
-    reference_event_time,
+    cohorts_left_out_at,
 )
 from pathfinder_eval.estimators.did.facts import StackedFacts
 from pathfinder_eval.estimators.pooled import (
@@ -106,6 +106,13 @@ class StackedFit:
         )
 
 
+# Why a cohort is trimmed when the design leaves out its reference period.
+LEFT_OUT_REFERENCE = (
+    "its event time −1, the reference, is its partly exposed period, which the design leaves "
+    "out (partial_period_rule: transition)"
+)
+
+
 def stacked_did(
     y: np.ndarray,
     unit: np.ndarray,
@@ -114,12 +121,14 @@ def stacked_did(
     kappa_pre: int | None = None,
     kappa_post: int | None = None,
     control_group: str = "not_yet_treated",
+    no_reference: tuple[float, ...] = (),
 ) -> StackedFit:
     """Weighted stacked DiD (module docstring). y, unit, period, cohort (n,): cohort the first
     treated period (NaN or inf: never treated); periods on a unit step. kappa_pre, kappa_post:
     the event window; None takes the longest window every cohort starting inside the data
     fits (so none of them is trimmed for its window). control_group: "not_yet_treated" (first
-    treated after a + κ_post, or never) or "never_treated"."""
+    treated after a + κ_post, or never) or "never_treated". no_reference: cohorts whose event
+    time −1, the reference, the design leaves out: trimmed, with that reason."""
     y = np.asarray(y, float)
     period = np.asarray(period, float)
     cohort = np.asarray(cohort, float)
@@ -153,6 +162,9 @@ def stacked_did(
         )
     parts, included, trimmed = [], [], []
     for a in cohorts:
+        if a in no_reference:
+            trimmed.append((float(a), LEFT_OUT_REFERENCE))
+            continue
         if a - k_pre < t_min or a + k_post > t_max:
             trimmed.append((float(a), f"window [{a - k_pre:g}, {a + k_post:g}] outside the data"))
             continue
@@ -166,10 +178,14 @@ def stacked_did(
         parts.append((a, rows, (cohort[rows] == a)))
     if not parts:
         reasons = "; ".join(f"{a:g}: {why}" for a, why in trimmed)
+        left_out = any(why == LEFT_OUT_REFERENCE for _, why in trimmed)
         raise EstimationError(
             f"every cohort was trimmed ({reasons})",
-            where="options",
-            fix="shorten kappa_pre or kappa_post, or use not-yet-treated controls",
+            where="time.partial_period_rule" if left_out else "options",
+            fix="class the partly exposed period by another rule (any_exposure, majority, full), "
+            "or read callaway_santanna or sun_abraham, which take an earlier reference"
+            if left_out
+            else "shorten kappa_pre or kappa_post, or use not-yet-treated controls",
         )
     rows = np.concatenate([p[1] for p in parts])
     d = np.concatenate([p[2] for p in parts])
@@ -316,14 +332,20 @@ class Stacked(StackedOptions):
     ) -> EffectEstimates:
         check_periods_one_apart(panel.periods, "stacked DiD")
         cells = panel.outcome_cells(outcome)
-        reference_event_time(panel, cells, -1, False, -1)  # its reference is event time −1
         unit = cells["unit"].to_numpy()
         period = cells["period"].to_numpy()
         unit_codes, unit_names = pd.factorize(unit, sort=True)
         y = cells["y"].to_numpy(float)
         cohort = cells["cohort"].to_numpy(float)
         res = stacked_did(
-            y, unit, period, cohort, self.kappa_pre, self.kappa_post, self.control_group
+            y,
+            unit,
+            period,
+            cohort,
+            self.kappa_pre,
+            self.kappa_post,
+            self.control_group,
+            tuple(cohorts_left_out_at(panel, cells, -1)),  # the transition rule's partly
         )
         n_treated = sum(s.n_treated for s in res.included)
         layout = panel_layout(panel, outcome)
