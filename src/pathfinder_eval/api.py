@@ -28,7 +28,7 @@ from pydantic import ValidationError
 
 from pathfinder_eval.data.indicator_values import indicator_table
 from pathfinder_eval.data.load import SWITCHING, is_dask_frame, load_outcomes
-from pathfinder_eval.data.tidy import id_text, numbers
+from pathfinder_eval.data.tidy import id_codes, id_text, numbers
 from pathfinder_eval.errors import (
     DataError,
     DataWarning,
@@ -1479,8 +1479,8 @@ def _starts(
             fix=f"{arg}='g' (a column with each unit's first treated period, 0 or "
             "missing if never) or treatment='d' (0/1 by unit and period)",
         )
-    ids = id_text(frame[unit])  # as the loader reads them: 0.0 is unit '0'
     if treatment is not None:
+        ids = id_text(frame[unit])  # as the loader reads them: 0.0 is unit '0'
         d = numbers(frame[treatment])
         bad = (~(d >= 0) & frame[treatment].notna()) if switching else ~d.isin([0, 1])
         if bad.any():
@@ -1511,34 +1511,43 @@ def _starts(
             on = d == 1
         first = when[on].groupby(ids[on]).min()
         return _group(first, "treatment")
+    codes, labels = id_codes(frame[unit])  # as the loader reads them: 0.0 is unit '0'
     g = pd.to_numeric(frame[first_treated], errors="coerce")
     text = g.isna() & frame[first_treated].notna()
     if text.any():  # text read as "never treated" would move a treated unit to the comparisons
         row = int(np.flatnonzero(text.to_numpy())[0])
         raise DataError(
-            f"first treated period {cell(frame[first_treated].iloc[row])} of unit {ids.iloc[row]} "
-            "is not a number",
+            f"first treated period {cell(frame[first_treated].iloc[row])} of unit "
+            f"{labels[codes[row]] if codes[row] >= 0 else '(missing)'} is not a number",
             where=f"argument {arg} (column {first_treated})",
             row=row + 1,
             fix="give the first treated period as a number on the time column's scale, and 0 "
             "or an empty cell for units never treated",
         )
-    per_unit = g.groupby(ids).nunique(dropna=False)
-    if (per_unit > 1).any():
-        u = str(per_unit.index[per_unit.to_numpy() > 1][0])
-        rows = np.flatnonzero((ids == u).to_numpy())
-        values = g.to_numpy()[rows]
-        same = (values == values[0]) | (np.isnan(values) & np.isnan(values[0]))
-        row = int(rows[np.flatnonzero(~same)[0]])  # the first row that differs from its first
-        here, head = (("empty" if np.isnan(v) else f"{v:g}") for v in (g.iloc[row], values[0]))
+    values = g.to_numpy(float)
+    seen = np.flatnonzero(codes >= 0)
+    at_first = np.zeros(len(labels), dtype=np.int64)  # each unit's first row
+    at_first[codes[seen[::-1]]] = seen[::-1]
+    head = values[at_first]
+    differs = np.zeros(len(values), dtype=bool)
+    differs[seen] = ~(
+        (values[seen] == head[codes[seen]]) | (np.isnan(values[seen]) & np.isnan(head[codes[seen]]))
+    )
+    if differs.any():  # the first unit (in order) with two values, at its first differing row
+        u = min(str(labels[c]) for c in np.unique(codes[differs]))
+        mine = differs & (codes == labels.get_loc(u))
+        row = int(np.flatnonzero(mine)[0])
+        here, first_value = (
+            "empty" if np.isnan(v) else f"{v:g}" for v in (values[row], head[labels.get_loc(u)])
+        )
         raise DataError(
-            f"unit {u} has more than one first-treated period ({head} on its first row, "
+            f"unit {u} has more than one first-treated period ({first_value} on its first row, "
             f"{here} here)",
             where=f"argument {arg} (column {first_treated})",
             row=row + 1,
             fix="give each unit one first-treated period on all its rows",
         )
-    first = g.groupby(ids).first()
+    first = pd.Series(head, index=labels).sort_index()
     return _group(first[first.notna() & (first != 0) & np.isfinite(first)], arg)
 
 
