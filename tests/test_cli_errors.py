@@ -3,6 +3,7 @@ nothing."""
 
 from __future__ import annotations
 
+import html
 import json
 import subprocess
 import sys
@@ -164,9 +165,16 @@ def test_column_case_mismatch_is_named(tmp_path, capsys):
 
 
 def test_duplicate_unit_period(tmp_path, capsys):
+    """The unit and period as the file writes them and both rows (it said the LA's code, the
+    period's ordinal and the first row only: 'unit 838, period 8092' for Dorset, 2023Q1)."""
     data = tidy_csv() + "Leeds,2024,12.0\n"
     code, out = run(tmp_path, data=data)
-    check_error(capsys, code, out, "repeat a unit-period", "383", "2024")
+    rows = data.splitlines()[1:]  # data rows count from 1 after the header
+    first = next(i for i, r in enumerate(rows, 1) if r.startswith("Leeds,2024,"))
+    line = check_error(
+        capsys, code, out, "repeat a unit-period", "first: Leeds, 2024", "columns la, year"
+    )
+    assert f"on rows {first} and {len(rows)})" in line
 
 
 def test_treatment_that_switches_off(tmp_path, capsys):
@@ -563,3 +571,54 @@ def test_a_weight_column_is_an_unknown_key_not_silently_ignored(tmp_path, capsys
     design = TIDY_DESIGN.replace("{unit: la, period: year}", "{unit: la, period: year, weight: w}")
     code, out = run(tmp_path, design=design, data=tidy_csv())
     check_error(capsys, code, out, "data.columns", "unknown key 'weight'")
+
+
+@pytest.mark.parametrize("mark,called", [(";", "semicolons"), ("\t", "tabs")])
+def test_a_file_not_separated_by_commas_says_so(tmp_path, capsys, mark, called):
+    """It was read as one column: 'required column la is missing', or with decimal commas
+    'line 2 has 2 fields … remove the extra field' (found in review)."""
+    code, out = run(tmp_path, data=tidy_csv().replace(",", mark))
+    check_error(capsys, code, out, f"separated by {called}", "comma-separated CSV")
+    code, out = run(tmp_path, data=tidy_csv().replace(",", ";").replace(".", ","))
+    check_error(capsys, code, out, "separated by semicolons")
+
+
+def test_a_column_named_twice_is_refused(tmp_path, capsys):
+    """pandas read the second 'la' as 'la.1' and the run ignored it (found in review)."""
+    lines = tidy_csv().splitlines()
+    data = "\n".join([lines[0] + ",la", *(r + ",Kent" for r in lines[1:])]) + "\n"
+    code, out = run(tmp_path, data=data)
+    check_error(capsys, code, out, "names column 'la' twice (columns 1 and 4)")
+
+
+def test_a_truncated_row_is_refused_not_read_as_empty_cells(tmp_path, capsys):
+    data = tidy_csv() + "Bury,2020\n"
+    code, out = run(tmp_path, data=data)
+    rows = len(data.splitlines())
+    check_error(capsys, code, out, f"line {rows} has 2 of the header's 3 fields", "truncated")
+
+
+def test_a_listed_comparison_unit_without_rows_is_refused(tmp_path, capsys):
+    """Rutland, listed by hand and absent from the data, was passed over without a word."""
+    design = TIDY_DESIGN.replace(
+        "comparison: {pool: never_treated, min_units: 2}",
+        "comparison: {pool: list, units: [Bolton, Bury, Rutland], min_units: 2}",
+    )
+    code, out = run(tmp_path, design=design, data=tidy_csv())
+    check_error(capsys, code, out, "comparison unit Rutland (857)", "no rows in the data")
+
+
+def test_a_treated_la_whose_values_are_all_suppressed_is_said_up_front(tmp_path, capsys):
+    """Every Lincolnshire value 'c': the run goes on with the other treated LA, as R's did
+    leaves such a unit out, and the report now says so up front (the table of treated units
+    still listed Lincolnshire, and only the exclusions table said why; found in review)."""
+    rows = tidy_csv().splitlines()
+    data = "\n".join(
+        r.rsplit(",", 1)[0] + ",c" if r.startswith("Lincolnshire,") else r for r in rows
+    )
+    code, out = run(tmp_path, data=data + "\n")
+    assert code == 0
+    doc = json.loads((out / "tidy_pilot.json").read_text())
+    note = "Treated unit Lincolnshire (925) has no usable values (left out as suppressed"
+    assert any(n.startswith(note) for n in doc["design"]["notes"])
+    assert note in html.unescape((out / "tidy_pilot.html").read_text())

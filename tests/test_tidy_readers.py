@@ -114,7 +114,9 @@ def test_a_csv_row_with_a_value_too_many_is_named(tmp_path):
 def test_a_name_two_las_have_had_is_the_la_of_the_rows_year(tmp_path):
     """'Dorset' is the county (835) to reporting year 2019 and the unitary (838, another
     boundary) from 2020: every Dorset row became 838, so a treated LA's pre-start series
-    joined the old county's (family_help's TWFE −1.644 where the codes give 0.294)."""
+    joined the old county's (family_help's TWFE −1.644 where the codes give 0.294). The
+    county's rows are then left out and counted, as the official data's harmonisation leaves
+    them out (they were kept as a comparison unit beside the treated unitary)."""
     from pathfinder_eval.data.load import load_outcomes
     from pathfinder_eval.spec import load_design
 
@@ -130,12 +132,15 @@ def test_a_name_two_las_have_had_is_the_la_of_the_rows_year(tmp_path):
     rows = [f"{la},{y},{10 + y % 7}" for la in ("Dorset", "Bolton") for y in range(2017, 2024)]
     data = tmp_path / "d.csv"
     data.write_text("la,year,rate\n" + "\n".join(rows) + "\n")
-    frame = load_outcomes(load_design(design), data, 0).frame
-    dorset = frame[frame["unit"].isin(["835", "838"])]
+    loaded = load_outcomes(load_design(design), data, 0)
+    dorset = loaded.frame[loaded.frame["unit"].isin(["835", "838"])]
     assert dict(zip(dorset["period"], dorset["unit"], strict=True)) == {
-        **{y: "835" for y in range(2017, 2020)},
-        **{y: "838" for y in range(2020, 2024)},
+        y: "838" for y in range(2020, 2024)
     }
+    (county,) = loaded.exclusions
+    assert (county.count, county.units, county.outcome) == (3, ("835",), "rate")
+    assert county.reason.endswith("(break): old unit not comparable with the new units")
+    assert any("Dorset" in r for r in loaded.reorganisations)
 
 
 def test_whole_number_ids_stored_as_floats_are_integers(tmp_path):

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pathfinder_eval.data.catalogue import SCALES
-from pathfinder_eval.data.ees import DERIVED_STATUSES, SYMBOLS
+from pathfinder_eval.data.ees import DERIVED_STATUSES, SYMBOLS, WITHHELD
 from pathfinder_eval.data.la_lookup import la_table
 from pathfinder_eval.data.plausibility import STATUSES as PLAUSIBILITY_STATUSES
 from pathfinder_eval.data.source import CELL_COLUMNS, DETAIL, Exclusion, OutcomeData
@@ -278,12 +278,12 @@ def build_panel(spec: DesignSpec, data: OutcomeData, describe: OutcomeLookup) ->
         tuple(sorted(draft.cells["period"].unique().tolist())),
         draft.infos,
         draft.ledger,
-        data,
+        draft.data,
     )
 
 
 def _unique_unit_period(draft: PanelDraft) -> PanelDraft:
-    _check_unique(draft.frame)
+    _check_unique(draft)
     return draft
 
 
@@ -333,19 +333,25 @@ def _design_units_present(draft: PanelDraft) -> PanelDraft:
     have = set(present)
     for unit in draft.spec.start_of():
         if unit not in have:
-            label = draft.unit_names.get(unit, unit)
-            left = [e for e in draft.ledger if unit in e.units]  # read, then all left out
-            what = "LA" if draft.spec.unit_level is UnitLevel.LOCAL_AUTHORITY else "unit"
-            raise PanelError(
-                f"treated unit {label} ({unit}) named in the design has no usable rows: "
-                + "; ".join(f"rows left out as {e.reason}" for e in left[:3])
-                if left
-                else f"treated unit {label} ({unit}) named in the design has no rows in the data",
-                file=draft.spec.path,
-                where="rollout",
-                fix=f"supply usable rows for this {what}, or remove it from the rollout",
-            )
+            raise _no_usable_rows(draft, unit)
     return draft
+
+
+def _no_usable_rows(draft: PanelDraft, unit: str) -> PanelError:
+    """The error for a treated unit of the design with no rows, or none usable (the ledger's
+    reasons say why)."""
+    label = draft.unit_names.get(unit, unit)
+    left = [e for e in draft.ledger if unit in e.units]  # read, then all left out
+    what = "LA" if draft.spec.unit_level is UnitLevel.LOCAL_AUTHORITY else "unit"
+    return PanelError(
+        f"treated unit {label} ({unit}) named in the design has no usable rows: "
+        + "; ".join(f"rows left out as {e.reason}" for e in left[:3])
+        if left
+        else f"treated unit {label} ({unit}) named in the design has no rows in the data",
+        file=draft.spec.path,
+        where="rollout",
+        fix=f"supply usable rows for this {what}, or remove it from the rollout",
+    )
 
 
 def _fold(unit: object) -> str:
@@ -489,6 +495,22 @@ def _comparison_pool(draft: PanelDraft) -> PanelDraft:
     spec, starts = draft.spec, draft.spec.start_of()
     codes, uniques = pd.factorize(draft.frame["unit"], use_na_sentinel=False)
     names = uniques.tolist()  # factorised once; each unit is then tested once, not each row
+    if spec.comparison.pool == "list":  # a unit listed by hand and absent was passed over
+        absent = [u for u in spec.comparison.units if u not in set(names)]
+        if absent:
+            u = absent[0]
+            raise PanelError(
+                f"comparison unit {draft.unit_names.get(u, u)} ({u}) named in the design has "
+                "no rows in the data"
+                + (
+                    f" ({len(absent) - 1} more: {', '.join(absent[1:4])})"
+                    if len(absent) > 1
+                    else ""
+                ),
+                file=spec.path,
+                where="comparison.units",
+                fix="supply its rows, or remove it from comparison.units",
+            )
     comparison = _comparison_units(spec, set(names) - set(starts))
     index = draft.frame.index
     not_pool = ~_unit_in(codes, names, set(starts) | comparison, index)
@@ -535,7 +557,25 @@ def _usable_values(draft: PanelDraft) -> PanelDraft:
                     "panel",
                 )
             )
-    return replace(draft, frame=frame[~unusable], ledger=tuple(ledger))
+    draft = replace(draft, frame=frame[~unusable], ledger=tuple(ledger))
+    if unusable.any():  # a treated unit all of whose values are unusable: left out, as R's
+        usable = set(draft.frame["unit"].unique())  # did leaves it, and said up front (the
+        had = set(frame.loc[unusable, "unit"].unique())  # report listed it as treated)
+        had -= set(frame.loc[frame["status"] == WITHHELD, "unit"])  # a plan's, not the data's
+        lost = [u for u in draft.spec.start_of() if u in had and u not in usable]
+        if lost:
+            notes = tuple(_no_usable_values(draft, u) for u in lost)
+            draft = replace(draft, data=replace(draft.data, notes=draft.data.notes + notes))
+    return draft
+
+
+def _no_usable_values(draft: PanelDraft, unit: str) -> str:
+    """The report's note on a treated unit none of whose values can be used."""
+    why = "; ".join(e.reason for e in draft.ledger if unit in e.units)
+    return (
+        f"Treated unit {draft.unit_names.get(unit, unit)} ({unit}) has no usable values (left "
+        f"out as {why}): every analysis uses the other treated units."
+    )
 
 
 def _cells(draft: PanelDraft) -> PanelDraft:
@@ -808,14 +848,21 @@ CHECKS: tuple[Check, ...] = (
 )
 
 
-def _check_unique(frame: pd.DataFrame) -> None:
+def _check_unique(draft: PanelDraft) -> None:
+    """One row per unit, period and outcome (tidy files are checked as they are read, by their
+    own rows and labels: data/load.py), the unit and period named as the report names them."""
+    frame = draft.frame
     dup = frame.duplicated(["unit", "period", "outcome"], keep=False)
     if dup.any():
         first = frame[dup].iloc[0]
-        n = int(dup.sum())
+        unit = str(first["unit"])
+        names = draft.data.units.set_index("unit")["name"] if "name" in draft.data.units else {}
+        label = str(names.get(unit, unit))
         raise PanelError(
-            f"{n} rows repeat a unit-period (first: unit {first['unit']}, period "
-            f"{first['period']}, outcome {first['outcome']})",
+            f"{int(dup.sum())} rows repeat a unit-period (first: unit {label}"
+            + (f" ({unit})" if label != unit else "")
+            + f", period {period_label(draft.spec.time.axis, int(first['period']))}, outcome "
+            f"{first['outcome']})",
             file=str(first["source"]),
             where="columns unit, period",
             row=int(first.name) + 1 if isinstance(first.name, int | np.integer) else None,

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from pathfinder_eval.analysis_plan import cells_sha256
+from pathfinder_eval.data.ees import WITHHELD
 from pathfinder_eval.data.load import load_outcomes
 from pathfinder_eval.data.neighbours import resolve_neighbour_pool
 from pathfinder_eval.data.source import OutcomeData
@@ -30,7 +31,6 @@ from pathfinder_eval.robustness import PLACEBO_SHIFT, placebo_in_time
 from pathfinder_eval.spec import DesignSpec, PilotKind
 from pathfinder_eval.timeaxis import PartialRule, onset, period_label
 
-WITHHELD = "after_first_start"
 # At most this many periods the data do not have yet are padded before a plan (`awaited_periods`)
 MOST_AWAITED = 60
 # Fewer pre-start periods than this for the first wave once its start is moved earlier: the

@@ -37,13 +37,16 @@ SYMBOLS: Mapping[str, str] = {
     MISSING: "empty cell or no value",
 }
 
+# The status of the values an analysis plan withholds: those from the first start on.
+WITHHELD = "after_first_start"
+
 # Statuses the package derives (not DfE symbols); "" means the value is usable.
 DERIVED_STATUSES: Mapping[str, str] = {
     "no_denominator": "no denominator row for this unit and year",
     "zero_denominator": "denominator is zero",
     "missing_denominator": "the denominator (the unit's size beside its value) is empty",
     "partial_aggregate": "summed LA rows do not cover the whole former LA",
-    "after_first_start": "on or after the first start: withheld from the analysis plan",
+    WITHHELD: "on or after the first start: withheld from the analysis plan",
     "incomplete_sum": "one of the rows the indicator adds up is missing for this area and year",
 }
 
@@ -146,6 +149,7 @@ def csv_frame(path: Path, fix: str, **options: Any) -> pd.DataFrame:
             fix=fix,
         )
 
+    _check_header(path)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", pd.errors.ParserWarning)
         try:
@@ -164,6 +168,37 @@ def csv_frame(path: Path, fix: str, **options: Any) -> pd.DataFrame:
             line, fields = next((reader.line_num, len(r)) for r in reader if len(r) > width)
         raise too_many(line, fields, width)
     return frame
+
+
+def _check_header(path: Path) -> None:
+    """The header of a comma-separated file: a file separated by semicolons or tabs (a
+    spreadsheet's export in some locales) read as one column, and the advice was about the
+    missing column or a comma too many; a name given twice was read as 'rate' and 'rate.1',
+    and the second silently unused. Both are DataErrors naming what to do."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            header = next(csv.reader(fh), [])
+    except (UnicodeDecodeError, OSError):  # pandas' own reading says what is wrong
+        return
+    names = [h.strip() for h in header]
+    if len(names) == 1:
+        for mark, called in ((";", "semicolons"), ("\t", "tabs")):
+            if mark in names[0]:
+                raise DataError(
+                    f"the header is separated by {called}, not commas ({names[0][:60]!r})",
+                    file=Path(path).name,
+                    fix="save the file as comma-separated CSV (in a spreadsheet: CSV UTF-8, "
+                    "comma delimited), with '.' as the decimal mark",
+                )
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names, start=1):
+        if name in seen and name:
+            raise DataError(
+                f"the header names column {name!r} twice (columns {seen[name]} and {i})",
+                file=Path(path).name,
+                fix="give each column its own name, or remove the repeated column",
+            )
+        seen.setdefault(name, i)
 
 
 def _short_row(text: str, frame: pd.DataFrame) -> tuple[int, int] | None:

@@ -19,6 +19,7 @@ import pandas as pd
 
 from pathfinder_eval.data.catalogue import SCALES, load_catalogue
 from pathfinder_eval.data.ees import MISSING
+from pathfinder_eval.data.harmonise import applicable_reorganisations, load_reorganisations
 from pathfinder_eval.data.la_lookup import la_table, namesakes, resolve_la, suggest_la
 from pathfinder_eval.data.official import (
     find_family_file,
@@ -525,6 +526,7 @@ def frame_outcomes(
         )
         units = codes.where(codes.notna(), units)
     units = text_column(units)
+    _one_row_per_unit_period(raw, units, periods, cols, file)
     treatment = (
         _treatment_table(spec, raw, units, periods, cols.treatment, file)
         if cols.treatment
@@ -534,6 +536,11 @@ def frame_outcomes(
     for o in spec.outcomes:
         frames.append(_tidy_outcome(raw, o, source, units, periods))
     frame = pd.concat(frames, ignore_index=True)
+    left_out: tuple[Exclusion, ...] = ()
+    reorganised: tuple[str, ...] = ()
+    if spec.unit_level is UnitLevel.LOCAL_AUTHORITY:
+        reorganised = tuple(str(r) for r in applicable_reorganisations(frame))
+        frame, left_out = _old_las_left_out(frame)
     meta = pd.DataFrame({"unit": sorted(pd.unique(units).tolist())})
     table = la_table()
     names = dict(zip(table["la_code"], table["la_name"], strict=False))
@@ -550,7 +557,66 @@ def frame_outcomes(
         meta["dose"] = meta["unit"].map(_unit_doses(raw, units, cols.dose, file))
     for c in cols.unit_columns:  # missing stays missing: never a shared "" cluster
         meta[c] = meta["unit"].map(_unit_values(raw, units, c, file))
-    return OutcomeData(frame, meta, "tidy", ((source, sha),), treatment=treatment)
+    return OutcomeData(
+        frame,
+        meta,
+        "tidy",
+        ((source, sha),),
+        exclusions=left_out,
+        reorganisations=reorganised,
+        treatment=treatment,
+    )
+
+
+def _one_row_per_unit_period(
+    raw: pd.DataFrame, units: pd.Series, periods: pd.Series, cols: TidyColumns, file: str
+) -> None:
+    """A unit and period on two rows of a tidy file is an error naming both rows, as the file
+    writes the unit and period (the panel's check named the LA's code and the period's
+    ordinal: 'unit 838, period 8092' for Dorset, 2023Q1)."""
+    twice = pd.DataFrame({"u": units.to_numpy(), "p": periods.to_numpy()}).duplicated(keep=False)
+    if not twice.any():
+        return
+    rows = np.flatnonzero(twice.to_numpy())
+    first = int(rows[0])
+    again = int(
+        rows[
+            (units.to_numpy()[rows] == units.iloc[first])
+            & (periods.to_numpy()[rows] == periods.iloc[first])
+        ][1]
+    )
+    raise DataError(
+        f"{len(rows)} rows repeat a unit-period (first: {raw[cols.unit].iloc[first]}, "
+        f"{raw[cols.period].iloc[first]}, on rows {first + 1} and {again + 1})",
+        file=file,
+        where=f"columns {cols.unit}, {cols.period}",
+        row=first + 1,
+        fix="keep one row per unit and period (aggregate or remove duplicates)",
+    )
+
+
+def _old_las_left_out(frame: pd.DataFrame) -> tuple[pd.DataFrame, tuple[Exclusion, ...]]:
+    """Rows of an LA a reorganisation ended whose boundary no later LA matches (rule split or
+    break: Northamptonshire, Cumbria, the Dorset county) left out and counted, as the official
+    data's harmonisation leaves them out: a tidy file naming 'Dorset' for 2018-19 made the old
+    county a comparison unit beside the treated unitary (found in review)."""
+    keep = np.ones(len(frame), dtype=bool)
+    ledger = []
+    for r in load_reorganisations():
+        gone = keep & frame["unit"].isin(r.old_units).to_numpy() if r.rule in OLD_ENDS else None
+        if gone is None or not gone.any():
+            continue
+        reason = f"{r.name} ({r.rule}): old unit not comparable with the new units"
+        for outcome, part in frame[gone].groupby("outcome", sort=True):
+            ledger.append(Exclusion(reason, len(part), tuple(sorted(set(part["unit"]))), outcome))
+        keep &= ~gone
+    if keep.all():
+        return frame, ()
+    return frame[keep], tuple(ledger)  # the index stays each row's place in the file
+
+
+# Reorganisation rules whose old unit ends: its rows compare with no later LA.
+OLD_ENDS = ("split", "break")
 
 
 def _unit_values(raw: pd.DataFrame, units: pd.Series, column: str, file: str) -> pd.Series:

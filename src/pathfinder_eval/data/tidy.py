@@ -6,6 +6,7 @@ names the file and says how to fix it.
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,7 +19,22 @@ from pathfinder_eval.errors import DataError
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
-    return csv_frame(path, fix="remove the extra field (often a comma at the end of the line)")
+    frame = csv_frame(path, fix="remove the extra field (often a comma at the end of the line)")
+    if len(frame) and frame.iloc[:, -1].isna().any():  # pandas pads a short row with NaN
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            reader = csv.reader(fh)
+            width = len(next(reader))
+            for row in reader:
+                if row and len(row) < width:
+                    raise DataError(
+                        f"line {reader.line_num} has {len(row)} of the header's {width} fields "
+                        "(a truncated or damaged row; it was read as empty cells)",
+                        file=path.name,
+                        row=reader.line_num - 1,
+                        fix="write every field of the row, leaving a field empty (,,) where "
+                        "there is no value",
+                    )
+    return frame
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
