@@ -622,3 +622,29 @@ def test_a_treated_la_whose_values_are_all_suppressed_is_said_up_front(tmp_path,
     note = "Treated unit Lincolnshire (925) has no usable values (left out as suppressed"
     assert any(n.startswith(note) for n in doc["design"]["notes"])
     assert note in html.unescape((out / "tidy_pilot.html").read_text())
+
+
+def test_the_note_on_a_treated_la_without_values_holds_when_a_plan_withholds_the_rest(tmp_path):
+    """A plan blanks every value from the first start on (its own status): a treated LA whose
+    earlier values are all 'c' still has no usable value, and the note says so (the plan's
+    withheld rows hid it: found in review)."""
+    from pathfinder_eval.data.load import load_outcomes
+    from pathfinder_eval.panel import build_panel
+    from pathfinder_eval.pipeline import describe_outcome
+    from pathfinder_eval.planning import withhold_after
+    from pathfinder_eval.spec import load_design
+
+    rows = tidy_csv().splitlines()
+    data = tmp_path / "d.csv"
+    data.write_text(
+        "\n".join(r.rsplit(",", 1)[0] + ",c" if r.startswith("Lincolnshire,") else r for r in rows)
+    )
+    design = tmp_path / "design.yaml"
+    design.write_text(TIDY_DESIGN)
+    spec = load_design(design)
+    held, _ = withhold_after(load_outcomes(spec, data, 0), 2024)
+    panel = build_panel(spec, held, describe_outcome(spec))
+    assert any(
+        n.startswith("Treated unit Lincolnshire (925) has no usable") for n in panel.data.notes
+    )
+    assert not any("Dorset" in n for n in panel.data.notes)  # withheld from 2024, usable before

@@ -146,12 +146,20 @@ data: {{source: tidy, path: d.csv, columns: {{unit: cluster, period: period}}}}
 
 def test_unit_ids_written_as_numbers_are_the_text_written(tmp_path):
     """`units: [7, 12]` was refused as 'Input should be a valid string'; a number is read as
-    the text it was written as (YAML's 007 is the integer 7, kept as '007'), the same as
-    quoting it."""
+    its text, the same as quoting it. A spelling YAML would read as another number (007 is 7,
+    010 is 8, 0x1F is 31) is refused with the fix, wherever it stands."""
     bare, quoted = tmp_path / "bare.yaml", tmp_path / "quoted.yaml"
-    bare.write_text(TRIAL.format(first="7, 12", second="007, 0x1F", excluded="30"))
-    quoted.write_text(TRIAL.format(first="'7', '12'", second="'007', '0x1F'", excluded="'30'"))
+    bare.write_text(TRIAL.format(first="7, 12", second="1_000, -3", excluded="30"))
+    quoted.write_text(TRIAL.format(first="'7', '12'", second="'1000', '-3'", excluded="'30'"))
     a, b = load_design(bare), load_design(quoted)
-    assert a.start_of() == b.start_of() == {"7": 3, "12": 3, "007": 5, "0x1F": 5}
+    assert a.start_of() == b.start_of() == {"7": 3, "12": 3, "1000": 5, "-3": 5}
     assert a.comparison.exclude == ("30",)
-    assert a.rollout[0].start == 3 and type(a.rollout[0].start) is int
+    for spelt, read in (("007", 7), ("010", 8), ("0x1F", 31)):
+        bare.write_text(TRIAL.format(first=f"{spelt}, 12", second="5", excluded="30"))
+        with pytest.raises(DesignError, match=f"{spelt} is read by YAML as the number {read}"):
+            load_design(bare)
+    bare.write_text(
+        TRIAL.format(first="7", second="5", excluded="30").replace("start: 3", "start: 03")
+    )
+    with pytest.raises(DesignError, match="03 is read by YAML as the number 3"):
+        load_design(bare)

@@ -560,8 +560,8 @@ def _usable_values(draft: PanelDraft) -> PanelDraft:
     draft = replace(draft, frame=frame[~unusable], ledger=tuple(ledger))
     if unusable.any():  # a treated unit all of whose values are unusable: left out, as R's
         usable = set(draft.frame["unit"].unique())  # did leaves it, and said up front (the
-        had = set(frame.loc[unusable, "unit"].unique())  # report listed it as treated)
-        had -= set(frame.loc[frame["status"] == WITHHELD, "unit"])  # a plan's, not the data's
+        # report listed it as treated); a plan's withheld values are not the data's
+        had = set(frame.loc[unusable & (frame["status"] != WITHHELD), "unit"].unique())
         lost = [u for u in draft.spec.start_of() if u in had and u not in usable]
         if lost:
             notes = tuple(_no_usable_values(draft, u) for u in lost)

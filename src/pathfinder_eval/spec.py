@@ -71,18 +71,10 @@ class Estimator(StrEnum):
     SYNTHETIC_DID = "synthetic_did"
 
 
-class SpeltInt(int):
-    """A YAML integer whose spelling str() would not give back (007, 0o17, 1_000), with
-    that spelling: a unit id written as a number is the text it was written as."""
-
-    text: str
-
-
 def _unit_text(value: object) -> object:
-    """A unit id written as a YAML number (838, a cluster 7) read as the text it was written
-    as: unquoted ids were refused as 'Input should be a valid string'."""
-    if isinstance(value, SpeltInt):
-        return value.text
+    """A unit id written as a YAML number (838, a cluster 7) read as its text, as the data's
+    readers read a column of such numbers: unquoted ids were refused as 'Input should be a
+    valid string'. (A spelling YAML would change, such as 007, is refused as it is read.)"""
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return value
@@ -516,18 +508,23 @@ def _checked_date(loader: _StrictLoader, node: yaml.ScalarNode) -> Any:
         ) from None
 
 
-def _spelt_int(loader: _StrictLoader, node: yaml.ScalarNode) -> int:
-    """An integer, keeping a spelling str() would not give back (YAML reads 007 as 7)."""
+def _plain_int(loader: _StrictLoader, node: yaml.ScalarNode) -> int:
+    """An integer written as it reads: YAML 1.1 reads 010 as 8 (octal) and 0x1F as 31, so a
+    unit id 010 or a start 010 would silently be another number; such spellings are refused."""
     value = loader.construct_yaml_int(node)
-    if str(value) == node.value:
-        return value
-    spelt = SpeltInt(value)
-    spelt.text = node.value
-    return spelt
+    if str(value) != node.value.replace("_", "").lstrip("+"):
+        raise _Refused(
+            f"{node.value} is read by YAML as the number {value} (a leading zero or a 0x/0o/0b "
+            "prefix changes a number's base)",
+            node.start_mark,
+            f"write the number as {value}, or quote it ('{node.value}') for an identifier "
+            "(then the data must hold the same text: a CSV's numbers lose leading zeros)",
+        )
+    return value
 
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_keys)
-_StrictLoader.add_constructor("tag:yaml.org,2002:int", _spelt_int)
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _plain_int)
 _StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _checked_date)
 
 

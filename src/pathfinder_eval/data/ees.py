@@ -178,7 +178,7 @@ def _check_header(path: Path) -> None:
     try:
         with open(path, encoding="utf-8-sig", newline="") as fh:
             header = next(csv.reader(fh), [])
-    except (UnicodeDecodeError, OSError):  # pandas' own reading says what is wrong
+    except (UnicodeDecodeError, OSError, csv.Error):  # pandas' reading says what is wrong
         return
     names = [h.strip() for h in header]
     if len(names) == 1:

@@ -7,8 +7,9 @@ names the file and says how to fix it.
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,8 +25,8 @@ def _read_csv(path: Path) -> pd.DataFrame:
         with open(path, encoding="utf-8-sig", newline="") as fh:
             reader = csv.reader(fh)
             width = len(next(reader))
-            for row in reader:
-                if row and len(row) < width:
+            for row in _rows(reader):
+                if any(f.strip() for f in row) and len(row) < width:  # pandas skips blank ones
                     raise DataError(
                         f"line {reader.line_num} has {len(row)} of the header's {width} fields "
                         "(a truncated or damaged row; it was read as empty cells)",
@@ -35,6 +36,16 @@ def _read_csv(path: Path) -> pd.DataFrame:
                         "there is no value",
                     )
     return frame
+
+
+def _rows(reader: Any) -> Iterator[list[str]]:
+    """The csv reader's rows, stopping quietly at what pandas read and it cannot (a field over
+    its 131,072-character limit): the check for short rows then ends there."""
+    while True:
+        try:
+            yield next(reader)
+        except (StopIteration, csv.Error):
+            return
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:

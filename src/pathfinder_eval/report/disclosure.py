@@ -183,26 +183,31 @@ def _people_in_subgroups(
     )
 
 
-def _differenced_by_few(facts: list[Any], log: DisclosureLog) -> bool:
-    """Whether two triple differences (of different outcomes on the same records) publish
-    counts of people that differ by fewer than `min_count`: the children one analysis has
-    and the other lacks would come back by subtraction (found in review). Rounding to a unit
-    of 2 or more blurs the difference, as it blurs any two tables; unrounded it does not."""
-    if log.round_to > 1:
-        return False
-    counts = []
-    for f in facts:
+def _differenced_by_few(facts: list[Any], log: DisclosureLog) -> set[int]:
+    """The positions in `facts` of triple differences (of different outcomes on the same
+    records) whose counts of people differ from another's by fewer than `min_count`: the
+    children one analysis has and the other lacks would come back by subtraction (found in
+    review). Rounding to DfE's base of 5 or more blurs such a difference, as it blurs any two
+    tables; a finer rounding (1, 2) does not."""
+    if log.round_to >= BLURRING_ROUND_TO:
+        return set()
+    counts = {}
+    for i, f in enumerate(facts):
         if isinstance(f, TripleDifferenceFacts):
             named = {("subgroup", k): v for k, v in f.units_by_subgroup.items()}
             for c in f.att_gt:
                 for k in ("treated_eligible_units", "other_units"):
                     named[(c["cohort"], c["period"], k)] = c[k]
-            counts.append(named)
-    return any(
-        0 < abs(a[k] - b[k]) < log.min_count
-        for a, b in combinations(counts, 2)
-        for k in a.keys() & b.keys()
-    )
+            counts[i] = named
+    linked = set()
+    for (i, a), (j, b) in combinations(counts.items(), 2):
+        if any(0 < abs(a[k] - b[k]) < log.min_count for k in a.keys() & b.keys()):
+            linked |= {i, j}
+    return linked
+
+
+# A rounding unit from which a difference of two published counts says no exact small count.
+BLURRING_ROUND_TO = 5
 
 
 @dataclass(frozen=True)
@@ -355,18 +360,17 @@ def published(ev: Evaluation, log: DisclosureLog) -> Evaluation:
     with the donors' weights and values would give that unit's count back
     (`small_treated_count`), nor are its placebo re-fits."""
     hide = hides_a_sequence(ev.panel, log)
-    linked = _differenced_by_few(
-        [r.result.facts for r in ev.runs if r.result is not None], log
-    )  # the triple differences' counts of people, across analyses
+    linked = _differenced_by_few(  # the triple differences' counts of people, across analyses
+        [r.result.facts if r.result is not None else None for r in ev.runs], log
+    )
     records = ev.panel.data.kind == "records"
     runs = []
     hidden: dict[tuple[str, str], str] = {}  # (analysis, outcome) → why not shown
-    for r in ev.runs:
+    for i, r in enumerate(ev.runs):
         if r.result is None:
             runs.append(r)
             continue
-        ddd = isinstance(r.result.facts, TripleDifferenceFacts)
-        result = controlled_result(r.result, log, hide or (linked and ddd))
+        result = controlled_result(r.result, log, hide or i in linked)
         if records and result.dropped:
             result = replace(
                 result,
