@@ -574,17 +574,14 @@ def _one_row_per_unit_period(
     """A unit and period on two rows of a tidy file is an error naming both rows, as the file
     writes the unit and period (the panel's check named the LA's code and the period's
     ordinal: 'unit 838, period 8092' for Dorset, 2023Q1)."""
-    twice = pd.DataFrame({"u": units.to_numpy(), "p": periods.to_numpy()}).duplicated(keep=False)
+    key = pd.DataFrame({"u": units.to_numpy(), "p": periods.to_numpy()})
+    group = key.groupby(["u", "p"], dropna=False, sort=False).ngroup().to_numpy()
+    twice = pd.Series(group).duplicated(keep=False).to_numpy()  # missing values match too
     if not twice.any():
         return
-    rows = np.flatnonzero(twice.to_numpy())
+    rows = np.flatnonzero(twice)
     first = int(rows[0])
-    again = int(
-        rows[
-            (units.to_numpy()[rows] == units.iloc[first])
-            & (periods.to_numpy()[rows] == periods.iloc[first])
-        ][1]
-    )
+    again = int(np.flatnonzero(group == group[first])[1])
     raise DataError(
         f"{len(rows)} rows repeat a unit-period (first: {raw[cols.unit].iloc[first]}, "
         f"{raw[cols.period].iloc[first]}, on rows {first + 1} and {again + 1})",
