@@ -54,6 +54,14 @@ class OutcomeInfo:
         )
 
 
+# What leaves periods out by design, as messages name it.
+LEFT_OUT_BY = (
+    "the partly exposed period of partial_period_rule: transition, or a wave's transition_periods"
+)
+
+# The fix of an analysis the transition rule leaves nothing to estimate from.
+OTHER_RULE = "class the partly exposed period by another rule (any_exposure, majority, full)"
+
 # The ledger's reason for a treated unit left with no usable period before its start (treated
 # from the data's first period, or its earlier values unusable).
 NO_PERIOD_BEFORE = "treated unit with no usable period before its start"
@@ -496,7 +504,8 @@ def _comparison_pool(draft: PanelDraft) -> PanelDraft:
     codes, uniques = pd.factorize(draft.frame["unit"], use_na_sentinel=False)
     names = uniques.tolist()  # factorised once; each unit is then tested once, not each row
     if spec.comparison.pool == "list":  # a unit listed by hand and absent was passed over
-        absent = [u for u in spec.comparison.units if u not in set(names)]
+        present = set(names)
+        absent = [u for u in spec.comparison.units if u not in present]
         if absent:
             u = absent[0]
             raise PanelError(

@@ -142,12 +142,19 @@ def harmonise(
     for r in reorgs:
         if r.rule == "split" and aggregate:
             out = _aggregate(out, r, combined)
-        elif r.rule in ("split", "break"):
-            reason = f"{r.name} ({r.rule}): old unit not comparable with the new units" + (
-                "; aggregate=True keeps it" if r.rule == "split" else ""
-            )
+        elif r.rule in OLD_ENDS:
+            reason = ended_reason(r) + ("; aggregate=True keeps it" if r.rule == "split" else "")
             out = _drop(out, out["unit"].isin(r.old_units).to_numpy(), reason, ledger)
     return out.reset_index(drop=True), ledger
+
+
+# Rules whose old unit ends: its rows compare with no later LA, so they are left out.
+OLD_ENDS = ("split", "break")
+
+
+def ended_reason(r: Reorganisation) -> str:
+    """The ledger's reason for the rows of an LA reorganisation `r` ended."""
+    return f"{r.name} ({r.rule}): old unit not comparable with the new units"
 
 
 def _drop(

@@ -19,7 +19,12 @@ import pandas as pd
 
 from pathfinder_eval.data.catalogue import SCALES, load_catalogue
 from pathfinder_eval.data.ees import MISSING
-from pathfinder_eval.data.harmonise import applicable_reorganisations, load_reorganisations
+from pathfinder_eval.data.harmonise import (
+    OLD_ENDS,
+    applicable_reorganisations,
+    ended_reason,
+    load_reorganisations,
+)
 from pathfinder_eval.data.la_lookup import la_table, namesakes, resolve_la, suggest_la
 from pathfinder_eval.data.official import (
     find_family_file,
@@ -600,20 +605,16 @@ def _old_las_left_out(frame: pd.DataFrame) -> tuple[pd.DataFrame, tuple[Exclusio
     keep = np.ones(len(frame), dtype=bool)
     ledger = []
     for r in load_reorganisations():
-        gone = keep & frame["unit"].isin(r.old_units).to_numpy() if r.rule in OLD_ENDS else None
-        if gone is None or not gone.any():
+        gone = keep & frame["unit"].isin(r.old_units).to_numpy()
+        if r.rule not in OLD_ENDS or not gone.any():
             continue
-        reason = f"{r.name} ({r.rule}): old unit not comparable with the new units"
         for outcome, part in frame[gone].groupby("outcome", sort=True):
-            ledger.append(Exclusion(reason, len(part), tuple(sorted(set(part["unit"]))), outcome))
+            units = tuple(sorted(set(part["unit"])))
+            ledger.append(Exclusion(ended_reason(r), len(part), units, outcome))
         keep &= ~gone
     if keep.all():
         return frame, ()
     return frame[keep], tuple(ledger)  # the index stays each row's place in the file
-
-
-# Reorganisation rules whose old unit ends: its rows compare with no later LA.
-OLD_ENDS = ("split", "break")
 
 
 def _unit_values(raw: pd.DataFrame, units: pd.Series, column: str, file: str) -> pd.Series:

@@ -22,7 +22,7 @@ from pathfinder_eval.estimators.did.twfe import cr2_row, df_text
 from pathfinder_eval.estimators.did.two_way import cr1_label, fit_twfe
 from pathfinder_eval.inference.cluster import t_summary, vacant_rows
 from pathfinder_eval.inference.policy import SMALL_SAMPLE_TREATED, few_cluster_warnings
-from pathfinder_eval.panel import ValidatedPanel
+from pathfinder_eval.panel import LEFT_OUT_BY, OTHER_RULE, ValidatedPanel
 from pathfinder_eval.results import Dropped, EffectEstimates, InferenceUsed, estimates_table
 from pathfinder_eval.settings import BaconOptions
 
@@ -212,13 +212,11 @@ class BaconDecomposition(BaconOptions):
             if by_design and not (cells["role"] == "treated").any():
                 raise EstimationError(
                     f"every treated unit misses a period of {outcome!r}, {by_design} of them "
-                    "only the periods the design leaves out (the partly exposed period of "
-                    "partial_period_rule: transition, or a wave's transition_periods), and the "
+                    f"only the periods the design leaves out ({LEFT_OUT_BY}), and the "
                     "decomposition needs every period of a unit",
                     where="time.partial_period_rule",
                     fix="read callaway_santanna, which measures around the left-out periods, or "
-                    "class the partly exposed period by another rule (any_exposure, majority, "
-                    "full)",
+                    + OTHER_RULE,
                 )
         y, first, units, periods = balanced_matrix(cells)
         dec = bacon_decomposition(y, first)
@@ -309,9 +307,8 @@ class BaconDecomposition(BaconOptions):
                     f"{len(dropped)} units missing a period of {outcome!r} were dropped to "
                     "balance the panel"
                     + (
-                        f" ({by_design} of them miss only periods the design leaves out: the "
-                        "partly exposed period of partial_period_rule: transition, or a wave's "
-                        "transition_periods; the decomposition needs every period of a unit)"
+                        f" ({by_design} of them miss only periods the design leaves out: "
+                        f"{LEFT_OUT_BY}; the decomposition needs every period of a unit)"
                         if by_design
                         else ""
                     )

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from pathfinder_eval.errors import EstimationError
-from pathfinder_eval.panel import ValidatedPanel
+from pathfinder_eval.panel import OTHER_RULE, ValidatedPanel
 
 
 def check_periods_one_apart(periods: Sequence[float], estimator: str) -> None:
@@ -39,8 +39,8 @@ def cohorts_left_out_at(panel: ValidatedPanel, cells: pd.DataFrame, event_time: 
     if treated.empty:
         return []
     units, cohort = treated["unit"].to_numpy(), treated["cohort"].to_numpy(float)
-    gap, _ = panel.left_out_by_design(units, np.unique(cohort + event_time))
-    at = np.searchsorted(np.unique(cohort + event_time), cohort + event_time)
+    periods, at = np.unique(cohort + event_time, return_inverse=True)
+    gap, _ = panel.left_out_by_design(units, periods)
     out = gap[np.arange(len(units)), at]
     return [float(c) for c in np.unique(cohort) if out[cohort == c].all()]
 
@@ -71,7 +71,7 @@ def reference_event_time(
             where="options.reference" if named else "time.partial_period_rule",
             fix=f"set options.reference to {earlier}, the last period before it"
             if earlier is not None
-            else "class the partly exposed period by another rule (any_exposure, majority, "
-            "full), or read callaway_santanna or sun_abraham, which take an earlier reference",
+            else f"{OTHER_RULE}, or read callaway_santanna or sun_abraham, which take an "
+            "earlier reference",
         )
     return earlier, f"{why[0].upper()}{why[1:]}: the reference is event time {earlier}."

@@ -78,7 +78,7 @@ from pathfinder_eval.estimators.pooled import (
 from pathfinder_eval.inference.cluster import equal_test, joint_zero_test, t_summary
 from pathfinder_eval.inference.policy import because
 from pathfinder_eval.inference.pretrends_power import pretest_summary
-from pathfinder_eval.panel import ValidatedPanel
+from pathfinder_eval.panel import OTHER_RULE, ValidatedPanel
 from pathfinder_eval.results import EffectEstimates, InferenceKey, InferenceUsed, estimates_table
 from pathfinder_eval.settings import MultiplegtDynOptions
 
@@ -958,8 +958,8 @@ class MultiplegtDyn(MultiplegtDynOptions):
                 "exposed period, which the design leaves out (partial_period_rule: transition), "
                 "and did_multiplegt_dyn compares each switcher with that period",
                 where="time.partial_period_rule",
-                fix="class the partly exposed period by another rule (any_exposure, majority, "
-                "full), or read callaway_santanna, which measures from the period before it",
+                fix=f"{OTHER_RULE}, or read callaway_santanna, which measures from the period "
+                "before it",
             )
         grid = unit_period_grid(cells, panel.data.treatment)
         cluster = panel.cluster_codes(self.inference.cluster, grid["unit"].to_numpy())

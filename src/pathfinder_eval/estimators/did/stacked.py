@@ -57,7 +57,7 @@ from pathfinder_eval.inference.cluster import (
 )
 from pathfinder_eval.inference.policy import because
 from pathfinder_eval.inference.pretrends_power import pretest_summary
-from pathfinder_eval.panel import ValidatedPanel
+from pathfinder_eval.panel import OTHER_RULE, ValidatedPanel
 from pathfinder_eval.results import EffectEstimates, InferenceKey, InferenceUsed, estimates_table
 from pathfinder_eval.settings import StackedOptions
 
@@ -182,8 +182,8 @@ def stacked_did(
         raise EstimationError(
             f"every cohort was trimmed ({reasons})",
             where="time.partial_period_rule" if left_out else "options",
-            fix="class the partly exposed period by another rule (any_exposure, majority, full), "
-            "or read callaway_santanna or sun_abraham, which take an earlier reference"
+            fix=f"{OTHER_RULE}, or read callaway_santanna or sun_abraham, which take an earlier "
+            "reference"
             if left_out
             else "shorten kappa_pre or kappa_post, or use not-yet-treated controls",
         )

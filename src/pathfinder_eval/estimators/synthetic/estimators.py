@@ -27,7 +27,7 @@ from pathfinder_eval.estimators.synthetic.facts import SyntheticControlFacts, Sy
 from pathfinder_eval.estimators.synthetic.first_order import variance_weights
 from pathfinder_eval.estimators.synthetic.predictors import fixed_v_weights, predictor_weights
 from pathfinder_eval.inference.policy import Choice, synthetic_did_default
-from pathfinder_eval.panel import ValidatedPanel
+from pathfinder_eval.panel import OTHER_RULE, ValidatedPanel
 from pathfinder_eval.results import (
     Dropped,
     EffectEstimates,
@@ -148,7 +148,7 @@ def _cohorts(panel: ValidatedPanel, outcome: str) -> tuple[dict[float, list[str]
                 else ""
             ),
             where=outcome,
-            fix="class the partly exposed period by another rule (any_exposure, majority, full)"
+            fix=OTHER_RULE
             if partly
             else "suppressed or missing cells in a treated series cannot be synthesised",
         )
