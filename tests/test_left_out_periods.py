@@ -251,3 +251,78 @@ def test_stacked_leaves_out_only_the_cohorts_without_their_reference(tmp_path):
         w.startswith("Cohort 2006 left out of the stack: its event time −1, the reference")
         for w in res.warnings
     )
+
+
+def test_event_study_from_minus_two_is_the_regression_without_the_left_out_rows(tmp_path):
+    """The moved reference checked against a regression written out in statsmodels: lemp on
+    county and year dummies and the event-time indicators other than −2, without the rows the
+    rule leaves out (each treated county's partly exposed year) and without 2004's counties
+    (no year before their start); CR1 by county counting every dummy (lm + vcovCL's factor,
+    absorbed_effects: counted). Estimates to 1e-10, standard errors to 1e-8 relative."""
+    import statsmodels.api as sm
+
+    path = _with(
+        _design(tmp_path, "never_treated"),
+        "  - {id: es, estimator: event_study,"
+        " inference: {method: cluster_robust, absorbed_effects: counted}}\n",
+    )
+    res = _result(pe.evaluate(path), "es")
+    assert res.facts.reference_event_time == -2
+    d = pd.read_csv(MPDTA)
+    g = d["first.treat"]
+    d = d[(g != 2004) & ~((g > 0) & (d["year"] == g - 1))].reset_index(drop=True)
+    rel = (d["year"] - d["first.treat"]).where(d["first.treat"] > 0).clip(-4, 3)
+    times = sorted(int(e) for e in rel.dropna().unique() if e != -2)
+    assert times == [-4, -3, 0, 1]
+    x = pd.concat(
+        [
+            pd.DataFrame({f"e{e}": (rel == e).astype(float) for e in times}),
+            pd.get_dummies(d["countyreal"], prefix="c", drop_first=True, dtype=float),
+            pd.get_dummies(d["year"], prefix="y", drop_first=True, dtype=float),
+        ],
+        axis=1,
+    )
+    ols = sm.OLS(d["lemp"], sm.add_constant(x)).fit(
+        cov_type="cluster", cov_kwds={"groups": d["countyreal"]}
+    )
+    table = res.table.set_index("term")
+    for e in times:
+        row = table.loc[f"event time {e}" + (" or earlier" if e == -4 else "")]
+        assert row["estimate"] == pytest.approx(ols.params[f"e{e}"], abs=1e-10), e
+        assert row["std_error"] == pytest.approx(ols.bse[f"e{e}"], rel=1e-8), e
+    assert "event time -2" not in table.index and "event time -1" not in table.index
+
+
+def test_stacked_without_the_trimmed_cohort_is_its_one_sub_experiment_regression(tmp_path):
+    """The stack that keeps only 2007's sub-experiment, checked against the regression written
+    out in statsmodels: its counties and the never-treated ones in 2003-2007 (the window the
+    default takes once 2006, trimmed, no longer shortens it: κ_pre 4, where it was 3), lemp on
+    D, the event-time dummies other than −1 and their products with D (one sub-experiment:
+    every corrective weight is 1), CR1 by county. Estimates to 1e-10, SEs to 1e-8 relative."""
+    import statsmodels.api as sm
+
+    path = _with(
+        _design(tmp_path, "never_treated"),
+        "  - {id: stacked, estimator: stacked, inference: {method: cluster_robust}}\n",
+    )
+    path.write_text(path.read_text().replace("start: 2006-07-01", "start: 2007-01-01"))
+    res = _result(pe.evaluate(path), "stacked")
+    assert (res.facts.kappa_pre, res.facts.kappa_post) == (4, 0)
+    d = pd.read_csv(MPDTA)
+    d = d[d["first.treat"].isin([0, 2007])].reset_index(drop=True)
+    treated = (d["first.treat"] == 2007).astype(float)
+    e = d["year"] - 2007
+    x = pd.DataFrame({"D": treated})
+    for k in (-4, -3, -2, 0):
+        x[f"l{k}"] = (e == k).astype(float)
+        x[f"d{k}"] = treated * (e == k)
+    ols = sm.OLS(d["lemp"], sm.add_constant(x)).fit(
+        cov_type="cluster", cov_kwds={"groups": d["countyreal"]}
+    )
+    table = res.table.set_index("term")
+    for k in (-4, -3, -2, 0):
+        row = table.loc[f"event time {k}"]
+        assert row["estimate"] == pytest.approx(ols.params[f"d{k}"], abs=1e-10), k
+        assert row["std_error"] == pytest.approx(ols.bse[f"d{k}"], rel=1e-8), k
+    mean = table.loc["ATT (mean of post-start event times)"]
+    assert mean["estimate"] == pytest.approx(ols.params["d0"], abs=1e-10)

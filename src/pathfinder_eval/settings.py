@@ -571,9 +571,9 @@ class StackedOptions(EstimatorSettings):
 
     kappa_pre: Whole | None = Field(default=None, ge=1)
     """Event times before the start in each sub-experiment's window (null: the longest every
-    cohort fits)."""
+    cohort fits, leaving aside those whose reference the design leaves out)."""
     kappa_post: Whole | None = Field(default=None, ge=0)
-    """Event times from the start on (null: the longest every cohort fits)."""
+    """Event times from the start on (null: as kappa_pre)."""
     control_group: ControlGroup = "not_yet_treated"
     """Clean controls: not_yet_treated (first treated after the window ends, or never) or
     never_treated."""

@@ -126,8 +126,9 @@ def stacked_did(
     """Weighted stacked DiD (module docstring). y, unit, period, cohort (n,): cohort the first
     treated period (NaN or inf: never treated); periods on a unit step. kappa_pre, kappa_post:
     the event window; None takes the longest window every cohort starting inside the data
-    fits (so none of them is trimmed for its window). control_group: "not_yet_treated" (first
-    treated after a + κ_post, or never) or "never_treated". no_reference: cohorts whose event
+    and keeping its reference fits (so none of them is trimmed for its window).
+    control_group: "not_yet_treated" (first treated after a + κ_post, or never) or
+    "never_treated". no_reference: cohorts whose event
     time −1, the reference, the design leaves out: trimmed, with that reason."""
     y = np.asarray(y, float)
     period = np.asarray(period, float)
@@ -141,8 +142,9 @@ def stacked_did(
             "no unit is treated", where="first_treated", fix="check the rollout dates"
         )
     # the default window: the longest every cohort starting inside the data fits (a cohort
-    # starting before or after the data has no window and is trimmed whatever it is)
-    inside = cohorts[(cohorts > t_min) & (cohorts <= t_max)]
+    # starting before or after the data has no window and is trimmed whatever it is, as is
+    # one whose reference the design leaves out: neither shortens the others' window)
+    inside = cohorts[(cohorts > t_min) & (cohorts <= t_max) & ~np.isin(cohorts, no_reference)]
     inside = inside if inside.size else cohorts
     k_pre = int(min(inside - t_min)) if kappa_pre is None else kappa_pre
     k_post = int(min(t_max - inside)) if kappa_post is None else kappa_post
