@@ -45,6 +45,13 @@ Callaway, Goodman-Bacon & Sant'Anna's straight-line dose curve runs; with k = 2 
 start date) no line can be fitted, the estimator refuses, and the cell reads "not estimable"
 with the reason listed at the end. The numbers are the estimators' own: the benchmark calls
 the functions the estimator classes call, without building a panel per replicate.
+With `--transition` every treated LA starts during the period before its first treated one
+(half the effect there) and the design leaves that period out (`partial_period_rule:
+transition`): its outcome is missing, Callaway & Sant'Anna compares the LA from two periods
+before its first treated one, the event study and Sun & Abraham take event time −2 as the
+reference, and the regression estimators fit the rows left. Only the estimators that accept
+such a design run (stacked, dCDH and synthetic DiD refuse it; the dose and triple-difference
+columns are not simulated with it).
 Only when named (`--estimators dcdh_bootstrap`): de Chaisemartin & D'Haultfœuille's average
 total effect with their cluster bootstrap (inference.method: cluster_bootstrap; 199 draws of
 LAs), a method a design asks for by name, not a default: its columns are the bootstrap's.
@@ -141,12 +148,20 @@ SHORT = {
 }
 
 
+# under --transition: the estimators that run when the design leaves out each treated LA's
+# partly exposed period (stacked, dCDH and synthetic DiD refuse such a design; the dose and
+# triple-difference columns are not simulated with it)
+TRANSITION = ("twfe", "event_study", "callaway_santanna", "sun_abraham", "imputation")
+TRANSITION += ("two_stage", "etwfe")
+
+
 @dataclass(frozen=True)
 class Cell:
     treated: int
     geography: str
     shock: str
     periods: int
+    transition: bool = False
 
 
 def simulate(rng: np.random.Generator, cell: Cell, tau: float, parts: dict | None = None):
@@ -172,7 +187,10 @@ def simulate(rng: np.random.Generator, cell: Cell, tau: float, parts: dict | Non
     start[treated[: (cell.treated + 1) // 2]] = T - 3
     start[treated[(cell.treated + 1) // 2 :]] = T - 2
     d = np.arange(T)[None, :] >= start[:, None]
-    rate = np.clip(rate + tau * d, 0.5, None)
+    # a start during period g − 1 (--transition): that period is partly exposed, half the
+    # effect, and the design leaves it out (its outcome is missing, as the panel has it)
+    partly = cell.transition & (np.arange(T)[None, :] == start[:, None] - 1)
+    rate = np.clip(rate + tau * d + 0.5 * tau * partly, 0.5, None)
     if percent:
         size = np.round(0.05 * pop)
         events = rng.binomial(size.astype(int)[:, None], np.clip(rate / 100, 0, 1))
@@ -180,6 +198,7 @@ def simulate(rng: np.random.Generator, cell: Cell, tau: float, parts: dict | Non
     else:
         size = pop
         y = rng.poisson(rate * pop[:, None] / 10_000) / pop[:, None] * 10_000
+    y[partly] = np.nan
     if parts is not None:
         parts.update(level=level, trend=trend, shock=shock, noise=noise, scale=scale, size=size)
     return y, start, region, size
@@ -212,8 +231,10 @@ class Panel:
     def __init__(self, y, start, region, size, dose=None):
         self.y, self.start, self.region, self.size, self.dose = y, start, region, size, dose
         n, T = y.shape
-        self.units = np.repeat(np.arange(n), T)
-        self.periods = np.tile(np.arange(T), n)
+        # the observed cells, as long rows (the periods a design leaves out are not rows)
+        self.observed = np.isfinite(y).ravel()
+        self.units = np.repeat(np.arange(n), T)[self.observed]
+        self.periods = np.tile(np.arange(T), n)[self.observed]
         self.comparison = ~np.isfinite(start)
         self.model: NoiseModel = noise_model(y, self.comparison, region, size)
         counts = np.bincount(region[~self.comparison])
@@ -250,9 +271,10 @@ def fit_all(p: Panel, tau: float, want: frozenset[str] = frozenset(ALL)) -> dict
     None, the default was the pooled variance)."""
     need = want | ({"imputation"} if want & {"two_stage", "etwfe"} else set())
     y, start = p.y, p.start
-    n, T = y.shape
+    T = y.shape[1]
     units, periods = p.units, p.periods
-    yy = y.ravel()
+    yy = y.ravel()[p.observed]
+    rows = len(yy)
     k = int((~p.comparison).sum())
     d = (periods >= start[units]).astype(float)
     out = {}
@@ -269,10 +291,12 @@ def fit_all(p: Panel, tau: float, want: frozenset[str] = frozenset(ALL)) -> dict
         w = xt / (xt @ xt)
         c2 = cr2_inference(yy, d[:, None], units, periods, level=LEVEL)
         record("twfe", float(w @ yy), (c2.std_error[0], c2.df[0]), p.pooled(w))
+    left_out = not p.observed.all()  # every treated LA's event time −1
     if "event_study" in need:
-        # first post-period coefficient, leads binned at −3, lags at 2, ref −1
+        # first post-period coefficient, leads binned at −3, lags at 2, ref −1 (−2 when the
+        # design leaves out −1, as the estimator moves it)
         rel = np.clip(periods - start[units], -3, 2)
-        events = [e for e in (-3, -2, 0, 1, 2)]
+        events = [-3, 0, 1, 2] if left_out else [-3, -2, 0, 1, 2]
         x = np.column_stack([(rel == e) & np.isfinite(start[units]) for e in events])
         x = x.astype(float)
         xt = absorb_two_way(x, units, periods)
@@ -283,14 +307,15 @@ def fit_all(p: Panel, tau: float, want: frozenset[str] = frozenset(ALL)) -> dict
     if "callaway_santanna" in need:  # simple ATT, never-treated comparisons
         record("callaway_santanna", *_callaway_santanna(p))
     if "sun_abraham" in need:  # post-treatment average
-        res = sun_abraham(yy, units, periods, cohort[units], "never_treated", False)
+        ref = -2 if left_out else -1
+        res = sun_abraham(yy, units, periods, cohort[units], "never_treated", False, ref)
         st = stratified_rows(res)
         if st is None:
             c2 = cr2_rows(res, LEVEL)
             old = (c2.std_error[0], c2.df[0])
         else:
             old = (st.std_error[0], st.df[0])
-        ws = np.zeros(n * T)
+        ws = np.zeros(rows)
         ws[res.rows] = outcome_weights(res)[0]
         record("sun_abraham", float(res.att), old, p.pooled(ws))
     if "did_multiplegt_dyn" in need:
@@ -359,7 +384,7 @@ def fit_all(p: Panel, tau: float, want: frozenset[str] = frozenset(ALL)) -> dict
         old = (
             (st.std_error[0], st.df[0]) if st is not None else (np.sqrt(bjs.vcov[0, 0]), bjs.df[0])
         )
-        wb = np.zeros(n * T)
+        wb = np.zeros(rows)
         wb[bjs.treated_rows] = bjs.weights[0]
         wb[bjs.untreated_rows] = bjs.v_untreated[0]
         record("imputation", float(bjs.estimate[0]), old, p.pooled(wb))
@@ -383,7 +408,7 @@ def _two_stage_and_etwfe(p: Panel, tau: float, out: dict) -> None:
     """Two-stage DiD and ETWFE: BJS's estimate, so their default columns repeat BJS's."""
     y, start = p.y, p.start
     units, periods = p.units, p.periods
-    yy = y.ravel()
+    yy = y.ravel()[p.observed]
     cohort = np.where(np.isfinite(start), start, np.nan).astype(float)
     # two-stage DiD: BJS's estimates and weights; its default falls back to BJS's small-sample
     # variance, so the default column repeats BJS's and the "before" column is did2s's GMM
@@ -435,8 +460,10 @@ def _callaway_santanna(p: Panel) -> tuple[float, tuple[float, float], tuple[floa
     and its pooled (se, df, regional share)."""
     n, T = p.y.shape
     cohort = np.where(np.isfinite(p.start), p.start, np.nan).astype(float)
-    coh, keep = prepare_cohorts(cohort, np.arange(T, dtype=float), 0)
-    gt = group_time_att(p.y[keep], coh[keep], np.arange(T, dtype=float))
+    # a treated LA whose period g − 1 the design leaves out is compared from g − 2
+    lead = (~np.isfinite(p.y)).any(axis=1).astype(int)
+    coh, keep = prepare_cohorts(cohort, np.arange(T, dtype=float), lead)
+    gt = group_time_att(p.y[keep], coh[keep], np.arange(T, dtype=float), anticipation=lead[keep])
     simple = aggregate(gt, "simple")
     strat = cohort_stratified(p.y[keep], gt, simple.overall_weights[None, :])
     a = stratum_weights(gt, simple.overall_weights[None, :])[0]
@@ -555,11 +582,19 @@ def main() -> None:
         choices=ALL + OPT_IN,
         help="a subset to run (dcdh_bootstrap only when named)",
     )
+    parser.add_argument(
+        "--transition",
+        action="store_true",
+        help="starts during the period before the first treated one, which the design leaves "
+        "out (partial_period_rule: transition); runs the estimators that accept it",
+    )
     args = parser.parse_args()
     names = tuple(k for k in ALL + OPT_IN if k in args.estimators)
+    if args.transition:
+        names = tuple(k for k in names if k in TRANSITION)
     did = tuple(k for k in DID if k in names)
     cells = [
-        Cell(k, g, s, t)
+        Cell(k, g, s, t, args.transition)
         for t, s, g, k in itertools.product(args.periods, args.shock, args.geography, args.treated)
     ]
     seeds = np.random.SeedSequence(args.seed).spawn(len(cells))
@@ -570,6 +605,11 @@ def main() -> None:
     t0 = time.perf_counter()
     head = f"{'T':>3} {'shock':>7} {'geo':>7} {'k':>3}"
     print(f"{args.reps} replications per cell; size % / coverage % / width ÷ oracle")
+    if args.transition:
+        print(
+            "Transition rule: each treated LA starts during the period before its first treated "
+            "one (half the effect there), and that period is left out"
+        )
     print("\nDefault inference (pooled: share of replicates where the default chose it)")
     print(head + "".join(f"{SHORT[k]:>24}" for k in names))
     results = []
