@@ -46,12 +46,13 @@ start date) no line can be fitted, the estimator refuses, and the cell reads "no
 with the reason listed at the end. The numbers are the estimators' own: the benchmark calls
 the functions the estimator classes call, without building a panel per replicate.
 With `--transition` every treated LA starts during the period before its first treated one
-(half the effect there) and the design leaves that period out (`partial_period_rule:
-transition`): its outcome is missing, Callaway & Sant'Anna compares the LA from two periods
-before its first treated one, the event study and Sun & Abraham take event time −2 as the
-reference, and the regression estimators fit the rows left. Only the estimators that accept
-such a design run (stacked, dCDH and synthetic DiD refuse it; the dose and triple-difference
-columns are not simulated with it).
+(its rate there carries half the effect, unseen) and the design leaves that period out
+(`partial_period_rule: transition`): its outcome is missing, Callaway & Sant'Anna compares
+the LA from two periods before its first treated one, the event study and Sun & Abraham take
+event time −2 as the reference, and the regression estimators fit the rows left. Only the
+estimators that accept such a design run (stacked, dCDH and synthetic DiD refuse it; the
+dose, triple-difference and Poisson ETWFE columns are not simulated with it; naming one of
+them is an error).
 Only when named (`--estimators dcdh_bootstrap`): de Chaisemartin & D'Haultfœuille's average
 total effect with their cluster bootstrap (inference.method: cluster_bootstrap; 199 draws of
 LAs), a method a design asks for by name, not a default: its columns are the bootstrap's.
@@ -149,8 +150,8 @@ SHORT = {
 
 
 # under --transition: the estimators that run when the design leaves out each treated LA's
-# partly exposed period (stacked, dCDH and synthetic DiD refuse such a design; the dose and
-# triple-difference columns are not simulated with it)
+# partly exposed period (stacked, dCDH and synthetic DiD refuse such a design; the dose,
+# triple-difference and Poisson ETWFE columns are not simulated with it)
 TRANSITION = ("twfe", "event_study", "callaway_santanna", "sun_abraham", "imputation")
 TRANSITION += ("two_stage", "etwfe")
 
@@ -187,8 +188,9 @@ def simulate(rng: np.random.Generator, cell: Cell, tau: float, parts: dict | Non
     start[treated[: (cell.treated + 1) // 2]] = T - 3
     start[treated[(cell.treated + 1) // 2 :]] = T - 2
     d = np.arange(T)[None, :] >= start[:, None]
-    # a start during period g − 1 (--transition): that period is partly exposed, half the
-    # effect, and the design leaves it out (its outcome is missing, as the panel has it)
+    # a start during period g − 1 (--transition): that period is partly exposed (its rate
+    # carries half the effect) and the design leaves it out, so its outcome is missing, as
+    # in the panel: no estimator sees it
     partly = cell.transition & (np.arange(T)[None, :] == start[:, None] - 1)
     rate = np.clip(rate + tau * d + 0.5 * tau * partly, 0.5, None)
     if percent:
@@ -269,6 +271,8 @@ class Panel:
 def fit_all(p: Panel, tau: float, want: frozenset[str] = frozenset(ALL)) -> dict[str, tuple]:
     """Per estimator in `want`: (estimate, default's (reject, cover, width), old default's or
     None, the default was the pooled variance)."""
+    if not p.observed.all() and not want <= set(TRANSITION):
+        raise ValueError(f"with periods left out only {', '.join(TRANSITION)} run")
     need = want | ({"imputation"} if want & {"two_stage", "etwfe"} else set())
     y, start = p.y, p.start
     T = y.shape[1]
@@ -461,7 +465,9 @@ def _callaway_santanna(p: Panel) -> tuple[float, tuple[float, float], tuple[floa
     n, T = p.y.shape
     cohort = np.where(np.isfinite(p.start), p.start, np.nan).astype(float)
     # a treated LA whose period g − 1 the design leaves out is compared from g − 2
-    lead = (~np.isfinite(p.y)).any(axis=1).astype(int)
+    lead = np.zeros(n, dtype=int)
+    treated = np.flatnonzero(np.isfinite(p.start))
+    lead[treated] = ~np.isfinite(p.y[treated, p.start[treated].astype(int) - 1])
     coh, keep = prepare_cohorts(cohort, np.arange(T, dtype=float), lead)
     gt = group_time_att(p.y[keep], coh[keep], np.arange(T, dtype=float), anticipation=lead[keep])
     simple = aggregate(gt, "simple")
@@ -591,6 +597,9 @@ def main() -> None:
     args = parser.parse_args()
     names = tuple(k for k in ALL + OPT_IN if k in args.estimators)
     if args.transition:
+        named = [k for k in args.estimators if k not in TRANSITION]
+        if named != [k for k in ALL if k not in TRANSITION]:  # some named, not the default
+            parser.error(f"--transition runs only {', '.join(TRANSITION)}")
         names = tuple(k for k in names if k in TRANSITION)
     did = tuple(k for k in DID if k in names)
     cells = [
@@ -608,7 +617,7 @@ def main() -> None:
     if args.transition:
         print(
             "Transition rule: each treated LA starts during the period before its first treated "
-            "one (half the effect there), and that period is left out"
+            "one, and that period is left out"
         )
     print("\nDefault inference (pooled: share of replicates where the default chose it)")
     print(head + "".join(f"{SHORT[k]:>24}" for k in names))

@@ -326,3 +326,29 @@ def test_stacked_without_the_trimmed_cohort_is_its_one_sub_experiment_regression
         assert row["std_error"] == pytest.approx(ols.bse[f"d{k}"], rel=1e-8), k
     mean = table.loc["ATT (mean of post-start event times)"]
     assert mean["estimate"] == pytest.approx(ols.params["d0"], abs=1e-10)
+
+
+def _staggered(cohorts: dict[float, int], periods: int = 10) -> tuple[np.ndarray, ...]:
+    """A small long panel: `cohorts` maps a first treated period (inf: never) to its units."""
+    rng = np.random.default_rng(4)
+    first = np.concatenate([np.full(k, g) for g, k in cohorts.items()])
+    unit = np.repeat(np.arange(first.size), periods)
+    period = np.tile(np.arange(periods, dtype=float), first.size)
+    return rng.normal(size=unit.size), unit, period, first[unit]
+
+
+def test_stacked_default_window_with_cohorts_left_out_for_their_reference():
+    """A cohort trimmed because the design leaves out its reference no longer shortens the
+    kept cohorts' pre-window, but still bounds the post-window (a longer one would take the
+    later cohorts out of the not-yet-treated controls); when every cohort inside the data is
+    such a cohort, the error is the transition rule's, not a window's."""
+    from pathfinder_eval.errors import EstimationError
+    from pathfinder_eval.estimators.did.stacked import stacked_did
+
+    early = stacked_did(*_staggered({3.0: 3, 6.0: 3, np.inf: 4}), no_reference=(3.0,))
+    assert early.kappa == (6, 3) and [s.cohort for s in early.included] == [6.0]
+    late = stacked_did(*_staggered({5.0: 4, 8.0: 4}), no_reference=(8.0,))
+    assert late.kappa == (5, 1) and [s.cohort for s in late.included] == [5.0]
+    with pytest.raises(EstimationError, match="every cohort was trimmed") as err:
+        stacked_did(*_staggered({5.0: 3, 12.0: 3, np.inf: 4}), no_reference=(5.0,))
+    assert err.value.where == "time.partial_period_rule"

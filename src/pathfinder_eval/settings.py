@@ -573,7 +573,7 @@ class StackedOptions(EstimatorSettings):
     """Event times before the start in each sub-experiment's window (null: the longest every
     cohort fits, leaving aside those whose reference the design leaves out)."""
     kappa_post: Whole | None = Field(default=None, ge=0)
-    """Event times from the start on (null: as kappa_pre)."""
+    """Event times from the start on (null: the longest every cohort fits)."""
     control_group: ControlGroup = "not_yet_treated"
     """Clean controls: not_yet_treated (first treated after the window ends, or never) or
     never_treated."""

@@ -126,7 +126,8 @@ def stacked_did(
     """Weighted stacked DiD (module docstring). y, unit, period, cohort (n,): cohort the first
     treated period (NaN or inf: never treated); periods on a unit step. kappa_pre, kappa_post:
     the event window; None takes the longest window every cohort starting inside the data
-    and keeping its reference fits (so none of them is trimmed for its window).
+    fits (so none of them is trimmed for its window), the pre-window over those keeping
+    their reference.
     control_group: "not_yet_treated" (first treated after a + κ_post, or never) or
     "never_treated". no_reference: cohorts whose event
     time −1, the reference, the design leaves out: trimmed, with that reason."""
@@ -142,11 +143,15 @@ def stacked_did(
             "no unit is treated", where="first_treated", fix="check the rollout dates"
         )
     # the default window: the longest every cohort starting inside the data fits (a cohort
-    # starting before or after the data has no window and is trimmed whatever it is, as is
-    # one whose reference the design leaves out: neither shortens the others' window)
-    inside = cohorts[(cohorts > t_min) & (cohorts <= t_max) & ~np.isin(cohorts, no_reference)]
+    # starting before or after the data has no window and is trimmed whatever it is); one
+    # whose reference the design leaves out is trimmed too, so it does not shorten the
+    # others' pre-window. It still bounds the post-window: a longer one would change which
+    # later cohorts are clean controls (and could leave a cohort without any)
+    inside = cohorts[(cohorts > t_min) & (cohorts <= t_max)]
     inside = inside if inside.size else cohorts
-    k_pre = int(min(inside - t_min)) if kappa_pre is None else kappa_pre
+    kept = inside[~np.isin(inside, no_reference)]
+    kept = kept if kept.size else inside
+    k_pre = int(min(kept - t_min)) if kappa_pre is None else kappa_pre
     k_post = int(min(t_max - inside)) if kappa_post is None else kappa_post
     if k_pre < 1:
         raise EstimationError(
