@@ -352,3 +352,20 @@ def test_stacked_default_window_with_cohorts_left_out_for_their_reference():
     with pytest.raises(EstimationError, match="every cohort was trimmed") as err:
         stacked_did(*_staggered({5.0: 3, 12.0: 3, np.inf: 4}), no_reference=(5.0,))
     assert err.value.where == "time.partial_period_rule"
+
+
+def test_a_cohort_partly_exposed_inside_the_window_is_not_a_clean_control():
+    """Cohort 7's period 6 is partly exposed (left out, with its reference): inside cohort 4's
+    window [1, 6] it is not a clean (not-yet-treated) control there, so 4's stack is the one
+    without cohort 7's units. Before, they were its controls but had no row at event time 2:
+    the sub-experiment's control weight there was 0 and δ₂ borrowed other units."""
+    from pathfinder_eval.estimators.did.stacked import stacked_did
+
+    y, unit, period, cohort = _staggered({4.0: 3, 7.0: 3, np.inf: 4})
+    seen = ~((cohort == 7.0) & (period == 6.0))  # the left-out partly exposed period
+    fit = stacked_did(y[seen], unit[seen], period[seen], cohort[seen], 3, 2, no_reference=(7.0,))
+    rest = cohort != 7.0
+    alone = stacked_did(y[rest], unit[rest], period[rest], cohort[rest], 3, 2)
+    assert [(s.cohort, s.n_control) for s in fit.included] == [(4.0, 4)]
+    np.testing.assert_allclose(fit.estimate, alone.estimate, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(fit.vcov, alone.vcov, rtol=1e-10)

@@ -129,8 +129,9 @@ def stacked_did(
     fits (so none of them is trimmed for its window), the pre-window over those keeping
     their reference.
     control_group: "not_yet_treated" (first treated after a + κ_post, or never) or
-    "never_treated". no_reference: cohorts whose event
-    time −1, the reference, the design leaves out: trimmed, with that reason."""
+    "never_treated". no_reference: cohorts whose event time −1, the reference, the design
+    leaves out (partly exposed): trimmed, with that reason, and clean controls only while
+    that period is after the window."""
     y = np.asarray(y, float)
     period = np.asarray(period, float)
     cohort = np.asarray(cohort, float)
@@ -167,6 +168,7 @@ def stacked_did(
             where="options.kappa_post",
             fix="set kappa_post to 0 or more",
         )
+    exposed = cohort - np.isin(cohort, no_reference)
     parts, included, trimmed = [], [], []
     for a in cohorts:
         if a in no_reference:
@@ -175,7 +177,9 @@ def stacked_did(
         if a - k_pre < t_min or a + k_post > t_max:
             trimmed.append((float(a), f"window [{a - k_pre:g}, {a + k_post:g}] outside the data"))
             continue
-        control = cohort > a + k_post if control_group == "not_yet_treated" else np.isinf(cohort)
+        # a clean control is untreated through the window: a cohort whose period before its
+        # start is partly exposed (the reference left out) is exposed from that period
+        control = exposed > a + k_post if control_group == "not_yet_treated" else np.isinf(cohort)
         if not control.any():
             trimmed.append((float(a), "no clean control unit"))
             continue
