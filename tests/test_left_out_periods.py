@@ -345,12 +345,15 @@ def test_stacked_default_window_with_cohorts_left_out_for_their_reference():
     from pathfinder_eval.errors import EstimationError
     from pathfinder_eval.estimators.did.stacked import stacked_did
 
-    early = stacked_did(*_staggered({3.0: 3, 6.0: 3, np.inf: 4}), no_reference=(3.0,))
+    args = _staggered({3.0: 3, 6.0: 3, np.inf: 4})
+    early = stacked_did(*args, partly=args[3] == 3.0)
     assert early.kappa == (6, 3) and [s.cohort for s in early.included] == [6.0]
-    late = stacked_did(*_staggered({5.0: 4, 8.0: 4}), no_reference=(8.0,))
+    args = _staggered({5.0: 4, 8.0: 4})
+    late = stacked_did(*args, partly=args[3] == 8.0)
     assert late.kappa == (5, 1) and [s.cohort for s in late.included] == [5.0]
     with pytest.raises(EstimationError, match="every cohort was trimmed") as err:
-        stacked_did(*_staggered({5.0: 3, 12.0: 3, np.inf: 4}), no_reference=(5.0,))
+        args = _staggered({5.0: 3, 12.0: 3, np.inf: 4})
+        stacked_did(*args, partly=args[3] == 5.0)
     assert err.value.where == "time.partial_period_rule"
 
 
@@ -363,9 +366,50 @@ def test_a_cohort_partly_exposed_inside_the_window_is_not_a_clean_control():
 
     y, unit, period, cohort = _staggered({4.0: 3, 7.0: 3, np.inf: 4})
     seen = ~((cohort == 7.0) & (period == 6.0))  # the left-out partly exposed period
-    fit = stacked_did(y[seen], unit[seen], period[seen], cohort[seen], 3, 2, no_reference=(7.0,))
+    fit = stacked_did(
+        y[seen], unit[seen], period[seen], cohort[seen], 3, 2, partly=cohort[seen] == 7.0
+    )
     rest = cohort != 7.0
     alone = stacked_did(y[rest], unit[rest], period[rest], cohort[rest], 3, 2)
     assert [(s.cohort, s.n_control) for s in fit.included] == [(4.0, 4)]
     np.testing.assert_allclose(fit.estimate, alone.estimate, rtol=0, atol=1e-12)
     np.testing.assert_allclose(fit.vcov, alone.vcov, rtol=1e-10)
+
+
+def test_units_of_a_cohort_whose_reference_is_left_out_leave_its_sub_experiment():
+    """A cohort mixing units that start on a period boundary and units partly exposed the
+    period before (left out): the latter leave the sub-experiment and the stack equals the
+    one without them. Before, they stayed, missing the reference row, so the cohort's treated
+    mean at −1 and at the other event times were of different units."""
+    from pathfinder_eval.estimators.did.stacked import stacked_did
+
+    y, unit, period, cohort = _staggered({4.0: 5, np.inf: 4})
+    partly = (unit >= 3) & (cohort == 4.0)  # units 3 and 4 started during period 3
+    seen = ~(partly & (period == 3.0))
+    fit = stacked_did(y[seen], unit[seen], period[seen], cohort[seen], 2, 2, partly=partly[seen])
+    rest = ~partly
+    alone = stacked_did(y[rest], unit[rest], period[rest], cohort[rest], 2, 2)
+    assert [(s.cohort, s.n_treated) for s in fit.included] == [(4.0, 3)]
+    assert fit.partly_left_out == ((4.0, 2),)
+    np.testing.assert_allclose(fit.estimate, alone.estimate, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(fit.vcov, alone.vcov, rtol=1e-10)
+
+
+def test_stacked_keeps_the_units_of_a_mixed_cohort_that_have_their_reference(tmp_path):
+    """2007's counties split into two waves, one starting on 1 January 2007 and one on 1 July
+    2006 (its 2006 left out): one cohort, whose July units leave its sub-experiment, named in
+    a warning, while the January units stay."""
+    path = _with(_design(tmp_path, "never_treated"), "  - {id: stacked, estimator: stacked}\n")
+    lines = path.read_text().split("\n")
+    i = next(k for k, x in enumerate(lines) if "wave: w2007" in x)
+    units = lines[i].split("units: [")[1].rstrip("]}").split(", ")
+    half = len(units) // 2
+    lines[i : i + 1] = [
+        f"  - {{wave: w2007a, start: 2007-01-01, units: [{', '.join(units[:half])}]}}",
+        f"  - {{wave: w2007b, start: 2006-07-01, units: [{', '.join(units[half:])}]}}",
+    ]
+    path.write_text("\n".join(lines))
+    res = _result(pe.evaluate(path), "stacked")
+    assert [(s["cohort"], s["n_treated"]) for s in res.facts.sub_experiments] == [(2007.0, half)]
+    text = " ".join(res.warnings)
+    assert f"{len(units) - half} unit(s) of cohort 2007 left out of its sub-experiment" in text

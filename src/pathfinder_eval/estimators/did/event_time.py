@@ -35,14 +35,28 @@ def check_periods_one_apart(periods: Sequence[float], estimator: str) -> None:
 def cohorts_left_out_at(panel: ValidatedPanel, cells: pd.DataFrame, event_time: int) -> list[float]:
     """The treated cohorts of `cells` whose every unit has `event_time` left out by the design
     (the transition rule's partly exposed period at −1)."""
+    _, cohort, out = _left_out_at(panel, cells, event_time)
+    return [float(c) for c in np.unique(cohort) if out[cohort == c].all()]
+
+
+def rows_left_out_at(panel: ValidatedPanel, cells: pd.DataFrame, event_time: int) -> np.ndarray:
+    """(rows of `cells`,) whether the row's unit is treated and has `event_time` left out by
+    the design, as cohorts_left_out_at reads it for whole cohorts."""
+    units, _, out = _left_out_at(panel, cells, event_time)
+    return cells["unit"].isin(units[out]).to_numpy()
+
+
+def _left_out_at(
+    panel: ValidatedPanel, cells: pd.DataFrame, event_time: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The treated units of `cells`, their cohorts, and whether `event_time` is left out."""
     treated = cells.loc[cells["role"] == "treated", ["unit", "cohort"]].drop_duplicates("unit")
-    if treated.empty:
-        return []
     units, cohort = treated["unit"].to_numpy(), treated["cohort"].to_numpy(float)
+    if treated.empty:
+        return units, cohort, np.zeros(0, dtype=bool)
     periods, at = np.unique(cohort + event_time, return_inverse=True)
     gap, _ = panel.left_out_by_design(units, periods)
-    out = gap[np.arange(len(units)), at]
-    return [float(c) for c in np.unique(cohort) if out[cohort == c].all()]
+    return units, cohort, gap[np.arange(len(units)), at]
 
 
 def reference_event_time(

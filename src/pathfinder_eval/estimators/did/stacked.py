@@ -37,7 +37,7 @@ import pandas as pd
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.event_time import (
     check_periods_one_apart,
-    cohorts_left_out_at,
+    rows_left_out_at,
 )
 from pathfinder_eval.estimators.did.facts import StackedFacts
 from pathfinder_eval.estimators.pooled import (
@@ -81,6 +81,8 @@ class StackedFit:
     n_units: (k,) treated units behind each row; kept: (n,) bool, input rows in some
     sub-experiment; n_clusters: G; n_stacked: rows of the stack; kappa: (κ_pre, κ_post);
     included: the sub-experiments; trimmed: (cohort, reason) of the cohorts left out;
+    partly_left_out: (cohort, units) of the included cohorts' units left out of their
+    sub-experiment because the design leaves out their reference;
     outcome_weights: () → (k, n) each row's weights on the input outcomes (computed on
     request: the stack's rows summed back onto the cells they copy); noise: the stack's mean
     squared residual about its cell means."""
@@ -95,6 +97,7 @@ class StackedFit:
     kappa: tuple[int, int]
     included: tuple[SubExperiment, ...]
     trimmed: tuple[tuple[float, str], ...]
+    partly_left_out: tuple[tuple[float, int], ...]
     outcome_weights: Callable[[], np.ndarray]
     noise: float
 
@@ -121,7 +124,7 @@ def stacked_did(
     kappa_pre: int | None = None,
     kappa_post: int | None = None,
     control_group: str = "not_yet_treated",
-    no_reference: tuple[float, ...] = (),
+    partly: np.ndarray | None = None,
 ) -> StackedFit:
     """Weighted stacked DiD (module docstring). y, unit, period, cohort (n,): cohort the first
     treated period (NaN or inf: never treated); periods on a unit step. kappa_pre, kappa_post:
@@ -129,13 +132,15 @@ def stacked_did(
     fits (so none of them is trimmed for its window), the pre-window over those keeping
     their reference.
     control_group: "not_yet_treated" (first treated after a + κ_post, or never) or
-    "never_treated". no_reference: cohorts whose event time −1, the reference, the design
-    leaves out (partly exposed): trimmed, with that reason, and clean controls only while
-    that period is after the window."""
+    "never_treated". partly (n,): rows of units whose period before their start (event time
+    −1, the reference) the design leaves out, being partly exposed: such units are left out
+    of their cohort's sub-experiment (a cohort of only such units is trimmed, with that
+    reason) and are clean controls only in windows ending before that period."""
     y = np.asarray(y, float)
     period = np.asarray(period, float)
     cohort = np.asarray(cohort, float)
     cohort = np.where(np.isfinite(cohort), cohort, np.inf)
+    partly = np.zeros(len(y), dtype=bool) if partly is None else np.asarray(partly, bool)
     unit_codes = pd.factorize(np.asarray(unit), sort=True)[0]
     t_min, t_max = float(period.min()), float(period.max())
     cohorts = np.unique(cohort[np.isfinite(cohort)])
@@ -143,6 +148,8 @@ def stacked_did(
         raise EstimationError(
             "no unit is treated", where="first_treated", fix="check the rollout dates"
         )
+    # cohorts whose every unit has its reference left out by the design
+    no_reference = np.setdiff1d(cohorts, cohort[~partly])
     # the default window: the longest every cohort starting inside the data fits (a cohort
     # starting before or after the data has no window and is trimmed whatever it is); one
     # whose reference the design leaves out is trimmed too, so it does not shorten the
@@ -168,7 +175,7 @@ def stacked_did(
             where="options.kappa_post",
             fix="set kappa_post to 0 or more",
         )
-    exposed = cohort - np.isin(cohort, no_reference)
+    exposed = cohort - partly
     parts, included, trimmed = [], [], []
     for a in cohorts:
         if a in no_reference:
@@ -183,9 +190,8 @@ def stacked_did(
         if not control.any():
             trimmed.append((float(a), "no clean control unit"))
             continue
-        rows = np.flatnonzero(
-            ((cohort == a) | control) & (period >= a - k_pre) & (period <= a + k_post)
-        )
+        treated = (cohort == a) & ~partly  # its units that keep their reference
+        rows = np.flatnonzero((treated | control) & (period >= a - k_pre) & (period <= a + k_post))
         parts.append((a, rows, (cohort[rows] == a)))
     if not parts:
         reasons = "; ".join(f"{a:g}: {why}" for a, why in trimmed)
@@ -278,6 +284,11 @@ def stacked_did(
         (k_pre, k_post),
         included,
         tuple(trimmed),
+        tuple(
+            (float(a), _distinct(unit_codes[(cohort == a) & partly], n_groups))
+            for a, _, _ in parts
+            if ((cohort == a) & partly).any()
+        ),
         outcome_weights,
         float(resid @ resid / len(resid)),
     )
@@ -356,7 +367,7 @@ class Stacked(StackedOptions):
             self.kappa_pre,
             self.kappa_post,
             self.control_group,
-            tuple(cohorts_left_out_at(panel, cells, -1)),  # the transition rule's partly
+            rows_left_out_at(panel, cells, -1),  # the transition rule's partly exposed
         )
         n_treated = sum(s.n_treated for s in res.included)
         layout = panel_layout(panel, outcome)
@@ -374,6 +385,12 @@ class Stacked(StackedOptions):
         key: InferenceKey = "cr1"
         label = CR1_LABEL + because(choice.reason_for("cluster_robust"))
         warns = [f"Cohort {a:g} left out of the stack: {why}." for a, why in res.trimmed]
+        warns += [
+            f"{k} unit(s) of cohort {a:g} left out of its sub-experiment: their event time −1, "
+            "the reference, is their partly exposed period, which the design leaves out "
+            "(partial_period_rule: transition); the cohort's other units stay."
+            for a, k in res.partly_left_out
+        ]
         if decision.variance is not None:
             vcov, df, key = decision.variance.vcov, decision.variance.df, "pooled_panel"
             label = pooled_label(layout, choice.reason)
