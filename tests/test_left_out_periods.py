@@ -16,6 +16,7 @@ import pathfinder_eval as pe
 from did_helpers import MPDTA
 from pathfinder_eval.errors import DesignError
 from pathfinder_eval.estimators.did.callaway_santanna import CallawaySantAnna
+from pathfinder_eval.estimators.did.stacked import Stacked
 from pathfinder_eval.pipeline import Evaluation
 from pathfinder_eval.results import EffectEstimates
 from pathfinder_eval.robustness import placebo_panel
@@ -337,6 +338,13 @@ def _staggered(cohorts: dict[float, int], periods: int = 10) -> tuple[np.ndarray
     return rng.normal(size=unit.size), unit, period, first[unit]
 
 
+def _partly(unit: np.ndarray, cohort: np.ndarray, which: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(units, periods) left out: the period before the start of the units in `which`."""
+    first = pd.Series(cohort, index=unit).groupby(level=0).first()
+    chosen = np.unique(unit[which])
+    return chosen, first.loc[chosen].to_numpy() - 1.0
+
+
 def test_stacked_default_window_with_cohorts_left_out_for_their_reference():
     """A cohort trimmed because the design leaves out its reference no longer shortens the
     kept cohorts' pre-window, but still bounds the post-window (a longer one would take the
@@ -346,14 +354,14 @@ def test_stacked_default_window_with_cohorts_left_out_for_their_reference():
     from pathfinder_eval.estimators.did.stacked import stacked_did
 
     args = _staggered({3.0: 3, 6.0: 3, np.inf: 4})
-    early = stacked_did(*args, partly=args[3] == 3.0)
+    early = stacked_did(*args, left_out=_partly(args[1], args[3], args[3] == 3.0))
     assert early.kappa == (6, 3) and [s.cohort for s in early.included] == [6.0]
     args = _staggered({5.0: 4, 8.0: 4})
-    late = stacked_did(*args, partly=args[3] == 8.0)
+    late = stacked_did(*args, left_out=_partly(args[1], args[3], args[3] == 8.0))
     assert late.kappa == (5, 1) and [s.cohort for s in late.included] == [5.0]
     with pytest.raises(EstimationError, match="every cohort was trimmed") as err:
         args = _staggered({5.0: 3, 12.0: 3, np.inf: 4})
-        stacked_did(*args, partly=args[3] == 5.0)
+        stacked_did(*args, left_out=_partly(args[1], args[3], args[3] == 5.0))
     assert err.value.where == "time.partial_period_rule"
 
 
@@ -367,7 +375,13 @@ def test_a_cohort_partly_exposed_inside_the_window_is_not_a_clean_control():
     y, unit, period, cohort = _staggered({4.0: 3, 7.0: 3, np.inf: 4})
     seen = ~((cohort == 7.0) & (period == 6.0))  # the left-out partly exposed period
     fit = stacked_did(
-        y[seen], unit[seen], period[seen], cohort[seen], 3, 2, partly=cohort[seen] == 7.0
+        y[seen],
+        unit[seen],
+        period[seen],
+        cohort[seen],
+        3,
+        2,
+        left_out=_partly(unit, cohort, cohort == 7.0),
     )
     rest = cohort != 7.0
     alone = stacked_did(y[rest], unit[rest], period[rest], cohort[rest], 3, 2)
@@ -386,7 +400,15 @@ def test_units_of_a_cohort_whose_reference_is_left_out_leave_its_sub_experiment(
     y, unit, period, cohort = _staggered({4.0: 5, np.inf: 4})
     partly = (unit >= 3) & (cohort == 4.0)  # units 3 and 4 started during period 3
     seen = ~(partly & (period == 3.0))
-    fit = stacked_did(y[seen], unit[seen], period[seen], cohort[seen], 2, 2, partly=partly[seen])
+    fit = stacked_did(
+        y[seen],
+        unit[seen],
+        period[seen],
+        cohort[seen],
+        2,
+        2,
+        left_out=_partly(unit, cohort, partly),
+    )
     rest = ~partly
     alone = stacked_did(y[rest], unit[rest], period[rest], cohort[rest], 2, 2)
     assert [(s.cohort, s.n_treated) for s in fit.included] == [(4.0, 3)]
@@ -399,7 +421,11 @@ def test_stacked_keeps_the_units_of_a_mixed_cohort_that_have_their_reference(tmp
     """2007's counties split into two waves, one starting on 1 January 2007 and one on 1 July
     2006 (its 2006 left out): one cohort, whose July units leave its sub-experiment, named in
     a warning, while the January units stay."""
-    path = _with(_design(tmp_path, "never_treated"), "  - {id: stacked, estimator: stacked}\n")
+    path = _with(
+        _design(tmp_path, "never_treated"),
+        "  - {id: stacked, estimator: stacked}\n"
+        "  - {id: strata, estimator: stacked, inference: {method: cohort_stratified}}\n",
+    )
     lines = path.read_text().split("\n")
     i = next(k for k, x in enumerate(lines) if "wave: w2007" in x)
     units = lines[i].split("units: [")[1].rstrip("]}").split(", ")
@@ -409,7 +435,56 @@ def test_stacked_keeps_the_units_of_a_mixed_cohort_that_have_their_reference(tmp
         f"  - {{wave: w2007b, start: 2006-07-01, units: [{', '.join(units[half:])}]}}",
     ]
     path.write_text("\n".join(lines))
-    res = _result(pe.evaluate(path), "stacked")
+    ev = pe.evaluate(path)
+    res = _result(ev, "stacked")
     assert [(s["cohort"], s["n_treated"]) for s in res.facts.sub_experiments] == [(2007.0, half)]
     text = " ".join(res.warnings)
     assert f"{len(units) - half} unit(s) of cohort 2007 left out of its sub-experiment" in text
+    # the units left out form their own stratum: the cohort-stratified variance applies
+    assert _result(ev, "strata").inference.key == "cohort_stratified"
+
+
+def test_a_placebo_stack_leaves_out_units_whose_real_partly_exposed_period_is_in_it(tmp_path):
+    """2007's counties in two waves (1 January 2007; 1 July 2006, its 2006 left out), the
+    placebo starting them in 2005: the July counties' real 2006 sits at the placebo's event
+    time 1, so they leave the placebo's sub-experiment (before, they stayed without that row
+    and event time 1 was the other half's mean against all of them at −1)."""
+    path = _with(_design(tmp_path, "never_treated"), "  - {id: stacked, estimator: stacked}\n")
+    data = pd.read_csv(MPDTA)
+    data[data["first.treat"].isin([0, 2007])].to_csv(tmp_path / "mpdta.csv", index=False)
+    lines = [x for x in path.read_text().split("\n") if "w2004" not in x and "w2006" not in x]
+    i = next(k for k, x in enumerate(lines) if "wave: w2007" in x)
+    units = lines[i].split("units: [")[1].rstrip("]}").split(", ")
+    half = len(units) // 2
+    lines[i : i + 1] = [
+        f"  - {{wave: w2007a, start: 2007-01-01, units: [{', '.join(units[:half])}]}}",
+        f"  - {{wave: w2007b, start: 2006-07-01, units: [{', '.join(units[half:])}]}}",
+    ]
+    path.write_text("\n".join(lines))
+    fake = placebo_panel(pe.evaluate(path).panel).panel
+    res = Stacked().fit(fake, "lemp", "placebo")
+    assert [(s["cohort"], s["n_treated"]) for s in res.facts.sub_experiments] == [(2005.0, half)]
+    text = " ".join(res.warnings)
+    assert f"{len(units) - half} unit(s) of cohort 2005 left out of its sub-experiment" in text
+    assert set(res.table["n_units"].dropna()) == {float(half)}
+
+
+def test_the_boundary_units_of_a_mixed_cohort_stay_clean_controls():
+    """Cohort 6 mixes units starting on a boundary and units partly exposed in period 5 (left
+    out). In cohort 3's window [1, 5] the former are clean not-yet-treated controls and the
+    latter are not; the whole stack equals the one without the latter."""
+    from pathfinder_eval.estimators.did.stacked import stacked_did
+
+    y, unit, period, cohort = _staggered({3.0: 3, 6.0: 4, np.inf: 3})
+    partly = (cohort == 6.0) & (unit >= 5)  # units 5 and 6 started during period 5
+    seen = ~(partly & (period == 5.0))
+    args = (y[seen], unit[seen], period[seen], cohort[seen], 2, 2)
+    fit = stacked_did(*args, left_out=_partly(unit, cohort, partly))
+    rest = ~partly
+    alone = stacked_did(y[rest], unit[rest], period[rest], cohort[rest], 2, 2)
+    assert [(s.cohort, s.n_treated, s.n_control) for s in fit.included] == [
+        (3.0, 3, 5),
+        (6.0, 2, 3),
+    ]
+    np.testing.assert_allclose(fit.estimate, alone.estimate, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(fit.vcov, alone.vcov, rtol=1e-10)

@@ -35,28 +35,25 @@ def check_periods_one_apart(periods: Sequence[float], estimator: str) -> None:
 def cohorts_left_out_at(panel: ValidatedPanel, cells: pd.DataFrame, event_time: int) -> list[float]:
     """The treated cohorts of `cells` whose every unit has `event_time` left out by the design
     (the transition rule's partly exposed period at −1)."""
-    _, cohort, out = _left_out_at(panel, cells, event_time)
+    treated = cells.loc[cells["role"] == "treated", ["unit", "cohort"]].drop_duplicates("unit")
+    if treated.empty:
+        return []
+    units, cohort = treated["unit"].to_numpy(), treated["cohort"].to_numpy(float)
+    periods, at = np.unique(cohort + event_time, return_inverse=True)
+    gap, _ = panel.left_out_by_design(units, periods)
+    out = gap[np.arange(len(units)), at]
     return [float(c) for c in np.unique(cohort) if out[cohort == c].all()]
 
 
-def rows_left_out_at(panel: ValidatedPanel, cells: pd.DataFrame, event_time: int) -> np.ndarray:
-    """(rows of `cells`,) whether the row's unit is treated and has `event_time` left out by
-    the design, as cohorts_left_out_at reads it for whole cohorts."""
-    units, _, out = _left_out_at(panel, cells, event_time)
-    return cells["unit"].isin(units[out]).to_numpy()
-
-
-def _left_out_at(
-    panel: ValidatedPanel, cells: pd.DataFrame, event_time: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The treated units of `cells`, their cohorts, and whether `event_time` is left out."""
-    treated = cells.loc[cells["role"] == "treated", ["unit", "cohort"]].drop_duplicates("unit")
-    units, cohort = treated["unit"].to_numpy(), treated["cohort"].to_numpy(float)
-    if treated.empty:
-        return units, cohort, np.zeros(0, dtype=bool)
-    periods, at = np.unique(cohort + event_time, return_inverse=True)
+def cells_left_out(panel: ValidatedPanel, cells: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(units, periods) of the cells the design leaves out for the treated units of `cells`
+    (the transition rule's partly exposed period, a wave's transition periods), following the
+    rollout's dates: in a placebo in time they sit at other event times than in the fit."""
+    units = cells.loc[cells["role"] == "treated", "unit"].drop_duplicates().to_numpy()
+    periods = np.asarray(panel.periods, dtype=float)
     gap, _ = panel.left_out_by_design(units, periods)
-    return units, cohort, gap[np.arange(len(units)), at]
+    rows, cols = np.nonzero(gap)
+    return units[rows], periods[cols]
 
 
 def reference_event_time(

@@ -36,8 +36,8 @@ import pandas as pd
 
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.estimators.did.event_time import (
+    cells_left_out,
     check_periods_one_apart,
-    rows_left_out_at,
 )
 from pathfinder_eval.estimators.did.facts import StackedFacts
 from pathfinder_eval.estimators.pooled import (
@@ -82,7 +82,7 @@ class StackedFit:
     sub-experiment; n_clusters: G; n_stacked: rows of the stack; kappa: (κ_pre, κ_post);
     included: the sub-experiments; trimmed: (cohort, reason) of the cohorts left out;
     partly_left_out: (cohort, units) of the included cohorts' units left out of their
-    sub-experiment because the design leaves out their reference;
+    sub-experiment because the design leaves out a period of its window;
     outcome_weights: () → (k, n) each row's weights on the input outcomes (computed on
     request: the stack's rows summed back onto the cells they copy); noise: the stack's mean
     squared residual about its cell means."""
@@ -109,6 +109,8 @@ class StackedFit:
         )
 
 
+# Why a cohort is trimmed when the design leaves out a period of each unit's window.
+LEFT_OUT_WINDOW = "each of its units has a period the design leaves out in its window"
 # Why a cohort is trimmed when the design leaves out its reference period.
 LEFT_OUT_REFERENCE = (
     "its event time −1, the reference, is its partly exposed period, which the design leaves "
@@ -124,7 +126,7 @@ def stacked_did(
     kappa_pre: int | None = None,
     kappa_post: int | None = None,
     control_group: str = "not_yet_treated",
-    partly: np.ndarray | None = None,
+    left_out: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> StackedFit:
     """Weighted stacked DiD (module docstring). y, unit, period, cohort (n,): cohort the first
     treated period (NaN or inf: never treated); periods on a unit step. kappa_pre, kappa_post:
@@ -132,16 +134,21 @@ def stacked_did(
     fits (so none of them is trimmed for its window), the pre-window over those keeping
     their reference.
     control_group: "not_yet_treated" (first treated after a + κ_post, or never) or
-    "never_treated". partly (n,): rows of units whose period before their start (event time
-    −1, the reference) the design leaves out, being partly exposed: such units are left out
-    of their cohort's sub-experiment (a cohort of only such units is trimmed, with that
-    reason) and are clean controls only in windows ending before that period."""
+    "never_treated". left_out: (units, periods) of the cells the design leaves out (a start's
+    partly exposed period under the transition rule, a wave's transition periods): a unit
+    with such a period inside a sub-experiment's window is neither its treated unit nor its
+    clean control (its cohort, when that leaves none, is trimmed with the reason: a cohort
+    whose every unit has event time −1, the reference, left out does not shorten the default
+    pre-window either)."""
     y = np.asarray(y, float)
     period = np.asarray(period, float)
     cohort = np.asarray(cohort, float)
     cohort = np.where(np.isfinite(cohort), cohort, np.inf)
-    partly = np.zeros(len(y), dtype=bool) if partly is None else np.asarray(partly, bool)
-    unit_codes = pd.factorize(np.asarray(unit), sort=True)[0]
+    unit_codes, unit_names = pd.factorize(np.asarray(unit), sort=True)
+    n_groups = len(unit_names)
+    unit_cohort = np.full(n_groups, np.inf)
+    unit_cohort[unit_codes] = cohort
+    gap_unit, gap_period = _gaps(left_out, unit_names)
     t_min, t_max = float(period.min()), float(period.max())
     cohorts = np.unique(cohort[np.isfinite(cohort)])
     if cohorts.size == 0:
@@ -149,7 +156,9 @@ def stacked_did(
             "no unit is treated", where="first_treated", fix="check the rollout dates"
         )
     # cohorts whose every unit has its reference left out by the design
-    no_reference = np.setdiff1d(cohorts, cohort[~partly])
+    at_reference = np.zeros(n_groups, dtype=bool)
+    at_reference[gap_unit[gap_period == unit_cohort[gap_unit] - 1]] = True
+    no_reference = [a for a in cohorts if at_reference[unit_cohort == a].all()]
     # the default window: the longest every cohort starting inside the data fits (a cohort
     # starting before or after the data has no window and is trimmed whatever it is); one
     # whose reference the design leaves out is trimmed too, so it does not shorten the
@@ -175,27 +184,37 @@ def stacked_did(
             where="options.kappa_post",
             fix="set kappa_post to 0 or more",
         )
-    exposed = cohort - partly
-    parts, included, trimmed = [], [], []
+    parts, included, trimmed, partly = [], [], [], []
     for a in cohorts:
         if a in no_reference:
             trimmed.append((float(a), LEFT_OUT_REFERENCE))
             continue
-        if a - k_pre < t_min or a + k_post > t_max:
-            trimmed.append((float(a), f"window [{a - k_pre:g}, {a + k_post:g}] outside the data"))
+        lo, hi = a - k_pre, a + k_post
+        if lo < t_min or hi > t_max:
+            trimmed.append((float(a), f"window [{lo:g}, {hi:g}] outside the data"))
             continue
-        # a clean control is untreated through the window: a cohort whose period before its
-        # start is partly exposed (the reference left out) is exposed from that period
-        control = exposed > a + k_post if control_group == "not_yet_treated" else np.isinf(cohort)
+        # a unit with a period of the window left out by the design (partly exposed, or in
+        # transition) is neither treated nor untreated through it: in neither group
+        gapped = np.zeros(n_groups, dtype=bool)
+        gapped[gap_unit[(gap_period >= lo) & (gap_period <= hi)]] = True
+        treated = (unit_cohort == a) & ~gapped
+        if not treated.any():
+            trimmed.append((float(a), f"{LEFT_OUT_WINDOW} [{lo:g}, {hi:g}]"))
+            continue
+        clean = unit_cohort > hi if control_group == "not_yet_treated" else np.isinf(unit_cohort)
+        control = clean & ~gapped
         if not control.any():
             trimmed.append((float(a), "no clean control unit"))
             continue
-        treated = (cohort == a) & ~partly  # its units that keep their reference
-        rows = np.flatnonzero((treated | control) & (period >= a - k_pre) & (period <= a + k_post))
+        if (gone := int(((unit_cohort == a) & gapped).sum())) > 0:
+            partly.append((float(a), gone))
+        rows = np.flatnonzero((treated | control)[unit_codes] & (period >= lo) & (period <= hi))
         parts.append((a, rows, (cohort[rows] == a)))
     if not parts:
         reasons = "; ".join(f"{a:g}: {why}" for a, why in trimmed)
-        left_out = any(why == LEFT_OUT_REFERENCE for _, why in trimmed)
+        left_out = any(
+            why == LEFT_OUT_REFERENCE or why.startswith(LEFT_OUT_WINDOW) for _, why in trimmed
+        )
         raise EstimationError(
             f"every cohort was trimmed ({reasons})",
             where="time.partial_period_rule" if left_out else "options",
@@ -230,7 +249,6 @@ def stacked_did(
     scale = q / wsum[cell]
     resid = ys - means[cell]
     groups = unit_codes[rows]
-    n_groups = int(unit_codes.max()) + 1
     z = np.zeros((n_groups, 2 * n_e))
     np.add.at(z, (groups, cell), scale * resid)
     used = np.bincount(groups, minlength=n_groups) > 0
@@ -284,14 +302,37 @@ def stacked_did(
         (k_pre, k_post),
         included,
         tuple(trimmed),
-        tuple(
-            (float(a), _distinct(unit_codes[(cohort == a) & partly], n_groups))
-            for a, _, _ in parts
-            if ((cohort == a) & partly).any()
-        ),
+        tuple(partly),
         outcome_weights,
         float(resid @ resid / len(resid)),
     )
+
+
+def _strata(
+    names: np.ndarray, codes: np.ndarray, cohort: np.ndarray, gaps: tuple[np.ndarray, ...]
+) -> np.ndarray:
+    """Each unit's stratum for the cohort-stratified variance: its cohort (NaN never treated)
+    and the periods the design leaves out for it, so units of a cohort that the stack uses
+    alike share one (a unit left out of its cohort's sub-experiment has other weights)."""
+    unit_cohort = np.full(len(names), np.inf)
+    unit_cohort[codes] = np.where(np.isfinite(cohort), cohort, np.inf)
+    left: dict[object, list[float]] = {}
+    for u, t in zip(*gaps, strict=True):
+        left.setdefault(u, []).append(float(t))
+    pattern = [tuple(left.get(u, ())) for u in names]
+    strata = pd.factorize(pd.Series(list(zip(unit_cohort, pattern, strict=True))))[0]
+    return np.where(np.isinf(unit_cohort), np.nan, strata.astype(float))
+
+
+def _gaps(
+    left_out: tuple[np.ndarray, np.ndarray] | None, names: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The left-out cells as (unit codes into `names`, periods), of units in the data."""
+    if left_out is None:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    codes = pd.Index(names).get_indexer(np.asarray(left_out[0]))
+    seen = codes >= 0
+    return codes[seen], np.asarray(left_out[1], dtype=float)[seen]
 
 
 def _distinct(codes: np.ndarray, n: int) -> int:
@@ -346,8 +387,9 @@ class Stacked(StackedOptions):
     follows the linear DiD rule (inference/policy.py): the comparison-pooled variance for few
     treated units or a regional concentration; otherwise below 20 treated units the
     cohort-stratified variance (the rows are linear in the outcomes with weights that depend
-    only on a unit's cohort on a balanced panel; on an unbalanced one the comparison-pooled
-    variance, or CR1 with a warning when it cannot be learned); CR1 above."""
+    only on a unit's cohort and the periods the design leaves out for it, the strata, on a
+    balanced panel; on an unbalanced one the comparison-pooled variance, or CR1 with a
+    warning when it cannot be learned); CR1 above."""
 
     def fit(
         self, panel: ValidatedPanel, outcome: str, analysis_id: str, level: float = 0.95
@@ -359,6 +401,7 @@ class Stacked(StackedOptions):
         unit_codes, unit_names = pd.factorize(unit, sort=True)
         y = cells["y"].to_numpy(float)
         cohort = cells["cohort"].to_numpy(float)
+        gaps = cells_left_out(panel, cells)  # partly exposed periods, transition periods
         res = stacked_did(
             y,
             unit,
@@ -367,7 +410,7 @@ class Stacked(StackedOptions):
             self.kappa_pre,
             self.kappa_post,
             self.control_group,
-            rows_left_out_at(panel, cells, -1),  # the transition rule's partly exposed
+            gaps,
         )
         n_treated = sum(s.n_treated for s in res.included)
         layout = panel_layout(panel, outcome)
@@ -386,23 +429,21 @@ class Stacked(StackedOptions):
         label = CR1_LABEL + because(choice.reason_for("cluster_robust"))
         warns = [f"Cohort {a:g} left out of the stack: {why}." for a, why in res.trimmed]
         warns += [
-            f"{k} unit(s) of cohort {a:g} left out of its sub-experiment: their event time −1, "
-            "the reference, is their partly exposed period, which the design leaves out "
-            "(partial_period_rule: transition); the cohort's other units stay."
+            f"{k} unit(s) of cohort {a:g} left out of its sub-experiment: a period of its "
+            "window is left out by the design for them (a partly exposed period, "
+            "partial_period_rule: transition, or transition periods); its other units stay."
             for a, k in res.partly_left_out
         ]
         if decision.variance is not None:
             vcov, df, key = decision.variance.vcov, decision.variance.df, "pooled_panel"
             label = pooled_label(layout, choice.reason)
         elif choice.method == "cohort_stratified":
-            unit_cohort = np.full(len(unit_names), np.nan)
-            unit_cohort[unit_codes] = np.where(np.isfinite(cohort), cohort, np.nan)
             small = stratified_or_pooled(
                 res.outcome_weights(),
                 y,
                 unit,
                 period,
-                unit_cohort,
+                _strata(unit_names, unit_codes, cohort, gaps),
                 vcov,
                 layout,
                 decision.pooled,  # computed already when the default was asked for
