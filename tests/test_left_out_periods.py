@@ -361,8 +361,11 @@ def test_stacked_default_window_with_cohorts_left_out_for_their_reference():
     assert late.kappa == (5, 1) and [s.cohort for s in late.included] == [5.0]
     with pytest.raises(EstimationError, match="every cohort was trimmed") as err:
         args = _staggered({5.0: 3, 12.0: 3, np.inf: 4})
-        stacked_did(*args, left_out=_partly(args[1], args[3], args[3] == 5.0))
+        left = _partly(args[1], args[3], args[3] == 5.0)
+        stacked_did(*args, left_out=left, label=lambda p: f"P{p}")
     assert err.value.where == "time.partial_period_rule"
+    assert "P5: its event time −1" in str(err.value)  # periods as the axis labels them
+    assert "P12: window [P7, P16] outside the data" in str(err.value)
 
 
 def test_a_cohort_partly_exposed_inside_the_window_is_not_a_clean_control():

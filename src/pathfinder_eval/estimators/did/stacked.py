@@ -127,6 +127,7 @@ def stacked_did(
     kappa_post: int | None = None,
     control_group: str = "not_yet_treated",
     left_out: tuple[np.ndarray, np.ndarray] | None = None,
+    label: Callable[[int], str] = str,
 ) -> StackedFit:
     """Weighted stacked DiD (module docstring). y, unit, period, cohort (n,): cohort the first
     treated period (NaN or inf: never treated); periods on a unit step. kappa_pre, kappa_post:
@@ -139,7 +140,7 @@ def stacked_did(
     with such a period inside a sub-experiment's window is neither its treated unit nor its
     clean control (its cohort, when that leaves none, is trimmed with the reason: a cohort
     whose every unit has event time −1, the reference, left out does not shorten the default
-    pre-window either)."""
+    pre-window either). label: a period's display label, for the messages."""
     y = np.asarray(y, float)
     period = np.asarray(period, float)
     cohort = np.asarray(cohort, float)
@@ -171,9 +172,10 @@ def stacked_did(
     k_pre = int(min(kept - t_min)) if kappa_pre is None else kappa_pre
     k_post = int(min(t_max - inside)) if kappa_post is None else kappa_post
     if k_pre < 1:
+        first = cohorts.min()
         raise EstimationError(
             "the event window needs event time −1 (the reference): kappa_pre must be at least "
-            f"1, and the earliest cohort ({cohorts.min():g}) has {int(cohorts.min() - t_min)} "
+            f"1, and the earliest cohort ({label(int(first))}) has {int(first - t_min)} "
             "period(s) before its start",
             where="options.kappa_pre",
             fix="set kappa_pre to 1 or more and supply a period before each start",
@@ -191,7 +193,8 @@ def stacked_did(
             continue
         lo, hi = a - k_pre, a + k_post
         if lo < t_min or hi > t_max:
-            trimmed.append((float(a), f"window [{lo:g}, {hi:g}] outside the data"))
+            window = f"[{label(int(lo))}, {label(int(hi))}]"
+            trimmed.append((float(a), f"window {window} outside the data"))
             continue
         # a unit with a period of the window left out by the design (partly exposed, or in
         # transition) is neither treated nor untreated through it: in neither group
@@ -199,7 +202,8 @@ def stacked_did(
         gapped[gap_unit[(gap_period >= lo) & (gap_period <= hi)]] = True
         treated = (unit_cohort == a) & ~gapped
         if not treated.any():
-            trimmed.append((float(a), f"{LEFT_OUT_WINDOW} [{lo:g}, {hi:g}]"))
+            window = f"[{label(int(lo))}, {label(int(hi))}]"
+            trimmed.append((float(a), f"{LEFT_OUT_WINDOW} {window}"))
             continue
         clean = unit_cohort > hi if control_group == "not_yet_treated" else np.isinf(unit_cohort)
         control = clean & ~gapped
@@ -211,7 +215,7 @@ def stacked_did(
         rows = np.flatnonzero((treated | control)[unit_codes] & (period >= lo) & (period <= hi))
         parts.append((a, rows, (cohort[rows] == a)))
     if not parts:
-        reasons = "; ".join(f"{a:g}: {why}" for a, why in trimmed)
+        reasons = "; ".join(f"{label(int(a))}: {why}" for a, why in trimmed)
         left_out = any(
             why == LEFT_OUT_REFERENCE or why.startswith(LEFT_OUT_WINDOW) for _, why in trimmed
         )
@@ -411,6 +415,7 @@ class Stacked(StackedOptions):
             self.kappa_post,
             self.control_group,
             gaps,
+            panel.period_label,
         )
         n_treated = sum(s.n_treated for s in res.included)
         layout = panel_layout(panel, outcome)
@@ -427,9 +432,10 @@ class Stacked(StackedOptions):
         df: np.ndarray = np.full(res.estimate.size, float(res.n_clusters - 1))
         key: InferenceKey = "cr1"
         label = CR1_LABEL + because(choice.reason_for("cluster_robust"))
-        warns = [f"Cohort {a:g} left out of the stack: {why}." for a, why in res.trimmed]
+        name = panel.period_label
+        warns = [f"Cohort {name(int(a))} left out of the stack: {why}." for a, why in res.trimmed]
         warns += [
-            f"{k} unit(s) of cohort {a:g} left out of its sub-experiment: a period of its "
+            f"{k} unit(s) of cohort {name(int(a))} left out of its sub-experiment: a period of its "
             "window is left out by the design for them (a partly exposed period, "
             "partial_period_rule: transition, or transition periods); its other units stay."
             for a, k in res.partly_left_out
