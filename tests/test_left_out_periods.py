@@ -491,3 +491,27 @@ def test_the_boundary_units_of_a_mixed_cohort_stay_clean_controls():
     ]
     np.testing.assert_allclose(fit.estimate, alone.estimate, rtol=0, atol=1e-12)
     np.testing.assert_allclose(fit.vcov, alone.vcov, rtol=1e-10)
+
+
+def test_stacked_refuses_waves_with_transition_periods_and_names_them(tmp_path):
+    """Every wave's first period is a transition period (left out): stacked DiD needs event
+    time 0 of each sub-experiment's units, so every cohort is trimmed, and the error names
+    the waves' transition periods (it blamed the partial-period rule, found in review)."""
+    path = _with(
+        _design(tmp_path, "never_treated", axis="period", skip=1),
+        "  - {id: stacked, estimator: stacked, options: {kappa_pre: 1, kappa_post: 1}}\n",
+    )
+    run = next(r for r in pe.evaluate(path).runs if r.analysis.id == "stacked")
+    assert run.status == "not_estimable"
+    assert "transition periods" in run.note and "rollout transition_periods" in run.note
+    assert "read callaway_santanna, imputation or sun_abraham" in run.note
+
+
+def test_stacked_refuses_left_out_cells_naming_no_unit_of_the_data():
+    """Left-out cells whose labels are of another type than the units' ('3' for 3) would
+    silently leave nothing out: a ValueError instead."""
+    from pathfinder_eval.estimators.did.stacked import stacked_did
+
+    y, unit, period, cohort = _staggered({4.0: 5, np.inf: 4})
+    with pytest.raises(ValueError, match="names no unit of the data"):
+        stacked_did(y, unit, period, cohort, left_out=(np.array(["3"]), np.array([3.0])))

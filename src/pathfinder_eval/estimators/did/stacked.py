@@ -81,8 +81,9 @@ class StackedFit:
     n_units: (k,) treated units behind each row; kept: (n,) bool, input rows in some
     sub-experiment; n_clusters: G; n_stacked: rows of the stack; kappa: (κ_pre, κ_post);
     included: the sub-experiments; trimmed: (cohort, reason) of the cohorts left out;
-    partly_left_out: (cohort, units) of the included cohorts' units left out of their
-    sub-experiment because the design leaves out a period of its window;
+    partly_left_out: (cohort, number) of the included cohorts' units left out of their
+    sub-experiment because the design leaves out their partly exposed period or transition
+    periods in its window;
     outcome_weights: () → (k, n) each row's weights on the input outcomes (computed on
     request: the stack's rows summed back onto the cells they copy); noise: the stack's mean
     squared residual about its cell means."""
@@ -110,7 +111,14 @@ class StackedFit:
 
 
 # Why a cohort is trimmed when the design leaves out a period of each unit's window.
-LEFT_OUT_WINDOW = "each of its units has a period the design leaves out in its window"
+LEFT_OUT_WINDOW = (
+    "each of its units has its partly exposed period, which the design leaves out "
+    "(partial_period_rule: transition), in its window"
+)
+TRANSITION_WINDOW = (
+    "each of its units has transition periods, which the design leaves out "
+    "(rollout transition_periods), in its window"
+)
 # Why a cohort is trimmed when the design leaves out its reference period.
 LEFT_OUT_REFERENCE = (
     "its event time −1, the reference, is its partly exposed period, which the design leaves "
@@ -150,6 +158,7 @@ def stacked_did(
     unit_cohort = np.full(n_groups, np.inf)
     unit_cohort[unit_codes] = cohort
     gap_unit, gap_period = _gaps(left_out, unit_names)
+    before = gap_period < unit_cohort[gap_unit]  # partly exposed, not a transition period
     t_min, t_max = float(period.min()), float(period.max())
     cohorts = np.unique(cohort[np.isfinite(cohort)])
     if cohorts.size == 0:
@@ -196,37 +205,47 @@ def stacked_did(
             window = f"[{label(int(lo))}, {label(int(hi))}]"
             trimmed.append((float(a), f"window {window} outside the data"))
             continue
-        # a unit with a period of the window left out by the design (partly exposed, or in
-        # transition) is neither treated nor untreated through it: in neither group
+        # a unit whose partly exposed period (left out by the design, before its start) is in
+        # the window is neither treated nor untreated through it: in neither group; one whose
+        # transition periods (from its start on) are has no row at those event times, so it
+        # leaves its cohort's sub-experiment too (its treated means would mix units)
+        inside_window = (gap_period >= lo) & (gap_period <= hi)
         gapped = np.zeros(n_groups, dtype=bool)
-        gapped[gap_unit[(gap_period >= lo) & (gap_period <= hi)]] = True
-        treated = (unit_cohort == a) & ~gapped
+        gapped[gap_unit[before & inside_window]] = True
+        moving = np.zeros(n_groups, dtype=bool)
+        moving[gap_unit[~before & inside_window]] = True
+        treated = (unit_cohort == a) & ~gapped & ~moving
         if not treated.any():
             window = f"[{label(int(lo))}, {label(int(hi))}]"
-            trimmed.append((float(a), f"{LEFT_OUT_WINDOW} {window}"))
+            own = unit_cohort == a
+            why = TRANSITION_WINDOW if moving[own].all() else LEFT_OUT_WINDOW
+            trimmed.append((float(a), f"{why} {window}"))
             continue
         clean = unit_cohort > hi if control_group == "not_yet_treated" else np.isinf(unit_cohort)
         control = clean & ~gapped
         if not control.any():
             trimmed.append((float(a), "no clean control unit"))
             continue
-        if (gone := int(((unit_cohort == a) & gapped).sum())) > 0:
+        if (gone := int(((unit_cohort == a) & (gapped | moving)).sum())) > 0:
             partly.append((float(a), gone))
         rows = np.flatnonzero((treated | control)[unit_codes] & (period >= lo) & (period <= hi))
         parts.append((a, rows, (cohort[rows] == a)))
     if not parts:
         reasons = "; ".join(f"{label(int(a))}: {why}" for a, why in trimmed)
-        left_out = any(
-            why == LEFT_OUT_REFERENCE or why.startswith(LEFT_OUT_WINDOW) for _, why in trimmed
-        )
-        raise EstimationError(
-            f"every cohort was trimmed ({reasons})",
-            where="time.partial_period_rule" if left_out else "options",
-            fix=f"{OTHER_RULE}, or read callaway_santanna or sun_abraham, which take an earlier "
-            "reference"
-            if left_out
-            else "shorten kappa_pre or kappa_post, or use not-yet-treated controls",
-        )
+        why = {w if w == LEFT_OUT_REFERENCE else w.split(" [")[0] for _, w in trimmed}
+        where, fix = "options", "shorten kappa_pre or kappa_post, or use not-yet-treated controls"
+        if LEFT_OUT_REFERENCE in why:
+            where = "time.partial_period_rule"
+            fix = f"{OTHER_RULE}, or read callaway_santanna or sun_abraham, which take an earlier "
+            fix += "reference"
+        elif LEFT_OUT_WINDOW in why:
+            where = "time.partial_period_rule"
+            fix = f"{OTHER_RULE}, or set kappa_pre and kappa_post so the window ends before it"
+        elif TRANSITION_WINDOW in why:
+            where = "rollout.transition_periods"
+            fix = "read callaway_santanna, imputation or sun_abraham, which use the periods after "
+            fix += "the transition periods"
+        raise EstimationError(f"every cohort was trimmed ({reasons})", where=where, fix=fix)
     rows = np.concatenate([p[1] for p in parts])
     d = np.concatenate([p[2] for p in parts])
     sub = np.concatenate([np.full(len(p[1]), i) for i, p in enumerate(parts)])
@@ -336,6 +355,8 @@ def _gaps(
         return np.zeros(0, dtype=np.int64), np.zeros(0)
     codes = pd.Index(names).get_indexer(np.asarray(left_out[0]))
     seen = codes >= 0
+    if len(codes) and not seen.any():  # labels of another type ('7' for 7) would match none
+        raise ValueError("left_out names no unit of the data (are its labels of another type?)")
     return codes[seen], np.asarray(left_out[1], dtype=float)[seen]
 
 
@@ -435,8 +456,8 @@ class Stacked(StackedOptions):
         name = panel.period_label
         warns = [f"Cohort {name(int(a))} left out of the stack: {why}." for a, why in res.trimmed]
         warns += [
-            f"{k} unit(s) of cohort {name(int(a))} left out of its sub-experiment: a period of its "
-            "window is left out by the design for them (a partly exposed period, "
+            f"{k} unit(s) of cohort {name(int(a))} left out of its sub-experiment: the design "
+            "leaves out a period of its window for them (their partly exposed period, "
             "partial_period_rule: transition, or transition periods); its other units stay."
             for a, k in res.partly_left_out
         ]
