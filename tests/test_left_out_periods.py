@@ -420,15 +420,9 @@ def test_units_of_a_cohort_whose_reference_is_left_out_leave_its_sub_experiment(
     np.testing.assert_allclose(fit.vcov, alone.vcov, rtol=1e-10)
 
 
-def test_stacked_keeps_the_units_of_a_mixed_cohort_that_have_their_reference(tmp_path):
-    """2007's counties split into two waves, one starting on 1 January 2007 and one on 1 July
-    2006 (its 2006 left out): one cohort, whose July units leave its sub-experiment, named in
-    a warning, while the January units stay."""
-    path = _with(
-        _design(tmp_path, "never_treated"),
-        "  - {id: stacked, estimator: stacked}\n"
-        "  - {id: strata, estimator: stacked, inference: {method: cohort_stratified}}\n",
-    )
+def _split_2007(path: Path) -> tuple[list[str], int]:
+    """2007's counties in two waves: the first half starting on 1 January 2007, the rest on
+    1 July 2006 (2006 partly exposed, left out). Returns the counties and the half."""
     lines = path.read_text().split("\n")
     i = next(k for k, x in enumerate(lines) if "wave: w2007" in x)
     units = lines[i].split("units: [")[1].rstrip("]}").split(", ")
@@ -438,6 +432,19 @@ def test_stacked_keeps_the_units_of_a_mixed_cohort_that_have_their_reference(tmp
         f"  - {{wave: w2007b, start: 2006-07-01, units: [{', '.join(units[half:])}]}}",
     ]
     path.write_text("\n".join(lines))
+    return units, half
+
+
+def test_stacked_keeps_the_units_of_a_mixed_cohort_that_have_their_reference(tmp_path):
+    """2007's counties split into two waves, one starting on 1 January 2007 and one on 1 July
+    2006 (its 2006 left out): one cohort, whose July units leave its sub-experiment, named in
+    a warning, while the January units stay."""
+    path = _with(
+        _design(tmp_path, "never_treated"),
+        "  - {id: stacked, estimator: stacked}\n"
+        "  - {id: strata, estimator: stacked, inference: {method: cohort_stratified}}\n",
+    )
+    units, half = _split_2007(path)
     ev = pe.evaluate(path)
     res = _result(ev, "stacked")
     assert [(s["cohort"], s["n_treated"]) for s in res.facts.sub_experiments] == [(2007.0, half)]
@@ -456,14 +463,8 @@ def test_a_placebo_stack_leaves_out_units_whose_real_partly_exposed_period_is_in
     data = pd.read_csv(MPDTA)
     data[data["first.treat"].isin([0, 2007])].to_csv(tmp_path / "mpdta.csv", index=False)
     lines = [x for x in path.read_text().split("\n") if "w2004" not in x and "w2006" not in x]
-    i = next(k for k, x in enumerate(lines) if "wave: w2007" in x)
-    units = lines[i].split("units: [")[1].rstrip("]}").split(", ")
-    half = len(units) // 2
-    lines[i : i + 1] = [
-        f"  - {{wave: w2007a, start: 2007-01-01, units: [{', '.join(units[:half])}]}}",
-        f"  - {{wave: w2007b, start: 2006-07-01, units: [{', '.join(units[half:])}]}}",
-    ]
     path.write_text("\n".join(lines))
+    units, half = _split_2007(path)
     fake = placebo_panel(pe.evaluate(path).panel).panel
     res = Stacked().fit(fake, "lemp", "placebo")
     assert [(s["cohort"], s["n_treated"]) for s in res.facts.sub_experiments] == [(2005.0, half)]
