@@ -196,52 +196,52 @@ def stacked_did(
             fix="set kappa_post to 0 or more",
         )
     parts, included, trimmed, partly = [], [], [], []
+    causes = set()  # why cohorts were trimmed for what the design leaves out
     for a in cohorts:
         if a in no_reference:
             trimmed.append((float(a), LEFT_OUT_REFERENCE))
+            causes.add(LEFT_OUT_REFERENCE)
             continue
         lo, hi = a - k_pre, a + k_post
         if lo < t_min or hi > t_max:
             window = f"[{label(int(lo))}, {label(int(hi))}]"
             trimmed.append((float(a), f"window {window} outside the data"))
             continue
-        # a unit whose partly exposed period (left out by the design, before its start) is in
-        # the window is neither treated nor untreated through it: in neither group; one whose
-        # transition periods (from its start on) are has no row at those event times, so it
-        # leaves its cohort's sub-experiment too (its treated means would mix units)
-        inside_window = (gap_period >= lo) & (gap_period <= hi)
+        # a unit with a left-out period in the window is in neither group: partly exposed
+        # (before its start) it is neither treated nor untreated through it; in transition
+        # (from its start on) it has no row at those event times, so its cohort's treated
+        # means would mix units. A clean control's transition periods come after the window.
+        in_window = (gap_period >= lo) & (gap_period <= hi)
         gapped = np.zeros(n_groups, dtype=bool)
-        gapped[gap_unit[before & inside_window]] = True
-        moving = np.zeros(n_groups, dtype=bool)
-        moving[gap_unit[~before & inside_window]] = True
-        treated = (unit_cohort == a) & ~gapped & ~moving
+        gapped[gap_unit[in_window]] = True
+        own = unit_cohort == a
+        treated = own & ~gapped
         if not treated.any():
-            window = f"[{label(int(lo))}, {label(int(hi))}]"
-            own = unit_cohort == a
-            why = TRANSITION_WINDOW if moving[own].all() else LEFT_OUT_WINDOW
-            trimmed.append((float(a), f"{why} {window}"))
+            partly_exposed = (before & in_window & own[gap_unit]).any()
+            why = LEFT_OUT_WINDOW if partly_exposed else TRANSITION_WINDOW
+            trimmed.append((float(a), f"{why} [{label(int(lo))}, {label(int(hi))}]"))
+            causes.add(why)
             continue
         clean = unit_cohort > hi if control_group == "not_yet_treated" else np.isinf(unit_cohort)
         control = clean & ~gapped
         if not control.any():
             trimmed.append((float(a), "no clean control unit"))
             continue
-        if (gone := int(((unit_cohort == a) & (gapped | moving)).sum())) > 0:
+        if (gone := int((own & gapped).sum())) > 0:
             partly.append((float(a), gone))
         rows = np.flatnonzero((treated | control)[unit_codes] & (period >= lo) & (period <= hi))
         parts.append((a, rows, (cohort[rows] == a)))
     if not parts:
         reasons = "; ".join(f"{label(int(a))}: {why}" for a, why in trimmed)
-        why = {w if w == LEFT_OUT_REFERENCE else w.split(" [")[0] for _, w in trimmed}
         where, fix = "options", "shorten kappa_pre or kappa_post, or use not-yet-treated controls"
-        if LEFT_OUT_REFERENCE in why:
+        if LEFT_OUT_REFERENCE in causes:
             where = "time.partial_period_rule"
             fix = f"{OTHER_RULE}, or read callaway_santanna or sun_abraham, which take an earlier "
             fix += "reference"
-        elif LEFT_OUT_WINDOW in why:
+        elif LEFT_OUT_WINDOW in causes:
             where = "time.partial_period_rule"
             fix = f"{OTHER_RULE}, or set kappa_pre and kappa_post so the window ends before it"
-        elif TRANSITION_WINDOW in why:
+        elif TRANSITION_WINDOW in causes:
             where = "rollout.transition_periods"
             fix = "read callaway_santanna, imputation or sun_abraham, which use the periods after "
             fix += "the transition periods"
