@@ -48,8 +48,11 @@ from pathfinder_eval.data.tidy import (
     numeric_cells,
     period_ordinals,
     read_tidy,
+    repeated_text,
+    text_array,
+    text_by_code,
     text_column,
-    unit_ids,
+    unit_codes,
 )
 from pathfinder_eval.data.trial_sim import simulate_stepped_wedge
 from pathfinder_eval.errors import DataError, cell
@@ -502,7 +505,7 @@ def frame_outcomes(
                 fix=f"add the column or map it in the design's data.columns; "
                 f"columns present: {', '.join(map(str, raw.columns))}",
             )
-    units = unit_ids(raw, cols.unit, file)
+    unit_code, labels = unit_codes(raw, cols.unit, file)
     periods = period_ordinals(
         raw,
         cols.period,
@@ -511,26 +514,11 @@ def frame_outcomes(
         f"a {spec.time.axis.value} label",
         EXAMPLE_LABEL[spec.time.axis],
     )
-    if spec.unit_level is UnitLevel.LOCAL_AUTHORITY:
-        codes = map_distinct(units, _la_code)
-        unknown = codes.isna() & units.notna()
-        if unknown.any():  # it would join the comparisons as a unit with no region
-            row = int(np.flatnonzero(unknown.to_numpy())[0])
-            raise _not_an_la(units.iloc[row], file, cols.unit, row + 1)
-        codes = _namesakes_by_year(units, codes, periods, spec.time.axis, file, cols.unit)
-        units = codes.where(units.notna(), units)
-    elif spec.unit_level is UnitLevel.REGION:
-        # member LAs named as the design's groups name them: by their codes, as the groups'
-        # members are resolved (named LAs made the groups' rows vanish: 'treated unit Greater
-        # Manchester has no rows'; found in review); a group's own rows keep their name, even
-        # one a former LA had (Cumbria, Dorset, Northamptonshire, North Yorkshire)
-        groups = {str(g).strip().casefold() for g in spec.groups}
-        codes = map_distinct(
-            units,
-            lambda u: None if str(u).strip().casefold() in groups else _la_code(u),
-        )
-        units = codes.where(codes.notna(), units)
-    units = text_column(units)
+    if spec.unit_level is UnitLevel.LOCAL_AUTHORITY or spec.unit_level is UnitLevel.REGION:
+        names = pd.Series(np.array(labels, dtype=object)[unit_code], index=raw.index)
+        units = _las_by_code(spec, names, periods, file, cols.unit)
+    else:  # the identifiers as they are: the text of each distinct one, taken per row
+        units = pd.Series(text_by_code(labels, unit_code), index=raw.index)
     _one_row_per_unit_period(raw, units, periods, cols, file)
     treatment = (
         _treatment_table(spec, raw, units, periods, cols.treatment, file)
@@ -546,10 +534,11 @@ def frame_outcomes(
     if spec.unit_level is UnitLevel.LOCAL_AUTHORITY:
         reorganised = tuple(str(r) for r in applicable_reorganisations(frame))
         frame, left_out = _old_las_left_out(frame)
-    meta = pd.DataFrame({"unit": sorted(pd.unique(units).tolist())})
+    distinct = sorted(pd.unique(units).tolist())
+    meta = pd.DataFrame({"unit": distinct})
     table = la_table()
     names = dict(zip(table["la_code"], table["la_name"], strict=False))
-    meta["name"] = meta["unit"].map(lambda u: names.get(u, u))
+    meta["name"] = [names.get(u, u) for u in distinct]
     if cols.region:
         meta["region"] = meta["unit"].map(_unit_values(raw, units, cols.region, file))
         meta["region"] = meta["region"].fillna("")
@@ -573,15 +562,41 @@ def frame_outcomes(
     )
 
 
+def _las_by_code(
+    spec: DesignSpec, units: pd.Series, periods: pd.Series, file: str, column: str
+) -> pd.Series:
+    """LAs named by name or code, as their codes (a name two LAs have had, by each row's
+    year); for a regional design, a group's own rows keep their name."""
+    if spec.unit_level is UnitLevel.LOCAL_AUTHORITY:
+        codes = map_distinct(units, _la_code)
+        unknown = codes.isna() & units.notna()
+        if unknown.any():  # it would join the comparisons as a unit with no region
+            row = int(np.flatnonzero(unknown.to_numpy())[0])
+            raise _not_an_la(units.iloc[row], file, column, row + 1)
+        codes = _namesakes_by_year(units, codes, periods, spec.time.axis, file, column)
+        return text_column(codes.where(units.notna(), units))
+    # member LAs named as the design's groups name them: by their codes, as the groups'
+    # members are resolved (named LAs made the groups' rows vanish: 'treated unit Greater
+    # Manchester has no rows'; found in review); a group's own rows keep their name, even
+    # one a former LA had (Cumbria, Dorset, Northamptonshire, North Yorkshire)
+    groups = {str(g).strip().casefold() for g in spec.groups}
+    codes = map_distinct(
+        units,
+        lambda u: None if str(u).strip().casefold() in groups else _la_code(u),
+    )
+    return text_column(codes.where(codes.notna(), units))
+
+
 def _one_row_per_unit_period(
     raw: pd.DataFrame, units: pd.Series, periods: pd.Series, cols: TidyColumns, file: str
 ) -> None:
     """A unit and period on two rows of a tidy file is an error naming both rows, as the file
     writes the unit and period (the panel's check named the LA's code and the period's
     ordinal: 'unit 838, period 8092' for Dorset, 2023Q1)."""
-    key = pd.DataFrame({"u": units.to_numpy(), "p": periods.to_numpy()})
-    group = key.groupby(["u", "p"], dropna=False, sort=False).ngroup().to_numpy()
-    twice = pd.Series(group).duplicated(keep=False).to_numpy()  # missing values match too
+    u = pd.factorize(units, use_na_sentinel=False)[0]  # missing values match too
+    p = pd.factorize(periods, use_na_sentinel=False)[0]
+    group = u.astype(np.int64) * (int(p.max(initial=0)) + 1) + p
+    twice = np.bincount(group)[group] > 1
     if not twice.any():
         return
     rows = np.flatnonzero(twice)
@@ -781,14 +796,15 @@ def _tidy_outcome(
         {
             "unit": units,
             "period": periods.astype("int64"),
-            "outcome": outcome.id,
+            "outcome": repeated_text(outcome.id, len(raw)),
             "numerator": num if num is not None else np.nan,
             "denominator": den if den is not None else np.nan,
             "value": value.where(status == "").astype("float64"),
-            "status": status,
-            "source": file,
-            DETAIL: detail,
-        }
+            "status": text_array(status),
+            "source": repeated_text(file, len(raw)),
+            DETAIL: text_array(detail),
+        },
+        index=raw.index,
     )
 
 

@@ -123,27 +123,39 @@ def read_tidy(path: Path | str) -> pd.DataFrame:
 MAX_ORDINAL = 2**31
 
 
+UNIT_FIX = "give every row its unit (LA name or code, or cluster id), or remove the row"
+
+
 def unit_ids(raw: pd.DataFrame, column: str, file: str, first_row: int = 1) -> pd.Series:
     """The unit identifiers of `column` as stripped text; a missing one is an error naming
     its row (a unit id cannot be guessed; `first_row`: the file row of raw's first row)."""
-    return identifiers(
-        raw,
-        column,
-        file,
-        "unit",
-        "give every row its unit (LA name or code, or cluster id), or remove the row",
-        first_row,
-    )
+    return identifiers(raw, column, file, "unit", UNIT_FIX, first_row)
+
+
+def unit_codes(raw: pd.DataFrame, column: str, file: str) -> tuple[np.ndarray, list[str]]:
+    """`unit_ids` as each row's code into the distinct identifiers (identifier_codes)."""
+    return identifier_codes(raw, column, file, "unit", UNIT_FIX)
 
 
 def identifiers(
     raw: pd.DataFrame, column: str, file: str, what: str, fix: str, first_row: int = 1
 ) -> pd.Series:
-    """The `what` identifiers of `column` as stripped text; a missing one is an error naming
-    its row, since rows with no id would otherwise share one ('nan') or be dropped. Whole
-    numbers stored as floats (Stata, Parquet: 838.0) are read as the integers they are."""
-    text = id_text(raw[column])
-    missing = (text.isna() | (text == "")).to_numpy(dtype=bool)
+    """The `what` identifiers of `column` as stripped text (Python strings, one per row); a
+    missing one is an error naming its row, since rows with no id would otherwise share one
+    ('nan') or be dropped. Whole numbers stored as floats (Stata, Parquet: 838.0) are read as
+    the integers they are."""
+    codes, labels = identifier_codes(raw, column, file, what, fix, first_row)
+    return pd.Series(np.array(labels, dtype=object)[codes], index=raw.index, dtype=object)
+
+
+def identifier_codes(
+    raw: pd.DataFrame, column: str, file: str, what: str, fix: str, first_row: int = 1
+) -> tuple[np.ndarray, list[str]]:
+    """`identifiers` as each row's code into the distinct identifiers, in the order they
+    first appear: the text is made once per distinct value, not per row of a long file."""
+    codes, labels = id_codes(raw[column])
+    blank = np.flatnonzero((labels == "") | labels.isna())
+    missing = (codes < 0) | np.isin(codes, blank)
     if missing.any():
         row = int(np.flatnonzero(missing)[0])
         raise DataError(
@@ -153,7 +165,7 @@ def identifiers(
             row=row + first_row,
             fix=fix,
         )
-    return text.astype(object)
+    return codes, labels.tolist()
 
 
 def numbers(values: pd.Series) -> pd.Series:
@@ -195,6 +207,21 @@ def text_column(values: pd.Series) -> pd.Series:
     return pd.Series(text_by_code(list(uniques), codes), index=values.index)
 
 
+def text_array(values: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """An array of Python strings, most of them empty (a status per row), as text_column's
+    string array, made from its distinct values: faster than pandas converting each row's."""
+    codes = np.zeros(len(values), dtype=np.intp)
+    other = values != ""
+    some, uniques = pd.factorize(values[other])
+    codes[other] = some + 1
+    return text_by_code(["", *uniques], codes)
+
+
+def repeated_text(value: str, n: int) -> pd.api.extensions.ExtensionArray:
+    """`value` on each of `n` rows, as text_column's string array."""
+    return text_by_code([value], np.zeros(n, dtype=np.intp))
+
+
 def text_by_code(distinct: list[object], codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
     """Each row's text from the `distinct` values and the rows' codes into them (−1: missing),
     typed as pandas types a column of that text (a string array since pandas 3)."""
@@ -222,10 +249,11 @@ def period_ordinals(
     """The periods of `column` as integer ordinals (`parse` turns a label into one, None when
     it is not one); an empty, unreadable or out-of-range period is an error naming its row."""
     cells = raw[column]
-    ordinals = map_distinct(cells, parse)
-    bad = ordinals.isna() | (pd.to_numeric(ordinals).abs() >= MAX_ORDINAL)
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy(dtype=bool))[0])
+    codes, labels = pd.factorize(cells, use_na_sentinel=True)  # each label parsed once
+    parsed = [parse(label) for label in labels]
+    fine = np.array([p is not None and abs(p) < MAX_ORDINAL for p in parsed] + [False])
+    if not fine[codes].all():  # (a missing label's code −1 is the last: not fine)
+        row = int(np.flatnonzero(~fine[codes])[0])
         value = cells.iloc[row]
         what = (
             "period is empty"
@@ -239,7 +267,8 @@ def period_ordinals(
             row=row + first_row,
             fix=f"write periods like {example!r} (or change the design's time.axis)",
         )
-    return ordinals.astype("int64")
+    ordinals = np.array([p if p is not None else 0 for p in parsed], dtype=np.int64)
+    return pd.Series(ordinals[codes], index=cells.index)
 
 
 def numeric_cells(
