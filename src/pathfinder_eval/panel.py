@@ -21,7 +21,7 @@ from pathfinder_eval.data.ees import DERIVED_STATUSES, SYMBOLS, WITHHELD
 from pathfinder_eval.data.la_lookup import la_table
 from pathfinder_eval.data.plausibility import STATUSES as PLAUSIBILITY_STATUSES
 from pathfinder_eval.data.source import CELL_COLUMNS, DETAIL, Exclusion, OutcomeData
-from pathfinder_eval.data.tidy import text_by_code
+from pathfinder_eval.data.tidy import key_codes, repeated, text_by_code
 from pathfinder_eval.errors import EstimationError, PanelError
 from pathfinder_eval.spec import DesignSpec, Estimator, UnitLevel
 from pathfinder_eval.timeaxis import PartialRule, onset, period_label
@@ -96,12 +96,12 @@ class ValidatedPanel:
         the cells, or another outcome's value in the same unit and period; NaN where none.
         `where`: the option naming them, for the error."""
         out = pd.DataFrame(index=cells.index)
-        key = pd.MultiIndex.from_frame(cells[["unit", "period"]])
         for name in names:
             if name in cells.columns:
                 out[name] = pd.to_numeric(cells[name], errors="coerce")
             elif name in set(self.cells["outcome"]):
                 other = self.outcome_cells(name).set_index(["unit", "period"])["y"]
+                key = pd.MultiIndex.from_frame(cells[["unit", "period"]])
                 out[name] = other.reindex(key).to_numpy()
             else:
                 raise EstimationError(
@@ -110,6 +110,18 @@ class ValidatedPanel:
                     fix="name a cell column or another outcome of the design",
                 )
         return out
+
+    def unit_codes(self, outcome_id: str) -> tuple[np.ndarray, pd.Index]:
+        """The units of outcome_cells(outcome_id), row by row, as codes into their sorted
+        distinct ids (pd.factorize with sort=True), made once per panel and outcome: the
+        analyses of an outcome each need them (read-only)."""
+
+        def build() -> tuple[np.ndarray, pd.Index]:
+            codes, names = pd.factorize(self.outcome_cells(outcome_id)["unit"], sort=True)
+            codes.flags.writeable = False
+            return codes, names
+
+        return self.derived(("unit codes", outcome_id), build)
 
     def derived(self, key: Hashable, build: Callable[[], T]) -> T:
         """`build()` once per panel and key: a read-only view that several analyses of one
@@ -131,10 +143,13 @@ class ValidatedPanel:
         the one before it. Both follow the rollout's dates, not the unit table's cohorts (a
         placebo in time moves those, not the periods the design left out)."""
         n = len(units)
-        if "wave" not in self.units.columns:
+        rule, axis = self.spec.time.partial_period_rule, self.spec.time.axis
+        if "wave" not in self.units.columns or not any(
+            w.transition_periods or onset(axis, w.start, rule).transition is not None
+            for w in self.spec.rollout
+        ):  # nothing left out by design
             return np.zeros((n, len(periods)), dtype=bool), np.zeros(n, dtype=np.int64)
         info = self.units.set_index("unit").reindex(units)
-        rule, axis = self.spec.time.partial_period_rule, self.spec.time.axis
         part, first, k = np.full(n, np.nan), np.full(n, np.nan), np.zeros(n)
         treated = (info["role"] == "treated").to_numpy()
         for wave in self.spec.rollout:
@@ -224,6 +239,17 @@ def _keeps_always_treated(spec: DesignSpec) -> bool:
     return bool(fitted) and all(a.estimator in STEPPED_WEDGE for a in fitted)
 
 
+# The unit table's columns as the checks fill them (unit_rows: each column's values)
+UNIT_COLUMNS = ("unit", "role", "wave", "start", "cohort", "transition", "exposure_fraction")
+
+
+def _unit_rows(
+    earlier: dict[str, tuple[Any, ...]], **values: list[Any]
+) -> dict[str, tuple[Any, ...]]:
+    """`earlier` rows of the unit table with more after them (a list per column)."""
+    return {c: (*earlier.get(c, ()), *values[c]) for c in UNIT_COLUMNS}
+
+
 @dataclass(frozen=True)
 class PanelDraft:
     """The panel as the checks build it: the long `frame` of usable and not-yet-excluded rows,
@@ -238,7 +264,7 @@ class PanelDraft:
     described: dict[str, OutcomeInfo]
     unit_names: dict[str, str] = field(default_factory=dict)
     unit_regions: dict[str, str] = field(default_factory=dict)
-    unit_rows: tuple[dict[str, Any], ...] = ()
+    unit_rows: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # UNIT_COLUMNS
     in_transition: tuple[tuple[str, int], ...] = ()
     cells: pd.DataFrame = field(default_factory=pd.DataFrame)
     infos: tuple[OutcomeInfo, ...] = ()
@@ -423,7 +449,7 @@ def _start_within_data(draft: PanelDraft) -> PanelDraft:
     data_periods = sorted(draft.frame["period"].unique().tolist())
     rule = spec.time.partial_period_rule
     in_transition: list[tuple[str, int]] = []
-    unit_rows: list[dict[str, Any]] = []
+    unit_rows: dict[str, tuple[Any, ...]] = {}
     no_before: list[tuple[str, Any, int]] = []  # (unit, start, first treated period)
     onsets: dict[Any, Any] = {}  # many waves share a start
     keep_all = _keeps_always_treated(spec)
@@ -438,18 +464,17 @@ def _start_within_data(draft: PanelDraft) -> PanelDraft:
             continue
         if on.first_treated > data_periods[-1]:
             raise _start_outside(draft, units[0], start, on.first_treated, data_periods)
-        unit_rows += [
-            {
-                "unit": unit,
-                "role": "treated",
-                "wave": wave.wave,
-                "start": str(start),
-                "cohort": on.first_treated,
-                "transition": on.transition,
-                "exposure_fraction": on.exposure_fraction,
-            }
-            for unit in units
-        ]
+        m = len(units)
+        unit_rows = _unit_rows(
+            unit_rows,
+            unit=list(units),
+            role=["treated"] * m,
+            wave=[wave.wave] * m,
+            start=[str(start)] * m,
+            cohort=[on.first_treated] * m,
+            transition=[on.transition] * m,
+            exposure_fraction=[on.exposure_fraction] * m,
+        )
         if skip := wave.transition_periods:
             # calendar periods: a period missing from the data is still one of the k
             later = [p for p in data_periods if on.first_treated <= p < on.first_treated + skip]
@@ -461,14 +486,14 @@ def _start_within_data(draft: PanelDraft) -> PanelDraft:
         cell = pd.Series(list(zip(frame["unit"], frame["period"], strict=True)), index=frame.index)
         draft = draft.drop(cell.isin(partly), "partly exposed period dropped (transition rule)")
     if no_before:
-        if not unit_rows:
+        if not unit_rows.get("unit"):
             raise _start_outside(draft, *no_before[0], data_periods)
         frame = draft.frame
         draft = draft.drop(
             frame["unit"].isin([u for u, _, _ in no_before]),
             NO_PERIOD_BEFORE,
         )
-    return replace(draft, unit_rows=tuple(unit_rows), in_transition=tuple(in_transition))
+    return replace(draft, unit_rows=unit_rows, in_transition=tuple(in_transition))
 
 
 def _start_outside(
@@ -526,19 +551,18 @@ def _comparison_pool(draft: PanelDraft) -> PanelDraft:
     excluded = not_pool & _unit_in(codes, names, set(spec.comparison.exclude), index)
     draft = draft.drop(excluded, spec.comparison.exclude_reason)
     draft = draft.drop(not_pool[~excluded], "not in the design's comparison pool")
-    rows = [
-        {
-            "unit": unit,
-            "role": "comparison",
-            "wave": "",
-            "start": "",
-            "cohort": np.nan,
-            "transition": None,
-            "exposure_fraction": 0.0,
-        }
-        for unit in sorted(comparison)
-    ]
-    return replace(draft, unit_rows=draft.unit_rows + tuple(rows))
+    m = len(comparison)
+    rows = _unit_rows(
+        draft.unit_rows,
+        unit=sorted(comparison),
+        role=["comparison"] * m,
+        wave=[""] * m,
+        start=[""] * m,
+        cohort=[np.nan] * m,
+        transition=[None] * m,
+        exposure_fraction=[0.0] * m,
+    )
+    return replace(draft, unit_rows=rows)
 
 
 def _unit_in(codes: np.ndarray, names: list[Any], units: set[str], index: pd.Index) -> pd.Series:
@@ -588,41 +612,46 @@ def _no_usable_values(draft: PanelDraft, unit: str) -> str:
 
 
 def _cells(draft: PanelDraft) -> PanelDraft:
-    """Analysis cells: y, counts, weight, cohort, treated (0/1) and role."""
+    """Analysis cells: y, counts, weight, cohort, treated (0/1) and role, sorted by outcome,
+    unit and period (one lexsort of integer codes from sorted factorisations, and one take
+    of the frame's rows in that order)."""
     rows = draft.unit_rows
     units = pd.DataFrame(
-        {"cohort": [r["cohort"] for r in rows], "role": [r["role"] for r in rows]},
-        index=[r["unit"] for r in rows],
+        {"cohort": list(rows.get("cohort", ())), "role": list(rows.get("role", ()))},
+        index=list(rows.get("unit", ())),
     )
     frame = draft.frame
-    cells = frame.rename(columns={"value": "y"})[
-        ["unit", "period", "outcome", "y", "numerator", "denominator"]
-        + [c for c in CELL_COLUMNS if c in frame.columns]
-    ].copy()
-    cells["weight"] = cells["denominator"].where(cells["denominator"] > 0, 1.0).fillna(1.0)
-    codes, names = pd.factorize(cells["unit"], sort=True)
+    codes, names = pd.factorize(frame["unit"], sort=True)
+    outcome_codes = pd.factorize(frame["outcome"], sort=True)[0]
     per_unit = units.reindex(names)  # every unit left is treated or a comparison
-    cells["cohort"] = per_unit["cohort"].to_numpy(float)[codes]
-    cells["treated"] = (cells["period"] >= cells["cohort"]).astype("int64")
-    cells["role"] = text_by_code(per_unit["role"].tolist(), codes)
+    period = frame["period"].to_numpy()
+    cohort = per_unit["cohort"].to_numpy(float)[codes]
+    treated = period >= cohort
     # a treated unit with no usable period before its start (for an outcome) has nothing to
     # compare its treated periods with: its rows would count it as treated while no estimator
     # can use it, so they are left out and counted
-    is_treated = (cells["role"] == "treated").to_numpy()
-    before = is_treated & (cells["treated"].to_numpy() == 0)
-    outcome_codes = pd.factorize(cells["outcome"], sort=True)[0]
+    is_treated = (per_unit["role"] == "treated").to_numpy(bool)[codes]
     unit_outcome = codes * (int(outcome_codes.max(initial=-1)) + 1) + outcome_codes
-    seen_before = np.bincount(unit_outcome[before], minlength=int(unit_outcome.max(initial=-1)) + 1)
-    no_before = pd.Series(is_treated & (seen_before[unit_outcome] == 0), index=cells.index)
+    seen_before = np.bincount(
+        unit_outcome[is_treated & ~treated], minlength=int(unit_outcome.max(initial=-1)) + 1
+    )
+    no_before = is_treated & (seen_before[unit_outcome] == 0)
+    keep = np.arange(len(frame))
     if no_before.any() and not _keeps_always_treated(draft.spec):
-        draft = draft.drop(no_before, NO_PERIOD_BEFORE)
-        keep = ~no_before.to_numpy()
-        cells, codes, outcome_codes = cells[keep], codes[keep], outcome_codes[keep]
-    # sorted by outcome, unit and period: one lexsort of integer codes (sorted factorisations)
-    order = np.lexsort((cells["period"].to_numpy(), codes, outcome_codes))
-    if (np.diff(order) != 1).any():  # data supplied in another order
-        cells = cells.take(order)
-    return replace(draft, cells=cells.reset_index(drop=True))
+        draft = draft.drop(pd.Series(no_before, index=frame.index), NO_PERIOD_BEFORE)
+        keep = np.flatnonzero(~no_before)
+    order = keep[np.lexsort((period[keep], codes[keep], outcome_codes[keep]))]
+    columns = ["unit", "period", "outcome", "value", "numerator", "denominator"]
+    columns += [c for c in CELL_COLUMNS if c in frame.columns]
+    cells = pd.DataFrame(
+        {("y" if c == "value" else c): frame[c].array.take(order) for c in columns}
+    )
+    denominator = cells["denominator"].to_numpy(float)
+    cells["weight"] = np.where(denominator > 0, denominator, 1.0)
+    cells["cohort"] = cohort[order]
+    cells["treated"] = treated[order].astype("int64")
+    cells["role"] = text_by_code(per_unit["role"].tolist(), codes[order])
+    return replace(draft, cells=cells)
 
 
 def _outcomes_supported(draft: PanelDraft) -> PanelDraft:
@@ -792,7 +821,7 @@ def _contrasts(draft: PanelDraft) -> PanelDraft:
 
 def _unit_table(draft: PanelDraft) -> pd.DataFrame:
     rows = draft.unit_rows
-    units = pd.DataFrame({c: [r[c] for r in rows] for c in (rows[0] if rows else ())})
+    units = pd.DataFrame({c: list(v) for c, v in rows.items()} if rows.get("unit") else {})
     ids = units["unit"].tolist()
     names = pd.Series([draft.unit_names.get(u) for u in ids], index=units.index)
     units.insert(1, "name", names.where(names.notna(), units["unit"]))
@@ -861,7 +890,8 @@ def _check_unique(draft: PanelDraft) -> None:
     """One row per unit, period and outcome (tidy files are checked as they are read, by their
     own rows and labels: data/load.py), the unit and period named as the report names them."""
     frame = draft.frame
-    dup = frame.duplicated(["unit", "period", "outcome"], keep=False)
+    key = key_codes(frame["unit"], frame["period"], frame["outcome"])
+    dup = pd.Series(repeated(key), index=frame.index)
     if dup.any():
         first = frame[dup].iloc[0]
         unit = str(first["unit"])

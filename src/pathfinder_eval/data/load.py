@@ -43,11 +43,13 @@ from pathfinder_eval.data.records import (
 from pathfinder_eval.data.source import DETAIL, LONG_COLUMNS, Exclusion, OutcomeData
 from pathfinder_eval.data.synthetic import calibration, synthetic_panel
 from pathfinder_eval.data.tidy import (
+    key_codes,
     map_distinct,
     numbers,
     numeric_cells,
     period_ordinals,
     read_tidy,
+    repeated,
     repeated_text,
     text_array,
     text_by_code,
@@ -593,10 +595,8 @@ def _one_row_per_unit_period(
     """A unit and period on two rows of a tidy file is an error naming both rows, as the file
     writes the unit and period (the panel's check named the LA's code and the period's
     ordinal: 'unit 838, period 8092' for Dorset, 2023Q1)."""
-    u = pd.factorize(units, use_na_sentinel=False)[0]  # missing values match too
-    p = pd.factorize(periods, use_na_sentinel=False)[0]
-    group = u.astype(np.int64) * (int(p.max(initial=0)) + 1) + p
-    twice = np.bincount(group)[group] > 1
+    group = key_codes(units, periods)  # missing values match too
+    twice = repeated(group)
     if not twice.any():
         return
     rows = np.flatnonzero(twice)

@@ -207,6 +207,26 @@ def text_column(values: pd.Series) -> pd.Series:
     return pd.Series(text_by_code(list(uniques), codes), index=values.index)
 
 
+def key_codes(*columns: pd.Series | np.ndarray) -> np.ndarray:
+    """Each row's code for its combination of values in `columns` (missing values match one
+    another): a multi-column key as one integer array, below four times the number of rows
+    (recoded by pd.factorize only when the combinations could reach beyond that)."""
+    n = len(columns[0])
+    key, bound = np.zeros(n, dtype=np.int64), 1
+    for column in columns:
+        codes, uniques = pd.factorize(column, use_na_sentinel=False)
+        key, bound = key * len(uniques) + codes, bound * max(len(uniques), 1)
+        if bound > 4 * n:
+            key, distinct = pd.factorize(key)
+            bound = len(distinct)
+    return key
+
+
+def repeated(key: np.ndarray) -> np.ndarray:
+    """Rows whose key (key_codes) another row has too: DataFrame.duplicated(keep=False)."""
+    return np.bincount(key)[key] > 1 if len(key) else np.zeros(0, dtype=bool)
+
+
 def text_array(values: np.ndarray) -> pd.api.extensions.ExtensionArray:
     """An array of Python strings, most of them empty (a status per row), as text_column's
     string array, made from its distinct values: faster than pandas converting each row's."""
