@@ -111,17 +111,17 @@ def _layout(
     panel: ValidatedPanel, outcome: str, chosen: tuple[str, ...] | None = None
 ) -> PanelLayout:
     cells = panel.outcome_cells(outcome)
-    codes, unit_index = pd.factorize(cells["unit"], sort=True)
+    codes, unit_index = panel.unit_codes(outcome)
     units = np.asarray(unit_index, dtype=object)
     t_codes, period_index = pd.factorize(cells["period"], sort=True)
     periods = np.asarray(period_index)
     y = np.full((units.size, periods.size), np.nan)
     y[codes, t_codes] = cells["y"].to_numpy(float)  # one cell per unit and period
-    info = panel.units.set_index("unit")
-    role = info["role"].reindex(units).to_numpy()
+    info = panel.units.set_index("unit")[["role", "region"]].reindex(units)
+    role = info["role"].to_numpy()
     comparison = role == "comparison" if chosen is None else np.isin(units, chosen)
-    names = info["region"].reindex(units).fillna(UNKNOWN_REGION).astype(str).to_numpy()
-    region_names, region = np.unique(names, return_inverse=True)
+    regions = info["region"].fillna(UNKNOWN_REGION).astype(str)
+    region, region_names = pd.factorize(regions, sort=True)  # as np.unique: sorted names
     given = cells["denominator"].to_numpy(float)
     seen = ~np.isnan(given)
     with np.errstate(invalid="ignore", divide="ignore"):  # NaN: no denominator given

@@ -20,7 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from pathfinder_eval.errors import EstimationError
 from pathfinder_eval.jit import cached_njit
@@ -623,7 +622,7 @@ def wide_panel(
     for name in covariates:
         frame[f"x:{name}"] = x[name].to_numpy()
     periods = np.array(sorted(frame["period"].unique()), dtype=float)
-    codes, names = pd.factorize(frame["unit"], sort=True)
+    codes, names = panel.unit_codes(outcome)
     cols = np.searchsorted(periods, frame["period"].to_numpy(float))
 
     def spread(column: str) -> np.ndarray:
