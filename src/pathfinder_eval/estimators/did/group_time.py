@@ -299,11 +299,15 @@ def group_time_att(
     # cohort value of each code, never treated = +inf (never "treated by" any period)
     code_cohort = np.append(glist, np.inf)
     lead = np.zeros(n_coh + 1)  # each cohort's δ: its units' largest
-    np.maximum.at(lead, code, np.broadcast_to(np.asarray(anticipation, dtype=float), (n,)))
+    if np.ndim(anticipation) == 0:  # one δ: each cohort present has it
+        lead[np.unique(code)] = max(0.0, float(anticipation))
+    else:
+        np.maximum.at(lead, code, np.asarray(anticipation, dtype=float))
     # whether every unit of a cohort (never treated last) is observed in a period
-    seen = np.zeros((n_coh + 1, n_t), dtype=np.int64)
-    np.add.at(seen, code, np.isnan(y))
-    seen = seen == 0
+    missing = np.isnan(y)
+    seen = np.ones((n_coh + 1, n_t), dtype=bool)
+    for t in np.flatnonzero(missing.any(axis=0)):
+        seen[:, t] = np.bincount(code[missing[:, t]], minlength=n_coh + 1) == 0
     t_range = range(1, n_t) if base_period == "varying" else range(n_t)
     plan: list[tuple[int, int, int, bool, np.ndarray]] = []  # (g code, t, base, post, controls)
     dropped: list[tuple[float, float, str]] = []
