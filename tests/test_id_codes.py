@@ -79,3 +79,19 @@ def test_text_helpers_give_the_string_column_pandas_would_make():
     with pytest.raises(DataError) as err:
         identifiers(pd.DataFrame({"la": ["E1", " ", "E2"]}), "la", "f.csv", "unit", "fix")
     assert err.value.row == 2
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        pd.Series([np.nan, np.nan]),  # an empty column of a CSV
+        pd.Series([None, None], dtype="string"),
+        pd.Series([pd.NA, pd.NA], dtype="Int64"),
+        pd.Series([None, None], dtype=object),
+    ],
+)
+def test_a_unit_column_with_no_id_at_all_names_its_first_row(column):
+    """Every id missing (no distinct value to read) is the row-numbered error, not a crash."""
+    with pytest.raises(DataError) as err:
+        identifiers(pd.DataFrame({"la": column}), "la", "f.csv", "unit", "fix")
+    assert err.value.row == 1 and "unit identifier is missing" in str(err.value)

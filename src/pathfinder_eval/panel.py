@@ -624,7 +624,7 @@ def _cells(draft: PanelDraft) -> PanelDraft:
     codes, names = pd.factorize(frame["unit"], sort=True)
     outcome_codes = pd.factorize(frame["outcome"], sort=True)[0]
     per_unit = units.reindex(names)  # every unit left is treated or a comparison
-    period = frame["period"].to_numpy()
+    period = frame["period"].to_numpy(np.int64)  # (object after a regional design's sums)
     cohort = per_unit["cohort"].to_numpy(float)[codes]
     treated = period >= cohort
     # a treated unit with no usable period before its start (for an outcome) has nothing to
@@ -643,11 +643,8 @@ def _cells(draft: PanelDraft) -> PanelDraft:
     order = keep[np.lexsort((period[keep], codes[keep], outcome_codes[keep]))]
     columns = ["unit", "period", "outcome", "value", "numerator", "denominator"]
     columns += [c for c in CELL_COLUMNS if c in frame.columns]
-    cells = pd.DataFrame(
-        {("y" if c == "value" else c): frame[c].array.take(order) for c in columns}
-    )
-    denominator = cells["denominator"].to_numpy(float)
-    cells["weight"] = np.where(denominator > 0, denominator, 1.0)
+    cells = frame[columns].take(order).rename(columns={"value": "y"}).reset_index(drop=True)
+    cells["weight"] = cells["denominator"].where(cells["denominator"] > 0, 1.0).fillna(1.0)
     cells["cohort"] = cohort[order]
     cells["treated"] = treated[order].astype("int64")
     cells["role"] = text_by_code(per_unit["role"].tolist(), codes[order])

@@ -145,7 +145,8 @@ def identifiers(
     ('nan') or be dropped. Whole numbers stored as floats (Stata, Parquet: 838.0) are read as
     the integers they are."""
     codes, labels = identifier_codes(raw, column, file, what, fix, first_row)
-    return pd.Series(np.array(labels, dtype=object)[codes], index=raw.index, dtype=object)
+    text = np.array(labels, dtype=object)[codes]
+    return pd.Series(text, index=raw.index, dtype=object, name=column)
 
 
 def identifier_codes(
@@ -195,7 +196,8 @@ def id_codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
     raw, uniques = pd.factorize(values)
     text = id_text(pd.Series(uniques, dtype=values.dtype))
     merged, labels = pd.factorize(text)  # two spellings read as one ('3' and 3.0)
-    codes = np.where(raw >= 0, merged[np.maximum(raw, 0)], -1) if len(raw) else raw
+    codes = np.full(len(raw), -1, dtype=np.intp)  # all missing: no distinct value at all
+    codes[raw >= 0] = merged[raw[raw >= 0]]
     return codes, pd.Index(labels)
 
 
@@ -230,9 +232,11 @@ def repeated(key: np.ndarray) -> np.ndarray:
 def text_array(values: np.ndarray) -> pd.api.extensions.ExtensionArray:
     """An array of Python strings, most of them empty (a status per row), as text_column's
     string array, made from its distinct values: faster than pandas converting each row's."""
+    if not len(values):  # pandas types an empty column by its values: it has none
+        return pd.array(values, dtype=object)
     codes = np.zeros(len(values), dtype=np.intp)
     other = values != ""
-    some, uniques = pd.factorize(values[other])
+    some, uniques = pd.factorize(values[other], use_na_sentinel=False)
     codes[other] = some + 1
     return text_by_code(["", *uniques], codes)
 

@@ -300,7 +300,7 @@ def group_time_att(
     code_cohort = np.append(glist, np.inf)
     lead = np.zeros(n_coh + 1)  # each cohort's δ: its units' largest
     if np.ndim(anticipation) == 0:  # one δ: each cohort present has it
-        lead[np.unique(code)] = max(0.0, float(anticipation))
+        lead[np.unique(code)] = np.maximum(0.0, float(anticipation))  # (NaN stays NaN)
     else:
         np.maximum.at(lead, code, np.asarray(anticipation, dtype=float))
     # whether every unit of a cohort (never treated last) is observed in a period
