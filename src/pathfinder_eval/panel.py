@@ -361,13 +361,13 @@ def _units_and_groups(draft: PanelDraft) -> PanelDraft:
 
 def _design_units_present(draft: PanelDraft) -> PanelDraft:
     present = draft.frame["unit"].unique().tolist()
-    named = set(draft.spec.start_of()) | set(draft.spec.comparison.units)
-    if _may_fold_together({str(u) for u in (*present, *named)}):
+    starts = draft.spec.start_of()
+    named = set(starts) | set(draft.spec.comparison.units)
+    if _may_fold_together(set(map(str, present)) | set(map(str, named))):
         _same_when_folded(draft, present, named)
     have = set(present)
-    for unit in draft.spec.start_of():
-        if unit not in have:
-            raise _no_usable_rows(draft, unit)
+    if not have.issuperset(starts):
+        raise _no_usable_rows(draft, next(u for u in starts if u not in have))
     return draft
 
 
