@@ -11,7 +11,8 @@ study) and moderndid's `cont_did` (dose aggregation; its standard errors are boo
 100 of them), neither a dependency: give the Python of an environment that has both, see
 tests/reference/cgbs_continuous_did/README.md. The peers are timed inside their own process
 around the fit alone, from the same long frame. Prints seconds (best of 3 for ours, one run
-of each peer), the ratios peer / ours and the largest differences in estimates.
+of each peer), the ratios peer / ours, the largest differences in estimates, and peak
+memory: this process's and each peer process's own.
 
     OMP_NUM_THREADS=1 python benchmarks/contdid_speed.py [--units 200000] [--periods 10] \
         [--peer-python /tmp/contdid-ref/bin/python]
@@ -25,7 +26,8 @@ import sys
 
 import numpy as np
 import pandas as pd
-from stacked_speed import REPEATS, best, run_peer  # benchmarks/ is on the path
+from measure import process_peak_mib  # benchmarks/ is on the path
+from stacked_speed import REPEATS, best, run_peer
 
 import pathfinder_eval as pe
 from pathfinder_eval.estimators.did.continuous import continuous_did
@@ -104,9 +106,9 @@ def api(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return table["estimate"].to_numpy(), table["std_error"].to_numpy()
 
 
-def peer(frame: pd.DataFrame, python: str, which: str) -> tuple[float, np.ndarray]:
+def peer(frame: pd.DataFrame, python: str, which: str) -> tuple[float, np.ndarray, float]:
     got = run_peer(python, PEER, frame, which, json.dumps(DOSES))
-    return got["seconds"], np.array(got["estimate"])
+    return got["seconds"], np.array(got["estimate"]), got["peak_mib"]
 
 
 def main() -> None:
@@ -122,15 +124,19 @@ def main() -> None:
     t_api, est_api, se_api = best(api, frame)
     print(f"pathfinder-eval continuous_did from arrays: {t_arr:.2f} s (best of {REPEATS})")
     print(f"pathfinder-eval pe.continuous_did from the long frame: {t_api:.2f} s")
+    print(
+        f"pathfinder-eval peak memory (this process, data included): {process_peak_mib():,.0f} MiB"
+    )
     assert np.allclose(est, est_api, atol=1e-12) and np.allclose(se, se_api, rtol=1e-10)
     if args.peer_python is None:
         print("diff-diff and moderndid: not run (give --peer-python)")
         return
     for which in ("diff-diff", "moderndid"):
-        t_peer, est_p = peer(frame, args.peer_python, which)
+        t_peer, est_p, peak = peer(frame, args.peer_python, which)
         print(
-            f"{which}: {t_peer:.2f} s; ratio peer/ours {t_peer / t_arr:.1f}× (arrays), "
-            f"{t_peer / t_api:.1f}× (API); max |Δestimate| {np.abs(est - est_p).max():.1e}"
+            f"{which}: {t_peer:.2f} s, peak {peak:,.0f} MiB (its process); ratio peer/ours "
+            f"{t_peer / t_arr:.1f}× (arrays), {t_peer / t_api:.1f}× (API); max |Δestimate| "
+            f"{np.abs(est - est_p).max():.1e}"
         )
 
 

@@ -8,8 +8,9 @@ through the public API from the long frame (`pe.did_multiplegt_dyn`, inference
 "cluster_robust"), and in the same run the authors' `DidMultiplegtDyn` (PyPI
 py-did-multiplegt-dyn, not a dependency: give the Python of an environment that has it, see
 tests/reference/dcdh_multiplegt_dyn/README.md), timed inside its own process around the fit
-alone. Prints seconds (best of 3 for ours, one run of the peer), the ratio peer / ours and
-the largest differences in estimates and standard errors.
+alone. Prints seconds (best of 3 for ours, one run of the peer), the ratio peer / ours,
+the largest differences in estimates and standard errors, and peak memory: this process's
+and the peer process's own.
 
     OMP_NUM_THREADS=1 python benchmarks/dcdh_speed.py [--units 200000] [--periods 10] \
         [--peer-python /tmp/dcdh-ref/bin/python]
@@ -22,7 +23,8 @@ import sys
 
 import numpy as np
 import pandas as pd
-from stacked_speed import REPEATS, best, run_peer  # benchmarks/ is on the path
+from measure import process_peak_mib  # benchmarks/ is on the path
+from stacked_speed import REPEATS, best, run_peer
 
 import pathfinder_eval as pe
 from pathfinder_eval.estimators.did.multiplegt_dyn import multiplegt_dyn
@@ -90,9 +92,9 @@ def api(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return res.table["estimate"].to_numpy(), res.table["std_error"].to_numpy()
 
 
-def peer(frame: pd.DataFrame, python: str) -> tuple[float, np.ndarray, np.ndarray]:
+def peer(frame: pd.DataFrame, python: str) -> tuple[float, np.ndarray, np.ndarray, float]:
     got = run_peer(python, PEER, frame, str(EFFECTS), str(PLACEBOS))
-    return got["seconds"], np.array(got["estimate"]), np.array(got["se"])
+    return got["seconds"], np.array(got["estimate"]), np.array(got["se"]), got["peak_mib"]
 
 
 def main() -> None:
@@ -108,13 +110,17 @@ def main() -> None:
     t_api, est_api, se_api = best(api, frame)
     print(f"pathfinder-eval multiplegt_dyn from arrays: {t_arr:.2f} s (best of {REPEATS})")
     print(f"pathfinder-eval pe.did_multiplegt_dyn from the long frame: {t_api:.2f} s")
+    print(
+        f"pathfinder-eval peak memory (this process, data included): {process_peak_mib():,.0f} MiB"
+    )
     assert np.allclose(est, est_api, atol=1e-12) and np.allclose(se, se_api, rtol=1e-10)
     if args.peer_python is None:
         print("did_multiplegt_dyn (authors' Python port): not run (give --peer-python)")
         return
-    t_peer, est_p, se_p = peer(frame, args.peer_python)
+    t_peer, est_p, se_p, peak = peer(frame, args.peer_python)
     print(
-        f"did_multiplegt_dyn (authors' Python port): {t_peer:.2f} s; ratio peer/ours "
+        f"did_multiplegt_dyn (authors' Python port): {t_peer:.2f} s, peak {peak:,.0f} MiB (its "
+        "process); ratio peer/ours "
         f"{t_peer / t_arr:.1f}× (arrays), {t_peer / t_api:.1f}× (API); max |Δestimate| "
         f"{np.abs(est - est_p).max():.1e}, max relative |ΔSE| {np.abs(se / se_p - 1).max():.1e}"
     )

@@ -8,7 +8,8 @@ Callaway & Sant'Anna on the within-LA contrast, from arrays (the engine) and thr
 `pe.callaway_santanna(..., minus=)` from the long frame (one row per LA and period, a column
 per group); diff-diff's `TripleDifference` (when installed: `pip install diff-diff`) from the
 same data in its long form (one row per LA, group and period). Prints seconds (best of 3),
-ratios peer / ours and the difference in the ATT.
+ratios peer / ours, the difference in the ATT and the peak memory each allocates in one
+call (benchmarks/measure.py).
 
     OMP_NUM_THREADS=1 python benchmarks/ddd_speed.py [--units 200000] [--periods 10]
 """
@@ -21,6 +22,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from measure import traced_peak_mib  # benchmarks/ is on the path
 
 import pathfinder_eval as pe
 from pathfinder_eval.estimators.did.group_time import aggregate, group_time_att, prepare_cohorts
@@ -125,6 +127,12 @@ def main() -> None:
     print(
         f"diff-diff TripleDifference: {t_dd:.2f} s; ratio peer/ours {t_dd / t_engine:.1f}× "
         f"(engine), {t_dd / t_api:.1f}× (API); |ΔATT| {abs(att - att_dd):.1e}"
+    )
+    arrays, frame_api = traced_peak_mib(lambda: engine(frame)), traced_peak_mib(lambda: api(frame))
+    theirs = traced_peak_mib(lambda: diff_diff(long))
+    print(
+        f"peak traced memory of one call: engine {arrays:,.0f} MiB, API {frame_api:,.0f} MiB, "
+        f"diff-diff {theirs:,.0f} MiB"
     )
 
 

@@ -8,7 +8,8 @@ year, and a need score); the doubly robust DDD with never-treated comparisons (o
 every ATT(g,t) with its analytic SE and the event-time aggregation.
 pathfinder-eval's `pe.triple_difference` from the long frame; moderndid's `ddd` (when
 installed: `pip install moderndid`) from the same frame. Prints seconds (best of 3), the
-ratio peer / ours and the largest difference in the ATT(g,t).
+ratio peer / ours, the largest difference in the ATT(g,t) and the peak memory each
+allocates in one call (benchmarks/measure.py).
 
     OMP_NUM_THREADS=1 python benchmarks/ddd_units_speed.py [--units 200000] [--periods 10] \
         [--not-yet-treated]
@@ -22,6 +23,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from measure import traced_peak_mib  # benchmarks/ is on the path
 
 import pathfinder_eval as pe
 
@@ -132,6 +134,9 @@ def main() -> None:
         f"moderndid ddd: {t_md:.2f} s; ratio peer/ours {t_md / t_ours:.1f}×; "
         f"max |ΔATT(g,t)| {diff:.1e}"
     )
+    mine = traced_peak_mib(lambda: ours(frame, control))
+    theirs = traced_peak_mib(lambda: moderndid(frame, control))
+    print(f"peak traced memory of one call: ours {mine:,.0f} MiB, moderndid {theirs:,.0f} MiB")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ the linear ETWFE with cohort and period effects (etwfe's default) and its event-
 aggregation with delta-method CR1 SEs, for pathfinder-eval and, in the same run, pyfixest's
 `feols` of the same cell regression with CRV1 (when installed: `pip install pyfixest`;
 pyfixest fits the regression only, it has no emfx). Prints seconds (best of 3), the ratio
-peer / ours, and the largest coefficient difference.
+peer / ours, the largest coefficient difference and the peak memory each allocates in one
+call (benchmarks/measure.py).
 
     OMP_NUM_THREADS=1 python benchmarks/etwfe_speed.py [--units 200000] [--periods 10]
 """
@@ -18,6 +19,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from measure import traced_peak_mib  # benchmarks/ is on the path
 
 from pathfinder_eval.estimators.did.etwfe import etwfe, etwfe_effects
 
@@ -89,6 +91,9 @@ def main() -> None:
         f"pyfixest feols (regression only): {t_peer:.2f} s; ratio peer/ours {t_peer / t_ours:.2f}×;"
         f" max |Δcoef| {diff:.1e}"
     )
+    mine = traced_peak_mib(lambda: ours(frame))
+    theirs = traced_peak_mib(lambda: pyfixest_run(frame))
+    print(f"peak traced memory of one call: ours {mine:,.0f} MiB, pyfixest {theirs:,.0f} MiB")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ power, R pretrends' no-individually-significant pre-test) and ours,
 `pe.pretrends(beta=, sigma=, event_times=, target_power=0.8)`, which also gives the power,
 Bayes factor, likelihood ratio and the means after pre-testing against that trend (R
 pretrends' two calls), and our slope search alone (`slope_for_power`, what diff-diff's MDV
-is). Prints seconds (best of 3 after a warm-up), the ratio, and the slopes' difference.
+is). Prints seconds (best of 3 after a warm-up), the ratio, the slopes' difference and the
+peak memory each allocates in one call (benchmarks/measure.py).
 
     OMP_NUM_THREADS=1 python benchmarks/pretrends_speed.py [--units 2000] [--leads 5]
 """
@@ -21,6 +22,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from measure import traced_peak_mib  # benchmarks/ is on the path
 
 import pathfinder_eval as pe
 from pathfinder_eval.inference.pretrends_power import slope_for_power
@@ -89,6 +91,11 @@ def main() -> None:
         f"ratio peer/ours {peer_s / slope_s:.2f}×"
     )
     print(f"|slope − MDV| / MDV: {abs(slope - peer.mdv) / peer.mdv:.2e}")
+    theirs = traced_peak_mib(lambda: dd.PreTrendsPower(power=0.8, pretest_form="nis").fit(es))
+    mine = traced_peak_mib(
+        lambda: pe.pretrends(beta=beta, sigma=sigma, event_times=times, target_power=0.8)
+    )
+    print(f"peak traced memory of one call: diff-diff {theirs:,.2f} MiB, ours {mine:,.2f} MiB")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ stack, corrective weights and weighted event study with CR1 by unit, κ_pre = 2 
 arrays (`stacked_did`) and through the public API from the long frame (`pe.stacked`), and in
 the same run diff-diff's `StackedDiD(weighting="aggregate")` when installed
 (`pip install diff-diff`), which the project does not depend on. Prints seconds (best of 3),
-ratios peer / ours and the largest difference in estimates and standard errors.
+ratios peer / ours, the largest difference in estimates and standard errors, and the peak
+memory each allocates in one call (benchmarks/measure.py).
 
     OMP_NUM_THREADS=1 python benchmarks/stacked_speed.py [--units 200000] [--periods 10]
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
+import os
 import signal
 import subprocess
 import tempfile
@@ -27,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from etwfe_speed import simulate  # the same staggered panel (benchmarks/ is on the path)
+from measure import traced_peak_mib
 
 import pathfinder_eval as pe
 from pathfinder_eval.estimators.did.stacked import stacked_did
@@ -52,21 +54,27 @@ class PeerFailed(RuntimeError):
 def run_peer(python: str, code: str, frame: pd.DataFrame, *args: str) -> dict:
     """Run a peer package's `code` in another environment's `python` on `frame` (handed over as
     Parquet, the path as the first argument, then `args`); its last printed line is JSON, to
-    which `peak_mib` (the peer process's peak resident memory) is added."""
+    which `peak_mib` (that peer process's own peak resident memory) is added."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "panel.parquet"
         frame.to_parquet(path)
-        out = subprocess.run([python, "-c", code, str(path), *args], capture_output=True, text=True)
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    if out.returncode != 0:
+        with open(Path(tmp) / "out", "w+") as out, open(Path(tmp) / "err", "w+") as err:
+            proc = subprocess.Popen([python, "-c", code, str(path), *args], stdout=out, stderr=err)
+            _, status, usage = os.wait4(proc.pid, 0)  # this child's own resource use
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            out.seek(0)
+            err.seek(0)
+            stdout, stderr = out.read(), err.read()
+    peak = usage.ru_maxrss / 1024
+    if proc.returncode != 0:
         how = (
-            f"killed by {signal.Signals(-out.returncode).name}"
-            if out.returncode < 0
-            else f"exit status {out.returncode}"
+            f"killed by {signal.Signals(-proc.returncode).name}"
+            if proc.returncode < 0
+            else f"exit status {proc.returncode}"
         )
-        last = (out.stderr.strip().splitlines() or [""])[-1]
+        last = (stderr.strip().splitlines() or [""])[-1]
         raise PeerFailed(f"{how} at {peak:,.0f} MiB peak memory{': ' + last if last else ''}")
-    return {**json.loads(out.stdout.strip().splitlines()[-1]), "peak_mib": peak}
+    return {**json.loads(stdout.strip().splitlines()[-1]), "peak_mib": peak}
 
 
 def arrays(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -130,6 +138,12 @@ def main() -> None:
         f"diff-diff StackedDiD: {t_dd:.2f} s; ratio peer/ours {t_dd / t_arr:.1f}× (arrays), "
         f"{t_dd / t_api:.1f}× (API); max |Δestimate| {np.abs(est - est_dd).max():.1e}, "
         f"max relative |ΔSE| {np.abs(se / se_dd - 1).max():.1e}"
+    )
+    mine = traced_peak_mib(lambda: arrays(frame)), traced_peak_mib(lambda: api(frame))
+    theirs = traced_peak_mib(lambda: diff_diff(frame))
+    print(
+        f"peak traced memory of one call: arrays {mine[0]:,.0f} MiB, API {mine[1]:,.0f} MiB, "
+        f"diff-diff {theirs:,.0f} MiB"
     )
 
 
