@@ -151,8 +151,7 @@ SHORT = {
 
 # under --transition: the estimators that run when the design leaves out each treated LA's
 # partly exposed period (stacked, dCDH and synthetic DiD refuse a design where every treated
-# LA's is; the dose,
-# triple-difference and Poisson ETWFE columns are not simulated with it)
+# LA's is; the dose, triple-difference and Poisson ETWFE columns are not simulated with it)
 TRANSITION = ("twfe", "event_study", "callaway_santanna", "sun_abraham", "imputation")
 TRANSITION += ("two_stage", "etwfe")
 

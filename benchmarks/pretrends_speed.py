@@ -17,12 +17,11 @@ peak memory each allocates in one call (benchmarks/measure.py).
 from __future__ import annotations
 
 import argparse
-import time
 import warnings
 
 import numpy as np
 import pandas as pd
-from measure import traced_peak_mib  # benchmarks/ is on the path
+from measure import best_of, traced_peak_mib  # benchmarks/ is on the path
 
 import pathfinder_eval as pe
 from pathfinder_eval.inference.pretrends_power import slope_for_power
@@ -39,17 +38,6 @@ def panel(n: int, periods: int, seed: int = 1) -> pd.DataFrame:
     treated = (first[unit] > 0) & (period >= first[unit])
     y = rng.normal(size=n)[unit] + 0.1 * period + 0.5 * treated + rng.normal(size=n * periods)
     return pd.DataFrame({"unit": unit, "period": period, "y": y, "first_treat": first[unit]})
-
-
-def best(fn) -> tuple[float, object]:
-    """Best wall seconds of REPEATS calls after one warm-up, and the last value."""
-    value = fn()
-    times = []
-    for _ in range(REPEATS):
-        t0 = time.perf_counter()
-        value = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), value
 
 
 def main() -> None:
@@ -76,11 +64,15 @@ def main() -> None:
     lead_list = times.astype(int).tolist()
     print(f"event study: {args.units} units × {periods} periods, leads {lead_list}")
 
-    peer_s, peer = best(lambda: dd.PreTrendsPower(power=0.8, pretest_form="nis").fit(es))
-    ours_s, ours = best(
-        lambda: pe.pretrends(beta=beta, sigma=sigma, event_times=times, target_power=0.8)
-    )
-    slope_s, slope = best(lambda: slope_for_power(sigma, times, -1.0, 0.8))
+    def theirs_fit():
+        return dd.PreTrendsPower(power=0.8, pretest_form="nis").fit(es)
+
+    def ours_fit():
+        return pe.pretrends(beta=beta, sigma=sigma, event_times=times, target_power=0.8)
+
+    peer_s, peer = best_of(theirs_fit, REPEATS)
+    ours_s, ours = best_of(ours_fit, REPEATS)
+    slope_s, slope = best_of(lambda: slope_for_power(sigma, times, -1.0, 0.8), REPEATS)
     print(f"diff-diff PreTrendsPower (MDV at 80%):   {peer_s:.3f} s, MDV {peer.mdv:.8g}")
     print(
         f"pathfinder-eval pe.pretrends (all):      {ours_s:.3f} s, slope {ours.slope:.8g}; "
@@ -91,10 +83,7 @@ def main() -> None:
         f"ratio peer/ours {peer_s / slope_s:.2f}×"
     )
     print(f"|slope − MDV| / MDV: {abs(slope - peer.mdv) / peer.mdv:.2e}")
-    theirs = traced_peak_mib(lambda: dd.PreTrendsPower(power=0.8, pretest_form="nis").fit(es))
-    mine = traced_peak_mib(
-        lambda: pe.pretrends(beta=beta, sigma=sigma, event_times=times, target_power=0.8)
-    )
+    theirs, mine = traced_peak_mib(theirs_fit), traced_peak_mib(ours_fit)
     print(f"peak traced memory of one call: diff-diff {theirs:,.2f} MiB, ours {mine:,.2f} MiB")
 
 

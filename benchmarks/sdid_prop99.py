@@ -9,27 +9,17 @@ compilation, imports), then timed as the best of `REPEATS` runs; ratios are peer
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from measure import best_of  # benchmarks/ is on the path
 
 from pathfinder_eval.estimators.synthetic.core import placebo_se, synthdid
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = ROOT.parent / "shared/data/reference/synth/california_prop99.csv"
 REPLICATIONS, REPEATS = 200, 3
-
-
-def best_of(fn, repeats: int = REPEATS) -> tuple[float, object]:
-    fn()
-    times, out = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return min(times), out
 
 
 def main(path: Path) -> None:
