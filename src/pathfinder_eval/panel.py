@@ -244,10 +244,12 @@ UNIT_COLUMNS = ("unit", "role", "wave", "start", "cohort", "transition", "exposu
 
 
 def _unit_rows(
-    earlier: dict[str, tuple[Any, ...]], **values: list[Any]
+    earlier: dict[str, tuple[Any, ...]], units: list[str], **shared: Any
 ) -> dict[str, tuple[Any, ...]]:
-    """`earlier` rows of the unit table with more after them (a list per column)."""
-    return {c: (*earlier.get(c, ()), *values[c]) for c in UNIT_COLUMNS}
+    """`earlier` rows of the unit table and after them one per unit of `units`, each with the
+    `shared` values of the other UNIT_COLUMNS."""
+    added = {"unit": tuple(units), **{c: (v,) * len(units) for c, v in shared.items()}}
+    return {c: (*earlier.get(c, ()), *added[c]) for c in UNIT_COLUMNS}
 
 
 @dataclass(frozen=True)
@@ -464,16 +466,15 @@ def _start_within_data(draft: PanelDraft) -> PanelDraft:
             continue
         if on.first_treated > data_periods[-1]:
             raise _start_outside(draft, units[0], start, on.first_treated, data_periods)
-        m = len(units)
         unit_rows = _unit_rows(
             unit_rows,
-            unit=list(units),
-            role=["treated"] * m,
-            wave=[wave.wave] * m,
-            start=[str(start)] * m,
-            cohort=[on.first_treated] * m,
-            transition=[on.transition] * m,
-            exposure_fraction=[on.exposure_fraction] * m,
+            units,
+            role="treated",
+            wave=wave.wave,
+            start=str(start),
+            cohort=on.first_treated,
+            transition=on.transition,
+            exposure_fraction=on.exposure_fraction,
         )
         if skip := wave.transition_periods:
             # calendar periods: a period missing from the data is still one of the k
@@ -551,16 +552,15 @@ def _comparison_pool(draft: PanelDraft) -> PanelDraft:
     excluded = not_pool & _unit_in(codes, names, set(spec.comparison.exclude), index)
     draft = draft.drop(excluded, spec.comparison.exclude_reason)
     draft = draft.drop(not_pool[~excluded], "not in the design's comparison pool")
-    m = len(comparison)
     rows = _unit_rows(
         draft.unit_rows,
-        unit=sorted(comparison),
-        role=["comparison"] * m,
-        wave=[""] * m,
-        start=[""] * m,
-        cohort=[np.nan] * m,
-        transition=[None] * m,
-        exposure_fraction=[0.0] * m,
+        sorted(comparison),
+        role="comparison",
+        wave="",
+        start="",
+        cohort=np.nan,
+        transition=None,
+        exposure_fraction=0.0,
     )
     return replace(draft, unit_rows=rows)
 

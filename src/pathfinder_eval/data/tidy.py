@@ -155,7 +155,7 @@ def identifier_codes(
     """`identifiers` as each row's code into the distinct identifiers, in the order they
     first appear: the text is made once per distinct value, not per row of a long file."""
     codes, labels = id_codes(raw[column])
-    blank = np.flatnonzero((labels == "") | labels.isna())
+    blank = np.flatnonzero(labels == "")  # (a missing id has code −1: not among them)
     missing = (codes < 0) | np.isin(codes, blank)
     if missing.any():
         row = int(np.flatnonzero(missing)[0])

@@ -70,7 +70,10 @@ def _require_variation(panel: Any, outcome: str) -> None:
     every estimate and standard error is then rounding. Checked after the fit, so an
     estimator's own message for such data (a stepped wedge's 'the same in every record')
     comes first; once per panel and outcome, however many analyses read it."""
-    if not panel.derived(("varies", outcome), lambda: _varies(panel.outcome_cells(outcome))):
+    if not panel.derived(
+        ("varies", outcome),
+        lambda: _varies(panel.outcome_cells(outcome), panel.unit_codes(outcome)[0]),
+    ):
         raise EstimationError(
             "the outcome does not vary beyond what unit and period effects fit (a constant "
             "outcome, one constant within each unit, or a series without noise): every "
@@ -80,12 +83,13 @@ def _require_variation(panel: Any, outcome: str) -> None:
         )
 
 
-def _varies(cells: pd.DataFrame) -> bool:
-    """Whether the cells' y has residuals beyond rounding on unit and period effects."""
+def _varies(cells: pd.DataFrame, units: np.ndarray) -> bool:
+    """Whether the cells' y has residuals beyond rounding on unit and period effects (`units`:
+    each cell's unit code, ValidatedPanel.unit_codes)."""
     y = cells["y"].to_numpy(float)
     if y.size < 2 or not np.isfinite(y).all():
         return True
-    left = two_way_residuals(pd.factorize(cells["unit"])[0], pd.factorize(cells["period"])[0], y)
+    left = two_way_residuals(units, pd.factorize(cells["period"])[0], y)
     return bool(
         np.abs(left).max() > NO_VARIATION * max(float(np.abs(y).max()), np.finfo(float).tiny)
     )
