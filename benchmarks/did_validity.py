@@ -597,8 +597,8 @@ def main() -> None:
     args = parser.parse_args()
     names = tuple(k for k in ALL + OPT_IN if k in args.estimators)
     if args.transition:
-        named = [k for k in args.estimators if k not in TRANSITION]
-        if named != [k for k in ALL if k not in TRANSITION]:  # some named, not the default
+        named = args.estimators != list(ALL)  # the default runs those of ALL that accept it
+        if named and not set(args.estimators) <= set(TRANSITION):
             parser.error(f"--transition runs only {', '.join(TRANSITION)}")
         names = tuple(k for k in names if k in TRANSITION)
     did = tuple(k for k in DID if k in names)
