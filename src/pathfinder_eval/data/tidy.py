@@ -246,9 +246,12 @@ def repeated_text(value: str, n: int) -> pd.api.extensions.ExtensionArray:
     return text_by_code([value], np.zeros(n, dtype=np.intp))
 
 
-def text_by_code(distinct: list[object], codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
+def text_by_code(
+    distinct: list[object] | pd.Index, codes: np.ndarray
+) -> pd.api.extensions.ExtensionArray:
     """Each row's text from the `distinct` values and the rows' codes into them (−1: missing),
-    typed as pandas types a column of that text (a string array since pandas 3)."""
+    typed as pandas types a column of that text (a string array since pandas 3), or as the
+    Index of them is typed."""
     text = pd.Series(distinct, dtype=None if len(distinct) else object).array
     return text.take(codes, allow_fill=True)
 
