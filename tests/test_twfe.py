@@ -215,6 +215,31 @@ def test_a_leave_one_out_refit_that_cannot_be_estimated_is_left_out():
     assert drops["u00"] == pytest.approx(direct, abs=EXACT)
 
 
+def test_leave_one_out_from_one_absorption_matches_each_refit_with_many_treated_units():
+    """The refits come from one absorption (the panel's cross-products less each unit's own):
+    each equals linearmodels' weighted PanelOLS without that unit (to 1e-9) with 16 of 24
+    units treated in two cohorts, units observed for 5 to 6 periods, and one period seen only
+    in a treated unit, which its own refit loses."""
+    from pathfinder_eval.estimators.did.two_way import fit_twfe, leave_one_treated_out
+
+    frame = simulated(seed=11)
+    frame = frame.drop(index=[2, 9, 30, 55, 101, 140]).reset_index(drop=True)  # unbalanced
+    extra = frame[frame["unit"] == "u06"].iloc[[0]].assign(period=frame["period"].max() + 1)
+    frame = pd.concat([frame, extra], ignore_index=True)
+    early, late = [f"u{i:02d}" for i in range(8)], [f"u{i:02d}" for i in range(8, 16)]
+    start = np.where(frame["unit"].isin(early), 3, np.where(frame["unit"].isin(late), 5, 99))
+    cells = frame.assign(
+        treated=(frame["period"] >= start).astype(float),
+        role=np.where(start < 99, "treated", "comparison"),
+        weight=np.random.default_rng(2).uniform(0.5, 40.0, len(frame)),
+    )
+    drops = leave_one_treated_out(cells, weighted=True)
+    assert list(drops) == sorted(early + late)
+    for u in early + late:
+        direct = fit_twfe(cells[cells["unit"] != u], ["treated"], weighted=True).params[0]
+        assert drops[u] == pytest.approx(direct, abs=EXACT)
+
+
 def test_an_event_study_without_residual_df_is_refused_clearly():
     """Three units, three years, seven cells: the leads, lags and effects use them all, and
     linearmodels' ValueError reached the user as a traceback (found by fuzzing)."""

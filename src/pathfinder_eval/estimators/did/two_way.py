@@ -92,25 +92,68 @@ def leave_one_treated_out(cells: pd.DataFrame, weighted: bool) -> dict[str, floa
     """The TWFE estimate re-fitted without each treated unit in turn (robustness: is one LA
     driving the result?). Empty when there are fewer than two treated units; a refit whose
     treatment dummy the unit and period effects absorb (the units left have no untreated
-    cell) is not estimable and left out. Only the point estimate is needed, so each refit is
-    the exact two-way absorption (Frisch–Waugh–Lovell) of y and the treatment dummy, not a
-    full regression with its covariance."""
-    treated = sorted(set(cells.loc[cells["role"] == "treated", "unit"]))
+    cell) is not estimable and left out.
+
+    Only the point estimates are needed, and all come from one absorption: dropping a unit
+    leaves the others' within-unit demeaning as it was, so each refit's cross-products of the
+    unit-demeaned y, treatment dummy and period dummies are the panel's less that unit's own,
+    and its estimate is the dummy's Frisch–Waugh–Lovell coefficient from them (the period
+    block solved by a pseudo-inverse: the dummies sum to one, and a period seen only in the
+    dropped unit is empty). Linear in the cells, not in cells × treated units."""
+    unit, names = pd.factorize(cells["unit"])
+    treated = sorted(names[np.unique(unit[(cells["role"] == "treated").to_numpy()])])
     if len(treated) < 2:
         return {}
-    unit, period = cells["unit"].to_numpy(), cells["period"].to_numpy()
-    ydx = cells[["y", "treated"]].to_numpy(float)
-    weights = cells["weight"].to_numpy(float) if weighted else np.ones(len(cells))
-    out = {}
-    for u in treated:
-        keep = unit != u
-        w = weights[keep]
-        codes = (pd.factorize(unit[keep])[0], pd.factorize(period[keep])[0])
-        r = absorb_two_way(ydx[keep], *codes, w)
-        spread = (w * r[:, 1] ** 2).sum()
-        if spread > 1e-10 * (w * ydx[keep, 1] ** 2).sum():
-            out[u] = float((w * r[:, 0] * r[:, 1]).sum() / spread)
+    period = pd.factorize(cells["period"])[0]
+    w = cells["weight"].to_numpy(float) if weighted else np.ones(len(cells))
+    d = cells["treated"].to_numpy(float)
+    dummies = np.zeros((len(cells), int(period.max()) + 1))
+    dummies[np.arange(len(cells)), period] = 1.0
+    z = _within(np.column_stack([cells["y"].to_numpy(float), d, dummies]), unit, w)
+    which = names.get_indexer(treated)
+    rest = (z.T @ (z * w[:, None]))[None] - _own_cross_products(z, w, unit, which)
+    on_periods = rest[:, 2:, :2]
+    inverse = np.linalg.pinv(rest[:, 2:, 2:], rtol=_PERIOD_RTOL, hermitian=True)
+    resid = rest[:, :2, :2] - on_periods.transpose(0, 2, 1) @ inverse @ on_periods
+    spread, cross = resid[:, 1, 1], resid[:, 0, 1]
+    scale = (w * d**2).sum() - np.bincount(unit, weights=w * d**2)[which]
+    return {
+        u: float(cross[i] / spread[i])
+        for i, u in enumerate(treated)
+        if spread[i] > 1e-10 * scale[i]
+    }
+
+
+# Eigenvalues of a refit's period cross-products below this share of the largest are zero:
+# the dummies' sum (exactly zero once demeaned) and periods seen only in the dropped unit.
+_PERIOD_RTOL = 1e-11
+
+
+def _own_cross_products(
+    z: np.ndarray, w: np.ndarray, unit: np.ndarray, which: np.ndarray
+) -> np.ndarray:
+    """Σ w·z zᵀ over the rows of each unit of `which` (codes into `unit`): (len(which), k, k),
+    units with the same number of rows batched together."""
+    order = np.argsort(unit, kind="stable")
+    counts = np.bincount(unit)
+    start = np.cumsum(counts) - counts
+    out = np.empty((len(which), z.shape[1], z.shape[1]))
+    of = counts[which]
+    for c in np.unique(of):
+        pick = np.flatnonzero(of == c)
+        rows = order[start[which[pick]][:, None] + np.arange(c)]  # (units, c)
+        block = z[rows]
+        out[pick] = np.einsum("uck,ucl->ukl", block * w[rows][..., None], block)
     return out
+
+
+def _within(a: np.ndarray, unit: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """The columns of a (n, p) less their weighted means within each unit (codes 0..U−1)."""
+    totals = np.bincount(unit, weights=w)
+    sums = np.zeros((len(totals), a.shape[1]))
+    for j in range(a.shape[1]):  # one pass over the rows per column (np.add.at is slower)
+        sums[:, j] = np.bincount(unit, weights=a[:, j] * w, minlength=len(totals))
+    return a - (sums / totals[:, None])[unit]
 
 
 def absorb_two_way(
@@ -121,19 +164,11 @@ def absorb_two_way(
     (Frisch–Waugh–Lovell). unit, period: (n,) integer codes 0..U−1, 0..T−1. With `weights`,
     the weighted least-squares residuals (weighted unit means, weighted projection)."""
     m = np.asarray(m, dtype=float).reshape(len(unit), -1)
-    n_units = int(unit.max()) + 1
     w = np.ones(len(unit)) if weights is None else np.asarray(weights, dtype=float)
-    totals = np.bincount(unit, weights=w, minlength=n_units)
-
-    def within(a: np.ndarray) -> np.ndarray:
-        sums = np.zeros((n_units, a.shape[1]))
-        np.add.at(sums, unit, a * w[:, None])
-        return a - (sums / totals[:, None])[unit]
-
-    mu = within(m)
+    mu = _within(m, unit, w)
     dummies = np.zeros((len(unit), int(period.max()) + 1))
     dummies[np.arange(len(unit)), period] = 1.0
-    pu = within(dummies)
+    pu = _within(dummies, unit, w)
     root = np.sqrt(w)[:, None]
     coef, *_ = np.linalg.lstsq(pu * root, mu * root, rcond=None)
     return mu - pu @ coef
