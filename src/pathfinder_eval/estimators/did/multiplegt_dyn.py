@@ -63,6 +63,7 @@ from pathfinder_eval.estimators.did.multiplegt_parts import (
     Part,
     by_path,
     by_value,
+    cluster_sums,
     joint_vcov,
     on_rows,
     part_facts,
@@ -482,8 +483,8 @@ def multiplegt_dyn(
     estimate = np.array([r.estimate for r in rows_out])
     influence = np.array([r.influence for r in rows_out])  # (k, G)
     # summed within clusters: the groups of a cluster may share shocks
-    own = np.unique(g_cluster)
-    influence = influence @ (g_cluster[:, None] == own[None, :])
+    own, member = np.unique(g_cluster, return_inverse=True)
+    influence = cluster_sums(influence, member, len(own))
     weights = np.zeros((len(rows_out), len(y)))
     on = cell_index >= 0
     for k, r in enumerate(rows_out):

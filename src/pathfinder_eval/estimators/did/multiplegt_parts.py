@@ -98,8 +98,18 @@ def joint_vcov(fits: list[Fit]) -> np.ndarray:
     """The analytic variance of every fit's rows together: their influences summed within
     the same clusters (a cluster outside a fit's rows contributes nothing to them)."""
     labels = np.unique(np.concatenate([f.clusters for f in fits]))
-    psi = np.vstack([f.influence @ (f.clusters[:, None] == labels[None, :]) for f in fits])
+    psi = np.vstack(
+        [cluster_sums(f.influence, np.searchsorted(labels, f.clusters), len(labels)) for f in fits]
+    )
     return psi @ psi.T
+
+
+def cluster_sums(influence: np.ndarray, member: np.ndarray, n_clusters: int) -> np.ndarray:
+    """(k, n_clusters) sums of the columns of influence (k, G) within their clusters (member:
+    (G,) codes 0..n_clusters−1): one pass per row, not a (G, clusters) indicator matrix."""
+    return np.array(
+        [np.bincount(member, weights=row, minlength=n_clusters) for row in influence]
+    ).reshape(len(influence), n_clusters)
 
 
 def part_facts(part: Part, key: str) -> dict[str, Any]:
