@@ -362,14 +362,14 @@ def _units_and_groups(draft: PanelDraft) -> PanelDraft:
 
 
 def _design_units_present(draft: PanelDraft) -> PanelDraft:
-    present = draft.frame["unit"].unique().tolist()
-    starts = draft.spec.start_of()
-    named = set(starts) | set(draft.spec.comparison.units)
-    if _may_fold_together(set(map(str, present)) | set(map(str, named))):
-        _same_when_folded(draft, present, named)
-    have = set(present)
-    if not have.issuperset(starts):
-        raise _no_usable_rows(draft, next(u for u in starts if u not in have))
+    present = pd.Index(draft.frame["unit"].unique())
+    starts = pd.Index(list(draft.spec.start_of()), dtype=object)
+    named = pd.Index(list(set(starts) | set(draft.spec.comparison.units)), dtype=object)
+    if _may_fold_together(present.astype(str), named[~named.isin(present)].astype(str)):
+        _same_when_folded(draft, present.tolist(), set(named))
+    missing = starts[~starts.isin(present)]
+    if len(missing):
+        raise _no_usable_rows(draft, missing[0])
     return draft
 
 
@@ -399,14 +399,17 @@ def _fold(unit: object) -> str:
 _ASCII_SPACE = "[\t\n\v\f\r\x1c-\x1f ]"
 
 
-def _may_fold_together(text: set[str]) -> bool:
-    """Whether two of these distinct identifiers might be one once case and spaces are ignored:
-    a cheap test, in pyarrow, that lets a national file's units skip the exact one. ASCII
-    identifiers are lowered with every space removed, which only merges more of them; any
-    other text (casefold maps 'ß' to 'ss') is left to the exact test."""
-    if not text:
+def _may_fold_together(*parts: Iterable[str]) -> bool:
+    """Whether two of these distinct identifiers (no two parts share one) might be one once
+    case and spaces are ignored: a cheap test, in pyarrow, that lets a national file's units
+    skip the exact one. ASCII identifiers are lowered with every space removed, which only
+    merges more of them; any other text (casefold maps 'ß' to 'ss') is left to the exact
+    test."""
+    arr = pa.concat_arrays(
+        [pa.array(p if isinstance(p, pd.Index) else list(p), type=pa.string()) for p in parts]
+    )
+    if not len(arr):
         return False
-    arr = pa.array(list(text), type=pa.string())
     if not pc.all(pc.string_is_ascii(arr)).as_py():
         return True
     coarse = pc.ascii_lower(pc.replace_substring_regex(arr, _ASCII_SPACE, ""))
@@ -526,12 +529,12 @@ def _transition_periods(draft: PanelDraft) -> PanelDraft:
 
 def _comparison_pool(draft: PanelDraft) -> PanelDraft:
     """Comparison units: the design's pool less its exclusions; other units dropped."""
-    spec, starts = draft.spec, draft.spec.start_of()
+    spec, starts = draft.spec, pd.Index(list(draft.spec.start_of()), dtype=object)
     codes, uniques = pd.factorize(draft.frame["unit"], use_na_sentinel=False)
-    names = uniques.tolist()  # factorised once; each unit is then tested once, not each row
+    names = pd.Index(uniques)  # factorised once; each unit is then tested once, not each row
     if spec.comparison.pool == "list":  # a unit listed by hand and absent was passed over
-        present = set(names)
-        absent = [u for u in spec.comparison.units if u not in present]
+        listed = pd.Index(spec.comparison.units, dtype=object)
+        absent = listed[~listed.isin(names)].tolist()
         if absent:
             u = absent[0]
             raise PanelError(
@@ -546,15 +549,15 @@ def _comparison_pool(draft: PanelDraft) -> PanelDraft:
                 where="comparison.units",
                 fix="supply its rows, or remove it from comparison.units",
             )
-    comparison = _comparison_units(spec, set(names) - set(starts))
+    comparison = _comparison_units(spec, names[~names.isin(starts)])
     index = draft.frame.index
-    not_pool = ~_unit_in(codes, names, set(starts) | comparison, index)
-    excluded = not_pool & _unit_in(codes, names, set(spec.comparison.exclude), index)
+    not_pool = ~_unit_in(codes, names.isin(starts) | names.isin(comparison), index)
+    excluded = not_pool & _unit_in(codes, names.isin(spec.comparison.exclude), index)
     draft = draft.drop(excluded, spec.comparison.exclude_reason)
     draft = draft.drop(not_pool[~excluded], "not in the design's comparison pool")
     rows = _unit_rows(
         draft.unit_rows,
-        sorted(comparison),
+        comparison,
         role="comparison",
         wave="",
         start="",
@@ -565,10 +568,9 @@ def _comparison_pool(draft: PanelDraft) -> PanelDraft:
     return replace(draft, unit_rows=rows)
 
 
-def _unit_in(codes: np.ndarray, names: list[Any], units: set[str], index: pd.Index) -> pd.Series:
-    """Rows (unit `codes` into `names`, as pd.factorize gives) whose unit is one of `units`:
-    tested once per distinct unit, not per row."""
-    hit = np.fromiter((n in units for n in names), bool, len(names))
+def _unit_in(codes: np.ndarray, hit: np.ndarray, index: pd.Index) -> pd.Series:
+    """Rows (unit `codes` into the distinct units, as pd.factorize gives) whose unit is a `hit`
+    (one flag per distinct unit): tested once per unit, not per row."""
     return pd.Series(hit[codes] if len(codes) else np.zeros(0, bool), index=index)
 
 
@@ -944,7 +946,8 @@ def _drop(
     return frame[~mask]
 
 
-def _comparison_units(spec: DesignSpec, candidates: set[str]) -> set[str]:
+def _comparison_units(spec: DesignSpec, candidates: pd.Index) -> list[str]:
+    """The comparison units among `candidates` (the distinct untreated units), sorted."""
     comp = spec.comparison
     if comp.pool == "statistical_neighbours" and not comp.neighbour_sets:
         raise PanelError(
@@ -953,9 +956,9 @@ def _comparison_units(spec: DesignSpec, candidates: set[str]) -> set[str]:
             where="comparison.pool",
             fix="run the design through pathfinder_eval.prepare/run or the CLI, which read it",
         )
-    listed = comp.pool in ("list", "statistical_neighbours")
-    pool = set(comp.units) & candidates if listed else set(candidates)
-    return pool - set(comp.exclude)
+    if comp.pool in ("list", "statistical_neighbours"):
+        candidates = candidates[candidates.isin(comp.units)]
+    return sorted(candidates[~candidates.isin(comp.exclude)].tolist())
 
 
 def _aggregate_groups(
