@@ -362,7 +362,7 @@ def _units_and_groups(draft: PanelDraft) -> PanelDraft:
 
 
 def _design_units_present(draft: PanelDraft) -> PanelDraft:
-    present = pd.Index(draft.frame["unit"].unique())
+    present = pd.Index(draft.frame["unit"].unique(), dtype=object)  # (see _comparison_pool)
     starts = pd.Index(list(draft.spec.start_of()), dtype=object)
     named = pd.Index(list(set(starts) | set(draft.spec.comparison.units)), dtype=object)
     if _may_fold_together(present.astype(str), named[~named.isin(present)].astype(str)):
@@ -531,7 +531,9 @@ def _comparison_pool(draft: PanelDraft) -> PanelDraft:
     """Comparison units: the design's pool less its exclusions; other units dropped."""
     spec, starts = draft.spec, pd.Index(list(draft.spec.start_of()), dtype=object)
     codes, uniques = pd.factorize(draft.frame["unit"], use_na_sentinel=False)
-    names = pd.Index(uniques)  # factorised once; each unit is then tested once, not each row
+    # factorised once, then each unit tested once, not each row (as Python text: pandas'
+    # arrow strings test membership several times slower)
+    names = pd.Index(uniques, dtype=object)
     if spec.comparison.pool == "list":  # a unit listed by hand and absent was passed over
         listed = pd.Index(spec.comparison.units, dtype=object)
         absent = listed[~listed.isin(names)].tolist()
