@@ -215,12 +215,17 @@ def test_a_leave_one_out_refit_that_cannot_be_estimated_is_left_out():
     assert drops["u00"] == pytest.approx(direct, abs=EXACT)
 
 
-def test_leave_one_out_from_one_absorption_matches_each_refit_with_many_treated_units():
-    """The refits come from one absorption (the panel's cross-products less each unit's own):
-    each equals linearmodels' weighted PanelOLS without that unit (to 1e-9) with 16 of 24
-    units treated in two cohorts, units observed for 5 to 6 periods, and one period seen only
-    in a treated unit, which its own refit loses."""
+def test_leave_one_out_from_one_absorption_matches_each_refit_with_many_treated_units(
+    monkeypatch,
+):
+    """The refits come from one absorption (the panel's cross-products less each unit's own,
+    in batches: 5 units here): each equals linearmodels' weighted PanelOLS without that unit
+    (to 1e-9) with 16 of 24 units treated in two cohorts, units observed for 5 to 6 periods,
+    and one period seen only in a treated unit, which its own refit loses."""
+    from pathfinder_eval.estimators.did import two_way
     from pathfinder_eval.estimators.did.two_way import fit_twfe, leave_one_treated_out
+
+    monkeypatch.setattr(two_way, "_BATCH", 5)
 
     frame = simulated(seed=11)
     frame = frame.drop(index=[2, 9, 30, 55, 101, 140]).reset_index(drop=True)  # unbalanced
@@ -238,6 +243,48 @@ def test_leave_one_out_from_one_absorption_matches_each_refit_with_many_treated_
     for u in early + late:
         direct = fit_twfe(cells[cells["unit"] != u], ["treated"], weighted=True).params[0]
         assert drops[u] == pytest.approx(direct, abs=EXACT)
+
+
+def test_a_refit_without_any_treated_cell_is_left_out():
+    """A is treated from period 3 but observed only before it (its later values suppressed),
+    so without B no cell is treated: that refit is left out, as linearmodels refuses it, not
+    reported from the rounding error of a downdate (found in review)."""
+    from pathfinder_eval.estimators.did.two_way import fit_twfe, leave_one_treated_out
+
+    rows = [("A", t) for t in range(2)] + [(u, t) for u in "BCD" for t in range(7)]
+    cells = pd.DataFrame(rows, columns=["unit", "period"])
+    start = cells["unit"].map({"A": 3, "B": 5}).fillna(99)
+    cells = cells.assign(
+        treated=(cells["period"] >= start).astype(float),
+        role=np.where(start < 99, "treated", "comparison"),
+        y=np.random.default_rng(705).normal(size=len(cells)),
+        weight=1.0,
+    )
+    drops = leave_one_treated_out(cells, weighted=False)
+    assert list(drops) == ["A"]
+    assert drops["A"] == pytest.approx(fit_twfe(cells[cells["unit"] != "A"], ["treated"]).params[0])
+    with pytest.raises(EstimationError):
+        fit_twfe(cells[cells["unit"] != "B"], ["treated"])
+
+
+@pytest.mark.parametrize("heavy", [1e6, 1e8])
+def test_a_refit_the_downdate_cannot_vouch_for_is_absorbed_exactly(heavy):
+    """A treated unit weighted `heavy` times the others dominates the cross-products, so
+    subtracting its own loses digits (2e-7 relative at 1e6 before this check, found in
+    review): that refit is absorbed again and equals linearmodels' to 1e-9."""
+    from pathfinder_eval.estimators.did.two_way import fit_twfe, leave_one_treated_out
+
+    frame = simulated(seed=0, n=10, start=3, treated=("u00", "u01", "u02"))
+    cells = frame.assign(
+        treated=(frame["unit"].isin(["u00", "u01", "u02"]) & (frame["period"] >= 3)).astype(float),
+        role=np.where(frame["unit"].isin(["u00", "u01", "u02"]), "treated", "comparison"),
+        weight=np.where(frame["unit"] == "u00", heavy, 1.0),
+    )
+    drops = leave_one_treated_out(cells, weighted=True)
+    assert sorted(drops) == ["u00", "u01", "u02"]
+    for u in drops:
+        direct = fit_twfe(cells[cells["unit"] != u], ["treated"], weighted=True).params[0]
+        assert drops[u] == pytest.approx(direct, rel=1e-9, abs=EXACT)
 
 
 def test_an_event_study_without_residual_df_is_refused_clearly():

@@ -91,42 +91,91 @@ def fit_twfe(
 def leave_one_treated_out(cells: pd.DataFrame, weighted: bool) -> dict[str, float]:
     """The TWFE estimate re-fitted without each treated unit in turn (robustness: is one LA
     driving the result?). Empty when there are fewer than two treated units; a refit whose
-    treatment dummy the unit and period effects absorb (the units left have no untreated
-    cell) is not estimable and left out.
+    treatment dummy the unit and period effects absorb (the units left have no treated cell,
+    or no untreated one) is not estimable and left out.
 
-    Only the point estimates are needed, and all come from one absorption: dropping a unit
+    Only the point estimates are needed, and they come from one absorption: dropping a unit
     leaves the others' within-unit demeaning as it was, so each refit's cross-products of the
     unit-demeaned y, treatment dummy and period dummies are the panel's less that unit's own,
     and its estimate is the dummy's Frisch–Waugh–Lovell coefficient from them (the period
     block solved by a pseudo-inverse: the dummies sum to one, and a period seen only in the
-    dropped unit is empty). Linear in the cells, not in cells × treated units."""
+    dropped unit is empty). That takes time linear in the cells, not cells × treated units.
+    Cross-products lose accuracy where the dropped unit dominates them (a weight 10⁶ times
+    the others') or the weights make the period block ill-conditioned: a refit whose error
+    bound (`_downdated`) passes 1e-11 of its estimate is absorbed again exactly, as is one
+    the bound cannot show estimable."""
     unit, names = pd.factorize(cells["unit"])
     treated = sorted(names[np.unique(unit[(cells["role"] == "treated").to_numpy()])])
     if len(treated) < 2:
         return {}
     period = pd.factorize(cells["period"])[0]
     w = cells["weight"].to_numpy(float) if weighted else np.ones(len(cells))
-    d = cells["treated"].to_numpy(float)
+    ydx = cells[["y", "treated"]].to_numpy(float)
     dummies = np.zeros((len(cells), int(period.max()) + 1))
     dummies[np.arange(len(cells)), period] = 1.0
-    z = _within(np.column_stack([cells["y"].to_numpy(float), d, dummies]), unit, w)
+    z = _within(np.column_stack([ydx, dummies]), unit, w)
+    total = z.T @ (z * w[:, None])
     which = names.get_indexer(treated)
-    rest = (z.T @ (z * w[:, None]))[None] - _own_cross_products(z, w, unit, which)
-    on_periods = rest[:, 2:, :2]
-    inverse = np.linalg.pinv(rest[:, 2:, 2:], rtol=_PERIOD_RTOL, hermitian=True)
-    resid = rest[:, :2, :2] - on_periods.transpose(0, 2, 1) @ inverse @ on_periods
-    spread, cross = resid[:, 1, 1], resid[:, 0, 1]
-    scale = (w * d**2).sum() - np.bincount(unit, weights=w * d**2)[which]
-    return {
-        u: float(cross[i] / spread[i])
-        for i, u in enumerate(treated)
-        if spread[i] > 1e-10 * scale[i]
-    }
+    # treated cells left without the unit: none, and the refit has nothing to estimate
+    left = np.count_nonzero(ydx[:, 1]) - np.bincount(unit, weights=ydx[:, 1] != 0)[which]
+    out = {}
+    for part in np.array_split(np.arange(len(which)), -(-len(which) // _BATCH)):
+        estimate, sure = _downdated(total, _own_cross_products(z, w, unit, which[part]))
+        for i, value, ok in zip(part, estimate, sure, strict=True):
+            if left[i] < 0.5:
+                continue
+            if not ok or value is None:
+                value = _refit_without(ydx, unit, period, w, which[i])
+            if value is not None:
+                out[treated[i]] = value
+    return dict(sorted(out.items()))
 
 
+_BATCH = 4096  # treated units downdated at once: memory (T + 2)² · 8 bytes each, times ~5
 # Eigenvalues of a refit's period cross-products below this share of the largest are zero:
 # the dummies' sum (exactly zero once demeaned) and periods seen only in the dropped unit.
 _PERIOD_RTOL = 1e-11
+_TRUST = 1e-11  # a downdated estimate's bounded relative error above which it is refitted
+
+
+def _downdated(total: np.ndarray, own: np.ndarray) -> tuple[list[float | None], np.ndarray]:
+    """Each refit's estimate from the panel's cross-products `total` (k, k) less a unit's own
+    `own` (units, k, k), ordered y, treatment dummy, periods; None where the dummy looks
+    absorbed. Also whether each is sure: its first-order error bound, from the perturbation
+    eps·‖total‖ the subtraction leaves in the period block and the dummy's, amplified by the
+    period block's smallest kept eigenvalue and by how much of the dummy the periods explain,
+    is within _TRUST (a None is never sure: it is decided by an exact refit)."""
+    rest = total[None] - own
+    values, vectors = np.linalg.eigh(rest[:, 2:, 2:])
+    top = values[:, -1:]
+    kept = values > _PERIOD_RTOL * np.maximum(top, np.finfo(float).tiny)
+    inverse = np.where(kept, 1.0 / np.where(kept, values, 1.0), 0.0)
+    b = np.einsum("umk,umj->ukj", vectors, rest[:, 2:, :2])  # period block's eigenbasis
+    resid = rest[:, :2, :2] - np.einsum("uki,uk,ukj->uij", b, inverse, b)
+    spread, cross = resid[:, 1, 1], resid[:, 0, 1]
+    smallest = np.where(kept, values, np.inf).min(axis=1)
+    block = float(np.abs(np.linalg.eigvalsh(total[2:, 2:])).max(initial=0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cancel = np.maximum(total[0, 0] / rest[:, 0, 0], total[1, 1] / rest[:, 1, 1])
+        bound = 10 * np.finfo(float).eps * (block / smallest + cancel) * rest[:, 1, 1] / spread
+        estimate = cross / spread
+    absorbed = ~(spread > 1e-10 * rest[:, 1, 1])
+    sure = ~absorbed & (bound <= _TRUST)
+    return [None if a else float(e) for a, e in zip(absorbed, estimate, strict=True)], sure
+
+
+def _refit_without(
+    ydx: np.ndarray, unit: np.ndarray, period: np.ndarray, w: np.ndarray, drop: int
+) -> float | None:
+    """The refit without unit code `drop`, absorbed exactly (the few the downdate cannot
+    vouch for); None when its treatment dummy is absorbed."""
+    keep = unit != drop
+    codes = (pd.factorize(unit[keep])[0], pd.factorize(period[keep])[0])
+    r = absorb_two_way(ydx[keep], *codes, w[keep])
+    spread = (w[keep] * r[:, 1] ** 2).sum()
+    if spread > 1e-10 * (w[keep] * ydx[keep, 1] ** 2).sum():
+        return float((w[keep] * r[:, 0] * r[:, 1]).sum() / spread)
+    return None
 
 
 def _own_cross_products(
