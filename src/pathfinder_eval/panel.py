@@ -648,8 +648,15 @@ def _cells(draft: PanelDraft) -> PanelDraft:
     numbers = ["period", "value", "numerator", "denominator"]
     numbers += [c for c in CELL_COLUMNS if c in frame.columns]
     cells = frame[numbers].take(order).rename(columns={"value": "y"}).reset_index(drop=True)
-    cells.insert(0, "unit", text_by_code(names, codes[order]))
-    cells.insert(2, "outcome", text_by_code(outcomes, outcome_codes[order]))
+    for position, column, distinct, row_codes in (
+        (0, "unit", names, codes),
+        (2, "outcome", outcomes, outcome_codes),
+    ):
+        # typed as the frame's column (object after a regional design's sums): an inserted
+        # array would be re-typed
+        dtype = frame[column].dtype
+        text = text_by_code(pd.Index(distinct, dtype=dtype), row_codes[order])
+        cells.insert(position, column, pd.Series(text, dtype=dtype))
     cells["weight"] = cells["denominator"].where(cells["denominator"] > 0, 1.0).fillna(1.0)
     cells["cohort"] = cohort[order]
     cells["treated"] = treated[order].astype("int64")
