@@ -7,7 +7,7 @@ in 4 cohorts; cs_speed.simulate), with analytic cluster-robust inference where t
 offers it, so the defaults' resampling does not hide the fit. Prints seconds at both sizes,
 their ratio and the growth exponent log(ratio) / log(10): about 1 for a fit linear in the
 units, 2 for one that is quadratic (as TWFE's leave-one-treated-out refits and dCDH's cluster
-sums were until issue 21: 99 s and 76 s at 5,000 and 50,000 units). A fit over 120 s is
+sums were until issue 21: TWFE 99 s at 5,000 units, dCDH 76 s at 50,000). A fit over 120 s is
 stopped and shown as inf; each estimator is run once on 200 units first (imports and
 compiled kernels not counted).
 
