@@ -219,13 +219,13 @@ def test_leave_one_out_from_one_absorption_matches_each_refit_with_many_treated_
     monkeypatch,
 ):
     """The refits come from one absorption (the panel's cross-products less each unit's own,
-    in batches: 5 units here): each equals linearmodels' weighted PanelOLS without that unit
+    in batches: 6 units here): each equals linearmodels' weighted PanelOLS without that unit
     (to 1e-9) with 16 of 24 units treated in two cohorts, units observed for 5 to 6 periods,
     and one period seen only in a treated unit, which its own refit loses."""
     from pathfinder_eval.estimators.did import two_way
     from pathfinder_eval.estimators.did.two_way import fit_twfe, leave_one_treated_out
 
-    monkeypatch.setattr(two_way, "_BATCH", 5)
+    monkeypatch.setattr(two_way, "_BATCH_CELLS", 6 * 9**2)  # 7 periods: (T + 2)² = 9²
 
     frame = simulated(seed=11)
     frame = frame.drop(index=[2, 9, 30, 55, 101, 140]).reset_index(drop=True)  # unbalanced

@@ -111,15 +111,18 @@ def leave_one_treated_out(cells: pd.DataFrame, weighted: bool) -> dict[str, floa
     period = pd.factorize(cells["period"])[0]
     w = cells["weight"].to_numpy(float) if weighted else np.ones(len(cells))
     ydx = cells[["y", "treated"]].to_numpy(float)
-    dummies = np.zeros((len(cells), int(period.max()) + 1))
-    dummies[np.arange(len(cells)), period] = 1.0
-    z = _within(np.column_stack([ydx, dummies]), unit, w)
+    m = np.zeros((len(cells), 2 + int(period.max()) + 1))  # y, dummy, period dummies
+    m[:, :2] = ydx
+    m[np.arange(len(cells)), 2 + period] = 1.0
+    z = _within(m, unit, w)
+    del m
     total = z.T @ (z * w[:, None])
     which = names.get_indexer(treated)
     # treated cells left without the unit: none, and the refit has nothing to estimate
     left = np.count_nonzero(ydx[:, 1]) - np.bincount(unit, weights=ydx[:, 1] != 0)[which]
     out = {}
-    for part in np.array_split(np.arange(len(which)), -(-len(which) // _BATCH)):
+    batch = max(1, _BATCH_CELLS // z.shape[1] ** 2)
+    for part in np.array_split(np.arange(len(which)), -(-len(which) // batch)):
         estimate, sure = _downdated(total, _own_cross_products(z, w, unit, which[part]))
         for i, value, ok in zip(part, estimate, sure, strict=True):
             if left[i] < 0.5:
@@ -131,7 +134,9 @@ def leave_one_treated_out(cells: pd.DataFrame, weighted: bool) -> dict[str, floa
     return dict(sorted(out.items()))
 
 
-_BATCH = 4096  # treated units downdated at once: memory (T + 2)² · 8 bytes each, times ~5
+# Treated units are downdated in batches of about this many (T + 2)² cross-product entries:
+# 32 MB an array (a handful live at once), whatever the number of periods.
+_BATCH_CELLS = 2**22
 # Eigenvalues of a refit's period cross-products below this share of the largest are zero:
 # the dummies' sum (exactly zero once demeaned) and periods seen only in the dropped unit.
 _PERIOD_RTOL = 1e-11
