@@ -12,6 +12,7 @@ from scipy import stats
 
 from pathfinder_eval.inference.pretrends_power import (
     CRITICAL,
+    TooManyLeads,
     pass_probability,
     pretest_summary,
     pretrend_power,
@@ -245,6 +246,23 @@ def test_a_singular_lead_covariance_has_no_pretest_summary():
     beta = np.array([0.05, -0.02, 0.01, 0.1, 0.12, 0.15])
     assert pretest_summary(beta, singular, TIMES, -1.0) is None
     assert pretest_summary(beta, singular + np.diag(SD**2), TIMES, -1.0) is not None
+
+
+def test_a_pretest_failing_half_the_time_without_a_trend_has_no_slope():
+    """33 independent short leads (Callaway & Sant'Anna's varying base, 31 cohorts over 40
+    periods) each tested at 5%: the test rejects 1 − 0.95³³ = 82% of the time with no trend,
+    so no slope has power 50%. brentq's sign error reached the user as a traceback (found by
+    a scaling sweep); now the slope search says why, and the report's summary is left out,
+    while the 90% slope still exists."""
+    k = 33
+    cov, times = np.eye(k), -np.ones(k)  # a short lead moves by one period's change
+    with pytest.raises(TooManyLeads, match=r"33 leads rejects 82% .* target power 50%"):
+        slope_for_power(cov, times - 1.0, -1.0, 0.5)
+    beta = np.zeros(k + 2)
+    full = np.eye(k + 2)
+    event_times = np.concatenate([np.arange(-k - 1, -1.0), [0.0, 1.0]])
+    assert pretest_summary(beta, full, event_times, -1.0, short_leads=True) is None
+    assert slope_for_power(cov, times - 1.0, -1.0, 0.9) > 0
 
 
 def test_slope_for_power_scales_with_the_standard_errors_down_to_tiny_ones():

@@ -37,6 +37,8 @@ import pandas as pd
 from scipy import optimize, special, stats
 from scipy.stats import qmc
 
+from pathfinder_eval.errors import EstimationError
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -89,10 +91,29 @@ def slope_for_power(
     lower, upper = _slope_bracket(rel, np.sqrt(np.diag(cov)), target, critical)
     if gap(lower) > 0:  # the bounds hold exactly; the integration error can cross them
         lower = 0.0
+        if gap(lower) > 0:  # many leads, each tested at 5%: no trend needed
+            size = 1.0 - _two_sided(critical)
+            raise TooManyLeads(
+                f"the pre-test on {len(rel)} leads rejects {gap(lower) + target:.0%} of the "
+                f"time with no trend at all (each lead is tested at {size:.0%}), above the "
+                f"target power {target:.0%}, so no slope gives that power",
+                where="pre-trend power",
+                fix="ask for a higher target power, or test fewer leads (bin the event study's "
+                "early leads)",
+            )
     upper = max(upper, np.finfo(float).tiny)  # doubling 0 never ends
     while gap(upper) < 0 and np.isfinite(upper):
         upper *= 2.0
     return float(optimize.brentq(gap, lower, upper, xtol=1e-6 * upper))
+
+
+class TooManyLeads(EstimationError):
+    """The pre-test rejects at least the target share of the time under parallel trends."""
+
+
+def _two_sided(critical: float) -> float:
+    """P(|Z| ≤ critical) for a standard normal Z: the share of one lead's tests passing."""
+    return float(special.ndtr(critical) - special.ndtr(-critical))
 
 
 def _slope_bracket(
@@ -297,8 +318,9 @@ def pretest_summary(
     period), and under the 50%-power trend the pre-test's Bayes factor and the first
     post-period coefficient's bias, unconditional (`bias`) and among analyses that pass the
     pre-test (`bias_after_pretest`). None without leads or without a post-period, and when
-    a lead has no finite positive variance (one switcher in a placebo: there is no test) or
-    the leads' covariance is singular (`testable`).
+    a lead has no finite positive variance (one switcher in a placebo: there is no test),
+    the leads' covariance is singular (`testable`), or the test rejects half the time with no
+    trend at all (dozens of leads, each tested at 5%: TooManyLeads).
 
     Leads are the coefficients before `reference` (the omitted period), each comparing its
     period with the reference, so a trend δ_t = s·(t − reference) moves lead e by s·(e −
@@ -314,7 +336,10 @@ def pretest_summary(
     if not testable(cov_pre):
         return None
     # slope_for_power reads each lead's loading as its time less the reference
-    s50 = slope_for_power(cov_pre, loading[leads] + reference, reference, 0.5)
+    try:
+        s50 = slope_for_power(cov_pre, loading[leads] + reference, reference, 0.5)
+    except TooManyLeads:  # the test fails half the analyses with no trend: no slope to show
+        return None
     s80 = slope_for_power(cov_pre, loading[leads] + reference, reference, 0.8)
     trend = s50 * loading
     res = pretrend_power(beta, cov, leads, trend)
