@@ -263,6 +263,12 @@ def test_a_pretest_failing_half_the_time_without_a_trend_has_no_slope():
     event_times = np.concatenate([np.arange(-k - 1, -1.0), [0.0, 1.0]])
     assert pretest_summary(beta, full, event_times, -1.0, short_leads=True) is None
     assert slope_for_power(cov, times - 1.0, -1.0, 0.9) > 0
+    # the public function refuses that target up front, with the rate it must exceed
+    import pathfinder_eval as pe
+    from pathfinder_eval.errors import DesignError
+
+    with pytest.raises(DesignError, match=r"ask for a power above 0\.816"):
+        pe.pretrends(beta=beta, sigma=full, event_times=event_times)
 
 
 def test_slope_for_power_scales_with_the_standard_errors_down_to_tiny_ones():

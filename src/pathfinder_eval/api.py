@@ -1036,7 +1036,8 @@ def pretrends(
             f"target_power {target_power:g} is not between the pre-test's rejection rate "
             f"under parallel trends ({size:.3f}) and 1",
             where="argument target_power",
-            fix="ask for a power the test can reach only under a trend, e.g. 0.5 or 0.8",
+            fix=f"ask for a power above {size:.3f} and below 1 (0.5 and 0.8 are usual when "
+            "the test rejects less than half the time without a trend), or test fewer leads",
         )
     return pretrends_power.pretrends(b, cov, times, reference, delta, target_power, critical)
 
