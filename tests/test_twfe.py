@@ -287,6 +287,24 @@ def test_a_refit_the_downdate_cannot_vouch_for_is_absorbed_exactly(heavy):
         assert drops[u] == pytest.approx(direct, rel=1e-9, abs=EXACT)
 
 
+def test_panel_cells_keep_an_object_unit_column_and_the_same_estimates(tmp_path):
+    """Units given as Python objects (as a regional design's own rows leave them) stay object
+    in the cells, with the same cells and TWFE estimate as string units: the cells' text is
+    rebuilt from codes, and pandas re-typed an inserted object array as str (found in
+    review)."""
+    frame = simulated()
+    treated = ["u00", "u01", "u02", "u03", "u04"]
+    as_text = make_panel(tmp_path, frame, {4: treated})
+    as_objects = make_panel(tmp_path, frame.astype({"unit": object}), {4: treated})
+    assert as_objects.cells["unit"].dtype == object
+    assert as_text.cells["unit"].dtype != object
+    pd.testing.assert_frame_equal(
+        as_objects.cells.astype({"unit": str}), as_text.cells, check_exact=True
+    )
+    fits = [TwoWayFixedEffects(inference=CR1).fit(p, "y", "a") for p in (as_text, as_objects)]
+    assert fits[0].table.loc[0, "estimate"] == fits[1].table.loc[0, "estimate"]
+
+
 def test_an_event_study_without_residual_df_is_refused_clearly():
     """Three units, three years, seven cells: the leads, lags and effects use them all, and
     linearmodels' ValueError reached the user as a traceback (found by fuzzing)."""
