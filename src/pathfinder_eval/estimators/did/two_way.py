@@ -121,16 +121,17 @@ def leave_one_treated_out(cells: pd.DataFrame, weighted: bool) -> dict[str, floa
     # treated cells left without the unit: none, and the refit has nothing to estimate
     left = np.count_nonzero(ydx[:, 1]) - np.bincount(unit, weights=ydx[:, 1] != 0)[which]
     out = {}
+    block = float(np.abs(np.linalg.eigvalsh(total[2:, 2:])).max(initial=0.0))
     batch = max(1, _BATCH_CELLS // z.shape[1] ** 2)
     for part in np.array_split(np.arange(len(which)), -(-len(which) // batch)):
-        estimate, sure = _downdated(total, _own_cross_products(z, w, unit, which[part]))
+        own = _own_cross_products(z, w, unit, which[part])
+        estimate, sure = _downdated(total, block, own)
         for i, value, ok in zip(part, estimate, sure, strict=True):
             if left[i] < 0.5:
                 continue
-            if not ok or value is None:
-                value = _refit_without(ydx, unit, period, w, which[i])
-            if value is not None:
-                out[treated[i]] = value
+            refit = float(value) if ok else _refit_without(ydx, unit, period, w, which[i])
+            if refit is not None:
+                out[treated[i]] = refit
     return dict(sorted(out.items()))
 
 
@@ -143,13 +144,14 @@ _PERIOD_RTOL = 1e-11
 _TRUST = 1e-11  # a downdated estimate's bounded relative error above which it is refitted
 
 
-def _downdated(total: np.ndarray, own: np.ndarray) -> tuple[list[float | None], np.ndarray]:
+def _downdated(total: np.ndarray, block: float, own: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each refit's estimate from the panel's cross-products `total` (k, k) less a unit's own
-    `own` (units, k, k), ordered y, treatment dummy, periods; None where the dummy looks
-    absorbed. Also whether each is sure: its first-order error bound, from the perturbation
-    eps·‖total‖ the subtraction leaves in the period block and the dummy's, amplified by the
-    period block's smallest kept eigenvalue and by how much of the dummy the periods explain,
-    is within _TRUST (a None is never sure: it is decided by an exact refit)."""
+    `own` (units, k, k), ordered y, treatment dummy, periods (`block`: the largest eigenvalue
+    of total's period block), and whether it is sure: the dummy is not absorbed and its
+    first-order error bound, from the perturbation eps·‖total‖ the subtraction leaves in the
+    period block and the dummy's, amplified by the period block's smallest kept eigenvalue
+    and by how much of the dummy the periods explain, is within _TRUST. An estimate that is
+    not sure is decided by an exact refit."""
     rest = total[None] - own
     values, vectors = np.linalg.eigh(rest[:, 2:, 2:])
     top = values[:, -1:]
@@ -159,14 +161,12 @@ def _downdated(total: np.ndarray, own: np.ndarray) -> tuple[list[float | None], 
     resid = rest[:, :2, :2] - np.einsum("uki,uk,ukj->uij", b, inverse, b)
     spread, cross = resid[:, 1, 1], resid[:, 0, 1]
     smallest = np.where(kept, values, np.inf).min(axis=1)
-    block = float(np.abs(np.linalg.eigvalsh(total[2:, 2:])).max(initial=0.0))
     with np.errstate(divide="ignore", invalid="ignore"):
         cancel = np.maximum(total[0, 0] / rest[:, 0, 0], total[1, 1] / rest[:, 1, 1])
         bound = 10 * np.finfo(float).eps * (block / smallest + cancel) * rest[:, 1, 1] / spread
         estimate = cross / spread
-    absorbed = ~(spread > 1e-10 * rest[:, 1, 1])
-    sure = ~absorbed & (bound <= _TRUST)
-    return [None if a else float(e) for a, e in zip(absorbed, estimate, strict=True)], sure
+    sure = (spread > 1e-10 * rest[:, 1, 1]) & (bound <= _TRUST)
+    return estimate, sure
 
 
 def _refit_without(
