@@ -11,8 +11,10 @@ an immediate effect:
   cell summaries);
 - R geeCRT 1.1.4 cpgeeSWD on the same proportions, when `Rscript` can load geeCRT (set R_LIBS),
   timed inside R.
-Best of REPEATS after a warm-up. Ratios are peer / ours (cluster-period); the last columns are
-the largest absolute differences from our cluster-period β̂ and α̂.
+Best of REPEATS after a warm-up. Ratios are peer / ours (cluster-period); then the largest
+absolute differences from our cluster-period β̂ and α̂, and the memory each fit needed above
+its data: ours, the peak of what one call allocates (tracemalloc); R's, gc()'s "max used"
+during the fits less the heap in use before them.
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from measure import best_of, traced_peak_mib  # benchmarks/ is on the path
 from scipy.special import expit
-from sdid_prop99 import best_of  # benchmarks/ is on the path
 
 from pathfinder_eval.estimators.stepped_wedge.cluster_period_gee import fit_cluster_period_gee
 from pathfinder_eval.estimators.stepped_wedge.gee import fit_gee, gee_data
@@ -40,12 +42,15 @@ d <- d[order(d$id, d$period), ]
 t <- max(d$period)
 X <- cbind(kronecker(rep(1, length(unique(d$id))), diag(t)), d$trt)
 best <- Inf
+before <- sum(gc(reset = TRUE)[, 2L])  # MiB in use (Ncells + Vcells); the peak reset
 for (k in 1:3) {
   s <- system.time(fit <- cpgeeSWD(y = d$y, X = X, id = d$id, m = d$m, corstr = "exp_decay",
                                    alpadj = TRUE, epsilon = 1e-10, printrange = FALSE))
   best <- min(best, s[["elapsed"]])
 }
-cat(best, sprintf("%.12g", c(fit$beta, fit$alpha)), "\n")
+g <- gc()
+peak <- sum(g[, which(colnames(g) == "max used") + 1L]) - before  # MiB, above the start
+cat(best, peak, sprintf("%.12g", c(fit$beta, fit$alpha)), "\n")
 """
 
 
@@ -89,8 +94,16 @@ def main(cell_size: int) -> None:
         lambda: fit_gee(gee_data(cells, X), "binomial", "exponential_decay", "maee"), REPEATS
     )
     ref = np.concatenate([ours.beta, ours.alpha])
-    rows = [("pathfinder-eval cluster_period", ours_t, ref), ("pathfinder-eval individual", ind_t,
-            np.concatenate([ind.beta, ind.alpha]))]  # fmt: skip
+    ours_peak = traced_peak_mib(
+        lambda: fit_cluster_period_gee(cells, X, "exponential_decay", "maee")
+    )
+    ind_peak = traced_peak_mib(
+        lambda: fit_gee(gee_data(cells, X), "binomial", "exponential_decay", "maee")
+    )
+    rows = [
+        ("pathfinder-eval cluster_period", ours_t, ref, ours_peak),
+        ("pathfinder-eval individual", ind_t, np.concatenate([ind.beta, ind.alpha]), ind_peak),
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         csv, script = Path(tmp) / "cells.csv", Path(tmp) / "cpgee.R"
         frame.to_csv(csv, index=False)
@@ -99,15 +112,19 @@ def main(cell_size: int) -> None:
             out = subprocess.run(
                 ["Rscript", str(script), str(csv)], capture_output=True, text=True, check=True
             ).stdout.split()
-            rows.append(("R geeCRT cpgeeSWD", float(out[0]), np.array(out[1:], dtype=float)))
+            estimates = np.array(out[2:], dtype=float)
+            rows.append(("R geeCRT cpgeeSWD", float(out[0]), estimates, float(out[1])))
         except (OSError, subprocess.CalledProcessError) as err:
             print(f"R geeCRT skipped: {getattr(err, 'stderr', err)!s:.200}")
     p = len(ours.beta)
-    print(f"{'analysis':34s} {'seconds':>9s} {'ratio':>7s} {'max|Δβ|':>9s} {'max|Δα|':>9s}")
-    for name, sec, est in rows:
+    print(
+        f"{'analysis':34s} {'seconds':>9s} {'ratio':>7s} {'max|Δβ|':>9s} {'max|Δα|':>9s} "
+        f"{'peak MiB':>9s}"
+    )
+    for name, sec, est, peak in rows:
         print(
             f"{name:34s} {sec:9.4f} {sec / ours_t:7.1f} {np.abs(est[:p] - ref[:p]).max():9.2e} "
-            f"{np.abs(est[p:] - ref[p:]).max():9.2e}"
+            f"{np.abs(est[p:] - ref[p:]).max():9.2e} {peak:9.2f}"
         )
     print(
         f"treatment effect (log OR): cluster_period {ours.beta[-1]:.5f} "

@@ -8,8 +8,11 @@ categorical periods and an immediate effect are fitted by REML:
   REML fit alone), best of REPEATS after a warm-up;
 - R lme4::lmer (when `Rscript` is on PATH), timed inside R (data already loaded);
 - statsmodels MixedLM (REML, lbfgs), in a subprocess stopped after SM_TIMEOUT seconds.
-Ratios are peer / ours (records → fit); the last columns give the largest absolute
-differences from our β̂ and variance components.
+Ratios are peer / ours (records → fit); then the largest absolute differences from our β̂ and
+variance components, and the memory each fit needed above the data already loaded, measured
+the way each runtime allows: ours, the peak of what one call allocates (tracemalloc, which
+sees NumPy's arrays); statsmodels, how far its fit raised its own process's peak resident
+memory; lme4, R's gc() "max used" during lmer less the heap in use before it.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from measure import best_of  # benchmarks/ is on the path
+from measure import best_of, traced_peak_mib  # benchmarks/ is on the path
 
 from pathfinder_eval.estimators.stepped_wedge.lmm import fit_reml, fixed_effects, summarise_records
 
@@ -40,26 +43,30 @@ out <- list()
 for (m in c("hussey_hughes", "nested_exchangeable")) {
   f <- if (m == "hussey_hughes") y ~ fperiod + trt + (1 | cluster) else
     y ~ fperiod + trt + (1 | cluster) + (1 | cluster:fperiod)
+  before <- sum(gc(reset = TRUE)[, 2L])  # MiB in use (Ncells + Vcells); the peak reset
   t <- system.time(fit <- lmer(f, data = d, REML = TRUE, control = ctrl))[["elapsed"]]
+  g <- gc()
+  peak <- sum(g[, which(colnames(g) == "max used") + 1L]) - before  # MiB, above the start
   vc <- as.data.frame(VarCorr(fit))
-  out[[m]] <- list(seconds = t, trt = unname(fixef(fit)["trt"]),
+  out[[m]] <- list(seconds = t, peak = peak, trt = unname(fixef(fit)["trt"]),
                    tau2 = vc$vcov[vc$grp == "cluster"], sigma2 = sigma(fit)^2,
                    gamma2 = if (m == "nested_exchangeable") vc$vcov[vc$grp == "cluster:fperiod"]
                             else NA)
 }
-for (m in names(out)) cat(m, out[[m]]$seconds, sprintf("%.12g", out[[m]]$trt),
+for (m in names(out)) cat(m, out[[m]]$seconds, out[[m]]$peak, sprintf("%.12g", out[[m]]$trt),
                           sprintf("%.12g", out[[m]]$tau2), sprintf("%.12g", out[[m]]$gamma2),
                           sprintf("%.12g", out[[m]]$sigma2), "\n")
 """
 
 SM_SCRIPT = textwrap.dedent(
     """
-    import json, sys, time, warnings
+    import json, resource, sys, time, warnings
     import pandas as pd
     import statsmodels.formula.api as smf
     d = pd.read_parquet(sys.argv[1])
     model = sys.argv[2]
     vc = {"cp": "0 + C(period)"} if model == "nested_exchangeable" else None
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -69,7 +76,8 @@ SM_SCRIPT = textwrap.dedent(
             reml=True, method="lbfgs"
         )
     seconds = time.perf_counter() - start
-    out = {"seconds": seconds, "trt": float(fit.fe_params["trt"]),
+    raised = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before  # KiB
+    out = {"seconds": seconds, "peak_mib": raised / 1024, "trt": float(fit.fe_params["trt"]),
            "tau2": float(fit.cov_re.iloc[0, 0]), "sigma2": float(fit.scale),
            "gamma2": float(fit.vcomp[0]) if vc else None}
     print(json.dumps(out))
@@ -128,6 +136,7 @@ def main(cell_size: int) -> None:
             "gamma2": comp.get("gamma2"),
             "sigma2": comp["sigma2"],
             "converged": fit.converged,
+            "peak_mib": traced_peak_mib(lambda m=m: ours(records, m)),
         }
     with tempfile.TemporaryDirectory() as tmp:
         if shutil.which("Rscript"):
@@ -139,9 +148,10 @@ def main(cell_size: int) -> None:
                 ["Rscript", str(script), str(csv)], capture_output=True, text=True, check=True
             ).stdout
             for line in out.strip().splitlines():
-                m, sec, trt, tau2, gamma2, sigma2 = line.split()
+                m, sec, peak, trt, tau2, gamma2, sigma2 = line.split()
                 results[m]["lme4"] = {
                     "seconds": float(sec),
+                    "peak_mib": float(peak),  # R's Mb are 2^20 bytes
                     "trt": float(trt),
                     "tau2": float(tau2),
                     "gamma2": None if gamma2 == "NA" else float(gamma2),
@@ -167,7 +177,7 @@ def main(cell_size: int) -> None:
                 results[m]["statsmodels"] = {"seconds": float("inf"), "timeout": True}
     print(
         f"{'model':5} {'package':16} {'seconds':>9} {'ratio':>8} {'effect':>14} "
-        f"{'max |Δβ̂|':>10} {'max |Δvar|':>11}"
+        f"{'max |Δβ̂|':>10} {'max |Δvar|':>11} {'peak MiB':>9}"
     )
     for m, label in MODELS.items():
         base = results[m]["pathfinder-eval"]
@@ -179,7 +189,8 @@ def main(cell_size: int) -> None:
             dvar = max(abs(r[k] - base[k]) for k in keys)
             print(
                 f"{label:5} {name:16} {r['seconds']:9.3f} {r['seconds'] / base['seconds']:8.1f} "
-                f"{r['trt']:14.10f} {abs(r['trt'] - base['trt']):10.1e} {dvar:11.1e}"
+                f"{r['trt']:14.10f} {abs(r['trt'] - base['trt']):10.1e} {dvar:11.1e} "
+                f"{r['peak_mib']:9.1f}"
             )
         print(f"{'':5} (pathfinder-eval REML fit alone on the cells: {base['fit_only']:.4f} s)")
 
