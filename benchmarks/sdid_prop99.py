@@ -3,7 +3,10 @@
 Run on demand (not a test): python benchmarks/sdid_prop99.py [PROP99_CSV]
 Peers are timed when importable: diff-diff (`pip install diff-diff`) and synthdid-py
 (`pip install synthdid-py`, imported as `synthdid`). Each is run once to warm up (numba
-compilation, imports), then timed as the best of `REPEATS` runs; ratios are peer / ours.
+compilation, imports), then timed as the best of `REPEATS` runs (synthdid-py, whose placebo
+replications take minutes: one); ratios are peer / ours, then the estimate and its placebo SE
+with their differences from ours (placebo SEs differ by their draws), and the peak of what one
+call allocates (tracemalloc, one more untimed call).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from measure import best_of  # benchmarks/ is on the path
+from measure import best_of, traced_peak_mib  # benchmarks/ is on the path
 
 from pathfinder_eval.estimators.synthetic.core import placebo_se, synthdid
 
@@ -34,7 +37,7 @@ def main(path: Path) -> None:
         fit = synthdid(y, n0, t0, "sdid")
         return fit.estimate, placebo_se(y, n0, t0, fit, REPLICATIONS, np.random.default_rng(1))
 
-    rows = [("pathfinder-eval", *best_of(ours))]
+    rows = [("pathfinder-eval", *best_of(ours, REPEATS), traced_peak_mib(ours), REPEATS)]
     try:
         from diff_diff import SyntheticDiD
 
@@ -54,7 +57,7 @@ def main(path: Path) -> None:
             )
             return res.att, res.se
 
-        rows.append(("diff-diff", *best_of(dd)))
+        rows.append(("diff-diff", *best_of(dd, REPEATS), traced_peak_mib(dd), REPEATS))
     except ImportError:
         print("diff-diff not installed: skipped")
     try:
@@ -66,14 +69,20 @@ def main(path: Path) -> None:
                 np.sqrt(sdpy.vcov(est, method="placebo", replications=REPLICATIONS)[0, 0])
             )
 
-        rows.append(("synthdid-py", *best_of(py, 1)))
+        rows.append(("synthdid-py", *best_of(py, 1), traced_peak_mib(py), 1))
     except ImportError:
         print("synthdid-py not installed: skipped")
-    base = rows[0][1]
-    print(f"SDID on Prop 99 with {REPLICATIONS} placebo replications (best of {REPEATS})")
-    print(f"{'package':18} {'seconds':>9} {'ratio':>7} {'estimate':>11} {'placebo SE':>11}")
-    for name, seconds, (est, se) in rows:
-        print(f"{name:18} {seconds:9.3f} {seconds / base:7.1f} {est:11.4f} {se:11.3f}")
+    base, (base_est, base_se) = rows[0][1], rows[0][2]
+    print(f"SDID on Prop 99 with {REPLICATIONS} placebo replications")
+    print(
+        f"{'package':18} {'runs':>4} {'seconds':>9} {'ratio':>7} {'estimate':>11} {'|Δ|':>8} "
+        f"{'placebo SE':>11} {'|ΔSE|':>7} {'peak MiB':>9}"
+    )
+    for name, seconds, (est, se), peak, runs in rows:
+        print(
+            f"{name:18} {runs:4d} {seconds:9.3f} {seconds / base:7.1f} {est:11.4f} "
+            f"{abs(est - base_est):8.1e} {se:11.3f} {abs(se - base_se):7.3f} {peak:9.2f}"
+        )
 
 
 if __name__ == "__main__":
