@@ -4,7 +4,14 @@ For each pilot design, on the synthetic panel and (when ../shared/data/public ex
 statistics: the wall time of `pathfinder-eval run` in a cold process (best of 3) with its
 default workers (the available cores) and with `--workers 1`, and one phase breakdown from a
 fresh process, each phase in one process (imports, the design's estimator engines included,
-data load, panel, each analysis summed over its outcomes, placebo-in-time, rendering).
+data load, panel, each analysis summed over its outcomes, placebo-in-time, rendering). Beside
+each total: the peak resident memory of the largest process of the default run, and the import
+floor: the seconds a fresh interpreter takes to import, in the same order, every module outside
+pathfinder_eval that the run imported (numpy, pandas, SciPy, statsmodels, matplotlib ... and the
+standard library's), best of the repeats: the part of the import phase no change to this
+package's own code can remove. The package is byte-compiled first, as `pip install` leaves it
+(a process started with PYTHONDONTWRITEBYTECODE set, as some sandboxes do, would otherwise
+compile its modules from source on every run: 0.3-0.5 s).
 `--save FILE` writes the numbers as JSON; `--previous FILE` prints the ratio to a saved run
 (e.g. of the previous release) beside each total.
 
@@ -14,6 +21,7 @@ data load, panel, each analysis summed over its outcomes, placebo-in-time, rende
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import subprocess
@@ -22,6 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import pathfinder_eval
 from pathfinder_eval.workers import available_workers
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,31 +77,66 @@ phases["placebo in time"] = time.perf_counter() - t
 ev = evaluate(spec, data, workers=1)
 t = time.perf_counter(); report_files(ev, workers=1)
 phases["render"] = time.perf_counter() - t
-print(json.dumps(phases))
+others = [m for m in sys.modules if m.split(".")[0] not in ("pathfinder_eval", "__main__")]
+print(json.dumps({"phases": phases, "modules": others}))
+"""
+
+FLOOR = r"""
+import importlib, json, sys, time
+names = json.loads(sys.stdin.read())
+t0 = time.perf_counter()
+for name in names:
+    try:
+        importlib.import_module(name)
+    except Exception:  # a module that only imports as part of its package's own import
+        pass
+print(time.perf_counter() - t0)
 """
 
 
-def cold_run(design: Path, data: Path | None, out: Path, workers: int | None) -> float:
-    """Seconds for `pathfinder-eval run` in a new interpreter (workers None: its default)."""
+def cold_run(
+    design: Path, data: Path | None, out: Path, workers: int | None
+) -> tuple[float, float]:
+    """Seconds for `pathfinder-eval run` in a new interpreter (workers None: its default), and
+    the peak resident MiB of its largest process (the run or one of its workers)."""
     cmd = [sys.executable, "-m", "pathfinder_eval.cli", "run", str(design), "--out", str(out)]
     if workers is not None:
         cmd += ["--workers", str(workers)]
     if data is not None:
         cmd += ["--data", str(data)]
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, capture_output=True)
-    return time.perf_counter() - start
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)  # this run's own resource use, its workers' too
+    seconds = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        assert proc.stderr is not None
+        raise SystemExit(f"{' '.join(cmd)} failed: {proc.stderr.read().decode()[-2000:]}")
+    return seconds, usage.ru_maxrss / 1024
 
 
-def phases(design: Path, data: Path | None) -> dict[str, float]:
-    """The phase breakdown, measured in a fresh interpreter."""
+def phases(design: Path, data: Path | None) -> tuple[dict[str, float], list[str]]:
+    """The phase breakdown, measured in a fresh interpreter, and the modules outside
+    pathfinder_eval it imported, in order."""
     done = subprocess.run(
         [sys.executable, "-c", PHASES, str(design), str(data) if data else ""],
         check=True,
         capture_output=True,
         text=True,
     )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    return out["phases"], out["modules"]
+
+
+def import_floor(modules: list[str]) -> float:
+    """Seconds a fresh interpreter takes to import `modules`, in order."""
+    done = subprocess.run(
+        [sys.executable, "-c", FLOOR],
+        input=json.dumps(modules),
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return float(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -103,6 +147,7 @@ def main() -> None:
     args = parser.parse_args()
     previous = json.loads(args.previous.read_text()) if args.previous else {}
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    compileall.compile_dir(Path(pathfinder_eval.__file__).parent, quiet=1)
     sources = [("synthetic", None)] + ([("real", PUBLIC)] if PUBLIC.is_dir() else [])
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -110,16 +155,25 @@ def main() -> None:
             design = ROOT / "designs" / f"{name}.yaml"
             for label, data in sources:
                 key = f"{name} / {label}"
-                best, serial = (
-                    min(cold_run(design, data, Path(tmp), w) for _ in range(args.repeats))
-                    for w in (None, 1)
-                )
-                results[key] = {"total": best, "one_worker": serial, "phases": phases(design, data)}
+                runs = [cold_run(design, data, Path(tmp), None) for _ in range(args.repeats)]
+                best, peak = min(t for t, _ in runs), max(m for _, m in runs)
+                serial = min(cold_run(design, data, Path(tmp), 1)[0] for _ in range(args.repeats))
+                steps, modules = phases(design, data)
+                floor = min(import_floor(modules) for _ in range(args.repeats))
+                results[key] = {
+                    "total": best,
+                    "one_worker": serial,
+                    "peak_mib": peak,
+                    "import_floor": floor,
+                    "phases": steps,
+                }
                 old = previous.get(key, {}).get("total")
                 ratio = f"  ({best / old:.2f}x the previous {old:.1f} s)" if old else ""
                 print(
                     f"{key:28} {best:6.1f} s on {available_workers()} cores, {serial:.1f} s with "
-                    f"--workers 1  (best of {args.repeats}, cold process){ratio}"
+                    f"--workers 1  (best of {args.repeats}, cold process){ratio}; peak "
+                    f"{peak:,.0f} MiB; import floor {floor:.2f} s ({len(modules)} modules "
+                    "outside pathfinder_eval)"
                 )
                 for phase, seconds in results[key]["phases"].items():  # one process
                     print(f"    {phase:34} {seconds:6.2f} s")
