@@ -168,15 +168,14 @@ def panel_variance(
     """Variance of θ̂_r = Σ_i weights[r, i]ᵀ y_i under the noise model (module docstring).
 
     weights: (m, n, T); region, size: (n,) as for `noise_model`."""
-    own_cov = np.einsum("rit,tu,qiu->rq", weights, model.structural, weights) + np.einsum(
-        "rit,tu,qiu,i->rq", weights, model.sampling, weights, 1.0 / size
-    )
+    own = weights @ model.structural + (weights @ model.sampling) / size[:, None]
+    own_cov = _pairwise(own, weights)
     codes = np.unique(region)
     summed = np.stack([weights[:, region == c, :].sum(axis=1) for c in codes], axis=1)
-    shared_cov = np.einsum("rct,tu,qcu->rq", summed, model.regional, summed)
-    own = np.diag(own_cov)
-    shared = _unbiased_shared(own, np.diag(shared_cov))
-    var = own + shared
+    shared_cov = _pairwise(summed @ model.regional, summed)
+    own_var = np.diag(own_cov)
+    shared = _unbiased_shared(own_var, np.diag(shared_cov))
+    var = own_var + shared
     df = _degrees_of_freedom(weights, summed, model, size)
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.where(var > 0, np.maximum(shared, 0.0) / var, 0.0)
@@ -191,16 +190,24 @@ def _degrees_of_freedom(
     """Satterthwaite's 2 E[v̂]² / Var(v̂) for each row's variance v̂, its mean and variance
     over the model's bootstrap draws; at most the comparison LAs less two."""
     regional, structural, sampling = model.bootstrap
-    unit = np.einsum("rit,riu->rtu", weights, weights)
-    scaled = np.einsum("rit,riu,i->rtu", weights, weights, 1.0 / size)
-    grouped = np.einsum("rct,rcu->rtu", summed, summed)
-    own = np.einsum("rtu,btu->br", unit, structural) + np.einsum("rtu,btu->br", scaled, sampling)
-    v = own + _unbiased_shared(own, np.einsum("rtu,btu->br", grouped, regional))
+    unit = weights.transpose(0, 2, 1) @ weights  # (m, T, T): Σ_i w_i w_iᵀ per row
+    scaled = weights.transpose(0, 2, 1) @ (weights / size[:, None])
+    grouped = summed.transpose(0, 2, 1) @ summed
+    own = _pairwise(structural, unit) + _pairwise(sampling, scaled)  # (B, m)
+    v = own + _unbiased_shared(own, _pairwise(regional, grouped))
     cap = max(model.n_comparison - 2, 1)
     mean, spread = v.mean(axis=0), v.var(axis=0, ddof=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         df = np.where(spread > 0, 2.0 * mean**2 / spread, cap)
     return np.clip(df, 1.0, cap)
+
+
+def _pairwise(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(len(a), len(b)): the sum of the elementwise products of each a[r] with each b[q], as
+    one matrix product (a 4-index einsum over rows, units and two periods made as many passes
+    as rows squared: 2 minutes for 70 rows of 2,000 units × 40 periods)."""
+    width = int(np.prod(a.shape[1:]))  # (not -1: no rows would leave it undetermined)
+    return a.reshape(len(a), width) @ b.reshape(len(b), width).T
 
 
 def _unbiased_shared(own: np.ndarray, shared: np.ndarray) -> np.ndarray:
