@@ -36,12 +36,7 @@ from pathfinder_eval.estimators.did.group_time import aggregate, group_time_att,
 from pathfinder_eval.estimators.did.group_time_inference import cohort_stratified
 from pathfinder_eval.estimators.did.imputation import imputation
 from pathfinder_eval.estimators.did.imputation import stratified_rows as imputation_stratified
-from pathfinder_eval.estimators.did.sun_abraham import (
-    absorbed_step1,
-    cr2_rows,
-    stratified_rows,
-    sun_abraham,
-)
+from pathfinder_eval.estimators.did.sun_abraham import cr2_rows, stratified_rows, sun_abraham
 from pathfinder_eval.inference.conley_taber import conley_taber
 from pathfinder_eval.inference.cr2 import cr2_inference, two_way_projection
 from pathfinder_eval.inference.randomisation_did import timing_randomisation
@@ -106,7 +101,7 @@ def sun_abraham_bjs(yy, units, periods, start, level):
     the estimator's default below 20 treated."""
     cohort = np.where(np.isfinite(start), start, np.nan)[units]
     sa = sun_abraham(yy, units, periods, cohort)
-    strat = stratified_rows(sa, absorbed_step1(sa))  # the default on balanced panels, else CR2
+    strat = stratified_rows(sa)  # the default on balanced panels, else CR2
     if strat is not None:
         sa_default = t_test(sa.att, strat.std_error[0], strat.df[0], level)
     else:

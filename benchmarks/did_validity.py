@@ -89,7 +89,6 @@ from pathfinder_eval.estimators.did.multiplegt_bootstrap import draw_fits
 from pathfinder_eval.estimators.did.multiplegt_dyn import multiplegt_dyn
 from pathfinder_eval.estimators.did.stacked import stacked_did
 from pathfinder_eval.estimators.did.sun_abraham import (
-    absorbed_step1,
     cr2_rows,
     outcome_weights,
     stratified_rows,
@@ -314,15 +313,14 @@ def fit_all(p: Panel, tau: float, want: frozenset[str] = frozenset(ALL)) -> dict
     if "sun_abraham" in need:  # post-treatment average
         ref = -2 if left_out else -1
         res = sun_abraham(yy, units, periods, cohort[units], "never_treated", False, ref)
-        xy = absorbed_step1(res)
-        st = stratified_rows(res, xy)
+        st = stratified_rows(res)
         if st is None:
             c2 = cr2_rows(res, LEVEL)
             old = (c2.std_error[0], c2.df[0])
         else:
             old = (st.std_error[0], st.df[0])
         ws = np.zeros(rows)
-        ws[res.rows] = outcome_weights(res, xy)[0]
+        ws[res.rows] = outcome_weights(res)[0]
         record("sun_abraham", float(res.att), old, p.pooled(ws))
     if "did_multiplegt_dyn" in need:
         # de Chaisemartin & D'Haultfœuille: the average total effect of 3 effects (the

@@ -77,7 +77,9 @@ class SunAbrahamResult:
         last-treated controls (the regression `cr2_rows` re-uses); unit_cohort: (U,) each
         unit code's own first treated period (NaN never treated; last-treated units keep
         theirs), the strata of `stratified_rows`; rows: (n_obs,) the positions of those
-        observations in the input arrays.
+        observations in the input arrays; absorbed: (n_obs, m + 1) [X̃, ỹ], x and y less
+        their unit and period effects (the step-1 regression's, which `step1_bread`,
+        `outcome_weights` and `stratified_rows` read).
     """
 
     cohort: np.ndarray
@@ -102,6 +104,7 @@ class SunAbrahamResult:
     periods: np.ndarray
     unit_cohort: np.ndarray
     rows: np.ndarray
+    absorbed: np.ndarray
 
     @property
     def row_weights(self) -> np.ndarray:
@@ -195,8 +198,8 @@ def sun_abraham(
     )
     x[np.flatnonzero(col >= 0), col[col >= 0]] = 1.0
 
-    resid = absorb_two_way(np.column_stack([y, x]), unit_codes, period_codes)
-    yt, xt = resid[:, 0], resid[:, 1:]
+    absorbed = absorb_two_way(np.column_stack([x, y]), unit_codes, period_codes)
+    xt, yt = absorbed[:, :-1], absorbed[:, -1]
     xtx = xt.T @ xt
     if np.linalg.matrix_rank(xtx) < xtx.shape[0]:
         raise EstimationError(
@@ -282,37 +285,31 @@ def sun_abraham(
         period_codes,
         pd.Series(own_cohort).groupby(unit_codes).first().to_numpy(float),
         np.flatnonzero(keep),
+        absorbed,
     )
 
 
-def absorbed_step1(res: SunAbrahamResult) -> np.ndarray:
-    """[X̃, ỹ] (n_obs, m + 1): the step-1 regressors and outcome less their unit and period
-    effects, the one absorption `step1_bread`, `outcome_weights` and `stratified_rows` read
-    (each column is absorbed alone, so X̃ is the same to the bit as X absorbed by itself)."""
-    return absorb_two_way(np.column_stack([res.x, res.y]), res.units, res.periods)
-
-
-def step1_bread(res: SunAbrahamResult, xy: np.ndarray) -> tuple[np.ndarray, float]:
+def step1_bread(res: SunAbrahamResult) -> tuple[np.ndarray, float]:
     """(X̃ᵀX̃)⁻¹ of the step-1 regression (m × m: the coefficients' weights on the outcomes
-    have these inner products) and its mean squared residual, for `blank_vacant`;
-    xy: `absorbed_step1(res)`."""
-    xt, e = xy[:, :-1], xy[:, -1] - xy[:, :-1] @ res.coef
+    have these inner products) and its mean squared residual, for `blank_vacant`."""
+    xt = res.absorbed[:, :-1]
+    e = res.absorbed[:, -1] - xt @ res.coef
     return np.linalg.inv(xt.T @ xt), float(e @ e / len(e))
 
 
-def outcome_weights(res: SunAbrahamResult, xy: np.ndarray) -> np.ndarray:
+def outcome_weights(res: SunAbrahamResult) -> np.ndarray:
     """(rows, n_obs) the reported rows' weights on the outcomes: c·coef = wᵀy with
-    w = X̃(X̃ᵀX̃)⁻¹c; xy: `absorbed_step1(res)`."""
-    xt = xy[:, :-1]
+    w = X̃(X̃ᵀX̃)⁻¹c."""
+    xt = res.absorbed[:, :-1]
     return (xt @ np.linalg.solve(xt.T @ xt, res.row_weights.T)).T
 
 
-def stratified_rows(res: SunAbrahamResult, xy: np.ndarray) -> CohortStratified | None:
+def stratified_rows(res: SunAbrahamResult) -> CohortStratified | None:
     """The cohort-stratified variance with Bell-McCaffrey df (inference/cohort_stratified.py)
     of the reported rows, which are linear in the outcomes (`outcome_weights`); None when the
     weights differ between units of a cohort (unbalanced panels), where the stratified
-    estimator does not apply. xy: `absorbed_step1(res)`."""
-    w = outcome_weights(res, xy)
+    estimator does not apply."""
+    w = outcome_weights(res)
     return stratified_cells(w, res.y, res.units, res.periods, res.unit_cohort)
 
 
@@ -368,14 +365,13 @@ class SunAbraham(SunAbrahamOptions):
         n_treated = int(cells.loc[cells["role"] == "treated", "unit"].nunique())
         layout = panel_layout(panel, outcome)
         unit, period = cells["unit"].to_numpy()[res.rows], cells["period"].to_numpy()[res.rows]
-        xy = absorbed_step1(res)
         decision = did_decision(
             self.name,
             self.inference.method,
             n_treated,
             not self.share_uncertainty,
             layout,
-            lambda: layout.cell_weights(unit, period, outcome_weights(res, xy)),
+            lambda: layout.cell_weights(unit, period, outcome_weights(res)),
         )
         choice = decision.choice
         small = choice.method in ("cohort_stratified", "cr2")
@@ -388,7 +384,7 @@ class SunAbraham(SunAbrahamOptions):
             df, joint_vcov = decision.variance.df, decision.variance.vcov
             summ = t_summary(est, joint_vcov, df, level)
         elif small:
-            strat = stratified_rows(res, xy) if choice.method == "cohort_stratified" else None
+            strat = stratified_rows(res) if choice.method == "cohort_stratified" else None
             # the stratified variance takes CR2's correlations only: it sees one-unit cohorts
             c2 = cr2_rows(res, level, partly_seen=strat is not None)
             summ = TSummary(
@@ -401,7 +397,7 @@ class SunAbraham(SunAbrahamOptions):
             joint_vcov = rescale_covariance(joint_vcov, strat.std_error)
             summ = t_summary(est, joint_vcov, df, level)
         # interactions fitting one unit's cells exactly have variance of rounding: none
-        bread, noise = step1_bread(res, xy)
+        bread, noise = step1_bread(res)
         top = float(np.abs(res.y).max())
         if decision.variance is None and not small:  # CR1: rows of rounding have no SE
             joint_vcov, df = blank_vacant(
