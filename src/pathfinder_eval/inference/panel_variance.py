@@ -168,8 +168,13 @@ def panel_variance(
     """Variance of θ̂_r = Σ_i weights[r, i]ᵀ y_i under the noise model (module docstring).
 
     weights: (m, n, T); region, size: (n,) as for `noise_model`."""
-    own = weights @ model.structural + (weights @ model.sampling) / size[:, None]
+    own = weights @ model.structural  # (m, n, T), like weights: built in place, then freed
+    sampled = weights @ model.sampling
+    sampled /= size[:, None]
+    own += sampled
+    del sampled
     own_cov = _pairwise(own, weights)
+    del own
     codes = np.unique(region)
     summed = np.stack([weights[:, region == c, :].sum(axis=1) for c in codes], axis=1)
     shared_cov = _pairwise(summed @ model.regional, summed)
