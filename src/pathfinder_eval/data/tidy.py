@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyreadstat
 
 from pathfinder_eval.data.ees import MISSING, SYMBOLS, csv_frame
 from pathfinder_eval.errors import DataError
@@ -53,6 +52,8 @@ def _read_parquet(path: Path) -> pd.DataFrame:
 
 
 def _read_dta(path: Path) -> pd.DataFrame:
+    import pyreadstat  # here: 0.1 s of imports (narwhals too) that only Stata files need
+
     frame, _meta = pyreadstat.read_dta(str(path))
     return frame
 
