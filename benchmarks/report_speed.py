@@ -8,10 +8,11 @@ data load, panel, each analysis summed over its outcomes, placebo-in-time, rende
 each total: the peak resident memory of the largest process of the default run, and the import
 floor: the seconds a fresh interpreter takes to import, in the same order, every module outside
 pathfinder_eval that the run imported (numpy, pandas, SciPy, statsmodels, matplotlib ... and the
-standard library's), best of the repeats: the part of the import phase no change to this
-package's own code can remove. The package is byte-compiled first, as `pip install` leaves it
-(a process started with PYTHONDONTWRITEBYTECODE set, as some sandboxes do, would otherwise
-compile its modules from source on every run: 0.3-0.5 s).
+standard library's), best of the repeats: the import time left if this package's own modules
+cost nothing (it could still lower it only by not using numba, pydantic and the like). The
+package is byte-compiled first, as `pip install` leaves it (a process started with
+PYTHONDONTWRITEBYTECODE set, as some sandboxes do, would otherwise compile its modules from
+source on every run: 0.3-0.5 s).
 `--save FILE` writes the numbers as JSON; `--previous FILE` prints the ratio to a saved run
 (e.g. of the previous release) beside each total.
 
@@ -104,13 +105,14 @@ def cold_run(
         cmd += ["--workers", str(workers)]
     if data is not None:
         cmd += ["--data", str(data)]
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)  # this run's own resource use, its workers' too
-    seconds = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        assert proc.stderr is not None
-        raise SystemExit(f"{' '.join(cmd)} failed: {proc.stderr.read().decode()[-2000:]}")
+    with tempfile.TemporaryFile() as err:  # a file, not a pipe: a long stderr cannot block
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)  # this run's resource use, its workers' too
+        seconds = time.perf_counter() - start
+        if os.waitstatus_to_exitcode(status) != 0:
+            err.seek(0)
+            raise SystemExit(f"{' '.join(cmd)} failed: {err.read().decode()[-2000:]}")
     return seconds, usage.ru_maxrss / 1024
 
 
