@@ -11,8 +11,10 @@ categorical periods and an immediate effect are fitted by REML:
 Ratios are peer / ours (records → fit); then the largest absolute differences from our β̂ and
 variance components, and the memory each fit needed above the data already loaded, measured
 the way each runtime allows: ours, the peak of what one call allocates (tracemalloc, which
-sees NumPy's arrays); statsmodels, how far its fit raised its own process's peak resident
-memory; lme4, R's gc() "max used" during lmer less the heap in use before it.
+sees NumPy's arrays); statsmodels, its process's peak resident memory at the fit's end less
+its resident memory at the fit's start; lme4, R's gc() "max used" during lmer
+less the heap in use before it (R's heap only: lme4's C++ allocations are not counted, and
+the maxima of its two cell kinds may come from different moments).
 """
 
 from __future__ import annotations
@@ -60,13 +62,14 @@ for (m in names(out)) cat(m, out[[m]]$seconds, out[[m]]$peak, sprintf("%.12g", o
 
 SM_SCRIPT = textwrap.dedent(
     """
-    import json, resource, sys, time, warnings
+    import json, os, resource, sys, time, warnings
     import pandas as pd
     import statsmodels.formula.api as smf
     d = pd.read_parquet(sys.argv[1])
     model = sys.argv[2]
     vc = {"cp": "0 + C(period)"} if model == "nested_exchangeable" else None
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with open("/proc/self/statm") as f:  # resident pages now, not the peak so far
+        before = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024  # KiB
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
