@@ -82,6 +82,31 @@ def test_variance_is_the_models_closed_form():
     np.testing.assert_allclose(pv.df, df, rtol=1e-10)
 
 
+def test_degrees_of_freedom_are_satterthwaites_over_the_draws_below_the_cap():
+    """The closed-form test above reaches the cap (n_comparison − 2) on every row, where a
+    wrong df would pass unseen; with the cap out of reach each row's df is 2 E[v̂]² / Var(v̂)
+    over the draws, v̂ each draw's variance by explicit loops over units and regions."""
+    rng = np.random.default_rng(6)
+    n, t, m, draws_n = 24, 4, 3, 8
+    region = rng.integers(0, 3, n)
+    size = rng.uniform(1.0, 50.0, n)
+    draws = tuple(np.stack([_psd(rng, t, s) for _ in range(draws_n)]) for s in (0.5, 2.0, 20.0))
+    model = NoiseModel(*(d[0] for d in draws), draws, 0.0, 0.0, 0.0, 0.0, 10**6, 3)
+    w = rng.normal(size=(m, n, t))
+    v = np.zeros((draws_n, m))
+    for b in range(draws_n):
+        for a in range(m):
+            own = sum(w[a, i] @ (draws[1][b] + draws[2][b] / size[i]) @ w[a, i] for i in range(n))
+            shared = sum(
+                w[a, region == r].sum(0) @ draws[0][b] @ w[a, region == r].sum(0) for r in range(3)
+            )
+            v[b, a] = own + (shared if own + shared > 0 else 0.0)
+    df = 2 * v.mean(0) ** 2 / v.var(0, ddof=1)
+    got = panel_variance(w, model, region, size).df
+    assert np.all(got < 1e4)  # the cap (10**6 − 2) is out of reach
+    np.testing.assert_allclose(got, df, rtol=1e-10)
+
+
 def test_a_negative_regional_term_counts_unless_the_total_would_not_be_positive():
     """V is estimated unbiased, so a row's regional term may be negative: it lowers the
     variance (and its share reads 0), and counts zero only where own + shared ≤ 0."""
