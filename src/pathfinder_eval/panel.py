@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 from pathfinder_eval.data.catalogue import SCALES
 from pathfinder_eval.data.ees import DERIVED_STATUSES, SYMBOLS, WITHHELD
 from pathfinder_eval.data.la_lookup import la_table
+from pathfinder_eval.data.lookup import among, positions
 from pathfinder_eval.data.plausibility import STATUSES as PLAUSIBILITY_STATUSES
 from pathfinder_eval.data.source import CELL_COLUMNS, DETAIL, Exclusion, OutcomeData
 from pathfinder_eval.data.tidy import key_codes, repeated, text_by_code
@@ -362,12 +363,12 @@ def _units_and_groups(draft: PanelDraft) -> PanelDraft:
 
 
 def _design_units_present(draft: PanelDraft) -> PanelDraft:
-    present = pd.Index(draft.frame["unit"].unique(), dtype=object)  # (see _comparison_pool)
+    present = pd.Index(draft.frame["unit"].unique())
     starts = pd.Index(list(draft.spec.start_of()), dtype=object)
     named = pd.Index(list(set(starts) | set(draft.spec.comparison.units)), dtype=object)
-    if _may_fold_together(present.astype(str), named[~named.isin(present)].astype(str)):
+    if _may_fold_together(present.astype(str), named[~among(named, present)].astype(str)):
         _same_when_folded(draft, present.tolist(), set(named))
-    missing = starts[~starts.isin(present)]
+    missing = starts[~among(starts, present)]
     if len(missing):
         raise _no_usable_rows(draft, missing[0])
     return draft
@@ -530,13 +531,11 @@ def _transition_periods(draft: PanelDraft) -> PanelDraft:
 def _comparison_pool(draft: PanelDraft) -> PanelDraft:
     """Comparison units: the design's pool less its exclusions; other units dropped."""
     spec, starts = draft.spec, pd.Index(list(draft.spec.start_of()), dtype=object)
-    codes, uniques = pd.factorize(draft.frame["unit"], use_na_sentinel=False)
-    # factorised once, then each unit tested once, not each row (as Python text: pandas'
-    # arrow strings test membership several times slower)
-    names = pd.Index(uniques, dtype=object)
+    codes, names = pd.factorize(draft.frame["unit"], use_na_sentinel=False)
+    # factorised once, then each unit tested once, not each row
     if spec.comparison.pool == "list":  # a unit listed by hand and absent was passed over
         listed = pd.Index(spec.comparison.units, dtype=object)
-        absent = listed[~listed.isin(names)].tolist()
+        absent = listed[~among(listed, names)].tolist()
         if absent:
             u = absent[0]
             raise PanelError(
@@ -551,10 +550,11 @@ def _comparison_pool(draft: PanelDraft) -> PanelDraft:
                 where="comparison.units",
                 fix="supply its rows, or remove it from comparison.units",
             )
-    comparison = _comparison_units(spec, names[~names.isin(starts)])
+    treated = among(names, starts)
+    comparison = _comparison_units(spec, names[~treated])
     index = draft.frame.index
-    not_pool = ~_unit_in(codes, names.isin(starts) | names.isin(comparison), index)
-    excluded = not_pool & _unit_in(codes, names.isin(spec.comparison.exclude), index)
+    not_pool = ~_unit_in(codes, treated | among(names, comparison), index)
+    excluded = not_pool & _unit_in(codes, among(names, spec.comparison.exclude), index)
     draft = draft.drop(excluded, spec.comparison.exclude_reason)
     draft = draft.drop(not_pool[~excluded], "not in the design's comparison pool")
     rows = _unit_rows(
@@ -625,7 +625,7 @@ def _cells(draft: PanelDraft) -> PanelDraft:
     codes, names = pd.factorize(frame["unit"], sort=True)
     outcome_codes, outcomes = pd.factorize(frame["outcome"], sort=True)
     # every unit left is treated or a comparison: its row of the unit table (−1: none)
-    at = pd.Index(rows.get("unit", ()), dtype=object).get_indexer(names)
+    at = positions(names, list(rows.get("unit", ())))
     role_codes, roles = pd.factorize(np.asarray(rows.get("role", ()), dtype=object))
     unit_role = np.append(role_codes, -1)[at]
     period = frame["period"].to_numpy(np.int64)  # (object after a regional design's sums)
@@ -833,10 +833,12 @@ def _unit_table(draft: PanelDraft) -> pd.DataFrame:
     rows = draft.unit_rows
     units = pd.DataFrame({c: list(v) for c, v in rows.items()} if rows.get("unit") else {})
     given = draft.data.units.drop_duplicates("unit", keep="last").set_index("unit")
-    ids, groups = units["unit"], draft.spec.groups
-    names = _unit_values(ids, given.get("name"), draft.unit_names, groups)
+    ids = units["unit"]
+    row = positions(ids, given.index)  # each unit's row of the data's unit table (−1: none)
+    row[among(ids, list(draft.spec.groups))] = -1  # a group's own values come from lookups
+    names = _unit_values(ids, row, given.get("name"), draft.unit_names)
     units.insert(1, "name", names.where(names.notna(), ids))
-    regions = _unit_values(ids, given.get("region"), draft.unit_regions, groups)
+    regions = _unit_values(ids, row, given.get("region"), draft.unit_regions)
     units.insert(2, "region", regions.fillna(""))
     for c in draft.spec.data.columns.unit_columns:
         values = given[c].to_dict()
@@ -857,14 +859,14 @@ def _unit_table(draft: PanelDraft) -> pd.DataFrame:
 
 
 def _unit_values(
-    ids: pd.Series, given: pd.Series | None, lookup: dict[str, str], groups: Iterable[str]
+    ids: pd.Series, row: np.ndarray, given: pd.Series | None, lookup: dict[str, str]
 ) -> pd.Series:
     """`lookup.get(unit)` for each unit of `ids`, read from `given` (the data's value per
-    unit, which `lookup` holds too) where it has the unit and the unit is not a group: one
-    vectorised lookup for the many units of a long file, the dictionary for the few others."""
+    unit, which `lookup` holds too) at the unit's `row` of it where it has one (−1: none, or
+    a group): one vectorised lookup for the many units of a long file, the dictionary for the
+    few others."""
     values = np.full(len(ids), None, dtype=object)
-    row = given.index.get_indexer(ids) if given is not None else np.full(len(ids), -1)
-    other = (row < 0) | ids.isin(list(groups)).to_numpy()
+    other = (row < 0) if given is not None else np.ones(len(ids), dtype=bool)
     if given is not None:
         values[~other] = given.to_numpy(object)[row[~other]]
     values[other] = [lookup.get(u) for u in ids[other]]
@@ -966,8 +968,8 @@ def _comparison_units(spec: DesignSpec, candidates: pd.Index) -> list[str]:
             fix="run the design through pathfinder_eval.prepare/run or the CLI, which read it",
         )
     if comp.pool in ("list", "statistical_neighbours"):
-        candidates = candidates[candidates.isin(comp.units)]
-    return sorted(candidates[~candidates.isin(comp.exclude)].tolist())
+        candidates = candidates[among(candidates, comp.units)]
+    return sorted(candidates[~among(candidates, comp.exclude)].tolist())
 
 
 def _aggregate_groups(
