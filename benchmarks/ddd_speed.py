@@ -22,7 +22,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from measure import traced_peak_mib  # benchmarks/ is on the path
+from measure import peer_failure, traced_peak_mib  # benchmarks/ is on the path
 
 import pathfinder_eval as pe
 from pathfinder_eval.estimators.did.group_time import aggregate, group_time_att, prepare_cohorts
@@ -121,8 +121,8 @@ def main() -> None:
     long["unit"] = long["la"] * 2 + long["targeted"]
     try:
         t_dd, att_dd = best(diff_diff, long)
-    except ImportError:
-        print("diff-diff: not installed")
+    except Exception as exc:  # a peer's failure is reported, not raised
+        print(f"diff-diff: {peer_failure(exc)}")
         return
     print(
         f"diff-diff TripleDifference: {t_dd:.2f} s; ratio peer/ours {t_dd / t_engine:.1f}× "

@@ -25,6 +25,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 from cs_speed import long_frame, simulate
+from measure import peer_failure
 
 import pathfinder_eval as pe
 from pathfinder_eval.estimators.did.imputation import imputation
@@ -117,8 +118,8 @@ def main() -> None:
         )
         try:
             t_dd, m_dd, peer = timed(diff_diff, frame)
-        except ImportError:
-            print("    diff-diff: not installed (pip install diff-diff)")
+        except Exception as exc:  # a peer's failure is reported, not raised
+            print(f"    diff-diff: {peer_failure(exc)} (pip install diff-diff)")
             continue
         print(
             f"    diff-diff {t_dd:5.2f} s  peak traced {m_dd:5.0f} MiB  "

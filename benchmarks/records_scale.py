@@ -20,6 +20,7 @@ memory per million records instead (data/records.py MB_PER_MILLION).
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import subprocess
 import sys
@@ -30,17 +31,18 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from measure import high_water_mib  # benchmarks/ is on the path
 
 CLUSTERS, PERIODS, CHUNK = 20, 11, 1_000_000
 
 COMMON = """
-import json, resource, sys, time
+import json, sys, time
 import numpy as np, pandas as pd
 path = sys.argv[1]
 def done(t, frame):
     frame = frame.sort_values(["unit", "period"]).reset_index(drop=True)
     frame[["unit", "period", "n", "sum", "ssw"]].to_parquet(sys.argv[2])
-    print(json.dumps({"seconds": t, "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+    print(json.dumps({"seconds": t, "rss": high_water_mib() * 1024}))
 def ours(data):
     f = data.frame
     return pd.DataFrame({"unit": f["unit"], "period": f["period"], "n": f["denominator"],
@@ -50,6 +52,9 @@ def cols():
     from pathfinder_eval.data.records import RecordColumns
     return RecordColumns("cluster", "period", {"y": "y"}, path)
 """
+
+# each way's process measures its own peak (VmHWM): its ru_maxrss would hold this one's
+CHILD = inspect.getsource(high_water_mib) + COMMON
 
 WAYS = {
     "parts": """
@@ -154,7 +159,7 @@ def run(way: str, path: Path, out: Path, extra: list[str], repeats: int) -> dict
     """Best of `repeats` fresh processes."""
     best = None
     for _ in range(repeats):
-        code = COMMON + (RUN if way == "run" else WAYS[way])
+        code = CHILD + (RUN if way == "run" else WAYS[way])
         done = subprocess.run(
             [sys.executable, "-c", textwrap.dedent(code), str(path), str(out), *extra],
             capture_output=True,
@@ -169,13 +174,13 @@ def run(way: str, path: Path, out: Path, extra: list[str], repeats: int) -> dict
 
 
 MEMORY = """
-import resource, time
+import time
 from pathfinder_eval.pipeline import evaluate
 from pathfinder_eval.spec import load_design
 from pathlib import Path
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = high_water_mib() * 1024
 evaluate(load_design(sys.argv[3]), Path(path))
-print(json.dumps({"seconds": 0, "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+print(json.dumps({"seconds": 0, "rss": high_water_mib() * 1024,
                   "before": before}))
 """
 
@@ -201,7 +206,7 @@ def memory_per_million(folder: Path, rows: int) -> None:
         table = pq.read_table(path)
         x = np.random.default_rng(2).normal(size=table.num_rows)
         pq.write_table(table.append_column("x", pa.array(x)), path)
-        code = COMMON + MEMORY
+        code = CHILD + MEMORY
         done = subprocess.run(
             [sys.executable, "-c", textwrap.dedent(code), str(path), "-", str(design)],
             check=True,

@@ -5,7 +5,9 @@ statistics: the wall time of `pathfinder-eval run` in a cold process (best of 3)
 default workers (the available cores) and with `--workers 1`, and one phase breakdown from a
 fresh process, each phase in one process (imports, the design's estimator engines included,
 data load, panel, each analysis summed over its outcomes, placebo-in-time, rendering). Beside
-each total: the peak resident memory of the largest process of the default run, and the import
+each total: the peak resident memory of the largest process of the default run (its workers
+included, so read from getrusage: floored at this script's own small peak, which Linux carries
+into a child's, measure.py), and the import
 floor: the seconds a fresh interpreter takes to import, in the same order, every module outside
 pathfinder_eval that the run imported (numpy, pandas, SciPy, statsmodels, matplotlib ... and the
 standard library's), best of the repeats: the import time left if this package's own modules

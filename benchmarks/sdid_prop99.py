@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from measure import best_of, traced_peak_mib  # benchmarks/ is on the path
+from measure import best_of, peer_failure, traced_peak_mib  # benchmarks/ is on the path
 
 from pathfinder_eval.estimators.synthetic.core import placebo_se, synthdid
 
@@ -58,8 +58,8 @@ def main(path: Path) -> None:
             return res.att, res.se
 
         rows.append(("diff-diff", *best_of(dd, REPEATS), traced_peak_mib(dd), REPEATS))
-    except ImportError:
-        print("diff-diff not installed: skipped")
+    except Exception as exc:  # a peer's failure is reported, not raised
+        print(f"diff-diff: {peer_failure(exc)}: skipped")
     try:
         import synthdid as sdpy
 
@@ -70,8 +70,8 @@ def main(path: Path) -> None:
             )
 
         rows.append(("synthdid-py", *best_of(py, 1), traced_peak_mib(py), 1))
-    except ImportError:
-        print("synthdid-py not installed: skipped")
+    except Exception as exc:  # a peer's failure is reported, not raised
+        print(f"synthdid-py: {peer_failure(exc)}: skipped")
     base, (base_est, base_se) = rows[0][1], rows[0][2]
     print(f"SDID on Prop 99 with {REPLICATIONS} placebo replications")
     print(

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from etwfe_speed import simulate  # the same staggered panel (benchmarks/ is on the path)
-from measure import traced_peak_mib
+from measure import PEAK_ON_EXIT, peer_failure, traced_peak_mib
 
 import pathfinder_eval as pe
 from pathfinder_eval.estimators.did.stacked import stacked_did
@@ -54,18 +54,23 @@ class PeerFailed(RuntimeError):
 def run_peer(python: str, code: str, frame: pd.DataFrame, *args: str) -> dict:
     """Run a peer package's `code` in another environment's `python` on `frame` (handed over as
     Parquet, the path as the first argument, then `args`); its last printed line is JSON, to
-    which `peak_mib` (that peer process's own peak resident memory) is added."""
+    which `peak_mib` (that peer process's own peak resident memory, VmHWM: measure.py says
+    why not its ru_maxrss) is added."""
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "panel.parquet"
+        path, peak_file = Path(tmp) / "panel.parquet", Path(tmp) / "peak"
         frame.to_parquet(path)
+        env = {**os.environ, "BENCH_PEAK_FILE": str(peak_file)}
         with open(Path(tmp) / "out", "w+") as out, open(Path(tmp) / "err", "w+") as err:
-            proc = subprocess.Popen([python, "-c", code, str(path), *args], stdout=out, stderr=err)
-            _, status, usage = os.wait4(proc.pid, 0)  # this child's own resource use
-            proc.returncode = os.waitstatus_to_exitcode(status)
+            proc = subprocess.run(
+                [python, "-c", PEAK_ON_EXIT + code, str(path), *args],
+                stdout=out,
+                stderr=err,
+                env=env,
+            )
             out.seek(0)
             err.seek(0)
             stdout, stderr = out.read(), err.read()
-    peak = usage.ru_maxrss / 1024
+        peak = float(peak_file.read_text()) if peak_file.exists() else float("nan")
     if proc.returncode != 0:
         how = (
             f"killed by {signal.Signals(-proc.returncode).name}"
@@ -73,7 +78,8 @@ def run_peer(python: str, code: str, frame: pd.DataFrame, *args: str) -> dict:
             else f"exit status {proc.returncode}"
         )
         last = (stderr.strip().splitlines() or [""])[-1]
-        raise PeerFailed(f"{how} at {peak:,.0f} MiB peak memory{': ' + last if last else ''}")
+        at = f" at {peak:,.0f} MiB peak memory" if np.isfinite(peak) else ""
+        raise PeerFailed(f"{how}{at}{': ' + last if last else ''}")
     return {**json.loads(stdout.strip().splitlines()[-1]), "peak_mib": peak}
 
 
@@ -131,8 +137,8 @@ def main() -> None:
     assert np.allclose(est, est_api, atol=1e-12) and np.allclose(se, se_api, rtol=1e-10)
     try:
         t_dd, est_dd, se_dd = best(diff_diff, frame)
-    except ImportError:
-        print("diff-diff: not installed")
+    except Exception as exc:  # a peer's failure is reported, not raised
+        print(f"diff-diff: {peer_failure(exc)}")
         return
     print(
         f"diff-diff StackedDiD: {t_dd:.2f} s; ratio peer/ours {t_dd / t_arr:.1f}× (arrays), "

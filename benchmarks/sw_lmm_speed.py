@@ -19,6 +19,7 @@ the maxima of its two cell kinds may come from different moments).
 
 from __future__ import annotations
 
+import inspect
 import json
 import shutil
 import subprocess
@@ -29,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from measure import best_of, traced_peak_mib  # benchmarks/ is on the path
+from measure import best_of, high_water_mib, traced_peak_mib  # benchmarks/ is on the path
 
 from pathfinder_eval.estimators.stepped_wedge.lmm import fit_reml, fixed_effects, summarise_records
 
@@ -62,14 +63,14 @@ for (m in names(out)) cat(m, out[[m]]$seconds, out[[m]]$peak, sprintf("%.12g", o
 
 SM_SCRIPT = textwrap.dedent(
     """
-    import json, os, resource, sys, time, warnings
+    import json, os, sys, time, warnings
     import pandas as pd
     import statsmodels.formula.api as smf
     d = pd.read_parquet(sys.argv[1])
     model = sys.argv[2]
     vc = {"cp": "0 + C(period)"} if model == "nested_exchangeable" else None
     with open("/proc/self/statm") as f:  # resident pages now, not the peak so far
-        before = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024  # KiB
+        before = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20  # MiB
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -79,8 +80,8 @@ SM_SCRIPT = textwrap.dedent(
             reml=True, method="lbfgs"
         )
     seconds = time.perf_counter() - start
-    raised = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before  # KiB
-    out = {"seconds": seconds, "peak_mib": raised / 1024, "trt": float(fit.fe_params["trt"]),
+    raised = high_water_mib() - before  # its own peak: ru_maxrss holds the parent's (measure.py)
+    out = {"seconds": seconds, "peak_mib": raised, "trt": float(fit.fe_params["trt"]),
            "tau2": float(fit.cov_re.iloc[0, 0]), "sigma2": float(fit.scale),
            "gamma2": float(fit.vcomp[0]) if vc else None}
     print(json.dumps(out))
@@ -147,10 +148,13 @@ def main(cell_size: int) -> None:
             records.to_csv(csv, index=False)
             script = Path(tmp) / "lme4.R"
             script.write_text(R_SCRIPT)
-            out = subprocess.run(
-                ["Rscript", str(script), str(csv)], capture_output=True, text=True, check=True
-            ).stdout
-            for line in out.strip().splitlines():
+            done = subprocess.run(
+                ["Rscript", str(script), str(csv)], capture_output=True, text=True
+            )
+            if done.returncode:  # R without lme4, say: the comparison goes on without it
+                last = (done.stderr.strip().splitlines() or [""])[-1]
+                print(f"lme4 failed (exit status {done.returncode}): {last}")
+            for line in done.stdout.strip().splitlines() if done.returncode == 0 else ():
                 m, sec, peak, trt, tau2, gamma2, sigma2 = line.split()
                 results[m]["lme4"] = {
                     "seconds": float(sec),
@@ -165,7 +169,7 @@ def main(cell_size: int) -> None:
         parquet = Path(tmp) / "records.parquet"
         records.to_parquet(parquet)
         script = Path(tmp) / "sm.py"
-        script.write_text(SM_SCRIPT)
+        script.write_text(inspect.getsource(high_water_mib) + SM_SCRIPT)
         for m in MODELS:
             try:
                 out = subprocess.run(
@@ -178,6 +182,9 @@ def main(cell_size: int) -> None:
                 results[m]["statsmodels"] = json.loads(out.strip().splitlines()[-1])
             except subprocess.TimeoutExpired:
                 results[m]["statsmodels"] = {"seconds": float("inf"), "timeout": True}
+            except subprocess.CalledProcessError as exc:
+                last = (exc.stderr.strip().splitlines() or [""])[-1]
+                results[m]["statsmodels"] = {"seconds": float("inf"), "failed": last}
     print(
         f"{'model':5} {'package':16} {'seconds':>9} {'ratio':>8} {'effect':>14} "
         f"{'max |Δβ̂|':>10} {'max |Δvar|':>11} {'peak MiB':>9}"
@@ -187,6 +194,9 @@ def main(cell_size: int) -> None:
         for name, r in results[m].items():
             if r.get("timeout"):
                 print(f"{label:5} {name:16} {'>' + str(SM_TIMEOUT):>9} {'—':>8}  (stopped)")
+                continue
+            if "failed" in r:
+                print(f"{label:5} {name:16} {'—':>9} {'—':>8}  (failed: {r['failed']})")
                 continue
             keys = [k for k in ("tau2", "gamma2", "sigma2") if base[k] is not None]
             dvar = max(abs(r[k] - base[k]) for k in keys)
