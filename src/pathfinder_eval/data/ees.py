@@ -149,7 +149,7 @@ def csv_frame(path: Path, fix: str, **options: Any) -> pd.DataFrame:
             fix=fix,
         )
 
-    _check_header(path)
+    check_header(path)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", pd.errors.ParserWarning)
         try:
@@ -170,7 +170,7 @@ def csv_frame(path: Path, fix: str, **options: Any) -> pd.DataFrame:
     return frame
 
 
-def _check_header(path: Path) -> None:
+def check_header(path: Path) -> None:
     """The header of a comma-separated file: a file separated by semicolons or tabs (a
     spreadsheet's export in some locales) read as one column, and the advice was about the
     missing column or a comma too many; a name given twice was read as 'rate' and 'rate.1',

@@ -180,7 +180,8 @@ def records_file(spec: DesignSpec, path: Path, scheduler: str | None = None) -> 
         )
     if individual:
         check_records_fit(path)
-        data = records_frame(spec, read_tidy(path), str(path))
+        # ids as written, as the summaries read a CSV's in parts and on a cluster
+        data = records_frame(spec, read_tidy(path, text=(cols.unit,)), str(path))
     elif scheduler is not None:
         data = _records_as_las(spec, records_on_cluster(path, cols, scheduler), str(path))
     else:

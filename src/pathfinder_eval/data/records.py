@@ -7,9 +7,10 @@ on the records only through these (estimators/sw_lmm.py), so nothing else is kep
 Records are summarised in parts (a frame as one part, a file's row groups or chunks, a Dask
 DataFrame's partitions): each part gives partial sums per cell (`Partial`) and merging them in
 file order gives the summaries, so a file never has to fit in memory. Whole-number outcomes
-(0/1 events, counts) give the same summaries bit for bit however the records are split;
-other values are merged with the pairwise update of Chan, Golub and LeVeque and agree to
-rounding.
+(0/1 events, counts) give the same summaries bit for bit however the records are split (while
+their sums of squares stay below 2^53); other values are merged with the pairwise update of
+Chan, Golub and LeVeque and agree to rounding, and bit for bit where the parts are the same
+(a Parquet file's row groups, read here or on a Dask cluster).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from pathfinder_eval.data.ees import MISSING, SYMBOLS
+from pathfinder_eval.data.ees import MISSING, SYMBOLS, check_header
 from pathfinder_eval.data.plausibility import STATUSES, Located, Plausible, screen
 from pathfinder_eval.data.source import CELL_COLUMNS, LONG_COLUMNS, Exclusion, OutcomeData
 from pathfinder_eval.data.tidy import (
@@ -220,9 +221,20 @@ def _codes(part: pd.DataFrame | pa.RecordBatch, column: str) -> tuple[np.ndarray
 
 
 def unit_labels(distinct: list[Any]) -> list[str]:
-    """Unit ids as text, value by value (a float 3.0 reads "3.0", as str does): the same in
-    every part, route and chunking, for the cells and for the records a model keeps."""
-    return [str(v).strip() for v in distinct]
+    """Unit ids as text, value by value: a whole number stored as a float (Parquet, Stata, or a
+    CSV part that also holds a missing id) reads as the integer it is ("3", not "3.0"), and a
+    float NaN as missing (""). Decided per value, never per column, so a cluster reads the same
+    in every part, route and chunking, for the cells and for the records a model keeps."""
+    out = []
+    for v in distinct:
+        if isinstance(v, float | np.floating):
+            if np.isnan(v):
+                out.append("")
+                continue
+            if np.isfinite(v) and v == np.floor(v):
+                v = int(v)
+        out.append(str(v).strip())
+    return out
 
 
 def _used(codes: np.ndarray, n: int) -> np.ndarray:
@@ -265,8 +277,16 @@ def _numbers(
     if isinstance(part, pa.RecordBatch):
         array = part.column(column)
         if pa.types.is_integer(array.type) or pa.types.is_floating(array.type):
-            as_float = array.cast(pa.float64()).fill_null(np.nan)
+            # (unsafe: an integer beyond 2^53 rounds, as numpy casts it, and the plausibility
+            # screen then leaves it out, rather than the cast refusing the whole part)
+            as_float = array.cast(pa.float64(), safe=False).fill_null(np.nan)
             return as_float.to_numpy(zero_copy_only=False), None
+        if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+            try:  # CSV text (file_parts): numbers parsed by Arrow, the rest as numeric_cells
+                parsed = array.cast(pa.float64()).fill_null(np.nan)
+                return parsed.to_numpy(zero_copy_only=False), None
+            except pa.ArrowInvalid:  # a symbol, a blank with spaces, text: read cell by cell
+                pass
         series = array.to_pandas()
     else:
         series = part[column]
@@ -465,15 +485,16 @@ def _refuse_first(
 
 def file_parts(path: Path, cols: RecordColumns, rows: int = PART_ROWS) -> Iterator[Any]:
     """A records file (.parquet, .csv, .dta) in parts of about `rows` records, reading only
-    the columns needed, so memory stays bounded whatever the file's length."""
+    the columns needed, so memory stays bounded whatever the file's length. A Parquet file's
+    parts follow its row groups (those above `rows` records in parts of `rows`), as a Dask
+    cluster's partitions do, so both routes sum the same records in the same order."""
     suffix = file_type(path)
     try:
         if suffix in (".parquet", ".pq"):
             import pyarrow.parquet as pq
 
-            reader = pq.ParquetFile(path)
-            schema = reader.schema_arrow
-            cols.require(schema.names)
+            schema = pq.ParquetFile(path).schema_arrow
+            _require_once(schema.names, cols)
             text = [
                 c
                 for c in cols.names
@@ -481,11 +502,14 @@ def file_parts(path: Path, cols: RecordColumns, rows: int = PART_ROWS) -> Iterat
                 or pa.types.is_large_string(schema.field(c).type)
             ]
             reader = pq.ParquetFile(path, read_dictionary=text)
-            yield from reader.iter_batches(batch_size=rows, columns=cols.names)
+            for group in range(reader.num_row_groups):
+                yield from reader.iter_batches(
+                    batch_size=rows, row_groups=[group], columns=cols.names
+                )
         elif suffix == ".csv":
-            header = pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns
-            cols.require(header)
-            yield from pd.read_csv(path, encoding="utf-8-sig", usecols=cols.names, chunksize=rows)
+            check_header(path)
+            cols.require(pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns)
+            yield from _csv_parts(path, cols, rows)
         else:
             import pyreadstat
 
@@ -499,6 +523,75 @@ def file_parts(path: Path, cols: RecordColumns, rows: int = PART_ROWS) -> Iterat
         raise
     except Exception as exc:  # each backend raises its own types: report them all the same way
         raise unreadable(path, suffix, exc) from exc
+
+
+# pandas' default missing-value markers, so a CSV read here and one a Dask cluster reads with
+# pandas leave out the same cells
+NA_TEXT = (
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+)  # fmt: skip
+
+
+def _csv_parts(path: Path, cols: RecordColumns, rows: int) -> Iterator[pa.Table]:
+    """A CSV file's needed columns as text, in parts of about `rows` records (Arrow's streaming
+    reader): ids keep their leading zeros and every part reads alike, as on a Dask cluster,
+    and a row with too few or too many fields is an error naming its line (pandas would pad
+    it with missing values, or drop its extra field, unseen)."""
+    import pyarrow.csv as pcsv
+
+    damaged: list[Any] = []
+
+    def refuse(row: Any) -> str:
+        damaged.append(row)
+        return "error"
+
+    batches, held = [], 0
+    try:  # (opening reads the first block: a damaged row there is found then)
+        reader = pcsv.open_csv(
+            path,
+            read_options=pcsv.ReadOptions(use_threads=False, block_size=1 << 24),
+            parse_options=pcsv.ParseOptions(invalid_row_handler=refuse),
+            convert_options=pcsv.ConvertOptions(
+                include_columns=cols.names,
+                column_types=dict.fromkeys(cols.names, pa.string()),
+                null_values=list(NA_TEXT),
+                strings_can_be_null=True,
+            ),
+        )
+        for batch in reader:
+            batches.append(batch)
+            held += batch.num_rows
+            if held >= rows:
+                yield pa.Table.from_batches(batches)
+                batches, held = [], 0
+    except pa.ArrowInvalid:
+        if not damaged:
+            raise
+        row = damaged[0]
+        raise DataError(
+            f"line {row.number} has {row.actual_columns} of the header's "
+            f"{row.expected_columns} fields (a damaged row: cut short, or a field too many)",
+            file=path.name,
+            row=row.number - 1 if row.number is not None else None,
+            fix="write every field of the row, leaving a field empty (,,) where there is no "
+            "value, and no more fields than the header names",
+        ) from None
+    if batches:
+        yield pa.Table.from_batches(batches)
+
+
+def _require_once(names: list[str], cols: RecordColumns) -> None:
+    """The needed columns present, each named once (a column given twice cannot be read)."""
+    cols.require(names)
+    for c in cols.names:
+        if names.count(c) > 1:
+            raise DataError(
+                f"the file names column {c!r} {names.count(c)} times",
+                file=Path(cols.file).name,
+                where=f"column {c}",
+                fix="give each column its own name",
+            )
 
 
 def records_from_file(path: Path, cols: RecordColumns, rows: int = PART_ROWS) -> OutcomeData:
@@ -554,8 +647,9 @@ MEMORY_SHARE = 0.8
 
 
 def count_records(path: Path) -> int:
-    """The number of records in a file, from its metadata (Parquet, Stata) or, for CSV,
-    estimated from its size and the length of its first lines."""
+    """The number of records in a file, from its metadata (Parquet, Stata) or, for CSV, its
+    lines less the header (a quoted field holding line breaks counts once per line, and
+    blank lines count: an upper bound, as a memory check wants)."""
     suffix = file_type(path)
     try:
         if suffix in (".parquet", ".pq"):
@@ -566,10 +660,12 @@ def count_records(path: Path) -> int:
             import pyreadstat
 
             return int(pyreadstat.read_dta(str(path), metadataonly=True)[1].number_rows)
-        with path.open("rb") as f:
-            head = f.read(1 << 20)
-        lines = max(head.count(b"\n") - 1, 1)
-        return int(path.stat().st_size / max(len(head), 1) * lines)
+        lines, last = 0, b"\n"
+        with path.open("rb") as f:  # counted, not estimated from the first lines: a file's
+            while block := f.read(1 << 24):  # early rows can be far longer or shorter
+                lines += block.count(b"\n")
+                last = block[-1:]
+        return max(lines + (last != b"\n") - 1, 0)  # less the header; a last line unended
     except Exception as exc:  # each backend raises its own types: report them all the same way
         raise unreadable(path, suffix, exc) from exc
 
@@ -611,21 +707,33 @@ def records_on_cluster(path: Path, cols: RecordColumns, scheduler: str) -> Outco
 
     try:
         client = Client(scheduler, timeout=CONNECT_TIMEOUT)
-    except OSError as exc:
+    except (OSError, ValueError, TypeError) as exc:  # unreachable, or not an address at all
         raise DataError(
             f"cannot reach the Dask scheduler at {scheduler!r} ({exc})",
             where="--scheduler",
-            fix="start one (`dask scheduler`, then `dask worker ADDRESS`) or check the address",
+            fix="start one (`dask scheduler`, then `dask worker ADDRESS`) or check the address "
+            "(tcp://HOST:PORT)",
         ) from None
     with client:
         try:
+            client.wait_for_workers(1, timeout=CONNECT_TIMEOUT)
+        except TimeoutError:  # its tasks would wait for ever
+            raise DataError(
+                f"the Dask scheduler at {scheduler!r} has no workers",
+                where="--scheduler",
+                fix="start a worker for it (`dask worker ADDRESS`), or run without --scheduler",
+            ) from None
+        try:
             if suffix == ".csv":
+                check_header(path)
                 cols.require(pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns)
-                frame = dd.read_csv(path, usecols=cols.names, dtype=str, encoding="utf-8-sig")
+                frame = dd.read_csv(  # (Arrow's parser: a damaged row is an error)
+                    path, usecols=cols.names, dtype=str, encoding="utf-8-sig", engine="pyarrow"
+                )
             else:
                 import pyarrow.parquet as pq
 
-                cols.require(pq.ParquetFile(path).schema_arrow.names)
+                _require_once(pq.ParquetFile(path).schema_arrow.names, cols)
                 # a partition per row group: dask would otherwise size partitions by the
                 # compressed bytes, and 0/1 outcomes compress 50-fold
                 frame = dd.read_parquet(path, columns=cols.names, split_row_groups=True)
@@ -633,7 +741,18 @@ def records_on_cluster(path: Path, cols: RecordColumns, scheduler: str) -> Outco
             raise
         except Exception as exc:  # each backend raises its own types
             raise unreadable(path, suffix, exc) from exc
-        return records_from_dask(frame, cols, path.name)
+        try:
+            return records_from_dask(frame, cols, path.name)
+        except (pd.errors.ParserError, pa.ArrowInvalid) as exc:
+            if "columns, got" not in str(exc):
+                raise unreadable(path, suffix, exc) from exc
+            raise DataError(  # (not the row itself: it is a person's record)
+                "a row has too few or too many fields for the header (a damaged row; read "
+                "on a cluster, its line is not known)",
+                file=path.name,
+                fix="run without --scheduler to find its line, then write every field of the "
+                "row, leaving a field empty (,,) where there is no value",
+            ) from None
 
 
 def _size(n_bytes: float) -> str:

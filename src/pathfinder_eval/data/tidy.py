@@ -18,8 +18,12 @@ from pathfinder_eval.data.ees import MISSING, SYMBOLS, csv_frame
 from pathfinder_eval.errors import DataError
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
-    frame = csv_frame(path, fix="remove the extra field (often a comma at the end of the line)")
+def _read_csv(path: Path, text: tuple[str, ...] = ()) -> pd.DataFrame:
+    frame = csv_frame(
+        path,
+        fix="remove the extra field (often a comma at the end of the line)",
+        dtype=dict.fromkeys(text, str),
+    )
     if len(frame) and frame.iloc[:, -1].isna().any():  # pandas pads a short row with NaN
         with open(path, encoding="utf-8-sig", newline="") as fh:
             reader = csv.reader(fh)
@@ -101,12 +105,13 @@ def unreadable(path: Path, suffix: str, exc: Exception) -> DataError:
     )
 
 
-def read_tidy(path: Path | str) -> pd.DataFrame:
-    """Read a tidy CSV (UTF-8, BOM tolerated), Parquet or Stata file chosen by its extension."""
+def read_tidy(path: Path | str, text: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Read a tidy CSV (UTF-8, BOM tolerated), Parquet or Stata file chosen by its extension;
+    a CSV's `text` columns as written (ids: '01' stays '01', not the number 1)."""
     path = Path(path)
     suffix = file_type(path)
     try:
-        frame = READERS[suffix](path)
+        frame = _read_csv(path, text) if suffix == ".csv" else READERS[suffix](path)
     except DataError:
         raise
     except Exception as exc:  # each backend raises its own types: report them all the same way
