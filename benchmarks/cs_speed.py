@@ -3,12 +3,15 @@
 A staggered panel of 200,000 units × 10 periods (4 cohorts + never treated, no covariates):
 ATT(g,t) with analytic SEs, and with a 999-draw multiplier bootstrap, for pathfinder-eval and,
 in the same run, diff-diff and csdid when installed (`pip install diff-diff csdid`). Prints
-seconds (best of 3 for ours and diff-diff), ratios (peer / ours), max |ΔATT| and peak memory.
+seconds (best of 3 for ours and diff-diff; csdid's bootstrap takes a minute, so once), the
+ratio peer / ours, the largest differences in ATT(g,t) and in the event-time effects, and the
+peak memory each allocates in one call (benchmarks/measure.py).
 
-Two rows for ours: the engine from the (n, T) outcome array (its reshaping not counted), and
-the public `pathfinder_eval.callaway_santanna` from the same long data frame the peers are
-given (validation, panel building and the report's diagnostics counted): the ratio a user
-calling the API sees.
+The ratio is against the public `pathfinder_eval.callaway_santanna` from the same long data
+frame the peers are given (its reshaping, validation, panel building and the report's
+diagnostics counted), at each peer's number of draws: the ratio a user sees. Beside it, the
+engine from the (n, T) outcome array (its reshaping not counted), the speed of the estimator
+itself.
 
     OMP_NUM_THREADS=1 python benchmarks/cs_speed.py [--units 200000] [--periods 10]
 """
@@ -19,13 +22,12 @@ import argparse
 import contextlib
 import io
 import os
-import resource
 import time
-import tracemalloc
 import warnings
 
 import numpy as np
 import pandas as pd
+from measure import peer_failure, process_peak_mib, traced_peak_mib  # benchmarks/ on the path
 
 from pathfinder_eval.estimators.did.group_time import aggregate, group_time_att, prepare_cohorts
 from pathfinder_eval.estimators.did.group_time_inference import analytic_se, multiplier_bootstrap
@@ -80,8 +82,9 @@ def long_frame(y, cohort, periods) -> pd.DataFrame:
     )
 
 
-def api_run(frame: pd.DataFrame):
-    """The public API from the long frame, analytic (cluster-robust) inference."""
+def api_run(frame: pd.DataFrame, draws: int = 0):
+    """The public API from the long frame, cluster-robust (with `draws`: the multiplier
+    bootstrap's) inference; the seconds and the event-time effects."""
     import pathfinder_eval as pe
 
     cpu0, t0 = time.process_time(), time.perf_counter()
@@ -92,6 +95,7 @@ def api_run(frame: pd.DataFrame):
         time="period",
         first_treated="first_treat",
         inference="cluster_robust",
+        bootstrap_draws=draws,
     )
     elapsed = (time.perf_counter() - t0, time.process_time() - cpu0)
     rows = res.table.dropna(subset=["event_time"])
@@ -153,53 +157,54 @@ def main() -> None:
     t_an = min((r[0] for r in runs), key=lambda t: t[0])
     t_bs = min((r[1] for r in runs), key=lambda t: t[0])
     att = runs[0][2]
-    tracemalloc.start()
-    ours(y, cohort, periods, args.draws)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+    peak = traced_peak_mib(lambda: ours(y, cohort, periods, args.draws))
     print(
-        f"pathfinder-eval: analytic {t_an[0]:.2f} s wall / {t_an[1]:.2f} s CPU; with "
-        f"{args.draws}-draw bootstrap {t_bs[0]:.2f} s wall / {t_bs[1]:.2f} s CPU; "
-        f"peak traced memory {peak / 2**20:.0f} MiB"
+        f"pathfinder-eval engine on arrays: analytic {t_an[0]:.2f} s wall / {t_an[1]:.2f} s "
+        f"CPU; with {args.draws}-draw bootstrap {t_bs[0]:.2f} s wall / {t_bs[1]:.2f} s CPU; "
+        f"peak traced memory {peak:.0f} MiB"
     )
-    own_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"process peak RSS before any peer runs: {own_rss:.0f} MiB")
+    print(f"process peak RSS before any peer runs: {process_peak_mib():.0f} MiB")
     if args.no_peers:
         return
     frame = long_frame(y, cohort, periods)
-    api_runs = [api_run(frame) for _ in range(REPEATS)]
-    t_api = min((e for e, _ in api_runs), key=lambda t: t[0])
-    print(
-        f"pathfinder-eval API from the long frame (analytic): {t_api[0]:.2f} s wall / "
-        f"{t_api[1]:.2f} s CPU"
-    )
+    settings = (0, args.draws) if args.draws else (0,)
+    api: dict[int, tuple] = {}
+    for draws in settings:
+        runs = [api_run(frame, draws) for _ in range(REPEATS)]
+        api[draws] = (min((e for e, _ in runs), key=lambda t: t[0]), runs[0][1])
+        peak = traced_peak_mib(lambda draws=draws: api_run(frame, draws))
+        print(
+            f"pathfinder-eval API from the long frame ({draws} draws): {api[draws][0][0]:.2f} s "
+            f"wall / {api[draws][0][1]:.2f} s CPU; peak traced memory {peak:,.0f} MiB"
+        )
+    engine = {0: t_an, args.draws: t_bs}
     for label, runner in (("diff-diff", diff_diff_run), ("csdid", csdid_run)):
-        for draws, ours_t in ((0, t_an), (args.draws, t_bs))[: 2 if args.draws else 1]:
+        for draws in settings:
+            repeats = REPEATS if label == "diff-diff" else 1  # csdid's bootstrap takes ~1 min
             try:
-                repeats = REPEATS if label == "diff-diff" else 1  # csdid's bootstrap takes ~1 min
                 timed = [runner(frame, draws) for _ in range(repeats)]
-                elapsed = min((run[0] for run in timed), key=lambda t: t[0])
-                peer_att = timed[0][1]
-            except ImportError:
-                print(f"{label}: not installed")
-                break
-            except Exception as exc:  # a peer failing must not stop the comparison
-                print(f"{label} (draws={draws}): failed: {type(exc).__name__}: {exc}")
+                peak = traced_peak_mib(lambda runner=runner, draws=draws: runner(frame, draws))
+            except Exception as exc:  # a peer's failure is reported, not raised
+                print(f"{label} ({draws} draws): {peer_failure(exc)}")
+                if isinstance(exc, ImportError):
+                    break
                 continue
+            elapsed = min((run[0] for run in timed), key=lambda t: t[0])
+            (api_t, api_events), eng = api[draws], engine[draws]
+            events = timed[0][2]
             print(
-                f"{label} (draws={draws}): {elapsed[0]:.2f} s wall / {elapsed[1]:.2f} s CPU; "
-                f"ratio peer/ours {elapsed[0] / ours_t[0]:.1f}× wall, "
-                f"{elapsed[1] / ours_t[1]:.1f}× CPU; max |ΔATT| {max_diff(att, peer_att):.2e}"
-            )
-            if label == "diff-diff" and draws == 0:
-                effects = timed[0][2]
-                print(
-                    f"    from the same long frame, peer / our API: "
-                    f"{elapsed[0] / t_api[0]:.2f}× wall; max |Δ event-time effect| "
-                    f"{max_diff(api_runs[0][1], effects):.2e}"
+                f"{label} ({draws} draws): {elapsed[0]:.2f} s wall / {elapsed[1]:.2f} s CPU, "
+                f"peak traced memory {peak:,.0f} MiB; ratio peer / our API from the same "
+                f"frame {elapsed[0] / api_t[0]:.2f}× wall, {elapsed[1] / api_t[1]:.2f}× CPU "
+                f"(peer / our engine on arrays {elapsed[0] / eng[0]:.1f}×); max |ΔATT(g,t)| "
+                f"{max_diff(att, timed[0][1]):.2e}"
+                + (
+                    f", max |Δ event-time effect| {max_diff(api_events, events):.2e}"
+                    if events
+                    else ""
                 )
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"process peak RSS (all runs): {rss:.0f} MiB")
+            )
+    print(f"process peak RSS (ours and the peers run in it): {process_peak_mib():.0f} MiB")
 
 
 if __name__ == "__main__":

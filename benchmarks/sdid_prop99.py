@@ -4,9 +4,10 @@ Run on demand (not a test): python benchmarks/sdid_prop99.py [PROP99_CSV]
 Peers are timed when importable: diff-diff (`pip install diff-diff`) and synthdid-py
 (`pip install synthdid-py`, imported as `synthdid`). Each is run once to warm up (numba
 compilation, imports), then timed as the best of `REPEATS` runs (synthdid-py, whose placebo
-replications take minutes: one); ratios are peer / ours, then the estimate and its placebo SE
-with their differences from ours (placebo SEs differ by their draws), and the peak of what one
-call allocates (tracemalloc, one more untimed call).
+replications take minutes: one), each from the same long frame (its reshaping counted); ratios
+are peer / ours, then the estimate and its placebo SE with their differences from ours
+(placebo SEs differ by their draws), and the peak of what one call allocates (tracemalloc,
+one more untimed call).
 """
 
 from __future__ import annotations
@@ -26,14 +27,18 @@ REPLICATIONS, REPEATS = 200, 3
 
 
 def main(path: Path) -> None:
-    d = pd.read_csv(path)
-    wide = d.pivot(index="State", columns="Year", values="PacksPerCapita")
-    ever = d.groupby("State")["treated"].max()
-    controls, treated = sorted(ever[ever == 0].index), sorted(ever[ever == 1].index)
-    y = wide.loc[controls + treated].to_numpy()
-    n0, t0 = len(controls), int(d.loc[d["treated"] == 1, "Year"].min() - d["Year"].min())
+    d = pd.read_csv(path)  # every package starts from this long frame: its reshaping counts
+    treated = sorted(d.loc[d["treated"] == 1, "State"].unique())
+
+    def matrix() -> tuple[np.ndarray, int, int]:
+        """The states × years outcomes, controls first (synthdid's panel.matrices)."""
+        wide = d.pivot(index="State", columns="Year", values="PacksPerCapita")
+        controls = sorted(set(wide.index) - set(treated))
+        y = wide.loc[controls + treated].to_numpy()
+        return y, len(controls), int(d.loc[d["treated"] == 1, "Year"].min() - d["Year"].min())
 
     def ours():
+        y, n0, t0 = matrix()
         fit = synthdid(y, n0, t0, "sdid")
         return fit.estimate, placebo_se(y, n0, t0, fit, REPLICATIONS, np.random.default_rng(1))
 
@@ -41,12 +46,8 @@ def main(path: Path) -> None:
     try:
         from diff_diff import SyntheticDiD
 
-        long = d.assign(
-            post=(d["Year"] >= 1989).astype(int), treat=d["State"].isin(treated).astype(int)
-        )
-        long["d"] = long["post"] * long["treat"]
-
         def dd():
+            long = d.assign(treat=d["State"].isin(treated).astype(int))
             res = SyntheticDiD(variance_method="placebo", n_bootstrap=REPLICATIONS, seed=1).fit(
                 long,
                 "PacksPerCapita",
@@ -64,6 +65,7 @@ def main(path: Path) -> None:
         import synthdid as sdpy
 
         def py():
+            y, n0, t0 = matrix()
             est = sdpy.synthdid_estimate(y, n0, t0)
             return float(est), float(
                 np.sqrt(sdpy.vcov(est, method="placebo", replications=REPLICATIONS)[0, 0])

@@ -11,10 +11,10 @@ an immediate effect:
   cell summaries);
 - R geeCRT 1.1.4 cpgeeSWD on the same proportions, when `Rscript` can load geeCRT (set R_LIBS),
   timed inside R.
-Best of REPEATS after a warm-up. Ratios are peer / ours (cluster-period); then the largest
-absolute differences from our cluster-period β̂ and α̂, and the memory each fit needed above
-its data: ours, the peak of what one call allocates (tracemalloc); R's, gc()'s "max used"
-during the fits less the heap in use before them.
+Ours best of REPEATS after a warm-up; R's best of 3 timed inside R. Ratios are peer / ours
+(cluster-period); then the largest absolute differences from our cluster-period β̂ and α̂,
+and the memory each fit needed above its data: ours, the peak of what one call allocates
+(tracemalloc); R's, gc()'s "max used" during the fits less the heap in use before them.
 """
 
 from __future__ import annotations
