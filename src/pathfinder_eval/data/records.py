@@ -509,7 +509,8 @@ def file_parts(path: Path, cols: RecordColumns, rows: int = PART_ROWS) -> Iterat
         elif suffix == ".csv":
             check_header(path)
             cols.require(pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns)
-            yield from _csv_parts(path, cols, rows)
+            # parts a quarter the size: their columns are held as text until parsed
+            yield from _csv_parts(path, cols, max(rows // 4, 1))
         else:
             import pyreadstat
 
