@@ -45,3 +45,9 @@ def test_a_national_lookup_finds_every_unit():
     got = positions(asked, pd.Index(ids))
     assert got[:-2].tolist() == order.tolist() and got[-2:].tolist() == [-1, -1]
     assert among(asked, ids).sum() == len(ids)
+
+
+def test_labels_named_twice_are_refused_as_pandas_refuses_them():
+    with pytest.raises(pd.errors.InvalidIndexError):
+        positions(["a", "b"], ["a", "a", "b"])
+    assert among(["a", "c"], ["a", "a"]).tolist() == [True, False]  # (isin allows them)

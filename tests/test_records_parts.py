@@ -341,20 +341,29 @@ def test_cluster_ids_read_alike_whatever_their_type_route_or_part(tmp_path, clus
 
 
 def test_damaged_csv_rows_repeated_columns_and_huge_integers(tmp_path, cluster):
-    """A CSV row cut short or with a field too many is an error naming its line (it was read
-    as a missing outcome, or its extra field dropped, unseen); a column named twice is refused
-    in CSV and Parquet; an integer outcome beyond 2^53 is left out and counted as on a
-    cluster, not a crash."""
+    """A CSV row with a field too many is an error naming its line (with only the needed
+    columns read, pandas dropped the extra field unseen), first row or later; a row cut short
+    reads as missing values, counted; a column named twice is refused in CSV and Parquet; an
+    integer outcome beyond 2^53 is left out and counted as on a cluster, not a crash."""
     frame = _records(3_000)
     cols = RecordColumns("c", "p", {"events": "e", "score": "s"}, "r.csv")
     text = _write(frame, tmp_path / "r.csv").read_text().splitlines()
-    for damaged, fields in ((text[2_500].rsplit(",", 1)[0], 3), (text[2_500] + ",9", 5)):
-        lines = [*text[:2_500], damaged, *text[2_501:]]
+    for at in (1, 2_500):
+        lines = [*text[:at], text[at] + ",9", "", *text[at + 1 :]]  # (and a blank line)
         (tmp_path / "d.csv").write_text("\n".join(lines) + "\n")
-        with pytest.raises(DataError, match=rf"d\.csv: row 2500: line 2501 has {fields} of the"):
+        with pytest.raises(DataError, match=rf"d\.csv: row {at}: line {at + 1} has 5 fields"):
             records_from_file(tmp_path / "d.csv", cols, 700)
-        with pytest.raises(DataError, match=r"d\.csv: a row has too few or too many fields"):
-            records_on_cluster(tmp_path / "d.csv", cols, cluster.scheduler_address)
+    lines = [*text[:2_500], "\n", text[2_500] + ",9", *text[2_501:]]
+    (tmp_path / "d.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"d\.csv: row 2502: line 2503 has 5 fields"):
+        records_from_file(tmp_path / "d.csv", cols, 700)  # pandas counts blank lines too
+    with pytest.raises(DataError, match=r"d\.csv: a row has more fields than the header"):
+        records_on_cluster(tmp_path / "d.csv", cols, cluster.scheduler_address)
+    short = [*text[:2_500], text[2_500].rsplit(",", 1)[0], *text[2_501:]]
+    (tmp_path / "s.csv").write_text("\n".join(short) + "\n")
+    got = records_from_file(tmp_path / "s.csv", cols, 700)
+    missing = [e for e in got.exclusions if e.outcome == "score" and "missing" in e.reason]
+    assert [e.count for e in missing] == [1]  # counted, not lost
     (tmp_path / "twice.csv").write_text("c,p,e,s,s\n" + "\n".join(text[1:]))
     with pytest.raises(DataError, match="names column 's' twice"):
         records_from_file(tmp_path / "twice.csv", cols, 700)

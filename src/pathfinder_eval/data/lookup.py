@@ -24,7 +24,8 @@ def positions(values: Labels, labels: Labels) -> np.ndarray:
     """Each value's position among the distinct `labels`, −1 where absent (missing values
     match a missing label): `pd.Index(labels).get_indexer(values)`."""
     text = _text(values), _text(labels)
-    if text[0] is None or text[1] is None:
+    if text[0] is None or text[1] is None or pc.count_distinct(text[1]).as_py() < len(text[1]):
+        # (labels named twice: pandas refuses them, as it should)
         return pd.Index(_listed(labels)).get_indexer(_listed(values))
     found = pc.index_in(text[0], value_set=text[1], skip_nulls=False)
     return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.intp)

@@ -15,6 +15,8 @@ Chan, Golub and LeVeque and agree to rounding, and bit for bit where the parts a
 
 from __future__ import annotations
 
+import csv
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -281,12 +283,6 @@ def _numbers(
             # screen then leaves it out, rather than the cast refusing the whole part)
             as_float = array.cast(pa.float64(), safe=False).fill_null(np.nan)
             return as_float.to_numpy(zero_copy_only=False), None
-        if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
-            try:  # CSV text (file_parts): numbers parsed by Arrow, the rest as numeric_cells
-                parsed = array.cast(pa.float64()).fill_null(np.nan)
-                return parsed.to_numpy(zero_copy_only=False), None
-            except pa.ArrowInvalid:  # a symbol, a blank with spaces, text: read cell by cell
-                pass
         series = array.to_pandas()
     else:
         series = part[column]
@@ -508,9 +504,7 @@ def file_parts(path: Path, cols: RecordColumns, rows: int = PART_ROWS) -> Iterat
                 )
         elif suffix == ".csv":
             check_header(path)
-            cols.require(pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns)
-            # parts a quarter the size: their columns are held as text until parsed
-            yield from _csv_parts(path, cols, max(rows // 4, 1))
+            yield from _csv_parts(path, cols, rows)
         else:
             import pyreadstat
 
@@ -526,60 +520,52 @@ def file_parts(path: Path, cols: RecordColumns, rows: int = PART_ROWS) -> Iterat
         raise unreadable(path, suffix, exc) from exc
 
 
-# pandas' default missing-value markers, so a CSV read here and one a Dask cluster reads with
-# pandas leave out the same cells
-NA_TEXT = (
-    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
-    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
-)  # fmt: skip
-
-
-def _csv_parts(path: Path, cols: RecordColumns, rows: int) -> Iterator[pa.Table]:
-    """A CSV file's needed columns as text, in parts of about `rows` records (Arrow's streaming
-    reader): ids keep their leading zeros and every part reads alike, as on a Dask cluster,
-    and a row with too few or too many fields is an error naming its line (pandas would pad
-    it with missing values, or drop its extra field, unseen)."""
-    import pyarrow.csv as pcsv
-
-    damaged: list[Any] = []
-
-    def refuse(row: Any) -> str:
-        damaged.append(row)
-        return "error"
-
-    batches, held = [], 0
-    try:  # (opening reads the first block: a damaged row there is found then)
-        reader = pcsv.open_csv(
-            path,
-            read_options=pcsv.ReadOptions(use_threads=False, block_size=1 << 24),
-            parse_options=pcsv.ParseOptions(invalid_row_handler=refuse),
-            convert_options=pcsv.ConvertOptions(
-                include_columns=cols.names,
-                column_types=dict.fromkeys(cols.names, pa.string()),
-                null_values=list(NA_TEXT),
-                strings_can_be_null=True,
-            ),
-        )
-        for batch in reader:
-            batches.append(batch)
-            held += batch.num_rows
-            if held >= rows:
-                yield pa.Table.from_batches(batches)
-                batches, held = [], 0
-    except pa.ArrowInvalid:
-        if not damaged:
+def _csv_parts(path: Path, cols: RecordColumns, rows: int) -> Iterator[pd.DataFrame]:
+    """A CSV file in parts of about `rows` records (pandas' reader, whose quoting is the one
+    pandas users know: a quote left open is an error), the unit column as written ('01' stays
+    '01', as on a Dask cluster and the covariate route). Every column is read, so that a row
+    with a field too many is an error naming its line (with only the needed columns pandas
+    drops the extra field unseen); parts shrink as the file widens, keeping memory bounded. A
+    row cut short reads as missing values, which are counted."""
+    header = pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns
+    cols.require(header)
+    _first_row_fits(path, len(header))
+    size = max(rows * len(cols.names) // len(header), 1)
+    chunks = pd.read_csv(
+        path, encoding="utf-8-sig", index_col=False, dtype={cols.unit: str}, chunksize=size
+    )
+    try:
+        for chunk in chunks:
+            yield chunk[cols.names]
+    except pd.errors.ParserError as exc:
+        found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+        if found is None:
             raise
-        row = damaged[0]
-        raise DataError(
-            f"line {row.number} has {row.actual_columns} of the header's "
-            f"{row.expected_columns} fields (a damaged row: cut short, or a field too many)",
-            file=path.name,
-            row=row.number - 1 if row.number is not None else None,
-            fix="write every field of the row, leaving a field empty (,,) where there is no "
-            "value, and no more fields than the header names",
-        ) from None
-    if batches:
-        yield pa.Table.from_batches(batches)
+        width, line, fields = map(int, found.groups())
+        raise _too_many(path, line, fields, width) from None
+
+
+def _first_row_fits(path: Path, width: int) -> None:
+    """The first record has no more fields than the header: pandas reads a longer first row
+    by dropping its extra field, with only a warning (a later one is an error)."""
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh)
+        next(reader, None)
+        for row in reader:
+            if row:  # (blank lines are skipped, as pandas skips them)
+                if len(row) > width:
+                    raise _too_many(path, reader.line_num, len(row), width)
+                return
+
+
+def _too_many(path: Path, line: int, fields: int, width: int) -> DataError:
+    return DataError(
+        f"line {line} has {fields} fields, the header {width} (a comma at the end of the "
+        "line, or a field too many)",
+        file=path.name,
+        row=line - 1,
+        fix="remove the extra field, or quote a value that holds a comma",
+    )
 
 
 def _require_once(names: list[str], cols: RecordColumns) -> None:
@@ -727,10 +713,11 @@ def records_on_cluster(path: Path, cols: RecordColumns, scheduler: str) -> Outco
         try:
             if suffix == ".csv":
                 check_header(path)
-                cols.require(pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns)
-                frame = dd.read_csv(  # (Arrow's parser: a damaged row is an error)
-                    path, usecols=cols.names, dtype=str, encoding="utf-8-sig", engine="pyarrow"
-                )
+                header = pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns
+                cols.require(header)
+                _first_row_fits(path, len(header))
+                # every column (a field too many is then an error), as text
+                frame = dd.read_csv(path, dtype=str, encoding="utf-8-sig")
             else:
                 import pyarrow.parquet as pq
 
@@ -744,15 +731,15 @@ def records_on_cluster(path: Path, cols: RecordColumns, scheduler: str) -> Outco
             raise unreadable(path, suffix, exc) from exc
         try:
             return records_from_dask(frame, cols, path.name)
-        except (pd.errors.ParserError, pa.ArrowInvalid) as exc:
-            if "columns, got" not in str(exc):
+        except pd.errors.ParserError as exc:
+            if "fields in line" not in str(exc):
                 raise unreadable(path, suffix, exc) from exc
-            raise DataError(  # (not the row itself: it is a person's record)
-                "a row has too few or too many fields for the header (a damaged row; read "
-                "on a cluster, its line is not known)",
+            raise DataError(
+                "a row has more fields than the header (read on a cluster, in blocks, its line "
+                "is not known)",
                 file=path.name,
-                fix="run without --scheduler to find its line, then write every field of the "
-                "row, leaving a field empty (,,) where there is no value",
+                fix="run without --scheduler to find its line, then remove the extra field or "
+                "quote a value that holds a comma",
             ) from None
 
 
