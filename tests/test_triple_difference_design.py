@@ -282,14 +282,15 @@ def test_a_start_period_without_records_fails_this_analysis_only(tmp_path, child
 @pytest.mark.parametrize("store", ["parquet", "object frame"])
 def test_float_la_ids_match_the_kept_records(tmp_path, children, store):
     """LA ids stored as floats (Parquet, Stata, or Python floats in an object column) read
-    value by value as str does ("3.0") in the cell summaries and in the kept records alike
-    (the summaries said "3.0" and the records "3", so no record matched), as the chunked and
-    Dask routes read them; the rollout names them so."""
+    value by value as the integers they are ("3", as the tidy reader reads 838.0) in the cell
+    summaries and in the kept records alike (once the summaries said "3.0" and the records
+    "3", so no record matched), as the chunked and Dask routes read them; the rollout names
+    them so."""
     floats = children.assign(la=children["la"].str[2:].astype(float))
     if store == "object frame":
         floats["la"] = floats["la"].astype(object)
     starts = floats.groupby("la")["start"].first()
-    quoted = {u: f'"{u}"' for u in starts.index}  # YAML text, not numbers
+    quoted = {u: f'"{int(u)}"' for u in starts.index}  # YAML text, not numbers
     waves = "\n".join(
         f"  - {{wave: w{s}, start: {s}, units: [{', '.join(quoted[u] for u in g.index)}]}}"
         for s, g in starts[starts > 0].groupby(starts[starts > 0])
