@@ -481,7 +481,8 @@ def _refuse_first(
 
 def file_parts(path: Path, cols: RecordColumns, rows: int = PART_ROWS) -> Iterator[Any]:
     """A records file (.parquet, .csv, .dta) in parts of about `rows` records, reading only
-    the columns needed, so memory stays bounded whatever the file's length. A Parquet file's
+    the columns needed (a CSV's every column, in smaller parts: `_csv_parts`), so memory stays
+    bounded whatever the file's length. A Parquet file's
     parts follow its row groups (those above `rows` records in parts of `rows`), as a Dask
     cluster's partitions do, so both routes sum the same records in the same order."""
     suffix = file_type(path)
