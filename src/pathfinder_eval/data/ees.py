@@ -12,7 +12,7 @@ import hashlib
 import io
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -139,35 +139,50 @@ def csv_frame(path: Path, fix: str, **options: Any) -> pd.DataFrame:
     pandas silently made the first column the index when the rows had one field more than the
     header (a trailing comma), and every column shifted by one. Such a row is a DataError
     naming its line."""
-
-    def too_many(line: int, fields: int, width: int) -> DataError:
-        return DataError(
-            f"line {line} has {fields} fields, the header {width} (a comma at the end of the "
-            "line, or a field too many)",
-            file=Path(path).name,
-            row=line - 1,
-            fix=fix,
-        )
-
     check_header(path)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", pd.errors.ParserWarning)
         try:
             frame = pd.read_csv(path, encoding="utf-8-sig", index_col=False, **options)
         except pd.errors.ParserError as exc:  # a later row than the first with one too many
-            found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
-            if found is None:
-                raise
-            width, line, fields = map(int, found.groups())
-            raise too_many(line, fields, width) from None
+            raise extra_field(exc, path, fix) or exc from None
     if any(issubclass(w.category, pd.errors.ParserWarning) for w in caught):
         width = frame.shape[1]
-        with open(path, encoding="utf-8-sig", newline="") as fh:
-            reader = csv.reader(fh)
-            next(reader)
-            line, fields = next((reader.line_num, len(r)) for r in reader if len(r) > width)
-        raise too_many(line, fields, width)
+        line, fields = next((line, n) for line, n in record_widths(path) if n > width)
+        raise too_many_fields(path, line, fields, width, fix)
     return frame
+
+
+def too_many_fields(path: Path, line: int, fields: int, width: int, fix: str) -> DataError:
+    """The error for a row with more fields than the header's `width`, naming its line."""
+    return DataError(
+        f"line {line} has {fields} fields, the header {width} (a comma at the end of the "
+        "line, or a field too many)",
+        file=Path(path).name,
+        row=line - 1,
+        fix=fix,
+    )
+
+
+def extra_field(exc: pd.errors.ParserError, path: Path, fix: str) -> DataError | None:
+    """`too_many_fields` for pandas' "Expected N fields in line L, saw M" (a row after the
+    first with a field too many), None for any other parser error."""
+    found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+    if found is None:
+        return None
+    width, line, fields = map(int, found.groups())
+    return too_many_fields(path, line, fields, width, fix)
+
+
+def record_widths(path: Path) -> Iterator[tuple[int, int]]:
+    """(line, number of fields) of each non-blank row after the header, as csv reads them:
+    pandas only warns, and drops the field, when the first row has one more than the header."""
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh)
+        next(reader, None)
+        for row in reader:
+            if row:  # (blank lines are skipped, as pandas skips them)
+                yield reader.line_num, len(row)
 
 
 def check_header(path: Path) -> None:

@@ -15,8 +15,6 @@ Chan, Golub and LeVeque and agree to rounding, and bit for bit where the parts a
 
 from __future__ import annotations
 
-import csv
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -27,7 +25,14 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from pathfinder_eval.data.ees import MISSING, SYMBOLS, check_header
+from pathfinder_eval.data.ees import (
+    MISSING,
+    SYMBOLS,
+    check_header,
+    extra_field,
+    record_widths,
+    too_many_fields,
+)
 from pathfinder_eval.data.plausibility import STATUSES, Located, Plausible, screen
 from pathfinder_eval.data.source import CELL_COLUMNS, LONG_COLUMNS, Exclusion, OutcomeData
 from pathfinder_eval.data.tidy import (
@@ -50,6 +55,8 @@ CONNECT_TIMEOUT = "20s"
 RULE = Plausible.for_scale("level", share=False)
 PERIOD_EXPECTED = "a period label of the design's time axis"
 PERIOD_EXAMPLE = "1, 2, … for 'period'"
+# What to do about a CSV row with a field too many.
+EXTRA_FIELD_FIX = "remove the extra field, or quote a value that holds a comma"
 
 
 @dataclass(frozen=True)
@@ -504,7 +511,6 @@ def file_parts(path: Path, cols: RecordColumns, rows: int = PART_ROWS) -> Iterat
                     batch_size=rows, row_groups=[group], columns=cols.names
                 )
         elif suffix == ".csv":
-            check_header(path)
             yield from _csv_parts(path, cols, rows)
         else:
             import pyreadstat
@@ -528,9 +534,7 @@ def _csv_parts(path: Path, cols: RecordColumns, rows: int) -> Iterator[pd.DataFr
     with a field too many is an error naming its line (with only the needed columns pandas
     drops the extra field unseen); parts shrink as the file widens, keeping memory bounded. A
     row cut short reads as missing values, which are counted."""
-    header = pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns
-    cols.require(header)
-    _first_row_fits(path, len(header))
+    header = _csv_header(path, cols)
     size = max(rows * len(cols.names) // len(header), 1)
     chunks = pd.read_csv(
         path, encoding="utf-8-sig", index_col=False, dtype={cols.unit: str}, chunksize=size
@@ -539,34 +543,19 @@ def _csv_parts(path: Path, cols: RecordColumns, rows: int) -> Iterator[pd.DataFr
         for chunk in chunks:
             yield chunk[cols.names]
     except pd.errors.ParserError as exc:
-        found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
-        if found is None:
-            raise
-        width, line, fields = map(int, found.groups())
-        raise _too_many(path, line, fields, width) from None
+        raise extra_field(exc, path, EXTRA_FIELD_FIX) or exc from None
 
 
-def _first_row_fits(path: Path, width: int) -> None:
-    """The first record has no more fields than the header: pandas reads a longer first row
-    by dropping its extra field, with only a warning (a later one is an error)."""
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        reader = csv.reader(fh)
-        next(reader, None)
-        for row in reader:
-            if row:  # (blank lines are skipped, as pandas skips them)
-                if len(row) > width:
-                    raise _too_many(path, reader.line_num, len(row), width)
-                return
-
-
-def _too_many(path: Path, line: int, fields: int, width: int) -> DataError:
-    return DataError(
-        f"line {line} has {fields} fields, the header {width} (a comma at the end of the "
-        "line, or a field too many)",
-        file=path.name,
-        row=line - 1,
-        fix="remove the extra field, or quote a value that holds a comma",
-    )
+def _csv_header(path: Path, cols: RecordColumns) -> pd.Index:
+    """A records CSV's header, checked (ees.check_header), holding the needed columns, and its
+    first row no wider (pandas would drop that row's extra field with only a warning)."""
+    check_header(path)
+    header = pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns
+    cols.require(header)
+    first = next(record_widths(path), None)
+    if first is not None and first[1] > len(header):
+        raise too_many_fields(path, *first, len(header), EXTRA_FIELD_FIX)
+    return header
 
 
 def _require_once(names: list[str], cols: RecordColumns) -> None:
@@ -713,10 +702,7 @@ def records_on_cluster(path: Path, cols: RecordColumns, scheduler: str) -> Outco
             ) from None
         try:
             if suffix == ".csv":
-                check_header(path)
-                header = pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns
-                cols.require(header)
-                _first_row_fits(path, len(header))
+                _csv_header(path, cols)
                 # every column (a field too many is then an error), as text
                 frame = dd.read_csv(path, dtype=str, encoding="utf-8-sig")
             else:
